@@ -1,0 +1,142 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+  name: "Vane",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "vane", targets: ["vane"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+  ],
+  targets: [
+    // C at the bottom: one target per foreign library.
+    .target(
+      name: "CGRPCShim",
+      linkerSettings: [
+        .linkedLibrary("grpc++_reflection"),
+        .linkedLibrary("grpc++"),
+        .linkedLibrary("grpc"),
+        .linkedLibrary("gpr"),
+        .linkedLibrary("protobuf"),
+        .linkedLibrary("absl_synchronization"),
+        .linkedLibrary("stdc++"),
+      ]
+    ),
+    .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+    .target(
+      name: "GRPCShimTransport",
+      dependencies: [
+        "CGRPCShim",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "VaneProto",
+      dependencies: [
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "VaneCore",
+      dependencies: [
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "VaneMath",
+      dependencies: ["CBLAS", "VaneCore"],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "VaneRuntime",
+      dependencies: [
+        "VaneCore", "VaneProto", "GRPCShimTransport",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .target(name: "FeatureService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
+    .target(name: "TrainerService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
+    .target(name: "PredictorService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
+    .target(name: "GatekeeperService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
+    .target(name: "DeployService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
+    .executableTarget(
+      name: "vane",
+      dependencies: [
+        "VaneCore", "VaneProto", "VaneRuntime", "GRPCShimTransport",
+        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        .product(name: "Yams", package: "Yams"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // The plain C++ grpc++ client and server the RPC benchmark compares against.
+    .executableTarget(
+      name: "vane-bench-cxx",
+      dependencies: ["CGRPCShim"],
+    ),
+
+    // Harness shared by the test targets: one service set-up over in-process or shim transports.
+    .target(
+      name: "VaneTestSupport",
+      dependencies: [
+        "GRPCShimTransport",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+      ],
+      path: "Tests/VaneTestSupport",
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "GRPCShimTransportTests",
+      dependencies: [
+        "GRPCShimTransport", "VaneTestSupport",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "VaneTests",
+      dependencies: [
+        "vane", "VaneCore", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneTestSupport",
+        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Yams", package: "Yams"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+  ],
+  cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,483 @@
+// shim_client.cpp — the client half of the C shim: channels, and calls as one
+// ClientBidiReactor<ByteBuffer, ByteBuffer> each, driven from Swift.
+
+#include <memory>
+#include <mutex>
+
+#include <grpc/support/time.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/client_callback.h>
+
+#include "shim_internal.hpp"
+
+using namespace vane_shim;
+
+struct vane_shim_channel {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<grpc::GenericStub> stub;
+};
+
+namespace {
+
+class ClientCallReactor;
+
+/// Everything about one client call that outlives the reactor; the Swift handle points here.
+struct ClientCallState {
+  std::mutex mu;
+  vane_shim_client_callbacks callbacks{};
+  void* user = nullptr;
+
+  // Guarded by mu.
+  ClientCallReactor* reactor = nullptr;  // null once the call is done
+  // The reactor holds one "hold" so that OnDone waits until Swift has read the response stream
+  // to its end (or cancelled, or freed the call). Once it is removed, OnDone may run at any
+  // moment, so no operation may be started from outside a reaction any more.
+  bool hold_removed = false;
+  bool read_pending = false;
+  bool read_ended = false;           // a read returned ok == false
+  bool writes_done_queued = false;
+  bool write_broken = false;
+  bool initial_metadata_delivered = false;
+  bool done = false;
+  // A read that completed before on_initial_metadata was delivered waits here, so Swift always
+  // sees the initial metadata first (grpc++ may run the two reactions in either order).
+  bool stashed_read = false;
+  bool stashed_ok = false;
+  grpc::ByteBuffer stashed_message;
+  OutQueue out;
+};
+
+class ClientCallReactor final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  ClientCallReactor(std::shared_ptr<grpc::Channel> channel, std::string method,
+                    std::shared_ptr<ClientCallState> state)
+      : channel_(std::move(channel)), method_(std::move(method)), state_(std::move(state)) {}
+
+  grpc::ClientContext* context() { return &context_; }
+  const std::string& method() const { return method_; }
+
+  void StartReadLocked() { StartRead(&read_buffer_); }
+
+  /// Issues queued write-side operations in order, one at a time. Caller holds the lock and has
+  /// established that starting operations is allowed (inside a reaction, or hold still held).
+  void PumpLocked() {
+    ClientCallState& st = *state_;
+    OutQueue& q = st.out;
+    while (!q.in_flight && !q.items.empty()) {
+      OutItem& item = q.items.front();
+      if (item.kind == OutItem::Kind::kMessage) {
+        if (st.write_broken) {
+          q.PopFront();
+          continue;
+        }
+        q.in_flight = true;
+        if (q.items.size() == 2 && q.items[1].kind == OutItem::Kind::kWritesDone) {
+          // Last message and half-close in one batch; OnWriteDone then retires both.
+          last_write_closes_ = true;
+          StartWriteLast(&item.buffer, grpc::WriteOptions());
+        } else {
+          StartWrite(&item.buffer);
+        }
+        return;
+      }
+      if (item.kind == OutItem::Kind::kWritesDone) {
+        if (st.write_broken) {
+          q.PopFront();
+          continue;
+        }
+        q.in_flight = true;
+        StartWritesDone();
+        return;
+      }
+      q.PopFront();  // server-only kinds are never queued here
+    }
+  }
+
+  void OnReadInitialMetadataDone(bool ok) override {
+    GuardedReaction([&] {
+      void* user = state_->user;  // set before StartCall, never changed
+      if (ok) {
+        std::vector<vane_shim_metadata_entry> md =
+            MetadataView(context_.GetServerInitialMetadata());
+        state_->callbacks.on_initial_metadata(user, 1, md.empty() ? nullptr : md.data(),
+                                              md.size());
+      } else {
+        state_->callbacks.on_initial_metadata(user, 0, nullptr, 0);
+      }
+      bool deliver = false;
+      bool read_ok = false;
+      bool remove_hold = false;
+      grpc::ByteBuffer message;
+      {
+        std::lock_guard<std::mutex> lock(state_->mu);
+        state_->initial_metadata_delivered = true;
+        if (state_->stashed_read) {
+          deliver = true;
+          read_ok = state_->stashed_ok;
+          message.Swap(&state_->stashed_message);
+          state_->stashed_read = false;
+          remove_hold = EndOfStreamLocked(read_ok);
+        }
+      }
+      if (deliver) DeliverRead(user, read_ok, &message);
+      if (remove_hold) RemoveHold();
+    });
+  }
+
+  void OnReadDone(bool ok) override {
+    GuardedReaction([&] {
+      grpc::ByteBuffer message;
+      bool remove_hold = false;
+      void* user = state_->user;
+      {
+        std::lock_guard<std::mutex> lock(state_->mu);
+        state_->read_pending = false;
+        message.Swap(&read_buffer_);  // Swift may start the next read from inside on_read
+        if (!state_->initial_metadata_delivered) {
+          state_->stashed_read = true;
+          state_->stashed_ok = ok;
+          state_->stashed_message.Swap(&message);
+          return;
+        }
+        remove_hold = EndOfStreamLocked(ok);
+      }
+      DeliverRead(user, ok, &message);
+      // Inside a reaction, so OnDone cannot run before this returns even if ours was the last
+      // hold.
+      if (remove_hold) RemoveHold();
+    });
+  }
+
+  void OnWriteDone(bool ok) override { WriteSideDone(ok); }
+  void OnWritesDoneDone(bool ok) override { WriteSideDone(ok); }
+
+  void OnDone(const grpc::Status& status) override {
+    GuardedReaction([&] {
+      {
+        std::lock_guard<std::mutex> lock(state_->mu);
+        state_->done = true;
+        state_->reactor = nullptr;
+      }
+      std::vector<vane_shim_metadata_entry> trailers =
+          MetadataView(context_.GetServerTrailingMetadata());
+      const std::string& message = status.error_message();
+      state_->callbacks.on_done(state_->user, static_cast<int>(status.error_code()),
+                                message.data(), message.size(),
+                                trailers.empty() ? nullptr : trailers.data(), trailers.size());
+    });
+    delete this;  // owns the ClientContext; grpc++ is done with both
+  }
+
+ private:
+  /// Caller holds the lock. Marks the end of the response stream and says whether this reaction
+  /// must release the reactor's hold.
+  bool EndOfStreamLocked(bool ok) {
+    if (ok) return false;
+    state_->read_ended = true;
+    if (state_->hold_removed) return false;
+    state_->hold_removed = true;
+    return true;
+  }
+
+  void DeliverRead(void* user, bool ok, grpc::ByteBuffer* message) {
+    if (ok) {
+      FlatMessage flat(message);
+      state_->callbacks.on_read(user, 1, flat.data(), flat.size());
+    } else {
+      state_->callbacks.on_read(user, 0, nullptr, 0);
+    }
+  }
+
+  void WriteSideDone(bool ok) {
+    GuardedReaction([&] {
+      bool wake = false;
+      {
+        std::lock_guard<std::mutex> lock(state_->mu);
+        OutQueue& q = state_->out;
+        q.in_flight = false;
+        if (q.PopFront()) wake = true;
+        if (last_write_closes_) {
+          last_write_closes_ = false;
+          if (q.PopFront()) wake = true;  // the half-close that went with the last message
+        }
+        if (!ok) {
+          // The call is over on the wire (its status will arrive in OnDone); nothing queued can
+          // be sent any more.
+          state_->write_broken = true;
+          if (q.DropMessages(false)) wake = true;
+          q.items.clear();
+        }
+        PumpLocked();  // allowed: we are inside a reaction
+      }
+      if (wake) state_->callbacks.on_writable(state_->user);
+    });
+  }
+
+  std::shared_ptr<grpc::Channel> channel_;  // keeps the channel alive while the call runs
+  std::string method_;                      // outlives the call, whatever grpc++ copies
+  std::shared_ptr<ClientCallState> state_;
+  grpc::ClientContext context_;
+  grpc::ByteBuffer read_buffer_;
+  bool last_write_closes_ = false;  // guarded by state_->mu
+};
+
+}  // namespace
+
+/// The handle Swift owns; it keeps the call state alive until vane_shim_client_call_free.
+struct vane_shim_client_call {
+  std::shared_ptr<ClientCallState> state;
+};
+
+extern "C" vane_shim_channel* vane_shim_channel_create(const vane_shim_channel_options* options,
+                                                       vane_shim_error* error) {
+  vane_shim_channel* result = nullptr;
+  Guarded(error, [&]() -> int {
+    if (options == nullptr || options->target == nullptr || options->target[0] == '\0') {
+      SetError(error, kInvalidArgument, "options and options->target are required");
+      return -1;
+    }
+    grpc::ChannelArguments args;
+    std::shared_ptr<grpc::ChannelCredentials> creds;
+    if (options->tls != nullptr) {
+      const vane_shim_channel_tls* tls = options->tls;
+      if ((tls->certificate_chain == nullptr) != (tls->private_key == nullptr)) {
+        SetError(error, kInvalidArgument,
+                 "a client certificate chain and private key come together or not at all");
+        return -1;
+      }
+      grpc::SslCredentialsOptions ssl;
+      if (tls->ca_roots != nullptr) ssl.pem_root_certs = tls->ca_roots;
+      if (tls->private_key != nullptr) ssl.pem_private_key = tls->private_key;
+      if (tls->certificate_chain != nullptr) ssl.pem_cert_chain = tls->certificate_chain;
+      creds = grpc::SslCredentials(ssl);
+      if (tls->server_name_override != nullptr && tls->server_name_override[0] != '\0')
+        args.SetSslTargetNameOverride(tls->server_name_override);
+    } else {
+      creds = grpc::InsecureChannelCredentials();
+    }
+    if (creds == nullptr) {
+      SetError(error, kInvalidArgument, "cannot create channel credentials");
+      return -1;
+    }
+    if (options->max_receive_message_bytes != 0)
+      args.SetMaxReceiveMessageSize(options->max_receive_message_bytes);
+    if (options->max_send_message_bytes != 0)
+      args.SetMaxSendMessageSize(options->max_send_message_bytes);
+    if (options->keepalive_time_ms > 0)
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, options->keepalive_time_ms);
+    if (options->keepalive_timeout_ms > 0)
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options->keepalive_timeout_ms);
+    if (options->keepalive_permit_without_calls != 0)
+      args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+
+    auto channel = grpc::CreateCustomChannel(options->target, creds, args);
+    if (channel == nullptr) {
+      SetError(error, kInvalidArgument, std::string("cannot create a channel to ") + options->target);
+      return -1;
+    }
+    auto c = std::make_unique<vane_shim_channel>();
+    c->channel = std::move(channel);
+    c->stub = std::make_unique<grpc::GenericStub>(c->channel);
+    result = c.release();
+    return 0;
+  });
+  return result;
+}
+
+extern "C" void vane_shim_channel_free(vane_shim_channel* channel) {
+  // Running calls keep their own reference to the grpc::Channel.
+  delete channel;
+}
+
+extern "C" int vane_shim_channel_state(vane_shim_channel* channel, int try_to_connect) {
+  if (channel == nullptr) return 4;  // GRPC_CHANNEL_SHUTDOWN
+  try {
+    return static_cast<int>(channel->channel->GetState(try_to_connect != 0));
+  } catch (...) {
+    return 4;
+  }
+}
+
+extern "C" vane_shim_client_call* vane_shim_client_call_start(
+    vane_shim_channel* channel, const char* method, size_t method_length,
+    const vane_shim_metadata_entry* metadata, size_t metadata_count,
+    const vane_shim_call_options* options, const vane_shim_client_callbacks* callbacks, void* user,
+    vane_shim_error* error) {
+  vane_shim_client_call* result = nullptr;
+  Guarded(error, [&]() -> int {
+    if (channel == nullptr || method == nullptr || method_length == 0) {
+      SetError(error, kInvalidArgument, "channel and method are required");
+      return -1;
+    }
+    if (callbacks == nullptr || callbacks->on_initial_metadata == nullptr ||
+        callbacks->on_read == nullptr || callbacks->on_writable == nullptr ||
+        callbacks->on_done == nullptr) {
+      SetError(error, kInvalidArgument, "every client callback is required");
+      return -1;
+    }
+    MetadataList md;
+    if (!CopyMetadata(metadata, metadata_count, &md, error)) return -1;
+
+    auto state = std::make_shared<ClientCallState>();
+    state->callbacks = *callbacks;
+    state->user = user;
+    auto reactor = std::make_unique<ClientCallReactor>(
+        channel->channel, std::string(method, method_length), state);
+    grpc::ClientContext* ctx = reactor->context();
+    for (const auto& kv : md) ctx->AddMetadata(kv.first, kv.second);
+    if (options != nullptr) {
+      if (options->timeout_nanoseconds >= 0) {
+        ctx->set_deadline(gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                       gpr_time_from_nanos(options->timeout_nanoseconds,
+                                                           GPR_TIMESPAN)));
+      }
+      ctx->set_wait_for_ready(options->wait_for_ready != 0);
+    }
+    auto handle = std::make_unique<vane_shim_client_call>();
+    handle->state = state;
+
+    ClientCallReactor* r = reactor.release();  // owned by grpc++ until OnDone deletes it
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      state->reactor = r;
+    }
+    channel->stub->PrepareBidiStreamingCall(ctx, r->method(), grpc::StubOptions(), r);
+    r->AddHold();
+    r->StartCall();
+    result = handle.release();
+    return 0;
+  });
+  return result;
+}
+
+namespace {
+
+ClientCallState* StateOf(vane_shim_client_call* call) {
+  return call == nullptr ? nullptr : call->state.get();
+}
+
+/// Caller holds the lock. Starting an operation from outside a reaction is only safe while the
+/// reactor's hold keeps OnDone away.
+bool CheckStartable(ClientCallState* st, vane_shim_error* error) {
+  if (st->done || st->hold_removed) {
+    SetError(error, kFailedPrecondition,
+             st->read_ended ? "the response stream has ended" : "the call is over or cancelled");
+    return false;
+  }
+  return true;
+}
+
+/// Releases the reactor's hold after cancelling, so OnDone (with CANCELLED, unless the status was
+/// already in) follows even if Swift never reads to the end.
+void CancelAndRelease(ClientCallState* st) {
+  ClientCallReactor* reactor = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (st->done || st->hold_removed) return;
+    st->hold_removed = true;
+    reactor = st->reactor;
+  }
+  // Unlocked: the hold we still own keeps the reactor alive until RemoveHold, and RemoveHold can
+  // lead to OnDone, which takes the lock.
+  reactor->context()->TryCancel();
+  reactor->RemoveHold();
+}
+
+}  // namespace
+
+extern "C" int vane_shim_client_call_read(vane_shim_client_call* call, vane_shim_error* error) {
+  return Guarded(error, [&]() -> int {
+    ClientCallState* st = StateOf(call);
+    if (st == nullptr) {
+      SetError(error, kInvalidArgument, "call is NULL");
+      return -1;
+    }
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (!CheckStartable(st, error)) return -1;
+    if (st->read_pending) {
+      SetError(error, kFailedPrecondition, "a read is already pending");
+      return -1;
+    }
+    st->read_pending = true;
+    st->reactor->StartReadLocked();
+    return 0;
+  });
+}
+
+extern "C" int vane_shim_client_call_write(vane_shim_client_call* call, const uint8_t* bytes,
+                                           size_t length, int* must_wait, vane_shim_error* error) {
+  return Guarded(error, [&]() -> int {
+    if (must_wait != nullptr) *must_wait = 0;
+    ClientCallState* st = StateOf(call);
+    if (st == nullptr) {
+      SetError(error, kInvalidArgument, "call is NULL");
+      return -1;
+    }
+    if (bytes == nullptr && length != 0) {
+      SetError(error, kInvalidArgument, "bytes is NULL");
+      return -1;
+    }
+    grpc::ByteBuffer buffer = CopyToByteBuffer(bytes, length);  // copy outside the lock
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (!CheckStartable(st, error)) return -1;
+    if (st->writes_done_queued) {
+      SetError(error, kFailedPrecondition, "writes_done was already called");
+      return -1;
+    }
+    if (st->write_broken) {
+      SetError(error, kCancelled, "the call ended; its status follows in on_done");
+      return -1;
+    }
+    bool wait = st->out.PushMessage(std::move(buffer), length);
+    if (must_wait != nullptr && wait) *must_wait = 1;
+    st->reactor->PumpLocked();
+    return 0;
+  });
+}
+
+extern "C" int vane_shim_client_call_writes_done(vane_shim_client_call* call,
+                                                 vane_shim_error* error) {
+  return Guarded(error, [&]() -> int {
+    ClientCallState* st = StateOf(call);
+    if (st == nullptr) {
+      SetError(error, kInvalidArgument, "call is NULL");
+      return -1;
+    }
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (st->writes_done_queued) {
+      SetError(error, kFailedPrecondition, "writes_done was already called");
+      return -1;
+    }
+    // Half-closing a call that is over (or whose stream broke) is harmless: nothing to do.
+    if (st->done || st->hold_removed || st->write_broken) {
+      st->writes_done_queued = true;
+      return 0;
+    }
+    st->writes_done_queued = true;
+    OutItem item;
+    item.kind = OutItem::Kind::kWritesDone;
+    st->out.items.push_back(std::move(item));
+    st->reactor->PumpLocked();
+    return 0;
+  });
+}
+
+extern "C" void vane_shim_client_call_cancel(vane_shim_client_call* call) {
+  ClientCallState* st = StateOf(call);
+  if (st == nullptr) return;
+  try {
+    CancelAndRelease(st);
+  } catch (...) {
+  }
+}
+
+extern "C" void vane_shim_client_call_free(vane_shim_client_call* call) {
+  if (call == nullptr) return;
+  try {
+    // A call dropped before its end is cancelled; on_done still follows exactly once.
+    CancelAndRelease(call->state.get());
+  } catch (...) {
+  }
+  delete call;
+}

@@ -1,0 +1,307 @@
+internal import GRPCCore
+internal import CGRPCShim
+internal import Synchronization
+
+/// One client call: starts when GRPCCore writes the request metadata, owns the
+/// `vane_shim_client_call` handle, and is the `user` of its callbacks.
+final class ShimClientCall: Sendable {
+  struct Final: Sendable {
+    var status: Status
+    var trailers: Metadata
+  }
+
+  struct State {
+    enum Phase { case notStarted, running(ShimPointer), finished }
+    var phase: Phase = .notStarted
+    var handle: ShimPointer?
+    var initialMetadata = Handoff<Metadata?>()
+    var read = Handoff<ReadResult>()
+    var writable = Handoff<Bool>()
+    var final = Handoff<Final>()
+  }
+
+  private let channel: ShimChannel
+  let method: String
+  private let waitForReady: Bool
+  // Handles are only touched under the lock or after it was read from there; the shim is
+  // thread-safe, so the lock only protects which handle is current.
+  private let state: Mutex<State>
+
+  init(channel: ShimChannel, method: String, waitForReady: Bool) {
+    self.channel = channel
+    self.method = method
+    self.waitForReady = waitForReady
+    self.state = Mutex(State())
+  }
+
+  deinit {
+    let handle = self.state.withLock { $0.handle }
+    if let handle { vane_shim_client_call_free(handle.raw) }
+  }
+
+  private var handle: OpaquePointer? { self.state.withLock { $0.handle?.raw } }
+
+  // MARK: Operations
+
+  func start(metadata: Metadata) throws {
+    var metadata = metadata
+    let timeout = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap(GRPCTimeout.decode)
+    metadata.removeAllValues(forKey: "grpc-timeout")
+    var options = vane_shim_call_options(timeout_nanoseconds: timeout ?? -1, wait_for_ready: self.waitForReady ? 1 : 0)
+    var callbacks = vane_shim_client_callbacks()
+    callbacks.on_initial_metadata = { user, ok, entries, count in
+      let call = Unmanaged<ShimClientCall>.fromOpaque(user!).takeUnretainedValue()
+      call.initialMetadataArrived(ok != 0 ? ShimMetadata.decode(entries, count: count) : nil)
+    }
+    callbacks.on_read = { user, ok, bytes, length in
+      let call = Unmanaged<ShimClientCall>.fromOpaque(user!).takeUnretainedValue()
+      call.readCompleted(ok != 0 ? .message(Array(UnsafeBufferPointer(start: bytes, count: length))) : .end)
+    }
+    callbacks.on_writable = { user in
+      Unmanaged<ShimClientCall>.fromOpaque(user!).takeUnretainedValue().becameWritable()
+    }
+    callbacks.on_done = { user, code, message, messageLength, trailers, trailerCount in
+      let call = Unmanaged<ShimClientCall>.fromOpaque(user!)
+      let text = message.map {
+        String(decoding: UnsafeRawBufferPointer(start: $0, count: messageLength), as: UTF8.self)
+      } ?? ""
+      let status = Status(code: Status.Code(shimCode: code), message: text)
+      call.takeUnretainedValue().done(Final(status: status, trailers: ShimMetadata.decode(trailers, count: trailerCount)))
+      call.release()
+    }
+
+    let user = Unmanaged.passRetained(self)
+    var error = vane_shim_error()
+    let method = Array(self.method.utf8)
+    let created: OpaquePointer? = ShimMetadata.withEntries(metadata) { entries, count in
+      method.withUnsafeBufferPointer { methodBytes in
+        methodBytes.withMemoryRebound(to: CChar.self) { methodChars in
+          vane_shim_client_call_start(
+            self.channel.pointer, methodChars.baseAddress, methodChars.count, entries, count,
+            &options, &callbacks, user.toOpaque(), &error)
+        }
+      }
+    }
+    guard let created else {
+      user.release()
+      let failure = ShimError(operation: "starting \(self.method)", error)
+      self.done(Final(status: Status(code: failure.code, message: failure.description), trailers: [:]))
+      throw failure.rpcError
+    }
+    // The pointer only crosses into the lock; the shim itself is thread-safe.
+    let handle = ShimPointer(created)
+    let cancelledBeforeStart = self.state.withLock { state -> Bool in
+      state.handle = handle
+      if case .finished = state.phase { return true }
+      state.phase = .running(handle)
+      return false
+    }
+    if cancelledBeforeStart { vane_shim_client_call_cancel(created) }
+  }
+
+  func write(_ bytes: [UInt8]) async throws {
+    guard let handle = self.handle else {
+      throw RPCError(code: .internalError, message: "A message was written before the request metadata.")
+    }
+    var mustWait: Int32 = 0
+    do {
+      try bytes.withUnsafeBufferPointer { buffer in
+        try ShimError.check("writing a message") {
+          vane_shim_client_call_write(handle, buffer.baseAddress, buffer.count, &mustWait, $0)
+        }
+      }
+    } catch {
+      throw error.rpcError
+    }
+    if mustWait != 0 {
+      let writable = await withCheckedContinuation { continuation in
+        if let early = self.state.withLock({ $0.writable.wait(continuation) }) {
+          continuation.resume(returning: early)
+        }
+      }
+      if !writable { throw RPCError(code: .cancelled, message: "The call ended while a write was waiting.") }
+    }
+  }
+
+  func writesDone() {
+    guard let handle = self.handle else { return }
+    var error = vane_shim_error()
+    _ = vane_shim_client_call_writes_done(handle, &error)
+  }
+
+  /// Waits for the server's initial metadata; nil when the call ended without any.
+  func initialMetadata() async -> Metadata? {
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        if let early = self.state.withLock({ $0.initialMetadata.wait(continuation) }) {
+          continuation.resume(returning: early)
+        }
+      }
+    } onCancel: {
+      self.cancel()
+    }
+  }
+
+  func read() async -> ReadResult {
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        let (early, handle) = self.state.withLock { ($0.read.wait(continuation), $0.handle) }
+        let pointer = handle?.raw
+        if let early {
+          continuation.resume(returning: early)
+          return
+        }
+        var error = vane_shim_error()
+        if pointer == nil || vane_shim_client_call_read(pointer, &error) != 0 {
+          self.state.withLock { $0.read.cancelWait() }?.resume(returning: .end)
+        }
+      }
+    } onCancel: {
+      self.cancel()
+    }
+  }
+
+  func finalStatus() async -> Final {
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        if let early = self.state.withLock({ $0.final.wait(continuation) }) {
+          continuation.resume(returning: early)
+        }
+      }
+    } onCancel: {
+      self.cancel()
+    }
+  }
+
+  /// Cancels the call; if it never started, it ends here with CANCELLED.
+  func cancel() {
+    enum Action { case cancel(ShimPointer), endUnstarted, none }
+    let action = self.state.withLock { state -> Action in
+      switch state.phase {
+      case .running(let handle): return .cancel(handle)
+      case .notStarted:
+        state.phase = .finished
+        return .endUnstarted
+      case .finished: return .none
+      }
+    }
+    switch action {
+    case .cancel(let handle):
+      vane_shim_client_call_cancel(handle.raw)
+    case .endUnstarted:
+      self.done(Final(status: Status(code: .cancelled, message: "The call was cancelled before it started."), trailers: [:]))
+    case .none:
+      break
+    }
+  }
+
+  func cancelIfRunning() {
+    let handle: ShimPointer? = self.state.withLock { state in
+      if case .running(let handle) = state.phase { return handle }
+      return nil
+    }
+    if let handle { vane_shim_client_call_cancel(handle.raw) }
+  }
+
+  // MARK: Callbacks (gRPC threads)
+
+  private func initialMetadataArrived(_ metadata: Metadata?) {
+    self.state.withLock { $0.initialMetadata.deliver(metadata) }?.resume(returning: metadata)
+  }
+
+  private func readCompleted(_ result: ReadResult) {
+    self.state.withLock { $0.read.deliver(result) }?.resume(returning: result)
+  }
+
+  private func becameWritable() {
+    self.state.withLock { $0.writable.deliver(true) }?.resume(returning: true)
+  }
+
+  private func done(_ final: Final) {
+    let waiters = self.state.withLock { state in
+      state.phase = .finished
+      return (
+        state.initialMetadata.deliver(nil), state.read.deliver(.end),
+        state.writable.deliver(false), state.final.deliver(final)
+      )
+    }
+    waiters.0?.resume(returning: nil)
+    waiters.1?.resume(returning: .end)
+    waiters.2?.resume(returning: false)
+    waiters.3?.resume(returning: final)
+  }
+}
+
+/// The response parts of a client call: initial metadata (unless the response is
+/// trailers-only), each message, then the status.
+struct ShimClientInbound: AsyncSequence, Sendable {
+  typealias Element = RPCResponsePart<[UInt8]>
+  let call: ShimClientCall
+
+  struct AsyncIterator: AsyncIteratorProtocol {
+    enum Phase { case metadata, messages, status, finished }
+    let call: ShimClientCall
+    var phase = Phase.metadata
+
+    mutating func next() async throws -> RPCResponsePart<[UInt8]>? {
+      while true {
+        switch self.phase {
+        case .metadata:
+          if let metadata = await self.call.initialMetadata() {
+            self.phase = .messages
+            return .metadata(metadata)
+          }
+          self.phase = .status
+        case .messages:
+          switch await self.call.read() {
+          case .message(let bytes): return .message(bytes)
+          case .end: self.phase = .status
+          }
+        case .status:
+          let final = await self.call.finalStatus()
+          self.phase = .finished
+          return .status(final.status, final.trailers)
+        case .finished:
+          return nil
+        }
+      }
+    }
+  }
+
+  func makeAsyncIterator() -> AsyncIterator { AsyncIterator(call: self.call) }
+}
+
+/// The request parts of a client call: the metadata starts the call, then messages, then the
+/// half-close.
+struct ShimClientOutbound: ClosableRPCWriterProtocol {
+  typealias Element = RPCRequestPart<[UInt8]>
+  let call: ShimClientCall
+
+  func write(_ element: RPCRequestPart<[UInt8]>) async throws {
+    switch element {
+    case .metadata(let metadata):
+      try self.call.start(metadata: metadata)
+    case .message(let bytes):
+      try await self.call.write(bytes)
+    }
+  }
+
+  func write(contentsOf elements: some Sequence<RPCRequestPart<[UInt8]>>) async throws {
+    for element in elements { try await self.write(element) }
+  }
+
+  func finish() async {
+    self.call.writesDone()
+  }
+
+  func finish(throwing error: any Error) async {
+    self.call.cancel()
+  }
+}
+
+/// A shim handle that may cross threads: the shim's entry points are thread-safe, and the one
+/// object that owns the handle frees it.
+struct ShimPointer: @unchecked Sendable {
+  let raw: OpaquePointer
+  init(_ raw: OpaquePointer) { self.raw = raw }
+}

@@ -1,0 +1,254 @@
+internal import GRPCCore
+internal import CGRPCShim
+internal import Synchronization
+
+/// One server call: owns its `vane_shim_server_call` handle and is the `user` of its callbacks.
+final class ShimServerCall: Sendable {
+  struct State {
+    var read = Handoff<ReadResult>()
+    var writable = Handoff<Bool>()
+    var cancellation: ServerContext.RPCCancellationHandle?
+    var cancelled = false
+    var statusSent = false
+    var done = false
+  }
+
+  // Immutable; the shim is safe to call from any thread.
+  nonisolated(unsafe) private let handle: OpaquePointer
+  let method: String
+  let peer: String
+  let metadata: Metadata
+  private let state = Mutex(State())
+
+  init(handle: OpaquePointer, info: vane_shim_call_info) {
+    self.handle = handle
+    self.method = String(
+      decoding: UnsafeRawBufferPointer(start: info.method, count: info.method_length),
+      as: UTF8.self
+    )
+    self.peer = info.peer.map { String(cString: $0) } ?? ""
+    var metadata = ShimMetadata.decode(info.metadata, count: info.metadata_count)
+    if info.timeout_nanoseconds >= 0 {
+      // GRPCCore's server executor enforces the deadline it finds in this header.
+      metadata.replaceOrAddString(GRPCTimeout.encode(nanoseconds: info.timeout_nanoseconds), forKey: "grpc-timeout")
+    }
+    self.metadata = metadata
+  }
+
+  deinit {
+    vane_shim_server_call_free(self.handle)
+  }
+
+  var descriptor: MethodDescriptor {
+    // "/pkg.Service/Method"
+    let parts = self.method.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
+    let service = parts.first.map(String.init) ?? ""
+    let method = parts.count > 1 ? String(parts[1]) : ""
+    return MethodDescriptor(fullyQualifiedService: service, method: method)
+  }
+
+  /// Runs the server's handler for this call and makes sure the call is finished exactly once.
+  func run(
+    localPeer: String,
+    handler: @Sendable (RPCStream<ShimServerTransport.Inbound, ShimServerTransport.Outbound>, ServerContext) async -> Void
+  ) async {
+    await withServerContextRPCCancellationHandle { cancellation in
+      let alreadyCancelled = self.state.withLock { state in
+        state.cancellation = cancellation
+        return state.cancelled
+      }
+      if alreadyCancelled { cancellation.cancel() }
+      let stream = RPCStream(
+        descriptor: self.descriptor,
+        inbound: RPCAsyncSequence(wrapping: ShimServerInbound(call: self)),
+        outbound: RPCWriter.Closable(wrapping: ShimServerOutbound(call: self))
+      )
+      let context = ServerContext(
+        descriptor: stream.descriptor,
+        remotePeer: self.peer,
+        localPeer: localPeer,
+        cancellation: cancellation
+      )
+      await handler(stream, context)
+      // A handler that returned without a status still ends the call.
+      self.finishIfNeeded(Status(code: .unknown, message: "The handler ended without a status."), trailers: [:])
+    }
+  }
+
+  /// Ends a call that arrived while the server was shutting down.
+  func refuse() {
+    self.finishIfNeeded(Status(code: .unavailable, message: "The server is shutting down."), trailers: [:])
+  }
+
+  // MARK: Operations (any task)
+
+  func read() async throws -> ReadResult {
+    let result: ReadResult = await withCheckedContinuation { continuation in
+      let early = self.state.withLock { $0.read.wait(continuation) }
+      if let early {
+        continuation.resume(returning: early)
+        return
+      }
+      var error = vane_shim_error()
+      if vane_shim_server_call_read(self.handle, &error) != 0 {
+        // The call is over (finished or done): reading ends here.
+        self.state.withLock { $0.read.cancelWait() }?.resume(returning: .end)
+      }
+    }
+    if case .end = result, self.state.withLock({ $0.cancelled }) {
+      throw RPCError(code: .cancelled, message: "The client cancelled the call.")
+    }
+    return result
+  }
+
+  func sendInitialMetadata(_ metadata: Metadata) throws {
+    try ShimMetadata.withEntries(metadata) { entries, count in
+      try ShimError.check("sending initial metadata") {
+        vane_shim_server_call_send_initial_metadata(self.handle, entries, count, $0)
+      }
+    }
+  }
+
+  func write(_ bytes: [UInt8]) async throws {
+    var mustWait: Int32 = 0
+    do {
+      try bytes.withUnsafeBufferPointer { buffer in
+        try ShimError.check("writing a message") {
+          vane_shim_server_call_write(self.handle, buffer.baseAddress, buffer.count, &mustWait, $0)
+        }
+      }
+    } catch {
+      throw error.rpcError
+    }
+    if mustWait != 0 {
+      let writable = await withCheckedContinuation { continuation in
+        if let early = self.state.withLock({ $0.writable.wait(continuation) }) {
+          continuation.resume(returning: early)
+        }
+      }
+      if !writable { throw RPCError(code: .cancelled, message: "The call ended while a write was waiting.") }
+    }
+  }
+
+  /// Sends the status; later attempts are ignored (the first status wins).
+  @discardableResult
+  func finishIfNeeded(_ status: Status, trailers: Metadata) -> Bool {
+    let first = self.state.withLock { state in
+      defer { state.statusSent = true }
+      return !state.statusSent
+    }
+    guard first else { return false }
+    let message = Array(status.message.utf8)
+    ShimMetadata.withEntries(trailers) { entries, count in
+      message.withUnsafeBufferPointer { text in
+        var error = vane_shim_error()
+        _ = text.withMemoryRebound(to: CChar.self) { chars in
+          vane_shim_server_call_finish(
+            self.handle, Int32(status.code.rawValue), chars.baseAddress, chars.count, entries, count, &error)
+        }
+      }
+    }
+    return true
+  }
+
+  // MARK: Callbacks (gRPC threads)
+
+  func readCompleted(_ result: ReadResult) {
+    self.state.withLock { $0.read.deliver(result) }?.resume(returning: result)
+  }
+
+  func becameWritable() {
+    self.state.withLock { $0.writable.deliver(true) }?.resume(returning: true)
+  }
+
+  func cancelled() {
+    let handle = self.state.withLock { state in
+      state.cancelled = true
+      return state.cancellation
+    }
+    handle?.cancel()
+  }
+
+  func done() {
+    let (reader, writer) = self.state.withLock { state in
+      state.done = true
+      return (state.read.deliver(.end), state.writable.deliver(false))
+    }
+    reader?.resume(returning: .end)
+    writer?.resume(returning: false)
+  }
+}
+
+/// The request parts of a server call: its metadata, then each message as it is read.
+struct ShimServerInbound: AsyncSequence, Sendable {
+  typealias Element = RPCRequestPart<[UInt8]>
+  let call: ShimServerCall
+
+  struct AsyncIterator: AsyncIteratorProtocol {
+    let call: ShimServerCall
+    var sentMetadata = false
+    var ended = false
+
+    mutating func next() async throws -> RPCRequestPart<[UInt8]>? {
+      if !self.sentMetadata {
+        self.sentMetadata = true
+        return .metadata(self.call.metadata)
+      }
+      if self.ended { return nil }
+      switch try await self.call.read() {
+      case .message(let bytes):
+        return .message(bytes)
+      case .end:
+        self.ended = true
+        return nil
+      }
+    }
+  }
+
+  func makeAsyncIterator() -> AsyncIterator { AsyncIterator(call: self.call) }
+}
+
+/// The response parts of a server call, written through the shim's queue.
+struct ShimServerOutbound: ClosableRPCWriterProtocol {
+  typealias Element = RPCResponsePart<[UInt8]>
+  let call: ShimServerCall
+
+  func write(_ element: RPCResponsePart<[UInt8]>) async throws {
+    switch element {
+    case .metadata(let metadata):
+      do { try self.call.sendInitialMetadata(metadata) } catch { throw error.rpcError }
+    case .message(let bytes):
+      try await self.call.write(bytes)
+    case .status(let status, let trailers):
+      self.call.finishIfNeeded(status, trailers: trailers)
+    }
+  }
+
+  func write(contentsOf elements: some Sequence<RPCResponsePart<[UInt8]>>) async throws {
+    for element in elements { try await self.write(element) }
+  }
+
+  func finish() async {
+    self.call.finishIfNeeded(Status(code: .unknown, message: "The response stream closed without a status."), trailers: [:])
+  }
+
+  func finish(throwing error: any Error) async {
+    let status: Status
+    if let rpcError = error as? RPCError {
+      status = Status(code: Status.Code(rpcError.code), message: rpcError.message)
+      self.call.finishIfNeeded(status, trailers: rpcError.metadata)
+    } else {
+      status = Status(code: .unknown, message: "\(error)")
+      self.call.finishIfNeeded(status, trailers: [:])
+    }
+  }
+}
+
+extension Error {
+  /// The error as an `RPCError`, for GRPCCore.
+  var rpcError: RPCError {
+    if let error = self as? RPCError { return error }
+    if let error = self as? ShimError { return error.rpcError }
+    return RPCError(code: .unknown, message: "\(self)", cause: self)
+  }
+}

@@ -1,0 +1,311 @@
+public import GRPCCore
+internal import CGRPCShim
+internal import Synchronization
+internal import Foundation
+
+/// A `GRPCCore.ServerTransport` over grpc++ (through the C shim).
+///
+/// Every method the `GRPCServer` routes is registered with grpc++ as a named method, so server
+/// reflection lists its service; grpc++'s default health service and v1alpha reflection are
+/// served beside them. All four call kinds run as one bidirectional stream.
+public final class ShimServerTransport: ServerTransport, Sendable {
+  public typealias Bytes = [UInt8]
+
+  /// How the server listens and what it serves besides the routed methods.
+  public struct Config: Sendable {
+    /// "host:port"; port 0 picks a free port (see ``listeningPort``).
+    public var address: String
+    /// nil listens in plaintext.
+    public var tls: ShimServerTLS?
+    public var messageLimits: ShimMessageLimits
+    public var keepalive: ShimKeepalive
+    /// Serves grpc.health.v1.Health (see ``setServing(_:service:)``).
+    public var health: Bool
+    /// Serialized `FileDescriptorProto`s to describe through server reflection; nil turns
+    /// reflection off.
+    public var reflectionFiles: [[UInt8]]?
+    /// How long in-flight calls may run after ``beginGracefulShutdown()`` before they are
+    /// cancelled.
+    public var shutdownGracePeriod: Duration
+
+    public init(
+      address: String,
+      tls: ShimServerTLS? = nil,
+      messageLimits: ShimMessageLimits = .defaults,
+      keepalive: ShimKeepalive = .defaults,
+      health: Bool = true,
+      reflectionFiles: [[UInt8]]? = nil,
+      shutdownGracePeriod: Duration = .seconds(10)
+    ) {
+      self.address = address
+      self.tls = tls
+      self.messageLimits = messageLimits
+      self.keepalive = keepalive
+      self.health = health
+      self.reflectionFiles = reflectionFiles
+      self.shutdownGracePeriod = shutdownGracePeriod
+    }
+  }
+
+  private enum Phase {
+    case idle
+    case listening(ShimServerHandle)
+    case shuttingDown(ShimServerHandle)
+    case stopped
+  }
+
+  private struct State {
+    var methods: [String] = []
+    var phase: Phase = .idle
+    /// Health statuses set before the server started; applied once it listens.
+    var pendingHealth: [String: Bool] = [:]
+    var portWaiters: [CheckedContinuation<Int, any Error>] = []
+    var port: Result<Int, any Error>?
+  }
+
+  public let config: Config
+  private let state = Mutex(State())
+
+  public init(config: Config) {
+    self.config = config
+  }
+
+  public func configure(context: GRPCServerContext) {
+    let methods = context.methods.map { "/" + $0.fullyQualifiedMethod }
+    self.state.withLock { $0.methods = methods }
+  }
+
+  /// The port the server listens on, once it does. Throws if the server failed to start.
+  public var listeningPort: Int {
+    get async throws {
+      try await withCheckedThrowingContinuation { continuation in
+        let ready: Result<Int, any Error>? = self.state.withLock { state in
+          if let port = state.port { return port }
+          state.portWaiters.append(continuation)
+          return nil
+        }
+        if let ready { continuation.resume(with: ready) }
+      }
+    }
+  }
+
+  /// Sets the health status of `service` ("" is the server as a whole). Before the server
+  /// starts, the status is remembered and applied when it does.
+  public func setServing(_ serving: Bool, service: String) throws {
+    let handle: ShimServerHandle? = self.state.withLock { state in
+      switch state.phase {
+      case .idle:
+        state.pendingHealth[service] = serving
+        return nil
+      case .listening(let handle), .shuttingDown(let handle):
+        return handle
+      case .stopped:
+        return nil
+      }
+    }
+    try handle?.setServing(serving, service: service)
+  }
+
+  public func listen(
+    streamHandler: @escaping @Sendable (
+      _ stream: RPCStream<Inbound, Outbound>,
+      _ context: ServerContext
+    ) async -> Void
+  ) async throws {
+    let (calls, callSink) = AsyncStream<ShimServerCall>.makeStream()
+    let handle: ShimServerHandle
+    do {
+      if let files = self.config.reflectionFiles {
+        for file in files { try ShimDescriptorPool.add(file) }
+      }
+      let methods = self.state.withLock { $0.methods }
+      handle = try ShimServerHandle(config: self.config, methods: methods, sink: callSink)
+    } catch {
+      self.resolvePort(.failure(error))
+      throw error
+    }
+
+    let pending = self.state.withLock { state in
+      state.phase = .listening(handle)
+      return state.pendingHealth
+    }
+    for (service, serving) in pending { try handle.setServing(serving, service: service) }
+    self.resolvePort(.success(handle.port))
+
+    let localPeer = Self.peerName(address: self.config.address, port: handle.port)
+    await withTaskCancellationHandler {
+      await withDiscardingTaskGroup { group in
+        for await call in calls {
+          group.addTask {
+            await call.run(localPeer: localPeer, handler: streamHandler)
+          }
+        }
+      }
+    } onCancel: {
+      // Cancelling `listen` closes connections abruptly: no grace.
+      self.shutdown(grace: .zero)
+    }
+    self.state.withLock { $0.phase = .stopped }
+  }
+
+  public func beginGracefulShutdown() {
+    self.shutdown(grace: self.config.shutdownGracePeriod)
+  }
+
+  private func shutdown(grace: Duration) {
+    let handle: ShimServerHandle? = self.state.withLock { state in
+      switch state.phase {
+      case .listening(let handle):
+        state.phase = .shuttingDown(handle)
+        return handle
+      case .idle:
+        state.phase = .stopped
+        return nil
+      case .shuttingDown, .stopped:
+        return nil
+      }
+    }
+    if let handle {
+      // grpc++'s Shutdown blocks until every call is finished from Swift, so it must not hold
+      // a thread of the cooperative pool that those finishes may need.
+      let thread = Thread {
+        handle.shutdown(grace: grace)
+        handle.finishAccepting()
+      }
+      thread.name = "vane-shim-shutdown"
+      thread.start()
+    } else {
+      self.resolvePort(.failure(RPCError(code: .unavailable, message: "The server was shut down before it started.")))
+    }
+  }
+
+  private func resolvePort(_ result: Result<Int, any Error>) {
+    let waiters = self.state.withLock { state in
+      if state.port == nil { state.port = result }
+      defer { state.portWaiters.removeAll() }
+      return state.portWaiters
+    }
+    let resolved = self.state.withLock { $0.port! }
+    for waiter in waiters { waiter.resume(with: resolved) }
+  }
+
+  static func peerName(address: String, port: Int) -> String {
+    let host = address.split(separator: ":", omittingEmptySubsequences: false).dropLast().joined(separator: ":")
+    if host.hasPrefix("[") { return "ipv6:\(host):\(port)" }
+    return "ipv4:\(host.isEmpty ? "0.0.0.0" : host):\(port)"
+  }
+}
+
+/// Adds descriptors to the C++ generated pool, for server reflection.
+enum ShimDescriptorPool {
+  static func add(_ file: [UInt8]) throws {
+    try file.withUnsafeBufferPointer { buffer in
+      try ShimError.check("adding a descriptor for reflection") {
+        vane_shim_descriptor_pool_add_file(buffer.baseAddress, buffer.count, $0)
+      }
+    }
+  }
+}
+
+/// Owns one `vane_shim_server` and the context its callbacks receive.
+final class ShimServerHandle: Sendable {
+  // The shim is thread-safe; the pointer is immutable for the life of this object.
+  nonisolated(unsafe) private let server: OpaquePointer
+  private let sink: Unmanaged<CallSink>
+  let port: Int
+
+  /// What `on_call` hands new calls to. Retained by the handle for the server's lifetime.
+  final class CallSink: Sendable {
+    let continuation: AsyncStream<ShimServerCall>.Continuation
+    init(_ continuation: AsyncStream<ShimServerCall>.Continuation) { self.continuation = continuation }
+  }
+
+  init(config: ShimServerTransport.Config, methods: [String], sink: AsyncStream<ShimServerCall>.Continuation) throws {
+    let sinkBox = Unmanaged.passRetained(CallSink(sink))
+    var callbacks = vane_shim_server_callbacks()
+    callbacks.context = sinkBox.toOpaque()
+    callbacks.on_call = { context, call, info in
+      let sink = Unmanaged<CallSink>.fromOpaque(context!).takeUnretainedValue()
+      let serverCall = ShimServerCall(handle: call!, info: info!.pointee)
+      let user = Unmanaged.passRetained(serverCall).toOpaque()
+      if case .terminated = sink.continuation.yield(serverCall) {
+        // Shutting down: refuse the call; its on_done releases `user`.
+        serverCall.refuse()
+      }
+      return user
+    }
+    callbacks.on_read = { user, ok, bytes, length in
+      let call = Unmanaged<ShimServerCall>.fromOpaque(user!).takeUnretainedValue()
+      call.readCompleted(ok != 0 ? .message(Array(UnsafeBufferPointer(start: bytes, count: length))) : .end)
+    }
+    callbacks.on_writable = { user in
+      Unmanaged<ShimServerCall>.fromOpaque(user!).takeUnretainedValue().becameWritable()
+    }
+    callbacks.on_cancel = { user in
+      Unmanaged<ShimServerCall>.fromOpaque(user!).takeUnretainedValue().cancelled()
+    }
+    callbacks.on_done = { user in
+      let call = Unmanaged<ShimServerCall>.fromOpaque(user!)
+      call.takeUnretainedValue().done()
+      call.release()
+    }
+
+    var error = vane_shim_error()
+    let created: OpaquePointer? = withOptionalCStrings(
+      config.tls?.certificateChainPEM, config.tls?.privateKeyPEM, config.tls?.clientCARootsPEM, nil
+    ) { chain, key, roots, _ in
+      var tls = vane_shim_server_tls(certificate_chain: chain, private_key: key, client_ca_roots: roots)
+      return config.address.withCString { address in
+        withUnsafePointer(to: &tls) { tlsPointer in
+          var options = vane_shim_server_options()
+          options.address = address
+          options.tls = config.tls == nil ? nil : tlsPointer
+          options.max_receive_message_bytes = ShimMessageLimits.cValue(config.messageLimits.maxReceiveBytes)
+          options.max_send_message_bytes = ShimMessageLimits.cValue(config.messageLimits.maxSendBytes)
+          options.keepalive_time_ms = ShimKeepalive.milliseconds(config.keepalive.time)
+          options.keepalive_timeout_ms = ShimKeepalive.milliseconds(config.keepalive.timeout)
+          options.keepalive_min_ping_interval_ms = ShimKeepalive.milliseconds(config.keepalive.minimumPingInterval)
+          options.keepalive_permit_without_calls = config.keepalive.permitWithoutCalls ? 1 : 0
+          options.enable_health = config.health ? 1 : 0
+          options.enable_reflection = config.reflectionFiles == nil ? 0 : 1
+          let cMethods = methods.map { strdup($0) }
+          defer { cMethods.forEach { free($0) } }
+          return cMethods.map { UnsafePointer($0) }.withUnsafeBufferPointer { methodPointers in
+            vane_shim_server_create(&options, methodPointers.baseAddress, methodPointers.count, &callbacks, &error)
+          }
+        }
+      }
+    }
+    guard let created else {
+      sinkBox.release()
+      throw ShimError(operation: "starting a server on \(config.address)", error).rpcError
+    }
+    self.server = created
+    self.sink = sinkBox
+    self.port = Int(vane_shim_server_port(created))
+  }
+
+  func setServing(_ serving: Bool, service: String) throws {
+    try service.withCString { name in
+      try ShimError.check("setting health of '\(service)'") {
+        vane_shim_server_set_serving(self.server, name, serving ? 1 : 0, $0)
+      }
+    }
+  }
+
+  /// Blocks until every call has finished; calls left after `grace` are cancelled first.
+  func shutdown(grace: Duration) {
+    var error = vane_shim_error()
+    _ = vane_shim_server_shutdown(self.server, GRPCTimeout.nanoseconds(grace) / 1_000_000, &error)
+  }
+
+  /// No more calls can arrive: end the stream `listen` iterates.
+  func finishAccepting() {
+    self.sink.takeUnretainedValue().continuation.finish()
+  }
+
+  deinit {
+    vane_shim_server_free(self.server)
+    self.sink.release()
+  }
+}

@@ -1,0 +1,64 @@
+public import GRPCShimTransport
+internal import GRPCCore
+internal import GRPCProtobuf
+internal import SwiftProtobuf
+
+/// A grpc.health.v1 Check, judged the way grpc_health_probe judges it.
+///
+/// The two health messages are wire-identical to well-known wrappers (a request holding string
+/// field 1, a response holding enum field 1), so they are encoded as `StringValue` and decoded as
+/// `Int32Value` rather than generated from a copy of health.proto.
+public enum HealthProbe {
+  public enum Outcome: Sendable, Equatable {
+    case serving
+    /// The server answered with a status other than SERVING (NOT_SERVING, UNKNOWN, ...).
+    case notServing(String)
+    /// No connection could be made within the connect timeout.
+    case connectionFailure(String)
+    /// The connection worked but the RPC failed (NOT_FOUND for an unknown service, ...).
+    case rpcFailure(String)
+  }
+
+  static let check = MethodDescriptor(fullyQualifiedService: "grpc.health.v1.Health", method: "Check")
+
+  public static func check(
+    config: ShimClientTransport.Config,
+    service: String,
+    connectTimeout: Duration,
+    rpcTimeout: Duration
+  ) async -> Outcome {
+    let transport: ShimClientTransport
+    do {
+      transport = try ShimClientTransport(config: config)
+    } catch {
+      return .connectionFailure("\(error)")
+    }
+    let state = await transport.waitForConnection(timeout: connectTimeout)
+    guard state == .ready else {
+      return .connectionFailure("could not connect to \(config.target) within \(connectTimeout) (channel \(state))")
+    }
+    do {
+      return try await withGRPCClient(transport: transport) { client in
+        var options = CallOptions.defaults
+        options.timeout = rpcTimeout
+        let status = try await client.unary(
+          request: ClientRequest(message: Google_Protobuf_StringValue(service)),
+          descriptor: Self.check,
+          serializer: ProtobufSerializer<Google_Protobuf_StringValue>(),
+          deserializer: ProtobufDeserializer<Google_Protobuf_Int32Value>(),
+          options: options
+        ) { try $0.message.value }
+        switch status {
+        case 1: return .serving
+        case 2: return .notServing("NOT_SERVING")
+        case 3: return .notServing("SERVICE_UNKNOWN")
+        default: return .notServing("UNKNOWN")
+        }
+      }
+    } catch let error as RPCError {
+      return .rpcFailure("\(error.code): \(error.message)")
+    } catch {
+      return .rpcFailure("\(error)")
+    }
+  }
+}

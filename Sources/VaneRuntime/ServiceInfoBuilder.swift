@@ -1,0 +1,49 @@
+public import VaneProto
+internal import Foundation
+internal import SwiftProtobuf
+internal import VaneCore
+
+extension RuntimeInfo {
+  /// The answer to GetServiceInfo: facts about this process, and every method of the service
+  /// (from the descriptor set) with whether this build implements it.
+  ///
+  /// - Parameter implemented: the method names this build serves; every other method answers
+  ///   UNIMPLEMENTED.
+  public func serviceInfo(implemented: Set<String>) throws -> Vane_V1_ServiceInfo {
+    let catalog = try DescriptorCatalog.vane()
+    var info = Vane_V1_ServiceInfo()
+    info.service = self.kind.grpcServiceName
+    info.version = BuildInfo.version
+    info.buildCommit = BuildInfo.commit
+    info.startTime = Google_Protobuf_Timestamp(date: self.startTime)
+    info.listenAddress = self.listenAddress
+    info.dataDir = URL(fileURLWithPath: self.dataDirectory).standardizedFileURL.path
+    info.pid = Int64(ProcessInfo.processInfo.processIdentifier)
+    info.tls = self.tls
+    switch self.adminAuth {
+    case .token: info.adminAuth = .token
+    case .loopbackOnly: info.adminAuth = .loopbackOnly
+    }
+    info.methods = catalog.methods(ofService: self.kind.grpcServiceName).map { method in
+      var capability = Vane_V1_MethodCapability()
+      capability.name = method.name
+      capability.path = "/" + method.path
+      capability.implemented = implemented.contains(method.name)
+      capability.admin = AdminMethods.isAdmin(service: method.service, method: method.name)
+      switch (method.clientStreaming, method.serverStreaming) {
+      case (false, false): capability.streaming = .unary
+      case (true, false): capability.streaming = .clientStreaming
+      case (false, true): capability.streaming = .serverStreaming
+      case (true, true): capability.streaming = .bidiStreaming
+      }
+      return capability
+    }
+    info.capabilities = ["health", "reflection"] + (self.tls ? ["tls"] : [])
+    info.maxReceiveMessageBytes = Int64(self.messageLimits.maxReceiveBytes ?? 4 << 20)
+    info.maxSendMessageBytes = Int64(self.messageLimits.maxSendBytes ?? Int(Int32.max))
+    info.serverTime = Google_Protobuf_Timestamp(date: Date())
+    return info
+  }
+}
+
+

@@ -1,0 +1,54 @@
+public import VaneCore
+
+/// How `vane stack` runs the suite: the same `vane serve` command line and environment for each
+/// service that `Compose/compose.yaml` declares, on loopback, each with its own data directory.
+///
+/// A test reads compose.yaml and checks it declares exactly these commands, so the local stack
+/// and the containers cannot drift apart.
+public struct StackPlan: Sendable {
+  /// One service process.
+  public struct Process: Sendable, Equatable {
+    public var kind: ServiceKind
+    /// The arguments after the executable, as compose.yaml's `command`.
+    public var arguments: [String]
+    /// The `VANE_*` variables the process gets.
+    public var environment: [String: String]
+    /// The address clients use to reach it.
+    public var address: String
+  }
+
+  /// The arguments that start `kind`: the compose `command`.
+  public static func arguments(for kind: ServiceKind) -> [String] {
+    ["serve", kind.rawValue]
+  }
+
+  /// The environment compose.yaml gives `kind` in its container.
+  public static func containerEnvironment(for kind: ServiceKind) -> [String: String] {
+    [
+      "VANE_ADDRESS": "0.0.0.0:\(kind.defaultPort)",
+      "VANE_DATA_DIR": containerDataDirectory(for: kind),
+    ]
+  }
+
+  /// Where compose.yaml mounts the service's named volume.
+  public static func containerDataDirectory(for kind: ServiceKind) -> String {
+    "/var/lib/vane/\(kind.rawValue)"
+  }
+
+  /// The processes of a loopback stack whose ports start at `basePort` (the default ports when
+  /// it is 50051) with data under `dataRoot`.
+  public static func loopback(basePort: Int, dataRoot: String, host: String = "127.0.0.1") -> [Process] {
+    ServiceKind.allCases.enumerated().map { index, kind in
+      let address = "\(host):\(basePort + index)"
+      return Process(
+        kind: kind,
+        arguments: Self.arguments(for: kind),
+        environment: [
+          "VANE_ADDRESS": address,
+          "VANE_DATA_DIR": dataRoot.hasSuffix("/") ? dataRoot + kind.rawValue : dataRoot + "/" + kind.rawValue,
+        ],
+        address: address
+      )
+    }
+  }
+}

@@ -1,0 +1,225 @@
+import ArgumentParser
+import GRPCCore
+import GRPCProtobuf
+import SwiftProtobuf
+import GRPCShimTransport
+import VaneCore
+import VaneProto
+import VaneRuntime
+internal import Foundation
+
+/// `vane bench …`: benchmarks that print figures (never assertions).
+struct BenchCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench",
+    abstract: "Benchmarks that print figures.",
+    subcommands: [RPCBench.self]
+  )
+}
+
+/// Unary round trips between two processes over loopback through the full stack, beside the
+/// same workload between a plain grpc++ client and server (the transport's ceiling).
+struct RPCBench: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "rpc",
+    abstract: "Unary RPC latency and throughput: Vane's full stack vs plain C++ grpc++.",
+    discussion: """
+      Workload: FeatureService/GetServiceInfo (an empty request, a ~300-byte response) against a
+      `vane serve feature` process; the C++ reference answers the same method with a response of
+      the same size. Sequential calls give p50/p99 latency; 64 calls in flight give calls/s.
+      Needs the vane-bench-cxx executable next to vane (`make bench` builds both, release).
+      """
+  )
+
+  @Option(help: "Sequential calls to time.")
+  var sequential = 20_000
+
+  @Option(help: "Calls to time with --concurrency in flight.")
+  var calls = 100_000
+
+  @Option(help: "Calls in flight for the throughput run.")
+  var concurrency = 64
+
+  @Option(help: "Untimed calls before each run.")
+  var warmup = 2_000
+
+  struct Figures: Decodable {
+    var calls: Int
+    var concurrency: Int
+    var seconds: Double
+    var calls_per_second: Double
+    var p50_us: Double
+    var p90_us: Double
+    var p99_us: Double
+    var errors: Int
+  }
+
+  func run() async throws {
+    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    let cxx = directory.appendingPathComponent("vane-bench-cxx").path
+    guard FileManager.default.isExecutableFile(atPath: cxx) else {
+      throw ValidationError("vane-bench-cxx is not next to vane (\(cxx)); build it: swift build -c release --product vane-bench-cxx")
+    }
+    let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bench-\(getpid())")
+    defer { try? FileManager.default.removeItem(at: dataDirectory) }
+
+    // The Vane server: a real `vane serve feature` process.
+    let port = try freePort()
+    let server = Process()
+    server.executableURL = directory.appendingPathComponent("vane")
+    server.arguments = ["serve", "feature", "--address", "127.0.0.1:\(port)", "--data-dir", dataDirectory.path, "--log-level", "warning"]
+    try server.run()
+    defer { server.terminate(); server.waitUntilExit() }
+    let address = "127.0.0.1:\(port)"
+    try await waitServing(address)
+
+    // The response the Vane server sends, so the C++ reference answers with the same size.
+    let probe = try ShimClientTransport(config: .init(target: address))
+    let responseSize = try await withGRPCClient(transport: probe) { client -> Int in
+      let info = try await Vane_V1_FeatureService.Client(wrapping: client).getServiceInfo(Vane_V1_GetServiceInfoRequest())
+      let bytes: [UInt8] = try info.serializedBytes()
+      return bytes.count
+    }
+
+    print("vane bench rpc: unary FeatureService/GetServiceInfo, empty request, \(responseSize)-byte response, loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    let swiftSequential = try await self.swiftRun(address: address, calls: self.sequential, concurrency: 1)
+    let swiftConcurrent = try await self.swiftRun(address: address, calls: self.calls, concurrency: self.concurrency)
+    let cxxClientToSwift = try self.cxxClient(cxx, target: address, calls: self.calls, concurrency: self.concurrency)
+    server.terminate()
+    server.waitUntilExit()
+
+    let reference = Process()
+    reference.executableURL = URL(fileURLWithPath: cxx)
+    reference.arguments = ["server", "--address", "127.0.0.1:0", "--response-bytes", "\(responseSize)"]
+    let output = Pipe()
+    reference.standardOutput = output
+    reference.standardInput = Pipe()
+    try reference.run()
+    defer { reference.terminate(); reference.waitUntilExit() }
+    let line = try readLine(output.fileHandleForReading)
+    guard line.hasPrefix("LISTENING "), let referencePort = Int(line.dropFirst(10).trimmingCharacters(in: .whitespaces)) else {
+      throw ValidationError("vane-bench-cxx server said '\(line)'")
+    }
+    let referenceAddress = "127.0.0.1:\(referencePort)"
+    let cxxSequential = try self.cxxClient(cxx, target: referenceAddress, calls: self.sequential, concurrency: 1)
+    let cxxConcurrent = try self.cxxClient(cxx, target: referenceAddress, calls: self.calls, concurrency: self.concurrency)
+
+    func row(_ name: String, _ f: Figures) -> String {
+      name.padding(toLength: 44, withPad: " ", startingAt: 0)
+        + String(format: "%9d %5d %12.0f %9.1f %9.1f %9.1f %6d", f.calls, f.concurrency, f.calls_per_second, f.p50_us, f.p90_us, f.p99_us, f.errors)
+    }
+    print("run".padding(toLength: 44, withPad: " ", startingAt: 0) + "    calls  in-flight  calls/s   p50 µs    p90 µs    p99 µs errors")
+    print(row("vane (Swift client -> Swift server)", swiftSequential))
+    print(row("plain grpc++ (C++ client -> C++ server)", cxxSequential))
+    print(row("vane (Swift client -> Swift server)", swiftConcurrent))
+    print(row("plain grpc++ (C++ client -> C++ server)", cxxConcurrent))
+    print(row("mixed (C++ client -> Swift server)", cxxClientToSwift))
+    let throughputRatio = swiftConcurrent.calls_per_second / cxxConcurrent.calls_per_second
+    let latencyRatio = swiftSequential.p50_us / cxxSequential.p50_us
+    print(String(format: "throughput, %d in flight: vane / grpc++ = %.2f× (target ≥ 0.80×) %@", self.concurrency, throughputRatio, throughputRatio >= 0.8 ? "met" : "NOT met"))
+    print(String(format: "sequential p50: vane / grpc++ = %.2f× (target ≤ 1.25×) %@", latencyRatio, latencyRatio <= 1.25 ? "met" : "NOT met"))
+  }
+
+  private func swiftRun(address: String, calls: Int, concurrency: Int) async throws -> Figures {
+    let transport = try ShimClientTransport(config: .init(target: address))
+    return try await withGRPCClient(transport: transport) { grpcClient in
+      let client = Vane_V1_FeatureService.Client(wrapping: grpcClient)
+      let request = Vane_V1_GetServiceInfoRequest()
+      for _ in 0..<self.warmup { _ = try await client.getServiceInfo(request) }
+      let clock = ContinuousClock()
+      let perWorker = calls / concurrency
+      let started = clock.now
+      let (latencies, errors) = await withTaskGroup(of: ([Duration], Int).self) { group in
+        for _ in 0..<concurrency {
+          group.addTask {
+            var latencies: [Duration] = []
+            latencies.reserveCapacity(perWorker)
+            var errors = 0
+            for _ in 0..<perWorker {
+              let start = clock.now
+              do { _ = try await client.getServiceInfo(request) } catch { errors += 1 }
+              latencies.append(start.duration(to: clock.now))
+            }
+            return (latencies, errors)
+          }
+        }
+        var all: [Duration] = []
+        var errors = 0
+        for await (part, failed) in group {
+          all += part
+          errors += failed
+        }
+        return (all, errors)
+      }
+      let seconds = Double(started.duration(to: clock.now).components.attoseconds) / 1e18
+        + Double(started.duration(to: clock.now).components.seconds)
+      let micros = latencies.map { Double($0.components.seconds) * 1e6 + Double($0.components.attoseconds) / 1e12 }.sorted()
+      func percentile(_ p: Double) -> Double { micros.isEmpty ? 0 : micros[min(micros.count - 1, Int(Double(micros.count) * p))] }
+      return Figures(
+        calls: micros.count, concurrency: concurrency, seconds: seconds,
+        calls_per_second: Double(micros.count) / seconds,
+        p50_us: percentile(0.5), p90_us: percentile(0.9), p99_us: percentile(0.99), errors: errors)
+    }
+  }
+
+  private func cxxClient(_ path: String, target: String, calls: Int, concurrency: Int) throws -> Figures {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = [
+      "client", "--target", target, "--method", "/vane.v1.FeatureService/GetServiceInfo",
+      "--request-bytes", "0", "--calls", "\(calls)", "--concurrency", "\(concurrency)", "--warmup", "\(self.warmup)",
+    ]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      throw ValidationError("vane-bench-cxx client exited with \(process.terminationStatus)")
+    }
+    let lastLine = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+    return try JSONDecoder().decode(Figures.self, from: Data(lastLine.utf8))
+  }
+
+  private func waitServing(_ address: String) async throws {
+    for _ in 0..<300 {
+      if case .serving = await HealthProbe.check(config: .init(target: address), service: "", connectTimeout: .milliseconds(200), rpcTimeout: .seconds(1)) {
+        return
+      }
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    throw ValidationError("the vane server on \(address) did not become SERVING")
+  }
+}
+
+/// A port that was free a moment ago (bind to port 0, read it, close).
+func freePort() throws -> Int {
+  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  guard fd >= 0 else { throw ValidationError("socket() failed") }
+  defer { close(fd) }
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  address.sin_port = 0
+  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+  let bound = withUnsafeMutablePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+      guard bind(fd, pointer, length) == 0 else { return -1 }
+      return getsockname(fd, pointer, &length)
+    }
+  }
+  guard bound == 0 else { throw ValidationError("could not find a free port") }
+  return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Reads one line from a pipe (blocking; used before any work is timed).
+func readLine(_ handle: FileHandle) throws -> String {
+  var bytes: [UInt8] = []
+  while true {
+    let chunk = handle.readData(ofLength: 1)
+    guard let byte = chunk.first else { break }
+    if byte == UInt8(ascii: "\n") { break }
+    bytes.append(byte)
+  }
+  return String(decoding: bytes, as: UTF8.self)
+}

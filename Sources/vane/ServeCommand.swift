@@ -1,0 +1,173 @@
+import ArgumentParser
+import GRPCCore
+import GRPCShimTransport
+import Logging
+import ServiceLifecycle
+import VaneCore
+import VaneRuntime
+import FeatureService
+import TrainerService
+import PredictorService
+import GatekeeperService
+import DeployService
+internal import Foundation
+
+/// `vane serve <service>`: runs one service until SIGTERM/SIGINT, then drains.
+struct ServeCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve",
+    abstract: "Run one service (feature, trainer, predictor, gatekeeper, deploy).",
+    discussion: """
+      Each option falls back to a VANE_* environment variable, then to a default:
+        --address          VANE_ADDRESS           127.0.0.1:<the service's port, 50051-50055>
+        --data-dir         VANE_DATA_DIR          ./vane-data/<service>
+        --tls-cert         VANE_TLS_CERT          (plaintext)
+        --tls-key          VANE_TLS_KEY
+        --tls-client-ca    VANE_TLS_CLIENT_CA     (no client certificates)
+        --admin-token-file VANE_ADMIN_TOKEN_FILE  (admin methods open to loopback callers only)
+        --grace-period     VANE_GRACE_PERIOD      10 (seconds)
+        --max-message-mib  VANE_MAX_MESSAGE_MIB   64
+        --log-level        VANE_LOG_LEVEL         info
+      """
+  )
+
+  @Argument(help: "The service to run: \(ServiceKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var service: String
+
+  @Option(help: "host:port to listen on (port 0 picks a free port).")
+  var address: String?
+
+  @Option(name: .customLong("data-dir"), help: "Directory for the service's database and artifacts.")
+  var dataDirectory: String?
+
+  @Option(name: .customLong("tls-cert"), help: "PEM certificate chain; enables TLS.")
+  var tlsCertificate: String?
+
+  @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert.")
+  var tlsKey: String?
+
+  @Option(name: .customLong("tls-client-ca"), help: "PEM roots for client certificates; enables mutual TLS.")
+  var tlsClientCA: String?
+
+  @Option(name: .customLong("admin-token-file"), help: "File holding the bearer token admin methods require.")
+  var adminTokenFile: String?
+
+  @Option(name: .customLong("grace-period"), help: "Seconds in-flight calls may run after SIGTERM/SIGINT.")
+  var gracePeriod: Double?
+
+  @Option(name: .customLong("max-message-mib"), help: "Largest message received or sent, in MiB.")
+  var maxMessageMiB: Int?
+
+  @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+  var logLevel: String?
+
+  func run() async throws {
+    let environment = ProcessInfo.processInfo.environment
+    guard let kind = ServiceKind(rawValue: self.service) else {
+      throw ValidationError("unknown service '\(self.service)': expected one of \(ServiceKind.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    let level = resolveSetting(flag: self.logLevel, environment: "VANE_LOG_LEVEL", in: environment, default: "info")
+    guard let logLevel = Logger.Level(rawValue: level) else {
+      throw ValidationError("--log-level: '\(level)' is not a log level")
+    }
+    VaneLogging.bootstrap(level: logLevel)
+    var logger = Logger(label: "vane.\(kind.rawValue)")
+    logger[metadataKey: "pid"] = "\(ProcessInfo.processInfo.processIdentifier)"
+
+    let config = try ServerConfig(
+      kind: kind,
+      address: resolveSetting(flag: self.address, environment: "VANE_ADDRESS", in: environment, default: "127.0.0.1:\(kind.defaultPort)"),
+      dataDirectory: resolveSetting(flag: self.dataDirectory, environment: "VANE_DATA_DIR", in: environment, default: "vane-data/\(kind.rawValue)"),
+      tls: self.serverTLS(environment),
+      adminAuth: self.adminAuth(environment),
+      messageLimits: self.messageLimits(environment),
+      shutdownGracePeriod: self.grace(environment)
+    )
+    let server = try VaneServer(config: config, logger: logger) { info in
+      ServiceFactory.services(for: kind, info: info)
+    }
+    var services: [any Service] = [server]
+    if let parent = environment["VANE_STACK_PARENT_PID"].flatMap(Int32.init) {
+      services.append(ParentWatch(parent: parent, logger: logger))
+    }
+    let group = ServiceGroup(
+      configuration: .init(
+        services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        cancellationSignals: [],
+        logger: logger
+      )
+    )
+    try await group.run()
+  }
+
+  private func serverTLS(_ environment: [String: String]) throws -> ShimServerTLS? {
+    let cert = resolveSetting(flag: self.tlsCertificate, environment: "VANE_TLS_CERT", in: environment, default: "")
+    let key = resolveSetting(flag: self.tlsKey, environment: "VANE_TLS_KEY", in: environment, default: "")
+    let clientCA = resolveSetting(flag: self.tlsClientCA, environment: "VANE_TLS_CLIENT_CA", in: environment, default: "")
+    if cert.isEmpty && key.isEmpty {
+      if !clientCA.isEmpty { throw ValidationError("--tls-client-ca: needs --tls-cert and --tls-key") }
+      return nil
+    }
+    guard !cert.isEmpty, !key.isEmpty else {
+      throw ValidationError("--tls-cert and --tls-key: give both or neither")
+    }
+    return ShimServerTLS(
+      certificateChainPEM: try readFile(cert, option: "--tls-cert"),
+      privateKeyPEM: try readFile(key, option: "--tls-key"),
+      clientCARootsPEM: clientCA.isEmpty ? nil : try readFile(clientCA, option: "--tls-client-ca")
+    )
+  }
+
+  private func adminAuth(_ environment: [String: String]) throws -> AdminAuthInterceptor.Mode {
+    let path = resolveSetting(flag: self.adminTokenFile, environment: "VANE_ADMIN_TOKEN_FILE", in: environment, default: "")
+    if path.isEmpty { return .loopbackOnly }
+    let token = try readFile(path, option: "--admin-token-file").trimmingCharacters(in: .whitespacesAndNewlines)
+    guard token.count >= 16 else {
+      throw ValidationError("--admin-token-file: the token in \(path) is \(token.count) characters; use at least 16")
+    }
+    return .token(token)
+  }
+
+  private func messageLimits(_ environment: [String: String]) throws -> ShimMessageLimits {
+    let text = resolveSetting(flag: self.maxMessageMiB.map(String.init), environment: "VANE_MAX_MESSAGE_MIB", in: environment, default: "64")
+    guard let mib = Int(text), mib > 0, mib <= 2047 else {
+      throw ValidationError("--max-message-mib: '\(text)' is not a whole number of MiB between 1 and 2047")
+    }
+    return ShimMessageLimits(maxReceiveBytes: mib << 20, maxSendBytes: mib << 20)
+  }
+
+  private func grace(_ environment: [String: String]) throws -> Duration {
+    let text = resolveSetting(flag: self.gracePeriod.map { String($0) }, environment: "VANE_GRACE_PERIOD", in: environment, default: "10")
+    guard let seconds = Double(text), seconds >= 0, seconds.isFinite else {
+      throw ValidationError("--grace-period: '\(text)' is not a non-negative number of seconds")
+    }
+    return .milliseconds(Int64(seconds * 1000))
+  }
+}
+
+/// Reads a file named by an option, with an error that names the option.
+func readFile(_ path: String, option: String) throws -> String {
+  do {
+    return try String(contentsOfFile: path, encoding: .utf8)
+  } catch {
+    throw ValidationError("\(option): cannot read \(path): \(error.localizedDescription)")
+  }
+}
+
+/// Under `vane stack`, ends the service when the stack process is gone, so that no service
+/// outlives it even if it was killed without a chance to stop its children.
+struct ParentWatch: Service {
+  let parent: Int32
+  let logger: Logger
+
+  func run() async throws {
+    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+      if getppid() != self.parent {
+        self.logger.warning("the stack process is gone; shutting down")
+        return
+      }
+      try? await Task.sleep(for: .milliseconds(250))
+    }
+  }
+}

@@ -1,0 +1,21 @@
+import GRPCCore
+import VaneCore
+import VaneRuntime
+import FeatureService
+import TrainerService
+import PredictorService
+import GatekeeperService
+import DeployService
+
+/// The implementation `vane serve <kind>` runs.
+enum ServiceFactory {
+  static func services(for kind: ServiceKind, info: RuntimeInfo) -> [any RegistrableRPCService] {
+    switch kind {
+    case .feature: [FeatureServiceImplementation(runtime: info)]
+    case .trainer: [TrainerServiceImplementation(runtime: info)]
+    case .predictor: [PredictorServiceImplementation(runtime: info)]
+    case .gatekeeper: [GatekeeperServiceImplementation(runtime: info)]
+    case .deploy: [DeployServiceImplementation(runtime: info)]
+    }
+  }
+}

@@ -1,0 +1,327 @@
+import Foundation
+import GRPCCore
+import GRPCShimTransport
+import VaneTestSupport
+import Testing
+
+/// The same service tests over the in-process transport and over the shim: both must agree.
+@Suite("Transport behaviour, in-process and over the shim")
+struct TransportTests {
+  @Test("All four RPC kinds", arguments: TransportKind.allCases)
+  func fourKinds(kind: TransportKind) async throws {
+    let observations = Observations()
+    let results = try await withServer(kind, services: [EchoService(observations: observations)]) { client, _ in
+      let unary = try await client.unary(
+        request: ClientRequest(message: "hello"), descriptor: EchoService.get,
+        serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+      ) { try $0.message }
+      let collected = try await client.clientStreaming(
+        request: StreamingClientRequest { writer in try await writer.write(contentsOf: ["a", "b", "c"]) },
+        descriptor: EchoService.collect, serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+      ) { try $0.message }
+      let expanded = try await client.serverStreaming(
+        request: ClientRequest(message: "one two three"), descriptor: EchoService.expand,
+        serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+      ) { response in try await response.messages.reduce(into: [String]()) { $0.append($1) } }
+      let updated = try await client.bidirectionalStreaming(
+        request: StreamingClientRequest { writer in
+          for word in ["x", "y"] { try await writer.write(word) }
+        },
+        descriptor: EchoService.update, serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+      ) { response in try await response.messages.reduce(into: [String]()) { $0.append($1) } }
+      return [unary, collected, expanded.joined(separator: ","), updated.joined(separator: ",")]
+    }
+    #expect(results == ["hello", "a b c", "one,two,three", "echo:x,echo:y"])
+  }
+
+  @Test("Metadata travels both ways, text and binary", arguments: TransportKind.allCases)
+  func metadataBothWays(kind: TransportKind) async throws {
+    let (initial, trailing) = try await withServer(kind, services: [EchoService(observations: Observations())]) { client, _ in
+      var metadata: Metadata = ["x-echo": "quant-42"]
+      metadata.addBinary([0, 7, 255, 128], forKey: "x-echo-bin")
+      return try await client.unary(
+        request: ClientRequest(message: "m", metadata: metadata), descriptor: EchoService.get,
+        serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+      ) { response in (response.metadata, response.trailingMetadata) }
+    }
+    #expect(Array(initial[stringValues: "x-echo"]) == ["quant-42"])
+    #expect(Array(initial[binaryValues: "x-echo-bin"]) == [[0, 7, 255, 128]])
+    #expect(Array(trailing[stringValues: "x-echo"]) == ["quant-42"])
+    #expect(Array(trailing[binaryValues: "x-echo-bin"]) == [[0, 7, 255, 128]])
+  }
+
+  @Test("A deadline that passes ends the call with DEADLINE_EXCEEDED", arguments: TransportKind.allCases)
+  func deadline(kind: TransportKind) async throws {
+    let observations = Observations()
+    let code = try await withServer(kind, services: [EchoService(observations: observations)]) { client, _ in
+      var options = CallOptions.defaults
+      options.timeout = .milliseconds(200)
+      do {
+        _ = try await client.unary(
+          request: ClientRequest(message: ""), descriptor: EchoService.waitForCancel,
+          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: options
+        ) { try $0.message }
+        return Status.Code.ok
+      } catch let error as RPCError {
+        return Status.Code(error.code)
+      }
+    }
+    #expect(code == .deadlineExceeded)
+    // The server handler saw the deadline too: it was cancelled, not left running.
+    await observations.wait { _, cancelled in cancelled >= 1 }
+  }
+
+  @Test("A client's cancellation reaches the server handler", arguments: TransportKind.allCases)
+  func clientCancel(kind: TransportKind) async throws {
+    let observations = Observations()
+    try await withServer(kind, services: [EchoService(observations: observations)]) { client, _ in
+      let call = Task {
+        try await client.unary(
+          request: ClientRequest(message: ""), descriptor: EchoService.waitForCancel,
+          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+        ) { try $0.message }
+      }
+      await observations.wait { started, _ in started >= 1 }
+      call.cancel()
+      await observations.wait { _, cancelled in cancelled >= 1 }
+      let result = await call.result
+      #expect(throws: (any Error).self) { try result.get() }
+    }
+    #expect(observations.counts.cancelled == 1)
+  }
+
+  @Test("A server error's status, message and trailing metadata reach the client", arguments: TransportKind.allCases)
+  func serverError(kind: TransportKind) async throws {
+    let error = try await withServer(kind, services: [EchoService(observations: Observations())]) { client, _ in
+      do {
+        _ = try await client.unary(
+          request: ClientRequest(message: ""), descriptor: EchoService.fail,
+          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+        ) { try $0.message }
+        return RPCError?.none
+      } catch let error as RPCError {
+        return error
+      }
+    }
+    let failure = try #require(error)
+    #expect(failure.code == .failedPrecondition)
+    #expect(failure.message == "gate 'min_auc' failed: 0.51 < 0.55")
+    #expect(Array(failure.metadata[stringValues: "x-reason"]) == ["asked-to-fail"])
+    #expect(Array(failure.metadata[binaryValues: "x-detail-bin"]) == [[0, 1, 2, 255]])
+  }
+
+  @Test("An unknown method is UNIMPLEMENTED", arguments: TransportKind.allCases)
+  func unknownMethod(kind: TransportKind) async throws {
+    let code = try await withServer(kind, services: [EchoService(observations: Observations())]) { client, _ in
+      do {
+        _ = try await client.unary(
+          request: ClientRequest(message: ""), descriptor: MethodDescriptor(fullyQualifiedService: "vane.test.Echo", method: "Nope"),
+          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+        ) { try $0.message }
+        return Status.Code.ok
+      } catch let error as RPCError {
+        return Status.Code(error.code)
+      }
+    }
+    #expect(code == .unimplemented)
+  }
+
+  @Test("1,000 concurrent calls all succeed", arguments: TransportKind.allCases)
+  func thousandConcurrent(kind: TransportKind) async throws {
+    let answers = try await withServer(kind, services: [EchoService(observations: Observations())]) { client, _ in
+      try await withThrowingTaskGroup(of: Bool.self) { group in
+        for index in 0..<1_000 {
+          group.addTask {
+            let answer = try await client.unary(
+              request: ClientRequest(message: "call-\(index)"), descriptor: EchoService.get,
+              serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+            ) { try $0.message }
+            return answer == "call-\(index)"
+          }
+        }
+        return try await group.reduce(into: [Bool]()) { $0.append($1) }
+      }
+    }
+    #expect(answers.count == 1_000)
+    #expect(answers.allSatisfy { $0 })
+  }
+}
+
+/// What only a network transport has: size limits, graceful shutdown over a socket, TLS.
+@Suite("Shim transport: limits, shutdown, TLS")
+struct ShimTransportTests {
+  static let sixteenMiB = 16 << 20
+
+  @Test("A 16 MiB message passes with raised limits")
+  func largeMessageWithLimits() async throws {
+    let limits = ShimMessageLimits(maxReceiveBytes: 32 << 20, maxSendBytes: 32 << 20)
+    let (echoedSize, receivedSize) = try await withServer(
+      .shim, services: [EchoService(observations: Observations())],
+      serverConfig: { $0.messageLimits = limits }, clientConfig: { $0.messageLimits = limits }
+    ) { client, _ in
+      let size = try await client.unary(
+        request: ClientRequest(message: [UInt8](repeating: 0xA5, count: Self.sixteenMiB)), descriptor: EchoService.size,
+        serializer: BytesSerializer(), deserializer: UTF8Deserializer(), options: .defaults
+      ) { try $0.message }
+      let received = try await client.unary(
+        request: ClientRequest(message: "\(Self.sixteenMiB)"), descriptor: EchoService.large,
+        serializer: UTF8Serializer(), deserializer: BytesDeserializer(), options: .defaults
+      ) { try $0.message.count }
+      return (size, received)
+    }
+    #expect(echoedSize == "\(Self.sixteenMiB)")
+    #expect(receivedSize == Self.sixteenMiB)
+  }
+
+  @Test("A 16 MiB message without raised limits is RESOURCE_EXHAUSTED, both directions")
+  func largeMessageWithoutLimits() async throws {
+    let (sending, receiving) = try await withServer(.shim, services: [EchoService(observations: Observations())]) { client, _ in
+      func code(_ work: () async throws -> Void) async -> RPCError.Code? {
+        do {
+          try await work()
+          return nil
+        } catch let error as RPCError {
+          return error.code
+        } catch {
+          return .unknown
+        }
+      }
+      let sending = await code {
+        _ = try await client.unary(
+          request: ClientRequest(message: [UInt8](repeating: 1, count: Self.sixteenMiB)), descriptor: EchoService.size,
+          serializer: BytesSerializer(), deserializer: UTF8Deserializer(), options: .defaults
+        ) { try $0.message }
+      }
+      let receiving = await code {
+        _ = try await client.unary(
+          request: ClientRequest(message: "\(Self.sixteenMiB)"), descriptor: EchoService.large,
+          serializer: UTF8Serializer(), deserializer: BytesDeserializer(), options: .defaults
+        ) { try $0.message }
+      }
+      return (sending, receiving)
+    }
+    #expect(sending == .resourceExhausted)
+    #expect(receiving == .resourceExhausted)
+  }
+
+  @Test("Graceful shutdown finishes in-flight calls and refuses new ones")
+  func gracefulShutdown() async throws {
+    let observations = Observations()
+    let (inFlight, refused) = try await withServer(.shim, services: [EchoService(observations: observations)]) { client, server in
+      let held = Task {
+        try await client.unary(
+          request: ClientRequest(message: ""), descriptor: EchoService.hold,
+          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+        ) { try $0.message }
+      }
+      await observations.wait { started, _ in started >= 1 }
+      server.shutdown()
+      // Let grpc++ stop accepting before the new call is made.
+      try await Task.sleep(for: .milliseconds(200))
+      let port = try #require(server.port)
+      let lateClient = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
+      let refused: RPCError.Code? = await {
+        do {
+          _ = try await withGRPCClient(transport: lateClient) { late in
+            try await late.unary(
+              request: ClientRequest(message: "late"), descriptor: EchoService.get,
+              serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+            ) { try $0.message }
+          }
+          return nil
+        } catch let error as RPCError {
+          return error.code
+        } catch {
+          return .unknown
+        }
+      }()
+      observations.releaseHolds()
+      return (try await held.value, refused)
+    }
+    #expect(inFlight == "released")
+    #expect(refused == .unavailable)
+  }
+
+  @Test("TLS: a client that trusts the CA gets through")
+  func tls() async throws {
+    let certificates = try TestCertificates.make()
+    let answer = try await withServer(
+      .shim, services: [EchoService(observations: Observations())],
+      serverConfig: { $0.tls = ShimServerTLS(certificateChainPEM: certificates.serverCertificatePEM, privateKeyPEM: certificates.serverKeyPEM) },
+      clientConfig: { $0.tls = ShimClientTLS(caRootsPEM: certificates.caPEM, serverNameOverride: "localhost") }
+    ) { client, _ in
+      try await client.unary(
+        request: ClientRequest(message: "secret"), descriptor: EchoService.get,
+        serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+      ) { try $0.message }
+    }
+    #expect(answer == "secret")
+  }
+
+  @Test("TLS: a plaintext client is refused")
+  func tlsRefusesPlaintext() async throws {
+    let certificates = try TestCertificates.make()
+    let code = try await withServer(
+      .shim, services: [EchoService(observations: Observations())],
+      serverConfig: { $0.tls = ShimServerTLS(certificateChainPEM: certificates.serverCertificatePEM, privateKeyPEM: certificates.serverKeyPEM) }
+    ) { client, _ in await Self.codeOfGet(client) }
+    #expect(code == .unavailable)
+  }
+
+  @Test(
+    "Mutual TLS: only a client certificate from the trusted CA gets through",
+    arguments: ["trusted", "none", "stranger"]
+  )
+  func mutualTLS(clientIdentity: String) async throws {
+    let certificates = try TestCertificates.make()
+    let code = try await withServer(
+      .shim, services: [EchoService(observations: Observations())],
+      serverConfig: {
+        $0.tls = ShimServerTLS(
+          certificateChainPEM: certificates.serverCertificatePEM, privateKeyPEM: certificates.serverKeyPEM,
+          clientCARootsPEM: certificates.caPEM)
+      },
+      clientConfig: {
+        switch clientIdentity {
+        case "trusted":
+          $0.tls = ShimClientTLS(
+            caRootsPEM: certificates.caPEM, certificateChainPEM: certificates.clientCertificatePEM,
+            privateKeyPEM: certificates.clientKeyPEM, serverNameOverride: "localhost")
+        case "stranger":
+          $0.tls = ShimClientTLS(
+            caRootsPEM: certificates.caPEM, certificateChainPEM: certificates.strangerCertificatePEM,
+            privateKeyPEM: certificates.strangerKeyPEM, serverNameOverride: "localhost")
+        default:
+          $0.tls = ShimClientTLS(caRootsPEM: certificates.caPEM, serverNameOverride: "localhost")
+        }
+      }
+    ) { client, _ in await Self.codeOfGet(client) }
+    #expect(code == (clientIdentity == "trusted" ? .ok : .unavailable))
+  }
+
+  static func codeOfGet(_ client: TestClient) async -> Status.Code {
+    var options = CallOptions.defaults
+    options.timeout = .seconds(5)
+    do {
+      _ = try await client.unary(
+        request: ClientRequest(message: "x"), descriptor: EchoService.get,
+        serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: options
+      ) { try $0.message }
+      return .ok
+    } catch let error as RPCError {
+      return Status.Code(error.code)
+    } catch {
+      return .unknown
+    }
+  }
+
+  @Test("Binding an address that is taken fails with a clear error")
+  func bindFailure() async throws {
+    try await withServer(.shim, services: [EchoService(observations: Observations())]) { _, server in
+      let port = try #require(server.port)
+      let second = ShimServerTransport(config: .init(address: "127.0.0.1:\(port)"))
+      let grpcServer = GRPCServer(transport: second, services: [EchoService(observations: Observations())])
+      await #expect(throws: (any Error).self) { try await grpcServer.serve() }
+    }
+  }
+}

@@ -1,0 +1,264 @@
+import Foundation
+import GRPCCore
+import GRPCShimTransport
+import Testing
+import VaneCore
+import VaneProto
+import VaneRuntime
+
+/// The `vane` executable, built next to this test bundle.
+enum VaneBinary {
+  static let url: URL = {
+    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    return directory.appendingPathComponent("vane")
+  }()
+
+  struct Result {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+  }
+
+  /// Runs `vane arguments…` to completion.
+  static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> Result {
+    let process = Process()
+    process.executableURL = Self.url
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Drain both pipes while the process runs, so a chatty child never blocks on a full pipe.
+    async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+    async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning {
+      if ContinuousClock.now > deadline {
+        process.terminate()
+        Issue.record("vane \(arguments.joined(separator: " ")) ran past \(timeout)")
+        break
+      }
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    process.waitUntilExit()
+    return Result(
+      status: process.terminationStatus,
+      stdout: String(decoding: await stdout, as: UTF8.self),
+      stderr: String(decoding: await stderr, as: UTF8.self))
+  }
+}
+
+/// A `vane serve` process on a free port, stopped with SIGTERM.
+final class ServeProcess: Sendable {
+  let process: Process
+  let address: String
+  let dataDirectory: URL
+
+  init(_ kind: ServiceKind, extraArguments: [String] = []) async throws {
+    self.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-cli-\(UUID().uuidString)")
+    let port = try Self.freePort()
+    self.address = "127.0.0.1:\(port)"
+    let process = Process()
+    process.executableURL = VaneBinary.url
+    process.arguments = ["serve", kind.rawValue, "--address", self.address, "--data-dir", self.dataDirectory.path, "--log-level", "warning"] + extraArguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    self.process = process
+    for _ in 0..<400 {
+      if case .serving = await HealthProbe.check(config: .init(target: self.address), service: "", connectTimeout: .milliseconds(200), rpcTimeout: .seconds(1)) {
+        return
+      }
+      try await Task.sleep(for: .milliseconds(25))
+    }
+    self.stop()
+    throw VaneError(.unavailable, "vane serve \(kind.rawValue) did not become SERVING on \(self.address)")
+  }
+
+  func stop() {
+    if self.process.isRunning { self.process.terminate() }
+    self.process.waitUntilExit()
+    try? FileManager.default.removeItem(at: self.dataDirectory)
+  }
+
+  static func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let result = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+        guard bind(fd, pointer, length) == 0 else { return -1 }
+        return getsockname(fd, pointer, &length)
+      }
+    }
+    guard result == 0 else { throw VaneError(.unavailable, "no free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+  }
+}
+
+@Suite("vane health, vane call, vane serve", .serialized)
+struct CLITests {
+  @Test("vane health: 0 serving, 3 unknown service, 2 nothing listening, 1 bad arguments")
+  func healthExitCodes() async throws {
+    let server = try await ServeProcess(.gatekeeper)
+    defer { server.stop() }
+    let serving = try await VaneBinary.run(["health", server.address, "--service", "vane.v1.GatekeeperService"])
+    #expect(serving.status == 0, "\(serving.stderr)")
+    #expect(serving.stdout.contains("SERVING"))
+    #expect(try await VaneBinary.run(["health", server.address]).status == 0)
+    let unknown = try await VaneBinary.run(["health", server.address, "--service", "vane.v1.NoSuchService"])
+    #expect(unknown.status == 3, "\(unknown.stderr)")
+    let nothing = try await VaneBinary.run(["health", "127.0.0.1:\(try ServeProcess.freePort())"])
+    #expect(nothing.status == 2, "\(nothing.stderr)")
+    #expect(try await VaneBinary.run(["health", "not-an-address"]).status == 1)
+    #expect(try await VaneBinary.run(["health", server.address, "--no-such-flag"]).status == 1)
+  }
+
+  @Test("vane health: 4 when the service is NOT_SERVING")
+  func healthNotServing() async throws {
+    let transport = ShimServerTransport(config: .init(address: "127.0.0.1:0"))
+    try transport.setServing(false, service: "vane.v1.DeployService")
+    let server = GRPCServer(transport: transport, services: [])
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await server.serve() }
+      let port = try await transport.listeningPort
+      let result = try await VaneBinary.run(["health", "127.0.0.1:\(port)", "--service", "vane.v1.DeployService"])
+      #expect(result.status == 4, "\(result.stderr)")
+      server.beginGracefulShutdown()
+    }
+  }
+
+  @Test("vane call: a JSON round trip through GetServiceInfo")
+  func callRoundTrip() async throws {
+    let server = try await ServeProcess(.trainer)
+    defer { server.stop() }
+    let result = try await VaneBinary.run(["call", server.address, "TrainerService/GetServiceInfo", "{}"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let info = try Vane_V1_ServiceInfo(jsonString: result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    #expect(info.service == "vane.v1.TrainerService")
+    #expect(info.listenAddress == server.address)
+    #expect(info.methods.contains { $0.name == "StartTraining" && !$0.implemented })
+  }
+
+  @Test("vane call: an unbuilt method prints UNIMPLEMENTED and exits 1; bad JSON exits 2")
+  func callErrors() async throws {
+    let server = try await ServeProcess(.feature)
+    defer { server.stop() }
+    let unimplemented = try await VaneBinary.run(["call", server.address, "FeatureService/GetCoverage", "{}"])
+    #expect(unimplemented.status == 1)
+    #expect(unimplemented.stderr.contains("unimplemented"))
+    #expect(unimplemented.stderr.contains("vane.v1.FeatureService/GetCoverage"))
+    let badJSON = try await VaneBinary.run(["call", server.address, "FeatureService/GetServiceInfo", "{not json"])
+    #expect(badJSON.status == 2)
+    let unknown = try await VaneBinary.run(["call", server.address, "FeatureService/Nope", "{}"])
+    #expect(unknown.status != 0)
+    #expect(unknown.stderr.contains("FeatureService/Nope"))
+  }
+
+  @Test("vane serve with an admin token: admin calls need it, over the wire")
+  func adminTokenOverTheWire() async throws {
+    let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("vane-token-\(UUID().uuidString)")
+    try "0123456789abcdef-token\n".write(to: tokenFile, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: tokenFile) }
+    let server = try await ServeProcess(.predictor, extraArguments: ["--admin-token-file", tokenFile.path])
+    defer { server.stop() }
+    let without = try await VaneBinary.run(["call", server.address, "PredictorService/LoadModel", "{}"], environment: ["VANE_ADMIN_TOKEN_FILE": ""])
+    #expect(without.status == 1)
+    #expect(without.stderr.contains("unauthenticated"), "\(without.stderr)")
+    let with = try await VaneBinary.run(["call", server.address, "PredictorService/LoadModel", "{}", "--admin-token-file", tokenFile.path])
+    #expect(with.stderr.contains("unimplemented"), "\(with.stderr)")
+    let info = try await VaneBinary.run(["call", server.address, "PredictorService/GetServiceInfo"])
+    #expect(info.stdout.contains("ADMIN_AUTH_TOKEN"))
+  }
+
+  @Test("vane serve: SIGTERM drains and exits 0")
+  func serveDrains() async throws {
+    let server = try await ServeProcess(.deploy)
+    server.process.terminate()
+    server.process.waitUntilExit()
+    #expect(server.process.terminationStatus == 0)
+    server.stop()
+  }
+}
+
+@Suite("vane stack", .serialized)
+struct StackTests {
+  @Test("vane stack starts five healthy services and Ctrl-C leaves no process behind")
+  func stackLifecycle() async throws {
+    let dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("vane-stack-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: dataRoot) }
+    // Five consecutive free ports: try a few random bases.
+    let basePort = Int.random(in: 20_000...40_000)
+    let process = Process()
+    process.executableURL = VaneBinary.url
+    process.arguments = ["stack", "--base-port", "\(basePort)", "--data-dir", dataRoot.path, "--grace-period", "2"]
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+
+    var text = ""
+    let reader = out.fileHandleForReading
+    let deadline = ContinuousClock.now + .seconds(90)
+    while !text.contains("SERVING; Ctrl-C"), ContinuousClock.now < deadline, process.isRunning {
+      let chunk = reader.availableData
+      if chunk.isEmpty { try await Task.sleep(for: .milliseconds(20)) } else { text += String(decoding: chunk, as: UTF8.self) }
+    }
+    try #require(text.contains("SERVING; Ctrl-C"), "stack output: \(text)")
+    let pids = text.split(separator: "\n").compactMap { line -> Int32? in
+      guard let range = line.range(of: "pid ") else { return nil }
+      return Int32(line[range.upperBound...].trimmingCharacters(in: .whitespaces))
+    }
+    #expect(pids.count == 5)
+    for kind in ServiceKind.allCases {
+      let port = basePort + ServiceKind.allCases.firstIndex(of: kind)!
+      let outcome = await HealthProbe.check(config: .init(target: "127.0.0.1:\(port)"), service: kind.grpcServiceName, connectTimeout: .seconds(1), rpcTimeout: .seconds(2))
+      #expect(outcome == .serving, "\(kind)")
+    }
+
+    kill(process.processIdentifier, SIGINT)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0)
+    for pid in pids {
+      #expect(kill(pid, 0) == -1 && errno == ESRCH, "service pid \(pid) still exists")
+    }
+  }
+
+  @Test("vane stack stops everything when one service dies")
+  func stackStopsWhenOneDies() async throws {
+    let dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("vane-stack-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: dataRoot) }
+    let basePort = Int.random(in: 40_001...60_000)
+    let process = Process()
+    process.executableURL = VaneBinary.url
+    process.arguments = ["stack", "--base-port", "\(basePort)", "--data-dir", dataRoot.path, "--grace-period", "2"]
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    var text = ""
+    let deadline = ContinuousClock.now + .seconds(90)
+    while !text.contains("SERVING; Ctrl-C"), ContinuousClock.now < deadline, process.isRunning {
+      let chunk = out.fileHandleForReading.availableData
+      if chunk.isEmpty { try await Task.sleep(for: .milliseconds(20)) } else { text += String(decoding: chunk, as: UTF8.self) }
+    }
+    let pids = text.split(separator: "\n").compactMap { line -> Int32? in
+      guard let range = line.range(of: "pid ") else { return nil }
+      return Int32(line[range.upperBound...].trimmingCharacters(in: .whitespaces))
+    }
+    try #require(pids.count == 5, "stack output: \(text)")
+    kill(pids[2], SIGKILL)
+    process.waitUntilExit()
+    #expect(process.terminationStatus != 0)
+    for pid in pids {
+      #expect(kill(pid, 0) == -1 && errno == ESRCH, "service pid \(pid) still exists")
+    }
+  }
+}
