@@ -34,7 +34,6 @@ struct ServerCallState {
 
   // Guarded by mu.
   ServerCallReactor* reactor = nullptr;  // null once the call is done
-  grpc::CallbackServerContext* ctx = nullptr;
   bool read_pending = false;
   bool metadata_queued = false;  // send_initial_metadata was called (only once is allowed)
   bool message_queued = false;   // a message was written (initial metadata then went with it)
@@ -183,7 +182,6 @@ class ServerCallReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer,
         std::lock_guard<std::mutex> lock(state_->mu);
         state_->done = true;
         state_->reactor = nullptr;
-        state_->ctx = nullptr;
         user = state_->user;
       }
       state_->callbacks.on_done(user);
@@ -224,7 +222,6 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CreateCall(
   try {
     auto state = std::make_shared<ServerCallState>();
     state->callbacks = callbacks;
-    state->ctx = ctx;
     auto* reactor = new ServerCallReactor(ctx, state);
     state->reactor = reactor;
     auto* handle = new vane_shim_server_call{state};

@@ -35,7 +35,7 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
   public func getCoverage(
     request: Vane_V1_GetCoverageRequest,
     context: ServerContext
-  ) async throws -> Vane_V1_GetCoverageResponse {
+  ) async throws -> Vane_V1_Coverage {
     throw unimplemented(.feature, "GetCoverage")
   }
 

@@ -247,11 +247,12 @@ struct ShimClientInbound: AsyncSequence, Sendable {
       while true {
         switch self.phase {
         case .metadata:
+          // Messages are read even after a trailers-only response: the shim delivers the
+          // status only once the response stream has been read to its end.
+          self.phase = .messages
           if let metadata = await self.call.initialMetadata() {
-            self.phase = .messages
             return .metadata(metadata)
           }
-          self.phase = .status
         case .messages:
           switch await self.call.read() {
           case .message(let bytes): return .message(bytes)

@@ -6,7 +6,7 @@ enum VaneMethodTable {
   static let entries: [MethodRegistry.Entry] = [
     .init(Vane_V1_FeatureService.Method.GetServiceInfo.descriptor, Vane_V1_GetServiceInfoRequest.self, Vane_V1_ServiceInfo.self),
     .init(Vane_V1_FeatureService.Method.IngestCandles.descriptor, Vane_V1_IngestCandlesRequest.self, Vane_V1_IngestCandlesResponse.self),
-    .init(Vane_V1_FeatureService.Method.GetCoverage.descriptor, Vane_V1_GetCoverageRequest.self, Vane_V1_GetCoverageResponse.self),
+    .init(Vane_V1_FeatureService.Method.GetCoverage.descriptor, Vane_V1_GetCoverageRequest.self, Vane_V1_Coverage.self),
     .init(Vane_V1_FeatureService.Method.GetFeatures.descriptor, Vane_V1_GetFeaturesRequest.self, Vane_V1_FeatureVector.self),
     .init(Vane_V1_FeatureService.Method.StreamFeatures.descriptor, Vane_V1_StreamFeaturesRequest.self, Vane_V1_FeatureVector.self),
     .init(Vane_V1_FeatureService.Method.BuildDataset.descriptor, Vane_V1_BuildDatasetRequest.self, Vane_V1_DatasetChunk.self),

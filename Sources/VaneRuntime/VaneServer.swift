@@ -39,7 +39,7 @@ public final class VaneServer: Service, Sendable {
         tls: config.tls,
         messageLimits: config.messageLimits,
         health: true,
-        reflectionFiles: try VaneDescriptors.serializedFiles(),
+        reflectionFiles: try VaneDescriptors.serializedVaneFiles(),
         shutdownGracePeriod: config.shutdownGracePeriod
       )
     )

@@ -1012,7 +1012,7 @@ public nonisolated struct Vane_V1_Verdict: Sendable {
   ///   report_id=<id>
   ///   policy_name=<name>
   ///   policy_sha256=<hex>
-  ///   sign_time=<RFC 3339 UTC, e.g. 2025-01-02T03:04:05.123456789Z>
+  ///   sign_time=<RFC 3339 UTC, 9 fraction digits: 2025-01-02T03:04:05.123456789Z>
   ///   public_key_id=<hex>
   public var statement: Data = Data()
 

@@ -483,9 +483,10 @@ public nonisolated struct Vane_V1_Rollout: @unchecked Sendable {
     set {_uniqueStorage()._requestID = newValue}
   }
 
-  /// What is being rolled out: the staged bundle (path on the deploy host),
-  /// the blessing it came with, the new version, and the version it replaces
-  /// (empty version when it is the model's first).
+  /// What is being rolled out: the staged bundle (unpacked under the deploy
+  /// data dir; the predictor loads it by this path, so both must see the same
+  /// filesystem), the blessing it came with, the new version, and the version
+  /// it replaces (empty version when it is the model's first).
   public var bundle: Vane_V1_BundleRef {
     get {_storage._bundle ?? Vane_V1_BundleRef()}
     set {_uniqueStorage()._bundle = newValue}

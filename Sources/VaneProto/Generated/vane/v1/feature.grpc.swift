@@ -58,7 +58,7 @@ public enum Vane_V1_FeatureService: Sendable {
             /// Request type for "GetCoverage".
             public typealias Input = Vane_V1_GetCoverageRequest
             /// Response type for "GetCoverage".
-            public typealias Output = Vane_V1_GetCoverageResponse
+            public typealias Output = Vane_V1_Coverage
             /// Descriptor for "GetCoverage".
             public static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "vane.v1.FeatureService"),
@@ -229,11 +229,11 @@ extension Vane_V1_FeatureService {
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A streaming response of `Vane_V1_GetCoverageResponse` messages.
+        /// - Returns: A streaming response of `Vane_V1_Coverage` messages.
         func getCoverage(
             request: GRPCCore.StreamingServerRequest<Vane_V1_GetCoverageRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_GetCoverageResponse>
+        ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_Coverage>
 
         /// Handle the "GetFeatures" method.
         ///
@@ -410,11 +410,11 @@ extension Vane_V1_FeatureService {
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A response containing a single `Vane_V1_GetCoverageResponse` message.
+        /// - Returns: A response containing a single `Vane_V1_Coverage` message.
         func getCoverage(
             request: GRPCCore.ServerRequest<Vane_V1_GetCoverageRequest>,
             context: GRPCCore.ServerContext
-        ) async throws -> GRPCCore.ServerResponse<Vane_V1_GetCoverageResponse>
+        ) async throws -> GRPCCore.ServerResponse<Vane_V1_Coverage>
 
         /// Handle the "GetFeatures" method.
         ///
@@ -589,11 +589,11 @@ extension Vane_V1_FeatureService {
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
-        /// - Returns: A `Vane_V1_GetCoverageResponse` to respond with.
+        /// - Returns: A `Vane_V1_Coverage` to respond with.
         func getCoverage(
             request: Vane_V1_GetCoverageRequest,
             context: GRPCCore.ServerContext
-        ) async throws -> Vane_V1_GetCoverageResponse
+        ) async throws -> Vane_V1_Coverage
 
         /// Handle the "GetFeatures" method.
         ///
@@ -732,7 +732,7 @@ extension Vane_V1_FeatureService.StreamingServiceProtocol {
         router.registerHandler(
             forMethod: Vane_V1_FeatureService.Method.GetCoverage.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetCoverageRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetCoverageResponse>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Coverage>(),
             handler: { request, context in
                 try await self.getCoverage(
                     request: request,
@@ -826,7 +826,7 @@ extension Vane_V1_FeatureService.ServiceProtocol {
     public func getCoverage(
         request: GRPCCore.StreamingServerRequest<Vane_V1_GetCoverageRequest>,
         context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_GetCoverageResponse> {
+    ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_Coverage> {
         let response = try await self.getCoverage(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
@@ -922,8 +922,8 @@ extension Vane_V1_FeatureService.SimpleServiceProtocol {
     public func getCoverage(
         request: GRPCCore.ServerRequest<Vane_V1_GetCoverageRequest>,
         context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.ServerResponse<Vane_V1_GetCoverageResponse> {
-        return GRPCCore.ServerResponse<Vane_V1_GetCoverageResponse>(
+    ) async throws -> GRPCCore.ServerResponse<Vane_V1_Coverage> {
+        return GRPCCore.ServerResponse<Vane_V1_Coverage>(
             message: try await self.getCoverage(
                 request: request.message,
                 context: context
@@ -1084,7 +1084,7 @@ extension Vane_V1_FeatureService {
         /// - Parameters:
         ///   - request: A request containing a single `Vane_V1_GetCoverageRequest` message.
         ///   - serializer: A serializer for `Vane_V1_GetCoverageRequest` messages.
-        ///   - deserializer: A deserializer for `Vane_V1_GetCoverageResponse` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_Coverage` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
@@ -1093,9 +1093,9 @@ extension Vane_V1_FeatureService {
         func getCoverage<Result>(
             request: GRPCCore.ClientRequest<Vane_V1_GetCoverageRequest>,
             serializer: some GRPCCore.MessageSerializer<Vane_V1_GetCoverageRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_GetCoverageResponse>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_Coverage>,
             options: GRPCCore.CallOptions,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_GetCoverageResponse>) async throws -> Result
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Coverage>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetFeatures" method.
@@ -1335,7 +1335,7 @@ extension Vane_V1_FeatureService {
         /// - Parameters:
         ///   - request: A request containing a single `Vane_V1_GetCoverageRequest` message.
         ///   - serializer: A serializer for `Vane_V1_GetCoverageRequest` messages.
-        ///   - deserializer: A deserializer for `Vane_V1_GetCoverageResponse` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_Coverage` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
@@ -1344,9 +1344,9 @@ extension Vane_V1_FeatureService {
         public func getCoverage<Result>(
             request: GRPCCore.ClientRequest<Vane_V1_GetCoverageRequest>,
             serializer: some GRPCCore.MessageSerializer<Vane_V1_GetCoverageRequest>,
-            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_GetCoverageResponse>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_Coverage>,
             options: GRPCCore.CallOptions = .defaults,
-            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_GetCoverageResponse>) async throws -> Result = { response in
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Coverage>) async throws -> Result = { response in
                 try response.message
             }
         ) async throws -> Result where Result: Sendable {
@@ -1629,14 +1629,14 @@ extension Vane_V1_FeatureService.ClientProtocol {
     public func getCoverage<Result>(
         request: GRPCCore.ClientRequest<Vane_V1_GetCoverageRequest>,
         options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_GetCoverageResponse>) async throws -> Result = { response in
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Coverage>) async throws -> Result = { response in
             try response.message
         }
     ) async throws -> Result where Result: Sendable {
         try await self.getCoverage(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetCoverageRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetCoverageResponse>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Coverage>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1896,7 +1896,7 @@ extension Vane_V1_FeatureService.ClientProtocol {
         _ message: Vane_V1_GetCoverageRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
-        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_GetCoverageResponse>) async throws -> Result = { response in
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Coverage>) async throws -> Result = { response in
             try response.message
         }
     ) async throws -> Result where Result: Sendable {

@@ -573,8 +573,9 @@ public nonisolated struct Vane_V1_GetCoverageRequest: Sendable {
   fileprivate var _range: Vane_V1_TimeRange? = nil
 }
 
-/// Coverage of every matching series, ordered by symbol then interval.
-public nonisolated struct Vane_V1_GetCoverageResponse: Sendable {
+/// What is stored: coverage of every matching series, ordered by symbol then
+/// interval.
+public nonisolated struct Vane_V1_Coverage: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -1779,8 +1780,8 @@ nonisolated extension Vane_V1_GetCoverageRequest: SwiftProtobuf.Message, SwiftPr
   }
 }
 
-nonisolated extension Vane_V1_GetCoverageResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".GetCoverageResponse"
+nonisolated extension Vane_V1_Coverage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Coverage"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}series\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
@@ -1802,7 +1803,7 @@ nonisolated extension Vane_V1_GetCoverageResponse: SwiftProtobuf.Message, SwiftP
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Vane_V1_GetCoverageResponse, rhs: Vane_V1_GetCoverageResponse) -> Bool {
+  public static func ==(lhs: Vane_V1_Coverage, rhs: Vane_V1_Coverage) -> Bool {
     if lhs.series != rhs.series {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
