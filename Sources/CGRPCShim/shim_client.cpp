@@ -1,6 +1,8 @@
 // shim_client.cpp — the client half of the C shim: channels, and calls as one
 // ClientBidiReactor<ByteBuffer, ByteBuffer> each, driven from Swift.
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <mutex>
 
@@ -294,6 +296,25 @@ extern "C" int vane_shim_channel_state(vane_shim_channel* channel, int try_to_co
   if (channel == nullptr) return 4;  // GRPC_CHANNEL_SHUTDOWN
   try {
     return static_cast<int>(channel->channel->GetState(try_to_connect != 0));
+  } catch (...) {
+    return 4;
+  }
+}
+
+extern "C" int vane_shim_channel_wait_for_connected(vane_shim_channel* channel, int64_t timeout_milliseconds) {
+  if (channel == nullptr) return 4;  // GRPC_CHANNEL_SHUTDOWN
+  try {
+    // WaitForStateChange polls a completion queue, which is what drives an idle channel's
+    // connection attempt forward; GetState alone only asks for one.
+    const auto deadline =
+        std::chrono::system_clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_milliseconds, 0));
+    auto state = channel->channel->GetState(true);
+    while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_TRANSIENT_FAILURE &&
+           state != GRPC_CHANNEL_SHUTDOWN) {
+      if (!channel->channel->WaitForStateChange(state, deadline)) break;  // deadline passed
+      state = channel->channel->GetState(true);
+    }
+    return static_cast<int>(state);
   } catch (...) {
     return 4;
   }

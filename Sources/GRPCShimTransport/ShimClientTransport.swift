@@ -1,6 +1,7 @@
 public import GRPCCore
 internal import CGRPCShim
 internal import Synchronization
+internal import Foundation
 
 /// A `GRPCCore.ClientTransport` over a grpc++ channel (through the C shim).
 ///
@@ -75,14 +76,18 @@ public final class ShimClientTransport: ClientTransport, Sendable {
 
   /// Starts connecting and waits until the channel is ready, has failed, or `timeout` passed.
   public func waitForConnection(timeout: Duration) async -> ConnectivityState {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    var state = self.connectivityState(tryToConnect: true)
-    while state != .ready, state != .transientFailure, state != .shutdown, clock.now < deadline {
-      try? await Task.sleep(for: .milliseconds(5))
-      state = self.connectivityState(tryToConnect: true)
+    let channel = self.channel
+    let milliseconds = GRPCTimeout.nanoseconds(timeout) / 1_000_000
+    // grpc++ only offers a blocking wait here: give it a thread of its own rather than one of
+    // the cooperative pool's.
+    return await withCheckedContinuation { continuation in
+      let thread = Thread {
+        let state = vane_shim_channel_wait_for_connected(channel.pointer, milliseconds)
+        continuation.resume(returning: ConnectivityState(rawValue: Int(state)) ?? .shutdown)
+      }
+      thread.name = "vane-shim-connect"
+      thread.start()
     }
-    return state
   }
 
   public func connect() async throws {

@@ -19,7 +19,9 @@ public struct AdminAuthInterceptor: ServerInterceptor {
 
   /// The interceptor applied to the admin methods only, as every Vane server installs it.
   public static func pipeline(mode: Mode) -> [ConditionalInterceptor<any ServerInterceptor>] {
-    [.apply(AdminAuthInterceptor(mode: mode), to: .methods(Set(AdminMethods.descriptors)))]
+    // Matched by name: generated descriptors also carry the call type, which a set lookup
+    // would compare too.
+    [.apply(AdminAuthInterceptor(mode: mode), to: .allMatching { AdminMethods.isAdmin(service: $0.service.fullyQualifiedService, method: $0.method) })]
   }
 
   public func intercept<Input: Sendable, Output: Sendable>(

@@ -200,6 +200,11 @@ void vane_shim_channel_free(vane_shim_channel *channel);
 /// grpc_connectivity_state: 0 IDLE, 1 CONNECTING, 2 READY, 3 TRANSIENT_FAILURE, 4 SHUTDOWN.
 int vane_shim_channel_state(vane_shim_channel *channel, int try_to_connect);
 
+/// Starts connecting and blocks until the channel is READY, has failed (TRANSIENT_FAILURE), is
+/// shut down, or `timeout_milliseconds` passed; returns the state then. Blocking: call it from a
+/// thread of its own.
+int vane_shim_channel_wait_for_connected(vane_shim_channel *channel, int64_t timeout_milliseconds);
+
 typedef struct vane_shim_client_callbacks {
   /// The server's initial metadata arrived (or the call ended without any: count 0, ok 0).
   void (*on_initial_metadata)(void *user, int ok, const vane_shim_metadata_entry *metadata,
