@@ -1,4 +1,43 @@
-# Vane build entry points.
+# Vane build entry points. On a fresh Debian 12 machine:
+#   make run    installs what the build needs, builds (release) and runs the whole stack locally
+#   make test   installs what the tests need, then runs `swift test` and the external-client tests
+#   make bench  builds release and prints the RPC benchmark (vane vs plain grpc++)
+
+SHELL := /bin/bash
+
+# Debian packages: the C++ gRPC and protobuf libraries the shim links, protoc for `make protos`,
+# OpenBLAS, openssl (tests make certificates), and docker-compose (validates Compose/compose.yaml).
+APT_PACKAGES := libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
+                libopenblas-dev pkg-config libssl-dev openssl docker-compose
+# PyPI packages for the external-client tests (a gRPC client no one here wrote).
+PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build test run bench
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@python3 -c "import grpc, grpc_health, grpc_reflection, pytest" 2>/dev/null || \
+	  python3 -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
+
+build: deps
+	swift build -c release --product vane
+	swift build -c release --product vane-bench-cxx
+
+test: deps
+	swift build --build-tests
+	swift test --skip-build
+	VANE_BIN=$$(swift build --show-bin-path)/vane python3 -m pytest -q Tests/External
+	docker-compose -f Compose/compose.yaml config -q && echo "compose.yaml: valid"
+
+run: build
+	$$(swift build -c release --show-bin-path)/vane stack
+
+bench: build
+	$$(swift build -c release --show-bin-path)/vane bench rpc
 
 # ---------------------------------------------------------------------------
 # Code generation for the vane.v1 API (Protos/vane/v1/*.proto).

@@ -96,7 +96,7 @@ struct RPCBench: AsyncParsableCommand {
     reference.standardInput = Pipe()
     try reference.run()
     defer { reference.terminate(); reference.waitUntilExit() }
-    let line = try readLine(output.fileHandleForReading)
+    let line = FileDescriptorReader.readLine(output.fileHandleForReading.fileDescriptor) ?? ""
     guard line.hasPrefix("LISTENING "), let referencePort = Int(line.dropFirst(10).trimmingCharacters(in: .whitespaces)) else {
       throw ValidationError("vane-bench-cxx server said '\(line)'")
     }
@@ -172,7 +172,7 @@ struct RPCBench: AsyncParsableCommand {
     let output = Pipe()
     process.standardOutput = output
     try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
+    let data = Data(FileDescriptorReader.readAll(output.fileHandleForReading.fileDescriptor))
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
       throw ValidationError("vane-bench-cxx client exited with \(process.terminationStatus)")
@@ -210,16 +210,4 @@ func freePort() throws -> Int {
   }
   guard bound == 0 else { throw ValidationError("could not find a free port") }
   return Int(UInt16(bigEndian: address.sin_port))
-}
-
-/// Reads one line from a pipe (blocking; used before any work is timed).
-func readLine(_ handle: FileHandle) throws -> String {
-  var bytes: [UInt8] = []
-  while true {
-    let chunk = handle.readData(ofLength: 1)
-    guard let byte = chunk.first else { break }
-    if byte == UInt8(ascii: "\n") { break }
-    bytes.append(byte)
-  }
-  return String(decoding: bytes, as: UTF8.self)
 }

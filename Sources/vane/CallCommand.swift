@@ -4,6 +4,7 @@ import GRPCShimTransport
 import SwiftProtobuf
 import VaneRuntime
 import VaneProto
+import VaneCore
 internal import Foundation
 
 /// `vane call ADDRESS Service/Method 'JSON'`: any Vane method, JSON in and out (protobuf's JSON
@@ -85,7 +86,7 @@ struct CallCommand: AsyncParsableCommand {
   private func requests(input: any SwiftProtobuf.Message.Type, clientStreams: Bool) throws -> [[UInt8]] {
     var text = self.json
     if text == "-" {
-      text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+      text = String(decoding: FileDescriptorReader.readAll(STDIN_FILENO), as: UTF8.self)
     }
     do {
       if clientStreams {

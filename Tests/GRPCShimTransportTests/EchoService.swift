@@ -158,7 +158,7 @@ struct EchoService: RegistrableRPCService {
       let observations = self.observations
       observations.recordStart()
       await withRPCCancellationHandler {
-        while !context.cancellation.isCancelled {
+        while !context.cancellation.isCancelled, !Task.isCancelled {
           try? await Task.sleep(for: .milliseconds(5))
         }
       } onCancelRPC: {

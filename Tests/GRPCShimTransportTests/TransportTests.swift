@@ -67,8 +67,10 @@ struct TransportTests {
       }
     }
     #expect(code == .deadlineExceeded)
-    // The server handler saw the deadline too: it was cancelled, not left running.
-    await observations.wait { _, cancelled in cancelled >= 1 }
+    // The server has drained: a handler that started (under load the deadline may pass before it
+    // does) saw the deadline as a cancellation rather than running on.
+    let counts = observations.counts
+    #expect(counts.started == counts.cancelled)
   }
 
   @Test("A server error's status, message and trailing metadata reach the client", arguments: TransportKind.allCases)

@@ -33,8 +33,8 @@ enum VaneBinary {
     process.standardError = err
     try process.run()
     // Drain both pipes while the process runs, so a chatty child never blocks on a full pipe.
-    async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-    async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+    async let stdout = Task.detached { FileDescriptorReader.readAll(out.fileHandleForReading.fileDescriptor) }.value
+    async let stderr = Task.detached { FileDescriptorReader.readAll(err.fileHandleForReading.fileDescriptor) }.value
     let deadline = ContinuousClock.now + timeout
     while process.isRunning {
       if ContinuousClock.now > deadline {
@@ -83,6 +83,28 @@ final class ServeProcess: Sendable {
     if self.process.isRunning { self.process.terminate() }
     self.process.waitUntilExit()
     try? FileManager.default.removeItem(at: self.dataDirectory)
+  }
+
+  /// `count` consecutive ports that are free now, below the kernel's ephemeral range (so that
+  /// no outgoing connection takes one meanwhile).
+  static func freeConsecutivePorts(_ count: Int) throws -> Int {
+    for _ in 0..<200 {
+      let base = Int.random(in: 20_000...(32_000 - count))
+      if (base..<(base + count)).allSatisfy({ Self.isFree($0) }) { return base }
+    }
+    throw VaneError(.unavailable, "no \(count) consecutive free ports")
+  }
+
+  static func isFree(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
   }
 
   static func freePort() throws -> Int {
@@ -194,24 +216,27 @@ struct StackTests {
   func stackLifecycle() async throws {
     let dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("vane-stack-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dataRoot) }
-    // Five consecutive free ports: try a few random bases.
-    let basePort = Int.random(in: 20_000...40_000)
+    let basePort = try ServeProcess.freeConsecutivePorts(5)
     let process = Process()
     process.executableURL = VaneBinary.url
     process.arguments = ["stack", "--base-port", "\(basePort)", "--data-dir", dataRoot.path, "--grace-period", "2"]
     let out = Pipe()
     process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
+    let logURL = dataRoot.appendingPathExtension("log")
+    _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+    let log = try FileHandle(forWritingTo: logURL)
+    defer { try? FileManager.default.removeItem(at: logURL) }
+    process.standardError = log
     try process.run()
 
     var text = ""
     let reader = out.fileHandleForReading
     let deadline = ContinuousClock.now + .seconds(90)
     while !text.contains("SERVING; Ctrl-C"), ContinuousClock.now < deadline, process.isRunning {
-      let chunk = reader.availableData
+      let chunk = FileDescriptorReader.readSome(reader.fileDescriptor)
       if chunk.isEmpty { try await Task.sleep(for: .milliseconds(20)) } else { text += String(decoding: chunk, as: UTF8.self) }
     }
-    try #require(text.contains("SERVING; Ctrl-C"), "stack output: \(text)")
+    try #require(text.contains("SERVING; Ctrl-C"), "stack output: \(text) log: \((try? String(contentsOf: logURL, encoding: .utf8)) ?? "")")
     let pids = text.split(separator: "\n").compactMap { line -> Int32? in
       guard let range = line.range(of: "pid ") else { return nil }
       return Int32(line[range.upperBound...].trimmingCharacters(in: .whitespaces))
@@ -235,25 +260,29 @@ struct StackTests {
   func stackStopsWhenOneDies() async throws {
     let dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("vane-stack-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dataRoot) }
-    let basePort = Int.random(in: 40_001...60_000)
+    let basePort = try ServeProcess.freeConsecutivePorts(5)
     let process = Process()
     process.executableURL = VaneBinary.url
     process.arguments = ["stack", "--base-port", "\(basePort)", "--data-dir", dataRoot.path, "--grace-period", "2"]
     let out = Pipe()
     process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
+    let logURL = dataRoot.appendingPathExtension("log")
+    _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+    let log = try FileHandle(forWritingTo: logURL)
+    defer { try? FileManager.default.removeItem(at: logURL) }
+    process.standardError = log
     try process.run()
     var text = ""
     let deadline = ContinuousClock.now + .seconds(90)
     while !text.contains("SERVING; Ctrl-C"), ContinuousClock.now < deadline, process.isRunning {
-      let chunk = out.fileHandleForReading.availableData
+      let chunk = FileDescriptorReader.readSome(out.fileHandleForReading.fileDescriptor)
       if chunk.isEmpty { try await Task.sleep(for: .milliseconds(20)) } else { text += String(decoding: chunk, as: UTF8.self) }
     }
     let pids = text.split(separator: "\n").compactMap { line -> Int32? in
       guard let range = line.range(of: "pid ") else { return nil }
       return Int32(line[range.upperBound...].trimmingCharacters(in: .whitespaces))
     }
-    try #require(pids.count == 5, "stack output: \(text)")
+    try #require(pids.count == 5, "stack output: \(text) log: \((try? String(contentsOf: logURL, encoding: .utf8)) ?? "")")
     kill(pids[2], SIGKILL)
     process.waitUntilExit()
     #expect(process.terminationStatus != 0)
