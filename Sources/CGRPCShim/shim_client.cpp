@@ -231,8 +231,47 @@ struct vane_shim_client_call {
   std::shared_ptr<ClientCallState> state;
 };
 
+namespace vane_shim {
+
+// grpc++ 1.51 shares one callback completion queue (with its "nexting" threads) among every
+// channel and server in the process, refcounted: the last one destroyed shuts it down and the
+// next one created starts a new one. That teardown races with the queue's own threads (seen as
+// "assertion failed: prior > 0" in grpc_cq_internal_unref when processes open and drop one
+// channel per health probe). A channel that is never destroyed, and that has made one callback
+// call, holds a reference for the life of the process, so the shared queue is never torn down.
+void AnchorCallbackQueue() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+    auto* channel = new std::shared_ptr<grpc::Channel>(
+        grpc::CreateCustomChannel("unix:/nonexistent/vane-shim-anchor", grpc::InsecureChannelCredentials(), args));
+    auto* stub = new grpc::GenericStub(*channel);
+    struct Pending {
+      grpc::ClientContext context;
+      grpc::ByteBuffer request;
+      grpc::ByteBuffer response;
+    };
+    auto* pending = new Pending();
+    grpc::Slice empty("", 0);
+    pending->request = grpc::ByteBuffer(&empty, 1);  // a default ByteBuffer is not a message
+    pending->context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1));
+    // The call fails at once (nothing listens there); what matters is that it was a callback
+    // call, which makes the channel take its reference on the shared queue. The channel and
+    // stub are deliberately never freed.
+    stub->UnaryCall(&pending->context, "/vane.shim.Anchor/Hold", grpc::StubOptions(), &pending->request,
+                    &pending->response, [pending](grpc::Status) { delete pending; });
+  });
+}
+
+}  // namespace vane_shim
+
 extern "C" vane_shim_channel* vane_shim_channel_create(const vane_shim_channel_options* options,
                                                        vane_shim_error* error) {
+  try {
+    vane_shim::AnchorCallbackQueue();
+  } catch (...) {
+  }
   vane_shim_channel* result = nullptr;
   Guarded(error, [&]() -> int {
     if (options == nullptr || options->target == nullptr || options->target[0] == '\0') {

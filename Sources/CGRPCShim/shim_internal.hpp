@@ -108,6 +108,10 @@ class FlatMessage {
 /// Maps an int from Swift to a grpc::StatusCode; anything outside 0...16 becomes UNKNOWN.
 grpc::StatusCode ToStatusCode(int code);
 
+/// Keeps grpc++'s shared callback completion queue alive for the life of the process (see the
+/// definition for the grpc++ 1.51 race this avoids). Idempotent.
+void AnchorCallbackQueue();
+
 /// One entry of a call's outbound queue. Messages, the server's initial metadata and status, and
 /// the client's half-close all go through one FIFO so that gRPC sees them in the order Swift
 /// issued them, one write in flight at a time (grpc++ allows only one).

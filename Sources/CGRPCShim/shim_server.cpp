@@ -380,6 +380,10 @@ extern "C" vane_shim_server* vane_shim_server_create(const vane_shim_server_opti
                                                      size_t method_count,
                                                      const vane_shim_server_callbacks* callbacks,
                                                      vane_shim_error* error) {
+  try {
+    vane_shim::AnchorCallbackQueue();
+  } catch (...) {
+  }
   vane_shim_server* result = nullptr;
   Guarded(error, [&]() -> int {
     if (options == nullptr || options->address == nullptr) {

@@ -320,6 +320,23 @@ struct ShimTransportTests {
     }
   }
 
+  @Test("Clients dropped right after their call (one channel per call, as probes do) are safe")
+  func shortLivedClients() async throws {
+    try await withServer(.shim, services: [EchoService(observations: Observations())]) { _, server in
+      let port = try #require(server.port)
+      for round in 0..<150 {
+        let transport = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
+        let answer = try await withGRPCClient(transport: transport) { client in
+          try await client.unary(
+            request: ClientRequest(message: "probe-\(round)"), descriptor: EchoService.get,
+            serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+          ) { try $0.message }
+        }
+        #expect(answer == "probe-\(round)")
+      }
+    }
+  }
+
   @Test("Binding an address that is taken fails with a clear error")
   func bindFailure() async throws {
     try await withServer(.shim, services: [EchoService(observations: Observations())]) { _, server in
