@@ -65,3 +65,67 @@ enum ReadResult: Sendable {
   case message([UInt8])
   case end
 }
+
+/// Reads that run ahead of the consumer: the shim's reads are pull-based (one at a time), and
+/// each one the consumer waits for costs a thread hop when it completes. Starting the next read
+/// as soon as the previous one completes means the consumer usually finds its message already
+/// here. `limit` bounds how many results may be buffered or in flight, so a slow consumer still
+/// pushes back on the sender (1 for streams; 2 where the request or response is a single
+/// message, so that the message and the end of the stream are both read ahead).
+struct ReadAhead: Sendable {
+  private var buffered: [ReadResult] = []
+  private var inFlight = false
+  private var ended = false
+  private var waiter: CheckedContinuation<ReadResult, Never>?
+  let limit: Int
+
+  init(limit: Int) {
+    precondition(limit >= 1)
+    self.limit = limit
+  }
+
+  /// Whether a read should be started now; if so, it is counted as in flight.
+  mutating func startReadIfNeeded() -> Bool {
+    guard !self.ended, !self.inFlight, self.buffered.count < self.limit else { return false }
+    self.inFlight = true
+    return true
+  }
+
+  /// A started read could not be started after all (the call is over): it ends the stream.
+  mutating func startFailed() -> CheckedContinuation<ReadResult, Never>? {
+    self.inFlight = false
+    return self.completed(.end)
+  }
+
+  /// A read completed. Returns the waiting consumer to resume with it, if one is parked.
+  mutating func completed(_ result: ReadResult) -> CheckedContinuation<ReadResult, Never>? {
+    self.inFlight = false
+    if case .end = result { self.ended = true }
+    if let waiter = self.waiter {
+      self.waiter = nil
+      return waiter
+    }
+    self.buffered.append(result)
+    return nil
+  }
+
+  /// The consumer asks for the next result: returns it when one is buffered; otherwise parks
+  /// the continuation.
+  mutating func next(_ continuation: CheckedContinuation<ReadResult, Never>) -> ReadResult? {
+    if !self.buffered.isEmpty { return self.buffered.removeFirst() }
+    if self.ended { return .end }
+    precondition(self.waiter == nil, "ReadAhead: a second consumer arrived while one is parked")
+    self.waiter = continuation
+    return nil
+  }
+
+  /// The call is over: ends the stream for a parked consumer and for later reads.
+  mutating func close() -> CheckedContinuation<ReadResult, Never>? {
+    self.ended = true
+    self.inFlight = false
+    defer { self.waiter = nil }
+    return self.waiter
+  }
+
+  var isReading: Bool { self.inFlight }
+}

@@ -15,7 +15,7 @@ final class ShimClientCall: Sendable {
     var phase: Phase = .notStarted
     var handle: ShimPointer?
     var initialMetadata = Handoff<Metadata?>()
-    var read = Handoff<ReadResult>()
+    var read: ReadAhead
     var writable = Handoff<Bool>()
     var final = Handoff<Final>()
   }
@@ -27,11 +27,13 @@ final class ShimClientCall: Sendable {
   // thread-safe, so the lock only protects which handle is current.
   private let state: Mutex<State>
 
-  init(channel: ShimChannel, method: String, waitForReady: Bool) {
+  /// - Parameter readAhead: how many response reads may run ahead of the consumer (see
+  ///   ``ReadAhead``).
+  init(channel: ShimChannel, method: String, waitForReady: Bool, readAhead: Int) {
     self.channel = channel
     self.method = method
     self.waitForReady = waitForReady
-    self.state = Mutex(State())
+    self.state = Mutex(State(read: ReadAhead(limit: readAhead)))
   }
 
   deinit {
@@ -96,7 +98,12 @@ final class ShimClientCall: Sendable {
       state.phase = .running(handle)
       return false
     }
-    if cancelledBeforeStart { vane_shim_client_call_cancel(created) }
+    if cancelledBeforeStart {
+      vane_shim_client_call_cancel(created)
+    } else {
+      // The response is read while GRPCCore gets round to asking for it.
+      self.readAhead()
+    }
   }
 
   func write(_ bytes: [UInt8]) async throws {
@@ -143,21 +150,29 @@ final class ShimClientCall: Sendable {
   }
 
   func read() async -> ReadResult {
-    await withTaskCancellationHandler {
+    let result = await withTaskCancellationHandler {
       await withCheckedContinuation { continuation in
-        let (early, handle) = self.state.withLock { ($0.read.wait(continuation), $0.handle) }
-        let pointer = handle?.raw
-        if let early {
-          continuation.resume(returning: early)
-          return
-        }
-        var error = vane_shim_error()
-        if pointer == nil || vane_shim_client_call_read(pointer, &error) != 0 {
-          self.state.withLock { $0.read.cancelWait() }?.resume(returning: .end)
+        if let ready = self.state.withLock({ $0.read.next(continuation) }) {
+          continuation.resume(returning: ready)
         }
       }
     } onCancel: {
       self.cancel()
+    }
+    self.readAhead()
+    return result
+  }
+
+  /// Starts the next read if the call has started and the read-ahead allows one.
+  private func readAhead() {
+    let handle: ShimPointer? = self.state.withLock { state in
+      guard case .running(let handle) = state.phase, state.read.startReadIfNeeded() else { return nil }
+      return handle
+    }
+    guard let handle else { return }
+    var error = vane_shim_error()
+    if vane_shim_client_call_read(handle.raw, &error) != 0 {
+      self.state.withLock { $0.read.startFailed() }?.resume(returning: .end)
     }
   }
 
@@ -210,7 +225,9 @@ final class ShimClientCall: Sendable {
   }
 
   private func readCompleted(_ result: ReadResult) {
-    self.state.withLock { $0.read.deliver(result) }?.resume(returning: result)
+    let waiter = self.state.withLock { $0.read.completed(result) }
+    self.readAhead()
+    waiter?.resume(returning: result)
   }
 
   private func becameWritable() {
@@ -221,7 +238,7 @@ final class ShimClientCall: Sendable {
     let waiters = self.state.withLock { state in
       state.phase = .finished
       return (
-        state.initialMetadata.deliver(nil), state.read.deliver(.end),
+        state.initialMetadata.deliver(nil), state.read.close(),
         state.writable.deliver(false), state.final.deliver(final)
       )
     }

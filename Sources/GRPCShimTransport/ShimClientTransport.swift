@@ -133,7 +133,8 @@ public final class ShimClientTransport: ClientTransport, Sendable {
     let call = ShimClientCall(
       channel: self.channel,
       method: "/" + descriptor.fullyQualifiedMethod,
-      waitForReady: options.waitForReady ?? self.config.waitForReady
+      waitForReady: options.waitForReady ?? self.config.waitForReady,
+      readAhead: descriptor.type.map { $0.isResponseStreaming ? 1 : 2 } ?? 1
     )
     defer { call.cancelIfRunning() }
     let stream = RPCStream(

@@ -5,7 +5,7 @@ internal import Synchronization
 /// One server call: owns its `vane_shim_server_call` handle and is the `user` of its callbacks.
 final class ShimServerCall: Sendable {
   struct State {
-    var read = Handoff<ReadResult>()
+    var read: ReadAhead
     var writable = Handoff<Bool>()
     var cancellation: ServerContext.RPCCancellationHandle?
     var cancelled = false
@@ -18,14 +18,14 @@ final class ShimServerCall: Sendable {
   let method: String
   let peer: String
   let metadata: Metadata
-  private let state = Mutex(State())
+  private let state: Mutex<State>
 
-  init(handle: OpaquePointer, info: vane_shim_call_info) {
+  /// - Parameter readAhead: how many request reads may run ahead of the handler (see
+  ///   ``ReadAhead``).
+  init(handle: OpaquePointer, info: vane_shim_call_info, method: String, readAhead: Int) {
     self.handle = handle
-    self.method = String(
-      decoding: UnsafeRawBufferPointer(start: info.method, count: info.method_length),
-      as: UTF8.self
-    )
+    self.state = Mutex(State(read: ReadAhead(limit: readAhead)))
+    self.method = method
     self.peer = info.peer.map { String(cString: $0) } ?? ""
     var metadata = ShimMetadata.decode(info.metadata, count: info.metadata_count)
     if info.timeout_nanoseconds >= 0 {
@@ -84,21 +84,26 @@ final class ShimServerCall: Sendable {
 
   func read() async throws -> ReadResult {
     let result: ReadResult = await withCheckedContinuation { continuation in
-      let early = self.state.withLock { $0.read.wait(continuation) }
-      if let early {
-        continuation.resume(returning: early)
-        return
-      }
-      var error = vane_shim_error()
-      if vane_shim_server_call_read(self.handle, &error) != 0 {
-        // The call is over (finished or done): reading ends here.
-        self.state.withLock { $0.read.cancelWait() }?.resume(returning: .end)
+      if let ready = self.state.withLock({ $0.read.next(continuation) }) {
+        continuation.resume(returning: ready)
       }
     }
+    // A slot was freed (or the first read is due): keep one read ahead of the handler.
+    self.readAhead()
     if case .end = result, self.state.withLock({ $0.cancelled }) {
       throw RPCError(code: .cancelled, message: "The client cancelled the call.")
     }
     return result
+  }
+
+  /// Starts the next read if the read-ahead allows one.
+  func readAhead() {
+    guard self.state.withLock({ $0.read.startReadIfNeeded() }) else { return }
+    var error = vane_shim_error()
+    if vane_shim_server_call_read(self.handle, &error) != 0 {
+      // The call is over (finished or done): reading ends here.
+      self.state.withLock { $0.read.startFailed() }?.resume(returning: .end)
+    }
   }
 
   func sendInitialMetadata(_ metadata: Metadata) throws {
@@ -154,7 +159,9 @@ final class ShimServerCall: Sendable {
   // MARK: Callbacks (gRPC threads)
 
   func readCompleted(_ result: ReadResult) {
-    self.state.withLock { $0.read.deliver(result) }?.resume(returning: result)
+    let waiter = self.state.withLock { $0.read.completed(result) }
+    self.readAhead()
+    waiter?.resume(returning: result)
   }
 
   func becameWritable() {
@@ -172,7 +179,7 @@ final class ShimServerCall: Sendable {
   func done() {
     let (reader, writer) = self.state.withLock { state in
       state.done = true
-      return (state.read.deliver(.end), state.writable.deliver(false))
+      return (state.read.close(), state.writable.deliver(false))
     }
     reader?.resume(returning: .end)
     writer?.resume(returning: false)

@@ -56,6 +56,8 @@ public final class ShimServerTransport: ServerTransport, Sendable {
 
   private struct State {
     var methods: [String] = []
+    /// Read-ahead per method path: 2 where the request is one message, 1 for request streams.
+    var readAhead: [String: Int] = [:]
     var phase: Phase = .idle
     /// Health statuses set before the server started; applied once it listens.
     var pendingHealth: [String: Bool] = [:]
@@ -72,7 +74,15 @@ public final class ShimServerTransport: ServerTransport, Sendable {
 
   public func configure(context: GRPCServerContext) {
     let methods = context.methods.map { "/" + $0.fullyQualifiedMethod }
-    self.state.withLock { $0.methods = methods }
+    var readAhead: [String: Int] = [:]
+    for method in context.methods {
+      let singleRequest = method.type.map { !$0.isRequestStreaming } ?? false
+      readAhead["/" + method.fullyQualifiedMethod] = singleRequest ? 2 : 1
+    }
+    self.state.withLock {
+      $0.methods = methods
+      $0.readAhead = readAhead
+    }
   }
 
   /// The port the server listens on, once it does. Throws if the server failed to start.
@@ -118,8 +128,8 @@ public final class ShimServerTransport: ServerTransport, Sendable {
       if let files = self.config.reflectionFiles {
         for file in files { try ShimDescriptorPool.add(file) }
       }
-      let methods = self.state.withLock { $0.methods }
-      handle = try ShimServerHandle(config: self.config, methods: methods, sink: callSink)
+      let (methods, readAhead) = self.state.withLock { ($0.methods, $0.readAhead) }
+      handle = try ShimServerHandle(config: self.config, methods: methods, readAhead: readAhead, sink: callSink)
     } catch {
       self.resolvePort(.failure(error))
       throw error
@@ -217,17 +227,30 @@ final class ShimServerHandle: Sendable {
   /// What `on_call` hands new calls to. Retained by the handle for the server's lifetime.
   final class CallSink: Sendable {
     let continuation: AsyncStream<ShimServerCall>.Continuation
-    init(_ continuation: AsyncStream<ShimServerCall>.Continuation) { self.continuation = continuation }
+    let readAhead: [String: Int]
+    init(_ continuation: AsyncStream<ShimServerCall>.Continuation, readAhead: [String: Int]) {
+      self.continuation = continuation
+      self.readAhead = readAhead
+    }
   }
 
-  init(config: ShimServerTransport.Config, methods: [String], sink: AsyncStream<ShimServerCall>.Continuation) throws {
-    let sinkBox = Unmanaged.passRetained(CallSink(sink))
+  init(
+    config: ShimServerTransport.Config,
+    methods: [String],
+    readAhead: [String: Int],
+    sink: AsyncStream<ShimServerCall>.Continuation
+  ) throws {
+    let sinkBox = Unmanaged.passRetained(CallSink(sink, readAhead: readAhead))
     var callbacks = vane_shim_server_callbacks()
     callbacks.context = sinkBox.toOpaque()
     callbacks.on_call = { context, call, info in
       let sink = Unmanaged<CallSink>.fromOpaque(context!).takeUnretainedValue()
-      let serverCall = ShimServerCall(handle: call!, info: info!.pointee)
+      let info = info!.pointee
+      let method = String(decoding: UnsafeRawBufferPointer(start: info.method, count: info.method_length), as: UTF8.self)
+      let serverCall = ShimServerCall(handle: call!, info: info, method: method, readAhead: sink.readAhead[method] ?? 1)
       let user = Unmanaged.passRetained(serverCall).toOpaque()
+      // The request is read while the handler's task is being scheduled.
+      serverCall.readAhead()
       if case .terminated = sink.continuation.yield(serverCall) {
         // Shutting down: refuse the call; its on_done releases `user`.
         serverCall.refuse()

@@ -32,8 +32,14 @@ public struct DescriptorCatalog: Sendable {
     self.methods.filter { $0.service == service }
   }
 
-  /// The catalog of the committed Vane descriptor set.
+  /// The catalog of the committed Vane descriptor set (decoded once per process).
   public static func vane() throws -> DescriptorCatalog {
+    try Self.cached.get()
+  }
+
+  private static let cached: Result<DescriptorCatalog, any Error> = Result { try Self.decode() }
+
+  private static func decode() throws -> DescriptorCatalog {
     var methods: [Method] = []
     for file in try VaneDescriptors.fileDescriptorProtos() where file.package == "vane.v1" {
       for service in file.service {

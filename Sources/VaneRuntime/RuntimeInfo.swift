@@ -26,7 +26,8 @@ public final class RuntimeInfo: Sendable {
     self.kind = kind
     self.messageLimits = messageLimits
     self.startTime = startTime
-    self.dataDirectory = dataDirectory
+    // Absolute, as GetServiceInfo reports it.
+    self.dataDirectory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
     self.tls = tls
     self.adminAuth = adminAuth
     self.address = Mutex(configuredAddress)

@@ -17,7 +17,7 @@ extension RuntimeInfo {
     info.buildCommit = BuildInfo.commit
     info.startTime = Google_Protobuf_Timestamp(date: self.startTime)
     info.listenAddress = self.listenAddress
-    info.dataDir = URL(fileURLWithPath: self.dataDirectory).standardizedFileURL.path
+    info.dataDir = self.dataDirectory
     info.pid = Int64(ProcessInfo.processInfo.processIdentifier)
     info.tls = self.tls
     switch self.adminAuth {
