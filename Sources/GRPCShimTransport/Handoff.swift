@@ -45,6 +45,13 @@ struct Handoff<Value: Sendable>: Sendable {
     }
   }
 
+  /// The value arrives unless one is already waiting to be taken, which then wins (an ending
+  /// call must not erase what arrived before it). Returns the parked continuation, if any.
+  mutating func deliverUnlessReady(_ value: Value) -> CheckedContinuation<Value, Never>? {
+    if case .ready = self.state { return nil }
+    return self.deliver(value)
+  }
+
   /// Takes back a parked continuation (when the operation could not be started after all).
   mutating func cancelWait() -> CheckedContinuation<Value, Never>? {
     if case .waiting(let continuation) = self.state {

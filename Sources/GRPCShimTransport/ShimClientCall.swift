@@ -238,7 +238,7 @@ final class ShimClientCall: Sendable {
     let waiters = self.state.withLock { state in
       state.phase = .finished
       return (
-        state.initialMetadata.deliver(nil), state.read.close(),
+        state.initialMetadata.deliverUnlessReady(nil), state.read.close(),
         state.writable.deliver(false), state.final.deliver(final)
       )
     }

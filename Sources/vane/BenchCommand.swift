@@ -103,6 +103,8 @@ struct RPCBench: AsyncParsableCommand {
     let referenceAddress = "127.0.0.1:\(referencePort)"
     let cxxSequential = try self.cxxClient(cxx, target: referenceAddress, calls: self.sequential, concurrency: 1)
     let cxxConcurrent = try self.cxxClient(cxx, target: referenceAddress, calls: self.calls, concurrency: self.concurrency)
+    let swiftClientToCxx = try await self.swiftRun(address: referenceAddress, calls: self.calls, concurrency: self.concurrency)
+    let swiftClientToCxxSequential = try await self.swiftRun(address: referenceAddress, calls: self.sequential, concurrency: 1)
 
     func row(_ name: String, _ f: Figures) -> String {
       name.padding(toLength: 44, withPad: " ", startingAt: 0)
@@ -114,6 +116,8 @@ struct RPCBench: AsyncParsableCommand {
     print(row("vane (Swift client -> Swift server)", swiftConcurrent))
     print(row("plain grpc++ (C++ client -> C++ server)", cxxConcurrent))
     print(row("mixed (C++ client -> Swift server)", cxxClientToSwift))
+    print(row("mixed (Swift client -> C++ server)", swiftClientToCxx))
+    print(row("mixed (Swift client -> C++ server)", swiftClientToCxxSequential))
     let throughputRatio = swiftConcurrent.calls_per_second / cxxConcurrent.calls_per_second
     let latencyRatio = swiftSequential.p50_us / cxxSequential.p50_us
     print(String(format: "throughput, %d in flight: vane / grpc++ = %.2f× (target ≥ 0.80×) %@", self.concurrency, throughputRatio, throughputRatio >= 0.8 ? "met" : "NOT met"))

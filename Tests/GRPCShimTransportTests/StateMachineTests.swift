@@ -51,6 +51,18 @@ struct StateMachineTests {
     #expect(early == 2)
   }
 
+  @Test("An ending call does not erase a value that arrived before it")
+  func deliverUnlessReady() async {
+    var handoff = Handoff<Int>()
+    _ = handoff.deliver(5)
+    _ = handoff.deliverUnlessReady(0)
+    let (early, _) = await self.park(&handoff)
+    #expect(early == 5)
+    _ = handoff.deliverUnlessReady(0)
+    let (afterEnd, _) = await self.park(&handoff)
+    #expect(afterEnd == 0)
+  }
+
   @Test("A parked waiter can be taken back when its operation cannot start")
   func cancelWait() async {
     var handoff = Handoff<Int>()
