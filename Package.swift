@@ -119,6 +119,8 @@ let package = Package(
       name: "GRPCShimTransportTests",
       dependencies: [
         "GRPCShimTransport", "VaneTestSupport",
+        // A plain grpc++ server the client is tested against (and the RPC benchmark's reference).
+        "vane-bench-cxx",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
       ],
