@@ -115,23 +115,16 @@ final class ShimServerCall: Sendable {
   }
 
   func write(_ bytes: [UInt8]) async throws {
-    var mustWait: Int32 = 0
-    do {
-      try bytes.withUnsafeBufferPointer { buffer in
-        try ShimError.check("writing a message") {
-          vane_shim_server_call_write(self.handle, buffer.baseAddress, buffer.count, &mustWait, $0)
-        }
-      }
-    } catch {
-      throw error.rpcError
+    try await ShimWrite.send(bytes, waitWritable: self.waitWritable) { pointer, count, mustWait, error in
+      vane_shim_server_call_write(self.handle, pointer, count, mustWait, error)
     }
-    if mustWait != 0 {
-      let writable = await withCheckedContinuation { continuation in
-        if let early = self.state.withLock({ $0.writable.wait(continuation) }) {
-          continuation.resume(returning: early)
-        }
+  }
+
+  private func waitWritable() async -> Bool {
+    await withCheckedContinuation { continuation in
+      if let early = self.state.withLock({ $0.writable.wait(continuation) }) {
+        continuation.resume(returning: early)
       }
-      if !writable { throw RPCError(code: .cancelled, message: "The call ended while a write was waiting.") }
     }
   }
 

@@ -210,84 +210,85 @@ struct CLITests {
   }
 }
 
+/// A `vane stack` process on five free ports, started and read until it says all are SERVING.
+final class StackProcess {
+  let process = Process()
+  let basePort: Int
+  let dataRoot: URL
+  let logURL: URL
+  /// The service pids the stack printed.
+  private(set) var pids: [Int32] = []
+  private(set) var output = ""
+
+  init() throws {
+    self.dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("vane-stack-\(UUID().uuidString)")
+    self.logURL = self.dataRoot.appendingPathExtension("log")
+    self.basePort = try ServeProcess.freeConsecutivePorts(5)
+  }
+
+  deinit {
+    if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+    try? FileManager.default.removeItem(at: self.dataRoot)
+    try? FileManager.default.removeItem(at: self.logURL)
+  }
+
+  /// What the stack logged, for failure messages.
+  var log: String { (try? String(contentsOf: self.logURL, encoding: .utf8)) ?? "" }
+
+  /// Starts the stack and waits (up to 90 s) until it reports every service SERVING.
+  func start() async throws {
+    self.process.executableURL = VaneBinary.url
+    self.process.arguments = ["stack", "--base-port", "\(self.basePort)", "--data-dir", self.dataRoot.path, "--grace-period", "2"]
+    let out = Pipe()
+    self.process.standardOutput = out
+    _ = FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
+    self.process.standardError = try FileHandle(forWritingTo: self.logURL)
+    try self.process.run()
+    let deadline = ContinuousClock.now + .seconds(90)
+    while !self.output.contains("SERVING; Ctrl-C"), ContinuousClock.now < deadline, self.process.isRunning {
+      let chunk = FileDescriptorReader.readSome(out.fileHandleForReading.fileDescriptor)
+      if chunk.isEmpty { try await Task.sleep(for: .milliseconds(20)) } else { self.output += String(decoding: chunk, as: UTF8.self) }
+    }
+    self.pids = self.output.split(separator: "\n").compactMap { line -> Int32? in
+      guard let range = line.range(of: "pid ") else { return nil }
+      return Int32(line[range.upperBound...].trimmingCharacters(in: .whitespaces))
+    }
+  }
+
+  /// Whether every service process the stack started is gone.
+  var servicesGone: Bool {
+    self.pids.allSatisfy { kill($0, 0) == -1 && errno == ESRCH }
+  }
+}
+
 @Suite("vane stack", .serialized)
 struct StackTests {
   @Test("vane stack starts five healthy services and Ctrl-C leaves no process behind")
   func stackLifecycle() async throws {
-    let dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("vane-stack-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: dataRoot) }
-    let basePort = try ServeProcess.freeConsecutivePorts(5)
-    let process = Process()
-    process.executableURL = VaneBinary.url
-    process.arguments = ["stack", "--base-port", "\(basePort)", "--data-dir", dataRoot.path, "--grace-period", "2"]
-    let out = Pipe()
-    process.standardOutput = out
-    let logURL = dataRoot.appendingPathExtension("log")
-    _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-    let log = try FileHandle(forWritingTo: logURL)
-    defer { try? FileManager.default.removeItem(at: logURL) }
-    process.standardError = log
-    try process.run()
-
-    var text = ""
-    let reader = out.fileHandleForReading
-    let deadline = ContinuousClock.now + .seconds(90)
-    while !text.contains("SERVING; Ctrl-C"), ContinuousClock.now < deadline, process.isRunning {
-      let chunk = FileDescriptorReader.readSome(reader.fileDescriptor)
-      if chunk.isEmpty { try await Task.sleep(for: .milliseconds(20)) } else { text += String(decoding: chunk, as: UTF8.self) }
-    }
-    try #require(text.contains("SERVING; Ctrl-C"), "stack output: \(text) log: \((try? String(contentsOf: logURL, encoding: .utf8)) ?? "")")
-    let pids = text.split(separator: "\n").compactMap { line -> Int32? in
-      guard let range = line.range(of: "pid ") else { return nil }
-      return Int32(line[range.upperBound...].trimmingCharacters(in: .whitespaces))
-    }
-    #expect(pids.count == 5)
-    for kind in ServiceKind.allCases {
-      let port = basePort + ServiceKind.allCases.firstIndex(of: kind)!
-      let outcome = await HealthProbe.check(config: .init(target: "127.0.0.1:\(port)"), service: kind.grpcServiceName, connectTimeout: .seconds(1), rpcTimeout: .seconds(2))
+    let stack = try StackProcess()
+    try await stack.start()
+    try #require(stack.output.contains("SERVING; Ctrl-C"), "stack output: \(stack.output) log: \(stack.log)")
+    #expect(stack.pids.count == 5)
+    for (index, kind) in ServiceKind.allCases.enumerated() {
+      let outcome = await HealthProbe.check(
+        config: .init(target: "127.0.0.1:\(stack.basePort + index)"), service: kind.grpcServiceName,
+        connectTimeout: .seconds(1), rpcTimeout: .seconds(2))
       #expect(outcome == .serving, "\(kind)")
     }
-
-    kill(process.processIdentifier, SIGINT)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0)
-    for pid in pids {
-      #expect(kill(pid, 0) == -1 && errno == ESRCH, "service pid \(pid) still exists")
-    }
+    kill(stack.process.processIdentifier, SIGINT)
+    stack.process.waitUntilExit()
+    #expect(stack.process.terminationStatus == 0)
+    #expect(stack.servicesGone, "service processes left behind: \(stack.pids)")
   }
 
   @Test("vane stack stops everything when one service dies")
   func stackStopsWhenOneDies() async throws {
-    let dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("vane-stack-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: dataRoot) }
-    let basePort = try ServeProcess.freeConsecutivePorts(5)
-    let process = Process()
-    process.executableURL = VaneBinary.url
-    process.arguments = ["stack", "--base-port", "\(basePort)", "--data-dir", dataRoot.path, "--grace-period", "2"]
-    let out = Pipe()
-    process.standardOutput = out
-    let logURL = dataRoot.appendingPathExtension("log")
-    _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-    let log = try FileHandle(forWritingTo: logURL)
-    defer { try? FileManager.default.removeItem(at: logURL) }
-    process.standardError = log
-    try process.run()
-    var text = ""
-    let deadline = ContinuousClock.now + .seconds(90)
-    while !text.contains("SERVING; Ctrl-C"), ContinuousClock.now < deadline, process.isRunning {
-      let chunk = FileDescriptorReader.readSome(out.fileHandleForReading.fileDescriptor)
-      if chunk.isEmpty { try await Task.sleep(for: .milliseconds(20)) } else { text += String(decoding: chunk, as: UTF8.self) }
-    }
-    let pids = text.split(separator: "\n").compactMap { line -> Int32? in
-      guard let range = line.range(of: "pid ") else { return nil }
-      return Int32(line[range.upperBound...].trimmingCharacters(in: .whitespaces))
-    }
-    try #require(pids.count == 5, "stack output: \(text) log: \((try? String(contentsOf: logURL, encoding: .utf8)) ?? "")")
-    kill(pids[2], SIGKILL)
-    process.waitUntilExit()
-    #expect(process.terminationStatus != 0)
-    for pid in pids {
-      #expect(kill(pid, 0) == -1 && errno == ESRCH, "service pid \(pid) still exists")
-    }
+    let stack = try StackProcess()
+    try await stack.start()
+    try #require(stack.pids.count == 5, "stack output: \(stack.output) log: \(stack.log)")
+    kill(stack.pids[2], SIGKILL)
+    stack.process.waitUntilExit()
+    #expect(stack.process.terminationStatus != 0)
+    #expect(stack.servicesGone, "service processes left behind: \(stack.pids)")
   }
 }
