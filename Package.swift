@@ -101,7 +101,7 @@ let package = Package(
     // The plain C++ grpc++ client and server the RPC benchmark compares against.
     .executableTarget(
       name: "vane-bench-cxx",
-      dependencies: ["CGRPCShim"],
+      dependencies: ["CGRPCShim"]
     ),
 
     // Harness shared by the test targets: one service set-up over in-process or shim transports.

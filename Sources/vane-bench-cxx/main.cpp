@@ -10,6 +10,7 @@
 //       Runs W warm-up calls, then N measured calls with C in flight; prints one JSON line.
 
 #include <algorithm>
+#include <absl/synchronization/mutex.h>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -327,6 +328,9 @@ int RunClient(const std::map<std::string, std::string>& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The same abseil setting the shim makes (Debian's abseil has mutex deadlock detection on),
+  // so that both sides of the comparison run grpc++ alike.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (argc < 2) Usage("missing mode");
   std::string mode = argv[1];
   auto flags = ParseFlags(argc, argv, 2);
