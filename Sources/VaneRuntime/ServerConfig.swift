@@ -13,6 +13,8 @@ public struct ServerConfig: Sendable {
   /// How admin methods are authorised.
   public var adminAuth: AdminAuthInterceptor.Mode
   public var messageLimits: ShimMessageLimits
+  /// HTTP/2 keepalive pings to idle clients (grpc++'s defaults when nil fields).
+  public var keepalive: ShimKeepalive
   /// How long in-flight calls may run after SIGTERM/SIGINT before they are cancelled.
   public var shutdownGracePeriod: Duration
 
@@ -23,8 +25,10 @@ public struct ServerConfig: Sendable {
     tls: ShimServerTLS? = nil,
     adminAuth: AdminAuthInterceptor.Mode = .loopbackOnly,
     messageLimits: ShimMessageLimits = ShimMessageLimits(maxReceiveBytes: 64 << 20, maxSendBytes: 64 << 20),
+    keepalive: ShimKeepalive = .defaults,
     shutdownGracePeriod: Duration = .seconds(10)
   ) {
+    self.keepalive = keepalive
     self.kind = kind
     self.address = address
     self.dataDirectory = dataDirectory

@@ -38,6 +38,7 @@ public final class VaneServer: Service, Sendable {
         address: config.address,
         tls: config.tls,
         messageLimits: config.messageLimits,
+        keepalive: config.keepalive,
         health: true,
         reflectionFiles: try VaneDescriptors.serializedVaneFiles(),
         shutdownGracePeriod: config.shutdownGracePeriod

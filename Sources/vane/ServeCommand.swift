@@ -27,6 +27,8 @@ struct ServeCommand: AsyncParsableCommand {
         --admin-token-file VANE_ADMIN_TOKEN_FILE  (admin methods open to loopback callers only)
         --grace-period     VANE_GRACE_PERIOD      10 (seconds)
         --max-message-mib  VANE_MAX_MESSAGE_MIB   64
+        --keepalive-time   VANE_KEEPALIVE_TIME    (grpc++'s default: 2 hours)
+        --keepalive-timeout VANE_KEEPALIVE_TIMEOUT 20 (seconds)
         --log-level        VANE_LOG_LEVEL         info
       """
   )
@@ -58,6 +60,12 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(name: .customLong("max-message-mib"), help: "Largest message received or sent, in MiB.")
   var maxMessageMiB: Int?
 
+  @Option(name: .customLong("keepalive-time"), help: "Seconds between keepalive pings on an idle connection.")
+  var keepaliveTime: Double?
+
+  @Option(name: .customLong("keepalive-timeout"), help: "Seconds to wait for a keepalive ping's answer before closing.")
+  var keepaliveTimeout: Double?
+
   @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel: String?
 
@@ -81,6 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
       tls: self.serverTLS(environment),
       adminAuth: self.adminAuth(environment),
       messageLimits: self.messageLimits(environment),
+      keepalive: self.keepalive(environment),
       shutdownGracePeriod: self.grace(environment)
     )
     let server = try VaneServer(config: config, logger: logger) { info in
@@ -138,9 +147,25 @@ struct ServeCommand: AsyncParsableCommand {
   }
 
   private func grace(_ environment: [String: String]) throws -> Duration {
-    let text = resolveSetting(flag: self.gracePeriod.map { String($0) }, environment: "VANE_GRACE_PERIOD", in: environment, default: "10")
+    try seconds(self.gracePeriod, option: "--grace-period", environment: "VANE_GRACE_PERIOD", in: environment, default: "10")
+  }
+
+  private func keepalive(_ environment: [String: String]) throws -> ShimKeepalive {
+    let time: Duration? =
+      if self.keepaliveTime != nil || environment["VANE_KEEPALIVE_TIME"].map({ !$0.isEmpty }) == true {
+        try seconds(self.keepaliveTime, option: "--keepalive-time", environment: "VANE_KEEPALIVE_TIME", in: environment, default: "")
+      } else {
+        nil
+      }
+    let timeout = try seconds(self.keepaliveTimeout, option: "--keepalive-timeout", environment: "VANE_KEEPALIVE_TIMEOUT", in: environment, default: "20")
+    return ShimKeepalive(time: time, timeout: timeout, permitWithoutCalls: true)
+  }
+
+  /// A non-negative number of seconds from a flag, then the environment, then a default.
+  private func seconds(_ flag: Double?, option: String, environment name: String, in environment: [String: String], default value: String) throws -> Duration {
+    let text = resolveSetting(flag: flag.map { String($0) }, environment: name, in: environment, default: value)
     guard let seconds = Double(text), seconds >= 0, seconds.isFinite else {
-      throw ValidationError("--grace-period: '\(text)' is not a non-negative number of seconds")
+      throw ValidationError("\(option): '\(text)' is not a non-negative number of seconds")
     }
     return .milliseconds(Int64(seconds * 1000))
   }

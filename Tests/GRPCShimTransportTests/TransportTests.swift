@@ -347,3 +347,52 @@ struct ShimTransportTests {
     }
   }
 }
+
+@Suite("Shim transport: wait for ready")
+struct WaitForReadyTests {
+  @Test("With wait-for-ready a call waits for a server that starts late; without, it fails fast")
+  func waitForReady() async throws {
+    // A port that is free now; the server binds it a moment after the calls start.
+    let probe = ShimServerTransport(config: .init(address: "127.0.0.1:0"))
+    let probeServer = GRPCServer(transport: probe, services: [])
+    let port: Int = try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await probeServer.serve() }
+      let port = try await probe.listeningPort
+      probeServer.beginGracefulShutdown()
+      try await group.waitForAll()
+      return port
+    }
+
+    let client = GRPCClient(transport: try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)")))
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await client.runConnections() }
+      defer { client.beginGracefulShutdown() }
+
+      var failFast = CallOptions.defaults
+      failFast.waitForReady = false
+      failFast.timeout = .seconds(5)
+      await #expect {
+        _ = try await client.unary(
+          request: ClientRequest(message: "early"), descriptor: EchoService.get,
+          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: failFast
+        ) { try $0.message }
+      } throws: { ($0 as? RPCError)?.code == .unavailable }
+
+      var patient = CallOptions.defaults
+      patient.waitForReady = true
+      patient.timeout = .seconds(20)
+      let waiting = Task {
+        try await client.unary(
+          request: ClientRequest(message: "patient"), descriptor: EchoService.get,
+          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: patient
+        ) { try $0.message }
+      }
+      try await Task.sleep(for: .milliseconds(300))
+      let late = ShimServerTransport(config: .init(address: "127.0.0.1:\(port)"))
+      let lateServer = GRPCServer(transport: late, services: [EchoService(observations: Observations())])
+      group.addTask { try await lateServer.serve() }
+      #expect(try await waiting.value == "patient")
+      lateServer.beginGracefulShutdown()
+    }
+  }
+}

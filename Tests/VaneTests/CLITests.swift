@@ -5,6 +5,7 @@ import Testing
 import VaneCore
 import VaneProto
 import VaneRuntime
+import VaneTestSupport
 
 /// The `vane` executable, built next to this test bundle.
 enum VaneBinary {
@@ -58,7 +59,7 @@ final class ServeProcess: Sendable {
   let address: String
   let dataDirectory: URL
 
-  init(_ kind: ServiceKind, extraArguments: [String] = []) async throws {
+  init(_ kind: ServiceKind, extraArguments: [String] = [], probeTLS: ShimClientTLS? = nil) async throws {
     self.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-cli-\(UUID().uuidString)")
     let port = try Self.freePort()
     self.address = "127.0.0.1:\(port)"
@@ -70,7 +71,7 @@ final class ServeProcess: Sendable {
     try process.run()
     self.process = process
     for _ in 0..<400 {
-      if case .serving = await HealthProbe.check(config: .init(target: self.address), service: "", connectTimeout: .milliseconds(200), rpcTimeout: .seconds(1)) {
+      if case .serving = await HealthProbe.check(config: .init(target: self.address, tls: probeTLS), service: "", connectTimeout: .milliseconds(200), rpcTimeout: .seconds(1)) {
         return
       }
       try await Task.sleep(for: .milliseconds(25))
@@ -198,6 +199,31 @@ struct CLITests {
     #expect(with.stderr.contains("unimplemented"), "\(with.stderr)")
     let info = try await VaneBinary.run(["call", server.address, "PredictorService/GetServiceInfo"])
     #expect(info.stdout.contains("ADMIN_AUTH_TOKEN"))
+  }
+
+  @Test("vane serve with TLS flags; vane health and vane call with --tls-ca")
+  func tlsFlags() async throws {
+    let certificates = try TestCertificates.make()
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-cli-tls-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    func write(_ text: String, _ name: String) throws -> String {
+      let url = directory.appendingPathComponent(name)
+      try text.write(to: url, atomically: true, encoding: .utf8)
+      return url.path
+    }
+    let cert = try write(certificates.serverCertificatePEM, "server.pem")
+    let key = try write(certificates.serverKeyPEM, "server.key")
+    let ca = try write(certificates.caPEM, "ca.pem")
+    let server = try await ServeProcess(.gatekeeper, extraArguments: ["--tls-cert", cert, "--tls-key", key], probeTLS: ShimClientTLS(caRootsPEM: certificates.caPEM))
+    defer { server.stop() }
+    let health = try await VaneBinary.run(["health", server.address, "--tls-ca", ca])
+    #expect(health.status == 0, "\(health.stderr)")
+    let plaintext = try await VaneBinary.run(["health", server.address])
+    #expect(plaintext.status == 2, "a plaintext probe cannot connect to a TLS server")
+    let info = try await VaneBinary.run(["call", server.address, "GatekeeperService/GetServiceInfo", "--tls-ca", ca])
+    #expect(info.status == 0, "\(info.stderr)")
+    #expect(info.stdout.contains("\"tls\":true"))
   }
 
   @Test("vane serve: SIGTERM drains and exits 0")
