@@ -189,14 +189,14 @@ public final class ShimServerTransport: ServerTransport, Sendable {
     }
   }
 
+  /// Settles the listening port once (the first result wins) and wakes everyone waiting for it.
   private func resolvePort(_ result: Result<Int, any Error>) {
-    let waiters = self.state.withLock { state in
+    let (settled, waiters) = self.state.withLock { state in
       if state.port == nil { state.port = result }
       defer { state.portWaiters.removeAll() }
-      return state.portWaiters
+      return (state.port!, state.portWaiters)
     }
-    let resolved = self.state.withLock { $0.port! }
-    for waiter in waiters { waiter.resume(with: resolved) }
+    for waiter in waiters { waiter.resume(with: settled) }
   }
 
   static func peerName(address: String, port: Int) -> String {
