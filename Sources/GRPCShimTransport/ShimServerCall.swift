@@ -22,8 +22,12 @@ final class ShimServerCall: Sendable {
 
   /// - Parameter readAhead: how many request reads may run ahead of the handler (see
   ///   ``ReadAhead``).
-  init(handle: OpaquePointer, info: vane_shim_call_info, method: String, readAhead: Int) {
+  /// Counts the call in flight until on_done, for draining.
+  private let counter: CallCounter
+
+  init(handle: OpaquePointer, info: vane_shim_call_info, method: String, readAhead: Int, counter: CallCounter) {
     self.handle = handle
+    self.counter = counter
     self.state = Mutex(State(read: ReadAhead(limit: readAhead)))
     self.method = method
     self.peer = info.peer.map { String(cString: $0) } ?? ""
@@ -75,9 +79,9 @@ final class ShimServerCall: Sendable {
     }
   }
 
-  /// Ends a call that arrived while the server was shutting down.
+  /// Ends a call that arrived while the server was draining or shutting down.
   func refuse() {
-    self.finishIfNeeded(Status(code: .unavailable, message: "The server is shutting down."), trailers: [:])
+    self.finishIfNeeded(Status(code: .unavailable, message: "The server is draining: try another replica or retry later."), trailers: [:])
   }
 
   // MARK: Operations (any task)
@@ -176,6 +180,7 @@ final class ShimServerCall: Sendable {
     }
     reader?.resume(returning: .end)
     writer?.resume(returning: false)
+    self.counter.end()
   }
 }
 

@@ -176,10 +176,10 @@ public final class ShimServerTransport: ServerTransport, Sendable {
       }
     }
     if let handle {
-      // grpc++'s Shutdown blocks until every call is finished from Swift, so it must not hold
-      // a thread of the cooperative pool that those finishes may need.
+      // Draining blocks (grpc++'s Shutdown waits until every call is finished from Swift), so
+      // it must not hold a thread of the cooperative pool that those finishes may need.
       let thread = Thread {
-        handle.shutdown(grace: grace)
+        handle.drain(grace: grace)
         handle.finishAccepting()
       }
       thread.name = "vane-shim-shutdown"
@@ -228,11 +228,17 @@ final class ShimServerHandle: Sendable {
   final class CallSink: Sendable {
     let continuation: AsyncStream<ShimServerCall>.Continuation
     let readAhead: [String: Int]
+    /// Calls between on_call and on_done, and whether new calls are being turned away.
+    let calls = CallCounter()
+
     init(_ continuation: AsyncStream<ShimServerCall>.Continuation, readAhead: [String: Int]) {
       self.continuation = continuation
       self.readAhead = readAhead
     }
   }
+
+  /// The services the server routes, as health knows them.
+  private let services: [String]
 
   init(
     config: ShimServerTransport.Config,
@@ -247,12 +253,18 @@ final class ShimServerHandle: Sendable {
       let sink = Unmanaged<CallSink>.fromOpaque(context!).takeUnretainedValue()
       let info = info!.pointee
       let method = String(decoding: UnsafeRawBufferPointer(start: info.method, count: info.method_length), as: UTF8.self)
-      let serverCall = ShimServerCall(handle: call!, info: info, method: method, readAhead: sink.readAhead[method] ?? 1)
+      let draining = sink.calls.begin()
+      let serverCall = ShimServerCall(
+        handle: call!, info: info, method: method, readAhead: sink.readAhead[method] ?? 1, counter: sink.calls)
       let user = Unmanaged.passRetained(serverCall).toOpaque()
+      // Draining or shut down: refuse the call (its on_done releases `user`).
+      if draining {
+        serverCall.refuse()
+        return user
+      }
       // The request is read while the handler's task is being scheduled.
       serverCall.readAhead()
       if case .terminated = sink.continuation.yield(serverCall) {
-        // Shutting down: refuse the call; its on_done releases `user`.
         serverCall.refuse()
       }
       return user
@@ -306,6 +318,10 @@ final class ShimServerHandle: Sendable {
     self.server = created
     self.sink = sinkBox
     self.port = Int(vane_shim_server_port(created))
+    var seen = Set<String>()
+    self.services = methods.compactMap { path in
+      path.split(separator: "/").first.map(String.init)
+    }.filter { seen.insert($0).inserted }
   }
 
   func setServing(_ serving: Bool, service: String) throws {
@@ -316,10 +332,21 @@ final class ShimServerHandle: Sendable {
     }
   }
 
-  /// Blocks until every call has finished; calls left after `grace` are cancelled first.
-  func shutdown(grace: Duration) {
+  /// Drains, blocking: health turns NOT_SERVING and new calls are refused (UNAVAILABLE) while
+  /// health and reflection keep answering; once the calls in flight have finished, or `grace`
+  /// has passed, grpc++ shuts down, cancelling whatever is left.
+  func drain(grace: Duration) {
+    for service in [""] + self.services { try? self.setServing(false, service: service) }
+    let sink = self.sink.takeUnretainedValue()
+    sink.calls.startDraining()
+    let clock = ContinuousClock()
+    let deadline = clock.now + grace
+    while sink.calls.active > 0, clock.now < deadline {
+      usleep(5_000)
+    }
+    let remaining = max(clock.now.duration(to: deadline), .zero)
     var error = vane_shim_error()
-    _ = vane_shim_server_shutdown(self.server, GRPCTimeout.nanoseconds(grace) / 1_000_000, &error)
+    _ = vane_shim_server_shutdown(self.server, GRPCTimeout.nanoseconds(remaining) / 1_000_000, &error)
   }
 
   /// No more calls can arrive: end the stream `listen` iterates.
@@ -331,4 +358,27 @@ final class ShimServerHandle: Sendable {
     vane_shim_server_free(self.server)
     self.sink.release()
   }
+}
+
+/// The server's calls between on_call and on_done, and whether new ones are turned away.
+final class CallCounter: Sendable {
+  private let state = Mutex((active: 0, draining: false))
+
+  /// A call arrived; returns whether the server is draining (the call is then refused).
+  func begin() -> Bool {
+    self.state.withLock { state in
+      state.active += 1
+      return state.draining
+    }
+  }
+
+  func end() {
+    self.state.withLock { $0.active -= 1 }
+  }
+
+  func startDraining() {
+    self.state.withLock { $0.draining = true }
+  }
+
+  var active: Int { self.state.withLock { $0.active } }
 }

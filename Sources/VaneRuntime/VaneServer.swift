@@ -70,7 +70,8 @@ public final class VaneServer: Service, Sendable {
         group.addTask { try await self.server.serve() }
         let port = try await self.transport.listeningPort
         self.info.setListening(port: port)
-        try self.setServing(true)
+        try self.transport.setServing(true, service: "")
+        try self.transport.setServing(true, service: self.config.kind.grpcServiceName)
         self.logger.info(
           "serving",
           metadata: [
@@ -81,15 +82,10 @@ public final class VaneServer: Service, Sendable {
           ])
       }
     } onGracefulShutdown: {
+      // The transport turns health NOT_SERVING and refuses new calls while in-flight ones finish.
       self.logger.info("draining", metadata: ["grace": "\(self.config.shutdownGracePeriod)"])
-      try? self.setServing(false)
       self.server.beginGracefulShutdown()
     }
     self.logger.info("stopped")
-  }
-
-  private func setServing(_ serving: Bool) throws {
-    try self.transport.setServing(serving, service: "")
-    try self.transport.setServing(serving, service: self.config.kind.grpcServiceName)
   }
 }

@@ -209,10 +209,10 @@ struct ShimTransportTests {
     #expect(receiving == .resourceExhausted)
   }
 
-  @Test("Graceful shutdown finishes in-flight calls and refuses new ones")
+  @Test("Graceful shutdown: health turns NOT_SERVING, new calls are refused, in-flight calls finish")
   func gracefulShutdown() async throws {
     let observations = Observations()
-    let (inFlight, refused) = try await withServer(.shim, services: [EchoService(observations: observations)]) { client, server in
+    let (inFlight, refused, health) = try await withServer(.shim, services: [EchoService(observations: observations)]) { client, server in
       let held = Task {
         try await client.unary(
           request: ClientRequest(message: ""), descriptor: EchoService.hold,
@@ -221,8 +221,8 @@ struct ShimTransportTests {
       }
       await observations.wait { started, _ in started >= 1 }
       server.shutdown()
-      // Let grpc++ stop accepting before the new call is made.
-      try await Task.sleep(for: .milliseconds(200))
+      // Let the drain begin before the new call is made.
+      try await Task.sleep(for: .milliseconds(100))
       let port = try #require(server.port)
       let lateClient = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
       let refused: RPCError.Code? = await {
@@ -240,11 +240,19 @@ struct ShimTransportTests {
           return .unknown
         }
       }()
+      // grpc.health.v1.Health/Check for the whole server ("" is the empty request); the answer
+      // is field 1, the serving status (2 = NOT_SERVING).
+      let health = try await client.unary(
+        request: ClientRequest(message: [UInt8]()),
+        descriptor: MethodDescriptor(fullyQualifiedService: "grpc.health.v1.Health", method: "Check", type: .unary),
+        serializer: BytesSerializer(), deserializer: BytesDeserializer(), options: .defaults
+      ) { try $0.message }
       observations.releaseHolds()
-      return (try await held.value, refused)
+      return (try await held.value, refused, health)
     }
     #expect(inFlight == "released")
     #expect(refused == .unavailable)
+    #expect(health == [0x08, 0x02], "health while draining: \(health)")
   }
 
   @Test("TLS: a client that trusts the CA gets through")
