@@ -22,10 +22,10 @@ final class ShimServerCall: Sendable {
 
   /// - Parameter readAhead: how many request reads may run ahead of the handler (see
   ///   ``ReadAhead``).
-  /// Counts the call in flight until on_done, for draining.
-  private let counter: CallCounter
+  /// Counts the call in flight until on_done, for draining (nil for a refused call).
+  private let counter: CallCounter?
 
-  init(handle: OpaquePointer, info: vane_shim_call_info, method: String, readAhead: Int, counter: CallCounter) {
+  init(handle: OpaquePointer, info: vane_shim_call_info, method: String, readAhead: Int, counter: CallCounter?) {
     self.handle = handle
     self.counter = counter
     self.state = Mutex(State(read: ReadAhead(limit: readAhead)))
@@ -140,17 +140,25 @@ final class ShimServerCall: Sendable {
       return !state.statusSent
     }
     guard first else { return false }
-    let message = Array(status.message.utf8)
-    ShimMetadata.withEntries(trailers) { entries, count in
-      message.withUnsafeBufferPointer { text in
-        var error = vane_shim_error()
-        _ = text.withMemoryRebound(to: CChar.self) { chars in
-          vane_shim_server_call_finish(
-            self.handle, Int32(status.code.rawValue), chars.baseAddress, chars.count, entries, count, &error)
-        }
-      }
+    if !self.finish(status, trailers: trailers) {
+      // The shim refused the status (trailers it cannot send, such as non-ASCII text values):
+      // the call must still end, or its client and the server's shutdown would wait forever.
+      _ = self.finish(Status(code: .internalError, message: "The server's trailing metadata could not be sent."), trailers: [:])
     }
     return true
+  }
+
+  private func finish(_ status: Status, trailers: Metadata) -> Bool {
+    let message = Array(status.message.utf8)
+    return ShimMetadata.withEntries(trailers) { entries, count in
+      message.withUnsafeBufferPointer { text in
+        var error = vane_shim_error()
+        return text.withMemoryRebound(to: CChar.self) { chars in
+          vane_shim_server_call_finish(
+            self.handle, Int32(status.code.rawValue), chars.baseAddress, chars.count, entries, count, &error)
+        } == 0
+      }
+    }
   }
 
   // MARK: Callbacks (gRPC threads)
@@ -180,7 +188,7 @@ final class ShimServerCall: Sendable {
     }
     reader?.resume(returning: .end)
     writer?.resume(returning: false)
-    self.counter.end()
+    self.counter?.end()
   }
 }
 

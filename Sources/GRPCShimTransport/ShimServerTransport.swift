@@ -107,8 +107,11 @@ public final class ShimServerTransport: ServerTransport, Sendable {
       case .idle:
         state.pendingHealth[service] = serving
         return nil
-      case .listening(let handle), .shuttingDown(let handle):
+      case .listening(let handle):
         return handle
+      case .shuttingDown(let handle):
+        // Draining owns health from here on: nothing turns it back to SERVING.
+        return serving ? nil : handle
       case .stopped:
         return nil
       }
@@ -122,6 +125,8 @@ public final class ShimServerTransport: ServerTransport, Sendable {
       _ context: ServerContext
     ) async -> Void
   ) async throws {
+    // Shut down before it started listening: there is nothing to serve.
+    if self.state.withLock({ if case .stopped = $0.phase { true } else { false } }) { return }
     let (calls, callSink) = AsyncStream<ShimServerCall>.makeStream()
     let handle: ShimServerHandle
     do {
@@ -135,11 +140,17 @@ public final class ShimServerTransport: ServerTransport, Sendable {
       throw error
     }
 
-    let pending = self.state.withLock { state in
+    let (pending, stoppedMeanwhile) = self.state.withLock { state in
+      if case .stopped = state.phase { return (state.pendingHealth, true) }
       state.phase = .listening(handle)
-      return state.pendingHealth
+      return (state.pendingHealth, false)
     }
-    for (service, serving) in pending { try handle.setServing(serving, service: service) }
+    if stoppedMeanwhile {
+      // A shutdown arrived while the server was being built: it never serves a call.
+      handle.drain(grace: .zero)
+      return
+    }
+    for (service, serving) in pending { try? handle.setServing(serving, service: service) }
     self.resolvePort(.success(handle.port))
 
     let localPeer = Self.peerName(address: self.config.address, port: handle.port)
@@ -253,9 +264,11 @@ final class ShimServerHandle: Sendable {
       let sink = Unmanaged<CallSink>.fromOpaque(context!).takeUnretainedValue()
       let info = info!.pointee
       let method = String(decoding: UnsafeRawBufferPointer(start: info.method, count: info.method_length), as: UTF8.self)
-      let draining = sink.calls.begin()
+      // Calls refused while draining are not counted: the drain waits only for real work.
+      let draining = !sink.calls.begin()
       let serverCall = ShimServerCall(
-        handle: call!, info: info, method: method, readAhead: sink.readAhead[method] ?? 1, counter: sink.calls)
+        handle: call!, info: info, method: method, readAhead: sink.readAhead[method] ?? 1,
+        counter: draining ? nil : sink.calls)
       let user = Unmanaged.passRetained(serverCall).toOpaque()
       // Draining or shut down: refuse the call (its on_done releases `user`).
       if draining {
@@ -364,11 +377,13 @@ final class ShimServerHandle: Sendable {
 final class CallCounter: Sendable {
   private let state = Mutex((active: 0, draining: false))
 
-  /// A call arrived; returns whether the server is draining (the call is then refused).
+  /// A call arrived: counts it and returns true, unless the server is draining (the call is
+  /// then refused and not counted).
   func begin() -> Bool {
     self.state.withLock { state in
+      if state.draining { return false }
       state.active += 1
-      return state.draining
+      return true
     }
   }
 

@@ -85,6 +85,9 @@ public final class VaneServer: Service, Sendable {
       // The transport turns health NOT_SERVING and refuses new calls while in-flight ones finish.
       self.logger.info("draining", metadata: ["grace": "\(self.config.shutdownGracePeriod)"])
       self.server.beginGracefulShutdown()
+      // Also straight to the transport: a signal that lands before the server started serving
+      // must still end the wait for the listening port.
+      self.transport.beginGracefulShutdown()
     }
     self.logger.info("stopped")
   }

@@ -98,6 +98,7 @@ struct EchoService: RegistrableRPCService {
   static let hold = MethodDescriptor(fullyQualifiedService: service, method: "Hold")
   static let size = MethodDescriptor(fullyQualifiedService: service, method: "Size")
   static let large = MethodDescriptor(fullyQualifiedService: service, method: "Large")
+  static let badTrailers = MethodDescriptor(fullyQualifiedService: service, method: "BadTrailers")
 
   let observations: Observations
 
@@ -151,6 +152,11 @@ struct EchoService: RegistrableRPCService {
       var trailers: Metadata = ["x-reason": "asked-to-fail"]
       trailers.addBinary([0, 1, 2, 255], forKey: "x-detail-bin")
       throw RPCError(code: .failedPrecondition, message: "gate 'min_auc' failed: 0.51 < 0.55", metadata: trailers)
+    }
+    // Fails with trailing metadata that HTTP/2 cannot carry (a non-ASCII text value).
+    router.registerHandler(forMethod: Self.badTrailers, deserializer: UTF8Deserializer(), serializer: UTF8Serializer()) {
+      _, _ in
+      throw RPCError(code: .aborted, message: "conflict", metadata: ["x-note": "café\n"])
     }
     // Waits until the call is cancelled, and records that the handler saw it.
     router.registerHandler(forMethod: Self.waitForCancel, deserializer: UTF8Deserializer(), serializer: UTF8Serializer()) {

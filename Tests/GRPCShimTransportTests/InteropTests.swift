@@ -8,7 +8,7 @@ import VaneTestSupport
 /// The Swift client against a server written with plain grpc++ (vane-bench-cxx): a peer that
 /// answers as fast as grpc++ can, so the whole response (headers, message, trailers) is usually
 /// in before the client asks for any of it.
-@Suite("Swift client against a plain grpc++ server")
+@Suite("Swift client against a plain grpc++ server", .timeLimit(.minutes(1)))
 struct InteropTests {
   static let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     .deletingLastPathComponent().appendingPathComponent("vane-bench-cxx")

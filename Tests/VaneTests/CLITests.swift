@@ -20,6 +20,12 @@ enum VaneBinary {
     var stderr: String
   }
 
+  static func readOnThread(_ descriptor: Int32) async -> [UInt8] {
+    await withCheckedContinuation { continuation in
+      Thread { continuation.resume(returning: FileDescriptorReader.readAll(descriptor)) }.start()
+    }
+  }
+
   /// Runs `vane arguments…` to completion.
   static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> Result {
     let process = Process()
@@ -33,9 +39,10 @@ enum VaneBinary {
     process.standardOutput = out
     process.standardError = err
     try process.run()
-    // Drain both pipes while the process runs, so a chatty child never blocks on a full pipe.
-    async let stdout = Task.detached { FileDescriptorReader.readAll(out.fileHandleForReading.fileDescriptor) }.value
-    async let stderr = Task.detached { FileDescriptorReader.readAll(err.fileHandleForReading.fileDescriptor) }.value
+    // Drain both pipes while the process runs, so a chatty child never blocks on a full pipe;
+    // the blocking reads get threads of their own, not the cooperative pool's.
+    async let stdout = Self.readOnThread(out.fileHandleForReading.fileDescriptor)
+    async let stderr = Self.readOnThread(err.fileHandleForReading.fileDescriptor)
     let deadline = ContinuousClock.now + timeout
     while process.isRunning {
       if ContinuousClock.now > deadline {
@@ -126,7 +133,7 @@ final class ServeProcess: Sendable {
   }
 }
 
-@Suite("vane health, vane call, vane serve", .serialized)
+@Suite("vane health, vane call, vane serve", .serialized, .timeLimit(.minutes(3)))
 struct CLITests {
   @Test("vane health: 0 serving, 3 unknown service, 2 nothing listening, 1 bad arguments")
   func healthExitCodes() async throws {
@@ -287,14 +294,14 @@ final class StackProcess {
   }
 }
 
-@Suite("vane stack", .serialized)
+@Suite("vane stack", .serialized, .timeLimit(.minutes(3)))
 struct StackTests {
   @Test("vane stack starts five healthy services and Ctrl-C leaves no process behind")
   func stackLifecycle() async throws {
     let stack = try StackProcess()
     try await stack.start()
     try #require(stack.output.contains("SERVING; Ctrl-C"), "stack output: \(stack.output) log: \(stack.log)")
-    #expect(stack.pids.count == 5)
+    try #require(stack.pids.count == 5, "stack output: \(stack.output)")
     for (index, kind) in ServiceKind.allCases.enumerated() {
       let outcome = await HealthProbe.check(
         config: .init(target: "127.0.0.1:\(stack.basePort + index)"), service: kind.grpcServiceName,
