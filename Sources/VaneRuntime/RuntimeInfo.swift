@@ -1,6 +1,7 @@
 public import VaneCore
 public import GRPCShimTransport
 public import Foundation
+internal import VaneProto
 internal import Synchronization
 
 /// What a running service knows about itself, for GetServiceInfo: fixed at start, except the
@@ -13,6 +14,8 @@ public final class RuntimeInfo: Sendable {
   public let adminAuth: AdminAuthInterceptor.Mode
   public let messageLimits: ShimMessageLimits
   private let address: Mutex<String>
+  /// GetServiceInfo's method list, built on first use.
+  let capabilities = Mutex<(implemented: Set<String>, methods: [Vane_V1_MethodCapability])?>(nil)
 
   public init(
     kind: ServiceKind,

@@ -10,7 +10,6 @@ extension RuntimeInfo {
   /// - Parameter implemented: the method names this build serves; every other method answers
   ///   UNIMPLEMENTED.
   public func serviceInfo(implemented: Set<String>) throws -> Vane_V1_ServiceInfo {
-    let catalog = try DescriptorCatalog.vane()
     var info = Vane_V1_ServiceInfo()
     info.service = self.kind.grpcServiceName
     info.version = BuildInfo.version
@@ -24,7 +23,20 @@ extension RuntimeInfo {
     case .token: info.adminAuth = .token
     case .loopbackOnly: info.adminAuth = .loopbackOnly
     }
-    info.methods = catalog.methods(ofService: self.kind.grpcServiceName).map { method in
+    info.methods = try self.methodCapabilities(implemented: implemented)
+    info.capabilities = ["health", "reflection"] + (self.tls ? ["tls"] : [])
+    info.maxReceiveMessageBytes = Int64(self.messageLimits.maxReceiveBytes ?? 4 << 20)
+    info.maxSendMessageBytes = Int64(self.messageLimits.maxSendBytes ?? Int(Int32.max))
+    info.serverTime = Google_Protobuf_Timestamp(date: Date())
+    return info
+  }
+
+  /// Every method of the service with its flags; fixed for a process, so built once.
+  private func methodCapabilities(implemented: Set<String>) throws -> [Vane_V1_MethodCapability] {
+    if let cached = self.capabilities.withLock({ $0?.implemented == implemented ? $0?.methods : nil }) {
+      return cached
+    }
+    let methods = try DescriptorCatalog.vane().methods(ofService: self.kind.grpcServiceName).map { method in
       var capability = Vane_V1_MethodCapability()
       capability.name = method.name
       capability.path = "/" + method.path
@@ -38,11 +50,8 @@ extension RuntimeInfo {
       }
       return capability
     }
-    info.capabilities = ["health", "reflection"] + (self.tls ? ["tls"] : [])
-    info.maxReceiveMessageBytes = Int64(self.messageLimits.maxReceiveBytes ?? 4 << 20)
-    info.maxSendMessageBytes = Int64(self.messageLimits.maxSendBytes ?? Int(Int32.max))
-    info.serverTime = Google_Protobuf_Timestamp(date: Date())
-    return info
+    self.capabilities.withLock { $0 = (implemented, methods) }
+    return methods
   }
 }
 
