@@ -65,6 +65,10 @@ final class ServeProcess: Sendable {
   let process: Process
   let address: String
   let dataDirectory: URL
+  /// Where the service's log (standard error) goes.
+  let logURL: URL
+
+  var log: String { (try? String(contentsOf: self.logURL, encoding: .utf8)) ?? "" }
 
   init(_ kind: ServiceKind, extraArguments: [String] = [], probeTLS: ShimClientTLS? = nil) async throws {
     self.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-cli-\(UUID().uuidString)")
@@ -74,7 +78,9 @@ final class ServeProcess: Sendable {
     process.executableURL = VaneBinary.url
     process.arguments = ["serve", kind.rawValue, "--address", self.address, "--data-dir", self.dataDirectory.path, "--log-level", "warning"] + extraArguments
     process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
+    self.logURL = self.dataDirectory.appendingPathExtension("log")
+    _ = FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
+    process.standardError = try FileHandle(forWritingTo: self.logURL)
     try process.run()
     self.process = process
     for _ in 0..<400 {
@@ -91,6 +97,7 @@ final class ServeProcess: Sendable {
     if self.process.isRunning { self.process.terminate() }
     self.process.waitUntilExit()
     try? FileManager.default.removeItem(at: self.dataDirectory)
+    try? FileManager.default.removeItem(at: self.logURL)
   }
 
   /// `count` consecutive ports that are free now, below the kernel's ephemeral range (so that
@@ -231,6 +238,60 @@ struct CLITests {
     let info = try await VaneBinary.run(["call", server.address, "GatekeeperService/GetServiceInfo", "--tls-ca", ca])
     #expect(info.status == 0, "\(info.stderr)")
     #expect(info.stdout.contains("\"tls\":true"))
+  }
+
+  @Test("vane serve without an admin token says in its log that admin methods are loopback-only")
+  func adminWarningLogged() async throws {
+    let server = try await ServeProcess(.deploy)
+    defer { server.stop() }
+    #expect(server.log.contains("admin methods are open to loopback callers only"), "log: \(server.log)")
+    #expect(server.log.contains("Deploy,Promote,Pause,Resume,Rollback"))
+  }
+
+  @Test("vane serve: bad settings fail at once, naming the setting", arguments: [
+    (["serve", "nope"], "unknown service 'nope'"),
+    (["serve", "feature", "--keepalive-time", "soon"], "--keepalive-time"),
+    (["serve", "feature", "--max-message-mib", "0"], "--max-message-mib"),
+    (["serve", "feature", "--tls-cert", "/nonexistent/cert.pem"], "--tls-cert and --tls-key"),
+    (["serve", "feature", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"], "--tls-cert: cannot read"),
+    (["serve", "feature", "--log-level", "loud"], "--log-level"),
+  ])
+  func badSettings(arguments: [String], mention: String) async throws {
+    let result = try await VaneBinary.run(arguments + ["--address", "127.0.0.1:0"], timeout: .seconds(30))
+    #expect(result.status != 0)
+    #expect(result.stderr.contains(mention), "stderr: \(result.stderr)")
+  }
+
+  @Test("vane serve reads VANE_* variables when flags are absent; flags win over them")
+  func environmentFallback() async throws {
+    let port = try ServeProcess.freePort()
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-env-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let process = Process()
+    process.executableURL = VaneBinary.url
+    process.arguments = ["serve", "trainer", "--data-dir", directory.path]
+    var environment = ProcessInfo.processInfo.environment
+    environment["VANE_ADDRESS"] = "127.0.0.1:\(port)"
+    environment["VANE_DATA_DIR"] = "/nonexistent/should-not-be-used"
+    environment["VANE_LOG_LEVEL"] = "error"
+    process.environment = environment
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    defer {
+      process.terminate()
+      process.waitUntilExit()
+    }
+    var served = false
+    for _ in 0..<200 where !served {
+      if case .serving = await HealthProbe.check(config: .init(target: "127.0.0.1:\(port)"), service: "", connectTimeout: .milliseconds(200), rpcTimeout: .seconds(1)) {
+        served = true
+      } else {
+        try await Task.sleep(for: .milliseconds(25))
+      }
+    }
+    try #require(served, "vane serve did not listen on VANE_ADDRESS")
+    let info = try await VaneBinary.run(["call", "127.0.0.1:\(port)", "TrainerService/GetServiceInfo"])
+    #expect(info.stdout.contains(directory.path), "the --data-dir flag wins over VANE_DATA_DIR: \(info.stdout)")
   }
 
   @Test("vane serve: SIGTERM drains and exits 0")
