@@ -40,6 +40,9 @@ struct ClientCallState {
   bool read_pending = false;
   bool read_ended = false;           // a read returned ok == false
   bool writes_done_queued = false;
+  // Single-request call: the message waits for the half-close, and the initial metadata (corked)
+  // goes with them, so the whole request is one batch (WriteLast).
+  bool hold_until_writes_done = false;
   bool write_broken = false;
   bool initial_metadata_delivered = false;
   bool done = false;
@@ -67,6 +70,7 @@ class ClientCallReactor final : public grpc::ClientBidiReactor<grpc::ByteBuffer,
   void PumpLocked() {
     ClientCallState& st = *state_;
     OutQueue& q = st.out;
+    if (st.hold_until_writes_done && !st.writes_done_queued) return;
     while (!q.in_flight && !q.items.empty()) {
       OutItem& item = q.items.front();
       if (item.kind == OutItem::Kind::kMessage) {
@@ -398,6 +402,10 @@ extern "C" vane_shim_client_call* vane_shim_client_call_start(
                                                            GPR_TIMESPAN)));
       }
       ctx->set_wait_for_ready(options->wait_for_ready != 0);
+      if (options->single_request != 0) {
+        ctx->set_initial_metadata_corked(true);
+        state->hold_until_writes_done = true;
+      }
     }
     auto handle = std::make_unique<vane_shim_client_call>();
     handle->state = state;
@@ -495,6 +503,11 @@ extern "C" int vane_shim_client_call_write(vane_shim_client_call* call, const ui
       return -1;
     }
     bool wait = st->out.PushMessage(std::move(buffer), length);
+    if (st->hold_until_writes_done) {
+      // Held messages only move with the half-close, so a writer told to wait would wait forever.
+      st->out.writer_waiting = false;
+      wait = false;
+    }
     if (must_wait != nullptr && wait) *must_wait = 1;
     st->reactor->PumpLocked();
     return 0;

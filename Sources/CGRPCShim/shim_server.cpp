@@ -41,6 +41,9 @@ struct ServerCallState {
   bool terminal_started = false;  // Finish / WriteAndFinish issued to gRPC: reactor is off-limits
   bool write_broken = false;      // a write failed: the stream is gone
   bool done = false;
+  // Single-response call: initial metadata and the message wait for the status, so that all of
+  // it goes out as one batch (WriteAndFinish) rather than three.
+  bool hold_until_finish = false;
   OutQueue out;
 };
 
@@ -64,6 +67,7 @@ class ServerCallReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer,
   Terminal PumpLocked() {
     ServerCallState& st = *state_;
     OutQueue& q = st.out;
+    if (st.hold_until_finish && !st.finish_queued) return Terminal{};
     while (!q.in_flight && !q.items.empty() && !st.terminal_started && !st.done) {
       OutItem& item = q.items.front();
       switch (item.kind) {
@@ -633,9 +637,33 @@ extern "C" int vane_shim_server_call_write(vane_shim_server_call* call, const ui
     }
     st->message_queued = true;
     bool wait = st->out.PushMessage(std::move(buffer), length);
+    if (st->hold_until_finish) {
+      // Held messages only move with the status, so a writer told to wait would wait forever.
+      st->out.writer_waiting = false;
+      wait = false;
+    }
     if (must_wait != nullptr && wait) *must_wait = 1;
     // No finish is queued yet, so the pump cannot reach a terminal operation here.
     st->reactor->PumpLocked();
+    return 0;
+  });
+}
+
+extern "C" int vane_shim_server_call_hold_until_finish(vane_shim_server_call* call,
+                                                      vane_shim_error* error) {
+  return Guarded(error, [&]() -> int {
+    ServerCallState* st = StateOf(call);
+    if (st == nullptr) {
+      SetError(error, kInvalidArgument, "call is NULL");
+      return -1;
+    }
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (!CheckOpen(st, error)) return -1;
+    if (st->metadata_queued || st->message_queued) {
+      SetError(error, kFailedPrecondition, "hold_until_finish must come before any response part");
+      return -1;
+    }
+    st->hold_until_finish = true;
     return 0;
   });
 }

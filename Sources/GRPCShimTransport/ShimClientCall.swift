@@ -29,10 +29,14 @@ final class ShimClientCall: Sendable {
 
   /// - Parameter readAhead: how many response reads may run ahead of the consumer (see
   ///   ``ReadAhead``).
-  init(channel: ShimChannel, method: String, waitForReady: Bool, readAhead: Int) {
+  /// Whether the request is one message (sent with the metadata and half-close as one batch).
+  private let singleRequest: Bool
+
+  init(channel: ShimChannel, method: String, waitForReady: Bool, readAhead: Int, singleRequest: Bool) {
     self.channel = channel
     self.method = method
     self.waitForReady = waitForReady
+    self.singleRequest = singleRequest
     self.state = Mutex(State(read: ReadAhead(limit: readAhead)))
   }
 
@@ -49,7 +53,9 @@ final class ShimClientCall: Sendable {
     var metadata = metadata
     let timeout = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap(GRPCTimeout.decode)
     metadata.removeAllValues(forKey: "grpc-timeout")
-    var options = vane_shim_call_options(timeout_nanoseconds: timeout ?? -1, wait_for_ready: self.waitForReady ? 1 : 0)
+    var options = vane_shim_call_options(
+      timeout_nanoseconds: timeout ?? -1, wait_for_ready: self.waitForReady ? 1 : 0,
+      single_request: self.singleRequest ? 1 : 0)
     var callbacks = vane_shim_client_callbacks()
     callbacks.on_initial_metadata = { user, ok, entries, count in
       let call = Unmanaged<ShimClientCall>.fromOpaque(user!).takeUnretainedValue()

@@ -134,7 +134,8 @@ public final class ShimClientTransport: ClientTransport, Sendable {
       channel: self.channel,
       method: "/" + descriptor.fullyQualifiedMethod,
       waitForReady: options.waitForReady ?? self.config.waitForReady,
-      readAhead: descriptor.type.map { $0.isResponseStreaming ? 1 : 2 } ?? 1
+      readAhead: descriptor.type.map { $0.isResponseStreaming ? 1 : 2 } ?? 1,
+      singleRequest: descriptor.type.map { !$0.isRequestStreaming } ?? false
     )
     defer { call.cancelIfRunning() }
     let stream = RPCStream(

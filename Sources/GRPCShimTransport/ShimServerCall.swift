@@ -79,6 +79,13 @@ final class ShimServerCall: Sendable {
     }
   }
 
+  /// The response is a single message: hold it (and the initial metadata) for the status, so
+  /// that all three go out as one batch.
+  func holdUntilFinish() {
+    var error = vane_shim_error()
+    _ = vane_shim_server_call_hold_until_finish(self.handle, &error)
+  }
+
   /// Ends a call that arrived while the server was draining or shutting down.
   func refuse() {
     self.finishIfNeeded(Status(code: .unavailable, message: "The server is draining: try another replica or retry later."), trailers: [:])

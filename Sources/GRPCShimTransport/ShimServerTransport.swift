@@ -56,8 +56,8 @@ public final class ShimServerTransport: ServerTransport, Sendable {
 
   private struct State {
     var methods: [String] = []
-    /// Read-ahead per method path: 2 where the request is one message, 1 for request streams.
-    var readAhead: [String: Int] = [:]
+    /// Per method path: how each side of the call is shaped.
+    var shapes: [String: CallShape] = [:]
     var phase: Phase = .idle
     /// Health statuses set before the server started; applied once it listens.
     var pendingHealth: [String: Bool] = [:]
@@ -74,14 +74,13 @@ public final class ShimServerTransport: ServerTransport, Sendable {
 
   public func configure(context: GRPCServerContext) {
     let methods = context.methods.map { "/" + $0.fullyQualifiedMethod }
-    var readAhead: [String: Int] = [:]
+    var shapes: [String: CallShape] = [:]
     for method in context.methods {
-      let singleRequest = method.type.map { !$0.isRequestStreaming } ?? false
-      readAhead["/" + method.fullyQualifiedMethod] = singleRequest ? 2 : 1
+      shapes["/" + method.fullyQualifiedMethod] = CallShape(method.type)
     }
     self.state.withLock {
       $0.methods = methods
-      $0.readAhead = readAhead
+      $0.shapes = shapes
     }
   }
 
@@ -133,8 +132,8 @@ public final class ShimServerTransport: ServerTransport, Sendable {
       if let files = self.config.reflectionFiles {
         for file in files { try ShimDescriptorPool.add(file) }
       }
-      let (methods, readAhead) = self.state.withLock { ($0.methods, $0.readAhead) }
-      handle = try ShimServerHandle(config: self.config, methods: methods, readAhead: readAhead, sink: callSink)
+      let (methods, shapes) = self.state.withLock { ($0.methods, $0.shapes) }
+      handle = try ShimServerHandle(config: self.config, methods: methods, shapes: shapes, sink: callSink)
     } catch {
       self.resolvePort(.failure(error))
       throw error
@@ -238,13 +237,13 @@ final class ShimServerHandle: Sendable {
   /// What `on_call` hands new calls to. Retained by the handle for the server's lifetime.
   final class CallSink: Sendable {
     let continuation: AsyncStream<ShimServerCall>.Continuation
-    let readAhead: [String: Int]
+    let shapes: [String: CallShape]
     /// Calls between on_call and on_done, and whether new calls are being turned away.
     let calls = CallCounter()
 
-    init(_ continuation: AsyncStream<ShimServerCall>.Continuation, readAhead: [String: Int]) {
+    init(_ continuation: AsyncStream<ShimServerCall>.Continuation, shapes: [String: CallShape]) {
       self.continuation = continuation
-      self.readAhead = readAhead
+      self.shapes = shapes
     }
   }
 
@@ -254,10 +253,10 @@ final class ShimServerHandle: Sendable {
   init(
     config: ShimServerTransport.Config,
     methods: [String],
-    readAhead: [String: Int],
+    shapes: [String: CallShape],
     sink: AsyncStream<ShimServerCall>.Continuation
   ) throws {
-    let sinkBox = Unmanaged.passRetained(CallSink(sink, readAhead: readAhead))
+    let sinkBox = Unmanaged.passRetained(CallSink(sink, shapes: shapes))
     var callbacks = vane_shim_server_callbacks()
     callbacks.context = sinkBox.toOpaque()
     callbacks.on_call = { context, call, info in
@@ -266,9 +265,11 @@ final class ShimServerHandle: Sendable {
       let method = String(decoding: UnsafeRawBufferPointer(start: info.method, count: info.method_length), as: UTF8.self)
       // Calls refused while draining are not counted: the drain waits only for real work.
       let draining = !sink.calls.begin()
+      let shape = sink.shapes[method] ?? CallShape(nil)
       let serverCall = ShimServerCall(
-        handle: call!, info: info, method: method, readAhead: sink.readAhead[method] ?? 1,
+        handle: call!, info: info, method: method, readAhead: shape.requestReadAhead,
         counter: draining ? nil : sink.calls)
+      if shape.singleResponse { serverCall.holdUntilFinish() }
       let user = Unmanaged.passRetained(serverCall).toOpaque()
       // Draining or shut down: refuse the call (its on_done releases `user`).
       if draining {
@@ -396,4 +397,18 @@ final class CallCounter: Sendable {
   }
 
   var active: Int { self.state.withLock { $0.active } }
+}
+
+/// How a method's two sides are shaped, which decides how the transport batches them.
+struct CallShape: Sendable {
+  /// Request reads that may run ahead of the handler: 2 for a single request (its message and
+  /// its end), 1 for a stream.
+  var requestReadAhead: Int
+  /// The response is one message: it is sent with the status as one batch.
+  var singleResponse: Bool
+
+  init(_ type: MethodDescriptor.RPCType?) {
+    self.requestReadAhead = type.map { $0.isRequestStreaming ? 1 : 2 } ?? 1
+    self.singleResponse = type.map { !$0.isResponseStreaming } ?? false
+  }
 }

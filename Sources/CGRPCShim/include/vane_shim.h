@@ -159,6 +159,11 @@ int vane_shim_server_call_send_initial_metadata(vane_shim_server_call *call,
 int vane_shim_server_call_write(vane_shim_server_call *call, const uint8_t *bytes, size_t length,
                                 int *must_wait, vane_shim_error *error);
 
+/// For a call whose response is a single message: the initial metadata and the message are
+/// held and sent together with the status, as one batch. Call before any response part. Writes
+/// never report must_wait on such a call.
+int vane_shim_server_call_hold_until_finish(vane_shim_server_call *call, vane_shim_error *error);
+
 /// Queues the status (after every queued message). `message` may be NULL. Exactly once per call.
 int vane_shim_server_call_finish(vane_shim_server_call *call, int code, const char *message,
                                  size_t message_length, const vane_shim_metadata_entry *trailers,
@@ -222,6 +227,10 @@ typedef struct vane_shim_call_options {
   /// Nanoseconds from now; -1 for no deadline.
   int64_t timeout_nanoseconds;
   int wait_for_ready;
+  /// The request is a single message (unary and server-streaming calls): the initial metadata,
+  /// the message and the half-close are held until writes_done and go out as one batch. Writes
+  /// never report must_wait on such a call.
+  int single_request;
 } vane_shim_call_options;
 
 /// Starts a call (all four kinds are one bidi stream on the wire). The initial request metadata
