@@ -375,6 +375,21 @@ struct StackTests {
     #expect(stack.servicesGone, "service processes left behind: \(stack.pids)")
   }
 
+  @Test("A stack killed outright (SIGKILL) still leaves no service behind")
+  func stackKilled() async throws {
+    let stack = try StackProcess()
+    try await stack.start()
+    try #require(stack.pids.count == 5, "stack output: \(stack.output) log: \(stack.log)")
+    kill(stack.process.processIdentifier, SIGKILL)
+    stack.process.waitUntilExit()
+    // Each service notices its parent is gone and drains by itself.
+    let deadline = ContinuousClock.now + .seconds(20)
+    while !stack.servicesGone, ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    #expect(stack.servicesGone, "service processes left behind: \(stack.pids)")
+  }
+
   @Test("vane stack stops everything when one service dies")
   func stackStopsWhenOneDies() async throws {
     let stack = try StackProcess()
