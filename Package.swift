@@ -129,7 +129,7 @@ let package = Package(
     .testTarget(
       name: "VaneTests",
       dependencies: [
-        "vane", "VaneCore", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneTestSupport",
+        "vane", "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneTestSupport",
         "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),

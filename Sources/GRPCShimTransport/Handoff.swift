@@ -133,6 +133,4 @@ struct ReadAhead: Sendable {
     defer { self.waiter = nil }
     return self.waiter
   }
-
-  var isReading: Bool { self.inFlight }
 }

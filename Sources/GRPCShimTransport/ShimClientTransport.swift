@@ -69,11 +69,6 @@ public final class ShimClientTransport: ClientTransport, Sendable {
 
   public var retryThrottle: RetryThrottle? { nil }
 
-  /// The channel's state; `tryToConnect` starts connecting an idle channel.
-  public func connectivityState(tryToConnect: Bool) -> ConnectivityState {
-    ConnectivityState(rawValue: Int(vane_shim_channel_state(self.channel.pointer, tryToConnect ? 1 : 0))) ?? .shutdown
-  }
-
   /// Starts connecting and waits until the channel is ready, has failed, or `timeout` passed.
   public func waitForConnection(timeout: Duration) async -> ConnectivityState {
     let channel = self.channel

@@ -40,20 +40,6 @@ extension VaneDescriptors {
     try decoded.get().files.filter { $0.proto.package == protoPackage }.map(\.bytes)
   }
 
-  /// Fully-qualified names of every service in the Vane files, in file then
-  /// declaration order, e.g. "vane.v1.FeatureService". Empty if the set is broken.
-  public static var serviceNames: [String] {
-    vaneServices.map { "\($0.packageName).\($0.service.name)" }
-  }
-
-  /// gRPC paths of every method of every Vane service, in file then declaration
-  /// order, e.g. "/vane.v1.FeatureService/GetFeatures". Empty if the set is broken.
-  public static var methodPaths: [String] {
-    vaneServices.flatMap { entry in
-      entry.service.method.map { "/\(entry.packageName).\(entry.service.name)/\($0.name)" }
-    }
-  }
-
   // MARK: - Decoding (once)
 
   private struct File: Sendable {
@@ -73,13 +59,6 @@ extension VaneDescriptors {
       return .failure(error)
     }
   }()
-
-  private static var vaneServices: [(packageName: String, service: Google_Protobuf_ServiceDescriptorProto)] {
-    guard let protos = try? fileDescriptorProtos() else { return [] }
-    return protos.filter { $0.package == protoPackage }.flatMap { file in
-      file.service.map { (packageName: file.package, service: $0) }
-    }
-  }
 
   private static func decode() throws(DescriptorSetError) -> Decoded {
     guard let data = Data(base64Encoded: fileDescriptorSetBase64) else {
