@@ -27,7 +27,9 @@ enum VaneBinary {
   }
 
   /// Runs `vane arguments…` to completion.
-  static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> Result {
+  static func run(
+    _ arguments: [String], environment: [String: String] = [:], input: String? = nil, timeout: Duration = .seconds(60)
+  ) async throws -> Result {
     let process = Process()
     process.executableURL = Self.url
     process.arguments = arguments
@@ -38,7 +40,13 @@ enum VaneBinary {
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    let stdin = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
     try process.run()
+    if let input {
+      stdin.fileHandleForWriting.write(Data(input.utf8))
+      try stdin.fileHandleForWriting.close()
+    }
     // Drain both pipes while the process runs, so a chatty child never blocks on a full pipe;
     // the blocking reads get threads of their own, not the cooperative pool's.
     async let stdout = Self.readOnThread(out.fileHandleForReading.fileDescriptor)
