@@ -36,6 +36,7 @@ let package = Package(
       ]
     ),
     .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
     .target(
       name: "GRPCShimTransport",
@@ -64,6 +65,11 @@ let package = Package(
     .target(
       name: "VaneMath",
       dependencies: ["CBLAS", "VaneCore"],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "VaneFeatures",
+      dependencies: ["CZlib", "VaneCore"],
       swiftSettings: swiftSettings
     ),
     .target(
@@ -124,6 +130,11 @@ let package = Package(
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
       ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "VaneFeaturesTests",
+      dependencies: ["VaneFeatures", "VaneCore"],
       swiftSettings: swiftSettings
     ),
     .testTarget(
