@@ -20,6 +20,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
   ],
   targets: [
     // C at the bottom: one target per foreign library.
@@ -69,7 +70,7 @@ let package = Package(
     ),
     .target(
       name: "VaneFeatures",
-      dependencies: ["CZlib", "VaneCore"],
+      dependencies: ["CZlib", "VaneCore", .product(name: "GRDB", package: "GRDB.swift")],
       swiftSettings: swiftSettings
     ),
     .target(
