@@ -566,9 +566,10 @@ bool CheckOpen(ServerCallState* st, vane_shim_error* error) {
   return true;
 }
 
-}  // namespace
-
-extern "C" int vane_shim_server_call_read(vane_shim_server_call* call, vane_shim_error* error) {
+/// The common prologue of an operation on an open call: a non-null handle, the call's lock
+/// held, and the call neither finished nor done. `body` runs under the lock.
+template <class Body>
+int WithOpenCall(vane_shim_server_call* call, vane_shim_error* error, Body&& body) {
   return Guarded(error, [&]() -> int {
     ServerCallState* st = StateOf(call);
     if (st == nullptr) {
@@ -577,6 +578,14 @@ extern "C" int vane_shim_server_call_read(vane_shim_server_call* call, vane_shim
     }
     std::lock_guard<std::mutex> lock(st->mu);
     if (!CheckOpen(st, error)) return -1;
+    return body(st);
+  });
+}
+
+}  // namespace
+
+extern "C" int vane_shim_server_call_read(vane_shim_server_call* call, vane_shim_error* error) {
+  return WithOpenCall(call, error, [&](ServerCallState* st) -> int {
     if (st->read_pending) {
       SetError(error, kFailedPrecondition, "a read is already pending");
       return -1;
@@ -651,14 +660,7 @@ extern "C" int vane_shim_server_call_write(vane_shim_server_call* call, const ui
 
 extern "C" int vane_shim_server_call_hold_until_finish(vane_shim_server_call* call,
                                                       vane_shim_error* error) {
-  return Guarded(error, [&]() -> int {
-    ServerCallState* st = StateOf(call);
-    if (st == nullptr) {
-      SetError(error, kInvalidArgument, "call is NULL");
-      return -1;
-    }
-    std::lock_guard<std::mutex> lock(st->mu);
-    if (!CheckOpen(st, error)) return -1;
+  return WithOpenCall(call, error, [&](ServerCallState* st) -> int {
     if (st->metadata_queued || st->message_queued) {
       SetError(error, kFailedPrecondition, "hold_until_finish must come before any response part");
       return -1;
