@@ -11,9 +11,10 @@ final class ShimClientCall: Sendable {
   }
 
   struct State {
-    enum Phase { case notStarted, running(ShimPointer), finished }
-    var phase: Phase = .notStarted
+    /// Set once the call has started; freed with the call.
     var handle: ShimPointer?
+    /// The final status is known (or the call was cancelled before it started).
+    var finished = false
     var initialMetadata = Handoff<Metadata?>()
     var read: ReadAhead
     var writable = Handoff<Bool>()
@@ -23,15 +24,12 @@ final class ShimClientCall: Sendable {
   private let channel: ShimChannel
   let method: String
   private let waitForReady: Bool
-  // Handles are only touched under the lock or after it was read from there; the shim is
-  // thread-safe, so the lock only protects which handle is current.
   private let state: Mutex<State>
-
-  /// - Parameter readAhead: how many response reads may run ahead of the consumer (see
-  ///   ``ReadAhead``).
   /// Whether the request is one message (sent with the metadata and half-close as one batch).
   private let singleRequest: Bool
 
+  /// - Parameter readAhead: how many response reads may run ahead of the consumer (see
+  ///   ``ReadAhead``).
   init(channel: ShimChannel, method: String, waitForReady: Bool, readAhead: Int, singleRequest: Bool) {
     self.channel = channel
     self.method = method
@@ -100,9 +98,7 @@ final class ShimClientCall: Sendable {
     let handle = ShimPointer(created)
     let cancelledBeforeStart = self.state.withLock { state -> Bool in
       state.handle = handle
-      if case .finished = state.phase { return true }
-      state.phase = .running(handle)
-      return false
+      return state.finished
     }
     if cancelledBeforeStart {
       vane_shim_client_call_cancel(created)
@@ -165,7 +161,7 @@ final class ShimClientCall: Sendable {
   /// Starts the next read if the call has started and the read-ahead allows one.
   private func readAhead() {
     let handle: ShimPointer? = self.state.withLock { state in
-      guard case .running(let handle) = state.phase, state.read.startReadIfNeeded() else { return nil }
+      guard let handle = state.handle, !state.finished, state.read.startReadIfNeeded() else { return nil }
       return handle
     }
     guard let handle else { return }
@@ -187,17 +183,14 @@ final class ShimClientCall: Sendable {
     }
   }
 
-  /// Cancels the call; if it never started, it ends here with CANCELLED.
+  /// Cancels the call unless it is over; if it never started, it ends here with CANCELLED.
   func cancel() {
     enum Action { case cancel(ShimPointer), endUnstarted, none }
     let action = self.state.withLock { state -> Action in
-      switch state.phase {
-      case .running(let handle): return .cancel(handle)
-      case .notStarted:
-        state.phase = .finished
-        return .endUnstarted
-      case .finished: return .none
-      }
+      if state.finished { return .none }
+      if let handle = state.handle { return .cancel(handle) }
+      state.finished = true
+      return .endUnstarted
     }
     switch action {
     case .cancel(let handle):
@@ -207,14 +200,6 @@ final class ShimClientCall: Sendable {
     case .none:
       break
     }
-  }
-
-  func cancelIfRunning() {
-    let handle: ShimPointer? = self.state.withLock { state in
-      if case .running(let handle) = state.phase { return handle }
-      return nil
-    }
-    if let handle { vane_shim_client_call_cancel(handle.raw) }
   }
 
   // MARK: Callbacks (gRPC threads)
@@ -235,7 +220,7 @@ final class ShimClientCall: Sendable {
 
   private func done(_ final: Final) {
     let waiters = self.state.withLock { state in
-      state.phase = .finished
+      state.finished = true
       return (
         state.initialMetadata.deliverUnlessReady(nil), state.read.close(),
         state.writable.deliver(false), state.final.deliver(final)

@@ -132,7 +132,8 @@ public final class ShimClientTransport: ClientTransport, Sendable {
       readAhead: descriptor.type.map { $0.isResponseStreaming ? 1 : 2 } ?? 1,
       singleRequest: descriptor.type.map { !$0.isRequestStreaming } ?? false
     )
-    defer { call.cancelIfRunning() }
+    // Whatever the closure left unfinished is cancelled; a finished call ignores this.
+    defer { call.cancel() }
     let stream = RPCStream(
       descriptor: descriptor,
       inbound: RPCAsyncSequence(wrapping: ShimClientInbound(call: call)),

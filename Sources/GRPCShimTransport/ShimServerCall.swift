@@ -10,7 +10,6 @@ final class ShimServerCall: Sendable {
     var cancellation: ServerContext.RPCCancellationHandle?
     var cancelled = false
     var statusSent = false
-    var done = false
   }
 
   // Immutable; the shim is safe to call from any thread.
@@ -20,11 +19,11 @@ final class ShimServerCall: Sendable {
   let metadata: Metadata
   private let state: Mutex<State>
 
-  /// - Parameter readAhead: how many request reads may run ahead of the handler (see
-  ///   ``ReadAhead``).
   /// Counts the call in flight until on_done, for draining (nil for a refused call).
   private let counter: CallCounter?
 
+  /// - Parameter readAhead: how many request reads may run ahead of the handler (see
+  ///   ``ReadAhead``).
   init(handle: OpaquePointer, info: vane_shim_call_info, method: String, readAhead: Int, counter: CallCounter?) {
     self.handle = handle
     self.counter = counter
@@ -190,8 +189,7 @@ final class ShimServerCall: Sendable {
 
   func done() {
     let (reader, writer) = self.state.withLock { state in
-      state.done = true
-      return (state.read.close(), state.writable.deliver(false))
+      (state.read.close(), state.writable.deliver(false))
     }
     reader?.resume(returning: .end)
     writer?.resume(returning: false)

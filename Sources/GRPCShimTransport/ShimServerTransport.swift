@@ -55,8 +55,7 @@ public final class ShimServerTransport: ServerTransport, Sendable {
   }
 
   private struct State {
-    var methods: [String] = []
-    /// Per method path: how each side of the call is shaped.
+    /// Every routed method path, with how each side of its calls is shaped.
     var shapes: [String: CallShape] = [:]
     var phase: Phase = .idle
     /// Health statuses set before the server started; applied once it listens.
@@ -73,15 +72,11 @@ public final class ShimServerTransport: ServerTransport, Sendable {
   }
 
   public func configure(context: GRPCServerContext) {
-    let methods = context.methods.map { "/" + $0.fullyQualifiedMethod }
     var shapes: [String: CallShape] = [:]
     for method in context.methods {
       shapes["/" + method.fullyQualifiedMethod] = CallShape(method.type)
     }
-    self.state.withLock {
-      $0.methods = methods
-      $0.shapes = shapes
-    }
+    self.state.withLock { $0.shapes = shapes }
   }
 
   /// The port the server listens on, once it does. Throws if the server failed to start.
@@ -132,8 +127,8 @@ public final class ShimServerTransport: ServerTransport, Sendable {
       if let files = self.config.reflectionFiles {
         for file in files { try ShimDescriptorPool.add(file) }
       }
-      let (methods, shapes) = self.state.withLock { ($0.methods, $0.shapes) }
-      handle = try ShimServerHandle(config: self.config, methods: methods, shapes: shapes, sink: callSink)
+      let shapes = self.state.withLock { $0.shapes }
+      handle = try ShimServerHandle(config: self.config, shapes: shapes, sink: callSink)
     } catch {
       self.resolvePort(.failure(error))
       throw error
@@ -252,10 +247,10 @@ final class ShimServerHandle: Sendable {
 
   init(
     config: ShimServerTransport.Config,
-    methods: [String],
     shapes: [String: CallShape],
     sink: AsyncStream<ShimServerCall>.Continuation
   ) throws {
+    let methods = shapes.keys.sorted()
     let sinkBox = Unmanaged.passRetained(CallSink(sink, shapes: shapes))
     var callbacks = vane_shim_server_callbacks()
     callbacks.context = sinkBox.toOpaque()

@@ -61,4 +61,19 @@ public enum HealthProbe {
       return .rpcFailure("\(error)")
     }
   }
+
+  /// Probes until `service` reports SERVING; false if it has not within `timeout`.
+  public static func waitUntilServing(
+    config: ShimClientTransport.Config, service: String, timeout: Duration
+  ) async -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+      let outcome = await Self.check(
+        config: config, service: service, connectTimeout: .milliseconds(250), rpcTimeout: .seconds(1))
+      if case .serving = outcome { return true }
+      guard (try? await Task.sleep(for: .milliseconds(25))) != nil else { return false }
+    }
+    return false
+  }
 }

@@ -65,13 +65,15 @@ public final class VaneServer: Service, Sendable {
         metadata: ["admin-methods": "\(AdminMethods.names(of: self.config.kind).joined(separator: ","))"])
     }
 
+    // Health is set before the server starts, so it is SERVING from the moment grpc++ listens
+    // and a drain that starts early can never be overwritten by it.
+    try self.transport.setServing(true, service: "")
+    try self.transport.setServing(true, service: self.config.kind.grpcServiceName)
     try await withGracefulShutdownHandler {
       try await withThrowingDiscardingTaskGroup { group in
         group.addTask { try await self.server.serve() }
         let port = try await self.transport.listeningPort
         self.info.setListening(port: port)
-        try self.transport.setServing(true, service: "")
-        try self.transport.setServing(true, service: self.config.kind.grpcServiceName)
         self.logger.info(
           "serving",
           metadata: [

@@ -71,7 +71,9 @@ struct RPCBench: AsyncParsableCommand {
     try server.run()
     defer { server.terminate(); server.waitUntilExit() }
     let address = "127.0.0.1:\(port)"
-    try await waitServing(address)
+    guard await HealthProbe.waitUntilServing(config: .init(target: address), service: "", timeout: .seconds(30)) else {
+      throw ValidationError("the vane server on \(address) did not become SERVING")
+    }
 
     // The response the Vane server sends, so the C++ reference answers with the same size.
     let probe = try ShimClientTransport(config: .init(target: address))
@@ -183,16 +185,6 @@ struct RPCBench: AsyncParsableCommand {
     }
     let lastLine = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
     return try JSONDecoder().decode(Figures.self, from: Data(lastLine.utf8))
-  }
-
-  private func waitServing(_ address: String) async throws {
-    for _ in 0..<300 {
-      if case .serving = await HealthProbe.check(config: .init(target: address), service: "", connectTimeout: .milliseconds(200), rpcTimeout: .seconds(1)) {
-        return
-      }
-      try await Task.sleep(for: .milliseconds(50))
-    }
-    throw ValidationError("the vane server on \(address) did not become SERVING")
   }
 }
 

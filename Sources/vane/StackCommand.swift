@@ -77,7 +77,13 @@ struct StackCommand: AsyncParsableCommand {
     let timeout = Duration.milliseconds(Int64(self.startupTimeout * 1000))
     let startup = Task {
       do {
-        for entry in plan { try await Self.waitServing(entry, timeout: timeout) }
+        for entry in plan {
+          let up = await HealthProbe.waitUntilServing(
+            config: .init(target: entry.address), service: entry.kind.grpcServiceName, timeout: timeout)
+          guard up else {
+            throw ValidationError("\(entry.kind.rawValue) did not report SERVING on \(entry.address) within \(timeout)")
+          }
+        }
         sink.yield(.ready)
       } catch {
         sink.yield(.startupFailed("\(error)"))
@@ -106,19 +112,6 @@ struct StackCommand: AsyncParsableCommand {
         return
       }
     }
-  }
-
-  private static func waitServing(_ entry: StackPlan.Process, timeout: Duration) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-      let outcome = await HealthProbe.check(
-        config: .init(target: entry.address), service: entry.kind.grpcServiceName,
-        connectTimeout: .milliseconds(500), rpcTimeout: .seconds(2))
-      if case .serving = outcome { return }
-      try await Task.sleep(for: .milliseconds(100))
-    }
-    throw ValidationError("\(entry.kind.rawValue) did not report SERVING on \(entry.address) within \(timeout)")
   }
 
   /// SIGTERM to every child still running, then SIGKILL to any left after the grace period.

@@ -56,14 +56,11 @@ struct TransportTests {
     let code = try await withServer(kind, services: [EchoService(observations: observations)]) { client, _ in
       var options = CallOptions.defaults
       options.timeout = .milliseconds(500)
-      do {
+      return await statusCode {
         _ = try await client.unary(
           request: ClientRequest(message: ""), descriptor: EchoService.waitForCancel,
           serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: options
         ) { try $0.message }
-        return Status.Code.ok
-      } catch let error as RPCError {
-        return Status.Code(error.code)
       }
     }
     #expect(code == .deadlineExceeded)
@@ -97,14 +94,11 @@ struct TransportTests {
   @Test("An unknown method is UNIMPLEMENTED", arguments: TransportKind.allCases)
   func unknownMethod(kind: TransportKind) async throws {
     let code = try await withServer(kind, services: [EchoService(observations: Observations())]) { client, _ in
-      do {
+      await statusCode {
         _ = try await client.unary(
           request: ClientRequest(message: ""), descriptor: MethodDescriptor(fullyQualifiedService: "vane.test.Echo", method: "Nope"),
           serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
         ) { try $0.message }
-        return Status.Code.ok
-      } catch let error as RPCError {
-        return Status.Code(error.code)
       }
     }
     #expect(code == .unimplemented)
@@ -182,23 +176,13 @@ struct ShimTransportTests {
   @Test("A 16 MiB message without raised limits is RESOURCE_EXHAUSTED, both directions")
   func largeMessageWithoutLimits() async throws {
     let (sending, receiving) = try await withServer(.shim, services: [EchoService(observations: Observations())]) { client, _ in
-      func code(_ work: () async throws -> Void) async -> RPCError.Code? {
-        do {
-          try await work()
-          return nil
-        } catch let error as RPCError {
-          return error.code
-        } catch {
-          return .unknown
-        }
-      }
-      let sending = await code {
+      let sending = await statusCode {
         _ = try await client.unary(
           request: ClientRequest(message: [UInt8](repeating: 1, count: Self.sixteenMiB)), descriptor: EchoService.size,
           serializer: BytesSerializer(), deserializer: UTF8Deserializer(), options: .defaults
         ) { try $0.message }
       }
-      let receiving = await code {
+      let receiving = await statusCode {
         _ = try await client.unary(
           request: ClientRequest(message: "\(Self.sixteenMiB)"), descriptor: EchoService.large,
           serializer: UTF8Serializer(), deserializer: BytesDeserializer(), options: .defaults
@@ -226,21 +210,14 @@ struct ShimTransportTests {
       try await Task.sleep(for: .milliseconds(100))
       let port = try #require(server.port)
       let lateClient = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
-      let refused: RPCError.Code? = await {
-        do {
-          _ = try await withGRPCClient(transport: lateClient) { late in
-            try await late.unary(
-              request: ClientRequest(message: "late"), descriptor: EchoService.get,
-              serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
-            ) { try $0.message }
-          }
-          return nil
-        } catch let error as RPCError {
-          return error.code
-        } catch {
-          return .unknown
+      let refused = await statusCode {
+        _ = try await withGRPCClient(transport: lateClient) { late in
+          try await late.unary(
+            request: ClientRequest(message: "late"), descriptor: EchoService.get,
+            serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+          ) { try $0.message }
         }
-      }()
+      }
       // grpc.health.v1.Health/Check for the whole server ("" is the empty request); the answer
       // is field 1, the serving status (2 = NOT_SERVING).
       let health = try await client.unary(
@@ -316,16 +293,11 @@ struct ShimTransportTests {
   static func codeOfGet(_ client: TestClient) async -> Status.Code {
     var options = CallOptions.defaults
     options.timeout = .seconds(5)
-    do {
+    return await statusCode {
       _ = try await client.unary(
         request: ClientRequest(message: "x"), descriptor: EchoService.get,
         serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: options
       ) { try $0.message }
-      return .ok
-    } catch let error as RPCError {
-      return Status.Code(error.code)
-    } catch {
-      return .unknown
     }
   }
 
@@ -351,14 +323,11 @@ struct ShimTransportTests {
     let code = try await withServer(.shim, services: [EchoService(observations: Observations())]) { client, _ in
       var options = CallOptions.defaults
       options.timeout = .seconds(10)
-      do {
+      return await statusCode {
         _ = try await client.unary(
           request: ClientRequest(message: ""), descriptor: EchoService.badTrailers,
           serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: options
         ) { try $0.message }
-        return Status.Code.ok
-      } catch let error as RPCError {
-        return Status.Code(error.code)
       }
     }
     #expect(code == .internalError)

@@ -166,3 +166,16 @@ public struct TestCertificates: Sendable {
       strangerCertificatePEM: try read("stranger.pem"), strangerKeyPEM: try read("stranger.key"))
   }
 }
+
+/// The status an RPC ended with: `.ok` when `call` returns, the error's code when it throws an
+/// `RPCError`, `.unknown` for any other error.
+public func statusCode(of call: () async throws -> Void) async -> Status.Code {
+  do {
+    try await call()
+    return .ok
+  } catch let error as RPCError {
+    return Status.Code(error.code)
+  } catch {
+    return .unknown
+  }
+}

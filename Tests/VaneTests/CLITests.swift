@@ -91,11 +91,8 @@ final class ServeProcess: Sendable {
     process.standardError = try FileHandle(forWritingTo: self.logURL)
     try process.run()
     self.process = process
-    for _ in 0..<400 {
-      if case .serving = await HealthProbe.check(config: .init(target: self.address, tls: probeTLS), service: "", connectTimeout: .milliseconds(200), rpcTimeout: .seconds(1)) {
-        return
-      }
-      try await Task.sleep(for: .milliseconds(25))
+    if await HealthProbe.waitUntilServing(config: .init(target: self.address, tls: probeTLS), service: "", timeout: .seconds(20)) {
+      return
     }
     self.stop()
     throw VaneError(.unavailable, "vane serve \(kind.rawValue) did not become SERVING on \(self.address)")
@@ -289,14 +286,7 @@ struct CLITests {
       process.terminate()
       process.waitUntilExit()
     }
-    var served = false
-    for _ in 0..<200 where !served {
-      if case .serving = await HealthProbe.check(config: .init(target: "127.0.0.1:\(port)"), service: "", connectTimeout: .milliseconds(200), rpcTimeout: .seconds(1)) {
-        served = true
-      } else {
-        try await Task.sleep(for: .milliseconds(25))
-      }
-    }
+    let served = await HealthProbe.waitUntilServing(config: .init(target: "127.0.0.1:\(port)"), service: "", timeout: .seconds(20))
     try #require(served, "vane serve did not listen on VANE_ADDRESS")
     let info = try await VaneBinary.run(["call", "127.0.0.1:\(port)", "TrainerService/GetServiceInfo"])
     #expect(info.stdout.contains(directory.path), "the --data-dir flag wins over VANE_DATA_DIR: \(info.stdout)")
