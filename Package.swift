@@ -85,7 +85,7 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
-    .target(name: "FeatureService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
+    .target(name: "FeatureService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneFeatures"], swiftSettings: swiftSettings),
     .target(name: "TrainerService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
     .target(name: "PredictorService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
     .target(name: "GatekeeperService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
@@ -93,7 +93,7 @@ let package = Package(
     .executableTarget(
       name: "vane",
       dependencies: [
-        "VaneCore", "VaneProto", "VaneRuntime", "GRPCShimTransport",
+        "VaneCore", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures",
         "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -2,6 +2,8 @@ public import GRPCCore
 public import VaneProto
 public import VaneRuntime
 internal import VaneCore
+internal import VaneFeatures
+internal import Foundation
 
 /// The feature service: candle ingestion and storage, indicators and feature sets, labels, online feature vectors and offline datasets.
 ///
@@ -10,12 +12,15 @@ internal import VaneCore
 /// the ones that are served (GetServiceInfo reports it).
 public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleServiceProtocol {
   /// The methods this build serves.
-  public static let implemented: Set<String> = ["GetServiceInfo"]
+  public static let implemented: Set<String> = ["GetServiceInfo", "IngestCandles", "GetCoverage"]
 
   let runtime: RuntimeInfo
+  let store: CandleStore
 
-  public init(runtime: RuntimeInfo) {
+  /// Opens (creating if needed) the candle store `candles.sqlite` in the data directory.
+  public init(runtime: RuntimeInfo) throws {
     self.runtime = runtime
+    self.store = try CandleStore(path: URL(fileURLWithPath: runtime.dataDirectory).appendingPathComponent("candles.sqlite").path)
   }
 
   public func getServiceInfo(
@@ -29,14 +34,33 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
     request: RPCAsyncSequence<Vane_V1_IngestCandlesRequest, any Error>,
     context: ServerContext
   ) async throws -> Vane_V1_IngestCandlesResponse {
-    throw unimplemented(.feature, "IngestCandles")
+    try await serviceEdge {
+      var iterator = request.makeAsyncIterator()
+      guard let first = try await iterator.next() else {
+        throw VaneError.invalidArgument(field: "header", "the stream ended before its header")
+      }
+      var session = try IngestSession(first: first)
+      var number = 1
+      while let message = try await iterator.next() {
+        try session.add(message, number: number)
+        number += 1
+      }
+      return try session.commit(to: self.store, now: Date())
+    }
   }
 
   public func getCoverage(
     request: Vane_V1_GetCoverageRequest,
     context: ServerContext
   ) async throws -> Vane_V1_Coverage {
-    throw unimplemented(.feature, "GetCoverage")
+    try await serviceEdge {
+      let range = request.hasRange ? try request.range.milliseconds(field: "range") : (start: Int64.min, end: Int64.max)
+      let intervals = try request.intervals.enumerated().map { try CandleInterval($1, field: "intervals[\($0)]") }
+      let series = try self.store.coverage(
+        symbols: request.symbols, intervals: intervals, from: range.start, to: range.end,
+        maxGaps: request.maxGaps == 0 ? 100 : Int(request.maxGaps))
+      return .with { $0.series = series.map(Vane_V1_SeriesCoverage.init) }
+    }
   }
 
   public func getFeatures(

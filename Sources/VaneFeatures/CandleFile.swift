@@ -3,15 +3,41 @@ internal import Foundation
 
 /// A row a loader could not use, with where it was and why.
 public struct RowProblem: Error, Sendable, Equatable, CustomStringConvertible {
-  public var file: String
-  /// 1-based line number in the (decompressed) file.
-  public var line: Int
-  public var reason: String
+  /// What kind of rule the row broke: the machine-readable half of ``reason``.
+  public enum Kind: String, Sendable, Equatable {
+    /// The row could not be read into a candle (bad number, wrong column count, bad time).
+    case parse
+    /// A NaN or infinite value.
+    case nonFinite
+    /// A negative price or volume.
+    case negative
+    /// high/low do not bound open/close.
+    case ohlcInconsistent
+    /// A second, different candle for an open time (under a policy that rejects it).
+    case conflictingDuplicate
+    /// An open time off the interval grid.
+    case offGrid
+    /// The last bar had not closed by the end of the data.
+    case unfinished
+  }
 
-  public init(file: String, line: Int, reason: String) {
+  public var file: String
+  /// 1-based line number in the (decompressed) file; 0 when unknown.
+  public var line: Int
+  public var kind: Kind
+  public var reason: String
+  /// The row's open time, when it could be read (ms since the epoch).
+  public var openTime: Int64?
+  /// 0-based position among all rows of an ingest stream, when known.
+  public var index: Int?
+
+  public init(file: String, line: Int, kind: Kind = .parse, reason: String, openTime: Int64? = nil, index: Int? = nil) {
     self.file = file
     self.line = line
+    self.kind = kind
     self.reason = reason
+    self.openTime = openTime
+    self.index = index
   }
 
   public var description: String { "\(self.file):\(self.line): \(self.reason)" }
@@ -19,10 +45,22 @@ public struct RowProblem: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// One parsed row: the candle and where it came from.
 public struct CandleRow: Sendable, Equatable {
+  /// Source file name (as reported back) and 1-based line; 0 when unknown.
+  public var file: String
   public var line: Int
   public var candle: Candle
   /// The file's own close time, where the layout has one (milliseconds since the epoch).
   public var closeTime: Int64?
+  /// 0-based position among all rows of an ingest stream, when known.
+  public var index: Int?
+
+  public init(file: String, line: Int, candle: Candle, closeTime: Int64? = nil, index: Int? = nil) {
+    self.file = file
+    self.line = line
+    self.candle = candle
+    self.closeTime = closeTime
+    self.index = index
+  }
 }
 
 /// The shapes candle files come in (see ../shared/data/market/SOURCES.md).
@@ -205,7 +243,7 @@ public enum CandleFileParser {
     } catch {
       return .failure(error)
     }
-    return .success(CandleRow(line: line, candle: candle, closeTime: closeTime))
+    return .success(CandleRow(file: file, line: line, candle: candle, closeTime: closeTime))
   }
 
   private static func number(_ field: ArraySlice<UInt8>) -> Double? {

@@ -59,3 +59,26 @@ public struct Candle: Sendable, Equatable {
     self.takerBuyQuoteVolume = takerBuyQuoteVolume
   }
 }
+
+extension Candle {
+  /// Whether two copies of a bar tell the same story: equal open time and OHLCV, and equal
+  /// exchange extras wherever both carry them. A file with the extras and one without agree.
+  public func agrees(with other: Candle) -> Bool {
+    func compatible<T: Equatable>(_ a: T?, _ b: T?) -> Bool { a == nil || b == nil || a == b }
+    return self.openTime == other.openTime && self.open == other.open && self.high == other.high
+      && self.low == other.low && self.close == other.close && self.volume == other.volume
+      && compatible(self.quoteVolume, other.quoteVolume) && compatible(self.tradeCount, other.tradeCount)
+      && compatible(self.takerBuyBaseVolume, other.takerBuyBaseVolume)
+      && compatible(self.takerBuyQuoteVolume, other.takerBuyQuoteVolume)
+  }
+
+  /// This candle with the extras it lacks taken from `other` (an agreeing copy).
+  public func filled(from other: Candle) -> Candle {
+    var filled = self
+    filled.quoteVolume = self.quoteVolume ?? other.quoteVolume
+    filled.tradeCount = self.tradeCount ?? other.tradeCount
+    filled.takerBuyBaseVolume = self.takerBuyBaseVolume ?? other.takerBuyBaseVolume
+    filled.takerBuyQuoteVolume = self.takerBuyQuoteVolume ?? other.takerBuyQuoteVolume
+    return filled
+  }
+}

@@ -4,7 +4,7 @@
 /// an optional `Z` / `±HH:MM` offset (no offset means UTC), and integer epoch seconds,
 /// milliseconds or microseconds (told apart by magnitude: Binance switched its spot dumps to
 /// microseconds in 2025). Parsed by hand: this runs once per row of files with millions of rows.
-enum CandleTime {
+public enum CandleTime {
   static func parse<S: Collection<UInt8>>(_ field: S) -> Int64? where S.Index == Int {
     guard !field.isEmpty else { return nil }
     if field.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
@@ -94,7 +94,8 @@ enum CandleTime {
   }
 
   /// "2024-01-31 23:00:00" for messages.
-  static func format(_ milliseconds: Int64) -> String {
+  /// "YYYY-MM-DD hh:mm:ss" (UTC) of a time in ms since the epoch.
+  public static func format(_ milliseconds: Int64) -> String {
     var days = Int(milliseconds.floorDivided(by: 86_400_000))
     let secondsOfDay = Int((milliseconds - Int64(days) * 86_400_000) / 1000)
     // civil_from_days

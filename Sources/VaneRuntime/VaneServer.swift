@@ -21,7 +21,7 @@ public final class VaneServer: Service, Sendable {
   public init(
     config: ServerConfig,
     logger: Logger,
-    services: (RuntimeInfo) -> [any RegistrableRPCService]
+    services: (RuntimeInfo) throws -> [any RegistrableRPCService]
   ) throws {
     self.config = config
     self.logger = logger
@@ -47,7 +47,7 @@ public final class VaneServer: Service, Sendable {
     self.transport = transport
     self.server = GRPCServer(
       transport: transport,
-      services: services(self.info),
+      services: try services(self.info),
       interceptorPipeline: AdminAuthInterceptor.pipeline(mode: config.adminAuth)
     )
   }

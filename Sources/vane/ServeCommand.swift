@@ -93,7 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
       shutdownGracePeriod: self.grace(environment)
     )
     let server = try VaneServer(config: config, logger: logger) { info in
-      ServiceFactory.services(for: kind, info: info)
+      try ServiceFactory.services(for: kind, info: info)
     }
     var services: [any Service] = [server]
     if let parent = environment["VANE_STACK_PARENT_PID"].flatMap(Int32.init) {

@@ -9,9 +9,9 @@ import DeployService
 
 /// The implementation `vane serve <kind>` runs.
 enum ServiceFactory {
-  static func services(for kind: ServiceKind, info: RuntimeInfo) -> [any RegistrableRPCService] {
+  static func services(for kind: ServiceKind, info: RuntimeInfo) throws -> [any RegistrableRPCService] {
     switch kind {
-    case .feature: [FeatureServiceImplementation(runtime: info)]
+    case .feature: [try FeatureServiceImplementation(runtime: info)]
     case .trainer: [TrainerServiceImplementation(runtime: info)]
     case .predictor: [PredictorServiceImplementation(runtime: info)]
     case .gatekeeper: [GatekeeperServiceImplementation(runtime: info)]

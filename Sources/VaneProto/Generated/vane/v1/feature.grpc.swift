@@ -202,7 +202,9 @@ extension Vane_V1_FeatureService {
         /// > unfinished last bar are counted in the report and skipped.
         /// > Errors: INVALID_ARGUMENT (first message not a header, a second header,
         /// > bad symbol or interval, any invalid row when options.strict is set),
-        /// > RESOURCE_EXHAUSTED (a batch over the message size limit).
+        /// > RESOURCE_EXHAUSTED (a batch over the message size limit, or more than
+        /// > 10,000,000 candles in one stream). Under the default duplicate policy a
+        /// > conflicting duplicate is INVALID_ARGUMENT and nothing is stored.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Vane_V1_IngestCandlesRequest` messages.
@@ -383,7 +385,9 @@ extension Vane_V1_FeatureService {
         /// > unfinished last bar are counted in the report and skipped.
         /// > Errors: INVALID_ARGUMENT (first message not a header, a second header,
         /// > bad symbol or interval, any invalid row when options.strict is set),
-        /// > RESOURCE_EXHAUSTED (a batch over the message size limit).
+        /// > RESOURCE_EXHAUSTED (a batch over the message size limit, or more than
+        /// > 10,000,000 candles in one stream). Under the default duplicate policy a
+        /// > conflicting duplicate is INVALID_ARGUMENT and nothing is stored.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Vane_V1_IngestCandlesRequest` messages.
@@ -562,7 +566,9 @@ extension Vane_V1_FeatureService {
         /// > unfinished last bar are counted in the report and skipped.
         /// > Errors: INVALID_ARGUMENT (first message not a header, a second header,
         /// > bad symbol or interval, any invalid row when options.strict is set),
-        /// > RESOURCE_EXHAUSTED (a batch over the message size limit).
+        /// > RESOURCE_EXHAUSTED (a batch over the message size limit, or more than
+        /// > 10,000,000 candles in one stream). Under the default duplicate policy a
+        /// > conflicting duplicate is INVALID_ARGUMENT and nothing is stored.
         ///
         /// - Parameters:
         ///   - request: A stream of `Vane_V1_IngestCandlesRequest` messages.
@@ -1055,7 +1061,9 @@ extension Vane_V1_FeatureService {
         /// > unfinished last bar are counted in the report and skipped.
         /// > Errors: INVALID_ARGUMENT (first message not a header, a second header,
         /// > bad symbol or interval, any invalid row when options.strict is set),
-        /// > RESOURCE_EXHAUSTED (a batch over the message size limit).
+        /// > RESOURCE_EXHAUSTED (a batch over the message size limit, or more than
+        /// > 10,000,000 candles in one stream). Under the default duplicate policy a
+        /// > conflicting duplicate is INVALID_ARGUMENT and nothing is stored.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Vane_V1_IngestCandlesRequest` messages.
@@ -1295,7 +1303,9 @@ extension Vane_V1_FeatureService {
         /// > unfinished last bar are counted in the report and skipped.
         /// > Errors: INVALID_ARGUMENT (first message not a header, a second header,
         /// > bad symbol or interval, any invalid row when options.strict is set),
-        /// > RESOURCE_EXHAUSTED (a batch over the message size limit).
+        /// > RESOURCE_EXHAUSTED (a batch over the message size limit, or more than
+        /// > 10,000,000 candles in one stream). Under the default duplicate policy a
+        /// > conflicting duplicate is INVALID_ARGUMENT and nothing is stored.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Vane_V1_IngestCandlesRequest` messages.
@@ -1587,7 +1597,9 @@ extension Vane_V1_FeatureService.ClientProtocol {
     /// > unfinished last bar are counted in the report and skipped.
     /// > Errors: INVALID_ARGUMENT (first message not a header, a second header,
     /// > bad symbol or interval, any invalid row when options.strict is set),
-    /// > RESOURCE_EXHAUSTED (a batch over the message size limit).
+    /// > RESOURCE_EXHAUSTED (a batch over the message size limit, or more than
+    /// > 10,000,000 candles in one stream). Under the default duplicate policy a
+    /// > conflicting duplicate is INVALID_ARGUMENT and nothing is stored.
     ///
     /// - Parameters:
     ///   - request: A streaming request producing `Vane_V1_IngestCandlesRequest` messages.
@@ -1847,7 +1859,9 @@ extension Vane_V1_FeatureService.ClientProtocol {
     /// > unfinished last bar are counted in the report and skipped.
     /// > Errors: INVALID_ARGUMENT (first message not a header, a second header,
     /// > bad symbol or interval, any invalid row when options.strict is set),
-    /// > RESOURCE_EXHAUSTED (a batch over the message size limit).
+    /// > RESOURCE_EXHAUSTED (a batch over the message size limit, or more than
+    /// > 10,000,000 candles in one stream). Under the default duplicate policy a
+    /// > conflicting duplicate is INVALID_ARGUMENT and nothing is stored.
     ///
     /// - Parameters:
     ///   - metadata: Additional metadata to send, defaults to empty.

@@ -27,11 +27,14 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
-/// Handling of candles whose open time is already present.
+/// Handling of candles whose open time is already present. Two copies of a bar
+/// "agree" when open time, OHLC and volume are equal and every exchange extra
+/// (quote volume, trades, taker volumes) present in both is equal; agreeing
+/// copies are duplicates, never conflicts.
 public nonisolated enum Vane_V1_DuplicatePolicy: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
 
-  /// Not set; treated as KEEP_EXISTING.
+  /// Not set; treated as FAIL_ON_CONFLICT.
   case unspecified // = 0
 
   /// Keep the stored candle, drop the new one (counted as a duplicate, and also
@@ -41,9 +44,14 @@ public nonisolated enum Vane_V1_DuplicatePolicy: SwiftProtobuf.Enum, Swift.CaseI
   /// Overwrite the stored candle with the new one (counted as replaced).
   case replace // = 2
 
-  /// Identical duplicates are dropped; a duplicate with different values is an
+  /// Agreeing duplicates are dropped; a duplicate with different values is an
   /// invalid row (reason CONFLICTING_DUPLICATE).
   case rejectConflicts // = 3
+
+  /// The default. Agreeing duplicates are dropped; a duplicate with different
+  /// values (in the stream, or against the store) fails the whole stream with
+  /// INVALID_ARGUMENT naming file, line and time, and nothing is stored.
+  case failOnConflict // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -56,6 +64,7 @@ public nonisolated enum Vane_V1_DuplicatePolicy: SwiftProtobuf.Enum, Swift.CaseI
     case 1: self = .keepExisting
     case 2: self = .replace
     case 3: self = .rejectConflicts
+    case 4: self = .failOnConflict
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -66,6 +75,7 @@ public nonisolated enum Vane_V1_DuplicatePolicy: SwiftProtobuf.Enum, Swift.CaseI
     case .keepExisting: return 1
     case .replace: return 2
     case .rejectConflicts: return 3
+    case .failOnConflict: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -76,6 +86,7 @@ public nonisolated enum Vane_V1_DuplicatePolicy: SwiftProtobuf.Enum, Swift.CaseI
     .keepExisting,
     .replace,
     .rejectConflicts,
+    .failOnConflict,
   ]
 
 }
@@ -104,6 +115,10 @@ public nonisolated enum Vane_V1_InvalidRowReason: SwiftProtobuf.Enum, Swift.Case
 
   /// A duplicate with different values under REJECT_CONFLICTS.
   case conflictingDuplicate // = 6
+
+  /// Open time not on the interval grid (listed in off_grid_rows, counted in
+  /// off_grid_dropped, not in invalid).
+  case offGrid // = 7
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -119,6 +134,7 @@ public nonisolated enum Vane_V1_InvalidRowReason: SwiftProtobuf.Enum, Swift.Case
     case 4: self = .negative
     case 5: self = .ohlcInconsistent
     case 6: self = .conflictingDuplicate
+    case 7: self = .offGrid
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -132,6 +148,7 @@ public nonisolated enum Vane_V1_InvalidRowReason: SwiftProtobuf.Enum, Swift.Case
     case .negative: return 4
     case .ohlcInconsistent: return 5
     case .conflictingDuplicate: return 6
+    case .offGrid: return 7
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -145,6 +162,7 @@ public nonisolated enum Vane_V1_InvalidRowReason: SwiftProtobuf.Enum, Swift.Case
     .negative,
     .ohlcInconsistent,
     .conflictingDuplicate,
+    .offGrid,
   ]
 
 }
@@ -534,6 +552,26 @@ public nonisolated struct Vane_V1_IngestCandlesResponse: @unchecked Sendable {
   public var hasElapsed: Bool {_storage._elapsed != nil}
   /// Clears the value of `elapsed`. Subsequent reads from it will return its default value.
   public mutating func clearElapsed() {_uniqueStorage()._elapsed = nil}
+
+  /// The first max_reported_invalid_rows off-grid rows, in input order (reason
+  /// OFF_GRID), and whether more were left out.
+  public var offGridRows: [Vane_V1_InvalidRow] {
+    get {_storage._offGridRows}
+    set {_uniqueStorage()._offGridRows = newValue}
+  }
+
+  public var offGridRowsTruncated: Bool {
+    get {_storage._offGridRowsTruncated}
+    set {_uniqueStorage()._offGridRowsTruncated = newValue}
+  }
+
+  /// Duplicates of stored candles that agree on OHLCV but carry exchange extras
+  /// (quote volume, trade count, taker volumes) the stored copy lacked: the
+  /// extras were filled in. A subset of duplicates_dropped.
+  public var enriched: Int64 {
+    get {_storage._enriched}
+    set {_uniqueStorage()._enriched = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1248,11 +1286,11 @@ public nonisolated struct Vane_V1_FeatureColumn: Sendable {
 fileprivate nonisolated let _protobuf_package = "vane.v1"
 
 nonisolated extension Vane_V1_DuplicatePolicy: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DUPLICATE_POLICY_UNSPECIFIED\0\u{1}DUPLICATE_POLICY_KEEP_EXISTING\0\u{1}DUPLICATE_POLICY_REPLACE\0\u{1}DUPLICATE_POLICY_REJECT_CONFLICTS\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DUPLICATE_POLICY_UNSPECIFIED\0\u{1}DUPLICATE_POLICY_KEEP_EXISTING\0\u{1}DUPLICATE_POLICY_REPLACE\0\u{1}DUPLICATE_POLICY_REJECT_CONFLICTS\0\u{1}DUPLICATE_POLICY_FAIL_ON_CONFLICT\0")
 }
 
 nonisolated extension Vane_V1_InvalidRowReason: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0INVALID_ROW_REASON_UNSPECIFIED\0\u{1}INVALID_ROW_REASON_PARSE_ERROR\0\u{1}INVALID_ROW_REASON_MISSING_TIME\0\u{1}INVALID_ROW_REASON_NON_FINITE\0\u{1}INVALID_ROW_REASON_NEGATIVE\0\u{1}INVALID_ROW_REASON_OHLC_INCONSISTENT\0\u{1}INVALID_ROW_REASON_CONFLICTING_DUPLICATE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0INVALID_ROW_REASON_UNSPECIFIED\0\u{1}INVALID_ROW_REASON_PARSE_ERROR\0\u{1}INVALID_ROW_REASON_MISSING_TIME\0\u{1}INVALID_ROW_REASON_NON_FINITE\0\u{1}INVALID_ROW_REASON_NEGATIVE\0\u{1}INVALID_ROW_REASON_OHLC_INCONSISTENT\0\u{1}INVALID_ROW_REASON_CONFLICTING_DUPLICATE\0\u{1}INVALID_ROW_REASON_OFF_GRID\0")
 }
 
 nonisolated extension Vane_V1_ExclusionReason: SwiftProtobuf._ProtoNameProviding {
@@ -1530,7 +1568,7 @@ nonisolated extension Vane_V1_InvalidRow: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IngestCandlesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}market\0\u{1}source\0\u{3}dry_run\0\u{1}received\0\u{3}client_rejected\0\u{1}accepted\0\u{1}replaced\0\u{3}duplicates_dropped\0\u{1}conflicts\0\u{3}off_grid_dropped\0\u{1}invalid\0\u{3}invalid_rows\0\u{3}invalid_rows_truncated\0\u{3}unfinished_last_candle\0\u{3}unfinished_open_time\0\u{3}ingested_range\0\u{3}stored_range\0\u{3}stored_count\0\u{3}gap_count\0\u{1}elapsed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}market\0\u{1}source\0\u{3}dry_run\0\u{1}received\0\u{3}client_rejected\0\u{1}accepted\0\u{1}replaced\0\u{3}duplicates_dropped\0\u{1}conflicts\0\u{3}off_grid_dropped\0\u{1}invalid\0\u{3}invalid_rows\0\u{3}invalid_rows_truncated\0\u{3}unfinished_last_candle\0\u{3}unfinished_open_time\0\u{3}ingested_range\0\u{3}stored_range\0\u{3}stored_count\0\u{3}gap_count\0\u{1}elapsed\0\u{3}off_grid_rows\0\u{3}off_grid_rows_truncated\0\u{1}enriched\0")
 
   fileprivate class _StorageClass {
     var _market: Vane_V1_Market? = nil
@@ -1553,6 +1591,9 @@ nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, Swif
     var _storedCount: Int64 = 0
     var _gapCount: Int64 = 0
     var _elapsed: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _offGridRows: [Vane_V1_InvalidRow] = []
+    var _offGridRowsTruncated: Bool = false
+    var _enriched: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1583,6 +1624,9 @@ nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, Swif
       _storedCount = source._storedCount
       _gapCount = source._gapCount
       _elapsed = source._elapsed
+      _offGridRows = source._offGridRows
+      _offGridRowsTruncated = source._offGridRowsTruncated
+      _enriched = source._enriched
     }
   }
 
@@ -1621,6 +1665,9 @@ nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, Swif
         case 18: try { try decoder.decodeSingularInt64Field(value: &_storage._storedCount) }()
         case 19: try { try decoder.decodeSingularInt64Field(value: &_storage._gapCount) }()
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._elapsed) }()
+        case 21: try { try decoder.decodeRepeatedMessageField(value: &_storage._offGridRows) }()
+        case 22: try { try decoder.decodeSingularBoolField(value: &_storage._offGridRowsTruncated) }()
+        case 23: try { try decoder.decodeSingularInt64Field(value: &_storage._enriched) }()
         default: break
         }
       }
@@ -1693,6 +1740,15 @@ nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, Swif
       try { if let v = _storage._elapsed {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
       } }()
+      if !_storage._offGridRows.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._offGridRows, fieldNumber: 21)
+      }
+      if _storage._offGridRowsTruncated != false {
+        try visitor.visitSingularBoolField(value: _storage._offGridRowsTruncated, fieldNumber: 22)
+      }
+      if _storage._enriched != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._enriched, fieldNumber: 23)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1722,6 +1778,9 @@ nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, Swif
         if _storage._storedCount != rhs_storage._storedCount {return false}
         if _storage._gapCount != rhs_storage._gapCount {return false}
         if _storage._elapsed != rhs_storage._elapsed {return false}
+        if _storage._offGridRows != rhs_storage._offGridRows {return false}
+        if _storage._offGridRowsTruncated != rhs_storage._offGridRowsTruncated {return false}
+        if _storage._enriched != rhs_storage._enriched {return false}
         return true
       }
       if !storagesAreEqual {return false}

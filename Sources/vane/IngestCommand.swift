@@ -1,0 +1,139 @@
+import ArgumentParser
+import FeatureService
+import GRPCCore
+import GRPCShimTransport
+import SwiftProtobuf
+import VaneCore
+import VaneFeatures
+import VaneProto
+internal import Foundation
+
+/// `vane ingest PATH…`: parse candle files locally and upload each through IngestCandles (one
+/// stream, one transaction per file); print what the service stored, dropped and why.
+struct IngestCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "ingest",
+    abstract: "Upload candle files to the feature service and print its report.",
+    discussion: """
+      Reads the four layouts real candle files come in (header with ISO or naive UTC times, the
+      11-column Binance layout behind '#' banner lines, Binance's headerless bulk download with
+      epoch ms or µs), gzip or not. The symbol comes from --symbol or the file name
+      (binance_BTCUSDT_1h.csv.gz → BTCUSDT); the interval is inferred from the data and checked
+      against --interval. Each file is one stream committed whole or not at all. Exit code: 0 when
+      every file was stored, 1 when any was refused, 2 on bad arguments.
+      """
+  )
+
+  @Argument(help: "Candle files (.csv or .csv.gz).")
+  var paths: [String]
+
+  @Option(help: "Symbol of every file (default: from each file name).")
+  var symbol: String?
+
+  @Option(help: "Expected interval (15m, 1h, 4h, 1d); default: inferred from the data.")
+  var interval: String?
+
+  @Option(help: "Feature service address.")
+  var address: String = "127.0.0.1:\(ServiceKind.feature.defaultPort)"
+
+  @Option(help: "Source name recorded with the candles.")
+  var source: String = "file"
+
+  @Option(name: .customLong("on-duplicate"), help: "fail (default), keep, replace or reject: what a candle that differs from another copy does.")
+  var onDuplicate: String = "fail"
+
+  @Flag(help: "Fail a file on its first invalid row instead of skipping and reporting it.")
+  var strict = false
+
+  @Flag(name: .customLong("dry-run"), help: "Validate and report; store nothing.")
+  var dryRun = false
+
+  @Flag(help: "Print each report as one line of JSON instead of text.")
+  var json = false
+
+  @Option(help: "Deadline per file, in seconds.")
+  var timeout: Double = 300
+
+  @OptionGroup var connection: ClientConnectionOptions
+
+  func run() async throws {
+    let declared = try self.interval.map { name in
+      guard let interval = CandleInterval(rawValue: name) else {
+        throw ValidationError("--interval: '\(name)' is not one of \(CandleInterval.allCases.map(\.rawValue).joined(separator: ", "))")
+      }
+      return interval
+    }
+    let policy: Vane_V1_DuplicatePolicy = try {
+      switch self.onDuplicate {
+      case "fail": return .failOnConflict
+      case "keep": return .keepExisting
+      case "replace": return .replace
+      case "reject": return .rejectConflicts
+      default: throw ValidationError("--on-duplicate: '\(self.onDuplicate)' is not fail, keep, replace or reject")
+      }
+    }()
+    var options = Vane_V1_IngestOptions()
+    options.onDuplicate = policy
+    options.strict = self.strict
+    options.dryRun = self.dryRun
+
+    let transport = try ShimClientTransport(config: self.connection.config(target: self.address))
+    var callOptions = CallOptions.defaults
+    callOptions.timeout = .milliseconds(Int64(self.timeout * 1000))
+    let failures = try await withGRPCClient(transport: transport) { grpc in
+      let client = Vane_V1_FeatureService.Client(wrapping: grpc)
+      var failures = 0
+      for path in self.paths {
+        do {
+          let file = try CandleFileParser.read(path: path)
+          guard let symbol = self.symbol ?? FeatureUpload.symbol(fromFileName: file.name) else {
+            throw VaneError.invalidArgument(field: "--symbol", "\(file.name) does not name a symbol like BTCUSDT; give --symbol")
+          }
+          let interval = try CandleValidator.interval(of: file, declared: declared)
+          let messages = FeatureUpload.messages(file: file, symbol: symbol, interval: interval, source: self.source, options: options)
+          let response = try await client.ingestCandles(options: callOptions) { writer in
+            try await writer.write(contentsOf: messages)
+          }
+          Output.line(self.json ? try response.jsonString() : Self.describe(response, path: path))
+        } catch let error as VaneError {
+          FileHandle.standardError.write(Data("\(path): \(error.message)\n".utf8))
+          failures += 1
+        } catch let error as RPCError {
+          FileHandle.standardError.write(Data("\(path): \(error.code): \(error.message)\n".utf8))
+          failures += 1
+        }
+      }
+      return failures
+    }
+    if failures > 0 { throw ExitCode(1) }
+  }
+
+  /// The report as a person reads it: counts, then each dropped row with its reason.
+  static func describe(_ r: Vane_V1_IngestCandlesResponse, path: String) -> String {
+    func time(_ t: Google_Protobuf_Timestamp) -> String {
+      CandleTime.format(t.seconds * 1000 + Int64(t.nanos / 1_000_000))
+    }
+    var lines = [
+      "\(path) → \(r.market.symbol) \(Self.name(r.market.interval))\(r.dryRun ? " (dry run: nothing stored)" : "")",
+      "  received \(r.received): \(r.accepted) new, \(r.replaced) replaced, \(r.duplicatesDropped) duplicates dropped (\(r.conflicts) conflicting, \(r.enriched) filled in extras), \(r.offGridDropped) off-grid, \(r.invalid) invalid\(r.unfinishedLastCandle ? ", last candle unfinished (\(time(r.unfinishedOpenTime)))" : "")",
+    ]
+    if r.hasStoredRange {
+      lines.append("  stored: \(r.storedCount) candles, \(time(r.storedRange.start)) → \(time(r.storedRange.end)), \(r.gapCount) gaps")
+    }
+    for row in r.invalidRows { lines.append("  invalid \(row.file):\(row.line): \(row.message)") }
+    if r.invalidRowsTruncated { lines.append("  … more invalid rows left out") }
+    for row in r.offGridRows { lines.append("  off-grid \(row.file):\(row.line): \(row.message)") }
+    if r.offGridRowsTruncated { lines.append("  … more off-grid rows left out") }
+    return lines.joined(separator: "\n")
+  }
+
+  static func name(_ interval: Vane_V1_Interval) -> String {
+    switch interval {
+    case .interval15M: "15m"
+    case .interval1H: "1h"
+    case .interval4H: "4h"
+    case .interval1D: "1d"
+    default: "?"
+    }
+  }
+}
