@@ -135,13 +135,13 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneFeaturesTests",
-      dependencies: ["VaneFeatures", "VaneCore"],
+      dependencies: ["VaneFeatures", "VaneCore", "VaneTestSupport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "VaneTests",
       dependencies: [
-        "vane", "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneTestSupport",
+        "vane", "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneTestSupport", "VaneFeatures",
         "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),

@@ -1,28 +1,9 @@
 import Foundation
 import Testing
 import VaneCore
+import VaneTestSupport
 
 @testable import VaneFeatures
-
-/// The real Binance candles in ../shared/data/market (read where they are, never copied).
-enum MarketData {
-  /// `$VANE_MARKET_DATA`, else `shared/data/market` beside the checkout.
-  static let directory: URL = {
-    if let path = ProcessInfo.processInfo.environment["VANE_MARKET_DATA"], !path.isEmpty {
-      return URL(fileURLWithPath: path)
-    }
-    return URL(fileURLWithPath: #filePath)
-      .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent().appendingPathComponent("shared/data/market")
-  }()
-
-  static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
-  /// 2025-01-01 00:00 UTC: everything in the directory stops before it.
-  static let end: Int64 = 1_735_689_600_000
-
-  static var available: Bool { FileManager.default.fileExists(atPath: directory.path) }
-}
 
 @Suite("Candle files: the four layouts, validated against SOURCES.md", .enabled(if: MarketData.available))
 struct RealCandleFileTests {

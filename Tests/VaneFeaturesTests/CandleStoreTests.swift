@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaneCore
+import VaneTestSupport
 
 @testable import VaneFeatures
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VaneTestSupport
 
 @testable import VaneFeatures
 
