@@ -12,15 +12,20 @@ internal import Foundation
 /// the ones that are served (GetServiceInfo reports it).
 public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleServiceProtocol {
   /// The methods this build serves.
-  public static let implemented: Set<String> = ["GetServiceInfo", "IngestCandles", "GetCoverage"]
+  public static let implemented: Set<String> = [
+    "GetServiceInfo", "IngestCandles", "GetCoverage", "GetFeatures", "StreamFeatures", "BuildDataset",
+    "DescribeFeatureSet", "ListFeatureSets",
+  ]
 
   let runtime: RuntimeInfo
-  let store: CandleStore
+  let engine: FeatureEngine
+  var store: CandleStore { self.engine.store }
 
   /// Opens (creating if needed) the candle store `candles.sqlite` in the data directory.
   public init(runtime: RuntimeInfo) throws {
     self.runtime = runtime
-    self.store = try CandleStore(path: URL(fileURLWithPath: runtime.dataDirectory).appendingPathComponent("candles.sqlite").path)
+    self.engine = FeatureEngine(
+      store: try CandleStore(path: URL(fileURLWithPath: runtime.dataDirectory).appendingPathComponent("candles.sqlite").path))
   }
 
   public func getServiceInfo(
@@ -45,7 +50,11 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
         try session.add(message, number: number)
         number += 1
       }
-      return try session.commit(to: self.store, now: Date())
+      let response = try session.commit(to: self.store, now: Date())
+      if !response.dryRun, response.accepted + response.replaced + response.enriched > 0 {
+        self.engine.didIngest(symbol: session.symbol, interval: session.interval)
+      }
+      return response
     }
   }
 
@@ -67,7 +76,7 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
     request: Vane_V1_GetFeaturesRequest,
     context: ServerContext
   ) async throws -> Vane_V1_FeatureVector {
-    throw unimplemented(.feature, "GetFeatures")
+    try await serviceEdge { try self.featureVector(request, now: Date()) }
   }
 
   public func streamFeatures(
@@ -75,7 +84,45 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
     response: RPCWriter<Vane_V1_FeatureVector>,
     context: ServerContext
   ) async throws {
-    throw unimplemented(.feature, "StreamFeatures")
+    try await serviceEdge {
+      guard !request.markets.isEmpty else { throw VaneError.invalidArgument(field: "markets", "give at least one market") }
+      let set = try FeatureSet.requested(request.featureSetID, field: "feature_set_id")
+      let markets = try request.markets.enumerated().map { index, market in
+        let (symbol, interval) = try FeatureRequests.market(market, field: "markets[\(index)]")
+        try set.check(interval, field: "markets[\(index)].interval")
+        return (symbol: symbol, interval: interval)
+      }
+      // Subscribe before reading the current state, so no ingest falls between the two.
+      let changes = self.engine.changes()
+      var lastSent: [Int: Int64] = [:]
+      var columnsSent: Set<Int> = []
+      for (index, market) in markets.enumerated() {
+        let frame = try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set)
+        lastSent[index] = frame.openTimes.last ?? .min
+        if request.sendCurrent, let row = frame.status.lastIndex(where: { request.allowMissing || $0 == .complete }) {
+          try await response.write(FeatureRequests.vector(frame, row: row, set: set, includeColumns: request.includeColumns))
+          columnsSent.insert(index)
+        }
+      }
+      for await _ in changes {
+        for (index, market) in markets.enumerated() {
+          let frame = try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set)
+          let after = lastSent[index] ?? .min
+          var row = frame.openTimes.firstIndex { $0 > after } ?? frame.rowCount
+          while row < frame.rowCount {
+            if request.allowMissing || frame.status[row] == .complete {
+              let first = !columnsSent.contains(index)
+              try await response.write(FeatureRequests.vector(frame, row: row, set: set, includeColumns: request.includeColumns && first))
+              columnsSent.insert(index)
+            }
+            lastSent[index] = frame.openTimes[row]
+            row += 1
+          }
+        }
+      }
+      // The changes stream ends only when the task is cancelled (client gone, or drain).
+      throw VaneError(.unavailable, "StreamFeatures: the server is shutting down")
+    }
   }
 
   public func buildDataset(
@@ -83,20 +130,100 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
     response: RPCWriter<Vane_V1_DatasetChunk>,
     context: ServerContext
   ) async throws {
-    throw unimplemented(.feature, "BuildDataset")
+    try await serviceEdge {
+      let started = Date()
+      let dataset = try self.dataset(request)
+      let spec = dataset.spec
+      let horizons = spec.labels.horizons
+      try await response.write(.with {
+        $0.header = .with {
+          $0.datasetID = dataset.id
+          $0.featureSetID = spec.featureSet.id
+          $0.featureSetHash = spec.featureSet.sha256
+          $0.columns = spec.featureSet.columnNames
+          $0.columnCount = UInt32(spec.featureSet.columns.count)
+          $0.symbols = spec.symbols
+          $0.interval = spec.interval.proto
+          $0.labels = request.labels
+          $0.classes = spec.labels.classes
+          if request.hasRange { $0.range = request.range }
+          $0.estimatedRows = Int64(dataset.candidateRows)
+        }
+      })
+      // Rows per chunk: as asked (default 4096), lowered so a chunk stays near 4 MiB.
+      let bytesPerRow = 8 * spec.featureSet.columns.count + 12 + horizons.count * (request.includeForwardReturns ? 20 : 12)
+      let limit = max(1, (4 << 20) / bytesPerRow)
+      let perChunk = min(request.rowsPerChunk == 0 ? 4096 : Int(request.rowsPerChunk), limit)
+      var digest = DatasetDigest()
+      var start = 0
+      while start < dataset.rowCount {
+        try Task.checkCancellation()
+        let block = dataset.block(start..<min(start + perChunk, dataset.rowCount))
+        digest.update(block)
+        try await response.write(.with {
+          $0.rows = Vane_V1_DatasetRows(block, columns: spec.featureSet.columns.count, horizons: horizons, forwardReturns: request.includeForwardReturns)
+        })
+        start += perChunk
+      }
+      try await response.write(.with {
+        $0.summary = .with {
+          $0.rowsEmitted = Int64(dataset.rowCount)
+          $0.rowsExcluded = Int64(dataset.excludedCount)
+          $0.exclusions = dataset.exclusions.map { count in
+            .with {
+              $0.reason = .init(count.reason)
+              $0.symbol = count.symbol
+              $0.rows = Int64(count.rows)
+              $0.firstOpenTime = .init(unixMilliseconds: count.firstOpenTime)
+              $0.lastOpenTime = .init(unixMilliseconds: count.lastOpenTime)
+            }
+          }
+          if let first = dataset.rows.first, let last = dataset.rows.last {
+            $0.emittedRange = .init(
+              start: dataset.frames[first.symbol].openTimes[first.row],
+              end: dataset.frames[last.symbol].openTimes[last.row] + spec.interval.milliseconds)
+          }
+          $0.classBalance = zip(horizons, dataset.classBalance).map { bars, counts in
+            .with {
+              $0.horizonBars = UInt32(bars)
+              $0.counts = counts.map(Int64.init)
+            }
+          }
+          $0.contentSha256 = digest.finalize()
+          $0.elapsed = .init(secondsDouble: Date().timeIntervalSince(started))
+        }
+      })
+    }
   }
 
   public func describeFeatureSet(
     request: Vane_V1_DescribeFeatureSetRequest,
     context: ServerContext
   ) async throws -> Vane_V1_FeatureSet {
-    throw unimplemented(.feature, "DescribeFeatureSet")
+    try await serviceEdge {
+      Vane_V1_FeatureSet(try FeatureSet.requested(request.featureSetID, field: "feature_set_id"), includeColumns: true)
+    }
   }
 
   public func listFeatureSets(
     request: Vane_V1_ListFeatureSetsRequest,
     context: ServerContext
   ) async throws -> Vane_V1_ListFeatureSetsResponse {
-    throw unimplemented(.feature, "ListFeatureSets")
+    try await serviceEdge {
+      guard request.page.pageSize >= 0 else {
+        throw VaneError.invalidArgument(field: "page.page_size", "must not be negative")
+      }
+      // Pages are by id: the token is the last id of the previous page.
+      let size = request.page.pageSize == 0 ? 50 : min(Int(request.page.pageSize), 1000)
+      let remaining = FeatureSet.all.filter { request.page.pageToken.isEmpty || $0.id > request.page.pageToken }
+      let page = remaining.prefix(size)
+      return .with {
+        $0.featureSets = page.map { Vane_V1_FeatureSet($0, includeColumns: request.includeColumns) }
+        $0.page = .with {
+          $0.totalSize = Int64(FeatureSet.all.count)
+          if remaining.count > size, let last = page.last { $0.nextPageToken = last.id }
+        }
+      }
+    }
   }
 }

@@ -835,6 +835,16 @@ public nonisolated struct Vane_V1_LabelSpec: Sendable {
     set {holdBand = .holdAtrBand(newValue)}
   }
 
+  /// |r| <= multiple * sigma[t] * sqrt(h) is HOLD, sigma being the population
+  /// standard deviation of the last `window` one-bar log returns at t.
+  public var holdVolatilityBand: Vane_V1_VolatilityBand {
+    get {
+      if case .holdVolatilityBand(let v)? = holdBand {return v}
+      return Vane_V1_VolatilityBand()
+    }
+    set {holdBand = .holdVolatilityBand(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// THREE_CLASS only (INVALID_ARGUMENT for BINARY_DIRECTION): the band of
@@ -844,8 +854,28 @@ public nonisolated struct Vane_V1_LabelSpec: Sendable {
     case holdReturnThreshold(Double)
     /// |close[t + h] - close[t]| <= multiple * ATR(period)[t] is HOLD.
     case holdAtrBand(Vane_V1_AtrBand)
+    /// |r| <= multiple * sigma[t] * sqrt(h) is HOLD, sigma being the population
+    /// standard deviation of the last `window` one-bar log returns at t.
+    case holdVolatilityBand(Vane_V1_VolatilityBand)
 
   }
+
+  public init() {}
+}
+
+/// Rolling-volatility HOLD band for three-class labels: k x sigma x sqrt(h).
+public nonisolated struct Vane_V1_VolatilityBand: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The multiple k, > 0.
+  public var multiple: Double = 0
+
+  /// Window of one-bar log returns, in bars; 0 means 24.
+  public var window: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -1580,7 +1610,7 @@ nonisolated extension Vane_V1_Horizon: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Vane_V1_LabelSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LabelSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}horizons\0\u{3}hold_return_threshold\0\u{3}hold_atr_band\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}horizons\0\u{3}hold_return_threshold\0\u{3}hold_atr_band\0\u{3}hold_volatility_band\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1611,6 +1641,19 @@ nonisolated extension Vane_V1_LabelSpec: SwiftProtobuf.Message, SwiftProtobuf._M
           self.holdBand = .holdAtrBand(v)
         }
       }()
+      case 5: try {
+        var v: Vane_V1_VolatilityBand?
+        var hadOneofValue = false
+        if let current = self.holdBand {
+          hadOneofValue = true
+          if case .holdVolatilityBand(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.holdBand = .holdVolatilityBand(v)
+        }
+      }()
       default: break
       }
     }
@@ -1636,6 +1679,10 @@ nonisolated extension Vane_V1_LabelSpec: SwiftProtobuf.Message, SwiftProtobuf._M
       guard case .holdAtrBand(let v)? = self.holdBand else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     }()
+    case .holdVolatilityBand?: try {
+      guard case .holdVolatilityBand(let v)? = self.holdBand else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -1645,6 +1692,41 @@ nonisolated extension Vane_V1_LabelSpec: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.kind != rhs.kind {return false}
     if lhs.horizons != rhs.horizons {return false}
     if lhs.holdBand != rhs.holdBand {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_VolatilityBand: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VolatilityBand"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}multiple\0\u{1}window\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.multiple) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.window) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.multiple.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.multiple, fieldNumber: 1)
+    }
+    if self.window != 0 {
+      try visitor.visitSingularUInt32Field(value: self.window, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_VolatilityBand, rhs: Vane_V1_VolatilityBand) -> Bool {
+    if lhs.multiple != rhs.multiple {return false}
+    if lhs.window != rhs.window {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,408 @@
+extension Indicators {
+  /// Average true range, Wilder's (TA-Lib 0.8 `TA_ATR`).
+  ///
+  /// True range `TR[i]` for `i ≥ 1` (see `trueRange`). Seed: `ATR[n] = (TR[1] + … + TR[n]) / n`
+  /// (the SMA of TR starting at bar 1, summed from 0 in order). Then, with `decay = (n−1)/n` and
+  /// `alpha = 1 − decay`: `ATR = fma(ATR, decay, TR·alpha)` (TA-Lib 0.8's fused form of
+  /// `(ATR·(n−1) + TR) / n`). Lookback `n`.
+  ///
+  /// `convergence`: the seed decays by `(n−1)/n` per bar: `lookback + m` with
+  /// `((n−1)/n)^m < 1e-10` (325 for n = 14).
+  public struct ATR: Sendable, Hashable {
+    public let period: Int
+
+    /// - Parameter period: n ≥ 1.
+    public init(period: Int) {
+      Indicators.checkPeriod(period, minimum: 1, "ATR period")
+      self.period = period
+    }
+
+    public var lookback: Int { self.period }
+    public var convergence: Int {
+      self.lookback + Indicators.decayBars(factor: Double(self.period - 1) / Double(self.period))
+    }
+
+    public func callAsFunction(high: [Double], low: [Double], close: [Double]) -> [Double] {
+      Self.compute(period: self.period, high: high, low: low, close: close, normalized: false)
+    }
+
+    /// ATR, or NATR when `normalized`: one loop, so NATR is exactly ATR's values rescaled.
+    @inline(__always)
+    static func compute(period: Int, high: [Double], low: [Double], close: [Double], normalized: Bool) -> [Double] {
+      Indicators.checkSameCount(high.count, low.count, close.count)
+      let count = close.count
+      return high.withUnsafeBufferPointer { h in
+        low.withUnsafeBufferPointer { l in
+          close.withUnsafeBufferPointer { c in
+            Indicators.makeArray(count) { output in
+              guard count > period, let high = h.baseAddress, let low = l.baseAddress, let close = c.baseAddress else {
+                Indicators.fillNaN(output, count)
+                return
+              }
+              Indicators.fillNaN(output, period)
+              let decay = Double(period - 1) / Double(period)
+              let alpha = 1.0 - decay
+              var total = 0.0
+              for index in 1...period {
+                total += Indicators.trueRange(high: high[index], low: low[index], previousClose: close[index - 1])
+              }
+              var atr = total / Double(period)
+              output[period] = normalized ? NATR.value(atr: atr, close: close[period]) : atr
+              for index in (period + 1)..<count {
+                let range = Indicators.trueRange(high: high[index], low: low[index], previousClose: close[index - 1])
+                atr = (range * alpha).addingProduct(atr, decay)
+                output[index] = normalized ? NATR.value(atr: atr, close: close[index]) : atr
+              }
+            }
+          }
+        }
+      }
+    }
+
+    /// One candle at a time, equal to the batch form bit for bit.
+    public struct Stream: Sendable {
+      public let indicator: ATR
+      private let decay: Double
+      private let alpha: Double
+      private var seen = 0
+      private var previousClose = 0.0
+      private var atr = 0.0
+
+      public init(_ indicator: ATR) {
+        self.indicator = indicator
+        self.decay = Double(indicator.period - 1) / Double(indicator.period)
+        self.alpha = 1.0 - self.decay
+      }
+
+      /// Adds the next candle; NaN for the first `period` candles.
+      public mutating func update(high: Double, low: Double, close: Double) -> Double {
+        let bar = self.seen
+        self.seen += 1
+        let previousClose = self.previousClose
+        self.previousClose = close
+        guard bar > 0 else { return .nan }
+        let range = Indicators.trueRange(high: high, low: low, previousClose: previousClose)
+        let period = self.indicator.period
+        if bar < period {
+          // `atr` holds the running TR sum until the seed.
+          self.atr += range
+          return .nan
+        }
+        if bar == period {
+          self.atr = (self.atr + range) / Double(period)
+        } else {
+          self.atr = (range * self.alpha).addingProduct(self.atr, self.decay)
+        }
+        return self.atr
+      }
+    }
+  }
+
+  /// Normalised ATR (TA-Lib 0.8 `TA_NATR`): `(ATR / close) · 100`, 0 when `close == 0`.
+  /// Lookback and convergence as `ATR`.
+  public struct NATR: Sendable, Hashable {
+    public let period: Int
+
+    /// - Parameter period: n ≥ 1.
+    public init(period: Int) {
+      Indicators.checkPeriod(period, minimum: 1, "NATR period")
+      self.period = period
+    }
+
+    public var lookback: Int { self.period }
+    public var convergence: Int { ATR(period: self.period).convergence }
+
+    @inline(__always)
+    static func value(atr: Double, close: Double) -> Double {
+      close != 0 ? (atr / close) * 100.0 : 0.0
+    }
+
+    public func callAsFunction(high: [Double], low: [Double], close: [Double]) -> [Double] {
+      ATR.compute(period: self.period, high: high, low: low, close: close, normalized: true)
+    }
+
+    /// One candle at a time, equal to the batch form bit for bit.
+    public struct Stream: Sendable {
+      public let indicator: NATR
+      private var atr: ATR.Stream
+
+      public init(_ indicator: NATR) {
+        self.indicator = indicator
+        self.atr = ATR.Stream(ATR(period: indicator.period))
+      }
+
+      /// Adds the next candle; NaN for the first `period` candles.
+      public mutating func update(high: Double, low: Double, close: Double) -> Double {
+        let atr = self.atr.update(high: high, low: low, close: close)
+        return atr.isNaN ? .nan : NATR.value(atr: atr, close: close)
+      }
+    }
+  }
+
+  /// The rolling population variance exactly as TA-Lib 0.8's `TA_VAR` computes it (issue #118,
+  /// "cancellation-free variance"): deviations are summed against a `shift` near the data, so the
+  /// sums stay at variance scale instead of price² scale:
+  /// `S1 = Σ(x − shift)`, `S2 = Σ(x − shift)²` over the window, `mean = S1·(1/n)`,
+  /// `variance = S2·(1/n) − mean²`. The shift starts as the first value; it is re-anchored to the
+  /// window mean and both sums rebuilt by a fresh pass (then the oldest value removed again) when
+  /// the variance falls below 1e-6 of `S2/n`, when the value leaving the window had a squared
+  /// deviation above 1e6 times the remaining `S2`, or every `32·n` windows.
+  /// The classic `Σx²/n − (Σx/n)²` running-sum formula (TA-Lib 0.4) differs from it by up to ~5e-8
+  /// relative on BTC prices.
+  struct ShiftedVariance: Sendable {
+    let period: Int
+    let reciprocal: Double
+    var shift = 0.0
+    var total1 = 0.0
+    var total2 = 0.0
+    var windowsUntilReseed: Int
+
+    init(period: Int) {
+      self.period = period
+      self.reciprocal = 1.0 / Double(period)
+      self.windowsUntilReseed = 32 * period
+    }
+
+    /// Adds a value to the sums (the window's first `n − 1` values, then each newest value).
+    @inline(__always)
+    mutating func add(_ value: Double) {
+      var deviation = value - self.shift
+      self.total1 += deviation
+      deviation *= deviation
+      self.total2 += deviation
+    }
+
+    /// The variance of `window[0..<n]` (oldest first) after its newest value was added; removes the
+    /// oldest one, re-anchoring when TA-Lib does.
+    @inline(__always)
+    mutating func variance(window: UnsafePointer<Double>) -> Double {
+      var mean = self.total1 * self.reciprocal
+      var variance = self.total2 * self.reciprocal - mean * mean
+      var deviation = window[0] - self.shift
+      self.total1 -= deviation
+      deviation *= deviation
+      self.total2 -= deviation
+      self.windowsUntilReseed -= 1
+      if variance < 0.000001 * (self.total2 * self.reciprocal) || deviation > 1000000.0 * self.total2
+        || self.windowsUntilReseed <= 0
+      {
+        self.windowsUntilReseed = 32 * self.period
+        var sum = 0.0
+        for index in 0..<self.period { sum += window[index] }
+        self.shift = sum * self.reciprocal
+        self.total1 = 0
+        self.total2 = 0
+        for index in 0..<self.period { self.add(window[index]) }
+        mean = self.total1 * self.reciprocal
+        variance = self.total2 * self.reciprocal - mean * mean
+        deviation = window[0] - self.shift
+        self.total1 -= deviation
+        deviation *= deviation
+        self.total2 -= deviation
+      }
+      return variance
+    }
+  }
+
+  /// Standard deviation (TA-Lib 0.8 `TA_STDDEV`): `sqrt(variance) · nbDev`, with the population
+  /// variance of `ShiftedVariance` (TA-Lib's exact arithmetic, which stays accurate at BTC price
+  /// levels). A flat window gives 0. Lookback `n − 1`; a finite window, `convergence == lookback`
+  /// (the re-anchored sums carry history at the ~1e-10 relative level at most).
+  public struct StdDev: Sendable, Hashable {
+    public let period: Int
+    public let deviations: Double
+
+    /// - Parameters: period n ≥ 2; `deviations` (TA-Lib's `nbdev`) multiplies the result.
+    public init(period: Int, deviations: Double = 1) {
+      Indicators.checkPeriod(period, minimum: 2, "STDDEV period")
+      precondition(deviations.isFinite, "STDDEV deviations must be finite")
+      self.period = period
+      self.deviations = deviations
+    }
+
+    public var lookback: Int { self.period - 1 }
+    public var convergence: Int { self.lookback }
+
+    public func callAsFunction(_ values: [Double]) -> [Double] {
+      let count = values.count
+      let period = self.period
+      let lookback = self.lookback
+      let deviations = self.deviations
+      return values.withUnsafeBufferPointer { input in
+        Indicators.makeArray(count) { output in
+          guard count > lookback, let x = input.baseAddress else {
+            Indicators.fillNaN(output, count)
+            return
+          }
+          Indicators.fillNaN(output, lookback)
+          var variance = ShiftedVariance(period: period)
+          variance.shift = x[0]
+          for index in 0..<lookback { variance.add(x[index]) }
+          for index in lookback..<count {
+            variance.add(x[index])
+            // × 1.0 is exact, so one expression serves TA-Lib's nbdev == 1 branch too.
+            output[index] = variance.variance(window: x + index - lookback).squareRoot() * deviations
+          }
+        }
+      }
+    }
+
+    /// One value at a time, equal to the batch form bit for bit. O(1) per value except when the
+    /// variance re-anchors (O(period), at least every 32·period values).
+    public struct Stream: Sendable {
+      public let indicator: StdDev
+      private var ring: WindowRing
+      private var variance: ShiftedVariance
+      private var seen = 0
+
+      public init(_ indicator: StdDev) {
+        self.indicator = indicator
+        self.ring = WindowRing(size: indicator.period)
+        self.variance = ShiftedVariance(period: indicator.period)
+      }
+
+      /// Adds the next value; NaN for the first `period − 1` values.
+      public mutating func update(_ x: Double) -> Double {
+        if self.seen == 0 { self.variance.shift = x }
+        self.ring.append(x)
+        self.variance.add(x)
+        let bar = self.seen
+        self.seen += 1
+        guard bar >= self.indicator.lookback else { return .nan }
+        var state = self.variance
+        let variance = self.ring.withWindow { state.variance(window: $0) }
+        self.variance = state
+        return variance.squareRoot() * self.indicator.deviations
+      }
+    }
+  }
+
+  /// Bollinger Bands with an SMA middle band (TA-Lib 0.8 `TA_BBANDS`, `matype` SMA).
+  ///
+  /// `middle = SMA(n)` (TA-Lib's running sum, divided by n), `σ = sqrt(variance)` of
+  /// `ShiftedVariance` (population; 0 when the variance is not positive). Equal multipliers:
+  /// `upper = middle + σ·up`, `lower = middle − σ·up`; different ones:
+  /// `upper = fma(σ, up, middle)`, `lower = middle − σ·down`. Lookback `n − 1`; a finite window,
+  /// `convergence == lookback`.
+  public struct BBands: Sendable, Hashable {
+    public let period: Int
+    public let deviationsUp: Double
+    public let deviationsDown: Double
+
+    /// - Parameters: period n ≥ 2; `deviationsUp`/`deviationsDown` are TA-Lib's `nbdevup`/`nbdevdn`.
+    public init(period: Int = 20, deviationsUp: Double = 2, deviationsDown: Double = 2) {
+      Indicators.checkPeriod(period, minimum: 2, "BBANDS period")
+      precondition(deviationsUp.isFinite && deviationsDown.isFinite, "BBANDS deviations must be finite")
+      self.period = period
+      self.deviationsUp = deviationsUp
+      self.deviationsDown = deviationsDown
+    }
+
+    public var lookback: Int { self.period - 1 }
+    public var convergence: Int { self.lookback }
+
+    public struct Output: Sendable, Equatable {
+      public var upper: [Double]
+      public var middle: [Double]
+      public var lower: [Double]
+    }
+
+    public struct Value: Sendable, Equatable {
+      public var upper: Double
+      public var middle: Double
+      public var lower: Double
+    }
+
+    @inline(__always)
+    func bands(middle: Double, variance: Double) -> Value {
+      let sigma = variance > 0 ? variance.squareRoot() : 0.0
+      if self.deviationsUp == self.deviationsDown {
+        let width = sigma * self.deviationsUp
+        return Value(upper: middle + width, middle: middle, lower: middle - width)
+      }
+      return Value(
+        upper: middle.addingProduct(sigma, self.deviationsUp), middle: middle,
+        lower: middle - sigma * self.deviationsDown)
+    }
+
+    public func callAsFunction(_ values: [Double]) -> Output {
+      let count = values.count
+      let period = self.period
+      let lookback = self.lookback
+      return values.withUnsafeBufferPointer { input in
+        var middleBand: [Double] = []
+        var lowerBand: [Double] = []
+        let upperBand = Indicators.makeArray(count) { upper in
+          middleBand = Indicators.makeArray(count) { middle in
+            lowerBand = Indicators.makeArray(count) { lower in
+              guard count > lookback, let x = input.baseAddress else {
+                Indicators.fillNaN(upper, count)
+                Indicators.fillNaN(middle, count)
+                Indicators.fillNaN(lower, count)
+                return
+              }
+              Indicators.fillNaN(upper, lookback)
+              Indicators.fillNaN(middle, lookback)
+              Indicators.fillNaN(lower, lookback)
+              let divisor = Double(period)
+              var variance = ShiftedVariance(period: period)
+              variance.shift = x[0]
+              var total = 0.0
+              for index in 0..<lookback {
+                total += x[index]
+                variance.add(x[index])
+              }
+              for index in lookback..<count {
+                total += x[index]
+                variance.add(x[index])
+                let mean = total / divisor
+                total -= x[index - lookback]
+                let value = self.bands(middle: mean, variance: variance.variance(window: x + index - lookback))
+                upper[index] = value.upper
+                middle[index] = value.middle
+                lower[index] = value.lower
+              }
+            }
+          }
+        }
+        return Output(upper: upperBand, middle: middleBand, lower: lowerBand)
+      }
+    }
+
+    /// One value at a time, equal to the batch form bit for bit (O(1), O(period) when the
+    /// variance re-anchors, as `StdDev.Stream`).
+    public struct Stream: Sendable {
+      public let indicator: BBands
+      private var ring: WindowRing
+      private var variance: ShiftedVariance
+      private var total = 0.0
+      private var seen = 0
+
+      public init(_ indicator: BBands) {
+        self.indicator = indicator
+        self.ring = WindowRing(size: indicator.period)
+        self.variance = ShiftedVariance(period: indicator.period)
+      }
+
+      /// Adds the next value; NaN bands for the first `period − 1` values.
+      public mutating func update(_ x: Double) -> Value {
+        if self.seen == 0 { self.variance.shift = x }
+        self.ring.append(x)
+        self.variance.add(x)
+        self.total += x
+        let bar = self.seen
+        self.seen += 1
+        guard bar >= self.indicator.lookback else { return Value(upper: .nan, middle: .nan, lower: .nan) }
+        let mean = self.total / Double(self.indicator.period)
+        var state = self.variance
+        let result = self.ring.withWindow { window in
+          // window[0] is the oldest value, the one the running sum drops next.
+          (oldest: window[0], variance: state.variance(window: window))
+        }
+        self.variance = state
+        self.total -= result.oldest
+        return self.indicator.bands(middle: mean, variance: result.variance)
+      }
+    }
+  }
+}
