@@ -5,6 +5,11 @@
 /// milliseconds or microseconds (told apart by magnitude: Binance switched its spot dumps to
 /// microseconds in 2025). Parsed by hand: this runs once per row of files with millions of rows.
 public enum CandleTime {
+  /// Parses a time as files and command lines spell it (see the type's documentation).
+  public static func parse(_ text: String) -> Int64? {
+    Self.parse(Array(text.utf8))
+  }
+
   static func parse<S: Collection<UInt8>>(_ field: S) -> Int64? where S.Index == Int {
     guard !field.isEmpty else { return nil }
     if field.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
