@@ -104,24 +104,34 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
           columnsSent.insert(index)
         }
       }
-      for await _ in changes {
-        for (index, market) in markets.enumerated() {
-          let frame = try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set)
-          let after = lastSent[index] ?? .min
-          var row = frame.openTimes.firstIndex { $0 > after } ?? frame.rowCount
-          while row < frame.rowCount {
-            if request.allowMissing || frame.status[row] == .complete {
-              let first = !columnsSent.contains(index)
-              try await response.write(FeatureRequests.vector(frame, row: row, set: set, includeColumns: request.includeColumns && first))
-              columnsSent.insert(index)
+      // gRPC reports a cancelled RPC (client gone, deadline, server drain) through the context,
+      // not by cancelling this task: race the follow loop against it.
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await context.cancellation.cancelled }
+        group.addTask { [lastSent, columnsSent] in
+          var lastSent = lastSent
+          var columnsSent = columnsSent
+          for await _ in changes {
+            for (index, market) in markets.enumerated() {
+              let frame = try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set)
+              let after = lastSent[index] ?? .min
+              var row = frame.openTimes.firstIndex { $0 > after } ?? frame.rowCount
+              while row < frame.rowCount {
+                if request.allowMissing || frame.status[row] == .complete {
+                  let first = !columnsSent.contains(index)
+                  try await response.write(FeatureRequests.vector(frame, row: row, set: set, includeColumns: request.includeColumns && first))
+                  columnsSent.insert(index)
+                }
+                lastSent[index] = frame.openTimes[row]
+                row += 1
+              }
             }
-            lastSent[index] = frame.openTimes[row]
-            row += 1
           }
         }
+        try await group.next()
+        group.cancelAll()
       }
-      // The changes stream ends only when the task is cancelled (client gone, or drain).
-      throw VaneError(.unavailable, "StreamFeatures: the server is shutting down")
+      throw VaneError(.cancelled, "StreamFeatures: the stream was cancelled")
     }
   }
 

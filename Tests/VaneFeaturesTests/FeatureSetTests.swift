@@ -5,25 +5,6 @@ import VaneTestSupport
 
 @testable import VaneFeatures
 
-/// Real 1h series of the four symbols, loaded once.
-enum RealSeries {
-  static let hourly: [String: [Candle]] = {
-    var series: [String: [Candle]] = [:]
-    guard MarketData.available else { return series }
-    for symbol in FeatureSet.v1References {
-      let file = try! CandleFileParser.read(path: MarketData.path("binance_\(symbol)_1h.csv.gz"))
-      series[symbol] = try! CandleValidator.validate(file, asOf: MarketData.end).accepted
-    }
-    return series
-  }()
-
-  static func inputs(_ symbol: String, upTo end: Int64 = .max) -> FeatureInputs {
-    var references: [String: [Candle]] = [:]
-    for (name, candles) in Self.hourly where name != symbol { references[name] = candles.filter { $0.openTime <= end } }
-    return FeatureInputs(symbol: symbol, interval: .h1, candles: Self.hourly[symbol]!.filter { $0.openTime <= end }, references: references)
-  }
-}
-
 @Suite("Feature set v1: definitions, hash, gaps, no look-ahead")
 struct FeatureSetTests {
   @Test("v1 has about 80 distinct, documented columns and a stable hash that moves with any definition")

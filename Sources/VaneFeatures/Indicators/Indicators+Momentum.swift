@@ -10,6 +10,7 @@ extension Indicators {
   /// `convergence`: the seed decays by `(n−1)/n` per bar: `lookback + m` with
   /// `((n−1)/n)^m < 1e-10` (325 for n = 14).
   public struct RSI: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
 
     /// - Parameter period: n ≥ 2.
@@ -18,7 +19,9 @@ extension Indicators {
       self.period = period
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.period }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int {
       self.lookback + Indicators.decayBars(factor: Double(self.period - 1) / Double(self.period))
     }
@@ -29,6 +32,7 @@ extension Indicators {
       return total > 0 ? (gain / total) * 100.0 : 0.0
     }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(_ values: [Double]) -> [Double] {
       let count = values.count
       let period = self.period
@@ -68,6 +72,7 @@ extension Indicators {
 
     /// One value at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: RSI
       private let reciprocal: Double
       private let nMinus1: Double
@@ -76,6 +81,7 @@ extension Indicators {
       private var gain = 0.0
       private var loss = 0.0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: RSI) {
         self.indicator = indicator
         self.reciprocal = 1.0 / Double(indicator.period)
@@ -132,14 +138,18 @@ extension Indicators {
       self.slowDPeriod = slowD
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.fastKPeriod - 1 + self.slowKPeriod - 1 + self.slowDPeriod - 1 }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int { self.lookback }
 
+    /// The batch outputs, each as long as the input.
     public struct Output: Sendable, Equatable {
       public var slowK: [Double]
       public var slowD: [Double]
     }
 
+    /// One candle's outputs (NaN during the warm-up).
     public struct Value: Sendable, Equatable {
       public var slowK: Double
       public var slowD: Double
@@ -152,6 +162,7 @@ extension Indicators {
       return ((close - lowest) / range) * 100.0
     }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(high: [Double], low: [Double], close: [Double]) -> Output {
       Indicators.checkSameCount(high.count, low.count, close.count)
       let count = close.count
@@ -192,6 +203,7 @@ extension Indicators {
     /// One candle at a time (rolling extremes by monotonic deques, amortised O(1)), equal to the
     /// batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: Stoch
       private var highest: RollingMaximum
       private var lowest: RollingMaximum
@@ -199,6 +211,7 @@ extension Indicators {
       private var smoothD: SMA.Stream
       private var seen = 0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: Stoch) {
         self.indicator = indicator
         self.highest = RollingMaximum(period: indicator.fastKPeriod)
@@ -233,6 +246,7 @@ extension Indicators {
   /// `|HH − LL| <= 1e-14·(|HH| + |LL|)` (a flat window: TA-Lib's value). Lookback `n − 1`; a finite
   /// window, `convergence == lookback`.
   public struct WillR: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
 
     /// - Parameter period: n ≥ 2.
@@ -241,7 +255,9 @@ extension Indicators {
       self.period = period
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.period - 1 }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int { self.lookback }
 
     @inline(__always)
@@ -254,6 +270,7 @@ extension Indicators {
       return value < -100.0 ? -100.0 : value
     }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(high: [Double], low: [Double], close: [Double]) -> [Double] {
       Indicators.checkSameCount(high.count, low.count, close.count)
       let count = close.count
@@ -280,11 +297,13 @@ extension Indicators {
     /// One candle at a time (rolling extremes by monotonic deques, amortised O(1)), equal to the
     /// batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: WillR
       private var highest: RollingMaximum
       private var lowest: RollingMaximum
       private var seen = 0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: WillR) {
         self.indicator = indicator
         self.highest = RollingMaximum(period: indicator.period)
@@ -313,6 +332,7 @@ extension Indicators {
   /// TA-Lib's arithmetic; a history with a different start rotates the slots (~1e-16 relative).
   /// O(n) per bar, as in TA-Lib. Lookback `n − 1`; a finite window, `convergence == lookback`.
   public struct CCI: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
 
     /// - Parameter period: n ≥ 2.
@@ -321,7 +341,9 @@ extension Indicators {
       self.period = period
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.period - 1 }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int { self.lookback }
 
     /// The CCI of the window in `slots` whose newest typical price is `last`.
@@ -333,6 +355,12 @@ extension Indicators {
       let mean = total / n
       var deviation = 0.0
       for slot in 0..<period { deviation += abs(slots[slot] - mean) }
+      return Self.value(last: last, mean: mean, deviation: deviation, n: n)
+    }
+
+    /// TA-Lib's final step from the window's mean and summed absolute deviation.
+    @inline(__always)
+    static func value(last: Double, mean: Double, deviation: Double, n: Double) -> Double {
       let distance = last - mean
       let scale = abs(mean) * Indicators.epsilon
       if abs(distance) <= scale { return 0 }
@@ -343,6 +371,7 @@ extension Indicators {
       return distance / denominator
     }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(high: [Double], low: [Double], close: [Double]) -> [Double] {
       Indicators.checkSameCount(high.count, low.count, close.count)
       let count = close.count
@@ -359,16 +388,31 @@ extension Indicators {
               Indicators.fillNaN(output, lookback)
               let slots = UnsafeMutablePointer<Double>.allocate(capacity: period)
               defer { slots.deallocate() }
+              func typical(_ index: Int) -> Double { (high[index] + low[index] + close[index]) / 3.0 }
               var slot = 0
               for index in 0..<lookback {
-                slots[slot] = (high[index] + low[index] + close[index]) / 3.0
+                slots[slot] = typical(index)
                 slot += 1
               }
-              for index in lookback..<count {
-                let typical = (high[index] + low[index] + close[index]) / 3.0
-                slots[slot] = typical
-                output[index] = Self.value(slots: slots, period: period, last: typical)
-                slot = slot + 1 == period ? 0 : slot + 1
+              var index = lookback
+              // Two bars per step: each keeps its own sums in slot order (TA-Lib's arithmetic), and
+              // the two independent add chains run side by side instead of one after the other.
+              while index + 1 < count {
+                let first = typical(index)
+                let second = typical(index + 1)
+                slots[slot] = first
+                let nextSlot = slot + 1 == period ? 0 : slot + 1
+                let pair = Self.values(slots: slots, period: period, first: first, second: second, secondSlot: nextSlot)
+                output[index] = pair.first
+                output[index + 1] = pair.second
+                slots[nextSlot] = second
+                slot = nextSlot + 1 == period ? 0 : nextSlot + 1
+                index += 2
+              }
+              if index < count {
+                let last = typical(index)
+                slots[slot] = last
+                output[index] = Self.value(slots: slots, period: period, last: last)
               }
             }
           }
@@ -376,13 +420,54 @@ extension Indicators {
       }
     }
 
+    /// The CCIs of two consecutive bars: `slots` holds the first bar's window; the second bar's
+    /// window is the same with `secondSlot` holding `second`.
+    @inline(__always)
+    static func values(
+      slots: UnsafePointer<Double>, period: Int, first: Double, second: Double, secondSlot: Int
+    ) -> (first: Double, second: Double) {
+      let n = Double(period)
+      var totalA = 0.0
+      var totalB = 0.0
+      for slot in 0..<secondSlot {
+        totalA += slots[slot]
+        totalB += slots[slot]
+      }
+      totalA += slots[secondSlot]
+      totalB += second
+      for slot in (secondSlot + 1)..<period {
+        totalA += slots[slot]
+        totalB += slots[slot]
+      }
+      let meanA = totalA / n
+      let meanB = totalB / n
+      var deviationA = 0.0
+      var deviationB = 0.0
+      for slot in 0..<secondSlot {
+        deviationA += abs(slots[slot] - meanA)
+        deviationB += abs(slots[slot] - meanB)
+      }
+      deviationA += abs(slots[secondSlot] - meanA)
+      deviationB += abs(second - meanB)
+      for slot in (secondSlot + 1)..<period {
+        deviationA += abs(slots[slot] - meanA)
+        deviationB += abs(slots[slot] - meanB)
+      }
+      return (
+        Self.value(last: first, mean: meanA, deviation: deviationA, n: n),
+        Self.value(last: second, mean: meanB, deviation: deviationB, n: n)
+      )
+    }
+
     /// One candle at a time, equal to the batch form bit for bit. Each update is O(period) (the
     /// mean deviation has no running form) — O(1) in the number of candles.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: CCI
       private var ring: WindowRing
       private var seen = 0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: CCI) {
         self.indicator = indicator
         self.ring = WindowRing(size: indicator.period)
@@ -404,6 +489,7 @@ extension Indicators {
   /// Rate of change (TA-Lib `TA_ROC`): `((x[i] / x[i−n]) − 1) · 100`, 0 when `x[i−n] == 0`.
   /// Lookback `n`; a finite window, `convergence == lookback`.
   public struct ROC: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
 
     /// - Parameter period: n ≥ 1.
@@ -412,7 +498,9 @@ extension Indicators {
       self.period = period
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.period }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int { self.lookback }
 
     @inline(__always)
@@ -420,6 +508,7 @@ extension Indicators {
       past != 0 ? (current / past - 1.0) * 100.0 : 0.0
     }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(_ values: [Double]) -> [Double] {
       let count = values.count
       let period = self.period
@@ -439,11 +528,13 @@ extension Indicators {
 
     /// One value at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: ROC
       private var ring: [Double]
       private var slot = 0
       private var seen = 0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: ROC) {
         self.indicator = indicator
         self.ring = [Double](repeating: 0, count: indicator.period)

@@ -7,6 +7,7 @@ extension Indicators {
   /// TA-Lib's bit for bit. Lookback `n − 1`; `convergence == lookback` (a finite window, up to the
   /// sum's rounding residue, ~1e-16 relative).
   public struct SMA: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
 
     /// - Parameter period: n ≥ 1.
@@ -15,9 +16,12 @@ extension Indicators {
       self.period = period
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.period - 1 }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int { self.lookback }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(_ values: [Double]) -> [Double] {
       let count = values.count
       let period = self.period
@@ -51,6 +55,7 @@ extension Indicators {
 
     /// One value at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: SMA
       private let divisor: Double
       private var ring: [Double]
@@ -58,6 +63,7 @@ extension Indicators {
       private var warmup: Int
       private var total = 0.0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: SMA) {
         self.indicator = indicator
         self.divisor = Double(indicator.period)
@@ -92,6 +98,7 @@ extension Indicators {
   /// `convergence`: the seed's influence on `EMA[lookback + m]` is `(1 − k)^m`; convergence is
   /// `lookback + m` for the smallest `m` with `(1 − k)^m < 1e-10` (250 for n = 20).
   public struct EMA: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
 
     /// - Parameter period: n ≥ 1.
@@ -102,9 +109,12 @@ extension Indicators {
 
     /// The smoothing factor `2 / (n + 1)`.
     public var k: Double { 2.0 / Double(self.period + 1) }
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.period - 1 }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int { self.lookback + Indicators.decayBars(factor: 1 - self.k) }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(_ values: [Double]) -> [Double] {
       let count = values.count
       let period = self.period
@@ -135,11 +145,13 @@ extension Indicators {
 
     /// One value at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: EMA
       private let k: Double
       private var seen = 0
       private var value = 0.0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: EMA) {
         self.indicator = indicator
         self.k = indicator.k

@@ -29,19 +29,23 @@ extension Indicators {
       self.signalPeriod = signal
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.slowPeriod - 1 + self.signalPeriod - 1 }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int {
       let slowDecay = 1 - 2.0 / Double(self.slowPeriod + 1)
       let signalDecay = 1 - 2.0 / Double(self.signalPeriod + 1)
       return self.lookback + Indicators.decayBars(factor: Swift.max(slowDecay, signalDecay))
     }
 
+    /// The batch outputs, each as long as the input.
     public struct Output: Sendable, Equatable {
       public var macd: [Double]
       public var signal: [Double]
       public var histogram: [Double]
     }
 
+    /// One candle's outputs (NaN during the warm-up).
     public struct Value: Sendable, Equatable {
       public var macd: Double
       public var signal: Double
@@ -49,6 +53,7 @@ extension Indicators {
       static let nan = Value(macd: .nan, signal: .nan, histogram: .nan)
     }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(_ values: [Double]) -> Output {
       let count = values.count
       let lookback = self.lookback
@@ -99,17 +104,10 @@ extension Indicators {
               macdOut[lookback] = macd
               signalOut[lookback] = signalEMA
               histogramOut[lookback] = macd - signalEMA
-              while index < count {
-                let value = x[index]
-                fastEMA = fastEMA.addingProduct(value - fastEMA, fastK)
-                slowEMA = slowEMA.addingProduct(value - slowEMA, slowK)
-                macd = fastEMA - slowEMA
-                signalEMA = signal == 1 ? macd : signalEMA.addingProduct(macd - signalEMA, signalK)
-                macdOut[index] = macd
-                signalOut[index] = signalEMA
-                histogramOut[index] = macd - signalEMA
-                index += 1
-              }
+              Self.advance(
+                x, from: index, count: count, fast: (fastEMA, fastK), slow: (slowEMA, slowK),
+                signal: (signalEMA, signal == 1 ? nil : signalK), macd: macdOut, signalLine: signalOut,
+                histogram: histogramOut)
             }
           }
         }
@@ -117,8 +115,38 @@ extension Indicators {
       }
     }
 
+    /// The stable zone of the batch form: the three recursions in lockstep. Out of line, with only
+    /// its own state live: inlined into the closures above, the optimiser routed the EMAs through
+    /// stack slots between `fma` calls (1.6× slower).
+    @inline(never)
+    static func advance(
+      _ x: UnsafePointer<Double>, from start: Int, count: Int, fast: (value: Double, k: Double),
+      slow: (value: Double, k: Double), signal: (value: Double, k: Double?), macd macdOut: UnsafeMutablePointer<Double>,
+      signalLine signalOut: UnsafeMutablePointer<Double>, histogram histogramOut: UnsafeMutablePointer<Double>
+    ) {
+      var fastEMA = fast.value
+      var slowEMA = slow.value
+      var signalEMA = signal.value
+      for index in start..<count {
+        let value = x[index]
+        fastEMA = fastEMA.addingProduct(value - fastEMA, fast.k)
+        slowEMA = slowEMA.addingProduct(value - slowEMA, slow.k)
+        let macd = fastEMA - slowEMA
+        // Signal period 1 copies the MACD line (TA-Lib's explicit arm).
+        if let k = signal.k {
+          signalEMA = signalEMA.addingProduct(macd - signalEMA, k)
+        } else {
+          signalEMA = macd
+        }
+        macdOut[index] = macd
+        signalOut[index] = signalEMA
+        histogramOut[index] = macd - signalEMA
+      }
+    }
+
     /// One value at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: MACD
       private let fastK: Double
       private let slowK: Double
@@ -128,6 +156,7 @@ extension Indicators {
       private var slowEMA = 0.0
       private var signalEMA = 0.0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: MACD) {
         self.indicator = indicator
         self.fastK = 2.0 / Double(indicator.fastPeriod + 1)
@@ -185,8 +214,9 @@ extension Indicators {
   ///
   /// `convergence`: the DM/TR sums and the ADX both decay by `(n−1)/n` per bar; the ADX re-smooths DX
   /// errors decaying at that same rate, which adds a factor `(1 + m/n)`, so convergence is
-  /// `lookback + m` with `(1 + m/n)·((n−1)/n)^m < 1e-10` (380 for n = 14).
+  /// `lookback + m` with `(1 + m/n)·((n−1)/n)^m < 1e-10` (382 for n = 14).
   public struct ADX: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
 
     /// - Parameter period: n ≥ 2.
@@ -195,14 +225,17 @@ extension Indicators {
       self.period = period
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { 2 * self.period - 1 }
     /// Index of the first +DI/−DI value.
     public var directionalLookback: Int { self.period }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int {
       let n = Double(self.period)
       return self.lookback + Indicators.decayBars(factor: (n - 1) / n, weight: n)
     }
 
+    /// The batch outputs, each as long as the input.
     public struct Output: Sendable, Equatable {
       public var adx: [Double]
       /// NaN before `directionalLookback`.
@@ -210,6 +243,7 @@ extension Indicators {
       public var minusDI: [Double]
     }
 
+    /// One candle's outputs (NaN during the warm-up).
     public struct Value: Sendable, Equatable {
       public var adx: Double
       public var plusDI: Double
@@ -297,6 +331,7 @@ extension Indicators {
       }
     }
 
+    /// Writes the ADX (NaN before `lookback`) and, when given, the DIs (NaN before `period`).
     @inline(__always)
     private func run(
       _ h: UnsafeBufferPointer<Double>, _ l: UnsafeBufferPointer<Double>, _ c: UnsafeBufferPointer<Double>,
@@ -305,34 +340,13 @@ extension Indicators {
       let count = c.count
       let period = self.period
       let lookback = self.lookback
-      guard count > lookback, let high = h.baseAddress, let low = l.baseAddress, let close = c.baseAddress else {
-        Indicators.fillNaN(adx, count)
-        if let plusDI, let minusDI {
-          // The DIs may still have values when the ADX has none.
-          Indicators.fillNaN(plusDI, count)
-          Indicators.fillNaN(minusDI, count)
-          if count > period, h.baseAddress != nil {
-            var state = State(period: period)
-            state.previousHigh = h[0]
-            state.previousLow = l[0]
-            state.previousClose = c[0]
-            for index in 1..<count {
-              state.advance(high: h[index], low: l[index], close: c[index], smooth: index >= period)
-              if index >= period {
-                let di = state.directional()
-                plusDI[index] = di.plus
-                minusDI[index] = di.minus
-              }
-            }
-          }
-        }
-        return
-      }
-      Indicators.fillNaN(adx, lookback)
+      Indicators.fillNaN(adx, Swift.min(lookback, count))
       if let plusDI, let minusDI {
-        Indicators.fillNaN(plusDI, period)
-        Indicators.fillNaN(minusDI, period)
+        Indicators.fillNaN(plusDI, Swift.min(period, count))
+        Indicators.fillNaN(minusDI, Swift.min(period, count))
       }
+      // The DIs can have values while the ADX has none yet.
+      guard count > period, let high = h.baseAddress, let low = l.baseAddress, let close = c.baseAddress else { return }
       let n = Double(period)
       let nMinus1 = Double(period - 1)
       var state = State(period: period)
@@ -342,37 +356,39 @@ extension Indicators {
       for index in 1..<period {
         state.advance(high: high[index], low: low[index], close: close[index], smooth: false)
       }
-      var sumDX = 0.0
-      for index in period...lookback {
+      @inline(__always)
+      func step(_ index: Int) -> Double? {
         state.advance(high: high[index], low: low[index], close: close[index], smooth: true)
         let di = state.directional()
         if let plusDI, let minusDI {
           plusDI[index] = di.plus
           minusDI[index] = di.minus
         }
-        if let dx = di.dx { sumDX += dx }
+        return di.dx
       }
+      // The first ADX is the mean of n DX values (skipped bars count as 0).
+      var sumDX = 0.0
+      for index in period..<Swift.min(lookback + 1, count) {
+        if let dx = step(index) { sumDX += dx }
+      }
+      guard count > lookback else { return }
       var value = sumDX / n
       adx[lookback] = value
       for index in (lookback + 1)..<count {
-        state.advance(high: high[index], low: low[index], close: close[index], smooth: true)
-        let di = state.directional()
-        if let plusDI, let minusDI {
-          plusDI[index] = di.plus
-          minusDI[index] = di.minus
-        }
-        if let dx = di.dx { value = (value * nMinus1 + dx) / n }
+        if let dx = step(index) { value = (value * nMinus1 + dx) / n }
         adx[index] = value
       }
     }
 
     /// One candle at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: ADX
       private var state: State
       private var seen = 0
       private var adx = 0.0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: ADX) {
         self.indicator = indicator
         self.state = State(period: indicator.period)

@@ -9,6 +9,7 @@ extension Indicators {
   /// `convergence`: the seed decays by `(n−1)/n` per bar: `lookback + m` with
   /// `((n−1)/n)^m < 1e-10` (325 for n = 14).
   public struct ATR: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
 
     /// - Parameter period: n ≥ 1.
@@ -17,11 +18,14 @@ extension Indicators {
       self.period = period
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.period }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int {
       self.lookback + Indicators.decayBars(factor: Double(self.period - 1) / Double(self.period))
     }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(high: [Double], low: [Double], close: [Double]) -> [Double] {
       Self.compute(period: self.period, high: high, low: low, close: close, normalized: false)
     }
@@ -51,6 +55,8 @@ extension Indicators {
               for index in (period + 1)..<count {
                 let range = Indicators.trueRange(high: high[index], low: low[index], previousClose: close[index - 1])
                 atr = (range * alpha).addingProduct(atr, decay)
+                // NATR's division runs beside the recursion (a second pass would cost more memory
+                // traffic than it saves).
                 output[index] = normalized ? NATR.value(atr: atr, close: close[index]) : atr
               }
             }
@@ -61,6 +67,7 @@ extension Indicators {
 
     /// One candle at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: ATR
       private let decay: Double
       private let alpha: Double
@@ -68,6 +75,7 @@ extension Indicators {
       private var previousClose = 0.0
       private var atr = 0.0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: ATR) {
         self.indicator = indicator
         self.decay = Double(indicator.period - 1) / Double(indicator.period)
@@ -101,6 +109,7 @@ extension Indicators {
   /// Normalised ATR (TA-Lib 0.8 `TA_NATR`): `(ATR / close) · 100`, 0 when `close == 0`.
   /// Lookback and convergence as `ATR`.
   public struct NATR: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
 
     /// - Parameter period: n ≥ 1.
@@ -109,7 +118,9 @@ extension Indicators {
       self.period = period
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.period }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int { ATR(period: self.period).convergence }
 
     @inline(__always)
@@ -117,15 +128,18 @@ extension Indicators {
       close != 0 ? (atr / close) * 100.0 : 0.0
     }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(high: [Double], low: [Double], close: [Double]) -> [Double] {
       ATR.compute(period: self.period, high: high, low: low, close: close, normalized: true)
     }
 
     /// One candle at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: NATR
       private var atr: ATR.Stream
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: NATR) {
         self.indicator = indicator
         self.atr = ATR.Stream(ATR(period: indicator.period))
@@ -156,6 +170,8 @@ extension Indicators {
     var total1 = 0.0
     var total2 = 0.0
     var windowsUntilReseed: Int
+    /// Set by `reseeded`: the variance of the window it re-anchored on.
+    var variance = 0.0
 
     init(period: Int) {
       self.period = period
@@ -176,7 +192,7 @@ extension Indicators {
     /// oldest one, re-anchoring when TA-Lib does.
     @inline(__always)
     mutating func variance(window: UnsafePointer<Double>) -> Double {
-      var mean = self.total1 * self.reciprocal
+      let mean = self.total1 * self.reciprocal
       var variance = self.total2 * self.reciprocal - mean * mean
       var deviation = window[0] - self.shift
       self.total1 -= deviation
@@ -186,21 +202,34 @@ extension Indicators {
       if variance < 0.000001 * (self.total2 * self.reciprocal) || deviation > 1000000.0 * self.total2
         || self.windowsUntilReseed <= 0
       {
+        let fresh = Self.reseeded(window: window, period: self.period)
+        self.shift = fresh.shift
+        self.total1 = fresh.total1
+        self.total2 = fresh.total2
         self.windowsUntilReseed = 32 * self.period
-        var sum = 0.0
-        for index in 0..<self.period { sum += window[index] }
-        self.shift = sum * self.reciprocal
-        self.total1 = 0
-        self.total2 = 0
-        for index in 0..<self.period { self.add(window[index]) }
-        mean = self.total1 * self.reciprocal
-        variance = self.total2 * self.reciprocal - mean * mean
-        deviation = window[0] - self.shift
-        self.total1 -= deviation
-        deviation *= deviation
-        self.total2 -= deviation
+        variance = fresh.variance
       }
       return variance
+    }
+
+    /// The state re-anchored on `window` (a fresh two-pass: shift = the window's mean), with the
+    /// oldest value removed again so it carries on like the regular path, and the window's variance.
+    /// Rare, and kept out of line: a call that took `self` inout would pin the running sums to
+    /// memory in the hot loop (2.4× slower).
+    @inline(never)
+    static func reseeded(window: UnsafePointer<Double>, period: Int) -> ShiftedVariance {
+      var state = ShiftedVariance(period: period)
+      var sum = 0.0
+      for index in 0..<period { sum += window[index] }
+      state.shift = sum * state.reciprocal
+      for index in 0..<period { state.add(window[index]) }
+      let mean = state.total1 * state.reciprocal
+      state.variance = state.total2 * state.reciprocal - mean * mean
+      var deviation = window[0] - state.shift
+      state.total1 -= deviation
+      deviation *= deviation
+      state.total2 -= deviation
+      return state
     }
   }
 
@@ -209,6 +238,7 @@ extension Indicators {
   /// levels). A flat window gives 0. Lookback `n − 1`; a finite window, `convergence == lookback`
   /// (the re-anchored sums carry history at the ~1e-10 relative level at most).
   public struct StdDev: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
     public let deviations: Double
 
@@ -220,9 +250,12 @@ extension Indicators {
       self.deviations = deviations
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.period - 1 }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int { self.lookback }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(_ values: [Double]) -> [Double] {
       let count = values.count
       let period = self.period
@@ -250,11 +283,13 @@ extension Indicators {
     /// One value at a time, equal to the batch form bit for bit. O(1) per value except when the
     /// variance re-anchors (O(period), at least every 32·period values).
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: StdDev
       private var ring: WindowRing
       private var variance: ShiftedVariance
       private var seen = 0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: StdDev) {
         self.indicator = indicator
         self.ring = WindowRing(size: indicator.period)
@@ -285,6 +320,7 @@ extension Indicators {
   /// `upper = fma(σ, up, middle)`, `lower = middle − σ·down`. Lookback `n − 1`; a finite window,
   /// `convergence == lookback`.
   public struct BBands: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
     public let deviationsUp: Double
     public let deviationsDown: Double
@@ -298,15 +334,19 @@ extension Indicators {
       self.deviationsDown = deviationsDown
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.period - 1 }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int { self.lookback }
 
+    /// The batch outputs, each as long as the input.
     public struct Output: Sendable, Equatable {
       public var upper: [Double]
       public var middle: [Double]
       public var lower: [Double]
     }
 
+    /// One candle's outputs (NaN during the warm-up).
     public struct Value: Sendable, Equatable {
       public var upper: Double
       public var middle: Double
@@ -325,6 +365,7 @@ extension Indicators {
         lower: middle - sigma * self.deviationsDown)
     }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(_ values: [Double]) -> Output {
       let count = values.count
       let period = self.period
@@ -372,12 +413,14 @@ extension Indicators {
     /// One value at a time, equal to the batch form bit for bit (O(1), O(period) when the
     /// variance re-anchors, as `StdDev.Stream`).
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: BBands
       private var ring: WindowRing
       private var variance: ShiftedVariance
       private var total = 0.0
       private var seen = 0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: BBands) {
         self.indicator = indicator
         self.ring = WindowRing(size: indicator.period)

@@ -9,10 +9,12 @@ extension Indicators {
   public struct OBV: Sendable, Hashable {
     public init() {}
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { 0 }
     /// `Int.max`: see the type's documentation.
     public var convergence: Int { Int.max }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(close: [Double], volume: [Double]) -> [Double] {
       Indicators.checkSameCount(close.count, volume.count)
       let count = close.count
@@ -25,11 +27,11 @@ extension Indicators {
             output[0] = total
             for index in 1..<count {
               let value = close[index]
-              if value > previous {
-                total += volume[index]
-              } else if value < previous {
-                total -= volume[index]
-              }
+              // Branch-free (up or down is a coin flip on real prices): ±1 or 0 times the volume is
+              // exactly ±v or 0, adding −v is subtracting v and adding 0 keeps the total's value,
+              // so this is TA-Lib's arithmetic for finite volumes.
+              let direction = Double((value > previous ? 1 : 0) - (value < previous ? 1 : 0))
+              total += direction * volume[index]
               output[index] = total
               previous = value
             }
@@ -40,15 +42,18 @@ extension Indicators {
 
     /// One candle at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: OBV
       private var started = false
       private var previous = 0.0
       private var total = 0.0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: OBV = OBV()) {
         self.indicator = indicator
       }
 
+      /// Adds the next candle and returns its value.
       public mutating func update(close: Double, volume: Double) -> Double {
         if !self.started {
           self.started = true
@@ -74,6 +79,7 @@ extension Indicators {
   /// `[0, P + N]`, and 0 when `P + N <= 0` (no flow in the window: TA-Lib's value). Lookback `n`;
   /// a finite window, `convergence == lookback` (up to the sums' rounding residue).
   public struct MFI: Sendable, Hashable {
+    /// The window length `n`.
     public let period: Int
 
     /// - Parameter period: n ≥ 2.
@@ -82,7 +88,9 @@ extension Indicators {
       self.period = period
     }
 
+    /// TA-Lib's lookback: the index of the first defined value.
     public var lookback: Int { self.period }
+    /// The index from which values no longer depend on where the history starts (see above).
     public var convergence: Int { self.lookback }
 
     /// The running state: sums of the window's flows (kept in rings of `period` slots that the
@@ -137,6 +145,7 @@ extension Indicators {
       }
     }
 
+    /// The indicator over a whole series: as long as the input, NaN before `lookback`.
     public func callAsFunction(high: [Double], low: [Double], close: [Double], volume: [Double]) -> [Double] {
       Indicators.checkSameCount(high.count, low.count, close.count, volume.count)
       let count = close.count
@@ -180,11 +189,13 @@ extension Indicators {
 
     /// One candle at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
+      /// The parameters this stream computes with.
       public let indicator: MFI
       private var rings: [Double]
       private var state: State
       private var seen = 0
 
+      /// A stream that has seen no candle yet.
       public init(_ indicator: MFI) {
         self.indicator = indicator
         self.rings = [Double](repeating: 0, count: 2 * indicator.period)

@@ -14,8 +14,10 @@
 ///   (to 1e-10 relative for the recursive kernels);
 /// - a batch form (`callAsFunction`) that returns arrays as long as its input, NaN before
 ///   `lookback`, all NaN when the input has no more than `lookback` values;
-/// - a nested `Stream` that takes one candle at a time in O(1) and returns exactly the batch value
-///   for that candle (NaN during the warm-up).
+/// - a nested `Stream` that takes one candle at a time and returns exactly the batch value for that
+///   candle (NaN during the warm-up), in O(1) per candle with fixed-size state: amortised O(1) for
+///   the rolling extremes of STOCH/WILLR, O(period) for CCI's mean deviation and for the rare
+///   re-anchoring of STDDEV/BBANDS's variance (still O(1) in the number of candles).
 ///
 /// Inputs are expected to be finite; a NaN or infinity propagates as it does in TA-Lib.
 public enum Indicators {}
@@ -64,6 +66,8 @@ extension Indicators {
   /// rate (ADX averages DX values whose own error decays at its rate), 0 for none.
   static func decayBars(factor: Double, tolerance: Double = 1e-10, weight: Double = 0) -> Int {
     precondition(factor >= 0 && factor < 1)
+    // A recursion with no memory (period 1) forgets its seed at once.
+    guard factor > 0 else { return 0 }
     var bars = 0
     var influence = 1.0
     while influence * (weight > 0 ? 1 + Double(bars) / weight : 1) >= tolerance {
@@ -94,7 +98,7 @@ extension Indicators {
   }
 }
 
-// MARK: - Fixed-size windows for the streaming forms
+// MARK: - Windows
 
 extension Indicators {
   /// The last `size` values of a stream in a ring that is stored twice over (`storage[k]` and
@@ -110,9 +114,6 @@ extension Indicators {
       self.size = size
       self.storage = [Double](repeating: 0, count: 2 * size)
     }
-
-    /// The value appended `size` appends ago (0 before that): the one the next append replaces.
-    var oldest: Double { self.storage[self.next] }
 
     mutating func append(_ value: Double) {
       self.storage[self.next] = value
@@ -140,9 +141,10 @@ extension Indicators {
   /// (negation is exact).
   struct RollingMaximum: Sendable {
     let period: Int
-    private var values: [Double]
-    private var stamps: [Int]
-    /// Ring positions of the deque's front (the current maximum) and its length.
+    /// Slot k holds a value at 2k and the push count it arrived at at 2k + 1 (exact below 2^53):
+    /// one array, so one uniqueness check per push.
+    private var slots: [Double]
+    /// Ring position of the deque's front (the current maximum) and its length.
     private var front = 0
     private var length = 0
     /// Number of values pushed so far.
@@ -150,8 +152,7 @@ extension Indicators {
 
     init(period: Int) {
       self.period = period
-      self.values = [Double](repeating: 0, count: period)
-      self.stamps = [Int](repeating: 0, count: period)
+      self.slots = [Double](repeating: 0, count: 2 * period)
     }
 
     /// Adds a value and returns the maximum of the last `period` values (of all of them before
@@ -159,24 +160,32 @@ extension Indicators {
     mutating func push(_ value: Double) -> Double {
       let now = self.time
       self.time += 1
-      // The front leaves once it is `period` pushes old.
-      if self.length > 0, self.stamps[self.front] <= now - self.period {
-        self.front = self.front + 1 == self.period ? 0 : self.front + 1
-        self.length -= 1
+      let period = self.period
+      var front = self.front
+      var length = self.length
+      let maximum = self.slots.withUnsafeMutableBufferPointer { slots -> Double in
+        // The front leaves once it is `period` pushes old.
+        if length > 0, slots[2 * front + 1] <= Double(now - period) {
+          front = front + 1 == period ? 0 : front + 1
+          length -= 1
+        }
+        // Values not above the new one can never be the maximum again.
+        while length > 0 {
+          var back = front + length - 1
+          if back >= period { back -= period }
+          if slots[2 * back] > value { break }
+          length -= 1
+        }
+        var slot = front + length
+        if slot >= period { slot -= period }
+        slots[2 * slot] = value
+        slots[2 * slot + 1] = Double(now)
+        length += 1
+        return slots[2 * front]
       }
-      // Values not above the new one can never be the maximum again.
-      while self.length > 0 {
-        var back = self.front + self.length - 1
-        if back >= self.period { back -= self.period }
-        if self.values[back] > value { break }
-        self.length -= 1
-      }
-      var slot = self.front + self.length
-      if slot >= self.period { slot -= self.period }
-      self.values[slot] = value
-      self.stamps[slot] = now
-      self.length += 1
-      return self.values[self.front]
+      self.front = front
+      self.length = length
+      return maximum
     }
   }
 
