@@ -1,9 +1,13 @@
 # Vane build entry points. On a fresh Debian 12 machine:
 #   make run    installs what the build needs, builds (release) and runs the whole stack locally
 #   make test   installs what the tests need, then runs `swift test` and the external-client tests
-#   make bench  builds release and prints the RPC benchmark (vane vs plain grpc++)
+#   make bench  builds release and prints the benchmarks: RPC (vane vs plain grpc++) and features
+#               (v1 matrix, indicators vs TA-Lib, online GetFeatures)
 
 SHELL := /bin/bash
+
+# The real candle files (read where they are).
+MARKET_DATA ?= ../shared/data/market
 
 # Debian packages: the C++ gRPC and protobuf libraries the shim links, protoc for `make protos`,
 # OpenBLAS, openssl (tests make certificates), and docker-compose (validates Compose/compose.yaml).
@@ -37,7 +41,9 @@ run: build
 	$$(swift build -c release --show-bin-path)/vane stack
 
 bench: build
+	pip install --quiet ta-lib numpy
 	$$(swift build -c release --show-bin-path)/vane bench rpc
+	$$(swift build -c release --show-bin-path)/vane bench features --market $(MARKET_DATA)
 
 # ---------------------------------------------------------------------------
 # Code generation for the vane.v1 API (Protos/vane/v1/*.proto).
