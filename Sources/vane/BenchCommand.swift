@@ -60,20 +60,10 @@ struct RPCBench: AsyncParsableCommand {
     guard FileManager.default.isExecutableFile(atPath: cxx) else {
       throw ValidationError("vane-bench-cxx is not next to vane (\(cxx)); build it: swift build -c release --product vane-bench-cxx")
     }
-    let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bench-\(getpid())")
-    defer { try? FileManager.default.removeItem(at: dataDirectory) }
-
     // The Vane server: a real `vane serve feature` process.
-    let port = try freePort()
-    let server = Process()
-    server.executableURL = directory.appendingPathComponent("vane")
-    server.arguments = ["serve", "feature", "--address", "127.0.0.1:\(port)", "--data-dir", dataDirectory.path, "--log-level", "warning"]
-    try server.run()
-    defer { server.terminate(); server.waitUntilExit() }
-    let address = "127.0.0.1:\(port)"
-    guard await HealthProbe.waitUntilServing(config: .init(target: address), service: "", timeout: .seconds(30)) else {
-      throw ValidationError("the vane server on \(address) did not become SERVING")
-    }
+    let feature = try await BenchServer.start()
+    defer { feature.stop() }
+    let address = feature.address
 
     // The response the Vane server sends, so the C++ reference answers with the same size.
     let probe = try ShimClientTransport(config: .init(target: address))
@@ -87,8 +77,7 @@ struct RPCBench: AsyncParsableCommand {
     let swiftSequential = try await self.swiftRun(address: address, calls: self.sequential, concurrency: 1)
     let swiftConcurrent = try await self.swiftRun(address: address, calls: self.calls, concurrency: self.concurrency)
     let cxxClientToSwift = try self.cxxClient(cxx, target: address, calls: self.calls, concurrency: self.concurrency)
-    server.terminate()
-    server.waitUntilExit()
+    feature.stop()
 
     let reference = Process()
     reference.executableURL = URL(fileURLWithPath: cxx)
@@ -185,6 +174,39 @@ struct RPCBench: AsyncParsableCommand {
     }
     let lastLine = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
     return try JSONDecoder().decode(Figures.self, from: Data(lastLine.utf8))
+  }
+}
+
+/// A `vane serve feature` process over a scratch data directory, for benchmarks.
+struct BenchServer {
+  let process: Process
+  let address: String
+  let dataDirectory: URL
+
+  /// Starts the server next to this executable and waits until it is SERVING.
+  static func start() async throws -> BenchServer {
+    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bench-\(getpid())-\(UUID().uuidString)")
+    let port = try freePort()
+    let process = Process()
+    process.executableURL = directory.appendingPathComponent("vane")
+    process.arguments = ["serve", "feature", "--address", "127.0.0.1:\(port)", "--data-dir", dataDirectory.path, "--log-level", "error"]
+    try process.run()
+    let server = BenchServer(process: process, address: "127.0.0.1:\(port)", dataDirectory: dataDirectory)
+    guard await HealthProbe.waitUntilServing(config: .init(target: server.address), service: "", timeout: .seconds(30)) else {
+      server.stop()
+      throw ValidationError("the vane server on \(server.address) did not become SERVING")
+    }
+    return server
+  }
+
+  /// Stops the server (if still running) and removes its data.
+  func stop() {
+    if self.process.isRunning {
+      self.process.terminate()
+      self.process.waitUntilExit()
+    }
+    try? FileManager.default.removeItem(at: self.dataDirectory)
   }
 }
 

@@ -173,19 +173,9 @@ struct FeatureBench: AsyncParsableCommand {
   }
 
   func online() async throws {
-    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-    let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bench-features-\(getpid())")
-    defer { try? FileManager.default.removeItem(at: dataDirectory) }
-    let port = try freePort()
-    let server = Process()
-    server.executableURL = directory.appendingPathComponent("vane")
-    server.arguments = ["serve", "feature", "--address", "127.0.0.1:\(port)", "--data-dir", dataDirectory.path, "--log-level", "error"]
-    try server.run()
-    defer { server.terminate(); server.waitUntilExit() }
-    let address = "127.0.0.1:\(port)"
-    guard await HealthProbe.waitUntilServing(config: .init(target: address), service: "", timeout: .seconds(30)) else {
-      throw ValidationError("the vane server on \(address) did not become SERVING")
-    }
+    let server = try await BenchServer.start()
+    defer { server.stop() }
+    let address = server.address
     let transport = try ShimClientTransport(config: .init(target: address))
     let market = self.market
     let calls = self.calls

@@ -191,17 +191,17 @@ struct CLITests {
 
   @Test("vane call: an unbuilt method prints UNIMPLEMENTED and exits 1; bad JSON exits 2")
   func callErrors() async throws {
-    let server = try await ServeProcess(.feature)
+    let server = try await ServeProcess(.trainer)
     defer { server.stop() }
-    let unimplemented = try await VaneBinary.run(["call", server.address, "FeatureService/GetCoverage", "{}"])
+    let unimplemented = try await VaneBinary.run(["call", server.address, "TrainerService/ListJobs", "{}"])
     #expect(unimplemented.status == 1)
     #expect(unimplemented.stderr.contains("unimplemented"))
-    #expect(unimplemented.stderr.contains("vane.v1.FeatureService/GetCoverage"))
-    let badJSON = try await VaneBinary.run(["call", server.address, "FeatureService/GetServiceInfo", "{not json"])
+    #expect(unimplemented.stderr.contains("vane.v1.TrainerService/ListJobs"))
+    let badJSON = try await VaneBinary.run(["call", server.address, "TrainerService/GetServiceInfo", "{not json"])
     #expect(badJSON.status == 2)
-    let unknown = try await VaneBinary.run(["call", server.address, "FeatureService/Nope", "{}"])
+    let unknown = try await VaneBinary.run(["call", server.address, "TrainerService/Nope", "{}"])
     #expect(unknown.status != 0)
-    #expect(unknown.stderr.contains("FeatureService/Nope"))
+    #expect(unknown.stderr.contains("TrainerService/Nope"))
   }
 
   @Test("vane serve with an admin token: admin calls need it, over the wire")

@@ -15,10 +15,12 @@ import FeatureService
 struct FeatureVectorTests {
   typealias Client = Vane_V1_FeatureService.Client<AnyClientTransport>
 
-  static func ingest(_ client: Client, _ symbols: [String], until: Int64 = .max) async throws {
+  /// Ingests the symbols' 1h files, bars opened in [from, until) only (from 2023 by default,
+  /// which keeps debug builds quick).
+  static func ingest(_ client: Client, _ symbols: [String], from: Int64 = RealSeries.recent, until: Int64 = .max) async throws {
     for symbol in symbols {
       var file = try CandleFileParser.read(path: MarketData.path("binance_\(symbol)_1h.csv.gz"))
-      file.rows = file.rows.filter { $0.candle.openTime < until }
+      file.rows = file.rows.filter { $0.candle.openTime >= from && $0.candle.openTime < until }
       _ = try await FeatureIngestTests.ingest(client, FeatureUpload.messages(file: file, symbol: symbol, interval: .h1, source: "test"))
     }
   }
@@ -33,13 +35,11 @@ struct FeatureVectorTests {
       #expect(try latest.asOf.unixMilliseconds(field: "t") == MarketData.end - 3_600_000)
       #expect(latest.columns == FeatureSet.v1.columnNames && latest.featureSetHash == FeatureSet.v1.sha256)
       #expect(latest.missingIndices.isEmpty && latest.values.allSatisfy(\.isFinite))
-      let t: Int64 = 1_688_212_800_000  // 2023-07-01 12:00
+      let t: Int64 = 1_719_835_200_000  // 2024-07-01 12:00
       let atTime = try await client.getFeatures(.with { $0.market = Self.market; $0.bar.asOf = .init(unixMilliseconds: t) })
       let knownAt = try await client.getFeatures(.with { $0.market = Self.market; $0.bar.knownAt = .init(unixMilliseconds: t + 3_600_000 + 59_000) })
       #expect(atTime.values == knownAt.values)
-      let frame = FeatureSet.v1.frame(FeatureInputs(
-        symbol: "BTCUSDT", interval: .h1, candles: RealSeries.hourly["BTCUSDT"]!,
-        references: RealSeries.hourly.filter { $0.key != "BTCUSDT" }))
+      let frame = FeatureSet.v1.frame(RealSeries.inputs("BTCUSDT", from: RealSeries.recent))
       let row = try #require(frame.rowIndex(openTime: t))
       #expect(atTime.values.map(\.bitPattern) == frame.row(row).map(\.bitPattern))
     }
@@ -48,13 +48,13 @@ struct FeatureVectorTests {
   @Test("GetFeatures errors name the field and say how much history is needed")
   func errors() async throws {
     try await FeatureIngestTests.withFeatureService(.inProcess) { client in
-      try await Self.ingest(client, ["BTCUSDT"], until: 1_546_300_800_000 + 100 * 3_600_000)
+      try await Self.ingest(client, ["BTCUSDT"], until: RealSeries.recent + 100 * 3_600_000)
       let cases: [(Vane_V1_GetFeaturesRequest, RPCError.Code, String)] = [
         (.with { $0.market = .with { $0.symbol = "btc"; $0.interval = .interval1H } }, .invalidArgument, "market.symbol"),
         (.with { $0.market = .with { $0.symbol = "BTCUSDT" } }, .invalidArgument, "market.interval"),
         (.with { $0.market = .with { $0.symbol = "BTCUSDT"; $0.interval = .interval4H } }, .invalidArgument, "market.interval"),
         (.with { $0.market = Self.market; $0.featureSetID = "v9" }, .notFound, "feature_set_id"),
-        (.with { $0.market = Self.market; $0.bar.asOf = .init(unixMilliseconds: 1_546_300_800_000 + 60_000) }, .invalidArgument, "bar.as_of"),
+        (.with { $0.market = Self.market; $0.bar.asOf = .init(unixMilliseconds: RealSeries.recent + 60_000) }, .invalidArgument, "bar.as_of"),
         (.with { $0.market = .with { $0.symbol = "XRPUSDT"; $0.interval = .interval1H } }, .notFound, "market"),
         (.with { $0.market = Self.market }, .failedPrecondition, "needs 503 bars"),
       ]
@@ -77,7 +77,7 @@ struct FeatureVectorTests {
   func stream(transport: TransportKind) async throws {
     let split: Int64 = 1_704_067_200_000  // 2024-01-01
     try await FeatureIngestTests.withFeatureService(transport) { client in
-      try await Self.ingest(client, ["BTCUSDT"], until: split)
+      try await Self.ingest(client, ["BTCUSDT"], from: split - 30 * 86_400_000, until: split)
       let request = Vane_V1_StreamFeaturesRequest.with {
         $0.markets = [Self.market]
         $0.sendCurrent = true
@@ -121,7 +121,7 @@ struct FeatureVectorTests {
           $0.horizons = [5, 12, 24].map { h in .with { $0.bars = h } }
           $0.holdVolatilityBand = .with { $0.multiple = 0.5 }
         }
-        $0.range = .init(start: 1_672_531_200_000, end: 1_704_067_200_000)  // 2023
+        $0.range = .init(start: 1_688_169_600_000, end: 1_704_067_200_000)  // 2023 H2
         $0.rowsPerChunk = 1000
       }
       let chunks = try await client.buildDataset(request) { response in

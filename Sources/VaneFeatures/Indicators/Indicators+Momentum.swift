@@ -36,36 +36,29 @@ extension Indicators {
     public func callAsFunction(_ values: [Double]) -> [Double] {
       let count = values.count
       let period = self.period
-      return values.withUnsafeBufferPointer { input in
-        Indicators.makeArray(count) { output in
-          guard count > period, let x = input.baseAddress else {
-            Indicators.fillNaN(output, count)
-            return
-          }
-          Indicators.fillNaN(output, period)
-          let reciprocal = 1.0 / Double(period)
-          let nMinus1 = Double(period - 1)
-          var gain = 0.0
-          var loss = 0.0
-          var previous = x[0]
-          for index in 1...period {
-            let change = x[index] - previous
-            previous = x[index]
-            let up = 0.0 < change ? change : 0.0
-            gain += up
-            loss += up - change
-          }
-          gain *= reciprocal
-          loss *= reciprocal
-          output[period] = Self.value(gain: gain, loss: loss)
-          for index in (period + 1)..<count {
-            let change = x[index] - previous
-            previous = x[index]
-            let up = 0.0 < change ? change : 0.0
-            gain = (gain * nMinus1 + up) * reciprocal
-            loss = ((up - change) + loss * nMinus1) * reciprocal
-            output[index] = Self.value(gain: gain, loss: loss)
-          }
+      return Indicators.series(values, lookback: period) { x, output in
+        let reciprocal = 1.0 / Double(period)
+        let nMinus1 = Double(period - 1)
+        var gain = 0.0
+        var loss = 0.0
+        var previous = x[0]
+        for index in 1...period {
+          let change = x[index] - previous
+          previous = x[index]
+          let up = 0.0 < change ? change : 0.0
+          gain += up
+          loss += up - change
+        }
+        gain *= reciprocal
+        loss *= reciprocal
+        output[period] = Self.value(gain: gain, loss: loss)
+        for index in (period + 1)..<count {
+          let change = x[index] - previous
+          previous = x[index]
+          let up = 0.0 < change ? change : 0.0
+          gain = (gain * nMinus1 + up) * reciprocal
+          loss = ((up - change) + loss * nMinus1) * reciprocal
+          output[index] = Self.value(gain: gain, loss: loss)
         }
       }
     }
@@ -276,20 +269,9 @@ extension Indicators {
       let count = close.count
       let period = self.period
       let lookback = self.lookback
-      return high.withUnsafeBufferPointer { h in
-        low.withUnsafeBufferPointer { l in
-          close.withUnsafeBufferPointer { c in
-            Indicators.makeArray(count) { output in
-              guard count > lookback, let high = h.baseAddress, let low = l.baseAddress, let close = c.baseAddress else {
-                Indicators.fillNaN(output, count)
-                return
-              }
-              Indicators.fillNaN(output, lookback)
-              Indicators.rollingExtremes(high: high, low: low, count: count, period: period) { index, highest, lowest in
-                output[index] = Self.value(close: close[index], highest: highest, lowest: lowest)
-              }
-            }
-          }
+      return Indicators.series(high: high, low: low, close: close, lookback: lookback) { high, low, close, output in
+        Indicators.rollingExtremes(high: high, low: low, count: count, period: period) { index, highest, lowest in
+          output[index] = Self.value(close: close[index], highest: highest, lowest: lowest)
         }
       }
     }
@@ -377,45 +359,34 @@ extension Indicators {
       let count = close.count
       let period = self.period
       let lookback = self.lookback
-      return high.withUnsafeBufferPointer { h in
-        low.withUnsafeBufferPointer { l in
-          close.withUnsafeBufferPointer { c in
-            Indicators.makeArray(count) { output in
-              guard count > lookback, let high = h.baseAddress, let low = l.baseAddress, let close = c.baseAddress else {
-                Indicators.fillNaN(output, count)
-                return
-              }
-              Indicators.fillNaN(output, lookback)
-              let slots = UnsafeMutablePointer<Double>.allocate(capacity: period)
-              defer { slots.deallocate() }
-              func typical(_ index: Int) -> Double { (high[index] + low[index] + close[index]) / 3.0 }
-              var slot = 0
-              for index in 0..<lookback {
-                slots[slot] = typical(index)
-                slot += 1
-              }
-              var index = lookback
-              // Two bars per step: each keeps its own sums in slot order (TA-Lib's arithmetic), and
-              // the two independent add chains run side by side instead of one after the other.
-              while index + 1 < count {
-                let first = typical(index)
-                let second = typical(index + 1)
-                slots[slot] = first
-                let nextSlot = slot + 1 == period ? 0 : slot + 1
-                let pair = Self.values(slots: slots, period: period, first: first, second: second, secondSlot: nextSlot)
-                output[index] = pair.first
-                output[index + 1] = pair.second
-                slots[nextSlot] = second
-                slot = nextSlot + 1 == period ? 0 : nextSlot + 1
-                index += 2
-              }
-              if index < count {
-                let last = typical(index)
-                slots[slot] = last
-                output[index] = Self.value(slots: slots, period: period, last: last)
-              }
-            }
-          }
+      return Indicators.series(high: high, low: low, close: close, lookback: lookback) { high, low, close, output in
+        let slots = UnsafeMutablePointer<Double>.allocate(capacity: period)
+        defer { slots.deallocate() }
+        func typical(_ index: Int) -> Double { (high[index] + low[index] + close[index]) / 3.0 }
+        var slot = 0
+        for index in 0..<lookback {
+          slots[slot] = typical(index)
+          slot += 1
+        }
+        var index = lookback
+        // Two bars per step: each keeps its own sums in slot order (TA-Lib's arithmetic), and
+        // the two independent add chains run side by side instead of one after the other.
+        while index + 1 < count {
+          let first = typical(index)
+          let second = typical(index + 1)
+          slots[slot] = first
+          let nextSlot = slot + 1 == period ? 0 : slot + 1
+          let pair = Self.values(slots: slots, period: period, first: first, second: second, secondSlot: nextSlot)
+          output[index] = pair.first
+          output[index + 1] = pair.second
+          slots[nextSlot] = second
+          slot = nextSlot + 1 == period ? 0 : nextSlot + 1
+          index += 2
+        }
+        if index < count {
+          let last = typical(index)
+          slots[slot] = last
+          output[index] = Self.value(slots: slots, period: period, last: last)
         }
       }
     }
@@ -512,16 +483,9 @@ extension Indicators {
     public func callAsFunction(_ values: [Double]) -> [Double] {
       let count = values.count
       let period = self.period
-      return values.withUnsafeBufferPointer { input in
-        Indicators.makeArray(count) { output in
-          guard count > period, let x = input.baseAddress else {
-            Indicators.fillNaN(output, count)
-            return
-          }
-          Indicators.fillNaN(output, period)
-          for index in period..<count {
-            output[index] = Self.value(x[index], x[index - period])
-          }
+      return Indicators.series(values, lookback: period) { x, output in
+        for index in period..<count {
+          output[index] = Self.value(x[index], x[index - period])
         }
       }
     }

@@ -26,15 +26,8 @@ extension Indicators {
       let count = values.count
       let period = self.period
       let lookback = self.lookback
-      return values.withUnsafeBufferPointer { input in
-        Indicators.makeArray(count) { output in
-          guard count > lookback, let x = input.baseAddress else {
-            Indicators.fillNaN(output, count)
-            return
-          }
-          Indicators.fillNaN(output, lookback)
-          Self.run(x, count: count, period: period, into: output)
-        }
+      return Indicators.series(values, lookback: lookback) { x, output in
+        Self.run(x, count: count, period: period, into: output)
       }
     }
 

@@ -35,32 +35,21 @@ extension Indicators {
     static func compute(period: Int, high: [Double], low: [Double], close: [Double], normalized: Bool) -> [Double] {
       Indicators.checkSameCount(high.count, low.count, close.count)
       let count = close.count
-      return high.withUnsafeBufferPointer { h in
-        low.withUnsafeBufferPointer { l in
-          close.withUnsafeBufferPointer { c in
-            Indicators.makeArray(count) { output in
-              guard count > period, let high = h.baseAddress, let low = l.baseAddress, let close = c.baseAddress else {
-                Indicators.fillNaN(output, count)
-                return
-              }
-              Indicators.fillNaN(output, period)
-              let decay = Double(period - 1) / Double(period)
-              let alpha = 1.0 - decay
-              var total = 0.0
-              for index in 1...period {
-                total += Indicators.trueRange(high: high[index], low: low[index], previousClose: close[index - 1])
-              }
-              var atr = total / Double(period)
-              output[period] = normalized ? NATR.value(atr: atr, close: close[period]) : atr
-              for index in (period + 1)..<count {
-                let range = Indicators.trueRange(high: high[index], low: low[index], previousClose: close[index - 1])
-                atr = (range * alpha).addingProduct(atr, decay)
-                // NATR's division runs beside the recursion (a second pass would cost more memory
-                // traffic than it saves).
-                output[index] = normalized ? NATR.value(atr: atr, close: close[index]) : atr
-              }
-            }
-          }
+      return Indicators.series(high: high, low: low, close: close, lookback: period) { high, low, close, output in
+        let decay = Double(period - 1) / Double(period)
+        let alpha = 1.0 - decay
+        var total = 0.0
+        for index in 1...period {
+          total += Indicators.trueRange(high: high[index], low: low[index], previousClose: close[index - 1])
+        }
+        var atr = total / Double(period)
+        output[period] = normalized ? NATR.value(atr: atr, close: close[period]) : atr
+        for index in (period + 1)..<count {
+          let range = Indicators.trueRange(high: high[index], low: low[index], previousClose: close[index - 1])
+          atr = (range * alpha).addingProduct(atr, decay)
+          // NATR's division runs beside the recursion (a second pass would cost more memory
+          // traffic than it saves).
+          output[index] = normalized ? NATR.value(atr: atr, close: close[index]) : atr
         }
       }
     }
@@ -261,21 +250,14 @@ extension Indicators {
       let period = self.period
       let lookback = self.lookback
       let deviations = self.deviations
-      return values.withUnsafeBufferPointer { input in
-        Indicators.makeArray(count) { output in
-          guard count > lookback, let x = input.baseAddress else {
-            Indicators.fillNaN(output, count)
-            return
-          }
-          Indicators.fillNaN(output, lookback)
-          var variance = ShiftedVariance(period: period)
-          variance.shift = x[0]
-          for index in 0..<lookback { variance.add(x[index]) }
-          for index in lookback..<count {
-            variance.add(x[index])
-            // × 1.0 is exact, so one expression serves TA-Lib's nbdev == 1 branch too.
-            output[index] = variance.variance(window: x + index - lookback).squareRoot() * deviations
-          }
+      return Indicators.series(values, lookback: lookback) { x, output in
+        var variance = ShiftedVariance(period: period)
+        variance.shift = x[0]
+        for index in 0..<lookback { variance.add(x[index]) }
+        for index in lookback..<count {
+          variance.add(x[index])
+          // × 1.0 is exact, so one expression serves TA-Lib's nbdev == 1 branch too.
+          output[index] = variance.variance(window: x + index - lookback).squareRoot() * deviations
         }
       }
     }

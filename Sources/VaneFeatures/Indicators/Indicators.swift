@@ -86,6 +86,49 @@ extension Indicators {
     }
   }
 
+  /// One output series over one input: NaN before `lookback`, all NaN when the input has no
+  /// bar past it; otherwise `body` gets the input and the output and fills
+  /// `output[lookback..<count]`.
+  @inline(__always)
+  static func series(
+    _ values: [Double], lookback: Int, _ body: (UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> Void
+  ) -> [Double] {
+    let count = values.count
+    return values.withUnsafeBufferPointer { input in
+      Indicators.makeArray(count) { output in
+        guard count > lookback, let x = input.baseAddress else {
+          Indicators.fillNaN(output, count)
+          return
+        }
+        Indicators.fillNaN(output, lookback)
+        body(x, output)
+      }
+    }
+  }
+
+  /// ``series(_:lookback:_:)`` over high, low and close (of equal length).
+  @inline(__always)
+  static func series(
+    high: [Double], low: [Double], close: [Double], lookback: Int,
+    _ body: (UnsafePointer<Double>, UnsafePointer<Double>, UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> Void
+  ) -> [Double] {
+    let count = close.count
+    return high.withUnsafeBufferPointer { h in
+      low.withUnsafeBufferPointer { l in
+        close.withUnsafeBufferPointer { c in
+          Indicators.makeArray(count) { output in
+            guard count > lookback, let high = h.baseAddress, let low = l.baseAddress, let close = c.baseAddress else {
+              Indicators.fillNaN(output, count)
+              return
+            }
+            Indicators.fillNaN(output, lookback)
+            body(high, low, close, output)
+          }
+        }
+      }
+    }
+  }
+
   /// Writes NaN to `output[0..<count]`.
   @inline(__always)
   static func fillNaN(_ output: UnsafeMutablePointer<Double>, _ count: Int) {
