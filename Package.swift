@@ -78,6 +78,11 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .target(
+      name: "VaneQuality",
+      dependencies: ["VaneCore"],
+      swiftSettings: swiftSettings
+    ),
+    .target(
       name: "VaneFeatures",
       dependencies: [
         "CZlib", "VaneCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
@@ -148,6 +153,12 @@ let package = Package(
     .testTarget(
       name: "VaneFeaturesTests",
       dependencies: ["VaneFeatures", "VaneCore", "VaneTestSupport"],
+      exclude: ["Fixtures"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "VaneQualityTests",
+      dependencies: ["VaneQuality", "VaneCore"],
       exclude: ["Fixtures"],
       swiftSettings: swiftSettings
     ),

@@ -1,0 +1,349 @@
+internal import Foundation
+internal import VaneCore
+
+/// Fits calibrations by minimising the negative log-likelihood of the labels.
+public enum Calibrator {
+  /// Fewest samples isotonic regression is fitted on: below this its steps follow noise.
+  public static let isotonicMinimumSamples = 1_000
+
+  /// Fits one method (or, with `.auto`, the one of lowest cross-validated NLL).
+  /// - Throws: INVALID_ARGUMENT for a method that does not fit these predictions (Platt and
+  ///   isotonic are binary, vector scaling multi-class), isotonic below 1,000 samples, fewer
+  ///   than 2 samples of each class, or non-finite inputs.
+  public static func fit(_ method: CalibrationMethod, _ predictions: Predictions) throws -> Calibration {
+    try Self.check(predictions)
+    switch method {
+    case .auto: return try Self.choose(predictions).chosen
+    case .temperature: return .temperature(Self.temperature(predictions))
+    case .platt:
+      guard predictions.isBinary else { throw VaneError.invalidArgument(field: "method", "Platt scaling is for binary models; use vector or temperature") }
+      let (a, b) = Self.platt(predictions)
+      return .platt(a: a, b: b)
+    case .isotonic:
+      guard predictions.isBinary else { throw VaneError.invalidArgument(field: "method", "isotonic calibration is for binary models") }
+      guard predictions.count >= Self.isotonicMinimumSamples else {
+        throw VaneError.invalidArgument(
+          field: "method", "isotonic calibration needs at least \(Self.isotonicMinimumSamples) samples (got \(predictions.count)); its steps would follow noise")
+      }
+      let (x, y) = Isotonic.fit(scores: (0..<predictions.count).map { predictions.probability($0, 1) }, labels: predictions.labels.map(Double.init))
+      return .isotonic(x: x, y: y)
+    case .vector:
+      guard !predictions.isBinary else { throw VaneError.invalidArgument(field: "method", "vector scaling is for multi-class models; use platt or temperature") }
+      let (w, b) = Self.vector(predictions)
+      return .vector(w: w, b: b)
+    }
+  }
+
+  /// The outcome of `auto`: the chosen calibration, and the mean held-out NLL of each
+  /// candidate over 5 interleaved folds (sample i in fold i mod 5).
+  public struct Choice: Sendable {
+    public var chosen: Calibration
+    public var crossValidatedNLL: [CalibrationMethod: Double]
+  }
+
+  /// Chooses among temperature, Platt (binary), vector (multi-class) and isotonic (binary, at
+  /// least 1,000 samples) by 5-fold cross-validated NLL, then refits the winner on all samples.
+  public static func choose(_ predictions: Predictions) throws -> Choice {
+    try Self.check(predictions)
+    var candidates: [CalibrationMethod] = [.temperature]
+    candidates += predictions.isBinary ? [.platt] : [.vector]
+    if predictions.isBinary, predictions.count >= Self.isotonicMinimumSamples { candidates.append(.isotonic) }
+    var scores: [CalibrationMethod: Double] = [:]
+    for method in candidates {
+      var total = 0.0
+      for fold in 0..<5 {
+        let train = (0..<predictions.count).filter { $0 % 5 != fold }
+        let test = (0..<predictions.count).filter { $0 % 5 == fold }
+        let fitted = try Self.fit(method, Self.subset(predictions, train))
+        total += Metrics.logLoss(fitted.apply(Self.subset(predictions, test)))
+      }
+      scores[method] = total / 5
+    }
+    let best = candidates.min { scores[$0]! < scores[$1]! }!
+    return Choice(chosen: try Self.fit(best, predictions), crossValidatedNLL: scores)
+  }
+
+  static func check(_ predictions: Predictions) throws {
+    guard predictions.probabilities.allSatisfy(\.isFinite), predictions.logits?.allSatisfy(\.isFinite) ?? true else {
+      throw VaneError.invalidArgument(field: "probabilities", "calibration needs finite predictions (NaN or infinite values found)")
+    }
+    var counts = [Int](repeating: 0, count: predictions.classCount)
+    for label in predictions.labels { counts[label] += 1 }
+    if predictions.isBinary, counts.contains(where: { $0 < 2 }) {
+      throw VaneError.invalidArgument(field: "labels", "calibration needs at least 2 samples of each class (counts \(counts))")
+    }
+    guard predictions.count >= 10 else {
+      throw VaneError.invalidArgument(field: "labels", "calibration needs at least 10 samples (got \(predictions.count))")
+    }
+  }
+
+  static func subset(_ predictions: Predictions, _ rows: [Int]) -> Predictions {
+    let k = predictions.classCount
+    var probabilities: [Double] = []
+    probabilities.reserveCapacity(rows.count * k)
+    for i in rows { for c in 0..<k { probabilities.append(predictions.probability(i, c)) } }
+    var logits: [Double]?
+    if let all = predictions.logits {
+      let width = all.count / max(predictions.count, 1)
+      logits = rows.flatMap { all[($0 * width)..<($0 * width + width)] }
+    }
+    return try! Predictions(probabilities: probabilities, classCount: k, labels: rows.map { predictions.labels[$0] }, logits: logits)
+  }
+
+  // MARK: Temperature
+
+  /// The NLL-optimal temperature: golden-section search on log T over [−5, 5] (the NLL of
+  /// softmax(z / T) is convex in 1/T, hence unimodal in log T) to 1e-10.
+  static func temperature(_ predictions: Predictions) -> Double {
+    let z = CalibrationInputs.logits(predictions)
+    let k = predictions.classCount
+    let labels = predictions.labels
+    func nll(_ logT: Double) -> Double {
+      let beta = Foundation.exp(-logT)
+      var total = 0.0
+      if k == 2 {
+        for i in labels.indices {
+          // −log σ(±βz), computed stably.
+          let s = beta * z[i] * (labels[i] == 1 ? 1 : -1)
+          total += s >= 0 ? Foundation.log1p(Foundation.exp(-s)) : -s + Foundation.log1p(Foundation.exp(s))
+        }
+      } else {
+        for i in labels.indices {
+          var top = -Double.infinity
+          for c in 0..<k { top = max(top, beta * z[i * k + c]) }
+          var sum = 0.0
+          for c in 0..<k { sum += Foundation.exp(beta * z[i * k + c] - top) }
+          total += top + Foundation.log(sum) - beta * z[i * k + labels[i]]
+        }
+      }
+      return total / Double(labels.count)
+    }
+    return Foundation.exp(Minimize.goldenSection(nll, lower: -5, upper: 5, tolerance: 1e-10))
+  }
+
+  // MARK: Platt
+
+  /// Unregularised logistic regression of the label on the logit: Newton's method on (a, b)
+  /// with step halving (a full Newton step can overshoot where the sigmoid saturates).
+  static func platt(_ predictions: Predictions) -> (Double, Double) {
+    let z = CalibrationInputs.logits(predictions)
+    let y = predictions.labels.map { Double($0) }
+    func nll(_ a: Double, _ b: Double) -> Double {
+      var total = 0.0
+      for i in z.indices {
+        let s = (a * z[i] + b) * (y[i] == 1 ? 1 : -1)
+        total += s >= 0 ? Foundation.log1p(Foundation.exp(-s)) : -s + Foundation.log1p(Foundation.exp(s))
+      }
+      return total
+    }
+    var a = 1.0, b = 0.0
+    var current = nll(a, b)
+    for _ in 0..<100 {
+      var ga = 0.0, gb = 0.0, haa = 0.0, hab = 0.0, hbb = 0.0
+      for i in z.indices {
+        let p = Calibration.sigmoid(a * z[i] + b)
+        let r = p - y[i]
+        ga += r * z[i]
+        gb += r
+        let w = max(p * (1 - p), 1e-12)
+        haa += w * z[i] * z[i]
+        hab += w * z[i]
+        hbb += w
+      }
+      let det = haa * hbb - hab * hab
+      guard det > 0 else { break }
+      let da = (hbb * ga - hab * gb) / det
+      let db = (haa * gb - hab * ga) / det
+      var scale = 1.0
+      var next = (a - da, b - db)
+      var value = nll(next.0, next.1)
+      while value > current, scale > 1e-10 {
+        scale /= 2
+        next = (a - scale * da, b - scale * db)
+        value = nll(next.0, next.1)
+      }
+      let moved = max(abs(next.0 - a), abs(next.1 - b))
+      (a, b) = next
+      current = min(current, value)
+      if moved < 1e-12 * max(1, abs(a), abs(b)) { break }
+    }
+    return (a, b)
+  }
+
+  // MARK: Vector scaling
+
+  /// softmax(w ⊙ z + b) fitted by Newton's method with a line search on the 2k parameters
+  /// (the NLL is convex in them).
+  static func vector(_ predictions: Predictions) -> ([Double], [Double]) {
+    let z = CalibrationInputs.logits(predictions)
+    let k = predictions.classCount, n = predictions.count
+    let labels = predictions.labels
+    var theta = [Double](repeating: 1, count: k) + [Double](repeating: 0, count: k)
+    func nll(_ theta: [Double]) -> Double {
+      var total = 0.0
+      for i in 0..<n {
+        var top = -Double.infinity
+        for c in 0..<k { top = max(top, theta[c] * z[i * k + c] + theta[k + c]) }
+        var sum = 0.0
+        for c in 0..<k { sum += Foundation.exp(theta[c] * z[i * k + c] + theta[k + c] - top) }
+        total += top + Foundation.log(sum) - (theta[labels[i]] * z[i * k + labels[i]] + theta[k + labels[i]])
+      }
+      return total / Double(n)
+    }
+    for _ in 0..<50 {
+      // Gradient and Hessian of the mean NLL; features per class c: (z_c for w_c, 1 for b_c).
+      let m = 2 * k
+      var gradient = [Double](repeating: 0, count: m)
+      var hessian = [Double](repeating: 0, count: m * m)
+      var p = [Double](repeating: 0, count: k)
+      for i in 0..<n {
+        var top = -Double.infinity
+        for c in 0..<k { top = max(top, theta[c] * z[i * k + c] + theta[k + c]) }
+        var sum = 0.0
+        for c in 0..<k {
+          p[c] = Foundation.exp(theta[c] * z[i * k + c] + theta[k + c] - top)
+          sum += p[c]
+        }
+        for c in 0..<k { p[c] /= sum }
+        func feature(_ j: Int) -> (Int, Double) { j < k ? (j, z[i * k + j]) : (j - k, 1) }
+        for j in 0..<m {
+          let (cj, xj) = feature(j)
+          gradient[j] += (p[cj] - (labels[i] == cj ? 1 : 0)) * xj / Double(n)
+          for l in 0..<m {
+            let (cl, xl) = feature(l)
+            hessian[j * m + l] += p[cj] * ((cj == cl ? 1 : 0) - p[cl]) * xj * xl / Double(n)
+          }
+        }
+      }
+      // The biases are defined up to a common shift: a small ridge keeps the system solvable.
+      for j in 0..<m { hessian[j * m + j] += 1e-9 }
+      guard let step = Minimize.solve(hessian, gradient, size: m) else { break }
+      var scale = 1.0
+      let current = nll(theta)
+      var next = theta
+      while scale > 1e-8 {
+        next = zip(theta, step).map { $0 - scale * $1 }
+        if nll(next) <= current { break }
+        scale /= 2
+      }
+      let moved = zip(theta, next).map { abs($0 - $1) }.max() ?? 0
+      theta = next
+      if moved < 1e-12 { break }
+    }
+    return (Array(theta[0..<k]), Array(theta[k...]))
+  }
+}
+
+/// Pool-adjacent-violators isotonic regression.
+enum Isotonic {
+  /// Fits a non-decreasing step function of `scores` to `labels`: equal scores are pooled first
+  /// (their mean label), then adjacent violating blocks are merged. Returns the points (block
+  /// start and end x, with the block's value) to interpolate between, clipped to [0, 1].
+  static func fit(scores: [Double], labels: [Double]) -> (x: [Double], y: [Double]) {
+    let order = RadixSort.ascendingOrder(scores)
+    var xs: [Double] = [], sums: [Double] = [], weights: [Double] = []
+    for index in order {
+      let i = Int(index)
+      if let last = xs.last, last == scores[i] {
+        sums[sums.count - 1] += labels[i]
+        weights[weights.count - 1] += 1
+      } else {
+        xs.append(scores[i])
+        sums.append(labels[i])
+        weights.append(1)
+      }
+    }
+    // Blocks: value, weight, first and last x.
+    var values: [Double] = [], blockWeights: [Double] = [], starts: [Double] = [], ends: [Double] = []
+    for j in xs.indices {
+      values.append(sums[j] / weights[j])
+      blockWeights.append(weights[j])
+      starts.append(xs[j])
+      ends.append(xs[j])
+      while values.count > 1, values[values.count - 2] >= values[values.count - 1] {
+        let w = blockWeights[blockWeights.count - 2] + blockWeights[blockWeights.count - 1]
+        let v = (values[values.count - 2] * blockWeights[blockWeights.count - 2] + values[values.count - 1] * blockWeights[blockWeights.count - 1]) / w
+        values.removeLast()
+        blockWeights.removeLast()
+        let end = ends.removeLast()
+        starts.removeLast()
+        values[values.count - 1] = v
+        blockWeights[blockWeights.count - 1] = w
+        ends[ends.count - 1] = end
+      }
+    }
+    var x: [Double] = [], y: [Double] = []
+    for j in values.indices {
+      let v = min(max(values[j], 0), 1)
+      x.append(starts[j])
+      y.append(v)
+      if ends[j] != starts[j] {
+        x.append(ends[j])
+        y.append(v)
+      }
+    }
+    return (x, y)
+  }
+
+  /// Linear interpolation between the points, clipped to the end values outside them.
+  static func interpolate(x: [Double], y: [Double], at value: Double) -> Double {
+    guard let first = x.first, let last = x.last else { return .nan }
+    if value <= first { return y[0] }
+    if value >= last { return y[y.count - 1] }
+    var low = 0, high = x.count - 1
+    while high - low > 1 {
+      let mid = (low + high) / 2
+      if x[mid] <= value { low = mid } else { high = mid }
+    }
+    let span = x[high] - x[low]
+    return span > 0 ? y[low] + (y[high] - y[low]) * (value - x[low]) / span : y[high]
+  }
+}
+
+/// Small numerical routines the calibrators share.
+enum Minimize {
+  /// Golden-section search for the minimum of a unimodal function on [lower, upper].
+  static func goldenSection(_ f: (Double) -> Double, lower: Double, upper: Double, tolerance: Double) -> Double {
+    let ratio = (Foundation.sqrt(5.0) - 1) / 2
+    var a = lower, b = upper
+    var c = b - ratio * (b - a), d = a + ratio * (b - a)
+    var fc = f(c), fd = f(d)
+    while b - a > tolerance {
+      if fc < fd {
+        b = d; d = c; fd = fc
+        c = b - ratio * (b - a); fc = f(c)
+      } else {
+        a = c; c = d; fc = fd
+        d = a + ratio * (b - a); fd = f(d)
+      }
+    }
+    return (a + b) / 2
+  }
+
+  /// Solves the symmetric system A x = b (Gaussian elimination with partial pivoting); nil
+  /// when singular.
+  static func solve(_ matrix: [Double], _ rhs: [Double], size m: Int) -> [Double]? {
+    var a = matrix, b = rhs
+    for column in 0..<m {
+      var pivot = column
+      for row in column..<m where abs(a[row * m + column]) > abs(a[pivot * m + column]) { pivot = row }
+      guard abs(a[pivot * m + column]) > 1e-300 else { return nil }
+      if pivot != column {
+        for j in 0..<m { a.swapAt(pivot * m + j, column * m + j) }
+        b.swapAt(pivot, column)
+      }
+      for row in (column + 1)..<m {
+        let factor = a[row * m + column] / a[column * m + column]
+        for j in column..<m { a[row * m + j] -= factor * a[column * m + j] }
+        b[row] -= factor * b[column]
+      }
+    }
+    var x = [Double](repeating: 0, count: m)
+    for row in stride(from: m - 1, through: 0, by: -1) {
+      var s = b[row]
+      for j in (row + 1)..<m { s -= a[row * m + j] * x[j] }
+      x[row] = s / a[row * m + row]
+    }
+    return x
+  }
+}

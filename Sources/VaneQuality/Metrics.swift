@@ -1,0 +1,208 @@
+internal import Foundation
+
+/// One reliability bin: how many samples fell in it, their mean confidence and their accuracy.
+public struct ReliabilityBin: Sendable, Equatable, Codable {
+  public var count: Int
+  public var meanConfidence: Double
+  public var accuracy: Double
+}
+
+/// Calibration error over a binning of confidences.
+public struct CalibrationError: Sendable, Equatable, Codable {
+  /// Σ (n_bin / N) · |accuracy − mean confidence| over non-empty bins.
+  public var expected: Double
+  /// max |accuracy − mean confidence| over non-empty bins.
+  public var maximum: Double
+  public var bins: [ReliabilityBin]
+}
+
+/// Metric functions over plain arrays. Each states its definition; the ones scikit-learn
+/// also computes are checked against it in the tests (`scripts/quality_fixtures.py`).
+public enum Metrics {
+  /// Exact ROC AUC with ties handled (the Mann–Whitney U statistic with mid-ranks, equal to
+  /// the trapezoidal area scikit-learn computes). NaN when one class is absent.
+  public static func rocAUC(scores: [Double], positive: [Bool]) -> Double {
+    precondition(scores.count == positive.count)
+    let n = scores.count
+    let positives = positive.reduce(0) { $0 + ($1 ? 1 : 0) }
+    let negatives = n - positives
+    guard positives > 0, negatives > 0 else { return .nan }
+    let order = RadixSort.ascendingOrder(scores)
+    // Sum of the positives' mid-ranks (1-based), tie group by tie group.
+    var rankSum = 0.0
+    var start = 0
+    while start < n {
+      var end = start + 1
+      let value = scores[Int(order[start])]
+      while end < n, scores[Int(order[end])] == value { end += 1 }
+      var groupPositives = 0
+      for j in start..<end where positive[Int(order[j])] { groupPositives += 1 }
+      let midRank = Double(start + 1 + end) / 2
+      rankSum += Double(groupPositives) * midRank
+      start = end
+    }
+    let p = Double(positives)
+    return (rankSum - p * (p + 1) / 2) / (p * Double(negatives))
+  }
+
+  /// Binary AUC of P(class 1), or the macro average of one-vs-rest AUCs for more classes.
+  public static func rocAUC(_ predictions: Predictions) -> Double {
+    let k = predictions.classCount
+    if k == 2 {
+      return Self.rocAUC(
+        scores: (0..<predictions.count).map { predictions.probability($0, 1) }, positive: predictions.labels.map { $0 == 1 })
+    }
+    var total = 0.0
+    for c in 0..<k {
+      total += Self.rocAUC(
+        scores: (0..<predictions.count).map { predictions.probability($0, c) }, positive: predictions.labels.map { $0 == c })
+    }
+    return total / Double(k)
+  }
+
+  /// Mean negative log-likelihood of the true class, probabilities clipped to
+  /// [ε, 1 − ε] with ε = 2.22e-16 (float64 machine epsilon, as scikit-learn).
+  public static func logLoss(_ predictions: Predictions) -> Double {
+    let eps = Double.ulpOfOne
+    var total = 0.0
+    for i in 0..<predictions.count {
+      let p = min(max(predictions.probability(i, predictions.labels[i]), eps), 1 - eps)
+      total -= Foundation.log(p)
+    }
+    return total / Double(predictions.count)
+  }
+
+  /// Mean over samples of Σ_k (p_k − 1[k = label])²; for binary models the usual
+  /// (p − y)² of the positive class (half the two-class sum).
+  public static func brier(_ predictions: Predictions) -> Double {
+    var total = 0.0
+    for i in 0..<predictions.count {
+      if predictions.isBinary {
+        let d = predictions.probability(i, 1) - (predictions.labels[i] == 1 ? 1 : 0)
+        total += d * d
+      } else {
+        for k in 0..<predictions.classCount {
+          let d = predictions.probability(i, k) - (predictions.labels[i] == k ? 1 : 0)
+          total += d * d
+        }
+      }
+    }
+    return total / Double(predictions.count)
+  }
+
+  /// Confusion matrix: rows are true classes, columns predicted ones.
+  public static func confusion(_ predictions: Predictions) -> [[Int]] {
+    var matrix = [[Int]](repeating: [Int](repeating: 0, count: predictions.classCount), count: predictions.classCount)
+    for i in 0..<predictions.count { matrix[predictions.labels[i]][predictions.predictedClass(i)] += 1 }
+    return matrix
+  }
+
+  /// Share of samples whose predicted class is the true one.
+  public static func accuracy(confusion: [[Int]]) -> Double {
+    let total = confusion.joined().reduce(0, +)
+    let correct = confusion.indices.reduce(0) { $0 + confusion[$1][$1] }
+    return total == 0 ? .nan : Double(correct) / Double(total)
+  }
+
+  /// Per-class precision and recall (0 where undefined, as scikit-learn's zero_division=0).
+  public static func precisionRecall(confusion: [[Int]]) -> (precision: [Double], recall: [Double]) {
+    let k = confusion.count
+    let precision = (0..<k).map { c -> Double in
+      let predicted = (0..<k).reduce(0) { $0 + confusion[$1][c] }
+      return predicted == 0 ? 0 : Double(confusion[c][c]) / Double(predicted)
+    }
+    let recall = (0..<k).map { c -> Double in
+      let actual = confusion[c].reduce(0, +)
+      return actual == 0 ? 0 : Double(confusion[c][c]) / Double(actual)
+    }
+    return (precision, recall)
+  }
+
+  /// Calibration error of the predicted class's confidence against being right, with `bins`
+  /// equal-width bins over [0, 1] (index min(⌊conf · bins⌋, bins − 1)).
+  public static func calibrationUniform(confidence: [Double], correct: [Bool], bins: Int = 15) -> CalibrationError {
+    var counts = [Int](repeating: 0, count: bins)
+    var confidenceSums = [Double](repeating: 0, count: bins)
+    var correctCounts = [Int](repeating: 0, count: bins)
+    for (c, right) in zip(confidence, correct) {
+      let b = min(max(Int(c * Double(bins)), 0), bins - 1)
+      counts[b] += 1
+      confidenceSums[b] += c
+      if right { correctCounts[b] += 1 }
+    }
+    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: confidence.count)
+  }
+
+  /// Calibration error with `bins` equal-mass bins: samples sorted by confidence (stably) and
+  /// split into contiguous chunks whose sizes differ by at most one, the larger ones first
+  /// (NumPy's array_split).
+  public static func calibrationQuantile(confidence: [Double], correct: [Bool], bins: Int = 15) -> CalibrationError {
+    let order = RadixSort.ascendingOrder(confidence)
+    let n = confidence.count
+    var counts = [Int](), confidenceSums = [Double](), correctCounts = [Int]()
+    var start = 0
+    for b in 0..<bins {
+      let size = n / bins + (b < n % bins ? 1 : 0)
+      var sum = 0.0
+      var right = 0
+      for j in start..<(start + size) {
+        let i = Int(order[j])
+        sum += confidence[i]
+        if correct[i] { right += 1 }
+      }
+      counts.append(size)
+      confidenceSums.append(sum)
+      correctCounts.append(right)
+      start += size
+    }
+    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: n)
+  }
+
+  static func error(counts: [Int], confidenceSums: [Double], correctCounts: [Int], total: Int) -> CalibrationError {
+    var expected = 0.0
+    var maximum = 0.0
+    var bins: [ReliabilityBin] = []
+    for b in counts.indices {
+      guard counts[b] > 0 else {
+        bins.append(ReliabilityBin(count: 0, meanConfidence: 0, accuracy: 0))
+        continue
+      }
+      let meanConfidence = confidenceSums[b] / Double(counts[b])
+      let accuracy = Double(correctCounts[b]) / Double(counts[b])
+      let gap = abs(accuracy - meanConfidence)
+      expected += Double(counts[b]) / Double(total) * gap
+      maximum = max(maximum, gap)
+      bins.append(ReliabilityBin(count: counts[b], meanConfidence: meanConfidence, accuracy: accuracy))
+    }
+    return CalibrationError(expected: expected, maximum: maximum, bins: bins)
+  }
+
+  /// Population stability index of `scores` against `reference`: 10 bins cut at the
+  /// reference's deciles (linear-interpolated quantiles), bins (−∞, e1], (e1, e2], …, (e9, ∞);
+  /// shares floored at 1e-4; PSI = Σ (a − e) · ln(a / e).
+  public static func psi(scores: [Double], reference: [Double]) -> Double {
+    guard !scores.isEmpty, !reference.isEmpty else { return .nan }
+    let sorted = reference.sorted()
+    let edges = (1...9).map { Self.quantile(sorted, Double($0) / 10) }
+    func shares(_ values: [Double]) -> [Double] {
+      var counts = [Int](repeating: 0, count: 10)
+      for v in values {
+        // The first edge at or above v: v ≤ e_k lands in bin k.
+        var bin = 0
+        while bin < 9, v > edges[bin] { bin += 1 }
+        counts[bin] += 1
+      }
+      return counts.map { max(Double($0) / Double(values.count), 1e-4) }
+    }
+    let actual = shares(scores), expected = shares(reference)
+    return zip(actual, expected).reduce(0) { $0 + ($1.0 - $1.1) * Foundation.log($1.0 / $1.1) }
+  }
+
+  /// Quantile of sorted values with linear interpolation (NumPy's default).
+  static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+    let position = q * Double(sorted.count - 1)
+    let low = Int(position.rounded(.down))
+    let high = min(low + 1, sorted.count - 1)
+    return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
+  }
+}

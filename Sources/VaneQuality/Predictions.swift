@@ -1,0 +1,80 @@
+internal import VaneCore
+
+/// Class probabilities of a model over a set of samples, with the true labels: what every
+/// metric, calibrator and gate reads. Binary models have two classes (index 1 is the positive
+/// class, "UP"); three-class models DOWN/HOLD/UP.
+public struct Predictions: Sendable, Equatable {
+  /// Classes per sample (2 for binary).
+  public let classCount: Int
+  /// `count × classCount`, row-major.
+  public let probabilities: [Double]
+  /// True class per sample, in 0..<classCount.
+  public let labels: [Int]
+  /// Raw model outputs, when the model exposes them: one per sample for binary models (the
+  /// logit of class 1), `classCount` per sample otherwise. Used for the logit-range gate and by
+  /// calibrators that work on logits.
+  public let logits: [Double]?
+
+  public var count: Int { self.labels.count }
+  public var isBinary: Bool { self.classCount == 2 }
+
+  /// Binary predictions from P(class 1).
+  /// - Throws: INVALID_ARGUMENT naming the field for mismatched lengths or a label not 0 or 1.
+  public init(binary positive: [Double], labels: [Int], logits: [Double]? = nil) throws {
+    guard positive.count == labels.count else {
+      throw VaneError.invalidArgument(field: "probabilities", "\(positive.count) values for \(labels.count) labels")
+    }
+    var rows = [Double](repeating: 0, count: positive.count * 2)
+    for (i, p) in positive.enumerated() {
+      rows[2 * i] = 1 - p
+      rows[2 * i + 1] = p
+    }
+    try self.init(probabilities: rows, classCount: 2, labels: labels, logits: logits)
+  }
+
+  /// Predictions from full probability rows.
+  /// - Throws: INVALID_ARGUMENT naming the field for a bad shape or a label out of range.
+  public init(probabilities: [Double], classCount: Int, labels: [Int], logits: [Double]? = nil) throws {
+    guard classCount >= 2, classCount <= 1000 else {
+      throw VaneError.invalidArgument(field: "class_count", "must be between 2 and 1000 (got \(classCount))")
+    }
+    guard probabilities.count == labels.count * classCount else {
+      throw VaneError.invalidArgument(
+        field: "probabilities", "\(probabilities.count) values for \(labels.count) samples of \(classCount) classes")
+    }
+    if let index = labels.firstIndex(where: { $0 < 0 || $0 >= classCount }) {
+      throw VaneError.invalidArgument(field: "labels[\(index)]", "\(labels[index]) is not a class index in 0..<\(classCount)")
+    }
+    if let logits {
+      let width = classCount == 2 ? 1 : classCount
+      guard logits.count == labels.count * width || (classCount == 2 && logits.count == labels.count * 2) else {
+        throw VaneError.invalidArgument(field: "logits", "\(logits.count) values for \(labels.count) samples")
+      }
+    }
+    self.classCount = classCount
+    self.probabilities = probabilities
+    self.labels = labels
+    self.logits = logits
+  }
+
+  /// P(class k) of sample i.
+  @inline(__always)
+  public func probability(_ i: Int, _ k: Int) -> Double { self.probabilities[i * self.classCount + k] }
+
+  /// Whether every probability of sample i is finite.
+  public func isFinite(_ i: Int) -> Bool {
+    (0..<self.classCount).allSatisfy { self.probability(i, $0).isFinite }
+  }
+
+  /// The predicted class of sample i: binary models predict 1 iff P(1) >= 0.5; others the
+  /// first class of highest probability.
+  public func predictedClass(_ i: Int) -> Int {
+    if self.isBinary { return self.probability(i, 1) >= 0.5 ? 1 : 0 }
+    var best = 0
+    for k in 1..<self.classCount where self.probability(i, k) > self.probability(i, best) { best = k }
+    return best
+  }
+
+  /// The probability of the predicted class.
+  public func confidence(_ i: Int) -> Double { self.probability(i, self.predictedClass(i)) }
+}
