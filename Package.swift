@@ -79,7 +79,9 @@ let package = Package(
     ),
     .target(
       name: "VaneQuality",
-      dependencies: ["VaneCore"],
+      dependencies: [
+        "VaneCore", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+      ],
       swiftSettings: swiftSettings
     ),
     .target(
