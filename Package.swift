@@ -111,7 +111,7 @@ let package = Package(
     .executableTarget(
       name: "vane",
       dependencies: [
-        "VaneCore", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures",
+        "VaneCore", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures", "VaneQuality",
         "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -92,80 +92,115 @@ public enum Calibrator {
 
   // MARK: Temperature
 
-  /// The NLL-optimal temperature: golden-section search on log T over [−5, 5] (the NLL of
-  /// softmax(z / T) is convex in 1/T, hence unimodal in log T) to 1e-10.
+  /// The NLL-optimal temperature. The mean NLL of softmax(β z) is convex in β = 1/T, so its
+  /// minimum is the root of the slope: Newton's method on the slope (slope and curvature in one
+  /// pass, one exp per sample for binary models), kept inside a bracket where the slope changes
+  /// sign and bisecting when a step leaves it. β is kept within [e⁻⁵, e⁵].
   static func temperature(_ predictions: Predictions) -> Double {
     let z = CalibrationInputs.logits(predictions)
     let k = predictions.classCount
     let labels = predictions.labels
-    func nll(_ logT: Double) -> Double {
-      let beta = Foundation.exp(-logT)
-      var total = 0.0
+    let n = Double(labels.count)
+    // Binary: the logit signed by the label, so the NLL is Σ −log σ(β·signed).
+    let signed = k == 2 ? labels.indices.map { labels[$0] == 1 ? z[$0] : -z[$0] } : []
+    /// Slope and curvature of the mean NLL at β.
+    func slope(_ beta: Double) -> (Double, Double) {
+      var d1 = 0.0, d2 = 0.0
       if k == 2 {
-        for i in labels.indices {
-          // −log σ(±βz), computed stably.
-          let s = beta * z[i] * (labels[i] == 1 ? 1 : -1)
-          total += s >= 0 ? Foundation.log1p(Foundation.exp(-s)) : -s + Foundation.log1p(Foundation.exp(s))
+        signed.withUnsafeBufferPointer { signed in
+          for x in signed {
+            let tail = 1 / (1 + Foundation.exp(beta * x))  // σ(−βx)
+            d1 -= x * tail
+            d2 += x * x * tail * (1 - tail)
+          }
         }
       } else {
         for i in labels.indices {
           var top = -Double.infinity
           for c in 0..<k { top = max(top, beta * z[i * k + c]) }
-          var sum = 0.0
-          for c in 0..<k { sum += Foundation.exp(beta * z[i * k + c] - top) }
-          total += top + Foundation.log(sum) - beta * z[i * k + labels[i]]
+          var sum = 0.0, mean = 0.0, second = 0.0
+          for c in 0..<k {
+            let v = z[i * k + c]
+            let e = Foundation.exp(beta * v - top)
+            sum += e
+            mean += e * v
+            second += e * v * v
+          }
+          mean /= sum
+          second /= sum
+          d1 += mean - z[i * k + labels[i]]
+          d2 += second - mean * mean
         }
       }
-      return total / Double(labels.count)
+      return (d1 / n, d2 / n)
     }
-    return Foundation.exp(Minimize.goldenSection(nll, lower: -5, upper: 5, tolerance: 1e-10))
+    var low = Foundation.exp(-5.0), high = Foundation.exp(5.0)
+    if slope(low).0 >= 0 { return 1 / low }
+    if slope(high).0 <= 0 { return 1 / high }
+    var beta = 1.0
+    for _ in 0..<100 {
+      let (d1, d2) = slope(beta)
+      if d1 < 0 { low = beta } else { high = beta }
+      var next = d2 > 0 ? beta - d1 / d2 : (low + high) / 2
+      if !(next > low && next < high) { next = (low + high) / 2 }
+      let moved = abs(next - beta)
+      beta = next
+      // 1e-10 relative: far under any effect on probabilities.
+      if moved <= 1e-10 * beta || high - low <= 1e-12 * beta { break }
+    }
+    return 1 / beta
   }
 
   // MARK: Platt
 
-  /// Unregularised logistic regression of the label on the logit: Newton's method on (a, b)
-  /// with step halving (a full Newton step can overshoot where the sigmoid saturates).
+  /// Unregularised logistic regression of the label on the logit: Newton's method on (a, b),
+  /// value, gradient and Hessian in one pass, halving a step that raised the NLL (a full step
+  /// can overshoot where the sigmoid saturates).
   static func platt(_ predictions: Predictions) -> (Double, Double) {
     let z = CalibrationInputs.logits(predictions)
-    let y = predictions.labels.map { Double($0) }
-    func nll(_ a: Double, _ b: Double) -> Double {
-      var total = 0.0
+    let labels = predictions.labels
+    /// NLL, gradient (a, b) and Hessian (aa, ab, bb) at (a, b).
+    func evaluate(_ a: Double, _ b: Double) -> (f: Double, ga: Double, gb: Double, haa: Double, hab: Double, hbb: Double) {
+      var f = 0.0, ga = 0.0, gb = 0.0, haa = 0.0, hab = 0.0, hbb = 0.0
       for i in z.indices {
-        let s = (a * z[i] + b) * (y[i] == 1 ? 1 : -1)
-        total += s >= 0 ? Foundation.log1p(Foundation.exp(-s)) : -s + Foundation.log1p(Foundation.exp(s))
-      }
-      return total
-    }
-    var a = 1.0, b = 0.0
-    var current = nll(a, b)
-    for _ in 0..<100 {
-      var ga = 0.0, gb = 0.0, haa = 0.0, hab = 0.0, hbb = 0.0
-      for i in z.indices {
-        let p = Calibration.sigmoid(a * z[i] + b)
-        let r = p - y[i]
-        ga += r * z[i]
+        let x = z[i]
+        let t = a * x + b
+        let e = Foundation.exp(-abs(t))
+        let p = t >= 0 ? 1 / (1 + e) : e / (1 + e)  // σ(t)
+        let y = labels[i] == 1
+        // −log σ(t) for y = 1, −log σ(−t) for y = 0.
+        f += (y ? (t >= 0 ? 0 : -t) : (t >= 0 ? t : 0)) + Foundation.log1p(e)
+        let r = p - (y ? 1 : 0)
+        ga += r * x
         gb += r
-        let w = max(p * (1 - p), 1e-12)
-        haa += w * z[i] * z[i]
-        hab += w * z[i]
+        let w = p * (1 - p)
+        haa += w * x * x
+        hab += w * x
         hbb += w
       }
-      let det = haa * hbb - hab * hab
+      return (f, ga, gb, haa, hab, hbb)
+    }
+    var a = 1.0, b = 0.0
+    var current = evaluate(a, b)
+    for _ in 0..<100 {
+      let det = current.haa * current.hbb - current.hab * current.hab
       guard det > 0 else { break }
-      let da = (hbb * ga - hab * gb) / det
-      let db = (haa * gb - hab * ga) / det
-      var scale = 1.0
-      var next = (a - da, b - db)
-      var value = nll(next.0, next.1)
-      while value > current, scale > 1e-10 {
-        scale /= 2
-        next = (a - scale * da, b - scale * db)
-        value = nll(next.0, next.1)
+      var da = (current.hbb * current.ga - current.hab * current.gb) / det
+      var db = (current.haa * current.gb - current.hab * current.ga) / det
+      // Converged: the step is below 1e-10 relative (smaller ones only chase rounding).
+      if max(abs(da), abs(db)) < 1e-10 * max(1, abs(a), abs(b)) { break }
+      var next = evaluate(a - da, b - db)
+      var halvings = 0
+      while next.f > current.f + 1e-15 * abs(current.f), halvings < 30 {
+        da /= 2
+        db /= 2
+        halvings += 1
+        next = evaluate(a - da, b - db)
       }
-      let moved = max(abs(next.0 - a), abs(next.1 - b))
-      (a, b) = next
-      current = min(current, value)
-      if moved < 1e-12 * max(1, abs(a), abs(b)) { break }
+      a -= da
+      b -= db
+      current = next
+      if max(abs(da), abs(db)) < 1e-10 * max(1, abs(a), abs(b)) { break }
     }
     return (a, b)
   }
@@ -240,40 +275,41 @@ enum Isotonic {
   /// (their mean label), then adjacent violating blocks are merged. Returns the points (block
   /// start and end x, with the block's value) to interpolate between, clipped to [0, 1].
   static func fit(scores: [Double], labels: [Double]) -> (x: [Double], y: [Double]) {
-    let order = RadixSort.ascendingOrder(scores)
-    var xs: [Double] = [], sums: [Double] = [], weights: [Double] = []
-    for index in order {
-      let i = Int(index)
-      if let last = xs.last, last == scores[i] {
-        sums[sums.count - 1] += labels[i]
-        weights[weights.count - 1] += 1
-      } else {
-        xs.append(scores[i])
-        sums.append(labels[i])
-        weights.append(1)
+    var keys = scores.map(RadixSort.key)
+    var order = (0..<scores.count).map { UInt32($0) }
+    RadixSort.sort(keys: &keys, payload: &order)
+    // Blocks on a stack: value (mean label), weight, first and last x. Each run of equal scores
+    // (adjacent once sorted) becomes one point first; violators are then merged backwards.
+    let n = scores.count
+    var values = [Double](repeating: 0, count: n), weights = [Double](repeating: 0, count: n)
+    var starts = [Double](repeating: 0, count: n), ends = [Double](repeating: 0, count: n)
+    var top = -1
+    var j = 0
+    while j < n {
+      let x = scores[Int(order[j])]
+      var sum = 0.0, weight = 0.0
+      while j < n, scores[Int(order[j])] == x {
+        sum += labels[Int(order[j])]
+        weight += 1
+        j += 1
       }
-    }
-    // Blocks: value, weight, first and last x.
-    var values: [Double] = [], blockWeights: [Double] = [], starts: [Double] = [], ends: [Double] = []
-    for j in xs.indices {
-      values.append(sums[j] / weights[j])
-      blockWeights.append(weights[j])
-      starts.append(xs[j])
-      ends.append(xs[j])
-      while values.count > 1, values[values.count - 2] >= values[values.count - 1] {
-        let w = blockWeights[blockWeights.count - 2] + blockWeights[blockWeights.count - 1]
-        let v = (values[values.count - 2] * blockWeights[blockWeights.count - 2] + values[values.count - 1] * blockWeights[blockWeights.count - 1]) / w
-        values.removeLast()
-        blockWeights.removeLast()
-        let end = ends.removeLast()
-        starts.removeLast()
-        values[values.count - 1] = v
-        blockWeights[blockWeights.count - 1] = w
-        ends[ends.count - 1] = end
+      top += 1
+      values[top] = sum / weight
+      weights[top] = weight
+      starts[top] = x
+      ends[top] = x
+      while top > 0, values[top - 1] >= values[top] {
+        let w = weights[top - 1] + weights[top]
+        values[top - 1] = (values[top - 1] * weights[top - 1] + values[top] * weights[top]) / w
+        weights[top - 1] = w
+        ends[top - 1] = ends[top]
+        top -= 1
       }
     }
     var x: [Double] = [], y: [Double] = []
-    for j in values.indices {
+    x.reserveCapacity(2 * (top + 1))
+    y.reserveCapacity(2 * (top + 1))
+    for j in 0...max(top, 0) where top >= 0 {
       let v = min(max(values[j], 0), 1)
       x.append(starts[j])
       y.append(v)
@@ -302,24 +338,6 @@ enum Isotonic {
 
 /// Small numerical routines the calibrators share.
 enum Minimize {
-  /// Golden-section search for the minimum of a unimodal function on [lower, upper].
-  static func goldenSection(_ f: (Double) -> Double, lower: Double, upper: Double, tolerance: Double) -> Double {
-    let ratio = (Foundation.sqrt(5.0) - 1) / 2
-    var a = lower, b = upper
-    var c = b - ratio * (b - a), d = a + ratio * (b - a)
-    var fc = f(c), fd = f(d)
-    while b - a > tolerance {
-      if fc < fd {
-        b = d; d = c; fd = fc
-        c = b - ratio * (b - a); fc = f(c)
-      } else {
-        a = c; c = d; fc = fd
-        d = a + ratio * (b - a); fd = f(d)
-      }
-    }
-    return (a + b) / 2
-  }
-
   /// Solves the symmetric system A x = b (Gaussian elimination with partial pivoting); nil
   /// when singular.
   static func solve(_ matrix: [Double], _ rhs: [Double], size m: Int) -> [Double]? {

@@ -24,21 +24,24 @@ public enum Metrics {
   public static func rocAUC(scores: [Double], positive: [Bool]) -> Double {
     precondition(scores.count == positive.count)
     let n = scores.count
-    let positives = positive.reduce(0) { $0 + ($1 ? 1 : 0) }
+    // Sort keys with the label as payload: the rank pass then reads memory in order.
+    var keys = scores.map(RadixSort.key)
+    var labels = positive.map { UInt32($0 ? 1 : 0) }
+    let positives = labels.reduce(0) { $0 + Int($1) }
     let negatives = n - positives
     guard positives > 0, negatives > 0 else { return .nan }
-    let order = RadixSort.ascendingOrder(scores)
+    RadixSort.sort(keys: &keys, payload: &labels)
     // Sum of the positives' mid-ranks (1-based), tie group by tie group.
     var rankSum = 0.0
     var start = 0
     while start < n {
       var end = start + 1
-      let value = scores[Int(order[start])]
-      while end < n, scores[Int(order[end])] == value { end += 1 }
-      var groupPositives = 0
-      for j in start..<end where positive[Int(order[j])] { groupPositives += 1 }
-      let midRank = Double(start + 1 + end) / 2
-      rankSum += Double(groupPositives) * midRank
+      var groupPositives = Int(labels[start])
+      while end < n, keys[end] == keys[start] {
+        groupPositives += Int(labels[end])
+        end += 1
+      }
+      rankSum += Double(groupPositives) * Double(start + 1 + end) / 2
       start = end
     }
     let p = Double(positives)
@@ -131,6 +134,35 @@ public enum Metrics {
       if right { correctCounts[b] += 1 }
     }
     return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: confidence.count)
+  }
+
+  /// ``calibrationUniform(confidence:correct:bins:)`` of a binary model straight from P(class 1)
+  /// and the labels, in one pass (confidence max(p, 1 − p), predicted class 1 iff p ≥ 0.5).
+  public static func calibrationUniform(positiveProbability p: [Double], labels: [Int], bins: Int = 15) -> CalibrationError {
+    precondition(p.count == labels.count && bins > 0)
+    var counts = [Int](repeating: 0, count: bins)
+    var confidenceSums = [Double](repeating: 0, count: bins)
+    var correctCounts = [Int](repeating: 0, count: bins)
+    let scale = Double(bins)
+    p.withUnsafeBufferPointer { p in
+      labels.withUnsafeBufferPointer { labels in
+        counts.withUnsafeMutableBufferPointer { counts in
+          confidenceSums.withUnsafeMutableBufferPointer { sums in
+            correctCounts.withUnsafeMutableBufferPointer { correct in
+              for i in 0..<p.count {
+                let up = p[i] >= 0.5
+                let c = up ? p[i] : 1 - p[i]
+                let b = min(max(Int(c * scale), 0), bins - 1)
+                counts[b] += 1
+                sums[b] += c
+                correct[b] += up == (labels[i] == 1) ? 1 : 0
+              }
+            }
+          }
+        }
+      }
+    }
+    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: p.count)
   }
 
   /// Calibration error with `bins` equal-mass bins: samples sorted by confidence (stably) and

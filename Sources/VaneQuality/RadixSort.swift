@@ -1,46 +1,81 @@
 /// Sorting doubles by their bit patterns: an LSD radix sort on keys that order like the values
-/// (sign bit flipped for positives, all bits for negatives), 16 bits per pass. Linear time,
-/// which is what makes AUC and equal-mass binning on a million predictions fast. Stable, so equal
-/// values keep their input order.
+/// (sign bit flipped for positives, all bits for negatives; -0.0 taken as 0.0; NaN last).
+/// Linear time, which is what makes AUC and equal-mass binning on a million predictions fast.
+/// Stable, so equal values keep their input order. One pass counts every digit's histogram;
+/// passes whose digit is the same for all keys (the exponent bits of probabilities) are skipped.
 enum RadixSort {
-  /// The permutation that sorts `values` ascending (NaN last), as 32-bit indices.
-  static func ascendingOrder(_ values: [Double]) -> [UInt32] {
-    let n = values.count
-    precondition(n <= Int(UInt32.max))
-    var keys = [UInt64](repeating: 0, count: n)
-    var order = [UInt32](repeating: 0, count: n)
-    var scratchKeys = keys
-    var scratchOrder = order
-    for i in 0..<n {
-      let bits = values[i].bitPattern
-      // Positive: flip the sign bit; negative: flip all bits. -0.0 and 0.0 become adjacent.
-      keys[i] = values[i].isNaN ? .max : bits & (1 << 63) == 0 ? bits | (1 << 63) : ~bits
-      order[i] = UInt32(i)
-    }
-    var counts = [Int](repeating: 0, count: 1 << 16)
-    for pass in 0..<4 {
-      let shift = UInt64(pass * 16)
-      // Skip a pass whose digit is the same for every key (common for the high digits).
-      let first = (keys.first ?? 0) >> shift & 0xFFFF
-      if keys.allSatisfy({ $0 >> shift & 0xFFFF == first }) { continue }
-      for b in counts.indices { counts[b] = 0 }
-      for key in keys { counts[Int(key >> shift & 0xFFFF)] += 1 }
-      var total = 0
-      for b in counts.indices {
-        let c = counts[b]
-        counts[b] = total
-        total += c
+  /// The order-preserving key of a double.
+  @inline(__always)
+  static func key(_ value: Double) -> UInt64 {
+    if value.isNaN { return .max }
+    let bits = (value == 0 ? 0.0 : value).bitPattern
+    return bits & (1 << 63) == 0 ? bits | (1 << 63) : ~bits
+  }
+
+  /// Sorts `keys` ascending, carrying `payload` along.
+  static func sort(keys: inout [UInt64], payload: inout [UInt32]) {
+    let n = keys.count
+    precondition(payload.count == n)
+    guard n > 1 else { return }
+    // 16-bit digits: 4 passes; measured faster than 8- or 11-bit digits from 25,000 keys up.
+    let bits = 16
+    let buckets = 1 << bits
+    let passes = (64 + bits - 1) / bits
+    let mask = UInt64(buckets - 1)
+    var histograms = [Int](repeating: 0, count: buckets * passes)
+    keys.withUnsafeBufferPointer { keys in
+      histograms.withUnsafeMutableBufferPointer { h in
+        for key in keys {
+          var k = key
+          for pass in 0..<passes {
+            h[pass * buckets + Int(k & mask)] += 1
+            k >>= UInt64(bits)
+          }
+        }
       }
-      for i in 0..<n {
-        let digit = Int(keys[i] >> shift & 0xFFFF)
-        let slot = counts[digit]
-        counts[digit] = slot + 1
-        scratchKeys[slot] = keys[i]
-        scratchOrder[slot] = order[i]
+    }
+    var scratchKeys = [UInt64](repeating: 0, count: n)
+    var scratchPayload = [UInt32](repeating: 0, count: n)
+    for pass in 0..<passes {
+      let base = pass * buckets
+      // A digit every key shares leaves the order as it is.
+      if histograms[base + Int((keys[0] >> UInt64(pass * bits)) & mask)] == n { continue }
+      var total = 0
+      for b in 0..<buckets {
+        let count = histograms[base + b]
+        histograms[base + b] = total
+        total += count
+      }
+      let shift = UInt64(pass * bits)
+      keys.withUnsafeBufferPointer { source in
+        payload.withUnsafeBufferPointer { sourcePayload in
+          scratchKeys.withUnsafeMutableBufferPointer { target in
+            scratchPayload.withUnsafeMutableBufferPointer { targetPayload in
+              histograms.withUnsafeMutableBufferPointer { h in
+                for i in 0..<n {
+                  let key = source[i]
+                  let slot = base + Int((key >> shift) & mask)
+                  let position = h[slot]
+                  h[slot] = position + 1
+                  target[position] = key
+                  targetPayload[position] = sourcePayload[i]
+                }
+              }
+            }
+          }
+        }
       }
       swap(&keys, &scratchKeys)
-      swap(&order, &scratchOrder)
+      swap(&payload, &scratchPayload)
     }
+  }
+
+  /// The permutation that sorts `values` ascending (NaN last), as 32-bit indices.
+  static func ascendingOrder(_ values: [Double]) -> [UInt32] {
+    precondition(values.count <= Int(UInt32.max))
+    var keys = values.map(Self.key)
+    var order = (0..<values.count).map { UInt32($0) }
+    Self.sort(keys: &keys, payload: &order)
     return order
   }
 }
