@@ -160,7 +160,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneQualityTests",
-      dependencies: ["VaneQuality", "VaneCore"],
+      dependencies: ["VaneQuality", "VaneCore", "VaneTestSupport"],
       exclude: ["Fixtures"],
       swiftSettings: swiftSettings
     ),

@@ -152,24 +152,11 @@ struct FeatureBench: AsyncParsableCommand {
   }
 
   func talib(_ data: (open: [Double], high: [Double], low: [Double], close: [Double], volume: [Double])) throws -> TalibFigures {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bench-candles-\(getpid()).f64")
-    defer { try? FileManager.default.removeItem(at: path) }
     var bytes = Data()
     for array in [data.open, data.high, data.low, data.close, data.volume] {
       array.withUnsafeBytes { bytes.append(contentsOf: $0) }  // little-endian on every supported host
     }
-    try bytes.write(to: path)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", self.talibScript, path.path, "\(self.candles)"]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let json = FileDescriptorReader.readAll(output.fileHandleForReading.fileDescriptor)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw ValidationError("bench_talib.py failed") }
-    return try JSONDecoder().decode(TalibFigures.self, from: Data(json))
+    return try ReferenceScript.run(self.talibScript, files: [("candles.f64", bytes)], arguments: ["\(self.candles)"], as: TalibFigures.self)
   }
 
   func online() async throws {

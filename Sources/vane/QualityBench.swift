@@ -88,25 +88,8 @@ struct QualityBench: AsyncParsableCommand {
   }
 
   func sklearn(scores: [Double], labels: [UInt8]) throws -> Figures {
-    let directory = FileManager.default.temporaryDirectory
-    let scoresURL = directory.appendingPathComponent("vane-bench-scores-\(getpid()).f64")
-    let labelsURL = directory.appendingPathComponent("vane-bench-labels-\(getpid()).u8")
-    defer {
-      try? FileManager.default.removeItem(at: scoresURL)
-      try? FileManager.default.removeItem(at: labelsURL)
-    }
-    try scores.withUnsafeBytes { Data($0) }.write(to: scoresURL)
-    try Data(labels).write(to: labelsURL)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", self.script, scoresURL.path, labelsURL.path, "\(scores.count)"]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let json = FileDescriptorReader.readAll(output.fileHandleForReading.fileDescriptor)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw ValidationError("bench_quality.py failed") }
-    return try JSONDecoder().decode(Figures.self, from: Data(json))
+    try ReferenceScript.run(
+      self.script, files: [("scores.f64", scores.withUnsafeBytes { Data($0) }), ("labels.u8", Data(labels))],
+      arguments: ["\(scores.count)"], as: Figures.self)
   }
 }

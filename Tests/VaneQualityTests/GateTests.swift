@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaneCore
+import VaneTestSupport
 
 @testable import VaneQuality
 
@@ -8,7 +9,7 @@ import VaneCore
 struct GateTests {
   /// n binary samples: outcomes drawn from σ(z), the model's logit `logit(z, u)`.
   static func model(_ n: Int, seed: UInt64, logit: (Double, Double) -> Double = { z, _ in z }) throws -> Predictions {
-    var rng = SplitMix64(state: seed)
+    var rng = SplitMix64(seed: seed)
     var logits: [Double] = [], labels: [Int] = []
     for _ in 0..<n {
       let z = Double.random(in: -2...2, using: &rng)
@@ -19,7 +20,7 @@ struct GateTests {
   }
 
   static func scaledInputs(mean: Double = 0, std: Double = 1) -> InputSummary {
-    var rng = SplitMix64(state: 77)
+    var rng = SplitMix64(seed: 77)
     var values: [Double] = []
     for _ in 0..<5000 {
       for _ in 0..<3 {

@@ -1,20 +1,9 @@
 import Foundation
 import Testing
 import VaneCore
+import VaneTestSupport
 
 @testable import VaneQuality
-
-/// A seeded generator, so property tests are repeatable.
-struct SplitMix64: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    self.state &+= 0x9E37_79B9_7F4A_7C15
-    var z = self.state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
 
 @Suite("Metrics: closed forms and properties")
 struct MetricsTests {
@@ -31,7 +20,7 @@ struct MetricsTests {
 
   @Test("AUC equals the pairwise count on random data with ties, and is NaN with one class")
   func aucPairwise() {
-    var rng = SplitMix64(state: 3)
+    var rng = SplitMix64(seed: 3)
     let scores = (0..<400).map { _ in Double(Int.random(in: 0..<30, using: &rng)) / 30 }
     let positive = (0..<400).map { _ in Bool.random(using: &rng) }
     var wins = 0.0, pairs = 0.0
@@ -47,7 +36,7 @@ struct MetricsTests {
 
   @Test("The radix order sorts like the standard library, stably, with negatives, zeros and NaN last")
   func radixOrder() {
-    var rng = SplitMix64(state: 11)
+    var rng = SplitMix64(seed: 11)
     var values = (0..<5000).map { _ in Double.random(in: -1e6...1e6, using: &rng) }
     values += [0.0, -0.0, .nan, -.infinity, .infinity, 1e-300, -1e-300, 3, 3, 3]
     let order = RadixSort.ascendingOrder(values).map(Int.init)
@@ -74,7 +63,7 @@ struct MetricsTests {
 
   @Test("PSI is 0 for the same distribution and grows with a shift")
   func psi() {
-    var rng = SplitMix64(state: 5)
+    var rng = SplitMix64(seed: 5)
     let reference = (0..<10_000).map { _ in Double.random(in: 0..<1, using: &rng) }
     let same = (0..<10_000).map { _ in Double.random(in: 0..<1, using: &rng) }
     let shifted = same.map { min($0 + 0.2, 1) }
@@ -110,7 +99,7 @@ struct MetricsTests {
 struct CalibrationTests {
   /// Binary samples whose true probability is σ(z) but whose model says σ(k·z + c).
   static func miscalibrated(_ n: Int, k: Double, c: Double, seed: UInt64) throws -> Predictions {
-    var rng = SplitMix64(state: seed)
+    var rng = SplitMix64(seed: seed)
     var logits: [Double] = [], labels: [Int] = []
     for _ in 0..<n {
       let z = Double.random(in: -3...3, using: &rng)
@@ -138,7 +127,7 @@ struct CalibrationTests {
 
   @Test("Vector scaling and temperature for three classes lower the NLL")
   func multiclass() throws {
-    var rng = SplitMix64(state: 9)
+    var rng = SplitMix64(seed: 9)
     var logits: [Double] = [], labels: [Int] = []
     for _ in 0..<6000 {
       let z = (0..<3).map { _ in Double.random(in: -2...2, using: &rng) }
