@@ -102,5 +102,5 @@ public struct BlessingKey: Sendable {
 
 /// SHA-256 (hex) of bytes: how manifests are named.
 public func sha256Hex(_ data: Data) -> String {
-  SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+  SHA256.hash(data: data).hexString
 }

@@ -54,8 +54,8 @@ public enum Calibrator {
       for fold in 0..<5 {
         let train = (0..<predictions.count).filter { $0 % 5 != fold }
         let test = (0..<predictions.count).filter { $0 % 5 == fold }
-        let fitted = try Self.fit(method, Self.subset(predictions, train))
-        total += Metrics.logLoss(fitted.apply(Self.subset(predictions, test)))
+        let fitted = try Self.fit(method, predictions.subset(train))
+        total += Metrics.logLoss(fitted.apply(predictions.subset(test)))
       }
       scores[method] = total / 5
     }
@@ -75,19 +75,6 @@ public enum Calibrator {
     guard predictions.count >= 10 else {
       throw VaneError.invalidArgument(field: "labels", "calibration needs at least 10 samples (got \(predictions.count))")
     }
-  }
-
-  static func subset(_ predictions: Predictions, _ rows: [Int]) -> Predictions {
-    let k = predictions.classCount
-    var probabilities: [Double] = []
-    probabilities.reserveCapacity(rows.count * k)
-    for i in rows { for c in 0..<k { probabilities.append(predictions.probability(i, c)) } }
-    var logits: [Double]?
-    if let all = predictions.logits {
-      let width = all.count / max(predictions.count, 1)
-      logits = rows.flatMap { all[($0 * width)..<($0 * width + width)] }
-    }
-    return try! Predictions(probabilities: probabilities, classCount: k, labels: rows.map { predictions.labels[$0] }, logits: logits)
   }
 
   // MARK: Temperature

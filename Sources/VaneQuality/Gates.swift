@@ -1,4 +1,5 @@
 internal import Foundation
+internal import VaneCore
 
 /// What a policy is checked against: the reports of a model's out-of-fold predictions.
 public struct GateInput: Sendable {
@@ -87,7 +88,7 @@ extension QualityPolicy {
       if input.foldAUCs.isEmpty {
         add("min_fold_auc", nil, "q\(format(quantile)) ≥ \(format(minimum))", false, "no per-fold AUCs were given: cannot check that every period holds up")
       } else {
-        let value = Metrics.quantile(input.foldAUCs.sorted(), quantile)
+        let value = Statistics.quantile(sorted: input.foldAUCs.sorted(), quantile)
         add("min_fold_auc", value, "q\(format(quantile)) ≥ \(format(minimum))", value >= minimum,
             value >= minimum ? "the \(format(quantile)) quantile of \(input.foldAUCs.count) fold AUCs is \(format(value))" : "the \(format(quantile)) quantile of fold AUCs is \(format(value)) < \(format(minimum)): the model fails in some market periods")
       }

@@ -1,4 +1,5 @@
 internal import Foundation
+internal import VaneCore
 
 /// One reliability bin: how many samples fell in it, their mean confidence and their accuracy.
 public struct ReliabilityBin: Sendable, Equatable, Codable {
@@ -215,7 +216,7 @@ public enum Metrics {
   public static func psi(scores: [Double], reference: [Double]) -> Double {
     guard !scores.isEmpty, !reference.isEmpty else { return .nan }
     let sorted = reference.sorted()
-    let edges = (1...9).map { Self.quantile(sorted, Double($0) / 10) }
+    let edges = (1...9).map { Statistics.quantile(sorted: sorted, Double($0) / 10) }
     func shares(_ values: [Double]) -> [Double] {
       var counts = [Int](repeating: 0, count: 10)
       for v in values {
@@ -228,13 +229,5 @@ public enum Metrics {
     }
     let actual = shares(scores), expected = shares(reference)
     return zip(actual, expected).reduce(0) { $0 + ($1.0 - $1.1) * Foundation.log($1.0 / $1.1) }
-  }
-
-  /// Quantile of sorted values with linear interpolation (NumPy's default).
-  static func quantile(_ sorted: [Double], _ q: Double) -> Double {
-    let position = q * Double(sorted.count - 1)
-    let low = Int(position.rounded(.down))
-    let high = min(low + 1, sorted.count - 1)
-    return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
   }
 }

@@ -43,7 +43,7 @@ public struct MetricsReport: Sendable, Equatable, Codable {
         finiteRows.append(i)
       }
     }
-    let predictions = finiteRows.count == all.count ? all : Self.subset(all, finiteRows)
+    let predictions = finiteRows.count == all.count ? all : all.subset(finiteRows)
     self.samples = all.count
     self.classCount = all.classCount
     self.nanCount = nan
@@ -87,14 +87,6 @@ public struct MetricsReport: Sendable, Equatable, Codable {
     self.shareAbove99 = Double(above) / Double(n)
   }
 
-  static func subset(_ predictions: Predictions, _ rows: [Int]) -> Predictions {
-    let k = predictions.classCount
-    var probabilities: [Double] = []
-    probabilities.reserveCapacity(rows.count * k)
-    for i in rows { for c in 0..<k { probabilities.append(predictions.probability(i, c)) } }
-    // The rows are valid by construction (a subset of valid predictions).
-    return try! Predictions(probabilities: probabilities, classCount: k, labels: rows.map { predictions.labels[$0] })
-  }
 }
 
 /// Per-column mean and standard deviation of the scaled inputs a model saw: the gate that

@@ -77,4 +77,19 @@ public struct Predictions: Sendable, Equatable {
 
   /// The probability of the predicted class.
   public func confidence(_ i: Int) -> Double { self.probability(i, self.predictedClass(i)) }
+
+  /// The samples at `rows`, in that order (with their logits, when present).
+  public func subset(_ rows: [Int]) -> Predictions {
+    let k = self.classCount
+    var probabilities: [Double] = []
+    probabilities.reserveCapacity(rows.count * k)
+    for i in rows { for c in 0..<k { probabilities.append(self.probability(i, c)) } }
+    var logits: [Double]?
+    if let all = self.logits {
+      let width = all.count / max(self.count, 1)
+      logits = rows.flatMap { all[($0 * width)..<($0 * width + width)] }
+    }
+    // Valid by construction: a subset of valid predictions.
+    return try! Predictions(probabilities: probabilities, classCount: k, labels: rows.map { self.labels[$0] }, logits: logits)
+  }
 }

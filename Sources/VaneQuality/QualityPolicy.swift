@@ -95,7 +95,7 @@ public struct QualityPolicy: Sendable, Equatable {
     guard let root = node, let mapping = root.mapping else {
       throw VaneError(.invalidArgument, "\(source): the policy is empty or not a mapping; an empty policy would pass everything")
     }
-    var reader = Reader(source: source)
+    let reader = Reader(source: source)
     var policy = QualityPolicy(
       name: "", minBaseAUC: nil, minStackedAUC: nil, minFoldAUC: nil, minSamples: [:], maxECE: nil, maxShareAbove99: nil,
       classShare: nil, maxAbsLogit: nil, inputMeanAbsMax: nil, inputStdDeviationMax: nil, maxNonFinite: nil, relative: [])
@@ -167,7 +167,6 @@ public struct QualityPolicy: Sendable, Equatable {
   /// Typed reads of YAML nodes with errors that name the source, line and key.
   struct Reader {
     let source: String
-    var seen: Set<String> = []
 
     func error(_ node: Node, _ key: String, _ reason: String) -> VaneError {
       let line = node.mark.map { "\($0.line)" } ?? "?"

@@ -6,6 +6,7 @@ import SwiftProtobuf
 import VaneCore
 import VaneFeatures
 import VaneProto
+import VaneRuntime
 internal import Foundation
 
 /// Options every feature-service client command shares.
@@ -36,7 +37,7 @@ struct FeatureClientOptions: ParsableArguments {
     guard let ms = CandleTime.parse(text) else {
       throw ValidationError("\(option): '\(text)' is not a time (e.g. 2024-06-01, 2024-06-01T12:00:00Z, or epoch ms)")
     }
-    return Google_Protobuf_Timestamp(seconds: ms.floorDivided1000, nanos: Int32((ms - ms.floorDivided1000 * 1000) * 1_000_000))
+    return Google_Protobuf_Timestamp(unixMilliseconds: ms)
   }
 
   static func interval(_ name: String) throws -> Vane_V1_Interval {
@@ -45,10 +46,6 @@ struct FeatureClientOptions: ParsableArguments {
     }
     return interval.proto
   }
-}
-
-extension Int64 {
-  fileprivate var floorDivided1000: Int64 { self >= 0 ? self / 1000 : -((-self + 999) / 1000) }
 }
 
 /// `vane features SYMBOL`: the online feature vector of one bar, or a feature set's definition.
@@ -114,7 +111,7 @@ struct FeaturesCommand: AsyncParsableCommand {
     try await self.client.withClient { client, options in
       let vector = try await client.getFeatures(finished, options: options)
       if json { return Output.line(try vector.jsonString()) }
-      Output.line("\(vector.symbol) as of \(CandleTime.format(vector.asOf.seconds * 1000))  feature set \(vector.featureSetID) (\(vector.featureSetHash.prefix(12)))")
+      Output.line("\(vector.symbol) as of \(CandleTime.format(try vector.asOf.unixMilliseconds(field: "as_of")))  feature set \(vector.featureSetID) (\(vector.featureSetHash.prefix(12)))")
       for (name, value) in zip(vector.columns, vector.values) {
         Output.line("\(name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(value)")
       }

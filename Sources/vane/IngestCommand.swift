@@ -6,6 +6,7 @@ import SwiftProtobuf
 import VaneCore
 import VaneFeatures
 import VaneProto
+import VaneRuntime
 internal import Foundation
 
 /// `vane ingest PATH…`: parse candle files locally and upload each through IngestCandles (one
@@ -111,10 +112,10 @@ struct IngestCommand: AsyncParsableCommand {
   /// The report as a person reads it: counts, then each dropped row with its reason.
   static func describe(_ r: Vane_V1_IngestCandlesResponse, path: String) -> String {
     func time(_ t: Google_Protobuf_Timestamp) -> String {
-      CandleTime.format(t.seconds * 1000 + Int64(t.nanos / 1_000_000))
+      (try? t.unixMilliseconds(field: "time")).map(CandleTime.format) ?? "?"
     }
     var lines = [
-      "\(path) → \(r.market.symbol) \(Self.name(r.market.interval))\(r.dryRun ? " (dry run: nothing stored)" : "")",
+      "\(path) → \(r.market.symbol) \((try? CandleInterval(r.market.interval, field: "interval"))?.rawValue ?? "?")\(r.dryRun ? " (dry run: nothing stored)" : "")",
       "  received \(r.received): \(r.accepted) new, \(r.replaced) replaced, \(r.duplicatesDropped) duplicates dropped (\(r.conflicts) conflicting, \(r.enriched) filled in extras), \(r.offGridDropped) off-grid, \(r.invalid) invalid\(r.unfinishedLastCandle ? ", last candle unfinished (\(time(r.unfinishedOpenTime)))" : "")",
     ]
     if r.hasStoredRange {
@@ -125,15 +126,5 @@ struct IngestCommand: AsyncParsableCommand {
     for row in r.offGridRows { lines.append("  off-grid \(row.file):\(row.line): \(row.message)") }
     if r.offGridRowsTruncated { lines.append("  … more off-grid rows left out") }
     return lines.joined(separator: "\n")
-  }
-
-  static func name(_ interval: Vane_V1_Interval) -> String {
-    switch interval {
-    case .interval15M: "15m"
-    case .interval1H: "1h"
-    case .interval4H: "4h"
-    case .interval1D: "1d"
-    default: "?"
-    }
   }
 }

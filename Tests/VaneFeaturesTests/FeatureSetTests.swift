@@ -129,6 +129,16 @@ struct LabelTests {
     let labels = LabelSpec(kind: .threeClass, horizons: [1], holdBand: band).labels(candles, interval: .h1)
     #expect(labels[0].label == expected)
   }
+
+  @Test("Three classes with a volatility-scaled band: HOLD inside k × rolling σ (or k × ATR); unresolved while the band warms up", arguments: [
+    LabelSpec.HoldBand.volatility(multiple: 1.5, window: 2), .atr(multiple: 1, period: 2),
+  ])
+  func volatilityBands(band: LabelSpec.HoldBand) {
+    // Small moves of ±1 %, then a 10 % jump: HOLD, HOLD, UP once the band exists.
+    let candles = Self.series([100, 101, 100, 101, 100, 110])
+    let labels = LabelSpec(kind: .threeClass, horizons: [1], holdBand: band).labels(candles, interval: .h1)
+    #expect(labels[0].label == [-1, -1, 1, 1, 2, -1])
+  }
 }
 
 @Suite("Scalers")

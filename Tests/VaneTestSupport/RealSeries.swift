@@ -15,13 +15,9 @@ public enum RealSeries {
   /// The 1h inputs of `symbol` (and the other three as references) with bars opened in
   /// [from, end]. Tests start late in the history to keep debug builds quick.
   public static func inputs(_ symbol: String, from start: Int64 = .min, upTo end: Int64 = .max) -> FeatureInputs {
-    var references: [String: [Candle]] = [:]
-    for (name, candles) in Self.hourly where name != symbol {
-      references[name] = candles.filter { $0.openTime >= start && $0.openTime <= end }
+    FeatureInputs.load(symbol: symbol, interval: .h1, featureSet: .v1) { name in
+      (Self.hourly[name] ?? []).filter { $0.openTime >= start && $0.openTime <= end }
     }
-    return FeatureInputs(
-      symbol: symbol, interval: .h1, candles: Self.hourly[symbol]!.filter { $0.openTime >= start && $0.openTime <= end },
-      references: references)
   }
 
   /// 2023-01-01 00:00 UTC: where the tests that go through a service start their data.

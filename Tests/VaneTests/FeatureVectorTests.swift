@@ -57,6 +57,7 @@ struct FeatureVectorTests {
         (.with { $0.market = Self.market; $0.bar.asOf = .init(unixMilliseconds: RealSeries.recent + 60_000) }, .invalidArgument, "bar.as_of"),
         (.with { $0.market = .with { $0.symbol = "XRPUSDT"; $0.interval = .interval1H } }, .notFound, "market"),
         (.with { $0.market = Self.market }, .failedPrecondition, "needs 503 bars"),
+        (.with { $0.market = Self.market; $0.allowMissing = true; $0.maxStaleness = .init(seconds: 3600) }, .failedPrecondition, "max_staleness"),
       ]
       for (request, code, text) in cases {
         do {

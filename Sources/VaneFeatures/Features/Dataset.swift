@@ -1,3 +1,4 @@
+internal import VaneCore
 internal import Crypto
 internal import Foundation
 
@@ -103,13 +104,9 @@ public struct Dataset: Sendable {
     var frames: [FeatureFrame] = []
     var labels: [[HorizonLabels]] = []
     for symbol in spec.symbols {
-      let target = try series(symbol)
-      var references: [String: [Candle]] = [:]
-      for reference in spec.featureSet.referenceSymbols where reference != symbol {
-        references[reference] = try series(reference)
-      }
-      frames.append(spec.featureSet.frame(FeatureInputs(symbol: symbol, interval: spec.interval, candles: target, references: references)))
-      labels.append(spec.labels.labels(target, interval: spec.interval))
+      let inputs = try FeatureInputs.load(symbol: symbol, interval: spec.interval, featureSet: spec.featureSet, candles: series)
+      frames.append(spec.featureSet.frame(inputs))
+      labels.append(spec.labels.labels(inputs.candles, interval: spec.interval))
     }
 
     var chosen: [(symbol: Int, row: Int, time: Int64)] = []
@@ -159,7 +156,7 @@ public struct Dataset: Sendable {
       exclusions: exclusions.values.sorted {
         ($0.symbol, order.firstIndex(of: $0.reason)!) < ($1.symbol, order.firstIndex(of: $1.reason)!)
       },
-      id: hasher.finalize().map { String(format: "%02x", $0) }.joined(), candidateRows: candidates)
+      id: hasher.finalize().hexString, candidateRows: candidates)
   }
 
   private static func count(_ counts: inout [String: ExclusionCount], _ reason: ExclusionReason, _ symbol: String, _ t: Int64) {
@@ -231,6 +228,6 @@ public struct DatasetDigest: Sendable {
   }
 
   public func finalize() -> String {
-    self.hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    self.hasher.finalize().hexString
   }
 }

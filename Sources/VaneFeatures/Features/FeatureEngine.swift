@@ -67,12 +67,9 @@ public final class FeatureEngine: Sendable {
     let key = Key(symbol: symbol, interval: interval, featureSet: featureSet.id)
     let (cached, version) = self.state.withLock { ($0.cached(key), $0.version) }
     if let cached { return cached }
-    let candles = try self.store.candles(symbol: symbol, interval: interval)
-    var references: [String: [Candle]] = [:]
-    for reference in featureSet.referenceSymbols where reference != symbol {
-      references[reference] = try self.store.candles(symbol: reference, interval: interval)
-    }
-    let frame = featureSet.frame(FeatureInputs(symbol: symbol, interval: interval, candles: candles, references: references))
+    let frame = featureSet.frame(try FeatureInputs.load(symbol: symbol, interval: interval, featureSet: featureSet) {
+      try self.store.candles(symbol: $0, interval: interval)
+    })
     self.state.withLock { $0.store(frame, for: key, computedAt: version) }
     return frame
   }

@@ -1,4 +1,5 @@
 public import Foundation
+internal import VaneCore
 
 /// Per-column affine scaling, x' = (x - center) / scale, fitted on a training window only and
 /// stored in the model bundle. Columns a feature set marks unscaled keep center 0, scale 1.
@@ -45,20 +46,12 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
         spread = (column.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(column.count)).squareRoot()
       case .robust:
         column.sort()
-        center[c] = Self.quantile(column, 0.5)
-        spread = Self.quantile(column, 0.75) - Self.quantile(column, 0.25)
+        center[c] = Statistics.quantile(sorted: column, 0.5)
+        spread = Statistics.quantile(sorted: column, 0.75) - Statistics.quantile(sorted: column, 0.25)
       }
       scale[c] = spread > 0 && spread.isFinite ? spread : 1
     }
     return FeatureScaler(method: method, columns: columns, center: center, scale: scale, fittedRows: rows)
-  }
-
-  /// Quantile of sorted values with linear interpolation (NumPy's default).
-  static func quantile(_ sorted: [Double], _ q: Double) -> Double {
-    let position = q * Double(sorted.count - 1)
-    let low = Int(position.rounded(.down))
-    let high = min(low + 1, sorted.count - 1)
-    return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
   }
 
   /// One row scaled.

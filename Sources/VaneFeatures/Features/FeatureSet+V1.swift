@@ -276,9 +276,9 @@ enum V1 {
     // Higher timeframes, from completed bars only.
     for (prefix, hours, higher) in [("h4", 4, \Context.h4), ("d1", 24, \Context.d1)] {
       let frame = prefix == "h4" ? "4h" : "1d"
-      typealias Higher = (name: String, bars: Int, definition: String, compute: @Sendable (Context) -> [Double])
+      typealias HigherSpec = (name: String, bars: Int, definition: String, compute: @Sendable (Context) -> [Double])
       let long = prefix == "h4" ? 6 : 7
-      var higherSpecs: [Higher] = []
+      var higherSpecs: [HigherSpec] = []
       higherSpecs.append(("logret_1", 2, "ln(close / previous close)", { SeriesMath.logReturn($0.close, k: 1, position: $0.position) }))
       higherSpecs.append(("logret_\(long)", long + 1, "ln(close / close \(long) bars earlier)", { SeriesMath.logReturn($0.close, k: long, position: $0.position) }))
       higherSpecs.append(("rsi_14", 15, "TA-Lib RSI(14) / 100", { scaled($0.closeKernel("rsi14") { Indicators.RSI(period: 14)($0) }, 0.01) }))

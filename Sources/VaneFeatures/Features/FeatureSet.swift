@@ -1,3 +1,4 @@
+internal import VaneCore
 internal import Crypto
 internal import Foundation
 
@@ -75,7 +76,7 @@ public struct FeatureSet: Sendable {
 
   /// SHA-256 (hex) of ``canonicalDefinition``.
   public var sha256: String {
-    SHA256.hash(data: Data(self.canonicalDefinition.utf8)).map { String(format: "%02x", $0) }.joined()
+    SHA256.hash(data: Data(self.canonicalDefinition.utf8)).hexString
   }
 
   /// Features of one market's series (see ``FeatureInputs``), one row per target bar.
@@ -97,6 +98,20 @@ public struct FeatureInputs: Sendable {
     self.interval = interval
     self.candles = candles
     self.references = references
+  }
+}
+
+extension FeatureInputs {
+  /// What `featureSet` reads for `symbol`: the symbol's own series and every reference
+  /// symbol's other than its own, each from `load`.
+  public static func load(
+    symbol: String, interval: CandleInterval, featureSet: FeatureSet, candles load: (String) throws -> [Candle]
+  ) rethrows -> FeatureInputs {
+    var references: [String: [Candle]] = [:]
+    for reference in featureSet.referenceSymbols where reference != symbol {
+      references[reference] = try load(reference)
+    }
+    return FeatureInputs(symbol: symbol, interval: interval, candles: try load(symbol), references: references)
   }
 }
 
