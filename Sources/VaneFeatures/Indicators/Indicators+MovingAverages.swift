@@ -113,25 +113,19 @@ extension Indicators {
       let period = self.period
       let lookback = self.lookback
       let k = self.k
-      return values.withUnsafeBufferPointer { input in
-        Indicators.makeArray(count) { output in
-          guard count > lookback, let x = input.baseAddress else {
-            Indicators.fillNaN(output, count)
-            return
-          }
-          if period == 1 {
-            output.initialize(from: x, count: count)
-            return
-          }
-          Indicators.fillNaN(output, lookback)
-          var total = 0.0
-          for index in 0..<period { total += x[index] }
-          var previous = total / Double(period)
-          output[lookback] = previous
-          for index in period..<count {
-            previous = previous.addingProduct(x[index] - previous, k)
-            output[index] = previous
-          }
+      return Indicators.series(values, lookback: lookback) { x, output in
+        // Period 1 (lookback 0): the input itself.
+        if period == 1 {
+          output.initialize(from: x, count: count)
+          return
+        }
+        var total = 0.0
+        for index in 0..<period { total += x[index] }
+        var previous = total / Double(period)
+        output[lookback] = previous
+        for index in period..<count {
+          previous = previous.addingProduct(x[index] - previous, k)
+          output[index] = previous
         }
       }
     }

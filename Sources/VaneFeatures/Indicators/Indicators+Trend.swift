@@ -63,56 +63,39 @@ extension Indicators {
       let fastK = 2.0 / Double(fast + 1)
       let slowK = 2.0 / Double(slow + 1)
       let signalK = 2.0 / Double(signal + 1)
-      return values.withUnsafeBufferPointer { input in
-        var signalLine: [Double] = []
-        var histogram: [Double] = []
-        let macdLine = Indicators.makeArray(count) { macdOut in
-          signalLine = Indicators.makeArray(count) { signalOut in
-            histogram = Indicators.makeArray(count) { histogramOut in
-              guard count > lookback, let x = input.baseAddress else {
-                Indicators.fillNaN(macdOut, count)
-                Indicators.fillNaN(signalOut, count)
-                Indicators.fillNaN(histogramOut, count)
-                return
-              }
-              Indicators.fillNaN(macdOut, lookback)
-              Indicators.fillNaN(signalOut, lookback)
-              Indicators.fillNaN(histogramOut, lookback)
-              // Seeds: the fast window is the tail of the slow one.
-              var slowTotal = 0.0
-              for index in 0..<(slow - fast) { slowTotal += x[index] }
-              var fastTotal = 0.0
-              for index in (slow - fast)..<slow {
-                fastTotal += x[index]
-                slowTotal += x[index]
-              }
-              var slowEMA = slowTotal / Double(slow)
-              var fastEMA = fastTotal / Double(fast)
-              var macd = fastEMA - slowEMA
-              // The signal's seed: the mean of the first `signal` MACD values.
-              var signalEMA = 0.0 + macd
-              var index = slow
-              while index <= lookback {
-                let value = x[index]
-                fastEMA = fastEMA.addingProduct(value - fastEMA, fastK)
-                slowEMA = slowEMA.addingProduct(value - slowEMA, slowK)
-                macd = fastEMA - slowEMA
-                signalEMA += macd
-                index += 1
-              }
-              signalEMA = signalEMA / Double(signal)
-              macdOut[lookback] = macd
-              signalOut[lookback] = signalEMA
-              histogramOut[lookback] = macd - signalEMA
-              Self.advance(
-                x, from: index, count: count, fast: (fastEMA, fastK), slow: (slowEMA, slowK),
-                signal: (signalEMA, signal == 1 ? nil : signalK), macd: macdOut, signalLine: signalOut,
-                histogram: histogramOut)
-            }
-          }
+      let (macdLine, signalLine, histogram) = Indicators.series3(values, lookback: lookback) { x, macdOut, signalOut, histogramOut in
+        // Seeds: the fast window is the tail of the slow one.
+        var slowTotal = 0.0
+        for index in 0..<(slow - fast) { slowTotal += x[index] }
+        var fastTotal = 0.0
+        for index in (slow - fast)..<slow {
+          fastTotal += x[index]
+          slowTotal += x[index]
         }
-        return Output(macd: macdLine, signal: signalLine, histogram: histogram)
+        var slowEMA = slowTotal / Double(slow)
+        var fastEMA = fastTotal / Double(fast)
+        var macd = fastEMA - slowEMA
+        // The signal's seed: the mean of the first `signal` MACD values.
+        var signalEMA = 0.0 + macd
+        var index = slow
+        while index <= lookback {
+          let value = x[index]
+          fastEMA = fastEMA.addingProduct(value - fastEMA, fastK)
+          slowEMA = slowEMA.addingProduct(value - slowEMA, slowK)
+          macd = fastEMA - slowEMA
+          signalEMA += macd
+          index += 1
+        }
+        signalEMA = signalEMA / Double(signal)
+        macdOut[lookback] = macd
+        signalOut[lookback] = signalEMA
+        histogramOut[lookback] = macd - signalEMA
+        Self.advance(
+          x, from: index, count: count, fast: (fastEMA, fastK), slow: (slowEMA, slowK),
+          signal: (signalEMA, signal == 1 ? nil : signalK), macd: macdOut, signalLine: signalOut,
+          histogram: histogramOut)
       }
+      return Output(macd: macdLine, signal: signalLine, histogram: histogram)
     }
 
     /// The stable zone of the batch form: the three recursions in lockstep. Out of line, with only

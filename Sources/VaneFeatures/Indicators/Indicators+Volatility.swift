@@ -352,44 +352,27 @@ extension Indicators {
       let count = values.count
       let period = self.period
       let lookback = self.lookback
-      return values.withUnsafeBufferPointer { input in
-        var middleBand: [Double] = []
-        var lowerBand: [Double] = []
-        let upperBand = Indicators.makeArray(count) { upper in
-          middleBand = Indicators.makeArray(count) { middle in
-            lowerBand = Indicators.makeArray(count) { lower in
-              guard count > lookback, let x = input.baseAddress else {
-                Indicators.fillNaN(upper, count)
-                Indicators.fillNaN(middle, count)
-                Indicators.fillNaN(lower, count)
-                return
-              }
-              Indicators.fillNaN(upper, lookback)
-              Indicators.fillNaN(middle, lookback)
-              Indicators.fillNaN(lower, lookback)
-              let divisor = Double(period)
-              var variance = ShiftedVariance(period: period)
-              variance.shift = x[0]
-              var total = 0.0
-              for index in 0..<lookback {
-                total += x[index]
-                variance.add(x[index])
-              }
-              for index in lookback..<count {
-                total += x[index]
-                variance.add(x[index])
-                let mean = total / divisor
-                total -= x[index - lookback]
-                let value = self.bands(middle: mean, variance: variance.variance(window: x + index - lookback))
-                upper[index] = value.upper
-                middle[index] = value.middle
-                lower[index] = value.lower
-              }
-            }
-          }
+      let (upperBand, middleBand, lowerBand) = Indicators.series3(values, lookback: lookback) { x, upper, middle, lower in
+        let divisor = Double(period)
+        var variance = ShiftedVariance(period: period)
+        variance.shift = x[0]
+        var total = 0.0
+        for index in 0..<lookback {
+          total += x[index]
+          variance.add(x[index])
         }
-        return Output(upper: upperBand, middle: middleBand, lower: lowerBand)
+        for index in lookback..<count {
+          total += x[index]
+          variance.add(x[index])
+          let mean = total / divisor
+          total -= x[index - lookback]
+          let value = self.bands(middle: mean, variance: variance.variance(window: x + index - lookback))
+          upper[index] = value.upper
+          middle[index] = value.middle
+          lower[index] = value.lower
+        }
       }
+      return Output(upper: upperBand, middle: middleBand, lower: lowerBand)
     }
 
     /// One value at a time, equal to the batch form bit for bit (O(1), O(period) when the

@@ -106,6 +106,32 @@ extension Indicators {
     }
   }
 
+  /// ``series(_:lookback:_:)`` with three outputs (MACD's lines, the Bollinger bands).
+  @inline(__always)
+  static func series3(
+    _ values: [Double], lookback: Int,
+    _ body: (UnsafePointer<Double>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void
+  ) -> ([Double], [Double], [Double]) {
+    let count = values.count
+    return values.withUnsafeBufferPointer { input in
+      var second: [Double] = []
+      var third: [Double] = []
+      let first = Indicators.makeArray(count) { a in
+        second = Indicators.makeArray(count) { b in
+          third = Indicators.makeArray(count) { c in
+            guard count > lookback, let x = input.baseAddress else {
+              for output in [a, b, c] { Indicators.fillNaN(output, count) }
+              return
+            }
+            for output in [a, b, c] { Indicators.fillNaN(output, lookback) }
+            body(x, a, b, c)
+          }
+        }
+      }
+      return (first, second, third)
+    }
+  }
+
   /// ``series(_:lookback:_:)`` over high, low and close (of equal length).
   @inline(__always)
   static func series(
