@@ -81,6 +81,7 @@ let package = Package(
       name: "VaneQuality",
       dependencies: [
         "VaneCore", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "GRDB", package: "GRDB.swift"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -106,7 +107,7 @@ let package = Package(
     .target(name: "FeatureService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneFeatures"], swiftSettings: swiftSettings),
     .target(name: "TrainerService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
     .target(name: "PredictorService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
-    .target(name: "GatekeeperService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
+    .target(name: "GatekeeperService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneQuality"], swiftSettings: swiftSettings),
     .target(name: "DeployService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
     .executableTarget(
       name: "vane",

@@ -2,35 +2,116 @@ internal import Crypto
 public import Foundation
 internal import VaneCore
 
-/// A gatekeeper's signature on a bundle that passed its gates: Ed25519 over the bundle's
-/// manifest hash, the policy and the time, so deploy can check that exactly this manifest was
-/// judged and passed.
-public struct Blessing: Sendable, Equatable, Codable {
-  /// SHA-256 (hex) of the bundle manifest that was judged.
+/// A blessing: the gatekeeper's signed statement that the bundle whose manifest hashes to
+/// `manifestSHA256` passed policy `policyName` in report `reportID`. Ed25519 over `statement`,
+/// the exact text the API documents (`Verdict.statement` in common.proto):
+///
+/// ```
+/// vane-verdict-v1
+/// manifest_sha256=<hex>
+/// bundle_id=<id>
+/// report_id=<id>
+/// policy_name=<name>
+/// policy_sha256=<hex>
+/// sign_time=<RFC 3339 UTC, 9 fraction digits>
+/// public_key_id=<first 16 hex of SHA-256 of the raw public key>
+/// ```
+public struct Verdict: Sendable, Equatable, Codable {
   public var manifestSHA256: String
-  public var policy: String
-  /// When the verdict was signed (ms since the epoch).
-  public var signedAtMs: Int64
-  /// Ed25519 signature (base64) over ``signedMessage``.
-  public var signature: String
-  /// The signer's public key (base64, raw 32 bytes), for finding the right trusted key.
-  public var publicKey: String
+  public var bundleID: String
+  public var reportID: String
+  public var policyName: String
+  public var policySHA256: String
+  /// Signing time, nanoseconds since the epoch.
+  public var signTimeNanos: Int64
+  public var publicKeyID: String
+  /// "ed25519" (the only scheme).
+  public var algorithm: String
+  public var statement: Data
+  public var signature: Data
 
-  /// The bytes signed: a domain-separated, line-based text.
-  public var signedMessage: Data {
-    Data("vane.blessing.v1\nmanifest_sha256=\(self.manifestSHA256)\npolicy=\(self.policy)\nsigned_at_ms=\(self.signedAtMs)\n".utf8)
+  public static let header = "vane-verdict-v1"
+
+  /// The statement text for these claims.
+  public static func statement(
+    manifestSHA256: String, bundleID: String, reportID: String, policyName: String, policySHA256: String, signTimeNanos: Int64,
+    publicKeyID: String
+  ) -> Data {
+    let lines = [
+      Self.header, "manifest_sha256=\(manifestSHA256)", "bundle_id=\(bundleID)", "report_id=\(reportID)",
+      "policy_name=\(policyName)", "policy_sha256=\(policySHA256)", "sign_time=\(Self.rfc3339(nanos: signTimeNanos))",
+      "public_key_id=\(publicKeyID)",
+    ]
+    return Data(lines.map { $0 + "\n" }.joined().utf8)
   }
 
-  /// Whether `publicKey` (raw 32 bytes) signed this blessing for a manifest with this hash.
-  /// False on any difference: another manifest, policy, time, key or a bad signature.
-  public func verify(manifestSHA256: String, trustedPublicKey: Data) -> Bool {
-    guard manifestSHA256 == self.manifestSHA256,
-          Data(base64Encoded: self.publicKey) == trustedPublicKey,
-          let key = try? Curve25519.Signing.PublicKey(rawRepresentation: trustedPublicKey),
-          let signature = Data(base64Encoded: self.signature)
-    else { return false }
-    return key.isValidSignature(signature, for: self.signedMessage)
+  /// `2025-01-02T03:04:05.123456789Z`.
+  public static func rfc3339(nanos: Int64) -> String {
+    let seconds = nanos >= 0 ? nanos / 1_000_000_000 : (nanos - 999_999_999) / 1_000_000_000
+    let fraction = nanos - seconds * 1_000_000_000
+    var time = time_t(seconds)
+    var parts = tm()
+    gmtime_r(&time, &parts)
+    return String(
+      format: "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), fraction)
   }
+
+  /// Why a verdict does not verify.
+  public enum Failure: String, Sendable, Equatable, Codable {
+    /// Missing fields, unknown algorithm, unparsable statement.
+    case malformed
+    /// Signed by a key that is not trusted.
+    case unknownKey
+    /// The signature does not verify over the statement.
+    case badSignature
+    /// The structured fields differ from the signed statement.
+    case statementMismatch
+    /// The verdict covers another manifest than the subject's.
+    case subjectMismatch
+  }
+
+  /// Checks the verdict: well-formed, signed by one of `trustedKeys` (raw 32-byte Ed25519
+  /// public keys), fields equal to the signed statement, and, when `manifestSHA256` is given,
+  /// covering that manifest.
+  /// - Returns: nil when valid, else the failure and a sentence for a person.
+  public func verify(trustedKeys: [Data], manifestSHA256 subject: String? = nil) -> (failure: Failure, message: String)? {
+    guard self.algorithm == "ed25519" else { return (.malformed, "unknown signature algorithm '\(self.algorithm)'") }
+    guard self.signature.count == 64 else { return (.malformed, "an Ed25519 signature has 64 bytes, this one \(self.signature.count)") }
+    guard let text = String(data: self.statement, encoding: .utf8), text.hasSuffix("\n") else {
+      return (.malformed, "the statement is not '\\n'-terminated UTF-8 text")
+    }
+    let lines = text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let keys = ["manifest_sha256", "bundle_id", "report_id", "policy_name", "policy_sha256", "sign_time", "public_key_id"]
+    guard lines.count == keys.count + 1, lines[0] == Self.header else {
+      return (.malformed, "the statement must be '\(Self.header)' and \(keys.count) key=value lines")
+    }
+    var claims: [String] = []
+    for (key, line) in zip(keys, lines.dropFirst()) {
+      guard line.hasPrefix(key + "=") else { return (.malformed, "statement line '\(line)' should start with '\(key)='") }
+      claims.append(String(line.dropFirst(key.count + 1)))
+    }
+    guard let key = trustedKeys.first(where: { Self.keyID($0) == claims[6] }) else {
+      return (.unknownKey, "signed by key \(claims[6]), which is not trusted here")
+    }
+    guard let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: key),
+          publicKey.isValidSignature(self.signature, for: self.statement)
+    else { return (.badSignature, "the signature does not verify over the statement") }
+    let fields = [
+      self.manifestSHA256, self.bundleID, self.reportID, self.policyName, self.policySHA256, Self.rfc3339(nanos: self.signTimeNanos),
+      self.publicKeyID,
+    ]
+    if let differing = zip(keys, zip(fields, claims)).first(where: { $0.1.0 != $0.1.1 }) {
+      return (.statementMismatch, "\(differing.0) is '\(differing.1.0)' but the signed statement says '\(differing.1.1)'")
+    }
+    if let subject, subject != claims[0] {
+      return (.subjectMismatch, "the verdict covers manifest \(claims[0]), the subject's manifest is \(subject)")
+    }
+    return nil
+  }
+
+  /// The id of a raw public key: the first 16 hex characters of its SHA-256.
+  public static func keyID(_ publicKey: Data) -> String { String(sha256Hex(publicKey).prefix(16)) }
 }
 
 /// The gatekeeper's signing key, kept in its data directory: `blessing.key` (the raw private key,
@@ -81,13 +162,24 @@ public struct BlessingKey: Sendable {
   /// A key held in memory only (tests).
   public static func ephemeral() -> BlessingKey { BlessingKey(privateKey: Curve25519.Signing.PrivateKey()) }
 
-  /// Signs a passing verdict on a manifest.
-  public func bless(manifestSHA256: String, policy: String, at ms: Int64) throws -> Blessing {
-    var blessing = Blessing(
-      manifestSHA256: manifestSHA256, policy: policy, signedAtMs: ms, signature: "",
-      publicKey: self.publicKey.base64EncodedString())
-    blessing.signature = try self.privateKey.signature(for: blessing.signedMessage).base64EncodedString()
-    return blessing
+  /// The key's id (``Verdict/keyID(_:)``).
+  public var keyID: String { Verdict.keyID(self.publicKey) }
+
+  /// Signs a verdict for a passing report on a manifest.
+  public func sign(
+    manifestSHA256: String, bundleID: String, reportID: String, policyName: String, policySHA256: String, signTimeNanos: Int64
+  ) throws -> Verdict {
+    for (name, value) in [("manifest_sha256", manifestSHA256), ("bundle_id", bundleID), ("report_id", reportID), ("policy_name", policyName)]
+    where value.contains("\n") {
+      throw VaneError.invalidArgument(field: name, "must not contain a line break (it is a line of the signed statement)")
+    }
+    let statement = Verdict.statement(
+      manifestSHA256: manifestSHA256, bundleID: bundleID, reportID: reportID, policyName: policyName, policySHA256: policySHA256,
+      signTimeNanos: signTimeNanos, publicKeyID: self.keyID)
+    return Verdict(
+      manifestSHA256: manifestSHA256, bundleID: bundleID, reportID: reportID, policyName: policyName, policySHA256: policySHA256,
+      signTimeNanos: signTimeNanos, publicKeyID: self.keyID, algorithm: "ed25519", statement: statement,
+      signature: try self.privateKey.signature(for: statement))
   }
 
   /// Reads an exported public key file (`blessing.pub`).

@@ -1,23 +1,45 @@
 public import Foundation
 internal import VaneCore
 
-/// A fitted probability calibration: fitted on one set, applied anywhere, stored as JSON in
-/// the model bundle. Logit-based methods read the model's logits (or the log-odds / log
-/// probabilities recovered from its probabilities when it exposes none).
-public enum Calibration: Sendable, Equatable, Codable {
+/// A fitted probability calibration: fitted on one set, applied anywhere, stored in the model
+/// bundle. Logit-based methods read the model's logits (or the log-odds / log probabilities
+/// recovered from its probabilities when it exposes none).
+///
+/// Its parameters serialise to the API's layout (`Calibration.parameters_json`):
+/// `{}`, `{"temperature": T}`, `{"a": a, "b": b}`, `{"scale": [..], "bias": [..]}`,
+/// `{"classes": [{"x": [..], "y": [..]}, ...]}`.
+public enum Calibration: Sendable, Equatable {
+  /// Identity: probabilities as the model emits them.
+  case none
   /// softmax(z / T) (binary: sigmoid(z / T)), T > 0.
   case temperature(Double)
   /// Binary: sigmoid(a · z + b) of the model's logit z (Platt scaling).
   case platt(a: Double, b: Double)
-  /// Binary: a non-decreasing step function of P(class 1) from pool-adjacent-violators,
-  /// linearly interpolated between its points and clipped outside them.
-  case isotonic(x: [Double], y: [Double])
-  /// Multi-class: softmax(w ⊙ z + b), one scale and one bias per class.
-  case vector(w: [Double], b: [Double])
+  /// One non-decreasing piecewise-linear map per class from pool-adjacent-violators (clipped
+  /// outside its points), applied to P(class) one-vs-rest and renormalised. For binary models
+  /// class 0's map is the mirror of class 1's, so P(UP) goes through one map as in scikit-learn.
+  case isotonic([IsotonicMap])
+  /// Multi-class: softmax(scale ⊙ z + bias), one scale and one bias per class.
+  case vector(scale: [Double], bias: [Double])
+
+  /// A piecewise-linear map: x ascending, y non-decreasing.
+  public struct IsotonicMap: Sendable, Equatable, Codable {
+    public var x: [Double]
+    public var y: [Double]
+
+    public init(x: [Double], y: [Double]) {
+      self.x = x
+      self.y = y
+    }
+
+    /// The map of 1 − p when this is the map of p.
+    var mirrored: IsotonicMap { IsotonicMap(x: self.x.reversed().map { 1 - $0 }, y: self.y.reversed().map { 1 - $0 }) }
+  }
 
   /// The method's name as the API spells it.
   public var method: CalibrationMethod {
     switch self {
+    case .none: .none
     case .temperature: .temperature
     case .platt: .platt
     case .isotonic: .isotonic
@@ -32,6 +54,8 @@ public enum Calibration: Sendable, Equatable, Codable {
     let k = predictions.classCount
     var probabilities = [Double](repeating: 0, count: n * k)
     switch self {
+    case .none:
+      return predictions
     case .temperature(let t):
       let z = CalibrationInputs.logits(predictions)
       if k == 2 {
@@ -42,8 +66,22 @@ public enum Calibration: Sendable, Equatable, Codable {
     case .platt(let a, let b):
       let z = CalibrationInputs.logits(predictions)
       for i in 0..<n { Self.setBinary(&probabilities, i, Self.sigmoid(a * z[i] + b)) }
-    case .isotonic(let x, let y):
-      for i in 0..<n { Self.setBinary(&probabilities, i, Isotonic.interpolate(x: x, y: y, at: predictions.probability(i, 1))) }
+    case .isotonic(let maps):
+      if k == 2 {
+        let map = maps[1]
+        for i in 0..<n { Self.setBinary(&probabilities, i, Isotonic.interpolate(x: map.x, y: map.y, at: predictions.probability(i, 1))) }
+      } else {
+        for i in 0..<n {
+          var total = 0.0
+          for c in 0..<k {
+            let p = Isotonic.interpolate(x: maps[c].x, y: maps[c].y, at: predictions.probability(i, c))
+            probabilities[i * k + c] = p
+            total += p
+          }
+          // Every map at 0 for this row: no class is favoured.
+          for c in 0..<k { probabilities[i * k + c] = total > 0 ? probabilities[i * k + c] / total : 1 / Double(k) }
+        }
+      }
     case .vector(let w, let b):
       let z = CalibrationInputs.logits(predictions)
       for i in 0..<n { Self.softmax(z, row: i, k: k, scale: { w[$0] }, bias: { b[$0] }, into: &probabilities) }
@@ -74,6 +112,97 @@ public enum Calibration: Sendable, Equatable, Codable {
     for c in 0..<k { out[i * k + c] /= total }
   }
 
+  /// The parameters as the API's JSON object (sorted keys).
+  public func parametersJSON() -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let data: Data
+    switch self {
+    case .none: data = Data("{}".utf8)
+    case .temperature(let t): data = try! encoder.encode(["temperature": t])
+    case .platt(let a, let b): data = try! encoder.encode(["a": a, "b": b])
+    case .isotonic(let maps): data = try! encoder.encode(["classes": maps])
+    case .vector(let scale, let bias): data = try! encoder.encode(["scale": scale, "bias": bias])
+    }
+    return String(decoding: data, as: UTF8.self)
+  }
+
+  /// Reads a method and its parameters in the API's layout, checking every parameter.
+  /// - Parameter classCount: the classes the map must apply to (nil: whatever the parameters
+  ///   say).
+  /// - Throws: INVALID_ARGUMENT naming the parameter and what is wrong.
+  public init(method: CalibrationMethod, parametersJSON text: String, classCount: Int?) throws {
+    func object<T: Decodable>(_ type: T.Type) throws -> T {
+      do {
+        return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+      } catch {
+        throw VaneError(.invalidArgument, "calibration.parameters_json: not the \(method.rawValue) layout", cause: error)
+      }
+    }
+    struct Temperature: Decodable { var temperature: Double }
+    struct Platt: Decodable { var a: Double; var b: Double }
+    struct Vector: Decodable { var scale: [Double]; var bias: [Double] }
+    struct Isotonic: Decodable { var classes: [IsotonicMap] }
+    switch method {
+    case .auto:
+      throw VaneError.invalidArgument(field: "calibration.method", "a fitted calibration is never AUTO")
+    case .none:
+      self = .none
+    case .temperature:
+      let t = try object(Temperature.self).temperature
+      guard t.isFinite, t > 0 else { throw VaneError.invalidArgument(field: "calibration.temperature", "must be positive and finite (got \(t))") }
+      self = .temperature(t)
+    case .platt:
+      let p = try object(Platt.self)
+      guard classCount ?? 2 == 2 else { throw VaneError.invalidArgument(field: "calibration.method", "Platt scaling is for binary models (\(classCount ?? 0) classes)") }
+      guard p.a.isFinite, p.b.isFinite else { throw VaneError.invalidArgument(field: "calibration.platt", "a and b must be finite") }
+      self = .platt(a: p.a, b: p.b)
+    case .vector:
+      let v = try object(Vector.self)
+      let k = classCount ?? v.scale.count
+      guard k >= 2, v.scale.count == k, v.bias.count == k, (v.scale + v.bias).allSatisfy(\.isFinite) else {
+        throw VaneError.invalidArgument(field: "calibration.vector", "scale and bias need one finite value per class (\(k))")
+      }
+      self = .vector(scale: v.scale, bias: v.bias)
+    case .isotonic:
+      let maps = try object(Isotonic.self).classes
+      guard maps.count >= 2, maps.count == classCount ?? maps.count else {
+        throw VaneError.invalidArgument(field: "calibration.isotonic.classes", "needs one map per class (\(classCount ?? 2) or more, got \(maps.count))")
+      }
+      for (c, map) in maps.enumerated() {
+        guard !map.x.isEmpty, map.x.count == map.y.count, map.x.allSatisfy(\.isFinite),
+              map.y.allSatisfy({ $0.isFinite && (0...1).contains($0) }),
+              zip(map.x, map.x.dropFirst()).allSatisfy({ $0 <= $1 }), zip(map.y, map.y.dropFirst()).allSatisfy({ $0 <= $1 })
+        else {
+          throw VaneError.invalidArgument(
+            field: "calibration.isotonic.classes[\(c)]", "x and y must be equally long, finite and non-decreasing, y in [0, 1]")
+        }
+      }
+      self = .isotonic(maps)
+    }
+  }
+}
+
+extension Calibration: Codable {
+  enum CodingKeys: String, CodingKey { case method, parameters }
+
+  /// `{"method": …, "parameters": "<parameters JSON>"}`: how a bundle stores it.
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(self.method.rawValue, forKey: .method)
+    try container.encode(self.parametersJSON(), forKey: .parameters)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    let name = try container.decode(String.self, forKey: .method)
+    guard let method = CalibrationMethod(rawValue: name) else {
+      throw DecodingError.dataCorruptedError(forKey: .method, in: container, debugDescription: "unknown method \(name)")
+    }
+    self = try Calibration(
+      method: method, parametersJSON: try container.decode(String.self, forKey: .parameters), classCount: nil)
+  }
+
   /// JSON for the bundle (sorted keys).
   public func json() throws -> Data {
     let encoder = JSONEncoder()
@@ -84,33 +213,19 @@ public enum Calibration: Sendable, Equatable, Codable {
   /// Reads ``json()``'s output, checking every parameter.
   /// - Throws: INVALID_ARGUMENT naming what is wrong.
   public static func decode(_ data: Data) throws -> Calibration {
-    let calibration: Calibration
     do {
-      calibration = try JSONDecoder().decode(Calibration.self, from: data)
+      return try JSONDecoder().decode(Calibration.self, from: data)
+    } catch let error as VaneError {
+      throw error
     } catch {
       throw VaneError(.invalidArgument, "calibration: not a calibration JSON document", cause: error)
     }
-    switch calibration {
-    case .temperature(let t):
-      guard t.isFinite, t > 0 else { throw VaneError.invalidArgument(field: "calibration.temperature", "must be positive and finite") }
-    case .platt(let a, let b):
-      guard a.isFinite, b.isFinite else { throw VaneError.invalidArgument(field: "calibration.platt", "a and b must be finite") }
-    case .isotonic(let x, let y):
-      guard !x.isEmpty, x.count == y.count, x.allSatisfy(\.isFinite), y.allSatisfy({ $0.isFinite && (0...1).contains($0) }),
-            zip(x, x.dropFirst()).allSatisfy({ $0 <= $1 }), zip(y, y.dropFirst()).allSatisfy({ $0 <= $1 })
-      else { throw VaneError.invalidArgument(field: "calibration.isotonic", "x and y must be equally long, finite and non-decreasing, y in [0, 1]") }
-    case .vector(let w, let b):
-      guard w.count >= 2, w.count == b.count, (w + b).allSatisfy(\.isFinite) else {
-        throw VaneError.invalidArgument(field: "calibration.vector", "w and b need one finite value per class")
-      }
-    }
-    return calibration
   }
 }
 
 /// Calibration methods, and `auto` (choose by cross-validated NLL).
 public enum CalibrationMethod: String, Sendable, CaseIterable, Codable {
-  case temperature, platt, isotonic, vector, auto
+  case none, temperature, platt, isotonic, vector, auto
 }
 
 /// The model outputs calibrators fit on.

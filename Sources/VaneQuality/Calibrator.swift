@@ -5,32 +5,44 @@ internal import VaneCore
 public enum Calibrator {
   /// Fewest samples isotonic regression is fitted on: below this its steps follow noise.
   public static let isotonicMinimumSamples = 1_000
+  /// Fewest samples any calibration is fitted on.
+  public static let minimumSamples = 50
 
   /// Fits one method (or, with `.auto`, the one of lowest cross-validated NLL).
-  /// - Throws: INVALID_ARGUMENT for a method that does not fit these predictions (Platt and
-  ///   isotonic are binary, vector scaling multi-class), isotonic below 1,000 samples, fewer
-  ///   than 2 samples of each class, or non-finite inputs.
+  /// - Throws: INVALID_ARGUMENT for a method that does not fit these predictions (Platt is
+  ///   binary, vector scaling multi-class), isotonic below 1,000 samples, fewer than 50
+  ///   samples or 2 of each class, or non-finite inputs.
   public static func fit(_ method: CalibrationMethod, _ predictions: Predictions) throws -> Calibration {
     try Self.check(predictions)
     switch method {
     case .auto: return try Self.choose(predictions).chosen
+    case .none: return .none
     case .temperature: return .temperature(Self.temperature(predictions))
     case .platt:
-      guard predictions.isBinary else { throw VaneError.invalidArgument(field: "method", "Platt scaling is for binary models; use vector or temperature") }
+      guard predictions.isBinary else {
+        throw VaneError.invalidArgument(field: "method", "Platt scaling is for binary models (\(predictions.classCount) classes); use vector or temperature")
+      }
       let (a, b) = Self.platt(predictions)
       return .platt(a: a, b: b)
     case .isotonic:
-      guard predictions.isBinary else { throw VaneError.invalidArgument(field: "method", "isotonic calibration is for binary models") }
       guard predictions.count >= Self.isotonicMinimumSamples else {
         throw VaneError.invalidArgument(
           field: "method", "isotonic calibration needs at least \(Self.isotonicMinimumSamples) samples (got \(predictions.count)); its steps would follow noise")
       }
-      let (x, y) = Isotonic.fit(scores: (0..<predictions.count).map { predictions.probability($0, 1) }, labels: predictions.labels.map(Double.init))
-      return .isotonic(x: x, y: y)
+      func map(_ c: Int) -> Calibration.IsotonicMap {
+        let (x, y) = Isotonic.fit(
+          scores: (0..<predictions.count).map { predictions.probability($0, c) }, labels: predictions.labels.map { $0 == c ? 1 : 0 })
+        return Calibration.IsotonicMap(x: x, y: y)
+      }
+      if predictions.isBinary {
+        let up = map(1)
+        return .isotonic([up.mirrored, up])
+      }
+      return .isotonic((0..<predictions.classCount).map(map))
     case .vector:
       guard !predictions.isBinary else { throw VaneError.invalidArgument(field: "method", "vector scaling is for multi-class models; use platt or temperature") }
       let (w, b) = Self.vector(predictions)
-      return .vector(w: w, b: b)
+      return .vector(scale: w, bias: b)
     }
   }
 
@@ -41,39 +53,66 @@ public enum Calibrator {
     public var crossValidatedNLL: [CalibrationMethod: Double]
   }
 
-  /// Chooses among temperature, Platt (binary), vector (multi-class) and isotonic (binary, at
-  /// least 1,000 samples) by 5-fold cross-validated NLL, then refits the winner on all samples.
-  public static func choose(_ predictions: Predictions) throws -> Choice {
-    try Self.check(predictions)
+  /// The methods `auto` tries on these predictions: temperature, Platt (binary) or vector
+  /// (multi-class), and isotonic from 1,000 samples.
+  public static func candidates(_ predictions: Predictions) -> [CalibrationMethod] {
     var candidates: [CalibrationMethod] = [.temperature]
     candidates += predictions.isBinary ? [.platt] : [.vector]
-    if predictions.isBinary, predictions.count >= Self.isotonicMinimumSamples { candidates.append(.isotonic) }
+    if predictions.count >= Self.isotonicMinimumSamples { candidates.append(.isotonic) }
+    return candidates
+  }
+
+  /// Chooses among ``candidates(_:)`` by 5-fold cross-validated NLL, then refits the winner on
+  /// all samples.
+  public static func choose(_ predictions: Predictions) throws -> Choice {
+    try Self.check(predictions)
+    let candidates = Self.candidates(predictions)
+    let folds = (0..<predictions.count).map { $0 % 5 }
     var scores: [CalibrationMethod: Double] = [:]
     for method in candidates {
-      var total = 0.0
-      for fold in 0..<5 {
-        let train = (0..<predictions.count).filter { $0 % 5 != fold }
-        let test = (0..<predictions.count).filter { $0 % 5 == fold }
-        let fitted = try Self.fit(method, predictions.subset(train))
-        total += Metrics.logLoss(fitted.apply(predictions.subset(test)))
-      }
-      scores[method] = total / 5
+      scores[method] = Metrics.logLoss(try Self.crossFitted(method, predictions, folds: folds))
     }
     let best = candidates.min { scores[$0]! < scores[$1]! }!
     return Choice(chosen: try Self.fit(best, predictions), crossValidatedNLL: scores)
   }
 
+  /// Out-of-fold calibrated predictions: each fold calibrated by the method fitted on all the
+  /// other folds (what "after calibration" honestly looks like on unseen data).
+  /// - Parameter folds: one fold id per sample; at least two distinct ids.
+  /// - Throws: what ``fit(_:_:)`` throws on a training part (naming the held-out fold).
+  public static func crossFitted(_ method: CalibrationMethod, _ predictions: Predictions, folds: [Int]) throws -> Predictions {
+    precondition(folds.count == predictions.count)
+    let ids = Array(Set(folds)).sorted()
+    guard ids.count >= 2 else { throw VaneError.invalidArgument(field: "fold_ids", "cross-fitting needs at least two folds") }
+    var probabilities = [Double](repeating: 0, count: predictions.probabilities.count)
+    let k = predictions.classCount
+    for id in ids {
+      let train = folds.indices.filter { folds[$0] != id }, test = folds.indices.filter { folds[$0] == id }
+      let fitted: Calibration
+      do {
+        fitted = try Self.fit(method, predictions.subset(train))
+      } catch let error as VaneError {
+        throw VaneError(error.code, "fitting \(method.rawValue) without fold \(id): \(error.message)", cause: error)
+      }
+      let calibrated = fitted.apply(predictions.subset(test))
+      for (row, i) in test.enumerated() {
+        for c in 0..<k { probabilities[i * k + c] = calibrated.probability(row, c) }
+      }
+    }
+    return try! Predictions(probabilities: probabilities, classCount: k, labels: predictions.labels)
+  }
+
   static func check(_ predictions: Predictions) throws {
     guard predictions.probabilities.allSatisfy(\.isFinite), predictions.logits?.allSatisfy(\.isFinite) ?? true else {
-      throw VaneError.invalidArgument(field: "probabilities", "calibration needs finite predictions (NaN or infinite values found)")
+      throw VaneError.invalidArgument(field: "predictions.values", "calibration needs finite predictions (NaN or infinite values found)")
+    }
+    guard predictions.count >= Self.minimumSamples else {
+      throw VaneError.invalidArgument(field: "predictions.sample_count", "calibration needs at least \(Self.minimumSamples) samples (got \(predictions.count))")
     }
     var counts = [Int](repeating: 0, count: predictions.classCount)
     for label in predictions.labels { counts[label] += 1 }
     if predictions.isBinary, counts.contains(where: { $0 < 2 }) {
-      throw VaneError.invalidArgument(field: "labels", "calibration needs at least 2 samples of each class (counts \(counts))")
-    }
-    guard predictions.count >= 10 else {
-      throw VaneError.invalidArgument(field: "labels", "calibration needs at least 10 samples (got \(predictions.count))")
+      throw VaneError.invalidArgument(field: "predictions.labels", "calibration needs at least 2 samples of each class (counts \(counts))")
     }
   }
 

@@ -1,158 +1,181 @@
 internal import Foundation
 internal import VaneCore
 
-/// What a policy is checked against: the reports of a model's out-of-fold predictions.
+/// What a policy is checked against: the measurement of a model's out-of-fold predictions, and
+/// what only the producer of those predictions knows.
 public struct GateInput: Sendable {
   /// The model judged (for a stacked bundle: the meta-learner's predictions).
-  public var model: MetricsReport
-  /// Base models of a stack, by name (checked by `min_base_auc`; a single model is its own
-  /// base when this is empty).
-  public var baseModels: [String: MetricsReport]
-  /// Per-fold out-of-fold AUCs (checked by `min_fold_auc`).
-  public var foldAUCs: [Double]
-  /// Bar interval of the training data ("1h", "4h", …) for `min_samples`.
+  public var model: Measurement
+  /// Out-of-fold AUC of each base model of a stack, by name (`base_auc/<name>`,
+  /// `base_auc_min`; a single model is its own base when this is empty).
+  public var baseAUCs: [String: Double]
+  /// Out-of-fold AUC per fold id (`fold_auc/<id>`, `fold_auc_min`, `fold_auc_qNN`).
+  public var foldAUCs: [Int: Double]
+  /// Bar interval of the data ("1h", "4h", …): picks per-interval thresholds.
   public var interval: String?
-  /// Summary of the scaled inputs the model saw.
+  /// Summary of the scaled inputs the model saw (`input_max_abs_mean`,
+  /// `input_max_std_deviation`).
   public var inputs: InputSummary?
-  /// The incumbent's report, for relative gates.
-  public var baseline: MetricsReport?
+  /// The baseline's metrics, for relative gates.
+  public var baseline: [String: Double]?
 
   public init(
-    model: MetricsReport, baseModels: [String: MetricsReport] = [:], foldAUCs: [Double] = [], interval: String? = nil,
-    inputs: InputSummary? = nil, baseline: MetricsReport? = nil
+    model: Measurement, baseAUCs: [String: Double] = [:], foldAUCs: [Int: Double] = [:], interval: String? = nil,
+    inputs: InputSummary? = nil, baseline: [String: Double]? = nil
   ) {
     self.model = model
-    self.baseModels = baseModels
+    self.baseAUCs = baseAUCs
     self.foldAUCs = foldAUCs
     self.interval = interval
     self.inputs = inputs
     self.baseline = baseline
   }
+
+  /// Every metric a gate can read, with what a summary metric points at.
+  public func metrics() -> (values: [String: Double], details: [String: String]) {
+    var values = self.model.values
+    var details = self.model.details
+    let bases = self.baseAUCs.isEmpty ? (values["auc"].map { ["model": $0] } ?? [:]) : self.baseAUCs
+    for (name, auc) in bases { values["base_auc/\(name)"] = auc }
+    if let worst = bases.min(by: { $0.value < $1.value || ($0.value == $1.value && $0.key < $1.key) }) {
+      values["base_auc_min"] = worst.value
+      details["base_auc_min"] = "base model \(worst.key)"
+    }
+    for (fold, auc) in self.foldAUCs { values["fold_auc/\(fold)"] = auc }
+    if let worst = self.foldAUCs.min(by: { $0.value < $1.value || ($0.value == $1.value && $0.key < $1.key) }) {
+      values["fold_auc_min"] = worst.value
+      details["fold_auc_min"] = "fold \(worst.key)"
+    }
+    if let inputs = self.inputs, !inputs.columns.isEmpty {
+      let mean = inputs.mean.indices.max { Self.magnitude(inputs.mean[$0]) < Self.magnitude(inputs.mean[$1]) }!
+      values["input_max_abs_mean"] = Self.magnitude(inputs.mean[mean])
+      details["input_max_abs_mean"] = "column '\(inputs.columns[mean])' (mean \(Self.format(inputs.mean[mean])))"
+      let std = inputs.std.indices.max { Self.magnitude(inputs.std[$0] - 1) < Self.magnitude(inputs.std[$1] - 1) }!
+      values["input_max_std_deviation"] = Self.magnitude(inputs.std[std] - 1)
+      details["input_max_std_deviation"] = "column '\(inputs.columns[std])' (std \(Self.format(inputs.std[std])))"
+    }
+    return (values, details)
+  }
+
+  /// |x|, with NaN (a column that was all missing) the largest.
+  static func magnitude(_ x: Double) -> Double { x.isNaN ? .infinity : abs(x) }
+
+  static func format(_ x: Double) -> String { String(format: "%.4g", x) }
 }
 
 /// One gate's outcome: a person reads `reason`; machines read the rest.
 public struct GateResult: Sendable, Equatable, Codable {
   public var gate: String
-  /// The measured value (nil when it could not be measured: then the gate fails).
+  public var metric: String
+  /// The candidate's value (nil when it could not be measured: then the gate fails).
   public var value: Double?
-  /// The threshold in words, e.g. "≥ 0.55".
-  public var threshold: String
+  /// The baseline's value, for relative gates.
+  public var baselineValue: Double?
+  /// What was compared with the threshold: the value, or its difference or ratio to the
+  /// baseline.
+  public var comparedValue: Double?
+  public var threshold: Double
+  public var comparison: QualityPolicy.Comparison
+  public var reference: QualityPolicy.Reference
+  public var severity: QualityPolicy.Severity
   public var passed: Bool
-  /// One line: what was measured against what, and why it matters.
+  public var skipped: Bool
+  /// One line: what was measured against what, and why a failure matters.
   public var reason: String
 }
 
-/// The gates' verdict: passed only if every gate passed.
+/// A policy's verdict: passed when every blocking gate passed or was skipped as allowed.
 public struct GateVerdict: Sendable, Equatable, Codable {
   public var policy: String
   public var results: [GateResult]
-  public var passed: Bool { self.results.allSatisfy(\.passed) }
-  public var failures: [GateResult] { self.results.filter { !$0.passed } }
+  public var passed: Bool { self.failures.isEmpty }
+  /// Blocking gates that failed.
+  public var failures: [GateResult] { self.results.filter { !$0.passed && !$0.skipped && $0.severity == .blocking } }
+  /// Warning gates that failed.
+  public var warnings: [GateResult] { self.results.filter { !$0.passed && !$0.skipped && $0.severity == .warning } }
 }
 
 extension QualityPolicy {
-  /// Checks every gate the policy sets. A gate whose input is missing fails (saying what is
-  /// missing): a policy never passes silently.
+  /// Checks every gate in order. A gate whose metric is missing fails, saying so: a policy
+  /// never passes silently.
   public func evaluate(_ input: GateInput) -> GateVerdict {
-    var results: [GateResult] = []
-    let model = input.model
-    func add(_ gate: String, _ value: Double?, _ threshold: String, _ passed: Bool, _ reason: String) {
-      results.append(GateResult(gate: gate, value: value, threshold: threshold, passed: passed, reason: reason))
-    }
-    func format(_ x: Double) -> String { String(format: "%.4g", x) }
+    let (values, details) = input.metrics()
+    return GateVerdict(policy: self.name, results: self.gates.map { Self.check($0, input: input, values: values, details: details) })
+  }
 
-    if let limit = self.maxNonFinite {
-      let bad = model.nanCount + model.infiniteCount
-      add("max_non_finite", Double(bad), "≤ \(limit)", bad <= limit,
-          bad <= limit ? "\(bad) NaN/Inf predictions" : "\(model.nanCount) NaN and \(model.infiniteCount) infinite predictions: the model emits non-numbers, so its outputs cannot be trusted at all")
-    }
-    if let minimum = self.minSamples[input.interval ?? ""] ?? (input.interval == nil ? self.minSamples.values.max() : nil) {
-      let n = model.samples
-      add("min_samples", Double(n), "≥ \(minimum)", n >= minimum,
-          n >= minimum ? "\(n) out-of-fold samples" : "only \(n) out-of-fold samples (need \(minimum) at \(input.interval ?? "the strictest interval")): too few to trust any metric below")
-    }
-    if let minimum = self.minStackedAUC {
-      let auc = model.rocAUC
-      add("min_stacked_auc", auc.isFinite ? auc : nil, "≥ \(format(minimum))", auc >= minimum,
-          auc >= minimum ? "out-of-fold AUC \(format(auc))" : auc.isFinite ? "out-of-fold AUC \(format(auc)) is below \(format(minimum)): barely better than chance at ranking ups over downs" : "AUC is undefined (one class only, or no finite predictions)")
-    }
-    if let minimum = self.minBaseAUC {
-      let bases = input.baseModels.isEmpty ? ["model": model] : input.baseModels
-      for name in bases.keys.sorted() {
-        let auc = bases[name]!.rocAUC
-        add("min_base_auc[\(name)]", auc.isFinite ? auc : nil, "≥ \(format(minimum))", auc >= minimum,
-            auc >= minimum ? "\(name): out-of-fold AUC \(format(auc))" : "\(name): out-of-fold AUC \(auc.isFinite ? format(auc) : "undefined") is below \(format(minimum)): this base model adds noise to the stack")
-      }
-    }
-    if let (quantile, minimum) = self.minFoldAUC {
-      if input.foldAUCs.isEmpty {
-        add("min_fold_auc", nil, "q\(format(quantile)) ≥ \(format(minimum))", false, "no per-fold AUCs were given: cannot check that every period holds up")
+  static func check(_ gate: Gate, input: GateInput, values: [String: Double], details: [String: String]) -> GateResult {
+    let format = GateInput.format
+    let op = gate.comparison.rawValue
+    var threshold = gate.threshold
+    var thresholdNote = ""
+    if !gate.intervalThresholds.isEmpty {
+      if let interval = input.interval {
+        if let specific = gate.intervalThresholds[interval] { threshold = specific }
+        else if threshold == nil { thresholdNote = " (the policy sets no threshold for \(interval))" }
       } else {
-        let value = Statistics.quantile(sorted: input.foldAUCs.sorted(), quantile)
-        add("min_fold_auc", value, "q\(format(quantile)) ≥ \(format(minimum))", value >= minimum,
-            value >= minimum ? "the \(format(quantile)) quantile of \(input.foldAUCs.count) fold AUCs is \(format(value))" : "the \(format(quantile)) quantile of fold AUCs is \(format(value)) < \(format(minimum)): the model fails in some market periods")
+        // Unknown interval: the strictest threshold, so that nothing passes by omission.
+        let all = Array(gate.intervalThresholds.values) + (gate.threshold.map { [$0] } ?? [])
+        threshold = gate.comparison.largerIsStricter ? all.max() : all.min()
+        thresholdNote = " (interval unknown: the strictest threshold)"
       }
     }
-    if let maximum = self.maxECE {
-      let ece = model.calibration.expected
-      add("max_ece", ece.isFinite ? ece : nil, "≤ \(format(maximum))", ece <= maximum,
-          ece <= maximum ? "ECE \(format(ece))" : "ECE \(format(ece)) > \(format(maximum)): its probabilities do not mean what they say")
+    var result = GateResult(
+      gate: gate.name, metric: gate.metric, value: nil, baselineValue: nil, comparedValue: nil, threshold: threshold ?? .nan,
+      comparison: gate.comparison, reference: gate.reference, severity: gate.severity, passed: false, skipped: false, reason: "")
+    guard let threshold else {
+      result.reason = "\(gate.metric): no threshold applies\(thresholdNote)"
+      return result
     }
-    if let maximum = self.maxShareAbove99 {
-      let share = model.shareAbove99
-      add("max_share_above_0_99", share.isFinite ? share : nil, "< \(format(maximum))", share < maximum,
-          share < maximum ? "\(format(share * 100)) % of predictions above 0.99" : "\(format(share * 100)) % of predictions are more than 99 % confident: direction models are never that sure; the model is overconfident")
+    var value = values[gate.metric]
+    if value == nil, let q = MetricCatalog.foldQuantile(gate.metric), !input.foldAUCs.isEmpty {
+      value = Statistics.quantile(sorted: input.foldAUCs.values.sorted(), q)
     }
-    if let (low, high) = self.classShare {
-      for (k, share) in model.predictedClassShare.enumerated() {
-        let ok = share >= low && share <= high
-        add("class_share[\(k)]", share, "\(format(low))–\(format(high))", ok,
-            ok ? "class \(k) predicted \(format(share * 100)) % of the time" : "class \(k) is predicted \(format(share * 100)) % of the time (allowed \(format(low * 100))–\(format(high * 100)) %): the model has collapsed toward one answer")
+    guard let value else {
+      result.reason = "\(gate.metric) was not measured: \(Self.missingReason(gate.metric, input: input))"
+      return result
+    }
+    result.value = value
+    let about = details[gate.metric].map { " (\($0))" } ?? ""
+    var compared = value
+    var described = "\(gate.metric) \(format(value))\(about)"
+    if gate.reference != .absolute {
+      guard let baseline = input.baseline?[gate.metric] else {
+        result.skipped = gate.skipWithoutBaseline
+        result.reason = input.baseline == nil
+          ? "no baseline to compare \(gate.metric) with\(gate.skipWithoutBaseline ? ": skipped" : "")"
+          : "the baseline has no \(gate.metric)\(gate.skipWithoutBaseline ? ": skipped" : "")"
+        return result
       }
-      if model.predictedClassShare.isEmpty {
-        add("class_share", nil, "\(format(low))–\(format(high))", false, "no finite predictions to count")
-      }
-    }
-    if let maximum = self.maxAbsLogit {
-      if let value = model.maxAbsLogit {
-        add("max_abs_logit", value, "< \(format(maximum))", value < maximum,
-            value < maximum ? "largest |logit| \(format(value))" : "largest |logit| is \(format(value)) (limit \(format(maximum))): typical of unscaled inputs; such a model saturates and its probabilities are meaningless")
+      result.baselineValue = baseline
+      if gate.reference == .baselineDelta {
+        compared = value - baseline
+        described = "\(gate.metric) \(format(value)) − baseline \(format(baseline)) = \(format(compared))"
       } else {
-        add("max_abs_logit", nil, "< \(format(maximum))", false, "the predictions carry no logits: cannot check their range")
+        compared = baseline == 0 ? (value == 0 ? 1 : .infinity) : value / baseline
+        described = "\(gate.metric) \(format(value)) / baseline \(format(baseline)) = \(format(compared))"
       }
     }
-    if self.inputMeanAbsMax != nil || self.inputStdDeviationMax != nil {
-      if let inputs = input.inputs {
-        if let limit = self.inputMeanAbsMax {
-          let worst = inputs.mean.indices.max { abs(inputs.mean[$0]) < abs(inputs.mean[$1]) }
-          let value = worst.map { abs(inputs.mean[$0]) } ?? .nan
-          let ok = value < limit
-          add("input_mean_abs_max", value, "< \(format(limit))", ok,
-              ok ? "scaled inputs: largest |mean| \(format(value))" : "scaled input '\(worst.map { inputs.columns[$0] } ?? "?")' has mean \(format(inputs.mean[worst!])): the scaler was not fitted on these data, or was not applied")
-        }
-        if let limit = self.inputStdDeviationMax {
-          let worst = inputs.std.indices.max { abs(inputs.std[$0] - 1) < abs(inputs.std[$1] - 1) }
-          let value = worst.map { abs(inputs.std[$0] - 1) } ?? .nan
-          let ok = value < limit
-          add("input_std_deviation_max", value, "< \(format(limit))", ok,
-              ok ? "scaled inputs: largest |std − 1| \(format(value))" : "scaled input '\(worst.map { inputs.columns[$0] } ?? "?")' has std \(format(inputs.std[worst!])): inputs are not standardised")
-        }
-      } else {
-        add("input_normalization", nil, "given", false, "no summary of the scaled inputs was given: cannot check normalisation")
-      }
+    result.comparedValue = compared
+    // NaN compares false either way: it fails.
+    result.passed = gate.comparison.holds(compared, threshold)
+    if result.passed {
+      result.reason = "\(described) \(op) \(format(threshold))\(thresholdNote)"
+    } else {
+      let consequence = gate.reference == .absolute ? MetricCatalog.consequence(gate.metric) : "worse than the baseline: it would degrade production"
+      result.reason = "\(described), not \(op) \(format(threshold))\(thresholdNote): \(consequence)"
     }
-    for gate in self.relative {
-      let name = "relative[\(gate.metric.rawValue)]"
-      guard let baseline = input.baseline else {
-        add(name, nil, "within \(format(gate.maxWorse)) of the baseline", false, "no baseline report was given: cannot compare with the incumbent")
-        continue
-      }
-      let ours = gate.metric.value(model), theirs = gate.metric.value(baseline)
-      let worse = gate.metric.higherIsBetter ? theirs - ours : ours - theirs
-      let ok = worse <= gate.maxWorse
-      add(name, ours, "within \(format(gate.maxWorse)) of \(format(theirs))", ok,
-          ok ? "\(gate.metric.rawValue) \(format(ours)) vs incumbent \(format(theirs))" : "\(gate.metric.rawValue) \(format(ours)) is worse than the incumbent's \(format(theirs)) by \(format(worse)) (> \(format(gate.maxWorse))): it would degrade production")
+    return result
+  }
+
+  static func missingReason(_ metric: String, input: GateInput) -> String {
+    switch metric {
+    case "input_max_abs_mean", "input_max_std_deviation": "no summary of the scaled inputs was given, so normalisation cannot be checked"
+    case "max_abs_logit", "logit_min", "logit_max": "the predictions carry no logits, so their range cannot be checked"
+    case "fold_auc_min": "no per-fold AUCs (fold ids) were given"
+    case "auc": "AUC is undefined (one class only, or no finite predictions)"
+    default:
+      if metric.hasPrefix("fold_auc") { "no per-fold AUCs (fold ids) were given" }
+      else { "no such value for these predictions" }
     }
-    return GateVerdict(policy: self.name, results: results)
   }
 }

@@ -1,8 +1,11 @@
 internal import Foundation
 internal import VaneCore
 
-/// One reliability bin: how many samples fell in it, their mean confidence and their accuracy.
+/// One reliability bin: its bounds [lower, upper), how many samples fell in it, their mean
+/// confidence and their accuracy (both 0 when empty).
 public struct ReliabilityBin: Sendable, Equatable, Codable {
+  public var lower: Double
+  public var upper: Double
   public var count: Int
   public var meanConfidence: Double
   public var accuracy: Double
@@ -134,7 +137,11 @@ public enum Metrics {
       confidenceSums[b] += c
       if right { correctCounts[b] += 1 }
     }
-    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: confidence.count)
+    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: confidence.count, bounds: Self.uniformBounds(bins))
+  }
+
+  static func uniformBounds(_ bins: Int) -> [(Double, Double)] {
+    (0..<bins).map { (Double($0) / Double(bins), Double($0 + 1) / Double(bins)) }
   }
 
   /// ``calibrationUniform(confidence:correct:bins:)`` of a binary model straight from P(class 1)
@@ -163,7 +170,7 @@ public enum Metrics {
         }
       }
     }
-    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: p.count)
+    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: p.count, bounds: Self.uniformBounds(bins))
   }
 
   /// Calibration error with `bins` equal-mass bins: samples sorted by confidence (stably) and
@@ -173,6 +180,7 @@ public enum Metrics {
     let order = RadixSort.ascendingOrder(confidence)
     let n = confidence.count
     var counts = [Int](), confidenceSums = [Double](), correctCounts = [Int]()
+    var bounds: [(Double, Double)] = []
     var start = 0
     for b in 0..<bins {
       let size = n / bins + (b < n % bins ? 1 : 0)
@@ -186,18 +194,21 @@ public enum Metrics {
       counts.append(size)
       confidenceSums.append(sum)
       correctCounts.append(right)
+      // A chunk spans from its smallest confidence to the next chunk's (the last to 1).
+      let lower = size > 0 ? confidence[Int(order[start])] : (bounds.last?.1 ?? 0)
       start += size
+      bounds.append((lower, start < n ? confidence[Int(order[start])] : 1))
     }
-    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: n)
+    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: n, bounds: bounds)
   }
 
-  static func error(counts: [Int], confidenceSums: [Double], correctCounts: [Int], total: Int) -> CalibrationError {
+  static func error(counts: [Int], confidenceSums: [Double], correctCounts: [Int], total: Int, bounds: [(Double, Double)]) -> CalibrationError {
     var expected = 0.0
     var maximum = 0.0
     var bins: [ReliabilityBin] = []
     for b in counts.indices {
       guard counts[b] > 0 else {
-        bins.append(ReliabilityBin(count: 0, meanConfidence: 0, accuracy: 0))
+        bins.append(ReliabilityBin(lower: bounds[b].0, upper: bounds[b].1, count: 0, meanConfidence: 0, accuracy: 0))
         continue
       }
       let meanConfidence = confidenceSums[b] / Double(counts[b])
@@ -205,7 +216,7 @@ public enum Metrics {
       let gap = abs(accuracy - meanConfidence)
       expected += Double(counts[b]) / Double(total) * gap
       maximum = max(maximum, gap)
-      bins.append(ReliabilityBin(count: counts[b], meanConfidence: meanConfidence, accuracy: accuracy))
+      bins.append(ReliabilityBin(lower: bounds[b].0, upper: bounds[b].1, count: counts[b], meanConfidence: meanConfidence, accuracy: accuracy))
     }
     return CalibrationError(expected: expected, maximum: maximum, bins: bins)
   }

@@ -30,8 +30,8 @@ public struct MetricsReport: Sendable, Equatable, Codable {
   public var maxAbsLogit: Double?
 
   /// Computes the report.
-  public init(_ all: Predictions) {
-    var finiteRows: [Int] = []
+  /// - Parameter bins: equal-width (and equal-mass) bins for the calibration errors.
+  public init(_ all: Predictions, bins: Int = 15) {
     var nan = 0, infinite = 0
     for i in 0..<all.count {
       let row = (0..<all.classCount).map { all.probability(i, $0) }
@@ -39,11 +39,9 @@ public struct MetricsReport: Sendable, Equatable, Codable {
         nan += 1
       } else if row.contains(where: \.isInfinite) {
         infinite += 1
-      } else {
-        finiteRows.append(i)
       }
     }
-    let predictions = finiteRows.count == all.count ? all : all.subset(finiteRows)
+    let predictions = all.finiteOnly
     self.samples = all.count
     self.classCount = all.classCount
     self.nanCount = nan
@@ -80,8 +78,8 @@ public struct MetricsReport: Sendable, Equatable, Codable {
       correct[i] = predicted == predictions.labels[i]
       if confidence[i] > 0.99 { above += 1 }
     }
-    self.calibration = Metrics.calibrationUniform(confidence: confidence, correct: correct)
-    self.calibrationEqualMass = Metrics.calibrationQuantile(confidence: confidence, correct: correct)
+    self.calibration = Metrics.calibrationUniform(confidence: confidence, correct: correct, bins: bins)
+    self.calibrationEqualMass = Metrics.calibrationQuantile(confidence: confidence, correct: correct, bins: bins)
     self.predictedClassShare = predictedCounts.map { Double($0) / Double(n) }
     self.meanConfidence = confidence.reduce(0, +) / Double(n)
     self.shareAbove99 = Double(above) / Double(n)

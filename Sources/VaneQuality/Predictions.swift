@@ -92,4 +92,10 @@ public struct Predictions: Sendable, Equatable {
     // Valid by construction: a subset of valid predictions.
     return try! Predictions(probabilities: probabilities, classCount: k, labels: rows.map { self.labels[$0] }, logits: logits)
   }
+
+  /// The samples whose probabilities are all finite (self when all are).
+  public var finiteOnly: Predictions {
+    let rows = (0..<self.count).filter(self.isFinite)
+    return rows.count == self.count ? self : self.subset(rows)
+  }
 }

@@ -2,175 +2,277 @@ internal import Foundation
 internal import VaneCore
 internal import Yams
 
-/// What a model must meet to pass: absolute thresholds, and limits relative to a baseline
-/// (the incumbent's report). Read from YAML (or JSON, which is YAML); every key is checked, and
-/// an error names the key and its line.
+/// What a model must meet to pass: a named list of gates, each "metric <op> threshold", the
+/// metric taken as is or relative to a baseline (the incumbent). Read from YAML or JSON; every
+/// key is checked, and an error names the line, column and key.
+///
+/// ```yaml
+/// name: strict-1h
+/// gates:
+///   - name: stacked_auc
+///     metric: auc
+///     op: ">="
+///     threshold: 0.58
+///   - name: oof_samples
+///     metric: n
+///     op: ">="
+///     threshold: {1h: 20000, 4h: 8000}   # per bar interval
+///   - name: no_worse_than_production
+///     metric: log_loss
+///     op: "<="
+///     threshold: 0.002
+///     reference: baseline_delta          # candidate − baseline
+///     skip_without_baseline: true
+///     severity: warning
+/// ```
 public struct QualityPolicy: Sendable, Equatable {
-  /// Lower-is-worse or higher-is-worse metrics a relative gate may name.
-  public enum Metric: String, Sendable, CaseIterable {
-    case rocAUC = "roc_auc", logLoss = "log_loss", brier, ece, accuracy
+  /// The check `value <op> threshold`.
+  public enum Comparison: String, Sendable, Codable, CaseIterable {
+    case lessThan = "<", lessOrEqual = "<=", greaterThan = ">", greaterOrEqual = ">="
 
-    /// Whether larger values are better.
-    var higherIsBetter: Bool { self == .rocAUC || self == .accuracy }
-
-    func value(_ report: MetricsReport) -> Double {
+    public func holds(_ value: Double, _ threshold: Double) -> Bool {
       switch self {
-      case .rocAUC: report.rocAUC
-      case .logLoss: report.logLoss
-      case .brier: report.brier
-      case .ece: report.calibration.expected
-      case .accuracy: report.accuracy
+      case .lessThan: value < threshold
+      case .lessOrEqual: value <= threshold
+      case .greaterThan: value > threshold
+      case .greaterOrEqual: value >= threshold
       }
+    }
+
+    /// Whether larger thresholds are stricter.
+    var largerIsStricter: Bool { self == .greaterThan || self == .greaterOrEqual }
+  }
+
+  /// What the threshold is compared with.
+  public enum Reference: String, Sendable, Codable, CaseIterable {
+    /// The candidate's value.
+    case absolute
+    /// Candidate − baseline.
+    case baselineDelta = "baseline_delta"
+    /// Candidate / baseline.
+    case baselineRatio = "baseline_ratio"
+  }
+
+  /// Whether a failing gate fails the report or only warns.
+  public enum Severity: String, Sendable, Codable, CaseIterable { case blocking, warning }
+
+  /// One gate.
+  public struct Gate: Sendable, Equatable, Codable {
+    public var name: String
+    /// A metric name (``MetricCatalog``).
+    public var metric: String
+    public var comparison: Comparison
+    /// The threshold, unless `intervalThresholds` has one for the subject's bar interval.
+    public var threshold: Double?
+    /// Thresholds per bar interval ("1h", "4h", …); a subject of unknown interval gets the
+    /// strictest.
+    public var intervalThresholds: [String: Double]
+    public var reference: Reference
+    public var severity: Severity
+    /// Relative gates: skip instead of failing when there is no baseline.
+    public var skipWithoutBaseline: Bool
+    /// Why the gate exists, shown in reports.
+    public var note: String
+
+    public init(
+      name: String, metric: String, comparison: Comparison, threshold: Double?, intervalThresholds: [String: Double] = [:],
+      reference: Reference = .absolute, severity: Severity = .blocking, skipWithoutBaseline: Bool = false, note: String = ""
+    ) {
+      self.name = name
+      self.metric = metric
+      self.comparison = comparison
+      self.threshold = threshold
+      self.intervalThresholds = intervalThresholds
+      self.reference = reference
+      self.severity = severity
+      self.skipWithoutBaseline = skipWithoutBaseline
+      self.note = note
     }
   }
 
-  /// "Not worse than the baseline by more than `maxWorse` on `metric`."
-  public struct RelativeGate: Sendable, Equatable {
-    public var metric: Metric
-    public var maxWorse: Double
-  }
-
   public var name: String
-  /// Every base model's out-of-fold AUC at least this.
-  public var minBaseAUC: Double?
-  /// The final (stacked) model's out-of-fold AUC at least this.
-  public var minStackedAUC: Double?
-  /// The `quantile` of per-fold AUCs at least `min` (e.g. the worst decile of folds).
-  public var minFoldAUC: (quantile: Double, min: Double)?
-  /// Out-of-fold samples at least this many, per interval ("1h", "4h", …).
-  public var minSamples: [String: Int]
-  public var maxECE: Double?
-  /// Share of predictions above 0.99 confidence below this.
-  public var maxShareAbove99: Double?
-  /// Each class's share of predictions within these bounds.
-  public var classShare: (min: Double, max: Double)?
-  /// |logit| below this.
-  public var maxAbsLogit: Double?
-  /// Scaled inputs: every column's |mean| below `inputMeanAbsMax`, |std − 1| below
-  /// `inputStdDeviationMax`.
-  public var inputMeanAbsMax: Double?
-  public var inputStdDeviationMax: Double?
-  /// NaN or infinite predictions at most this many.
-  public var maxNonFinite: Int?
-  public var relative: [RelativeGate]
-
-  public static func == (a: QualityPolicy, b: QualityPolicy) -> Bool {
-    a.name == b.name && a.minBaseAUC == b.minBaseAUC && a.minStackedAUC == b.minStackedAUC
-      && a.minFoldAUC?.quantile == b.minFoldAUC?.quantile && a.minFoldAUC?.min == b.minFoldAUC?.min
-      && a.minSamples == b.minSamples && a.maxECE == b.maxECE && a.maxShareAbove99 == b.maxShareAbove99
-      && a.classShare?.min == b.classShare?.min && a.classShare?.max == b.classShare?.max
-      && a.maxAbsLogit == b.maxAbsLogit && a.inputMeanAbsMax == b.inputMeanAbsMax
-      && a.inputStdDeviationMax == b.inputStdDeviationMax && a.maxNonFinite == b.maxNonFinite && a.relative == b.relative
-  }
+  public var gates: [Gate]
 
   /// The policy this project's users already run.
   public static let defaultYAML = """
-    # Vane's default quality policy.
+    # Vane's default quality policy: what this project's users already run.
     name: default
-    absolute:
-      min_base_auc: 0.55              # every base model, out of fold
-      min_stacked_auc: 0.58           # the stacked model, out of fold
-      min_samples: {1h: 20000, 4h: 8000}
-      max_share_above_0_99: 0.10      # predictions more than 99 % confident
-      class_share: {min: 0.15, max: 0.60}
-      max_abs_logit: 15
-      input_mean_abs_max: 0.1         # scaled inputs: |mean| per column
-      input_std_deviation_max: 0.1    # scaled inputs: |std - 1| per column
-      max_non_finite: 0               # NaN or infinite predictions
+    gates:
+      - name: base_auc
+        metric: base_auc_min
+        op: ">="
+        threshold: 0.55
+        note: every base model's out-of-fold AUC; a weaker one adds noise to the stack
+      - name: stacked_auc
+        metric: auc
+        op: ">="
+        threshold: 0.58
+        note: the stacked (final) model's out-of-fold AUC
+      - name: oof_samples
+        metric: n
+        op: ">="
+        threshold: {1h: 20000, 4h: 8000}
+        note: out-of-fold samples; fewer and no metric here can be trusted
+      - name: overconfidence
+        metric: share_above_0_99
+        op: "<"
+        threshold: 0.10
+        note: share of predictions more than 99 % confident
+      - name: class_share_min
+        metric: pred_share_min
+        op: ">="
+        threshold: 0.15
+        note: each class must be predicted at least 15 % of the time
+      - name: class_share_max
+        metric: pred_share_max
+        op: "<="
+        threshold: 0.60
+        note: no class may be predicted more than 60 % of the time
+      - name: logit_range
+        metric: max_abs_logit
+        op: "<"
+        threshold: 15
+        note: largest |logit|; larger comes from unscaled inputs
+      - name: input_mean
+        metric: input_max_abs_mean
+        op: "<"
+        threshold: 0.1
+        note: scaled inputs, largest |mean| of a column
+      - name: input_std
+        metric: input_max_std_deviation
+        op: "<"
+        threshold: 0.1
+        note: scaled inputs, largest |std - 1| of a column
+      - name: finite
+        metric: non_finite
+        op: "<="
+        threshold: 0
+        note: NaN or infinite predictions
     """
 
   public static let `default` = try! QualityPolicy.parse(Self.defaultYAML, source: "default policy")
 
-  /// Parses a policy document.
+  /// Parses a policy document (YAML, or JSON, which YAML reads).
   /// - Parameter source: what to call the document in errors (a file name).
-  /// - Throws: INVALID_ARGUMENT naming the source, line and key: an empty document, an unknown
-  ///   key, a value of the wrong type or out of range, or a policy with no gate at all.
+  /// - Throws: INVALID_ARGUMENT naming the source, line:column and key: a document that is
+  ///   empty or not YAML, an unknown key or metric, a bad comparison, a value of the wrong type,
+  ///   a duplicate gate name, or a policy with no gate at all.
   public static func parse(_ text: String, source: String) throws -> QualityPolicy {
     let node: Node?
     do {
       node = try Yams.compose(yaml: text)
     } catch let error as YamlError {
-      throw VaneError(.invalidArgument, "\(source): not YAML: \(error)")
+      throw VaneError(.invalidArgument, "\(source): not YAML or JSON: \(error)")
+    } catch {
+      throw VaneError(.invalidArgument, "\(source): not YAML or JSON", cause: error)
     }
     guard let root = node, let mapping = root.mapping else {
       throw VaneError(.invalidArgument, "\(source): the policy is empty or not a mapping; an empty policy would pass everything")
     }
     let reader = Reader(source: source)
-    var policy = QualityPolicy(
-      name: "", minBaseAUC: nil, minStackedAUC: nil, minFoldAUC: nil, minSamples: [:], maxECE: nil, maxShareAbove99: nil,
-      classShare: nil, maxAbsLogit: nil, inputMeanAbsMax: nil, inputStdDeviationMax: nil, maxNonFinite: nil, relative: [])
+    var name: String?
+    var gates: [Gate] = []
     for (keyNode, value) in mapping {
       let key = try reader.key(keyNode)
       switch key {
-      case "name": policy.name = try reader.string(value, key: key)
-      case "absolute":
-        guard let gates = value.mapping else { throw reader.error(value, key, "must be a mapping of gates") }
-        for (gateNode, gate) in gates {
-          let name = try reader.key(gateNode)
-          switch name {
-          case "min_base_auc": policy.minBaseAUC = try reader.fraction(gate, key: name)
-          case "min_stacked_auc": policy.minStackedAUC = try reader.fraction(gate, key: name)
-          case "min_fold_auc":
-            let fields = try reader.fields(gate, key: name, required: ["quantile", "min"])
-            policy.minFoldAUC = (try reader.fraction(fields["quantile"]!, key: "\(name).quantile"), try reader.fraction(fields["min"]!, key: "\(name).min"))
-          case "min_samples":
-            guard let entries = gate.mapping, !entries.isEmpty else { throw reader.error(gate, name, "must map intervals to counts, e.g. {1h: 20000}") }
-            for (intervalNode, count) in entries {
-              let interval = try reader.key(intervalNode)
-              guard ["15m", "1h", "4h", "1d"].contains(interval) else { throw reader.error(intervalNode, "\(name).\(interval)", "is not an interval (15m, 1h, 4h, 1d)") }
-              policy.minSamples[interval] = try reader.count(count, key: "\(name).\(interval)")
-            }
-          case "max_ece": policy.maxECE = try reader.fraction(gate, key: name)
-          case "max_share_above_0_99": policy.maxShareAbove99 = try reader.fraction(gate, key: name)
-          case "class_share":
-            let fields = try reader.fields(gate, key: name, required: ["min", "max"])
-            let low = try reader.fraction(fields["min"]!, key: "\(name).min"), high = try reader.fraction(fields["max"]!, key: "\(name).max")
-            guard low < high else { throw reader.error(gate, name, "min must be below max") }
-            policy.classShare = (low, high)
-          case "max_abs_logit": policy.maxAbsLogit = try reader.positive(gate, key: name)
-          case "input_mean_abs_max": policy.inputMeanAbsMax = try reader.positive(gate, key: name)
-          case "input_std_deviation_max": policy.inputStdDeviationMax = try reader.positive(gate, key: name)
-          case "max_non_finite": policy.maxNonFinite = try reader.count(gate, key: name)
-          default: throw reader.error(gateNode, name, "is not a gate; known: min_base_auc, min_stacked_auc, min_fold_auc, min_samples, max_ece, max_share_above_0_99, class_share, max_abs_logit, input_mean_abs_max, input_std_deviation_max, max_non_finite")
-          }
-        }
-      case "relative":
-        guard let entries = value.sequence else { throw reader.error(value, key, "must be a list of {metric, max_worse}") }
+      case "name": name = try reader.string(value, key: key)
+      case "gates":
+        guard let entries = value.sequence else { throw reader.error(value, key, "must be a list of gates") }
         for (index, entry) in entries.enumerated() {
-          let fields = try reader.fields(entry, key: "relative[\(index)]", required: ["metric", "max_worse"])
-          let metricName = try reader.string(fields["metric"]!, key: "relative[\(index)].metric")
-          guard let metric = Metric(rawValue: metricName) else {
-            throw reader.error(fields["metric"]!, "relative[\(index)].metric", "'\(metricName)' is not one of \(Metric.allCases.map(\.rawValue).joined(separator: ", "))")
+          let gate = try Self.gate(entry, at: "gates[\(index)]", reader: reader)
+          if gates.contains(where: { $0.name == gate.name }) {
+            throw reader.error(entry, "gates[\(index)].name", "duplicate gate name '\(gate.name)'")
           }
-          let worse = try reader.number(fields["max_worse"]!, key: "relative[\(index)].max_worse")
-          guard worse >= 0 else { throw reader.error(fields["max_worse"]!, "relative[\(index)].max_worse", "must not be negative") }
-          policy.relative.append(RelativeGate(metric: metric, maxWorse: worse))
+          gates.append(gate)
         }
       default:
-        throw reader.error(keyNode, key, "is not a policy key; known: name, absolute, relative")
+        throw reader.error(keyNode, key, "is not a policy key; known: name, gates")
       }
     }
-    guard !policy.name.isEmpty else { throw VaneError.invalidArgument(field: "\(source): name", "the policy needs a name") }
-    guard policy.gateCount > 0 else {
-      throw VaneError(.invalidArgument, "\(source): the policy has no gate; it would pass everything")
+    guard let name else { throw VaneError.invalidArgument(field: "\(source): name", "the policy needs a name") }
+    guard !gates.isEmpty else {
+      throw VaneError(.invalidArgument, "\(source): gates: the policy has no gate; it would pass everything")
     }
-    return policy
+    return QualityPolicy(name: name, gates: gates)
   }
 
-  /// How many gates the policy sets.
-  public var gateCount: Int {
-    [minBaseAUC, minStackedAUC, maxECE, maxShareAbove99, maxAbsLogit, inputMeanAbsMax, inputStdDeviationMax].compactMap { $0 }.count
-      + (minFoldAUC == nil ? 0 : 1) + (minSamples.isEmpty ? 0 : 1) + (classShare == nil ? 0 : 1)
-      + (maxNonFinite == nil ? 0 : 1) + relative.count
+  static let gateKeys = ["name", "metric", "op", "threshold", "reference", "severity", "skip_without_baseline", "note"]
+
+  static func gate(_ node: Node, at path: String, reader: Reader) throws -> Gate {
+    guard let mapping = node.mapping else { throw reader.error(node, path, "must be a mapping with \(Self.gateKeys.joined(separator: ", "))") }
+    var fields: [String: Node] = [:]
+    for (keyNode, value) in mapping {
+      let key = try reader.key(keyNode)
+      guard Self.gateKeys.contains(key) else {
+        throw reader.error(keyNode, "\(path).\(key)", "is not a gate key; known: \(Self.gateKeys.joined(separator: ", "))")
+      }
+      fields[key] = value
+    }
+    for required in ["name", "metric", "op", "threshold"] where fields[required] == nil {
+      throw reader.error(node, "\(path).\(required)", "is required")
+    }
+    let name = try reader.string(fields["name"]!, key: "\(path).name")
+    guard name.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
+      throw reader.error(fields["name"]!, "\(path).name", "'\(name)' must be letters, digits, '.', '_' or '-' (at most 64)")
+    }
+    let metric = try reader.string(fields["metric"]!, key: "\(path).metric")
+    guard MetricCatalog.isKnown(metric) else {
+      throw reader.error(fields["metric"]!, "\(path).metric", "unknown metric '\(metric)'; known: \(MetricCatalog.summary)")
+    }
+    let opText = try reader.string(fields["op"]!, key: "\(path).op")
+    guard let comparison = Comparison(rawValue: opText) else {
+      throw reader.error(fields["op"]!, "\(path).op", "unknown comparison '\(opText)'; one of <, <=, >, >=")
+    }
+    var threshold: Double?
+    var perInterval: [String: Double] = [:]
+    let thresholdNode = fields["threshold"]!
+    if let entries = thresholdNode.mapping {
+      guard !entries.isEmpty else { throw reader.error(thresholdNode, "\(path).threshold", "must be a number or map intervals to numbers") }
+      for (intervalNode, value) in entries {
+        let interval = try reader.key(intervalNode)
+        guard ["15m", "1h", "4h", "1d"].contains(interval) else {
+          throw reader.error(intervalNode, "\(path).threshold.\(interval)", "is not an interval (15m, 1h, 4h, 1d)")
+        }
+        perInterval[interval] = try reader.number(value, key: "\(path).threshold.\(interval)")
+      }
+    } else {
+      threshold = try reader.number(thresholdNode, key: "\(path).threshold")
+    }
+    func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ fallback: T) throws -> T where T.RawValue == String {
+      guard let node = fields[key] else { return fallback }
+      let text = try reader.string(node, key: "\(path).\(key)")
+      guard let value = T(rawValue: text) else {
+        throw reader.error(node, "\(path).\(key)", "'\(text)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+      }
+      return value
+    }
+    let reference: Reference = try choice("reference", .absolute)
+    if reference == .baselineRatio, let threshold, threshold <= 0 {
+      throw reader.error(thresholdNode, "\(path).threshold", "a baseline ratio threshold must be positive")
+    }
+    var skip = false
+    if let node = fields["skip_without_baseline"] {
+      guard let value = node.scalar.flatMap({ Bool.construct(from: $0) }) else {
+        throw reader.error(node, "\(path).skip_without_baseline", "must be true or false")
+      }
+      guard reference != .absolute || !value else {
+        throw reader.error(node, "\(path).skip_without_baseline", "only a relative gate (reference baseline_delta or baseline_ratio) has a baseline to skip without")
+      }
+      skip = value
+    }
+    return Gate(
+      name: name, metric: metric, comparison: comparison, threshold: threshold, intervalThresholds: perInterval,
+      reference: reference, severity: try choice("severity", .blocking), skipWithoutBaseline: skip,
+      note: try fields["note"].map { try reader.string($0, key: "\(path).note") } ?? "")
   }
 
-  /// Typed reads of YAML nodes with errors that name the source, line and key.
+  /// Typed reads of YAML nodes with errors that name the source, line:column and key.
   struct Reader {
     let source: String
 
     func error(_ node: Node, _ key: String, _ reason: String) -> VaneError {
-      let line = node.mark.map { "\($0.line)" } ?? "?"
-      return VaneError(.invalidArgument, "\(self.source):\(line): \(key): \(reason)")
+      let place = node.mark.map { "\($0.line):\($0.column)" } ?? "?"
+      return VaneError(.invalidArgument, "\(self.source):\(place): \(key): \(reason)")
     }
 
     func key(_ node: Node) throws -> String {
@@ -189,38 +291,61 @@ public struct QualityPolicy: Sendable, Equatable {
       }
       return value
     }
+  }
+}
 
-    func fraction(_ node: Node, key: String) throws -> Double {
-      let value = try self.number(node, key: key)
-      guard (0...1).contains(value) else { throw self.error(node, key, "must be between 0 and 1 (got \(value))") }
-      return value
-    }
+/// The metric names a gate may check: everything ``Measurement`` gives, plus what only a gate
+/// input has (base models, folds, scaled inputs).
+public enum MetricCatalog {
+  /// Names measured on the predictions.
+  public static let measured: Set<String> = [
+    "n", "log_loss", "log_loss_skill", "brier", "ece", "mce", "ece_equal_mass", "accuracy", "balanced_accuracy", "mcc",
+    "f1_macro", "auc", "pred_share_min", "pred_share_max", "mean_confidence", "share_above_0_99", "logit_min", "logit_max",
+    "max_abs_logit", "nan_count", "inf_count", "non_finite",
+  ]
+  /// Names from the rest of the gate input.
+  public static let derived: Set<String> = ["base_auc_min", "fold_auc_min", "input_max_abs_mean", "input_max_std_deviation"]
+  /// Families followed by a class name (`precision/UP`), a base model (`base_auc/xgb`) or a fold
+  /// id (`fold_auc/3`).
+  public static let families = ["base_rate/", "pred_rate/", "bias/", "precision/", "recall/", "pred_share/", "base_auc/", "fold_auc/"]
 
-    func positive(_ node: Node, key: String) throws -> Double {
-      let value = try self.number(node, key: key)
-      guard value > 0 else { throw self.error(node, key, "must be positive (got \(value))") }
-      return value
-    }
+  /// Whether a gate may name `metric`; `fold_auc_qNN` is the NN-th percentile of fold AUCs.
+  public static func isKnown(_ metric: String) -> Bool {
+    if Self.measured.contains(metric) || Self.derived.contains(metric) { return true }
+    if let family = Self.families.first(where: metric.hasPrefix) { return metric.count > family.count }
+    return Self.foldQuantile(metric) != nil
+  }
 
-    func count(_ node: Node, key: String) throws -> Int {
-      guard let scalar = node.scalar, let value = Int(scalar.string), value >= 0 else {
-        throw self.error(node, key, "must be a whole number ≥ 0")
-      }
-      return value
-    }
+  /// The quantile q of `fold_auc_qNN` (NN from 0 to 100), else nil.
+  static func foldQuantile(_ metric: String) -> Double? {
+    guard metric.hasPrefix("fold_auc_q"), let percent = Int(metric.dropFirst("fold_auc_q".count)), (0...100).contains(percent),
+          metric.count <= "fold_auc_q100".count
+    else { return nil }
+    return Double(percent) / 100
+  }
 
-    func fields(_ node: Node, key: String, required: [String]) throws -> [String: Node] {
-      guard let mapping = node.mapping else { throw self.error(node, key, "must be a mapping with \(required.joined(separator: ", "))") }
-      var fields: [String: Node] = [:]
-      for (name, value) in mapping {
-        let field = try self.key(name)
-        guard required.contains(field) else { throw self.error(name, "\(key).\(field)", "is not a field; expected \(required.joined(separator: ", "))") }
-        fields[field] = value
-      }
-      if let missing = required.first(where: { fields[$0] == nil }) {
-        throw self.error(node, "\(key).\(missing)", "is required")
-      }
-      return fields
+  static let summary =
+    "n, auc, log_loss, log_loss_skill, brier, ece, mce, accuracy, balanced_accuracy, mcc, f1_macro, share_above_0_99, pred_share_min, pred_share_max, max_abs_logit, non_finite, base_auc_min, fold_auc_min, fold_auc_qNN, input_max_abs_mean, input_max_std_deviation, and per class or model precision/C, recall/C, pred_share/C, base_rate/C, pred_rate/C, bias/C, base_auc/M, fold_auc/F"
+
+  /// Why a failing value of `metric` matters, in a few words.
+  static func consequence(_ metric: String) -> String {
+    switch metric {
+    case "auc": "barely better than chance at ranking ups over downs"
+    case "base_auc_min": "this base model adds noise to the stack"
+    case "fold_auc_min": "the model fails in some market periods"
+    case "n": "too few out-of-fold samples to trust any metric"
+    case "share_above_0_99": "direction models are never that sure; the model is overconfident"
+    case "pred_share_min", "pred_share_max": "the model has collapsed toward one answer"
+    case "max_abs_logit", "logit_min", "logit_max": "typical of unscaled inputs; its probabilities saturate"
+    case "input_max_abs_mean", "input_max_std_deviation": "inputs are not standardised: the scaler was not fitted on these data, or not applied"
+    case "non_finite", "nan_count", "inf_count": "the model emits non-numbers, so none of its outputs can be trusted"
+    case "ece", "mce", "ece_equal_mass": "its probabilities do not mean what they say"
+    case "log_loss", "log_loss_skill", "brier": "its probabilities fit the outcomes worse"
+    default:
+      if metric.hasPrefix("fold_auc") { "the model fails in some market periods" }
+      else if metric.hasPrefix("base_auc/") { "this base model adds noise to the stack" }
+      else if metric.hasPrefix("pred_share/") || metric.hasPrefix("bias/") || metric.hasPrefix("pred_rate/") { "the model leans toward one answer" }
+      else { "below what the policy requires" }
     }
   }
 }

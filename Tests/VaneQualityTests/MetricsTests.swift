@@ -116,13 +116,18 @@ struct CalibrationTests {
     switch calibration {
     case .temperature(let t): #expect(abs(t - 3) < 0.15, "T = \(t)")
     case .platt(let a, let b): #expect(abs(a - 1.0 / 3) < 0.02 && abs(b) < 0.05, "a = \(a), b = \(b)")
-    case .isotonic(let x, let y):
-      #expect(zip(x, x.dropFirst()).allSatisfy { $0 <= $1 } && zip(y, y.dropFirst()).allSatisfy { $0 <= $1 })
-    case .vector: Issue.record("vector for a binary model")
+    case .isotonic(let maps):
+      #expect(maps.count == 2)
+      for map in maps {
+        #expect(zip(map.x, map.x.dropFirst()).allSatisfy { $0 <= $1 } && zip(map.y, map.y.dropFirst()).allSatisfy { $0 <= $1 })
+      }
+    case .vector, .none: Issue.record("\(calibration.method) for a binary model")
     }
     let after = Metrics.logLoss(calibration.apply(predictions))
     #expect(after < Metrics.logLoss(predictions))
     #expect(try Calibration.decode(try calibration.json()) == calibration)
+    let reread = try Calibration(method: calibration.method, parametersJSON: calibration.parametersJSON(), classCount: 2)
+    #expect(reread == calibration)
   }
 
   @Test("Vector scaling and temperature for three classes lower the NLL")
@@ -139,9 +144,15 @@ struct CalibrationTests {
     var probabilities = [Double](repeating: 0, count: logits.count)
     for i in 0..<6000 { Calibration.softmax(logits, row: i, k: 3, scale: { _ in 1 }, bias: { _ in 0 }, into: &probabilities) }
     let predictions = try Predictions(probabilities: probabilities, classCount: 3, labels: labels, logits: logits)
-    for method in [CalibrationMethod.vector, .temperature] {
+    for method in [CalibrationMethod.vector, .temperature, .isotonic] {
       let calibration = try Calibrator.fit(method, predictions)
-      #expect(Metrics.logLoss(calibration.apply(predictions)) < Metrics.logLoss(predictions) - 0.02, "\(method)")
+      let calibrated = calibration.apply(predictions)
+      #expect(Metrics.logLoss(calibrated) < Metrics.logLoss(predictions) - 0.02, "\(method)")
+      // Rows still sum to 1 (isotonic is one-vs-rest, then renormalised).
+      for i in stride(from: 0, to: 6000, by: 97) {
+        #expect(abs((0..<3).map { calibrated.probability(i, $0) }.reduce(0, +) - 1) < 1e-12)
+      }
+      #expect(try Calibration(method: method, parametersJSON: calibration.parametersJSON(), classCount: 3) == calibration)
     }
     if case .temperature(let t) = try Calibrator.fit(.temperature, predictions) { #expect(abs(t - 2.5) < 0.2) }
     #expect(throws: VaneError.self) { _ = try Calibrator.fit(.platt, predictions) }
@@ -151,6 +162,9 @@ struct CalibrationTests {
   func isotonicMinimum() throws {
     let small = try Self.miscalibrated(500, k: 2, c: 0.3, seed: 4)
     #expect { _ = try Calibrator.fit(.isotonic, small) } throws: { ($0 as? VaneError)?.message.contains("at least 1000") == true }
+    #expect { _ = try Calibrator.fit(.temperature, small.subset(Array(0..<49))) } throws: {
+      ($0 as? VaneError)?.message.contains("at least 50 samples") == true
+    }
     let choice = try Calibrator.choose(small)
     #expect(choice.crossValidatedNLL[.isotonic] == nil)
     #expect(Set(choice.crossValidatedNLL.keys) == [.temperature, .platt])
@@ -158,10 +172,29 @@ struct CalibrationTests {
     #expect(choice.chosen.method == .platt)
   }
 
-  @Test("Corrupt calibration JSON is refused", arguments: [
-    #"{"temperature":{"_0":-1}}"#, #"{"isotonic":{"x":[0.2,0.1],"y":[0,1]}}"#, #"{"platt":{"a":1}}"#, "not json",
+  @Test("The parameters use the API's JSON layout")
+  func layout() throws {
+    #expect(Calibration.temperature(1.5).parametersJSON() == #"{"temperature":1.5}"#)
+    #expect(Calibration.platt(a: 0.5, b: -1).parametersJSON() == #"{"a":0.5,"b":-1}"#)
+    #expect(Calibration.vector(scale: [1, 2], bias: [0, 0.5]).parametersJSON() == #"{"bias":[0,0.5],"scale":[1,2]}"#)
+    #expect(Calibration.none.parametersJSON() == "{}")
+    let iso = Calibration.isotonic([.init(x: [0.2, 0.8], y: [0.1, 0.9]), .init(x: [0.2, 0.8], y: [0.1, 0.9])])
+    #expect(iso.parametersJSON() == #"{"classes":[{"x":[0.2,0.8],"y":[0.1,0.9]},{"x":[0.2,0.8],"y":[0.1,0.9]}]}"#)
+  }
+
+  @Test("Corrupt calibration parameters are refused, naming the parameter", arguments: [
+    (CalibrationMethod.temperature, #"{"temperature":-1}"#, "calibration.temperature"),
+    (.isotonic, #"{"classes":[{"x":[0.2,0.1],"y":[0,1]},{"x":[0.1],"y":[0]}]}"#, "calibration.isotonic.classes[0]"),
+    (.isotonic, #"{"classes":[{"x":[0.1],"y":[0]}]}"#, "calibration.isotonic.classes"),
+    (.platt, #"{"a":1}"#, "calibration.parameters_json"),
+    (.vector, #"{"scale":[1,1,1],"bias":[0,0]}"#, "calibration.vector"),
+    (.temperature, "not json", "calibration.parameters_json"),
+    (.auto, "{}", "calibration.method"),
   ])
-  func corrupt(json: String) {
-    #expect(throws: VaneError.self) { _ = try Calibration.decode(Data(json.utf8)) }
+  func corrupt(method: CalibrationMethod, json: String, field: String) {
+    #expect {
+      _ = try Calibration(method: method, parametersJSON: json, classCount: nil)
+    } throws: { ($0 as? VaneError)?.message.contains(field) == true }
+    #expect(throws: VaneError.self) { _ = try Calibration.decode(Data("not json".utf8)) }
   }
 }

@@ -34,6 +34,10 @@ enum SklearnFixture {
   struct Expected: Decodable, Sendable {
     var roc_auc: Double
     var log_loss: Double
+    var log_loss_skill: Double
+    var balanced_accuracy: Double
+    var mcc: Double
+    var f1_macro: Double
     var brier: Double
     var accuracy: Double
     var precision: [Double]
@@ -139,6 +143,30 @@ struct SklearnFixtureTests {
       SklearnFixture.close($0.meanConfidence, $1.mean_confidence, 1e-10) && SklearnFixture.close($0.accuracy, $1.accuracy, 1e-10)
     })
     #expect(SklearnFixture.close(Metrics.psi(scores: c.psi_scores, reference: c.psi_reference), e.psi, 1e-10))
+  }
+
+  @Test("The named metrics the API reports equal scikit-learn's on each case", arguments: SklearnFixture.file.metrics.map(\.name))
+  func named(name: String) throws {
+    let c = try #require(SklearnFixture.file.metrics.first { $0.name == name })
+    let predictions = try SklearnFixture.predictions(c)
+    let classes = predictions.isBinary ? ["DOWN", "UP"] : ["DOWN", "HOLD", "UP"]
+    let m = Measurement(predictions, classes: classes).values
+    let e = c.expected
+    for (key, expected) in [
+      ("auc", e.roc_auc), ("log_loss", e.log_loss), ("log_loss_skill", e.log_loss_skill), ("brier", e.brier), ("accuracy", e.accuracy),
+      ("balanced_accuracy", e.balanced_accuracy), ("mcc", e.mcc), ("f1_macro", e.f1_macro), ("ece", e.ece_uniform_15),
+      ("mce", e.mce_uniform_15), ("ece_equal_mass", e.ece_quantile_15),
+    ] {
+      let value = try #require(m[key], "\(key) missing")
+      #expect(SklearnFixture.close(value, expected, 1e-10), "\(key): \(value) vs \(expected)")
+    }
+    for (k, name) in classes.enumerated() {
+      #expect(SklearnFixture.close(m["precision/\(name)"]!, e.precision[k]) && SklearnFixture.close(m["recall/\(name)"]!, e.recall[k]))
+      let truth = Double(c.labels.filter { $0 == k }.count) / Double(c.labels.count)
+      #expect(SklearnFixture.close(m["base_rate/\(name)"]!, truth))
+      #expect(SklearnFixture.close(m["bias/\(name)"]!, m["pred_rate/\(name)"]! - truth))
+    }
+    #expect(m["n"] == Double(c.labels.count) && m["non_finite"] == 0)
   }
 
   @Test("Platt scaling equals scikit-learn's unregularised logistic regression")
