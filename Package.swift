@@ -68,6 +68,7 @@ let package = Package(
     .target(
       name: "VaneCore",
       dependencies: [
+        "CZlib",
         .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings
@@ -86,9 +87,14 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .target(
+      name: "VaneBundle",
+      dependencies: ["VaneCore", .product(name: "Crypto", package: "swift-crypto")],
+      swiftSettings: swiftSettings
+    ),
+    .target(
       name: "VaneFeatures",
       dependencies: [
-        "CZlib", "VaneCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+        "VaneCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
       ],
       swiftSettings: swiftSettings + kernelSettings
     ),
@@ -107,7 +113,7 @@ let package = Package(
     .target(name: "FeatureService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneFeatures"], swiftSettings: swiftSettings),
     .target(name: "TrainerService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
     .target(name: "PredictorService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
-    .target(name: "GatekeeperService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneQuality"], swiftSettings: swiftSettings),
+    .target(name: "GatekeeperService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneQuality", "VaneBundle"], swiftSettings: swiftSettings),
     .target(name: "DeployService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
     .executableTarget(
       name: "vane",
@@ -160,6 +166,11 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .testTarget(
+      name: "VaneBundleTests",
+      dependencies: ["VaneBundle", "VaneCore"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
       name: "VaneQualityTests",
       dependencies: ["VaneQuality", "VaneCore", "VaneTestSupport"],
       exclude: ["Fixtures"],
@@ -169,6 +180,7 @@ let package = Package(
       name: "VaneTests",
       dependencies: [
         "vane", "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneTestSupport", "VaneFeatures",
+        "VaneQuality", "VaneBundle",
         "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),

@@ -32,6 +32,22 @@ public struct Verdict: Sendable, Equatable, Codable {
 
   public static let header = "vane-verdict-v1"
 
+  public init(
+    manifestSHA256: String, bundleID: String, reportID: String, policyName: String, policySHA256: String, signTimeNanos: Int64,
+    publicKeyID: String, algorithm: String, statement: Data, signature: Data
+  ) {
+    self.manifestSHA256 = manifestSHA256
+    self.bundleID = bundleID
+    self.reportID = reportID
+    self.policyName = policyName
+    self.policySHA256 = policySHA256
+    self.signTimeNanos = signTimeNanos
+    self.publicKeyID = publicKeyID
+    self.algorithm = algorithm
+    self.statement = statement
+    self.signature = signature
+  }
+
   /// The statement text for these claims.
   public static func statement(
     manifestSHA256: String, bundleID: String, reportID: String, policyName: String, policySHA256: String, signTimeNanos: Int64,

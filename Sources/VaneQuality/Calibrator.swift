@@ -51,6 +51,8 @@ public enum Calibrator {
   public struct Choice: Sendable {
     public var chosen: Calibration
     public var crossValidatedNLL: [CalibrationMethod: Double]
+    /// Each candidate's out-of-fold calibrated predictions.
+    public var crossValidated: [CalibrationMethod: Predictions]
   }
 
   /// The methods `auto` tries on these predictions: temperature, Platt (binary) or vector
@@ -69,11 +71,13 @@ public enum Calibrator {
     let candidates = Self.candidates(predictions)
     let folds = (0..<predictions.count).map { $0 % 5 }
     var scores: [CalibrationMethod: Double] = [:]
+    var outOfFold: [CalibrationMethod: Predictions] = [:]
     for method in candidates {
-      scores[method] = Metrics.logLoss(try Self.crossFitted(method, predictions, folds: folds))
+      outOfFold[method] = try Self.crossFitted(method, predictions, folds: folds)
+      scores[method] = Metrics.logLoss(outOfFold[method]!)
     }
     let best = candidates.min { scores[$0]! < scores[$1]! }!
-    return Choice(chosen: try Self.fit(best, predictions), crossValidatedNLL: scores)
+    return Choice(chosen: try Self.fit(best, predictions), crossValidatedNLL: scores, crossValidated: outOfFold)
   }
 
   /// Out-of-fold calibrated predictions: each fold calibrated by the method fitted on all the

@@ -24,10 +24,36 @@ public struct MetricsReport: Sendable, Equatable, Codable {
   /// Mean confidence of the predicted class, and the share of predictions above 0.99.
   public var meanConfidence: Double
   public var shareAbove99: Double
-  /// Smallest and largest logit, and the largest magnitude (nil without logits).
+  /// Smallest and largest logit, and the largest magnitude, over the samples with finite
+  /// probabilities (NaN and infinite outputs are counted above). Binary: z₁ − z₀ (or the one
+  /// logit given); K > 2: the logits as given. Without logits, those the probabilities imply:
+  /// log(p / (1 − p)) for binary, centred log-probabilities otherwise (a probability of exactly
+  /// 0 or 1 implies an infinite logit: saturated outputs fail the range gate).
   public var logitMin: Double?
   public var logitMax: Double?
   public var maxAbsLogit: Double?
+
+  static func logits(_ predictions: Predictions) -> [Double] {
+    let n = predictions.count, k = predictions.classCount
+    if let logits = predictions.logits {
+      if k == 2, logits.count == 2 * n { return (0..<n).map { logits[2 * $0 + 1] - logits[2 * $0] } }
+      return logits
+    }
+    if k == 2 {
+      return (0..<n).map { i in
+        let p = predictions.probability(i, 1)
+        return Foundation.log(p) - Foundation.log1p(-p)
+      }
+    }
+    var out: [Double] = []
+    out.reserveCapacity(n * k)
+    for i in 0..<n {
+      let logs = (0..<k).map { Foundation.log(predictions.probability(i, $0)) }
+      let mean = logs.reduce(0, +) / Double(k)
+      out += logs.map { $0 - mean }
+    }
+    return out
+  }
 
   /// Computes the report.
   /// - Parameter bins: equal-width (and equal-mass) bins for the calibration errors.
@@ -46,7 +72,8 @@ public struct MetricsReport: Sendable, Equatable, Codable {
     self.classCount = all.classCount
     self.nanCount = nan
     self.infiniteCount = infinite
-    if let logits = all.logits {
+    let logits = Self.logits(predictions)
+    if !logits.isEmpty {
       self.logitMin = logits.min()
       self.logitMax = logits.max()
       self.maxAbsLogit = logits.map(abs).max()
@@ -93,6 +120,14 @@ public struct InputSummary: Sendable, Equatable, Codable {
   public var columns: [String]
   public var mean: [Double]
   public var std: [Double]
+
+  /// A summary computed elsewhere.
+  public init(columns: [String], mean: [Double], std: [Double]) {
+    precondition(columns.count == mean.count && columns.count == std.count)
+    self.columns = columns
+    self.mean = mean
+    self.std = std
+  }
 
   /// Summarises a row-major `rows × columns.count` matrix (non-finite values skipped).
   public init(columns: [String], values: [Double]) {

@@ -1,4 +1,5 @@
 public import SwiftProtobuf
+public import VaneProto
 internal import VaneCore
 
 extension Google_Protobuf_Timestamp {
@@ -30,5 +31,23 @@ extension Google_Protobuf_Duration {
   public init(secondsDouble: Double) {
     let whole = secondsDouble.rounded(.towardZero)
     self.init(seconds: Int64(whole), nanos: Int32(((secondsDouble - whole) * 1e9).rounded()))
+  }
+}
+
+extension Vane_V1_TimeRange {
+  /// [start, end) in ms, with open ends as Int64.min / Int64.max.
+  /// - Throws: INVALID_ARGUMENT naming `field` for an invalid timestamp or start >= end.
+  public func milliseconds(field: String) throws -> (start: Int64, end: Int64) {
+    let start = self.hasStart ? try self.start.unixMilliseconds(field: "\(field).start") : .min
+    let end = self.hasEnd ? try self.end.unixMilliseconds(field: "\(field).end") : .max
+    guard start < end else { throw VaneError.invalidArgument(field: field, "start must be before end") }
+    return (start, end)
+  }
+
+  /// [start, end) from ms.
+  public init(start: Int64, end: Int64) {
+    self.init()
+    self.start = .init(unixMilliseconds: start)
+    self.end = .init(unixMilliseconds: end)
   }
 }

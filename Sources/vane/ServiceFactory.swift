@@ -14,7 +14,7 @@ enum ServiceFactory {
     case .feature: [try FeatureServiceImplementation(runtime: info)]
     case .trainer: [TrainerServiceImplementation(runtime: info)]
     case .predictor: [PredictorServiceImplementation(runtime: info)]
-    case .gatekeeper: [GatekeeperServiceImplementation(runtime: info)]
+    case .gatekeeper: [try GatekeeperServiceImplementation(runtime: info)]
     case .deploy: [DeployServiceImplementation(runtime: info)]
     }
   }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VaneCore
 import VaneTestSupport
 
 @testable import VaneFeatures

@@ -9,8 +9,30 @@
 ///   n                  samples
 ///   log_loss           mean negative log-likelihood (natural log)
 ///   log_loss_skill     1 - log_loss / log_loss of the class base rates
-///   brier              mean squared error of the probability vector, summed
-///                      over classes
+///   brier              binary: mean (P(positive) - y)^2, as scikit-learn's
+///                      brier_score_loss; K > 2: mean squared error of the
+///                      probability vector, summed over classes
+///   ece_equal_mass     ECE over equal-mass bins
+///   mean_confidence    mean probability of the predicted class
+///   share_above_0_99   share of samples whose predicted class has p > 0.99
+///   pred_share/<C>     share of samples whose predicted class is C
+///   pred_share_min, pred_share_max
+///                      smallest / largest pred_share over the classes
+///   logit_min, logit_max, max_abs_logit
+///                      range of the logits: binary z_UP - z_DOWN, K > 2 as
+///                      sent; without logits, those the probabilities imply
+///                      (log-odds, or centred log-probabilities)
+///   nan_count, inf_count, non_finite
+///                      samples with NaN / infinite / either outputs (left out
+///                      of every other metric)
+/// Gates may also name metrics only the producer of the predictions knows:
+///   base_auc/<M>, base_auc_min
+///                      out-of-fold AUC of base model M of a stack, and the
+///                      lowest (a single model is its own base)
+///   fold_auc/<F>, fold_auc_min, fold_auc_qNN
+///                      AUC of fold F, the lowest, the NN-th percentile
+///   input_max_abs_mean, input_max_std_deviation
+///                      scaled inputs: largest |mean| and |std - 1| of a column
 ///   ece, mce           expected / maximum calibration error of the top label
 ///                      (equal-width bins unless stated)
 ///   accuracy, balanced_accuracy, mcc, f1_macro

@@ -19,8 +19,30 @@
 ///   n                  samples
 ///   log_loss           mean negative log-likelihood (natural log)
 ///   log_loss_skill     1 - log_loss / log_loss of the class base rates
-///   brier              mean squared error of the probability vector, summed
-///                      over classes
+///   brier              binary: mean (P(positive) - y)^2, as scikit-learn's
+///                      brier_score_loss; K > 2: mean squared error of the
+///                      probability vector, summed over classes
+///   ece_equal_mass     ECE over equal-mass bins
+///   mean_confidence    mean probability of the predicted class
+///   share_above_0_99   share of samples whose predicted class has p > 0.99
+///   pred_share/<C>     share of samples whose predicted class is C
+///   pred_share_min, pred_share_max
+///                      smallest / largest pred_share over the classes
+///   logit_min, logit_max, max_abs_logit
+///                      range of the logits: binary z_UP - z_DOWN, K > 2 as
+///                      sent; without logits, those the probabilities imply
+///                      (log-odds, or centred log-probabilities)
+///   nan_count, inf_count, non_finite
+///                      samples with NaN / infinite / either outputs (left out
+///                      of every other metric)
+/// Gates may also name metrics only the producer of the predictions knows:
+///   base_auc/<M>, base_auc_min
+///                      out-of-fold AUC of base model M of a stack, and the
+///                      lowest (a single model is its own base)
+///   fold_auc/<F>, fold_auc_min, fold_auc_qNN
+///                      AUC of fold F, the lowest, the NN-th percentile
+///   input_max_abs_mean, input_max_std_deviation
+///                      scaled inputs: largest |mean| and |std - 1| of a column
 ///   ece, mce           expected / maximum calibration error of the top label
 ///                      (equal-width bins unless stated)
 ///   accuracy, balanced_accuracy, mcc, f1_macro
@@ -459,61 +481,46 @@ public nonisolated struct Vane_V1_CalibrationCandidate: Sendable {
 }
 
 /// Evaluate a subject against a policy.
-public nonisolated struct Vane_V1_EvaluateRequest: @unchecked Sendable {
+public nonisolated struct Vane_V1_EvaluateRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// What to evaluate.
-  public var subject: OneOf_Subject? {
-    get {return _storage._subject}
-    set {_uniqueStorage()._subject = newValue}
-  }
+  public var subject: Vane_V1_EvaluateRequest.OneOf_Subject? = nil
 
   /// Predictions sent in the request.
   public var inline: Vane_V1_InlineSubject {
     get {
-      if case .inline(let v)? = _storage._subject {return v}
+      if case .inline(let v)? = subject {return v}
       return Vane_V1_InlineSubject()
     }
-    set {_uniqueStorage()._subject = .inline(newValue)}
+    set {subject = .inline(newValue)}
   }
 
   /// A bundle's stored OOF predictions, with its calibration applied.
   public var bundle: Vane_V1_BundleSubject {
     get {
-      if case .bundle(let v)? = _storage._subject {return v}
+      if case .bundle(let v)? = subject {return v}
       return Vane_V1_BundleSubject()
     }
-    set {_uniqueStorage()._subject = .bundle(newValue)}
+    set {subject = .bundle(newValue)}
   }
 
   /// Policy name; empty = the default policy.
-  public var policyName: String {
-    get {_storage._policyName}
-    set {_uniqueStorage()._policyName = newValue}
-  }
+  public var policyName: String = String()
 
   /// Baseline for relative gates when the subject carries no paired baseline
   /// predictions: the metrics of this stored report. Empty = none (relative
   /// gates then fail, or are skipped where the gate allows).
-  public var baselineReportID: String {
-    get {_storage._baselineReportID}
-    set {_uniqueStorage()._baselineReportID = newValue}
-  }
+  public var baselineReportID: String = String()
 
   /// Bins for ECE and reliability diagrams: 0 means 15.
-  public var bins: UInt32 {
-    get {_storage._bins}
-    set {_uniqueStorage()._bins = newValue}
-  }
+  public var bins: UInt32 = 0
 
   /// Compute and return the report without storing it (its id is empty and it
   /// cannot back a Bless).
-  public var dryRun: Bool {
-    get {_storage._dryRun}
-    set {_uniqueStorage()._dryRun = newValue}
-  }
+  public var dryRun: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -527,50 +534,89 @@ public nonisolated struct Vane_V1_EvaluateRequest: @unchecked Sendable {
   }
 
   public init() {}
-
-  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Inline predictions to evaluate.
-public nonisolated struct Vane_V1_InlineSubject: Sendable {
+public nonisolated struct Vane_V1_InlineSubject: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The candidate's predictions.
   public var predictions: Vane_V1_Predictions {
-    get {_predictions ?? Vane_V1_Predictions()}
-    set {_predictions = newValue}
+    get {_storage._predictions ?? Vane_V1_Predictions()}
+    set {_uniqueStorage()._predictions = newValue}
   }
   /// Returns true if `predictions` has been explicitly set.
-  public var hasPredictions: Bool {self._predictions != nil}
+  public var hasPredictions: Bool {_storage._predictions != nil}
   /// Clears the value of `predictions`. Subsequent reads from it will return its default value.
-  public mutating func clearPredictions() {self._predictions = nil}
+  public mutating func clearPredictions() {_uniqueStorage()._predictions = nil}
 
   /// Optional paired baseline: the baseline model's predictions on the same
   /// samples, same order, same classes and labels.
   public var baseline: Vane_V1_Predictions {
-    get {_baseline ?? Vane_V1_Predictions()}
-    set {_baseline = newValue}
+    get {_storage._baseline ?? Vane_V1_Predictions()}
+    set {_uniqueStorage()._baseline = newValue}
   }
   /// Returns true if `baseline` has been explicitly set.
-  public var hasBaseline: Bool {self._baseline != nil}
+  public var hasBaseline: Bool {_storage._baseline != nil}
   /// Clears the value of `baseline`. Subsequent reads from it will return its default value.
-  public mutating func clearBaseline() {self._baseline = nil}
+  public mutating func clearBaseline() {_uniqueStorage()._baseline = nil}
 
   /// Free-text name shown in reports, e.g. "xgb fold sweep 3".
-  public var label: String = String()
+  public var label: String {
+    get {_storage._label}
+    set {_uniqueStorage()._label = newValue}
+  }
 
   /// The bundle manifest these predictions belong to, if any; required for the
   /// report to back a Bless by manifest hash.
-  public var manifestSha256: String = String()
+  public var manifestSha256: String {
+    get {_storage._manifestSha256}
+    set {_uniqueStorage()._manifestSha256 = newValue}
+  }
+
+  /// Bar interval of the data ("1h", "4h", ...): picks per-interval thresholds.
+  /// Empty = unknown: the strictest threshold applies.
+  public var interval: String {
+    get {_storage._interval}
+    set {_uniqueStorage()._interval = newValue}
+  }
+
+  /// Summary of the scaled inputs the model saw, for the normalisation gates
+  /// (gates on input_* metrics fail without it).
+  public var inputs: Vane_V1_InputSummary {
+    get {_storage._inputs ?? Vane_V1_InputSummary()}
+    set {_uniqueStorage()._inputs = newValue}
+  }
+  /// Returns true if `inputs` has been explicitly set.
+  public var hasInputs: Bool {_storage._inputs != nil}
+  /// Clears the value of `inputs`. Subsequent reads from it will return its default value.
+  public mutating func clearInputs() {_uniqueStorage()._inputs = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _predictions: Vane_V1_Predictions? = nil
-  fileprivate var _baseline: Vane_V1_Predictions? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Per-column mean and standard deviation of a model's scaled inputs.
+public nonisolated struct Vane_V1_InputSummary: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Column names and, in the same order, their means and standard deviations.
+  public var columns: [String] = []
+
+  public var mean: [Double] = []
+
+  public var std: [Double] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A bundle to evaluate.
@@ -972,6 +1018,11 @@ public nonisolated struct Vane_V1_GateSpec: Sendable {
 
   /// Human-readable rationale shown in reports.
   public var note: String = String()
+
+  /// Thresholds per bar interval ("1h", "4h", ...), overriding `threshold` for
+  /// subjects of that interval; a subject of unknown interval gets the
+  /// strictest of them.
+  public var intervalThresholds: Dictionary<String,Double> = [:]
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1497,12 +1548,100 @@ nonisolated extension Vane_V1_EvaluateRequest: SwiftProtobuf.Message, SwiftProto
   public static let protoMessageName: String = _protobuf_package + ".EvaluateRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inline\0\u{1}bundle\0\u{3}policy_name\0\u{3}baseline_report_id\0\u{1}bins\0\u{3}dry_run\0")
 
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Vane_V1_InlineSubject?
+        var hadOneofValue = false
+        if let current = self.subject {
+          hadOneofValue = true
+          if case .inline(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.subject = .inline(v)
+        }
+      }()
+      case 2: try {
+        var v: Vane_V1_BundleSubject?
+        var hadOneofValue = false
+        if let current = self.subject {
+          hadOneofValue = true
+          if case .bundle(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.subject = .bundle(v)
+        }
+      }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.policyName) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.baselineReportID) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.bins) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.dryRun) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.subject {
+    case .inline?: try {
+      guard case .inline(let v)? = self.subject else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .bundle?: try {
+      guard case .bundle(let v)? = self.subject else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case nil: break
+    }
+    if !self.policyName.isEmpty {
+      try visitor.visitSingularStringField(value: self.policyName, fieldNumber: 3)
+    }
+    if !self.baselineReportID.isEmpty {
+      try visitor.visitSingularStringField(value: self.baselineReportID, fieldNumber: 4)
+    }
+    if self.bins != 0 {
+      try visitor.visitSingularUInt32Field(value: self.bins, fieldNumber: 5)
+    }
+    if self.dryRun != false {
+      try visitor.visitSingularBoolField(value: self.dryRun, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_EvaluateRequest, rhs: Vane_V1_EvaluateRequest) -> Bool {
+    if lhs.subject != rhs.subject {return false}
+    if lhs.policyName != rhs.policyName {return false}
+    if lhs.baselineReportID != rhs.baselineReportID {return false}
+    if lhs.bins != rhs.bins {return false}
+    if lhs.dryRun != rhs.dryRun {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_InlineSubject: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InlineSubject"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}predictions\0\u{1}baseline\0\u{1}label\0\u{3}manifest_sha256\0\u{1}interval\0\u{1}inputs\0")
+
   fileprivate class _StorageClass {
-    var _subject: Vane_V1_EvaluateRequest.OneOf_Subject?
-    var _policyName: String = String()
-    var _baselineReportID: String = String()
-    var _bins: UInt32 = 0
-    var _dryRun: Bool = false
+    var _predictions: Vane_V1_Predictions? = nil
+    var _baseline: Vane_V1_Predictions? = nil
+    var _label: String = String()
+    var _manifestSha256: String = String()
+    var _interval: String = String()
+    var _inputs: Vane_V1_InputSummary? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1513,11 +1652,12 @@ nonisolated extension Vane_V1_EvaluateRequest: SwiftProtobuf.Message, SwiftProto
     private init() {}
 
     init(copying source: _StorageClass) {
-      _subject = source._subject
-      _policyName = source._policyName
-      _baselineReportID = source._baselineReportID
-      _bins = source._bins
-      _dryRun = source._dryRun
+      _predictions = source._predictions
+      _baseline = source._baseline
+      _label = source._label
+      _manifestSha256 = source._manifestSha256
+      _interval = source._interval
+      _inputs = source._inputs
     }
   }
 
@@ -1536,36 +1676,12 @@ nonisolated extension Vane_V1_EvaluateRequest: SwiftProtobuf.Message, SwiftProto
         // allocates stack space for every case branch when no optimizations are
         // enabled. https://github.com/apple/swift-protobuf/issues/1034
         switch fieldNumber {
-        case 1: try {
-          var v: Vane_V1_InlineSubject?
-          var hadOneofValue = false
-          if let current = _storage._subject {
-            hadOneofValue = true
-            if case .inline(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._subject = .inline(v)
-          }
-        }()
-        case 2: try {
-          var v: Vane_V1_BundleSubject?
-          var hadOneofValue = false
-          if let current = _storage._subject {
-            hadOneofValue = true
-            if case .bundle(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._subject = .bundle(v)
-          }
-        }()
-        case 3: try { try decoder.decodeSingularStringField(value: &_storage._policyName) }()
-        case 4: try { try decoder.decodeSingularStringField(value: &_storage._baselineReportID) }()
-        case 5: try { try decoder.decodeSingularUInt32Field(value: &_storage._bins) }()
-        case 6: try { try decoder.decodeSingularBoolField(value: &_storage._dryRun) }()
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._predictions) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._baseline) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._label) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._manifestSha256) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._interval) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._inputs) }()
         default: break
         }
       }
@@ -1578,43 +1694,39 @@ nonisolated extension Vane_V1_EvaluateRequest: SwiftProtobuf.Message, SwiftProto
       // allocates stack space for every if/case branch local when no optimizations
       // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
       // https://github.com/apple/swift-protobuf/issues/1182
-      switch _storage._subject {
-      case .inline?: try {
-        guard case .inline(let v)? = _storage._subject else { preconditionFailure() }
+      try { if let v = _storage._predictions {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-      }()
-      case .bundle?: try {
-        guard case .bundle(let v)? = _storage._subject else { preconditionFailure() }
+      } }()
+      try { if let v = _storage._baseline {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-      }()
-      case nil: break
+      } }()
+      if !_storage._label.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._label, fieldNumber: 3)
       }
-      if !_storage._policyName.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._policyName, fieldNumber: 3)
+      if !_storage._manifestSha256.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._manifestSha256, fieldNumber: 4)
       }
-      if !_storage._baselineReportID.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._baselineReportID, fieldNumber: 4)
+      if !_storage._interval.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._interval, fieldNumber: 5)
       }
-      if _storage._bins != 0 {
-        try visitor.visitSingularUInt32Field(value: _storage._bins, fieldNumber: 5)
-      }
-      if _storage._dryRun != false {
-        try visitor.visitSingularBoolField(value: _storage._dryRun, fieldNumber: 6)
-      }
+      try { if let v = _storage._inputs {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Vane_V1_EvaluateRequest, rhs: Vane_V1_EvaluateRequest) -> Bool {
+  public static func ==(lhs: Vane_V1_InlineSubject, rhs: Vane_V1_InlineSubject) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
         let rhs_storage = _args.1
-        if _storage._subject != rhs_storage._subject {return false}
-        if _storage._policyName != rhs_storage._policyName {return false}
-        if _storage._baselineReportID != rhs_storage._baselineReportID {return false}
-        if _storage._bins != rhs_storage._bins {return false}
-        if _storage._dryRun != rhs_storage._dryRun {return false}
+        if _storage._predictions != rhs_storage._predictions {return false}
+        if _storage._baseline != rhs_storage._baseline {return false}
+        if _storage._label != rhs_storage._label {return false}
+        if _storage._manifestSha256 != rhs_storage._manifestSha256 {return false}
+        if _storage._interval != rhs_storage._interval {return false}
+        if _storage._inputs != rhs_storage._inputs {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1624,9 +1736,9 @@ nonisolated extension Vane_V1_EvaluateRequest: SwiftProtobuf.Message, SwiftProto
   }
 }
 
-nonisolated extension Vane_V1_InlineSubject: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".InlineSubject"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}predictions\0\u{1}baseline\0\u{1}label\0\u{3}manifest_sha256\0")
+nonisolated extension Vane_V1_InputSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InputSummary"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}mean\0\u{1}std\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1634,40 +1746,31 @@ nonisolated extension Vane_V1_InlineSubject: SwiftProtobuf.Message, SwiftProtobu
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._predictions) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._baseline) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.label) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.manifestSha256) }()
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.columns) }()
+      case 2: try { try decoder.decodeRepeatedDoubleField(value: &self.mean) }()
+      case 3: try { try decoder.decodeRepeatedDoubleField(value: &self.std) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._predictions {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try { if let v = self._baseline {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
-    if !self.label.isEmpty {
-      try visitor.visitSingularStringField(value: self.label, fieldNumber: 3)
+    if !self.columns.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.columns, fieldNumber: 1)
     }
-    if !self.manifestSha256.isEmpty {
-      try visitor.visitSingularStringField(value: self.manifestSha256, fieldNumber: 4)
+    if !self.mean.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.mean, fieldNumber: 2)
+    }
+    if !self.std.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.std, fieldNumber: 3)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Vane_V1_InlineSubject, rhs: Vane_V1_InlineSubject) -> Bool {
-    if lhs._predictions != rhs._predictions {return false}
-    if lhs._baseline != rhs._baseline {return false}
-    if lhs.label != rhs.label {return false}
-    if lhs.manifestSha256 != rhs.manifestSha256 {return false}
+  public static func ==(lhs: Vane_V1_InputSummary, rhs: Vane_V1_InputSummary) -> Bool {
+    if lhs.columns != rhs.columns {return false}
+    if lhs.mean != rhs.mean {return false}
+    if lhs.std != rhs.std {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2286,7 +2389,7 @@ nonisolated extension Vane_V1_Policy: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Vane_V1_GateSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GateSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}metric\0\u{1}comparison\0\u{1}threshold\0\u{1}reference\0\u{1}severity\0\u{3}skip_without_baseline\0\u{1}note\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}metric\0\u{1}comparison\0\u{1}threshold\0\u{1}reference\0\u{1}severity\0\u{3}skip_without_baseline\0\u{1}note\0\u{3}interval_thresholds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2302,6 +2405,7 @@ nonisolated extension Vane_V1_GateSpec: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 6: try { try decoder.decodeSingularEnumField(value: &self.severity) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.skipWithoutBaseline) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.note) }()
+      case 9: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufDouble>.self, value: &self.intervalThresholds) }()
       default: break
       }
     }
@@ -2332,6 +2436,9 @@ nonisolated extension Vane_V1_GateSpec: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.note.isEmpty {
       try visitor.visitSingularStringField(value: self.note, fieldNumber: 8)
     }
+    if !self.intervalThresholds.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufDouble>.self, value: self.intervalThresholds, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2344,6 +2451,7 @@ nonisolated extension Vane_V1_GateSpec: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.severity != rhs.severity {return false}
     if lhs.skipWithoutBaseline != rhs.skipWithoutBaseline {return false}
     if lhs.note != rhs.note {return false}
+    if lhs.intervalThresholds != rhs.intervalThresholds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
