@@ -167,7 +167,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneBundleTests",
-      dependencies: ["VaneBundle", "VaneCore"],
+      dependencies: ["VaneBundle", "VaneCore", .product(name: "Crypto", package: "swift-crypto")],
       swiftSettings: swiftSettings
     ),
     .testTarget(
