@@ -1,8 +1,8 @@
 internal import Foundation
 internal import SwiftProtobuf
 internal import VaneCore
-internal import VaneProto
-internal import VaneQuality
+public import VaneProto
+public import VaneQuality
 internal import VaneRuntime
 
 /// Conversions between the generated gatekeeper messages and VaneQuality's types. Every field
@@ -240,5 +240,50 @@ extension Vane_V1_InputSummary {
       throw VaneError.invalidArgument(field: path, "\(self.columns.count) columns, \(self.mean.count) means and \(self.std.count) stds")
     }
     return InputSummary(columns: self.columns, mean: self.mean, std: self.std)
+  }
+}
+
+extension QualityReport {
+  /// A report as the API sent it (for drawing it client-side).
+  public init(_ report: Vane_V1_Report) {
+    func comparison(_ c: Vane_V1_Comparison) -> QualityPolicy.Comparison {
+      switch c {
+      case .lessThan: .lessThan
+      case .lessOrEqual: .lessOrEqual
+      case .greaterThan: .greaterThan
+      default: .greaterOrEqual
+      }
+    }
+    func reference(_ r: Vane_V1_ThresholdReference) -> QualityPolicy.Reference {
+      switch r {
+      case .baselineDelta: .baselineDelta
+      case .baselineRatio: .baselineRatio
+      default: .absolute
+      }
+    }
+    self.init(
+      id: report.id, createdMs: report.createTime.seconds * 1000 + Int64(report.createTime.nanos / 1_000_000),
+      subject: .init(
+        kind: report.subject.kind == .bundle ? .bundle : .inline, manifestSHA256: report.subject.manifestSha256,
+        bundleID: report.subject.bundleID, bundlePath: report.subject.bundlePath, label: report.subject.label,
+        predictionsSHA256: report.subject.predictionsSha256, sampleCount: Int(report.subject.sampleCount), classes: report.subject.classes),
+      policyName: report.policyName, policySHA256: report.policySha256, passed: report.passed,
+      gates: report.gates.map { gate in
+        GateResult(
+          gate: gate.gate, metric: gate.metric, value: gate.value.isNaN ? nil : gate.value,
+          baselineValue: gate.hasBaselineValue ? gate.baselineValue : nil, comparedValue: gate.comparedValue.isNaN ? nil : gate.comparedValue,
+          threshold: gate.threshold, comparison: comparison(gate.comparison), reference: reference(gate.reference),
+          severity: gate.severity == .warning ? .warning : .blocking, passed: gate.passed, skipped: gate.skipped, reason: gate.reason)
+      },
+      metrics: report.metrics, baselineMetrics: report.baselineMetrics, baselineReportID: report.baselineReportID,
+      reliability: report.reliability.map { diagram in
+        ReliabilityDiagram(
+          target: diagram.target, binning: diagram.binning == .quantile ? .quantile : .uniform,
+          bins: diagram.bins.map {
+            ReliabilityBin(lower: $0.lower, upper: $0.upper, count: Int($0.count), meanConfidence: $0.meanPredicted, accuracy: $0.observedFrequency)
+          }, ece: diagram.ece, mce: diagram.mce)
+      },
+      folds: report.folds.map { .init(id: Int($0.foldID), sampleCount: Int($0.sampleCount), metrics: $0.metrics) },
+      warnings: report.warnings)
   }
 }

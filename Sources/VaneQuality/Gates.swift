@@ -82,6 +82,25 @@ public struct GateResult: Sendable, Equatable, Codable {
   public var skipped: Bool
   /// One line: what was measured against what, and why a failure matters.
   public var reason: String
+
+  public init(
+    gate: String, metric: String, value: Double?, baselineValue: Double?, comparedValue: Double?, threshold: Double,
+    comparison: QualityPolicy.Comparison, reference: QualityPolicy.Reference, severity: QualityPolicy.Severity, passed: Bool,
+    skipped: Bool, reason: String
+  ) {
+    self.gate = gate
+    self.metric = metric
+    self.value = value
+    self.baselineValue = baselineValue
+    self.comparedValue = comparedValue
+    self.threshold = threshold
+    self.comparison = comparison
+    self.reference = reference
+    self.severity = severity
+    self.passed = passed
+    self.skipped = skipped
+    self.reason = reason
+  }
 }
 
 /// A policy's verdict: passed when every blocking gate passed or was skipped as allowed.

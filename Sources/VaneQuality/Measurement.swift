@@ -12,6 +12,14 @@ public struct ReliabilityDiagram: Sendable, Equatable, Codable {
   public var ece: Double
   public var mce: Double
 
+  public init(target: String, binning: Binning, bins: [ReliabilityBin], ece: Double, mce: Double) {
+    self.target = target
+    self.binning = binning
+    self.bins = bins
+    self.ece = ece
+    self.mce = mce
+  }
+
   public init(target: String, binning: Binning, _ error: CalibrationError) {
     self.target = target
     self.binning = binning

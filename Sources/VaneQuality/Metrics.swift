@@ -9,6 +9,14 @@ public struct ReliabilityBin: Sendable, Equatable, Codable {
   public var count: Int
   public var meanConfidence: Double
   public var accuracy: Double
+
+  public init(lower: Double, upper: Double, count: Int, meanConfidence: Double, accuracy: Double) {
+    self.lower = lower
+    self.upper = upper
+    self.count = count
+    self.meanConfidence = meanConfidence
+    self.accuracy = accuracy
+  }
 }
 
 /// Calibration error over a binning of confidences.

@@ -43,6 +43,12 @@ public struct QualityReport: Sendable, Equatable, Codable {
     public var id: Int
     public var sampleCount: Int
     public var metrics: [String: Double]
+
+    public init(id: Int, sampleCount: Int, metrics: [String: Double]) {
+      self.id = id
+      self.sampleCount = sampleCount
+      self.metrics = metrics
+    }
   }
 
   /// Server-assigned id ("" until stored) and creation time (ms since the epoch).
@@ -60,6 +66,26 @@ public struct QualityReport: Sendable, Equatable, Codable {
   public var reliability: [ReliabilityDiagram]
   public var folds: [Fold]
   public var warnings: [String]
+
+  public init(
+    id: String, createdMs: Int64, subject: Subject, policyName: String, policySHA256: String, passed: Bool, gates: [GateResult],
+    metrics: [String: Double], baselineMetrics: [String: Double], baselineReportID: String, reliability: [ReliabilityDiagram],
+    folds: [Fold], warnings: [String]
+  ) {
+    self.id = id
+    self.createdMs = createdMs
+    self.subject = subject
+    self.policyName = policyName
+    self.policySHA256 = policySHA256
+    self.passed = passed
+    self.gates = gates
+    self.metrics = metrics
+    self.baselineMetrics = baselineMetrics
+    self.baselineReportID = baselineReportID
+    self.reliability = reliability
+    self.folds = folds
+    self.warnings = warnings
+  }
 
   /// The blocking gates that failed.
   public var failedGates: [String] {

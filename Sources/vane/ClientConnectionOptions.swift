@@ -59,3 +59,21 @@ struct ClientConnectionOptions: ParsableArguments {
     return ["authorization": "Bearer \(token)"]
   }
 }
+
+extension ClientConnectionOptions {
+  /// Runs `body` with a client of `address` whose calls carry `timeout`; an RPC error is
+  /// printed as `ERROR: <code>: <message>` and exits 1.
+  func withClient<R: Sendable>(
+    address: String, timeout: Double, _ body: @Sendable (GRPCClient<ShimClientTransport>, CallOptions) async throws -> R
+  ) async throws -> R {
+    let transport = try ShimClientTransport(config: self.config(target: address))
+    var options = CallOptions.defaults
+    options.timeout = .milliseconds(Int64(timeout * 1000))
+    do {
+      return try await withGRPCClient(transport: transport) { grpc in try await body(grpc, options) }
+    } catch let error as RPCError {
+      FileHandle.standardError.write(Data("ERROR: \(error.code): \(error.message)\n".utf8))
+      throw ExitCode(1)
+    }
+  }
+}

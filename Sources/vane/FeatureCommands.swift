@@ -20,16 +20,8 @@ struct FeatureClientOptions: ParsableArguments {
   @OptionGroup var connection: ClientConnectionOptions
 
   func withClient<R: Sendable>(_ body: @Sendable (Vane_V1_FeatureService.Client<ShimClientTransport>, CallOptions) async throws -> R) async throws -> R {
-    let transport = try ShimClientTransport(config: self.connection.config(target: self.address))
-    var options = CallOptions.defaults
-    options.timeout = .milliseconds(Int64(self.timeout * 1000))
-    do {
-      return try await withGRPCClient(transport: transport) { grpc in
-        try await body(Vane_V1_FeatureService.Client(wrapping: grpc), options)
-      }
-    } catch let error as RPCError {
-      FileHandle.standardError.write(Data("ERROR: \(error.code): \(error.message)\n".utf8))
-      throw ExitCode(1)
+    try await self.connection.withClient(address: self.address, timeout: self.timeout) { grpc, options in
+      try await body(Vane_V1_FeatureService.Client(wrapping: grpc), options)
     }
   }
 
