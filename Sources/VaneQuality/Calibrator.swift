@@ -47,7 +47,7 @@ public enum Calibrator {
   }
 
   /// The outcome of `auto`: the chosen calibration, and the mean held-out NLL of each
-  /// candidate over 5 interleaved folds (sample i in fold i mod 5).
+  /// candidate over 5 contiguous blocks in sample order (time order, for time series).
   public struct Choice: Sendable {
     public var chosen: Calibration
     public var crossValidatedNLL: [CalibrationMethod: Double]
@@ -69,7 +69,7 @@ public enum Calibrator {
   public static func choose(_ predictions: Predictions) throws -> Choice {
     try Self.check(predictions)
     let candidates = Self.candidates(predictions)
-    let folds = (0..<predictions.count).map { $0 % 5 }
+    let folds = (0..<predictions.count).map { $0 * 5 / predictions.count }
     var scores: [CalibrationMethod: Double] = [:]
     var outOfFold: [CalibrationMethod: Predictions] = [:]
     for method in candidates {

@@ -39,7 +39,7 @@ public struct GateInput: Sendable {
     for (name, auc) in bases { values["base_auc/\(name)"] = auc }
     if let worst = bases.min(by: { $0.value < $1.value || ($0.value == $1.value && $0.key < $1.key) }) {
       values["base_auc_min"] = worst.value
-      details["base_auc_min"] = "base model \(worst.key)"
+      details["base_auc_min"] = self.baseAUCs.isEmpty ? "a single model is its own base" : "base model \(worst.key)"
     }
     for (fold, auc) in self.foldAUCs { values["fold_auc/\(fold)"] = auc }
     if let worst = self.foldAUCs.min(by: { $0.value < $1.value || ($0.value == $1.value && $0.key < $1.key) }) {
@@ -60,7 +60,11 @@ public struct GateInput: Sendable {
   /// |x|, with NaN (a column that was all missing) the largest.
   static func magnitude(_ x: Double) -> Double { x.isNaN ? .infinity : abs(x) }
 
-  static func format(_ x: Double) -> String { String(format: "%.4g", x) }
+  /// Four significant digits; whole numbers (counts) in full.
+  static func format(_ x: Double) -> String {
+    if x.isFinite, x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
+    return String(format: "%.4g", x)
+  }
 }
 
 /// One gate's outcome: a person reads `reason`; machines read the rest.

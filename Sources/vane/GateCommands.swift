@@ -237,9 +237,9 @@ struct GateCalibrateCommand: AsyncParsableCommand {
       for candidate in response.candidates {
         Output.line("  \(candidate.selected ? "*" : " ") \(Self.name(candidate.method).padding(toLength: 12, withPad: " ", startingAt: 0)) cross-validated log loss \(GateClientOptions.number(candidate.metrics["log_loss"]))  ece \(GateClientOptions.number(candidate.metrics["ece"]))")
       }
-      Output.line("  metric        before      after\(response.afterIsCrossFitted ? " (cross-fitted)" : " (on the fitting data)")")
+      Output.line("  metric            before      after\(response.afterIsCrossFitted ? " (cross-fitted)" : " (on the fitting data)")")
       for key in ["log_loss", "brier", "ece", "mce", "auc", "accuracy", "share_above_0_99"] {
-        Output.line("  \(key.padding(toLength: 16, withPad: " ", startingAt: 0))\(GateClientOptions.number(response.metricsBefore[key]).padding(toLength: 12, withPad: " ", startingAt: 0))\(GateClientOptions.number(response.metricsAfter[key]))")
+        Output.line("  \(key.padding(toLength: 18, withPad: " ", startingAt: 0))\(GateClientOptions.number(response.metricsBefore[key]).padding(toLength: 12, withPad: " ", startingAt: 0))\(GateClientOptions.number(response.metricsAfter[key]))")
       }
     }
     if let out = self.out {
