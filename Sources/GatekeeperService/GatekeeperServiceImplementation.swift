@@ -50,49 +50,52 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
     request: Vane_V1_CalibrateRequest,
     context: ServerContext
   ) async throws -> Vane_V1_CalibrateResponse {
-    try await serviceEdge {
-      guard request.hasPredictions else { throw VaneError.invalidArgument(field: "predictions", "is required") }
-      let (predictions, classes, foldIDs) = try request.predictions.decoded(path: "predictions")
-      let method = try request.method.decoded(field: "method")
-      let bins = try Self.bins(request.bins)
-      let before = Measurement(predictions, classes: classes, bins: bins)
-      guard predictions.count == predictions.finiteOnly.count else {
-        throw VaneError.invalidArgument(
-          field: "predictions.values", "\(Int(before.values["non_finite"] ?? 0)) samples have NaN or infinite values; calibration needs finite predictions")
-      }
-      var response = Vane_V1_CalibrateResponse()
-      let calibration: Calibration
-      if method == .auto {
-        let choice = try Calibrator.choose(predictions)
-        calibration = choice.chosen
-        response.candidates = Calibrator.candidates(predictions).map { candidate in
-          .with {
-            $0.method = .init(candidate)
-            $0.metrics = Measurement(choice.crossValidated[candidate]!, classes: classes, bins: bins).values
-            $0.selected = candidate == calibration.method
-          }
-        }
-      } else {
-        calibration = try Calibrator.fit(method, predictions)
-      }
-      let after: Predictions
-      if request.crossFit {
-        // Fold ids as given, else 5 contiguous blocks (time order is kept: no fold sees its
-        // neighbours' future).
-        let folds = foldIDs.isEmpty ? (0..<predictions.count).map { $0 * 5 / predictions.count } : foldIDs
-        after = try Calibrator.crossFitted(calibration.method, predictions, folds: folds)
-      } else {
-        after = calibration.apply(predictions)
-      }
-      let measuredAfter = Measurement(after, classes: classes, bins: bins)
-      response.calibration = .init(calibration, classes: classes, sampleCount: predictions.count, fitMs: Self.nowMs())
-      response.metricsBefore = before.values
-      response.metricsAfter = measuredAfter.values
-      response.afterIsCrossFitted = request.crossFit
-      response.reliabilityBefore = before.reliability.map(Vane_V1_ReliabilityDiagram.init)
-      response.reliabilityAfter = measuredAfter.reliability.map(Vane_V1_ReliabilityDiagram.init)
-      return response
+    try await serviceEdge { try await BlockingPool.shared.run { try Self.calibrate(request) } }
+  }
+
+  /// Calibrate's work, on the blocking pool.
+  static func calibrate(_ request: Vane_V1_CalibrateRequest) throws -> Vane_V1_CalibrateResponse {
+    guard request.hasPredictions else { throw VaneError.invalidArgument(field: "predictions", "is required") }
+    let (predictions, classes, foldIDs) = try request.predictions.decoded(path: "predictions")
+    let method = try request.method.decoded(field: "method")
+    let bins = try Self.bins(request.bins)
+    let before = Measurement(predictions, classes: classes, bins: bins)
+    guard predictions.count == predictions.finiteOnly.count else {
+      throw VaneError.invalidArgument(
+        field: "predictions.values", "\(Int(before.values["non_finite"] ?? 0)) samples have NaN or infinite values; calibration needs finite predictions")
     }
+    var response = Vane_V1_CalibrateResponse()
+    let calibration: Calibration
+    if method == .auto {
+      let choice = try Calibrator.choose(predictions)
+      calibration = choice.chosen
+      response.candidates = Calibrator.candidates(predictions).map { candidate in
+        .with {
+          $0.method = .init(candidate)
+          $0.metrics = Measurement(choice.crossValidated[candidate]!, classes: classes, bins: bins).values
+          $0.selected = candidate == calibration.method
+        }
+      }
+    } else {
+      calibration = try Calibrator.fit(method, predictions)
+    }
+    let after: Predictions
+    if request.crossFit {
+      // Fold ids as given, else 5 contiguous blocks (time order is kept: no fold sees its
+      // neighbours' future).
+      let folds = foldIDs.isEmpty ? (0..<predictions.count).map { $0 * 5 / predictions.count } : foldIDs
+      after = try Calibrator.crossFitted(calibration.method, predictions, folds: folds)
+    } else {
+      after = calibration.apply(predictions)
+    }
+    let measuredAfter = Measurement(after, classes: classes, bins: bins)
+    response.calibration = .init(calibration, classes: classes, sampleCount: predictions.count, fitMs: Self.nowMs())
+    response.metricsBefore = before.values
+    response.metricsAfter = measuredAfter.values
+    response.afterIsCrossFitted = request.crossFit
+    response.reliabilityBefore = before.reliability.map(Vane_V1_ReliabilityDiagram.init)
+    response.reliabilityAfter = measuredAfter.reliability.map(Vane_V1_ReliabilityDiagram.init)
+    return response
   }
 
   static func bins(_ requested: UInt32) throws -> Int {
@@ -129,7 +132,7 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
           judgement.baseline = .paired(baseline)
         }
       case .bundle(let subject):
-        judgement = try self.bundleJudgement(path: subject.path, bins: bins)
+        judgement = try await BlockingPool.shared.run { [self] in try self.bundleJudgement(path: subject.path, bins: bins) }
       case nil:
         throw VaneError.invalidArgument(field: "subject", "set inline or bundle")
       }
@@ -141,7 +144,10 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
         }
         judgement.baseline = .report(id: baseline.id, metrics: baseline.metrics)
       }
-      let report = try QualityReport.judge(judgement, policy: policy.policy, policySHA256: policy.sha256, at: Self.nowMs())
+      let input = judgement
+      let report = try await BlockingPool.shared.run {
+        try QualityReport.judge(input, policy: policy.policy, policySHA256: policy.sha256, at: Self.nowMs())
+      }
       return Vane_V1_Report(request.dryRun ? report : try self.store.store(report))
     }
   }

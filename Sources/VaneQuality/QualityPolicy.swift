@@ -153,11 +153,14 @@ public struct QualityPolicy: Sendable, Equatable {
   public static let `default` = try! QualityPolicy.parse(Self.defaultYAML, source: "default policy")
 
   /// Parses a policy document (YAML, or JSON, which YAML reads).
-  /// - Parameter source: what to call the document in errors (a file name).
+  /// - Parameters:
+  ///   - source: what to call the document in errors (a file name).
+  ///   - name: the policy's name when it is stored under one (it replaces the text's `name`,
+  ///     which may then be left out).
   /// - Throws: INVALID_ARGUMENT naming the source, line:column and key: a document that is
   ///   empty or not YAML, an unknown key or metric, a bad comparison, a value of the wrong type,
   ///   a duplicate gate name, or a policy with no gate at all.
-  public static func parse(_ text: String, source: String) throws -> QualityPolicy {
+  public static func parse(_ text: String, source: String, name storedName: String? = nil) throws -> QualityPolicy {
     let node: Node?
     do {
       node = try Yams.compose(yaml: text)
@@ -189,7 +192,7 @@ public struct QualityPolicy: Sendable, Equatable {
         throw reader.error(keyNode, key, "is not a policy key; known: name, gates")
       }
     }
-    guard let name else { throw VaneError.invalidArgument(field: "\(source): name", "the policy needs a name") }
+    guard let name = storedName ?? name else { throw VaneError.invalidArgument(field: "\(source): name", "the policy needs a name") }
     guard !gates.isEmpty else {
       throw VaneError(.invalidArgument, "\(source): gates: the policy has no gate; it would pass everything")
     }

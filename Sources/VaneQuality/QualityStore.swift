@@ -129,7 +129,7 @@ public final class QualityStore: Sendable {
     let name: String = row["name"], text: String = row["text"]
     return StoredPolicy(
       name: name, text: text, format: StoredPolicy.Format(rawValue: row["format"]) ?? .yaml, sha256: row["sha256"],
-      isDefault: row["is_default"], updatedMs: row["updated_ms"], policy: try QualityPolicy.parse(text, source: "policy \(name)"))
+      isDefault: row["is_default"], updatedMs: row["updated_ms"], policy: try QualityPolicy.parse(text, source: "policy \(name)", name: name))
   }
 
   /// The policy called `name`, or the default policy when `name` is empty.
@@ -144,8 +144,8 @@ public final class QualityStore: Sendable {
     }, in: self.database)
   }
 
-  /// Parses and (unless `validateOnly`) stores a policy; the name inside the text is replaced by
-  /// `name`.
+  /// Parses and (unless `validateOnly`) stores a policy under `name` (which replaces a `name`
+  /// in the text; the text may leave it out).
   /// - Throws: INVALID_ARGUMENT for a bad name or text (naming line:column and key), ABORTED
   ///   when `expectedSHA256` is given and the stored policy's differs.
   public func setPolicy(
@@ -161,8 +161,7 @@ public final class QualityStore: Sendable {
         throw VaneError.invalidArgument(field: "text", "not a JSON object (format JSON)")
       }
     }
-    var parsed = try QualityPolicy.parse(text, source: "text")
-    parsed.name = name
+    let parsed = try QualityPolicy.parse(text, source: "text", name: name)
     var stored = StoredPolicy(
       name: name, text: text, format: detected, sha256: sha256Hex(Data(text.utf8)), isDefault: makeDefault, updatedMs: now, policy: parsed)
     return try Self.write({ db in

@@ -1,3 +1,4 @@
+import Foundation
 import GRPCCore
 import Testing
 import VaneCore
@@ -48,5 +49,21 @@ struct CoreTests {
     #expect(BLAS.matmul([1, 2, 3, 4], [5, 6, 7, 8], m: 2, k: 2, n: 2) == [19, 22, 43, 50])
     // A 2×3 by 3×1 product exercises non-square leading dimensions.
     #expect(BLAS.matmul([1, 0, 2, 0, 1, 1], [3, 4, 5], m: 2, k: 3, n: 1) == [13, 9])
+  }
+}
+
+@Suite("Blocking pool")
+struct BlockingPoolTests {
+  @Test("Work runs on the pool's own threads, results and errors come back, many jobs at once")
+  func runs() async throws {
+    let pool = BlockingPool(threads: 2)
+    let name = try await pool.run { Thread.current.name ?? "" }
+    #expect(name.hasPrefix("vane-blocking-"))
+    await #expect(throws: VaneError.self) { _ = try await pool.run { throw VaneError(.internalError, "boom") } }
+    let sums = try await withThrowingTaskGroup(of: Int.self) { group in
+      for i in 0..<64 { group.addTask { try await pool.run { (0...i).reduce(0, +) } } }
+      return try await group.reduce(into: [Int]()) { $0.append($1) }
+    }
+    #expect(Set(sums) == Set((0..<64).map { $0 * ($0 + 1) / 2 }))
   }
 }
