@@ -309,42 +309,54 @@ enum Isotonic {
     var order = (0..<scores.count).map { UInt32($0) }
     RadixSort.sort(keys: &keys, payload: &order)
     // Blocks on a stack: value (mean label), weight, first and last x. Each run of equal scores
-    // (adjacent once sorted) becomes one point first; violators are then merged backwards.
+    // (equal keys, adjacent once sorted) becomes one block; violating blocks are then merged
+    // backwards. The sorted keys are read in order; only the labels are gathered. The stack
+    // grows by appending, so memory it never reaches is never touched.
+    // A block keeps its label sum, not its mean: comparing means by cross-multiplication keeps
+    // divisions (a long dependent chain) out of the loop.
+    struct Block { var sum: Double, weight: Double, start: Double, end: Double }
     let n = scores.count
-    var values = [Double](repeating: 0, count: n), weights = [Double](repeating: 0, count: n)
-    var starts = [Double](repeating: 0, count: n), ends = [Double](repeating: 0, count: n)
-    var top = -1
-    var j = 0
-    while j < n {
-      let x = scores[Int(order[j])]
-      var sum = 0.0, weight = 0.0
-      while j < n, scores[Int(order[j])] == x {
-        sum += labels[Int(order[j])]
-        weight += 1
-        j += 1
-      }
-      top += 1
-      values[top] = sum / weight
-      weights[top] = weight
-      starts[top] = x
-      ends[top] = x
-      while top > 0, values[top - 1] >= values[top] {
-        let w = weights[top - 1] + weights[top]
-        values[top - 1] = (values[top - 1] * weights[top - 1] + values[top] * weights[top]) / w
-        weights[top - 1] = w
-        ends[top - 1] = ends[top]
-        top -= 1
+    // The stack in raw memory: slots it never reaches are never touched.
+    let stack = UnsafeMutablePointer<Block>.allocate(capacity: max(n, 1))
+    defer { stack.deallocate() }
+    var top = 0
+    keys.withUnsafeBufferPointer { keys in
+      order.withUnsafeBufferPointer { order in
+        labels.withUnsafeBufferPointer { labels in
+          var j = 0
+          while j < n {
+            let key = keys[j]
+            var sum = 0.0, weight = 0.0
+            repeat {
+              sum += labels[Int(order[j])]
+              weight += 1
+              j += 1
+            } while j < n && keys[j] == key
+            let x = RadixSort.value(key)
+            var start = x
+            // The previous block's mean ≥ this one's: a violation, pool them.
+            while top > 0, stack[top - 1].sum * weight >= sum * stack[top - 1].weight {
+              sum += stack[top - 1].sum
+              weight += stack[top - 1].weight
+              start = stack[top - 1].start
+              top -= 1
+            }
+            (stack + top).initialize(to: Block(sum: sum, weight: weight, start: start, end: x))
+            top += 1
+          }
+        }
       }
     }
+    let blocks = UnsafeBufferPointer(start: stack, count: top)
     var x: [Double] = [], y: [Double] = []
-    x.reserveCapacity(2 * (top + 1))
-    y.reserveCapacity(2 * (top + 1))
-    for j in 0...max(top, 0) where top >= 0 {
-      let v = min(max(values[j], 0), 1)
-      x.append(starts[j])
+    x.reserveCapacity(2 * blocks.count)
+    y.reserveCapacity(2 * blocks.count)
+    for block in blocks {
+      let v = min(max(block.sum / block.weight, 0), 1)
+      x.append(block.start)
       y.append(v)
-      if ends[j] != starts[j] {
-        x.append(ends[j])
+      if block.end != block.start {
+        x.append(block.end)
         y.append(v)
       }
     }

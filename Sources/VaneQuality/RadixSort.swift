@@ -12,13 +12,24 @@ enum RadixSort {
     return bits & (1 << 63) == 0 ? bits | (1 << 63) : ~bits
   }
 
+  /// From this many keys on, 16-bit digits.
+  static let wideDigitsFrom = 200_000
+
+  /// The double a key was made from (0.0 for -0.0; NaN for the NaN key).
+  @inline(__always)
+  static func value(_ key: UInt64) -> Double {
+    if key == .max { return .nan }
+    return Double(bitPattern: key & (1 << 63) != 0 ? key & ~(1 << 63) : ~key)
+  }
+
   /// Sorts `keys` ascending, carrying `payload` along.
   static func sort(keys: inout [UInt64], payload: inout [UInt32]) {
     let n = keys.count
     precondition(payload.count == n)
     guard n > 1 else { return }
-    // 16-bit digits: 4 passes; measured faster than 8- or 11-bit digits from 25,000 keys up.
-    let bits = 16
+    // 16-bit digits (4 passes) for large inputs; below ~200,000 keys 11-bit digits (6 passes,
+    // 2,048 buckets that stay in L1) (measured: `vane bench quality`).
+    let bits = n >= Self.wideDigitsFrom ? 16 : 11
     let buckets = 1 << bits
     let passes = (64 + bits - 1) / bits
     let mask = UInt64(buckets - 1)
@@ -34,8 +45,9 @@ enum RadixSort {
         }
       }
     }
-    var scratchKeys = [UInt64](repeating: 0, count: n)
-    var scratchPayload = [UInt32](repeating: 0, count: n)
+    // Every slot is written by the first pass that runs before anything reads it.
+    var scratchKeys = [UInt64](unsafeUninitializedCapacity: n) { _, count in count = n }
+    var scratchPayload = [UInt32](unsafeUninitializedCapacity: n) { _, count in count = n }
     for pass in 0..<passes {
       let base = pass * buckets
       // A digit every key shares leaves the order as it is.
