@@ -87,6 +87,11 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .target(
+      name: "VaneModels",
+      dependencies: ["VaneCore", "VaneMath"],
+      swiftSettings: swiftSettings
+    ),
+    .target(
       name: "VaneBundle",
       dependencies: ["VaneCore", .product(name: "Crypto", package: "swift-crypto")],
       swiftSettings: swiftSettings
@@ -162,6 +167,12 @@ let package = Package(
     .testTarget(
       name: "VaneFeaturesTests",
       dependencies: ["VaneFeatures", "VaneCore", "VaneTestSupport"],
+      exclude: ["Fixtures"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "VaneModelsTests",
+      dependencies: ["VaneModels", "VaneCore", "VaneMath", "VaneTestSupport"],
       exclude: ["Fixtures"],
       swiftSettings: swiftSettings
     ),

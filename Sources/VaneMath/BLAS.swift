@@ -32,4 +32,12 @@ public enum BLAS {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n))
     return c
   }
+
+  /// C ← Aᵀ·B for row-major matrices: A is m×k, B is m×n; returns C (k×n).
+  public static func matmulTransposedA(_ a: [Double], _ b: [Double], m: Int, k: Int, n: Int) -> [Double] {
+    precondition(a.count == m * k && b.count == m * n, "matmulTransposedA: shapes do not match the data")
+    var c = [Double](repeating: 0, count: k * n)
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(n), Int32(m), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n))
+    return c
+  }
 }
