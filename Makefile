@@ -10,9 +10,11 @@ SHELL := /bin/bash
 MARKET_DATA ?= ../shared/data/market
 
 # Debian packages: the C++ gRPC and protobuf libraries the shim links, protoc for `make protos`,
-# OpenBLAS, openssl (tests make certificates), and docker-compose (validates Compose/compose.yaml).
+# OpenBLAS, openssl (tests make certificates), docker-compose (validates Compose/compose.yaml) and
+# libxgboost (loaded at run time by the trainer).
 APT_PACKAGES := libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
-                libopenblas-dev zlib1g-dev libsqlite3-dev pkg-config libssl-dev openssl docker-compose
+                libopenblas-dev zlib1g-dev libsqlite3-dev pkg-config libssl-dev openssl docker-compose \
+                libxgboost0
 # PyPI packages for the external-client tests (a gRPC client no one here wrote).
 PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -86,9 +86,14 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // XGBoost's C API, loaded with dlopen at run time (a CUDA build can be dropped in).
+    .target(
+      name: "CXGBoost",
+      linkerSettings: [.linkedLibrary("dl")]
+    ),
     .target(
       name: "VaneModels",
-      dependencies: ["VaneCore", "VaneMath"],
+      dependencies: ["CXGBoost", "VaneCore", "VaneMath"],
       swiftSettings: swiftSettings
     ),
     .target(

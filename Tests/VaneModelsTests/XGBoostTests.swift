@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+import VaneCore
+
+@testable import VaneModels
+
+/// The C-API binding against the Python xgboost package (same version as Debian's libxgboost,
+/// same parameters, same data): `Fixtures/xgboost_reference.json`, made by
+/// `scripts/xgboost_fixture.py`.
+@Suite("XGBoost through its C API")
+struct XGBoostTests {
+  struct Case: Decodable, Sendable {
+    var name: String
+    var classes: Int
+    var rounds: Int
+    var early_stopping_rounds: Int
+    var params: [String: String]
+    var columns: Int
+    var features: [Double?]
+    var labels: [Int]
+    var train_rows: Int
+    var valid_rows: Int
+    var test_rows: Int
+    var kept_rounds: Int
+    var test_probabilities: [Double]
+  }
+
+  struct File: Decodable, Sendable {
+    var xgboost_version: String
+    var cases: [Case]
+  }
+
+  static let fixture: File = {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/xgboost_reference.json")
+    return try! JSONDecoder().decode(File.self, from: Data(contentsOf: url))
+  }()
+
+  static func parameters(_ c: Case) -> XGBoostModel.Parameters {
+    var p = XGBoostModel.Parameters()
+    p.rounds = c.rounds
+    p.earlyStoppingRounds = c.early_stopping_rounds
+    p.maxDepth = Int(c.params["max_depth"]!)!
+    p.learningRate = Double(c.params["eta"]!)!
+    p.subsample = Double(c.params["subsample"]!)!
+    p.columnSampleByTree = Double(c.params["colsample_bytree"]!)!
+    p.seed = UInt64(c.params["seed"]!)!
+    p.threads = Int(c.params["nthread"]!)!
+    return p
+  }
+
+  @Test("The library loads, and is the version the reference was made with")
+  func version() throws {
+    #expect(XGBoostModel.libraryVersion == Self.fixture.xgboost_version)
+  }
+
+  @Test("Same native parameters, same kept rounds, same probabilities as Python's xgboost", arguments: XGBoostTests.fixture.cases.map(\.name))
+  func matchesPython(name: String) throws {
+    let c = try #require(Self.fixture.cases.first { $0.name == name })
+    #expect(Self.parameters(c).native(classCount: c.classes).reduce(into: [String: String]()) { $0[$1.0] = $1.1 } == c.params)
+    let x = c.features.map { $0 ?? .nan }
+    let w = c.columns
+    func rows(_ range: Range<Int>) -> [Double] { Array(x[(range.lowerBound * w)..<(range.upperBound * w)]) }
+    let train = 0..<c.train_rows, valid = c.train_rows..<(c.train_rows + c.valid_rows)
+    let test = valid.upperBound..<(valid.upperBound + c.test_rows)
+    var losses: [Double] = []
+    let model = try XGBoostModel.fit(
+      features: rows(train), count: train.count, featureCount: w, labels: Array(c.labels[train]), classCount: c.classes,
+      validation: (rows(valid), valid.count, Array(c.labels[valid])), parameters: Self.parameters(c)
+    ) { _, loss in
+      losses.append(loss ?? .nan)
+      return true
+    }
+    #expect(model.rounds == c.kept_rounds)
+    let p = try model.probabilities(rows(test), count: test.count)
+    #expect(p.count == c.test_probabilities.count)
+    let worst = zip(p, c.test_probabilities).map { abs($0 - $1) }.max() ?? .infinity
+    #expect(worst < 1e-6, "largest difference \(worst)")
+    let finite = losses.allSatisfy(\.isFinite)
+    #expect(finite)
+  }
+
+  @Test("Training stops when asked, and bad labels are refused naming the field")
+  func stopAndRefuse() throws {
+    let c = try #require(Self.fixture.cases.first)
+    let x = Array(c.features.prefix(100 * c.columns).map { $0 ?? .nan })
+    #expect { _ = try XGBoostModel.fit(features: x, count: 100, featureCount: c.columns, labels: Array(c.labels.prefix(100)), classCount: 2, parameters: .init()) { round, _ in round < 3 } } throws: {
+      ($0 as? VaneError)?.code == .cancelled
+    }
+    var labels = Array(c.labels.prefix(100))
+    labels[4] = 7
+    #expect { _ = try XGBoostModel.fit(features: x, count: 100, featureCount: c.columns, labels: labels, classCount: 2, parameters: .init()) } throws: {
+      ($0 as? VaneError)?.message.hasPrefix("labels[4]") == true
+    }
+  }
+}
