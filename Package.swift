@@ -150,7 +150,7 @@ let package = Package(
     .target(
       name: "VaneTestSupport",
       dependencies: [
-        "VaneFeatures",
+        "VaneFeatures", "VaneMath",
         "GRPCShimTransport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),

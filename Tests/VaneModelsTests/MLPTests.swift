@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+import VaneCore
+import VaneMath
+import VaneTestSupport
+
+@testable import VaneModels
+
+@Suite("MLP")
+struct MLPTests {
+  static func data(_ n: Int, features d: Int, classes k: Int, seed: UInt64) -> (x: [Double], y: [Int]) {
+    var rng = SplitMix64(seed: seed)
+    var x: [Double] = [], y: [Int] = []
+    for _ in 0..<n {
+      let row = (0..<d).map { _ in rng.normal() }
+      x += row
+      // A nonlinear rule with noise.
+      let score = row[0] * row[1] + sin(2 * row[2 % d]) + 0.3 * rng.normal()
+      y.append(k == 2 ? (score > 0 ? 1 : 0) : (score < -0.5 ? 0 : score < 0.5 ? 1 : 2))
+    }
+    return (x, y)
+  }
+
+  @Test("Every parameter's gradient (dense, batch norm, activation, dropout, output, focal loss) equals central differences",
+        arguments: [(MLP.Activation.relu, 2), (.gelu, 3), (.tanh, 2)])
+  func gradients(activation: MLP.Activation, classes: Int) throws {
+    let n = 12, d = 4
+    let (x, y) = Self.data(n, features: d, classes: classes, seed: 3)
+    var rng = SplitMix64(seed: 9)
+    let model = MLP(inputCount: d, classCount: classes, units: [5, 3], activation: activation, dropout: 0.3, seed: 4)
+    let masks = [5, 3].map { width in (0..<(n * width)).map { _ in rng.uniform() < 0.7 ? 1 / 0.7 : 0 } }
+    let weights = y.map { $0 == 0 ? 1.5 : 1.0 }
+    let loss = FocalLoss()
+    let (_, gradient, _) = model.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: loss)
+    let theta = model.parameters
+    #expect(gradient.count == theta.count)
+    var worst = 0.0
+    var kinks = 0
+    for j in theta.indices {
+      var plus = model, minus = model
+      var tp = theta, tm = theta
+      tp[j] += 1e-6
+      tm[j] -= 1e-6
+      plus.setParameters(tp)
+      minus.setParameters(tm)
+      let lp = plus.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: loss).loss
+      let lm = minus.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: loss).loss
+      let numeric = (lp - lm) / 2e-6
+      // ReLU kinks: a central difference straddling 0 is not a derivative; skip those.
+      let error = abs(numeric - gradient[j]) / max(1e-4, abs(numeric) + abs(gradient[j]))
+      if activation == .relu, error > 1e-3 {
+        kinks += 1
+        continue
+      }
+      worst = max(worst, error)
+    }
+    #expect(worst < 1e-5, "worst relative error \(worst)")
+    #expect(kinks <= theta.count / 20, "\(kinks) of \(theta.count) parameters straddle a ReLU kink")
+  }
+
+  @Test("The focal loss gradient with respect to the logits equals central differences; γ = 0, ε = 0, α = ½ is half the cross-entropy")
+  func focalLoss() throws {
+    var rng = SplitMix64(seed: 5)
+    let n = 7, k = 3
+    let z = (0..<(n * k)).map { _ in rng.normal() * 2 }
+    let y = (0..<n).map { $0 % k }
+    let w = (0..<n).map { _ in 0.5 + rng.uniform() }
+    let loss = FocalLoss()
+    let (_, gradient) = loss.valueAndGradient(logits: z, labels: y, weights: w, classCount: k)
+    for j in z.indices {
+      var zp = z, zm = z
+      zp[j] += 1e-6
+      zm[j] -= 1e-6
+      let numeric = (loss.valueAndGradient(logits: zp, labels: y, weights: w, classCount: k).0 - loss.valueAndGradient(logits: zm, labels: y, weights: w, classCount: k).0) / 2e-6
+      #expect(abs(numeric - gradient[j]) < 1e-7, "z[\(j)]")
+    }
+    let plain = FocalLoss(gamma: 0, alpha: 0.5, labelSmoothing: 0)
+    let p = MLP.softmax(z, count: n, classCount: k)
+    let crossEntropy = (0..<n).reduce(0.0) { $0 - w[$1] * log(p[$1 * k + y[$1]]) } / w.reduce(0, +)
+    #expect(abs(plain.valueAndGradient(logits: z, labels: y, weights: w, classCount: k).0 - 0.5 * crossEntropy) < 1e-12)
+  }
+
+  @Test("Training learns a nonlinear rule (validation AUC), stops early, fits a temperature; deterministic; one sample equals its row in a batch")
+  func training() throws {
+    let (x, y) = Self.data(3_000, features: 4, classes: 2, seed: 1)
+    let (vx, vy) = Self.data(800, features: 4, classes: 2, seed: 2)
+    var settings = MLP.Training()
+    settings.maxEpochs = 40
+    settings.batchSize = 128
+    settings.learningRate = 3e-3
+    settings.patience = 5
+    settings.seed = 11
+    var epochs = 0
+    let model = try MLP.train(
+      features: x, count: 3_000, featureCount: 4, labels: y, classCount: 2, validation: (vx, 800, vy), units: [32, 16], dropout: 0.1,
+      training: settings) { _, _, _ in
+      epochs += 1
+      return true
+    }
+    let p = model.probabilities(vx, count: 800)
+    let auc = LeakageTests.auc((0..<800).map { p[2 * $0 + 1] }, vy.map { $0 == 1 })
+    #expect(auc > 0.8, "validation AUC \(auc)")
+    #expect(model.temperature > 0.2 && model.temperature < 5)
+    #expect(epochs <= 40)
+    let again = try MLP.train(
+      features: x, count: 3_000, featureCount: 4, labels: y, classCount: 2, validation: (vx, 800, vy), units: [32, 16], dropout: 0.1,
+      training: settings)
+    #expect(again == model)
+    let single = model.probabilities(Array(vx[(5 * 4)..<(6 * 4)]), count: 1)
+    #expect(abs(single[1] - p[11]) < 1e-12 && abs(single[0] - p[10]) < 1e-12)
+    let decoded = try JSONDecoder().decode(MLP.self, from: JSONEncoder().encode(model))
+    #expect(decoded == model)
+  }
+}
