@@ -170,10 +170,7 @@ extension MLP {
     var model = MLP(inputCount: featureCount, classCount: classCount, units: units, activation: activation, dropout: dropout, seed: training.seed)
     var random = SeededRandom(seed: training.seed ^ 0x5EED)
     var theta = model.parameters
-    let decay = model.decayMask
-    var firstMoment = [Double](repeating: 0, count: theta.count), secondMoment = [Double](repeating: 0, count: theta.count)
-    let (beta1, beta2, adamEpsilon) = (0.9, 0.999, 1e-8)
-    var step = 0
+    var optimizer = AdamW(parameterCount: theta.count, learningRate: training.learningRate, weightDecay: training.weightDecay, decay: model.decayMask)
     var best: (loss: Double, model: MLP) = (.infinity, model)
     var sinceBest = 0
     let keep = 1 - dropout
@@ -197,18 +194,8 @@ extension MLP {
         model.setParameters(theta)
         var (loss, gradient, statistics) = model.lossAndGradient(x, count: b, labels: y, weights: w, masks: masks, loss: training.loss)
         epochLoss += loss * Double(b)
-        if training.clipNorm > 0 {
-          let norm = gradient.reduce(0) { $0 + $1 * $1 }.squareRoot()
-          if norm > training.clipNorm { gradient = gradient.map { $0 * training.clipNorm / norm } }
-        }
-        step += 1
-        let correction1 = 1 - Foundation.pow(beta1, Double(step)), correction2 = 1 - Foundation.pow(beta2, Double(step))
-        for j in theta.indices {
-          firstMoment[j] = beta1 * firstMoment[j] + (1 - beta1) * gradient[j]
-          secondMoment[j] = beta2 * secondMoment[j] + (1 - beta2) * gradient[j] * gradient[j]
-          if decay[j] { theta[j] -= training.learningRate * training.weightDecay * theta[j] }
-          theta[j] -= training.learningRate * (firstMoment[j] / correction1) / ((secondMoment[j] / correction2).squareRoot() + adamEpsilon)
-        }
+        AdamW.clip(&gradient, maximumNorm: training.clipNorm)
+        optimizer.update(&theta, gradient: gradient)
         // Running statistics for inference (unbiased variance, as PyTorch).
         for l in model.hidden.indices {
           for j in model.hidden[l].runningMean.indices {
