@@ -97,6 +97,11 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .target(
+      name: "VaneTraining",
+      dependencies: ["VaneCore", "VaneFeatures", "VaneModels", "VaneQuality", "VaneBundle"],
+      swiftSettings: swiftSettings
+    ),
+    .target(
       name: "VaneBundle",
       dependencies: ["VaneCore", .product(name: "Crypto", package: "swift-crypto")],
       swiftSettings: swiftSettings
@@ -179,6 +184,11 @@ let package = Package(
       name: "VaneModelsTests",
       dependencies: ["VaneModels", "VaneCore", "VaneMath", "VaneTestSupport"],
       exclude: ["Fixtures"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "VaneTrainingTests",
+      dependencies: ["VaneTraining", "VaneModels", "VaneCore", "VaneTestSupport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

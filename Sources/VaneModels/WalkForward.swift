@@ -67,7 +67,8 @@ public struct WalkForwardPlan: Sendable, Equatable {
     public var testRange: Range<Int64>
   }
 
-  /// The folds over rows opened at `openTimes` (ascending, on a grid of `barMs`, gaps allowed)
+  /// The folds over rows opened at `openTimes` (non-decreasing: pooled symbols share bars; on a
+  /// grid of `barMs`, gaps allowed)
   /// whose labels resolve at `labelEnds`. A fold without training or test rows is left out.
   /// - Throws: INVALID_ARGUMENT when the times are not ascending or the lengths differ;
   ///   FAILED_PRECONDITION when the data is too short for one fold.
@@ -76,8 +77,8 @@ public struct WalkForwardPlan: Sendable, Equatable {
       throw VaneError.invalidArgument(field: "label_ends", "\(labelEnds.count) for \(openTimes.count) rows")
     }
     guard barMs > 0 else { throw VaneError.invalidArgument(field: "interval", "must be positive") }
-    if let i = openTimes.indices.dropFirst().first(where: { openTimes[$0] <= openTimes[$0 - 1] }) {
-      throw VaneError.invalidArgument(field: "open_times[\(i)]", "rows must be in strictly ascending time order")
+    if let i = openTimes.indices.dropFirst().first(where: { openTimes[$0] < openTimes[$0 - 1] }) {
+      throw VaneError.invalidArgument(field: "open_times[\(i)]", "rows must be in time order")
     }
     guard let first = openTimes.first, let last = openTimes.last else {
       throw VaneError(.failedPrecondition, "no rows to cut folds from")

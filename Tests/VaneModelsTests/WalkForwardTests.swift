@@ -65,7 +65,7 @@ struct WalkForwardTests {
     #expect { _ = try WalkForwardPlan(trainBars: 100, testBars: 10, purgeBars: 5).folds(openTimes: open, labelEnds: labelEnd, barMs: Self.hour) } throws: {
       ($0 as? VaneError)?.code == .failedPrecondition
     }
-    #expect { _ = try WalkForwardPlan(trainBars: 10, testBars: 10, purgeBars: 5).folds(openTimes: [0, 0], labelEnds: [1, 1], barMs: Self.hour) } throws: {
+    #expect { _ = try WalkForwardPlan(trainBars: 10, testBars: 10, purgeBars: 5).folds(openTimes: [1, 0], labelEnds: [1, 1], barMs: Self.hour) } throws: {
       ($0 as? VaneError)?.message.hasPrefix("open_times[1]") == true
     }
   }
