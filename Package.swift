@@ -133,7 +133,7 @@ let package = Package(
     .executableTarget(
       name: "vane",
       dependencies: [
-        "VaneCore", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures", "VaneQuality",
+        "VaneCore", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures", "VaneQuality", "VaneModels", "VaneTraining",
         "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),

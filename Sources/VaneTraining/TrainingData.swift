@@ -1,4 +1,5 @@
 internal import VaneCore
+public import VaneFeatures
 
 /// The rows a training job learns from, in time order: one feature vector per (symbol, bar),
 /// its labels for each horizon (−1 where unresolved) and when each label resolves.
@@ -86,5 +87,18 @@ public struct TrainingData: Sendable {
       while window.count < length { window.append(previous[window[window.count - 1]]) }
       return window.reversed()
     }
+  }
+}
+
+extension TrainingData {
+  /// The rows of a feature-service dataset.
+  public init(dataset: Dataset) throws {
+    let block = dataset.block(0..<dataset.rowCount)
+    let set = dataset.spec.featureSet
+    try self.init(
+      columns: set.columnNames, scaled: set.columns.map(\.scaled), features: block.features, openTimes: block.openTimes,
+      symbolIndex: block.symbolIndex.map(Int.init), symbols: dataset.spec.symbols, horizons: dataset.spec.labels.horizons,
+      labels: block.labels.map { $0.map(Int.init) }, labelEnds: block.labelEnds, classes: dataset.spec.labels.classes,
+      barMs: dataset.spec.interval.milliseconds)
   }
 }
