@@ -33,9 +33,11 @@ build: deps
 	swift build -c release --product vane
 	swift build -c release --product vane-bench-cxx
 
+# One OpenBLAS thread in the test process: its idle threads spin, and on 2 cores they would
+# starve the service processes other tests start alongside the model tests.
 test: deps
 	swift build --build-tests
-	swift test --skip-build
+	OPENBLAS_NUM_THREADS=1 swift test --skip-build
 	VANE_BIN=$$(swift build --show-bin-path)/vane python3 -m pytest -q Tests/External
 	docker-compose -f Compose/compose.yaml config -q && echo "compose.yaml: valid"
 

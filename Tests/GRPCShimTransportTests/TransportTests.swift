@@ -307,7 +307,7 @@ struct ShimTransportTests {
       let port = try #require(server.port)
       for round in 0..<150 {
         let transport = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
-        let answer = try await withGRPCClient(transport: transport) { client in
+        let answer = try await withShortLivedClient(transport) { client in
           try await client.unary(
             request: ClientRequest(message: "probe-\(round)"), descriptor: EchoService.get,
             serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
