@@ -3,22 +3,8 @@ internal import VaneCore
 internal import VaneMath
 
 extension LSTM {
-  /// The training loop's settings (defaults as the trainer API documents them).
-  public struct Training: Sendable, Equatable {
-    public var maxEpochs = 100
-    public var batchSize = 256
-    public var learningRate = 1e-3
-    public var weightDecay = 1e-4
-    /// Epochs without validation improvement before stopping (0: off).
-    public var patience = 10
-    /// Global gradient-norm clip (0: off).
-    public var clipNorm = 1.0
-    /// Steps back-propagated through (0: the whole window).
-    public var bpttSteps = 0
-    public var seed: UInt64 = 0
-
-    public init() {}
-  }
+  /// The training loop's settings.
+  public typealias Training = NeuralTraining
 
   /// Trains a network on `count` windows (`count × sequenceLength × featureCount`) with
   /// `heads` labels each (`count × heads`, 0/1, −1 missing).
@@ -52,8 +38,7 @@ extension LSTM {
     var optimizer = AdamW(parameterCount: theta.count, learningRate: training.learningRate, weightDecay: training.weightDecay, decay: model.decayMask)
     let keep = 1 - dropout
     let window = sequenceLength * featureCount
-    var best: (loss: Double, model: LSTM) = (.infinity, model)
-    var sinceBest = 0
+    var stopping = EarlyStopping(patience: training.patience, initial: model)
     for epochIndex in 0..<training.maxEpochs {
       var order = Array(0..<count)
       order.shuffle(using: &random)
@@ -85,18 +70,8 @@ extension LSTM {
       guard epoch(epochIndex, epochLoss / Double(count), validationLoss) else {
         throw VaneError(.cancelled, "LSTM training stopped after epoch \(epochIndex)")
       }
-      if let validationLoss, training.patience > 0 {
-        if validationLoss < best.loss {
-          best = (validationLoss, model)
-          sinceBest = 0
-        } else {
-          sinceBest += 1
-          if sinceBest >= training.patience { break }
-        }
-      } else {
-        best = (.nan, model)
-      }
+      if stopping.observe(model, validationLoss: validationLoss) { break }
     }
-    return best.model
+    return stopping.best
   }
 }

@@ -3,21 +3,8 @@ internal import VaneCore
 internal import VaneMath
 
 extension MLP {
-  /// The training loop's settings (defaults as the trainer API documents them).
-  public struct Training: Sendable, Equatable {
-    public var maxEpochs = 100
-    public var batchSize = 256
-    public var learningRate = 1e-3
-    public var weightDecay = 1e-4
-    /// Epochs without validation improvement before stopping (0: off).
-    public var patience = 10
-    /// Global gradient-norm clip (0: off).
-    public var clipNorm = 1.0
-    public var loss = FocalLoss()
-    public var seed: UInt64 = 0
-
-    public init() {}
-  }
+  /// The training loop's settings.
+  public typealias Training = NeuralTraining
 
   // MARK: Parameters as one vector (the optimiser's view)
 
@@ -171,8 +158,7 @@ extension MLP {
     var random = SeededRandom(seed: training.seed ^ 0x5EED)
     var theta = model.parameters
     var optimizer = AdamW(parameterCount: theta.count, learningRate: training.learningRate, weightDecay: training.weightDecay, decay: model.decayMask)
-    var best: (loss: Double, model: MLP) = (.infinity, model)
-    var sinceBest = 0
+    var stopping = EarlyStopping(patience: training.patience, initial: model)
     let keep = 1 - dropout
     for epochIndex in 0..<training.maxEpochs {
       var order = Array(0..<count)
@@ -215,19 +201,9 @@ extension MLP {
       guard epoch(epochIndex, epochLoss / Double(count), validationLoss) else {
         throw VaneError(.cancelled, "MLP training stopped after epoch \(epochIndex)")
       }
-      if let validationLoss, training.patience > 0 {
-        if validationLoss < best.loss {
-          best = (validationLoss, model)
-          sinceBest = 0
-        } else {
-          sinceBest += 1
-          if sinceBest >= training.patience { break }
-        }
-      } else {
-        best = (.nan, model)
-      }
+      if stopping.observe(model, validationLoss: validationLoss) { break }
     }
-    var trained = best.model
+    var trained = stopping.best
     if let validation, validation.count > 0 {
       trained.temperature = Self.fitTemperature(logits: trained.logits(validation.features, count: validation.count), labels: validation.labels, classCount: classCount)
     }

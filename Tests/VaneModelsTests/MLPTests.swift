@@ -112,3 +112,26 @@ struct MLPTests {
     #expect(decoded == model)
   }
 }
+
+@Suite("Early stopping")
+struct EarlyStoppingTests {
+  @Test("Keeps the best model, stops after `patience` epochs without improvement; without a validation loss keeps the last", arguments: [
+    ([0.5, 0.4, 0.45, 0.41, 0.42], 2, 1, 3),
+    ([0.5, 0.4, 0.3, 0.2, 0.1], 2, 4, nil),
+    ([0.5, 0.6, 0.7], 0, 2, nil),
+  ] as [([Double], Int, Int, Int?)])
+  func transitions(losses: [Double], patience: Int, best: Int, stopsAt: Int?) {
+    var stopping = EarlyStopping(patience: patience, initial: -1)
+    var stoppedAt: Int?
+    for (epoch, loss) in losses.enumerated() where stoppedAt == nil {
+      if stopping.observe(epoch, validationLoss: loss) { stoppedAt = epoch }
+    }
+    #expect(stopping.best == best && stoppedAt == stopsAt)
+    var unvalidated = EarlyStopping(patience: 3, initial: -1)
+    for epoch in 0..<3 {
+      let stop = unvalidated.observe(epoch, validationLoss: nil)
+      #expect(!stop)
+    }
+    #expect(unvalidated.best == 2)
+  }
+}
