@@ -81,7 +81,7 @@ let package = Package(
     .target(
       name: "VaneQuality",
       dependencies: [
-        "VaneCore", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        "VaneCore", "VaneMath", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "GRDB", package: "GRDB.swift"),
       ],
       swiftSettings: swiftSettings
@@ -198,7 +198,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneQualityTests",
-      dependencies: ["VaneQuality", "VaneCore", "VaneTestSupport"],
+      dependencies: ["VaneQuality", "VaneCore", "VaneMath", "VaneTestSupport"],
       exclude: ["Fixtures"],
       swiftSettings: swiftSettings
     ),

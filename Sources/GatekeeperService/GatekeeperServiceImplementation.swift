@@ -199,6 +199,11 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       baseAUCs: bases, inputs: oof.inputs.map { InputSummary(columns: $0.columns, mean: $0.mean, std: $0.std) }, bins: bins)
   }
 
+  /// Opens (reading and checking every file of) a bundle on the blocking pool.
+  static func openBundle(_ path: String, field: String) async throws -> ModelBundle {
+    try await BlockingPool.shared.run { try prefixed(field) { try ModelBundle.open(path: path) } }
+  }
+
   public func bless(
     request: Vane_V1_BlessRequest,
     context: ServerContext
@@ -213,7 +218,7 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       var bundleID = report.subject.bundleID
       switch request.subject {
       case .bundlePath(let path):
-        let bundle = try prefixed("bundle_path") { try ModelBundle.open(path: path) }
+        let bundle = try await Self.openBundle(path, field: "bundle_path")
         manifest = bundle.manifestSHA256
         bundleID = bundle.manifest.id
       case .manifestSha256(let hash):
@@ -247,7 +252,7 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       guard request.hasVerdict else { throw VaneError.invalidArgument(field: "verdict", "is required") }
       var subject: String?
       switch request.subject {
-      case .bundlePath(let path): subject = try prefixed("bundle_path") { try ModelBundle.open(path: path) }.manifestSHA256
+      case .bundlePath(let path): subject = try await Self.openBundle(path, field: "bundle_path").manifestSHA256
       case .manifestSha256(let hash): subject = hash.lowercased()
       case nil: break
       }

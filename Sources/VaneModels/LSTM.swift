@@ -46,8 +46,6 @@ public struct LSTM: Sendable, Equatable, Codable {
     self.headBiases = [Double](repeating: 0, count: heads)
   }
 
-  static func sigmoid(_ x: Double) -> Double { x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)) }
-
   /// What one layer's forward pass keeps for the backward pass.
   struct LayerTrace {
     /// Per step (B × width): the input, the gate activations (B × 4H), the cell and hidden state.
@@ -83,7 +81,7 @@ public struct LSTM: Sendable, Equatable, Codable {
           for j in 0..<(4 * H) {
             let index = i * 4 * H + j
             let value = a[index] + recurrent[index] + layer.biases[j]
-            a[index] = j >= 2 * H && j < 3 * H ? Foundation.tanh(value) : Self.sigmoid(value)
+            a[index] = j >= 2 * H && j < 3 * H ? Foundation.tanh(value) : Logistic.sigmoid(value)
           }
           for j in 0..<H {
             let gate = i * 4 * H
@@ -118,7 +116,7 @@ public struct LSTM: Sendable, Equatable, Codable {
 
   /// P(up) per head, `count × heads`.
   public func probabilities(_ sequences: [Double], count: Int) -> [Double] {
-    self.logits(sequences, count: count).map(Self.sigmoid)
+    self.logits(sequences, count: count).map(Logistic.sigmoid)
   }
 
   /// Every parameter: per layer input weights, recurrent weights, biases; then the head.
@@ -159,8 +157,8 @@ public struct LSTM: Sendable, Equatable, Codable {
     var dz = [Double](repeating: 0, count: count * K)
     for index in 0..<(count * K) where labels[index] >= 0 {
       let y = Double(labels[index]), v = z[index]
-      loss += (v > 0 ? v + log1p(exp(-v)) : log1p(exp(v))) - y * v
-      dz[index] = (Self.sigmoid(v) - y) / Double(available)
+      loss += Logistic.softplus(v) - y * v
+      dz[index] = (Logistic.sigmoid(v) - y) / Double(available)
     }
     loss /= Double(available)
     let dHeadWeights = BLAS.matmulTransposedA(last, dz, m: count, k: H, n: K)

@@ -52,26 +52,8 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
   }
 
   static func probabilities(logits z: [Double], count: Int, classCount k: Int) -> [Double] {
-    var p = [Double](repeating: 0, count: count * k)
-    if k == 2 {
-      for i in 0..<count {
-        let up = z[i] >= 0 ? 1 / (1 + exp(-z[i])) : exp(z[i]) / (1 + exp(z[i]))
-        p[2 * i] = 1 - up
-        p[2 * i + 1] = up
-      }
-      return p
-    }
-    for i in 0..<count {
-      var top = -Double.infinity
-      for c in 0..<k { top = max(top, z[i * k + c]) }
-      var total = 0.0
-      for c in 0..<k {
-        p[i * k + c] = exp(z[i * k + c] - top)
-        total += p[i * k + c]
-      }
-      for c in 0..<k { p[i * k + c] /= total }
-    }
-    return p
+    // Binary models have one logit per row: the probability of class 1.
+    k == 2 ? z.flatMap { [1 - Logistic.sigmoid($0), Logistic.sigmoid($0)] } : Logistic.softmax(z, columns: k)
   }
 
   /// Fits the model.
@@ -143,9 +125,8 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
         for i in 0..<n {
           let zi = z[i], y = Double(self.labels[i])
           // log(1 + e^z) − y·z, stably.
-          loss += self.sampleWeights[i] * ((zi > 0 ? zi + log1p(exp(-zi)) : log1p(exp(zi))) - y * zi)
-          let p = zi >= 0 ? 1 / (1 + exp(-zi)) : exp(zi) / (1 + exp(zi))
-          residual[i] = self.sampleWeights[i] * (p - y)
+          loss += self.sampleWeights[i] * (Logistic.softplus(zi) - y * zi)
+          residual[i] = self.sampleWeights[i] * (Logistic.sigmoid(zi) - y)
         }
       } else {
         for i in 0..<n {

@@ -215,7 +215,7 @@ extension MLP {
   static func fitTemperature(logits: [Double], labels: [Int], classCount k: Int) -> Double {
     func nll(_ logT: Double) -> Double {
       let t = Foundation.exp(logT)
-      let p = Self.softmax(logits.map { $0 / t }, count: labels.count, classCount: k)
+      let p = Logistic.softmax(logits.map { $0 / t }, columns: k)
       var total = 0.0
       for (i, label) in labels.enumerated() { total -= Foundation.log(max(p[i * k + label], 1e-300)) }
       return total / Double(max(labels.count, 1))

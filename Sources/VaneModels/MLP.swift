@@ -103,22 +103,7 @@ public struct MLP: Sendable, Equatable, Codable {
 
   /// Calibrated class probabilities, `count × classCount`: softmax(logits / T).
   public func probabilities(_ features: [Double], count: Int) -> [Double] {
-    Self.softmax(self.logits(features, count: count).map { $0 / self.temperature }, count: count, classCount: self.classCount)
-  }
-
-  static func softmax(_ z: [Double], count: Int, classCount k: Int) -> [Double] {
-    var p = z
-    for i in 0..<count {
-      var top = -Double.infinity
-      for c in 0..<k { top = max(top, z[i * k + c]) }
-      var total = 0.0
-      for c in 0..<k {
-        p[i * k + c] = exp(z[i * k + c] - top)
-        total += p[i * k + c]
-      }
-      for c in 0..<k { p[i * k + c] /= total }
-    }
-    return p
+    Logistic.softmax(self.logits(features, count: count).map { $0 / self.temperature }, columns: self.classCount)
   }
 }
 
@@ -142,7 +127,7 @@ public struct FocalLoss: Sendable, Equatable, Codable {
   /// The loss over `count` rows of logits, and its gradient with respect to them.
   func valueAndGradient(logits z: [Double], labels: [Int], weights: [Double], classCount k: Int) -> (Double, [Double]) {
     let count = labels.count
-    let p = MLP.softmax(z, count: count, classCount: k)
+    let p = Logistic.softmax(z, columns: k)
     let totalWeight = max(weights.reduce(0, +), .leastNormalMagnitude)
     var loss = 0.0
     var gradient = [Double](repeating: 0, count: z.count)

@@ -1,5 +1,6 @@
 public import Foundation
 internal import VaneCore
+internal import VaneMath
 
 /// A fitted probability calibration: fitted on one set, applied anywhere, stored in the model
 /// bundle. Logit-based methods read the model's logits (or the log-odds / log probabilities
@@ -57,15 +58,15 @@ public enum Calibration: Sendable, Equatable {
     case .none:
       return predictions
     case .temperature(let t):
-      let z = CalibrationInputs.logits(predictions)
+      let z = predictions.logitsOrImplied(clip: Self.clip)
       if k == 2 {
-        for i in 0..<n { Self.setBinary(&probabilities, i, Self.sigmoid(z[i] / t)) }
+        for i in 0..<n { Self.setBinary(&probabilities, i, Logistic.sigmoid(z[i] / t)) }
       } else {
-        for i in 0..<n { Self.softmax(z, row: i, k: k, scale: { _ in 1 / t }, bias: { _ in 0 }, into: &probabilities) }
+        probabilities = Logistic.softmax(z.map { $0 / t }, columns: k)
       }
     case .platt(let a, let b):
-      let z = CalibrationInputs.logits(predictions)
-      for i in 0..<n { Self.setBinary(&probabilities, i, Self.sigmoid(a * z[i] + b)) }
+      let z = predictions.logitsOrImplied(clip: Self.clip)
+      for i in 0..<n { Self.setBinary(&probabilities, i, Logistic.sigmoid(a * z[i] + b)) }
     case .isotonic(let maps):
       if k == 2 {
         let map = maps[1]
@@ -83,33 +84,19 @@ public enum Calibration: Sendable, Equatable {
         }
       }
     case .vector(let w, let b):
-      let z = CalibrationInputs.logits(predictions)
-      for i in 0..<n { Self.softmax(z, row: i, k: k, scale: { w[$0] }, bias: { b[$0] }, into: &probabilities) }
+      let z = predictions.logitsOrImplied(clip: Self.clip)
+      probabilities = Logistic.softmax(z.indices.map { w[$0 % k] * z[$0] + b[$0 % k] }, columns: k)
     }
     return try! Predictions(probabilities: probabilities, classCount: k, labels: predictions.labels)
   }
 
+  /// Probabilities are clipped to [1e-15, 1 − 1e-15] before their logits are taken, so that a
+  /// calibrator always sees finite inputs.
+  static let clip = 1e-15
+
   static func setBinary(_ rows: inout [Double], _ i: Int, _ p: Double) {
     rows[2 * i] = 1 - p
     rows[2 * i + 1] = p
-  }
-
-  static func sigmoid(_ x: Double) -> Double {
-    x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x))
-  }
-
-  static func softmax(
-    _ z: [Double], row i: Int, k: Int, scale: (Int) -> Double, bias: (Int) -> Double, into out: inout [Double]
-  ) {
-    var top = -Double.infinity
-    for c in 0..<k { top = max(top, scale(c) * z[i * k + c] + bias(c)) }
-    var total = 0.0
-    for c in 0..<k {
-      let e = Foundation.exp(scale(c) * z[i * k + c] + bias(c) - top)
-      out[i * k + c] = e
-      total += e
-    }
-    for c in 0..<k { out[i * k + c] /= total }
   }
 
   /// The parameters as the API's JSON object (sorted keys).
@@ -226,24 +213,4 @@ extension Calibration: Codable {
 /// Calibration methods, and `auto` (choose by cross-validated NLL).
 public enum CalibrationMethod: String, Sendable, CaseIterable, Codable {
   case none, temperature, platt, isotonic, vector, auto
-}
-
-/// The model outputs calibrators fit on.
-enum CalibrationInputs {
-  /// Logits per sample: the model's own when given (one per sample for binary), else the
-  /// log-odds of P(1) (binary) or log-probabilities (clipped at 1e-15).
-  static func logits(_ predictions: Predictions) -> [Double] {
-    let n = predictions.count, k = predictions.classCount
-    if let logits = predictions.logits {
-      if k == 2, logits.count == 2 * n { return (0..<n).map { logits[2 * $0 + 1] - logits[2 * $0] } }
-      return logits
-    }
-    if k == 2 {
-      return (0..<n).map { i in
-        let p = min(max(predictions.probability(i, 1), 1e-15), 1 - 1e-15)
-        return Foundation.log(p / (1 - p))
-      }
-    }
-    return predictions.probabilities.map { Foundation.log(max($0, 1e-15)) }
-  }
 }

@@ -127,7 +127,7 @@ public enum Calibrator {
   /// pass, one exp per sample for binary models), kept inside a bracket where the slope changes
   /// sign and bisecting when a step leaves it. β is kept within [e⁻⁵, e⁵].
   static func temperature(_ predictions: Predictions) -> Double {
-    let z = CalibrationInputs.logits(predictions)
+    let z = predictions.logitsOrImplied(clip: Calibration.clip)
     let k = predictions.classCount
     let labels = predictions.labels
     let n = Double(labels.count)
@@ -187,7 +187,7 @@ public enum Calibrator {
   /// value, gradient and Hessian in one pass, halving a step that raised the NLL (a full step
   /// can overshoot where the sigmoid saturates).
   static func platt(_ predictions: Predictions) -> (Double, Double) {
-    let z = CalibrationInputs.logits(predictions)
+    let z = predictions.logitsOrImplied(clip: Calibration.clip)
     let labels = predictions.labels
     /// NLL, gradient (a, b) and Hessian (aa, ab, bb) at (a, b).
     func evaluate(_ a: Double, _ b: Double) -> (f: Double, ga: Double, gb: Double, haa: Double, hab: Double, hbb: Double) {
@@ -240,7 +240,7 @@ public enum Calibrator {
   /// softmax(w ⊙ z + b) fitted by Newton's method with a line search on the 2k parameters
   /// (the NLL is convex in them).
   static func vector(_ predictions: Predictions) -> ([Double], [Double]) {
-    let z = CalibrationInputs.logits(predictions)
+    let z = predictions.logitsOrImplied(clip: Calibration.clip)
     let k = predictions.classCount, n = predictions.count
     let labels = predictions.labels
     var theta = [Double](repeating: 1, count: k) + [Double](repeating: 0, count: k)

@@ -60,10 +60,16 @@ public struct GateInput: Sendable {
   /// |x|, with NaN (a column that was all missing) the largest.
   static func magnitude(_ x: Double) -> Double { x.isNaN ? .infinity : abs(x) }
 
-  /// Four significant digits; whole numbers (counts) in full.
-  static func format(_ x: Double) -> String {
+  static func format(_ x: Double) -> String { QualityFormat.number(x) }
+}
+
+/// How reasons, reports and the CLI write a metric: four significant digits, whole numbers
+/// (counts) in full, non-finite values as Swift spells them, "—" for none.
+public enum QualityFormat {
+  public static func number(_ x: Double?) -> String {
+    guard let x else { return "—" }
     if x.isFinite, x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
-    return String(format: "%.4g", x)
+    return x.isFinite ? String(format: "%.4g", x) : "\(x)"
   }
 }
 
@@ -122,7 +128,12 @@ extension QualityPolicy {
   /// Checks every gate in order. A gate whose metric is missing fails, saying so: a policy
   /// never passes silently.
   public func evaluate(_ input: GateInput) -> GateVerdict {
-    let (values, details) = input.metrics()
+    self.evaluate(input, metrics: input.metrics())
+  }
+
+  /// ``evaluate(_:)`` with the input's metrics already gathered.
+  func evaluate(_ input: GateInput, metrics: (values: [String: Double], details: [String: String])) -> GateVerdict {
+    let (values, details) = metrics
     return GateVerdict(policy: self.name, results: self.gates.map { Self.check($0, input: input, values: values, details: details) })
   }
 

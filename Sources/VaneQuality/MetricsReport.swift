@@ -33,26 +33,18 @@ public struct MetricsReport: Sendable, Equatable, Codable {
   public var logitMax: Double?
   public var maxAbsLogit: Double?
 
+  /// The logits whose range the gate checks: centred when implied by K > 2 probabilities
+  /// (log-probabilities are defined up to a constant per row).
   static func logits(_ predictions: Predictions) -> [Double] {
-    let n = predictions.count, k = predictions.classCount
-    if let logits = predictions.logits {
-      if k == 2, logits.count == 2 * n { return (0..<n).map { logits[2 * $0 + 1] - logits[2 * $0] } }
-      return logits
-    }
-    if k == 2 {
-      return (0..<n).map { i in
-        let p = predictions.probability(i, 1)
-        return Foundation.log(p) - Foundation.log1p(-p)
+    var z = predictions.logitsOrImplied(clip: nil)
+    let k = predictions.classCount
+    if predictions.logits == nil, k > 2 {
+      for row in 0..<predictions.count {
+        let mean = z[(row * k)..<(row * k + k)].reduce(0, +) / Double(k)
+        for c in 0..<k { z[row * k + c] -= mean }
       }
     }
-    var out: [Double] = []
-    out.reserveCapacity(n * k)
-    for i in 0..<n {
-      let logs = (0..<k).map { Foundation.log(predictions.probability(i, $0)) }
-      let mean = logs.reduce(0, +) / Double(k)
-      out += logs.map { $0 - mean }
-    }
-    return out
+    return z
   }
 
   /// Computes the report.

@@ -1,3 +1,4 @@
+internal import Foundation
 internal import VaneCore
 
 /// Class probabilities of a model over a set of samples, with the true labels: what every
@@ -97,5 +98,25 @@ public struct Predictions: Sendable, Equatable {
   public var finiteOnly: Predictions {
     let rows = (0..<self.count).filter(self.isFinite)
     return rows.count == self.count ? self : self.subset(rows)
+  }
+
+  /// Logits per sample: the model's own when given (binary: z₁ − z₀, or the one logit given;
+  /// K > 2: as given); otherwise those the probabilities imply: the log-odds of P(1) (binary)
+  /// or the log-probabilities (K > 2). With `clip`, probabilities are first clipped to
+  /// [clip, 1 − clip], so every logit is finite; without, 0 and 1 imply infinite logits.
+  public func logitsOrImplied(clip: Double?) -> [Double] {
+    let n = self.count, k = self.classCount
+    if let logits = self.logits {
+      if k == 2, logits.count == 2 * n { return (0..<n).map { logits[2 * $0 + 1] - logits[2 * $0] } }
+      return logits
+    }
+    func clipped(_ p: Double) -> Double { clip.map { min(max(p, $0), 1 - $0) } ?? p }
+    if k == 2 {
+      return (0..<n).map { i in
+        let p = clipped(self.probability(i, 1))
+        return Foundation.log(p) - Foundation.log1p(-p)
+      }
+    }
+    return self.probabilities.map { Foundation.log(clipped($0)) }
   }
 }

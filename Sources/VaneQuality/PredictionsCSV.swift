@@ -20,35 +20,25 @@ public struct PredictionsCSV: Sendable, Equatable {
   /// Empty without a `fold` column.
   public var foldIDs: [Int]
 
-  /// Most rows read.
-  public static let maximumRows = 50_000_000
-
   /// Parses the text of a file called `name`.
   /// - Throws: INVALID_ARGUMENT naming `name:line` and the column.
   public static func parse(_ text: String, name: String) throws -> PredictionsCSV {
-    var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated().filter { !$0.element.allSatisfy(\.isWhitespace) }
-    guard !lines.isEmpty else { throw VaneError(.invalidArgument, "\(name): empty file; expected a header label,<class>,<class>…") }
-    let header = lines.removeFirst()
-    let columns = header.element.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    let (header, lines) = try CSVTable.read(text, name: name)
+    let columns = header.fields
     guard let labelColumn = columns.firstIndex(of: "label") else {
-      throw VaneError(.invalidArgument, "\(name):\(header.offset + 1): the header needs a 'label' column")
+      throw VaneError(.invalidArgument, "\(name):\(header.line): the header needs a 'label' column")
     }
     let foldColumn = columns.firstIndex(of: "fold")
     let classColumns = columns.indices.filter { $0 != labelColumn && $0 != foldColumn }
     let classes = classColumns.map { columns[$0] }
     guard classes.count >= 2, Set(classes).count == classes.count, classes.allSatisfy({ !$0.isEmpty }) else {
-      throw VaneError(.invalidArgument, "\(name):\(header.offset + 1): need two or more distinct, named class columns besides label and fold (got \(classes))")
+      throw VaneError(.invalidArgument, "\(name):\(header.line): need two or more distinct, named class columns besides label and fold (got \(classes))")
     }
-    guard lines.count <= Self.maximumRows else { throw VaneError(.resourceExhausted, "\(name): more than \(Self.maximumRows) rows") }
     var result = PredictionsCSV(classes: classes, values: [], labels: [], foldIDs: [])
     result.values.reserveCapacity(lines.count * classes.count)
     result.labels.reserveCapacity(lines.count)
-    for (offset, line) in lines {
-      let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-      let place = "\(name):\(offset + 1)"
-      guard fields.count == columns.count else {
-        throw VaneError(.invalidArgument, "\(place): \(fields.count) fields, the header has \(columns.count)")
-      }
+    for (line, fields) in lines {
+      let place = "\(name):\(line)"
       let label = fields[labelColumn]
       if let index = classes.firstIndex(of: label) {
         result.labels.append(index)
@@ -70,7 +60,6 @@ public struct PredictionsCSV: Sendable, Equatable {
         result.foldIDs.append(fold)
       }
     }
-    guard !result.labels.isEmpty else { throw VaneError(.invalidArgument, "\(name): no rows after the header") }
     return result
   }
 
@@ -81,5 +70,51 @@ public struct PredictionsCSV: Sendable, Equatable {
     case "-inf", "-infinity": -.infinity
     default: Double(text)
     }
+  }
+}
+
+/// A comma-separated table as quant scripts write it: a header line, then rows of as many
+/// fields (blank lines skipped, fields trimmed). No quoting: these files hold numbers and names.
+enum CSVTable {
+  /// Most rows read.
+  static let maximumRows = 50_000_000
+
+  /// The header and the rows, each with its 1-based line number.
+  /// - Throws: INVALID_ARGUMENT naming `name:line` for an empty file, no rows, or a row of
+  ///   another width; RESOURCE_EXHAUSTED past ``maximumRows``.
+  static func read(_ text: String, name: String) throws -> (header: (line: Int, fields: [String]), rows: [(line: Int, fields: [String])]) {
+    func fields(_ line: Substring) -> [String] { line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+    var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated().filter { !$0.element.allSatisfy(\.isWhitespace) }
+    guard !lines.isEmpty else { throw VaneError(.invalidArgument, "\(name): empty file; expected a header line") }
+    let first = lines.removeFirst()
+    let header = (line: first.offset + 1, fields: fields(first.element))
+    guard !lines.isEmpty else { throw VaneError(.invalidArgument, "\(name): no rows after the header") }
+    guard lines.count <= Self.maximumRows else { throw VaneError(.resourceExhausted, "\(name): more than \(Self.maximumRows) rows") }
+    return (header, try lines.map { offset, line in
+      let row = fields(line)
+      guard row.count == header.fields.count else {
+        throw VaneError(.invalidArgument, "\(name):\(offset + 1): \(row.count) fields, the header has \(header.fields.count)")
+      }
+      return (offset + 1, row)
+    })
+  }
+}
+
+extension InputSummary {
+  /// The summary of a CSV of scaled inputs (header = column names, every field a number).
+  /// - Throws: INVALID_ARGUMENT naming `name:line` and the column.
+  public static func parseCSV(_ text: String, name: String) throws -> InputSummary {
+    let (header, rows) = try CSVTable.read(text, name: name)
+    var values: [Double] = []
+    values.reserveCapacity(rows.count * header.fields.count)
+    for (line, fields) in rows {
+      for (column, field) in fields.enumerated() {
+        guard let value = Double(field), value.isFinite else {
+          throw VaneError(.invalidArgument, "\(name):\(line): \(header.fields[column]): '\(field)' is not a finite number")
+        }
+        values.append(value)
+      }
+    }
+    return InputSummary(columns: header.fields, values: values)
   }
 }

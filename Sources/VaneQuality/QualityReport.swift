@@ -1,6 +1,7 @@
 internal import Crypto
 internal import Foundation
 internal import VaneCore
+internal import VaneMath
 
 /// The result of judging one set of predictions against one policy: what the gatekeeper
 /// stores, lists, serves and draws.
@@ -180,7 +181,8 @@ extension QualityReport {
     let input = GateInput(
       model: measurement, baseAUCs: judgement.baseAUCs, foldAUCs: foldAUCs, interval: judgement.subject.interval,
       inputs: judgement.inputs, baseline: baselineMetrics)
-    let verdict = policy.evaluate(input)
+    let metrics = input.metrics()
+    let verdict = policy.evaluate(input, metrics: metrics)
     for gate in verdict.warnings { warnings.append("warning gate \(gate.gate) failed: \(gate.reason)") }
     var subject = judgement.subject
     subject.predictionsSHA256 = predictions.digest(classes: judgement.classes)
@@ -188,7 +190,7 @@ extension QualityReport {
     subject.classes = judgement.classes
     return QualityReport(
       id: "", createdMs: ms, subject: subject, policyName: policy.name, policySHA256: policySHA256, passed: verdict.passed,
-      gates: verdict.results, metrics: input.metrics().values, baselineMetrics: baselineMetrics ?? [:],
+      gates: verdict.results, metrics: metrics.values, baselineMetrics: baselineMetrics ?? [:],
       baselineReportID: baselineReportID, reliability: measurement.reliability, folds: folds, warnings: warnings)
   }
 }
@@ -225,12 +227,11 @@ extension Predictions {
       throw VaneError.invalidArgument(field: "values", "\(values.count) values for \(labels.count) samples × \(classCount) classes")
     }
     if valuesAreLogits {
-      var probabilities = [Double](repeating: 0, count: values.count)
+      var probabilities = Logistic.softmax(values, columns: classCount)
+      // A row with a NaN or infinite logit has no softmax: it stays non-finite for the gate.
       for i in 0..<labels.count {
         let row = values[(i * classCount)..<((i + 1) * classCount)]
-        if row.allSatisfy(\.isFinite) {
-          Calibration.softmax(values, row: i, k: classCount, scale: { _ in 1 }, bias: { _ in 0 }, into: &probabilities)
-        } else {
+        if !row.allSatisfy(\.isFinite) {
           for k in 0..<classCount { probabilities[i * classCount + k] = row.contains(where: \.isNaN) ? .nan : .infinity }
         }
       }

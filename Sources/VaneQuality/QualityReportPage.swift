@@ -68,7 +68,7 @@ public enum QualityReportPage {
   public static func html(_ report: QualityReport) -> String {
     let subject = report.subject
     let name = [subject.label, subject.bundleID, subject.bundlePath].first { !$0.isEmpty } ?? "predictions \(subject.predictionsSHA256.prefix(12))"
-    func number(_ v: Double?) -> String { v.map { $0.isFinite ? String(format: "%.4g", $0) : "\($0)" } ?? "—" }
+    let number = QualityFormat.number
     let failed = report.failedGates
     var page = [
       "<!doctype html>", ##"<html lang="en"><head><meta charset="utf-8">"##,

@@ -234,8 +234,12 @@ public enum WalkForwardRun {
     let folds = try Self.folds(spec, data: data, horizonIndex: longest)
     var outOfFold = [[Double]](repeating: [Double](repeating: .nan, count: data.rowCount * 2), count: heads)
     var records = [[FoldRun]](repeating: [], count: heads)
-    func sequences(_ rows: [Int], scaler: FeatureScaler?) -> [Double] {
-      rows.flatMap { r in Self.matrix(data, rows: windows[r]!, scaler: scaler, finite: true) }
+    // Each row sits in `length` windows: scale every row once per fold, then gather.
+    func sequences(_ rows: [Int], scaled: [Double]) -> [Double] {
+      var out: [Double] = []
+      out.reserveCapacity(rows.count * length * width)
+      for r in rows { for w in windows[r]! { out += scaled[(w * width)..<((w + 1) * width)] } }
+      return out
     }
     func targets(_ rows: [Int]) -> [Int] { rows.flatMap { r in (0..<heads).map { data.labels[$0][r] } } }
     for fold in folds {
@@ -247,11 +251,12 @@ public enum WalkForwardRun {
       let test = fold.testRows.filter { windows[$0] != nil }
       guard !train.isEmpty, !test.isEmpty else { continue }
       let scaler = Self.scaler(spec, data: data, rows: fold.trainRows)
+      let scaled = Self.matrix(data, rows: Array(0..<data.rowCount), scaler: scaler, finite: true)
       let fitted = try LSTM.train(
-        sequences: sequences(train, scaler: scaler), count: train.count, sequenceLength: length, featureCount: width, labels: targets(train),
-        heads: heads, validation: valid.isEmpty ? nil : (sequences(valid, scaler: scaler), valid.count, targets(valid)), hiddenSize: hidden,
+        sequences: sequences(train, scaled: scaled), count: train.count, sequenceLength: length, featureCount: width, labels: targets(train),
+        heads: heads, validation: valid.isEmpty ? nil : (sequences(valid, scaled: scaled), valid.count, targets(valid)), hiddenSize: hidden,
         layerCount: layers, dropout: dropout, training: training)
-      let p = fitted.probabilities(sequences(test, scaler: scaler), count: test.count)
+      let p = fitted.probabilities(sequences(test, scaled: scaled), count: test.count)
       for head in 0..<heads {
         var probabilities = [Double](repeating: 0, count: test.count * 2)
         for (i, row) in test.enumerated() {

@@ -53,11 +53,6 @@ struct GateClientOptions: ParsableArguments {
     }
   }
 
-  static func number(_ value: Double?) -> String {
-    guard let value else { return "—" }
-    return value.isFinite ? String(format: "%.4g", value) : "\(value)"
-  }
-
   /// The report as a person reads it: the verdict, each gate, the warnings.
   static func print(_ report: Vane_V1_Report) {
     let name = [report.subject.label, report.subject.bundleID].first { !$0.isEmpty } ?? "predictions"
@@ -159,25 +154,15 @@ struct GateEvaluateCommand: AsyncParsableCommand {
     if !report.passed { throw ExitCode(3) }
   }
 
-  /// Column means and standard deviations of a numeric CSV (header = column names).
+  /// Column means and standard deviations of a CSV of scaled inputs (``InputSummary/parseCSV(_:name:)``).
   static func inputSummary(_ path: String) throws -> Vane_V1_InputSummary {
     guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot be read") }
-    let lines = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
-    guard let header = lines.first else { throw ValidationError("\(path): empty") }
-    let columns = header.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-    var values: [Double] = []
-    for (index, line) in lines.dropFirst().enumerated() {
-      let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-      guard fields.count == columns.count else { throw ValidationError("\(path):\(index + 2): \(fields.count) fields, the header has \(columns.count)") }
-      for (column, field) in fields.enumerated() {
-        guard let value = Double(field.trimmingCharacters(in: .whitespaces)) else {
-          throw ValidationError("\(path):\(index + 2): \(columns[column]): '\(field)' is not a number")
-        }
-        values.append(value)
-      }
+    let summary: InputSummary
+    do {
+      summary = try InputSummary.parseCSV(String(decoding: data, as: UTF8.self), name: path)
+    } catch let error as VaneError {
+      throw ValidationError(error.message)
     }
-    guard !values.isEmpty else { throw ValidationError("\(path): no rows") }
-    let summary = InputSummary(columns: columns, values: values)
     return .with {
       $0.columns = summary.columns
       $0.mean = summary.mean
@@ -235,11 +220,11 @@ struct GateCalibrateCommand: AsyncParsableCommand {
       let chosen = response.calibration
       Output.line("method \(Self.name(chosen.method)) \(chosen.parametersJson)  (fitted on \(chosen.sampleCount) samples)")
       for candidate in response.candidates {
-        Output.line("  \(candidate.selected ? "*" : " ") \(Self.name(candidate.method).padding(toLength: 12, withPad: " ", startingAt: 0)) cross-validated log loss \(GateClientOptions.number(candidate.metrics["log_loss"]))  ece \(GateClientOptions.number(candidate.metrics["ece"]))")
+        Output.line("  \(candidate.selected ? "*" : " ") \(Self.name(candidate.method).padding(toLength: 12, withPad: " ", startingAt: 0)) cross-validated log loss \(QualityFormat.number(candidate.metrics["log_loss"]))  ece \(QualityFormat.number(candidate.metrics["ece"]))")
       }
       Output.line("  metric            before      after\(response.afterIsCrossFitted ? " (cross-fitted)" : " (on the fitting data)")")
       for key in ["log_loss", "brier", "ece", "mce", "auc", "accuracy", "share_above_0_99"] {
-        Output.line("  \(key.padding(toLength: 18, withPad: " ", startingAt: 0))\(GateClientOptions.number(response.metricsBefore[key]).padding(toLength: 12, withPad: " ", startingAt: 0))\(GateClientOptions.number(response.metricsAfter[key]))")
+        Output.line("  \(key.padding(toLength: 18, withPad: " ", startingAt: 0))\(QualityFormat.number(response.metricsBefore[key]).padding(toLength: 12, withPad: " ", startingAt: 0))\(QualityFormat.number(response.metricsAfter[key]))")
       }
     }
     if let out = self.out {

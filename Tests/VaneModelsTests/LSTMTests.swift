@@ -21,18 +21,11 @@ struct LSTMTests {
     let (_, gradient) = model.lossAndGradient(x, count: b, labels: y, masks: masks, headMask: headMask, bpttSteps: L)
     let theta = model.parameters
     #expect(gradient.count == theta.count)
-    var worst = 0.0
-    for j in theta.indices {
-      var plus = model, minus = model
-      var tp = theta, tm = theta
-      tp[j] += 1e-6
-      tm[j] -= 1e-6
-      plus.setParameters(tp)
-      minus.setParameters(tm)
-      let numeric = (plus.lossAndGradient(x, count: b, labels: y, masks: masks, headMask: headMask, bpttSteps: L).loss
-        - minus.lossAndGradient(x, count: b, labels: y, masks: masks, headMask: headMask, bpttSteps: L).loss) / 2e-6
-      worst = max(worst, abs(numeric - gradient[j]) / max(1e-4, abs(numeric) + abs(gradient[j])))
-    }
+    let worst = GradientCheck.worst(theta, gradient: gradient) {
+      var probe = model
+      probe.setParameters($0)
+      return probe.lossAndGradient(x, count: b, labels: y, masks: masks, headMask: headMask, bpttSteps: L).loss
+    }.error
     #expect(worst < 1e-5, "worst relative error \(worst)")
     // Truncated BPTT drops the early steps' contributions: the input weights' gradient changes,
     // the head's does not.

@@ -34,25 +34,11 @@ struct MLPTests {
     let (_, gradient, _) = model.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: loss)
     let theta = model.parameters
     #expect(gradient.count == theta.count)
-    var worst = 0.0
-    var kinks = 0
-    for j in theta.indices {
-      var plus = model, minus = model
-      var tp = theta, tm = theta
-      tp[j] += 1e-6
-      tm[j] -= 1e-6
-      plus.setParameters(tp)
-      minus.setParameters(tm)
-      let lp = plus.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: loss).loss
-      let lm = minus.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: loss).loss
-      let numeric = (lp - lm) / 2e-6
-      // ReLU kinks: a central difference straddling 0 is not a derivative; skip those.
-      let error = abs(numeric - gradient[j]) / max(1e-4, abs(numeric) + abs(gradient[j]))
-      if activation == .relu, error > 1e-3 {
-        kinks += 1
-        continue
-      }
-      worst = max(worst, error)
+    // ReLU kinks: a central difference straddling 0 is not a derivative; those are left out.
+    let (worst, kinks) = GradientCheck.worst(theta, gradient: gradient, kinkAbove: activation == .relu ? 1e-3 : nil) {
+      var probe = model
+      probe.setParameters($0)
+      return probe.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: loss).loss
     }
     #expect(worst < 1e-5, "worst relative error \(worst)")
     #expect(kinks <= theta.count / 20, "\(kinks) of \(theta.count) parameters straddle a ReLU kink")
@@ -75,7 +61,7 @@ struct MLPTests {
       #expect(abs(numeric - gradient[j]) < 1e-7, "z[\(j)]")
     }
     let plain = FocalLoss(gamma: 0, alpha: 0.5, labelSmoothing: 0)
-    let p = MLP.softmax(z, count: n, classCount: k)
+    let p = Logistic.softmax(z, columns: k)
     let crossEntropy = (0..<n).reduce(0.0) { $0 - w[$1] * log(p[$1 * k + y[$1]]) } / w.reduce(0, +)
     #expect(abs(plain.valueAndGradient(logits: z, labels: y, weights: w, classCount: k).0 - 0.5 * crossEntropy) < 1e-12)
   }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaneCore
+import VaneMath
 import VaneTestSupport
 
 @testable import VaneQuality
@@ -13,10 +14,10 @@ struct GateTests {
     var logits: [Double] = [], labels: [Int] = []
     for _ in 0..<n {
       let z = Double.random(in: -2...2, using: &rng)
-      labels.append(Double.random(in: 0..<1, using: &rng) < Calibration.sigmoid(z) ? 1 : 0)
+      labels.append(Double.random(in: 0..<1, using: &rng) < Logistic.sigmoid(z) ? 1 : 0)
       logits.append(logit(z, Double.random(in: 0..<1, using: &rng)))
     }
-    return try Predictions(binary: logits.map(Calibration.sigmoid), labels: labels, logits: logits)
+    return try Predictions(binary: logits.map(Logistic.sigmoid), labels: labels, logits: logits)
   }
 
   static func scaledInputs(mean: Double = 0, std: Double = 1) -> InputSummary {

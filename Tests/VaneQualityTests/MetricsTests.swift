@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaneCore
+import VaneMath
 import VaneTestSupport
 
 @testable import VaneQuality
@@ -104,10 +105,10 @@ struct CalibrationTests {
     var logits: [Double] = [], labels: [Int] = []
     for _ in 0..<n {
       let z = Double.random(in: -3...3, using: &rng)
-      labels.append(Double.random(in: 0..<1, using: &rng) < Calibration.sigmoid(z) ? 1 : 0)
+      labels.append(Double.random(in: 0..<1, using: &rng) < Logistic.sigmoid(z) ? 1 : 0)
       logits.append(k * z + c)
     }
-    return try Predictions(binary: logits.map(Calibration.sigmoid), labels: labels, logits: logits)
+    return try Predictions(binary: logits.map(Logistic.sigmoid), labels: labels, logits: logits)
   }
 
   @Test("Temperature and Platt recover the distortion; isotonic is monotone; each lowers the NLL", arguments: [CalibrationMethod.temperature, .platt, .isotonic])
@@ -143,7 +144,7 @@ struct CalibrationTests {
       logits += z.map { $0 * 2.5 }
     }
     var probabilities = [Double](repeating: 0, count: logits.count)
-    for i in 0..<6000 { Calibration.softmax(logits, row: i, k: 3, scale: { _ in 1 }, bias: { _ in 0 }, into: &probabilities) }
+    probabilities = Logistic.softmax(logits, columns: 3)
     let predictions = try Predictions(probabilities: probabilities, classCount: 3, labels: labels, logits: logits)
     for method in [CalibrationMethod.vector, .temperature, .isotonic] {
       let calibration = try Calibrator.fit(method, predictions)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VaneMath
 
 @testable import VaneQuality
 
@@ -172,7 +173,7 @@ struct SklearnFixtureTests {
   @Test("Platt scaling equals scikit-learn's unregularised logistic regression")
   func platt() throws {
     let f = SklearnFixture.file.calibration.platt
-    let predictions = try Predictions(binary: f.logits.map(Calibration.sigmoid), labels: f.labels, logits: f.logits)
+    let predictions = try Predictions(binary: f.logits.map(Logistic.sigmoid), labels: f.labels, logits: f.logits)
     guard case .platt(let a, let b) = try Calibrator.fit(.platt, predictions) else {
       Issue.record("not Platt")
       return
@@ -198,7 +199,7 @@ struct SklearnFixtureTests {
     let multi = t.multiclass
     let logits = multi.logits.flatMap { $0 }
     var rows = [Double](repeating: 0, count: logits.count)
-    for i in 0..<multi.labels.count { Calibration.softmax(logits, row: i, k: 3, scale: { _ in 1 }, bias: { _ in 0 }, into: &rows) }
+    rows = Logistic.softmax(logits, columns: 3)
     let multiclass = try Predictions(probabilities: rows, classCount: 3, labels: multi.labels, logits: logits)
     guard case .temperature(let tm) = try Calibrator.fit(.temperature, multiclass) else {
       Issue.record("not a temperature")
@@ -207,7 +208,7 @@ struct SklearnFixtureTests {
     #expect(abs(tm - multi.temperature) < 1e-6 * multi.temperature, "\(tm) vs \(multi.temperature)")
     #expect(abs(Metrics.logLoss(Calibration.temperature(tm).apply(multiclass)) - multi.nll_after) < 1e-9)
     let binary = t.binary
-    let predictions = try Predictions(binary: binary.logits.map(Calibration.sigmoid), labels: binary.labels, logits: binary.logits)
+    let predictions = try Predictions(binary: binary.logits.map(Logistic.sigmoid), labels: binary.labels, logits: binary.logits)
     guard case .temperature(let tb) = try Calibrator.fit(.temperature, predictions) else {
       Issue.record("not a temperature")
       return
@@ -220,8 +221,8 @@ struct SklearnFixtureTests {
   // out-of-fold predictions get the same comparison once it exists (issue 5).
   func eceNoWorse(method: CalibrationMethod) throws {
     let f = SklearnFixture.file.calibration.ece_comparison
-    let fit = try Predictions(binary: f.calibration_logits.map(Calibration.sigmoid), labels: f.calibration_labels, logits: f.calibration_logits)
-    let test = try Predictions(binary: f.test_logits.map(Calibration.sigmoid), labels: f.test_labels, logits: f.test_logits)
+    let fit = try Predictions(binary: f.calibration_logits.map(Logistic.sigmoid), labels: f.calibration_labels, logits: f.calibration_logits)
+    let test = try Predictions(binary: f.test_logits.map(Logistic.sigmoid), labels: f.test_labels, logits: f.test_logits)
     #expect(SklearnFixture.close(MetricsReport(test).calibration.expected, f.ece_test_raw, 1e-10))
     let calibration = try Calibrator.fit(method, fit)
     let ece = MetricsReport(calibration.apply(test)).calibration.expected

@@ -304,4 +304,26 @@ struct GatekeeperServiceTests {
       #expect(report.passed && check.valid)
     }
   }
+
+  @Test("Another gatekeeper trusts a verdict only once the signer's blessing.pub is in its trusted_keys (key rotation)")
+  func trustedKeys() async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-gate-keys-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let (signer, checker) = (root.appendingPathComponent("a"), root.appendingPathComponent("b"))
+    let verdict = try await Self.withGatekeeper(directory: signer) { client, _ in
+      let report = try await client.evaluate(Self.inline(Self.predictions(25_000, seed: 1), manifest: Self.manifest))
+      return try await client.bless(.with { $0.reportID = report.id; $0.manifestSha256 = Self.manifest })
+    }
+    let unknown = try await Self.withGatekeeper(directory: checker) { client, _ in
+      try await client.verifyBlessing(.with { $0.verdict = verdict; $0.manifestSha256 = Self.manifest })
+    }
+    #expect(!unknown.valid && unknown.failure == .unknownKey)
+    let trusted = checker.appendingPathComponent("trusted_keys")
+    try FileManager.default.createDirectory(at: trusted, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(at: signer.appendingPathComponent("blessing.pub"), to: trusted.appendingPathComponent("a.pub"))
+    let valid = try await Self.withGatekeeper(directory: checker) { client, _ in
+      try await client.verifyBlessing(.with { $0.verdict = verdict; $0.manifestSha256 = Self.manifest })
+    }
+    #expect(valid.valid, "\(valid.message)")
+  }
 }
