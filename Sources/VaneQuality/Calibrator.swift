@@ -30,8 +30,7 @@ public enum Calibrator {
           field: "method", "isotonic calibration needs at least \(Self.isotonicMinimumSamples) samples (got \(predictions.count)); its steps would follow noise")
       }
       func map(_ c: Int) -> Calibration.IsotonicMap {
-        let (x, y) = Isotonic.fit(
-          scores: (0..<predictions.count).map { predictions.probability($0, c) }, labels: predictions.labels.map { $0 == c ? 1 : 0 })
+        let (x, y) = Isotonic.fit(predictions, column: c)
         return Calibration.IsotonicMap(x: x, y: y)
       }
       if predictions.isBinary {
@@ -305,45 +304,51 @@ enum Isotonic {
   /// (their mean label), then adjacent violating blocks are merged. Returns the points (block
   /// start and end x, with the block's value) to interpolate between, clipped to [0, 1].
   static func fit(scores: [Double], labels: [Double]) -> (x: [Double], y: [Double]) {
-    var keys = scores.map(RadixSort.key)
-    var order = (0..<scores.count).map { UInt32($0) }
+    Self.fit(count: scores.count, score: { scores[$0] }, label: { labels[$0] })
+  }
+
+  /// One-vs-rest: P(class c) against whether the label is c, read straight from the predictions.
+  static func fit(_ predictions: Predictions, column c: Int) -> (x: [Double], y: [Double]) {
+    Self.fit(count: predictions.count, score: { predictions.probability($0, c) }, label: { predictions.labels[$0] == c ? 1 : 0 })
+  }
+
+  @inline(__always)
+  static func fit(count n: Int, score: (Int) -> Double, label: (Int) -> Double) -> (x: [Double], y: [Double]) {
+    var keys = (0..<n).map { RadixSort.key(score($0)) }
+    var order = (0..<n).map { UInt32($0) }
     RadixSort.sort(keys: &keys, payload: &order)
-    // Blocks on a stack: value (mean label), weight, first and last x. Each run of equal scores
-    // (equal keys, adjacent once sorted) becomes one block; violating blocks are then merged
-    // backwards. The sorted keys are read in order; only the labels are gathered. The stack
-    // grows by appending, so memory it never reaches is never touched.
-    // A block keeps its label sum, not its mean: comparing means by cross-multiplication keeps
-    // divisions (a long dependent chain) out of the loop.
+    // Blocks on a stack, each with its label sum, weight, and first and last x. Each run of
+    // equal scores (equal keys, adjacent once sorted) becomes one block; violating blocks are
+    // then merged backwards. The sorted keys are read in order; only the labels are gathered.
+    // Means are compared by cross-multiplication, which keeps divisions (a long dependent
+    // chain) out of the loop; the stack is raw memory, so slots it never reaches are never
+    // touched.
     struct Block { var sum: Double, weight: Double, start: Double, end: Double }
-    let n = scores.count
-    // The stack in raw memory: slots it never reaches are never touched.
     let stack = UnsafeMutablePointer<Block>.allocate(capacity: max(n, 1))
     defer { stack.deallocate() }
     var top = 0
     keys.withUnsafeBufferPointer { keys in
       order.withUnsafeBufferPointer { order in
-        labels.withUnsafeBufferPointer { labels in
-          var j = 0
-          while j < n {
-            let key = keys[j]
-            var sum = 0.0, weight = 0.0
-            repeat {
-              sum += labels[Int(order[j])]
-              weight += 1
-              j += 1
-            } while j < n && keys[j] == key
-            let x = RadixSort.value(key)
-            var start = x
-            // The previous block's mean ≥ this one's: a violation, pool them.
-            while top > 0, stack[top - 1].sum * weight >= sum * stack[top - 1].weight {
-              sum += stack[top - 1].sum
-              weight += stack[top - 1].weight
-              start = stack[top - 1].start
-              top -= 1
-            }
-            (stack + top).initialize(to: Block(sum: sum, weight: weight, start: start, end: x))
-            top += 1
+        var j = 0
+        while j < n {
+          let key = keys[j]
+          var sum = 0.0, weight = 0.0
+          repeat {
+            sum += label(Int(order[j]))
+            weight += 1
+            j += 1
+          } while j < n && keys[j] == key
+          let x = RadixSort.value(key)
+          var start = x
+          // The previous block's mean ≥ this one's: a violation, pool them.
+          while top > 0, stack[top - 1].sum * weight >= sum * stack[top - 1].weight {
+            sum += stack[top - 1].sum
+            weight += stack[top - 1].weight
+            start = stack[top - 1].start
+            top -= 1
           }
+          (stack + top).initialize(to: Block(sum: sum, weight: weight, start: start, end: x))
+          top += 1
         }
       }
     }

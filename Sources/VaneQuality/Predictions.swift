@@ -110,13 +110,14 @@ public struct Predictions: Sendable, Equatable {
       if k == 2, logits.count == 2 * n { return (0..<n).map { logits[2 * $0 + 1] - logits[2 * $0] } }
       return logits
     }
-    func clipped(_ p: Double) -> Double { clip.map { min(max(p, $0), 1 - $0) } ?? p }
+    // Clipping bounds are hoisted: this runs in every calibration fit (one log per value).
+    let (low, high) = clip.map { ($0, 1 - $0) } ?? (0, 1)
     if k == 2 {
       return (0..<n).map { i in
-        let p = clipped(self.probability(i, 1))
-        return Foundation.log(p) - Foundation.log1p(-p)
+        let p = min(max(self.probability(i, 1), low), high)
+        return Foundation.log(p / (1 - p))
       }
     }
-    return self.probabilities.map { Foundation.log(clipped($0)) }
+    return self.probabilities.map { Foundation.log(min(max($0, low), high)) }
   }
 }
