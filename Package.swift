@@ -96,6 +96,12 @@ let package = Package(
       dependencies: ["CXGBoost", "VaneCore", "VaneMath"],
       swiftSettings: swiftSettings
     ),
+    // ONNX export of the fitted models: the protobuf wire format written by hand (no fetched onnx.proto).
+    .target(
+      name: "VaneONNX",
+      dependencies: ["VaneCore", "VaneModels"],
+      swiftSettings: swiftSettings
+    ),
     .target(
       name: "VaneTraining",
       dependencies: ["VaneCore", "VaneFeatures", "VaneModels", "VaneQuality", "VaneBundle"],
@@ -126,7 +132,16 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .target(name: "FeatureService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneFeatures"], swiftSettings: swiftSettings),
-    .target(name: "TrainerService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
+    .target(
+      name: "TrainerService",
+      dependencies: [
+        "VaneRuntime", "VaneProto", "VaneCore", "VaneMath", "VaneModels", "VaneFeatures", "VaneTraining", "VaneBundle", "VaneQuality", "GRPCShimTransport",
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     .target(name: "PredictorService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
     .target(name: "GatekeeperService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneQuality", "VaneBundle"], swiftSettings: swiftSettings),
     .target(name: "DeployService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
@@ -187,8 +202,13 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .testTarget(
+      name: "VaneONNXTests",
+      dependencies: ["VaneONNX", "VaneModels", "VaneCore", "VaneTestSupport"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
       name: "VaneTrainingTests",
-      dependencies: ["VaneTraining", "VaneModels", "VaneCore", "VaneTestSupport"],
+      dependencies: ["VaneTraining", "VaneModels", "VaneCore", "VaneBundle", "VaneQuality", "VaneTestSupport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -21,6 +21,7 @@ struct vane_xgb_library {
   int (*booster_save)(void *, const char *, bst_ulong *, const char **);
   int (*booster_load)(void *, const void *, bst_ulong);
   int (*booster_free)(void *);
+  int (*booster_slice)(void *, int, int, int, void **);
 };
 
 #define RESOLVE(field, symbol)                                                        \
@@ -72,6 +73,7 @@ int vane_xgb_open(const char *path, vane_xgb_library **out, char *error, size_t 
   RESOLVE(booster_save, "XGBoosterSaveModelToBuffer");
   RESOLVE(booster_load, "XGBoosterLoadModelFromBuffer");
   RESOLVE(booster_free, "XGBoosterFree");
+  RESOLVE(booster_slice, "XGBoosterSlice");
   *out = lib;
   return 0;
 }
@@ -119,3 +121,7 @@ int vane_xgb_booster_load(const vane_xgb_library *lib, void *booster, const void
 }
 
 int vane_xgb_booster_free(const vane_xgb_library *lib, void *booster) { return lib->booster_free(booster); }
+
+int vane_xgb_booster_slice(const vane_xgb_library *lib, void *booster, int begin, int end, void **out) {
+  return lib->booster_slice(booster, begin, end, 1, out);
+}

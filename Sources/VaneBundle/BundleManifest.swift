@@ -63,12 +63,19 @@ public struct BundleManifest: Sendable, Equatable, Codable {
     public var file: String
     /// "base", "meta" or "single".
     public var role: String
+    /// The label horizons it predicts (one, or each head of an LSTM); nil in bundles that do
+    /// not say.
+    public var horizons: [Int]?
+    /// The same model as ONNX, when exported.
+    public var onnx: String?
 
-    public init(name: String, kind: String, file: String, role: String) {
+    public init(name: String, kind: String, file: String, role: String, horizons: [Int]? = nil, onnx: String? = nil) {
       self.name = name
       self.kind = kind
       self.file = file
       self.role = role
+      self.horizons = horizons
+      self.onnx = onnx
     }
   }
 
@@ -163,8 +170,9 @@ public struct BundleManifest: Sendable, Equatable, Codable {
         throw fail("files[\(i)]", "needs a 64-hex-digit sha256 and a size")
       }
     }
-    for (i, model) in manifest.models.enumerated() where !paths.contains(model.file) {
-      throw fail("models[\(i)].file", "'\(model.file)' is not among files")
+    for (i, model) in manifest.models.enumerated() {
+      guard paths.contains(model.file) else { throw fail("models[\(i)].file", "'\(model.file)' is not among files") }
+      if let onnx = model.onnx, !paths.contains(onnx) { throw fail("models[\(i)].onnx", "'\(onnx)' is not among files") }
     }
     if let oof = manifest.outOfFold, !paths.contains(oof.file) { throw fail("out_of_fold.file", "'\(oof.file)' is not among files") }
     return manifest

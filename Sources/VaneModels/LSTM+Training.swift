@@ -1,5 +1,5 @@
 internal import Foundation
-internal import VaneCore
+public import VaneCore
 internal import VaneMath
 
 extension LSTM {
@@ -9,6 +9,7 @@ extension LSTM {
   /// Trains a network on `count` windows (`count × sequenceLength × featureCount`) with
   /// `heads` labels each (`count × heads`, 0/1, −1 missing).
   /// - Parameters:
+  ///   - cancellation: polled before every mini-batch: training stops within one batch.
   ///   - epoch: called after each epoch with the epoch, training loss and validation loss;
   ///     return false to stop (cancellation).
   /// - Throws: INVALID_ARGUMENT for shapes, labels or non-finite inputs; CANCELLED when `epoch`
@@ -16,7 +17,8 @@ extension LSTM {
   public static func train(
     sequences: [Double], count: Int, sequenceLength: Int, featureCount: Int, labels: [Int], heads: Int,
     validation: (sequences: [Double], count: Int, labels: [Int])? = nil, hiddenSize: Int = 64, layerCount: Int = 1,
-    dropout: Double = 0.1, training: Training = Training(), epoch: (Int, Double, Double?) -> Bool = { _, _, _ in true }
+    dropout: Double = 0.1, training: Training = Training(), cancellation: CancellationFlag? = nil,
+    epoch: (Int, Double, Double?) -> Bool = { _, _, _ in true }
   ) throws -> LSTM {
     guard count > 0, sequenceLength > 0, featureCount > 0, sequences.count == count * sequenceLength * featureCount else {
       throw VaneError.invalidArgument(field: "sequences", "\(sequences.count) values for \(count) windows × \(sequenceLength) steps × \(featureCount) features")
@@ -44,6 +46,7 @@ extension LSTM {
       order.shuffle(using: &random)
       var epochLoss = 0.0
       for start in stride(from: 0, to: count, by: max(training.batchSize, 1)) {
+        if cancellation?.isCancelled == true { throw VaneError(.cancelled, "LSTM training cancelled in epoch \(epochIndex)") }
         let rows = Array(order[start..<min(start + training.batchSize, count)])
         let b = rows.count
         let x = rows.flatMap { sequences[($0 * window)..<(($0 + 1) * window)] }

@@ -1,5 +1,5 @@
 internal import Foundation
-internal import VaneCore
+public import VaneCore
 internal import VaneMath
 
 extension MLP {
@@ -132,6 +132,7 @@ extension MLP {
   /// - Parameters:
   ///   - classWeights: per class (nil: 1 each), applied to each sample by its label.
   ///   - validation: rows for early stopping and the temperature (nil: neither).
+  ///   - cancellation: polled before every mini-batch: training stops within one batch.
   ///   - epoch: called after each epoch with the epoch, training loss and validation loss;
   ///     return false to stop (cancellation).
   /// - Throws: INVALID_ARGUMENT for shapes, labels or non-finite inputs; CANCELLED when `epoch`
@@ -139,7 +140,8 @@ extension MLP {
   public static func train(
     features: [Double], count: Int, featureCount: Int, labels: [Int], classCount: Int, classWeights: [Double]? = nil,
     validation: (features: [Double], count: Int, labels: [Int])? = nil, units: [Int], activation: Activation = .relu,
-    dropout: Double = 0.3, training: Training = Training(), epoch: (Int, Double, Double?) -> Bool = { _, _, _ in true }
+    dropout: Double = 0.3, training: Training = Training(), cancellation: CancellationFlag? = nil,
+    epoch: (Int, Double, Double?) -> Bool = { _, _, _ in true }
   ) throws -> MLP {
     guard count > 1, featureCount > 0, features.count == count * featureCount, labels.count == count else {
       throw VaneError.invalidArgument(field: "features", "\(features.count) values and \(labels.count) labels for \(count) rows × \(featureCount) columns")
@@ -166,6 +168,7 @@ extension MLP {
       var epochLoss = 0.0
       var start = 0
       while start < count {
+        if cancellation?.isCancelled == true { throw VaneError(.cancelled, "MLP training cancelled in epoch \(epochIndex)") }
         var end = min(start + training.batchSize, count)
         // A last batch of one sample has no batch variance: fold it into the previous one.
         if count - end == 1 { end = count }

@@ -113,6 +113,27 @@ public struct WalkForwardPlan: Sendable, Equatable {
     return folds
   }
 
+  /// The window the final model is refitted on once the folds are done: the last `trainBars`
+  /// bars (rolling) or all the data (expanding), ending at the end of the data, with the same
+  /// validation tail and label purging as a fold's training window. Its `testRows` are empty.
+  /// - Throws: as ``folds(openTimes:labelEnds:barMs:)`` for bad inputs; FAILED_PRECONDITION
+  ///   when no row's label resolves inside it.
+  public func finalWindow(openTimes: [Int64], labelEnds: [Int64], barMs: Int64) throws -> Fold {
+    guard openTimes.count == labelEnds.count, barMs > 0 else {
+      throw VaneError.invalidArgument(field: "label_ends", "\(labelEnds.count) for \(openTimes.count) rows")
+    }
+    guard let first = openTimes.first, let last = openTimes.last else { throw VaneError(.failedPrecondition, "no rows to fit on") }
+    // The window ends when the last label resolves (labels may look past the last bar).
+    let trainEnd = max(labelEnds.max() ?? last, last) + 1
+    let trainStart = self.window == .expanding ? first : max(first, trainEnd - Int64(self.trainBars) * barMs)
+    let validationStart = trainEnd - Int64(self.validationBars) * barMs
+    let fitEnd = self.validationBars > 0 ? validationStart : trainEnd
+    let train = Self.rows(openTimes, from: trainStart, to: fitEnd).filter { labelEnds[$0] <= fitEnd }
+    let validation = self.validationBars > 0 ? Self.rows(openTimes, from: validationStart, to: trainEnd).filter { labelEnds[$0] <= trainEnd } : []
+    guard !train.isEmpty else { throw VaneError(.failedPrecondition, "no labelled rows to refit the final model on") }
+    return Fold(number: 0, trainRows: train, validationRows: validation, testRows: [], trainRange: trainStart..<trainEnd, testRange: trainEnd..<trainEnd)
+  }
+
   /// Indices of rows opened in [from, to) (binary search: rows are sorted).
   static func rows(_ times: [Int64], from: Int64, to: Int64) -> [Int] {
     func lowerBound(_ value: Int64) -> Int {

@@ -71,6 +71,18 @@ final class XGBoostBooster {
   let library: XGBoostLibrary
   let handle: UnsafeMutableRawPointer
 
+  private init(library: XGBoostLibrary, handle: UnsafeMutableRawPointer) {
+    self.library = library
+    self.handle = handle
+  }
+
+  /// A new booster holding the trees of rounds [0, rounds).
+  func slice(rounds: Int) throws -> XGBoostBooster {
+    var handle: UnsafeMutableRawPointer?
+    try self.library.check(vane_xgb_booster_slice(self.library.pointer, self.handle, 0, Int32(rounds), &handle), "keeping \(rounds) rounds")
+    return XGBoostBooster(library: self.library, handle: handle!)
+  }
+
   init(library: XGBoostLibrary, cache: [XGBoostMatrix] = []) throws {
     self.library = library
     var handle: UnsafeMutableRawPointer?
@@ -182,7 +194,8 @@ public struct XGBoostModel: Sendable, Equatable {
   public var json: Data
   public var classCount: Int
   public var featureCount: Int
-  /// Rounds kept (the best validation round + 1 with early stopping; all rounds otherwise).
+  /// Rounds kept (the best validation round + 1 with early stopping; all rounds otherwise); the
+  /// JSON holds exactly these.
   public var rounds: Int
 
   /// The loaded library's version, or nil when it is not available.
@@ -216,8 +229,10 @@ public struct XGBoostModel: Sendable, Equatable {
     for (name, value) in parameters.native(classCount: classCount) { try booster.set(name, value) }
     var best = (loss: Double.infinity, round: -1)
     var kept = parameters.rounds
+    var trained = 0
     for iteration in 0..<parameters.rounds {
       try booster.update(iteration: iteration, train)
+      trained = iteration + 1
       var loss: Double?
       if let valid {
         let value = try booster.evaluate(iteration: iteration, valid, name: "valid")
@@ -231,7 +246,9 @@ public struct XGBoostModel: Sendable, Equatable {
       }
     }
     if valid != nil, parameters.earlyStoppingRounds > 0, best.round >= 0 { kept = best.round + 1 }
-    return XGBoostModel(json: try booster.json(), classCount: classCount, featureCount: featureCount, rounds: kept)
+    // The model keeps only the rounds it uses, so its JSON predicts alike in any XGBoost.
+    let model = kept < trained ? try booster.slice(rounds: kept) : booster
+    return XGBoostModel(json: try model.json(), classCount: classCount, featureCount: featureCount, rounds: kept)
   }
 
   /// Class probabilities, `count × classCount`, from the kept rounds.

@@ -24,10 +24,21 @@ public struct StackPlan: Sendable {
 
   /// The environment compose.yaml gives `kind` in its container.
   public static func containerEnvironment(for kind: ServiceKind) -> [String: String] {
-    [
+    var environment = [
       "VANE_ADDRESS": "0.0.0.0:\(kind.defaultPort)",
       "VANE_DATA_DIR": containerDataDirectory(for: kind),
     ]
+    if kind == .trainer {
+      environment["VANE_FEATURE_ADDRESS"] = "feature:\(ServiceKind.feature.defaultPort)"
+      environment["VANE_GATEKEEPER_ADDRESS"] = "gatekeeper:\(ServiceKind.gatekeeper.defaultPort)"
+    }
+    return environment
+  }
+
+  /// Volumes a container mounts besides its own: the gatekeeper reads the bundles the trainer
+  /// writes (under the trainer's data directory), read-only.
+  public static func sharedVolumes(for kind: ServiceKind) -> [String] {
+    kind == .gatekeeper ? ["trainer-data:\(containerDataDirectory(for: .trainer)):ro"] : []
   }
 
   /// Where compose.yaml mounts the service's named volume.
@@ -38,17 +49,17 @@ public struct StackPlan: Sendable {
   /// The processes of a loopback stack whose ports start at `basePort` (the default ports when
   /// it is 50051) with data under `dataRoot`.
   public static func loopback(basePort: Int, dataRoot: String, host: String = "127.0.0.1") -> [Process] {
-    ServiceKind.allCases.enumerated().map { index, kind in
-      let address = "\(host):\(basePort + index)"
-      return Process(
-        kind: kind,
-        arguments: Self.arguments(for: kind),
-        environment: [
-          "VANE_ADDRESS": address,
-          "VANE_DATA_DIR": dataRoot.hasSuffix("/") ? dataRoot + kind.rawValue : dataRoot + "/" + kind.rawValue,
-        ],
-        address: address
-      )
+    func address(_ kind: ServiceKind) -> String { "\(host):\(basePort + ServiceKind.allCases.firstIndex(of: kind)!)" }
+    return ServiceKind.allCases.map { kind in
+      var environment = [
+        "VANE_ADDRESS": address(kind),
+        "VANE_DATA_DIR": dataRoot.hasSuffix("/") ? dataRoot + kind.rawValue : dataRoot + "/" + kind.rawValue,
+      ]
+      if kind == .trainer {
+        environment["VANE_FEATURE_ADDRESS"] = address(.feature)
+        environment["VANE_GATEKEEPER_ADDRESS"] = address(.gatekeeper)
+      }
+      return Process(kind: kind, arguments: Self.arguments(for: kind), environment: environment, address: address(kind))
     }
   }
 }

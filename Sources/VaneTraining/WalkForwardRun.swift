@@ -1,5 +1,5 @@
 internal import Foundation
-internal import VaneCore
+public import VaneCore
 public import VaneFeatures
 public import VaneModels
 internal import VaneQuality
@@ -45,14 +45,23 @@ public struct RunSpec: Sendable {
   public var stacking: Stacking?
 
   public struct Stacking: Sendable {
+    /// The column the meta-learner also reads: the regime its weighting of the bases may depend on.
+    public static let volatilityColumn = "hvol_20"
+
     /// Folds of OOF predictions before the first meta fit.
     public var minimumFolds: Int
     public var l2: Double
+    /// The base models stacked (nil: all).
+    public var baseModels: [String]?
 
-    public init(minimumFolds: Int = 2, l2: Double = 1) {
+    public init(minimumFolds: Int = 2, l2: Double = 1, baseModels: [String]? = nil) {
       self.minimumFolds = minimumFolds
       self.l2 = l2
+      self.baseModels = baseModels
     }
+
+    /// Whether `run` is one of the stacked bases.
+    func stacks(_ run: ModelRun) -> Bool { run.kind != "stack" && (self.baseModels?.contains(run.name) ?? true) }
   }
 
   public init(models: [ModelSpec], plan: WalkForwardPlan, scaler: FeatureScaler.Method? = .standard, balancedClassWeights: Bool = false, stacking: Stacking? = nil) {
@@ -65,7 +74,7 @@ public struct RunSpec: Sendable {
 }
 
 /// What happened on one fold.
-public struct FoldRun: Sendable {
+public struct FoldRun: Sendable, Codable, Equatable {
   public var number: Int
   public var trainRange: Range<Int64>
   public var testRange: Range<Int64>
@@ -93,8 +102,71 @@ public struct ModelRun: Sendable {
 
 /// Progress of a run, for a job's events; the callback returns false to cancel.
 public enum RunEvent: Sendable {
-  case fold(model: String, horizon: Int, fold: Int, of: Int)
+  /// A fold starts (or, `resumed`, was taken from a checkpoint).
+  case fold(model: String, horizon: Int, fold: Int, of: Int, resumed: Bool)
   case metric(name: String, value: Double, model: String, horizon: Int, fold: Int)
+  /// A model's final fit on the last window starts.
+  case finalFit(model: String, horizon: Int)
+}
+
+/// What a finished fold produced: enough to skip it when a job resumes.
+public struct FoldOutput: Sendable, Codable, Equatable {
+  public var model: String
+  /// The horizons it covers: one, or every head of an LSTM.
+  public var horizons: [Int]
+  public var fold: Int
+  public var testRows: [Int]
+  /// Per horizon, `testRows.count × classCount` probabilities.
+  public var probabilities: [[Double]]
+  /// Per horizon.
+  public var records: [FoldRun]
+
+  public init(model: String, horizons: [Int], fold: Int, testRows: [Int], probabilities: [[Double]], records: [FoldRun]) {
+    self.model = model
+    self.horizons = horizons
+    self.fold = fold
+    self.testRows = testRows
+    self.probabilities = probabilities
+    self.records = records
+  }
+}
+
+/// Where finished folds are kept, so that an interrupted job resumes after its last finished
+/// fold instead of from the start.
+public protocol FoldCheckpoints: Sendable {
+  /// The stored output of a fold, if it finished before.
+  func finished(model: String, horizons: [Int], fold: Int) throws -> FoldOutput?
+  /// Stores a finished fold.
+  func record(_ output: FoldOutput) throws
+}
+
+/// How a run is watched and steered: progress events (return false to cancel), a flag polled
+/// inside training loops, and where finished folds are kept.
+public struct RunControl: Sendable {
+  public var cancellation: CancellationFlag?
+  public var checkpoints: (any FoldCheckpoints)?
+
+  public init(cancellation: CancellationFlag? = nil, checkpoints: (any FoldCheckpoints)? = nil) {
+    self.cancellation = cancellation
+    self.checkpoints = checkpoints
+  }
+
+  func check(_ what: @autoclosure () -> String) throws {
+    if self.cancellation?.isCancelled == true { throw VaneError(.cancelled, "cancelled \(what())") }
+  }
+
+  /// The fold's output from a checkpoint, or computed (and then stored).
+  func fold(model: String, horizons: [Int], fold: WalkForwardPlan.Fold, of count: Int, progress: (RunEvent) -> Bool, compute: () throws -> FoldOutput) throws -> FoldOutput {
+    let stored = try self.checkpoints?.finished(model: model, horizons: horizons, fold: fold.number)
+    guard progress(.fold(model: model, horizon: horizons[0], fold: fold.number, of: count, resumed: stored != nil)) else {
+      throw VaneError(.cancelled, "cancelled before \(model) fold \(fold.number)")
+    }
+    if let stored, stored.testRows == fold.testRows { return stored }
+    try self.check("before \(model) fold \(fold.number)")
+    let output = try compute()
+    try self.checkpoints?.record(output)
+    return output
+  }
 }
 
 /// Walk-forward training of every model of a spec at every horizon, then stacking.
@@ -102,7 +174,7 @@ public enum WalkForwardRun {
   /// Runs the spec over the data.
   /// - Throws: what fold cutting and the models throw (INVALID_ARGUMENT, FAILED_PRECONDITION),
   ///   CANCELLED when `progress` returns false.
-  public static func run(_ spec: RunSpec, data: TrainingData, progress: (RunEvent) -> Bool = { _ in true }) throws -> [ModelRun] {
+  public static func run(_ spec: RunSpec, data: TrainingData, control: RunControl = RunControl(), progress: (RunEvent) -> Bool = { _ in true }) throws -> [ModelRun] {
     guard !spec.models.isEmpty else { throw VaneError.invalidArgument(field: "models", "need at least one model") }
     var runs: [ModelRun] = []
     for model in spec.models {
@@ -110,17 +182,17 @@ public enum WalkForwardRun {
         guard data.classes.count == 2 else {
           throw VaneError.invalidArgument(field: "models[\(model.name)]", "the LSTM's heads are binary; use binary labels")
         }
-        runs += try Self.lstm(model, spec: spec, data: data, progress: progress)
+        runs += try Self.lstm(model, spec: spec, data: data, control: control, progress: progress)
       } else {
         for h in data.horizons.indices {
-          runs.append(try Self.base(model, horizonIndex: h, spec: spec, data: data, progress: progress))
+          runs.append(try Self.base(model, horizonIndex: h, spec: spec, data: data, control: control, progress: progress))
         }
       }
     }
     if let stacking = spec.stacking {
       for (h, horizon) in data.horizons.enumerated() {
-        let bases = runs.filter { $0.horizon == horizon }
-        runs.append(try Self.stack(bases, horizonIndex: h, stacking: stacking, spec: spec, data: data, progress: progress))
+        let bases = runs.filter { $0.horizon == horizon && stacking.stacks($0) }
+        runs.append(try Self.stack(bases, horizonIndex: h, stacking: stacking, spec: spec, data: data, control: control, progress: progress))
       }
     }
     return runs
@@ -159,58 +231,76 @@ public enum WalkForwardRun {
     return Measurement(predictions, classes: classes).values
   }
 
-  static func base(_ model: ModelSpec, horizonIndex h: Int, spec: RunSpec, data: TrainingData, progress: (RunEvent) -> Bool) throws -> ModelRun {
+  /// Fits a one-row model (not the LSTM) on `train`, early-stopping on `valid`.
+  static func fitTabular(
+    _ model: ModelSpec, data: TrainingData, labels: [Int], train: [Int], valid: [Int], scaler: FeatureScaler?, balanced: Bool,
+    control: RunControl
+  ) throws -> (FittedModel, bestIteration: Int) {
     let k = data.classes.count, width = data.columns.count
+    let weights = Self.classWeights(train.map { labels[$0] }, classCount: k, balanced: balanced)
+    switch model.kind {
+    case .logisticRegression(let parameters):
+      let fitted = try LogisticRegression.fit(
+        features: Self.matrix(data, rows: train, scaler: scaler, finite: true), count: train.count, featureCount: width,
+        labels: train.map { labels[$0] }, classCount: k, sampleWeights: weights.map { w in train.map { w[labels[$0]] } }, parameters: parameters)
+      return (.logisticRegression(fitted), 0)
+    case .xgboost(let parameters):
+      let fitted = try XGBoostModel.fit(
+        features: Self.matrix(data, rows: train, scaler: scaler, finite: false), count: train.count, featureCount: width,
+        labels: train.map { labels[$0] }, classCount: k, weights: weights.map { w in train.map { w[labels[$0]] } },
+        validation: valid.isEmpty ? nil : (Self.matrix(data, rows: valid, scaler: scaler, finite: false), valid.count, valid.map { labels[$0] }),
+        parameters: parameters) { _, _ in control.cancellation?.isCancelled != true }
+      return (.xgboost(fitted), fitted.rounds)
+    case .mlp(let units, let activation, let dropout, let training):
+      let fitted = try MLP.train(
+        features: Self.matrix(data, rows: train, scaler: scaler, finite: true), count: train.count, featureCount: width,
+        labels: train.map { labels[$0] }, classCount: k, classWeights: weights,
+        validation: valid.isEmpty ? nil : (Self.matrix(data, rows: valid, scaler: scaler, finite: true), valid.count, valid.map { labels[$0] }),
+        units: units, activation: activation, dropout: dropout, training: training, cancellation: control.cancellation)
+      return (.mlp(fitted), 0)
+    case .lstm:
+      preconditionFailure("the LSTM is fitted over all horizons at once")
+    }
+  }
+
+  /// Class probabilities of a one-row model for `rows`, `rows.count × classCount`.
+  static func predictTabular(_ fitted: FittedModel, data: TrainingData, rows: [Int], scaler: FeatureScaler?) throws -> [Double] {
+    switch fitted {
+    case .logisticRegression(let model): model.probabilities(Self.matrix(data, rows: rows, scaler: scaler, finite: true), count: rows.count)
+    case .xgboost(let model): try model.probabilities(Self.matrix(data, rows: rows, scaler: scaler, finite: false), count: rows.count)
+    case .mlp(let model): model.probabilities(Self.matrix(data, rows: rows, scaler: scaler, finite: true), count: rows.count)
+    case .lstm: preconditionFailure("the LSTM reads windows")
+    }
+  }
+
+  static func base(_ model: ModelSpec, horizonIndex h: Int, spec: RunSpec, data: TrainingData, control: RunControl, progress: (RunEvent) -> Bool) throws -> ModelRun {
+    let k = data.classes.count
     let labels = data.labels[h], horizon = data.horizons[h]
     let folds = try Self.folds(spec, data: data, horizonIndex: h)
     var outOfFold = [Double](repeating: .nan, count: data.rowCount * k)
     var records: [FoldRun] = []
     for fold in folds {
-      guard progress(.fold(model: model.name, horizon: horizon, fold: fold.number, of: folds.count)) else {
-        throw VaneError(.cancelled, "cancelled before \(model.name) fold \(fold.number)")
-      }
-      let started = Date()
       let train = fold.trainRows.filter { labels[$0] >= 0 }, valid = fold.validationRows.filter { labels[$0] >= 0 }
       guard !train.isEmpty else { continue }
-      let scaler = Self.scaler(spec, data: data, rows: train)
-      let weights = Self.classWeights(train.map { labels[$0] }, classCount: k, balanced: spec.balancedClassWeights)
-      let test = fold.testRows
-      var probabilities: [Double]
-      var bestIteration = 0
-      switch model.kind {
-      case .logisticRegression(let parameters):
-        let fitted = try LogisticRegression.fit(
-          features: Self.matrix(data, rows: train, scaler: scaler, finite: true), count: train.count, featureCount: width,
-          labels: train.map { labels[$0] }, classCount: k, sampleWeights: weights.map { w in train.map { w[labels[$0]] } }, parameters: parameters)
-        probabilities = fitted.probabilities(Self.matrix(data, rows: test, scaler: scaler, finite: true), count: test.count)
-      case .xgboost(let parameters):
-        let fitted = try XGBoostModel.fit(
-          features: Self.matrix(data, rows: train, scaler: scaler, finite: false), count: train.count, featureCount: width,
-          labels: train.map { labels[$0] }, classCount: k, weights: weights.map { w in train.map { w[labels[$0]] } },
-          validation: valid.isEmpty ? nil : (Self.matrix(data, rows: valid, scaler: scaler, finite: false), valid.count, valid.map { labels[$0] }),
-          parameters: parameters)
-        bestIteration = fitted.rounds
-        probabilities = try fitted.probabilities(Self.matrix(data, rows: test, scaler: scaler, finite: false), count: test.count)
-      case .mlp(let units, let activation, let dropout, let training):
-        let fitted = try MLP.train(
-          features: Self.matrix(data, rows: train, scaler: scaler, finite: true), count: train.count, featureCount: width,
-          labels: train.map { labels[$0] }, classCount: k, classWeights: weights,
-          validation: valid.isEmpty ? nil : (Self.matrix(data, rows: valid, scaler: scaler, finite: true), valid.count, valid.map { labels[$0] }),
-          units: units, activation: activation, dropout: dropout, training: training)
-        probabilities = fitted.probabilities(Self.matrix(data, rows: test, scaler: scaler, finite: true), count: test.count)
-      case .lstm:
-        preconditionFailure("LSTM runs over all horizons at once")
+      let output = try control.fold(model: model.name, horizons: [horizon], fold: fold, of: folds.count, progress: progress) {
+        let started = Date()
+        let scaler = Self.scaler(spec, data: data, rows: train)
+        let (fitted, bestIteration) = try Self.fitTabular(
+          model, data: data, labels: labels, train: train, valid: valid, scaler: scaler, balanced: spec.balancedClassWeights, control: control)
+        let probabilities = try Self.predictTabular(fitted, data: data, rows: fold.testRows, scaler: scaler)
+        let record = FoldRun(
+          number: fold.number, trainRange: fold.trainRange, testRange: fold.testRange, trainRows: train.count, testRows: fold.testRows.count,
+          metrics: Self.measure(probabilities, rows: fold.testRows, labels: labels, classes: data.classes),
+          seconds: Date().timeIntervalSince(started), bestIteration: bestIteration)
+        return FoldOutput(model: model.name, horizons: [horizon], fold: fold.number, testRows: fold.testRows, probabilities: [probabilities], records: [record])
       }
-      for (i, row) in test.enumerated() { for c in 0..<k { outOfFold[row * k + c] = probabilities[i * k + c] } }
-      let metrics = Self.measure(probabilities, rows: test, labels: labels, classes: data.classes)
-      if let auc = metrics["auc"] {
+      for (i, row) in output.testRows.enumerated() { for c in 0..<k { outOfFold[row * k + c] = output.probabilities[0][i * k + c] } }
+      if let auc = output.records[0].metrics["auc"] {
         guard progress(.metric(name: "auc", value: auc, model: model.name, horizon: horizon, fold: fold.number)) else {
           throw VaneError(.cancelled, "cancelled after \(model.name) fold \(fold.number)")
         }
       }
-      records.append(FoldRun(
-        number: fold.number, trainRange: fold.trainRange, testRange: fold.testRange, trainRows: train.count, testRows: test.count,
-        metrics: metrics, seconds: Date().timeIntervalSince(started), bestIteration: bestIteration))
+      records.append(output.records[0])
     }
     return Self.finish(name: model.name, kind: model.kind.name, horizon: horizon, outOfFold: outOfFold, folds: records, data: data, horizonIndex: h)
   }
@@ -225,50 +315,70 @@ public enum WalkForwardRun {
       outOfFoldRows: tested.filter { data.labels[h][$0] >= 0 }.count)
   }
 
-  static func lstm(_ model: ModelSpec, spec: RunSpec, data: TrainingData, progress: (RunEvent) -> Bool) throws -> [ModelRun] {
-    guard case .lstm(let length, let hidden, let layers, let dropout, let training) = model.kind else { return [] }
+  /// LSTM inputs: the windows ending at `rows`, gathered from rows scaled once (each row sits
+  /// in `length` windows).
+  static func sequences(_ rows: [Int], windows: [[Int]?], scaled: [Double], width: Int) -> [Double] {
+    var out: [Double] = []
+    out.reserveCapacity(rows.count * (windows.first { $0 != nil }??.count ?? 0) * width)
+    for r in rows { for w in windows[r]! { out += scaled[(w * width)..<((w + 1) * width)] } }
+    return out
+  }
+
+  /// The LSTM fitted on the windows ending at `train` (labels of every head), early-stopping on `valid`.
+  static func fitLSTM(
+    _ model: ModelSpec, data: TrainingData, windows: [[Int]?], train: [Int], valid: [Int], scaled: [Double], control: RunControl
+  ) throws -> LSTM {
+    guard case .lstm(let length, let hidden, let layers, let dropout, let training) = model.kind else { preconditionFailure("not an LSTM") }
+    let heads = data.horizons.count, width = data.columns.count
+    func targets(_ rows: [Int]) -> [Int] { rows.flatMap { r in (0..<heads).map { data.labels[$0][r] } } }
+    return try LSTM.train(
+      sequences: Self.sequences(train, windows: windows, scaled: scaled, width: width), count: train.count, sequenceLength: length,
+      featureCount: width, labels: targets(train), heads: heads,
+      validation: valid.isEmpty ? nil : (Self.sequences(valid, windows: windows, scaled: scaled, width: width), valid.count, targets(valid)),
+      hiddenSize: hidden, layerCount: layers, dropout: dropout, training: training, cancellation: control.cancellation)
+  }
+
+  static func lstm(_ model: ModelSpec, spec: RunSpec, data: TrainingData, control: RunControl, progress: (RunEvent) -> Bool) throws -> [ModelRun] {
+    guard case .lstm(let length, _, _, _, _) = model.kind else { return [] }
     let windows = data.windows(length: length)
     let heads = data.horizons.count, width = data.columns.count
     // Folds by the longest horizon's label ends: purged for every head.
-    let longest = data.horizons.indices.max { data.horizons[$0] < data.horizons[$1] }!
+    let longest = Self.longestHorizon(data)
     let folds = try Self.folds(spec, data: data, horizonIndex: longest)
     var outOfFold = [[Double]](repeating: [Double](repeating: .nan, count: data.rowCount * 2), count: heads)
     var records = [[FoldRun]](repeating: [], count: heads)
-    // Each row sits in `length` windows: scale every row once per fold, then gather.
-    func sequences(_ rows: [Int], scaled: [Double]) -> [Double] {
-      var out: [Double] = []
-      out.reserveCapacity(rows.count * length * width)
-      for r in rows { for w in windows[r]! { out += scaled[(w * width)..<((w + 1) * width)] } }
-      return out
-    }
-    func targets(_ rows: [Int]) -> [Int] { rows.flatMap { r in (0..<heads).map { data.labels[$0][r] } } }
     for fold in folds {
-      guard progress(.fold(model: model.name, horizon: data.horizons[longest], fold: fold.number, of: folds.count)) else {
-        throw VaneError(.cancelled, "cancelled before \(model.name) fold \(fold.number)")
-      }
-      let started = Date()
       let train = fold.trainRows.filter { windows[$0] != nil }, valid = fold.validationRows.filter { windows[$0] != nil }
       let test = fold.testRows.filter { windows[$0] != nil }
       guard !train.isEmpty, !test.isEmpty else { continue }
-      let scaler = Self.scaler(spec, data: data, rows: fold.trainRows)
-      let scaled = Self.matrix(data, rows: Array(0..<data.rowCount), scaler: scaler, finite: true)
-      let fitted = try LSTM.train(
-        sequences: sequences(train, scaled: scaled), count: train.count, sequenceLength: length, featureCount: width, labels: targets(train),
-        heads: heads, validation: valid.isEmpty ? nil : (sequences(valid, scaled: scaled), valid.count, targets(valid)), hiddenSize: hidden,
-        layerCount: layers, dropout: dropout, training: training)
-      let p = fitted.probabilities(sequences(test, scaled: scaled), count: test.count)
-      for head in 0..<heads {
-        var probabilities = [Double](repeating: 0, count: test.count * 2)
-        for (i, row) in test.enumerated() {
-          probabilities[2 * i] = 1 - p[i * heads + head]
-          probabilities[2 * i + 1] = p[i * heads + head]
-          outOfFold[head][row * 2] = probabilities[2 * i]
-          outOfFold[head][row * 2 + 1] = probabilities[2 * i + 1]
+      let output = try control.fold(model: model.name, horizons: data.horizons, fold: fold, of: folds.count, progress: progress) {
+        let started = Date()
+        let scaler = Self.scaler(spec, data: data, rows: fold.trainRows)
+        let scaled = Self.matrix(data, rows: Array(0..<data.rowCount), scaler: scaler, finite: true)
+        let fitted = try Self.fitLSTM(model, data: data, windows: windows, train: train, valid: valid, scaled: scaled, control: control)
+        let p = fitted.probabilities(Self.sequences(test, windows: windows, scaled: scaled, width: width), count: test.count)
+        let seconds = Date().timeIntervalSince(started)
+        var probabilities: [[Double]] = [], headRecords: [FoldRun] = []
+        for head in 0..<heads {
+          var values = [Double](repeating: 0, count: 2 * test.count)
+          for i in 0..<test.count {
+            let up: Double = p[i * heads + head]
+            values[2 * i] = 1 - up
+            values[2 * i + 1] = up
+          }
+          probabilities.append(values)
+          headRecords.append(FoldRun(
+            number: fold.number, trainRange: fold.trainRange, testRange: fold.testRange, trainRows: train.count, testRows: test.count,
+            metrics: Self.measure(values, rows: test, labels: data.labels[head], classes: data.classes), seconds: seconds, bestIteration: 0))
         }
-        records[head].append(FoldRun(
-          number: fold.number, trainRange: fold.trainRange, testRange: fold.testRange, trainRows: train.count, testRows: test.count,
-          metrics: Self.measure(probabilities, rows: test, labels: data.labels[head], classes: data.classes),
-          seconds: Date().timeIntervalSince(started), bestIteration: 0))
+        return FoldOutput(model: model.name, horizons: data.horizons, fold: fold.number, testRows: test, probabilities: probabilities, records: headRecords)
+      }
+      for head in 0..<heads {
+        for (i, row) in output.testRows.enumerated() {
+          outOfFold[head][row * 2] = output.probabilities[head][2 * i]
+          outOfFold[head][row * 2 + 1] = output.probabilities[head][2 * i + 1]
+        }
+        records[head].append(output.records[head])
       }
     }
     return (0..<heads).map { head in
@@ -276,14 +386,18 @@ public enum WalkForwardRun {
     }
   }
 
-  /// Meta features of a row: each base model's logit of its OOF probabilities (binary: log-odds
-  /// of class 1; otherwise centred log-probabilities), clipped to ±15, and `hvol_20` when the
-  /// data has it; nil when a base has no OOF value for the row.
-  static func metaFeatures(_ bases: [ModelRun], row: Int, data: TrainingData, volatility: Int?) -> [Double]? {
-    let k = data.classes.count
+  static func longestHorizon(_ data: TrainingData) -> Int {
+    data.horizons.indices.max { data.horizons[$0] < data.horizons[$1] }!
+  }
+
+  /// Meta features of one row from each base model's probabilities `p` (binary: the log-odds of
+  /// class 1; otherwise centred log-probabilities), clipped to ±15, then the volatility value;
+  /// nil when any is not finite.
+  public static func metaFeatures(_ probabilities: [[Double]], volatility: Double?) -> [Double]? {
     var out: [Double] = []
-    for base in bases {
-      let p = (0..<k).map { min(max(base.outOfFold[row * k + $0], 1e-12), 1 - 1e-12) }
+    for raw in probabilities {
+      let k = raw.count
+      let p = raw.map { min(max($0, 1e-12), 1 - 1e-12) }
       guard p.allSatisfy(\.isFinite) else { return nil }
       if k == 2 {
         out.append(min(max(log(p[1] / p[0]), -15), 15))
@@ -293,26 +407,36 @@ public enum WalkForwardRun {
       }
     }
     if let volatility {
-      let value = data.features[row * data.columns.count + volatility]
-      guard value.isFinite else { return nil }
-      out.append(value)
+      guard volatility.isFinite else { return nil }
+      out.append(volatility)
     }
     return out
+  }
+
+  /// Meta features of a row from the bases' OOF probabilities.
+  static func metaFeatures(_ bases: [ModelRun], row: Int, data: TrainingData, volatility: Int?) -> [Double]? {
+    let k = data.classes.count
+    return Self.metaFeatures(
+      bases.map { Array($0.outOfFold[(row * k)..<(row * k + k)]) },
+      volatility: volatility.map { data.features[row * data.columns.count + $0] })
   }
 
   /// The stack at one horizon: for each fold, a logistic regression fitted only on OOF rows that
   /// earlier folds tested and whose labels resolved before this fold's test start, scoring this
   /// fold's test rows.
-  static func stack(_ bases: [ModelRun], horizonIndex h: Int, stacking: RunSpec.Stacking, spec: RunSpec, data: TrainingData, progress: (RunEvent) -> Bool) throws -> ModelRun {
+  static func stack(
+    _ bases: [ModelRun], horizonIndex h: Int, stacking: RunSpec.Stacking, spec: RunSpec, data: TrainingData, control: RunControl,
+    progress: (RunEvent) -> Bool
+  ) throws -> ModelRun {
     let k = data.classes.count, labels = data.labels[h], horizon = data.horizons[h]
     let folds = try Self.folds(spec, data: data, horizonIndex: h)
-    let volatility = data.columns.firstIndex(of: "hvol_20")
+    let volatility = data.columns.firstIndex(of: RunSpec.Stacking.volatilityColumn)
     var outOfFold = [Double](repeating: .nan, count: data.rowCount * k)
     var records: [FoldRun] = []
     let features = (0..<data.rowCount).map { Self.metaFeatures(bases, row: $0, data: data, volatility: volatility) }
-    let width = bases.count * (k == 2 ? 1 : k) + (volatility == nil ? 0 : 1)
     for (index, fold) in folds.enumerated() where index >= stacking.minimumFolds {
-      guard progress(.fold(model: "stack", horizon: horizon, fold: fold.number, of: folds.count)) else {
+      try control.check("before stack fold \(fold.number)")
+      guard progress(.fold(model: "stack", horizon: horizon, fold: fold.number, of: folds.count, resumed: false)) else {
         throw VaneError(.cancelled, "cancelled before stack fold \(fold.number)")
       }
       let started = Date()
@@ -322,13 +446,8 @@ public enum WalkForwardRun {
       }
       let test = fold.testRows.filter { features[$0] != nil }
       guard !train.isEmpty, !test.isEmpty else { continue }
-      // Standardise the meta features on the meta training rows.
-      let raw = train.flatMap { features[$0]! }
-      let scaler = FeatureScaler.fit(method: .standard, columns: (0..<width).map { "m\($0)" }, scaled: [Bool](repeating: true, count: width), values: raw, rows: train.count)
-      let model = try LogisticRegression.fit(
-        features: scaler.transform(batch: raw), count: train.count, featureCount: width, labels: train.map { labels[$0] }, classCount: k,
-        parameters: .init(l2: stacking.l2))
-      let probabilities = model.probabilities(scaler.transform(batch: test.flatMap { features[$0]! }), count: test.count)
+      let meta = try Self.fitMeta(features: train.map { features[$0]! }, labels: train.map { labels[$0] }, classCount: k, l2: stacking.l2)
+      let probabilities = meta.model.probabilities(meta.scaler.transform(batch: test.flatMap { features[$0]! }), count: test.count)
       for (i, row) in test.enumerated() { for c in 0..<k { outOfFold[row * k + c] = probabilities[i * k + c] } }
       records.append(FoldRun(
         number: fold.number, trainRange: (data.openTimes[train[0]])..<fold.testRange.lowerBound, testRange: fold.testRange, trainRows: train.count,
@@ -336,5 +455,17 @@ public enum WalkForwardRun {
         seconds: Date().timeIntervalSince(started), bestIteration: 0))
     }
     return Self.finish(name: "stack", kind: "stack", horizon: horizon, outOfFold: outOfFold, folds: records, data: data, horizonIndex: h)
+  }
+
+  /// A meta-learner: the meta features standardised on its training rows, then a logistic regression.
+  static func fitMeta(features: [[Double]], labels: [Int], classCount: Int, l2: Double) throws -> (scaler: FeatureScaler, model: LogisticRegression) {
+    let width = features[0].count
+    let raw = features.flatMap { $0 }
+    let scaler = FeatureScaler.fit(
+      method: .standard, columns: (0..<width).map { "m\($0)" }, scaled: [Bool](repeating: true, count: width), values: raw, rows: features.count)
+    let model = try LogisticRegression.fit(
+      features: scaler.transform(batch: raw), count: features.count, featureCount: width, labels: labels, classCount: classCount,
+      parameters: .init(l2: l2))
+    return (scaler, model)
   }
 }

@@ -30,6 +30,10 @@ struct ServeCommand: AsyncParsableCommand {
         --keepalive-time   VANE_KEEPALIVE_TIME    (grpc++'s default: 2 hours)
         --keepalive-timeout VANE_KEEPALIVE_TIMEOUT 20 (seconds)
         --log-level        VANE_LOG_LEVEL         info
+      Trainer only:
+        --feature-address  VANE_FEATURE_ADDRESS   127.0.0.1:50051
+        --gatekeeper-address VANE_GATEKEEPER_ADDRESS 127.0.0.1:50054
+        --threads          VANE_THREADS           2
       """
   )
 
@@ -69,6 +73,15 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel: String?
 
+  @Option(name: .customLong("feature-address"), help: "Trainer: the feature service's host:port.")
+  var featureAddress: String?
+
+  @Option(name: .customLong("gatekeeper-address"), help: "Trainer: the gatekeeper's host:port.")
+  var gatekeeperAddress: String?
+
+  @Option(help: "Trainer: threads for numeric work (OpenBLAS, XGBoost) when a spec sets none.")
+  var threads: Int?
+
   func run() async throws {
     let environment = ProcessInfo.processInfo.environment
     guard let kind = ServiceKind(rawValue: self.service) else {
@@ -92,10 +105,19 @@ struct ServeCommand: AsyncParsableCommand {
       keepalive: self.keepalive(environment),
       shutdownGracePeriod: self.grace(environment)
     )
+    let upstreams = ServiceFactory.Upstreams(
+      featureAddress: resolveSetting(flag: self.featureAddress, environment: "VANE_FEATURE_ADDRESS", in: environment, default: "127.0.0.1:\(ServiceKind.feature.defaultPort)"),
+      gatekeeperAddress: resolveSetting(
+        flag: self.gatekeeperAddress, environment: "VANE_GATEKEEPER_ADDRESS", in: environment, default: "127.0.0.1:\(ServiceKind.gatekeeper.defaultPort)"),
+      threads: Int(resolveSetting(flag: self.threads.map(String.init), environment: "VANE_THREADS", in: environment, default: "2")) ?? 0)
+    guard (1...256).contains(upstreams.threads) else { throw ValidationError("--threads: must be 1 to 256") }
+    var background: [any Service] = []
     let server = try VaneServer(config: config, logger: logger) { info in
-      try ServiceFactory.services(for: kind, info: info)
+      let built = try ServiceFactory.build(for: kind, info: info, upstreams: upstreams, logger: logger)
+      background = built.background
+      return built.rpc
     }
-    var services: [any Service] = [server]
+    var services: [any Service] = [server] + background
     if let parent = environment["VANE_STACK_PARENT_PID"].flatMap(Int32.init) {
       services.append(ParentWatch(parent: parent, logger: logger))
     }

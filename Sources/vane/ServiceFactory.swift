@@ -1,4 +1,6 @@
 import GRPCCore
+import Logging
+import ServiceLifecycle
 import VaneCore
 import VaneRuntime
 import FeatureService
@@ -7,15 +9,35 @@ import PredictorService
 import GatekeeperService
 import DeployService
 
-/// The implementation `vane serve <kind>` runs.
+/// The implementation `vane serve <kind>` runs: its RPC services, and the long-running parts
+/// (the trainer's job worker) that run beside the server in its service group.
 enum ServiceFactory {
-  static func services(for kind: ServiceKind, info: RuntimeInfo) throws -> [any RegistrableRPCService] {
+  struct Built {
+    var rpc: [any RegistrableRPCService]
+    var background: [any Service] = []
+  }
+
+  /// Where the trainer's upstreams are: flags, then `VANE_*` variables, then the default ports.
+  struct Upstreams {
+    var featureAddress: String
+    var gatekeeperAddress: String
+    var threads: Int
+  }
+
+  static func build(for kind: ServiceKind, info: RuntimeInfo, upstreams: Upstreams, logger: Logger) throws -> Built {
     switch kind {
-    case .feature: [try FeatureServiceImplementation(runtime: info)]
-    case .trainer: [TrainerServiceImplementation(runtime: info)]
-    case .predictor: [PredictorServiceImplementation(runtime: info)]
-    case .gatekeeper: [try GatekeeperServiceImplementation(runtime: info)]
-    case .deploy: [DeployServiceImplementation(runtime: info)]
+    case .feature: Built(rpc: [try FeatureServiceImplementation(runtime: info)])
+    case .trainer:
+      try {
+        let trainer = try TrainerServiceImplementation(
+          runtime: info,
+          config: TrainerConfig(featureAddress: upstreams.featureAddress, gatekeeperAddress: upstreams.gatekeeperAddress, threads: upstreams.threads),
+          logger: logger)
+        return Built(rpc: [trainer], background: [trainer.worker])
+      }()
+    case .predictor: Built(rpc: [PredictorServiceImplementation(runtime: info)])
+    case .gatekeeper: Built(rpc: [try GatekeeperServiceImplementation(runtime: info)])
+    case .deploy: Built(rpc: [DeployServiceImplementation(runtime: info)])
     }
   }
 }

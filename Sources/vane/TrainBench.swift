@@ -80,7 +80,7 @@ struct TrainBench: AsyncParsableCommand {
     var timings: [String: Duration] = [:]
     var current = (name: "", since: ContinuousClock.now)
     let runs = try WalkForwardRun.run(run, data: data) { event in
-      if case .fold(let model, let horizon, _, _) = event {
+      if case .fold(let model, let horizon, _, _, _) = event {
         let key = "\(model) h\(horizon)"
         if key != current.name {
           if !current.name.isEmpty { timings[current.name, default: .zero] += ContinuousClock.now - current.since }

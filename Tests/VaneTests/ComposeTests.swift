@@ -49,7 +49,7 @@ struct ComposeTests {
     let test = try #require(healthcheck["test"] as? [String])
     #expect(test == ["CMD", "vane", "health", "127.0.0.1:\(kind.defaultPort)", "--service", kind.grpcServiceName])
     let volumes = try #require(service["volumes"] as? [String])
-    #expect(volumes == ["\(kind.rawValue)-data:\(StackPlan.containerDataDirectory(for: kind))"])
+    #expect(volumes == ["\(kind.rawValue)-data:\(StackPlan.containerDataDirectory(for: kind))"] + StackPlan.sharedVolumes(for: kind))
     let ports = try #require(service["ports"] as? [String])
     #expect(ports == ["\(kind.defaultPort):\(kind.defaultPort)"])
   }

@@ -36,6 +36,8 @@ int vane_xgb_booster_predict(const vane_xgb_library *lib, void *booster, void *m
 int vane_xgb_booster_save(const vane_xgb_library *lib, void *booster, uint64_t *length, const char **bytes);
 int vane_xgb_booster_load(const vane_xgb_library *lib, void *booster, const void *bytes, uint64_t length);
 int vane_xgb_booster_free(const vane_xgb_library *lib, void *booster);
+// A new booster with the trees of rounds [begin, end) (XGBoosterSlice, step 1).
+int vane_xgb_booster_slice(const vane_xgb_library *lib, void *booster, int begin, int end, void **out);
 
 #ifdef __cplusplus
 }

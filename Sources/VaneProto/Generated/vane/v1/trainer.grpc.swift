@@ -5,7 +5,8 @@
 /// optionally stacks their out-of-fold (OOF) predictions, has GatekeeperService
 /// calibrate and evaluate the result, and writes a model bundle. Jobs are queued
 /// and run one at a time; they survive restarts as records (a job running when
-/// the process stopped becomes INTERRUPTED; it is not resumed).
+/// the process stopped becomes INTERRUPTED; ResumeJob queues it again and it
+/// continues after its last finished fold).
 
 // DO NOT EDIT.
 // swift-format-ignore-file
@@ -94,6 +95,19 @@ public enum Vane_V1_TrainerService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ResumeJob" metadata.
+        public enum ResumeJob: Sendable {
+            /// Request type for "ResumeJob".
+            public typealias Input = Vane_V1_ResumeJobRequest
+            /// Response type for "ResumeJob".
+            public typealias Output = Vane_V1_Job
+            /// Descriptor for "ResumeJob".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "vane.v1.TrainerService"),
+                method: "ResumeJob",
+                type: .unary
+            )
+        }
         /// Namespace for "WatchJob" metadata.
         public enum WatchJob: Sendable {
             /// Request type for "WatchJob".
@@ -114,6 +128,7 @@ public enum Vane_V1_TrainerService: Sendable {
             GetJob.descriptor,
             ListJobs.descriptor,
             CancelJob.descriptor,
+            ResumeJob.descriptor,
             WatchJob.descriptor
         ]
     }
@@ -243,6 +258,28 @@ extension Vane_V1_TrainerService {
         /// - Returns: A streaming response of `Vane_V1_Job` messages.
         func cancelJob(
             request: GRPCCore.StreamingServerRequest<Vane_V1_CancelJobRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_Job>
+
+        /// Handle the "ResumeJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Queues an INTERRUPTED job again under the same id. Folds that finished
+        /// > before the interruption are not trained again (their out-of-fold
+        /// > predictions are kept in the trainer's store); the dataset is pulled again
+        /// > and must be the same (FAILED_PRECONDITION when its content hash changed).
+        /// > Errors: NOT_FOUND, FAILED_PRECONDITION (the job is not INTERRUPTED).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Vane_V1_ResumeJobRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Vane_V1_Job` messages.
+        func resumeJob(
+            request: GRPCCore.StreamingServerRequest<Vane_V1_ResumeJobRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_Job>
 
@@ -381,6 +418,28 @@ extension Vane_V1_TrainerService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Vane_V1_Job>
 
+        /// Handle the "ResumeJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Queues an INTERRUPTED job again under the same id. Folds that finished
+        /// > before the interruption are not trained again (their out-of-fold
+        /// > predictions are kept in the trainer's store); the dataset is pulled again
+        /// > and must be the same (FAILED_PRECONDITION when its content hash changed).
+        /// > Errors: NOT_FOUND, FAILED_PRECONDITION (the job is not INTERRUPTED).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_ResumeJobRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Vane_V1_Job` message.
+        func resumeJob(
+            request: GRPCCore.ServerRequest<Vane_V1_ResumeJobRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Vane_V1_Job>
+
         /// Handle the "WatchJob" method.
         ///
         /// > Source IDL Documentation:
@@ -514,6 +573,28 @@ extension Vane_V1_TrainerService {
             context: GRPCCore.ServerContext
         ) async throws -> Vane_V1_Job
 
+        /// Handle the "ResumeJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Queues an INTERRUPTED job again under the same id. Folds that finished
+        /// > before the interruption are not trained again (their out-of-fold
+        /// > predictions are kept in the trainer's store); the dataset is pulled again
+        /// > and must be the same (FAILED_PRECONDITION when its content hash changed).
+        /// > Errors: NOT_FOUND, FAILED_PRECONDITION (the job is not INTERRUPTED).
+        ///
+        /// - Parameters:
+        ///   - request: A `Vane_V1_ResumeJobRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Vane_V1_Job` to respond with.
+        func resumeJob(
+            request: Vane_V1_ResumeJobRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Vane_V1_Job
+
         /// Handle the "WatchJob" method.
         ///
         /// > Source IDL Documentation:
@@ -598,6 +679,17 @@ extension Vane_V1_TrainerService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Vane_V1_TrainerService.Method.ResumeJob.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ResumeJobRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Job>(),
+            handler: { request, context in
+                try await self.resumeJob(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Vane_V1_TrainerService.Method.WatchJob.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_WatchJobRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_JobEvent>(),
@@ -663,6 +755,17 @@ extension Vane_V1_TrainerService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_Job> {
         let response = try await self.cancelJob(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func resumeJob(
+        request: GRPCCore.StreamingServerRequest<Vane_V1_ResumeJobRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_Job> {
+        let response = try await self.resumeJob(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -742,6 +845,19 @@ extension Vane_V1_TrainerService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Vane_V1_Job> {
         return GRPCCore.ServerResponse<Vane_V1_Job>(
             message: try await self.cancelJob(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func resumeJob(
+        request: GRPCCore.ServerRequest<Vane_V1_ResumeJobRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Vane_V1_Job> {
+        return GRPCCore.ServerResponse<Vane_V1_Job>(
+            message: try await self.resumeJob(
                 request: request.message,
                 context: context
             ),
@@ -901,6 +1017,33 @@ extension Vane_V1_TrainerService {
         func cancelJob<Result>(
             request: GRPCCore.ClientRequest<Vane_V1_CancelJobRequest>,
             serializer: some GRPCCore.MessageSerializer<Vane_V1_CancelJobRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_Job>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Job>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ResumeJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Queues an INTERRUPTED job again under the same id. Folds that finished
+        /// > before the interruption are not trained again (their out-of-fold
+        /// > predictions are kept in the trainer's store); the dataset is pulled again
+        /// > and must be the same (FAILED_PRECONDITION when its content hash changed).
+        /// > Errors: NOT_FOUND, FAILED_PRECONDITION (the job is not INTERRUPTED).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_ResumeJobRequest` message.
+        ///   - serializer: A serializer for `Vane_V1_ResumeJobRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_Job` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func resumeJob<Result>(
+            request: GRPCCore.ClientRequest<Vane_V1_ResumeJobRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_ResumeJobRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Vane_V1_Job>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Job>) async throws -> Result
@@ -1134,6 +1277,44 @@ extension Vane_V1_TrainerService {
             )
         }
 
+        /// Call the "ResumeJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Queues an INTERRUPTED job again under the same id. Folds that finished
+        /// > before the interruption are not trained again (their out-of-fold
+        /// > predictions are kept in the trainer's store); the dataset is pulled again
+        /// > and must be the same (FAILED_PRECONDITION when its content hash changed).
+        /// > Errors: NOT_FOUND, FAILED_PRECONDITION (the job is not INTERRUPTED).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_ResumeJobRequest` message.
+        ///   - serializer: A serializer for `Vane_V1_ResumeJobRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_Job` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func resumeJob<Result>(
+            request: GRPCCore.ClientRequest<Vane_V1_ResumeJobRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_ResumeJobRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_Job>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Job>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Vane_V1_TrainerService.Method.ResumeJob.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "WatchJob" method.
         ///
         /// > Source IDL Documentation:
@@ -1324,6 +1505,39 @@ extension Vane_V1_TrainerService.ClientProtocol {
         try await self.cancelJob(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_CancelJobRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Job>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ResumeJob" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Queues an INTERRUPTED job again under the same id. Folds that finished
+    /// > before the interruption are not trained again (their out-of-fold
+    /// > predictions are kept in the trainer's store); the dataset is pulled again
+    /// > and must be the same (FAILED_PRECONDITION when its content hash changed).
+    /// > Errors: NOT_FOUND, FAILED_PRECONDITION (the job is not INTERRUPTED).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Vane_V1_ResumeJobRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func resumeJob<Result>(
+        request: GRPCCore.ClientRequest<Vane_V1_ResumeJobRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Job>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.resumeJob(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ResumeJobRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Job>(),
             options: options,
             onResponse: handleResponse
@@ -1534,6 +1748,43 @@ extension Vane_V1_TrainerService.ClientProtocol {
             metadata: metadata
         )
         return try await self.cancelJob(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ResumeJob" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Queues an INTERRUPTED job again under the same id. Folds that finished
+    /// > before the interruption are not trained again (their out-of-fold
+    /// > predictions are kept in the trainer's store); the dataset is pulled again
+    /// > and must be the same (FAILED_PRECONDITION when its content hash changed).
+    /// > Errors: NOT_FOUND, FAILED_PRECONDITION (the job is not INTERRUPTED).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func resumeJob<Result>(
+        _ message: Vane_V1_ResumeJobRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Job>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Vane_V1_ResumeJobRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.resumeJob(
             request: request,
             options: options,
             onResponse: handleResponse

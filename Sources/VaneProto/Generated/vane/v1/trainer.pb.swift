@@ -15,7 +15,8 @@
 /// optionally stacks their out-of-fold (OOF) predictions, has GatekeeperService
 /// calibrate and evaluate the result, and writes a model bundle. Jobs are queued
 /// and run one at a time; they survive restarts as records (a job running when
-/// the process stopped becomes INTERRUPTED; it is not resumed).
+/// the process stopped becomes INTERRUPTED; ResumeJob queues it again and it
+/// continues after its last finished fold).
 
 public import SwiftProtobuf
 
@@ -327,7 +328,7 @@ public nonisolated enum Vane_V1_JobState: SwiftProtobuf.Enum, Swift.CaseIterable
   /// Stopped by CancelJob.
   case cancelled // = 5
 
-  /// Was running when the process stopped; not resumed (start a new job).
+  /// Was running when the process stopped; ResumeJob continues it.
   case interrupted // = 6
   case UNRECOGNIZED(Int)
 
@@ -1741,6 +1742,20 @@ public nonisolated struct Vane_V1_CancelJobRequest: Sendable {
 
   /// Free-text reason, recorded on the job.
   public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Resume an interrupted job.
+public nonisolated struct Vane_V1_ResumeJobRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Job id.
+  public var jobID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3368,6 +3383,36 @@ nonisolated extension Vane_V1_CancelJobRequest: SwiftProtobuf.Message, SwiftProt
   public static func ==(lhs: Vane_V1_CancelJobRequest, rhs: Vane_V1_CancelJobRequest) -> Bool {
     if lhs.jobID != rhs.jobID {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_ResumeJobRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResumeJobRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.jobID.isEmpty {
+      try visitor.visitSingularStringField(value: self.jobID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_ResumeJobRequest, rhs: Vane_V1_ResumeJobRequest) -> Bool {
+    if lhs.jobID != rhs.jobID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

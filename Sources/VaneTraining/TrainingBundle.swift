@@ -1,0 +1,343 @@
+public import Foundation
+public import VaneBundle
+internal import VaneCore
+internal import VaneFeatures
+internal import VaneModels
+public import VaneQuality
+
+/// What a bundle is written for: its identity, the data it was trained on and what the job asked
+/// of the post-processing.
+public struct BundleRequest: Sendable {
+  /// Bundle id: 1 to 128 ASCII letters, digits, '.', '_' or '-'.
+  public var id: String
+  public var created: Date
+  public var symbols: [String]
+  /// The API's interval name, e.g. "1h".
+  public var interval: String
+  /// "binary" or "three_class".
+  public var taskKind: String
+  public var featureSetID: String
+  public var featureSetSHA256: String
+  /// How the served model's OOF predictions are calibrated (`auto` picks by cross-validated NLL).
+  public var calibration: CalibrationMethod
+  /// ONNX files for the models (ai.onnx + ai.onnx.ml).
+  public var exportONNX: Bool
+  /// Where the data came from and how the job ran, copied into bundle.json.
+  public var provenance: [String: String]
+  /// The training spec as the API's JSON, stored as `spec.json` (nil: none).
+  public var spec: Data?
+
+  public init(
+    id: String, created: Date, symbols: [String], interval: String, taskKind: String, featureSetID: String, featureSetSHA256: String,
+    calibration: CalibrationMethod = .auto, exportONNX: Bool = false, provenance: [String: String] = [:], spec: Data? = nil
+  ) {
+    self.id = id
+    self.created = created
+    self.symbols = symbols
+    self.interval = interval
+    self.taskKind = taskKind
+    self.featureSetID = featureSetID
+    self.featureSetSHA256 = featureSetSHA256
+    self.calibration = calibration
+    self.exportONNX = exportONNX
+    self.provenance = provenance
+    self.spec = spec
+  }
+}
+
+/// A written bundle and what went into it.
+public struct WrittenBundle: Sendable {
+  public var path: String
+  public var manifest: BundleManifest
+  public var manifestSHA256: String
+  /// The model the bundle serves at its first horizon ("stack", or the first model).
+  public var finalModel: String
+  public var calibration: Calibration
+  /// Cross-validated log loss of each calibration candidate (`auto` only).
+  public var calibrationScores: [CalibrationMethod: Double]
+  /// Per horizon: the base models' Pearson correlation matrix of OOF predictions.
+  public var correlations: [Int: CorrelationMatrix]
+}
+
+/// Pearson correlations between models' OOF predictions on the rows they all predicted
+/// (binary: P(class 1); otherwise every class probability).
+public struct CorrelationMatrix: Sendable, Equatable, Codable {
+  public var models: [String]
+  public var values: [[Double]]
+  public var rows: Int
+}
+
+/// Writes a trained job's bundle (layout v1, documented on ``BundleManifest``):
+///
+/// - `models/scaler.json`: the feature scaler of the final window (``FeatureScaler`` JSON).
+/// - `models/<name>_h<H>.json`: a model in Vane's JSON, `{"format": "vane.model.v1", "kind",
+///   "horizons", "classes", "columns", "model": {…}}` where `model` holds the fitted parameters
+///   as the Swift types encode them (logistic regression: `weights` featureCount × outputs
+///   row-major with one output for binary; MLP: hidden layers with batch-norm running
+///   statistics, output layer, temperature; LSTM: `models/<name>.json`, one file for all heads,
+///   gates i, f, g, o). XGBoost models are XGBoost's own JSON: `models/<name>_h<H>.xgb.json`.
+/// - `models/stack_h<H>.json`: `{"format": "vane.stack.v1", "bases": [{"name", "file"}],
+///   "volatility_column", "scaler", "model"}`: the meta-learner reads each base's logit (binary)
+///   or centred log-probabilities, clipped to ±15, then the volatility column, standardised by
+///   `scaler`.
+/// - `models/*.onnx` when asked: the same models for ONNX Runtime.
+/// - `reports/oof_h<H>.json`: OOF predictions of every model at horizon H on the rows all of
+///   them predicted (labels, fold ids, input summary); `out_of_fold` names the first horizon's.
+/// - `reports/training.json`: per model and horizon the OOF metrics and per-fold metrics, the
+///   base models' correlation matrices and the calibration candidates' scores.
+/// - `spec.json`: the training spec.
+public enum TrainingBundle {
+  /// The model a horizon's bundle serves: the stack when there is one, else the first model.
+  static func finalModel(_ runs: [ModelRun]) -> ModelRun {
+    runs.first { $0.kind == "stack" } ?? runs[0]
+  }
+
+  /// Writes the bundle to `path` (a `.tar.gz`, atomically).
+  /// - Throws: FAILED_PRECONDITION when the OOF predictions are too few to calibrate;
+  ///   INTERNAL/UNAVAILABLE when encoding or writing fails.
+  public static func write(_ request: BundleRequest, data: TrainingData, runs: [ModelRun], final: FinalFit, to path: String) throws -> WrittenBundle {
+    let k = data.classes.count
+    var files: [String: Data] = [:]
+    var models: [BundleManifest.Model] = []
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    if let scaler = final.scaler { files["models/scaler.json"] = try scaler.json() }
+
+    // The models.
+    let single = final.stacks.isEmpty && final.models.count == 1
+    var modelFiles: [String: String] = [:]
+    for model in final.models {
+      let file: String
+      let suffix = model.kind == "lstm" ? "" : "_h\(model.horizons[0])"
+      switch model.model {
+      case .xgboost(let fitted):
+        file = "models/\(model.name)\(suffix).xgb.json"
+        files[file] = fitted.json
+      case .logisticRegression(let fitted):
+        file = "models/\(model.name)\(suffix).json"
+        files[file] = try encoder.encode(ModelFile(kind: model.kind, horizons: model.horizons, classes: data.classes, columns: data.columns, model: fitted))
+      case .mlp(let fitted):
+        file = "models/\(model.name)\(suffix).json"
+        files[file] = try encoder.encode(ModelFile(kind: model.kind, horizons: model.horizons, classes: data.classes, columns: data.columns, model: fitted))
+      case .lstm(let fitted):
+        file = "models/\(model.name)\(suffix).json"
+        files[file] = try encoder.encode(ModelFile(kind: model.kind, horizons: model.horizons, classes: data.classes, columns: data.columns, model: fitted))
+      }
+      for horizon in model.horizons { modelFiles["\(model.name)@\(horizon)"] = file }
+      models.append(BundleManifest.Model(name: model.name, kind: model.kind, file: file, role: single ? "single" : "base", horizons: model.horizons))
+    }
+    for stack in final.stacks {
+      let file = "models/stack_h\(stack.horizon).json"
+      files[file] = try encoder.encode(StackFile(
+        bases: stack.bases.map { StackFile.Base(name: $0, file: modelFiles["\($0)@\(stack.horizon)"] ?? "") }, volatilityColumn: stack.volatilityColumn,
+        scaler: stack.scaler, model: stack.model))
+      models.append(BundleManifest.Model(name: "stack", kind: "stack", file: file, role: "meta", horizons: [stack.horizon]))
+    }
+
+    // Out-of-fold predictions, per horizon, on the rows every model predicted.
+    var correlations: [Int: CorrelationMatrix] = [:]
+    var primary: (predictions: Predictions, final: ModelRun, metrics: [String: Double])?
+    for (h, horizon) in data.horizons.enumerated() {
+      let atHorizon = runs.filter { $0.horizon == horizon }
+      guard !atHorizon.isEmpty else { continue }
+      let finalRun = Self.finalModel(atHorizon)
+      let rows = (0..<data.rowCount).filter { row in
+        data.labels[h][row] >= 0 && atHorizon.allSatisfy { run in (0..<k).allSatisfy { run.outOfFold[row * k + $0].isFinite } }
+      }
+      guard !rows.isEmpty else {
+        throw VaneError(.failedPrecondition, "no row has an out-of-fold prediction of every model at \(horizon) bars: the data is too short for the plan")
+      }
+      var outputs: [String: OutOfFold.Output] = [:]
+      for run in atHorizon {
+        outputs[run.name] = OutOfFold.Output(values: rows.flatMap { run.outOfFold[($0 * k)..<($0 * k + k)] }, valuesAreLogits: false)
+      }
+      let oof = OutOfFold(
+        labels: rows.map { data.labels[h][$0] }, foldIds: Self.foldIDs(rows, data: data, folds: finalRun.folds), final: finalRun.name,
+        models: outputs, inputs: Self.inputSummary(rows, data: data, scaler: final.scaler))
+      files["reports/oof_h\(horizon).json"] = try oof.encoded()
+      let bases = atHorizon.filter { $0.kind != "stack" }
+      correlations[horizon] = Self.correlations(bases, rows: rows, classCount: k)
+      if primary == nil {
+        let predictions = try Predictions(probabilities: outputs[finalRun.name]!.values, classCount: k, labels: oof.labels)
+        primary = (predictions, finalRun, finalRun.metrics)
+      }
+    }
+    guard let primary else { throw VaneError(.failedPrecondition, "no model produced out-of-fold predictions") }
+
+    // Calibration of the served model, from the gatekeeper's library.
+    let calibration: Calibration
+    var scores: [CalibrationMethod: Double] = [:]
+    do {
+      switch request.calibration {
+      case .auto:
+        let choice = try Calibrator.choose(primary.predictions)
+        calibration = choice.chosen
+        scores = choice.crossValidatedNLL
+      case .none:
+        calibration = .none
+      default:
+        calibration = try Calibrator.fit(request.calibration, primary.predictions)
+      }
+    } catch let error as VaneError {
+      throw VaneError(.failedPrecondition, "calibrating \(primary.final.name)'s out-of-fold predictions: \(error.message)", cause: error)
+    }
+
+    files["reports/training.json"] = try encoder.encode(TrainingReport(
+      models: runs.map { run in
+        TrainingReport.Model(
+          name: run.name, kind: run.kind, horizon: run.horizon, oofMetrics: run.metrics, oofRows: run.outOfFoldRows, folds: run.folds,
+          finalFit: final.models.first { $0.name == run.name && $0.horizons.contains(run.horizon) }.map {
+            TrainingReport.FinalFitSummary(trainRows: $0.trainRows, validationRows: $0.validationRows, seconds: $0.seconds, bestIteration: $0.bestIteration)
+          })
+      },
+      correlations: correlations.keys.sorted().map { TrainingReport.Correlations(horizon: $0, matrix: correlations[$0]!) },
+      calibration: .init(method: calibration.method.rawValue, crossValidatedLogLoss: Dictionary(uniqueKeysWithValues: scores.map { ($0.key.rawValue, $0.value) })),
+      finalWindow: .init(start: final.window.trainRange.lowerBound, end: final.window.trainRange.upperBound, trainRows: final.window.trainRows.count,
+                         validationRows: final.window.validationRows.count)))
+    if let spec = request.spec { files["spec.json"] = spec }
+
+    let manifest = BundleManifest(
+      id: request.id, created: Self.timestamp(request.created), symbols: request.symbols, interval: request.interval,
+      task: .init(kind: request.taskKind, classes: data.classes, horizons: data.horizons),
+      featureSet: .init(id: request.featureSetID, sha256: request.featureSetSHA256, columns: data.columns),
+      models: models, calibration: .init(method: calibration.method.rawValue, parameters: calibration.parametersJSON()),
+      outOfFold: .init(file: "reports/oof_h\(primary.final.horizon).json"), metrics: primary.metrics.filter { $0.value.isFinite },
+      provenance: request.provenance.merging(
+        ["final_model": primary.final.name, "final_window": "\(final.window.trainRange.lowerBound)..<\(final.window.trainRange.upperBound)"]) { a, _ in a })
+    let (written, sha256) = try ModelBundle.write(manifest, files: files, to: path)
+    return WrittenBundle(
+      path: path, manifest: written, manifestSHA256: sha256, finalModel: primary.final.name, calibration: calibration, calibrationScores: scores,
+      correlations: correlations)
+  }
+
+  /// For each row, the number of the most recent fold whose test range holds it (0: none).
+  static func foldIDs(_ rows: [Int], data: TrainingData, folds: [FoldRun]) -> [Int] {
+    rows.map { row in folds.last { $0.testRange.contains(data.openTimes[row]) }?.number ?? 0 }
+  }
+
+  /// Mean and standard deviation per column of the scaled inputs of `rows` (finite values).
+  static func inputSummary(_ rows: [Int], data: TrainingData, scaler: FeatureScaler?) -> OutOfFold.Inputs {
+    let width = data.columns.count
+    var values = data.rows(rows)
+    if let scaler { values = scaler.transform(batch: values) }
+    var mean = [Double](repeating: 0, count: width), std = [Double](repeating: 0, count: width)
+    for c in 0..<width {
+      var count = 0.0, sum = 0.0
+      for r in rows.indices where values[r * width + c].isFinite { sum += values[r * width + c]; count += 1 }
+      let m = count > 0 ? sum / count : .nan
+      var squares = 0.0
+      for r in rows.indices where values[r * width + c].isFinite { squares += (values[r * width + c] - m) * (values[r * width + c] - m) }
+      mean[c] = m
+      std[c] = count > 0 ? (squares / count).squareRoot() : .nan
+    }
+    return OutOfFold.Inputs(columns: data.columns, mean: mean, std: std)
+  }
+
+  static func correlations(_ runs: [ModelRun], rows: [Int], classCount k: Int) -> CorrelationMatrix {
+    let series: [[Double]] = runs.map { run in
+      k == 2 ? rows.map { run.outOfFold[$0 * k + 1] } : rows.flatMap { run.outOfFold[($0 * k)..<($0 * k + k)] }
+    }
+    let values = series.map { a in series.map { b in Self.pearson(a, b) } }
+    return CorrelationMatrix(models: runs.map(\.name), values: values, rows: rows.count)
+  }
+
+  static func pearson(_ a: [Double], _ b: [Double]) -> Double {
+    let n = Double(a.count)
+    guard n > 1 else { return .nan }
+    let ma = a.reduce(0, +) / n, mb = b.reduce(0, +) / n
+    var sab = 0.0, saa = 0.0, sbb = 0.0
+    for i in a.indices {
+      sab += (a[i] - ma) * (b[i] - mb)
+      saa += (a[i] - ma) * (a[i] - ma)
+      sbb += (b[i] - mb) * (b[i] - mb)
+    }
+    return saa > 0 && sbb > 0 ? sab / (saa * sbb).squareRoot() : .nan
+  }
+
+  /// RFC 3339 with milliseconds, UTC.
+  public static func timestamp(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: date)
+  }
+}
+
+/// A model in Vane's JSON format (`vane.model.v1`).
+struct ModelFile<Model: Encodable & Sendable>: Encodable, Sendable {
+  var format = "vane.model.v1"
+  var kind: String
+  var horizons: [Int]
+  var classes: [String]
+  var columns: [String]
+  var scaler = "models/scaler.json"
+  var model: Model
+}
+
+/// A stacking meta-learner (`vane.stack.v1`).
+struct StackFile: Encodable, Sendable {
+  struct Base: Encodable, Sendable {
+    var name: String
+    var file: String
+  }
+
+  var format = "vane.stack.v1"
+  var bases: [Base]
+  var volatilityColumn: String?
+  var scaler: FeatureScaler
+  var model: LogisticRegression
+
+  enum CodingKeys: String, CodingKey { case format, bases, volatilityColumn = "volatility_column", scaler, model }
+}
+
+/// `reports/training.json`.
+struct TrainingReport: Encodable, Sendable {
+  struct FinalFitSummary: Encodable, Sendable {
+    var trainRows: Int
+    var validationRows: Int
+    var seconds: Double
+    var bestIteration: Int
+
+    enum CodingKeys: String, CodingKey { case trainRows = "train_rows", validationRows = "validation_rows", seconds, bestIteration = "best_iteration" }
+  }
+
+  struct Model: Encodable, Sendable {
+    var name: String
+    var kind: String
+    var horizon: Int
+    var oofMetrics: [String: Double]
+    var oofRows: Int
+    var folds: [FoldRun]
+    var finalFit: FinalFitSummary?
+
+    enum CodingKeys: String, CodingKey { case name, kind, horizon, oofMetrics = "oof_metrics", oofRows = "oof_rows", folds, finalFit = "final_fit" }
+  }
+
+  struct Correlations: Encodable, Sendable {
+    var horizon: Int
+    var matrix: CorrelationMatrix
+  }
+
+  struct CalibrationSummary: Encodable, Sendable {
+    var method: String
+    var crossValidatedLogLoss: [String: Double]
+
+    enum CodingKeys: String, CodingKey { case method, crossValidatedLogLoss = "cross_validated_log_loss" }
+  }
+
+  struct Window: Encodable, Sendable {
+    var start: Int64
+    var end: Int64
+    var trainRows: Int
+    var validationRows: Int
+
+    enum CodingKeys: String, CodingKey { case start, end, trainRows = "train_rows", validationRows = "validation_rows" }
+  }
+
+  var models: [Model]
+  var correlations: [Correlations]
+  var calibration: CalibrationSummary
+  var finalWindow: Window
+
+  enum CodingKeys: String, CodingKey { case models, correlations, calibration, finalWindow = "final_window" }
+}
