@@ -75,6 +75,12 @@ public final class TrainingWorker: Service, Sendable {
           return !flag.isCancelled
         }
         let runs = try WalkForwardRun.run(resolved.run, data: loaded.data, control: control, progress: report)
+        if clock.resumed > 0 {
+          board.progress(id, clock.progress(stage: .finalFit), detail: .log(.with {
+            $0.level = .info
+            $0.message = "\(clock.resumed) finished folds were taken from checkpoints, not trained again"
+          }), save: true)
+        }
         let final = try WalkForwardRun.fitFinal(resolved.run, data: loaded.data, runs: runs, control: control, progress: report)
         board.progress(id, clock.progress(stage: .calibrating), save: true)
         try FileManager.default.createDirectory(atPath: bundles, withIntermediateDirectories: true)
@@ -97,6 +103,7 @@ public final class TrainingWorker: Service, Sendable {
           $0.path = output.written.path
         }
         job.modelMetrics = metrics
+        job.warnings += output.written.warnings
       }
       try? self.board.store.removeCheckpoints(job: id)
       if !resolved.spec.skipEvaluation {
@@ -240,8 +247,12 @@ final class ProgressClock: Sendable {
     var trainingStarted: ContinuousClock.Instant?
     var units = 1
     var done = 0
+    var resumed = 0
     var progress = Vane_V1_JobProgress()
   }
+
+  /// Folds taken from checkpoints so far.
+  var resumed: Int { self.state.withLock { $0.resumed } }
 
   private let state = Mutex(State())
 
@@ -265,8 +276,9 @@ final class ProgressClock: Sendable {
   func advance(_ event: RunEvent) -> Vane_V1_JobProgress {
     self.state.withLock { state in
       switch event {
-      case .fold(let model, let horizon, let fold, let count, _):
+      case .fold(let model, let horizon, let fold, let count, let resumed):
         state.done += 1
+        if resumed { state.resumed += 1 }
         state.progress.stage = model == "stack" ? .stacking : .training
         state.progress.model = model
         state.progress.horizonBars = UInt32(horizon)

@@ -55,11 +55,12 @@ public enum Calibrator {
   }
 
   /// The methods `auto` tries on these predictions: temperature, Platt (binary) or vector
-  /// (multi-class), and isotonic from 1,000 samples.
+  /// (multi-class), and isotonic when each cross-validation fit (4 of 5 blocks) has 1,000 samples.
   public static func candidates(_ predictions: Predictions) -> [CalibrationMethod] {
     var candidates: [CalibrationMethod] = [.temperature]
     candidates += predictions.isBinary ? [.platt] : [.vector]
-    if predictions.count >= Self.isotonicMinimumSamples { candidates.append(.isotonic) }
+    // Each cross-validation fit sees 4 of the 5 blocks: isotonic only when those reach its minimum.
+    if predictions.count * 4 / 5 >= Self.isotonicMinimumSamples { candidates.append(.isotonic) }
     return candidates
   }
 

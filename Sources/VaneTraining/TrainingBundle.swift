@@ -57,6 +57,8 @@ public struct WrittenBundle: Sendable {
   public var calibrationScores: [CalibrationMethod: Double]
   /// Per horizon: the base models' Pearson correlation matrix of OOF predictions.
   public var correlations: [Int: CorrelationMatrix]
+  /// What a user should know about the data or the fit (for the job's warnings).
+  public var warnings: [String]
 }
 
 /// Pearson correlations between models' OOF predictions on the rows they all predicted
@@ -137,7 +139,7 @@ public enum TrainingBundle {
 
     // Out-of-fold predictions, per horizon, on the rows every model predicted.
     var correlations: [Int: CorrelationMatrix] = [:]
-    var primary: (predictions: Predictions, final: ModelRun, metrics: [String: Double])?
+    var primary: (predictions: Predictions, final: ModelRun, metrics: [String: Double], inputs: OutOfFold.Inputs?)?
     for (h, horizon) in data.horizons.enumerated() {
       let atHorizon = runs.filter { $0.horizon == horizon }
       guard !atHorizon.isEmpty else { continue }
@@ -160,7 +162,7 @@ public enum TrainingBundle {
       correlations[horizon] = Self.correlations(bases, rows: rows, classCount: k)
       if primary == nil {
         let predictions = try Predictions(probabilities: outputs[finalRun.name]!.values, classCount: k, labels: oof.labels)
-        primary = (predictions, finalRun, finalRun.metrics)
+        primary = (predictions, finalRun, finalRun.metrics, oof.inputs)
       }
     }
     guard let primary else { throw VaneError(.failedPrecondition, "no model produced out-of-fold predictions") }
@@ -206,9 +208,12 @@ public enum TrainingBundle {
       provenance: request.provenance.merging(
         ["final_model": primary.final.name, "final_window": "\(final.window.trainRange.lowerBound)..<\(final.window.trainRange.upperBound)"]) { a, _ in a })
     let (written, sha256) = try ModelBundle.write(manifest, files: files, to: path)
+    var warnings: [String] = []
+    let constant = data.columns.filter { !(primary.inputs?.columns.contains($0) ?? true) }
+    if !constant.isEmpty { warnings.append("constant over the out-of-fold rows (no information; left out of the input summary): \(constant.joined(separator: ", "))") }
     return WrittenBundle(
       path: path, manifest: written, manifestSHA256: sha256, finalModel: primary.final.name, calibration: calibration, calibrationScores: scores,
-      correlations: correlations)
+      correlations: correlations, warnings: warnings)
   }
 
   /// For each row, the number of the most recent fold whose test range holds it (0: none).
@@ -217,6 +222,8 @@ public enum TrainingBundle {
   }
 
   /// Mean and standard deviation per column of the scaled inputs of `rows` (finite values).
+  /// Columns constant over the rows are left out: they carry nothing (BTCUSDT's correlation
+  /// with BTC is always 1) and their zero spread says nothing about scaling.
   static func inputSummary(_ rows: [Int], data: TrainingData, scaler: FeatureScaler?) -> OutOfFold.Inputs {
     let width = data.columns.count
     var values = data.rows(rows)
@@ -231,7 +238,8 @@ public enum TrainingBundle {
       mean[c] = m
       std[c] = count > 0 ? (squares / count).squareRoot() : .nan
     }
-    return OutOfFold.Inputs(columns: data.columns, mean: mean, std: std)
+    let kept = (0..<width).filter { std[$0] > 0 }
+    return OutOfFold.Inputs(columns: kept.map { data.columns[$0] }, mean: kept.map { mean[$0] }, std: kept.map { std[$0] })
   }
 
   static func correlations(_ runs: [ModelRun], rows: [Int], classCount k: Int) -> CorrelationMatrix {

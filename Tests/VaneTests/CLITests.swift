@@ -180,29 +180,29 @@ struct CLITests {
 
   @Test("vane call: a JSON round trip through GetServiceInfo")
   func callRoundTrip() async throws {
-    let server = try await ServeProcess(.trainer)
+    let server = try await ServeProcess(.predictor)
     defer { server.stop() }
-    let result = try await VaneBinary.run(["call", server.address, "TrainerService/GetServiceInfo", "{}"])
+    let result = try await VaneBinary.run(["call", server.address, "PredictorService/GetServiceInfo", "{}"])
     #expect(result.status == 0, "\(result.stderr)")
     let info = try Vane_V1_ServiceInfo(jsonString: result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
-    #expect(info.service == "vane.v1.TrainerService")
+    #expect(info.service == "vane.v1.PredictorService")
     #expect(info.listenAddress == server.address)
-    #expect(info.methods.contains { $0.name == "StartTraining" && !$0.implemented })
+    #expect(info.methods.contains { $0.name == "Predict" && !$0.implemented })
   }
 
   @Test("vane call: an unbuilt method prints UNIMPLEMENTED and exits 1; bad JSON exits 2")
   func callErrors() async throws {
-    let server = try await ServeProcess(.trainer)
+    let server = try await ServeProcess(.predictor)
     defer { server.stop() }
-    let unimplemented = try await VaneBinary.run(["call", server.address, "TrainerService/ListJobs", "{}"])
+    let unimplemented = try await VaneBinary.run(["call", server.address, "PredictorService/Predict", "{}"])
     #expect(unimplemented.status == 1)
     #expect(unimplemented.stderr.contains("unimplemented"))
-    #expect(unimplemented.stderr.contains("vane.v1.TrainerService/ListJobs"))
-    let badJSON = try await VaneBinary.run(["call", server.address, "TrainerService/GetServiceInfo", "{not json"])
+    #expect(unimplemented.stderr.contains("vane.v1.PredictorService/Predict"))
+    let badJSON = try await VaneBinary.run(["call", server.address, "PredictorService/GetServiceInfo", "{not json"])
     #expect(badJSON.status == 2)
-    let unknown = try await VaneBinary.run(["call", server.address, "TrainerService/Nope", "{}"])
+    let unknown = try await VaneBinary.run(["call", server.address, "PredictorService/Nope", "{}"])
     #expect(unknown.status != 0)
-    #expect(unknown.stderr.contains("TrainerService/Nope"))
+    #expect(unknown.stderr.contains("PredictorService/Nope"))
   }
 
   @Test("vane serve with an admin token: admin calls need it, over the wire")

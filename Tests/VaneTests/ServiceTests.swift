@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import GRPCCore
 import GRPCProtobuf
 import SwiftProtobuf
@@ -20,7 +21,9 @@ struct ServiceTests {
   static func services(_ info: RuntimeInfo) throws -> [any RegistrableRPCService] {
     switch info.kind {
     case .feature: [try FeatureServiceImplementation(runtime: info)]
-    case .trainer: [TrainerServiceImplementation(runtime: info)]
+    case .trainer:
+      [try TrainerServiceImplementation(
+        runtime: info, config: TrainerConfig(featureAddress: "127.0.0.1:1", gatekeeperAddress: "127.0.0.1:1"), logger: Logger(label: "test"))]
     case .predictor: [PredictorServiceImplementation(runtime: info)]
     case .gatekeeper: [try GatekeeperServiceImplementation(runtime: info)]
     case .deploy: [DeployServiceImplementation(runtime: info)]

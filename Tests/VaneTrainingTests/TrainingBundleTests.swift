@@ -60,8 +60,9 @@ struct TrainingBundleTests {
     #expect(window.validationRows.last == 99)
     let rolling = try WalkForwardPlan(window: .rolling, trainBars: 50, testBars: 10, purgeBars: 3)
     let last = try rolling.finalWindow(openTimes: open, labelEnds: ends, barMs: hour)
-    #expect(last.trainRows.count == 50)
-    #expect(last.trainRows.last == 99)
+    // 50 bars ending when the last label resolves (4 bars after the last open), as a fold's
+    // window ends at its purged training end.
+    #expect(last.trainRows == Array(54...99))
   }
 
   @Test("A bundle holds every model, the scaler, calibration and OOF files the gatekeeper reads; it opens and verifies")

@@ -1,0 +1,327 @@
+import Foundation
+import GRPCCore
+import Logging
+import SwiftProtobuf
+import Synchronization
+import Testing
+import VaneBundle
+import VaneCore
+import VaneProto
+import VaneRuntime
+import VaneTestSupport
+import FeatureService
+import GatekeeperService
+
+@testable import TrainerService
+
+/// The job state machine, without I/O.
+@Suite("Trainer jobs: the state machine")
+struct JobBookTests {
+  static func job(_ id: String) -> Vane_V1_Job {
+    .with {
+      $0.id = id
+      $0.createTime = .init(unixMilliseconds: 1_000)
+    }
+  }
+
+  @Test("QUEUED → RUNNING → SUCCEEDED, with strictly increasing sequences and a final event carrying the job")
+  func lifecycle() throws {
+    var book = JobBook()
+    let queued = book.enqueue(Self.job("a"), now: 1)
+    #expect(queued.sequence == 1 && queued.state == .queued)
+    #expect(book.next() == "a")
+    #expect(book.next() == nil)
+    let started = try book.start("a", now: 2)
+    #expect(started.state == .running && started.progress.stage == .loadingData)
+    let maybe = book.progress("a", .with { $0.stage = .training; $0.fold = 3 }, now: 3)
+    let progress = try #require(maybe)
+    #expect(progress.sequence == 3 && progress.progress.fold == 3)
+    let final = book.finish("a", state: .succeeded, now: 4) { $0.bundle.bundleID = "b" }
+    #expect(final.sequence == 4)
+    guard case .finalJob(let job)? = final.detail else {
+      Issue.record("no final job")
+      return
+    }
+    #expect(job.state == .succeeded && job.bundle.bundleID == "b" && job.progress.fraction == 1)
+    // A finished job takes no progress and cannot start again.
+    #expect(book.progress("a", .init(), now: 5) == nil)
+    #expect(throws: VaneError.self) { try book.start("a", now: 6) }
+  }
+
+  @Test("CancelJob: QUEUED cancels at once, RUNNING is marked, CANCELLED is unchanged, finished is refused")
+  func cancel() throws {
+    var book = JobBook()
+    _ = book.enqueue(Self.job("q"), now: 1)
+    _ = book.enqueue(Self.job("r"), now: 1)
+    let queued = try book.requestCancel("q", reason: "no", now: 2)
+    #expect(queued.job.state == .cancelled && !queued.running && queued.events.count == 1)
+    #expect(book.next() == "r")
+    _ = try book.start("r", now: 3)
+    let running = try book.requestCancel("r", reason: "stop", now: 4)
+    #expect(running.running && running.job.state == .running && running.job.cancelRequested && running.job.cancelReason == "stop")
+    let again = try book.requestCancel("q", reason: "", now: 5)
+    #expect(again.job.state == .cancelled && again.events.isEmpty)
+    _ = book.finish("r", state: .failed, now: 6) { _ in }
+    let error = #expect(throws: VaneError.self) { try book.requestCancel("r", reason: "", now: 7) }
+    #expect(error?.code == .failedPrecondition)
+    #expect((#expect(throws: VaneError.self) { try book.requestCancel("zz", reason: "", now: 7) })?.code == .notFound)
+  }
+
+  @Test("A job stored RUNNING loads as INTERRUPTED; ResumeJob queues it again; only INTERRUPTED resumes")
+  func interruptAndResume() throws {
+    var book = JobBook()
+    var stored = Self.job("x")
+    stored.state = .running
+    stored.progress.stage = .training
+    let loaded = book.load(stored, sequence: 41, now: 9)
+    let event = try #require(loaded)
+    #expect(event.sequence == 42 && event.state == .interrupted)
+    #expect(book.jobs["x"]?.error.stage == .training)
+    _ = try book.resume("x", now: 10)
+    #expect(book.jobs["x"]?.state == .queued && book.jobs["x"]?.hasError == false)
+    #expect(book.next() == "x")
+    #expect((#expect(throws: VaneError.self) { try book.resume("x", now: 11) })?.code == .failedPrecondition)
+    var queued = Self.job("y")
+    queued.state = .queued
+    #expect(book.load(queued, sequence: 1, now: 12) == nil)
+    #expect(book.next() == "y")
+  }
+
+  @Test("WatchJob's opening: a snapshot, a replay after a sequence, or only the final event; the log keeps the last 1000")
+  func opening() throws {
+    var book = JobBook()
+    _ = book.enqueue(Self.job("w"), now: 1)
+    _ = book.next()
+    _ = try book.start("w", now: 2)
+    for fold in 1...1_200 { _ = book.progress("w", .with { $0.fold = UInt32(fold) }, now: 3) }
+    let snapshot = try book.opening("w", after: 0, now: 4)
+    #expect(snapshot.count == 1 && snapshot[0].sequence == 1_202 && snapshot[0].detail == nil)
+    let replay = try book.opening("w", after: 1_190, now: 4)
+    #expect(replay.map(\.sequence) == Array(1_191...1_202))
+    #expect(book.events["w"]?.count == JobBook.retainedEvents)
+    _ = book.finish("w", state: .cancelled, now: 5) { _ in }
+    let done = try book.opening("w", after: 5, now: 6)
+    #expect(done.count == 1)
+    if case .finalJob? = done[0].detail {} else { Issue.record("not a final event") }
+  }
+}
+
+@Suite("Trainer spec checks")
+struct TrainingSpecTests {
+  static var valid: Vane_V1_TrainingSpec {
+    .with {
+      $0.symbols = ["BTCUSDT"]
+      $0.interval = .interval1H
+      $0.labels = .with { $0.kind = .binaryDirection; $0.horizons = [.with { $0.bars = 5 }, .with { $0.bars = 12 }] }
+      $0.models = [.with { $0.name = "xgb"; $0.kind = .xgboost }, .with { $0.name = "lstm"; $0.kind = .lstm }]
+      $0.walkForward = .with { $0.trainBars = 1000; $0.testBars = 100 }
+      $0.stacking.enabled = true
+    }
+  }
+
+  @Test("Defaults are resolved and written into the spec")
+  func defaults() throws {
+    let resolved = try Self.valid.resolved(defaultThreads: 2)
+    #expect(resolved.spec.walkForward.purgeBars == 12 && resolved.spec.walkForward.retrainEveryBars == 100)
+    #expect(resolved.spec.models[0].xgboost.numBoostRounds == 500 && resolved.spec.models[0].xgboost.treeMethod == "hist")
+    #expect(resolved.spec.models[1].lstm.sequenceLength == 32 && resolved.spec.models[1].lstm.training.batchSize == 256)
+    #expect(resolved.spec.stacking.minOofFolds == 2 && resolved.spec.stacking.baseModels == ["xgb", "lstm"])
+    #expect(resolved.spec.calibration == .auto && resolved.spec.scaler == .standard && resolved.spec.device == .cpu)
+    #expect(resolved.horizons == [5, 12] && resolved.threads == 2 && resolved.interval == "1h")
+    // Resolving again changes nothing: the resolved spec is a fixed point.
+    #expect(try resolved.spec.resolved(defaultThreads: 2).spec == resolved.spec)
+  }
+
+  @Test(
+    "Bad specs name the field",
+    arguments: [
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.symbols = [] }, "spec.symbols"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.symbols = ["btc"] }, "spec.symbols[0]"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.interval = .unspecified }, "spec.interval"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.labels.horizons = [] }, "spec.labels.horizons"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[1].name = "xgb" }, "spec.models[1].name"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[0].xgboost = .with { $0.maxDepth = 0 } }, "spec.models[0].xgboost.max_depth"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[0].mlp = .init() }, "spec.models[0].params"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[0].hyperparameters = ["eta": "0.1"] }, "spec.models[0].hyperparameters"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.labels.kind = .threeClass }, "spec.models[1].kind"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.walkForward.purgeBars = 3 }, "spec.walk_forward.purge_bars"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.walkForward.testBars = 0 }, "walk_forward.test_bars"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.stacking.baseModels = ["nope"] }, "spec.stacking.base_models[0]"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.calibration = .vector }, "spec.calibration"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[1].lstm = .with { $0.training.optimizer = .sgd } }, "spec.models[1].lstm.training.optimizer"),
+    ] as [(@Sendable (inout Vane_V1_TrainingSpec) -> Void, String)])
+  func badSpecs(change: @Sendable (inout Vane_V1_TrainingSpec) -> Void, field: String) throws {
+    var spec = Self.valid
+    change(&spec)
+    let error = #expect(throws: VaneError.self) { try spec.resolved(defaultThreads: 2) }
+    #expect(error?.code == .invalidArgument)
+    #expect(error?.message.contains(field) == true, "\(error?.message ?? "")")
+  }
+
+  @Test("Device CUDA answers FAILED_PRECONDITION with a clear message")
+  func cuda() throws {
+    var spec = Self.valid
+    spec.device = .cuda
+    let error = #expect(throws: VaneError.self) { try spec.resolved(defaultThreads: 2) }
+    #expect(error?.code == .failedPrecondition && error?.message.contains("CUDA") == true)
+  }
+}
+
+/// The trainer against a real feature service and gatekeeper (over the shim, by address), on
+/// real 1h candles.
+@Suite("Trainer service: jobs end to end", .enabled(if: MarketData.available), .serialized)
+struct TrainerServiceTests {
+  typealias Client = Vane_V1_TrainerService.Client<AnyClientTransport>
+
+  /// A small job: logistic regression and XGBoost at two horizons, stacked, on BTCUSDT 1h of
+  /// 2023-07 to 2024-12 (v1 features with their cross-asset columns).
+  static func spec(models: [Vane_V1_ModelSpec]? = nil) -> Vane_V1_TrainingSpec {
+    .with {
+      $0.name = "e2e"
+      $0.symbols = ["BTCUSDT"]
+      $0.interval = .interval1H
+      $0.labels = .with { $0.kind = .binaryDirection; $0.horizons = [.with { $0.bars = 5 }, .with { $0.bars = 12 }] }
+      $0.dataRange = .init(start: 1_688_169_600_000, end: 1_735_689_600_000)
+      $0.models = models ?? [
+        .with { $0.name = "logreg"; $0.kind = .logisticRegression },
+        .with { $0.name = "xgb"; $0.kind = .xgboost; $0.xgboost = .with { $0.numBoostRounds = 30; $0.maxDepth = 3 } },
+      ]
+      $0.walkForward = .with { $0.trainBars = 5000; $0.testBars = 1500; $0.validationBars = 500 }
+      $0.stacking.enabled = true
+      $0.seed = 11
+      $0.threads = 1
+    }
+  }
+
+  /// Runs `body` with a trainer client (in-process) whose worker runs beside it, over a
+  /// feature service holding the candles and a gatekeeper, both reached by address over the shim.
+  static func withStack<R: Sendable>(
+    directory: URL? = nil, _ body: @Sendable (Client, TrainerServiceImplementation) async throws -> R
+  ) async throws -> R {
+    let root = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("vane-trainer-\(UUID().uuidString)")
+    defer { if directory == nil { try? FileManager.default.removeItem(at: root) } }
+    @Sendable func info(_ kind: ServiceKind) -> RuntimeInfo {
+      RuntimeInfo(kind: kind, configuredAddress: "127.0.0.1:0", dataDirectory: root.appendingPathComponent(kind.rawValue).path, tls: false, adminAuth: .loopbackOnly)
+    }
+    return try await withServer(.shim, services: [try FeatureServiceImplementation(runtime: info(.feature))]) { featureClient, feature in
+      let features = Vane_V1_FeatureService.Client(wrapping: featureClient)
+      let coverage = try await features.getCoverage(.with { $0.symbols = ["BTCUSDT"] })
+      if coverage.series.isEmpty { try await FeatureVectorTests.ingest(features, ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]) }
+      return try await withServer(.shim, services: [try GatekeeperServiceImplementation(runtime: info(.gatekeeper))]) { _, gatekeeper in
+        let trainer = try TrainerServiceImplementation(
+          runtime: info(.trainer),
+          config: TrainerConfig(featureAddress: "127.0.0.1:\(feature.port!)", gatekeeperAddress: "127.0.0.1:\(gatekeeper.port!)", threads: 1),
+          logger: Logger(label: "test"))
+        return try await withServer(.inProcess, services: [trainer]) { client, _ in
+          try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await trainer.worker.run() }
+            defer { group.cancelAll() }
+            return try await body(Client(wrapping: client), trainer)
+          }
+        }
+      }
+    }
+  }
+
+  /// Follows a job to its final event; the events seen on the way.
+  static func follow(_ client: Client, _ id: String, onEvent: @escaping @Sendable (Vane_V1_JobEvent) -> Void = { _ in }) async throws -> (Vane_V1_Job, [Vane_V1_JobEvent]) {
+    try await client.watchJob(.with { $0.jobID = id; $0.includeLogs = true }) { response in
+      var events: [Vane_V1_JobEvent] = []
+      for try await event in response.messages {
+        events.append(event)
+        onEvent(event)
+        if case .finalJob(let job)? = event.detail { return (job, events) }
+      }
+      throw VaneError(.internalError, "the watch ended without a final event")
+    }
+  }
+
+  @Test("A job pulls BuildDataset, trains walk-forward, writes a bundle the gatekeeper evaluates; progress streams; the record survives a restart")
+  func endToEnd() async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-trainer-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let id = try await Self.runJob(root: root)
+    // A new trainer on the same data directory still knows the job.
+    try await Self.withStack(directory: root) { client, _ in
+      let job = try await client.getJob(.with { $0.jobID = id })
+      #expect(job.state == .succeeded)
+      let list = try await client.listJobs(.with { $0.states = [.succeeded] })
+      #expect(list.jobs.map(\.id) == [id] && !list.jobs[0].hasSpec)
+    }
+  }
+
+  static func runJob(root: URL) async throws -> String {
+    try await Self.withStack(directory: root) { client, _ in
+      let validated = try await client.startTraining(.with { $0.spec = Self.spec(); $0.validateOnly = true })
+      #expect(validated.id.isEmpty && validated.spec.walkForward.purgeBars == 12)
+      let queued = try await client.startTraining(.with { $0.spec = Self.spec(); $0.requestID = "e2e-1" })
+      #expect(queued.state == .queued || queued.state == .running)
+      // The same request id and spec return the same job; another spec is refused.
+      #expect(try await client.startTraining(.with { $0.spec = Self.spec(); $0.requestID = "e2e-1" }).id == queued.id)
+      var other = Self.spec()
+      other.seed = 12
+      await #expect(throws: RPCError.self) { try await client.startTraining(.with { $0.spec = other; $0.requestID = "e2e-1" }) }
+      let (job, events) = try await Self.follow(client, queued.id)
+      #expect(job.state == .succeeded, "\(job.error)")
+      #expect(events.contains { $0.progress.stage == .training && $0.progress.foldCount > 0 && $0.progress.hasEstimatedRemaining })
+      #expect(events.contains { if case .metric(let m)? = $0.detail { return m.name == "auc" && m.fold > 0 } else { return false } })
+      #expect(zip(events, events.dropFirst()).allSatisfy { $0.sequence < $1.sequence })
+      // The bundle: every model, OOF predictions the gatekeeper judged, a verdict recorded.
+      let bundle = try ModelBundle.open(path: job.bundle.path)
+      #expect(bundle.manifestSHA256 == job.bundle.manifestSha256)
+      #expect(bundle.manifest.provenance["dataset_sha256"]?.count == 64)
+      #expect(Set(bundle.manifest.models.map(\.name)) == ["logreg", "xgb", "stack"])
+      #expect(job.verdict.manifestSha256 == job.bundle.manifestSha256 && !job.verdict.reportID.isEmpty)
+      #expect(job.modelMetrics.count == 6 && job.modelMetrics.allSatisfy { ($0.oofMetrics["auc"] ?? 0) > 0.4 })
+      return job.id
+    }
+  }
+
+  @Test("CancelJob stops a running job within a second and keeps it CANCELLED; an unknown job is NOT_FOUND")
+  func cancel() async throws {
+    try await Self.withStack { client, _ in
+      let mlp = Self.spec(models: [.with {
+        $0.name = "mlp"
+        $0.kind = .mlp
+        $0.mlp = .with { $0.hiddenUnits = [256, 128]; $0.training = .with { $0.maxEpochs = 200; $0.earlyStoppingPatience = 0 } }
+      }])
+      let job = try await client.startTraining(.with { $0.spec = mlp })
+      let cancelledAt = Mutex<ContinuousClock.Instant?>(nil)
+      let (final, _) = try await Self.follow(client, job.id) { event in
+        guard event.progress.stage == .training, cancelledAt.withLock({ $0 == nil }) else { return }
+        cancelledAt.withLock { $0 = .now }
+        Task { _ = try await client.cancelJob(.with { $0.jobID = job.id; $0.reason = "test" }) }
+      }
+      let waited = ContinuousClock.now - (cancelledAt.withLock { $0 } ?? .now)
+      #expect(final.state == .cancelled && final.cancelReason == "test")
+      #expect(waited < .seconds(3), "\(waited)")
+      await #expect(throws: RPCError.self) { try await client.getJob(.with { $0.jobID = "j000" }) }
+    }
+  }
+
+  @Test("A job stopped by a shutdown is INTERRUPTED; ResumeJob finishes it from its checkpoints with the metrics of an uninterrupted run")
+  func resume() async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-trainer-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    try await Self.withStack(directory: root) { client, trainer in
+      let straight = try await client.startTraining(.with { $0.spec = Self.spec() })
+      let (reference, _) = try await Self.follow(client, straight.id)
+      let job = try await client.startTraining(.with { $0.spec = Self.spec() })
+      let folds = Mutex(0)
+      let (interrupted, _) = try await Self.follow(client, job.id) { event in
+        guard event.progress.stage == .training, event.progress.fold > 0 else { return }
+        if folds.withLock({ $0 += 1; return $0 }) == 3 { trainer.board.interruptRunning() }
+      }
+      #expect(interrupted.state == .interrupted && interrupted.error.code == "UNAVAILABLE")
+      let resumed = try await client.resumeJob(.with { $0.jobID = job.id })
+      #expect(resumed.state == .queued || resumed.state == .running)
+      let (final, events) = try await Self.follow(client, job.id)
+      #expect(final.state == .succeeded)
+      #expect(events.contains { if case .log(let line)? = $0.detail { return line.message.contains("taken from checkpoints") } else { return false } })
+      for (a, b) in zip(final.modelMetrics, reference.modelMetrics) {
+        #expect(a.model == b.model && a.oofMetrics["auc"] == b.oofMetrics["auc"], "\(a.model) h\(a.horizonBars)")
+      }
+      await #expect(throws: RPCError.self) { try await client.resumeJob(.with { $0.jobID = job.id }) }
+    }
+  }
+}
