@@ -16,7 +16,7 @@ APT_PACKAGES := libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compile
                 libopenblas-dev zlib1g-dev libsqlite3-dev pkg-config libssl-dev openssl docker-compose \
                 libxgboost0
 # PyPI packages for the external-client tests (a gRPC client no one here wrote).
-PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest
+PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest onnxruntime onnx numpy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps build test run bench
@@ -26,7 +26,7 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@python3 -c "import grpc, grpc_health, grpc_reflection, pytest" 2>/dev/null || \
+	@python3 -c "import grpc, grpc_health, grpc_reflection, pytest, onnxruntime, onnx, numpy" 2>/dev/null || \
 	  python3 -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
 
 build: deps
@@ -37,7 +37,7 @@ build: deps
 # starve the service processes other tests start alongside the model tests.
 test: deps
 	swift build --build-tests
-	OPENBLAS_NUM_THREADS=1 swift test --skip-build
+	VANE_REQUIRE_ONNXRUNTIME=1 OPENBLAS_NUM_THREADS=1 swift test --skip-build
 	VANE_BIN=$$(swift build --show-bin-path)/vane python3 -m pytest -q Tests/External
 	docker-compose -f Compose/compose.yaml config -q && echo "compose.yaml: valid"
 

@@ -104,7 +104,7 @@ let package = Package(
     ),
     .target(
       name: "VaneTraining",
-      dependencies: ["VaneCore", "VaneFeatures", "VaneModels", "VaneQuality", "VaneBundle"],
+      dependencies: ["VaneCore", "VaneFeatures", "VaneModels", "VaneQuality", "VaneBundle", "VaneONNX"],
       swiftSettings: swiftSettings
     ),
     .target(

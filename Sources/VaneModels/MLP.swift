@@ -34,7 +34,8 @@ public struct MLP: Sendable, Equatable, Codable {
   /// Learned on the validation set after training (1 without one).
   public var temperature: Double
 
-  static let epsilon = 1e-5
+  /// Batch normalisation's epsilon (as PyTorch's default).
+  public static let epsilon = 1e-5
   static let momentum = 0.1
 
   /// A freshly initialised network (He-uniform weights for ReLU/GELU, Glorot for tanh).

@@ -3,6 +3,7 @@ public import VaneBundle
 internal import VaneCore
 internal import VaneFeatures
 internal import VaneModels
+internal import VaneONNX
 public import VaneQuality
 
 /// What a bundle is written for: its identity, the data it was trained on and what the job asked
@@ -82,7 +83,9 @@ public struct CorrelationMatrix: Sendable, Equatable, Codable {
 ///   "volatility_column", "scaler", "model"}`: the meta-learner reads each base's logit (binary)
 ///   or centred log-probabilities, clipped to ±15, then the volatility column, standardised by
 ///   `scaler`.
-/// - `models/*.onnx` when asked: the same models for ONNX Runtime.
+/// - `models/<name>_h<H>.onnx` (LSTM: `models/<name>.onnx`) when asked: the same models for
+///   ONNX Runtime, taking raw features (the scaler is inside the graph), with output
+///   `probabilities` (``ONNXExport``); the stack is not exported (it composes the others).
 /// - `reports/oof_h<H>.json`: OOF predictions of every model at horizon H on the rows all of
 ///   them predicted (labels, fold ids, input summary); `out_of_fold` names the first horizon's.
 /// - `reports/training.json`: per model and horizon the OOF metrics and per-fold metrics, the
@@ -127,7 +130,12 @@ public enum TrainingBundle {
         files[file] = try encoder.encode(ModelFile(kind: model.kind, horizons: model.horizons, classes: data.classes, columns: data.columns, model: fitted))
       }
       for horizon in model.horizons { modelFiles["\(model.name)@\(horizon)"] = file }
-      models.append(BundleManifest.Model(name: model.name, kind: model.kind, file: file, role: single ? "single" : "base", horizons: model.horizons))
+      var onnx: String?
+      if request.exportONNX {
+        onnx = "models/\(model.name)\(suffix).onnx"
+        files[onnx!] = try Self.onnx(model, scaler: final.scaler, classes: data.classes)
+      }
+      models.append(BundleManifest.Model(name: model.name, kind: model.kind, file: file, role: single ? "single" : "base", horizons: model.horizons, onnx: onnx))
     }
     for stack in final.stacks {
       let file = "models/stack_h\(stack.horizon).json"
@@ -214,6 +222,23 @@ public enum TrainingBundle {
     return WrittenBundle(
       path: path, manifest: written, manifestSHA256: sha256, finalModel: primary.final.name, calibration: calibration, calibrationScores: scores,
       correlations: correlations, warnings: warnings)
+  }
+
+  /// A model as ONNX taking raw features: the bundle's scaler is the graph's input transform,
+  /// and non-finite inputs become 0 after scaling where the native model does so (all but
+  /// XGBoost, which treats NaN as missing).
+  static func onnx(_ model: FinalModel, scaler: FeatureScaler?, classes: [String]) throws -> Data {
+    func transform(zero: Bool) -> ONNXInputTransform {
+      ONNXInputTransform(center: scaler?.center ?? [], scale: scaler?.scale ?? [], zeroNonFinite: zero)
+    }
+    let metadata = ["vane.model_name": model.name, "vane.horizons": model.horizons.map(String.init).joined(separator: ",")]
+    switch model.model {
+    case .logisticRegression(let fitted): return try ONNXExport.logisticRegression(fitted, transform: transform(zero: true), classNames: classes, metadata: metadata)
+    case .mlp(let fitted): return try ONNXExport.mlp(fitted, transform: transform(zero: true), classNames: classes, metadata: metadata)
+    case .xgboost(let fitted): return try ONNXExport.xgboost(fitted, transform: transform(zero: false), classNames: classes, metadata: metadata)
+    case .lstm(let fitted):
+      return try ONNXExport.lstm(fitted, transform: transform(zero: true), headNames: model.horizons.map { "up_h\($0)" }, metadata: metadata)
+    }
   }
 
   /// For each row, the number of the most recent fold whose test range holds it (0: none).

@@ -115,6 +115,66 @@ struct TrainingBundleTests {
     _ = try bundle.data("models/scaler.json")
   }
 
+  @Test(
+    "The bundle's ONNX models take raw features and give the native predictions within 1e-5 in ONNX Runtime",
+    .enabled(if: ONNXRuntimeHarness.enabled, "needs python3 with onnxruntime, or VANE_REQUIRE_ONNXRUNTIME=1"))
+  func bundleONNX() throws {
+    let data = try WalkForwardRunTests.data(rows: 2_000, seed: 4)
+    var spec = try Self.spec()
+    spec.models.append(ModelSpec(name: "mlp", kind: .mlp(units: [8, 4], activation: .gelu, dropout: 0.1, training: {
+      var training = MLP.Training()
+      training.maxEpochs = 3
+      training.batchSize = 64
+      return training
+    }())))
+    let runs = try WalkForwardRun.run(spec, data: data)
+    let final = try WalkForwardRun.fitFinal(spec, data: data, runs: runs)
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bundle-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let request = BundleRequest(
+      id: "onnx-bundle", created: Date(), symbols: data.symbols, interval: "1h", taskKind: "binary", featureSetID: "test",
+      featureSetSHA256: String(repeating: "0", count: 64), exportONNX: true)
+    let path = directory.appendingPathComponent("b.tar.gz").path
+    _ = try TrainingBundle.write(request, data: data, runs: runs, final: final, to: path)
+    let bundle = try ModelBundle.open(path: path)
+    #expect(bundle.manifest.models.filter { $0.onnx != nil }.count == final.models.count)
+    // Raw features in, as the predictor will send them; some missing.
+    var raw = data
+    for row in stride(from: 0, to: raw.rowCount, by: 37) { raw.features[row * raw.columns.count + 1] = .nan }
+    let rows = Array((raw.rowCount - 300)..<raw.rowCount)
+    let windows = raw.windows(length: 4)
+    let width = raw.columns.count
+    var cases: [ONNXRuntimeHarness.Case] = []
+    for model in final.models {
+      let entry = try #require(bundle.manifest.models.first { $0.name == model.name && $0.horizons == model.horizons })
+      let onnx = try bundle.data(try #require(entry.onnx))
+      let name = "\(model.name)_h\(model.horizons.map(String.init).joined(separator: "_"))"
+      if case .lstm(let lstm) = model.model {
+        let tested = rows.filter { windows[$0] != nil }
+        let scaled = WalkForwardRun.matrix(raw, rows: Array(0..<raw.rowCount), scaler: final.scaler, finite: true)
+        let native = lstm.probabilities(WalkForwardRun.sequences(tested, windows: windows, scaled: scaled, width: width), count: tested.count)
+        let inputs = tested.flatMap { r in windows[r]!.flatMap { raw.features[($0 * width)..<(($0 + 1) * width)] } }
+        cases.append(.init(
+          name: name, model: onnx, input: "sequences", inputShape: [tested.count, 4, width], inputs: inputs,
+          outputShape: [tested.count, lstm.heads], expected: native))
+      } else {
+        let native = try WalkForwardRun.predictTabular(model.model, data: raw, rows: rows, scaler: final.scaler)
+        cases.append(.init(
+          name: name, model: onnx, input: "features", inputShape: [rows.count, width], inputs: raw.rows(rows), outputShape: [rows.count, 2],
+          expected: native))
+      }
+    }
+    let (results, versions, checked) = try ONNXRuntimeHarness.check(cases)
+    defer { try? FileManager.default.removeItem(at: checked) }
+    #expect(results.count == cases.count, "\(versions)")
+    for c in cases {
+      let result = try #require(results[c.name])
+      #expect(result.error == nil, "\(c.name): \(result.error ?? "")")
+      #expect((result.maxAbsDiff ?? 1) < 1e-5, "\(c.name): \(result.maxAbsDiff ?? .nan) (\(versions))")
+    }
+  }
+
   @Test("A run stopped after some folds resumes from its checkpoints to the same OOF predictions as a run never stopped")
   func resume() throws {
     let data = try WalkForwardRunTests.data(rows: 2_000, seed: 5)

@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+import VaneCore
+
+@testable import VaneModels
+@testable import VaneONNX
+
+/// The XGBoost JSON reader: what it keeps from a well-formed model, and how it refuses
+/// malformed or unsupported ones (a VaneError naming the path, never a crash).
+@Suite("XGBoost JSON reader")
+struct XGBoostTreesTests {
+  /// A binary:logistic model over 3 features, two rounds. Tree 0 lists its root's children as
+  /// (2, 1), so pre-order renumbers them; tree 1 is a single leaf.
+  static let binary = #"""
+    {"learner": {
+      "attributes": {},
+      "feature_names": [], "feature_types": [],
+      "gradient_booster": {"name": "gbtree", "model": {
+        "gbtree_model_param": {"num_parallel_tree": "1", "num_trees": "2"},
+        "tree_info": [0, 0],
+        "trees": [
+          {"id": 0, "base_weights": [0, 0, 0, 0, 0], "categories": [], "categories_nodes": [], "categories_segments": [],
+           "categories_sizes": [], "loss_changes": [1, 0, 1, 0, 0], "parents": [2147483647, 0, 0, 2, 2],
+           "sum_hessian": [4, 1, 3, 1, 2],
+           "left_children": [2, -1, 3, -1, -1], "right_children": [1, -1, 4, -1, -1],
+           "split_indices": [1, 0, 2, 0, 0], "split_conditions": [0.5, -0.25, 1.5, 0.125, 0.375],
+           "default_left": [1, 0, 0, 0, 0], "split_type": [0, 0, 0, 0, 0],
+           "tree_param": {"num_deleted": "0", "num_feature": "3", "num_nodes": "5", "size_leaf_vector": "0"}},
+          {"id": 1, "left_children": [-1], "right_children": [-1], "split_indices": [0], "split_conditions": [0.0625],
+           "default_left": [0], "split_type": [0],
+           "tree_param": {"num_deleted": "0", "num_feature": "3", "num_nodes": "1", "size_leaf_vector": "0"}}
+        ]}},
+      "learner_model_param": {"base_score": "2.5E-1", "boost_from_average": "1", "num_class": "0", "num_feature": "3", "num_target": "1"},
+      "objective": {"name": "binary:logistic", "reg_loss_param": {"scale_pos_weight": "1"}}
+    },
+    "version": [1, 7, 4]}
+    """#
+
+  static func parse(_ text: String, classCount: Int = 2, featureCount: Int = 3, rounds: Int = 0) throws -> XGBoostTrees {
+    try XGBoostTrees.parse(Data(text.utf8), classCount: classCount, featureCount: featureCount, rounds: rounds)
+  }
+
+  @Test("A well-formed model: kept rounds, pre-order node ids, default directions, logit(base_score)")
+  func wellFormed() throws {
+    let all = try Self.parse(Self.binary)
+    #expect(all.objective == .binaryLogistic)
+    #expect(all.trees.count == 2 && all.totalTrees == 2)
+    #expect(all.baseMargins == [-Foundation.log(Float(1) / 0.25 - 1)])
+    let tree = all.trees[0]
+    // Old ids in pre-order: 0, 2, 3, 4, 1.
+    #expect(tree.left == [1, 2, -1, -1, -1])
+    #expect(tree.right == [4, 3, -1, -1, -1])
+    #expect(tree.feature == [1, 2, 0, 0, 0])
+    #expect(tree.value == [0.5, 1.5, 0.125, 0.375, -0.25])
+    #expect(tree.defaultLeft == [true, false, false, false, false])
+    #expect(all.trees[1].left == [-1] && all.trees[1].value == [0.0625])
+
+    let first = try Self.parse(Self.binary, rounds: 1)
+    #expect(first.trees.count == 1 && first.totalTrees == 2)
+    // Booleans for default_left (older writers) read the same.
+    let booleans = try Self.parse(Self.binary.replacingOccurrences(of: #""default_left": [1, 0, 0, 0, 0]"#, with: #""default_left": [true, false, false, false, false]"#))
+    #expect(booleans == all)
+  }
+
+  /// (what is broken, the replacement in the JSON, what the message must contain)
+  static let defects: [(String, String, String, String)] = [
+    ("truncated JSON", #""version": [1, 7, 4]}"#, #""version": [1, 7"#, "not valid JSON"),
+    ("no learner", #"{"learner": {"#, #"{"learnr": {"#, "learner is missing"),
+    ("a string for an array", #""left_children": [-1], "#, #""left_children": "none", "#, "learner.gradient_booster.model.trees[1].left_children"),
+    ("unsupported objective", #""name": "binary:logistic""#, #""name": "reg:squarederror""#, "'reg:squarederror' is not supported"),
+    ("unsupported booster", #""name": "gbtree""#, #""name": "dart""#, "'dart' is not supported"),
+    ("child out of range", #""left_children": [2, -1, 3, -1, -1]"#, #""left_children": [2, -1, 9, -1, -1]"#, "trees[0].left_children[2] = 9"),
+    ("a cycle", #""left_children": [2, -1, 3, -1, -1]"#, #""left_children": [2, -1, 2, -1, -1]"#, "node 2 is reached twice"),
+    ("the root as a child", #""right_children": [1, -1, 4, -1, -1]"#, #""right_children": [1, -1, 0, -1, -1]"#, "right_children[2] = 0"),
+    ("a leaf with a right child", #""right_children": [1, -1, 4, -1, -1]"#, #""right_children": [1, 3, 4, -1, -1]"#, "right_children[1] = 3 but the node is a leaf"),
+    ("feature out of range", #""split_indices": [1, 0, 2, 0, 0]"#, #""split_indices": [1, 0, 3, 0, 0]"#, "split_indices[2] = 3 is not a feature in 0..<3"),
+    ("short array", #""split_conditions": [0.5, -0.25, 1.5, 0.125, 0.375]"#, #""split_conditions": [0.5, -0.25]"#, "split_conditions has 2 entries"),
+    ("number too large for float", #""split_conditions": [0.5, -0.25, 1.5, 0.125, 0.375]"#, #""split_conditions": [0.5, -0.25, 1e39, 0.125, 0.375]"#, "a number does not fit its field"),
+    ("categorical split", #""split_type": [0, 0, 0, 0, 0]"#, #""split_type": [0, 0, 1, 0, 0]"#, "categorical splits are not supported"),
+    ("tree_info out of range", #""tree_info": [0, 0]"#, #""tree_info": [0, 1]"#, "tree_info[1] = 1 is not a group"),
+    ("num_trees disagrees", #""num_trees": "2""#, #""num_trees": "3""#, "num_trees is 3 but trees has 2"),
+    ("base_score outside (0, 1)", #""base_score": "2.5E-1""#, #""base_score": "1.5E0""#, "not a probability in (0, 1)"),
+    ("base_score not a number", #""base_score": "2.5E-1""#, #""base_score": "half""#, "'half' is not a finite number"),
+    ("num_feature disagrees", #""num_feature": "3", "num_target""#, #""num_feature": "4", "num_target""#, "num_feature is 4"),
+    ("vector leaves", #""num_nodes": "1", "size_leaf_vector": "0""#, #""num_nodes": "1", "size_leaf_vector": "3""#, "vector leaves are not supported"),
+  ]
+
+  @Test("Malformed or unsupported JSON is refused with INVALID_ARGUMENT naming what is wrong", arguments: XGBoostTreesTests.defects.map(\.0))
+  func refuses(defect: String) throws {
+    let (_, find, replace, message) = try #require(Self.defects.first { $0.0 == defect })
+    #expect(Self.binary.contains(find), "the fixture contains '\(find)'")
+    let broken = Self.binary.replacingOccurrences(of: find, with: replace)
+    let error = try #require(throws: VaneError.self) { try Self.parse(broken) }
+    #expect(error.code == .invalidArgument)
+    #expect(error.message.hasPrefix("xgboost.json: "))
+    #expect(error.message.contains(message), "message: \(error.message)")
+  }
+
+  @Test("Rounds beyond the trees, a class count that disagrees, and hostile nesting are refused")
+  func refusesShapes() throws {
+    let tooMany = try #require(throws: VaneError.self) { try Self.parse(Self.binary, rounds: 3) }
+    #expect(tooMany.message.contains("3 rounds need 3 trees"))
+    let classes = try #require(throws: VaneError.self) { try Self.parse(Self.binary, classCount: 3) }
+    #expect(classes.message.contains("binary:logistic but the model has 3 classes"))
+    for text in ["", "null", "[]", "{\"learner\": 7}", String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)] {
+      let error = try #require(throws: VaneError.self) { try Self.parse(text) }
+      #expect(error.code == .invalidArgument)
+    }
+  }
+
+  @Test("The public exporter refuses a broken XGBoost model the same way")
+  func exporterRefuses() throws {
+    let model = XGBoostModel(json: Data("{\"learner\": {}}".utf8), classCount: 2, featureCount: 3, rounds: 1)
+    let error = try #require(throws: VaneError.self) { try ONNXExport.xgboost(model) }
+    #expect(error.code == .invalidArgument)
+    #expect(error.message.contains("learner.learner_model_param is missing"), "message: \(error.message)")
+  }
+}
