@@ -1,7 +1,7 @@
 internal import Foundation
 internal import SwiftProtobuf
 internal import VaneCore
-internal import VaneProto
+public import VaneProto
 internal import VaneRuntime
 
 /// The trainer's jobs as a state machine: every job's record, its event log (the last
@@ -113,7 +113,7 @@ struct JobBook: Sendable {
       }))
       return (self.jobs[id]!, [event], true)
     default:
-      throw VaneError(.failedPrecondition, "job \(id) is \(Self.name(job.state)): only a QUEUED or RUNNING job can be cancelled")
+      throw VaneError(.failedPrecondition, "job \(id) is \(job.state.name): only a QUEUED or RUNNING job can be cancelled")
     }
   }
 
@@ -122,7 +122,7 @@ struct JobBook: Sendable {
   mutating func resume(_ id: String, now: Int64) throws -> Vane_V1_JobEvent {
     guard var job = self.jobs[id] else { throw VaneError(.notFound, "job \(id) does not exist") }
     guard job.state == .interrupted else {
-      throw VaneError(.failedPrecondition, "job \(id) is \(Self.name(job.state)): only an INTERRUPTED job can be resumed")
+      throw VaneError(.failedPrecondition, "job \(id) is \(job.state.name): only an INTERRUPTED job can be resumed")
     }
     job.state = .queued
     job.progress = .with { $0.stage = .queued }
@@ -155,15 +155,7 @@ struct JobBook: Sendable {
   private mutating func record(_ id: String, now: Int64, detail: Vane_V1_JobEvent.OneOf_Detail?) -> Vane_V1_JobEvent {
     let sequence = (self.sequences[id] ?? 0) + 1
     self.sequences[id] = sequence
-    let job = self.jobs[id]!
-    let event = Vane_V1_JobEvent.with {
-      $0.jobID = id
-      $0.sequence = sequence
-      $0.time = Google_Protobuf_Timestamp(unixMilliseconds: now)
-      $0.state = job.state
-      $0.progress = job.progress
-      $0.detail = detail
-    }
+    let event = Self.event(self.jobs[id]!, sequence: sequence, now: now, detail: detail)
     var log = self.events[id] ?? []
     log.append(event)
     if log.count > Self.retainedEvents { log.removeFirst(log.count - Self.retainedEvents) }
@@ -174,33 +166,33 @@ struct JobBook: Sendable {
   /// The latest sequence number of a job (0: none yet).
   func sequence(_ id: String) -> UInt64 { self.sequences[id] ?? 0 }
 
+  /// An event of `job` as it is now.
+  static func event(_ job: Vane_V1_Job, sequence: UInt64, now: Int64, detail: Vane_V1_JobEvent.OneOf_Detail?) -> Vane_V1_JobEvent {
+    .with {
+      $0.jobID = job.id
+      $0.sequence = sequence
+      $0.time = Google_Protobuf_Timestamp(unixMilliseconds: now)
+      $0.state = job.state
+      $0.progress = job.progress
+      $0.detail = detail
+    }
+  }
+
   /// WatchJob's start: retained events after `after` (a snapshot when `after` is 0), or only
   /// the final event for a finished job.
   func opening(_ id: String, after: UInt64, now: Int64) throws -> [Vane_V1_JobEvent] {
     guard let job = self.jobs[id] else { throw VaneError(.notFound, "job \(id) does not exist") }
     let sequence = self.sequences[id] ?? 0
-    if Self.terminal(job.state) {
-      return [.with {
-        $0.jobID = id
-        $0.sequence = sequence
-        $0.time = Google_Protobuf_Timestamp(unixMilliseconds: now)
-        $0.state = job.state
-        $0.progress = job.progress
-        $0.finalJob = job
-      }]
-    }
+    if Self.terminal(job.state) { return [Self.event(job, sequence: sequence, now: now, detail: .finalJob(job))] }
     if after > 0 { return (self.events[id] ?? []).filter { $0.sequence > after } }
-    return [.with {
-      $0.jobID = id
-      $0.sequence = sequence
-      $0.time = Google_Protobuf_Timestamp(unixMilliseconds: now)
-      $0.state = job.state
-      $0.progress = job.progress
-    }]
+    return [Self.event(job, sequence: sequence, now: now, detail: nil)]
   }
+}
 
-  static func name(_ state: Vane_V1_JobState) -> String {
-    switch state {
+extension Vane_V1_JobState {
+  /// The API's name of the state, e.g. "RUNNING".
+  public var name: String {
+    switch self {
     case .queued: "QUEUED"
     case .running: "RUNNING"
     case .succeeded: "SUCCEEDED"

@@ -2,6 +2,7 @@ import ArgumentParser
 import GRPCCore
 import GRPCShimTransport
 import SwiftProtobuf
+import TrainerService
 import VaneCore
 import VaneProto
 import VaneRuntime
@@ -154,7 +155,7 @@ struct JobsCommand: AsyncParsableCommand {
       for job in response.jobs {
         let auc = job.modelMetrics.first { $0.role == .meta }?.oofMetrics["auc"] ?? job.modelMetrics.first?.oofMetrics["auc"]
         Output.line([
-          job.id, JobWatch.stateName(job.state), job.spec.symbols.joined(separator: ","), job.bundle.bundleID,
+          job.id, job.state.name, job.spec.symbols.joined(separator: ","), job.bundle.bundleID,
           auc.map { String(format: "auc %.4f", $0) } ?? "", job.hasVerdict ? (job.verdict.passed ? "gates passed" : "gates FAILED") : "",
         ].filter { !$0.isEmpty }.joined(separator: "  "))
       }
@@ -192,7 +193,7 @@ struct JobsCommand: AsyncParsableCommand {
       let job = try await self.client.withClient { client, options in
         try await client.cancelJob(.with { $0.jobID = self.job; $0.reason = self.reason }, options: options)
       }
-      Output.line("\(job.id) \(JobWatch.stateName(job.state))\(job.cancelRequested ? " (cancellation requested)" : "")")
+      Output.line("\(job.id) \(job.state.name)\(job.cancelRequested ? " (cancellation requested)" : "")")
     }
   }
 
@@ -210,7 +211,7 @@ struct JobsCommand: AsyncParsableCommand {
     func run() async throws {
       let job = try await self.client.withClient { client, options in try await client.resumeJob(.with { $0.jobID = self.job }, options: options) }
       if self.detach {
-        Output.line("\(job.id) \(JobWatch.stateName(job.state))")
+        Output.line("\(job.id) \(job.state.name)")
         return
       }
       try JobWatch.finish(try await JobWatch.follow(job.id, client: self.client), json: false)
@@ -301,24 +302,12 @@ enum JobWatch {
     }
   }
 
-  static func stateName(_ state: Vane_V1_JobState) -> String {
-    switch state {
-    case .queued: "QUEUED"
-    case .running: "RUNNING"
-    case .succeeded: "SUCCEEDED"
-    case .failed: "FAILED"
-    case .cancelled: "CANCELLED"
-    case .interrupted: "INTERRUPTED"
-    default: "UNSPECIFIED"
-    }
-  }
-
   /// Prints the outcome and exits with the documented code.
   static func finish(_ job: Vane_V1_Job, json: Bool) throws {
     if json {
       Output.line(try job.jsonString(options: TrainCommand.jsonOptions))
     } else {
-      Output.line("\(job.id) \(Self.stateName(job.state))\(job.bundle.path.isEmpty ? "" : "  bundle \(job.bundle.path)")")
+      Output.line("\(job.id) \(job.state.name)\(job.bundle.path.isEmpty ? "" : "  bundle \(job.bundle.path)")")
       if job.hasError { Output.line("  error: \(job.error.code) in \(Self.stageName(job.error.stage)): \(job.error.message)") }
       for metrics in job.modelMetrics {
         let values = ["auc", "log_loss", "ece"].compactMap { name in metrics.oofMetrics[name].map { String(format: "%@ %.4f", name, $0) } }
