@@ -148,7 +148,7 @@ let package = Package(
     .executableTarget(
       name: "vane",
       dependencies: [
-        "VaneCore", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures", "VaneQuality", "VaneModels", "VaneTraining",
+        "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures", "VaneQuality", "VaneModels", "VaneTraining",
         "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -61,6 +61,7 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
         $0.state = .queued
         $0.progress = .with { $0.stage = .queued }
       }
+      try await self.worker.upstreams.precheck(resolved.spec)
       if request.validateOnly { return job }
       let queued = self.board.allJobs().filter { $0.state == .queued }.count
       guard queued < 100 else { throw VaneError(.resourceExhausted, "\(queued) jobs are queued (limit 100): wait or cancel some") }

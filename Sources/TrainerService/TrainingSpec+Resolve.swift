@@ -43,13 +43,8 @@ extension Vane_V1_TrainingSpec {
       }
     }
     guard Set(spec.symbols).count == spec.symbols.count else { throw bad("symbols", "a symbol is listed twice") }
-    let interval: String
-    switch spec.interval {
-    case .interval15M: interval = "15m"
-    case .interval1H: interval = "1h"
-    case .interval4H: interval = "4h"
-    case .interval1D: interval = "1d"
-    default: throw bad("interval", "set INTERVAL_15M, INTERVAL_1H, INTERVAL_4H or INTERVAL_1D")
+    guard let interval = Self.intervalName(spec.interval) else {
+      throw bad("interval", "set INTERVAL_15M, INTERVAL_1H, INTERVAL_4H or INTERVAL_1D")
     }
     guard spec.hasLabels, spec.labels.kind == .binaryDirection || spec.labels.kind == .threeClass else {
       throw bad("labels.kind", "set LABEL_KIND_BINARY_DIRECTION or LABEL_KIND_THREE_CLASS")
@@ -164,6 +159,17 @@ extension Vane_V1_TrainingSpec {
     }
     let run = RunSpec(models: models, plan: walkForward, scaler: scaler, balancedClassWeights: spec.classWeighting == .balanced, stacking: stacking)
     return ResolvedSpec(spec: spec, run: run, interval: interval, horizons: horizons, calibration: calibration, threads: threads)
+  }
+
+  /// "15m", "1h", "4h", "1d"; nil when unset.
+  static func intervalName(_ interval: Vane_V1_Interval) -> String? {
+    switch interval {
+    case .interval15M: "15m"
+    case .interval1H: "1h"
+    case .interval4H: "4h"
+    case .interval1D: "1d"
+    default: nil
+    }
   }
 
   /// XGBoost parameters the typed params do not cover, passed through by their native names.

@@ -121,6 +121,28 @@ struct Upstreams: Sendable {
     }
   }
 
+  /// StartTraining's check of the spec against the feature service: an unknown feature set is
+  /// NOT_FOUND and an interval it is not defined for is INVALID_ARGUMENT, before anything is
+  /// queued. When the feature service cannot be reached the job is queued all the same (its
+  /// data load retries).
+  func precheck(_ spec: Vane_V1_TrainingSpec) async throws {
+    let set: Vane_V1_FeatureSet
+    do {
+      let transport = try ShimClientTransport(config: .init(target: self.config.featureAddress))
+      set = try await withGRPCClient(transport: transport) { grpc in
+        try await Vane_V1_FeatureService.Client(wrapping: grpc).describeFeatureSet(
+          .with { $0.featureSetID = spec.featureSetID }, options: self.options(.seconds(5)))
+      }
+    } catch let error as RPCError where error.code == .notFound || error.code == .invalidArgument {
+      throw VaneError(Self.code(error.code), "spec.feature_set_id: \(error.message)", cause: error)
+    } catch {
+      return
+    }
+    if !set.intervals.isEmpty, !set.intervals.contains(spec.interval) {
+      throw VaneError.invalidArgument(field: "spec.interval", "feature set \(set.id) is defined for \(set.intervals.compactMap(Vane_V1_TrainingSpec.intervalName).joined(separator: ", ")) only")
+    }
+  }
+
   /// Evaluate (and, when asked and passed, Bless) a bundle; the verdict summary for the job.
   func evaluate(bundlePath: String, policy: String, bless: Bool, cancellation: CancellationFlag?) async throws -> Vane_V1_VerdictSummary {
     let options = self.options(self.config.callDeadline)

@@ -258,6 +258,15 @@ struct TrainerServiceTests {
       #expect(queued.state == .queued || queued.state == .running)
       // The same request id and spec return the same job; another spec is refused.
       #expect(try await client.startTraining(.with { $0.spec = Self.spec(); $0.requestID = "e2e-1" }).id == queued.id)
+      // Checked against the feature service before anything is queued.
+      var unknown = Self.spec()
+      unknown.featureSetID = "v9"
+      await #expect { try await client.startTraining(.with { $0.spec = unknown }) } throws: { ($0 as? RPCError)?.code == .notFound }
+      var fourHours = Self.spec()
+      fourHours.interval = .interval4H
+      await #expect { try await client.startTraining(.with { $0.spec = fourHours }) } throws: {
+        ($0 as? RPCError)?.code == .invalidArgument && ($0 as? RPCError)?.message.contains("spec.interval") == true
+      }
       var other = Self.spec()
       other.seed = 12
       await #expect(throws: RPCError.self) { try await client.startTraining(.with { $0.spec = other; $0.requestID = "e2e-1" }) }
