@@ -45,9 +45,7 @@ struct TrainCommand: AsyncParsableCommand {
 
       Exit code: 0 when the job succeeded (and its bundle passed the gates, when evaluated), 3 when a gate failed, \
       1 when the job failed or was cancelled or on an RPC error, 2 on a bad spec.
-      """,
-    subcommands: [],
-    aliases: []
+      """
   )
 
   @Argument(help: "The training spec file (.yaml, .yml or .json).")
@@ -96,24 +94,27 @@ struct TrainCommand: AsyncParsableCommand {
 
   /// Reads a spec file: YAML (JSON is YAML) through the API's JSON mapping, so field names and
   /// enum names are the proto's and an unknown field is an error naming it.
+  /// - Throws: ExitCode(2) after printing `ERROR: <file>: <reason>` for a file that is not a spec.
   static func load(_ path: String) throws -> Vane_V1_TrainingSpec {
-    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot be read") }
-    guard data.count <= 1 << 20 else { throw ValidationError("\(path): larger than 1 MiB; not a training spec") }
-    let text = String(decoding: data, as: UTF8.self)
+    func fail(_ reason: String) -> ExitCode {
+      FileHandle.standardError.write(Data("ERROR: \(path): \(reason)\n".utf8))
+      return ExitCode(2)
+    }
+    guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot be read") }
+    guard data.count <= 1 << 20 else { throw fail("larger than 1 MiB; not a training spec") }
     let object: Any?
     do {
-      object = try Yams.load(yaml: text)
+      object = try Yams.load(yaml: String(decoding: data, as: UTF8.self))
     } catch {
-      throw ValidationError("\(path): not YAML or JSON (\(error))")
+      throw fail("not YAML or JSON (\(error))")
     }
     guard let object = object.map(Self.plain), JSONSerialization.isValidJSONObject(object), object is [String: Any] else {
-      throw ValidationError("\(path): the spec must be a mapping of TrainingSpec fields")
+      throw fail("the spec must be a mapping of TrainingSpec fields")
     }
-    let json = try JSONSerialization.data(withJSONObject: object)
     do {
-      return try Vane_V1_TrainingSpec(jsonUTF8Data: json)
+      return try Vane_V1_TrainingSpec(jsonUTF8Data: try JSONSerialization.data(withJSONObject: object))
     } catch {
-      throw ValidationError("\(path): not a TrainingSpec (\(error))")
+      throw fail("not a TrainingSpec (\(error))")
     }
   }
 

@@ -71,6 +71,12 @@ struct XGBoostTests {
       return true
     }
     #expect(model.rounds == c.kept_rounds)
+    // The saved JSON holds exactly the kept rounds' trees (one per class per round; one for binary).
+    let document = try #require(try JSONSerialization.jsonObject(with: model.json) as? [String: Any])
+    let learner = try #require(document["learner"] as? [String: Any])
+    let booster = try #require(learner["gradient_booster"] as? [String: Any])
+    let trees = try #require((booster["model"] as? [String: Any])?["trees"] as? [Any])
+    #expect(trees.count == c.kept_rounds * (c.classes == 2 ? 1 : c.classes), "\(trees.count) trees for \(c.kept_rounds) rounds")
     let p = try model.probabilities(rows(test), count: test.count)
     #expect(p.count == c.test_probabilities.count)
     let worst = zip(p, c.test_probabilities).map { abs($0 - $1) }.max() ?? .infinity

@@ -190,6 +190,34 @@ struct CLITests {
     #expect(info.methods.contains { $0.name == "Predict" && !$0.implemented })
   }
 
+  @Test("vane train: a YAML spec is read through the API's JSON names; --validate-only prints it resolved; a bad file exits 2, a bad spec 1 naming the field")
+  func trainSpecs() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-spec-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let good = """
+      symbols: [BTCUSDT]
+      interval: INTERVAL_1H
+      labels: {kind: LABEL_KIND_BINARY_DIRECTION, horizons: [{bars: 5}, {bars: 12}]}
+      data_range: {start: 2023-01-01T00:00:00Z, end: "2024-01-01T00:00:00Z"}
+      models: [{name: xgb, kind: MODEL_KIND_XGBOOST, xgboost: {num_boost_rounds: 50}}]
+      walk_forward: {train_bars: 2000, test_bars: 500}
+      """
+    let files = ["good": good, "typo": good + "\nsymbolz: [ETHUSDT]\n", "noplan": good.replacingOccurrences(of: "walk_forward: {train_bars: 2000, test_bars: 500}", with: "")]
+    for (name, text) in files { try text.write(to: directory.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8) }
+    let typo = try await VaneBinary.run(["train", directory.appendingPathComponent("typo.yaml").path, "--address", "127.0.0.1:1"])
+    #expect(typo.status == 2 && typo.stderr.contains("symbolz"), "\(typo.stderr)")
+    let server = try await ServeProcess(.trainer)
+    defer { server.stop() }
+    let validated = try await VaneBinary.run(["train", directory.appendingPathComponent("good.yaml").path, "--validate-only", "--address", server.address])
+    #expect(validated.status == 0, "\(validated.stderr)")
+    let spec = try Vane_V1_TrainingSpec(jsonString: validated.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    #expect(spec.walkForward.purgeBars == 12 && spec.models[0].xgboost.numBoostRounds == 50 && spec.models[0].xgboost.maxDepth == 6)
+    #expect(try spec.dataRange.start.unixMilliseconds(field: "t") == 1_672_531_200_000)
+    let noPlan = try await VaneBinary.run(["train", directory.appendingPathComponent("noplan.yaml").path, "--address", server.address])
+    #expect(noPlan.status == 1 && noPlan.stderr.contains("spec.walk_forward"), "\(noPlan.stderr)")
+  }
+
   @Test("vane call: an unbuilt method prints UNIMPLEMENTED and exits 1; bad JSON exits 2")
   func callErrors() async throws {
     let server = try await ServeProcess(.predictor)

@@ -106,6 +106,79 @@ struct JobBookTests {
   }
 }
 
+@Suite("Trainer: a BuildDataset stream read defensively")
+struct DatasetAssemblerTests {
+  static let set = Vane_V1_FeatureSet.with {
+    $0.id = "t"
+    $0.columns = [.with { $0.name = "a"; $0.scaled = true }, .with { $0.name = "b"; $0.scaled = false }]
+  }
+  static let header = Vane_V1_DatasetChunk.with {
+    $0.header = .with {
+      $0.columns = ["a", "b"]
+      $0.columnCount = 2
+      $0.symbols = ["BTCUSDT"]
+      $0.interval = .interval1H
+      $0.labels = .with { $0.kind = .binaryDirection; $0.horizons = [.with { $0.bars = 1 }] }
+      $0.classes = ["DOWN", "UP"]
+    }
+  }
+  static func rows(first: Int64 = 0, count: Int = 2, label: Int32 = 1, symbol: UInt32 = 0) -> Vane_V1_DatasetChunk {
+    .with {
+      $0.rows = .with {
+        $0.firstRowIndex = first
+        $0.rowCount = UInt32(count)
+        $0.columnCount = 2
+        $0.openTimeUnixMs = (0..<count).map { (first + Int64($0)) * 3_600_000 }
+        $0.symbolIndex = Array(repeating: symbol, count: count)
+        $0.features = Array(repeating: 0.5, count: 2 * count)
+        $0.labels = [.with {
+          $0.horizonBars = 1
+          $0.label = Array(repeating: label, count: count)
+          $0.labelEndUnixMs = (0..<count).map { (first + Int64($0) + 2) * 3_600_000 }
+        }]
+      }
+    }
+  }
+  static func summary(_ rows: Int64) -> Vane_V1_DatasetChunk { .with { $0.summary = .with { $0.rowsEmitted = rows } } }
+
+  @Test("A whole stream becomes training rows with the feature set's scaled flags")
+  func whole() throws {
+    var assembler = DatasetAssembler(featureSet: Self.set)
+    for chunk in [Self.header, Self.rows(), Self.rows(first: 2), Self.summary(4)] { try assembler.add(chunk) }
+    let loaded = try assembler.finish()
+    #expect(loaded.data.rowCount == 4 && loaded.data.scaled == [true, false] && loaded.data.labels == [[1, 1, 1, 1]])
+  }
+
+  @Test(
+    "Broken streams are errors naming what is wrong",
+    arguments: [
+      ([rows()], "rows before the header"),
+      ([header, header], "a second header"),
+      ([header, rows(first: 5)], "out of order"),
+      ([header, rows(label: 7)], "not a class index"),
+      ([header, rows(symbol: 3)], "symbol index"),
+      ([header, rows(), summary(9)], "counts 9 rows"),
+      ([header, rows()], "ended before its summary"),
+      ([.init()], "an empty chunk"),
+    ] as [([Vane_V1_DatasetChunk], String)])
+  func broken(chunks: [Vane_V1_DatasetChunk], reason: String) throws {
+    var assembler = DatasetAssembler(featureSet: Self.set)
+    let error = #expect(throws: VaneError.self) {
+      for chunk in chunks { try assembler.add(chunk) }
+      _ = try assembler.finish()
+    }
+    #expect(error?.message.contains(reason) == true, "\(error?.message ?? "")")
+  }
+
+  @Test("A header whose columns are not the feature set's is refused")
+  func columns() throws {
+    var other = Self.header
+    other.header.columns = ["a", "c"]
+    var assembler = DatasetAssembler(featureSet: Self.set)
+    #expect(throws: VaneError.self) { try assembler.add(other) }
+  }
+}
+
 @Suite("Trainer spec checks")
 struct TrainingSpecTests {
   static var valid: Vane_V1_TrainingSpec {
@@ -331,6 +404,14 @@ struct TrainerServiceTests {
         #expect(a.model == b.model && a.oofMetrics["auc"] == b.oofMetrics["auc"], "\(a.model) h\(a.horizonBars)")
       }
       await #expect(throws: RPCError.self) { try await client.resumeJob(.with { $0.jobID = job.id }) }
+      // ListJobs pages newest first; a token only serves the filters that made it.
+      let first = try await client.listJobs(.with { $0.page.pageSize = 1 })
+      #expect(first.jobs.map(\.id) == [job.id] && first.page.totalSize == 2 && !first.page.nextPageToken.isEmpty)
+      let second = try await client.listJobs(.with { $0.page.pageSize = 1; $0.page.pageToken = first.page.nextPageToken })
+      #expect(second.jobs.map(\.id) == [straight.id] && second.page.nextPageToken.isEmpty)
+      await #expect { try await client.listJobs(.with { $0.states = [.failed]; $0.page.pageToken = first.page.nextPageToken }) } throws: {
+        ($0 as? RPCError)?.code == .invalidArgument
+      }
     }
   }
 }
