@@ -1,6 +1,6 @@
 internal import Foundation
 
-/// Adam with decoupled weight decay (Loshchilov & Hutter 2019) over one parameter vector.
+/// AdamW (decoupled weight decay, Loshchilov & Hutter), as PyTorch's `torch.optim.AdamW`.
 public struct AdamW: Sendable {
   public var learningRate: Double
   public var weightDecay: Double
@@ -22,23 +22,83 @@ public struct AdamW: Sendable {
     self.secondMoment = [Double](repeating: 0, count: parameterCount)
   }
 
+  /// The settings alone, for ``step(theta:gradient:firstMoment:secondMoment:decay:count:step:)``
+  /// on a caller's buffers (``update(_:gradient:)`` needs the other initialiser).
+  public init(learningRate: Double, weightDecay: Double) {
+    self.init(parameterCount: 0, learningRate: learningRate, weightDecay: weightDecay, decay: [])
+  }
+
   /// One step: θ ← θ − lr·(λθ [decaying parameters] + m̂ / (√v̂ + ε)).
   public mutating func update(_ theta: inout [Double], gradient: [Double]) {
     precondition(theta.count == gradient.count && theta.count == self.firstMoment.count)
     self.step += 1
-    let correction1 = 1 - Foundation.pow(self.beta1, Double(self.step)), correction2 = 1 - Foundation.pow(self.beta2, Double(self.step))
-    for j in theta.indices {
-      self.firstMoment[j] = self.beta1 * self.firstMoment[j] + (1 - self.beta1) * gradient[j]
-      self.secondMoment[j] = self.beta2 * self.secondMoment[j] + (1 - self.beta2) * gradient[j] * gradient[j]
-      if self.decay[j] { theta[j] -= self.learningRate * self.weightDecay * theta[j] }
-      theta[j] -= self.learningRate * (self.firstMoment[j] / correction1) / ((self.secondMoment[j] / correction2).squareRoot() + self.epsilon)
+    guard !theta.isEmpty else { return }
+    let factors = self.decay.map { $0 ? 1.0 : 0.0 }
+    let count = theta.count
+    let settings = self
+    theta.withUnsafeMutableBufferPointer { theta in
+      gradient.withUnsafeBufferPointer { gradient in
+        self.firstMoment.withUnsafeMutableBufferPointer { first in
+          self.secondMoment.withUnsafeMutableBufferPointer { second in
+            factors.withUnsafeBufferPointer { factors in
+              settings.step(
+                theta: theta.baseAddress!, gradient: gradient.baseAddress!, firstMoment: first.baseAddress!, secondMoment: second.baseAddress!,
+                decay: factors.baseAddress!, count: count, step: settings.step)
+            }
+          }
+        }
+      }
     }
+  }
+
+  /// One step on raw buffers of `count` values in any precision: the kernel behind
+  /// ``update(_:gradient:)``, for training loops that keep their state in flat buffers.
+  /// `decay` holds 1 for a decaying parameter and 0 for the others; `step` counts from 1.
+  @inlinable
+  public func step<Scalar: BLASScalar>(
+    theta: UnsafeMutablePointer<Scalar>, gradient: UnsafePointer<Scalar>, firstMoment: UnsafeMutablePointer<Scalar>,
+    secondMoment: UnsafeMutablePointer<Scalar>, decay: UnsafePointer<Scalar>, count: Int, step: Int
+  ) {
+    let beta1 = Scalar(self.beta1), beta2 = Scalar(self.beta2), epsilon = Scalar(self.epsilon)
+    let (correction1, correction2Inverse) = self.biasCorrections(step: step)
+    let rate = Scalar(self.learningRate / correction1), correction2 = Scalar(correction2Inverse)
+    let shrink = Scalar(self.learningRate * self.weightDecay)
+    // Two passes, each touching few buffers: the compiler vectorises a loop only when it can
+    // check at run time that its buffers do not overlap, and gives up beyond a few such checks.
+    for j in 0..<count {
+      let g = gradient[j]
+      firstMoment[j] = beta1 * firstMoment[j] + (1 - beta1) * g
+      secondMoment[j] = beta2 * secondMoment[j] + (1 - beta2) * g * g
+    }
+    for j in 0..<count {
+      let t = theta[j] - shrink * decay[j] * theta[j]
+      theta[j] = t - rate * firstMoment[j] / ((secondMoment[j] * correction2).squareRoot() + epsilon)
+    }
+  }
+
+  /// 1 − β₁ᵗ and 1/(1 − β₂ᵗ).
+  @usableFromInline
+  func biasCorrections(step: Int) -> (Double, Double) {
+    (1 - Foundation.pow(self.beta1, Double(step)), 1 / (1 - Foundation.pow(self.beta2, Double(step))))
   }
 
   /// Scales `gradient` down to global norm `maximum` when it is longer (0: no clipping).
   public static func clip(_ gradient: inout [Double], maximumNorm maximum: Double) {
-    guard maximum > 0 else { return }
-    let norm = gradient.reduce(0) { $0 + $1 * $1 }.squareRoot()
-    if norm > maximum { for j in gradient.indices { gradient[j] *= maximum / norm } }
+    let count = gradient.count
+    guard count > 0 else { return }
+    gradient.withUnsafeMutableBufferPointer { _ = Self.clip($0.baseAddress!, count: count, maximumNorm: maximum) }
+  }
+
+  /// ``clip(_:maximumNorm:)`` on a raw buffer of `count` values in any precision; returns the
+  /// norm before clipping.
+  @inlinable @discardableResult
+  public static func clip<Scalar: BLASScalar>(_ gradient: UnsafeMutablePointer<Scalar>, count: Int, maximumNorm maximum: Double) -> Double {
+    var sum = 0.0
+    for j in 0..<count { sum += Double(gradient[j]) * Double(gradient[j]) }
+    let norm = sum.squareRoot()
+    guard maximum > 0, norm > maximum else { return norm }
+    let scale = Scalar(maximum / norm)
+    for j in 0..<count { gradient[j] *= scale }
+    return norm
   }
 }

@@ -1,10 +1,11 @@
 /// A small, fast, seeded generator (SplitMix64, Steele, Lea & Flood 2014): the same seed gives
 /// the same stream on every machine, which is what makes training deterministic.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
-  private var state: UInt64
+  @usableFromInline var state: UInt64
 
   public init(seed: UInt64) { self.state = seed }
 
+  @inlinable
   public mutating func next() -> UInt64 {
     self.state &+= 0x9E37_79B9_7F4A_7C15
     var z = self.state

@@ -30,102 +30,18 @@ extension MLP {
     self.outputBiases = take(self.outputBiases.count)
   }
 
-  /// Which parameters weight decay applies to (weights, not biases or normalisation).
-  var decayMask: [Bool] {
-    self.hidden.flatMap {
-      [Bool](repeating: true, count: $0.weights.count) + [Bool](repeating: false, count: $0.biases.count + $0.gamma.count + $0.beta.count)
-    } + [Bool](repeating: true, count: self.outputWeights.count) + [Bool](repeating: false, count: self.outputBiases.count)
-  }
-
-  /// Batch statistics of one training forward pass, per hidden layer.
-  struct BatchStatistics {
-    var mean: [[Double]]
-    var variance: [[Double]]
-  }
-
-  /// The training-mode loss of one batch and its gradient over ``parameters``: batch
-  /// statistics in the normalisation, `masks` (per hidden layer, `count × units`, each entry 0
-  /// or 1/(1 − dropout)) as the dropout.
+  /// The training-mode loss of one batch and its gradient over ``parameters``, in Double:
+  /// batch statistics in the normalisation, `masks` (per hidden layer, `count × units`, each
+  /// entry 0 or 1/(1 − dropout)) as the dropout. The same ``Engine`` code trains in either
+  /// precision, so checking this against finite differences checks the training loop's.
   func lossAndGradient(
     _ features: [Double], count: Int, labels: [Int], weights: [Double], masks: [[Double]], loss: FocalLoss
-  ) -> (loss: Double, gradient: [Double], statistics: BatchStatistics) {
-    struct Cache { var input: [Double]; var normal: [Double]; var preActivation: [Double]; var inverseStd: [Double] }
-    var caches: [Cache] = []
-    var statistics = BatchStatistics(mean: [], variance: [])
-    var x = features
-    var width = self.inputCount
-    let b = Double(count)
-    for (l, layer) in self.hidden.enumerated() {
-      let units = layer.biases.count
-      var z = BLAS.matmul(x, layer.weights, m: count, k: width, n: units)
-      var mean = [Double](repeating: 0, count: units), variance = [Double](repeating: 0, count: units)
-      for i in 0..<count { for j in 0..<units { z[i * units + j] += layer.biases[j]; mean[j] += z[i * units + j] } }
-      for j in 0..<units { mean[j] /= b }
-      for i in 0..<count { for j in 0..<units { let d = z[i * units + j] - mean[j]; variance[j] += d * d } }
-      for j in 0..<units { variance[j] /= b }
-      let inverseStd = variance.map { 1 / ($0 + Self.epsilon).squareRoot() }
-      var normal = z, pre = z, out = z
-      for i in 0..<count {
-        for j in 0..<units {
-          let index = i * units + j
-          normal[index] = (z[index] - mean[j]) * inverseStd[j]
-          pre[index] = layer.gamma[j] * normal[index] + layer.beta[j]
-          out[index] = Self.activate(pre[index], self.activation) * masks[l][index]
-        }
-      }
-      caches.append(Cache(input: x, normal: normal, preActivation: pre, inverseStd: inverseStd))
-      statistics.mean.append(mean)
-      statistics.variance.append(variance)
-      x = out
-      width = units
-    }
-    var logits = BLAS.matmul(x, self.outputWeights, m: count, k: width, n: self.classCount)
-    for i in 0..<count { for k in 0..<self.classCount { logits[i * self.classCount + k] += self.outputBiases[k] } }
-    let (value, dLogits) = loss.valueAndGradient(logits: logits, labels: labels, weights: weights, classCount: self.classCount)
-
-    // Backward, collecting gradients from the output layer down.
-    let gradientOutputWeights = BLAS.matmulTransposedA(x, dLogits, m: count, k: width, n: self.classCount)
-    var gradientOutputBiases = [Double](repeating: 0, count: self.classCount)
-    for i in 0..<count { for k in 0..<self.classCount { gradientOutputBiases[k] += dLogits[i * self.classCount + k] } }
-    var dx = BLAS.matmulTransposedB(dLogits, self.outputWeights, m: count, k: self.classCount, n: width)
-    var layerGradients: [[Double]] = []
-    for l in self.hidden.indices.reversed() {
-      let layer = self.hidden[l], cache = caches[l]
-      let units = layer.biases.count
-      let inputWidth = l == 0 ? self.inputCount : self.hidden[l - 1].biases.count
-      var dGamma = [Double](repeating: 0, count: units), dBeta = [Double](repeating: 0, count: units)
-      var dNormal = [Double](repeating: 0, count: count * units)
-      for i in 0..<count {
-        for j in 0..<units {
-          let index = i * units + j
-          let da = dx[index] * masks[l][index] * Self.derivative(cache.preActivation[index], self.activation)
-          dGamma[j] += da * cache.normal[index]
-          dBeta[j] += da
-          dNormal[index] = da * layer.gamma[j]
-        }
-      }
-      var sumDNormal = [Double](repeating: 0, count: units), sumDNormalTimesNormal = [Double](repeating: 0, count: units)
-      for i in 0..<count {
-        for j in 0..<units {
-          sumDNormal[j] += dNormal[i * units + j]
-          sumDNormalTimesNormal[j] += dNormal[i * units + j] * cache.normal[i * units + j]
-        }
-      }
-      var dz = [Double](repeating: 0, count: count * units)
-      var dBias = [Double](repeating: 0, count: units)
-      for i in 0..<count {
-        for j in 0..<units {
-          let index = i * units + j
-          dz[index] = cache.inverseStd[j] / b * (b * dNormal[index] - sumDNormal[j] - cache.normal[index] * sumDNormalTimesNormal[j])
-          dBias[j] += dz[index]
-        }
-      }
-      let dWeights = BLAS.matmulTransposedA(cache.input, dz, m: count, k: inputWidth, n: units)
-      dx = BLAS.matmulTransposedB(dz, layer.weights, m: count, k: units, n: inputWidth)
-      layerGradients.insert(dWeights + dBias + dGamma + dBeta, at: 0)
-    }
-    // No decay term here: AdamW applies weight decay outside the gradient.
-    return (value, layerGradients.flatMap { $0 } + gradientOutputWeights + gradientOutputBiases, statistics)
+  ) -> (loss: Double, gradient: [Double]) {
+    let engine = Engine<Double>(self, capacity: max(count, 2))
+    features.withUnsafeBufferPointer { engine.load($0, rows: Array(0..<count)[...]) }
+    engine.setMasks(masks, count: count)
+    let value = engine.lossAndGradient(count: count, labels: labels, weights: weights, loss: loss)
+    return (value, Array(UnsafeBufferPointer(start: engine.gradient, count: engine.parameterCount)))
   }
 
   /// Trains a network.
@@ -156,57 +72,19 @@ extension MLP {
     guard (0..<1).contains(dropout) else { throw VaneError.invalidArgument(field: "dropout", "must be in [0, 1)") }
     guard training.batchSize > 1 else { throw VaneError.invalidArgument(field: "batch_size", "must be at least 2 (batch normalisation)") }
     let classWeight = classWeights ?? [Double](repeating: 1, count: classCount)
-    var model = MLP(inputCount: featureCount, classCount: classCount, units: units, activation: activation, dropout: dropout, seed: training.seed)
-    var random = SeededRandom(seed: training.seed ^ 0x5EED)
-    var theta = model.parameters
-    var optimizer = AdamW(parameterCount: theta.count, learningRate: training.learningRate, weightDecay: training.weightDecay, decay: model.decayMask)
-    var stopping = EarlyStopping(patience: training.patience, initial: model)
-    let keep = 1 - dropout
-    for epochIndex in 0..<training.maxEpochs {
-      var order = Array(0..<count)
-      order.shuffle(using: &random)
-      var epochLoss = 0.0
-      var start = 0
-      while start < count {
-        if cancellation?.isCancelled == true { throw VaneError(.cancelled, "MLP training cancelled in epoch \(epochIndex)") }
-        var end = min(start + training.batchSize, count)
-        // A last batch of one sample has no batch variance: fold it into the previous one.
-        if count - end == 1 { end = count }
-        let rows = Array(order[start..<end])
-        start = end
-        let b = rows.count
-        guard b > 1 else { continue }
-        let x = rows.flatMap { features[($0 * featureCount)..<(($0 + 1) * featureCount)] }
-        let y = rows.map { labels[$0] }
-        let w = y.map { classWeight[$0] }
-        let masks = units.map { width in (0..<(b * width)).map { _ in dropout == 0 || random.uniform() < keep ? 1 / keep : 0 } }
-        model.setParameters(theta)
-        var (loss, gradient, statistics) = model.lossAndGradient(x, count: b, labels: y, weights: w, masks: masks, loss: training.loss)
-        epochLoss += loss * Double(b)
-        AdamW.clip(&gradient, maximumNorm: training.clipNorm)
-        optimizer.update(&theta, gradient: gradient)
-        // Running statistics for inference (unbiased variance, as PyTorch).
-        for l in model.hidden.indices {
-          for j in model.hidden[l].runningMean.indices {
-            model.hidden[l].runningMean[j] = (1 - Self.momentum) * model.hidden[l].runningMean[j] + Self.momentum * statistics.mean[l][j]
-            model.hidden[l].runningVariance[j] = (1 - Self.momentum) * model.hidden[l].runningVariance[j]
-              + Self.momentum * statistics.variance[l][j] * Double(b) / Double(b - 1)
-          }
-        }
-      }
-      model.setParameters(theta)
-      var validationLoss: Double?
-      if let validation {
-        let z = model.logits(validation.features, count: validation.count)
-        validationLoss = training.loss.valueAndGradient(
-          logits: z, labels: validation.labels, weights: validation.labels.map { classWeight[$0] }, classCount: classCount).0
-      }
-      guard epoch(epochIndex, epochLoss / Double(count), validationLoss) else {
-        throw VaneError(.cancelled, "MLP training stopped after epoch \(epochIndex)")
-      }
-      if stopping.observe(model, validationLoss: validationLoss) { break }
+    let model = MLP(inputCount: featureCount, classCount: classCount, units: units, activation: activation, dropout: dropout, seed: training.seed)
+    let capacity = min(training.batchSize + 1, count)
+    // Each precision's engine is a concrete type here, so the loop is specialised for it.
+    var trained = switch training.precision {
+    case .float32:
+      try Engine<Float>(model, capacity: capacity).train(
+        model, features: features, count: count, labels: labels, classWeight: classWeight, validation: validation, training: training,
+        cancellation: cancellation, epoch: epoch)
+    case .float64:
+      try Engine<Double>(model, capacity: capacity).train(
+        model, features: features, count: count, labels: labels, classWeight: classWeight, validation: validation, training: training,
+        cancellation: cancellation, epoch: epoch)
     }
-    var trained = stopping.best
     if let validation, validation.count > 0 {
       trained.temperature = Self.fitTemperature(logits: trained.logits(validation.features, count: validation.count), labels: validation.labels, classCount: classCount)
     }

@@ -1,6 +1,13 @@
 /// The training loop's settings shared by the MLP and the LSTM (the trainer API's
 /// `NeuralTraining`; defaults as it documents them).
 public struct NeuralTraining: Sendable, Equatable {
+  /// The arithmetic a network trains in. Its saved parameters are Double either way.
+  public enum Precision: String, Sendable, Equatable, CaseIterable {
+    /// Single precision, as PyTorch trains by default: twice the GEMM throughput.
+    case float32
+    case float64
+  }
+
   public var maxEpochs = 100
   public var batchSize = 256
   public var learningRate = 1e-3
@@ -14,6 +21,8 @@ public struct NeuralTraining: Sendable, Equatable {
   public var loss = FocalLoss()
   /// LSTM: steps back-propagated through (0: the whole window).
   public var bpttSteps = 0
+  /// MLP: the training arithmetic (the LSTM trains in float64).
+  public var precision = Precision.float32
 
   public init() {}
 }

@@ -26,8 +26,9 @@ struct ModelBench: AsyncParsableCommand {
       JSON save) vs xgboost.train (DMatrix, training, save_raw) with the same parameters, and \
       LightGBM (num_leaves 63, max_depth as XGBoost's, 300 rounds, min_data_in_leaf default).
 
-      MLP: one epoch of MLP.train (Float64 on OpenBLAS, BLAS.setThreadCount(--threads)) vs the \
-      same network in PyTorch in float32 and float64: input → 512 → 256 → 128 → 2, batch norm, \
+      MLP: one epoch of MLP.train in float32 (the trainer's default) and in float64, on OpenBLAS \
+      with BLAS.setThreadCount(--threads), each vs the same network in PyTorch in the same \
+      precision: input → 512 → 256 → 128 → 2, batch norm, \
       ReLU, dropout 0.3, Vane's focal loss (γ 2, α 0.25, smoothing 0.1), clipping at norm 1, \
       AdamW lr 1e-3 wd 1e-4 on the weights, batch 256.
 
@@ -228,21 +229,26 @@ struct ModelBench: AsyncParsableCommand {
       print(String(format: "   LightGBM: %d rounds, num_leaves %d, max_depth %d, learning_rate %g, max_bin %d (its default), min_data_in_leaf default, no bagging, num_threads %d, verbose -1",
                    lightgbm.rounds, lightgbm.numLeaves, lightgbm.maxDepth, lightgbm.learningRate, lightgbm.maxBin, self.threads))
     }
-    var vaneMLP: [Double] = []
-    var vaneLoss = Double.nan
+    // Each precision against PyTorch in the same one.
+    let precisions: [NeuralTraining.Precision] = [.float32, .float64]
+    var vaneMLP: [NeuralTraining.Precision: [Double]] = [:]
+    var vaneLoss: [NeuralTraining.Precision: Double] = [:]
     if parts.contains("mlp") {
       BLAS.setThreadCount(self.threads)
-      print("   MLP: \(data.width) → \(units.map(String.init).joined(separator: " → ")) → 2, batch norm, ReLU, dropout \(dropout), focal loss (γ \(training.loss.gamma), α \(training.loss.alpha), smoothing \(training.loss.labelSmoothing)), clip norm \(training.clipNorm), AdamW lr \(training.learningRate) wd \(training.weightDecay), batch \(training.batchSize), 1 epoch; Vane Float64 on OpenBLAS with BLAS.setThreadCount(\(self.threads)) (now \(BLAS.threadCount))")
-      for _ in 0..<self.mlpRepeats {
-        let start = ContinuousClock.now
-        _ = try MLP.train(
-          features: data.scaled, count: data.count, featureCount: data.width, labels: data.labels, classCount: 2, units: units,
-          activation: .relu, dropout: dropout, training: training
-        ) { _, loss, _ in
-          vaneLoss = loss
-          return true
+      print("   MLP: \(data.width) → \(units.map(String.init).joined(separator: " → ")) → 2, batch norm, ReLU, dropout \(dropout), focal loss (γ \(training.loss.gamma), α \(training.loss.alpha), smoothing \(training.loss.labelSmoothing)), clip norm \(training.clipNorm), AdamW lr \(training.learningRate) wd \(training.weightDecay), batch \(training.batchSize), 1 epoch; Vane in float32 and float64 on OpenBLAS with BLAS.setThreadCount(\(self.threads)) (now \(BLAS.threadCount))")
+      for precision in precisions {
+        training.precision = precision
+        for _ in 0..<self.mlpRepeats {
+          let start = ContinuousClock.now
+          _ = try MLP.train(
+            features: data.scaled, count: data.count, featureCount: data.width, labels: data.labels, classCount: 2, units: units,
+            activation: .relu, dropout: dropout, training: training
+          ) { _, loss, _ in
+            vaneLoss[precision] = loss
+            return true
+          }
+          vaneMLP[precision, default: []].append(TrainBench.seconds(ContinuousClock.now - start))
         }
-        vaneMLP.append(TrainBench.seconds(ContinuousClock.now - start))
       }
     }
 
@@ -292,8 +298,8 @@ struct ModelBench: AsyncParsableCommand {
       row("XGBoost fit vs lightgbm\(version(reference?.lightgbm))", vane: vaneXGBoost.isEmpty ? [.nan] : vaneXGBoost, reference: reference?.lightgbm, missing: missing)
     }
     if parts.contains("mlp") {
-      row("MLP epoch (f64) vs torch\(version(reference?.torch_float32)) float32", vane: vaneMLP, reference: reference?.torch_float32, missing: missing)
-      row("MLP epoch (f64) vs torch\(version(reference?.torch_float64)) float64", vane: vaneMLP, reference: reference?.torch_float64, missing: missing)
+      row("MLP epoch float32 vs torch\(version(reference?.torch_float32)) float32", vane: vaneMLP[.float32] ?? [], reference: reference?.torch_float32, missing: missing)
+      row("MLP epoch float64 vs torch\(version(reference?.torch_float64)) float64", vane: vaneMLP[.float64] ?? [], reference: reference?.torch_float64, missing: missing)
     }
     print("")
     func runs(_ values: [Double]?) -> String { values.map { $0.map { String(format: "%.3f", $0) }.joined(separator: ", ") } ?? "-" }
@@ -302,12 +308,13 @@ struct ModelBench: AsyncParsableCommand {
     }
     if parts.contains("lightgbm") { print("   runs (s): lightgbm [\(runs(reference?.lightgbm?.seconds))]") }
     if parts.contains("mlp") {
-      print("   runs (s): vane mlp [\(runs(vaneMLP))]; torch float32 [\(runs(reference?.torch_float32?.seconds))]; torch float64 [\(runs(reference?.torch_float64?.seconds))]")
+      print("   runs (s): vane float32 [\(runs(vaneMLP[.float32]))]; torch float32 [\(runs(reference?.torch_float32?.seconds))]")
+      print("   runs (s): vane float64 [\(runs(vaneMLP[.float64]))]; torch float64 [\(runs(reference?.torch_float64?.seconds))]")
       func loss(_ value: Double?) -> String { value.map { String(format: "%.5f", $0) } ?? "-" }
-      print("   epoch focal loss (same data and initialisation scheme; different random draws and shuffles): vane \(loss(vaneLoss)), torch float32 \(loss(reference?.torch_float32?.epoch_loss)), torch float64 \(loss(reference?.torch_float64?.epoch_loss))")
-      for (name, figure) in [("float32", reference?.torch_float32), ("float64", reference?.torch_float64)] {
-        guard let seconds = figure?.best, let vane = vaneMLP.min() else { continue }
-        print(String(format: "   MLP epoch at least as fast as PyTorch %@: %@ (%.3f s vs %.3f s)", name as NSString, (vane <= seconds ? "met" : "NOT met") as NSString, vane, seconds))
+      print("   epoch focal loss (same data and initialisation scheme; different random draws and shuffles): vane float32 \(loss(vaneLoss[.float32])), float64 \(loss(vaneLoss[.float64])); torch float32 \(loss(reference?.torch_float32?.epoch_loss)), float64 \(loss(reference?.torch_float64?.epoch_loss))")
+      for (precision, figure) in [(NeuralTraining.Precision.float32, reference?.torch_float32), (.float64, reference?.torch_float64)] {
+        guard let seconds = figure?.best, let vane = vaneMLP[precision]?.min() else { continue }
+        print(String(format: "   MLP epoch at least as fast as PyTorch in %@: %@ (%.3f s vs %.3f s)", precision.rawValue as NSString, (vane <= seconds ? "met" : "NOT met") as NSString, vane, seconds))
       }
     }
   }

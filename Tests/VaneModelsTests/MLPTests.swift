@@ -31,7 +31,7 @@ struct MLPTests {
     let masks = [5, 3].map { width in (0..<(n * width)).map { _ in rng.uniform() < 0.7 ? 1 / 0.7 : 0 } }
     let weights = y.map { $0 == 0 ? 1.5 : 1.0 }
     let loss = FocalLoss()
-    let (_, gradient, _) = model.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: loss)
+    let (_, gradient) = model.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: loss)
     let theta = model.parameters
     #expect(gradient.count == theta.count)
     // ReLU kinks: a central difference straddling 0 is not a derivative; those are left out.
@@ -66,8 +66,33 @@ struct MLPTests {
     #expect(abs(plain.valueAndGradient(logits: z, labels: y, weights: w, classCount: k).0 - 0.5 * crossEntropy) < 1e-12)
   }
 
-  @Test("Training learns a nonlinear rule (validation AUC), stops early, fits a temperature; deterministic; one sample equals its row in a batch")
-  func training() throws {
+  @Test("The float32 engine's loss and gradient equal the float64 engine's to single precision")
+  func precisions() throws {
+    let n = 64, d = 6
+    let (x, y) = Self.data(n, features: d, classes: 2, seed: 21)
+    let model = MLP(inputCount: d, classCount: 2, units: [16, 8], activation: .relu, dropout: 0.3, seed: 22)
+    var rng = SplitMix64(seed: 23)
+    let masks = [16, 8].map { width in (0..<(n * width)).map { _ in rng.uniform() < 0.7 ? 1 / 0.7 : 0 } }
+    let weights = y.map { $0 == 0 ? 1.2 : 1.0 }
+    func run<Scalar: BLASScalar>(_: Scalar.Type) -> (Double, [Double]) {
+      let engine = MLP.Engine<Scalar>(model, capacity: n)
+      x.withUnsafeBufferPointer { engine.load($0, rows: Array(0..<n)[...]) }
+      engine.setMasks(masks, count: n)
+      let loss = engine.lossAndGradient(count: n, labels: y, weights: weights, loss: FocalLoss())
+      return (loss, (0..<engine.parameterCount).map { Double(engine.gradient[$0]) })
+    }
+    let (single, singleGradient) = run(Float.self)
+    let (double, doubleGradient) = run(Double.self)
+    #expect(abs(single - double) < 1e-5 * abs(double))
+    let scale = doubleGradient.map(abs).max() ?? 1
+    let worst = zip(singleGradient, doubleGradient).map { abs($0 - $1) }.max() ?? 0
+    #expect(worst < 1e-4 * scale, "worst difference \(worst) of a largest gradient \(scale)")
+    #expect(doubleGradient == model.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: FocalLoss()).gradient)
+  }
+
+  @Test("Training learns a nonlinear rule (validation AUC), stops early, fits a temperature; deterministic; one sample equals its row in a batch",
+        arguments: NeuralTraining.Precision.allCases)
+  func training(precision: NeuralTraining.Precision) throws {
     let (x, y) = Self.data(3_000, features: 4, classes: 2, seed: 1)
     let (vx, vy) = Self.data(800, features: 4, classes: 2, seed: 2)
     var settings = MLP.Training()
@@ -76,6 +101,7 @@ struct MLPTests {
     settings.learningRate = 3e-3
     settings.patience = 5
     settings.seed = 11
+    settings.precision = precision
     var epochs = 0
     let model = try MLP.train(
       features: x, count: 3_000, featureCount: 4, labels: y, classCount: 2, validation: (vx, 800, vy), units: [32, 16], dropout: 0.1,
