@@ -226,7 +226,7 @@ let package = Package(
       name: "VaneTests",
       dependencies: [
         "vane", "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneTestSupport", "VaneFeatures",
-        "VaneQuality", "VaneBundle",
+        "VaneQuality", "VaneBundle", "VaneModels", "VaneTraining",
         "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),

@@ -256,7 +256,7 @@ extension Vane_V1_TrainingSpec {
       case .relu, .unspecified: activation = .relu
       case .UNRECOGNIZED(let value): throw bad("\(path).mlp.activation", "unknown activation \(value)")
       }
-      let training = try Self.resolveTraining(&p.training, path: "\(path).mlp.training", seed: seed, bad: bad)
+      let training = try Self.resolveTraining(&p.training, path: "\(path).mlp.training", seed: seed, precisions: [.float32, .float64], bad: bad)
       model.params = .mlp(p)
       return .mlp(units: p.hiddenUnits.map(Int.init), activation: activation, dropout: p.dropout, training: training)
     case .lstm:
@@ -270,7 +270,7 @@ extension Vane_V1_TrainingSpec {
       try check((1...1024).contains(p.hiddenSize), "lstm.hidden_size", "must be 1 to 1024")
       try check((1...4).contains(p.numLayers), "lstm.num_layers", "must be 1 to 4")
       try check((0..<1).contains(p.dropout), "lstm.dropout", "must be in [0, 1)")
-      let training = try Self.resolveTraining(&p.training, path: "\(path).lstm.training", seed: seed, bad: bad)
+      let training = try Self.resolveTraining(&p.training, path: "\(path).lstm.training", seed: seed, precisions: [.float64], bad: bad)
       model.params = .lstm(p)
       return .lstm(sequenceLength: Int(p.sequenceLength), hiddenSize: Int(p.hiddenSize), layers: Int(p.numLayers), dropout: p.dropout, training: training)
     default:
@@ -290,7 +290,10 @@ extension Vane_V1_TrainingSpec {
   }
 
   /// The neural training loop's defaults and checks.
-  static func resolveTraining(_ t: inout Vane_V1_NeuralTraining, path: String, seed: UInt64, bad: (String, String) -> VaneError) throws -> NeuralTraining {
+  /// - Parameter precisions: those the model trains in, the first the default.
+  static func resolveTraining(
+    _ t: inout Vane_V1_NeuralTraining, path: String, seed: UInt64, precisions: [NeuralTraining.Precision], bad: (String, String) -> VaneError
+  ) throws -> NeuralTraining {
     switch t.optimizer {
     case .unspecified: t.optimizer = .adamw
     case .adamw: break
@@ -312,7 +315,19 @@ extension Vane_V1_TrainingSpec {
     guard (2...65_536).contains(t.batchSize) else { throw bad("\(path).batch_size", "must be 2 to 65536") }
     guard (1...10_000).contains(t.maxEpochs) else { throw bad("\(path).max_epochs", "must be 1 to 10000") }
     guard t.gradientClipNorm >= 0, t.gradientClipNorm.isFinite else { throw bad("\(path).gradient_clip_norm", "must be at least 0") }
+    let precision: NeuralTraining.Precision
+    switch t.precision {
+    case .unspecified: precision = precisions[0]
+    case .float32: precision = .float32
+    case .float64: precision = .float64
+    case .UNRECOGNIZED(let value): throw bad("\(path).precision", "unknown precision \(value)")
+    }
+    guard precisions.contains(precision) else {
+      throw bad("\(path).precision", "this model trains in \(precisions.map { "PRECISION_\($0.rawValue.uppercased())" }.joined(separator: " or ")) only")
+    }
+    t.precision = precision == .float32 ? .float32 : .float64
     var training = NeuralTraining()
+    training.precision = precision
     training.learningRate = t.learningRate
     training.weightDecay = t.weightDecay
     training.batchSize = Int(t.batchSize)

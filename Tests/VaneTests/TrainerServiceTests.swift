@@ -6,6 +6,8 @@ import Synchronization
 import Testing
 import VaneBundle
 import VaneCore
+import VaneModels
+import VaneTraining
 import VaneProto
 import VaneRuntime
 import VaneTestSupport
@@ -198,6 +200,7 @@ struct TrainingSpecTests {
     #expect(resolved.spec.walkForward.purgeBars == 12 && resolved.spec.walkForward.retrainEveryBars == 100)
     #expect(resolved.spec.models[0].xgboost.numBoostRounds == 500 && resolved.spec.models[0].xgboost.treeMethod == "hist")
     #expect(resolved.spec.models[1].lstm.sequenceLength == 32 && resolved.spec.models[1].lstm.training.batchSize == 256)
+    #expect(resolved.spec.models[1].lstm.training.precision == .float64)
     #expect(resolved.spec.stacking.minOofFolds == 2 && resolved.spec.stacking.baseModels == ["xgb", "lstm"])
     #expect(resolved.spec.calibration == .auto && resolved.spec.scaler == .standard && resolved.spec.device == .cpu)
     #expect(resolved.horizons == [5, 12] && resolved.threads == 2 && resolved.interval == "1h")
@@ -222,6 +225,7 @@ struct TrainingSpecTests {
       ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.stacking.baseModels = ["nope"] }, "spec.stacking.base_models[0]"),
       ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.calibration = .vector }, "spec.calibration"),
       ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[1].lstm = .with { $0.training.optimizer = .sgd } }, "spec.models[1].lstm.training.optimizer"),
+      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[1].lstm = .with { $0.training.precision = .float32 } }, "spec.models[1].lstm.training.precision"),
     ] as [(@Sendable (inout Vane_V1_TrainingSpec) -> Void, String)])
   func badSpecs(change: @Sendable (inout Vane_V1_TrainingSpec) -> Void, field: String) throws {
     var spec = Self.valid
@@ -229,6 +233,24 @@ struct TrainingSpecTests {
     let error = #expect(throws: VaneError.self) { try spec.resolved(defaultThreads: 2) }
     #expect(error?.code == .invalidArgument)
     #expect(error?.message.contains(field) == true, "\(error?.message ?? "")")
+  }
+
+  @Test("The MLP trains in float32 unless the spec asks for float64", arguments: [
+    (Vane_V1_Precision.unspecified, Vane_V1_Precision.float32, NeuralTraining.Precision.float32),
+    (.float32, .float32, .float32),
+    (.float64, .float64, .float64),
+  ])
+  func mlpPrecision(asked: Vane_V1_Precision, written: Vane_V1_Precision, runs: NeuralTraining.Precision) throws {
+    var spec = Self.valid
+    spec.models[1] = .with { $0.name = "mlp"; $0.kind = .mlp; $0.mlp = .with { $0.training.precision = asked } }
+    spec.stacking.baseModels = []
+    let resolved = try spec.resolved(defaultThreads: 2)
+    #expect(resolved.spec.models[1].mlp.training.precision == written)
+    guard case .mlp(_, _, _, let training) = resolved.run.models[1].kind else {
+      Issue.record("model 1 resolved to \(resolved.run.models[1].kind)")
+      return
+    }
+    #expect(training.precision == runs)
   }
 
   @Test("Device CUDA answers FAILED_PRECONDITION with a clear message")

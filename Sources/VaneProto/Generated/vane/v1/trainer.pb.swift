@@ -120,6 +120,49 @@ public nonisolated enum Vane_V1_Optimizer: SwiftProtobuf.Enum, Swift.CaseIterabl
 
 }
 
+/// The arithmetic a neural model trains in. Saved parameters are float64
+/// either way.
+public nonisolated enum Vane_V1_Precision: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Not set: FLOAT32 for the MLP (as PyTorch trains by default), FLOAT64 for
+  /// the LSTM.
+  case unspecified // = 0
+  case float32 // = 1
+  case float64 // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .float32
+    case 2: self = .float64
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .float32: return 1
+    case .float64: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Vane_V1_Precision] = [
+    .unspecified,
+    .float32,
+    .float64,
+  ]
+
+}
+
 /// Training window shapes.
 public nonisolated enum Vane_V1_WindowKind: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
@@ -1032,6 +1075,10 @@ public nonisolated struct Vane_V1_NeuralTraining: Sendable {
   /// Clears the value of `gradientClipNorm`. Subsequent reads from it will return its default value.
   public mutating func clearGradientClipNorm() {self._gradientClipNorm = nil}
 
+  /// Training arithmetic [FLOAT32 for the MLP; the LSTM trains in FLOAT64
+  /// only].
+  public var precision: Vane_V1_Precision = .unspecified
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1934,6 +1981,10 @@ nonisolated extension Vane_V1_Optimizer: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OPTIMIZER_UNSPECIFIED\0\u{1}OPTIMIZER_ADAM\0\u{1}OPTIMIZER_ADAMW\0\u{1}OPTIMIZER_SGD\0")
 }
 
+nonisolated extension Vane_V1_Precision: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PRECISION_UNSPECIFIED\0\u{1}PRECISION_FLOAT32\0\u{1}PRECISION_FLOAT64\0")
+}
+
 nonisolated extension Vane_V1_WindowKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WINDOW_KIND_UNSPECIFIED\0\u{1}WINDOW_KIND_EXPANDING\0\u{1}WINDOW_KIND_ROLLING\0")
 }
@@ -2380,7 +2431,7 @@ nonisolated extension Vane_V1_XGBoostParams: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Vane_V1_NeuralTraining: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NeuralTraining"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}optimizer\0\u{3}learning_rate\0\u{3}weight_decay\0\u{3}batch_size\0\u{3}max_epochs\0\u{3}early_stopping_patience\0\u{3}gradient_clip_norm\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}optimizer\0\u{3}learning_rate\0\u{3}weight_decay\0\u{3}batch_size\0\u{3}max_epochs\0\u{3}early_stopping_patience\0\u{3}gradient_clip_norm\0\u{1}precision\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2395,6 +2446,7 @@ nonisolated extension Vane_V1_NeuralTraining: SwiftProtobuf.Message, SwiftProtob
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self._maxEpochs) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self._earlyStoppingPatience) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self._gradientClipNorm) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.precision) }()
       default: break
       }
     }
@@ -2426,6 +2478,9 @@ nonisolated extension Vane_V1_NeuralTraining: SwiftProtobuf.Message, SwiftProtob
     try { if let v = self._gradientClipNorm {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 7)
     } }()
+    if self.precision != .unspecified {
+      try visitor.visitSingularEnumField(value: self.precision, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2437,6 +2492,7 @@ nonisolated extension Vane_V1_NeuralTraining: SwiftProtobuf.Message, SwiftProtob
     if lhs._maxEpochs != rhs._maxEpochs {return false}
     if lhs._earlyStoppingPatience != rhs._earlyStoppingPatience {return false}
     if lhs._gradientClipNorm != rhs._gradientClipNorm {return false}
+    if lhs.precision != rhs.precision {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
