@@ -36,12 +36,12 @@ struct GateClientOptions: ParsableArguments {
 
   /// A predictions CSV (see ``PredictionsCSV``) as the API's message.
   static func predictions(_ path: String, logits: Bool) throws -> Vane_V1_Predictions {
-    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot be read") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw Output.fileError(path, "cannot be read") }
     let file: PredictionsCSV
     do {
       file = try PredictionsCSV.parse(String(decoding: data, as: UTF8.self), name: path)
     } catch let error as VaneError {
-      throw ValidationError(error.message)
+      throw Output.fileError(path, error.message)
     }
     return .with {
       $0.sampleCount = UInt32(file.labels.count)
@@ -75,7 +75,7 @@ struct GateEvaluateCommand: AsyncParsableCommand {
       column per class (probabilities, or logits with --logits), and an optional fold id. Binary models have two classes \
       (e.g. DOWN,UP). nan/inf values are accepted: the non_finite gate counts them.
 
-      Exit code: 0 when every blocking gate passed, 3 when one failed, 1 on an RPC error, 2 on bad arguments.
+      Exit code: 0 when every blocking gate passed, 3 when one failed, 1 on an RPC error, 2 on a file that cannot be read or parsed, 64 on bad arguments.
       """
   )
 
@@ -156,12 +156,12 @@ struct GateEvaluateCommand: AsyncParsableCommand {
 
   /// Column means and standard deviations of a CSV of scaled inputs (``InputSummary/parseCSV(_:name:)``).
   static func inputSummary(_ path: String) throws -> Vane_V1_InputSummary {
-    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(path): cannot be read") }
+    guard let data = FileManager.default.contents(atPath: path) else { throw Output.fileError(path, "cannot be read") }
     let summary: InputSummary
     do {
       summary = try InputSummary.parseCSV(String(decoding: data, as: UTF8.self), name: path)
     } catch let error as VaneError {
-      throw ValidationError(error.message)
+      throw Output.fileError(path, error.message)
     }
     return .with {
       $0.columns = summary.columns
@@ -176,7 +176,7 @@ struct GateCalibrateCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "calibrate",
     abstract: "Fit a probability calibration to predictions and labels; print metrics before and after.",
-    discussion: "PREDICTIONS is a CSV as for `vane gate evaluate`. Exit code: 0 on success, 1 on an RPC error, 2 on bad arguments."
+    discussion: "PREDICTIONS is a CSV as for `vane gate evaluate`. Exit code: 0 on success, 1 on an RPC error, 2 on a file that cannot be read or parsed, 64 on bad arguments."
   )
 
   @Argument(help: "Predictions CSV.")
@@ -253,7 +253,7 @@ struct GateReportCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "report",
     abstract: "Print a stored report (or the newest ones) and write its one-page HTML report.",
-    discussion: "Exit code: 0 on success, 1 on an RPC error (NOT_FOUND for an unknown id), 2 on bad arguments."
+    discussion: "Exit code: 0 on success, 1 on an RPC error (NOT_FOUND for an unknown id), 64 on bad arguments."
   )
 
   @Argument(help: "Report id (default: the newest report).")

@@ -96,10 +96,7 @@ struct TrainCommand: AsyncParsableCommand {
   /// enum names are the proto's and an unknown field is an error naming it.
   /// - Throws: ExitCode(2) after printing `ERROR: <file>: <reason>` for a file that is not a spec.
   static func load(_ path: String) throws -> Vane_V1_TrainingSpec {
-    func fail(_ reason: String) -> ExitCode {
-      FileHandle.standardError.write(Data("ERROR: \(path): \(reason)\n".utf8))
-      return ExitCode(2)
-    }
+    func fail(_ reason: String) -> ExitCode { Output.fileError(path, reason) }
     guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot be read") }
     guard data.count <= 1 << 20 else { throw fail("larger than 1 MiB; not a training spec") }
     let object: Any?

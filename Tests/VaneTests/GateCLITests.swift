@@ -71,6 +71,10 @@ struct GateCLITests {
     let missing = try await VaneBinary.run(["gate", "report", "--address", server.address, "r-nope"])
     #expect(missing.status == 1 && missing.stderr.contains("notFound"), "\(missing.stderr)")
     let bad = try await VaneBinary.run(["gate", "evaluate", "--address", server.address, inputs])
-    #expect(bad.status != 0 && bad.stderr.contains("label"), "\(bad.stderr)")
+    #expect(bad.status == 2 && bad.stderr.hasPrefix("ERROR: \(inputs):") && bad.stderr.contains("label"), "\(bad.stderr)")
+    let unreadable = try await VaneBinary.run(["gate", "evaluate", "--address", server.address, "/nonexistent.csv"])
+    #expect(unreadable.status == 2 && unreadable.stderr.contains("/nonexistent.csv: cannot be read"), "\(unreadable.stderr)")
+    let both = try await VaneBinary.run(["gate", "evaluate", "--address", server.address, inputs, "--bundle", "/tmp"])
+    #expect(both.status == 64 && both.stderr.contains("not both"), "\(both.stderr)")
   }
 }
