@@ -7,8 +7,9 @@ public struct AdamW: Sendable {
   public var beta1 = 0.9
   public var beta2 = 0.999
   public var epsilon = 1e-8
-  /// Which parameters decay (weights, not biases or normalisation).
-  let decay: [Bool]
+  /// 1 for the parameters that decay (weights, not biases or normalisation), 0 for the others:
+  /// the form ``step(theta:gradient:firstMoment:secondMoment:decay:count:step:)`` reads.
+  let decay: [Double]
   var firstMoment: [Double]
   var secondMoment: [Double]
   var step = 0
@@ -17,7 +18,7 @@ public struct AdamW: Sendable {
     precondition(decay.count == parameterCount)
     self.learningRate = learningRate
     self.weightDecay = weightDecay
-    self.decay = decay
+    self.decay = decay.map { $0 ? 1 : 0 }
     self.firstMoment = [Double](repeating: 0, count: parameterCount)
     self.secondMoment = [Double](repeating: 0, count: parameterCount)
   }
@@ -33,17 +34,19 @@ public struct AdamW: Sendable {
     precondition(theta.count == gradient.count && theta.count == self.firstMoment.count)
     self.step += 1
     guard !theta.isEmpty else { return }
-    let factors = self.decay.map { $0 ? 1.0 : 0.0 }
-    let count = theta.count
-    let settings = self
+    let count = theta.count, step = self.step, decay = self.decay
+    // The settings without the moment arrays: a copy of `self` would share them, and the
+    // mutable access below would then copy both on every step.
+    var settings = AdamW(learningRate: self.learningRate, weightDecay: self.weightDecay)
+    (settings.beta1, settings.beta2, settings.epsilon) = (self.beta1, self.beta2, self.epsilon)
     theta.withUnsafeMutableBufferPointer { theta in
       gradient.withUnsafeBufferPointer { gradient in
         self.firstMoment.withUnsafeMutableBufferPointer { first in
           self.secondMoment.withUnsafeMutableBufferPointer { second in
-            factors.withUnsafeBufferPointer { factors in
+            decay.withUnsafeBufferPointer { factors in
               settings.step(
                 theta: theta.baseAddress!, gradient: gradient.baseAddress!, firstMoment: first.baseAddress!, secondMoment: second.baseAddress!,
-                decay: factors.baseAddress!, count: count, step: settings.step)
+                decay: factors.baseAddress!, count: count, step: step)
             }
           }
         }

@@ -303,10 +303,6 @@ extension MLP {
         count: self.parameterCount, step: self.steps)
     }
 
-    /// The batch statistics of the last forward pass, in Double.
-    var batchStatistics: (mean: [[Double]], variance: [[Double]]) {
-      (self.layers.map { l in (0..<l.units).map { Double(l.mean[$0]) } }, self.layers.map { l in (0..<l.units).map { Double(l.variance[$0]) } })
-    }
   }
 }
 
