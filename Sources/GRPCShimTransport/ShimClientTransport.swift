@@ -75,13 +75,9 @@ public final class ShimClientTransport: ClientTransport, Sendable {
     let milliseconds = GRPCTimeout.nanoseconds(timeout) / 1_000_000
     // grpc++ only offers a blocking wait here: give it a thread of its own rather than one of
     // the cooperative pool's.
-    return await withCheckedContinuation { continuation in
-      let thread = Thread {
-        let state = vane_shim_channel_wait_for_connected(channel.pointer, milliseconds)
-        continuation.resume(returning: ConnectivityState(rawValue: Int(state)) ?? .shutdown)
-      }
-      thread.name = "vane-shim-connect"
-      thread.start()
+    return await ShimThread.run(name: "vane-shim-connect") {
+      let state = vane_shim_channel_wait_for_connected(channel.pointer, milliseconds)
+      return ConnectivityState(rawValue: Int(state)) ?? .shutdown
     }
   }
 

@@ -19,14 +19,14 @@ final class ShimServerCall: Sendable {
   let metadata: Metadata
   private let state: Mutex<State>
 
-  /// Counts the call in flight until on_done, for draining (nil for a refused call).
-  private let counter: CallCounter?
+  /// Keeps the call until on_done, for draining.
+  private let registry: CallRegistry
 
   /// - Parameter readAhead: how many request reads may run ahead of the handler (see
   ///   ``ReadAhead``).
-  init(handle: OpaquePointer, info: vane_shim_call_info, method: String, readAhead: Int, counter: CallCounter?) {
+  init(handle: OpaquePointer, info: vane_shim_call_info, method: String, readAhead: Int, registry: CallRegistry) {
     self.handle = handle
-    self.counter = counter
+    self.registry = registry
     self.state = Mutex(State(read: ReadAhead(limit: readAhead)))
     self.method = method
     self.peer = info.peer.map { String(cString: $0) } ?? ""
@@ -88,6 +88,12 @@ final class ShimServerCall: Sendable {
   /// Ends a call that arrived while the server was draining or shutting down.
   func refuse() {
     self.finishIfNeeded(Status(code: .unavailable, message: "The server is draining: try another replica or retry later."), trailers: [:])
+  }
+
+  /// Ends a call the drain could not wait for any longer: its handler never ran or did not
+  /// finish after it was cancelled. Whatever the handler does later fails (the first status wins).
+  func abandon() {
+    self.finishIfNeeded(Status(code: .unavailable, message: "The server shut down before the call finished: retry later."), trailers: [:])
   }
 
   // MARK: Operations (any task)
@@ -193,7 +199,7 @@ final class ShimServerCall: Sendable {
     }
     reader?.resume(returning: .end)
     writer?.resume(returning: false)
-    self.counter?.end()
+    self.registry.end(self)
   }
 }
 

@@ -141,7 +141,7 @@ public final class ShimServerTransport: ServerTransport, Sendable {
     }
     if stoppedMeanwhile {
       // A shutdown arrived while the server was being built: it never serves a call.
-      handle.drain(grace: .zero)
+      await ShimThread.run(name: "vane-shim-shutdown") { handle.drain(grace: .zero) }
       return
     }
     for (service, serving) in pending { try? handle.setServing(serving, service: service) }
@@ -155,6 +155,9 @@ public final class ShimServerTransport: ServerTransport, Sendable {
             await call.run(localPeer: localPeer, handler: streamHandler)
           }
         }
+        // The drain is over: every call was finished, by its handler or for it. Handlers
+        // still running answer no one; cancelling them lets the group end.
+        group.cancelAll()
       }
     } onCancel: {
       // Cancelling `listen` closes connections abruptly: no grace.
@@ -183,12 +186,10 @@ public final class ShimServerTransport: ServerTransport, Sendable {
     if let handle {
       // Draining blocks (grpc++'s Shutdown waits until every call is finished from Swift), so
       // it must not hold a thread of the cooperative pool that those finishes may need.
-      let thread = Thread {
+      ShimThread.detach(name: "vane-shim-shutdown") {
         handle.drain(grace: grace)
         handle.finishAccepting()
       }
-      thread.name = "vane-shim-shutdown"
-      thread.start()
     } else {
       self.resolvePort(.failure(RPCError(code: .unavailable, message: "The server was shut down before it started.")))
     }
@@ -234,7 +235,7 @@ final class ShimServerHandle: Sendable {
     let continuation: AsyncStream<ShimServerCall>.Continuation
     let shapes: [String: CallShape]
     /// Calls between on_call and on_done, and whether new calls are being turned away.
-    let calls = CallCounter()
+    let calls = CallRegistry()
 
     init(_ continuation: AsyncStream<ShimServerCall>.Continuation, shapes: [String: CallShape]) {
       self.continuation = continuation
@@ -258,16 +259,15 @@ final class ShimServerHandle: Sendable {
       let sink = Unmanaged<CallSink>.fromOpaque(context!).takeUnretainedValue()
       let info = info!.pointee
       let method = String(decoding: UnsafeRawBufferPointer(start: info.method, count: info.method_length), as: UTF8.self)
-      // Calls refused while draining are not counted: the drain waits only for real work.
-      let draining = !sink.calls.begin()
       let shape = sink.shapes[method] ?? CallShape(nil)
       let serverCall = ShimServerCall(
         handle: call!, info: info, method: method, readAhead: shape.requestReadAhead,
-        counter: draining ? nil : sink.calls)
+        registry: sink.calls)
       if shape.singleResponse { serverCall.holdUntilFinish() }
       let user = Unmanaged.passRetained(serverCall).toOpaque()
-      // Draining or shut down: refuse the call (its on_done releases `user`).
-      if draining {
+      // Draining or shut down: refuse the call (its on_done releases `user`). Refused calls
+      // are not kept: the drain waits only for real work.
+      if !sink.calls.begin(serverCall) {
         serverCall.refuse()
         return user
       }
@@ -341,21 +341,38 @@ final class ShimServerHandle: Sendable {
     }
   }
 
-  /// Drains, blocking: health turns NOT_SERVING and new calls are refused (UNAVAILABLE) while
-  /// health and reflection keep answering; once the calls in flight have finished, or `grace`
-  /// has passed, grpc++ shuts down, cancelling whatever is left.
+  /// How long handlers may take to end after the drain cancelled them, before their calls are
+  /// ended for them.
+  static let cancellationGrace: Duration = .seconds(1)
+
+  /// Drains, blocking (call it on a ``ShimThread``, never on the cooperative pool): health turns
+  /// NOT_SERVING and new calls are refused (UNAVAILABLE) while health and reflection keep
+  /// answering. Once the calls in flight have finished, or `grace` has passed, what is left is
+  /// cancelled; a call still not finished ``cancellationGrace`` later (its handler never ran,
+  /// or ignores cancellation) is ended with UNAVAILABLE here. Only then does grpc++ shut down,
+  /// so its wait for every call to be finished from Swift is bounded.
   func drain(grace: Duration) {
     for service in [""] + self.services { try? self.setServing(false, service: service) }
-    let sink = self.sink.takeUnretainedValue()
-    sink.calls.startDraining()
+    let calls = self.sink.takeUnretainedValue().calls
+    calls.startDraining()
     let clock = ContinuousClock()
-    let deadline = clock.now + grace
-    while sink.calls.active > 0, clock.now < deadline {
-      usleep(5_000)
+    func waitUntilIdle(_ limit: Duration) -> Bool {
+      let deadline = clock.now + limit
+      while calls.count > 0 {
+        if clock.now >= deadline { return false }
+        usleep(2_000)
+      }
+      return true
     }
-    let remaining = max(clock.now.duration(to: deadline), .zero)
+    if !waitUntilIdle(grace) {
+      // As grpc++'s own Shutdown would, but while Swift can still be waited for.
+      for call in calls.live { call.cancelled() }
+      if !waitUntilIdle(Self.cancellationGrace) {
+        for call in calls.live { call.abandon() }
+      }
+    }
     var error = vane_shim_error()
-    _ = vane_shim_server_shutdown(self.server, GRPCTimeout.nanoseconds(remaining) / 1_000_000, &error)
+    _ = vane_shim_server_shutdown(self.server, 0, &error)
   }
 
   /// No more calls can arrive: end the stream `listen` iterates.
@@ -367,31 +384,6 @@ final class ShimServerHandle: Sendable {
     vane_shim_server_free(self.server)
     self.sink.release()
   }
-}
-
-/// The server's calls between on_call and on_done, and whether new ones are turned away.
-final class CallCounter: Sendable {
-  private let state = Mutex((active: 0, draining: false))
-
-  /// A call arrived: counts it and returns true, unless the server is draining (the call is
-  /// then refused and not counted).
-  func begin() -> Bool {
-    self.state.withLock { state in
-      if state.draining { return false }
-      state.active += 1
-      return true
-    }
-  }
-
-  func end() {
-    self.state.withLock { $0.active -= 1 }
-  }
-
-  func startDraining() {
-    self.state.withLock { $0.draining = true }
-  }
-
-  var active: Int { self.state.withLock { $0.active } }
 }
 
 /// How a method's two sides are shaped, which decides how the transport batches them.
