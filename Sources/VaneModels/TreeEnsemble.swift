@@ -1,49 +1,158 @@
-internal import Foundation
+public import Foundation
 internal import VaneCore
 
-/// The trees of an XGBoost (1.7) JSON model, read defensively: every shape, index and value the
-/// export relies on is checked, and a model that is malformed (or not a gbtree binary:logistic /
-/// multi:softprob model on numerical splits) is refused with INVALID_ARGUMENT naming the JSON
-/// path and what is wrong, never a crash.
-struct XGBoostTrees: Sendable, Equatable {
-  enum Objective: String, Sendable {
+/// A gradient-boosted tree ensemble, evaluated natively: the model layer's one tree evaluator.
+///
+/// Read from XGBoost's (1.x) JSON defensively: every shape, index and value the evaluator and
+/// the ONNX export rely on is checked, and a model that is malformed (or not a gbtree
+/// binary:logistic / multi:softprob model on numerical splits) is refused with INVALID_ARGUMENT
+/// naming the JSON path and what is wrong, never a crash.
+///
+/// Evaluation follows XGBoost's CPU predictor: a feature value is taken as a float; a NaN goes
+/// the node's default direction, otherwise `value < threshold` goes left (a value exactly on a
+/// threshold goes right); the margin of each output group starts at the base margin and adds
+/// the leaf values of its trees in order, in float.
+public struct TreeEnsemble: Sendable, Equatable {
+  public enum Objective: String, Sendable {
     case binaryLogistic = "binary:logistic"
     case multiSoftprob = "multi:softprob"
   }
 
   /// One tree, nodes renumbered in pre-order from the root (0); unreachable (deleted) nodes are
   /// dropped.
-  struct Tree: Sendable, Equatable {
+  public struct Tree: Sendable, Equatable {
     /// The output group (class) the tree adds to.
-    var group: Int
+    public var group: Int
     /// Per node: children (-1 for a leaf), split feature, split threshold or leaf value, and
     /// whether a missing value goes left.
-    var left: [Int]
-    var right: [Int]
-    var feature: [Int]
-    var value: [Float]
-    var defaultLeft: [Bool]
+    public var left: [Int]
+    public var right: [Int]
+    public var feature: [Int]
+    public var value: [Float]
+    public var defaultLeft: [Bool]
 
-    func isLeaf(_ node: Int) -> Bool { self.left[node] < 0 }
+    public func isLeaf(_ node: Int) -> Bool { self.left[node] < 0 }
   }
 
-  var objective: Objective
+  public var objective: Objective
   /// Output groups: 1 for binary:logistic, the class count for multi:softprob.
-  var groups: Int
+  public var groups: Int
   /// The starting margin per group: logit(base_score) for binary:logistic, base_score for
   /// multi:softprob (XGBoost 1.7's ProbToMargin), in float as XGBoost computes it.
-  var baseMargins: [Float]
+  public var baseMargins: [Float]
   /// The trees of the kept rounds, in XGBoost's order.
-  var trees: [Tree]
+  public var trees: [Tree]
   /// Trees in the JSON (kept or not).
-  var totalTrees: Int
+  public var totalTrees: Int
+  /// Features a row has.
+  public var featureCount: Int
+
+  /// The nodes of every tree in one array, for evaluation: children as absolute indices.
+  private var nodes: [Node]
+  /// Each tree's root in `nodes`, and its group.
+  private var roots: [(root: Int32, group: Int32)]
+
+  private struct Node: Sendable, Equatable {
+    /// Absolute index of the left child; -1 for a leaf.
+    var left: Int32
+    var right: Int32
+    var feature: Int32
+    var defaultLeft: Bool
+    /// Threshold, or the leaf value.
+    var value: Float
+  }
+
+  init(objective: Objective, groups: Int, baseMargins: [Float], trees: [Tree], totalTrees: Int, featureCount: Int) {
+    self.objective = objective
+    self.groups = groups
+    self.baseMargins = baseMargins
+    self.trees = trees
+    self.totalTrees = totalTrees
+    self.featureCount = featureCount
+    var nodes: [Node] = []
+    var roots: [(Int32, Int32)] = []
+    for tree in trees {
+      let offset = nodes.count
+      roots.append((Int32(offset), Int32(tree.group)))
+      for node in tree.left.indices {
+        let leaf = tree.isLeaf(node)
+        nodes.append(Node(
+          left: leaf ? -1 : Int32(offset + tree.left[node]), right: leaf ? -1 : Int32(offset + tree.right[node]),
+          feature: Int32(tree.feature[node]), defaultLeft: tree.defaultLeft[node], value: tree.value[node]))
+      }
+    }
+    self.nodes = nodes
+    self.roots = roots
+  }
+
+  public static func == (a: TreeEnsemble, b: TreeEnsemble) -> Bool {
+    a.objective == b.objective && a.groups == b.groups && a.baseMargins == b.baseMargins && a.trees == b.trees
+      && a.totalTrees == b.totalTrees && a.featureCount == b.featureCount
+  }
+
+  // MARK: Evaluation
+
+  /// The margins of one row (`featureCount` values; NaN is missing), one per output group.
+  public func margins(_ row: UnsafeBufferPointer<Double>) -> [Float] {
+    precondition(row.count == self.featureCount, "a row of \(row.count) values for \(self.featureCount) features")
+    var out = self.baseMargins
+    self.nodes.withUnsafeBufferPointer { nodes in
+      for (root, group) in self.roots {
+        var index = Int(root)
+        while true {
+          let node = nodes[index]
+          if node.left < 0 {
+            out[Int(group)] += node.value
+            break
+          }
+          let x = Float(row[Int(node.feature)])
+          if x.isNaN {
+            index = Int(node.defaultLeft ? node.left : node.right)
+          } else {
+            index = Int(x < node.value ? node.left : node.right)
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  /// The margins of `rows` rows laid out row-major (`rows × featureCount`), `rows × groups`
+  /// row-major.
+  public func margins(batch: [Double], rows: Int) -> [Float] {
+    precondition(batch.count == rows * self.featureCount, "\(batch.count) values are not \(rows) rows of \(self.featureCount)")
+    var out: [Float] = []
+    out.reserveCapacity(rows * self.groups)
+    batch.withUnsafeBufferPointer { all in
+      for r in 0..<rows {
+        out.append(contentsOf: self.margins(UnsafeBufferPointer(rebasing: all[(r * self.featureCount)..<((r + 1) * self.featureCount)])))
+      }
+    }
+    return out
+  }
+
+  /// Class probabilities of one row from its margins: the logistic of the margin for
+  /// binary:logistic (as `[1 − p, p]`), the softmax of the margins for multi:softprob.
+  public func probabilities(_ row: UnsafeBufferPointer<Double>) -> [Double] {
+    let margins = self.margins(row)
+    switch self.objective {
+    case .binaryLogistic:
+      let p = 1 / (1 + Foundation.exp(-Double(margins[0])))
+      return [1 - p, p]
+    case .multiSoftprob:
+      let top = Double(margins.max() ?? 0)
+      let e = margins.map { Foundation.exp(Double($0) - top) }
+      let total = e.reduce(0, +)
+      return e.map { $0 / total }
+    }
+  }
 
   // MARK: Parsing
 
-  /// Reads `json`, keeping the trees of the first `rounds` boosting rounds (0: all, as XGBoost's
-  /// `iteration_end = 0`).
+  /// Reads XGBoost's JSON, keeping the trees of the first `rounds` boosting rounds (0: all, as
+  /// XGBoost's `iteration_end = 0`).
   /// - Throws: INVALID_ARGUMENT (field `xgboost.json`) naming what is wrong.
-  static func parse(_ json: Data, classCount: Int, featureCount: Int, rounds: Int) throws -> XGBoostTrees {
+  public static func xgboost(_ json: Data, classCount: Int, featureCount: Int, rounds: Int) throws -> TreeEnsemble {
     guard classCount >= 2 else { throw Self.invalid("class count \(classCount) is below 2") }
     guard featureCount > 0 else { throw Self.invalid("feature count \(featureCount) is not positive") }
     guard rounds >= 0 else { throw Self.invalid("rounds \(rounds) is negative") }
@@ -119,7 +228,8 @@ struct XGBoostTrees: Sendable, Equatable {
     for index in 0..<kept {
       trees.append(try Self.tree(model.trees[index], group: model.treeInfo[index], featureCount: featureCount, path: "learner.gradient_booster.model.trees[\(index)]"))
     }
-    return XGBoostTrees(objective: objective, groups: groups, baseMargins: baseMargins, trees: trees, totalTrees: model.trees.count)
+    return TreeEnsemble(
+      objective: objective, groups: groups, baseMargins: baseMargins, trees: trees, totalTrees: model.trees.count, featureCount: featureCount)
   }
 
   /// base_score (a number as a string, or "[v, …]" as later versions write it) as margins.

@@ -30,7 +30,7 @@ extension ONNXExport {
     _ model: XGBoostModel, transform: ONNXInputTransform? = nil, classNames: [String] = [], metadata: [String: String] = [:]
   ) throws -> Data {
     let d = model.featureCount, k = model.classCount
-    let trees = try XGBoostTrees.parse(model.json, classCount: k, featureCount: d, rounds: model.rounds)
+    let trees = try TreeEnsemble.xgboost(model.json, classCount: k, featureCount: d, rounds: model.rounds)
     try transform?.validate(columns: d)
     try Self.validate(names: classNames, count: k, field: "class_names")
 

@@ -1,6 +1,8 @@
 // The trees as the ai.onnx.ml TreeEnsemble* operators' attributes.
 
-extension XGBoostTrees {
+internal import VaneModels
+
+extension TreeEnsemble {
   /// The nodes_* attributes shared by TreeEnsembleClassifier and TreeEnsembleRegressor: splits
   /// as BRANCH_LT (x < threshold → true branch = XGBoost's left child), missing values to the
   /// true branch where XGBoost's default is left.

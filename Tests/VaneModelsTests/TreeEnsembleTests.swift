@@ -3,12 +3,11 @@ import Testing
 import VaneCore
 
 @testable import VaneModels
-@testable import VaneONNX
 
 /// The XGBoost JSON reader: what it keeps from a well-formed model, and how it refuses
 /// malformed or unsupported ones (a VaneError naming the path, never a crash).
 @Suite("XGBoost JSON reader")
-struct XGBoostTreesTests {
+struct TreeEnsembleTests {
   /// A binary:logistic model over 3 features, two rounds. Tree 0 lists its root's children as
   /// (2, 1), so pre-order renumbers them; tree 1 is a single leaf.
   static let binary = #"""
@@ -36,8 +35,8 @@ struct XGBoostTreesTests {
     "version": [1, 7, 4]}
     """#
 
-  static func parse(_ text: String, classCount: Int = 2, featureCount: Int = 3, rounds: Int = 0) throws -> XGBoostTrees {
-    try XGBoostTrees.parse(Data(text.utf8), classCount: classCount, featureCount: featureCount, rounds: rounds)
+  static func parse(_ text: String, classCount: Int = 2, featureCount: Int = 3, rounds: Int = 0) throws -> TreeEnsemble {
+    try TreeEnsemble.xgboost(Data(text.utf8), classCount: classCount, featureCount: featureCount, rounds: rounds)
   }
 
   @Test("A well-formed model: kept rounds, pre-order node ids, default directions, logit(base_score)")
@@ -85,7 +84,7 @@ struct XGBoostTreesTests {
     ("vector leaves", #""num_nodes": "1", "size_leaf_vector": "0""#, #""num_nodes": "1", "size_leaf_vector": "3""#, "vector leaves are not supported"),
   ]
 
-  @Test("Malformed or unsupported JSON is refused with INVALID_ARGUMENT naming what is wrong", arguments: XGBoostTreesTests.defects.map(\.0))
+  @Test("Malformed or unsupported JSON is refused with INVALID_ARGUMENT naming what is wrong", arguments: TreeEnsembleTests.defects.map(\.0))
   func refuses(defect: String) throws {
     let (_, find, replace, message) = try #require(Self.defects.first { $0.0 == defect })
     #expect(Self.binary.contains(find), "the fixture contains '\(find)'")
@@ -108,11 +107,59 @@ struct XGBoostTreesTests {
     }
   }
 
-  @Test("The public exporter refuses a broken XGBoost model the same way")
-  func exporterRefuses() throws {
-    let model = XGBoostModel(json: Data("{\"learner\": {}}".utf8), classCount: 2, featureCount: 3, rounds: 1)
-    let error = try #require(throws: VaneError.self) { try ONNXExport.xgboost(model) }
-    #expect(error.code == .invalidArgument)
-    #expect(error.message.contains("learner.learner_model_param is missing"), "message: \(error.message)")
+  /// `Fixtures/tree_margins.json`, made by `scripts/tree_fixture.py` with Python xgboost 1.7.4.
+  struct Golden: Decodable {
+    struct Case: Decodable {
+      var name: String
+      var classes: Int
+      var features: Int
+      var model_json: String
+      var rows: [[Double?]]
+      var margins: [[Double]]
+    }
+    var xgboost_version: String
+    var cases: [Case]
+
+    static func load() throws -> Golden {
+      let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/tree_margins.json")
+      return try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
+    }
+  }
+
+  @Test("Native margins equal Python xgboost's predict(output_margin=True) within 1e-6, with NaN and on-threshold values", arguments: ["binary", "three_class"])
+  func goldenMargins(name: String) throws {
+    let golden = try Golden.load()
+    let fixture = try #require(golden.cases.first { $0.name == name })
+    let ensemble = try TreeEnsemble.xgboost(Data(fixture.model_json.utf8), classCount: fixture.classes, featureCount: fixture.features, rounds: 0)
+    #expect(fixture.rows.contains { $0.contains(nil) })
+    var worst = 0.0
+    for (row, expected) in zip(fixture.rows, fixture.margins) {
+      let values = row.map { $0 ?? .nan }
+      let margins = values.withUnsafeBufferPointer { ensemble.margins($0) }
+      #expect(margins.count == expected.count)
+      for (got, want) in zip(margins, expected) { worst = max(worst, abs(Double(got) - want)) }
+    }
+    #expect(worst <= 1e-6, "largest difference \(worst)")
+    // The batch form is the row form, row by row.
+    let batch = fixture.rows.flatMap { $0.map { $0 ?? .nan } }
+    let batched = ensemble.margins(batch: batch, rows: fixture.rows.count)
+    let single = fixture.rows.flatMap { row in row.map { $0 ?? .nan }.withUnsafeBufferPointer { ensemble.margins($0) } }
+    #expect(batched == single)
+  }
+
+  @Test("A value exactly on a threshold goes right; NaN goes the default direction")
+  func thresholdsAndMissing() throws {
+    // Tree 0: root splits feature 1 at 0.5 (missing left) → node 1 splits feature 2 at 1.5
+    // (missing right) → leaves 0.125 / 0.375; the root's right leaf is -0.25. Tree 1 adds 0.0625.
+    let ensemble = try Self.parse(Self.binary)
+    let base = ensemble.baseMargins[0]
+    func margin(_ row: [Double]) -> Float { row.withUnsafeBufferPointer { ensemble.margins($0)[0] } - base }
+    #expect(margin([0, 0.5, 0]) == -0.25 + 0.0625)  // on the threshold: right
+    #expect(margin([0, 0.4999, 1.5]) == 0.375 + 0.0625)  // left, then on 1.5: right
+    #expect(margin([0, 0.4999, 1.4999]) == 0.125 + 0.0625)
+    #expect(margin([0, .nan, .nan]) == 0.375 + 0.0625)  // missing: left at the root, right below
+    let p = [0.0, 0.5, 0.0].withUnsafeBufferPointer { ensemble.probabilities($0) }
+    let m = Double(base + Float(-0.25 + 0.0625))
+    #expect(abs(p[1] - 1 / (1 + Foundation.exp(-m))) < 1e-12 && abs(p[0] + p[1] - 1) < 1e-15)
   }
 }

@@ -196,7 +196,7 @@ struct ONNXExportTests {
         let kept = try model.probabilities(test, count: 60)
         #expect(zip(kept, all).map { abs($0 - $1) }.max()! > 1e-3, "the dropped rounds change the probabilities")
       }
-      let trees = try XGBoostTrees.parse(model.json, classCount: k, featureCount: d, rounds: model.rounds)
+      let trees = try TreeEnsemble.xgboost(model.json, classCount: k, featureCount: d, rounds: model.rounds)
       #expect(trees.trees.count == model.rounds * perRound)
       #expect(trees.totalTrees == (earlyStopped ? model.rounds : 30) * perRound)
       // Rows sitting exactly on split thresholds (x < t goes left, x == t right).
@@ -228,7 +228,7 @@ struct ONNXExportTests {
     parameters.learningRate = 0.3
     parameters.threads = 1
     let model = try XGBoostModel.fit(features: x, count: 400, featureCount: d, labels: y, classCount: 2, parameters: parameters)
-    let trees = try XGBoostTrees.parse(model.json, classCount: 2, featureCount: d, rounds: model.rounds)
+    let trees = try TreeEnsemble.xgboost(model.json, classCount: 2, featureCount: d, rounds: model.rounds)
     let leaves = trees.trees.flatMap { tree in tree.value.indices.filter { tree.isLeaf($0) }.map { tree.value[$0] } }
     #expect(leaves.allSatisfy { $0 > 0 }, "leaf weights \(leaves)")
     let test = Self.tabular(60, features: d, classes: 2, seed: 95).x
