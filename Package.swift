@@ -107,6 +107,12 @@ let package = Package(
       dependencies: ["VaneCore", "VaneFeatures", "VaneModels", "VaneQuality", "VaneBundle", "VaneONNX"],
       swiftSettings: swiftSettings
     ),
+    // Serving: bundles made ready to answer (no gRPC).
+    .target(
+      name: "VaneServing",
+      dependencies: ["VaneCore", "VaneBundle", "VaneModels", "VaneFeatures", "VaneQuality"],
+      swiftSettings: swiftSettings
+    ),
     .target(
       name: "VaneBundle",
       dependencies: ["VaneCore", .product(name: "Crypto", package: "swift-crypto")],
@@ -208,7 +214,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneTrainingTests",
-      dependencies: ["VaneTraining", "VaneModels", "VaneCore", "VaneBundle", "VaneQuality", "VaneTestSupport"],
+      dependencies: ["VaneTraining", "VaneServing", "VaneModels", "VaneFeatures", "VaneCore", "VaneBundle", "VaneQuality", "VaneTestSupport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -58,18 +58,16 @@ public struct BundleManifest: Sendable, Equatable, Codable {
 
   public struct Model: Sendable, Equatable, Codable {
     public var name: String
-    /// "xgboost", "mlp", "lstm", "logreg", …
-    public var kind: String
+    public var kind: ModelKind
     public var file: String
-    /// "base", "meta" or "single".
-    public var role: String
+    public var role: ModelRole
     /// The label horizons it predicts (one, or each head of an LSTM); nil in bundles that do
     /// not say.
     public var horizons: [Int]?
     /// The same model as ONNX, when exported.
     public var onnx: String?
 
-    public init(name: String, kind: String, file: String, role: String, horizons: [Int]? = nil, onnx: String? = nil) {
+    public init(name: String, kind: ModelKind, file: String, role: ModelRole, horizons: [Int]? = nil, onnx: String? = nil) {
       self.name = name
       self.kind = kind
       self.file = file
@@ -189,6 +187,9 @@ public struct BundleManifest: Sendable, Equatable, Codable {
     switch error as? DecodingError {
     case .keyNotFound(let key, let context)?: "missing \((context.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: "."))"
     case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?: "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+    case .dataCorrupted(let context)? where !context.codingPath.isEmpty:
+      // An enum value this build does not know (a model kind or role), or a bad number.
+      "\(context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")): \(context.debugDescription)"
     case .dataCorrupted(let context)?: "not JSON: \(context.debugDescription)"
     default: "\(error)"
     }

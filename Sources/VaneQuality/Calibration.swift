@@ -90,6 +90,16 @@ public enum Calibration: Sendable, Equatable {
     return try! Predictions(probabilities: probabilities, classCount: k, labels: predictions.labels)
   }
 
+  /// Calibrated probability rows (`rows × classCount`, row-major) of unlabelled predictions, as
+  /// ``apply(_:)`` computes them: the serving path.
+  public func apply(probabilities: [Double], classCount: Int) throws -> [Double] {
+    if case .none = self { return probabilities }
+    let rows = probabilities.count / max(classCount, 1)
+    // Labels play no part in calibrating; any valid class stands in for the unknown outcome.
+    let predictions = try Predictions(probabilities: probabilities, classCount: classCount, labels: [Int](repeating: 0, count: rows))
+    return self.apply(predictions).probabilities
+  }
+
   /// Probabilities are clipped to [1e-15, 1 − 1e-15] before their logits are taken, so that a
   /// calibrator always sees finite inputs.
   static let clip = 1e-15

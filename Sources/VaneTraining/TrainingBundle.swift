@@ -104,30 +104,35 @@ public enum TrainingBundle {
     let k = data.classes.count
     var files: [String: Data] = [:]
     var models: [BundleManifest.Model] = []
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    let encoder = BundleJSON.encoder()
     if let scaler = final.scaler { files["models/scaler.json"] = try scaler.json() }
 
     // The models.
-    let single = final.stacks.isEmpty && final.models.count == 1
+    // A model is the single served one where no stack and no other model shares its horizons.
+    func isSingle(_ model: FinalModel) -> Bool {
+      final.stacks.isEmpty && final.models.filter { !Set($0.horizons).isDisjoint(with: model.horizons) }.count == 1
+    }
     var modelFiles: [String: String] = [:]
     for model in final.models {
       let file: String
-      let suffix = model.kind == "lstm" ? "" : "_h\(model.horizons[0])"
+      let kind = model.modelKind
+      let suffix = kind == .lstm ? "" : "_h\(model.horizons[0])"
+      func envelope<M: Codable & Sendable>(_ fitted: M) throws -> Data {
+        try encoder.encode(BundleModelFile(kind: kind, horizons: model.horizons, classes: data.classes, columns: data.columns, model: fitted))
+      }
       switch model.model {
       case .xgboost(let fitted):
         file = "models/\(model.name)\(suffix).xgb.json"
         files[file] = fitted.json
       case .logisticRegression(let fitted):
         file = "models/\(model.name)\(suffix).json"
-        files[file] = try encoder.encode(ModelFile(kind: model.kind, horizons: model.horizons, classes: data.classes, columns: data.columns, model: fitted))
+        files[file] = try envelope(fitted)
       case .mlp(let fitted):
         file = "models/\(model.name)\(suffix).json"
-        files[file] = try encoder.encode(ModelFile(kind: model.kind, horizons: model.horizons, classes: data.classes, columns: data.columns, model: fitted))
+        files[file] = try envelope(fitted)
       case .lstm(let fitted):
         file = "models/\(model.name)\(suffix).json"
-        files[file] = try encoder.encode(ModelFile(kind: model.kind, horizons: model.horizons, classes: data.classes, columns: data.columns, model: fitted))
+        files[file] = try envelope(fitted)
       }
       for horizon in model.horizons { modelFiles["\(model.name)@\(horizon)"] = file }
       var onnx: String?
@@ -135,14 +140,14 @@ public enum TrainingBundle {
         onnx = "models/\(model.name)\(suffix).onnx"
         files[onnx!] = try Self.onnx(model, scaler: final.scaler, classes: data.classes)
       }
-      models.append(BundleManifest.Model(name: model.name, kind: model.kind, file: file, role: single ? "single" : "base", horizons: model.horizons, onnx: onnx))
+      models.append(BundleManifest.Model(name: model.name, kind: kind, file: file, role: isSingle(model) ? .single : .base, horizons: model.horizons, onnx: onnx))
     }
     for stack in final.stacks {
       let file = "models/stack_h\(stack.horizon).json"
-      files[file] = try encoder.encode(StackFile(
-        bases: stack.bases.map { StackFile.Base(name: $0, file: modelFiles["\($0)@\(stack.horizon)"] ?? "") }, volatilityColumn: stack.volatilityColumn,
-        scaler: stack.scaler, model: stack.model))
-      models.append(BundleManifest.Model(name: "stack", kind: "stack", file: file, role: "meta", horizons: [stack.horizon]))
+      files[file] = try encoder.encode(BundleStackFile(
+        bases: stack.bases.map { BundleStackFile<FeatureScaler, LogisticRegression>.Base(name: $0, file: modelFiles["\($0)@\(stack.horizon)"] ?? "") },
+        volatilityColumn: stack.volatilityColumn, scaler: stack.scaler, model: stack.model))
+      models.append(BundleManifest.Model(name: "stack", kind: .stack, file: file, role: .meta, horizons: [stack.horizon]))
     }
 
     // Out-of-fold predictions, per horizon, on the rows every model predicted.
@@ -296,33 +301,6 @@ public enum TrainingBundle {
   }
 }
 
-/// A model in Vane's JSON format (`vane.model.v1`).
-struct ModelFile<Model: Encodable & Sendable>: Encodable, Sendable {
-  var format = "vane.model.v1"
-  var kind: String
-  var horizons: [Int]
-  var classes: [String]
-  var columns: [String]
-  var scaler = "models/scaler.json"
-  var model: Model
-}
-
-/// A stacking meta-learner (`vane.stack.v1`).
-struct StackFile: Encodable, Sendable {
-  struct Base: Encodable, Sendable {
-    var name: String
-    var file: String
-  }
-
-  var format = "vane.stack.v1"
-  var bases: [Base]
-  var volatilityColumn: String?
-  var scaler: FeatureScaler
-  var model: LogisticRegression
-
-  enum CodingKeys: String, CodingKey { case format, bases, volatilityColumn = "volatility_column", scaler, model }
-}
-
 /// `reports/training.json`.
 struct TrainingReport: Encodable, Sendable {
   struct FinalFitSummary: Encodable, Sendable {
@@ -373,4 +351,16 @@ struct TrainingReport: Encodable, Sendable {
   var finalWindow: Window
 
   enum CodingKeys: String, CodingKey { case models, correlations, calibration, finalWindow = "final_window" }
+}
+
+extension FinalModel {
+  /// The bundle's name for the model's kind.
+  var modelKind: ModelKind {
+    switch self.model {
+    case .logisticRegression: .logisticRegression
+    case .xgboost: .xgboost
+    case .mlp: .mlp
+    case .lstm: .lstm
+    }
+  }
 }

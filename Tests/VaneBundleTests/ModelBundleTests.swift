@@ -11,7 +11,7 @@ struct ModelBundleTests {
     BundleManifest(
       id: id, created: "2026-11-22T00:00:00Z", symbols: ["BTCUSDT"], interval: "1h",
       task: .init(kind: "binary", classes: ["DOWN", "UP"], horizons: [1]), featureSet: .init(id: "v1", sha256: "00", columns: ["a"]),
-      models: [.init(name: "m", kind: "logreg", file: "models/m.json", role: "single")], outOfFold: .init(file: "reports/oof.json"))
+      models: [.init(name: "m", kind: .logisticRegression, file: "models/m.json", role: .single)], outOfFold: .init(file: "reports/oof.json"))
   }
 
   static let oof = OutOfFold(labels: [0, 1, 1], foldIds: [0, 0, 1], final: "m", models: ["m": .init(values: [0.9, 0.1, 0.2, 0.8, .nan, .nan], valuesAreLogits: false)])

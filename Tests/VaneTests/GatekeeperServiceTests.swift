@@ -243,7 +243,7 @@ struct GatekeeperServiceTests {
     let manifest = BundleManifest(
       id: id, created: "2026-11-22T00:00:00Z", symbols: ["BTCUSDT"], interval: "1h",
       task: .init(kind: "binary", classes: ["DOWN", "UP"], horizons: [1]), featureSet: .init(id: "v1", sha256: "00", columns: ["a", "b"]),
-      models: [.init(name: "stack", kind: "logreg", file: "models/stack.json", role: "meta")],
+      models: [.init(name: "stack", kind: .stack, file: "models/stack.json", role: .meta)],
       calibration: calibrate ? .init(method: "temperature", parameters: #"{"temperature":2}"#) : nil, outOfFold: .init(file: "reports/oof.json"))
     return try ModelBundle.write(manifest, files: ["models/stack.json": Data("{}".utf8), "reports/oof.json": try oof.encoded()], to: path).sha256
   }

@@ -85,7 +85,7 @@ struct TrainingBundleTests {
     let bundle = try ModelBundle.open(path: path)
     #expect(bundle.manifestSHA256 == written.manifestSHA256)
     #expect(bundle.manifest.models.count == 7)
-    #expect(bundle.manifest.models.filter { $0.role == "meta" }.count == 2)
+    #expect(bundle.manifest.models.filter { $0.role == .meta }.count == 2)
     let oof = try bundle.outOfFold()
     #expect(oof.final == "stack")
     #expect(Set(oof.models.keys) == ["logreg", "xgb", "lstm", "stack"])
@@ -101,7 +101,7 @@ struct TrainingBundleTests {
     _ = try Calibration(method: try #require(CalibrationMethod(rawValue: calibration.method)), parametersJSON: calibration.parameters, classCount: 2)
     #expect(!written.calibrationScores.isEmpty)
     // XGBoost's file is its own JSON, and it predicts what the final model predicts.
-    let xgbEntry = try #require(bundle.manifest.models.first { $0.kind == "xgboost" && $0.horizons == [1] })
+    let xgbEntry = try #require(bundle.manifest.models.first { $0.kind == .xgboost && $0.horizons == [1] })
     guard case .xgboost(let xgb) = try #require(final.models.first { $0.name == "xgb" && $0.horizons == [1] }).model else {
       Issue.record("not xgboost")
       return

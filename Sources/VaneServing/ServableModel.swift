@@ -1,0 +1,223 @@
+internal import Foundation
+public import VaneBundle
+internal import VaneCore
+internal import VaneFeatures
+internal import VaneModels
+internal import VaneQuality
+
+/// A bundle made ready to answer: raw feature rows in, per horizon raw and calibrated class
+/// probabilities out, computed as the trainer computed the bundle's final predictions —
+/// scaler → base models → stack meta-learner → calibration.
+///
+/// Built once per loaded version (on the blocking pool) and immutable afterwards, so any number
+/// of requests may use it at once.
+public struct ServableModel: Sendable {
+  /// One horizon's answer for one row.
+  public struct HorizonOutput: Sendable, Equatable {
+    public var horizon: Int
+    /// The served model's probabilities before calibration.
+    public var raw: [Double]
+    /// What clients should use: `raw` through the bundle's calibration.
+    public var calibrated: [Double]
+  }
+
+  /// The bundle's identity and what it serves.
+  public let manifest: BundleManifest
+  public let manifestSHA256: String
+  public var classes: [String] { self.manifest.task.classes }
+  public var horizons: [Int] { self.manifest.task.horizons }
+  public var columns: [String] { self.manifest.featureSet.columns }
+  /// The horizon the bundle's calibration was fitted at (the first one).
+  public let calibratedHorizon: Int?
+  /// Kinds of the models it runs.
+  public var modelKinds: [ModelKind] { self.manifest.models.map(\.kind) }
+
+  private let scaler: FeatureScaler?
+  private let calibration: Calibration
+  /// Per horizon, in `horizons` order: the model that answers for it.
+  private let served: [Int: Served]
+
+  private enum Served: Sendable {
+    case single(Base)
+    case stack(bases: [Base], volatility: Int?, scaler: FeatureScaler, model: LogisticRegression)
+  }
+
+  private enum Base: Sendable {
+    case logisticRegression(LogisticRegression)
+    case mlp(MLP)
+    case trees(TreeEnsemble)
+  }
+
+  // MARK: Loading
+
+  /// Reads every model a bundle names and checks it against the manifest.
+  /// - Throws: FAILED_PRECONDITION naming the file and the reason: a model kind this build
+  ///   cannot serve from one feature vector (LSTM), a malformed or mismatching file, a horizon
+  ///   without a served model, a calibration that does not fit the classes.
+  public init(bundle: ModelBundle) throws {
+    let manifest = bundle.manifest
+    self.manifest = manifest
+    self.manifestSHA256 = bundle.manifestSHA256
+    let classes = manifest.task.classes, columns = manifest.featureSet.columns
+    let name = "bundle \(manifest.id)"
+    func fail(_ reason: String) -> VaneError { VaneError(.failedPrecondition, "\(name): \(reason)") }
+    guard !manifest.task.horizons.isEmpty else { throw fail("task.horizons is empty") }
+    guard !columns.isEmpty else { throw fail("feature_set.columns is empty") }
+
+    // The scaler every base model reads through (written by the trainer as models/scaler.json).
+    let scalerFile = "models/scaler.json"
+    if manifest.files.contains(where: { $0.path == scalerFile }) {
+      let scaler: FeatureScaler
+      do {
+        scaler = try FeatureScaler.decode(try bundle.data(scalerFile))
+      } catch {
+        throw fail("\(scalerFile): \(error)")
+      }
+      guard scaler.columns == columns, scaler.center.count == columns.count, scaler.scale.count == columns.count else {
+        throw fail("\(scalerFile): its columns are not the feature set's \(columns.count) columns in order")
+      }
+      self.scaler = scaler
+    } else {
+      self.scaler = nil
+    }
+
+    // Base models by file (a stack names its bases by file) and by name and horizon.
+    var bases: [String: Base] = [:]
+    // Without a stack a horizon is answered by its single model, else (as the trainer's final
+    // model) by the first model listed for it.
+    var single: [Int: Base] = [:]
+    var first: [Int: Base] = [:]
+    for model in manifest.models where model.kind != .stack {
+      let data = try bundle.data(model.file)
+      let base: Base
+      switch model.kind {
+      case .logisticRegression:
+        let file = try BundleJSON.model(LogisticRegression.self, from: data, file: model.file, kind: .logisticRegression, classes: classes, columns: columns)
+        guard file.model.featureCount == columns.count, file.model.classCount == classes.count else {
+          throw fail("\(model.file): a logistic regression over \(file.model.featureCount) features and \(file.model.classCount) classes")
+        }
+        base = .logisticRegression(file.model)
+      case .mlp:
+        let file = try BundleJSON.model(MLP.self, from: data, file: model.file, kind: .mlp, classes: classes, columns: columns)
+        guard file.model.inputCount == columns.count, file.model.classCount == classes.count else {
+          throw fail("\(model.file): an MLP over \(file.model.inputCount) features and \(file.model.classCount) classes")
+        }
+        base = .mlp(file.model)
+      case .xgboost:
+        do {
+          base = .trees(try TreeEnsemble.xgboost(data, classCount: classes.count, featureCount: columns.count, rounds: 0))
+        } catch let error as VaneError {
+          throw fail("\(model.file): \(error.message)")
+        }
+      case .lstm:
+        throw fail("\(model.name) is an LSTM, which reads a window of bars; serving it from one feature vector is not supported by this build")
+      case .stack:
+        continue
+      }
+      bases[model.file] = base
+      for horizon in model.horizons ?? manifest.task.horizons {
+        if model.role == .single { single[horizon] = base }
+        if first[horizon] == nil { first[horizon] = base }
+      }
+    }
+
+    var served: [Int: Served] = [:]
+    for model in manifest.models where model.kind == .stack {
+      let file = try BundleJSON.decode(BundleStackFile<FeatureScaler, LogisticRegression>.self, from: try bundle.data(model.file), file: model.file)
+      guard file.format == BundleStackFile<FeatureScaler, LogisticRegression>.format else {
+        throw fail("\(model.file): format '\(file.format)' is not \(BundleStackFile<FeatureScaler, LogisticRegression>.format)")
+      }
+      guard let horizon = model.horizons?.first, model.horizons?.count == 1, manifest.task.horizons.contains(horizon) else {
+        throw fail("\(model.file): a stack serves exactly one of the bundle's horizons")
+      }
+      let stackBases = try file.bases.map { reference -> Base in
+        guard let base = bases[reference.file] else { throw fail("\(model.file): base \(reference.name) (\(reference.file)) is not a model of the bundle") }
+        return base
+      }
+      let volatility = try file.volatilityColumn.map { column -> Int in
+        guard let index = columns.firstIndex(of: column) else { throw fail("\(model.file): volatility column \(column) is not a feature") }
+        return index
+      }
+      let width = stackBases.count * (classes.count == 2 ? 1 : classes.count) + (volatility == nil ? 0 : 1)
+      guard file.scaler.center.count == width, file.model.featureCount == width, file.model.classCount == classes.count else {
+        throw fail("\(model.file): the meta-learner reads \(file.model.featureCount) values, its bases give \(width)")
+      }
+      served[horizon] = .stack(bases: stackBases, volatility: volatility, scaler: file.scaler, model: file.model)
+    }
+    for horizon in manifest.task.horizons where served[horizon] == nil {
+      guard let base = single[horizon] ?? first[horizon] else { throw fail("no model serves horizon \(horizon)") }
+      served[horizon] = .single(base)
+    }
+    self.served = served
+
+    if let reference = manifest.calibration {
+      guard let method = CalibrationMethod(rawValue: reference.method) else { throw fail("calibration.method '\(reference.method)' is not known") }
+      do {
+        self.calibration = try Calibration(method: method, parametersJSON: reference.parameters, classCount: classes.count)
+      } catch let error as VaneError {
+        throw fail("calibration: \(error.message)")
+      }
+      self.calibratedHorizon = manifest.task.horizons.first
+    } else {
+      self.calibration = .none
+      self.calibratedHorizon = nil
+    }
+  }
+
+  // MARK: Answering
+
+  /// Answers for `count` rows of raw features (`count × columns.count`, row-major; NaN is a
+  /// missing value), at `horizons` (empty: every horizon), each row's answers in ascending
+  /// horizon order.
+  /// - Throws: INVALID_ARGUMENT for a wrong shape or a horizon the model does not serve;
+  ///   FAILED_PRECONDITION when a stack's inputs are not finite for a row (its volatility
+  ///   column is missing).
+  public func predict(_ features: [Double], count: Int, horizons wanted: [Int] = []) throws -> [[HorizonOutput]] {
+    let width = self.columns.count, k = self.classes.count
+    guard count > 0, features.count == count * width else {
+      throw VaneError.invalidArgument(field: "features", "\(features.count) values are not \(count) rows of the model's \(width) columns")
+    }
+    let horizons = wanted.isEmpty ? self.horizons.sorted() : wanted.sorted()
+    for horizon in horizons where self.served[horizon] == nil {
+      throw VaneError.invalidArgument(field: "horizon_bars", "\(horizon) is not a horizon of this model (\(self.horizons.map(String.init).joined(separator: ", ")))")
+    }
+    // The trainer's inputs: scaled; NaN (missing) kept for trees, 0 (the scaled mean) otherwise.
+    let scaled = self.scaler.map { $0.transform(batch: features) } ?? features
+    let finite = scaled.map { $0.isFinite ? $0 : 0 }
+    func probabilities(_ base: Base) -> [Double] {
+      switch base {
+      case .logisticRegression(let model): return model.probabilities(finite, count: count)
+      case .mlp(let model): return model.probabilities(finite, count: count)
+      case .trees(let ensemble):
+        return scaled.withUnsafeBufferPointer { all in
+          (0..<count).flatMap { r in ensemble.probabilities(UnsafeBufferPointer(rebasing: all[(r * width)..<((r + 1) * width)])) }
+        }
+      }
+    }
+    var out = [[HorizonOutput]](repeating: [], count: count)
+    for horizon in horizons {
+      let raw: [Double]
+      switch self.served[horizon]! {
+      case .single(let base):
+        raw = probabilities(base)
+      case .stack(let bases, let volatility, let scaler, let model):
+        let outputs = bases.map(probabilities)
+        var meta: [Double] = []
+        for r in 0..<count {
+          let row = StackFeatures.row(outputs.map { Array($0[(r * k)..<((r + 1) * k)]) }, volatility: volatility.map { features[r * width + $0] })
+          guard let row else {
+            let column = volatility.map { self.columns[$0] } ?? "?"
+            throw VaneError(.failedPrecondition, "row \(r): the stack needs a finite \(column) and finite base outputs")
+          }
+          meta += row
+        }
+        raw = model.probabilities(scaler.transform(batch: meta), count: count)
+      }
+      let calibrated = horizon == self.calibratedHorizon ? try self.calibration.apply(probabilities: raw, classCount: k) : raw
+      for r in 0..<count {
+        out[r].append(HorizonOutput(horizon: horizon, raw: Array(raw[(r * k)..<((r + 1) * k)]), calibrated: Array(calibrated[(r * k)..<((r + 1) * k)])))
+      }
+    }
+    return out
+  }
+}

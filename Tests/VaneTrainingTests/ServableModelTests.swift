@@ -1,0 +1,184 @@
+import Foundation
+import Testing
+import VaneBundle
+import VaneCore
+import VaneFeatures
+import VaneModels
+import VaneQuality
+import VaneServing
+
+@testable import VaneTraining
+
+/// A bundle the trainer writes, served: the predictor's path equals the trainer's final models.
+@Suite("Serving a trained bundle")
+struct ServableModelTests {
+  /// Trains and writes a bundle of `models` (stacked when more than one) on synthetic rows.
+  static func bundle(_ models: [ModelSpec], stack: Bool) throws -> (data: TrainingData, final: FinalFit, bundle: ModelBundle, cleanup: () -> Void) {
+    let data = try WalkForwardRunTests.data(rows: 2_000, seed: 5)
+    let spec = RunSpec(
+      models: models, plan: try WalkForwardPlan(trainBars: 300, testBars: 150, purgeBars: 3, embargoBars: 1, validationBars: 30),
+      stacking: stack ? .init(minimumFolds: 2) : nil)
+    let runs = try WalkForwardRun.run(spec, data: data)
+    let final = try WalkForwardRun.fitFinal(spec, data: data, runs: runs)
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-serve-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let path = directory.appendingPathComponent("b.tar.gz").path
+    let request = BundleRequest(
+      id: "serve-test", created: Date(timeIntervalSince1970: 1_700_000_000), symbols: data.symbols, interval: "1h", taskKind: "binary",
+      featureSetID: "test", featureSetSHA256: String(repeating: "0", count: 64), calibration: .temperature)
+    _ = try TrainingBundle.write(request, data: data, runs: runs, final: final, to: path)
+    return (data, final, try ModelBundle.open(path: path), { try? FileManager.default.removeItem(at: directory) })
+  }
+
+  static func models() -> [ModelSpec] {
+    var xgb = XGBoostModel.Parameters()
+    xgb.rounds = 30
+    xgb.maxDepth = 3
+    xgb.earlyStoppingRounds = 5
+    xgb.threads = 1
+    var mlp = MLP.Training()
+    mlp.maxEpochs = 5
+    mlp.batchSize = 64
+    return [
+      ModelSpec(name: "logreg", kind: .logisticRegression(.init())), ModelSpec(name: "xgb", kind: .xgboost(xgb)),
+      ModelSpec(name: "mlp", kind: .mlp(units: [8], activation: .relu, dropout: 0.1, training: mlp)),
+    ]
+  }
+
+  /// Probabilities of a final model on raw rows, as the trainer computes them (libxgboost for
+  /// XGBoost).
+  static func trainerProbabilities(_ model: FittedModel, rows: [Double], count: Int, scaler: FeatureScaler?) throws -> [Double] {
+    let scaled = scaler.map { $0.transform(batch: rows) } ?? rows
+    let finite = scaled.map { $0.isFinite ? $0 : 0 }
+    switch model {
+    case .logisticRegression(let m): return m.probabilities(finite, count: count)
+    case .mlp(let m): return m.probabilities(finite, count: count)
+    case .xgboost(let m): return try m.probabilities(scaled, count: count)
+    case .lstm: preconditionFailure("not served")
+    }
+  }
+
+  /// Rows to predict: the data's own, with missing values in some.
+  static func rows(_ data: TrainingData, count: Int) -> [Double] {
+    var rows = Array(data.features[0..<(count * data.columns.count)])
+    for r in stride(from: 0, to: count, by: 7) { rows[r * data.columns.count + 1] = .nan }
+    return rows
+  }
+
+  @Test("One logistic regression: raw equals the trainer's final model within 1e-12, calibrated is the bundle's calibration of it")
+  func single() throws {
+    let (data, final, bundle, cleanup) = try Self.bundle([ModelSpec(name: "logreg", kind: .logisticRegression(.init()))], stack: false)
+    defer { cleanup() }
+    #expect(bundle.manifest.models.allSatisfy { $0.role == .single })
+    let servable = try ServableModel(bundle: bundle)
+    let n = 50
+    let rows = Self.rows(data, count: n)
+    let answers = try servable.predict(rows, count: n)
+    #expect(answers.count == n && answers.allSatisfy { $0.map(\.horizon) == [1, 3] })
+    for (h, horizon) in data.horizons.enumerated() {
+      let model = try #require(final.models.first { $0.horizons == [horizon] })
+      let expected = try Self.trainerProbabilities(model.model, rows: rows, count: n, scaler: final.scaler)
+      let got = answers.flatMap { $0[h].raw }
+      #expect(zip(got, expected).allSatisfy { abs($0 - $1) <= 1e-12 })
+    }
+    let calibration = try Calibration(
+      method: try #require(CalibrationMethod(rawValue: bundle.manifest.calibration!.method)), parametersJSON: bundle.manifest.calibration!.parameters,
+      classCount: 2)
+    let first = answers.flatMap { $0[0].raw }
+    #expect(answers.flatMap { $0[0].calibrated } == (try calibration.apply(probabilities: first, classCount: 2)))
+    #expect(calibration != .none && answers[0][0].calibrated != answers[0][0].raw)
+    // The other horizon is not calibrated (the bundle's calibration was fitted at the first).
+    #expect(answers.allSatisfy { $0[1].calibrated == $0[1].raw })
+  }
+
+  @Test("A stack over logistic regression, XGBoost and an MLP: equal to the trainer's final models and meta-learner")
+  func stacked() throws {
+    let (data, final, bundle, cleanup) = try Self.bundle(Self.models(), stack: true)
+    defer { cleanup() }
+    let servable = try ServableModel(bundle: bundle)
+    #expect(Set(servable.modelKinds) == [.logisticRegression, .xgboost, .mlp, .stack])
+    let n = 60, width = data.columns.count
+    let rows = Self.rows(data, count: n)
+    let answers = try servable.predict(rows, count: n)
+    var worstBase = 0.0, worstStack = 0.0
+    for (h, horizon) in data.horizons.enumerated() {
+      let stack = try #require(final.stacks.first { $0.horizon == horizon })
+      var outputs: [[Double]] = []
+      for name in stack.bases {
+        let model = try #require(final.models.first { $0.name == name && $0.horizons == [horizon] })
+        outputs.append(try Self.trainerProbabilities(model.model, rows: rows, count: n, scaler: final.scaler))
+      }
+      let volatility = try #require(stack.volatilityColumn.flatMap { data.columns.firstIndex(of: $0) })
+      let meta = (0..<n).flatMap { r in
+        StackFeatures.row(outputs.map { Array($0[(2 * r)..<(2 * r + 2)]) }, volatility: rows[r * width + volatility])!
+      }
+      let expected = stack.model.probabilities(stack.scaler.transform(batch: meta), count: n)
+      let got = answers.flatMap { $0[h].raw }
+      worstStack = max(worstStack, zip(got, expected).map { abs($0 - $1) }.max()!)
+      // XGBoost alone: the native trees beside libxgboost's float probabilities.
+      let xgb = try #require(final.models.first { $0.name == "xgb" && $0.horizons == [horizon] })
+      let libxgboost = try Self.trainerProbabilities(xgb.model, rows: rows, count: n, scaler: final.scaler)
+      let xgbOnly = try ServableModelTests.nativeTrees(bundle, horizon: horizon, rows: rows, count: n, scaler: final.scaler)
+      worstBase = max(worstBase, zip(xgbOnly, libxgboost).map { abs($0 - $1) }.max()!)
+    }
+    // libxgboost answers in float: its probabilities carry float rounding (~6e-8); the stack
+    // reads their logits, so it agrees to the same order.
+    #expect(worstBase <= 1e-6, "XGBoost: native vs libxgboost \(worstBase)")
+    #expect(worstStack <= 1e-5, "stack: served vs trainer \(worstStack)")
+  }
+
+  /// The bundle's XGBoost model of `horizon` through the native evaluator.
+  static func nativeTrees(_ bundle: ModelBundle, horizon: Int, rows: [Double], count: Int, scaler: FeatureScaler?) throws -> [Double] {
+    let entry = try #require(bundle.manifest.models.first { $0.kind == .xgboost && $0.horizons == [horizon] })
+    let ensemble = try TreeEnsemble.xgboost(try bundle.data(entry.file), classCount: 2, featureCount: bundle.manifest.featureSet.columns.count, rounds: 0)
+    let scaled = scaler.map { $0.transform(batch: rows) } ?? rows
+    let width = bundle.manifest.featureSet.columns.count
+    return scaled.withUnsafeBufferPointer { all in
+      (0..<count).flatMap { r in ensemble.probabilities(UnsafeBufferPointer(rebasing: all[(r * width)..<((r + 1) * width)])) }
+    }
+  }
+
+  @Test("Model files: written and read through the same types, a round trip gives identical models")
+  func roundTrip() throws {
+    let model = try LogisticRegression.fit(
+      features: [0, 1, 1, 0, 1, 1, 0.5, 0.2], count: 4, featureCount: 2, labels: [0, 1, 1, 0], classCount: 2, parameters: .init())
+    let file = BundleModelFile(kind: .logisticRegression, horizons: [1], classes: ["DOWN", "UP"], columns: ["a", "b"], model: model)
+    let data = try BundleJSON.encoder().encode(file)
+    let read = try BundleJSON.model(LogisticRegression.self, from: data, file: "m.json", kind: .logisticRegression, classes: ["DOWN", "UP"], columns: ["a", "b"])
+    #expect(read.model == model)
+    #expect(read.model.probabilities([0.3, 0.7], count: 1) == model.probabilities([0.3, 0.7], count: 1))
+  }
+
+  @Test(
+    "A model file that does not fit the bundle is refused naming the file and the reason",
+    arguments: [
+      ("kind", #"vane.model.v1"#, "kind logistic_regression, bundle.json says mlp"),
+      ("columns", #"vane.model.v1"#, "columns are not the feature set's"),
+      ("format", #"vane.model.v0"#, "format 'vane.model.v0'"),
+    ])
+  func refused(defect: String, format: String, message: String) throws {
+    let model = try LogisticRegression.fit(
+      features: [0, 1, 1, 0, 1, 1, 0.5, 0.2], count: 4, featureCount: 2, labels: [0, 1, 1, 0], classCount: 2, parameters: .init())
+    var file = BundleModelFile(kind: .logisticRegression, horizons: [1], classes: ["DOWN", "UP"], columns: ["a", "b"], model: model)
+    file.format = format
+    let data = try BundleJSON.encoder().encode(file)
+    let error = try #require(throws: VaneError.self) {
+      _ = try BundleJSON.model(
+        LogisticRegression.self, from: data, file: "models/m.json", kind: defect == "kind" ? .mlp : .logisticRegression, classes: ["DOWN", "UP"],
+        columns: defect == "columns" ? ["a", "c"] : ["a", "b"])
+    }
+    #expect(error.code == .failedPrecondition)
+    #expect(error.message.contains("models/m.json") && error.message.contains(message), "\(error.message)")
+  }
+
+  @Test("Bad input: a wrong row width and an unknown horizon are INVALID_ARGUMENT naming the field")
+  func badInput() throws {
+    let (_, _, bundle, cleanup) = try Self.bundle([ModelSpec(name: "logreg", kind: .logisticRegression(.init()))], stack: false)
+    defer { cleanup() }
+    let servable = try ServableModel(bundle: bundle)
+    let width = try #require(throws: VaneError.self) { _ = try servable.predict([1, 2], count: 1) }
+    #expect(width.code == .invalidArgument && width.message.contains("features"))
+    let horizon = try #require(throws: VaneError.self) { _ = try servable.predict([1, 2, 0.5], count: 1, horizons: [7]) }
+    #expect(horizon.code == .invalidArgument && horizon.message.contains("horizon_bars"))
+  }
+}
