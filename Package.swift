@@ -218,6 +218,11 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .testTarget(
+      name: "VaneServingTests",
+      dependencies: ["VaneServing", "VaneCore"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
       name: "VaneBundleTests",
       dependencies: ["VaneBundle", "VaneCore", .product(name: "Crypto", package: "swift-crypto")],
       swiftSettings: swiftSettings
