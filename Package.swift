@@ -128,7 +128,7 @@ let package = Package(
     .target(
       name: "VaneRuntime",
       dependencies: [
-        "VaneCore", "VaneProto", "GRPCShimTransport",
+        "VaneCore", "VaneFeatures", "VaneQuality", "VaneProto", "GRPCShimTransport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -148,7 +148,10 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
-    .target(name: "PredictorService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
+    .target(
+      name: "PredictorService",
+      dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneServing", "VaneBundle", "VaneFeatures", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+      swiftSettings: swiftSettings),
     .target(name: "GatekeeperService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneQuality", "VaneBundle"], swiftSettings: swiftSettings),
     .target(name: "DeployService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
     .executableTarget(
@@ -237,7 +240,7 @@ let package = Package(
       name: "VaneTests",
       dependencies: [
         "vane", "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneTestSupport", "VaneFeatures",
-        "VaneQuality", "VaneBundle", "VaneModels", "VaneTraining",
+        "VaneQuality", "VaneBundle", "VaneModels", "VaneTraining", "VaneServing",
         "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),

@@ -41,31 +41,6 @@ extension Vane_V1_Predictions {
   }
 }
 
-extension Vane_V1_CalibrationMethod {
-  func decoded(field: String) throws -> CalibrationMethod {
-    switch self {
-    case .unspecified, .auto: .auto
-    case .none: CalibrationMethod.none
-    case .temperature: .temperature
-    case .platt: .platt
-    case .isotonic: .isotonic
-    case .vector: .vector
-    case .UNRECOGNIZED(let value): throw VaneError.invalidArgument(field: field, "unknown method \(value)")
-    }
-  }
-
-  init(_ method: CalibrationMethod) {
-    switch method {
-    case .auto: self = .auto
-    case .none: self = .none
-    case .temperature: self = .temperature
-    case .platt: self = .platt
-    case .isotonic: self = .isotonic
-    case .vector: self = .vector
-    }
-  }
-}
-
 extension Vane_V1_Calibration {
   init(_ calibration: Calibration, classes: [String], sampleCount: Int, fitMs: Int64) {
     self.init()

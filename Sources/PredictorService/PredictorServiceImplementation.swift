@@ -1,22 +1,37 @@
 public import GRPCCore
 public import VaneProto
 public import VaneRuntime
+public import ServiceLifecycle
+internal import Foundation
+internal import SwiftProtobuf
+internal import VaneBundle
 internal import VaneCore
+internal import VaneFeatures
+public import VaneServing
 
 /// The predictor service: loaded model versions, inference, traffic split, shadow scoring and hot swap.
 ///
-/// A thin adapter from the generated service protocol to the domain libraries. Methods whose
+/// A thin adapter from the generated service protocol to ``ModelRegistry``. Methods whose
 /// capability is not built yet answer UNIMPLEMENTED, naming the method; ``implemented`` lists
 /// the ones that are served (GetServiceInfo reports it).
 public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleServiceProtocol {
   /// The methods this build serves.
-  public static let implemented: Set<String> = ["GetServiceInfo"]
+  public static let implemented: Set<String> = [
+    "GetServiceInfo", "Predict", "PredictBatch", "LoadModel", "UnloadModel", "SetTrafficSplit", "ListModels",
+  ]
+  /// Most items of one PredictBatch.
+  public static let maximumBatch = 4096
 
   let runtime: RuntimeInfo
+  public let registry: ModelRegistry
 
-  public init(runtime: RuntimeInfo) {
+  public init(runtime: RuntimeInfo, registry: ModelRegistry = ModelRegistry()) {
     self.runtime = runtime
+    self.registry = registry
   }
+
+  /// Scores shadow requests off the answer path while the server runs.
+  public var shadowScorer: some Service { ShadowScorer(registry: self.registry) }
 
   public func getServiceInfo(
     request: Vane_V1_GetServiceInfoRequest,
@@ -29,41 +44,211 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     request: Vane_V1_PredictRequest,
     context: ServerContext
   ) async throws -> Vane_V1_PredictResponse {
-    throw unimplemented(.predictor, "Predict")
+    try await serviceEdge { try self.answer(request, field: "") }
   }
 
   public func predictBatch(
     request: Vane_V1_PredictBatchRequest,
     context: ServerContext
   ) async throws -> Vane_V1_PredictBatchResponse {
-    throw unimplemented(.predictor, "PredictBatch")
+    try await serviceEdge {
+      guard !request.requests.isEmpty else { throw VaneError.invalidArgument(field: "requests", "is empty") }
+      guard request.requests.count <= Self.maximumBatch else {
+        throw VaneError.invalidArgument(field: "requests", "has \(request.requests.count) items (at most \(Self.maximumBatch))")
+      }
+      // Many rows of numeric work: the blocking pool's, not the cooperative pool's.
+      return try await BlockingPool.shared.run {
+        Vane_V1_PredictBatchResponse.with { response in
+          response.results = request.requests.enumerated().map { index, item -> Vane_V1_PredictBatchResult in
+            do {
+              let prediction = try self.answer(item, field: "requests[\(index)].")
+              return .with { $0.prediction = prediction }
+            } catch let error as VaneError {
+              let status = error.rpcError
+              return .with { $0.error = .with { $0.code = Int32(Status.Code(status.code).rawValue); $0.message = status.message } }
+            } catch {
+              return .with { $0.error = .with { $0.code = Int32(Status.Code.unknown.rawValue); $0.message = "\(error)" } }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// One prediction; errors name fields under `field` (a batch item's prefix).
+  func answer(_ request: Vane_V1_PredictRequest, field: String) throws -> Vane_V1_PredictResponse {
+    let received = ContinuousClock.now
+    let vector: Vane_V1_FeatureVector
+    switch request.input {
+    case .features(let features)?: vector = features
+    case .market?:
+      throw VaneError(.unimplemented, "\(field)market: fetching the online vector from the feature service is not built yet; send features")
+    case nil:
+      throw VaneError.invalidArgument(field: "\(field)input", "is required: features or market")
+    }
+    let route = RegistryState<ServableModel>.Route(
+      modelID: request.model.modelID, pinned: request.model.version.isEmpty ? nil : request.model.version,
+      routingKey: request.routingKey.isEmpty ? nil : request.routingKey, draw: Double.random(in: 0..<1), shadowDraw: Double.random(in: 0..<1))
+    let horizons = request.horizonBars == 0 ? [] : [Int(request.horizonBars)]
+    let answer = try self.registry.predict(route, horizons: horizons) { model in
+      (try FeatureRow.values(vector, for: model, field: "\(field)features"), 1)
+    }
+    let manifest = answer.model.manifest
+    let bar = CandleInterval(rawValue: manifest.interval)?.milliseconds
+    let asOf = vector.hasAsOf ? try vector.asOf.unixMilliseconds(field: "\(field)features.as_of") : nil
+    return .with { response in
+      response.model = .with {
+        $0.modelID = answer.modelID
+        $0.version = answer.version
+      }
+      response.pinned = answer.pinned
+      response.predictions = answer.outputs[0].map { output in
+        .with { prediction in
+          prediction.horizonBars = UInt32(output.horizon)
+          prediction.calibrated = .with {
+            $0.classes = manifest.task.classes
+            $0.probabilities = output.calibrated
+          }
+          prediction.raw = .with {
+            $0.classes = manifest.task.classes
+            $0.probabilities = output.raw
+          }
+          let best = output.calibrated.indices.max { output.calibrated[$0] < output.calibrated[$1] } ?? 0
+          prediction.predictedClass = manifest.task.classes[best]
+          prediction.confidence = output.calibrated[best]
+          if let asOf, let bar {
+            // The outcome is known when bar as_of + horizon closes.
+            prediction.resolveTime = Google_Protobuf_Timestamp(unixMilliseconds: asOf + Int64(output.horizon + 1) * bar)
+          }
+        }
+      }
+      if vector.hasAsOf { response.asOf = vector.asOf }
+      response.featureSetHash = manifest.featureSet.sha256
+      response.shadow = .with {
+        $0.versions = answer.shadowVersions
+        $0.sampledOut = answer.sampledOut
+      }
+      response.latency = .with {
+        $0.total = Google_Protobuf_Duration(duration: ContinuousClock.now - received)
+        $0.features = Google_Protobuf_Duration(duration: .zero)
+        $0.inference = Google_Protobuf_Duration(duration: answer.inference)
+      }
+    }
   }
 
   public func loadModel(
     request: Vane_V1_LoadModelRequest,
     context: ServerContext
   ) async throws -> Vane_V1_ModelVersion {
-    throw unimplemented(.predictor, "LoadModel")
+    try await serviceEdge {
+      if request.runtime == .onnx {
+        throw VaneError(.failedPrecondition, "runtime INFERENCE_RUNTIME_ONNX: this build has no ONNX inference engine yet; use NATIVE")
+      }
+      let path: String, expected: String?
+      switch request.source {
+      case .bundlePath(let value)?: (path, expected) = (value, nil)
+      case .bundle(let reference)?: (path, expected) = (reference.path, reference.manifestSha256)
+      case nil: throw VaneError.invalidArgument(field: "source", "is required: bundle_path or bundle")
+      }
+      guard !path.isEmpty else { throw VaneError.invalidArgument(field: "bundle_path", "is empty") }
+      let info = try await self.registry.load(.init(
+        path: path, expectedManifestSHA256: expected, modelID: request.modelID, version: request.version, replace: request.replace,
+        shadow: request.shadow, wait: request.wait))
+      return try self.version(modelID: info.modelID, version: info.version)
+    }
   }
 
   public func unloadModel(
     request: Vane_V1_UnloadModelRequest,
     context: ServerContext
   ) async throws -> Vane_V1_ModelVersion {
-    throw unimplemented(.predictor, "UnloadModel")
+    try await serviceEdge {
+      guard !request.model.modelID.isEmpty else { throw VaneError.invalidArgument(field: "model.model_id", "is required") }
+      guard !request.model.version.isEmpty else { throw VaneError.invalidArgument(field: "model.version", "is required") }
+      let listing = self.registry.list().first { $0.info.modelID == request.model.modelID && $0.info.version == request.model.version }
+      let timeout: Duration? = request.hasDrainTimeout
+        ? .seconds(request.drainTimeout.seconds) + .nanoseconds(Int64(request.drainTimeout.nanos)) : nil
+      if let timeout, timeout < .zero { throw VaneError.invalidArgument(field: "drain_timeout", "is negative") }
+      let info = try await self.registry.unload(
+        modelID: request.model.modelID, version: request.model.version, force: request.force, drainTimeout: timeout, wait: request.wait)
+      var version = Vane_V1_ModelVersion(ModelRegistry.Listing(info: info, model: listing?.model, counters: listing?.counters ?? VersionCounters().snapshot()))
+      version.status = .unloading
+      return version
+    }
   }
 
   public func setTrafficSplit(
     request: Vane_V1_SetTrafficSplitRequest,
     context: ServerContext
   ) async throws -> Vane_V1_TrafficSplit {
-    throw unimplemented(.predictor, "SetTrafficSplit")
+    try await serviceEdge {
+      guard !request.modelID.isEmpty else { throw VaneError.invalidArgument(field: "model_id", "is required") }
+      var etag: UInt64?
+      if !request.expectedEtag.isEmpty {
+        guard let value = UInt64(request.expectedEtag) else {
+          throw VaneError(.aborted, "expected_etag '\(request.expectedEtag.prefix(40))' is not an etag this predictor gave")
+        }
+        etag = value
+      }
+      let split = try self.registry.setSplit(
+        modelID: request.modelID, weights: request.weights, shadows: request.shadowVersions,
+        shadowSamplePercent: request.hasShadowSamplePercent ? request.shadowSamplePercent : nil, expectedEtag: etag)
+      return Vane_V1_TrafficSplit(modelID: request.modelID, split)
+    }
   }
 
   public func listModels(
     request: Vane_V1_ListModelsRequest,
     context: ServerContext
   ) async throws -> Vane_V1_ListModelsResponse {
-    throw unimplemented(.predictor, "ListModels")
+    try await serviceEdge {
+      guard request.page.pageSize >= 0 else { throw VaneError.invalidArgument(field: "page.page_size", "is negative") }
+      let statuses = Set(request.statuses)
+      var all = self.registry.list().filter { listing in
+        (request.modelID.isEmpty || listing.info.modelID == request.modelID)
+          && (statuses.isEmpty || statuses.contains(Vane_V1_ModelStatus(listing.info.status)))
+      }
+      // Tokens are positions in the ordered listing.
+      var start = 0
+      if !request.page.pageToken.isEmpty {
+        guard let offset = Int(request.page.pageToken), offset >= 0 else {
+          throw VaneError.invalidArgument(field: "page.page_token", "not a token this listing gave")
+        }
+        start = min(offset, all.count)
+      }
+      let total = all.count
+      let size = request.page.pageSize == 0 ? 100 : min(Int(request.page.pageSize), 1000)
+      all = Array(all[start..<min(total, start + size)])
+      return .with { response in
+        response.versions = all.map(Vane_V1_ModelVersion.init)
+        var seen: [String] = []
+        for listing in all where !seen.contains(listing.info.modelID) { seen.append(listing.info.modelID) }
+        response.trafficSplits = seen.compactMap { id in self.registry.split(of: id).map { Vane_V1_TrafficSplit(modelID: id, $0) } }
+        response.page = .with {
+          if start + size < total { $0.nextPageToken = String(start + size) }
+          $0.totalSize = Int64(total)
+        }
+      }
+    }
+  }
+
+  func version(modelID: String, version: String) throws -> Vane_V1_ModelVersion {
+    guard let listing = self.registry.list().first(where: { $0.info.modelID == modelID && $0.info.version == version }) else {
+      throw VaneError(.notFound, "no version \(modelID)/\(version) is loaded")
+    }
+    return Vane_V1_ModelVersion(listing)
+  }
+}
+
+/// The predictor's shadow scoring as a long-running part of its service group.
+struct ShadowScorer: Service {
+  let registry: ModelRegistry
+
+  func run() async {
+    await withGracefulShutdownHandler {
+      await self.registry.runShadows()
+    } onGracefulShutdown: {
+      self.registry.finishShadows()
+    }
   }
 }

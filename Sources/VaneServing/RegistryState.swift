@@ -411,6 +411,12 @@ public struct RegistryState<Model: Sendable>: Sendable {
     return self.instances[serving]?.model
   }
 
+  /// The instance a draining version waits for.
+  public func drainingInstance(modelID: String, version: String) -> InstanceID? {
+    guard let state = self.models[modelID]?.versions[version], state.status == .draining else { return nil }
+    return state.serving
+  }
+
   /// Instances loaded or loading, drained ones not yet released included.
   public var instanceCount: Int { self.instances.count }
 

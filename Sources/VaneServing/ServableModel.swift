@@ -164,6 +164,12 @@ public struct ServableModel: Sendable {
     }
   }
 
+  /// Rows to warm a new instance with before it takes traffic: the training centre of every
+  /// column (the scaler's), a row every model and stack can answer.
+  public var warmUpRows: (values: [Double], count: Int) {
+    (self.scaler?.center ?? [Double](repeating: 0, count: self.columns.count), 1)
+  }
+
   // MARK: Answering
 
   /// Answers for `count` rows of raw features (`count × columns.count`, row-major; NaN is a

@@ -35,7 +35,11 @@ enum ServiceFactory {
           logger: logger)
         return Built(rpc: [trainer], background: [trainer.worker])
       }()
-    case .predictor: Built(rpc: [PredictorServiceImplementation(runtime: info)])
+    case .predictor:
+      {
+        let predictor = PredictorServiceImplementation(runtime: info)
+        return Built(rpc: [predictor], background: [predictor.shadowScorer])
+      }()
     case .gatekeeper: Built(rpc: [try GatekeeperServiceImplementation(runtime: info)])
     case .deploy: Built(rpc: [DeployServiceImplementation(runtime: info)])
     }

@@ -86,6 +86,8 @@ struct ShutdownTests {
               .shim, services: [EchoService(observations: observations)],
               serverConfig: { $0.shutdownGracePeriod = .milliseconds(200) }
             ) { client, server in
+              // Whatever happens below, the held handler must end, or the server's task never does.
+              defer { observations.releaseHolds() }
               // A call that is still running when the shutdown starts, whose handler only
               // ends once released: the drain must end it for the client.
               let held = Task {
@@ -126,6 +128,7 @@ struct ShutdownTests {
     let transport = ShimServerTransport(config: .init(address: "127.0.0.1:0", shutdownGracePeriod: .seconds(30)))
     let server = GRPCServer(transport: transport, services: [EchoService(observations: observations)])
     let serving = Task { try await server.serve() }
+    defer { observations.releaseHolds() }
     let port = try await transport.listeningPort
     let client = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
     let codes = try await withShortLivedClient(client) { client in
@@ -165,6 +168,7 @@ struct ShutdownTests {
         await gate.waitForRelease()
       }
     }
+    defer { gate.releaseHolds() }
     let port = try await transport.listeningPort
     let client = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
     let code = try await withShortLivedClient(client) { client in

@@ -197,7 +197,13 @@ struct ShimTransportTests {
   @Test("Graceful shutdown: health turns NOT_SERVING, new calls are refused, in-flight calls finish")
   func gracefulShutdown() async throws {
     let observations = Observations()
-    let (inFlight, refused, health) = try await withServer(.shim, services: [EchoService(observations: observations)]) { client, server in
+    // A grace long enough for a loaded machine: were it to pass, the drain would end the held
+    // call for the client and the test would fail (not hang: the holds are released on exit).
+    let (inFlight, refused, health) = try await withServer(
+      .shim, services: [EchoService(observations: observations)], serverConfig: { $0.shutdownGracePeriod = .seconds(60) }
+    ) { client, server in
+      // Whatever happens below, the held handler must end, or the server's task never does.
+      defer { observations.releaseHolds() }
       let held = Task {
         try await client.unary(
           request: ClientRequest(message: ""), descriptor: EchoService.hold,
@@ -292,7 +298,8 @@ struct ShimTransportTests {
 
   static func codeOfGet(_ client: TestClient) async -> Status.Code {
     var options = CallOptions.defaults
-    options.timeout = .seconds(5)
+    // Generous: on 2 cores the first call's handshake competes with the rest of the suite.
+    options.timeout = .seconds(60)
     return await statusCode {
       _ = try await client.unary(
         request: ClientRequest(message: "x"), descriptor: EchoService.get,

@@ -13,7 +13,7 @@ import VaneServing
 @Suite("Serving a trained bundle")
 struct ServableModelTests {
   /// Trains and writes a bundle of `models` (stacked when more than one) on synthetic rows.
-  static func bundle(_ models: [ModelSpec], stack: Bool) throws -> (data: TrainingData, final: FinalFit, bundle: ModelBundle, cleanup: () -> Void) {
+  static func bundle(_ models: [ModelSpec], stack: Bool) throws -> (data: TrainingData, final: FinalFit, bundle: ModelBundle, cleanup: @Sendable () -> Void) {
     let data = try WalkForwardRunTests.data(rows: 2_000, seed: 5)
     let spec = RunSpec(
       models: models, plan: try WalkForwardPlan(trainBars: 300, testBars: 150, purgeBars: 3, embargoBars: 1, validationBars: 30),
@@ -28,6 +28,14 @@ struct ServableModelTests {
       featureSetID: "test", featureSetSHA256: String(repeating: "0", count: 64), calibration: .temperature)
     _ = try TrainingBundle.write(request, data: data, runs: runs, final: final, to: path)
     return (data, final, try ModelBundle.open(path: path), { try? FileManager.default.removeItem(at: directory) })
+  }
+
+  /// ``bundle(_:stack:)`` on the blocking pool: training must not hold a thread of the
+  /// cooperative pool that the suite's RPC tests need.
+  static func bundleOffPool(
+    _ models: [ModelSpec], stack: Bool
+  ) async throws -> (data: TrainingData, final: FinalFit, bundle: ModelBundle, cleanup: @Sendable () -> Void) {
+    try await BlockingPool.shared.run { try Self.bundle(models, stack: stack) }
   }
 
   static func models() -> [ModelSpec] {
@@ -66,8 +74,8 @@ struct ServableModelTests {
   }
 
   @Test("One logistic regression: raw equals the trainer's final model within 1e-12, calibrated is the bundle's calibration of it")
-  func single() throws {
-    let (data, final, bundle, cleanup) = try Self.bundle([ModelSpec(name: "logreg", kind: .logisticRegression(.init()))], stack: false)
+  func single() async throws {
+    let (data, final, bundle, cleanup) = try await Self.bundleOffPool([ModelSpec(name: "logreg", kind: .logisticRegression(.init()))], stack: false)
     defer { cleanup() }
     #expect(bundle.manifest.models.allSatisfy { $0.role == .single })
     let servable = try ServableModel(bundle: bundle)
@@ -92,8 +100,8 @@ struct ServableModelTests {
   }
 
   @Test("A stack over logistic regression, XGBoost and an MLP: equal to the trainer's final models and meta-learner")
-  func stacked() throws {
-    let (data, final, bundle, cleanup) = try Self.bundle(Self.models(), stack: true)
+  func stacked() async throws {
+    let (data, final, bundle, cleanup) = try await Self.bundleOffPool(Self.models(), stack: true)
     defer { cleanup() }
     let servable = try ServableModel(bundle: bundle)
     #expect(Set(servable.modelKinds) == [.logisticRegression, .xgboost, .mlp, .stack])
@@ -172,8 +180,8 @@ struct ServableModelTests {
   }
 
   @Test("Bad input: a wrong row width and an unknown horizon are INVALID_ARGUMENT naming the field")
-  func badInput() throws {
-    let (_, _, bundle, cleanup) = try Self.bundle([ModelSpec(name: "logreg", kind: .logisticRegression(.init()))], stack: false)
+  func badInput() async throws {
+    let (_, _, bundle, cleanup) = try await Self.bundleOffPool([ModelSpec(name: "logreg", kind: .logisticRegression(.init()))], stack: false)
     defer { cleanup() }
     let servable = try ServableModel(bundle: bundle)
     let width = try #require(throws: VaneError.self) { _ = try servable.predict([1, 2], count: 1) }

@@ -1,0 +1,150 @@
+internal import VaneProto
+internal import VaneQuality
+internal import Foundation
+internal import SwiftProtobuf
+internal import VaneBundle
+internal import VaneCore
+internal import VaneFeatures
+internal import VaneRuntime
+internal import VaneServing
+
+// Conversions between the predictor's wire types and VaneServing's domain types, in one place.
+
+extension Vane_V1_ModelStatus {
+  init(_ status: VersionStatus) {
+    switch status {
+    // WARMING is still loading as far as the API's statuses go; status_message says which.
+    case .loading, .warming: self = .loading
+    case .ready: self = .ready
+    case .draining: self = .unloading
+    case .failed: self = .failed
+    }
+  }
+}
+
+extension Vane_V1_ModelKind {
+  /// The API's kind of a bundle model (the stack is a logistic regression over the bases).
+  init(_ kind: ModelKind) {
+    switch kind {
+    case .xgboost: self = .xgboost
+    case .mlp: self = .mlp
+    case .lstm: self = .lstm
+    case .logisticRegression, .stack: self = .logisticRegression
+    }
+  }
+}
+
+extension Vane_V1_ModelVersion {
+  init(_ listing: ModelRegistry.Listing) {
+    self.init()
+    let info = listing.info
+    self.ref = .with {
+      $0.modelID = info.modelID
+      $0.version = info.version
+    }
+    self.status = Vane_V1_ModelStatus(info.status)
+    switch info.status {
+    case .failed(let reason): self.statusMessage = reason
+    case .warming: self.statusMessage = "warming up"
+    case .loading: self.statusMessage = "reading and verifying the bundle"
+    case .draining: self.statusMessage = "draining \(info.inFlight) in-flight request(s)"
+    case .ready: self.statusMessage = info.lastError.map { "serving; the last replacement failed: \($0)" } ?? ""
+    }
+    self.runtime = .native
+    self.trafficPercent = info.trafficPercent
+    self.shadow = info.shadow
+    self.loadTime = Google_Protobuf_Timestamp(date: info.loadTime)
+    let counters = listing.counters
+    self.counters = .with {
+      $0.requests = counters.requests
+      $0.errors = counters.errors
+      $0.shadowRequests = counters.shadowRequests
+      $0.shadowErrors = counters.shadowErrors
+      $0.latencyP50 = Google_Protobuf_Duration(duration: counters.latencyP50)
+      $0.latencyP99 = Google_Protobuf_Duration(duration: counters.latencyP99)
+      if let last = counters.lastRequest { $0.lastRequestTime = Google_Protobuf_Timestamp(date: last) }
+    }
+    self.bundle = .with { $0.path = info.source }
+    guard let model = listing.model else { return }
+    let manifest = model.manifest
+    self.bundle = .with {
+      $0.bundleID = manifest.id
+      $0.manifestSha256 = model.manifestSHA256
+      $0.path = info.source
+    }
+    self.symbols = manifest.symbols
+    if let interval = CandleInterval(rawValue: manifest.interval) { self.interval = interval.proto }
+    self.featureSetID = manifest.featureSet.id
+    self.featureSetHash = manifest.featureSet.sha256
+    self.labelKind = manifest.task.classes.count == 2 ? .binaryDirection : .threeClass
+    self.horizons = manifest.task.horizons.map { UInt32($0) }
+    self.classes = manifest.task.classes
+    if let method = manifest.calibration.flatMap({ CalibrationMethod(rawValue: $0.method) }) { self.calibration = Vane_V1_CalibrationMethod(method) }
+    var kinds: [Vane_V1_ModelKind] = []
+    for kind in model.modelKinds.map(Vane_V1_ModelKind.init) where !kinds.contains(kind) { kinds.append(kind) }
+    self.modelKinds = kinds
+  }
+}
+
+extension Vane_V1_TrafficSplit {
+  init(modelID: String, _ split: RegistryState<ServableModel>.Split) {
+    self.init()
+    self.modelID = modelID
+    self.weights = split.weights
+    self.shadowVersions = split.shadows
+    self.shadowSamplePercent = split.shadowSamplePercent
+    self.etag = String(split.etag)
+    if split.updated != .distantPast { self.updateTime = Google_Protobuf_Timestamp(date: split.updated) }
+  }
+}
+
+extension Google_Protobuf_Duration {
+  init(duration: Duration) {
+    let (seconds, attoseconds) = duration.components
+    self.init(seconds: seconds, nanos: Int32(attoseconds / 1_000_000_000))
+  }
+}
+
+/// A feature vector as the model's row: values in the model's column order, missing values NaN.
+enum FeatureRow {
+  /// - Throws: INVALID_ARGUMENT naming the field: another feature set hash, a column count or
+  ///   names that are not the model's, a missing index out of range.
+  static func values(_ vector: Vane_V1_FeatureVector, for model: ServableModel, field: String) throws -> [Double] {
+    let columns = model.columns
+    guard vector.featureSetHash == model.manifest.featureSet.sha256 else {
+      throw VaneError.invalidArgument(
+        field: "\(field).feature_set_hash",
+        "'\(vector.featureSetHash.prefix(80))' is not the hash of the model's feature set \(model.manifest.featureSet.id) (\(model.manifest.featureSet.sha256))")
+    }
+    guard vector.values.count == columns.count else {
+      throw VaneError.invalidArgument(field: "\(field).values", "\(vector.values.count) values; the model reads \(columns.count) columns")
+    }
+    var values = vector.values
+    if !vector.columns.isEmpty, vector.columns != columns {
+      guard vector.columns.count == columns.count else {
+        throw VaneError.invalidArgument(field: "\(field).columns", "\(vector.columns.count) names for \(vector.values.count) values")
+      }
+      var index: [String: Int] = [:]
+      for (i, name) in vector.columns.enumerated() where index[name] == nil { index[name] = i }
+      values = try columns.map { name in
+        guard let i = index[name] else { throw VaneError.invalidArgument(field: "\(field).columns", "has no column \(name), which the model reads") }
+        return vector.values[i]
+      }
+      // Missing indices refer to the vector's own order.
+      for missing in vector.missingIndices {
+        guard Int(missing) < vector.values.count else {
+          throw VaneError.invalidArgument(field: "\(field).missing_indices", "\(missing) is not an index of the \(vector.values.count) values")
+        }
+        if let target = columns.firstIndex(of: vector.columns[Int(missing)]) { values[target] = .nan }
+      }
+      return values
+    }
+    for missing in vector.missingIndices {
+      guard Int(missing) < values.count else {
+        throw VaneError.invalidArgument(field: "\(field).missing_indices", "\(missing) is not an index of the \(values.count) values")
+      }
+      values[Int(missing)] = .nan
+    }
+    return values
+  }
+}
