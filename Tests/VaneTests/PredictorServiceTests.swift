@@ -263,6 +263,42 @@ struct PredictorServiceTests {
   }
 }
 
+/// `vane models` and `vane predict` against a `vane serve predictor` process.
+@Suite("vane models, vane predict")
+struct PredictorCLITests {
+  @Test("load, list, predict, split, unload; a bad vector file exits 2, a refused call 1")
+  func cli() async throws {
+    let path = try await BlockingPool.shared.run { PredictorServiceTests.bundles[0] }
+    let server = try await ServeProcess(.predictor)
+    defer { server.stop() }
+    let load = try await VaneBinary.run(["models", "load", path, "--model", "btc", "--version", "v1", "--address", server.address])
+    #expect(load.status == 0, "\(load.stderr)")
+    #expect(load.stdout.contains("btc/v1  READY  100%"), "\(load.stdout)")
+    let list = try await VaneBinary.run(["models", "list", "--address", server.address])
+    #expect(list.stdout.contains("btc/v1"))
+    let vector = FileManager.default.temporaryDirectory.appendingPathComponent("vane-vector-\(UUID().uuidString).json")
+    defer { try? FileManager.default.removeItem(at: vector) }
+    try PredictorServiceTests.vector([0.8, -0.2, 0.52]).jsonString().write(to: vector, atomically: true, encoding: .utf8)
+    let predict = try await VaneBinary.run(["predict", "--vector", vector.path, "--address", server.address])
+    #expect(predict.status == 0, "\(predict.stderr)")
+    #expect(predict.stdout.contains("btc/v1") && predict.stdout.contains("h1  ") && predict.stdout.contains("h3  "), "\(predict.stdout)")
+    let json = try await VaneBinary.run(["predict", "--vector", vector.path, "--horizon", "3", "--json", "--address", server.address])
+    let answer = try Vane_V1_PredictResponse(jsonString: json.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    #expect(answer.predictions.map(\.horizonBars) == [3])
+    let split = try await VaneBinary.run(["models", "split", "btc", "v1=100", "--address", server.address])
+    #expect(split.status == 0 && split.stdout.contains("v1=100"), "\(split.stderr)")
+    let badSplit = try await VaneBinary.run(["models", "split", "btc", "v1=60", "--address", server.address])
+    #expect(badSplit.status == 1 && badSplit.stderr.contains("weights"), "\(badSplit.stderr)")
+    try "{not json".write(to: vector, atomically: true, encoding: .utf8)
+    let badFile = try await VaneBinary.run(["predict", "--vector", vector.path, "--address", server.address])
+    #expect(badFile.status == 2 && badFile.stderr.contains(vector.path), "\(badFile.stderr)")
+    let unload = try await VaneBinary.run(["models", "unload", "btc/v1", "--force", "--address", server.address])
+    #expect(unload.status == 0, "\(unload.stderr)")
+    let refused = try await VaneBinary.run(["models", "unload", "btc/v1", "--address", server.address])
+    #expect(refused.status == 1 && refused.stderr.contains("notFound"), "\(refused.stderr)")
+  }
+}
+
 /// What the load workers count.
 private final class LoadCounters: Sendable {
   let failures = Atomic<Int>(0)
