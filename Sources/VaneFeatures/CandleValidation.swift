@@ -167,6 +167,10 @@ public enum CandleValidator {
       if !value.isFinite { return (.nonFinite, "\(name) is not finite (\(value))") }
       if value < 0 { return (.negative, "\(name) is negative (\(value))") }
     }
+    // A traded price is never zero (a zero row is a placeholder or a broken export); volumes may be.
+    for (name, value) in [("open", candle.open), ("high", candle.high), ("low", candle.low), ("close", candle.close)] where value == 0 {
+      return (.negative, "\(name) is zero (prices must be positive)")
+    }
     if candle.high < max(candle.open, candle.close) {
       return (.ohlcInconsistent, "high \(candle.high) is below max(open, close) = \(max(candle.open, candle.close))")
     }

@@ -103,6 +103,8 @@ struct CandleValidationTests {
   @Test("Bad rows are reported with file, line and reason, and the good ones kept", arguments: [
     ("2024-01-01 02:00:00,1,2,0.5,x,10", "close 'x' is not a number"),
     ("2024-01-01 02:00:00,1,2,0.5,1.5,-3", "volume is negative"),
+    ("2024-01-01 02:00:00,0,0,0,0,0", "open is zero (prices must be positive)"),
+    ("2024-01-01 02:00:00,1,2,0,1.5,3", "low is zero"),
     ("2024-01-01 02:00:00,1,2,0.5,nan,3", "close is not finite"),
     ("2024-01-01 02:00:00,1,1.2,0.5,1.5,3", "high 1.2 is below max(open, close)"),
     ("2024-01-01 02:00:00,1,2,1.1,1.5,3", "low 1.1 is above min(open, close)"),

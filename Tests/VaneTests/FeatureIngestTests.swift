@@ -60,6 +60,18 @@ struct FeatureIngestTests {
     try await client.getCoverage(.with { $0.symbols = [symbol] }).series.first
   }
 
+  @Test("A row of zero prices is refused as NEGATIVE (the proto's reason covers zero), naming the field")
+  func zeroPrices() async throws {
+    try await Self.withFeatureService(.inProcess) { client in
+      let zero = Vane_V1_Candle(Candle(openTime: Self.t0 + 2 * Self.hour, open: 0, high: 0, low: 0, close: 0, volume: 0))
+      let response = try await Self.ingest(client, [Self.header(), Self.batch([Self.candle(0), Self.candle(1), zero], lines: [2, 3, 4])])
+      #expect(response.accepted == 2)
+      let invalid = try #require(response.invalidRows.first)
+      #expect(invalid.line == 4 && invalid.reason == .negative)
+      #expect(invalid.message.contains("open is zero"), "\(invalid.message)")
+    }
+  }
+
   @Test("A stream is validated and stored whole; the report accounts for every row", arguments: TransportKind.allCases)
   func reportAccounts(transport: TransportKind) async throws {
     try await Self.withFeatureService(transport) { client in
