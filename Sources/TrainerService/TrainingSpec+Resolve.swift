@@ -5,6 +5,7 @@ internal import VaneProto
 internal import VaneQuality
 internal import VaneTraining
 internal import VaneFeatures
+internal import VaneRuntime
 
 /// A training spec checked field by field, its defaults filled in, and what the libraries run.
 struct ResolvedSpec: Sendable {
@@ -161,15 +162,9 @@ extension Vane_V1_TrainingSpec {
     return ResolvedSpec(spec: spec, run: run, interval: interval, horizons: horizons, calibration: calibration, threads: threads)
   }
 
-  /// "15m", "1h", "4h", "1d"; nil when unset.
+  /// "15m", "1h", "4h", "1d"; nil when unset or unknown (through the one interval table).
   static func intervalName(_ interval: Vane_V1_Interval) -> String? {
-    switch interval {
-    case .interval15M: "15m"
-    case .interval1H: "1h"
-    case .interval4H: "4h"
-    case .interval1D: "1d"
-    default: nil
-    }
+    (try? CandleInterval(interval, field: "interval"))?.rawValue
   }
 
   /// XGBoost parameters the typed params do not cover, passed through by their native names.

@@ -3,6 +3,7 @@ internal import GRPCCore
 internal import GRPCShimTransport
 internal import SwiftProtobuf
 internal import VaneCore
+internal import VaneFeatures
 internal import VaneProto
 internal import VaneRuntime
 internal import VaneTraining
@@ -229,13 +230,8 @@ struct DatasetAssembler {
     guard !self.openTimes.isEmpty else {
       throw VaneError(.failedPrecondition, "the dataset is empty: no complete rows for \(header.symbols.joined(separator: ",")) in the range (ingest candles first)")
     }
-    let barMs: Int64
-    switch header.interval {
-    case .interval15M: barMs = 900_000
-    case .interval1H: barMs = 3_600_000
-    case .interval4H: barMs = 14_400_000
-    default: barMs = 86_400_000
-    }
+    // The one interval table (an unknown interval is an error, not a day).
+    let barMs = try CandleInterval(header.interval, field: "dataset header interval").milliseconds
     let data = try TrainingData(
       columns: header.columns, scaled: self.featureSet.columns.map(\.scaled), features: self.features, openTimes: self.openTimes,
       symbolIndex: self.symbols, symbols: header.symbols, horizons: header.labels.horizons.map { Int($0.bars) }, labels: self.labels,
