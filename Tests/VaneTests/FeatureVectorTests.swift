@@ -11,7 +11,7 @@ import FeatureService
 
 /// GetFeatures, StreamFeatures, BuildDataset and the feature-set RPCs over the wire, on the
 /// real 1h files.
-@Suite("Feature service: vectors, streams and datasets", .enabled(if: MarketData.available))
+@Suite("Feature service: vectors, streams and datasets", .enabled(if: MarketData.available), .timeLimit(.minutes(5)))
 struct FeatureVectorTests {
   typealias Client = Vane_V1_FeatureService.Client<AnyClientTransport>
 

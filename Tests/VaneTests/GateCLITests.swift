@@ -4,7 +4,7 @@ import VaneCore
 import VaneTestSupport
 
 /// `vane gate evaluate | calibrate | report` against a `vane serve gatekeeper` process.
-@Suite("vane gate")
+@Suite("vane gate", .timeLimit(.minutes(5)))
 struct GateCLITests {
   /// A predictions CSV: n binary samples, the model's logit `scale · z` for outcomes drawn from σ(z).
   static func csv(_ n: Int, scale: Double, seed: UInt64, in directory: URL, name: String) throws -> String {

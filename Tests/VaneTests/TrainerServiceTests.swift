@@ -264,7 +264,7 @@ struct TrainingSpecTests {
 
 /// The trainer against a real feature service and gatekeeper (over the shim, by address), on
 /// real 1h candles.
-@Suite("Trainer service: jobs end to end", .enabled(if: MarketData.available), .serialized)
+@Suite("Trainer service: jobs end to end", .enabled(if: MarketData.available), .serialized, .timeLimit(.minutes(10)))
 struct TrainerServiceTests {
   typealias Client = Vane_V1_TrainerService.Client<AnyClientTransport>
 
