@@ -50,7 +50,9 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
         try session.add(message, number: number)
         number += 1
       }
-      let response = try session.commit(to: self.store, now: Date())
+      // SQLite writes: the blocking pool's work, not the cooperative pool's.
+      let ready = session
+      let response = try await BlockingPool.shared.run { try ready.commit(to: self.store, now: Date()) }
       if !response.dryRun, response.accepted + response.replaced + response.enriched > 0 {
         self.engine.didIngest(symbol: session.symbol, interval: session.interval)
       }
@@ -65,9 +67,11 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
     try await serviceEdge {
       let range = request.hasRange ? try request.range.milliseconds(field: "range") : (start: Int64.min, end: Int64.max)
       let intervals = try request.intervals.enumerated().map { try CandleInterval($1, field: "intervals[\($0)]") }
-      let series = try self.store.coverage(
-        symbols: request.symbols, intervals: intervals, from: range.start, to: range.end,
-        maxGaps: request.maxGaps == 0 ? 100 : Int(request.maxGaps))
+      let series = try await BlockingPool.shared.run {
+        try self.store.coverage(
+          symbols: request.symbols, intervals: intervals, from: range.start, to: range.end,
+          maxGaps: request.maxGaps == 0 ? 100 : Int(request.maxGaps))
+      }
       return .with { $0.series = series.map(Vane_V1_SeriesCoverage.init) }
     }
   }
@@ -76,7 +80,8 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
     request: Vane_V1_GetFeaturesRequest,
     context: ServerContext
   ) async throws -> Vane_V1_FeatureVector {
-    try await serviceEdge { try self.featureVector(request, now: Date()) }
+    // Frames are computed from the store (over a second after an ingest): on the blocking pool.
+    try await serviceEdge { try await BlockingPool.shared.run { try self.featureVector(request, now: Date()) } }
   }
 
   public func streamFeatures(
@@ -97,7 +102,7 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
       var lastSent: [Int: Int64] = [:]
       var columnsSent: Set<Int> = []
       for (index, market) in markets.enumerated() {
-        let frame = try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set)
+        let frame = try await BlockingPool.shared.run { try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set) }
         lastSent[index] = frame.openTimes.last ?? .min
         if request.sendCurrent, let row = frame.status.lastIndex(where: { request.allowMissing || $0 == .complete }) {
           try await response.write(FeatureRequests.vector(frame, row: row, set: set, includeColumns: request.includeColumns))
@@ -113,7 +118,7 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
           var columnsSent = columnsSent
           for await _ in changes {
             for (index, market) in markets.enumerated() {
-              let frame = try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set)
+              let frame = try await BlockingPool.shared.run { try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set) }
               let after = lastSent[index] ?? .min
               var row = frame.openTimes.firstIndex { $0 > after } ?? frame.rowCount
               while row < frame.rowCount {
@@ -142,7 +147,8 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
   ) async throws {
     try await serviceEdge {
       let started = Date()
-      let dataset = try self.dataset(request)
+      // Building a dataset reads and computes every frame: the blocking pool's work.
+      let dataset = try await BlockingPool.shared.run { try self.dataset(request) }
       let spec = dataset.spec
       let horizons = spec.labels.horizons
       try await response.write(.with {
