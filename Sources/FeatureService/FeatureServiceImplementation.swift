@@ -68,7 +68,14 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
       let range = request.hasRange ? try request.range.milliseconds(field: "range") : (start: Int64.min, end: Int64.max)
       let intervals = try request.intervals.enumerated().map { try CandleInterval($1, field: "intervals[\($0)]") }
       let series = try await BlockingPool.shared.run {
-        try self.store.coverage(
+        // A symbol never ingested is NOT_FOUND, not an empty answer that reads like "no gaps".
+        if !request.symbols.isEmpty {
+          let known = try self.store.symbols()
+          if let (index, absent) = request.symbols.enumerated().first(where: { !known.contains($0.element) }) {
+            throw VaneError(.notFound, "symbols[\(index)]: no candles are stored for \(absent.prefix(64)) (ingest it first)")
+          }
+        }
+        return try self.store.coverage(
           symbols: request.symbols, intervals: intervals, from: range.start, to: range.end,
           maxGaps: request.maxGaps == 0 ? 100 : Int(request.maxGaps))
       }

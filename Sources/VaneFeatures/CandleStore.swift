@@ -215,6 +215,11 @@ public final class CandleStore: Sendable {
     try self.coverage(symbols: symbol.map { [$0] } ?? [], intervals: [])
   }
 
+  /// Every symbol with stored candles, at any interval.
+  public func symbols() throws -> Set<String> {
+    try self.database.read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT symbol FROM candle")) }
+  }
+
   /// Coverage of the stored series matching the filters (empty = all), ordered by symbol then
   /// interval, counted within [from, to); series with nothing in the range are left out.
   public func coverage(

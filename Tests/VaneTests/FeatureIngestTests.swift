@@ -57,7 +57,21 @@ struct FeatureIngestTests {
   }
 
   static func coverage(_ client: Vane_V1_FeatureService.Client<AnyClientTransport>, _ symbol: String = "BTCUSDT") async throws -> Vane_V1_SeriesCoverage? {
-    try await client.getCoverage(.with { $0.symbols = [symbol] }).series.first
+    do {
+      return try await client.getCoverage(.with { $0.symbols = [symbol] }).series.first
+    } catch let error as RPCError where error.code == .notFound {
+      return nil
+    }
+  }
+
+  @Test("GetCoverage of a symbol never ingested is NOT_FOUND naming it; of a known one at another interval, empty")
+  func coverageOfUnknownSymbol() async throws {
+    try await Self.withFeatureService(.inProcess) { client in
+      _ = try await Self.ingest(client, [Self.header(), Self.batch([Self.candle(0), Self.candle(1)])])
+      let error = await #expect(throws: RPCError.self) { _ = try await client.getCoverage(.with { $0.symbols = ["BTCUSDT", "DOGEUSDT"] }) }
+      #expect(error?.code == .notFound && error?.message.contains("symbols[1]") == true && error?.message.contains("DOGEUSDT") == true)
+      #expect(try await client.getCoverage(.with { $0.symbols = ["BTCUSDT"]; $0.intervals = [.interval4H] }).series.isEmpty)
+    }
   }
 
   @Test("A row of zero prices is refused as NEGATIVE (the proto's reason covers zero), naming the field")
