@@ -185,6 +185,10 @@ extension FeatureServiceImplementation {
     }
     if request.hasMaxStaleness {
       let limit = request.maxStaleness.seconds * 1000 + Int64(request.maxStaleness.nanos / 1_000_000)
+      // A negative allowance would refuse every bar with a message about staleness.
+      guard request.maxStaleness.seconds >= 0, request.maxStaleness.nanos >= 0, request.maxStaleness.nanos < 1_000_000_000 else {
+        throw VaneError.invalidArgument(field: "max_staleness", "must be a non-negative duration (got \(request.maxStaleness.seconds) s \(request.maxStaleness.nanos) ns)")
+      }
       let closed = frame.openTimes[row] + step
       guard nowMs - closed <= limit else {
         throw VaneError(.failedPrecondition, "max_staleness: the bar closed at \(CandleTime.format(closed)), \((nowMs - closed) / 1000) s ago, over the \(limit / 1000) s allowed")

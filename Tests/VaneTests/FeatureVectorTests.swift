@@ -58,6 +58,7 @@ struct FeatureVectorTests {
         (.with { $0.market = .with { $0.symbol = "XRPUSDT"; $0.interval = .interval1H } }, .notFound, "market"),
         (.with { $0.market = Self.market }, .failedPrecondition, "needs 503 bars"),
         (.with { $0.market = Self.market; $0.allowMissing = true; $0.maxStaleness = .init(seconds: 3600) }, .failedPrecondition, "max_staleness"),
+        (.with { $0.market = Self.market; $0.allowMissing = true; $0.maxStaleness = .init(seconds: -5) }, .invalidArgument, "max_staleness: must be a non-negative"),
       ]
       for (request, code, text) in cases {
         do {
