@@ -73,6 +73,12 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // SQLite stores: one open sequence and error mapping for every store.
+    .target(
+      name: "VaneStore",
+      dependencies: ["VaneCore", .product(name: "GRDB", package: "GRDB.swift")],
+      swiftSettings: swiftSettings
+    ),
     .target(
       name: "VaneMath",
       dependencies: ["CBLAS", "VaneCore"],
@@ -81,7 +87,7 @@ let package = Package(
     .target(
       name: "VaneQuality",
       dependencies: [
-        "VaneCore", "VaneMath", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        "VaneCore", "VaneMath", "VaneStore", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "GRDB", package: "GRDB.swift"),
       ],
       swiftSettings: swiftSettings
@@ -110,7 +116,7 @@ let package = Package(
     // Serving: bundles made ready to answer (no gRPC).
     .target(
       name: "VaneServing",
-      dependencies: ["VaneCore", "VaneBundle", "VaneModels", "VaneFeatures", "VaneQuality"],
+      dependencies: ["VaneCore", "VaneBundle", "VaneModels", "VaneFeatures", "VaneQuality", "VaneStore", .product(name: "GRDB", package: "GRDB.swift")],
       swiftSettings: swiftSettings
     ),
     .target(
@@ -121,7 +127,7 @@ let package = Package(
     .target(
       name: "VaneFeatures",
       dependencies: [
-        "VaneCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+        "VaneCore", "VaneStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
       ],
       swiftSettings: swiftSettings + kernelSettings
     ),
@@ -141,7 +147,7 @@ let package = Package(
     .target(
       name: "TrainerService",
       dependencies: [
-        "VaneRuntime", "VaneProto", "VaneCore", "VaneMath", "VaneModels", "VaneFeatures", "VaneTraining", "VaneBundle", "VaneQuality", "GRPCShimTransport",
+        "VaneRuntime", "VaneProto", "VaneCore", "VaneMath", "VaneModels", "VaneFeatures", "VaneTraining", "VaneBundle", "VaneQuality", "VaneStore", "GRPCShimTransport",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,6 @@
 internal import Foundation
 internal import GRDB
+internal import VaneStore
 internal import SwiftProtobuf
 internal import VaneCore
 internal import VaneProto
@@ -10,22 +11,12 @@ internal import VaneTraining
 /// fold, so an interrupted job resumes after its last finished fold. Each write is one
 /// transaction.
 final class JobStore: Sendable {
-  private let database: DatabaseQueue
+  private let store: SQLiteStore
 
   /// Opens (creating if needed) the store at `path` (":memory:" for a private one).
   /// - Throws: UNAVAILABLE when it cannot be opened.
   init(path: String) throws {
-    do {
-      if path == ":memory:" {
-        self.database = try DatabaseQueue()
-      } else {
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-        self.database = try DatabaseQueue(path: path)
-      }
-      try Self.migrator.migrate(self.database)
-    } catch {
-      throw VaneError(.unavailable, "trainer store \(path): cannot open", cause: error)
-    }
+    self.store = try SQLiteStore(name: "trainer store", path: path, migrator: Self.migrator)
   }
 
   private static var migrator: DatabaseMigrator {
@@ -45,13 +36,7 @@ final class JobStore: Sendable {
   }
 
   private func run<T>(_ what: String, write: Bool = true, _ work: (Database) throws -> T) throws -> T {
-    do {
-      return write ? try self.database.write(work) : try self.database.read(work)
-    } catch let error as VaneError {
-      throw error
-    } catch {
-      throw VaneError(.unavailable, "trainer store: \(what) failed", cause: error)
-    }
+    write ? try self.store.write(what, work) : try self.store.read(what, work)
   }
 
   /// Stores (inserts or replaces) a job's record.

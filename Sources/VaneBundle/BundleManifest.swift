@@ -88,7 +88,8 @@ public struct BundleManifest: Sendable, Equatable, Codable {
     }
   }
 
-  public struct OutOfFoldReference: Sendable, Equatable, Codable {
+  /// A file of the bundle another key points to.
+  public struct FileReference: Sendable, Equatable, Codable {
     public var file: String
 
     public init(file: String) { self.file = file }
@@ -104,14 +105,17 @@ public struct BundleManifest: Sendable, Equatable, Codable {
   public var files: [File]
   public var models: [Model]
   public var calibration: CalibrationReference?
-  public var outOfFold: OutOfFoldReference?
+  public var outOfFold: FileReference?
+  /// The training reference statistics (``TrainingReference``); nil in bundles written before
+  /// the trainer wrote them.
+  public var reference: FileReference?
   public var metrics: [String: Double]
   public var provenance: [String: String]
 
   public init(
     id: String, created: String, symbols: [String], interval: String, task: Task, featureSet: FeatureSetReference, files: [File] = [],
-    models: [Model] = [], calibration: CalibrationReference? = nil, outOfFold: OutOfFoldReference? = nil, metrics: [String: Double] = [:],
-    provenance: [String: String] = [:]
+    models: [Model] = [], calibration: CalibrationReference? = nil, outOfFold: FileReference? = nil, reference: FileReference? = nil,
+    metrics: [String: Double] = [:], provenance: [String: String] = [:]
   ) {
     self.schemaVersion = Self.schemaVersion
     self.id = id
@@ -124,6 +128,7 @@ public struct BundleManifest: Sendable, Equatable, Codable {
     self.models = models
     self.calibration = calibration
     self.outOfFold = outOfFold
+    self.reference = reference
     self.metrics = metrics
     self.provenance = provenance
   }
@@ -131,7 +136,7 @@ public struct BundleManifest: Sendable, Equatable, Codable {
   // Explicit keys: a key strategy would also rewrite dictionary keys (metric names).
   enum CodingKeys: String, CodingKey {
     case schemaVersion = "schema_version", id, created, symbols, interval, task, featureSet = "feature_set", files, models,
-      calibration, outOfFold = "out_of_fold", metrics, provenance
+      calibration, outOfFold = "out_of_fold", reference, metrics, provenance
   }
 
   /// The schema this build reads and writes.
@@ -173,6 +178,7 @@ public struct BundleManifest: Sendable, Equatable, Codable {
       if let onnx = model.onnx, !paths.contains(onnx) { throw fail("models[\(i)].onnx", "'\(onnx)' is not among files") }
     }
     if let oof = manifest.outOfFold, !paths.contains(oof.file) { throw fail("out_of_fold.file", "'\(oof.file)' is not among files") }
+    if let reference = manifest.reference, !paths.contains(reference.file) { throw fail("reference.file", "'\(reference.file)' is not among files") }
     return manifest
   }
 
@@ -234,16 +240,20 @@ public struct OutOfFold: Sendable, Equatable, Codable {
   public var final: String
   public var models: [String: Output]
   public var inputs: Inputs?
+  /// Each row's bar (open time, Unix ms), so live and out-of-fold behaviour can be compared
+  /// over time; nil in bundles written before the trainer recorded them.
+  public var barTimes: [Int64]?
 
-  public init(labels: [Int], foldIds: [Int], final: String, models: [String: Output], inputs: Inputs? = nil) {
+  public init(labels: [Int], foldIds: [Int], final: String, models: [String: Output], inputs: Inputs? = nil, barTimes: [Int64]? = nil) {
     self.labels = labels
     self.foldIds = foldIds
     self.final = final
     self.models = models
     self.inputs = inputs
+    self.barTimes = barTimes
   }
 
-  enum CodingKeys: String, CodingKey { case labels, foldIds = "fold_ids", final, models, inputs }
+  enum CodingKeys: String, CodingKey { case labels, foldIds = "fold_ids", final, models, inputs, barTimes = "bar_times" }
 
   /// The fold ids under the name the rest of Vane uses.
   public var foldIDs: [Int] { self.foldIds }
@@ -265,6 +275,7 @@ public struct OutOfFold: Sendable, Equatable, Codable {
     guard n > 0 else { throw fail("labels", "no rows") }
     guard oof.foldIds.isEmpty || oof.foldIds.count == n else { throw fail("fold_ids", "\(oof.foldIds.count) for \(n) labels") }
     guard oof.models[oof.final] != nil else { throw fail("final", "'\(oof.final)' is not among models") }
+    if let times = oof.barTimes, times.count != n { throw fail("bar_times", "\(times.count) for \(n) labels") }
     for (model, output) in oof.models where output.values.count != n * classCount {
       throw fail("models.\(model).values", "\(output.values.count) values for \(n) rows × \(classCount) classes")
     }

@@ -1,5 +1,6 @@
 internal import VaneCore
 internal import GRDB
+internal import VaneStore
 internal import Foundation
 
 /// Coverage of one stored series: its range and its holes.
@@ -54,24 +55,12 @@ public struct IngestOutcome: Sendable, Equatable {
 /// Candles in SQLite (GRDB), keyed by (symbol, interval, open time). One batch is one
 /// transaction: it is stored whole or not at all, and storing it again changes nothing.
 public final class CandleStore: Sendable {
-  private let database: DatabaseQueue
+  private let store: SQLiteStore
+  private var database: DatabaseQueue { self.store.database }
 
   /// Opens (creating if needed) the store at `path`; ":memory:" for a private in-memory store.
   public init(path: String) throws {
-    do {
-      if path == ":memory:" {
-        self.database = try DatabaseQueue()
-      } else {
-        try FileManager.default.createDirectory(
-          at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-        self.database = try DatabaseQueue(path: path)
-      }
-      try Self.migrator.migrate(self.database)
-    } catch let error as VaneError {
-      throw error
-    } catch {
-      throw VaneError(.unavailable, "candle store \(path): cannot open", cause: error)
-    }
+    self.store = try SQLiteStore(name: "candle store", path: path, migrator: Self.migrator)
   }
 
   private static var migrator: DatabaseMigrator {

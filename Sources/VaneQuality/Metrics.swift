@@ -233,20 +233,8 @@ public enum Metrics {
   /// reference's deciles (linear-interpolated quantiles), bins (−∞, e1], (e1, e2], …, (e9, ∞);
   /// shares floored at 1e-4; PSI = Σ (a − e) · ln(a / e).
   public static func psi(scores: [Double], reference: [Double]) -> Double {
-    guard !scores.isEmpty, !reference.isEmpty else { return .nan }
-    let sorted = reference.sorted()
-    let edges = (1...9).map { Statistics.quantile(sorted: sorted, Double($0) / 10) }
-    func shares(_ values: [Double]) -> [Double] {
-      var counts = [Int](repeating: 0, count: 10)
-      for v in values {
-        // The first edge at or above v: v ≤ e_k lands in bin k.
-        var bin = 0
-        while bin < 9, v > edges[bin] { bin += 1 }
-        counts[bin] += 1
-      }
-      return counts.map { max(Double($0) / Double(values.count), 1e-4) }
-    }
-    let actual = shares(scores), expected = shares(reference)
-    return zip(actual, expected).reduce(0) { $0 + ($1.0 - $1.1) * Foundation.log($1.0 / $1.1) }
+    guard !scores.isEmpty, let distribution = DecileDistribution(reference) else { return .nan }
+    return distribution.psi(scores)
   }
+
 }

@@ -1,5 +1,6 @@
 internal import Foundation
 internal import GRDB
+internal import VaneStore
 internal import VaneCore
 
 /// A policy as stored: its text exactly as given, and what it parses to.
@@ -41,32 +42,21 @@ public struct ReportFilter: Sendable, Equatable {
 /// The gatekeeper's state in SQLite: policies, reports and the verdicts it signed. Survives
 /// restarts; each write is one transaction.
 public final class QualityStore: Sendable {
-  private let database: DatabaseQueue
+  private let store: SQLiteStore
+  private var database: DatabaseQueue { self.store.database }
 
   /// Opens (creating if needed) the store at `path` (":memory:" for a private one) and makes
   /// sure a default policy exists (the built-in one, on first start).
   /// - Throws: UNAVAILABLE when the file cannot be opened.
   public init(path: String, now: Int64) throws {
-    do {
-      if path == ":memory:" {
-        self.database = try DatabaseQueue()
-      } else {
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-        self.database = try DatabaseQueue(path: path)
+    self.store = try SQLiteStore(name: "gatekeeper store", path: path, migrator: Self.migrator)
+    try self.store.write("storing the default policy") { db in
+      if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM policies WHERE is_default = 1") == 0 {
+        let text = QualityPolicy.defaultYAML
+        try db.execute(
+          sql: "INSERT OR REPLACE INTO policies (name, text, format, sha256, is_default, updated_ms) VALUES (?, ?, 'yaml', ?, 1, ?)",
+          arguments: ["default", text, sha256Hex(Data(text.utf8)), now])
       }
-      try Self.migrator.migrate(self.database)
-      try self.database.write { db in
-        if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM policies WHERE is_default = 1") == 0 {
-          let text = QualityPolicy.defaultYAML
-          try db.execute(
-            sql: "INSERT OR REPLACE INTO policies (name, text, format, sha256, is_default, updated_ms) VALUES (?, ?, 'yaml', ?, 1, ?)",
-            arguments: ["default", text, sha256Hex(Data(text.utf8)), now])
-        }
-      }
-    } catch let error as VaneError {
-      throw error
-    } catch {
-      throw VaneError(.unavailable, "gatekeeper store \(path): cannot open", cause: error)
     }
   }
 
@@ -88,26 +78,6 @@ public final class QualityStore: Sendable {
         """)
     }
     return migrator
-  }
-
-  static func read<T>(_ work: (Database) throws -> T, in database: DatabaseQueue) throws -> T {
-    do {
-      return try database.read(work)
-    } catch let error as VaneError {
-      throw error
-    } catch {
-      throw VaneError(.unavailable, "gatekeeper store: read failed", cause: error)
-    }
-  }
-
-  static func write<T>(_ work: (Database) throws -> T, in database: DatabaseQueue) throws -> T {
-    do {
-      return try database.write(work)
-    } catch let error as VaneError {
-      throw error
-    } catch {
-      throw VaneError(.unavailable, "gatekeeper store: write failed", cause: error)
-    }
   }
 
   /// JSON for stored bodies; non-finite numbers (an infinite logit range) as strings.
@@ -135,13 +105,13 @@ public final class QualityStore: Sendable {
   /// The policy called `name`, or the default policy when `name` is empty.
   /// - Throws: NOT_FOUND naming the policy.
   public func policy(named name: String) throws -> StoredPolicy {
-    try Self.read({ db in
+    try self.store.read("read", { db in
       let row = name.isEmpty
         ? try Row.fetchOne(db, sql: "SELECT * FROM policies WHERE is_default = 1")
         : try Row.fetchOne(db, sql: "SELECT * FROM policies WHERE name = ?", arguments: [name])
       guard let row else { throw VaneError(.notFound, name.isEmpty ? "no default policy is set" : "policy '\(name)' does not exist") }
       return try Self.policy(row)
-    }, in: self.database)
+    })
   }
 
   /// Parses and (unless `validateOnly`) stores a policy under `name` (which replaces a `name`
@@ -164,7 +134,7 @@ public final class QualityStore: Sendable {
     let parsed = try QualityPolicy.parse(text, source: "text", name: name)
     var stored = StoredPolicy(
       name: name, text: text, format: detected, sha256: sha256Hex(Data(text.utf8)), isDefault: makeDefault, updatedMs: now, policy: parsed)
-    return try Self.write({ db in
+    return try self.store.write("write", { db in
       let existing = try Row.fetchOne(db, sql: "SELECT sha256, is_default FROM policies WHERE name = ?", arguments: [name])
       if let expected = expectedSHA256, !expected.isEmpty {
         let current: String? = existing?["sha256"]
@@ -179,16 +149,16 @@ public final class QualityStore: Sendable {
         sql: "INSERT OR REPLACE INTO policies (name, text, format, sha256, is_default, updated_ms) VALUES (?, ?, ?, ?, ?, ?)",
         arguments: [name, text, detected.rawValue, stored.sha256, stored.isDefault, now])
       return stored
-    }, in: self.database)
+    })
   }
 
   /// Policies ordered by name, starting after `after`.
   public func policies(after: String?, limit: Int) throws -> (policies: [StoredPolicy], more: Bool) {
-    try Self.read({ db in
+    try self.store.read("read", { db in
       let rows = try Row.fetchAll(
         db, sql: "SELECT * FROM policies WHERE name > ? ORDER BY name LIMIT ?", arguments: [after ?? "", limit + 1])
       return (try rows.prefix(limit).map(Self.policy), rows.count > limit)
-    }, in: self.database)
+    })
   }
 
   // MARK: Reports
@@ -198,11 +168,11 @@ public final class QualityStore: Sendable {
     var stored = report
     stored.id = String(format: "r%011llx%08x", UInt64(max(report.createdMs, 0)), UInt32.random(in: .min ... .max))
     let body = try Self.encoder.encode(stored)
-    try Self.write({ db in
+    try self.store.write("write", { db in
       try db.execute(
         sql: "INSERT INTO reports (id, created_ms, manifest_sha256, policy_name, passed, body) VALUES (?, ?, ?, ?, ?, ?)",
         arguments: [stored.id, stored.createdMs, stored.subject.manifestSHA256, stored.policyName, stored.passed, body])
-    }, in: self.database)
+    })
     return stored
   }
 
@@ -216,12 +186,12 @@ public final class QualityStore: Sendable {
 
   /// One stored report. Throws NOT_FOUND naming the id.
   public func report(id: String) throws -> QualityReport {
-    try Self.read({ db in
+    try self.store.read("read", { db in
       guard let body = try Data.fetchOne(db, sql: "SELECT body FROM reports WHERE id = ?", arguments: [id]) else {
         throw VaneError(.notFound, "report '\(id)' does not exist")
       }
       return try Self.report(body, id: id)
-    }, in: self.database)
+    })
   }
 
   /// Reports matching `filter`, newest first, `limit` at a time. `pageToken` is the token a
@@ -244,7 +214,7 @@ public final class QualityStore: Sendable {
       arguments += [created, created, parts[1]]
     }
     let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-    return try Self.read({ db in
+    return try self.store.read("read", { db in
       let rows = try Row.fetchAll(
         db, sql: "SELECT id, created_ms, body FROM reports \(clause) ORDER BY created_ms DESC, id DESC LIMIT ?",
         arguments: StatementArguments(arguments + [limit + 1]))
@@ -254,7 +224,7 @@ public final class QualityStore: Sendable {
         next = Data("\(last.createdMs)|\(last.id)|\(filter.fingerprint)".utf8).base64EncodedString()
       }
       return (page, next)
-    }, in: self.database)
+    })
   }
 
   // MARK: Verdicts
@@ -262,18 +232,18 @@ public final class QualityStore: Sendable {
   /// Records a signed verdict.
   public func record(_ verdict: Verdict) throws {
     let body = try Self.encoder.encode(verdict)
-    try Self.write({ db in
+    try self.store.write("write", { db in
       try db.execute(
         sql: "INSERT INTO verdicts (manifest_sha256, report_id, signed_ns, body) VALUES (?, ?, ?, ?)",
         arguments: [verdict.manifestSHA256, verdict.reportID, verdict.signTimeNanos, body])
-    }, in: self.database)
+    })
   }
 
   /// Verdicts signed for a manifest, oldest first.
   public func verdicts(manifestSHA256: String) throws -> [Verdict] {
-    try Self.read({ db in
+    try self.store.read("read", { db in
       try Data.fetchAll(db, sql: "SELECT body FROM verdicts WHERE manifest_sha256 = ? ORDER BY signed_ns", arguments: [manifestSHA256])
         .map { try Self.decoder.decode(Verdict.self, from: $0) }
-    }, in: self.database)
+    })
   }
 }

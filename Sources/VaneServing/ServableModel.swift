@@ -32,6 +32,11 @@ public struct ServableModel: Sendable {
   /// Kinds of the models it runs.
   public var modelKinds: [ModelKind] { self.manifest.models.map(\.kind) }
 
+  /// The training reference statistics (nil: a bundle written before the trainer wrote them).
+  public let reference: TrainingReference?
+  /// What this loaded version does about expiry and out-of-distribution inputs.
+  public var policy: TrustPolicy = .default
+
   private let scaler: FeatureScaler?
   private let calibration: Calibration
   /// Per horizon, in `horizons` order: the model that answers for it.
@@ -150,6 +155,12 @@ public struct ServableModel: Sendable {
     }
     self.served = served
 
+    if let file = manifest.reference?.file {
+      self.reference = try TrainingReference.decode(try bundle.data(file), columns: columns, classCount: classes.count, name: name)
+    } else {
+      self.reference = nil
+    }
+
     if let reference = manifest.calibration {
       guard let method = CalibrationMethod(rawValue: reference.method) else { throw fail("calibration.method '\(reference.method)' is not known") }
       do {
@@ -170,6 +181,11 @@ public struct ServableModel: Sendable {
     (self.scaler?.center ?? [Double](repeating: 0, count: self.columns.count), 1)
   }
 
+  /// Rows as the models read them: through the bundle's scaler (NaN stays NaN).
+  func scale(_ features: [Double]) -> [Double] {
+    self.scaler.map { $0.transform(batch: features) } ?? features
+  }
+
   // MARK: Answering
 
   /// Answers for `count` rows of raw features (`count × columns.count`, row-major; NaN is a
@@ -188,7 +204,7 @@ public struct ServableModel: Sendable {
       throw VaneError.invalidArgument(field: "horizon_bars", "\(horizon) is not a horizon of this model (\(self.horizons.map(String.init).joined(separator: ", ")))")
     }
     // The trainer's inputs: scaled; NaN (missing) kept for trees, 0 (the scaled mean) otherwise.
-    let scaled = self.scaler.map { $0.transform(batch: features) } ?? features
+    let scaled = self.scale(features)
     let finite = scaled.map { $0.isFinite ? $0 : 0 }
     func probabilities(_ base: Base) -> [Double] {
       switch base {

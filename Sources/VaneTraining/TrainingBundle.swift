@@ -153,6 +153,7 @@ public enum TrainingBundle {
     // Out-of-fold predictions, per horizon, on the rows every model predicted.
     var correlations: [Int: CorrelationMatrix] = [:]
     var primary: (predictions: Predictions, final: ModelRun, metrics: [String: Double], inputs: OutOfFold.Inputs?)?
+    var served: [(horizon: Int, probabilities: [Double])] = []
     for (h, horizon) in data.horizons.enumerated() {
       let atHorizon = runs.filter { $0.horizon == horizon }
       guard !atHorizon.isEmpty else { continue }
@@ -169,8 +170,9 @@ public enum TrainingBundle {
       }
       let oof = OutOfFold(
         labels: rows.map { data.labels[h][$0] }, foldIds: Self.foldIDs(rows, data: data, folds: finalRun.folds), final: finalRun.name,
-        models: outputs, inputs: Self.inputSummary(rows, data: data, scaler: final.scaler))
+        models: outputs, inputs: Self.inputSummary(rows, data: data, scaler: final.scaler), barTimes: rows.map { data.openTimes[$0] })
       files["reports/oof_h\(horizon).json"] = try oof.encoded()
+      served.append((horizon, outputs[finalRun.name]!.values))
       let bases = atHorizon.filter { $0.kind != "stack" }
       correlations[horizon] = Self.correlations(bases, rows: rows, classCount: k)
       if primary == nil {
@@ -211,13 +213,19 @@ public enum TrainingBundle {
       finalWindow: .init(start: final.window.trainRange.lowerBound, end: final.window.trainRange.upperBound, trainRows: final.window.trainRows.count,
                          validationRows: final.window.validationRows.count)))
     if let spec = request.spec { files["spec.json"] = spec }
+    // What the served answers are compared with at answer time: the calibrated horizon's
+    // scores as the predictor will answer them.
+    if let first = served.first?.horizon, let index = served.firstIndex(where: { $0.horizon == first }) {
+      served[index].probabilities = try calibration.apply(probabilities: served[index].probabilities, classCount: k)
+    }
+    files[TrainingReference.file] = try encoder.encode(Self.reference(data: data, final: final, served: served))
 
     let manifest = BundleManifest(
       id: request.id, created: Self.timestamp(request.created), symbols: request.symbols, interval: request.interval,
       task: .init(kind: request.taskKind, classes: data.classes, horizons: data.horizons),
       featureSet: .init(id: request.featureSetID, sha256: request.featureSetSHA256, columns: data.columns),
       models: models, calibration: .init(method: calibration.method.rawValue, parameters: calibration.parametersJSON()),
-      outOfFold: .init(file: "reports/oof_h\(primary.final.horizon).json"), metrics: primary.metrics.filter { $0.value.isFinite },
+      outOfFold: .init(file: "reports/oof_h\(primary.final.horizon).json"), reference: .init(file: TrainingReference.file), metrics: primary.metrics.filter { $0.value.isFinite },
       provenance: request.provenance.merging(
         ["final_model": primary.final.name, "final_window": "\(final.window.trainRange.lowerBound)..<\(final.window.trainRange.upperBound)"]) { a, _ in a })
     let (written, sha256) = try ModelBundle.write(manifest, files: files, to: path)
@@ -270,6 +278,18 @@ public enum TrainingBundle {
     }
     let kept = (0..<width).filter { std[$0] > 0 }
     return OutOfFold.Inputs(columns: kept.map { data.columns[$0] }, mean: kept.map { mean[$0] }, std: kept.map { std[$0] })
+  }
+
+  /// The reference statistics of the final fit's rows (training and validation: everything the
+  /// served models learned from).
+  static func reference(data: TrainingData, final: FinalFit, served: [(horizon: Int, probabilities: [Double])]) -> TrainingReference {
+    let rows = (final.window.trainRows + final.window.validationRows).sorted()
+    let raw = data.rows(rows)
+    let scaled = final.scaler.map { $0.transform(batch: raw) } ?? raw
+    let start = rows.first.map { data.openTimes[$0] } ?? 0
+    let end = rows.last.map { data.openTimes[$0] + data.barMs } ?? 0
+    return TrainingReference.summarise(
+      columns: data.columns, raw: raw, scaled: scaled, rows: rows.count, dataStart: start, dataEnd: end, classCount: data.classes.count, scores: served)
   }
 
   static func correlations(_ runs: [ModelRun], rows: [Int], classCount k: Int) -> CorrelationMatrix {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaneMath
+import VaneCore
 
 @Suite("AdamW")
 struct AdamWTests {
