@@ -116,7 +116,9 @@ let package = Package(
     // Serving: bundles made ready to answer (no gRPC).
     .target(
       name: "VaneServing",
-      dependencies: ["VaneCore", "VaneBundle", "VaneModels", "VaneFeatures", "VaneQuality", "VaneStore", .product(name: "GRDB", package: "GRDB.swift")],
+      dependencies: ["VaneCore", "VaneBundle", "VaneModels", "VaneFeatures", "VaneQuality", "VaneStore", .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
       swiftSettings: swiftSettings
     ),
     .target(
@@ -164,7 +166,7 @@ let package = Package(
       name: "vane",
       dependencies: [
         "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures", "VaneQuality", "VaneModels", "VaneTraining",
-        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
+        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService", "VaneServing",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -228,7 +230,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneServingTests",
-      dependencies: ["VaneServing", "VaneCore"],
+      dependencies: ["VaneServing", "VaneCore", "VaneBundle", "VaneQuality", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -63,6 +63,8 @@ extension Vane_V1_ModelVersion {
       $0.latencyP50 = Google_Protobuf_Duration(duration: counters.latencyP50)
       $0.latencyP99 = Google_Protobuf_Duration(duration: counters.latencyP99)
       if let last = counters.lastRequest { $0.lastRequestTime = Google_Protobuf_Timestamp(date: last) }
+      $0.logged = counters.logged
+      $0.logDropped = counters.logDropped
     }
     self.bundle = .with { $0.path = info.source }
     guard let model = listing.model else { return }
@@ -83,6 +85,103 @@ extension Vane_V1_ModelVersion {
     var kinds: [Vane_V1_ModelKind] = []
     for kind in model.modelKinds.map(Vane_V1_ModelKind.init) where !kinds.contains(kind) { kinds.append(kind) }
     self.modelKinds = kinds
+    self.trust = Vane_V1_TrustPolicy(model.policy)
+    if let end = model.dataEnd { self.modelDataEnd = Google_Protobuf_Timestamp(date: end) }
+    if let created = model.createdAt { self.modelCreateTime = Google_Protobuf_Timestamp(date: created) }
+  }
+}
+
+extension TrustPolicy {
+  /// The domain policy of a LoadModel request's (unset: ``TrustPolicy/default``).
+  /// - Throws: INVALID_ARGUMENT naming the field: a negative age or bound, an unknown action.
+  init(_ proto: Vane_V1_TrustPolicy, field: String) throws {
+    self = .default
+    if proto.hasMaxModelAge {
+      let age = Duration.seconds(proto.maxModelAge.seconds) + .nanoseconds(Int64(proto.maxModelAge.nanos))
+      guard age > .zero else { throw VaneError.invalidArgument(field: "\(field).max_model_age", "must be positive") }
+      self.maxModelAge = age
+    }
+    func action(_ value: Vane_V1_TrustAction, _ name: String) throws -> Action {
+      switch value {
+      case .unspecified, .flag: return .flag
+      case .refuse: return .refuse
+      case .UNRECOGNIZED(let raw): throw VaneError.invalidArgument(field: "\(field).\(name)", "\(raw) is not a TrustAction")
+      }
+    }
+    self.onExpired = try action(proto.onExpired, "on_expired")
+    self.onOutOfDistribution = try action(proto.onOutOfDistribution, "on_out_of_distribution")
+    func bound(_ value: Double, _ name: String) throws -> Double? {
+      guard value.isFinite, value >= 0 else { throw VaneError.invalidArgument(field: "\(field).\(name)", "\(value) must be a finite number ≥ 0") }
+      return value == 0 ? nil : value
+    }
+    if proto.hasZBound { self.zBound = try bound(proto.zBound, "z_bound") }
+    if proto.hasDissimilarityThreshold { self.dissimilarityThreshold = try bound(proto.dissimilarityThreshold, "dissimilarity_threshold") }
+  }
+}
+
+extension Vane_V1_TrustPolicy {
+  init(_ policy: TrustPolicy) {
+    self.init()
+    if let age = policy.maxModelAge { self.maxModelAge = Google_Protobuf_Duration(duration: age) }
+    self.onExpired = policy.onExpired == .refuse ? .refuse : .flag
+    self.onOutOfDistribution = policy.onOutOfDistribution == .refuse ? .refuse : .flag
+    self.zBound = policy.zBound ?? 0
+    self.dissimilarityThreshold = policy.dissimilarityThreshold ?? 0
+  }
+}
+
+extension Vane_V1_TrustFlags {
+  init(_ report: TrustReport) {
+    self.init()
+    self.expired = report.expired
+    self.outOfDistribution = report.outOfDistribution
+    self.outOfBoundColumns = report.outOfBoundColumns
+    if let z = report.maximumZ { self.maxAbsZ = z }
+    if let index = report.dissimilarity { self.dissimilarity = index }
+  }
+}
+
+extension Vane_V1_VersionStats {
+  init(_ stats: LiveStatistics) {
+    self.init()
+    self.ref = .with {
+      $0.modelID = stats.modelID
+      $0.version = stats.version
+    }
+    self.shadow = stats.shadow
+    if let bars = stats.bars {
+      self.window = .with {
+        $0.start = Google_Protobuf_Timestamp(unixMilliseconds: bars.lowerBound)
+        $0.end = Google_Protobuf_Timestamp(unixMilliseconds: bars.upperBound)
+      }
+    }
+    self.horizons = stats.horizons.map { horizon in
+      .with {
+        $0.horizonBars = UInt32(horizon.horizon)
+        $0.predictions = Int64(horizon.predictions)
+        $0.matured = Int64(horizon.matured)
+        $0.pending = Int64(horizon.pending)
+        $0.unjoinable = Int64(horizon.unjoinable)
+        if let value = horizon.auc { $0.auc = value }
+        if let value = horizon.logLoss { $0.logLoss = value }
+        if let value = horizon.brier { $0.brier = value }
+        if let value = horizon.ece { $0.ece = value }
+        if let value = horizon.accuracy { $0.accuracy = value }
+        $0.classes = stats.classes
+        $0.predictedShares = horizon.predictedShares
+        $0.realizedShares = horizon.realizedShares
+        if let value = horizon.scorePSI { $0.scorePsi = value }
+        $0.expired = Int64(horizon.expired)
+        $0.outOfDistribution = Int64(horizon.outOfDistribution)
+        if let bar = horizon.lastMaturedBar { $0.lastMaturedBar = Google_Protobuf_Timestamp(unixMilliseconds: bar) }
+      }
+    }
+    self.inputDrift = stats.inputDrift.map { drift in
+      .with {
+        $0.column = drift.column
+        $0.psi = drift.psi
+      }
+    }
   }
 }
 

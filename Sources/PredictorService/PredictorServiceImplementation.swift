@@ -17,21 +17,40 @@ public import VaneServing
 public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleServiceProtocol {
   /// The methods this build serves.
   public static let implemented: Set<String> = [
-    "GetServiceInfo", "Predict", "PredictBatch", "LoadModel", "UnloadModel", "SetTrafficSplit", "ListModels",
+    "GetServiceInfo", "Predict", "PredictBatch", "LoadModel", "UnloadModel", "SetTrafficSplit", "ListModels", "GetModelStats",
   ]
   /// Most items of one PredictBatch.
   public static let maximumBatch = 4096
 
   let runtime: RuntimeInfo
   public let registry: ModelRegistry
+  public let config: PredictorConfig
+  /// The feature service, for market inputs and outcomes (nil: market inputs are UNAVAILABLE).
+  public let features: UpstreamClient?
 
-  public init(runtime: RuntimeInfo, registry: ModelRegistry = ModelRegistry()) {
+  public init(runtime: RuntimeInfo, registry: ModelRegistry = ModelRegistry(), config: PredictorConfig = PredictorConfig(), features: UpstreamClient? = nil) {
     self.runtime = runtime
     self.registry = registry
+    self.config = config
+    self.features = features
   }
 
   /// Scores shadow requests off the answer path while the server runs.
   public var shadowScorer: some Service { ShadowScorer(registry: self.registry) }
+
+  /// What runs beside the server: the shadow scorer, the feature service's connection, the
+  /// prediction log's writer and the outcome joiner (the last two when there is a log).
+  public var background: [any Service] {
+    var services: [any Service] = [self.shadowScorer]
+    if let features = self.features { services.append(features) }
+    if let log = self.registry.log {
+      services.append(PredictionLog.Writer(log: log))
+      if let features = self.features {
+        services.append(OutcomeJoiner(log: log, source: FeatureServiceOutcomes(client: features, deadline: self.config.outcomeDeadline), interval: self.config.joinInterval))
+      }
+    }
+    return services
+  }
 
   public func getServiceInfo(
     request: Vane_V1_GetServiceInfoRequest,
@@ -44,7 +63,10 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     request: Vane_V1_PredictRequest,
     context: ServerContext
   ) async throws -> Vane_V1_PredictResponse {
-    try await serviceEdge { try self.answer(request, field: "") }
+    try await serviceEdge {
+      let input = try await self.input(request, field: "")
+      return try self.answer(request, input: input, field: "")
+    }
   }
 
   public func predictBatch(
@@ -56,12 +78,22 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
       guard request.requests.count <= Self.maximumBatch else {
         throw VaneError.invalidArgument(field: "requests", "has \(request.requests.count) items (at most \(Self.maximumBatch))")
       }
-      // Many rows of numeric work: the blocking pool's, not the cooperative pool's.
+      // Market inputs are fetched first (each item fails alone), then the numeric work runs
+      // on the blocking pool, not the cooperative one.
+      var inputs: [Result<Input, any Error>] = []
+      for (index, item) in request.requests.enumerated() {
+        do {
+          inputs.append(.success(try await self.input(item, field: "requests[\(index)].")))
+        } catch {
+          inputs.append(.failure(error))
+        }
+      }
+      let resolved = inputs
       return try await BlockingPool.shared.run {
         Vane_V1_PredictBatchResponse.with { response in
           response.results = request.requests.enumerated().map { index, item -> Vane_V1_PredictBatchResult in
             do {
-              let prediction = try self.answer(item, field: "requests[\(index)].")
+              let prediction = try self.answer(item, input: try resolved[index].get(), field: "requests[\(index)].")
               return .with { $0.prediction = prediction }
             } catch let error as VaneError {
               let status = error.rpcError
@@ -75,24 +107,24 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     }
   }
 
-  /// One prediction; errors name fields under `field` (a batch item's prefix).
-  func answer(_ request: Vane_V1_PredictRequest, field: String) throws -> Vane_V1_PredictResponse {
+  /// One prediction on a resolved input; errors name fields under `field` (a batch item's prefix).
+  func answer(_ request: Vane_V1_PredictRequest, input: Input, field: String) throws -> Vane_V1_PredictResponse {
     let received = ContinuousClock.now
-    let vector: Vane_V1_FeatureVector
-    switch request.input {
-    case .features(let features)?: vector = features
-    case .market?:
-      throw VaneError(.unimplemented, "\(field)market: fetching the online vector from the feature service is not built yet; send features")
-    case nil:
-      throw VaneError.invalidArgument(field: "\(field)input", "is required: features or market")
-    }
     let route = RegistryState<ServableModel>.Route(
       modelID: request.model.modelID, pinned: request.model.version.isEmpty ? nil : request.model.version,
       routingKey: request.routingKey.isEmpty ? nil : request.routingKey, draw: Double.random(in: 0..<1), shadowDraw: Double.random(in: 0..<1))
     let horizons = request.horizonBars == 0 ? [] : [Int(request.horizonBars)]
-    let answer = try self.registry.predict(route, horizons: horizons) { model in
-      (try FeatureRow.values(vector, for: model, field: "\(field)features"), 1)
+    let first = input.vectors.first!.value
+    let context = ModelRegistry.RequestContext(
+      requestID: request.requestID.isEmpty ? UUID().uuidString.lowercased() : String(request.requestID.prefix(128)),
+      symbol: first.symbol.isEmpty ? nil : first.symbol, barTime: first.hasAsOf ? try? first.asOf.unixMilliseconds(field: "as_of") : nil)
+    var used = first
+    let answer = try self.registry.predict(route, horizons: horizons, context: context) { model in
+      let vector = try input.vector(for: model, field: field)
+      used = vector
+      return (try FeatureRow.values(vector, for: model, field: input.isMarket ? "\(field)market" : "\(field)features"), 1)
     }
+    let vector = used
     let manifest = answer.model.manifest
     let bar = CandleInterval(rawValue: manifest.interval)?.milliseconds
     let asOf = vector.hasAsOf ? try vector.asOf.unixMilliseconds(field: "\(field)features.as_of") : nil
@@ -129,10 +161,14 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
         $0.sampledOut = answer.sampledOut
       }
       response.latency = .with {
-        $0.total = Google_Protobuf_Duration(duration: ContinuousClock.now - received)
-        $0.features = Google_Protobuf_Duration(duration: .zero)
+        $0.total = Google_Protobuf_Duration(duration: ContinuousClock.now - received + input.latency)
+        $0.features = Google_Protobuf_Duration(duration: input.latency)
         $0.inference = Google_Protobuf_Duration(duration: answer.inference)
       }
+      response.predictionID = self.registry.log == nil ? "" : answer.predictionID
+      if let end = answer.model.dataEnd { response.modelDataEnd = Google_Protobuf_Timestamp(date: end) }
+      if let created = answer.model.createdAt { response.modelCreateTime = Google_Protobuf_Timestamp(date: created) }
+      response.trust = Vane_V1_TrustFlags(answer.trust[0])
     }
   }
 
@@ -151,9 +187,10 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
       case nil: throw VaneError.invalidArgument(field: "source", "is required: bundle_path or bundle")
       }
       guard !path.isEmpty else { throw VaneError.invalidArgument(field: "bundle_path", "is empty") }
+      let trust = try TrustPolicy(request.trust, field: "trust")
       let info = try await self.registry.load(.init(
         path: path, expectedManifestSHA256: expected, modelID: request.modelID, version: request.version, replace: request.replace,
-        shadow: request.shadow, wait: request.wait))
+        shadow: request.shadow, wait: request.wait, trust: trust))
       return try self.version(modelID: info.modelID, version: info.version)
     }
   }

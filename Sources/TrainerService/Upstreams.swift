@@ -67,34 +67,13 @@ struct Upstreams: Sendable {
         try await Task.sleep(for: delay)
         delay *= 2
       } catch let error as RPCError {
-        throw VaneError(Self.code(error.code), "\(service) at \(address): \(error.message)", cause: error)
+        throw VaneError(upstream: error, "\(service) at \(address)")
       }
     }
     throw VaneError(.unavailable, "\(service) at \(address): no answer after \(self.config.attempts) attempts")
   }
 
-  static func code(_ code: RPCError.Code) -> VaneError.Code {
-    switch code {
-    case .invalidArgument: .invalidArgument
-    case .notFound: .notFound
-    case .alreadyExists: .alreadyExists
-    case .failedPrecondition, .outOfRange: .failedPrecondition
-    case .unavailable, .deadlineExceeded: .unavailable
-    case .unimplemented: .unimplemented
-    case .permissionDenied: .permissionDenied
-    case .unauthenticated: .unauthenticated
-    case .resourceExhausted: .resourceExhausted
-    case .aborted: .aborted
-    case .cancelled: .cancelled
-    default: .internalError
-    }
-  }
-
-  func options(_ deadline: Duration) -> CallOptions {
-    var options = CallOptions.defaults
-    options.timeout = deadline
-    return options
-  }
+  func options(_ deadline: Duration) -> CallOptions { UpstreamClient.options(deadline: deadline) }
 
   /// The spec's dataset: the feature set's column definitions (DescribeFeatureSet), then the
   /// BuildDataset stream, assembled into training rows.
@@ -135,7 +114,7 @@ struct Upstreams: Sendable {
           .with { $0.featureSetID = spec.featureSetID }, options: self.options(.seconds(5)))
       }
     } catch let error as RPCError where error.code == .notFound || error.code == .invalidArgument {
-      throw VaneError(Self.code(error.code), "spec.feature_set_id: \(error.message)", cause: error)
+      throw VaneError(VaneError.code(upstream: error.code), "spec.feature_set_id: \(error.message)", cause: error)
     } catch {
       return
     }

@@ -28,17 +28,19 @@ public struct StackPlan: Sendable {
       "VANE_ADDRESS": "0.0.0.0:\(kind.defaultPort)",
       "VANE_DATA_DIR": containerDataDirectory(for: kind),
     ]
-    if kind == .trainer {
+    if kind == .trainer || kind == .predictor {
       environment["VANE_FEATURE_ADDRESS"] = "feature:\(ServiceKind.feature.defaultPort)"
+    }
+    if kind == .trainer {
       environment["VANE_GATEKEEPER_ADDRESS"] = "gatekeeper:\(ServiceKind.gatekeeper.defaultPort)"
     }
     return environment
   }
 
-  /// Volumes a container mounts besides its own: the gatekeeper reads the bundles the trainer
-  /// writes (under the trainer's data directory), read-only.
+  /// Volumes a container mounts besides its own: the gatekeeper and the predictor read the
+  /// bundles the trainer writes (under the trainer's data directory), read-only.
   public static func sharedVolumes(for kind: ServiceKind) -> [String] {
-    kind == .gatekeeper ? ["trainer-data:\(containerDataDirectory(for: .trainer)):ro"] : []
+    kind == .gatekeeper || kind == .predictor ? ["trainer-data:\(containerDataDirectory(for: .trainer)):ro"] : []
   }
 
   /// Where compose.yaml mounts the service's named volume.
@@ -55,8 +57,10 @@ public struct StackPlan: Sendable {
         "VANE_ADDRESS": address(kind),
         "VANE_DATA_DIR": dataRoot.hasSuffix("/") ? dataRoot + kind.rawValue : dataRoot + "/" + kind.rawValue,
       ]
-      if kind == .trainer {
+      if kind == .trainer || kind == .predictor {
         environment["VANE_FEATURE_ADDRESS"] = address(.feature)
+      }
+      if kind == .trainer {
         environment["VANE_GATEKEEPER_ADDRESS"] = address(.gatekeeper)
       }
       return Process(kind: kind, arguments: Self.arguments(for: kind), environment: environment, address: address(kind))

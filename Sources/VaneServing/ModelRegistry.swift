@@ -2,6 +2,7 @@ public import Foundation
 public import VaneBundle
 public import VaneCore
 internal import Synchronization
+internal import VaneFeatures
 
 /// The predictor's loaded versions: ``RegistryState`` behind one `Mutex`, with the I/O its
 /// transitions ask for — bundles read and warmed on the blocking pool, drains timed, shadows
@@ -19,6 +20,24 @@ public final class ModelRegistry: Sendable {
     public var shadowVersions: [String]
     public var sampledOut: Bool
     public var inference: Duration
+    /// Key of the answer in the prediction log (logged only when the registry has one).
+    public var predictionID: String
+    /// The trust checks' findings, one per row.
+    public var trust: [TrustReport]
+  }
+
+  /// What a request says about itself, for the prediction log.
+  public struct RequestContext: Sendable {
+    public var requestID: String
+    /// The market and bar the input describes, when it says.
+    public var symbol: String?
+    public var barTime: Int64?
+
+    public init(requestID: String, symbol: String? = nil, barTime: Int64? = nil) {
+      self.requestID = requestID
+      self.symbol = symbol
+      self.barTime = barTime
+    }
   }
 
   /// What ``load(_:)`` is asked to do.
@@ -34,8 +53,14 @@ public final class ModelRegistry: Sendable {
     public var shadow: Bool
     /// Wait for READY or FAILED.
     public var wait: Bool
+    /// Expiry and out-of-distribution checks of the version.
+    public var trust: TrustPolicy
 
-    public init(path: String, expectedManifestSHA256: String? = nil, modelID: String = "", version: String = "", replace: Bool = false, shadow: Bool = false, wait: Bool = false) {
+    public init(
+      path: String, expectedManifestSHA256: String? = nil, modelID: String = "", version: String = "", replace: Bool = false, shadow: Bool = false,
+      wait: Bool = false, trust: TrustPolicy = .default
+    ) {
+      self.trust = trust
       self.path = path
       self.expectedManifestSHA256 = expectedManifestSHA256
       self.modelID = modelID
@@ -65,6 +90,8 @@ public final class ModelRegistry: Sendable {
   private let shadowJobs: AsyncStream<ShadowJob>
   private let shadowDrops = Atomic<Int>(0)
   private let pool: BlockingPool
+  /// Where answers are logged (nil: not logged).
+  public let log: PredictionLog?
   /// How long an unloaded version may drain when the request does not say.
   public let defaultDrainTimeout: Duration
 
@@ -74,11 +101,17 @@ public final class ModelRegistry: Sendable {
     var features: [Double]
     var count: Int
     var horizons: [Int]
+    var context: RequestContext
+    var predictionID: String
   }
 
   /// - Parameter shadowQueueCapacity: shadow requests waiting to be scored; beyond it a
   ///   shadow request is dropped and counted, never waited for.
-  public init(maximumVersions: Int = 64, shadowQueueCapacity: Int = 1024, defaultDrainTimeout: Duration = .seconds(30), pool: BlockingPool = .shared) {
+  public init(
+    maximumVersions: Int = 64, shadowQueueCapacity: Int = 1024, defaultDrainTimeout: Duration = .seconds(30), log: PredictionLog? = nil,
+    pool: BlockingPool = .shared
+  ) {
+    self.log = log
     self.state = Mutex(State(maximumVersions: maximumVersions))
     (self.shadowJobs, self.shadowQueue) = AsyncStream<ShadowJob>.makeStream(bufferingPolicy: .bufferingOldest(shadowQueueCapacity))
     self.defaultDrainTimeout = defaultDrainTimeout
@@ -105,7 +138,7 @@ public final class ModelRegistry: Sendable {
       try $0.beginLoad(modelID: modelID, version: version, source: request.path, replace: request.replace, now: Date())
     }
     let finishing = Task {
-      await self.finishLoad(instance, bundle: bundle, modelID: modelID, version: version, shadow: request.shadow)
+      await self.finishLoad(instance, bundle: bundle, modelID: modelID, version: version, shadow: request.shadow, trust: request.trust)
     }
     if request.wait {
       await finishing.value
@@ -125,10 +158,15 @@ public final class ModelRegistry: Sendable {
   /// Failed replacements, by instance, so a waiting load can say so.
   private let failedInstances = Mutex<Set<Int>>([])
 
-  private func finishLoad(_ instance: State.InstanceID, bundle: ModelBundle, modelID: String, version: String, shadow: Bool) async {
+  private func finishLoad(_ instance: State.InstanceID, bundle: ModelBundle, modelID: String, version: String, shadow: Bool, trust: TrustPolicy) async {
     do {
       let model = try await self.pool.run { () throws -> ServableModel in
-        let model = try ServableModel(bundle: bundle)
+        var model = try ServableModel(bundle: bundle)
+        model.policy = trust
+        if trust.maxModelAge != nil, model.dataEnd == nil {
+          throw VaneError(.failedPrecondition, "max_model_age is set, but bundle \(bundle.manifest.id) does not record when its training data ended (it predates reference statistics)")
+        }
+        try self.log?.register(Self.logRecord(model, bundle: bundle, modelID: modelID, version: version))
         // Warm-up: the first predictions touch every code path and page before traffic does.
         let rows = model.warmUpRows
         _ = try model.predict(rows.values, count: rows.count)
@@ -208,6 +246,17 @@ public final class ModelRegistry: Sendable {
     self.state.withLock { $0.list().first { $0.modelID == modelID && $0.version == version } }
   }
 
+  /// Feature set ids of the versions a request for `modelID` (pinned to a version or not) may
+  /// route to: READY and weighted, or the pinned one.
+  public func featureSets(modelID: String, pinned: String?) -> Set<String> {
+    self.state.withLock { state in
+      let infos = state.list().filter { info in
+        (modelID.isEmpty || info.modelID == modelID) && info.status == .ready && (pinned.map { info.version == $0 } ?? (info.trafficPercent > 0 || info.shadow))
+      }
+      return Set(infos.compactMap { state.model(modelID: $0.modelID, version: $0.version)?.manifest.featureSet.id })
+    }
+  }
+
   /// Shadow requests dropped because the queue was full.
   public var droppedShadows: Int { self.shadowDrops.load(ordering: .relaxed) }
 
@@ -218,15 +267,19 @@ public final class ModelRegistry: Sendable {
   /// - Parameter rows: the request's rows for the model it routed to (`values`, `count` rows
   ///   of its columns); what it throws fails the request.
   public func predict(
-    _ route: State.Route, horizons: [Int], rows: (ServableModel) throws -> (values: [Double], count: Int)
+    _ route: State.Route, horizons: [Int], context: RequestContext = RequestContext(requestID: ""),
+    rows: (ServableModel) throws -> (values: [Double], count: Int)
   ) throws -> Answer {
     let lease = try self.state.withLock { try $0.acquire(route) }
     defer { self.perform(self.state.withLock { $0.release(lease) }) }
     let started = ContinuousClock.now
     let outputs: [[ServableModel.HorizonOutput]]
     let features: [Double], count: Int
+    let trust: [TrustReport]
     do {
       (features, count) = try rows(lease.primary.model)
+      trust = lease.primary.model.assess(features, count: count, now: Date())
+      try Self.refuseUntrusted(trust, model: lease.primary.model, name: "\(lease.modelID)/\(lease.primary.version)")
       outputs = try lease.primary.model.predict(features, count: count, horizons: horizons)
     } catch {
       self.record(lease.modelID, lease.primary.version, latency: ContinuousClock.now - started, error: true, shadow: false)
@@ -235,29 +288,105 @@ public final class ModelRegistry: Sendable {
     }
     let inference = ContinuousClock.now - started
     self.record(lease.modelID, lease.primary.version, latency: inference, error: false, shadow: false)
+    let predictionID = Self.newPredictionID()
+    self.logAnswers(
+      id: predictionID, modelID: lease.modelID, version: lease.primary.version, shadow: false, context: context, model: lease.primary.model,
+      features: features, count: count, outputs: outputs, trust: trust, latency: inference)
     for shadow in lease.shadows {
-      let job = ShadowJob(modelID: lease.modelID, target: shadow, features: features, count: count, horizons: horizons)
+      let job = ShadowJob(
+        modelID: lease.modelID, target: shadow, features: features, count: count, horizons: horizons, context: context, predictionID: predictionID)
       if case .enqueued = self.shadowQueue.yield(job) { continue }
       self.shadowDrops.add(1, ordering: .relaxed)
       self.perform(self.state.withLock { $0.release(shadow.instance) })
     }
     return Answer(
       modelID: lease.modelID, version: lease.primary.version, pinned: lease.pinned, outputs: outputs, model: lease.primary.model,
-      shadowVersions: lease.shadows.map(\.version), sampledOut: lease.sampledOut, inference: inference)
+      shadowVersions: lease.shadows.map(\.version), sampledOut: lease.sampledOut, inference: inference, predictionID: predictionID, trust: trust)
   }
 
   /// Scores queued shadow requests until the queue is finished (``finishShadows()``).
   public func runShadows() async {
     for await job in self.shadowJobs {
       let started = ContinuousClock.now
-      let failed = (try? job.target.model.predict(job.features, count: job.count, horizons: job.horizons)) == nil
-      self.record(job.modelID, job.target.version, latency: ContinuousClock.now - started, error: failed, shadow: true)
+      let outputs = try? job.target.model.predict(job.features, count: job.count, horizons: job.horizons)
+      let latency = ContinuousClock.now - started
+      self.record(job.modelID, job.target.version, latency: latency, error: outputs == nil, shadow: true)
+      if let outputs {
+        self.logAnswers(
+          id: job.predictionID + "-shadow-" + job.target.version, modelID: job.modelID, version: job.target.version, shadow: true, context: job.context,
+          model: job.target.model, features: job.features, count: job.count, outputs: outputs,
+          trust: job.target.model.assess(job.features, count: job.count, now: Date()), latency: latency)
+      }
       self.perform(self.state.withLock { $0.release(job.target.instance) })
     }
   }
 
   /// No more shadow requests: ``runShadows()`` ends once the queue is empty.
   public func finishShadows() { self.shadowQueue.finish() }
+
+  // MARK: Logging and trust
+
+  /// Throws FAILED_PRECONDITION when the model's policy refuses what the checks found.
+  static func refuseUntrusted(_ reports: [TrustReport], model: ServableModel, name: String) throws {
+    let policy = model.policy
+    for (row, report) in reports.enumerated() {
+      let prefix = reports.count > 1 ? "row \(row): " : ""
+      if report.expired, policy.onExpired == .refuse, let end = model.dataEnd, let age = policy.maxModelAge {
+        throw VaneError(
+          .failedPrecondition,
+          "\(prefix)\(name) has expired: its training data ended \(ISO8601DateFormatter().string(from: end)), more than max_model_age \(age.components.seconds) s ago")
+      }
+      if report.outOfDistribution, policy.onOutOfDistribution == .refuse {
+        var reasons: [String] = []
+        if !report.outOfBoundColumns.isEmpty, let bound = policy.zBound {
+          reasons.append("\(report.outOfBoundColumns.prefix(20).joined(separator: ", ")) beyond \(bound) training standard deviations")
+        }
+        if report.dissimilar, let index = report.dissimilarity, let threshold = policy.dissimilarityThreshold {
+          reasons.append("dissimilarity \((index * 1000).rounded() / 1000) above \(threshold)")
+        }
+        throw VaneError(.failedPrecondition, "\(prefix)\(name): the input is out of distribution: \(reasons.joined(separator: "; "))")
+      }
+    }
+  }
+
+  /// Logs one answer per row (a batch of several rows gets ids `id-<row>`).
+  private func logAnswers(
+    id: String, modelID: String, version: String, shadow: Bool, context: RequestContext, model: ServableModel, features: [Double], count: Int,
+    outputs: [[ServableModel.HorizonOutput]], trust: [TrustReport], latency: Duration
+  ) {
+    guard let log = self.log else { return }
+    let width = model.columns.count
+    let answeredAt = Int64(Date().timeIntervalSince1970 * 1000)
+    for row in 0..<count {
+      let logged = log.submit(PredictionLog.Record(
+        id: count == 1 ? id : "\(id)-\(row)", requestID: context.requestID, modelID: modelID, version: version, shadow: shadow, symbol: context.symbol,
+        barTime: context.barTime, featureSetHash: model.manifest.featureSet.sha256, features: Array(features[(row * width)..<((row + 1) * width)]),
+        outputs: outputs[row], trust: row < trust.count ? trust[row] : TrustReport(), latency: latency, answeredAt: answeredAt))
+      self.counters.withLock { $0[Self.key(modelID, version), default: VersionCounters()].recordLog(logged: logged) }
+    }
+  }
+
+  static func newPredictionID() -> String {
+    var generator = SystemRandomNumberGenerator()
+    return "p" + String(generator.next() >> 1, radix: 36) + String(generator.next() >> 1, radix: 36)
+  }
+
+  /// What the log keeps of a loaded version.
+  static func logRecord(_ model: ServableModel, bundle: ModelBundle, modelID: String, version: String) -> PredictionLog.VersionRecord {
+    let manifest = model.manifest
+    // The label definition the version was trained on: spec.json's `labels`, as written.
+    var labels: String?
+    if manifest.files.contains(where: { $0.path == "spec.json" }), let data = try? bundle.data("spec.json"),
+      let spec = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let value = spec["labels"],
+      let encoded = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
+    {
+      labels = String(decoding: encoded, as: UTF8.self)
+    }
+    return PredictionLog.VersionRecord(
+      modelID: modelID, version: version, manifestSHA256: model.manifestSHA256, featureSetID: manifest.featureSet.id, interval: manifest.interval,
+      barMs: CandleInterval(rawValue: manifest.interval)?.milliseconds ?? 0, taskKind: manifest.task.kind, classes: manifest.task.classes,
+      columns: manifest.featureSet.columns, labels: labels, reference: model.reference)
+  }
 
   // MARK: Helpers
 
@@ -293,6 +422,9 @@ public struct VersionCounters: Sendable {
     /// Latencies the percentiles are over.
     public var window: Int
     public var lastRequest: Date?
+    /// Answers written to the prediction log's queue, and dropped because it was full.
+    public var logged: UInt64
+    public var logDropped: UInt64
   }
 
   /// Latencies kept for the percentiles.
@@ -305,8 +437,14 @@ public struct VersionCounters: Sendable {
   private var latencies: [Duration] = []
   private var next = 0
   private var lastRequest: Date?
+  private var logged: UInt64 = 0
+  private var logDropped: UInt64 = 0
 
   public init() {}
+
+  mutating func recordLog(logged: Bool) {
+    if logged { self.logged += 1 } else { self.logDropped += 1 }
+  }
 
   mutating func record(latency: Duration, error: Bool, shadow: Bool, at now: Date) {
     if shadow {
@@ -332,6 +470,7 @@ public struct VersionCounters: Sendable {
     }
     return Snapshot(
       requests: self.requests, errors: self.errors, shadowRequests: self.shadowRequests, shadowErrors: self.shadowErrors, latencyP50: quantile(0.5),
-      latencyP99: quantile(0.99), window: sorted.count, lastRequest: self.lastRequest)
+      latencyP99: quantile(0.99), window: sorted.count, lastRequest: self.lastRequest, logged: self.logged,
+      logDropped: self.logDropped)
   }
 }

@@ -44,3 +44,14 @@ extension ServableModel {
     }
   }
 }
+
+extension ServableModel {
+  /// When the bundle was made (its manifest's `created`; nil when unreadable).
+  public var createdAt: Date? {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    if let date = formatter.date(from: self.manifest.created) { return date }
+    formatter.formatOptions = [.withInternetDateTime]
+    return formatter.date(from: self.manifest.created)
+  }
+}

@@ -30,8 +30,9 @@ struct ServeCommand: AsyncParsableCommand {
         --keepalive-time   VANE_KEEPALIVE_TIME    (grpc++'s default: 2 hours)
         --keepalive-timeout VANE_KEEPALIVE_TIMEOUT 20 (seconds)
         --log-level        VANE_LOG_LEVEL         info
-      Trainer only:
+      Trainer and predictor (market inputs, outcomes of logged answers):
         --feature-address  VANE_FEATURE_ADDRESS   127.0.0.1:50051
+      Trainer only:
         --gatekeeper-address VANE_GATEKEEPER_ADDRESS 127.0.0.1:50054
         --threads          VANE_THREADS           2
       """
@@ -73,7 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel: String?
 
-  @Option(name: .customLong("feature-address"), help: "Trainer: the feature service's host:port.")
+  @Option(name: .customLong("feature-address"), help: "Trainer and predictor: the feature service's host:port.")
   var featureAddress: String?
 
   @Option(name: .customLong("gatekeeper-address"), help: "Trainer: the gatekeeper's host:port.")

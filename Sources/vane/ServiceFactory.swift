@@ -3,6 +3,8 @@ import Logging
 import ServiceLifecycle
 import VaneCore
 import VaneRuntime
+import VaneServing
+import Foundation
 import FeatureService
 import TrainerService
 import PredictorService
@@ -36,9 +38,13 @@ enum ServiceFactory {
         return Built(rpc: [trainer], background: [trainer.worker])
       }()
     case .predictor:
-      {
-        let predictor = PredictorServiceImplementation(runtime: info)
-        return Built(rpc: [predictor], background: [predictor.shadowScorer])
+      try {
+        // Every answer is logged beside the service's other state, and joined with its outcome
+        // from the feature service's candles.
+        let log = try PredictionLog(path: URL(fileURLWithPath: info.dataDirectory).appendingPathComponent("predictions.sqlite").path)
+        let features = try UpstreamClient(address: upstreams.featureAddress, name: "feature service")
+        let predictor = PredictorServiceImplementation(runtime: info, registry: ModelRegistry(log: log), features: features)
+        return Built(rpc: [predictor], background: predictor.background)
       }()
     case .gatekeeper: Built(rpc: [try GatekeeperServiceImplementation(runtime: info)])
     case .deploy: Built(rpc: [DeployServiceImplementation(runtime: info)])

@@ -120,6 +120,19 @@ public enum Vane_V1_PredictorService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetModelStats" metadata.
+        public enum GetModelStats: Sendable {
+            /// Request type for "GetModelStats".
+            public typealias Input = Vane_V1_GetModelStatsRequest
+            /// Response type for "GetModelStats".
+            public typealias Output = Vane_V1_GetModelStatsResponse
+            /// Descriptor for "GetModelStats".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "vane.v1.PredictorService"),
+                method: "GetModelStats",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "vane.v1.PredictorService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetServiceInfo.descriptor,
@@ -128,7 +141,8 @@ public enum Vane_V1_PredictorService: Sendable {
             LoadModel.descriptor,
             UnloadModel.descriptor,
             SetTrafficSplit.descriptor,
-            ListModels.descriptor
+            ListModels.descriptor,
+            GetModelStats.descriptor
         ]
     }
 }
@@ -306,6 +320,30 @@ extension Vane_V1_PredictorService {
             request: GRPCCore.StreamingServerRequest<Vane_V1_ListModelsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_ListModelsResponse>
+
+        /// Handle the "GetModelStats" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Live quality of a model's versions from the prediction log: each logged
+        /// > prediction joined with its realized outcome once the bar as_of + horizon
+        /// > has closed, summarised per version and horizon over a trailing window
+        /// > (what the deploy service's analysis reads).
+        /// > Errors: INVALID_ARGUMENT (no model id, negative window), NOT_FOUND (unknown
+        /// > model or version), FAILED_PRECONDITION (this predictor runs without a
+        /// > prediction log).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Vane_V1_GetModelStatsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Vane_V1_GetModelStatsResponse` messages.
+        func getModelStats(
+            request: GRPCCore.StreamingServerRequest<Vane_V1_GetModelStatsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_GetModelStatsResponse>
     }
 
     /// Service protocol for the "vane.v1.PredictorService" service.
@@ -467,6 +505,30 @@ extension Vane_V1_PredictorService {
             request: GRPCCore.ServerRequest<Vane_V1_ListModelsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Vane_V1_ListModelsResponse>
+
+        /// Handle the "GetModelStats" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Live quality of a model's versions from the prediction log: each logged
+        /// > prediction joined with its realized outcome once the bar as_of + horizon
+        /// > has closed, summarised per version and horizon over a trailing window
+        /// > (what the deploy service's analysis reads).
+        /// > Errors: INVALID_ARGUMENT (no model id, negative window), NOT_FOUND (unknown
+        /// > model or version), FAILED_PRECONDITION (this predictor runs without a
+        /// > prediction log).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_GetModelStatsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Vane_V1_GetModelStatsResponse` message.
+        func getModelStats(
+            request: GRPCCore.ServerRequest<Vane_V1_GetModelStatsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Vane_V1_GetModelStatsResponse>
     }
 
     /// Simple service protocol for the "vane.v1.PredictorService" service.
@@ -626,6 +688,30 @@ extension Vane_V1_PredictorService {
             request: Vane_V1_ListModelsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Vane_V1_ListModelsResponse
+
+        /// Handle the "GetModelStats" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Live quality of a model's versions from the prediction log: each logged
+        /// > prediction joined with its realized outcome once the bar as_of + horizon
+        /// > has closed, summarised per version and horizon over a trailing window
+        /// > (what the deploy service's analysis reads).
+        /// > Errors: INVALID_ARGUMENT (no model id, negative window), NOT_FOUND (unknown
+        /// > model or version), FAILED_PRECONDITION (this predictor runs without a
+        /// > prediction log).
+        ///
+        /// - Parameters:
+        ///   - request: A `Vane_V1_GetModelStatsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Vane_V1_GetModelStatsResponse` to respond with.
+        func getModelStats(
+            request: Vane_V1_GetModelStatsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Vane_V1_GetModelStatsResponse
     }
 }
 
@@ -710,6 +796,17 @@ extension Vane_V1_PredictorService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Vane_V1_PredictorService.Method.GetModelStats.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetModelStatsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetModelStatsResponse>(),
+            handler: { request, context in
+                try await self.getModelStats(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -787,6 +884,17 @@ extension Vane_V1_PredictorService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_ListModelsResponse> {
         let response = try await self.listModels(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getModelStats(
+        request: GRPCCore.StreamingServerRequest<Vane_V1_GetModelStatsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_GetModelStatsResponse> {
+        let response = try await self.getModelStats(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -881,6 +989,19 @@ extension Vane_V1_PredictorService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Vane_V1_ListModelsResponse> {
         return GRPCCore.ServerResponse<Vane_V1_ListModelsResponse>(
             message: try await self.listModels(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getModelStats(
+        request: GRPCCore.ServerRequest<Vane_V1_GetModelStatsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Vane_V1_GetModelStatsResponse> {
+        return GRPCCore.ServerResponse<Vane_V1_GetModelStatsResponse>(
+            message: try await self.getModelStats(
                 request: request.message,
                 context: context
             ),
@@ -1083,6 +1204,35 @@ extension Vane_V1_PredictorService {
             deserializer: some GRPCCore.MessageDeserializer<Vane_V1_ListModelsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_ListModelsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetModelStats" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Live quality of a model's versions from the prediction log: each logged
+        /// > prediction joined with its realized outcome once the bar as_of + horizon
+        /// > has closed, summarised per version and horizon over a trailing window
+        /// > (what the deploy service's analysis reads).
+        /// > Errors: INVALID_ARGUMENT (no model id, negative window), NOT_FOUND (unknown
+        /// > model or version), FAILED_PRECONDITION (this predictor runs without a
+        /// > prediction log).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_GetModelStatsRequest` message.
+        ///   - serializer: A serializer for `Vane_V1_GetModelStatsRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_GetModelStatsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getModelStats<Result>(
+            request: GRPCCore.ClientRequest<Vane_V1_GetModelStatsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_GetModelStatsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_GetModelStatsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_GetModelStatsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1365,6 +1515,46 @@ extension Vane_V1_PredictorService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetModelStats" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Live quality of a model's versions from the prediction log: each logged
+        /// > prediction joined with its realized outcome once the bar as_of + horizon
+        /// > has closed, summarised per version and horizon over a trailing window
+        /// > (what the deploy service's analysis reads).
+        /// > Errors: INVALID_ARGUMENT (no model id, negative window), NOT_FOUND (unknown
+        /// > model or version), FAILED_PRECONDITION (this predictor runs without a
+        /// > prediction log).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_GetModelStatsRequest` message.
+        ///   - serializer: A serializer for `Vane_V1_GetModelStatsRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_GetModelStatsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getModelStats<Result>(
+            request: GRPCCore.ClientRequest<Vane_V1_GetModelStatsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_GetModelStatsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_GetModelStatsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_GetModelStatsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Vane_V1_PredictorService.Method.GetModelStats.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1591,6 +1781,41 @@ extension Vane_V1_PredictorService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListModelsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListModelsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetModelStats" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Live quality of a model's versions from the prediction log: each logged
+    /// > prediction joined with its realized outcome once the bar as_of + horizon
+    /// > has closed, summarised per version and horizon over a trailing window
+    /// > (what the deploy service's analysis reads).
+    /// > Errors: INVALID_ARGUMENT (no model id, negative window), NOT_FOUND (unknown
+    /// > model or version), FAILED_PRECONDITION (this predictor runs without a
+    /// > prediction log).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Vane_V1_GetModelStatsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getModelStats<Result>(
+        request: GRPCCore.ClientRequest<Vane_V1_GetModelStatsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_GetModelStatsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getModelStats(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetModelStatsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetModelStatsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1847,6 +2072,45 @@ extension Vane_V1_PredictorService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listModels(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetModelStats" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Live quality of a model's versions from the prediction log: each logged
+    /// > prediction joined with its realized outcome once the bar as_of + horizon
+    /// > has closed, summarised per version and horizon over a trailing window
+    /// > (what the deploy service's analysis reads).
+    /// > Errors: INVALID_ARGUMENT (no model id, negative window), NOT_FOUND (unknown
+    /// > model or version), FAILED_PRECONDITION (this predictor runs without a
+    /// > prediction log).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getModelStats<Result>(
+        _ message: Vane_V1_GetModelStatsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_GetModelStatsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Vane_V1_GetModelStatsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getModelStats(
             request: request,
             options: options,
             onResponse: handleResponse

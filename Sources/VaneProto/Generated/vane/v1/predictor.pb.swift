@@ -29,6 +29,51 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// What to do about a failed trust check.
+public nonisolated enum Vane_V1_TrustAction: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Not set: FLAG.
+  case unspecified // = 0
+
+  /// Answer, with the finding in TrustFlags (and the prediction log).
+  case flag // = 1
+
+  /// Refuse with FAILED_PRECONDITION saying why.
+  case refuse // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .flag
+    case 2: self = .refuse
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .flag: return 1
+    case .refuse: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Vane_V1_TrustAction] = [
+    .unspecified,
+    .flag,
+    .refuse,
+  ]
+
+}
+
 /// Inference runtimes.
 public nonisolated enum Vane_V1_InferenceRuntime: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
@@ -234,69 +279,158 @@ public nonisolated struct Vane_V1_MarketInput: Sendable {
 }
 
 /// One prediction.
-public nonisolated struct Vane_V1_PredictResponse: Sendable {
+public nonisolated struct Vane_V1_PredictResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The version that answered, and whether it was pinned by the request.
   public var model: Vane_V1_ModelRef {
-    get {_model ?? Vane_V1_ModelRef()}
-    set {_model = newValue}
+    get {_storage._model ?? Vane_V1_ModelRef()}
+    set {_uniqueStorage()._model = newValue}
   }
   /// Returns true if `model` has been explicitly set.
-  public var hasModel: Bool {self._model != nil}
+  public var hasModel: Bool {_storage._model != nil}
   /// Clears the value of `model`. Subsequent reads from it will return its default value.
-  public mutating func clearModel() {self._model = nil}
+  public mutating func clearModel() {_uniqueStorage()._model = nil}
 
-  public var pinned: Bool = false
+  public var pinned: Bool {
+    get {_storage._pinned}
+    set {_uniqueStorage()._pinned = newValue}
+  }
 
   /// One entry per horizon answered, in ascending horizon order.
-  public var predictions: [Vane_V1_HorizonPrediction] = []
+  public var predictions: [Vane_V1_HorizonPrediction] {
+    get {_storage._predictions}
+    set {_uniqueStorage()._predictions = newValue}
+  }
 
   /// The bar the features describe, and the feature set hash used.
   public var asOf: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_asOf ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_asOf = newValue}
+    get {_storage._asOf ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._asOf = newValue}
   }
   /// Returns true if `asOf` has been explicitly set.
-  public var hasAsOf: Bool {self._asOf != nil}
+  public var hasAsOf: Bool {_storage._asOf != nil}
   /// Clears the value of `asOf`. Subsequent reads from it will return its default value.
-  public mutating func clearAsOf() {self._asOf = nil}
+  public mutating func clearAsOf() {_uniqueStorage()._asOf = nil}
 
-  public var featureSetHash: String = String()
+  public var featureSetHash: String {
+    get {_storage._featureSetHash}
+    set {_uniqueStorage()._featureSetHash = newValue}
+  }
 
   /// Shadow scoring triggered by this request.
   public var shadow: Vane_V1_ShadowInfo {
-    get {_shadow ?? Vane_V1_ShadowInfo()}
-    set {_shadow = newValue}
+    get {_storage._shadow ?? Vane_V1_ShadowInfo()}
+    set {_uniqueStorage()._shadow = newValue}
   }
   /// Returns true if `shadow` has been explicitly set.
-  public var hasShadow: Bool {self._shadow != nil}
+  public var hasShadow: Bool {_storage._shadow != nil}
   /// Clears the value of `shadow`. Subsequent reads from it will return its default value.
-  public mutating func clearShadow() {self._shadow = nil}
+  public mutating func clearShadow() {_uniqueStorage()._shadow = nil}
 
   /// Server-side timings.
   public var latency: Vane_V1_PredictLatency {
-    get {_latency ?? Vane_V1_PredictLatency()}
-    set {_latency = newValue}
+    get {_storage._latency ?? Vane_V1_PredictLatency()}
+    set {_uniqueStorage()._latency = newValue}
   }
   /// Returns true if `latency` has been explicitly set.
-  public var hasLatency: Bool {self._latency != nil}
+  public var hasLatency: Bool {_storage._latency != nil}
   /// Clears the value of `latency`. Subsequent reads from it will return its default value.
-  public mutating func clearLatency() {self._latency = nil}
+  public mutating func clearLatency() {_uniqueStorage()._latency = nil}
 
   /// Key of this prediction in the prediction log.
-  public var predictionID: String = String()
+  public var predictionID: String {
+    get {_storage._predictionID}
+    set {_uniqueStorage()._predictionID = newValue}
+  }
+
+  /// How old the answering model's knowledge is: the close time of the last bar
+  /// it was trained on, and when its bundle was made (unset for bundles that do
+  /// not record them).
+  public var modelDataEnd: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._modelDataEnd ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._modelDataEnd = newValue}
+  }
+  /// Returns true if `modelDataEnd` has been explicitly set.
+  public var hasModelDataEnd: Bool {_storage._modelDataEnd != nil}
+  /// Clears the value of `modelDataEnd`. Subsequent reads from it will return its default value.
+  public mutating func clearModelDataEnd() {_uniqueStorage()._modelDataEnd = nil}
+
+  public var modelCreateTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._modelCreateTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._modelCreateTime = newValue}
+  }
+  /// Returns true if `modelCreateTime` has been explicitly set.
+  public var hasModelCreateTime: Bool {_storage._modelCreateTime != nil}
+  /// Clears the value of `modelCreateTime`. Subsequent reads from it will return its default value.
+  public mutating func clearModelCreateTime() {_uniqueStorage()._modelCreateTime = nil}
+
+  /// What the version's trust checks found (its TrustPolicy decides whether a
+  /// finding flags the answer or refuses the request).
+  public var trust: Vane_V1_TrustFlags {
+    get {_storage._trust ?? Vane_V1_TrustFlags()}
+    set {_uniqueStorage()._trust = newValue}
+  }
+  /// Returns true if `trust` has been explicitly set.
+  public var hasTrust: Bool {_storage._trust != nil}
+  /// Clears the value of `trust`. Subsequent reads from it will return its default value.
+  public mutating func clearTrust() {_uniqueStorage()._trust = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _model: Vane_V1_ModelRef? = nil
-  fileprivate var _asOf: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-  fileprivate var _shadow: Vane_V1_ShadowInfo? = nil
-  fileprivate var _latency: Vane_V1_PredictLatency? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Findings of the trust checks on one answer.
+public nonisolated struct Vane_V1_TrustFlags: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The model's training data ended more than its max_model_age ago.
+  public var expired: Bool = false
+
+  /// The input is unlike the training data: some column beyond the z bound, or
+  /// its dissimilarity above the threshold.
+  public var outOfDistribution: Bool = false
+
+  /// Columns whose scaled value is more than z_bound training standard
+  /// deviations from the training mean, in column order.
+  public var outOfBoundColumns: [String] = []
+
+  /// Largest |z| over the input's columns (unset: the bundle has no reference
+  /// statistics).
+  public var maxAbsZ: Double {
+    get {_maxAbsZ ?? 0}
+    set {_maxAbsZ = newValue}
+  }
+  /// Returns true if `maxAbsZ` has been explicitly set.
+  public var hasMaxAbsZ: Bool {self._maxAbsZ != nil}
+  /// Clears the value of `maxAbsZ`. Subsequent reads from it will return its default value.
+  public mutating func clearMaxAbsZ() {self._maxAbsZ = nil}
+
+  /// Distance to the nearest training sample row over the sample's mean
+  /// pairwise distance (FreqAI's dissimilarity index); unset without reference
+  /// statistics.
+  public var dissimilarity: Double {
+    get {_dissimilarity ?? 0}
+    set {_dissimilarity = newValue}
+  }
+  /// Returns true if `dissimilarity` has been explicitly set.
+  public var hasDissimilarity: Bool {self._dissimilarity != nil}
+  /// Clears the value of `dissimilarity`. Subsequent reads from it will return its default value.
+  public mutating func clearDissimilarity() {self._dissimilarity = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _maxAbsZ: Double? = nil
+  fileprivate var _dissimilarity: Double? = nil
 }
 
 /// The answer for one horizon.
@@ -545,6 +679,17 @@ public nonisolated struct Vane_V1_LoadModelRequest: Sendable {
   /// Start as a shadow version (gets mirrored traffic, no weight).
   public var shadow: Bool = false
 
+  /// Expiry and out-of-distribution checks for this version; unset = flag
+  /// inputs beyond z 6 or dissimilarity 2, no expiry.
+  public var trust: Vane_V1_TrustPolicy {
+    get {_trust ?? Vane_V1_TrustPolicy()}
+    set {_trust = newValue}
+  }
+  /// Returns true if `trust` has been explicitly set.
+  public var hasTrust: Bool {self._trust != nil}
+  /// Clears the value of `trust`. Subsequent reads from it will return its default value.
+  public mutating func clearTrust() {self._trust = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// Where the bundle is (on the predictor's host): a path to the .tar.gz or an
@@ -557,6 +702,60 @@ public nonisolated struct Vane_V1_LoadModelRequest: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _trust: Vane_V1_TrustPolicy? = nil
+}
+
+/// What a version does about answers it cannot fully vouch for.
+public nonisolated struct Vane_V1_TrustPolicy: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Longest time since the training data ended; unset = no expiry. A bundle
+  /// that does not record its data end cannot be loaded with one.
+  public var maxModelAge: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_maxModelAge ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_maxModelAge = newValue}
+  }
+  /// Returns true if `maxModelAge` has been explicitly set.
+  public var hasMaxModelAge: Bool {self._maxModelAge != nil}
+  /// Clears the value of `maxModelAge`. Subsequent reads from it will return its default value.
+  public mutating func clearMaxModelAge() {self._maxModelAge = nil}
+
+  /// What an expired version does (unspecified = FLAG).
+  public var onExpired: Vane_V1_TrustAction = .unspecified
+
+  /// What an out-of-distribution input does (unspecified = FLAG).
+  public var onOutOfDistribution: Vane_V1_TrustAction = .unspecified
+
+  /// |z| above this flags a column; unset = 6, 0 = no z check.
+  public var zBound: Double {
+    get {_zBound ?? 0}
+    set {_zBound = newValue}
+  }
+  /// Returns true if `zBound` has been explicitly set.
+  public var hasZBound: Bool {self._zBound != nil}
+  /// Clears the value of `zBound`. Subsequent reads from it will return its default value.
+  public mutating func clearZBound() {self._zBound = nil}
+
+  /// Dissimilarity above this flags the input; unset = 2, 0 = no check.
+  public var dissimilarityThreshold: Double {
+    get {_dissimilarityThreshold ?? 0}
+    set {_dissimilarityThreshold = newValue}
+  }
+  /// Returns true if `dissimilarityThreshold` has been explicitly set.
+  public var hasDissimilarityThreshold: Bool {self._dissimilarityThreshold != nil}
+  /// Clears the value of `dissimilarityThreshold`. Subsequent reads from it will return its default value.
+  public mutating func clearDissimilarityThreshold() {self._dissimilarityThreshold = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _maxModelAge: SwiftProtobuf.Google_Protobuf_Duration? = nil
+  fileprivate var _zBound: Double? = nil
+  fileprivate var _dissimilarityThreshold: Double? = nil
 }
 
 /// Unload a model version.
@@ -850,6 +1049,34 @@ public nonisolated struct Vane_V1_ModelVersion: @unchecked Sendable {
     set {_uniqueStorage()._modelKinds = newValue}
   }
 
+  /// The trust policy it was loaded with, and how old its knowledge is.
+  public var trust: Vane_V1_TrustPolicy {
+    get {_storage._trust ?? Vane_V1_TrustPolicy()}
+    set {_uniqueStorage()._trust = newValue}
+  }
+  /// Returns true if `trust` has been explicitly set.
+  public var hasTrust: Bool {_storage._trust != nil}
+  /// Clears the value of `trust`. Subsequent reads from it will return its default value.
+  public mutating func clearTrust() {_uniqueStorage()._trust = nil}
+
+  public var modelDataEnd: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._modelDataEnd ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._modelDataEnd = newValue}
+  }
+  /// Returns true if `modelDataEnd` has been explicitly set.
+  public var hasModelDataEnd: Bool {_storage._modelDataEnd != nil}
+  /// Clears the value of `modelDataEnd`. Subsequent reads from it will return its default value.
+  public mutating func clearModelDataEnd() {_uniqueStorage()._modelDataEnd = nil}
+
+  public var modelCreateTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._modelCreateTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._modelCreateTime = newValue}
+  }
+  /// Returns true if `modelCreateTime` has been explicitly set.
+  public var hasModelCreateTime: Bool {_storage._modelCreateTime != nil}
+  /// Clears the value of `modelCreateTime`. Subsequent reads from it will return its default value.
+  public mutating func clearModelCreateTime() {_uniqueStorage()._modelCreateTime = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -912,6 +1139,14 @@ public nonisolated struct Vane_V1_ModelCounters: Sendable {
   /// Clears the value of `lastRequestTime`. Subsequent reads from it will return its default value.
   public mutating func clearLastRequestTime() {self._lastRequestTime = nil}
 
+  /// Prediction log: answers written, answers dropped because the log's queue
+  /// was full, and predictions joined with their realized outcome.
+  public var logged: UInt64 = 0
+
+  public var logDropped: UInt64 = 0
+
+  public var matured: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -922,9 +1157,283 @@ public nonisolated struct Vane_V1_ModelCounters: Sendable {
   fileprivate var _lastRequestTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
+/// Which versions to summarise, over which window.
+public nonisolated struct Vane_V1_GetModelStatsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Model id (required) and version (empty = every version of the model that
+  /// is loaded or has logged predictions).
+  public var model: Vane_V1_ModelRef {
+    get {_model ?? Vane_V1_ModelRef()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
+
+  /// Trailing window over bar time (as_of), ending at the newest logged bar of
+  /// each version; unset = 30 days.
+  public var window: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_window ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_window = newValue}
+  }
+  /// Returns true if `window` has been explicitly set.
+  public var hasWindow: Bool {self._window != nil}
+  /// Clears the value of `window`. Subsequent reads from it will return its default value.
+  public mutating func clearWindow() {self._window = nil}
+
+  /// Only predictions answered at or after this time (e.g. since a rollout
+  /// step began); unset = no bound.
+  public var since: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_since ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_since = newValue}
+  }
+  /// Returns true if `since` has been explicitly set.
+  public var hasSince: Bool {self._since != nil}
+  /// Clears the value of `since`. Subsequent reads from it will return its default value.
+  public mutating func clearSince() {self._since = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _model: Vane_V1_ModelRef? = nil
+  fileprivate var _window: SwiftProtobuf.Google_Protobuf_Duration? = nil
+  fileprivate var _since: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// Live statistics of versions.
+public nonisolated struct Vane_V1_GetModelStatsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// One entry per version, ordered by version label.
+  public var versions: [Vane_V1_VersionStats] = []
+
+  /// When these were computed.
+  public var computeTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_computeTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_computeTime = newValue}
+  }
+  /// Returns true if `computeTime` has been explicitly set.
+  public var hasComputeTime: Bool {self._computeTime != nil}
+  /// Clears the value of `computeTime`. Subsequent reads from it will return its default value.
+  public mutating func clearComputeTime() {self._computeTime = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _computeTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// Live statistics of one version.
+public nonisolated struct Vane_V1_VersionStats: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The version, and whether its logged answers were shadow answers.
+  public var ref: Vane_V1_ModelRef {
+    get {_ref ?? Vane_V1_ModelRef()}
+    set {_ref = newValue}
+  }
+  /// Returns true if `ref` has been explicitly set.
+  public var hasRef: Bool {self._ref != nil}
+  /// Clears the value of `ref`. Subsequent reads from it will return its default value.
+  public mutating func clearRef() {self._ref = nil}
+
+  public var shadow: Bool = false
+
+  /// Bar times the summary covers.
+  public var window: Vane_V1_TimeRange {
+    get {_window ?? Vane_V1_TimeRange()}
+    set {_window = newValue}
+  }
+  /// Returns true if `window` has been explicitly set.
+  public var hasWindow: Bool {self._window != nil}
+  /// Clears the value of `window`. Subsequent reads from it will return its default value.
+  public mutating func clearWindow() {self._window = nil}
+
+  /// Per horizon, ascending.
+  public var horizons: [Vane_V1_HorizonStats] = []
+
+  /// PSI of each input column against its training deciles, highest first
+  /// (only columns the bundle has reference deciles for).
+  public var inputDrift: [Vane_V1_ColumnDrift] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _ref: Vane_V1_ModelRef? = nil
+  fileprivate var _window: Vane_V1_TimeRange? = nil
+}
+
+/// Live statistics of one version at one horizon.
+public nonisolated struct Vane_V1_HorizonStats: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var horizonBars: UInt32 {
+    get {_storage._horizonBars}
+    set {_uniqueStorage()._horizonBars = newValue}
+  }
+
+  /// Logged answers in the window; joined with a realized outcome; not yet
+  /// joined (horizon bar not closed, or its candles not ingested yet); never
+  /// joinable (the input named no symbol or bar).
+  public var predictions: Int64 {
+    get {_storage._predictions}
+    set {_uniqueStorage()._predictions = newValue}
+  }
+
+  public var matured: Int64 {
+    get {_storage._matured}
+    set {_uniqueStorage()._matured = newValue}
+  }
+
+  public var pending: Int64 {
+    get {_storage._pending}
+    set {_uniqueStorage()._pending = newValue}
+  }
+
+  public var unjoinable: Int64 {
+    get {_storage._unjoinable}
+    set {_uniqueStorage()._unjoinable = newValue}
+  }
+
+  /// Over the matured answers (unset with none): ROC AUC (binary; one-vs-rest
+  /// macro average otherwise), log loss, Brier score, expected calibration error
+  /// (15 uniform bins) and accuracy of the calibrated probabilities.
+  public var auc: Double {
+    get {_storage._auc ?? 0}
+    set {_uniqueStorage()._auc = newValue}
+  }
+  /// Returns true if `auc` has been explicitly set.
+  public var hasAuc: Bool {_storage._auc != nil}
+  /// Clears the value of `auc`. Subsequent reads from it will return its default value.
+  public mutating func clearAuc() {_uniqueStorage()._auc = nil}
+
+  public var logLoss: Double {
+    get {_storage._logLoss ?? 0}
+    set {_uniqueStorage()._logLoss = newValue}
+  }
+  /// Returns true if `logLoss` has been explicitly set.
+  public var hasLogLoss: Bool {_storage._logLoss != nil}
+  /// Clears the value of `logLoss`. Subsequent reads from it will return its default value.
+  public mutating func clearLogLoss() {_uniqueStorage()._logLoss = nil}
+
+  public var brier: Double {
+    get {_storage._brier ?? 0}
+    set {_uniqueStorage()._brier = newValue}
+  }
+  /// Returns true if `brier` has been explicitly set.
+  public var hasBrier: Bool {_storage._brier != nil}
+  /// Clears the value of `brier`. Subsequent reads from it will return its default value.
+  public mutating func clearBrier() {_uniqueStorage()._brier = nil}
+
+  public var ece: Double {
+    get {_storage._ece ?? 0}
+    set {_uniqueStorage()._ece = newValue}
+  }
+  /// Returns true if `ece` has been explicitly set.
+  public var hasEce: Bool {_storage._ece != nil}
+  /// Clears the value of `ece`. Subsequent reads from it will return its default value.
+  public mutating func clearEce() {_uniqueStorage()._ece = nil}
+
+  public var accuracy: Double {
+    get {_storage._accuracy ?? 0}
+    set {_uniqueStorage()._accuracy = newValue}
+  }
+  /// Returns true if `accuracy` has been explicitly set.
+  public var hasAccuracy: Bool {_storage._accuracy != nil}
+  /// Clears the value of `accuracy`. Subsequent reads from it will return its default value.
+  public mutating func clearAccuracy() {_uniqueStorage()._accuracy = nil}
+
+  /// The model's classes; share of answers predicting each; share of matured
+  /// outcomes of each.
+  public var classes: [String] {
+    get {_storage._classes}
+    set {_uniqueStorage()._classes = newValue}
+  }
+
+  public var predictedShares: [Double] {
+    get {_storage._predictedShares}
+    set {_uniqueStorage()._predictedShares = newValue}
+  }
+
+  public var realizedShares: [Double] {
+    get {_storage._realizedShares}
+    set {_uniqueStorage()._realizedShares = newValue}
+  }
+
+  /// PSI of the calibrated score (binary: P(last class); otherwise the mean over
+  /// classes) against the bundle's out-of-fold score deciles.
+  public var scorePsi: Double {
+    get {_storage._scorePsi ?? 0}
+    set {_uniqueStorage()._scorePsi = newValue}
+  }
+  /// Returns true if `scorePsi` has been explicitly set.
+  public var hasScorePsi: Bool {_storage._scorePsi != nil}
+  /// Clears the value of `scorePsi`. Subsequent reads from it will return its default value.
+  public mutating func clearScorePsi() {_uniqueStorage()._scorePsi = nil}
+
+  /// Answers flagged by the trust checks.
+  public var expired: Int64 {
+    get {_storage._expired}
+    set {_uniqueStorage()._expired = newValue}
+  }
+
+  public var outOfDistribution: Int64 {
+    get {_storage._outOfDistribution}
+    set {_uniqueStorage()._outOfDistribution = newValue}
+  }
+
+  /// Newest bar whose outcome was joined.
+  public var lastMaturedBar: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._lastMaturedBar ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._lastMaturedBar = newValue}
+  }
+  /// Returns true if `lastMaturedBar` has been explicitly set.
+  public var hasLastMaturedBar: Bool {_storage._lastMaturedBar != nil}
+  /// Clears the value of `lastMaturedBar`. Subsequent reads from it will return its default value.
+  public mutating func clearLastMaturedBar() {_uniqueStorage()._lastMaturedBar = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Drift of one input column.
+public nonisolated struct Vane_V1_ColumnDrift: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var column: String = String()
+
+  public var psi: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "vane.v1"
+
+nonisolated extension Vane_V1_TrustAction: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TRUST_ACTION_UNSPECIFIED\0\u{1}TRUST_ACTION_FLAG\0\u{1}TRUST_ACTION_REFUSE\0")
+}
 
 nonisolated extension Vane_V1_InferenceRuntime: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0INFERENCE_RUNTIME_UNSPECIFIED\0\u{1}INFERENCE_RUNTIME_NATIVE\0\u{1}INFERENCE_RUNTIME_ONNX\0")
@@ -1062,7 +1571,147 @@ nonisolated extension Vane_V1_MarketInput: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Vane_V1_PredictResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PredictResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}pinned\0\u{1}predictions\0\u{3}as_of\0\u{3}feature_set_hash\0\u{1}shadow\0\u{1}latency\0\u{3}prediction_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}pinned\0\u{1}predictions\0\u{3}as_of\0\u{3}feature_set_hash\0\u{1}shadow\0\u{1}latency\0\u{3}prediction_id\0\u{3}model_data_end\0\u{3}model_create_time\0\u{1}trust\0")
+
+  fileprivate class _StorageClass {
+    var _model: Vane_V1_ModelRef? = nil
+    var _pinned: Bool = false
+    var _predictions: [Vane_V1_HorizonPrediction] = []
+    var _asOf: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _featureSetHash: String = String()
+    var _shadow: Vane_V1_ShadowInfo? = nil
+    var _latency: Vane_V1_PredictLatency? = nil
+    var _predictionID: String = String()
+    var _modelDataEnd: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _modelCreateTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _trust: Vane_V1_TrustFlags? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _model = source._model
+      _pinned = source._pinned
+      _predictions = source._predictions
+      _asOf = source._asOf
+      _featureSetHash = source._featureSetHash
+      _shadow = source._shadow
+      _latency = source._latency
+      _predictionID = source._predictionID
+      _modelDataEnd = source._modelDataEnd
+      _modelCreateTime = source._modelCreateTime
+      _trust = source._trust
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._model) }()
+        case 2: try { try decoder.decodeSingularBoolField(value: &_storage._pinned) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._predictions) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._asOf) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._featureSetHash) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._shadow) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._latency) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._predictionID) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._modelDataEnd) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._modelCreateTime) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._trust) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._model {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._pinned != false {
+        try visitor.visitSingularBoolField(value: _storage._pinned, fieldNumber: 2)
+      }
+      if !_storage._predictions.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._predictions, fieldNumber: 3)
+      }
+      try { if let v = _storage._asOf {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if !_storage._featureSetHash.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._featureSetHash, fieldNumber: 5)
+      }
+      try { if let v = _storage._shadow {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._latency {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      if !_storage._predictionID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._predictionID, fieldNumber: 8)
+      }
+      try { if let v = _storage._modelDataEnd {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      try { if let v = _storage._modelCreateTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+      try { if let v = _storage._trust {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_PredictResponse, rhs: Vane_V1_PredictResponse) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._model != rhs_storage._model {return false}
+        if _storage._pinned != rhs_storage._pinned {return false}
+        if _storage._predictions != rhs_storage._predictions {return false}
+        if _storage._asOf != rhs_storage._asOf {return false}
+        if _storage._featureSetHash != rhs_storage._featureSetHash {return false}
+        if _storage._shadow != rhs_storage._shadow {return false}
+        if _storage._latency != rhs_storage._latency {return false}
+        if _storage._predictionID != rhs_storage._predictionID {return false}
+        if _storage._modelDataEnd != rhs_storage._modelDataEnd {return false}
+        if _storage._modelCreateTime != rhs_storage._modelCreateTime {return false}
+        if _storage._trust != rhs_storage._trust {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_TrustFlags: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrustFlags"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}expired\0\u{3}out_of_distribution\0\u{3}out_of_bound_columns\0\u{3}max_abs_z\0\u{1}dissimilarity\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1070,14 +1719,11 @@ nonisolated extension Vane_V1_PredictResponse: SwiftProtobuf.Message, SwiftProto
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
-      case 2: try { try decoder.decodeSingularBoolField(value: &self.pinned) }()
-      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.predictions) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._asOf) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.featureSetHash) }()
-      case 6: try { try decoder.decodeSingularMessageField(value: &self._shadow) }()
-      case 7: try { try decoder.decodeSingularMessageField(value: &self._latency) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.predictionID) }()
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.expired) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.outOfDistribution) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.outOfBoundColumns) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self._maxAbsZ) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self._dissimilarity) }()
       default: break
       }
     }
@@ -1088,42 +1734,30 @@ nonisolated extension Vane_V1_PredictResponse: SwiftProtobuf.Message, SwiftProto
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._model {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if self.pinned != false {
-      try visitor.visitSingularBoolField(value: self.pinned, fieldNumber: 2)
+    if self.expired != false {
+      try visitor.visitSingularBoolField(value: self.expired, fieldNumber: 1)
     }
-    if !self.predictions.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.predictions, fieldNumber: 3)
+    if self.outOfDistribution != false {
+      try visitor.visitSingularBoolField(value: self.outOfDistribution, fieldNumber: 2)
     }
-    try { if let v = self._asOf {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    if !self.featureSetHash.isEmpty {
-      try visitor.visitSingularStringField(value: self.featureSetHash, fieldNumber: 5)
+    if !self.outOfBoundColumns.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.outOfBoundColumns, fieldNumber: 3)
     }
-    try { if let v = self._shadow {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    try { if let v = self._maxAbsZ {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
     } }()
-    try { if let v = self._latency {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    try { if let v = self._dissimilarity {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
     } }()
-    if !self.predictionID.isEmpty {
-      try visitor.visitSingularStringField(value: self.predictionID, fieldNumber: 8)
-    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Vane_V1_PredictResponse, rhs: Vane_V1_PredictResponse) -> Bool {
-    if lhs._model != rhs._model {return false}
-    if lhs.pinned != rhs.pinned {return false}
-    if lhs.predictions != rhs.predictions {return false}
-    if lhs._asOf != rhs._asOf {return false}
-    if lhs.featureSetHash != rhs.featureSetHash {return false}
-    if lhs._shadow != rhs._shadow {return false}
-    if lhs._latency != rhs._latency {return false}
-    if lhs.predictionID != rhs.predictionID {return false}
+  public static func ==(lhs: Vane_V1_TrustFlags, rhs: Vane_V1_TrustFlags) -> Bool {
+    if lhs.expired != rhs.expired {return false}
+    if lhs.outOfDistribution != rhs.outOfDistribution {return false}
+    if lhs.outOfBoundColumns != rhs.outOfBoundColumns {return false}
+    if lhs._maxAbsZ != rhs._maxAbsZ {return false}
+    if lhs._dissimilarity != rhs._dissimilarity {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1431,7 +2065,7 @@ nonisolated extension Vane_V1_PredictError: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Vane_V1_LoadModelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoadModelRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}bundle_path\0\u{1}bundle\0\u{3}model_id\0\u{1}version\0\u{1}replace\0\u{1}wait\0\u{1}runtime\0\u{1}shadow\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}bundle_path\0\u{1}bundle\0\u{3}model_id\0\u{1}version\0\u{1}replace\0\u{1}wait\0\u{1}runtime\0\u{1}shadow\0\u{1}trust\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1466,6 +2100,7 @@ nonisolated extension Vane_V1_LoadModelRequest: SwiftProtobuf.Message, SwiftProt
       case 6: try { try decoder.decodeSingularBoolField(value: &self.wait) }()
       case 7: try { try decoder.decodeSingularEnumField(value: &self.runtime) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.shadow) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._trust) }()
       default: break
       }
     }
@@ -1505,6 +2140,9 @@ nonisolated extension Vane_V1_LoadModelRequest: SwiftProtobuf.Message, SwiftProt
     if self.shadow != false {
       try visitor.visitSingularBoolField(value: self.shadow, fieldNumber: 8)
     }
+    try { if let v = self._trust {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1516,6 +2154,61 @@ nonisolated extension Vane_V1_LoadModelRequest: SwiftProtobuf.Message, SwiftProt
     if lhs.wait != rhs.wait {return false}
     if lhs.runtime != rhs.runtime {return false}
     if lhs.shadow != rhs.shadow {return false}
+    if lhs._trust != rhs._trust {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_TrustPolicy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrustPolicy"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_model_age\0\u{3}on_expired\0\u{3}on_out_of_distribution\0\u{3}z_bound\0\u{3}dissimilarity_threshold\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._maxModelAge) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.onExpired) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.onOutOfDistribution) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self._zBound) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self._dissimilarityThreshold) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._maxModelAge {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.onExpired != .unspecified {
+      try visitor.visitSingularEnumField(value: self.onExpired, fieldNumber: 2)
+    }
+    if self.onOutOfDistribution != .unspecified {
+      try visitor.visitSingularEnumField(value: self.onOutOfDistribution, fieldNumber: 3)
+    }
+    try { if let v = self._zBound {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._dissimilarityThreshold {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_TrustPolicy, rhs: Vane_V1_TrustPolicy) -> Bool {
+    if lhs._maxModelAge != rhs._maxModelAge {return false}
+    if lhs.onExpired != rhs.onExpired {return false}
+    if lhs.onOutOfDistribution != rhs.onOutOfDistribution {return false}
+    if lhs._zBound != rhs._zBound {return false}
+    if lhs._dissimilarityThreshold != rhs._dissimilarityThreshold {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1773,7 +2466,7 @@ nonisolated extension Vane_V1_ListModelsResponse: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelVersion"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ref\0\u{1}status\0\u{3}status_message\0\u{1}bundle\0\u{1}runtime\0\u{3}traffic_percent\0\u{1}shadow\0\u{1}counters\0\u{3}load_time\0\u{1}symbols\0\u{1}interval\0\u{3}feature_set_id\0\u{3}feature_set_hash\0\u{3}label_kind\0\u{1}horizons\0\u{1}classes\0\u{1}calibration\0\u{3}model_kinds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ref\0\u{1}status\0\u{3}status_message\0\u{1}bundle\0\u{1}runtime\0\u{3}traffic_percent\0\u{1}shadow\0\u{1}counters\0\u{3}load_time\0\u{1}symbols\0\u{1}interval\0\u{3}feature_set_id\0\u{3}feature_set_hash\0\u{3}label_kind\0\u{1}horizons\0\u{1}classes\0\u{1}calibration\0\u{3}model_kinds\0\u{1}trust\0\u{3}model_data_end\0\u{3}model_create_time\0")
 
   fileprivate class _StorageClass {
     var _ref: Vane_V1_ModelRef? = nil
@@ -1794,6 +2487,9 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
     var _classes: [String] = []
     var _calibration: Vane_V1_CalibrationMethod = .unspecified
     var _modelKinds: [Vane_V1_ModelKind] = []
+    var _trust: Vane_V1_TrustPolicy? = nil
+    var _modelDataEnd: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _modelCreateTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1822,6 +2518,9 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
       _classes = source._classes
       _calibration = source._calibration
       _modelKinds = source._modelKinds
+      _trust = source._trust
+      _modelDataEnd = source._modelDataEnd
+      _modelCreateTime = source._modelCreateTime
     }
   }
 
@@ -1858,6 +2557,9 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
         case 16: try { try decoder.decodeRepeatedStringField(value: &_storage._classes) }()
         case 17: try { try decoder.decodeSingularEnumField(value: &_storage._calibration) }()
         case 18: try { try decoder.decodeRepeatedEnumField(value: &_storage._modelKinds) }()
+        case 19: try { try decoder.decodeSingularMessageField(value: &_storage._trust) }()
+        case 20: try { try decoder.decodeSingularMessageField(value: &_storage._modelDataEnd) }()
+        case 21: try { try decoder.decodeSingularMessageField(value: &_storage._modelCreateTime) }()
         default: break
         }
       }
@@ -1924,6 +2626,15 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
       if !_storage._modelKinds.isEmpty {
         try visitor.visitPackedEnumField(value: _storage._modelKinds, fieldNumber: 18)
       }
+      try { if let v = _storage._trust {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+      } }()
+      try { if let v = _storage._modelDataEnd {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      } }()
+      try { if let v = _storage._modelCreateTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1951,6 +2662,9 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._classes != rhs_storage._classes {return false}
         if _storage._calibration != rhs_storage._calibration {return false}
         if _storage._modelKinds != rhs_storage._modelKinds {return false}
+        if _storage._trust != rhs_storage._trust {return false}
+        if _storage._modelDataEnd != rhs_storage._modelDataEnd {return false}
+        if _storage._modelCreateTime != rhs_storage._modelCreateTime {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1962,7 +2676,7 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Vane_V1_ModelCounters: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelCounters"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}requests\0\u{1}errors\0\u{3}shadow_requests\0\u{3}shadow_errors\0\u{3}latency_p50\0\u{3}latency_p99\0\u{3}latency_window\0\u{3}last_request_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}requests\0\u{1}errors\0\u{3}shadow_requests\0\u{3}shadow_errors\0\u{3}latency_p50\0\u{3}latency_p99\0\u{3}latency_window\0\u{3}last_request_time\0\u{1}logged\0\u{3}log_dropped\0\u{1}matured\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1978,6 +2692,9 @@ nonisolated extension Vane_V1_ModelCounters: SwiftProtobuf.Message, SwiftProtobu
       case 6: try { try decoder.decodeSingularMessageField(value: &self._latencyP99) }()
       case 7: try { try decoder.decodeSingularMessageField(value: &self._latencyWindow) }()
       case 8: try { try decoder.decodeSingularMessageField(value: &self._lastRequestTime) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.logged) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.logDropped) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.matured) }()
       default: break
       }
     }
@@ -2012,6 +2729,15 @@ nonisolated extension Vane_V1_ModelCounters: SwiftProtobuf.Message, SwiftProtobu
     try { if let v = self._lastRequestTime {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     } }()
+    if self.logged != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logged, fieldNumber: 9)
+    }
+    if self.logDropped != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logDropped, fieldNumber: 10)
+    }
+    if self.matured != 0 {
+      try visitor.visitSingularUInt64Field(value: self.matured, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2024,6 +2750,363 @@ nonisolated extension Vane_V1_ModelCounters: SwiftProtobuf.Message, SwiftProtobu
     if lhs._latencyP99 != rhs._latencyP99 {return false}
     if lhs._latencyWindow != rhs._latencyWindow {return false}
     if lhs._lastRequestTime != rhs._lastRequestTime {return false}
+    if lhs.logged != rhs.logged {return false}
+    if lhs.logDropped != rhs.logDropped {return false}
+    if lhs.matured != rhs.matured {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_GetModelStatsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetModelStatsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}window\0\u{1}since\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._window) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._since) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._window {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._since {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_GetModelStatsRequest, rhs: Vane_V1_GetModelStatsRequest) -> Bool {
+    if lhs._model != rhs._model {return false}
+    if lhs._window != rhs._window {return false}
+    if lhs._since != rhs._since {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_GetModelStatsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetModelStatsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}versions\0\u{3}compute_time\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.versions) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._computeTime) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.versions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.versions, fieldNumber: 1)
+    }
+    try { if let v = self._computeTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_GetModelStatsResponse, rhs: Vane_V1_GetModelStatsResponse) -> Bool {
+    if lhs.versions != rhs.versions {return false}
+    if lhs._computeTime != rhs._computeTime {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VersionStats"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ref\0\u{1}shadow\0\u{1}window\0\u{1}horizons\0\u{3}input_drift\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._ref) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.shadow) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._window) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.horizons) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.inputDrift) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._ref {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.shadow != false {
+      try visitor.visitSingularBoolField(value: self.shadow, fieldNumber: 2)
+    }
+    try { if let v = self._window {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.horizons.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.horizons, fieldNumber: 4)
+    }
+    if !self.inputDrift.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.inputDrift, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_VersionStats, rhs: Vane_V1_VersionStats) -> Bool {
+    if lhs._ref != rhs._ref {return false}
+    if lhs.shadow != rhs.shadow {return false}
+    if lhs._window != rhs._window {return false}
+    if lhs.horizons != rhs.horizons {return false}
+    if lhs.inputDrift != rhs.inputDrift {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_HorizonStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HorizonStats"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}horizon_bars\0\u{1}predictions\0\u{1}matured\0\u{1}pending\0\u{1}unjoinable\0\u{1}auc\0\u{3}log_loss\0\u{1}brier\0\u{1}ece\0\u{1}accuracy\0\u{1}classes\0\u{3}predicted_shares\0\u{3}realized_shares\0\u{3}score_psi\0\u{1}expired\0\u{3}out_of_distribution\0\u{3}last_matured_bar\0")
+
+  fileprivate class _StorageClass {
+    var _horizonBars: UInt32 = 0
+    var _predictions: Int64 = 0
+    var _matured: Int64 = 0
+    var _pending: Int64 = 0
+    var _unjoinable: Int64 = 0
+    var _auc: Double? = nil
+    var _logLoss: Double? = nil
+    var _brier: Double? = nil
+    var _ece: Double? = nil
+    var _accuracy: Double? = nil
+    var _classes: [String] = []
+    var _predictedShares: [Double] = []
+    var _realizedShares: [Double] = []
+    var _scorePsi: Double? = nil
+    var _expired: Int64 = 0
+    var _outOfDistribution: Int64 = 0
+    var _lastMaturedBar: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _horizonBars = source._horizonBars
+      _predictions = source._predictions
+      _matured = source._matured
+      _pending = source._pending
+      _unjoinable = source._unjoinable
+      _auc = source._auc
+      _logLoss = source._logLoss
+      _brier = source._brier
+      _ece = source._ece
+      _accuracy = source._accuracy
+      _classes = source._classes
+      _predictedShares = source._predictedShares
+      _realizedShares = source._realizedShares
+      _scorePsi = source._scorePsi
+      _expired = source._expired
+      _outOfDistribution = source._outOfDistribution
+      _lastMaturedBar = source._lastMaturedBar
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._horizonBars) }()
+        case 2: try { try decoder.decodeSingularInt64Field(value: &_storage._predictions) }()
+        case 3: try { try decoder.decodeSingularInt64Field(value: &_storage._matured) }()
+        case 4: try { try decoder.decodeSingularInt64Field(value: &_storage._pending) }()
+        case 5: try { try decoder.decodeSingularInt64Field(value: &_storage._unjoinable) }()
+        case 6: try { try decoder.decodeSingularDoubleField(value: &_storage._auc) }()
+        case 7: try { try decoder.decodeSingularDoubleField(value: &_storage._logLoss) }()
+        case 8: try { try decoder.decodeSingularDoubleField(value: &_storage._brier) }()
+        case 9: try { try decoder.decodeSingularDoubleField(value: &_storage._ece) }()
+        case 10: try { try decoder.decodeSingularDoubleField(value: &_storage._accuracy) }()
+        case 11: try { try decoder.decodeRepeatedStringField(value: &_storage._classes) }()
+        case 12: try { try decoder.decodeRepeatedDoubleField(value: &_storage._predictedShares) }()
+        case 13: try { try decoder.decodeRepeatedDoubleField(value: &_storage._realizedShares) }()
+        case 14: try { try decoder.decodeSingularDoubleField(value: &_storage._scorePsi) }()
+        case 15: try { try decoder.decodeSingularInt64Field(value: &_storage._expired) }()
+        case 16: try { try decoder.decodeSingularInt64Field(value: &_storage._outOfDistribution) }()
+        case 17: try { try decoder.decodeSingularMessageField(value: &_storage._lastMaturedBar) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._horizonBars != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._horizonBars, fieldNumber: 1)
+      }
+      if _storage._predictions != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._predictions, fieldNumber: 2)
+      }
+      if _storage._matured != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._matured, fieldNumber: 3)
+      }
+      if _storage._pending != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._pending, fieldNumber: 4)
+      }
+      if _storage._unjoinable != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._unjoinable, fieldNumber: 5)
+      }
+      try { if let v = _storage._auc {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._logLoss {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._brier {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._ece {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
+      } }()
+      try { if let v = _storage._accuracy {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
+      } }()
+      if !_storage._classes.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._classes, fieldNumber: 11)
+      }
+      if !_storage._predictedShares.isEmpty {
+        try visitor.visitPackedDoubleField(value: _storage._predictedShares, fieldNumber: 12)
+      }
+      if !_storage._realizedShares.isEmpty {
+        try visitor.visitPackedDoubleField(value: _storage._realizedShares, fieldNumber: 13)
+      }
+      try { if let v = _storage._scorePsi {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 14)
+      } }()
+      if _storage._expired != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._expired, fieldNumber: 15)
+      }
+      if _storage._outOfDistribution != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._outOfDistribution, fieldNumber: 16)
+      }
+      try { if let v = _storage._lastMaturedBar {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_HorizonStats, rhs: Vane_V1_HorizonStats) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._horizonBars != rhs_storage._horizonBars {return false}
+        if _storage._predictions != rhs_storage._predictions {return false}
+        if _storage._matured != rhs_storage._matured {return false}
+        if _storage._pending != rhs_storage._pending {return false}
+        if _storage._unjoinable != rhs_storage._unjoinable {return false}
+        if _storage._auc != rhs_storage._auc {return false}
+        if _storage._logLoss != rhs_storage._logLoss {return false}
+        if _storage._brier != rhs_storage._brier {return false}
+        if _storage._ece != rhs_storage._ece {return false}
+        if _storage._accuracy != rhs_storage._accuracy {return false}
+        if _storage._classes != rhs_storage._classes {return false}
+        if _storage._predictedShares != rhs_storage._predictedShares {return false}
+        if _storage._realizedShares != rhs_storage._realizedShares {return false}
+        if _storage._scorePsi != rhs_storage._scorePsi {return false}
+        if _storage._expired != rhs_storage._expired {return false}
+        if _storage._outOfDistribution != rhs_storage._outOfDistribution {return false}
+        if _storage._lastMaturedBar != rhs_storage._lastMaturedBar {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_ColumnDrift: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ColumnDrift"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}column\0\u{1}psi\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.column) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.psi) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.column.isEmpty {
+      try visitor.visitSingularStringField(value: self.column, fieldNumber: 1)
+    }
+    if self.psi.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.psi, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_ColumnDrift, rhs: Vane_V1_ColumnDrift) -> Bool {
+    if lhs.column != rhs.column {return false}
+    if lhs.psi != rhs.psi {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
