@@ -32,7 +32,7 @@ struct ModelsCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "models",
     abstract: "List, load, unload and split traffic between the predictor's model versions.",
-    subcommands: [List.self, Load.self, Unload.self, Split.self],
+    subcommands: [List.self, Load.self, Unload.self, Split.self, Stats.self],
     defaultSubcommand: List.self
   )
 
@@ -58,6 +58,47 @@ struct ModelsCommand: AsyncParsableCommand {
         try await client.listModels(.with { $0.modelID = self.model }, options: options)
       }
       for version in response.versions { Output.line(ModelsCommand.line(version)) }
+    }
+  }
+
+  struct Stats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Live quality of a model's versions: logged answers joined with their realized outcomes.")
+
+    @Argument(help: "The model id, or MODEL/VERSION for one version.")
+    var model: String
+
+    @Option(help: "Trailing window over bar time, in hours (default: 30 days).")
+    var windowHours: Double?
+
+    @Flag(help: "Print the response as JSON.")
+    var json = false
+
+    @OptionGroup var client: PredictorClientOptions
+
+    func run() async throws {
+      let parts = self.model.split(separator: "/", maxSplits: 1).map(String.init)
+      if let hours = self.windowHours, !(hours > 0 && hours.isFinite) { throw ValidationError("--window-hours: must be a positive number") }
+      let request = Vane_V1_GetModelStatsRequest.with {
+        $0.model = .with {
+          $0.modelID = parts[0]
+          if parts.count > 1 { $0.version = parts[1] }
+        }
+        if let hours = self.windowHours { $0.window = .init(seconds: Int64(hours * 3600)) }
+      }
+      let response = try await self.client.withClient { client, options in try await client.getModelStats(request, options: options) }
+      if self.json { return Output.line(try response.jsonString(options: TrainCommand.jsonOptions)) }
+      func number(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "-" }
+      for version in response.versions {
+        Output.line("\(version.ref.modelID)/\(version.ref.version)\(version.shadow ? "  shadow" : "")")
+        for h in version.horizons {
+          Output.line(
+            "  h\(h.horizonBars)  answers \(h.predictions)  matured \(h.matured)  pending \(h.pending)  unjoinable \(h.unjoinable)  "
+              + "auc \(number(h.hasAuc ? h.auc : nil))  log loss \(number(h.hasLogLoss ? h.logLoss : nil))  brier \(number(h.hasBrier ? h.brier : nil))  "
+              + "ece \(number(h.hasEce ? h.ece : nil))  score psi \(number(h.hasScorePsi ? h.scorePsi : nil))  flagged \(h.expired) expired, \(h.outOfDistribution) ood")
+        }
+        if let top = version.inputDrift.first { Output.line("  most drifted input: \(top.column) (psi \(String(format: "%.3f", top.psi)))") }
+      }
     }
   }
 
@@ -170,7 +211,7 @@ struct ModelsCommand: AsyncParsableCommand {
 struct PredictCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "predict",
-    abstract: "Calibrated class probabilities for a feature vector.",
+    abstract: "Calibrated class probabilities for a feature vector, or for a bar of a market (the predictor fetches its features).",
     discussion: "Exit codes: 0 answered, 1 the predictor refused or could not be reached, 2 the vector file cannot be read or parsed, 64 bad arguments."
   )
 
@@ -178,7 +219,16 @@ struct PredictCommand: AsyncParsableCommand {
   static let maximumBytes = 16 << 20
 
   @Option(help: "A FeatureVector as JSON (`vane features vector --json` writes one), or - for standard input.")
-  var vector: String
+  var vector: String?
+
+  @Option(help: "A market instead of a vector: its symbol (the predictor asks the feature service).")
+  var symbol: String?
+
+  @Option(help: "The market's interval.")
+  var interval: String = "1h"
+
+  @Option(name: .customLong("as-of"), help: "Open time of the market's bar (default: the latest closed bar).")
+  var asOf: String?
 
   @Option(help: "Model id (default: the only loaded model).")
   var model: String = ""
@@ -197,37 +247,55 @@ struct PredictCommand: AsyncParsableCommand {
 
   @OptionGroup var client: PredictorClientOptions
 
+  func validate() throws {
+    guard (self.vector == nil) != (self.symbol == nil) else { throw ValidationError("give --vector FILE or --symbol SYMBOL, one of them") }
+    if self.asOf != nil, self.symbol == nil { throw ValidationError("--as-of: goes with --symbol") }
+  }
+
   func run() async throws {
-    let data: Data
-    if self.vector == "-" {
-      data = FileHandle.standardInput.readData(ofLength: Self.maximumBytes + 1)
-    } else {
-      guard let handle = FileHandle(forReadingAtPath: self.vector) else { throw Output.fileError(self.vector, "cannot be read") }
-      data = handle.readData(ofLength: Self.maximumBytes + 1)
-      try? handle.close()
-    }
-    guard data.count <= Self.maximumBytes else { throw Output.fileError(self.vector, "is larger than \(Self.maximumBytes >> 20) MiB") }
-    let features: Vane_V1_FeatureVector
-    do {
-      features = try Vane_V1_FeatureVector(jsonUTF8Data: data)
-    } catch {
-      throw Output.fileError(self.vector, "not a FeatureVector in JSON (\(String(describing: error).prefix(200)))")
-    }
-    let request = Vane_V1_PredictRequest.with {
+    var request = Vane_V1_PredictRequest.with {
       $0.model = .with {
         $0.modelID = self.model
         $0.version = self.version
       }
-      $0.features = features
       $0.horizonBars = self.horizon
       $0.routingKey = self.routingKey
     }
-    let answer = try await self.client.withClient { client, options in try await client.predict(request, options: options) }
+    if let symbol = self.symbol {
+      let interval = try FeatureClientOptions.interval(self.interval)
+      request.market.market = .with { $0.symbol = symbol; $0.interval = interval }
+      if let asOf { request.market.bar.asOf = try FeatureClientOptions.time(asOf, option: "--as-of") }
+    } else {
+      request.features = try self.readVector(self.vector!)
+    }
+    let answer = try await self.client.withClient { [request] client, options in try await client.predict(request, options: options) }
     if self.json { return Output.line(try answer.jsonString(options: TrainCommand.jsonOptions)) }
     Output.line("\(answer.model.modelID)/\(answer.model.version)\(answer.pinned ? " (pinned)" : "")  feature set \(answer.featureSetHash.prefix(12))")
     for prediction in answer.predictions {
       let probabilities = zip(prediction.calibrated.classes, prediction.calibrated.probabilities).map { "\($0) \(String(format: "%.4f", $1))" }
       Output.line("h\(prediction.horizonBars)  \(prediction.predictedClass) \(String(format: "%.4f", prediction.confidence))  [\(probabilities.joined(separator: ", "))]")
+    }
+    if answer.trust.expired { Output.line("warning: the model has expired (its training data is older than its max_model_age)") }
+    if answer.trust.outOfDistribution {
+      let columns = answer.trust.outOfBoundColumns.isEmpty ? "" : " (\(answer.trust.outOfBoundColumns.joined(separator: ", ")))"
+      Output.line("warning: the input is out of distribution\(columns); dissimilarity \(String(format: "%.3f", answer.trust.dissimilarity))")
+    }
+  }
+
+  private func readVector(_ path: String) throws -> Vane_V1_FeatureVector {
+    let data: Data
+    if path == "-" {
+      data = FileHandle.standardInput.readData(ofLength: Self.maximumBytes + 1)
+    } else {
+      guard let handle = FileHandle(forReadingAtPath: path) else { throw Output.fileError(path, "cannot be read") }
+      data = handle.readData(ofLength: Self.maximumBytes + 1)
+      try? handle.close()
+    }
+    guard data.count <= Self.maximumBytes else { throw Output.fileError(path, "is larger than \(Self.maximumBytes >> 20) MiB") }
+    do {
+      return try Vane_V1_FeatureVector(jsonUTF8Data: data)
+    } catch {
+      throw Output.fileError(path, "not a FeatureVector in JSON (\(String(describing: error).prefix(200)))")
     }
   }
 }

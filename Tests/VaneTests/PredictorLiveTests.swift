@@ -1,0 +1,232 @@
+import Foundation
+import GRPCCore
+import ServiceLifecycle
+import Testing
+import VaneBundle
+import VaneCore
+import VaneFeatures
+import VaneModels
+import VaneProto
+import VaneRuntime
+import VaneServing
+import VaneTestSupport
+import VaneTraining
+import FeatureService
+
+@testable import PredictorService
+
+/// The predictor's trust checks, prediction log and live statistics over the wire, and market
+/// inputs and outcomes from a real feature service on the real 1h files.
+@Suite("Predictor: trust, prediction log and live outcomes", .timeLimit(.minutes(5)))
+struct PredictorLiveTests {
+  typealias Client = Vane_V1_PredictorService.Client<AnyClientTransport>
+
+  static func predictor(log: PredictionLog?, features: UpstreamClient? = nil, config: PredictorConfig = PredictorConfig()) -> PredictorServiceImplementation {
+    let info = RuntimeInfo(kind: .predictor, configuredAddress: "127.0.0.1:0", dataDirectory: "/tmp", tls: false, adminAuth: .loopbackOnly)
+    return PredictorServiceImplementation(runtime: info, registry: ModelRegistry(log: log), config: config, features: features)
+  }
+
+  static func serve<R: Sendable>(_ predictor: PredictorServiceImplementation, _ body: @Sendable (Client) async throws -> R) async throws -> R {
+    _ = try await BlockingPool.shared.run { PredictorServiceTests.bundles }
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { await predictor.registry.runShadows() }
+      defer { predictor.registry.finishShadows() }
+      return try await withServer(.inProcess, services: [predictor]) { client, _ in try await body(Client(wrapping: client)) }
+    }
+  }
+
+  static func load(_ client: Client, _ path: String, trust: Vane_V1_TrustPolicy? = nil) async throws -> Vane_V1_ModelVersion {
+    try await client.loadModel(.with {
+      $0.bundlePath = path
+      $0.modelID = "btc"
+      $0.version = "v1"
+      $0.wait = true
+      if let trust { $0.trust = trust }
+    })
+  }
+
+  @Test("Expiry: flagged by default policy FLAG, refused under REFUSE, with the data end in the answer")
+  func expiry() async throws {
+    try await Self.serve(Self.predictor(log: nil)) { client in
+      let path = PredictorServiceTests.bundles[0]
+      let loaded = try await Self.load(client, path, trust: .with { $0.maxModelAge = .init(seconds: 3600) })
+      #expect(loaded.trust.maxModelAge.seconds == 3600 && loaded.hasModelDataEnd && loaded.hasModelCreateTime)
+      let flagged = try await client.predict(PredictorServiceTests.request([0.8, -0.2, 0.52]))
+      #expect(flagged.trust.expired && flagged.hasModelDataEnd)
+      _ = try await client.loadModel(.with {
+        $0.bundlePath = path
+        $0.modelID = "btc"
+        $0.version = "v1"
+        $0.wait = true
+        $0.replace = true
+        $0.trust = .with {
+          $0.maxModelAge = .init(seconds: 3600)
+          $0.onExpired = .refuse
+        }
+      })
+      let error = await #expect(throws: RPCError.self) { try await client.predict(PredictorServiceTests.request([0.8, -0.2, 0.52])) }
+      #expect(error?.code == .failedPrecondition && error?.message.contains("has expired") == true)
+    }
+  }
+
+  @Test("Out of distribution: a column 50 deviations out is named; REFUSE refuses; bad policies are INVALID_ARGUMENT")
+  func outOfDistribution() async throws {
+    try await Self.serve(Self.predictor(log: nil)) { client in
+      let path = PredictorServiceTests.bundles[0]
+      _ = try await Self.load(client, path)
+      let clean = try await client.predict(PredictorServiceTests.request([0.8, -0.2, 0.52]))
+      #expect(!clean.trust.outOfDistribution && clean.trust.hasDissimilarity && clean.trust.hasMaxAbsZ)
+      let far = try await client.predict(PredictorServiceTests.request([400, -0.2, 0.52]))
+      #expect(far.trust.outOfDistribution && far.trust.outOfBoundColumns == ["signal"])
+      _ = try await client.loadModel(.with {
+        $0.bundlePath = path
+        $0.modelID = "btc"
+        $0.version = "v1"
+        $0.wait = true
+        $0.replace = true
+        $0.trust = .with { $0.onOutOfDistribution = .refuse }
+      })
+      let error = await #expect(throws: RPCError.self) { try await client.predict(PredictorServiceTests.request([400, -0.2, 0.52])) }
+      #expect(error?.code == .failedPrecondition && error?.message.contains("signal") == true)
+      for (trust, field) in [
+        (Vane_V1_TrustPolicy.with { $0.zBound = -1 }, "trust.z_bound"), (.with { $0.maxModelAge = .init(seconds: -5) }, "trust.max_model_age"),
+        (.with { $0.onExpired = .UNRECOGNIZED(9) }, "trust.on_expired"),
+      ] {
+        let bad = await #expect(throws: RPCError.self) {
+          try await client.loadModel(.with {
+            $0.bundlePath = path
+            $0.modelID = "btc"
+            $0.version = "v2"
+            $0.trust = trust
+          })
+        }
+        #expect(bad?.code == .invalidArgument && bad?.message.contains(field) == true, "\(String(describing: bad))")
+      }
+    }
+  }
+
+  @Test("Every answer is logged with an id; GetModelStats counts it pending; without a log GetModelStats is FAILED_PRECONDITION")
+  func logged() async throws {
+    let log = try PredictionLog(path: ":memory:")
+    try await Self.serve(Self.predictor(log: log)) { client in
+      _ = try await Self.load(client, PredictorServiceTests.bundles[0])
+      var ids: Set<String> = []
+      for i in 0..<5 {
+        var request = PredictorServiceTests.request([0.1 * Double(i), 0, 0.5])
+        request.features.symbol = "BTCUSDT"
+        request.features.asOf = .init(unixMilliseconds: 1_800_000_000_000 / 3_600_000 * 3_600_000 + Int64(i) * 3_600_000)
+        ids.insert(try await client.predict(request).predictionID)
+      }
+      #expect(ids.count == 5 && !ids.contains(""))
+      try log.flush()
+      let stats = try await client.getModelStats(.with { $0.model.modelID = "btc" })
+      let version = try #require(stats.versions.first)
+      #expect(version.ref.version == "v1" && version.horizons.map(\.horizonBars) == [1, 3])
+      #expect(version.horizons.allSatisfy { $0.predictions == 5 && $0.pending == 5 && $0.matured == 0 && !$0.hasAuc })
+      let listed = try await client.listModels(.init())
+      #expect(listed.versions.first?.counters.logged == 5)
+      let unknown = await #expect(throws: RPCError.self) { try await client.getModelStats(.with { $0.model.modelID = "eth" }) }
+      #expect(unknown?.code == .notFound)
+      let noID = await #expect(throws: RPCError.self) { try await client.getModelStats(.init()) }
+      #expect(noID?.code == .invalidArgument && noID?.message.contains("model.model_id") == true)
+    }
+    try await Self.serve(Self.predictor(log: nil)) { client in
+      let error = await #expect(throws: RPCError.self) { try await client.getModelStats(.with { $0.model.modelID = "btc" }) }
+      #expect(error?.code == .failedPrecondition)
+      let market = await #expect(throws: RPCError.self) {
+        try await client.predict(.with {
+          $0.model.modelID = "btc"
+          $0.market.market = .with { $0.symbol = "BTCUSDT"; $0.interval = .interval1H }
+        })
+      }
+      #expect(market?.code == .unavailable && market?.message.contains("--feature-address") == true)
+    }
+  }
+
+  /// A bundle over the real feature set (synthetic rows of its width, one logistic regression).
+  static func realFeatureBundle() throws -> String {
+    let set = FeatureSet.v1
+    let width = set.columnNames.count
+    var random = SeededRandom(seed: 4)
+    let n = 1_200, hour: Int64 = 3_600_000
+    let features = (0..<(n * width)).map { _ in Double.random(in: -1...1, using: &random) }
+    let labels = [(0..<n).map { features[$0 * width] > 0 ? 1 : 0 }]
+    let data = try TrainingData(
+      columns: set.columnNames, features: features, openTimes: (0..<n).map { Int64($0) * hour }, symbols: ["BTCUSDT"], horizons: [1], labels: labels,
+      labelEnds: [(0..<n).map { Int64($0 + 2) * hour }], classes: ["DOWN", "UP"], barMs: hour)
+    let spec = RunSpec(
+      models: [ModelSpec(name: "logreg", kind: .logisticRegression(.init()))],
+      plan: try WalkForwardPlan(trainBars: 300, testBars: 200, purgeBars: 2, embargoBars: 1, validationBars: 30))
+    let runs = try WalkForwardRun.run(spec, data: data)
+    let final = try WalkForwardRun.fitFinal(spec, data: data, runs: runs)
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-live-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let path = directory.appendingPathComponent("real.tar.gz").path
+    _ = try TrainingBundle.write(
+      BundleRequest(
+        id: "btc-real", created: Date(), symbols: ["BTCUSDT"], interval: "1h", taskKind: "binary", featureSetID: set.id, featureSetSHA256: set.sha256,
+        calibration: .none),
+      data: data, runs: runs, final: final, to: path)
+    return path
+  }
+
+  @Test("Market inputs: the predictor fetches the online vector; outcomes join from the feature service's candles as their bars close", .enabled(if: MarketData.available))
+  func marketAndOutcomes() async throws {
+    let path = try await BlockingPool.shared.run { try Self.realFeatureBundle() }
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-live-feature-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let info = RuntimeInfo(kind: .feature, configuredAddress: "127.0.0.1:0", dataDirectory: directory.path, tls: false, adminAuth: .loopbackOnly)
+    let hour: Int64 = 3_600_000
+    // Bars to predict: well inside the ingested history.
+    let bars = (0..<6).map { MarketData.end - Int64(200 - $0) * hour }
+    try await withServer(.shim, services: [try FeatureServiceImplementation(runtime: info)]) { featureClient, handle in
+      try await FeatureVectorTests.ingest(Vane_V1_FeatureService.Client(wrapping: featureClient), FeatureSet.v1References, from: MarketData.end - 2_000 * hour)
+      let upstream = try UpstreamClient(address: "127.0.0.1:\(handle.port!)", name: "feature service")
+      let log = try PredictionLog(path: ":memory:")
+      let predictor = Self.predictor(log: log, features: upstream, config: PredictorConfig(maximumStaleBars: 2))
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await upstream.run() }
+        defer { upstream.client.beginGracefulShutdown() }
+        try await Self.serve(predictor) { client in
+          _ = try await Self.load(client, path)
+          for bar in bars {
+            let answer = try await client.predict(.with {
+              $0.model.modelID = "btc"
+              $0.market.market = .with { $0.symbol = "BTCUSDT"; $0.interval = .interval1H }
+              $0.market.bar.asOf = .init(unixMilliseconds: bar)
+            })
+            #expect(try answer.asOf.unixMilliseconds(field: "as_of") == bar && answer.featureSetHash == FeatureSet.v1.sha256)
+            #expect(answer.latency.features.seconds > 0 || answer.latency.features.nanos > 0)
+          }
+          // The latest bar closed long ago: stale.
+          let stale = await #expect(throws: RPCError.self) {
+            try await client.predict(.with {
+              $0.model.modelID = "btc"
+              $0.market.market = .with { $0.symbol = "BTCUSDT"; $0.interval = .interval1H }
+            })
+          }
+          #expect(stale?.code == .failedPrecondition && stale?.message.contains("max_staleness") == true)
+          let wrong = await #expect(throws: RPCError.self) {
+            try await client.predict(.with {
+              $0.model.modelID = "btc"
+              $0.market.market = .with { $0.symbol = "BTCUSDT" }
+            })
+          }
+          #expect(wrong?.code == .invalidArgument && wrong?.message.contains("market.market.interval") == true)
+          try log.flush()
+          // Joined against the real candles: UP iff close[t + 1] > close[t].
+          let joiner = OutcomeJoiner(log: log, source: FeatureServiceOutcomes(client: upstream, deadline: .seconds(60)), clock: { MarketData.end })
+          #expect(try await joiner.joinOnce() == bars.count)
+          let closes = Dictionary(uniqueKeysWithValues: RealSeries.hourly["BTCUSDT"]!.map { ($0.openTime, $0.close) })
+          for answer in try log.answers(modelID: "btc", version: "v1", bars: nil, since: nil) {
+            let t = answer.barTime!
+            #expect(answer.outcome == (closes[t + hour]! > closes[t]! ? 1 : 0))
+          }
+          let stats = try await client.getModelStats(.with { $0.model.modelID = "btc" })
+          #expect(stats.versions.first?.horizons.first?.matured == Int64(bars.count))
+          #expect(stats.versions.first?.horizons.first?.hasLogLoss == true)
+        }
+      }
+    }
+  }
+}
