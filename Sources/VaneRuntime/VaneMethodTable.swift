@@ -26,6 +26,7 @@ enum VaneMethodTable {
     .init(Vane_V1_PredictorService.Method.UnloadModel.descriptor, Vane_V1_UnloadModelRequest.self, Vane_V1_ModelVersion.self),
     .init(Vane_V1_PredictorService.Method.SetTrafficSplit.descriptor, Vane_V1_SetTrafficSplitRequest.self, Vane_V1_TrafficSplit.self),
     .init(Vane_V1_PredictorService.Method.ListModels.descriptor, Vane_V1_ListModelsRequest.self, Vane_V1_ListModelsResponse.self),
+    .init(Vane_V1_PredictorService.Method.GetModelStats.descriptor, Vane_V1_GetModelStatsRequest.self, Vane_V1_GetModelStatsResponse.self),
     .init(Vane_V1_GatekeeperService.Method.GetServiceInfo.descriptor, Vane_V1_GetServiceInfoRequest.self, Vane_V1_ServiceInfo.self),
     .init(Vane_V1_GatekeeperService.Method.Calibrate.descriptor, Vane_V1_CalibrateRequest.self, Vane_V1_CalibrateResponse.self),
     .init(Vane_V1_GatekeeperService.Method.Evaluate.descriptor, Vane_V1_EvaluateRequest.self, Vane_V1_Report.self),
