@@ -78,8 +78,9 @@ final class ServeProcess: Sendable {
 
   var log: String { (try? String(contentsOf: self.logURL, encoding: .utf8)) ?? "" }
 
-  init(_ kind: ServiceKind, extraArguments: [String] = [], probeTLS: ShimClientTLS? = nil) async throws {
-    self.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-cli-\(UUID().uuidString)")
+  /// - Parameter dataDirectory: where the service keeps its state (default: a new temporary one).
+  init(_ kind: ServiceKind, extraArguments: [String] = [], probeTLS: ShimClientTLS? = nil, dataDirectory: URL? = nil) async throws {
+    self.dataDirectory = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("vane-cli-\(UUID().uuidString)")
     let port = try Self.freePort()
     self.address = "127.0.0.1:\(port)"
     let process = Process()
@@ -97,6 +98,12 @@ final class ServeProcess: Sendable {
     }
     self.stop()
     throw VaneError(.unavailable, "vane serve \(kind.rawValue) did not become SERVING on \(self.address)")
+  }
+
+  /// SIGKILL: no graceful shutdown, no last flush; the data directory stays.
+  func kill() {
+    if self.process.isRunning { Foundation.kill(self.process.processIdentifier, SIGKILL) }
+    self.process.waitUntilExit()
   }
 
   func stop() {

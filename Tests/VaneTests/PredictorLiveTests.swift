@@ -230,3 +230,52 @@ struct PredictorLiveTests {
     }
   }
 }
+
+/// `vane serve predictor` killed with SIGKILL while a load runs: what it logged is intact,
+/// and a new process (and joiner) carries on from it.
+@Suite("Predictor: kill -9 and restart", .timeLimit(.minutes(5)))
+struct PredictorCrashTests {
+  struct Always: OutcomeSource {
+    func outcomes(version: PredictionLog.VersionRecord, symbol: String, horizon: Int, from: Int64, to: Int64) async throws -> [Int64: Int] {
+      Dictionary(uniqueKeysWithValues: stride(from: from, through: to, by: Int(version.barMs)).map { ($0, 1) })
+    }
+  }
+
+  @Test("Logged answers survive kill -9 mid-load; a restarted predictor lists them and the joiner resumes")
+  func killed() async throws {
+    let path = try await BlockingPool.shared.run { PredictorServiceTests.bundles[0] }
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-crash-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let first = try await ServeProcess(.predictor, dataDirectory: directory)
+    let load = try await VaneBinary.run(["models", "load", path, "--model", "btc", "--version", "v1", "--address", first.address])
+    #expect(load.status == 0, "\(load.stderr)")
+    let hour: Int64 = 3_600_000, start: Int64 = 1_700_000_000_000 / 3_600_000 * 3_600_000
+    for i in 0..<5 {
+      var vector = PredictorServiceTests.vector([0.2 * Double(i), 0, 0.5])
+      vector.symbol = "BTCUSDT"
+      vector.asOf = .init(unixMilliseconds: start + Int64(i) * hour)
+      let file = directory.appendingPathExtension("v\(i).json")
+      try vector.jsonUTF8Data().write(to: file)
+      defer { try? FileManager.default.removeItem(at: file) }
+      let predict = try await VaneBinary.run(["predict", "--vector", file.path, "--model", "btc", "--address", first.address])
+      #expect(predict.status == 0, "\(predict.stderr)")
+    }
+    // The writer flushes every 100 ms; then a load is under way when the process dies.
+    try await Task.sleep(for: .milliseconds(500))
+    async let loading = VaneBinary.run(["models", "load", path, "--model", "btc", "--version", "v2", "--address", first.address, "--timeout", "5"])
+    try await Task.sleep(for: .milliseconds(50))
+    first.kill()
+    _ = try? await loading
+
+    let log = try PredictionLog(path: directory.appendingPathComponent("predictions.sqlite").path)
+    let answers = try log.answers(modelID: "btc", version: "v1", bars: nil, since: nil)
+    #expect(answers.count == 10 && answers.allSatisfy { $0.outcome == nil && $0.symbol == "BTCUSDT" })
+    let second = try await ServeProcess(.predictor, dataDirectory: directory)
+    defer { second.stop() }
+    let stats = try await VaneBinary.run(["models", "stats", "btc/v1", "--address", second.address])
+    #expect(stats.status == 0 && stats.stdout.contains("h1  answers 5  matured 0  pending 5"), "\(stats.stdout) \(stats.stderr)")
+    // The joiner carries on from the file.
+    let joiner = OutcomeJoiner(log: log, source: Always(), clock: { start + 100 * hour })
+    #expect(try await joiner.joinOnce() == 10)
+  }
+}
