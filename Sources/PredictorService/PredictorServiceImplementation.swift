@@ -258,6 +258,13 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
       all = Array(all[start..<min(total, start + size)])
       return .with { response in
         response.versions = all.map(Vane_V1_ModelVersion.init)
+        // Matured answers come from the log's file (they survive restarts), when there is one.
+        if let counts = try? self.registry.log?.counts() {
+          for i in response.versions.indices {
+            let ref = response.versions[i].ref
+            response.versions[i].counters.matured = UInt64(counts[PredictionLog.key(ref.modelID, ref.version)]?.matured ?? 0)
+          }
+        }
         var seen: [String] = []
         for listing in all where !seen.contains(listing.info.modelID) { seen.append(listing.info.modelID) }
         response.trafficSplits = seen.compactMap { id in self.registry.split(of: id).map { Vane_V1_TrafficSplit(modelID: id, $0) } }

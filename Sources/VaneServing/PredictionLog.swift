@@ -354,7 +354,8 @@ public final class PredictionLog: Sendable {
 
   // MARK: Encoding
 
-  static func key(_ modelID: String, _ version: String) -> String { modelID + "\u{0}" + version }
+  /// The key of a version in ``counts()``.
+  public static func key(_ modelID: String, _ version: String) -> String { modelID + "\u{0}" + version }
 
   private static func versions(_ db: Database) throws -> [String: VersionRecord] {
     var versions: [String: VersionRecord] = [:]

@@ -225,6 +225,7 @@ struct PredictorLiveTests {
           let stats = try await client.getModelStats(.with { $0.model.modelID = "btc" })
           #expect(stats.versions.first?.horizons.first?.matured == Int64(bars.count))
           #expect(stats.versions.first?.horizons.first?.hasLogLoss == true)
+          #expect(try await client.listModels(.init()).versions.first?.counters.matured == UInt64(bars.count))
         }
       }
     }
