@@ -6,6 +6,7 @@ import VaneFeatures
 import VaneModels
 import VaneQuality
 import VaneServing
+import VaneTestSupport
 
 @testable import VaneTraining
 
@@ -13,7 +14,7 @@ import VaneServing
 @Suite("Serving a trained bundle")
 struct ServableModelTests {
   /// Trains and writes a bundle of `models` (stacked when more than one) on synthetic rows.
-  static func bundle(_ models: [ModelSpec], stack: Bool) throws -> (data: TrainingData, final: FinalFit, bundle: ModelBundle, cleanup: @Sendable () -> Void) {
+  static func bundle(_ models: [ModelSpec], stack: Bool, onnx: Bool = false) throws -> (data: TrainingData, final: FinalFit, bundle: ModelBundle, cleanup: @Sendable () -> Void) {
     let data = try WalkForwardRunTests.data(rows: 2_000, seed: 5)
     let spec = RunSpec(
       models: models, plan: try WalkForwardPlan(trainBars: 300, testBars: 150, purgeBars: 3, embargoBars: 1, validationBars: 30),
@@ -25,7 +26,7 @@ struct ServableModelTests {
     let path = directory.appendingPathComponent("b.tar.gz").path
     let request = BundleRequest(
       id: "serve-test", created: Date(timeIntervalSince1970: 1_700_000_000), symbols: data.symbols, interval: "1h", taskKind: "binary",
-      featureSetID: "test", featureSetSHA256: String(repeating: "0", count: 64), calibration: .temperature)
+      featureSetID: "test", featureSetSHA256: String(repeating: "0", count: 64), calibration: .temperature, exportONNX: onnx)
     _ = try TrainingBundle.write(request, data: data, runs: runs, final: final, to: path)
     return (data, final, try ModelBundle.open(path: path), { try? FileManager.default.removeItem(at: directory) })
   }
@@ -188,5 +189,32 @@ struct ServableModelTests {
     #expect(width.code == .invalidArgument && width.message.contains("features"))
     let horizon = try #require(throws: VaneError.self) { _ = try servable.predict([1, 2, 0.5], count: 1, horizons: [7]) }
     #expect(horizon.code == .invalidArgument && horizon.message.contains("horizon_bars"))
+  }
+
+  @Test(
+    "Served answers equal the bundle's ONNX export through ONNX Runtime within 1e-5 (logistic regression, XGBoost, MLP)",
+    .enabled(if: ONNXRuntimeHarness.enabled, "needs python3 with onnxruntime, or VANE_REQUIRE_ONNXRUNTIME=1"))
+  func onnxParity() async throws {
+    var cases: [ONNXRuntimeHarness.Case] = []
+    for model in Self.models() {
+      let (data, _, bundle, cleanup) = try await BlockingPool.shared.run { try Self.bundle([model], stack: false, onnx: true) }
+      defer { cleanup() }
+      let served = try ServableModel(bundle: bundle)
+      let count = 200
+      let rows = Self.rows(data, count: count)
+      let horizon = data.horizons[0]
+      let answers = try served.predict(rows, count: count, horizons: [horizon])
+      let entry = try #require(bundle.manifest.models.first { $0.horizons == [horizon] })
+      cases.append(.init(
+        name: model.name, model: try bundle.data(try #require(entry.onnx)), input: "features", inputShape: [count, data.columns.count], inputs: rows,
+        outputShape: [count, data.classes.count], expected: answers.flatMap { $0[0].raw }))
+    }
+    let (results, versions, checked) = try ONNXRuntimeHarness.check(cases)
+    defer { try? FileManager.default.removeItem(at: checked) }
+    for c in cases {
+      let result = try #require(results[c.name], "\(versions)")
+      #expect(result.error == nil, "\(c.name): \(result.error ?? "")")
+      #expect((result.maxAbsDiff ?? 1) < 1e-5, "\(c.name): \(result.maxAbsDiff ?? .nan) (\(versions))")
+    }
   }
 }
