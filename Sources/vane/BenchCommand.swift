@@ -13,7 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Benchmarks that print figures.",
-    subcommands: [RPCBench.self, FeatureBench.self, QualityBench.self, TrainBench.self, ModelBench.self]
+    subcommands: [RPCBench.self, FeatureBench.self, QualityBench.self, TrainBench.self, ModelBench.self, PredictorBench.self]
   )
 }
 
@@ -120,40 +120,10 @@ struct RPCBench: AsyncParsableCommand {
     return try await withGRPCClient(transport: transport) { grpcClient in
       let client = Vane_V1_FeatureService.Client(wrapping: grpcClient)
       let request = Vane_V1_GetServiceInfoRequest()
-      for _ in 0..<self.warmup { _ = try await client.getServiceInfo(request) }
-      let clock = ContinuousClock()
-      let perWorker = calls / concurrency
-      let started = clock.now
-      let (latencies, errors) = await withTaskGroup(of: ([Duration], Int).self) { group in
-        for _ in 0..<concurrency {
-          group.addTask {
-            var latencies: [Duration] = []
-            latencies.reserveCapacity(perWorker)
-            var errors = 0
-            for _ in 0..<perWorker {
-              let start = clock.now
-              do { _ = try await client.getServiceInfo(request) } catch { errors += 1 }
-              latencies.append(start.duration(to: clock.now))
-            }
-            return (latencies, errors)
-          }
-        }
-        var all: [Duration] = []
-        var errors = 0
-        for await (part, failed) in group {
-          all += part
-          errors += failed
-        }
-        return (all, errors)
+      let load = try await LoadRun.measure(calls: calls, concurrency: concurrency, warmup: self.warmup) {
+        _ = try await client.getServiceInfo(request)
       }
-      let seconds = Double(started.duration(to: clock.now).components.attoseconds) / 1e18
-        + Double(started.duration(to: clock.now).components.seconds)
-      let micros = latencies.map { Double($0.components.seconds) * 1e6 + Double($0.components.attoseconds) / 1e12 }.sorted()
-      func percentile(_ p: Double) -> Double { micros.isEmpty ? 0 : micros[min(micros.count - 1, Int(Double(micros.count) * p))] }
-      return Figures(
-        calls: micros.count, concurrency: concurrency, seconds: seconds,
-        calls_per_second: Double(micros.count) / seconds,
-        p50_us: percentile(0.5), p90_us: percentile(0.9), p99_us: percentile(0.99), errors: errors)
+      return load.figures
     }
   }
 
@@ -174,6 +144,62 @@ struct RPCBench: AsyncParsableCommand {
     }
     let lastLine = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
     return try JSONDecoder().decode(Figures.self, from: Data(lastLine.utf8))
+  }
+}
+
+/// Calls made by `concurrency` workers, each timed: what every RPC benchmark measures.
+struct LoadRun: Sendable {
+  /// Start (since the run began) and latency of each call, and whether it failed.
+  var calls: [(start: Duration, latency: Duration, failed: Bool)]
+  var concurrency: Int
+  var elapsed: Duration
+
+  /// Runs `warmup` untimed calls, then `calls` calls split over `concurrency` workers.
+  static func measure(calls: Int, concurrency: Int, warmup: Int, _ call: @escaping @Sendable () async throws -> Void) async throws -> LoadRun {
+    for _ in 0..<warmup { try await call() }
+    let clock = ContinuousClock()
+    let perWorker = max(1, calls / concurrency)
+    let started = clock.now
+    let timed = await withTaskGroup(of: [(start: Duration, latency: Duration, failed: Bool)].self) { group in
+      for _ in 0..<concurrency {
+        group.addTask {
+          var part: [(start: Duration, latency: Duration, failed: Bool)] = []
+          part.reserveCapacity(perWorker)
+          for _ in 0..<perWorker {
+            let start = clock.now
+            var failed = false
+            do { try await call() } catch { failed = true }
+            part.append((started.duration(to: start), start.duration(to: clock.now), failed))
+          }
+          return part
+        }
+      }
+      var all: [(start: Duration, latency: Duration, failed: Bool)] = []
+      for await part in group { all += part }
+      return all
+    }
+    return LoadRun(calls: timed, concurrency: concurrency, elapsed: started.duration(to: clock.now))
+  }
+
+  static func micros(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
+  }
+
+  /// Latency percentiles (µs) of the calls that started in `window` (all when nil).
+  func percentiles(in window: Range<Duration>? = nil) -> (p50: Double, p90: Double, p99: Double, count: Int) {
+    let micros = self.calls.filter { window?.contains($0.start) ?? true }.map { Self.micros($0.latency) }.sorted()
+    func percentile(_ p: Double) -> Double { micros.isEmpty ? 0 : micros[min(micros.count - 1, Int(Double(micros.count) * p))] }
+    return (percentile(0.5), percentile(0.9), percentile(0.99), micros.count)
+  }
+
+  var failures: Int { self.calls.filter(\.failed).count }
+
+  var figures: RPCBench.Figures {
+    let seconds = Self.micros(self.elapsed) / 1e6
+    let p = self.percentiles()
+    return RPCBench.Figures(
+      calls: self.calls.count, concurrency: self.concurrency, seconds: seconds, calls_per_second: Double(self.calls.count) / seconds, p50_us: p.p50,
+      p90_us: p.p90, p99_us: p.p99, errors: self.failures)
   }
 }
 
