@@ -85,6 +85,7 @@ extension Vane_V1_ModelVersion {
     var kinds: [Vane_V1_ModelKind] = []
     for kind in model.modelKinds.map(Vane_V1_ModelKind.init) where !kinds.contains(kind) { kinds.append(kind) }
     self.modelKinds = kinds
+    self.inputBars = UInt32(model.inputBars)
     self.trust = Vane_V1_TrustPolicy(model.policy)
     if let end = model.dataEnd { self.modelDataEnd = Google_Protobuf_Timestamp(date: end) }
     if let created = model.createdAt { self.modelCreateTime = Google_Protobuf_Timestamp(date: created) }

@@ -30,21 +30,49 @@ extension PredictorServiceImplementation {
   /// A request's input: its vector, or for a market input the online vector of every feature
   /// set the model's versions read (fetched once per set).
   struct Input: Sendable {
-    var vectors: [String: Vane_V1_FeatureVector]
+    /// Per feature set id (one entry, keyed "", for a vector input): the vectors of the bars
+    /// before the input's, oldest first, then the input's own.
+    var windows: [String: [Vane_V1_FeatureVector]]
     var isMarket: Bool
     var interval: Vane_V1_Interval?
     var latency: Duration
 
-    /// The vector for the version the request routed to.
-    func vector(for model: ServableModel, field: String) throws -> Vane_V1_FeatureVector {
-      guard self.isMarket else { return self.vectors.first!.value }
-      if let interval = self.interval, (try? CandleInterval(interval, field: "")) != CandleInterval(rawValue: model.manifest.interval) {
-        throw VaneError.invalidArgument(field: "\(field)market.market.interval", "is not the model's interval \(model.manifest.interval)")
+    /// The input's own bar (for the log and the answer).
+    var current: Vane_V1_FeatureVector { self.windows.first!.value.last! }
+
+    /// The model's rows: the last `inputBars` vectors, consecutive bars, as raw values.
+    func rows(for model: ServableModel, field: String) throws -> (values: [Double], vector: Vane_V1_FeatureVector) {
+      let window: [Vane_V1_FeatureVector]
+      let name = self.isMarket ? "\(field)market" : "\(field)features"
+      if self.isMarket {
+        if let interval = self.interval, (try? CandleInterval(interval, field: "")) != CandleInterval(rawValue: model.manifest.interval) {
+          throw VaneError.invalidArgument(field: "\(field)market.market.interval", "is not the model's interval \(model.manifest.interval)")
+        }
+        guard let fetched = self.windows[model.manifest.featureSet.id] else {
+          throw VaneError(.unavailable, "\(field)market: no vector of feature set \(model.manifest.featureSet.id) was fetched (a version loaded meanwhile)")
+        }
+        window = fetched
+      } else {
+        window = self.windows.first!.value
       }
-      guard let vector = self.vectors[model.manifest.featureSet.id] else {
-        throw VaneError(.unavailable, "\(field)market: no vector of feature set \(model.manifest.featureSet.id) was fetched (a version loaded meanwhile)")
+      let bars = model.inputBars
+      guard window.count >= bars else {
+        throw VaneError.invalidArgument(
+          field: "\(field)history", "the model reads windows of \(bars) bars: send the \(bars - 1) vectors before the input's (got \(window.count - 1))")
       }
-      return vector
+      let used = Array(window.suffix(bars))
+      if bars > 1, let step = CandleInterval(rawValue: model.manifest.interval)?.milliseconds, used.allSatisfy(\.hasAsOf) {
+        let times = used.map { Int64($0.asOf.seconds) * 1000 + Int64($0.asOf.nanos / 1_000_000) }
+        if let gap = times.indices.dropLast().first(where: { times[$0 + 1] - times[$0] != step }) {
+          throw VaneError.invalidArgument(field: "\(field)history", "bars \(gap) and \(gap + 1) of the window are not consecutive \(model.manifest.interval) bars")
+        }
+      }
+      var values: [Double] = []
+      values.reserveCapacity(bars * model.columns.count)
+      for (i, vector) in used.enumerated() {
+        values += try FeatureRow.values(vector, for: model, field: i == bars - 1 ? name : "\(field)history[\(window.count - bars + i)]")
+      }
+      return (values, used.last!)
     }
   }
 
@@ -56,7 +84,7 @@ extension PredictorServiceImplementation {
   func input(_ request: Vane_V1_PredictRequest, field: String) async throws -> Input {
     switch request.input {
     case .features(let vector)?:
-      return Input(vectors: ["": vector], isMarket: false, interval: nil, latency: .zero)
+      return Input(windows: ["": request.history + [vector]], isMarket: false, interval: nil, latency: .zero)
     case .market(let market)?:
       guard !market.market.symbol.isEmpty else { throw VaneError.invalidArgument(field: "\(field)market.market.symbol", "is required") }
       let interval = try CandleInterval(market.market.interval, field: "\(field)market.market.interval")
@@ -66,22 +94,35 @@ extension PredictorServiceImplementation {
       let sets = self.registry.featureSets(modelID: request.model.modelID, pinned: request.model.version.isEmpty ? nil : request.model.version)
       guard !sets.isEmpty else { throw VaneError(.unavailable, "model '\(request.model.modelID)' has no READY version") }
       let started = ContinuousClock.now
-      var vectors: [String: Vane_V1_FeatureVector] = [:]
-      for set in sets.sorted() {
+      var windows: [String: [Vane_V1_FeatureVector]] = [:]
+      func fetch(_ set: String, _ bar: Vane_V1_BarSelector?) async throws -> Vane_V1_FeatureVector {
         let get = Vane_V1_GetFeaturesRequest.with {
           $0.market = market.market
           $0.featureSetID = set
-          $0.bar = market.bar
+          if let bar { $0.bar = bar }
           $0.includeColumns = true
-          if !market.hasBar, let bars = self.config.maximumStaleBars {
+          if bar == nil, let bars = self.config.maximumStaleBars {
             $0.maxStaleness = Google_Protobuf_Duration(duration: .milliseconds(interval.milliseconds * Int64(bars)))
           }
         }
-        vectors[set] = try await features.call { client in
+        return try await features.call { client in
           try await Vane_V1_FeatureService.Client(wrapping: client).getFeatures(get, options: UpstreamClient.options(deadline: self.config.featureDeadline))
         }
       }
-      return Input(vectors: vectors, isMarket: true, interval: market.market.interval, latency: ContinuousClock.now - started)
+      for (set, bars) in sets.sorted(by: { $0.key < $1.key }) {
+        let current = try await fetch(set, market.hasBar ? market.bar : nil)
+        var window = [current]
+        // A window model reads the bars before it too, each by its open time.
+        if bars > 1 {
+          let asOf = try current.asOf.unixMilliseconds(field: "\(field)market.bar")
+          for back in 1..<bars {
+            let bar = Vane_V1_BarSelector.with { $0.asOf = Google_Protobuf_Timestamp(unixMilliseconds: asOf - Int64(back) * interval.milliseconds) }
+            window.insert(try await fetch(set, bar), at: 0)
+          }
+        }
+        windows[set] = window
+      }
+      return Input(windows: windows, isMarket: true, interval: market.market.interval, latency: ContinuousClock.now - started)
     case nil:
       throw VaneError.invalidArgument(field: "\(field)input", "is required: features or market")
     }

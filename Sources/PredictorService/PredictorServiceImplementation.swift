@@ -114,15 +114,15 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
       modelID: request.model.modelID, pinned: request.model.version.isEmpty ? nil : request.model.version,
       routingKey: request.routingKey.isEmpty ? nil : request.routingKey, draw: Double.random(in: 0..<1), shadowDraw: Double.random(in: 0..<1))
     let horizons = request.horizonBars == 0 ? [] : [Int(request.horizonBars)]
-    let first = input.vectors.first!.value
+    let first = input.current
     let context = ModelRegistry.RequestContext(
       requestID: request.requestID.isEmpty ? UUID().uuidString.lowercased() : String(request.requestID.prefix(128)),
       symbol: first.symbol.isEmpty ? nil : first.symbol, barTime: first.hasAsOf ? try? first.asOf.unixMilliseconds(field: "as_of") : nil)
     var used = first
     let answer = try self.registry.predict(route, horizons: horizons, context: context) { model in
-      let vector = try input.vector(for: model, field: field)
+      let (values, vector) = try input.rows(for: model, field: field)
       used = vector
-      return (try FeatureRow.values(vector, for: model, field: input.isMarket ? "\(field)market" : "\(field)features"), 1)
+      return (values, 1)
     }
     let vector = used
     let manifest = answer.model.manifest

@@ -248,12 +248,18 @@ public final class ModelRegistry: Sendable {
 
   /// Feature set ids of the versions a request for `modelID` (pinned to a version or not) may
   /// route to: READY and weighted, or the pinned one.
-  public func featureSets(modelID: String, pinned: String?) -> Set<String> {
+  /// - Returns: feature set id → the most bars one input of those versions is.
+  public func featureSets(modelID: String, pinned: String?) -> [String: Int] {
     self.state.withLock { state in
       let infos = state.list().filter { info in
         (modelID.isEmpty || info.modelID == modelID) && info.status == .ready && (pinned.map { info.version == $0 } ?? (info.trafficPercent > 0 || info.shadow))
       }
-      return Set(infos.compactMap { state.model(modelID: $0.modelID, version: $0.version)?.manifest.featureSet.id })
+      var sets: [String: Int] = [:]
+      for info in infos {
+        guard let model = state.model(modelID: info.modelID, version: info.version) else { continue }
+        sets[model.manifest.featureSet.id] = max(sets[model.manifest.featureSet.id] ?? 1, model.inputBars)
+      }
+      return sets
     }
   }
 
@@ -357,6 +363,8 @@ public final class ModelRegistry: Sendable {
     guard let log = self.log else { return }
     let width = model.columns.count
     let answeredAt = Int64(Date().timeIntervalSince1970 * 1000)
+    // The bar each input is answered for (an LSTM's window logs its last bar).
+    let features = model.answeredBars(features, count: count)
     for row in 0..<count {
       let logged = log.submit(PredictionLog.Record(
         id: count == 1 ? id : "\(id)-\(row)", requestID: context.requestID, modelID: modelID, version: version, shadow: shadow, symbol: context.symbol,

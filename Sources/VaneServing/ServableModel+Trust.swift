@@ -6,7 +6,8 @@ extension ServableModel {
   /// When the bundle's training data ended (nil: the bundle does not record it).
   public var dataEnd: Date? { self.reference.map { Date(timeIntervalSince1970: Double($0.dataEnd) / 1000) } }
 
-  /// The trust checks of ``policy`` on `count` raw rows at `now`, one report per row.
+  /// The trust checks of ``policy`` on `count` raw inputs at `now` (each checked on the bar it
+  /// is answered for), one report per input.
   public func assess(_ features: [Double], count: Int, now: Date) -> [TrustReport] {
     var expired = false
     if let age = self.policy.maxModelAge, let end = self.dataEnd {
@@ -16,7 +17,7 @@ extension ServableModel {
       return [TrustReport](repeating: { var report = TrustReport(); report.expired = expired; return report }(), count: max(count, 0))
     }
     let width = self.columns.count
-    let scaled = self.scale(features)
+    let scaled = self.scale(self.answeredBars(features, count: count))
     return (0..<count).map { r in
       var report = TrustReport()
       report.expired = expired

@@ -51,14 +51,20 @@ public struct ServableModel: Sendable {
     case logisticRegression(LogisticRegression)
     case mlp(MLP)
     case trees(TreeEnsemble)
+    /// An LSTM answering `horizon` with head `head`.
+    case lstm(LSTM, head: Int, file: String)
   }
+
+  /// Bars each input row is: 1, or the sequence length of the bundle's LSTM (a window of
+  /// consecutive bars, oldest first, the bar to answer for last).
+  public let inputBars: Int
 
   // MARK: Loading
 
   /// Reads every model a bundle names and checks it against the manifest.
-  /// - Throws: FAILED_PRECONDITION naming the file and the reason: a model kind this build
-  ///   cannot serve from one feature vector (LSTM), a malformed or mismatching file, a horizon
-  ///   without a served model, a calibration that does not fit the classes.
+  /// - Throws: FAILED_PRECONDITION naming the file and the reason: a malformed or mismatching
+  ///   file, a horizon without a served model, a calibration that does not fit the classes,
+  ///   LSTMs of different sequence lengths in one bundle.
   public init(bundle: ModelBundle) throws {
     let manifest = bundle.manifest
     self.manifest = manifest
@@ -92,9 +98,11 @@ public struct ServableModel: Sendable {
     // model) by the first model listed for it.
     var single: [Int: Base] = [:]
     var first: [Int: Base] = [:]
+    var inputBars = 1
     for model in manifest.models where model.kind != .stack {
       let data = try bundle.data(model.file)
-      let base: Base
+      var base: Base
+      var lstm: LSTM?
       switch model.kind {
       case .logisticRegression:
         let file = try BundleJSON.model(LogisticRegression.self, from: data, file: model.file, kind: .logisticRegression, classes: classes, columns: columns)
@@ -115,16 +123,30 @@ public struct ServableModel: Sendable {
           throw fail("\(model.file): \(error.message)")
         }
       case .lstm:
-        throw fail("\(model.name) is an LSTM, which reads a window of bars; serving it from one feature vector is not supported by this build")
+        let file = try BundleJSON.model(LSTM.self, from: data, file: model.file, kind: .lstm, classes: classes, columns: columns)
+        let heads = model.horizons ?? manifest.task.horizons
+        guard classes.count == 2 else { throw fail("\(model.file): an LSTM's heads are binary; the bundle has \(classes.count) classes") }
+        guard file.model.inputCount == columns.count, file.model.heads == heads.count, file.model.sequenceLength >= 1 else {
+          throw fail("\(model.file): an LSTM over \(file.model.inputCount) features with \(file.model.heads) heads for \(heads.count) horizons")
+        }
+        guard inputBars == 1 || inputBars == file.model.sequenceLength else {
+          throw fail("\(model.file): LSTMs of \(inputBars) and \(file.model.sequenceLength) bars in one bundle")
+        }
+        inputBars = file.model.sequenceLength
+        lstm = file.model
+        base = .lstm(file.model, head: 0, file: model.file)
       case .stack:
         continue
       }
-      bases[model.file] = base
-      for horizon in model.horizons ?? manifest.task.horizons {
+      for (head, horizon) in (model.horizons ?? manifest.task.horizons).enumerated() {
+        if let lstm { base = .lstm(lstm, head: head, file: model.file) }
+        // A stack names its bases by file; an LSTM file serves every head, resolved per horizon below.
+        bases[model.file + "@\(horizon)"] = base
         if model.role == .single { single[horizon] = base }
         if first[horizon] == nil { first[horizon] = base }
       }
     }
+    self.inputBars = inputBars
 
     var served: [Int: Served] = [:]
     for model in manifest.models where model.kind == .stack {
@@ -136,7 +158,7 @@ public struct ServableModel: Sendable {
         throw fail("\(model.file): a stack serves exactly one of the bundle's horizons")
       }
       let stackBases = try file.bases.map { reference -> Base in
-        guard let base = bases[reference.file] else { throw fail("\(model.file): base \(reference.name) (\(reference.file)) is not a model of the bundle") }
+        guard let base = bases[reference.file + "@\(horizon)"] else { throw fail("\(model.file): base \(reference.name) (\(reference.file)) is not a model of the bundle") }
         return base
       }
       let volatility = try file.volatilityColumn.map { column -> Int in
@@ -178,7 +200,8 @@ public struct ServableModel: Sendable {
   /// Rows to warm a new instance with before it takes traffic: the training centre of every
   /// column (the scaler's), a row every model and stack can answer.
   public var warmUpRows: (values: [Double], count: Int) {
-    (self.scaler?.center ?? [Double](repeating: 0, count: self.columns.count), 1)
+    let row = self.scaler?.center ?? [Double](repeating: 0, count: self.columns.count)
+    return ((0..<self.inputBars).flatMap { _ in row }, 1)
   }
 
   /// Rows as the models read them: through the bundle's scaler (NaN stays NaN).
@@ -186,26 +209,47 @@ public struct ServableModel: Sendable {
     self.scaler.map { $0.transform(batch: features) } ?? features
   }
 
+  /// The last bar of each of `count` windows of `bars` bars.
+  static func lastBars(_ values: [Double], count: Int, bars: Int, width: Int) -> [Double] {
+    var out: [Double] = []
+    out.reserveCapacity(count * width)
+    for r in 0..<count {
+      let start = (r * bars + bars - 1) * width
+      out += values[start..<(start + width)]
+    }
+    return out
+  }
+
+  /// The bar each input is answered for: the last of its window (`count × columns.count`).
+  public func answeredBars(_ features: [Double], count: Int) -> [Double] {
+    self.inputBars == 1 ? features : Self.lastBars(features, count: count, bars: self.inputBars, width: self.columns.count)
+  }
+
   // MARK: Answering
 
-  /// Answers for `count` rows of raw features (`count × columns.count`, row-major; NaN is a
-  /// missing value), at `horizons` (empty: every horizon), each row's answers in ascending
-  /// horizon order.
+  /// Answers for `count` inputs of raw features (`count × inputBars × columns.count`,
+  /// row-major: each input its window of ``inputBars`` consecutive bars, oldest first; NaN is a
+  /// missing value), at `horizons` (empty: every horizon), each input's answers in ascending
+  /// horizon order. One-bar models read the last bar of each window.
   /// - Throws: INVALID_ARGUMENT for a wrong shape or a horizon the model does not serve;
   ///   FAILED_PRECONDITION when a stack's inputs are not finite for a row (its volatility
   ///   column is missing).
   public func predict(_ features: [Double], count: Int, horizons wanted: [Int] = []) throws -> [[HorizonOutput]] {
-    let width = self.columns.count, k = self.classes.count
-    guard count > 0, features.count == count * width else {
-      throw VaneError.invalidArgument(field: "features", "\(features.count) values are not \(count) rows of the model's \(width) columns")
+    let width = self.columns.count, k = self.classes.count, bars = self.inputBars
+    guard count > 0, features.count == count * bars * width else {
+      throw VaneError.invalidArgument(
+        field: "features", "\(features.count) values are not \(count) inputs of \(bars) bar(s) of the model's \(width) columns")
     }
     let horizons = wanted.isEmpty ? self.horizons.sorted() : wanted.sorted()
     for horizon in horizons where self.served[horizon] == nil {
       throw VaneError.invalidArgument(field: "horizon_bars", "\(horizon) is not a horizon of this model (\(self.horizons.map(String.init).joined(separator: ", ")))")
     }
     // The trainer's inputs: scaled; NaN (missing) kept for trees, 0 (the scaled mean) otherwise.
-    let scaled = self.scale(features)
+    let windows = self.scale(features)
+    let last = bars == 1 ? features : Self.lastBars(features, count: count, bars: bars, width: width)
+    let scaled = bars == 1 ? windows : Self.lastBars(windows, count: count, bars: bars, width: width)
     let finite = scaled.map { $0.isFinite ? $0 : 0 }
+    var sequenceOutputs: [String: [Double]] = [:]
     func probabilities(_ base: Base) -> [Double] {
       switch base {
       case .logisticRegression(let model): return model.probabilities(finite, count: count)
@@ -214,6 +258,11 @@ public struct ServableModel: Sendable {
         return scaled.withUnsafeBufferPointer { all in
           (0..<count).flatMap { r in ensemble.probabilities(UnsafeBufferPointer(rebasing: all[(r * width)..<((r + 1) * width)])) }
         }
+      case .lstm(let model, let head, let file):
+        // One forward pass gives every head; computed once per call.
+        let up = sequenceOutputs[file] ?? model.probabilities(windows.map { $0.isFinite ? $0 : 0 }, count: count)
+        sequenceOutputs[file] = up
+        return (0..<count).flatMap { r in [1 - up[r * model.heads + head], up[r * model.heads + head]] }
       }
     }
     var out = [[HorizonOutput]](repeating: [], count: count)
@@ -226,7 +275,7 @@ public struct ServableModel: Sendable {
         let outputs = bases.map(probabilities)
         var meta: [Double] = []
         for r in 0..<count {
-          let row = StackFeatures.row(outputs.map { Array($0[(r * k)..<((r + 1) * k)]) }, volatility: volatility.map { features[r * width + $0] })
+          let row = StackFeatures.row(outputs.map { Array($0[(r * k)..<((r + 1) * k)]) }, volatility: volatility.map { last[r * width + $0] })
           guard let row else {
             let column = volatility.map { self.columns[$0] } ?? "?"
             throw VaneError(.failedPrecondition, "row \(r): the stack needs a finite \(column) and finite base outputs")

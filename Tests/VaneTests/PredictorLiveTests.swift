@@ -280,3 +280,79 @@ struct PredictorCrashTests {
     #expect(try await joiner.joinOnce() == 10)
   }
 }
+
+/// A window model (an LSTM) over the wire: the request's history is its window.
+@Suite("Predictor: LSTM windows", .timeLimit(.minutes(5)))
+struct PredictorWindowTests {
+  static let bundle: String = {
+    var rng = SplitMix64(seed: 21)
+    let n = 1_200, hour: Int64 = 3_600_000
+    var features: [Double] = [], labels: [[Int]] = [[], []]
+    for _ in 0..<n {
+      let signal = Double.random(in: -2...2, using: &rng)
+      features += [signal, Double.random(in: -1...1, using: &rng), 0.5]
+      labels[0].append(signal > 0 ? 1 : 0)
+      labels[1].append(signal + Double.random(in: -1...1, using: &rng) > 0 ? 1 : 0)
+    }
+    let data = try! TrainingData(
+      columns: ["signal", "noise", "hvol_20"], features: features, openTimes: (0..<n).map { Int64($0) * hour }, symbols: ["BTCUSDT"], horizons: [1, 3],
+      labels: labels, labelEnds: [(0..<n).map { Int64($0 + 2) * hour }, (0..<n).map { Int64($0 + 4) * hour }], classes: ["DOWN", "UP"], barMs: hour)
+    var training = LSTM.Training()
+    training.maxEpochs = 2
+    training.batchSize = 64
+    let spec = RunSpec(
+      models: [ModelSpec(name: "lstm", kind: .lstm(sequenceLength: 4, hiddenSize: 6, layers: 1, dropout: 0, training: training))],
+      plan: try! WalkForwardPlan(trainBars: 300, testBars: 200, purgeBars: 4, embargoBars: 1, validationBars: 30))
+    let runs = try! WalkForwardRun.run(spec, data: data)
+    let final = try! WalkForwardRun.fitFinal(spec, data: data, runs: runs)
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-lstm-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let path = directory.appendingPathComponent("lstm.tar.gz").path
+    _ = try! TrainingBundle.write(
+      BundleRequest(
+        id: "btc-lstm", created: Date(), symbols: ["BTCUSDT"], interval: "1h", taskKind: "binary", featureSetID: "test",
+        featureSetSHA256: PredictorServiceTests.hash, calibration: .none),
+      data: data, runs: runs, final: final, to: path)
+    return path
+  }()
+
+  @Test("The history is the window: equal to the served model; too short or with a gap is INVALID_ARGUMENT naming history")
+  func window() async throws {
+    let path = try await BlockingPool.shared.run { Self.bundle }
+    let model = try ServableModel(bundle: try ModelBundle.open(path: path))
+    let hour: Int64 = 3_600_000, end: Int64 = 1_800_000_000_000 / hour * hour
+    let rows: [[Double]] = [[0.1, 0.2, 0.5], [-0.4, 0.1, 0.5], [1.2, -0.3, 0.5], [0.7, 0.0, 0.5]]
+    @Sendable func vector(_ i: Int, at time: Int64) -> Vane_V1_FeatureVector {
+      var vector = PredictorServiceTests.vector(rows[i])
+      vector.asOf = .init(unixMilliseconds: time)
+      return vector
+    }
+    let expected = try model.predict(rows.flatMap { $0 }, count: 1)[0]
+    try await PredictorLiveTests.serve(PredictorLiveTests.predictor(log: nil)) { client in
+      let loaded = try await PredictorLiveTests.load(client, path)
+      #expect(loaded.inputBars == 4 && loaded.modelKinds == [.lstm])
+      let answer = try await client.predict(.with {
+        $0.model.modelID = "btc"
+        $0.history = (0..<3).map { vector($0, at: end - Int64(3 - $0) * hour) }
+        $0.features = vector(3, at: end)
+      })
+      #expect(answer.predictions.map(\.calibrated.probabilities) == expected.map(\.calibrated))
+      let short = await #expect(throws: RPCError.self) {
+        try await client.predict(.with {
+          $0.model.modelID = "btc"
+          $0.history = [vector(2, at: end - hour)]
+          $0.features = vector(3, at: end)
+        })
+      }
+      #expect(short?.code == .invalidArgument && short?.message.contains("history") == true, "\(String(describing: short))")
+      let gap = await #expect(throws: RPCError.self) {
+        try await client.predict(.with {
+          $0.model.modelID = "btc"
+          $0.history = (0..<3).map { vector($0, at: end - Int64(4 - $0) * hour) }
+          $0.features = vector(3, at: end)
+        })
+      }
+      #expect(gap?.code == .invalidArgument && gap?.message.contains("consecutive") == true, "\(String(describing: gap))")
+    }
+  }
+}

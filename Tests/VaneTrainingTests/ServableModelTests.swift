@@ -217,4 +217,50 @@ struct ServableModelTests {
       #expect((result.maxAbsDiff ?? 1) < 1e-5, "\(c.name): \(result.maxAbsDiff ?? .nan) (\(versions))")
     }
   }
+
+  static func lstmSpec() -> ModelSpec {
+    var training = LSTM.Training()
+    training.maxEpochs = 3
+    training.batchSize = 64
+    return ModelSpec(name: "lstm", kind: .lstm(sequenceLength: 4, hiddenSize: 6, layers: 1, dropout: 0, training: training))
+  }
+
+  @Test("An LSTM bundle answers windows of its sequence length, equal to the trainer's final LSTM within 1e-12; one bar is refused")
+  func lstm() async throws {
+    let (data, final, bundle, cleanup) = try await Self.bundleOffPool([Self.lstmSpec()], stack: false)
+    defer { cleanup() }
+    let model = try ServableModel(bundle: bundle)
+    #expect(model.inputBars == 4)
+    let width = data.columns.count
+    let windows = data.windows(length: 4)
+    let rows = ((data.rowCount - 60)..<data.rowCount).filter { windows[$0] != nil }
+    // A missing value inside the windows: 0 after scaling, on both paths.
+    var raw = data
+    raw.features[windows[rows[0]]![1] * width + 2] = .nan
+    let inputs = rows.flatMap { r in windows[r]!.flatMap { raw.features[($0 * width)..<(($0 + 1) * width)] } }
+    let served = try model.predict(inputs, count: rows.count)
+    guard case .lstm(let lstm) = try #require(final.models.first).model else { Issue.record("not an LSTM"); return }
+    let scaled = WalkForwardRun.matrix(raw, rows: Array(0..<raw.rowCount), scaler: final.scaler, finite: true)
+    let p = lstm.probabilities(WalkForwardRun.sequences(rows, windows: windows, scaled: scaled, width: width), count: rows.count)
+    for (i, answers) in served.enumerated() {
+      #expect(answers.map(\.horizon) == data.horizons)
+      for (h, answer) in answers.enumerated() {
+        #expect(abs(answer.raw[1] - p[i * data.horizons.count + h]) < 1e-12, "row \(i) head \(h)")
+      }
+    }
+    #expect(throws: VaneError.self) { try model.predict(Array(data.features[0..<width]), count: 1) }
+  }
+
+  @Test("A stack over an LSTM and a logistic regression serves every horizon from windows")
+  func lstmStack() async throws {
+    let (data, _, bundle, cleanup) = try await Self.bundleOffPool([ModelSpec(name: "logreg", kind: .logisticRegression(.init())), Self.lstmSpec()], stack: true)
+    defer { cleanup() }
+    let model = try ServableModel(bundle: bundle)
+    #expect(model.inputBars == 4 && model.modelKinds.contains(.stack))
+    let width = data.columns.count
+    let window = Array(data.features[((data.rowCount - 4) * width)..<(data.rowCount * width)])
+    let answers = try model.predict(window, count: 1)[0]
+    #expect(answers.map(\.horizon) == data.horizons)
+    #expect(answers.allSatisfy { $0.calibrated.allSatisfy(\.isFinite) && abs($0.calibrated.reduce(0, +) - 1) < 1e-9 })
+  }
 }

@@ -227,6 +227,12 @@ public nonisolated struct Vane_V1_PredictRequest: Sendable {
   /// one up when empty.
   public var requestID: String = String()
 
+  /// For models that read a window of bars (ModelVersion.input_bars > 1, an
+  /// LSTM): the vectors of the bars before `features`, oldest first, one per
+  /// bar with no gap; the last input_bars - 1 are used. With a market input the
+  /// predictor fetches them itself. Ignored by one-bar models.
+  public var history: [Vane_V1_FeatureVector] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// What to predict on.
@@ -1077,6 +1083,12 @@ public nonisolated struct Vane_V1_ModelVersion: @unchecked Sendable {
   /// Clears the value of `modelCreateTime`. Subsequent reads from it will return its default value.
   public mutating func clearModelCreateTime() {_uniqueStorage()._modelCreateTime = nil}
 
+  /// Bars each input is: 1, or an LSTM's sequence length (PredictRequest.history).
+  public var inputBars: UInt32 {
+    get {_storage._inputBars}
+    set {_uniqueStorage()._inputBars = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1445,7 +1457,7 @@ nonisolated extension Vane_V1_ModelStatus: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Vane_V1_PredictRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PredictRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}market\0\u{3}horizon_bars\0\u{3}routing_key\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}market\0\u{3}horizon_bars\0\u{3}routing_key\0\u{3}request_id\0\u{1}history\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1483,6 +1495,7 @@ nonisolated extension Vane_V1_PredictRequest: SwiftProtobuf.Message, SwiftProtob
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.horizonBars) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.routingKey) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.history) }()
       default: break
       }
     }
@@ -1516,6 +1529,9 @@ nonisolated extension Vane_V1_PredictRequest: SwiftProtobuf.Message, SwiftProtob
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 6)
     }
+    if !self.history.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.history, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1525,6 +1541,7 @@ nonisolated extension Vane_V1_PredictRequest: SwiftProtobuf.Message, SwiftProtob
     if lhs.horizonBars != rhs.horizonBars {return false}
     if lhs.routingKey != rhs.routingKey {return false}
     if lhs.requestID != rhs.requestID {return false}
+    if lhs.history != rhs.history {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2466,7 +2483,7 @@ nonisolated extension Vane_V1_ListModelsResponse: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelVersion"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ref\0\u{1}status\0\u{3}status_message\0\u{1}bundle\0\u{1}runtime\0\u{3}traffic_percent\0\u{1}shadow\0\u{1}counters\0\u{3}load_time\0\u{1}symbols\0\u{1}interval\0\u{3}feature_set_id\0\u{3}feature_set_hash\0\u{3}label_kind\0\u{1}horizons\0\u{1}classes\0\u{1}calibration\0\u{3}model_kinds\0\u{1}trust\0\u{3}model_data_end\0\u{3}model_create_time\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ref\0\u{1}status\0\u{3}status_message\0\u{1}bundle\0\u{1}runtime\0\u{3}traffic_percent\0\u{1}shadow\0\u{1}counters\0\u{3}load_time\0\u{1}symbols\0\u{1}interval\0\u{3}feature_set_id\0\u{3}feature_set_hash\0\u{3}label_kind\0\u{1}horizons\0\u{1}classes\0\u{1}calibration\0\u{3}model_kinds\0\u{1}trust\0\u{3}model_data_end\0\u{3}model_create_time\0\u{3}input_bars\0")
 
   fileprivate class _StorageClass {
     var _ref: Vane_V1_ModelRef? = nil
@@ -2490,6 +2507,7 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
     var _trust: Vane_V1_TrustPolicy? = nil
     var _modelDataEnd: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _modelCreateTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _inputBars: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2521,6 +2539,7 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
       _trust = source._trust
       _modelDataEnd = source._modelDataEnd
       _modelCreateTime = source._modelCreateTime
+      _inputBars = source._inputBars
     }
   }
 
@@ -2560,6 +2579,7 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
         case 19: try { try decoder.decodeSingularMessageField(value: &_storage._trust) }()
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._modelDataEnd) }()
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._modelCreateTime) }()
+        case 22: try { try decoder.decodeSingularUInt32Field(value: &_storage._inputBars) }()
         default: break
         }
       }
@@ -2635,6 +2655,9 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
       try { if let v = _storage._modelCreateTime {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
       } }()
+      if _storage._inputBars != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._inputBars, fieldNumber: 22)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2665,6 +2688,7 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._trust != rhs_storage._trust {return false}
         if _storage._modelDataEnd != rhs_storage._modelDataEnd {return false}
         if _storage._modelCreateTime != rhs_storage._modelCreateTime {return false}
+        if _storage._inputBars != rhs_storage._inputBars {return false}
         return true
       }
       if !storagesAreEqual {return false}
