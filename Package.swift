@@ -121,6 +121,12 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // Rollouts: plans, analysis and the rollout state machine (no gRPC).
+    .target(
+      name: "VaneRollout",
+      dependencies: ["VaneCore", "VaneQuality", "VaneStore", .product(name: "GRDB", package: "GRDB.swift")],
+      swiftSettings: swiftSettings
+    ),
     .target(
       name: "VaneBundle",
       dependencies: ["VaneCore", .product(name: "Crypto", package: "swift-crypto")],
@@ -226,6 +232,11 @@ let package = Package(
     .testTarget(
       name: "VaneTrainingTests",
       dependencies: ["VaneTraining", "VaneServing", "VaneModels", "VaneFeatures", "VaneCore", "VaneBundle", "VaneQuality", "VaneTestSupport"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "VaneRolloutTests",
+      dependencies: ["VaneRollout", "VaneCore", "VaneQuality"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

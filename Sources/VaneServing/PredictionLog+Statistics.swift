@@ -22,6 +22,15 @@ public struct LiveStatistics: Sendable, Equatable {
     public var expired = 0
     public var outOfDistribution = 0
     public var lastMaturedBar: Int64?
+    public var meanConfidence: Double?
+  }
+
+  /// A version's shadow answers beside another version's primary answers on the same requests.
+  public struct Pairs: Sendable, Equatable {
+    public var baseline: String
+    public var count: Int
+    public var disagreementRate: Double
+    public var meanAbsProbDiff: Double
   }
 
   public var modelID: String
@@ -41,6 +50,21 @@ public struct LiveStatistics: Sendable, Equatable {
 }
 
 extension PredictionLog {
+  /// `version`'s shadow answers paired with `baseline`'s primary answers to the same requests
+  /// (answered at or after `since`), at the first horizon they share.
+  public func pairs(modelID: String, version: String, baseline: String, since: Int64?) throws -> LiveStatistics.Pairs {
+    let rows = try self.pairedAnswers(modelID: modelID, version: version, baseline: baseline, since: since)
+    var disagree = 0, diff = 0.0
+    for (shadow, primary) in rows {
+      let a = shadow.indices.max { shadow[$0] < shadow[$1] } ?? 0, b = primary.indices.max { primary[$0] < primary[$1] } ?? 0
+      if a != b { disagree += 1 }
+      diff += abs(shadow[b] - primary[b])
+    }
+    let n = rows.count
+    return LiveStatistics.Pairs(
+      baseline: baseline, count: n, disagreementRate: n > 0 ? Double(disagree) / Double(n) : 0, meanAbsProbDiff: n > 0 ? diff / Double(n) : 0)
+  }
+
   /// Live statistics of a registered version over the bars in the trailing `window` that ends
   /// at its newest logged bar, counting answers made at or after `since` (Unix ms).
   /// - Throws: NOT_FOUND when the version never registered with this log.
@@ -72,6 +96,8 @@ extension PredictionLog {
       }
       let answered = max(1, predicted.reduce(0, +))
       stats.predictedShares = predicted.map { Double($0) / Double(answered) }
+      let confidences = here.compactMap { $0.calibrated.count == k ? $0.calibrated.max() : nil }
+      if !confidences.isEmpty { stats.meanConfidence = confidences.reduce(0, +) / Double(confidences.count) }
       if !matured.isEmpty {
         var realized = [Int](repeating: 0, count: k)
         for answer in matured { realized[answer.outcome!] += 1 }

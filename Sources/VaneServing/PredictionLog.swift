@@ -345,6 +345,31 @@ public final class PredictionLog: Sendable {
     }
   }
 
+  /// Calibrated answers of `version`'s shadow answers and `baseline`'s primary answers to the
+  /// same requests, at the lowest horizon, answered at or after `since`.
+  func pairedAnswers(modelID: String, version: String, baseline: String, since: Int64?) throws -> [([Double], [Double])] {
+    // A shadow answer's id is the primary's, then "-shadow-<version>".
+    let suffix = "-shadow-" + version
+    return try self.store.read("pairing answers") { db in
+      var sql = """
+        SELECT sa.calibrated AS s, pa.calibrated AS p
+        FROM predictions s
+        JOIN predictions p ON p.id = substr(s.id, 1, length(s.id) - ?)
+        JOIN answers sa ON sa.prediction_id = s.id
+        JOIN answers pa ON pa.prediction_id = p.id AND pa.horizon = sa.horizon
+        WHERE s.model_id = ? AND s.version = ? AND s.shadow = 1 AND p.version = ? AND p.shadow = 0
+          AND sa.horizon = (SELECT MIN(horizon) FROM answers WHERE prediction_id = s.id)
+        """
+      var arguments: StatementArguments = [suffix.utf8.count, modelID, version, baseline]
+      if let since {
+        sql += " AND s.answered_ms >= ?"
+        arguments += [since]
+      }
+      return try Row.fetchAll(db, sql: sql, arguments: arguments).map { (Self.values($0["s"]), Self.values($0["p"])) }
+        .filter { $0.0.count == $0.1.count && !$0.0.isEmpty }
+    }
+  }
+
   /// The newest bar a version logged an answer for.
   public func latestBar(modelID: String, version: String) throws -> Int64? {
     try self.store.read("reading answers") { db in

@@ -34,9 +34,20 @@ extension ServableModel {
         // As the models read it: a missing value is the scaled mean, 0.
         let row = (0..<width).map { scaled[r * width + $0].isFinite ? scaled[r * width + $0] : 0 }
         var nearest = Double.infinity
-        for s in 0..<reference.sampleRows {
-          nearest = min(nearest, TrainingReference.distance(row, 0, reference.sample, s * width, width))
+        row.withUnsafeBufferPointer { x in
+          reference.sample.withUnsafeBufferPointer { sample in
+            for s in 0..<reference.sampleRows {
+              var sum = 0.0
+              let base = s * width
+              for c in 0..<width {
+                let d = x[c] - sample[base + c]
+                sum += d * d
+              }
+              nearest = min(nearest, sum)
+            }
+          }
         }
+        nearest = nearest.squareRoot()
         let index = nearest / reference.meanPairwiseDistance
         report.dissimilarity = index
         if let threshold = self.policy.dissimilarityThreshold { report.dissimilar = index > threshold }
@@ -47,12 +58,12 @@ extension ServableModel {
 }
 
 extension ServableModel {
-  /// When the bundle was made (its manifest's `created`; nil when unreadable).
-  public var createdAt: Date? {
+  /// When a manifest's `created` says the bundle was made (nil when unreadable).
+  static func creationDate(_ created: String) -> Date? {
     let formatter = ISO8601DateFormatter()
     formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    if let date = formatter.date(from: self.manifest.created) { return date }
+    if let date = formatter.date(from: created) { return date }
     formatter.formatOptions = [.withInternetDateTime]
-    return formatter.date(from: self.manifest.created)
+    return formatter.date(from: created)
   }
 }

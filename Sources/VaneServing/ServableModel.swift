@@ -1,4 +1,4 @@
-internal import Foundation
+public import Foundation
 public import VaneBundle
 internal import VaneCore
 internal import VaneFeatures
@@ -32,6 +32,8 @@ public struct ServableModel: Sendable {
   /// Kinds of the models it runs.
   public var modelKinds: [ModelKind] { self.manifest.models.map(\.kind) }
 
+  /// When the bundle was made (its manifest's `created`; nil when unreadable).
+  public let createdAt: Date?
   /// The training reference statistics (nil: a bundle written before the trainer wrote them).
   public let reference: TrainingReference?
   /// What this loaded version does about expiry and out-of-distribution inputs.
@@ -69,6 +71,7 @@ public struct ServableModel: Sendable {
     let manifest = bundle.manifest
     self.manifest = manifest
     self.manifestSHA256 = bundle.manifestSHA256
+    self.createdAt = Self.creationDate(manifest.created)
     let classes = manifest.task.classes, columns = manifest.featureSet.columns
     let name = "bundle \(manifest.id)"
     func fail(_ reason: String) -> VaneError { VaneError(.failedPrecondition, "\(name): \(reason)") }

@@ -119,6 +119,10 @@ public nonisolated enum Vane_V1_RolloutState: SwiftProtobuf.Enum, Swift.CaseIter
 
   /// Terminal: verification, staging or loading failed (failure_reason).
   case failed // = 9
+
+  /// Restoring the baseline's traffic and unloading the new version; then
+  /// ROLLED_BACK.
+  case rollingBack // = 10
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -137,6 +141,7 @@ public nonisolated enum Vane_V1_RolloutState: SwiftProtobuf.Enum, Swift.CaseIter
     case 7: self = .promoted
     case 8: self = .rolledBack
     case 9: self = .failed
+    case 10: self = .rollingBack
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -153,6 +158,7 @@ public nonisolated enum Vane_V1_RolloutState: SwiftProtobuf.Enum, Swift.CaseIter
     case .promoted: return 7
     case .rolledBack: return 8
     case .failed: return 9
+    case .rollingBack: return 10
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -169,6 +175,7 @@ public nonisolated enum Vane_V1_RolloutState: SwiftProtobuf.Enum, Swift.CaseIter
     .promoted,
     .rolledBack,
     .failed,
+    .rollingBack,
   ]
 
 }
@@ -387,11 +394,23 @@ public nonisolated struct Vane_V1_RolloutPlan: Sendable {
   /// Clears the value of `analysisInterval`. Subsequent reads from it will return its default value.
   public mutating func clearAnalysisInterval() {self._analysisInterval = nil}
 
+  /// How long the predictor may be unreachable before the current step fails
+  /// (and the rollout rolls back); unset = 120 s.
+  public var patience: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_patience ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_patience = newValue}
+  }
+  /// Returns true if `patience` has been explicitly set.
+  public var hasPatience: Bool {self._patience != nil}
+  /// Clears the value of `patience`. Subsequent reads from it will return its default value.
+  public mutating func clearPatience() {self._patience = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _analysisInterval: SwiftProtobuf.Google_Protobuf_Duration? = nil
+  fileprivate var _patience: SwiftProtobuf.Google_Protobuf_Duration? = nil
 }
 
 /// One step of a plan.
@@ -425,6 +444,11 @@ public nonisolated struct Vane_V1_RolloutStep: Sendable {
   /// counts (earlier analyses are inconclusive); 0 = 100.
   public var minRequests: UInt64 = 0
 
+  /// Realized outcomes (answers joined with their label once the horizon bar
+  /// closed) the new version must have in this step before it can pass: a
+  /// step paced by matured labels. 0 = none needed.
+  public var minMaturedOutcomes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -443,6 +467,14 @@ public nonisolated struct Vane_V1_RolloutStep: Sendable {
 ///                         predicted class differs from the baseline's
 ///   mean_abs_prob_diff    mean |p_new - p_baseline| of the predicted class
 ///   mean_confidence       mean top-class probability
+/// and from the predictor's live outcomes (answers joined with their realized
+/// label), over the step:
+///   matured_outcomes      answers with a joined outcome
+///   live_auc, live_log_loss, live_brier   on those answers
+///   score_psi             PSI of the calibrated score against the bundle's
+///                         out-of-fold score deciles
+/// disagreement_rate and mean_abs_prob_diff need paired answers, which only a
+/// SHADOW step has (a plan using them elsewhere is INVALID_ARGUMENT).
 public nonisolated struct Vane_V1_AnalysisThreshold: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1044,7 +1076,7 @@ nonisolated extension Vane_V1_StepKind: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Vane_V1_RolloutState: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLLOUT_STATE_UNSPECIFIED\0\u{1}ROLLOUT_STATE_PENDING\0\u{1}ROLLOUT_STATE_VERIFYING\0\u{1}ROLLOUT_STATE_SHADOW\0\u{1}ROLLOUT_STATE_CANARY\0\u{1}ROLLOUT_STATE_FULL\0\u{1}ROLLOUT_STATE_PAUSED\0\u{1}ROLLOUT_STATE_PROMOTED\0\u{1}ROLLOUT_STATE_ROLLED_BACK\0\u{1}ROLLOUT_STATE_FAILED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLLOUT_STATE_UNSPECIFIED\0\u{1}ROLLOUT_STATE_PENDING\0\u{1}ROLLOUT_STATE_VERIFYING\0\u{1}ROLLOUT_STATE_SHADOW\0\u{1}ROLLOUT_STATE_CANARY\0\u{1}ROLLOUT_STATE_FULL\0\u{1}ROLLOUT_STATE_PAUSED\0\u{1}ROLLOUT_STATE_PROMOTED\0\u{1}ROLLOUT_STATE_ROLLED_BACK\0\u{1}ROLLOUT_STATE_FAILED\0\u{1}ROLLOUT_STATE_ROLLING_BACK\0")
 }
 
 nonisolated extension Vane_V1_StepState: SwiftProtobuf._ProtoNameProviding {
@@ -1057,7 +1089,7 @@ nonisolated extension Vane_V1_RolloutEventKind: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Vane_V1_RolloutPlan: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RolloutPlan"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}steps\0\u{3}manual_promotion\0\u{3}disable_auto_rollback\0\u{3}analysis_interval\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}steps\0\u{3}manual_promotion\0\u{3}disable_auto_rollback\0\u{3}analysis_interval\0\u{1}patience\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1069,6 +1101,7 @@ nonisolated extension Vane_V1_RolloutPlan: SwiftProtobuf.Message, SwiftProtobuf.
       case 2: try { try decoder.decodeSingularBoolField(value: &self.manualPromotion) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.disableAutoRollback) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._analysisInterval) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._patience) }()
       default: break
       }
     }
@@ -1091,6 +1124,9 @@ nonisolated extension Vane_V1_RolloutPlan: SwiftProtobuf.Message, SwiftProtobuf.
     try { if let v = self._analysisInterval {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    try { if let v = self._patience {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1099,6 +1135,7 @@ nonisolated extension Vane_V1_RolloutPlan: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.manualPromotion != rhs.manualPromotion {return false}
     if lhs.disableAutoRollback != rhs.disableAutoRollback {return false}
     if lhs._analysisInterval != rhs._analysisInterval {return false}
+    if lhs._patience != rhs._patience {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1106,7 +1143,7 @@ nonisolated extension Vane_V1_RolloutPlan: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Vane_V1_RolloutStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RolloutStep"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{3}traffic_percent\0\u{1}duration\0\u{1}thresholds\0\u{3}min_requests\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{3}traffic_percent\0\u{1}duration\0\u{1}thresholds\0\u{3}min_requests\0\u{3}min_matured_outcomes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1119,6 +1156,7 @@ nonisolated extension Vane_V1_RolloutStep: SwiftProtobuf.Message, SwiftProtobuf.
       case 3: try { try decoder.decodeSingularMessageField(value: &self._duration) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.thresholds) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.minRequests) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.minMaturedOutcomes) }()
       default: break
       }
     }
@@ -1144,6 +1182,9 @@ nonisolated extension Vane_V1_RolloutStep: SwiftProtobuf.Message, SwiftProtobuf.
     if self.minRequests != 0 {
       try visitor.visitSingularUInt64Field(value: self.minRequests, fieldNumber: 5)
     }
+    if self.minMaturedOutcomes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.minMaturedOutcomes, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1153,6 +1194,7 @@ nonisolated extension Vane_V1_RolloutStep: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs._duration != rhs._duration {return false}
     if lhs.thresholds != rhs.thresholds {return false}
     if lhs.minRequests != rhs.minRequests {return false}
+    if lhs.minMaturedOutcomes != rhs.minMaturedOutcomes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

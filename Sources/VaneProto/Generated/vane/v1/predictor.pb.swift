@@ -1208,6 +1208,10 @@ public nonisolated struct Vane_V1_GetModelStatsRequest: Sendable {
   /// Clears the value of `since`. Subsequent reads from it will return its default value.
   public mutating func clearSince() {self._since = nil}
 
+  /// Pair each version's shadow answers with this version's primary answers on
+  /// the same requests (VersionStats.paired); empty = no pairing.
+  public var compareWith: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1278,12 +1282,46 @@ public nonisolated struct Vane_V1_VersionStats: Sendable {
   /// (only columns the bundle has reference deciles for).
   public var inputDrift: [Vane_V1_ColumnDrift] = []
 
+  /// Its shadow answers beside compare_with's primary answers on the same
+  /// requests, at the first horizon (unset without compare_with).
+  public var paired: Vane_V1_PairedAnswers {
+    get {_paired ?? Vane_V1_PairedAnswers()}
+    set {_paired = newValue}
+  }
+  /// Returns true if `paired` has been explicitly set.
+  public var hasPaired: Bool {self._paired != nil}
+  /// Clears the value of `paired`. Subsequent reads from it will return its default value.
+  public mutating func clearPaired() {self._paired = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _ref: Vane_V1_ModelRef? = nil
   fileprivate var _window: Vane_V1_TimeRange? = nil
+  fileprivate var _paired: Vane_V1_PairedAnswers? = nil
+}
+
+/// A version's shadow answers paired with another version's primary answers.
+public nonisolated struct Vane_V1_PairedAnswers: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The version paired with, and how many requests both answered.
+  public var baselineVersion: String = String()
+
+  public var count: Int64 = 0
+
+  /// Share of pairs whose predicted classes differ, and the mean absolute
+  /// difference of the baseline's predicted-class probability.
+  public var disagreementRate: Double = 0
+
+  public var meanAbsProbDiff: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Live statistics of one version at one horizon.
@@ -1416,6 +1454,16 @@ public nonisolated struct Vane_V1_HorizonStats: @unchecked Sendable {
   public var hasLastMaturedBar: Bool {_storage._lastMaturedBar != nil}
   /// Clears the value of `lastMaturedBar`. Subsequent reads from it will return its default value.
   public mutating func clearLastMaturedBar() {_uniqueStorage()._lastMaturedBar = nil}
+
+  /// Mean top-class calibrated probability of the answers.
+  public var meanConfidence: Double {
+    get {_storage._meanConfidence ?? 0}
+    set {_uniqueStorage()._meanConfidence = newValue}
+  }
+  /// Returns true if `meanConfidence` has been explicitly set.
+  public var hasMeanConfidence: Bool {_storage._meanConfidence != nil}
+  /// Clears the value of `meanConfidence`. Subsequent reads from it will return its default value.
+  public mutating func clearMeanConfidence() {_uniqueStorage()._meanConfidence = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2784,7 +2832,7 @@ nonisolated extension Vane_V1_ModelCounters: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Vane_V1_GetModelStatsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetModelStatsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}window\0\u{1}since\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}window\0\u{1}since\0\u{3}compare_with\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2795,6 +2843,7 @@ nonisolated extension Vane_V1_GetModelStatsRequest: SwiftProtobuf.Message, Swift
       case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._window) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._since) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.compareWith) }()
       default: break
       }
     }
@@ -2814,6 +2863,9 @@ nonisolated extension Vane_V1_GetModelStatsRequest: SwiftProtobuf.Message, Swift
     try { if let v = self._since {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    if !self.compareWith.isEmpty {
+      try visitor.visitSingularStringField(value: self.compareWith, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2821,6 +2873,7 @@ nonisolated extension Vane_V1_GetModelStatsRequest: SwiftProtobuf.Message, Swift
     if lhs._model != rhs._model {return false}
     if lhs._window != rhs._window {return false}
     if lhs._since != rhs._since {return false}
+    if lhs.compareWith != rhs.compareWith {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2867,7 +2920,7 @@ nonisolated extension Vane_V1_GetModelStatsResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Vane_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VersionStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ref\0\u{1}shadow\0\u{1}window\0\u{1}horizons\0\u{3}input_drift\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ref\0\u{1}shadow\0\u{1}window\0\u{1}horizons\0\u{3}input_drift\0\u{1}paired\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2880,6 +2933,7 @@ nonisolated extension Vane_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf
       case 3: try { try decoder.decodeSingularMessageField(value: &self._window) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.horizons) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.inputDrift) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._paired) }()
       default: break
       }
     }
@@ -2905,6 +2959,9 @@ nonisolated extension Vane_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf
     if !self.inputDrift.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.inputDrift, fieldNumber: 5)
     }
+    try { if let v = self._paired {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2914,6 +2971,52 @@ nonisolated extension Vane_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf
     if lhs._window != rhs._window {return false}
     if lhs.horizons != rhs.horizons {return false}
     if lhs.inputDrift != rhs.inputDrift {return false}
+    if lhs._paired != rhs._paired {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_PairedAnswers: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PairedAnswers"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}baseline_version\0\u{1}count\0\u{3}disagreement_rate\0\u{3}mean_abs_prob_diff\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.baselineVersion) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.count) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.disagreementRate) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.meanAbsProbDiff) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.baselineVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.baselineVersion, fieldNumber: 1)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularInt64Field(value: self.count, fieldNumber: 2)
+    }
+    if self.disagreementRate.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.disagreementRate, fieldNumber: 3)
+    }
+    if self.meanAbsProbDiff.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.meanAbsProbDiff, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_PairedAnswers, rhs: Vane_V1_PairedAnswers) -> Bool {
+    if lhs.baselineVersion != rhs.baselineVersion {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.disagreementRate != rhs.disagreementRate {return false}
+    if lhs.meanAbsProbDiff != rhs.meanAbsProbDiff {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2921,7 +3024,7 @@ nonisolated extension Vane_V1_VersionStats: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Vane_V1_HorizonStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HorizonStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}horizon_bars\0\u{1}predictions\0\u{1}matured\0\u{1}pending\0\u{1}unjoinable\0\u{1}auc\0\u{3}log_loss\0\u{1}brier\0\u{1}ece\0\u{1}accuracy\0\u{1}classes\0\u{3}predicted_shares\0\u{3}realized_shares\0\u{3}score_psi\0\u{1}expired\0\u{3}out_of_distribution\0\u{3}last_matured_bar\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}horizon_bars\0\u{1}predictions\0\u{1}matured\0\u{1}pending\0\u{1}unjoinable\0\u{1}auc\0\u{3}log_loss\0\u{1}brier\0\u{1}ece\0\u{1}accuracy\0\u{1}classes\0\u{3}predicted_shares\0\u{3}realized_shares\0\u{3}score_psi\0\u{1}expired\0\u{3}out_of_distribution\0\u{3}last_matured_bar\0\u{3}mean_confidence\0")
 
   fileprivate class _StorageClass {
     var _horizonBars: UInt32 = 0
@@ -2941,6 +3044,7 @@ nonisolated extension Vane_V1_HorizonStats: SwiftProtobuf.Message, SwiftProtobuf
     var _expired: Int64 = 0
     var _outOfDistribution: Int64 = 0
     var _lastMaturedBar: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _meanConfidence: Double? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2968,6 +3072,7 @@ nonisolated extension Vane_V1_HorizonStats: SwiftProtobuf.Message, SwiftProtobuf
       _expired = source._expired
       _outOfDistribution = source._outOfDistribution
       _lastMaturedBar = source._lastMaturedBar
+      _meanConfidence = source._meanConfidence
     }
   }
 
@@ -3003,6 +3108,7 @@ nonisolated extension Vane_V1_HorizonStats: SwiftProtobuf.Message, SwiftProtobuf
         case 15: try { try decoder.decodeSingularInt64Field(value: &_storage._expired) }()
         case 16: try { try decoder.decodeSingularInt64Field(value: &_storage._outOfDistribution) }()
         case 17: try { try decoder.decodeSingularMessageField(value: &_storage._lastMaturedBar) }()
+        case 18: try { try decoder.decodeSingularDoubleField(value: &_storage._meanConfidence) }()
         default: break
         }
       }
@@ -3066,6 +3172,9 @@ nonisolated extension Vane_V1_HorizonStats: SwiftProtobuf.Message, SwiftProtobuf
       try { if let v = _storage._lastMaturedBar {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
       } }()
+      try { if let v = _storage._meanConfidence {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 18)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3092,6 +3201,7 @@ nonisolated extension Vane_V1_HorizonStats: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._expired != rhs_storage._expired {return false}
         if _storage._outOfDistribution != rhs_storage._outOfDistribution {return false}
         if _storage._lastMaturedBar != rhs_storage._lastMaturedBar {return false}
+        if _storage._meanConfidence != rhs_storage._meanConfidence {return false}
         return true
       }
       if !storagesAreEqual {return false}
