@@ -124,7 +124,7 @@ let package = Package(
     // Rollouts: plans, analysis and the rollout state machine (no gRPC).
     .target(
       name: "VaneRollout",
-      dependencies: ["VaneCore", "VaneQuality", "VaneStore", .product(name: "GRDB", package: "GRDB.swift")],
+      dependencies: ["VaneCore", "VaneQuality", "VaneBundle", "VaneStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
       swiftSettings: swiftSettings
     ),
     .target(
@@ -167,7 +167,13 @@ let package = Package(
       dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneServing", "VaneBundle", "VaneFeatures", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
       swiftSettings: swiftSettings),
     .target(name: "GatekeeperService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneQuality", "VaneBundle"], swiftSettings: swiftSettings),
-    .target(name: "DeployService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore"], swiftSettings: swiftSettings),
+    .target(
+      name: "DeployService",
+      dependencies: [
+        "VaneRuntime", "VaneProto", "VaneCore", "VaneRollout", "VaneBundle", "VaneQuality", "GRPCShimTransport",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings),
     .executableTarget(
       name: "vane",
       dependencies: [

@@ -1,22 +1,70 @@
 public import GRPCCore
 public import VaneProto
 public import VaneRuntime
+public import ServiceLifecycle
+internal import Foundation
+internal import SwiftProtobuf
+internal import VaneBundle
 internal import VaneCore
+internal import VaneQuality
+internal import VaneRollout
 
-/// The deploy service: model bundle verification, staging and staged rollouts with automatic rollback.
+/// Where deploy finds the predictor and the feature service, and whom it trusts.
+public struct DeployConfig: Sendable {
+  /// PredictorService "host:port".
+  public var predictorAddress: String
+  /// FeatureService "host:port" (the bundle's feature set must be one it serves); nil: not checked.
+  public var featureAddress: String?
+  /// Directory of trusted `*.pub` keys (the gatekeeper's data directory works as it is).
+  public var trustedKeysDirectory: String
+  /// Deadline of each predictor call.
+  public var callDeadline: Duration
+  /// How often the controller looks at its rollouts.
+  public var tick: Duration
+
+  public init(predictorAddress: String, featureAddress: String?, trustedKeysDirectory: String, callDeadline: Duration = .seconds(10), tick: Duration = .milliseconds(250)) {
+    self.predictorAddress = predictorAddress
+    self.featureAddress = featureAddress
+    self.trustedKeysDirectory = trustedKeysDirectory
+    self.callDeadline = callDeadline
+    self.tick = tick
+  }
+}
+
+/// The deploy service: blessed bundles verified, staged in a content-addressed artifact store
+/// and rolled out in steps by ``RolloutController``, with automatic rollback.
 ///
-/// A thin adapter from the generated service protocol to the domain libraries. Methods whose
-/// capability is not built yet answer UNIMPLEMENTED, naming the method; ``implemented`` lists
-/// the ones that are served (GetServiceInfo reports it).
+/// A thin adapter from the generated service protocol to VaneRollout.
 public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServiceProtocol {
   /// The methods this build serves.
-  public static let implemented: Set<String> = ["GetServiceInfo"]
+  public static let implemented: Set<String> = [
+    "GetServiceInfo", "Deploy", "GetRollout", "ListRollouts", "WatchRollout", "Promote", "Pause", "Resume", "Rollback",
+  ]
 
   let runtime: RuntimeInfo
+  let intake: BundleIntake
+  let predictor: UpstreamClient
+  let features: UpstreamClient?
+  let port: GRPCPredictorPort
+  let controller: RolloutController
 
-  public init(runtime: RuntimeInfo) {
+  /// Opens deploy's store (`deploy.sqlite`); the trusted keys are read at each Deploy.
+  /// - Throws: UNAVAILABLE for an unusable store; INVALID_ARGUMENT for a bad address.
+  public init(runtime: RuntimeInfo, config: DeployConfig) throws {
     self.runtime = runtime
+    let data = URL(fileURLWithPath: runtime.dataDirectory)
+    self.intake = BundleIntake(trustedKeysDirectory: config.trustedKeysDirectory, artifactRoot: data.appendingPathComponent("artifacts").path)
+    self.predictor = try UpstreamClient(address: config.predictorAddress, name: "predictor")
+    self.features = try config.featureAddress.map { try UpstreamClient(address: $0, name: "feature service") }
+    var metadata: Metadata = [:]
+    if case .token(let token) = runtime.adminAuth { metadata.addString("Bearer \(token)", forKey: "authorization") }
+    self.port = GRPCPredictorPort(client: self.predictor, deadline: config.callDeadline, adminMetadata: metadata)
+    self.controller = try RolloutController(
+      store: try RolloutStore(path: data.appendingPathComponent("deploy.sqlite").path), predictor: self.port, intake: self.intake, tick: config.tick)
   }
+
+  /// What runs beside the server: the controller and the upstream connections.
+  public var background: [any Service] { [self.controller, self.predictor] + (self.features.map { [$0] } ?? []) }
 
   public func getServiceInfo(
     request: Vane_V1_GetServiceInfoRequest,
@@ -25,25 +73,111 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
     try self.runtime.serviceInfo(implemented: Self.implemented)
   }
 
+  static func actor(_ context: ServerContext) -> String { "admin@\(context.remotePeer)" }
+
   public func deploy(
     request: Vane_V1_DeployRequest,
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
-    throw unimplemented(.deploy, "Deploy")
+    try await serviceEdge { try await self.start(request, actor: Self.actor(context)) }
+  }
+
+  /// Verifies a Deploy request's bundle and blessing and hands the rollout to the controller.
+  func start(_ request: Vane_V1_DeployRequest, actor: String) async throws -> Vane_V1_Rollout {
+      guard !request.bundlePath.isEmpty else { throw VaneError.invalidArgument(field: "bundle_path", "is required") }
+      let plan = try RolloutPlan(request.plan, field: "plan")
+      if !request.requestID.isEmpty, let earlier = try self.controller.store.rollout(requestID: request.requestID) {
+        // The same request again is the same rollout; another request under its key is refused.
+        guard earlier.bundlePath.hasSuffix(earlier.manifestSHA256) || earlier.bundlePath == request.bundlePath else {
+          throw VaneError(.alreadyExists, "request_id \(request.requestID) was used for rollout \(earlier.id) of another bundle")
+        }
+        return Vane_V1_Rollout(earlier)
+      }
+      var verdict: Verdict? = request.hasBlessing ? request.blessing.decoded : nil
+      if verdict == nil {
+        verdict = try BundleIntake.verdictFile(for: request.bundlePath) { data in try Vane_V1_Verdict(jsonUTF8Data: data).decoded }
+      }
+      let featureCheck: ((String) async throws -> Bool)? = self.features == nil ? nil : { hash in try await self.featureSetServed(hash) }
+      let bundle = try await self.intake.verify(path: request.bundlePath, verdict: verdict, featureSetKnown: featureCheck)
+      let manifest = bundle.manifest
+      let modelID = request.modelID.isEmpty ? (manifest.symbols.joined(separator: "+") + "_" + manifest.interval) : request.modelID
+      let version = request.version.isEmpty ? manifest.id : request.version
+      // The incumbent: the version serving most of the model's traffic now.
+      let listed: [PredictorVersion]
+      do {
+        listed = try await self.port.versions(modelID: modelID)
+      } catch let error as VaneError where error.code == .unavailable {
+        throw VaneError(.unavailable, "the predictor is unreachable, so nothing can be rolled out: \(error.message)", cause: error)
+      }
+      if listed.contains(where: { $0.version == version }) {
+        throw VaneError(.failedPrecondition, "\(modelID)/\(version) is already loaded in the predictor; deploy under another version label")
+      }
+      let incumbent = listed.filter { $0.ready && $0.trafficPercent > 0 }.max { $0.trafficPercent < $1.trafficPercent }
+      if request.dryRun {
+        var rollout = Rollout(
+          id: "", requestID: request.requestID, bundlePath: request.bundlePath, bundleID: manifest.id, manifestSHA256: bundle.manifestSHA256, verdict: verdict!,
+          modelID: modelID, version: version, baselineVersion: incumbent?.version, baselineBundlePath: incumbent?.bundlePath, plan: plan, now: Date())
+        rollout.state = .pending
+        return Vane_V1_Rollout(rollout)
+      }
+      let rollout = Rollout(
+        id: "ro-" + UUID().uuidString.lowercased().prefix(12), requestID: request.requestID, bundlePath: request.bundlePath, bundleID: manifest.id,
+        manifestSHA256: bundle.manifestSHA256, verdict: verdict!, modelID: modelID, version: version, baselineVersion: incumbent?.version,
+        baselineBundlePath: incumbent?.bundlePath, plan: plan, now: Date())
+      return Vane_V1_Rollout(try await self.controller.start(rollout, bundle: bundle, actor: actor))
+  }
+
+  /// Whether the feature service serves a feature set with this hash.
+  func featureSetServed(_ hash: String) async throws -> Bool {
+    guard let features = self.features else { return true }
+    let sets = try await features.call { grpc in
+      try await Vane_V1_FeatureService.Client(wrapping: grpc).listFeatureSets(.init(), options: UpstreamClient.options(deadline: .seconds(10)))
+    }
+    return sets.featureSets.contains { $0.sha256 == hash }
   }
 
   public func getRollout(
     request: Vane_V1_GetRolloutRequest,
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
-    throw unimplemented(.deploy, "GetRollout")
+    try await serviceEdge {
+      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
+      guard let rollout = try await self.controller.rollout(id: request.rolloutID) else { throw VaneError(.notFound, "no rollout \(request.rolloutID)") }
+      return Vane_V1_Rollout(rollout)
+    }
   }
 
   public func listRollouts(
     request: Vane_V1_ListRolloutsRequest,
     context: ServerContext
   ) async throws -> Vane_V1_ListRolloutsResponse {
-    throw unimplemented(.deploy, "ListRollouts")
+    try await serviceEdge {
+      guard request.page.pageSize >= 0 else { throw VaneError.invalidArgument(field: "page.page_size", "is negative") }
+      var states: Set<Rollout.State> = []
+      for (i, state) in request.states.enumerated() {
+        guard let domain = state.domain else { throw VaneError.invalidArgument(field: "states[\(i)]", "is not a rollout state") }
+        states.insert(domain)
+      }
+      var all = try self.controller.store.rollouts(states: states, modelID: request.modelID)
+      // Active rollouts as the controller has them now.
+      for (i, rollout) in all.enumerated() where !rollout.state.isTerminal {
+        if let live = try await self.controller.rollout(id: rollout.id) { all[i] = live }
+      }
+      var start = 0
+      if !request.page.pageToken.isEmpty {
+        guard let offset = Int(request.page.pageToken), offset >= 0 else { throw VaneError.invalidArgument(field: "page.page_token", "not a token this listing gave") }
+        start = min(offset, all.count)
+      }
+      let size = request.page.pageSize == 0 ? 50 : min(Int(request.page.pageSize), 500)
+      let page = Array(all[start..<min(all.count, start + size)])
+      return .with { response in
+        response.rollouts = page.map { Vane_V1_Rollout($0, history: false) }
+        response.page = .with {
+          if start + size < all.count { $0.nextPageToken = String(start + size) }
+          $0.totalSize = Int64(all.count)
+        }
+      }
+    }
   }
 
   public func watchRollout(
@@ -51,34 +185,76 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
     response: RPCWriter<Vane_V1_RolloutEvent>,
     context: ServerContext
   ) async throws {
-    throw unimplemented(.deploy, "WatchRollout")
+    try await serviceEdge {
+      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
+      let (snapshot, events) = await self.controller.watch(id: request.rolloutID)
+      guard let snapshot else { throw VaneError(.notFound, "no rollout \(request.rolloutID)") }
+      try await response.write(.with {
+        $0.rolloutID = snapshot.id
+        $0.sequence = UInt64(snapshot.lastSequence)
+        $0.time = Google_Protobuf_Timestamp(date: Date())
+        $0.kind = .snapshot
+        $0.state = Vane_V1_RolloutState(snapshot.state)
+        $0.stepIndex = Int32(snapshot.currentStep)
+        $0.trafficPercent = snapshot.trafficPercent
+        $0.actor = "system"
+        $0.rollout = Vane_V1_Rollout(snapshot)
+      })
+      if request.afterSequence > 0 {
+        for event in snapshot.history where UInt64(event.sequence) > request.afterSequence && (request.includeAnalysis || event.kind != .analysis) {
+          try await response.write(Vane_V1_RolloutEvent(event, rolloutID: snapshot.id))
+        }
+      }
+      guard !snapshot.state.isTerminal else { return }
+      for await event in events {
+        if event.kind == .analysis, !request.includeAnalysis { continue }
+        try await response.write(Vane_V1_RolloutEvent(event, rolloutID: snapshot.id))
+        if event.state.isTerminal { return }
+      }
+      // The stream ended without a terminal event: the server is draining.
+      if let now = try await self.controller.rollout(id: snapshot.id), !now.state.isTerminal {
+        throw VaneError(.unavailable, "the deploy service is shutting down; watch rollout \(snapshot.id) again")
+      }
+    }
   }
 
   public func promote(
     request: Vane_V1_PromoteRequest,
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
-    throw unimplemented(.deploy, "Promote")
+    try await serviceEdge {
+      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
+      return Vane_V1_Rollout(try await self.controller.promote(id: request.rolloutID, skipToFull: request.skipToFull, reason: request.reason, actor: Self.actor(context)))
+    }
   }
 
   public func pause(
     request: Vane_V1_PauseRequest,
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
-    throw unimplemented(.deploy, "Pause")
+    try await serviceEdge {
+      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
+      return Vane_V1_Rollout(try await self.controller.pause(id: request.rolloutID, reason: request.reason, actor: Self.actor(context)))
+    }
   }
 
   public func resume(
     request: Vane_V1_ResumeRequest,
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
-    throw unimplemented(.deploy, "Resume")
+    try await serviceEdge {
+      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
+      return Vane_V1_Rollout(try await self.controller.resume(id: request.rolloutID, reason: request.reason, actor: Self.actor(context)))
+    }
   }
 
   public func rollback(
     request: Vane_V1_RollbackRequest,
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
-    throw unimplemented(.deploy, "Rollback")
+    try await serviceEdge {
+      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
+      return Vane_V1_Rollout(try await self.controller.rollback(id: request.rolloutID, reason: request.reason, actor: Self.actor(context)))
+    }
   }
 }

@@ -175,6 +175,7 @@ extension Vane_V1_VersionStats {
         $0.expired = Int64(horizon.expired)
         $0.outOfDistribution = Int64(horizon.outOfDistribution)
         if let bar = horizon.lastMaturedBar { $0.lastMaturedBar = Google_Protobuf_Timestamp(unixMilliseconds: bar) }
+        if let value = horizon.meanConfidence { $0.meanConfidence = value }
       }
     }
     self.inputDrift = stats.inputDrift.map { drift in

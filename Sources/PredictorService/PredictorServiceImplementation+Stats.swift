@@ -33,16 +33,26 @@ extension PredictorServiceImplementation {
         versions = [version]
       }
       guard !versions.isEmpty else { throw VaneError(.notFound, "no model \(modelID) is loaded or logged") }
-      let labels = versions.sorted(), span = window
+      let labels = versions.sorted(), span = window, baseline = request.compareWith
       let stats = try await BlockingPool.shared.run {
-        try labels.compactMap { label -> LiveStatistics? in
+        try labels.compactMap { label -> Vane_V1_VersionStats? in
           // A version still loading has not registered with the log yet.
           guard log.version(modelID: modelID, version: label) != nil else { return nil }
-          return try log.statistics(modelID: modelID, version: label, window: span, since: since)
+          var stats = Vane_V1_VersionStats(try log.statistics(modelID: modelID, version: label, window: span, since: since))
+          if !baseline.isEmpty, baseline != label {
+            let pairs = try log.pairs(modelID: modelID, version: label, baseline: baseline, since: since)
+            stats.paired = .with {
+              $0.baselineVersion = pairs.baseline
+              $0.count = Int64(pairs.count)
+              $0.disagreementRate = pairs.disagreementRate
+              $0.meanAbsProbDiff = pairs.meanAbsProbDiff
+            }
+          }
+          return stats
         }
       }
       return .with {
-        $0.versions = stats.map(Vane_V1_VersionStats.init)
+        $0.versions = stats
         $0.computeTime = Google_Protobuf_Timestamp(date: Date())
       }
     }

@@ -3,6 +3,7 @@ internal import GRPCCore
 internal import GRPCShimTransport
 internal import SwiftProtobuf
 internal import VaneCore
+internal import VaneBundle
 internal import VaneFeatures
 internal import VaneProto
 internal import VaneRuntime
@@ -141,6 +142,12 @@ struct Upstreams: Sendable {
         let verdict = try await client.bless(.with { $0.bundlePath = bundlePath; $0.reportID = report.id }, options: options)
         summary.blessed = true
         summary.manifestSha256 = verdict.manifestSha256
+        // Beside the bundle, for `vane deploy` to send with it.
+        do {
+          try Data(try verdict.jsonUTF8Data()).write(to: URL(fileURLWithPath: ModelBundle.verdictPath(for: bundlePath)), options: .atomic)
+        } catch {
+          throw VaneError(.unavailable, "writing \(ModelBundle.verdictPath(for: bundlePath)) failed", cause: error)
+        }
       }
       return summary
     }

@@ -2,6 +2,10 @@ internal import Foundation
 internal import VaneCore
 
 extension ModelBundle {
+  /// The file beside a bundle holding the gatekeeper's verdict over it (the API's `Verdict` as
+  /// JSON): the trainer writes it when the bundle is blessed, deploy reads it.
+  public static func verdictPath(for bundlePath: String) -> String { bundlePath + ".verdict.json" }
+
   /// Writes the verified bundle as a directory at `directory`: `bundle.json` and every listed
   /// file, nothing else. The files go into a temporary sibling first, then one rename puts the
   /// whole directory in place, so a reader sees all of it or none; when `directory` exists

@@ -69,8 +69,10 @@ public struct Rollout: Sendable, Equatable, Codable {
   public var verdict: Verdict
   public var modelID: String
   public var version: String
-  /// The version it replaces (nil: the model's first).
+  /// The version it replaces (nil: the model's first), and the bundle it was loaded from (so a
+  /// restarted predictor can be given it again).
   public var baselineVersion: String?
+  public var baselineBundlePath: String?
   public var state: State
   /// Index of the current step (−1 before the first and after a terminal state).
   public var currentStep: Int
@@ -97,8 +99,9 @@ public struct Rollout: Sendable, Equatable, Codable {
 
   public init(
     id: String, requestID: String, bundlePath: String, bundleID: String, manifestSHA256: String, verdict: Verdict, modelID: String, version: String,
-    baselineVersion: String?, plan: RolloutPlan, now: Date
+    baselineVersion: String?, baselineBundlePath: String? = nil, plan: RolloutPlan, now: Date
   ) {
+    self.baselineBundlePath = baselineBundlePath
     self.id = id
     self.requestID = requestID
     self.bundlePath = bundlePath

@@ -28,8 +28,11 @@ public struct StackPlan: Sendable {
       "VANE_ADDRESS": "0.0.0.0:\(kind.defaultPort)",
       "VANE_DATA_DIR": containerDataDirectory(for: kind),
     ]
-    if kind == .trainer || kind == .predictor {
+    if kind == .trainer || kind == .predictor || kind == .deploy {
       environment["VANE_FEATURE_ADDRESS"] = "feature:\(ServiceKind.feature.defaultPort)"
+    }
+    if kind == .deploy {
+      environment["VANE_PREDICTOR_ADDRESS"] = "predictor:\(ServiceKind.predictor.defaultPort)"
     }
     if kind == .trainer {
       environment["VANE_GATEKEEPER_ADDRESS"] = "gatekeeper:\(ServiceKind.gatekeeper.defaultPort)"
@@ -37,10 +40,17 @@ public struct StackPlan: Sendable {
     return environment
   }
 
-  /// Volumes a container mounts besides its own: the gatekeeper and the predictor read the
-  /// bundles the trainer writes (under the trainer's data directory), read-only.
+  /// Volumes a container mounts besides its own, read-only: the gatekeeper and the predictor
+  /// read the bundles the trainer writes, the predictor the bundles deploy stages, and deploy
+  /// the gatekeeper's exported `blessing.pub` (its trusted key, beside its own data directory).
   public static func sharedVolumes(for kind: ServiceKind) -> [String] {
-    kind == .gatekeeper || kind == .predictor ? ["trainer-data:\(containerDataDirectory(for: .trainer)):ro"] : []
+    func volume(_ of: ServiceKind) -> String { "\(of.rawValue)-data:\(containerDataDirectory(for: of)):ro" }
+    switch kind {
+    case .gatekeeper: return [volume(.trainer)]
+    case .predictor: return [volume(.trainer), volume(.deploy)]
+    case .deploy: return [volume(.gatekeeper)]
+    case .feature, .trainer: return []
+    }
   }
 
   /// Where compose.yaml mounts the service's named volume.
@@ -57,8 +67,11 @@ public struct StackPlan: Sendable {
         "VANE_ADDRESS": address(kind),
         "VANE_DATA_DIR": dataRoot.hasSuffix("/") ? dataRoot + kind.rawValue : dataRoot + "/" + kind.rawValue,
       ]
-      if kind == .trainer || kind == .predictor {
+      if kind == .trainer || kind == .predictor || kind == .deploy {
         environment["VANE_FEATURE_ADDRESS"] = address(.feature)
+      }
+      if kind == .deploy {
+        environment["VANE_PREDICTOR_ADDRESS"] = address(.predictor)
       }
       if kind == .trainer {
         environment["VANE_GATEKEEPER_ADDRESS"] = address(.gatekeeper)

@@ -32,6 +32,9 @@ struct ServeCommand: AsyncParsableCommand {
         --log-level        VANE_LOG_LEVEL         info
       Trainer and predictor (market inputs, outcomes of logged answers):
         --feature-address  VANE_FEATURE_ADDRESS   127.0.0.1:50051
+      Deploy only:
+        --predictor-address VANE_PREDICTOR_ADDRESS 127.0.0.1:50053
+        --trusted-keys     VANE_TRUSTED_KEYS      (the gatekeeper's data directory beside deploy's)
       Trainer only:
         --gatekeeper-address VANE_GATEKEEPER_ADDRESS 127.0.0.1:50054
         --threads          VANE_THREADS           2
@@ -80,6 +83,12 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(name: .customLong("gatekeeper-address"), help: "Trainer: the gatekeeper's host:port.")
   var gatekeeperAddress: String?
 
+  @Option(name: .customLong("predictor-address"), help: "Deploy: the predictor's host:port.")
+  var predictorAddress: String?
+
+  @Option(name: .customLong("trusted-keys"), help: "Deploy: directory of trusted *.pub keys (the gatekeeper's data directory works as it is).")
+  var trustedKeys: String?
+
   @Option(help: "Trainer: threads for numeric work (OpenBLAS, XGBoost) when a spec sets none.")
   var threads: Int?
 
@@ -110,6 +119,12 @@ struct ServeCommand: AsyncParsableCommand {
       featureAddress: resolveSetting(flag: self.featureAddress, environment: "VANE_FEATURE_ADDRESS", in: environment, default: "127.0.0.1:\(ServiceKind.feature.defaultPort)"),
       gatekeeperAddress: resolveSetting(
         flag: self.gatekeeperAddress, environment: "VANE_GATEKEEPER_ADDRESS", in: environment, default: "127.0.0.1:\(ServiceKind.gatekeeper.defaultPort)"),
+      predictorAddress: resolveSetting(
+        flag: self.predictorAddress, environment: "VANE_PREDICTOR_ADDRESS", in: environment, default: "127.0.0.1:\(ServiceKind.predictor.defaultPort)"),
+      trustedKeysDirectory: {
+        let value = resolveSetting(flag: self.trustedKeys, environment: "VANE_TRUSTED_KEYS", in: environment, default: "")
+        return value.isEmpty ? nil : value
+      }(),
       threads: Int(resolveSetting(flag: self.threads.map(String.init), environment: "VANE_THREADS", in: environment, default: "2")) ?? 0)
     guard (1...256).contains(upstreams.threads) else { throw ValidationError("--threads: must be 1 to 256") }
     var background: [any Service] = []

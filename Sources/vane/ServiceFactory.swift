@@ -19,10 +19,13 @@ enum ServiceFactory {
     var background: [any Service] = []
   }
 
-  /// Where the trainer's upstreams are: flags, then `VANE_*` variables, then the default ports.
+  /// Where the services' upstreams are: flags, then `VANE_*` variables, then the default ports.
   struct Upstreams {
     var featureAddress: String
     var gatekeeperAddress: String
+    var predictorAddress: String
+    /// Deploy's trusted keys (nil: the gatekeeper's data directory beside deploy's).
+    var trustedKeysDirectory: String?
     var threads: Int
   }
 
@@ -47,7 +50,15 @@ enum ServiceFactory {
         return Built(rpc: [predictor], background: predictor.background)
       }()
     case .gatekeeper: Built(rpc: [try GatekeeperServiceImplementation(runtime: info)])
-    case .deploy: Built(rpc: [DeployServiceImplementation(runtime: info)])
+    case .deploy:
+      try {
+        let deploy = try DeployServiceImplementation(
+          runtime: info,
+          config: DeployConfig(
+            predictorAddress: upstreams.predictorAddress, featureAddress: upstreams.featureAddress,
+            trustedKeysDirectory: upstreams.trustedKeysDirectory ?? URL(fileURLWithPath: info.dataDirectory).deletingLastPathComponent().appendingPathComponent("gatekeeper").path))
+        return Built(rpc: [deploy], background: deploy.background)
+      }()
     }
   }
 }

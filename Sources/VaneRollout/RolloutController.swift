@@ -1,0 +1,317 @@
+public import Foundation
+public import ServiceLifecycle
+public import VaneBundle
+internal import VaneCore
+
+/// Drives every active rollout: stages and loads the new version, runs the analyses at each
+/// plan's interval, carries out what ``RolloutMachine`` decides (traffic splits, unloads),
+/// stores the rollout after every transition and tells watchers. A coarse coordinator, so an
+/// actor; the decisions themselves are the pure machine's.
+///
+/// After a restart of deploy it takes up every stored rollout that is not terminal and
+/// re-asserts its split. When the predictor restarts (its listing lacks a version the rollout
+/// needs), the versions are loaded again and the split re-applied; the gap counts as
+/// measurement errors of the step, and past the plan's patience the step fails.
+public actor RolloutController: Service {
+  public nonisolated let store: RolloutStore
+  let predictor: any PredictorPort
+  let clock: @Sendable () -> Date
+  /// How often the loop looks at the rollouts (each is analysed at its own plan's interval).
+  let tick: Duration
+
+  private var machines: [String: RolloutMachine] = [:]
+  private var lastAnalysis: [String: Date] = [:]
+  private var unreachableSince: [String: Date] = [:]
+  private var measurementErrors: [String: Int] = [:]
+  /// Counters when the current step's window began: (step, candidate, baseline).
+  private var windows: [String: (step: Int, candidate: PredictorVersion?, baseline: PredictorVersion?, since: Date)] = [:]
+  private var watchers: [String: [UUID: AsyncStream<Rollout.Event>.Continuation]] = [:]
+  /// Bundles verified by Deploy, waiting to be staged and loaded (by rollout id).
+  private var bundles: [String: ModelBundle] = [:]
+  private var staging: Set<String> = []
+  let intake: BundleIntake
+
+  public init(
+    store: RolloutStore, predictor: any PredictorPort, intake: BundleIntake, tick: Duration = .milliseconds(250),
+    clock: @escaping @Sendable () -> Date = { Date() }
+  ) throws {
+    self.store = store
+    self.predictor = predictor
+    self.intake = intake
+    self.tick = tick
+    self.clock = clock
+    for rollout in try store.active() { self.machines[rollout.id] = RolloutMachine(rollout) }
+  }
+
+  // MARK: Commands
+
+  /// Starts a rollout of a verified bundle: stored VERIFYING, then staged, loaded and stepped
+  /// in the background.
+  /// - Throws: FAILED_PRECONDITION when the model id has an active rollout (naming it).
+  public func start(_ rollout: Rollout, bundle: ModelBundle, actor: String) throws -> Rollout {
+    if let active = self.machines.values.first(where: { $0.rollout.modelID == rollout.modelID && !$0.rollout.state.isTerminal }) {
+      throw VaneError(
+        .failedPrecondition,
+        "model \(rollout.modelID) has an active rollout, \(active.rollout.id) (\(active.rollout.state.rawValue.uppercased())): one rollout per model at a time")
+    }
+    var machine = RolloutMachine(rollout)
+    machine.created(now: self.clock(), actor: actor)
+    machine.verified(now: self.clock())
+    try self.commit(machine)
+    self.bundles[rollout.id] = bundle
+    return machine.rollout
+  }
+
+  public func promote(id: String, skipToFull: Bool, reason: String, actor: String) async throws -> Rollout {
+    try await self.command(id) { machine, now in try machine.promote(skipToFull: skipToFull, reason: reason, actor: actor, now: now) }
+  }
+
+  public func pause(id: String, reason: String, actor: String) async throws -> Rollout {
+    try await self.command(id) { machine, now in
+      try machine.pause(reason: reason, actor: actor, now: now)
+      return []
+    }
+  }
+
+  public func resume(id: String, reason: String, actor: String) async throws -> Rollout {
+    try await self.command(id) { machine, now in try machine.resume(reason: reason, actor: actor, now: now) }
+  }
+
+  public func rollback(id: String, reason: String, actor: String) async throws -> Rollout {
+    try await self.command(id) { machine, now in try machine.rollback(reason: reason, actor: actor, now: now) }
+  }
+
+  private func command(_ id: String, _ body: (inout RolloutMachine, Date) throws -> [RolloutMachine.Action]) async throws -> Rollout {
+    guard var machine = self.machines[id] else {
+      guard let stored = try self.store.rollout(id: id) else { throw VaneError(.notFound, "no rollout \(id)") }
+      // Terminal: the machine refuses with the state in the message.
+      var terminal = RolloutMachine(stored)
+      _ = try body(&terminal, self.clock())
+      return stored
+    }
+    let actions = try body(&machine, self.clock())
+    try self.commit(machine)
+    await self.perform(actions, id: id)
+    return self.machines[id]?.rollout ?? machine.rollout
+  }
+
+  /// The rollout as it is now (active ones from memory, others from the store).
+  public func rollout(id: String) throws -> Rollout? {
+    if let machine = self.machines[id] { return machine.rollout }
+    return try self.store.rollout(id: id)
+  }
+
+  /// Events from now on; the stream ends after the event that reaches a terminal state.
+  public func watch(id: String) -> (Rollout?, AsyncStream<Rollout.Event>) {
+    let (stream, continuation) = AsyncStream<Rollout.Event>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+    guard let machine = self.machines[id] else {
+      continuation.finish()
+      return ((try? self.store.rollout(id: id)) ?? nil, stream)
+    }
+    let key = UUID()
+    self.watchers[id, default: [:]][key] = continuation
+    continuation.onTermination = { [weak self] _ in
+      Task { await self?.unwatch(id, key) }
+    }
+    return (machine.rollout, stream)
+  }
+
+  private func unwatch(_ id: String, _ key: UUID) { self.watchers[id]?[key] = nil }
+
+  // MARK: The loop
+
+  public func run() async throws {
+    try await cancelWhenGracefulShutdown {
+      while !Task.isCancelled {
+        await self.step()
+        try await Task.sleep(for: self.tick)
+      }
+    }
+    for (_, continuations) in self.watchers { for continuation in continuations.values { continuation.finish() } }
+  }
+
+  /// One pass over the active rollouts.
+  public func step() async {
+    let now = self.clock()
+    for id in self.machines.keys.sorted() {
+      guard let machine = self.machines[id] else { continue }
+      switch machine.rollout.state {
+      case .verifying:
+        if !self.staging.contains(id) { await self.stageAndLoad(id) }
+      case .rollingBack:
+        await self.perform(self.rollbackActions(machine), id: id)
+      case .shadow, .canary, .full, .paused:
+        let interval = machine.rollout.plan.analysisInterval
+        if let last = self.lastAnalysis[id], now.timeIntervalSince(last) < interval { continue }
+        self.lastAnalysis[id] = now
+        await self.analyze(id)
+      case .pending, .promoted, .rolledBack, .failed:
+        continue
+      }
+    }
+  }
+
+  private func rollbackActions(_ machine: RolloutMachine) -> [RolloutMachine.Action] {
+    var actions: [RolloutMachine.Action] = []
+    if machine.rollout.baselineVersion != nil, let split = machine.rollout.split { actions.append(.applySplit(split)) }
+    return actions + [.unload(version: machine.rollout.version)]
+  }
+
+  private func stageAndLoad(_ id: String) async {
+    guard let rollout = self.machines[id]?.rollout else { return }
+    self.staging.insert(id)
+    defer { self.staging.remove(id) }
+    do {
+      // After a restart the verified bundle is gone from memory: the staged copy (or the
+      // original path) is opened and checked again.
+      let bundle: ModelBundle
+      if let verified = self.bundles[id] {
+        bundle = verified
+      } else {
+        bundle = try await BlockingPool.shared.run { try ModelBundle.open(path: rollout.bundlePath) }
+      }
+      guard bundle.manifestSHA256 == rollout.manifestSHA256 else {
+        throw VaneError(.failedPrecondition, "\(rollout.bundlePath) no longer holds manifest \(rollout.manifestSHA256)")
+      }
+      let path = try await self.intake.stage(bundle)
+      // The actor may have run a command meanwhile: transitions start from the current rollout.
+      if path != rollout.bundlePath, var current = self.machines[id], current.rollout.state == .verifying {
+        current.staged(path: path, now: self.clock())
+        try self.commit(current)
+      }
+      try await self.predictor.load(path: path, modelID: rollout.modelID, version: rollout.version)
+      guard var current = self.machines[id], current.rollout.state == .verifying else { return }
+      let actions = try current.loaded(now: self.clock())
+      self.bundles[id] = nil
+      try self.commit(current)
+      await self.perform(actions, id: id)
+    } catch {
+      guard var current = self.machines[id], current.rollout.state == .verifying else { return }
+      let reason = (error as? VaneError)?.message ?? "\(error)"
+      current.failed(reason: "staging or loading \(rollout.bundleID) failed: \(reason)", now: self.clock())
+      self.bundles[id] = nil
+      try? self.commit(current)
+    }
+  }
+
+  /// Measures the step's window, reconciles the predictor with the stored rollout, and lets
+  /// the machine judge.
+  private func analyze(_ id: String) async {
+    guard let r = self.machines[id]?.rollout else { return }
+    let now = self.clock()
+    // Calls to the predictor suspend; a command may change the rollout meanwhile, and then
+    // this analysis (measured for the old state) is dropped.
+    func current() -> RolloutMachine? {
+      guard let machine = self.machines[id], machine.rollout.lastSequence == r.lastSequence else { return nil }
+      return machine
+    }
+    let versions: [PredictorVersion]
+    do {
+      versions = try await self.predictor.versions(modelID: r.modelID)
+      self.unreachableSince[id] = nil
+    } catch {
+      let since = self.unreachableSince[id] ?? now
+      self.unreachableSince[id] = since
+      self.measurementErrors[id, default: 0] += 1
+      guard var machine = current() else { return }
+      let actions = machine.predictorUnreachable(for: now.timeIntervalSince(since), now: now)
+      try? self.commit(machine)
+      await self.perform(actions, id: id)
+      return
+    }
+    // A restarted predictor lacks the versions: load them again and re-apply the split.
+    var reloaded = false
+    for (version, path) in [(r.version, r.bundlePath), (r.baselineVersion, r.baselineBundlePath)] {
+      guard let version, let path, !path.isEmpty, !versions.contains(where: { $0.version == version && $0.ready }) else { continue }
+      reloaded = true
+      self.measurementErrors[id, default: 0] += 1
+      try? await self.predictor.load(path: path, modelID: r.modelID, version: version)
+    }
+    if let split = r.split, reloaded || !Self.matches(split, versions) {
+      try? await self.predictor.apply(modelID: r.modelID, split: split)
+    }
+    if reloaded { return }
+    let candidate = versions.first { $0.version == r.version }
+    let baseline = r.baselineVersion.flatMap { b in versions.first { $0.version == b } }
+    // A new step (or a restart) opens a new window.
+    guard let window = self.windows[id], window.step == r.currentStep else {
+      self.windows[id] = (r.currentStep, candidate, baseline, now)
+      self.measurementErrors[id] = 0
+      return
+    }
+    let shadowStep = r.state == .shadow || (r.state == .paused && r.pausedFrom == .shadow)
+    func delta(_ now: PredictorVersion?, _ then: PredictorVersion?, shadow: Bool) -> (requests: Int, errors: Int) {
+      guard let now else { return (0, 0) }
+      let requests = shadow ? now.shadowRequests - (then?.shadowRequests ?? 0) : now.requests - (then?.requests ?? 0)
+      let errors = shadow ? now.shadowErrors - (then?.shadowErrors ?? 0) : now.errors - (then?.errors ?? 0)
+      return (max(0, requests), max(0, errors))
+    }
+    let c = delta(candidate, window.candidate, shadow: shadowStep), b = delta(baseline, window.baseline, shadow: false)
+    let candidateLive = try? await self.predictor.live(modelID: r.modelID, version: r.version, since: window.since, compareWith: shadowStep ? r.baselineVersion : nil)
+    let baselineLive = try? await self.predictor.live(modelID: r.modelID, version: r.baselineVersion ?? "", since: window.since, compareWith: nil)
+    func figures(_ counts: (requests: Int, errors: Int), _ version: PredictorVersion?, _ live: LiveFigures?) -> AnalysisSample.Figures {
+      AnalysisSample.Figures(
+        requests: counts.requests, errors: counts.errors, latencyP50Ms: version?.latencyP50Ms, latencyP99Ms: version?.latencyP99Ms,
+        meanConfidence: live?.meanConfidence, maturedOutcomes: live?.maturedOutcomes ?? 0, liveAUC: live?.auc, liveLogLoss: live?.logLoss, liveBrier: live?.brier,
+        scorePSI: live?.scorePSI)
+    }
+    let sample = AnalysisSample(
+      candidate: figures(c, candidate, candidateLive), baseline: r.baselineVersion == nil ? nil : figures(b, baseline, baselineLive),
+      pairs: candidateLive?.pairs, measurementErrors: self.measurementErrors[id] ?? 0)
+    guard var machine = current() else { return }
+    let actions = machine.analyzed(sample, requestsInStep: c.requests, now: now)
+    try? self.commit(machine)
+    await self.perform(actions, id: id)
+  }
+
+  /// Whether the predictor's listing has the split.
+  static func matches(_ split: Rollout.Split, _ versions: [PredictorVersion]) -> Bool {
+    for version in versions {
+      let weight = split.weights[version.version] ?? 0
+      if abs(version.trafficPercent - weight) > 1e-6 { return false }
+      if version.shadow != split.shadows.contains(version.version) { return false }
+    }
+    return split.weights.keys.allSatisfy { key in versions.contains { $0.version == key } }
+  }
+
+  /// Carries out the machine's actions; a rollback whose actions all succeeded is finished.
+  private func perform(_ actions: [RolloutMachine.Action], id: String) async {
+    guard let rollout = self.machines[id]?.rollout ?? (try? self.store.rollout(id: id)) ?? nil else { return }
+    var failed = false
+    for action in actions {
+      do {
+        switch action {
+        case .applySplit(let split): try await self.predictor.apply(modelID: rollout.modelID, split: split)
+        case .unload(let version): try await self.predictor.unload(modelID: rollout.modelID, version: version)
+        }
+      } catch {
+        failed = true
+      }
+    }
+    if !failed, var machine = self.machines[id], machine.rollout.state == .rollingBack {
+      machine.rolledBack(now: self.clock())
+      try? self.commit(machine)
+    }
+  }
+
+  /// Stores the machine's rollout and sends its new events to watchers; a terminal rollout
+  /// leaves the active set.
+  private func commit(_ machine: RolloutMachine) throws {
+    let rollout = machine.rollout
+    let before = self.machines[rollout.id]?.rollout.lastSequence ?? 0
+    try self.store.save(rollout)
+    if rollout.state.isTerminal {
+      self.machines[rollout.id] = nil
+      self.windows[rollout.id] = nil
+      self.lastAnalysis[rollout.id] = nil
+    } else {
+      self.machines[rollout.id] = machine
+    }
+    let fresh = rollout.history.filter { $0.sequence > before }
+    for continuation in self.watchers[rollout.id]?.values ?? [:].values {
+      for event in fresh { continuation.yield(event) }
+      if rollout.state.isTerminal { continuation.finish() }
+    }
+    if rollout.state.isTerminal { self.watchers[rollout.id] = nil }
+  }
+}
