@@ -23,6 +23,9 @@ public actor RolloutController: Service {
   private var lastAnalysis: [String: Date] = [:]
   private var unreachableSince: [String: Date] = [:]
   private var measurementErrors: [String: Int] = [:]
+  /// The baseline's last figures measured with traffic: what a FULL step (where the baseline
+  /// answers nothing) is compared with.
+  private var lastBaseline: [String: AnalysisSample.Figures] = [:]
   /// Counters when the current step's window began: (step, candidate, baseline).
   private var windows: [String: (step: Int, candidate: PredictorVersion?, baseline: PredictorVersion?, since: Date)] = [:]
   private var watchers: [String: [UUID: AsyncStream<Rollout.Event>.Continuation]] = [:]
@@ -255,8 +258,14 @@ public actor RolloutController: Service {
         meanConfidence: live?.meanConfidence, maturedOutcomes: live?.maturedOutcomes ?? 0, liveAUC: live?.auc, liveLogLoss: live?.logLoss, liveBrier: live?.brier,
         scorePSI: live?.scorePSI)
     }
+    var baselineFigures = r.baselineVersion == nil ? nil : figures(b, baseline, baselineLive)
+    if let measured = baselineFigures, measured.requests > 0 {
+      self.lastBaseline[id] = measured
+    } else if baselineFigures != nil, let earlier = self.lastBaseline[id] {
+      baselineFigures = earlier
+    }
     let sample = AnalysisSample(
-      candidate: figures(c, candidate, candidateLive), baseline: r.baselineVersion == nil ? nil : figures(b, baseline, baselineLive),
+      candidate: figures(c, candidate, candidateLive), baseline: baselineFigures,
       pairs: candidateLive?.pairs, measurementErrors: self.measurementErrors[id] ?? 0)
     guard var machine = current() else { return }
     let actions = machine.analyzed(sample, requestsInStep: c.requests, now: now)
@@ -304,6 +313,7 @@ public actor RolloutController: Service {
       self.machines[rollout.id] = nil
       self.windows[rollout.id] = nil
       self.lastAnalysis[rollout.id] = nil
+      self.lastBaseline[rollout.id] = nil
     } else {
       self.machines[rollout.id] = machine
     }

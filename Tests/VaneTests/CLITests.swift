@@ -225,14 +225,15 @@ struct CLITests {
     #expect(noPlan.status == 1 && noPlan.stderr.contains("spec.walk_forward"), "\(noPlan.stderr)")
   }
 
-  @Test("vane call: an unbuilt method prints UNIMPLEMENTED and exits 1; bad JSON exits 2")
+  @Test("vane call: a refused call prints the code and exits 1; bad JSON exits 2; an unknown method is named")
   func callErrors() async throws {
     let server = try await ServeProcess(.deploy)
     defer { server.stop() }
-    let unimplemented = try await VaneBinary.run(["call", server.address, "DeployService/ListRollouts", "{}"])
-    #expect(unimplemented.status == 1)
-    #expect(unimplemented.stderr.contains("unimplemented"))
-    #expect(unimplemented.stderr.contains("vane.v1.DeployService/ListRollouts"))
+    let listed = try await VaneBinary.run(["call", server.address, "DeployService/ListRollouts", "{}"])
+    #expect(listed.status == 0, "\(listed.stderr)")
+    let refused = try await VaneBinary.run(["call", server.address, "DeployService/GetRollout", #"{"rolloutId":"ro-nope"}"#])
+    #expect(refused.status == 1)
+    #expect(refused.stderr.contains("notFound") && refused.stderr.contains("ro-nope"), "\(refused.stderr)")
     let badJSON = try await VaneBinary.run(["call", server.address, "DeployService/GetServiceInfo", "{not json"])
     #expect(badJSON.status == 2)
     let unknown = try await VaneBinary.run(["call", server.address, "DeployService/Nope", "{}"])

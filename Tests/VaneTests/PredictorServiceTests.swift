@@ -31,7 +31,14 @@ struct PredictorServiceTests {
     }
   }()
 
-  static func write(seed: UInt64, to path: String) throws {
+  /// A bundle whose model answers the opposite class (trained on flipped labels).
+  static let flippedBundle: String = {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("vane-predictor-flipped-\(UUID().uuidString).tar.gz").path
+    try! Self.write(seed: 13, to: path, flip: true)
+    return path
+  }()
+
+  static func write(seed: UInt64, to path: String, flip: Bool = false) throws {
     var rng = SplitMix64(seed: seed)
     let n = 1_600
     var features: [Double] = [], open: [Int64] = [], labels: [[Int]] = [[], []], ends: [[Int64]] = [[], []]
@@ -41,7 +48,7 @@ struct PredictorServiceTests {
       features += [signal, noise, 0.5 + 0.1 * Double.random(in: 0..<1, using: &rng)]
       open.append(Int64(t) * hour)
       for (h, horizon) in [1, 3].enumerated() {
-        labels[h].append(signal + Double.random(in: -2...2, using: &rng) > 0 ? 1 : 0)
+        labels[h].append((signal + Double.random(in: -2...2, using: &rng) > 0) != flip ? 1 : 0)
         ends[h].append(Int64(t + horizon + 1) * hour)
       }
     }

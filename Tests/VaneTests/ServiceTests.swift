@@ -26,7 +26,8 @@ struct ServiceTests {
         runtime: info, config: TrainerConfig(featureAddress: "127.0.0.1:1", gatekeeperAddress: "127.0.0.1:1"), logger: Logger(label: "test"))]
     case .predictor: [PredictorServiceImplementation(runtime: info)]
     case .gatekeeper: [try GatekeeperServiceImplementation(runtime: info)]
-    case .deploy: [DeployServiceImplementation(runtime: info)]
+    case .deploy:
+      [try DeployServiceImplementation(runtime: info, config: DeployConfig(predictorAddress: "127.0.0.1:1", featureAddress: nil, trustedKeysDirectory: "/nonexistent"))]
     }
   }
 

@@ -1,0 +1,308 @@
+import Foundation
+import GRPCCore
+import Synchronization
+import Testing
+import VaneBundle
+import VaneCore
+import VaneProto
+import VaneQuality
+import VaneRuntime
+import VaneServing
+import VaneTestSupport
+import PredictorService
+
+@testable import DeployService
+
+/// Deploy over real services: a predictor serving the incumbent under a steady request load,
+/// deploy verifying blessed trainer-written bundles and rolling them out in steps of seconds.
+@Suite("Deploy service: intake and rollouts", .timeLimit(.minutes(2)))
+struct DeployServiceTests {
+  typealias Deploy = Vane_V1_DeployService.Client<AnyClientTransport>
+  typealias Predictor = Vane_V1_PredictorService.Client<AnyClientTransport>
+
+  /// A gatekeeper key in a scratch directory (what `--trusted-keys` points at), and another.
+  static let keys: (directory: String, key: BlessingKey, stranger: BlessingKey) = {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-deploy-keys-\(UUID().uuidString)")
+    let key = try! BlessingKey.loadOrCreate(in: root.appendingPathComponent("gatekeeper").path)
+    let stranger = try! BlessingKey.loadOrCreate(in: root.appendingPathComponent("stranger").path)
+    return (root.appendingPathComponent("gatekeeper").path, key, stranger)
+  }()
+
+  static func bless(_ path: String, with key: BlessingKey = Self.keys.key) throws -> Vane_V1_Verdict {
+    let bundle = try ModelBundle.open(path: path)
+    return Vane_V1_Verdict(try key.sign(
+      manifestSHA256: bundle.manifestSHA256, bundleID: bundle.manifest.id, reportID: "report-\(bundle.manifest.id)", policyName: "default",
+      policySHA256: String(repeating: "0", count: 64), signTimeNanos: 1_800_000_000_000_000_000))
+  }
+
+  /// A fast plan: shadow, canary 50 %, full; seconds each, analysis every 0.2 s.
+  static func plan(disagreement: Double = 0.9) -> Vane_V1_RolloutPlan {
+    func step(_ kind: Vane_V1_StepKind, _ percent: Double, _ seconds: Int64, _ thresholds: [Vane_V1_AnalysisThreshold]) -> Vane_V1_RolloutStep {
+      .with {
+        $0.kind = kind
+        $0.trafficPercent = percent
+        $0.duration = .init(seconds: seconds)
+        $0.thresholds = thresholds
+        $0.minRequests = 20
+      }
+    }
+    let errors = Vane_V1_AnalysisThreshold.with {
+      $0.metric = "error_rate"
+      $0.comparison = .lessOrEqual
+      $0.threshold = 0.01
+      $0.reference = .baselineDelta
+    }
+    let agreement = Vane_V1_AnalysisThreshold.with {
+      $0.metric = "disagreement_rate"
+      $0.comparison = .lessOrEqual
+      $0.threshold = disagreement
+      $0.failureLimit = 2
+    }
+    return .with {
+      $0.steps = [step(.shadow, 100, 1, [errors, agreement]), step(.canary, 50, 1, [errors]), step(.full, 100, 0, [errors])]
+      $0.analysisInterval = .init(seconds: 0, nanos: 200_000_000)
+    }
+  }
+
+  /// A predictor (shim, with a prediction log) serving v1, deploy in process, and a steady
+  /// stream of Predict requests counting failures while `body` runs.
+  static func withStack<R: Sendable>(_ body: @Sendable (Deploy, Predictor, DeployServiceImplementation, Tally) async throws -> R) async throws -> R {
+    let bundles = try await BlockingPool.shared.run { PredictorServiceTests.bundles + [PredictorServiceTests.flippedBundle] }
+    _ = bundles
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vane-deploy-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let log = try PredictionLog(path: scratch.appendingPathComponent("predictions.sqlite").path)
+    let predictorInfo = RuntimeInfo(kind: .predictor, configuredAddress: "127.0.0.1:0", dataDirectory: scratch.path, tls: false, adminAuth: .loopbackOnly)
+    let predictor = PredictorServiceImplementation(runtime: predictorInfo, registry: ModelRegistry(log: log))
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { await predictor.registry.runShadows() }
+      group.addTask { await PredictionLog.Writer(log: log, interval: .milliseconds(20)).run() }
+      defer {
+        predictor.registry.finishShadows()
+        group.cancelAll()
+      }
+      return try await withServer(.shim, services: [predictor]) { predictorClient, handle in
+        let predictorAPI = Predictor(wrapping: predictorClient)
+        _ = try await predictorAPI.loadModel(.with {
+          $0.bundlePath = PredictorServiceTests.bundles[0]
+          $0.modelID = "btc"
+          $0.version = "v1"
+          $0.wait = true
+        })
+        let deployInfo = RuntimeInfo(
+          kind: .deploy, configuredAddress: "127.0.0.1:0", dataDirectory: scratch.appendingPathComponent("deploy").path, tls: false, adminAuth: .loopbackOnly)
+        let deploy = try DeployServiceImplementation(
+          runtime: deployInfo,
+          config: DeployConfig(predictorAddress: "127.0.0.1:\(handle.port!)", featureAddress: nil, trustedKeysDirectory: Self.keys.directory, tick: .milliseconds(50)))
+        let counts = Tally()
+        return try await withThrowingTaskGroup(of: Void.self) { inner in
+          for service in deploy.background { inner.addTask { try await service.run() } }
+          // The steady load: requests with an input row each, like a client's.
+          inner.addTask {
+            var i = 0
+            while !Task.isCancelled {
+              i += 1
+              do {
+                _ = try await predictorAPI.predict(PredictorServiceTests.request([Double(i % 7) / 3 - 1, 0.1, 0.5]))
+                counts.value.withLock { $0.ok += 1 }
+              } catch {
+                if Task.isCancelled { break }
+                counts.value.withLock { $0.failed += 1 }
+              }
+              try? await Task.sleep(for: .milliseconds(2))
+            }
+          }
+          defer { inner.cancelAll() }
+          return try await withServer(.inProcess, services: [deploy]) { deployClient, _ in
+            try await body(Deploy(wrapping: deployClient), predictorAPI, deploy, counts)
+          }
+        }
+      }
+    }
+  }
+
+  /// Watches a rollout to its end. - Returns: its events, and the final rollout.
+  static func watch(_ deploy: Deploy, _ id: String) async throws -> ([Vane_V1_RolloutEvent], Vane_V1_Rollout) {
+    let events = try await deploy.watchRollout(.with { $0.rolloutID = id }) { response in
+      var events: [Vane_V1_RolloutEvent] = []
+      for try await event in response.messages { events.append(event) }
+      return events
+    }
+    return (events, try await deploy.getRollout(.with { $0.rolloutID = id }))
+  }
+
+  @Test("A blessed bundle rolls out shadow → canary → full → PROMOTED under load with zero failed requests; the baseline is unloaded")
+  func promoted() async throws {
+    try await Self.withStack { deploy, predictor, _, counts in
+      let path = PredictorServiceTests.bundles[1]
+      let started = try await deploy.deploy(.with {
+        $0.bundlePath = path
+        $0.blessing = try Self.bless(path)
+        $0.modelID = "btc"
+        $0.version = "v2"
+        $0.plan = Self.plan()
+      })
+      #expect(started.state == .verifying && started.baseline.version == "v1")
+      let (events, rollout) = try await Self.watch(deploy, started.id)
+      #expect(events.first?.kind == .snapshot)
+      #expect(rollout.state == .promoted, "\(rollout.failureReason) \(rollout.history.map(\.reason))")
+      let kinds = rollout.history.map(\.kind)
+      for kind in [Vane_V1_RolloutEventKind.staged, .loaded, .stepStarted, .trafficChanged, .stepPassed, .promoted] { #expect(kinds.contains(kind), "\(kind)") }
+      #expect(rollout.steps.map(\.state) == [.passed, .passed, .passed])
+      #expect(rollout.bundle.path.hasSuffix(rollout.bundle.manifestSha256), "staged in the artifact store: \(rollout.bundle.path)")
+      // The baseline goes after promotion.
+      var versions: [String] = []
+      for _ in 0..<100 {
+        versions = try await predictor.listModels(.with { $0.modelID = "btc" }).versions.map(\.ref.version)
+        if versions == ["v2"] { break }
+        try await Task.sleep(for: .milliseconds(50))
+      }
+      #expect(versions == ["v2"])
+      let tally = counts.value.withLock { $0 }
+      #expect(tally.failed == 0 && tally.ok > 100, "\(tally)")
+      // Stored: listed, newest first.
+      let listed = try await deploy.listRollouts(.init())
+      #expect(listed.rollouts.map(\.id) == [started.id] && listed.rollouts[0].history.isEmpty)
+    }
+  }
+
+  @Test("A version answering the opposite class fails the shadow step on disagreement and rolls back on its own")
+  func rolledBack() async throws {
+    try await Self.withStack { deploy, predictor, _, counts in
+      let path = PredictorServiceTests.flippedBundle
+      let started = try await deploy.deploy(.with {
+        $0.bundlePath = path
+        $0.blessing = try Self.bless(path)
+        $0.modelID = "btc"
+        $0.version = "v9"
+        $0.plan = Self.plan(disagreement: 0.3)
+      })
+      let (_, rollout) = try await Self.watch(deploy, started.id)
+      #expect(rollout.state == .rolledBack, "\(rollout.history.map(\.reason))")
+      #expect(rollout.failureReason.contains("disagreement_rate"), "\(rollout.failureReason)")
+      #expect(rollout.steps[0].state == .failed)
+      let listed = try await predictor.listModels(.with { $0.modelID = "btc" }).versions
+      #expect(listed.map(\.ref.version) == ["v1"] && listed[0].trafficPercent == 100)
+      #expect(counts.value.withLock { $0.failed } == 0)
+    }
+  }
+
+  @Test("Intake refuses unsigned, unknown-key, tampered and other-bundle blessings, relative paths and a second active rollout, each naming why")
+  func intake() async throws {
+    try await Self.withStack { deploy, _, _, _ in
+      let path = PredictorServiceTests.bundles[1]
+      func refusal(_ request: Vane_V1_DeployRequest) async -> RPCError? {
+        await #expect(throws: RPCError.self) { try await deploy.deploy(request) }
+      }
+      var request = Vane_V1_DeployRequest.with {
+        $0.bundlePath = path
+        $0.modelID = "btc"
+        $0.version = "v2"
+        $0.plan = Self.plan()
+      }
+      let unsigned = await refusal(request)
+      #expect(unsigned?.code == .failedPrecondition && unsigned?.message.contains("not blessed") == true, "\(String(describing: unsigned))")
+      request.blessing = try Self.bless(path, with: Self.keys.stranger)
+      let stranger = await refusal(request)
+      #expect(stranger?.code == .failedPrecondition && stranger?.message.contains("unknown key") == true, "\(String(describing: stranger))")
+      request.blessing = try Self.bless(PredictorServiceTests.bundles[0])
+      let other = await refusal(request)
+      #expect(other?.code == .failedPrecondition && other?.message.contains("another bundle") == true, "\(String(describing: other))")
+      // Tampered: the bundle unpacked, one model file changed.
+      let tampered = FileManager.default.temporaryDirectory.appendingPathComponent("vane-tampered-\(UUID().uuidString)").path
+      defer { try? FileManager.default.removeItem(atPath: tampered) }
+      let bundle = try ModelBundle.open(path: path)
+      try bundle.unpack(to: tampered)
+      let file = try #require(bundle.manifest.models.first).file
+      var bytes = try Data(contentsOf: URL(fileURLWithPath: tampered + "/" + file))
+      bytes[bytes.count / 2] ^= 0x01
+      try bytes.write(to: URL(fileURLWithPath: tampered + "/" + file))
+      var changed = request
+      changed.bundlePath = tampered
+      changed.blessing = try Self.bless(path)
+      let tamperedError = await refusal(changed)
+      #expect(tamperedError?.code == .failedPrecondition && tamperedError?.message.contains("checksum") == true, "\(String(describing: tamperedError))")
+      var relative = request
+      relative.bundlePath = "bundles/b.tar.gz"
+      #expect(await refusal(relative)?.code == .invalidArgument)
+      // The verdict file beside the bundle is read when the request has none.
+      let copy = FileManager.default.temporaryDirectory.appendingPathComponent("vane-beside-\(UUID().uuidString).tar.gz").path
+      defer {
+        try? FileManager.default.removeItem(atPath: copy)
+        try? FileManager.default.removeItem(atPath: ModelBundle.verdictPath(for: copy))
+      }
+      try FileManager.default.copyItem(atPath: path, toPath: copy)
+      try Data(try Self.bless(path).jsonUTF8Data()).write(to: URL(fileURLWithPath: ModelBundle.verdictPath(for: copy)))
+      var beside = request
+      beside.bundlePath = copy
+      beside.clearBlessing()
+      beside.dryRun = true
+      let dry = try await deploy.deploy(beside)
+      #expect(dry.id.isEmpty && dry.state == .pending && dry.blessing.publicKeyID == Self.keys.key.keyID)
+      // One active rollout per model.
+      request.blessing = try Self.bless(path)
+      var slow = Self.plan()
+      slow.steps[0].duration = .init(seconds: 600)
+      request.plan = slow
+      let first = try await deploy.deploy(request)
+      var second = request
+      second.version = "v3"
+      let busy = await refusal(second)
+      #expect(busy?.code == .failedPrecondition && busy?.message.contains(first.id) == true, "\(String(describing: busy))")
+      let rolledBack = try await deploy.rollback(.with { $0.rolloutID = first.id })
+      #expect([.rollingBack, .rolledBack, .failed].contains(rolledBack.state))
+      let bad = await #expect(throws: RPCError.self) {
+        try await deploy.deploy(.with {
+          $0.bundlePath = path
+          $0.plan = .with { $0.steps = [.with { $0.kind = .canary; $0.trafficPercent = 10 }] }
+        })
+      }
+      #expect(bad?.code == .invalidArgument && bad?.message.contains("plan.steps") == true)
+    }
+  }
+
+  @Test("Pause holds the rollout at its traffic; Resume continues; Promote skip_to_full goes to FULL")
+  func commands() async throws {
+    try await Self.withStack { deploy, predictor, _, _ in
+      let path = PredictorServiceTests.bundles[1]
+      var plan = Self.plan()
+      plan.steps[1].duration = .init(seconds: 600)
+      let started = try await deploy.deploy(.with {
+        $0.bundlePath = path
+        $0.blessing = try Self.bless(path)
+        $0.modelID = "btc"
+        $0.version = "v2"
+        $0.plan = plan
+      })
+      // Wait for the canary.
+      var rollout = started
+      for _ in 0..<200 {
+        rollout = try await deploy.getRollout(.with { $0.rolloutID = started.id })
+        if rollout.state == .canary { break }
+        try await Task.sleep(for: .milliseconds(50))
+      }
+      #expect(rollout.state == .canary && rollout.trafficPercent == 50)
+      let paused = try await deploy.pause(.with { $0.rolloutID = started.id; $0.reason = "looking" })
+      #expect(paused.state == .paused)
+      let again = try await deploy.pause(.with { $0.rolloutID = started.id })
+      #expect(again.state == .paused && again.history.count == paused.history.count)
+      let split = try await predictor.listModels(.with { $0.modelID = "btc" }).versions.map { "\($0.ref.version)=\($0.trafficPercent)" }
+      #expect(Set(split) == ["v1=50.0", "v2=50.0"])
+      let resumed = try await deploy.resume(.with { $0.rolloutID = started.id })
+      #expect(resumed.state == .canary)
+      let promoted = try await deploy.promote(.with { $0.rolloutID = started.id; $0.skipToFull = true })
+      #expect(promoted.state == .full || promoted.state == .promoted)
+      let (_, final) = try await Self.watch(deploy, started.id)
+      #expect(final.state == .promoted)
+      let terminal = await #expect(throws: RPCError.self) { try await deploy.pause(.with { $0.rolloutID = started.id }) }
+      #expect(terminal?.code == .failedPrecondition)
+      let unknown = await #expect(throws: RPCError.self) { try await deploy.getRollout(.with { $0.rolloutID = "ro-none" }) }
+      #expect(unknown?.code == .notFound)
+    }
+  }
+}
+
+/// Requests answered and failed under the steady load.
+final class Tally: Sendable {
+  let value = Mutex<(ok: Int, failed: Int)>((0, 0))
+}
