@@ -124,7 +124,10 @@ let package = Package(
     // Rollouts: plans, analysis and the rollout state machine (no gRPC).
     .target(
       name: "VaneRollout",
-      dependencies: ["VaneCore", "VaneQuality", "VaneBundle", "VaneStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+      dependencies: [
+        "VaneCore", "VaneQuality", "VaneBundle", "VaneStore", .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Yams", package: "Yams"),
+      ],
       swiftSettings: swiftSettings
     ),
     .target(
@@ -178,7 +181,7 @@ let package = Package(
       name: "vane",
       dependencies: [
         "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures", "VaneQuality", "VaneModels", "VaneTraining",
-        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService", "VaneServing",
+        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService", "VaneServing", "VaneRollout", "VaneBundle",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

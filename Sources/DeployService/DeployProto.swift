@@ -1,9 +1,9 @@
 internal import Foundation
 internal import SwiftProtobuf
 internal import VaneCore
-internal import VaneProto
+public import VaneProto
 internal import VaneQuality
-internal import VaneRollout
+public import VaneRollout
 internal import VaneRuntime
 
 // Conversions between deploy's wire types and VaneRollout's domain types, in one place.
@@ -78,7 +78,8 @@ extension RolloutPlan.Threshold {
 }
 
 extension Vane_V1_RolloutPlan {
-  init(_ plan: RolloutPlan) {
+  /// The wire form of a plan (what `vane deploy --plan` sends).
+  public init(_ plan: RolloutPlan) {
     self.init()
     self.steps = plan.steps.map(Vane_V1_RolloutStep.init)
     self.manualPromotion = plan.manualPromotion

@@ -18,7 +18,7 @@ public struct PredictorConfig: Sendable {
   public var joinInterval: Duration
   public var outcomeDeadline: Duration
 
-  public init(featureDeadline: Duration = .seconds(2), maximumStaleBars: Int? = 2, joinInterval: Duration = .seconds(5), outcomeDeadline: Duration = .seconds(60)) {
+  public init(featureDeadline: Duration = .seconds(5), maximumStaleBars: Int? = 2, joinInterval: Duration = .seconds(5), outcomeDeadline: Duration = .seconds(60)) {
     self.featureDeadline = featureDeadline
     self.maximumStaleBars = maximumStaleBars
     self.joinInterval = joinInterval

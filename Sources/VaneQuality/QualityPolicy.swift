@@ -161,18 +161,10 @@ public struct QualityPolicy: Sendable, Equatable {
   ///   empty or not YAML, an unknown key or metric, a bad comparison, a value of the wrong type,
   ///   a duplicate gate name, or a policy with no gate at all.
   public static func parse(_ text: String, source: String, name storedName: String? = nil) throws -> QualityPolicy {
-    let node: Node?
-    do {
-      node = try Yams.compose(yaml: text)
-    } catch let error as YamlError {
-      throw VaneError(.invalidArgument, "\(source): not YAML or JSON: \(error)")
-    } catch {
-      throw VaneError(.invalidArgument, "\(source): not YAML or JSON", cause: error)
-    }
-    guard let root = node, let mapping = root.mapping else {
+    let reader = YAMLReader(source: source)
+    guard let root = try reader.compose(text), let mapping = root.mapping else {
       throw VaneError(.invalidArgument, "\(source): the policy is empty or not a mapping; an empty policy would pass everything")
     }
-    let reader = Reader(source: source)
     var name: String?
     var gates: [Gate] = []
     for (keyNode, value) in mapping {
@@ -201,7 +193,7 @@ public struct QualityPolicy: Sendable, Equatable {
 
   static let gateKeys = ["name", "metric", "op", "threshold", "reference", "severity", "skip_without_baseline", "note"]
 
-  static func gate(_ node: Node, at path: String, reader: Reader) throws -> Gate {
+  static func gate(_ node: Node, at path: String, reader: YAMLReader) throws -> Gate {
     guard let mapping = node.mapping else { throw reader.error(node, path, "must be a mapping with \(Self.gateKeys.joined(separator: ", "))") }
     var fields: [String: Node] = [:]
     for (keyNode, value) in mapping {
@@ -267,33 +259,6 @@ public struct QualityPolicy: Sendable, Equatable {
       name: name, metric: metric, comparison: comparison, threshold: threshold, intervalThresholds: perInterval,
       reference: reference, severity: try choice("severity", .blocking), skipWithoutBaseline: skip,
       note: try fields["note"].map { try reader.string($0, key: "\(path).note") } ?? "")
-  }
-
-  /// Typed reads of YAML nodes with errors that name the source, line:column and key.
-  struct Reader {
-    let source: String
-
-    func error(_ node: Node, _ key: String, _ reason: String) -> VaneError {
-      let place = node.mark.map { "\($0.line):\($0.column)" } ?? "?"
-      return VaneError(.invalidArgument, "\(self.source):\(place): \(key): \(reason)")
-    }
-
-    func key(_ node: Node) throws -> String {
-      guard let key = node.scalar?.string else { throw self.error(node, "?", "keys must be plain text") }
-      return key
-    }
-
-    func string(_ node: Node, key: String) throws -> String {
-      guard let value = node.scalar?.string, !value.isEmpty else { throw self.error(node, key, "must be text") }
-      return value
-    }
-
-    func number(_ node: Node, key: String) throws -> Double {
-      guard let scalar = node.scalar, let value = Double(scalar.string), value.isFinite else {
-        throw self.error(node, key, "must be a number")
-      }
-      return value
-    }
   }
 }
 

@@ -124,10 +124,12 @@ public actor RolloutController: Service {
   // MARK: The loop
 
   public func run() async throws {
-    try await cancelWhenGracefulShutdown {
+    // Graceful shutdown cancels the loop between passes (a cancelled sleep is the way out,
+    // not a failure of the service).
+    await cancelWhenGracefulShutdown {
       while !Task.isCancelled {
         await self.step()
-        try await Task.sleep(for: self.tick)
+        try? await Task.sleep(for: self.tick)
       }
     }
     for (_, continuations) in self.watchers { for continuation in continuations.values { continuation.finish() } }

@@ -30,7 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
         --keepalive-time   VANE_KEEPALIVE_TIME    (grpc++'s default: 2 hours)
         --keepalive-timeout VANE_KEEPALIVE_TIMEOUT 20 (seconds)
         --log-level        VANE_LOG_LEVEL         info
-      Trainer and predictor (market inputs, outcomes of logged answers):
+      Trainer, predictor (market inputs, outcomes) and deploy (feature set check; "none": no check):
         --feature-address  VANE_FEATURE_ADDRESS   127.0.0.1:50051
       Deploy only:
         --predictor-address VANE_PREDICTOR_ADDRESS 127.0.0.1:50053

@@ -55,7 +55,8 @@ enum ServiceFactory {
         let deploy = try DeployServiceImplementation(
           runtime: info,
           config: DeployConfig(
-            predictorAddress: upstreams.predictorAddress, featureAddress: upstreams.featureAddress,
+            // "none": the bundle's feature set is not checked against a feature service.
+            predictorAddress: upstreams.predictorAddress, featureAddress: upstreams.featureAddress == "none" ? nil : upstreams.featureAddress,
             trustedKeysDirectory: upstreams.trustedKeysDirectory ?? URL(fileURLWithPath: info.dataDirectory).deletingLastPathComponent().appendingPathComponent("gatekeeper").path))
         return Built(rpc: [deploy], background: deploy.background)
       }()

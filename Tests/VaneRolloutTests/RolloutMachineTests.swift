@@ -232,3 +232,50 @@ struct RolloutMachineTests {
     #expect(try store.rollouts(states: [.failed]).count == 1)
   }
 }
+
+/// Rollout plans written as YAML.
+@Suite("Rollout plan YAML")
+struct RolloutPlanYAMLTests {
+  @Test("A plan document reads into the plan it says; durations take units; steps may be left to the default")
+  func reads() throws {
+    let plan = try RolloutPlan.parse("""
+      steps:
+        - kind: shadow
+          duration: 90s
+          min_requests: 50
+          thresholds:
+            - {metric: disagreement_rate, op: "<=", threshold: 0.2, failure_limit: 3}
+        - kind: canary
+          traffic_percent: 25
+          duration: 10m
+          min_matured_outcomes: 40
+          thresholds:
+            - {metric: live_auc, op: ">=", threshold: -0.02, reference: baseline_delta}
+        - kind: full
+      manual_promotion: true
+      analysis_interval: 500ms
+      patience: 2m
+      """, source: "plan.yaml")
+    #expect(plan.steps.map(\.kind) == [.shadow, .canary, .full])
+    #expect(plan.steps[0].duration == 90 && plan.steps[0].minRequests == 50 && plan.steps[0].trafficPercent == 100)
+    #expect(plan.steps[1].duration == 600 && plan.steps[1].trafficPercent == 25 && plan.steps[1].minMaturedOutcomes == 40)
+    #expect(plan.steps[1].thresholds == [.init(.liveAUC, .greaterOrEqual, -0.02, reference: .baselineDelta)])
+    #expect(plan.steps[0].thresholds[0].failureLimit == 3)
+    #expect(plan.manualPromotion && plan.analysisInterval == 0.5 && plan.patience == 120)
+    #expect(try RolloutPlan.parse("manual_promotion: false\n", source: "p").steps == RolloutPlan.default.steps)
+  }
+
+  @Test("Bad plans name the line, column and key", arguments: [
+    ("steps:\n  - kind: sideways\n", "2:11: steps[0].kind"),
+    ("steps:\n  - kind: full\n    colour: red\n", "3:5: steps[0].colour"),
+    ("steps:\n  - kind: shadow\n    thresholds:\n      - {metric: vibes, op: '<', threshold: 1}\n", "steps[0].thresholds[0].metric"),
+    ("steps:\n  - kind: canary\n    duration: soon\n  - kind: full\n", "steps[0].duration"),
+    ("steps:\n  - kind: canary\n", "the last step must be FULL"),
+    ("steps: [\n", "not YAML"),
+    ("steps:\n  - kind: full\n    min_requests: 0\n", "3:19: steps[0].min_requests"),
+  ])
+  func refuses(_ text: String, _ expected: String) {
+    let error = #expect(throws: VaneError.self) { try RolloutPlan.parse(text, source: "plan.yaml") }
+    #expect(error?.code == .invalidArgument && error?.message.contains(expected) == true, "\(error?.message ?? "")")
+  }
+}

@@ -306,3 +306,56 @@ struct DeployServiceTests {
 final class Tally: Sendable {
   let value = Mutex<(ok: Int, failed: Int)>((0, 0))
 }
+
+/// `vane deploy` and `vane rollouts` against `vane serve predictor` and `vane serve deploy`.
+@Suite("vane deploy, vane rollouts", .timeLimit(.minutes(3)))
+struct DeployCLITests {
+  @Test("vane deploy sends the verdict file beside the bundle, follows the rollout to PROMOTED and exits 0; an unsigned bundle exits 1; a bad plan 2")
+  func deploy() async throws {
+    let source = try await BlockingPool.shared.run { PredictorServiceTests.bundles[0] }
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vane-deploy-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let path = scratch.appendingPathComponent("bundle.tar.gz").path
+    try FileManager.default.copyItem(atPath: source, toPath: path)
+    try Data(try DeployServiceTests.bless(path).jsonUTF8Data()).write(to: URL(fileURLWithPath: ModelBundle.verdictPath(for: path)))
+    let predictor = try await ServeProcess(.predictor)
+    defer { predictor.stop() }
+    let deploy = try await ServeProcess(.deploy, extraArguments: [
+      "--predictor-address", predictor.address, "--trusted-keys", DeployServiceTests.keys.directory, "--feature-address", "none",
+    ])
+    defer { deploy.stop() }
+    let plan = scratch.appendingPathComponent("plan.yaml")
+    try Data("steps:\n  - kind: full\n    min_requests: 3\nanalysis_interval: 200ms\n".utf8).write(to: plan)
+    let detached = try await VaneBinary.run(["deploy", path, "--model", "btc", "--version", "v1", "--plan", plan.path, "--detach", "--address", deploy.address])
+    #expect(detached.status == 0, "\(detached.stdout) \(detached.stderr)")
+    let id = String(detached.stdout.split(separator: " ").first ?? "")
+    #expect(id.hasPrefix("ro-"), "\(detached.stdout)")
+    // The FULL step waits for 3 requests: send them once the version serves.
+    let vector = scratch.appendingPathComponent("v.json")
+    try PredictorServiceTests.vector([0.3, 0.1, 0.5]).jsonUTF8Data().write(to: vector)
+    var answered = 0
+    for _ in 0..<200 where answered < 5 {
+      if try await VaneBinary.run(["predict", "--vector", vector.path, "--model", "btc", "--address", predictor.address]).status == 0 {
+        answered += 1
+      } else {
+        try await Task.sleep(for: .milliseconds(100))
+      }
+    }
+    let run = try await VaneBinary.run(["rollouts", "watch", id, "--address", deploy.address])
+    #expect(run.status == 0, "\(run.stdout) \(run.stderr) \(deploy.log)")
+    #expect(run.stdout.contains("PROMOTED") && run.stdout.contains("step started"), "\(run.stdout)")
+    let listed = try await VaneBinary.run(["rollouts", "list", "--address", deploy.address])
+    #expect(listed.status == 0 && listed.stdout.contains("btc/v1") && listed.stdout.contains("PROMOTED"), "\(listed.stdout)")
+    let models = try await VaneBinary.run(["models", "list", "--address", predictor.address])
+    #expect(models.stdout.contains("btc/v1  READY  100%"), "\(models.stdout)")
+    // No verdict beside this copy: refused.
+    let unsigned = scratch.appendingPathComponent("unsigned.tar.gz").path
+    try FileManager.default.copyItem(atPath: PredictorServiceTests.bundles[1], toPath: unsigned)
+    let refused = try await VaneBinary.run(["deploy", unsigned, "--model", "btc", "--version", "v2", "--address", deploy.address])
+    #expect(refused.status == 1 && refused.stderr.contains("not blessed"), "\(refused.stderr)")
+    try Data("steps: [\n".utf8).write(to: plan)
+    let badPlan = try await VaneBinary.run(["deploy", path, "--plan", plan.path, "--address", deploy.address])
+    #expect(badPlan.status == 2 && badPlan.stderr.contains("plan.yaml"), "\(badPlan.stderr)")
+  }
+}

@@ -183,7 +183,7 @@ struct PredictorLiveTests {
       try await FeatureVectorTests.ingest(Vane_V1_FeatureService.Client(wrapping: featureClient), FeatureSet.v1References, from: MarketData.end - 2_000 * hour)
       let upstream = try UpstreamClient(address: "127.0.0.1:\(handle.port!)", name: "feature service")
       let log = try PredictionLog(path: ":memory:")
-      let predictor = Self.predictor(log: log, features: upstream, config: PredictorConfig(maximumStaleBars: 2))
+      let predictor = Self.predictor(log: log, features: upstream, config: PredictorConfig(featureDeadline: .seconds(60), maximumStaleBars: 2))
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await upstream.run() }
         defer { upstream.client.beginGracefulShutdown() }

@@ -1,0 +1,63 @@
+public import Yams
+public import VaneCore
+
+/// Typed reads of YAML nodes with errors that name the source, line:column and key: the one
+/// way Vane's YAML documents (gate policies, rollout plans) are read.
+public struct YAMLReader: Sendable {
+  public let source: String
+
+  public init(source: String) { self.source = source }
+
+  /// Parses a document; nil for an empty one.
+  /// - Throws: INVALID_ARGUMENT naming the source when it is not YAML (or JSON).
+  public func compose(_ text: String) throws -> Node? {
+    do {
+      return try Yams.compose(yaml: text)
+    } catch let error as YamlError {
+      throw VaneError(.invalidArgument, "\(self.source): not YAML or JSON: \(error)")
+    } catch {
+      throw VaneError(.invalidArgument, "\(self.source): not YAML or JSON", cause: error)
+    }
+  }
+
+  public func error(_ node: Node, _ key: String, _ reason: String) -> VaneError {
+    let place = node.mark.map { "\($0.line):\($0.column)" } ?? "?"
+    return VaneError(.invalidArgument, "\(self.source):\(place): \(key): \(reason)")
+  }
+
+  public func key(_ node: Node) throws -> String {
+    guard let key = node.scalar?.string else { throw self.error(node, "?", "keys must be plain text") }
+    return key
+  }
+
+  public func string(_ node: Node, key: String) throws -> String {
+    guard let value = node.scalar?.string, !value.isEmpty else { throw self.error(node, key, "must be text") }
+    return value
+  }
+
+  public func number(_ node: Node, key: String) throws -> Double {
+    guard let scalar = node.scalar, let value = Double(scalar.string), value.isFinite else {
+      throw self.error(node, key, "must be a number")
+    }
+    return value
+  }
+
+  public func bool(_ node: Node, key: String) throws -> Bool {
+    guard let value = node.scalar.flatMap({ Bool.construct(from: $0) }) else { throw self.error(node, key, "must be true or false") }
+    return value
+  }
+
+  /// A mapping's entries by key, every key one of `known`.
+  public func fields(_ node: Node, at path: String, known: [String]) throws -> [String: Node] {
+    guard let mapping = node.mapping else { throw self.error(node, path, "must be a mapping with \(known.joined(separator: ", "))") }
+    var fields: [String: Node] = [:]
+    for (keyNode, value) in mapping {
+      let key = try self.key(keyNode)
+      guard known.contains(key) else {
+        throw self.error(keyNode, path.isEmpty ? key : "\(path).\(key)", "is not a key here; known: \(known.joined(separator: ", "))")
+      }
+      fields[key] = value
+    }
+    return fields
+  }
+}
