@@ -10,7 +10,9 @@ public struct ArchiveLimits: Sendable {
   /// Most entries.
   public var maximumEntries: Int
 
-  public init(maximumFileBytes: Int = 1 << 30, maximumTotalBytes: Int = 2 << 30, maximumEntries: Int = 10_000) {
+  /// The defaults are far above any bundle Vane writes (a 300-tree XGBoost or the V8 MLP is a
+  /// few MB) and low enough that refusing a gzip bomb costs at most 256 MiB of memory.
+  public init(maximumFileBytes: Int = 128 << 20, maximumTotalBytes: Int = 256 << 20, maximumEntries: Int = 10_000) {
     self.maximumFileBytes = maximumFileBytes
     self.maximumTotalBytes = maximumTotalBytes
     self.maximumEntries = maximumEntries

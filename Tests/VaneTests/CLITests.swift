@@ -79,9 +79,9 @@ final class ServeProcess: Sendable {
   var log: String { (try? String(contentsOf: self.logURL, encoding: .utf8)) ?? "" }
 
   /// - Parameter dataDirectory: where the service keeps its state (default: a new temporary one).
-  init(_ kind: ServiceKind, extraArguments: [String] = [], probeTLS: ShimClientTLS? = nil, dataDirectory: URL? = nil) async throws {
+  init(_ kind: ServiceKind, extraArguments: [String] = [], probeTLS: ShimClientTLS? = nil, dataDirectory: URL? = nil, port: Int? = nil) async throws {
     self.dataDirectory = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("vane-cli-\(UUID().uuidString)")
-    let port = try Self.freePort()
+    let port = try port ?? Self.freePort()
     self.address = "127.0.0.1:\(port)"
     let process = Process()
     process.executableURL = VaneBinary.url

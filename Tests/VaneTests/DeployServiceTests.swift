@@ -187,7 +187,7 @@ struct DeployServiceTests {
     }
   }
 
-  @Test("Intake refuses unsigned, unknown-key, tampered and other-bundle blessings, relative paths and a second active rollout, each naming why")
+  @Test("Intake refuses unsigned, unknown-key, tampered and other-bundle blessings, a gzip bomb, relative paths and a second active rollout, each naming why")
   func intake() async throws {
     try await Self.withStack { deploy, _, _, _ in
       let path = PredictorServiceTests.bundles[1]
@@ -222,6 +222,21 @@ struct DeployServiceTests {
       changed.blessing = try Self.bless(path)
       let tamperedError = await refusal(changed)
       #expect(tamperedError?.code == .failedPrecondition && tamperedError?.message.contains("checksum") == true, "\(String(describing: tamperedError))")
+      // A gzip bomb: 2 GiB of zeros in about 9 MB, refused at the decompression limit.
+      let bomb = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bomb-\(UUID().uuidString).tar.gz").path
+      defer { try? FileManager.default.removeItem(atPath: bomb) }
+      let made = try ONNXRuntimeHarness.python(["-c", """
+        import gzip
+        zeros = bytes(16 << 20)
+        with gzip.GzipFile('\(bomb)', 'wb', compresslevel=1) as f:
+            for _ in range(128): f.write(zeros)
+        """])
+      try #require(made.status == 0, "\(made.stderr)")
+      var bombRequest = request
+      bombRequest.bundlePath = bomb
+      bombRequest.blessing = try Self.bless(path)
+      let exploded = await refusal(bombRequest)
+      #expect(exploded?.code == .resourceExhausted, "\(String(describing: exploded))")
       var relative = request
       relative.bundlePath = "bundles/b.tar.gz"
       #expect(await refusal(relative)?.code == .invalidArgument)
@@ -357,5 +372,80 @@ struct DeployCLITests {
     try Data("steps: [\n".utf8).write(to: plan)
     let badPlan = try await VaneBinary.run(["deploy", path, "--plan", plan.path, "--address", deploy.address])
     #expect(badPlan.status == 2 && badPlan.stderr.contains("plan.yaml"), "\(badPlan.stderr)")
+  }
+}
+
+/// kill -9 of deploy and of the predictor in the middle of a canary.
+@Suite("Deploy: kill -9 mid-canary", .timeLimit(.minutes(3)))
+struct DeployCrashTests {
+  /// Polls `check` every 100 ms for up to `seconds`.
+  static func eventually(_ seconds: Double, _ check: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+    while ContinuousClock.now < deadline {
+      if try await check() { return true }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    return try await check()
+  }
+
+  static func split(_ predictor: String) async throws -> Set<String> {
+    let listed = try await VaneBinary.run(["models", "list", "--model", "btc", "--address", predictor])
+    return Set(listed.stdout.split(separator: "\n").compactMap { line -> String? in
+      let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+      guard parts.count >= 3, parts[1] == "READY" else { return nil }
+      return "\(parts[0])=\(parts[2])"
+    })
+  }
+
+  @Test("Deploy killed mid-canary resumes it and re-asserts the split; the predictor killed mid-canary gets both versions and the split back; then it promotes")
+  func killed() async throws {
+    let bundles = try await BlockingPool.shared.run { PredictorServiceTests.bundles }
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vane-crash-deploy-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let candidate = scratch.appendingPathComponent("v2.tar.gz").path
+    try FileManager.default.copyItem(atPath: bundles[1], toPath: candidate)
+    try Data(try DeployServiceTests.bless(candidate).jsonUTF8Data()).write(to: URL(fileURLWithPath: ModelBundle.verdictPath(for: candidate)))
+    let plan = scratch.appendingPathComponent("plan.yaml")
+    try Data("steps:\n  - {kind: canary, traffic_percent: 50, duration: 10m, min_requests: 1}\n  - {kind: full, min_requests: 1}\nanalysis_interval: 200ms\n".utf8).write(to: plan)
+
+    let predictorPort = try ServeProcess.freePort()
+    let predictorData = scratch.appendingPathComponent("predictor")
+    var predictor = try await ServeProcess(.predictor, dataDirectory: predictorData, port: predictorPort)
+    let load = try await VaneBinary.run(["models", "load", bundles[0], "--model", "btc", "--version", "v1", "--address", predictor.address])
+    #expect(load.status == 0, "\(load.stderr)")
+    let deployData = scratch.appendingPathComponent("deploy")
+    let deployArguments = ["--predictor-address", predictor.address, "--trusted-keys", DeployServiceTests.keys.directory, "--feature-address", "none"]
+    let deploy = try await ServeProcess(.deploy, extraArguments: deployArguments, dataDirectory: deployData)
+    let started = try await VaneBinary.run(["deploy", candidate, "--model", "btc", "--version", "v2", "--plan", plan.path, "--detach", "--address", deploy.address])
+    #expect(started.status == 0, "\(started.stderr)")
+    let id = String(started.stdout.split(separator: " ").first ?? "")
+    #expect(try await Self.eventually(30) { try await Self.split(predictor.address) == ["btc/v1=50%", "btc/v2=50%"] })
+
+    // Deploy dies; meanwhile someone moves all traffic back to v1.
+    deploy.kill()
+    let moved = try await VaneBinary.run(["models", "split", "btc", "v1=100", "--address", predictor.address])
+    #expect(moved.status == 0, "\(moved.stderr)")
+    let restarted = try await ServeProcess(.deploy, extraArguments: deployArguments, dataDirectory: deployData)
+    defer { restarted.stop() }
+    #expect(try await Self.eventually(30) { try await Self.split(predictor.address) == ["btc/v1=50%", "btc/v2=50%"] }, "the split is re-asserted")
+    let listed = try await VaneBinary.run(["rollouts", "list", "--address", restarted.address])
+    #expect(listed.stdout.contains(id) && listed.stdout.contains("CANARY"), "\(listed.stdout)")
+
+    // The predictor dies and comes back empty on the same address.
+    predictor.kill()
+    predictor = try await ServeProcess(.predictor, dataDirectory: predictorData, port: predictorPort)
+    defer { predictor.stop() }
+    #expect(try await Self.eventually(60) { try await Self.split(predictor.address) == ["btc/v1=50%", "btc/v2=50%"] }, "both versions reloaded, split re-applied")
+
+    let promoted = try await VaneBinary.run(["rollouts", "promote", id, "--skip-to-full", "--address", restarted.address])
+    #expect(promoted.status == 0, "\(promoted.stderr)")
+    // FULL needs a request on v2 before it passes.
+    let vector = scratch.appendingPathComponent("v.json")
+    try PredictorServiceTests.vector([0.3, 0.1, 0.5]).jsonUTF8Data().write(to: vector)
+    for _ in 0..<3 { _ = try await VaneBinary.run(["predict", "--vector", vector.path, "--model", "btc", "--address", predictor.address]) }
+    let watched = try await VaneBinary.run(["rollouts", "watch", id, "--address", restarted.address])
+    #expect(watched.status == 0 && watched.stdout.contains("PROMOTED"), "\(watched.stdout) \(watched.stderr)")
+    #expect(try await Self.eventually(10) { try await Self.split(predictor.address) == ["btc/v2=100%"] })
   }
 }
