@@ -110,6 +110,8 @@ public final class PredictionLog: Sendable {
   private let queue = Mutex<[Record]>([])
   /// The registered versions (`model\0version`), read once at open and kept with the file.
   private let registered: Mutex<[String: VersionRecord]>
+  /// Per version: answers written and matured.
+  private let tallies: Mutex<[String: (logged: Int, matured: Int)]>
   private let dropped = Atomic<Int>(0)
   private let written = Atomic<Int>(0)
 
@@ -119,6 +121,7 @@ public final class PredictionLog: Sendable {
     let store = try SQLiteStore(name: "prediction log", path: path, migrator: Self.migrator, writeAheadLog: true)
     self.store = store
     self.registered = Mutex(try store.read("reading versions") { try Self.versions($0) })
+    self.tallies = Mutex(try Self.countAll(store))
     self.capacity = capacity
     self.retention = retention
   }
@@ -219,6 +222,9 @@ public final class PredictionLog: Sendable {
       throw error
     }
     self.written.add(batch.count, ordering: .relaxed)
+    self.tallies.withLock { tallies in
+      for record in batch { tallies[Self.key(record.modelID, record.version), default: (0, 0)].logged += 1 }
+    }
     return batch.count
   }
 
@@ -226,11 +232,16 @@ public final class PredictionLog: Sendable {
   @discardableResult
   public func prune(now: Int64) throws -> Int {
     let cutoff = now - Int64(self.retention.components.seconds) * 1000
-    return try self.store.write("pruning") { db in
+    let pruned = try self.store.write("pruning") { db in
       try db.execute(sql: "DELETE FROM answers WHERE prediction_id IN (SELECT id FROM predictions WHERE answered_ms < ?)", arguments: [cutoff])
       try db.execute(sql: "DELETE FROM predictions WHERE answered_ms < ?", arguments: [cutoff])
       return db.changesCount
     }
+    if pruned > 0 {
+      let counts = try Self.countAll(self.store)
+      self.tallies.withLock { $0 = counts }
+    }
+    return pruned
   }
 
   // MARK: Outcomes
@@ -260,7 +271,7 @@ public final class PredictionLog: Sendable {
   public func recordOutcomes(_ group: PendingGroup, outcomes: [Int64: Int], now: Int64) throws -> Int {
     guard !outcomes.isEmpty else { return 0 }
     let k = group.version.classes.count
-    return try self.store.write("recording outcomes") { db in
+    let count = try self.store.write("recording outcomes") { db in
       let pending = try Row.fetchAll(db, sql: """
         SELECT a.prediction_id, p.bar_time FROM answers a JOIN predictions p ON p.id = a.prediction_id
         WHERE a.outcome IS NULL AND a.horizon = ? AND a.resolve_ms <= ? AND p.model_id = ? AND p.version = ? AND p.symbol = ?
@@ -275,6 +286,8 @@ public final class PredictionLog: Sendable {
       }
       return matured
     }
+    self.tallies.withLock { $0[Self.key(group.version.modelID, group.version.version), default: (0, 0)].matured += count }
+    return count
   }
 
   // MARK: Reading
@@ -289,9 +302,14 @@ public final class PredictionLog: Sendable {
     self.registered.withLock { $0.values.filter { $0.modelID == modelID }.sorted { $0.version < $1.version } }
   }
 
-  /// Answers logged and matured per version (`model\0version`).
+  /// Answers logged and matured per version (`model\0version`): counted once when the log is
+  /// opened, then kept up to date by every write (ListModels reads them on each call).
   public func counts() throws -> [String: (logged: Int, matured: Int)] {
-    try self.store.read("counting answers") { db in
+    self.tallies.withLock { $0 }
+  }
+
+  static func countAll(_ store: SQLiteStore) throws -> [String: (logged: Int, matured: Int)] {
+    try store.read("counting answers") { db in
       var counts: [String: (logged: Int, matured: Int)] = [:]
       for row in try Row.fetchAll(db, sql: """
         SELECT p.model_id, p.version, COUNT(DISTINCT p.id) AS logged, COUNT(a.outcome) AS matured
