@@ -38,7 +38,7 @@ public struct DeployConfig: Sendable {
 public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServiceProtocol {
   /// The methods this build serves.
   public static let implemented: Set<String> = [
-    "GetServiceInfo", "Deploy", "GetRollout", "ListRollouts", "WatchRollout", "Promote", "Pause", "Resume", "Rollback",
+    "GetServiceInfo", "Deploy", "GetRollout", "ListRollouts", "WatchRollout", "Promote", "Pause", "Resume", "Rollback", "UploadBundle",
   ]
 
   let runtime: RuntimeInfo
@@ -134,6 +134,43 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
       try await Vane_V1_FeatureService.Client(wrapping: grpc).listFeatureSets(.init(), options: UpstreamClient.options(deadline: .seconds(10)))
     }
     return sets.featureSets.contains { $0.sha256 == hash }
+  }
+
+  /// Largest chunk of an upload.
+  static let maximumChunkBytes = 4 << 20
+
+  public func uploadBundle(
+    request: RPCAsyncSequence<Vane_V1_UploadBundleRequest, any Error>,
+    context: ServerContext
+  ) async throws -> Vane_V1_UploadBundleResponse {
+    try await serviceEdge {
+      var upload: BundleUpload?
+      for try await message in request {
+        switch message.part {
+        case .header(let header)?:
+          guard upload == nil else { throw VaneError.invalidArgument(field: "header", "comes once, first") }
+          upload = try BundleUpload(
+            directory: URL(fileURLWithPath: self.runtime.dataDirectory).appendingPathComponent("uploads").path, expectedSize: Int(clamping: header.size))
+        case .chunk(let chunk)?:
+          guard let upload else { throw VaneError.invalidArgument(field: "header", "must come before the first chunk") }
+          guard chunk.count <= Self.maximumChunkBytes else {
+            throw VaneError.invalidArgument(field: "chunk", "\(chunk.count) bytes; a chunk has at most \(Self.maximumChunkBytes)")
+          }
+          try upload.append(chunk)
+        case nil:
+          throw VaneError.invalidArgument(field: "part", "is empty")
+        }
+      }
+      guard let upload else { throw VaneError.invalidArgument(field: "header", "no upload header was sent") }
+      let temporary = try upload.finish(), directory = upload.directory
+      let (path, bundle) = try await BlockingPool.shared.run { try BundleUpload.keep(temporary, in: directory) }
+      return .with {
+        $0.bundlePath = path
+        $0.bundleID = bundle.manifest.id
+        $0.manifestSha256 = bundle.manifestSHA256
+        $0.size = UInt64(upload.expectedSize)
+      }
+    }
   }
 
   public func getRollout(

@@ -9,7 +9,7 @@ public enum AdminMethods {
   public static let byService: [ServiceKind: [String]] = [
     .predictor: ["LoadModel", "UnloadModel", "SetTrafficSplit"],
     .gatekeeper: ["SetPolicy"],
-    .deploy: ["Deploy", "Promote", "Pause", "Resume", "Rollback"],
+    .deploy: ["Deploy", "Promote", "Pause", "Resume", "Rollback", "UploadBundle"],
   ]
 
   /// Every admin method, for the interceptor pipeline.

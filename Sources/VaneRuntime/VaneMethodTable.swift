@@ -46,5 +46,6 @@ enum VaneMethodTable {
     .init(Vane_V1_DeployService.Method.Pause.descriptor, Vane_V1_PauseRequest.self, Vane_V1_Rollout.self),
     .init(Vane_V1_DeployService.Method.Resume.descriptor, Vane_V1_ResumeRequest.self, Vane_V1_Rollout.self),
     .init(Vane_V1_DeployService.Method.Rollback.descriptor, Vane_V1_RollbackRequest.self, Vane_V1_Rollout.self),
+    .init(Vane_V1_DeployService.Method.UploadBundle.descriptor, Vane_V1_UploadBundleRequest.self, Vane_V1_UploadBundleResponse.self),
   ]
 }

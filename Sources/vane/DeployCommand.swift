@@ -110,7 +110,27 @@ struct DeployCommand: AsyncParsableCommand {
   @Flag(help: "Also print every analysis.")
   var analysis = false
 
+  @Flag(help: "Upload the bundle to the deploy host first (done anyway when the host does not have the file).")
+  var upload = false
+
   @OptionGroup var client: DeployClientOptions
+
+  /// Streams a local bundle to the deploy host. - Returns: its path there.
+  static func upload(_ path: String, client: Vane_V1_DeployService.Client<ShimClientTransport>, metadata: Metadata) async throws -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw Output.fileError(path, "cannot be read") }
+    defer { try? handle.close() }
+    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value ?? 0
+    let response = try await client.uploadBundle(metadata: metadata, options: .defaults) { writer in
+      try await writer.write(.with { $0.header = .with { $0.fileName = URL(fileURLWithPath: path).lastPathComponent; $0.size = size } })
+      while true {
+        let chunk = handle.readData(ofLength: 1 << 20)
+        if chunk.isEmpty { break }
+        try await writer.write(.with { $0.chunk = chunk })
+      }
+    }
+    Output.line("uploaded \(response.bundleID) (\(response.size) bytes) as \(response.bundlePath)")
+    return response.bundlePath
+  }
 
   func run() async throws {
     let path = URL(fileURLWithPath: self.bundle).standardizedFileURL.path
@@ -137,9 +157,20 @@ struct DeployCommand: AsyncParsableCommand {
         throw Output.fileError(verdictFile, "not a verdict (\(String(describing: error).prefix(200)))")
       }
     }
-    let detach = self.detach || self.dryRun, analysis = self.analysis
+    let detach = self.detach || self.dryRun, analysis = self.analysis, upload = self.upload
     let code = try await self.client.withClient { [request] client, options, metadata in
-      let rollout = try await client.deploy(request, metadata: metadata, options: options)
+      var request = request
+      // A bundle the deploy host cannot see is uploaded first.
+      if upload {
+        request.bundlePath = try await Self.upload(path, client: client, metadata: metadata)
+      }
+      let rollout: Vane_V1_Rollout
+      do {
+        rollout = try await client.deploy(request, metadata: metadata, options: options)
+      } catch let error as RPCError where error.code == .notFound && error.message.contains(path) && !upload {
+        request.bundlePath = try await Self.upload(path, client: client, metadata: metadata)
+        rollout = try await client.deploy(request, metadata: metadata, options: options)
+      }
       Output.line(RolloutText.summary(rollout))
       if detach { return Int32(0) }
       return try await RolloutText.follow(rollout.id, client: client, analysis: analysis)

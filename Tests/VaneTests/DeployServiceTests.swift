@@ -276,6 +276,42 @@ struct DeployServiceTests {
     }
   }
 
+  @Test("UploadBundle keeps a verified bundle under its manifest hash (twice: the same path); refuses a non-bundle, an oversize header and a chunk before the header")
+  func upload() async throws {
+    try await Self.withStack { deploy, _, _, _ in
+      let data = try Data(contentsOf: URL(fileURLWithPath: PredictorServiceTests.bundles[1]))
+      func send(_ messages: [Vane_V1_UploadBundleRequest]) async throws -> Vane_V1_UploadBundleResponse {
+        try await deploy.uploadBundle { writer in for message in messages { try await writer.write(message) } }
+      }
+      func chunks(_ bytes: Data) -> [Vane_V1_UploadBundleRequest] {
+        [.with { $0.header = .with { $0.fileName = "b.tar.gz"; $0.size = UInt64(bytes.count) } }]
+          + stride(from: 0, to: bytes.count, by: 100_000).map { start in .with { $0.chunk = bytes[start..<min(bytes.count, start + 100_000)] } }
+      }
+      let first = try await send(chunks(data))
+      let second = try await send(chunks(data))
+      let bundle = try ModelBundle.open(path: PredictorServiceTests.bundles[1])
+      #expect(first.bundlePath == second.bundlePath && first.manifestSha256 == bundle.manifestSHA256 && first.size == UInt64(data.count))
+      #expect(try ModelBundle.open(path: first.bundlePath).manifestSHA256 == bundle.manifestSHA256)
+      // The uploaded path deploys like any other (dry run).
+      let dry = try await deploy.deploy(.with {
+        $0.bundlePath = first.bundlePath
+        $0.blessing = try Self.bless(PredictorServiceTests.bundles[1])
+        $0.modelID = "btc"
+        $0.version = "v2"
+        $0.dryRun = true
+      })
+      #expect(dry.state == .pending)
+      let junk = await #expect(throws: RPCError.self) { try await send(chunks(Data("not a bundle at all".utf8))) }
+      #expect(junk?.code == .failedPrecondition, "\(String(describing: junk))")
+      let huge = await #expect(throws: RPCError.self) { try await send([.with { $0.header = .with { $0.size = 1 << 40 } }]) }
+      #expect(huge?.code == .resourceExhausted)
+      let headless = await #expect(throws: RPCError.self) { try await send([.with { $0.chunk = Data([1, 2, 3]) }]) }
+      #expect(headless?.code == .invalidArgument && headless?.message.contains("header") == true)
+      let short = await #expect(throws: RPCError.self) { try await send(Array(chunks(data).dropLast())) }
+      #expect(short?.code == .invalidArgument && short?.message.contains("ended after") == true)
+    }
+  }
+
   @Test("Pause holds the rollout at its traffic; Resume continues; Promote skip_to_full goes to FULL")
   func commands() async throws {
     try await Self.withStack { deploy, predictor, _, _ in

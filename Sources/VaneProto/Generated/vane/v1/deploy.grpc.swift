@@ -147,6 +147,19 @@ public enum Vane_V1_DeployService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "UploadBundle" metadata.
+        public enum UploadBundle: Sendable {
+            /// Request type for "UploadBundle".
+            public typealias Input = Vane_V1_UploadBundleRequest
+            /// Response type for "UploadBundle".
+            public typealias Output = Vane_V1_UploadBundleResponse
+            /// Descriptor for "UploadBundle".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "vane.v1.DeployService"),
+                method: "UploadBundle",
+                type: .clientStreaming
+            )
+        }
         /// Descriptors for all methods in the "vane.v1.DeployService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetServiceInfo.descriptor,
@@ -157,7 +170,8 @@ public enum Vane_V1_DeployService: Sendable {
             Promote.descriptor,
             Pause.descriptor,
             Resume.descriptor,
-            Rollback.descriptor
+            Rollback.descriptor,
+            UploadBundle.descriptor
         ]
     }
 }
@@ -370,6 +384,31 @@ extension Vane_V1_DeployService {
             request: GRPCCore.StreamingServerRequest<Vane_V1_RollbackRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_Rollout>
+
+        /// Handle the "UploadBundle" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Uploads a bundle file to the deploy host (for a client whose bundle
+        /// > is not on the deploy host's disk): a header, then the bytes in chunks.
+        /// > The file is checked as a bundle (manifest and every file hash) and kept
+        /// > under the deploy data dir; Deploy it by the returned path. Uploading the
+        /// > same bundle twice gives the same path.
+        /// > Errors: INVALID_ARGUMENT (no header first, a second header, sizes that
+        /// > disagree), RESOURCE_EXHAUSTED (larger than the bundle limit),
+        /// > FAILED_PRECONDITION (not a bundle, or its hashes do not verify).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Vane_V1_UploadBundleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Vane_V1_UploadBundleResponse` messages.
+        func uploadBundle(
+            request: GRPCCore.StreamingServerRequest<Vane_V1_UploadBundleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_UploadBundleResponse>
     }
 
     /// Service protocol for the "vane.v1.DeployService" service.
@@ -566,6 +605,31 @@ extension Vane_V1_DeployService {
             request: GRPCCore.ServerRequest<Vane_V1_RollbackRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Vane_V1_Rollout>
+
+        /// Handle the "UploadBundle" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Uploads a bundle file to the deploy host (for a client whose bundle
+        /// > is not on the deploy host's disk): a header, then the bytes in chunks.
+        /// > The file is checked as a bundle (manifest and every file hash) and kept
+        /// > under the deploy data dir; Deploy it by the returned path. Uploading the
+        /// > same bundle twice gives the same path.
+        /// > Errors: INVALID_ARGUMENT (no header first, a second header, sizes that
+        /// > disagree), RESOURCE_EXHAUSTED (larger than the bundle limit),
+        /// > FAILED_PRECONDITION (not a bundle, or its hashes do not verify).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Vane_V1_UploadBundleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Vane_V1_UploadBundleResponse` message.
+        func uploadBundle(
+            request: GRPCCore.StreamingServerRequest<Vane_V1_UploadBundleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Vane_V1_UploadBundleResponse>
     }
 
     /// Simple service protocol for the "vane.v1.DeployService" service.
@@ -761,6 +825,31 @@ extension Vane_V1_DeployService {
             request: Vane_V1_RollbackRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Vane_V1_Rollout
+
+        /// Handle the "UploadBundle" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Uploads a bundle file to the deploy host (for a client whose bundle
+        /// > is not on the deploy host's disk): a header, then the bytes in chunks.
+        /// > The file is checked as a bundle (manifest and every file hash) and kept
+        /// > under the deploy data dir; Deploy it by the returned path. Uploading the
+        /// > same bundle twice gives the same path.
+        /// > Errors: INVALID_ARGUMENT (no header first, a second header, sizes that
+        /// > disagree), RESOURCE_EXHAUSTED (larger than the bundle limit),
+        /// > FAILED_PRECONDITION (not a bundle, or its hashes do not verify).
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Vane_V1_UploadBundleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Vane_V1_UploadBundleResponse` to respond with.
+        func uploadBundle(
+            request: GRPCCore.RPCAsyncSequence<Vane_V1_UploadBundleRequest, any Swift.Error>,
+            context: GRPCCore.ServerContext
+        ) async throws -> Vane_V1_UploadBundleResponse
     }
 }
 
@@ -867,6 +956,17 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Vane_V1_DeployService.Method.UploadBundle.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_UploadBundleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_UploadBundleResponse>(),
+            handler: { request, context in
+                try await self.uploadBundle(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -967,6 +1067,17 @@ extension Vane_V1_DeployService.ServiceProtocol {
     ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_Rollout> {
         let response = try await self.rollback(
             request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func uploadBundle(
+        request: GRPCCore.StreamingServerRequest<Vane_V1_UploadBundleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_UploadBundleResponse> {
+        let response = try await self.uploadBundle(
+            request: request,
             context: context
         )
         return GRPCCore.StreamingServerResponse(single: response)
@@ -1091,6 +1202,19 @@ extension Vane_V1_DeployService.SimpleServiceProtocol {
         return GRPCCore.ServerResponse<Vane_V1_Rollout>(
             message: try await self.rollback(
                 request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func uploadBundle(
+        request: GRPCCore.StreamingServerRequest<Vane_V1_UploadBundleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Vane_V1_UploadBundleResponse> {
+        return GRPCCore.ServerResponse<Vane_V1_UploadBundleResponse>(
+            message: try await self.uploadBundle(
+                request: request.messages,
                 context: context
             ),
             metadata: [:]
@@ -1337,6 +1461,36 @@ extension Vane_V1_DeployService {
             deserializer: some GRPCCore.MessageDeserializer<Vane_V1_Rollout>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Rollout>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "UploadBundle" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Uploads a bundle file to the deploy host (for a client whose bundle
+        /// > is not on the deploy host's disk): a header, then the bytes in chunks.
+        /// > The file is checked as a bundle (manifest and every file hash) and kept
+        /// > under the deploy data dir; Deploy it by the returned path. Uploading the
+        /// > same bundle twice gives the same path.
+        /// > Errors: INVALID_ARGUMENT (no header first, a second header, sizes that
+        /// > disagree), RESOURCE_EXHAUSTED (larger than the bundle limit),
+        /// > FAILED_PRECONDITION (not a bundle, or its hashes do not verify).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Vane_V1_UploadBundleRequest` messages.
+        ///   - serializer: A serializer for `Vane_V1_UploadBundleRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_UploadBundleResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func uploadBundle<Result>(
+            request: GRPCCore.StreamingClientRequest<Vane_V1_UploadBundleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_UploadBundleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_UploadBundleResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_UploadBundleResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1684,6 +1838,47 @@ extension Vane_V1_DeployService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "UploadBundle" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Uploads a bundle file to the deploy host (for a client whose bundle
+        /// > is not on the deploy host's disk): a header, then the bytes in chunks.
+        /// > The file is checked as a bundle (manifest and every file hash) and kept
+        /// > under the deploy data dir; Deploy it by the returned path. Uploading the
+        /// > same bundle twice gives the same path.
+        /// > Errors: INVALID_ARGUMENT (no header first, a second header, sizes that
+        /// > disagree), RESOURCE_EXHAUSTED (larger than the bundle limit),
+        /// > FAILED_PRECONDITION (not a bundle, or its hashes do not verify).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Vane_V1_UploadBundleRequest` messages.
+        ///   - serializer: A serializer for `Vane_V1_UploadBundleRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_UploadBundleResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func uploadBundle<Result>(
+            request: GRPCCore.StreamingClientRequest<Vane_V1_UploadBundleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_UploadBundleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_UploadBundleResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_UploadBundleResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.clientStreaming(
+                request: request,
+                descriptor: Vane_V1_DeployService.Method.UploadBundle.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1965,6 +2160,42 @@ extension Vane_V1_DeployService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_RollbackRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Rollout>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UploadBundle" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Admin. Uploads a bundle file to the deploy host (for a client whose bundle
+    /// > is not on the deploy host's disk): a header, then the bytes in chunks.
+    /// > The file is checked as a bundle (manifest and every file hash) and kept
+    /// > under the deploy data dir; Deploy it by the returned path. Uploading the
+    /// > same bundle twice gives the same path.
+    /// > Errors: INVALID_ARGUMENT (no header first, a second header, sizes that
+    /// > disagree), RESOURCE_EXHAUSTED (larger than the bundle limit),
+    /// > FAILED_PRECONDITION (not a bundle, or its hashes do not verify).
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Vane_V1_UploadBundleRequest` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func uploadBundle<Result>(
+        request: GRPCCore.StreamingClientRequest<Vane_V1_UploadBundleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_UploadBundleResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.uploadBundle(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_UploadBundleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_UploadBundleResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2284,6 +2515,47 @@ extension Vane_V1_DeployService.ClientProtocol {
             metadata: metadata
         )
         return try await self.rollback(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UploadBundle" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Admin. Uploads a bundle file to the deploy host (for a client whose bundle
+    /// > is not on the deploy host's disk): a header, then the bytes in chunks.
+    /// > The file is checked as a bundle (manifest and every file hash) and kept
+    /// > under the deploy data dir; Deploy it by the returned path. Uploading the
+    /// > same bundle twice gives the same path.
+    /// > Errors: INVALID_ARGUMENT (no header first, a second header, sizes that
+    /// > disagree), RESOURCE_EXHAUSTED (larger than the bundle limit),
+    /// > FAILED_PRECONDITION (not a bundle, or its hashes do not verify).
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func uploadBundle<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Vane_V1_UploadBundleRequest>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_UploadBundleResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Vane_V1_UploadBundleRequest>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.uploadBundle(
             request: request,
             options: options,
             onResponse: handleResponse
