@@ -86,13 +86,6 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
   func start(_ request: Vane_V1_DeployRequest, actor: String) async throws -> Vane_V1_Rollout {
       guard !request.bundlePath.isEmpty else { throw VaneError.invalidArgument(field: "bundle_path", "is required") }
       let plan = try RolloutPlan(request.plan, field: "plan")
-      if !request.requestID.isEmpty, let earlier = try self.controller.store.rollout(requestID: request.requestID) {
-        // The same request again is the same rollout; another request under its key is refused.
-        guard earlier.bundlePath.hasSuffix(earlier.manifestSHA256) || earlier.bundlePath == request.bundlePath else {
-          throw VaneError(.alreadyExists, "request_id \(request.requestID) was used for rollout \(earlier.id) of another bundle")
-        }
-        return Vane_V1_Rollout(earlier)
-      }
       var verdict: Verdict? = request.hasBlessing ? request.blessing.decoded : nil
       if verdict == nil {
         verdict = try BundleIntake.verdictFile(for: request.bundlePath) { data in try Vane_V1_Verdict(jsonUTF8Data: data).decoded }
@@ -102,6 +95,13 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
       let manifest = bundle.manifest
       let modelID = request.modelID.isEmpty ? (manifest.symbols.joined(separator: "+") + "_" + manifest.interval) : request.modelID
       let version = request.version.isEmpty ? manifest.id : request.version
+      if !request.requestID.isEmpty, let earlier = try self.controller.store.rollout(requestID: request.requestID) {
+        // The same request again is the same rollout; another request under its key is refused.
+        guard earlier.manifestSHA256 == bundle.manifestSHA256, earlier.modelID == modelID, earlier.version == version else {
+          throw VaneError(.alreadyExists, "request_id \(request.requestID) was used for rollout \(earlier.id) of \(earlier.modelID)/\(earlier.version) (bundle \(earlier.bundleID))")
+        }
+        return Vane_V1_Rollout(earlier)
+      }
       // The incumbent: the version serving most of the model's traffic now.
       let listed: [PredictorVersion]
       do {

@@ -412,9 +412,14 @@ public final class PredictionLog: Sendable {
 
   /// Doubles as little-endian IEEE 754 bytes.
   static func blob(_ values: [Double]) -> Data {
+    #if _endian(little)
+    // The memory layout is the format: one copy.
+    return values.withUnsafeBytes { Data($0) }
+    #else
     var data = Data(capacity: values.count * 8)
     for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
     return data
+    #endif
   }
 
   static func values(_ data: Data) -> [Double] {

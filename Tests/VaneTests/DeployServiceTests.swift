@@ -259,8 +259,15 @@ struct DeployServiceTests {
       var slow = Self.plan()
       slow.steps[0].duration = .init(seconds: 600)
       request.plan = slow
+      request.requestID = "req-1"
       let first = try await deploy.deploy(request)
+      // The same request again is the same rollout; the key with another version is refused.
+      #expect(try await deploy.deploy(request).id == first.id)
+      var reused = request
+      reused.version = "v4"
+      #expect(await refusal(reused)?.code == .alreadyExists)
       var second = request
+      second.requestID = ""
       second.version = "v3"
       let busy = await refusal(second)
       #expect(busy?.code == .failedPrecondition && busy?.message.contains(first.id) == true, "\(String(describing: busy))")
