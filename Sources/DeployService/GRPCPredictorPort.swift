@@ -74,6 +74,9 @@ struct GRPCPredictorPort: PredictorPort {
               $0.modelID = modelID
               $0.version = version
             }
+            // Deploy has moved the traffic first; force covers a model's first version, whose
+            // rollback leaves the model without one.
+            $0.force = true
           }, metadata: self.adminMetadata, options: self.options)
       }
     } catch let error as VaneError where error.code == .notFound {

@@ -147,7 +147,18 @@ public actor RolloutController: Service {
         await self.perform(self.rollbackActions(machine), id: id)
       case .shadow, .canary, .full, .paused:
         let interval = machine.rollout.plan.analysisInterval
-        if let last = self.lastAnalysis[id], now.timeIntervalSince(last) < interval { continue }
+        // Due at the plan's interval, and also as soon as the step's duration is up, so a
+        // step does not outlast its duration by an analysis interval.
+        var due = true
+        if let last = self.lastAnalysis[id], now.timeIntervalSince(last) < interval {
+          due = false
+          let r = machine.rollout
+          if r.state.isStepping, r.currentStep >= 0, let start = r.steps[r.currentStep].startTime {
+            let end = start.addingTimeInterval(r.steps[r.currentStep].step.duration - r.steps[r.currentStep].elapsedBeforePause)
+            due = last < end && now >= end
+          }
+        }
+        if !due { continue }
         self.lastAnalysis[id] = now
         await self.analyze(id)
       case .pending, .promoted, .rolledBack, .failed:
