@@ -263,8 +263,17 @@ public actor RolloutController: Service {
       return (max(0, requests), max(0, errors))
     }
     let c = delta(candidate, window.candidate, shadow: shadowStep), b = delta(baseline, window.baseline, shadow: false)
-    let candidateLive = try? await self.predictor.live(modelID: r.modelID, version: r.version, since: window.since, compareWith: shadowStep ? r.baselineVersion : nil)
-    let baselineLive = try? await self.predictor.live(modelID: r.modelID, version: r.baselineVersion ?? "", since: window.since, compareWith: nil)
+    // The prediction log is read only for the metrics that come from it (it is the costly call).
+    let step = r.steps[r.currentStep].step
+    let logged = step.thresholds.filter { $0.metric.fromLog }
+    var candidateLive: LiveFigures?, baselineLive: LiveFigures?
+    if !logged.isEmpty || step.minMaturedOutcomes > 0 {
+      let pairs = shadowStep && logged.contains { $0.metric.needsPairs }
+      candidateLive = try? await self.predictor.live(modelID: r.modelID, version: r.version, since: window.since, compareWith: pairs ? r.baselineVersion : nil)
+    }
+    if logged.contains(where: { $0.reference != .absolute }) {
+      baselineLive = try? await self.predictor.live(modelID: r.modelID, version: r.baselineVersion ?? "", since: window.since, compareWith: nil)
+    }
     func figures(_ counts: (requests: Int, errors: Int), _ version: PredictorVersion?, _ live: LiveFigures?) -> AnalysisSample.Figures {
       AnalysisSample.Figures(
         requests: counts.requests, errors: counts.errors, latencyP50Ms: version?.latencyP50Ms, latencyP99Ms: version?.latencyP99Ms,

@@ -34,6 +34,13 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
 
     /// Metrics judged on matured outcomes (a step with `minMaturedOutcomes` waits for them).
     public var needsOutcomes: Bool { [.liveAUC, .liveLogLoss, .liveBrier].contains(self) }
+    /// Metrics read from the predictor's prediction log (not its counters).
+    public var fromLog: Bool {
+      switch self {
+      case .errorRate, .latencyP50Ms, .latencyP99Ms, .requestCount: false
+      case .disagreementRate, .meanAbsProbDiff, .meanConfidence, .maturedOutcomes, .liveAUC, .liveLogLoss, .liveBrier, .scorePSI: true
+      }
+    }
     /// Metrics measured on paired answers.
     public var needsPairs: Bool { [.disagreementRate, .meanAbsProbDiff].contains(self) }
   }

@@ -191,12 +191,16 @@ struct DeployBench: AsyncParsableCommand {
     let steady = p99(Duration.zero..<deployed)
     print(String(format: "requests %d, failed %d (target 0) %@", all.count, all.filter(\.failed).count, all.contains { $0.failed } ? "NOT met" : "met"))
     print(String(format: "steady p99 %.1f µs (%d calls before Deploy)", steady.0, steady.1))
+    if let loaded = events.first(where: { $0.kind == .loaded }) {
+      print(String(format: "verified, staged and loaded %.2f s after Deploy", LoadRun.micros(time(loaded) - deployed) / 1e6))
+    }
     let starts = events.filter { $0.kind == .stepStarted }
     let ends = events.filter { [.stepPassed, .stepFailed, .rollbackStarted].contains($0.kind) }
     for (i, start) in starts.enumerated() {
       let from = time(start), to = i < ends.count ? time(ends[i]) : promotedAt
       let (value, count) = p99(from..<to)
-      print(String(format: "step %d (%@): p99 %.1f µs over %d calls, %.2f× steady", start.stepIndex, start.reason, value, count, steady.0 > 0 ? value / steady.0 : 0))
+      print(String(format: "step %d (%@): %.2f s, p99 %.1f µs over %d calls, %.2f× steady", start.stepIndex, start.reason, LoadRun.micros(to - from) / 1e6, value, count,
+                   steady.0 > 0 ? value / steady.0 : 0))
     }
     let total = LoadRun.micros(promotedAt - deployed) / 1e6, planned = 4 * self.stepSeconds
     print(String(format: "Deploy → %@ in %.2f s; the plan's steps take %.2f s: %.2f× (target ≤ 1.1×) %@", RolloutText.state(final.state), total, planned,
