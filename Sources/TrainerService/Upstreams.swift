@@ -22,11 +22,14 @@ public struct TrainerConfig: Sendable {
   public var callDeadline: Duration
   /// Attempts per call when the upstream is unavailable or late.
   public var attempts: Int
+  /// The bearer token sent on the gatekeeper's admin method (Bless) when the stack has one.
+  public var adminToken: String?
 
   public init(
     featureAddress: String, gatekeeperAddress: String, threads: Int = 2, datasetDeadline: Duration = .seconds(600),
-    callDeadline: Duration = .seconds(120), attempts: Int = 4
+    callDeadline: Duration = .seconds(120), attempts: Int = 4, adminToken: String? = nil
   ) {
+    self.adminToken = adminToken
     self.featureAddress = featureAddress
     self.gatekeeperAddress = gatekeeperAddress
     self.threads = threads
@@ -139,7 +142,9 @@ struct Upstreams: Sendable {
         $0.evaluateTime = report.createTime
       }
       if bless, report.passed {
-        let verdict = try await client.bless(.with { $0.bundlePath = bundlePath; $0.reportID = report.id }, options: options)
+        var metadata: Metadata = [:]
+        if let token = self.config.adminToken { metadata.addString("Bearer \(token)", forKey: "authorization") }
+        let verdict = try await client.bless(.with { $0.bundlePath = bundlePath; $0.reportID = report.id }, metadata: metadata, options: options)
         summary.blessed = true
         summary.manifestSha256 = verdict.manifestSha256
         // Beside the bundle, for `vane deploy` to send with it.

@@ -36,7 +36,10 @@ enum ServiceFactory {
       try {
         let trainer = try TrainerServiceImplementation(
           runtime: info,
-          config: TrainerConfig(featureAddress: upstreams.featureAddress, gatekeeperAddress: upstreams.gatekeeperAddress, threads: upstreams.threads),
+          // One admin token for the stack: the trainer's own is what it sends to Bless.
+          config: TrainerConfig(
+            featureAddress: upstreams.featureAddress, gatekeeperAddress: upstreams.gatekeeperAddress, threads: upstreams.threads,
+            adminToken: { if case .token(let token) = info.adminAuth { return token } else { return nil } }()),
           logger: logger)
         return Built(rpc: [trainer], background: [trainer.worker])
       }()
