@@ -105,7 +105,6 @@ public final class TrainingWorker: Service, Sendable {
         job.modelMetrics = metrics
         job.warnings += output.written.warnings
       }
-      try? self.board.store.removeCheckpoints(job: id)
       if !resolved.spec.skipEvaluation {
         stage = .evaluating
         self.board.progress(id, clock.progress(stage: .evaluating), save: true)
@@ -114,6 +113,8 @@ public final class TrainingWorker: Service, Sendable {
         self.board.update(id) { $0.verdict = verdict }
       }
       try self.board.finish(id, state: .succeeded) { $0.spec = resolved.spec }
+      // Only now: a job stopped while its bundle is evaluated resumes from its folds.
+      try? self.board.store.removeCheckpoints(job: id)
       logger.info("job succeeded", metadata: ["bundle": "\(output.written.path)"])
     } catch {
       let failure = error as? VaneError ?? VaneError(.internalError, "\(error)", cause: error)
