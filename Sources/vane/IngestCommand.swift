@@ -46,6 +46,11 @@ struct IngestCommand: AsyncParsableCommand {
   @Flag(help: "Fail a file on its first invalid row instead of skipping and reporting it.")
   var strict = false
 
+  @Option(
+    name: .customLong("reference-time"),
+    help: "When the data was current (a time, or 'now' for the server's clock): a last candle closing after it is unfinished and left out. Default: each file's modification time.")
+  var referenceTime: String?
+
   @Flag(name: .customLong("dry-run"), help: "Validate and report; store nothing.")
   var dryRun = false
 
@@ -77,6 +82,9 @@ struct IngestCommand: AsyncParsableCommand {
     options.onDuplicate = policy
     options.strict = self.strict
     options.dryRun = self.dryRun
+    let reference: Google_Protobuf_Timestamp? = try self.referenceTime.flatMap { text in
+      text == "now" ? nil : try FeatureClientOptions.time(text, option: "--reference-time")
+    }
 
     let transport = try ShimClientTransport(config: self.connection.config(target: self.address))
     var callOptions = CallOptions.defaults
@@ -91,7 +99,14 @@ struct IngestCommand: AsyncParsableCommand {
             throw VaneError.invalidArgument(field: "--symbol", "\(file.name) does not name a symbol like BTCUSDT; give --symbol")
           }
           let interval = try CandleValidator.interval(of: file, declared: declared)
-          let messages = FeatureUpload.messages(file: file, symbol: symbol, interval: interval, source: self.source, options: options)
+          // The file's own evidence: a bar cannot have closed after the file was written.
+          var fileOptions = options
+          if let reference {
+            fileOptions.referenceTime = reference
+          } else if self.referenceTime == nil, let written = Self.modificationTime(path) {
+            fileOptions.referenceTime = written
+          }
+          let messages = FeatureUpload.messages(file: file, symbol: symbol, interval: interval, source: self.source, options: fileOptions)
           let response = try await client.ingestCandles(options: callOptions) { writer in
             try await writer.write(contentsOf: messages)
           }
@@ -107,6 +122,12 @@ struct IngestCommand: AsyncParsableCommand {
       return failures
     }
     if failures > 0 { throw ExitCode(1) }
+  }
+
+  /// When a file was last written (nil for standard input or an unreadable time).
+  static func modificationTime(_ path: String) -> Google_Protobuf_Timestamp? {
+    guard path != "-", let date = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date else { return nil }
+    return Google_Protobuf_Timestamp(unixMilliseconds: Int64(date.timeIntervalSince1970 * 1000))
   }
 
   /// The report as a person reads it: counts, then each dropped row with its reason.

@@ -22,6 +22,27 @@ struct FeatureCLITests {
     return url.path
   }
 
+  @Test("An export taken mid-bar: the last candle is unfinished by the file's own time (or --reference-time) and left out; 'now' uses the server's clock")
+  func unfinishedLastCandle() async throws {
+    let server = try await ServeProcess(.feature)
+    defer { server.stop() }
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-feature-mid-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    // 48 hourly bars from 2024-01-01; the file written at 47:30, inside the last bar.
+    let path = try Self.file(hours: 0..<48, in: directory, name: "binance_ETHUSDT_1h.csv")
+    let written = Date(timeIntervalSince1970: 1_704_067_200 + 47 * 3600 + 1800)
+    try FileManager.default.setAttributes([.modificationDate: written], ofItemAtPath: path)
+    let byFile = try await VaneBinary.run(["ingest", "--address", server.address, "--dry-run", path])
+    #expect(byFile.status == 0 && byFile.stdout.contains("last candle unfinished (2024-01-02 23:00:00)") && byFile.stdout.contains("47 new"), "\(byFile.stdout)")
+    let explicit = try await VaneBinary.run(["ingest", "--address", server.address, "--dry-run", "--reference-time", "2024-01-02T22:30:00Z", path])
+    #expect(explicit.status == 0 && explicit.stdout.contains("last candle unfinished (2024-01-02 23:00:00)"), "\(explicit.stdout)")
+    let now = try await VaneBinary.run(["ingest", "--address", server.address, "--dry-run", "--reference-time", "now", path])
+    #expect(now.status == 0 && !now.stdout.contains("unfinished") && now.stdout.contains("48 new"), "\(now.stdout)")
+    let bad = try await VaneBinary.run(["ingest", "--address", server.address, "--reference-time", "soon", path])
+    #expect(bad.status == 64 && bad.stderr.contains("--reference-time"), "\(bad.stderr)")
+  }
+
   @Test("Ingest reports what it stored and dropped; a conflicting file exits 1 and stores nothing; datasets are written as CSV and as the VANEDS01 layout")
   func endToEnd() async throws {
     let server = try await ServeProcess(.feature)
