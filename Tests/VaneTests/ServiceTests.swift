@@ -177,11 +177,15 @@ struct AdminAuthTests {
     #expect(AdminAuthInterceptor.isLoopback(peer: peer) == loopback)
   }
 
-  @Test("A remote peer without a token is PERMISSION_DENIED")
-  func remotePeerDenied() throws {
+  @Test("A remote peer without a token is PERMISSION_DENIED on every admin method, Bless and UploadBundle included", arguments: [
+    Vane_V1_DeployService.Method.Promote.descriptor, Vane_V1_GatekeeperService.Method.Bless.descriptor, Vane_V1_DeployService.Method.UploadBundle.descriptor,
+    Vane_V1_PredictorService.Method.LoadModel.descriptor,
+  ])
+  func remotePeerDenied(_ method: MethodDescriptor) throws {
     let interceptor = AdminAuthInterceptor(mode: .loopbackOnly)
     #expect {
-      try interceptor.authorize(metadata: [:], peer: "ipv4:10.1.2.3:4444", method: Vane_V1_DeployService.Method.Promote.descriptor)
+      try interceptor.authorize(metadata: [:], peer: "ipv4:10.1.2.3:4444", method: method)
     } throws: { ($0 as? RPCError)?.code == .permissionDenied }
+    #expect(AdminMethods.isAdmin(service: method.service.fullyQualifiedService, method: method.method))
   }
 }
