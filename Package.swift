@@ -154,7 +154,10 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
-    .target(name: "FeatureService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneFeatures"], swiftSettings: swiftSettings),
+    .target(
+      name: "FeatureService",
+      dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneFeatures", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+      swiftSettings: swiftSettings),
     .target(
       name: "TrainerService",
       dependencies: [

@@ -4,6 +4,7 @@ public import VaneRuntime
 internal import VaneCore
 internal import VaneFeatures
 internal import Foundation
+internal import ServiceLifecycle
 
 /// The feature service: candle ingestion and storage, indicators and feature sets, labels, online feature vectors and offline datasets.
 ///
@@ -117,33 +118,54 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
         }
       }
       // gRPC reports a cancelled RPC (client gone, deadline, server drain) through the context,
-      // not by cancelling this task: race the follow loop against it.
-      try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await context.cancellation.cancelled }
-        group.addTask { [lastSent, columnsSent] in
-          var lastSent = lastSent
-          var columnsSent = columnsSent
-          for await _ in changes {
-            for (index, market) in markets.enumerated() {
-              let frame = try await BlockingPool.shared.run { try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set) }
-              let after = lastSent[index] ?? .min
-              var row = frame.openTimes.firstIndex { $0 > after } ?? frame.rowCount
-              while row < frame.rowCount {
-                if request.allowMissing || frame.status[row] == .complete {
-                  let first = !columnsSent.contains(index)
-                  try await response.write(FeatureRequests.vector(frame, row: row, set: set, includeColumns: request.includeColumns && first))
-                  columnsSent.insert(index)
-                }
-                lastSent[index] = frame.openTimes[row]
-                row += 1
+      // not by cancelling this task: race the follow loop against it. A stream never ends on
+      // its own, so when the service starts shutting down it ends with UNAVAILABLE at once
+      // instead of holding the drain for the whole grace period.
+      let (draining, drain) = AsyncStream<Void>.makeStream()
+      try await withGracefulShutdownHandler {
+        try await self.follow(
+          changes, markets: markets, set: set, request: request, response: response, context: context, draining: draining, sent: (lastSent, columnsSent))
+      } onGracefulShutdown: {
+        drain.finish()
+      }
+      throw VaneError(.cancelled, "StreamFeatures: the stream was cancelled")
+    }
+  }
+
+  /// Sends each new bar of the markets until the call is cancelled or `draining` ends.
+  private func follow(
+    _ changes: AsyncStream<FeatureEngine.Change>, markets: [(symbol: String, interval: CandleInterval)], set: FeatureSet, request: Vane_V1_StreamFeaturesRequest,
+    response: RPCWriter<Vane_V1_FeatureVector>, context: ServerContext, draining: AsyncStream<Void>, sent: ([Int: Int64], Set<Int>)
+  ) async throws {
+    let (lastSent, columnsSent) = sent
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await context.cancellation.cancelled }
+      group.addTask {
+        for await _ in draining {}
+        throw VaneError(.unavailable, "the feature service is shutting down; subscribe again (to another instance, or after it restarts)")
+      }
+      group.addTask { [lastSent, columnsSent] in
+        var lastSent = lastSent
+        var columnsSent = columnsSent
+        for await _ in changes {
+          for (index, market) in markets.enumerated() {
+            let frame = try await BlockingPool.shared.run { try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set) }
+            let after = lastSent[index] ?? .min
+            var row = frame.openTimes.firstIndex { $0 > after } ?? frame.rowCount
+            while row < frame.rowCount {
+              if request.allowMissing || frame.status[row] == .complete {
+                let first = !columnsSent.contains(index)
+                try await response.write(FeatureRequests.vector(frame, row: row, set: set, includeColumns: request.includeColumns && first))
+                columnsSent.insert(index)
               }
+              lastSent[index] = frame.openTimes[row]
+              row += 1
             }
           }
         }
-        try await group.next()
-        group.cancelAll()
       }
-      throw VaneError(.cancelled, "StreamFeatures: the stream was cancelled")
+      try await group.next()
+      group.cancelAll()
     }
   }
 

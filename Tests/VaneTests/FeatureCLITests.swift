@@ -1,5 +1,8 @@
 import Foundation
+import GRPCCore
+import GRPCShimTransport
 import Testing
+import VaneProto
 import VaneCore
 import VaneTestSupport
 
@@ -20,6 +23,39 @@ struct FeatureCLITests {
     let url = directory.appendingPathComponent(name)
     try (lines + extra).joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
     return url.path
+  }
+
+  @Test("SIGTERM ends an open StreamFeatures with UNAVAILABLE at once instead of holding shutdown for the grace period")
+  func shutdownEndsStreams() async throws {
+    let server = try await ServeProcess(.feature, extraArguments: ["--grace-period", "30"])
+    defer { server.stop() }
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-feature-stream-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let path = try Self.file(hours: 0..<48, in: directory, name: "binance_ETHUSDT_1h.csv")
+    #expect(try await VaneBinary.run(["ingest", "--address", server.address, path]).status == 0)
+    let started = ContinuousClock.now
+    let code = try await withGRPCClient(transport: try ShimClientTransport(config: .init(target: server.address))) { grpc -> RPCError.Code? in
+      let client = Vane_V1_FeatureService.Client(wrapping: grpc)
+      async let ended: RPCError.Code? = {
+        do {
+          try await client.streamFeatures(.with {
+            $0.markets = [.with { $0.symbol = "ETHUSDT"; $0.interval = .interval1H }]
+            $0.allowMissing = true
+          }) { response in for try await _ in response.messages {} }
+          return nil
+        } catch let error as RPCError {
+          return error.code
+        }
+      }()
+      try await Task.sleep(for: .milliseconds(500))
+      server.process.terminate()
+      return try await ended
+    }
+    server.process.waitUntilExit()
+    #expect(code == .unavailable)
+    #expect(server.process.terminationStatus == 0)
+    #expect(ContinuousClock.now - started < .seconds(15), "the drain waited for the stream")
   }
 
   @Test("An export taken mid-bar: the last candle is unfinished by the file's own time (or --reference-time) and left out; 'now' uses the server's clock")
