@@ -24,12 +24,17 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
   let store: QualityStore
   let key: BlessingKey
   let trustedKeys: [Data]
+  /// Where bundle paths may point.
+  let bundleRoots: BundleRoots
 
   /// Opens the store and loads (or, on first start, makes) the signing key.
   /// - Throws: UNAVAILABLE or FAILED_PRECONDITION when the data directory or key is unusable.
-  public init(runtime: RuntimeInfo) throws {
+  /// - Parameter bundleRoots: where bundle paths may point (nil: the data directory and the
+  ///   trainer's beside it, as `vane stack` and compose lay them out).
+  public init(runtime: RuntimeInfo, bundleRoots: [String]? = nil) throws {
     self.runtime = runtime
     let directory = URL(fileURLWithPath: runtime.dataDirectory)
+    self.bundleRoots = BundleRoots(bundleRoots ?? [directory.path, directory.deletingLastPathComponent().appendingPathComponent("trainer").path])
     self.store = try QualityStore(path: directory.appendingPathComponent("gatekeeper.sqlite").path, now: Self.nowMs())
     self.key = try BlessingKey.loadOrCreate(in: runtime.dataDirectory)
     let extra = directory.appendingPathComponent("trusted_keys")
@@ -155,7 +160,8 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
   /// A bundle's out-of-fold predictions with its calibration applied, its base models' AUCs,
   /// interval and input summary.
   func bundleJudgement(path: String, bins: Int) throws -> Judgement {
-    let bundle = try prefixed("bundle") { try ModelBundle.open(path: path) }
+    let resolved = try self.bundleRoots.check(path, field: "bundle.path")
+    let bundle = try prefixed("bundle") { try ModelBundle.open(path: resolved) }
     let oof = try bundle.outOfFold()
     let classes = bundle.manifest.task.classes
     func predictions(_ model: String) throws -> Predictions {
@@ -200,8 +206,10 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
   }
 
   /// Opens (reading and checking every file of) a bundle on the blocking pool.
-  static func openBundle(_ path: String, field: String) async throws -> ModelBundle {
-    try await BlockingPool.shared.run { try prefixed(field) { try ModelBundle.open(path: path) } }
+  /// Opens a bundle under the bundle roots (anything else is PERMISSION_DENIED, unopened).
+  func openBundle(_ path: String, field: String) async throws -> ModelBundle {
+    let resolved = try self.bundleRoots.check(path, field: field)
+    return try await BlockingPool.shared.run { try prefixed(field) { try ModelBundle.open(path: resolved) } }
   }
 
   public func bless(
@@ -218,7 +226,7 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       var bundleID = report.subject.bundleID
       switch request.subject {
       case .bundlePath(let path):
-        let bundle = try await Self.openBundle(path, field: "bundle_path")
+        let bundle = try await self.openBundle(path, field: "bundle_path")
         manifest = bundle.manifestSHA256
         bundleID = bundle.manifest.id
       case .manifestSha256(let hash):
@@ -252,7 +260,7 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       guard request.hasVerdict else { throw VaneError.invalidArgument(field: "verdict", "is required") }
       var subject: String?
       switch request.subject {
-      case .bundlePath(let path): subject = try await Self.openBundle(path, field: "bundle_path").manifestSHA256
+      case .bundlePath(let path): subject = try await self.openBundle(path, field: "bundle_path").manifestSHA256
       case .manifestSha256(let hash): subject = hash.lowercased()
       case nil: break
       }

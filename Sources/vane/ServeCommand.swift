@@ -32,6 +32,8 @@ struct ServeCommand: AsyncParsableCommand {
         --log-level        VANE_LOG_LEVEL         info
       Trainer, predictor (market inputs, outcomes) and deploy (feature set check; "none": no check):
         --feature-address  VANE_FEATURE_ADDRESS   127.0.0.1:50051
+      Gatekeeper only:
+        --bundle-root      VANE_BUNDLE_ROOTS      (its data directory and the trainer's beside it; ':'-separated)
       Deploy only:
         --predictor-address VANE_PREDICTOR_ADDRESS 127.0.0.1:50053
         --trusted-keys     VANE_TRUSTED_KEYS      (the gatekeeper's data directory beside deploy's)
@@ -83,6 +85,9 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(name: .customLong("gatekeeper-address"), help: "Trainer: the gatekeeper's host:port.")
   var gatekeeperAddress: String?
 
+  @Option(name: .customLong("bundle-root"), help: "Gatekeeper: a directory bundle paths may lie under (repeatable).")
+  var bundleRoots: [String] = []
+
   @Option(name: .customLong("predictor-address"), help: "Deploy: the predictor's host:port.")
   var predictorAddress: String?
 
@@ -121,6 +126,11 @@ struct ServeCommand: AsyncParsableCommand {
         flag: self.gatekeeperAddress, environment: "VANE_GATEKEEPER_ADDRESS", in: environment, default: "127.0.0.1:\(ServiceKind.gatekeeper.defaultPort)"),
       predictorAddress: resolveSetting(
         flag: self.predictorAddress, environment: "VANE_PREDICTOR_ADDRESS", in: environment, default: "127.0.0.1:\(ServiceKind.predictor.defaultPort)"),
+      bundleRoots: {
+        if !self.bundleRoots.isEmpty { return self.bundleRoots }
+        let value = environment["VANE_BUNDLE_ROOTS"] ?? ""
+        return value.isEmpty ? nil : value.split(separator: ":").map(String.init)
+      }(),
       trustedKeysDirectory: {
         let value = resolveSetting(flag: self.trustedKeys, environment: "VANE_TRUSTED_KEYS", in: environment, default: "")
         return value.isEmpty ? nil : value

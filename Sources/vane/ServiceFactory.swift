@@ -24,6 +24,8 @@ enum ServiceFactory {
     var featureAddress: String
     var gatekeeperAddress: String
     var predictorAddress: String
+    /// The gatekeeper's bundle roots (nil: its data directory and the trainer's beside it).
+    var bundleRoots: [String]?
     /// Deploy's trusted keys (nil: the gatekeeper's data directory beside deploy's).
     var trustedKeysDirectory: String?
     var threads: Int
@@ -52,7 +54,7 @@ enum ServiceFactory {
         let predictor = PredictorServiceImplementation(runtime: info, registry: ModelRegistry(log: log), features: features)
         return Built(rpc: [predictor], background: predictor.background)
       }()
-    case .gatekeeper: Built(rpc: [try GatekeeperServiceImplementation(runtime: info)])
+    case .gatekeeper: Built(rpc: [try GatekeeperServiceImplementation(runtime: info, bundleRoots: upstreams.bundleRoots)])
     case .deploy:
       try {
         let deploy = try DeployServiceImplementation(

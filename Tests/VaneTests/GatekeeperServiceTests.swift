@@ -133,7 +133,7 @@ struct GatekeeperServiceTests {
 
   @Test("Bad requests are refused naming the field")
   func badRequests() async throws {
-    try await Self.withGatekeeper { client, _ in
+    try await Self.withGatekeeper { client, directory in
       var short = Self.predictions(100, seed: 4)
       short.labels.removeLast()
       var outOfRange = Self.predictions(100, seed: 4)
@@ -150,11 +150,18 @@ struct GatekeeperServiceTests {
         (.with { $0.inline = Self.inline(Self.predictions(100, seed: 4)).inline; $0.policyName = "nope" }, .notFound, "policy 'nope'"),
         (.with { $0.inline = Self.inline(Self.predictions(100, seed: 4)).inline; $0.baselineReportID = "r0" }, .notFound, "report 'r0'"),
         (.with { $0.bundle.path = "relative/bundle.tar.gz" }, .invalidArgument, "bundle.path"),
-        (.with { $0.bundle.path = "/nonexistent/bundle.tar.gz" }, .notFound, "does not exist"),
+        (.with { $0.bundle.path = directory.appendingPathComponent("nonexistent.tar.gz").path }, .notFound, "does not exist"),
+        // Outside the bundle roots: refused unopened, saying nothing of what is there.
+        (.with { $0.bundle.path = "/nonexistent/bundle.tar.gz" }, .permissionDenied, "--bundle-root"),
+        (.with { $0.bundle.path = "/etc" }, .permissionDenied, "--bundle-root"),
+        (.with { $0.bundle.path = directory.appendingPathComponent("../../etc").path }, .permissionDenied, "--bundle-root"),
+        (.with { $0.bundle.path = directory.appendingPathComponent("escape").path }, .permissionDenied, "--bundle-root"),
       ]
+      try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("escape").path, withDestinationPath: "/etc")
       for (request, code, text) in cases {
         let error = await Self.code { _ = try await client.evaluate(request) }
         #expect(error?.0 == code && error?.1.contains(text) == true, "\(text): \(String(describing: error))")
+        #expect(error?.1.contains("rc2.d") != true && error?.1.contains("passwd") != true, "\(String(describing: error))")
       }
     }
   }
