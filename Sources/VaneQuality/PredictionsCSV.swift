@@ -19,6 +19,27 @@ public struct PredictionsCSV: Sendable, Equatable {
   public var labels: [Int]
   /// Empty without a `fold` column.
   public var foldIDs: [Int]
+  /// The file line of each row.
+  public var lines: [Int] = []
+
+  /// Checks every finite row as probabilities (in [0, 1], summing to 1), as the gatekeeper
+  /// will, so a bad file is refused on the client naming its line.
+  /// - Throws: INVALID_ARGUMENT naming `name:line` and the column.
+  public func checkProbabilities(name: String) throws {
+    let k = self.classes.count
+    for i in 0..<self.labels.count {
+      let line = i < self.lines.count ? "\(self.lines[i])" : "?"
+      switch Predictions.problem(ofProbabilities: self.values[(i * k)..<((i + 1) * k)]) {
+      case .outside(let bad)?:
+        throw VaneError(
+          .invalidArgument, "\(name):\(line): \(self.classes[bad - i * k]): probability \(self.values[bad]) is outside [0, 1] (pass --logits for logits)")
+      case .sum(let total)?:
+        throw VaneError(.invalidArgument, "\(name):\(line): the probabilities sum to \(total), not 1")
+      case nil:
+        continue
+      }
+    }
+  }
 
   /// Parses the text of a file called `name`.
   /// - Throws: INVALID_ARGUMENT naming `name:line` and the column.
@@ -37,8 +58,10 @@ public struct PredictionsCSV: Sendable, Equatable {
     var result = PredictionsCSV(classes: classes, values: [], labels: [], foldIDs: [])
     result.values.reserveCapacity(lines.count * classes.count)
     result.labels.reserveCapacity(lines.count)
+    result.lines.reserveCapacity(lines.count)
     for (line, fields) in lines {
       let place = "\(name):\(line)"
+      result.lines.append(line)
       let label = fields[labelColumn]
       if let index = classes.firstIndex(of: label) {
         result.labels.append(index)

@@ -239,16 +239,33 @@ extension Predictions {
     } else {
       for i in 0..<labels.count {
         let row = values[(i * classCount)..<((i + 1) * classCount)]
-        guard row.allSatisfy(\.isFinite) else { continue }
-        if let bad = row.firstIndex(where: { $0 < 0 || $0 > 1 }) {
+        switch Self.problem(ofProbabilities: row) {
+        case .outside(let bad)?:
           throw VaneError.invalidArgument(field: "values[\(bad)]", "probability \(values[bad]) is outside [0, 1] (set values_are_logits for logits)")
-        }
-        let total = row.reduce(0, +)
-        guard abs(total - 1) <= 1e-6 else {
+        case .sum(let total)?:
           throw VaneError.invalidArgument(field: "values[\(i * classCount)...]", "the probabilities of sample \(i) sum to \(total), not 1")
+        case nil:
+          continue
         }
       }
       try self.init(probabilities: values, classCount: classCount, labels: labels)
     }
+  }
+
+  /// What is wrong with one row of probabilities.
+  public enum RowProblem: Sendable, Equatable {
+    /// The value at this index (of the whole array) is outside [0, 1].
+    case outside(Int)
+    /// The row sums to this, not 1 (within 1e-6).
+    case sum(Double)
+  }
+
+  /// Checks a finite row of probabilities (a row with a NaN or infinite value passes: the
+  /// `non_finite` gate counts it). The one check the API and the CLI both apply.
+  public static func problem(ofProbabilities row: ArraySlice<Double>) -> RowProblem? {
+    guard row.allSatisfy(\.isFinite) else { return nil }
+    if let bad = row.firstIndex(where: { $0 < 0 || $0 > 1 }) { return .outside(bad) }
+    let total = row.reduce(0, +)
+    return abs(total - 1) <= 1e-6 ? nil : .sum(total)
   }
 }

@@ -40,6 +40,7 @@ struct GateClientOptions: ParsableArguments {
     let file: PredictionsCSV
     do {
       file = try PredictionsCSV.parse(String(decoding: data, as: UTF8.self), name: path)
+      if !logits { try file.checkProbabilities(name: path) }
     } catch let error as VaneError {
       throw Output.fileError(path, error.message)
     }

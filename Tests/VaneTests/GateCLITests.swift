@@ -72,6 +72,15 @@ struct GateCLITests {
     #expect(missing.status == 1 && missing.stderr.contains("notFound"), "\(missing.stderr)")
     let bad = try await VaneBinary.run(["gate", "evaluate", "--address", server.address, inputs])
     #expect(bad.status == 2 && bad.stderr.hasPrefix("ERROR: \(inputs):") && bad.stderr.contains("label"), "\(bad.stderr)")
+    // Probabilities that are not probabilities: refused on the client, naming the line (exit 2, not an RPC error).
+    let sums = FileManager.default.temporaryDirectory.appendingPathComponent("vane-sums-\(UUID().uuidString).csv")
+    defer { try? FileManager.default.removeItem(at: sums) }
+    try "label,DOWN,UP\nUP,0.4,0.6\nDOWN,1.5,1.5\n".write(to: sums, atomically: true, encoding: .utf8)
+    let summing = try await VaneBinary.run(["gate", "evaluate", "--address", server.address, sums.path])
+    #expect(summing.status == 2 && summing.stderr.contains("\(sums.path):3: DOWN: probability 1.5 is outside [0, 1]"), "\(summing.stderr)")
+    try "label,DOWN,UP\nUP,0.4,0.6\nDOWN,0.5,0.6\n".write(to: sums, atomically: true, encoding: .utf8)
+    let overOne = try await VaneBinary.run(["gate", "evaluate", "--address", server.address, sums.path])
+    #expect(overOne.status == 2 && overOne.stderr.contains("\(sums.path):3: the probabilities sum to 1.1"), "\(overOne.stderr)")
     let unreadable = try await VaneBinary.run(["gate", "evaluate", "--address", server.address, "/nonexistent.csv"])
     #expect(unreadable.status == 2 && unreadable.stderr.contains("/nonexistent.csv: cannot be read"), "\(unreadable.stderr)")
     let both = try await VaneBinary.run(["gate", "evaluate", "--address", server.address, inputs, "--bundle", "/tmp"])
