@@ -304,10 +304,10 @@ extension Vane_V1_GatekeeperService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Signs a verdict for a bundle manifest backed by a passing report.
+        /// > Admin. Signs a verdict for a bundle manifest backed by a passing report.
         /// > Errors: NOT_FOUND (report or bundle), FAILED_PRECONDITION (report did not
         /// > pass, report subject's manifest hash differs from the bundle's, no signing
-        /// > key configured).
+        /// > key configured), PERMISSION_DENIED (a bundle path outside the bundle roots).
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Vane_V1_BlessRequest` messages.
@@ -514,10 +514,10 @@ extension Vane_V1_GatekeeperService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Signs a verdict for a bundle manifest backed by a passing report.
+        /// > Admin. Signs a verdict for a bundle manifest backed by a passing report.
         /// > Errors: NOT_FOUND (report or bundle), FAILED_PRECONDITION (report did not
         /// > pass, report subject's manifest hash differs from the bundle's, no signing
-        /// > key configured).
+        /// > key configured), PERMISSION_DENIED (a bundle path outside the bundle roots).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Vane_V1_BlessRequest` message.
@@ -722,10 +722,10 @@ extension Vane_V1_GatekeeperService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Signs a verdict for a bundle manifest backed by a passing report.
+        /// > Admin. Signs a verdict for a bundle manifest backed by a passing report.
         /// > Errors: NOT_FOUND (report or bundle), FAILED_PRECONDITION (report did not
         /// > pass, report subject's manifest hash differs from the bundle's, no signing
-        /// > key configured).
+        /// > key configured), PERMISSION_DENIED (a bundle path outside the bundle roots).
         ///
         /// - Parameters:
         ///   - request: A `Vane_V1_BlessRequest` message.
@@ -1314,10 +1314,10 @@ extension Vane_V1_GatekeeperService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Signs a verdict for a bundle manifest backed by a passing report.
+        /// > Admin. Signs a verdict for a bundle manifest backed by a passing report.
         /// > Errors: NOT_FOUND (report or bundle), FAILED_PRECONDITION (report did not
         /// > pass, report subject's manifest hash differs from the bundle's, no signing
-        /// > key configured).
+        /// > key configured), PERMISSION_DENIED (a bundle path outside the bundle roots).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Vane_V1_BlessRequest` message.
@@ -1615,10 +1615,10 @@ extension Vane_V1_GatekeeperService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Signs a verdict for a bundle manifest backed by a passing report.
+        /// > Admin. Signs a verdict for a bundle manifest backed by a passing report.
         /// > Errors: NOT_FOUND (report or bundle), FAILED_PRECONDITION (report did not
         /// > pass, report subject's manifest hash differs from the bundle's, no signing
-        /// > key configured).
+        /// > key configured), PERMISSION_DENIED (a bundle path outside the bundle roots).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Vane_V1_BlessRequest` message.
@@ -1962,10 +1962,10 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Signs a verdict for a bundle manifest backed by a passing report.
+    /// > Admin. Signs a verdict for a bundle manifest backed by a passing report.
     /// > Errors: NOT_FOUND (report or bundle), FAILED_PRECONDITION (report did not
     /// > pass, report subject's manifest hash differs from the bundle's, no signing
-    /// > key configured).
+    /// > key configured), PERMISSION_DENIED (a bundle path outside the bundle roots).
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Vane_V1_BlessRequest` message.
@@ -2285,10 +2285,10 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Signs a verdict for a bundle manifest backed by a passing report.
+    /// > Admin. Signs a verdict for a bundle manifest backed by a passing report.
     /// > Errors: NOT_FOUND (report or bundle), FAILED_PRECONDITION (report did not
     /// > pass, report subject's manifest hash differs from the bundle's, no signing
-    /// > key configured).
+    /// > key configured), PERMISSION_DENIED (a bundle path outside the bundle roots).
     ///
     /// - Parameters:
     ///   - message: request message to send.
