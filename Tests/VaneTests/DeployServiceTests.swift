@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import GRPCShimTransport
 import Synchronization
 import Testing
 import VaneBundle
@@ -184,6 +185,36 @@ struct DeployServiceTests {
       let listed = try await predictor.listModels(.with { $0.modelID = "btc" }).versions
       #expect(listed.map(\.ref.version) == ["v1"] && listed[0].trafficPercent == 100)
       #expect(counts.value.withLock { $0.failed } == 0)
+    }
+  }
+
+  @Test("A step short of its minimum requests is INCONCLUSIVE and holds: it never passes on missing data")
+  func inconclusiveHolds() async throws {
+    try await Self.withStack { deploy, _, _, _ in
+      let path = PredictorServiceTests.bundles[1]
+      var plan = Self.plan()
+      plan.steps[0].duration = .init(seconds: 0)
+      plan.steps[0].minRequests = 1_000_000
+      let started = try await deploy.deploy(.with {
+        $0.bundlePath = path
+        $0.blessing = try Self.bless(path)
+        $0.modelID = "btc"
+        $0.version = "v2"
+        $0.plan = plan
+      })
+      var rollout = started
+      for _ in 0..<100 {
+        rollout = try await deploy.getRollout(.with { $0.rolloutID = started.id })
+        if rollout.state == .shadow, !rollout.analysis.isEmpty { break }
+        try await Task.sleep(for: .milliseconds(50))
+      }
+      // Two seconds of analyses every 0.2 s, with requests flowing: still in the shadow step.
+      try await Task.sleep(for: .seconds(2))
+      rollout = try await deploy.getRollout(.with { $0.rolloutID = started.id })
+      #expect(rollout.state == .shadow && rollout.currentStep == 0, "\(rollout.history.map(\.reason))")
+      #expect(!rollout.analysis.isEmpty && rollout.analysis.allSatisfy { $0.inconclusive && !$0.passed }, "\(rollout.analysis)")
+      #expect(rollout.analysis.first?.reason.contains("1000000 requests") == true, "\(rollout.analysis.first?.reason ?? "")")
+      _ = try await deploy.rollback(.with { $0.rolloutID = started.id })
     }
   }
 
@@ -440,7 +471,7 @@ struct DeployCrashTests {
     })
   }
 
-  @Test("Deploy killed mid-canary resumes it and re-asserts the split; the predictor killed mid-canary gets both versions and the split back; then it promotes")
+  @Test("Deploy killed mid-canary resumes it and re-asserts the split with no failed request on the client; the predictor killed mid-canary gets both versions and the split back; then it promotes")
   func killed() async throws {
     let bundles = try await BlockingPool.shared.run { PredictorServiceTests.bundles }
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vane-crash-deploy-\(UUID().uuidString)")
@@ -465,6 +496,27 @@ struct DeployCrashTests {
     let id = String(started.stdout.split(separator: " ").first ?? "")
     #expect(try await Self.eventually(30) { try await Self.split(predictor.address) == ["btc/v1=50%", "btc/v2=50%"] })
 
+    // A client keeps predicting through deploy's death and restart: not one request may fail.
+    let tally = Tally()
+    let address = predictor.address
+    let traffic = Task {
+      try await withGRPCClient(transport: try ShimClientTransport(config: .init(target: address))) { grpc in
+        let client = Vane_V1_PredictorService.Client(wrapping: grpc)
+        var i = 0
+        while !Task.isCancelled {
+          i += 1
+          do {
+            _ = try await client.predict(PredictorServiceTests.request([Double(i % 5) / 2 - 1, 0.1, 0.5]))
+            tally.value.withLock { $0.ok += 1 }
+          } catch {
+            if Task.isCancelled { break }
+            tally.value.withLock { $0.failed += 1 }
+          }
+          try? await Task.sleep(for: .milliseconds(5))
+        }
+      }
+    }
+
     // Deploy dies; meanwhile someone moves all traffic back to v1.
     deploy.kill()
     let moved = try await VaneBinary.run(["models", "split", "btc", "v1=100", "--address", predictor.address])
@@ -474,6 +526,11 @@ struct DeployCrashTests {
     #expect(try await Self.eventually(30) { try await Self.split(predictor.address) == ["btc/v1=50%", "btc/v2=50%"] }, "the split is re-asserted")
     let listed = try await VaneBinary.run(["rollouts", "list", "--address", restarted.address])
     #expect(listed.stdout.contains(id) && listed.stdout.contains("CANARY"), "\(listed.stdout)")
+
+    traffic.cancel()
+    _ = await traffic.result
+    let counted = tally.value.withLock { $0 }
+    #expect(counted.failed == 0 && counted.ok > 20, "\(counted)")
 
     // The predictor dies and comes back empty on the same address.
     predictor.kill()
