@@ -55,7 +55,7 @@ struct TransportTests {
     let observations = Observations()
     let code = try await withServer(kind, services: [EchoService(observations: observations)]) { client, _ in
       var options = CallOptions.defaults
-      options.timeout = .milliseconds(500)
+      options.timeout = .seconds(2)
       return await statusCode {
         _ = try await client.unary(
           request: ClientRequest(message: ""), descriptor: EchoService.waitForCancel,
@@ -64,11 +64,12 @@ struct TransportTests {
       }
     }
     #expect(code == .deadlineExceeded)
-    // The server has drained: the handler started and saw the deadline as a cancellation
-    // rather than running on.
+    // The server has drained: a handler that started saw the deadline as a cancellation
+    // rather than running on. (On a loaded machine the deadline can pass before the handler
+    // starts at all; that call is not run, which is right too.)
     let counts = observations.counts
-    #expect(counts.started == 1)
-    #expect(counts.cancelled == 1)
+    #expect(counts.started <= 1)
+    #expect(counts.cancelled == counts.started)
   }
 
   @Test("A server error's status, message and trailing metadata reach the client", arguments: TransportKind.allCases)
