@@ -150,6 +150,7 @@ extension Vane_V1_RolloutState {
     case .promoted: self = .promoted
     case .rolledBack: self = .rolledBack
     case .failed: self = .failed
+    case .aborted: self = .aborted
     }
   }
 
@@ -187,6 +188,7 @@ extension Vane_V1_RolloutEventKind {
     case .rollbackStarted: self = .rollbackStarted
     case .rolledBack: self = .rolledBack
     case .failed: self = .failed
+    case .aborted: self = .aborted
     }
   }
 }

@@ -11,8 +11,10 @@ public struct Rollout: Sendable, Equatable, Codable {
     case promoted
     case rolledBack = "rolled_back"
     case failed
+    /// Stopped before any traffic reached the new version (a Rollback while verifying).
+    case aborted
 
-    public var isTerminal: Bool { self == .promoted || self == .rolledBack || self == .failed }
+    public var isTerminal: Bool { self == .promoted || self == .rolledBack || self == .failed || self == .aborted }
     /// States in which a step runs.
     public var isStepping: Bool { self == .shadow || self == .canary || self == .full }
   }
@@ -38,7 +40,7 @@ public struct Rollout: Sendable, Equatable, Codable {
     case stepStarted = "step_started", analysis
     case stepPassed = "step_passed", stepFailed = "step_failed"
     case trafficChanged = "traffic_changed", paused, resumed, promoted
-    case rollbackStarted = "rollback_started", rolledBack = "rolled_back", failed
+    case rollbackStarted = "rollback_started", rolledBack = "rolled_back", failed, aborted
   }
 
   public struct Event: Sendable, Equatable, Codable {

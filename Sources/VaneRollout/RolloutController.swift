@@ -161,7 +161,7 @@ public actor RolloutController: Service {
         if !due { continue }
         self.lastAnalysis[id] = now
         await self.analyze(id)
-      case .pending, .promoted, .rolledBack, .failed:
+      case .pending, .promoted, .rolledBack, .failed, .aborted:
         continue
       }
     }
@@ -196,7 +196,11 @@ public actor RolloutController: Service {
         try self.commit(current)
       }
       try await self.predictor.load(path: path, modelID: rollout.modelID, version: rollout.version)
-      guard var current = self.machines[id], current.rollout.state == .verifying else { return }
+      guard var current = self.machines[id], current.rollout.state == .verifying else {
+        // Aborted while it loaded: the version must not stay behind.
+        try? await self.predictor.unload(modelID: rollout.modelID, version: rollout.version)
+        return
+      }
       let actions = try current.loaded(now: self.clock())
       self.bundles[id] = nil
       try self.commit(current)

@@ -6,8 +6,8 @@ internal import VaneCore
 /// actions). No I/O, no clock: `now` is given.
 ///
 /// PENDING → VERIFYING → (SHADOW | CANARY)* → FULL → PROMOTED, with PAUSED beside any step,
-/// ROLLING_BACK → ROLLED_BACK from any non-terminal state, and FAILED when the bundle cannot
-/// be staged or loaded. A model's first version (no baseline) has nothing to compare with or
+/// ROLLING_BACK → ROLLED_BACK from any stepping state, ABORTED for a Rollback before any traffic
+/// moved (PENDING or VERIFYING), and FAILED when the bundle cannot be staged or loaded. A model's first version (no baseline) has nothing to compare with or
 /// fall back on: its SHADOW and CANARY steps are skipped and it goes straight to FULL.
 public struct RolloutMachine: Sendable {
   /// What to do after a transition.
@@ -109,7 +109,7 @@ public struct RolloutMachine: Sendable {
       return .init(weights: [baseline: 100 - p, new: p], shadows: [], shadowPercent: 100)
     case .full, .promoted:
       return .init(weights: [new: 100], shadows: [], shadowPercent: 100)
-    case .pending, .verifying, .rollingBack, .rolledBack, .failed:
+    case .pending, .verifying, .rollingBack, .rolledBack, .failed, .aborted:
       return .init(weights: [baseline: 100], shadows: [], shadowPercent: 100)
     case .paused:
       return r.split ?? .init(weights: [baseline: 100], shadows: [], shadowPercent: 100)
@@ -272,6 +272,14 @@ public struct RolloutMachine: Sendable {
   public mutating func rollback(reason: String, actor: String, now: Date) throws -> [Action] {
     guard !self.rollout.state.isTerminal else { throw self.refusal("rolled back") }
     guard self.rollout.state != .rollingBack else { return [] }
+    if self.rollout.state == .pending || self.rollout.state == .verifying {
+      // Nothing reached traffic: the rollout ends here, and a version loaded meanwhile goes.
+      self.rollout.state = .aborted
+      self.rollout.failureReason = reason.isEmpty ? "aborted by \(actor) before any traffic moved" : reason
+      self.finish(now: now)
+      self.emit(.aborted, now: now, reason: self.rollout.failureReason!, actor: actor)
+      return [.unload(version: self.rollout.version)]
+    }
     return self.beginRollback(reason: reason.isEmpty ? "rolled back by \(actor)" : reason, now: now, actor: actor)
   }
 

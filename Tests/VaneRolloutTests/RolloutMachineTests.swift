@@ -160,6 +160,14 @@ struct RolloutMachineTests {
     #expect(try back.rollback(reason: "", actor: "admin", now: Self.at(1)) == [.unload(version: "v2")])
   }
 
+  @Test("A rollback before any traffic moved ends ABORTED, unloading what may have loaded")
+  func aborted() throws {
+    var m = try Self.machine()
+    #expect(try m.rollback(reason: "", actor: "admin", now: Self.at(1)) == [.unload(version: "v2")])
+    #expect(m.rollout.state == .aborted && m.rollout.state.isTerminal && m.rollout.history.last?.kind == .aborted)
+    #expect(throws: VaneError.self) { _ = try m.loaded(now: Self.at(2)) }
+  }
+
   @Test("With auto-rollback disabled a failed step pauses; resume reruns the step")
   func noAutoRollback() throws {
     var m = try Self.machine(plan: Self.plan(noRollback: true))

@@ -328,7 +328,7 @@ struct DeployServiceTests {
       let busy = await refusal(second)
       #expect(busy?.code == .failedPrecondition && busy?.message.contains(first.id) == true, "\(String(describing: busy))")
       let rolledBack = try await deploy.rollback(.with { $0.rolloutID = first.id })
-      #expect([.rollingBack, .rolledBack, .failed].contains(rolledBack.state))
+      #expect([.rollingBack, .rolledBack, .aborted].contains(rolledBack.state))
       let bad = await #expect(throws: RPCError.self) {
         try await deploy.deploy(.with {
           $0.bundlePath = path

@@ -369,7 +369,8 @@ extension Vane_V1_DeployService {
         /// > Source IDL Documentation:
         /// >
         /// > Admin. Restores the baseline's traffic (100 %), removes the new version
-        /// > from the split and shadows, and unloads it. Errors: NOT_FOUND,
+        /// > from the split and shadows, and unloads it; before any traffic moved
+        /// > (PENDING, VERIFYING) the rollout ends ABORTED. Errors: NOT_FOUND,
         /// > FAILED_PRECONDITION (terminal; to undo a PROMOTED rollout, deploy the
         /// > previous bundle).
         ///
@@ -590,7 +591,8 @@ extension Vane_V1_DeployService {
         /// > Source IDL Documentation:
         /// >
         /// > Admin. Restores the baseline's traffic (100 %), removes the new version
-        /// > from the split and shadows, and unloads it. Errors: NOT_FOUND,
+        /// > from the split and shadows, and unloads it; before any traffic moved
+        /// > (PENDING, VERIFYING) the rollout ends ABORTED. Errors: NOT_FOUND,
         /// > FAILED_PRECONDITION (terminal; to undo a PROMOTED rollout, deploy the
         /// > previous bundle).
         ///
@@ -810,7 +812,8 @@ extension Vane_V1_DeployService {
         /// > Source IDL Documentation:
         /// >
         /// > Admin. Restores the baseline's traffic (100 %), removes the new version
-        /// > from the split and shadows, and unloads it. Errors: NOT_FOUND,
+        /// > from the split and shadows, and unloads it; before any traffic moved
+        /// > (PENDING, VERIFYING) the rollout ends ABORTED. Errors: NOT_FOUND,
         /// > FAILED_PRECONDITION (terminal; to undo a PROMOTED rollout, deploy the
         /// > previous bundle).
         ///
@@ -1442,7 +1445,8 @@ extension Vane_V1_DeployService {
         /// > Source IDL Documentation:
         /// >
         /// > Admin. Restores the baseline's traffic (100 %), removes the new version
-        /// > from the split and shadows, and unloads it. Errors: NOT_FOUND,
+        /// > from the split and shadows, and unloads it; before any traffic moved
+        /// > (PENDING, VERIFYING) the rollout ends ABORTED. Errors: NOT_FOUND,
         /// > FAILED_PRECONDITION (terminal; to undo a PROMOTED rollout, deploy the
         /// > previous bundle).
         ///
@@ -1807,7 +1811,8 @@ extension Vane_V1_DeployService {
         /// > Source IDL Documentation:
         /// >
         /// > Admin. Restores the baseline's traffic (100 %), removes the new version
-        /// > from the split and shadows, and unloads it. Errors: NOT_FOUND,
+        /// > from the split and shadows, and unloads it; before any traffic moved
+        /// > (PENDING, VERIFYING) the rollout ends ABORTED. Errors: NOT_FOUND,
         /// > FAILED_PRECONDITION (terminal; to undo a PROMOTED rollout, deploy the
         /// > previous bundle).
         ///
@@ -2138,7 +2143,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Admin. Restores the baseline's traffic (100 %), removes the new version
-    /// > from the split and shadows, and unloads it. Errors: NOT_FOUND,
+    /// > from the split and shadows, and unloads it; before any traffic moved
+    /// > (PENDING, VERIFYING) the rollout ends ABORTED. Errors: NOT_FOUND,
     /// > FAILED_PRECONDITION (terminal; to undo a PROMOTED rollout, deploy the
     /// > previous bundle).
     ///
@@ -2490,7 +2496,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Admin. Restores the baseline's traffic (100 %), removes the new version
-    /// > from the split and shadows, and unloads it. Errors: NOT_FOUND,
+    /// > from the split and shadows, and unloads it; before any traffic moved
+    /// > (PENDING, VERIFYING) the rollout ends ABORTED. Errors: NOT_FOUND,
     /// > FAILED_PRECONDITION (terminal; to undo a PROMOTED rollout, deploy the
     /// > previous bundle).
     ///

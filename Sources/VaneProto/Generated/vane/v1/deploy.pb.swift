@@ -128,6 +128,10 @@ public nonisolated enum Vane_V1_RolloutState: SwiftProtobuf.Enum, Swift.CaseIter
   /// Restoring the baseline's traffic and unloading the new version; then
   /// ROLLED_BACK.
   case rollingBack // = 10
+
+  /// Terminal: Rollback before any traffic reached the new version (PENDING or
+  /// VERIFYING); a version loaded meanwhile is unloaded.
+  case aborted // = 11
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -147,6 +151,7 @@ public nonisolated enum Vane_V1_RolloutState: SwiftProtobuf.Enum, Swift.CaseIter
     case 8: self = .rolledBack
     case 9: self = .failed
     case 10: self = .rollingBack
+    case 11: self = .aborted
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -164,6 +169,7 @@ public nonisolated enum Vane_V1_RolloutState: SwiftProtobuf.Enum, Swift.CaseIter
     case .rolledBack: return 8
     case .failed: return 9
     case .rollingBack: return 10
+    case .aborted: return 11
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -181,6 +187,7 @@ public nonisolated enum Vane_V1_RolloutState: SwiftProtobuf.Enum, Swift.CaseIter
     .rolledBack,
     .failed,
     .rollingBack,
+    .aborted,
   ]
 
 }
@@ -298,6 +305,9 @@ public nonisolated enum Vane_V1_RolloutEventKind: SwiftProtobuf.Enum, Swift.Case
 
   /// Failed (terminal).
   case failed // = 16
+
+  /// Aborted before any traffic moved (terminal).
+  case aborted // = 17
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -323,6 +333,7 @@ public nonisolated enum Vane_V1_RolloutEventKind: SwiftProtobuf.Enum, Swift.Case
     case 14: self = .rollbackStarted
     case 15: self = .rolledBack
     case 16: self = .failed
+    case 17: self = .aborted
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -346,6 +357,7 @@ public nonisolated enum Vane_V1_RolloutEventKind: SwiftProtobuf.Enum, Swift.Case
     case .rollbackStarted: return 14
     case .rolledBack: return 15
     case .failed: return 16
+    case .aborted: return 17
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -369,6 +381,7 @@ public nonisolated enum Vane_V1_RolloutEventKind: SwiftProtobuf.Enum, Swift.Case
     .rollbackStarted,
     .rolledBack,
     .failed,
+    .aborted,
   ]
 
 }
@@ -1156,7 +1169,7 @@ nonisolated extension Vane_V1_StepKind: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Vane_V1_RolloutState: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLLOUT_STATE_UNSPECIFIED\0\u{1}ROLLOUT_STATE_PENDING\0\u{1}ROLLOUT_STATE_VERIFYING\0\u{1}ROLLOUT_STATE_SHADOW\0\u{1}ROLLOUT_STATE_CANARY\0\u{1}ROLLOUT_STATE_FULL\0\u{1}ROLLOUT_STATE_PAUSED\0\u{1}ROLLOUT_STATE_PROMOTED\0\u{1}ROLLOUT_STATE_ROLLED_BACK\0\u{1}ROLLOUT_STATE_FAILED\0\u{1}ROLLOUT_STATE_ROLLING_BACK\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLLOUT_STATE_UNSPECIFIED\0\u{1}ROLLOUT_STATE_PENDING\0\u{1}ROLLOUT_STATE_VERIFYING\0\u{1}ROLLOUT_STATE_SHADOW\0\u{1}ROLLOUT_STATE_CANARY\0\u{1}ROLLOUT_STATE_FULL\0\u{1}ROLLOUT_STATE_PAUSED\0\u{1}ROLLOUT_STATE_PROMOTED\0\u{1}ROLLOUT_STATE_ROLLED_BACK\0\u{1}ROLLOUT_STATE_FAILED\0\u{1}ROLLOUT_STATE_ROLLING_BACK\0\u{1}ROLLOUT_STATE_ABORTED\0")
 }
 
 nonisolated extension Vane_V1_StepState: SwiftProtobuf._ProtoNameProviding {
@@ -1164,7 +1177,7 @@ nonisolated extension Vane_V1_StepState: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Vane_V1_RolloutEventKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLLOUT_EVENT_KIND_UNSPECIFIED\0\u{1}ROLLOUT_EVENT_KIND_SNAPSHOT\0\u{1}ROLLOUT_EVENT_KIND_CREATED\0\u{1}ROLLOUT_EVENT_KIND_VERIFIED\0\u{1}ROLLOUT_EVENT_KIND_STAGED\0\u{1}ROLLOUT_EVENT_KIND_LOADED\0\u{1}ROLLOUT_EVENT_KIND_STEP_STARTED\0\u{1}ROLLOUT_EVENT_KIND_ANALYSIS\0\u{1}ROLLOUT_EVENT_KIND_STEP_PASSED\0\u{1}ROLLOUT_EVENT_KIND_STEP_FAILED\0\u{1}ROLLOUT_EVENT_KIND_TRAFFIC_CHANGED\0\u{1}ROLLOUT_EVENT_KIND_PAUSED\0\u{1}ROLLOUT_EVENT_KIND_RESUMED\0\u{1}ROLLOUT_EVENT_KIND_PROMOTED\0\u{1}ROLLOUT_EVENT_KIND_ROLLBACK_STARTED\0\u{1}ROLLOUT_EVENT_KIND_ROLLED_BACK\0\u{1}ROLLOUT_EVENT_KIND_FAILED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLLOUT_EVENT_KIND_UNSPECIFIED\0\u{1}ROLLOUT_EVENT_KIND_SNAPSHOT\0\u{1}ROLLOUT_EVENT_KIND_CREATED\0\u{1}ROLLOUT_EVENT_KIND_VERIFIED\0\u{1}ROLLOUT_EVENT_KIND_STAGED\0\u{1}ROLLOUT_EVENT_KIND_LOADED\0\u{1}ROLLOUT_EVENT_KIND_STEP_STARTED\0\u{1}ROLLOUT_EVENT_KIND_ANALYSIS\0\u{1}ROLLOUT_EVENT_KIND_STEP_PASSED\0\u{1}ROLLOUT_EVENT_KIND_STEP_FAILED\0\u{1}ROLLOUT_EVENT_KIND_TRAFFIC_CHANGED\0\u{1}ROLLOUT_EVENT_KIND_PAUSED\0\u{1}ROLLOUT_EVENT_KIND_RESUMED\0\u{1}ROLLOUT_EVENT_KIND_PROMOTED\0\u{1}ROLLOUT_EVENT_KIND_ROLLBACK_STARTED\0\u{1}ROLLOUT_EVENT_KIND_ROLLED_BACK\0\u{1}ROLLOUT_EVENT_KIND_FAILED\0\u{1}ROLLOUT_EVENT_KIND_ABORTED\0")
 }
 
 nonisolated extension Vane_V1_RolloutPlan: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
