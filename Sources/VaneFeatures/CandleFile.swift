@@ -208,12 +208,12 @@ public enum CandleFileParser {
       .failure(RowProblem(file: file, line: line, reason: reason))
     }
     guard let openTime = CandleTime.parse(fields[columns.time]) else {
-      return problem("time '\(String(decoding: fields[columns.time], as: UTF8.self))' is not a timestamp")
+      return problem("time \(MessageText.quote(bytes: fields[columns.time])) is not a timestamp")
     }
     var values: [Double] = []
     for (label, index) in [("open", columns.open), ("high", columns.high), ("low", columns.low), ("close", columns.close), ("volume", columns.volume)] {
       guard let value = Self.number(fields[index]) else {
-        return problem("\(label) '\(String(decoding: fields[index], as: UTF8.self))' is not a number")
+        return problem("\(label) \(MessageText.quote(bytes: fields[index])) is not a number")
       }
       values.append(value)
     }
@@ -221,14 +221,14 @@ public enum CandleFileParser {
     var closeTime: Int64?
     if let index = columns.closeTime {
       guard let parsed = CandleTime.parse(fields[index]) else {
-        return problem("close_time '\(String(decoding: fields[index], as: UTF8.self))' is not a timestamp")
+        return problem("close_time \(MessageText.quote(bytes: fields[index])) is not a timestamp")
       }
       closeTime = parsed
     }
     func optional(_ index: Int?, _ label: String) -> Result<Double?, RowProblem> {
       guard let index else { return .success(nil) }
       guard let value = Self.number(fields[index]) else {
-        return .failure(RowProblem(file: file, line: line, reason: "\(label) '\(String(decoding: fields[index], as: UTF8.self))' is not a number"))
+        return .failure(RowProblem(file: file, line: line, reason: "\(label) \(MessageText.quote(bytes: fields[index])) is not a number"))
       }
       return .success(value)
     }

@@ -68,17 +68,17 @@ public struct PredictionsCSV: Sendable, Equatable {
       } else if let index = Int(label), (0..<classes.count).contains(index) {
         result.labels.append(index)
       } else {
-        throw VaneError(.invalidArgument, "\(place): label: '\(label)' is not a class (\(classes.joined(separator: ", "))) or index")
+        throw VaneError(.invalidArgument, "\(place): label: \(MessageText.quote(label)) is not a class (\(classes.joined(separator: ", "))) or index")
       }
       for column in classColumns {
         guard let value = Self.number(fields[column]) else {
-          throw VaneError(.invalidArgument, "\(place): \(columns[column]): '\(fields[column])' is not a number")
+          throw VaneError(.invalidArgument, "\(place): \(columns[column]): \(MessageText.quote(fields[column])) is not a number")
         }
         result.values.append(value)
       }
       if let foldColumn {
         guard let fold = Int(fields[foldColumn]) else {
-          throw VaneError(.invalidArgument, "\(place): fold: '\(fields[foldColumn])' is not a whole number")
+          throw VaneError(.invalidArgument, "\(place): fold: \(MessageText.quote(fields[foldColumn])) is not a whole number")
         }
         result.foldIDs.append(fold)
       }
@@ -86,12 +86,15 @@ public struct PredictionsCSV: Sendable, Equatable {
     return result
   }
 
+  /// A number of at most 64 characters (a longer "number" is hostile input, not a value: a 50 MB
+  /// run of digits would otherwise read as +inf).
   static func number(_ text: String) -> Double? {
+    guard text.utf8.count <= 64 else { return nil }
     switch text.lowercased() {
-    case "nan": .nan
-    case "inf", "+inf", "infinity": .infinity
-    case "-inf", "-infinity": -.infinity
-    default: Double(text)
+    case "nan": return .nan
+    case "inf", "+inf", "infinity": return .infinity
+    case "-inf", "-infinity": return -.infinity
+    default: return Double(text)
     }
   }
 }

@@ -94,6 +94,16 @@ struct RealCandleFileTests {
 
 @Suite("Candle validation: every rule, with line and reason")
 struct CandleValidationTests {
+  @Test("A 1 MB field is reported in a short reason, never echoed whole")
+  func hugeField() throws {
+    let huge = String(repeating: "7", count: 1 << 20)
+    let text = Self.header + "2024-01-01 00:00:00,1,2,0.5,1.5,3\n2024-01-01 01:00:00,\(huge),2,0.5,1.5,3\n2024-01-01 02:00:00,1,2,0.5,1.5,3\n"
+    let file = try CandleFileParser.parse(bytes: Array(text.utf8), name: "t.csv")
+    let problem = try #require(file.problems.first)
+    #expect(problem.line == 3 && problem.reason.contains("open '7777") && problem.reason.contains("(1048576 bytes) is not a number"), "\(problem.reason.prefix(200))")
+    #expect(problem.reason.utf8.count < 200)
+  }
+
   static let header = "timestamp,open,high,low,close,volume\n"
 
   static func report(_ body: String, asOf: Int64 = MarketData.end, interval: CandleInterval? = nil) throws -> CandleValidationReport {

@@ -6,6 +6,14 @@ import VaneCore
 
 @Suite("Predictions and scaled-input CSV files")
 struct PredictionsCSVTests {
+  @Test("A 1 MB field is refused as not a number (never read as +inf) and quoted in at most a few dozen characters")
+  func hugeField() {
+    let digits = String(repeating: "9", count: 1 << 20)
+    let error = #expect(throws: VaneError.self) { try PredictionsCSV.parse("label,DOWN,UP\nUP,0.4,\(digits)\n", name: "p.csv") }
+    #expect(error?.message.contains("p.csv:2: UP:") == true && error?.message.contains("(1048576 bytes) is not a number") == true, "\(error?.message.prefix(200) ?? "")")
+    #expect((error?.message.utf8.count ?? .max) < 200)
+  }
+
   @Test("A file reads into classes, values, labels (by name or index) and folds; nan and inf are kept for the gates")
   func reads() throws {
     let text = "label,DOWN,UP,fold\nUP,0.42,0.58,0\n\n0, 0.61 ,0.39,1\nDOWN,nan,nan,1\n1,-inf,inf,2\n"
