@@ -193,6 +193,8 @@ let package = Package(
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Yams", package: "Yams"),
       ],
+      // The pipeline's default data: real 1h candles cut by scripts/cut_market_sample.py.
+      resources: [.copy("Resources/market")],
       swiftSettings: swiftSettings
     ),
     // The plain C++ grpc++ client and server the RPC benchmark compares against.

@@ -128,7 +128,13 @@ public final class ShimServerTransport: ServerTransport, Sendable {
         for file in files { try ShimDescriptorPool.add(file) }
       }
       let shapes = self.state.withLock { $0.shapes }
-      handle = try ShimServerHandle(config: self.config, shapes: shapes, sink: callSink)
+      // Building can block: grpc++ starts servers one at a time behind a process-wide lock, and
+      // a failed bind shuts down and waits. Sixteen servers starting at once must not hold the
+      // cooperative pool while they queue.
+      let config = self.config
+      handle = try await ShimThread.run(name: "vane-shim-start") {
+        Result { try ShimServerHandle(config: config, shapes: shapes, sink: callSink) }
+      }.get()
     } catch {
       self.resolvePort(.failure(error))
       throw error

@@ -32,6 +32,8 @@ struct ServeCommand: AsyncParsableCommand {
         --log-level        VANE_LOG_LEVEL         info
       Trainer, predictor (market inputs, outcomes) and deploy (feature set check; "none": no check):
         --feature-address  VANE_FEATURE_ADDRESS   127.0.0.1:50051
+      Predictor only:
+        --join-interval    VANE_JOIN_INTERVAL     5 (seconds between outcome joins)
       Gatekeeper only:
         --bundle-root      VANE_BUNDLE_ROOTS      (its data directory and the trainer's beside it; ':'-separated)
       Deploy only:
@@ -97,6 +99,9 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "Trainer: threads for numeric work (OpenBLAS, XGBoost) when a spec sets none.")
   var threads: Int?
 
+  @Option(name: .customLong("join-interval"), help: "Predictor: seconds between passes that join logged answers with their outcomes.")
+  var joinInterval: Double?
+
   func run() async throws {
     let environment = ProcessInfo.processInfo.environment
     guard let kind = ServiceKind(rawValue: self.service) else {
@@ -135,7 +140,9 @@ struct ServeCommand: AsyncParsableCommand {
         let value = resolveSetting(flag: self.trustedKeys, environment: "VANE_TRUSTED_KEYS", in: environment, default: "")
         return value.isEmpty ? nil : value
       }(),
-      threads: Int(resolveSetting(flag: self.threads.map(String.init), environment: "VANE_THREADS", in: environment, default: "2")) ?? 0)
+      threads: Int(resolveSetting(flag: self.threads.map(String.init), environment: "VANE_THREADS", in: environment, default: "2")) ?? 0,
+      joinInterval: try self.seconds(self.joinInterval, option: "--join-interval", environment: "VANE_JOIN_INTERVAL", in: environment, default: "5"))
+    guard upstreams.joinInterval > .zero else { throw ValidationError("--join-interval: must be positive") }
     guard (1...256).contains(upstreams.threads) else { throw ValidationError("--threads: must be 1 to 256") }
     var background: [any Service] = []
     let server = try VaneServer(config: config, logger: logger) { info in

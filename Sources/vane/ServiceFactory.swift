@@ -29,6 +29,8 @@ enum ServiceFactory {
     /// Deploy's trusted keys (nil: the gatekeeper's data directory beside deploy's).
     var trustedKeysDirectory: String?
     var threads: Int
+    /// Predictor: how often logged answers are joined with their outcomes.
+    var joinInterval: Duration = .seconds(5)
   }
 
   static func build(for kind: ServiceKind, info: RuntimeInfo, upstreams: Upstreams, logger: Logger) throws -> Built {
@@ -51,7 +53,8 @@ enum ServiceFactory {
         // from the feature service's candles.
         let log = try PredictionLog(path: URL(fileURLWithPath: info.dataDirectory).appendingPathComponent("predictions.sqlite").path)
         let features = try UpstreamClient(address: upstreams.featureAddress, name: "feature service")
-        let predictor = PredictorServiceImplementation(runtime: info, registry: ModelRegistry(log: log), features: features)
+        let predictor = PredictorServiceImplementation(
+          runtime: info, registry: ModelRegistry(log: log), config: PredictorConfig(joinInterval: upstreams.joinInterval), features: features)
         return Built(rpc: [predictor], background: predictor.background)
       }()
     case .gatekeeper: Built(rpc: [try GatekeeperServiceImplementation(runtime: info, bundleRoots: upstreams.bundleRoots)])

@@ -36,7 +36,6 @@ struct StackCommand: AsyncParsableCommand {
   func run() async throws {
     VaneLogging.bootstrap(level: .info)
     let logger = Logger(label: "vane.stack")
-    let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
     let dataRoot = URL(fileURLWithPath: self.dataDirectory).standardizedFileURL.path
     let plan = StackPlan.loopback(basePort: self.basePort, dataRoot: dataRoot)
 
@@ -57,33 +56,16 @@ struct StackCommand: AsyncParsableCommand {
     }
     defer { signalTask.cancel() }
 
-    var running: [Process] = []
-    defer { Self.stop(running, grace: self.gracePeriod) }
-    for entry in plan {
-      let process = Process()
-      process.executableURL = URL(fileURLWithPath: executable)
-      process.arguments = entry.arguments
-      var environment = ProcessInfo.processInfo.environment
-      for (key, value) in entry.environment { environment[key] = value }
-      environment["VANE_GRACE_PERIOD"] = String(self.gracePeriod)
-      environment["VANE_STACK_PARENT_PID"] = String(ProcessInfo.processInfo.processIdentifier)
-      process.environment = environment
-      let kind = entry.kind
-      process.terminationHandler = { sink.yield(.exited(kind, $0.terminationStatus)) }
-      try process.run()
-      running.append(process)
+    let stack = try LocalStack(plan: plan, gracePeriod: self.gracePeriod)
+    let exitTask = Task {
+      for await exit in stack.exits { sink.yield(.exited(exit.kind, exit.status)) }
     }
+    defer { exitTask.cancel() }
 
     let timeout = Duration.milliseconds(Int64(self.startupTimeout * 1000))
     let startup = Task {
       do {
-        for entry in plan {
-          let up = await HealthProbe.waitUntilServing(
-            config: .init(target: entry.address), service: entry.kind.grpcServiceName, timeout: timeout)
-          guard up else {
-            throw ValidationError("\(entry.kind.rawValue) did not report SERVING on \(entry.address) within \(timeout)")
-          }
-        }
+        try await stack.waitUntilServing(timeout: timeout)
         sink.yield(.ready)
       } catch {
         sink.yield(.startupFailed("\(error)"))
@@ -91,39 +73,30 @@ struct StackCommand: AsyncParsableCommand {
     }
     defer { startup.cancel() }
 
-    for await event in events {
+    var failure: ExitCode?
+    loop: for await event in events {
       switch event {
       case .ready:
-        for (entry, process) in zip(plan, running) {
-          Output.line("\(entry.kind.rawValue)\t\(entry.kind.grpcServiceName)\t\(entry.address)\tpid \(process.processIdentifier)")
+        for (entry, pid) in zip(plan, stack.processIdentifiers) {
+          Output.line("\(entry.kind.rawValue)\t\(entry.kind.grpcServiceName)\t\(entry.address)\tpid \(pid)")
         }
         Output.line("vane stack: all \(plan.count) services are SERVING; Ctrl-C stops them")
       case .startupFailed(let reason):
         logger.error("the stack did not start", metadata: ["reason": "\(reason)"])
-        throw ExitCode.failure
+        failure = .failure
+        break loop
       case .exited(let kind, let status):
         logger.error("a service exited; stopping the stack", metadata: ["service": "\(kind.rawValue)", "status": "\(status)"])
-        throw ExitCode.failure
+        failure = .failure
+        break loop
       case .signal:
         logger.info("stopping the stack")
-        Self.stop(running, grace: self.gracePeriod)
-        running.removeAll()
-        Output.line("vane stack: stopped")
-        return
+        break loop
       }
     }
-  }
-
-  /// SIGTERM to every child still running, then SIGKILL to any left after the grace period.
-  private static func stop(_ processes: [Process], grace: Double) {
-    for process in processes where process.isRunning { process.terminate() }
-    let deadline = Date().addingTimeInterval(grace + 5)
-    while processes.contains(where: \.isRunning), Date() < deadline {
-      usleep(20_000)
-    }
-    for process in processes where process.isRunning {
-      kill(process.processIdentifier, SIGKILL)
-      process.waitUntilExit()
-    }
+    exitTask.cancel()
+    await stack.stop(grace: self.gracePeriod)
+    if let failure { throw failure }
+    Output.line("vane stack: stopped")
   }
 }

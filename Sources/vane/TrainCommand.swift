@@ -98,6 +98,13 @@ struct TrainCommand: AsyncParsableCommand {
   static func load(_ path: String) throws -> Vane_V1_TrainingSpec {
     func fail(_ reason: String) -> ExitCode { Output.fileError(path, reason) }
     guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot be read") }
+    return try Self.parse(data, source: path)
+  }
+
+  /// Reads a spec document (YAML or JSON) named `source` in errors.
+  /// - Throws: ExitCode(2) after printing `ERROR: <source>: <reason>`.
+  static func parse(_ data: Data, source path: String) throws -> Vane_V1_TrainingSpec {
+    func fail(_ reason: String) -> ExitCode { Output.fileError(path, reason) }
     guard data.count <= 1 << 20 else { throw fail("larger than 1 MiB; not a training spec") }
     let object: Any?
     do {
@@ -221,8 +228,14 @@ struct JobsCommand: AsyncParsableCommand {
 /// is not a terminal), then the final job.
 enum JobWatch {
   static func follow(_ id: String, client options: TrainerClientOptions) async throws -> Vane_V1_Job {
+    try await Self.follow(id, address: options.address, connection: options.connection)
+  }
+
+  /// Follows job `id` on the trainer at `address`, drawing its progress on standard error.
+  /// - Parameter prefix: text before each progress line (a pipeline's stage).
+  static func follow(_ id: String, address: String, connection: ClientConnectionOptions, prefix: String = "") async throws -> Vane_V1_Job {
     let terminal = isatty(STDERR_FILENO) == 1
-    let transport = try ShimClientTransport(config: options.connection.config(target: options.address))
+    let transport = try ShimClientTransport(config: connection.config(target: address))
     do {
       return try await withGRPCClient(transport: transport) { grpc in
         let client = Vane_V1_TrainerService.Client(wrapping: grpc)
@@ -243,7 +256,7 @@ enum JobWatch {
                 if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                 FileHandle.standardError.write(Data("\(line.message)\n".utf8))
               }
-              let text = Self.describe(event)
+              let text = prefix + Self.describe(event)
               if terminal {
                 FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
               } else if text != lastLine {

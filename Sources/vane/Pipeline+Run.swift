@@ -1,0 +1,346 @@
+import ArgumentParser
+import FeatureService
+import GRPCCore
+import GRPCShimTransport
+import SwiftProtobuf
+import Synchronization
+import VaneFeatures
+import VaneCore
+import VaneProto
+import VaneRollout
+import VaneRuntime
+internal import Foundation
+
+/// What a run may do and when: the replay's pace, the retraining triggers, the fault injected.
+struct PipelineSettings: Sendable {
+  var quick = false
+  /// Replayed bars per second of wall-clock time; 0: as fast as the services answer.
+  var speed: Double = 20
+  /// Retrain when the serving model's training data ended longer ago than this (in bars).
+  var maxModelAgeBars = 336
+  /// Retrain when the live score PSI (horizon 1) against the out-of-fold scores passes this.
+  var maxScorePSI = 0.25
+  /// Retrain when any input column's PSI against its training deciles passes this.
+  var maxInputPSI = 1.0
+  /// Retrain when the live log loss (horizon 1) passes this (ln 2 ≈ 0.693 is a coin).
+  var maxLogLoss = 0.72
+  /// Most retrainings in one run.
+  var maxRetrains = 1
+  /// Deploy a properly signed but inverted candidate, which the rollout analysis must roll back.
+  var injectBadModel = true
+  /// Bars between live-metric checks (and status lines).
+  var checkEvery = 24
+  /// Live answers a first version serves before it is promoted.
+  var firstMinRequests = 24
+  /// Requests and matured outcomes a new version's steps need.
+  var rolloutMinRequests = 24
+  var rolloutMinMatured = 24
+  /// The model id the pipeline serves.
+  var modelID = "\(PipelineDefaults.symbol)_1h"
+  /// Where injected bundles are written (a gatekeeper bundle root).
+  var bundleDirectory: String
+}
+
+/// The stage a run is in, readable from a signal handler.
+final class PipelineStage: Sendable {
+  private let name = Mutex("starting")
+  var current: String { self.name.withLock { $0 } }
+  func enter(_ stage: String) { self.name.withLock { $0 = stage } }
+}
+
+/// One version the run produced, and what became of it.
+struct PipelineVersion: Sendable {
+  var label: String
+  var version: String
+  var role: String
+  var bundlePath: String
+  var dataEnd: Int64
+  var oofAUC: Double?
+  var liveAUC: Double?
+  var liveLogLoss: Double?
+  var predictions: Int64 = 0
+  var matured: Int64 = 0
+  var outcome = "-"
+  var reason = ""
+}
+
+/// What a finished run reports.
+struct PipelineSummary: Sendable {
+  var stages: [(name: String, seconds: Double)] = []
+  var versions: [PipelineVersion] = []
+  var bars = 0
+  var predictions = 0
+  var failedPredictions = 0
+  var firstFailure = ""
+  var retrainReasons: [String] = []
+  var defaultPolicyFailures: [String] = []
+}
+
+/// One run of the loop over running services: ingest, train, gate and bless, deploy, replay
+/// the live bars (predicting each), retrain when the model ages or drifts, roll new versions
+/// out, inject a bad one, and report. Used by one task only.
+final class PipelineRun {
+  let clients: PipelineClients
+  let market: PipelineMarket
+  let settings: PipelineSettings
+  let connection: ClientConnectionOptions
+  let trainerAddress: String
+  let stage: PipelineStage
+  var summary = PipelineSummary()
+  /// The version serving all traffic (an index into summary.versions).
+  var serving: Int?
+  /// The rollout in progress: its id, its version, the last event printed.
+  var active: (id: String, version: Int, sequence: UInt64)?
+  var retrains = 0
+  var injected = false
+  /// The latest live figures per version (the status line's window).
+  var lastStats: [String: Vane_V1_VersionStats] = [:]
+  let barMs: Int64 = 3_600_000
+
+  init(
+    clients: PipelineClients, market: PipelineMarket, settings: PipelineSettings, connection: ClientConnectionOptions, trainerAddress: String,
+    stage: PipelineStage
+  ) {
+    self.clients = clients
+    self.market = market
+    self.settings = settings
+    self.connection = connection
+    self.trainerAddress = trainerAddress
+    self.stage = stage
+  }
+
+  /// Runs every stage. - Throws: ``PipelineError``.
+  func run() async throws -> PipelineSummary {
+    try await self.timed("ingest history") { try await self.ingestHistory() }
+    try await self.timed("set policy") { try await self.setPolicy() }
+    let first = try await self.timed("train v1") { try await self.train(until: self.market.cut, label: "v1", role: "first") }
+    guard let first else {
+      throw PipelineError(kind: .gateSaidNo, stage: "train v1", message: "the first model did not pass the '\(PipelineDefaults.policyName)' gates: nothing to serve")
+    }
+    try await self.timed("gates under 'default'") { try await self.explainDefaultPolicy(first) }
+    try await self.timed("deploy v1") { try await self.deployFirst(first) }
+    try await self.timed("replay") { try await self.replay() }
+    try await self.timed("final metrics") { try await self.refreshStats(window: nil) }
+    return self.summary
+  }
+
+  @discardableResult
+  func timed<R>(_ name: String, _ body: () async throws -> R) async throws -> R {
+    self.stage.enter(name)
+    let start = ContinuousClock.now
+    defer { self.summary.stages.append((name, PipelineTime.seconds(since: start))) }
+    return try await body()
+  }
+
+  // MARK: Ingest
+
+  func ingestHistory() async throws {
+    Output.line("== ingest: history before \(PipelineTime.text(self.market.cut)) (the rest arrives bar by bar)")
+    for series in self.market.series {
+      var file = series.file
+      file.rows = series.history
+      let options = Vane_V1_IngestOptions.with { $0.referenceTime = PipelineTime.timestamp(self.market.cut) }
+      let messages = FeatureUpload.messages(file: file, symbol: series.symbol, interval: .h1, source: "vane pipeline: \(file.name)", options: options)
+      let response = try await pipelineCall("ingest history", .feature, "IngestCandles") {
+        try await self.clients.feature.ingestCandles(options: self.clients.options) { try await $0.write(contentsOf: messages) }
+      }
+      let first = series.history.first.map { PipelineTime.text($0.candle.openTime) } ?? "-"
+      let last = series.history.last.map { PipelineTime.text($0.candle.openTime) } ?? "-"
+      Output.line(
+        "   \(series.symbol.padding(toLength: 8, withPad: " ", startingAt: 0))  \(response.accepted) bars \(first) .. \(last)  invalid \(response.invalid)  duplicates \(response.duplicatesDropped)  gaps \(response.gapCount)  stored \(response.storedCount)"
+      )
+    }
+  }
+
+  /// One live bar of every series that has it, each through its own IngestCandles stream as a
+  /// feed would send it, with the bar's close as the reference time.
+  func ingestBar(_ time: Int64) async throws {
+    for series in self.market.series {
+      guard let row = series.live[time] else { continue }
+      var file = series.file
+      file.rows = [row]
+      file.problems = []
+      let options = Vane_V1_IngestOptions.with { $0.referenceTime = PipelineTime.timestamp(time + self.barMs) }
+      let messages = FeatureUpload.messages(file: file, symbol: series.symbol, interval: .h1, source: "vane pipeline: live", options: options)
+      let response = try await pipelineCall("replay", .feature, "IngestCandles") {
+        try await self.clients.feature.ingestCandles(options: self.clients.options) { try await $0.write(contentsOf: messages) }
+      }
+      guard response.accepted + response.duplicatesDropped == 1 else {
+        throw PipelineError(kind: .failed, stage: "replay", message: "\(series.symbol) bar \(PipelineTime.text(time)) was not stored (invalid \(response.invalid), unfinished \(response.unfinishedLastCandle))")
+      }
+    }
+  }
+
+  // MARK: Train, gate, bless
+
+  func setPolicy() async throws {
+    _ = try await pipelineCall("set policy", .gatekeeper, "SetPolicy") {
+      try await self.clients.gatekeeper.setPolicy(
+        .with {
+          $0.name = PipelineDefaults.policyName
+          $0.text = PipelineDefaults.hourlyPolicyYAML
+          $0.format = .yaml
+        }, metadata: self.clients.metadata, options: self.clients.options)
+    }
+    Output.line("== gates: policy '\(PipelineDefaults.policyName)' set on the gatekeeper (`vane pipeline --print-defaults` shows it)")
+  }
+
+  /// Trains on every bar before `until`, evaluates and blesses. - Returns: the new version's
+  /// index, or nil when its gates failed.
+  func train(until: Int64, label: String, role: String) async throws -> Int? {
+    let stageName = self.stage.current
+    var spec = try TrainCommand.parse(Data(PipelineDefaults.trainingSpecYAML(quick: self.settings.quick).utf8), source: "pipeline spec")
+    let start = self.market.series.first { $0.symbol == PipelineDefaults.symbol }!.history.first!.candle.openTime
+    spec.dataRange = .with {
+      $0.start = PipelineTime.timestamp(start)
+      $0.end = PipelineTime.timestamp(until)
+    }
+    Output.line("== train \(label): walk-forward on \(PipelineDefaults.symbol) 1h bars \(PipelineTime.text(start)) .. \(PipelineTime.text(until))")
+    let job = try await pipelineCall(stageName, .trainer, "StartTraining") {
+      try await self.clients.trainer.startTraining(.with { $0.spec = spec }, options: self.clients.options)
+    }
+    let final: Vane_V1_Job
+    do {
+      final = try await JobWatch.follow(job.id, address: self.trainerAddress, connection: self.connection, prefix: "   ")
+    } catch is ExitCode {
+      throw PipelineError(kind: .failed, stage: stageName, message: "vane.v1.TrainerService/WatchJob: the watch of job \(job.id) failed")
+    }
+    guard final.state == .succeeded else {
+      throw PipelineError(
+        kind: .failed, stage: stageName,
+        message: "job \(final.id) ended \(final.state): \(final.error.code) in \(JobWatch.stageName(final.error.stage)): \(final.error.message)")
+    }
+    for metrics in final.modelMetrics {
+      let values = ["auc", "log_loss", "ece"].compactMap { name in metrics.oofMetrics[name].map { String(format: "%@ %.4f", name, $0) } }
+      Output.line("   \(metrics.model.padding(toLength: 8, withPad: " ", startingAt: 0)) h\(metrics.horizonBars)  OOF rows \(metrics.oofRows)  \(values.joined(separator: "  "))")
+    }
+    let verdict = final.verdict
+    let oof = final.modelMetrics.first { $0.role == .meta && $0.horizonBars == 1 } ?? final.modelMetrics.first { $0.horizonBars == 1 }
+    var version = PipelineVersion(
+      label: label, version: final.bundle.bundleID, role: role, bundlePath: final.bundle.path, dataEnd: until, oofAUC: oof?.oofMetrics["auc"])
+    guard final.hasVerdict, verdict.passed, verdict.blessed else {
+      let why = final.hasVerdict ? "gates failed: \(verdict.failedGates.joined(separator: ", "))" : "the bundle was not evaluated"
+      Output.line("   \(label) \(final.bundle.bundleID): \(why); it is not deployed")
+      version.outcome = "NOT BLESSED"
+      version.reason = why
+      self.summary.versions.append(version)
+      return nil
+    }
+    Output.line("   \(label) = \(final.bundle.bundleID): passed '\(verdict.policyName)' (report \(verdict.reportID)), blessed; verdict beside the bundle")
+    self.summary.versions.append(version)
+    return self.summary.versions.count - 1
+  }
+
+  /// Evaluates the first bundle under the seed's `default` policy too (nothing is stored) and
+  /// says plainly which of its gates fail and why.
+  func explainDefaultPolicy(_ index: Int) async throws {
+    let path = self.summary.versions[index].bundlePath
+    let report = try await pipelineCall("gates under 'default'", .gatekeeper, "Evaluate") {
+      try await self.clients.gatekeeper.evaluate(
+        .with {
+          $0.bundle = .with { $0.path = path }
+          $0.policyName = "default"
+          $0.dryRun = true
+        }, options: self.clients.options)
+    }
+    let failed = report.gates.filter { !$0.passed && !$0.skipped }
+    if failed.isEmpty {
+      Output.line("== gates: the same bundle also passes the 'default' policy")
+      return
+    }
+    Output.line("== gates: under the 'default' policy this bundle would not ship (\(failed.count) of \(report.gates.count) gates fail):")
+    for gate in failed {
+      let line = "\(gate.gate): \(gate.reason)"
+      self.summary.defaultPolicyFailures.append(line)
+      Output.line("   \(line)")
+    }
+    Output.line("   'default' asks more AUC than hourly direction models reach; '\(PipelineDefaults.policyName)' keeps its calibration and sanity gates")
+  }
+
+  // MARK: Deploy
+
+  func plan(_ yaml: String, source: String) throws -> Vane_V1_RolloutPlan {
+    Vane_V1_RolloutPlan(try RolloutPlan.parse(yaml, source: source))
+  }
+
+  func deployFirst(_ index: Int) async throws {
+    let version = self.summary.versions[index]
+    Output.line("== deploy \(version.label): no version serves \(self.settings.modelID) yet, so it goes to FULL once loaded and is promoted after \(self.settings.firstMinRequests) live answers")
+    let plan = try self.plan(PipelineDefaults.firstPlanYAML(minRequests: self.settings.firstMinRequests), source: "first plan")
+    let rollout = try await self.deploy(index, plan: plan, blessing: nil)
+    // The replay starts once the version takes traffic.
+    let deadline = ContinuousClock.now + .seconds(180)
+    while true {
+      let current = try await pipelineCall("deploy v1", .deploy, "GetRollout") {
+        try await self.clients.deploy.getRollout(.with { $0.rolloutID = rollout }, options: self.clients.options)
+      }
+      self.printEvents(current)
+      if current.trafficPercent >= 100 || current.state == .promoted { break }
+      if [.failed, .rolledBack, .aborted].contains(current.state) {
+        throw PipelineError(kind: .failed, stage: "deploy v1", message: "rollout \(rollout) ended \(RolloutText.state(current.state)): \(current.failureReason)")
+      }
+      guard ContinuousClock.now < deadline else {
+        throw PipelineError(kind: .failed, stage: "deploy v1", message: "rollout \(rollout) did not take traffic within 180 s (\(RolloutText.state(current.state)))")
+      }
+      try await Task.sleep(for: .milliseconds(200))
+    }
+  }
+
+  /// Starts a rollout of version `index`. - Returns: its id.
+  func deploy(_ index: Int, plan: Vane_V1_RolloutPlan, blessing: Vane_V1_Verdict?) async throws -> String {
+    let version = self.summary.versions[index]
+    let rollout = try await pipelineCall(self.stage.current, .deploy, "Deploy") {
+      try await self.clients.deploy.deploy(
+        .with {
+          $0.bundlePath = version.bundlePath
+          if let blessing { $0.blessing = blessing }
+          $0.modelID = self.settings.modelID
+          $0.version = version.version
+          $0.plan = plan
+        }, metadata: self.clients.metadata, options: self.clients.options)
+    }
+    Output.line("   rollout \(rollout.id): \(version.label) \(version.version)\(rollout.baseline.version.isEmpty ? "" : " against \(self.label(of: rollout.baseline.version))")")
+    self.active = (rollout.id, index, 0)
+    return rollout.id
+  }
+
+  func label(of version: String) -> String {
+    self.summary.versions.first { $0.version == version }?.label ?? version
+  }
+
+  /// Prints the rollout's events not printed yet (analyses only when they fail).
+  func printEvents(_ rollout: Vane_V1_Rollout) {
+    guard var active = self.active, active.id == rollout.id else { return }
+    for event in rollout.history where event.sequence > active.sequence {
+      active.sequence = event.sequence
+      if event.kind == .analysis, event.analysis.passed || event.analysis.inconclusive { continue }
+      Output.line("   \(self.summary.versions[active.version].label) \(RolloutText.line(event))")
+    }
+    self.active = active
+  }
+
+  /// Follows the active rollout one poll; when it has ended, records its outcome and makes the
+  /// promoted version the serving one.
+  func pollRollout() async throws {
+    guard let active = self.active else { return }
+    let rollout = try await pipelineCall(self.stage.current, .deploy, "GetRollout") {
+      try await self.clients.deploy.getRollout(.with { $0.rolloutID = active.id }, options: self.clients.options)
+    }
+    self.printEvents(rollout)
+    switch rollout.state {
+    case .promoted:
+      self.summary.versions[active.version].outcome = "PROMOTED"
+      if let serving = self.serving, serving != active.version { self.summary.versions[serving].outcome = "replaced" }
+      self.serving = active.version
+      self.active = nil
+      Output.line("   \(self.summary.versions[active.version].label) is promoted: it serves all traffic")
+    case .rolledBack, .failed, .aborted:
+      self.summary.versions[active.version].outcome = RolloutText.state(rollout.state)
+      self.summary.versions[active.version].reason = rollout.failureReason
+      self.active = nil
+      Output.line("   \(self.summary.versions[active.version].label) \(RolloutText.state(rollout.state)): \(rollout.failureReason)")
+    default:
+      break
+    }
+  }
+}
