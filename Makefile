@@ -1,5 +1,6 @@
 # Vane build entry points. On a fresh Debian 12 machine:
-#   make run    installs what the build needs, builds (release) and runs the whole stack locally
+#   make run    installs what the build needs, builds (release) and runs the main job, `vane pipeline`
+#   make stack  the same build, then the five services idle on loopback (`vane stack`)
 #   make test   installs what the tests need, then runs `swift test` and the external-client tests
 #   make bench  builds release and prints the benchmarks: RPC (vane vs plain grpc++) and features
 #               (v1 matrix, indicators vs TA-Lib, online GetFeatures)
@@ -19,7 +20,7 @@ APT_PACKAGES := libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compile
 PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest onnxruntime onnx numpy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build test run bench
+.PHONY: deps build test run stack bench
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -41,7 +42,13 @@ test: deps
 	VANE_BIN=$$(swift build --show-bin-path)/vane python3 -m pytest -q Tests/External
 	docker-compose -f Compose/compose.yaml config -q && echo "compose.yaml: valid"
 
-run: build
+# The main job needs only the `vane` executable (and its embedded candles).
+run: deps
+	swift build -c release --product vane
+	$$(swift build -c release --show-bin-path)/vane pipeline
+
+stack: deps
+	swift build -c release --product vane
 	$$(swift build -c release --show-bin-path)/vane stack
 
 bench: build

@@ -219,7 +219,11 @@ extension FeatureServiceImplementation {
     let spec = DatasetSpec(
       symbols: request.symbols, interval: interval, featureSet: set, labels: labels, from: range.start, to: range.end,
       restrictLabelsToRange: request.restrictLabelsToRange, keepIncompleteRows: request.keepIncompleteRows)
-    return try Dataset.build(spec) { symbol in try self.store.candles(symbol: symbol, interval: interval) }
+    // The engine's series and frames: the same values GetFeatures serves, computed once per
+    // store version.
+    return try Dataset.build(
+      spec, candles: { symbol in try self.engine.candles(symbol: symbol, interval: interval) },
+      frames: { symbol in try self.engine.frame(symbol: symbol, interval: interval, featureSet: set) })
   }
 }
 

@@ -215,13 +215,20 @@ public final class CandleStore: Sendable {
     symbols: [String], intervals: [CandleInterval], from: Int64 = .min, to: Int64 = .max, maxGaps: Int = .max
   ) throws -> [SeriesCoverage] {
     try self.database.read { db in
-      let series = try Row.fetchAll(db, sql: "SELECT DISTINCT symbol, interval FROM candle ORDER BY symbol, interval")
-        .compactMap { row -> (String, CandleInterval)? in
-          guard let interval = CandleInterval(rawValue: row[1]) else { return nil }
-          return (row[0], interval)
+      // Named series need no scan of the table for the stored ones (an ingest asks for its
+      // own after every stream): a series with nothing stored is left out below.
+      let series: [(String, CandleInterval)] =
+        if !symbols.isEmpty, !intervals.isEmpty {
+          Array(Set(symbols)).flatMap { symbol in Set(intervals).map { (symbol, $0) } }
+        } else {
+          try Row.fetchAll(db, sql: "SELECT DISTINCT symbol, interval FROM candle ORDER BY symbol, interval")
+            .compactMap { row -> (String, CandleInterval)? in
+              guard let interval = CandleInterval(rawValue: row[1]) else { return nil }
+              return (row[0], interval)
+            }
+            .filter { symbols.isEmpty || symbols.contains($0.0) }
+            .filter { intervals.isEmpty || intervals.contains($0.1) }
         }
-        .filter { symbols.isEmpty || symbols.contains($0.0) }
-        .filter { intervals.isEmpty || intervals.contains($0.1) }
       // Interval order is by bar length, not by name.
       return try series.sorted { ($0.0, $0.1.milliseconds) < ($1.0, $1.1.milliseconds) }.compactMap { symbol, interval in
         try Self.coverage(db, symbol: symbol, interval: interval, from: from, to: to, maxGaps: maxGaps)

@@ -46,7 +46,7 @@ final class LocalStack: Sendable {
         process.environment = variables
         if let logDirectory {
           let path = logDirectory + "/\(entry.kind.rawValue).log"
-          FileManager.default.createFile(atPath: path, contents: nil)
+          _ = FileManager.default.createFile(atPath: path, contents: nil)
           let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
           process.standardOutput = log
           process.standardError = log

@@ -127,7 +127,7 @@ extension PipelineRun {
           if let window { $0.window = Google_Protobuf_Duration(seconds: window.components.seconds) }
         }, options: self.clients.options)
     }
-    for stats in response.versions where !stats.shadow {
+    for stats in response.versions {
       self.lastStats[stats.ref.version] = stats
       guard let index = self.summary.versions.firstIndex(where: { $0.version == stats.ref.version }),
         let h1 = stats.horizons.first(where: { $0.horizonBars == 1 })

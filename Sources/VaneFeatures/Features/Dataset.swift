@@ -92,8 +92,13 @@ public struct Dataset: Sendable {
   public let candidateRows: Int
 
   /// Computes features and labels for every symbol and picks the rows.
-  /// - Parameter candles: loads a symbol's stored series at the spec's interval (ascending).
-  public static func build(_ spec: DatasetSpec, candles: (String) throws -> [Candle]) throws -> Dataset {
+  /// - Parameters:
+  ///   - candles: loads a symbol's stored series at the spec's interval (ascending).
+  ///   - cached: a symbol's frame under `spec.featureSet` from a cache over the same candles (a
+  ///     ``FeatureEngine``); nil computes it here.
+  public static func build(
+    _ spec: DatasetSpec, candles: (String) throws -> [Candle], frames cached: ((String) throws -> FeatureFrame)? = nil
+  ) throws -> Dataset {
     var loaded: [String: [Candle]] = [:]
     func series(_ symbol: String) throws -> [Candle] {
       if let cached = loaded[symbol] { return cached }
@@ -105,7 +110,7 @@ public struct Dataset: Sendable {
     var labels: [[HorizonLabels]] = []
     for symbol in spec.symbols {
       let inputs = try FeatureInputs.load(symbol: symbol, interval: spec.interval, featureSet: spec.featureSet, candles: series)
-      frames.append(spec.featureSet.frame(inputs))
+      frames.append(try cached?(symbol) ?? spec.featureSet.frame(inputs))
       labels.append(spec.labels.labels(inputs.candles, interval: spec.interval))
     }
 

@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+import VaneCore
+
+/// `vane pipeline` end to end over real services: the binary starts the five services, ingests
+/// real candles, trains, gates, blesses, deploys, replays live bars, retrains, rolls the new
+/// version out and rolls an inverted candidate back.
+@Suite("vane pipeline", .serialized)
+struct PipelineTests {
+  /// The embedded sample, beside the built executable.
+  static let sample = VaneBinary.url.deletingLastPathComponent().appendingPathComponent("Vane_vane.resources/market")
+
+  /// The sample's files cut to the open times in [from, to), written under `directory`
+  /// (a shorter history keeps the test's feature frames and training small).
+  static func cutSample(from: String, to: String, into directory: URL) throws -> [String] {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return try ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"].map { symbol in
+      let source = Self.sample.appendingPathComponent("binance_\(symbol)_1h.csv.gz")
+      let bytes = try Gzip.decompress([UInt8](try Data(contentsOf: source)), name: source.path)
+      let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+      let kept = [lines[0]] + lines.dropFirst().filter { $0.prefix(10) >= from && $0.prefix(10) < to }
+      let target = directory.appendingPathComponent("binance_\(symbol)_1h.csv")
+      try Data((kept.joined(separator: "\n") + "\n").utf8).write(to: target)
+      return target.path
+    }
+  }
+
+  @Test("The whole loop on real candles: v1 promoted, a retrained v2 rolled out against it, a signed inverted candidate rolled back", .timeLimit(.minutes(15)))
+  func wholeLoop() async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-pipeline-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let files = try Self.cutSample(from: "2023-09-01", to: "2024-12-31", into: root.appendingPathComponent("market"))
+    let port = try ServeProcess.freeConsecutivePorts(5)
+    let result = try await VaneBinary.run(
+      ["pipeline", "--quick", "--cut", "2024-07-01", "--live-bars", "400", "--speed", "0", "--max-model-age", "48",
+       "--data-dir", root.appendingPathComponent("data").path, "--base-port", "\(port)"] + files,
+      timeout: .seconds(840))
+    let output = result.stdout
+    #expect(result.status == 0, "exit \(result.status)\n\(result.stderr.suffix(3000))\n\(output.suffix(6000))")
+    // Every stage ran, against real services.
+    #expect(output.contains("== ingest: history before 2024-07-01 00:00"))
+    #expect(output.contains("passed 'hourly'"))
+    #expect(output.contains("== gates: under the 'default' policy") || output.contains("also passes the 'default' policy"))
+    #expect(output.contains("v1 is promoted: it serves all traffic"))
+    #expect(output.contains("== retrain: v1's training data ended"))
+    #expect(output.contains("v2 [SHADOW step 0"))
+    // The inverted candidate is caught by the analysis, not by a gate.
+    #expect(output.contains("== inject: v3 = v2 with its stack inverted") || output.contains("== inject: v3 = v1 with its stack inverted"))
+    let summary = output.components(separatedBy: "== summary:").last ?? ""
+    let rows = summary.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+    let v1 = rows.first { $0.first == "v1" }
+    let v3 = rows.first { $0.first == "v3" }
+    #expect(v1?.last == "PROMOTED" || v1?.last == "replaced", "\(summary)")
+    #expect(v3?.last == "ROLLED_BACK", "\(summary)")
+    #expect(summary.contains("v3: step 0 failed") || summary.contains("v3: ") , "\(summary)")
+    #expect(summary.contains(" 0 failed"), "\(summary)")
+  }
+
+  @Test("Bad arguments and files exit with their documented codes")
+  func badInput() async throws {
+    let cut = try await VaneBinary.run(["pipeline", "--cut", "2024-13-01"])
+    #expect(cut.status == 64)
+    #expect(cut.stderr.contains("--cut"))
+    let addresses = try await VaneBinary.run(["pipeline", "--addresses", "127.0.0.1:1,127.0.0.1:2"])
+    #expect(addresses.status == 64)
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-pipeline-bad-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    let garbage = root.appendingPathComponent("binance_BTCUSDT_1h.csv")
+    try Data("ts,open,high,low,close,volume\nnot a row\n".utf8).write(to: garbage)
+    let file = try await VaneBinary.run(["pipeline", "--data-dir", root.appendingPathComponent("data").path, garbage.path])
+    #expect(file.status == 2, "\(file.stderr)")
+    #expect(file.stderr.contains("binance_BTCUSDT_1h.csv"))
+  }
+
+  @Test("--print-defaults prints the spec, the hourly policy and the plans the pipeline runs")
+  func defaults() async throws {
+    let result = try await VaneBinary.run(["pipeline", "--print-defaults"])
+    #expect(result.status == 0)
+    for text in ["gate_policy: hourly", "name: hourly", "metric: auc", "kind: shadow", "min_matured_outcomes:"] {
+      #expect(result.stdout.contains(text), "\(text)")
+    }
+  }
+}
