@@ -16,6 +16,8 @@ MARKET_DATA ?= ../shared/data/market
 APT_PACKAGES := libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
                 libopenblas-dev zlib1g-dev libsqlite3-dev pkg-config libssl-dev openssl docker-compose \
                 libxgboost0
+# Only the tests: headless Chromium renders the pipeline's HTML report.
+TEST_APT_PACKAGES := chromium
 # PyPI packages for the external-client tests (a gRPC client no one here wrote).
 PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest onnxruntime onnx numpy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -37,6 +39,11 @@ build: deps
 # One OpenBLAS thread in the test process: its idle threads spin, and on 2 cores they would
 # starve the service processes other tests start alongside the model tests.
 test: deps
+	@missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 	swift build --build-tests
 	VANE_REQUIRE_ONNXRUNTIME=1 OPENBLAS_NUM_THREADS=1 swift test --skip-build
 	VANE_BIN=$$(swift build --show-bin-path)/vane python3 -m pytest -q Tests/External

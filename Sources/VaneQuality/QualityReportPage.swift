@@ -115,7 +115,7 @@ public enum QualityReportPage {
   }
 
   /// Escapes text for HTML and SVG.
-  static func escape(_ text: String) -> String {
+  public static func escape(_ text: String) -> String {
     text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
       .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
   }

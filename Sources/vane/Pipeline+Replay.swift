@@ -25,13 +25,21 @@ extension PipelineRun {
       }
       try Task.checkCancellation()
       try await self.ingestBar(time)
+      self.lastBar = time
       try await self.predict(time)
       self.summary.bars = i + 1
       try await self.pollRollout()
+      self.recordTraffic(at: time)
       if (i + 1) % self.settings.checkEvery == 0 || i == times.count - 1 {
         try await self.refreshStats(window: .seconds(7 * 24 * 3600))
         self.printStatus(bar: time, index: i, of: times.count)
         if self.active == nil { try await self.nextMove(at: time, index: i, of: times.count) }
+        if self.settings.stopWhenDone, self.active == nil, self.retrains >= self.settings.maxRetrains,
+          self.injected || !self.settings.injectBadModel
+        {
+          Output.line("   every stage has run: the replay stops here (\(times.count - i - 1) live bars left)")
+          break
+        }
       }
     }
     try await self.finishActiveRollout()
@@ -94,6 +102,8 @@ extension PipelineRun {
   /// Predicts bar `time` of the model's symbol from the feature service's stored candles.
   func predict(_ time: Int64) async throws {
     self.summary.predictions += 1
+    let started = ContinuousClock.now
+    defer { self.summary.predictLatencies.append(PipelineTime.seconds(since: started) * 1000) }
     do {
       _ = try await self.clients.predictor.predict(
         .with {
@@ -129,6 +139,12 @@ extension PipelineRun {
     }
     for stats in response.versions {
       self.lastStats[stats.ref.version] = stats
+      if window != nil, let label = self.summary.versions.first(where: { $0.version == stats.ref.version })?.label,
+        let h1 = stats.horizons.first(where: { $0.horizonBars == 1 })
+      {
+        self.summary.live.append(
+          .init(bar: self.lastBar, version: label, auc: h1.hasAuc ? h1.auc : nil, logLoss: h1.hasLogLoss ? h1.logLoss : nil, matured: h1.matured))
+      }
       guard let index = self.summary.versions.firstIndex(where: { $0.version == stats.ref.version }),
         let h1 = stats.horizons.first(where: { $0.horizonBars == 1 })
       else { continue }
@@ -138,6 +154,27 @@ extension PipelineRun {
         if h1.hasAuc { self.summary.versions[index].liveAUC = h1.auc }
         if h1.hasLogLoss { self.summary.versions[index].liveLogLoss = h1.logLoss }
       }
+    }
+  }
+
+  /// Traffic shares after bar `time`: the serving version's and the one rolling out.
+  func recordTraffic(at time: Int64) {
+    var shares: [String: Double] = [:]
+    let active = self.active.map { self.summary.versions[$0.version].label }
+    if let serving = self.serving { shares[self.summary.versions[serving].label] = 100 - (active == nil ? 0 : self.activeShare) }
+    if let active, self.activeShare > 0 { shares[active] = self.activeShare }
+    self.summary.traffic.append(.init(bar: time, shares: shares))
+  }
+
+  /// Each version's server-side latency percentiles from the predictor's counters.
+  func readServerLatencies() async throws {
+    let response = try await pipelineCall(self.stage.current, .predictor, "ListModels") {
+      try await self.clients.predictor.listModels(.with { $0.modelID = self.settings.modelID }, options: self.clients.options)
+    }
+    for model in response.versions {
+      guard let label = self.summary.versions.first(where: { $0.version == model.ref.version })?.label else { continue }
+      func ms(_ d: Google_Protobuf_Duration) -> Double { Double(d.seconds) * 1000 + Double(d.nanos) / 1e6 }
+      self.summary.serverLatencies[label] = (ms(model.counters.latencyP50), ms(model.counters.latencyP99))
     }
   }
 

@@ -35,6 +35,9 @@ struct PipelineSettings: Sendable {
   /// Requests and matured outcomes a new version's steps need.
   var rolloutMinRequests = 24
   var rolloutMinMatured = 24
+  /// End the replay once every stage has run (retrained, rolled out, the bad candidate rolled
+  /// back) instead of replaying every live bar.
+  var stopWhenDone = false
   /// The model id the pipeline serves.
   var modelID = "\(PipelineDefaults.symbol)_1h"
   /// Where injected bundles are written (a gatekeeper bundle root).
@@ -64,9 +67,62 @@ struct PipelineVersion: Sendable {
   var reason = ""
 }
 
-/// What a finished run reports.
+/// What a finished run reports (the terminal summary and the HTML report).
 struct PipelineSummary: Sendable {
+  /// One series as ingested before the replay.
+  struct Coverage: Sendable {
+    var symbol: String
+    var bars: Int64
+    var first: Int64
+    var last: Int64
+    var gaps: Int64
+    var liveBars: Int
+  }
+
+  /// One walk-forward fold's out-of-fold AUC.
+  struct Fold: Sendable {
+    var version: String
+    var model: String
+    var horizon: UInt32
+    var fold: UInt32
+    var auc: Double
+  }
+
+  /// Live figures of a version at a replayed bar (a trailing 7-day window).
+  struct LivePoint: Sendable {
+    var bar: Int64
+    var version: String
+    var auc: Double?
+    var logLoss: Double?
+    var matured: Int64
+  }
+
+  /// Traffic shares after a replayed bar, by version label (a shadow's mirror is not a share).
+  struct TrafficPoint: Sendable {
+    var bar: Int64
+    var shares: [String: Double]
+  }
+
+  /// A rollout event as printed, with the replayed bar it happened at.
+  struct Event: Sendable {
+    var bar: Int64
+    var version: String
+    var text: String
+  }
+
   var stages: [(name: String, seconds: Double)] = []
+  var coverage: [Coverage] = []
+  var folds: [Fold] = []
+  /// The gatekeeper's report on each version's bundle under the pipeline's policy.
+  var reports: [String: Vane_V1_Report] = [:]
+  var live: [LivePoint] = []
+  var traffic: [TrafficPoint] = []
+  var events: [Event] = []
+  /// Client-side Predict latencies, in milliseconds.
+  var predictLatencies: [Double] = []
+  /// Server-side p50 and p99 per version at the end (ListModels counters), in milliseconds.
+  var serverLatencies: [String: (p50: Double, p99: Double)] = [:]
+  var cut: Int64 = 0
   var versions: [PipelineVersion] = []
   var bars = 0
   var predictions = 0
@@ -93,6 +149,10 @@ final class PipelineRun {
   var active: (id: String, version: Int, sequence: UInt64)?
   var retrains = 0
   var injected = false
+  /// The last bar replayed (the cut before the replay).
+  var lastBar: Int64 = 0
+  /// Traffic share of the version rolling out (a canary's, or all once FULL).
+  var activeShare = 0.0
   /// The latest live figures per version (the status line's window).
   var lastStats: [String: Vane_V1_VersionStats] = [:]
   let barMs: Int64 = 3_600_000
@@ -111,6 +171,8 @@ final class PipelineRun {
 
   /// Runs every stage. - Throws: ``PipelineError``.
   func run() async throws -> PipelineSummary {
+    self.summary.cut = self.market.cut
+    self.lastBar = self.market.cut
     try await self.timed("ingest history") { try await self.ingestHistory() }
     try await self.timed("set policy") { try await self.setPolicy() }
     let first = try await self.timed("train v1") { try await self.train(until: self.market.cut, label: "v1", role: "first") }
@@ -120,7 +182,10 @@ final class PipelineRun {
     try await self.timed("gates under 'default'") { try await self.explainDefaultPolicy(first) }
     try await self.timed("deploy v1") { try await self.deployFirst(first) }
     try await self.timed("replay") { try await self.replay() }
-    try await self.timed("final metrics") { try await self.refreshStats(window: nil) }
+    try await self.timed("final metrics") {
+      try await self.refreshStats(window: nil)
+      try await self.readServerLatencies()
+    }
     return self.summary
   }
 
@@ -144,6 +209,11 @@ final class PipelineRun {
       let response = try await pipelineCall("ingest history", .feature, "IngestCandles") {
         try await self.clients.feature.ingestCandles(options: self.clients.options) { try await $0.write(contentsOf: messages) }
       }
+      self.summary.coverage.append(
+        .init(
+          symbol: series.symbol, bars: response.accepted, first: series.history.first?.candle.openTime ?? 0,
+          last: series.history.last?.candle.openTime ?? 0, gaps: response.gapCount,
+          liveBars: self.market.liveTimes.filter { series.live[$0] != nil }.count))
       let first = series.history.first.map { PipelineTime.text($0.candle.openTime) } ?? "-"
       let last = series.history.last.map { PipelineTime.text($0.candle.openTime) } ?? "-"
       Output.line(
@@ -227,6 +297,16 @@ final class PipelineRun {
       return nil
     }
     Output.line("   \(label) = \(final.bundle.bundleID): passed '\(verdict.policyName)' (report \(verdict.reportID)), blessed; verdict beside the bundle")
+    for metrics in final.modelMetrics where metrics.horizonBars == 1 {
+      for fold in metrics.folds {
+        if let auc = fold.metrics["auc"] {
+          self.summary.folds.append(.init(version: label, model: metrics.model, horizon: metrics.horizonBars, fold: fold.fold, auc: auc))
+        }
+      }
+    }
+    self.summary.reports[label] = try await pipelineCall(stageName, .gatekeeper, "GetReport") {
+      try await self.clients.gatekeeper.getReport(.with { $0.reportID = verdict.reportID }, options: self.clients.options)
+    }
     self.summary.versions.append(version)
     return self.summary.versions.count - 1
   }
@@ -314,7 +394,9 @@ final class PipelineRun {
     for event in rollout.history where event.sequence > active.sequence {
       active.sequence = event.sequence
       if event.kind == .analysis, event.analysis.passed || event.analysis.inconclusive { continue }
-      Output.line("   \(self.summary.versions[active.version].label) \(RolloutText.line(event))")
+      let text = RolloutText.line(event)
+      Output.line("   \(self.summary.versions[active.version].label) \(text)")
+      self.summary.events.append(.init(bar: self.lastBar, version: self.summary.versions[active.version].label, text: text))
     }
     self.active = active
   }
@@ -327,6 +409,7 @@ final class PipelineRun {
       try await self.clients.deploy.getRollout(.with { $0.rolloutID = active.id }, options: self.clients.options)
     }
     self.printEvents(rollout)
+    self.activeShare = [.canary, .full, .promoted].contains(rollout.state) ? rollout.trafficPercent : 0
     switch rollout.state {
     case .promoted:
       self.summary.versions[active.version].outcome = "PROMOTED"

@@ -33,7 +33,7 @@ struct PipelineCommand: AsyncParsableCommand {
   var market: String?
 
   @Option(help: "Where history ends and the live replay begins (UTC; YYYY-MM-DD or RFC 3339).")
-  var cut: String = "2024-10-01"
+  var cut: String = "2024-12-01"
 
   @Option(name: .customLong("live-bars"), help: "Most live bars to replay (default: every bar after the cut).")
   var liveBars: Int?
@@ -50,8 +50,11 @@ struct PipelineCommand: AsyncParsableCommand {
   @Flag(inversion: .prefixedNo, help: "Deploy a properly signed but inverted candidate, which the rollout analysis must roll back.")
   var injectBadModel = true
 
-  @Flag(help: "A smaller model (XGBoost + logistic regression, three folds): the loop in a fraction of the time.")
+  @Flag(help: "A smaller model (XGBoost and logistic regression under the stack, no MLP): the loop in a fraction of the time.")
   var quick = false
+
+  @Flag(name: .customLong("stop-when-done"), help: "End the replay once every stage has run instead of replaying every live bar.")
+  var stopWhenDone = false
 
   @Option(name: .customLong("data-dir"), help: "Root of the run's data: the services' directories and the run's own files.")
   var dataDirectory: String = "vane-data/pipeline"
@@ -152,6 +155,7 @@ struct PipelineCommand: AsyncParsableCommand {
     settings.maxModelAgeBars = self.maxModelAge
     settings.maxRetrains = self.maxRetrains
     settings.injectBadModel = self.injectBadModel
+    settings.stopWhenDone = self.stopWhenDone
     let configured = settings
     let connection = self.connection
     let trainerAddress = addresses[.trainer]!
@@ -206,7 +210,15 @@ struct PipelineCommand: AsyncParsableCommand {
     }
     switch ending {
     case .finished(let summary):
-      PipelineReport.printSummary(summary, seconds: PipelineTime.seconds(since: started))
+      let seconds = PipelineTime.seconds(since: started)
+      PipelineReport.printSummary(summary, seconds: seconds)
+      do {
+        let path = try PipelineReport.write(summary, seconds: seconds, to: root + "/report.html")
+        Output.line("\nreport: \(path) (open it in a browser; one file, no network)")
+      } catch {
+        FileHandle.standardError.write(Data("ERROR: writing the report: \(error)\n".utf8))
+        throw ExitCode(1)
+      }
     case .failed(let error):
       FileHandle.standardError.write(Data("ERROR: \(error.stage): \(error.message)\n".utf8))
       throw ExitCode(error.kind == .gateSaidNo ? 3 : 1)

@@ -32,7 +32,7 @@ struct PipelineTests {
     let files = try Self.cutSample(from: "2023-09-01", to: "2024-12-31", into: root.appendingPathComponent("market"))
     let port = try ServeProcess.freeConsecutivePorts(5)
     let result = try await VaneBinary.run(
-      ["pipeline", "--quick", "--cut", "2024-07-01", "--live-bars", "400", "--speed", "0", "--max-model-age", "48",
+      ["pipeline", "--quick", "--cut", "2024-07-01", "--live-bars", "400", "--stop-when-done", "--speed", "0", "--max-model-age", "48",
        "--data-dir", root.appendingPathComponent("data").path, "--base-port", "\(port)"] + files,
       timeout: .seconds(840))
     let output = result.stdout
@@ -54,6 +54,44 @@ struct PipelineTests {
     #expect(v3?.last == "ROLLED_BACK", "\(summary)")
     #expect(summary.contains("v3: step 0 failed") || summary.contains("v3: ") , "\(summary)")
     #expect(summary.contains(" 0 failed"), "\(summary)")
+
+    // The report renders in a real browser: no script error, every plot drew something.
+    let report = root.appendingPathComponent("data/report.html")
+    #expect(FileManager.default.fileExists(atPath: report.path))
+    let page = try String(contentsOf: report, encoding: .utf8)
+    for section in ["Data coverage", "Walk-forward", "reliability diagrams", "Gates", "Rollouts", "Live metrics", "Latency"] {
+      #expect(page.contains(section), "\(section)")
+    }
+    let dom = try await Self.renderedBody(report)
+    let attributes = try #require(dom, "headless chromium did not render the report")
+    #expect(attributes["data-errors"] == "0", "\(attributes)")
+    #expect(attributes["data-empty-plots"] == "0", "\(attributes)")
+    #expect(Int(attributes["data-plots"] ?? "") ?? 0 >= 8, "\(attributes)")
+  }
+
+  /// The `<body>` attributes of `page` after it loaded in headless Chromium (Debian's package,
+  /// which `make test` installs), or nil when it did not render.
+  static func renderedBody(_ page: URL) async throws -> [String: String]? {
+    let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    let path = try #require(browser, "headless Chromium is not installed (make test installs Debian's chromium)")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.absoluteString]
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let dom = String(decoding: await VaneBinary.readOnThread(out.fileHandleForReading.fileDescriptor), as: UTF8.self)
+    process.waitUntilExit()
+    guard let start = dom.range(of: "<body"), let end = dom[start.upperBound...].firstIndex(of: ">") else { return nil }
+    var attributes: [String: String] = [:]
+    let text = dom[start.upperBound..<end]
+    let pattern = try NSRegularExpression(pattern: "([a-z-]+)=\"([^\"]*)\"")
+    for match in pattern.matches(in: String(text), range: NSRange(text.startIndex..., in: text)) {
+      let string = String(text) as NSString
+      attributes[string.substring(with: match.range(at: 1))] = string.substring(with: match.range(at: 2))
+    }
+    return attributes
   }
 
   @Test("Bad arguments and files exit with their documented codes")
