@@ -22,13 +22,16 @@ TEST_APT_PACKAGES := chromium
 PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest onnxruntime onnx numpy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# Installs those of the Debian packages $(1) that are missing (one apt-get for all of them).
+apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+  if [ -n "$$missing" ]; then \
+    echo "installing:$$missing"; \
+    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+  fi
+
 .PHONY: deps build test run stack bench
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
-	fi
+	@$(call apt_install,$(APT_PACKAGES))
 	@python3 -c "import grpc, grpc_health, grpc_reflection, pytest, onnxruntime, onnx, numpy" 2>/dev/null || \
 	  python3 -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
 
@@ -39,11 +42,7 @@ build: deps
 # One OpenBLAS thread in the test process: its idle threads spin, and on 2 cores they would
 # starve the service processes other tests start alongside the model tests.
 test: deps
-	@missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@$(call apt_install,$(TEST_APT_PACKAGES))
 	swift build --build-tests
 	VANE_REQUIRE_ONNXRUNTIME=1 OPENBLAS_NUM_THREADS=1 swift test --skip-build
 	VANE_BIN=$$(swift build --show-bin-path)/vane python3 -m pytest -q Tests/External
