@@ -1,9 +1,9 @@
 internal import Foundation
 internal import VaneCore
 internal import VaneModels
-internal import VaneProto
+public import VaneProto
 internal import VaneQuality
-internal import VaneTraining
+public import VaneTraining
 internal import VaneFeatures
 internal import VaneRuntime
 
@@ -21,6 +21,13 @@ struct ResolvedSpec: Sendable {
 }
 
 extension Vane_V1_TrainingSpec {
+  /// What the libraries run for this spec (models, walk-forward plan, stacking), as the trainer
+  /// would run it: for benchmarks that time the same work without the service.
+  /// - Throws: what ``resolved(defaultThreads:)`` throws.
+  public func runSpec(defaultThreads: Int) throws -> RunSpec {
+    try self.resolved(defaultThreads: defaultThreads).run
+  }
+
   /// Checks the spec and resolves its defaults.
   /// - Throws: INVALID_ARGUMENT naming the field path (`spec.models[1].xgboost.max_depth`) and
   ///   the reason; FAILED_PRECONDITION for device CUDA (no CUDA backend in this build).

@@ -37,7 +37,22 @@ public struct StackPlan: Sendable {
     if kind == .trainer {
       environment["VANE_GATEKEEPER_ADDRESS"] = "gatekeeper:\(ServiceKind.gatekeeper.defaultPort)"
     }
+    if kind == .gatekeeper {
+      environment["VANE_BUNDLE_ROOTS"] = Self.bundleRoots(dataRoot: "/var/lib/vane")
+    }
     return environment
+  }
+
+  /// The directory of `vane pipeline`'s own files under a data root (the bundles it builds,
+  /// which the gatekeeper evaluates and blesses).
+  public static func pipelineDirectory(dataRoot: String) -> String {
+    (dataRoot.hasSuffix("/") ? dataRoot : dataRoot + "/") + "pipeline"
+  }
+
+  /// Where the gatekeeper reads bundles: its own directory, the trainer's and the pipeline's.
+  static func bundleRoots(dataRoot: String) -> String {
+    let root = dataRoot.hasSuffix("/") ? dataRoot : dataRoot + "/"
+    return [root + ServiceKind.gatekeeper.rawValue, root + ServiceKind.trainer.rawValue, Self.pipelineDirectory(dataRoot: dataRoot)].joined(separator: ":")
   }
 
   /// Volumes a container mounts besides its own, read-only: the gatekeeper and the predictor
@@ -46,7 +61,7 @@ public struct StackPlan: Sendable {
   public static func sharedVolumes(for kind: ServiceKind) -> [String] {
     func volume(_ of: ServiceKind) -> String { "\(of.rawValue)-data:\(containerDataDirectory(for: of)):ro" }
     switch kind {
-    case .gatekeeper: return [volume(.trainer)]
+    case .gatekeeper: return [volume(.trainer), "pipeline-data:\(Self.pipelineDirectory(dataRoot: "/var/lib/vane")):ro"]
     case .predictor: return [volume(.trainer), volume(.deploy)]
     case .deploy: return [volume(.gatekeeper)]
     case .feature, .trainer: return []
@@ -75,6 +90,9 @@ public struct StackPlan: Sendable {
       }
       if kind == .trainer {
         environment["VANE_GATEKEEPER_ADDRESS"] = address(.gatekeeper)
+      }
+      if kind == .gatekeeper {
+        environment["VANE_BUNDLE_ROOTS"] = Self.bundleRoots(dataRoot: dataRoot)
       }
       return Process(kind: kind, arguments: Self.arguments(for: kind), environment: environment, address: address(kind))
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FeatureService
 import VaneFeatures
+import VaneProto
 internal import Foundation
 
 /// The candles a pipeline replays: per symbol, the history before the cut and the bars after it,
@@ -50,6 +51,29 @@ struct PipelineMarket: Sendable {
       throw ValidationError("\(directory): needs 1h candle files for \(PipelineDefaults.symbols.joined(separator: ", ")); found \(picked.count)")
     }
     return picked
+  }
+
+  /// The ingest streams that deliver bar `time` as a live feed would: one per series that has
+  /// the bar, with the bar's close as the reference time.
+  func barStreams(_ time: Int64) -> [(symbol: String, messages: [Vane_V1_IngestCandlesRequest])] {
+    self.series.compactMap { series in
+      guard let row = series.live[time] else { return nil }
+      var file = series.file
+      file.rows = [row]
+      file.problems = []
+      let options = Vane_V1_IngestOptions.with { $0.referenceTime = PipelineTime.timestamp(time + CandleInterval.h1.milliseconds) }
+      return (series.symbol, FeatureUpload.messages(file: file, symbol: series.symbol, interval: .h1, source: "vane pipeline: live", options: options))
+    }
+  }
+
+  /// The ingest streams of every series' history (each row before the cut).
+  func historyStreams() -> [(series: Series, messages: [Vane_V1_IngestCandlesRequest])] {
+    self.series.map { series in
+      var file = series.file
+      file.rows = series.history
+      let options = Vane_V1_IngestOptions.with { $0.referenceTime = PipelineTime.timestamp(self.cut) }
+      return (series, FeatureUpload.messages(file: file, symbol: series.symbol, interval: .h1, source: "vane pipeline: \(file.name)", options: options))
+    }
   }
 
   /// Reads `paths` and splits them at `cut`.

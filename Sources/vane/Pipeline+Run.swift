@@ -5,6 +5,7 @@ import GRPCShimTransport
 import SwiftProtobuf
 import Synchronization
 import VaneFeatures
+import VaneBundle
 import VaneCore
 import VaneProto
 import VaneRollout
@@ -201,11 +202,7 @@ final class PipelineRun {
 
   func ingestHistory() async throws {
     Output.line("== ingest: history before \(PipelineTime.text(self.market.cut)) (the rest arrives bar by bar)")
-    for series in self.market.series {
-      var file = series.file
-      file.rows = series.history
-      let options = Vane_V1_IngestOptions.with { $0.referenceTime = PipelineTime.timestamp(self.market.cut) }
-      let messages = FeatureUpload.messages(file: file, symbol: series.symbol, interval: .h1, source: "vane pipeline: \(file.name)", options: options)
+    for (series, messages) in self.market.historyStreams() {
       let response = try await pipelineCall("ingest history", .feature, "IngestCandles") {
         try await self.clients.feature.ingestCandles(options: self.clients.options) { try await $0.write(contentsOf: messages) }
       }
@@ -225,18 +222,12 @@ final class PipelineRun {
   /// One live bar of every series that has it, each through its own IngestCandles stream as a
   /// feed would send it, with the bar's close as the reference time.
   func ingestBar(_ time: Int64) async throws {
-    for series in self.market.series {
-      guard let row = series.live[time] else { continue }
-      var file = series.file
-      file.rows = [row]
-      file.problems = []
-      let options = Vane_V1_IngestOptions.with { $0.referenceTime = PipelineTime.timestamp(time + self.barMs) }
-      let messages = FeatureUpload.messages(file: file, symbol: series.symbol, interval: .h1, source: "vane pipeline: live", options: options)
+    for (symbol, messages) in self.market.barStreams(time) {
       let response = try await pipelineCall("replay", .feature, "IngestCandles") {
         try await self.clients.feature.ingestCandles(options: self.clients.options) { try await $0.write(contentsOf: messages) }
       }
       guard response.accepted + response.duplicatesDropped == 1 else {
-        throw PipelineError(kind: .failed, stage: "replay", message: "\(series.symbol) bar \(PipelineTime.text(time)) was not stored (invalid \(response.invalid), unfinished \(response.unfinishedLastCandle))")
+        throw PipelineError(kind: .failed, stage: "replay", message: "\(symbol) bar \(PipelineTime.text(time)) was not stored (invalid \(response.invalid), unfinished \(response.unfinishedLastCandle))")
       }
     }
   }
@@ -369,15 +360,27 @@ final class PipelineRun {
   /// Starts a rollout of version `index`. - Returns: its id.
   func deploy(_ index: Int, plan: Vane_V1_RolloutPlan, blessing: Vane_V1_Verdict?) async throws -> String {
     let version = self.summary.versions[index]
+    // A bundle's blessing is the verdict file beside it (the trainer's), or the one given.
+    var verdict = blessing
+    if verdict == nil, let data = FileManager.default.contents(atPath: ModelBundle.verdictPath(for: version.bundlePath)) {
+      verdict = try? Vane_V1_Verdict(jsonUTF8Data: data)
+    }
+    var request = Vane_V1_DeployRequest.with {
+      $0.bundlePath = version.bundlePath
+      if let verdict { $0.blessing = verdict }
+      $0.modelID = self.settings.modelID
+      $0.version = version.version
+      $0.plan = plan
+    }
     let rollout = try await pipelineCall(self.stage.current, .deploy, "Deploy") {
-      try await self.clients.deploy.deploy(
-        .with {
-          $0.bundlePath = version.bundlePath
-          if let blessing { $0.blessing = blessing }
-          $0.modelID = self.settings.modelID
-          $0.version = version.version
-          $0.plan = plan
-        }, metadata: self.clients.metadata, options: self.clients.options)
+      do {
+        return try await self.clients.deploy.deploy(request, metadata: self.clients.metadata, options: self.clients.options)
+      } catch let error as RPCError where error.code == .notFound {
+        // The deploy host does not see this file (another machine, or a container without the
+        // trainer's volume): stream it there, as `vane deploy` does.
+        request.bundlePath = try await DeployCommand.upload(version.bundlePath, client: self.clients.deploy, metadata: self.clients.metadata)
+        return try await self.clients.deploy.deploy(request, metadata: self.clients.metadata, options: self.clients.options)
+      }
     }
     Output.line("   rollout \(rollout.id): \(version.label) \(version.version)\(rollout.baseline.version.isEmpty ? "" : " against \(self.label(of: rollout.baseline.version))")")
     self.active = (rollout.id, index, 0)

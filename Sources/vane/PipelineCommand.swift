@@ -107,12 +107,27 @@ struct PipelineCommand: AsyncParsableCommand {
       return
     }
     VaneLogging.bootstrap(level: .warning)
+    let (summary, seconds, root) = try await self.runPipeline()
+    PipelineReport.printSummary(summary, seconds: seconds)
+    do {
+      let path = try PipelineReport.write(summary, seconds: seconds, to: root + "/report.html")
+      Output.line("\nreport: \(path) (open it in a browser; one file, no network)")
+    } catch {
+      FileHandle.standardError.write(Data("ERROR: writing the report: \(error)\n".utf8))
+      throw ExitCode(1)
+    }
+  }
+
+  /// Runs the loop (starting the services unless `--addresses` names running ones) and stops
+  /// what it started. - Returns: the summary, the run's seconds and its data root.
+  /// - Throws: the documented exit code, after printing why.
+  func runPipeline() async throws -> (PipelineSummary, Double, String) {
     let started = ContinuousClock.now
     let cut = try self.cutTime()
     let paths = try PipelineMarket.files(arguments: self.files, directory: self.market)
     let market = try PipelineMarket.load(paths: paths, cut: cut, liveBars: self.liveBars)
     let root = URL(fileURLWithPath: self.dataDirectory).standardizedFileURL.path
-    let runDirectory = root + "/run"
+    let runDirectory = StackPlan.pipelineDirectory(dataRoot: root)
 
     // Signals are trapped first, so Ctrl-C always reaches the stopping path below.
     let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
@@ -128,12 +143,8 @@ struct PipelineCommand: AsyncParsableCommand {
       try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
       let plan = StackPlan.loopback(basePort: self.basePort, dataRoot: root)
       for entry in plan { addresses[entry.kind] = entry.address }
-      let environment = [
-        // The pipeline's own bundles (the injected candidate) may be evaluated and blessed.
-        "VANE_BUNDLE_ROOTS": [root + "/gatekeeper", root + "/trainer", runDirectory].joined(separator: ":"),
-        // Outcomes are joined every second, so live metrics follow the replay closely.
-        "VANE_JOIN_INTERVAL": "1",
-      ]
+      // Outcomes are joined every second, so live metrics follow the replay closely.
+      let environment = ["VANE_JOIN_INTERVAL": "1"]
       Output.line("vane pipeline: starting the five services (logs in \(root)/logs)")
       let local = try LocalStack(plan: plan, gracePeriod: 5, environment: environment, logDirectory: root + "/logs")
       stack = local
@@ -210,15 +221,7 @@ struct PipelineCommand: AsyncParsableCommand {
     }
     switch ending {
     case .finished(let summary):
-      let seconds = PipelineTime.seconds(since: started)
-      PipelineReport.printSummary(summary, seconds: seconds)
-      do {
-        let path = try PipelineReport.write(summary, seconds: seconds, to: root + "/report.html")
-        Output.line("\nreport: \(path) (open it in a browser; one file, no network)")
-      } catch {
-        FileHandle.standardError.write(Data("ERROR: writing the report: \(error)\n".utf8))
-        throw ExitCode(1)
-      }
+      return (summary, PipelineTime.seconds(since: started), root)
     case .failed(let error):
       FileHandle.standardError.write(Data("ERROR: \(error.stage): \(error.message)\n".utf8))
       throw ExitCode(error.kind == .gateSaidNo ? 3 : 1)

@@ -94,6 +94,10 @@ final class ServeProcess: Sendable {
     self.process = process
     // Generous: on 2 cores the rest of the suite (model training) runs alongside.
     if await HealthProbe.waitUntilServing(config: .init(target: self.address, tls: probeTLS), service: "", timeout: .seconds(90)) {
+      // SERVING from another process on the same port is not this server.
+      guard process.isRunning else {
+        throw VaneError(.unavailable, "vane serve \(kind.rawValue) exited (\(process.terminationStatus)) while something else answered on \(self.address)")
+      }
       return
     }
     self.stop()
@@ -135,21 +139,11 @@ final class ServeProcess: Sendable {
     }
   }
 
+  /// A port that is free now, drawn at random below the kernel's ephemeral range: two tests
+  /// asking at once get different ports (bind(0) hands a port just closed to the next caller,
+  /// and two servers started on it would make one test talk to the other's server).
   static func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let result = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-        guard bind(fd, pointer, length) == 0 else { return -1 }
-        return getsockname(fd, pointer, &length)
-      }
-    }
-    guard result == 0 else { throw VaneError(.unavailable, "no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    try Self.freeConsecutivePorts(1)
   }
 }
 

@@ -17,9 +17,22 @@ struct ComposeTests {
     return try #require(document["services"] as? [String: [String: Any]])
   }
 
-  @Test("compose.yaml declares exactly the five services")
+  @Test("compose.yaml declares exactly the five services and the pipeline")
   func fiveServices() throws {
-    #expect(Set(try Self.services().keys) == Set(ServiceKind.allCases.map(\.rawValue)))
+    #expect(Set(try Self.services().keys) == Set(ServiceKind.allCases.map(\.rawValue) + ["pipeline"]))
+  }
+
+  @Test("The pipeline runs once over the five services, after they are healthy")
+  func pipelineService() throws {
+    let service = try #require(try Self.services()["pipeline"])
+    let command = try #require(service["command"] as? [String])
+    let addresses = ServiceKind.allCases.map { "\($0.rawValue):\($0.defaultPort)" }.joined(separator: ",")
+    #expect(command == ["pipeline", "--addresses", addresses, "--data-dir", StackPlan.pipelineDirectory(dataRoot: "/var/lib/vane")])
+    #expect(service["restart"] as? String == "no")
+    let dependencies = try #require(service["depends_on"] as? [String: Any])
+    #expect(Set(dependencies.keys) == Set(ServiceKind.allCases.map(\.rawValue)))
+    let volumes = try #require(service["volumes"] as? [String])
+    #expect(volumes.contains("pipeline-data:\(StackPlan.pipelineDirectory(dataRoot: "/var/lib/vane"))"))
   }
 
   @Test("Each service's command is the one vane stack runs", arguments: ServiceKind.allCases)
