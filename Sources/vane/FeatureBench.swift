@@ -166,13 +166,20 @@ struct FeatureBench: AsyncParsableCommand {
     let transport = try ShimClientTransport(config: .init(target: address))
     let market = self.market
     let calls = self.calls
-    let (first, latencies) = try await withGRPCClient(transport: transport) { grpc -> (Double, [Double]) in
+    let (first, latencies, afterBar) = try await withGRPCClient(transport: transport) { grpc -> (Double, [Double], Double) in
       let client = Vane_V1_FeatureService.Client(wrapping: grpc)
+      // Every file but its last bar now; the last bars arrive later, one stream each, as a live
+      // feed's would.
+      var lastBars: [(String, ParsedCandleFile)] = []
       for symbol in FeatureSet.v1References {
-        let file = try CandleFileParser.read(path: "\(market)/binance_\(symbol)_1h.csv.gz")
-        _ = try await client.ingestCandles { writer in
-          try await writer.write(contentsOf: FeatureUpload.messages(file: file, symbol: symbol, interval: .h1, source: "bench"))
-        }
+        var file = try CandleFileParser.read(path: "\(market)/binance_\(symbol)_1h.csv.gz")
+        var last = file
+        last.rows = Array(file.rows.suffix(1))
+        last.problems = []
+        lastBars.append((symbol, last))
+        file.rows.removeLast()
+        let messages = FeatureUpload.messages(file: file, symbol: symbol, interval: .h1, source: "bench")
+        _ = try await client.ingestCandles { writer in try await writer.write(contentsOf: messages) }
       }
       let request = Vane_V1_GetFeaturesRequest.with { $0.market = .with { $0.symbol = "BTCUSDT"; $0.interval = .interval1H } }
       let clock = ContinuousClock()
@@ -186,10 +193,17 @@ struct FeatureBench: AsyncParsableCommand {
         _ = try await client.getFeatures(request)
         latencies.append(seconds(clock.now - t))
       }
-      return (first, latencies.sorted())
+      for (symbol, last) in lastBars {
+        let messages = FeatureUpload.messages(file: last, symbol: symbol, interval: .h1, source: "bench")
+        _ = try await client.ingestCandles { writer in try await writer.write(contentsOf: messages) }
+      }
+      let t = clock.now
+      _ = try await client.getFeatures(request)
+      return (first, latencies.sorted(), seconds(clock.now - t))
     }
     let p50 = latencies[latencies.count / 2] * 1e6, p99 = latencies[latencies.count * 99 / 100] * 1e6
     print("3. online GetFeatures (BTCUSDT 1h, latest bar, 78 values) over loopback, \(calls) sequential calls")
     print(String(format: "   first call after ingest (computes the frame): %.1f ms; then p50 %.0f µs, p99 %.0f µs; target p50 < 1 ms: %@", first * 1e3, p50, p99, p50 < 1000 ? "met" : "NOT met"))
+    print(String(format: "   first call after a one-bar ingest of each symbol: %.1f ms (%.2f× the cold frame: stored series are reread only from the new bar)", afterBar * 1e3, afterBar / first))
   }
 }

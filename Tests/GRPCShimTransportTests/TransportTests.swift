@@ -330,7 +330,8 @@ struct ShimTransportTests {
   func badTrailers() async throws {
     let code = try await withServer(.shim, services: [EchoService(observations: Observations())]) { client, _ in
       var options = CallOptions.defaults
-      options.timeout = .seconds(10)
+      // A bound that tells a hang from an answer, generous for a loaded 2-core machine.
+      options.timeout = .seconds(60)
       return await statusCode {
         _ = try await client.unary(
           request: ClientRequest(message: ""), descriptor: EchoService.badTrailers,
