@@ -70,7 +70,10 @@ struct IngestSession {
   }
 
   /// Validates everything received and stores it in one transaction (unless a dry run).
-  func commit(to store: CandleStore, now: Date) throws -> Vane_V1_IngestCandlesResponse {
+  /// Validates and stores the stream's rows, tells `engine` what changed, and describes the
+  /// stored series.
+  func commit(to engine: FeatureEngine, now: Date) throws -> Vane_V1_IngestCandlesResponse {
+    let store = engine.store
     let started = Date()
     let nowMs = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
     let reference = self.options.hasReferenceTime
@@ -84,7 +87,7 @@ struct IngestSession {
     guard !self.rows.isEmpty else {
       response.invalid = response.clientRejected
       (response.invalidRows, response.invalidRowsTruncated) = self.reported(self.clientRejected)
-      try self.describeStored(in: store, into: &response)
+      try self.describeStored(in: engine, into: &response)
       return response
     }
     let report = try CandleValidator.validate(
@@ -115,7 +118,12 @@ struct IngestSession {
       // The range spans what this stream sent and the store now holds (new or replaced).
       response.ingestedRange = .init(start: first, end: last + self.interval.milliseconds)
     }
-    try self.describeStored(in: store, into: &response)
+    if !response.dryRun, response.accepted + response.replaced + response.enriched > 0 {
+      // Every row the stream sent is at or after its earliest open time: only those can have
+      // changed in the store.
+      engine.didIngest(symbol: self.symbol, interval: self.interval, from: self.rows.lazy.map(\.candle.openTime).min())
+    }
+    try self.describeStored(in: engine, into: &response)
     response.elapsed = .init(secondsDouble: Date().timeIntervalSince(started))
     return response
   }
@@ -125,12 +133,17 @@ struct IngestSession {
     (problems.prefix(self.reportLimit).map(Vane_V1_InvalidRow.init), problems.count > self.reportLimit)
   }
 
-  private func describeStored(in store: CandleStore, into response: inout Vane_V1_IngestCandlesResponse) throws {
-    guard let stored = try store.coverage(symbols: [self.symbol], intervals: [self.interval], maxGaps: 0).first else { return }
-    response.storedRange = .init(start: stored.first, end: stored.last + self.interval.milliseconds)
-    response.storedCount = Int64(stored.count)
-    response.gapCount = Int64(stored.gapCount)
+  /// The stored series after the stream, from the engine's copy (an ingest of one bar rereads
+  /// one row, where counting gaps in SQL scanned the whole series).
+  private func describeStored(in engine: FeatureEngine, into response: inout Vane_V1_IngestCandlesResponse) throws {
+    let candles = try engine.candles(symbol: self.symbol, interval: self.interval)
+    guard let first = candles.first?.openTime, let last = candles.last?.openTime else { return }
+    let step = self.interval.milliseconds
+    response.storedRange = .init(start: first, end: last + step)
+    response.storedCount = Int64(candles.count)
+    response.gapCount = Int64(zip(candles, candles.dropFirst()).count { $1.openTime - $0.openTime > step })
   }
+
 }
 
 extension Vane_V1_SeriesCoverage {

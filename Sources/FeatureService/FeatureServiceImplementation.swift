@@ -53,13 +53,7 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
       }
       // SQLite writes: the blocking pool's work, not the cooperative pool's.
       let ready = session
-      let response = try await BlockingPool.shared.run { try ready.commit(to: self.store, now: Date()) }
-      if !response.dryRun, response.accepted + response.replaced + response.enriched > 0 {
-        // Every row the stream sent is at or after its earliest open time: only those can
-        // have changed in the store.
-        self.engine.didIngest(symbol: session.symbol, interval: session.interval, from: session.rows.lazy.map(\.candle.openTime).min())
-      }
-      return response
+      return try await BlockingPool.shared.run { try ready.commit(to: self.engine, now: Date()) }
     }
   }
 

@@ -113,8 +113,10 @@ enum PipelineDefaults {
 
   /// A new version against the incumbent: a shadow step checks it agrees with what is serving,
   /// a canary step takes a quarter of the traffic until enough of its answers have matured and
-  /// its live AUC and log loss are not worse than the incumbent's, then FULL. Durations are
-  /// wall-clock seconds; the outcome counts pace it by replayed bars.
+  /// its live AUC and log loss are not grossly worse than the incumbent's, then FULL. Durations
+  /// are wall-clock seconds; the outcome counts pace it by replayed bars. The live bounds are
+  /// loose on purpose: on tens of matured hourly outcomes an AUC has a standard error near 0.1,
+  /// so a tight bound would roll honest versions back on noise.
   static func rolloutPlanYAML(minRequests: Int, minMatured: Int) -> String {
     """
     steps:
@@ -132,8 +134,8 @@ enum PipelineDefaults {
         min_matured_outcomes: \(minMatured)
         thresholds:
           - {metric: error_rate, op: "<=", threshold: 0.0}
-          - {metric: live_auc, op: ">=", threshold: -0.05, reference: baseline_delta, failure_limit: 2}
-          - {metric: live_log_loss, op: "<=", threshold: 0.03, reference: baseline_delta, failure_limit: 2}
+          - {metric: live_auc, op: ">=", threshold: -0.15, reference: baseline_delta, failure_limit: 3}
+          - {metric: live_log_loss, op: "<=", threshold: 0.02, reference: baseline_delta, failure_limit: 3}
       - kind: full
         min_requests: \(max(minRequests / 4, 1))
         thresholds:

@@ -34,8 +34,10 @@ struct PipelineSettings: Sendable {
   /// Live answers a first version serves before it is promoted.
   var firstMinRequests = 24
   /// Requests and matured outcomes a new version's steps need.
-  var rolloutMinRequests = 24
-  var rolloutMinMatured = 24
+  var rolloutMinRequests = Self.defaultRolloutMinRequests
+  var rolloutMinMatured = Self.defaultRolloutMinMatured
+  static let defaultRolloutMinRequests = 24
+  static let defaultRolloutMinMatured = 48
   /// End the replay once every stage has run (retrained, rolled out, the bad candidate rolled
   /// back) instead of replaying every live bar.
   var stopWhenDone = false

@@ -89,11 +89,12 @@ struct PipelineBench: AsyncParsableCommand {
 
     let replayRate = Double(summary.bars) / stage("replay")
     print("vane bench pipeline: \(summary.bars) live bars after \(self.cut), \(self.quick ? "quick" : "default") spec; the run took \(String(format: "%.1f", total)) s")
-    print("   stage                 pipeline           floor              ratio")
-    print(String(format: "   %-20@ %8.1f s         %8.1f s         %5.2f×   (floor: the same walk-forward and final fit in-process, no services)", "train v1" as NSString, stage("train v1"), floor, stage("train v1") / floor))
-    print(String(format: "   %-20@ %8.1f bars/s    %8.1f bars/s    %5.2f×   (floor: the same bars ingested alone, no predictions, joins or analysis)", "replay" as NSString, replayRate, ingestRate, replayRate / ingestRate))
-    for (name, seconds) in summary.stages where name != "train v1" && name != "replay" {
-      print(String(format: "   %-20@ %8.1f s", name as NSString, seconds))
+    func name(_ text: String) -> String { text.padding(toLength: 26, withPad: " ", startingAt: 0) }
+    print("   stage                     pipeline        floor           ratio")
+    print(name("   train v1") + String(format: "%8.1f s      %8.1f s      %5.2f×   (floor: the same walk-forward and final fit in-process, no services)", stage("train v1"), floor, stage("train v1") / floor))
+    print(name("   replay") + String(format: "%8.1f bars/s %8.1f bars/s %5.2f×   (floor: the same bars ingested alone: no predictions, joins or analysis)", replayRate, ingestRate, replayRate / ingestRate))
+    for (stageName, seconds) in summary.stages where stageName != "train v1" && stageName != "replay" {
+      print(name("   " + stageName) + String(format: "%8.1f s", seconds))
     }
   }
 }

@@ -103,7 +103,7 @@ struct PipelineCommand: AsyncParsableCommand {
       Output.line("# training spec (data_range is set per run)\n" + PipelineDefaults.trainingSpecYAML(quick: self.quick))
       Output.line(PipelineDefaults.hourlyPolicyYAML)
       Output.line("# rollout plan of a first version\n" + PipelineDefaults.firstPlanYAML(minRequests: 24))
-      Output.line("# rollout plan of a new version against the incumbent\n" + PipelineDefaults.rolloutPlanYAML(minRequests: 24, minMatured: 24))
+      Output.line("# rollout plan of a new version against the incumbent\n" + PipelineDefaults.rolloutPlanYAML(minRequests: PipelineSettings.defaultRolloutMinRequests, minMatured: PipelineSettings.defaultRolloutMinMatured))
       return
     }
     VaneLogging.bootstrap(level: .warning)
