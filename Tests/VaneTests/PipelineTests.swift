@@ -95,6 +95,50 @@ struct PipelineTests {
     return attributes
   }
 
+  @Test("Ctrl-C during training stops every service and exits 130, naming the stage", .timeLimit(.minutes(5)))
+  func interrupted() async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-pipeline-int-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let files = try Self.cutSample(from: "2023-09-01", to: "2024-08-01", into: root.appendingPathComponent("market"))
+    let port = try ServeProcess.freeConsecutivePorts(5)
+    let output = root.appendingPathComponent("out.txt"), errors = root.appendingPathComponent("err.txt")
+    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+    let process = Process()
+    process.executableURL = VaneBinary.url
+    process.arguments = ["pipeline", "--cut", "2024-07-01", "--data-dir", root.appendingPathComponent("data").path, "--base-port", "\(port)"] + files
+    process.standardOutput = try FileHandle(forWritingTo: output)
+    process.standardError = try FileHandle(forWritingTo: errors)
+    try process.run()
+    defer { if process.isRunning { process.terminate() } }
+    // Event-driven: wait for the training stage to begin, however long the machine takes.
+    let deadline = ContinuousClock.now + .seconds(180)
+    while !((try? String(contentsOf: output, encoding: .utf8)) ?? "").contains("== train v1"), process.isRunning, ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    try #require(process.isRunning, "the pipeline ended before training: \((try? String(contentsOf: errors, encoding: .utf8)) ?? "")")
+    kill(process.processIdentifier, SIGINT)
+    while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+    let stderr = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+    #expect(process.terminationStatus == 130, "\(stderr)")
+    #expect(stderr.contains("interrupted during 'train v1'"), "\(stderr)")
+    // Every service stopped: nothing listens on their ports any more.
+    for offset in 0..<5 { #expect(!Self.isListening(port + offset), "port \(port + offset) still answers") }
+  }
+
+  /// Whether a server accepts connections on the loopback port.
+  static func isListening(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+  }
+
   @Test("Bad arguments and files exit with their documented codes")
   func badInput() async throws {
     let cut = try await VaneBinary.run(["pipeline", "--cut", "2024-13-01"])
