@@ -116,7 +116,8 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     let horizons = request.horizonBars == 0 ? [] : [Int(request.horizonBars)]
     let first = input.current
     let context = ModelRegistry.RequestContext(
-      requestID: request.requestID.isEmpty ? UUID().uuidString.lowercased() : String(request.requestID.prefix(128)),
+      // The request's own id, else the call's (x-request-id, which every Vane client sends).
+      requestID: request.requestID.isEmpty ? (RequestID.current ?? RequestID.make()) : String(request.requestID.prefix(128)),
       symbol: first.symbol.isEmpty ? nil : first.symbol, barTime: first.hasAsOf ? try? first.asOf.unixMilliseconds(field: "as_of") : nil)
     var used = first
     let answer = try self.registry.predict(route, horizons: horizons, context: context) { model in

@@ -65,7 +65,7 @@ struct Upstreams: Sendable {
     for attempt in 1...max(self.config.attempts, 1) {
       do {
         let transport = try ShimClientTransport(config: .init(target: address, messageLimits: .init(maxReceiveBytes: 256 << 20, maxSendBytes: 64 << 20)))
-        return try await withGRPCClient(transport: transport) { try await body($0) }
+        return try await withGRPCClient(transport: transport, interceptors: [RequestIDClientInterceptor()]) { try await body($0) }
       } catch let error as RPCError where Self.transient.contains(error.code) && attempt < self.config.attempts {
         if cancellation?.isCancelled == true { throw VaneError(.cancelled, "cancelled while waiting for the \(service)") }
         try await Task.sleep(for: delay)
@@ -113,7 +113,7 @@ struct Upstreams: Sendable {
     let set: Vane_V1_FeatureSet
     do {
       let transport = try ShimClientTransport(config: .init(target: self.config.featureAddress))
-      set = try await withGRPCClient(transport: transport) { grpc in
+      set = try await withGRPCClient(transport: transport, interceptors: [RequestIDClientInterceptor()]) { grpc in
         try await Vane_V1_FeatureService.Client(wrapping: grpc).describeFeatureSet(
           .with { $0.featureSetID = spec.featureSetID }, options: self.options(.seconds(5)))
       }

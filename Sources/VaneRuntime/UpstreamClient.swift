@@ -27,7 +27,7 @@ public final class UpstreamClient: Service, Sendable {
     } catch {
       throw VaneError(.invalidArgument, "\(name) address '\(address)': \(error)", cause: error)
     }
-    self.client = GRPCClient(transport: transport)
+    self.client = GRPCClient(transport: transport, interceptors: [RequestIDClientInterceptor()])
   }
 
   /// Keeps the connection until the service group shuts down.

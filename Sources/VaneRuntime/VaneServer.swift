@@ -48,7 +48,8 @@ public final class VaneServer: Service, Sendable {
     self.server = GRPCServer(
       transport: transport,
       services: try services(self.info),
-      interceptorPipeline: AdminAuthInterceptor.pipeline(mode: config.adminAuth)
+      // The request id first, so that an admin refusal is logged with it too.
+      interceptorPipeline: [.apply(RequestIDServerInterceptor(), to: .all)] + AdminAuthInterceptor.pipeline(mode: config.adminAuth)
     )
   }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import GRPCCore
 import GRPCShimTransport
+import VaneCore
 import VaneRuntime
 internal import Foundation
 
@@ -70,7 +71,10 @@ extension ClientConnectionOptions {
     var options = CallOptions.defaults
     options.timeout = .milliseconds(Int64(timeout * 1000))
     do {
-      return try await withGRPCClient(transport: transport) { grpc in try await body(grpc, options) }
+      // One request id for what the command asks (and every call that causes, service to service).
+      return try await RequestID.$current.withValue(RequestID.current ?? RequestID.make()) {
+        try await withGRPCClient(transport: transport, interceptors: [RequestIDClientInterceptor()]) { grpc in try await body(grpc, options) }
+      }
     } catch let error as RPCError {
       FileHandle.standardError.write(Data("ERROR: \(error.code): \(error.message)\n".utf8))
       throw ExitCode(1)

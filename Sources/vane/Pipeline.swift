@@ -43,7 +43,7 @@ struct PipelineClients: Sendable {
     addresses: [ServiceKind: String], connection: ClientConnectionOptions, _ body: @Sendable (PipelineClients) async throws -> R
   ) async throws -> R {
     let grpc = try ServiceKind.allCases.map { kind in
-      (kind, GRPCClient(transport: try ShimClientTransport(config: connection.config(target: addresses[kind]!))))
+      (kind, GRPCClient(transport: try ShimClientTransport(config: connection.config(target: addresses[kind]!)), interceptors: [RequestIDClientInterceptor()]))
     }
     let byKind = Dictionary(uniqueKeysWithValues: grpc)
     var options = CallOptions.defaults
@@ -52,10 +52,14 @@ struct PipelineClients: Sendable {
       feature: .init(wrapping: byKind[.feature]!), trainer: .init(wrapping: byKind[.trainer]!), predictor: .init(wrapping: byKind[.predictor]!),
       gatekeeper: .init(wrapping: byKind[.gatekeeper]!), deploy: .init(wrapping: byKind[.deploy]!), metadata: try connection.metadata(),
       options: options)
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-      for (_, client) in grpc { group.addTask { try await client.runConnections() } }
-      defer { for (_, client) in grpc { client.beginGracefulShutdown() } }
-      return try await body(clients)
+    // One request id for the run: every call the pipeline makes, and every call those cause,
+    // carries it into the services' logs and the prediction log.
+    return try await RequestID.$current.withValue(RequestID.current ?? RequestID.make()) {
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for (_, client) in grpc { group.addTask { try await client.runConnections() } }
+        defer { for (_, client) in grpc { client.beginGracefulShutdown() } }
+        return try await body(clients)
+      }
     }
   }
 }
