@@ -135,6 +135,16 @@ final class ServeProcess: Sendable {
   }
 
   static func isFree(_ port: Int) -> Bool {
+    Self.withLoopbackSocket(port) { fd, address, length in bind(fd, address, length) == 0 }
+  }
+
+  /// Whether a server accepts connections on the loopback port.
+  static func isListening(_ port: Int) -> Bool {
+    Self.withLoopbackSocket(port) { fd, address, length in connect(fd, address, length) == 0 }
+  }
+
+  /// A new TCP socket and 127.0.0.1:`port`, for `body` (the socket is closed after).
+  static func withLoopbackSocket(_ port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
@@ -142,9 +152,10 @@ final class ServeProcess: Sendable {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = UInt16(port).bigEndian
     return withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
   }
+
 
   /// A port that is free now, drawn at random below the kernel's ephemeral range: two tests
   /// asking at once get different ports (bind(0) hands a port just closed to the next caller,

@@ -123,21 +123,10 @@ struct PipelineTests {
     #expect(process.terminationStatus == 130, "\(stderr)")
     #expect(stderr.contains("interrupted during 'train v1'"), "\(stderr)")
     // Every service stopped: nothing listens on their ports any more.
-    for offset in 0..<5 { #expect(!Self.isListening(port + offset), "port \(port + offset) still answers") }
+    for offset in 0..<5 { #expect(!ServeProcess.isListening(port + offset), "port \(port + offset) still answers") }
   }
 
-  /// Whether a server accepts connections on the loopback port.
-  static func isListening(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    return withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-  }
+
 
   @Test("Bad arguments and files exit with their documented codes")
   func badInput() async throws {
