@@ -142,7 +142,9 @@ extension PredictionLog {
       drift.sort { $0.psi > $1.psi }
     }
     return LiveStatistics(
-      modelID: modelID, version: version, shadow: answers.first?.shadow ?? false, classes: record.classes, bars: bars, horizons: horizons,
+      // A shadow only when every answer in the window was one: a version that began as a
+      // shadow and then took traffic is not one.
+      modelID: modelID, version: version, shadow: !answers.isEmpty && answers.allSatisfy(\.shadow), classes: record.classes, bars: bars, horizons: horizons,
       inputDrift: drift)
   }
 }

@@ -117,6 +117,24 @@ struct PredictionLogTests {
     #expect(try await joiner.joinOnce() == 6)
   }
 
+  @Test("A version's statistics are a shadow's only when every answer in the window was a shadow answer")
+  func shadowFlag() throws {
+    let log = try PredictionLog(path: ":memory:")
+    try log.register(Self.version())
+    func shadow(_ i: Int) -> PredictionLog.Record {
+      var record = Self.record(i)
+      record.shadow = true
+      return record
+    }
+    for i in 0..<3 { log.submit(shadow(i)) }
+    try log.flush()
+    #expect(try log.statistics(modelID: "btc", version: "v1", window: .seconds(86_400), since: nil).shadow)
+    // Promoted: its later answers are primary ones.
+    for i in 3..<5 { log.submit(Self.record(i)) }
+    try log.flush()
+    #expect(try !log.statistics(modelID: "btc", version: "v1", window: .seconds(86_400), since: nil).shadow)
+  }
+
   @Test("Answers without a symbol or bar are never joined and count as unjoinable")
   func unjoinable() async throws {
     let log = try PredictionLog(path: ":memory:")
