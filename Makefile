@@ -11,15 +11,15 @@ SHELL := /bin/bash
 MARKET_DATA ?= ../shared/data/market
 
 # Debian packages: the C++ gRPC and protobuf libraries the shim links, protoc for `make protos`,
-# OpenBLAS, openssl (tests make certificates), docker-compose (validates Compose/compose.yaml) and
-# libxgboost (loaded at run time by the trainer).
+# OpenBLAS, openssl (tests make certificates), docker-compose (validates Compose/compose.yaml),
+# libxgboost (loaded at run time by the trainer) and libmicrohttpd (the /metrics endpoint).
 APT_PACKAGES := libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
                 libopenblas-dev zlib1g-dev libsqlite3-dev pkg-config libssl-dev openssl docker-compose \
-                libxgboost0
+                libxgboost0 libmicrohttpd-dev
 # Only the tests: headless Chromium renders the pipeline's HTML report.
 TEST_APT_PACKAGES := chromium
 # PyPI packages for the external-client tests (a gRPC client no one here wrote).
-PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest onnxruntime onnx numpy
+PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest onnxruntime onnx numpy prometheus-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Installs those of the Debian packages $(1) that are missing (one apt-get for all of them).
@@ -32,7 +32,7 @@ apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missi
 .PHONY: deps build test run stack bench
 deps:
 	@$(call apt_install,$(APT_PACKAGES))
-	@python3 -c "import grpc, grpc_health, grpc_reflection, pytest, onnxruntime, onnx, numpy" 2>/dev/null || \
+	@python3 -c "import grpc, grpc_health, grpc_reflection, pytest, onnxruntime, onnx, numpy, prometheus_client" 2>/dev/null || \
 	  python3 -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
 
 build: deps

@@ -30,6 +30,8 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    .package(url: "https://github.com/apple/swift-metrics.git", from: "2.7.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
   ],
   targets: [
     // C at the bottom: one target per foreign library.
@@ -46,6 +48,11 @@ let package = Package(
       ]
     ),
     .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+    // libmicrohttpd: the HTTP listener of the Prometheus endpoint.
+    .target(
+      name: "CMicroHTTPD",
+      linkerSettings: [.linkedLibrary("microhttpd")]
+    ),
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
     .target(
@@ -62,6 +69,19 @@ let package = Package(
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // Prometheus metrics: swift-metrics' backend and the /metrics endpoint (no gRPC).
+    .target(
+      name: "VaneMetrics",
+      dependencies: [
+        "CMicroHTTPD", "VaneCore",
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -145,7 +165,8 @@ let package = Package(
     .target(
       name: "VaneRuntime",
       dependencies: [
-        "VaneCore", "VaneFeatures", "VaneQuality", "VaneProto", "GRPCShimTransport",
+        "VaneCore", "VaneFeatures", "VaneQuality", "VaneProto", "GRPCShimTransport", "VaneMetrics",
+        .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -156,12 +177,12 @@ let package = Package(
     ),
     .target(
       name: "FeatureService",
-      dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneFeatures", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+      dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneFeatures", "VaneMetrics", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
       swiftSettings: swiftSettings),
     .target(
       name: "TrainerService",
       dependencies: [
-        "VaneRuntime", "VaneProto", "VaneCore", "VaneMath", "VaneModels", "VaneFeatures", "VaneTraining", "VaneBundle", "VaneQuality", "VaneStore", "GRPCShimTransport",
+        "VaneRuntime", "VaneProto", "VaneCore", "VaneMath", "VaneModels", "VaneFeatures", "VaneTraining", "VaneBundle", "VaneQuality", "VaneStore", "GRPCShimTransport", "VaneMetrics",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -170,13 +191,13 @@ let package = Package(
     ),
     .target(
       name: "PredictorService",
-      dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneServing", "VaneBundle", "VaneFeatures", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+      dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneServing", "VaneBundle", "VaneFeatures", "VaneMetrics", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
       swiftSettings: swiftSettings),
     .target(name: "GatekeeperService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneQuality", "VaneBundle"], swiftSettings: swiftSettings),
     .target(
       name: "DeployService",
       dependencies: [
-        "VaneRuntime", "VaneProto", "VaneCore", "VaneRollout", "VaneBundle", "VaneQuality", "GRPCShimTransport",
+        "VaneRuntime", "VaneProto", "VaneCore", "VaneRollout", "VaneBundle", "VaneQuality", "GRPCShimTransport", "VaneMetrics",
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: swiftSettings),
@@ -184,7 +205,7 @@ let package = Package(
       name: "vane",
       dependencies: [
         "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures", "VaneQuality", "VaneModels", "VaneTraining",
-        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService", "VaneServing", "VaneRollout", "VaneBundle",
+        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService", "VaneServing", "VaneRollout", "VaneBundle", "VaneMetrics",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -273,7 +294,7 @@ let package = Package(
       name: "VaneTests",
       dependencies: [
         "vane", "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneTestSupport", "VaneFeatures",
-        "VaneQuality", "VaneBundle", "VaneModels", "VaneTraining", "VaneServing",
+        "VaneQuality", "VaneBundle", "VaneModels", "VaneTraining", "VaneServing", "VaneMetrics",
         "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),

@@ -136,7 +136,7 @@ public final class TrainingWorker: Service, Sendable {
       } else {
         try? self.board.finish(id, state: .failed) {
           $0.error = .with {
-            $0.code = Self.codeName(failure.code)
+            $0.code = failure.code.canonicalName
             $0.message = failure.message
             $0.stage = stoppedStage
           }
@@ -144,17 +144,6 @@ public final class TrainingWorker: Service, Sendable {
         logger.error("job failed", metadata: ["error": "\(failure)"])
       }
     }
-  }
-
-  /// "INVALID_ARGUMENT" for `.invalidArgument`.
-  static func codeName(_ code: VaneError.Code) -> String {
-    if code == .internalError { return "INTERNAL" }
-    var out = ""
-    for character in code.description {
-      if character.isUppercase { out += "_" }
-      out += character.uppercased()
-    }
-    return out
   }
 
   static func bundleID(_ spec: Vane_V1_TrainingSpec, interval: String, job: String) -> String {

@@ -24,6 +24,10 @@ public enum ServiceKind: String, CaseIterable, Sendable, Codable {
     }
   }
 
+  /// Its Prometheus endpoint's port in a container and in `vane stack`: the service's port + 10
+  /// (50061 for feature up to 50065 for deploy).
+  public var defaultMetricsPort: Int { self.defaultPort + 10 }
+
   /// The service whose protobuf name is `name` ("vane.v1.FeatureService"), if any.
   public init?(grpcServiceName name: String) {
     guard let kind = Self.allCases.first(where: { $0.grpcServiceName == name }) else { return nil }

@@ -33,6 +33,21 @@ public struct VaneError: Error, CustomStringConvertible, Sendable {
     public static let internalError = Code(.internalError)
 
     public var description: String { self.wrapped.rawValue }
+
+    /// The canonical gRPC status name, e.g. "INVALID_ARGUMENT" for `.invalidArgument`.
+    public var canonicalName: String { VaneError.canonicalStatusName(self.description) }
+  }
+
+  /// "INVALID_ARGUMENT" for "invalidArgument": a status code's Swift name (Vane's or
+  /// grpc-swift's) as gRPC spells it on the wire, in logs and in metric labels.
+  public static func canonicalStatusName(_ swiftName: String) -> String {
+    if swiftName == "internalError" { return "INTERNAL" }
+    var out = ""
+    for character in swiftName {
+      if character.isUppercase { out += "_" }
+      out += character.uppercased()
+    }
+    return out
   }
 
   public var code: Code

@@ -17,6 +17,9 @@ public struct ServerConfig: Sendable {
   public var keepalive: ShimKeepalive
   /// How long in-flight calls may run after SIGTERM/SIGINT before they are cancelled.
   public var shutdownGracePeriod: Duration
+  /// Whether calls are counted and timed per method (`--metrics-address` given); off, the
+  /// interceptor is not installed at all.
+  public var recordsMetrics: Bool
 
   public init(
     kind: ServiceKind,
@@ -26,8 +29,10 @@ public struct ServerConfig: Sendable {
     adminAuth: AdminAuthInterceptor.Mode = .loopbackOnly,
     messageLimits: ShimMessageLimits = ShimMessageLimits(maxReceiveBytes: 64 << 20, maxSendBytes: 64 << 20),
     keepalive: ShimKeepalive = .defaults,
-    shutdownGracePeriod: Duration = .seconds(10)
+    shutdownGracePeriod: Duration = .seconds(10),
+    recordsMetrics: Bool = false
   ) {
+    self.recordsMetrics = recordsMetrics
     self.keepalive = keepalive
     self.kind = kind
     self.address = address

@@ -27,6 +27,7 @@ public struct StackPlan: Sendable {
     var environment = [
       "VANE_ADDRESS": "0.0.0.0:\(kind.defaultPort)",
       "VANE_DATA_DIR": containerDataDirectory(for: kind),
+      "VANE_METRICS_ADDRESS": "0.0.0.0:\(kind.defaultMetricsPort)",
     ]
     if kind == .trainer || kind == .predictor || kind == .deploy {
       environment["VANE_FEATURE_ADDRESS"] = "feature:\(ServiceKind.feature.defaultPort)"
@@ -74,14 +75,18 @@ public struct StackPlan: Sendable {
   }
 
   /// The processes of a loopback stack whose ports start at `basePort` (the default ports when
-  /// it is 50051) with data under `dataRoot`.
-  public static func loopback(basePort: Int, dataRoot: String, host: String = "127.0.0.1") -> [Process] {
+  /// it is 50051) with data under `dataRoot`, and Prometheus endpoints from `metricsBasePort`
+  /// (nil: none).
+  public static func loopback(basePort: Int, metricsBasePort: Int? = nil, dataRoot: String, host: String = "127.0.0.1") -> [Process] {
     func address(_ kind: ServiceKind) -> String { "\(host):\(basePort + ServiceKind.allCases.firstIndex(of: kind)!)" }
     return ServiceKind.allCases.map { kind in
       var environment = [
         "VANE_ADDRESS": address(kind),
         "VANE_DATA_DIR": dataRoot.hasSuffix("/") ? dataRoot + kind.rawValue : dataRoot + "/" + kind.rawValue,
       ]
+      if let metricsBasePort {
+        environment["VANE_METRICS_ADDRESS"] = "\(host):\(metricsBasePort + ServiceKind.allCases.firstIndex(of: kind)!)"
+      }
       if kind == .trainer || kind == .predictor || kind == .deploy {
         environment["VANE_FEATURE_ADDRESS"] = address(.feature)
       }

@@ -49,7 +49,10 @@ public final class VaneServer: Service, Sendable {
       transport: transport,
       services: try services(self.info),
       // The request id first, so that an admin refusal is logged with it too.
-      interceptorPipeline: [.apply(RequestIDServerInterceptor(), to: .all)] + AdminAuthInterceptor.pipeline(mode: config.adminAuth)
+      interceptorPipeline: [.apply(RequestIDServerInterceptor(), to: .all)]
+        // Before admin authorisation, so that refused calls are counted with their status.
+        + (config.recordsMetrics ? [.apply(ServerMetricsInterceptor(), to: .all)] : [])
+        + AdminAuthInterceptor.pipeline(mode: config.adminAuth)
     )
   }
 

@@ -62,6 +62,9 @@ struct PipelineCommand: AsyncParsableCommand {
   @Option(name: .customLong("base-port"), help: "Port of the feature service of the stack the pipeline starts; the others follow.")
   var basePort: Int = 50051
 
+  @Option(name: .customLong("metrics-base-port"), help: "Port of the feature service's Prometheus endpoint in the stack the pipeline starts; the others follow. Default: --base-port + 10; 0: no metrics.")
+  var metricsBasePort: Int?
+
   @Option(help: "Use running services instead: five host:port, comma-separated, in the order feature,trainer,predictor,gatekeeper,deploy.")
   var addresses: String?
 
@@ -75,7 +78,8 @@ struct PipelineCommand: AsyncParsableCommand {
     if let liveBars = self.liveBars, liveBars < 1 { throw ValidationError("--live-bars: must be at least 1") }
     guard self.maxModelAge >= 1 else { throw ValidationError("--max-model-age: must be at least 1 hour") }
     guard self.maxRetrains >= 0 else { throw ValidationError("--max-retrains: must not be negative") }
-    guard (1...65530).contains(self.basePort) else { throw ValidationError("--base-port: \(self.basePort) is not a port from 1 to 65530") }
+    guard (1...65520).contains(self.basePort) else { throw ValidationError("--base-port: \(self.basePort) is not a port from 1 to 65520") }
+    try validateMetricsBasePort(self.metricsBasePort)
     _ = try self.cutTime()
     _ = try self.serviceAddresses()
   }
@@ -141,7 +145,7 @@ struct PipelineCommand: AsyncParsableCommand {
         try FileManager.default.removeItem(atPath: root)
       }
       try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-      let plan = StackPlan.loopback(basePort: self.basePort, dataRoot: root)
+      let plan = StackPlan.loopback(basePort: self.basePort, metricsBasePort: metricsBase(self.metricsBasePort, basePort: self.basePort), dataRoot: root)
       for entry in plan { addresses[entry.kind] = entry.address }
       // Outcomes are joined every second, so live metrics follow the replay closely.
       let environment = ["VANE_JOIN_INTERVAL": "1"]
@@ -155,7 +159,10 @@ struct PipelineCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data("ERROR: starting the services: \(error)\n".utf8))
         throw ExitCode(1)
       }
-      for entry in plan { Output.line("   \(entry.kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(entry.address)") }
+      for entry in plan {
+        let metrics = entry.environment["VANE_METRICS_ADDRESS"].map { "   metrics http://\($0)/metrics" } ?? ""
+        Output.line("   \(entry.kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(entry.address)\(metrics)")
+      }
     } else {
       try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
     }

@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import VaneCore
 import VaneRuntime
+import VaneMetrics
 import FeatureService
 import TrainerService
 import PredictorService
@@ -30,6 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
         --keepalive-time   VANE_KEEPALIVE_TIME    (grpc++'s default: 2 hours)
         --keepalive-timeout VANE_KEEPALIVE_TIMEOUT 20 (seconds)
         --log-level        VANE_LOG_LEVEL         info
+        --metrics-address  VANE_METRICS_ADDRESS   (no metrics) host:port of the Prometheus endpoint, GET /metrics
       Trainer, predictor (market inputs, outcomes) and deploy (feature set check; "none": no check):
         --feature-address  VANE_FEATURE_ADDRESS   127.0.0.1:50051
       Predictor only:
@@ -81,6 +83,9 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
   var logLevel: String?
 
+  @Option(name: .customLong("metrics-address"), help: "host:port for Prometheus metrics over HTTP (GET /metrics); port 0 picks one.")
+  var metricsAddress: String?
+
   @Option(name: .customLong("feature-address"), help: "Trainer and predictor: the feature service's host:port.")
   var featureAddress: String?
 
@@ -115,6 +120,8 @@ struct ServeCommand: AsyncParsableCommand {
     var logger = Logger(label: "vane.\(kind.rawValue)")
     logger[metadataKey: "pid"] = "\(ProcessInfo.processInfo.processIdentifier)"
 
+    let metricsAddress = resolveSetting(flag: self.metricsAddress, environment: "VANE_METRICS_ADDRESS", in: environment, default: "")
+    if !metricsAddress.isEmpty { VaneMetrics.bootstrap() }
     let config = try ServerConfig(
       kind: kind,
       address: resolveSetting(flag: self.address, environment: "VANE_ADDRESS", in: environment, default: "127.0.0.1:\(kind.defaultPort)"),
@@ -123,7 +130,8 @@ struct ServeCommand: AsyncParsableCommand {
       adminAuth: self.adminAuth(environment),
       messageLimits: self.messageLimits(environment),
       keepalive: self.keepalive(environment),
-      shutdownGracePeriod: self.grace(environment)
+      shutdownGracePeriod: self.grace(environment),
+      recordsMetrics: !metricsAddress.isEmpty
     )
     let upstreams = ServiceFactory.Upstreams(
       featureAddress: resolveSetting(flag: self.featureAddress, environment: "VANE_FEATURE_ADDRESS", in: environment, default: "127.0.0.1:\(ServiceKind.feature.defaultPort)"),
@@ -145,12 +153,22 @@ struct ServeCommand: AsyncParsableCommand {
     guard upstreams.joinInterval > .zero else { throw ValidationError("--join-interval: must be positive") }
     guard (1...256).contains(upstreams.threads) else { throw ValidationError("--threads: must be 1 to 256") }
     var background: [any Service] = []
+    var metricsRefresh: @Sendable () -> Void = {}
     let server = try VaneServer(config: config, logger: logger) { info in
       let built = try ServiceFactory.build(for: kind, info: info, upstreams: upstreams, logger: logger)
       background = built.background
+      metricsRefresh = built.metricsRefresh
       return built.rpc
     }
     var services: [any Service] = [server] + background
+    if !metricsAddress.isEmpty {
+      VaneMetrics.recordBuildInfo(service: kind.rawValue, version: BuildInfo.version)
+      do {
+        services.append(try MetricsEndpoint(address: metricsAddress, logger: logger, refresh: metricsRefresh))
+      } catch let error as VaneError {
+        throw ValidationError(error.message)
+      }
+    }
     if let parent = environment["VANE_STACK_PARENT_PID"].flatMap(Int32.init) {
       services.append(ParentWatch(parent: parent, logger: logger))
     }

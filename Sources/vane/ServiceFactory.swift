@@ -17,6 +17,8 @@ enum ServiceFactory {
   struct Built {
     var rpc: [any RegistrableRPCService]
     var background: [any Service] = []
+    /// Brings the service's domain figures up to date before a metrics scrape.
+    var metricsRefresh: @Sendable () -> Void = {}
   }
 
   /// Where the services' upstreams are: flags, then `VANE_*` variables, then the default ports.
@@ -35,7 +37,11 @@ enum ServiceFactory {
 
   static func build(for kind: ServiceKind, info: RuntimeInfo, upstreams: Upstreams, logger: Logger) throws -> Built {
     switch kind {
-    case .feature: Built(rpc: [try FeatureServiceImplementation(runtime: info)])
+    case .feature:
+      try {
+        let feature = try FeatureServiceImplementation(runtime: info)
+        return Built(rpc: [feature], metricsRefresh: feature.metricsRefresh())
+      }()
     case .trainer:
       try {
         let trainer = try TrainerServiceImplementation(
@@ -45,7 +51,7 @@ enum ServiceFactory {
             featureAddress: upstreams.featureAddress, gatekeeperAddress: upstreams.gatekeeperAddress, threads: upstreams.threads,
             adminToken: { if case .token(let token) = info.adminAuth { return token } else { return nil } }()),
           logger: logger)
-        return Built(rpc: [trainer], background: [trainer.worker])
+        return Built(rpc: [trainer], background: [trainer.worker], metricsRefresh: trainer.metricsRefresh())
       }()
     case .predictor:
       try {
@@ -55,7 +61,7 @@ enum ServiceFactory {
         let features = try UpstreamClient(address: upstreams.featureAddress, name: "feature service")
         let predictor = PredictorServiceImplementation(
           runtime: info, registry: ModelRegistry(log: log), config: PredictorConfig(joinInterval: upstreams.joinInterval), features: features)
-        return Built(rpc: [predictor], background: predictor.background)
+        return Built(rpc: [predictor], background: predictor.background, metricsRefresh: predictor.metricsRefresh())
       }()
     case .gatekeeper: Built(rpc: [try GatekeeperServiceImplementation(runtime: info, bundleRoots: upstreams.bundleRoots)])
     case .deploy:
@@ -66,7 +72,7 @@ enum ServiceFactory {
             // "none": the bundle's feature set is not checked against a feature service.
             predictorAddress: upstreams.predictorAddress, featureAddress: upstreams.featureAddress == "none" ? nil : upstreams.featureAddress,
             trustedKeysDirectory: upstreams.trustedKeysDirectory ?? URL(fileURLWithPath: info.dataDirectory).deletingLastPathComponent().appendingPathComponent("gatekeeper").path))
-        return Built(rpc: [deploy], background: deploy.background)
+        return Built(rpc: [deploy], background: deploy.background, metricsRefresh: deploy.metricsRefresh())
       }()
     }
   }

@@ -18,6 +18,9 @@ struct StackCommand: AsyncParsableCommand {
   @Option(name: .customLong("base-port"), help: "Port of the feature service; the others follow (default 50051-50055).")
   var basePort: Int = 50051
 
+  @Option(name: .customLong("metrics-base-port"), help: "Port of the feature service's Prometheus endpoint (GET /metrics); the others follow. Default: --base-port + 10; 0: no metrics.")
+  var metricsBasePort: Int?
+
   @Option(name: .customLong("data-dir"), help: "Root of the services' data directories (one folder each).")
   var dataDirectory: String = "vane-data"
 
@@ -28,7 +31,8 @@ struct StackCommand: AsyncParsableCommand {
   var gracePeriod: Double = 10
 
   func validate() throws {
-    guard (1...65530).contains(self.basePort) else { throw ValidationError("--base-port: \(self.basePort) is not a port from 1 to 65530") }
+    guard (1...65520).contains(self.basePort) else { throw ValidationError("--base-port: \(self.basePort) is not a port from 1 to 65520") }
+    try validateMetricsBasePort(self.metricsBasePort)
     guard self.startupTimeout > 0 else { throw ValidationError("--startup-timeout: must be positive") }
     guard self.gracePeriod >= 0 else { throw ValidationError("--grace-period: must not be negative") }
   }
@@ -37,7 +41,7 @@ struct StackCommand: AsyncParsableCommand {
     VaneLogging.bootstrap(level: .info)
     let logger = Logger(label: "vane.stack")
     let dataRoot = URL(fileURLWithPath: self.dataDirectory).standardizedFileURL.path
-    let plan = StackPlan.loopback(basePort: self.basePort, dataRoot: dataRoot)
+    let plan = StackPlan.loopback(basePort: self.basePort, metricsBasePort: metricsBase(self.metricsBasePort, basePort: self.basePort), dataRoot: dataRoot)
 
     // Every event the stack reacts to arrives on one stream, consumed by one loop.
     enum Event: Sendable {
@@ -78,7 +82,8 @@ struct StackCommand: AsyncParsableCommand {
       switch event {
       case .ready:
         for (entry, pid) in zip(plan, stack.processIdentifiers) {
-          Output.line("\(entry.kind.rawValue)\t\(entry.kind.grpcServiceName)\t\(entry.address)\tpid \(pid)")
+          let metrics = entry.environment["VANE_METRICS_ADDRESS"].map { "\tmetrics http://\($0)/metrics" } ?? ""
+          Output.line("\(entry.kind.rawValue)\t\(entry.kind.grpcServiceName)\t\(entry.address)\tpid \(pid)\(metrics)")
         }
         Output.line("vane stack: all \(plan.count) services are SERVING; Ctrl-C stops them")
       case .startupFailed(let reason):
@@ -98,5 +103,20 @@ struct StackCommand: AsyncParsableCommand {
     await stack.stop(grace: self.gracePeriod)
     if let failure { throw failure }
     Output.line("vane stack: stopped")
+  }
+}
+
+/// `--metrics-base-port` of `vane stack` and `vane pipeline`: nil is the base port + 10, 0 none.
+func metricsBase(_ option: Int?, basePort: Int) -> Int? {
+  switch option {
+  case nil: basePort + 10
+  case 0: nil
+  case let port?: port
+  }
+}
+
+func validateMetricsBasePort(_ option: Int?) throws {
+  if let port = option, !(0...65530).contains(port) {
+    throw ValidationError("--metrics-base-port: \(port) is not 0 (no metrics) or a port up to 65530")
   }
 }

@@ -13,8 +13,12 @@ import subprocess
 import tempfile
 import time
 
+import urllib.error
+import urllib.request
+
 import grpc
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from google.protobuf import descriptor_pool, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -54,7 +58,7 @@ def _free_base_port(count=5):
 
 @pytest.fixture(scope="module")
 def stack():
-    base = _free_base_port()
+    base = _free_base_port(15)
     data = tempfile.mkdtemp(prefix="vane-external-")
     process = subprocess.Popen(
         [VANE, "stack", "--base-port", str(base), "--data-dir", data, "--grace-period", "2"],
@@ -73,6 +77,8 @@ def stack():
             break
     assert any("SERVING; Ctrl-C" in l for l in lines), f"vane stack did not start: {lines}"
     addresses = {name: f"127.0.0.1:{base + i}" for i, (_, name) in enumerate(SERVICES)}
+    # The Prometheus endpoints, at the gRPC ports + 10.
+    addresses.update({kind: f"127.0.0.1:{base + 10 + i}" for i, (kind, _) in enumerate(SERVICES)})
     yield addresses
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
@@ -143,3 +149,29 @@ def test_reflection_describes_methods_and_a_reflected_call_works(stack, kind, na
         assert info.service == name
         assert info.listen_address == stack[name]
         assert any(m.name == "GetServiceInfo" and m.implemented for m in info.methods)
+
+
+@pytest.mark.parametrize("kind,name", SERVICES)
+def test_metrics_parse_with_prometheus_client_and_count_calls(stack, kind, name):
+    """Prometheus' own Python parser reads each /metrics; a call shows up in its counters."""
+    method = f"{name}/GetServiceInfo"
+    with grpc.insecure_channel(stack[name]) as channel:
+        call = channel.unary_unary(f"/{method}", request_serializer=lambda m: m, response_deserializer=lambda m: m)
+        assert len(call(b"", timeout=10)) > 0
+
+    with urllib.request.urlopen(f"http://{stack[kind]}/metrics", timeout=10) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    build = families["vane_build_info"].samples
+    assert [s.labels["service"] for s in build] == [kind]
+    requests = [s for s in families["vane_rpc_requests"].samples if s.labels.get("method") == method]
+    assert requests and requests[0].value >= 1
+    assert families["vane_rpc_duration_seconds"].type == "histogram"
+    buckets = [s for s in families["vane_rpc_duration_seconds"].samples if s.name.endswith("_bucket") and s.labels["method"] == method]
+    assert buckets[-1].labels["le"] == "+Inf" and buckets[-1].value >= 1
+
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"http://{stack[kind]}/nothing", timeout=10)
+    assert missing.value.code == 404

@@ -365,7 +365,8 @@ final class StackProcess {
   init() throws {
     self.dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("vane-stack-\(UUID().uuidString)")
     self.logURL = self.dataRoot.appendingPathExtension("log")
-    self.basePort = try ServeProcess.freeConsecutivePorts(5)
+    // The five services, and their metrics endpoints at +10.
+    self.basePort = try ServeProcess.freeConsecutivePorts(15)
   }
 
   deinit {
@@ -393,7 +394,7 @@ final class StackProcess {
     }
     self.pids = self.output.split(separator: "\n").compactMap { line -> Int32? in
       guard let range = line.range(of: "pid ") else { return nil }
-      return Int32(line[range.upperBound...].trimmingCharacters(in: .whitespaces))
+      return Int32(line[range.upperBound...].prefix { $0.isNumber })
     }
   }
 
@@ -416,7 +417,10 @@ struct StackTests {
         config: .init(target: "127.0.0.1:\(stack.basePort + index)"), service: kind.grpcServiceName,
         connectTimeout: .seconds(30), rpcTimeout: .seconds(30))
       #expect(outcome == .serving, "\(kind)")
+      let metrics = HTTPProbe.get("/metrics", port: stack.basePort + 10 + index)
+      #expect(metrics.flatMap { sample("vane_build_info", ["service": kind.rawValue], in: $0.body) } == 1, "\(kind): \(String(describing: metrics))")
     }
+    #expect(stack.output.contains("metrics http://127.0.0.1:\(stack.basePort + 10)/metrics"))
     kill(stack.process.processIdentifier, SIGINT)
     stack.process.waitUntilExit()
     #expect(stack.process.terminationStatus == 0)

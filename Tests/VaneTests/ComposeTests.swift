@@ -50,8 +50,9 @@ struct ComposeTests {
     let service = try #require(try Self.services()[kind.rawValue])
     let environment = try #require(service["environment"] as? [String: Any]).mapValues { "\($0)" }
     #expect(environment == StackPlan.containerEnvironment(for: kind))
-    let process = try #require(StackPlan.loopback(basePort: 50051, dataRoot: "/tmp/x").first { $0.kind == kind })
+    let process = try #require(StackPlan.loopback(basePort: 50051, metricsBasePort: 50061, dataRoot: "/tmp/x").first { $0.kind == kind })
     #expect(Set(process.environment.keys) == Set(environment.keys))
+    #expect(process.environment["VANE_METRICS_ADDRESS"] == "127.0.0.1:\(kind.defaultMetricsPort)")
     #expect(process.address == "127.0.0.1:\(kind.defaultPort)")
   }
 
@@ -64,6 +65,6 @@ struct ComposeTests {
     let volumes = try #require(service["volumes"] as? [String])
     #expect(volumes == ["\(kind.rawValue)-data:\(StackPlan.containerDataDirectory(for: kind))"] + StackPlan.sharedVolumes(for: kind))
     let ports = try #require(service["ports"] as? [String])
-    #expect(ports == ["\(kind.defaultPort):\(kind.defaultPort)"])
+    #expect(ports == ["\(kind.defaultPort):\(kind.defaultPort)", "\(kind.defaultMetricsPort):\(kind.defaultMetricsPort)"])
   }
 }

@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 import VaneBundle
 import VaneCore
+import VaneMetrics
 import VaneProto
 import VaneQuality
 import VaneRuntime
@@ -134,7 +135,9 @@ struct DeployServiceTests {
 
   @Test("A blessed bundle rolls out shadow → canary → full → PROMOTED under load with zero failed requests; the baseline is unloaded")
   func promoted() async throws {
-    try await Self.withStack { deploy, predictor, _, counts in
+    try await Self.withStack { deploy, predictor, implementation, counts in
+      VaneMetrics.bootstrap()
+      let refresh = implementation.metricsRefresh()
       let path = PredictorServiceTests.bundles[1]
       let started = try await deploy.deploy(.with {
         $0.bundlePath = path
@@ -164,6 +167,12 @@ struct DeployServiceTests {
       // Stored: listed, newest first.
       let listed = try await deploy.listRollouts(.init())
       #expect(listed.rollouts.map(\.id) == [started.id] && listed.rollouts[0].history.isEmpty)
+      // Its figures at scrape time: one rollout, promoted; no step left for a finished one.
+      refresh()
+      let text = String(decoding: VaneMetrics.exposition(), as: UTF8.self)
+      #expect(sample("vane_deploy_rollouts", ["state": "promoted"], in: text) == 1, "\(text)")
+      #expect(sample("vane_deploy_rollouts", ["state": "canary"], in: text) == 0)
+      #expect(sample("vane_deploy_rollout_step", ["version": "v2"], in: text) == nil)
     }
   }
 

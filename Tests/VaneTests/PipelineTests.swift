@@ -30,7 +30,7 @@ struct PipelineTests {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-pipeline-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: root) }
     let files = try Self.cutSample(from: "2023-09-01", to: "2024-12-31", into: root.appendingPathComponent("market"))
-    let port = try ServeProcess.freeConsecutivePorts(5)
+    let port = try ServeProcess.freeConsecutivePorts(15)
     let result = try await VaneBinary.run(
       ["pipeline", "--quick", "--cut", "2024-07-01", "--live-bars", "400", "--stop-when-done", "--speed", "0", "--max-model-age", "48",
        "--data-dir", root.appendingPathComponent("data").path, "--base-port", "\(port)"] + files,
@@ -100,7 +100,7 @@ struct PipelineTests {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-pipeline-int-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: root) }
     let files = try Self.cutSample(from: "2023-09-01", to: "2024-08-01", into: root.appendingPathComponent("market"))
-    let port = try ServeProcess.freeConsecutivePorts(5)
+    let port = try ServeProcess.freeConsecutivePorts(15)
     let output = root.appendingPathComponent("out.txt"), errors = root.appendingPathComponent("err.txt")
     _ = FileManager.default.createFile(atPath: output.path, contents: nil)
     _ = FileManager.default.createFile(atPath: errors.path, contents: nil)

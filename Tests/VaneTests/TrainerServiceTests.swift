@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 import VaneBundle
 import VaneCore
+import VaneMetrics
 import VaneModels
 import VaneTraining
 import VaneProto
@@ -338,11 +339,17 @@ struct TrainerServiceTests {
     defer { try? FileManager.default.removeItem(at: root) }
     let id = try await Self.runJob(root: root)
     // A new trainer on the same data directory still knows the job.
-    try await Self.withStack(directory: root) { client, _ in
+    try await Self.withStack(directory: root) { client, trainer in
       let job = try await client.getJob(.with { $0.jobID = id })
       #expect(job.state == .succeeded)
       let list = try await client.listJobs(.with { $0.states = [.succeeded] })
       #expect(list.jobs.map(\.id) == [id] && !list.jobs[0].hasSpec)
+      // Jobs by state at scrape time: every state listed, this one job SUCCEEDED.
+      VaneMetrics.bootstrap()
+      trainer.metricsRefresh()()
+      let text = String(decoding: VaneMetrics.exposition(), as: UTF8.self)
+      #expect(sample("vane_trainer_jobs", ["state": "succeeded"], in: text) == 1, "\(text)")
+      #expect(sample("vane_trainer_jobs", ["state": "running"], in: text) == 0)
     }
   }
 
