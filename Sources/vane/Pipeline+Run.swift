@@ -8,6 +8,7 @@ import VaneFeatures
 import VaneBundle
 import VaneCore
 import VaneProto
+import VaneQuality
 import VaneRollout
 import VaneRuntime
 internal import Foundation
@@ -118,6 +119,9 @@ struct PipelineSummary: Sendable {
   var folds: [Fold] = []
   /// The gatekeeper's report on each version's bundle under the pipeline's policy.
   var reports: [String: Vane_V1_Report] = [:]
+  /// Per version: its out-of-fold predictions before calibration and after a cross-fitted fit
+  /// of the same method (the gatekeeper's Calibrate), for the report's before/after diagrams.
+  var calibrations: [String: Vane_V1_CalibrateResponse] = [:]
   var live: [LivePoint] = []
   var traffic: [TrafficPoint] = []
   var events: [Event] = []
@@ -300,8 +304,37 @@ final class PipelineRun {
     self.summary.reports[label] = try await pipelineCall(stageName, .gatekeeper, "GetReport") {
       try await self.clients.gatekeeper.getReport(.with { $0.reportID = verdict.reportID }, options: self.clients.options)
     }
+    if let request = try await BlockingPool.shared.run({ try Self.calibrationRequest(bundlePath: final.bundle.path) }) {
+      self.summary.calibrations[label] = try await pipelineCall(stageName, .gatekeeper, "Calibrate") {
+        try await self.clients.gatekeeper.calibrate(request, options: self.clients.options)
+      }
+    }
     self.summary.versions.append(version)
     return self.summary.versions.count - 1
+  }
+
+  /// A Calibrate request for a bundle's served model's raw out-of-fold predictions, with the
+  /// bundle's own calibration method, cross-fitted over its folds (nil: the bundle has no
+  /// calibration or no out-of-fold file).
+  static func calibrationRequest(bundlePath: String) throws -> Vane_V1_CalibrateRequest? {
+    let bundle = try ModelBundle.open(path: bundlePath)
+    guard let stored = bundle.manifest.calibration, let method = CalibrationMethod(rawValue: stored.method), method != .none,
+      bundle.manifest.outOfFold != nil
+    else { return nil }
+    let oof = try bundle.outOfFold()
+    guard let output = oof.models[oof.final] else { return nil }
+    return .with {
+      $0.predictions = .with {
+        $0.sampleCount = UInt32(oof.labels.count)
+        $0.classes = bundle.manifest.task.classes
+        $0.values = output.values
+        $0.valuesAreLogits = output.valuesAreLogits
+        $0.labels = oof.labels.map(Int32.init)
+        $0.foldIds = oof.foldIds.map(Int32.init)
+      }
+      $0.method = Vane_V1_CalibrationMethod(method)
+      $0.crossFit = true
+    }
   }
 
   /// Evaluates the first bundle under the seed's `default` policy too (nothing is stored) and

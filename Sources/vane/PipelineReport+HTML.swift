@@ -70,8 +70,21 @@ extension PipelineReport {
     page.append("</div>")
 
     // Reliability diagrams and gates, per version's report.
-    page.append("<h2>Calibration: reliability diagrams of the out-of-fold predictions</h2><div>")
+    page.append("<h2>Calibration: reliability diagrams of the out-of-fold predictions</h2>")
+    page.append("<p>Before: the served model's raw out-of-fold predictions. After: the same method fitted on the other folds and applied to each (cross-fitted). Then each target under the calibration the bundle serves.</p><div>")
     for version in summary.versions.map(\.label) {
+      if let calibration = summary.calibrations[version] {
+        for (stage, diagrams) in [("before calibration", calibration.reliabilityBefore), ("after \((try? calibration.calibration.method.decoded(field: "method"))?.rawValue ?? "calibration"), cross-fitted", calibration.reliabilityAfter)] {
+          guard let diagram = diagrams.first(where: { $0.target == "top_label" }) ?? diagrams.first else { continue }
+          let bins = diagram.bins.filter { $0.count > 0 }
+          let plot = SVGPlot(
+            title: "\(version): top label \(stage) (ECE \(String(format: "%.4f", diagram.ece)))",
+            xTitle: "mean predicted probability", yTitle: "observed frequency",
+            series: [SVGPlot.Series(name: "bins", points: bins.map { ($0.meanPredicted, $0.observedFrequency) }, markers: true)],
+            xRange: 0...1, yRange: 0...1, diagonal: true)
+          page.append(plot.svg(width: 340, height: 320))
+        }
+      }
       guard let report = summary.reports[version] else { continue }
       for diagram in report.reliability {
         let bins = diagram.bins.filter { $0.count > 0 }

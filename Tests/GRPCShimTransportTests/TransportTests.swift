@@ -353,7 +353,7 @@ struct ShimTransportTests {
   }
 }
 
-@Suite("Shim transport: wait for ready", .timeLimit(.minutes(1)))
+@Suite("Shim transport: wait for ready", .timeLimit(.minutes(3)))
 struct WaitForReadyTests {
   @Test("With wait-for-ready a call waits for a server that starts late; without, it fails fast")
   func waitForReady() async throws {
