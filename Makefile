@@ -85,6 +85,10 @@ PLUGIN_BIN         := $(CURDIR)/$(PLUGIN_SCRATCH)/release
 PROTO_DESCRIPTORS  := $(PLUGIN_SCRATCH)/vane.protoset
 PROTO_SWIFT_OPTS   := Visibility=Public,UseAccessLevelOnImports=true
 PROTO_GRPC_OPTS    := Visibility=Public,UseAccessLevelOnImports=true,Server=true,Client=true
+# ONNX's schema, from Debian's libonnx-dev: the ONNX engine's reader (internal to its module).
+ONNX_PROTO         ?= /usr/include/onnx/onnx.proto
+ONNX_GEN_DIR       := Sources/VaneONNXRuntime/Generated
+ONNX_SWIFT_OPTS    := Visibility=Internal,UseAccessLevelOnImports=true
 
 .PHONY: protos
 protos:
@@ -109,3 +113,8 @@ protos:
 	  printf '  public static let fileDescriptorSetBase64: String = "'; \
 	  base64 -w0 $(PROTO_DESCRIPTORS); \
 	  printf '"\n}\n'; } > $(PROTO_GEN_DIR)/DescriptorSet.swift
+	@$(call apt_install,libonnx-dev)
+	rm -rf $(ONNX_GEN_DIR)
+	mkdir -p $(ONNX_GEN_DIR)
+	$(PROTOC) -I $(dir $(ONNX_PROTO)) --plugin=protoc-gen-swift=$(PLUGIN_BIN)/protoc-gen-swift \
+	  --swift_out=$(ONNX_SWIFT_OPTS):$(ONNX_GEN_DIR) $(notdir $(ONNX_PROTO))

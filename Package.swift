@@ -128,6 +128,13 @@ let package = Package(
       dependencies: ["VaneCore", "VaneModels"],
       swiftSettings: swiftSettings
     ),
+    // The ONNX engine: a hostile-input reader (types generated from Debian's onnx.proto), a
+    // planned graph and Vane's own operators on OpenBLAS.
+    .target(
+      name: "VaneONNXRuntime",
+      dependencies: ["VaneCore", "VaneMath", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      swiftSettings: swiftSettings
+    ),
     .target(
       name: "VaneTraining",
       dependencies: ["VaneCore", "VaneFeatures", "VaneModels", "VaneQuality", "VaneBundle", "VaneONNX"],
@@ -261,7 +268,8 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneONNXTests",
-      dependencies: ["VaneONNX", "VaneModels", "VaneCore", "VaneTestSupport"],
+      dependencies: ["VaneONNX", "VaneONNXRuntime", "VaneModels", "VaneCore", "VaneTestSupport"],
+      exclude: ["Fixtures"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

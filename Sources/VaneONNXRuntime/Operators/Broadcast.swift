@@ -1,0 +1,63 @@
+/// Numpy-style broadcasting of shapes, and for each output element the element of each input
+/// it reads.
+enum Broadcast {
+  /// The shape `shapes` broadcast to.
+  static func shape(_ shapes: [[Int]]) throws -> [Int] {
+    let rank = shapes.map(\.count).max() ?? 0
+    var out = [Int](repeating: 1, count: rank)
+    for shape in shapes {
+      let offset = rank - shape.count
+      for (axis, dim) in shape.enumerated() {
+        let current = out[offset + axis]
+        if current == dim || dim == 1 { continue }
+        if current == 1 { out[offset + axis] = dim; continue }
+        throw ONNXRuntimeError.invalid("shapes \(shapes.map { "\($0)" }.joined(separator: " and ")) do not broadcast")
+      }
+    }
+    return out
+  }
+
+  /// For each element of `output` (row-major), the index of the element of `input` it reads;
+  /// nil when `input` is `output` itself.
+  static func indices(of input: [Int], in output: [Int]) -> [Int]? {
+    if input == output { return nil }
+    let count = output.reduce(1, *)
+    let inputCount = input.reduce(1, *)
+    if inputCount == 1 { return [Int](repeating: 0, count: count) }
+    let offset = output.count - input.count
+    let inputStrides = strides(of: input)
+    // Stride of each output axis in the input (0 where the input broadcasts).
+    var steps = [Int](repeating: 0, count: output.count)
+    for axis in 0..<input.count where input[axis] != 1 { steps[offset + axis] = inputStrides[axis] }
+    var result = [Int](repeating: 0, count: count)
+    var counter = [Int](repeating: 0, count: output.count)
+    var position = 0
+    for index in 0..<count {
+      result[index] = position
+      var axis = output.count - 1
+      while axis >= 0 {
+        counter[axis] += 1
+        position += steps[axis]
+        if counter[axis] < output[axis] { break }
+        position -= steps[axis] * counter[axis]
+        counter[axis] = 0
+        axis -= 1
+      }
+    }
+    return result
+  }
+
+  /// `f` over `a` and `b` broadcast together.
+  static func map<A, B, R>(_ a: [A], _ shapeA: [Int], _ b: [B], _ shapeB: [Int], _ f: (A, B) throws -> R) throws -> (values: [R], shape: [Int]) {
+    let shape = try Self.shape([shapeA, shapeB])
+    if shapeA == shapeB { return (try zip(a, b).map(f), shape) }
+    if b.count == 1, shapeA == shape { let y = b[0]; return (try a.map { try f($0, y) }, shape) }
+    if a.count == 1, shapeB == shape { let x = a[0]; return (try b.map { try f(x, $0) }, shape) }
+    let ia = Self.indices(of: shapeA, in: shape), ib = Self.indices(of: shapeB, in: shape)
+    let count = shape.reduce(1, *)
+    var out: [R] = []
+    out.reserveCapacity(count)
+    for index in 0..<count { out.append(try f(a[ia?[index] ?? index], b[ib?[index] ?? index])) }
+    return (out, shape)
+  }
+}
