@@ -16,8 +16,9 @@ MARKET_DATA ?= ../shared/data/market
 APT_PACKAGES := libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
                 libopenblas-dev zlib1g-dev libsqlite3-dev pkg-config libssl-dev openssl docker-compose \
                 libxgboost0 libmicrohttpd-dev
-# Only the tests: headless Chromium renders the pipeline's HTML report.
-TEST_APT_PACKAGES := chromium
+# Only the tests: headless Chromium renders the pipeline's HTML report; libonnx-testdata holds ONNX's
+# backend node tests the ONNX engine is checked against.
+TEST_APT_PACKAGES := chromium libonnx-testdata
 # PyPI packages for the external-client tests (a gRPC client no one here wrote).
 PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest onnxruntime onnx numpy prometheus-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

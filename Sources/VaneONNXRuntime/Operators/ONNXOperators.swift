@@ -8,6 +8,7 @@ enum ONNXOperators {
     for (name, op) in mathOperators { standard[name] = op }
     for (name, op) in reductions { standard[name] = op }
     for (name, op) in neuralOperators { standard[name] = op }
+    for (name, op) in recurrentOperators { standard[name] = op }
     return ["": standard]
   }()
 
