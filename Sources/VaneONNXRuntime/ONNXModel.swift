@@ -121,7 +121,8 @@ public final class ONNXModel: Sendable {
       if constants[slots[input.name]!] == nil { declaredInputs.append(try Self.valueInfo(input)) }
     }
     self.inputs = declaredInputs
-    self.outputs = try graph.output.map(Self.valueInfo)
+    // Outputs may be sequences of maps (ZipMap's): they come back as the tensor ZipMap was given.
+    self.outputs = try graph.output.map { try Self.valueInfo($0, allowNonTensor: true) }
     self.inputSlots = inputSlots
 
     // Order the nodes: a node runs once every input it names is produced (Kahn's algorithm).
@@ -306,8 +307,12 @@ public final class ONNXModel: Sendable {
   }
 
   private static func valueInfo(_ proto: Onnx_ValueInfoProto) throws -> ValueInfo {
+    try Self.valueInfo(proto, allowNonTensor: false)
+  }
+
+  private static func valueInfo(_ proto: Onnx_ValueInfoProto, allowNonTensor: Bool) throws -> ValueInfo {
     guard case .tensorType(let tensor)? = proto.type.value else {
-      if proto.hasType, proto.type.value != nil {
+      if proto.hasType, proto.type.value != nil, !allowNonTensor {
         throw VaneError(.invalidArgument, "\(VaneError.onnxUnsupportedPrefix)'\(proto.name)' is not a tensor (sequences, maps and optionals are not run)")
       }
       return ValueInfo(name: proto.name, elementType: nil, shape: nil)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VaneCore
 import VaneModels
+import VaneONNXRuntime
 import VaneTestSupport
 
 @testable import VaneONNX
@@ -308,5 +309,31 @@ struct ONNXExportTests {
     let bytes = [UInt8](try ONNXExport.lstm(lstm))
     // Field 1 (ir_version) = 8, then field 2 (producer_name) = "vane".
     #expect(Array(bytes.prefix(8)) == [0x08, 0x08, 0x12, 0x04] + Array("vane".utf8))
+  }
+}
+
+/// Vane's own engine on Vane's own exports: every exported model (the same cases ONNX Runtime
+/// checks) answers as the native model does, to 1e-5.
+@Suite("ONNX engine: Vane's exports")
+struct ONNXEngineExportTests {
+  @Test("The engine reproduces every exported model (logistic regression, MLP, LSTM, XGBoost; with and without input transform) to 1e-5")
+  func engineMatchesNative() throws {
+    let cases = try ONNXExportTests.logisticRegressionCases() + ONNXExportTests.mlpCases() + ONNXExportTests.lstmCases() + ONNXExportTests.xgboostCases()
+    var summary: [String] = []
+    for c in cases {
+      let model = try ONNXModel(data: c.model)
+      let input = try #require(model.inputs.first { $0.name == c.input })
+      let tensor =
+        input.elementType == .float
+        ? ONNXTensor(shape: c.inputShape, floats: c.inputs.map(Float.init)) : ONNXTensor(shape: c.inputShape, doubles: c.inputs)
+      let outputs = try model.run([c.input: tensor])
+      let probabilities = try #require(outputs["probabilities"], "\(c.name): outputs \(outputs.keys.sorted())")
+      #expect(probabilities.shape == c.outputShape, "\(c.name)")
+      let values = try #require(probabilities.elementType == .double ? { if case .double(let v) = probabilities.values { v } else { nil } }() : nil, "\(c.name): \(probabilities.elementType)")
+      let difference = zip(values, c.expected).map { abs($0 - $1) }.max() ?? .infinity
+      #expect(difference < 1e-5, "\(c.name): max |engine − native| = \(difference)")
+      summary.append("\(c.name) \(String(format: "%.1e", difference))")
+    }
+    print("ONNX engine vs native: " + summary.joined(separator: ", "))
   }
 }

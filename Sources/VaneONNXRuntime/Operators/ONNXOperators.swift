@@ -9,7 +9,7 @@ enum ONNXOperators {
     for (name, op) in reductions { standard[name] = op }
     for (name, op) in neuralOperators { standard[name] = op }
     for (name, op) in recurrentOperators { standard[name] = op }
-    return ["": standard]
+    return ["": standard, "ai.onnx.ml": Dictionary(uniqueKeysWithValues: machineLearning)]
   }()
 
   static func lookup(domain: String, opType: String, opset: Int) -> ONNXOperator? {

@@ -1,0 +1,340 @@
+internal import Foundation
+
+/// The rows of a [N, C] (or [C]) float input as doubles.
+private func rows(_ x: ONNXTensor) throws -> (values: [Double], count: Int, width: Int) {
+  guard let values = x.doubles, x.elementType != .string else { throw ONNXRuntimeError.invalid("X must be numeric, not \(x.elementType)") }
+  switch x.rank {
+  case 1: return (values, 1, x.shape[0])
+  case 2: return (values, x.shape[0], x.shape[1])
+  default: throw ONNXRuntimeError.invalid("X must be [N, C], not \(x.shape)")
+  }
+}
+
+/// The classes a classifier labels with: int64 labels or strings.
+private struct ClassLabels {
+  var ints: [Int64]?
+  var strings: [String]?
+  var count: Int { self.ints?.count ?? self.strings?.count ?? 0 }
+
+  init(_ context: ONNXNodeContext, intsName: String) throws {
+    self.ints = context.ints(intsName).map { $0.map(Int64.init) }
+    self.strings = context.strings("classlabels_strings")
+    guard self.count > 0 else { throw ONNXRuntimeError.invalid("no class labels") }
+  }
+
+  func tensor(_ picks: [Int]) -> ONNXTensor {
+    if let strings { return ONNXTensor(shape: [picks.count], strings: picks.map { strings[$0] }) }
+    return ONNXTensor(shape: [picks.count], integers: picks.map { self.ints![$0] })
+  }
+}
+
+/// post_transform over one row of scores.
+private func postTransform(_ scores: inout [Double], _ name: String) throws {
+  switch name {
+  case "NONE": break
+  case "LOGISTIC": for i in scores.indices { scores[i] = 1 / (1 + exp(-scores[i])) }
+  case "SOFTMAX", "SOFTMAX_ZERO":
+    let zero = name == "SOFTMAX_ZERO"
+    let top = scores.filter { !zero || $0 != 0 }.max() ?? 0
+    var sum = 0.0
+    var exps = scores.map { zero && $0 == 0 ? 0 : exp($0 - top) }
+    for e in exps { sum += e }
+    if sum > 0 { exps = exps.map { $0 / sum } }
+    scores = exps
+  case "PROBIT": for i in scores.indices { scores[i] = 2.0.squareRoot() * erfInverse(2 * scores[i] - 1) }
+  default: throw ONNXRuntimeError.unsupported("post_transform \(name)")
+  }
+}
+
+/// The inverse error function by Newton's method from Giles' approximation.
+private func erfInverse(_ y: Double) -> Double {
+  guard y > -1, y < 1 else { return y <= -1 ? -.infinity : .infinity }
+  var x = y * 0.886226925452758  // √π/2 · y
+  for _ in 0..<60 {
+    let error = erf(x) - y
+    x -= error / (2 / Double.pi.squareRoot() * exp(-x * x))
+    if abs(error) < 1e-15 { break }
+  }
+  return x
+}
+
+/// The trees of TreeEnsembleClassifier or TreeEnsembleRegressor, walked per row.
+private struct Trees {
+  enum Mode { case leq, lt, gte, gt, eq, neq, leaf }
+  struct Node {
+    var feature: Int
+    var value: Double
+    var mode: Mode
+    var yes: Int
+    var no: Int
+    var missingGoesYes: Bool
+    /// (target or class, weight) votes at a leaf.
+    var votes: [(Int, Double)] = []
+  }
+
+  var nodes: [Node] = []
+  var roots: [Int] = []
+
+  init(_ context: ONNXNodeContext, votePrefix: String) throws {
+    guard let treeIDs = context.ints("nodes_treeids"), let nodeIDs = context.ints("nodes_nodeids"),
+      let features = context.ints("nodes_featureids"), let modes = context.strings("nodes_modes"),
+      let yes = context.ints("nodes_truenodeids"), let no = context.ints("nodes_falsenodeids")
+    else { throw ONNXRuntimeError.invalid("the nodes_* attributes are incomplete") }
+    let values = try context.tensor("nodes_values_as_tensor")?.doubles ?? context.floats("nodes_values") ?? []
+    let n = treeIDs.count
+    guard [nodeIDs.count, features.count, modes.count, yes.count, no.count, values.count].allSatisfy({ $0 == n }), n > 0 else {
+      throw ONNXRuntimeError.invalid("the nodes_* attributes differ in length")
+    }
+    let missing = context.ints("nodes_missing_value_tracks_true") ?? []
+    var index: [Int64: Int] = [:]  // (tree << 32 | node) → position
+    func key(_ tree: Int, _ node: Int) -> Int64 { Int64(tree) << 32 | Int64(node & 0xffff_ffff) }
+    for i in 0..<n {
+      guard index.updateValue(i, forKey: key(treeIDs[i], nodeIDs[i])) == nil else {
+        throw ONNXRuntimeError.invalid("node \(nodeIDs[i]) of tree \(treeIDs[i]) is listed twice")
+      }
+    }
+    for i in 0..<n {
+      let mode: Mode
+      switch modes[i] {
+      case "BRANCH_LEQ": mode = .leq
+      case "BRANCH_LT": mode = .lt
+      case "BRANCH_GTE": mode = .gte
+      case "BRANCH_GT": mode = .gt
+      case "BRANCH_EQ": mode = .eq
+      case "BRANCH_NEQ": mode = .neq
+      case "LEAF": mode = .leaf
+      default: throw ONNXRuntimeError.invalid("node mode '\(modes[i])'")
+      }
+      var node = Node(feature: features[i], value: values[i], mode: mode, yes: -1, no: -1, missingGoesYes: i < missing.count && missing[i] != 0)
+      if mode != .leaf {
+        guard let a = index[key(treeIDs[i], yes[i])], let b = index[key(treeIDs[i], no[i])], features[i] >= 0 else {
+          throw ONNXRuntimeError.invalid("node \(nodeIDs[i]) of tree \(treeIDs[i]) branches to a node the tree does not have")
+        }
+        node.yes = a
+        node.no = b
+      }
+      self.nodes.append(node)
+    }
+    guard let voteTrees = context.ints("\(votePrefix)_treeids"), let voteNodes = context.ints("\(votePrefix)_nodeids"),
+      let voteIDs = context.ints("\(votePrefix)_ids")
+    else { throw ONNXRuntimeError.invalid("the \(votePrefix)_* attributes are incomplete") }
+    let weights = try context.tensor("\(votePrefix)_weights_as_tensor")?.doubles ?? context.floats("\(votePrefix)_weights") ?? []
+    guard voteNodes.count == voteTrees.count, voteIDs.count == voteTrees.count, weights.count == voteTrees.count else {
+      throw ONNXRuntimeError.invalid("the \(votePrefix)_* attributes differ in length")
+    }
+    for v in 0..<voteTrees.count {
+      guard let position = index[key(voteTrees[v], voteNodes[v])], voteIDs[v] >= 0 else {
+        throw ONNXRuntimeError.invalid("a vote names node \(voteNodes[v]) of tree \(voteTrees[v]), which does not exist")
+      }
+      self.nodes[position].votes.append((voteIDs[v], weights[v]))
+    }
+    // A root is node 0 of each tree (or, failing that, its first listed node).
+    var seen = Set<Int>()
+    for i in 0..<n where seen.insert(treeIDs[i]).inserted { self.roots.append(index[key(treeIDs[i], 0)] ?? i) }
+    // Cycles would walk forever: a tree's walk may visit at most its node count.
+    self.maximumDepth = n
+  }
+
+  let maximumDepth: Int
+
+  /// The leaf a row reaches in the tree rooted at `root`.
+  func leaf(_ root: Int, _ row: ArraySlice<Double>) throws -> Node {
+    var position = root
+    for _ in 0...self.maximumDepth {
+      let node = self.nodes[position]
+      if node.mode == .leaf { return node }
+      guard node.feature < row.count else { throw ONNXRuntimeError.invalid("a split reads feature \(node.feature) of \(row.count)") }
+      let x = row[row.startIndex + node.feature]
+      let yes: Bool
+      if x.isNaN && node.missingGoesYes {
+        yes = true
+      } else {
+        switch node.mode {
+        case .leq: yes = x <= node.value
+        case .lt: yes = x < node.value
+        case .gte: yes = x >= node.value
+        case .gt: yes = x > node.value
+        case .eq: yes = x == node.value
+        case .neq: yes = x != node.value
+        case .leaf: yes = false
+        }
+      }
+      position = yes ? node.yes : node.no
+    }
+    throw ONNXRuntimeError.invalid("a tree walk does not end (a cycle in the nodes)")
+  }
+}
+
+private func treeRegressor(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
+  let x = try context.input(0)
+  let (values, count, width) = try rows(x)
+  let trees = try Trees(context, votePrefix: "target")
+  let targets = context.int("n_targets", 1)
+  guard targets > 0, targets <= 1 << 20 else { throw ONNXRuntimeError.invalid("n_targets \(targets)") }
+  let base = try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
+  let aggregate = context.string("aggregate_function", "SUM")
+  let post = context.string("post_transform", "NONE")
+  var out: [Double] = []
+  out.reserveCapacity(count * targets)
+  for r in 0..<count {
+    let row = values[(r * width)..<((r + 1) * width)]
+    var scores = [Double](repeating: aggregate == "MIN" ? .infinity : aggregate == "MAX" ? -.infinity : 0, count: targets)
+    var seen = [Bool](repeating: false, count: targets)
+    for root in trees.roots {
+      for (target, weight) in try trees.leaf(root, row).votes where target < targets {
+        switch aggregate {
+        case "MIN": scores[target] = min(scores[target], weight)
+        case "MAX": scores[target] = max(scores[target], weight)
+        default: scores[target] += weight
+        }
+        seen[target] = true
+      }
+    }
+    for t in 0..<targets {
+      if !seen[t] && (aggregate == "MIN" || aggregate == "MAX") { scores[t] = 0 }
+      if aggregate == "AVERAGE" { scores[t] /= Double(trees.roots.count) }
+      scores[t] += t < base.count ? base[t] : 0
+    }
+    try postTransform(&scores, post)
+    out += scores
+  }
+  return [ONNXTensor.from(doubles: out, shape: [count, targets], type: .float)]
+}
+
+private func treeClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
+  let x = try context.input(0)
+  let (values, count, width) = try rows(x)
+  let trees = try Trees(context, votePrefix: "class")
+  let labels = try ClassLabels(context, intsName: "classlabels_int64s")
+  let classes = labels.count
+  let base = try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
+  let post = context.string("post_transform", "NONE")
+  let voted = Set(trees.nodes.flatMap { $0.votes.map(\.0) })
+  guard voted.allSatisfy({ $0 < classes }) else { throw ONNXRuntimeError.invalid("a class id is not among the \(classes) labels") }
+  // Two labels with votes for one class only: one score s, reported as ONNX Runtime does.
+  let binary = classes == 2 && voted.count == 1
+  let positiveWeights = trees.nodes.allSatisfy { $0.votes.allSatisfy { $0.1 >= 0 } }
+  var out: [Double] = [], picks: [Int] = []
+  for r in 0..<count {
+    let row = values[(r * width)..<((r + 1) * width)]
+    var scores = [Double](repeating: 0, count: classes)
+    for root in trees.roots { for (c, weight) in try trees.leaf(root, row).votes { scores[c] += weight } }
+    if binary {
+      let s = scores[voted.first!] + (base.first ?? 0)
+      picks.append(s > (positiveWeights ? 0.5 : 0) ? 1 : 0)
+      switch post {
+      case "LOGISTIC": let p = 1 / (1 + exp(-s)); scores = [1 - p, p]
+      case "NONE", "SOFTMAX", "SOFTMAX_ZERO": scores = positiveWeights ? [1 - s, s] : [-s, s]
+      default: throw ONNXRuntimeError.unsupported("post_transform \(post) of a two-class ensemble")
+      }
+    } else {
+      for c in 0..<classes where c < base.count { scores[c] += base[c] }
+      picks.append(scores.indices.max { scores[$0] < scores[$1] } ?? 0)
+      try postTransform(&scores, post)
+    }
+    out += scores
+  }
+  return [labels.tensor(picks), ONNXTensor.from(doubles: out, shape: [count, classes], type: .float)]
+}
+
+private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
+  let (values, count, width) = try rows(try context.input(0))
+  let labels = try ClassLabels(context, intsName: "classlabels_ints")
+  guard let coefficients = context.floats("coefficients"), !coefficients.isEmpty, coefficients.count % width == 0 else {
+    throw ONNXRuntimeError.invalid("coefficients do not fit \(width) features")
+  }
+  let rowsOfCoefficients = coefficients.count / width
+  let intercepts = context.floats("intercepts") ?? []
+  let post = context.string("post_transform", "NONE")
+  let binary = rowsOfCoefficients == 1 && labels.count == 2
+  var out: [Double] = [], picks: [Int] = []
+  for r in 0..<count {
+    var scores = (0..<rowsOfCoefficients).map { c in
+      (0..<width).reduce(c < intercepts.count ? intercepts[c] : 0) { $0 + values[r * width + $1] * coefficients[c * width + $1] }
+    }
+    if binary {
+      let s = scores[0]
+      picks.append(s > 0 ? 1 : 0)
+      if post == "LOGISTIC" { let p = 1 / (1 + exp(-s)); scores = [1 - p, p] } else { scores = [1 - s, s] }
+    } else {
+      picks.append(scores.indices.max { scores[$0] < scores[$1] } ?? 0)
+      try postTransform(&scores, post)
+    }
+    out += scores
+  }
+  return [labels.tensor(picks), ONNXTensor.from(doubles: out, shape: [count, binary ? 2 : rowsOfCoefficients], type: .float)]
+}
+
+extension ONNXOperators {
+  static let machineLearning: [(String, ONNXOperator)] = [
+    ("TreeEnsembleRegressor", ONNXOperator(since: 1) { try treeRegressor($0) }),
+    ("TreeEnsembleClassifier", ONNXOperator(since: 1) { try treeClassifier($0) }),
+    ("LinearClassifier", ONNXOperator(since: 1) { try linearClassifier($0) }),
+    ("LinearRegressor", ONNXOperator(since: 1) { context in
+      let (values, count, width) = try rows(try context.input(0))
+      let targets = context.int("targets", 1)
+      guard let coefficients = context.floats("coefficients"), targets > 0, coefficients.count == targets * width else {
+        throw ONNXRuntimeError.invalid("coefficients do not fit \(targets) targets of \(width) features")
+      }
+      let intercepts = context.floats("intercepts") ?? []
+      var out: [Double] = []
+      for r in 0..<count {
+        var scores = (0..<targets).map { t in
+          (0..<width).reduce(t < intercepts.count ? intercepts[t] : 0) { $0 + values[r * width + $1] * coefficients[t * width + $1] }
+        }
+        try postTransform(&scores, context.string("post_transform", "NONE"))
+        out += scores
+      }
+      return [ONNXTensor.from(doubles: out, shape: [count, targets], type: .float)]
+    }),
+    ("Normalizer", ONNXOperator(since: 1) { context in
+      let x = try context.input(0)
+      let (values, count, width) = try rows(x)
+      let norm = context.string("norm", "MAX")
+      var out = values
+      for r in 0..<count {
+        let row = values[(r * width)..<((r + 1) * width)]
+        let divisor: Double
+        switch norm {
+        case "MAX": divisor = row.max() ?? 1
+        case "L1": divisor = row.reduce(0) { $0 + abs($1) }
+        case "L2": divisor = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        default: throw ONNXRuntimeError.invalid("norm '\(norm)'")
+        }
+        for j in 0..<width { out[r * width + j] = divisor == 0 ? row[row.startIndex + j] : row[row.startIndex + j] / divisor }
+      }
+      return [ONNXTensor.from(doubles: out, shape: x.shape, type: .float)]
+    }),
+    ("Scaler", ONNXOperator(since: 1) { context in
+      let x = try context.input(0)
+      let (values, count, width) = try rows(x)
+      let offset = context.floats("offset") ?? [0], scale = context.floats("scale") ?? [1]
+      guard offset.count == 1 || offset.count == width, scale.count == 1 || scale.count == width else {
+        throw ONNXRuntimeError.invalid("offset and scale must have 1 or \(width) values")
+      }
+      let out = (0..<(count * width)).map { i -> Double in
+        let j = i % width
+        return (values[i] - offset[offset.count == 1 ? 0 : j]) * scale[scale.count == 1 ? 0 : j]
+      }
+      return [ONNXTensor.from(doubles: out, shape: x.shape, type: .float)]
+    }),
+    ("Imputer", ONNXOperator(since: 1) { context in
+      let x = try context.input(0)
+      let (values, _, width) = try rows(x)
+      if let imputed = context.floats("imputed_value_floats"), !imputed.isEmpty {
+        guard imputed.count == 1 || imputed.count == width else { throw ONNXRuntimeError.invalid("imputed_value_floats must have 1 or \(width) values") }
+        let replaced = context.float("replaced_value_float", .nan)
+        let out = values.enumerated().map { i, v in (replaced.isNaN ? v.isNaN : v == replaced) ? imputed[imputed.count == 1 ? 0 : i % width] : v }
+        return [ONNXTensor.from(doubles: out, shape: x.shape, type: x.elementType)]
+      }
+      guard let imputed = context.ints("imputed_value_int64s"), imputed.count == 1 || imputed.count == width else {
+        throw ONNXRuntimeError.invalid("imputed values are missing")
+      }
+      let replaced = Double(context.int("replaced_value_int64", 0))
+      let out = values.enumerated().map { i, v in v == replaced ? Double(imputed[imputed.count == 1 ? 0 : i % width]) : v }
+      return [ONNXTensor.from(doubles: out, shape: x.shape, type: x.elementType)]
+    }),
+    // ZipMap turns probabilities into a sequence of maps; here they stay the [N, C] tensor.
+    ("ZipMap", ONNXOperator(since: 1) { [try $0.input(0)] }),
+  ]
+}
