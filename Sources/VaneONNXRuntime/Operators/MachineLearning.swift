@@ -334,6 +334,19 @@ extension ONNXOperators {
       let out = values.enumerated().map { i, v in v == replaced ? Double(imputed[imputed.count == 1 ? 0 : i % width]) : v }
       return [ONNXTensor.from(doubles: out, shape: x.shape, type: x.elementType)]
     }),
+    ("ArrayFeatureExtractor", ONNXOperator(since: 1) { context in
+      // The indices pick along the last axis; a 1-D input gives a [1, K] result (as ONNX Runtime).
+      let x = try context.input(0)
+      guard x.rank >= 1 else { throw ONNXRuntimeError.invalid("X must have at least one axis") }
+      let last = x.shape[x.rank - 1]
+      let indices = try context.input(1).integers("Y").map { value -> Int in
+        guard value >= 0, value < Int64(last) else { throw ONNXRuntimeError.invalid("index \(value) is out of range for \(last) columns") }
+        return Int(value)
+      }
+      let outer = x.count / max(1, last)
+      let shape = x.rank == 1 ? [1, indices.count] : Array(x.shape.dropLast()) + [indices.count]
+      return [x.gathering((0..<outer).flatMap { o in indices.map { o * last + $0 } }, shape: shape)]
+    }),
     // ZipMap turns probabilities into a sequence of maps; here they stay the [N, C] tensor.
     ("ZipMap", ONNXOperator(since: 1) { [try $0.input(0)] }),
   ]
