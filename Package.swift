@@ -213,6 +213,7 @@ let package = Package(
       dependencies: [
         "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures", "VaneQuality", "VaneModels", "VaneTraining",
         "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService", "VaneServing", "VaneRollout", "VaneBundle", "VaneMetrics",
+        "VaneONNXRuntime",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -239,7 +239,7 @@ public final class ONNXModel: Sendable {
       guard let slotIndex = self.inputSlots[name] else {
         throw VaneError(.invalidArgument, "input '\(name)': the model has no such input (it has \(self.inputs.map(\.name).joined(separator: ", ")))")
       }
-      if let declared = self.inputs.first(where: { $0.name == name }) { try Self.check(tensor, against: declared) }
+      try Self.check(tensor, against: self.inputs.first { $0.name == name } ?? ValueInfo(name: name, elementType: nil, shape: nil))
       values[slotIndex] = tensor
     }
     for input in self.inputs where inputs[input.name] == nil {
@@ -284,7 +284,7 @@ public final class ONNXModel: Sendable {
     if let type = info.elementType, type != tensor.elementType {
       throw VaneError(.invalidArgument, "input '\(info.name)': \(tensor.elementType), but the model declares \(type)")
     }
-    guard tensor.count == Self.valueCount(tensor) else {
+    guard (try? checkedProduct(tensor.shape)) == Self.valueCount(tensor) else {
       throw VaneError(.invalidArgument, "input '\(info.name)': \(Self.valueCount(tensor)) values for shape \(tensor.shape)")
     }
     if let shape = info.shape {

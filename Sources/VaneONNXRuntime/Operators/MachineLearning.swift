@@ -247,6 +247,9 @@ private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor]
   let intercepts = context.floats("intercepts") ?? []
   let post = context.string("post_transform", "NONE")
   let binary = rowsOfCoefficients == 1 && labels.count == 2
+  guard binary || rowsOfCoefficients == labels.count else {
+    throw ONNXRuntimeError.invalid("\(rowsOfCoefficients) rows of coefficients for \(labels.count) class labels")
+  }
   var out: [Double] = [], picks: [Int] = []
   for r in 0..<count {
     var scores = (0..<rowsOfCoefficients).map { c in

@@ -75,6 +75,7 @@ private struct RecurrentLayer {
     let wTensor = try context.input(1), rTensor = try context.input(2)
     let gates = self.gates, directions = self.directions, batch = dims[1], layout = self.layout
     let hidden = context.int("hidden_size", wTensor.rank == 3 ? wTensor.shape[1] / gates : 0)
+    guard hidden > 0, hidden <= 1 << 20 else { throw ONNXRuntimeError.invalid("hidden_size \(hidden)") }
     self.hidden = hidden
     guard wTensor.shape == [directions, gates * hidden, dims[2]], rTensor.shape == [directions, gates * hidden, hidden] else {
       throw ONNXRuntimeError.invalid("W \(wTensor.shape) and R \(rTensor.shape) do not fit \(directions) direction(s), hidden size \(hidden), input size \(dims[2])")

@@ -33,9 +33,20 @@ extension ONNXTensor {
 func normalizedAxis(_ axis: Int, rank: Int, inclusive: Bool = false) throws -> Int {
   // Inclusive ranges (Flatten's [-r, r]) still count negative axes from the rank.
   let limit = inclusive ? rank + 1 : rank
-  let resolved = axis < 0 ? axis + rank : axis
-  guard resolved >= 0, resolved < limit else { throw ONNXRuntimeError.invalid("axis \(axis) is out of range for rank \(rank)") }
-  return resolved
+  guard axis >= -rank, axis < limit else { throw ONNXRuntimeError.invalid("axis \(axis) is out of range for rank \(rank)") }
+  return axis < 0 ? axis + rank : axis
+}
+
+/// The product of `dims`, or an error when it overflows or passes `limit`.
+func checkedProduct(_ dims: [Int], limit: Int = Int.max) throws -> Int {
+  var product = 1
+  for dim in dims {
+    guard dim >= 0 else { throw ONNXRuntimeError.invalid("shape \(dims) has a negative dimension") }
+    let (next, overflow) = product.multipliedReportingOverflow(by: dim)
+    guard !overflow, next <= limit else { throw ONNXRuntimeError.invalid("shape \(dims) holds too many elements") }
+    product = next
+  }
+  return product
 }
 
 /// Transposes `x` by `perm`.
@@ -105,7 +116,9 @@ func slice(_ x: ONNXTensor, starts: [Int64], ends: [Int64], axes: [Int]?, steps:
       return v
     }
     let start = clampIndex(starts[k], forStart: true), end = clampIndex(ends[k], forStart: false)
-    let length = s > 0 ? max(0, (end - start + s - 1) / s) : max(0, (start - end + (-s) - 1) / (-s))
+    // Written so that no step, however large, overflows.
+    let magnitude = s == .min ? Int64.max : Swift.abs(s)
+    let length: Int64 = s > 0 ? (end > start ? (end - start - 1) / magnitude + 1 : 0) : (start > end ? (start - end - 1) / magnitude + 1 : 0)
     begin[axis] = Int(start)
     step[axis] = Int(s)
     shape[axis] = Int(length)
@@ -148,7 +161,7 @@ func reshapeTarget(_ input: [Int], _ requested: [Int64], allowZero: Bool) throws
     guard known > 0, count % known == 0 else { throw ONNXRuntimeError.invalid("cannot reshape \(input) to \(requested)") }
     shape[index] = count / known
   }
-  guard shape.reduce(1, *) == count else { throw ONNXRuntimeError.invalid("cannot reshape \(input) (\(count) elements) to \(requested)") }
+  guard try checkedProduct(shape) == count else { throw ONNXRuntimeError.invalid("cannot reshape \(input) (\(count) elements) to \(requested)") }
   return shape
 }
 
@@ -233,11 +246,19 @@ extension ONNXOperators {
       let x = try context.input(0)
       let axis = try normalizedAxis(context.int("axis", 0), rank: x.rank)
       var sizes: [Int]
-      if context.opset >= 13, let given = context.optionalInput(1) { sizes = try given.integers("split").map { Int($0) } }
-      else if context.opset < 13, let given = context.ints("split") { sizes = given }
+      if context.opset >= 13, let given = context.optionalInput(1) {
+        sizes = try given.integers("split").map { value in
+          guard value >= 0, value <= Int64(x.shape[axis]) else { throw ONNXRuntimeError.invalid("split size \(value) for a dimension of \(x.shape[axis])") }
+          return Int(value)
+        }
+      }
+      else if context.opset < 13, let given = context.ints("split") {
+        guard given.allSatisfy({ $0 >= 0 && $0 <= x.shape[axis] }) else { throw ONNXRuntimeError.invalid("split sizes \(given) for a dimension of \(x.shape[axis])") }
+        sizes = given
+      }
       else {
         let parts = context.opset >= 18 && context.has("num_outputs") ? context.int("num_outputs", 1) : context.outputCount
-        guard parts > 0 else { throw ONNXRuntimeError.invalid("no outputs to split into") }
+        guard parts > 0, parts <= 65_536 else { throw ONNXRuntimeError.invalid("cannot split into \(parts) outputs") }
         let chunk = (x.shape[axis] + parts - 1) / parts
         sizes = (0..<parts).map { min(chunk, max(0, x.shape[axis] - $0 * chunk)) }
       }
@@ -267,9 +288,8 @@ extension ONNXOperators {
       let axis = try normalizedAxis(context.int("axis", 0), rank: x.rank)
       let dim = x.shape[axis]
       let indices = try indexTensor.integers("indices").map { value -> Int in
-        let resolved = value < 0 ? Int(value) + dim : Int(value)
-        guard resolved >= 0, resolved < dim else { throw ONNXRuntimeError.invalid("index \(value) is out of range for a dimension of \(dim)") }
-        return resolved
+        guard value >= -Int64(dim), value < Int64(dim) else { throw ONNXRuntimeError.invalid("index \(value) is out of range for a dimension of \(dim)") }
+        return value < 0 ? Int(value) + dim : Int(value)
       }
       let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
       let shape = Array(x.shape[..<axis]) + indexTensor.shape + Array(x.shape[(axis + 1)...])
@@ -288,7 +308,7 @@ extension ONNXOperators {
       let x = try context.input(0)
       let repeats = try context.input(1).integers("repeats").map { Int($0) }
       guard repeats.count == x.rank, repeats.allSatisfy({ $0 >= 0 }) else { throw ONNXRuntimeError.invalid("repeats \(repeats) for rank \(x.rank)") }
-      let shape = zip(x.shape, repeats).map { $0 * $1 }
+      let shape = try zip(x.shape, repeats).map { try checkedProduct([$0, $1], limit: context.limits.maximumTensorElements) }
       let count = try context.checkedCount(shape)
       let inputStrides = strides(of: x.shape)
       var counter = [Int](repeating: 0, count: shape.count)
@@ -316,7 +336,11 @@ extension ONNXOperators {
       guard let s = start.doubles?.first, let l = limit.doubles?.first, let d = delta.doubles?.first, d != 0 else {
         throw ONNXRuntimeError.invalid("start, limit and delta must be scalars, delta nonzero")
       }
-      let count = max(0, Int(((l - s) / d).rounded(.up)))
+      let steps = ((l - s) / d).rounded(.up)
+      guard steps.isFinite || steps < 0, steps <= Double(context.limits.maximumTensorElements) else {
+        throw ONNXRuntimeError.invalid("a range of \(steps) elements is over the limit")
+      }
+      let count = steps.isNaN ? 0 : max(0, Int(steps))
       _ = try context.checkedCount([count])
       switch start.values {
       case .float(let v): return [ONNXTensor(shape: [count], floats: (0..<count).map { v[0] + Float($0) * Float(d) })]
