@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+
+/// `vane model inspect|run` on ONNX files made elsewhere (the ONNX engine's foreign fixtures).
+@Suite("vane model inspect, vane model run")
+struct ModelFileCLITests {
+  static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("VaneONNXTests/Fixtures/foreign")
+
+  @Test("inspect lists inputs, outputs, opsets and op counts")
+  func inspect() async throws {
+    let result = try await VaneBinary.run(["model", "inspect", Self.fixtures.appendingPathComponent("onnxmltools_lightgbm_binary.onnx").path])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.contains("input  float32  [?, 13]") && result.stdout.contains("TreeEnsembleClassifier  1") && result.stdout.contains("ai.onnx.ml"), "\(result.stdout)")
+  }
+
+  @Test("run answers as ONNX Runtime did, as JSON; bad JSON exits 2 naming the field, a refused input 1, a broken model 2")
+  func run() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-model-run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent("pytorch_attention.json"))) as! [String: Any]
+    let inputs = directory.appendingPathComponent("in.json"), out = directory.appendingPathComponent("out.json")
+    try JSONSerialization.data(withJSONObject: fixture["inputs"]!).write(to: inputs)
+    let model = Self.fixtures.appendingPathComponent("pytorch_attention.onnx").path
+    let result = try await VaneBinary.run(["model", "run", model, "--inputs", inputs.path, "--out", out.path])
+    #expect(result.status == 0, "\(result.stderr)")
+    let got = try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as! [String: [String: Any]]
+    let want = (fixture["outputs"] as! [String: [String: Any]])["scores"]!
+    #expect(got["scores"]?["shape"] as? [Int] == want["shape"] as? [Int])
+    let a = (got["scores"]?["data"] as? [Double]) ?? [], b = (want["data"] as? [Double]) ?? []
+    #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 })
+
+    try #"{"windows": {"dtype": "float32", "shape": [2, 16, 13], "data": [1, 2]}}"#.write(to: inputs, atomically: true, encoding: .utf8)
+    let short = try await VaneBinary.run(["model", "run", model, "--inputs", inputs.path])
+    #expect(short.status == 2 && short.stderr.contains("'windows': data holds 2 values; shape [2, 16, 13] needs 416"), "\(short.stderr)")
+    try #"{"windows": {"dtype": "float16", "shape": [1], "data": [1]}}"#.write(to: inputs, atomically: true, encoding: .utf8)
+    #expect(try await VaneBinary.run(["model", "run", model, "--inputs", inputs.path]).stderr.contains("dtype 'float16' is not one of"))
+    try #"{"windows": {"dtype": "float32", "shape": [1, 16, 12], "data": \#(Array(repeating: 0, count: 192))}}"#.write(to: inputs, atomically: true, encoding: .utf8)
+    let shape = try await VaneBinary.run(["model", "run", model, "--inputs", inputs.path])
+    #expect(shape.status == 1 && shape.stderr.contains("input 'windows': shape [1, 16, 12]"), "\(shape.stderr)")
+
+    let broken = directory.appendingPathComponent("broken.onnx")
+    try Data(try Data(contentsOf: URL(fileURLWithPath: model)).prefix(100)).write(to: broken)
+    let truncated = try await VaneBinary.run(["model", "inspect", broken.path])
+    #expect(truncated.status == 2 && truncated.stderr.contains("broken.onnx"), "\(truncated.stderr)")
+  }
+}
