@@ -41,6 +41,7 @@ public final class ONNXModel: Sendable {
     var outputs: [Int?]
     var kernel: ONNXKernel
     var foldable: Bool
+    var prepared: (any Sendable)?
   }
 
   /// Value slots: constants filled at load, inputs and intermediates per run.
@@ -189,7 +190,16 @@ public final class ONNXModel: Sendable {
         Step(
           name: name, opType: node.opType, domain: domain, opset: version, attributes: attributes,
           inputs: node.input.map { $0.isEmpty ? nil : slot($0) }, outputs: node.output.map { $0.isEmpty ? nil : slot($0) }, kernel: op.kernel,
-          foldable: op.foldable))
+          foldable: op.foldable, prepared: nil))
+      if let prepare = op.prepare {
+        let context = ONNXNodeContext(
+          name: name, opType: node.opType, opset: version, attributes: attributes, inputs: [], outputCount: node.output.count, limits: limits)
+        do {
+          steps[steps.count - 1].prepared = try prepare(context)
+        } catch let error as ONNXRuntimeError {
+          throw Self.loadError(error, where: "node '\(name)' (\(node.opType))")
+        }
+      }
     }
     for output in graph.output {
       guard producer[output.name] != nil || inputSlots[output.name] != nil || constants[slots[output.name] ?? -1] != nil else {
@@ -261,7 +271,7 @@ public final class ONNXModel: Sendable {
   private static func execute(_ step: Step, inputs: [ONNXTensor?], limits: ONNXModelLimits) throws -> [ONNXTensor] {
     let context = ONNXNodeContext(
       name: step.name, opType: step.opType, opset: step.opset, attributes: step.attributes, inputs: inputs, outputCount: step.outputs.count,
-      limits: limits)
+      limits: limits, prepared: step.prepared)
     do {
       let results = try step.kernel(context)
       for tensor in results where tensor.count > limits.maximumTensorElements {

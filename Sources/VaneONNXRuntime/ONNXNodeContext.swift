@@ -12,6 +12,8 @@ struct ONNXNodeContext {
   /// How many outputs the node names (trailing optional ones may be absent).
   let outputCount: Int
   let limits: ONNXModelLimits
+  /// What the operator's `prepare` made from the attributes at load time (nil: none).
+  var prepared: (any Sendable)? = nil
 
   /// Input `index`, which the node must give.
   func input(_ index: Int) throws -> ONNXTensor {
@@ -65,4 +67,14 @@ struct ONNXOperator: Sendable {
   var kernel: ONNXKernel
   /// Whether it may be evaluated at load time when all its inputs are constants.
   var foldable = true
+  /// Work done once per node at load time from its attributes alone (a tree ensemble's nodes),
+  /// handed to every run as ``ONNXNodeContext/prepared``.
+  var prepare: (@Sendable (ONNXNodeContext) throws -> any Sendable)? = nil
+
+  init(since: Int, foldable: Bool = true, prepare: (@Sendable (ONNXNodeContext) throws -> any Sendable)? = nil, kernel: @escaping ONNXKernel) {
+    self.since = since
+    self.kernel = kernel
+    self.foldable = foldable
+    self.prepare = prepare
+  }
 }

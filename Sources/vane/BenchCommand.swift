@@ -13,7 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Benchmarks that print figures.",
-    subcommands: [PipelineBench.self, RPCBench.self, FeatureBench.self, QualityBench.self, TrainBench.self, ModelBench.self, PredictorBench.self, DeployBench.self]
+    subcommands: [PipelineBench.self, RPCBench.self, FeatureBench.self, QualityBench.self, TrainBench.self, ModelBench.self, PredictorBench.self, DeployBench.self, ONNXBench.self]
   )
 }
 

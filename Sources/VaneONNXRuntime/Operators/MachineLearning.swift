@@ -59,9 +59,9 @@ private func erfInverse(_ y: Double) -> Double {
 }
 
 /// The trees of TreeEnsembleClassifier or TreeEnsembleRegressor, walked per row.
-private struct Trees {
+private struct Trees: Sendable {
   enum Mode { case leq, lt, gte, gt, eq, neq, leaf }
-  struct Node {
+  struct Node: Sendable {
     var feature: Int
     var value: Double
     var mode: Mode
@@ -133,9 +133,14 @@ private struct Trees {
     for i in 0..<n where seen.insert(treeIDs[i]).inserted { self.roots.append(index[key(treeIDs[i], 0)] ?? i) }
     // Cycles would walk forever: a tree's walk may visit at most its node count.
     self.maximumDepth = n
+    self.voted = Set(self.nodes.flatMap { $0.votes.map(\.0) })
+    self.positiveWeights = self.nodes.allSatisfy { $0.votes.allSatisfy { $0.1 >= 0 } }
   }
 
   let maximumDepth: Int
+  /// The targets or classes some leaf votes for, and whether every vote is non-negative.
+  let voted: Set<Int>
+  let positiveWeights: Bool
 
   /// The leaf a row reaches in the tree rooted at `root`.
   func leaf(_ root: Int, _ row: ArraySlice<Double>) throws -> Node {
@@ -168,7 +173,7 @@ private struct Trees {
 private func treeRegressor(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let x = try context.input(0)
   let (values, count, width) = try rows(x)
-  let trees = try Trees(context, votePrefix: "target")
+  let trees = try context.prepared as? Trees ?? Trees(context, votePrefix: "target")
   let targets = context.int("n_targets", 1)
   guard targets > 0, targets <= 1 << 20 else { throw ONNXRuntimeError.invalid("n_targets \(targets)") }
   let base = try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
@@ -204,16 +209,16 @@ private func treeRegressor(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
 private func treeClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let x = try context.input(0)
   let (values, count, width) = try rows(x)
-  let trees = try Trees(context, votePrefix: "class")
+  let trees = try context.prepared as? Trees ?? Trees(context, votePrefix: "class")
   let labels = try ClassLabels(context, intsName: "classlabels_int64s")
   let classes = labels.count
   let base = try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
   let post = context.string("post_transform", "NONE")
-  let voted = Set(trees.nodes.flatMap { $0.votes.map(\.0) })
+  let voted = trees.voted
   guard voted.allSatisfy({ $0 < classes }) else { throw ONNXRuntimeError.invalid("a class id is not among the \(classes) labels") }
   // Two labels with votes for one class only: one score s, reported as ONNX Runtime does.
   let binary = classes == 2 && voted.count == 1
-  let positiveWeights = trees.nodes.allSatisfy { $0.votes.allSatisfy { $0.1 >= 0 } }
+  let positiveWeights = trees.positiveWeights
   var out: [Double] = [], picks: [Int] = []
   for r in 0..<count {
     let row = values[(r * width)..<((r + 1) * width)]
@@ -270,8 +275,8 @@ private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor]
 
 extension ONNXOperators {
   static let machineLearning: [(String, ONNXOperator)] = [
-    ("TreeEnsembleRegressor", ONNXOperator(since: 1) { try treeRegressor($0) }),
-    ("TreeEnsembleClassifier", ONNXOperator(since: 1) { try treeClassifier($0) }),
+    ("TreeEnsembleRegressor", ONNXOperator(since: 1, prepare: { try Trees($0, votePrefix: "target") }) { try treeRegressor($0) }),
+    ("TreeEnsembleClassifier", ONNXOperator(since: 1, prepare: { try Trees($0, votePrefix: "class") }) { try treeClassifier($0) }),
     ("LinearClassifier", ONNXOperator(since: 1) { try linearClassifier($0) }),
     ("LinearRegressor", ONNXOperator(since: 1) { context in
       let (values, count, width) = try rows(try context.input(0))
