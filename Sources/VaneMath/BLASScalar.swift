@@ -9,6 +9,12 @@ public protocol BLASScalar: BinaryFloatingPoint, Sendable {
   static func gemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
     b: UnsafePointer<Self>, ldb: Int, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+
+  /// y ← α·op(A)·x + β·y on a row-major m×n matrix A (row stride `lda`), op transposing when
+  /// asked: one row times a matrix without the packing a GEMM call pays.
+  static func gemv(
+    transpose: Bool, m: Int, n: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int, x: UnsafePointer<Self>, beta: Self,
+    y: UnsafeMutablePointer<Self>)
 }
 
 extension Float: BLASScalar {
@@ -19,6 +25,24 @@ extension Float: BLASScalar {
     cblas_sgemm(
       CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
       alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  }
+}
+
+extension Float {
+  public static func gemv(
+    transpose: Bool, m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, x: UnsafePointer<Float>, beta: Float,
+    y: UnsafeMutablePointer<Float>
+  ) {
+    cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
+  }
+}
+
+extension Double {
+  public static func gemv(
+    transpose: Bool, m: Int, n: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int, x: UnsafePointer<Double>, beta: Double,
+    y: UnsafeMutablePointer<Double>
+  ) {
+    cblas_dgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
   }
 }
 

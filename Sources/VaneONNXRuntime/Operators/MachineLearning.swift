@@ -68,12 +68,21 @@ private struct Trees: Sendable {
     var yes: Int
     var no: Int
     var missingGoesYes: Bool
-    /// (target or class, weight) votes at a leaf.
-    var votes: [(Int, Double)] = []
+    /// Where this leaf's votes are in ``Trees/votes`` (the nodes stay plain values, so a walk
+    /// copies no arrays).
+    var firstVote = 0
+    var voteCount = 0
   }
 
   var nodes: [Node] = []
   var roots: [Int] = []
+  /// (target or class, weight), grouped by leaf.
+  var votes: [(target: Int, weight: Double)] = []
+
+  /// The votes of the leaf `node`.
+  func votes(of node: Node) -> ArraySlice<(target: Int, weight: Double)> {
+    self.votes[node.firstVote..<(node.firstVote + node.voteCount)]
+  }
 
   init(_ context: ONNXNodeContext, votePrefix: String) throws {
     guard let treeIDs = context.ints("nodes_treeids"), let nodeIDs = context.ints("nodes_nodeids"),
@@ -122,19 +131,25 @@ private struct Trees: Sendable {
     guard voteNodes.count == voteTrees.count, voteIDs.count == voteTrees.count, weights.count == voteTrees.count else {
       throw ONNXRuntimeError.invalid("the \(votePrefix)_* attributes differ in length")
     }
+    var byNode = [[(target: Int, weight: Double)]](repeating: [], count: n)
     for v in 0..<voteTrees.count {
       guard let position = index[key(voteTrees[v], voteNodes[v])], voteIDs[v] >= 0 else {
         throw ONNXRuntimeError.invalid("a vote names node \(voteNodes[v]) of tree \(voteTrees[v]), which does not exist")
       }
-      self.nodes[position].votes.append((voteIDs[v], weights[v]))
+      byNode[position].append((voteIDs[v], weights[v]))
+    }
+    for position in 0..<n {
+      self.nodes[position].firstVote = self.votes.count
+      self.nodes[position].voteCount = byNode[position].count
+      self.votes += byNode[position]
     }
     // A root is node 0 of each tree (or, failing that, its first listed node).
     var seen = Set<Int>()
     for i in 0..<n where seen.insert(treeIDs[i]).inserted { self.roots.append(index[key(treeIDs[i], 0)] ?? i) }
     // Cycles would walk forever: a tree's walk may visit at most its node count.
     self.maximumDepth = n
-    self.voted = Set(self.nodes.flatMap { $0.votes.map(\.0) })
-    self.positiveWeights = self.nodes.allSatisfy { $0.votes.allSatisfy { $0.1 >= 0 } }
+    self.voted = Set(self.votes.map(\.target))
+    self.positiveWeights = self.votes.allSatisfy { $0.weight >= 0 }
   }
 
   let maximumDepth: Int
@@ -186,7 +201,7 @@ private func treeRegressor(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
     var scores = [Double](repeating: aggregate == "MIN" ? .infinity : aggregate == "MAX" ? -.infinity : 0, count: targets)
     var seen = [Bool](repeating: false, count: targets)
     for root in trees.roots {
-      for (target, weight) in try trees.leaf(root, row).votes where target < targets {
+      for (target, weight) in trees.votes(of: try trees.leaf(root, row)) where target < targets {
         switch aggregate {
         case "MIN": scores[target] = min(scores[target], weight)
         case "MAX": scores[target] = max(scores[target], weight)
@@ -223,7 +238,7 @@ private func treeClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   for r in 0..<count {
     let row = values[(r * width)..<((r + 1) * width)]
     var scores = [Double](repeating: 0, count: classes)
-    for root in trees.roots { for (c, weight) in try trees.leaf(root, row).votes { scores[c] += weight } }
+    for root in trees.roots { for (c, weight) in trees.votes(of: try trees.leaf(root, row)) { scores[c] += weight } }
     if binary {
       let s = scores[voted.first!] + (base.first ?? 0)
       picks.append(s > (positiveWeights ? 0.5 : 0) ? 1 : 0)

@@ -26,6 +26,13 @@ func matmul(_ a: ONNXTensor, _ b: ONNXTensor, context: ONNXNodeContext) throws -
         out.withUnsafeMutableBufferPointer { po in
           for i in 0..<batches {
             if k == 0 { continue }
+            if m == 1 {
+              // One row: y = Bᵀ·x with B k×n, i.e. a transposed GEMV over B.
+              T.gemv(
+                transpose: true, m: k, n: n, alpha: 1, a: py.baseAddress! + ib[i] * k * n, lda: n, x: px.baseAddress! + ia[i] * m * k, beta: 0,
+                y: po.baseAddress! + i * m * n)
+              continue
+            }
             T.gemm(
               transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: px.baseAddress! + ia[i] * m * k, lda: k,
               b: py.baseAddress! + ib[i] * k * n, ldb: n, beta: 0, c: po.baseAddress! + i * m * n, ldc: n)
@@ -77,9 +84,17 @@ func gemm(_ context: ONNXNodeContext) throws -> ONNXTensor {
       x.withUnsafeBufferPointer { px in
         y.withUnsafeBufferPointer { py in
           out.withUnsafeMutableBufferPointer { po in
-            T.gemm(
-              transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: T(alpha), a: px.baseAddress!, lda: a.shape[1],
-              b: py.baseAddress!, ldb: b.shape[1], beta: context.optionalInput(2) == nil ? 0 : T(beta), c: po.baseAddress!, ldc: n)
+            let betaValue: T = context.optionalInput(2) == nil ? 0 : T(beta)
+            if m == 1 && !transA {
+              // One row: op(B)ᵀ·a as a GEMV (B is n×k when transposed, k×n otherwise).
+              T.gemv(
+                transpose: !transB, m: transB ? n : k, n: transB ? k : n, alpha: T(alpha), a: py.baseAddress!, lda: b.shape[1],
+                x: px.baseAddress!, beta: betaValue, y: po.baseAddress!)
+            } else {
+              T.gemm(
+                transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: T(alpha), a: px.baseAddress!, lda: a.shape[1],
+                b: py.baseAddress!, ldb: b.shape[1], beta: betaValue, c: po.baseAddress!, ldc: n)
+            }
           }
         }
       }

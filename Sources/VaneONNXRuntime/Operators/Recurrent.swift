@@ -136,8 +136,24 @@ private struct RecurrentLayer {
       var hState = self.initialH.map { Array($0[(d * B * H)..<((d + 1) * B * H)]) } ?? [Double](repeating: 0, count: B * H)
       var cState = self.initialC.map { Array($0[(d * B * H)..<((d + 1) * B * H)]) } ?? [Double](repeating: 0, count: B * H)
       func clipped(_ v: Double) -> Double { self.clip.map { min(max(v, -$0), $0) } ?? v }
+      // H·Rᵀ of each step, into one buffer (a GEMV for a single sequence).
+      var hr = [Double](repeating: 0, count: B * G * H)
       for step in 0..<T {
-        let hr = B * H > 0 ? BLAS.matmulTransposedB(hState, rd, m: B, k: H, n: G * H) : []
+        if B * H > 0 {
+          hState.withUnsafeBufferPointer { ph in
+            rd.withUnsafeBufferPointer { pr in
+              hr.withUnsafeMutableBufferPointer { po in
+                if B == 1 {
+                  Double.gemv(transpose: false, m: G * H, n: H, alpha: 1, a: pr.baseAddress!, lda: H, x: ph.baseAddress!, beta: 0, y: po.baseAddress!)
+                } else {
+                  Double.gemm(
+                    transposeA: false, transposeB: true, m: B, n: G * H, k: H, alpha: 1, a: ph.baseAddress!, lda: H, b: pr.baseAddress!, ldb: H,
+                    beta: 0, c: po.baseAddress!, ldc: G * H)
+                }
+              }
+            }
+          }
+        }
         for batchIndex in 0..<B {
           let length = self.lengths[batchIndex]
           let t = backward ? length - 1 - step : step
