@@ -143,7 +143,7 @@ let package = Package(
     // Serving: bundles made ready to answer (no gRPC).
     .target(
       name: "VaneServing",
-      dependencies: ["VaneCore", "VaneBundle", "VaneModels", "VaneFeatures", "VaneQuality", "VaneStore", .product(name: "GRDB", package: "GRDB.swift"),
+      dependencies: ["VaneCore", "VaneBundle", "VaneModels", "VaneFeatures", "VaneQuality", "VaneStore", "VaneONNXRuntime", .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: swiftSettings

@@ -50,7 +50,7 @@ extension Vane_V1_ModelVersion {
     case .draining: self.statusMessage = "draining \(info.inFlight) in-flight request(s)"
     case .ready: self.statusMessage = info.lastError.map { "serving; the last replacement failed: \($0)" } ?? ""
     }
-    self.runtime = .native
+    self.runtime = listing.model?.runtime == .onnx ? .onnx : .native
     self.trafficPercent = info.trafficPercent
     self.shadow = info.shadow
     self.loadTime = Google_Protobuf_Timestamp(date: info.loadTime)

@@ -178,8 +178,11 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     context: ServerContext
   ) async throws -> Vane_V1_ModelVersion {
     try await serviceEdge {
-      if request.runtime == .onnx {
-        throw VaneError(.failedPrecondition, "runtime INFERENCE_RUNTIME_ONNX: this build has no ONNX inference engine yet; use NATIVE")
+      let runtime: ServableModel.Runtime
+      switch request.runtime {
+      case .unspecified, .native: runtime = .native
+      case .onnx: runtime = .onnx
+      case .UNRECOGNIZED(let value): throw VaneError.invalidArgument(field: "runtime", "unknown runtime \(value)")
       }
       let path: String, expected: String?
       switch request.source {
@@ -191,7 +194,7 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
       let trust = try TrustPolicy(request.trust, field: "trust")
       let info = try await self.registry.load(.init(
         path: path, expectedManifestSHA256: expected, modelID: request.modelID, version: request.version, replace: request.replace,
-        shadow: request.shadow, wait: request.wait, trust: trust))
+        shadow: request.shadow, wait: request.wait, trust: trust, runtime: runtime))
       return try self.version(modelID: info.modelID, version: info.version)
     }
   }

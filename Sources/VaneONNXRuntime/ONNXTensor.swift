@@ -89,6 +89,15 @@ public struct ONNXTensor: Sendable, Equatable {
     }
   }
 
+  /// Floating-point values as doubles (nil for any other type).
+  public var doubleValues: [Double]? {
+    switch self.values {
+    case .float(let v): v.map(Double.init)
+    case .double(let v): v
+    default: nil
+    }
+  }
+
   /// The values as doubles (nil for strings).
   var doubles: [Double]? {
     switch self.values {

@@ -51,6 +51,8 @@ public final class ModelRegistry: Sendable {
     public var version: String
     public var replace: Bool
     public var shadow: Bool
+    /// Native model code or the models' ONNX exports on Vane's engine.
+    public var runtime: ServableModel.Runtime = .native
     /// Wait for READY or FAILED.
     public var wait: Bool
     /// Expiry and out-of-distribution checks of the version.
@@ -58,8 +60,9 @@ public final class ModelRegistry: Sendable {
 
     public init(
       path: String, expectedManifestSHA256: String? = nil, modelID: String = "", version: String = "", replace: Bool = false, shadow: Bool = false,
-      wait: Bool = false, trust: TrustPolicy = .default
+      wait: Bool = false, trust: TrustPolicy = .default, runtime: ServableModel.Runtime = .native
     ) {
+      self.runtime = runtime
       self.trust = trust
       self.path = path
       self.expectedManifestSHA256 = expectedManifestSHA256
@@ -132,13 +135,18 @@ public final class ModelRegistry: Sendable {
     if let expected = request.expectedManifestSHA256, !expected.isEmpty, expected.lowercased() != bundle.manifestSHA256 {
       throw VaneError(.failedPrecondition, "bundle \(request.path): manifest sha256 \(bundle.manifestSHA256) is not the expected \(expected)")
     }
+    if request.runtime == .onnx, let missing = bundle.manifest.models.first(where: { $0.kind != .stack && $0.onnx == nil }) {
+      // Known from the manifest alone: refused now rather than as a FAILED version.
+      throw VaneError(
+        .failedPrecondition, "bundle \(bundle.manifest.id): model \(missing.name) has no ONNX export, so it cannot run on INFERENCE_RUNTIME_ONNX (train with export_onnx)")
+    }
     let modelID = request.modelID.isEmpty ? Self.defaultModelID(bundle.manifest) : request.modelID
     let version = request.version.isEmpty ? bundle.manifest.id : request.version
     let instance = try self.state.withLock {
       try $0.beginLoad(modelID: modelID, version: version, source: request.path, replace: request.replace, now: Date())
     }
     let finishing = Task {
-      await self.finishLoad(instance, bundle: bundle, modelID: modelID, version: version, shadow: request.shadow, trust: request.trust)
+      await self.finishLoad(instance, bundle: bundle, modelID: modelID, version: version, shadow: request.shadow, trust: request.trust, runtime: request.runtime)
     }
     if request.wait {
       await finishing.value
@@ -158,10 +166,12 @@ public final class ModelRegistry: Sendable {
   /// Failed replacements, by instance, so a waiting load can say so.
   private let failedInstances = Mutex<Set<Int>>([])
 
-  private func finishLoad(_ instance: State.InstanceID, bundle: ModelBundle, modelID: String, version: String, shadow: Bool, trust: TrustPolicy) async {
+  private func finishLoad(
+    _ instance: State.InstanceID, bundle: ModelBundle, modelID: String, version: String, shadow: Bool, trust: TrustPolicy, runtime: ServableModel.Runtime
+  ) async {
     do {
       let model = try await self.pool.run { () throws -> ServableModel in
-        var model = try ServableModel(bundle: bundle)
+        var model = try ServableModel(bundle: bundle, runtime: runtime)
         model.policy = trust
         if trust.maxModelAge != nil, model.dataEnd == nil {
           throw VaneError(.failedPrecondition, "max_model_age is set, but bundle \(bundle.manifest.id) does not record when its training data ended (it predates reference statistics)")

@@ -3,6 +3,7 @@ public import VaneBundle
 internal import VaneCore
 internal import VaneFeatures
 internal import VaneModels
+internal import VaneONNXRuntime
 internal import VaneQuality
 
 /// A bundle made ready to answer: raw feature rows in, per horizon raw and calibrated class
@@ -55,7 +56,22 @@ public struct ServableModel: Sendable {
     case trees(TreeEnsemble)
     /// An LSTM answering `horizon` with head `head`.
     case lstm(LSTM, head: Int, file: String)
+    /// The model's ONNX export on Vane's ONNX engine: raw features in (the export scales them
+    /// itself), class probabilities out, or for a sequence model each head's up-probability.
+    case onnx(ONNXModel, input: String, head: Int?, file: String)
   }
+
+  /// What answers for the bundle's models.
+  public enum Runtime: String, Sendable, Equatable {
+    /// Vane's own model code.
+    case native
+    /// Each model's ONNX export (written when the trainer was asked to export ONNX), on Vane's
+    /// ONNX engine; the stack meta-learner and the calibration stay native.
+    case onnx
+  }
+
+  /// The runtime this instance answers with.
+  public let runtime: Runtime
 
   /// Bars each input row is: 1, or the sequence length of the bundle's LSTM (a window of
   /// consecutive bars, oldest first, the bar to answer for last).
@@ -67,8 +83,9 @@ public struct ServableModel: Sendable {
   /// - Throws: FAILED_PRECONDITION naming the file and the reason: a malformed or mismatching
   ///   file, a horizon without a served model, a calibration that does not fit the classes,
   ///   LSTMs of different sequence lengths in one bundle.
-  public init(bundle: ModelBundle) throws {
+  public init(bundle: ModelBundle, runtime: Runtime = .native) throws {
     let manifest = bundle.manifest
+    self.runtime = runtime
     self.manifest = manifest
     self.manifestSHA256 = bundle.manifestSHA256
     self.createdAt = Self.creationDate(manifest.created)
@@ -141,8 +158,23 @@ public struct ServableModel: Sendable {
       case .stack:
         continue
       }
+      var engine: ONNXModel?
+      if runtime == .onnx {
+        guard let file = model.onnx else {
+          throw fail("model \(model.name) has no ONNX export (train with export_onnx to serve it on INFERENCE_RUNTIME_ONNX)")
+        }
+        do {
+          engine = try ONNXModel(data: try bundle.data(file))
+        } catch let error as VaneError {
+          throw fail("\(file): \(error.message)")
+        }
+        guard engine?.inputs.count == 1, engine?.outputs.contains(where: { $0.name == "probabilities" }) == true else {
+          throw fail("\(file): not one of Vane's exports (one input, a 'probabilities' output)")
+        }
+      }
       for (head, horizon) in (model.horizons ?? manifest.task.horizons).enumerated() {
         if let lstm { base = .lstm(lstm, head: head, file: model.file) }
+        if let engine, let file = model.onnx { base = .onnx(engine, input: engine.inputs[0].name, head: lstm == nil ? nil : head, file: file) }
         // A stack names its bases by file; an LSTM file serves every head, resolved per horizon below.
         bases[model.file + "@\(horizon)"] = base
         if model.role == .single { single[horizon] = base }
@@ -230,6 +262,14 @@ public struct ServableModel: Sendable {
 
   // MARK: Answering
 
+  /// Class probabilities from a model's output: as they are, or for head `head` of a sequence
+  /// model (its up-probability per row) as [down, up].
+  private static func headProbabilities(_ output: [Double], head: Int?, count: Int) -> [Double] {
+    guard let head else { return output }
+    let heads = output.count / max(1, count)
+    return (0..<count).flatMap { r in [1 - output[r * heads + head], output[r * heads + head]] }
+  }
+
   /// Answers for `count` inputs of raw features (`count × inputBars × columns.count`,
   /// row-major: each input its window of ``inputBars`` consecutive bars, oldest first; NaN is a
   /// missing value), at `horizons` (empty: every horizon), each input's answers in ascending
@@ -253,8 +293,18 @@ public struct ServableModel: Sendable {
     let scaled = bars == 1 ? windows : Self.lastBars(windows, count: count, bars: bars, width: width)
     let finite = scaled.map { $0.isFinite ? $0 : 0 }
     var sequenceOutputs: [String: [Double]] = [:]
-    func probabilities(_ base: Base) -> [Double] {
+    func probabilities(_ base: Base) throws -> [Double] {
       switch base {
+      case .onnx(let engine, let input, let head, let file):
+        if let cached = sequenceOutputs[file] { return Self.headProbabilities(cached, head: head, count: count) }
+        let values = head == nil ? last : features
+        let shape = head == nil ? [count, width] : [count, bars, width]
+        let tensor = engine.inputs[0].elementType == .float ? ONNXTensor(shape: shape, floats: values.map(Float.init)) : ONNXTensor(shape: shape, doubles: values)
+        guard let output = try engine.run([input: tensor])["probabilities"], let probabilities = output.doubleValues else {
+          throw VaneError(.internalError, "\(file): no probabilities output")
+        }
+        sequenceOutputs[file] = probabilities
+        return Self.headProbabilities(probabilities, head: head, count: count)
       case .logisticRegression(let model): return model.probabilities(finite, count: count)
       case .mlp(let model): return model.probabilities(finite, count: count)
       case .trees(let ensemble):
@@ -273,9 +323,9 @@ public struct ServableModel: Sendable {
       let raw: [Double]
       switch self.served[horizon]! {
       case .single(let base):
-        raw = probabilities(base)
+        raw = try probabilities(base)
       case .stack(let bases, let volatility, let scaler, let model):
-        let outputs = bases.map(probabilities)
+        let outputs = try bases.map(probabilities)
         var meta: [Double] = []
         for r in 0..<count {
           let row = StackFeatures.row(outputs.map { Array($0[(r * k)..<((r + 1) * k)]) }, volatility: volatility.map { last[r * width + $0] })

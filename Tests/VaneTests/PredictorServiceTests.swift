@@ -38,7 +38,14 @@ struct PredictorServiceTests {
     return path
   }()
 
-  static func write(seed: UInt64, to path: String, flip: Bool = false) throws {
+  /// A bundle with its models' ONNX exports (for INFERENCE_RUNTIME_ONNX).
+  static let onnxBundle: String = {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("vane-predictor-onnx-\(UUID().uuidString).tar.gz").path
+    try! Self.write(seed: 11, to: path, exportONNX: true)
+    return path
+  }()
+
+  static func write(seed: UInt64, to path: String, flip: Bool = false, exportONNX: Bool = false) throws {
     var rng = SplitMix64(seed: seed)
     let n = 1_600
     var features: [Double] = [], open: [Int64] = [], labels: [[Int]] = [[], []], ends: [[Int64]] = [[], []]
@@ -68,7 +75,7 @@ struct PredictorServiceTests {
     let final = try WalkForwardRun.fitFinal(spec, data: data, runs: runs)
     let request = BundleRequest(
       id: "btc-s\(seed)", created: Date(timeIntervalSince1970: 1_800_000_000), symbols: ["BTCUSDT"], interval: "1h", taskKind: "binary",
-      featureSetID: "test", featureSetSHA256: Self.hash, calibration: .temperature)
+      featureSetID: "test", featureSetSHA256: Self.hash, calibration: .temperature, exportONNX: exportONNX)
     _ = try TrainingBundle.write(request, data: data, runs: runs, final: final, to: path)
   }
 
@@ -320,4 +327,29 @@ private final class LoadCounters: Sendable {
   let failures = Atomic<Int>(0)
   let answered = Atomic<Int>(0)
   let done = Atomic<Bool>(false)
+
+  @Test("INFERENCE_RUNTIME_ONNX: the bundle's ONNX exports on Vane's engine answer as its native models do, stack and calibration included (1e-5)")
+  func onnxRuntime() async throws {
+    _ = try await BlockingPool.shared.run { PredictorServiceTests.onnxBundle }
+    try await PredictorServiceTests.withPredictor { client, _ in
+      _ = try await client.loadModel(.with { $0.bundlePath = PredictorServiceTests.onnxBundle; $0.modelID = "btc"; $0.version = "native"; $0.wait = true })
+      let onnx = try await client.loadModel(.with {
+        $0.bundlePath = PredictorServiceTests.onnxBundle
+        $0.modelID = "btc"
+        $0.version = "onnx"
+        $0.wait = true
+        $0.runtime = .onnx
+      })
+      #expect(onnx.status == .ready && onnx.runtime == .onnx, "\(onnx.statusMessage)")
+      for values in [[0.8, -0.2, 0.52], [-1.5, 0.3, 0.61], [.nan, 0.1, 0.5], [3.9, -0.99, 0.45]] {
+        let native = try await client.predict(PredictorServiceTests.request(values, version: "native"))
+        let exported = try await client.predict(PredictorServiceTests.request(values, version: "onnx"))
+        #expect(native.predictions.map(\.horizonBars) == exported.predictions.map(\.horizonBars))
+        for (a, b) in zip(native.predictions, exported.predictions) {
+          let difference = zip(a.raw.probabilities + a.calibrated.probabilities, b.raw.probabilities + b.calibrated.probabilities).map { abs($0 - $1) }.max() ?? 1
+          #expect(difference <= 1e-5, "\(values) h\(a.horizonBars): native \(a.calibrated.probabilities) vs ONNX \(b.calibrated.probabilities)")
+        }
+      }
+    }
+  }
 }

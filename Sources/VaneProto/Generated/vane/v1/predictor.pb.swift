@@ -84,8 +84,9 @@ public nonisolated enum Vane_V1_InferenceRuntime: SwiftProtobuf.Enum, Swift.Case
   /// Vane's own model code.
   case native // = 1
 
-  /// The bundle's ONNX export through ONNX Runtime; FAILED_PRECONDITION when
-  /// this build lacks it or the bundle has no ONNX models.
+  /// The bundle's ONNX exports on Vane's own ONNX engine (the stack
+  /// meta-learner and the calibration stay native); FAILED_PRECONDITION when a
+  /// model of the bundle has no ONNX export.
   case onnx // = 2
   case UNRECOGNIZED(Int)
 
