@@ -21,30 +21,13 @@ enum Broadcast {
   /// nil when `input` is `output` itself.
   static func indices(of input: [Int], in output: [Int]) -> [Int]? {
     if input == output { return nil }
-    let count = output.reduce(1, *)
-    let inputCount = input.reduce(1, *)
-    if inputCount == 1 { return [Int](repeating: 0, count: count) }
+    if input.reduce(1, *) == 1 { return [Int](repeating: 0, count: output.reduce(1, *)) }
     let offset = output.count - input.count
     let inputStrides = strides(of: input)
     // Stride of each output axis in the input (0 where the input broadcasts).
     var steps = [Int](repeating: 0, count: output.count)
     for axis in 0..<input.count where input[axis] != 1 { steps[offset + axis] = inputStrides[axis] }
-    var result = [Int](repeating: 0, count: count)
-    var counter = [Int](repeating: 0, count: output.count)
-    var position = 0
-    for index in 0..<count {
-      result[index] = position
-      var axis = output.count - 1
-      while axis >= 0 {
-        counter[axis] += 1
-        position += steps[axis]
-        if counter[axis] < output[axis] { break }
-        position -= steps[axis] * counter[axis]
-        counter[axis] = 0
-        axis -= 1
-      }
-    }
-    return result
+    return stridedOffsets(shape: output, steps: steps)
   }
 
   /// `f` over `a` and `b` broadcast together.

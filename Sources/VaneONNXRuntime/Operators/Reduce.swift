@@ -21,22 +21,11 @@ struct ReductionPlan {
     let outShape = keepDims ? input.indices.map { axes.contains($0) ? 1 : input[$0] } : kept.map { input[$0] }
     let keptShape = kept.map { input[$0] }
     let keptStrides = strides(of: keptShape)
-    var groups = [[Int]](repeating: [], count: max(1, keptShape.reduce(1, *)))
-    if keptShape.contains(0) { groups = [] }
-    let count = input.reduce(1, *)
-    var counter = [Int](repeating: 0, count: input.count)
-    for index in 0..<count {
-      var group = 0
-      for (k, axis) in kept.enumerated() { group += counter[axis] * keptStrides[k] }
-      groups[group].append(index)
-      var axis = input.count - 1
-      while axis >= 0 {
-        counter[axis] += 1
-        if counter[axis] < input[axis] { break }
-        counter[axis] = 0
-        axis -= 1
-      }
-    }
+    // Each input element's group: its index over the kept axes (reduced axes step by 0).
+    var steps = [Int](repeating: 0, count: input.count)
+    for (k, axis) in kept.enumerated() { steps[axis] = keptStrides[k] }
+    var groups = [[Int]](repeating: [], count: keptShape.contains(0) ? 0 : keptShape.reduce(1, *))
+    for (index, group) in stridedOffsets(shape: input, steps: steps).enumerated() { groups[group].append(index) }
     self.shape = outShape
     self.groups = groups
   }

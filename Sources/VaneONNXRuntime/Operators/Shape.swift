@@ -54,24 +54,7 @@ func transpose(_ x: ONNXTensor, _ perm: [Int]) throws -> ONNXTensor {
   guard perm.count == x.rank, Set(perm) == Set(0..<x.rank) else { throw ONNXRuntimeError.invalid("perm \(perm) is not a permutation of \(x.rank) axes") }
   let shape = perm.map { x.shape[$0] }
   let inputStrides = strides(of: x.shape)
-  let steps = perm.map { inputStrides[$0] }
-  let count = x.count
-  var indices = [Int](repeating: 0, count: count)
-  var counter = [Int](repeating: 0, count: shape.count)
-  var position = 0
-  for index in 0..<count {
-    indices[index] = position
-    var axis = shape.count - 1
-    while axis >= 0 {
-      counter[axis] += 1
-      position += steps[axis]
-      if counter[axis] < shape[axis] { break }
-      position -= steps[axis] * counter[axis]
-      counter[axis] = 0
-      axis -= 1
-    }
-  }
-  return x.gathering(indices, shape: shape)
+  return x.gathering(stridedOffsets(shape: shape, steps: perm.map { inputStrides[$0] }), shape: shape)
 }
 
 /// Concatenates along `axis`.
@@ -124,22 +107,8 @@ func slice(_ x: ONNXTensor, starts: [Int64], ends: [Int64], axes: [Int]?, steps:
     shape[axis] = Int(length)
   }
   let inputStrides = strides(of: x.shape)
-  let count = shape.reduce(1, *)
-  var indices = [Int](repeating: 0, count: count)
-  var counter = [Int](repeating: 0, count: shape.count)
-  for index in 0..<count {
-    var position = 0
-    for axis in 0..<shape.count { position += (begin[axis] + counter[axis] * step[axis]) * inputStrides[axis] }
-    indices[index] = position
-    var axis = shape.count - 1
-    while axis >= 0 {
-      counter[axis] += 1
-      if counter[axis] < shape[axis] { break }
-      counter[axis] = 0
-      axis -= 1
-    }
-  }
-  return x.gathering(indices, shape: shape)
+  let base = (0..<x.rank).reduce(0) { $0 + begin[$1] * inputStrides[$1] }
+  return x.gathering(stridedOffsets(shape: shape, steps: (0..<x.rank).map { step[$0] * inputStrides[$0] }, base: base), shape: shape)
 }
 
 /// The new shape of a Reshape: 0 copies the input's dimension (unless `allowZero`), -1 is
@@ -309,20 +278,11 @@ extension ONNXOperators {
       let repeats = try context.input(1).integers("repeats").map { Int($0) }
       guard repeats.count == x.rank, repeats.allSatisfy({ $0 >= 0 }) else { throw ONNXRuntimeError.invalid("repeats \(repeats) for rank \(x.rank)") }
       let shape = try zip(x.shape, repeats).map { try checkedProduct([$0, $1], limit: context.limits.maximumTensorElements) }
-      let count = try context.checkedCount(shape)
+      _ = try context.checkedCount(shape)
+      // Each output axis as (repeat, position) pairs: the repeat steps by 0, the position by the stride.
       let inputStrides = strides(of: x.shape)
-      var counter = [Int](repeating: 0, count: shape.count)
-      var indices = [Int](repeating: 0, count: count)
-      for index in 0..<count {
-        indices[index] = (0..<shape.count).reduce(0) { $0 + (counter[$1] % x.shape[$1]) * inputStrides[$1] }
-        var axis = shape.count - 1
-        while axis >= 0 {
-          counter[axis] += 1
-          if counter[axis] < shape[axis] { break }
-          counter[axis] = 0
-          axis -= 1
-        }
-      }
+      let indices = stridedOffsets(
+        shape: (0..<x.rank).flatMap { [repeats[$0], x.shape[$0]] }, steps: (0..<x.rank).flatMap { [0, inputStrides[$0]] })
       return [x.gathering(indices, shape: shape)]
     }),
     ("ConstantOfShape", ONNXOperator(since: 9) { context in
