@@ -120,10 +120,11 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
         rollout.state = .pending
         return Vane_V1_Rollout(rollout)
       }
-      let rollout = Rollout(
+      var rollout = Rollout(
         id: "ro-" + UUID().uuidString.lowercased().prefix(12), requestID: request.requestID, bundlePath: request.bundlePath, bundleID: manifest.id,
         manifestSHA256: bundle.manifestSHA256, verdict: verdict!, modelID: modelID, version: version, baselineVersion: incumbent?.version,
         baselineBundlePath: incumbent?.bundlePath, plan: plan, now: Date())
+      rollout.originRequestID = RequestID.current
       return Vane_V1_Rollout(try await self.controller.start(rollout, bundle: bundle, actor: actor))
   }
 

@@ -57,6 +57,7 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
       }
       var job = Vane_V1_Job.with {
         $0.requestID = request.requestID
+        $0.originRequestID = RequestID.current ?? ""
         $0.spec = resolved.spec
         $0.state = .queued
         $0.progress = .with { $0.stage = .queued }

@@ -32,7 +32,8 @@ public final class TrainingWorker: Service, Sendable {
     await withGracefulShutdownHandler {
       for await _ in self.board.wakeups {
         while !Task.isShuttingDownGracefully, let (job, flag) = try? self.board.startNext() {
-          await self.execute(job, flag: flag)
+          // The job's work carries the id of the call that started it (logs, upstream calls).
+          await RequestID.$current.withValue(job.originRequestID.isEmpty ? nil : job.originRequestID) { await self.execute(job, flag: flag) }
         }
         if Task.isShuttingDownGracefully { break }
       }

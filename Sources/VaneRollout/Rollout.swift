@@ -64,6 +64,9 @@ public struct Rollout: Sendable, Equatable, Codable {
 
   public var id: String
   public var requestID: String
+  /// The `x-request-id` of the Deploy call that started it: the rollout's own work (loads,
+  /// splits, analyses) runs and logs under it. Nil in rollouts stored before it was kept.
+  public var originRequestID: String?
   /// The staged bundle the predictor loads, and what it is.
   public var bundlePath: String
   public var bundleID: String

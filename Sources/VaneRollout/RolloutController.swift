@@ -140,30 +140,36 @@ public actor RolloutController: Service {
     let now = self.clock()
     for id in self.machines.keys.sorted() {
       guard let machine = self.machines[id] else { continue }
-      switch machine.rollout.state {
-      case .verifying:
-        if !self.staging.contains(id) { await self.stageAndLoad(id) }
-      case .rollingBack:
-        await self.perform(self.rollbackActions(machine), id: id)
-      case .shadow, .canary, .full, .paused:
-        let interval = machine.rollout.plan.analysisInterval
-        // Due at the plan's interval, and also as soon as the step's duration is up, so a
-        // step does not outlast its duration by an analysis interval.
-        var due = true
-        if let last = self.lastAnalysis[id], now.timeIntervalSince(last) < interval {
-          due = false
-          let r = machine.rollout
-          if r.state.isStepping, r.currentStep >= 0, let start = r.steps[r.currentStep].startTime {
-            let end = start.addingTimeInterval(r.steps[r.currentStep].step.duration - r.steps[r.currentStep].elapsedBeforePause)
-            due = last < end && now >= end
-          }
+      // The rollout's work carries the id of the Deploy call that started it (logs, and the
+      // calls it makes to the predictor).
+      await RequestID.$current.withValue(machine.rollout.originRequestID) { await self.step(id, machine: machine, now: now) }
+    }
+  }
+
+  private func step(_ id: String, machine: RolloutMachine, now: Date) async {
+    switch machine.rollout.state {
+    case .verifying:
+      if !self.staging.contains(id) { await self.stageAndLoad(id) }
+    case .rollingBack:
+      await self.perform(self.rollbackActions(machine), id: id)
+    case .shadow, .canary, .full, .paused:
+      let interval = machine.rollout.plan.analysisInterval
+      // Due at the plan's interval, and also as soon as the step's duration is up, so a
+      // step does not outlast its duration by an analysis interval.
+      var due = true
+      if let last = self.lastAnalysis[id], now.timeIntervalSince(last) < interval {
+        due = false
+        let r = machine.rollout
+        if r.state.isStepping, r.currentStep >= 0, let start = r.steps[r.currentStep].startTime {
+          let end = start.addingTimeInterval(r.steps[r.currentStep].step.duration - r.steps[r.currentStep].elapsedBeforePause)
+          due = last < end && now >= end
         }
-        if !due { continue }
-        self.lastAnalysis[id] = now
-        await self.analyze(id)
-      case .pending, .promoted, .rolledBack, .failed, .aborted:
-        continue
       }
+      if !due { return }
+      self.lastAnalysis[id] = now
+      await self.analyze(id)
+    case .pending, .promoted, .rolledBack, .failed, .aborted:
+      return
     }
   }
 

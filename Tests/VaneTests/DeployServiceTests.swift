@@ -115,7 +115,7 @@ struct DeployServiceTests {
             }
           }
           defer { inner.cancelAll() }
-          return try await withServer(.inProcess, services: [deploy]) { deployClient, _ in
+          return try await withServer(.inProcess, services: [deploy], interceptors: [.apply(RequestIDServerInterceptor(), to: .all)]) { deployClient, _ in
             try await body(Deploy(wrapping: deployClient), predictorAPI, deploy, counts)
           }
         }
@@ -145,8 +145,10 @@ struct DeployServiceTests {
         $0.modelID = "btc"
         $0.version = "v2"
         $0.plan = Self.plan()
-      })
+      }, metadata: ["x-request-id": "trace-deploy-v2"])
       #expect(started.state == .verifying && started.baseline.version == "v1")
+      // The rollout keeps the x-request-id of the Deploy call; its steps run under it.
+      #expect(try implementation.controller.store.rollout(id: started.id)?.originRequestID == "trace-deploy-v2")
       let (events, rollout) = try await Self.watch(deploy, started.id)
       #expect(events.first?.kind == .snapshot)
       #expect(rollout.state == .promoted, "\(rollout.failureReason) \(rollout.history.map(\.reason))")

@@ -309,7 +309,7 @@ struct TrainerServiceTests {
           runtime: info(.trainer),
           config: TrainerConfig(featureAddress: "127.0.0.1:\(feature.port!)", gatekeeperAddress: "127.0.0.1:\(gatekeeper.port!)", threads: 1),
           logger: Logger(label: "test"))
-        return try await withServer(.inProcess, services: [trainer]) { client, _ in
+        return try await withServer(.inProcess, services: [trainer], interceptors: [.apply(RequestIDServerInterceptor(), to: .all)]) { client, _ in
           try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await trainer.worker.run() }
             defer { group.cancelAll() }
@@ -357,8 +357,10 @@ struct TrainerServiceTests {
     try await Self.withStack(directory: root) { client, _ in
       let validated = try await client.startTraining(.with { $0.spec = Self.spec(); $0.validateOnly = true })
       #expect(validated.id.isEmpty && validated.spec.walkForward.purgeBars == 12)
-      let queued = try await client.startTraining(.with { $0.spec = Self.spec(); $0.requestID = "e2e-1" })
+      let queued = try await client.startTraining(.with { $0.spec = Self.spec(); $0.requestID = "e2e-1" }, metadata: ["x-request-id": "trace-e2e-1"])
       #expect(queued.state == .queued || queued.state == .running)
+      // The job keeps the x-request-id of the call that started it; its work runs under it.
+      #expect(queued.originRequestID == "trace-e2e-1")
       // The same request id and spec return the same job; another spec is refused.
       #expect(try await client.startTraining(.with { $0.spec = Self.spec(); $0.requestID = "e2e-1" }).id == queued.id)
       // Checked against the feature service before anything is queued.

@@ -1489,6 +1489,13 @@ public nonisolated struct Vane_V1_Job: @unchecked Sendable {
   /// Clears the value of `verdict`. Subsequent reads from it will return its default value.
   public mutating func clearVerdict() {_uniqueStorage()._verdict = nil}
 
+  /// The x-request-id of the StartTraining call that created the job: its work
+  /// (dataset pulls, the Bless call) runs and logs under that id.
+  public var originRequestID: String {
+    get {_storage._originRequestID}
+    set {_uniqueStorage()._originRequestID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2824,7 +2831,7 @@ nonisolated extension Vane_V1_StackingOptions: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Vane_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Job"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}request_id\0\u{1}spec\0\u{1}state\0\u{1}progress\0\u{3}cancel_requested\0\u{3}cancel_reason\0\u{3}create_time\0\u{3}start_time\0\u{3}finish_time\0\u{1}error\0\u{1}warnings\0\u{1}bundle\0\u{3}model_metrics\0\u{1}verdict\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}request_id\0\u{1}spec\0\u{1}state\0\u{1}progress\0\u{3}cancel_requested\0\u{3}cancel_reason\0\u{3}create_time\0\u{3}start_time\0\u{3}finish_time\0\u{1}error\0\u{1}warnings\0\u{1}bundle\0\u{3}model_metrics\0\u{1}verdict\0\u{3}origin_request_id\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -2842,6 +2849,7 @@ nonisolated extension Vane_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Message
     var _bundle: Vane_V1_BundleRef? = nil
     var _modelMetrics: [Vane_V1_ModelMetrics] = []
     var _verdict: Vane_V1_VerdictSummary? = nil
+    var _originRequestID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2867,6 +2875,7 @@ nonisolated extension Vane_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Message
       _bundle = source._bundle
       _modelMetrics = source._modelMetrics
       _verdict = source._verdict
+      _originRequestID = source._originRequestID
     }
   }
 
@@ -2900,6 +2909,7 @@ nonisolated extension Vane_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Message
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._bundle) }()
         case 14: try { try decoder.decodeRepeatedMessageField(value: &_storage._modelMetrics) }()
         case 15: try { try decoder.decodeSingularMessageField(value: &_storage._verdict) }()
+        case 16: try { try decoder.decodeSingularStringField(value: &_storage._originRequestID) }()
         default: break
         }
       }
@@ -2957,6 +2967,9 @@ nonisolated extension Vane_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Message
       try { if let v = _storage._verdict {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
       } }()
+      if !_storage._originRequestID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._originRequestID, fieldNumber: 16)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2981,6 +2994,7 @@ nonisolated extension Vane_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Message
         if _storage._bundle != rhs_storage._bundle {return false}
         if _storage._modelMetrics != rhs_storage._modelMetrics {return false}
         if _storage._verdict != rhs_storage._verdict {return false}
+        if _storage._originRequestID != rhs_storage._originRequestID {return false}
         return true
       }
       if !storagesAreEqual {return false}
