@@ -192,8 +192,13 @@ public final class ONNXModel: Sendable {
           inputs: node.input.map { $0.isEmpty ? nil : slot($0) }, outputs: node.output.map { $0.isEmpty ? nil : slot($0) }, kernel: op.kernel,
           foldable: op.foldable, prepared: nil))
       if let prepare = op.prepare {
+        // The inputs known now (initializers a caller cannot override); the others are nil.
+        let known = node.input.map { input -> ONNXTensor? in
+          guard !input.isEmpty, let index = slots[input], inputSlots[input] == nil else { return nil }
+          return constants[index]
+        }
         let context = ONNXNodeContext(
-          name: name, opType: node.opType, opset: version, attributes: attributes, inputs: [], outputCount: node.output.count, limits: limits)
+          name: name, opType: node.opType, opset: version, attributes: attributes, inputs: known, outputCount: node.output.count, limits: limits)
         do {
           steps[steps.count - 1].prepared = try prepare(context)
         } catch let error as ONNXRuntimeError {

@@ -67,11 +67,12 @@ struct ONNXOperator: Sendable {
   var kernel: ONNXKernel
   /// Whether it may be evaluated at load time when all its inputs are constants.
   var foldable = true
-  /// Work done once per node at load time from its attributes alone (a tree ensemble's nodes),
-  /// handed to every run as ``ONNXNodeContext/prepared``.
-  var prepare: (@Sendable (ONNXNodeContext) throws -> any Sendable)? = nil
+  /// Work done once per node at load time from its attributes and the inputs known then
+  /// (initializers; the others are nil): a tree ensemble's nodes, batch norm's folded scale and
+  /// shift. Handed to every run as ``ONNXNodeContext/prepared``.
+  var prepare: (@Sendable (ONNXNodeContext) throws -> (any Sendable)?)? = nil
 
-  init(since: Int, foldable: Bool = true, prepare: (@Sendable (ONNXNodeContext) throws -> any Sendable)? = nil, kernel: @escaping ONNXKernel) {
+  init(since: Int, foldable: Bool = true, prepare: (@Sendable (ONNXNodeContext) throws -> (any Sendable)?)? = nil, kernel: @escaping ONNXKernel) {
     self.since = since
     self.kernel = kernel
     self.foldable = foldable

@@ -34,25 +34,48 @@ private func softmax(_ context: ONNXNodeContext, log: Bool) throws -> ONNXTensor
   }
 }
 
-/// Inference batch normalization over axis 1: (x − mean) / √(var + ε) · scale + bias.
+/// Inference batch normalization over axis 1: (x − mean) / √(var + ε) · scale + bias, folded
+/// into x · a + b per channel.
+private struct BatchNormalizationTerms: Sendable {
+  var a: [Double]
+  var b: [Double]
+
+  /// From the node's scale, B, mean and var (nil when one of them is not known).
+  init?(_ context: ONNXNodeContext) throws {
+    guard let scale = context.optionalInput(1)?.doubles, let bias = context.optionalInput(2)?.doubles,
+      let mean = context.optionalInput(3)?.doubles, let variance = context.optionalInput(4)?.doubles
+    else { return nil }
+    let channels = scale.count
+    guard [bias, mean, variance].allSatisfy({ $0.count == channels }) else {
+      throw ONNXRuntimeError.invalid("scale, B, mean and var differ in length")
+    }
+    let epsilon = context.float("epsilon", 1e-5)
+    let a = (0..<channels).map { scale[$0] / (variance[$0] + epsilon).squareRoot() }
+    self.a = a
+    self.b = (0..<channels).map { bias[$0] - mean[$0] * a[$0] }
+  }
+}
+
 private func batchNormalization(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let x = try context.input(0)
   guard context.opset < 14 || context.int("training_mode", 0) == 0 else { throw ONNXRuntimeError.unsupported("BatchNormalization in training mode") }
-  guard context.opset >= 7 || context.int("is_test", 1) == 1 || context.opset >= 6 else { throw ONNXRuntimeError.unsupported("BatchNormalization in training mode") }
   guard x.rank >= 2 else { throw ONNXRuntimeError.invalid("X must have a channel axis, not shape \(x.shape)") }
   let channels = x.shape[1], inner = x.shape[2...].reduce(1, *)
-  let epsilon = context.float("epsilon", 1e-5)
-  guard let scale = try context.input(1).doubles, let bias = try context.input(2).doubles,
-    let mean = try context.input(3).doubles, let variance = try context.input(4).doubles,
-    [scale, bias, mean, variance].allSatisfy({ $0.count == channels })
-  else { throw ONNXRuntimeError.invalid("scale, B, mean and var must have \(channels) values each") }
+  guard let terms = try context.prepared as? BatchNormalizationTerms ?? BatchNormalizationTerms(context), terms.a.count == channels else {
+    throw ONNXRuntimeError.invalid("scale, B, mean and var must have \(channels) values each")
+  }
   func run<T: ONNXFloat>(_ v: [T]) -> [T] {
     var out = v
-    let a = (0..<channels).map { T(scale[$0] / (variance[$0] + epsilon).squareRoot()) }
-    let b = (0..<channels).map { T(bias[$0]) - T(mean[$0]) * a[$0] }
-    for index in 0..<v.count {
-      let c = (index / inner) % channels
-      out[index] = v[index] * a[c] + b[c]
+    let a = terms.a.map { T($0) }, b = terms.b.map { T($0) }
+    if inner == 1 {
+      for row in 0..<(v.count / max(1, channels)) {
+        for c in 0..<channels { out[row * channels + c] = v[row * channels + c] * a[c] + b[c] }
+      }
+    } else {
+      for index in 0..<v.count {
+        let c = (index / inner) % channels
+        out[index] = v[index] * a[c] + b[c]
+      }
     }
     return out
   }
@@ -107,7 +130,9 @@ extension ONNXOperators {
   static let neuralOperators: [(String, ONNXOperator)] = [
     ("Softmax", ONNXOperator(since: 1) { [try softmax($0, log: false)] }),
     ("LogSoftmax", ONNXOperator(since: 1) { [try softmax($0, log: true)] }),
-    ("BatchNormalization", ONNXOperator(since: 6) { try batchNormalization($0) }),
+    ("BatchNormalization", ONNXOperator(since: 6, prepare: { try BatchNormalizationTerms($0) }) {
+      try batchNormalization($0)
+    }),
     ("LayerNormalization", ONNXOperator(since: 17) { try layerNormalization($0) }),
   ]
 }
