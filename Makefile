@@ -2,8 +2,9 @@
 #   make run    installs what the build needs, builds (release) and runs the main job, `vane pipeline`
 #   make stack  the same build, then the five services idle on loopback (`vane stack`)
 #   make test   installs what the tests need, then runs `swift test` and the external-client tests
-#   make bench  builds release and prints the benchmarks: RPC (vane vs plain grpc++) and features
-#               (v1 matrix, indicators vs TA-Lib, online GetFeatures)
+#   make bench  builds release and prints the benchmarks: RPC (vane vs plain grpc++), features
+#               (v1 matrix, indicators vs TA-Lib, online GetFeatures), models, and the ONNX
+#               engine vs ONNX Runtime
 
 SHELL := /bin/bash
 
@@ -66,6 +67,10 @@ bench: build
 	  /tmp/benchenv/bin/pip install --quiet numpy xgboost lightgbm filelock typing-extensions sympy networkx jinja2 fsspec && \
 	  /tmp/benchenv/bin/pip install --quiet --no-deps torch --index-url https://download.pytorch.org/whl/cpu; }
 	$$(swift build -c release --show-bin-path)/vane bench models --market $(MARKET_DATA)
+	python3 -c "import onnxruntime, skl2onnx, onnxmltools, lightgbm, torch" 2>/dev/null || { \
+	  python3 -m pip install --quiet onnxruntime onnx scikit-learn skl2onnx onnxmltools lightgbm filelock typing-extensions sympy networkx jinja2 fsspec && \
+	  python3 -m pip install --quiet --no-deps torch --index-url https://download.pytorch.org/whl/cpu; }
+	OPENBLAS_NUM_THREADS=1 $$(swift build -c release --show-bin-path)/vane bench onnx
 
 # ---------------------------------------------------------------------------
 # Code generation for the vane.v1 API (Protos/vane/v1/*.proto).
