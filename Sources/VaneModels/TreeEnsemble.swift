@@ -152,6 +152,19 @@ public struct TreeEnsemble: Sendable, Equatable {
   /// Reads XGBoost's JSON, keeping the trees of the first `rounds` boosting rounds (0: all, as
   /// XGBoost's `iteration_end = 0`).
   /// - Throws: INVALID_ARGUMENT (field `xgboost.json`) naming what is wrong.
+  /// Reads an XGBoost JSON model file on its own, taking its class and feature counts from its
+  /// `learner_model_param` (every round kept): a file a user brings, with no manifest beside it.
+  public static func xgboost(file json: Data) throws -> TreeEnsemble {
+    let file: File
+    do { file = try JSONDecoder().decode(File.self, from: json) } catch {
+      // The full reader names what is wrong.
+      return try Self.xgboost(json, classCount: 2, featureCount: 1, rounds: 0)
+    }
+    let numClass = try Self.integer(file.learner.learnerModelParam.numClass, "learner.learner_model_param.num_class")
+    let numFeature = try Self.integer(file.learner.learnerModelParam.numFeature, "learner.learner_model_param.num_feature")
+    return try Self.xgboost(json, classCount: max(2, numClass), featureCount: numFeature, rounds: 0)
+  }
+
   public static func xgboost(_ json: Data, classCount: Int, featureCount: Int, rounds: Int) throws -> TreeEnsemble {
     guard classCount >= 2 else { throw Self.invalid("class count \(classCount) is below 2") }
     guard featureCount > 0 else { throw Self.invalid("feature count \(featureCount) is not positive") }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import VaneCore
+import VaneModels
 import VaneONNXRuntime
 internal import Foundation
 
@@ -14,6 +15,32 @@ struct ModelFileCommand: ParsableCommand {
       """,
     subcommands: [Inspect.self, Run.self]
   )
+
+  /// A model file by its content: an XGBoost JSON model, LightGBM's text format (not read yet),
+  /// or else ONNX.
+  enum FileKind { case onnx, xgboost, lightgbm }
+
+  static func kind(_ path: String) throws -> FileKind {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw Output.fileError(path, "cannot be read") }
+    defer { try? handle.close() }
+    let head = String(decoding: (try? handle.read(upToCount: 4096)) ?? Data(), as: UTF8.self)
+    let trimmed = head.drop { $0.isWhitespace }
+    if trimmed.hasPrefix("{") && head.contains("\"learner\"") { return .xgboost }
+    if trimmed.hasPrefix("tree\n") || trimmed.hasPrefix("version=v") { return .lightgbm }
+    return .onnx
+  }
+
+  /// Reads an XGBoost JSON model, or exits 2 naming what is wrong.
+  static func loadTrees(_ path: String) throws -> TreeEnsemble {
+    guard let data = FileManager.default.contents(atPath: path) else { throw Output.fileError(path, "cannot be read") }
+    guard data.count <= 1 << 30 else { throw Output.fileError(path, "\(data.count) bytes is over the 1 GiB limit") }
+    do { return try TreeEnsemble.xgboost(file: data) } catch let error as VaneError { throw Output.fileError(path, error.message) }
+  }
+
+  static func refuseLightGBM(_ path: String) -> ExitCode {
+    FileHandle.standardError.write(Data("ERROR: \(path): LightGBM text models are not read yet (ONNX and XGBoost JSON are)\n".utf8))
+    return ExitCode(1)
+  }
 
   /// Loads the model, or exits 2 (unreadable, broken) or 1 (valid but unsupported).
   static func load(_ path: String) throws -> ONNXModel {
@@ -40,6 +67,17 @@ struct ModelFileCommand: ParsableCommand {
     var file: String
 
     func run() throws {
+      switch try ModelFileCommand.kind(self.file) {
+      case .lightgbm: throw ModelFileCommand.refuseLightGBM(self.file)
+      case .xgboost:
+        let trees = try ModelFileCommand.loadTrees(self.file)
+        Output.line("\(self.file): XGBoost JSON, objective \(trees.objective.rawValue)")
+        Output.line("features: \(trees.featureCount)  classes: \(trees.objective == .binaryLogistic ? 2 : trees.groups)  trees: \(trees.trees.count)")
+        Output.line("inputs:\n  (any name)  float32 or float64  [?, \(trees.featureCount)]")
+        Output.line("outputs:\n  margin  float32  \(trees.groups == 1 ? "[?]" : "[?, \(trees.groups)]")\n  probabilities  float64  [?, \(trees.objective == .binaryLogistic ? 2 : trees.groups)]")
+        return
+      case .onnx: break
+      }
       let model = try ModelFileCommand.load(self.file)
       Output.line("\(self.file): ONNX IR \(model.irVersion)\(model.producer.isEmpty ? "" : ", made by \(model.producer)")")
       Output.line("opsets: " + model.opsets.sorted { $0.key < $1.key }.map { "\($0.key.isEmpty ? "ai.onnx" : $0.key) \($0.value)" }.joined(separator: ", "))
@@ -71,14 +109,23 @@ struct ModelFileCommand: ParsableCommand {
     var out: String?
 
     func run() throws {
-      let model = try ModelFileCommand.load(self.file)
+      let kind = try ModelFileCommand.kind(self.file)
+      if kind == .lightgbm { throw ModelFileCommand.refuseLightGBM(self.file) }
+      let model = kind == .onnx ? try ModelFileCommand.load(self.file) : nil
+      let trees = kind == .xgboost ? try ModelFileCommand.loadTrees(self.file) : nil
       guard let data = FileManager.default.contents(atPath: self.inputs) else { throw Output.fileError(self.inputs, "cannot be read") }
       let tensors: [String: ONNXTensor]
-      do { tensors = try ONNXTensorJSON.decode(data, limits: model.limits) } catch let error as VaneError {
+      do { tensors = try ONNXTensorJSON.decode(data, limits: model?.limits ?? .default) } catch let error as VaneError {
         throw Output.fileError(self.inputs, error.message)
       }
       let outputs: [String: ONNXTensor]
-      do { outputs = try model.run(tensors) } catch let error as VaneError {
+      do {
+        if let model {
+          outputs = try model.run(tensors)
+        } else {
+          outputs = try Self.runTrees(trees!, tensors)
+        }
+      } catch let error as VaneError {
         FileHandle.standardError.write(Data("ERROR: \(error.message)\n".utf8))
         throw ExitCode(1)
       }
@@ -88,6 +135,27 @@ struct ModelFileCommand: ParsableCommand {
       } else {
         FileHandle.standardOutput.write(encoded + Data("\n".utf8))
       }
+    }
+
+    /// A tree model on its one `[rows, features]` input: `margin` (raw scores, `[rows]` for a
+    /// binary model) and `probabilities` (`[rows, classes]`).
+    static func runTrees(_ trees: TreeEnsemble, _ inputs: [String: ONNXTensor]) throws -> [String: ONNXTensor] {
+      guard inputs.count == 1, let (name, x) = inputs.first else {
+        throw VaneError(.invalidArgument, "a tree model takes one input, [rows, features]; got \(inputs.count)")
+      }
+      guard x.rank == 2, x.shape[1] == trees.featureCount, let values = x.doubleValues else {
+        throw VaneError(.invalidArgument, "input '\(name)': a float [rows, \(trees.featureCount)] tensor is needed, not \(x.elementType) \(x.shape)")
+      }
+      let rows = x.shape[0]
+      let margins = trees.margins(batch: values, rows: rows)
+      let probabilities = values.withUnsafeBufferPointer { all in
+        (0..<rows).flatMap { r in trees.probabilities(UnsafeBufferPointer(rebasing: all[(r * trees.featureCount)..<((r + 1) * trees.featureCount)])) }
+      }
+      let classes = trees.objective == .binaryLogistic ? 2 : trees.groups
+      return [
+        "margin": ONNXTensor(shape: trees.groups == 1 ? [rows] : [rows, trees.groups], floats: margins),
+        "probabilities": ONNXTensor(shape: [rows, classes], doubles: probabilities),
+      ]
     }
   }
 }

@@ -45,4 +45,36 @@ struct ModelFileCLITests {
     let truncated = try await VaneBinary.run(["model", "inspect", broken.path])
     #expect(truncated.status == 2 && truncated.stderr.contains("broken.onnx"), "\(truncated.stderr)")
   }
+
+  /// XGBoost JSON files (1.7.4, from the models' golden fixture) answer with xgboost's own margins.
+  @Test("run on an XGBoost JSON file: margin equal to xgboost's, probabilities; inspect names it; a LightGBM text file exits 1")
+  func xgboostFile() async throws {
+    let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("VaneModelsTests/Fixtures/tree_margins.json")
+    let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: golden)) as! [String: Any]
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-model-xgb-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    for case let entry as [String: Any] in fixture["cases"] as! [Any] {
+      let name = entry["name"] as! String, classes = entry["classes"] as! Int, features = entry["features"] as! Int
+      let model = directory.appendingPathComponent("\(name).json"), inputs = directory.appendingPathComponent("\(name).in.json")
+      try (entry["model_json"] as! String).write(to: model, atomically: true, encoding: .utf8)
+      let rows = entry["rows"] as! [[Any]]
+      let data = rows.flatMap { $0.map { ($0 as? Double).map { $0 as Any } ?? "NaN" } }
+      try JSONSerialization.data(withJSONObject: ["x": ["dtype": "float64", "shape": [rows.count, features], "data": data]]).write(to: inputs)
+      let inspect = try await VaneBinary.run(["model", "inspect", model.path])
+      #expect(inspect.status == 0 && inspect.stdout.contains("XGBoost JSON") && inspect.stdout.contains("features: \(features)"), "\(inspect.stdout)\(inspect.stderr)")
+      let run = try await VaneBinary.run(["model", "run", model.path, "--inputs", inputs.path])
+      #expect(run.status == 0, "\(run.stderr)")
+      let out = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: [String: Any]]
+      let margins = (out["margin"]?["data"] as? [Double]) ?? []
+      let expected = (entry["margins"] as! [Any]).flatMap { ($0 as? [Double]) ?? [$0 as! Double] }
+      #expect(margins.count == expected.count && zip(margins, expected).allSatisfy { Float($0) == Float($1) }, "\(name): margins differ from xgboost's")
+      #expect(out["probabilities"]?["shape"] as? [Int] == [rows.count, classes])
+    }
+    let lightgbm = directory.appendingPathComponent("model.txt")
+    try "tree\nversion=v4\nnum_class=1\n".write(to: lightgbm, atomically: true, encoding: .utf8)
+    let refused = try await VaneBinary.run(["model", "inspect", lightgbm.path])
+    #expect(refused.status == 1 && refused.stderr.contains("LightGBM text models are not read yet"))
+  }
 }
