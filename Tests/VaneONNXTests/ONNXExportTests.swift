@@ -317,7 +317,13 @@ struct ONNXExportTests {
 @Suite("ONNX engine: Vane's exports")
 struct ONNXEngineExportTests {
   @Test("The engine reproduces every exported model (logistic regression, MLP, LSTM, XGBoost; with and without input transform) to 1e-5")
-  func engineMatchesNative() throws {
+  func engineMatchesNative() async throws {
+    // Training the models takes seconds: on the blocking pool, not the two cooperative threads
+    // the rest of the suite's async tests share.
+    try await BlockingPool.shared.run { try Self.check() }
+  }
+
+  static func check() throws {
     let cases = try ONNXExportTests.logisticRegressionCases() + ONNXExportTests.mlpCases() + ONNXExportTests.lstmCases() + ONNXExportTests.xgboostCases()
     var summary: [String] = []
     for c in cases {

@@ -99,14 +99,19 @@ struct ONNXHostileInputTests {
   /// crash. `VANE_ONNX_FUZZ_ITERATIONS` and `VANE_ONNX_FUZZ_SEED` run more and other inputs (the
   /// README's fuzz command).
   @Test("A seeded mutation loop over real models never crashes the reader or the engine")
-  func mutationFuzz() throws {
+  func mutationFuzz() async throws {
+    // Seconds of CPU: on the blocking pool, not the cooperative threads the suite shares.
+    try await BlockingPool.shared.run { try Self.fuzz() }
+  }
+
+  static func fuzz() throws {
     let iterations = Int(ProcessInfo.processInfo.environment["VANE_ONNX_FUZZ_ITERATIONS"] ?? "") ?? 2_000
     let seed = UInt64(ProcessInfo.processInfo.environment["VANE_ONNX_FUZZ_SEED"] ?? "") ?? 20261204
     let limits = ONNXModelLimits(maximumModelBytes: 4 << 20, maximumNodes: 10_000, maximumTensorElements: 1 << 20, maximumRank: 8)
     var seeds: [(model: Data, inputs: [String: ONNXTensor])] = []
     for name in ["skl2onnx_logistic", "skl2onnx_mlp", "onnxmltools_lightgbm_3class", "pytorch_lstm", "pytorch_attention", "pytorch_mlp_batchnorm"] {
-      let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent("\(name).json"))) as! [String: Any]
-      seeds.append((try Data(contentsOf: Self.fixtures.appendingPathComponent("\(name).onnx")), try ONNXTensorJSON.decode(try JSONSerialization.data(withJSONObject: fixture["inputs"]!))))
+      let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("\(name).json"))) as! [String: Any]
+      seeds.append((try Data(contentsOf: fixtures.appendingPathComponent("\(name).onnx")), try ONNXTensorJSON.decode(try JSONSerialization.data(withJSONObject: fixture["inputs"]!))))
     }
     var random = SystemRandomNumberGenerator.Seeded(seed: seed)
     var loaded = 0, ran = 0
