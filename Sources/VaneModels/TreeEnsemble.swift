@@ -1,21 +1,62 @@
-public import Foundation
+internal import Foundation
 internal import VaneCore
 
-/// A gradient-boosted tree ensemble, evaluated natively: the model layer's one tree evaluator.
+/// A gradient-boosted tree ensemble, evaluated natively: the model layer's one tree evaluator,
+/// for the XGBoost JSON and LightGBM text formats alike.
 ///
-/// Read from XGBoost's (1.x) JSON defensively: every shape, index and value the evaluator and
-/// the ONNX export rely on is checked, and a model that is malformed (or not a gbtree
-/// binary:logistic / multi:softprob model on numerical splits) is refused with INVALID_ARGUMENT
-/// naming the JSON path and what is wrong, never a crash.
+/// The readers (`TreeEnsemble+XGBoost.swift`, `TreeEnsemble+LightGBM.swift`) are defensive:
+/// every shape, index and value the evaluator and the ONNX export rely on is checked, and a file
+/// that is malformed or uses what is not supported is refused with INVALID_ARGUMENT naming the
+/// JSON path or the line, never a crash.
 ///
-/// Evaluation follows XGBoost's CPU predictor: a feature value is taken as a float; a NaN goes
-/// the node's default direction, otherwise `value < threshold` goes left (a value exactly on a
-/// threshold goes right); the margin of each output group starts at the base margin and adds
-/// the leaf values of its trees in order, in float.
+/// Evaluation follows each library's CPU predictor exactly:
+/// - XGBoost: the feature value is taken as a float; NaN goes the node's default direction,
+///   otherwise `value < threshold` goes left; margins add up in float from the base margin.
+/// - LightGBM: the value stays a double. A numerical split first applies its missing type
+///   (None: NaN counts as 0; Zero: 0 and NaN go the default direction; NaN: NaN does), then
+///   `value <= threshold` goes left. A categorical split sends the value left when its integer
+///   part is a category in the node's bitset (NaN and negative values go right). Margins add up
+///   in double, from 0; a random forest (`average_output`) divides them by the iteration count
+///   before the logistic or softmax.
 public struct TreeEnsemble: Sendable, Equatable {
+  /// The file format the ensemble was read from, which fixes its split and sum semantics.
+  public enum Format: String, Sendable {
+    case xgboost = "XGBoost JSON"
+    case lightgbm = "LightGBM text"
+  }
+
+  /// How margins become the model's output.
   public enum Objective: String, Sendable {
+    /// One margin; the positive class's probability is the logistic of `sigmoidScale × margin`.
     case binaryLogistic = "binary:logistic"
+    /// One margin per class; probabilities are their softmax.
     case multiSoftprob = "multi:softprob"
+    /// One margin per class, each class's probability the logistic of its own margin (LightGBM's
+    /// multiclassova: they need not add up to 1).
+    case multiOneVsRest = "multiclassova"
+    /// Margins only (a regression or ranking objective): no probabilities.
+    case margin = "margin"
+  }
+
+  /// What a LightGBM numerical split does with a missing value.
+  public enum Missing: UInt8, Sendable {
+    /// NaN is taken as 0.
+    case none = 0
+    /// 0 (and NaN, taken as 0) goes the default direction.
+    case zero = 1
+    /// NaN goes the default direction.
+    case nan = 2
+  }
+
+  /// A node's test.
+  public enum Split: Sendable, Equatable {
+    /// XGBoost: `Float(x) < Float(threshold)` goes left; NaN goes the default direction.
+    case lessThan
+    /// LightGBM numerical: `x <= threshold` goes left, after the missing type is applied.
+    case lessOrEqual(Missing)
+    /// LightGBM categorical: left when the integer part of `x` is set in this bitset (32
+    /// categories a word, category c at bit c % 32 of word c / 32).
+    case categories([UInt32])
   }
 
   /// One tree, nodes renumbered in pre-order from the root (0); unreachable (deleted) nodes are
@@ -23,93 +64,182 @@ public struct TreeEnsemble: Sendable, Equatable {
   public struct Tree: Sendable, Equatable {
     /// The output group (class) the tree adds to.
     public var group: Int
-    /// Per node: children (-1 for a leaf), split feature, split threshold or leaf value, and
-    /// whether a missing value goes left.
+    /// Per node: children (-1 for a leaf), split feature, split threshold or leaf value,
+    /// whether a missing value goes left, and the split's kind (`.lessThan` for a leaf).
     public var left: [Int]
     public var right: [Int]
     public var feature: [Int]
-    public var value: [Float]
+    public var value: [Double]
     public var defaultLeft: [Bool]
+    public var split: [Split]
 
     public func isLeaf(_ node: Int) -> Bool { self.left[node] < 0 }
   }
 
+  public var format: Format
   public var objective: Objective
-  /// Output groups: 1 for binary:logistic, the class count for multi:softprob.
+  /// The objective as the file names it (`binary:logistic`, `binary sigmoid:1`, …).
+  public var objectiveName: String
+  /// The factor applied to a margin before the logistic (LightGBM's `sigmoid`; 1 for XGBoost).
+  public var sigmoidScale: Double
+  /// Output groups: 1 for a binary model, the class count for a multiclass one.
   public var groups: Int
   /// The starting margin per group: logit(base_score) for binary:logistic, base_score for
-  /// multi:softprob (XGBoost 1.7's ProbToMargin), in float as XGBoost computes it.
-  public var baseMargins: [Float]
-  /// The trees of the kept rounds, in XGBoost's order.
+  /// multi:softprob (XGBoost 1.7's ProbToMargin), as floats; 0 for LightGBM (its first tree
+  /// holds the average).
+  public var baseMargins: [Double]
+  /// The trees of the kept rounds, in the file's order.
   public var trees: [Tree]
-  /// Trees in the JSON (kept or not).
+  /// Trees in the file (kept or not).
   public var totalTrees: Int
   /// Features a row has.
   public var featureCount: Int
+  /// Feature names the file gives, if any (`featureCount` of them).
+  public var featureNames: [String]
+  /// Margins are divided by the iteration count before they become probabilities (a LightGBM
+  /// random forest; its raw score stays the sum, as LightGBM's `raw_score=True` gives).
+  public var averageOutput: Bool
 
   /// The nodes of every tree in one array, for evaluation: children as absolute indices.
   private var nodes: [Node]
   /// Each tree's root in `nodes`, and its group.
   private var roots: [(root: Int32, group: Int32)]
+  /// The categorical splits' bitsets, end to end.
+  private var bitsets: [UInt32]
 
   private struct Node: Sendable, Equatable {
     /// Absolute index of the left child; -1 for a leaf.
     var left: Int32
     var right: Int32
     var feature: Int32
+    /// 0 XGBoost `<` on floats, 1 LightGBM `<=` on doubles, 2 LightGBM categories.
+    var kind: UInt8
+    var missing: UInt8
     var defaultLeft: Bool
     /// Threshold, or the leaf value.
-    var value: Float
+    var value: Double
+    /// A categorical split's words in `bitsets`.
+    var bitsetStart: Int32
+    var bitsetCount: Int32
   }
 
-  init(objective: Objective, groups: Int, baseMargins: [Float], trees: [Tree], totalTrees: Int, featureCount: Int) {
+  init(
+    format: Format, objective: Objective, objectiveName: String, sigmoidScale: Double = 1, groups: Int, baseMargins: [Double],
+    trees: [Tree], totalTrees: Int, featureCount: Int, featureNames: [String] = [], averageOutput: Bool = false
+  ) {
+    self.format = format
     self.objective = objective
+    self.objectiveName = objectiveName
+    self.sigmoidScale = sigmoidScale
     self.groups = groups
     self.baseMargins = baseMargins
     self.trees = trees
     self.totalTrees = totalTrees
     self.featureCount = featureCount
+    self.featureNames = featureNames
+    self.averageOutput = averageOutput
     var nodes: [Node] = []
     var roots: [(Int32, Int32)] = []
+    var bitsets: [UInt32] = []
     for tree in trees {
       let offset = nodes.count
       roots.append((Int32(offset), Int32(tree.group)))
       for node in tree.left.indices {
         let leaf = tree.isLeaf(node)
-        nodes.append(Node(
+        var entry = Node(
           left: leaf ? -1 : Int32(offset + tree.left[node]), right: leaf ? -1 : Int32(offset + tree.right[node]),
-          feature: Int32(tree.feature[node]), defaultLeft: tree.defaultLeft[node], value: tree.value[node]))
+          feature: Int32(tree.feature[node]), kind: 0, missing: 0, defaultLeft: tree.defaultLeft[node], value: tree.value[node],
+          bitsetStart: 0, bitsetCount: 0)
+        switch tree.split[node] {
+        case .lessThan:
+          break
+        case .lessOrEqual(let missing):
+          entry.kind = 1
+          entry.missing = missing.rawValue
+        case .categories(let words):
+          entry.kind = 2
+          entry.bitsetStart = Int32(bitsets.count)
+          entry.bitsetCount = Int32(words.count)
+          bitsets.append(contentsOf: words)
+        }
+        nodes.append(entry)
       }
     }
     self.nodes = nodes
     self.roots = roots
+    self.bitsets = bitsets
   }
 
   public static func == (a: TreeEnsemble, b: TreeEnsemble) -> Bool {
-    a.objective == b.objective && a.groups == b.groups && a.baseMargins == b.baseMargins && a.trees == b.trees
-      && a.totalTrees == b.totalTrees && a.featureCount == b.featureCount
+    a.format == b.format && a.objective == b.objective && a.objectiveName == b.objectiveName && a.sigmoidScale == b.sigmoidScale
+      && a.groups == b.groups && a.baseMargins == b.baseMargins && a.trees == b.trees && a.totalTrees == b.totalTrees
+      && a.featureCount == b.featureCount && a.featureNames == b.featureNames && a.averageOutput == b.averageOutput
+  }
+
+  /// Classes the probabilities cover: 2 for a binary model, the group count for a multiclass
+  /// one, 0 for a margin-only objective.
+  public var classCount: Int {
+    switch self.objective {
+    case .binaryLogistic: 2
+    case .multiSoftprob, .multiOneVsRest: self.groups
+    case .margin: 0
+    }
   }
 
   // MARK: Evaluation
 
+  /// LightGBM's kZeroThreshold (a float): |x| at or below it counts as zero.
+  private static let zeroThreshold = Double(Float(1e-35))
+
   /// The margins of one row (`featureCount` values; NaN is missing), one per output group.
-  public func margins(_ row: UnsafeBufferPointer<Double>) -> [Float] {
+  public func margins(_ row: UnsafeBufferPointer<Double>) -> [Double] {
     precondition(row.count == self.featureCount, "a row of \(row.count) values for \(self.featureCount) features")
     var out = self.baseMargins
+    let floatSum = self.format == .xgboost
     self.nodes.withUnsafeBufferPointer { nodes in
-      for (root, group) in self.roots {
-        var index = Int(root)
-        while true {
-          let node = nodes[index]
-          if node.left < 0 {
-            out[Int(group)] += node.value
-            break
-          }
-          let x = Float(row[Int(node.feature)])
-          if x.isNaN {
-            index = Int(node.defaultLeft ? node.left : node.right)
-          } else {
-            index = Int(x < node.value ? node.left : node.right)
+      self.bitsets.withUnsafeBufferPointer { bitsets in
+        for (root, group) in self.roots {
+          var index = Int(root)
+          while true {
+            let node = nodes[index]
+            if node.left < 0 {
+              if floatSum {
+                out[Int(group)] = Double(Float(out[Int(group)]) + Float(node.value))
+              } else {
+                out[Int(group)] += node.value
+              }
+              break
+            }
+            let goLeft: Bool
+            switch node.kind {
+            case 0:
+              let x = Float(row[Int(node.feature)])
+              // The threshold is a float held exactly in a double.
+              goLeft = x.isNaN ? node.defaultLeft : Double(x) < node.value
+            case 1:
+              var x = row[Int(node.feature)]
+              if x.isNaN && node.missing != Missing.nan.rawValue { x = 0 }
+              if (node.missing == Missing.zero.rawValue && x >= -Self.zeroThreshold && x <= Self.zeroThreshold)
+                || (node.missing == Missing.nan.rawValue && x.isNaN)
+              {
+                goLeft = node.defaultLeft
+              } else {
+                goLeft = x <= node.value
+              }
+            default:
+              let x = row[Int(node.feature)]
+              // C++'s int conversion: NaN and values beyond Int32 become INT_MIN (right),
+              // a fraction truncates toward zero (-0.5 is category 0).
+              if x.isNaN || x <= -2_147_483_649 || x >= 2_147_483_648 {
+                goLeft = false
+              } else {
+                let category = Int(x.rounded(.towardZero))
+                let word = category >> 5
+                goLeft = category >= 0 && word < Int(node.bitsetCount)
+                  && (bitsets[Int(node.bitsetStart) + word] >> UInt32(category & 31)) & 1 == 1
+              }
+            }
+            index = Int(goLeft ? node.left : node.right)
           }
         }
       }
@@ -119,9 +249,9 @@ public struct TreeEnsemble: Sendable, Equatable {
 
   /// The margins of `rows` rows laid out row-major (`rows × featureCount`), `rows × groups`
   /// row-major.
-  public func margins(batch: [Double], rows: Int) -> [Float] {
+  public func margins(batch: [Double], rows: Int) -> [Double] {
     precondition(batch.count == rows * self.featureCount, "\(batch.count) values are not \(rows) rows of \(self.featureCount)")
-    var out: [Float] = []
+    var out: [Double] = []
     out.reserveCapacity(rows * self.groups)
     batch.withUnsafeBufferPointer { all in
       for r in 0..<rows {
@@ -131,361 +261,29 @@ public struct TreeEnsemble: Sendable, Equatable {
     return out
   }
 
-  /// Class probabilities of one row from its margins: the logistic of the margin for
-  /// binary:logistic (as `[1 − p, p]`), the softmax of the margins for multi:softprob.
+  /// Class probabilities of one row from its margins: `[1 − p, p]` with p the logistic of the
+  /// scaled margin for a binary model, the softmax of the margins for multi:softprob, each
+  /// class's logistic for one-vs-rest; empty for a margin-only objective.
   public func probabilities(_ row: UnsafeBufferPointer<Double>) -> [Double] {
-    let margins = self.margins(row)
+    var margins = self.margins(row)
+    if self.averageOutput {
+      // A random forest's raw score is the sum (LightGBM's PredictRaw); its prediction averages.
+      let iterations = Double(max(1, self.trees.count / self.groups))
+      for g in margins.indices { margins[g] /= iterations }
+    }
     switch self.objective {
     case .binaryLogistic:
-      let p = 1 / (1 + Foundation.exp(-Double(margins[0])))
+      let p = 1 / (1 + Foundation.exp(-self.sigmoidScale * margins[0]))
       return [1 - p, p]
     case .multiSoftprob:
-      let top = Double(margins.max() ?? 0)
-      let e = margins.map { Foundation.exp(Double($0) - top) }
+      let top = margins.max() ?? 0
+      let e = margins.map { Foundation.exp($0 - top) }
       let total = e.reduce(0, +)
       return e.map { $0 / total }
-    }
-  }
-
-  // MARK: Parsing
-
-  /// Reads XGBoost's JSON, keeping the trees of the first `rounds` boosting rounds (0: all, as
-  /// XGBoost's `iteration_end = 0`).
-  /// - Throws: INVALID_ARGUMENT (field `xgboost.json`) naming what is wrong.
-  /// Reads an XGBoost JSON model file on its own, taking its class and feature counts from its
-  /// `learner_model_param` (every round kept): a file a user brings, with no manifest beside it.
-  public static func xgboost(file json: Data) throws -> TreeEnsemble {
-    let file: File
-    do { file = try JSONDecoder().decode(File.self, from: json) } catch {
-      // The full reader names what is wrong.
-      return try Self.xgboost(json, classCount: 2, featureCount: 1, rounds: 0)
-    }
-    let numClass = try Self.integer(file.learner.learnerModelParam.numClass, "learner.learner_model_param.num_class")
-    let numFeature = try Self.integer(file.learner.learnerModelParam.numFeature, "learner.learner_model_param.num_feature")
-    return try Self.xgboost(json, classCount: max(2, numClass), featureCount: numFeature, rounds: 0)
-  }
-
-  public static func xgboost(_ json: Data, classCount: Int, featureCount: Int, rounds: Int) throws -> TreeEnsemble {
-    guard classCount >= 2 else { throw Self.invalid("class count \(classCount) is below 2") }
-    guard featureCount > 0 else { throw Self.invalid("feature count \(featureCount) is not positive") }
-    guard rounds >= 0 else { throw Self.invalid("rounds \(rounds) is negative") }
-    let file: File
-    do {
-      file = try JSONDecoder().decode(File.self, from: json)
-    } catch let error as DecodingError {
-      if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, (try? JSONSerialization.jsonObject(with: json)) != nil {
-        // Valid JSON the decoder still refused (it names no path then): a number out of range.
-        throw Self.invalid("a number does not fit its field (a float beyond ±3.4e38 or below its smallest magnitude, or an integer beyond Int)", cause: error)
-      }
-      throw Self.invalid(Self.describe(error), cause: error)
-    } catch {
-      throw Self.invalid("not readable as JSON (\(error))", cause: error)
-    }
-    let learner = file.learner
-    let parameters = learner.learnerModelParam
-
-    guard let objective = Objective(rawValue: learner.objective.name) else {
-      throw Self.invalid("learner.objective.name '\(learner.objective.name)' is not supported (binary:logistic or multi:softprob)")
-    }
-    let groups: Int
-    switch objective {
-    case .binaryLogistic:
-      guard classCount == 2 else { throw Self.invalid("learner.objective.name is binary:logistic but the model has \(classCount) classes") }
-      groups = 1
-    case .multiSoftprob:
-      guard classCount > 2 else { throw Self.invalid("learner.objective.name is multi:softprob but the model has \(classCount) classes (need 3 or more)") }
-      groups = classCount
-    }
-    let numClass = try Self.integer(parameters.numClass, "learner.learner_model_param.num_class")
-    guard numClass == (objective == .binaryLogistic ? 0 : classCount) || (objective == .binaryLogistic && numClass == 1) else {
-      throw Self.invalid("learner.learner_model_param.num_class is \(numClass) for \(classCount) classes")
-    }
-    let numFeature = try Self.integer(parameters.numFeature, "learner.learner_model_param.num_feature")
-    guard numFeature == featureCount else {
-      throw Self.invalid("learner.learner_model_param.num_feature is \(numFeature), the model has \(featureCount) features")
-    }
-    if let numTarget = parameters.numTarget {
-      let targets = try Self.integer(numTarget, "learner.learner_model_param.num_target")
-      guard targets == 1 else { throw Self.invalid("learner.learner_model_param.num_target \(targets) is not supported (1)") }
-    }
-    let baseMargins = try Self.baseMargins(parameters.baseScore, objective: objective, groups: groups)
-
-    let booster = learner.gradientBooster
-    guard booster.name == "gbtree", let model = booster.model else {
-      throw Self.invalid("learner.gradient_booster.name '\(booster.name)' is not supported (gbtree)")
-    }
-    let parallel = try model.gbtreeModelParam.numParallelTree.map {
-      try Self.integer($0, "learner.gradient_booster.model.gbtree_model_param.num_parallel_tree")
-    } ?? 1
-    guard parallel >= 1 else { throw Self.invalid("learner.gradient_booster.model.gbtree_model_param.num_parallel_tree \(parallel) is below 1") }
-    let numTrees = try Self.integer(model.gbtreeModelParam.numTrees, "learner.gradient_booster.model.gbtree_model_param.num_trees")
-    guard numTrees == model.trees.count else {
-      throw Self.invalid("learner.gradient_booster.model.gbtree_model_param.num_trees is \(numTrees) but trees has \(model.trees.count)")
-    }
-    guard model.treeInfo.count == model.trees.count else {
-      throw Self.invalid("learner.gradient_booster.model.tree_info has \(model.treeInfo.count) entries for \(model.trees.count) trees")
-    }
-    if let bad = model.treeInfo.firstIndex(where: { !(0..<groups).contains($0) }) {
-      throw Self.invalid("learner.gradient_booster.model.tree_info[\(bad)] = \(model.treeInfo[bad]) is not a group in 0..<\(groups)")
-    }
-    let (perRound, overflow) = groups.multipliedReportingOverflow(by: parallel)
-    let (wanted, overflow2) = rounds.multipliedReportingOverflow(by: perRound)
-    guard !overflow, !overflow2 else { throw Self.invalid("rounds \(rounds) × \(perRound) trees per round overflows") }
-    let kept = rounds == 0 ? model.trees.count : wanted
-    guard kept <= model.trees.count else {
-      throw Self.invalid("\(rounds) rounds need \(kept) trees (\(perRound) per round), learner.gradient_booster.model.trees has \(model.trees.count)")
-    }
-    guard kept > 0 else { throw Self.invalid("learner.gradient_booster.model.trees is empty") }
-    var trees: [Tree] = []
-    trees.reserveCapacity(kept)
-    for index in 0..<kept {
-      trees.append(try Self.tree(model.trees[index], group: model.treeInfo[index], featureCount: featureCount, path: "learner.gradient_booster.model.trees[\(index)]"))
-    }
-    return TreeEnsemble(
-      objective: objective, groups: groups, baseMargins: baseMargins, trees: trees, totalTrees: model.trees.count, featureCount: featureCount)
-  }
-
-  /// base_score (a number as a string, or "[v, …]" as later versions write it) as margins.
-  static func baseMargins(_ text: String, objective: Objective, groups: Int) throws -> [Float] {
-    let path = "learner.learner_model_param.base_score"
-    let trimmed = text.trimmingCharacters(in: .whitespaces)
-    let parts = trimmed.hasPrefix("[") && trimmed.hasSuffix("]")
-      ? trimmed.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } : [trimmed]
-    var scores: [Float] = []
-    for part in parts {
-      guard let value = Float(part), value.isFinite else { throw Self.invalid("\(path) '\(text)' is not a finite number") }
-      scores.append(value)
-    }
-    guard scores.count == 1 || scores.count == groups else {
-      throw Self.invalid("\(path) has \(scores.count) values for \(groups) output groups")
-    }
-    if scores.count == 1 { scores = [Float](repeating: scores[0], count: groups) }
-    switch objective {
-    case .binaryLogistic:
-      // XGBoost's LogisticRegression::ProbToMargin, in float: −log(1 / p − 1).
-      return try scores.map { p in
-        guard p > 0, p < 1 else { throw Self.invalid("\(path) \(p) is not a probability in (0, 1) as binary:logistic needs") }
-        return -Foundation.log(1 / p - 1)
-      }
-    case .multiSoftprob:
-      return scores
-    }
-  }
-
-  /// Checks one tree and renumbers its reachable nodes in pre-order.
-  static func tree(_ json: TreeJSON, group: Int, featureCount: Int, path: String) throws -> Tree {
-    let n = json.leftChildren.count
-    guard n > 0 else { throw Self.invalid("\(path).left_children is empty") }
-    for (name, count) in [
-      ("right_children", json.rightChildren.count), ("split_indices", json.splitIndices.count),
-      ("split_conditions", json.splitConditions.count), ("default_left", json.defaultLeft.values.count),
-    ] where count != n {
-      throw Self.invalid("\(path).\(name) has \(count) entries, left_children has \(n)")
-    }
-    if let types = json.splitType, !types.isEmpty {
-      guard types.count == n else { throw Self.invalid("\(path).split_type has \(types.count) entries, left_children has \(n)") }
-      if let bad = types.firstIndex(where: { $0 != 0 }) {
-        throw Self.invalid("\(path).split_type[\(bad)] = \(types[bad]): categorical splits are not supported")
-      }
-    }
-    if let parameters = json.treeParam {
-      if let text = parameters.numNodes {
-        let nodes = try Self.integer(text, "\(path).tree_param.num_nodes")
-        guard nodes == n else { throw Self.invalid("\(path).tree_param.num_nodes is \(nodes), left_children has \(n)") }
-      }
-      if let text = parameters.sizeLeafVector {
-        let size = try Self.integer(text, "\(path).tree_param.size_leaf_vector")
-        guard size <= 1 else { throw Self.invalid("\(path).tree_param.size_leaf_vector \(size): vector leaves are not supported") }
-      }
-    }
-    // Pre-order walk from the root with an explicit stack (hostile depth cannot overflow the
-    // call stack); a node reached twice means the children arrays do not form a tree.
-    var newIndex = [Int](repeating: -1, count: n)
-    var order: [Int] = []
-    var stack = [0]
-    while let node = stack.popLast() {
-      guard newIndex[node] < 0 else { throw Self.invalid("\(path): node \(node) is reached twice (the children do not form a tree)") }
-      newIndex[node] = order.count
-      order.append(node)
-      let left = json.leftChildren[node], right = json.rightChildren[node]
-      guard json.splitConditions[node].isFinite else {
-        throw Self.invalid("\(path).split_conditions[\(node)] is not a finite float")
-      }
-      if left == -1 {
-        guard right == -1 else { throw Self.invalid("\(path).right_children[\(node)] = \(right) but the node is a leaf (left child -1)") }
-        continue
-      }
-      guard (1..<n).contains(left) else { throw Self.invalid("\(path).left_children[\(node)] = \(left) is not a node in 1..<\(n) or -1") }
-      guard (1..<n).contains(right) else { throw Self.invalid("\(path).right_children[\(node)] = \(right) is not a node in 1..<\(n)") }
-      let feature = json.splitIndices[node]
-      guard (0..<featureCount).contains(feature) else {
-        throw Self.invalid("\(path).split_indices[\(node)] = \(feature) is not a feature in 0..<\(featureCount)")
-      }
-      stack.append(right)
-      stack.append(left)
-    }
-    var tree = Tree(group: group, left: [], right: [], feature: [], value: [], defaultLeft: [])
-    for node in order {
-      let isLeaf = json.leftChildren[node] == -1
-      tree.left.append(isLeaf ? -1 : newIndex[json.leftChildren[node]])
-      tree.right.append(isLeaf ? -1 : newIndex[json.rightChildren[node]])
-      tree.feature.append(isLeaf ? 0 : json.splitIndices[node])
-      tree.value.append(json.splitConditions[node])
-      tree.defaultLeft.append(isLeaf ? false : json.defaultLeft.values[node])
-    }
-    return tree
-  }
-
-  // MARK: Errors
-
-  static func invalid(_ reason: String, cause: (any Error)? = nil) -> VaneError {
-    VaneError(.invalidArgument, "xgboost.json: \(reason)", cause: cause)
-  }
-
-  /// An integer written as a JSON string (XGBoost writes its parameters so).
-  static func integer(_ text: String, _ path: String) throws -> Int {
-    guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else { throw Self.invalid("\(path) '\(text)' is not an integer") }
-    return value
-  }
-
-  /// A decoding error as "path: what".
-  static func describe(_ error: DecodingError) -> String {
-    func path(_ keys: [any CodingKey]) -> String {
-      var text = ""
-      for key in keys {
-        if let index = key.intValue { text += "[\(index)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
-      }
-      return text.isEmpty ? "the document" : text
-    }
-    switch error {
-    case .keyNotFound(let key, let context):
-      let parent = path(context.codingPath)
-      return "\(parent == "the document" ? key.stringValue : parent + "." + key.stringValue) is missing"
-    case .typeMismatch(let type, let context):
-      return "\(path(context.codingPath)) is not \(Self.typeName(type)) (\(context.debugDescription))"
-    case .valueNotFound(let type, let context):
-      return "\(path(context.codingPath)) is null, expected \(Self.typeName(type))"
-    case .dataCorrupted(let context):
-      return context.codingPath.isEmpty ? "not valid JSON (\(context.debugDescription))" : "\(path(context.codingPath)): \(context.debugDescription)"
-    @unknown default:
-      return "\(error)"
-    }
-  }
-
-  static func typeName(_ type: Any.Type) -> String {
-    switch type {
-    case is String.Type: "a string"
-    case is Int.Type: "an integer"
-    case is Float.Type, is Double.Type: "a number"
-    case is Bool.Type: "a boolean"
-    default: "\(type)"
-    }
-  }
-
-  // MARK: The JSON's shape (the parts read)
-
-  struct File: Decodable {
-    var learner: Learner
-  }
-
-  struct Learner: Decodable {
-    var learnerModelParam: ModelParameters
-    var gradientBooster: Booster
-    var objective: ObjectiveJSON
-
-    enum CodingKeys: String, CodingKey {
-      case learnerModelParam = "learner_model_param"
-      case gradientBooster = "gradient_booster"
-      case objective
-    }
-  }
-
-  struct ModelParameters: Decodable {
-    var baseScore: String
-    var numClass: String
-    var numFeature: String
-    var numTarget: String?
-
-    enum CodingKeys: String, CodingKey {
-      case baseScore = "base_score"
-      case numClass = "num_class"
-      case numFeature = "num_feature"
-      case numTarget = "num_target"
-    }
-  }
-
-  struct ObjectiveJSON: Decodable {
-    var name: String
-  }
-
-  struct Booster: Decodable {
-    var name: String
-    var model: GBTree?
-  }
-
-  struct GBTree: Decodable {
-    var gbtreeModelParam: GBTreeParameters
-    var treeInfo: [Int]
-    var trees: [TreeJSON]
-
-    enum CodingKeys: String, CodingKey {
-      case gbtreeModelParam = "gbtree_model_param"
-      case treeInfo = "tree_info"
-      case trees
-    }
-  }
-
-  struct GBTreeParameters: Decodable {
-    var numTrees: String
-    var numParallelTree: String?
-
-    enum CodingKeys: String, CodingKey {
-      case numTrees = "num_trees"
-      case numParallelTree = "num_parallel_tree"
-    }
-  }
-
-  struct TreeJSON: Decodable {
-    var leftChildren: [Int]
-    var rightChildren: [Int]
-    var splitIndices: [Int]
-    var splitConditions: [Float]
-    var defaultLeft: Flags
-    var splitType: [Int]?
-    var treeParam: TreeParameters?
-
-    enum CodingKeys: String, CodingKey {
-      case leftChildren = "left_children"
-      case rightChildren = "right_children"
-      case splitIndices = "split_indices"
-      case splitConditions = "split_conditions"
-      case defaultLeft = "default_left"
-      case splitType = "split_type"
-      case treeParam = "tree_param"
-    }
-  }
-
-  struct TreeParameters: Decodable {
-    var numNodes: String?
-    var sizeLeafVector: String?
-
-    enum CodingKeys: String, CodingKey {
-      case numNodes = "num_nodes"
-      case sizeLeafVector = "size_leaf_vector"
-    }
-  }
-
-  /// default_left: 0/1 integers (XGBoost 1.6+) or booleans (earlier).
-  struct Flags: Decodable {
-    var values: [Bool]
-
-    init(from decoder: any Decoder) throws {
-      let container = try decoder.singleValueContainer()
-      if let integers = try? container.decode([Int].self) {
-        self.values = integers.map { $0 != 0 }
-      } else {
-        self.values = try container.decode([Bool].self)
-      }
+    case .multiOneVsRest:
+      return margins.map { 1 / (1 + Foundation.exp(-self.sigmoidScale * $0)) }
+    case .margin:
+      return []
     }
   }
 }

@@ -45,7 +45,7 @@ extension ONNXExport {
       let leaves = trees.leafVotes()
       attributes += [
         .int("n_targets", 1), .ints("target_treeids", leaves.tree), .ints("target_nodeids", leaves.node),
-        .ints("target_ids", leaves.group), .floats("target_weights", leaves.weight), .floats("base_values", trees.baseMargins),
+        .ints("target_ids", leaves.group), .floats("target_weights", leaves.weight), .floats("base_values", trees.baseMargins.map(Float.init)),
         .string("aggregate_function", "SUM"), .string("post_transform", "NONE"),
       ]
       let margin = builder.apply("TreeEnsembleRegressor", [x], attributes, domain: ONNX.mlDomain, hint: "margin_f32")
@@ -57,12 +57,15 @@ extension ONNXExport {
       let leaves = trees.leafVotes()
       attributes += [
         .ints("classlabels_int64s", Array(0..<k)), .ints("class_treeids", leaves.tree), .ints("class_nodeids", leaves.node),
-        .ints("class_ids", leaves.group), .floats("class_weights", leaves.weight), .floats("base_values", trees.baseMargins),
+        .ints("class_ids", leaves.group), .floats("class_weights", leaves.weight), .floats("base_values", trees.baseMargins.map(Float.init)),
         .string("post_transform", "SOFTMAX"),
       ]
       let outputs = builder.add(
         "TreeEnsembleClassifier", [x], attributes, domain: ONNX.mlDomain, hint: "trees", outputCount: 2)
       _ = builder.apply("Cast", [outputs[1]], [toDouble], output: Self.probabilitiesOutput)
+    case .multiOneVsRest, .margin:
+      // The XGBoost reader makes neither.
+      preconditionFailure("an XGBoost ensemble with objective \(trees.objective)")
     }
     let graph = builder.graph(
       name: "vane_xgboost", inputs: [Self.matrix(Self.featuresInput, width: d)], outputs: [Self.matrix(Self.probabilitiesOutput, width: k)])

@@ -23,7 +23,7 @@ extension TreeEnsemble {
         } else {
           features.append(tree.feature[node])
           modes.append("BRANCH_LT")
-          values.append(tree.value[node])
+          values.append(Float(tree.value[node]))
           trueIDs.append(tree.left[node])
           falseIDs.append(tree.right[node])
           missingTrue.append(tree.defaultLeft[node] ? 1 : 0)
@@ -45,7 +45,7 @@ extension TreeEnsemble {
         votes.tree.append(t)
         votes.node.append(node)
         votes.group.append(tree.group)
-        votes.weight.append(tree.value[node])
+        votes.weight.append(Float(tree.value[node]))
       }
     }
     return votes

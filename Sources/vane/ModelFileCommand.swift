@@ -8,7 +8,7 @@ internal import Foundation
 struct ModelFileCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "model",
-    abstract: "Inspect or run an ONNX model file on Vane's engine (no service needed).",
+    abstract: "Inspect or run a model file (ONNX, XGBoost JSON, LightGBM text) on Vane's own engines (no service needed).",
     discussion: """
       Exit codes: 0 done, 1 the model does not run (an unsupported op or type, a refused input), \
       2 a file that cannot be read or parsed, 64 bad arguments.
@@ -16,8 +16,7 @@ struct ModelFileCommand: ParsableCommand {
     subcommands: [Inspect.self, Run.self]
   )
 
-  /// A model file by its content: an XGBoost JSON model, LightGBM's text format (not read yet),
-  /// or else ONNX.
+  /// A model file by its content: an XGBoost JSON model, LightGBM's text format, or else ONNX.
   enum FileKind { case onnx, xgboost, lightgbm }
 
   static func kind(_ path: String) throws -> FileKind {
@@ -30,16 +29,15 @@ struct ModelFileCommand: ParsableCommand {
     return .onnx
   }
 
-  /// Reads an XGBoost JSON model, or exits 2 naming what is wrong.
-  static func loadTrees(_ path: String) throws -> TreeEnsemble {
+  /// Reads an XGBoost JSON or LightGBM text model, or exits 2 naming what is wrong.
+  static func loadTrees(_ path: String, _ kind: FileKind) throws -> TreeEnsemble {
     guard let data = FileManager.default.contents(atPath: path) else { throw Output.fileError(path, "cannot be read") }
     guard data.count <= 1 << 30 else { throw Output.fileError(path, "\(data.count) bytes is over the 1 GiB limit") }
-    do { return try TreeEnsemble.xgboost(file: data) } catch let error as VaneError { throw Output.fileError(path, error.message) }
-  }
-
-  static func refuseLightGBM(_ path: String) -> ExitCode {
-    FileHandle.standardError.write(Data("ERROR: \(path): LightGBM text models are not read yet (ONNX and XGBoost JSON are)\n".utf8))
-    return ExitCode(1)
+    do {
+      return kind == .lightgbm ? try TreeEnsemble.lightgbm(text: data) : try TreeEnsemble.xgboost(file: data)
+    } catch let error as VaneError {
+      throw Output.fileError(path, error.message)
+    }
   }
 
   /// Loads the model, or exits 2 (unreadable, broken) or 1 (valid but unsupported).
@@ -61,22 +59,17 @@ struct ModelFileCommand: ParsableCommand {
   }
 
   struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Inputs, outputs, opsets and op counts of an ONNX model.")
+    static let configuration = CommandConfiguration(
+      abstract: "What a model file takes and gives: inputs, outputs, opsets and op counts (ONNX), or objective, trees and features (XGBoost, LightGBM).")
 
-    @Argument(help: "The .onnx file.")
+    @Argument(help: "The model file (.onnx, XGBoost .json, LightGBM .txt).")
     var file: String
 
     func run() throws {
-      switch try ModelFileCommand.kind(self.file) {
-      case .lightgbm: throw ModelFileCommand.refuseLightGBM(self.file)
-      case .xgboost:
-        let trees = try ModelFileCommand.loadTrees(self.file)
-        Output.line("\(self.file): XGBoost JSON, objective \(trees.objective.rawValue)")
-        Output.line("features: \(trees.featureCount)  classes: \(trees.objective == .binaryLogistic ? 2 : trees.groups)  trees: \(trees.trees.count)")
-        Output.line("inputs:\n  (any name)  float32 or float64  [?, \(trees.featureCount)]")
-        Output.line("outputs:\n  margin  float32  \(trees.groups == 1 ? "[?]" : "[?, \(trees.groups)]")\n  probabilities  float64  [?, \(trees.objective == .binaryLogistic ? 2 : trees.groups)]")
+      let kind = try ModelFileCommand.kind(self.file)
+      if kind != .onnx {
+        Self.describe(try ModelFileCommand.loadTrees(self.file, kind), file: self.file)
         return
-      case .onnx: break
       }
       let model = try ModelFileCommand.load(self.file)
       Output.line("\(self.file): ONNX IR \(model.irVersion)\(model.producer.isEmpty ? "" : ", made by \(model.producer)")")
@@ -87,6 +80,41 @@ struct ModelFileCommand: ParsableCommand {
       for output in model.outputs { Output.line("  " + ModelFileCommand.describe(output)) }
       Output.line("ops (\(model.operatorCounts.values.reduce(0, +)) nodes):")
       for (op, count) in model.operatorCounts.sorted(by: { ($1.value, $0.key) < ($0.value, $1.key) }) { Output.line("  \(op)  \(count)") }
+    }
+
+    static func describe(_ trees: TreeEnsemble, file: String) {
+      Output.line("\(file): \(trees.format.rawValue), objective \(trees.objectiveName)")
+      let iterations = trees.trees.count / max(1, trees.groups)
+      Output.line(
+        "features: \(trees.featureCount)  classes: \(trees.classCount == 0 ? "none (margin only)" : "\(trees.classCount)")  trees: \(trees.trees.count) (\(iterations) iterations × \(trees.groups))"
+          + (trees.averageOutput ? "  averaged (random forest)" : ""))
+      var splits = 0, categorical = 0, leaves = 0, depth = 0
+      for tree in trees.trees {
+        for node in tree.left.indices {
+          if tree.isLeaf(node) {
+            leaves += 1
+          } else {
+            splits += 1
+            if case .categories = tree.split[node] { categorical += 1 }
+          }
+        }
+        // Pre-order numbering: a child's depth is its parent's plus one.
+        var depths = [Int](repeating: 0, count: tree.left.count)
+        for node in tree.left.indices where !tree.isLeaf(node) {
+          depths[tree.left[node]] = depths[node] + 1
+          depths[tree.right[node]] = depths[node] + 1
+        }
+        depth = max(depth, depths.max() ?? 0)
+      }
+      Output.line("splits: \(splits) (\(categorical) categorical)  leaves: \(leaves)  deepest leaf: \(depth)")
+      if !trees.featureNames.isEmpty {
+        let shown = trees.featureNames.prefix(20).joined(separator: " ")
+        Output.line("feature names: \(shown)\(trees.featureNames.count > 20 ? " … (\(trees.featureNames.count))" : "")")
+      }
+      Output.line("inputs:\n  (any name)  float32 or float64  [?, \(trees.featureCount)]")
+      let margin = trees.groups == 1 ? "[?]" : "[?, \(trees.groups)]"
+      Output.line("outputs:\n  margin  \(trees.format == .xgboost ? "float32" : "float64")  \(margin)")
+      if trees.classCount > 0 { Output.line("  probabilities  float64  [?, \(trees.classCount)]") }
     }
   }
 
@@ -110,9 +138,8 @@ struct ModelFileCommand: ParsableCommand {
 
     func run() throws {
       let kind = try ModelFileCommand.kind(self.file)
-      if kind == .lightgbm { throw ModelFileCommand.refuseLightGBM(self.file) }
       let model = kind == .onnx ? try ModelFileCommand.load(self.file) : nil
-      let trees = kind == .xgboost ? try ModelFileCommand.loadTrees(self.file) : nil
+      let trees = kind != .onnx ? try ModelFileCommand.loadTrees(self.file, kind) : nil
       guard let data = FileManager.default.contents(atPath: self.inputs) else { throw Output.fileError(self.inputs, "cannot be read") }
       let tensors: [String: ONNXTensor]
       do { tensors = try ONNXTensorJSON.decode(data, limits: model?.limits ?? .default) } catch let error as VaneError {
@@ -138,7 +165,8 @@ struct ModelFileCommand: ParsableCommand {
     }
 
     /// A tree model on its one `[rows, features]` input: `margin` (raw scores, `[rows]` for a
-    /// binary model) and `probabilities` (`[rows, classes]`).
+    /// binary model; float32 for XGBoost, whose sums are in float, float64 for LightGBM) and,
+    /// unless the objective is a regression or ranking one, `probabilities` (`[rows, classes]`).
     static func runTrees(_ trees: TreeEnsemble, _ inputs: [String: ONNXTensor]) throws -> [String: ONNXTensor] {
       guard inputs.count == 1, let (name, x) = inputs.first else {
         throw VaneError(.invalidArgument, "a tree model takes one input, [rows, features]; got \(inputs.count)")
@@ -151,11 +179,12 @@ struct ModelFileCommand: ParsableCommand {
       let probabilities = values.withUnsafeBufferPointer { all in
         (0..<rows).flatMap { r in trees.probabilities(UnsafeBufferPointer(rebasing: all[(r * trees.featureCount)..<((r + 1) * trees.featureCount)])) }
       }
-      let classes = trees.objective == .binaryLogistic ? 2 : trees.groups
-      return [
-        "margin": ONNXTensor(shape: trees.groups == 1 ? [rows] : [rows, trees.groups], floats: margins),
-        "probabilities": ONNXTensor(shape: [rows, classes], doubles: probabilities),
+      let shape = trees.groups == 1 ? [rows] : [rows, trees.groups]
+      var outputs = [
+        "margin": trees.format == .xgboost ? ONNXTensor(shape: shape, floats: margins.map(Float.init)) : ONNXTensor(shape: shape, doubles: margins)
       ]
+      if trees.classCount > 0 { outputs["probabilities"] = ONNXTensor(shape: [rows, trees.classCount], doubles: probabilities) }
+      return outputs
     }
   }
 }

@@ -44,7 +44,7 @@ struct TreeEnsembleTests {
     let all = try Self.parse(Self.binary)
     #expect(all.objective == .binaryLogistic)
     #expect(all.trees.count == 2 && all.totalTrees == 2)
-    #expect(all.baseMargins == [-Foundation.log(Float(1) / 0.25 - 1)])
+    #expect(all.baseMargins == [Double(-Foundation.log(Float(1) / 0.25 - 1))])
     let tree = all.trees[0]
     // Old ids in pre-order: 0, 2, 3, 4, 1.
     #expect(tree.left == [1, 2, -1, -1, -1])
@@ -153,13 +153,13 @@ struct TreeEnsembleTests {
     // (missing right) → leaves 0.125 / 0.375; the root's right leaf is -0.25. Tree 1 adds 0.0625.
     let ensemble = try Self.parse(Self.binary)
     let base = ensemble.baseMargins[0]
-    func margin(_ row: [Double]) -> Float { row.withUnsafeBufferPointer { ensemble.margins($0)[0] } - base }
+    func margin(_ row: [Double]) -> Float { Float(row.withUnsafeBufferPointer { ensemble.margins($0)[0] }) - Float(base) }
     #expect(margin([0, 0.5, 0]) == -0.25 + 0.0625)  // on the threshold: right
     #expect(margin([0, 0.4999, 1.5]) == 0.375 + 0.0625)  // left, then on 1.5: right
     #expect(margin([0, 0.4999, 1.4999]) == 0.125 + 0.0625)
     #expect(margin([0, .nan, .nan]) == 0.375 + 0.0625)  // missing: left at the root, right below
     let p = [0.0, 0.5, 0.0].withUnsafeBufferPointer { ensemble.probabilities($0) }
-    let m = Double(base + Float(-0.25 + 0.0625))
+    let m = Double(Float(base) + Float(-0.25 + 0.0625))
     #expect(abs(p[1] - 1 / (1 + Foundation.exp(-m))) < 1e-12 && abs(p[0] + p[1] - 1) < 1e-15)
   }
 }

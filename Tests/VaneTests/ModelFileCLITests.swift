@@ -47,7 +47,7 @@ struct ModelFileCLITests {
   }
 
   /// XGBoost JSON files (1.7.4, from the models' golden fixture) answer with xgboost's own margins.
-  @Test("run on an XGBoost JSON file: margin equal to xgboost's, probabilities; inspect names it; a LightGBM text file exits 1")
+  @Test("run on an XGBoost JSON file: margin equal to xgboost's, probabilities; inspect names it")
   func xgboostFile() async throws {
     let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .appendingPathComponent("VaneModelsTests/Fixtures/tree_margins.json")
@@ -72,9 +72,45 @@ struct ModelFileCLITests {
       #expect(margins.count == expected.count && zip(margins, expected).allSatisfy { Float($0) == Float($1) }, "\(name): margins differ from xgboost's")
       #expect(out["probabilities"]?["shape"] as? [Int] == [rows.count, classes])
     }
-    let lightgbm = directory.appendingPathComponent("model.txt")
-    try "tree\nversion=v4\nnum_class=1\n".write(to: lightgbm, atomically: true, encoding: .utf8)
-    let refused = try await VaneBinary.run(["model", "inspect", lightgbm.path])
-    #expect(refused.status == 1 && refused.stderr.contains("LightGBM text models are not read yet"))
+  }
+
+  /// LightGBM text files (from the models' fixtures, made by scripts/lightgbm_fixtures.py) answer
+  /// with lightgbm's own raw scores and probabilities; a broken one exits 2 naming the line.
+  @Test("run on a LightGBM text file: margin and probabilities equal to lightgbm's; inspect; a broken file exits 2 with its line")
+  func lightgbmFile() async throws {
+    let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("VaneModelsTests/Fixtures/lightgbm")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-model-lgb-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let model = fixtures.appendingPathComponent("categorical.txt").path
+    let inspect = try await VaneBinary.run(["model", "inspect", model])
+    #expect(inspect.status == 0, "\(inspect.stderr)")
+    #expect(inspect.stdout.contains("LightGBM text, objective binary sigmoid:1") && inspect.stdout.contains("features: 15  classes: 2  trees: 40"))
+    #expect(inspect.stdout.contains("(75 categorical)") && inspect.stdout.contains("margin  float64  [?]"), "\(inspect.stdout)")
+
+    // The fixture's inputs, cut from its text as written (a JSON round trip through
+    // JSONSerialization could move a value off the threshold it sits on).
+    let text = try String(contentsOf: fixtures.appendingPathComponent("categorical.json"), encoding: .utf8)
+    let start = try #require(text.range(of: #"{"inputs":"#)), end = try #require(text.range(of: #","outputs":"#))
+    let inputs = directory.appendingPathComponent("in.json")
+    try String(text[start.upperBound..<end.lowerBound]).write(to: inputs, atomically: true, encoding: .utf8)
+    let run = try await VaneBinary.run(["model", "run", model, "--inputs", inputs.path, "--out", directory.appendingPathComponent("out.json").path])
+    #expect(run.status == 0, "\(run.stderr)")
+    struct Tensor: Decodable { var shape: [Int]; var data: [Double] }
+    let got = try JSONDecoder().decode([String: Tensor].self, from: Data(contentsOf: directory.appendingPathComponent("out.json")))
+    let outputs = text[end.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines).dropLast()  // the fixture's closing brace
+    let want = try JSONDecoder().decode([String: Tensor].self, from: Data(outputs.utf8))
+    for name in ["margin", "probabilities"] {
+      let a = try #require(got[name]), b = try #require(want[name])
+      #expect(a.shape == b.shape && a.data.count == b.data.count)
+      let worst = zip(a.data, b.data).map { abs($0 - $1) }.max() ?? .infinity
+      #expect(worst <= 1e-9, "\(name): largest difference \(worst)")
+    }
+
+    let broken = directory.appendingPathComponent("broken.txt")
+    try String(contentsOfFile: model, encoding: .utf8).replacingOccurrences(of: "Tree=7\n", with: "Tree=9\n").write(to: broken, atomically: true, encoding: .utf8)
+    let refused = try await VaneBinary.run(["model", "inspect", broken.path])
+    #expect(refused.status == 2 && refused.stderr.contains("'Tree=9' where Tree=7 belongs") && refused.stderr.contains("line "), "\(refused.stderr)")
   }
 }
