@@ -144,7 +144,7 @@ let package = Package(
     .target(
       name: "VaneServing",
       dependencies: ["VaneCore", "VaneBundle", "VaneModels", "VaneFeatures", "VaneQuality", "VaneStore", "VaneONNXRuntime", .product(name: "GRDB", package: "GRDB.swift"),
-        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Yams", package: "Yams"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -189,7 +189,7 @@ let package = Package(
     .target(
       name: "TrainerService",
       dependencies: [
-        "VaneRuntime", "VaneProto", "VaneCore", "VaneMath", "VaneModels", "VaneFeatures", "VaneTraining", "VaneBundle", "VaneQuality", "VaneStore", "GRPCShimTransport", "VaneMetrics",
+        "VaneRuntime", "VaneProto", "VaneCore", "VaneMath", "VaneModels", "VaneFeatures", "VaneTraining", "VaneBundle", "VaneQuality", "VaneServing", "VaneStore", "GRPCShimTransport", "VaneMetrics",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -12,6 +12,14 @@ Debian 12's libxgboost is 1.7.4, so the reference is xgboost==1.7.4 (it needs nu
     python3 -m venv /tmp/xgbenv
     /tmp/xgbenv/bin/pip install xgboost==1.7.4 "numpy<2"
     /tmp/xgbenv/bin/python scripts/tree_fixture.py
+
+The same cases saved by later versions, whose JSON differs (3.x writes base_score as a bracketed
+list), are the other fixtures the reader is checked on:
+
+    python3 -m venv /tmp/xgb2 && /tmp/xgb2/bin/pip install xgboost==2.1.4 numpy
+    /tmp/xgb2/bin/python scripts/tree_fixture.py Tests/VaneModelsTests/Fixtures/tree_margins_xgboost2.json
+    python3 -m venv /tmp/xgb3 && /tmp/xgb3/bin/pip install xgboost==3.1.2 numpy
+    /tmp/xgb3/bin/python scripts/tree_fixture.py Tests/VaneModelsTests/Fixtures/tree_margins_xgboost3.json
 """
 
 import json

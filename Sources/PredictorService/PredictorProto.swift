@@ -30,6 +30,8 @@ extension Vane_V1_ModelKind {
     case .mlp: self = .mlp
     case .lstm: self = .lstm
     case .logisticRegression, .stack: self = .logisticRegression
+    case .onnx: self = .onnx
+    case .lightgbm: self = .lightgbm
     }
   }
 }

@@ -6,6 +6,7 @@ internal import Foundation
 internal import SwiftProtobuf
 internal import VaneCore
 internal import VaneQuality
+internal import VaneServing
 
 /// The trainer service: training jobs: walk-forward cross-validation, model training, bundles.
 ///
@@ -14,7 +15,9 @@ internal import VaneQuality
 /// jobs; bundles are written to `bundles/` in the data directory.
 public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleServiceProtocol {
   /// The methods this build serves.
-  public static let implemented: Set<String> = ["GetServiceInfo", "StartTraining", "GetJob", "ListJobs", "CancelJob", "ResumeJob", "WatchJob"]
+  public static let implemented: Set<String> = [
+    "GetServiceInfo", "StartTraining", "GetJob", "ListJobs", "CancelJob", "ResumeJob", "WatchJob", "ImportModel",
+  ]
 
   let runtime: RuntimeInfo
   let board: JobBoard
@@ -70,6 +73,17 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
       job.id = String(format: "j%011llx%06x", UInt64(now), UInt32.random(in: 0..<(1 << 24)))
       job.createTime = .init(unixMilliseconds: now)
       return try self.board.enqueue(job)
+    }
+  }
+
+  public func importModel(
+    request: Vane_V1_ImportModelRequest,
+    context: ServerContext
+  ) async throws -> Vane_V1_ImportModelResponse {
+    try await serviceEdge {
+      let bundles = self.worker.bundles
+      let imported = try await BlockingPool.shared.run { try ModelImportRequest(request).run(bundleDirectory: bundles) }
+      return Vane_V1_ImportModelResponse(imported)
     }
   }
 

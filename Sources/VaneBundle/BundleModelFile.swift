@@ -9,6 +9,61 @@ public enum ModelKind: String, Sendable, Codable, CaseIterable {
   case lstm
   /// A stacking meta-learner over other models' outputs.
   case stack
+  /// An imported ONNX graph: `file` is its ``BundleONNXImport`` envelope, which names the
+  /// `.onnx` file and maps its inputs to the feature columns.
+  case onnx
+  /// An imported LightGBM text model (`file` is the text as LightGBM saved it).
+  case lightgbm
+}
+
+/// How an imported ONNX model reads the bundle's features (`vane.onnx-import.v1`): each graph
+/// input as feature columns by name, the output that holds the class probabilities and what
+/// turns it into probabilities.
+public struct BundleONNXImport: Codable, Sendable, Equatable {
+  public static var format: String { "vane.onnx-import.v1" }
+
+  /// One graph input: `[rows, columns.count]`, or `[rows, bars, columns.count]` for a sequence
+  /// model (each row a window of consecutive bars, oldest first).
+  public struct Input: Codable, Sendable, Equatable {
+    public var name: String
+    public var columns: [String]
+    /// "float32" or "float64".
+    public var dtype: String
+    public var bars: Int
+
+    public init(name: String, columns: [String], dtype: String, bars: Int) {
+      self.name = name
+      self.columns = columns
+      self.dtype = dtype
+      self.bars = bars
+    }
+  }
+
+  /// What makes the output probabilities.
+  public enum Transform: String, Codable, Sendable, CaseIterable {
+    /// The output is probabilities already: `[rows, classes]`, or for two classes the
+    /// positive class's `[rows]` / `[rows, 1]`.
+    case none
+    /// Logits: their softmax (`[rows, classes]`).
+    case softmax
+    /// One logit per row for two classes: its logistic is the positive class's probability.
+    case sigmoid
+  }
+
+  public var format: String
+  /// The `.onnx` file in the bundle.
+  public var model: String
+  public var inputs: [Input]
+  public var output: String
+  public var transform: Transform
+
+  public init(model: String, inputs: [Input], output: String, transform: Transform) {
+    self.format = Self.format
+    self.model = model
+    self.inputs = inputs
+    self.output = output
+    self.transform = transform
+  }
 }
 
 /// What a model does in its bundle (`models[].role`).

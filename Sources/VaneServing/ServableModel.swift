@@ -59,6 +59,8 @@ public struct ServableModel: Sendable {
     /// The model's ONNX export on Vane's ONNX engine: raw features in (the export scales them
     /// itself), class probabilities out, or for a sequence model each head's up-probability.
     case onnx(ONNXModel, input: String, head: Int?, file: String)
+    /// An imported ONNX graph: scaled features in, as its envelope maps them.
+    case imported(ImportedGraph)
   }
 
   /// What answers for the bundle's models.
@@ -142,6 +144,25 @@ public struct ServableModel: Sendable {
         } catch let error as VaneError {
           throw fail("\(model.file): \(error.message)")
         }
+      case .lightgbm:
+        let trees: TreeEnsemble
+        do { trees = try TreeEnsemble.lightgbm(text: data) } catch let error as VaneError { throw fail("\(model.file): \(error.message)") }
+        guard trees.featureCount == columns.count, trees.classCount == classes.count else {
+          throw fail("\(model.file): a model over \(trees.featureCount) features and \(trees.classCount) classes; the bundle has \(columns.count) and \(classes.count)")
+        }
+        base = .trees(trees)
+      case .onnx:
+        let graph: ImportedGraph
+        do {
+          graph = try ImportedGraph(envelope: data, file: model.file, bundle: bundle, columns: columns, classes: classes.count)
+        } catch let error as VaneError {
+          throw fail(error.message)
+        }
+        guard inputBars == 1 || inputBars == graph.bars || graph.bars == 1 else {
+          throw fail("\(model.file): models of \(inputBars) and \(graph.bars) bars in one bundle")
+        }
+        inputBars = max(inputBars, graph.bars)
+        base = .imported(graph)
       case .lstm:
         let file = try BundleJSON.model(LSTM.self, from: data, file: model.file, kind: .lstm, classes: classes, columns: columns)
         let heads = model.horizons ?? manifest.task.horizons
@@ -159,7 +180,7 @@ public struct ServableModel: Sendable {
         continue
       }
       var engine: ONNXModel?
-      if runtime == .onnx {
+      if runtime == .onnx && model.kind != .onnx {
         guard let file = model.onnx else {
           throw fail("model \(model.name) has no ONNX export (train with export_onnx to serve it on INFERENCE_RUNTIME_ONNX)")
         }
@@ -305,6 +326,9 @@ public struct ServableModel: Sendable {
         }
         sequenceOutputs[file] = probabilities
         return Self.headProbabilities(probabilities, head: head, count: count)
+      case .imported(let graph):
+        // A one-bar graph reads each window's last bar.
+        return try graph.probabilities(graph.bars == 1 ? scaled : windows, count: count, width: width)
       case .logisticRegression(let model): return model.probabilities(finite, count: count)
       case .mlp(let model): return model.probabilities(finite, count: count)
       case .trees(let ensemble):

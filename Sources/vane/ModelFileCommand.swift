@@ -2,6 +2,7 @@ import ArgumentParser
 import VaneCore
 import VaneModels
 import VaneONNXRuntime
+import VaneServing
 internal import Foundation
 
 /// `vane model inspect|run FILE`: any ONNX model, on Vane's own engine, without a service.
@@ -16,17 +17,13 @@ struct ModelFileCommand: ParsableCommand {
     subcommands: [Inspect.self, Run.self]
   )
 
-  /// A model file by its content: an XGBoost JSON model, LightGBM's text format, or else ONNX.
-  enum FileKind { case onnx, xgboost, lightgbm }
+  typealias FileKind = ModelImport.Format
 
+  /// A model file's format by its content.
   static func kind(_ path: String) throws -> FileKind {
     guard let handle = FileHandle(forReadingAtPath: path) else { throw Output.fileError(path, "cannot be read") }
     defer { try? handle.close() }
-    let head = String(decoding: (try? handle.read(upToCount: 4096)) ?? Data(), as: UTF8.self)
-    let trimmed = head.drop { $0.isWhitespace }
-    if trimmed.hasPrefix("{") && head.contains("\"learner\"") { return .xgboost }
-    if trimmed.hasPrefix("tree\n") || trimmed.hasPrefix("version=v") { return .lightgbm }
-    return .onnx
+    return ModelImport.Format.detect((try? handle.read(upToCount: 4096)) ?? Data())
   }
 
   /// Reads an XGBoost JSON or LightGBM text model, or exits 2 naming what is wrong.

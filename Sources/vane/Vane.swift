@@ -9,7 +9,7 @@ struct Vane: AsyncParsableCommand {
     commandName: "vane",
     abstract: "Candles in, calibrated and gated direction models out: the Vane service suite.",
     subcommands: [
-      PipelineCommand.self, ServeCommand.self, StackCommand.self, HealthCommand.self, CallCommand.self, IngestCommand.self, FeaturesCommand.self, DatasetCommand.self, GateCommand.self, TrainCommand.self, JobsCommand.self, ModelsCommand.self, PredictCommand.self, DeployCommand.self, RolloutsCommand.self, ModelFileCommand.self, BenchCommand.self,
+      PipelineCommand.self, ServeCommand.self, StackCommand.self, HealthCommand.self, CallCommand.self, IngestCommand.self, FeaturesCommand.self, DatasetCommand.self, GateCommand.self, TrainCommand.self, JobsCommand.self, ModelsCommand.self, PredictCommand.self, DeployCommand.self, RolloutsCommand.self, ModelFileCommand.self, ImportCommand.self, BenchCommand.self,
       VersionCommand.self,
     ]
   )

@@ -73,6 +73,18 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
     return out
   }
 
+  /// The same scaling for `wanted` columns, in that order; nil when one is not this scaler's.
+  public func selecting(_ wanted: [String]) -> FeatureScaler? {
+    let index = Dictionary(self.columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    var center: [Double] = [], scale: [Double] = []
+    for column in wanted {
+      guard let i = index[column] else { return nil }
+      center.append(self.center[i])
+      scale.append(self.scale[i])
+    }
+    return FeatureScaler(method: self.method, columns: wanted, center: center, scale: scale, fittedRows: self.fittedRows)
+  }
+
   /// JSON for the bundle (sorted keys, so equal scalers serialise to equal bytes).
   public func json() throws -> Data {
     let encoder = JSONEncoder()

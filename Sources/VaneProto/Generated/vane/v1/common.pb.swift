@@ -203,6 +203,12 @@ public nonisolated enum Vane_V1_ModelKind: SwiftProtobuf.Enum, Swift.CaseIterabl
 
   /// Multinomial (or binary) logistic regression.
   case logisticRegression // = 4
+
+  /// An imported ONNX graph, run on Vane's own ONNX engine.
+  case onnx // = 5
+
+  /// An imported LightGBM text model, run by the native tree evaluator.
+  case lightgbm // = 6
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -216,6 +222,8 @@ public nonisolated enum Vane_V1_ModelKind: SwiftProtobuf.Enum, Swift.CaseIterabl
     case 2: self = .mlp
     case 3: self = .lstm
     case 4: self = .logisticRegression
+    case 5: self = .onnx
+    case 6: self = .lightgbm
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -227,6 +235,8 @@ public nonisolated enum Vane_V1_ModelKind: SwiftProtobuf.Enum, Swift.CaseIterabl
     case .mlp: return 2
     case .lstm: return 3
     case .logisticRegression: return 4
+    case .onnx: return 5
+    case .lightgbm: return 6
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -238,6 +248,8 @@ public nonisolated enum Vane_V1_ModelKind: SwiftProtobuf.Enum, Swift.CaseIterabl
     .mlp,
     .lstm,
     .logisticRegression,
+    .onnx,
+    .lightgbm,
   ]
 
 }
@@ -1262,7 +1274,7 @@ nonisolated extension Vane_V1_LabelKind: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Vane_V1_ModelKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MODEL_KIND_UNSPECIFIED\0\u{1}MODEL_KIND_XGBOOST\0\u{1}MODEL_KIND_MLP\0\u{1}MODEL_KIND_LSTM\0\u{1}MODEL_KIND_LOGISTIC_REGRESSION\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MODEL_KIND_UNSPECIFIED\0\u{1}MODEL_KIND_XGBOOST\0\u{1}MODEL_KIND_MLP\0\u{1}MODEL_KIND_LSTM\0\u{1}MODEL_KIND_LOGISTIC_REGRESSION\0\u{1}MODEL_KIND_ONNX\0\u{1}MODEL_KIND_LIGHTGBM\0")
 }
 
 nonisolated extension Vane_V1_CalibrationMethod: SwiftProtobuf._ProtoNameProviding {

@@ -121,6 +121,19 @@ public enum Vane_V1_TrainerService: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "ImportModel" metadata.
+        public enum ImportModel: Sendable {
+            /// Request type for "ImportModel".
+            public typealias Input = Vane_V1_ImportModelRequest
+            /// Response type for "ImportModel".
+            public typealias Output = Vane_V1_ImportModelResponse
+            /// Descriptor for "ImportModel".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "vane.v1.TrainerService"),
+                method: "ImportModel",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "vane.v1.TrainerService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetServiceInfo.descriptor,
@@ -129,7 +142,8 @@ public enum Vane_V1_TrainerService: Sendable {
             ListJobs.descriptor,
             CancelJob.descriptor,
             ResumeJob.descriptor,
-            WatchJob.descriptor
+            WatchJob.descriptor,
+            ImportModel.descriptor
         ]
     }
 }
@@ -303,6 +317,34 @@ extension Vane_V1_TrainerService {
             request: GRPCCore.StreamingServerRequest<Vane_V1_WatchJobRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_JobEvent>
+
+        /// Handle the "ImportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
+        /// > a bundle in the trainer's bundle directory, as `vane import` does
+        /// > locally: its inputs mapped to feature-set columns by name, with an
+        /// > optional scaler, calibration and out-of-fold predictions (without which
+        /// > the gatekeeper cannot bless it: `blessable` says so). The model is loaded,
+        /// > checked and run once before anything is written.
+        /// > Errors: INVALID_ARGUMENT (the field and reason: an unmapped or surplus
+        /// > input, a shape mismatch, a column the feature set lacks, a malformed or
+        /// > unsupported model, scaler, calibration or OOF file), NOT_FOUND (an
+        /// > unknown feature set, a model_path that does not exist),
+        /// > ALREADY_EXISTS (a bundle with that id is there already).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Vane_V1_ImportModelRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Vane_V1_ImportModelResponse` messages.
+        func importModel(
+            request: GRPCCore.StreamingServerRequest<Vane_V1_ImportModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_ImportModelResponse>
     }
 
     /// Service protocol for the "vane.v1.TrainerService" service.
@@ -460,6 +502,34 @@ extension Vane_V1_TrainerService {
             request: GRPCCore.ServerRequest<Vane_V1_WatchJobRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_JobEvent>
+
+        /// Handle the "ImportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
+        /// > a bundle in the trainer's bundle directory, as `vane import` does
+        /// > locally: its inputs mapped to feature-set columns by name, with an
+        /// > optional scaler, calibration and out-of-fold predictions (without which
+        /// > the gatekeeper cannot bless it: `blessable` says so). The model is loaded,
+        /// > checked and run once before anything is written.
+        /// > Errors: INVALID_ARGUMENT (the field and reason: an unmapped or surplus
+        /// > input, a shape mismatch, a column the feature set lacks, a malformed or
+        /// > unsupported model, scaler, calibration or OOF file), NOT_FOUND (an
+        /// > unknown feature set, a model_path that does not exist),
+        /// > ALREADY_EXISTS (a bundle with that id is there already).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_ImportModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Vane_V1_ImportModelResponse` message.
+        func importModel(
+            request: GRPCCore.ServerRequest<Vane_V1_ImportModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Vane_V1_ImportModelResponse>
     }
 
     /// Simple service protocol for the "vane.v1.TrainerService" service.
@@ -616,6 +686,34 @@ extension Vane_V1_TrainerService {
             response: GRPCCore.RPCWriter<Vane_V1_JobEvent>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "ImportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
+        /// > a bundle in the trainer's bundle directory, as `vane import` does
+        /// > locally: its inputs mapped to feature-set columns by name, with an
+        /// > optional scaler, calibration and out-of-fold predictions (without which
+        /// > the gatekeeper cannot bless it: `blessable` says so). The model is loaded,
+        /// > checked and run once before anything is written.
+        /// > Errors: INVALID_ARGUMENT (the field and reason: an unmapped or surplus
+        /// > input, a shape mismatch, a column the feature set lacks, a malformed or
+        /// > unsupported model, scaler, calibration or OOF file), NOT_FOUND (an
+        /// > unknown feature set, a model_path that does not exist),
+        /// > ALREADY_EXISTS (a bundle with that id is there already).
+        ///
+        /// - Parameters:
+        ///   - request: A `Vane_V1_ImportModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Vane_V1_ImportModelResponse` to respond with.
+        func importModel(
+            request: Vane_V1_ImportModelRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Vane_V1_ImportModelResponse
     }
 }
 
@@ -695,6 +793,17 @@ extension Vane_V1_TrainerService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_JobEvent>(),
             handler: { request, context in
                 try await self.watchJob(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Vane_V1_TrainerService.Method.ImportModel.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ImportModelRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ImportModelResponse>(),
+            handler: { request, context in
+                try await self.importModel(
                     request: request,
                     context: context
                 )
@@ -781,6 +890,17 @@ extension Vane_V1_TrainerService.ServiceProtocol {
             context: context
         )
         return response
+    }
+
+    public func importModel(
+        request: GRPCCore.StreamingServerRequest<Vane_V1_ImportModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_ImportModelResponse> {
+        let response = try await self.importModel(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
     }
 }
 
@@ -879,6 +999,19 @@ extension Vane_V1_TrainerService.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func importModel(
+        request: GRPCCore.ServerRequest<Vane_V1_ImportModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Vane_V1_ImportModelResponse> {
+        return GRPCCore.ServerResponse<Vane_V1_ImportModelResponse>(
+            message: try await self.importModel(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 }
@@ -1073,6 +1206,39 @@ extension Vane_V1_TrainerService {
             deserializer: some GRPCCore.MessageDeserializer<Vane_V1_JobEvent>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Vane_V1_JobEvent>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ImportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
+        /// > a bundle in the trainer's bundle directory, as `vane import` does
+        /// > locally: its inputs mapped to feature-set columns by name, with an
+        /// > optional scaler, calibration and out-of-fold predictions (without which
+        /// > the gatekeeper cannot bless it: `blessable` says so). The model is loaded,
+        /// > checked and run once before anything is written.
+        /// > Errors: INVALID_ARGUMENT (the field and reason: an unmapped or surplus
+        /// > input, a shape mismatch, a column the feature set lacks, a malformed or
+        /// > unsupported model, scaler, calibration or OOF file), NOT_FOUND (an
+        /// > unknown feature set, a model_path that does not exist),
+        /// > ALREADY_EXISTS (a bundle with that id is there already).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_ImportModelRequest` message.
+        ///   - serializer: A serializer for `Vane_V1_ImportModelRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_ImportModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func importModel<Result>(
+            request: GRPCCore.ClientRequest<Vane_V1_ImportModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_ImportModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_ImportModelResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_ImportModelResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1349,6 +1515,50 @@ extension Vane_V1_TrainerService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ImportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
+        /// > a bundle in the trainer's bundle directory, as `vane import` does
+        /// > locally: its inputs mapped to feature-set columns by name, with an
+        /// > optional scaler, calibration and out-of-fold predictions (without which
+        /// > the gatekeeper cannot bless it: `blessable` says so). The model is loaded,
+        /// > checked and run once before anything is written.
+        /// > Errors: INVALID_ARGUMENT (the field and reason: an unmapped or surplus
+        /// > input, a shape mismatch, a column the feature set lacks, a malformed or
+        /// > unsupported model, scaler, calibration or OOF file), NOT_FOUND (an
+        /// > unknown feature set, a model_path that does not exist),
+        /// > ALREADY_EXISTS (a bundle with that id is there already).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_ImportModelRequest` message.
+        ///   - serializer: A serializer for `Vane_V1_ImportModelRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_ImportModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func importModel<Result>(
+            request: GRPCCore.ClientRequest<Vane_V1_ImportModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_ImportModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_ImportModelResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_ImportModelResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Vane_V1_TrainerService.Method.ImportModel.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1569,6 +1779,45 @@ extension Vane_V1_TrainerService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_WatchJobRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_JobEvent>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ImportModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
+    /// > a bundle in the trainer's bundle directory, as `vane import` does
+    /// > locally: its inputs mapped to feature-set columns by name, with an
+    /// > optional scaler, calibration and out-of-fold predictions (without which
+    /// > the gatekeeper cannot bless it: `blessable` says so). The model is loaded,
+    /// > checked and run once before anything is written.
+    /// > Errors: INVALID_ARGUMENT (the field and reason: an unmapped or surplus
+    /// > input, a shape mismatch, a column the feature set lacks, a malformed or
+    /// > unsupported model, scaler, calibration or OOF file), NOT_FOUND (an
+    /// > unknown feature set, a model_path that does not exist),
+    /// > ALREADY_EXISTS (a bundle with that id is there already).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Vane_V1_ImportModelRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func importModel<Result>(
+        request: GRPCCore.ClientRequest<Vane_V1_ImportModelRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_ImportModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.importModel(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ImportModelRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ImportModelResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1819,6 +2068,49 @@ extension Vane_V1_TrainerService.ClientProtocol {
             metadata: metadata
         )
         return try await self.watchJob(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ImportModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
+    /// > a bundle in the trainer's bundle directory, as `vane import` does
+    /// > locally: its inputs mapped to feature-set columns by name, with an
+    /// > optional scaler, calibration and out-of-fold predictions (without which
+    /// > the gatekeeper cannot bless it: `blessable` says so). The model is loaded,
+    /// > checked and run once before anything is written.
+    /// > Errors: INVALID_ARGUMENT (the field and reason: an unmapped or surplus
+    /// > input, a shape mismatch, a column the feature set lacks, a malformed or
+    /// > unsupported model, scaler, calibration or OOF file), NOT_FOUND (an
+    /// > unknown feature set, a model_path that does not exist),
+    /// > ALREADY_EXISTS (a bundle with that id is there already).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func importModel<Result>(
+        _ message: Vane_V1_ImportModelRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_ImportModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Vane_V1_ImportModelRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.importModel(
             request: request,
             options: options,
             onResponse: handleResponse

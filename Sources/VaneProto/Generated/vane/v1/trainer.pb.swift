@@ -18,6 +18,11 @@
 /// the process stopped becomes INTERRUPTED; ResumeJob queues it again and it
 /// continues after its last finished fold).
 
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 public import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -648,6 +653,79 @@ public nonisolated enum Vane_V1_LogLevel: SwiftProtobuf.Enum, Swift.CaseIterable
     .error,
   ]
 
+}
+
+public nonisolated struct Vane_V1_ImportModelRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The model file's bytes (up to the message size limit), or model_path: an
+  /// absolute path on the trainer's host. The format is recognised from the
+  /// content.
+  public var model: Data = Data()
+
+  public var modelPath: String = String()
+
+  /// The file's name, for the bundle's provenance (optional).
+  public var modelFileName: String = String()
+
+  /// The mapping document (YAML or JSON; README "Import a model"): market,
+  /// classes, horizon, feature set, and the model's inputs as feature-set
+  /// columns.
+  public var mapping: String = String()
+
+  /// Optional: a FeatureScaler JSON ({"method", "columns", "center", "scale",
+  /// "fitted_rows"}) applied before the model; a calibration JSON
+  /// ({"method", "parameters"}); out-of-fold predictions as a predictions CSV
+  /// (label, one column per class, optionally fold).
+  public var scaler: String = String()
+
+  public var calibration: String = String()
+
+  public var outOfFold: String = String()
+
+  /// Check everything and return the bundle that would be written; write
+  /// nothing (the response's path is empty).
+  public var validateOnly: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Vane_V1_ImportModelResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var bundle: Vane_V1_BundleRef {
+    get {_bundle ?? Vane_V1_BundleRef()}
+    set {_bundle = newValue}
+  }
+  /// Returns true if `bundle` has been explicitly set.
+  public var hasBundle: Bool {self._bundle != nil}
+  /// Clears the value of `bundle`. Subsequent reads from it will return its default value.
+  public mutating func clearBundle() {self._bundle = nil}
+
+  /// The model's format: "onnx", "lightgbm" or "xgboost".
+  public var format: String = String()
+
+  /// The bundle's feature columns, in the order the model reads them.
+  public var columns: [String] = []
+
+  /// Whether the bundle has out-of-fold predictions for the gatekeeper to
+  /// judge; without them it can be served but not blessed.
+  public var blessable: Bool = false
+
+  /// What the user should know (e.g. why it cannot be blessed).
+  public var notes: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _bundle: Vane_V1_BundleRef? = nil
 }
 
 /// Everything a training job needs; copied into the bundle's provenance.
@@ -2026,6 +2104,125 @@ nonisolated extension Vane_V1_ModelRole: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Vane_V1_LogLevel: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LOG_LEVEL_UNSPECIFIED\0\u{1}LOG_LEVEL_DEBUG\0\u{1}LOG_LEVEL_INFO\0\u{1}LOG_LEVEL_WARNING\0\u{1}LOG_LEVEL_ERROR\0")
+}
+
+nonisolated extension Vane_V1_ImportModelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ImportModelRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}model_path\0\u{3}model_file_name\0\u{1}mapping\0\u{1}scaler\0\u{1}calibration\0\u{3}out_of_fold\0\u{3}validate_only\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.model) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.modelPath) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.modelFileName) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.mapping) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.scaler) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.calibration) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.outOfFold) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.validateOnly) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.model.isEmpty {
+      try visitor.visitSingularBytesField(value: self.model, fieldNumber: 1)
+    }
+    if !self.modelPath.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelPath, fieldNumber: 2)
+    }
+    if !self.modelFileName.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelFileName, fieldNumber: 3)
+    }
+    if !self.mapping.isEmpty {
+      try visitor.visitSingularStringField(value: self.mapping, fieldNumber: 4)
+    }
+    if !self.scaler.isEmpty {
+      try visitor.visitSingularStringField(value: self.scaler, fieldNumber: 5)
+    }
+    if !self.calibration.isEmpty {
+      try visitor.visitSingularStringField(value: self.calibration, fieldNumber: 6)
+    }
+    if !self.outOfFold.isEmpty {
+      try visitor.visitSingularStringField(value: self.outOfFold, fieldNumber: 7)
+    }
+    if self.validateOnly != false {
+      try visitor.visitSingularBoolField(value: self.validateOnly, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_ImportModelRequest, rhs: Vane_V1_ImportModelRequest) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs.modelPath != rhs.modelPath {return false}
+    if lhs.modelFileName != rhs.modelFileName {return false}
+    if lhs.mapping != rhs.mapping {return false}
+    if lhs.scaler != rhs.scaler {return false}
+    if lhs.calibration != rhs.calibration {return false}
+    if lhs.outOfFold != rhs.outOfFold {return false}
+    if lhs.validateOnly != rhs.validateOnly {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_ImportModelResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ImportModelResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}bundle\0\u{1}format\0\u{1}columns\0\u{1}blessable\0\u{1}notes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._bundle) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.format) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.columns) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.blessable) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.notes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._bundle {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.format.isEmpty {
+      try visitor.visitSingularStringField(value: self.format, fieldNumber: 2)
+    }
+    if !self.columns.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.columns, fieldNumber: 3)
+    }
+    if self.blessable != false {
+      try visitor.visitSingularBoolField(value: self.blessable, fieldNumber: 4)
+    }
+    if !self.notes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.notes, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_ImportModelResponse, rhs: Vane_V1_ImportModelResponse) -> Bool {
+    if lhs._bundle != rhs._bundle {return false}
+    if lhs.format != rhs.format {return false}
+    if lhs.columns != rhs.columns {return false}
+    if lhs.blessable != rhs.blessable {return false}
+    if lhs.notes != rhs.notes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Vane_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
