@@ -219,12 +219,14 @@ enum FeatureRow {
         field: "\(field).feature_set_hash",
         "'\(vector.featureSetHash.prefix(80))' is not the hash of the model's feature set \(model.manifest.featureSet.id) (\(model.manifest.featureSet.sha256))")
     }
-    guard vector.values.count == columns.count else {
+    // A named vector may hold more columns than the model reads (an imported model reads some
+    // of its feature set's columns): they are taken by name.
+    guard vector.values.count == columns.count || (!vector.columns.isEmpty && vector.values.count >= columns.count) else {
       throw VaneError.invalidArgument(field: "\(field).values", "\(vector.values.count) values; the model reads \(columns.count) columns")
     }
     var values = vector.values
     if !vector.columns.isEmpty, vector.columns != columns {
-      guard vector.columns.count == columns.count else {
+      guard vector.columns.count == vector.values.count else {
         throw VaneError.invalidArgument(field: "\(field).columns", "\(vector.columns.count) names for \(vector.values.count) values")
       }
       var index: [String: Int] = [:]

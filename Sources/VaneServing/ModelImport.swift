@@ -182,7 +182,7 @@ public enum ModelImport {
     // The scaler, restricted to the model's columns in its order.
     if let scalerData = extras.scaler {
       let scaler: FeatureScaler
-      do { scaler = try FeatureScaler.decode(scalerData) } catch { throw invalid("scaler", "not a scaler JSON ({method, columns, center, scale, fitted_rows}): \(error)") }
+      do { scaler = try FeatureScaler.decode(scalerData) } catch { throw invalid("scaler", "not a scaler JSON ({method, columns, center, scale, fittedRows}): \(error)") }
       guard let selected = scaler.selecting(columns) else {
         throw invalid("scaler", "it has no entry for \(columns.filter { !scaler.columns.contains($0) }.prefix(20).joined(separator: ", "))")
       }

@@ -33,7 +33,7 @@ struct ImportCommand: ParsableCommand {
   @Option(name: .customLong("features"), help: "The mapping of the model's inputs to feature columns (YAML or JSON).")
   var mapping: String
 
-  @Option(help: "A scaler JSON ({method, columns, center, scale, fitted_rows}) applied before the model.")
+  @Option(help: "A scaler JSON ({method, columns, center, scale, fittedRows}) applied before the model.")
   var scaler: String?
 
   @Option(help: "A calibration JSON ({\"method\": \"temperature\", \"parameters\": {...}}).")

@@ -676,7 +676,7 @@ public nonisolated struct Vane_V1_ImportModelRequest: Sendable {
   public var mapping: String = String()
 
   /// Optional: a FeatureScaler JSON ({"method", "columns", "center", "scale",
-  /// "fitted_rows"}) applied before the model; a calibration JSON
+  /// "fittedRows"}) applied before the model; a calibration JSON
   /// ({"method", "parameters"}); out-of-fold predictions as a predictions CSV
   /// (label, one column per class, optionally fold).
   public var scaler: String = String()
