@@ -198,6 +198,8 @@ public enum ModelImport {
     if let oofData = extras.outOfFold {
       files["reports/oof.json"] = try Self.outOfFold(oofData, classes: mapping.classes, model: name)
       outOfFold = .init(file: "reports/oof.json")
+      notes.append(
+        "the out-of-fold file has no input statistics: gates on the scaled inputs (the default policy's input_mean, input_std) cannot be measured and fail; judge it with a policy without them")
     } else {
       notes.append("no out-of-fold predictions: the bundle can be served, but the gatekeeper cannot judge or bless it (give --oof)")
     }

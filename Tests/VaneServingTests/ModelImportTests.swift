@@ -111,7 +111,7 @@ struct ModelImportTests {
     for i in 0..<50 { csv += "\(i % 3 == 0 ? "UP" : "DOWN"),\(0.4 + 0.004 * Double(i)),\(0.6 - 0.004 * Double(i)),\(i / 25)\n" }
     let file = Self.lightgbm.appendingPathComponent("binary_nan.txt")
     let prepared = try Self.prepare(file, mapping: Self.mapping(), extras: .init(scaler: scaler, calibration: calibration, outOfFold: Data(csv.utf8)))
-    #expect(prepared.blessable && prepared.notes.isEmpty)
+    #expect(prepared.blessable && prepared.notes.count == 1 && prepared.notes[0].contains("input_mean"))
     let model = try Self.serve(prepared)
     let plain = try Self.serve(try Self.prepare(file, mapping: Self.mapping()))
 
