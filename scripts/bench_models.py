@@ -20,7 +20,10 @@ plus details, or {"error": why} when the package is missing or the run failed (n
 Each run is timed with time.perf_counter and includes what Vane's call includes:
   xgboost   DMatrix from the float64 array + xgb.train(params, rounds) + save_raw("json")
             (Vane: XGBoostModel.fit builds its DMatrix, trains and saves the model as JSON)
-  lightgbm  lgb.Dataset + lgb.train (the Dataset's binning happens inside train)
+  lightgbm  lgb.Dataset + lgb.train (the Dataset's binning happens inside train); then, apart,
+            Booster.predict(raw_score=True) on every row ("predict_seconds"), the model saved as
+            DATAFILE.lightgbm.txt and its raw scores as DATAFILE.lightgbm.raw.bin (float64) for
+            Vane's native LightGBM evaluator to be timed and checked on the same rows
   torch     the network and optimiser built, then one epoch: a shuffled order, mini-batches of
             batch_size (a last batch of one row folded into the previous batch, as Vane does),
             forward, the focal loss (Vane's definition: softmax, label smoothing, per-class alpha,
@@ -111,7 +114,14 @@ def bench_lightgbm(header, raw, labels):
         return lgb.train(params, train, num_boost_round=s["rounds"])
 
     seconds, booster = timed(run, header["repeats_trees"])
-    return {"version": lgb.__version__, "seconds": seconds, "best": min(seconds), "trees": booster.num_trees(), "params": params}
+    # The trained model as a text file and its raw scores on every row, for Vane's LightGBM
+    # reader and native evaluator, and lightgbm's own predict timed on the same rows.
+    datafile = sys.argv[1]
+    booster.save_model(datafile + ".lightgbm.txt")
+    predict_seconds, raw_scores = timed(lambda: booster.predict(raw, raw_score=True, num_threads=header["threads"]), header["repeats_trees"])
+    np.asarray(raw_scores, dtype="<f8").tofile(datafile + ".lightgbm.raw.bin")
+    return {"version": lgb.__version__, "seconds": seconds, "best": min(seconds), "trees": booster.num_trees(), "params": params,
+            "predict_seconds": predict_seconds, "predict_best": min(predict_seconds)}
 
 
 def bench_torch(header, scaled, labels, dtype_name):

@@ -2,12 +2,13 @@ public import GRPCCore
 public import VaneCore
 
 /// The methods that change what is served or how it is judged: loading and unloading models,
-/// moving traffic, deploying and rolling out, uploading bundles, changing gate policy and
-/// blessing a bundle. They need the admin
+/// moving traffic, deploying and rolling out, uploading or importing bundles, changing gate
+/// policy and blessing a bundle. They need the admin
 /// token when the server has one (see ``AdminAuthInterceptor``).
 public enum AdminMethods {
   /// Method names per service.
   public static let byService: [ServiceKind: [String]] = [
+    .trainer: ["ImportModel"],
     .predictor: ["LoadModel", "UnloadModel", "SetTrafficSplit"],
     .gatekeeper: ["SetPolicy", "Bless"],
     .deploy: ["Deploy", "Promote", "Pause", "Resume", "Rollback", "UploadBundle"],

@@ -18,6 +18,7 @@ enum VaneMethodTable {
     .init(Vane_V1_TrainerService.Method.ListJobs.descriptor, Vane_V1_ListJobsRequest.self, Vane_V1_ListJobsResponse.self),
     .init(Vane_V1_TrainerService.Method.CancelJob.descriptor, Vane_V1_CancelJobRequest.self, Vane_V1_Job.self),
     .init(Vane_V1_TrainerService.Method.ResumeJob.descriptor, Vane_V1_ResumeJobRequest.self, Vane_V1_Job.self),
+    .init(Vane_V1_TrainerService.Method.ImportModel.descriptor, Vane_V1_ImportModelRequest.self, Vane_V1_ImportModelResponse.self),
     .init(Vane_V1_TrainerService.Method.WatchJob.descriptor, Vane_V1_WatchJobRequest.self, Vane_V1_JobEvent.self),
     .init(Vane_V1_PredictorService.Method.GetServiceInfo.descriptor, Vane_V1_GetServiceInfoRequest.self, Vane_V1_ServiceInfo.self),
     .init(Vane_V1_PredictorService.Method.Predict.descriptor, Vane_V1_PredictRequest.self, Vane_V1_PredictResponse.self),

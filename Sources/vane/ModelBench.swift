@@ -162,6 +162,8 @@ struct ModelBench: AsyncParsableCommand {
     var best: Double?
     var trees: Int?
     var epoch_loss: Double?
+    var predict_seconds: [Double]?
+    var predict_best: Double?
     var error: String?
   }
 
@@ -266,8 +268,9 @@ struct ModelBench: AsyncParsableCommand {
         weightDecay: training.weightDecay, clipNorm: training.clipNorm, focalGamma: training.loss.gamma, focalAlpha: training.loss.alpha,
         labelSmoothing: training.loss.labelSmoothing, bnEps: MLP.epsilon, bnMomentum: 0.1, seed: training.seed))
     let reference: ReferenceFigures?
+    var lightgbmModel: (model: Data, raw: [Double])?
     do {
-      reference = try self.reference(header: header, data: data)
+      (reference, lightgbmModel) = try self.reference(header: header, data: data)
     } catch {
       print("   the references could not be run: \(error)")
       reference = nil
@@ -296,6 +299,26 @@ struct ModelBench: AsyncParsableCommand {
     }
     if parts.contains("lightgbm") {
       row("XGBoost fit vs lightgbm\(version(reference?.lightgbm))", vane: vaneXGBoost.isEmpty ? [.nan] : vaneXGBoost, reference: reference?.lightgbm, missing: missing)
+    }
+    if parts.contains("lightgbm"), let lightgbmModel {
+      // lightgbm's model, read by Vane's LightGBM text reader and evaluated natively on the same
+      // rows (one thread, as lightgbm's predict here).
+      let trees = try TreeEnsemble.lightgbm(text: lightgbmModel.model)
+      var seconds: [Double] = []
+      var margins: [Double] = []
+      let clock = ContinuousClock()
+      for _ in 0..<self.repeats {
+        let start = clock.now
+        margins = trees.margins(batch: data.raw, rows: data.count)
+        let elapsed = (clock.now - start).components
+        seconds.append(Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+      }
+      var lightgbmPredict = reference?.lightgbm
+      let predictBest = lightgbmPredict?.predict_best
+      lightgbmPredict?.best = predictBest
+      row("LightGBM predict (\(trees.trees.count) trees, \(data.count) rows) vs lightgbm", vane: seconds, reference: lightgbmPredict, missing: missing)
+      let worst = zip(margins, lightgbmModel.raw).map { abs($0 - $1) }.max() ?? .infinity
+      print(String(format: "   (native LightGBM evaluator: max |raw score − lightgbm's| = %.1e over %d rows)", worst, margins.count == lightgbmModel.raw.count ? data.count : -1))
     }
     if parts.contains("mlp") {
       row("MLP epoch float32 vs torch\(version(reference?.torch_float32)) float32", vane: vaneMLP[.float32] ?? [], reference: reference?.torch_float32, missing: missing)
@@ -359,7 +382,7 @@ struct ModelBench: AsyncParsableCommand {
 
   /// Writes the data file, runs the script on it and decodes its JSON.
   /// - Throws: when the interpreter or the script fails (the table then shows Vane alone).
-  func reference(header: Header, data: Rows) throws -> ReferenceFigures {
+  func reference(header: Header, data: Rows) throws -> (figures: ReferenceFigures, lightgbm: (model: Data, raw: [Double])?) {
     let encoder = JSONEncoder()
     encoder.keyEncodingStrategy = .convertToSnakeCase
     encoder.outputFormatting = [.sortedKeys]
@@ -375,7 +398,8 @@ struct ModelBench: AsyncParsableCommand {
     data.labels.map(Double.init).withUnsafeBytes { bytes.append(contentsOf: $0) }
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bench-models-\(getpid())-\(UUID().uuidString).bin")
     try bytes.write(to: file)
-    defer { try? FileManager.default.removeItem(at: file) }
+    let modelFile = file.path + ".lightgbm.txt", rawFile = file.path + ".lightgbm.raw.bin"
+    defer { for path in [file.path, modelFile, rawFile] { try? FileManager.default.removeItem(atPath: path) } }
 
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -392,6 +416,13 @@ struct ModelBench: AsyncParsableCommand {
       throw ValidationError("\(self.pythonPath) \(self.script) exited with \(process.terminationStatus)")
     }
     let line = String(decoding: stdout, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-    return try JSONDecoder().decode(ReferenceFigures.self, from: Data(line.utf8))
+    let figures = try JSONDecoder().decode(ReferenceFigures.self, from: Data(line.utf8))
+    guard let model = FileManager.default.contents(atPath: modelFile), let raw = FileManager.default.contents(atPath: rawFile) else {
+      return (figures, nil)
+    }
+    let scores = raw.withUnsafeBytes { bytes in
+      (0..<(raw.count / 8)).map { Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
+    }
+    return (figures, (model, scores))
   }
 }

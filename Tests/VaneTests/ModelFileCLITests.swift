@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VaneBundle
 
 /// `vane model inspect|run` on ONNX files made elsewhere (the ONNX engine's foreign fixtures).
 @Suite("vane model inspect, vane model run")
@@ -112,5 +113,40 @@ struct ModelFileCLITests {
     try String(contentsOfFile: model, encoding: .utf8).replacingOccurrences(of: "Tree=7\n", with: "Tree=9\n").write(to: broken, atomically: true, encoding: .utf8)
     let refused = try await VaneBinary.run(["model", "inspect", broken.path])
     #expect(refused.status == 2 && refused.stderr.contains("'Tree=9' where Tree=7 belongs") && refused.stderr.contains("line "), "\(refused.stderr)")
+  }
+}
+
+/// `vane import`: a model file and a mapping in, a bundle out; refusals exit 1 naming the field.
+@Suite("vane import")
+struct ImportCLITests {
+  @Test("import writes a servable bundle and reports it; a bad mapping exits 1 naming the field; an existing --out needs --force; an unreadable file exits 2")
+  func importCommand() async throws {
+    let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    let model = tests.appendingPathComponent("VaneONNXTests/Fixtures/foreign/skl2onnx_logistic.onnx").path
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-import-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let mapping = directory.appendingPathComponent("mapping.yaml")
+    let columns = "[rsi_14, natr_14, macd_hist_rel, bb_pctb_20, adx_14, plus_di_14, minus_di_14, mfi_14, stoch_k, stoch_d, willr_14, cci_20, roc_10]"
+    try "symbols: [BTCUSDT]\ninterval: 1h\nclasses: [DOWN, UP]\nhorizon: 1\ncolumns: \(columns)\n".write(to: mapping, atomically: true, encoding: .utf8)
+    let out = directory.appendingPathComponent("b.tar.gz").path
+
+    let written = try await VaneBinary.run(["import", model, "--features", mapping.path, "--out", out])
+    #expect(written.status == 0, "\(written.stderr)")
+    #expect(written.stdout.contains("wrote \(out)") && written.stdout.contains("model: onnx, 13 feature columns of v1") && written.stdout.contains("blessable: no"), "\(written.stdout)")
+    let bundle = try ModelBundle.open(path: out)
+    #expect(bundle.manifest.models.map(\.kind) == [.onnx] && bundle.manifest.id.hasPrefix("skl2onnx_logistic-"))
+
+    let again = try await VaneBinary.run(["import", model, "--features", mapping.path, "--out", out])
+    #expect(again.status == 1 && again.stderr.contains("exists (use --force"))
+    let forced = try await VaneBinary.run(["import", model, "--features", mapping.path, "--out", out, "--force"])
+    #expect(forced.status == 0, "\(forced.stderr)")
+
+    try "symbols: [BTCUSDT]\ninterval: 1h\nclasses: [DOWN, UP]\nhorizon: 1\ncolumns: [rsi_14]\n".write(to: mapping, atomically: true, encoding: .utf8)
+    let refused = try await VaneBinary.run(["import", model, "--features", mapping.path, "--out", directory.appendingPathComponent("c.tar.gz").path])
+    #expect(refused.status == 1 && refused.stderr.contains("mapping: inputs.X: 1 column(s) mapped, the model's input X is [?, 13]"), "\(refused.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("c.tar.gz").path))
+    let missing = try await VaneBinary.run(["import", directory.appendingPathComponent("none.onnx").path, "--features", mapping.path, "--out", out])
+    #expect(missing.status == 2 && missing.stderr.contains("none.onnx: cannot be read"))
   }
 }

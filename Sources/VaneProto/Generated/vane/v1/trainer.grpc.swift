@@ -322,6 +322,7 @@ extension Vane_V1_TrainerService {
         ///
         /// > Source IDL Documentation:
         /// >
+        /// > Admin. (It reads model_path on the trainer's host and writes a bundle.)
         /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
         /// > a bundle in the trainer's bundle directory, as `vane import` does
         /// > locally: its inputs mapped to feature-set columns by name, with an
@@ -507,6 +508,7 @@ extension Vane_V1_TrainerService {
         ///
         /// > Source IDL Documentation:
         /// >
+        /// > Admin. (It reads model_path on the trainer's host and writes a bundle.)
         /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
         /// > a bundle in the trainer's bundle directory, as `vane import` does
         /// > locally: its inputs mapped to feature-set columns by name, with an
@@ -691,6 +693,7 @@ extension Vane_V1_TrainerService {
         ///
         /// > Source IDL Documentation:
         /// >
+        /// > Admin. (It reads model_path on the trainer's host and writes a bundle.)
         /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
         /// > a bundle in the trainer's bundle directory, as `vane import` does
         /// > locally: its inputs mapped to feature-set columns by name, with an
@@ -1212,6 +1215,7 @@ extension Vane_V1_TrainerService {
         ///
         /// > Source IDL Documentation:
         /// >
+        /// > Admin. (It reads model_path on the trainer's host and writes a bundle.)
         /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
         /// > a bundle in the trainer's bundle directory, as `vane import` does
         /// > locally: its inputs mapped to feature-set columns by name, with an
@@ -1520,6 +1524,7 @@ extension Vane_V1_TrainerService {
         ///
         /// > Source IDL Documentation:
         /// >
+        /// > Admin. (It reads model_path on the trainer's host and writes a bundle.)
         /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
         /// > a bundle in the trainer's bundle directory, as `vane import` does
         /// > locally: its inputs mapped to feature-set columns by name, with an
@@ -1788,6 +1793,7 @@ extension Vane_V1_TrainerService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
+    /// > Admin. (It reads model_path on the trainer's host and writes a bundle.)
     /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
     /// > a bundle in the trainer's bundle directory, as `vane import` does
     /// > locally: its inputs mapped to feature-set columns by name, with an
@@ -2078,6 +2084,7 @@ extension Vane_V1_TrainerService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
+    /// > Admin. (It reads model_path on the trainer's host and writes a bundle.)
     /// > Wraps a model trained elsewhere (ONNX, LightGBM text or XGBoost JSON) into
     /// > a bundle in the trainer's bundle directory, as `vane import` does
     /// > locally: its inputs mapped to feature-set columns by name, with an
