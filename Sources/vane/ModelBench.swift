@@ -297,7 +297,7 @@ struct ModelBench: AsyncParsableCommand {
     if parts.contains("xgboost") {
       row("XGBoost fit vs xgboost\(version(reference?.xgboost))", vane: vaneXGBoost, reference: reference?.xgboost, missing: missing)
     }
-    if parts.contains("lightgbm") {
+    if parts.contains("lightgbm") && !vaneXGBoost.isEmpty {
       row("XGBoost fit vs lightgbm\(version(reference?.lightgbm))", vane: vaneXGBoost.isEmpty ? [.nan] : vaneXGBoost, reference: reference?.lightgbm, missing: missing)
     }
     if parts.contains("lightgbm"), let lightgbmModel {
@@ -316,7 +316,7 @@ struct ModelBench: AsyncParsableCommand {
       var lightgbmPredict = reference?.lightgbm
       let predictBest = lightgbmPredict?.predict_best
       lightgbmPredict?.best = predictBest
-      row("LightGBM predict (\(trees.trees.count) trees, \(data.count) rows) vs lightgbm", vane: seconds, reference: lightgbmPredict, missing: missing)
+      row("LightGBM predict \(trees.trees.count) trees × \(data.count) rows", vane: seconds, reference: lightgbmPredict, missing: missing)
       let worst = zip(margins, lightgbmModel.raw).map { abs($0 - $1) }.max() ?? .infinity
       print(String(format: "   (native LightGBM evaluator: max |raw score − lightgbm's| = %.1e over %d rows)", worst, margins.count == lightgbmModel.raw.count ? data.count : -1))
     }

@@ -5,7 +5,9 @@ import VaneONNXRuntime
 
 /// Models Vane did not make — skl2onnx, onnxmltools (LightGBM) and PyTorch exports on real BTC
 /// features — answer on the engine as they do on ONNX Runtime (scripts/onnx_foreign_fixtures.py
-/// made them and recorded ONNX Runtime's outputs).
+/// made them and recorded ONNX Runtime's outputs), and so do opset-5 TreeEnsemble graphs, which
+/// no exporter writes yet (scripts/onnx_tree_ensemble_fixtures.py builds them: a LightGBM model
+/// with categorical splits as BRANCH_MEMBER, and random trees using every mode and aggregation).
 @Suite("ONNX engine: models from skl2onnx, onnxmltools and PyTorch against ONNX Runtime")
 struct ONNXForeignModelTests {
   static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/foreign")
@@ -13,6 +15,7 @@ struct ONNXForeignModelTests {
   static let names = [
     "skl2onnx_logistic", "skl2onnx_scaler_logistic", "skl2onnx_mlp", "skl2onnx_forest", "skl2onnx_linear_regression",
     "onnxmltools_lightgbm_binary", "onnxmltools_lightgbm_3class", "pytorch_mlp_batchnorm", "pytorch_lstm", "pytorch_attention",
+    "tree_ensemble_lightgbm_categorical", "tree_ensemble_modes",
   ]
 
   @Test("Each model's outputs equal ONNX Runtime's: floats within 1e-5, labels exactly", arguments: names)

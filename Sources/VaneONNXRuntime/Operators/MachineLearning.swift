@@ -60,7 +60,7 @@ private func erfInverse(_ y: Double) -> Double {
 
 /// The trees of TreeEnsembleClassifier or TreeEnsembleRegressor, walked per row.
 private struct Trees: Sendable {
-  enum Mode { case leq, lt, gte, gt, eq, neq, leaf }
+  enum Mode { case leq, lt, gte, gt, eq, neq, member, leaf }
   struct Node: Sendable {
     var feature: Int
     var value: Double
@@ -72,10 +72,14 @@ private struct Trees: Sendable {
     /// copies no arrays).
     var firstVote = 0
     var voteCount = 0
+    /// A BRANCH_MEMBER node's set in ``Trees/sets``.
+    var set = 0
   }
 
   var nodes: [Node] = []
   var roots: [Int] = []
+  /// The BRANCH_MEMBER nodes' sets (opset-5 TreeEnsemble).
+  var sets: [Set<Double>] = []
   /// (target or class, weight), grouped by leaf.
   var votes: [(target: Int, weight: Double)] = []
 
@@ -152,6 +156,71 @@ private struct Trees: Sendable {
     self.positiveWeights = self.votes.allSatisfy { $0.weight >= 0 }
   }
 
+  /// The opset-5 TreeEnsemble's layout: interior nodes in `nodes_*`, each branch naming a node or
+  /// (with `nodes_trueleafs` / `nodes_falseleafs`) a leaf of `leaf_*`, trees by `tree_roots`.
+  /// Leaves become nodes after the interior ones, each with its one vote.
+  init(opset5 context: ONNXNodeContext) throws {
+    guard let features = context.ints("nodes_featureids"), let yes = context.ints("nodes_truenodeids"),
+      let yesLeaf = context.ints("nodes_trueleafs"), let no = context.ints("nodes_falsenodeids"), let noLeaf = context.ints("nodes_falseleafs"),
+      let modes = try context.tensor("nodes_modes"), let splits = try context.tensor("nodes_splits")?.doubles,
+      let targets = context.ints("leaf_targetids"), let weights = try context.tensor("leaf_weights")?.doubles, let roots = context.ints("tree_roots")
+    else { throw ONNXRuntimeError.invalid("the nodes_*, leaf_* and tree_roots attributes are incomplete") }
+    guard case .integer(let modeValues) = modes.values else { throw ONNXRuntimeError.invalid("nodes_modes must be a uint8 tensor") }
+    let n = features.count, leaves = targets.count
+    guard n > 0, [yes.count, yesLeaf.count, no.count, noLeaf.count, modeValues.count, splits.count].allSatisfy({ $0 == n }) else {
+      throw ONNXRuntimeError.invalid("the nodes_* attributes differ in length")
+    }
+    guard weights.count == leaves, leaves > 0 else { throw ONNXRuntimeError.invalid("leaf_targetids and leaf_weights differ in length") }
+    let missing = context.ints("nodes_missing_value_tracks_true") ?? []
+    guard missing.isEmpty || missing.count == n else { throw ONNXRuntimeError.invalid("nodes_missing_value_tracks_true differs in length") }
+    let members = try context.tensor("membership_values")?.doubles ?? []
+    var memberSets: [Set<Double>] = []
+    var current: Set<Double> = []
+    for value in members {
+      if value.isNaN {
+        memberSets.append(current)
+        current = []
+      } else {
+        current.insert(value)
+      }
+    }
+    if !current.isEmpty { memberSets.append(current) }
+    func target(_ index: Int, leaf: Int) throws -> Int {
+      if leaf != 0 {
+        guard (0..<leaves).contains(index) else { throw ONNXRuntimeError.invalid("a branch names leaf \(index) of \(leaves)") }
+        return n + index
+      }
+      guard (0..<n).contains(index) else { throw ONNXRuntimeError.invalid("a branch names node \(index) of \(n)") }
+      return index
+    }
+    let table: [Mode] = [.leq, .lt, .gte, .gt, .eq, .neq, .member]
+    var memberNodes = 0
+    for i in 0..<n {
+      guard (0..<Int64(table.count)).contains(modeValues[i]) else { throw ONNXRuntimeError.invalid("node \(i): mode \(modeValues[i])") }
+      guard features[i] >= 0 else { throw ONNXRuntimeError.invalid("node \(i): feature \(features[i])") }
+      var node = Node(
+        feature: features[i], value: splits[i], mode: table[Int(modeValues[i])], yes: try target(yes[i], leaf: yesLeaf[i]),
+        no: try target(no[i], leaf: noLeaf[i]), missingGoesYes: !missing.isEmpty && missing[i] != 0)
+      if node.mode == .member {
+        guard memberNodes < memberSets.count else { throw ONNXRuntimeError.invalid("membership_values has fewer sets than the BRANCH_MEMBER nodes") }
+        node.set = memberNodes
+        memberNodes += 1
+      }
+      self.nodes.append(node)
+    }
+    self.sets = memberSets
+    for l in 0..<leaves {
+      guard targets[l] >= 0 else { throw ONNXRuntimeError.invalid("leaf \(l): target \(targets[l])") }
+      self.nodes.append(Node(feature: 0, value: 0, mode: .leaf, yes: -1, no: -1, missingGoesYes: false, firstVote: self.votes.count, voteCount: 1))
+      self.votes.append((targets[l], weights[l]))
+    }
+    guard !roots.isEmpty, roots.allSatisfy({ (0..<n).contains($0) }) else { throw ONNXRuntimeError.invalid("tree_roots names a node outside 0..<\(n)") }
+    self.roots = roots
+    self.maximumDepth = self.nodes.count
+    self.voted = Set(self.votes.map(\.target))
+    self.positiveWeights = self.votes.allSatisfy { $0.weight >= 0 }
+  }
+
   let maximumDepth: Int
   /// The targets or classes some leaf votes for, and whether every vote is non-negative.
   let voted: Set<Int>
@@ -176,6 +245,7 @@ private struct Trees: Sendable {
         case .gt: yes = x > node.value
         case .eq: yes = x == node.value
         case .neq: yes = x != node.value
+        case .member: yes = self.sets[node.set].contains(x)
         case .leaf: yes = false
         }
       }
@@ -190,10 +260,34 @@ private func treeRegressor(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let (values, count, width) = try rows(x)
   let trees = try context.prepared as? Trees ?? Trees(context, votePrefix: "target")
   let targets = context.int("n_targets", 1)
-  guard targets > 0, targets <= 1 << 20 else { throw ONNXRuntimeError.invalid("n_targets \(targets)") }
   let base = try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
-  let aggregate = context.string("aggregate_function", "SUM")
-  let post = context.string("post_transform", "NONE")
+  let out = try regress(
+    trees, values, count: count, width: width, targets: targets, base: base, aggregate: context.string("aggregate_function", "SUM"),
+    post: context.string("post_transform", "NONE"))
+  return [ONNXTensor.from(doubles: out, shape: [count, targets], type: .float)]
+}
+
+/// ai.onnx.ml TreeEnsemble (opset 5): TreeEnsembleRegressor's sums, its enumerations as
+/// integers, its output the input's type.
+private func treeEnsemble(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
+  let x = try context.input(0)
+  let (values, count, width) = try rows(x)
+  let trees = try context.prepared as? Trees ?? Trees(opset5: context)
+  let targets = context.int("n_targets", 1)
+  let aggregates = ["AVERAGE", "SUM", "MIN", "MAX"], posts = ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"]
+  let aggregate = context.int("aggregate_function", 1), post = context.int("post_transform", 0)
+  guard aggregates.indices.contains(aggregate) else { throw ONNXRuntimeError.invalid("aggregate_function \(aggregate)") }
+  guard posts.indices.contains(post) else { throw ONNXRuntimeError.invalid("post_transform \(post)") }
+  let out = try regress(trees, values, count: count, width: width, targets: targets, base: [], aggregate: aggregates[aggregate], post: posts[post])
+  return [ONNXTensor.from(doubles: out, shape: [count, targets], type: x.elementType == .double ? .double : .float)]
+}
+
+/// Each row's per-target scores: the leaves' votes aggregated, the base values added, the
+/// post-transform applied.
+private func regress(
+  _ trees: Trees, _ values: [Double], count: Int, width: Int, targets: Int, base: [Double], aggregate: String, post: String
+) throws -> [Double] {
+  guard targets > 0, targets <= 1 << 20 else { throw ONNXRuntimeError.invalid("n_targets \(targets)") }
   var out: [Double] = []
   out.reserveCapacity(count * targets)
   for r in 0..<count {
@@ -218,7 +312,7 @@ private func treeRegressor(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
     try postTransform(&scores, post)
     out += scores
   }
-  return [ONNXTensor.from(doubles: out, shape: [count, targets], type: .float)]
+  return out
 }
 
 private func treeClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
@@ -292,6 +386,7 @@ extension ONNXOperators {
   static let machineLearning: [(String, ONNXOperator)] = [
     ("TreeEnsembleRegressor", ONNXOperator(since: 1, prepare: { try Trees($0, votePrefix: "target") }) { try treeRegressor($0) }),
     ("TreeEnsembleClassifier", ONNXOperator(since: 1, prepare: { try Trees($0, votePrefix: "class") }) { try treeClassifier($0) }),
+    ("TreeEnsemble", ONNXOperator(since: 5, prepare: { try Trees(opset5: $0) }) { try treeEnsemble($0) }),
     ("LinearClassifier", ONNXOperator(since: 1) { try linearClassifier($0) }),
     ("LinearRegressor", ONNXOperator(since: 1) { context in
       let (values, count, width) = try rows(try context.input(0))
