@@ -2,7 +2,7 @@
 """The reference side of `vane bench onnx`: makes the benchmark's ONNX models and times ONNX
 Runtime on them (CPU, intra_op_num_threads=1, inter_op_num_threads=1).
 
-Usage: bench_onnx.py OUTDIR [--calls N] [--batches N]
+Usage: bench_onnx.py OUTDIR [--calls N] [--batches N] [--only PREFIX,...]
 
 Writes into OUTDIR, for each model NAME: NAME.onnx, NAME.single.bin and NAME.batch.bin (the
 one-row and 256-row float32 inputs, little-endian) and NAME.out.bin (ONNX Runtime's first output
@@ -107,7 +107,10 @@ def main():
     batches = int(sys.argv[sys.argv.index("--batches") + 1]) if "--batches" in sys.argv else 50
     os.makedirs(directory, exist_ok=True)
     report = {"onnxruntime": ort.__version__, "models": {}}
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
     for name, data, input_name, batch in models():
+        if only and not any(name.startswith(prefix) for prefix in only):
+            continue
         single = batch[:1]
         figures, first = time_model(data, input_name, single, batch, calls, batches)
         with open(os.path.join(directory, name + ".onnx"), "wb") as f:

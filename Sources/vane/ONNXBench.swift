@@ -1,5 +1,6 @@
 import ArgumentParser
 import VaneCore
+import VaneMath
 import VaneONNXRuntime
 internal import Foundation
 
@@ -27,6 +28,9 @@ struct ONNXBench: ParsableCommand {
   @Option(help: "Batch runs timed per model.")
   var batches = 50
 
+  @Option(help: "Only the models whose names start with these (comma-separated: mlp, lstm, lightgbm, logistic).")
+  var only: String?
+
   @Option(help: "The reference script.")
   var script = "scripts/bench_onnx.py"
 
@@ -43,13 +47,15 @@ struct ONNXBench: ParsableCommand {
   }
 
   func run() throws {
-    setenv("OPENBLAS_NUM_THREADS", "1", 1)
+    // OpenBLAS reads OPENBLAS_NUM_THREADS when it loads, before this runs: set it directly (two
+    // threads spin in sched_yield around every small product).
+    BLAS.setThreadCount(1)
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bench-onnx-\(getpid())")
     defer { try? FileManager.default.removeItem(at: directory) }
     let reference: Reference
     do {
       reference = try ReferenceScript.run(
-        self.script, files: [], arguments: [directory.path, "--calls", "\(self.calls)", "--batches", "\(self.batches)"], as: Reference.self)
+        self.script, files: [], arguments: [directory.path, "--calls", "\(self.calls)", "--batches", "\(self.batches)"] + (self.only.map { ["--only", $0] } ?? []), as: Reference.self)
     } catch {
       throw ValidationError("\(self.script) failed (\(error)): it needs python3 with onnxruntime, torch, lightgbm, onnxmltools and skl2onnx")
     }

@@ -2,6 +2,7 @@ import GRPCCore
 import Logging
 import ServiceLifecycle
 import VaneCore
+import VaneMath
 import VaneRuntime
 import VaneServing
 import Foundation
@@ -55,6 +56,9 @@ enum ServiceFactory {
       }()
     case .predictor:
       try {
+        // Each answer is a few small products: OpenBLAS threads would only spin (sched_yield)
+        // beside the gRPC threads that already answer requests in parallel.
+        BLAS.setThreadCount(1)
         // Every answer is logged beside the service's other state, and joined with its outcome
         // from the feature service's candles.
         let log = try PredictionLog(path: URL(fileURLWithPath: info.dataDirectory).appendingPathComponent("predictions.sqlite").path)

@@ -4,8 +4,11 @@ internal import VaneMath
 /// An activation named in a recurrent op's `activations`, with its alpha and beta.
 private struct Activation {
   let apply: (Double) -> Double
+  /// The function's name, lower-cased (the LSTM's fast path checks for its defaults).
+  let name: String
 
   init(_ name: String, alpha: Double?, beta: Double?) throws {
+    self.name = name.lowercased()
     switch name.lowercased() {
     case "sigmoid": self.apply = { $0 >= 0 ? 1 / (1 + exp(-$0)) : exp($0) / (1 + exp($0)) }
     case "tanh": self.apply = { tanh($0) }
@@ -35,6 +38,20 @@ private struct Activation {
       try Activation(name, alpha: takesAlpha.contains(name.lowercased()) ? alphas.next() : nil, beta: takesBeta.contains(name.lowercased()) ? betas.next() : nil)
     }
     return (0..<directions).map { Array(made[($0 * defaults.count)..<(($0 + 1) * defaults.count)]) }
+  }
+}
+
+/// W, R and B as doubles, converted once at load when they are initializers.
+private struct RecurrentWeights: Sendable {
+  let w: [Double], r: [Double], b: [Double]?
+
+  init?(_ context: ONNXNodeContext) {
+    guard let w = context.optionalInput(1)?.doubles, let r = context.optionalInput(2)?.doubles else { return nil }
+    let hasBias = context.inputs.count > 3 && context.inputs[3] != nil
+    self.w = w
+    self.r = r
+    self.b = context.optionalInput(3)?.doubles
+    if hasBias && self.b == nil { return nil }
   }
 }
 
@@ -80,11 +97,12 @@ private struct RecurrentLayer {
     guard wTensor.shape == [directions, gates * hidden, dims[2]], rTensor.shape == [directions, gates * hidden, hidden] else {
       throw ONNXRuntimeError.invalid("W \(wTensor.shape) and R \(rTensor.shape) do not fit \(directions) direction(s), hidden size \(hidden), input size \(dims[2])")
     }
-    self.w = wTensor.doubles!
-    self.r = rTensor.doubles!
+    let weights = context.prepared as? RecurrentWeights
+    self.w = weights?.w ?? wTensor.doubles!
+    self.r = weights?.r ?? rTensor.doubles!
     if let t = context.optionalInput(3) {
       guard t.count == directions * 2 * gates * hidden else { throw ONNXRuntimeError.invalid("B has \(t.count) values") }
-      self.b = t.doubles!
+      self.b = weights?.b ?? t.doubles!
     } else {
       self.b = nil
     }
@@ -138,6 +156,18 @@ private struct RecurrentLayer {
       func clipped(_ v: Double) -> Double { self.clip.map { min(max(v, -$0), $0) } ?? v }
       // H·Rᵀ of each step, into one buffer (a GEMV for a single sequence).
       var hr = [Double](repeating: 0, count: B * G * H)
+      // The common LSTM (default activations, no clip, peepholes or coupling) in one tight loop:
+      // both biases folded into X·Wᵀ once, no closures or allocations per step.
+      let plainLSTM = self.kind == .lstm && self.clip == nil && peep == nil && !coupled && f.name == "sigmoid" && g.name == "tanh" && h.name == "tanh"
+      var xwBiased = xw
+      if plainLSTM {
+        let bias = (0..<(G * H)).map { wb[$0] + rb[$0] }
+        xwBiased.withUnsafeMutableBufferPointer { out in
+          for row in stride(from: 0, to: out.count, by: G * H) {
+            for k in 0..<(G * H) { out[row + k] += bias[k] }
+          }
+        }
+      }
       for step in 0..<T {
         if B * H > 0 {
           hState.withUnsafeBufferPointer { ph in
@@ -153,6 +183,40 @@ private struct RecurrentLayer {
               }
             }
           }
+        }
+        if plainLSTM {
+          xwBiased.withUnsafeBufferPointer { xw in
+            hr.withUnsafeBufferPointer { hr in
+              hState.withUnsafeMutableBufferPointer { hState in
+                cState.withUnsafeMutableBufferPointer { cState in
+                  y.withUnsafeMutableBufferPointer { y in
+                    for batchIndex in 0..<B {
+                      let length = self.lengths[batchIndex]
+                      let t = backward ? length - 1 - step : step
+                      guard t >= 0, t < length else { continue }
+                      let row = (t * B + batchIndex) * G * H, hrRow = batchIndex * G * H, state = batchIndex * H
+                      let out = ((t * self.directions + d) * B + batchIndex) * H
+                      // Gate order in W, R, B: input, output, forget, cell. Each unit reads only
+                      // its own previous state, so the states update in place.
+                      for j in 0..<H {
+                        let i = 1 / (1 + exp(-(xw[row + j] + hr[hrRow + j])))
+                        let o = 1 / (1 + exp(-(xw[row + H + j] + hr[hrRow + H + j])))
+                        let forget = 1 / (1 + exp(-(xw[row + 2 * H + j] + hr[hrRow + 2 * H + j])))
+                        // tanh through exp: glibc's tanh (by expm1) costs several exps.
+                        let candidate = 1 - 2 / (exp(2 * (xw[row + 3 * H + j] + hr[hrRow + 3 * H + j])) + 1)
+                        let c = forget * cState[state + j] + i * candidate
+                        cState[state + j] = c
+                        let value = o * (1 - 2 / (exp(2 * c) + 1))
+                        hState[state + j] = value
+                        y[out + j] = value
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          }
+          continue
         }
         for batchIndex in 0..<B {
           let length = self.lengths[batchIndex]
@@ -226,8 +290,8 @@ private struct RecurrentLayer {
 
 extension ONNXOperators {
   static let recurrentOperators: [(String, ONNXOperator)] = [
-    ("RNN", ONNXOperator(since: 7) { try RecurrentLayer($0, kind: .rnn).run($0) }),
-    ("GRU", ONNXOperator(since: 7) { try RecurrentLayer($0, kind: .gru).run($0) }),
-    ("LSTM", ONNXOperator(since: 7) { try RecurrentLayer($0, kind: .lstm).run($0) }),
+    ("RNN", ONNXOperator(since: 7, prepare: { RecurrentWeights($0) }) { try RecurrentLayer($0, kind: .rnn).run($0) }),
+    ("GRU", ONNXOperator(since: 7, prepare: { RecurrentWeights($0) }) { try RecurrentLayer($0, kind: .gru).run($0) }),
+    ("LSTM", ONNXOperator(since: 7, prepare: { RecurrentWeights($0) }) { try RecurrentLayer($0, kind: .lstm).run($0) }),
   ]
 }
