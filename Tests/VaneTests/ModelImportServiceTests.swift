@@ -42,17 +42,6 @@ struct ModelImportServiceTests {
     return csv
   }
 
-  static func code(_ body: () async throws -> Void) async -> (RPCError.Code, String)? {
-    do {
-      try await body()
-      return nil
-    } catch let error as RPCError {
-      return (error.code, error.message)
-    } catch {
-      return (.unknown, "\(error)")
-    }
-  }
-
   @Test("ImportModel writes a servable bundle, validate_only writes nothing, a second import of the id is ALREADY_EXISTS, bad input names its field")
   func importOverTheShim() async throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-import-rpc-\(UUID().uuidString)")
@@ -84,7 +73,7 @@ struct ModelImportServiceTests {
       #expect(try bundle.outOfFold().labels.count == 25_000)
       _ = try ServableModel(bundle: bundle)
 
-      let again = await Self.code { _ = try await client.importModel(request) }
+      let again = await GatekeeperServiceTests.code { _ = try await client.importModel(request) }
       #expect(again?.0 == .alreadyExists && again?.1.contains("lgbm-btc-imported") == true)
 
       // The same file by path, without OOF, under another id: servable but not blessable.
@@ -105,7 +94,7 @@ struct ModelImportServiceTests {
         var bad = request
         bad.mapping = bad.mapping.replacingOccurrences(of: "id: lgbm-btc-imported", with: "id: other")
         change(&bad)
-        let refused = await Self.code { _ = try await client.importModel(bad) }
+        let refused = await GatekeeperServiceTests.code { _ = try await client.importModel(bad) }
         #expect(refused?.0 == .invalidArgument && refused?.1.contains(field) == true, "\(String(describing: refused))")
       }
     }
@@ -128,7 +117,7 @@ struct ModelImportServiceTests {
       let verdict = try await gatekeeper.bless(.with { $0.reportID = report.id; $0.bundlePath = path })
       #expect(verdict.manifestSha256 == (try ModelBundle.open(path: path)).manifestSHA256)
       let plain = root.appendingPathComponent("bundles/lgbm-btc-plain.tar.gz").path
-      let refused = await Self.code { _ = try await gatekeeper.evaluate(.with { $0.bundle = .with { $0.path = plain } }) }
+      let refused = await GatekeeperServiceTests.code { _ = try await gatekeeper.evaluate(.with { $0.bundle = .with { $0.path = plain } }) }
       #expect(refused?.0 == .failedPrecondition && refused?.1.contains("no out-of-fold predictions") == true, "\(String(describing: refused))")
     }
   }
