@@ -56,13 +56,18 @@ public struct BundleONNXImport: Codable, Sendable, Equatable {
   public var inputs: [Input]
   public var output: String
   public var transform: Transform
+  /// For a graph with one head per horizon (two classes): the horizon of each output column,
+  /// which holds the positive class's probability (or, with `sigmoid`, its logit). Nil: the
+  /// output is the class scores of the bundle's one horizon.
+  public var heads: [Int]?
 
-  public init(model: String, inputs: [Input], output: String, transform: Transform) {
+  public init(model: String, inputs: [Input], output: String, transform: Transform, heads: [Int]? = nil) {
     self.format = Self.format
     self.model = model
     self.inputs = inputs
     self.output = output
     self.transform = transform
+    self.heads = heads
   }
 }
 

@@ -11,7 +11,8 @@ extension ModelImport {
   ///     symbols: [BTCUSDT]          # the markets it is for
   ///     interval: 1h
   ///     classes: [DOWN, UP]         # in the order of the model's outputs
-  ///     horizon: 1                  # label horizon in bars
+  ///     horizon: 1                  # label horizon in bars; or horizons: [1, 4, 12] for an
+  ///                                 # ONNX graph with one up-probability (or logit) per horizon
   ///     feature_set: v1             # default v1
   ///     name: lgbm-btc              # the model's name in the bundle (default: from the file)
   ///     id: lgbm-btc-2026-12        # the bundle id (default: name, date and hash)
@@ -28,7 +29,8 @@ extension ModelImport {
     public var symbols: [String]
     public var interval: String
     public var classes: [String]
-    public var horizon: Int
+    /// One label horizon in bars, or (a multi-head ONNX graph, two classes) one per output column.
+    public var horizons: [Int]
     public var featureSet: String
     public var name: String?
     public var id: String?
@@ -40,7 +42,7 @@ extension ModelImport {
     public var transform: BundleONNXImport.Transform
 
     public static func == (a: Mapping, b: Mapping) -> Bool {
-      a.symbols == b.symbols && a.interval == b.interval && a.classes == b.classes && a.horizon == b.horizon && a.featureSet == b.featureSet
+      a.symbols == b.symbols && a.interval == b.interval && a.classes == b.classes && a.horizons == b.horizons && a.featureSet == b.featureSet
         && a.name == b.name && a.id == b.id && a.columns == b.columns && a.output == b.output && a.transform == b.transform
         && a.inputs?.map(\.name) == b.inputs?.map(\.name) && a.inputs?.map(\.columns) == b.inputs?.map(\.columns)
     }
@@ -49,7 +51,7 @@ extension ModelImport {
     public static let maximumDocumentBytes = 1 << 20
     public static let maximumColumns = 10_000
 
-    static let keys = ["symbols", "interval", "classes", "horizon", "feature_set", "name", "id", "columns", "inputs", "output", "output_transform"]
+    static let keys = ["symbols", "interval", "classes", "horizon", "horizons", "feature_set", "name", "id", "columns", "inputs", "output", "output_transform"]
 
     /// Parses a mapping document.
     /// - Throws: INVALID_ARGUMENT naming the source, line:column and key.
@@ -74,11 +76,26 @@ extension ModelImport {
       let classesNode = try required("classes")
       let classes = try strings(classesNode, key: "classes", limit: 16)
       guard classes.count >= 2, Set(classes).count == classes.count else { throw reader.error(classesNode, "classes", "need two or more distinct classes") }
-      let horizonNode = try required("horizon")
-      let horizon = try reader.number(horizonNode, key: "horizon")
-      guard horizon >= 1, horizon <= 10_000, horizon.rounded() == horizon else { throw reader.error(horizonNode, "horizon", "must be a whole number of bars, 1 or more") }
+      func horizon(_ node: Node, key: String) throws -> Int {
+        let value = try reader.number(node, key: key)
+        guard value >= 1, value <= 10_000, value.rounded() == value else { throw reader.error(node, key, "must be a whole number of bars, 1 or more") }
+        return Int(value)
+      }
+      let horizons: [Int]
+      switch (fields["horizon"], fields["horizons"]) {
+      case (let node?, nil):
+        horizons = [try horizon(node, key: "horizon")]
+      case (nil, let node?):
+        guard let items = node.sequence, !items.isEmpty, items.count <= 64 else { throw reader.error(node, "horizons", "must be a list of 1 to 64 horizons") }
+        horizons = try items.enumerated().map { try horizon($1, key: "horizons[\($0)]") }
+        guard Set(horizons).count == horizons.count else { throw reader.error(node, "horizons", "lists a horizon twice") }
+      case (let node?, _?):
+        throw reader.error(node, "horizon", "give horizon or horizons, not both")
+      case (nil, nil):
+        throw VaneError(.invalidArgument, "\(source): horizon is required (or horizons, one per output column)")
+      }
       var mapping = Mapping(
-        symbols: symbols, interval: interval, classes: classes, horizon: Int(horizon),
+        symbols: symbols, interval: interval, classes: classes, horizons: horizons,
         featureSet: try fields["feature_set"].map { try reader.string($0, key: "feature_set") } ?? "v1",
         name: try fields["name"].map { try reader.string($0, key: "name") }, id: try fields["id"].map { try reader.string($0, key: "id") },
         columns: try fields["columns"].map { try strings($0, key: "columns") }, inputs: nil,

@@ -107,6 +107,9 @@ public enum ModelImport {
       }
     }
 
+    guard mapping.horizons.count == 1 || (format == .onnx && mapping.classes.count == 2) else {
+      throw invalid("mapping", "horizons: several horizons need an ONNX graph with one head (column) per horizon and two classes")
+    }
     switch format {
     case .lightgbm, .xgboost:
       let trees: TreeEnsemble
@@ -172,7 +175,12 @@ public enum ModelImport {
       columns = union
       let output = try Self.chooseOutput(graph, mapping: mapping)
       modelFile = "models/\(name).import.json"
-      let envelope = BundleONNXImport(model: "models/\(name).onnx", inputs: inputs, output: output, transform: mapping.transform)
+      guard mapping.horizons.count == 1 || mapping.transform != .softmax else {
+        throw invalid("mapping", "output_transform: softmax does not apply to one column per horizon (none or sigmoid)")
+      }
+      let envelope = BundleONNXImport(
+        model: "models/\(name).onnx", inputs: inputs, output: output, transform: mapping.transform,
+        heads: mapping.horizons.count > 1 ? mapping.horizons : nil)
       files[envelope.model] = data
       files[modelFile] = try BundleJSON.encoder().encode(envelope)
       kind = .onnx
@@ -212,9 +220,9 @@ public enum ModelImport {
     let id = mapping.id ?? "\(name)-\(day)-\(sha.prefix(8))"
     let manifest = BundleManifest(
       id: id, created: stamp.string(from: now), symbols: mapping.symbols, interval: mapping.interval,
-      task: .init(kind: mapping.classes.count == 2 ? "binary" : mapping.classes.count == 3 ? "three_class" : "multiclass", classes: mapping.classes, horizons: [mapping.horizon]),
+      task: .init(kind: mapping.classes.count == 2 ? "binary" : mapping.classes.count == 3 ? "three_class" : "multiclass", classes: mapping.classes, horizons: mapping.horizons),
       featureSet: .init(id: featureSet.id, sha256: featureSet.sha256, columns: columns),
-      models: [.init(name: name, kind: kind, file: modelFile, role: .single, horizons: [mapping.horizon])],
+      models: [.init(name: name, kind: kind, file: modelFile, role: .single, horizons: mapping.horizons)],
       calibration: calibration, outOfFold: outOfFold, provenance: provenance)
     return Prepared(manifest: manifest, files: files, format: format, notes: notes)
   }

@@ -21,6 +21,10 @@ struct ImportedGraph: Sendable {
   let bars: Int
   let output: String
   let transform: BundleONNXImport.Transform
+  /// Output columns per row for a graph with one head per horizon (nil: one set of class scores),
+  /// and their horizons.
+  let heads: Int?
+  let headHorizons: [Int]?
   let classes: Int
   /// The envelope's bundle file, for errors.
   let file: String
@@ -60,15 +64,20 @@ struct ImportedGraph: Sendable {
     self.bars = bars
     self.output = envelope.output
     self.transform = envelope.transform
+    self.heads = envelope.heads?.count
+    self.headHorizons = envelope.heads
+    if self.heads != nil {
+      guard classes == 2, envelope.transform != .softmax else { throw fail("heads need two classes and output_transform none or sigmoid") }
+    }
     self.classes = classes
     self.file = file
   }
 
-  /// Class probabilities (`count × classes`) for `count` rows of `bars × width` values each
-  /// (scaled as the bundle scales them; NaN passed on as the graph's missing value).
-  /// - Throws: INVALID_ARGUMENT when the graph refuses the inputs; FAILED_PRECONDITION when
-  ///   its output is not `classes` probabilities per row or not finite.
-  func probabilities(_ rows: [Double], count: Int, width: Int) throws -> [Double] {
+  /// The graph's output for `count` rows of `bars × width` values each (scaled as the bundle
+  /// scales them; NaN passed on as the graph's missing value), as doubles.
+  /// - Throws: INVALID_ARGUMENT when the graph refuses the inputs; FAILED_PRECONDITION when the
+  ///   output is not a float tensor.
+  func output(_ rows: [Double], count: Int, width: Int) throws -> [Double] {
     var feeds: [String: ONNXTensor] = [:]
     for input in self.inputs {
       var values: [Double] = []
@@ -85,12 +94,34 @@ struct ImportedGraph: Sendable {
     guard let tensor = try self.engine.run(feeds)[self.output], let out = tensor.doubleValues else {
       throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) is not a float tensor")
     }
+    return out
+  }
+
+  /// Class probabilities (`count × classes`) from the graph's `output` for `count` rows: for
+  /// head `head` of a multi-head graph, that column's positive-class probability as [1 − p, p].
+  /// - Throws: FAILED_PRECONDITION when the output is not `classes` probabilities per row (or
+  ///   one column per head), or not finite.
+  func probabilities(_ out: [Double], head: Int?, count: Int) throws -> [Double] {
     let k = self.classes
+    if let heads = self.heads, let head {
+      guard out.count == count * heads else {
+        throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) holds \(out.count) values, not \(heads) heads for \(count) rows")
+      }
+      let probabilities = (0..<count).flatMap { r -> [Double] in
+        let z = out[r * heads + head]
+        let p = self.transform == .sigmoid ? 1 / (1 + Foundation.exp(-z)) : z
+        return [1 - p, p]
+      }
+      if let bad = probabilities.firstIndex(where: { !$0.isFinite || $0 < -1e-6 || $0 > 1 + 1e-6 }) {
+        throw VaneError(.failedPrecondition, "row \(bad / 2): head \(head) of the imported model gives \(probabilities[bad | 1]), not a probability")
+      }
+      return probabilities
+    }
     var probabilities: [Double]
     switch self.transform {
     case .sigmoid:
       guard k == 2, out.count == count else {
-        throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) \(tensor.shape) is not one logit per row for two classes")
+        throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) holds \(out.count) values, not one logit per row for two classes")
       }
       probabilities = out.flatMap { z -> [Double] in
         let p = 1 / (1 + Foundation.exp(-z))
@@ -98,7 +129,7 @@ struct ImportedGraph: Sendable {
       }
     case .softmax:
       guard out.count == count * k else {
-        throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) \(tensor.shape) is not \(k) logits per row")
+        throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) holds \(out.count) values, not \(k) logits per row")
       }
       probabilities = []
       probabilities.reserveCapacity(count * k)
@@ -115,7 +146,7 @@ struct ImportedGraph: Sendable {
       } else if k == 2, out.count == count {
         probabilities = out.flatMap { [1 - $0, $0] }
       } else {
-        throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) \(tensor.shape) is not \(k) probabilities per row")
+        throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) holds \(out.count) values, not \(k) probabilities per row")
       }
     }
     if let bad = probabilities.firstIndex(where: { !$0.isFinite }) {

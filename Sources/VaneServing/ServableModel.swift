@@ -59,8 +59,9 @@ public struct ServableModel: Sendable {
     /// The model's ONNX export on Vane's ONNX engine: raw features in (the export scales them
     /// itself), class probabilities out, or for a sequence model each head's up-probability.
     case onnx(ONNXModel, input: String, head: Int?, file: String)
-    /// An imported ONNX graph: scaled features in, as its envelope maps them.
-    case imported(ImportedGraph)
+    /// An imported ONNX graph: scaled features in, as its envelope maps them; `head` is the
+    /// output column of a graph with one per horizon.
+    case imported(ImportedGraph, head: Int?, file: String)
   }
 
   /// What answers for the bundle's models.
@@ -125,6 +126,7 @@ public struct ServableModel: Sendable {
       let data = try bundle.data(model.file)
       var base: Base
       var lstm: LSTM?
+      var imported: ImportedGraph?
       switch model.kind {
       case .logisticRegression:
         let file = try BundleJSON.model(LogisticRegression.self, from: data, file: model.file, kind: .logisticRegression, classes: classes, columns: columns)
@@ -162,7 +164,11 @@ public struct ServableModel: Sendable {
           throw fail("\(model.file): models of \(inputBars) and \(graph.bars) bars in one bundle")
         }
         inputBars = max(inputBars, graph.bars)
-        base = .imported(graph)
+        if let heads = graph.headHorizons, heads != (model.horizons ?? manifest.task.horizons) {
+          throw fail("\(model.file): its heads answer horizons \(heads), the model \(model.horizons ?? manifest.task.horizons)")
+        }
+        imported = graph
+        base = .imported(graph, head: nil, file: model.file)
       case .lstm:
         let file = try BundleJSON.model(LSTM.self, from: data, file: model.file, kind: .lstm, classes: classes, columns: columns)
         let heads = model.horizons ?? manifest.task.horizons
@@ -195,6 +201,7 @@ public struct ServableModel: Sendable {
       }
       for (head, horizon) in (model.horizons ?? manifest.task.horizons).enumerated() {
         if let lstm { base = .lstm(lstm, head: head, file: model.file) }
+        if let imported, imported.heads != nil { base = .imported(imported, head: head, file: model.file) }
         if let engine, let file = model.onnx { base = .onnx(engine, input: engine.inputs[0].name, head: lstm == nil ? nil : head, file: file) }
         // A stack names its bases by file; an LSTM file serves every head, resolved per horizon below.
         bases[model.file + "@\(horizon)"] = base
@@ -326,9 +333,11 @@ public struct ServableModel: Sendable {
         }
         sequenceOutputs[file] = probabilities
         return Self.headProbabilities(probabilities, head: head, count: count)
-      case .imported(let graph):
-        // A one-bar graph reads each window's last bar.
-        return try graph.probabilities(graph.bars == 1 ? scaled : windows, count: count, width: width)
+      case .imported(let graph, let head, let file):
+        // One run gives every head; a one-bar graph reads each window's last bar.
+        let output = try sequenceOutputs[file] ?? graph.output(graph.bars == 1 ? scaled : windows, count: count, width: width)
+        sequenceOutputs[file] = output
+        return try graph.probabilities(output, head: head, count: count)
       case .logisticRegression(let model): return model.probabilities(finite, count: count)
       case .mlp(let model): return model.probabilities(finite, count: count)
       case .trees(let ensemble):

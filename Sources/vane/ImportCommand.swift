@@ -16,7 +16,7 @@ struct ImportCommand: ParsableCommand {
         symbols: [BTCUSDT]
         interval: 1h
         classes: [DOWN, UP]
-        horizon: 1
+        horizon: 1                           # or horizons: [1, 4, 12], one output column each
         columns: [rsi_14, natr_14, ...]      # or inputs: {input_name: [columns...]}
         output_transform: none               # ONNX logits: softmax or sigmoid
 
@@ -70,7 +70,7 @@ struct ImportCommand: ParsableCommand {
       Output.line("wrote \(out)")
       Output.line("bundle \(written.manifest.id)  manifest sha256 \(written.sha256)")
       Output.line("model: \(prepared.format.rawValue), \(prepared.columns.count) feature columns of \(prepared.manifest.featureSet.id): \(prepared.columns.prefix(8).joined(separator: ", "))\(prepared.columns.count > 8 ? ", …" : "")")
-      Output.line("task: \(prepared.manifest.task.classes.joined(separator: "/")) at \(mapping.horizon) bar(s), \(mapping.symbols.joined(separator: ", ")) \(mapping.interval)")
+      Output.line("task: \(prepared.manifest.task.classes.joined(separator: "/")) at \(mapping.horizons.map(String.init).joined(separator: ", ")) bar(s), \(mapping.symbols.joined(separator: ", ")) \(mapping.interval)")
       Output.line("blessable: \(prepared.blessable ? "yes (out-of-fold predictions included)" : "no")")
       for note in prepared.notes { Output.line("note: \(note)") }
     } catch let error as VaneError {

@@ -100,6 +100,35 @@ struct ModelImportTests {
     #expect(got.count == expected.count && worst <= 1e-5, "largest difference \(worst)")
   }
 
+  @Test("A PyTorch LSTM with one sigmoid head per horizon serves each horizon from its column, on windows of 16 bars")
+  func multiHead() throws {
+    let prepared = try Self.prepare(
+      Self.foreign.appendingPathComponent("pytorch_lstm.onnx"),
+      mapping: Self.mapping(extra: "inputs:\n  windows: [\(Self.columns.joined(separator: ", "))]", columns: nil).replacingOccurrences(of: "horizon: 1", with: "horizons: [1, 4, 12]"))
+    #expect(prepared.manifest.task.horizons == [1, 4, 12] && prepared.manifest.models[0].horizons == [1, 4, 12])
+    let model = try Self.serve(prepared)
+    #expect(model.inputBars == 16 && model.horizons == [1, 4, 12])
+    let fixture = try Fixture.load(Self.foreign.appendingPathComponent("pytorch_lstm.json"))
+    let x = try #require(fixture.inputs["windows"]), scores = try #require(fixture.outputs["scores"]).values
+    let rows = x.shape[0]
+    let answers = try model.predict(x.values, count: rows)
+    var worst = 0.0
+    for r in 0..<rows {
+      #expect(answers[r].map(\.horizon) == [1, 4, 12])
+      for (head, answer) in answers[r].enumerated() {
+        worst = max(worst, abs(answer.raw[1] - scores[r * 3 + head]), abs(answer.raw[0] + answer.raw[1] - 1))
+      }
+    }
+    #expect(worst <= 1e-5, "largest difference \(worst)")
+    // One horizon asked for: that head only.
+    #expect(try model.predict(Array(x.values.prefix(16 * 13)), count: 1, horizons: [4])[0].map(\.horizon) == [4])
+    // A tree file has one output: several horizons are refused.
+    let trees = try #require(throws: VaneError.self) {
+      try Self.prepare(Self.lightgbm.appendingPathComponent("binary_nan.txt"), mapping: Self.mapping().replacingOccurrences(of: "horizon: 1", with: "horizons: [1, 4]"))
+    }
+    #expect(trees.message.contains("several horizons need an ONNX graph"))
+  }
+
   @Test("A scaler is applied before the model, a calibration after it, and out-of-fold predictions make the bundle blessable")
   func extras() throws {
     // A scaler over more columns than the model reads, in another order: it is cut to the model's.
@@ -179,8 +208,10 @@ struct ModelImportTests {
     ("no symbols", "interval: 1h\nclasses: [DOWN, UP]\nhorizon: 1", "symbols is required"),
     ("one class", "symbols: [BTCUSDT]\ninterval: 1h\nclasses: [UP]\nhorizon: 1", "classes: need two or more distinct classes"),
     ("a fractional horizon", "symbols: [BTCUSDT]\ninterval: 1h\nclasses: [DOWN, UP]\nhorizon: 1.5", "horizon: must be a whole number"),
-    ("an unknown key", "symbols: [BTCUSDT]\ninterval: 1h\nclasses: [DOWN, UP]\nhorizon: 1\nhorizons: [2]", "horizons: is not a key here"),
+    ("an unknown key", "symbols: [BTCUSDT]\ninterval: 1h\nclasses: [DOWN, UP]\nhorizon: 1\nhorizon_bars: 2", "horizon_bars: is not a key here"),
     ("columns and inputs", "symbols: [BTCUSDT]\ninterval: 1h\nclasses: [DOWN, UP]\nhorizon: 1\ncolumns: [a]\ninputs: {x: [a]}", "give columns or inputs, not both"),
+    ("horizon and horizons", "symbols: [BTCUSDT]\ninterval: 1h\nclasses: [DOWN, UP]\nhorizon: 1\nhorizons: [2]", "give horizon or horizons, not both"),
+    ("a repeated horizon", "symbols: [BTCUSDT]\ninterval: 1h\nclasses: [DOWN, UP]\nhorizons: [2, 2]", "horizons: lists a horizon twice"),
     ("a bad transform", "symbols: [BTCUSDT]\ninterval: 1h\nclasses: [DOWN, UP]\nhorizon: 1\noutput_transform: tanh", "'tanh' is not one of none, softmax, sigmoid"),
     ("not YAML", "symbols: [BTCUSDT\n", "not YAML or JSON"),
   ]
