@@ -42,6 +42,7 @@ public final class ONNXModel: Sendable {
     var kernel: ONNXKernel
     var foldable: Bool
     var prepared: (any Sendable)?
+    var prepare: (@Sendable (ONNXNodeContext) throws -> (any Sendable)?)?
   }
 
   /// Value slots: constants filled at load, inputs and intermediates per run.
@@ -190,21 +191,7 @@ public final class ONNXModel: Sendable {
         Step(
           name: name, opType: node.opType, domain: domain, opset: version, attributes: attributes,
           inputs: node.input.map { $0.isEmpty ? nil : slot($0) }, outputs: node.output.map { $0.isEmpty ? nil : slot($0) }, kernel: op.kernel,
-          foldable: op.foldable, prepared: nil))
-      if let prepare = op.prepare {
-        // The inputs known now (initializers a caller cannot override); the others are nil.
-        let known = node.input.map { input -> ONNXTensor? in
-          guard !input.isEmpty, let index = slots[input], inputSlots[input] == nil else { return nil }
-          return constants[index]
-        }
-        let context = ONNXNodeContext(
-          name: name, opType: node.opType, opset: version, attributes: attributes, inputs: known, outputCount: node.output.count, limits: limits)
-        do {
-          steps[steps.count - 1].prepared = try prepare(context)
-        } catch let error as ONNXRuntimeError {
-          throw Self.loadError(error, where: "node '\(name)' (\(node.opType))")
-        }
-      }
+          foldable: op.foldable, prepared: nil, prepare: op.prepare))
     }
     for output in graph.output {
       guard producer[output.name] != nil || inputSlots[output.name] != nil || constants[slots[output.name] ?? -1] != nil else {
@@ -224,6 +211,22 @@ public final class ONNXModel: Sendable {
         for (slotIndex, tensor) in zip(step.outputs, results) { if let slotIndex { constants[slotIndex] = tensor } }
       } else {
         remaining.append(step)
+      }
+    }
+    // Each remaining step's load-time work, from the inputs known now: initializers and what
+    // folding computed (a caller cannot override them); the others are nil.
+    let overridable = Set(inputSlots.values)
+    for index in remaining.indices {
+      guard let prepare = remaining[index].prepare else { continue }
+      let step = remaining[index]
+      let known = step.inputs.map { slot in slot.flatMap { overridable.contains($0) ? nil : constants[$0] } }
+      let context = ONNXNodeContext(
+        name: step.name, opType: step.opType, opset: step.opset, attributes: step.attributes, inputs: known, outputCount: step.outputs.count,
+        limits: limits)
+      do {
+        remaining[index].prepared = try prepare(context)
+      } catch let error as ONNXRuntimeError {
+        throw Self.loadError(error, where: "node '\(step.name)' (\(step.opType))")
       }
     }
     self.steps = remaining
