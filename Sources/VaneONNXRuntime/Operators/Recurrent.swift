@@ -139,6 +139,9 @@ private struct RecurrentLayer {
     let activations = try Activation.list(context, defaults: defaults, directions: self.directions)
     let linearBeforeReset = context.int("linear_before_reset", 0) != 0
     let coupled = context.int("input_forget", 0) != 0
+    if self.kind == .lstm, self.clip == nil, self.p == nil, !coupled, activations.allSatisfy({ $0.map(\.name) == ["sigmoid", "tanh", "tanh"] }) {
+      return try self.plain(context)
+    }
     var y = [Double](repeating: 0, count: T * self.directions * B * H)
     var yh = [Double](repeating: 0, count: self.directions * B * H), yc = yh
     for d in 0..<self.directions {
@@ -156,18 +159,6 @@ private struct RecurrentLayer {
       func clipped(_ v: Double) -> Double { self.clip.map { min(max(v, -$0), $0) } ?? v }
       // H·Rᵀ of each step, into one buffer (a GEMV for a single sequence).
       var hr = [Double](repeating: 0, count: B * G * H)
-      // The common LSTM (default activations, no clip, peepholes or coupling) in one tight loop:
-      // both biases folded into X·Wᵀ once, no closures or allocations per step.
-      let plainLSTM = self.kind == .lstm && self.clip == nil && peep == nil && !coupled && f.name == "sigmoid" && g.name == "tanh" && h.name == "tanh"
-      var xwBiased = xw
-      if plainLSTM {
-        let bias = (0..<(G * H)).map { wb[$0] + rb[$0] }
-        xwBiased.withUnsafeMutableBufferPointer { out in
-          for row in stride(from: 0, to: out.count, by: G * H) {
-            for k in 0..<(G * H) { out[row + k] += bias[k] }
-          }
-        }
-      }
       for step in 0..<T {
         if B * H > 0 {
           hState.withUnsafeBufferPointer { ph in
@@ -183,40 +174,6 @@ private struct RecurrentLayer {
               }
             }
           }
-        }
-        if plainLSTM {
-          xwBiased.withUnsafeBufferPointer { xw in
-            hr.withUnsafeBufferPointer { hr in
-              hState.withUnsafeMutableBufferPointer { hState in
-                cState.withUnsafeMutableBufferPointer { cState in
-                  y.withUnsafeMutableBufferPointer { y in
-                    for batchIndex in 0..<B {
-                      let length = self.lengths[batchIndex]
-                      let t = backward ? length - 1 - step : step
-                      guard t >= 0, t < length else { continue }
-                      let row = (t * B + batchIndex) * G * H, hrRow = batchIndex * G * H, state = batchIndex * H
-                      let out = ((t * self.directions + d) * B + batchIndex) * H
-                      // Gate order in W, R, B: input, output, forget, cell. Each unit reads only
-                      // its own previous state, so the states update in place.
-                      for j in 0..<H {
-                        let i = 1 / (1 + exp(-(xw[row + j] + hr[hrRow + j])))
-                        let o = 1 / (1 + exp(-(xw[row + H + j] + hr[hrRow + H + j])))
-                        let forget = 1 / (1 + exp(-(xw[row + 2 * H + j] + hr[hrRow + 2 * H + j])))
-                        // tanh through exp: glibc's tanh (by expm1) costs several exps.
-                        let candidate = 1 - 2 / (exp(2 * (xw[row + 3 * H + j] + hr[hrRow + 3 * H + j])) + 1)
-                        let c = forget * cState[state + j] + i * candidate
-                        cState[state + j] = c
-                        let value = o * (1 - 2 / (exp(2 * c) + 1))
-                        hState[state + j] = value
-                        y[out + j] = value
-                      }
-                    }
-                  }
-                }
-              }
-            }
-          }
-          continue
         }
         for batchIndex in 0..<B {
           let length = self.lengths[batchIndex]
@@ -286,6 +243,125 @@ private struct RecurrentLayer {
     if self.kind == .lstm { outputs.append(try tensor(yc, [self.directions, B, H], layout1 ? [1, 0, 2] : nil)) }
     return outputs
   }
+}
+
+extension RecurrentLayer {
+  /// The common LSTM — default activations, no clip, peepholes or input coupling — in the
+  /// model's own precision (float32 models stay float32, as ONNX Runtime computes them).
+  func plain(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
+    let (T, B, H, D) = (self.sequenceLength, self.batch, self.hidden, self.directions)
+    func floats(_ index: Int) -> [Float]? {
+      guard let tensor = context.optionalInput(index), case .float(let values) = tensor.values else { return nil }
+      return values
+    }
+    var outputs: [ONNXTensor]
+    if self.elementType == .float, self.layout == 0, let x = floats(0), let w = floats(1), let r = floats(2) {
+      let b = context.optionalInput(3) == nil ? nil : floats(3)
+      guard context.optionalInput(3) == nil || b != nil else { throw ONNXRuntimeError.invalid("B must be float like X") }
+      let (y, yh, yc) = plainLSTM(
+        x: x, w: w, r: r, b: b, initialH: floats(5), initialC: floats(6), lengths: self.lengths, steps: T, batch: B, input: self.inputSize,
+        hidden: H, directions: D, reverse: self.reverse)
+      outputs = [ONNXTensor(shape: [T, D, B, H], floats: y), ONNXTensor(shape: [D, B, H], floats: yh), ONNXTensor(shape: [D, B, H], floats: yc)]
+    } else {
+      let (y, yh, yc) = plainLSTM(
+        x: self.x, w: self.w, r: self.r, b: self.b, initialH: self.initialH, initialC: self.initialC, lengths: self.lengths, steps: T, batch: B,
+        input: self.inputSize, hidden: H, directions: D, reverse: self.reverse)
+      outputs = [
+        ONNXTensor.from(doubles: y, shape: [T, D, B, H], type: self.elementType), ONNXTensor.from(doubles: yh, shape: [D, B, H], type: self.elementType),
+        ONNXTensor.from(doubles: yc, shape: [D, B, H], type: self.elementType),
+      ]
+      if self.layout == 1 {
+        outputs = [try transpose(outputs[0], [2, 0, 1, 3]), try transpose(outputs[1], [1, 0, 2]), try transpose(outputs[2], [1, 0, 2])]
+      }
+    }
+    return outputs
+  }
+}
+
+/// The default LSTM over [steps, batch, input] (layout 0): both biases folded into X·Wᵀ once,
+/// one GEMV (GEMM for a batch) of H·Rᵀ per step, the cells in one loop without closures or
+/// allocations; tanh through exp (glibc's tanh costs several). Gate order in W, R, B: input,
+/// output, forget, cell. Returns Y [steps, directions, batch, hidden], Y_h and Y_c.
+private func plainLSTM<T: ONNXFloat>(
+  x: [T], w: [T], r: [T], b: [T]?, initialH: [T]?, initialC: [T]?, lengths: [Int], steps: Int, batch B: Int, input I: Int, hidden H: Int,
+  directions: Int, reverse: Bool
+) -> (y: [T], yh: [T], yc: [T]) {
+  let G = 4
+  var y = [T](repeating: 0, count: steps * directions * B * H)
+  var yh = [T](repeating: 0, count: directions * B * H), yc = yh
+  for d in 0..<directions {
+    let backward = reverse || d == 1
+    // Every step's X·Wᵀ plus both biases: [steps·B, G·H].
+    var xw = [T](repeating: 0, count: steps * B * G * H)
+    if let b {
+      let bias = (0..<(G * H)).map { b[d * 2 * G * H + $0] + b[d * 2 * G * H + G * H + $0] }
+      for row in 0..<(steps * B) { for k in 0..<(G * H) { xw[row * G * H + k] = bias[k] } }
+    }
+    if steps * B > 0, I > 0, H > 0 {
+      x.withUnsafeBufferPointer { px in
+        w.withUnsafeBufferPointer { pw in
+          xw.withUnsafeMutableBufferPointer { po in
+            T.gemm(
+              transposeA: false, transposeB: true, m: steps * B, n: G * H, k: I, alpha: 1, a: px.baseAddress!, lda: I,
+              b: pw.baseAddress! + d * G * H * I, ldb: I, beta: 1, c: po.baseAddress!, ldc: G * H)
+          }
+        }
+      }
+    }
+    var hState = initialH.map { Array($0[(d * B * H)..<((d + 1) * B * H)]) } ?? [T](repeating: 0, count: B * H)
+    var cState = initialC.map { Array($0[(d * B * H)..<((d + 1) * B * H)]) } ?? [T](repeating: 0, count: B * H)
+    var hr = [T](repeating: 0, count: B * G * H)
+    for step in 0..<steps where B * H > 0 {
+      hState.withUnsafeBufferPointer { ph in
+        r.withUnsafeBufferPointer { pr in
+          hr.withUnsafeMutableBufferPointer { po in
+            let rd = pr.baseAddress! + d * G * H * H
+            if B == 1 {
+              T.gemv(transpose: false, m: G * H, n: H, alpha: 1, a: rd, lda: H, x: ph.baseAddress!, beta: 0, y: po.baseAddress!)
+            } else {
+              T.gemm(
+                transposeA: false, transposeB: true, m: B, n: G * H, k: H, alpha: 1, a: ph.baseAddress!, lda: H, b: rd, ldb: H, beta: 0,
+                c: po.baseAddress!, ldc: G * H)
+            }
+          }
+        }
+      }
+      xw.withUnsafeBufferPointer { xw in
+        hr.withUnsafeBufferPointer { hr in
+          hState.withUnsafeMutableBufferPointer { hState in
+            cState.withUnsafeMutableBufferPointer { cState in
+              y.withUnsafeMutableBufferPointer { y in
+                for batchIndex in 0..<B {
+                  let length = lengths[batchIndex]
+                  let t = backward ? length - 1 - step : step
+                  guard t >= 0, t < length else { continue }
+                  let row = (t * B + batchIndex) * G * H, hrRow = batchIndex * G * H, state = batchIndex * H
+                  let out = ((t * directions + d) * B + batchIndex) * H
+                  // Each unit reads only its own previous state, so the states update in place.
+                  for j in 0..<H {
+                    let i = 1 / (1 + T.exp(-(xw[row + j] + hr[hrRow + j])))
+                    let o = 1 / (1 + T.exp(-(xw[row + H + j] + hr[hrRow + H + j])))
+                    let forget = 1 / (1 + T.exp(-(xw[row + 2 * H + j] + hr[hrRow + 2 * H + j])))
+                    let candidate = 1 - 2 / (T.exp(2 * (xw[row + 3 * H + j] + hr[hrRow + 3 * H + j])) + 1)
+                    let c = forget * cState[state + j] + i * candidate
+                    cState[state + j] = c
+                    let value = o * (1 - 2 / (T.exp(2 * c) + 1))
+                    hState[state + j] = value
+                    y[out + j] = value
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    for index in 0..<(B * H) {
+      yh[d * B * H + index] = hState[index]
+      yc[d * B * H + index] = cState[index]
+    }
+  }
+  return (y, yh, yc)
 }
 
 extension ONNXOperators {
