@@ -320,6 +320,11 @@ extern "C" vane_shim_channel* vane_shim_channel_create(const vane_shim_channel_o
       args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options->keepalive_timeout_ms);
     if (options->keepalive_permit_without_calls != 0)
       args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    if (options->max_reconnect_backoff_ms > 0) {
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, options->max_reconnect_backoff_ms);
+      // The first retry must not wait longer than the cap.
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(options->max_reconnect_backoff_ms, 1000));
+    }
 
     auto channel = grpc::CreateCustomChannel(options->target, creds, args);
     if (channel == nullptr) {

@@ -63,8 +63,13 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
       store: try RolloutStore(path: data.appendingPathComponent("deploy.sqlite").path), predictor: self.port, intake: self.intake, tick: config.tick)
   }
 
-  /// What runs beside the server: the controller and the upstream connections.
-  public var background: [any Service] { [self.controller, self.predictor] + (self.features.map { [$0] } ?? []) }
+  /// What runs beside the server: the upstream connections, the controller and the
+  /// predictor's health watch. A service group shuts its services down in reverse order, so
+  /// users come after what they use: the watch's open stream ends before the predictor
+  /// connection, which waits for its streams, is shut down.
+  public var background: [any Service] {
+    [self.predictor] + (self.features.map { [$0] } ?? []) + [self.controller, PredictorHealthWatch(client: self.predictor, controller: self.controller)]
+  }
 
   public func getServiceInfo(
     request: Vane_V1_GetServiceInfoRequest,

@@ -20,19 +20,24 @@ public final class ShimClientTransport: ClientTransport, Sendable {
     public var keepalive: ShimKeepalive
     /// Wait for the channel to be ready instead of failing fast, unless a call says otherwise.
     public var waitForReady: Bool
+    /// The longest wait between attempts to reconnect to a server that went away; nil keeps
+    /// grpc's default (backing off up to 120 s), too slow to notice a restarted neighbour.
+    public var maxReconnectBackoff: Duration?
 
     public init(
       target: String,
       tls: ShimClientTLS? = nil,
       messageLimits: ShimMessageLimits = .defaults,
       keepalive: ShimKeepalive = .defaults,
-      waitForReady: Bool = false
+      waitForReady: Bool = false,
+      maxReconnectBackoff: Duration? = nil
     ) {
       self.target = target
       self.tls = tls
       self.messageLimits = messageLimits
       self.keepalive = keepalive
       self.waitForReady = waitForReady
+      self.maxReconnectBackoff = maxReconnectBackoff
     }
   }
 
@@ -162,6 +167,7 @@ final class ShimChannel: Sendable {
           options.keepalive_time_ms = ShimKeepalive.milliseconds(config.keepalive.time)
           options.keepalive_timeout_ms = ShimKeepalive.milliseconds(config.keepalive.timeout)
           options.keepalive_permit_without_calls = config.keepalive.permitWithoutCalls ? 1 : 0
+          options.max_reconnect_backoff_ms = ShimKeepalive.milliseconds(config.maxReconnectBackoff)
           return vane_shim_channel_create(&options, &error)
         }
       }

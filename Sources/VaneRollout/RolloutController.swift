@@ -32,6 +32,8 @@ public actor RolloutController: Service {
   /// Bundles verified by Deploy, waiting to be staged and loaded (by rollout id).
   private var bundles: [String: ModelBundle] = [:]
   private var staging: Set<String> = []
+  /// The predictor's health as its stream reports it (``observePredictorHealth(_:)``).
+  public private(set) var predictorHealth = PredictorHealth()
   let intake: BundleIntake
 
   public init(
@@ -120,6 +122,29 @@ public actor RolloutController: Service {
   }
 
   private func unwatch(_ id: String, _ key: UUID) { self.watchers[id]?[key] = nil }
+
+  // MARK: Predictor health
+
+  /// Takes what the predictor's health stream said. When it goes down, the active rollouts'
+  /// outage starts (their step's patience counts from then); when it is back, every active
+  /// rollout is looked at on the loop's next pass instead of at its next analysis, so a
+  /// restarted predictor gets its versions and split back within a tick.
+  /// - Returns: the health status before and after.
+  @discardableResult
+  public func observePredictorHealth(_ observation: PredictorHealth.Observation) -> (from: PredictorHealth.Status, to: PredictorHealth.Status) {
+    let before = self.predictorHealth.status
+    switch self.predictorHealth.observe(observation, now: self.clock()) {
+    case .none:
+      break
+    case .wentDown(let since):
+      for (id, machine) in self.machines where !machine.rollout.state.isTerminal && self.unreachableSince[id] == nil {
+        self.unreachableSince[id] = since
+      }
+    case .reconcile:
+      for id in self.machines.keys { self.lastAnalysis[id] = nil }
+    }
+    return (before, self.predictorHealth.status)
+  }
 
   // MARK: The loop
 

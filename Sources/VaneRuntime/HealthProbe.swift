@@ -48,17 +48,49 @@ public enum HealthProbe {
           deserializer: ProtobufDeserializer<Google_Protobuf_Int32Value>(),
           options: options
         ) { try $0.message.value }
-        switch status {
-        case 1: return .serving
-        case 2: return .notServing("NOT_SERVING")
-        case 3: return .notServing("SERVICE_UNKNOWN")
-        default: return .notServing("UNKNOWN")
-        }
+        return Self.outcome(status)
       }
     } catch let error as RPCError {
       return .rpcFailure("\(error.code): \(error.message)")
     } catch {
       return .rpcFailure("\(error)")
+    }
+  }
+
+  static let watch = MethodDescriptor(fullyQualifiedService: "grpc.health.v1.Health", method: "Watch")
+
+  /// Follows `service`'s health on `upstream`'s connection with grpc.health.v1 Watch until the
+  /// stream ends:
+  /// `onStatus` gets `.serving` or `.notServing` for every status the server sends (the first
+  /// at once). The call waits for the channel, so a server that is down is waited for, not
+  /// polled.
+  /// - Throws: the RPC's error when the stream fails (the server went away, shutdown).
+  public static func watch(
+    upstream: UpstreamClient,
+    service: String,
+    onStatus: @escaping @Sendable (Outcome) async -> Void
+  ) async throws {
+    var options = CallOptions.defaults
+    options.waitForReady = true
+    try await upstream.client.serverStreaming(
+      request: ClientRequest(message: Google_Protobuf_StringValue(service)),
+      descriptor: Self.watch,
+      serializer: ProtobufSerializer<Google_Protobuf_StringValue>(),
+      deserializer: ProtobufDeserializer<Google_Protobuf_Int32Value>(),
+      options: options
+    ) { response in
+      for try await status in response.messages {
+        await onStatus(Self.outcome(status.value))
+      }
+    }
+  }
+
+  static func outcome(_ status: Int32) -> Outcome {
+    switch status {
+    case 1: .serving
+    case 2: .notServing("NOT_SERVING")
+    case 3: .notServing("SERVICE_UNKNOWN")
+    default: .notServing("UNKNOWN")
     }
   }
 

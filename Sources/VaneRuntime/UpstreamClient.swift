@@ -23,7 +23,10 @@ public final class UpstreamClient: Service, Sendable {
     self.name = name
     let transport: ShimClientTransport
     do {
-      transport = try ShimClientTransport(config: .init(target: address, messageLimits: .init(maxReceiveBytes: maxReceiveBytes, maxSendBytes: 16 << 20)))
+      // Neighbours restart (a deploy, a crash): reconnect within seconds, not grpc's two minutes.
+      transport = try ShimClientTransport(
+        config: .init(
+          target: address, messageLimits: .init(maxReceiveBytes: maxReceiveBytes, maxSendBytes: 16 << 20), maxReconnectBackoff: .seconds(2)))
     } catch {
       throw VaneError(.invalidArgument, "\(name) address '\(address)': \(error)", cause: error)
     }

@@ -507,6 +507,44 @@ struct DeployCrashTests {
     })
   }
 
+  @Test("A predictor killed mid-canary is noticed through its health stream: both versions and the split are back long before the plan's next analysis")
+  func predictorRestartByHealth() async throws {
+    let bundles = try await BlockingPool.shared.run { PredictorServiceTests.bundles }
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vane-health-deploy-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let candidate = scratch.appendingPathComponent("v2.tar.gz").path
+    try FileManager.default.copyItem(atPath: bundles[1], toPath: candidate)
+    try Data(try DeployServiceTests.bless(candidate).jsonUTF8Data()).write(to: URL(fileURLWithPath: ModelBundle.verdictPath(for: candidate)))
+    // The analysis loop looks again only after ten minutes: only health can bring the versions back in time.
+    let plan = scratch.appendingPathComponent("plan.yaml")
+    try Data("steps:\n  - {kind: canary, traffic_percent: 50, duration: 1h, min_requests: 1}\n  - {kind: full, min_requests: 1}\nanalysis_interval: 10m\n".utf8).write(to: plan)
+
+    let predictorPort = try ServeProcess.freePort()
+    let predictorData = scratch.appendingPathComponent("predictor")
+    var predictor = try await ServeProcess(.predictor, dataDirectory: predictorData, port: predictorPort)
+    let load = try await VaneBinary.run(["models", "load", bundles[0], "--model", "btc", "--version", "v1", "--address", predictor.address])
+    #expect(load.status == 0, "\(load.stderr)")
+    let deploy = try await ServeProcess(
+      .deploy, extraArguments: ["--predictor-address", predictor.address, "--trusted-keys", DeployServiceTests.keys.directory, "--feature-address", "none"],
+      dataDirectory: scratch.appendingPathComponent("deploy"))
+    defer { deploy.stop() }
+    let started = try await VaneBinary.run(["deploy", candidate, "--model", "btc", "--version", "v2", "--plan", plan.path, "--detach", "--address", deploy.address])
+    #expect(started.status == 0, "\(started.stderr)")
+    let id = String(started.stdout.split(separator: " ").first ?? "")
+    #expect(try await Self.eventually(30) { try await Self.split(predictor.address) == ["btc/v1=50%", "btc/v2=50%"] })
+
+    predictor.kill()
+    predictor = try await ServeProcess(.predictor, dataDirectory: predictorData, port: predictorPort)
+    defer { predictor.stop() }
+    #expect(try await Self.eventually(30) { try await Self.split(predictor.address) == ["btc/v1=50%", "btc/v2=50%"] }, "both versions reloaded, split re-applied")
+    let got = try await VaneBinary.run(["rollouts", "list", "--address", deploy.address])
+    #expect(got.stdout.contains(id) && got.stdout.contains("CANARY"), "\(got.stdout)")
+    // The deploy log (at warning level) says what it saw.
+    let log = deploy.log
+    #expect(log.contains("predictor health changed") && log.contains("to=unreachable"), "\(log.suffix(2000))")
+  }
+
   @Test("Deploy killed mid-canary resumes it and re-asserts the split with no failed request on the client; the predictor killed mid-canary gets both versions and the split back; then it promotes")
   func killed() async throws {
     let bundles = try await BlockingPool.shared.run { PredictorServiceTests.bundles }

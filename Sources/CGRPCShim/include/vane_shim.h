@@ -196,6 +196,8 @@ typedef struct vane_shim_channel_options {
   int keepalive_time_ms;
   int keepalive_timeout_ms;
   int keepalive_permit_without_calls;
+  /// Longest wait between reconnection attempts (0: grpc's default, 120 s).
+  int max_reconnect_backoff_ms;
 } vane_shim_channel_options;
 
 vane_shim_channel *vane_shim_channel_create(const vane_shim_channel_options *options,
