@@ -69,6 +69,8 @@ struct DeployBench: AsyncParsableCommand {
       runtime: RuntimeInfo(kind: .predictor, configuredAddress: "127.0.0.1:0", dataDirectory: scratch.path, tls: false, adminAuth: .loopbackOnly),
       registry: ModelRegistry(log: log))
     let transport = ShimServerTransport(config: .init(address: "127.0.0.1:0"))
+    // Health as `vane serve predictor` reports it: deploy follows it.
+    try transport.setServing(true, service: ServiceKind.predictor.grpcServiceName)
     let server = GRPCServer(transport: transport, services: [predictor])
     print("vane bench deploy: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(self.concurrency) Predict calls in flight, 4 steps of \(self.stepSeconds) s")
     try await withThrowingTaskGroup(of: Void.self) { group in

@@ -14,7 +14,7 @@ extension PipelineRun {
   /// (their outcome-gated steps wait for matured answers, which only new bars bring).
   func replay() async throws {
     let times = self.market.liveTimes
-    Output.line(
+    self.view.line(
       "== replay: \(times.count) live bars from \(PipelineTime.text(times.first!)) at \(self.settings.speed > 0 ? String(format: "%g bars/s", self.settings.speed) : "full speed"); each is ingested, then predicted"
     )
     let start = ContinuousClock.now
@@ -30,14 +30,18 @@ extension PipelineRun {
       self.summary.bars = i + 1
       try await self.pollRollout()
       self.recordTraffic(at: time)
-      if (i + 1) % self.settings.checkEvery == 0 || i == times.count - 1 {
-        try await self.refreshStats(window: .seconds(7 * 24 * 3600))
-        self.printStatus(bar: time, index: i, of: times.count)
+      let checking = (i + 1) % self.settings.checkEvery == 0 || i == times.count - 1
+      if checking { try await self.refreshStats(window: .seconds(7 * 24 * 3600)) }
+      self.view.update(
+        self.panel(bar: time, index: i, of: times.count, barsPerSecond: Double(i + 1) / max(PipelineTime.seconds(since: start), 1e-3)).lines(),
+        force: checking)
+      if checking {
+        if !self.view.live { self.printStatus(bar: time, index: i, of: times.count) }
         if self.active == nil { try await self.nextMove(at: time, index: i, of: times.count) }
         if self.settings.stopWhenDone, self.active == nil, self.retrains >= self.settings.maxRetrains,
           self.injected || !self.settings.injectBadModel
         {
-          Output.line("   every stage has run: the replay stops here (\(times.count - i - 1) live bars left)")
+          self.view.line("   every stage has run: the replay stops here (\(times.count - i - 1) live bars left)")
           break
         }
       }
@@ -51,14 +55,16 @@ extension PipelineRun {
     guard let serving = self.serving else { return }
     if self.retrains < self.settings.maxRetrains, let reason = self.retrainReason(at: time, serving: serving) {
       self.retrains += 1
+      // Training draws its own progress bar: the panel comes back with the next bar.
+      self.view.clear()
       self.summary.retrainReasons.append("\(PipelineTime.text(time)): \(reason)")
-      Output.line("== retrain: \(reason)")
+      self.view.line("== retrain: \(reason)")
       let label = "v\(self.summary.versions.count + 1)"
       let previous = self.stage.current
       let index = try await self.timed("retrain \(label)") { try await self.train(until: time + self.barMs, label: label, role: "retrained") }
       if let index {
         try await self.timed("deploy \(label)") {
-          Output.line("== deploy \(label): shadow, then a 25 % canary paced by matured outcomes, then full")
+          self.view.line("== deploy \(label): shadow, then a 25 % canary paced by matured outcomes, then full")
           _ = try await self.deploy(index, plan: try self.rolloutPlan(), blessing: nil)
         }
       }
@@ -122,7 +128,7 @@ extension PipelineRun {
       self.summary.failedPredictions += 1
       if self.summary.firstFailure.isEmpty {
         self.summary.firstFailure = "\(PipelineTime.text(time)): \(error.code): \(error.message)"
-        Output.line("   Predict failed at \(PipelineTime.text(time)): \(error.code): \(error.message)")
+        self.view.line("   Predict failed at \(PipelineTime.text(time)): \(error.code): \(error.message)")
       }
     }
   }
@@ -178,6 +184,37 @@ extension PipelineRun {
     }
   }
 
+  /// The live panel's contents now.
+  func panel(bar time: Int64, index: Int, of count: Int, barsPerSecond: Double?) -> PipelinePanel {
+    let versions = self.summary.versions.enumerated().map { (i, version) -> PipelinePanel.Version in
+      let h1 = self.lastStats[version.version]?.horizons.first { $0.horizonBars == 1 }
+      var state: String
+      if i == self.serving {
+        state = String(format: "serving %g%%", 100 - self.activeShare)
+      } else if let active = self.active, active.version == i {
+        switch self.activeState {
+        case .shadow: state = "shadow"
+        case .canary: state = String(format: "canary %g%%", self.activeShare)
+        case .full, .promoted: state = String(format: "serving %g%%", self.activeShare)
+        case .paused: state = "paused"
+        case .rollingBack: state = "rolling back"
+        default: state = "loading"
+        }
+      } else {
+        state = version.outcome == "-" ? "" : version.outcome.lowercased().replacingOccurrences(of: "_", with: " ")
+      }
+      return PipelinePanel.Version(
+        label: version.label, role: version.role, oofAUC: version.oofAUC, liveAUC: h1.flatMap { $0.hasAuc ? $0.auc : nil }, matured: h1?.matured ?? 0,
+        answers: h1?.predictions ?? 0, state: state)
+    }
+    let rollout = self.active.map { active in
+      (label: self.summary.versions[active.version].label, state: RolloutText.state(self.activeState), analysis: self.lastAnalysis)
+    }
+    return PipelinePanel(
+      stage: "replay", bar: index + 1, bars: count, barTime: PipelineTime.text(time), barsPerSecond: barsPerSecond, versions: versions, rollout: rollout,
+      failedPredictions: self.summary.failedPredictions)
+  }
+
   func printStatus(bar time: Int64, index: Int, of count: Int) {
     var parts = ["   \(PipelineTime.text(time))  bar \(index + 1)/\(count)"]
     if let serving = self.serving {
@@ -193,7 +230,7 @@ extension PipelineRun {
       }
     }
     if self.summary.failedPredictions > 0 { parts.append("failed \(self.summary.failedPredictions)") }
-    Output.line(parts.joined(separator: "  "))
+    self.view.line(parts.joined(separator: "  "))
   }
 
   /// When the replay ends with a rollout still in a step, it is rolled back (with the reason),
@@ -208,7 +245,7 @@ extension PipelineRun {
       if self.active != nil, ContinuousClock.now + .seconds(17) > deadline { break }
     }
     guard self.active != nil else { return }
-    Output.line("   the replay ended with rollout \(active.id) unfinished: rolling it back")
+    self.view.line("   the replay ended with rollout \(active.id) unfinished: rolling it back")
     _ = try await pipelineCall(self.stage.current, .deploy, "Rollback") {
       try await self.clients.deploy.rollback(
         .with {
@@ -230,7 +267,7 @@ extension PipelineRun {
   func injectBadModel(from serving: Int) async throws {
     let source = self.summary.versions[serving]
     let label = "v\(self.summary.versions.count + 1)"
-    Output.line("== inject: \(label) = \(source.label) with its stack inverted (its out-of-fold report, which the gates read, is the good one's)")
+    self.view.line("== inject: \(label) = \(source.label) with its stack inverted (its out-of-fold report, which the gates read, is the good one's)")
     let path = try await BlockingPool.shared.run { [settings = self.settings] in
       try BadCandidate.write(from: source.bundlePath, into: settings.bundleDirectory)
     }
@@ -252,7 +289,7 @@ extension PipelineRun {
           $0.reportID = report.id
         }, metadata: self.clients.metadata, options: self.clients.options)
     }
-    Output.line("   \(label) = \(bundle.manifest.id): passed '\(PipelineDefaults.policyName)', blessed (key \(verdict.publicKeyID)); deploying it")
+    self.view.line("   \(label) = \(bundle.manifest.id): passed '\(PipelineDefaults.policyName)', blessed (key \(verdict.publicKeyID)); deploying it")
     self.summary.versions.append(
       PipelineVersion(label: label, version: bundle.manifest.id, role: "inverted", bundlePath: path, dataEnd: source.dataEnd, oofAUC: source.oofAUC))
     _ = try await self.deploy(self.summary.versions.count - 1, plan: try self.rolloutPlan(), blessing: verdict)

@@ -46,6 +46,8 @@ struct PipelineSettings: Sendable {
   var modelID = "\(PipelineDefaults.symbol)_1h"
   /// Where injected bundles are written (a gatekeeper bundle root).
   var bundleDirectory: String
+  /// A redrawn panel on a terminal, or plain lines.
+  var view: PipelineView.Mode = .auto
 }
 
 /// The stage a run is in, readable from a signal handler.
@@ -162,6 +164,10 @@ final class PipelineRun {
   var activeShare = 0.0
   /// The latest live figures per version (the status line's window).
   var lastStats: [String: Vane_V1_VersionStats] = [:]
+  /// The active rollout's state and its latest analysis, for the live panel.
+  var activeState: Vane_V1_RolloutState = .unspecified
+  var lastAnalysis = ""
+  let view: PipelineView
   let barMs: Int64 = 3_600_000
 
   init(
@@ -174,6 +180,7 @@ final class PipelineRun {
     self.connection = connection
     self.trainerAddress = trainerAddress
     self.stage = stage
+    self.view = PipelineView(mode: settings.view)
   }
 
   /// Runs every stage. - Throws: ``PipelineError``.
@@ -207,7 +214,7 @@ final class PipelineRun {
   // MARK: Ingest
 
   func ingestHistory() async throws {
-    Output.line("== ingest: history before \(PipelineTime.text(self.market.cut)) (the rest arrives bar by bar)")
+    self.view.line("== ingest: history before \(PipelineTime.text(self.market.cut)) (the rest arrives bar by bar)")
     for (series, messages) in self.market.historyStreams() {
       let response = try await pipelineCall("ingest history", .feature, "IngestCandles") {
         try await self.clients.feature.ingestCandles(options: self.clients.options) { try await $0.write(contentsOf: messages) }
@@ -219,7 +226,7 @@ final class PipelineRun {
           liveBars: self.market.liveTimes.filter { series.live[$0] != nil }.count))
       let first = series.history.first.map { PipelineTime.text($0.candle.openTime) } ?? "-"
       let last = series.history.last.map { PipelineTime.text($0.candle.openTime) } ?? "-"
-      Output.line(
+      self.view.line(
         "   \(series.symbol.padding(toLength: 8, withPad: " ", startingAt: 0))  \(response.accepted) bars \(first) .. \(last)  invalid \(response.invalid)  duplicates \(response.duplicatesDropped)  gaps \(response.gapCount)  stored \(response.storedCount)"
       )
     }
@@ -249,7 +256,7 @@ final class PipelineRun {
           $0.format = .yaml
         }, metadata: self.clients.metadata, options: self.clients.options)
     }
-    Output.line("== gates: policy '\(PipelineDefaults.policyName)' set on the gatekeeper (`vane pipeline --print-defaults` shows it)")
+    self.view.line("== gates: policy '\(PipelineDefaults.policyName)' set on the gatekeeper (`vane pipeline --print-defaults` shows it)")
   }
 
   /// Trains on every bar before `until`, evaluates and blesses. - Returns: the new version's
@@ -262,7 +269,7 @@ final class PipelineRun {
       $0.start = PipelineTime.timestamp(start)
       $0.end = PipelineTime.timestamp(until)
     }
-    Output.line("== train \(label): walk-forward on \(PipelineDefaults.symbol) 1h bars \(PipelineTime.text(start)) .. \(PipelineTime.text(until))")
+    self.view.line("== train \(label): walk-forward on \(PipelineDefaults.symbol) 1h bars \(PipelineTime.text(start)) .. \(PipelineTime.text(until))")
     let job = try await pipelineCall(stageName, .trainer, "StartTraining") {
       try await self.clients.trainer.startTraining(.with { $0.spec = spec }, options: self.clients.options)
     }
@@ -279,7 +286,7 @@ final class PipelineRun {
     }
     for metrics in final.modelMetrics {
       let values = ["auc", "log_loss", "ece"].compactMap { name in metrics.oofMetrics[name].map { String(format: "%@ %.4f", name, $0) } }
-      Output.line("   \(metrics.model.padding(toLength: 8, withPad: " ", startingAt: 0)) h\(metrics.horizonBars)  OOF rows \(metrics.oofRows)  \(values.joined(separator: "  "))")
+      self.view.line("   \(metrics.model.padding(toLength: 8, withPad: " ", startingAt: 0)) h\(metrics.horizonBars)  OOF rows \(metrics.oofRows)  \(values.joined(separator: "  "))")
     }
     let verdict = final.verdict
     let oof = final.modelMetrics.first { $0.role == .meta && $0.horizonBars == 1 } ?? final.modelMetrics.first { $0.horizonBars == 1 }
@@ -287,13 +294,13 @@ final class PipelineRun {
       label: label, version: final.bundle.bundleID, role: role, bundlePath: final.bundle.path, dataEnd: until, oofAUC: oof?.oofMetrics["auc"])
     guard final.hasVerdict, verdict.passed, verdict.blessed else {
       let why = final.hasVerdict ? "gates failed: \(verdict.failedGates.joined(separator: ", "))" : "the bundle was not evaluated"
-      Output.line("   \(label) \(final.bundle.bundleID): \(why); it is not deployed")
+      self.view.line("   \(label) \(final.bundle.bundleID): \(why); it is not deployed")
       version.outcome = "NOT BLESSED"
       version.reason = why
       self.summary.versions.append(version)
       return nil
     }
-    Output.line("   \(label) = \(final.bundle.bundleID): passed '\(verdict.policyName)' (report \(verdict.reportID)), blessed; verdict beside the bundle")
+    self.view.line("   \(label) = \(final.bundle.bundleID): passed '\(verdict.policyName)' (report \(verdict.reportID)), blessed; verdict beside the bundle")
     for metrics in final.modelMetrics where metrics.horizonBars == 1 {
       for fold in metrics.folds {
         if let auc = fold.metrics["auc"] {
@@ -351,16 +358,16 @@ final class PipelineRun {
     }
     let failed = report.gates.filter { !$0.passed && !$0.skipped }
     if failed.isEmpty {
-      Output.line("== gates: the same bundle also passes the 'default' policy")
+      self.view.line("== gates: the same bundle also passes the 'default' policy")
       return
     }
-    Output.line("== gates: under the 'default' policy this bundle would not ship (\(failed.count) of \(report.gates.count) gates fail):")
+    self.view.line("== gates: under the 'default' policy this bundle would not ship (\(failed.count) of \(report.gates.count) gates fail):")
     for gate in failed {
       let line = "\(gate.gate): \(gate.reason)"
       self.summary.defaultPolicyFailures.append(line)
-      Output.line("   \(line)")
+      self.view.line("   \(line)")
     }
-    Output.line("   'default' asks more AUC than hourly direction models reach; '\(PipelineDefaults.policyName)' keeps its calibration and sanity gates")
+    self.view.line("   'default' asks more AUC than hourly direction models reach; '\(PipelineDefaults.policyName)' keeps its calibration and sanity gates")
   }
 
   // MARK: Deploy
@@ -371,7 +378,7 @@ final class PipelineRun {
 
   func deployFirst(_ index: Int) async throws {
     let version = self.summary.versions[index]
-    Output.line("== deploy \(version.label): no version serves \(self.settings.modelID) yet, so it goes to FULL once loaded and is promoted after \(self.settings.firstMinRequests) live answers")
+    self.view.line("== deploy \(version.label): no version serves \(self.settings.modelID) yet, so it goes to FULL once loaded and is promoted after \(self.settings.firstMinRequests) live answers")
     let plan = try self.plan(PipelineDefaults.firstPlanYAML(minRequests: self.settings.firstMinRequests), source: "first plan")
     let rollout = try await self.deploy(index, plan: plan, blessing: nil)
     // The replay starts once the version takes traffic.
@@ -417,7 +424,7 @@ final class PipelineRun {
         return try await self.clients.deploy.deploy(request, metadata: self.clients.metadata, options: self.clients.options)
       }
     }
-    Output.line("   rollout \(rollout.id): \(version.label) \(version.version)\(rollout.baseline.version.isEmpty ? "" : " against \(self.label(of: rollout.baseline.version))")")
+    self.view.line("   rollout \(rollout.id): \(version.label) \(version.version)\(rollout.baseline.version.isEmpty ? "" : " against \(self.label(of: rollout.baseline.version))")")
     self.active = (rollout.id, index, 0)
     return rollout.id
   }
@@ -431,12 +438,19 @@ final class PipelineRun {
     guard var active = self.active, active.id == rollout.id else { return }
     for event in rollout.history where event.sequence > active.sequence {
       active.sequence = event.sequence
+      if event.kind == .analysis { self.lastAnalysis = Self.analysisText(event) }
       if event.kind == .analysis, event.analysis.passed || event.analysis.inconclusive { continue }
       let text = RolloutText.line(event)
-      Output.line("   \(self.summary.versions[active.version].label) \(text)")
+      self.view.line("   \(self.summary.versions[active.version].label) \(text)")
       self.summary.events.append(.init(bar: self.lastBar, version: self.summary.versions[active.version].label, text: text))
     }
     self.active = active
+  }
+
+  /// An analysis as the panel shows it: its verdict and the reason.
+  static func analysisText(_ event: Vane_V1_RolloutEvent) -> String {
+    let verdict = event.analysis.passed ? "passed" : event.analysis.inconclusive ? "inconclusive" : "failed"
+    return event.reason.isEmpty ? verdict : "\(verdict): \(event.reason)"
   }
 
   /// Follows the active rollout one poll; when it has ended, records its outcome and makes the
@@ -447,6 +461,7 @@ final class PipelineRun {
       try await self.clients.deploy.getRollout(.with { $0.rolloutID = active.id }, options: self.clients.options)
     }
     self.printEvents(rollout)
+    self.activeState = rollout.state
     self.activeShare = [.canary, .full, .promoted].contains(rollout.state) ? rollout.trafficPercent : 0
     switch rollout.state {
     case .promoted:
@@ -454,12 +469,12 @@ final class PipelineRun {
       if let serving = self.serving, serving != active.version { self.summary.versions[serving].outcome = "replaced" }
       self.serving = active.version
       self.active = nil
-      Output.line("   \(self.summary.versions[active.version].label) is promoted: it serves all traffic")
+      self.view.line("   \(self.summary.versions[active.version].label) is promoted: it serves all traffic")
     case .rolledBack, .failed, .aborted:
       self.summary.versions[active.version].outcome = RolloutText.state(rollout.state)
       self.summary.versions[active.version].reason = rollout.failureReason
       self.active = nil
-      Output.line("   \(self.summary.versions[active.version].label) \(RolloutText.state(rollout.state)): \(rollout.failureReason)")
+      self.view.line("   \(self.summary.versions[active.version].label) \(RolloutText.state(rollout.state)): \(rollout.failureReason)")
     default:
       break
     }

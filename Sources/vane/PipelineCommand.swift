@@ -56,6 +56,9 @@ struct PipelineCommand: AsyncParsableCommand {
   @Flag(name: .customLong("stop-when-done"), help: "End the replay once every stage has run instead of replaying every live bar.")
   var stopWhenDone = false
 
+  @Option(help: "auto: a live panel redrawn in place when standard output is a terminal, plain lines otherwise; live; lines.")
+  var view: PipelineView.Mode = .auto
+
   @Option(name: .customLong("data-dir"), help: "Root of the run's data: the services' directories and the run's own files.")
   var dataDirectory: String = "vane-data/pipeline"
 
@@ -174,6 +177,7 @@ struct PipelineCommand: AsyncParsableCommand {
     settings.maxRetrains = self.maxRetrains
     settings.injectBadModel = self.injectBadModel
     settings.stopWhenDone = self.stopWhenDone
+    settings.view = self.view
     let configured = settings
     let connection = self.connection
     let trainerAddress = addresses[.trainer]!
@@ -242,3 +246,5 @@ struct PipelineCommand: AsyncParsableCommand {
     }
   }
 }
+
+extension PipelineView.Mode: ExpressibleByArgument {}
