@@ -507,24 +507,43 @@ struct DeployCrashTests {
     })
   }
 
-  @Test("A predictor killed mid-canary is noticed through its health stream: both versions and the split are back long before the plan's next analysis")
-  func predictorRestartByHealth() async throws {
+  /// A blessed copy of the second test bundle and a plan file in a scratch directory, and a
+  /// predictor (on a port it can be restarted on) serving the first bundle as btc/v1.
+  struct Canary {
+    let scratch: URL
+    let candidate: String
+    let plan: URL
+    let predictorPort: Int
+    let predictorData: URL
+    let bundles: [String]
+  }
+
+  static func canary(_ name: String, plan yaml: String) async throws -> (Canary, ServeProcess) {
     let bundles = try await BlockingPool.shared.run { PredictorServiceTests.bundles }
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vane-health-deploy-\(UUID().uuidString)")
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vane-\(name)-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: scratch) }
     let candidate = scratch.appendingPathComponent("v2.tar.gz").path
     try FileManager.default.copyItem(atPath: bundles[1], toPath: candidate)
     try Data(try DeployServiceTests.bless(candidate).jsonUTF8Data()).write(to: URL(fileURLWithPath: ModelBundle.verdictPath(for: candidate)))
-    // The analysis loop looks again only after ten minutes: only health can bring the versions back in time.
     let plan = scratch.appendingPathComponent("plan.yaml")
-    try Data("steps:\n  - {kind: canary, traffic_percent: 50, duration: 1h, min_requests: 1}\n  - {kind: full, min_requests: 1}\nanalysis_interval: 10m\n".utf8).write(to: plan)
-
-    let predictorPort = try ServeProcess.freePort()
-    let predictorData = scratch.appendingPathComponent("predictor")
-    var predictor = try await ServeProcess(.predictor, dataDirectory: predictorData, port: predictorPort)
+    try Data(yaml.utf8).write(to: plan)
+    let setup = Canary(
+      scratch: scratch, candidate: candidate, plan: plan, predictorPort: try ServeProcess.freePort(), predictorData: scratch.appendingPathComponent("predictor"),
+      bundles: bundles)
+    let predictor = try await ServeProcess(.predictor, dataDirectory: setup.predictorData, port: setup.predictorPort)
     let load = try await VaneBinary.run(["models", "load", bundles[0], "--model", "btc", "--version", "v1", "--address", predictor.address])
     #expect(load.status == 0, "\(load.stderr)")
+    return (setup, predictor)
+  }
+
+  @Test("A predictor killed mid-canary is noticed through its health stream: both versions and the split are back long before the plan's next analysis")
+  func predictorRestartByHealth() async throws {
+    // The analysis loop looks again only after ten minutes: only health can bring the versions back in time.
+    let (setup, firstPredictor) = try await Self.canary(
+      "health-deploy", plan: "steps:\n  - {kind: canary, traffic_percent: 50, duration: 1h, min_requests: 1}\n  - {kind: full, min_requests: 1}\nanalysis_interval: 10m\n")
+    var predictor = firstPredictor
+    let (scratch, candidate, plan, predictorPort, predictorData) = (setup.scratch, setup.candidate, setup.plan, setup.predictorPort, setup.predictorData)
+    defer { try? FileManager.default.removeItem(at: scratch) }
     let deploy = try await ServeProcess(
       .deploy, extraArguments: ["--predictor-address", predictor.address, "--trusted-keys", DeployServiceTests.keys.directory, "--feature-address", "none"],
       dataDirectory: scratch.appendingPathComponent("deploy"))
@@ -547,21 +566,11 @@ struct DeployCrashTests {
 
   @Test("Deploy killed mid-canary resumes it and re-asserts the split with no failed request on the client; the predictor killed mid-canary gets both versions and the split back; then it promotes")
   func killed() async throws {
-    let bundles = try await BlockingPool.shared.run { PredictorServiceTests.bundles }
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vane-crash-deploy-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    let (setup, firstPredictor) = try await Self.canary(
+      "crash-deploy", plan: "steps:\n  - {kind: canary, traffic_percent: 50, duration: 10m, min_requests: 1}\n  - {kind: full, min_requests: 1}\nanalysis_interval: 200ms\n")
+    var predictor = firstPredictor
+    let (scratch, candidate, plan, predictorPort, predictorData) = (setup.scratch, setup.candidate, setup.plan, setup.predictorPort, setup.predictorData)
     defer { try? FileManager.default.removeItem(at: scratch) }
-    let candidate = scratch.appendingPathComponent("v2.tar.gz").path
-    try FileManager.default.copyItem(atPath: bundles[1], toPath: candidate)
-    try Data(try DeployServiceTests.bless(candidate).jsonUTF8Data()).write(to: URL(fileURLWithPath: ModelBundle.verdictPath(for: candidate)))
-    let plan = scratch.appendingPathComponent("plan.yaml")
-    try Data("steps:\n  - {kind: canary, traffic_percent: 50, duration: 10m, min_requests: 1}\n  - {kind: full, min_requests: 1}\nanalysis_interval: 200ms\n".utf8).write(to: plan)
-
-    let predictorPort = try ServeProcess.freePort()
-    let predictorData = scratch.appendingPathComponent("predictor")
-    var predictor = try await ServeProcess(.predictor, dataDirectory: predictorData, port: predictorPort)
-    let load = try await VaneBinary.run(["models", "load", bundles[0], "--model", "btc", "--version", "v1", "--address", predictor.address])
-    #expect(load.status == 0, "\(load.stderr)")
     let deployData = scratch.appendingPathComponent("deploy")
     let deployArguments = ["--predictor-address", predictor.address, "--trusted-keys", DeployServiceTests.keys.directory, "--feature-address", "none"]
     let deploy = try await ServeProcess(.deploy, extraArguments: deployArguments, dataDirectory: deployData)
