@@ -11,15 +11,16 @@ SHELL := /bin/bash
 # The real candle files (read where they are).
 MARKET_DATA ?= ../shared/data/market
 
-# Debian packages: the C++ gRPC and protobuf libraries the shim links, protoc for `make protos`,
-# OpenBLAS, openssl (tests make certificates), docker-compose (validates Compose/compose.yaml),
-# libxgboost (loaded at run time by the trainer) and libmicrohttpd (the /metrics endpoint).
+# Debian packages the build and the main job need: the C++ gRPC and protobuf libraries the shim
+# links, protoc for `make protos`, OpenBLAS, libxgboost (loaded at run time by the trainer) and
+# libmicrohttpd (the /metrics endpoint).
 APT_PACKAGES := libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc \
-                libopenblas-dev zlib1g-dev libsqlite3-dev pkg-config libssl-dev openssl docker-compose \
+                libopenblas-dev zlib1g-dev libsqlite3-dev pkg-config libssl-dev \
                 libxgboost0 libmicrohttpd-dev
-# Only the tests: headless Chromium renders the pipeline's HTML report; libonnx-testdata holds ONNX's
-# backend node tests the ONNX engine is checked against.
-TEST_APT_PACKAGES := chromium libonnx-testdata
+# Only the tests and benchmarks: openssl (tests make certificates), docker-compose (validates
+# Compose/compose.yaml), headless Chromium (renders the pipeline's HTML report) and
+# libonnx-testdata (ONNX's backend node tests the ONNX engine is checked against).
+TEST_APT_PACKAGES := openssl docker-compose chromium libonnx-testdata
 # PyPI packages for the external-client tests (a gRPC client no one here wrote).
 PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest onnxruntime onnx numpy prometheus-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -31,9 +32,14 @@ apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missi
     $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
   fi
 
-.PHONY: deps build test run stack bench
-deps:
+.PHONY: build-deps deps build test run stack bench
+# What the build and the main job need (make run, make stack): Debian packages only.
+build-deps:
 	@$(call apt_install,$(APT_PACKAGES))
+
+# And what the tests and benchmarks need besides: PyPI packages (a gRPC client no one here wrote,
+# ONNX Runtime as the engine's reference).
+deps: build-deps
 	@python3 -c "import grpc, grpc_health, grpc_reflection, pytest, onnxruntime, onnx, numpy, prometheus_client" 2>/dev/null || \
 	  python3 -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
 
@@ -51,11 +57,11 @@ test: deps
 	docker-compose -f Compose/compose.yaml config -q && echo "compose.yaml: valid"
 
 # The main job needs only the `vane` executable (and its embedded candles).
-run: deps
+run: build-deps
 	swift build -c release --product vane
 	$$(swift build -c release --show-bin-path)/vane pipeline
 
-stack: deps
+stack: build-deps
 	swift build -c release --product vane
 	$$(swift build -c release --show-bin-path)/vane stack
 
