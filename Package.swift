@@ -24,7 +24,6 @@ let package = Package(
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
     .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
     .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
-    .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -54,6 +53,11 @@ let package = Package(
       linkerSettings: [.linkedLibrary("microhttpd")]
     ),
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    // OpenSSL's libcrypto (Debian's libssl-dev): SHA-256 and Ed25519.
+    .target(
+      name: "COpenSSL",
+      linkerSettings: [.linkedLibrary("crypto")]
+    ),
 
     .target(
       name: "GRPCShimTransport",
@@ -88,7 +92,7 @@ let package = Package(
     .target(
       name: "VaneCore",
       dependencies: [
-        "CZlib",
+        "CZlib", "COpenSSL",
         .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings
@@ -107,7 +111,7 @@ let package = Package(
     .target(
       name: "VaneQuality",
       dependencies: [
-        "VaneCore", "VaneMath", "VaneStore", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        "VaneCore", "VaneMath", "VaneStore", .product(name: "Yams", package: "Yams"),
         .product(name: "GRDB", package: "GRDB.swift"),
       ],
       swiftSettings: swiftSettings
@@ -159,13 +163,13 @@ let package = Package(
     ),
     .target(
       name: "VaneBundle",
-      dependencies: ["VaneCore", .product(name: "Crypto", package: "swift-crypto")],
+      dependencies: ["VaneCore"],
       swiftSettings: swiftSettings
     ),
     .target(
       name: "VaneFeatures",
       dependencies: [
-        "VaneCore", "VaneStore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+        "VaneCore", "VaneStore", .product(name: "GRDB", package: "GRDB.swift"),
       ],
       swiftSettings: swiftSettings + kernelSettings
     ),
@@ -290,7 +294,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneBundleTests",
-      dependencies: ["VaneBundle", "VaneCore", .product(name: "Crypto", package: "swift-crypto")],
+      dependencies: ["VaneBundle", "VaneCore"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -1,4 +1,3 @@
-internal import Crypto
 public import Foundation
 internal import VaneCore
 
@@ -110,7 +109,7 @@ public struct Verdict: Sendable, Equatable, Codable {
     guard let key = trustedKeys.first(where: { Self.keyID($0) == claims[6] }) else {
       return (.unknownKey, "signed by key \(claims[6]), which is not trusted here")
     }
-    guard let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: key),
+    guard let publicKey = try? Ed25519.PublicKey(rawRepresentation: key),
           publicKey.isValidSignature(self.signature, for: self.statement)
     else { return (.badSignature, "the signature does not verify over the statement") }
     let fields = [
@@ -134,7 +133,7 @@ public struct Verdict: Sendable, Equatable, Codable {
 /// base64, mode 0600) made on first use, and `blessing.pub` (the public key, base64) exported
 /// for deploy.
 public struct BlessingKey: Sendable {
-  private let privateKey: Curve25519.Signing.PrivateKey
+  private let privateKey: Ed25519.PrivateKey
 
   /// Raw public key (32 bytes).
   public var publicKey: Data { self.privateKey.publicKey.rawRepresentation }
@@ -151,7 +150,7 @@ public struct BlessingKey: Sendable {
     } catch {
       throw VaneError(.unavailable, "\(directory): cannot create the key directory", cause: error)
     }
-    let key: Curve25519.Signing.PrivateKey
+    let key: Ed25519.PrivateKey
     if manager.fileExists(atPath: privateURL.path) {
       let attributes = try manager.attributesOfItem(atPath: privateURL.path)
       let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
@@ -160,11 +159,11 @@ public struct BlessingKey: Sendable {
       }
       guard let text = try? String(contentsOf: privateURL, encoding: .utf8),
             let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
-            let loaded = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+            let loaded = try? Ed25519.PrivateKey(rawRepresentation: raw)
       else { throw VaneError(.failedPrecondition, "\(privateURL.path): not a base64 Ed25519 private key") }
       key = loaded
     } else {
-      key = Curve25519.Signing.PrivateKey()
+      key = try Ed25519.PrivateKey()
       // Created with mode 0600 before any byte is written.
       guard manager.createFile(atPath: privateURL.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
         throw VaneError(.unavailable, "\(privateURL.path): cannot create the signing key")
@@ -176,7 +175,7 @@ public struct BlessingKey: Sendable {
   }
 
   /// A key held in memory only (tests).
-  public static func ephemeral() -> BlessingKey { BlessingKey(privateKey: Curve25519.Signing.PrivateKey()) }
+  public static func ephemeral() throws -> BlessingKey { BlessingKey(privateKey: try Ed25519.PrivateKey()) }
 
   /// The key's id (``Verdict/keyID(_:)``).
   public var keyID: String { Verdict.keyID(self.publicKey) }

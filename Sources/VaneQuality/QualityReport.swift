@@ -1,4 +1,3 @@
-internal import Crypto
 internal import Foundation
 internal import VaneCore
 internal import VaneMath

@@ -1,4 +1,3 @@
-internal import Crypto
 public import Foundation
 public import VaneBundle
 internal import VaneCore

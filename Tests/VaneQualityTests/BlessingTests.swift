@@ -16,7 +16,7 @@ struct BlessingTests {
 
   @Test("The statement is the documented text")
   func statement() throws {
-    let key = BlessingKey.ephemeral()
+    let key = try BlessingKey.ephemeral()
     let verdict = try Self.sign(key, "00ff")
     #expect(String(decoding: verdict.statement, as: UTF8.self) == """
       vane-verdict-v1
@@ -39,7 +39,7 @@ struct BlessingTests {
 
   @Test("Sign then verify; each kind of tampering is caught with its own failure")
   func roundTripAndTamper() throws {
-    let key = BlessingKey.ephemeral()
+    let key = try BlessingKey.ephemeral()
     let hash = sha256Hex(Self.manifest)
     let verdict = try Self.sign(key, hash)
     #expect(verdict.verify(trustedKeys: [key.publicKey], manifestSHA256: hash) == nil)
@@ -53,7 +53,7 @@ struct BlessingTests {
     other = verdict
     other.statement = Data(String(decoding: verdict.statement, as: UTF8.self).replacingOccurrences(of: "default", with: "lenient").utf8)
     #expect(other.verify(trustedKeys: [key.publicKey])?.failure == .badSignature)
-    #expect(verdict.verify(trustedKeys: [BlessingKey.ephemeral().publicKey])?.failure == .unknownKey)
+    #expect(verdict.verify(trustedKeys: [try BlessingKey.ephemeral().publicKey])?.failure == .unknownKey)
     other = verdict
     other.signature[0] ^= 0x80
     #expect(other.verify(trustedKeys: [key.publicKey])?.failure == .badSignature)

@@ -87,7 +87,7 @@ struct QualityStoreTests {
   @Test("Verdicts are recorded per manifest")
   func verdicts() throws {
     let store = try QualityStore(path: ":memory:", now: 0)
-    let key = BlessingKey.ephemeral()
+    let key = try BlessingKey.ephemeral()
     let verdict = try key.sign(manifestSHA256: "aa", bundleID: "b", reportID: "r", policyName: "default", policySHA256: "s", signTimeNanos: 5)
     try store.record(verdict)
     #expect(try store.verdicts(manifestSHA256: "aa") == [verdict])

@@ -1,5 +1,4 @@
 internal import VaneCore
-internal import Crypto
 internal import Foundation
 
 /// Why a dataset row was left out (or, when incomplete rows are kept, why it is incomplete).

@@ -1,5 +1,4 @@
 internal import VaneCore
-internal import Crypto
 internal import Foundation
 
 /// One column of a feature set: what it is, exactly, and how much history it needs.
