@@ -31,6 +31,11 @@ extension RolloutPlan {
     self.disableAutoRollback = proto.disableAutoRollback
     if proto.hasAnalysisInterval { self.analysisInterval = proto.analysisInterval.totalSeconds }
     if proto.hasPatience { self.patience = proto.patience.totalSeconds }
+    switch proto.clock {
+    case .unspecified: self.clock = .wall
+    case .data: self.clock = .data
+    case .UNRECOGNIZED(let raw): throw VaneError.invalidArgument(field: "\(field).clock", "\(raw) is not a RolloutClock")
+    }
     try self.validate(field: field)
   }
 }
@@ -86,6 +91,7 @@ extension Vane_V1_RolloutPlan {
     self.disableAutoRollback = plan.disableAutoRollback
     self.analysisInterval = Google_Protobuf_Duration(seconds: plan.analysisInterval)
     self.patience = Google_Protobuf_Duration(seconds: plan.patience)
+    self.clock = plan.clock == .data ? .data : .unspecified
   }
 }
 

@@ -39,6 +39,7 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
   /// The methods this build serves.
   public static let implemented: Set<String> = [
     "GetServiceInfo", "Deploy", "GetRollout", "ListRollouts", "WatchRollout", "Promote", "Pause", "Resume", "Rollback", "UploadBundle",
+    "AdvanceRollout",
   ]
 
   let runtime: RuntimeInfo
@@ -298,6 +299,17 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
     try await serviceEdge {
       guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
       return Vane_V1_Rollout(try await self.controller.rollback(id: request.rolloutID, reason: request.reason, actor: Self.actor(context)))
+    }
+  }
+
+  public func advanceRollout(
+    request: Vane_V1_AdvanceRolloutRequest,
+    context: ServerContext
+  ) async throws -> Vane_V1_Rollout {
+    try await serviceEdge {
+      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
+      guard request.hasNow else { throw VaneError.invalidArgument(field: "now", "is required: the data time the rollout's traffic has reached") }
+      return Vane_V1_Rollout(try await self.controller.advance(id: request.rolloutID, to: request.now.date))
     }
   }
 }

@@ -84,7 +84,7 @@ struct GRPCPredictorPort: PredictorPort {
     }
   }
 
-  func live(modelID: String, version: String, since: Date, compareWith: String?) async throws -> LiveFigures {
+  func live(modelID: String, version: String, since: Date, by clock: RolloutPlan.Clock, compareWith: String?) async throws -> LiveFigures {
     guard !version.isEmpty else { return LiveFigures() }
     let response: Vane_V1_GetModelStatsResponse
     do {
@@ -95,7 +95,10 @@ struct GRPCPredictorPort: PredictorPort {
               $0.modelID = modelID
               $0.version = version
             }
-            $0.since = Google_Protobuf_Timestamp(date: since)
+            switch clock {
+            case .wall: $0.since = Google_Protobuf_Timestamp(date: since)
+            case .data: $0.sinceBar = Google_Protobuf_Timestamp(date: since)
+            }
             if let compareWith { $0.compareWith = compareWith }
           }, options: self.options)
       }

@@ -25,6 +25,7 @@ extension PredictorServiceImplementation {
         guard window > .zero else { throw VaneError.invalidArgument(field: "window", "must be positive") }
       }
       let since = request.hasSince ? try request.since.unixMilliseconds(field: "since") : nil
+      let sinceBar = request.hasSinceBar ? try request.sinceBar.unixMilliseconds(field: "since_bar") : nil
       let modelID = request.model.modelID, version = request.model.version
       var versions = Set(log.versions(modelID: modelID).map(\.version))
       versions.formUnion(self.registry.list().filter { $0.info.modelID == modelID }.map(\.info.version))
@@ -38,9 +39,9 @@ extension PredictorServiceImplementation {
         try labels.compactMap { label -> Vane_V1_VersionStats? in
           // A version still loading has not registered with the log yet.
           guard log.version(modelID: modelID, version: label) != nil else { return nil }
-          var stats = Vane_V1_VersionStats(try log.statistics(modelID: modelID, version: label, window: span, since: since))
+          var stats = Vane_V1_VersionStats(try log.statistics(modelID: modelID, version: label, window: span, since: since, sinceBar: sinceBar))
           if !baseline.isEmpty, baseline != label {
-            let pairs = try log.pairs(modelID: modelID, version: label, baseline: baseline, since: since)
+            let pairs = try log.pairs(modelID: modelID, version: label, baseline: baseline, since: since, sinceBar: sinceBar)
             stats.paired = .with {
               $0.baselineVersion = pairs.baseline
               $0.count = Int64(pairs.count)
@@ -54,6 +55,25 @@ extension PredictorServiceImplementation {
       return .with {
         $0.versions = stats
         $0.computeTime = Google_Protobuf_Timestamp(date: Date())
+      }
+    }
+  }
+
+  public func settle(
+    request: Vane_V1_SettleRequest,
+    context: ServerContext
+  ) async throws -> Vane_V1_SettleResponse {
+    try await serviceEdge {
+      guard let log = self.registry.log else {
+        throw VaneError(.failedPrecondition, "this predictor runs without a prediction log: there is nothing to settle")
+      }
+      let scored = try await self.registry.settleShadows()
+      let written = try await BlockingPool.shared.run { try log.flush() }
+      let matured = try await self.outcomeJoiner?.joinOnce() ?? 0
+      return .with {
+        $0.shadowsScored = UInt64(scored)
+        $0.answersWritten = UInt64(written)
+        $0.matured = UInt64(matured)
       }
     }
   }

@@ -17,7 +17,7 @@ public import VaneServing
 public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleServiceProtocol {
   /// The methods this build serves.
   public static let implemented: Set<String> = [
-    "GetServiceInfo", "Predict", "PredictBatch", "LoadModel", "UnloadModel", "SetTrafficSplit", "ListModels", "GetModelStats",
+    "GetServiceInfo", "Predict", "PredictBatch", "LoadModel", "UnloadModel", "SetTrafficSplit", "ListModels", "GetModelStats", "Settle",
   ]
   /// Most items of one PredictBatch.
   public static let maximumBatch = 4096
@@ -45,11 +45,15 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     if let features = self.features { services.append(features) }
     if let log = self.registry.log {
       services.append(PredictionLog.Writer(log: log))
-      if let features = self.features {
-        services.append(OutcomeJoiner(log: log, source: FeatureServiceOutcomes(client: features, deadline: self.config.outcomeDeadline), interval: self.config.joinInterval))
-      }
+      if let joiner = self.outcomeJoiner { services.append(joiner) }
     }
     return services
+  }
+
+  /// Joins logged answers with outcomes from the feature service (nil without a log or one).
+  var outcomeJoiner: OutcomeJoiner? {
+    guard let log = self.registry.log, let features = self.features else { return nil }
+    return OutcomeJoiner(log: log, source: FeatureServiceOutcomes(client: features, deadline: self.config.outcomeDeadline), interval: self.config.joinInterval)
   }
 
   public func getServiceInfo(

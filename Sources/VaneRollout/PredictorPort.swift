@@ -11,8 +11,9 @@ public protocol PredictorPort: Sendable {
   func apply(modelID: String, split: Rollout.Split) async throws
   /// Unloads a version (one not loaded counts as unloaded).
   func unload(modelID: String, version: String) async throws
-  /// Live figures of a version from answers made since `since` (paired with `compareWith`'s).
-  func live(modelID: String, version: String, since: Date, compareWith: String?) async throws -> LiveFigures
+  /// Live figures of a version from answers since `since` (paired with `compareWith`'s): answers
+  /// made since then by the wall clock, or for bars opened since then by the data clock.
+  func live(modelID: String, version: String, since: Date, by clock: RolloutPlan.Clock, compareWith: String?) async throws -> LiveFigures
 }
 
 /// One loaded version as the predictor lists it.

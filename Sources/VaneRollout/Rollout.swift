@@ -99,6 +99,9 @@ public struct Rollout: Sendable, Equatable, Codable {
   /// The split last asked of the predictor (re-asserted after a restart of either side).
   public var split: Split?
   public var lastSequence: Int
+  /// A data-clocked plan's clock: the data time its driver last reported (nil before the first
+  /// report, and for wall-clocked plans).
+  public var dataTime: Date?
 
   public static let historyLimit = 1000
 

@@ -12,6 +12,9 @@ internal import VaneCore
 /// re-asserts its split. When the predictor restarts (its listing lacks a version the rollout
 /// needs), the versions are loaded again and the split re-applied; the gap counts as
 /// measurement errors of the step, and past the plan's patience the step fails.
+///
+/// A rollout whose plan runs on the data clock is left alone by the loop: it moves only when
+/// its driver calls ``advance(id:to:)``, and every time after its creation is that clock's.
 public actor RolloutController: Service {
   public nonisolated let store: RolloutStore
   let predictor: any PredictorPort
@@ -91,13 +94,41 @@ public actor RolloutController: Service {
       guard let stored = try self.store.rollout(id: id) else { throw VaneError(.notFound, "no rollout \(id)") }
       // Terminal: the machine refuses with the state in the message.
       var terminal = RolloutMachine(stored)
-      _ = try body(&terminal, self.clock())
+      _ = try body(&terminal, self.now(stored))
       return stored
     }
-    let actions = try body(&machine, self.clock())
+    let actions = try body(&machine, self.now(machine.rollout))
     try self.commit(machine)
     await self.perform(actions, id: id)
     return self.machines[id]?.rollout ?? machine.rollout
+  }
+
+  /// Moves a data-clocked rollout's clock to `now` and does what is due by then: staging and
+  /// loading, the analysis and the step's transitions. A terminal rollout is returned as it is.
+  /// - Throws: NOT_FOUND; FAILED_PRECONDITION when the plan runs on the wall clock or `now` is
+  ///   before the rollout's clock.
+  public func advance(id: String, to now: Date) async throws -> Rollout {
+    guard var machine = self.machines[id] else {
+      guard let stored = try self.store.rollout(id: id) else { throw VaneError(.notFound, "no rollout \(id)") }
+      return stored
+    }
+    guard machine.rollout.plan.clock == .data else {
+      throw VaneError(.failedPrecondition, "rollout \(id) runs on the wall clock: only a plan with clock: data is advanced by its driver")
+    }
+    if let last = machine.rollout.dataTime, now < last {
+      throw VaneError(
+        .failedPrecondition,
+        "rollout \(id)'s clock is at \(ISO8601DateFormatter().string(from: last)); it cannot go back to \(ISO8601DateFormatter().string(from: now))")
+    }
+    machine.advanced(to: now)
+    try self.commit(machine)
+    await RequestID.$current.withValue(machine.rollout.originRequestID) { await self.step(id, machine: machine, now: now) }
+    return try self.rollout(id: id) ?? machine.rollout
+  }
+
+  /// What now is for a rollout: the wall clock, or a data-clocked plan's last reported time.
+  private func now(_ rollout: Rollout) -> Date {
+    rollout.plan.clock == .data ? (rollout.dataTime ?? self.clock()) : self.clock()
   }
 
   /// The rollout as it is now (active ones from memory, others from the store).
@@ -137,7 +168,8 @@ public actor RolloutController: Service {
     case .none:
       break
     case .wentDown(let since):
-      for (id, machine) in self.machines where !machine.rollout.state.isTerminal && self.unreachableSince[id] == nil {
+      // A data-clocked rollout measures its outage on its own clock, when it is advanced.
+      for (id, machine) in self.machines where !machine.rollout.state.isTerminal && machine.rollout.plan.clock == .wall && self.unreachableSince[id] == nil {
         self.unreachableSince[id] = since
       }
     case .reconcile:
@@ -164,7 +196,7 @@ public actor RolloutController: Service {
   public func step() async {
     let now = self.clock()
     for id in self.machines.keys.sorted() {
-      guard let machine = self.machines[id] else { continue }
+      guard let machine = self.machines[id], machine.rollout.plan.clock == .wall else { continue }
       // The rollout's work carries the id of the Deploy call that started it (logs, and the
       // calls it makes to the predictor).
       await RequestID.$current.withValue(machine.rollout.originRequestID) { await self.step(id, machine: machine, now: now) }
@@ -223,7 +255,7 @@ public actor RolloutController: Service {
       let path = try await self.intake.stage(bundle)
       // The actor may have run a command meanwhile: transitions start from the current rollout.
       if path != rollout.bundlePath, var current = self.machines[id], current.rollout.state == .verifying {
-        current.staged(path: path, now: self.clock())
+        current.staged(path: path, now: self.now(current.rollout))
         try self.commit(current)
       }
       try await self.predictor.load(path: path, modelID: rollout.modelID, version: rollout.version)
@@ -232,14 +264,14 @@ public actor RolloutController: Service {
         try? await self.predictor.unload(modelID: rollout.modelID, version: rollout.version)
         return
       }
-      let actions = try current.loaded(now: self.clock())
+      let actions = try current.loaded(now: self.now(current.rollout))
       self.bundles[id] = nil
       try self.commit(current)
       await self.perform(actions, id: id)
     } catch {
       guard var current = self.machines[id], current.rollout.state == .verifying else { return }
       let reason = (error as? VaneError)?.message ?? "\(error)"
-      current.failed(reason: "staging or loading \(rollout.bundleID) failed: \(reason)", now: self.clock())
+      current.failed(reason: "staging or loading \(rollout.bundleID) failed: \(reason)", now: self.now(current.rollout))
       self.bundles[id] = nil
       try? self.commit(current)
     }
@@ -249,7 +281,7 @@ public actor RolloutController: Service {
   /// the machine judge.
   private func analyze(_ id: String) async {
     guard let r = self.machines[id]?.rollout else { return }
-    let now = self.clock()
+    let now = self.now(r)
     // Calls to the predictor suspend; a command may change the rollout meanwhile, and then
     // this analysis (measured for the old state) is dropped.
     func current() -> RolloutMachine? {
@@ -304,10 +336,11 @@ public actor RolloutController: Service {
     var candidateLive: LiveFigures?, baselineLive: LiveFigures?
     if !logged.isEmpty || step.minMaturedOutcomes > 0 {
       let pairs = shadowStep && logged.contains { $0.metric.needsPairs }
-      candidateLive = try? await self.predictor.live(modelID: r.modelID, version: r.version, since: window.since, compareWith: pairs ? r.baselineVersion : nil)
+      candidateLive = try? await self.predictor.live(
+        modelID: r.modelID, version: r.version, since: window.since, by: r.plan.clock, compareWith: pairs ? r.baselineVersion : nil)
     }
     if logged.contains(where: { $0.reference != .absolute }) {
-      baselineLive = try? await self.predictor.live(modelID: r.modelID, version: r.baselineVersion ?? "", since: window.since, compareWith: nil)
+      baselineLive = try? await self.predictor.live(modelID: r.modelID, version: r.baselineVersion ?? "", since: window.since, by: r.plan.clock, compareWith: nil)
     }
     func figures(_ counts: (requests: Int, errors: Int), _ version: PredictorVersion?, _ live: LiveFigures?) -> AnalysisSample.Figures {
       AnalysisSample.Figures(
@@ -355,7 +388,7 @@ public actor RolloutController: Service {
       }
     }
     if !failed, var machine = self.machines[id], machine.rollout.state == .rollingBack {
-      machine.rolledBack(now: self.clock())
+      machine.rolledBack(now: self.now(machine.rollout))
       try? self.commit(machine)
     }
   }

@@ -34,6 +34,12 @@ public struct RolloutMachine: Sendable {
     self.emit(.verified, now: now, reason: "blessing by key \(self.rollout.verdict.publicKeyID) and every file hash verified")
   }
 
+  /// The driver of a data-clocked rollout reported the data time `now` (no event: the events
+  /// that follow carry it).
+  public mutating func advanced(to now: Date) {
+    self.rollout.dataTime = now
+  }
+
   public mutating func staged(path: String, now: Date) {
     self.rollout.bundlePath = path
     self.emit(.staged, now: now, reason: "unpacked into \(path)")

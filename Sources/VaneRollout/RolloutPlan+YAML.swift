@@ -26,6 +26,7 @@ extension RolloutPlan {
   ///     disable_auto_rollback: false
   ///     analysis_interval: 30s
   ///     patience: 2m
+  ///     clock: wall                     # wall, or data (moved by AdvanceRollout)
   ///
   /// `steps` may be left out for the server's default steps.
   /// - Throws: INVALID_ARGUMENT naming the source, line:column and key.
@@ -36,7 +37,7 @@ extension RolloutPlan {
     let reader = YAMLReader(source: source)
     guard let root = try reader.compose(text) else { throw VaneError(.invalidArgument, "\(source): the plan is empty") }
     let fields = try reader.fields(
-      root, at: "", known: ["steps", "manual_promotion", "disable_auto_rollback", "analysis_interval", "patience"])
+      root, at: "", known: ["steps", "manual_promotion", "disable_auto_rollback", "analysis_interval", "patience", "clock"])
     var plan = RolloutPlan.default
     if let steps = fields["steps"] {
       guard let entries = steps.sequence, !entries.isEmpty else { throw reader.error(steps, "steps", "must be a non-empty list of steps") }
@@ -46,6 +47,13 @@ extension RolloutPlan {
     if let node = fields["disable_auto_rollback"] { plan.disableAutoRollback = try reader.bool(node, key: "disable_auto_rollback") }
     if let node = fields["analysis_interval"] { plan.analysisInterval = try Self.seconds(node, key: "analysis_interval", reader: reader) }
     if let node = fields["patience"] { plan.patience = try Self.seconds(node, key: "patience", reader: reader) }
+    if let node = fields["clock"] {
+      let name = try reader.string(node, key: "clock")
+      guard let clock = Clock(rawValue: name) else {
+        throw reader.error(node, "clock", "'\(name.prefix(40))' is not a clock: \(Clock.allCases.map(\.rawValue).joined(separator: ", "))")
+      }
+      plan.clock = clock
+    }
     do {
       try plan.validate(field: source)
     } catch let error as VaneError {

@@ -111,13 +111,42 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
   public var analysisInterval: Double
   /// Seconds the predictor may be unreachable before the step fails.
   public var patience: Double
+  /// What the durations count, and what moves the rollout.
+  public var clock: Clock
 
-  public init(steps: [Step], manualPromotion: Bool = false, disableAutoRollback: Bool = false, analysisInterval: Double = 30, patience: Double = 120) {
+  /// The clock a plan runs on.
+  public enum Clock: String, Sendable, Codable, CaseIterable {
+    /// Wall time: deploy analyses the rollout at the plan's interval by itself.
+    case wall
+    /// Data time: the rollout moves only when its driver (a replay, a backtest) reports the
+    /// bar time its traffic has reached, so the same data gives the same rollout.
+    case data
+  }
+
+  public init(
+    steps: [Step], manualPromotion: Bool = false, disableAutoRollback: Bool = false, analysisInterval: Double = 30, patience: Double = 120,
+    clock: Clock = .wall
+  ) {
     self.steps = steps
     self.manualPromotion = manualPromotion
     self.disableAutoRollback = disableAutoRollback
     self.analysisInterval = analysisInterval
     self.patience = patience
+    self.clock = clock
+  }
+
+  private enum CodingKeys: String, CodingKey {
+    case steps, manualPromotion, disableAutoRollback, analysisInterval, patience, clock
+  }
+
+  /// Reads a stored plan; plans stored before clocks existed ran on the wall clock.
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    self.init(
+      steps: try container.decode([Step].self, forKey: .steps), manualPromotion: try container.decode(Bool.self, forKey: .manualPromotion),
+      disableAutoRollback: try container.decode(Bool.self, forKey: .disableAutoRollback),
+      analysisInterval: try container.decode(Double.self, forKey: .analysisInterval), patience: try container.decode(Double.self, forKey: .patience),
+      clock: try container.decodeIfPresent(Clock.self, forKey: .clock) ?? .wall)
   }
 
   /// Checks every default threshold: errors no worse than the baseline's by 1 point, p99 at

@@ -9,9 +9,9 @@ public enum AdminMethods {
   /// Method names per service.
   public static let byService: [ServiceKind: [String]] = [
     .trainer: ["ImportModel"],
-    .predictor: ["LoadModel", "UnloadModel", "SetTrafficSplit"],
+    .predictor: ["LoadModel", "UnloadModel", "SetTrafficSplit", "Settle"],
     .gatekeeper: ["SetPolicy", "Bless"],
-    .deploy: ["Deploy", "Promote", "Pause", "Resume", "Rollback", "UploadBundle"],
+    .deploy: ["Deploy", "Promote", "Pause", "Resume", "Rollback", "UploadBundle", "AdvanceRollout"],
   ]
 
   /// Every admin method, for the interceptor pipeline.

@@ -28,6 +28,7 @@ enum VaneMethodTable {
     .init(Vane_V1_PredictorService.Method.SetTrafficSplit.descriptor, Vane_V1_SetTrafficSplitRequest.self, Vane_V1_TrafficSplit.self),
     .init(Vane_V1_PredictorService.Method.ListModels.descriptor, Vane_V1_ListModelsRequest.self, Vane_V1_ListModelsResponse.self),
     .init(Vane_V1_PredictorService.Method.GetModelStats.descriptor, Vane_V1_GetModelStatsRequest.self, Vane_V1_GetModelStatsResponse.self),
+    .init(Vane_V1_PredictorService.Method.Settle.descriptor, Vane_V1_SettleRequest.self, Vane_V1_SettleResponse.self),
     .init(Vane_V1_GatekeeperService.Method.GetServiceInfo.descriptor, Vane_V1_GetServiceInfoRequest.self, Vane_V1_ServiceInfo.self),
     .init(Vane_V1_GatekeeperService.Method.Calibrate.descriptor, Vane_V1_CalibrateRequest.self, Vane_V1_CalibrateResponse.self),
     .init(Vane_V1_GatekeeperService.Method.Evaluate.descriptor, Vane_V1_EvaluateRequest.self, Vane_V1_Report.self),
@@ -47,6 +48,7 @@ enum VaneMethodTable {
     .init(Vane_V1_DeployService.Method.Pause.descriptor, Vane_V1_PauseRequest.self, Vane_V1_Rollout.self),
     .init(Vane_V1_DeployService.Method.Resume.descriptor, Vane_V1_ResumeRequest.self, Vane_V1_Rollout.self),
     .init(Vane_V1_DeployService.Method.Rollback.descriptor, Vane_V1_RollbackRequest.self, Vane_V1_Rollout.self),
+    .init(Vane_V1_DeployService.Method.AdvanceRollout.descriptor, Vane_V1_AdvanceRolloutRequest.self, Vane_V1_Rollout.self),
     .init(Vane_V1_DeployService.Method.UploadBundle.descriptor, Vane_V1_UploadBundleRequest.self, Vane_V1_UploadBundleResponse.self),
   ]
 }

@@ -92,6 +92,9 @@ public final class ModelRegistry: Sendable {
   private let shadowQueue: AsyncStream<ShadowJob>.Continuation
   private let shadowJobs: AsyncStream<ShadowJob>
   private let shadowDrops = Atomic<Int>(0)
+  /// Shadow requests queued and scored so far (``settleShadows()`` waits for the one to reach the other).
+  private let shadowsQueued = Atomic<Int>(0)
+  private let shadowsScored = Atomic<Int>(0)
   private let pool: BlockingPool
   /// Where answers are logged (nil: not logged).
   public let log: PredictionLog?
@@ -276,6 +279,19 @@ public final class ModelRegistry: Sendable {
   /// Shadow requests dropped because the queue was full.
   public var droppedShadows: Int { self.shadowDrops.load(ordering: .relaxed) }
 
+  /// Waits until every shadow request queued before the call has been scored (or the queue
+  /// finished). - Returns: how many were scored meanwhile.
+  public func settleShadows() async throws -> Int {
+    let target = self.shadowsQueued.load(ordering: .acquiring)
+    let before = self.shadowsScored.load(ordering: .acquiring)
+    // The scorer is one task working through a bounded queue: a short poll is enough.
+    // (A request dropped after the target was read leaves the queued count below it.)
+    while self.shadowsScored.load(ordering: .acquiring) < min(target, self.shadowsQueued.load(ordering: .acquiring)) {
+      try await Task.sleep(for: .milliseconds(1))
+    }
+    return max(0, target - before)
+  }
+
   // MARK: Answering
 
   /// Routes one request and answers it on the version it routed to; the version cannot go
@@ -311,7 +327,10 @@ public final class ModelRegistry: Sendable {
     for shadow in lease.shadows {
       let job = ShadowJob(
         modelID: lease.modelID, target: shadow, features: features, count: count, horizons: horizons, context: context, predictionID: predictionID)
+      // Counted before the yield, so the scorer never counts past what is queued.
+      self.shadowsQueued.add(1, ordering: .releasing)
       if case .enqueued = self.shadowQueue.yield(job) { continue }
+      self.shadowsQueued.subtract(1, ordering: .releasing)
       self.shadowDrops.add(1, ordering: .relaxed)
       self.perform(self.state.withLock { $0.release(shadow.instance) })
     }
@@ -334,7 +353,10 @@ public final class ModelRegistry: Sendable {
           trust: job.target.model.assess(job.features, count: job.count, now: Date()), latency: latency)
       }
       self.perform(self.state.withLock { $0.release(job.target.instance) })
+      self.shadowsScored.add(1, ordering: .releasing)
     }
+    // Finished: nothing queued is left to wait for.
+    self.shadowsScored.store(self.shadowsQueued.load(ordering: .acquiring), ordering: .releasing)
   }
 
   /// No more shadow requests: ``runShadows()`` ends once the queue is empty.

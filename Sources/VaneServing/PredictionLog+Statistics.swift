@@ -52,8 +52,8 @@ public struct LiveStatistics: Sendable, Equatable {
 extension PredictionLog {
   /// `version`'s shadow answers paired with `baseline`'s primary answers to the same requests
   /// (answered at or after `since`), at the first horizon they share.
-  public func pairs(modelID: String, version: String, baseline: String, since: Int64?) throws -> LiveStatistics.Pairs {
-    let rows = try self.pairedAnswers(modelID: modelID, version: version, baseline: baseline, since: since)
+  public func pairs(modelID: String, version: String, baseline: String, since: Int64?, sinceBar: Int64? = nil) throws -> LiveStatistics.Pairs {
+    let rows = try self.pairedAnswers(modelID: modelID, version: version, baseline: baseline, since: since, sinceBar: sinceBar)
     var disagree = 0, diff = 0.0
     for (shadow, primary) in rows {
       let a = shadow.indices.max { shadow[$0] < shadow[$1] } ?? 0, b = primary.indices.max { primary[$0] < primary[$1] } ?? 0
@@ -66,16 +66,19 @@ extension PredictionLog {
   }
 
   /// Live statistics of a registered version over the bars in the trailing `window` that ends
-  /// at its newest logged bar, counting answers made at or after `since` (Unix ms).
+  /// at its newest logged bar, counting answers made at or after `since` and for bars opened at
+  /// or after `sinceBar` (Unix ms).
   /// - Throws: NOT_FOUND when the version never registered with this log.
-  public func statistics(modelID: String, version: String, window: Duration, since: Int64?) throws -> LiveStatistics {
+  public func statistics(modelID: String, version: String, window: Duration, since: Int64?, sinceBar: Int64? = nil) throws -> LiveStatistics {
     guard let record = self.version(modelID: modelID, version: version) else {
       throw VaneError(.notFound, "the prediction log has no version \(modelID)/\(version)")
     }
     let k = record.classes.count
     var bars: ClosedRange<Int64>?
     if let latest = try self.latestBar(modelID: modelID, version: version) {
-      bars = (latest - Int64(window.components.seconds) * 1000)...latest
+      let first = max(latest - Int64(window.components.seconds) * 1000, sinceBar ?? .min)
+      // Past the newest logged bar, the range holds no answer.
+      bars = first...max(first, latest)
     }
     let answers = try self.answers(modelID: modelID, version: version, bars: bars, since: since)
     var horizons: [LiveStatistics.Horizon] = []

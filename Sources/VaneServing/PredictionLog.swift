@@ -365,7 +365,7 @@ public final class PredictionLog: Sendable {
 
   /// Calibrated answers of `version`'s shadow answers and `baseline`'s primary answers to the
   /// same requests, at the lowest horizon, answered at or after `since`.
-  func pairedAnswers(modelID: String, version: String, baseline: String, since: Int64?) throws -> [([Double], [Double])] {
+  func pairedAnswers(modelID: String, version: String, baseline: String, since: Int64?, sinceBar: Int64?) throws -> [([Double], [Double])] {
     // A shadow answer's id is the primary's, then "-shadow-<version>".
     let suffix = "-shadow-" + version
     return try self.store.read("pairing answers") { db in
@@ -382,6 +382,10 @@ public final class PredictionLog: Sendable {
       if let since {
         sql += " AND s.answered_ms >= ?"
         arguments += [since]
+      }
+      if let sinceBar {
+        sql += " AND s.bar_time >= ?"
+        arguments += [sinceBar]
       }
       return try Row.fetchAll(db, sql: sql, arguments: arguments).map { (Self.values($0["s"]), Self.values($0["p"])) }
         .filter { $0.0.count == $0.1.count && !$0.0.isEmpty }

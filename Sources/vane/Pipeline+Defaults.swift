@@ -97,7 +97,9 @@ enum PipelineDefaults {
     """
 
   /// A first version (no incumbent) goes to FULL at once; it is promoted once it has answered
-  /// `minRequests` live bars without errors.
+  /// `minRequests` live bars without errors. Like every plan of the pipeline it runs on the
+  /// data clock: the replay advances it after each bar, so its durations count bar time and
+  /// the same candles give the same rollout.
   static func firstPlanYAML(minRequests: Int) -> String {
     """
     steps:
@@ -105,8 +107,9 @@ enum PipelineDefaults {
         min_requests: \(minRequests)
         thresholds:
           - {metric: error_rate, op: "<=", threshold: 0.0}
-    analysis_interval: 0.5s
-    patience: 60s
+    analysis_interval: 1h
+    patience: 12h
+    clock: data
 
     """
   }
@@ -114,7 +117,7 @@ enum PipelineDefaults {
   /// A new version against the incumbent: a shadow step checks it agrees with what is serving,
   /// a canary step takes a quarter of the traffic until enough of its answers have matured and
   /// its live AUC and log loss are not grossly worse than the incumbent's, then FULL. Durations
-  /// are wall-clock seconds; the outcome counts pace it by replayed bars. The live bounds are
+  /// count bar time (the data clock), analysed every 4 bars; the outcome counts pace it too. The live bounds are
   /// loose on purpose: on tens of matured hourly outcomes an AUC has a standard error near 0.1,
   /// so a tight bound would roll honest versions back on noise.
   static func rolloutPlanYAML(minRequests: Int, minMatured: Int) -> String {
@@ -122,14 +125,14 @@ enum PipelineDefaults {
     steps:
       - kind: shadow
         traffic_percent: 100
-        duration: 2s
+        duration: 24h
         min_requests: \(minRequests)
         thresholds:
           - {metric: error_rate, op: "<=", threshold: 0.0}
           - {metric: disagreement_rate, op: "<=", threshold: 0.35, failure_limit: 2}
       - kind: canary
         traffic_percent: 25
-        duration: 2s
+        duration: 24h
         min_requests: \(max(minRequests / 4, 1))
         min_matured_outcomes: \(minMatured)
         thresholds:
@@ -140,8 +143,9 @@ enum PipelineDefaults {
         min_requests: \(max(minRequests / 4, 1))
         thresholds:
           - {metric: error_rate, op: "<=", threshold: 0.0}
-    analysis_interval: 0.5s
-    patience: 60s
+    analysis_interval: 4h
+    patience: 12h
+    clock: data
 
     """
   }

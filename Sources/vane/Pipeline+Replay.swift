@@ -9,9 +9,10 @@ import VaneRuntime
 internal import Foundation
 
 extension PipelineRun {
-  /// Replays the live bars: each is ingested, then predicted; every `checkEvery` bars the live
-  /// metrics are read and the retraining triggers checked. Rollouts advance as bars arrive
-  /// (their outcome-gated steps wait for matured answers, which only new bars bring).
+  /// Replays the live bars: each is ingested, predicted, the predictor settled and the active
+  /// rollout advanced to the bar's close; every `checkEvery` bars the live metrics are read and
+  /// the retraining triggers checked. Nothing waits on the wall clock, so the same candles
+  /// give the same run at any speed.
   func replay() async throws {
     let times = self.market.liveTimes
     self.view.line(
@@ -28,7 +29,7 @@ extension PipelineRun {
       self.lastBar = time
       try await self.predict(time)
       self.summary.bars = i + 1
-      try await self.pollRollout()
+      try await self.settle(closing: time)
       self.recordTraffic(at: time)
       let checking = (i + 1) % self.settings.checkEvery == 0 || i == times.count - 1
       if checking { try await self.refreshStats(window: .seconds(7 * 24 * 3600)) }
@@ -233,30 +234,29 @@ extension PipelineRun {
     self.view.line(parts.joined(separator: "  "))
   }
 
+  /// After bar `time` was answered: the predictor scores the shadow copies and joins the
+  /// outcomes this bar brought, then the active rollout's clock moves to the bar's close (its
+  /// analysis and transitions happen in that call).
+  func settle(closing time: Int64) async throws {
+    _ = try await pipelineCall(self.stage.current, .predictor, "Settle") {
+      try await self.clients.predictor.settle(Vane_V1_SettleRequest(), metadata: self.clients.metadata, options: self.clients.options)
+    }
+    try await self.advanceRollout(to: time + self.barMs)
+  }
+
   /// When the replay ends with a rollout still in a step, it is rolled back (with the reason),
   /// so nothing is left half-way.
   func finishActiveRollout() async throws {
     guard let active = self.active else { return }
-    let deadline = ContinuousClock.now + .seconds(20)
-    // A step due on time may still pass: a few more polls before deciding.
-    while self.active != nil, ContinuousClock.now < deadline {
-      try await self.pollRollout()
-      if self.active != nil { try await Task.sleep(for: .milliseconds(250)) }
-      if self.active != nil, ContinuousClock.now + .seconds(17) > deadline { break }
-    }
-    guard self.active != nil else { return }
     self.view.line("   the replay ended with rollout \(active.id) unfinished: rolling it back")
-    _ = try await pipelineCall(self.stage.current, .deploy, "Rollback") {
+    let rollout = try await pipelineCall(self.stage.current, .deploy, "Rollback") {
       try await self.clients.deploy.rollback(
         .with {
           $0.rolloutID = active.id
           $0.reason = "the pipeline's replay ended before the rollout finished"
         }, metadata: self.clients.metadata, options: self.clients.options)
     }
-    while self.active != nil, ContinuousClock.now < deadline {
-      try await self.pollRollout()
-      if self.active != nil { try await Task.sleep(for: .milliseconds(250)) }
-    }
+    self.follow(rollout)
   }
 
   // MARK: The bad candidate

@@ -166,6 +166,8 @@ final class PipelineRun {
   var lastStats: [String: Vane_V1_VersionStats] = [:]
   /// The active rollout's state and its latest analysis, for the live panel.
   var activeState: Vane_V1_RolloutState = .unspecified
+  /// The active (or last) rollout as deploy last returned it.
+  var lastRollout: Vane_V1_Rollout?
   var lastAnalysis = ""
   let view: PipelineView
   let barMs: Int64 = 3_600_000
@@ -381,21 +383,15 @@ final class PipelineRun {
     self.view.line("== deploy \(version.label): no version serves \(self.settings.modelID) yet, so it goes to FULL once loaded and is promoted after \(self.settings.firstMinRequests) live answers")
     let plan = try self.plan(PipelineDefaults.firstPlanYAML(minRequests: self.settings.firstMinRequests), source: "first plan")
     let rollout = try await self.deploy(index, plan: plan, blessing: nil)
-    // The replay starts once the version takes traffic.
-    let deadline = ContinuousClock.now + .seconds(180)
-    while true {
-      let current = try await pipelineCall("deploy v1", .deploy, "GetRollout") {
-        try await self.clients.deploy.getRollout(.with { $0.rolloutID = rollout }, options: self.clients.options)
-      }
-      self.printEvents(current)
-      if current.trafficPercent >= 100 || current.state == .promoted { break }
-      if [.failed, .rolledBack, .aborted].contains(current.state) {
-        throw PipelineError(kind: .failed, stage: "deploy v1", message: "rollout \(rollout) ended \(RolloutText.state(current.state)): \(current.failureReason)")
-      }
-      guard ContinuousClock.now < deadline else {
-        throw PipelineError(kind: .failed, stage: "deploy v1", message: "rollout \(rollout) did not take traffic within 180 s (\(RolloutText.state(current.state)))")
-      }
-      try await Task.sleep(for: .milliseconds(200))
+    // Advanced to the cut, the rollout stages and loads the version (in that call) and goes
+    // to FULL: the replay starts once it takes traffic.
+    try await self.advanceRollout(to: self.market.cut)
+    guard let current = self.lastRollout, current.id == rollout else { return }
+    if [.failed, .rolledBack, .aborted].contains(current.state) {
+      throw PipelineError(kind: .failed, stage: "deploy v1", message: "rollout \(rollout) ended \(RolloutText.state(current.state)): \(current.failureReason)")
+    }
+    guard current.trafficPercent >= 100 || current.state == .promoted else {
+      throw PipelineError(kind: .failed, stage: "deploy v1", message: "rollout \(rollout) did not take traffic (\(RolloutText.state(current.state)))")
     }
   }
 
@@ -453,13 +449,24 @@ final class PipelineRun {
     return event.reason.isEmpty ? verdict : "\(verdict): \(event.reason)"
   }
 
-  /// Follows the active rollout one poll; when it has ended, records its outcome and makes the
-  /// promoted version the serving one.
-  func pollRollout() async throws {
+  /// Moves the active rollout's data clock to `now` (Unix ms) and follows what it did.
+  func advanceRollout(to now: Int64) async throws {
     guard let active = self.active else { return }
-    let rollout = try await pipelineCall(self.stage.current, .deploy, "GetRollout") {
-      try await self.clients.deploy.getRollout(.with { $0.rolloutID = active.id }, options: self.clients.options)
+    let rollout = try await pipelineCall(self.stage.current, .deploy, "AdvanceRollout") {
+      try await self.clients.deploy.advanceRollout(
+        .with {
+          $0.rolloutID = active.id
+          $0.now = PipelineTime.timestamp(now)
+        }, metadata: self.clients.metadata, options: self.clients.options)
     }
+    self.follow(rollout)
+  }
+
+  /// Takes the active rollout as deploy returned it: prints its new events; when it has ended,
+  /// records its outcome and makes the promoted version the serving one.
+  func follow(_ rollout: Vane_V1_Rollout) {
+    guard let active = self.active, active.id == rollout.id else { return }
+    self.lastRollout = rollout
     self.printEvents(rollout)
     self.activeState = rollout.state
     self.activeShare = [.canary, .full, .promoted].contains(rollout.state) ? rollout.trafficPercent : 0

@@ -160,6 +160,19 @@ public enum Vane_V1_DeployService: Sendable {
                 type: .clientStreaming
             )
         }
+        /// Namespace for "AdvanceRollout" metadata.
+        public enum AdvanceRollout: Sendable {
+            /// Request type for "AdvanceRollout".
+            public typealias Input = Vane_V1_AdvanceRolloutRequest
+            /// Response type for "AdvanceRollout".
+            public typealias Output = Vane_V1_Rollout
+            /// Descriptor for "AdvanceRollout".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "vane.v1.DeployService"),
+                method: "AdvanceRollout",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "vane.v1.DeployService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetServiceInfo.descriptor,
@@ -171,7 +184,8 @@ public enum Vane_V1_DeployService: Sendable {
             Pause.descriptor,
             Resume.descriptor,
             Rollback.descriptor,
-            UploadBundle.descriptor
+            UploadBundle.descriptor,
+            AdvanceRollout.descriptor
         ]
     }
 }
@@ -410,6 +424,31 @@ extension Vane_V1_DeployService {
             request: GRPCCore.StreamingServerRequest<Vane_V1_UploadBundleRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_UploadBundleResponse>
+
+        /// Handle the "AdvanceRollout" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Moves the clock of a rollout whose plan counts DATA time (see
+        /// > RolloutClock) to `now` and does the work due by then before answering:
+        /// > staging and loading the new version, the analysis, the step's
+        /// > transitions. A replay or backtest calls it after each bar's requests have
+        /// > been answered (and the predictor settled), so the same data gives the
+        /// > same rollout. On a terminal rollout it returns the rollout unchanged.
+        /// > Errors: NOT_FOUND, INVALID_ARGUMENT (no `now`), FAILED_PRECONDITION (the
+        /// > plan counts wall time, or `now` is before the rollout's clock).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Vane_V1_AdvanceRolloutRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Vane_V1_Rollout` messages.
+        func advanceRollout(
+            request: GRPCCore.StreamingServerRequest<Vane_V1_AdvanceRolloutRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_Rollout>
     }
 
     /// Service protocol for the "vane.v1.DeployService" service.
@@ -632,6 +671,31 @@ extension Vane_V1_DeployService {
             request: GRPCCore.StreamingServerRequest<Vane_V1_UploadBundleRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Vane_V1_UploadBundleResponse>
+
+        /// Handle the "AdvanceRollout" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Moves the clock of a rollout whose plan counts DATA time (see
+        /// > RolloutClock) to `now` and does the work due by then before answering:
+        /// > staging and loading the new version, the analysis, the step's
+        /// > transitions. A replay or backtest calls it after each bar's requests have
+        /// > been answered (and the predictor settled), so the same data gives the
+        /// > same rollout. On a terminal rollout it returns the rollout unchanged.
+        /// > Errors: NOT_FOUND, INVALID_ARGUMENT (no `now`), FAILED_PRECONDITION (the
+        /// > plan counts wall time, or `now` is before the rollout's clock).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_AdvanceRolloutRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Vane_V1_Rollout` message.
+        func advanceRollout(
+            request: GRPCCore.ServerRequest<Vane_V1_AdvanceRolloutRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Vane_V1_Rollout>
     }
 
     /// Simple service protocol for the "vane.v1.DeployService" service.
@@ -853,6 +917,31 @@ extension Vane_V1_DeployService {
             request: GRPCCore.RPCAsyncSequence<Vane_V1_UploadBundleRequest, any Swift.Error>,
             context: GRPCCore.ServerContext
         ) async throws -> Vane_V1_UploadBundleResponse
+
+        /// Handle the "AdvanceRollout" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Moves the clock of a rollout whose plan counts DATA time (see
+        /// > RolloutClock) to `now` and does the work due by then before answering:
+        /// > staging and loading the new version, the analysis, the step's
+        /// > transitions. A replay or backtest calls it after each bar's requests have
+        /// > been answered (and the predictor settled), so the same data gives the
+        /// > same rollout. On a terminal rollout it returns the rollout unchanged.
+        /// > Errors: NOT_FOUND, INVALID_ARGUMENT (no `now`), FAILED_PRECONDITION (the
+        /// > plan counts wall time, or `now` is before the rollout's clock).
+        ///
+        /// - Parameters:
+        ///   - request: A `Vane_V1_AdvanceRolloutRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Vane_V1_Rollout` to respond with.
+        func advanceRollout(
+            request: Vane_V1_AdvanceRolloutRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Vane_V1_Rollout
     }
 }
 
@@ -970,6 +1059,17 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Vane_V1_DeployService.Method.AdvanceRollout.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_AdvanceRolloutRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Rollout>(),
+            handler: { request, context in
+                try await self.advanceRollout(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1081,6 +1181,17 @@ extension Vane_V1_DeployService.ServiceProtocol {
     ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_UploadBundleResponse> {
         let response = try await self.uploadBundle(
             request: request,
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func advanceRollout(
+        request: GRPCCore.StreamingServerRequest<Vane_V1_AdvanceRolloutRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_Rollout> {
+        let response = try await self.advanceRollout(
+            request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
         return GRPCCore.StreamingServerResponse(single: response)
@@ -1218,6 +1329,19 @@ extension Vane_V1_DeployService.SimpleServiceProtocol {
         return GRPCCore.ServerResponse<Vane_V1_UploadBundleResponse>(
             message: try await self.uploadBundle(
                 request: request.messages,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func advanceRollout(
+        request: GRPCCore.ServerRequest<Vane_V1_AdvanceRolloutRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Vane_V1_Rollout> {
+        return GRPCCore.ServerResponse<Vane_V1_Rollout>(
+            message: try await self.advanceRollout(
+                request: request.message,
                 context: context
             ),
             metadata: [:]
@@ -1495,6 +1619,36 @@ extension Vane_V1_DeployService {
             deserializer: some GRPCCore.MessageDeserializer<Vane_V1_UploadBundleResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_UploadBundleResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AdvanceRollout" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Moves the clock of a rollout whose plan counts DATA time (see
+        /// > RolloutClock) to `now` and does the work due by then before answering:
+        /// > staging and loading the new version, the analysis, the step's
+        /// > transitions. A replay or backtest calls it after each bar's requests have
+        /// > been answered (and the predictor settled), so the same data gives the
+        /// > same rollout. On a terminal rollout it returns the rollout unchanged.
+        /// > Errors: NOT_FOUND, INVALID_ARGUMENT (no `now`), FAILED_PRECONDITION (the
+        /// > plan counts wall time, or `now` is before the rollout's clock).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_AdvanceRolloutRequest` message.
+        ///   - serializer: A serializer for `Vane_V1_AdvanceRolloutRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_Rollout` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func advanceRollout<Result>(
+            request: GRPCCore.ClientRequest<Vane_V1_AdvanceRolloutRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_AdvanceRolloutRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_Rollout>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Rollout>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1884,6 +2038,47 @@ extension Vane_V1_DeployService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "AdvanceRollout" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Moves the clock of a rollout whose plan counts DATA time (see
+        /// > RolloutClock) to `now` and does the work due by then before answering:
+        /// > staging and loading the new version, the analysis, the step's
+        /// > transitions. A replay or backtest calls it after each bar's requests have
+        /// > been answered (and the predictor settled), so the same data gives the
+        /// > same rollout. On a terminal rollout it returns the rollout unchanged.
+        /// > Errors: NOT_FOUND, INVALID_ARGUMENT (no `now`), FAILED_PRECONDITION (the
+        /// > plan counts wall time, or `now` is before the rollout's clock).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_AdvanceRolloutRequest` message.
+        ///   - serializer: A serializer for `Vane_V1_AdvanceRolloutRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_Rollout` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func advanceRollout<Result>(
+            request: GRPCCore.ClientRequest<Vane_V1_AdvanceRolloutRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_AdvanceRolloutRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_Rollout>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Rollout>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Vane_V1_DeployService.Method.AdvanceRollout.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2202,6 +2397,42 @@ extension Vane_V1_DeployService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_UploadBundleRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_UploadBundleResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AdvanceRollout" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Admin. Moves the clock of a rollout whose plan counts DATA time (see
+    /// > RolloutClock) to `now` and does the work due by then before answering:
+    /// > staging and loading the new version, the analysis, the step's
+    /// > transitions. A replay or backtest calls it after each bar's requests have
+    /// > been answered (and the predictor settled), so the same data gives the
+    /// > same rollout. On a terminal rollout it returns the rollout unchanged.
+    /// > Errors: NOT_FOUND, INVALID_ARGUMENT (no `now`), FAILED_PRECONDITION (the
+    /// > plan counts wall time, or `now` is before the rollout's clock).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Vane_V1_AdvanceRolloutRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func advanceRollout<Result>(
+        request: GRPCCore.ClientRequest<Vane_V1_AdvanceRolloutRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Rollout>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.advanceRollout(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_AdvanceRolloutRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Rollout>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2563,6 +2794,46 @@ extension Vane_V1_DeployService.ClientProtocol {
             producer: producer
         )
         return try await self.uploadBundle(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AdvanceRollout" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Admin. Moves the clock of a rollout whose plan counts DATA time (see
+    /// > RolloutClock) to `now` and does the work due by then before answering:
+    /// > staging and loading the new version, the analysis, the step's
+    /// > transitions. A replay or backtest calls it after each bar's requests have
+    /// > been answered (and the predictor settled), so the same data gives the
+    /// > same rollout. On a terminal rollout it returns the rollout unchanged.
+    /// > Errors: NOT_FOUND, INVALID_ARGUMENT (no `now`), FAILED_PRECONDITION (the
+    /// > plan counts wall time, or `now` is before the rollout's clock).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func advanceRollout<Result>(
+        _ message: Vane_V1_AdvanceRolloutRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_Rollout>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Vane_V1_AdvanceRolloutRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.advanceRollout(
             request: request,
             options: options,
             onResponse: handleResponse

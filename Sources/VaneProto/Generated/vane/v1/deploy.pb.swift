@@ -35,6 +35,49 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// The clock a rollout's plan runs on.
+public nonisolated enum Vane_V1_RolloutClock: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Wall time on the deploy host: the service analyses the rollout at the
+  /// plan's interval by itself (the default).
+  case unspecified // = 0
+
+  /// Data time: the rollout moves only when AdvanceRollout reports the bar
+  /// time its traffic has reached; durations, the analysis interval and
+  /// patience count that time, and the analysis reads the answers for bars
+  /// opened since the step began. For replays and backtests.
+  case data // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .data
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .data: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Vane_V1_RolloutClock] = [
+    .unspecified,
+    .data,
+  ]
+
+}
+
 /// Kinds of rollout step.
 public nonisolated enum Vane_V1_StepKind: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
@@ -422,6 +465,9 @@ public nonisolated struct Vane_V1_RolloutPlan: Sendable {
   public var hasPatience: Bool {self._patience != nil}
   /// Clears the value of `patience`. Subsequent reads from it will return its default value.
   public mutating func clearPatience() {self._patience = nil}
+
+  /// What the durations above count, and what moves the rollout.
+  public var clock: Vane_V1_RolloutClock = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1069,6 +1115,32 @@ public nonisolated struct Vane_V1_ResumeRequest: Sendable {
 }
 
 /// Roll a rollout back.
+public nonisolated struct Vane_V1_AdvanceRolloutRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Rollout id.
+  public var rolloutID: String = String()
+
+  /// The data time the rollout's traffic has reached (the close of the newest
+  /// bar answered).
+  public var now: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_now ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_now = newValue}
+  }
+  /// Returns true if `now` has been explicitly set.
+  public var hasNow: Bool {self._now != nil}
+  /// Clears the value of `now`. Subsequent reads from it will return its default value.
+  public mutating func clearNow() {self._now = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _now: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
 public nonisolated struct Vane_V1_RollbackRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1164,6 +1236,10 @@ public nonisolated struct Vane_V1_UploadBundleResponse: Sendable {
 
 fileprivate nonisolated let _protobuf_package = "vane.v1"
 
+nonisolated extension Vane_V1_RolloutClock: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLLOUT_CLOCK_UNSPECIFIED\0\u{1}ROLLOUT_CLOCK_DATA\0")
+}
+
 nonisolated extension Vane_V1_StepKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STEP_KIND_UNSPECIFIED\0\u{1}STEP_KIND_SHADOW\0\u{1}STEP_KIND_CANARY\0\u{1}STEP_KIND_FULL\0")
 }
@@ -1182,7 +1258,7 @@ nonisolated extension Vane_V1_RolloutEventKind: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Vane_V1_RolloutPlan: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RolloutPlan"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}steps\0\u{3}manual_promotion\0\u{3}disable_auto_rollback\0\u{3}analysis_interval\0\u{1}patience\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}steps\0\u{3}manual_promotion\0\u{3}disable_auto_rollback\0\u{3}analysis_interval\0\u{1}patience\0\u{1}clock\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1195,6 +1271,7 @@ nonisolated extension Vane_V1_RolloutPlan: SwiftProtobuf.Message, SwiftProtobuf.
       case 3: try { try decoder.decodeSingularBoolField(value: &self.disableAutoRollback) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._analysisInterval) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._patience) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.clock) }()
       default: break
       }
     }
@@ -1220,6 +1297,9 @@ nonisolated extension Vane_V1_RolloutPlan: SwiftProtobuf.Message, SwiftProtobuf.
     try { if let v = self._patience {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    if self.clock != .unspecified {
+      try visitor.visitSingularEnumField(value: self.clock, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1229,6 +1309,7 @@ nonisolated extension Vane_V1_RolloutPlan: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.disableAutoRollback != rhs.disableAutoRollback {return false}
     if lhs._analysisInterval != rhs._analysisInterval {return false}
     if lhs._patience != rhs._patience {return false}
+    if lhs.clock != rhs.clock {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2193,6 +2274,45 @@ nonisolated extension Vane_V1_ResumeRequest: SwiftProtobuf.Message, SwiftProtobu
   public static func ==(lhs: Vane_V1_ResumeRequest, rhs: Vane_V1_ResumeRequest) -> Bool {
     if lhs.rolloutID != rhs.rolloutID {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_AdvanceRolloutRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AdvanceRolloutRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rollout_id\0\u{1}now\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.rolloutID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._now) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.rolloutID.isEmpty {
+      try visitor.visitSingularStringField(value: self.rolloutID, fieldNumber: 1)
+    }
+    try { if let v = self._now {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_AdvanceRolloutRequest, rhs: Vane_V1_AdvanceRolloutRequest) -> Bool {
+    if lhs.rolloutID != rhs.rolloutID {return false}
+    if lhs._now != rhs._now {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

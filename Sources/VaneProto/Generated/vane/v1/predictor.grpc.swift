@@ -133,6 +133,19 @@ public enum Vane_V1_PredictorService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Settle" metadata.
+        public enum Settle: Sendable {
+            /// Request type for "Settle".
+            public typealias Input = Vane_V1_SettleRequest
+            /// Response type for "Settle".
+            public typealias Output = Vane_V1_SettleResponse
+            /// Descriptor for "Settle".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "vane.v1.PredictorService"),
+                method: "Settle",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "vane.v1.PredictorService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetServiceInfo.descriptor,
@@ -142,7 +155,8 @@ public enum Vane_V1_PredictorService: Sendable {
             UnloadModel.descriptor,
             SetTrafficSplit.descriptor,
             ListModels.descriptor,
-            GetModelStats.descriptor
+            GetModelStats.descriptor,
+            Settle.descriptor
         ]
     }
 }
@@ -344,6 +358,29 @@ extension Vane_V1_PredictorService {
             request: GRPCCore.StreamingServerRequest<Vane_V1_GetModelStatsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_GetModelStatsResponse>
+
+        /// Handle the "Settle" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Finishes the work queued behind the answers given so far: shadow
+        /// > requests already queued are scored, every answer is written to the
+        /// > prediction log, then one outcome-join pass runs. A replay calls it after
+        /// > each bar so what an analysis reads next does not depend on timing.
+        /// > Errors: FAILED_PRECONDITION (this predictor runs without a prediction
+        /// > log).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Vane_V1_SettleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Vane_V1_SettleResponse` messages.
+        func settle(
+            request: GRPCCore.StreamingServerRequest<Vane_V1_SettleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_SettleResponse>
     }
 
     /// Service protocol for the "vane.v1.PredictorService" service.
@@ -529,6 +566,29 @@ extension Vane_V1_PredictorService {
             request: GRPCCore.ServerRequest<Vane_V1_GetModelStatsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Vane_V1_GetModelStatsResponse>
+
+        /// Handle the "Settle" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Finishes the work queued behind the answers given so far: shadow
+        /// > requests already queued are scored, every answer is written to the
+        /// > prediction log, then one outcome-join pass runs. A replay calls it after
+        /// > each bar so what an analysis reads next does not depend on timing.
+        /// > Errors: FAILED_PRECONDITION (this predictor runs without a prediction
+        /// > log).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_SettleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Vane_V1_SettleResponse` message.
+        func settle(
+            request: GRPCCore.ServerRequest<Vane_V1_SettleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Vane_V1_SettleResponse>
     }
 
     /// Simple service protocol for the "vane.v1.PredictorService" service.
@@ -712,6 +772,29 @@ extension Vane_V1_PredictorService {
             request: Vane_V1_GetModelStatsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Vane_V1_GetModelStatsResponse
+
+        /// Handle the "Settle" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Finishes the work queued behind the answers given so far: shadow
+        /// > requests already queued are scored, every answer is written to the
+        /// > prediction log, then one outcome-join pass runs. A replay calls it after
+        /// > each bar so what an analysis reads next does not depend on timing.
+        /// > Errors: FAILED_PRECONDITION (this predictor runs without a prediction
+        /// > log).
+        ///
+        /// - Parameters:
+        ///   - request: A `Vane_V1_SettleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Vane_V1_SettleResponse` to respond with.
+        func settle(
+            request: Vane_V1_SettleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Vane_V1_SettleResponse
     }
 }
 
@@ -807,6 +890,17 @@ extension Vane_V1_PredictorService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Vane_V1_PredictorService.Method.Settle.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_SettleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_SettleResponse>(),
+            handler: { request, context in
+                try await self.settle(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -895,6 +989,17 @@ extension Vane_V1_PredictorService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_GetModelStatsResponse> {
         let response = try await self.getModelStats(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func settle(
+        request: GRPCCore.StreamingServerRequest<Vane_V1_SettleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Vane_V1_SettleResponse> {
+        let response = try await self.settle(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1002,6 +1107,19 @@ extension Vane_V1_PredictorService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Vane_V1_GetModelStatsResponse> {
         return GRPCCore.ServerResponse<Vane_V1_GetModelStatsResponse>(
             message: try await self.getModelStats(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func settle(
+        request: GRPCCore.ServerRequest<Vane_V1_SettleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Vane_V1_SettleResponse> {
+        return GRPCCore.ServerResponse<Vane_V1_SettleResponse>(
+            message: try await self.settle(
                 request: request.message,
                 context: context
             ),
@@ -1233,6 +1351,34 @@ extension Vane_V1_PredictorService {
             deserializer: some GRPCCore.MessageDeserializer<Vane_V1_GetModelStatsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_GetModelStatsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Settle" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Finishes the work queued behind the answers given so far: shadow
+        /// > requests already queued are scored, every answer is written to the
+        /// > prediction log, then one outcome-join pass runs. A replay calls it after
+        /// > each bar so what an analysis reads next does not depend on timing.
+        /// > Errors: FAILED_PRECONDITION (this predictor runs without a prediction
+        /// > log).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_SettleRequest` message.
+        ///   - serializer: A serializer for `Vane_V1_SettleRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_SettleResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func settle<Result>(
+            request: GRPCCore.ClientRequest<Vane_V1_SettleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_SettleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_SettleResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_SettleResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1555,6 +1701,45 @@ extension Vane_V1_PredictorService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Settle" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Admin. Finishes the work queued behind the answers given so far: shadow
+        /// > requests already queued are scored, every answer is written to the
+        /// > prediction log, then one outcome-join pass runs. A replay calls it after
+        /// > each bar so what an analysis reads next does not depend on timing.
+        /// > Errors: FAILED_PRECONDITION (this predictor runs without a prediction
+        /// > log).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Vane_V1_SettleRequest` message.
+        ///   - serializer: A serializer for `Vane_V1_SettleRequest` messages.
+        ///   - deserializer: A deserializer for `Vane_V1_SettleResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func settle<Result>(
+            request: GRPCCore.ClientRequest<Vane_V1_SettleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Vane_V1_SettleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Vane_V1_SettleResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_SettleResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Vane_V1_PredictorService.Method.Settle.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1816,6 +2001,40 @@ extension Vane_V1_PredictorService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetModelStatsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetModelStatsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Settle" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Admin. Finishes the work queued behind the answers given so far: shadow
+    /// > requests already queued are scored, every answer is written to the
+    /// > prediction log, then one outcome-join pass runs. A replay calls it after
+    /// > each bar so what an analysis reads next does not depend on timing.
+    /// > Errors: FAILED_PRECONDITION (this predictor runs without a prediction
+    /// > log).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Vane_V1_SettleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func settle<Result>(
+        request: GRPCCore.ClientRequest<Vane_V1_SettleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_SettleResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.settle(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_SettleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_SettleResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2111,6 +2330,44 @@ extension Vane_V1_PredictorService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getModelStats(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Settle" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Admin. Finishes the work queued behind the answers given so far: shadow
+    /// > requests already queued are scored, every answer is written to the
+    /// > prediction log, then one outcome-join pass runs. A replay calls it after
+    /// > each bar so what an analysis reads next does not depend on timing.
+    /// > Errors: FAILED_PRECONDITION (this predictor runs without a prediction
+    /// > log).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func settle<Result>(
+        _ message: Vane_V1_SettleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Vane_V1_SettleResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Vane_V1_SettleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.settle(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -1213,6 +1213,17 @@ public nonisolated struct Vane_V1_GetModelStatsRequest: Sendable {
   /// the same requests (VersionStats.paired); empty = no pairing.
   public var compareWith: String = String()
 
+  /// Only predictions of bars opened at or after this time (a data-clocked
+  /// rollout's step); unset = no bound.
+  public var sinceBar: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_sinceBar ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_sinceBar = newValue}
+  }
+  /// Returns true if `sinceBar` has been explicitly set.
+  public var hasSinceBar: Bool {self._sinceBar != nil}
+  /// Clears the value of `sinceBar`. Subsequent reads from it will return its default value.
+  public mutating func clearSinceBar() {self._sinceBar = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1220,6 +1231,36 @@ public nonisolated struct Vane_V1_GetModelStatsRequest: Sendable {
   fileprivate var _model: Vane_V1_ModelRef? = nil
   fileprivate var _window: SwiftProtobuf.Google_Protobuf_Duration? = nil
   fileprivate var _since: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _sinceBar: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+public nonisolated struct Vane_V1_SettleRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Vane_V1_SettleResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Shadow requests scored while settling.
+  public var shadowsScored: UInt64 = 0
+
+  /// Answers written to the prediction log while settling.
+  public var answersWritten: UInt64 = 0
+
+  /// Answers joined with their outcome by the join pass.
+  public var matured: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Live statistics of versions.
@@ -2833,7 +2874,7 @@ nonisolated extension Vane_V1_ModelCounters: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Vane_V1_GetModelStatsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetModelStatsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}window\0\u{1}since\0\u{3}compare_with\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}window\0\u{1}since\0\u{3}compare_with\0\u{3}since_bar\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2845,6 +2886,7 @@ nonisolated extension Vane_V1_GetModelStatsRequest: SwiftProtobuf.Message, Swift
       case 2: try { try decoder.decodeSingularMessageField(value: &self._window) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._since) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.compareWith) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._sinceBar) }()
       default: break
       }
     }
@@ -2867,6 +2909,9 @@ nonisolated extension Vane_V1_GetModelStatsRequest: SwiftProtobuf.Message, Swift
     if !self.compareWith.isEmpty {
       try visitor.visitSingularStringField(value: self.compareWith, fieldNumber: 4)
     }
+    try { if let v = self._sinceBar {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2875,6 +2920,66 @@ nonisolated extension Vane_V1_GetModelStatsRequest: SwiftProtobuf.Message, Swift
     if lhs._window != rhs._window {return false}
     if lhs._since != rhs._since {return false}
     if lhs.compareWith != rhs.compareWith {return false}
+    if lhs._sinceBar != rhs._sinceBar {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_SettleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SettleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_SettleRequest, rhs: Vane_V1_SettleRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Vane_V1_SettleResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SettleResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shadows_scored\0\u{3}answers_written\0\u{1}matured\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.shadowsScored) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.answersWritten) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.matured) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shadowsScored != 0 {
+      try visitor.visitSingularUInt64Field(value: self.shadowsScored, fieldNumber: 1)
+    }
+    if self.answersWritten != 0 {
+      try visitor.visitSingularUInt64Field(value: self.answersWritten, fieldNumber: 2)
+    }
+    if self.matured != 0 {
+      try visitor.visitSingularUInt64Field(value: self.matured, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Vane_V1_SettleResponse, rhs: Vane_V1_SettleResponse) -> Bool {
+    if lhs.shadowsScored != rhs.shadowsScored {return false}
+    if lhs.answersWritten != rhs.answersWritten {return false}
+    if lhs.matured != rhs.matured {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
