@@ -123,6 +123,9 @@ extension PipelineRun {
             $0.bar = .with { $0.asOf = PipelineTime.timestamp(time) }
           }
           $0.requestID = "pipeline-\(time)"
+          // The split routes each bar by its key, not by chance: the same bars reach the same
+          // version in every run.
+          $0.routingKey = "pipeline-\(time)"
         }, options: self.clients.options)
     } catch let error as RPCError {
       // A failed answer is counted, not fatal: the rollout analysis sees it as an error.
@@ -291,7 +294,8 @@ extension PipelineRun {
     }
     self.view.line("   \(label) = \(bundle.manifest.id): passed '\(PipelineDefaults.policyName)', blessed (key \(verdict.publicKeyID)); deploying it")
     self.summary.versions.append(
-      PipelineVersion(label: label, version: bundle.manifest.id, role: "inverted", bundlePath: path, dataEnd: source.dataEnd, oofAUC: source.oofAUC))
+      PipelineVersion(label: label, version: self.settings.versionLabel(label, bundleID: bundle.manifest.id), role: "inverted", bundlePath: path, dataEnd: source.dataEnd, oofAUC: source.oofAUC,
+        bundleID: bundle.manifest.id))
     _ = try await self.deploy(self.summary.versions.count - 1, plan: try self.rolloutPlan(), blessing: verdict)
   }
 }

@@ -48,6 +48,13 @@ struct PipelineSettings: Sendable {
   var bundleDirectory: String
   /// A redrawn panel on a terminal, or plain lines.
   var view: PipelineView.Mode = .auto
+  /// Version labels in the predictor: the run's own ("v1", "v2", …) on services the pipeline
+  /// started (a fresh predictor, so they are unique; the traffic split hashes them, so the same
+  /// candles route the same bars), else the bundle ids (services that may hold earlier runs).
+  var runLabels = false
+
+  /// The predictor's label for version `label` of bundle `bundleID`.
+  func versionLabel(_ label: String, bundleID: String) -> String { self.runLabels ? label : bundleID }
 }
 
 /// The stage a run is in, readable from a signal handler.
@@ -60,6 +67,7 @@ final class PipelineStage: Sendable {
 /// One version the run produced, and what became of it.
 struct PipelineVersion: Sendable {
   var label: String
+  /// Its label in the predictor (see ``PipelineSettings/runLabels``).
   var version: String
   var role: String
   var bundlePath: String
@@ -71,6 +79,8 @@ struct PipelineVersion: Sendable {
   var matured: Int64 = 0
   var outcome = "-"
   var reason = ""
+  /// The bundle it was loaded from.
+  var bundleID = ""
 }
 
 /// What a finished run reports (the terminal summary and the HTML report).
@@ -293,7 +303,8 @@ final class PipelineRun {
     let verdict = final.verdict
     let oof = final.modelMetrics.first { $0.role == .meta && $0.horizonBars == 1 } ?? final.modelMetrics.first { $0.horizonBars == 1 }
     var version = PipelineVersion(
-      label: label, version: final.bundle.bundleID, role: role, bundlePath: final.bundle.path, dataEnd: until, oofAUC: oof?.oofMetrics["auc"])
+      label: label, version: self.settings.versionLabel(label, bundleID: final.bundle.bundleID), role: role, bundlePath: final.bundle.path, dataEnd: until, oofAUC: oof?.oofMetrics["auc"],
+      bundleID: final.bundle.bundleID)
     guard final.hasVerdict, verdict.passed, verdict.blessed else {
       let why = final.hasVerdict ? "gates failed: \(verdict.failedGates.joined(separator: ", "))" : "the bundle was not evaluated"
       self.view.line("   \(label) \(final.bundle.bundleID): \(why); it is not deployed")

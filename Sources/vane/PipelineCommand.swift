@@ -150,8 +150,9 @@ struct PipelineCommand: AsyncParsableCommand {
       try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
       let plan = StackPlan.loopback(basePort: self.basePort, metricsBasePort: metricsBase(self.metricsBasePort, basePort: self.basePort), dataRoot: root)
       for entry in plan { addresses[entry.kind] = entry.address }
-      // Outcomes are joined every second, so live metrics follow the replay closely.
-      let environment = ["VANE_JOIN_INTERVAL": "1"]
+      // The replay settles the predictor after every bar (which joins the outcomes due): the
+      // predictor's own join pass is only a backstop.
+      let environment = ["VANE_JOIN_INTERVAL": "30"]
       Output.line("vane pipeline: starting the five services (logs in \(root)/logs)")
       let local = try LocalStack(plan: plan, gracePeriod: 5, environment: environment, logDirectory: root + "/logs")
       stack = local
@@ -178,6 +179,7 @@ struct PipelineCommand: AsyncParsableCommand {
     settings.injectBadModel = self.injectBadModel
     settings.stopWhenDone = self.stopWhenDone
     settings.view = self.view
+    settings.runLabels = stack != nil
     let configured = settings
     let connection = self.connection
     let trainerAddress = addresses[.trainer]!

@@ -35,7 +35,7 @@ extension PipelineReport {
     for v in summary.versions {
       let css = v.outcome == "PROMOTED" ? "pass" : v.outcome.contains("ROLLED") || v.outcome.contains("NOT") ? "fail" : ""
       page.append(
-        "<tr><td>\(e(v.label))</td><td>\(e(v.role))</td><td class=\"muted\">\(e(v.version))</td><td class=\"n\">\(number(v.oofAUC))</td><td class=\"n\">\(number(v.liveAUC))</td><td class=\"n\">\(number(v.liveLogLoss))</td><td class=\"n\">\(v.predictions)</td><td class=\"n\">\(v.matured)</td><td class=\"\(css)\">\(e(v.outcome))\(v.reason.isEmpty ? "" : ": " + e(v.reason))</td></tr>"
+        "<tr><td>\(e(v.label))</td><td>\(e(v.role))</td><td class=\"muted\">\(e(v.bundleID.isEmpty ? v.version : v.bundleID))</td><td class=\"n\">\(number(v.oofAUC))</td><td class=\"n\">\(number(v.liveAUC))</td><td class=\"n\">\(number(v.liveLogLoss))</td><td class=\"n\">\(v.predictions)</td><td class=\"n\">\(v.matured)</td><td class=\"\(css)\">\(e(v.outcome))\(v.reason.isEmpty ? "" : ": " + e(v.reason))</td></tr>"
       )
     }
     page.append("</table>")
