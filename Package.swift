@@ -284,7 +284,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneRolloutTests",
-      dependencies: ["VaneRollout", "VaneCore", "VaneQuality"],
+      dependencies: ["VaneRollout", "VaneCore", "VaneQuality", "VaneBundle"],
       swiftSettings: swiftSettings
     ),
     .testTarget(
