@@ -65,6 +65,12 @@ struct GRPCPredictorPort: PredictorPort {
     }
   }
 
+  func settle() async throws {
+    _ = try await self.predictor { client in
+      try await client.settle(Vane_V1_SettleRequest(), metadata: self.adminMetadata, options: self.options)
+    }
+  }
+
   func unload(modelID: String, version: String) async throws {
     do {
       _ = try await self.predictor { client in

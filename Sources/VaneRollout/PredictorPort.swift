@@ -14,6 +14,9 @@ public protocol PredictorPort: Sendable {
   /// Live figures of a version from answers since `since` (paired with `compareWith`'s): answers
   /// made since then by the wall clock, or for bars opened since then by the data clock.
   func live(modelID: String, version: String, since: Date, by clock: RolloutPlan.Clock, compareWith: String?) async throws -> LiveFigures
+  /// Finishes the predictor's queued work (shadow copies scored, answers logged, outcomes due
+  /// joined), so an analysis on the data clock reads the same counters and log every run.
+  func settle() async throws
 }
 
 /// One loaded version as the predictor lists it.

@@ -290,6 +290,9 @@ public actor RolloutController: Service {
     }
     let versions: [PredictorVersion]
     do {
+      // On the data clock the analysis must not depend on how far the predictor's background
+      // work got: it reads after the predictor has settled.
+      if r.plan.clock == .data { try await self.predictor.settle() }
       versions = try await self.predictor.versions(modelID: r.modelID)
       self.unreachableSince[id] = nil
     } catch {

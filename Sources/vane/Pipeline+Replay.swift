@@ -32,7 +32,10 @@ extension PipelineRun {
       try await self.settle(closing: time)
       self.recordTraffic(at: time)
       let checking = (i + 1) % self.settings.checkEvery == 0 || i == times.count - 1
-      if checking { try await self.refreshStats(window: .seconds(7 * 24 * 3600)) }
+      if checking {
+        try await self.settlePredictor()
+        try await self.refreshStats(window: .seconds(7 * 24 * 3600))
+      }
       self.view.update(
         self.panel(bar: time, index: i, of: times.count, barsPerSecond: Double(i + 1) / max(PipelineTime.seconds(since: start), 1e-3)).lines(),
         force: checking)
@@ -237,14 +240,18 @@ extension PipelineRun {
     self.view.line(parts.joined(separator: "  "))
   }
 
-  /// After bar `time` was answered: the predictor scores the shadow copies and joins the
-  /// outcomes this bar brought, then the active rollout's clock moves to the bar's close (its
-  /// analysis and transitions happen in that call).
+  /// After bar `time` was answered, the active rollout's clock moves to the bar's close: its
+  /// analysis, when due, settles the predictor first, and its transitions happen in that call.
   func settle(closing time: Int64) async throws {
+    try await self.advanceRollout(to: time + self.barMs)
+  }
+
+  /// Lets the predictor finish what the bars so far queued (shadow copies, log writes, the
+  /// outcomes due), so the live metrics read next are the same in every run.
+  func settlePredictor() async throws {
     _ = try await pipelineCall(self.stage.current, .predictor, "Settle") {
       try await self.clients.predictor.settle(Vane_V1_SettleRequest(), metadata: self.clients.metadata, options: self.clients.options)
     }
-    try await self.advanceRollout(to: time + self.barMs)
   }
 
   /// When the replay ends with a rollout still in a step, it is rolled back (with the reason),

@@ -209,6 +209,7 @@ final class PipelineRun {
     try await self.timed("deploy v1") { try await self.deployFirst(first) }
     try await self.timed("replay") { try await self.replay() }
     try await self.timed("final metrics") {
+      try await self.settlePredictor()
       try await self.refreshStats(window: nil)
       try await self.readServerLatencies()
     }

@@ -10,6 +10,7 @@ import VaneQuality
 actor FakePredictor: PredictorPort {
   var versions: [String: PredictorVersion] = [:]
   var liveWindows: [(since: Date, clock: RolloutPlan.Clock)] = []
+  var settled = 0
 
   func load(path: String, modelID: String, version: String) async throws {
     if self.versions[version] == nil { self.versions[version] = PredictorVersion(version: version, ready: true, bundlePath: path, trafficPercent: 0, shadow: false) }
@@ -25,6 +26,8 @@ actor FakePredictor: PredictorPort {
   }
 
   func unload(modelID: String, version: String) async throws { self.versions[version] = nil }
+
+  func settle() async throws { self.settled += 1 }
 
   func live(modelID: String, version: String, since: Date, by clock: RolloutPlan.Clock, compareWith: String?) async throws -> LiveFigures {
     self.liveWindows.append((since, clock))
@@ -106,6 +109,8 @@ struct RolloutClockTests {
     // The analysis read the log by bar time, from where its window opened.
     let windows = await predictor.liveWindows
     #expect(!windows.isEmpty && windows.allSatisfy { $0.clock == .data && $0.since >= Self.bar(0) })
+    // Every analysis (bars 1 to 4) read a settled predictor.
+    #expect(await predictor.settled == 4)
 
     // FULL passes on the next advance with a request; the loop never moved it meanwhile.
     await predictor.answered("v2", 1)
