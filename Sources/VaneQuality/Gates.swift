@@ -165,7 +165,17 @@ extension QualityPolicy {
       value = Statistics.quantile(sorted: input.foldAUCs.values.sorted(), q)
     }
     guard let value else {
-      result.reason = "\(gate.metric) was not measured: \(Self.missingReason(gate.metric, input: input))"
+      let why = "\(gate.metric) was not measured: \(Self.missingReason(gate.metric, input: input))"
+      // The policy's choice is stated in the reason, so a report says why it failed or not.
+      switch gate.whenUnmeasured {
+      case .fail: result.reason = "\(why) (when_unmeasured: fail)"
+      case .skip:
+        result.skipped = true
+        result.reason = "\(why): skipped (when_unmeasured: skip)"
+      case .warn:
+        result.severity = .warning
+        result.reason = "\(why): a warning only (when_unmeasured: warn)"
+      }
       return result
     }
     result.value = value

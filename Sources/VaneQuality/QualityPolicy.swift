@@ -24,6 +24,12 @@ internal import Yams
 ///     reference: baseline_delta          # candidate − baseline
 ///     skip_without_baseline: true
 ///     severity: warning
+///   - name: input_mean
+///     metric: input_max_abs_mean
+///     op: "<"
+///     threshold: 0.1
+///     when_unmeasured: warn              # this gate's own choice
+/// when_unmeasured: fail                  # a gate whose metric was not measured: fail (default), skip or warn
 /// ```
 public struct QualityPolicy: Sendable, Equatable {
   /// The check `value <op> threshold`.
@@ -56,6 +62,11 @@ public struct QualityPolicy: Sendable, Equatable {
   /// Whether a failing gate fails the report or only warns.
   public enum Severity: String, Sendable, Codable, CaseIterable { case blocking, warning }
 
+  /// What a gate does when its metric could not be measured (scaled-input gates judged without
+  /// the inputs, a metric the predictions cannot give): fail it (the default: nothing passes by
+  /// omission), skip it, or only warn.
+  public enum Unmeasured: String, Sendable, Codable, CaseIterable { case fail, skip, warn }
+
   /// One gate.
   public struct Gate: Sendable, Equatable, Codable {
     public var name: String
@@ -73,10 +84,14 @@ public struct QualityPolicy: Sendable, Equatable {
     public var skipWithoutBaseline: Bool
     /// Why the gate exists, shown in reports.
     public var note: String
+    /// What happens when the metric was not measured (the gate's own `when_unmeasured`, else
+    /// the policy's).
+    public var whenUnmeasured: Unmeasured
 
     public init(
       name: String, metric: String, comparison: Comparison, threshold: Double?, intervalThresholds: [String: Double] = [:],
-      reference: Reference = .absolute, severity: Severity = .blocking, skipWithoutBaseline: Bool = false, note: String = ""
+      reference: Reference = .absolute, severity: Severity = .blocking, skipWithoutBaseline: Bool = false, note: String = "",
+      whenUnmeasured: Unmeasured = .fail
     ) {
       self.name = name
       self.metric = metric
@@ -87,11 +102,14 @@ public struct QualityPolicy: Sendable, Equatable {
       self.severity = severity
       self.skipWithoutBaseline = skipWithoutBaseline
       self.note = note
+      self.whenUnmeasured = whenUnmeasured
     }
   }
 
   public var name: String
   public var gates: [Gate]
+  /// The policy's `when_unmeasured`: what its gates without their own do.
+  public var whenUnmeasured: Unmeasured = .fail
 
   /// The policy this project's users already run.
   public static let defaultYAML = """
@@ -166,7 +184,8 @@ public struct QualityPolicy: Sendable, Equatable {
       throw VaneError(.invalidArgument, "\(source): the policy is empty or not a mapping; an empty policy would pass everything")
     }
     var name: String?
-    var gates: [Gate] = []
+    var gates: [(gate: Gate, ownUnmeasured: Bool)] = []
+    var whenUnmeasured = Unmeasured.fail
     for (keyNode, value) in mapping {
       let key = try reader.key(keyNode)
       switch key {
@@ -175,25 +194,43 @@ public struct QualityPolicy: Sendable, Equatable {
         guard let entries = value.sequence else { throw reader.error(value, key, "must be a list of gates") }
         for (index, entry) in entries.enumerated() {
           let gate = try Self.gate(entry, at: "gates[\(index)]", reader: reader)
-          if gates.contains(where: { $0.name == gate.name }) {
-            throw reader.error(entry, "gates[\(index)].name", "duplicate gate name '\(gate.name)'")
+          if gates.contains(where: { $0.gate.name == gate.gate.name }) {
+            throw reader.error(entry, "gates[\(index)].name", "duplicate gate name '\(gate.gate.name)'")
           }
           gates.append(gate)
         }
+      case "when_unmeasured":
+        whenUnmeasured = try Self.unmeasured(value, key: key, reader: reader)
       default:
-        throw reader.error(keyNode, key, "is not a policy key; known: name, gates")
+        throw reader.error(keyNode, key, "is not a policy key; known: name, gates, when_unmeasured")
       }
     }
     guard let name = storedName ?? name else { throw VaneError.invalidArgument(field: "\(source): name", "the policy needs a name") }
     guard !gates.isEmpty else {
       throw VaneError(.invalidArgument, "\(source): gates: the policy has no gate; it would pass everything")
     }
-    return QualityPolicy(name: name, gates: gates)
+    var policy = QualityPolicy(
+      name: name, gates: gates.map { entry in
+        var gate = entry.gate
+        if !entry.ownUnmeasured { gate.whenUnmeasured = whenUnmeasured }
+        return gate
+      })
+    policy.whenUnmeasured = whenUnmeasured
+    return policy
   }
 
-  static let gateKeys = ["name", "metric", "op", "threshold", "reference", "severity", "skip_without_baseline", "note"]
+  static func unmeasured(_ node: Node, key: String, reader: YAMLReader) throws -> Unmeasured {
+    let text = try reader.string(node, key: key)
+    guard let value = Unmeasured(rawValue: text) else {
+      throw reader.error(node, key, "'\(text.prefix(40))' is not one of \(Unmeasured.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return value
+  }
 
-  static func gate(_ node: Node, at path: String, reader: YAMLReader) throws -> Gate {
+  static let gateKeys = ["name", "metric", "op", "threshold", "reference", "severity", "skip_without_baseline", "when_unmeasured", "note"]
+
+  /// A gate, and whether it set its own `when_unmeasured`.
+  static func gate(_ node: Node, at path: String, reader: YAMLReader) throws -> (gate: Gate, ownUnmeasured: Bool) {
     guard let mapping = node.mapping else { throw reader.error(node, path, "must be a mapping with \(Self.gateKeys.joined(separator: ", "))") }
     var fields: [String: Node] = [:]
     for (keyNode, value) in mapping {
@@ -255,10 +292,12 @@ public struct QualityPolicy: Sendable, Equatable {
       }
       skip = value
     }
-    return Gate(
+    let gate = Gate(
       name: name, metric: metric, comparison: comparison, threshold: threshold, intervalThresholds: perInterval,
       reference: reference, severity: try choice("severity", .blocking), skipWithoutBaseline: skip,
-      note: try fields["note"].map { try reader.string($0, key: "\(path).note") } ?? "")
+      note: try fields["note"].map { try reader.string($0, key: "\(path).note") } ?? "",
+      whenUnmeasured: try fields["when_unmeasured"].map { try Self.unmeasured($0, key: "\(path).when_unmeasured", reader: reader) } ?? .fail)
+    return (gate, fields["when_unmeasured"] != nil)
   }
 }
 

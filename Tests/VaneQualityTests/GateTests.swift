@@ -114,6 +114,50 @@ struct GateTests {
     #expect(!unknown.passed && unknown.threshold == 20_000 && unknown.reason.contains("strictest"))
   }
 
+  /// A policy with the two scaled-input gates, `policyLine` at the top level and `gateLine` on
+  /// input_mean only.
+  static func unmeasuredPolicy(_ policyLine: String, _ gateLine: String) -> String {
+    """
+    name: u
+    \(policyLine)
+    gates:
+      - {name: stacked_auc, metric: auc, op: ">=", threshold: 0.5}
+      - {name: input_mean, metric: input_max_abs_mean, op: "<", threshold: 0.1\(gateLine)}
+      - {name: input_std, metric: input_max_std_deviation, op: "<", threshold: 0.1}
+
+    """
+  }
+
+  @Test(
+    "when_unmeasured: an unmeasured gate fails, is skipped or only warns as the policy (or the gate) says, and its reason says which",
+    arguments: [
+      // (policy line, gate line, input_mean's outcome, input_std's outcome, the verdict passes)
+      ("", "", "fail", "fail", false),
+      ("when_unmeasured: skip", "", "skip", "skip", true),
+      ("when_unmeasured: warn", "", "warn", "warn", true),
+      ("when_unmeasured: skip", ", when_unmeasured: fail", "fail", "skip", false),
+      ("", ", when_unmeasured: warn", "warn", "fail", false),
+    ])
+  func unmeasured(policyLine: String, gateLine: String, mean: String, std: String, passes: Bool) throws {
+    let policy = try QualityPolicy.parse(Self.unmeasuredPolicy(policyLine, gateLine), source: "u.yaml")
+    let predictions = try Self.model(5_000, seed: 4)
+    let verdict = policy.evaluate(GateInput(model: Measurement(predictions, classes: Self.binary), interval: "1h", inputs: nil))
+    func outcome(_ gate: String) throws -> String {
+      let result = try #require(verdict.results.first { $0.gate == gate })
+      #expect(result.value == nil && result.reason.contains("not measured") && !result.passed)
+      let said = result.skipped ? "skip" : result.severity == .warning ? "warn" : "fail"
+      #expect(result.reason.contains("(when_unmeasured: \(said))"), "\(result.reason)")
+      return said
+    }
+    #expect(try outcome("input_mean") == mean && outcome("input_std") == std)
+    #expect(verdict.passed == passes, "\(verdict.failures.map(\.reason))")
+    // Measured, the same gates are judged on their values whatever when_unmeasured says.
+    let measured = policy.evaluate(GateInput(model: Measurement(predictions, classes: Self.binary), interval: "1h", inputs: Self.scaledInputs()))
+    #expect(measured.passed && measured.results.allSatisfy { $0.value != nil && !$0.skipped })
+    #expect(throws: VaneError.self) { try QualityPolicy.parse(Self.unmeasuredPolicy("when_unmeasured: ignore", ""), source: "u.yaml") }
+    #expect(throws: VaneError.self) { try QualityPolicy.parse(Self.unmeasuredPolicy("", ", when_unmeasured: maybe"), source: "u.yaml") }
+  }
+
   static let relativePolicy = """
     name: r
     gates:
