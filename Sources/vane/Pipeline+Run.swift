@@ -57,11 +57,17 @@ struct PipelineSettings: Sendable {
   func versionLabel(_ label: String, bundleID: String) -> String { self.runLabels ? label : bundleID }
 }
 
-/// The stage a run is in, readable from a signal handler.
+/// The stage a run is in and the rollout it drives, readable from outside the run (a signal
+/// handler, the command that cleans up after it).
 final class PipelineStage: Sendable {
   private let name = Mutex("starting")
+  private let rollout = Mutex<String?>(nil)
   var current: String { self.name.withLock { $0 } }
   func enter(_ stage: String) { self.name.withLock { $0 = stage } }
+  /// The rollout in progress: on the data clock only the run moves it.
+  var activeRollout: String? { self.rollout.withLock { $0 } }
+  func rolloutStarted(_ id: String) { self.rollout.withLock { $0 = id } }
+  func rolloutEnded() { self.rollout.withLock { $0 = nil } }
 }
 
 /// One version the run produced, and what became of it.
@@ -434,6 +440,7 @@ final class PipelineRun {
     }
     self.view.line("   rollout \(rollout.id): \(version.label) \(version.version)\(rollout.baseline.version.isEmpty ? "" : " against \(self.label(of: rollout.baseline.version))")")
     self.active = (rollout.id, index, 0)
+    self.stage.rolloutStarted(rollout.id)
     return rollout.id
   }
 
@@ -488,11 +495,13 @@ final class PipelineRun {
       if let serving = self.serving, serving != active.version { self.summary.versions[serving].outcome = "replaced" }
       self.serving = active.version
       self.active = nil
+      self.stage.rolloutEnded()
       self.view.line("   \(self.summary.versions[active.version].label) is promoted: it serves all traffic")
     case .rolledBack, .failed, .aborted:
       self.summary.versions[active.version].outcome = RolloutText.state(rollout.state)
       self.summary.versions[active.version].reason = rollout.failureReason
       self.active = nil
+      self.stage.rolloutEnded()
       self.view.line("   \(self.summary.versions[active.version].label) \(RolloutText.state(rollout.state)): \(rollout.failureReason)")
     default:
       break

@@ -228,6 +228,23 @@ struct PipelineCommand: AsyncParsableCommand {
     exitTask.cancel()
     work.cancel()
     if case .finished = ending {} else { _ = await work.result }
+    // Services that outlive the run (--addresses) must not keep a rollout that only this run's
+    // replay would have advanced: it is rolled back over a connection of its own (the run's
+    // were cancelled with it).
+    if stack == nil, let id = stage.activeRollout {
+      let reason = "the pipeline stopped during '\(stage.current)' before the rollout finished"
+      do {
+        _ = try await PipelineClients.with(addresses: resolved, connection: connection) { clients in
+          try await clients.deploy.rollback(.with {
+            $0.rolloutID = id
+            $0.reason = reason
+          }, metadata: clients.metadata, options: clients.options)
+        }
+        Output.line("vane pipeline: rolled back rollout \(id): \(reason)")
+      } catch {
+        FileHandle.standardError.write(Data("vane pipeline: rollout \(id) is left active (rolling it back failed: \(error)); roll it back with `vane rollouts rollback \(id)`\n".utf8))
+      }
+    }
     if let stack {
       Output.line("vane pipeline: stopping the services")
       await stack.stop(grace: 5)

@@ -159,6 +159,47 @@ struct PipelineTests {
 
 
 
+  @Test("Ctrl-C during the replay on running services (--addresses) rolls back the rollout only the run was advancing", .timeLimit(.minutes(5)))
+  func interruptedOnRunningServices() async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-pipeline-addr-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let files = try Self.cutSample(from: "2023-09-01", to: "2024-08-01", into: root.appendingPathComponent("market"))
+    let stack = try StackProcess()
+    try await stack.start()
+    defer { kill(stack.process.processIdentifier, SIGINT) }
+    try #require(stack.output.contains("SERVING; Ctrl-C"), "stack output: \(stack.output) log: \(stack.log)")
+    let addresses = (0..<5).map { "127.0.0.1:\(stack.basePort + $0)" }.joined(separator: ",")
+    let output = root.appendingPathComponent("out.txt"), errors = root.appendingPathComponent("err.txt")
+    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+    let process = Process()
+    process.executableURL = VaneBinary.url
+    // One bar a second: v1's first rollout (promoted after 24 answers) is still in its step.
+    process.arguments = ["pipeline", "--quick", "--cut", "2024-07-01", "--speed", "1", "--view", "lines", "--addresses", addresses,
+      "--data-dir", root.appendingPathComponent("data").path] + files
+    process.environment = ProcessInfo.processInfo.environment.merging(["VANE_THREADS": "1"]) { $1 }
+    process.standardOutput = try FileHandle(forWritingTo: output)
+    process.standardError = try FileHandle(forWritingTo: errors)
+    try process.run()
+    defer { if process.isRunning { process.terminate() } }
+    let deadline = ContinuousClock.now + .seconds(200)
+    while !((try? String(contentsOf: output, encoding: .utf8)) ?? "").contains("== replay:"), process.isRunning, ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    try #require(process.isRunning, "the pipeline ended before the replay: \((try? String(contentsOf: errors, encoding: .utf8)) ?? "")")
+    kill(process.processIdentifier, SIGINT)
+    while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+    let stdout = (try? String(contentsOf: output, encoding: .utf8)) ?? "", stderr = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+    #expect(process.terminationStatus == 130, "\(stderr)")
+    let line = stdout.split(separator: "\n").first { $0.contains("rollout ro-") }
+    let id = try #require(line.flatMap { $0.split(separator: " ").first { $0.hasPrefix("ro-") } }.map { String($0.dropLast()) }, "\(stdout)")
+    #expect(stdout.contains("rolled back rollout \(id)"), "\(stdout)\n\(stderr)")
+    // The running deploy service agrees: the rollout is over, not waiting for bars that never come.
+    let listed = try await VaneBinary.run(["rollouts", "watch", id, "--address", "127.0.0.1:\(stack.basePort + 4)"], timeout: .seconds(30))
+    #expect(listed.stdout.contains("ROLLED_BACK") && !listed.stdout.contains("PROMOTED"), "\(listed.stdout)\n\(listed.stderr)")
+    #expect(stack.process.isRunning, "the services keep running: \(stack.log)")
+  }
+
   @Test("Bad arguments and files exit with their documented codes")
   func badInput() async throws {
     let cut = try await VaneBinary.run(["pipeline", "--cut", "2024-13-01"])
