@@ -124,6 +124,14 @@ struct IngestSession {
       engine.didIngest(symbol: self.symbol, interval: self.interval, from: self.rows.lazy.map(\.candle.openTime).min())
     }
     try self.describeStored(in: engine, into: &response)
+    if !response.dryRun, outcome.inserted + outcome.replaced > 0, let newest = written.max() {
+      let candles = try engine.candles(symbol: self.symbol, interval: self.interval)
+      if candles.last?.openTime == newest, let suspect = SuspectVolume.check(candles, at: candles.count - 1) {
+        response.suspectLastCandle = true
+        response.suspectOpenTime = .init(unixMilliseconds: suspect.openTime)
+        response.suspectReason = suspect.reason
+      }
+    }
     response.elapsed = .init(secondsDouble: Date().timeIntervalSince(started))
     return response
   }

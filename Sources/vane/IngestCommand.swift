@@ -142,6 +142,7 @@ struct IngestCommand: AsyncParsableCommand {
     if r.hasStoredRange {
       lines.append("  stored: \(r.storedCount) candles, \(time(r.storedRange.start)) → \(time(r.storedRange.end)), \(r.gapCount) gaps")
     }
+    if r.suspectLastCandle { lines.append("  suspect last candle \(time(r.suspectOpenTime)): \(r.suspectReason)") }
     for row in r.invalidRows { lines.append("  invalid \(row.file):\(row.line): \(row.message)") }
     if r.invalidRowsTruncated { lines.append("  … more invalid rows left out") }
     for row in r.offGridRows { lines.append("  off-grid \(row.file):\(row.line): \(row.message)") }

@@ -9,6 +9,8 @@ import VaneRuntime
 import VaneTestSupport
 import FeatureService
 
+@testable import vane
+
 /// IngestCandles and GetCoverage through the generated client, over both transports.
 @Suite("Feature service: IngestCandles and GetCoverage")
 struct FeatureIngestTests {
@@ -83,6 +85,25 @@ struct FeatureIngestTests {
       let invalid = try #require(response.invalidRows.first)
       #expect(invalid.line == 4 && invalid.reason == .negative)
       #expect(invalid.message.contains("open is zero"), "\(invalid.message)")
+    }
+  }
+
+  @Test("A newest candle with a sliver of the usual volume is stored and reported as suspect, with the reason; a usual one is not")
+  func suspectLastCandle() async throws {
+    try await Self.withFeatureService(.inProcess) { client in
+      func bar(_ hour: Int64, volume: Double) -> Vane_V1_Candle {
+        Vane_V1_Candle(Candle(openTime: Self.t0 + hour * Self.hour, open: 1, high: 2, low: 0.5, close: 1.5, volume: volume))
+      }
+      let usual = (0..<30).map { bar(Int64($0), volume: 100 + Double($0 % 5) * 10) }
+      let clean = try await Self.ingest(client, [Self.header(), Self.batch(usual)])
+      #expect(clean.accepted == 30 && !clean.suspectLastCandle)
+      // Exported five minutes into the bar: a twelfth of the usual volume.
+      let early = try await Self.ingest(client, [Self.header(), Self.batch([bar(30, volume: 9)])])
+      #expect(early.accepted == 1 && early.storedCount == 31)
+      let openTime = try early.suspectOpenTime.unixMilliseconds(field: "t")
+      #expect(early.suspectLastCandle && openTime == Self.t0 + 30 * Self.hour)
+      #expect(early.suspectReason.contains("% of the median") && early.suspectReason.contains("before it closed"), "\(early.suspectReason)")
+      #expect(IngestCommand.describe(early, path: "b.csv").contains("suspect last candle"))
     }
   }
 

@@ -573,6 +573,30 @@ public nonisolated struct Vane_V1_IngestCandlesResponse: @unchecked Sendable {
     set {_uniqueStorage()._enriched = newValue}
   }
 
+  /// The newest candle of the series, written by this stream, traded far less
+  /// than the bars before it (zero, or a robust z-score of log volume below
+  /// -3.5 over up to 48 bars before it): what a bar exported before it closed
+  /// looks like. It is stored; the reason says by how much, so the client can
+  /// send it again once the bar has closed.
+  public var suspectLastCandle: Bool {
+    get {_storage._suspectLastCandle}
+    set {_uniqueStorage()._suspectLastCandle = newValue}
+  }
+
+  public var suspectOpenTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._suspectOpenTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._suspectOpenTime = newValue}
+  }
+  /// Returns true if `suspectOpenTime` has been explicitly set.
+  public var hasSuspectOpenTime: Bool {_storage._suspectOpenTime != nil}
+  /// Clears the value of `suspectOpenTime`. Subsequent reads from it will return its default value.
+  public mutating func clearSuspectOpenTime() {_uniqueStorage()._suspectOpenTime = nil}
+
+  public var suspectReason: String {
+    get {_storage._suspectReason}
+    set {_uniqueStorage()._suspectReason = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1568,7 +1592,7 @@ nonisolated extension Vane_V1_InvalidRow: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IngestCandlesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}market\0\u{1}source\0\u{3}dry_run\0\u{1}received\0\u{3}client_rejected\0\u{1}accepted\0\u{1}replaced\0\u{3}duplicates_dropped\0\u{1}conflicts\0\u{3}off_grid_dropped\0\u{1}invalid\0\u{3}invalid_rows\0\u{3}invalid_rows_truncated\0\u{3}unfinished_last_candle\0\u{3}unfinished_open_time\0\u{3}ingested_range\0\u{3}stored_range\0\u{3}stored_count\0\u{3}gap_count\0\u{1}elapsed\0\u{3}off_grid_rows\0\u{3}off_grid_rows_truncated\0\u{1}enriched\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}market\0\u{1}source\0\u{3}dry_run\0\u{1}received\0\u{3}client_rejected\0\u{1}accepted\0\u{1}replaced\0\u{3}duplicates_dropped\0\u{1}conflicts\0\u{3}off_grid_dropped\0\u{1}invalid\0\u{3}invalid_rows\0\u{3}invalid_rows_truncated\0\u{3}unfinished_last_candle\0\u{3}unfinished_open_time\0\u{3}ingested_range\0\u{3}stored_range\0\u{3}stored_count\0\u{3}gap_count\0\u{1}elapsed\0\u{3}off_grid_rows\0\u{3}off_grid_rows_truncated\0\u{1}enriched\0\u{3}suspect_last_candle\0\u{3}suspect_open_time\0\u{3}suspect_reason\0")
 
   fileprivate class _StorageClass {
     var _market: Vane_V1_Market? = nil
@@ -1594,6 +1618,9 @@ nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, Swif
     var _offGridRows: [Vane_V1_InvalidRow] = []
     var _offGridRowsTruncated: Bool = false
     var _enriched: Int64 = 0
+    var _suspectLastCandle: Bool = false
+    var _suspectOpenTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _suspectReason: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1627,6 +1654,9 @@ nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, Swif
       _offGridRows = source._offGridRows
       _offGridRowsTruncated = source._offGridRowsTruncated
       _enriched = source._enriched
+      _suspectLastCandle = source._suspectLastCandle
+      _suspectOpenTime = source._suspectOpenTime
+      _suspectReason = source._suspectReason
     }
   }
 
@@ -1668,6 +1698,9 @@ nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, Swif
         case 21: try { try decoder.decodeRepeatedMessageField(value: &_storage._offGridRows) }()
         case 22: try { try decoder.decodeSingularBoolField(value: &_storage._offGridRowsTruncated) }()
         case 23: try { try decoder.decodeSingularInt64Field(value: &_storage._enriched) }()
+        case 24: try { try decoder.decodeSingularBoolField(value: &_storage._suspectLastCandle) }()
+        case 25: try { try decoder.decodeSingularMessageField(value: &_storage._suspectOpenTime) }()
+        case 26: try { try decoder.decodeSingularStringField(value: &_storage._suspectReason) }()
         default: break
         }
       }
@@ -1749,6 +1782,15 @@ nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, Swif
       if _storage._enriched != 0 {
         try visitor.visitSingularInt64Field(value: _storage._enriched, fieldNumber: 23)
       }
+      if _storage._suspectLastCandle != false {
+        try visitor.visitSingularBoolField(value: _storage._suspectLastCandle, fieldNumber: 24)
+      }
+      try { if let v = _storage._suspectOpenTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+      } }()
+      if !_storage._suspectReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._suspectReason, fieldNumber: 26)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1781,6 +1823,9 @@ nonisolated extension Vane_V1_IngestCandlesResponse: SwiftProtobuf.Message, Swif
         if _storage._offGridRows != rhs_storage._offGridRows {return false}
         if _storage._offGridRowsTruncated != rhs_storage._offGridRowsTruncated {return false}
         if _storage._enriched != rhs_storage._enriched {return false}
+        if _storage._suspectLastCandle != rhs_storage._suspectLastCandle {return false}
+        if _storage._suspectOpenTime != rhs_storage._suspectOpenTime {return false}
+        if _storage._suspectReason != rhs_storage._suspectReason {return false}
         return true
       }
       if !storagesAreEqual {return false}
