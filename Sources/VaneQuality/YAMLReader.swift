@@ -8,15 +8,50 @@ public struct YAMLReader: Sendable {
 
   public init(source: String) { self.source = source }
 
+  /// Most bytes of a document.
+  public static let maximumDocumentBytes = 1 << 20
+  /// Most nodes of a document with its aliases expanded: a few hundred bytes of nested aliases
+  /// (a "billion laughs") stand for billions of nodes, which nothing here may walk.
+  public static let maximumNodes = 200_000
+
   /// Parses a document; nil for an empty one.
-  /// - Throws: INVALID_ARGUMENT naming the source when it is not YAML (or JSON).
+  /// - Throws: INVALID_ARGUMENT naming the source when it is not YAML (or JSON), larger than
+  ///   ``maximumDocumentBytes``, or more than ``maximumNodes`` nodes with aliases expanded.
   public func compose(_ text: String) throws -> Node? {
+    let bytes = text.utf8.count
+    guard bytes <= Self.maximumDocumentBytes else {
+      throw VaneError(.invalidArgument, "\(self.source): \(bytes) bytes; a document here has at most \(Self.maximumDocumentBytes) (1 MiB)")
+    }
+    let node: Node?
     do {
-      return try Yams.compose(yaml: text)
+      node = try Yams.compose(yaml: text)
     } catch let error as YamlError {
-      throw VaneError(.invalidArgument, "\(self.source): not YAML or JSON: \(error)")
+      throw VaneError(.invalidArgument, "\(self.source): not YAML or JSON: \(String(describing: error).prefix(300))")
     } catch {
       throw VaneError(.invalidArgument, "\(self.source): not YAML or JSON", cause: error)
+    }
+    if let node { try self.checkSize(node) }
+    return node
+  }
+
+  /// Walks `root` (aliases expanded, as every reader sees them) and stops past ``maximumNodes``.
+  private func checkSize(_ root: Node) throws {
+    var pending = [root], count = 0
+    while let node = pending.popLast() {
+      count += 1
+      guard count <= Self.maximumNodes else {
+        throw VaneError(
+          .invalidArgument, "\(self.source): more than \(Self.maximumNodes) nodes with its aliases expanded; not a document this reads")
+      }
+      switch node {
+      case .scalar, .alias: break
+      case .mapping(let mapping):
+        for (key, value) in mapping {
+          pending.append(key)
+          pending.append(value)
+        }
+      case .sequence(let sequence): pending.append(contentsOf: sequence)
+      }
     }
   }
 

@@ -4,9 +4,6 @@ internal import VaneQuality
 internal import Yams
 
 extension RolloutPlan {
-  /// Most bytes of a plan document.
-  public static let maximumDocumentBytes = 1 << 20
-
   /// Reads a plan from YAML (or JSON), e.g.
   ///
   ///     steps:
@@ -31,9 +28,6 @@ extension RolloutPlan {
   /// `steps` may be left out for the server's default steps.
   /// - Throws: INVALID_ARGUMENT naming the source, line:column and key.
   public static func parse(_ text: String, source: String) throws -> RolloutPlan {
-    guard text.utf8.count <= Self.maximumDocumentBytes else {
-      throw VaneError(.invalidArgument, "\(source): \(text.utf8.count) bytes; a plan has at most \(Self.maximumDocumentBytes)")
-    }
     let reader = YAMLReader(source: source)
     guard let root = try reader.compose(text) else { throw VaneError(.invalidArgument, "\(source): the plan is empty") }
     let fields = try reader.fields(

@@ -47,8 +47,7 @@ extension ModelImport {
         && a.inputs?.map(\.name) == b.inputs?.map(\.name) && a.inputs?.map(\.columns) == b.inputs?.map(\.columns)
     }
 
-    /// Most bytes of a mapping document, and most columns it may name.
-    public static let maximumDocumentBytes = 1 << 20
+    /// Most columns a mapping may name (its size and nesting are bounded by ``YAMLReader``).
     public static let maximumColumns = 10_000
 
     static let keys = ["symbols", "interval", "classes", "horizon", "horizons", "feature_set", "name", "id", "columns", "inputs", "output", "output_transform"]
@@ -56,9 +55,6 @@ extension ModelImport {
     /// Parses a mapping document.
     /// - Throws: INVALID_ARGUMENT naming the source, line:column and key.
     public static func parse(_ text: String, source: String) throws -> Mapping {
-      guard text.utf8.count <= Self.maximumDocumentBytes else {
-        throw VaneError(.invalidArgument, "\(source): \(text.utf8.count) bytes; a mapping has at most \(Self.maximumDocumentBytes)")
-      }
       let reader = YAMLReader(source: source)
       guard let root = try reader.compose(text) else { throw VaneError(.invalidArgument, "\(source): the mapping is empty") }
       let fields = try reader.fields(root, at: "", known: Self.keys)

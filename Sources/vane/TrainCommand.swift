@@ -5,6 +5,7 @@ import SwiftProtobuf
 import TrainerService
 import VaneCore
 import VaneProto
+import VaneQuality
 import VaneRuntime
 import Yams
 internal import Foundation
@@ -105,12 +106,17 @@ struct TrainCommand: AsyncParsableCommand {
   /// - Throws: ExitCode(2) after printing `ERROR: <source>: <reason>`.
   static func parse(_ data: Data, source path: String) throws -> Vane_V1_TrainingSpec {
     func fail(_ reason: String) -> ExitCode { Output.fileError(path, reason) }
-    guard data.count <= 1 << 20 else { throw fail("larger than 1 MiB; not a training spec") }
+    let text = String(decoding: data, as: UTF8.self)
     let object: Any?
     do {
-      object = try Yams.load(yaml: String(decoding: data, as: UTF8.self))
+      // Bounded first (size, and nodes with aliases expanded) by the one YAML reader, then
+      // loaded as plain values for the JSON mapping of TrainingSpec.
+      _ = try YAMLReader(source: path).compose(text)
+      object = try Yams.load(yaml: text)
+    } catch let error as VaneError {
+      throw fail(error.message)
     } catch {
-      throw fail("not YAML or JSON (\(error))")
+      throw fail("not YAML or JSON (\(String(describing: error).prefix(300)))")
     }
     guard let object = object.map(Self.plain), JSONSerialization.isValidJSONObject(object), object is [String: Any] else {
       throw fail("the spec must be a mapping of TrainingSpec fields")
