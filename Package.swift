@@ -18,7 +18,7 @@ let package = Package(
   name: "Vane",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "vane", targets: ["vane"]),
+    .executable(name: "vane", targets: ["vane"])
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -136,19 +136,26 @@ let package = Package(
     // planned graph and Vane's own operators on OpenBLAS.
     .target(
       name: "VaneONNXRuntime",
-      dependencies: ["VaneCore", "VaneMath", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      dependencies: [
+        "VaneCore", "VaneMath", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
       swiftSettings: swiftSettings
     ),
     .target(
       name: "VaneTraining",
-      dependencies: ["VaneCore", "VaneFeatures", "VaneModels", "VaneQuality", "VaneBundle", "VaneONNX"],
+      dependencies: [
+        "VaneCore", "VaneFeatures", "VaneModels", "VaneQuality", "VaneBundle", "VaneONNX",
+      ],
       swiftSettings: swiftSettings
     ),
     // Serving: bundles made ready to answer (no gRPC).
     .target(
       name: "VaneServing",
-      dependencies: ["VaneCore", "VaneBundle", "VaneModels", "VaneFeatures", "VaneQuality", "VaneStore", "VaneONNXRuntime", .product(name: "GRDB", package: "GRDB.swift"),
-        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Yams", package: "Yams"),
+      dependencies: [
+        "VaneCore", "VaneBundle", "VaneModels", "VaneFeatures", "VaneQuality", "VaneStore",
+        "VaneONNXRuntime", .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Yams", package: "Yams"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -156,8 +163,10 @@ let package = Package(
     .target(
       name: "VaneRollout",
       dependencies: [
-        "VaneCore", "VaneQuality", "VaneBundle", "VaneStore", .product(name: "GRDB", package: "GRDB.swift"),
-        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Yams", package: "Yams"),
+        "VaneCore", "VaneQuality", "VaneBundle", "VaneStore",
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Yams", package: "Yams"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -188,12 +197,18 @@ let package = Package(
     ),
     .target(
       name: "FeatureService",
-      dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneFeatures", "VaneMetrics", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
-      swiftSettings: swiftSettings),
+      dependencies: [
+        "VaneRuntime", "VaneProto", "VaneCore", "VaneFeatures", "VaneMetrics",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     .target(
       name: "TrainerService",
       dependencies: [
-        "VaneRuntime", "VaneProto", "VaneCore", "VaneMath", "VaneModels", "VaneFeatures", "VaneTraining", "VaneBundle", "VaneQuality", "VaneServing", "VaneStore", "GRPCShimTransport", "VaneMetrics",
+        "VaneRuntime", "VaneProto", "VaneCore", "VaneMath", "VaneModels", "VaneFeatures",
+        "VaneTraining", "VaneBundle", "VaneQuality", "VaneServing", "VaneStore",
+        "GRPCShimTransport", "VaneMetrics",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -202,21 +217,33 @@ let package = Package(
     ),
     .target(
       name: "PredictorService",
-      dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneServing", "VaneBundle", "VaneFeatures", "VaneMetrics", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
-      swiftSettings: swiftSettings),
-    .target(name: "GatekeeperService", dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneQuality", "VaneBundle"], swiftSettings: swiftSettings),
+      dependencies: [
+        "VaneRuntime", "VaneProto", "VaneCore", "VaneServing", "VaneBundle", "VaneFeatures",
+        "VaneMetrics", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "GatekeeperService",
+      dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneQuality", "VaneBundle"],
+      swiftSettings: swiftSettings
+    ),
     .target(
       name: "DeployService",
       dependencies: [
-        "VaneRuntime", "VaneProto", "VaneCore", "VaneRollout", "VaneBundle", "VaneQuality", "GRPCShimTransport", "VaneMetrics",
+        "VaneRuntime", "VaneProto", "VaneCore", "VaneRollout", "VaneBundle", "VaneQuality",
+        "GRPCShimTransport", "VaneMetrics",
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
-      swiftSettings: swiftSettings),
+      swiftSettings: swiftSettings
+    ),
     .executableTarget(
       name: "vane",
       dependencies: [
-        "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures", "VaneQuality", "VaneModels", "VaneTraining",
-        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService", "VaneServing", "VaneRollout", "VaneBundle", "VaneMetrics",
+        "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneFeatures",
+        "VaneQuality", "VaneModels", "VaneTraining",
+        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService",
+        "DeployService", "VaneServing", "VaneRollout", "VaneBundle", "VaneMetrics",
         "VaneONNXRuntime",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -279,7 +306,10 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneTrainingTests",
-      dependencies: ["VaneTraining", "VaneServing", "VaneModels", "VaneFeatures", "VaneCore", "VaneBundle", "VaneQuality", "VaneTestSupport"],
+      dependencies: [
+        "VaneTraining", "VaneServing", "VaneModels", "VaneFeatures", "VaneCore", "VaneBundle",
+        "VaneQuality", "VaneTestSupport",
+      ],
       swiftSettings: swiftSettings
     ),
     .testTarget(
@@ -289,7 +319,10 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneServingTests",
-      dependencies: ["VaneServing", "VaneCore", "VaneBundle", "VaneQuality", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+      dependencies: [
+        "VaneServing", "VaneCore", "VaneBundle", "VaneQuality",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
       swiftSettings: swiftSettings
     ),
     .testTarget(
@@ -306,9 +339,11 @@ let package = Package(
     .testTarget(
       name: "VaneTests",
       dependencies: [
-        "vane", "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport", "VaneTestSupport", "VaneFeatures",
+        "vane", "VaneCore", "VaneMath", "VaneProto", "VaneRuntime", "GRPCShimTransport",
+        "VaneTestSupport", "VaneFeatures",
         "VaneQuality", "VaneBundle", "VaneModels", "VaneTraining", "VaneServing", "VaneMetrics",
-        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService", "DeployService",
+        "FeatureService", "TrainerService", "PredictorService", "GatekeeperService",
+        "DeployService",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

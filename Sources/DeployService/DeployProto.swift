@@ -25,7 +25,11 @@ extension RolloutPlan {
     if proto.steps.isEmpty {
       self = .default
     } else {
-      self.init(steps: try proto.steps.enumerated().map { i, step in try RolloutPlan.Step(step, field: "\(field).steps[\(i)]") })
+      self.init(
+        steps: try proto.steps.enumerated().map { i, step in
+          try RolloutPlan.Step(step, field: "\(field).steps[\(i)]")
+        }
+      )
     }
     self.manualPromotion = proto.manualPromotion
     self.disableAutoRollback = proto.disableAutoRollback
@@ -34,7 +38,8 @@ extension RolloutPlan {
     switch proto.clock {
     case .unspecified: self.clock = .wall
     case .data: self.clock = .data
-    case .UNRECOGNIZED(let raw): throw VaneError.invalidArgument(field: "\(field).clock", "\(raw) is not a RolloutClock")
+    case .UNRECOGNIZED(let raw):
+      throw VaneError.invalidArgument(field: "\(field).clock", "\(raw) is not a RolloutClock")
     }
     try self.validate(field: field)
   }
@@ -47,13 +52,22 @@ extension RolloutPlan.Step {
     case .shadow: kind = .shadow
     case .canary: kind = .canary
     case .full: kind = .full
-    case .unspecified, .UNRECOGNIZED: throw VaneError.invalidArgument(field: "\(field).kind", "is required: SHADOW, CANARY or FULL")
+    case .unspecified, .UNRECOGNIZED:
+      throw VaneError.invalidArgument(field: "\(field).kind", "is required: SHADOW, CANARY or FULL")
     }
-    let share = kind == .full ? 100 : (kind == .shadow && proto.trafficPercent == 0 ? 100 : proto.trafficPercent)
+    let share =
+      kind == .full
+      ? 100 : (kind == .shadow && proto.trafficPercent == 0 ? 100 : proto.trafficPercent)
     self.init(
-      kind: kind, trafficPercent: share, duration: proto.duration.totalSeconds,
-      thresholds: try proto.thresholds.enumerated().map { j, threshold in try RolloutPlan.Threshold(threshold, field: "\(field).thresholds[\(j)]") },
-      minRequests: proto.minRequests == 0 ? 100 : Int(clamping: proto.minRequests), minMaturedOutcomes: Int(clamping: proto.minMaturedOutcomes))
+      kind: kind,
+      trafficPercent: share,
+      duration: proto.duration.totalSeconds,
+      thresholds: try proto.thresholds.enumerated().map { j, threshold in
+        try RolloutPlan.Threshold(threshold, field: "\(field).thresholds[\(j)]")
+      },
+      minRequests: proto.minRequests == 0 ? 100 : Int(clamping: proto.minRequests),
+      minMaturedOutcomes: Int(clamping: proto.minMaturedOutcomes)
+    )
   }
 }
 
@@ -61,7 +75,9 @@ extension RolloutPlan.Threshold {
   init(_ proto: Vane_V1_AnalysisThreshold, field: String) throws {
     guard let metric = RolloutPlan.Metric(rawValue: proto.metric) else {
       throw VaneError.invalidArgument(
-        field: "\(field).metric", "'\(proto.metric.prefix(60))' is not a metric: \(RolloutPlan.Metric.allCases.map(\.rawValue).joined(separator: ", "))")
+        field: "\(field).metric",
+        "'\(proto.metric.prefix(60))' is not a metric: \(RolloutPlan.Metric.allCases.map(\.rawValue).joined(separator: ", "))"
+      )
     }
     let comparison: RolloutPlan.Comparison
     switch proto.comparison {
@@ -69,16 +85,27 @@ extension RolloutPlan.Threshold {
     case .lessOrEqual: comparison = .lessOrEqual
     case .greaterThan: comparison = .greaterThan
     case .greaterOrEqual: comparison = .greaterOrEqual
-    case .unspecified, .UNRECOGNIZED: throw VaneError.invalidArgument(field: "\(field).comparison", "is required")
+    case .unspecified, .UNRECOGNIZED:
+      throw VaneError.invalidArgument(field: "\(field).comparison", "is required")
     }
     let reference: RolloutPlan.Reference
     switch proto.reference {
     case .unspecified, .absolute: reference = .absolute
     case .baselineDelta: reference = .baselineDelta
     case .baselineRatio: reference = .baselineRatio
-    case .UNRECOGNIZED(let raw): throw VaneError.invalidArgument(field: "\(field).reference", "\(raw) is not a ThresholdReference")
+    case .UNRECOGNIZED(let raw):
+      throw VaneError.invalidArgument(
+        field: "\(field).reference",
+        "\(raw) is not a ThresholdReference"
+      )
     }
-    self.init(metric, comparison, proto.threshold, reference: reference, failureLimit: max(1, Int(proto.failureLimit)))
+    self.init(
+      metric,
+      comparison,
+      proto.threshold,
+      reference: reference,
+      failureLimit: max(1, Int(proto.failureLimit))
+    )
   }
 }
 
@@ -263,13 +290,17 @@ extension Vane_V1_Rollout {
         $0.step = Vane_V1_RolloutStep(status.step)
         $0.state = Vane_V1_StepState(status.state)
         if let start = status.startTime { $0.startTime = Google_Protobuf_Timestamp(date: start) }
-        if let finish = status.finishTime { $0.finishTime = Google_Protobuf_Timestamp(date: finish) }
+        if let finish = status.finishTime {
+          $0.finishTime = Google_Protobuf_Timestamp(date: finish)
+        }
         $0.consecutiveFailures = UInt32(status.consecutiveFailures.max() ?? 0)
         $0.requestCount = UInt64(status.requestCount)
       }
     }
     self.analysis = rollout.analysis.map(Vane_V1_AnalysisResult.init)
-    if history { self.history = rollout.history.map { Vane_V1_RolloutEvent($0, rolloutID: rollout.id) } }
+    if history {
+      self.history = rollout.history.map { Vane_V1_RolloutEvent($0, rolloutID: rollout.id) }
+    }
     self.failureReason = rollout.failureReason ?? ""
     self.createTime = Google_Protobuf_Timestamp(date: rollout.createTime)
     self.updateTime = Google_Protobuf_Timestamp(date: rollout.updateTime)

@@ -16,9 +16,15 @@ extension DeployServiceImplementation {
       guard let rollouts = try? store.rollouts() else { return }
       var counts: [Rollout.State: Int] = [:]
       for rollout in rollouts { counts[rollout.state, default: 0] += 1 }
-      byState.set(Rollout.State.allCases.map { (dimensions: [("state", $0.rawValue)], value: Double(counts[$0] ?? 0)) })
+      byState.set(
+        Rollout.State.allCases.map {
+          (dimensions: [("state", $0.rawValue)], value: Double(counts[$0] ?? 0))
+        }
+      )
       let active = rollouts.filter { !$0.state.isTerminal }
-      let series = active.map { [("model_id", $0.modelID), ("version", $0.version), ("state", $0.state.rawValue)] }
+      let series = active.map {
+        [("model_id", $0.modelID), ("version", $0.version), ("state", $0.state.rawValue)]
+      }
       step.set(zip(series, active).map { (dimensions: $0, value: Double($1.currentStep)) })
       traffic.set(zip(series, active).map { (dimensions: $0, value: $1.trafficPercent) })
     }

@@ -22,7 +22,13 @@ public struct DeployConfig: Sendable {
   /// How often the controller looks at its rollouts.
   public var tick: Duration
 
-  public init(predictorAddress: String, featureAddress: String?, trustedKeysDirectory: String, callDeadline: Duration = .seconds(10), tick: Duration = .milliseconds(250)) {
+  public init(
+    predictorAddress: String,
+    featureAddress: String?,
+    trustedKeysDirectory: String,
+    callDeadline: Duration = .seconds(10),
+    tick: Duration = .milliseconds(250)
+  ) {
     self.predictorAddress = predictorAddress
     self.featureAddress = featureAddress
     self.trustedKeysDirectory = trustedKeysDirectory
@@ -38,7 +44,8 @@ public struct DeployConfig: Sendable {
 public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServiceProtocol {
   /// The methods this build serves.
   public static let implemented: Set<String> = [
-    "GetServiceInfo", "Deploy", "GetRollout", "ListRollouts", "WatchRollout", "Promote", "Pause", "Resume", "Rollback", "UploadBundle",
+    "GetServiceInfo", "Deploy", "GetRollout", "ListRollouts", "WatchRollout", "Promote", "Pause",
+    "Resume", "Rollback", "UploadBundle",
     "AdvanceRollout",
   ]
 
@@ -54,14 +61,29 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
   public init(runtime: RuntimeInfo, config: DeployConfig) throws {
     self.runtime = runtime
     let data = URL(fileURLWithPath: runtime.dataDirectory)
-    self.intake = BundleIntake(trustedKeysDirectory: config.trustedKeysDirectory, artifactRoot: data.appendingPathComponent("artifacts").path)
+    self.intake = BundleIntake(
+      trustedKeysDirectory: config.trustedKeysDirectory,
+      artifactRoot: data.appendingPathComponent("artifacts").path
+    )
     self.predictor = try UpstreamClient(address: config.predictorAddress, name: "predictor")
-    self.features = try config.featureAddress.map { try UpstreamClient(address: $0, name: "feature service") }
+    self.features = try config.featureAddress.map {
+      try UpstreamClient(address: $0, name: "feature service")
+    }
     var metadata: Metadata = [:]
-    if case .token(let token) = runtime.adminAuth { metadata.addString("Bearer \(token)", forKey: "authorization") }
-    self.port = GRPCPredictorPort(client: self.predictor, deadline: config.callDeadline, adminMetadata: metadata)
+    if case .token(let token) = runtime.adminAuth {
+      metadata.addString("Bearer \(token)", forKey: "authorization")
+    }
+    self.port = GRPCPredictorPort(
+      client: self.predictor,
+      deadline: config.callDeadline,
+      adminMetadata: metadata
+    )
     self.controller = try RolloutController(
-      store: try RolloutStore(path: data.appendingPathComponent("deploy.sqlite").path), predictor: self.port, intake: self.intake, tick: config.tick)
+      store: try RolloutStore(path: data.appendingPathComponent("deploy.sqlite").path),
+      predictor: self.port,
+      intake: self.intake,
+      tick: config.tick
+    )
   }
 
   /// What runs beside the server: the upstream connections, the controller and the
@@ -69,7 +91,9 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
   /// users come after what they use: the watch's open stream ends before the predictor
   /// connection, which waits for its streams, is shut down.
   public var background: [any Service] {
-    [self.predictor] + (self.features.map { [$0] } ?? []) + [self.controller, PredictorHealthWatch(client: self.predictor, controller: self.controller)]
+    [self.predictor] + (self.features.map { [$0] } ?? []) + [
+      self.controller, PredictorHealthWatch(client: self.predictor, controller: self.controller),
+    ]
   }
 
   public func getServiceInfo(
@@ -90,55 +114,106 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
 
   /// Verifies a Deploy request's bundle and blessing and hands the rollout to the controller.
   func start(_ request: Vane_V1_DeployRequest, actor: String) async throws -> Vane_V1_Rollout {
-      guard !request.bundlePath.isEmpty else { throw VaneError.invalidArgument(field: "bundle_path", "is required") }
-      let plan = try RolloutPlan(request.plan, field: "plan")
-      var verdict: Verdict? = request.hasBlessing ? request.blessing.decoded : nil
-      if verdict == nil {
-        verdict = try BundleIntake.verdictFile(for: request.bundlePath) { data in try Vane_V1_Verdict(jsonUTF8Data: data).decoded }
+    guard !request.bundlePath.isEmpty else {
+      throw VaneError.invalidArgument(field: "bundle_path", "is required")
+    }
+    let plan = try RolloutPlan(request.plan, field: "plan")
+    var verdict: Verdict? = request.hasBlessing ? request.blessing.decoded : nil
+    if verdict == nil {
+      verdict = try BundleIntake.verdictFile(for: request.bundlePath) { data in
+        try Vane_V1_Verdict(jsonUTF8Data: data).decoded
       }
-      let featureCheck: ((String) async throws -> Bool)? = self.features == nil ? nil : { hash in try await self.featureSetServed(hash) }
-      let bundle = try await self.intake.verify(path: request.bundlePath, verdict: verdict, featureSetKnown: featureCheck)
-      let manifest = bundle.manifest
-      let modelID = request.modelID.isEmpty ? (manifest.symbols.joined(separator: "+") + "_" + manifest.interval) : request.modelID
-      let version = request.version.isEmpty ? manifest.id : request.version
-      if !request.requestID.isEmpty, let earlier = try self.controller.store.rollout(requestID: request.requestID) {
-        // The same request again is the same rollout; another request under its key is refused.
-        guard earlier.manifestSHA256 == bundle.manifestSHA256, earlier.modelID == modelID, earlier.version == version else {
-          throw VaneError(.alreadyExists, "request_id \(request.requestID) was used for rollout \(earlier.id) of \(earlier.modelID)/\(earlier.version) (bundle \(earlier.bundleID))")
-        }
-        return Vane_V1_Rollout(earlier)
+    }
+    let featureCheck: ((String) async throws -> Bool)? =
+      self.features == nil ? nil : { hash in try await self.featureSetServed(hash) }
+    let bundle = try await self.intake.verify(
+      path: request.bundlePath,
+      verdict: verdict,
+      featureSetKnown: featureCheck
+    )
+    let manifest = bundle.manifest
+    let modelID =
+      request.modelID.isEmpty
+      ? (manifest.symbols.joined(separator: "+") + "_" + manifest.interval) : request.modelID
+    let version = request.version.isEmpty ? manifest.id : request.version
+    if !request.requestID.isEmpty,
+      let earlier = try self.controller.store.rollout(requestID: request.requestID)
+    {
+      // The same request again is the same rollout; another request under its key is refused.
+      guard earlier.manifestSHA256 == bundle.manifestSHA256, earlier.modelID == modelID,
+        earlier.version == version
+      else {
+        throw VaneError(
+          .alreadyExists,
+          "request_id \(request.requestID) was used for rollout \(earlier.id) of \(earlier.modelID)/\(earlier.version) (bundle \(earlier.bundleID))"
+        )
       }
-      // The incumbent: the version serving most of the model's traffic now.
-      let listed: [PredictorVersion]
-      do {
-        listed = try await self.port.versions(modelID: modelID)
-      } catch let error as VaneError where error.code == .unavailable {
-        throw VaneError(.unavailable, "the predictor is unreachable, so nothing can be rolled out: \(error.message)", cause: error)
-      }
-      if listed.contains(where: { $0.version == version }) {
-        throw VaneError(.failedPrecondition, "\(modelID)/\(version) is already loaded in the predictor; deploy under another version label")
-      }
-      let incumbent = listed.filter { $0.ready && $0.trafficPercent > 0 }.max { $0.trafficPercent < $1.trafficPercent }
-      if request.dryRun {
-        var rollout = Rollout(
-          id: "", requestID: request.requestID, bundlePath: request.bundlePath, bundleID: manifest.id, manifestSHA256: bundle.manifestSHA256, verdict: verdict!,
-          modelID: modelID, version: version, baselineVersion: incumbent?.version, baselineBundlePath: incumbent?.bundlePath, plan: plan, now: Date())
-        rollout.state = .pending
-        return Vane_V1_Rollout(rollout)
-      }
+      return Vane_V1_Rollout(earlier)
+    }
+    // The incumbent: the version serving most of the model's traffic now.
+    let listed: [PredictorVersion]
+    do {
+      listed = try await self.port.versions(modelID: modelID)
+    } catch let error as VaneError where error.code == .unavailable {
+      throw VaneError(
+        .unavailable,
+        "the predictor is unreachable, so nothing can be rolled out: \(error.message)",
+        cause: error
+      )
+    }
+    if listed.contains(where: { $0.version == version }) {
+      throw VaneError(
+        .failedPrecondition,
+        "\(modelID)/\(version) is already loaded in the predictor; deploy under another version label"
+      )
+    }
+    let incumbent = listed.filter { $0.ready && $0.trafficPercent > 0 }.max {
+      $0.trafficPercent < $1.trafficPercent
+    }
+    if request.dryRun {
       var rollout = Rollout(
-        id: "ro-" + UUID().uuidString.lowercased().prefix(12), requestID: request.requestID, bundlePath: request.bundlePath, bundleID: manifest.id,
-        manifestSHA256: bundle.manifestSHA256, verdict: verdict!, modelID: modelID, version: version, baselineVersion: incumbent?.version,
-        baselineBundlePath: incumbent?.bundlePath, plan: plan, now: Date())
-      rollout.originRequestID = RequestID.current
-      return Vane_V1_Rollout(try await self.controller.start(rollout, bundle: bundle, actor: actor))
+        id: "",
+        requestID: request.requestID,
+        bundlePath: request.bundlePath,
+        bundleID: manifest.id,
+        manifestSHA256: bundle.manifestSHA256,
+        verdict: verdict!,
+        modelID: modelID,
+        version: version,
+        baselineVersion: incumbent?.version,
+        baselineBundlePath: incumbent?.bundlePath,
+        plan: plan,
+        now: Date()
+      )
+      rollout.state = .pending
+      return Vane_V1_Rollout(rollout)
+    }
+    var rollout = Rollout(
+      id: "ro-" + UUID().uuidString.lowercased().prefix(12),
+      requestID: request.requestID,
+      bundlePath: request.bundlePath,
+      bundleID: manifest.id,
+      manifestSHA256: bundle.manifestSHA256,
+      verdict: verdict!,
+      modelID: modelID,
+      version: version,
+      baselineVersion: incumbent?.version,
+      baselineBundlePath: incumbent?.bundlePath,
+      plan: plan,
+      now: Date()
+    )
+    rollout.originRequestID = RequestID.current
+    return Vane_V1_Rollout(try await self.controller.start(rollout, bundle: bundle, actor: actor))
   }
 
   /// Whether the feature service serves a feature set with this hash.
   func featureSetServed(_ hash: String) async throws -> Bool {
     guard let features = self.features else { return true }
     let sets = try await features.call { grpc in
-      try await Vane_V1_FeatureService.Client(wrapping: grpc).listFeatureSets(.init(), options: UpstreamClient.options(deadline: .seconds(10)))
+      try await Vane_V1_FeatureService.Client(wrapping: grpc).listFeatureSets(
+        .init(),
+        options: UpstreamClient.options(deadline: .seconds(10))
+      )
     }
     return sets.featureSets.contains { $0.sha256 == hash }
   }
@@ -155,22 +230,37 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
       for try await message in request {
         switch message.part {
         case .header(let header)?:
-          guard upload == nil else { throw VaneError.invalidArgument(field: "header", "comes once, first") }
+          guard upload == nil else {
+            throw VaneError.invalidArgument(field: "header", "comes once, first")
+          }
           upload = try BundleUpload(
-            directory: URL(fileURLWithPath: self.runtime.dataDirectory).appendingPathComponent("uploads").path, expectedSize: Int(clamping: header.size))
+            directory: URL(fileURLWithPath: self.runtime.dataDirectory).appendingPathComponent(
+              "uploads"
+            ).path,
+            expectedSize: Int(clamping: header.size)
+          )
         case .chunk(let chunk)?:
-          guard let upload else { throw VaneError.invalidArgument(field: "header", "must come before the first chunk") }
+          guard let upload else {
+            throw VaneError.invalidArgument(field: "header", "must come before the first chunk")
+          }
           guard chunk.count <= Self.maximumChunkBytes else {
-            throw VaneError.invalidArgument(field: "chunk", "\(chunk.count) bytes; a chunk has at most \(Self.maximumChunkBytes)")
+            throw VaneError.invalidArgument(
+              field: "chunk",
+              "\(chunk.count) bytes; a chunk has at most \(Self.maximumChunkBytes)"
+            )
           }
           try upload.append(chunk)
         case nil:
           throw VaneError.invalidArgument(field: "part", "is empty")
         }
       }
-      guard let upload else { throw VaneError.invalidArgument(field: "header", "no upload header was sent") }
+      guard let upload else {
+        throw VaneError.invalidArgument(field: "header", "no upload header was sent")
+      }
       let temporary = try upload.finish(), directory = upload.directory
-      let (path, bundle) = try await BlockingPool.shared.run { try BundleUpload.keep(temporary, in: directory) }
+      let (path, bundle) = try await BlockingPool.shared.run {
+        try BundleUpload.keep(temporary, in: directory)
+      }
       return .with {
         $0.bundlePath = path
         $0.bundleID = bundle.manifest.id
@@ -185,8 +275,12 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
     try await serviceEdge {
-      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
-      guard let rollout = try await self.controller.rollout(id: request.rolloutID) else { throw VaneError(.notFound, "no rollout \(request.rolloutID)") }
+      guard !request.rolloutID.isEmpty else {
+        throw VaneError.invalidArgument(field: "rollout_id", "is required")
+      }
+      guard let rollout = try await self.controller.rollout(id: request.rolloutID) else {
+        throw VaneError(.notFound, "no rollout \(request.rolloutID)")
+      }
       return Vane_V1_Rollout(rollout)
     }
   }
@@ -196,10 +290,14 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
     context: ServerContext
   ) async throws -> Vane_V1_ListRolloutsResponse {
     try await serviceEdge {
-      guard request.page.pageSize >= 0 else { throw VaneError.invalidArgument(field: "page.page_size", "is negative") }
+      guard request.page.pageSize >= 0 else {
+        throw VaneError.invalidArgument(field: "page.page_size", "is negative")
+      }
       var states: Set<Rollout.State> = []
       for (i, state) in request.states.enumerated() {
-        guard let domain = state.domain else { throw VaneError.invalidArgument(field: "states[\(i)]", "is not a rollout state") }
+        guard let domain = state.domain else {
+          throw VaneError.invalidArgument(field: "states[\(i)]", "is not a rollout state")
+        }
         states.insert(domain)
       }
       var all = try self.controller.store.rollouts(states: states, modelID: request.modelID)
@@ -209,11 +307,13 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
       }
       var start = 0
       if !request.page.pageToken.isEmpty {
-        guard let offset = Int(request.page.pageToken), offset >= 0 else { throw VaneError.invalidArgument(field: "page.page_token", "not a token this listing gave") }
+        guard let offset = Int(request.page.pageToken), offset >= 0 else {
+          throw VaneError.invalidArgument(field: "page.page_token", "not a token this listing gave")
+        }
         start = min(offset, all.count)
       }
       let size = request.page.pageSize == 0 ? 50 : min(Int(request.page.pageSize), 500)
-      let page = Array(all[start..<min(all.count, start + size)])
+      let page = Array(all[start ..< min(all.count, start + size)])
       return .with { response in
         response.rollouts = page.map { Vane_V1_Rollout($0, history: false) }
         response.page = .with {
@@ -230,22 +330,29 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
     context: ServerContext
   ) async throws {
     try await serviceEdge {
-      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
+      guard !request.rolloutID.isEmpty else {
+        throw VaneError.invalidArgument(field: "rollout_id", "is required")
+      }
       let (snapshot, events) = await self.controller.watch(id: request.rolloutID)
       guard let snapshot else { throw VaneError(.notFound, "no rollout \(request.rolloutID)") }
-      try await response.write(.with {
-        $0.rolloutID = snapshot.id
-        $0.sequence = UInt64(snapshot.lastSequence)
-        $0.time = Google_Protobuf_Timestamp(date: Date())
-        $0.kind = .snapshot
-        $0.state = Vane_V1_RolloutState(snapshot.state)
-        $0.stepIndex = Int32(snapshot.currentStep)
-        $0.trafficPercent = snapshot.trafficPercent
-        $0.actor = "system"
-        $0.rollout = Vane_V1_Rollout(snapshot)
-      })
+      try await response.write(
+        .with {
+          $0.rolloutID = snapshot.id
+          $0.sequence = UInt64(snapshot.lastSequence)
+          $0.time = Google_Protobuf_Timestamp(date: Date())
+          $0.kind = .snapshot
+          $0.state = Vane_V1_RolloutState(snapshot.state)
+          $0.stepIndex = Int32(snapshot.currentStep)
+          $0.trafficPercent = snapshot.trafficPercent
+          $0.actor = "system"
+          $0.rollout = Vane_V1_Rollout(snapshot)
+        }
+      )
       if request.afterSequence > 0 {
-        for event in snapshot.history where UInt64(event.sequence) > request.afterSequence && (request.includeAnalysis || event.kind != .analysis) {
+        for event in snapshot.history
+        where UInt64(event.sequence) > request.afterSequence
+          && (request.includeAnalysis || event.kind != .analysis)
+        {
           try await response.write(Vane_V1_RolloutEvent(event, rolloutID: snapshot.id))
         }
       }
@@ -257,7 +364,10 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
       }
       // The stream ended without a terminal event: the server is draining.
       if let now = try await self.controller.rollout(id: snapshot.id), !now.state.isTerminal {
-        throw VaneError(.unavailable, "the deploy service is shutting down; watch rollout \(snapshot.id) again")
+        throw VaneError(
+          .unavailable,
+          "the deploy service is shutting down; watch rollout \(snapshot.id) again"
+        )
       }
     }
   }
@@ -267,8 +377,17 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
     try await serviceEdge {
-      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
-      return Vane_V1_Rollout(try await self.controller.promote(id: request.rolloutID, skipToFull: request.skipToFull, reason: request.reason, actor: Self.actor(context)))
+      guard !request.rolloutID.isEmpty else {
+        throw VaneError.invalidArgument(field: "rollout_id", "is required")
+      }
+      return Vane_V1_Rollout(
+        try await self.controller.promote(
+          id: request.rolloutID,
+          skipToFull: request.skipToFull,
+          reason: request.reason,
+          actor: Self.actor(context)
+        )
+      )
     }
   }
 
@@ -277,8 +396,16 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
     try await serviceEdge {
-      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
-      return Vane_V1_Rollout(try await self.controller.pause(id: request.rolloutID, reason: request.reason, actor: Self.actor(context)))
+      guard !request.rolloutID.isEmpty else {
+        throw VaneError.invalidArgument(field: "rollout_id", "is required")
+      }
+      return Vane_V1_Rollout(
+        try await self.controller.pause(
+          id: request.rolloutID,
+          reason: request.reason,
+          actor: Self.actor(context)
+        )
+      )
     }
   }
 
@@ -287,8 +414,16 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
     try await serviceEdge {
-      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
-      return Vane_V1_Rollout(try await self.controller.resume(id: request.rolloutID, reason: request.reason, actor: Self.actor(context)))
+      guard !request.rolloutID.isEmpty else {
+        throw VaneError.invalidArgument(field: "rollout_id", "is required")
+      }
+      return Vane_V1_Rollout(
+        try await self.controller.resume(
+          id: request.rolloutID,
+          reason: request.reason,
+          actor: Self.actor(context)
+        )
+      )
     }
   }
 
@@ -297,8 +432,16 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
     try await serviceEdge {
-      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
-      return Vane_V1_Rollout(try await self.controller.rollback(id: request.rolloutID, reason: request.reason, actor: Self.actor(context)))
+      guard !request.rolloutID.isEmpty else {
+        throw VaneError.invalidArgument(field: "rollout_id", "is required")
+      }
+      return Vane_V1_Rollout(
+        try await self.controller.rollback(
+          id: request.rolloutID,
+          reason: request.reason,
+          actor: Self.actor(context)
+        )
+      )
     }
   }
 
@@ -307,9 +450,18 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
     context: ServerContext
   ) async throws -> Vane_V1_Rollout {
     try await serviceEdge {
-      guard !request.rolloutID.isEmpty else { throw VaneError.invalidArgument(field: "rollout_id", "is required") }
-      guard request.hasNow else { throw VaneError.invalidArgument(field: "now", "is required: the data time the rollout's traffic has reached") }
-      return Vane_V1_Rollout(try await self.controller.advance(id: request.rolloutID, to: request.now.date))
+      guard !request.rolloutID.isEmpty else {
+        throw VaneError.invalidArgument(field: "rollout_id", "is required")
+      }
+      guard request.hasNow else {
+        throw VaneError.invalidArgument(
+          field: "now",
+          "is required: the data time the rollout's traffic has reached"
+        )
+      }
+      return Vane_V1_Rollout(
+        try await self.controller.advance(id: request.rolloutID, to: request.now.date)
+      )
     }
   }
 }

@@ -17,8 +17,12 @@ struct GRPCPredictorPort: PredictorPort {
 
   private var options: CallOptions { UpstreamClient.options(deadline: self.deadline) }
 
-  private func predictor<R: Sendable>(_ body: (Vane_V1_PredictorService.Client<ShimClientTransport>) async throws -> R) async throws -> R {
-    try await self.client.call { grpc in try await body(Vane_V1_PredictorService.Client(wrapping: grpc)) }
+  private func predictor<R: Sendable>(
+    _ body: (Vane_V1_PredictorService.Client<ShimClientTransport>) async throws -> R
+  ) async throws -> R {
+    try await self.client.call { grpc in
+      try await body(Vane_V1_PredictorService.Client(wrapping: grpc))
+    }
   }
 
   func load(path: String, modelID: String, version: String) async throws {
@@ -30,7 +34,10 @@ struct GRPCPredictorPort: PredictorPort {
             $0.modelID = modelID
             $0.version = version
             $0.wait = true
-          }, metadata: self.adminMetadata, options: UpstreamClient.options(deadline: max(self.deadline, .seconds(120))))
+          },
+          metadata: self.adminMetadata,
+          options: UpstreamClient.options(deadline: max(self.deadline, .seconds(120)))
+        )
       }
     } catch let error as VaneError where error.code == .alreadyExists {
       // Loaded before (a restart of deploy): fine when it serves the same bundle and is READY.
@@ -40,16 +47,27 @@ struct GRPCPredictorPort: PredictorPort {
   }
 
   func versions(modelID: String) async throws -> [PredictorVersion] {
-    let response = try await self.predictor { client in try await client.listModels(.with { $0.modelID = modelID }, options: self.options) }
+    let response = try await self.predictor { client in
+      try await client.listModels(.with { $0.modelID = modelID }, options: self.options)
+    }
     return response.versions.map { version in
       func ms(_ duration: Google_Protobuf_Duration) -> Double? {
-        duration.seconds == 0 && duration.nanos == 0 ? nil : Double(duration.seconds) * 1000 + Double(duration.nanos) / 1e6
+        duration.seconds == 0 && duration.nanos == 0
+          ? nil : Double(duration.seconds) * 1000 + Double(duration.nanos) / 1e6
       }
       return PredictorVersion(
-        version: version.ref.version, ready: version.status == .ready, bundlePath: version.bundle.path, trafficPercent: version.trafficPercent,
-        shadow: version.shadow, requests: Int(version.counters.requests), errors: Int(version.counters.errors),
-        shadowRequests: Int(version.counters.shadowRequests), shadowErrors: Int(version.counters.shadowErrors), latencyP50Ms: ms(version.counters.latencyP50),
-        latencyP99Ms: ms(version.counters.latencyP99))
+        version: version.ref.version,
+        ready: version.status == .ready,
+        bundlePath: version.bundle.path,
+        trafficPercent: version.trafficPercent,
+        shadow: version.shadow,
+        requests: Int(version.counters.requests),
+        errors: Int(version.counters.errors),
+        shadowRequests: Int(version.counters.shadowRequests),
+        shadowErrors: Int(version.counters.shadowErrors),
+        latencyP50Ms: ms(version.counters.latencyP50),
+        latencyP99Ms: ms(version.counters.latencyP99)
+      )
     }
   }
 
@@ -61,13 +79,20 @@ struct GRPCPredictorPort: PredictorPort {
           $0.weights = split.weights
           $0.shadowVersions = split.shadows
           $0.shadowSamplePercent = split.shadowPercent
-        }, metadata: self.adminMetadata, options: self.options)
+        },
+        metadata: self.adminMetadata,
+        options: self.options
+      )
     }
   }
 
   func settle() async throws {
     _ = try await self.predictor { client in
-      try await client.settle(Vane_V1_SettleRequest(), metadata: self.adminMetadata, options: self.options)
+      try await client.settle(
+        Vane_V1_SettleRequest(),
+        metadata: self.adminMetadata,
+        options: self.options
+      )
     }
   }
 
@@ -83,14 +108,23 @@ struct GRPCPredictorPort: PredictorPort {
             // Deploy has moved the traffic first; force covers a model's first version, whose
             // rollback leaves the model without one.
             $0.force = true
-          }, metadata: self.adminMetadata, options: self.options)
+          },
+          metadata: self.adminMetadata,
+          options: self.options
+        )
       }
     } catch let error as VaneError where error.code == .notFound {
       return
     }
   }
 
-  func live(modelID: String, version: String, since: Date, by clock: RolloutPlan.Clock, compareWith: String?) async throws -> LiveFigures {
+  func live(
+    modelID: String,
+    version: String,
+    since: Date,
+    by clock: RolloutPlan.Clock,
+    compareWith: String?
+  ) async throws -> LiveFigures {
     guard !version.isEmpty else { return LiveFigures() }
     let response: Vane_V1_GetModelStatsResponse
     do {
@@ -106,9 +140,13 @@ struct GRPCPredictorPort: PredictorPort {
             case .data: $0.sinceBar = Google_Protobuf_Timestamp(date: since)
             }
             if let compareWith { $0.compareWith = compareWith }
-          }, options: self.options)
+          },
+          options: self.options
+        )
       }
-    } catch let error as VaneError where error.code == .notFound || error.code == .failedPrecondition {
+    } catch let error as VaneError
+      where error.code == .notFound || error.code == .failedPrecondition
+    {
       // Nothing logged yet, or a predictor without a log: no live figures (inconclusive).
       return LiveFigures()
     }
@@ -123,7 +161,11 @@ struct GRPCPredictorPort: PredictorPort {
       figures.meanConfidence = h.hasMeanConfidence ? h.meanConfidence : nil
     }
     if stats.hasPaired {
-      figures.pairs = AnalysisSample.Pairs(count: Int(stats.paired.count), disagreementRate: stats.paired.disagreementRate, meanAbsProbDiff: stats.paired.meanAbsProbDiff)
+      figures.pairs = AnalysisSample.Pairs(
+        count: Int(stats.paired.count),
+        disagreementRate: stats.paired.disagreementRate,
+        meanAbsProbDiff: stats.paired.meanAbsProbDiff
+      )
     }
     return figures
   }

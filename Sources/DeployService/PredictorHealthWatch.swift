@@ -22,8 +22,12 @@ struct PredictorHealthWatch: Service {
       while !Task.isCancelled {
         var reason = "the health stream ended"
         do {
-          try await HealthProbe.watch(upstream: self.client, service: ServiceKind.predictor.grpcServiceName) { outcome in
-            let observation: PredictorHealth.Observation = outcome == .serving ? .serving : .notServing
+          try await HealthProbe.watch(
+            upstream: self.client,
+            service: ServiceKind.predictor.grpcServiceName
+          ) { outcome in
+            let observation: PredictorHealth.Observation =
+              outcome == .serving ? .serving : .notServing
             await self.report(observation, "\(outcome)")
           }
         } catch {
@@ -40,12 +44,19 @@ struct PredictorHealthWatch: Service {
 
   private func report(_ observation: PredictorHealth.Observation, _ detail: String) async {
     let (before, after) = await self.controller.observePredictorHealth(observation)
-    self.serving.set([(dimensions: [("predictor", self.client.address)], value: after == .serving ? 1 : 0)])
+    self.serving.set([
+      (dimensions: [("predictor", self.client.address)], value: after == .serving ? 1 : 0)
+    ])
     if before != after {
       // Losing the predictor is a warning (rollouts stall, patience runs); its return is news.
       self.logger.log(
         level: after == .serving ? .notice : .warning,
-        "predictor health changed", metadata: ["predictor": "\(self.client.address)", "from": "\(before.rawValue)", "to": "\(after.rawValue)", "detail": "\(detail)"])
+        "predictor health changed",
+        metadata: [
+          "predictor": "\(self.client.address)", "from": "\(before.rawValue)",
+          "to": "\(after.rawValue)", "detail": "\(detail)",
+        ]
+      )
     }
   }
 }

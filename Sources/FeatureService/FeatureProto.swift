@@ -27,14 +27,21 @@ extension Candle {
   /// The domain candle of a wire candle (values are validated later, with the batch).
   /// - Throws: INVALID_ARGUMENT naming `field` when the open time is missing or invalid.
   public init(_ proto: Vane_V1_Candle, field: String) throws {
-    guard proto.hasOpenTime else { throw VaneError.invalidArgument(field: "\(field).open_time", "is required") }
+    guard proto.hasOpenTime else {
+      throw VaneError.invalidArgument(field: "\(field).open_time", "is required")
+    }
     self.init(
       openTime: try proto.openTime.unixMilliseconds(field: "\(field).open_time"),
-      open: proto.open, high: proto.high, low: proto.low, close: proto.close, volume: proto.volume,
+      open: proto.open,
+      high: proto.high,
+      low: proto.low,
+      close: proto.close,
+      volume: proto.volume,
       quoteVolume: proto.hasQuoteVolume ? proto.quoteVolume : nil,
       tradeCount: proto.hasTradeCount ? proto.tradeCount : nil,
       takerBuyBaseVolume: proto.hasTakerBuyBaseVolume ? proto.takerBuyBaseVolume : nil,
-      takerBuyQuoteVolume: proto.hasTakerBuyQuoteVolume ? proto.takerBuyQuoteVolume : nil)
+      takerBuyQuoteVolume: proto.hasTakerBuyQuoteVolume ? proto.takerBuyQuoteVolume : nil
+    )
   }
 }
 
@@ -87,8 +94,10 @@ extension ConflictPolicy {
     case .replace: self = .replace
     case .rejectConflicts: self = .reject
     case .UNRECOGNIZED(let value):
-      throw VaneError.invalidArgument(field: "header.options.on_duplicate", "unknown policy \(value)")
+      throw VaneError.invalidArgument(
+        field: "header.options.on_duplicate",
+        "unknown policy \(value)"
+      )
     }
   }
 }
-

@@ -9,7 +9,9 @@ extension FeatureServiceImplementation {
     let newest = GaugeFamily("vane_feature_newest_bar_open_seconds")
     let store = self.store
     return {
-      guard let coverage = try? store.coverage(symbols: [], intervals: [], maxGaps: 0) else { return }
+      guard let coverage = try? store.coverage(symbols: [], intervals: [], maxGaps: 0) else {
+        return
+      }
       let series = coverage.map { [("symbol", $0.symbol), ("interval", $0.interval.rawValue)] }
       stored.set(zip(series, coverage).map { (dimensions: $0, value: Double($1.count)) })
       newest.set(zip(series, coverage).map { (dimensions: $0, value: Double($1.last) / 1000) })

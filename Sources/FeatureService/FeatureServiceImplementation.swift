@@ -14,7 +14,8 @@ internal import ServiceLifecycle
 public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleServiceProtocol {
   /// The methods this build serves.
   public static let implemented: Set<String> = [
-    "GetServiceInfo", "IngestCandles", "GetCoverage", "GetFeatures", "StreamFeatures", "BuildDataset",
+    "GetServiceInfo", "IngestCandles", "GetCoverage", "GetFeatures", "StreamFeatures",
+    "BuildDataset",
     "DescribeFeatureSet", "ListFeatureSets",
   ]
 
@@ -26,7 +27,11 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
   public init(runtime: RuntimeInfo) throws {
     self.runtime = runtime
     self.engine = FeatureEngine(
-      store: try CandleStore(path: URL(fileURLWithPath: runtime.dataDirectory).appendingPathComponent("candles.sqlite").path))
+      store: try CandleStore(
+        path: URL(fileURLWithPath: runtime.dataDirectory).appendingPathComponent("candles.sqlite")
+          .path
+      )
+    )
   }
 
   public func getServiceInfo(
@@ -62,19 +67,32 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
     context: ServerContext
   ) async throws -> Vane_V1_Coverage {
     try await serviceEdge {
-      let range = request.hasRange ? try request.range.milliseconds(field: "range") : (start: Int64.min, end: Int64.max)
-      let intervals = try request.intervals.enumerated().map { try CandleInterval($1, field: "intervals[\($0)]") }
+      let range =
+        request.hasRange
+        ? try request.range.milliseconds(field: "range") : (start: Int64.min, end: Int64.max)
+      let intervals = try request.intervals.enumerated().map {
+        try CandleInterval($1, field: "intervals[\($0)]")
+      }
       let series = try await BlockingPool.shared.run {
         // A symbol never ingested is NOT_FOUND, not an empty answer that reads like "no gaps".
         if !request.symbols.isEmpty {
           let known = try self.store.symbols()
-          if let (index, absent) = request.symbols.enumerated().first(where: { !known.contains($0.element) }) {
-            throw VaneError(.notFound, "symbols[\(index)]: no candles are stored for \(absent.prefix(64)) (ingest it first)")
+          if let (index, absent) = request.symbols.enumerated().first(where: {
+            !known.contains($0.element)
+          }) {
+            throw VaneError(
+              .notFound,
+              "symbols[\(index)]: no candles are stored for \(absent.prefix(64)) (ingest it first)"
+            )
           }
         }
         return try self.store.coverage(
-          symbols: request.symbols, intervals: intervals, from: range.start, to: range.end,
-          maxGaps: request.maxGaps == 0 ? 100 : Int(request.maxGaps))
+          symbols: request.symbols,
+          intervals: intervals,
+          from: range.start,
+          to: range.end,
+          maxGaps: request.maxGaps == 0 ? 100 : Int(request.maxGaps)
+        )
       }
       return .with { $0.series = series.map(Vane_V1_SeriesCoverage.init) }
     }
@@ -85,7 +103,9 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
     context: ServerContext
   ) async throws -> Vane_V1_FeatureVector {
     // Frames are computed from the store (over a second after an ingest): on the blocking pool.
-    try await serviceEdge { try await BlockingPool.shared.run { try self.featureVector(request, now: Date()) } }
+    try await serviceEdge {
+      try await BlockingPool.shared.run { try self.featureVector(request, now: Date()) }
+    }
   }
 
   public func streamFeatures(
@@ -94,7 +114,9 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
     context: ServerContext
   ) async throws {
     try await serviceEdge {
-      guard !request.markets.isEmpty else { throw VaneError.invalidArgument(field: "markets", "give at least one market") }
+      guard !request.markets.isEmpty else {
+        throw VaneError.invalidArgument(field: "markets", "give at least one market")
+      }
       let set = try FeatureSet.requested(request.featureSetID, field: "feature_set_id")
       let markets = try request.markets.enumerated().map { index, market in
         let (symbol, interval) = try FeatureRequests.market(market, field: "markets[\(index)]")
@@ -106,10 +128,21 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
       var lastSent: [Int: Int64] = [:]
       var columnsSent: Set<Int> = []
       for (index, market) in markets.enumerated() {
-        let frame = try await BlockingPool.shared.run { try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set) }
+        let frame = try await BlockingPool.shared.run {
+          try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set)
+        }
         lastSent[index] = frame.openTimes.last ?? .min
-        if request.sendCurrent, let row = frame.status.lastIndex(where: { request.allowMissing || $0 == .complete }) {
-          try await response.write(FeatureRequests.vector(frame, row: row, set: set, includeColumns: request.includeColumns))
+        if request.sendCurrent,
+          let row = frame.status.lastIndex(where: { request.allowMissing || $0 == .complete })
+        {
+          try await response.write(
+            FeatureRequests.vector(
+              frame,
+              row: row,
+              set: set,
+              includeColumns: request.includeColumns
+            )
+          )
           columnsSent.insert(index)
         }
       }
@@ -120,7 +153,15 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
       let (draining, drain) = AsyncStream<Void>.makeStream()
       try await withGracefulShutdownHandler {
         try await self.follow(
-          changes, markets: markets, set: set, request: request, response: response, context: context, draining: draining, sent: (lastSent, columnsSent))
+          changes,
+          markets: markets,
+          set: set,
+          request: request,
+          response: response,
+          context: context,
+          draining: draining,
+          sent: (lastSent, columnsSent)
+        )
       } onGracefulShutdown: {
         drain.finish()
       }
@@ -130,28 +171,50 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
 
   /// Sends each new bar of the markets until the call is cancelled or `draining` ends.
   private func follow(
-    _ changes: AsyncStream<FeatureEngine.Change>, markets: [(symbol: String, interval: CandleInterval)], set: FeatureSet, request: Vane_V1_StreamFeaturesRequest,
-    response: RPCWriter<Vane_V1_FeatureVector>, context: ServerContext, draining: AsyncStream<Void>, sent: ([Int: Int64], Set<Int>)
+    _ changes: AsyncStream<FeatureEngine.Change>,
+    markets: [(symbol: String, interval: CandleInterval)],
+    set: FeatureSet,
+    request: Vane_V1_StreamFeaturesRequest,
+    response: RPCWriter<Vane_V1_FeatureVector>,
+    context: ServerContext,
+    draining: AsyncStream<Void>,
+    sent: ([Int: Int64], Set<Int>)
   ) async throws {
     let (lastSent, columnsSent) = sent
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await context.cancellation.cancelled }
       group.addTask {
         for await _ in draining {}
-        throw VaneError(.unavailable, "the feature service is shutting down; subscribe again (to another instance, or after it restarts)")
+        throw VaneError(
+          .unavailable,
+          "the feature service is shutting down; subscribe again (to another instance, or after it restarts)"
+        )
       }
       group.addTask { [lastSent, columnsSent] in
         var lastSent = lastSent
         var columnsSent = columnsSent
         for await _ in changes {
           for (index, market) in markets.enumerated() {
-            let frame = try await BlockingPool.shared.run { try self.engine.frame(symbol: market.symbol, interval: market.interval, featureSet: set) }
+            let frame = try await BlockingPool.shared.run {
+              try self.engine.frame(
+                symbol: market.symbol,
+                interval: market.interval,
+                featureSet: set
+              )
+            }
             let after = lastSent[index] ?? .min
             var row = frame.openTimes.firstIndex { $0 > after } ?? frame.rowCount
             while row < frame.rowCount {
               if request.allowMissing || frame.status[row] == .complete {
                 let first = !columnsSent.contains(index)
-                try await response.write(FeatureRequests.vector(frame, row: row, set: set, includeColumns: request.includeColumns && first))
+                try await response.write(
+                  FeatureRequests.vector(
+                    frame,
+                    row: row,
+                    set: set,
+                    includeColumns: request.includeColumns && first
+                  )
+                )
                 columnsSent.insert(index)
               }
               lastSent[index] = frame.openTimes[row]
@@ -176,64 +239,78 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
       let dataset = try await BlockingPool.shared.run { try self.dataset(request) }
       let spec = dataset.spec
       let horizons = spec.labels.horizons
-      try await response.write(.with {
-        $0.header = .with {
-          $0.datasetID = dataset.id
-          $0.featureSetID = spec.featureSet.id
-          $0.featureSetHash = spec.featureSet.sha256
-          $0.columns = spec.featureSet.columnNames
-          $0.columnCount = UInt32(spec.featureSet.columns.count)
-          $0.symbols = spec.symbols
-          $0.interval = spec.interval.proto
-          $0.labels = request.labels
-          $0.classes = spec.labels.classes
-          if request.hasRange { $0.range = request.range }
-          $0.estimatedRows = Int64(dataset.candidateRows)
+      try await response.write(
+        .with {
+          $0.header = .with {
+            $0.datasetID = dataset.id
+            $0.featureSetID = spec.featureSet.id
+            $0.featureSetHash = spec.featureSet.sha256
+            $0.columns = spec.featureSet.columnNames
+            $0.columnCount = UInt32(spec.featureSet.columns.count)
+            $0.symbols = spec.symbols
+            $0.interval = spec.interval.proto
+            $0.labels = request.labels
+            $0.classes = spec.labels.classes
+            if request.hasRange { $0.range = request.range }
+            $0.estimatedRows = Int64(dataset.candidateRows)
+          }
         }
-      })
+      )
       // Rows per chunk: as asked (default 4096), lowered so a chunk stays near 4 MiB.
-      let bytesPerRow = 8 * spec.featureSet.columns.count + 12 + horizons.count * (request.includeForwardReturns ? 20 : 12)
+      let bytesPerRow =
+        8 * spec.featureSet.columns.count + 12 + horizons.count
+        * (request.includeForwardReturns ? 20 : 12)
       let limit = max(1, (4 << 20) / bytesPerRow)
       let perChunk = min(request.rowsPerChunk == 0 ? 4096 : Int(request.rowsPerChunk), limit)
       var digest = DatasetDigest()
       var start = 0
       while start < dataset.rowCount {
         try Task.checkCancellation()
-        let block = dataset.block(start..<min(start + perChunk, dataset.rowCount))
+        let block = dataset.block(start ..< min(start + perChunk, dataset.rowCount))
         digest.update(block)
-        try await response.write(.with {
-          $0.rows = Vane_V1_DatasetRows(block, columns: spec.featureSet.columns.count, horizons: horizons, forwardReturns: request.includeForwardReturns)
-        })
+        try await response.write(
+          .with {
+            $0.rows = Vane_V1_DatasetRows(
+              block,
+              columns: spec.featureSet.columns.count,
+              horizons: horizons,
+              forwardReturns: request.includeForwardReturns
+            )
+          }
+        )
         start += perChunk
       }
-      try await response.write(.with {
-        $0.summary = .with {
-          $0.rowsEmitted = Int64(dataset.rowCount)
-          $0.rowsExcluded = Int64(dataset.excludedCount)
-          $0.exclusions = dataset.exclusions.map { count in
-            .with {
-              $0.reason = .init(count.reason)
-              $0.symbol = count.symbol
-              $0.rows = Int64(count.rows)
-              $0.firstOpenTime = .init(unixMilliseconds: count.firstOpenTime)
-              $0.lastOpenTime = .init(unixMilliseconds: count.lastOpenTime)
+      try await response.write(
+        .with {
+          $0.summary = .with {
+            $0.rowsEmitted = Int64(dataset.rowCount)
+            $0.rowsExcluded = Int64(dataset.excludedCount)
+            $0.exclusions = dataset.exclusions.map { count in
+              .with {
+                $0.reason = .init(count.reason)
+                $0.symbol = count.symbol
+                $0.rows = Int64(count.rows)
+                $0.firstOpenTime = .init(unixMilliseconds: count.firstOpenTime)
+                $0.lastOpenTime = .init(unixMilliseconds: count.lastOpenTime)
+              }
             }
-          }
-          if let first = dataset.rows.first, let last = dataset.rows.last {
-            $0.emittedRange = .init(
-              start: dataset.frames[first.symbol].openTimes[first.row],
-              end: dataset.frames[last.symbol].openTimes[last.row] + spec.interval.milliseconds)
-          }
-          $0.classBalance = zip(horizons, dataset.classBalance).map { bars, counts in
-            .with {
-              $0.horizonBars = UInt32(bars)
-              $0.counts = counts.map(Int64.init)
+            if let first = dataset.rows.first, let last = dataset.rows.last {
+              $0.emittedRange = .init(
+                start: dataset.frames[first.symbol].openTimes[first.row],
+                end: dataset.frames[last.symbol].openTimes[last.row] + spec.interval.milliseconds
+              )
             }
+            $0.classBalance = zip(horizons, dataset.classBalance).map { bars, counts in
+              .with {
+                $0.horizonBars = UInt32(bars)
+                $0.counts = counts.map(Int64.init)
+              }
+            }
+            $0.contentSha256 = digest.finalize()
+            $0.elapsed = .init(secondsDouble: Date().timeIntervalSince(started))
           }
-          $0.contentSha256 = digest.finalize()
-          $0.elapsed = .init(secondsDouble: Date().timeIntervalSince(started))
         }
-      })
+      )
     }
   }
 
@@ -242,7 +319,10 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
     context: ServerContext
   ) async throws -> Vane_V1_FeatureSet {
     try await serviceEdge {
-      Vane_V1_FeatureSet(try FeatureSet.requested(request.featureSetID, field: "feature_set_id"), includeColumns: true)
+      Vane_V1_FeatureSet(
+        try FeatureSet.requested(request.featureSetID, field: "feature_set_id"),
+        includeColumns: true
+      )
     }
   }
 
@@ -256,7 +336,9 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
       }
       // Pages are by id: the token is the last id of the previous page.
       let size = request.page.pageSize == 0 ? 50 : min(Int(request.page.pageSize), 1000)
-      let remaining = FeatureSet.all.filter { request.page.pageToken.isEmpty || $0.id > request.page.pageToken }
+      let remaining = FeatureSet.all.filter {
+        request.page.pageToken.isEmpty || $0.id > request.page.pageToken
+      }
       let page = remaining.prefix(size)
       return .with {
         $0.featureSets = page.map { Vane_V1_FeatureSet($0, includeColumns: request.includeColumns) }

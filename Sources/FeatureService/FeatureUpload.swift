@@ -7,7 +7,9 @@ public enum FeatureUpload {
   public static let defaultBatchSize = 5_000
 
   /// Quote assets a symbol in a file name may end with.
-  static let quotes = ["USDT", "USDC", "FDUSD", "TUSD", "BUSD", "BTC", "ETH", "BNB", "EUR", "USD", "TRY"]
+  static let quotes = [
+    "USDT", "USDC", "FDUSD", "TUSD", "BUSD", "BTC", "ETH", "BNB", "EUR", "USD", "TRY",
+  ]
 
   /// The symbol a file name carries, e.g. BTCUSDT in `binance_BTCUSDT_1h.csv.gz` or
   /// `BTCUSDT-1h-2024-01.csv`: the first upper-case token ending in a known quote asset.
@@ -22,13 +24,20 @@ public enum FeatureUpload {
   /// The messages of one stream: the header, then the rows in batches with their file and
   /// line numbers, and the rows that did not parse forwarded so the server's report is whole.
   public static func messages(
-    file: ParsedCandleFile, symbol: String, interval: CandleInterval, source: String,
-    options: Vane_V1_IngestOptions = .init(), batchSize: Int = Self.defaultBatchSize
+    file: ParsedCandleFile,
+    symbol: String,
+    interval: CandleInterval,
+    source: String,
+    options: Vane_V1_IngestOptions = .init(),
+    batchSize: Int = Self.defaultBatchSize
   ) -> [Vane_V1_IngestCandlesRequest] {
     var messages: [Vane_V1_IngestCandlesRequest] = [
       .with {
         $0.header = .with {
-          $0.market = .with { $0.symbol = symbol; $0.interval = interval.proto }
+          $0.market = .with {
+            $0.symbol = symbol
+            $0.interval = interval.proto
+          }
           $0.source = source
           $0.options = options
         }
@@ -37,7 +46,7 @@ public enum FeatureUpload {
     let size = max(batchSize, 1)
     var start = 0
     repeat {
-      let rows = file.rows[start..<min(start + size, file.rows.count)]
+      let rows = file.rows[start ..< min(start + size, file.rows.count)]
       var batch = Vane_V1_CandleBatch()
       batch.file = file.name
       batch.candles = rows.map { Vane_V1_Candle($0.candle) }

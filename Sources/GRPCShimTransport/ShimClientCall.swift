@@ -30,7 +30,13 @@ final class ShimClientCall: Sendable {
 
   /// - Parameter readAhead: how many response reads may run ahead of the consumer (see
   ///   ``ReadAhead``).
-  init(channel: ShimChannel, method: String, waitForReady: Bool, readAhead: Int, singleRequest: Bool) {
+  init(
+    channel: ShimChannel,
+    method: String,
+    waitForReady: Bool,
+    readAhead: Int,
+    singleRequest: Bool
+  ) {
     self.channel = channel
     self.method = method
     self.waitForReady = waitForReady
@@ -49,11 +55,15 @@ final class ShimClientCall: Sendable {
 
   func start(metadata: Metadata) throws {
     var metadata = metadata
-    let timeout = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap(GRPCTimeout.decode)
+    let timeout = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap(
+      GRPCTimeout.decode
+    )
     metadata.removeAllValues(forKey: "grpc-timeout")
     var options = vane_shim_call_options(
-      timeout_nanoseconds: timeout ?? -1, wait_for_ready: self.waitForReady ? 1 : 0,
-      single_request: self.singleRequest ? 1 : 0)
+      timeout_nanoseconds: timeout ?? -1,
+      wait_for_ready: self.waitForReady ? 1 : 0,
+      single_request: self.singleRequest ? 1 : 0
+    )
     var callbacks = vane_shim_client_callbacks()
     callbacks.on_initial_metadata = { user, ok, entries, count in
       let call = Unmanaged<ShimClientCall>.fromOpaque(user!).takeUnretainedValue()
@@ -61,18 +71,23 @@ final class ShimClientCall: Sendable {
     }
     callbacks.on_read = { user, ok, bytes, length in
       let call = Unmanaged<ShimClientCall>.fromOpaque(user!).takeUnretainedValue()
-      call.readCompleted(ok != 0 ? .message(Array(UnsafeBufferPointer(start: bytes, count: length))) : .end)
+      call.readCompleted(
+        ok != 0 ? .message(Array(UnsafeBufferPointer(start: bytes, count: length))) : .end
+      )
     }
     callbacks.on_writable = { user in
       Unmanaged<ShimClientCall>.fromOpaque(user!).takeUnretainedValue().becameWritable()
     }
     callbacks.on_done = { user, code, message, messageLength, trailers, trailerCount in
       let call = Unmanaged<ShimClientCall>.fromOpaque(user!)
-      let text = message.map {
-        String(decoding: UnsafeRawBufferPointer(start: $0, count: messageLength), as: UTF8.self)
-      } ?? ""
+      let text =
+        message.map {
+          String(decoding: UnsafeRawBufferPointer(start: $0, count: messageLength), as: UTF8.self)
+        } ?? ""
       let status = Status(code: Status.Code(shimCode: code), message: text)
-      call.takeUnretainedValue().done(Final(status: status, trailers: ShimMetadata.decode(trailers, count: trailerCount)))
+      call.takeUnretainedValue().done(
+        Final(status: status, trailers: ShimMetadata.decode(trailers, count: trailerCount))
+      )
       call.release()
     }
 
@@ -83,15 +98,25 @@ final class ShimClientCall: Sendable {
       method.withUnsafeBufferPointer { methodBytes in
         methodBytes.withMemoryRebound(to: CChar.self) { methodChars in
           vane_shim_client_call_start(
-            self.channel.pointer, methodChars.baseAddress, methodChars.count, entries, count,
-            &options, &callbacks, user.toOpaque(), &error)
+            self.channel.pointer,
+            methodChars.baseAddress,
+            methodChars.count,
+            entries,
+            count,
+            &options,
+            &callbacks,
+            user.toOpaque(),
+            &error
+          )
         }
       }
     }
     guard let created else {
       user.release()
       let failure = ShimError(operation: "starting \(self.method)", error)
-      self.done(Final(status: Status(code: failure.code, message: failure.description), trailers: [:]))
+      self.done(
+        Final(status: Status(code: failure.code, message: failure.description), trailers: [:])
+      )
       throw failure.rpcError
     }
     // The pointer only crosses into the lock; the shim itself is thread-safe.
@@ -110,9 +135,16 @@ final class ShimClientCall: Sendable {
 
   func write(_ bytes: [UInt8]) async throws {
     guard let handle = self.handle else {
-      throw RPCError(code: .internalError, message: "A message was written before the request metadata.")
+      throw RPCError(
+        code: .internalError,
+        message: "A message was written before the request metadata."
+      )
     }
-    try await ShimWrite.send(bytes, waitWritable: self.waitWritable) { pointer, count, mustWait, error in
+    try await ShimWrite.send(bytes, waitWritable: self.waitWritable) {
+      pointer,
+      count,
+      mustWait,
+      error in
       vane_shim_client_call_write(handle, pointer, count, mustWait, error)
     }
   }
@@ -161,7 +193,9 @@ final class ShimClientCall: Sendable {
   /// Starts the next read if the call has started and the read-ahead allows one.
   private func readAhead() {
     let handle: ShimPointer? = self.state.withLock { state in
-      guard let handle = state.handle, !state.finished, state.read.startReadIfNeeded() else { return nil }
+      guard let handle = state.handle, !state.finished, state.read.startReadIfNeeded() else {
+        return nil
+      }
       return handle
     }
     guard let handle else { return }
@@ -185,7 +219,10 @@ final class ShimClientCall: Sendable {
 
   /// Cancels the call unless it is over; if it never started, it ends here with CANCELLED.
   func cancel() {
-    enum Action { case cancel(ShimPointer), endUnstarted, none }
+    enum Action {
+      case cancel(ShimPointer)
+      case endUnstarted, none
+    }
     let action = self.state.withLock { state -> Action in
       if state.finished { return .none }
       if let handle = state.handle { return .cancel(handle) }
@@ -196,7 +233,12 @@ final class ShimClientCall: Sendable {
     case .cancel(let handle):
       vane_shim_client_call_cancel(handle.raw)
     case .endUnstarted:
-      self.done(Final(status: Status(code: .cancelled, message: "The call was cancelled before it started."), trailers: [:]))
+      self.done(
+        Final(
+          status: Status(code: .cancelled, message: "The call was cancelled before it started."),
+          trailers: [:]
+        )
+      )
     case .none:
       break
     }

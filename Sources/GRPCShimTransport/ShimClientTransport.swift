@@ -43,7 +43,8 @@ public final class ShimClientTransport: ClientTransport, Sendable {
 
   /// The channel's connectivity, as grpc++ reports it.
   public enum ConnectivityState: Int, Sendable {
-    case idle = 0, connecting, ready, transientFailure, shutdown
+    case idle = 0
+    case connecting, ready, transientFailure, shutdown
   }
 
   private struct State {
@@ -140,7 +141,11 @@ public final class ShimClientTransport: ClientTransport, Sendable {
       inbound: RPCAsyncSequence(wrapping: ShimClientInbound(call: call)),
       outbound: RPCWriter.Closable(wrapping: ShimClientOutbound(call: call))
     )
-    let context = ClientContext(descriptor: descriptor, remotePeer: self.config.target, localPeer: "")
+    let context = ClientContext(
+      descriptor: descriptor,
+      remotePeer: self.config.target,
+      localPeer: ""
+    )
     return try await closure(stream, context)
   }
 }
@@ -154,16 +159,28 @@ final class ShimChannel: Sendable {
     var error = vane_shim_error()
     let tls = config.tls
     let created: OpaquePointer? = withOptionalCStrings(
-      tls?.caRootsPEM, tls?.certificateChainPEM, tls?.privateKeyPEM, tls?.serverNameOverride
+      tls?.caRootsPEM,
+      tls?.certificateChainPEM,
+      tls?.privateKeyPEM,
+      tls?.serverNameOverride
     ) { roots, chain, key, name in
-      var cTLS = vane_shim_channel_tls(ca_roots: roots, certificate_chain: chain, private_key: key, server_name_override: name)
+      var cTLS = vane_shim_channel_tls(
+        ca_roots: roots,
+        certificate_chain: chain,
+        private_key: key,
+        server_name_override: name
+      )
       return config.target.withCString { target in
         withUnsafePointer(to: &cTLS) { tlsPointer in
           var options = vane_shim_channel_options()
           options.target = target
           options.tls = tls == nil ? nil : tlsPointer
-          options.max_receive_message_bytes = ShimMessageLimits.cValue(config.messageLimits.maxReceiveBytes)
-          options.max_send_message_bytes = ShimMessageLimits.cValue(config.messageLimits.maxSendBytes)
+          options.max_receive_message_bytes = ShimMessageLimits.cValue(
+            config.messageLimits.maxReceiveBytes
+          )
+          options.max_send_message_bytes = ShimMessageLimits.cValue(
+            config.messageLimits.maxSendBytes
+          )
           options.keepalive_time_ms = ShimKeepalive.milliseconds(config.keepalive.time)
           options.keepalive_timeout_ms = ShimKeepalive.milliseconds(config.keepalive.timeout)
           options.keepalive_permit_without_calls = config.keepalive.permitWithoutCalls ? 1 : 0

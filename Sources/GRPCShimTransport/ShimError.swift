@@ -30,7 +30,11 @@ public struct ShimError: Error, CustomStringConvertible, Sendable {
 
   /// The error as the `RPCError` GRPCCore expects from a transport.
   var rpcError: RPCError {
-    RPCError(code: RPCError.Code(self.code) ?? .internalError, message: self.description, cause: self)
+    RPCError(
+      code: RPCError.Code(self.code) ?? .internalError,
+      message: self.description,
+      cause: self
+    )
   }
 
   /// Runs a shim call that reports failure through a `vane_shim_error`.

@@ -20,7 +20,7 @@ enum ShimMetadata {
     var metadata = Metadata()
     guard let entries, count > 0 else { return metadata }
     metadata.reserveCapacity(count)
-    for index in 0..<count {
+    for index in 0 ..< count {
       let entry = entries[index]
       let key = String(
         decoding: UnsafeRawBufferPointer(start: entry.key, count: entry.key_length),
@@ -55,7 +55,7 @@ enum ShimMetadata {
       case .string(let string): bytes.append(contentsOf: string.utf8)
       case .binary(let binary): bytes.append(contentsOf: binary)
       }
-      ranges.append((keyStart..<valueStart, valueStart..<bytes.count))
+      ranges.append((keyStart ..< valueStart, valueStart ..< bytes.count))
     }
     if ranges.isEmpty { return try body(nil, 0) }
     return try bytes.withUnsafeBufferPointer { buffer in

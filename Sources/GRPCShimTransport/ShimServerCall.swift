@@ -24,7 +24,13 @@ final class ShimServerCall: Sendable {
 
   /// - Parameter readAhead: how many request reads may run ahead of the handler (see
   ///   ``ReadAhead``).
-  init(handle: OpaquePointer, info: vane_shim_call_info, method: String, readAhead: Int, registry: CallRegistry) {
+  init(
+    handle: OpaquePointer,
+    info: vane_shim_call_info,
+    method: String,
+    readAhead: Int,
+    registry: CallRegistry
+  ) {
     self.handle = handle
     self.registry = registry
     self.state = Mutex(State(read: ReadAhead(limit: readAhead)))
@@ -33,7 +39,10 @@ final class ShimServerCall: Sendable {
     var metadata = ShimMetadata.decode(info.metadata, count: info.metadata_count)
     if info.timeout_nanoseconds >= 0 {
       // GRPCCore's server executor enforces the deadline it finds in this header.
-      metadata.replaceOrAddString(GRPCTimeout.encode(nanoseconds: info.timeout_nanoseconds), forKey: "grpc-timeout")
+      metadata.replaceOrAddString(
+        GRPCTimeout.encode(nanoseconds: info.timeout_nanoseconds),
+        forKey: "grpc-timeout"
+      )
     }
     self.metadata = metadata
   }
@@ -53,7 +62,10 @@ final class ShimServerCall: Sendable {
   /// Runs the server's handler for this call and makes sure the call is finished exactly once.
   func run(
     localPeer: String,
-    handler: @Sendable (RPCStream<ShimServerTransport.Inbound, ShimServerTransport.Outbound>, ServerContext) async -> Void
+    handler:
+      @Sendable (
+        RPCStream<ShimServerTransport.Inbound, ShimServerTransport.Outbound>, ServerContext
+      ) async -> Void
   ) async {
     await withServerContextRPCCancellationHandle { cancellation in
       let alreadyCancelled = self.state.withLock { state in
@@ -74,7 +86,10 @@ final class ShimServerCall: Sendable {
       )
       await handler(stream, context)
       // A handler that returned without a status still ends the call.
-      self.finishIfNeeded(Status(code: .unknown, message: "The handler ended without a status."), trailers: [:])
+      self.finishIfNeeded(
+        Status(code: .unknown, message: "The handler ended without a status."),
+        trailers: [:]
+      )
     }
   }
 
@@ -87,13 +102,25 @@ final class ShimServerCall: Sendable {
 
   /// Ends a call that arrived while the server was draining or shutting down.
   func refuse() {
-    self.finishIfNeeded(Status(code: .unavailable, message: "The server is draining: try another replica or retry later."), trailers: [:])
+    self.finishIfNeeded(
+      Status(
+        code: .unavailable,
+        message: "The server is draining: try another replica or retry later."
+      ),
+      trailers: [:]
+    )
   }
 
   /// Ends a call the drain could not wait for any longer: its handler never ran or did not
   /// finish after it was cancelled. Whatever the handler does later fails (the first status wins).
   func abandon() {
-    self.finishIfNeeded(Status(code: .unavailable, message: "The server shut down before the call finished: retry later."), trailers: [:])
+    self.finishIfNeeded(
+      Status(
+        code: .unavailable,
+        message: "The server shut down before the call finished: retry later."
+      ),
+      trailers: [:]
+    )
   }
 
   // MARK: Operations (any task)
@@ -131,7 +158,11 @@ final class ShimServerCall: Sendable {
   }
 
   func write(_ bytes: [UInt8]) async throws {
-    try await ShimWrite.send(bytes, waitWritable: self.waitWritable) { pointer, count, mustWait, error in
+    try await ShimWrite.send(bytes, waitWritable: self.waitWritable) {
+      pointer,
+      count,
+      mustWait,
+      error in
       vane_shim_server_call_write(self.handle, pointer, count, mustWait, error)
     }
   }
@@ -155,7 +186,10 @@ final class ShimServerCall: Sendable {
     if !self.finish(status, trailers: trailers) {
       // The shim refused the status (trailers it cannot send, such as non-ASCII text values):
       // the call must still end, or its client and the server's shutdown would wait forever.
-      _ = self.finish(Status(code: .internalError, message: "The server's trailing metadata could not be sent."), trailers: [:])
+      _ = self.finish(
+        Status(code: .internalError, message: "The server's trailing metadata could not be sent."),
+        trailers: [:]
+      )
     }
     return true
   }
@@ -167,7 +201,14 @@ final class ShimServerCall: Sendable {
         var error = vane_shim_error()
         return text.withMemoryRebound(to: CChar.self) { chars in
           vane_shim_server_call_finish(
-            self.handle, Int32(status.code.rawValue), chars.baseAddress, chars.count, entries, count, &error)
+            self.handle,
+            Int32(status.code.rawValue),
+            chars.baseAddress,
+            chars.count,
+            entries,
+            count,
+            &error
+          )
         } == 0
       }
     }
@@ -253,7 +294,10 @@ struct ShimServerOutbound: ClosableRPCWriterProtocol {
   }
 
   func finish() async {
-    self.call.finishIfNeeded(Status(code: .unknown, message: "The response stream closed without a status."), trailers: [:])
+    self.call.finishIfNeeded(
+      Status(code: .unknown, message: "The response stream closed without a status."),
+      trailers: [:]
+    )
   }
 
   func finish(throwing error: any Error) async {

@@ -114,10 +114,11 @@ public final class ShimServerTransport: ServerTransport, Sendable {
   }
 
   public func listen(
-    streamHandler: @escaping @Sendable (
-      _ stream: RPCStream<Inbound, Outbound>,
-      _ context: ServerContext
-    ) async -> Void
+    streamHandler:
+      @escaping @Sendable (
+        _ stream: RPCStream<Inbound, Outbound>,
+        _ context: ServerContext
+      ) async -> Void
   ) async throws {
     // Shut down before it started listening: there is nothing to serve.
     if self.state.withLock({ if case .stopped = $0.phase { true } else { false } }) { return }
@@ -197,7 +198,11 @@ public final class ShimServerTransport: ServerTransport, Sendable {
         handle.finishAccepting()
       }
     } else {
-      self.resolvePort(.failure(RPCError(code: .unavailable, message: "The server was shut down before it started.")))
+      self.resolvePort(
+        .failure(
+          RPCError(code: .unavailable, message: "The server was shut down before it started.")
+        )
+      )
     }
   }
 
@@ -212,7 +217,9 @@ public final class ShimServerTransport: ServerTransport, Sendable {
   }
 
   static func peerName(address: String, port: Int) -> String {
-    let host = address.split(separator: ":", omittingEmptySubsequences: false).dropLast().joined(separator: ":")
+    let host = address.split(separator: ":", omittingEmptySubsequences: false).dropLast().joined(
+      separator: ":"
+    )
     if host.hasPrefix("[") { return "ipv6:\(host):\(port)" }
     return "ipv4:\(host.isEmpty ? "0.0.0.0" : host):\(port)"
   }
@@ -264,11 +271,18 @@ final class ShimServerHandle: Sendable {
     callbacks.on_call = { context, call, info in
       let sink = Unmanaged<CallSink>.fromOpaque(context!).takeUnretainedValue()
       let info = info!.pointee
-      let method = String(decoding: UnsafeRawBufferPointer(start: info.method, count: info.method_length), as: UTF8.self)
+      let method = String(
+        decoding: UnsafeRawBufferPointer(start: info.method, count: info.method_length),
+        as: UTF8.self
+      )
       let shape = sink.shapes[method] ?? CallShape(nil)
       let serverCall = ShimServerCall(
-        handle: call!, info: info, method: method, readAhead: shape.requestReadAhead,
-        registry: sink.calls)
+        handle: call!,
+        info: info,
+        method: method,
+        readAhead: shape.requestReadAhead,
+        registry: sink.calls
+      )
       if shape.singleResponse { serverCall.holdUntilFinish() }
       let user = Unmanaged.passRetained(serverCall).toOpaque()
       // Draining or shut down: refuse the call (its on_done releases `user`). Refused calls
@@ -286,7 +300,9 @@ final class ShimServerHandle: Sendable {
     }
     callbacks.on_read = { user, ok, bytes, length in
       let call = Unmanaged<ShimServerCall>.fromOpaque(user!).takeUnretainedValue()
-      call.readCompleted(ok != 0 ? .message(Array(UnsafeBufferPointer(start: bytes, count: length))) : .end)
+      call.readCompleted(
+        ok != 0 ? .message(Array(UnsafeBufferPointer(start: bytes, count: length))) : .end
+      )
     }
     callbacks.on_writable = { user in
       Unmanaged<ShimServerCall>.fromOpaque(user!).takeUnretainedValue().becameWritable()
@@ -302,26 +318,45 @@ final class ShimServerHandle: Sendable {
 
     var error = vane_shim_error()
     let created: OpaquePointer? = withOptionalCStrings(
-      config.tls?.certificateChainPEM, config.tls?.privateKeyPEM, config.tls?.clientCARootsPEM, nil
+      config.tls?.certificateChainPEM,
+      config.tls?.privateKeyPEM,
+      config.tls?.clientCARootsPEM,
+      nil
     ) { chain, key, roots, _ in
-      var tls = vane_shim_server_tls(certificate_chain: chain, private_key: key, client_ca_roots: roots)
+      var tls = vane_shim_server_tls(
+        certificate_chain: chain,
+        private_key: key,
+        client_ca_roots: roots
+      )
       return config.address.withCString { address in
         withUnsafePointer(to: &tls) { tlsPointer in
           var options = vane_shim_server_options()
           options.address = address
           options.tls = config.tls == nil ? nil : tlsPointer
-          options.max_receive_message_bytes = ShimMessageLimits.cValue(config.messageLimits.maxReceiveBytes)
-          options.max_send_message_bytes = ShimMessageLimits.cValue(config.messageLimits.maxSendBytes)
+          options.max_receive_message_bytes = ShimMessageLimits.cValue(
+            config.messageLimits.maxReceiveBytes
+          )
+          options.max_send_message_bytes = ShimMessageLimits.cValue(
+            config.messageLimits.maxSendBytes
+          )
           options.keepalive_time_ms = ShimKeepalive.milliseconds(config.keepalive.time)
           options.keepalive_timeout_ms = ShimKeepalive.milliseconds(config.keepalive.timeout)
-          options.keepalive_min_ping_interval_ms = ShimKeepalive.milliseconds(config.keepalive.minimumPingInterval)
+          options.keepalive_min_ping_interval_ms = ShimKeepalive.milliseconds(
+            config.keepalive.minimumPingInterval
+          )
           options.keepalive_permit_without_calls = config.keepalive.permitWithoutCalls ? 1 : 0
           options.enable_health = config.health ? 1 : 0
           options.enable_reflection = config.reflectionFiles == nil ? 0 : 1
           let cMethods = methods.map { strdup($0) }
           defer { cMethods.forEach { free($0) } }
           return cMethods.map { UnsafePointer($0) }.withUnsafeBufferPointer { methodPointers in
-            vane_shim_server_create(&options, methodPointers.baseAddress, methodPointers.count, &callbacks, &error)
+            vane_shim_server_create(
+              &options,
+              methodPointers.baseAddress,
+              methodPointers.count,
+              &callbacks,
+              &error
+            )
           }
         }
       }

@@ -90,12 +90,19 @@ public struct ShimClientTLS: Sendable, Hashable {
 
 /// Calls `body` with C strings for up to four optional Swift strings.
 func withOptionalCStrings<R>(
-  _ a: String?, _ b: String?, _ c: String?, _ d: String?,
-  _ body: (UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) throws -> R
+  _ a: String?,
+  _ b: String?,
+  _ c: String?,
+  _ d: String?,
+  _ body: (
+    UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?
+  ) throws -> R
 ) rethrows -> R {
   func with(_ s: String?, _ f: (UnsafePointer<CChar>?) throws -> R) rethrows -> R {
     guard let s else { return try f(nil) }
     return try s.withCString { try f($0) }
   }
-  return try with(a) { pa in try with(b) { pb in try with(c) { pc in try with(d) { pd in try body(pa, pb, pc, pd) } } } }
+  return try with(a) { pa in
+    try with(b) { pb in try with(c) { pc in try with(d) { pd in try body(pa, pb, pc, pd) } } }
+  }
 }

@@ -7,12 +7,16 @@ enum ShimWrite {
   static func send(
     _ bytes: [UInt8],
     waitWritable: () async -> Bool,
-    _ write: (UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<vane_shim_error>) -> Int32
+    _ write: (
+      UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<vane_shim_error>
+    ) -> Int32
   ) async throws {
     var mustWait: Int32 = 0
     do {
       try bytes.withUnsafeBufferPointer { buffer in
-        try ShimError.check("writing a message") { write(buffer.baseAddress, buffer.count, &mustWait, $0) }
+        try ShimError.check("writing a message") {
+          write(buffer.baseAddress, buffer.count, &mustWait, $0)
+        }
       }
     } catch {
       throw error.rpcError

@@ -21,21 +21,44 @@ func prefixed<T>(_ path: String, _ body: () throws -> T) throws -> T {
 extension Vane_V1_Predictions {
   /// The predictions, their class names and fold ids.
   /// - Throws: INVALID_ARGUMENT naming `path` and the field.
-  func decoded(path: String) throws -> (predictions: Predictions, classes: [String], foldIDs: [Int]) {
+  func decoded(path: String) throws -> (predictions: Predictions, classes: [String], foldIDs: [Int])
+  {
     try prefixed(path) {
-      guard self.sampleCount > 0 else { throw VaneError.invalidArgument(field: "sample_count", "must be positive") }
-      guard self.labels.count == Int(self.sampleCount) else {
-        throw VaneError.invalidArgument(field: "labels", "\(self.labels.count) labels for sample_count \(self.sampleCount)")
+      guard self.sampleCount > 0 else {
+        throw VaneError.invalidArgument(field: "sample_count", "must be positive")
       }
-      guard self.classes.count >= 2 else { throw VaneError.invalidArgument(field: "classes", "need at least 2 class names (got \(self.classes.count))") }
-      guard Set(self.classes).count == self.classes.count, self.classes.allSatisfy({ !$0.isEmpty && !$0.contains("/") }) else {
-        throw VaneError.invalidArgument(field: "classes", "names must be distinct, non-empty and without '/' (got \(self.classes))")
+      guard self.labels.count == Int(self.sampleCount) else {
+        throw VaneError.invalidArgument(
+          field: "labels",
+          "\(self.labels.count) labels for sample_count \(self.sampleCount)"
+        )
+      }
+      guard self.classes.count >= 2 else {
+        throw VaneError.invalidArgument(
+          field: "classes",
+          "need at least 2 class names (got \(self.classes.count))"
+        )
+      }
+      guard Set(self.classes).count == self.classes.count,
+        self.classes.allSatisfy({ !$0.isEmpty && !$0.contains("/") })
+      else {
+        throw VaneError.invalidArgument(
+          field: "classes",
+          "names must be distinct, non-empty and without '/' (got \(self.classes))"
+        )
       }
       guard self.foldIds.isEmpty || self.foldIds.count == Int(self.sampleCount) else {
-        throw VaneError.invalidArgument(field: "fold_ids", "\(self.foldIds.count) fold ids for sample_count \(self.sampleCount)")
+        throw VaneError.invalidArgument(
+          field: "fold_ids",
+          "\(self.foldIds.count) fold ids for sample_count \(self.sampleCount)"
+        )
       }
       let predictions = try Predictions(
-        values: self.values, classCount: self.classes.count, labels: self.labels.map(Int.init), valuesAreLogits: self.valuesAreLogits)
+        values: self.values,
+        classCount: self.classes.count,
+        labels: self.labels.map(Int.init),
+        valuesAreLogits: self.valuesAreLogits
+      )
       return (predictions, self.classes, self.foldIds.map(Int.init))
     }
   }
@@ -182,7 +205,10 @@ extension Vane_V1_InputSummary {
   func decoded(path: String) throws -> InputSummary? {
     guard !self.columns.isEmpty || !self.mean.isEmpty || !self.std.isEmpty else { return nil }
     guard self.mean.count == self.columns.count, self.std.count == self.columns.count else {
-      throw VaneError.invalidArgument(field: path, "\(self.columns.count) columns, \(self.mean.count) means and \(self.std.count) stds")
+      throw VaneError.invalidArgument(
+        field: path,
+        "\(self.columns.count) columns, \(self.mean.count) means and \(self.std.count) stds"
+      )
     }
     return InputSummary(columns: self.columns, mean: self.mean, std: self.std)
   }
@@ -207,28 +233,61 @@ extension QualityReport {
       }
     }
     self.init(
-      id: report.id, createdMs: report.createTime.seconds * 1000 + Int64(report.createTime.nanos / 1_000_000),
+      id: report.id,
+      createdMs: report.createTime.seconds * 1000 + Int64(report.createTime.nanos / 1_000_000),
       subject: .init(
-        kind: report.subject.kind == .bundle ? .bundle : .inline, manifestSHA256: report.subject.manifestSha256,
-        bundleID: report.subject.bundleID, bundlePath: report.subject.bundlePath, label: report.subject.label,
-        predictionsSHA256: report.subject.predictionsSha256, sampleCount: Int(report.subject.sampleCount), classes: report.subject.classes),
-      policyName: report.policyName, policySHA256: report.policySha256, passed: report.passed,
+        kind: report.subject.kind == .bundle ? .bundle : .inline,
+        manifestSHA256: report.subject.manifestSha256,
+        bundleID: report.subject.bundleID,
+        bundlePath: report.subject.bundlePath,
+        label: report.subject.label,
+        predictionsSHA256: report.subject.predictionsSha256,
+        sampleCount: Int(report.subject.sampleCount),
+        classes: report.subject.classes
+      ),
+      policyName: report.policyName,
+      policySHA256: report.policySha256,
+      passed: report.passed,
       gates: report.gates.map { gate in
         GateResult(
-          gate: gate.gate, metric: gate.metric, value: gate.value.isNaN ? nil : gate.value,
-          baselineValue: gate.hasBaselineValue ? gate.baselineValue : nil, comparedValue: gate.comparedValue.isNaN ? nil : gate.comparedValue,
-          threshold: gate.threshold, comparison: comparison(gate.comparison), reference: reference(gate.reference),
-          severity: gate.severity == .warning ? .warning : .blocking, passed: gate.passed, skipped: gate.skipped, reason: gate.reason)
+          gate: gate.gate,
+          metric: gate.metric,
+          value: gate.value.isNaN ? nil : gate.value,
+          baselineValue: gate.hasBaselineValue ? gate.baselineValue : nil,
+          comparedValue: gate.comparedValue.isNaN ? nil : gate.comparedValue,
+          threshold: gate.threshold,
+          comparison: comparison(gate.comparison),
+          reference: reference(gate.reference),
+          severity: gate.severity == .warning ? .warning : .blocking,
+          passed: gate.passed,
+          skipped: gate.skipped,
+          reason: gate.reason
+        )
       },
-      metrics: report.metrics, baselineMetrics: report.baselineMetrics, baselineReportID: report.baselineReportID,
+      metrics: report.metrics,
+      baselineMetrics: report.baselineMetrics,
+      baselineReportID: report.baselineReportID,
       reliability: report.reliability.map { diagram in
         ReliabilityDiagram(
-          target: diagram.target, binning: diagram.binning == .quantile ? .quantile : .uniform,
+          target: diagram.target,
+          binning: diagram.binning == .quantile ? .quantile : .uniform,
           bins: diagram.bins.map {
-            ReliabilityBin(lower: $0.lower, upper: $0.upper, count: Int($0.count), meanConfidence: $0.meanPredicted, accuracy: $0.observedFrequency)
-          }, ece: diagram.ece, mce: diagram.mce)
+            ReliabilityBin(
+              lower: $0.lower,
+              upper: $0.upper,
+              count: Int($0.count),
+              meanConfidence: $0.meanPredicted,
+              accuracy: $0.observedFrequency
+            )
+          },
+          ece: diagram.ece,
+          mce: diagram.mce
+        )
       },
-      folds: report.folds.map { .init(id: Int($0.foldID), sampleCount: Int($0.sampleCount), metrics: $0.metrics) },
-      warnings: report.warnings)
+      folds: report.folds.map {
+        .init(id: Int($0.foldID), sampleCount: Int($0.sampleCount), metrics: $0.metrics)
+      },
+      warnings: report.warnings
+    )
   }
 }

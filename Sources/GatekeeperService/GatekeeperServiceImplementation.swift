@@ -16,7 +16,8 @@ internal import VaneQuality
 public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleServiceProtocol {
   /// The methods this build serves.
   public static let implemented: Set<String> = [
-    "GetServiceInfo", "Calibrate", "Evaluate", "Bless", "VerifyBlessing", "GetPolicy", "SetPolicy", "ListPolicies", "ListReports",
+    "GetServiceInfo", "Calibrate", "Evaluate", "Bless", "VerifyBlessing", "GetPolicy", "SetPolicy",
+    "ListPolicies", "ListReports",
     "GetReport",
   ]
 
@@ -34,12 +35,26 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
   public init(runtime: RuntimeInfo, bundleRoots: [String]? = nil) throws {
     self.runtime = runtime
     let directory = URL(fileURLWithPath: runtime.dataDirectory)
-    self.bundleRoots = BundleRoots(bundleRoots ?? [directory.path, directory.deletingLastPathComponent().appendingPathComponent("trainer").path])
-    self.store = try QualityStore(path: directory.appendingPathComponent("gatekeeper.sqlite").path, now: Self.nowMs())
+    self.bundleRoots = BundleRoots(
+      bundleRoots ?? [
+        directory.path,
+        directory.deletingLastPathComponent().appendingPathComponent("trainer").path,
+      ]
+    )
+    self.store = try QualityStore(
+      path: directory.appendingPathComponent("gatekeeper.sqlite").path,
+      now: Self.nowMs()
+    )
     self.key = try BlessingKey.loadOrCreate(in: runtime.dataDirectory)
     let extra = directory.appendingPathComponent("trusted_keys")
-    let files = ((try? FileManager.default.contentsOfDirectory(atPath: extra.path)) ?? []).filter { $0.hasSuffix(".pub") }.sorted()
-    self.trustedKeys = [self.key.publicKey] + (try files.map { try BlessingKey.publicKey(fromFile: extra.appendingPathComponent($0).path) })
+    let files = ((try? FileManager.default.contentsOfDirectory(atPath: extra.path)) ?? []).filter {
+      $0.hasSuffix(".pub")
+    }.sorted()
+    self.trustedKeys =
+      [self.key.publicKey]
+      + (try files.map {
+        try BlessingKey.publicKey(fromFile: extra.appendingPathComponent($0).path)
+      })
   }
 
   static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
@@ -60,14 +75,18 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
 
   /// Calibrate's work, on the blocking pool.
   static func calibrate(_ request: Vane_V1_CalibrateRequest) throws -> Vane_V1_CalibrateResponse {
-    guard request.hasPredictions else { throw VaneError.invalidArgument(field: "predictions", "is required") }
+    guard request.hasPredictions else {
+      throw VaneError.invalidArgument(field: "predictions", "is required")
+    }
     let (predictions, classes, foldIDs) = try request.predictions.decoded(path: "predictions")
     let method = try request.method.decoded(field: "method")
     let bins = try Self.bins(request.bins)
     let before = Measurement(predictions, classes: classes, bins: bins)
     guard predictions.count == predictions.finiteOnly.count else {
       throw VaneError.invalidArgument(
-        field: "predictions.values", "\(Int(before.values["non_finite"] ?? 0)) samples have NaN or infinite values; calibration needs finite predictions")
+        field: "predictions.values",
+        "\(Int(before.values["non_finite"] ?? 0)) samples have NaN or infinite values; calibration needs finite predictions"
+      )
     }
     var response = Vane_V1_CalibrateResponse()
     let calibration: Calibration
@@ -77,7 +96,8 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       response.candidates = Calibrator.candidates(predictions).map { candidate in
         .with {
           $0.method = .init(candidate)
-          $0.metrics = Measurement(choice.crossValidated[candidate]!, classes: classes, bins: bins).values
+          $0.metrics =
+            Measurement(choice.crossValidated[candidate]!, classes: classes, bins: bins).values
           $0.selected = candidate == calibration.method
         }
       }
@@ -88,13 +108,19 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
     if request.crossFit {
       // Fold ids as given, else 5 contiguous blocks (time order is kept: no fold sees its
       // neighbours' future).
-      let folds = foldIDs.isEmpty ? (0..<predictions.count).map { $0 * 5 / predictions.count } : foldIDs
+      let folds =
+        foldIDs.isEmpty ? (0 ..< predictions.count).map { $0 * 5 / predictions.count } : foldIDs
       after = try Calibrator.crossFitted(calibration.method, predictions, folds: folds)
     } else {
       after = calibration.apply(predictions)
     }
     let measuredAfter = Measurement(after, classes: classes, bins: bins)
-    response.calibration = .init(calibration, classes: classes, sampleCount: predictions.count, fitMs: Self.nowMs())
+    response.calibration = .init(
+      calibration,
+      classes: classes,
+      sampleCount: predictions.count,
+      fitMs: Self.nowMs()
+    )
     response.metricsBefore = before.values
     response.metricsAfter = measuredAfter.values
     response.afterIsCrossFitted = request.crossFit
@@ -104,7 +130,9 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
   }
 
   static func bins(_ requested: UInt32) throws -> Int {
-    guard requested <= 1000 else { throw VaneError.invalidArgument(field: "bins", "must be at most 1000 (got \(requested))") }
+    guard requested <= 1000 else {
+      throw VaneError.invalidArgument(field: "bins", "must be at most 1000 (got \(requested))")
+    }
     return requested == 0 ? 15 : Int(requested)
   }
 
@@ -118,26 +146,45 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       var judgement: Judgement
       switch request.subject {
       case .inline(let inline):
-        guard inline.hasPredictions else { throw VaneError.invalidArgument(field: "inline.predictions", "is required") }
-        let (predictions, classes, folds) = try inline.predictions.decoded(path: "inline.predictions")
+        guard inline.hasPredictions else {
+          throw VaneError.invalidArgument(field: "inline.predictions", "is required")
+        }
+        let (predictions, classes, folds) = try inline.predictions.decoded(
+          path: "inline.predictions"
+        )
         if !inline.interval.isEmpty, !["15m", "1h", "4h", "1d"].contains(inline.interval) {
-          throw VaneError.invalidArgument(field: "inline.interval", "'\(inline.interval)' is not one of 15m, 1h, 4h, 1d")
+          throw VaneError.invalidArgument(
+            field: "inline.interval",
+            "'\(inline.interval)' is not one of 15m, 1h, 4h, 1d"
+          )
         }
         judgement = Judgement(
-          predictions: predictions, classes: classes, foldIDs: folds,
+          predictions: predictions,
+          classes: classes,
+          foldIDs: folds,
           subject: .init(
-            kind: .inline, manifestSHA256: inline.manifestSha256, label: inline.label,
-            interval: inline.interval.isEmpty ? nil : inline.interval),
-          inputs: try inline.inputs.decoded(path: "inline.inputs"), bins: bins)
+            kind: .inline,
+            manifestSHA256: inline.manifestSha256,
+            label: inline.label,
+            interval: inline.interval.isEmpty ? nil : inline.interval
+          ),
+          inputs: try inline.inputs.decoded(path: "inline.inputs"),
+          bins: bins
+        )
         if inline.hasBaseline {
           let (baseline, baselineClasses, _) = try inline.baseline.decoded(path: "inline.baseline")
           guard baselineClasses == classes else {
-            throw VaneError.invalidArgument(field: "inline.baseline.classes", "\(baselineClasses) differ from the candidate's \(classes)")
+            throw VaneError.invalidArgument(
+              field: "inline.baseline.classes",
+              "\(baselineClasses) differ from the candidate's \(classes)"
+            )
           }
           judgement.baseline = .paired(baseline)
         }
       case .bundle(let subject):
-        judgement = try await BlockingPool.shared.run { [self] in try self.bundleJudgement(path: subject.path, bins: bins) }
+        judgement = try await BlockingPool.shared.run { [self] in
+          try self.bundleJudgement(path: subject.path, bins: bins)
+        }
       case nil:
         throw VaneError.invalidArgument(field: "subject", "set inline or bundle")
       }
@@ -145,13 +192,20 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
         let baseline = try self.store.report(id: request.baselineReportID)
         guard baseline.subject.classes == judgement.classes else {
           throw VaneError.invalidArgument(
-            field: "baseline_report_id", "report \(baseline.id) is over classes \(baseline.subject.classes), the subject over \(judgement.classes)")
+            field: "baseline_report_id",
+            "report \(baseline.id) is over classes \(baseline.subject.classes), the subject over \(judgement.classes)"
+          )
         }
         judgement.baseline = .report(id: baseline.id, metrics: baseline.metrics)
       }
       let input = judgement
       let report = try await BlockingPool.shared.run {
-        try QualityReport.judge(input, policy: policy.policy, policySHA256: policy.sha256, at: Self.nowMs())
+        try QualityReport.judge(
+          input,
+          policy: policy.policy,
+          policySHA256: policy.sha256,
+          at: Self.nowMs()
+        )
       }
       return Vane_V1_Report(request.dryRun ? report : try self.store.store(report))
     }
@@ -166,12 +220,23 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
     let classes = bundle.manifest.task.classes
     func predictions(_ model: String) throws -> Predictions {
       guard let output = oof.models[model] else {
-        throw VaneError(.failedPrecondition, "bundle \(bundle.manifest.id): the out-of-fold file has no predictions of model '\(model)'")
+        throw VaneError(
+          .failedPrecondition,
+          "bundle \(bundle.manifest.id): the out-of-fold file has no predictions of model '\(model)'"
+        )
       }
       do {
-        return try Predictions(values: output.values, classCount: classes.count, labels: oof.labels, valuesAreLogits: output.valuesAreLogits)
+        return try Predictions(
+          values: output.values,
+          classCount: classes.count,
+          labels: oof.labels,
+          valuesAreLogits: output.valuesAreLogits
+        )
       } catch let error as VaneError {
-        throw VaneError(.failedPrecondition, "bundle \(bundle.manifest.id): out-of-fold predictions of '\(model)': \(error.message)")
+        throw VaneError(
+          .failedPrecondition,
+          "bundle \(bundle.manifest.id): out-of-fold predictions of '\(model)': \(error.message)"
+        )
       }
     }
     var judged = try predictions(oof.final)
@@ -179,37 +244,65 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       let calibration: Calibration
       do {
         calibration = try Calibration(
-          method: CalibrationMethod(rawValue: stored.method) ?? .auto, parametersJSON: stored.parameters, classCount: classes.count)
+          method: CalibrationMethod(rawValue: stored.method) ?? .auto,
+          parametersJSON: stored.parameters,
+          classCount: classes.count
+        )
       } catch let error as VaneError {
-        throw VaneError(.failedPrecondition, "bundle \(bundle.manifest.id): calibration: \(error.message)")
+        throw VaneError(
+          .failedPrecondition,
+          "bundle \(bundle.manifest.id): calibration: \(error.message)"
+        )
       }
       // Non-finite rows stay as they are: the non_finite gate must still see them.
-      let finite = (0..<judged.count).filter(judged.isFinite)
-      if finite.count == judged.count { judged = calibration.apply(judged) }
-      else {
+      let finite = (0 ..< judged.count).filter(judged.isFinite)
+      if finite.count == judged.count {
+        judged = calibration.apply(judged)
+      } else {
         let calibrated = calibration.apply(judged.subset(finite))
         var values = judged.probabilities
-        for (row, i) in finite.enumerated() { for c in 0..<classes.count { values[i * classes.count + c] = calibrated.probability(row, c) } }
-        judged = try Predictions(probabilities: values, classCount: classes.count, labels: judged.labels, logits: judged.logits)
+        for (row, i) in finite.enumerated() {
+          for c in 0 ..< classes.count {
+            values[i * classes.count + c] = calibrated.probability(row, c)
+          }
+        }
+        judged = try Predictions(
+          probabilities: values,
+          classCount: classes.count,
+          labels: judged.labels,
+          logits: judged.logits
+        )
       }
     }
     var bases: [String: Double] = [:]
     for name in oof.models.keys.sorted() where name != oof.final {
-      bases[name] = Measurement(try predictions(name), classes: classes, bins: bins).values["auc"] ?? .nan
+      bases[name] =
+        Measurement(try predictions(name), classes: classes, bins: bins).values["auc"] ?? .nan
     }
     return Judgement(
-      predictions: judged, classes: classes, foldIDs: oof.foldIDs,
+      predictions: judged,
+      classes: classes,
+      foldIDs: oof.foldIDs,
       subject: .init(
-        kind: .bundle, manifestSHA256: bundle.manifestSHA256, bundleID: bundle.manifest.id, bundlePath: path,
-        interval: bundle.manifest.interval),
-      baseAUCs: bases, inputs: oof.inputs.map { InputSummary(columns: $0.columns, mean: $0.mean, std: $0.std) }, bins: bins)
+        kind: .bundle,
+        manifestSHA256: bundle.manifestSHA256,
+        bundleID: bundle.manifest.id,
+        bundlePath: path,
+        interval: bundle.manifest.interval
+      ),
+      baseAUCs: bases,
+      inputs: oof.inputs.map { InputSummary(columns: $0.columns, mean: $0.mean, std: $0.std) },
+      bins: bins
+    )
   }
 
   /// Opens (reading and checking every file of) a bundle on the blocking pool.
   /// Opens a bundle under the bundle roots (anything else is PERMISSION_DENIED, unopened).
   func openBundle(_ path: String, field: String) async throws -> ModelBundle {
     let resolved = try self.bundleRoots.check(path, field: field)
-    return try await BlockingPool.shared.run { try prefixed(field) { try ModelBundle.open(path: resolved) } }
+    return try await BlockingPool.shared.run {
+      try prefixed(field) { try ModelBundle.open(path: resolved) }
+    }
   }
 
   public func bless(
@@ -217,10 +310,15 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
     context: ServerContext
   ) async throws -> Vane_V1_Verdict {
     try await serviceEdge {
-      guard !request.reportID.isEmpty else { throw VaneError.invalidArgument(field: "report_id", "is required") }
+      guard !request.reportID.isEmpty else {
+        throw VaneError.invalidArgument(field: "report_id", "is required")
+      }
       let report = try self.store.report(id: request.reportID)
       guard report.passed else {
-        throw VaneError(.failedPrecondition, "report \(report.id) did not pass policy \(report.policyName): failed gates \(report.failedGates.joined(separator: ", "))")
+        throw VaneError(
+          .failedPrecondition,
+          "report \(report.id) did not pass policy \(report.policyName): failed gates \(report.failedGates.joined(separator: ", "))"
+        )
       }
       let manifest: String
       var bundleID = report.subject.bundleID
@@ -238,15 +336,26 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
         throw VaneError.invalidArgument(field: "subject", "set bundle_path or manifest_sha256")
       }
       guard !report.subject.manifestSHA256.isEmpty else {
-        throw VaneError(.failedPrecondition, "report \(report.id) names no bundle manifest: evaluate the bundle (or send manifest_sha256 with the predictions)")
+        throw VaneError(
+          .failedPrecondition,
+          "report \(report.id) names no bundle manifest: evaluate the bundle (or send manifest_sha256 with the predictions)"
+        )
       }
       guard report.subject.manifestSHA256 == manifest else {
-        throw VaneError(.failedPrecondition, "report \(report.id) judged manifest \(report.subject.manifestSHA256), not \(manifest): the bundle changed since")
+        throw VaneError(
+          .failedPrecondition,
+          "report \(report.id) judged manifest \(report.subject.manifestSHA256), not \(manifest): the bundle changed since"
+        )
       }
       let now = Date().timeIntervalSince1970
       let verdict = try self.key.sign(
-        manifestSHA256: manifest, bundleID: bundleID, reportID: report.id, policyName: report.policyName,
-        policySHA256: report.policySHA256, signTimeNanos: Int64((now * 1e6).rounded(.down)) * 1000)
+        manifestSHA256: manifest,
+        bundleID: bundleID,
+        reportID: report.id,
+        policyName: report.policyName,
+        policySHA256: report.policySHA256,
+        signTimeNanos: Int64((now * 1e6).rounded(.down)) * 1000
+      )
       try self.store.record(verdict)
       return Vane_V1_Verdict(verdict)
     }
@@ -257,16 +366,22 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
     context: ServerContext
   ) async throws -> Vane_V1_VerifyBlessingResponse {
     try await serviceEdge {
-      guard request.hasVerdict else { throw VaneError.invalidArgument(field: "verdict", "is required") }
+      guard request.hasVerdict else {
+        throw VaneError.invalidArgument(field: "verdict", "is required")
+      }
       var subject: String?
       switch request.subject {
-      case .bundlePath(let path): subject = try await self.openBundle(path, field: "bundle_path").manifestSHA256
+      case .bundlePath(let path):
+        subject = try await self.openBundle(path, field: "bundle_path").manifestSHA256
       case .manifestSha256(let hash): subject = hash.lowercased()
       case nil: break
       }
       var response = Vane_V1_VerifyBlessingResponse()
       response.subjectManifestSha256 = subject ?? ""
-      if let (failure, message) = request.verdict.decoded.verify(trustedKeys: self.trustedKeys, manifestSHA256: subject) {
+      if let (failure, message) = request.verdict.decoded.verify(
+        trustedKeys: self.trustedKeys,
+        manifestSHA256: subject
+      ) {
         response.valid = false
         response.message = message
         switch failure {
@@ -300,17 +415,26 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       case .unspecified: format = nil
       case .yaml: format = .yaml
       case .json: format = .json
-      case .UNRECOGNIZED(let value): throw VaneError.invalidArgument(field: "format", "unknown format \(value)")
+      case .UNRECOGNIZED(let value):
+        throw VaneError.invalidArgument(field: "format", "unknown format \(value)")
       }
       let stored = try self.store.setPolicy(
-        name: request.name, text: request.text, format: format, makeDefault: request.makeDefault, validateOnly: request.validateOnly,
-        expectedSHA256: request.expectedSha256.isEmpty ? nil : request.expectedSha256, at: Self.nowMs())
+        name: request.name,
+        text: request.text,
+        format: format,
+        makeDefault: request.makeDefault,
+        validateOnly: request.validateOnly,
+        expectedSHA256: request.expectedSha256.isEmpty ? nil : request.expectedSha256,
+        at: Self.nowMs()
+      )
       return Vane_V1_Policy(stored)
     }
   }
 
   static func pageSize(_ page: Vane_V1_PageRequest) throws -> Int {
-    guard page.pageSize >= 0 else { throw VaneError.invalidArgument(field: "page.page_size", "must not be negative") }
+    guard page.pageSize >= 0 else {
+      throw VaneError.invalidArgument(field: "page.page_size", "must not be negative")
+    }
     return page.pageSize == 0 ? 50 : min(Int(page.pageSize), 1000)
   }
 
@@ -321,7 +445,9 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
     try await serviceEdge {
       // Pages are by name: the token is the last name of the previous page.
       let (policies, more) = try self.store.policies(
-        after: request.page.pageToken.isEmpty ? nil : request.page.pageToken, limit: try Self.pageSize(request.page))
+        after: request.page.pageToken.isEmpty ? nil : request.page.pageToken,
+        limit: try Self.pageSize(request.page)
+      )
       return .with {
         $0.policies = policies.map(Vane_V1_Policy.init)
         if more, let last = policies.last { $0.page.nextPageToken = last.name }
@@ -335,7 +461,9 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
   ) async throws -> Vane_V1_ListReportsResponse {
     try await serviceEdge {
       var filter = ReportFilter()
-      if !request.manifestSha256.isEmpty { filter.manifestSHA256 = request.manifestSha256.lowercased() }
+      if !request.manifestSha256.isEmpty {
+        filter.manifestSHA256 = request.manifestSha256.lowercased()
+      }
       if !request.policyName.isEmpty { filter.policyName = request.policyName }
       if request.hasPassed { filter.passed = request.passed }
       if request.hasCreated {
@@ -344,7 +472,10 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
         filter.createdTo = range.end == .max ? nil : range.end
       }
       let (reports, next) = try self.store.reports(
-        filter, limit: try Self.pageSize(request.page), pageToken: request.page.pageToken.isEmpty ? nil : request.page.pageToken)
+        filter,
+        limit: try Self.pageSize(request.page),
+        pageToken: request.page.pageToken.isEmpty ? nil : request.page.pageToken
+      )
       return .with {
         $0.reports = reports.map { Vane_V1_Report($0, details: request.includeDetails) }
         if let next { $0.page.nextPageToken = next }
@@ -357,7 +488,9 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
     context: ServerContext
   ) async throws -> Vane_V1_Report {
     try await serviceEdge {
-      guard !request.reportID.isEmpty else { throw VaneError.invalidArgument(field: "report_id", "is required") }
+      guard !request.reportID.isEmpty else {
+        throw VaneError.invalidArgument(field: "report_id", "is required")
+      }
       return Vane_V1_Report(try self.store.report(id: request.reportID))
     }
   }

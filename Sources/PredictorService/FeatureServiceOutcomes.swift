@@ -14,7 +14,13 @@ struct FeatureServiceOutcomes: OutcomeSource {
   let client: UpstreamClient
   let deadline: Duration
 
-  func outcomes(version: PredictionLog.VersionRecord, symbol: String, horizon: Int, from: Int64, to: Int64) async throws -> [Int64: Int] {
+  func outcomes(
+    version: PredictionLog.VersionRecord,
+    symbol: String,
+    horizon: Int,
+    from: Int64,
+    to: Int64
+  ) async throws -> [Int64: Int] {
     guard let interval = CandleInterval(rawValue: version.interval) else { return [:] }
     var labels = Vane_V1_LabelSpec()
     if let json = version.labels {
@@ -38,12 +44,16 @@ struct FeatureServiceOutcomes: OutcomeSource {
       $0.rowsPerChunk = 4096
     }
     return try await self.client.call { grpc in
-      try await Vane_V1_FeatureService.Client(wrapping: grpc).buildDataset(request, options: UpstreamClient.options(deadline: self.deadline)) { response in
+      try await Vane_V1_FeatureService.Client(wrapping: grpc).buildDataset(
+        request,
+        options: UpstreamClient.options(deadline: self.deadline)
+      ) { response in
         var outcomes: [Int64: Int] = [:]
         for try await chunk in response.messages {
           guard case .rows(let rows)? = chunk.chunk else { continue }
           for series in rows.labels where series.horizonBars == UInt32(horizon) {
-            for (i, label) in series.label.enumerated() where label >= 0 && i < rows.openTimeUnixMs.count {
+            for (i, label) in series.label.enumerated()
+            where label >= 0 && i < rows.openTimeUnixMs.count {
               outcomes[rows.openTimeUnixMs[i]] = Int(label)
             }
           }

@@ -50,7 +50,9 @@ extension Vane_V1_ModelVersion {
     case .warming: self.statusMessage = "warming up"
     case .loading: self.statusMessage = "reading and verifying the bundle"
     case .draining: self.statusMessage = "draining \(info.inFlight) in-flight request(s)"
-    case .ready: self.statusMessage = info.lastError.map { "serving; the last replacement failed: \($0)" } ?? ""
+    case .ready:
+      self.statusMessage =
+        info.lastError.map { "serving; the last replacement failed: \($0)" } ?? ""
     }
     self.runtime = listing.model?.runtime == .onnx ? .onnx : .native
     self.trafficPercent = info.trafficPercent
@@ -64,7 +66,9 @@ extension Vane_V1_ModelVersion {
       $0.shadowErrors = counters.shadowErrors
       $0.latencyP50 = Google_Protobuf_Duration(duration: counters.latencyP50)
       $0.latencyP99 = Google_Protobuf_Duration(duration: counters.latencyP99)
-      if let last = counters.lastRequest { $0.lastRequestTime = Google_Protobuf_Timestamp(date: last) }
+      if let last = counters.lastRequest {
+        $0.lastRequestTime = Google_Protobuf_Timestamp(date: last)
+      }
       $0.logged = counters.logged
       $0.logDropped = counters.logDropped
     }
@@ -83,14 +87,20 @@ extension Vane_V1_ModelVersion {
     self.labelKind = manifest.task.classes.count == 2 ? .binaryDirection : .threeClass
     self.horizons = manifest.task.horizons.map { UInt32($0) }
     self.classes = manifest.task.classes
-    if let method = manifest.calibration.flatMap({ CalibrationMethod(rawValue: $0.method) }) { self.calibration = Vane_V1_CalibrationMethod(method) }
+    if let method = manifest.calibration.flatMap({ CalibrationMethod(rawValue: $0.method) }) {
+      self.calibration = Vane_V1_CalibrationMethod(method)
+    }
     var kinds: [Vane_V1_ModelKind] = []
-    for kind in model.modelKinds.map(Vane_V1_ModelKind.init) where !kinds.contains(kind) { kinds.append(kind) }
+    for kind in model.modelKinds.map(Vane_V1_ModelKind.init) where !kinds.contains(kind) {
+      kinds.append(kind)
+    }
     self.modelKinds = kinds
     self.inputBars = UInt32(model.inputBars)
     self.trust = Vane_V1_TrustPolicy(model.policy)
     if let end = model.dataEnd { self.modelDataEnd = Google_Protobuf_Timestamp(date: end) }
-    if let created = model.createdAt { self.modelCreateTime = Google_Protobuf_Timestamp(date: created) }
+    if let created = model.createdAt {
+      self.modelCreateTime = Google_Protobuf_Timestamp(date: created)
+    }
   }
 }
 
@@ -100,25 +110,39 @@ extension TrustPolicy {
   init(_ proto: Vane_V1_TrustPolicy, field: String) throws {
     self = .default
     if proto.hasMaxModelAge {
-      let age = Duration.seconds(proto.maxModelAge.seconds) + .nanoseconds(Int64(proto.maxModelAge.nanos))
-      guard age > .zero else { throw VaneError.invalidArgument(field: "\(field).max_model_age", "must be positive") }
+      let age =
+        Duration.seconds(proto.maxModelAge.seconds) + .nanoseconds(Int64(proto.maxModelAge.nanos))
+      guard age > .zero else {
+        throw VaneError.invalidArgument(field: "\(field).max_model_age", "must be positive")
+      }
       self.maxModelAge = age
     }
     func action(_ value: Vane_V1_TrustAction, _ name: String) throws -> Action {
       switch value {
       case .unspecified, .flag: return .flag
       case .refuse: return .refuse
-      case .UNRECOGNIZED(let raw): throw VaneError.invalidArgument(field: "\(field).\(name)", "\(raw) is not a TrustAction")
+      case .UNRECOGNIZED(let raw):
+        throw VaneError.invalidArgument(field: "\(field).\(name)", "\(raw) is not a TrustAction")
       }
     }
     self.onExpired = try action(proto.onExpired, "on_expired")
     self.onOutOfDistribution = try action(proto.onOutOfDistribution, "on_out_of_distribution")
     func bound(_ value: Double, _ name: String) throws -> Double? {
-      guard value.isFinite, value >= 0 else { throw VaneError.invalidArgument(field: "\(field).\(name)", "\(value) must be a finite number ≥ 0") }
+      guard value.isFinite, value >= 0 else {
+        throw VaneError.invalidArgument(
+          field: "\(field).\(name)",
+          "\(value) must be a finite number ≥ 0"
+        )
+      }
       return value == 0 ? nil : value
     }
     if proto.hasZBound { self.zBound = try bound(proto.zBound, "z_bound") }
-    if proto.hasDissimilarityThreshold { self.dissimilarityThreshold = try bound(proto.dissimilarityThreshold, "dissimilarity_threshold") }
+    if proto.hasDissimilarityThreshold {
+      self.dissimilarityThreshold = try bound(
+        proto.dissimilarityThreshold,
+        "dissimilarity_threshold"
+      )
+    }
   }
 }
 
@@ -176,7 +200,9 @@ extension Vane_V1_VersionStats {
         if let value = horizon.scorePSI { $0.scorePsi = value }
         $0.expired = Int64(horizon.expired)
         $0.outOfDistribution = Int64(horizon.outOfDistribution)
-        if let bar = horizon.lastMaturedBar { $0.lastMaturedBar = Google_Protobuf_Timestamp(unixMilliseconds: bar) }
+        if let bar = horizon.lastMaturedBar {
+          $0.lastMaturedBar = Google_Protobuf_Timestamp(unixMilliseconds: bar)
+        }
         if let value = horizon.meanConfidence { $0.meanConfidence = value }
       }
     }
@@ -197,7 +223,9 @@ extension Vane_V1_TrafficSplit {
     self.shadowVersions = split.shadows
     self.shadowSamplePercent = split.shadowSamplePercent
     self.etag = String(split.etag)
-    if split.updated != .distantPast { self.updateTime = Google_Protobuf_Timestamp(date: split.updated) }
+    if split.updated != .distantPast {
+      self.updateTime = Google_Protobuf_Timestamp(date: split.updated)
+    }
   }
 }
 
@@ -212,41 +240,68 @@ extension Google_Protobuf_Duration {
 enum FeatureRow {
   /// - Throws: INVALID_ARGUMENT naming the field: another feature set hash, a column count or
   ///   names that are not the model's, a missing index out of range.
-  static func values(_ vector: Vane_V1_FeatureVector, for model: ServableModel, field: String) throws -> [Double] {
+  static func values(
+    _ vector: Vane_V1_FeatureVector,
+    for model: ServableModel,
+    field: String
+  ) throws -> [Double] {
     let columns = model.columns
     guard vector.featureSetHash == model.manifest.featureSet.sha256 else {
       throw VaneError.invalidArgument(
         field: "\(field).feature_set_hash",
-        "'\(vector.featureSetHash.prefix(80))' is not the hash of the model's feature set \(model.manifest.featureSet.id) (\(model.manifest.featureSet.sha256))")
+        "'\(vector.featureSetHash.prefix(80))' is not the hash of the model's feature set \(model.manifest.featureSet.id) (\(model.manifest.featureSet.sha256))"
+      )
     }
     // A named vector may hold more columns than the model reads (an imported model reads some
     // of its feature set's columns): they are taken by name.
-    guard vector.values.count == columns.count || (!vector.columns.isEmpty && vector.values.count >= columns.count) else {
-      throw VaneError.invalidArgument(field: "\(field).values", "\(vector.values.count) values; the model reads \(columns.count) columns")
+    guard
+      vector.values.count == columns.count
+        || (!vector.columns.isEmpty && vector.values.count >= columns.count)
+    else {
+      throw VaneError.invalidArgument(
+        field: "\(field).values",
+        "\(vector.values.count) values; the model reads \(columns.count) columns"
+      )
     }
     var values = vector.values
     if !vector.columns.isEmpty, vector.columns != columns {
       guard vector.columns.count == vector.values.count else {
-        throw VaneError.invalidArgument(field: "\(field).columns", "\(vector.columns.count) names for \(vector.values.count) values")
+        throw VaneError.invalidArgument(
+          field: "\(field).columns",
+          "\(vector.columns.count) names for \(vector.values.count) values"
+        )
       }
       var index: [String: Int] = [:]
       for (i, name) in vector.columns.enumerated() where index[name] == nil { index[name] = i }
       values = try columns.map { name in
-        guard let i = index[name] else { throw VaneError.invalidArgument(field: "\(field).columns", "has no column \(name), which the model reads") }
+        guard let i = index[name] else {
+          throw VaneError.invalidArgument(
+            field: "\(field).columns",
+            "has no column \(name), which the model reads"
+          )
+        }
         return vector.values[i]
       }
       // Missing indices refer to the vector's own order.
       for missing in vector.missingIndices {
         guard Int(missing) < vector.values.count else {
-          throw VaneError.invalidArgument(field: "\(field).missing_indices", "\(missing) is not an index of the \(vector.values.count) values")
+          throw VaneError.invalidArgument(
+            field: "\(field).missing_indices",
+            "\(missing) is not an index of the \(vector.values.count) values"
+          )
         }
-        if let target = columns.firstIndex(of: vector.columns[Int(missing)]) { values[target] = .nan }
+        if let target = columns.firstIndex(of: vector.columns[Int(missing)]) {
+          values[target] = .nan
+        }
       }
       return values
     }
     for missing in vector.missingIndices {
       guard Int(missing) < values.count else {
-        throw VaneError.invalidArgument(field: "\(field).missing_indices", "\(missing) is not an index of the \(values.count) values")
+        throw VaneError.invalidArgument(
+          field: "\(field).missing_indices",
+          "\(missing) is not an index of the \(values.count) values"
+        )
       }
       values[Int(missing)] = .nan
     }

@@ -18,7 +18,12 @@ public struct PredictorConfig: Sendable {
   public var joinInterval: Duration
   public var outcomeDeadline: Duration
 
-  public init(featureDeadline: Duration = .seconds(5), maximumStaleBars: Int? = 2, joinInterval: Duration = .seconds(5), outcomeDeadline: Duration = .seconds(60)) {
+  public init(
+    featureDeadline: Duration = .seconds(5),
+    maximumStaleBars: Int? = 2,
+    joinInterval: Duration = .seconds(5),
+    outcomeDeadline: Duration = .seconds(60)
+  ) {
     self.featureDeadline = featureDeadline
     self.maximumStaleBars = maximumStaleBars
     self.joinInterval = joinInterval
@@ -41,15 +46,27 @@ extension PredictorServiceImplementation {
     var current: Vane_V1_FeatureVector { self.windows.first!.value.last! }
 
     /// The model's rows: the last `inputBars` vectors, consecutive bars, as raw values.
-    func rows(for model: ServableModel, field: String) throws -> (values: [Double], vector: Vane_V1_FeatureVector) {
+    func rows(
+      for model: ServableModel,
+      field: String
+    ) throws -> (values: [Double], vector: Vane_V1_FeatureVector) {
       let window: [Vane_V1_FeatureVector]
       let name = self.isMarket ? "\(field)market" : "\(field)features"
       if self.isMarket {
-        if let interval = self.interval, (try? CandleInterval(interval, field: "")) != CandleInterval(rawValue: model.manifest.interval) {
-          throw VaneError.invalidArgument(field: "\(field)market.market.interval", "is not the model's interval \(model.manifest.interval)")
+        if let interval = self.interval,
+          (try? CandleInterval(interval, field: ""))
+            != CandleInterval(rawValue: model.manifest.interval)
+        {
+          throw VaneError.invalidArgument(
+            field: "\(field)market.market.interval",
+            "is not the model's interval \(model.manifest.interval)"
+          )
         }
         guard let fetched = self.windows[model.manifest.featureSet.id] else {
-          throw VaneError(.unavailable, "\(field)market: no vector of feature set \(model.manifest.featureSet.id) was fetched (a version loaded meanwhile)")
+          throw VaneError(
+            .unavailable,
+            "\(field)market: no vector of feature set \(model.manifest.featureSet.id) was fetched (a version loaded meanwhile)"
+          )
         }
         window = fetched
       } else {
@@ -58,19 +75,30 @@ extension PredictorServiceImplementation {
       let bars = model.inputBars
       guard window.count >= bars else {
         throw VaneError.invalidArgument(
-          field: "\(field)history", "the model reads windows of \(bars) bars: send the \(bars - 1) vectors before the input's (got \(window.count - 1))")
+          field: "\(field)history",
+          "the model reads windows of \(bars) bars: send the \(bars - 1) vectors before the input's (got \(window.count - 1))"
+        )
       }
       let used = Array(window.suffix(bars))
-      if bars > 1, let step = CandleInterval(rawValue: model.manifest.interval)?.milliseconds, used.allSatisfy(\.hasAsOf) {
+      if bars > 1, let step = CandleInterval(rawValue: model.manifest.interval)?.milliseconds,
+        used.allSatisfy(\.hasAsOf)
+      {
         let times = used.map { Int64($0.asOf.seconds) * 1000 + Int64($0.asOf.nanos / 1_000_000) }
         if let gap = times.indices.dropLast().first(where: { times[$0 + 1] - times[$0] != step }) {
-          throw VaneError.invalidArgument(field: "\(field)history", "bars \(gap) and \(gap + 1) of the window are not consecutive \(model.manifest.interval) bars")
+          throw VaneError.invalidArgument(
+            field: "\(field)history",
+            "bars \(gap) and \(gap + 1) of the window are not consecutive \(model.manifest.interval) bars"
+          )
         }
       }
       var values: [Double] = []
       values.reserveCapacity(bars * model.columns.count)
       for (i, vector) in used.enumerated() {
-        values += try FeatureRow.values(vector, for: model, field: i == bars - 1 ? name : "\(field)history[\(window.count - bars + i)]")
+        values += try FeatureRow.values(
+          vector,
+          for: model,
+          field: i == bars - 1 ? name : "\(field)history[\(window.count - bars + i)]"
+        )
       }
       return (values, used.last!)
     }
@@ -84,15 +112,33 @@ extension PredictorServiceImplementation {
   func input(_ request: Vane_V1_PredictRequest, field: String) async throws -> Input {
     switch request.input {
     case .features(let vector)?:
-      return Input(windows: ["": request.history + [vector]], isMarket: false, interval: nil, latency: .zero)
+      return Input(
+        windows: ["": request.history + [vector]],
+        isMarket: false,
+        interval: nil,
+        latency: .zero
+      )
     case .market(let market)?:
-      guard !market.market.symbol.isEmpty else { throw VaneError.invalidArgument(field: "\(field)market.market.symbol", "is required") }
-      let interval = try CandleInterval(market.market.interval, field: "\(field)market.market.interval")
-      guard let features = self.features else {
-        throw VaneError(.unavailable, "\(field)market: this predictor has no feature service configured (--feature-address); send features")
+      guard !market.market.symbol.isEmpty else {
+        throw VaneError.invalidArgument(field: "\(field)market.market.symbol", "is required")
       }
-      let sets = self.registry.featureSets(modelID: request.model.modelID, pinned: request.model.version.isEmpty ? nil : request.model.version)
-      guard !sets.isEmpty else { throw VaneError(.unavailable, "model '\(request.model.modelID)' has no READY version") }
+      let interval = try CandleInterval(
+        market.market.interval,
+        field: "\(field)market.market.interval"
+      )
+      guard let features = self.features else {
+        throw VaneError(
+          .unavailable,
+          "\(field)market: this predictor has no feature service configured (--feature-address); send features"
+        )
+      }
+      let sets = self.registry.featureSets(
+        modelID: request.model.modelID,
+        pinned: request.model.version.isEmpty ? nil : request.model.version
+      )
+      guard !sets.isEmpty else {
+        throw VaneError(.unavailable, "model '\(request.model.modelID)' has no READY version")
+      }
       let started = ContinuousClock.now
       var windows: [String: [Vane_V1_FeatureVector]] = [:]
       func fetch(_ set: String, _ bar: Vane_V1_BarSelector?) async throws -> Vane_V1_FeatureVector {
@@ -102,11 +148,16 @@ extension PredictorServiceImplementation {
           if let bar { $0.bar = bar }
           $0.includeColumns = true
           if bar == nil, let bars = self.config.maximumStaleBars {
-            $0.maxStaleness = Google_Protobuf_Duration(duration: .milliseconds(interval.milliseconds * Int64(bars)))
+            $0.maxStaleness = Google_Protobuf_Duration(
+              duration: .milliseconds(interval.milliseconds * Int64(bars))
+            )
           }
         }
         return try await features.call { client in
-          try await Vane_V1_FeatureService.Client(wrapping: client).getFeatures(get, options: UpstreamClient.options(deadline: self.config.featureDeadline))
+          try await Vane_V1_FeatureService.Client(wrapping: client).getFeatures(
+            get,
+            options: UpstreamClient.options(deadline: self.config.featureDeadline)
+          )
         }
       }
       for (set, bars) in sets.sorted(by: { $0.key < $1.key }) {
@@ -115,14 +166,23 @@ extension PredictorServiceImplementation {
         // A window model reads the bars before it too, each by its open time.
         if bars > 1 {
           let asOf = try current.asOf.unixMilliseconds(field: "\(field)market.bar")
-          for back in 1..<bars {
-            let bar = Vane_V1_BarSelector.with { $0.asOf = Google_Protobuf_Timestamp(unixMilliseconds: asOf - Int64(back) * interval.milliseconds) }
+          for back in 1 ..< bars {
+            let bar = Vane_V1_BarSelector.with {
+              $0.asOf = Google_Protobuf_Timestamp(
+                unixMilliseconds: asOf - Int64(back) * interval.milliseconds
+              )
+            }
             window.insert(try await fetch(set, bar), at: 0)
           }
         }
         windows[set] = window
       }
-      return Input(windows: windows, isMarket: true, interval: market.market.interval, latency: ContinuousClock.now - started)
+      return Input(
+        windows: windows,
+        isMarket: true,
+        interval: market.market.interval,
+        latency: ContinuousClock.now - started
+      )
     case nil:
       throw VaneError.invalidArgument(field: "\(field)input", "is required: features or market")
     }

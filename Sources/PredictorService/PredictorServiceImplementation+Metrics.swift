@@ -37,15 +37,30 @@ extension PredictorServiceImplementation {
         logDrops.observe(Int64(listing.counters.logDropped), version)
       }
       shadowDrops.observe(Int64(registry.droppedShadows), [])
-      traffic.set(listings.map { (dimensions: [("model_id", $0.info.modelID), ("version", $0.info.version)], value: $0.info.trafficPercent) })
-      ready.set(listings.map { (dimensions: [("model_id", $0.info.modelID), ("version", $0.info.version)], value: $0.info.status == .ready ? 1 : 0) })
+      traffic.set(
+        listings.map {
+          (
+            dimensions: [("model_id", $0.info.modelID), ("version", $0.info.version)],
+            value: $0.info.trafficPercent
+          )
+        }
+      )
+      ready.set(
+        listings.map {
+          (
+            dimensions: [("model_id", $0.info.modelID), ("version", $0.info.version)],
+            value: $0.info.status == .ready ? 1 : 0
+          )
+        }
+      )
 
       guard let log = registry.log else { return }
       if let counts = try? log.counts() {
         var loggedValues: [(dimensions: [(String, String)], value: Double)] = []
         var maturedValues: [(dimensions: [(String, String)], value: Double)] = []
         for listing in listings {
-          guard let count = counts[PredictionLog.key(listing.info.modelID, listing.info.version)] else { continue }
+          guard let count = counts[PredictionLog.key(listing.info.modelID, listing.info.version)]
+          else { continue }
           let version = [("model_id", listing.info.modelID), ("version", listing.info.version)]
           loggedValues.append((version, Double(count.logged)))
           maturedValues.append((version, Double(count.matured)))
@@ -55,10 +70,21 @@ extension PredictorServiceImplementation {
       }
       var aucValues: [(dimensions: [(String, String)], value: Double)] = []
       var lossValues: [(dimensions: [(String, String)], value: Double)] = []
-      for listing in listings where log.version(modelID: listing.info.modelID, version: listing.info.version) != nil {
-        guard let stats = try? log.statistics(modelID: listing.info.modelID, version: listing.info.version, window: window, since: nil) else { continue }
+      for listing in listings
+      where log.version(modelID: listing.info.modelID, version: listing.info.version) != nil {
+        guard
+          let stats = try? log.statistics(
+            modelID: listing.info.modelID,
+            version: listing.info.version,
+            window: window,
+            since: nil
+          )
+        else { continue }
         for horizon in stats.horizons {
-          let series = [("model_id", listing.info.modelID), ("version", listing.info.version), ("horizon", "\(horizon.horizon)")]
+          let series = [
+            ("model_id", listing.info.modelID), ("version", listing.info.version),
+            ("horizon", "\(horizon.horizon)"),
+          ]
           if let value = horizon.auc { aucValues.append((series, value)) }
           if let value = horizon.logLoss { lossValues.append((series, value)) }
         }

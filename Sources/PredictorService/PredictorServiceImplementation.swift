@@ -17,7 +17,8 @@ public import VaneServing
 public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleServiceProtocol {
   /// The methods this build serves.
   public static let implemented: Set<String> = [
-    "GetServiceInfo", "Predict", "PredictBatch", "LoadModel", "UnloadModel", "SetTrafficSplit", "ListModels", "GetModelStats", "Settle",
+    "GetServiceInfo", "Predict", "PredictBatch", "LoadModel", "UnloadModel", "SetTrafficSplit",
+    "ListModels", "GetModelStats", "Settle",
   ]
   /// Most items of one PredictBatch.
   public static let maximumBatch = 4096
@@ -28,7 +29,12 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
   /// The feature service, for market inputs and outcomes (nil: market inputs are UNAVAILABLE).
   public let features: UpstreamClient?
 
-  public init(runtime: RuntimeInfo, registry: ModelRegistry = ModelRegistry(), config: PredictorConfig = PredictorConfig(), features: UpstreamClient? = nil) {
+  public init(
+    runtime: RuntimeInfo,
+    registry: ModelRegistry = ModelRegistry(),
+    config: PredictorConfig = PredictorConfig(),
+    features: UpstreamClient? = nil
+  ) {
     self.runtime = runtime
     self.registry = registry
     self.config = config
@@ -53,7 +59,11 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
   /// Joins logged answers with outcomes from the feature service (nil without a log or one).
   var outcomeJoiner: OutcomeJoiner? {
     guard let log = self.registry.log, let features = self.features else { return nil }
-    return OutcomeJoiner(log: log, source: FeatureServiceOutcomes(client: features, deadline: self.config.outcomeDeadline), interval: self.config.joinInterval)
+    return OutcomeJoiner(
+      log: log,
+      source: FeatureServiceOutcomes(client: features, deadline: self.config.outcomeDeadline),
+      interval: self.config.joinInterval
+    )
   }
 
   public func getServiceInfo(
@@ -78,9 +88,14 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     context: ServerContext
   ) async throws -> Vane_V1_PredictBatchResponse {
     try await serviceEdge {
-      guard !request.requests.isEmpty else { throw VaneError.invalidArgument(field: "requests", "is empty") }
+      guard !request.requests.isEmpty else {
+        throw VaneError.invalidArgument(field: "requests", "is empty")
+      }
       guard request.requests.count <= Self.maximumBatch else {
-        throw VaneError.invalidArgument(field: "requests", "has \(request.requests.count) items (at most \(Self.maximumBatch))")
+        throw VaneError.invalidArgument(
+          field: "requests",
+          "has \(request.requests.count) items (at most \(Self.maximumBatch))"
+        )
       }
       // Market inputs are fetched first (each item fails alone), then the numeric work runs
       // on the blocking pool, not the cooperative one.
@@ -95,15 +110,31 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
       let resolved = inputs
       return try await BlockingPool.shared.run {
         Vane_V1_PredictBatchResponse.with { response in
-          response.results = request.requests.enumerated().map { index, item -> Vane_V1_PredictBatchResult in
+          response.results = request.requests.enumerated().map {
+            index,
+            item -> Vane_V1_PredictBatchResult in
             do {
-              let prediction = try self.answer(item, input: try resolved[index].get(), field: "requests[\(index)].")
+              let prediction = try self.answer(
+                item,
+                input: try resolved[index].get(),
+                field: "requests[\(index)]."
+              )
               return .with { $0.prediction = prediction }
             } catch let error as VaneError {
               let status = error.rpcError
-              return .with { $0.error = .with { $0.code = Int32(Status.Code(status.code).rawValue); $0.message = status.message } }
+              return .with {
+                $0.error = .with {
+                  $0.code = Int32(Status.Code(status.code).rawValue)
+                  $0.message = status.message
+                }
+              }
             } catch {
-              return .with { $0.error = .with { $0.code = Int32(Status.Code.unknown.rawValue); $0.message = "\(error)" } }
+              return .with {
+                $0.error = .with {
+                  $0.code = Int32(Status.Code.unknown.rawValue)
+                  $0.message = "\(error)"
+                }
+              }
             }
           }
         }
@@ -112,17 +143,28 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
   }
 
   /// One prediction on a resolved input; errors name fields under `field` (a batch item's prefix).
-  func answer(_ request: Vane_V1_PredictRequest, input: Input, field: String) throws -> Vane_V1_PredictResponse {
+  func answer(
+    _ request: Vane_V1_PredictRequest,
+    input: Input,
+    field: String
+  ) throws -> Vane_V1_PredictResponse {
     let received = ContinuousClock.now
     let route = RegistryState<ServableModel>.Route(
-      modelID: request.model.modelID, pinned: request.model.version.isEmpty ? nil : request.model.version,
-      routingKey: request.routingKey.isEmpty ? nil : request.routingKey, draw: Double.random(in: 0..<1), shadowDraw: Double.random(in: 0..<1))
+      modelID: request.model.modelID,
+      pinned: request.model.version.isEmpty ? nil : request.model.version,
+      routingKey: request.routingKey.isEmpty ? nil : request.routingKey,
+      draw: Double.random(in: 0 ..< 1),
+      shadowDraw: Double.random(in: 0 ..< 1)
+    )
     let horizons = request.horizonBars == 0 ? [] : [Int(request.horizonBars)]
     let first = input.current
     let context = ModelRegistry.RequestContext(
       // The request's own id, else the call's (x-request-id, which every Vane client sends).
-      requestID: request.requestID.isEmpty ? (RequestID.current ?? RequestID.make()) : String(request.requestID.prefix(128)),
-      symbol: first.symbol.isEmpty ? nil : first.symbol, barTime: first.hasAsOf ? try? first.asOf.unixMilliseconds(field: "as_of") : nil)
+      requestID: request.requestID.isEmpty
+        ? (RequestID.current ?? RequestID.make()) : String(request.requestID.prefix(128)),
+      symbol: first.symbol.isEmpty ? nil : first.symbol,
+      barTime: first.hasAsOf ? try? first.asOf.unixMilliseconds(field: "as_of") : nil
+    )
     var used = first
     let answer = try self.registry.predict(route, horizons: horizons, context: context) { model in
       let (values, vector) = try input.rows(for: model, field: field)
@@ -132,7 +174,8 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     let vector = used
     let manifest = answer.model.manifest
     let bar = CandleInterval(rawValue: manifest.interval)?.milliseconds
-    let asOf = vector.hasAsOf ? try vector.asOf.unixMilliseconds(field: "\(field)features.as_of") : nil
+    let asOf =
+      vector.hasAsOf ? try vector.asOf.unixMilliseconds(field: "\(field)features.as_of") : nil
     return .with { response in
       response.model = .with {
         $0.modelID = answer.modelID
@@ -150,12 +193,15 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
             $0.classes = manifest.task.classes
             $0.probabilities = output.raw
           }
-          let best = output.calibrated.indices.max { output.calibrated[$0] < output.calibrated[$1] } ?? 0
+          let best =
+            output.calibrated.indices.max { output.calibrated[$0] < output.calibrated[$1] } ?? 0
           prediction.predictedClass = manifest.task.classes[best]
           prediction.confidence = output.calibrated[best]
           if let asOf, let bar {
             // The outcome is known when bar as_of + horizon closes.
-            prediction.resolveTime = Google_Protobuf_Timestamp(unixMilliseconds: asOf + Int64(output.horizon + 1) * bar)
+            prediction.resolveTime = Google_Protobuf_Timestamp(
+              unixMilliseconds: asOf + Int64(output.horizon + 1) * bar
+            )
           }
         }
       }
@@ -166,13 +212,19 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
         $0.sampledOut = answer.sampledOut
       }
       response.latency = .with {
-        $0.total = Google_Protobuf_Duration(duration: ContinuousClock.now - received + input.latency)
+        $0.total = Google_Protobuf_Duration(
+          duration: ContinuousClock.now - received + input.latency
+        )
         $0.features = Google_Protobuf_Duration(duration: input.latency)
         $0.inference = Google_Protobuf_Duration(duration: answer.inference)
       }
       response.predictionID = self.registry.log == nil ? "" : answer.predictionID
-      if let end = answer.model.dataEnd { response.modelDataEnd = Google_Protobuf_Timestamp(date: end) }
-      if let created = answer.model.createdAt { response.modelCreateTime = Google_Protobuf_Timestamp(date: created) }
+      if let end = answer.model.dataEnd {
+        response.modelDataEnd = Google_Protobuf_Timestamp(date: end)
+      }
+      if let created = answer.model.createdAt {
+        response.modelCreateTime = Google_Protobuf_Timestamp(date: created)
+      }
       response.trust = Vane_V1_TrustFlags(answer.trust[0])
     }
   }
@@ -186,19 +238,31 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
       switch request.runtime {
       case .unspecified, .native: runtime = .native
       case .onnx: runtime = .onnx
-      case .UNRECOGNIZED(let value): throw VaneError.invalidArgument(field: "runtime", "unknown runtime \(value)")
+      case .UNRECOGNIZED(let value):
+        throw VaneError.invalidArgument(field: "runtime", "unknown runtime \(value)")
       }
       let path: String, expected: String?
       switch request.source {
       case .bundlePath(let value)?: (path, expected) = (value, nil)
       case .bundle(let reference)?: (path, expected) = (reference.path, reference.manifestSha256)
-      case nil: throw VaneError.invalidArgument(field: "source", "is required: bundle_path or bundle")
+      case nil:
+        throw VaneError.invalidArgument(field: "source", "is required: bundle_path or bundle")
       }
       guard !path.isEmpty else { throw VaneError.invalidArgument(field: "bundle_path", "is empty") }
       let trust = try TrustPolicy(request.trust, field: "trust")
-      let info = try await self.registry.load(.init(
-        path: path, expectedManifestSHA256: expected, modelID: request.modelID, version: request.version, replace: request.replace,
-        shadow: request.shadow, wait: request.wait, trust: trust, runtime: runtime))
+      let info = try await self.registry.load(
+        .init(
+          path: path,
+          expectedManifestSHA256: expected,
+          modelID: request.modelID,
+          version: request.version,
+          replace: request.replace,
+          shadow: request.shadow,
+          wait: request.wait,
+          trust: trust,
+          runtime: runtime
+        )
+      )
       return try self.version(modelID: info.modelID, version: info.version)
     }
   }
@@ -208,15 +272,36 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     context: ServerContext
   ) async throws -> Vane_V1_ModelVersion {
     try await serviceEdge {
-      guard !request.model.modelID.isEmpty else { throw VaneError.invalidArgument(field: "model.model_id", "is required") }
-      guard !request.model.version.isEmpty else { throw VaneError.invalidArgument(field: "model.version", "is required") }
-      let listing = self.registry.list().first { $0.info.modelID == request.model.modelID && $0.info.version == request.model.version }
-      let timeout: Duration? = request.hasDrainTimeout
-        ? .seconds(request.drainTimeout.seconds) + .nanoseconds(Int64(request.drainTimeout.nanos)) : nil
-      if let timeout, timeout < .zero { throw VaneError.invalidArgument(field: "drain_timeout", "is negative") }
+      guard !request.model.modelID.isEmpty else {
+        throw VaneError.invalidArgument(field: "model.model_id", "is required")
+      }
+      guard !request.model.version.isEmpty else {
+        throw VaneError.invalidArgument(field: "model.version", "is required")
+      }
+      let listing = self.registry.list().first {
+        $0.info.modelID == request.model.modelID && $0.info.version == request.model.version
+      }
+      let timeout: Duration? =
+        request.hasDrainTimeout
+        ? .seconds(request.drainTimeout.seconds) + .nanoseconds(Int64(request.drainTimeout.nanos))
+        : nil
+      if let timeout, timeout < .zero {
+        throw VaneError.invalidArgument(field: "drain_timeout", "is negative")
+      }
       let info = try await self.registry.unload(
-        modelID: request.model.modelID, version: request.model.version, force: request.force, drainTimeout: timeout, wait: request.wait)
-      var version = Vane_V1_ModelVersion(ModelRegistry.Listing(info: info, model: listing?.model, counters: listing?.counters ?? VersionCounters().snapshot()))
+        modelID: request.model.modelID,
+        version: request.model.version,
+        force: request.force,
+        drainTimeout: timeout,
+        wait: request.wait
+      )
+      var version = Vane_V1_ModelVersion(
+        ModelRegistry.Listing(
+          info: info,
+          model: listing?.model,
+          counters: listing?.counters ?? VersionCounters().snapshot()
+        )
+      )
       version.status = .unloading
       return version
     }
@@ -227,17 +312,26 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     context: ServerContext
   ) async throws -> Vane_V1_TrafficSplit {
     try await serviceEdge {
-      guard !request.modelID.isEmpty else { throw VaneError.invalidArgument(field: "model_id", "is required") }
+      guard !request.modelID.isEmpty else {
+        throw VaneError.invalidArgument(field: "model_id", "is required")
+      }
       var etag: UInt64?
       if !request.expectedEtag.isEmpty {
         guard let value = UInt64(request.expectedEtag) else {
-          throw VaneError(.aborted, "expected_etag '\(request.expectedEtag.prefix(40))' is not an etag this predictor gave")
+          throw VaneError(
+            .aborted,
+            "expected_etag '\(request.expectedEtag.prefix(40))' is not an etag this predictor gave"
+          )
         }
         etag = value
       }
       let split = try self.registry.setSplit(
-        modelID: request.modelID, weights: request.weights, shadows: request.shadowVersions,
-        shadowSamplePercent: request.hasShadowSamplePercent ? request.shadowSamplePercent : nil, expectedEtag: etag)
+        modelID: request.modelID,
+        weights: request.weights,
+        shadows: request.shadowVersions,
+        shadowSamplePercent: request.hasShadowSamplePercent ? request.shadowSamplePercent : nil,
+        expectedEtag: etag
+      )
       return Vane_V1_TrafficSplit(modelID: request.modelID, split)
     }
   }
@@ -247,7 +341,9 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     context: ServerContext
   ) async throws -> Vane_V1_ListModelsResponse {
     try await serviceEdge {
-      guard request.page.pageSize >= 0 else { throw VaneError.invalidArgument(field: "page.page_size", "is negative") }
+      guard request.page.pageSize >= 0 else {
+        throw VaneError.invalidArgument(field: "page.page_size", "is negative")
+      }
       let statuses = Set(request.statuses)
       var all = self.registry.list().filter { listing in
         (request.modelID.isEmpty || listing.info.modelID == request.modelID)
@@ -263,19 +359,25 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
       }
       let total = all.count
       let size = request.page.pageSize == 0 ? 100 : min(Int(request.page.pageSize), 1000)
-      all = Array(all[start..<min(total, start + size)])
+      all = Array(all[start ..< min(total, start + size)])
       return .with { response in
         response.versions = all.map(Vane_V1_ModelVersion.init)
         // Matured answers come from the log's file (they survive restarts), when there is one.
         if let counts = try? self.registry.log?.counts() {
           for i in response.versions.indices {
             let ref = response.versions[i].ref
-            response.versions[i].counters.matured = UInt64(counts[PredictionLog.key(ref.modelID, ref.version)]?.matured ?? 0)
+            response.versions[i].counters.matured = UInt64(
+              counts[PredictionLog.key(ref.modelID, ref.version)]?.matured ?? 0
+            )
           }
         }
         var seen: [String] = []
-        for listing in all where !seen.contains(listing.info.modelID) { seen.append(listing.info.modelID) }
-        response.trafficSplits = seen.compactMap { id in self.registry.split(of: id).map { Vane_V1_TrafficSplit(modelID: id, $0) } }
+        for listing in all where !seen.contains(listing.info.modelID) {
+          seen.append(listing.info.modelID)
+        }
+        response.trafficSplits = seen.compactMap { id in
+          self.registry.split(of: id).map { Vane_V1_TrafficSplit(modelID: id, $0) }
+        }
         response.page = .with {
           if start + size < total { $0.nextPageToken = String(start + size) }
           $0.totalSize = Int64(total)
@@ -285,7 +387,11 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
   }
 
   func version(modelID: String, version: String) throws -> Vane_V1_ModelVersion {
-    guard let listing = self.registry.list().first(where: { $0.info.modelID == modelID && $0.info.version == version }) else {
+    guard
+      let listing = self.registry.list().first(where: {
+        $0.info.modelID == modelID && $0.info.version == version
+      })
+    else {
       throw VaneError(.notFound, "no version \(modelID)/\(version) is loaded")
     }
     return Vane_V1_ModelVersion(listing)

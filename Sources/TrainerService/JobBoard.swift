@@ -10,7 +10,9 @@ final class JobBoard: Sendable {
   private struct Watchers {
     var next = 0
     /// Per job, per watcher: its stream and the last sequence its opening covered.
-    var streams: [String: [Int: (continuation: AsyncStream<Vane_V1_JobEvent>.Continuation, since: UInt64)]] = [:]
+    var streams:
+      [String: [Int: (continuation: AsyncStream<Vane_V1_JobEvent>.Continuation, since: UInt64)]] =
+        [:]
   }
 
   private let book = Mutex(JobBook())
@@ -23,7 +25,10 @@ final class JobBoard: Sendable {
 
   init(store: JobStore, now: Int64) throws {
     self.store = store
-    (self.wakeups, self.wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    (self.wakeups, self.wake) = AsyncStream.makeStream(
+      of: Void.self,
+      bufferingPolicy: .bufferingNewest(1)
+    )
     // Jobs of an earlier run: queued ones wait again, running ones were interrupted.
     for (job, sequence) in try store.jobs() {
       let event = self.book.withLock { $0.load(job, sequence: sequence, now: now) }
@@ -35,7 +40,9 @@ final class JobBoard: Sendable {
   static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
   func job(_ id: String) throws -> Vane_V1_Job {
-    guard let job = self.book.withLock({ $0.jobs[id] }) else { throw VaneError(.notFound, "job \(id) does not exist") }
+    guard let job = self.book.withLock({ $0.jobs[id] }) else {
+      throw VaneError(.notFound, "job \(id) does not exist")
+    }
     return job
   }
 
@@ -43,7 +50,9 @@ final class JobBoard: Sendable {
   func allJobs() -> [Vane_V1_Job] {
     self.book.withLock { book in
       book.jobs.values.sorted { a, b in
-        (a.createTime.seconds, a.createTime.nanos, a.id) > (b.createTime.seconds, b.createTime.nanos, b.id)
+        (a.createTime.seconds, a.createTime.nanos, a.id) > (
+          b.createTime.seconds, b.createTime.nanos, b.id
+        )
       }
     }
   }
@@ -74,8 +83,15 @@ final class JobBoard: Sendable {
     return (try self.job(started.jobID), flag)
   }
 
-  func progress(_ id: String, _ progress: Vane_V1_JobProgress, detail: Vane_V1_JobEvent.OneOf_Detail? = nil, save: Bool = false) {
-    guard let event = self.book.withLock({ $0.progress(id, progress, detail: detail, now: Self.now()) }) else { return }
+  func progress(
+    _ id: String,
+    _ progress: Vane_V1_JobProgress,
+    detail: Vane_V1_JobEvent.OneOf_Detail? = nil,
+    save: Bool = false
+  ) {
+    guard
+      let event = self.book.withLock({ $0.progress(id, progress, detail: detail, now: Self.now()) })
+    else { return }
     if save { try? self.persist(event) } else { self.publish(event) }
   }
 
@@ -84,7 +100,9 @@ final class JobBoard: Sendable {
   }
 
   func cancel(_ id: String, reason: String) throws -> Vane_V1_Job {
-    let (job, events, running) = try self.book.withLock { try $0.requestCancel(id, reason: reason, now: Self.now()) }
+    let (job, events, running) = try self.book.withLock {
+      try $0.requestCancel(id, reason: reason, now: Self.now())
+    }
     if running { self.flags.withLock { $0[id] }?.cancel() }
     for event in events { try self.persist(event) }
     return job
@@ -127,7 +145,10 @@ final class JobBoard: Sendable {
   /// WatchJob: the opening events (replay or snapshot), then live events until the final one.
   /// - Throws: NOT_FOUND.
   func watch(_ id: String, after: UInt64) throws -> AsyncStream<Vane_V1_JobEvent> {
-    let (stream, continuation) = AsyncStream.makeStream(of: Vane_V1_JobEvent.self, bufferingPolicy: .bufferingNewest(4096))
+    let (stream, continuation) = AsyncStream.makeStream(
+      of: Vane_V1_JobEvent.self,
+      bufferingPolicy: .bufferingNewest(4096)
+    )
     // Registered under the book's lock, so no event falls between the opening and the live ones.
     try self.book.withLock { book in
       let opening = try book.opening(id, after: after, now: Self.now())

@@ -34,7 +34,8 @@ struct JobBook: Sendable {
       return self.finish(job.id, state: .interrupted, now: now) {
         $0.error = .with {
           $0.code = "UNAVAILABLE"
-          $0.message = "the trainer stopped while the job was running; ResumeJob continues it after its last finished fold"
+          $0.message =
+            "the trainer stopped while the job was running; ResumeJob continues it after its last finished fold"
           $0.stage = job.progress.stage
         }
       }
@@ -65,7 +66,9 @@ struct JobBook: Sendable {
   /// QUEUED → RUNNING.
   mutating func start(_ id: String, now: Int64) throws -> Vane_V1_JobEvent {
     guard var job = self.jobs[id] else { throw VaneError(.notFound, "job \(id) does not exist") }
-    guard job.state == .queued else { throw VaneError(.failedPrecondition, "job \(id) is \(job.state), not QUEUED") }
+    guard job.state == .queued else {
+      throw VaneError(.failedPrecondition, "job \(id) is \(job.state), not QUEUED")
+    }
     job.state = .running
     job.startTime = Google_Protobuf_Timestamp(unixMilliseconds: now)
     job.progress = .with { $0.stage = .loadingData }
@@ -75,7 +78,12 @@ struct JobBook: Sendable {
   }
 
   /// A RUNNING job's progress (and, when measured, a metric or a log line).
-  mutating func progress(_ id: String, _ progress: Vane_V1_JobProgress, detail: Vane_V1_JobEvent.OneOf_Detail? = nil, now: Int64) -> Vane_V1_JobEvent? {
+  mutating func progress(
+    _ id: String,
+    _ progress: Vane_V1_JobProgress,
+    detail: Vane_V1_JobEvent.OneOf_Detail? = nil,
+    now: Int64
+  ) -> Vane_V1_JobEvent? {
     guard var job = self.jobs[id], job.state == .running else { return nil }
     job.progress = progress
     self.jobs[id] = job
@@ -92,7 +100,11 @@ struct JobBook: Sendable {
   /// CancelJob: a QUEUED job is CANCELLED at once; a RUNNING one is marked and stops at its next
   /// checkpoint (`true` returned: the caller sets its flag); a CANCELLED one is returned as is.
   /// - Throws: NOT_FOUND; FAILED_PRECONDITION for a job that SUCCEEDED, FAILED or was INTERRUPTED.
-  mutating func requestCancel(_ id: String, reason: String, now: Int64) throws -> (job: Vane_V1_Job, events: [Vane_V1_JobEvent], running: Bool) {
+  mutating func requestCancel(
+    _ id: String,
+    reason: String,
+    now: Int64
+  ) throws -> (job: Vane_V1_Job, events: [Vane_V1_JobEvent], running: Bool) {
     guard var job = self.jobs[id] else { throw VaneError(.notFound, "job \(id) does not exist") }
     switch job.state {
     case .cancelled:
@@ -107,13 +119,22 @@ struct JobBook: Sendable {
       job.cancelRequested = true
       job.cancelReason = reason
       self.jobs[id] = job
-      let event = self.record(id, now: now, detail: .log(.with {
-        $0.level = .warning
-        $0.message = "cancellation requested" + (reason.isEmpty ? "" : ": \(reason)")
-      }))
+      let event = self.record(
+        id,
+        now: now,
+        detail: .log(
+          .with {
+            $0.level = .warning
+            $0.message = "cancellation requested" + (reason.isEmpty ? "" : ": \(reason)")
+          }
+        )
+      )
       return (self.jobs[id]!, [event], true)
     default:
-      throw VaneError(.failedPrecondition, "job \(id) is \(job.state.name): only a QUEUED or RUNNING job can be cancelled")
+      throw VaneError(
+        .failedPrecondition,
+        "job \(id) is \(job.state.name): only a QUEUED or RUNNING job can be cancelled"
+      )
     }
   }
 
@@ -122,7 +143,10 @@ struct JobBook: Sendable {
   mutating func resume(_ id: String, now: Int64) throws -> Vane_V1_JobEvent {
     guard var job = self.jobs[id] else { throw VaneError(.notFound, "job \(id) does not exist") }
     guard job.state == .interrupted else {
-      throw VaneError(.failedPrecondition, "job \(id) is \(job.state.name): only an INTERRUPTED job can be resumed")
+      throw VaneError(
+        .failedPrecondition,
+        "job \(id) is \(job.state.name): only an INTERRUPTED job can be resumed"
+      )
     }
     job.state = .queued
     job.progress = .with { $0.stage = .queued }
@@ -132,19 +156,33 @@ struct JobBook: Sendable {
     job.cancelReason = ""
     self.jobs[id] = job
     self.queue.append(id)
-    return self.record(id, now: now, detail: .log(.with {
-      $0.level = .info
-      $0.message = "resumed: finished folds are kept"
-    }))
+    return self.record(
+      id,
+      now: now,
+      detail: .log(
+        .with {
+          $0.level = .info
+          $0.message = "resumed: finished folds are kept"
+        }
+      )
+    )
   }
 
   /// Ends a job in a final state; the event carries the final job.
-  mutating func finish(_ id: String, state: Vane_V1_JobState, now: Int64, _ change: (inout Vane_V1_Job) -> Void) -> Vane_V1_JobEvent {
+  mutating func finish(
+    _ id: String,
+    state: Vane_V1_JobState,
+    now: Int64,
+    _ change: (inout Vane_V1_Job) -> Void
+  ) -> Vane_V1_JobEvent {
     var job = self.jobs[id]!
     job.state = state
     job.finishTime = Google_Protobuf_Timestamp(unixMilliseconds: now)
     job.cancelRequested = false
-    if state == .succeeded { job.progress.stage = .done; job.progress.fraction = 1 }
+    if state == .succeeded {
+      job.progress.stage = .done
+      job.progress.fraction = 1
+    }
     job.progress.clearEstimatedRemaining()
     change(&job)
     self.jobs[id] = job
@@ -152,7 +190,11 @@ struct JobBook: Sendable {
   }
 
   /// Appends an event with the job's state and progress now.
-  private mutating func record(_ id: String, now: Int64, detail: Vane_V1_JobEvent.OneOf_Detail?) -> Vane_V1_JobEvent {
+  private mutating func record(
+    _ id: String,
+    now: Int64,
+    detail: Vane_V1_JobEvent.OneOf_Detail?
+  ) -> Vane_V1_JobEvent {
     let sequence = (self.sequences[id] ?? 0) + 1
     self.sequences[id] = sequence
     let event = Self.event(self.jobs[id]!, sequence: sequence, now: now, detail: detail)
@@ -167,7 +209,12 @@ struct JobBook: Sendable {
   func sequence(_ id: String) -> UInt64 { self.sequences[id] ?? 0 }
 
   /// An event of `job` as it is now.
-  static func event(_ job: Vane_V1_Job, sequence: UInt64, now: Int64, detail: Vane_V1_JobEvent.OneOf_Detail?) -> Vane_V1_JobEvent {
+  static func event(
+    _ job: Vane_V1_Job,
+    sequence: UInt64,
+    now: Int64,
+    detail: Vane_V1_JobEvent.OneOf_Detail?
+  ) -> Vane_V1_JobEvent {
     .with {
       $0.jobID = job.id
       $0.sequence = sequence
@@ -183,7 +230,9 @@ struct JobBook: Sendable {
   func opening(_ id: String, after: UInt64, now: Int64) throws -> [Vane_V1_JobEvent] {
     guard let job = self.jobs[id] else { throw VaneError(.notFound, "job \(id) does not exist") }
     let sequence = self.sequences[id] ?? 0
-    if Self.terminal(job.state) { return [Self.event(job, sequence: sequence, now: now, detail: .finalJob(job))] }
+    if Self.terminal(job.state) {
+      return [Self.event(job, sequence: sequence, now: now, detail: .finalJob(job))]
+    }
     if after > 0 { return (self.events[id] ?? []).filter { $0.sequence > after } }
     return [Self.event(job, sequence: sequence, now: now, detail: nil)]
   }

@@ -16,7 +16,8 @@ internal import VaneServing
 public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleServiceProtocol {
   /// The methods this build serves.
   public static let implemented: Set<String> = [
-    "GetServiceInfo", "StartTraining", "GetJob", "ListJobs", "CancelJob", "ResumeJob", "WatchJob", "ImportModel",
+    "GetServiceInfo", "StartTraining", "GetJob", "ListJobs", "CancelJob", "ResumeJob", "WatchJob",
+    "ImportModel",
   ]
 
   let runtime: RuntimeInfo
@@ -34,7 +35,11 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
     let store = try JobStore(path: directory.appendingPathComponent("trainer.sqlite").path)
     self.board = try JobBoard(store: store, now: JobBoard.now())
     self.worker = TrainingWorker(
-      board: self.board, upstreams: Upstreams(config: config), bundleDirectory: directory.appendingPathComponent("bundles").path, logger: logger)
+      board: self.board,
+      upstreams: Upstreams(config: config),
+      bundleDirectory: directory.appendingPathComponent("bundles").path,
+      logger: logger
+    )
   }
 
   public func getServiceInfo(
@@ -50,11 +55,16 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
   ) async throws -> Vane_V1_Job {
     try await serviceEdge {
       guard request.hasSpec else { throw VaneError.invalidArgument(field: "spec", "is required") }
-      guard request.requestID.count <= 128 else { throw VaneError.invalidArgument(field: "request_id", "at most 128 characters") }
+      guard request.requestID.count <= 128 else {
+        throw VaneError.invalidArgument(field: "request_id", "at most 128 characters")
+      }
       let resolved = try request.spec.resolved(defaultThreads: self.config.threads)
       if let earlier = self.board.job(requestID: request.requestID) {
         guard earlier.spec == resolved.spec else {
-          throw VaneError(.alreadyExists, "request_id '\(request.requestID)' was used for job \(earlier.id) with a different spec")
+          throw VaneError(
+            .alreadyExists,
+            "request_id '\(request.requestID)' was used for job \(earlier.id) with a different spec"
+          )
         }
         return earlier
       }
@@ -68,9 +78,14 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
       try await self.worker.upstreams.precheck(resolved.spec)
       if request.validateOnly { return job }
       let queued = self.board.allJobs().filter { $0.state == .queued }.count
-      guard queued < 100 else { throw VaneError(.resourceExhausted, "\(queued) jobs are queued (limit 100): wait or cancel some") }
+      guard queued < 100 else {
+        throw VaneError(
+          .resourceExhausted,
+          "\(queued) jobs are queued (limit 100): wait or cancel some"
+        )
+      }
       let now = JobBoard.now()
-      job.id = String(format: "j%011llx%06x", UInt64(now), UInt32.random(in: 0..<(1 << 24)))
+      job.id = String(format: "j%011llx%06x", UInt64(now), UInt32.random(in: 0 ..< (1 << 24)))
       job.createTime = .init(unixMilliseconds: now)
       return try self.board.enqueue(job)
     }
@@ -82,7 +97,9 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
   ) async throws -> Vane_V1_ImportModelResponse {
     try await serviceEdge {
       let bundles = self.worker.bundles
-      let imported = try await BlockingPool.shared.run { try ModelImportRequest(request).run(bundleDirectory: bundles) }
+      let imported = try await BlockingPool.shared.run {
+        try ModelImportRequest(request).run(bundleDirectory: bundles)
+      }
       return Vane_V1_ImportModelResponse(imported)
     }
   }
@@ -102,13 +119,18 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
     context: ServerContext
   ) async throws -> Vane_V1_ListJobsResponse {
     try await serviceEdge {
-      guard request.page.pageSize >= 0 else { throw VaneError.invalidArgument(field: "page.page_size", "must not be negative") }
+      guard request.page.pageSize >= 0 else {
+        throw VaneError.invalidArgument(field: "page.page_size", "must not be negative")
+      }
       let size = request.page.pageSize == 0 ? 50 : min(Int(request.page.pageSize), 1000)
-      let created = request.hasCreated ? try request.created.milliseconds(field: "created") : (Int64.min, Int64.max)
+      let created =
+        request.hasCreated
+        ? try request.created.milliseconds(field: "created") : (Int64.min, Int64.max)
       let states = Set(request.states)
       let matching = self.board.allJobs().filter { job in
         let time = job.createTime.seconds * 1000 + Int64(job.createTime.nanos / 1_000_000)
-        return (states.isEmpty || states.contains(job.state)) && (request.symbol.isEmpty || job.spec.symbols.contains(request.symbol))
+        return (states.isEmpty || states.contains(job.state))
+          && (request.symbol.isEmpty || job.spec.symbols.contains(request.symbol))
           && time >= created.0 && time < created.1
       }
       // The token is the last id of the page before, bound to the filters that made it.
@@ -116,15 +138,22 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
       var start = 0
       if !request.page.pageToken.isEmpty {
         let parts = request.page.pageToken.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, parts[0] == filters, let index = matching.firstIndex(where: { $0.id == parts[1] }) else {
-          throw VaneError.invalidArgument(field: "page.page_token", "not a token of this listing (the filters changed, or it is not one of ours)")
+        guard parts.count == 2, parts[0] == filters,
+          let index = matching.firstIndex(where: { $0.id == parts[1] })
+        else {
+          throw VaneError.invalidArgument(
+            field: "page.page_token",
+            "not a token of this listing (the filters changed, or it is not one of ours)"
+          )
         }
         start = index + 1
       }
-      let page = Array(matching[start..<min(start + size, matching.count)])
+      let page = Array(matching[start ..< min(start + size, matching.count)])
       return .with {
         $0.jobs = request.view == .full ? page : page.map(Self.basic)
-        if start + size < matching.count, let last = page.last { $0.page.nextPageToken = "\(filters):\(last.id)" }
+        if start + size < matching.count, let last = page.last {
+          $0.page.nextPageToken = "\(filters):\(last.id)"
+        }
         $0.page.totalSize = Int64(matching.count)
       }
     }
@@ -135,7 +164,9 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
     context: ServerContext
   ) async throws -> Vane_V1_Job {
     try await serviceEdge {
-      guard request.reason.count <= 1024 else { throw VaneError.invalidArgument(field: "reason", "at most 1024 characters") }
+      guard request.reason.count <= 1024 else {
+        throw VaneError.invalidArgument(field: "reason", "at most 1024 characters")
+      }
       return try self.board.cancel(try Self.jobID(request.jobID), reason: request.reason)
     }
   }
@@ -153,11 +184,14 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
     context: ServerContext
   ) async throws {
     try await serviceEdge {
-      let minimum = request.minLogLevel == .unspecified ? Vane_V1_LogLevel.info : request.minLogLevel
+      let minimum =
+        request.minLogLevel == .unspecified ? Vane_V1_LogLevel.info : request.minLogLevel
       let events = try self.board.watch(try Self.jobID(request.jobID), after: request.afterSequence)
       var finished = false
       for await event in events {
-        if case .log(let line)? = event.detail, !request.includeLogs || line.level.rawValue < minimum.rawValue {
+        if case .log(let line)? = event.detail,
+          !request.includeLogs || line.level.rawValue < minimum.rawValue
+        {
           // Still a progress update: send it without the log line.
           var plain = event
           plain.detail = nil
@@ -167,7 +201,12 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
         try await response.write(event)
         if case .finalJob? = event.detail { finished = true }
       }
-      guard finished else { throw VaneError(.unavailable, "the trainer is shutting down; watch again after it restarts (after_sequence keeps your place)") }
+      guard finished else {
+        throw VaneError(
+          .unavailable,
+          "the trainer is shutting down; watch again after it restarts (after_sequence keeps your place)"
+        )
+      }
     }
   }
 

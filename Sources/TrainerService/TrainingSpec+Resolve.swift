@@ -33,40 +33,65 @@ extension Vane_V1_TrainingSpec {
   ///   the reason; FAILED_PRECONDITION for device CUDA (no CUDA backend in this build).
   func resolved(defaultThreads: Int) throws -> ResolvedSpec {
     var spec = self
-    func bad(_ field: String, _ reason: String) -> VaneError { VaneError.invalidArgument(field: "spec.\(field)", reason) }
+    func bad(_ field: String, _ reason: String) -> VaneError {
+      VaneError.invalidArgument(field: "spec.\(field)", reason)
+    }
     guard spec.device != .cuda else {
       throw VaneError(
         .failedPrecondition,
-        "spec.device: CUDA training is not available in this build (no CUDA backend); use DEVICE_CPU. XGBoost can use a CUDA build of libxgboost later through VANE_XGBOOST_LIBRARY")
+        "spec.device: CUDA training is not available in this build (no CUDA backend); use DEVICE_CPU. XGBoost can use a CUDA build of libxgboost later through VANE_XGBOOST_LIBRARY"
+      )
     }
-    if case .UNRECOGNIZED(let value) = spec.device { throw bad("device", "unknown device \(value)") }
+    if case .UNRECOGNIZED(let value) = spec.device {
+      throw bad("device", "unknown device \(value)")
+    }
     spec.device = .cpu
-    guard spec.name.count <= 64, spec.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+    guard spec.name.count <= 64,
+      spec.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+    else {
       throw bad("name", "'\(spec.name)' must be at most 64 ASCII letters, digits, '.', '_' or '-'")
     }
     guard !spec.symbols.isEmpty else { throw bad("symbols", "name at least one symbol") }
     for (i, symbol) in spec.symbols.enumerated() {
-      guard (2...20).contains(symbol.count), symbol.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) }) else {
-        throw bad("symbols[\(i)]", "'\(symbol)' is not an exchange symbol (2 to 20 upper-case letters and digits, e.g. BTCUSDT)")
+      guard (2 ... 20).contains(symbol.count),
+        symbol.allSatisfy({ ("A" ... "Z").contains($0) || ("0" ... "9").contains($0) })
+      else {
+        throw bad(
+          "symbols[\(i)]",
+          "'\(symbol)' is not an exchange symbol (2 to 20 upper-case letters and digits, e.g. BTCUSDT)"
+        )
       }
     }
-    guard Set(spec.symbols).count == spec.symbols.count else { throw bad("symbols", "a symbol is listed twice") }
+    guard Set(spec.symbols).count == spec.symbols.count else {
+      throw bad("symbols", "a symbol is listed twice")
+    }
     guard let interval = Self.intervalName(spec.interval) else {
       throw bad("interval", "set INTERVAL_15M, INTERVAL_1H, INTERVAL_4H or INTERVAL_1D")
     }
-    guard spec.hasLabels, spec.labels.kind == .binaryDirection || spec.labels.kind == .threeClass else {
+    guard spec.hasLabels, spec.labels.kind == .binaryDirection || spec.labels.kind == .threeClass
+    else {
       throw bad("labels.kind", "set LABEL_KIND_BINARY_DIRECTION or LABEL_KIND_THREE_CLASS")
     }
     let horizons = spec.labels.horizons.map { Int($0.bars) }
     guard !horizons.isEmpty else { throw bad("labels.horizons", "name at least one horizon") }
-    if let i = horizons.firstIndex(where: { !(1...10_000).contains($0) }) { throw bad("labels.horizons[\(i)].bars", "must be 1 to 10000") }
-    guard Set(horizons).count == horizons.count else { throw bad("labels.horizons", "a horizon is listed twice") }
+    if let i = horizons.firstIndex(where: { !(1 ... 10_000).contains($0) }) {
+      throw bad("labels.horizons[\(i)].bars", "must be 1 to 10000")
+    }
+    guard Set(horizons).count == horizons.count else {
+      throw bad("labels.horizons", "a horizon is listed twice")
+    }
     let binary = spec.labels.kind == .binaryDirection
     if spec.hasDataRange {
-      if spec.dataRange.hasStart { _ = try spec.dataRange.start.unixMilliseconds(field: "spec.data_range.start") }
-      if spec.dataRange.hasEnd { _ = try spec.dataRange.end.unixMilliseconds(field: "spec.data_range.end") }
+      if spec.dataRange.hasStart {
+        _ = try spec.dataRange.start.unixMilliseconds(field: "spec.data_range.start")
+      }
+      if spec.dataRange.hasEnd {
+        _ = try spec.dataRange.end.unixMilliseconds(field: "spec.data_range.end")
+      }
       if spec.dataRange.hasStart, spec.dataRange.hasEnd,
-         try spec.dataRange.end.unixMilliseconds(field: "spec.data_range.end") <= spec.dataRange.start.unixMilliseconds(field: "spec.data_range.start") {
+        try spec.dataRange.end.unixMilliseconds(field: "spec.data_range.end")
+          <= spec.dataRange.start.unixMilliseconds(field: "spec.data_range.start")
+      {
         throw bad("data_range", "end must be after start")
       }
     }
@@ -79,34 +104,63 @@ extension Vane_V1_TrainingSpec {
     for index in spec.models.indices {
       let path = "models[\(index)]"
       var model = spec.models[index]
-      guard (1...32).contains(model.name.count), model.name != "stack",
-            model.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0)) })
-      else { throw bad("\(path).name", "'\(model.name)' must be 1 to 32 ASCII letters, digits, '_' or '-' (and not 'stack')") }
-      guard names.insert(model.name).inserted else { throw bad("\(path).name", "'\(model.name)' is used twice") }
-      let resolved = try Self.resolveModel(&model, path: path, seed: spec.seed, threads: threads, binary: binary, bad: bad)
+      guard (1 ... 32).contains(model.name.count), model.name != "stack",
+        model.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0)) })
+      else {
+        throw bad(
+          "\(path).name",
+          "'\(model.name)' must be 1 to 32 ASCII letters, digits, '_' or '-' (and not 'stack')"
+        )
+      }
+      guard names.insert(model.name).inserted else {
+        throw bad("\(path).name", "'\(model.name)' is used twice")
+      }
+      let resolved = try Self.resolveModel(
+        &model,
+        path: path,
+        seed: spec.seed,
+        threads: threads,
+        binary: binary,
+        bad: bad
+      )
       spec.models[index] = model
       models.append(ModelSpec(name: model.name, kind: resolved))
     }
 
     // Walk-forward plan.
-    guard spec.hasWalkForward else { throw bad("walk_forward", "is required (train_bars and test_bars at least)") }
+    guard spec.hasWalkForward else {
+      throw bad("walk_forward", "is required (train_bars and test_bars at least)")
+    }
     var plan = spec.walkForward
     if plan.window == .unspecified { plan.window = .expanding }
     if case .UNRECOGNIZED = plan.window { throw bad("walk_forward.window", "unknown window kind") }
     if plan.retrainEveryBars == 0 { plan.retrainEveryBars = plan.testBars }
     if !plan.hasPurgeBars { plan.purgeBars = UInt32(horizons.max()!) }
     guard plan.purgeBars >= horizons.max()! else {
-      throw bad("walk_forward.purge_bars", "\(plan.purgeBars) is shorter than the longest horizon (\(horizons.max()!)): training labels would reach into the test fold")
+      throw bad(
+        "walk_forward.purge_bars",
+        "\(plan.purgeBars) is shorter than the longest horizon (\(horizons.max()!)): training labels would reach into the test fold"
+      )
     }
     spec.walkForward = plan
     let walkForward: WalkForwardPlan
     do {
       walkForward = try WalkForwardPlan(
-        window: plan.window == .rolling ? .rolling : .expanding, trainBars: Int(plan.trainBars), testBars: Int(plan.testBars),
-        retrainEveryBars: Int(plan.retrainEveryBars), purgeBars: Int(plan.purgeBars), embargoBars: Int(plan.embargoBars),
-        validationBars: Int(plan.validationBars), maxFolds: Int(plan.maxFolds))
+        window: plan.window == .rolling ? .rolling : .expanding,
+        trainBars: Int(plan.trainBars),
+        testBars: Int(plan.testBars),
+        retrainEveryBars: Int(plan.retrainEveryBars),
+        purgeBars: Int(plan.purgeBars),
+        embargoBars: Int(plan.embargoBars),
+        validationBars: Int(plan.validationBars),
+        maxFolds: Int(plan.maxFolds)
+      )
     } catch let error as VaneError {
-      throw VaneError(error.code, error.message.hasPrefix("walk_forward") ? "spec.\(error.message)" : error.message, cause: error)
+      throw VaneError(
+        error.code,
+        error.message.hasPrefix("walk_forward") ? "spec.\(error.message)" : error.message,
+        cause: error
+      )
     }
 
     // Stacking.
@@ -114,30 +168,53 @@ extension Vane_V1_TrainingSpec {
     if spec.stacking.enabled {
       var options = spec.stacking
       if options.hasMetaModel {
-        guard options.metaModel.kind == .logisticRegression || options.metaModel.kind == .unspecified else {
-          throw bad("stacking.meta_model.kind", "only MODEL_KIND_LOGISTIC_REGRESSION is built as a meta-learner")
+        guard
+          options.metaModel.kind == .logisticRegression || options.metaModel.kind == .unspecified
+        else {
+          throw bad(
+            "stacking.meta_model.kind",
+            "only MODEL_KIND_LOGISTIC_REGRESSION is built as a meta-learner"
+          )
         }
       }
       var meta = options.metaModel
       meta.kind = .logisticRegression
       if meta.name.isEmpty { meta.name = "stack" }
-      let metaKind = try Self.resolveModel(&meta, path: "stacking.meta_model", seed: spec.seed, threads: threads, binary: binary, bad: bad)
+      let metaKind = try Self.resolveModel(
+        &meta,
+        path: "stacking.meta_model",
+        seed: spec.seed,
+        threads: threads,
+        binary: binary,
+        bad: bad
+      )
       options.metaModel = meta
       for (i, name) in options.baseModels.enumerated() where !names.contains(name) {
         throw bad("stacking.base_models[\(i)]", "'\(name)' is not a model of the spec")
       }
-      guard !options.passthroughFeatures else { throw bad("stacking.passthrough_features", "is not built: the meta-learner reads the base models' logits and hvol_20") }
+      guard !options.passthroughFeatures else {
+        throw bad(
+          "stacking.passthrough_features",
+          "is not built: the meta-learner reads the base models' logits and hvol_20"
+        )
+      }
       if options.minOofFolds == 0 { options.minOofFolds = 2 }
       if options.baseModels.isEmpty { options.baseModels = spec.models.map(\.name) }
       guard case .logisticRegression(let parameters) = metaKind else { preconditionFailure() }
-      stacking = RunSpec.Stacking(minimumFolds: Int(options.minOofFolds), l2: parameters.l2, baseModels: options.baseModels)
+      stacking = RunSpec.Stacking(
+        minimumFolds: Int(options.minOofFolds),
+        l2: parameters.l2,
+        baseModels: options.baseModels
+      )
       spec.stacking = options
     }
 
     // Pre- and post-processing.
     let scaler: FeatureScaler.Method?
     switch spec.scaler {
-    case .unspecified, .standard: scaler = .standard; spec.scaler = .standard
+    case .unspecified, .standard:
+      scaler = .standard
+      spec.scaler = .standard
     case .robust: scaler = .robust
     case .none: scaler = nil
     case .UNRECOGNIZED(let value): throw bad("scaler", "unknown scaler \(value)")
@@ -149,24 +226,48 @@ extension Vane_V1_TrainingSpec {
     }
     let calibration: CalibrationMethod
     switch spec.calibration {
-    case .unspecified, .auto: calibration = .auto; spec.calibration = .auto
+    case .unspecified, .auto:
+      calibration = .auto
+      spec.calibration = .auto
     case .none: calibration = .none
     case .temperature: calibration = .temperature
     case .platt:
-      guard binary else { throw bad("calibration", "Platt scaling is for binary labels; use VECTOR or TEMPERATURE") }
+      guard binary else {
+        throw bad("calibration", "Platt scaling is for binary labels; use VECTOR or TEMPERATURE")
+      }
       calibration = .platt
     case .isotonic: calibration = .isotonic
     case .vector:
-      guard !binary else { throw bad("calibration", "vector scaling is for three-class labels; use PLATT or TEMPERATURE") }
+      guard !binary else {
+        throw bad(
+          "calibration",
+          "vector scaling is for three-class labels; use PLATT or TEMPERATURE"
+        )
+      }
       calibration = .vector
     case .UNRECOGNIZED(let value): throw bad("calibration", "unknown method \(value)")
     }
-    if spec.bless, spec.skipEvaluation { throw bad("bless", "needs evaluation: unset skip_evaluation") }
+    if spec.bless, spec.skipEvaluation {
+      throw bad("bless", "needs evaluation: unset skip_evaluation")
+    }
     for (key, value) in spec.tags where key.isEmpty || key.count > 64 || value.count > 256 {
       throw bad("tags", "keys must be 1 to 64 characters and values at most 256")
     }
-    let run = RunSpec(models: models, plan: walkForward, scaler: scaler, balancedClassWeights: spec.classWeighting == .balanced, stacking: stacking)
-    return ResolvedSpec(spec: spec, run: run, interval: interval, horizons: horizons, calibration: calibration, threads: threads)
+    let run = RunSpec(
+      models: models,
+      plan: walkForward,
+      scaler: scaler,
+      balancedClassWeights: spec.classWeighting == .balanced,
+      stacking: stacking
+    )
+    return ResolvedSpec(
+      spec: spec,
+      run: run,
+      interval: interval,
+      horizons: horizons,
+      calibration: calibration,
+      threads: threads
+    )
   }
 
   /// "15m", "1h", "4h", "1d"; nil when unset or unknown (through the one interval table).
@@ -176,15 +277,24 @@ extension Vane_V1_TrainingSpec {
 
   /// XGBoost parameters the typed params do not cover, passed through by their native names.
   static let xgboostExtras: Set<String> = [
-    "max_delta_step", "colsample_bylevel", "colsample_bynode", "scale_pos_weight", "grow_policy", "max_leaves", "sampling_method",
-    "num_parallel_tree", "monotone_constraints", "interaction_constraints", "max_cat_to_onehot", "refresh_leaf",
+    "max_delta_step", "colsample_bylevel", "colsample_bynode", "scale_pos_weight", "grow_policy",
+    "max_leaves", "sampling_method",
+    "num_parallel_tree", "monotone_constraints", "interaction_constraints", "max_cat_to_onehot",
+    "refresh_leaf",
   ]
 
   /// Fills in one model's defaults and builds its library kind.
   static func resolveModel(
-    _ model: inout Vane_V1_ModelSpec, path: String, seed: UInt64, threads: Int, binary: Bool, bad: (String, String) -> VaneError
+    _ model: inout Vane_V1_ModelSpec,
+    path: String,
+    seed: UInt64,
+    threads: Int,
+    binary: Bool,
+    bad: (String, String) -> VaneError
   ) throws -> ModelSpec.Kind {
-    func check(_ ok: Bool, _ field: String, _ reason: String) throws { if !ok { throw bad("\(path).\(field)", reason) } }
+    func check(_ ok: Bool, _ field: String, _ reason: String) throws {
+      if !ok { throw bad("\(path).\(field)", reason) }
+    }
     switch (model.kind, model.params) {
     case (.unspecified, _): throw bad("\(path).kind", "set the model kind")
     case (.xgboost, nil), (.xgboost, .xgboost?): break
@@ -195,7 +305,10 @@ extension Vane_V1_TrainingSpec {
     default: throw bad("\(path).params", "the params set do not match kind \(model.kind)")
     }
     if model.kind != .xgboost, let key = model.hyperparameters.keys.sorted().first {
-      throw bad("\(path).hyperparameters", "'\(key)': only XGBoost takes extra native hyperparameters")
+      throw bad(
+        "\(path).hyperparameters",
+        "'\(key)': only XGBoost takes extra native hyperparameters"
+      )
     }
     switch model.kind {
     case .xgboost:
@@ -212,19 +325,46 @@ extension Vane_V1_TrainingSpec {
       if !p.hasMaxBin { p.maxBin = 256 }
       if !p.hasEarlyStoppingRounds { p.earlyStoppingRounds = 50 }
       if !p.hasTreeMethod { p.treeMethod = "hist" }
-      try check((1...100_000).contains(p.numBoostRounds), "xgboost.num_boost_rounds", "must be 1 to 100000")
-      try check((1...32).contains(p.maxDepth), "xgboost.max_depth", "must be 1 to 32")
-      try check(p.learningRate > 0 && p.learningRate <= 1, "xgboost.learning_rate", "must be in (0, 1]")
+      try check(
+        (1 ... 100_000).contains(p.numBoostRounds),
+        "xgboost.num_boost_rounds",
+        "must be 1 to 100000"
+      )
+      try check((1 ... 32).contains(p.maxDepth), "xgboost.max_depth", "must be 1 to 32")
+      try check(
+        p.learningRate > 0 && p.learningRate <= 1,
+        "xgboost.learning_rate",
+        "must be in (0, 1]"
+      )
       try check(p.subsample > 0 && p.subsample <= 1, "xgboost.subsample", "must be in (0, 1]")
-      try check(p.colsampleBytree > 0 && p.colsampleBytree <= 1, "xgboost.colsample_bytree", "must be in (0, 1]")
-      try check(p.minChildWeight >= 0 && p.minChildWeight.isFinite, "xgboost.min_child_weight", "must be at least 0")
-      try check(p.regLambda >= 0 && p.regLambda.isFinite, "xgboost.reg_lambda", "must be at least 0")
+      try check(
+        p.colsampleBytree > 0 && p.colsampleBytree <= 1,
+        "xgboost.colsample_bytree",
+        "must be in (0, 1]"
+      )
+      try check(
+        p.minChildWeight >= 0 && p.minChildWeight.isFinite,
+        "xgboost.min_child_weight",
+        "must be at least 0"
+      )
+      try check(
+        p.regLambda >= 0 && p.regLambda.isFinite,
+        "xgboost.reg_lambda",
+        "must be at least 0"
+      )
       try check(p.regAlpha >= 0 && p.regAlpha.isFinite, "xgboost.reg_alpha", "must be at least 0")
       try check(p.gamma >= 0 && p.gamma.isFinite, "xgboost.gamma", "must be at least 0")
-      try check((2...65_536).contains(p.maxBin), "xgboost.max_bin", "must be 2 to 65536")
-      try check(["hist", "approx", "exact"].contains(p.treeMethod), "xgboost.tree_method", "'\(p.treeMethod)' is not hist, approx or exact (gpu_hist needs a CUDA build)")
+      try check((2 ... 65_536).contains(p.maxBin), "xgboost.max_bin", "must be 2 to 65536")
+      try check(
+        ["hist", "approx", "exact"].contains(p.treeMethod),
+        "xgboost.tree_method",
+        "'\(p.treeMethod)' is not hist, approx or exact (gpu_hist needs a CUDA build)"
+      )
       for key in model.hyperparameters.keys.sorted() where !Self.xgboostExtras.contains(key) {
-        throw bad("\(path).hyperparameters", "'\(key)' is not a native XGBoost parameter this trainer passes through (typed params set the others): \(Self.xgboostExtras.sorted().joined(separator: ", "))")
+        throw bad(
+          "\(path).hyperparameters",
+          "'\(key)' is not a native XGBoost parameter this trainer passes through (typed params set the others): \(Self.xgboostExtras.sorted().joined(separator: ", "))"
+        )
       }
       model.params = .xgboost(p)
       var parameters = XGBoostModel.Parameters()
@@ -249,32 +389,65 @@ extension Vane_V1_TrainingSpec {
       if p.hiddenUnits.isEmpty { p.hiddenUnits = [64, 32] }
       if p.activation == .unspecified { p.activation = .relu }
       if !p.hasDropout { p.dropout = 0.1 }
-      try check(p.hiddenUnits.count <= 8 && p.hiddenUnits.allSatisfy { (1...4096).contains($0) }, "mlp.hidden_units", "1 to 8 layers of 1 to 4096 units")
-      try check((0..<1).contains(p.dropout), "mlp.dropout", "must be in [0, 1)")
+      try check(
+        p.hiddenUnits.count <= 8 && p.hiddenUnits.allSatisfy { (1 ... 4096).contains($0) },
+        "mlp.hidden_units",
+        "1 to 8 layers of 1 to 4096 units"
+      )
+      try check((0 ..< 1).contains(p.dropout), "mlp.dropout", "must be in [0, 1)")
       let activation: MLP.Activation
       switch p.activation {
       case .gelu: activation = .gelu
       case .tanh: activation = .tanh
       case .relu, .unspecified: activation = .relu
-      case .UNRECOGNIZED(let value): throw bad("\(path).mlp.activation", "unknown activation \(value)")
+      case .UNRECOGNIZED(let value):
+        throw bad("\(path).mlp.activation", "unknown activation \(value)")
       }
-      let training = try Self.resolveTraining(&p.training, path: "\(path).mlp.training", seed: seed, precisions: [.float32, .float64], bad: bad)
+      let training = try Self.resolveTraining(
+        &p.training,
+        path: "\(path).mlp.training",
+        seed: seed,
+        precisions: [.float32, .float64],
+        bad: bad
+      )
       model.params = .mlp(p)
-      return .mlp(units: p.hiddenUnits.map(Int.init), activation: activation, dropout: p.dropout, training: training)
+      return .mlp(
+        units: p.hiddenUnits.map(Int.init),
+        activation: activation,
+        dropout: p.dropout,
+        training: training
+      )
     case .lstm:
-      guard binary else { throw bad("\(path).kind", "the LSTM's heads are binary (one sigmoid per horizon): use LABEL_KIND_BINARY_DIRECTION") }
+      guard binary else {
+        throw bad(
+          "\(path).kind",
+          "the LSTM's heads are binary (one sigmoid per horizon): use LABEL_KIND_BINARY_DIRECTION"
+        )
+      }
       var p = model.lstm
       if !p.hasSequenceLength { p.sequenceLength = 32 }
       if !p.hasHiddenSize { p.hiddenSize = 64 }
       if !p.hasNumLayers { p.numLayers = 1 }
       if !p.hasDropout { p.dropout = 0.1 }
-      try check((1...512).contains(p.sequenceLength), "lstm.sequence_length", "must be 1 to 512")
-      try check((1...1024).contains(p.hiddenSize), "lstm.hidden_size", "must be 1 to 1024")
-      try check((1...4).contains(p.numLayers), "lstm.num_layers", "must be 1 to 4")
-      try check((0..<1).contains(p.dropout), "lstm.dropout", "must be in [0, 1)")
-      let training = try Self.resolveTraining(&p.training, path: "\(path).lstm.training", seed: seed, precisions: [.float64], bad: bad)
+      try check((1 ... 512).contains(p.sequenceLength), "lstm.sequence_length", "must be 1 to 512")
+      try check((1 ... 1024).contains(p.hiddenSize), "lstm.hidden_size", "must be 1 to 1024")
+      try check((1 ... 4).contains(p.numLayers), "lstm.num_layers", "must be 1 to 4")
+      try check((0 ..< 1).contains(p.dropout), "lstm.dropout", "must be in [0, 1)")
+      let training = try Self.resolveTraining(
+        &p.training,
+        path: "\(path).lstm.training",
+        seed: seed,
+        precisions: [.float64],
+        bad: bad
+      )
       model.params = .lstm(p)
-      return .lstm(sequenceLength: Int(p.sequenceLength), hiddenSize: Int(p.hiddenSize), layers: Int(p.numLayers), dropout: p.dropout, training: training)
+      return .lstm(
+        sequenceLength: Int(p.sequenceLength),
+        hiddenSize: Int(p.hiddenSize),
+        layers: Int(p.numLayers),
+        dropout: p.dropout,
+        training: training
+      )
     default:
       var p = model.logisticRegression
       if !p.hasL2 { p.l2 = 1 }
@@ -283,18 +456,41 @@ extension Vane_V1_TrainingSpec {
       if !p.hasTolerance { p.tolerance = 1e-6 }
       if !p.hasFitIntercept { p.fitIntercept = true }
       try check(p.l2 > 0 && p.l2.isFinite, "logistic_regression.l2", "must be positive")
-      try check(p.l1 == 0, "logistic_regression.l1", "L1 is not built (L-BFGS needs a smooth objective); set 0")
-      try check((1...100_000).contains(p.maxIterations), "logistic_regression.max_iterations", "must be 1 to 100000")
-      try check(p.tolerance > 0 && p.tolerance.isFinite, "logistic_regression.tolerance", "must be positive")
+      try check(
+        p.l1 == 0,
+        "logistic_regression.l1",
+        "L1 is not built (L-BFGS needs a smooth objective); set 0"
+      )
+      try check(
+        (1 ... 100_000).contains(p.maxIterations),
+        "logistic_regression.max_iterations",
+        "must be 1 to 100000"
+      )
+      try check(
+        p.tolerance > 0 && p.tolerance.isFinite,
+        "logistic_regression.tolerance",
+        "must be positive"
+      )
       model.params = .logisticRegression(p)
-      return .logisticRegression(.init(l2: p.l2, maxIterations: Int(p.maxIterations), tolerance: p.tolerance, fitIntercept: p.fitIntercept))
+      return .logisticRegression(
+        .init(
+          l2: p.l2,
+          maxIterations: Int(p.maxIterations),
+          tolerance: p.tolerance,
+          fitIntercept: p.fitIntercept
+        )
+      )
     }
   }
 
   /// The neural training loop's defaults and checks.
   /// - Parameter precisions: those the model trains in, the first the default.
   static func resolveTraining(
-    _ t: inout Vane_V1_NeuralTraining, path: String, seed: UInt64, precisions: [NeuralTraining.Precision], bad: (String, String) -> VaneError
+    _ t: inout Vane_V1_NeuralTraining,
+    path: String,
+    seed: UInt64,
+    precisions: [NeuralTraining.Precision],
+    bad: (String, String) -> VaneError
   ) throws -> NeuralTraining {
     switch t.optimizer {
     case .unspecified: t.optimizer = .adamw
@@ -311,12 +507,24 @@ extension Vane_V1_TrainingSpec {
     if !t.hasMaxEpochs { t.maxEpochs = 100 }
     if !t.hasEarlyStoppingPatience { t.earlyStoppingPatience = 10 }
     if !t.hasGradientClipNorm { t.gradientClipNorm = 1 }
-    guard t.learningRate > 0, t.learningRate.isFinite else { throw bad("\(path).learning_rate", "must be positive") }
-    if t.optimizer == .adam, t.weightDecay != 0 { throw bad("\(path).weight_decay", "ADAM has none; use ADAMW for weight decay") }
-    guard t.weightDecay >= 0, t.weightDecay.isFinite else { throw bad("\(path).weight_decay", "must be at least 0") }
-    guard (2...65_536).contains(t.batchSize) else { throw bad("\(path).batch_size", "must be 2 to 65536") }
-    guard (1...10_000).contains(t.maxEpochs) else { throw bad("\(path).max_epochs", "must be 1 to 10000") }
-    guard t.gradientClipNorm >= 0, t.gradientClipNorm.isFinite else { throw bad("\(path).gradient_clip_norm", "must be at least 0") }
+    guard t.learningRate > 0, t.learningRate.isFinite else {
+      throw bad("\(path).learning_rate", "must be positive")
+    }
+    if t.optimizer == .adam, t.weightDecay != 0 {
+      throw bad("\(path).weight_decay", "ADAM has none; use ADAMW for weight decay")
+    }
+    guard t.weightDecay >= 0, t.weightDecay.isFinite else {
+      throw bad("\(path).weight_decay", "must be at least 0")
+    }
+    guard (2 ... 65_536).contains(t.batchSize) else {
+      throw bad("\(path).batch_size", "must be 2 to 65536")
+    }
+    guard (1 ... 10_000).contains(t.maxEpochs) else {
+      throw bad("\(path).max_epochs", "must be 1 to 10000")
+    }
+    guard t.gradientClipNorm >= 0, t.gradientClipNorm.isFinite else {
+      throw bad("\(path).gradient_clip_norm", "must be at least 0")
+    }
     let precision: NeuralTraining.Precision
     switch t.precision {
     case .unspecified: precision = precisions[0]
@@ -325,7 +533,10 @@ extension Vane_V1_TrainingSpec {
     case .UNRECOGNIZED(let value): throw bad("\(path).precision", "unknown precision \(value)")
     }
     guard precisions.contains(precision) else {
-      throw bad("\(path).precision", "this model trains in \(precisions.map { "PRECISION_\($0.rawValue.uppercased())" }.joined(separator: " or ")) only")
+      throw bad(
+        "\(path).precision",
+        "this model trains in \(precisions.map { "PRECISION_\($0.rawValue.uppercased())" }.joined(separator: " or ")) only"
+      )
     }
     t.precision = precision == .float32 ? .float32 : .float64
     var training = NeuralTraining()

@@ -33,7 +33,9 @@ public final class TrainingWorker: Service, Sendable {
       for await _ in self.board.wakeups {
         while !Task.isShuttingDownGracefully, let (job, flag) = try? self.board.startNext() {
           // The job's work carries the id of the call that started it (logs, upstream calls).
-          await RequestID.$current.withValue(job.originRequestID.isEmpty ? nil : job.originRequestID) { await self.execute(job, flag: flag) }
+          await RequestID.$current.withValue(
+            job.originRequestID.isEmpty ? nil : job.originRequestID
+          ) { await self.execute(job, flag: flag) }
         }
         if Task.isShuttingDownGracefully { break }
       }
@@ -52,47 +54,103 @@ public final class TrainingWorker: Service, Sendable {
     var stage = Vane_V1_JobStage.loadingData
     do {
       let resolved = try job.spec.resolved(defaultThreads: self.upstreams.config.threads)
-      logger.info("job started", metadata: ["symbols": "\(resolved.spec.symbols.joined(separator: ","))", "models": "\(resolved.run.models.map(\.name))"])
+      logger.info(
+        "job started",
+        metadata: [
+          "symbols": "\(resolved.spec.symbols.joined(separator: ","))",
+          "models": "\(resolved.run.models.map(\.name))",
+        ]
+      )
       let loaded = try await self.upstreams.dataset(resolved, cancellation: flag)
       let previous = try self.board.store.datasetSHA256(job: id)
       guard previous.isEmpty || previous == loaded.contentSHA256 else {
-        throw VaneError(.failedPrecondition, "the dataset changed since the job started (content sha256 \(loaded.contentSHA256), was \(previous)): start a new job")
+        throw VaneError(
+          .failedPrecondition,
+          "the dataset changed since the job started (content sha256 \(loaded.contentSHA256), was \(previous)): start a new job"
+        )
       }
       try self.board.store.setDatasetSHA256(loaded.contentSHA256, job: id)
-      self.board.progress(id, clock.progress(stage: .training), detail: .log(.with {
-        $0.level = .info
-        $0.message = "dataset \(loaded.provenance["dataset_id"] ?? ""): \(loaded.data.rowCount) rows × \(loaded.data.columns.count) columns"
-      }), save: true)
+      self.board.progress(
+        id,
+        clock.progress(stage: .training),
+        detail: .log(
+          .with {
+            $0.level = .info
+            $0.message =
+              "dataset \(loaded.provenance["dataset_id"] ?? ""): \(loaded.data.rowCount) rows × \(loaded.data.columns.count) columns"
+          }
+        ),
+        save: true
+      )
       stage = .training
       let units = try Self.units(resolved, data: loaded.data)
       clock.begin(units: units)
 
       let board = self.board, bundles = self.bundles, store = self.board.store
-      let output = try await BlockingPool.shared.run { () throws -> (runs: [ModelRun], written: WrittenBundle) in
+      let output = try await BlockingPool.shared.run {
+        () throws -> (runs: [ModelRun], written: WrittenBundle) in
         BLAS.setThreadCount(resolved.threads)
         let control = RunControl(cancellation: flag, checkpoints: store.checkpoints(job: id))
         let report: (RunEvent) -> Bool = { event in
-          board.progress(id, clock.advance(event), detail: Self.detail(event), save: Self.isMetric(event))
+          board.progress(
+            id,
+            clock.advance(event),
+            detail: Self.detail(event),
+            save: Self.isMetric(event)
+          )
           return !flag.isCancelled
         }
-        let runs = try WalkForwardRun.run(resolved.run, data: loaded.data, control: control, progress: report)
+        let runs = try WalkForwardRun.run(
+          resolved.run,
+          data: loaded.data,
+          control: control,
+          progress: report
+        )
         if clock.resumed > 0 {
-          board.progress(id, clock.progress(stage: .finalFit), detail: .log(.with {
-            $0.level = .info
-            $0.message = "\(clock.resumed) finished folds were taken from checkpoints, not trained again"
-          }), save: true)
+          board.progress(
+            id,
+            clock.progress(stage: .finalFit),
+            detail: .log(
+              .with {
+                $0.level = .info
+                $0.message =
+                  "\(clock.resumed) finished folds were taken from checkpoints, not trained again"
+              }
+            ),
+            save: true
+          )
         }
-        let final = try WalkForwardRun.fitFinal(resolved.run, data: loaded.data, runs: runs, control: control, progress: report)
+        let final = try WalkForwardRun.fitFinal(
+          resolved.run,
+          data: loaded.data,
+          runs: runs,
+          control: control,
+          progress: report
+        )
         board.progress(id, clock.progress(stage: .calibrating), save: true)
         try FileManager.default.createDirectory(atPath: bundles, withIntermediateDirectories: true)
         let bundleID = Self.bundleID(resolved.spec, interval: resolved.interval, job: id)
         let request = BundleRequest(
-          id: bundleID, created: Date(), symbols: resolved.spec.symbols, interval: resolved.interval,
-          taskKind: resolved.spec.labels.kind == .threeClass ? "three_class" : "binary", featureSetID: loaded.featureSetID,
-          featureSetSHA256: loaded.featureSetSHA256, calibration: resolved.calibration, exportONNX: resolved.spec.exportOnnx,
-          provenance: Self.provenance(resolved, loaded: loaded, job: id), spec: try? resolved.spec.jsonUTF8Data())
+          id: bundleID,
+          created: Date(),
+          symbols: resolved.spec.symbols,
+          interval: resolved.interval,
+          taskKind: resolved.spec.labels.kind == .threeClass ? "three_class" : "binary",
+          featureSetID: loaded.featureSetID,
+          featureSetSHA256: loaded.featureSetSHA256,
+          calibration: resolved.calibration,
+          exportONNX: resolved.spec.exportOnnx,
+          provenance: Self.provenance(resolved, loaded: loaded, job: id),
+          spec: try? resolved.spec.jsonUTF8Data()
+        )
         board.progress(id, clock.progress(stage: .bundling), save: true)
-        let written = try TrainingBundle.write(request, data: loaded.data, runs: runs, final: final, to: "\(bundles)/\(bundleID).tar.gz")
+        let written = try TrainingBundle.write(
+          request,
+          data: loaded.data,
+          runs: runs,
+          final: final,
+          to: "\(bundles)/\(bundleID).tar.gz"
+        )
         return (runs, written)
       }
       stage = .bundling
@@ -110,7 +168,11 @@ public final class TrainingWorker: Service, Sendable {
         stage = .evaluating
         self.board.progress(id, clock.progress(stage: .evaluating), save: true)
         let verdict = try await self.upstreams.evaluate(
-          bundlePath: output.written.path, policy: resolved.spec.gatePolicy, bless: resolved.spec.bless, cancellation: flag)
+          bundlePath: output.written.path,
+          policy: resolved.spec.gatePolicy,
+          bless: resolved.spec.bless,
+          cancellation: flag
+        )
         self.board.update(id) { $0.verdict = verdict }
       }
       try self.board.finish(id, state: .succeeded) { $0.spec = resolved.spec }
@@ -129,7 +191,8 @@ public final class TrainingWorker: Service, Sendable {
         try? self.board.finish(id, state: .interrupted) {
           $0.error = .with {
             $0.code = "UNAVAILABLE"
-            $0.message = "the trainer stopped while the job was running; ResumeJob continues it after its last finished fold"
+            $0.message =
+              "the trainer stopped while the job was running; ResumeJob continues it after its last finished fold"
             $0.stage = stoppedStage
           }
         }
@@ -148,11 +211,17 @@ public final class TrainingWorker: Service, Sendable {
   }
 
   static func bundleID(_ spec: Vane_V1_TrainingSpec, interval: String, job: String) -> String {
-    let base = spec.name.isEmpty ? spec.symbols.joined(separator: "-").lowercased() + "-\(interval)" : spec.name
+    let base =
+      spec.name.isEmpty
+      ? spec.symbols.joined(separator: "-").lowercased() + "-\(interval)" : spec.name
     return String(base.prefix(80)) + "-" + job
   }
 
-  static func provenance(_ resolved: ResolvedSpec, loaded: LoadedDataset, job: String) -> [String: String] {
+  static func provenance(
+    _ resolved: ResolvedSpec,
+    loaded: LoadedDataset,
+    job: String
+  ) -> [String: String] {
     var provenance = loaded.provenance
     provenance["job_id"] = job
     provenance["trainer_version"] = BuildInfo.version
@@ -170,26 +239,40 @@ public final class TrainingWorker: Service, Sendable {
   }
 
   static func detail(_ event: RunEvent) -> Vane_V1_JobEvent.OneOf_Detail? {
-    guard case .metric(let name, let value, let model, let horizon, let fold) = event else { return nil }
-    return .metric(.with {
-      $0.name = name
-      $0.value = value
-      $0.model = model
-      $0.horizonBars = UInt32(horizon)
-      $0.fold = UInt32(fold)
-    })
+    guard case .metric(let name, let value, let model, let horizon, let fold) = event else {
+      return nil
+    }
+    return .metric(
+      .with {
+        $0.name = name
+        $0.value = value
+        $0.model = model
+        $0.horizonBars = UInt32(horizon)
+        $0.fold = UInt32(fold)
+      }
+    )
   }
 
   /// Units of work for the progress estimate: one per fold of every model and horizon (one
   /// per fold for an LSTM, which trains every horizon at once), per stack fold and per final fit.
   static func units(_ resolved: ResolvedSpec, data: TrainingData) throws -> Int {
     let longest = data.horizons.indices.max { data.horizons[$0] < data.horizons[$1] }!
-    let folds = try resolved.run.plan.folds(openTimes: data.openTimes, labelEnds: data.labelEnds[longest], barMs: data.barMs).count
+    let folds = try resolved.run.plan.folds(
+      openTimes: data.openTimes,
+      labelEnds: data.labelEnds[longest],
+      barMs: data.barMs
+    ).count
     var units = 0
     for model in resolved.run.models {
-      if case .lstm = model.kind { units += folds + 1 } else { units += (folds + 1) * data.horizons.count }
+      if case .lstm = model.kind {
+        units += folds + 1
+      } else {
+        units += (folds + 1) * data.horizons.count
+      }
     }
-    if let stacking = resolved.run.stacking { units += (max(folds - stacking.minimumFolds, 0) + 1) * data.horizons.count }
+    if let stacking = resolved.run.stacking {
+      units += (max(folds - stacking.minimumFolds, 0) + 1) * data.horizons.count
+    }
     return max(units, 1)
   }
 
@@ -197,12 +280,13 @@ public final class TrainingWorker: Service, Sendable {
     runs.map { run in
       .with {
         $0.model = run.name
-        $0.kind = switch run.kind {
-        case "xgboost": .xgboost
-        case "mlp": .mlp
-        case "lstm": .lstm
-        default: .logisticRegression
-        }
+        $0.kind =
+          switch run.kind {
+          case "xgboost": .xgboost
+          case "mlp": .mlp
+          case "lstm": .lstm
+          default: .logisticRegression
+          }
         $0.role = run.kind == "stack" ? .meta : .base
         $0.horizonBars = UInt32(run.horizon)
         $0.oofMetrics = run.metrics.filter { $0.value.isFinite }
@@ -258,7 +342,10 @@ final class ProgressClock: Sendable {
   func progress(stage: Vane_V1_JobStage) -> Vane_V1_JobProgress {
     self.state.withLock { state in
       state.progress.stage = stage
-      if stage != .training && stage != .stacking { state.progress.fold = 0; state.progress.foldCount = 0 }
+      if stage != .training && stage != .stacking {
+        state.progress.fold = 0
+        state.progress.foldCount = 0
+      }
       return Self.stamp(&state)
     }
   }
@@ -298,7 +385,9 @@ final class ProgressClock: Sendable {
     state.progress.fraction = min(done / Double(state.units), 0.99)
     if let training = state.trainingStarted, done > 0 {
       let perUnit = Self.seconds(now - training) / done
-      state.progress.estimatedRemaining = .init(secondsDouble: perUnit * (Double(state.units) - done))
+      state.progress.estimatedRemaining = .init(
+        secondsDouble: perUnit * (Double(state.units) - done)
+      )
     } else {
       state.progress.clearEstimatedRemaining()
     }

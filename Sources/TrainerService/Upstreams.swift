@@ -26,8 +26,13 @@ public struct TrainerConfig: Sendable {
   public var adminToken: String?
 
   public init(
-    featureAddress: String, gatekeeperAddress: String, threads: Int = 2, datasetDeadline: Duration = .seconds(600),
-    callDeadline: Duration = .seconds(120), attempts: Int = 4, adminToken: String? = nil
+    featureAddress: String,
+    gatekeeperAddress: String,
+    threads: Int = 2,
+    datasetDeadline: Duration = .seconds(600),
+    callDeadline: Duration = .seconds(120),
+    attempts: Int = 4,
+    adminToken: String? = nil
   ) {
     self.adminToken = adminToken
     self.featureAddress = featureAddress
@@ -55,38 +60,67 @@ struct Upstreams: Sendable {
   let config: TrainerConfig
 
   /// Codes worth another attempt: the upstream was down, draining or too slow.
-  static let transient: Set<RPCError.Code> = [.unavailable, .deadlineExceeded, .resourceExhausted, .aborted]
+  static let transient: Set<RPCError.Code> = [
+    .unavailable, .deadlineExceeded, .resourceExhausted, .aborted,
+  ]
 
   /// Runs `body` against a client of `address`, retrying transient failures (0.5 s, 1 s, 2 s…).
   func call<R: Sendable>(
-    _ address: String, service: String, cancellation: CancellationFlag?, _ body: @Sendable (GRPCClient<ShimClientTransport>) async throws -> R
+    _ address: String,
+    service: String,
+    cancellation: CancellationFlag?,
+    _ body: @Sendable (GRPCClient<ShimClientTransport>) async throws -> R
   ) async throws -> R {
     var delay = Duration.milliseconds(500)
-    for attempt in 1...max(self.config.attempts, 1) {
+    for attempt in 1 ... max(self.config.attempts, 1) {
       do {
-        let transport = try ShimClientTransport(config: .init(target: address, messageLimits: .init(maxReceiveBytes: 256 << 20, maxSendBytes: 64 << 20)))
-        return try await withGRPCClient(transport: transport, interceptors: [RequestIDClientInterceptor()]) { try await body($0) }
-      } catch let error as RPCError where Self.transient.contains(error.code) && attempt < self.config.attempts {
-        if cancellation?.isCancelled == true { throw VaneError(.cancelled, "cancelled while waiting for the \(service)") }
+        let transport = try ShimClientTransport(
+          config: .init(
+            target: address,
+            messageLimits: .init(maxReceiveBytes: 256 << 20, maxSendBytes: 64 << 20)
+          )
+        )
+        return try await withGRPCClient(
+          transport: transport,
+          interceptors: [RequestIDClientInterceptor()]
+        ) { try await body($0) }
+      } catch let error as RPCError
+        where Self.transient.contains(error.code) && attempt < self.config.attempts
+      {
+        if cancellation?.isCancelled == true {
+          throw VaneError(.cancelled, "cancelled while waiting for the \(service)")
+        }
         try await Task.sleep(for: delay)
         delay *= 2
       } catch let error as RPCError {
         throw VaneError(upstream: error, "\(service) at \(address)")
       }
     }
-    throw VaneError(.unavailable, "\(service) at \(address): no answer after \(self.config.attempts) attempts")
+    throw VaneError(
+      .unavailable,
+      "\(service) at \(address): no answer after \(self.config.attempts) attempts"
+    )
   }
 
   func options(_ deadline: Duration) -> CallOptions { UpstreamClient.options(deadline: deadline) }
 
   /// The spec's dataset: the feature set's column definitions (DescribeFeatureSet), then the
   /// BuildDataset stream, assembled into training rows.
-  func dataset(_ spec: ResolvedSpec, cancellation: CancellationFlag?) async throws -> LoadedDataset {
-    let options = self.options(self.config.callDeadline), streamOptions = self.options(self.config.datasetDeadline)
+  func dataset(_ spec: ResolvedSpec, cancellation: CancellationFlag?) async throws -> LoadedDataset
+  {
+    let options = self.options(self.config.callDeadline),
+      streamOptions = self.options(self.config.datasetDeadline)
     let spec = spec.spec
-    return try await self.call(self.config.featureAddress, service: "feature service", cancellation: cancellation) { grpc in
+    return try await self.call(
+      self.config.featureAddress,
+      service: "feature service",
+      cancellation: cancellation
+    ) { grpc in
       let client = Vane_V1_FeatureService.Client(wrapping: grpc)
-      let set = try await client.describeFeatureSet(.with { $0.featureSetID = spec.featureSetID }, options: options)
+      let set = try await client.describeFeatureSet(
+        .with { $0.featureSetID = spec.featureSetID },
+        options: options
+      )
       let request = Vane_V1_BuildDatasetRequest.with {
         $0.symbols = spec.symbols
         $0.interval = spec.interval
@@ -97,7 +131,9 @@ struct Upstreams: Sendable {
       return try await client.buildDataset(request, options: streamOptions) { response in
         var assembler = DatasetAssembler(featureSet: set)
         for try await chunk in response.messages {
-          if cancellation?.isCancelled == true { throw VaneError(.cancelled, "cancelled while loading the dataset") }
+          if cancellation?.isCancelled == true {
+            throw VaneError(.cancelled, "cancelled while loading the dataset")
+          }
           try assembler.add(chunk)
         }
         return try assembler.finish()
@@ -113,45 +149,90 @@ struct Upstreams: Sendable {
     let set: Vane_V1_FeatureSet
     do {
       let transport = try ShimClientTransport(config: .init(target: self.config.featureAddress))
-      set = try await withGRPCClient(transport: transport, interceptors: [RequestIDClientInterceptor()]) { grpc in
+      set = try await withGRPCClient(
+        transport: transport,
+        interceptors: [RequestIDClientInterceptor()]
+      ) { grpc in
         try await Vane_V1_FeatureService.Client(wrapping: grpc).describeFeatureSet(
-          .with { $0.featureSetID = spec.featureSetID }, options: self.options(.seconds(5)))
+          .with { $0.featureSetID = spec.featureSetID },
+          options: self.options(.seconds(5))
+        )
       }
     } catch let error as RPCError where error.code == .notFound || error.code == .invalidArgument {
-      throw VaneError(VaneError.code(upstream: error.code), "spec.feature_set_id: \(error.message)", cause: error)
+      throw VaneError(
+        VaneError.code(upstream: error.code),
+        "spec.feature_set_id: \(error.message)",
+        cause: error
+      )
     } catch {
       return
     }
     if !set.intervals.isEmpty, !set.intervals.contains(spec.interval) {
-      throw VaneError.invalidArgument(field: "spec.interval", "feature set \(set.id) is defined for \(set.intervals.compactMap(Vane_V1_TrainingSpec.intervalName).joined(separator: ", ")) only")
+      throw VaneError.invalidArgument(
+        field: "spec.interval",
+        "feature set \(set.id) is defined for \(set.intervals.compactMap(Vane_V1_TrainingSpec.intervalName).joined(separator: ", ")) only"
+      )
     }
   }
 
   /// Evaluate (and, when asked and passed, Bless) a bundle; the verdict summary for the job.
-  func evaluate(bundlePath: String, policy: String, bless: Bool, cancellation: CancellationFlag?) async throws -> Vane_V1_VerdictSummary {
+  func evaluate(
+    bundlePath: String,
+    policy: String,
+    bless: Bool,
+    cancellation: CancellationFlag?
+  ) async throws -> Vane_V1_VerdictSummary {
     let options = self.options(self.config.callDeadline)
-    return try await self.call(self.config.gatekeeperAddress, service: "gatekeeper", cancellation: cancellation) { grpc in
+    return try await self.call(
+      self.config.gatekeeperAddress,
+      service: "gatekeeper",
+      cancellation: cancellation
+    ) { grpc in
       let client = Vane_V1_GatekeeperService.Client(wrapping: grpc)
-      let report = try await client.evaluate(.with { $0.bundle = .with { $0.path = bundlePath }; $0.policyName = policy }, options: options)
+      let report = try await client.evaluate(
+        .with {
+          $0.bundle = .with { $0.path = bundlePath }
+          $0.policyName = policy
+        },
+        options: options
+      )
       var summary = Vane_V1_VerdictSummary.with {
         $0.reportID = report.id
         $0.policyName = report.policyName
         $0.passed = report.passed
-        $0.failedGates = report.gates.filter { !$0.passed && !$0.skipped && $0.severity != .warning }.map(\.gate)
+        $0.failedGates = report.gates.filter {
+          !$0.passed && !$0.skipped && $0.severity != .warning
+        }.map(\.gate)
         $0.manifestSha256 = report.subject.manifestSha256
         $0.evaluateTime = report.createTime
       }
       if bless, report.passed {
         var metadata: Metadata = [:]
-        if let token = self.config.adminToken { metadata.addString("Bearer \(token)", forKey: "authorization") }
-        let verdict = try await client.bless(.with { $0.bundlePath = bundlePath; $0.reportID = report.id }, metadata: metadata, options: options)
+        if let token = self.config.adminToken {
+          metadata.addString("Bearer \(token)", forKey: "authorization")
+        }
+        let verdict = try await client.bless(
+          .with {
+            $0.bundlePath = bundlePath
+            $0.reportID = report.id
+          },
+          metadata: metadata,
+          options: options
+        )
         summary.blessed = true
         summary.manifestSha256 = verdict.manifestSha256
         // Beside the bundle, for `vane deploy` to send with it.
         do {
-          try Data(try verdict.jsonUTF8Data()).write(to: URL(fileURLWithPath: ModelBundle.verdictPath(for: bundlePath)), options: .atomic)
+          try Data(try verdict.jsonUTF8Data()).write(
+            to: URL(fileURLWithPath: ModelBundle.verdictPath(for: bundlePath)),
+            options: .atomic
+          )
         } catch {
-          throw VaneError(.unavailable, "writing \(ModelBundle.verdictPath(for: bundlePath)) failed", cause: error)
+          throw VaneError(
+            .unavailable,
+            "writing \(ModelBundle.verdictPath(for: bundlePath)) failed",
+            cause: error
+          )
         }
       }
       return summary
@@ -173,17 +254,23 @@ struct DatasetAssembler {
 
   init(featureSet: Vane_V1_FeatureSet) { self.featureSet = featureSet }
 
-  static func fail(_ reason: String) -> VaneError { VaneError(.internalError, "BuildDataset stream: \(reason)") }
+  static func fail(_ reason: String) -> VaneError {
+    VaneError(.internalError, "BuildDataset stream: \(reason)")
+  }
 
   mutating func add(_ chunk: Vane_V1_DatasetChunk) throws {
     switch chunk.chunk {
     case .header(let header)?:
       guard self.header == nil else { throw Self.fail("a second header") }
-      guard header.columns.count == Int(header.columnCount), !header.columns.isEmpty else { throw Self.fail("header columns and column_count differ") }
+      guard header.columns.count == Int(header.columnCount), !header.columns.isEmpty else {
+        throw Self.fail("header columns and column_count differ")
+      }
       guard header.columns == self.featureSet.columns.map(\.name) else {
         throw Self.fail("the header's columns are not feature set \(self.featureSet.id)'s")
       }
-      guard header.classes.count >= 2, !header.labels.horizons.isEmpty else { throw Self.fail("header without classes or horizons") }
+      guard header.classes.count >= 2, !header.labels.horizons.isEmpty else {
+        throw Self.fail("header without classes or horizons")
+      }
       self.header = header
       self.labels = Array(repeating: [], count: header.labels.horizons.count)
       self.labelEnds = Array(repeating: [], count: header.labels.horizons.count)
@@ -191,17 +278,24 @@ struct DatasetAssembler {
       guard let header = self.header else { throw Self.fail("rows before the header") }
       guard self.summary == nil else { throw Self.fail("rows after the summary") }
       let n = Int(rows.rowCount), width = header.columns.count
-      guard rows.firstRowIndex == Int64(self.openTimes.count) else { throw Self.fail("rows out of order (first_row_index \(rows.firstRowIndex))") }
-      guard Int(rows.columnCount) == width, rows.features.count == n * width, rows.openTimeUnixMs.count == n, rows.symbolIndex.count == n,
-            rows.labels.count == header.labels.horizons.count,
-            rows.labels.allSatisfy({ $0.label.count == n && $0.labelEndUnixMs.count == n })
+      guard rows.firstRowIndex == Int64(self.openTimes.count) else {
+        throw Self.fail("rows out of order (first_row_index \(rows.firstRowIndex))")
+      }
+      guard Int(rows.columnCount) == width, rows.features.count == n * width,
+        rows.openTimeUnixMs.count == n, rows.symbolIndex.count == n,
+        rows.labels.count == header.labels.horizons.count,
+        rows.labels.allSatisfy({ $0.label.count == n && $0.labelEndUnixMs.count == n })
       else { throw Self.fail("a block of \(n) rows has fields of other lengths") }
-      guard rows.symbolIndex.allSatisfy({ Int($0) < header.symbols.count }) else { throw Self.fail("a symbol index is out of range") }
+      guard rows.symbolIndex.allSatisfy({ Int($0) < header.symbols.count }) else {
+        throw Self.fail("a symbol index is out of range")
+      }
       self.features += rows.features
       self.openTimes += rows.openTimeUnixMs
       self.symbols += rows.symbolIndex.map(Int.init)
       for (h, block) in rows.labels.enumerated() {
-        guard block.label.allSatisfy({ $0 >= -1 && Int($0) < header.classes.count }) else { throw Self.fail("a label is not a class index") }
+        guard block.label.allSatisfy({ $0 >= -1 && Int($0) < header.classes.count }) else {
+          throw Self.fail("a label is not a class index")
+        }
         self.labels[h] += block.label.map(Int.init)
         self.labelEnds[h] += block.labelEndUnixMs
       }
@@ -214,29 +308,55 @@ struct DatasetAssembler {
   }
 
   func finish() throws -> LoadedDataset {
-    guard let header, let summary else { throw Self.fail("ended before its \(self.header == nil ? "header" : "summary")") }
+    guard let header, let summary else {
+      throw Self.fail("ended before its \(self.header == nil ? "header" : "summary")")
+    }
     guard summary.rowsEmitted == Int64(self.openTimes.count) else {
-      throw Self.fail("the summary counts \(summary.rowsEmitted) rows; \(self.openTimes.count) arrived")
+      throw Self.fail(
+        "the summary counts \(summary.rowsEmitted) rows; \(self.openTimes.count) arrived"
+      )
     }
     guard !self.openTimes.isEmpty else {
-      throw VaneError(.failedPrecondition, "the dataset is empty: no complete rows for \(header.symbols.joined(separator: ",")) in the range (ingest candles first)")
+      throw VaneError(
+        .failedPrecondition,
+        "the dataset is empty: no complete rows for \(header.symbols.joined(separator: ",")) in the range (ingest candles first)"
+      )
     }
     // The one interval table (an unknown interval is an error, not a day).
     let barMs = try CandleInterval(header.interval, field: "dataset header interval").milliseconds
     let data = try TrainingData(
-      columns: header.columns, scaled: self.featureSet.columns.map(\.scaled), features: self.features, openTimes: self.openTimes,
-      symbolIndex: self.symbols, symbols: header.symbols, horizons: header.labels.horizons.map { Int($0.bars) }, labels: self.labels,
-      labelEnds: self.labelEnds, classes: header.classes, barMs: barMs)
-    func time(_ t: Google_Protobuf_Timestamp) -> String { TrainingBundle.timestamp(Date(timeIntervalSince1970: TimeInterval(t.seconds) + TimeInterval(t.nanos) / 1e9)) }
+      columns: header.columns,
+      scaled: self.featureSet.columns.map(\.scaled),
+      features: self.features,
+      openTimes: self.openTimes,
+      symbolIndex: self.symbols,
+      symbols: header.symbols,
+      horizons: header.labels.horizons.map { Int($0.bars) },
+      labels: self.labels,
+      labelEnds: self.labelEnds,
+      classes: header.classes,
+      barMs: barMs
+    )
+    func time(_ t: Google_Protobuf_Timestamp) -> String {
+      TrainingBundle.timestamp(
+        Date(timeIntervalSince1970: TimeInterval(t.seconds) + TimeInterval(t.nanos) / 1e9)
+      )
+    }
     var provenance: [String: String] = [
-      "dataset_id": header.datasetID, "dataset_sha256": summary.contentSha256, "feature_set_id": header.featureSetID,
-      "feature_set_sha256": header.featureSetHash, "rows": "\(summary.rowsEmitted)", "rows_excluded": "\(summary.rowsExcluded)",
+      "dataset_id": header.datasetID, "dataset_sha256": summary.contentSha256,
+      "feature_set_id": header.featureSetID,
+      "feature_set_sha256": header.featureSetHash, "rows": "\(summary.rowsEmitted)",
+      "rows_excluded": "\(summary.rowsExcluded)",
       "data_range": "\(time(summary.emittedRange.start))/\(time(summary.emittedRange.end))",
     ]
     let exclusions = summary.exclusions.map { "\($0.reason)=\($0.symbol):\($0.rows)" }
     if !exclusions.isEmpty { provenance["excluded_rows"] = exclusions.joined(separator: ",") }
     return LoadedDataset(
-      data: data, featureSetID: header.featureSetID, featureSetSHA256: header.featureSetHash, contentSHA256: summary.contentSha256,
-      provenance: provenance)
+      data: data,
+      featureSetID: header.featureSetID,
+      featureSetSHA256: header.featureSetHash,
+      contentSHA256: summary.contentSha256,
+      provenance: provenance
+    )
   }
 }

@@ -67,7 +67,14 @@ public struct BundleManifest: Sendable, Equatable, Codable {
     /// The same model as ONNX, when exported.
     public var onnx: String?
 
-    public init(name: String, kind: ModelKind, file: String, role: ModelRole, horizons: [Int]? = nil, onnx: String? = nil) {
+    public init(
+      name: String,
+      kind: ModelKind,
+      file: String,
+      role: ModelRole,
+      horizons: [Int]? = nil,
+      onnx: String? = nil
+    ) {
       self.name = name
       self.kind = kind
       self.file = file
@@ -113,9 +120,19 @@ public struct BundleManifest: Sendable, Equatable, Codable {
   public var provenance: [String: String]
 
   public init(
-    id: String, created: String, symbols: [String], interval: String, task: Task, featureSet: FeatureSetReference, files: [File] = [],
-    models: [Model] = [], calibration: CalibrationReference? = nil, outOfFold: FileReference? = nil, reference: FileReference? = nil,
-    metrics: [String: Double] = [:], provenance: [String: String] = [:]
+    id: String,
+    created: String,
+    symbols: [String],
+    interval: String,
+    task: Task,
+    featureSet: FeatureSetReference,
+    files: [File] = [],
+    models: [Model] = [],
+    calibration: CalibrationReference? = nil,
+    outOfFold: FileReference? = nil,
+    reference: FileReference? = nil,
+    metrics: [String: Double] = [:],
+    provenance: [String: String] = [:]
   ) {
     self.schemaVersion = Self.schemaVersion
     self.id = id
@@ -135,8 +152,13 @@ public struct BundleManifest: Sendable, Equatable, Codable {
 
   // Explicit keys: a key strategy would also rewrite dictionary keys (metric names).
   enum CodingKeys: String, CodingKey {
-    case schemaVersion = "schema_version", id, created, symbols, interval, task, featureSet = "feature_set", files, models,
-      calibration, outOfFold = "out_of_fold", reference, metrics, provenance
+    case schemaVersion = "schema_version"
+    case id, created, symbols, interval, task
+    case featureSet = "feature_set"
+    case files, models,
+      calibration
+    case outOfFold = "out_of_fold"
+    case reference, metrics, provenance
   }
 
   /// The schema this build reads and writes.
@@ -152,33 +174,58 @@ public struct BundleManifest: Sendable, Equatable, Codable {
     do {
       manifest = try decoder.decode(BundleManifest.self, from: data)
     } catch {
-      throw VaneError(.failedPrecondition, "\(name): bundle.json is not a bundle manifest (\(Self.describe(error)))", cause: error)
+      throw VaneError(
+        .failedPrecondition,
+        "\(name): bundle.json is not a bundle manifest (\(Self.describe(error)))",
+        cause: error
+      )
     }
-    func fail(_ key: String, _ reason: String) -> VaneError { VaneError(.failedPrecondition, "\(name): bundle.json: \(key): \(reason)") }
+    func fail(_ key: String, _ reason: String) -> VaneError {
+      VaneError(.failedPrecondition, "\(name): bundle.json: \(key): \(reason)")
+    }
     guard manifest.schemaVersion == Self.schemaVersion else {
-      throw fail("schema_version", "\(manifest.schemaVersion) is not supported (this build reads \(Self.schemaVersion))")
+      throw fail(
+        "schema_version",
+        "\(manifest.schemaVersion) is not supported (this build reads \(Self.schemaVersion))"
+      )
     }
-    guard (1...128).contains(manifest.id.count), manifest.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+    guard (1 ... 128).contains(manifest.id.count),
+      manifest.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+    else {
       throw fail("id", "'\(manifest.id)' must be 1 to 128 ASCII letters, digits, '.', '_' or '-'")
     }
-    guard manifest.task.classes.count >= 2, Set(manifest.task.classes).count == manifest.task.classes.count else {
+    guard manifest.task.classes.count >= 2,
+      Set(manifest.task.classes).count == manifest.task.classes.count
+    else {
       throw fail("task.classes", "need at least two distinct classes")
     }
     var paths: Set<String> = []
     for (i, file) in manifest.files.enumerated() {
       let clean = try? Tar.safePath(file.path, name: name)
-      guard clean == file.path, file.path != "bundle.json" else { throw fail("files[\(i)].path", "'\(file.path)' is not a safe relative path") }
-      guard paths.insert(file.path).inserted else { throw fail("files[\(i)].path", "'\(file.path)' is listed twice") }
+      guard clean == file.path, file.path != "bundle.json" else {
+        throw fail("files[\(i)].path", "'\(file.path)' is not a safe relative path")
+      }
+      guard paths.insert(file.path).inserted else {
+        throw fail("files[\(i)].path", "'\(file.path)' is listed twice")
+      }
       guard file.sha256.count == 64, file.sha256.allSatisfy(\.isHexDigit), file.size >= 0 else {
         throw fail("files[\(i)]", "needs a 64-hex-digit sha256 and a size")
       }
     }
     for (i, model) in manifest.models.enumerated() {
-      guard paths.contains(model.file) else { throw fail("models[\(i)].file", "'\(model.file)' is not among files") }
-      if let onnx = model.onnx, !paths.contains(onnx) { throw fail("models[\(i)].onnx", "'\(onnx)' is not among files") }
+      guard paths.contains(model.file) else {
+        throw fail("models[\(i)].file", "'\(model.file)' is not among files")
+      }
+      if let onnx = model.onnx, !paths.contains(onnx) {
+        throw fail("models[\(i)].onnx", "'\(onnx)' is not among files")
+      }
     }
-    if let oof = manifest.outOfFold, !paths.contains(oof.file) { throw fail("out_of_fold.file", "'\(oof.file)' is not among files") }
-    if let reference = manifest.reference, !paths.contains(reference.file) { throw fail("reference.file", "'\(reference.file)' is not among files") }
+    if let oof = manifest.outOfFold, !paths.contains(oof.file) {
+      throw fail("out_of_fold.file", "'\(oof.file)' is not among files")
+    }
+    if let reference = manifest.reference, !paths.contains(reference.file) {
+      throw fail("reference.file", "'\(reference.file)' is not among files")
+    }
     return manifest
   }
 
@@ -191,8 +238,10 @@ public struct BundleManifest: Sendable, Equatable, Codable {
 
   static func describe(_ error: any Error) -> String {
     switch error as? DecodingError {
-    case .keyNotFound(let key, let context)?: "missing \((context.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: "."))"
-    case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?: "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+    case .keyNotFound(let key, let context)?:
+      "missing \((context.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: "."))"
+    case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?:
+      "wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
     case .dataCorrupted(let context)? where !context.codingPath.isEmpty:
       // An enum value this build does not know (a model kind or role), or a bad number.
       "\(context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")): \(context.debugDescription)"
@@ -213,7 +262,10 @@ public struct OutOfFold: Sendable, Equatable, Codable {
     public var values: [Double]
     public var valuesAreLogits: Bool
 
-    enum CodingKeys: String, CodingKey { case values, valuesAreLogits = "values_are_logits" }
+    enum CodingKeys: String, CodingKey {
+      case values
+      case valuesAreLogits = "values_are_logits"
+    }
 
     public init(values: [Double], valuesAreLogits: Bool) {
       self.values = values
@@ -244,7 +296,14 @@ public struct OutOfFold: Sendable, Equatable, Codable {
   /// over time; nil in bundles written before the trainer recorded them.
   public var barTimes: [Int64]?
 
-  public init(labels: [Int], foldIds: [Int], final: String, models: [String: Output], inputs: Inputs? = nil, barTimes: [Int64]? = nil) {
+  public init(
+    labels: [Int],
+    foldIds: [Int],
+    final: String,
+    models: [String: Output],
+    inputs: Inputs? = nil,
+    barTimes: [Int64]? = nil
+  ) {
     self.labels = labels
     self.foldIds = foldIds
     self.final = final
@@ -253,7 +312,12 @@ public struct OutOfFold: Sendable, Equatable, Codable {
     self.barTimes = barTimes
   }
 
-  enum CodingKeys: String, CodingKey { case labels, foldIds = "fold_ids", final, models, inputs, barTimes = "bar_times" }
+  enum CodingKeys: String, CodingKey {
+    case labels
+    case foldIds = "fold_ids"
+    case final, models, inputs
+    case barTimes = "bar_times"
+  }
 
   /// The fold ids under the name the rest of Vane uses.
   public var foldIDs: [Int] { self.foldIds }
@@ -263,23 +327,44 @@ public struct OutOfFold: Sendable, Equatable, Codable {
   public static func decode(_ data: Data, classCount: Int, name: String) throws -> OutOfFold {
     let decoder = JSONDecoder()
     // NaN and infinite outputs are what the non_finite gate is for: they must survive.
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+      positiveInfinity: "inf",
+      negativeInfinity: "-inf",
+      nan: "nan"
+    )
     let oof: OutOfFold
     do {
       oof = try decoder.decode(OutOfFold.self, from: data)
     } catch {
-      throw VaneError(.failedPrecondition, "\(name): not out-of-fold predictions (\(BundleManifest.describe(error)))", cause: error)
+      throw VaneError(
+        .failedPrecondition,
+        "\(name): not out-of-fold predictions (\(BundleManifest.describe(error)))",
+        cause: error
+      )
     }
-    func fail(_ key: String, _ reason: String) -> VaneError { VaneError(.failedPrecondition, "\(name): \(key): \(reason)") }
+    func fail(_ key: String, _ reason: String) -> VaneError {
+      VaneError(.failedPrecondition, "\(name): \(key): \(reason)")
+    }
     let n = oof.labels.count
     guard n > 0 else { throw fail("labels", "no rows") }
-    guard oof.foldIds.isEmpty || oof.foldIds.count == n else { throw fail("fold_ids", "\(oof.foldIds.count) for \(n) labels") }
-    guard oof.models[oof.final] != nil else { throw fail("final", "'\(oof.final)' is not among models") }
-    if let times = oof.barTimes, times.count != n { throw fail("bar_times", "\(times.count) for \(n) labels") }
-    for (model, output) in oof.models where output.values.count != n * classCount {
-      throw fail("models.\(model).values", "\(output.values.count) values for \(n) rows × \(classCount) classes")
+    guard oof.foldIds.isEmpty || oof.foldIds.count == n else {
+      throw fail("fold_ids", "\(oof.foldIds.count) for \(n) labels")
     }
-    if let inputs = oof.inputs, inputs.mean.count != inputs.columns.count || inputs.std.count != inputs.columns.count {
+    guard oof.models[oof.final] != nil else {
+      throw fail("final", "'\(oof.final)' is not among models")
+    }
+    if let times = oof.barTimes, times.count != n {
+      throw fail("bar_times", "\(times.count) for \(n) labels")
+    }
+    for (model, output) in oof.models where output.values.count != n * classCount {
+      throw fail(
+        "models.\(model).values",
+        "\(output.values.count) values for \(n) rows × \(classCount) classes"
+      )
+    }
+    if let inputs = oof.inputs,
+      inputs.mean.count != inputs.columns.count || inputs.std.count != inputs.columns.count
+    {
       throw fail("inputs", "columns, mean and std differ in length")
     }
     return oof
@@ -288,7 +373,11 @@ public struct OutOfFold: Sendable, Equatable, Codable {
   /// JSON for the bundle.
   public func encoded() throws -> Data {
     let encoder = JSONEncoder()
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(
+      positiveInfinity: "inf",
+      negativeInfinity: "-inf",
+      nan: "nan"
+    )
     encoder.outputFormatting = [.sortedKeys]
     return try encoder.encode(self)
   }

@@ -61,7 +61,13 @@ public struct BundleONNXImport: Codable, Sendable, Equatable {
   /// output is the class scores of the bundle's one horizon.
   public var heads: [Int]?
 
-  public init(model: String, inputs: [Input], output: String, transform: Transform, heads: [Int]? = nil) {
+  public init(
+    model: String,
+    inputs: [Input],
+    output: String,
+    transform: Transform,
+    heads: [Int]? = nil
+  ) {
     self.format = Self.format
     self.model = model
     self.inputs = inputs
@@ -99,7 +105,14 @@ public struct BundleModelFile<Model: Codable & Sendable>: Codable, Sendable {
   public var scaler: String
   public var model: Model
 
-  public init(kind: ModelKind, horizons: [Int], classes: [String], columns: [String], scaler: String = "models/scaler.json", model: Model) {
+  public init(
+    kind: ModelKind,
+    horizons: [Int],
+    classes: [String],
+    columns: [String],
+    scaler: String = "models/scaler.json",
+    model: Model
+  ) {
     self.format = Self.format
     self.kind = kind
     self.horizons = horizons
@@ -113,7 +126,9 @@ public struct BundleModelFile<Model: Codable & Sendable>: Codable, Sendable {
 /// A stacking meta-learner (`vane.stack.v1`): it reads each base's logit (binary) or centred
 /// log-probabilities, clipped to ±15, then the volatility column's raw value, standardised by
 /// `scaler`, into `model`.
-public struct BundleStackFile<Scaler: Codable & Sendable, Model: Codable & Sendable>: Codable, Sendable {
+public struct BundleStackFile<Scaler: Codable & Sendable, Model: Codable & Sendable>: Codable,
+  Sendable
+{
   public static var format: String { "vane.stack.v1" }
 
   public struct Base: Codable, Sendable, Equatable {
@@ -140,7 +155,11 @@ public struct BundleStackFile<Scaler: Codable & Sendable, Model: Codable & Senda
     self.model = model
   }
 
-  enum CodingKeys: String, CodingKey { case format, bases, volatilityColumn = "volatility_column", scaler, model }
+  enum CodingKeys: String, CodingKey {
+    case format, bases
+    case volatilityColumn = "volatility_column"
+    case scaler, model
+  }
 }
 
 /// Reading and writing the bundle's JSON files, one way for every file.
@@ -149,35 +168,69 @@ public enum BundleJSON {
   public static func encoder() -> JSONEncoder {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(
+      positiveInfinity: "inf",
+      negativeInfinity: "-inf",
+      nan: "nan"
+    )
     return encoder
   }
 
   /// Decodes `T` from the bundle file `file`.
   /// - Throws: FAILED_PRECONDITION naming the file and the path in it that is wrong.
-  public static func decode<T: Decodable>(_ type: T.Type, from data: Data, file: String) throws -> T {
+  public static func decode<T: Decodable>(_ type: T.Type, from data: Data, file: String) throws -> T
+  {
     let decoder = JSONDecoder()
-    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+      positiveInfinity: "inf",
+      negativeInfinity: "-inf",
+      nan: "nan"
+    )
     do {
       return try decoder.decode(T.self, from: data)
     } catch {
-      throw VaneError(.failedPrecondition, "\(file): \(BundleManifest.describe(error))", cause: error)
+      throw VaneError(
+        .failedPrecondition,
+        "\(file): \(BundleManifest.describe(error))",
+        cause: error
+      )
     }
   }
 
   /// Decodes a model file and checks its envelope: the format, and that kind, classes and
   /// columns are what the manifest says.
   public static func model<Model>(
-    _ type: Model.Type, from data: Data, file: String, kind: ModelKind, classes: [String], columns: [String]
+    _ type: Model.Type,
+    from data: Data,
+    file: String,
+    kind: ModelKind,
+    classes: [String],
+    columns: [String]
   ) throws -> BundleModelFile<Model> {
     let decoded = try Self.decode(BundleModelFile<Model>.self, from: data, file: file)
     guard decoded.format == BundleModelFile<Model>.format else {
-      throw VaneError(.failedPrecondition, "\(file): format '\(decoded.format)' is not \(BundleModelFile<Model>.format)")
+      throw VaneError(
+        .failedPrecondition,
+        "\(file): format '\(decoded.format)' is not \(BundleModelFile<Model>.format)"
+      )
     }
-    guard decoded.kind == kind else { throw VaneError(.failedPrecondition, "\(file): kind \(decoded.kind.rawValue), bundle.json says \(kind.rawValue)") }
-    guard decoded.classes == classes else { throw VaneError(.failedPrecondition, "\(file): classes \(decoded.classes) are not the bundle's \(classes)") }
+    guard decoded.kind == kind else {
+      throw VaneError(
+        .failedPrecondition,
+        "\(file): kind \(decoded.kind.rawValue), bundle.json says \(kind.rawValue)"
+      )
+    }
+    guard decoded.classes == classes else {
+      throw VaneError(
+        .failedPrecondition,
+        "\(file): classes \(decoded.classes) are not the bundle's \(classes)"
+      )
+    }
     guard decoded.columns == columns else {
-      throw VaneError(.failedPrecondition, "\(file): its \(decoded.columns.count) columns are not the feature set's \(columns.count) columns in order")
+      throw VaneError(
+        .failedPrecondition,
+        "\(file): its \(decoded.columns.count) columns are not the feature set's \(columns.count) columns in order"
+      )
     }
     return decoded
   }

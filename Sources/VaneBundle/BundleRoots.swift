@@ -16,12 +16,22 @@ public struct BundleRoots: Sendable, Equatable {
   /// - Throws: INVALID_ARGUMENT for a relative path; PERMISSION_DENIED naming `field` otherwise.
   @discardableResult
   public func check(_ path: String, field: String) throws -> String {
-    guard path.hasPrefix("/") else { throw VaneError.invalidArgument(field: field, "'\(path.prefix(200))' must be an absolute path") }
+    guard path.hasPrefix("/") else {
+      throw VaneError.invalidArgument(
+        field: field,
+        "'\(path.prefix(200))' must be an absolute path"
+      )
+    }
     let resolved = Self.resolve(path)
-    guard self.roots.contains(where: { resolved == $0 || resolved.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
+    guard
+      self.roots.contains(where: {
+        resolved == $0 || resolved.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/")
+      })
+    else {
       throw VaneError(
         .permissionDenied,
-        "\(field): bundles are read only under \(self.roots.joined(separator: ", ")) (--bundle-root); '\(path.prefix(200))' is not")
+        "\(field): bundles are read only under \(self.roots.joined(separator: ", ")) (--bundle-root); '\(path.prefix(200))' is not"
+      )
     }
     return resolved
   }

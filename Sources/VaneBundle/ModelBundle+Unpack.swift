@@ -19,7 +19,10 @@ extension ModelBundle {
     if manager.fileExists(atPath: target.path) {
       let existing = try? ModelBundle.open(path: target.path)
       guard existing?.manifestSHA256 == self.manifestSHA256 else {
-        throw VaneError(.alreadyExists, "\(directory) holds another bundle than \(self.manifest.id) (\(self.manifestSHA256))")
+        throw VaneError(
+          .alreadyExists,
+          "\(directory) holds another bundle than \(self.manifest.id) (\(self.manifestSHA256))"
+        )
       }
       return
     }
@@ -32,9 +35,15 @@ extension ModelBundle {
         let url = scratch.appendingPathComponent(file.path)
         // The standardized path must stay under the scratch directory (checked on open too).
         guard url.standardizedFileURL.path.hasPrefix(scratch.standardizedFileURL.path + "/") else {
-          throw VaneError(.failedPrecondition, "bundle \(self.manifest.id): \(file.path) would leave the artifact directory")
+          throw VaneError(
+            .failedPrecondition,
+            "bundle \(self.manifest.id): \(file.path) would leave the artifact directory"
+          )
         }
-        try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try manager.createDirectory(
+          at: url.deletingLastPathComponent(),
+          withIntermediateDirectories: true
+        )
         try self.data(file.path).write(to: url)
       }
       try manager.moveItem(at: scratch, to: target)
@@ -44,8 +53,16 @@ extension ModelBundle {
     } catch {
       try? manager.removeItem(at: scratch)
       // Another unpack of the same bundle won the rename: fine when it is the same bundle.
-      if let existing = try? ModelBundle.open(path: target.path), existing.manifestSHA256 == self.manifestSHA256 { return }
-      throw VaneError(.unavailable, "unpacking \(self.manifest.id) into \(directory) failed", cause: error)
+      if let existing = try? ModelBundle.open(path: target.path),
+        existing.manifestSHA256 == self.manifestSHA256
+      {
+        return
+      }
+      throw VaneError(
+        .unavailable,
+        "unpacking \(self.manifest.id) into \(directory) failed",
+        cause: error
+      )
     }
   }
 }

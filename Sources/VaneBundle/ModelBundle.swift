@@ -19,7 +19,9 @@ public struct ModelBundle: Sendable {
   ///   FAILED_PRECONDITION for an unsafe archive, a bad manifest, a missing, extra or changed
   ///   file; RESOURCE_EXHAUSTED past `limits`.
   public static func open(path: String, limits: ArchiveLimits = .default) throws -> ModelBundle {
-    guard path.hasPrefix("/") else { throw VaneError.invalidArgument(field: "path", "'\(path)' must be absolute") }
+    guard path.hasPrefix("/") else {
+      throw VaneError.invalidArgument(field: "path", "'\(path)' must be absolute")
+    }
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
       throw VaneError(.notFound, "bundle \(path) does not exist")
@@ -31,43 +33,73 @@ public struct ModelBundle: Sendable {
       let attributes = try? FileManager.default.attributesOfItem(atPath: path)
       let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
       guard size <= limits.maximumTotalBytes else {
-        throw VaneError(.resourceExhausted, "bundle \(path) has \(size) bytes (limit \(limits.maximumTotalBytes))")
+        throw VaneError(
+          .resourceExhausted,
+          "bundle \(path) has \(size) bytes (limit \(limits.maximumTotalBytes))"
+        )
       }
-      guard let data = FileManager.default.contents(atPath: path) else { throw VaneError(.notFound, "bundle \(path) cannot be read") }
+      guard let data = FileManager.default.contents(atPath: path) else {
+        throw VaneError(.notFound, "bundle \(path) cannot be read")
+      }
       var bytes = [UInt8](data)
       if Gzip.isCompressed(bytes) {
         do {
-          bytes = try Gzip.decompress(bytes, limit: limits.maximumTotalBytes + (1 << 20), name: path)
+          bytes = try Gzip.decompress(
+            bytes,
+            limit: limits.maximumTotalBytes + (1 << 20),
+            name: path
+          )
         } catch let error as VaneError where error.code == .invalidArgument {
           throw VaneError(.failedPrecondition, error.message)
         }
       }
-      for entry in try Tar.read(bytes, limits: limits, name: path) { contents[entry.path] = Data(entry.data) }
+      for entry in try Tar.read(bytes, limits: limits, name: path) {
+        contents[entry.path] = Data(entry.data)
+      }
     }
     guard let manifestData = contents.removeValue(forKey: "bundle.json") else {
       throw VaneError(.failedPrecondition, "\(path): no bundle.json at the root")
     }
     guard manifestData.count <= Self.maximumManifestBytes else {
-      throw VaneError(.resourceExhausted, "\(path): bundle.json has \(manifestData.count) bytes (limit \(Self.maximumManifestBytes))")
+      throw VaneError(
+        .resourceExhausted,
+        "\(path): bundle.json has \(manifestData.count) bytes (limit \(Self.maximumManifestBytes))"
+      )
     }
     let manifest = try BundleManifest.decode(manifestData, name: path)
     for file in manifest.files {
-      guard let data = contents[file.path] else { throw VaneError(.failedPrecondition, "\(path): \(file.path) is listed in bundle.json but missing") }
-      guard data.count == file.size, SHA256.hash(data: data).hexString == file.sha256.lowercased() else {
-        throw VaneError(.failedPrecondition, "\(path): \(file.path) does not match its checksum in bundle.json (changed or corrupt)")
+      guard let data = contents[file.path] else {
+        throw VaneError(
+          .failedPrecondition,
+          "\(path): \(file.path) is listed in bundle.json but missing"
+        )
+      }
+      guard data.count == file.size, SHA256.hash(data: data).hexString == file.sha256.lowercased()
+      else {
+        throw VaneError(
+          .failedPrecondition,
+          "\(path): \(file.path) does not match its checksum in bundle.json (changed or corrupt)"
+        )
       }
     }
     let listed = Set(manifest.files.map(\.path))
     if let extra = contents.keys.sorted().first(where: { !listed.contains($0) }) {
       throw VaneError(.failedPrecondition, "\(path): \(extra) is not listed in bundle.json")
     }
-    return ModelBundle(manifest: manifest, manifestData: manifestData, manifestSHA256: SHA256.hash(data: manifestData).hexString, files: contents)
+    return ModelBundle(
+      manifest: manifest,
+      manifestData: manifestData,
+      manifestSHA256: SHA256.hash(data: manifestData).hexString,
+      files: contents
+    )
   }
 
   /// Regular files under `root` by relative path; links are refused (they could leave it).
   static func readDirectory(_ root: String, limits: ArchiveLimits) throws -> [String: Data] {
     let manager = FileManager.default
-    guard let walker = manager.enumerator(atPath: root) else { throw VaneError(.notFound, "bundle \(root) cannot be listed") }
+    guard let walker = manager.enumerator(atPath: root) else {
+      throw VaneError(.notFound, "bundle \(root) cannot be listed")
+    }
     var contents: [String: Data] = [:]
     var total = 0
     while let relative = walker.nextObject() as? String {
@@ -76,15 +108,26 @@ public struct ModelBundle: Sendable {
       switch type {
       case .typeDirectory?: continue
       case .typeRegular?:
-        let size = ((try? manager.attributesOfItem(atPath: full))?[.size] as? NSNumber)?.intValue ?? 0
+        let size =
+          ((try? manager.attributesOfItem(atPath: full))?[.size] as? NSNumber)?.intValue ?? 0
         total += size
-        guard size <= limits.maximumFileBytes, total <= limits.maximumTotalBytes, contents.count < limits.maximumEntries else {
-          throw VaneError(.resourceExhausted, "bundle \(root): \(relative) goes past the size limits")
+        guard size <= limits.maximumFileBytes, total <= limits.maximumTotalBytes,
+          contents.count < limits.maximumEntries
+        else {
+          throw VaneError(
+            .resourceExhausted,
+            "bundle \(root): \(relative) goes past the size limits"
+          )
         }
-        guard let data = manager.contents(atPath: full) else { throw VaneError(.failedPrecondition, "bundle \(root): \(relative) cannot be read") }
+        guard let data = manager.contents(atPath: full) else {
+          throw VaneError(.failedPrecondition, "bundle \(root): \(relative) cannot be read")
+        }
         contents[relative] = data
       default:
-        throw VaneError(.failedPrecondition, "bundle \(root): \(relative) is not a regular file (links, devices and FIFOs are refused)")
+        throw VaneError(
+          .failedPrecondition,
+          "bundle \(root): \(relative) is not a regular file (links, devices and FIFOs are refused)"
+        )
       }
     }
     return contents
@@ -93,7 +136,9 @@ public struct ModelBundle: Sendable {
   /// A listed file's bytes (verified when the bundle was opened).
   /// - Throws: NOT_FOUND when the manifest does not list it.
   public func data(_ path: String) throws -> Data {
-    guard let data = self.files[path] else { throw VaneError(.notFound, "bundle \(self.manifest.id): no file \(path)") }
+    guard let data = self.files[path] else {
+      throw VaneError(.notFound, "bundle \(self.manifest.id): no file \(path)")
+    }
     return data
   }
 
@@ -101,9 +146,16 @@ public struct ModelBundle: Sendable {
   /// - Throws: FAILED_PRECONDITION when the bundle has none or they are malformed.
   public func outOfFold() throws -> OutOfFold {
     guard let reference = self.manifest.outOfFold else {
-      throw VaneError(.failedPrecondition, "bundle \(self.manifest.id) has no out-of-fold predictions to evaluate")
+      throw VaneError(
+        .failedPrecondition,
+        "bundle \(self.manifest.id) has no out-of-fold predictions to evaluate"
+      )
     }
-    return try OutOfFold.decode(try self.data(reference.file), classCount: self.manifest.task.classes.count, name: "bundle \(self.manifest.id): \(reference.file)")
+    return try OutOfFold.decode(
+      try self.data(reference.file),
+      classCount: self.manifest.task.classes.count,
+      name: "bundle \(self.manifest.id): \(reference.file)"
+    )
   }
 
   /// Writes a bundle: `files` (relative path → bytes) are listed in the manifest with their
@@ -111,17 +163,31 @@ public struct ModelBundle: Sendable {
   /// (atomically: a temporary file, then a rename).
   /// - Returns: the manifest as written and its SHA-256.
   @discardableResult
-  public static func write(_ manifest: BundleManifest, files: [String: Data], to path: String) throws -> (manifest: BundleManifest, sha256: String) {
+  public static func write(
+    _ manifest: BundleManifest,
+    files: [String: Data],
+    to path: String
+  ) throws -> (manifest: BundleManifest, sha256: String) {
     var manifest = manifest
-    manifest.files = files.keys.sorted().map { BundleManifest.File(path: $0, sha256: SHA256.hash(data: files[$0]!).hexString, size: files[$0]!.count) }
+    manifest.files = files.keys.sorted().map {
+      BundleManifest.File(
+        path: $0,
+        sha256: SHA256.hash(data: files[$0]!).hexString,
+        size: files[$0]!.count
+      )
+    }
     let manifestData = try manifest.encoded()
     _ = try BundleManifest.decode(manifestData, name: path)
-    let entries = [Tar.Entry(path: "bundle.json", data: [UInt8](manifestData))] + files.keys.sorted().map { Tar.Entry(path: $0, data: [UInt8](files[$0]!)) }
+    let entries =
+      [Tar.Entry(path: "bundle.json", data: [UInt8](manifestData))]
+      + files.keys.sorted().map { Tar.Entry(path: $0, data: [UInt8](files[$0]!)) }
     let archive = try Gzip.compress(try Tar.write(entries), name: path)
     let temporary = path + ".tmp-\(UUID().uuidString)"
     do {
       try Data(archive).write(to: URL(fileURLWithPath: temporary))
-      if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+      if FileManager.default.fileExists(atPath: path) {
+        try FileManager.default.removeItem(atPath: path)
+      }
       try FileManager.default.moveItem(atPath: temporary, toPath: path)
     } catch {
       try? FileManager.default.removeItem(atPath: temporary)

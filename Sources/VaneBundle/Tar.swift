@@ -12,7 +12,11 @@ public struct ArchiveLimits: Sendable {
 
   /// The defaults are far above any bundle Vane writes (a 300-tree XGBoost or the V8 MLP is a
   /// few MB) and low enough that refusing a gzip bomb costs at most 256 MiB of memory.
-  public init(maximumFileBytes: Int = 128 << 20, maximumTotalBytes: Int = 256 << 20, maximumEntries: Int = 10_000) {
+  public init(
+    maximumFileBytes: Int = 128 << 20,
+    maximumTotalBytes: Int = 256 << 20,
+    maximumEntries: Int = 10_000
+  ) {
     self.maximumFileBytes = maximumFileBytes
     self.maximumTotalBytes = maximumTotalBytes
     self.maximumEntries = maximumEntries
@@ -42,26 +46,40 @@ public enum Tar {
   /// - Throws: FAILED_PRECONDITION naming the entry: a bad header checksum, a truncated
   ///   archive, an absolute path or one with `..`, a link, device or FIFO, an unknown entry
   ///   type, a duplicate path; RESOURCE_EXHAUSTED past `limits`.
-  public static func read(_ bytes: [UInt8], limits: ArchiveLimits = .default, name: String) throws -> [Entry] {
+  public static func read(
+    _ bytes: [UInt8],
+    limits: ArchiveLimits = .default,
+    name: String
+  ) throws -> [Entry] {
     var entries: [Entry] = []
     var seen: Set<String> = []
     var offset = 0
     var total = 0
     var paxPath: String?
-    func fail(_ reason: String) -> VaneError { VaneError(.failedPrecondition, "\(name): \(reason)") }
+    func fail(_ reason: String) -> VaneError {
+      VaneError(.failedPrecondition, "\(name): \(reason)")
+    }
     while true {
       guard offset + Self.block <= bytes.count else {
         // Archives end with two zero blocks, but some writers stop after one or none.
         if offset == bytes.count { break }
         throw fail("truncated archive (a header is cut at byte \(offset))")
       }
-      let header = bytes[offset..<(offset + Self.block)]
+      let header = bytes[offset ..< (offset + Self.block)]
       if header.allSatisfy({ $0 == 0 }) { break }
-      guard let stored = Self.octal(header, 148, 8) else { throw fail("entry at byte \(offset): unreadable header checksum") }
+      guard let stored = Self.octal(header, 148, 8) else {
+        throw fail("entry at byte \(offset): unreadable header checksum")
+      }
       var sum = 0
-      for (i, byte) in header.enumerated() { sum += (148..<156).contains(i) ? 32 : Int(byte) }
-      guard sum == stored else { throw fail("entry at byte \(offset): header checksum mismatch (not a tar archive, or corrupt)") }
-      guard let size = Self.octal(header, 124, 12) else { throw fail("entry at byte \(offset): unreadable or too large size field") }
+      for (i, byte) in header.enumerated() { sum += (148 ..< 156).contains(i) ? 32 : Int(byte) }
+      guard sum == stored else {
+        throw fail(
+          "entry at byte \(offset): header checksum mismatch (not a tar archive, or corrupt)"
+        )
+      }
+      guard let size = Self.octal(header, 124, 12) else {
+        throw fail("entry at byte \(offset): unreadable or too large size field")
+      }
       let type = header[header.startIndex + 156]
       var path = Self.string(header, 0, 100)
       if Self.string(header, 257, 6).hasPrefix("ustar") {
@@ -75,10 +93,15 @@ public enum Tar {
       let dataStart = offset + Self.block
       let padded = (size + Self.block - 1) / Self.block * Self.block
       guard size <= limits.maximumFileBytes else {
-        throw VaneError(.resourceExhausted, "\(name): '\(path)' has \(size) bytes (limit \(limits.maximumFileBytes))")
+        throw VaneError(
+          .resourceExhausted,
+          "\(name): '\(path)' has \(size) bytes (limit \(limits.maximumFileBytes))"
+        )
       }
-      guard dataStart + size <= bytes.count else { throw fail("'\(path)': truncated (\(size) bytes announced)") }
-      let data = Array(bytes[dataStart..<(dataStart + size)])
+      guard dataStart + size <= bytes.count else {
+        throw fail("'\(path)': truncated (\(size) bytes announced)")
+      }
+      let data = Array(bytes[dataStart ..< (dataStart + size)])
       offset = min(dataStart + padded, bytes.count)
       switch type {
       case UInt8(ascii: "0"), 0, UInt8(ascii: "7"):
@@ -86,7 +109,10 @@ public enum Tar {
         guard seen.insert(clean).inserted else { throw fail("'\(clean)' appears twice") }
         total += size
         guard total <= limits.maximumTotalBytes else {
-          throw VaneError(.resourceExhausted, "\(name): content exceeds \(limits.maximumTotalBytes) bytes")
+          throw VaneError(
+            .resourceExhausted,
+            "\(name): content exceeds \(limits.maximumTotalBytes) bytes"
+          )
         }
         entries.append(Entry(path: clean, data: data))
         guard entries.count <= limits.maximumEntries else {
@@ -116,23 +142,29 @@ public enum Tar {
     while path.hasPrefix("./") { path.removeFirst(2) }
     if path.hasSuffix("/") { path.removeLast() }
     let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-    guard !path.isEmpty, !path.hasPrefix("/"), !path.contains("\0"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else {
-      throw VaneError(.failedPrecondition, "\(name): unsafe path '\(raw)' (absolute, empty, or with '.' or '..' components)")
+    guard !path.isEmpty, !path.hasPrefix("/"), !path.contains("\0"),
+      parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." })
+    else {
+      throw VaneError(
+        .failedPrecondition,
+        "\(name): unsafe path '\(raw)' (absolute, empty, or with '.' or '..' components)"
+      )
     }
     return path
   }
 
   static func string(_ header: ArraySlice<UInt8>, _ at: Int, _ length: Int) -> String {
-    let field = header[(header.startIndex + at)..<(header.startIndex + at + length)]
+    let field = header[(header.startIndex + at) ..< (header.startIndex + at + length)]
     return String(decoding: field.prefix { $0 != 0 }, as: UTF8.self)
   }
 
   /// An octal field (NUL- or space-terminated); nil when unreadable or in GNU base-256 form.
   static func octal(_ header: ArraySlice<UInt8>, _ at: Int, _ length: Int) -> Int? {
-    let field = header[(header.startIndex + at)..<(header.startIndex + at + length)]
+    let field = header[(header.startIndex + at) ..< (header.startIndex + at + length)]
     guard let first = field.first, first & 0x80 == 0 else { return nil }
     let digits = field.drop { $0 == 32 }.prefix { $0 != 0 && $0 != 32 }
-    guard !digits.isEmpty, digits.count <= 11, digits.allSatisfy({ (48...55).contains($0) }) else { return digits.isEmpty ? 0 : nil }
+    guard !digits.isEmpty, digits.count <= 11, digits.allSatisfy({ (48 ... 55).contains($0) })
+    else { return digits.isEmpty ? 0 : nil }
     return digits.reduce(0) { $0 * 8 + Int($1 - 48) }
   }
 
@@ -141,10 +173,11 @@ public enum Tar {
     var index = 0
     var path: String?
     while index < data.count {
-      guard let space = data[index...].firstIndex(of: 32), let length = Int(String(decoding: data[index..<space], as: UTF8.self)),
-            length > 0, index + length <= data.count, data[index + length - 1] == 10
+      guard let space = data[index...].firstIndex(of: 32),
+        let length = Int(String(decoding: data[index ..< space], as: UTF8.self)),
+        length > 0, index + length <= data.count, data[index + length - 1] == 10
       else { throw VaneError(.failedPrecondition, "\(name): malformed pax header") }
-      let record = String(decoding: data[(space + 1)..<(index + length - 1)], as: UTF8.self)
+      let record = String(decoding: data[(space + 1) ..< (index + length - 1)], as: UTF8.self)
       if record.hasPrefix("path=") { path = String(record.dropFirst(5)) }
       index += length
     }
@@ -162,14 +195,23 @@ public enum Tar {
       var name = bytes, prefix: [UInt8] = []
       if bytes.count > 100 {
         // Split at a '/' so that the prefix fits 155 bytes and the rest 100.
-        guard let cut = bytes.indices.last(where: { bytes[$0] == 47 && $0 <= 155 && bytes.count - $0 - 1 <= 100 }) else {
-          throw VaneError.invalidArgument(field: "path", "'\(path)' is too long for a ustar archive")
+        guard
+          let cut = bytes.indices.last(where: {
+            bytes[$0] == 47 && $0 <= 155 && bytes.count - $0 - 1 <= 100
+          })
+        else {
+          throw VaneError.invalidArgument(
+            field: "path",
+            "'\(path)' is too long for a ustar archive"
+          )
         }
         prefix = Array(bytes[..<cut])
         name = Array(bytes[(cut + 1)...])
       }
       var header = [UInt8](repeating: 0, count: Self.block)
-      func put(_ value: [UInt8], _ at: Int) { for (i, b) in value.enumerated() { header[at + i] = b } }
+      func put(_ value: [UInt8], _ at: Int) {
+        for (i, b) in value.enumerated() { header[at + i] = b }
+      }
       func octal(_ value: Int, _ at: Int, _ width: Int) {
         put(Array(String(value, radix: 8).leftPadded(to: width - 1).utf8), at)
       }

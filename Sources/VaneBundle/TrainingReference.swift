@@ -60,12 +60,25 @@ public struct TrainingReference: Sendable, Equatable, Codable {
   public var scores: [Scores]
 
   enum CodingKeys: String, CodingKey {
-    case format, dataStart = "data_start", dataEnd = "data_end", rows, columns, sample, sampleRows = "sample_rows",
-      meanPairwiseDistance = "mean_pairwise_distance", scores
+    case format
+    case dataStart = "data_start"
+    case dataEnd = "data_end"
+    case rows, columns, sample
+    case sampleRows = "sample_rows"
+    case
+      meanPairwiseDistance = "mean_pairwise_distance"
+    case scores
   }
 
   public init(
-    dataStart: Int64, dataEnd: Int64, rows: Int, columns: [Column], sample: [Double], sampleRows: Int, meanPairwiseDistance: Double, scores: [Scores]
+    dataStart: Int64,
+    dataEnd: Int64,
+    rows: Int,
+    columns: [Column],
+    sample: [Double],
+    sampleRows: Int,
+    meanPairwiseDistance: Double,
+    scores: [Scores]
   ) {
     self.format = Self.format
     self.dataStart = dataStart
@@ -84,67 +97,128 @@ public struct TrainingReference: Sendable, Equatable, Codable {
   ///   - scaled: the same rows as the models read them (scaled; NaN where missing).
   ///   - scores: per horizon, the served model's out-of-fold answers (`n × classCount`).
   public static func summarise(
-    columns: [String], raw: [Double], scaled: [Double], rows: Int, dataStart: Int64, dataEnd: Int64, classCount: Int,
-    scores: [(horizon: Int, probabilities: [Double])], seed: UInt64 = 0x7261_6e64
+    columns: [String],
+    raw: [Double],
+    scaled: [Double],
+    rows: Int,
+    dataStart: Int64,
+    dataEnd: Int64,
+    classCount: Int,
+    scores: [(horizon: Int, probabilities: [Double])],
+    seed: UInt64 = 0x7261_6e64
   ) -> TrainingReference {
     let width = columns.count
     precondition(raw.count == rows * width && scaled.count == rows * width)
-    let summaries = (0..<width).map { c -> Column in
-      let values = (0..<rows).map { scaled[$0 * width + c] }.filter(\.isFinite)
+    let summaries = (0 ..< width).map { c -> Column in
+      let values = (0 ..< rows).map { scaled[$0 * width + c] }.filter(\.isFinite)
       let mean = values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
-      let std = mean.map { m in (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count)).squareRoot() }
-      return Column(name: columns[c], mean: mean, std: std, distribution: DecileDistribution((0..<rows).map { raw[$0 * width + c] }))
+      let std = mean.map { m in
+        (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count)).squareRoot()
+      }
+      return Column(
+        name: columns[c],
+        mean: mean,
+        std: std,
+        distribution: DecileDistribution((0 ..< rows).map { raw[$0 * width + c] })
+      )
     }
     // A seeded partial shuffle picks the sample: the same rows give the same bundle.
-    var indices = Array(0..<rows)
+    var indices = Array(0 ..< rows)
     var generator = SeededRandom(seed: seed)
     let kept = min(Self.sampleSize, rows)
-    for i in 0..<kept {
+    for i in 0 ..< kept {
       let j = i + Int(generator.next() % UInt64(rows - i))
       indices.swapAt(i, j)
     }
     let chosen = indices.prefix(kept).sorted()
     var sample: [Double] = []
     sample.reserveCapacity(kept * width)
-    for r in chosen { sample += scaled[(r * width)..<((r + 1) * width)].map { $0.isFinite ? $0 : 0 } }
+    for r in chosen {
+      sample += scaled[(r * width) ..< ((r + 1) * width)].map { $0.isFinite ? $0 : 0 }
+    }
     var total = 0.0, pairs = 0
-    for a in 0..<kept {
-      for b in (a + 1)..<max(a + 1, kept) {
+    for a in 0 ..< kept {
+      for b in (a + 1) ..< max(a + 1, kept) {
         total += Self.distance(sample, a * width, sample, b * width, width)
         pairs += 1
       }
     }
     let score = scores.map { entry in
-      Scores(horizon: entry.horizon, classes: (0..<classCount).map { k in
-        DecileDistribution(stride(from: k, to: entry.probabilities.count, by: classCount).map { entry.probabilities[$0] })
-      })
+      Scores(
+        horizon: entry.horizon,
+        classes: (0 ..< classCount).map { k in
+          DecileDistribution(
+            stride(from: k, to: entry.probabilities.count, by: classCount).map {
+              entry.probabilities[$0]
+            }
+          )
+        }
+      )
     }
     return TrainingReference(
-      dataStart: dataStart, dataEnd: dataEnd, rows: rows, columns: summaries, sample: sample, sampleRows: kept,
-      meanPairwiseDistance: pairs > 0 ? total / Double(pairs) : 0, scores: score)
+      dataStart: dataStart,
+      dataEnd: dataEnd,
+      rows: rows,
+      columns: summaries,
+      sample: sample,
+      sampleRows: kept,
+      meanPairwiseDistance: pairs > 0 ? total / Double(pairs) : 0,
+      scores: score
+    )
   }
 
   /// Reads and checks a reference against the bundle's columns and classes.
   /// - Throws: FAILED_PRECONDITION naming the key that is wrong.
-  public static func decode(_ data: Data, columns: [String], classCount: Int, name: String) throws -> TrainingReference {
-    let reference = try BundleJSON.decode(TrainingReference.self, from: data, file: "\(name): \(Self.file)")
-    func fail(_ key: String, _ reason: String) -> VaneError { VaneError(.failedPrecondition, "\(name): \(Self.file): \(key): \(reason)") }
-    guard reference.format == Self.format else { throw fail("format", "'\(reference.format)' is not \(Self.format)") }
-    guard reference.columns.map(\.name) == columns else { throw fail("columns", "are not the feature set's \(columns.count) columns in order") }
-    guard reference.dataStart <= reference.dataEnd else { throw fail("data_end", "is before data_start") }
-    guard reference.sampleRows >= 0, reference.sample.count == reference.sampleRows * columns.count, reference.sample.allSatisfy(\.isFinite) else {
+  public static func decode(
+    _ data: Data,
+    columns: [String],
+    classCount: Int,
+    name: String
+  ) throws -> TrainingReference {
+    let reference = try BundleJSON.decode(
+      TrainingReference.self,
+      from: data,
+      file: "\(name): \(Self.file)"
+    )
+    func fail(_ key: String, _ reason: String) -> VaneError {
+      VaneError(.failedPrecondition, "\(name): \(Self.file): \(key): \(reason)")
+    }
+    guard reference.format == Self.format else {
+      throw fail("format", "'\(reference.format)' is not \(Self.format)")
+    }
+    guard reference.columns.map(\.name) == columns else {
+      throw fail("columns", "are not the feature set's \(columns.count) columns in order")
+    }
+    guard reference.dataStart <= reference.dataEnd else {
+      throw fail("data_end", "is before data_start")
+    }
+    guard reference.sampleRows >= 0, reference.sample.count == reference.sampleRows * columns.count,
+      reference.sample.allSatisfy(\.isFinite)
+    else {
       throw fail("sample", "needs sample_rows × \(columns.count) finite values")
     }
-    guard reference.meanPairwiseDistance.isFinite, reference.meanPairwiseDistance >= 0 else { throw fail("mean_pairwise_distance", "must be finite and ≥ 0") }
+    guard reference.meanPairwiseDistance.isFinite, reference.meanPairwiseDistance >= 0 else {
+      throw fail("mean_pairwise_distance", "must be finite and ≥ 0")
+    }
     for (i, column) in reference.columns.enumerated() {
-      if let std = column.std, !(std.isFinite && std >= 0) { throw fail("columns[\(i)].std", "must be finite and ≥ 0") }
-      if let mean = column.mean, !mean.isFinite { throw fail("columns[\(i)].mean", "must be finite") }
-      if let reason = column.distribution?.invalidity { throw fail("columns[\(i)].distribution", reason) }
+      if let std = column.std, !(std.isFinite && std >= 0) {
+        throw fail("columns[\(i)].std", "must be finite and ≥ 0")
+      }
+      if let mean = column.mean, !mean.isFinite {
+        throw fail("columns[\(i)].mean", "must be finite")
+      }
+      if let reason = column.distribution?.invalidity {
+        throw fail("columns[\(i)].distribution", reason)
+      }
     }
     for (i, entry) in reference.scores.enumerated() {
-      guard entry.classes.count == classCount else { throw fail("scores[\(i)].classes", "needs one entry per class (\(classCount))") }
+      guard entry.classes.count == classCount else {
+        throw fail("scores[\(i)].classes", "needs one entry per class (\(classCount))")
+      }
       for (k, distribution) in entry.classes.enumerated() {
-        if let reason = distribution?.invalidity { throw fail("scores[\(i)].classes[\(k)]", reason) }
+        if let reason = distribution?.invalidity {
+          throw fail("scores[\(i)].classes[\(k)]", reason)
+        }
       }
     }
     return reference
@@ -152,13 +226,18 @@ public struct TrainingReference: Sendable, Equatable, Codable {
 
   /// Euclidean distance between the rows at `a` and `b`.
   @inline(__always)
-  public static func distance(_ x: [Double], _ a: Int, _ y: [Double], _ b: Int, _ width: Int) -> Double {
+  public static func distance(
+    _ x: [Double],
+    _ a: Int,
+    _ y: [Double],
+    _ b: Int,
+    _ width: Int
+  ) -> Double {
     var sum = 0.0
-    for c in 0..<width {
+    for c in 0 ..< width {
       let d = x[a + c] - y[b + c]
       sum += d * d
     }
     return sum.squareRoot()
   }
 }
-

@@ -6,7 +6,9 @@ internal import Synchronization
 /// training), so that it never occupies the Swift cooperative pool that serves RPCs.
 public final class BlockingPool: Sendable {
   /// The process's pool: one thread per core.
-  public static let shared = BlockingPool(threads: max(1, ProcessInfo.processInfo.activeProcessorCount))
+  public static let shared = BlockingPool(
+    threads: max(1, ProcessInfo.processInfo.activeProcessorCount)
+  )
 
   private let jobs = Mutex<[@Sendable () -> Void]>([])
   /// Counts queued jobs: a worker waits on it, then takes the oldest job.
@@ -15,7 +17,7 @@ public final class BlockingPool: Sendable {
   /// Starts `threads` worker threads; they live as long as the process.
   public init(threads: Int) {
     precondition(threads > 0)
-    for index in 0..<threads {
+    for index in 0 ..< threads {
       let thread = Thread { [self] in
         // Named from inside: on Linux a name set before start() does not reach the thread.
         Thread.current.name = "vane-blocking-\(index)"

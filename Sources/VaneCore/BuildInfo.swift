@@ -11,24 +11,34 @@ public enum BuildInfo {
     if let value = ProcessInfo.processInfo.environment["VANE_BUILD_COMMIT"], !value.isEmpty {
       return value
     }
-    return Self.gitCommit(near: URL(fileURLWithPath: CommandLine.arguments.first ?? ".")) ?? "unknown"
+    return Self.gitCommit(near: URL(fileURLWithPath: CommandLine.arguments.first ?? "."))
+      ?? "unknown"
   }()
 
   /// Reads HEAD from the nearest enclosing git checkout, without running git.
   static func gitCommit(near executable: URL) -> String? {
     var directory = executable.resolvingSymlinksInPath().deletingLastPathComponent()
     let fileManager = FileManager.default
-    for _ in 0..<8 {
+    for _ in 0 ..< 8 {
       let gitDirectory = directory.appendingPathComponent(".git")
-      if let head = try? String(contentsOf: gitDirectory.appendingPathComponent("HEAD"), encoding: .utf8) {
+      if let head = try? String(
+        contentsOf: gitDirectory.appendingPathComponent("HEAD"),
+        encoding: .utf8
+      ) {
         let trimmed = head.trimmingCharacters(in: .whitespacesAndNewlines)
         guard trimmed.hasPrefix("ref: ") else { return trimmed.isEmpty ? nil : trimmed }
         let ref = String(trimmed.dropFirst(5))
-        if let sha = try? String(contentsOf: gitDirectory.appendingPathComponent(ref), encoding: .utf8) {
+        if let sha = try? String(
+          contentsOf: gitDirectory.appendingPathComponent(ref),
+          encoding: .utf8
+        ) {
           return sha.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         // Packed refs: "<sha> <ref>" lines.
-        if let packed = try? String(contentsOf: gitDirectory.appendingPathComponent("packed-refs"), encoding: .utf8) {
+        if let packed = try? String(
+          contentsOf: gitDirectory.appendingPathComponent("packed-refs"),
+          encoding: .utf8
+        ) {
           for line in packed.split(separator: "\n") where line.hasSuffix(" " + ref) {
             return String(line.prefix { $0 != " " })
           }

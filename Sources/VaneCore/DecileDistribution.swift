@@ -19,18 +19,24 @@ public struct DecileDistribution: Sendable, Equatable, Codable {
   public init?(_ values: [Double]) {
     let sorted = values.filter(\.isFinite).sorted()
     guard !sorted.isEmpty else { return nil }
-    self.edges = (1...9).map { Statistics.quantile(sorted: sorted, Double($0) / 10) }
+    self.edges = (1 ... 9).map { Statistics.quantile(sorted: sorted, Double($0) / 10) }
     self.shares = []
     self.shares = Self.shares(self.counts(sorted))
   }
 
   /// Checks a decoded distribution's shape. - Returns: the reason it is not one, or nil.
   public var invalidity: String? {
-    guard self.edges.count == 9, self.shares.count == 10 else { return "needs 9 edges and 10 shares" }
-    guard self.edges.allSatisfy(\.isFinite), zip(self.edges, self.edges.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+    guard self.edges.count == 9, self.shares.count == 10 else {
+      return "needs 9 edges and 10 shares"
+    }
+    guard self.edges.allSatisfy(\.isFinite),
+      zip(self.edges, self.edges.dropFirst()).allSatisfy({ $0 <= $1 })
+    else {
       return "edges must be finite and ascending"
     }
-    guard self.shares.allSatisfy({ $0.isFinite && $0 >= 0 }), abs(self.shares.reduce(0, +) - 1) < 1e-6 else { return "shares must be non-negative and sum to 1" }
+    guard self.shares.allSatisfy({ $0.isFinite && $0 >= 0 }),
+      abs(self.shares.reduce(0, +) - 1) < 1e-6
+    else { return "shares must be non-negative and sum to 1" }
     return nil
   }
 
@@ -61,11 +67,12 @@ public struct DecileDistribution: Sendable, Equatable, Codable {
   }
 
   /// PSI of `values` against the reference.
-  public func psi<S: Sequence<Double>>(_ values: S) -> Double { self.psi(counts: self.counts(values)) }
+  public func psi<S: Sequence<Double>>(_ values: S) -> Double {
+    self.psi(counts: self.counts(values))
+  }
 
   private static func shares(_ counts: [Int]) -> [Double] {
     let total = counts.reduce(0, +)
     return total == 0 ? [] : counts.map { Double($0) / Double(total) }
   }
 }
-

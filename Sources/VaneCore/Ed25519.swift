@@ -26,12 +26,18 @@ public enum Ed25519 {
     /// - Throws: INVALID_ARGUMENT when it is not 32 bytes.
     public init(rawRepresentation: Data) throws {
       guard rawRepresentation.count == 32 else {
-        throw VaneError.invalidArgument(field: "private_key", "an Ed25519 private key is 32 bytes, not \(rawRepresentation.count)")
+        throw VaneError.invalidArgument(
+          field: "private_key",
+          "an Ed25519 private key is 32 bytes, not \(rawRepresentation.count)"
+        )
       }
       let seed = [UInt8](rawRepresentation)
       var public_ = [UInt8](repeating: 0, count: 32)
       guard vane_crypto_ed25519_public_key(seed, &public_) == 1 else {
-        throw VaneError.invalidArgument(field: "private_key", "libcrypto does not accept it as an Ed25519 key")
+        throw VaneError.invalidArgument(
+          field: "private_key",
+          "libcrypto does not accept it as an Ed25519 key"
+        )
       }
       self.rawRepresentation = Data(seed)
       self.publicKey = PublicKey(checked: Data(public_))
@@ -56,7 +62,10 @@ public enum Ed25519 {
     /// - Throws: INVALID_ARGUMENT when it is not 32 bytes.
     public init(rawRepresentation: Data) throws {
       guard rawRepresentation.count == 32 else {
-        throw VaneError.invalidArgument(field: "public_key", "an Ed25519 public key is 32 bytes, not \(rawRepresentation.count)")
+        throw VaneError.invalidArgument(
+          field: "public_key",
+          "an Ed25519 public key is 32 bytes, not \(rawRepresentation.count)"
+        )
       }
       self.rawRepresentation = Data(rawRepresentation)
     }
@@ -66,7 +75,8 @@ public enum Ed25519 {
     /// Whether `signature` is a valid signature of `message` under this key.
     public func isValidSignature(_ signature: Data, for message: Data) -> Bool {
       guard signature.count == 64 else { return false }
-      let key = [UInt8](self.rawRepresentation), bytes = [UInt8](message), signed = [UInt8](signature)
+      let key = [UInt8](self.rawRepresentation), bytes = [UInt8](message),
+        signed = [UInt8](signature)
       return vane_crypto_ed25519_verify(key, bytes, bytes.count, signed) == 1
     }
   }

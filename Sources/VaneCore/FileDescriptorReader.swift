@@ -16,7 +16,7 @@ public enum FileDescriptorReader {
     while true {
       let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
       if count > 0 {
-        result.append(contentsOf: buffer[0..<count])
+        result.append(contentsOf: buffer[0 ..< count])
       } else if count == 0 || errno != EINTR {
         return result
       }
@@ -45,7 +45,7 @@ public enum FileDescriptorReader {
     var buffer = [UInt8](repeating: 0, count: maximum)
     while true {
       let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-      if count >= 0 { return Array(buffer[0..<count]) }
+      if count >= 0 { return Array(buffer[0 ..< count]) }
       if errno != EINTR { return [] }
     }
   }

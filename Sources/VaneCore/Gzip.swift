@@ -9,10 +9,15 @@ public enum Gzip {
 
   /// Inflates a whole gzip stream (concatenated members too). `limit` bounds the output, so a
   /// hostile file cannot exhaust memory.
-  public static func decompress(_ input: [UInt8], limit: Int = 4 << 30, name: String) throws -> [UInt8] {
+  public static func decompress(
+    _ input: [UInt8],
+    limit: Int = 4 << 30,
+    name: String
+  ) throws -> [UInt8] {
     var stream = z_stream()
     // 15 window bits + 32: accept gzip or zlib headers.
-    guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+    guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK
+    else {
       throw VaneError(.internalError, "\(name): zlib could not start")
     }
     defer { inflateEnd(&stream) }
@@ -32,18 +37,22 @@ public enum Gzip {
         if output.count + produced > limit {
           throw VaneError(.resourceExhausted, "\(name): decompresses to more than \(limit) bytes")
         }
-        output.append(contentsOf: chunk[0..<produced])
+        output.append(contentsOf: chunk[0 ..< produced])
         switch status {
         case Z_STREAM_END:
           // Another member may follow (gzip files can be concatenated).
           if stream.avail_in == 0 { return }
-          guard inflateReset(&stream) == Z_OK else { throw VaneError(.invalidArgument, "\(name): corrupt gzip stream") }
+          guard inflateReset(&stream) == Z_OK else {
+            throw VaneError(.invalidArgument, "\(name): corrupt gzip stream")
+          }
         case Z_OK:
           if stream.avail_in == 0 && produced == 0 {
             throw VaneError(.invalidArgument, "\(name): gzip stream is truncated")
           }
         case Z_BUF_ERROR:
-          if stream.avail_in == 0 { throw VaneError(.invalidArgument, "\(name): gzip stream is truncated") }
+          if stream.avail_in == 0 {
+            throw VaneError(.invalidArgument, "\(name): gzip stream is truncated")
+          }
         default:
           let message = stream.msg.map { String(cString: $0) } ?? "status \(status)"
           throw VaneError(.invalidArgument, "\(name): corrupt gzip data (\(message))")
@@ -57,7 +66,17 @@ public enum Gzip {
   public static func compress(_ input: [UInt8], name: String) throws -> [UInt8] {
     var stream = z_stream()
     // 15 window bits + 16: write a gzip header and trailer.
-    guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK
+    guard
+      deflateInit2_(
+        &stream,
+        Z_DEFAULT_COMPRESSION,
+        Z_DEFLATED,
+        15 + 16,
+        8,
+        Z_DEFAULT_STRATEGY,
+        ZLIB_VERSION,
+        Int32(MemoryLayout<z_stream>.size)
+      ) == Z_OK
     else { throw VaneError(.internalError, "\(name): zlib could not start") }
     defer { deflateEnd(&stream) }
     var output: [UInt8] = []
@@ -71,9 +90,11 @@ public enum Gzip {
           stream.avail_out = UInt32(buffer.count)
           return deflate(&stream, Z_FINISH)
         }
-        output.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
+        output.append(contentsOf: chunk[0 ..< (chunk.count - Int(stream.avail_out))])
         if status == Z_STREAM_END { return }
-        guard status == Z_OK || status == Z_BUF_ERROR else { throw VaneError(.internalError, "\(name): deflate failed (status \(status))") }
+        guard status == Z_OK || status == Z_BUF_ERROR else {
+          throw VaneError(.internalError, "\(name): deflate failed (status \(status))")
+        }
       }
     }
     return output

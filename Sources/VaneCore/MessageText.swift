@@ -11,7 +11,10 @@ public enum MessageText {
 
   /// The same for raw bytes (decoded as UTF-8, invalid sequences replaced).
   public static func quote(bytes: ArraySlice<UInt8>, limit: Int = Self.limit) -> String {
-    guard bytes.count > limit * 4 else { return Self.quote(String(decoding: bytes, as: UTF8.self), limit: limit) }
-    return "'\(String(decoding: bytes.prefix(limit * 4), as: UTF8.self).prefix(limit))…' (\(bytes.count) bytes)"
+    guard bytes.count > limit * 4 else {
+      return Self.quote(String(decoding: bytes, as: UTF8.self), limit: limit)
+    }
+    return
+      "'\(String(decoding: bytes.prefix(limit * 4), as: UTF8.self).prefix(limit))…' (\(bytes.count) bytes)"
   }
 }

@@ -27,13 +27,19 @@ public struct SHA256: Sendable {
     guard let base = bufferPointer.baseAddress, !bufferPointer.isEmpty else { return }
     if !isKnownUniquelyReferenced(&self.context) { self.context = Context(copying: self.context) }
     // Fails only when libcrypto cannot allocate, where Swift itself would trap.
-    precondition(vane_crypto_sha256_update(self.context.handle, base, bufferPointer.count) == 1, "SHA-256: libcrypto failed to absorb bytes")
+    precondition(
+      vane_crypto_sha256_update(self.context.handle, base, bufferPointer.count) == 1,
+      "SHA-256: libcrypto failed to absorb bytes"
+    )
   }
 
   /// The digest (32 bytes) of the bytes absorbed so far.
   public func finalize() -> [UInt8] {
     var digest = [UInt8](repeating: 0, count: 32)
-    precondition(vane_crypto_sha256_digest(self.context.handle, &digest) == 1, "SHA-256: libcrypto failed to finish a digest")
+    precondition(
+      vane_crypto_sha256_digest(self.context.handle, &digest) == 1,
+      "SHA-256: libcrypto failed to finish a digest"
+    )
     return digest
   }
 
@@ -44,12 +50,16 @@ public struct SHA256: Sendable {
     let handle: OpaquePointer
 
     init() {
-      guard let handle = vane_crypto_sha256_new() else { preconditionFailure("SHA-256: libcrypto could not allocate a context") }
+      guard let handle = vane_crypto_sha256_new() else {
+        preconditionFailure("SHA-256: libcrypto could not allocate a context")
+      }
       self.handle = handle
     }
 
     init(copying other: Context) {
-      guard let handle = vane_crypto_sha256_copy(other.handle) else { preconditionFailure("SHA-256: libcrypto could not copy a context") }
+      guard let handle = vane_crypto_sha256_copy(other.handle) else {
+        preconditionFailure("SHA-256: libcrypto could not copy a context")
+      }
       self.handle = handle
     }
 

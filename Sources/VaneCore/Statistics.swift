@@ -3,7 +3,7 @@ public enum Statistics {
   /// The q-quantile of ascending values with linear interpolation between order statistics
   /// (NumPy's default method): position q·(n − 1), interpolated between its neighbours.
   public static func quantile(sorted: [Double], _ q: Double) -> Double {
-    precondition(!sorted.isEmpty && (0...1).contains(q))
+    precondition(!sorted.isEmpty && (0 ... 1).contains(q))
     let position = q * Double(sorted.count - 1)
     let low = Int(position.rounded(.down))
     let high = min(low + 1, sorted.count - 1)

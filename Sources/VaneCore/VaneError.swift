@@ -5,9 +5,10 @@
 public struct VaneError: Error, CustomStringConvertible, Sendable {
   /// What kind of failure this is; decides the gRPC status at the service edge.
   public struct Code: Hashable, Sendable, CustomStringConvertible {
-    private enum Wrapped: String, Sendable { 
+    private enum Wrapped: String, Sendable {
       case invalidArgument, notFound, alreadyExists, failedPrecondition, unavailable,
-        unimplemented, permissionDenied, unauthenticated, resourceExhausted, aborted, cancelled, internalError
+        unimplemented, permissionDenied, unauthenticated, resourceExhausted, aborted, cancelled,
+        internalError
     }
     private let wrapped: Wrapped
     private init(_ wrapped: Wrapped) { self.wrapped = wrapped }

@@ -31,7 +31,14 @@ public struct RowProblem: Error, Sendable, Equatable, CustomStringConvertible {
   /// 0-based position among all rows of an ingest stream, when known.
   public var index: Int?
 
-  public init(file: String, line: Int, kind: Kind = .parse, reason: String, openTime: Int64? = nil, index: Int? = nil) {
+  public init(
+    file: String,
+    line: Int,
+    kind: Kind = .parse,
+    reason: String,
+    openTime: Int64? = nil,
+    index: Int? = nil
+  ) {
     self.file = file
     self.line = line
     self.kind = kind
@@ -101,7 +108,9 @@ public enum CandleFileParser {
 
   /// Parses file contents; gzip is inflated transparently.
   public static func parse(bytes: [UInt8], name: String) throws -> ParsedCandleFile {
-    let text = Gzip.isCompressed(bytes) ? try Gzip.decompress(bytes, limit: Self.maximumBytes, name: name) : bytes
+    let text =
+      Gzip.isCompressed(bytes)
+      ? try Gzip.decompress(bytes, limit: Self.maximumBytes, name: name) : bytes
     guard text.count <= Self.maximumBytes else {
       throw VaneError(.resourceExhausted, "\(name): larger than \(Self.maximumBytes) bytes")
     }
@@ -133,7 +142,9 @@ public enum CandleFileParser {
   }
 
   private static func parseWithHeader(
-    name: String, header: (number: Int, fields: [ArraySlice<UInt8>]), rest: inout LineSplitter
+    name: String,
+    header: (number: Int, fields: [ArraySlice<UInt8>]),
+    rest: inout LineSplitter
   ) throws -> ParsedCandleFile {
     let names = header.fields.map {
       String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased()
@@ -143,26 +154,37 @@ public enum CandleFileParser {
       guard let index = column(candidates) else {
         throw VaneError(
           .invalidArgument,
-          "\(name):\(header.number): the header has no \(candidates[0]) column (found: \(names.joined(separator: ",")))")
+          "\(name):\(header.number): the header has no \(candidates[0]) column (found: \(names.joined(separator: ",")))"
+        )
       }
       return index
     }
     let columns = Columns(
       time: try required(["ts", "timestamp", "date", "open_time", "time", "datetime"]),
-      open: try required(["open"]), high: try required(["high"]), low: try required(["low"]),
-      close: try required(["close"]), volume: try required(["volume"]),
+      open: try required(["open"]),
+      high: try required(["high"]),
+      low: try required(["low"]),
+      close: try required(["close"]),
+      volume: try required(["volume"]),
       closeTime: column(["close_time"]),
       quoteVolume: column(["quote_asset_volume", "quote_volume"]),
       trades: column(["number_of_trades", "trades", "count"]),
       takerBase: column(["taker_buy_base_asset_volume", "taker_buy_base_volume"]),
-      takerQuote: column(["taker_buy_quote_asset_volume", "taker_buy_quote_volume"]))
+      takerQuote: column(["taker_buy_quote_asset_volume", "taker_buy_quote_volume"])
+    )
     var rows: [CandleRow] = []
     var problems: [RowProblem] = []
     while let (number, line) = rest.next() {
       if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
       let fields = Self.split(line)
       guard fields.count == names.count else {
-        problems.append(RowProblem(file: name, line: number, reason: "has \(fields.count) fields, the header has \(names.count)"))
+        problems.append(
+          RowProblem(
+            file: name,
+            line: number,
+            reason: "has \(fields.count) fields, the header has \(names.count)"
+          )
+        )
         continue
       }
       switch Self.candle(fields, columns, file: name, line: number) {
@@ -174,16 +196,34 @@ public enum CandleFileParser {
   }
 
   private static func parseBulk(
-    name: String, first: (number: Int, fields: [ArraySlice<UInt8>]), rest: inout LineSplitter
+    name: String,
+    first: (number: Int, fields: [ArraySlice<UInt8>]),
+    rest: inout LineSplitter
   ) throws -> ParsedCandleFile {
     let columns = Columns(
-      time: 0, open: 1, high: 2, low: 3, close: 4, volume: 5, closeTime: 6,
-      quoteVolume: 7, trades: 8, takerBase: 9, takerQuote: 10)
+      time: 0,
+      open: 1,
+      high: 2,
+      low: 3,
+      close: 4,
+      volume: 5,
+      closeTime: 6,
+      quoteVolume: 7,
+      trades: 8,
+      takerBase: 9,
+      takerQuote: 10
+    )
     var rows: [CandleRow] = []
     var problems: [RowProblem] = []
     func take(_ number: Int, _ fields: [ArraySlice<UInt8>]) {
       guard fields.count == 12 else {
-        problems.append(RowProblem(file: name, line: number, reason: "has \(fields.count) fields, the Binance bulk layout has 12"))
+        problems.append(
+          RowProblem(
+            file: name,
+            line: number,
+            reason: "has \(fields.count) fields, the Binance bulk layout has 12"
+          )
+        )
         return
       }
       switch Self.candle(fields, columns, file: name, line: number) {
@@ -202,7 +242,10 @@ public enum CandleFileParser {
   // MARK: Fields
 
   private static func candle(
-    _ fields: [ArraySlice<UInt8>], _ columns: Columns, file: String, line: Int
+    _ fields: [ArraySlice<UInt8>],
+    _ columns: Columns,
+    file: String,
+    line: Int
   ) -> Result<CandleRow, RowProblem> {
     func problem(_ reason: String) -> Result<CandleRow, RowProblem> {
       .failure(RowProblem(file: file, line: line, reason: reason))
@@ -211,13 +254,23 @@ public enum CandleFileParser {
       return problem("time \(MessageText.quote(bytes: fields[columns.time])) is not a timestamp")
     }
     var values: [Double] = []
-    for (label, index) in [("open", columns.open), ("high", columns.high), ("low", columns.low), ("close", columns.close), ("volume", columns.volume)] {
+    for (label, index) in [
+      ("open", columns.open), ("high", columns.high), ("low", columns.low),
+      ("close", columns.close), ("volume", columns.volume),
+    ] {
       guard let value = Self.number(fields[index]) else {
         return problem("\(label) \(MessageText.quote(bytes: fields[index])) is not a number")
       }
       values.append(value)
     }
-    var candle = Candle(openTime: openTime, open: values[0], high: values[1], low: values[2], close: values[3], volume: values[4])
+    var candle = Candle(
+      openTime: openTime,
+      open: values[0],
+      high: values[1],
+      low: values[2],
+      close: values[3],
+      volume: values[4]
+    )
     var closeTime: Int64?
     if let index = columns.closeTime {
       guard let parsed = CandleTime.parse(fields[index]) else {
@@ -228,16 +281,26 @@ public enum CandleFileParser {
     func optional(_ index: Int?, _ label: String) -> Result<Double?, RowProblem> {
       guard let index else { return .success(nil) }
       guard let value = Self.number(fields[index]) else {
-        return .failure(RowProblem(file: file, line: line, reason: "\(label) \(MessageText.quote(bytes: fields[index])) is not a number"))
+        return .failure(
+          RowProblem(
+            file: file,
+            line: line,
+            reason: "\(label) \(MessageText.quote(bytes: fields[index])) is not a number"
+          )
+        )
       }
       return .success(value)
     }
     do {
       candle.quoteVolume = try optional(columns.quoteVolume, "quote_asset_volume").get()
-      candle.takerBuyBaseVolume = try optional(columns.takerBase, "taker_buy_base_asset_volume").get()
-      candle.takerBuyQuoteVolume = try optional(columns.takerQuote, "taker_buy_quote_asset_volume").get()
+      candle.takerBuyBaseVolume = try optional(columns.takerBase, "taker_buy_base_asset_volume")
+        .get()
+      candle.takerBuyQuoteVolume = try optional(columns.takerQuote, "taker_buy_quote_asset_volume")
+        .get()
       if let trades = try optional(columns.trades, "number_of_trades").get() {
-        guard trades >= 0, trades == trades.rounded(), trades < 9e18 else { return problem("number_of_trades \(trades) is not a count") }
+        guard trades >= 0, trades == trades.rounded(), trades < 9e18 else {
+          return problem("number_of_trades \(trades) is not a count")
+        }
         candle.tradeCount = Int64(trades)
       }
     } catch {
@@ -279,6 +342,6 @@ struct LineSplitter {
     while end < self.bytes.count, self.bytes[end] != UInt8(ascii: "\n") { end += 1 }
     self.position = end + 1
     self.number += 1
-    return (self.number, self.bytes[start..<end])
+    return (self.number, self.bytes[start ..< end])
   }
 }

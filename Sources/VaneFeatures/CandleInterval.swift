@@ -16,7 +16,9 @@ public enum CandleInterval: String, CaseIterable, Sendable, Codable {
   }
 
   public init?(milliseconds: Int64) {
-    guard let interval = Self.allCases.first(where: { $0.milliseconds == milliseconds }) else { return nil }
+    guard let interval = Self.allCases.first(where: { $0.milliseconds == milliseconds }) else {
+      return nil
+    }
     self = interval
   }
 
@@ -43,8 +45,15 @@ public struct Candle: Sendable, Equatable {
   public var takerBuyQuoteVolume: Double?
 
   public init(
-    openTime: Int64, open: Double, high: Double, low: Double, close: Double, volume: Double,
-    quoteVolume: Double? = nil, tradeCount: Int64? = nil, takerBuyBaseVolume: Double? = nil,
+    openTime: Int64,
+    open: Double,
+    high: Double,
+    low: Double,
+    close: Double,
+    volume: Double,
+    quoteVolume: Double? = nil,
+    tradeCount: Int64? = nil,
+    takerBuyBaseVolume: Double? = nil,
     takerBuyQuoteVolume: Double? = nil
   ) {
     self.openTime = openTime
@@ -67,7 +76,8 @@ extension Candle {
     func compatible<T: Equatable>(_ a: T?, _ b: T?) -> Bool { a == nil || b == nil || a == b }
     return self.openTime == other.openTime && self.open == other.open && self.high == other.high
       && self.low == other.low && self.close == other.close && self.volume == other.volume
-      && compatible(self.quoteVolume, other.quoteVolume) && compatible(self.tradeCount, other.tradeCount)
+      && compatible(self.quoteVolume, other.quoteVolume)
+      && compatible(self.tradeCount, other.tradeCount)
       && compatible(self.takerBuyBaseVolume, other.takerBuyBaseVolume)
       && compatible(self.takerBuyQuoteVolume, other.takerBuyQuoteVolume)
   }

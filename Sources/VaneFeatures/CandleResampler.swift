@@ -5,9 +5,15 @@ public enum CandleResampler {
   ///   - candles: ascending, on the `from` grid, without duplicates (a validated series).
   ///   - from: the interval of `candles`.
   ///   - to: a longer interval that `from` divides.
-  public static func resample(_ candles: [Candle], from: CandleInterval, to: CandleInterval) -> [Candle] {
-    precondition(to.milliseconds > from.milliseconds && to.milliseconds % from.milliseconds == 0,
-                 "resample: \(to.rawValue) is not a multiple of \(from.rawValue)")
+  public static func resample(
+    _ candles: [Candle],
+    from: CandleInterval,
+    to: CandleInterval
+  ) -> [Candle] {
+    precondition(
+      to.milliseconds > from.milliseconds && to.milliseconds % from.milliseconds == 0,
+      "resample: \(to.rawValue) is not a multiple of \(from.rawValue)"
+    )
     let perBucket = Int(to.milliseconds / from.milliseconds)
     var result: [Candle] = []
     result.reserveCapacity(candles.count / perBucket + 1)
@@ -18,7 +24,7 @@ public enum CandleResampler {
       while end < candles.count, candles[end].openTime < bucket + to.milliseconds { end += 1 }
       // Complete: every slot of the bucket is present (the series has no duplicates).
       if end - index == perBucket, candles[index].openTime == bucket {
-        result.append(Self.merge(candles[index..<end], openTime: bucket))
+        result.append(Self.merge(candles[index ..< end], openTime: bucket))
       }
       index = end
     }
@@ -27,8 +33,13 @@ public enum CandleResampler {
 
   static func merge(_ bars: ArraySlice<Candle>, openTime: Int64) -> Candle {
     var merged = Candle(
-      openTime: openTime, open: bars.first!.open, high: bars.first!.high, low: bars.first!.low,
-      close: bars.last!.close, volume: 0)
+      openTime: openTime,
+      open: bars.first!.open,
+      high: bars.first!.high,
+      low: bars.first!.low,
+      close: bars.last!.close,
+      volume: 0
+    )
     func sum(_ value: (Candle) -> Double?) -> Double? {
       var total = 0.0
       for bar in bars {

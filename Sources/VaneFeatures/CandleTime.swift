@@ -13,7 +13,9 @@ public enum CandleTime {
   static func parse<S: Collection<UInt8>>(_ field: S) -> Int64? where S.Index == Int {
     guard !field.isEmpty else { return nil }
     if field.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-      guard field.count <= 18, let value = Int64(String(decoding: field, as: UTF8.self)) else { return nil }
+      guard field.count <= 18, let value = Int64(String(decoding: field, as: UTF8.self)) else {
+        return nil
+      }
       if value < 100_000_000_000 { return value * 1000 }  // seconds (before year 5138)
       if value < 100_000_000_000_000 { return value }  // milliseconds
       return value / 1000  // microseconds
@@ -24,7 +26,7 @@ public enum CandleTime {
   private static func digits(_ bytes: [UInt8], _ start: Int, _ count: Int) -> Int? {
     guard start + count <= bytes.count else { return nil }
     var value = 0
-    for index in start..<(start + count) {
+    for index in start ..< (start + count) {
       let byte = bytes[index]
       guard byte >= 0x30, byte <= 0x39 else { return nil }
       value = value * 10 + Int(byte - 0x30)
@@ -34,8 +36,9 @@ public enum CandleTime {
 
   private static func parseCalendar(_ bytes: [UInt8]) -> Int64? {
     guard bytes.count >= 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
-      let year = digits(bytes, 0, 4), let month = digits(bytes, 5, 2), let day = digits(bytes, 8, 2),
-      (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day)
+      let year = digits(bytes, 0, 4), let month = digits(bytes, 5, 2),
+      let day = digits(bytes, 8, 2),
+      (1 ... 12).contains(month), (1 ... daysIn(month: month, year: year)).contains(day)
     else { return nil }
     var hour = 0, minute = 0, second = 0, millisecond = 0, offsetMinutes = 0
     var index = 10
@@ -65,7 +68,8 @@ public enum CandleTime {
         case UInt8(ascii: "+"), UInt8(ascii: "-"):
           let sign = bytes[index] == UInt8(ascii: "-") ? -1 : 1
           guard bytes.count == index + 6, bytes[index + 3] == UInt8(ascii: ":"),
-            let oh = digits(bytes, index + 1, 2), let om = digits(bytes, index + 4, 2), oh < 24, om < 60
+            let oh = digits(bytes, index + 1, 2), let om = digits(bytes, index + 4, 2), oh < 24,
+            om < 60
           else { return nil }
           offsetMinutes = sign * (oh * 60 + om)
           index += 6
@@ -76,7 +80,8 @@ public enum CandleTime {
     }
     guard index == bytes.count else { return nil }
     let days = Int64(daysFromCivil(year: year, month: month, day: day))
-    let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetMinutes * 60)
+    let seconds =
+      days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetMinutes * 60)
     return seconds * 1000 + Int64(millisecond)
   }
 
@@ -114,7 +119,8 @@ public enum CandleTime {
     let month = mp < 10 ? mp + 3 : mp - 9
     let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
     func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-    return "\(year)-\(two(month))-\(two(day)) \(two(secondsOfDay / 3600)):\(two(secondsOfDay / 60 % 60)):\(two(secondsOfDay % 60))"
+    return
+      "\(year)-\(two(month))-\(two(day)) \(two(secondsOfDay / 3600)):\(two(secondsOfDay / 60 % 60)):\(two(secondsOfDay % 60))"
   }
 }
 

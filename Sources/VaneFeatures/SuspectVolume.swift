@@ -29,7 +29,9 @@ public struct SuspectVolume: Sendable, Equatable {
   /// (0.6745 · (x − median) / MAD, over the logs of their positive volumes) is below −3.5.
   public static func check(_ candles: [Candle], at index: Int) -> SuspectVolume? {
     guard candles.indices.contains(index) else { return nil }
-    let before = candles[max(0, index - Self.window)..<index].map(\.volume).filter { $0 > 0 && $0.isFinite }
+    let before = candles[max(0, index - Self.window) ..< index].map(\.volume).filter {
+      $0 > 0 && $0.isFinite
+    }
     guard before.count >= Self.minimumBars else { return nil }
     let logs = before.map { Foundation.log($0) }.sorted()
     let center = Statistics.quantile(sorted: logs, 0.5)
@@ -45,15 +47,28 @@ public struct SuspectVolume: Sendable, Equatable {
       score = mad > 0 ? 0.6745 * (Foundation.log(volume) - center) / mad : -.infinity
     }
     guard score < -Self.threshold else { return nil }
-    return SuspectVolume(openTime: candles[index].openTime, volume: volume, median: Foundation.exp(center), score: score, bars: before.count)
+    return SuspectVolume(
+      openTime: candles[index].openTime,
+      volume: volume,
+      median: Foundation.exp(center),
+      score: score,
+      bars: before.count
+    )
   }
 
   /// Why, for the ingest report.
   public var reason: String {
     let share = self.median > 0 ? self.volume / self.median : 0
-    let z = self.score.isFinite ? String(format: "; robust z-score of log volume %.1f", self.score) : ""
+    let z =
+      self.score.isFinite ? String(format: "; robust z-score of log volume %.1f", self.score) : ""
     return String(
-      format: "volume %g is %.1f %% of the median %g of the %d bars before it%@: a bar exported before it closed looks like this",
-      self.volume, share * 100, self.median, self.bars, z)
+      format:
+        "volume %g is %.1f %% of the median %g of the %d bars before it%@: a bar exported before it closed looks like this",
+      self.volume,
+      share * 100,
+      self.median,
+      self.bars,
+      z
+    )
   }
 }

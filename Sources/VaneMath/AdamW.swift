@@ -45,8 +45,14 @@ public struct AdamW: Sendable {
           self.secondMoment.withUnsafeMutableBufferPointer { second in
             decay.withUnsafeBufferPointer { factors in
               settings.step(
-                theta: theta.baseAddress!, gradient: gradient.baseAddress!, firstMoment: first.baseAddress!, secondMoment: second.baseAddress!,
-                decay: factors.baseAddress!, count: count, step: step)
+                theta: theta.baseAddress!,
+                gradient: gradient.baseAddress!,
+                firstMoment: first.baseAddress!,
+                secondMoment: second.baseAddress!,
+                decay: factors.baseAddress!,
+                count: count,
+                step: step
+              )
             }
           }
         }
@@ -59,8 +65,13 @@ public struct AdamW: Sendable {
   /// `decay` holds 1 for a decaying parameter and 0 for the others; `step` counts from 1.
   @inlinable
   public func step<Scalar: BLASScalar>(
-    theta: UnsafeMutablePointer<Scalar>, gradient: UnsafePointer<Scalar>, firstMoment: UnsafeMutablePointer<Scalar>,
-    secondMoment: UnsafeMutablePointer<Scalar>, decay: UnsafePointer<Scalar>, count: Int, step: Int
+    theta: UnsafeMutablePointer<Scalar>,
+    gradient: UnsafePointer<Scalar>,
+    firstMoment: UnsafeMutablePointer<Scalar>,
+    secondMoment: UnsafeMutablePointer<Scalar>,
+    decay: UnsafePointer<Scalar>,
+    count: Int,
+    step: Int
   ) {
     let beta1 = Scalar(self.beta1), beta2 = Scalar(self.beta2), epsilon = Scalar(self.epsilon)
     let (correction1, correction2Inverse) = self.biasCorrections(step: step)
@@ -68,40 +79,50 @@ public struct AdamW: Sendable {
     let shrink = Scalar(self.learningRate * self.weightDecay)
     // Two passes, each touching few buffers: the compiler vectorises a loop only when it can
     // check at run time that its buffers do not overlap, and gives up beyond a few such checks.
-    for j in 0..<count {
+    for j in 0 ..< count {
       let g = gradient[j]
       firstMoment[j] = beta1 * firstMoment[j] + (1 - beta1) * g
       secondMoment[j] = beta2 * secondMoment[j] + (1 - beta2) * g * g
     }
-    for j in 0..<count {
+    for j in 0 ..< count {
       let t = theta[j] - shrink * decay[j] * theta[j]
-      theta[j] = t - rate * firstMoment[j] / ((secondMoment[j] * correction2).squareRoot() + epsilon)
+      theta[j] =
+        t - rate * firstMoment[j] / ((secondMoment[j] * correction2).squareRoot() + epsilon)
     }
   }
 
   /// 1 − β₁ᵗ and 1/(1 − β₂ᵗ).
   @usableFromInline
   func biasCorrections(step: Int) -> (Double, Double) {
-    (1 - Foundation.pow(self.beta1, Double(step)), 1 / (1 - Foundation.pow(self.beta2, Double(step))))
+    (
+      1 - Foundation.pow(self.beta1, Double(step)),
+      1 / (1 - Foundation.pow(self.beta2, Double(step)))
+    )
   }
 
   /// Scales `gradient` down to global norm `maximum` when it is longer (0: no clipping).
   public static func clip(_ gradient: inout [Double], maximumNorm maximum: Double) {
     let count = gradient.count
     guard count > 0 else { return }
-    gradient.withUnsafeMutableBufferPointer { _ = Self.clip($0.baseAddress!, count: count, maximumNorm: maximum) }
+    gradient.withUnsafeMutableBufferPointer {
+      _ = Self.clip($0.baseAddress!, count: count, maximumNorm: maximum)
+    }
   }
 
   /// ``clip(_:maximumNorm:)`` on a raw buffer of `count` values in any precision; returns the
   /// norm before clipping.
   @inlinable @discardableResult
-  public static func clip<Scalar: BLASScalar>(_ gradient: UnsafeMutablePointer<Scalar>, count: Int, maximumNorm maximum: Double) -> Double {
+  public static func clip<Scalar: BLASScalar>(
+    _ gradient: UnsafeMutablePointer<Scalar>,
+    count: Int,
+    maximumNorm maximum: Double
+  ) -> Double {
     var sum = 0.0
-    for j in 0..<count { sum += Double(gradient[j]) * Double(gradient[j]) }
+    for j in 0 ..< count { sum += Double(gradient[j]) * Double(gradient[j]) }
     let norm = sum.squareRoot()
     guard maximum > 0, norm > maximum else { return norm }
     let scale = Scalar(maximum / norm)
-    for j in 0..<count { gradient[j] *= scale }
+    for j in 0 ..< count { gradient[j] *= scale }
     return norm
   }
 }

@@ -29,23 +29,86 @@ public enum BLAS {
   public static func matmul(_ a: [Double], _ b: [Double], m: Int, k: Int, n: Int) -> [Double] {
     precondition(a.count == m * k && b.count == k * n, "matmul: shapes do not match the data")
     var c = [Double](repeating: 0, count: m * n)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n))
+    cblas_dgemm(
+      CblasRowMajor,
+      CblasNoTrans,
+      CblasNoTrans,
+      Int32(m),
+      Int32(n),
+      Int32(k),
+      1,
+      a,
+      Int32(k),
+      b,
+      Int32(n),
+      0,
+      &c,
+      Int32(n)
+    )
     return c
   }
 
   /// C ← Aᵀ·B for row-major matrices: A is m×k, B is m×n; returns C (k×n).
-  public static func matmulTransposedA(_ a: [Double], _ b: [Double], m: Int, k: Int, n: Int) -> [Double] {
-    precondition(a.count == m * k && b.count == m * n, "matmulTransposedA: shapes do not match the data")
+  public static func matmulTransposedA(
+    _ a: [Double],
+    _ b: [Double],
+    m: Int,
+    k: Int,
+    n: Int
+  ) -> [Double] {
+    precondition(
+      a.count == m * k && b.count == m * n,
+      "matmulTransposedA: shapes do not match the data"
+    )
     var c = [Double](repeating: 0, count: k * n)
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(n), Int32(m), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n))
+    cblas_dgemm(
+      CblasRowMajor,
+      CblasTrans,
+      CblasNoTrans,
+      Int32(k),
+      Int32(n),
+      Int32(m),
+      1,
+      a,
+      Int32(k),
+      b,
+      Int32(n),
+      0,
+      &c,
+      Int32(n)
+    )
     return c
   }
 
   /// C ← A·Bᵀ for row-major matrices: A is m×k, B is n×k; returns C (m×n).
-  public static func matmulTransposedB(_ a: [Double], _ b: [Double], m: Int, k: Int, n: Int) -> [Double] {
-    precondition(a.count == m * k && b.count == n * k, "matmulTransposedB: shapes do not match the data")
+  public static func matmulTransposedB(
+    _ a: [Double],
+    _ b: [Double],
+    m: Int,
+    k: Int,
+    n: Int
+  ) -> [Double] {
+    precondition(
+      a.count == m * k && b.count == n * k,
+      "matmulTransposedB: shapes do not match the data"
+    )
     var c = [Double](repeating: 0, count: m * n)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k), 0, &c, Int32(n))
+    cblas_dgemm(
+      CblasRowMajor,
+      CblasNoTrans,
+      CblasTrans,
+      Int32(m),
+      Int32(n),
+      Int32(k),
+      1,
+      a,
+      Int32(k),
+      b,
+      Int32(k),
+      0,
+      &c,
+      Int32(n)
+    )
     return c
   }
 }

@@ -7,7 +7,10 @@ public enum LBFGS {
   ///   - gradientTolerance: stop when every gradient component is at most this in magnitude.
   /// - Returns: the minimiser and the iterations used.
   public static func minimize(
-    _ start: [Double], memory: Int = 10, maxIterations: Int, gradientTolerance: Double,
+    _ start: [Double],
+    memory: Int = 10,
+    maxIterations: Int,
+    gradientTolerance: Double,
     _ f: ([Double]) -> (value: Double, gradient: [Double])
   ) -> (x: [Double], iterations: Int) {
     var x = start
@@ -39,14 +42,16 @@ public enum LBFGS {
       var slope = Self.dot(gradient, direction)
       if slope >= 0 {
         // Not a descent direction (curvature information went stale): restart from −g.
-        s.removeAll(); y.removeAll(); rho.removeAll()
+        s.removeAll()
+        y.removeAll()
+        rho.removeAll()
         direction = gradient.map { -$0 }
         slope = Self.dot(gradient, direction)
       }
       var step = 1.0
       var next = x, nextValue = value, nextGradient = gradient
       var accepted = false
-      for _ in 0..<60 {
+      for _ in 0 ..< 60 {
         next = zip(x, direction).map { $0 + step * $1 }
         (nextValue, nextGradient) = f(next)
         if nextValue.isFinite, nextValue <= value + 1e-4 * step * slope {
@@ -59,8 +64,14 @@ public enum LBFGS {
       let sk = zip(next, x).map { $0 - $1 }, yk = zip(nextGradient, gradient).map { $0 - $1 }
       let sy = Self.dot(sk, yk)
       if sy > 1e-12 * Self.dot(yk, yk).squareRoot() * Self.dot(sk, sk).squareRoot() {
-        s.append(sk); y.append(yk); rho.append(1 / sy)
-        if s.count > memory { s.removeFirst(); y.removeFirst(); rho.removeFirst() }
+        s.append(sk)
+        y.append(yk)
+        rho.append(1 / sy)
+        if s.count > memory {
+          s.removeFirst()
+          y.removeFirst()
+          rho.removeFirst()
+        }
       }
       let improvement = value - nextValue
       x = next

@@ -19,16 +19,16 @@ public enum Logistic {
   public static func softmax(_ z: [Double], columns k: Int) -> [Double] {
     precondition(k > 0 && z.count % k == 0)
     var p = z
-    for row in 0..<(z.count / k) {
+    for row in 0 ..< (z.count / k) {
       let base = row * k
       var top = -Double.infinity
-      for c in 0..<k { top = max(top, z[base + c]) }
+      for c in 0 ..< k { top = max(top, z[base + c]) }
       var total = 0.0
-      for c in 0..<k {
+      for c in 0 ..< k {
         p[base + c] = Foundation.exp(z[base + c] - top)
         total += p[base + c]
       }
-      for c in 0..<k { p[base + c] /= total }
+      for c in 0 ..< k { p[base + c] /= total }
     }
     return p
   }

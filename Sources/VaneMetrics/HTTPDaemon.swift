@@ -31,24 +31,39 @@ final class HTTPDaemon: Sendable {
   init(host: String, port: Int, handler: @escaping @Sendable (String) -> Response) throws {
     let context = Unmanaged.passRetained(Context(handler))
     var message = [CChar](repeating: 0, count: 256)
-    let server = vane_httpd_start(host, UInt16(port), { context, path, body, length, contentType in
-      let handler = Unmanaged<Context>.fromOpaque(context!).takeUnretainedValue().handler
-      let response = handler(path.map { String(cString: $0) } ?? "/")
-      // The shim frees the body with free(): hand it a malloc'ed copy.
-      if response.body.isEmpty {
-        body!.pointee = nil
-      } else {
-        let buffer = malloc(response.body.count)!.assumingMemoryBound(to: CChar.self)
-        response.body.withUnsafeBytes { buffer.update(from: $0.bindMemory(to: CChar.self).baseAddress!, count: response.body.count) }
-        body!.pointee = buffer
-      }
-      length!.pointee = response.body.count
-      contentType!.pointee = HTTPDaemon.staticContentType(response.contentType)
-      return response.status
-    }, context.toOpaque(), &message, message.count)
+    let server = vane_httpd_start(
+      host,
+      UInt16(port),
+      { context, path, body, length, contentType in
+        let handler = Unmanaged<Context>.fromOpaque(context!).takeUnretainedValue().handler
+        let response = handler(path.map { String(cString: $0) } ?? "/")
+        // The shim frees the body with free(): hand it a malloc'ed copy.
+        if response.body.isEmpty {
+          body!.pointee = nil
+        } else {
+          let buffer = malloc(response.body.count)!.assumingMemoryBound(to: CChar.self)
+          response.body.withUnsafeBytes {
+            buffer.update(
+              from: $0.bindMemory(to: CChar.self).baseAddress!,
+              count: response.body.count
+            )
+          }
+          body!.pointee = buffer
+        }
+        length!.pointee = response.body.count
+        contentType!.pointee = HTTPDaemon.staticContentType(response.contentType)
+        return response.status
+      },
+      context.toOpaque(),
+      &message,
+      message.count
+    )
     guard let server else {
       context.release()
-      throw VaneError(.invalidArgument, String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+      throw VaneError(
+        .invalidArgument,
+        String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      )
     }
     self.handle = Mutex(Handle(pointer: server))
     self.context = context
@@ -82,6 +97,10 @@ enum PrometheusText {
   static let contentType = "text/plain; version=0.0.4; charset=utf-8"
   static let plainText = "text/plain; charset=utf-8"
   // Made once and never freed: the C side may read them after the handler returns.
-  nonisolated(unsafe) static let contentTypeC: UnsafePointer<CChar> = UnsafePointer(strdup(contentType)!)
-  nonisolated(unsafe) static let plainTextC: UnsafePointer<CChar> = UnsafePointer(strdup(plainText)!)
+  nonisolated(unsafe) static let contentTypeC: UnsafePointer<CChar> = UnsafePointer(
+    strdup(contentType)!
+  )
+  nonisolated(unsafe) static let plainTextC: UnsafePointer<CChar> = UnsafePointer(
+    strdup(plainText)!
+  )
 }

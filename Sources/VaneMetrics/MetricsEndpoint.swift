@@ -18,7 +18,8 @@ public final class MetricsEndpoint: Service, Sendable {
   ///   - address: "host:port" (a numeric IPv4 address, `[IPv6]`, or `localhost`; port 0 picks one).
   ///   - refresh: run before each scrape, on the endpoint's thread.
   /// - Throws: ``VaneError`` (`.invalidArgument`) naming the address and the reason.
-  public init(address: String, logger: Logger, refresh: @escaping @Sendable () -> Void = {}) throws {
+  public init(address: String, logger: Logger, refresh: @escaping @Sendable () -> Void = {}) throws
+  {
     let (host, port) = try Self.parse(address)
     VaneMetrics.bootstrap()
     self.address = address
@@ -30,19 +31,36 @@ public final class MetricsEndpoint: Service, Sendable {
     }
   }
 
-  private static func listen(host: String, port: Int, refresh: @escaping @Sendable () -> Void) throws -> HTTPDaemon {
+  private static func listen(
+    host: String,
+    port: Int,
+    refresh: @escaping @Sendable () -> Void
+  ) throws -> HTTPDaemon {
     try HTTPDaemon(host: host, port: port) { path in
       let route = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
       guard route == "/metrics" else {
-        return .init(status: 404, body: Array("not found: metrics are at /metrics\n".utf8), contentType: PrometheusText.plainText)
+        return .init(
+          status: 404,
+          body: Array("not found: metrics are at /metrics\n".utf8),
+          contentType: PrometheusText.plainText
+        )
       }
       refresh()
-      return .init(status: 200, body: VaneMetrics.exposition(), contentType: PrometheusText.contentType)
+      return .init(
+        status: 200,
+        body: VaneMetrics.exposition(),
+        contentType: PrometheusText.contentType
+      )
     }
   }
 
   public func run() async throws {
-    self.logger.info("metrics", metadata: ["metrics-address": "\(Self.host(of: self.address)):\(self.port)", "path": "/metrics"])
+    self.logger.info(
+      "metrics",
+      metadata: [
+        "metrics-address": "\(Self.host(of: self.address)):\(self.port)", "path": "/metrics",
+      ]
+    )
     // Scrapes keep working while the server drains; the socket closes when the group is done.
     try? await gracefulShutdown()
     self.daemon.stop()
@@ -58,8 +76,11 @@ public final class MetricsEndpoint: Service, Sendable {
     }
     var host = String(address[..<colon])
     let portText = address[address.index(after: colon)...]
-    guard let port = Int(portText), (0...65_535).contains(port) else {
-      throw VaneError(.invalidArgument, "--metrics-address: '\(portText)' in '\(address)' is not a port (0-65535)")
+    guard let port = Int(portText), (0 ... 65_535).contains(port) else {
+      throw VaneError(
+        .invalidArgument,
+        "--metrics-address: '\(portText)' in '\(address)' is not a port (0-65535)"
+      )
     }
     if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
     if host == "localhost" || host.isEmpty { host = host.isEmpty ? "0.0.0.0" : "127.0.0.1" }

@@ -33,14 +33,19 @@ public enum VaneMetrics {
 
   /// `vane_build_info{service,version} 1`: which build answers at this endpoint.
   public static func recordBuildInfo(service: String, version: String) {
-    CoreMetrics.Gauge(label: "vane_build_info", dimensions: [("service", service), ("version", version)]).record(1)
+    CoreMetrics.Gauge(
+      label: "vane_build_info",
+      dimensions: [("service", service), ("version", version)]
+    ).record(1)
   }
 
   /// Latency buckets, 100 µs to 60 s: a Predict answers in well under a millisecond and a
   /// training call may take a minute; swift-prometheus's default starts at 5 ms.
   static let latencyBuckets: [Duration] = [
-    .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5),
-    .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+    .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+    .microseconds(2500), .milliseconds(5),
+    .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+    .milliseconds(500),
     .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
   ]
 }
@@ -59,7 +64,10 @@ public final class CounterMirror: Sendable {
   public func observe(_ total: Int64, _ dimensions: [(String, String)]) {
     let key = dimensions.flatMap { [$0.0, $0.1] }
     let (counter, delta): (CoreMetrics.Counter, Int64) = self.seen.withLock { seen in
-      let entry = seen[key] ?? (last: 0, counter: CoreMetrics.Counter(label: self.label, dimensions: dimensions))
+      let entry =
+        seen[key] ?? (
+          last: 0, counter: CoreMetrics.Counter(label: self.label, dimensions: dimensions)
+        )
       seen[key] = (last: total, counter: entry.counter)
       return (entry.counter, total >= entry.last ? total - entry.last : total)
     }
@@ -81,7 +89,8 @@ public final class GaugeFamily: Sendable {
       var next: [[String]: CoreMetrics.Gauge] = [:]
       for (dimensions, value) in values {
         let key = dimensions.flatMap { [$0.0, $0.1] }
-        let gauge = next[key] ?? live[key] ?? CoreMetrics.Gauge(label: self.label, dimensions: dimensions)
+        let gauge =
+          next[key] ?? live[key] ?? CoreMetrics.Gauge(label: self.label, dimensions: dimensions)
         gauge.record(value)
         next[key] = gauge
       }

@@ -17,7 +17,12 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
     public var tolerance: Double
     public var fitIntercept: Bool
 
-    public init(l2: Double = 1, maxIterations: Int = 1000, tolerance: Double = 1e-6, fitIntercept: Bool = true) {
+    public init(
+      l2: Double = 1,
+      maxIterations: Int = 1000,
+      tolerance: Double = 1e-6,
+      fitIntercept: Bool = true
+    ) {
       self.l2 = l2
       self.maxIterations = maxIterations
       self.tolerance = tolerance
@@ -42,18 +47,26 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
   public func logits(_ features: [Double], count: Int) -> [Double] {
     precondition(features.count == count * self.featureCount)
     var z = BLAS.matmul(features, self.weights, m: count, k: self.featureCount, n: self.outputs)
-    for i in 0..<count { for o in 0..<self.outputs { z[i * self.outputs + o] += self.intercepts[o] } }
+    for i in 0 ..< count {
+      for o in 0 ..< self.outputs { z[i * self.outputs + o] += self.intercepts[o] }
+    }
     return z
   }
 
   /// Class probabilities, `count × classCount`.
   public func probabilities(_ features: [Double], count: Int) -> [Double] {
-    Self.probabilities(logits: self.logits(features, count: count), count: count, classCount: self.classCount)
+    Self.probabilities(
+      logits: self.logits(features, count: count),
+      count: count,
+      classCount: self.classCount
+    )
   }
 
   static func probabilities(logits z: [Double], count: Int, classCount k: Int) -> [Double] {
     // Binary models have one logit per row: the probability of class 1.
-    k == 2 ? z.flatMap { [1 - Logistic.sigmoid($0), Logistic.sigmoid($0)] } : Logistic.softmax(z, columns: k)
+    k == 2
+      ? z.flatMap { [1 - Logistic.sigmoid($0), Logistic.sigmoid($0)] }
+      : Logistic.softmax(z, columns: k)
   }
 
   /// Fits the model.
@@ -63,37 +76,73 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
   ///   - sampleWeights: one per sample (nil: all 1).
   /// - Throws: INVALID_ARGUMENT naming the field for shapes, labels or non-finite inputs.
   public static func fit(
-    features: [Double], count: Int, featureCount: Int, labels: [Int], classCount: Int, sampleWeights: [Double]? = nil,
+    features: [Double],
+    count: Int,
+    featureCount: Int,
+    labels: [Int],
+    classCount: Int,
+    sampleWeights: [Double]? = nil,
     parameters: Parameters = Parameters()
   ) throws -> LogisticRegression {
     guard count > 0, featureCount > 0, features.count == count * featureCount else {
-      throw VaneError.invalidArgument(field: "features", "\(features.count) values for \(count) rows × \(featureCount) columns")
+      throw VaneError.invalidArgument(
+        field: "features",
+        "\(features.count) values for \(count) rows × \(featureCount) columns"
+      )
     }
     guard classCount >= 2, labels.count == count else {
       throw VaneError.invalidArgument(field: "labels", "need \(count) labels of at least 2 classes")
     }
-    if let bad = labels.firstIndex(where: { !(0..<classCount).contains($0) }) {
-      throw VaneError.invalidArgument(field: "labels[\(bad)]", "\(labels[bad]) is not in 0..<\(classCount)")
+    if let bad = labels.firstIndex(where: { !(0 ..< classCount).contains($0) }) {
+      throw VaneError.invalidArgument(
+        field: "labels[\(bad)]",
+        "\(labels[bad]) is not in 0..<\(classCount)"
+      )
     }
     if let bad = features.firstIndex(where: { !$0.isFinite }) {
-      throw VaneError.invalidArgument(field: "features[\(bad / featureCount)][\(bad % featureCount)]", "is not finite")
+      throw VaneError.invalidArgument(
+        field: "features[\(bad / featureCount)][\(bad % featureCount)]",
+        "is not finite"
+      )
     }
     let weights = sampleWeights ?? [Double](repeating: 1, count: count)
     guard weights.count == count, weights.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
-      throw VaneError.invalidArgument(field: "sample_weights", "need \(count) finite non-negative weights")
+      throw VaneError.invalidArgument(
+        field: "sample_weights",
+        "need \(count) finite non-negative weights"
+      )
     }
-    guard parameters.l2 >= 0, parameters.l2.isFinite else { throw VaneError.invalidArgument(field: "l2", "must be ≥ 0") }
+    guard parameters.l2 >= 0, parameters.l2.isFinite else {
+      throw VaneError.invalidArgument(field: "l2", "must be ≥ 0")
+    }
     var model = LogisticRegression(
-      featureCount: featureCount, classCount: classCount, weights: [], intercepts: [], iterations: 0)
+      featureCount: featureCount,
+      classCount: classCount,
+      weights: [],
+      intercepts: [],
+      iterations: 0
+    )
     let objective = Objective(
-      features: features, count: count, featureCount: featureCount, outputs: model.outputs, classCount: classCount, labels: labels,
-      sampleWeights: weights, l2: parameters.l2, fitIntercept: parameters.fitIntercept)
+      features: features,
+      count: count,
+      featureCount: featureCount,
+      outputs: model.outputs,
+      classCount: classCount,
+      labels: labels,
+      sampleWeights: weights,
+      l2: parameters.l2,
+      fitIntercept: parameters.fitIntercept
+    )
     let start = [Double](repeating: 0, count: objective.parameterCount)
     let scale = max(weights.reduce(0, +), 1)
-    let (theta, iterations) = LBFGS.minimize(start, maxIterations: parameters.maxIterations, gradientTolerance: parameters.tolerance * scale) {
+    let (theta, iterations) = LBFGS.minimize(
+      start,
+      maxIterations: parameters.maxIterations,
+      gradientTolerance: parameters.tolerance * scale
+    ) {
       objective.valueAndGradient($0)
     }
-    model.weights = Array(theta[0..<(featureCount * model.outputs)])
+    model.weights = Array(theta[0 ..< (featureCount * model.outputs)])
     model.intercepts = Array(theta[(featureCount * model.outputs)...])
     model.iterations = iterations
     return model
@@ -115,41 +164,42 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
 
     func valueAndGradient(_ theta: [Double]) -> (Double, [Double]) {
       let d = self.featureCount, o = self.outputs, n = self.count
-      let w = Array(theta[0..<(d * o)])
+      let w = Array(theta[0 ..< (d * o)])
       var z = BLAS.matmul(self.features, w, m: n, k: d, n: o)
-      for i in 0..<n { for j in 0..<o { z[i * o + j] += theta[d * o + j] } }
+      for i in 0 ..< n { for j in 0 ..< o { z[i * o + j] += theta[d * o + j] } }
       // residual r = weight · (p − onehot), per output.
       var residual = [Double](repeating: 0, count: n * o)
       var loss = 0.0
       if o == 1 {
-        for i in 0..<n {
+        for i in 0 ..< n {
           let zi = z[i], y = Double(self.labels[i])
           // log(1 + e^z) − y·z, stably.
           loss += self.sampleWeights[i] * (Logistic.softplus(zi) - y * zi)
           residual[i] = self.sampleWeights[i] * (Logistic.sigmoid(zi) - y)
         }
       } else {
-        for i in 0..<n {
+        for i in 0 ..< n {
           var top = -Double.infinity
-          for c in 0..<o { top = max(top, z[i * o + c]) }
+          for c in 0 ..< o { top = max(top, z[i * o + c]) }
           var total = 0.0
-          for c in 0..<o { total += exp(z[i * o + c] - top) }
+          for c in 0 ..< o { total += exp(z[i * o + c] - top) }
           let logTotal = log(total) + top
           loss += self.sampleWeights[i] * (logTotal - z[i * o + self.labels[i]])
-          for c in 0..<o {
-            residual[i * o + c] = self.sampleWeights[i] * (exp(z[i * o + c] - logTotal) - (c == self.labels[i] ? 1 : 0))
+          for c in 0 ..< o {
+            residual[i * o + c] =
+              self.sampleWeights[i] * (exp(z[i * o + c] - logTotal) - (c == self.labels[i] ? 1 : 0))
           }
         }
       }
       // ∂/∂W = Xᵀ r + l2 W; ∂/∂b = Σ r.
       var gradient = BLAS.matmulTransposedA(self.features, residual, m: n, k: d, n: o)
-      for j in 0..<(d * o) {
+      for j in 0 ..< (d * o) {
         gradient[j] += self.l2 * w[j]
         loss += 0.5 * self.l2 * w[j] * w[j]
       }
-      for j in 0..<o {
+      for j in 0 ..< o {
         var sum = 0.0
-        if self.fitIntercept { for i in 0..<n { sum += residual[i * o + j] } }
+        if self.fitIntercept { for i in 0 ..< n { sum += residual[i * o + j] } }
         gradient.append(sum)
       }
       return (loss, gradient)

@@ -11,14 +11,15 @@ extension MLP {
   /// Every parameter, in order: per hidden layer weights, biases, gamma, beta; then the output
   /// weights and biases.
   var parameters: [Double] {
-    self.hidden.flatMap { $0.weights + $0.biases + $0.gamma + $0.beta } + self.outputWeights + self.outputBiases
+    self.hidden.flatMap { $0.weights + $0.biases + $0.gamma + $0.beta } + self.outputWeights
+      + self.outputBiases
   }
 
   mutating func setParameters(_ theta: [Double]) {
     var offset = 0
     func take(_ n: Int) -> [Double] {
       defer { offset += n }
-      return Array(theta[offset..<(offset + n)])
+      return Array(theta[offset ..< (offset + n)])
     }
     for l in self.hidden.indices {
       self.hidden[l].weights = take(self.hidden[l].weights.count)
@@ -35,10 +36,15 @@ extension MLP {
   /// entry 0 or 1/(1 − dropout)) as the dropout. The same ``Engine`` code trains in either
   /// precision, so checking this against finite differences checks the training loop's.
   func lossAndGradient(
-    _ features: [Double], count: Int, labels: [Int], weights: [Double], masks: [[Double]], loss: FocalLoss
+    _ features: [Double],
+    count: Int,
+    labels: [Int],
+    weights: [Double],
+    masks: [[Double]],
+    loss: FocalLoss
   ) -> (loss: Double, gradient: [Double]) {
     let engine = Engine<Double>(self, capacity: max(count, 2))
-    features.withUnsafeBufferPointer { engine.load($0, rows: Array(0..<count)[...]) }
+    features.withUnsafeBufferPointer { engine.load($0, rows: Array(0 ..< count)[...]) }
     engine.setMasks(masks, count: count)
     let value = engine.lossAndGradient(count: count, labels: labels, weights: weights, loss: loss)
     return (value, Array(UnsafeBufferPointer(start: engine.gradient, count: engine.parameterCount)))
@@ -54,39 +60,95 @@ extension MLP {
   /// - Throws: INVALID_ARGUMENT for shapes, labels or non-finite inputs; CANCELLED when `epoch`
   ///   stopped it.
   public static func train(
-    features: [Double], count: Int, featureCount: Int, labels: [Int], classCount: Int, classWeights: [Double]? = nil,
-    validation: (features: [Double], count: Int, labels: [Int])? = nil, units: [Int], activation: Activation = .relu,
-    dropout: Double = 0.3, training: Training = Training(), cancellation: CancellationFlag? = nil,
+    features: [Double],
+    count: Int,
+    featureCount: Int,
+    labels: [Int],
+    classCount: Int,
+    classWeights: [Double]? = nil,
+    validation: (features: [Double], count: Int, labels: [Int])? = nil,
+    units: [Int],
+    activation: Activation = .relu,
+    dropout: Double = 0.3,
+    training: Training = Training(),
+    cancellation: CancellationFlag? = nil,
     epoch: (Int, Double, Double?) -> Bool = { _, _, _ in true }
   ) throws -> MLP {
-    guard count > 1, featureCount > 0, features.count == count * featureCount, labels.count == count else {
-      throw VaneError.invalidArgument(field: "features", "\(features.count) values and \(labels.count) labels for \(count) rows × \(featureCount) columns")
+    guard count > 1, featureCount > 0, features.count == count * featureCount, labels.count == count
+    else {
+      throw VaneError.invalidArgument(
+        field: "features",
+        "\(features.count) values and \(labels.count) labels for \(count) rows × \(featureCount) columns"
+      )
     }
-    if let bad = labels.firstIndex(where: { !(0..<classCount).contains($0) }) {
-      throw VaneError.invalidArgument(field: "labels[\(bad)]", "\(labels[bad]) is not in 0..<\(classCount)")
+    if let bad = labels.firstIndex(where: { !(0 ..< classCount).contains($0) }) {
+      throw VaneError.invalidArgument(
+        field: "labels[\(bad)]",
+        "\(labels[bad]) is not in 0..<\(classCount)"
+      )
     }
     if let bad = features.firstIndex(where: { !$0.isFinite }) {
-      throw VaneError.invalidArgument(field: "features[\(bad / featureCount)][\(bad % featureCount)]", "is not finite (impute or drop missing values first)")
+      throw VaneError.invalidArgument(
+        field: "features[\(bad / featureCount)][\(bad % featureCount)]",
+        "is not finite (impute or drop missing values first)"
+      )
     }
-    guard !units.isEmpty, units.allSatisfy({ $0 > 0 }) else { throw VaneError.invalidArgument(field: "hidden_units", "need at least one positive width") }
-    guard (0..<1).contains(dropout) else { throw VaneError.invalidArgument(field: "dropout", "must be in [0, 1)") }
-    guard training.batchSize > 1 else { throw VaneError.invalidArgument(field: "batch_size", "must be at least 2 (batch normalisation)") }
+    guard !units.isEmpty, units.allSatisfy({ $0 > 0 }) else {
+      throw VaneError.invalidArgument(field: "hidden_units", "need at least one positive width")
+    }
+    guard (0 ..< 1).contains(dropout) else {
+      throw VaneError.invalidArgument(field: "dropout", "must be in [0, 1)")
+    }
+    guard training.batchSize > 1 else {
+      throw VaneError.invalidArgument(
+        field: "batch_size",
+        "must be at least 2 (batch normalisation)"
+      )
+    }
     let classWeight = classWeights ?? [Double](repeating: 1, count: classCount)
-    let model = MLP(inputCount: featureCount, classCount: classCount, units: units, activation: activation, dropout: dropout, seed: training.seed)
+    let model = MLP(
+      inputCount: featureCount,
+      classCount: classCount,
+      units: units,
+      activation: activation,
+      dropout: dropout,
+      seed: training.seed
+    )
     let capacity = min(training.batchSize + 1, count)
     // Each precision's engine is a concrete type here, so the loop is specialised for it.
-    var trained = switch training.precision {
-    case .float32:
-      try Engine<Float>(model, capacity: capacity).train(
-        model, features: features, count: count, labels: labels, classWeight: classWeight, validation: validation, training: training,
-        cancellation: cancellation, epoch: epoch)
-    case .float64:
-      try Engine<Double>(model, capacity: capacity).train(
-        model, features: features, count: count, labels: labels, classWeight: classWeight, validation: validation, training: training,
-        cancellation: cancellation, epoch: epoch)
-    }
+    var trained =
+      switch training.precision {
+      case .float32:
+        try Engine<Float>(model, capacity: capacity).train(
+          model,
+          features: features,
+          count: count,
+          labels: labels,
+          classWeight: classWeight,
+          validation: validation,
+          training: training,
+          cancellation: cancellation,
+          epoch: epoch
+        )
+      case .float64:
+        try Engine<Double>(model, capacity: capacity).train(
+          model,
+          features: features,
+          count: count,
+          labels: labels,
+          classWeight: classWeight,
+          validation: validation,
+          training: training,
+          cancellation: cancellation,
+          epoch: epoch
+        )
+      }
     if let validation, validation.count > 0 {
-      trained.temperature = Self.fitTemperature(logits: trained.logits(validation.features, count: validation.count), labels: validation.labels, classCount: classCount)
+      trained.temperature = Self.fitTemperature(
+        logits: trained.logits(validation.features, count: validation.count),
+        labels: validation.labels,
+        classCount: classCount
+      )
     }
     return trained
   }
@@ -98,7 +160,9 @@ extension MLP {
       let t = Foundation.exp(logT)
       let p = Logistic.softmax(logits.map { $0 / t }, columns: k)
       var total = 0.0
-      for (i, label) in labels.enumerated() { total -= Foundation.log(max(p[i * k + label], 1e-300)) }
+      for (i, label) in labels.enumerated() {
+        total -= Foundation.log(max(p[i * k + label], 1e-300))
+      }
       return total / Double(max(labels.count, 1))
     }
     var (a, b) = (-3.0, 3.0)
@@ -107,11 +171,17 @@ extension MLP {
     var fc = nll(c), fd = nll(d)
     while b - a > 1e-6 {
       if fc < fd {
-        b = d; d = c; fd = fc
-        c = b - ratio * (b - a); fc = nll(c)
+        b = d
+        d = c
+        fd = fc
+        c = b - ratio * (b - a)
+        fc = nll(c)
       } else {
-        a = c; c = d; fc = fd
-        d = a + ratio * (b - a); fd = nll(d)
+        a = c
+        c = d
+        fc = fd
+        d = a + ratio * (b - a)
+        fd = nll(d)
       }
     }
     return Foundation.exp((a + b) / 2)

@@ -39,7 +39,14 @@ public struct MLP: Sendable, Equatable, Codable {
   static let momentum = 0.1
 
   /// A freshly initialised network (He-uniform weights for ReLU/GELU, Glorot for tanh).
-  public init(inputCount: Int, classCount: Int, units: [Int], activation: Activation, dropout: Double, seed: UInt64) {
+  public init(
+    inputCount: Int,
+    classCount: Int,
+    units: [Int],
+    activation: Activation,
+    dropout: Double,
+    seed: UInt64
+  ) {
     self.inputCount = inputCount
     self.classCount = classCount
     self.units = units
@@ -49,16 +56,23 @@ public struct MLP: Sendable, Equatable, Codable {
     var random = SeededRandom(seed: seed)
     var fanIn = inputCount
     self.hidden = units.map { width in
-      let bound = activation == .tanh ? (6.0 / Double(fanIn + width)).squareRoot() : (6.0 / Double(fanIn)).squareRoot()
+      let bound =
+        activation == .tanh
+        ? (6.0 / Double(fanIn + width)).squareRoot() : (6.0 / Double(fanIn)).squareRoot()
       let layer = Hidden(
-        weights: (0..<(fanIn * width)).map { _ in (random.uniform() * 2 - 1) * bound }, biases: .init(repeating: 0, count: width),
-        gamma: .init(repeating: 1, count: width), beta: .init(repeating: 0, count: width),
-        runningMean: .init(repeating: 0, count: width), runningVariance: .init(repeating: 1, count: width))
+        weights: (0 ..< (fanIn * width)).map { _ in (random.uniform() * 2 - 1) * bound },
+        biases: .init(repeating: 0, count: width),
+        gamma: .init(repeating: 1, count: width),
+        beta: .init(repeating: 0, count: width),
+        runningMean: .init(repeating: 0, count: width),
+        runningVariance: .init(repeating: 1, count: width)
+      )
       fanIn = width
       return layer
     }
     let bound = (6.0 / Double(fanIn + classCount)).squareRoot()
-    self.outputWeights = (0..<(fanIn * classCount)).map { _ in (random.uniform() * 2 - 1) * bound }
+    self.outputWeights = (0 ..< (fanIn * classCount)).map { _ in (random.uniform() * 2 - 1) * bound
+    }
     self.outputBiases = .init(repeating: 0, count: classCount)
   }
 
@@ -75,7 +89,8 @@ public struct MLP: Sendable, Equatable, Codable {
   static func derivative(_ x: Double, _ activation: Activation) -> Double {
     switch activation {
     case .relu: x > 0 ? 1 : 0
-    case .gelu: 0.5 * (1 + erf(x / 2.squareRoot())) + x * exp(-0.5 * x * x) / (2 * Double.pi).squareRoot()
+    case .gelu:
+      0.5 * (1 + erf(x / 2.squareRoot())) + x * exp(-0.5 * x * x) / (2 * Double.pi).squareRoot()
     case .tanh: 1 - Foundation.tanh(x) * Foundation.tanh(x)
     }
   }
@@ -88,9 +103,11 @@ public struct MLP: Sendable, Equatable, Codable {
     for layer in self.hidden {
       let units = layer.biases.count
       var z = BLAS.matmul(x, layer.weights, m: count, k: width, n: units)
-      for i in 0..<count {
-        for j in 0..<units {
-          let normal = (z[i * units + j] + layer.biases[j] - layer.runningMean[j]) / (layer.runningVariance[j] + Self.epsilon).squareRoot()
+      for i in 0 ..< count {
+        for j in 0 ..< units {
+          let normal =
+            (z[i * units + j] + layer.biases[j] - layer.runningMean[j])
+            / (layer.runningVariance[j] + Self.epsilon).squareRoot()
           z[i * units + j] = Self.activate(layer.gamma[j] * normal + layer.beta[j], self.activation)
         }
       }
@@ -98,13 +115,18 @@ public struct MLP: Sendable, Equatable, Codable {
       width = units
     }
     var out = BLAS.matmul(x, self.outputWeights, m: count, k: width, n: self.classCount)
-    for i in 0..<count { for k in 0..<self.classCount { out[i * self.classCount + k] += self.outputBiases[k] } }
+    for i in 0 ..< count {
+      for k in 0 ..< self.classCount { out[i * self.classCount + k] += self.outputBiases[k] }
+    }
     return out
   }
 
   /// Calibrated class probabilities, `count × classCount`: softmax(logits / T).
   public func probabilities(_ features: [Double], count: Int) -> [Double] {
-    Logistic.softmax(self.logits(features, count: count).map { $0 / self.temperature }, columns: self.classCount)
+    Logistic.softmax(
+      self.logits(features, count: count).map { $0 / self.temperature },
+      columns: self.classCount
+    )
   }
 }
 
@@ -123,31 +145,41 @@ public struct FocalLoss: Sendable, Equatable, Codable {
     self.labelSmoothing = labelSmoothing
   }
 
-  func alpha(_ k: Int, classCount: Int) -> Double { classCount == 2 ? (k == 1 ? self.alpha : 1 - self.alpha) : self.alpha }
+  func alpha(_ k: Int, classCount: Int) -> Double {
+    classCount == 2 ? (k == 1 ? self.alpha : 1 - self.alpha) : self.alpha
+  }
 
   /// The loss over `count` rows of logits, and its gradient with respect to them.
-  func valueAndGradient(logits z: [Double], labels: [Int], weights: [Double], classCount k: Int) -> (Double, [Double]) {
+  func valueAndGradient(
+    logits z: [Double],
+    labels: [Int],
+    weights: [Double],
+    classCount k: Int
+  ) -> (Double, [Double]) {
     let count = labels.count
     let p = Logistic.softmax(z, columns: k)
     let totalWeight = max(weights.reduce(0, +), .leastNormalMagnitude)
     var loss = 0.0
     var gradient = [Double](repeating: 0, count: z.count)
     var dp = [Double](repeating: 0, count: k)
-    for i in 0..<count {
+    for i in 0 ..< count {
       let scale = weights[i] / totalWeight
-      for c in 0..<k {
-        let target = (c == labels[i] ? 1 - self.labelSmoothing : 0) + self.labelSmoothing / Double(k)
+      for c in 0 ..< k {
+        let target =
+          (c == labels[i] ? 1 - self.labelSmoothing : 0) + self.labelSmoothing / Double(k)
         let pc = max(p[i * k + c], 1e-300)
         let factor = scale * target * self.alpha(c, classCount: k)
         let focal = Foundation.pow(1 - pc, self.gamma)
         loss -= factor * focal * Foundation.log(pc)
         // d/dp [−(1 − p)^γ log p] = γ(1 − p)^(γ−1) log p − (1 − p)^γ / p
-        dp[c] = factor * (self.gamma * Foundation.pow(1 - pc, self.gamma - 1) * Foundation.log(pc) - focal / pc)
+        dp[c] =
+          factor
+          * (self.gamma * Foundation.pow(1 - pc, self.gamma - 1) * Foundation.log(pc) - focal / pc)
       }
       // Through the softmax: ∂L/∂zⱼ = pⱼ (∂L/∂pⱼ − Σₖ pₖ ∂L/∂pₖ).
       var inner = 0.0
-      for c in 0..<k { inner += p[i * k + c] * dp[c] }
-      for j in 0..<k { gradient[i * k + j] = p[i * k + j] * (dp[j] - inner) }
+      for c in 0 ..< k { inner += p[i * k + c] * dp[c] }
+      for j in 0 ..< k { gradient[i * k + j] = p[i * k + j] * (dp[j] - inner) }
     }
     return (loss, gradient)
   }

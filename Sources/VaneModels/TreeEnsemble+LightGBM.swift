@@ -44,7 +44,9 @@ private struct LightGBMReader {
 
   init(_ data: Data) {
     let text = String(decoding: data, as: UTF8.self)
-    self.lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+    self.lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+      $0.hasSuffix("\r") ? $0.dropLast() : $0
+    }
   }
 
   static func fail(_ line: Int, _ reason: String) -> VaneError {
@@ -85,56 +87,93 @@ private struct LightGBMReader {
     func integer(_ key: Substring, in range: ClosedRange<Int>) throws -> Int {
       let (text, line) = try required(key)
       guard let value = Int(text), range.contains(value) else {
-        throw Self.fail(line, "\(key) '\(text.prefix(40))' is not an integer in \(range.lowerBound)...\(range.upperBound)")
+        throw Self.fail(
+          line,
+          "\(key) '\(text.prefix(40))' is not an integer in \(range.lowerBound)...\(range.upperBound)"
+        )
       }
       return value
     }
 
     let version = try required("version")
     guard ["v2", "v3", "v4"].contains(version.value) else {
-      throw Self.fail(version.line, "version '\(version.value.prefix(40))' is not supported (v2, v3 or v4)")
+      throw Self.fail(
+        version.line,
+        "version '\(version.value.prefix(40))' is not supported (v2, v3 or v4)"
+      )
     }
-    let classes = try integer("num_class", in: 1...Limits.classes)
-    let groups = try integer("num_tree_per_iteration", in: 1...Limits.classes)
-    let featureCount = try integer("max_feature_idx", in: 0...(Limits.features - 1)) + 1
+    let classes = try integer("num_class", in: 1 ... Limits.classes)
+    let groups = try integer("num_tree_per_iteration", in: 1 ... Limits.classes)
+    let featureCount = try integer("max_feature_idx", in: 0 ... (Limits.features - 1)) + 1
     var names: [String] = []
     if let (text, line) = header["feature_names"] {
       names = text.split(separator: " ").map(String.init)
       guard names.count == featureCount else {
-        throw Self.fail(line, "feature_names has \(names.count) names for max_feature_idx + 1 = \(featureCount) features")
+        throw Self.fail(
+          line,
+          "feature_names has \(names.count) names for max_feature_idx + 1 = \(featureCount) features"
+        )
       }
     }
     if let (text, line) = header["linear_tree"], text != "0" {
       throw Self.fail(line, "linear trees are not supported")
     }
-    let (objective, objectiveName, scale) = try Self.objective(required("objective"), classes: classes, groups: groups)
+    let (objective, objectiveName, scale) = try Self.objective(
+      required("objective"),
+      classes: classes,
+      groups: groups
+    )
 
     var trees: [TreeEnsemble.Tree] = []
     while index < lines.count, lines[index].hasPrefix("Tree=") {
-      guard trees.count < Limits.trees else { throw Self.fail(index + 1, "more than \(Limits.trees) trees") }
-      trees.append(try self.tree(number: trees.count, featureCount: featureCount, group: trees.count % groups))
+      guard trees.count < Limits.trees else {
+        throw Self.fail(index + 1, "more than \(Limits.trees) trees")
+      }
+      trees.append(
+        try self.tree(number: trees.count, featureCount: featureCount, group: trees.count % groups)
+      )
     }
     guard index < lines.count, lines[index] == "end of trees" else {
       throw Self.fail(
-        min(index + 1, lines.count), index < lines.count ? "'\(lines[index].prefix(40))' where a Tree= section or 'end of trees' belongs" : "the file ends before 'end of trees' (truncated?)")
+        min(index + 1, lines.count),
+        index < lines.count
+          ? "'\(lines[index].prefix(40))' where a Tree= section or 'end of trees' belongs"
+          : "the file ends before 'end of trees' (truncated?)"
+      )
     }
     guard !trees.isEmpty else { throw Self.fail(index + 1, "the model has no trees") }
     guard trees.count % groups == 0 else {
-      throw Self.fail(index + 1, "\(trees.count) trees are not whole iterations of num_tree_per_iteration = \(groups)")
+      throw Self.fail(
+        index + 1,
+        "\(trees.count) trees are not whole iterations of num_tree_per_iteration = \(groups)"
+      )
     }
     if let (text, line) = header["tree_sizes"] {
       let sizes = text.split(separator: " ").count
-      guard sizes == trees.count else { throw Self.fail(line, "tree_sizes lists \(sizes) trees, the file has \(trees.count)") }
+      guard sizes == trees.count else {
+        throw Self.fail(line, "tree_sizes lists \(sizes) trees, the file has \(trees.count)")
+      }
     }
     return TreeEnsemble(
-      format: .lightgbm, objective: objective, objectiveName: objectiveName, sigmoidScale: scale, groups: groups,
-      baseMargins: [Double](repeating: 0, count: groups), trees: trees, totalTrees: trees.count, featureCount: featureCount,
-      featureNames: names, averageOutput: header["average_output"] != nil)
+      format: .lightgbm,
+      objective: objective,
+      objectiveName: objectiveName,
+      sigmoidScale: scale,
+      groups: groups,
+      baseMargins: [Double](repeating: 0, count: groups),
+      trees: trees,
+      totalTrees: trees.count,
+      featureCount: featureCount,
+      featureNames: names,
+      averageOutput: header["average_output"] != nil
+    )
   }
 
   /// The objective line: its name decides how margins become probabilities.
   static func objective(
-    _ entry: (value: Substring, line: Int), classes: Int, groups: Int
+    _ entry: (value: Substring, line: Int),
+    classes: Int,
+    groups: Int
   ) throws -> (TreeEnsemble.Objective, String, Double) {
     let words = entry.value.split(separator: " ")
     guard let name = words.first else { throw fail(entry.line, "objective is empty") }
@@ -149,17 +188,26 @@ private struct LightGBMReader {
     switch name {
     case "binary", "cross_entropy", "xentropy":
       guard groups == 1, classes == 1 else {
-        throw fail(entry.line, "objective \(name) with num_class \(classes) and num_tree_per_iteration \(groups) (a binary model has 1 and 1)")
+        throw fail(
+          entry.line,
+          "objective \(name) with num_class \(classes) and num_tree_per_iteration \(groups) (a binary model has 1 and 1)"
+        )
       }
       objective = .binaryLogistic
     case "multiclass", "softmax", "multiclassova", "multiclass_ova", "ova", "ovr":
       guard classes >= 2, groups == classes else {
-        throw fail(entry.line, "objective \(name) with num_class \(classes) and num_tree_per_iteration \(groups) (they must agree, 2 or more)")
+        throw fail(
+          entry.line,
+          "objective \(name) with num_class \(classes) and num_tree_per_iteration \(groups) (they must agree, 2 or more)"
+        )
       }
       objective = name == "multiclass" || name == "softmax" ? .multiSoftprob : .multiOneVsRest
     default:
       guard groups == classes else {
-        throw fail(entry.line, "num_class \(classes) disagrees with num_tree_per_iteration \(groups)")
+        throw fail(
+          entry.line,
+          "num_class \(classes) disagrees with num_tree_per_iteration \(groups)"
+        )
       }
       objective = .margin
     }
@@ -172,14 +220,21 @@ private struct LightGBMReader {
   mutating func tree(number: Int, featureCount: Int, group: Int) throws -> TreeEnsemble.Tree {
     let start = index + 1
     guard Int(lines[index].dropFirst("Tree=".count)) == number else {
-      throw Self.fail(start, "'\(lines[index].prefix(40))' where Tree=\(number) belongs (tree indices run 0, 1, 2, … in order)")
+      throw Self.fail(
+        start,
+        "'\(lines[index].prefix(40))' where Tree=\(number) belongs (tree indices run 0, 1, 2, … in order)"
+      )
     }
     index += 1
     var fields: [Substring: (value: Substring, line: Int)] = [:]
-    while index < lines.count, !lines[index].isEmpty, !lines[index].hasPrefix("Tree="), lines[index] != "end of trees" {
+    while index < lines.count, !lines[index].isEmpty, !lines[index].hasPrefix("Tree="),
+      lines[index] != "end of trees"
+    {
       let (key, value) = Self.split(lines[index])
       index += 1
-      guard fields[key] == nil else { throw Self.fail(index, "Tree=\(number): '\(key)' is given twice") }
+      guard fields[key] == nil else {
+        throw Self.fail(index, "Tree=\(number): '\(key)' is given twice")
+      }
       fields[key] = (value, index)
     }
     while index < lines.count, lines[index].isEmpty { index += 1 }
@@ -194,23 +249,45 @@ private struct LightGBMReader {
       var values: [T] = []
       values.reserveCapacity(min(count, Limits.leaves))
       for part in text.split(separator: " ", omittingEmptySubsequences: true) {
-        guard values.count < count else { throw Self.fail(line, "\(context): \(key) has more than \(count) values") }
+        guard values.count < count else {
+          throw Self.fail(line, "\(context): \(key) has more than \(count) values")
+        }
         guard let value = parse(part) else {
-          throw Self.fail(line, "\(context): \(key)[\(values.count)] '\(part.prefix(40))' is not a valid number")
+          throw Self.fail(
+            line,
+            "\(context): \(key)[\(values.count)] '\(part.prefix(40))' is not a valid number"
+          )
         }
         values.append(value)
       }
-      guard values.count == count else { throw Self.fail(line, "\(context): \(key) has \(values.count) values, \(count) expected") }
+      guard values.count == count else {
+        throw Self.fail(line, "\(context): \(key) has \(values.count) values, \(count) expected")
+      }
       return values
     }
 
     let leavesEntry = try field("num_leaves")
-    guard let leaves = Int(leavesEntry.value), (1...Limits.leaves).contains(leaves) else {
-      throw Self.fail(leavesEntry.line, "\(context): num_leaves '\(leavesEntry.value.prefix(40))' is not in 1...\(Limits.leaves)")
+    guard let leaves = Int(leavesEntry.value), (1 ... Limits.leaves).contains(leaves) else {
+      throw Self.fail(
+        leavesEntry.line,
+        "\(context): num_leaves '\(leavesEntry.value.prefix(40))' is not in 1...\(Limits.leaves)"
+      )
     }
-    if let (text, line) = fields["is_linear"], text != "0" { throw Self.fail(line, "\(context): linear trees are not supported") }
-    let leafValues = try numbers("leaf_value", count: leaves) { Double($0).flatMap { $0.isFinite ? $0 : nil } }
-    var tree = TreeEnsemble.Tree(group: group, left: [], right: [], feature: [], value: [], defaultLeft: [], split: [])
+    if let (text, line) = fields["is_linear"], text != "0" {
+      throw Self.fail(line, "\(context): linear trees are not supported")
+    }
+    let leafValues = try numbers("leaf_value", count: leaves) {
+      Double($0).flatMap { $0.isFinite ? $0 : nil }
+    }
+    var tree = TreeEnsemble.Tree(
+      group: group,
+      left: [],
+      right: [],
+      feature: [],
+      value: [],
+      defaultLeft: [],
+      split: []
+    )
     if leaves == 1 {
       tree.left = [-1]
       tree.right = [-1]
@@ -223,13 +300,15 @@ private struct LightGBMReader {
 
     let inner = leaves - 1
     let features = try numbers("split_feature", count: inner) { Int($0) }
-    let thresholds = try numbers("threshold", count: inner) { Double($0).flatMap { $0.isNaN ? nil : $0 } }
+    let thresholds = try numbers("threshold", count: inner) {
+      Double($0).flatMap { $0.isNaN ? nil : $0 }
+    }
     let decisions = try numbers("decision_type", count: inner) { Int($0) }
     let lefts = try numbers("left_child", count: inner) { Int($0) }
     let rights = try numbers("right_child", count: inner) { Int($0) }
     var categories = 0
     if let (text, line) = fields["num_cat"] {
-      guard let count = Int(text), (0...inner).contains(count) else {
+      guard let count = Int(text), (0 ... inner).contains(count) else {
         throw Self.fail(line, "\(context): num_cat '\(text.prefix(40))' is not in 0...\(inner)")
       }
       categories = count
@@ -239,30 +318,47 @@ private struct LightGBMReader {
     if categories > 0 {
       boundaries = try numbers("cat_boundaries", count: categories + 1) { Int($0) }
       let line = try field("cat_boundaries").line
-      guard boundaries[0] == 0, zip(boundaries, boundaries.dropFirst()).allSatisfy({ $0 <= $1 }), boundaries[categories] <= Limits.categoryWords else {
-        throw Self.fail(line, "\(context): cat_boundaries must rise from 0 to at most \(Limits.categoryWords)")
+      guard boundaries[0] == 0, zip(boundaries, boundaries.dropFirst()).allSatisfy({ $0 <= $1 }),
+        boundaries[categories] <= Limits.categoryWords
+      else {
+        throw Self.fail(
+          line,
+          "\(context): cat_boundaries must rise from 0 to at most \(Limits.categoryWords)"
+        )
       }
       words = try numbers("cat_threshold", count: boundaries[categories]) { UInt32($0) }
     }
 
     // Check every node's split before the walk, each error naming its line.
-    for node in 0..<inner {
-      guard (0..<featureCount).contains(features[node]) else {
-        throw Self.fail(try field("split_feature").line, "\(context): split_feature[\(node)] = \(features[node]) is not a feature in 0..<\(featureCount)")
+    for node in 0 ..< inner {
+      guard (0 ..< featureCount).contains(features[node]) else {
+        throw Self.fail(
+          try field("split_feature").line,
+          "\(context): split_feature[\(node)] = \(features[node]) is not a feature in 0..<\(featureCount)"
+        )
       }
       let decision = decisions[node]
       guard decision & ~0b1111 == 0, (decision >> 2) & 3 != 3 else {
-        throw Self.fail(try field("decision_type").line, "\(context): decision_type[\(node)] = \(decision) is not a valid decision (bits: categorical 1, default left 2, missing type 4–8)")
+        throw Self.fail(
+          try field("decision_type").line,
+          "\(context): decision_type[\(node)] = \(decision) is not a valid decision (bits: categorical 1, default left 2, missing type 4–8)"
+        )
       }
       if decision & 1 == 1 {
         let cat = thresholds[node]
         guard cat >= 0, cat < Double(categories), cat.rounded() == cat else {
-          throw Self.fail(try field("threshold").line, "\(context): threshold[\(node)] = \(cat) of a categorical split is not a category set in 0..<\(categories)")
+          throw Self.fail(
+            try field("threshold").line,
+            "\(context): threshold[\(node)] = \(cat) of a categorical split is not a category set in 0..<\(categories)"
+          )
         }
       }
       for (key, child) in [("left_child", lefts[node]), ("right_child", rights[node])] {
         guard (child >= 1 && child < inner) || (child < 0 && ~child < leaves) else {
-          throw Self.fail(try field(Substring(key)).line, "\(context): \(key)[\(node)] = \(child) is neither a node in 1..<\(inner) nor a leaf -1...-\(leaves)")
+          throw Self.fail(
+            try field(Substring(key)).line,
+            "\(context): \(key)[\(node)] = \(child) is neither a node in 1..<\(inner) nor a leaf -1...-\(leaves)"
+          )
         }
       }
     }
@@ -275,18 +371,31 @@ private struct LightGBMReader {
     order.reserveCapacity(2 * leaves - 1)
     while let child = stack.popLast() {
       if child >= 0 {
-        guard !seenNode[child] else { throw Self.fail(start, "\(context): node \(child) is reached twice (the children do not form a tree)") }
+        guard !seenNode[child] else {
+          throw Self.fail(
+            start,
+            "\(context): node \(child) is reached twice (the children do not form a tree)"
+          )
+        }
         seenNode[child] = true
         stack.append(rights[child])
         stack.append(lefts[child])
       } else {
-        guard !seenLeaf[~child] else { throw Self.fail(start, "\(context): leaf \(~child) is reached twice (the children do not form a tree)") }
+        guard !seenLeaf[~child] else {
+          throw Self.fail(
+            start,
+            "\(context): leaf \(~child) is reached twice (the children do not form a tree)"
+          )
+        }
         seenLeaf[~child] = true
       }
       order.append(child)
     }
     guard order.count == 2 * leaves - 1 else {
-      throw Self.fail(start, "\(context): \(2 * leaves - 1 - order.count) nodes or leaves are not reachable from the root")
+      throw Self.fail(
+        start,
+        "\(context): \(2 * leaves - 1 - order.count) nodes or leaves are not reachable from the root"
+      )
     }
     // Where each split node and leaf lands in pre-order.
     var nodePosition = [Int](repeating: 0, count: inner)
@@ -313,7 +422,7 @@ private struct LightGBMReader {
       if decision & 1 == 1 {
         let set = Int(thresholds[child])
         tree.value.append(thresholds[child])
-        tree.split.append(.categories(Array(words[boundaries[set]..<boundaries[set + 1]])))
+        tree.split.append(.categories(Array(words[boundaries[set] ..< boundaries[set + 1]])))
       } else {
         tree.value.append(thresholds[child])
         tree.split.append(.lessOrEqual(TreeEnsemble.Missing(rawValue: UInt8((decision >> 2) & 3))!))

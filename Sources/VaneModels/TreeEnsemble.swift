@@ -124,8 +124,17 @@ public struct TreeEnsemble: Sendable, Equatable {
   }
 
   init(
-    format: Format, objective: Objective, objectiveName: String, sigmoidScale: Double = 1, groups: Int, baseMargins: [Double],
-    trees: [Tree], totalTrees: Int, featureCount: Int, featureNames: [String] = [], averageOutput: Bool = false
+    format: Format,
+    objective: Objective,
+    objectiveName: String,
+    sigmoidScale: Double = 1,
+    groups: Int,
+    baseMargins: [Double],
+    trees: [Tree],
+    totalTrees: Int,
+    featureCount: Int,
+    featureNames: [String] = [],
+    averageOutput: Bool = false
   ) {
     self.format = format
     self.objective = objective
@@ -147,9 +156,16 @@ public struct TreeEnsemble: Sendable, Equatable {
       for node in tree.left.indices {
         let leaf = tree.isLeaf(node)
         var entry = Node(
-          left: leaf ? -1 : Int32(offset + tree.left[node]), right: leaf ? -1 : Int32(offset + tree.right[node]),
-          feature: Int32(tree.feature[node]), kind: 0, missing: 0, defaultLeft: tree.defaultLeft[node], value: tree.value[node],
-          bitsetStart: 0, bitsetCount: 0)
+          left: leaf ? -1 : Int32(offset + tree.left[node]),
+          right: leaf ? -1 : Int32(offset + tree.right[node]),
+          feature: Int32(tree.feature[node]),
+          kind: 0,
+          missing: 0,
+          defaultLeft: tree.defaultLeft[node],
+          value: tree.value[node],
+          bitsetStart: 0,
+          bitsetCount: 0
+        )
         switch tree.split[node] {
         case .lessThan:
           break
@@ -171,9 +187,12 @@ public struct TreeEnsemble: Sendable, Equatable {
   }
 
   public static func == (a: TreeEnsemble, b: TreeEnsemble) -> Bool {
-    a.format == b.format && a.objective == b.objective && a.objectiveName == b.objectiveName && a.sigmoidScale == b.sigmoidScale
-      && a.groups == b.groups && a.baseMargins == b.baseMargins && a.trees == b.trees && a.totalTrees == b.totalTrees
-      && a.featureCount == b.featureCount && a.featureNames == b.featureNames && a.averageOutput == b.averageOutput
+    a.format == b.format && a.objective == b.objective && a.objectiveName == b.objectiveName
+      && a.sigmoidScale == b.sigmoidScale
+      && a.groups == b.groups && a.baseMargins == b.baseMargins && a.trees == b.trees
+      && a.totalTrees == b.totalTrees
+      && a.featureCount == b.featureCount && a.featureNames == b.featureNames
+      && a.averageOutput == b.averageOutput
   }
 
   /// Classes the probabilities cover: 2 for a binary model, the group count for a multiclass
@@ -193,7 +212,10 @@ public struct TreeEnsemble: Sendable, Equatable {
 
   /// The margins of one row (`featureCount` values; NaN is missing), one per output group.
   public func margins(_ row: UnsafeBufferPointer<Double>) -> [Double] {
-    precondition(row.count == self.featureCount, "a row of \(row.count) values for \(self.featureCount) features")
+    precondition(
+      row.count == self.featureCount,
+      "a row of \(row.count) values for \(self.featureCount) features"
+    )
     var out = self.baseMargins
     let floatSum = self.format == .xgboost
     self.nodes.withUnsafeBufferPointer { nodes in
@@ -219,7 +241,8 @@ public struct TreeEnsemble: Sendable, Equatable {
             case 1:
               var x = row[Int(node.feature)]
               if x.isNaN && node.missing != Missing.nan.rawValue { x = 0 }
-              if (node.missing == Missing.zero.rawValue && x >= -Self.zeroThreshold && x <= Self.zeroThreshold)
+              if (node.missing == Missing.zero.rawValue && x >= -Self.zeroThreshold
+                && x <= Self.zeroThreshold)
                 || (node.missing == Missing.nan.rawValue && x.isNaN)
               {
                 goLeft = node.defaultLeft
@@ -235,7 +258,8 @@ public struct TreeEnsemble: Sendable, Equatable {
               } else {
                 let category = Int(x.rounded(.towardZero))
                 let word = category >> 5
-                goLeft = category >= 0 && word < Int(node.bitsetCount)
+                goLeft =
+                  category >= 0 && word < Int(node.bitsetCount)
                   && (bitsets[Int(node.bitsetStart) + word] >> UInt32(category & 31)) & 1 == 1
               }
             }
@@ -250,12 +274,21 @@ public struct TreeEnsemble: Sendable, Equatable {
   /// The margins of `rows` rows laid out row-major (`rows × featureCount`), `rows × groups`
   /// row-major.
   public func margins(batch: [Double], rows: Int) -> [Double] {
-    precondition(batch.count == rows * self.featureCount, "\(batch.count) values are not \(rows) rows of \(self.featureCount)")
+    precondition(
+      batch.count == rows * self.featureCount,
+      "\(batch.count) values are not \(rows) rows of \(self.featureCount)"
+    )
     var out: [Double] = []
     out.reserveCapacity(rows * self.groups)
     batch.withUnsafeBufferPointer { all in
-      for r in 0..<rows {
-        out.append(contentsOf: self.margins(UnsafeBufferPointer(rebasing: all[(r * self.featureCount)..<((r + 1) * self.featureCount)])))
+      for r in 0 ..< rows {
+        out.append(
+          contentsOf: self.margins(
+            UnsafeBufferPointer(
+              rebasing: all[(r * self.featureCount) ..< ((r + 1) * self.featureCount)]
+            )
+          )
+        )
       }
     }
     return out

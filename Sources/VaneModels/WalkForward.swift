@@ -29,21 +29,43 @@ public struct WalkForwardPlan: Sendable, Equatable {
   ///   retrain step of 0 or longer than the test fold, a validation tail that leaves no
   ///   training rows.
   public init(
-    window: Window = .expanding, trainBars: Int, testBars: Int, retrainEveryBars: Int? = nil, purgeBars: Int, embargoBars: Int = 0,
-    validationBars: Int = 0, maxFolds: Int = 0
+    window: Window = .expanding,
+    trainBars: Int,
+    testBars: Int,
+    retrainEveryBars: Int? = nil,
+    purgeBars: Int,
+    embargoBars: Int = 0,
+    validationBars: Int = 0,
+    maxFolds: Int = 0
   ) throws {
     let step = retrainEveryBars ?? testBars
-    guard trainBars > 0 else { throw VaneError.invalidArgument(field: "walk_forward.train_bars", "must be positive") }
-    guard testBars > 0 else { throw VaneError.invalidArgument(field: "walk_forward.test_bars", "must be positive") }
+    guard trainBars > 0 else {
+      throw VaneError.invalidArgument(field: "walk_forward.train_bars", "must be positive")
+    }
+    guard testBars > 0 else {
+      throw VaneError.invalidArgument(field: "walk_forward.test_bars", "must be positive")
+    }
     guard step > 0, step <= testBars else {
-      throw VaneError.invalidArgument(field: "walk_forward.retrain_every_bars", "must be between 1 and test_bars (\(testBars)); got \(step)")
+      throw VaneError.invalidArgument(
+        field: "walk_forward.retrain_every_bars",
+        "must be between 1 and test_bars (\(testBars)); got \(step)"
+      )
     }
-    guard purgeBars >= 0 else { throw VaneError.invalidArgument(field: "walk_forward.purge_bars", "must not be negative") }
-    guard embargoBars >= 0 else { throw VaneError.invalidArgument(field: "walk_forward.embargo_bars", "must not be negative") }
+    guard purgeBars >= 0 else {
+      throw VaneError.invalidArgument(field: "walk_forward.purge_bars", "must not be negative")
+    }
+    guard embargoBars >= 0 else {
+      throw VaneError.invalidArgument(field: "walk_forward.embargo_bars", "must not be negative")
+    }
     guard validationBars >= 0, validationBars < trainBars else {
-      throw VaneError.invalidArgument(field: "walk_forward.validation_bars", "must be at least 0 and below train_bars (\(trainBars))")
+      throw VaneError.invalidArgument(
+        field: "walk_forward.validation_bars",
+        "must be at least 0 and below train_bars (\(trainBars))"
+      )
     }
-    guard maxFolds >= 0 else { throw VaneError.invalidArgument(field: "walk_forward.max_folds", "must not be negative") }
+    guard maxFolds >= 0 else {
+      throw VaneError.invalidArgument(field: "walk_forward.max_folds", "must not be negative")
+    }
     self.window = window
     self.trainBars = trainBars
     self.testBars = testBars
@@ -74,7 +96,10 @@ public struct WalkForwardPlan: Sendable, Equatable {
   ///   FAILED_PRECONDITION when the data is too short for one fold.
   public func folds(openTimes: [Int64], labelEnds: [Int64], barMs: Int64) throws -> [Fold] {
     guard openTimes.count == labelEnds.count else {
-      throw VaneError.invalidArgument(field: "label_ends", "\(labelEnds.count) for \(openTimes.count) rows")
+      throw VaneError.invalidArgument(
+        field: "label_ends",
+        "\(labelEnds.count) for \(openTimes.count) rows"
+      )
     }
     guard barMs > 0 else { throw VaneError.invalidArgument(field: "interval", "must be positive") }
     if let i = openTimes.indices.dropFirst().first(where: { openTimes[$0] < openTimes[$0 - 1] }) {
@@ -94,20 +119,37 @@ public struct WalkForwardPlan: Sendable, Equatable {
       // Training rows: in the window, before the validation tail, and resolved before it (so
       // that no training label reaches into validation, let alone the test fold).
       let fitEnd = self.validationBars > 0 ? validationStart : trainEnd
-      let train = Self.rows(openTimes, from: trainStart, to: fitEnd).filter { labelEnds[$0] <= fitEnd }
-      let validation = self.validationBars > 0 ? Self.rows(openTimes, from: validationStart, to: trainEnd).filter { labelEnds[$0] <= trainEnd } : []
+      let train = Self.rows(openTimes, from: trainStart, to: fitEnd).filter {
+        labelEnds[$0] <= fitEnd
+      }
+      let validation =
+        self.validationBars > 0
+        ? Self.rows(openTimes, from: validationStart, to: trainEnd).filter {
+          labelEnds[$0] <= trainEnd
+        } : []
       let test = Self.rows(openTimes, from: testStart, to: testEnd)
       if !train.isEmpty, !test.isEmpty {
-        folds.append(Fold(
-          number: 0, trainRows: train, validationRows: validation, testRows: test, trainRange: trainStart..<trainEnd, testRange: testStart..<testEnd))
+        folds.append(
+          Fold(
+            number: 0,
+            trainRows: train,
+            validationRows: validation,
+            testRows: test,
+            trainRange: trainStart ..< trainEnd,
+            testRange: testStart ..< testEnd
+          )
+        )
       }
       testStart += Int64(self.retrainEveryBars) * barMs
     }
-    if self.maxFolds > 0, folds.count > self.maxFolds { folds.removeFirst(folds.count - self.maxFolds) }
+    if self.maxFolds > 0, folds.count > self.maxFolds {
+      folds.removeFirst(folds.count - self.maxFolds)
+    }
     guard !folds.isEmpty else {
       throw VaneError(
         .failedPrecondition,
-        "the data (\(openTimes.count) rows) is too short for one fold: it needs \(self.trainBars) training bars, a \(self.purgeBars + self.embargoBars)-bar gap and test bars after them")
+        "the data (\(openTimes.count) rows) is too short for one fold: it needs \(self.trainBars) training bars, a \(self.purgeBars + self.embargoBars)-bar gap and test bars after them"
+      )
     }
     for index in folds.indices { folds[index].number = index + 1 }
     return folds
@@ -120,18 +162,39 @@ public struct WalkForwardPlan: Sendable, Equatable {
   ///   when no row's label resolves inside it.
   public func finalWindow(openTimes: [Int64], labelEnds: [Int64], barMs: Int64) throws -> Fold {
     guard openTimes.count == labelEnds.count, barMs > 0 else {
-      throw VaneError.invalidArgument(field: "label_ends", "\(labelEnds.count) for \(openTimes.count) rows")
+      throw VaneError.invalidArgument(
+        field: "label_ends",
+        "\(labelEnds.count) for \(openTimes.count) rows"
+      )
     }
-    guard let first = openTimes.first, let last = openTimes.last else { throw VaneError(.failedPrecondition, "no rows to fit on") }
+    guard let first = openTimes.first, let last = openTimes.last else {
+      throw VaneError(.failedPrecondition, "no rows to fit on")
+    }
     // The window ends when the last label resolves (labels may look past the last bar).
     let trainEnd = max(labelEnds.max() ?? last, last) + 1
-    let trainStart = self.window == .expanding ? first : max(first, trainEnd - Int64(self.trainBars) * barMs)
+    let trainStart =
+      self.window == .expanding ? first : max(first, trainEnd - Int64(self.trainBars) * barMs)
     let validationStart = trainEnd - Int64(self.validationBars) * barMs
     let fitEnd = self.validationBars > 0 ? validationStart : trainEnd
-    let train = Self.rows(openTimes, from: trainStart, to: fitEnd).filter { labelEnds[$0] <= fitEnd }
-    let validation = self.validationBars > 0 ? Self.rows(openTimes, from: validationStart, to: trainEnd).filter { labelEnds[$0] <= trainEnd } : []
-    guard !train.isEmpty else { throw VaneError(.failedPrecondition, "no labelled rows to refit the final model on") }
-    return Fold(number: 0, trainRows: train, validationRows: validation, testRows: [], trainRange: trainStart..<trainEnd, testRange: trainEnd..<trainEnd)
+    let train = Self.rows(openTimes, from: trainStart, to: fitEnd).filter {
+      labelEnds[$0] <= fitEnd
+    }
+    let validation =
+      self.validationBars > 0
+      ? Self.rows(openTimes, from: validationStart, to: trainEnd).filter {
+        labelEnds[$0] <= trainEnd
+      } : []
+    guard !train.isEmpty else {
+      throw VaneError(.failedPrecondition, "no labelled rows to refit the final model on")
+    }
+    return Fold(
+      number: 0,
+      trainRows: train,
+      validationRows: validation,
+      testRows: [],
+      trainRange: trainStart ..< trainEnd,
+      testRange: trainEnd ..< trainEnd
+    )
   }
 
   /// Indices of rows opened in [from, to) (binary search: rows are sorted).
@@ -144,7 +207,7 @@ public struct WalkForwardPlan: Sendable, Equatable {
       }
       return low
     }
-    return Array(lowerBound(from)..<lowerBound(to))
+    return Array(lowerBound(from) ..< lowerBound(to))
   }
 
   /// Which fold's prediction each row's out-of-fold value comes from: the most recent fold

@@ -12,13 +12,25 @@ final class XGBoostLibrary: Sendable {
 
   /// The process's library, or why it could not be loaded.
   static let shared: Result<XGBoostLibrary, VaneError> = {
-    let path = ProcessInfo.processInfo.environment["VANE_XGBOOST_LIBRARY"].flatMap { $0.isEmpty ? nil : $0 }
+    let path = ProcessInfo.processInfo.environment["VANE_XGBOOST_LIBRARY"].flatMap {
+      $0.isEmpty ? nil : $0
+    }
     var error = [CChar](repeating: 0, count: 512)
     var library: OpaquePointer?
-    let status = path.map { vane_xgb_open($0, &library, &error, error.count) } ?? vane_xgb_open(nil, &library, &error, error.count)
+    let status =
+      path.map { vane_xgb_open($0, &library, &error, error.count) }
+      ?? vane_xgb_open(nil, &library, &error, error.count)
     guard status == 0, let library else {
-      let message = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-      return .failure(VaneError(.failedPrecondition, "XGBoost is not available: \(message) (install libxgboost0, or set VANE_XGBOOST_LIBRARY)"))
+      let message = String(
+        decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) },
+        as: UTF8.self
+      )
+      return .failure(
+        VaneError(
+          .failedPrecondition,
+          "XGBoost is not available: \(message) (install libxgboost0, or set VANE_XGBOOST_LIBRARY)"
+        )
+      )
     }
     return .success(XGBoostLibrary(pointer: library))
   }()
@@ -48,19 +60,38 @@ final class XGBoostMatrix {
 
   /// A dense matrix from row-major `values` (`rows × columns`; NaN is missing), with labels and
   /// weights when given.
-  init(library: XGBoostLibrary, values: [Double], rows: Int, columns: Int, labels: [Int]? = nil, weights: [Double]? = nil) throws {
+  init(
+    library: XGBoostLibrary,
+    values: [Double],
+    rows: Int,
+    columns: Int,
+    labels: [Int]? = nil,
+    weights: [Double]? = nil
+  ) throws {
     precondition(values.count == rows * columns)
     self.library = library
     let floats = values.map(Float.init)
     var handle: UnsafeMutableRawPointer?
-    try library.check(vane_xgb_matrix_create(library.pointer, floats, UInt64(rows), UInt64(columns), .nan, &handle), "creating a matrix")
+    try library.check(
+      vane_xgb_matrix_create(library.pointer, floats, UInt64(rows), UInt64(columns), .nan, &handle),
+      "creating a matrix"
+    )
     self.handle = handle!
     if let labels { try self.set("label", labels.map(Float.init)) }
     if let weights { try self.set("weight", weights.map(Float.init)) }
   }
 
   func set(_ field: String, _ values: [Float]) throws {
-    try self.library.check(vane_xgb_matrix_set_float_info(self.library.pointer, self.handle, field, values, UInt64(values.count)), "setting \(field)")
+    try self.library.check(
+      vane_xgb_matrix_set_float_info(
+        self.library.pointer,
+        self.handle,
+        field,
+        values,
+        UInt64(values.count)
+      ),
+      "setting \(field)"
+    )
   }
 
   deinit { _ = vane_xgb_matrix_free(self.library.pointer, self.handle) }
@@ -79,7 +110,10 @@ final class XGBoostBooster {
   /// A new booster holding the trees of rounds [0, rounds).
   func slice(rounds: Int) throws -> XGBoostBooster {
     var handle: UnsafeMutableRawPointer?
-    try self.library.check(vane_xgb_booster_slice(self.library.pointer, self.handle, 0, Int32(rounds), &handle), "keeping \(rounds) rounds")
+    try self.library.check(
+      vane_xgb_booster_slice(self.library.pointer, self.handle, 0, Int32(rounds), &handle),
+      "keeping \(rounds) rounds"
+    )
     return XGBoostBooster(library: self.library, handle: handle!)
   }
 
@@ -87,16 +121,25 @@ final class XGBoostBooster {
     self.library = library
     var handle: UnsafeMutableRawPointer?
     let matrices: [UnsafeMutableRawPointer?] = cache.map(\.handle)
-    try library.check(vane_xgb_booster_create(library.pointer, matrices, UInt64(matrices.count), &handle), "creating a booster")
+    try library.check(
+      vane_xgb_booster_create(library.pointer, matrices, UInt64(matrices.count), &handle),
+      "creating a booster"
+    )
     self.handle = handle!
   }
 
   func set(_ name: String, _ value: String) throws {
-    try self.library.check(vane_xgb_booster_set_param(self.library.pointer, self.handle, name, value), "parameter \(name)=\(value)")
+    try self.library.check(
+      vane_xgb_booster_set_param(self.library.pointer, self.handle, name, value),
+      "parameter \(name)=\(value)"
+    )
   }
 
   func update(iteration: Int, _ train: XGBoostMatrix) throws {
-    try self.library.check(vane_xgb_booster_update(self.library.pointer, self.handle, Int32(iteration), train.handle), "round \(iteration)")
+    try self.library.check(
+      vane_xgb_booster_update(self.library.pointer, self.handle, Int32(iteration), train.handle),
+      "round \(iteration)"
+    )
   }
 
   /// The evaluation metric on `matrix` after `iteration` (the first metric of the line
@@ -106,10 +149,25 @@ final class XGBoostBooster {
     let matrices: [UnsafeMutableRawPointer?] = [matrix.handle]
     try name.withCString { cName in
       var names: [UnsafePointer<CChar>?] = [cName]
-      try self.library.check(vane_xgb_booster_eval(self.library.pointer, self.handle, Int32(iteration), matrices, &names, 1, &result), "evaluating")
+      try self.library.check(
+        vane_xgb_booster_eval(
+          self.library.pointer,
+          self.handle,
+          Int32(iteration),
+          matrices,
+          &names,
+          1,
+          &result
+        ),
+        "evaluating"
+      )
     }
     let line = result.map { String(cString: $0) } ?? ""
-    guard let value = line.split(separator: ":").last.flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) else {
+    guard
+      let value = line.split(separator: ":").last.flatMap({
+        Double($0.trimmingCharacters(in: .whitespaces))
+      })
+    else {
       throw VaneError(.internalError, "XGBoost evaluation: cannot read '\(line)'")
     }
     return value
@@ -117,13 +175,25 @@ final class XGBoostBooster {
 
   /// Predictions over `matrix` from the trees of rounds [0, rounds) (all when nil), flattened.
   func predict(_ matrix: XGBoostMatrix, rounds: Int?) throws -> [Float] {
-    let config = #"{"type": 0, "training": false, "iteration_begin": 0, "iteration_end": \#(rounds ?? 0), "strict_shape": false}"#
+    let config =
+      #"{"type": 0, "training": false, "iteration_begin": 0, "iteration_end": \#(rounds ?? 0), "strict_shape": false}"#
     var shape: UnsafePointer<UInt64>?
     var dimensions: UInt64 = 0
     var result: UnsafePointer<Float>?
-    try self.library.check(vane_xgb_booster_predict(self.library.pointer, self.handle, matrix.handle, config, &shape, &dimensions, &result), "predicting")
+    try self.library.check(
+      vane_xgb_booster_predict(
+        self.library.pointer,
+        self.handle,
+        matrix.handle,
+        config,
+        &shape,
+        &dimensions,
+        &result
+      ),
+      "predicting"
+    )
     guard let shape, let result else { return [] }
-    let count = (0..<Int(dimensions)).reduce(1) { $0 * Int(shape[$1]) }
+    let count = (0 ..< Int(dimensions)).reduce(1) { $0 * Int(shape[$1]) }
     return Array(UnsafeBufferPointer(start: result, count: count))
   }
 
@@ -131,14 +201,25 @@ final class XGBoostBooster {
   func json() throws -> Data {
     var length: UInt64 = 0
     var bytes: UnsafePointer<CChar>?
-    try self.library.check(vane_xgb_booster_save(self.library.pointer, self.handle, &length, &bytes), "saving")
+    try self.library.check(
+      vane_xgb_booster_save(self.library.pointer, self.handle, &length, &bytes),
+      "saving"
+    )
     guard let bytes else { return Data() }
     return Data(bytes: bytes, count: Int(length))
   }
 
   func load(_ json: Data) throws {
     try json.withUnsafeBytes { buffer in
-      try self.library.check(vane_xgb_booster_load(self.library.pointer, self.handle, buffer.baseAddress, UInt64(buffer.count)), "loading a model")
+      try self.library.check(
+        vane_xgb_booster_load(
+          self.library.pointer,
+          self.handle,
+          buffer.baseAddress,
+          UInt64(buffer.count)
+        ),
+        "loading a model"
+      )
     }
   }
 
@@ -174,16 +255,22 @@ public struct XGBoostModel: Sendable, Equatable {
     /// The native parameters for `classCount` classes.
     func native(classCount: Int) -> [(String, String)] {
       var list: [(String, String)] = [
-        ("booster", "gbtree"), ("tree_method", self.treeMethod), ("max_depth", "\(self.maxDepth)"), ("eta", "\(self.learningRate)"),
-        ("subsample", "\(self.subsample)"), ("colsample_bytree", "\(self.columnSampleByTree)"), ("min_child_weight", "\(self.minChildWeight)"),
-        ("lambda", "\(self.lambda)"), ("alpha", "\(self.alpha)"), ("gamma", "\(self.gamma)"), ("max_bin", "\(self.maxBin)"),
+        ("booster", "gbtree"), ("tree_method", self.treeMethod), ("max_depth", "\(self.maxDepth)"),
+        ("eta", "\(self.learningRate)"),
+        ("subsample", "\(self.subsample)"), ("colsample_bytree", "\(self.columnSampleByTree)"),
+        ("min_child_weight", "\(self.minChildWeight)"),
+        ("lambda", "\(self.lambda)"), ("alpha", "\(self.alpha)"), ("gamma", "\(self.gamma)"),
+        ("max_bin", "\(self.maxBin)"),
         ("seed", "\(self.seed % (1 << 31))"), ("verbosity", "0"),
       ]
       if self.threads > 0 { list.append(("nthread", "\(self.threads)")) }
       if classCount == 2 {
         list += [("objective", "binary:logistic"), ("eval_metric", "logloss")]
       } else {
-        list += [("objective", "multi:softprob"), ("num_class", "\(classCount)"), ("eval_metric", "mlogloss")]
+        list += [
+          ("objective", "multi:softprob"), ("num_class", "\(classCount)"),
+          ("eval_metric", "mlogloss"),
+        ]
       }
       list += self.extra.sorted { $0.key < $1.key }
       return list
@@ -209,28 +296,56 @@ public struct XGBoostModel: Sendable, Equatable {
   /// - Throws: FAILED_PRECONDITION when libxgboost cannot be loaded; INVALID_ARGUMENT for bad
   ///   shapes or labels; CANCELLED when `round` stopped it.
   public static func fit(
-    features: [Double], count: Int, featureCount: Int, labels: [Int], classCount: Int, weights: [Double]? = nil,
-    validation: (features: [Double], count: Int, labels: [Int])? = nil, parameters: Parameters,
+    features: [Double],
+    count: Int,
+    featureCount: Int,
+    labels: [Int],
+    classCount: Int,
+    weights: [Double]? = nil,
+    validation: (features: [Double], count: Int, labels: [Int])? = nil,
+    parameters: Parameters,
     round: (Int, Double?) -> Bool = { _, _ in true }
   ) throws -> XGBoostModel {
     let library = try XGBoostLibrary.load()
-    guard count > 0, featureCount > 0, features.count == count * featureCount, labels.count == count else {
-      throw VaneError.invalidArgument(field: "features", "\(features.count) values and \(labels.count) labels for \(count) rows × \(featureCount) columns")
+    guard count > 0, featureCount > 0, features.count == count * featureCount, labels.count == count
+    else {
+      throw VaneError.invalidArgument(
+        field: "features",
+        "\(features.count) values and \(labels.count) labels for \(count) rows × \(featureCount) columns"
+      )
     }
-    if let bad = labels.firstIndex(where: { !(0..<classCount).contains($0) }) {
-      throw VaneError.invalidArgument(field: "labels[\(bad)]", "\(labels[bad]) is not in 0..<\(classCount)")
+    if let bad = labels.firstIndex(where: { !(0 ..< classCount).contains($0) }) {
+      throw VaneError.invalidArgument(
+        field: "labels[\(bad)]",
+        "\(labels[bad]) is not in 0..<\(classCount)"
+      )
     }
-    guard parameters.rounds > 0 else { throw VaneError.invalidArgument(field: "num_boost_rounds", "must be positive") }
-    let train = try XGBoostMatrix(library: library, values: features, rows: count, columns: featureCount, labels: labels, weights: weights)
+    guard parameters.rounds > 0 else {
+      throw VaneError.invalidArgument(field: "num_boost_rounds", "must be positive")
+    }
+    let train = try XGBoostMatrix(
+      library: library,
+      values: features,
+      rows: count,
+      columns: featureCount,
+      labels: labels,
+      weights: weights
+    )
     let valid = try validation.map {
-      try XGBoostMatrix(library: library, values: $0.features, rows: $0.count, columns: featureCount, labels: $0.labels)
+      try XGBoostMatrix(
+        library: library,
+        values: $0.features,
+        rows: $0.count,
+        columns: featureCount,
+        labels: $0.labels
+      )
     }
     let booster = try XGBoostBooster(library: library, cache: [train] + (valid.map { [$0] } ?? []))
     for (name, value) in parameters.native(classCount: classCount) { try booster.set(name, value) }
     var best = (loss: Double.infinity, round: -1)
     var kept = parameters.rounds
     var trained = 0
-    for iteration in 0..<parameters.rounds {
+    for iteration in 0 ..< parameters.rounds {
       try booster.update(iteration: iteration, train)
       trained = iteration + 1
       var loss: Double?
@@ -239,8 +354,12 @@ public struct XGBoostModel: Sendable, Equatable {
         loss = value
         if value < best.loss { best = (value, iteration) }
       }
-      guard round(iteration, loss) else { throw VaneError(.cancelled, "XGBoost training stopped at round \(iteration)") }
-      if valid != nil, parameters.earlyStoppingRounds > 0, iteration - best.round >= parameters.earlyStoppingRounds {
+      guard round(iteration, loss) else {
+        throw VaneError(.cancelled, "XGBoost training stopped at round \(iteration)")
+      }
+      if valid != nil, parameters.earlyStoppingRounds > 0,
+        iteration - best.round >= parameters.earlyStoppingRounds
+      {
         kept = best.round + 1
         break
       }
@@ -248,7 +367,12 @@ public struct XGBoostModel: Sendable, Equatable {
     if valid != nil, parameters.earlyStoppingRounds > 0, best.round >= 0 { kept = best.round + 1 }
     // The model keeps only the rounds it uses, so its JSON predicts alike in any XGBoost.
     let model = kept < trained ? try booster.slice(rounds: kept) : booster
-    return XGBoostModel(json: try model.json(), classCount: classCount, featureCount: featureCount, rounds: kept)
+    return XGBoostModel(
+      json: try model.json(),
+      classCount: classCount,
+      featureCount: featureCount,
+      rounds: kept
+    )
   }
 
   /// Class probabilities, `count × classCount`, from the kept rounds.
@@ -257,7 +381,12 @@ public struct XGBoostModel: Sendable, Equatable {
     let library = try XGBoostLibrary.load()
     let booster = try XGBoostBooster(library: library)
     try booster.load(self.json)
-    let matrix = try XGBoostMatrix(library: library, values: features, rows: count, columns: self.featureCount)
+    let matrix = try XGBoostMatrix(
+      library: library,
+      values: features,
+      rows: count,
+      columns: self.featureCount
+    )
     let raw = try booster.predict(matrix, rounds: self.rounds).map(Double.init)
     if self.classCount == 2 {
       return raw.flatMap { [1 - $0, $0] }

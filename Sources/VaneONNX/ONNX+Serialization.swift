@@ -55,7 +55,9 @@ extension ONNX.Node {
     for output in self.outputs { writer.writeString(field: 2, output) }
     writer.writeString(field: 3, self.name)
     writer.writeString(field: 4, self.opType)
-    for attribute in self.attributes { writer.writeMessage(field: 5) { attribute.encode(into: &$0) } }
+    for attribute in self.attributes {
+      writer.writeMessage(field: 5) { attribute.encode(into: &$0) }
+    }
     if !self.domain.isEmpty { writer.writeString(field: 7, self.domain) }
   }
 }

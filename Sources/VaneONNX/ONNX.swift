@@ -39,7 +39,9 @@ enum ONNX {
       precondition(values.count == dims.reduce(1, *))
       var raw: [UInt8] = []
       raw.reserveCapacity(values.count * 8)
-      for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
+      for value in values {
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { raw.append(contentsOf: $0) }
+      }
       return Tensor(name: name, dims: dims, dataType: .double, rawData: raw)
     }
 
@@ -48,7 +50,9 @@ enum ONNX {
       precondition(values.count == dims.reduce(1, *))
       var raw: [UInt8] = []
       raw.reserveCapacity(values.count * 4)
-      for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
+      for value in values {
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { raw.append(contentsOf: $0) }
+      }
       return Tensor(name: name, dims: dims, dataType: .float, rawData: raw)
     }
 
@@ -82,13 +86,27 @@ enum ONNX {
       self.value = value
     }
 
-    static func float(_ name: String, _ value: Float) -> Attribute { Attribute(name, .float(value)) }
-    static func int(_ name: String, _ value: Int) -> Attribute { Attribute(name, .int(Int64(value))) }
-    static func string(_ name: String, _ value: String) -> Attribute { Attribute(name, .string(value)) }
-    static func tensor(_ name: String, _ value: Tensor) -> Attribute { Attribute(name, .tensor(value)) }
-    static func floats(_ name: String, _ values: [Float]) -> Attribute { Attribute(name, .floats(values)) }
-    static func ints(_ name: String, _ values: [Int]) -> Attribute { Attribute(name, .ints(values.map(Int64.init))) }
-    static func strings(_ name: String, _ values: [String]) -> Attribute { Attribute(name, .strings(values)) }
+    static func float(_ name: String, _ value: Float) -> Attribute {
+      Attribute(name, .float(value))
+    }
+    static func int(_ name: String, _ value: Int) -> Attribute {
+      Attribute(name, .int(Int64(value)))
+    }
+    static func string(_ name: String, _ value: String) -> Attribute {
+      Attribute(name, .string(value))
+    }
+    static func tensor(_ name: String, _ value: Tensor) -> Attribute {
+      Attribute(name, .tensor(value))
+    }
+    static func floats(_ name: String, _ values: [Float]) -> Attribute {
+      Attribute(name, .floats(values))
+    }
+    static func ints(_ name: String, _ values: [Int]) -> Attribute {
+      Attribute(name, .ints(values.map(Int64.init)))
+    }
+    static func strings(_ name: String, _ values: [String]) -> Attribute {
+      Attribute(name, .strings(values))
+    }
   }
 
   /// A NodeProto: one operator application.

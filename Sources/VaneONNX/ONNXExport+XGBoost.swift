@@ -27,28 +27,49 @@ extension ONNXExport {
   ///   binary:logistic / multi:softprob model with numerical splits, or when the transform, names
   ///   or metadata do not fit.
   public static func xgboost(
-    _ model: XGBoostModel, transform: ONNXInputTransform? = nil, classNames: [String] = [], metadata: [String: String] = [:]
+    _ model: XGBoostModel,
+    transform: ONNXInputTransform? = nil,
+    classNames: [String] = [],
+    metadata: [String: String] = [:]
   ) throws -> Data {
     let d = model.featureCount, k = model.classCount
-    let trees = try TreeEnsemble.xgboost(model.json, classCount: k, featureCount: d, rounds: model.rounds)
+    let trees = try TreeEnsemble.xgboost(
+      model.json,
+      classCount: k,
+      featureCount: d,
+      rounds: model.rounds
+    )
     try transform?.validate(columns: d)
     try Self.validate(names: classNames, count: k, field: "class_names")
 
     var builder = ONNXGraphBuilder(reserving: [Self.featuresInput, Self.probabilitiesOutput])
     var x = Self.featuresInput
     if let transform { x = transform.apply(to: x, columns: d, in: &builder) }
-    x = builder.apply("Cast", [x], [.int("to", Int(ONNX.DataType.float.rawValue))], hint: "features_f32")
+    x = builder.apply(
+      "Cast",
+      [x],
+      [.int("to", Int(ONNX.DataType.float.rawValue))],
+      hint: "features_f32"
+    )
     let toDouble = ONNX.Attribute.int("to", Int(ONNX.DataType.double.rawValue))
     switch trees.objective {
     case .binaryLogistic:
       var attributes = trees.nodeAttributes()
       let leaves = trees.leafVotes()
       attributes += [
-        .int("n_targets", 1), .ints("target_treeids", leaves.tree), .ints("target_nodeids", leaves.node),
-        .ints("target_ids", leaves.group), .floats("target_weights", leaves.weight), .floats("base_values", trees.baseMargins.map(Float.init)),
+        .int("n_targets", 1), .ints("target_treeids", leaves.tree),
+        .ints("target_nodeids", leaves.node),
+        .ints("target_ids", leaves.group), .floats("target_weights", leaves.weight),
+        .floats("base_values", trees.baseMargins.map(Float.init)),
         .string("aggregate_function", "SUM"), .string("post_transform", "NONE"),
       ]
-      let margin = builder.apply("TreeEnsembleRegressor", [x], attributes, domain: ONNX.mlDomain, hint: "margin_f32")
+      let margin = builder.apply(
+        "TreeEnsembleRegressor",
+        [x],
+        attributes,
+        domain: ONNX.mlDomain,
+        hint: "margin_f32"
+      )
       let p32 = builder.apply("Sigmoid", [margin], hint: "p_class1_f32")
       let p = builder.apply("Cast", [p32], [toDouble], hint: "p_class1")
       _ = Self.twoColumns(p, output: Self.probabilitiesOutput, in: &builder)
@@ -56,24 +77,43 @@ extension ONNXExport {
       var attributes = trees.nodeAttributes()
       let leaves = trees.leafVotes()
       attributes += [
-        .ints("classlabels_int64s", Array(0..<k)), .ints("class_treeids", leaves.tree), .ints("class_nodeids", leaves.node),
-        .ints("class_ids", leaves.group), .floats("class_weights", leaves.weight), .floats("base_values", trees.baseMargins.map(Float.init)),
+        .ints("classlabels_int64s", Array(0 ..< k)), .ints("class_treeids", leaves.tree),
+        .ints("class_nodeids", leaves.node),
+        .ints("class_ids", leaves.group), .floats("class_weights", leaves.weight),
+        .floats("base_values", trees.baseMargins.map(Float.init)),
         .string("post_transform", "SOFTMAX"),
       ]
       let outputs = builder.add(
-        "TreeEnsembleClassifier", [x], attributes, domain: ONNX.mlDomain, hint: "trees", outputCount: 2)
+        "TreeEnsembleClassifier",
+        [x],
+        attributes,
+        domain: ONNX.mlDomain,
+        hint: "trees",
+        outputCount: 2
+      )
       _ = builder.apply("Cast", [outputs[1]], [toDouble], output: Self.probabilitiesOutput)
     case .multiOneVsRest, .margin:
       // The XGBoost reader makes neither.
       preconditionFailure("an XGBoost ensemble with objective \(trees.objective)")
     }
     let graph = builder.graph(
-      name: "vane_xgboost", inputs: [Self.matrix(Self.featuresInput, width: d)], outputs: [Self.matrix(Self.probabilitiesOutput, width: k)])
+      name: "vane_xgboost",
+      inputs: [Self.matrix(Self.featuresInput, width: d)],
+      outputs: [Self.matrix(Self.probabilitiesOutput, width: k)]
+    )
     return try Self.model(
-      kind: "xgboost", graph: graph, transform: transform, labels: ("vane.class_names", classNames),
+      kind: "xgboost",
+      graph: graph,
+      transform: transform,
+      labels: ("vane.class_names", classNames),
       details: [
-        ("vane.feature_count", "\(d)"), ("vane.class_count", "\(k)"), ("vane.xgboost_objective", trees.objective.rawValue),
-        ("vane.xgboost_rounds", "\(model.rounds)"), ("vane.xgboost_trees", "\(trees.trees.count) of \(trees.totalTrees)"),
-      ], metadata: metadata, usesML: true)
+        ("vane.feature_count", "\(d)"), ("vane.class_count", "\(k)"),
+        ("vane.xgboost_objective", trees.objective.rawValue),
+        ("vane.xgboost_rounds", "\(model.rounds)"),
+        ("vane.xgboost_trees", "\(trees.trees.count) of \(trees.totalTrees)"),
+      ],
+      metadata: metadata,
+      usesML: true
+    )
   }
 }

@@ -35,14 +35,23 @@ public enum ONNXExport {
 
   /// Serializes a finished graph with the common metadata.
   static func model(
-    kind: String, graph: ONNX.Graph, transform: ONNXInputTransform?, labels: (key: String, names: [String]),
-    details: [(key: String, value: String)], metadata: [String: String], usesML: Bool = false
+    kind: String,
+    graph: ONNX.Graph,
+    transform: ONNXInputTransform?,
+    labels: (key: String, names: [String]),
+    details: [(key: String, value: String)],
+    metadata: [String: String],
+    usesML: Bool = false
   ) throws -> Data {
     var entries: [(key: String, value: String)] = [
-      (Self.kindKey, kind), ("vane.version", BuildInfo.version), ("vane.input_transform", (transform ?? ONNXInputTransform()).summary),
+      (Self.kindKey, kind), ("vane.version", BuildInfo.version),
+      ("vane.input_transform", (transform ?? ONNXInputTransform()).summary),
     ]
     if !labels.names.isEmpty {
-      let json = try JSONSerialization.data(withJSONObject: labels.names, options: [.withoutEscapingSlashes])
+      let json = try JSONSerialization.data(
+        withJSONObject: labels.names,
+        options: [.withoutEscapingSlashes]
+      )
       entries.append((labels.key, String(decoding: json, as: UTF8.self)))
     }
     entries += details
@@ -52,10 +61,17 @@ public enum ONNXExport {
     }
     entries += metadata.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
     var opsets = [ONNX.OperatorSet(domain: "", version: ONNX.opsetVersion)]
-    if usesML { opsets.append(ONNX.OperatorSet(domain: ONNX.mlDomain, version: ONNX.mlOpsetVersion)) }
+    if usesML {
+      opsets.append(ONNX.OperatorSet(domain: ONNX.mlDomain, version: ONNX.mlOpsetVersion))
+    }
     let model = ONNX.Model(
-      opsets: opsets, producerName: "vane", producerVersion: BuildInfo.version, docString: "Vane \(kind) model", graph: graph,
-      metadata: entries)
+      opsets: opsets,
+      producerName: "vane",
+      producerVersion: BuildInfo.version,
+      docString: "Vane \(kind) model",
+      graph: graph,
+      metadata: entries
+    )
     return model.serialized()
   }
 
@@ -75,12 +91,22 @@ public enum ONNXExport {
 
   /// A [N, width] double tensor's value info.
   static func matrix(_ name: String, width: Int) -> ONNX.ValueInfo {
-    ONNX.ValueInfo(name: name, elementType: .double, shape: [.parameter(Self.batchDimension), .value(width)])
+    ONNX.ValueInfo(
+      name: name,
+      elementType: .double,
+      shape: [.parameter(Self.batchDimension), .value(width)]
+    )
   }
 
   /// `x · W + b` in double, `W` `rows × columns` row-major.
   static func dense(
-    _ x: String, weights: [Double], biases: [Double], rows: Int, columns: Int, hint: String, in builder: inout ONNXGraphBuilder
+    _ x: String,
+    weights: [Double],
+    biases: [Double],
+    rows: Int,
+    columns: Int,
+    hint: String,
+    in builder: inout ONNXGraphBuilder
   ) -> String {
     let w = builder.doubles("\(hint)_weights", weights, dims: [rows, columns])
     let b = builder.doubles("\(hint)_biases", biases, dims: [columns])
@@ -89,7 +115,8 @@ public enum ONNXExport {
   }
 
   /// [1 − p, p] per row from a [N, 1] double tensor `p`, into `output`.
-  static func twoColumns(_ p: String, output: String, in builder: inout ONNXGraphBuilder) -> String {
+  static func twoColumns(_ p: String, output: String, in builder: inout ONNXGraphBuilder) -> String
+  {
     let one = builder.doubles("one", [1], dims: [])
     let complement = builder.apply("Sub", [one, p], hint: "complement")
     return builder.apply("Concat", [complement, p], [.int("axis", 1)], output: output)

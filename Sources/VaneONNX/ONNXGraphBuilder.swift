@@ -46,26 +46,54 @@ struct ONNXGraphBuilder {
   /// names the caller reserved, such as the graph's output); returns the output names.
   @discardableResult
   mutating func add(
-    _ opType: String, _ inputs: [String], _ attributes: [ONNX.Attribute] = [], domain: String = "", hint: String? = nil,
-    outputCount: Int = 1, outputs: [String]? = nil
+    _ opType: String,
+    _ inputs: [String],
+    _ attributes: [ONNX.Attribute] = [],
+    domain: String = "",
+    hint: String? = nil,
+    outputCount: Int = 1,
+    outputs: [String]? = nil
   ) -> [String] {
     let base = hint ?? opType.lowercased()
-    let outputNames = outputs ?? (0..<outputCount).map { self.uniqueName(outputCount == 1 ? base : "\(base)_out\($0)") }
+    let outputNames =
+      outputs
+      ?? (0 ..< outputCount).map { self.uniqueName(outputCount == 1 ? base : "\(base)_out\($0)") }
     let name = self.uniqueName("\(base)_node")
-    self.nodes.append(ONNX.Node(inputs: inputs, outputs: outputNames, name: name, opType: opType, domain: domain, attributes: attributes))
+    self.nodes.append(
+      ONNX.Node(
+        inputs: inputs,
+        outputs: outputNames,
+        name: name,
+        opType: opType,
+        domain: domain,
+        attributes: attributes
+      )
+    )
     return outputNames
   }
 
   /// Adds a one-output node; returns its output's name.
   mutating func apply(
-    _ opType: String, _ inputs: [String], _ attributes: [ONNX.Attribute] = [], domain: String = "", hint: String? = nil,
+    _ opType: String,
+    _ inputs: [String],
+    _ attributes: [ONNX.Attribute] = [],
+    domain: String = "",
+    hint: String? = nil,
     output: String? = nil
   ) -> String {
-    self.add(opType, inputs, attributes, domain: domain, hint: hint, outputs: output.map { [$0] })[0]
+    self.add(opType, inputs, attributes, domain: domain, hint: hint, outputs: output.map { [$0] })[
+      0
+    ]
   }
 
   /// The finished graph.
   func graph(name: String, inputs: [ONNX.ValueInfo], outputs: [ONNX.ValueInfo]) -> ONNX.Graph {
-    ONNX.Graph(name: name, nodes: self.nodes, initializers: self.initializers, inputs: inputs, outputs: outputs)
+    ONNX.Graph(
+      name: name,
+      nodes: self.nodes,
+      initializers: self.initializers,
+      inputs: inputs,
+      outputs: outputs
+    )
   }
 }

@@ -39,16 +39,28 @@ public struct ONNXInputTransform: Sendable, Equatable, Codable {
   func validate(columns: Int) throws {
     guard self.scales else { return }
     guard self.center.count == columns else {
-      throw VaneError.invalidArgument(field: "transform.center", "has \(self.center.count) values for \(columns) input columns")
+      throw VaneError.invalidArgument(
+        field: "transform.center",
+        "has \(self.center.count) values for \(columns) input columns"
+      )
     }
     guard self.scale.count == columns else {
-      throw VaneError.invalidArgument(field: "transform.scale", "has \(self.scale.count) values for \(columns) input columns")
+      throw VaneError.invalidArgument(
+        field: "transform.scale",
+        "has \(self.scale.count) values for \(columns) input columns"
+      )
     }
     if let bad = self.center.firstIndex(where: { !$0.isFinite }) {
-      throw VaneError.invalidArgument(field: "transform.center[\(bad)]", "\(self.center[bad]) is not finite")
+      throw VaneError.invalidArgument(
+        field: "transform.center[\(bad)]",
+        "\(self.center[bad]) is not finite"
+      )
     }
     if let bad = self.scale.firstIndex(where: { !$0.isFinite || $0 == 0 }) {
-      throw VaneError.invalidArgument(field: "transform.scale[\(bad)]", "\(self.scale[bad]) is not a finite non-zero number")
+      throw VaneError.invalidArgument(
+        field: "transform.scale[\(bad)]",
+        "\(self.scale[bad]) is not a finite non-zero number"
+      )
     }
   }
 

@@ -39,12 +39,16 @@ struct ProtobufWriter: Sendable {
 
   /// Four bytes, little-endian.
   mutating func writeRawFixed32(_ value: UInt32) {
-    for shift in stride(from: 0, to: 32, by: 8) { self.bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+    for shift in stride(from: 0, to: 32, by: 8) {
+      self.bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift)))
+    }
   }
 
   /// Eight bytes, little-endian.
   mutating func writeRawFixed64(_ value: UInt64) {
-    for shift in stride(from: 0, to: 64, by: 8) { self.bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+    for shift in stride(from: 0, to: 64, by: 8) {
+      self.bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
+    }
   }
 
   /// A field's key: `field << 3 | wireType`, as a varint.

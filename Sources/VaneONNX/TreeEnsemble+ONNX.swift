@@ -7,7 +7,8 @@ extension TreeEnsemble {
   /// as BRANCH_LT (x < threshold → true branch = XGBoost's left child), missing values to the
   /// true branch where XGBoost's default is left.
   func nodeAttributes() -> [ONNX.Attribute] {
-    var treeIDs: [Int] = [], nodeIDs: [Int] = [], features: [Int] = [], modes: [String] = [], values: [Float] = []
+    var treeIDs: [Int] = [], nodeIDs: [Int] = [], features: [Int] = [], modes: [String] = [],
+      values: [Float] = []
     var trueIDs: [Int] = [], falseIDs: [Int] = [], missingTrue: [Int] = []
     for (t, tree) in self.trees.enumerated() {
       for node in tree.left.indices {
@@ -31,8 +32,10 @@ extension TreeEnsemble {
       }
     }
     return [
-      .ints("nodes_treeids", treeIDs), .ints("nodes_nodeids", nodeIDs), .ints("nodes_featureids", features), .strings("nodes_modes", modes),
-      .floats("nodes_values", values), .ints("nodes_truenodeids", trueIDs), .ints("nodes_falsenodeids", falseIDs),
+      .ints("nodes_treeids", treeIDs), .ints("nodes_nodeids", nodeIDs),
+      .ints("nodes_featureids", features), .strings("nodes_modes", modes),
+      .floats("nodes_values", values), .ints("nodes_truenodeids", trueIDs),
+      .ints("nodes_falsenodeids", falseIDs),
       .ints("nodes_missing_value_tracks_true", missingTrue),
     ]
   }

@@ -58,11 +58,17 @@ public final class ONNXModel: Sendable {
   public convenience init(contentsOf url: URL, limits: ONNXModelLimits = .default) throws {
     let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
     if let size = attributes?[.size] as? Int, size > limits.maximumModelBytes {
-      throw VaneError(.invalidArgument, "\(url.lastPathComponent): \(size) bytes is over the model size limit of \(limits.maximumModelBytes)")
+      throw VaneError(
+        .invalidArgument,
+        "\(url.lastPathComponent): \(size) bytes is over the model size limit of \(limits.maximumModelBytes)"
+      )
     }
     let data: Data
     do { data = try Data(contentsOf: url) } catch {
-      throw VaneError(.invalidArgument, "\(url.lastPathComponent): cannot be read: \(error.localizedDescription)")
+      throw VaneError(
+        .invalidArgument,
+        "\(url.lastPathComponent): cannot be read: \(error.localizedDescription)"
+      )
     }
     try self.init(data: data, directory: url.deletingLastPathComponent().path, limits: limits)
   }
@@ -71,7 +77,10 @@ public final class ONNXModel: Sendable {
   /// (nil: none may be).
   public init(data: Data, directory: String? = nil, limits: ONNXModelLimits = .default) throws {
     guard data.count <= limits.maximumModelBytes else {
-      throw VaneError(.invalidArgument, "the model is \(data.count) bytes, over the limit of \(limits.maximumModelBytes)")
+      throw VaneError(
+        .invalidArgument,
+        "the model is \(data.count) bytes, over the limit of \(limits.maximumModelBytes)"
+      )
     }
     let model: Onnx_ModelProto
     do {
@@ -79,16 +88,24 @@ public final class ONNXModel: Sendable {
       options.messageDepthLimit = 64
       model = try Onnx_ModelProto(serializedBytes: data, options: options)
     } catch {
-      throw VaneError(.invalidArgument, "the file is not an ONNX ModelProto (\(error)); truncated or another format?")
+      throw VaneError(
+        .invalidArgument,
+        "the file is not an ONNX ModelProto (\(error)); truncated or another format?"
+      )
     }
     guard model.hasGraph else { throw VaneError(.invalidArgument, "the model has no graph") }
     let graph = model.graph
     guard graph.node.count <= limits.maximumNodes else {
-      throw VaneError(.invalidArgument, "the graph has \(graph.node.count) nodes, over the limit of \(limits.maximumNodes)")
+      throw VaneError(
+        .invalidArgument,
+        "the graph has \(graph.node.count) nodes, over the limit of \(limits.maximumNodes)"
+      )
     }
     self.limits = limits
     self.irVersion = Int(model.irVersion)
-    self.producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
+    self.producer = [model.producerName, model.producerVersion].filter { !$0.isEmpty }.joined(
+      separator: " "
+    )
     var opsets: [String: Int] = [:]
     for entry in model.opsetImport {
       opsets[entry.domain == "ai.onnx" ? "" : entry.domain] = Int(entry.version)
@@ -107,7 +124,11 @@ public final class ONNXModel: Sendable {
     var constants: [Int: ONNXTensor] = [:]
     for initializer in graph.initializer {
       do {
-        constants[slot(initializer.name)] = try ONNXTensor(proto: initializer, limits: limits, directory: directory)
+        constants[slot(initializer.name)] = try ONNXTensor(
+          proto: initializer,
+          limits: limits,
+          directory: directory
+        )
       } catch let error as ONNXRuntimeError {
         throw Self.loadError(error, where: "initializer '\(initializer.name)'")
       }
@@ -118,7 +139,9 @@ public final class ONNXModel: Sendable {
     var inputSlots: [String: Int] = [:]
     var declaredInputs: [ValueInfo] = []
     for input in graph.input {
-      guard !input.name.isEmpty else { throw VaneError(.invalidArgument, "a graph input has no name") }
+      guard !input.name.isEmpty else {
+        throw VaneError(.invalidArgument, "a graph input has no name")
+      }
       inputSlots[input.name] = slot(input.name)
       if constants[slots[input.name]!] == nil { declaredInputs.append(try Self.valueInfo(input)) }
     }
@@ -131,8 +154,13 @@ public final class ONNXModel: Sendable {
     var producer: [String: Int] = [:]
     for (index, node) in graph.node.enumerated() {
       for output in node.output where !output.isEmpty {
-        if producer[output] != nil || inputSlots[output] != nil || constants[slots[output] ?? -1] != nil {
-          throw VaneError(.invalidArgument, "node '\(Self.nodeName(node, index))' (\(node.opType)) writes '\(output)', which is already defined")
+        if producer[output] != nil || inputSlots[output] != nil
+          || constants[slots[output] ?? -1] != nil
+        {
+          throw VaneError(
+            .invalidArgument,
+            "node '\(Self.nodeName(node, index))' (\(node.opType)) writes '\(output)', which is already defined"
+          )
         }
         producer[output] = index
       }
@@ -145,11 +173,14 @@ public final class ONNXModel: Sendable {
           waiting[index] += 1
           readers[from, default: []].append(index)
         } else if inputSlots[input] == nil && constants[slots[input] ?? -1] == nil {
-          throw VaneError(.invalidArgument, "node '\(Self.nodeName(node, index))' (\(node.opType)) reads '\(input)', which no node, input or initializer defines")
+          throw VaneError(
+            .invalidArgument,
+            "node '\(Self.nodeName(node, index))' (\(node.opType)) reads '\(input)', which no node, input or initializer defines"
+          )
         }
       }
     }
-    var ready = (0..<graph.node.count).filter { waiting[$0] == 0 }
+    var ready = (0 ..< graph.node.count).filter { waiting[$0] == 0 }
     var order: [Int] = []
     while let next = ready.first {
       ready.removeFirst()
@@ -160,8 +191,13 @@ public final class ONNXModel: Sendable {
       }
     }
     guard order.count == graph.node.count else {
-      let stuck = (0..<graph.node.count).filter { waiting[$0] > 0 }.prefix(5).map { "'\(Self.nodeName(graph.node[$0], $0))' (\(graph.node[$0].opType))" }
-      throw VaneError(.invalidArgument, "the graph has a cycle: nodes \(stuck.joined(separator: ", ")) wait on each other")
+      let stuck = (0 ..< graph.node.count).filter { waiting[$0] > 0 }.prefix(5).map {
+        "'\(Self.nodeName(graph.node[$0], $0))' (\(graph.node[$0].opType))"
+      }
+      throw VaneError(
+        .invalidArgument,
+        "the graph has a cycle: nodes \(stuck.joined(separator: ", ")) wait on each other"
+      )
     }
 
     // Each node's operator, at the model's opset for its domain.
@@ -171,31 +207,60 @@ public final class ONNXModel: Sendable {
       let domain = node.domain == "ai.onnx" ? "" : node.domain
       let name = Self.nodeName(node, index)
       guard let version = opsets[domain] else {
-        throw VaneError(.invalidArgument, "node '\(name)' (\(node.opType)) is in domain '\(domain)', which the model does not import")
+        throw VaneError(
+          .invalidArgument,
+          "node '\(name)' (\(node.opType)) is in domain '\(domain)', which the model does not import"
+        )
       }
-      guard let op = ONNXOperators.lookup(domain: domain, opType: node.opType, opset: version) else {
+      guard let op = ONNXOperators.lookup(domain: domain, opType: node.opType, opset: version)
+      else {
         let what = domain.isEmpty ? node.opType : "\(domain).\(node.opType)"
-        throw VaneError(.invalidArgument, "\(VaneError.onnxUnsupportedPrefix)op \(what) (opset \(version)) of node '\(name)'")
+        throw VaneError(
+          .invalidArgument,
+          "\(VaneError.onnxUnsupportedPrefix)op \(what) (opset \(version)) of node '\(name)'"
+        )
       }
       var attributes: [String: Onnx_AttributeProto] = [:]
       for attribute in node.attribute {
         guard attribute.refAttrName.isEmpty else {
-          throw VaneError(.invalidArgument, "\(VaneError.onnxUnsupportedPrefix)attribute references (node '\(name)')")
+          throw VaneError(
+            .invalidArgument,
+            "\(VaneError.onnxUnsupportedPrefix)attribute references (node '\(name)')"
+          )
         }
         if attribute.hasG || !attribute.graphs.isEmpty {
-          throw VaneError(.invalidArgument, "\(VaneError.onnxUnsupportedPrefix)subgraph attribute '\(attribute.name)' of node '\(name)' (\(node.opType))")
+          throw VaneError(
+            .invalidArgument,
+            "\(VaneError.onnxUnsupportedPrefix)subgraph attribute '\(attribute.name)' of node '\(name)' (\(node.opType))"
+          )
         }
         attributes[attribute.name] = attribute
       }
       steps.append(
         Step(
-          name: name, opType: node.opType, domain: domain, opset: version, attributes: attributes,
-          inputs: node.input.map { $0.isEmpty ? nil : slot($0) }, outputs: node.output.map { $0.isEmpty ? nil : slot($0) }, kernel: op.kernel,
-          foldable: op.foldable, prepared: nil, prepare: op.prepare))
+          name: name,
+          opType: node.opType,
+          domain: domain,
+          opset: version,
+          attributes: attributes,
+          inputs: node.input.map { $0.isEmpty ? nil : slot($0) },
+          outputs: node.output.map { $0.isEmpty ? nil : slot($0) },
+          kernel: op.kernel,
+          foldable: op.foldable,
+          prepared: nil,
+          prepare: op.prepare
+        )
+      )
     }
     for output in graph.output {
-      guard producer[output.name] != nil || inputSlots[output.name] != nil || constants[slots[output.name] ?? -1] != nil else {
-        throw VaneError(.invalidArgument, "graph output '\(output.name)' is not produced by any node")
+      guard
+        producer[output.name] != nil || inputSlots[output.name] != nil
+          || constants[slots[output.name] ?? -1] != nil
+      else {
+        throw VaneError(
+          .invalidArgument,
+          "graph output '\(output.name)' is not produced by any node"
+        )
       }
     }
     let outputSlots = graph.output.map { slot($0.name) }
@@ -204,11 +269,20 @@ public final class ONNXModel: Sendable {
     // runs now, once.
     var remaining: [Step] = []
     for step in steps {
-      let foldable = step.foldable
-        && step.inputs.allSatisfy { $0.map { constants[$0] != nil && !inputSlots.values.contains($0) } ?? true }
+      let foldable =
+        step.foldable
+        && step.inputs.allSatisfy {
+          $0.map { constants[$0] != nil && !inputSlots.values.contains($0) } ?? true
+        }
       if foldable {
-        let results = try Self.execute(step, inputs: step.inputs.map { $0.flatMap { constants[$0] } }, limits: limits)
-        for (slotIndex, tensor) in zip(step.outputs, results) { if let slotIndex { constants[slotIndex] = tensor } }
+        let results = try Self.execute(
+          step,
+          inputs: step.inputs.map { $0.flatMap { constants[$0] } },
+          limits: limits
+        )
+        for (slotIndex, tensor) in zip(step.outputs, results) {
+          if let slotIndex { constants[slotIndex] = tensor }
+        }
       } else {
         remaining.append(step)
       }
@@ -219,10 +293,18 @@ public final class ONNXModel: Sendable {
     for index in remaining.indices {
       guard let prepare = remaining[index].prepare else { continue }
       let step = remaining[index]
-      let known = step.inputs.map { slot in slot.flatMap { overridable.contains($0) ? nil : constants[$0] } }
+      let known = step.inputs.map { slot in
+        slot.flatMap { overridable.contains($0) ? nil : constants[$0] }
+      }
       let context = ONNXNodeContext(
-        name: step.name, opType: step.opType, opset: step.opset, attributes: step.attributes, inputs: known, outputCount: step.outputs.count,
-        limits: limits)
+        name: step.name,
+        opType: step.opType,
+        opset: step.opset,
+        attributes: step.attributes,
+        inputs: known,
+        outputCount: step.outputs.count,
+        limits: limits
+      )
       do {
         remaining[index].prepared = try prepare(context)
       } catch let error as ONNXRuntimeError {
@@ -241,7 +323,8 @@ public final class ONNXModel: Sendable {
     }
     var releases = [[Int]](repeating: [], count: remaining.count)
     let kept = Set(outputSlots)
-    for (slotIndex, index) in lastReader where !kept.contains(slotIndex) && constants[slotIndex] == nil {
+    for (slotIndex, index) in lastReader
+    where !kept.contains(slotIndex) && constants[slotIndex] == nil {
       releases[index].append(slotIndex)
     }
     self.releases = releases
@@ -255,35 +338,63 @@ public final class ONNXModel: Sendable {
     for (slotIndex, tensor) in self.constants { values[slotIndex] = tensor }
     for (name, tensor) in inputs {
       guard let slotIndex = self.inputSlots[name] else {
-        throw VaneError(.invalidArgument, "input '\(name)': the model has no such input (it has \(self.inputs.map(\.name).joined(separator: ", ")))")
+        throw VaneError(
+          .invalidArgument,
+          "input '\(name)': the model has no such input (it has \(self.inputs.map(\.name).joined(separator: ", ")))"
+        )
       }
-      try Self.check(tensor, against: self.inputs.first { $0.name == name } ?? ValueInfo(name: name, elementType: nil, shape: nil))
+      try Self.check(
+        tensor,
+        against: self.inputs.first { $0.name == name }
+          ?? ValueInfo(name: name, elementType: nil, shape: nil)
+      )
       values[slotIndex] = tensor
     }
     for input in self.inputs where inputs[input.name] == nil {
       throw VaneError(.invalidArgument, "input '\(input.name)' is missing")
     }
     for (index, step) in self.steps.enumerated() {
-      let results = try Self.execute(step, inputs: step.inputs.map { $0.flatMap { values[$0] } }, limits: self.limits)
-      for (slotIndex, tensor) in zip(step.outputs, results) { if let slotIndex { values[slotIndex] = tensor } }
+      let results = try Self.execute(
+        step,
+        inputs: step.inputs.map { $0.flatMap { values[$0] } },
+        limits: self.limits
+      )
+      for (slotIndex, tensor) in zip(step.outputs, results) {
+        if let slotIndex { values[slotIndex] = tensor }
+      }
       for slotIndex in self.releases[index] { values[slotIndex] = nil }
     }
     var outputs: [String: ONNXTensor] = [:]
     for (info, slotIndex) in zip(self.outputs, self.outputSlots) {
-      guard let tensor = values[slotIndex] else { throw VaneError(.internalError, "output '\(info.name)' was not computed") }
+      guard let tensor = values[slotIndex] else {
+        throw VaneError(.internalError, "output '\(info.name)' was not computed")
+      }
       outputs[info.name] = tensor
     }
     return outputs
   }
 
-  private static func execute(_ step: Step, inputs: [ONNXTensor?], limits: ONNXModelLimits) throws -> [ONNXTensor] {
+  private static func execute(
+    _ step: Step,
+    inputs: [ONNXTensor?],
+    limits: ONNXModelLimits
+  ) throws -> [ONNXTensor] {
     let context = ONNXNodeContext(
-      name: step.name, opType: step.opType, opset: step.opset, attributes: step.attributes, inputs: inputs, outputCount: step.outputs.count,
-      limits: limits, prepared: step.prepared)
+      name: step.name,
+      opType: step.opType,
+      opset: step.opset,
+      attributes: step.attributes,
+      inputs: inputs,
+      outputCount: step.outputs.count,
+      limits: limits,
+      prepared: step.prepared
+    )
     do {
       let results = try step.kernel(context)
       for tensor in results where tensor.count > limits.maximumTensorElements {
-        throw ONNXRuntimeError.invalid("an output of \(tensor.count) elements is over the limit of \(limits.maximumTensorElements)")
+        throw ONNXRuntimeError.invalid(
+          "an output of \(tensor.count) elements is over the limit of \(limits.maximumTensorElements)"
+        )
       }
       return results
     } catch let error as ONNXRuntimeError {
@@ -294,22 +405,33 @@ public final class ONNXModel: Sendable {
   private static func loadError(_ error: ONNXRuntimeError, where place: String) -> VaneError {
     switch error {
     case .invalid(let message): VaneError(.invalidArgument, "\(place): \(message)")
-    case .unsupported(let message): VaneError(.invalidArgument, "\(place): \(VaneError.onnxUnsupportedPrefix)\(message)")
+    case .unsupported(let message):
+      VaneError(.invalidArgument, "\(place): \(VaneError.onnxUnsupportedPrefix)\(message)")
     }
   }
 
   private static func check(_ tensor: ONNXTensor, against info: ValueInfo) throws {
     if let type = info.elementType, type != tensor.elementType {
-      throw VaneError(.invalidArgument, "input '\(info.name)': \(tensor.elementType), but the model declares \(type)")
+      throw VaneError(
+        .invalidArgument,
+        "input '\(info.name)': \(tensor.elementType), but the model declares \(type)"
+      )
     }
     guard (try? checkedProduct(tensor.shape)) == Self.valueCount(tensor) else {
-      throw VaneError(.invalidArgument, "input '\(info.name)': \(Self.valueCount(tensor)) values for shape \(tensor.shape)")
+      throw VaneError(
+        .invalidArgument,
+        "input '\(info.name)': \(Self.valueCount(tensor)) values for shape \(tensor.shape)"
+      )
     }
     if let shape = info.shape {
-      let matches = shape.count == tensor.shape.count && zip(shape, tensor.shape).allSatisfy { $0 == nil || $0 == $1 }
+      let matches =
+        shape.count == tensor.shape.count
+        && zip(shape, tensor.shape).allSatisfy { $0 == nil || $0 == $1 }
       guard matches else {
         throw VaneError(
-          .invalidArgument, "input '\(info.name)': shape \(tensor.shape), but the model declares [\(shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", "))]")
+          .invalidArgument,
+          "input '\(info.name)': shape \(tensor.shape), but the model declares [\(shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", "))]"
+        )
       }
     }
   }
@@ -328,16 +450,25 @@ public final class ONNXModel: Sendable {
     try Self.valueInfo(proto, allowNonTensor: false)
   }
 
-  private static func valueInfo(_ proto: Onnx_ValueInfoProto, allowNonTensor: Bool) throws -> ValueInfo {
+  private static func valueInfo(
+    _ proto: Onnx_ValueInfoProto,
+    allowNonTensor: Bool
+  ) throws -> ValueInfo {
     guard case .tensorType(let tensor)? = proto.type.value else {
       if proto.hasType, proto.type.value != nil, !allowNonTensor {
-        throw VaneError(.invalidArgument, "\(VaneError.onnxUnsupportedPrefix)'\(proto.name)' is not a tensor (sequences, maps and optionals are not run)")
+        throw VaneError(
+          .invalidArgument,
+          "\(VaneError.onnxUnsupportedPrefix)'\(proto.name)' is not a tensor (sequences, maps and optionals are not run)"
+        )
       }
       return ValueInfo(name: proto.name, elementType: nil, shape: nil)
     }
     let type = ONNXTensor.ElementType(rawValue: tensor.elemType)
     if type == nil && tensor.elemType != 0 {
-      throw VaneError(.invalidArgument, "\(VaneError.onnxUnsupportedPrefix)'\(proto.name)' has element type \(ONNXTensor.typeName(tensor.elemType))")
+      throw VaneError(
+        .invalidArgument,
+        "\(VaneError.onnxUnsupportedPrefix)'\(proto.name)' has element type \(ONNXTensor.typeName(tensor.elemType))"
+      )
     }
     let shape: [Int?]? =
       tensor.hasShape

@@ -8,7 +8,12 @@ public struct ONNXModelLimits: Sendable, Equatable {
   public var maximumTensorElements: Int
   public var maximumRank: Int
 
-  public init(maximumModelBytes: Int = 1 << 30, maximumNodes: Int = 200_000, maximumTensorElements: Int = 1 << 28, maximumRank: Int = 16) {
+  public init(
+    maximumModelBytes: Int = 1 << 30,
+    maximumNodes: Int = 200_000,
+    maximumTensorElements: Int = 1 << 28,
+    maximumRank: Int = 16
+  ) {
     self.maximumModelBytes = maximumModelBytes
     self.maximumNodes = maximumNodes
     self.maximumTensorElements = maximumTensorElements

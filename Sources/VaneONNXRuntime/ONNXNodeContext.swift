@@ -30,14 +30,24 @@ struct ONNXNodeContext {
 
   func has(_ name: String) -> Bool { self.attributes[name] != nil }
 
-  func int(_ name: String, _ fallback: Int) -> Int { self.attributes[name].map { Int(truncatingIfNeeded: $0.i) } ?? fallback }
-  func float(_ name: String, _ fallback: Double) -> Double { self.attributes[name].map { Double($0.f) } ?? fallback }
+  func int(_ name: String, _ fallback: Int) -> Int {
+    self.attributes[name].map { Int(truncatingIfNeeded: $0.i) } ?? fallback
+  }
+  func float(_ name: String, _ fallback: Double) -> Double {
+    self.attributes[name].map { Double($0.f) } ?? fallback
+  }
   func string(_ name: String, _ fallback: String) -> String {
     self.attributes[name].map { String(decoding: $0.s, as: UTF8.self) } ?? fallback
   }
-  func ints(_ name: String) -> [Int]? { self.attributes[name].map { $0.ints.map { Int(truncatingIfNeeded: $0) } } }
-  func floats(_ name: String) -> [Double]? { self.attributes[name].map { $0.floats.map(Double.init) } }
-  func strings(_ name: String) -> [String]? { self.attributes[name].map { $0.strings.map { String(decoding: $0, as: UTF8.self) } } }
+  func ints(_ name: String) -> [Int]? {
+    self.attributes[name].map { $0.ints.map { Int(truncatingIfNeeded: $0) } }
+  }
+  func floats(_ name: String) -> [Double]? {
+    self.attributes[name].map { $0.floats.map(Double.init) }
+  }
+  func strings(_ name: String) -> [String]? {
+    self.attributes[name].map { $0.strings.map { String(decoding: $0, as: UTF8.self) } }
+  }
   func tensor(_ name: String) throws -> ONNXTensor? {
     guard let attribute = self.attributes[name], attribute.hasT else { return nil }
     return try ONNXTensor(proto: attribute.t, limits: self.limits, directory: nil)
@@ -47,10 +57,14 @@ struct ONNXNodeContext {
   func checkedCount(_ shape: [Int]) throws -> Int {
     var count = 1
     for dim in shape {
-      guard dim >= 0 else { throw ONNXRuntimeError.invalid("a computed shape \(shape) has a negative dimension") }
+      guard dim >= 0 else {
+        throw ONNXRuntimeError.invalid("a computed shape \(shape) has a negative dimension")
+      }
       let (product, overflow) = count.multipliedReportingOverflow(by: dim)
       guard !overflow, product <= self.limits.maximumTensorElements else {
-        throw ONNXRuntimeError.invalid("a computed shape \(shape) holds more than \(self.limits.maximumTensorElements) elements")
+        throw ONNXRuntimeError.invalid(
+          "a computed shape \(shape) holds more than \(self.limits.maximumTensorElements) elements"
+        )
       }
       count = product
     }
@@ -72,7 +86,12 @@ struct ONNXOperator: Sendable {
   /// shift. Handed to every run as ``ONNXNodeContext/prepared``.
   var prepare: (@Sendable (ONNXNodeContext) throws -> (any Sendable)?)? = nil
 
-  init(since: Int, foldable: Bool = true, prepare: (@Sendable (ONNXNodeContext) throws -> (any Sendable)?)? = nil, kernel: @escaping ONNXKernel) {
+  init(
+    since: Int,
+    foldable: Bool = true,
+    prepare: (@Sendable (ONNXNodeContext) throws -> (any Sendable)?)? = nil,
+    kernel: @escaping ONNXKernel
+  ) {
     self.since = since
     self.kernel = kernel
     self.foldable = foldable

@@ -8,17 +8,34 @@ public enum ONNXTensorJSON {
   public static let maximumBytes = 512 << 20
 
   /// Decodes `{name: tensor}`. - Throws: INVALID_ARGUMENT naming the tensor and the field.
-  public static func decode(_ data: Data, limits: ONNXModelLimits = .default) throws -> [String: ONNXTensor] {
-    guard data.count <= Self.maximumBytes else { throw VaneError(.invalidArgument, "the JSON is \(data.count) bytes, over the limit of \(Self.maximumBytes)") }
+  public static func decode(
+    _ data: Data,
+    limits: ONNXModelLimits = .default
+  ) throws -> [String: ONNXTensor] {
+    guard data.count <= Self.maximumBytes else {
+      throw VaneError(
+        .invalidArgument,
+        "the JSON is \(data.count) bytes, over the limit of \(Self.maximumBytes)"
+      )
+    }
     let entries: [String: JSONValue]
-    do { entries = try JSONDecoder().decode([String: JSONValue].self, from: data) } catch let error as DecodingError {
-      if case .typeMismatch = error { throw VaneError(.invalidArgument, "the JSON must be an object of name → {dtype, shape, data}") }
+    do { entries = try JSONDecoder().decode([String: JSONValue].self, from: data) } catch let error
+      as DecodingError
+    {
+      if case .typeMismatch = error {
+        throw VaneError(
+          .invalidArgument,
+          "the JSON must be an object of name → {dtype, shape, data}"
+        )
+      }
       throw VaneError(.invalidArgument, "not JSON: \(error)")
     } catch {
       throw VaneError(.invalidArgument, "not JSON: \(error.localizedDescription)")
     }
     var tensors: [String: ONNXTensor] = [:]
-    for (name, entry) in entries { tensors[name] = try Self.tensor(entry, name: name, limits: limits) }
+    for (name, entry) in entries {
+      tensors[name] = try Self.tensor(entry, name: name, limits: limits)
+    }
     return tensors
   }
 
@@ -80,33 +97,55 @@ public enum ONNXTensorJSON {
     }
   }
 
-  static func tensor(_ entry: JSONValue, name: String, limits: ONNXModelLimits) throws -> ONNXTensor {
-    func fail(_ message: String) -> VaneError { VaneError(.invalidArgument, "'\(name)': \(message)") }
-    guard case .object(let fields) = entry else { throw fail("must be an object with dtype, shape and data") }
+  static func tensor(_ entry: JSONValue, name: String, limits: ONNXModelLimits) throws -> ONNXTensor
+  {
+    func fail(_ message: String) -> VaneError {
+      VaneError(.invalidArgument, "'\(name)': \(message)")
+    }
+    guard case .object(let fields) = entry else {
+      throw fail("must be an object with dtype, shape and data")
+    }
     guard case .string(let dtypeName) = fields["dtype"] else { throw fail("dtype is missing") }
     guard let type = ONNXTensor.ElementType(name: dtypeName) else {
-      throw fail("dtype '\(dtypeName)' is not one of \(ONNXTensor.ElementType.allCases.map(\.description).joined(separator: ", "))")
+      throw fail(
+        "dtype '\(dtypeName)' is not one of \(ONNXTensor.ElementType.allCases.map(\.description).joined(separator: ", "))"
+      )
     }
-    guard let rawShape = fields["shape"]?.elements else { throw fail("shape must be an array of non-negative integers") }
-    guard rawShape.count <= limits.maximumRank else { throw fail("rank \(rawShape.count) is over the limit of \(limits.maximumRank)") }
+    guard let rawShape = fields["shape"]?.elements else {
+      throw fail("shape must be an array of non-negative integers")
+    }
+    guard rawShape.count <= limits.maximumRank else {
+      throw fail("rank \(rawShape.count) is over the limit of \(limits.maximumRank)")
+    }
     let shape = try rawShape.map { value -> Int in
-      guard case .integer(let dim) = value, dim >= 0, let size = Int(exactly: dim) else { throw fail("shape must be an array of non-negative integers") }
+      guard case .integer(let dim) = value, dim >= 0, let size = Int(exactly: dim) else {
+        throw fail("shape must be an array of non-negative integers")
+      }
       return size
     }
     var count = 1
     for dim in shape {
       let (product, overflow) = count.multipliedReportingOverflow(by: dim)
-      guard !overflow, product <= limits.maximumTensorElements else { throw fail("shape \(shape) holds more than \(limits.maximumTensorElements) elements") }
+      guard !overflow, product <= limits.maximumTensorElements else {
+        throw fail("shape \(shape) holds more than \(limits.maximumTensorElements) elements")
+      }
       count = product
     }
-    guard let dataField = fields["data"], let dataCount = dataField.count else { throw fail("data must be an array") }
-    guard dataCount == count else { throw fail("data holds \(dataCount) values; shape \(shape) needs \(count)") }
+    guard let dataField = fields["data"], let dataCount = dataField.count else {
+      throw fail("data must be an array")
+    }
+    guard dataCount == count else {
+      throw fail("data holds \(dataCount) values; shape \(shape) needs \(count)")
+    }
     // The common cases without a per-element enum.
     switch (type, dataField) {
     case (.double, .numbers(let values)): return ONNXTensor(shape: shape, doubles: values)
-    case (.float, .numbers(let values)): return ONNXTensor(shape: shape, floats: values.map(Float.init))
-    case (.double, .integers(let values)): return ONNXTensor(shape: shape, doubles: values.map(Double.init))
-    case (.float, .integers(let values)): return ONNXTensor(shape: shape, floats: values.map(Float.init))
+    case (.float, .numbers(let values)):
+      return ONNXTensor(shape: shape, floats: values.map(Float.init))
+    case (.double, .integers(let values)):
+      return ONNXTensor(shape: shape, doubles: values.map(Double.init))
+    case (.float, .integers(let values)):
+      return ONNXTensor(shape: shape, floats: values.map(Float.init))
     default: break
     }
     let data = dataField.elements ?? []
@@ -123,29 +162,46 @@ public enum ONNXTensorJSON {
         }
       default: break
       }
-      throw fail("data[\(index)] is not a number (NaN and infinities are written \"NaN\", \"Infinity\", \"-Infinity\")")
+      throw fail(
+        "data[\(index)] is not a number (NaN and infinities are written \"NaN\", \"Infinity\", \"-Infinity\")"
+      )
     }
     switch type {
     case .string:
-      return ONNXTensor(shape: shape, strings: try data.indices.map { index in
-        guard case .string(let text) = data[index] else { throw fail("data[\(index)] is not a string") }
-        return text
-      })
+      return ONNXTensor(
+        shape: shape,
+        strings: try data.indices.map { index in
+          guard case .string(let text) = data[index] else {
+            throw fail("data[\(index)] is not a string")
+          }
+          return text
+        }
+      )
     case .bool:
-      return ONNXTensor(shape: shape, bools: try data.indices.map { index in
-        if case .bool(let flag) = data[index] { return flag }
-        return try number(index) != 0
-      })
-    case .float: return ONNXTensor(shape: shape, floats: try data.indices.map { Float(try number($0)) })
+      return ONNXTensor(
+        shape: shape,
+        bools: try data.indices.map { index in
+          if case .bool(let flag) = data[index] { return flag }
+          return try number(index) != 0
+        }
+      )
+    case .float:
+      return ONNXTensor(shape: shape, floats: try data.indices.map { Float(try number($0)) })
     case .double: return ONNXTensor(shape: shape, doubles: try data.indices.map { try number($0) })
     default:
-      return ONNXTensor(shape: shape, integers: try data.indices.map { index in
-        // Integers above 2^53 come through exactly, not as a double.
-        if case .integer(let value) = data[index] { return value }
-        let value = try number(index)
-        guard let integer = Int64(exactly: value) else { throw fail("data[\(index)] = \(value) is not an integer") }
-        return integer
-      }, type: type)
+      return ONNXTensor(
+        shape: shape,
+        integers: try data.indices.map { index in
+          // Integers above 2^53 come through exactly, not as a double.
+          if case .integer(let value) = data[index] { return value }
+          let value = try number(index)
+          guard let integer = Int64(exactly: value) else {
+            throw fail("data[\(index)] = \(value) is not an integer")
+          }
+          return integer
+        },
+        type: type
+      )
     }
   }
 
@@ -166,7 +222,9 @@ public enum ONNXTensorJSON {
       case .bool(let v): data = v
       case .string(let v): data = v
       }
-      let entry: [String: Any] = ["dtype": tensor.elementType.description, "shape": tensor.shape, "data": data]
+      let entry: [String: Any] = [
+        "dtype": tensor.elementType.description, "shape": tensor.shape, "data": data,
+      ]
       object[name] = entry
     }
     return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])

@@ -6,8 +6,18 @@
 public struct ONNXTensor: Sendable, Equatable {
   /// TensorProto.DataType, for the types the engine runs.
   public enum ElementType: Int32, Sendable, Equatable, CaseIterable, CustomStringConvertible {
-    case float = 1, uint8 = 2, int8 = 3, uint16 = 4, int16 = 5, int32 = 6, int64 = 7, string = 8, bool = 9, double = 11
-    case uint32 = 12, uint64 = 13
+    case float = 1
+    case uint8 = 2
+    case int8 = 3
+    case uint16 = 4
+    case int16 = 5
+    case int32 = 6
+    case int64 = 7
+    case string = 8
+    case bool = 9
+    case double = 11
+    case uint32 = 12
+    case uint64 = 13
 
     public var description: String {
       switch self {
@@ -28,12 +38,18 @@ public struct ONNXTensor: Sendable, Equatable {
 
     /// The JSON name `vane model run` reads and writes ("float32", "int64", …).
     public init?(name: String) {
-      guard let type = Self.allCases.first(where: { $0.description == name || (name == "float" && $0 == .float) || (name == "double" && $0 == .double) })
+      guard
+        let type = Self.allCases.first(where: {
+          $0.description == name || (name == "float" && $0 == .float)
+            || (name == "double" && $0 == .double)
+        })
       else { return nil }
       self = type
     }
 
-    public var isInteger: Bool { self != .float && self != .double && self != .string && self != .bool }
+    public var isInteger: Bool {
+      self != .float && self != .double && self != .string && self != .bool
+    }
     public var isFloatingPoint: Bool { self == .float || self == .double }
 
     /// Wraps an integer into this type's range (two's complement), as a C cast would.
@@ -67,10 +83,16 @@ public struct ONNXTensor: Sendable, Equatable {
   public var rank: Int { self.shape.count }
 
   public init(shape: [Int], floats: [Float]) { self.init(unchecked: shape, .float, .float(floats)) }
-  public init(shape: [Int], doubles: [Double]) { self.init(unchecked: shape, .double, .double(doubles)) }
-  public init(shape: [Int], integers: [Int64], type: ElementType = .int64) { self.init(unchecked: shape, type, .integer(integers.map(type.wrap))) }
+  public init(shape: [Int], doubles: [Double]) {
+    self.init(unchecked: shape, .double, .double(doubles))
+  }
+  public init(shape: [Int], integers: [Int64], type: ElementType = .int64) {
+    self.init(unchecked: shape, type, .integer(integers.map(type.wrap)))
+  }
   public init(shape: [Int], bools: [Bool]) { self.init(unchecked: shape, .bool, .bool(bools)) }
-  public init(shape: [Int], strings: [String]) { self.init(unchecked: shape, .string, .string(strings)) }
+  public init(shape: [Int], strings: [String]) {
+    self.init(unchecked: shape, .string, .string(strings))
+  }
 
   init(unchecked shape: [Int], _ type: ElementType, _ values: Values) {
     self.shape = shape
@@ -85,7 +107,14 @@ public struct ONNXTensor: Sendable, Equatable {
     case .double: ONNXTensor(shape: shape, doubles: doubles)
     case .bool: ONNXTensor(shape: shape, bools: doubles.map { $0 != 0 })
     case .string: ONNXTensor(shape: shape, strings: doubles.map { "\($0)" })
-    default: ONNXTensor(shape: shape, integers: doubles.map { $0.isFinite ? Int64(exactly: $0.rounded(.towardZero)) ?? ($0 < 0 ? .min : .max) : 0 }, type: type)
+    default:
+      ONNXTensor(
+        shape: shape,
+        integers: doubles.map {
+          $0.isFinite ? Int64(exactly: $0.rounded(.towardZero)) ?? ($0 < 0 ? .min : .max) : 0
+        },
+        type: type
+      )
     }
   }
 
@@ -114,7 +143,8 @@ public struct ONNXTensor: Sendable, Equatable {
     switch self.values {
     case .integer(let v): return v
     case .bool(let v): return v.map { $0 ? 1 : 0 }
-    default: throw ONNXRuntimeError.invalid("\(what()) must be an integer tensor, not \(self.elementType)")
+    default:
+      throw ONNXRuntimeError.invalid("\(what()) must be an integer tensor, not \(self.elementType)")
     }
   }
 

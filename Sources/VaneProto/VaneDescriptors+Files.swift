@@ -104,7 +104,7 @@ extension VaneDescriptors {
       guard count <= UInt64(bytes.count - index) else {
         throw .malformedDescriptorSet("field overruns the buffer at byte \(index)")
       }
-      let range = index..<(index + Int(count))
+      let range = index ..< (index + Int(count))
       index = range.upperBound
       return range
     }

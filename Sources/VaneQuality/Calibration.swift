@@ -34,7 +34,9 @@ public enum Calibration: Sendable, Equatable {
     }
 
     /// The map of 1 − p when this is the map of p.
-    var mirrored: IsotonicMap { IsotonicMap(x: self.x.reversed().map { 1 - $0 }, y: self.y.reversed().map { 1 - $0 }) }
+    var mirrored: IsotonicMap {
+      IsotonicMap(x: self.x.reversed().map { 1 - $0 }, y: self.y.reversed().map { 1 - $0 })
+    }
   }
 
   /// The method's name as the API spells it.
@@ -60,27 +62,39 @@ public enum Calibration: Sendable, Equatable {
     case .temperature(let t):
       let z = predictions.logitsOrImplied(clip: Self.clip)
       if k == 2 {
-        for i in 0..<n { Self.setBinary(&probabilities, i, Logistic.sigmoid(z[i] / t)) }
+        for i in 0 ..< n { Self.setBinary(&probabilities, i, Logistic.sigmoid(z[i] / t)) }
       } else {
         probabilities = Logistic.softmax(z.map { $0 / t }, columns: k)
       }
     case .platt(let a, let b):
       let z = predictions.logitsOrImplied(clip: Self.clip)
-      for i in 0..<n { Self.setBinary(&probabilities, i, Logistic.sigmoid(a * z[i] + b)) }
+      for i in 0 ..< n { Self.setBinary(&probabilities, i, Logistic.sigmoid(a * z[i] + b)) }
     case .isotonic(let maps):
       if k == 2 {
         let map = maps[1]
-        for i in 0..<n { Self.setBinary(&probabilities, i, Isotonic.interpolate(x: map.x, y: map.y, at: predictions.probability(i, 1))) }
+        for i in 0 ..< n {
+          Self.setBinary(
+            &probabilities,
+            i,
+            Isotonic.interpolate(x: map.x, y: map.y, at: predictions.probability(i, 1))
+          )
+        }
       } else {
-        for i in 0..<n {
+        for i in 0 ..< n {
           var total = 0.0
-          for c in 0..<k {
-            let p = Isotonic.interpolate(x: maps[c].x, y: maps[c].y, at: predictions.probability(i, c))
+          for c in 0 ..< k {
+            let p = Isotonic.interpolate(
+              x: maps[c].x,
+              y: maps[c].y,
+              at: predictions.probability(i, c)
+            )
             probabilities[i * k + c] = p
             total += p
           }
           // Every map at 0 for this row: no class is favoured.
-          for c in 0..<k { probabilities[i * k + c] = total > 0 ? probabilities[i * k + c] / total : 1 / Double(k) }
+          for c in 0 ..< k {
+            probabilities[i * k + c] = total > 0 ? probabilities[i * k + c] / total : 1 / Double(k)
+          }
         }
       }
     case .vector(let w, let b):
@@ -96,7 +110,11 @@ public enum Calibration: Sendable, Equatable {
     if case .none = self { return probabilities }
     let rows = probabilities.count / max(classCount, 1)
     // Labels play no part in calibrating; any valid class stands in for the unknown outcome.
-    let predictions = try Predictions(probabilities: probabilities, classCount: classCount, labels: [Int](repeating: 0, count: rows))
+    let predictions = try Predictions(
+      probabilities: probabilities,
+      classCount: classCount,
+      labels: [Int](repeating: 0, count: rows)
+    )
     return self.apply(predictions).probabilities
   }
 
@@ -133,46 +151,81 @@ public enum Calibration: Sendable, Equatable {
       do {
         return try JSONDecoder().decode(T.self, from: Data(text.utf8))
       } catch {
-        throw VaneError(.invalidArgument, "calibration.parameters_json: not the \(method.rawValue) layout", cause: error)
+        throw VaneError(
+          .invalidArgument,
+          "calibration.parameters_json: not the \(method.rawValue) layout",
+          cause: error
+        )
       }
     }
     struct Temperature: Decodable { var temperature: Double }
-    struct Platt: Decodable { var a: Double; var b: Double }
-    struct Vector: Decodable { var scale: [Double]; var bias: [Double] }
+    struct Platt: Decodable {
+      var a: Double
+      var b: Double
+    }
+    struct Vector: Decodable {
+      var scale: [Double]
+      var bias: [Double]
+    }
     struct Isotonic: Decodable { var classes: [IsotonicMap] }
     switch method {
     case .auto:
-      throw VaneError.invalidArgument(field: "calibration.method", "a fitted calibration is never AUTO")
+      throw VaneError.invalidArgument(
+        field: "calibration.method",
+        "a fitted calibration is never AUTO"
+      )
     case .none:
       self = .none
     case .temperature:
       let t = try object(Temperature.self).temperature
-      guard t.isFinite, t > 0 else { throw VaneError.invalidArgument(field: "calibration.temperature", "must be positive and finite (got \(t))") }
+      guard t.isFinite, t > 0 else {
+        throw VaneError.invalidArgument(
+          field: "calibration.temperature",
+          "must be positive and finite (got \(t))"
+        )
+      }
       self = .temperature(t)
     case .platt:
       let p = try object(Platt.self)
-      guard classCount ?? 2 == 2 else { throw VaneError.invalidArgument(field: "calibration.method", "Platt scaling is for binary models (\(classCount ?? 0) classes)") }
-      guard p.a.isFinite, p.b.isFinite else { throw VaneError.invalidArgument(field: "calibration.platt", "a and b must be finite") }
+      guard classCount ?? 2 == 2 else {
+        throw VaneError.invalidArgument(
+          field: "calibration.method",
+          "Platt scaling is for binary models (\(classCount ?? 0) classes)"
+        )
+      }
+      guard p.a.isFinite, p.b.isFinite else {
+        throw VaneError.invalidArgument(field: "calibration.platt", "a and b must be finite")
+      }
       self = .platt(a: p.a, b: p.b)
     case .vector:
       let v = try object(Vector.self)
       let k = classCount ?? v.scale.count
-      guard k >= 2, v.scale.count == k, v.bias.count == k, (v.scale + v.bias).allSatisfy(\.isFinite) else {
-        throw VaneError.invalidArgument(field: "calibration.vector", "scale and bias need one finite value per class (\(k))")
+      guard k >= 2, v.scale.count == k, v.bias.count == k, (v.scale + v.bias).allSatisfy(\.isFinite)
+      else {
+        throw VaneError.invalidArgument(
+          field: "calibration.vector",
+          "scale and bias need one finite value per class (\(k))"
+        )
       }
       self = .vector(scale: v.scale, bias: v.bias)
     case .isotonic:
       let maps = try object(Isotonic.self).classes
       guard maps.count >= 2, maps.count == classCount ?? maps.count else {
-        throw VaneError.invalidArgument(field: "calibration.isotonic.classes", "needs one map per class (\(classCount ?? 2) or more, got \(maps.count))")
+        throw VaneError.invalidArgument(
+          field: "calibration.isotonic.classes",
+          "needs one map per class (\(classCount ?? 2) or more, got \(maps.count))"
+        )
       }
       for (c, map) in maps.enumerated() {
         guard !map.x.isEmpty, map.x.count == map.y.count, map.x.allSatisfy(\.isFinite),
-              map.y.allSatisfy({ $0.isFinite && (0...1).contains($0) }),
-              zip(map.x, map.x.dropFirst()).allSatisfy({ $0 <= $1 }), zip(map.y, map.y.dropFirst()).allSatisfy({ $0 <= $1 })
+          map.y.allSatisfy({ $0.isFinite && (0 ... 1).contains($0) }),
+          zip(map.x, map.x.dropFirst()).allSatisfy({ $0 <= $1 }),
+          zip(map.y, map.y.dropFirst()).allSatisfy({ $0 <= $1 })
         else {
           throw VaneError.invalidArgument(
-            field: "calibration.isotonic.classes[\(c)]", "x and y must be equally long, finite and non-decreasing, y in [0, 1]")
+            field: "calibration.isotonic.classes[\(c)]",
+            "x and y must be equally long, finite and non-decreasing, y in [0, 1]"
+          )
         }
       }
       self = .isotonic(maps)
@@ -194,10 +247,17 @@ extension Calibration: Codable {
     let container = try decoder.container(keyedBy: CodingKeys.self)
     let name = try container.decode(String.self, forKey: .method)
     guard let method = CalibrationMethod(rawValue: name) else {
-      throw DecodingError.dataCorruptedError(forKey: .method, in: container, debugDescription: "unknown method \(name)")
+      throw DecodingError.dataCorruptedError(
+        forKey: .method,
+        in: container,
+        debugDescription: "unknown method \(name)"
+      )
     }
     self = try Calibration(
-      method: method, parametersJSON: try container.decode(String.self, forKey: .parameters), classCount: nil)
+      method: method,
+      parametersJSON: try container.decode(String.self, forKey: .parameters),
+      classCount: nil
+    )
   }
 
   /// JSON for the bundle (sorted keys).
@@ -215,7 +275,11 @@ extension Calibration: Codable {
     } catch let error as VaneError {
       throw error
     } catch {
-      throw VaneError(.invalidArgument, "calibration: not a calibration JSON document", cause: error)
+      throw VaneError(
+        .invalidArgument,
+        "calibration: not a calibration JSON document",
+        cause: error
+      )
     }
   }
 }

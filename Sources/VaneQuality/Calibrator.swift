@@ -12,7 +12,10 @@ public enum Calibrator {
   /// - Throws: INVALID_ARGUMENT for a method that does not fit these predictions (Platt is
   ///   binary, vector scaling multi-class), isotonic below 1,000 samples, fewer than 50
   ///   samples or 2 of each class, or non-finite inputs.
-  public static func fit(_ method: CalibrationMethod, _ predictions: Predictions) throws -> Calibration {
+  public static func fit(
+    _ method: CalibrationMethod,
+    _ predictions: Predictions
+  ) throws -> Calibration {
     try Self.check(predictions)
     switch method {
     case .auto: return try Self.choose(predictions).chosen
@@ -20,14 +23,19 @@ public enum Calibrator {
     case .temperature: return .temperature(Self.temperature(predictions))
     case .platt:
       guard predictions.isBinary else {
-        throw VaneError.invalidArgument(field: "method", "Platt scaling is for binary models (\(predictions.classCount) classes); use vector or temperature")
+        throw VaneError.invalidArgument(
+          field: "method",
+          "Platt scaling is for binary models (\(predictions.classCount) classes); use vector or temperature"
+        )
       }
       let (a, b) = Self.platt(predictions)
       return .platt(a: a, b: b)
     case .isotonic:
       guard predictions.count >= Self.isotonicMinimumSamples else {
         throw VaneError.invalidArgument(
-          field: "method", "isotonic calibration needs at least \(Self.isotonicMinimumSamples) samples (got \(predictions.count)); its steps would follow noise")
+          field: "method",
+          "isotonic calibration needs at least \(Self.isotonicMinimumSamples) samples (got \(predictions.count)); its steps would follow noise"
+        )
       }
       func map(_ c: Int) -> Calibration.IsotonicMap {
         let (x, y) = Isotonic.fit(predictions, column: c)
@@ -37,9 +45,14 @@ public enum Calibrator {
         let up = map(1)
         return .isotonic([up.mirrored, up])
       }
-      return .isotonic((0..<predictions.classCount).map(map))
+      return .isotonic((0 ..< predictions.classCount).map(map))
     case .vector:
-      guard !predictions.isBinary else { throw VaneError.invalidArgument(field: "method", "vector scaling is for multi-class models; use platt or temperature") }
+      guard !predictions.isBinary else {
+        throw VaneError.invalidArgument(
+          field: "method",
+          "vector scaling is for multi-class models; use platt or temperature"
+        )
+      }
       let (w, b) = Self.vector(predictions)
       return .vector(scale: w, bias: b)
     }
@@ -69,7 +82,7 @@ public enum Calibrator {
   public static func choose(_ predictions: Predictions) throws -> Choice {
     try Self.check(predictions)
     let candidates = Self.candidates(predictions)
-    let folds = (0..<predictions.count).map { $0 * 5 / predictions.count }
+    let folds = (0 ..< predictions.count).map { $0 * 5 / predictions.count }
     var scores: [CalibrationMethod: Double] = [:]
     var outOfFold: [CalibrationMethod: Predictions] = [:]
     for method in candidates {
@@ -77,46 +90,72 @@ public enum Calibrator {
       scores[method] = Metrics.logLoss(outOfFold[method]!)
     }
     let best = candidates.min { scores[$0]! < scores[$1]! }!
-    return Choice(chosen: try Self.fit(best, predictions), crossValidatedNLL: scores, crossValidated: outOfFold)
+    return Choice(
+      chosen: try Self.fit(best, predictions),
+      crossValidatedNLL: scores,
+      crossValidated: outOfFold
+    )
   }
 
   /// Out-of-fold calibrated predictions: each fold calibrated by the method fitted on all the
   /// other folds (what "after calibration" honestly looks like on unseen data).
   /// - Parameter folds: one fold id per sample; at least two distinct ids.
   /// - Throws: what ``fit(_:_:)`` throws on a training part (naming the held-out fold).
-  public static func crossFitted(_ method: CalibrationMethod, _ predictions: Predictions, folds: [Int]) throws -> Predictions {
+  public static func crossFitted(
+    _ method: CalibrationMethod,
+    _ predictions: Predictions,
+    folds: [Int]
+  ) throws -> Predictions {
     precondition(folds.count == predictions.count)
     let ids = Array(Set(folds)).sorted()
-    guard ids.count >= 2 else { throw VaneError.invalidArgument(field: "fold_ids", "cross-fitting needs at least two folds") }
+    guard ids.count >= 2 else {
+      throw VaneError.invalidArgument(field: "fold_ids", "cross-fitting needs at least two folds")
+    }
     var probabilities = [Double](repeating: 0, count: predictions.probabilities.count)
     let k = predictions.classCount
     for id in ids {
-      let train = folds.indices.filter { folds[$0] != id }, test = folds.indices.filter { folds[$0] == id }
+      let train = folds.indices.filter { folds[$0] != id },
+        test = folds.indices.filter { folds[$0] == id }
       let fitted: Calibration
       do {
         fitted = try Self.fit(method, predictions.subset(train))
       } catch let error as VaneError {
-        throw VaneError(error.code, "fitting \(method.rawValue) without fold \(id): \(error.message)", cause: error)
+        throw VaneError(
+          error.code,
+          "fitting \(method.rawValue) without fold \(id): \(error.message)",
+          cause: error
+        )
       }
       let calibrated = fitted.apply(predictions.subset(test))
       for (row, i) in test.enumerated() {
-        for c in 0..<k { probabilities[i * k + c] = calibrated.probability(row, c) }
+        for c in 0 ..< k { probabilities[i * k + c] = calibrated.probability(row, c) }
       }
     }
     return try! Predictions(probabilities: probabilities, classCount: k, labels: predictions.labels)
   }
 
   static func check(_ predictions: Predictions) throws {
-    guard predictions.probabilities.allSatisfy(\.isFinite), predictions.logits?.allSatisfy(\.isFinite) ?? true else {
-      throw VaneError.invalidArgument(field: "predictions.values", "calibration needs finite predictions (NaN or infinite values found)")
+    guard predictions.probabilities.allSatisfy(\.isFinite),
+      predictions.logits?.allSatisfy(\.isFinite) ?? true
+    else {
+      throw VaneError.invalidArgument(
+        field: "predictions.values",
+        "calibration needs finite predictions (NaN or infinite values found)"
+      )
     }
     guard predictions.count >= Self.minimumSamples else {
-      throw VaneError.invalidArgument(field: "predictions.sample_count", "calibration needs at least \(Self.minimumSamples) samples (got \(predictions.count))")
+      throw VaneError.invalidArgument(
+        field: "predictions.sample_count",
+        "calibration needs at least \(Self.minimumSamples) samples (got \(predictions.count))"
+      )
     }
     var counts = [Int](repeating: 0, count: predictions.classCount)
     for label in predictions.labels { counts[label] += 1 }
     if predictions.isBinary, counts.contains(where: { $0 < 2 }) {
-      throw VaneError.invalidArgument(field: "predictions.labels", "calibration needs at least 2 samples of each class (counts \(counts))")
+      throw VaneError.invalidArgument(
+        field: "predictions.labels",
+        "calibration needs at least 2 samples of each class (counts \(counts))"
+      )
     }
   }
 
@@ -147,9 +186,9 @@ public enum Calibrator {
       } else {
         for i in labels.indices {
           var top = -Double.infinity
-          for c in 0..<k { top = max(top, beta * z[i * k + c]) }
+          for c in 0 ..< k { top = max(top, beta * z[i * k + c]) }
           var sum = 0.0, mean = 0.0, second = 0.0
-          for c in 0..<k {
+          for c in 0 ..< k {
             let v = z[i * k + c]
             let e = Foundation.exp(beta * v - top)
             sum += e
@@ -168,7 +207,7 @@ public enum Calibrator {
     if slope(low).0 >= 0 { return 1 / low }
     if slope(high).0 <= 0 { return 1 / high }
     var beta = 1.0
-    for _ in 0..<100 {
+    for _ in 0 ..< 100 {
       let (d1, d2) = slope(beta)
       if d1 < 0 { low = beta } else { high = beta }
       var next = d2 > 0 ? beta - d1 / d2 : (low + high) / 2
@@ -190,7 +229,10 @@ public enum Calibrator {
     let z = predictions.logitsOrImplied(clip: Calibration.clip)
     let labels = predictions.labels
     /// NLL, gradient (a, b) and Hessian (aa, ab, bb) at (a, b).
-    func evaluate(_ a: Double, _ b: Double) -> (f: Double, ga: Double, gb: Double, haa: Double, hab: Double, hbb: Double) {
+    func evaluate(
+      _ a: Double,
+      _ b: Double
+    ) -> (f: Double, ga: Double, gb: Double, haa: Double, hab: Double, hbb: Double) {
       var f = 0.0, ga = 0.0, gb = 0.0, haa = 0.0, hab = 0.0, hbb = 0.0
       for i in z.indices {
         let x = z[i]
@@ -212,7 +254,7 @@ public enum Calibrator {
     }
     var a = 1.0, b = 0.0
     var current = evaluate(a, b)
-    for _ in 0..<100 {
+    for _ in 0 ..< 100 {
       let det = current.haa * current.hbb - current.hab * current.hab
       guard det > 0 else { break }
       var da = (current.hbb * current.ga - current.hab * current.gb) / det
@@ -246,42 +288,44 @@ public enum Calibrator {
     var theta = [Double](repeating: 1, count: k) + [Double](repeating: 0, count: k)
     func nll(_ theta: [Double]) -> Double {
       var total = 0.0
-      for i in 0..<n {
+      for i in 0 ..< n {
         var top = -Double.infinity
-        for c in 0..<k { top = max(top, theta[c] * z[i * k + c] + theta[k + c]) }
+        for c in 0 ..< k { top = max(top, theta[c] * z[i * k + c] + theta[k + c]) }
         var sum = 0.0
-        for c in 0..<k { sum += Foundation.exp(theta[c] * z[i * k + c] + theta[k + c] - top) }
-        total += top + Foundation.log(sum) - (theta[labels[i]] * z[i * k + labels[i]] + theta[k + labels[i]])
+        for c in 0 ..< k { sum += Foundation.exp(theta[c] * z[i * k + c] + theta[k + c] - top) }
+        total +=
+          top + Foundation.log(sum)
+          - (theta[labels[i]] * z[i * k + labels[i]] + theta[k + labels[i]])
       }
       return total / Double(n)
     }
-    for _ in 0..<50 {
+    for _ in 0 ..< 50 {
       // Gradient and Hessian of the mean NLL; features per class c: (z_c for w_c, 1 for b_c).
       let m = 2 * k
       var gradient = [Double](repeating: 0, count: m)
       var hessian = [Double](repeating: 0, count: m * m)
       var p = [Double](repeating: 0, count: k)
-      for i in 0..<n {
+      for i in 0 ..< n {
         var top = -Double.infinity
-        for c in 0..<k { top = max(top, theta[c] * z[i * k + c] + theta[k + c]) }
+        for c in 0 ..< k { top = max(top, theta[c] * z[i * k + c] + theta[k + c]) }
         var sum = 0.0
-        for c in 0..<k {
+        for c in 0 ..< k {
           p[c] = Foundation.exp(theta[c] * z[i * k + c] + theta[k + c] - top)
           sum += p[c]
         }
-        for c in 0..<k { p[c] /= sum }
+        for c in 0 ..< k { p[c] /= sum }
         func feature(_ j: Int) -> (Int, Double) { j < k ? (j, z[i * k + j]) : (j - k, 1) }
-        for j in 0..<m {
+        for j in 0 ..< m {
           let (cj, xj) = feature(j)
           gradient[j] += (p[cj] - (labels[i] == cj ? 1 : 0)) * xj / Double(n)
-          for l in 0..<m {
+          for l in 0 ..< m {
             let (cl, xl) = feature(l)
             hessian[j * m + l] += p[cj] * ((cj == cl ? 1 : 0) - p[cl]) * xj * xl / Double(n)
           }
         }
       }
       // The biases are defined up to a common shift: a small ridge keeps the system solvable.
-      for j in 0..<m { hessian[j * m + j] += 1e-9 }
+      for j in 0 ..< m { hessian[j * m + j] += 1e-9 }
       guard let step = Minimize.solve(hessian, gradient, size: m) else { break }
       var scale = 1.0
       let current = nll(theta)
@@ -295,7 +339,7 @@ public enum Calibrator {
       theta = next
       if moved < 1e-12 { break }
     }
-    return (Array(theta[0..<k]), Array(theta[k...]))
+    return (Array(theta[0 ..< k]), Array(theta[k...]))
   }
 }
 
@@ -310,13 +354,21 @@ enum Isotonic {
 
   /// One-vs-rest: P(class c) against whether the label is c, read straight from the predictions.
   static func fit(_ predictions: Predictions, column c: Int) -> (x: [Double], y: [Double]) {
-    Self.fit(count: predictions.count, score: { predictions.probability($0, c) }, label: { predictions.labels[$0] == c ? 1 : 0 })
+    Self.fit(
+      count: predictions.count,
+      score: { predictions.probability($0, c) },
+      label: { predictions.labels[$0] == c ? 1 : 0 }
+    )
   }
 
   @inline(__always)
-  static func fit(count n: Int, score: (Int) -> Double, label: (Int) -> Double) -> (x: [Double], y: [Double]) {
-    var keys = (0..<n).map { RadixSort.key(score($0)) }
-    var order = (0..<n).map { UInt32($0) }
+  static func fit(
+    count n: Int,
+    score: (Int) -> Double,
+    label: (Int) -> Double
+  ) -> (x: [Double], y: [Double]) {
+    var keys = (0 ..< n).map { RadixSort.key(score($0)) }
+    var order = (0 ..< n).map { UInt32($0) }
     RadixSort.sort(keys: &keys, payload: &order)
     // Blocks on a stack, each with its label sum, weight, and first and last x. Each run of
     // equal scores (equal keys, adjacent once sorted) becomes one block; violating blocks are
@@ -390,24 +442,26 @@ enum Minimize {
   /// when singular.
   static func solve(_ matrix: [Double], _ rhs: [Double], size m: Int) -> [Double]? {
     var a = matrix, b = rhs
-    for column in 0..<m {
+    for column in 0 ..< m {
       var pivot = column
-      for row in column..<m where abs(a[row * m + column]) > abs(a[pivot * m + column]) { pivot = row }
+      for row in column ..< m where abs(a[row * m + column]) > abs(a[pivot * m + column]) {
+        pivot = row
+      }
       guard abs(a[pivot * m + column]) > 1e-300 else { return nil }
       if pivot != column {
-        for j in 0..<m { a.swapAt(pivot * m + j, column * m + j) }
+        for j in 0 ..< m { a.swapAt(pivot * m + j, column * m + j) }
         b.swapAt(pivot, column)
       }
-      for row in (column + 1)..<m {
+      for row in (column + 1) ..< m {
         let factor = a[row * m + column] / a[column * m + column]
-        for j in column..<m { a[row * m + j] -= factor * a[column * m + j] }
+        for j in column ..< m { a[row * m + j] -= factor * a[column * m + j] }
         b[row] -= factor * b[column]
       }
     }
     var x = [Double](repeating: 0, count: m)
     for row in stride(from: m - 1, through: 0, by: -1) {
       var s = b[row]
-      for j in (row + 1)..<m { s -= a[row * m + j] * x[j] }
+      for j in (row + 1) ..< m { s -= a[row * m + j] * x[j] }
       x[row] = s / a[row * m + row]
     }
     return x

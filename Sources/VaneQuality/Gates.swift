@@ -20,8 +20,12 @@ public struct GateInput: Sendable {
   public var baseline: [String: Double]?
 
   public init(
-    model: Measurement, baseAUCs: [String: Double] = [:], foldAUCs: [Int: Double] = [:], interval: String? = nil,
-    inputs: InputSummary? = nil, baseline: [String: Double]? = nil
+    model: Measurement,
+    baseAUCs: [String: Double] = [:],
+    foldAUCs: [Int: Double] = [:],
+    interval: String? = nil,
+    inputs: InputSummary? = nil,
+    baseline: [String: Double]? = nil
   ) {
     self.model = model
     self.baseAUCs = baseAUCs
@@ -37,22 +41,33 @@ public struct GateInput: Sendable {
     var details = self.model.details
     let bases = self.baseAUCs.isEmpty ? (values["auc"].map { ["model": $0] } ?? [:]) : self.baseAUCs
     for (name, auc) in bases { values["base_auc/\(name)"] = auc }
-    if let worst = bases.min(by: { $0.value < $1.value || ($0.value == $1.value && $0.key < $1.key) }) {
+    if let worst = bases.min(by: {
+      $0.value < $1.value || ($0.value == $1.value && $0.key < $1.key)
+    }) {
       values["base_auc_min"] = worst.value
-      details["base_auc_min"] = self.baseAUCs.isEmpty ? "a single model is its own base" : "base model \(worst.key)"
+      details["base_auc_min"] =
+        self.baseAUCs.isEmpty ? "a single model is its own base" : "base model \(worst.key)"
     }
     for (fold, auc) in self.foldAUCs { values["fold_auc/\(fold)"] = auc }
-    if let worst = self.foldAUCs.min(by: { $0.value < $1.value || ($0.value == $1.value && $0.key < $1.key) }) {
+    if let worst = self.foldAUCs.min(by: {
+      $0.value < $1.value || ($0.value == $1.value && $0.key < $1.key)
+    }) {
       values["fold_auc_min"] = worst.value
       details["fold_auc_min"] = "fold \(worst.key)"
     }
     if let inputs = self.inputs, !inputs.columns.isEmpty {
-      let mean = inputs.mean.indices.max { Self.magnitude(inputs.mean[$0]) < Self.magnitude(inputs.mean[$1]) }!
+      let mean = inputs.mean.indices.max {
+        Self.magnitude(inputs.mean[$0]) < Self.magnitude(inputs.mean[$1])
+      }!
       values["input_max_abs_mean"] = Self.magnitude(inputs.mean[mean])
-      details["input_max_abs_mean"] = "column '\(inputs.columns[mean])' (mean \(Self.format(inputs.mean[mean])))"
-      let std = inputs.std.indices.max { Self.magnitude(inputs.std[$0] - 1) < Self.magnitude(inputs.std[$1] - 1) }!
+      details["input_max_abs_mean"] =
+        "column '\(inputs.columns[mean])' (mean \(Self.format(inputs.mean[mean])))"
+      let std = inputs.std.indices.max {
+        Self.magnitude(inputs.std[$0] - 1) < Self.magnitude(inputs.std[$1] - 1)
+      }!
       values["input_max_std_deviation"] = Self.magnitude(inputs.std[std] - 1)
-      details["input_max_std_deviation"] = "column '\(inputs.columns[std])' (std \(Self.format(inputs.std[std])))"
+      details["input_max_std_deviation"] =
+        "column '\(inputs.columns[std])' (std \(Self.format(inputs.std[std])))"
     }
     return (values, details)
   }
@@ -94,9 +109,18 @@ public struct GateResult: Sendable, Equatable, Codable {
   public var reason: String
 
   public init(
-    gate: String, metric: String, value: Double?, baselineValue: Double?, comparedValue: Double?, threshold: Double,
-    comparison: QualityPolicy.Comparison, reference: QualityPolicy.Reference, severity: QualityPolicy.Severity, passed: Bool,
-    skipped: Bool, reason: String
+    gate: String,
+    metric: String,
+    value: Double?,
+    baselineValue: Double?,
+    comparedValue: Double?,
+    threshold: Double,
+    comparison: QualityPolicy.Comparison,
+    reference: QualityPolicy.Reference,
+    severity: QualityPolicy.Severity,
+    passed: Bool,
+    skipped: Bool,
+    reason: String
   ) {
     self.gate = gate
     self.metric = metric
@@ -119,9 +143,13 @@ public struct GateVerdict: Sendable, Equatable, Codable {
   public var results: [GateResult]
   public var passed: Bool { self.failures.isEmpty }
   /// Blocking gates that failed.
-  public var failures: [GateResult] { self.results.filter { !$0.passed && !$0.skipped && $0.severity == .blocking } }
+  public var failures: [GateResult] {
+    self.results.filter { !$0.passed && !$0.skipped && $0.severity == .blocking }
+  }
   /// Warning gates that failed.
-  public var warnings: [GateResult] { self.results.filter { !$0.passed && !$0.skipped && $0.severity == .warning } }
+  public var warnings: [GateResult] {
+    self.results.filter { !$0.passed && !$0.skipped && $0.severity == .warning }
+  }
 }
 
 extension QualityPolicy {
@@ -132,20 +160,34 @@ extension QualityPolicy {
   }
 
   /// ``evaluate(_:)`` with the input's metrics already gathered.
-  func evaluate(_ input: GateInput, metrics: (values: [String: Double], details: [String: String])) -> GateVerdict {
+  func evaluate(
+    _ input: GateInput,
+    metrics: (values: [String: Double], details: [String: String])
+  ) -> GateVerdict {
     let (values, details) = metrics
-    return GateVerdict(policy: self.name, results: self.gates.map { Self.check($0, input: input, values: values, details: details) })
+    return GateVerdict(
+      policy: self.name,
+      results: self.gates.map { Self.check($0, input: input, values: values, details: details) }
+    )
   }
 
-  static func check(_ gate: Gate, input: GateInput, values: [String: Double], details: [String: String]) -> GateResult {
+  static func check(
+    _ gate: Gate,
+    input: GateInput,
+    values: [String: Double],
+    details: [String: String]
+  ) -> GateResult {
     let format = GateInput.format
     let op = gate.comparison.rawValue
     var threshold = gate.threshold
     var thresholdNote = ""
     if !gate.intervalThresholds.isEmpty {
       if let interval = input.interval {
-        if let specific = gate.intervalThresholds[interval] { threshold = specific }
-        else if threshold == nil { thresholdNote = " (the policy sets no threshold for \(interval))" }
+        if let specific = gate.intervalThresholds[interval] {
+          threshold = specific
+        } else if threshold == nil {
+          thresholdNote = " (the policy sets no threshold for \(interval))"
+        }
       } else {
         // Unknown interval: the strictest threshold, so that nothing passes by omission.
         let all = Array(gate.intervalThresholds.values) + (gate.threshold.map { [$0] } ?? [])
@@ -154,8 +196,19 @@ extension QualityPolicy {
       }
     }
     var result = GateResult(
-      gate: gate.name, metric: gate.metric, value: nil, baselineValue: nil, comparedValue: nil, threshold: threshold ?? .nan,
-      comparison: gate.comparison, reference: gate.reference, severity: gate.severity, passed: false, skipped: false, reason: "")
+      gate: gate.name,
+      metric: gate.metric,
+      value: nil,
+      baselineValue: nil,
+      comparedValue: nil,
+      threshold: threshold ?? .nan,
+      comparison: gate.comparison,
+      reference: gate.reference,
+      severity: gate.severity,
+      passed: false,
+      skipped: false,
+      reason: ""
+    )
     guard let threshold else {
       result.reason = "\(gate.metric): no threshold applies\(thresholdNote)"
       return result
@@ -185,7 +238,8 @@ extension QualityPolicy {
     if gate.reference != .absolute {
       guard let baseline = input.baseline?[gate.metric] else {
         result.skipped = gate.skipWithoutBaseline
-        result.reason = input.baseline == nil
+        result.reason =
+          input.baseline == nil
           ? "no baseline to compare \(gate.metric) with\(gate.skipWithoutBaseline ? ": skipped" : "")"
           : "the baseline has no \(gate.metric)\(gate.skipWithoutBaseline ? ": skipped" : "")"
         return result
@@ -193,10 +247,12 @@ extension QualityPolicy {
       result.baselineValue = baseline
       if gate.reference == .baselineDelta {
         compared = value - baseline
-        described = "\(gate.metric) \(format(value)) − baseline \(format(baseline)) = \(format(compared))"
+        described =
+          "\(gate.metric) \(format(value)) − baseline \(format(baseline)) = \(format(compared))"
       } else {
         compared = baseline == 0 ? (value == 0 ? 1 : .infinity) : value / baseline
-        described = "\(gate.metric) \(format(value)) / baseline \(format(baseline)) = \(format(compared))"
+        described =
+          "\(gate.metric) \(format(value)) / baseline \(format(baseline)) = \(format(compared))"
       }
     }
     result.comparedValue = compared
@@ -205,7 +261,10 @@ extension QualityPolicy {
     if result.passed {
       result.reason = "\(described) \(op) \(format(threshold))\(thresholdNote)"
     } else {
-      let consequence = gate.reference == .absolute ? MetricCatalog.consequence(gate.metric) : "worse than the baseline: it would degrade production"
+      let consequence =
+        gate.reference == .absolute
+        ? MetricCatalog.consequence(gate.metric)
+        : "worse than the baseline: it would degrade production"
       result.reason = "\(described), not \(op) \(format(threshold))\(thresholdNote): \(consequence)"
     }
     return result
@@ -213,13 +272,18 @@ extension QualityPolicy {
 
   static func missingReason(_ metric: String, input: GateInput) -> String {
     switch metric {
-    case "input_max_abs_mean", "input_max_std_deviation": "no summary of the scaled inputs was given, so normalisation cannot be checked"
-    case "max_abs_logit", "logit_min", "logit_max": "the predictions carry no logits, so their range cannot be checked"
+    case "input_max_abs_mean", "input_max_std_deviation":
+      "no summary of the scaled inputs was given, so normalisation cannot be checked"
+    case "max_abs_logit", "logit_min", "logit_max":
+      "the predictions carry no logits, so their range cannot be checked"
     case "fold_auc_min": "no per-fold AUCs (fold ids) were given"
     case "auc": "AUC is undefined (one class only, or no finite predictions)"
     default:
-      if metric.hasPrefix("fold_auc") { "no per-fold AUCs (fold ids) were given" }
-      else { "no such value for these predictions" }
+      if metric.hasPrefix("fold_auc") {
+        "no per-fold AUCs (fold ids) were given"
+      } else {
+        "no such value for these predictions"
+      }
     }
   }
 }

@@ -84,15 +84,23 @@ public struct Measurement: Sendable, Equatable, Codable {
       let baseRates = counts.map { Double($0) / n }
       // Skill against always answering the base rates (the same ε clipping as log_loss).
       var baseLoss = 0.0
-      for label in finite.labels { baseLoss -= Foundation.log(min(max(baseRates[label], .ulpOfOne), 1 - .ulpOfOne)) }
+      for label in finite.labels {
+        baseLoss -= Foundation.log(min(max(baseRates[label], .ulpOfOne), 1 - .ulpOfOne))
+      }
       baseLoss /= n
       if baseLoss > 0 { values["log_loss_skill"] = 1 - report.logLoss / baseLoss }
-      values["balanced_accuracy"] = zip(report.recall, counts).filter { $0.1 > 0 }.map(\.0).reduce(0, +) / Double(counts.filter { $0 > 0 }.count)
+      values["balanced_accuracy"] =
+        zip(report.recall, counts).filter { $0.1 > 0 }.map(\.0).reduce(0, +)
+        / Double(counts.filter { $0 > 0 }.count)
       values["mcc"] = Self.mcc(report.confusion)
-      values["f1_macro"] = zip(report.precision, report.recall).map { p, r in p + r > 0 ? 2 * p * r / (p + r) : 0 }.reduce(0, +) / Double(k)
-      reliability.append(ReliabilityDiagram(target: "top_label", binning: .uniform, report.calibration))
+      values["f1_macro"] =
+        zip(report.precision, report.recall).map { p, r in p + r > 0 ? 2 * p * r / (p + r) : 0 }
+        .reduce(0, +) / Double(k)
+      reliability.append(
+        ReliabilityDiagram(target: "top_label", binning: .uniform, report.calibration)
+      )
       for (c, name) in classes.enumerated() {
-        let p = (0..<finite.count).map { finite.probability($0, c) }
+        let p = (0 ..< finite.count).map { finite.probability($0, c) }
         let predicted = p.reduce(0, +) / n
         values["base_rate/\(name)"] = baseRates[c]
         values["pred_rate/\(name)"] = predicted
@@ -100,11 +108,21 @@ public struct Measurement: Sendable, Equatable, Codable {
         values["precision/\(name)"] = report.precision[c]
         values["recall/\(name)"] = report.recall[c]
         values["pred_share/\(name)"] = report.predictedClassShare[c]
-        reliability.append(ReliabilityDiagram(
-          target: name, binning: .uniform, Metrics.calibrationUniform(confidence: p, correct: finite.labels.map { $0 == c }, bins: bins)))
+        reliability.append(
+          ReliabilityDiagram(
+            target: name,
+            binning: .uniform,
+            Metrics.calibrationUniform(
+              confidence: p,
+              correct: finite.labels.map { $0 == c },
+              bins: bins
+            )
+          )
+        )
       }
       let shares = report.predictedClassShare
-      let low = shares.indices.min { shares[$0] < shares[$1] }!, high = shares.indices.max { shares[$0] < shares[$1] }!
+      let low = shares.indices.min { shares[$0] < shares[$1] }!,
+        high = shares.indices.max { shares[$0] < shares[$1] }!
       values["pred_share_min"] = shares[low]
       values["pred_share_max"] = shares[high]
       details["pred_share_min"] = "class \(classes[low])"
@@ -120,11 +138,12 @@ public struct Measurement: Sendable, Equatable, Codable {
   static func mcc(_ confusion: [[Int]]) -> Double {
     let k = confusion.count
     let s = Double(confusion.joined().reduce(0, +))
-    let correct = Double((0..<k).reduce(0) { $0 + confusion[$1][$1] })
-    let truth = (0..<k).map { Double(confusion[$0].reduce(0, +)) }
-    let predicted = (0..<k).map { c in Double((0..<k).reduce(0) { $0 + confusion[$1][c] }) }
+    let correct = Double((0 ..< k).reduce(0) { $0 + confusion[$1][$1] })
+    let truth = (0 ..< k).map { Double(confusion[$0].reduce(0, +)) }
+    let predicted = (0 ..< k).map { c in Double((0 ..< k).reduce(0) { $0 + confusion[$1][c] }) }
     let covariance = correct * s - zip(truth, predicted).reduce(0) { $0 + $1.0 * $1.1 }
-    let a = s * s - predicted.reduce(0) { $0 + $1 * $1 }, b = s * s - truth.reduce(0) { $0 + $1 * $1 }
+    let a = s * s - predicted.reduce(0) { $0 + $1 * $1 },
+      b = s * s - truth.reduce(0) { $0 + $1 * $1 }
     return a * b > 0 ? covariance / (a * b).squareRoot() : 0
   }
 }

@@ -65,12 +65,16 @@ public enum Metrics {
     let k = predictions.classCount
     if k == 2 {
       return Self.rocAUC(
-        scores: (0..<predictions.count).map { predictions.probability($0, 1) }, positive: predictions.labels.map { $0 == 1 })
+        scores: (0 ..< predictions.count).map { predictions.probability($0, 1) },
+        positive: predictions.labels.map { $0 == 1 }
+      )
     }
     var total = 0.0
-    for c in 0..<k {
+    for c in 0 ..< k {
       total += Self.rocAUC(
-        scores: (0..<predictions.count).map { predictions.probability($0, c) }, positive: predictions.labels.map { $0 == c })
+        scores: (0 ..< predictions.count).map { predictions.probability($0, c) },
+        positive: predictions.labels.map { $0 == c }
+      )
     }
     return total / Double(k)
   }
@@ -80,7 +84,7 @@ public enum Metrics {
   public static func logLoss(_ predictions: Predictions) -> Double {
     let eps = Double.ulpOfOne
     var total = 0.0
-    for i in 0..<predictions.count {
+    for i in 0 ..< predictions.count {
       let p = min(max(predictions.probability(i, predictions.labels[i]), eps), 1 - eps)
       total -= Foundation.log(p)
     }
@@ -91,12 +95,12 @@ public enum Metrics {
   /// (p − y)² of the positive class (half the two-class sum).
   public static func brier(_ predictions: Predictions) -> Double {
     var total = 0.0
-    for i in 0..<predictions.count {
+    for i in 0 ..< predictions.count {
       if predictions.isBinary {
         let d = predictions.probability(i, 1) - (predictions.labels[i] == 1 ? 1 : 0)
         total += d * d
       } else {
-        for k in 0..<predictions.classCount {
+        for k in 0 ..< predictions.classCount {
           let d = predictions.probability(i, k) - (predictions.labels[i] == k ? 1 : 0)
           total += d * d
         }
@@ -107,8 +111,13 @@ public enum Metrics {
 
   /// Confusion matrix: rows are true classes, columns predicted ones.
   public static func confusion(_ predictions: Predictions) -> [[Int]] {
-    var matrix = [[Int]](repeating: [Int](repeating: 0, count: predictions.classCount), count: predictions.classCount)
-    for i in 0..<predictions.count { matrix[predictions.labels[i]][predictions.predictedClass(i)] += 1 }
+    var matrix = [[Int]](
+      repeating: [Int](repeating: 0, count: predictions.classCount),
+      count: predictions.classCount
+    )
+    for i in 0 ..< predictions.count {
+      matrix[predictions.labels[i]][predictions.predictedClass(i)] += 1
+    }
     return matrix
   }
 
@@ -120,13 +129,14 @@ public enum Metrics {
   }
 
   /// Per-class precision and recall (0 where undefined, as scikit-learn's zero_division=0).
-  public static func precisionRecall(confusion: [[Int]]) -> (precision: [Double], recall: [Double]) {
+  public static func precisionRecall(confusion: [[Int]]) -> (precision: [Double], recall: [Double])
+  {
     let k = confusion.count
-    let precision = (0..<k).map { c -> Double in
-      let predicted = (0..<k).reduce(0) { $0 + confusion[$1][c] }
+    let precision = (0 ..< k).map { c -> Double in
+      let predicted = (0 ..< k).reduce(0) { $0 + confusion[$1][c] }
       return predicted == 0 ? 0 : Double(confusion[c][c]) / Double(predicted)
     }
-    let recall = (0..<k).map { c -> Double in
+    let recall = (0 ..< k).map { c -> Double in
       let actual = confusion[c].reduce(0, +)
       return actual == 0 ? 0 : Double(confusion[c][c]) / Double(actual)
     }
@@ -135,7 +145,11 @@ public enum Metrics {
 
   /// Calibration error of the predicted class's confidence against being right, with `bins`
   /// equal-width bins over [0, 1] (index min(⌊conf · bins⌋, bins − 1)).
-  public static func calibrationUniform(confidence: [Double], correct: [Bool], bins: Int = 15) -> CalibrationError {
+  public static func calibrationUniform(
+    confidence: [Double],
+    correct: [Bool],
+    bins: Int = 15
+  ) -> CalibrationError {
     var counts = [Int](repeating: 0, count: bins)
     var confidenceSums = [Double](repeating: 0, count: bins)
     var correctCounts = [Int](repeating: 0, count: bins)
@@ -145,16 +159,26 @@ public enum Metrics {
       confidenceSums[b] += c
       if right { correctCounts[b] += 1 }
     }
-    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: confidence.count, bounds: Self.uniformBounds(bins))
+    return Self.error(
+      counts: counts,
+      confidenceSums: confidenceSums,
+      correctCounts: correctCounts,
+      total: confidence.count,
+      bounds: Self.uniformBounds(bins)
+    )
   }
 
   static func uniformBounds(_ bins: Int) -> [(Double, Double)] {
-    (0..<bins).map { (Double($0) / Double(bins), Double($0 + 1) / Double(bins)) }
+    (0 ..< bins).map { (Double($0) / Double(bins), Double($0 + 1) / Double(bins)) }
   }
 
   /// ``calibrationUniform(confidence:correct:bins:)`` of a binary model straight from P(class 1)
   /// and the labels, in one pass (confidence max(p, 1 − p), predicted class 1 iff p ≥ 0.5).
-  public static func calibrationUniform(positiveProbability p: [Double], labels: [Int], bins: Int = 15) -> CalibrationError {
+  public static func calibrationUniform(
+    positiveProbability p: [Double],
+    labels: [Int],
+    bins: Int = 15
+  ) -> CalibrationError {
     precondition(p.count == labels.count && bins > 0)
     var counts = [Int](repeating: 0, count: bins)
     var confidenceSums = [Double](repeating: 0, count: bins)
@@ -165,7 +189,7 @@ public enum Metrics {
         counts.withUnsafeMutableBufferPointer { counts in
           confidenceSums.withUnsafeMutableBufferPointer { sums in
             correctCounts.withUnsafeMutableBufferPointer { correct in
-              for i in 0..<p.count {
+              for i in 0 ..< p.count {
                 let up = p[i] >= 0.5
                 let c = up ? p[i] : 1 - p[i]
                 let b = min(max(Int(c * scale), 0), bins - 1)
@@ -178,23 +202,33 @@ public enum Metrics {
         }
       }
     }
-    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: p.count, bounds: Self.uniformBounds(bins))
+    return Self.error(
+      counts: counts,
+      confidenceSums: confidenceSums,
+      correctCounts: correctCounts,
+      total: p.count,
+      bounds: Self.uniformBounds(bins)
+    )
   }
 
   /// Calibration error with `bins` equal-mass bins: samples sorted by confidence (stably) and
   /// split into contiguous chunks whose sizes differ by at most one, the larger ones first
   /// (NumPy's array_split).
-  public static func calibrationQuantile(confidence: [Double], correct: [Bool], bins: Int = 15) -> CalibrationError {
+  public static func calibrationQuantile(
+    confidence: [Double],
+    correct: [Bool],
+    bins: Int = 15
+  ) -> CalibrationError {
     let order = RadixSort.ascendingOrder(confidence)
     let n = confidence.count
     var counts = [Int](), confidenceSums = [Double](), correctCounts = [Int]()
     var bounds: [(Double, Double)] = []
     var start = 0
-    for b in 0..<bins {
+    for b in 0 ..< bins {
       let size = n / bins + (b < n % bins ? 1 : 0)
       var sum = 0.0
       var right = 0
-      for j in start..<(start + size) {
+      for j in start ..< (start + size) {
         let i = Int(order[j])
         sum += confidence[i]
         if correct[i] { right += 1 }
@@ -207,16 +241,36 @@ public enum Metrics {
       start += size
       bounds.append((lower, start < n ? confidence[Int(order[start])] : 1))
     }
-    return Self.error(counts: counts, confidenceSums: confidenceSums, correctCounts: correctCounts, total: n, bounds: bounds)
+    return Self.error(
+      counts: counts,
+      confidenceSums: confidenceSums,
+      correctCounts: correctCounts,
+      total: n,
+      bounds: bounds
+    )
   }
 
-  static func error(counts: [Int], confidenceSums: [Double], correctCounts: [Int], total: Int, bounds: [(Double, Double)]) -> CalibrationError {
+  static func error(
+    counts: [Int],
+    confidenceSums: [Double],
+    correctCounts: [Int],
+    total: Int,
+    bounds: [(Double, Double)]
+  ) -> CalibrationError {
     var expected = 0.0
     var maximum = 0.0
     var bins: [ReliabilityBin] = []
     for b in counts.indices {
       guard counts[b] > 0 else {
-        bins.append(ReliabilityBin(lower: bounds[b].0, upper: bounds[b].1, count: 0, meanConfidence: 0, accuracy: 0))
+        bins.append(
+          ReliabilityBin(
+            lower: bounds[b].0,
+            upper: bounds[b].1,
+            count: 0,
+            meanConfidence: 0,
+            accuracy: 0
+          )
+        )
         continue
       }
       let meanConfidence = confidenceSums[b] / Double(counts[b])
@@ -224,7 +278,15 @@ public enum Metrics {
       let gap = abs(accuracy - meanConfidence)
       expected += Double(counts[b]) / Double(total) * gap
       maximum = max(maximum, gap)
-      bins.append(ReliabilityBin(lower: bounds[b].0, upper: bounds[b].1, count: counts[b], meanConfidence: meanConfidence, accuracy: accuracy))
+      bins.append(
+        ReliabilityBin(
+          lower: bounds[b].0,
+          upper: bounds[b].1,
+          count: counts[b],
+          meanConfidence: meanConfidence,
+          accuracy: accuracy
+        )
+      )
     }
     return CalibrationError(expected: expected, maximum: maximum, bins: bins)
   }

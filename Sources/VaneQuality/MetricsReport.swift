@@ -39,9 +39,9 @@ public struct MetricsReport: Sendable, Equatable, Codable {
     var z = predictions.logitsOrImplied(clip: nil)
     let k = predictions.classCount
     if predictions.logits == nil, k > 2 {
-      for row in 0..<predictions.count {
-        let mean = z[(row * k)..<(row * k + k)].reduce(0, +) / Double(k)
-        for c in 0..<k { z[row * k + c] -= mean }
+      for row in 0 ..< predictions.count {
+        let mean = z[(row * k) ..< (row * k + k)].reduce(0, +) / Double(k)
+        for c in 0 ..< k { z[row * k + c] -= mean }
       }
     }
     return z
@@ -51,8 +51,8 @@ public struct MetricsReport: Sendable, Equatable, Codable {
   /// - Parameter bins: equal-width (and equal-mass) bins for the calibration errors.
   public init(_ all: Predictions, bins: Int = 15) {
     var nan = 0, infinite = 0
-    for i in 0..<all.count {
-      let row = (0..<all.classCount).map { all.probability(i, $0) }
+    for i in 0 ..< all.count {
+      let row = (0 ..< all.classCount).map { all.probability(i, $0) }
       if row.contains(where: \.isNaN) {
         nan += 1
       } else if row.contains(where: \.isInfinite) {
@@ -72,11 +72,18 @@ public struct MetricsReport: Sendable, Equatable, Codable {
       if logits.contains(where: { !$0.isFinite }) { self.maxAbsLogit = .infinity }
     }
     guard predictions.count > 0 else {
-      self.rocAUC = .nan; self.logLoss = .nan; self.brier = .nan; self.accuracy = .nan
-      self.precision = []; self.recall = []; self.confusion = []
+      self.rocAUC = .nan
+      self.logLoss = .nan
+      self.brier = .nan
+      self.accuracy = .nan
+      self.precision = []
+      self.recall = []
+      self.confusion = []
       self.calibration = CalibrationError(expected: .nan, maximum: .nan, bins: [])
       self.calibrationEqualMass = self.calibration
-      self.predictedClassShare = []; self.meanConfidence = .nan; self.shareAbove99 = .nan
+      self.predictedClassShare = []
+      self.meanConfidence = .nan
+      self.shareAbove99 = .nan
       return
     }
     self.rocAUC = Metrics.rocAUC(predictions)
@@ -90,15 +97,23 @@ public struct MetricsReport: Sendable, Equatable, Codable {
     var correct = [Bool](repeating: false, count: n)
     var predictedCounts = [Int](repeating: 0, count: predictions.classCount)
     var above = 0
-    for i in 0..<n {
+    for i in 0 ..< n {
       let predicted = predictions.predictedClass(i)
       predictedCounts[predicted] += 1
       confidence[i] = predictions.probability(i, predicted)
       correct[i] = predicted == predictions.labels[i]
       if confidence[i] > 0.99 { above += 1 }
     }
-    self.calibration = Metrics.calibrationUniform(confidence: confidence, correct: correct, bins: bins)
-    self.calibrationEqualMass = Metrics.calibrationQuantile(confidence: confidence, correct: correct, bins: bins)
+    self.calibration = Metrics.calibrationUniform(
+      confidence: confidence,
+      correct: correct,
+      bins: bins
+    )
+    self.calibrationEqualMass = Metrics.calibrationQuantile(
+      confidence: confidence,
+      correct: correct,
+      bins: bins
+    )
     self.predictedClassShare = predictedCounts.map { Double($0) / Double(n) }
     self.meanConfidence = confidence.reduce(0, +) / Double(n)
     self.shareAbove99 = Double(above) / Double(n)
@@ -130,7 +145,7 @@ public struct InputSummary: Sendable, Equatable, Codable {
       sums[index % width] += v
       counts[index % width] += 1
     }
-    let means = (0..<width).map { counts[$0] > 0 ? sums[$0] / Double(counts[$0]) : .nan }
+    let means = (0 ..< width).map { counts[$0] > 0 ? sums[$0] / Double(counts[$0]) : .nan }
     var squares = [Double](repeating: 0, count: width)
     for (index, v) in values.enumerated() where v.isFinite {
       let d = v - means[index % width]
@@ -138,6 +153,8 @@ public struct InputSummary: Sendable, Equatable, Codable {
     }
     self.columns = columns
     self.mean = means
-    self.std = (0..<width).map { counts[$0] > 0 ? (squares[$0] / Double(counts[$0])).squareRoot() : .nan }
+    self.std = (0 ..< width).map {
+      counts[$0] > 0 ? (squares[$0] / Double(counts[$0])).squareRoot() : .nan
+    }
   }
 }

@@ -23,7 +23,10 @@ public struct Predictions: Sendable, Equatable {
   /// - Throws: INVALID_ARGUMENT naming the field for mismatched lengths or a label not 0 or 1.
   public init(binary positive: [Double], labels: [Int], logits: [Double]? = nil) throws {
     guard positive.count == labels.count else {
-      throw VaneError.invalidArgument(field: "probabilities", "\(positive.count) values for \(labels.count) labels")
+      throw VaneError.invalidArgument(
+        field: "probabilities",
+        "\(positive.count) values for \(labels.count) labels"
+      )
     }
     var rows = [Double](repeating: 0, count: positive.count * 2)
     for (i, p) in positive.enumerated() {
@@ -35,21 +38,40 @@ public struct Predictions: Sendable, Equatable {
 
   /// Predictions from full probability rows.
   /// - Throws: INVALID_ARGUMENT naming the field for a bad shape or a label out of range.
-  public init(probabilities: [Double], classCount: Int, labels: [Int], logits: [Double]? = nil) throws {
+  public init(
+    probabilities: [Double],
+    classCount: Int,
+    labels: [Int],
+    logits: [Double]? = nil
+  ) throws {
     guard classCount >= 2, classCount <= 1000 else {
-      throw VaneError.invalidArgument(field: "class_count", "must be between 2 and 1000 (got \(classCount))")
+      throw VaneError.invalidArgument(
+        field: "class_count",
+        "must be between 2 and 1000 (got \(classCount))"
+      )
     }
     guard probabilities.count == labels.count * classCount else {
       throw VaneError.invalidArgument(
-        field: "probabilities", "\(probabilities.count) values for \(labels.count) samples of \(classCount) classes")
+        field: "probabilities",
+        "\(probabilities.count) values for \(labels.count) samples of \(classCount) classes"
+      )
     }
     if let index = labels.firstIndex(where: { $0 < 0 || $0 >= classCount }) {
-      throw VaneError.invalidArgument(field: "labels[\(index)]", "\(labels[index]) is not a class index in 0..<\(classCount)")
+      throw VaneError.invalidArgument(
+        field: "labels[\(index)]",
+        "\(labels[index]) is not a class index in 0..<\(classCount)"
+      )
     }
     if let logits {
       let width = classCount == 2 ? 1 : classCount
-      guard logits.count == labels.count * width || (classCount == 2 && logits.count == labels.count * 2) else {
-        throw VaneError.invalidArgument(field: "logits", "\(logits.count) values for \(labels.count) samples")
+      guard
+        logits.count == labels.count * width
+          || (classCount == 2 && logits.count == labels.count * 2)
+      else {
+        throw VaneError.invalidArgument(
+          field: "logits",
+          "\(logits.count) values for \(labels.count) samples"
+        )
       }
     }
     self.classCount = classCount
@@ -60,11 +82,13 @@ public struct Predictions: Sendable, Equatable {
 
   /// P(class k) of sample i.
   @inline(__always)
-  public func probability(_ i: Int, _ k: Int) -> Double { self.probabilities[i * self.classCount + k] }
+  public func probability(_ i: Int, _ k: Int) -> Double {
+    self.probabilities[i * self.classCount + k]
+  }
 
   /// Whether every probability of sample i is finite.
   public func isFinite(_ i: Int) -> Bool {
-    (0..<self.classCount).allSatisfy { self.probability(i, $0).isFinite }
+    (0 ..< self.classCount).allSatisfy { self.probability(i, $0).isFinite }
   }
 
   /// The predicted class of sample i: binary models predict 1 iff P(1) >= 0.5; others the
@@ -72,7 +96,9 @@ public struct Predictions: Sendable, Equatable {
   public func predictedClass(_ i: Int) -> Int {
     if self.isBinary { return self.probability(i, 1) >= 0.5 ? 1 : 0 }
     var best = 0
-    for k in 1..<self.classCount where self.probability(i, k) > self.probability(i, best) { best = k }
+    for k in 1 ..< self.classCount where self.probability(i, k) > self.probability(i, best) {
+      best = k
+    }
     return best
   }
 
@@ -84,19 +110,24 @@ public struct Predictions: Sendable, Equatable {
     let k = self.classCount
     var probabilities: [Double] = []
     probabilities.reserveCapacity(rows.count * k)
-    for i in rows { for c in 0..<k { probabilities.append(self.probability(i, c)) } }
+    for i in rows { for c in 0 ..< k { probabilities.append(self.probability(i, c)) } }
     var logits: [Double]?
     if let all = self.logits {
       let width = all.count / max(self.count, 1)
-      logits = rows.flatMap { all[($0 * width)..<($0 * width + width)] }
+      logits = rows.flatMap { all[($0 * width) ..< ($0 * width + width)] }
     }
     // Valid by construction: a subset of valid predictions.
-    return try! Predictions(probabilities: probabilities, classCount: k, labels: rows.map { self.labels[$0] }, logits: logits)
+    return try! Predictions(
+      probabilities: probabilities,
+      classCount: k,
+      labels: rows.map { self.labels[$0] },
+      logits: logits
+    )
   }
 
   /// The samples whose probabilities are all finite (self when all are).
   public var finiteOnly: Predictions {
-    let rows = (0..<self.count).filter(self.isFinite)
+    let rows = (0 ..< self.count).filter(self.isFinite)
     return rows.count == self.count ? self : self.subset(rows)
   }
 
@@ -107,13 +138,15 @@ public struct Predictions: Sendable, Equatable {
   public func logitsOrImplied(clip: Double?) -> [Double] {
     let n = self.count, k = self.classCount
     if let logits = self.logits {
-      if k == 2, logits.count == 2 * n { return (0..<n).map { logits[2 * $0 + 1] - logits[2 * $0] } }
+      if k == 2, logits.count == 2 * n {
+        return (0 ..< n).map { logits[2 * $0 + 1] - logits[2 * $0] }
+      }
       return logits
     }
     // Clipping bounds are hoisted: this runs in every calibration fit (one log per value).
     let (low, high) = clip.map { ($0, 1 - $0) } ?? (0, 1)
     if k == 2 {
-      return (0..<n).map { i in
+      return (0 ..< n).map { i in
         let p = min(max(self.probability(i, 1), low), high)
         return Foundation.log(p / (1 - p))
       }

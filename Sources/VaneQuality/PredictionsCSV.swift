@@ -27,14 +27,19 @@ public struct PredictionsCSV: Sendable, Equatable {
   /// - Throws: INVALID_ARGUMENT naming `name:line` and the column.
   public func checkProbabilities(name: String) throws {
     let k = self.classes.count
-    for i in 0..<self.labels.count {
+    for i in 0 ..< self.labels.count {
       let line = i < self.lines.count ? "\(self.lines[i])" : "?"
-      switch Predictions.problem(ofProbabilities: self.values[(i * k)..<((i + 1) * k)]) {
+      switch Predictions.problem(ofProbabilities: self.values[(i * k) ..< ((i + 1) * k)]) {
       case .outside(let bad)?:
         throw VaneError(
-          .invalidArgument, "\(name):\(line): \(self.classes[bad - i * k]): probability \(self.values[bad]) is outside [0, 1] (pass --logits for logits)")
+          .invalidArgument,
+          "\(name):\(line): \(self.classes[bad - i * k]): probability \(self.values[bad]) is outside [0, 1] (pass --logits for logits)"
+        )
       case .sum(let total)?:
-        throw VaneError(.invalidArgument, "\(name):\(line): the probabilities sum to \(total), not 1")
+        throw VaneError(
+          .invalidArgument,
+          "\(name):\(line): the probabilities sum to \(total), not 1"
+        )
       case nil:
         continue
       }
@@ -52,8 +57,13 @@ public struct PredictionsCSV: Sendable, Equatable {
     let foldColumn = columns.firstIndex(of: "fold")
     let classColumns = columns.indices.filter { $0 != labelColumn && $0 != foldColumn }
     let classes = classColumns.map { columns[$0] }
-    guard classes.count >= 2, Set(classes).count == classes.count, classes.allSatisfy({ !$0.isEmpty }) else {
-      throw VaneError(.invalidArgument, "\(name):\(header.line): need two or more distinct, named class columns besides label and fold (got \(classes))")
+    guard classes.count >= 2, Set(classes).count == classes.count,
+      classes.allSatisfy({ !$0.isEmpty })
+    else {
+      throw VaneError(
+        .invalidArgument,
+        "\(name):\(header.line): need two or more distinct, named class columns besides label and fold (got \(classes))"
+      )
     }
     var result = PredictionsCSV(classes: classes, values: [], labels: [], foldIDs: [])
     result.values.reserveCapacity(lines.count * classes.count)
@@ -65,20 +75,29 @@ public struct PredictionsCSV: Sendable, Equatable {
       let label = fields[labelColumn]
       if let index = classes.firstIndex(of: label) {
         result.labels.append(index)
-      } else if let index = Int(label), (0..<classes.count).contains(index) {
+      } else if let index = Int(label), (0 ..< classes.count).contains(index) {
         result.labels.append(index)
       } else {
-        throw VaneError(.invalidArgument, "\(place): label: \(MessageText.quote(label)) is not a class (\(classes.joined(separator: ", "))) or index")
+        throw VaneError(
+          .invalidArgument,
+          "\(place): label: \(MessageText.quote(label)) is not a class (\(classes.joined(separator: ", "))) or index"
+        )
       }
       for column in classColumns {
         guard let value = Self.number(fields[column]) else {
-          throw VaneError(.invalidArgument, "\(place): \(columns[column]): \(MessageText.quote(fields[column])) is not a number")
+          throw VaneError(
+            .invalidArgument,
+            "\(place): \(columns[column]): \(MessageText.quote(fields[column])) is not a number"
+          )
         }
         result.values.append(value)
       }
       if let foldColumn {
         guard let fold = Int(fields[foldColumn]) else {
-          throw VaneError(.invalidArgument, "\(place): fold: \(MessageText.quote(fields[foldColumn])) is not a whole number")
+          throw VaneError(
+            .invalidArgument,
+            "\(place): fold: \(MessageText.quote(fields[foldColumn])) is not a whole number"
+          )
         }
         result.foldIDs.append(fold)
       }
@@ -108,21 +127,41 @@ enum CSVTable {
   /// The header and the rows, each with its 1-based line number.
   /// - Throws: INVALID_ARGUMENT naming `name:line` for an empty file, no rows, or a row of
   ///   another width; RESOURCE_EXHAUSTED past ``maximumRows``.
-  static func read(_ text: String, name: String) throws -> (header: (line: Int, fields: [String]), rows: [(line: Int, fields: [String])]) {
-    func fields(_ line: Substring) -> [String] { line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
-    var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated().filter { !$0.element.allSatisfy(\.isWhitespace) }
-    guard !lines.isEmpty else { throw VaneError(.invalidArgument, "\(name): empty file; expected a header line") }
+  static func read(
+    _ text: String,
+    name: String
+  ) throws -> (header: (line: Int, fields: [String]), rows: [(line: Int, fields: [String])]) {
+    func fields(_ line: Substring) -> [String] {
+      line.split(separator: ",", omittingEmptySubsequences: false).map {
+        $0.trimmingCharacters(in: .whitespaces)
+      }
+    }
+    var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+      .enumerated().filter { !$0.element.allSatisfy(\.isWhitespace) }
+    guard !lines.isEmpty else {
+      throw VaneError(.invalidArgument, "\(name): empty file; expected a header line")
+    }
     let first = lines.removeFirst()
     let header = (line: first.offset + 1, fields: fields(first.element))
-    guard !lines.isEmpty else { throw VaneError(.invalidArgument, "\(name): no rows after the header") }
-    guard lines.count <= Self.maximumRows else { throw VaneError(.resourceExhausted, "\(name): more than \(Self.maximumRows) rows") }
-    return (header, try lines.map { offset, line in
-      let row = fields(line)
-      guard row.count == header.fields.count else {
-        throw VaneError(.invalidArgument, "\(name):\(offset + 1): \(row.count) fields, the header has \(header.fields.count)")
+    guard !lines.isEmpty else {
+      throw VaneError(.invalidArgument, "\(name): no rows after the header")
+    }
+    guard lines.count <= Self.maximumRows else {
+      throw VaneError(.resourceExhausted, "\(name): more than \(Self.maximumRows) rows")
+    }
+    return (
+      header,
+      try lines.map { offset, line in
+        let row = fields(line)
+        guard row.count == header.fields.count else {
+          throw VaneError(
+            .invalidArgument,
+            "\(name):\(offset + 1): \(row.count) fields, the header has \(header.fields.count)"
+          )
+        }
+        return (offset + 1, row)
       }
-      return (offset + 1, row)
-    })
+    )
   }
 }
 
@@ -136,7 +175,10 @@ extension InputSummary {
     for (line, fields) in rows {
       for (column, field) in fields.enumerated() {
         guard let value = Double(field), value.isFinite else {
-          throw VaneError(.invalidArgument, "\(name):\(line): \(header.fields[column]): '\(field)' is not a finite number")
+          throw VaneError(
+            .invalidArgument,
+            "\(name):\(line): \(header.fields[column]): '\(field)' is not a finite number"
+          )
         }
         values.append(value)
       }

@@ -34,7 +34,10 @@ internal import Yams
 public struct QualityPolicy: Sendable, Equatable {
   /// The check `value <op> threshold`.
   public enum Comparison: String, Sendable, Codable, CaseIterable {
-    case lessThan = "<", lessOrEqual = "<=", greaterThan = ">", greaterOrEqual = ">="
+    case lessThan = "<"
+    case lessOrEqual = "<="
+    case greaterThan = ">"
+    case greaterOrEqual = ">="
 
     public func holds(_ value: Double, _ threshold: Double) -> Bool {
       switch self {
@@ -89,8 +92,15 @@ public struct QualityPolicy: Sendable, Equatable {
     public var whenUnmeasured: Unmeasured
 
     public init(
-      name: String, metric: String, comparison: Comparison, threshold: Double?, intervalThresholds: [String: Double] = [:],
-      reference: Reference = .absolute, severity: Severity = .blocking, skipWithoutBaseline: Bool = false, note: String = "",
+      name: String,
+      metric: String,
+      comparison: Comparison,
+      threshold: Double?,
+      intervalThresholds: [String: Double] = [:],
+      reference: Reference = .absolute,
+      severity: Severity = .blocking,
+      skipWithoutBaseline: Bool = false,
+      note: String = "",
       whenUnmeasured: Unmeasured = .fail
     ) {
       self.name = name
@@ -178,10 +188,17 @@ public struct QualityPolicy: Sendable, Equatable {
   /// - Throws: INVALID_ARGUMENT naming the source, line:column and key: a document that is
   ///   empty or not YAML, an unknown key or metric, a bad comparison, a value of the wrong type,
   ///   a duplicate gate name, or a policy with no gate at all.
-  public static func parse(_ text: String, source: String, name storedName: String? = nil) throws -> QualityPolicy {
+  public static func parse(
+    _ text: String,
+    source: String,
+    name storedName: String? = nil
+  ) throws -> QualityPolicy {
     let reader = YAMLReader(source: source)
     guard let root = try reader.compose(text), let mapping = root.mapping else {
-      throw VaneError(.invalidArgument, "\(source): the policy is empty or not a mapping; an empty policy would pass everything")
+      throw VaneError(
+        .invalidArgument,
+        "\(source): the policy is empty or not a mapping; an empty policy would pass everything"
+      )
     }
     var name: String?
     var gates: [(gate: Gate, ownUnmeasured: Bool)] = []
@@ -191,11 +208,17 @@ public struct QualityPolicy: Sendable, Equatable {
       switch key {
       case "name": name = try reader.string(value, key: key)
       case "gates":
-        guard let entries = value.sequence else { throw reader.error(value, key, "must be a list of gates") }
+        guard let entries = value.sequence else {
+          throw reader.error(value, key, "must be a list of gates")
+        }
         for (index, entry) in entries.enumerated() {
           let gate = try Self.gate(entry, at: "gates[\(index)]", reader: reader)
           if gates.contains(where: { $0.gate.name == gate.gate.name }) {
-            throw reader.error(entry, "gates[\(index)].name", "duplicate gate name '\(gate.gate.name)'")
+            throw reader.error(
+              entry,
+              "gates[\(index)].name",
+              "duplicate gate name '\(gate.gate.name)'"
+            )
           }
           gates.append(gate)
         }
@@ -205,16 +228,23 @@ public struct QualityPolicy: Sendable, Equatable {
         throw reader.error(keyNode, key, "is not a policy key; known: name, gates, when_unmeasured")
       }
     }
-    guard let name = storedName ?? name else { throw VaneError.invalidArgument(field: "\(source): name", "the policy needs a name") }
+    guard let name = storedName ?? name else {
+      throw VaneError.invalidArgument(field: "\(source): name", "the policy needs a name")
+    }
     guard !gates.isEmpty else {
-      throw VaneError(.invalidArgument, "\(source): gates: the policy has no gate; it would pass everything")
+      throw VaneError(
+        .invalidArgument,
+        "\(source): gates: the policy has no gate; it would pass everything"
+      )
     }
     var policy = QualityPolicy(
-      name: name, gates: gates.map { entry in
+      name: name,
+      gates: gates.map { entry in
         var gate = entry.gate
         if !entry.ownUnmeasured { gate.whenUnmeasured = whenUnmeasured }
         return gate
-      })
+      }
+    )
     policy.whenUnmeasured = whenUnmeasured
     return policy
   }
@@ -222,21 +252,42 @@ public struct QualityPolicy: Sendable, Equatable {
   static func unmeasured(_ node: Node, key: String, reader: YAMLReader) throws -> Unmeasured {
     let text = try reader.string(node, key: key)
     guard let value = Unmeasured(rawValue: text) else {
-      throw reader.error(node, key, "'\(text.prefix(40))' is not one of \(Unmeasured.allCases.map(\.rawValue).joined(separator: ", "))")
+      throw reader.error(
+        node,
+        key,
+        "'\(text.prefix(40))' is not one of \(Unmeasured.allCases.map(\.rawValue).joined(separator: ", "))"
+      )
     }
     return value
   }
 
-  static let gateKeys = ["name", "metric", "op", "threshold", "reference", "severity", "skip_without_baseline", "when_unmeasured", "note"]
+  static let gateKeys = [
+    "name", "metric", "op", "threshold", "reference", "severity", "skip_without_baseline",
+    "when_unmeasured", "note",
+  ]
 
   /// A gate, and whether it set its own `when_unmeasured`.
-  static func gate(_ node: Node, at path: String, reader: YAMLReader) throws -> (gate: Gate, ownUnmeasured: Bool) {
-    guard let mapping = node.mapping else { throw reader.error(node, path, "must be a mapping with \(Self.gateKeys.joined(separator: ", "))") }
+  static func gate(
+    _ node: Node,
+    at path: String,
+    reader: YAMLReader
+  ) throws -> (gate: Gate, ownUnmeasured: Bool) {
+    guard let mapping = node.mapping else {
+      throw reader.error(
+        node,
+        path,
+        "must be a mapping with \(Self.gateKeys.joined(separator: ", "))"
+      )
+    }
     var fields: [String: Node] = [:]
     for (keyNode, value) in mapping {
       let key = try reader.key(keyNode)
       guard Self.gateKeys.contains(key) else {
-        throw reader.error(keyNode, "\(path).\(key)", "is not a gate key; known: \(Self.gateKeys.joined(separator: ", "))")
+        throw reader.error(
+          keyNode,
+          "\(path).\(key)",
+          "is not a gate key; known: \(Self.gateKeys.joined(separator: ", "))"
+        )
       }
       fields[key] = value
     }
@@ -244,43 +295,75 @@ public struct QualityPolicy: Sendable, Equatable {
       throw reader.error(node, "\(path).\(required)", "is required")
     }
     let name = try reader.string(fields["name"]!, key: "\(path).name")
-    guard name.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
-      throw reader.error(fields["name"]!, "\(path).name", "'\(name)' must be letters, digits, '.', '_' or '-' (at most 64)")
+    guard name.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) })
+    else {
+      throw reader.error(
+        fields["name"]!,
+        "\(path).name",
+        "'\(name)' must be letters, digits, '.', '_' or '-' (at most 64)"
+      )
     }
     let metric = try reader.string(fields["metric"]!, key: "\(path).metric")
     guard MetricCatalog.isKnown(metric) else {
-      throw reader.error(fields["metric"]!, "\(path).metric", "unknown metric '\(metric)'; known: \(MetricCatalog.summary)")
+      throw reader.error(
+        fields["metric"]!,
+        "\(path).metric",
+        "unknown metric '\(metric)'; known: \(MetricCatalog.summary)"
+      )
     }
     let opText = try reader.string(fields["op"]!, key: "\(path).op")
     guard let comparison = Comparison(rawValue: opText) else {
-      throw reader.error(fields["op"]!, "\(path).op", "unknown comparison '\(opText)'; one of <, <=, >, >=")
+      throw reader.error(
+        fields["op"]!,
+        "\(path).op",
+        "unknown comparison '\(opText)'; one of <, <=, >, >="
+      )
     }
     var threshold: Double?
     var perInterval: [String: Double] = [:]
     let thresholdNode = fields["threshold"]!
     if let entries = thresholdNode.mapping {
-      guard !entries.isEmpty else { throw reader.error(thresholdNode, "\(path).threshold", "must be a number or map intervals to numbers") }
+      guard !entries.isEmpty else {
+        throw reader.error(
+          thresholdNode,
+          "\(path).threshold",
+          "must be a number or map intervals to numbers"
+        )
+      }
       for (intervalNode, value) in entries {
         let interval = try reader.key(intervalNode)
         guard ["15m", "1h", "4h", "1d"].contains(interval) else {
-          throw reader.error(intervalNode, "\(path).threshold.\(interval)", "is not an interval (15m, 1h, 4h, 1d)")
+          throw reader.error(
+            intervalNode,
+            "\(path).threshold.\(interval)",
+            "is not an interval (15m, 1h, 4h, 1d)"
+          )
         }
         perInterval[interval] = try reader.number(value, key: "\(path).threshold.\(interval)")
       }
     } else {
       threshold = try reader.number(thresholdNode, key: "\(path).threshold")
     }
-    func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ fallback: T) throws -> T where T.RawValue == String {
+    func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ fallback: T) throws -> T
+    where T.RawValue == String {
       guard let node = fields[key] else { return fallback }
       let text = try reader.string(node, key: "\(path).\(key)")
       guard let value = T(rawValue: text) else {
-        throw reader.error(node, "\(path).\(key)", "'\(text)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        throw reader.error(
+          node,
+          "\(path).\(key)",
+          "'\(text)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))"
+        )
       }
       return value
     }
     let reference: Reference = try choice("reference", .absolute)
     if reference == .baselineRatio, let threshold, threshold <= 0 {
-      throw reader.error(thresholdNode, "\(path).threshold", "a baseline ratio threshold must be positive")
+      throw reader.error(
+        thresholdNode,
+        "\(path).threshold",
+        "a baseline ratio threshold must be positive"
+      )
     }
     var skip = false
     if let node = fields["skip_without_baseline"] {
@@ -288,15 +371,28 @@ public struct QualityPolicy: Sendable, Equatable {
         throw reader.error(node, "\(path).skip_without_baseline", "must be true or false")
       }
       guard reference != .absolute || !value else {
-        throw reader.error(node, "\(path).skip_without_baseline", "only a relative gate (reference baseline_delta or baseline_ratio) has a baseline to skip without")
+        throw reader.error(
+          node,
+          "\(path).skip_without_baseline",
+          "only a relative gate (reference baseline_delta or baseline_ratio) has a baseline to skip without"
+        )
       }
       skip = value
     }
     let gate = Gate(
-      name: name, metric: metric, comparison: comparison, threshold: threshold, intervalThresholds: perInterval,
-      reference: reference, severity: try choice("severity", .blocking), skipWithoutBaseline: skip,
+      name: name,
+      metric: metric,
+      comparison: comparison,
+      threshold: threshold,
+      intervalThresholds: perInterval,
+      reference: reference,
+      severity: try choice("severity", .blocking),
+      skipWithoutBaseline: skip,
       note: try fields["note"].map { try reader.string($0, key: "\(path).note") } ?? "",
-      whenUnmeasured: try fields["when_unmeasured"].map { try Self.unmeasured($0, key: "\(path).when_unmeasured", reader: reader) } ?? .fail)
+      whenUnmeasured: try fields["when_unmeasured"].map {
+        try Self.unmeasured($0, key: "\(path).when_unmeasured", reader: reader)
+      } ?? .fail
+    )
     return (gate, fields["when_unmeasured"] != nil)
   }
 }
@@ -306,27 +402,37 @@ public struct QualityPolicy: Sendable, Equatable {
 public enum MetricCatalog {
   /// Names measured on the predictions.
   public static let measured: Set<String> = [
-    "n", "log_loss", "log_loss_skill", "brier", "ece", "mce", "ece_equal_mass", "accuracy", "balanced_accuracy", "mcc",
-    "f1_macro", "auc", "pred_share_min", "pred_share_max", "mean_confidence", "share_above_0_99", "logit_min", "logit_max",
+    "n", "log_loss", "log_loss_skill", "brier", "ece", "mce", "ece_equal_mass", "accuracy",
+    "balanced_accuracy", "mcc",
+    "f1_macro", "auc", "pred_share_min", "pred_share_max", "mean_confidence", "share_above_0_99",
+    "logit_min", "logit_max",
     "max_abs_logit", "nan_count", "inf_count", "non_finite",
   ]
   /// Names from the rest of the gate input.
-  public static let derived: Set<String> = ["base_auc_min", "fold_auc_min", "input_max_abs_mean", "input_max_std_deviation"]
+  public static let derived: Set<String> = [
+    "base_auc_min", "fold_auc_min", "input_max_abs_mean", "input_max_std_deviation",
+  ]
   /// Families followed by a class name (`precision/UP`), a base model (`base_auc/xgb`) or a fold
   /// id (`fold_auc/3`).
-  public static let families = ["base_rate/", "pred_rate/", "bias/", "precision/", "recall/", "pred_share/", "base_auc/", "fold_auc/"]
+  public static let families = [
+    "base_rate/", "pred_rate/", "bias/", "precision/", "recall/", "pred_share/", "base_auc/",
+    "fold_auc/",
+  ]
 
   /// Whether a gate may name `metric`; `fold_auc_qNN` is the NN-th percentile of fold AUCs.
   public static func isKnown(_ metric: String) -> Bool {
     if Self.measured.contains(metric) || Self.derived.contains(metric) { return true }
-    if let family = Self.families.first(where: metric.hasPrefix) { return metric.count > family.count }
+    if let family = Self.families.first(where: metric.hasPrefix) {
+      return metric.count > family.count
+    }
     return Self.foldQuantile(metric) != nil
   }
 
   /// The quantile q of `fold_auc_qNN` (NN from 0 to 100), else nil.
   static func foldQuantile(_ metric: String) -> Double? {
-    guard metric.hasPrefix("fold_auc_q"), let percent = Int(metric.dropFirst("fold_auc_q".count)), (0...100).contains(percent),
-          metric.count <= "fold_auc_q100".count
+    guard metric.hasPrefix("fold_auc_q"), let percent = Int(metric.dropFirst("fold_auc_q".count)),
+      (0 ... 100).contains(percent),
+      metric.count <= "fold_auc_q100".count
     else { return nil }
     return Double(percent) / 100
   }
@@ -343,16 +449,26 @@ public enum MetricCatalog {
     case "n": "too few out-of-fold samples to trust any metric"
     case "share_above_0_99": "direction models are never that sure; the model is overconfident"
     case "pred_share_min", "pred_share_max": "the model has collapsed toward one answer"
-    case "max_abs_logit", "logit_min", "logit_max": "typical of unscaled inputs; its probabilities saturate"
-    case "input_max_abs_mean", "input_max_std_deviation": "inputs are not standardised: the scaler was not fitted on these data, or not applied"
-    case "non_finite", "nan_count", "inf_count": "the model emits non-numbers, so none of its outputs can be trusted"
+    case "max_abs_logit", "logit_min", "logit_max":
+      "typical of unscaled inputs; its probabilities saturate"
+    case "input_max_abs_mean", "input_max_std_deviation":
+      "inputs are not standardised: the scaler was not fitted on these data, or not applied"
+    case "non_finite", "nan_count", "inf_count":
+      "the model emits non-numbers, so none of its outputs can be trusted"
     case "ece", "mce", "ece_equal_mass": "its probabilities do not mean what they say"
     case "log_loss", "log_loss_skill", "brier": "its probabilities fit the outcomes worse"
     default:
-      if metric.hasPrefix("fold_auc") { "the model fails in some market periods" }
-      else if metric.hasPrefix("base_auc/") { "this base model adds noise to the stack" }
-      else if metric.hasPrefix("pred_share/") || metric.hasPrefix("bias/") || metric.hasPrefix("pred_rate/") { "the model leans toward one answer" }
-      else { "below what the policy requires" }
+      if metric.hasPrefix("fold_auc") {
+        "the model fails in some market periods"
+      } else if metric.hasPrefix("base_auc/") {
+        "this base model adds noise to the stack"
+      } else if metric.hasPrefix("pred_share/") || metric.hasPrefix("bias/")
+        || metric.hasPrefix("pred_rate/")
+      {
+        "the model leans toward one answer"
+      } else {
+        "below what the policy requires"
+      }
     }
   }
 }

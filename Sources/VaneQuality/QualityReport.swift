@@ -23,8 +23,15 @@ public struct QualityReport: Sendable, Equatable, Codable {
     public var interval: String?
 
     public init(
-      kind: Kind, manifestSHA256: String = "", bundleID: String = "", bundlePath: String = "", label: String = "",
-      predictionsSHA256: String = "", sampleCount: Int = 0, classes: [String] = [], interval: String? = nil
+      kind: Kind,
+      manifestSHA256: String = "",
+      bundleID: String = "",
+      bundlePath: String = "",
+      label: String = "",
+      predictionsSHA256: String = "",
+      sampleCount: Int = 0,
+      classes: [String] = [],
+      interval: String? = nil
     ) {
       self.kind = kind
       self.manifestSHA256 = manifestSHA256
@@ -68,9 +75,19 @@ public struct QualityReport: Sendable, Equatable, Codable {
   public var warnings: [String]
 
   public init(
-    id: String, createdMs: Int64, subject: Subject, policyName: String, policySHA256: String, passed: Bool, gates: [GateResult],
-    metrics: [String: Double], baselineMetrics: [String: Double], baselineReportID: String, reliability: [ReliabilityDiagram],
-    folds: [Fold], warnings: [String]
+    id: String,
+    createdMs: Int64,
+    subject: Subject,
+    policyName: String,
+    policySHA256: String,
+    passed: Bool,
+    gates: [GateResult],
+    metrics: [String: Double],
+    baselineMetrics: [String: Double],
+    baselineReportID: String,
+    reliability: [ReliabilityDiagram],
+    folds: [Fold],
+    warnings: [String]
   ) {
     self.id = id
     self.createdMs = createdMs
@@ -113,8 +130,14 @@ public struct Judgement: Sendable {
   public var bins: Int
 
   public init(
-    predictions: Predictions, classes: [String], foldIDs: [Int] = [], subject: QualityReport.Subject, baseline: Baseline? = nil,
-    baseAUCs: [String: Double] = [:], inputs: InputSummary? = nil, bins: Int = 15
+    predictions: Predictions,
+    classes: [String],
+    foldIDs: [Int] = [],
+    subject: QualityReport.Subject,
+    baseline: Baseline? = nil,
+    baseAUCs: [String: Double] = [:],
+    inputs: InputSummary? = nil,
+    bins: Int = 15
   ) {
     self.predictions = predictions
     self.classes = classes
@@ -135,17 +158,31 @@ extension QualityReport {
   /// writes the report (id empty, to be assigned when stored).
   /// - Throws: INVALID_ARGUMENT naming the field when classes, fold ids or a paired baseline
   ///   do not match the predictions.
-  public static func judge(_ judgement: Judgement, policy: QualityPolicy, policySHA256: String, at ms: Int64) throws -> QualityReport {
+  public static func judge(
+    _ judgement: Judgement,
+    policy: QualityPolicy,
+    policySHA256: String,
+    at ms: Int64
+  ) throws -> QualityReport {
     let predictions = judgement.predictions
-    guard judgement.classes.count == predictions.classCount, Set(judgement.classes).count == judgement.classes.count,
-          judgement.classes.allSatisfy({ !$0.isEmpty })
+    guard judgement.classes.count == predictions.classCount,
+      Set(judgement.classes).count == judgement.classes.count,
+      judgement.classes.allSatisfy({ !$0.isEmpty })
     else {
-      throw VaneError.invalidArgument(field: "predictions.classes", "need \(predictions.classCount) distinct, non-empty names (got \(judgement.classes))")
+      throw VaneError.invalidArgument(
+        field: "predictions.classes",
+        "need \(predictions.classCount) distinct, non-empty names (got \(judgement.classes))"
+      )
     }
     guard judgement.foldIDs.isEmpty || judgement.foldIDs.count == predictions.count else {
-      throw VaneError.invalidArgument(field: "predictions.fold_ids", "\(judgement.foldIDs.count) fold ids for \(predictions.count) samples")
+      throw VaneError.invalidArgument(
+        field: "predictions.fold_ids",
+        "\(judgement.foldIDs.count) fold ids for \(predictions.count) samples"
+      )
     }
-    guard (1...1000).contains(judgement.bins) else { throw VaneError.invalidArgument(field: "bins", "must be between 1 and 1000") }
+    guard (1 ... 1000).contains(judgement.bins) else {
+      throw VaneError.invalidArgument(field: "bins", "must be between 1 and 1000")
+    }
     let measurement = Measurement(predictions, classes: judgement.classes, bins: judgement.bins)
     var warnings: [String] = []
     var folds: [Fold] = []
@@ -154,43 +191,76 @@ extension QualityReport {
       var rows: [Int: [Int]] = [:]
       for (i, id) in judgement.foldIDs.enumerated() { rows[id, default: []].append(i) }
       for id in rows.keys.sorted() {
-        let fold = Measurement(predictions.subset(rows[id]!), classes: judgement.classes, bins: judgement.bins)
+        let fold = Measurement(
+          predictions.subset(rows[id]!),
+          classes: judgement.classes,
+          bins: judgement.bins
+        )
         folds.append(Fold(id: id, sampleCount: rows[id]!.count, metrics: fold.values))
         if let auc = fold.values["auc"] { foldAUCs[id] = auc }
-        if rows[id]!.count < Self.smallFold { warnings.append("fold \(id) has \(rows[id]!.count) samples: its metrics are noise") }
+        if rows[id]!.count < Self.smallFold {
+          warnings.append("fold \(id) has \(rows[id]!.count) samples: its metrics are noise")
+        }
       }
     }
     var baselineMetrics: [String: Double]?
     var baselineReportID = ""
     switch judgement.baseline {
     case .paired(let baseline):
-      guard baseline.count == predictions.count, baseline.classCount == predictions.classCount else {
+      guard baseline.count == predictions.count, baseline.classCount == predictions.classCount
+      else {
         throw VaneError.invalidArgument(
-          field: "baseline", "\(baseline.count) samples of \(baseline.classCount) classes; the candidate has \(predictions.count) of \(predictions.classCount)")
+          field: "baseline",
+          "\(baseline.count) samples of \(baseline.classCount) classes; the candidate has \(predictions.count) of \(predictions.classCount)"
+        )
       }
-      if let i = zip(baseline.labels, predictions.labels).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
-        throw VaneError.invalidArgument(field: "baseline.labels[\(i)]", "differs from the candidate's label: paired predictions must be on the same samples")
+      if let i = zip(baseline.labels, predictions.labels).enumerated().first(where: {
+        $0.element.0 != $0.element.1
+      })?.offset {
+        throw VaneError.invalidArgument(
+          field: "baseline.labels[\(i)]",
+          "differs from the candidate's label: paired predictions must be on the same samples"
+        )
       }
-      baselineMetrics = Measurement(baseline, classes: judgement.classes, bins: judgement.bins).values
+      baselineMetrics =
+        Measurement(baseline, classes: judgement.classes, bins: judgement.bins).values
     case .report(let id, let metrics):
       baselineMetrics = metrics
       baselineReportID = id
     case nil: break
     }
     let input = GateInput(
-      model: measurement, baseAUCs: judgement.baseAUCs, foldAUCs: foldAUCs, interval: judgement.subject.interval,
-      inputs: judgement.inputs, baseline: baselineMetrics)
+      model: measurement,
+      baseAUCs: judgement.baseAUCs,
+      foldAUCs: foldAUCs,
+      interval: judgement.subject.interval,
+      inputs: judgement.inputs,
+      baseline: baselineMetrics
+    )
     let metrics = input.metrics()
     let verdict = policy.evaluate(input, metrics: metrics)
-    for gate in verdict.warnings { warnings.append("warning gate \(gate.gate) failed: \(gate.reason)") }
+    for gate in verdict.warnings {
+      warnings.append("warning gate \(gate.gate) failed: \(gate.reason)")
+    }
     var subject = judgement.subject
     subject.predictionsSHA256 = predictions.digest(classes: judgement.classes)
     subject.sampleCount = predictions.count
     subject.classes = judgement.classes
     return QualityReport(
-      id: "", createdMs: ms, subject: subject, policyName: policy.name, policySHA256: policySHA256, passed: verdict.passed,
-      gates: verdict.results, metrics: metrics.values, baselineMetrics: baselineMetrics ?? [:],
-      baselineReportID: baselineReportID, reliability: measurement.reliability, folds: folds, warnings: warnings)
+      id: "",
+      createdMs: ms,
+      subject: subject,
+      policyName: policy.name,
+      policySHA256: policySHA256,
+      passed: verdict.passed,
+      gates: verdict.results,
+      metrics: metrics.values,
+      baselineMetrics: baselineMetrics ?? [:],
+      baselineReportID: baselineReportID,
+      reliability: measurement.reliability,
+      folds: folds,
+      warnings: warnings
+    )
   }
 }
 
@@ -204,10 +274,12 @@ extension Predictions {
     for name in classes { hasher.update(data: Data((name + "\n").utf8)) }
     var bytes: [UInt8] = []
     bytes.reserveCapacity(self.count * (4 + 8 * self.classCount))
-    for i in 0..<self.count {
+    for i in 0 ..< self.count {
       withUnsafeBytes(of: Int32(self.labels[i]).littleEndian) { bytes.append(contentsOf: $0) }
-      for k in 0..<self.classCount {
-        withUnsafeBytes(of: self.probability(i, k).bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+      for k in 0 ..< self.classCount {
+        withUnsafeBytes(of: self.probability(i, k).bitPattern.littleEndian) {
+          bytes.append(contentsOf: $0)
+        }
       }
     }
     hasher.update(data: bytes)
@@ -220,29 +292,50 @@ extension Predictions {
   /// `non_finite` gate counts them.
   /// - Throws: INVALID_ARGUMENT naming the field (`values[i]`, `labels[i]`, …) and the reason.
   public init(values: [Double], classCount: Int, labels: [Int], valuesAreLogits: Bool) throws {
-    guard classCount >= 2 else { throw VaneError.invalidArgument(field: "classes", "need at least 2 classes (got \(classCount))") }
+    guard classCount >= 2 else {
+      throw VaneError.invalidArgument(
+        field: "classes",
+        "need at least 2 classes (got \(classCount))"
+      )
+    }
     guard !labels.isEmpty else { throw VaneError.invalidArgument(field: "labels", "no samples") }
     guard values.count == labels.count * classCount else {
-      throw VaneError.invalidArgument(field: "values", "\(values.count) values for \(labels.count) samples × \(classCount) classes")
+      throw VaneError.invalidArgument(
+        field: "values",
+        "\(values.count) values for \(labels.count) samples × \(classCount) classes"
+      )
     }
     if valuesAreLogits {
       var probabilities = Logistic.softmax(values, columns: classCount)
       // A row with a NaN or infinite logit has no softmax: it stays non-finite for the gate.
-      for i in 0..<labels.count {
-        let row = values[(i * classCount)..<((i + 1) * classCount)]
+      for i in 0 ..< labels.count {
+        let row = values[(i * classCount) ..< ((i + 1) * classCount)]
         if !row.allSatisfy(\.isFinite) {
-          for k in 0..<classCount { probabilities[i * classCount + k] = row.contains(where: \.isNaN) ? .nan : .infinity }
+          for k in 0 ..< classCount {
+            probabilities[i * classCount + k] = row.contains(where: \.isNaN) ? .nan : .infinity
+          }
         }
       }
-      try self.init(probabilities: probabilities, classCount: classCount, labels: labels, logits: values)
+      try self.init(
+        probabilities: probabilities,
+        classCount: classCount,
+        labels: labels,
+        logits: values
+      )
     } else {
-      for i in 0..<labels.count {
-        let row = values[(i * classCount)..<((i + 1) * classCount)]
+      for i in 0 ..< labels.count {
+        let row = values[(i * classCount) ..< ((i + 1) * classCount)]
         switch Self.problem(ofProbabilities: row) {
         case .outside(let bad)?:
-          throw VaneError.invalidArgument(field: "values[\(bad)]", "probability \(values[bad]) is outside [0, 1] (set values_are_logits for logits)")
+          throw VaneError.invalidArgument(
+            field: "values[\(bad)]",
+            "probability \(values[bad]) is outside [0, 1] (set values_are_logits for logits)"
+          )
         case .sum(let total)?:
-          throw VaneError.invalidArgument(field: "values[\(i * classCount)...]", "the probabilities of sample \(i) sum to \(total), not 1")
+          throw VaneError.invalidArgument(
+            field: "values[\(i * classCount)...]",
+            "the probabilities of sample \(i) sum to \(total), not 1"
+          )
         case nil:
           continue
         }

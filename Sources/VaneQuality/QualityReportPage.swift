@@ -10,7 +10,9 @@ public enum QualityReportPage {
     let size = 320.0, margin = 40.0, plot = size - 2 * margin
     func x(_ v: Double) -> Double { margin + v * plot }
     func y(_ v: Double) -> Double { size - margin - v * plot }
-    let axis = diagram.target == "top_label" ? ("confidence", "accuracy") : ("P(\(diagram.target))", "frequency of \(diagram.target)")
+    let axis =
+      diagram.target == "top_label"
+      ? ("confidence", "accuracy") : ("P(\(diagram.target))", "frequency of \(diagram.target)")
     var parts = [
       ##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(Int(size))" height="\##(Int(size))" viewBox="0 0 \##(Int(size)) \##(Int(size))" font-family="sans-serif" font-size="11">"##,
       ##"<title>\##(Self.escape(title))</title>"##,
@@ -24,13 +26,19 @@ public enum QualityReportPage {
     for bin in diagram.bins where bin.count > 0 {
       let height = 0.2 * plot * Double(bin.count) / Double(total)
       let left = x(min(max(bin.lower, 0), 1)), right = x(min(max(bin.upper, 0), 1))
-      parts.append(##"<rect x="\##(left + 1)" y="\##(y(0) - height)" width="\##(max(right - left - 2, 1))" height="\##(height)" fill="#dde"/>"##)
+      parts.append(
+        ##"<rect x="\##(left + 1)" y="\##(y(0) - height)" width="\##(max(right - left - 2, 1))" height="\##(height)" fill="#dde"/>"##
+      )
     }
     let filled = diagram.bins.filter { $0.count > 0 }
     if !filled.isEmpty {
-      parts.append(##"<polyline points="\##(filled.map { "\($0.meanConfidence.svg(x)),\($0.accuracy.svg(y))" }.joined(separator: " "))" fill="none" stroke="#c33" stroke-width="2"/>"##)
+      parts.append(
+        ##"<polyline points="\##(filled.map { "\($0.meanConfidence.svg(x)),\($0.accuracy.svg(y))" }.joined(separator: " "))" fill="none" stroke="#c33" stroke-width="2"/>"##
+      )
       for bin in filled {
-        parts.append(##"<circle cx="\##(bin.meanConfidence.svg(x))" cy="\##(bin.accuracy.svg(y))" r="3" fill="#c33"><title>\##(bin.count) samples: predicted \##(String(format: "%.3f", bin.meanConfidence)), observed \##(String(format: "%.3f", bin.accuracy))</title></circle>"##)
+        parts.append(
+          ##"<circle cx="\##(bin.meanConfidence.svg(x))" cy="\##(bin.accuracy.svg(y))" r="3" fill="#c33"><title>\##(bin.count) samples: predicted \##(String(format: "%.3f", bin.meanConfidence)), observed \##(String(format: "%.3f", bin.accuracy))</title></circle>"##
+        )
       }
     }
     parts.append("</svg>")
@@ -43,7 +51,8 @@ public enum QualityReportPage {
     let width = 320.0, height = 200.0, margin = 30.0
     let top = max(diagram.bins.map(\.count).max() ?? 1, 1)
     let scale = (height - 2 * margin - 10) / Double(top)
-    let (event, other) = diagram.target == "top_label" ? ("right", "wrong") : ("true \(diagram.target)", "other")
+    let (event, other) =
+      diagram.target == "top_label" ? ("right", "wrong") : ("true \(diagram.target)", "other")
     var parts = [
       ##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(Int(width))" height="\##(Int(height))" viewBox="0 0 \##(Int(width)) \##(Int(height))" font-family="sans-serif" font-size="11">"##,
       ##"<title>\##(Self.escape(title))</title>"##,
@@ -54,11 +63,16 @@ public enum QualityReportPage {
     let plot = width - 2 * margin
     for bin in diagram.bins where bin.count > 0 {
       let hits = Int((Double(bin.count) * bin.accuracy).rounded())
-      let left = margin + min(max(bin.lower, 0), 1) * plot, barWidth = max((min(max(bin.upper, 0), 1) - min(max(bin.lower, 0), 1)) * plot - 1, 1)
+      let left = margin + min(max(bin.lower, 0), 1) * plot,
+        barWidth = max((min(max(bin.upper, 0), 1) - min(max(bin.lower, 0), 1)) * plot - 1, 1)
       let hitHeight = Double(hits) * scale, missHeight = Double(bin.count - hits) * scale
       let base = height - margin
-      parts.append(##"<rect x="\##(left)" y="\##(base - missHeight)" width="\##(barWidth)" height="\##(missHeight)" fill="#36c"><title>\##(bin.count - hits) \##(Self.escape(other))</title></rect>"##)
-      parts.append(##"<rect x="\##(left)" y="\##(base - missHeight - hitHeight)" width="\##(barWidth)" height="\##(hitHeight)" fill="#e83"><title>\##(hits) \##(Self.escape(event))</title></rect>"##)
+      parts.append(
+        ##"<rect x="\##(left)" y="\##(base - missHeight)" width="\##(barWidth)" height="\##(missHeight)" fill="#36c"><title>\##(bin.count - hits) \##(Self.escape(other))</title></rect>"##
+      )
+      parts.append(
+        ##"<rect x="\##(left)" y="\##(base - missHeight - hitHeight)" width="\##(barWidth)" height="\##(hitHeight)" fill="#e83"><title>\##(hits) \##(Self.escape(event))</title></rect>"##
+      )
     }
     parts.append("</svg>")
     return parts.joined(separator: "\n")
@@ -67,7 +81,9 @@ public enum QualityReportPage {
   /// The one-page report: verdict, gates table, metrics, per-fold metrics, pictures.
   public static func html(_ report: QualityReport) -> String {
     let subject = report.subject
-    let name = [subject.label, subject.bundleID, subject.bundlePath].first { !$0.isEmpty } ?? "predictions \(subject.predictionsSHA256.prefix(12))"
+    let name =
+      [subject.label, subject.bundleID, subject.bundlePath].first { !$0.isEmpty }
+      ?? "predictions \(subject.predictionsSHA256.prefix(12))"
     let number = QualityFormat.number
     let failed = report.failedGates
     var page = [
@@ -82,33 +98,59 @@ public enum QualityReportPage {
       "<h2>Gates</h2><table><tr><th>gate</th><th>metric</th><th>value</th><th>baseline</th><th>check</th><th>result</th><th>why</th></tr>",
     ]
     for gate in report.gates {
-      let outcome = gate.skipped ? ("skip", "skipped") : gate.passed ? ("pass", "pass") : ("fail", gate.severity == .blocking ? "FAIL" : "warn")
-      let compared = gate.reference == .absolute ? "" : gate.reference == .baselineDelta ? "Δ " : "ratio "
-      page.append("<tr><td>\(Self.escape(gate.gate))</td><td>\(Self.escape(gate.metric))</td><td>\(number(gate.value))</td><td>\(number(gate.baselineValue))</td><td>\(compared)\(Self.escape(gate.comparison.rawValue)) \(number(gate.threshold))</td><td class=\"\(outcome.0)\">\(outcome.1)</td><td>\(Self.escape(gate.reason))</td></tr>")
+      let outcome =
+        gate.skipped
+        ? ("skip", "skipped")
+        : gate.passed ? ("pass", "pass") : ("fail", gate.severity == .blocking ? "FAIL" : "warn")
+      let compared =
+        gate.reference == .absolute ? "" : gate.reference == .baselineDelta ? "Δ " : "ratio "
+      page.append(
+        "<tr><td>\(Self.escape(gate.gate))</td><td>\(Self.escape(gate.metric))</td><td>\(number(gate.value))</td><td>\(number(gate.baselineValue))</td><td>\(compared)\(Self.escape(gate.comparison.rawValue)) \(number(gate.threshold))</td><td class=\"\(outcome.0)\">\(outcome.1)</td><td>\(Self.escape(gate.reason))</td></tr>"
+      )
     }
     page.append("</table>")
     if !report.warnings.isEmpty {
-      page.append("<h2>Warnings</h2><ul>" + report.warnings.map { "<li>\(Self.escape($0))</li>" }.joined() + "</ul>")
+      page.append(
+        "<h2>Warnings</h2><ul>" + report.warnings.map { "<li>\(Self.escape($0))</li>" }.joined()
+          + "</ul>"
+      )
     }
-    page.append("<h2>Metrics</h2><table><tr><th>metric</th><th>value</th>\(report.baselineMetrics.isEmpty ? "" : "<th>baseline</th>")</tr>")
+    page.append(
+      "<h2>Metrics</h2><table><tr><th>metric</th><th>value</th>\(report.baselineMetrics.isEmpty ? "" : "<th>baseline</th>")</tr>"
+    )
     for key in report.metrics.keys.sorted() {
-      page.append("<tr><td>\(Self.escape(key))</td><td>\(number(report.metrics[key]))</td>\(report.baselineMetrics.isEmpty ? "" : "<td>\(number(report.baselineMetrics[key]))</td>")</tr>")
+      page.append(
+        "<tr><td>\(Self.escape(key))</td><td>\(number(report.metrics[key]))</td>\(report.baselineMetrics.isEmpty ? "" : "<td>\(number(report.baselineMetrics[key]))</td>")</tr>"
+      )
     }
     page.append("</table>")
     if !report.folds.isEmpty {
       let columns = ["auc", "log_loss", "ece", "accuracy", "share_above_0_99"]
-      page.append("<h2>Folds</h2><table><tr><th>fold</th><th>samples</th>" + columns.map { "<th>\($0)</th>" }.joined() + "</tr>")
+      page.append(
+        "<h2>Folds</h2><table><tr><th>fold</th><th>samples</th>"
+          + columns.map { "<th>\($0)</th>" }.joined() + "</tr>"
+      )
       for fold in report.folds {
-        page.append("<tr><td>\(fold.id)</td><td>\(fold.sampleCount)</td>" + columns.map { "<td>\(number(fold.metrics[$0]))</td>" }.joined() + "</tr>")
+        page.append(
+          "<tr><td>\(fold.id)</td><td>\(fold.sampleCount)</td>"
+            + columns.map { "<td>\(number(fold.metrics[$0]))</td>" }.joined() + "</tr>"
+        )
       }
       page.append("</table>")
     }
     page.append("<h2>Pictures</h2><div class=\"pics\">")
     for diagram in report.reliability {
-      page.append(Self.reliabilitySVG(diagram, title: diagram.target == "top_label" ? "reliability (top label)" : "reliability: \(diagram.target)"))
+      page.append(
+        Self.reliabilitySVG(
+          diagram,
+          title: diagram.target == "top_label"
+            ? "reliability (top label)" : "reliability: \(diagram.target)"
+        )
+      )
     }
     // Binary: the histogram of P(positive class); otherwise of the top-label confidence.
-    let histogram = report.reliability.count == 3 ? report.reliability.last : report.reliability.first
+    let histogram =
+      report.reliability.count == 3 ? report.reliability.last : report.reliability.first
     if let histogram { page.append(Self.histogramSVG(histogram, title: "scores")) }
     page.append("</div></body></html>")
     return page.joined(separator: "\n")
@@ -123,5 +165,7 @@ public enum QualityReportPage {
 
 extension Double {
   /// An SVG coordinate of this value in [0, 1] (clipped) through `map`.
-  fileprivate func svg(_ map: (Double) -> Double) -> Double { map(Swift.min(Swift.max(self, 0), 1)) }
+  fileprivate func svg(_ map: (Double) -> Double) -> Double {
+    map(Swift.min(Swift.max(self, 0), 1))
+  }
 }

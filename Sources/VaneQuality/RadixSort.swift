@@ -38,7 +38,7 @@ enum RadixSort {
       histograms.withUnsafeMutableBufferPointer { h in
         for key in keys {
           var k = key
-          for pass in 0..<passes {
+          for pass in 0 ..< passes {
             h[pass * buckets + Int(k & mask)] += 1
             k >>= UInt64(bits)
           }
@@ -48,12 +48,12 @@ enum RadixSort {
     // Every slot is written by the first pass that runs before anything reads it.
     var scratchKeys = [UInt64](unsafeUninitializedCapacity: n) { _, count in count = n }
     var scratchPayload = [UInt32](unsafeUninitializedCapacity: n) { _, count in count = n }
-    for pass in 0..<passes {
+    for pass in 0 ..< passes {
       let base = pass * buckets
       // A digit every key shares leaves the order as it is.
       if histograms[base + Int((keys[0] >> UInt64(pass * bits)) & mask)] == n { continue }
       var total = 0
-      for b in 0..<buckets {
+      for b in 0 ..< buckets {
         let count = histograms[base + b]
         histograms[base + b] = total
         total += count
@@ -64,7 +64,7 @@ enum RadixSort {
           scratchKeys.withUnsafeMutableBufferPointer { target in
             scratchPayload.withUnsafeMutableBufferPointer { targetPayload in
               histograms.withUnsafeMutableBufferPointer { h in
-                for i in 0..<n {
+                for i in 0 ..< n {
                   let key = source[i]
                   let slot = base + Int((key >> shift) & mask)
                   let position = h[slot]
@@ -86,7 +86,7 @@ enum RadixSort {
   static func ascendingOrder(_ values: [Double]) -> [UInt32] {
     precondition(values.count <= Int(UInt32.max))
     var keys = values.map(Self.key)
-    var order = (0..<values.count).map { UInt32($0) }
+    var order = (0 ..< values.count).map { UInt32($0) }
     Self.sort(keys: &keys, payload: &order)
     return order
   }

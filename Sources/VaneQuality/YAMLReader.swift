@@ -20,13 +20,19 @@ public struct YAMLReader: Sendable {
   public func compose(_ text: String) throws -> Node? {
     let bytes = text.utf8.count
     guard bytes <= Self.maximumDocumentBytes else {
-      throw VaneError(.invalidArgument, "\(self.source): \(bytes) bytes; a document here has at most \(Self.maximumDocumentBytes) (1 MiB)")
+      throw VaneError(
+        .invalidArgument,
+        "\(self.source): \(bytes) bytes; a document here has at most \(Self.maximumDocumentBytes) (1 MiB)"
+      )
     }
     let node: Node?
     do {
       node = try Yams.compose(yaml: text)
     } catch let error as YamlError {
-      throw VaneError(.invalidArgument, "\(self.source): not YAML or JSON: \(String(describing: error).prefix(300))")
+      throw VaneError(
+        .invalidArgument,
+        "\(self.source): not YAML or JSON: \(String(describing: error).prefix(300))"
+      )
     } catch {
       throw VaneError(.invalidArgument, "\(self.source): not YAML or JSON", cause: error)
     }
@@ -41,7 +47,9 @@ public struct YAMLReader: Sendable {
       count += 1
       guard count <= Self.maximumNodes else {
         throw VaneError(
-          .invalidArgument, "\(self.source): more than \(Self.maximumNodes) nodes with its aliases expanded; not a document this reads")
+          .invalidArgument,
+          "\(self.source): more than \(Self.maximumNodes) nodes with its aliases expanded; not a document this reads"
+        )
       }
       switch node {
       case .scalar, .alias: break
@@ -61,12 +69,16 @@ public struct YAMLReader: Sendable {
   }
 
   public func key(_ node: Node) throws -> String {
-    guard let key = node.scalar?.string else { throw self.error(node, "?", "keys must be plain text") }
+    guard let key = node.scalar?.string else {
+      throw self.error(node, "?", "keys must be plain text")
+    }
     return key
   }
 
   public func string(_ node: Node, key: String) throws -> String {
-    guard let value = node.scalar?.string, !value.isEmpty else { throw self.error(node, key, "must be text") }
+    guard let value = node.scalar?.string, !value.isEmpty else {
+      throw self.error(node, key, "must be text")
+    }
     return value
   }
 
@@ -78,18 +90,26 @@ public struct YAMLReader: Sendable {
   }
 
   public func bool(_ node: Node, key: String) throws -> Bool {
-    guard let value = node.scalar.flatMap({ Bool.construct(from: $0) }) else { throw self.error(node, key, "must be true or false") }
+    guard let value = node.scalar.flatMap({ Bool.construct(from: $0) }) else {
+      throw self.error(node, key, "must be true or false")
+    }
     return value
   }
 
   /// A mapping's entries by key, every key one of `known`.
   public func fields(_ node: Node, at path: String, known: [String]) throws -> [String: Node] {
-    guard let mapping = node.mapping else { throw self.error(node, path, "must be a mapping with \(known.joined(separator: ", "))") }
+    guard let mapping = node.mapping else {
+      throw self.error(node, path, "must be a mapping with \(known.joined(separator: ", "))")
+    }
     var fields: [String: Node] = [:]
     for (keyNode, value) in mapping {
       let key = try self.key(keyNode)
       guard known.contains(key) else {
-        throw self.error(keyNode, path.isEmpty ? key : "\(path).\(key)", "is not a key here; known: \(known.joined(separator: ", "))")
+        throw self.error(
+          keyNode,
+          path.isEmpty ? key : "\(path).\(key)",
+          "is not a key here; known: \(known.joined(separator: ", "))"
+        )
       }
       fields[key] = value
     }

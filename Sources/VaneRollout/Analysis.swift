@@ -16,8 +16,16 @@ public struct AnalysisSample: Sendable, Equatable, Codable {
     public var scorePSI: Double?
 
     public init(
-      requests: Int = 0, errors: Int = 0, latencyP50Ms: Double? = nil, latencyP99Ms: Double? = nil, meanConfidence: Double? = nil, maturedOutcomes: Int = 0,
-      liveAUC: Double? = nil, liveLogLoss: Double? = nil, liveBrier: Double? = nil, scorePSI: Double? = nil
+      requests: Int = 0,
+      errors: Int = 0,
+      latencyP50Ms: Double? = nil,
+      latencyP99Ms: Double? = nil,
+      meanConfidence: Double? = nil,
+      maturedOutcomes: Int = 0,
+      liveAUC: Double? = nil,
+      liveLogLoss: Double? = nil,
+      liveBrier: Double? = nil,
+      scorePSI: Double? = nil
     ) {
       self.requests = requests
       self.errors = errors
@@ -51,7 +59,12 @@ public struct AnalysisSample: Sendable, Equatable, Codable {
   /// Calls to the predictor that failed while measuring (they count as errors of the step).
   public var measurementErrors: Int
 
-  public init(candidate: Figures, baseline: Figures? = nil, pairs: Pairs? = nil, measurementErrors: Int = 0) {
+  public init(
+    candidate: Figures,
+    baseline: Figures? = nil,
+    pairs: Pairs? = nil,
+    measurementErrors: Int = 0
+  ) {
     self.candidate = candidate
     self.baseline = baseline
     self.pairs = pairs
@@ -69,8 +82,12 @@ public struct AnalysisSample: Sendable, Equatable, Codable {
     case .latencyP50Ms: return figures.latencyP50Ms
     case .latencyP99Ms: return figures.latencyP99Ms
     case .requestCount: return Double(figures.requests)
-    case .disagreementRate: return figures == self.candidate ? self.pairs.flatMap { $0.count > 0 ? $0.disagreementRate : nil } : nil
-    case .meanAbsProbDiff: return figures == self.candidate ? self.pairs.flatMap { $0.count > 0 ? $0.meanAbsProbDiff : nil } : nil
+    case .disagreementRate:
+      return figures == self.candidate
+        ? self.pairs.flatMap { $0.count > 0 ? $0.disagreementRate : nil } : nil
+    case .meanAbsProbDiff:
+      return figures == self.candidate
+        ? self.pairs.flatMap { $0.count > 0 ? $0.meanAbsProbDiff : nil } : nil
     case .meanConfidence: return figures.meanConfidence
     case .maturedOutcomes: return Double(figures.maturedOutcomes)
     case .liveAUC: return figures.liveAUC
@@ -100,20 +117,37 @@ public struct AnalysisResult: Sendable, Equatable, Codable {
 /// not be measured, or a step short of its minimum requests or matured outcomes, is
 /// inconclusive.
 public enum Analysis {
-  public static func evaluate(step: RolloutPlan.Step, index: Int, sample: AnalysisSample, requestsInStep: Int, at now: Date) -> [AnalysisResult] {
+  public static func evaluate(
+    step: RolloutPlan.Step,
+    index: Int,
+    sample: AnalysisSample,
+    requestsInStep: Int,
+    at now: Date
+  ) -> [AnalysisResult] {
     step.thresholds.map { threshold in
       let metric = threshold.metric
       let value = sample.value(metric, of: sample.candidate)
       let baseline = sample.value(metric, of: sample.baseline)
       var result = AnalysisResult(
-        stepIndex: index, threshold: threshold, value: value, baselineValue: baseline, comparedValue: nil, passed: false, inconclusive: true,
-        sampleCount: requestsInStep, time: now, reason: "")
+        stepIndex: index,
+        threshold: threshold,
+        value: value,
+        baselineValue: baseline,
+        comparedValue: nil,
+        passed: false,
+        inconclusive: true,
+        sampleCount: requestsInStep,
+        time: now,
+        reason: ""
+      )
       if requestsInStep < step.minRequests {
-        result.reason = "\(requestsInStep) of the \(step.minRequests) requests the step needs before analysis counts"
+        result.reason =
+          "\(requestsInStep) of the \(step.minRequests) requests the step needs before analysis counts"
         return result
       }
       if metric.needsOutcomes, sample.candidate.maturedOutcomes < max(1, step.minMaturedOutcomes) {
-        result.reason = "\(sample.candidate.maturedOutcomes) matured outcomes of the \(max(1, step.minMaturedOutcomes)) needed"
+        result.reason =
+          "\(sample.candidate.maturedOutcomes) matured outcomes of the \(max(1, step.minMaturedOutcomes)) needed"
         return result
       }
       guard let value else {
@@ -148,8 +182,18 @@ public enum Analysis {
       result.comparedValue = compared
       result.inconclusive = false
       result.passed = threshold.comparison.holds(compared, threshold.threshold)
-      let what = threshold.reference == .absolute ? metric.rawValue : "\(metric.rawValue) \(threshold.reference == .baselineDelta ? "− baseline" : "/ baseline")"
-      result.reason = String(format: "%@ = %.4g %@ %.4g: %@", what, compared, threshold.comparison.rawValue, threshold.threshold, result.passed ? "passed" : "failed")
+      let what =
+        threshold.reference == .absolute
+        ? metric.rawValue
+        : "\(metric.rawValue) \(threshold.reference == .baselineDelta ? "− baseline" : "/ baseline")"
+      result.reason = String(
+        format: "%@ = %.4g %@ %.4g: %@",
+        what,
+        compared,
+        threshold.comparison.rawValue,
+        threshold.threshold,
+        result.passed ? "passed" : "failed"
+      )
       return result
     }
   }

@@ -26,7 +26,8 @@ public struct BundleIntake: Sendable {
   /// The keys trusted now.
   public func keys() throws -> [Data] {
     guard let directory = self.trustedKeysDirectory else { return self.trustedKeys }
-    return self.trustedKeys + (try Self.trustedKeys(in: directory)).filter { !self.trustedKeys.contains($0) }
+    return self.trustedKeys
+      + (try Self.trustedKeys(in: directory)).filter { !self.trustedKeys.contains($0) }
   }
 
   /// Every `*.pub` in `directory` (the gatekeeper's `blessing.pub` and older keys, or its data
@@ -35,12 +36,18 @@ public struct BundleIntake: Sendable {
   public static func trustedKeys(in directory: String) throws -> [Data] {
     let manager = FileManager.default
     var isDirectory: ObjCBool = false
-    guard manager.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-      throw VaneError(.failedPrecondition, "the trusted keys directory \(directory) does not exist (it holds the gatekeeper's blessing.pub)")
+    guard manager.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+    else {
+      throw VaneError(
+        .failedPrecondition,
+        "the trusted keys directory \(directory) does not exist (it holds the gatekeeper's blessing.pub)"
+      )
     }
     var keys: [Data] = []
     for folder in [directory, directory + "/trusted_keys"] {
-      let files = ((try? manager.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".pub") }.sorted()
+      let files = ((try? manager.contentsOfDirectory(atPath: folder)) ?? []).filter {
+        $0.hasSuffix(".pub")
+      }.sorted()
       for file in files {
         let key = try BlessingKey.publicKey(fromFile: folder + "/" + file)
         if !keys.contains(key) { keys.append(key) }
@@ -49,7 +56,6 @@ public struct BundleIntake: Sendable {
     return keys
   }
 
-
   /// Opens and verifies a bundle and its verdict.
   /// - Parameter featureSetKnown: whether the feature service serves a feature set hash (nil:
   ///   not checked).
@@ -57,17 +63,35 @@ public struct BundleIntake: Sendable {
   ///   the reason: a bundle that does not verify (tampered, unsafe archive), no verdict, a
   ///   verdict by an unknown key or with a bad signature, a verdict for another manifest, a
   ///   feature set the feature service does not serve.
-  public func verify(path: String, verdict: Verdict?, featureSetKnown: ((String) async throws -> Bool)? = nil) async throws -> ModelBundle {
-    guard path.hasPrefix("/") else { throw VaneError.invalidArgument(field: "bundle_path", "'\(path)' must be an absolute path on the deploy host") }
+  public func verify(
+    path: String,
+    verdict: Verdict?,
+    featureSetKnown: ((String) async throws -> Bool)? = nil
+  ) async throws -> ModelBundle {
+    guard path.hasPrefix("/") else {
+      throw VaneError.invalidArgument(
+        field: "bundle_path",
+        "'\(path)' must be an absolute path on the deploy host"
+      )
+    }
     let bundle = try await BlockingPool.shared.run { try ModelBundle.open(path: path) }
     guard let verdict else {
-      throw VaneError(.failedPrecondition, "bundle \(bundle.manifest.id) is not blessed: no blessing in the request and no \(ModelBundle.verdictPath(for: path))")
+      throw VaneError(
+        .failedPrecondition,
+        "bundle \(bundle.manifest.id) is not blessed: no blessing in the request and no \(ModelBundle.verdictPath(for: path))"
+      )
     }
     let keys = try self.keys()
     guard !keys.isEmpty else {
-      throw VaneError(.failedPrecondition, "deploy trusts no key yet: put the gatekeeper's blessing.pub in \(self.trustedKeysDirectory ?? "the trusted keys directory")")
+      throw VaneError(
+        .failedPrecondition,
+        "deploy trusts no key yet: put the gatekeeper's blessing.pub in \(self.trustedKeysDirectory ?? "the trusted keys directory")"
+      )
     }
-    if let (failure, message) = verdict.verify(trustedKeys: keys, manifestSHA256: bundle.manifestSHA256) {
+    if let (failure, message) = verdict.verify(
+      trustedKeys: keys,
+      manifestSHA256: bundle.manifestSHA256
+    ) {
       let what: String
       switch failure {
       case .unknownKey: what = "signed by an unknown key"
@@ -80,14 +104,18 @@ public struct BundleIntake: Sendable {
     if let featureSetKnown, try await !featureSetKnown(bundle.manifest.featureSet.sha256) {
       throw VaneError(
         .failedPrecondition,
-        "bundle \(bundle.manifest.id): its feature set \(bundle.manifest.featureSet.id) (\(bundle.manifest.featureSet.sha256)) is not one the feature service serves")
+        "bundle \(bundle.manifest.id): its feature set \(bundle.manifest.featureSet.id) (\(bundle.manifest.featureSet.sha256)) is not one the feature service serves"
+      )
     }
     return bundle
   }
 
   /// Reads the verdict file beside a bundle, decoded by `decode` (the API's JSON); nil when
   /// there is none. - Throws: FAILED_PRECONDITION for a file that is not a verdict.
-  public static func verdictFile(for path: String, decode: (Data) throws -> Verdict) throws -> Verdict? {
+  public static func verdictFile(
+    for path: String,
+    decode: (Data) throws -> Verdict
+  ) throws -> Verdict? {
     let file = ModelBundle.verdictPath(for: path)
     guard let handle = FileHandle(forReadingAtPath: file) else { return nil }
     defer { try? handle.close() }
@@ -103,7 +131,10 @@ public struct BundleIntake: Sendable {
   /// - Returns: the directory the predictor loads.
   public func stage(_ bundle: ModelBundle) async throws -> String {
     let directory = self.artifactRoot + "/" + bundle.manifestSHA256
-    try FileManager.default.createDirectory(atPath: self.artifactRoot, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(
+      atPath: self.artifactRoot,
+      withIntermediateDirectories: true
+    )
     try await BlockingPool.shared.run { try bundle.unpack(to: directory) }
     return directory
   }

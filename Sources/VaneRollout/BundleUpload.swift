@@ -16,16 +16,23 @@ public final class BundleUpload {
   /// - Throws: INVALID_ARGUMENT for a size of 0; RESOURCE_EXHAUSTED past the bundle limit;
   ///   UNAVAILABLE when the directory cannot be written.
   public init(directory: String, expectedSize: Int, limits: ArchiveLimits = .default) throws {
-    guard expectedSize > 0 else { throw VaneError.invalidArgument(field: "header.size", "must be positive") }
+    guard expectedSize > 0 else {
+      throw VaneError.invalidArgument(field: "header.size", "must be positive")
+    }
     guard expectedSize <= limits.maximumTotalBytes else {
-      throw VaneError(.resourceExhausted, "header.size: \(expectedSize) bytes; a bundle has at most \(limits.maximumTotalBytes)")
+      throw VaneError(
+        .resourceExhausted,
+        "header.size: \(expectedSize) bytes; a bundle has at most \(limits.maximumTotalBytes)"
+      )
     }
     self.directory = directory
     self.expectedSize = expectedSize
     self.temporary = directory + "/.upload-\(UUID().uuidString)"
     do {
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-      guard FileManager.default.createFile(atPath: self.temporary, contents: nil) else { throw VaneError(.unavailable, "cannot create \(self.temporary)") }
+      guard FileManager.default.createFile(atPath: self.temporary, contents: nil) else {
+        throw VaneError(.unavailable, "cannot create \(self.temporary)")
+      }
       self.handle = try FileHandle(forWritingTo: URL(fileURLWithPath: self.temporary))
     } catch let error as VaneError {
       throw error
@@ -42,7 +49,10 @@ public final class BundleUpload {
   /// Appends the next chunk. - Throws: INVALID_ARGUMENT past the announced size.
   public func append(_ chunk: Data) throws {
     guard self.received + chunk.count <= self.expectedSize else {
-      throw VaneError.invalidArgument(field: "chunk", "the upload has more than the \(self.expectedSize) bytes its header announced")
+      throw VaneError.invalidArgument(
+        field: "chunk",
+        "the upload has more than the \(self.expectedSize) bytes its header announced"
+      )
     }
     do {
       try self.handle.write(contentsOf: chunk)
@@ -57,7 +67,10 @@ public final class BundleUpload {
   public func finish() throws -> String {
     try? self.handle.close()
     guard self.received == self.expectedSize else {
-      throw VaneError.invalidArgument(field: "chunk", "the upload ended after \(self.received) of the \(self.expectedSize) bytes its header announced")
+      throw VaneError.invalidArgument(
+        field: "chunk",
+        "the upload ended after \(self.received) of the \(self.expectedSize) bytes its header announced"
+      )
     }
     self.finished = true
     return self.temporary
@@ -66,7 +79,10 @@ public final class BundleUpload {
   /// Checks a finished upload as a bundle and keeps it as `<manifest sha256>.tar.gz` (the
   /// same bundle twice is one file); a file that is not a bundle is deleted.
   /// - Throws: what ``ModelBundle/open(path:limits:)`` throws for a file that is not a bundle.
-  public static func keep(_ temporary: String, in directory: String) throws -> (path: String, bundle: ModelBundle) {
+  public static func keep(
+    _ temporary: String,
+    in directory: String
+  ) throws -> (path: String, bundle: ModelBundle) {
     let manager = FileManager.default
     let bundle: ModelBundle
     do {

@@ -13,7 +13,13 @@ public protocol PredictorPort: Sendable {
   func unload(modelID: String, version: String) async throws
   /// Live figures of a version from answers since `since` (paired with `compareWith`'s): answers
   /// made since then by the wall clock, or for bars opened since then by the data clock.
-  func live(modelID: String, version: String, since: Date, by clock: RolloutPlan.Clock, compareWith: String?) async throws -> LiveFigures
+  func live(
+    modelID: String,
+    version: String,
+    since: Date,
+    by clock: RolloutPlan.Clock,
+    compareWith: String?
+  ) async throws -> LiveFigures
   /// Finishes the predictor's queued work (shadow copies scored, answers logged, outcomes due
   /// joined), so an analysis on the data clock reads the same counters and log every run.
   func settle() async throws
@@ -35,8 +41,17 @@ public struct PredictorVersion: Sendable, Equatable {
   public var latencyP99Ms: Double?
 
   public init(
-    version: String, ready: Bool, bundlePath: String = "", trafficPercent: Double, shadow: Bool, requests: Int = 0, errors: Int = 0, shadowRequests: Int = 0,
-    shadowErrors: Int = 0, latencyP50Ms: Double? = nil, latencyP99Ms: Double? = nil
+    version: String,
+    ready: Bool,
+    bundlePath: String = "",
+    trafficPercent: Double,
+    shadow: Bool,
+    requests: Int = 0,
+    errors: Int = 0,
+    shadowRequests: Int = 0,
+    shadowErrors: Int = 0,
+    latencyP50Ms: Double? = nil,
+    latencyP99Ms: Double? = nil
   ) {
     self.version = version
     self.ready = ready
@@ -63,7 +78,12 @@ public struct LiveFigures: Sendable, Equatable {
   public var pairs: AnalysisSample.Pairs?
 
   public init(
-    maturedOutcomes: Int = 0, auc: Double? = nil, logLoss: Double? = nil, brier: Double? = nil, scorePSI: Double? = nil, meanConfidence: Double? = nil,
+    maturedOutcomes: Int = 0,
+    auc: Double? = nil,
+    logLoss: Double? = nil,
+    brier: Double? = nil,
+    scorePSI: Double? = nil,
+    meanConfidence: Double? = nil,
     pairs: AnalysisSample.Pairs? = nil
   ) {
     self.maturedOutcomes = maturedOutcomes

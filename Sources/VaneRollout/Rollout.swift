@@ -14,12 +14,16 @@ public struct Rollout: Sendable, Equatable, Codable {
     /// Stopped before any traffic reached the new version (a Rollback while verifying).
     case aborted
 
-    public var isTerminal: Bool { self == .promoted || self == .rolledBack || self == .failed || self == .aborted }
+    public var isTerminal: Bool {
+      self == .promoted || self == .rolledBack || self == .failed || self == .aborted
+    }
     /// States in which a step runs.
     public var isStepping: Bool { self == .shadow || self == .canary || self == .full }
   }
 
-  public enum StepState: String, Sendable, Codable { case pending, running, passed, failed, skipped }
+  public enum StepState: String, Sendable, Codable {
+    case pending, running, passed, failed, skipped
+  }
 
   public struct StepStatus: Sendable, Equatable, Codable {
     public var index: Int
@@ -37,10 +41,15 @@ public struct Rollout: Sendable, Equatable, Codable {
 
   public enum EventKind: String, Sendable, Codable {
     case created, verified, staged, loaded
-    case stepStarted = "step_started", analysis
-    case stepPassed = "step_passed", stepFailed = "step_failed"
-    case trafficChanged = "traffic_changed", paused, resumed, promoted
-    case rollbackStarted = "rollback_started", rolledBack = "rolled_back", failed, aborted
+    case stepStarted = "step_started"
+    case analysis
+    case stepPassed = "step_passed"
+    case stepFailed = "step_failed"
+    case trafficChanged = "traffic_changed"
+    case paused, resumed, promoted
+    case rollbackStarted = "rollback_started"
+    case rolledBack = "rolled_back"
+    case failed, aborted
   }
 
   public struct Event: Sendable, Equatable, Codable {
@@ -106,8 +115,18 @@ public struct Rollout: Sendable, Equatable, Codable {
   public static let historyLimit = 1000
 
   public init(
-    id: String, requestID: String, bundlePath: String, bundleID: String, manifestSHA256: String, verdict: Verdict, modelID: String, version: String,
-    baselineVersion: String?, baselineBundlePath: String? = nil, plan: RolloutPlan, now: Date
+    id: String,
+    requestID: String,
+    bundlePath: String,
+    bundleID: String,
+    manifestSHA256: String,
+    verdict: Verdict,
+    modelID: String,
+    version: String,
+    baselineVersion: String?,
+    baselineBundlePath: String? = nil,
+    plan: RolloutPlan,
+    now: Date
   ) {
     self.baselineBundlePath = baselineBundlePath
     self.id = id
@@ -125,8 +144,15 @@ public struct Rollout: Sendable, Equatable, Codable {
     self.plan = plan
     self.steps = plan.steps.enumerated().map { index, step in
       StepStatus(
-        index: index, step: step, state: .pending, startTime: nil, finishTime: nil, consecutiveFailures: [Int](repeating: 0, count: step.thresholds.count),
-        requestCount: 0, elapsedBeforePause: 0)
+        index: index,
+        step: step,
+        state: .pending,
+        startTime: nil,
+        finishTime: nil,
+        consecutiveFailures: [Int](repeating: 0, count: step.thresholds.count),
+        requestCount: 0,
+        elapsedBeforePause: 0
+      )
     }
     self.analysis = []
     self.history = []

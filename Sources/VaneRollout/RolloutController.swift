@@ -30,7 +30,9 @@ public actor RolloutController: Service {
   /// answers nothing) is compared with.
   private var lastBaseline: [String: AnalysisSample.Figures] = [:]
   /// Counters when the current step's window began: (step, candidate, baseline).
-  private var windows: [String: (step: Int, candidate: PredictorVersion?, baseline: PredictorVersion?, since: Date)] = [:]
+  private var windows:
+    [String: (step: Int, candidate: PredictorVersion?, baseline: PredictorVersion?, since: Date)] =
+      [:]
   private var watchers: [String: [UUID: AsyncStream<Rollout.Event>.Continuation]] = [:]
   /// Bundles verified by Deploy, waiting to be staged and loaded (by rollout id).
   private var bundles: [String: ModelBundle] = [:]
@@ -40,7 +42,10 @@ public actor RolloutController: Service {
   let intake: BundleIntake
 
   public init(
-    store: RolloutStore, predictor: any PredictorPort, intake: BundleIntake, tick: Duration = .milliseconds(250),
+    store: RolloutStore,
+    predictor: any PredictorPort,
+    intake: BundleIntake,
+    tick: Duration = .milliseconds(250),
     clock: @escaping @Sendable () -> Date = { Date() }
   ) throws {
     self.store = store
@@ -57,10 +62,13 @@ public actor RolloutController: Service {
   /// in the background.
   /// - Throws: FAILED_PRECONDITION when the model id has an active rollout (naming it).
   public func start(_ rollout: Rollout, bundle: ModelBundle, actor: String) throws -> Rollout {
-    if let active = self.machines.values.first(where: { $0.rollout.modelID == rollout.modelID && !$0.rollout.state.isTerminal }) {
+    if let active = self.machines.values.first(where: {
+      $0.rollout.modelID == rollout.modelID && !$0.rollout.state.isTerminal
+    }) {
       throw VaneError(
         .failedPrecondition,
-        "model \(rollout.modelID) has an active rollout, \(active.rollout.id) (\(active.rollout.state.rawValue.uppercased())): one rollout per model at a time")
+        "model \(rollout.modelID) has an active rollout, \(active.rollout.id) (\(active.rollout.state.rawValue.uppercased())): one rollout per model at a time"
+      )
     }
     var machine = RolloutMachine(rollout)
     machine.created(now: self.clock(), actor: actor)
@@ -70,8 +78,15 @@ public actor RolloutController: Service {
     return machine.rollout
   }
 
-  public func promote(id: String, skipToFull: Bool, reason: String, actor: String) async throws -> Rollout {
-    try await self.command(id) { machine, now in try machine.promote(skipToFull: skipToFull, reason: reason, actor: actor, now: now) }
+  public func promote(
+    id: String,
+    skipToFull: Bool,
+    reason: String,
+    actor: String
+  ) async throws -> Rollout {
+    try await self.command(id) { machine, now in
+      try machine.promote(skipToFull: skipToFull, reason: reason, actor: actor, now: now)
+    }
   }
 
   public func pause(id: String, reason: String, actor: String) async throws -> Rollout {
@@ -82,16 +97,25 @@ public actor RolloutController: Service {
   }
 
   public func resume(id: String, reason: String, actor: String) async throws -> Rollout {
-    try await self.command(id) { machine, now in try machine.resume(reason: reason, actor: actor, now: now) }
+    try await self.command(id) { machine, now in
+      try machine.resume(reason: reason, actor: actor, now: now)
+    }
   }
 
   public func rollback(id: String, reason: String, actor: String) async throws -> Rollout {
-    try await self.command(id) { machine, now in try machine.rollback(reason: reason, actor: actor, now: now) }
+    try await self.command(id) { machine, now in
+      try machine.rollback(reason: reason, actor: actor, now: now)
+    }
   }
 
-  private func command(_ id: String, _ body: (inout RolloutMachine, Date) throws -> [RolloutMachine.Action]) async throws -> Rollout {
+  private func command(
+    _ id: String,
+    _ body: (inout RolloutMachine, Date) throws -> [RolloutMachine.Action]
+  ) async throws -> Rollout {
     guard var machine = self.machines[id] else {
-      guard let stored = try self.store.rollout(id: id) else { throw VaneError(.notFound, "no rollout \(id)") }
+      guard let stored = try self.store.rollout(id: id) else {
+        throw VaneError(.notFound, "no rollout \(id)")
+      }
       // Terminal: the machine refuses with the state in the message.
       var terminal = RolloutMachine(stored)
       _ = try body(&terminal, self.now(stored))
@@ -109,20 +133,28 @@ public actor RolloutController: Service {
   ///   before the rollout's clock.
   public func advance(id: String, to now: Date) async throws -> Rollout {
     guard var machine = self.machines[id] else {
-      guard let stored = try self.store.rollout(id: id) else { throw VaneError(.notFound, "no rollout \(id)") }
+      guard let stored = try self.store.rollout(id: id) else {
+        throw VaneError(.notFound, "no rollout \(id)")
+      }
       return stored
     }
     guard machine.rollout.plan.clock == .data else {
-      throw VaneError(.failedPrecondition, "rollout \(id) runs on the wall clock: only a plan with clock: data is advanced by its driver")
+      throw VaneError(
+        .failedPrecondition,
+        "rollout \(id) runs on the wall clock: only a plan with clock: data is advanced by its driver"
+      )
     }
     if let last = machine.rollout.dataTime, now < last {
       throw VaneError(
         .failedPrecondition,
-        "rollout \(id)'s clock is at \(ISO8601DateFormatter().string(from: last)); it cannot go back to \(ISO8601DateFormatter().string(from: now))")
+        "rollout \(id)'s clock is at \(ISO8601DateFormatter().string(from: last)); it cannot go back to \(ISO8601DateFormatter().string(from: now))"
+      )
     }
     machine.advanced(to: now)
     try self.commit(machine)
-    await RequestID.$current.withValue(machine.rollout.originRequestID) { await self.step(id, machine: machine, now: now) }
+    await RequestID.$current.withValue(machine.rollout.originRequestID) {
+      await self.step(id, machine: machine, now: now)
+    }
     return try self.rollout(id: id) ?? machine.rollout
   }
 
@@ -139,7 +171,9 @@ public actor RolloutController: Service {
 
   /// Events from now on; the stream ends after the event that reaches a terminal state.
   public func watch(id: String) -> (Rollout?, AsyncStream<Rollout.Event>) {
-    let (stream, continuation) = AsyncStream<Rollout.Event>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+    let (stream, continuation) = AsyncStream<Rollout.Event>.makeStream(
+      bufferingPolicy: .bufferingNewest(4096)
+    )
     guard let machine = self.machines[id] else {
       continuation.finish()
       return ((try? self.store.rollout(id: id)) ?? nil, stream)
@@ -162,14 +196,19 @@ public actor RolloutController: Service {
   /// restarted predictor gets its versions and split back within a tick.
   /// - Returns: the health status before and after.
   @discardableResult
-  public func observePredictorHealth(_ observation: PredictorHealth.Observation) -> (from: PredictorHealth.Status, to: PredictorHealth.Status) {
+  public func observePredictorHealth(
+    _ observation: PredictorHealth.Observation
+  ) -> (from: PredictorHealth.Status, to: PredictorHealth.Status) {
     let before = self.predictorHealth.status
     switch self.predictorHealth.observe(observation, now: self.clock()) {
     case .none:
       break
     case .wentDown(let since):
       // A data-clocked rollout measures its outage on its own clock, when it is advanced.
-      for (id, machine) in self.machines where !machine.rollout.state.isTerminal && machine.rollout.plan.clock == .wall && self.unreachableSince[id] == nil {
+      for (id, machine) in self.machines
+      where !machine.rollout.state.isTerminal && machine.rollout.plan.clock == .wall
+        && self.unreachableSince[id] == nil
+      {
         self.unreachableSince[id] = since
       }
     case .reconcile:
@@ -189,7 +228,9 @@ public actor RolloutController: Service {
         try? await Task.sleep(for: self.tick)
       }
     }
-    for (_, continuations) in self.watchers { for continuation in continuations.values { continuation.finish() } }
+    for (_, continuations) in self.watchers {
+      for continuation in continuations.values { continuation.finish() }
+    }
   }
 
   /// One pass over the active rollouts.
@@ -199,7 +240,9 @@ public actor RolloutController: Service {
       guard let machine = self.machines[id], machine.rollout.plan.clock == .wall else { continue }
       // The rollout's work carries the id of the Deploy call that started it (logs, and the
       // calls it makes to the predictor).
-      await RequestID.$current.withValue(machine.rollout.originRequestID) { await self.step(id, machine: machine, now: now) }
+      await RequestID.$current.withValue(machine.rollout.originRequestID) {
+        await self.step(id, machine: machine, now: now)
+      }
     }
   }
 
@@ -218,7 +261,9 @@ public actor RolloutController: Service {
         due = false
         let r = machine.rollout
         if r.state.isStepping, r.currentStep >= 0, let start = r.steps[r.currentStep].startTime {
-          let end = start.addingTimeInterval(r.steps[r.currentStep].step.duration - r.steps[r.currentStep].elapsedBeforePause)
+          let end = start.addingTimeInterval(
+            r.steps[r.currentStep].step.duration - r.steps[r.currentStep].elapsedBeforePause
+          )
           due = last < end && now >= end
         }
       }
@@ -232,7 +277,9 @@ public actor RolloutController: Service {
 
   private func rollbackActions(_ machine: RolloutMachine) -> [RolloutMachine.Action] {
     var actions: [RolloutMachine.Action] = []
-    if machine.rollout.baselineVersion != nil, let split = machine.rollout.split { actions.append(.applySplit(split)) }
+    if machine.rollout.baselineVersion != nil, let split = machine.rollout.split {
+      actions.append(.applySplit(split))
+    }
     return actions + [.unload(version: machine.rollout.version)]
   }
 
@@ -247,14 +294,21 @@ public actor RolloutController: Service {
       if let verified = self.bundles[id] {
         bundle = verified
       } else {
-        bundle = try await BlockingPool.shared.run { try ModelBundle.open(path: rollout.bundlePath) }
+        bundle = try await BlockingPool.shared.run {
+          try ModelBundle.open(path: rollout.bundlePath)
+        }
       }
       guard bundle.manifestSHA256 == rollout.manifestSHA256 else {
-        throw VaneError(.failedPrecondition, "\(rollout.bundlePath) no longer holds manifest \(rollout.manifestSHA256)")
+        throw VaneError(
+          .failedPrecondition,
+          "\(rollout.bundlePath) no longer holds manifest \(rollout.manifestSHA256)"
+        )
       }
       let path = try await self.intake.stage(bundle)
       // The actor may have run a command meanwhile: transitions start from the current rollout.
-      if path != rollout.bundlePath, var current = self.machines[id], current.rollout.state == .verifying {
+      if path != rollout.bundlePath, var current = self.machines[id],
+        current.rollout.state == .verifying
+      {
         current.staged(path: path, now: self.now(current.rollout))
         try self.commit(current)
       }
@@ -271,7 +325,10 @@ public actor RolloutController: Service {
     } catch {
       guard var current = self.machines[id], current.rollout.state == .verifying else { return }
       let reason = (error as? VaneError)?.message ?? "\(error)"
-      current.failed(reason: "staging or loading \(rollout.bundleID) failed: \(reason)", now: self.now(current.rollout))
+      current.failed(
+        reason: "staging or loading \(rollout.bundleID) failed: \(reason)",
+        now: self.now(current.rollout)
+      )
       self.bundles[id] = nil
       try? self.commit(current)
     }
@@ -285,7 +342,9 @@ public actor RolloutController: Service {
     // Calls to the predictor suspend; a command may change the rollout meanwhile, and then
     // this analysis (measured for the old state) is dropped.
     func current() -> RolloutMachine? {
-      guard let machine = self.machines[id], machine.rollout.lastSequence == r.lastSequence else { return nil }
+      guard let machine = self.machines[id], machine.rollout.lastSequence == r.lastSequence else {
+        return nil
+      }
       return machine
     }
     let versions: [PredictorVersion]
@@ -308,7 +367,9 @@ public actor RolloutController: Service {
     // A restarted predictor lacks the versions: load them again and re-apply the split.
     var reloaded = false
     for (version, path) in [(r.version, r.bundlePath), (r.baselineVersion, r.baselineBundlePath)] {
-      guard let version, let path, !path.isEmpty, !versions.contains(where: { $0.version == version && $0.ready }) else { continue }
+      guard let version, let path, !path.isEmpty,
+        !versions.contains(where: { $0.version == version && $0.ready })
+      else { continue }
       reloaded = true
       self.measurementErrors[id, default: 0] += 1
       try? await self.predictor.load(path: path, modelID: r.modelID, version: version)
@@ -326,13 +387,21 @@ public actor RolloutController: Service {
       return
     }
     let shadowStep = r.state == .shadow || (r.state == .paused && r.pausedFrom == .shadow)
-    func delta(_ now: PredictorVersion?, _ then: PredictorVersion?, shadow: Bool) -> (requests: Int, errors: Int) {
+    func delta(
+      _ now: PredictorVersion?,
+      _ then: PredictorVersion?,
+      shadow: Bool
+    ) -> (requests: Int, errors: Int) {
       guard let now else { return (0, 0) }
-      let requests = shadow ? now.shadowRequests - (then?.shadowRequests ?? 0) : now.requests - (then?.requests ?? 0)
-      let errors = shadow ? now.shadowErrors - (then?.shadowErrors ?? 0) : now.errors - (then?.errors ?? 0)
+      let requests =
+        shadow
+        ? now.shadowRequests - (then?.shadowRequests ?? 0) : now.requests - (then?.requests ?? 0)
+      let errors =
+        shadow ? now.shadowErrors - (then?.shadowErrors ?? 0) : now.errors - (then?.errors ?? 0)
       return (max(0, requests), max(0, errors))
     }
-    let c = delta(candidate, window.candidate, shadow: shadowStep), b = delta(baseline, window.baseline, shadow: false)
+    let c = delta(candidate, window.candidate, shadow: shadowStep),
+      b = delta(baseline, window.baseline, shadow: false)
     // The prediction log is read only for the metrics that come from it (it is the costly call).
     let step = r.steps[r.currentStep].step
     let logged = step.thresholds.filter { $0.metric.fromLog }
@@ -340,16 +409,39 @@ public actor RolloutController: Service {
     if !logged.isEmpty || step.minMaturedOutcomes > 0 {
       let pairs = shadowStep && logged.contains { $0.metric.needsPairs }
       candidateLive = try? await self.predictor.live(
-        modelID: r.modelID, version: r.version, since: window.since, by: r.plan.clock, compareWith: pairs ? r.baselineVersion : nil)
+        modelID: r.modelID,
+        version: r.version,
+        since: window.since,
+        by: r.plan.clock,
+        compareWith: pairs ? r.baselineVersion : nil
+      )
     }
     if logged.contains(where: { $0.reference != .absolute }) {
-      baselineLive = try? await self.predictor.live(modelID: r.modelID, version: r.baselineVersion ?? "", since: window.since, by: r.plan.clock, compareWith: nil)
+      baselineLive = try? await self.predictor.live(
+        modelID: r.modelID,
+        version: r.baselineVersion ?? "",
+        since: window.since,
+        by: r.plan.clock,
+        compareWith: nil
+      )
     }
-    func figures(_ counts: (requests: Int, errors: Int), _ version: PredictorVersion?, _ live: LiveFigures?) -> AnalysisSample.Figures {
+    func figures(
+      _ counts: (requests: Int, errors: Int),
+      _ version: PredictorVersion?,
+      _ live: LiveFigures?
+    ) -> AnalysisSample.Figures {
       AnalysisSample.Figures(
-        requests: counts.requests, errors: counts.errors, latencyP50Ms: version?.latencyP50Ms, latencyP99Ms: version?.latencyP99Ms,
-        meanConfidence: live?.meanConfidence, maturedOutcomes: live?.maturedOutcomes ?? 0, liveAUC: live?.auc, liveLogLoss: live?.logLoss, liveBrier: live?.brier,
-        scorePSI: live?.scorePSI)
+        requests: counts.requests,
+        errors: counts.errors,
+        latencyP50Ms: version?.latencyP50Ms,
+        latencyP99Ms: version?.latencyP99Ms,
+        meanConfidence: live?.meanConfidence,
+        maturedOutcomes: live?.maturedOutcomes ?? 0,
+        liveAUC: live?.auc,
+        liveLogLoss: live?.logLoss,
+        liveBrier: live?.brier,
+        scorePSI: live?.scorePSI
+      )
     }
     var baselineFigures = r.baselineVersion == nil ? nil : figures(b, baseline, baselineLive)
     if let measured = baselineFigures, measured.requests > 0 {
@@ -358,8 +450,11 @@ public actor RolloutController: Service {
       baselineFigures = earlier
     }
     let sample = AnalysisSample(
-      candidate: figures(c, candidate, candidateLive), baseline: baselineFigures,
-      pairs: candidateLive?.pairs, measurementErrors: self.measurementErrors[id] ?? 0)
+      candidate: figures(c, candidate, candidateLive),
+      baseline: baselineFigures,
+      pairs: candidateLive?.pairs,
+      measurementErrors: self.measurementErrors[id] ?? 0
+    )
     guard var machine = current() else { return }
     let actions = machine.analyzed(sample, requestsInStep: c.requests, now: now)
     try? self.commit(machine)
@@ -378,13 +473,16 @@ public actor RolloutController: Service {
 
   /// Carries out the machine's actions; a rollback whose actions all succeeded is finished.
   private func perform(_ actions: [RolloutMachine.Action], id: String) async {
-    guard let rollout = self.machines[id]?.rollout ?? (try? self.store.rollout(id: id)) ?? nil else { return }
+    guard let rollout = self.machines[id]?.rollout ?? (try? self.store.rollout(id: id)) ?? nil
+    else { return }
     var failed = false
     for action in actions {
       do {
         switch action {
-        case .applySplit(let split): try await self.predictor.apply(modelID: rollout.modelID, split: split)
-        case .unload(let version): try await self.predictor.unload(modelID: rollout.modelID, version: version)
+        case .applySplit(let split):
+          try await self.predictor.apply(modelID: rollout.modelID, split: split)
+        case .unload(let version):
+          try await self.predictor.unload(modelID: rollout.modelID, version: version)
         }
       } catch {
         failed = true

@@ -25,13 +25,23 @@ public struct RolloutMachine: Sendable {
   // MARK: Intake
 
   public mutating func created(now: Date, actor: String) {
-    self.emit(.created, now: now, reason: "rolling out \(self.rollout.bundleID) as \(self.rollout.modelID)/\(self.rollout.version)", actor: actor)
+    self.emit(
+      .created,
+      now: now,
+      reason:
+        "rolling out \(self.rollout.bundleID) as \(self.rollout.modelID)/\(self.rollout.version)",
+      actor: actor
+    )
   }
 
   /// The bundle and its blessing verified; staging and loading follow.
   public mutating func verified(now: Date) {
     self.rollout.state = .verifying
-    self.emit(.verified, now: now, reason: "blessing by key \(self.rollout.verdict.publicKeyID) and every file hash verified")
+    self.emit(
+      .verified,
+      now: now,
+      reason: "blessing by key \(self.rollout.verdict.publicKeyID) and every file hash verified"
+    )
   }
 
   /// The driver of a data-clocked rollout reported the data time `now` (no event: the events
@@ -72,7 +82,8 @@ public struct RolloutMachine: Sendable {
       index += 1
     }
     let plan = self.rollout.plan
-    if plan.manualPromotion, plan.steps[index].kind == .full, !self.rollout.holdingForPromotion, self.rollout.baselineVersion != nil,
+    if plan.manualPromotion, plan.steps[index].kind == .full, !self.rollout.holdingForPromotion,
+      self.rollout.baselineVersion != nil,
       self.rollout.state != .paused
     {
       // Hold before FULL until Promote.
@@ -80,7 +91,11 @@ public struct RolloutMachine: Sendable {
       self.rollout.holdingForPromotion = true
       self.rollout.currentStep = index
       self.rollout.state = .paused
-      self.emit(.paused, now: now, reason: "manual promotion: waiting for Promote before the FULL step")
+      self.emit(
+        .paused,
+        now: now,
+        reason: "manual promotion: waiting for Promote before the FULL step"
+      )
       return []
     }
     self.rollout.holdingForPromotion = false
@@ -98,7 +113,12 @@ public struct RolloutMachine: Sendable {
     case .canary: self.rollout.state = .canary
     case .full: self.rollout.state = .full
     }
-    self.emit(.stepStarted, now: now, reason: "step \(index): \(status.step.kind.rawValue.uppercased()) \(Self.percent(status.step.trafficPercent))")
+    self.emit(
+      .stepStarted,
+      now: now,
+      reason:
+        "step \(index): \(status.step.kind.rawValue.uppercased()) \(Self.percent(status.step.trafficPercent))"
+    )
     return self.applySplit(self.desiredSplit, now: now)
   }
 
@@ -106,10 +126,16 @@ public struct RolloutMachine: Sendable {
   public var desiredSplit: Rollout.Split {
     let r = self.rollout
     let new = r.version
-    guard let baseline = r.baselineVersion else { return .init(weights: [new: 100], shadows: [], shadowPercent: 100) }
+    guard let baseline = r.baselineVersion else {
+      return .init(weights: [new: 100], shadows: [], shadowPercent: 100)
+    }
     switch r.state {
     case .shadow:
-      return .init(weights: [baseline: 100], shadows: [new], shadowPercent: r.steps[r.currentStep].step.trafficPercent)
+      return .init(
+        weights: [baseline: 100],
+        shadows: [new],
+        shadowPercent: r.steps[r.currentStep].step.trafficPercent
+      )
     case .canary:
       let p = r.steps[r.currentStep].step.trafficPercent
       return .init(weights: [baseline: 100 - p, new: p], shadows: [], shadowPercent: 100)
@@ -126,8 +152,13 @@ public struct RolloutMachine: Sendable {
     guard split != self.rollout.split else { return [] }
     self.rollout.split = split
     self.rollout.trafficPercent = split.weights[self.rollout.version] ?? 0
-    let shadow = split.shadows.isEmpty ? "" : ", mirrored to \(split.shadows.joined(separator: ", ")) at \(Self.percent(split.shadowPercent))"
-    let weights = split.weights.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.percent($0.value))" }.joined(separator: " ")
+    let shadow =
+      split.shadows.isEmpty
+      ? ""
+      : ", mirrored to \(split.shadows.joined(separator: ", ")) at \(Self.percent(split.shadowPercent))"
+    let weights = split.weights.sorted { $0.key < $1.key }.map {
+      "\($0.key)=\(Self.percent($0.value))"
+    }.joined(separator: " ")
     self.emit(.trafficChanged, now: now, reason: weights + shadow)
     return [.applySplit(split)]
   }
@@ -135,15 +166,28 @@ public struct RolloutMachine: Sendable {
   /// An analysis of the current step: thresholds judged, failures counted; the step passes
   /// (its duration done and every threshold passed) or fails (a threshold failing
   /// `failure_limit` times in a row). A paused rollout records the analysis and does nothing.
-  public mutating func analyzed(_ sample: AnalysisSample, requestsInStep: Int, now: Date) -> [Action] {
+  public mutating func analyzed(
+    _ sample: AnalysisSample,
+    requestsInStep: Int,
+    now: Date
+  ) -> [Action] {
     let r = self.rollout
-    guard r.state.isStepping || r.state == .paused, r.currentStep >= 0, !r.holdingForPromotion else { return [] }
+    guard r.state.isStepping || r.state == .paused, r.currentStep >= 0, !r.holdingForPromotion
+    else { return [] }
     let index = r.currentStep
     var status = r.steps[index]
-    let results = Analysis.evaluate(step: status.step, index: index, sample: sample, requestsInStep: requestsInStep, at: now)
+    let results = Analysis.evaluate(
+      step: status.step,
+      index: index,
+      sample: sample,
+      requestsInStep: requestsInStep,
+      at: now
+    )
     status.requestCount = requestsInStep
     self.rollout.analysis = results
-    for result in results { self.emit(.analysis, now: now, reason: result.reason, analysis: result) }
+    for result in results {
+      self.emit(.analysis, now: now, reason: result.reason, analysis: result)
+    }
     guard r.state != .paused else {
       self.rollout.steps[index] = status
       return []
@@ -152,19 +196,27 @@ public struct RolloutMachine: Sendable {
       status.consecutiveFailures[t] = result.passed ? 0 : status.consecutiveFailures[t] + 1
     }
     self.rollout.steps[index] = status
-    if let failing = results.indices.first(where: { status.consecutiveFailures[$0] >= status.step.thresholds[$0].failureLimit }) {
-      let reason = "step \(index) failed: \(results[failing].reason) (\(status.consecutiveFailures[failing]) analyses in a row)"
+    if let failing = results.indices.first(where: {
+      status.consecutiveFailures[$0] >= status.step.thresholds[$0].failureLimit
+    }) {
+      let reason =
+        "step \(index) failed: \(results[failing].reason) (\(status.consecutiveFailures[failing]) analyses in a row)"
       return self.failStep(reason: reason, now: now)
     }
-    let elapsed = status.elapsedBeforePause + (status.startTime.map { now.timeIntervalSince($0) } ?? 0)
+    let elapsed =
+      status.elapsedBeforePause + (status.startTime.map { now.timeIntervalSince($0) } ?? 0)
     let allPassed = results.allSatisfy { $0.passed && !$0.inconclusive }
     guard allPassed, elapsed >= status.step.duration, requestsInStep >= status.step.minRequests,
       sample.candidate.maturedOutcomes >= status.step.minMaturedOutcomes
     else { return [] }
-    return self.passStep(now: now, reason: "step \(index) passed after \(Int(elapsed)) s, \(requestsInStep) requests")
+    return self.passStep(
+      now: now,
+      reason: "step \(index) passed after \(Int(elapsed)) s, \(requestsInStep) requests"
+    )
   }
 
-  mutating func passStep(now: Date, reason: String, state: Rollout.StepState = .passed) -> [Action] {
+  mutating func passStep(now: Date, reason: String, state: Rollout.StepState = .passed) -> [Action]
+  {
     let index = self.rollout.currentStep
     self.rollout.steps[index].state = state
     self.rollout.steps[index].finishTime = now
@@ -177,7 +229,11 @@ public struct RolloutMachine: Sendable {
     self.rollout.state = .promoted
     self.rollout.currentStep = -1
     self.finish(now: now)
-    self.emit(.promoted, now: now, reason: "\(self.rollout.version) serves all of \(self.rollout.modelID)")
+    self.emit(
+      .promoted,
+      now: now,
+      reason: "\(self.rollout.version) serves all of \(self.rollout.modelID)"
+    )
     return self.rollout.baselineVersion.map { [.unload(version: $0)] } ?? []
   }
 
@@ -199,7 +255,11 @@ public struct RolloutMachine: Sendable {
   /// The predictor could not be reached for `seconds`: past the plan's patience the step fails.
   public mutating func predictorUnreachable(for seconds: Double, now: Date) -> [Action] {
     guard self.rollout.state.isStepping, seconds > self.rollout.plan.patience else { return [] }
-    return self.failStep(reason: "the predictor was unreachable for \(Int(seconds)) s (patience \(Int(self.rollout.plan.patience)) s)", now: now)
+    return self.failStep(
+      reason:
+        "the predictor was unreachable for \(Int(seconds)) s (patience \(Int(self.rollout.plan.patience)) s)",
+      now: now
+    )
   }
 
   // MARK: Commands
@@ -207,9 +267,16 @@ public struct RolloutMachine: Sendable {
   /// Ends the current step as passed (or goes straight to FULL); also continues past a
   /// manual-promotion hold.
   /// - Throws: FAILED_PRECONDITION while PENDING, VERIFYING, rolling back or terminal.
-  public mutating func promote(skipToFull: Bool, reason: String, actor: String, now: Date) throws -> [Action] {
+  public mutating func promote(
+    skipToFull: Bool,
+    reason: String,
+    actor: String,
+    now: Date
+  ) throws -> [Action] {
     let r = self.rollout
-    guard r.state.isStepping || r.state == .paused, r.currentStep >= 0 else { throw self.refusal("promoted") }
+    guard r.state.isStepping || r.state == .paused, r.currentStep >= 0 else {
+      throw self.refusal("promoted")
+    }
     let note = reason.isEmpty ? "promoted by \(actor)" : reason
     if r.holdingForPromotion {
       self.rollout.state = r.pausedFrom ?? .canary
@@ -226,7 +293,8 @@ public struct RolloutMachine: Sendable {
     }
     if skipToFull {
       let last = self.rollout.steps.count - 1
-      for i in self.rollout.currentStep..<last where self.rollout.steps[i].state == .running || self.rollout.steps[i].state == .pending {
+      for i in self.rollout.currentStep ..< last
+      where self.rollout.steps[i].state == .running || self.rollout.steps[i].state == .pending {
         self.rollout.steps[i].state = .skipped
         self.rollout.steps[i].finishTime = now
       }
@@ -252,20 +320,32 @@ public struct RolloutMachine: Sendable {
     self.pauseTimer(now: now)
     self.rollout.pausedFrom = r.state
     self.rollout.state = .paused
-    self.emit(.paused, now: now, reason: reason.isEmpty ? "paused by \(actor)" : reason, actor: actor)
+    self.emit(
+      .paused,
+      now: now,
+      reason: reason.isEmpty ? "paused by \(actor)" : reason,
+      actor: actor
+    )
   }
 
   /// Resumes a paused rollout where it stopped. - Throws: FAILED_PRECONDITION when not paused.
   public mutating func resume(reason: String, actor: String, now: Date) throws -> [Action] {
     let r = self.rollout
     guard r.state == .paused, let from = r.pausedFrom else { throw self.refusal("resumed") }
-    if r.holdingForPromotion { return try self.promote(skipToFull: false, reason: reason, actor: actor, now: now) }
+    if r.holdingForPromotion {
+      return try self.promote(skipToFull: false, reason: reason, actor: actor, now: now)
+    }
     self.rollout.state = from
     self.rollout.pausedFrom = nil
     if r.currentStep >= 0, self.rollout.steps[r.currentStep].state == .running {
       self.rollout.steps[r.currentStep].startTime = now
     }
-    self.emit(.resumed, now: now, reason: reason.isEmpty ? "resumed by \(actor)" : reason, actor: actor)
+    self.emit(
+      .resumed,
+      now: now,
+      reason: reason.isEmpty ? "resumed by \(actor)" : reason,
+      actor: actor
+    )
     // A pause on a failed step (auto-rollback off) resumes into a rerun of that step.
     if r.currentStep >= 0, self.rollout.steps[r.currentStep].state == .failed {
       return self.start(step: r.currentStep, now: now)
@@ -281,12 +361,17 @@ public struct RolloutMachine: Sendable {
     if self.rollout.state == .pending || self.rollout.state == .verifying {
       // Nothing reached traffic: the rollout ends here, and a version loaded meanwhile goes.
       self.rollout.state = .aborted
-      self.rollout.failureReason = reason.isEmpty ? "aborted by \(actor) before any traffic moved" : reason
+      self.rollout.failureReason =
+        reason.isEmpty ? "aborted by \(actor) before any traffic moved" : reason
       self.finish(now: now)
       self.emit(.aborted, now: now, reason: self.rollout.failureReason!, actor: actor)
       return [.unload(version: self.rollout.version)]
     }
-    return self.beginRollback(reason: reason.isEmpty ? "rolled back by \(actor)" : reason, now: now, actor: actor)
+    return self.beginRollback(
+      reason: reason.isEmpty ? "rolled back by \(actor)" : reason,
+      now: now,
+      actor: actor
+    )
   }
 
   mutating func beginRollback(reason: String, now: Date, actor: String) -> [Action] {
@@ -294,13 +379,16 @@ public struct RolloutMachine: Sendable {
     self.rollout.holdingForPromotion = false
     self.rollout.state = .rollingBack
     self.rollout.failureReason = reason
-    if self.rollout.currentStep >= 0, self.rollout.steps[self.rollout.currentStep].state == .running {
+    if self.rollout.currentStep >= 0, self.rollout.steps[self.rollout.currentStep].state == .running
+    {
       self.rollout.steps[self.rollout.currentStep].state = .skipped
       self.rollout.steps[self.rollout.currentStep].finishTime = now
     }
     self.emit(.rollbackStarted, now: now, reason: reason, actor: actor)
     var actions: [Action] = []
-    if self.rollout.baselineVersion != nil { actions += self.applySplit(self.desiredSplit, now: now) }
+    if self.rollout.baselineVersion != nil {
+      actions += self.applySplit(self.desiredSplit, now: now)
+    }
     return actions + [.unload(version: self.rollout.version)]
   }
 
@@ -311,7 +399,11 @@ public struct RolloutMachine: Sendable {
     self.rollout.currentStep = -1
     self.rollout.trafficPercent = 0
     self.finish(now: now)
-    self.emit(.rolledBack, now: now, reason: "back on \(self.rollout.baselineVersion ?? "no version")")
+    self.emit(
+      .rolledBack,
+      now: now,
+      reason: "back on \(self.rollout.baselineVersion ?? "no version")"
+    )
   }
 
   // MARK: Helpers
@@ -327,17 +419,38 @@ public struct RolloutMachine: Sendable {
     self.rollout.finishTime = now
   }
 
-  mutating func emit(_ kind: Rollout.EventKind, now: Date, reason: String, actor: String = "system", analysis: AnalysisResult? = nil) {
+  mutating func emit(
+    _ kind: Rollout.EventKind,
+    now: Date,
+    reason: String,
+    actor: String = "system",
+    analysis: AnalysisResult? = nil
+  ) {
     self.rollout.lastSequence += 1
     self.rollout.updateTime = now
-    self.rollout.history.append(Rollout.Event(
-      sequence: self.rollout.lastSequence, time: now, kind: kind, state: self.rollout.state, stepIndex: self.rollout.currentStep,
-      trafficPercent: self.rollout.trafficPercent, reason: reason, actor: actor, analysis: analysis))
-    if self.rollout.history.count > Rollout.historyLimit { self.rollout.history.removeFirst(self.rollout.history.count - Rollout.historyLimit) }
+    self.rollout.history.append(
+      Rollout.Event(
+        sequence: self.rollout.lastSequence,
+        time: now,
+        kind: kind,
+        state: self.rollout.state,
+        stepIndex: self.rollout.currentStep,
+        trafficPercent: self.rollout.trafficPercent,
+        reason: reason,
+        actor: actor,
+        analysis: analysis
+      )
+    )
+    if self.rollout.history.count > Rollout.historyLimit {
+      self.rollout.history.removeFirst(self.rollout.history.count - Rollout.historyLimit)
+    }
   }
 
   func refusal(_ what: String) -> VaneError {
-    VaneError(.failedPrecondition, "rollout \(self.rollout.id) is \(self.rollout.state.rawValue.uppercased()): it cannot be \(what) now")
+    VaneError(
+      .failedPrecondition,
+      "rollout \(self.rollout.id) is \(self.rollout.state.rawValue.uppercased()): it cannot be \(what) now"
+    )
   }
 
   static func percent(_ value: Double) -> String { String(format: "%g%%", value) }

@@ -38,7 +38,9 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
     public var fromLog: Bool {
       switch self {
       case .errorRate, .latencyP50Ms, .latencyP99Ms, .requestCount: false
-      case .disagreementRate, .meanAbsProbDiff, .meanConfidence, .maturedOutcomes, .liveAUC, .liveLogLoss, .liveBrier, .scorePSI: true
+      case .disagreementRate, .meanAbsProbDiff, .meanConfidence, .maturedOutcomes, .liveAUC,
+        .liveLogLoss, .liveBrier, .scorePSI:
+        true
       }
     }
     /// Metrics measured on paired answers.
@@ -46,7 +48,10 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
   }
 
   public enum Comparison: String, Sendable, Codable {
-    case lessThan = "<", lessOrEqual = "<=", greaterThan = ">", greaterOrEqual = ">="
+    case lessThan = "<"
+    case lessOrEqual = "<="
+    case greaterThan = ">"
+    case greaterOrEqual = ">="
 
     public func holds(_ value: Double, _ threshold: Double) -> Bool {
       switch self {
@@ -60,7 +65,9 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
 
   /// What the threshold is compared with: the value, or its difference or ratio to the baseline's.
   public enum Reference: String, Sendable, Codable {
-    case absolute, baselineDelta = "baseline_delta", baselineRatio = "baseline_ratio"
+    case absolute
+    case baselineDelta = "baseline_delta"
+    case baselineRatio = "baseline_ratio"
   }
 
   public struct Threshold: Sendable, Equatable, Codable {
@@ -71,7 +78,13 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
     /// Consecutive failing analyses before the step fails (≥ 1).
     public var failureLimit: Int
 
-    public init(_ metric: Metric, _ comparison: Comparison, _ threshold: Double, reference: Reference = .absolute, failureLimit: Int = 1) {
+    public init(
+      _ metric: Metric,
+      _ comparison: Comparison,
+      _ threshold: Double,
+      reference: Reference = .absolute,
+      failureLimit: Int = 1
+    ) {
       self.metric = metric
       self.comparison = comparison
       self.threshold = threshold
@@ -92,7 +105,14 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
     /// Joined outcomes the step waits for before it can pass (0: none).
     public var minMaturedOutcomes: Int
 
-    public init(kind: StepKind, trafficPercent: Double, duration: Double, thresholds: [Threshold] = [], minRequests: Int = 100, minMaturedOutcomes: Int = 0) {
+    public init(
+      kind: StepKind,
+      trafficPercent: Double,
+      duration: Double,
+      thresholds: [Threshold] = [],
+      minRequests: Int = 100,
+      minMaturedOutcomes: Int = 0
+    ) {
       self.kind = kind
       self.trafficPercent = trafficPercent
       self.duration = duration
@@ -124,7 +144,11 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
   }
 
   public init(
-    steps: [Step], manualPromotion: Bool = false, disableAutoRollback: Bool = false, analysisInterval: Double = 30, patience: Double = 120,
+    steps: [Step],
+    manualPromotion: Bool = false,
+    disableAutoRollback: Bool = false,
+    analysisInterval: Double = 30,
+    patience: Double = 120,
     clock: Clock = .wall
   ) {
     self.steps = steps
@@ -143,10 +167,13 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
   public init(from decoder: any Decoder) throws {
     let container = try decoder.container(keyedBy: CodingKeys.self)
     self.init(
-      steps: try container.decode([Step].self, forKey: .steps), manualPromotion: try container.decode(Bool.self, forKey: .manualPromotion),
+      steps: try container.decode([Step].self, forKey: .steps),
+      manualPromotion: try container.decode(Bool.self, forKey: .manualPromotion),
       disableAutoRollback: try container.decode(Bool.self, forKey: .disableAutoRollback),
-      analysisInterval: try container.decode(Double.self, forKey: .analysisInterval), patience: try container.decode(Double.self, forKey: .patience),
-      clock: try container.decodeIfPresent(Clock.self, forKey: .clock) ?? .wall)
+      analysisInterval: try container.decode(Double.self, forKey: .analysisInterval),
+      patience: try container.decode(Double.self, forKey: .patience),
+      clock: try container.decodeIfPresent(Clock.self, forKey: .clock) ?? .wall
+    )
   }
 
   /// Checks every default threshold: errors no worse than the baseline's by 1 point, p99 at
@@ -159,7 +186,14 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
   /// The server's plan when a Deploy names none: shadow 10 min, canary 10 % 10 min, canary
   /// 50 % 10 min, full.
   public static let `default` = RolloutPlan(steps: [
-    Step(kind: .shadow, trafficPercent: 100, duration: 600, thresholds: Self.defaultThresholds + [Threshold(.disagreementRate, .lessOrEqual, 0.3, failureLimit: 2)]),
+    Step(
+      kind: .shadow,
+      trafficPercent: 100,
+      duration: 600,
+      thresholds: Self.defaultThresholds + [
+        Threshold(.disagreementRate, .lessOrEqual, 0.3, failureLimit: 2)
+      ]
+    ),
     Step(kind: .canary, trafficPercent: 10, duration: 600, thresholds: Self.defaultThresholds),
     Step(kind: .canary, trafficPercent: 50, duration: 600, thresholds: Self.defaultThresholds),
     Step(kind: .full, trafficPercent: 100, duration: 0, thresholds: Self.defaultThresholds),
@@ -168,31 +202,67 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
   /// - Throws: INVALID_ARGUMENT naming the field: no steps, the last not FULL, a share out of
   ///   range, a negative duration or count, a non-finite threshold.
   public func validate(field: String = "plan") throws {
-    guard !self.steps.isEmpty else { throw VaneError.invalidArgument(field: "\(field).steps", "is empty") }
-    guard self.steps.last?.kind == .full else { throw VaneError.invalidArgument(field: "\(field).steps", "the last step must be FULL") }
+    guard !self.steps.isEmpty else {
+      throw VaneError.invalidArgument(field: "\(field).steps", "is empty")
+    }
+    guard self.steps.last?.kind == .full else {
+      throw VaneError.invalidArgument(field: "\(field).steps", "the last step must be FULL")
+    }
     guard self.analysisInterval > 0, self.analysisInterval.isFinite else {
       throw VaneError.invalidArgument(field: "\(field).analysis_interval", "must be positive")
     }
-    guard self.patience > 0, self.patience.isFinite else { throw VaneError.invalidArgument(field: "\(field).patience", "must be positive") }
+    guard self.patience > 0, self.patience.isFinite else {
+      throw VaneError.invalidArgument(field: "\(field).patience", "must be positive")
+    }
     for (i, step) in self.steps.enumerated() {
       let name = "\(field).steps[\(i)]"
-      if step.kind == .full, i != self.steps.count - 1 { throw VaneError.invalidArgument(field: "\(name).kind", "FULL must be the last step") }
+      if step.kind == .full, i != self.steps.count - 1 {
+        throw VaneError.invalidArgument(field: "\(name).kind", "FULL must be the last step")
+      }
       switch step.kind {
       case .shadow:
-        guard step.trafficPercent > 0, step.trafficPercent <= 100 else { throw VaneError.invalidArgument(field: "\(name).traffic_percent", "a shadow mirrors (0, 100] percent") }
+        guard step.trafficPercent > 0, step.trafficPercent <= 100 else {
+          throw VaneError.invalidArgument(
+            field: "\(name).traffic_percent",
+            "a shadow mirrors (0, 100] percent"
+          )
+        }
       case .canary:
-        guard step.trafficPercent > 0, step.trafficPercent < 100 else { throw VaneError.invalidArgument(field: "\(name).traffic_percent", "a canary's share is in (0, 100)") }
+        guard step.trafficPercent > 0, step.trafficPercent < 100 else {
+          throw VaneError.invalidArgument(
+            field: "\(name).traffic_percent",
+            "a canary's share is in (0, 100)"
+          )
+        }
       case .full: break
       }
-      guard step.duration >= 0, step.duration.isFinite else { throw VaneError.invalidArgument(field: "\(name).duration", "must be ≥ 0") }
-      guard step.minRequests >= 0 else { throw VaneError.invalidArgument(field: "\(name).min_requests", "must be ≥ 0") }
-      guard step.minMaturedOutcomes >= 0 else { throw VaneError.invalidArgument(field: "\(name).min_matured_outcomes", "must be ≥ 0") }
+      guard step.duration >= 0, step.duration.isFinite else {
+        throw VaneError.invalidArgument(field: "\(name).duration", "must be ≥ 0")
+      }
+      guard step.minRequests >= 0 else {
+        throw VaneError.invalidArgument(field: "\(name).min_requests", "must be ≥ 0")
+      }
+      guard step.minMaturedOutcomes >= 0 else {
+        throw VaneError.invalidArgument(field: "\(name).min_matured_outcomes", "must be ≥ 0")
+      }
       for (j, threshold) in step.thresholds.enumerated() {
-        guard threshold.threshold.isFinite else { throw VaneError.invalidArgument(field: "\(name).thresholds[\(j)].threshold", "must be finite") }
-        guard threshold.failureLimit >= 1 else { throw VaneError.invalidArgument(field: "\(name).thresholds[\(j)].failure_limit", "must be ≥ 1") }
+        guard threshold.threshold.isFinite else {
+          throw VaneError.invalidArgument(
+            field: "\(name).thresholds[\(j)].threshold",
+            "must be finite"
+          )
+        }
+        guard threshold.failureLimit >= 1 else {
+          throw VaneError.invalidArgument(
+            field: "\(name).thresholds[\(j)].failure_limit",
+            "must be ≥ 1"
+          )
+        }
         if threshold.metric.needsPairs, step.kind != .shadow {
           throw VaneError.invalidArgument(
-            field: "\(name).thresholds[\(j)].metric", "\(threshold.metric.rawValue) needs paired answers, which only a SHADOW step has")
+            field: "\(name).thresholds[\(j)].metric",
+            "\(threshold.metric.rawValue) needs paired answers, which only a SHADOW step has"
+          )
         }
       }
     }

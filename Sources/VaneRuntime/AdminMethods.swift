@@ -11,12 +11,16 @@ public enum AdminMethods {
     .trainer: ["ImportModel"],
     .predictor: ["LoadModel", "UnloadModel", "SetTrafficSplit", "Settle"],
     .gatekeeper: ["SetPolicy", "Bless"],
-    .deploy: ["Deploy", "Promote", "Pause", "Resume", "Rollback", "UploadBundle", "AdvanceRollout"],
+    .deploy: [
+      "Deploy", "Promote", "Pause", "Resume", "Rollback", "UploadBundle", "AdvanceRollout",
+    ],
   ]
 
   /// Every admin method, for the interceptor pipeline.
   public static let descriptors: [MethodDescriptor] = ServiceKind.allCases.flatMap { kind in
-    Self.names(of: kind).map { MethodDescriptor(fullyQualifiedService: kind.grpcServiceName, method: $0) }
+    Self.names(of: kind).map {
+      MethodDescriptor(fullyQualifiedService: kind.grpcServiceName, method: $0)
+    }
   }
 
   public static func names(of kind: ServiceKind) -> [String] {

@@ -14,7 +14,8 @@ extension Vane_V1_CalibrationMethod {
     case .platt: .platt
     case .isotonic: .isotonic
     case .vector: .vector
-    case .UNRECOGNIZED(let value): throw VaneError.invalidArgument(field: field, "unknown method \(value)")
+    case .UNRECOGNIZED(let value):
+      throw VaneError.invalidArgument(field: field, "unknown method \(value)")
     }
   }
 

@@ -14,9 +14,15 @@ extension CandleInterval {
     case .interval4H: self = .h4
     case .interval1D: self = .d1
     case .unspecified:
-      throw VaneError.invalidArgument(field: field, "is required: one of INTERVAL_15M, INTERVAL_1H, INTERVAL_4H, INTERVAL_1D")
+      throw VaneError.invalidArgument(
+        field: field,
+        "is required: one of INTERVAL_15M, INTERVAL_1H, INTERVAL_4H, INTERVAL_1D"
+      )
     case .UNRECOGNIZED(let value):
-      throw VaneError.invalidArgument(field: field, "\(value) is not an interval: one of INTERVAL_15M, INTERVAL_1H, INTERVAL_4H, INTERVAL_1D")
+      throw VaneError.invalidArgument(
+        field: field,
+        "\(value) is not an interval: one of INTERVAL_15M, INTERVAL_1H, INTERVAL_4H, INTERVAL_1D"
+      )
     }
   }
 

@@ -54,7 +54,8 @@ public struct DescriptorCatalog: Sendable {
               outputType: String(method.outputType.drop { $0 == "." }),
               clientStreaming: method.clientStreaming,
               serverStreaming: method.serverStreaming
-            ))
+            )
+          )
         }
       }
     }

@@ -34,5 +34,8 @@ public func serviceEdge<T>(_ body: () async throws -> T) async throws -> T {
 
 /// The answer for an RPC whose capability is not built yet: UNIMPLEMENTED, naming the method.
 public func unimplemented(_ service: ServiceKind, _ method: String) -> RPCError {
-  VaneError(.unimplemented, "\(service.grpcServiceName)/\(method) is not implemented in this build yet").rpcError
+  VaneError(
+    .unimplemented,
+    "\(service.grpcServiceName)/\(method) is not implemented in this build yet"
+  ).rpcError
 }

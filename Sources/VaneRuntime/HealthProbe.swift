@@ -19,7 +19,10 @@ public enum HealthProbe {
     case rpcFailure(String)
   }
 
-  static let check = MethodDescriptor(fullyQualifiedService: "grpc.health.v1.Health", method: "Check")
+  static let check = MethodDescriptor(
+    fullyQualifiedService: "grpc.health.v1.Health",
+    method: "Check"
+  )
 
   public static func check(
     config: ShimClientTransport.Config,
@@ -35,7 +38,9 @@ public enum HealthProbe {
     }
     let state = await transport.waitForConnection(timeout: connectTimeout)
     guard state == .ready else {
-      return .connectionFailure("could not connect to \(config.target) within \(connectTimeout) (channel \(state))")
+      return .connectionFailure(
+        "could not connect to \(config.target) within \(connectTimeout) (channel \(state))"
+      )
     }
     do {
       return try await withGRPCClient(transport: transport) { client in
@@ -57,7 +62,10 @@ public enum HealthProbe {
     }
   }
 
-  static let watch = MethodDescriptor(fullyQualifiedService: "grpc.health.v1.Health", method: "Watch")
+  static let watch = MethodDescriptor(
+    fullyQualifiedService: "grpc.health.v1.Health",
+    method: "Watch"
+  )
 
   /// Follows `service`'s health on `upstream`'s connection with grpc.health.v1 Watch until the
   /// stream ends:
@@ -96,13 +104,19 @@ public enum HealthProbe {
 
   /// Probes until `service` reports SERVING; false if it has not within `timeout`.
   public static func waitUntilServing(
-    config: ShimClientTransport.Config, service: String, timeout: Duration
+    config: ShimClientTransport.Config,
+    service: String,
+    timeout: Duration
   ) async -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
     while clock.now < deadline {
       let outcome = await Self.check(
-        config: config, service: service, connectTimeout: .milliseconds(250), rpcTimeout: .seconds(1))
+        config: config,
+        service: service,
+        connectTimeout: .milliseconds(250),
+        rpcTimeout: .seconds(1)
+      )
       if case .serving = outcome { return true }
       guard (try? await Task.sleep(for: .milliseconds(25))) != nil else { return false }
     }

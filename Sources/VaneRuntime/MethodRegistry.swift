@@ -12,7 +12,9 @@ public struct MethodRegistry: Sendable {
     public let output: any SwiftProtobuf.Message.Type
 
     init<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
-      _ descriptor: MethodDescriptor, _ input: Input.Type, _ output: Output.Type
+      _ descriptor: MethodDescriptor,
+      _ input: Input.Type,
+      _ output: Output.Type
     ) {
       self.descriptor = descriptor
       self.input = input
@@ -44,7 +46,9 @@ public struct RawBytesSerializer: MessageSerializer {
 /// Hands back the received bytes as they are.
 public struct RawBytesDeserializer: MessageDeserializer {
   public init() {}
-  public func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+  public func deserialize<Bytes: GRPCContiguousBytes>(
+    _ serializedMessageBytes: Bytes
+  ) throws -> [UInt8] {
     serializedMessageBytes.withUnsafeBytes { Array($0) }
   }
 }

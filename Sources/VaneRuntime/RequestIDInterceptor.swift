@@ -10,14 +10,21 @@ public struct RequestIDServerInterceptor: ServerInterceptor {
   public func intercept<Input: Sendable, Output: Sendable>(
     request: StreamingServerRequest<Input>,
     context: ServerContext,
-    next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    next:
+      @Sendable (StreamingServerRequest<Input>, ServerContext) async throws ->
+      StreamingServerResponse<Output>
   ) async throws -> StreamingServerResponse<Output> {
-    let id = RequestID.validated(request.metadata[stringValues: RequestID.metadataKey].first(where: { _ in true })) ?? RequestID.make()
+    let id =
+      RequestID.validated(
+        request.metadata[stringValues: RequestID.metadataKey].first(where: { _ in true })
+      ) ?? RequestID.make()
     var response = try await RequestID.$current.withValue(id) { try await next(request, context) }
     if case .success(var contents) = response.accepted {
       // A streaming handler's messages are produced after `next` returns: keep the id there too.
       let producer = contents.producer
-      contents.producer = { writer in try await RequestID.$current.withValue(id) { try await producer(writer) } }
+      contents.producer = { writer in
+        try await RequestID.$current.withValue(id) { try await producer(writer) }
+      }
       contents.metadata.replaceOrAddString(id, forKey: RequestID.metadataKey)
       response.accepted = .success(contents)
     }
@@ -33,10 +40,14 @@ public struct RequestIDClientInterceptor: ClientInterceptor {
   public func intercept<Input: Sendable, Output: Sendable>(
     request: StreamingClientRequest<Input>,
     context: ClientContext,
-    next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
+    next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<
+      Output
+    >
   ) async throws -> StreamingClientResponse<Output> {
     var request = request
-    if let id = RequestID.current, request.metadata[stringValues: RequestID.metadataKey].first(where: { _ in true }) == nil {
+    if let id = RequestID.current,
+      request.metadata[stringValues: RequestID.metadataKey].first(where: { _ in true }) == nil
+    {
       request.metadata.addString(id, forKey: RequestID.metadataKey)
     }
     return try await next(request, context)

@@ -41,7 +41,9 @@ public final class RuntimeInfo: Sendable {
 
   func setListening(port: Int) {
     self.address.withLock { address in
-      let host = address.split(separator: ":", omittingEmptySubsequences: false).dropLast().joined(separator: ":")
+      let host = address.split(separator: ":", omittingEmptySubsequences: false).dropLast().joined(
+        separator: ":"
+      )
       address = "\(host):\(port)"
     }
   }

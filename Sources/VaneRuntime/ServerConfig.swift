@@ -27,7 +27,10 @@ public struct ServerConfig: Sendable {
     dataDirectory: String,
     tls: ShimServerTLS? = nil,
     adminAuth: AdminAuthInterceptor.Mode = .loopbackOnly,
-    messageLimits: ShimMessageLimits = ShimMessageLimits(maxReceiveBytes: 64 << 20, maxSendBytes: 64 << 20),
+    messageLimits: ShimMessageLimits = ShimMessageLimits(
+      maxReceiveBytes: 64 << 20,
+      maxSendBytes: 64 << 20
+    ),
     keepalive: ShimKeepalive = .defaults,
     shutdownGracePeriod: Duration = .seconds(10),
     recordsMetrics: Bool = false
@@ -45,7 +48,12 @@ public struct ServerConfig: Sendable {
 }
 
 /// One setting's value: the flag if given, else the environment variable, else the default.
-public func resolveSetting(flag: String?, environment name: String, in environment: [String: String], default value: String) -> String {
+public func resolveSetting(
+  flag: String?,
+  environment name: String,
+  in environment: [String: String],
+  default value: String
+) -> String {
   if let flag, !flag.isEmpty { return flag }
   if let fromEnvironment = environment[name], !fromEnvironment.isEmpty { return fromEnvironment }
   return value

@@ -14,7 +14,9 @@ public struct ServerMetricsInterceptor: ServerInterceptor {
   public func intercept<Input: Sendable, Output: Sendable>(
     request: StreamingServerRequest<Input>,
     context: ServerContext,
-    next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    next:
+      @Sendable (StreamingServerRequest<Input>, ServerContext) async throws ->
+      StreamingServerResponse<Output>
   ) async throws -> StreamingServerResponse<Output> {
     let method = context.descriptor.fullyQualifiedMethod
     let start = ContinuousClock.now
@@ -54,10 +56,12 @@ public struct ServerMetricsInterceptor: ServerInterceptor {
       .recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
     guard let error else { return }
     let code: String =
-      if let error = error as? RPCError { VaneError.canonicalStatusName(error.code.description) }
-      else if let error = error as? any RPCErrorConvertible { VaneError.canonicalStatusName(error.rpcErrorCode.description) }
-      else if let error = error as? VaneError { error.code.canonicalName }
-      else { "UNKNOWN" }
-    Counter(label: "vane_rpc_errors_total", dimensions: [("method", method), ("code", code)]).increment()
+      if let error = error as? RPCError {
+        VaneError.canonicalStatusName(error.code.description)
+      } else if let error = error as? any RPCErrorConvertible {
+        VaneError.canonicalStatusName(error.rpcErrorCode.description)
+      } else if let error = error as? VaneError { error.code.canonicalName } else { "UNKNOWN" }
+    Counter(label: "vane_rpc_errors_total", dimensions: [("method", method), ("code", code)])
+      .increment()
   }
 }

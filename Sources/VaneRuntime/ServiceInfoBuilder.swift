@@ -33,10 +33,13 @@ extension RuntimeInfo {
 
   /// Every method of the service with its flags; fixed for a process, so built once.
   private func methodCapabilities(implemented: Set<String>) throws -> [Vane_V1_MethodCapability] {
-    if let cached = self.capabilities.withLock({ $0?.implemented == implemented ? $0?.methods : nil }) {
+    if let cached = self.capabilities.withLock({
+      $0?.implemented == implemented ? $0?.methods : nil
+    }) {
       return cached
     }
-    let methods = try DescriptorCatalog.vane().methods(ofService: self.kind.grpcServiceName).map { method in
+    let methods = try DescriptorCatalog.vane().methods(ofService: self.kind.grpcServiceName).map {
+      method in
       var capability = Vane_V1_MethodCapability()
       capability.name = method.name
       capability.path = "/" + method.path
@@ -54,5 +57,3 @@ extension RuntimeInfo {
     return methods
   }
 }
-
-

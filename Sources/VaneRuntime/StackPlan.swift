@@ -53,16 +53,24 @@ public struct StackPlan: Sendable {
   /// Where the gatekeeper reads bundles: its own directory, the trainer's and the pipeline's.
   static func bundleRoots(dataRoot: String) -> String {
     let root = dataRoot.hasSuffix("/") ? dataRoot : dataRoot + "/"
-    return [root + ServiceKind.gatekeeper.rawValue, root + ServiceKind.trainer.rawValue, Self.pipelineDirectory(dataRoot: dataRoot)].joined(separator: ":")
+    return [
+      root + ServiceKind.gatekeeper.rawValue, root + ServiceKind.trainer.rawValue,
+      Self.pipelineDirectory(dataRoot: dataRoot),
+    ].joined(separator: ":")
   }
 
   /// Volumes a container mounts besides its own, read-only: the gatekeeper and the predictor
   /// read the bundles the trainer writes, the predictor the bundles deploy stages, and deploy
   /// the gatekeeper's exported `blessing.pub` (its trusted key, beside its own data directory).
   public static func sharedVolumes(for kind: ServiceKind) -> [String] {
-    func volume(_ of: ServiceKind) -> String { "\(of.rawValue)-data:\(containerDataDirectory(for: of)):ro" }
+    func volume(_ of: ServiceKind) -> String {
+      "\(of.rawValue)-data:\(containerDataDirectory(for: of)):ro"
+    }
     switch kind {
-    case .gatekeeper: return [volume(.trainer), "pipeline-data:\(Self.pipelineDirectory(dataRoot: "/var/lib/vane")):ro"]
+    case .gatekeeper:
+      return [
+        volume(.trainer), "pipeline-data:\(Self.pipelineDirectory(dataRoot: "/var/lib/vane")):ro",
+      ]
     case .predictor: return [volume(.trainer), volume(.deploy)]
     case .deploy: return [volume(.gatekeeper)]
     case .feature, .trainer: return []
@@ -77,15 +85,24 @@ public struct StackPlan: Sendable {
   /// The processes of a loopback stack whose ports start at `basePort` (the default ports when
   /// it is 50051) with data under `dataRoot`, and Prometheus endpoints from `metricsBasePort`
   /// (nil: none).
-  public static func loopback(basePort: Int, metricsBasePort: Int? = nil, dataRoot: String, host: String = "127.0.0.1") -> [Process] {
-    func address(_ kind: ServiceKind) -> String { "\(host):\(basePort + ServiceKind.allCases.firstIndex(of: kind)!)" }
+  public static func loopback(
+    basePort: Int,
+    metricsBasePort: Int? = nil,
+    dataRoot: String,
+    host: String = "127.0.0.1"
+  ) -> [Process] {
+    func address(_ kind: ServiceKind) -> String {
+      "\(host):\(basePort + ServiceKind.allCases.firstIndex(of: kind)!)"
+    }
     return ServiceKind.allCases.map { kind in
       var environment = [
         "VANE_ADDRESS": address(kind),
-        "VANE_DATA_DIR": dataRoot.hasSuffix("/") ? dataRoot + kind.rawValue : dataRoot + "/" + kind.rawValue,
+        "VANE_DATA_DIR": dataRoot.hasSuffix("/")
+          ? dataRoot + kind.rawValue : dataRoot + "/" + kind.rawValue,
       ]
       if let metricsBasePort {
-        environment["VANE_METRICS_ADDRESS"] = "\(host):\(metricsBasePort + ServiceKind.allCases.firstIndex(of: kind)!)"
+        environment["VANE_METRICS_ADDRESS"] =
+          "\(host):\(metricsBasePort + ServiceKind.allCases.firstIndex(of: kind)!)"
       }
       if kind == .trainer || kind == .predictor || kind == .deploy {
         environment["VANE_FEATURE_ADDRESS"] = address(.feature)
@@ -99,7 +116,12 @@ public struct StackPlan: Sendable {
       if kind == .gatekeeper {
         environment["VANE_BUNDLE_ROOTS"] = Self.bundleRoots(dataRoot: dataRoot)
       }
-      return Process(kind: kind, arguments: Self.arguments(for: kind), environment: environment, address: address(kind))
+      return Process(
+        kind: kind,
+        arguments: Self.arguments(for: kind),
+        environment: environment,
+        address: address(kind)
+      )
     }
   }
 }

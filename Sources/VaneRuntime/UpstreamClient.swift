@@ -26,7 +26,11 @@ public final class UpstreamClient: Service, Sendable {
       // Neighbours restart (a deploy, a crash): reconnect within seconds, not grpc's two minutes.
       transport = try ShimClientTransport(
         config: .init(
-          target: address, messageLimits: .init(maxReceiveBytes: maxReceiveBytes, maxSendBytes: 16 << 20), maxReconnectBackoff: .seconds(2)))
+          target: address,
+          messageLimits: .init(maxReceiveBytes: maxReceiveBytes, maxSendBytes: 16 << 20),
+          maxReconnectBackoff: .seconds(2)
+        )
+      )
     } catch {
       throw VaneError(.invalidArgument, "\(name) address '\(address)': \(error)", cause: error)
     }
@@ -51,7 +55,9 @@ public final class UpstreamClient: Service, Sendable {
 
   /// Runs one call; an `RPCError` from the upstream becomes a `VaneError` naming it (an
   /// unreachable or late upstream is UNAVAILABLE).
-  public func call<R: Sendable>(_ body: (GRPCClient<ShimClientTransport>) async throws -> R) async throws -> R {
+  public func call<R: Sendable>(
+    _ body: (GRPCClient<ShimClientTransport>) async throws -> R
+  ) async throws -> R {
     do {
       return try await body(self.client)
     } catch let error as RPCError {

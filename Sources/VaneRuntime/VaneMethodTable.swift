@@ -4,51 +4,235 @@ internal import VaneProto
 /// table against the descriptor set (same methods, same message types).
 enum VaneMethodTable {
   static let entries: [MethodRegistry.Entry] = [
-    .init(Vane_V1_FeatureService.Method.GetServiceInfo.descriptor, Vane_V1_GetServiceInfoRequest.self, Vane_V1_ServiceInfo.self),
-    .init(Vane_V1_FeatureService.Method.IngestCandles.descriptor, Vane_V1_IngestCandlesRequest.self, Vane_V1_IngestCandlesResponse.self),
-    .init(Vane_V1_FeatureService.Method.GetCoverage.descriptor, Vane_V1_GetCoverageRequest.self, Vane_V1_Coverage.self),
-    .init(Vane_V1_FeatureService.Method.GetFeatures.descriptor, Vane_V1_GetFeaturesRequest.self, Vane_V1_FeatureVector.self),
-    .init(Vane_V1_FeatureService.Method.StreamFeatures.descriptor, Vane_V1_StreamFeaturesRequest.self, Vane_V1_FeatureVector.self),
-    .init(Vane_V1_FeatureService.Method.BuildDataset.descriptor, Vane_V1_BuildDatasetRequest.self, Vane_V1_DatasetChunk.self),
-    .init(Vane_V1_FeatureService.Method.DescribeFeatureSet.descriptor, Vane_V1_DescribeFeatureSetRequest.self, Vane_V1_FeatureSet.self),
-    .init(Vane_V1_FeatureService.Method.ListFeatureSets.descriptor, Vane_V1_ListFeatureSetsRequest.self, Vane_V1_ListFeatureSetsResponse.self),
-    .init(Vane_V1_TrainerService.Method.GetServiceInfo.descriptor, Vane_V1_GetServiceInfoRequest.self, Vane_V1_ServiceInfo.self),
-    .init(Vane_V1_TrainerService.Method.StartTraining.descriptor, Vane_V1_StartTrainingRequest.self, Vane_V1_Job.self),
-    .init(Vane_V1_TrainerService.Method.GetJob.descriptor, Vane_V1_GetJobRequest.self, Vane_V1_Job.self),
-    .init(Vane_V1_TrainerService.Method.ListJobs.descriptor, Vane_V1_ListJobsRequest.self, Vane_V1_ListJobsResponse.self),
-    .init(Vane_V1_TrainerService.Method.CancelJob.descriptor, Vane_V1_CancelJobRequest.self, Vane_V1_Job.self),
-    .init(Vane_V1_TrainerService.Method.ResumeJob.descriptor, Vane_V1_ResumeJobRequest.self, Vane_V1_Job.self),
-    .init(Vane_V1_TrainerService.Method.ImportModel.descriptor, Vane_V1_ImportModelRequest.self, Vane_V1_ImportModelResponse.self),
-    .init(Vane_V1_TrainerService.Method.WatchJob.descriptor, Vane_V1_WatchJobRequest.self, Vane_V1_JobEvent.self),
-    .init(Vane_V1_PredictorService.Method.GetServiceInfo.descriptor, Vane_V1_GetServiceInfoRequest.self, Vane_V1_ServiceInfo.self),
-    .init(Vane_V1_PredictorService.Method.Predict.descriptor, Vane_V1_PredictRequest.self, Vane_V1_PredictResponse.self),
-    .init(Vane_V1_PredictorService.Method.PredictBatch.descriptor, Vane_V1_PredictBatchRequest.self, Vane_V1_PredictBatchResponse.self),
-    .init(Vane_V1_PredictorService.Method.LoadModel.descriptor, Vane_V1_LoadModelRequest.self, Vane_V1_ModelVersion.self),
-    .init(Vane_V1_PredictorService.Method.UnloadModel.descriptor, Vane_V1_UnloadModelRequest.self, Vane_V1_ModelVersion.self),
-    .init(Vane_V1_PredictorService.Method.SetTrafficSplit.descriptor, Vane_V1_SetTrafficSplitRequest.self, Vane_V1_TrafficSplit.self),
-    .init(Vane_V1_PredictorService.Method.ListModels.descriptor, Vane_V1_ListModelsRequest.self, Vane_V1_ListModelsResponse.self),
-    .init(Vane_V1_PredictorService.Method.GetModelStats.descriptor, Vane_V1_GetModelStatsRequest.self, Vane_V1_GetModelStatsResponse.self),
-    .init(Vane_V1_PredictorService.Method.Settle.descriptor, Vane_V1_SettleRequest.self, Vane_V1_SettleResponse.self),
-    .init(Vane_V1_GatekeeperService.Method.GetServiceInfo.descriptor, Vane_V1_GetServiceInfoRequest.self, Vane_V1_ServiceInfo.self),
-    .init(Vane_V1_GatekeeperService.Method.Calibrate.descriptor, Vane_V1_CalibrateRequest.self, Vane_V1_CalibrateResponse.self),
-    .init(Vane_V1_GatekeeperService.Method.Evaluate.descriptor, Vane_V1_EvaluateRequest.self, Vane_V1_Report.self),
-    .init(Vane_V1_GatekeeperService.Method.Bless.descriptor, Vane_V1_BlessRequest.self, Vane_V1_Verdict.self),
-    .init(Vane_V1_GatekeeperService.Method.VerifyBlessing.descriptor, Vane_V1_VerifyBlessingRequest.self, Vane_V1_VerifyBlessingResponse.self),
-    .init(Vane_V1_GatekeeperService.Method.GetPolicy.descriptor, Vane_V1_GetPolicyRequest.self, Vane_V1_Policy.self),
-    .init(Vane_V1_GatekeeperService.Method.SetPolicy.descriptor, Vane_V1_SetPolicyRequest.self, Vane_V1_Policy.self),
-    .init(Vane_V1_GatekeeperService.Method.ListPolicies.descriptor, Vane_V1_ListPoliciesRequest.self, Vane_V1_ListPoliciesResponse.self),
-    .init(Vane_V1_GatekeeperService.Method.ListReports.descriptor, Vane_V1_ListReportsRequest.self, Vane_V1_ListReportsResponse.self),
-    .init(Vane_V1_GatekeeperService.Method.GetReport.descriptor, Vane_V1_GetReportRequest.self, Vane_V1_Report.self),
-    .init(Vane_V1_DeployService.Method.GetServiceInfo.descriptor, Vane_V1_GetServiceInfoRequest.self, Vane_V1_ServiceInfo.self),
-    .init(Vane_V1_DeployService.Method.Deploy.descriptor, Vane_V1_DeployRequest.self, Vane_V1_Rollout.self),
-    .init(Vane_V1_DeployService.Method.GetRollout.descriptor, Vane_V1_GetRolloutRequest.self, Vane_V1_Rollout.self),
-    .init(Vane_V1_DeployService.Method.ListRollouts.descriptor, Vane_V1_ListRolloutsRequest.self, Vane_V1_ListRolloutsResponse.self),
-    .init(Vane_V1_DeployService.Method.WatchRollout.descriptor, Vane_V1_WatchRolloutRequest.self, Vane_V1_RolloutEvent.self),
-    .init(Vane_V1_DeployService.Method.Promote.descriptor, Vane_V1_PromoteRequest.self, Vane_V1_Rollout.self),
-    .init(Vane_V1_DeployService.Method.Pause.descriptor, Vane_V1_PauseRequest.self, Vane_V1_Rollout.self),
-    .init(Vane_V1_DeployService.Method.Resume.descriptor, Vane_V1_ResumeRequest.self, Vane_V1_Rollout.self),
-    .init(Vane_V1_DeployService.Method.Rollback.descriptor, Vane_V1_RollbackRequest.self, Vane_V1_Rollout.self),
-    .init(Vane_V1_DeployService.Method.AdvanceRollout.descriptor, Vane_V1_AdvanceRolloutRequest.self, Vane_V1_Rollout.self),
-    .init(Vane_V1_DeployService.Method.UploadBundle.descriptor, Vane_V1_UploadBundleRequest.self, Vane_V1_UploadBundleResponse.self),
+    .init(
+      Vane_V1_FeatureService.Method.GetServiceInfo.descriptor,
+      Vane_V1_GetServiceInfoRequest.self,
+      Vane_V1_ServiceInfo.self
+    ),
+    .init(
+      Vane_V1_FeatureService.Method.IngestCandles.descriptor,
+      Vane_V1_IngestCandlesRequest.self,
+      Vane_V1_IngestCandlesResponse.self
+    ),
+    .init(
+      Vane_V1_FeatureService.Method.GetCoverage.descriptor,
+      Vane_V1_GetCoverageRequest.self,
+      Vane_V1_Coverage.self
+    ),
+    .init(
+      Vane_V1_FeatureService.Method.GetFeatures.descriptor,
+      Vane_V1_GetFeaturesRequest.self,
+      Vane_V1_FeatureVector.self
+    ),
+    .init(
+      Vane_V1_FeatureService.Method.StreamFeatures.descriptor,
+      Vane_V1_StreamFeaturesRequest.self,
+      Vane_V1_FeatureVector.self
+    ),
+    .init(
+      Vane_V1_FeatureService.Method.BuildDataset.descriptor,
+      Vane_V1_BuildDatasetRequest.self,
+      Vane_V1_DatasetChunk.self
+    ),
+    .init(
+      Vane_V1_FeatureService.Method.DescribeFeatureSet.descriptor,
+      Vane_V1_DescribeFeatureSetRequest.self,
+      Vane_V1_FeatureSet.self
+    ),
+    .init(
+      Vane_V1_FeatureService.Method.ListFeatureSets.descriptor,
+      Vane_V1_ListFeatureSetsRequest.self,
+      Vane_V1_ListFeatureSetsResponse.self
+    ),
+    .init(
+      Vane_V1_TrainerService.Method.GetServiceInfo.descriptor,
+      Vane_V1_GetServiceInfoRequest.self,
+      Vane_V1_ServiceInfo.self
+    ),
+    .init(
+      Vane_V1_TrainerService.Method.StartTraining.descriptor,
+      Vane_V1_StartTrainingRequest.self,
+      Vane_V1_Job.self
+    ),
+    .init(
+      Vane_V1_TrainerService.Method.GetJob.descriptor,
+      Vane_V1_GetJobRequest.self,
+      Vane_V1_Job.self
+    ),
+    .init(
+      Vane_V1_TrainerService.Method.ListJobs.descriptor,
+      Vane_V1_ListJobsRequest.self,
+      Vane_V1_ListJobsResponse.self
+    ),
+    .init(
+      Vane_V1_TrainerService.Method.CancelJob.descriptor,
+      Vane_V1_CancelJobRequest.self,
+      Vane_V1_Job.self
+    ),
+    .init(
+      Vane_V1_TrainerService.Method.ResumeJob.descriptor,
+      Vane_V1_ResumeJobRequest.self,
+      Vane_V1_Job.self
+    ),
+    .init(
+      Vane_V1_TrainerService.Method.ImportModel.descriptor,
+      Vane_V1_ImportModelRequest.self,
+      Vane_V1_ImportModelResponse.self
+    ),
+    .init(
+      Vane_V1_TrainerService.Method.WatchJob.descriptor,
+      Vane_V1_WatchJobRequest.self,
+      Vane_V1_JobEvent.self
+    ),
+    .init(
+      Vane_V1_PredictorService.Method.GetServiceInfo.descriptor,
+      Vane_V1_GetServiceInfoRequest.self,
+      Vane_V1_ServiceInfo.self
+    ),
+    .init(
+      Vane_V1_PredictorService.Method.Predict.descriptor,
+      Vane_V1_PredictRequest.self,
+      Vane_V1_PredictResponse.self
+    ),
+    .init(
+      Vane_V1_PredictorService.Method.PredictBatch.descriptor,
+      Vane_V1_PredictBatchRequest.self,
+      Vane_V1_PredictBatchResponse.self
+    ),
+    .init(
+      Vane_V1_PredictorService.Method.LoadModel.descriptor,
+      Vane_V1_LoadModelRequest.self,
+      Vane_V1_ModelVersion.self
+    ),
+    .init(
+      Vane_V1_PredictorService.Method.UnloadModel.descriptor,
+      Vane_V1_UnloadModelRequest.self,
+      Vane_V1_ModelVersion.self
+    ),
+    .init(
+      Vane_V1_PredictorService.Method.SetTrafficSplit.descriptor,
+      Vane_V1_SetTrafficSplitRequest.self,
+      Vane_V1_TrafficSplit.self
+    ),
+    .init(
+      Vane_V1_PredictorService.Method.ListModels.descriptor,
+      Vane_V1_ListModelsRequest.self,
+      Vane_V1_ListModelsResponse.self
+    ),
+    .init(
+      Vane_V1_PredictorService.Method.GetModelStats.descriptor,
+      Vane_V1_GetModelStatsRequest.self,
+      Vane_V1_GetModelStatsResponse.self
+    ),
+    .init(
+      Vane_V1_PredictorService.Method.Settle.descriptor,
+      Vane_V1_SettleRequest.self,
+      Vane_V1_SettleResponse.self
+    ),
+    .init(
+      Vane_V1_GatekeeperService.Method.GetServiceInfo.descriptor,
+      Vane_V1_GetServiceInfoRequest.self,
+      Vane_V1_ServiceInfo.self
+    ),
+    .init(
+      Vane_V1_GatekeeperService.Method.Calibrate.descriptor,
+      Vane_V1_CalibrateRequest.self,
+      Vane_V1_CalibrateResponse.self
+    ),
+    .init(
+      Vane_V1_GatekeeperService.Method.Evaluate.descriptor,
+      Vane_V1_EvaluateRequest.self,
+      Vane_V1_Report.self
+    ),
+    .init(
+      Vane_V1_GatekeeperService.Method.Bless.descriptor,
+      Vane_V1_BlessRequest.self,
+      Vane_V1_Verdict.self
+    ),
+    .init(
+      Vane_V1_GatekeeperService.Method.VerifyBlessing.descriptor,
+      Vane_V1_VerifyBlessingRequest.self,
+      Vane_V1_VerifyBlessingResponse.self
+    ),
+    .init(
+      Vane_V1_GatekeeperService.Method.GetPolicy.descriptor,
+      Vane_V1_GetPolicyRequest.self,
+      Vane_V1_Policy.self
+    ),
+    .init(
+      Vane_V1_GatekeeperService.Method.SetPolicy.descriptor,
+      Vane_V1_SetPolicyRequest.self,
+      Vane_V1_Policy.self
+    ),
+    .init(
+      Vane_V1_GatekeeperService.Method.ListPolicies.descriptor,
+      Vane_V1_ListPoliciesRequest.self,
+      Vane_V1_ListPoliciesResponse.self
+    ),
+    .init(
+      Vane_V1_GatekeeperService.Method.ListReports.descriptor,
+      Vane_V1_ListReportsRequest.self,
+      Vane_V1_ListReportsResponse.self
+    ),
+    .init(
+      Vane_V1_GatekeeperService.Method.GetReport.descriptor,
+      Vane_V1_GetReportRequest.self,
+      Vane_V1_Report.self
+    ),
+    .init(
+      Vane_V1_DeployService.Method.GetServiceInfo.descriptor,
+      Vane_V1_GetServiceInfoRequest.self,
+      Vane_V1_ServiceInfo.self
+    ),
+    .init(
+      Vane_V1_DeployService.Method.Deploy.descriptor,
+      Vane_V1_DeployRequest.self,
+      Vane_V1_Rollout.self
+    ),
+    .init(
+      Vane_V1_DeployService.Method.GetRollout.descriptor,
+      Vane_V1_GetRolloutRequest.self,
+      Vane_V1_Rollout.self
+    ),
+    .init(
+      Vane_V1_DeployService.Method.ListRollouts.descriptor,
+      Vane_V1_ListRolloutsRequest.self,
+      Vane_V1_ListRolloutsResponse.self
+    ),
+    .init(
+      Vane_V1_DeployService.Method.WatchRollout.descriptor,
+      Vane_V1_WatchRolloutRequest.self,
+      Vane_V1_RolloutEvent.self
+    ),
+    .init(
+      Vane_V1_DeployService.Method.Promote.descriptor,
+      Vane_V1_PromoteRequest.self,
+      Vane_V1_Rollout.self
+    ),
+    .init(
+      Vane_V1_DeployService.Method.Pause.descriptor,
+      Vane_V1_PauseRequest.self,
+      Vane_V1_Rollout.self
+    ),
+    .init(
+      Vane_V1_DeployService.Method.Resume.descriptor,
+      Vane_V1_ResumeRequest.self,
+      Vane_V1_Rollout.self
+    ),
+    .init(
+      Vane_V1_DeployService.Method.Rollback.descriptor,
+      Vane_V1_RollbackRequest.self,
+      Vane_V1_Rollout.self
+    ),
+    .init(
+      Vane_V1_DeployService.Method.AdvanceRollout.descriptor,
+      Vane_V1_AdvanceRolloutRequest.self,
+      Vane_V1_Rollout.self
+    ),
+    .init(
+      Vane_V1_DeployService.Method.UploadBundle.descriptor,
+      Vane_V1_UploadBundleRequest.self,
+      Vane_V1_UploadBundleResponse.self
+    ),
   ]
 }

@@ -59,14 +59,20 @@ public final class VaneServer: Service, Sendable {
   /// Runs until the server has drained after a graceful shutdown (SIGTERM/SIGINT under a
   /// `ServiceGroup`), or throws if it cannot start.
   public func run() async throws {
-    try FileManager.default.createDirectory(atPath: self.config.dataDirectory, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(
+      atPath: self.config.dataDirectory,
+      withIntermediateDirectories: true
+    )
     switch self.config.adminAuth {
     case .token:
       self.logger.info("admin methods require a bearer token")
     case .loopbackOnly:
       self.logger.warning(
         "no admin token (--admin-token-file): admin methods are open to loopback callers only",
-        metadata: ["admin-methods": "\(AdminMethods.names(of: self.config.kind).joined(separator: ","))"])
+        metadata: [
+          "admin-methods": "\(AdminMethods.names(of: self.config.kind).joined(separator: ","))"
+        ]
+      )
     }
 
     // Health is set before the server starts, so it is SERVING from the moment grpc++ listens
@@ -85,7 +91,8 @@ public final class VaneServer: Service, Sendable {
             "address": "\(self.info.listenAddress)",
             "data-dir": "\(self.config.dataDirectory)",
             "tls": "\(self.config.tls != nil)",
-          ])
+          ]
+        )
       }
     } onGracefulShutdown: {
       // The transport turns health NOT_SERVING and refuses new calls while in-flight ones finish.

@@ -16,7 +16,8 @@ extension Vane_V1_Verdict {
     self.signTime = .init(
       seconds: verdict.signTimeNanos.quotientAndRemainder(dividingBy: 1_000_000_000).quotient
         - (verdict.signTimeNanos % 1_000_000_000 < 0 ? 1 : 0),
-      nanos: Int32((verdict.signTimeNanos % 1_000_000_000 + 1_000_000_000) % 1_000_000_000))
+      nanos: Int32((verdict.signTimeNanos % 1_000_000_000 + 1_000_000_000) % 1_000_000_000)
+    )
     self.publicKeyID = verdict.publicKeyID
     self.algorithm = verdict.algorithm == "ed25519" ? .ed25519 : .unspecified
     self.statement = verdict.statement
@@ -28,9 +29,16 @@ extension Vane_V1_Verdict {
   public var decoded: Verdict {
     let seconds = min(max(self.signTime.seconds, -9_000_000_000), 9_000_000_000)
     return Verdict(
-      manifestSHA256: self.manifestSha256, bundleID: self.bundleID, reportID: self.reportID, policyName: self.policyName,
-      policySHA256: self.policySha256, signTimeNanos: seconds * 1_000_000_000 + Int64(self.signTime.nanos),
-      publicKeyID: self.publicKeyID, algorithm: self.algorithm == .ed25519 ? "ed25519" : "unspecified",
-      statement: self.statement, signature: self.signature)
+      manifestSHA256: self.manifestSha256,
+      bundleID: self.bundleID,
+      reportID: self.reportID,
+      policyName: self.policyName,
+      policySHA256: self.policySha256,
+      signTimeNanos: seconds * 1_000_000_000 + Int64(self.signTime.nanos),
+      publicKeyID: self.publicKeyID,
+      algorithm: self.algorithm == .ed25519 ? "ed25519" : "unspecified",
+      statement: self.statement,
+      signature: self.signature
+    )
   }
 }

@@ -59,8 +59,15 @@ public final class ModelRegistry: Sendable {
     public var trust: TrustPolicy
 
     public init(
-      path: String, expectedManifestSHA256: String? = nil, modelID: String = "", version: String = "", replace: Bool = false, shadow: Bool = false,
-      wait: Bool = false, trust: TrustPolicy = .default, runtime: ServableModel.Runtime = .native
+      path: String,
+      expectedManifestSHA256: String? = nil,
+      modelID: String = "",
+      version: String = "",
+      replace: Bool = false,
+      shadow: Bool = false,
+      wait: Bool = false,
+      trust: TrustPolicy = .default,
+      runtime: ServableModel.Runtime = .native
     ) {
       self.runtime = runtime
       self.trust = trust
@@ -80,7 +87,8 @@ public final class ModelRegistry: Sendable {
     public var model: ServableModel?
     public var counters: VersionCounters.Snapshot
 
-    public init(info: State.VersionInfo, model: ServableModel?, counters: VersionCounters.Snapshot) {
+    public init(info: State.VersionInfo, model: ServableModel?, counters: VersionCounters.Snapshot)
+    {
       self.info = info
       self.model = model
       self.counters = counters
@@ -114,12 +122,17 @@ public final class ModelRegistry: Sendable {
   /// - Parameter shadowQueueCapacity: shadow requests waiting to be scored; beyond it a
   ///   shadow request is dropped and counted, never waited for.
   public init(
-    maximumVersions: Int = 64, shadowQueueCapacity: Int = 1024, defaultDrainTimeout: Duration = .seconds(30), log: PredictionLog? = nil,
+    maximumVersions: Int = 64,
+    shadowQueueCapacity: Int = 1024,
+    defaultDrainTimeout: Duration = .seconds(30),
+    log: PredictionLog? = nil,
     pool: BlockingPool = .shared
   ) {
     self.log = log
     self.state = Mutex(State(maximumVersions: maximumVersions))
-    (self.shadowJobs, self.shadowQueue) = AsyncStream<ShadowJob>.makeStream(bufferingPolicy: .bufferingOldest(shadowQueueCapacity))
+    (self.shadowJobs, self.shadowQueue) = AsyncStream<ShadowJob>.makeStream(
+      bufferingPolicy: .bufferingOldest(shadowQueueCapacity)
+    )
     self.defaultDrainTimeout = defaultDrainTimeout
     self.pool = pool
   }
@@ -133,31 +146,63 @@ public final class ModelRegistry: Sendable {
   ///   (the bundle does not verify, its hash is not the expected one; with `wait`, any load
   ///   failure), ALREADY_EXISTS, RESOURCE_EXHAUSTED.
   public func load(_ request: LoadRequest) async throws -> State.VersionInfo {
-    guard request.path.hasPrefix("/") else { throw VaneError.invalidArgument(field: "bundle_path", "'\(request.path)' must be an absolute path on the predictor's host") }
-    let bundle = try await self.pool.run { try ModelBundle.open(path: request.path) }
-    if let expected = request.expectedManifestSHA256, !expected.isEmpty, expected.lowercased() != bundle.manifestSHA256 {
-      throw VaneError(.failedPrecondition, "bundle \(request.path): manifest sha256 \(bundle.manifestSHA256) is not the expected \(expected)")
+    guard request.path.hasPrefix("/") else {
+      throw VaneError.invalidArgument(
+        field: "bundle_path",
+        "'\(request.path)' must be an absolute path on the predictor's host"
+      )
     }
-    if request.runtime == .onnx, let missing = bundle.manifest.models.first(where: { $0.kind != .stack && $0.onnx == nil }) {
+    let bundle = try await self.pool.run { try ModelBundle.open(path: request.path) }
+    if let expected = request.expectedManifestSHA256, !expected.isEmpty,
+      expected.lowercased() != bundle.manifestSHA256
+    {
+      throw VaneError(
+        .failedPrecondition,
+        "bundle \(request.path): manifest sha256 \(bundle.manifestSHA256) is not the expected \(expected)"
+      )
+    }
+    if request.runtime == .onnx,
+      let missing = bundle.manifest.models.first(where: { $0.kind != .stack && $0.onnx == nil })
+    {
       // Known from the manifest alone: refused now rather than as a FAILED version.
       throw VaneError(
-        .failedPrecondition, "bundle \(bundle.manifest.id): model \(missing.name) has no ONNX export, so it cannot run on INFERENCE_RUNTIME_ONNX (train with export_onnx)")
+        .failedPrecondition,
+        "bundle \(bundle.manifest.id): model \(missing.name) has no ONNX export, so it cannot run on INFERENCE_RUNTIME_ONNX (train with export_onnx)"
+      )
     }
     let modelID = request.modelID.isEmpty ? Self.defaultModelID(bundle.manifest) : request.modelID
     let version = request.version.isEmpty ? bundle.manifest.id : request.version
     let instance = try self.state.withLock {
-      try $0.beginLoad(modelID: modelID, version: version, source: request.path, replace: request.replace, now: Date())
+      try $0.beginLoad(
+        modelID: modelID,
+        version: version,
+        source: request.path,
+        replace: request.replace,
+        now: Date()
+      )
     }
     let finishing = Task {
-      await self.finishLoad(instance, bundle: bundle, modelID: modelID, version: version, shadow: request.shadow, trust: request.trust, runtime: request.runtime)
+      await self.finishLoad(
+        instance,
+        bundle: bundle,
+        modelID: modelID,
+        version: version,
+        shadow: request.shadow,
+        trust: request.trust,
+        runtime: request.runtime
+      )
     }
     if request.wait {
       await finishing.value
       let info = self.info(modelID: modelID, version: version)
-      if case .failed(let reason)? = info?.status { throw VaneError(.failedPrecondition, "\(modelID)/\(version) failed to load: \(reason)") }
+      if case .failed(let reason)? = info?.status {
+        throw VaneError(.failedPrecondition, "\(modelID)/\(version) failed to load: \(reason)")
+      }
       if request.replace, self.failedInstances.withLock({ $0.contains(instance) }) {
         throw VaneError(
-          .failedPrecondition, "\(modelID)/\(version): the replacement failed to load (the old bundle goes on serving): \(info?.lastError ?? "unknown reason")")
+          .failedPrecondition,
+          "\(modelID)/\(version): the replacement failed to load (the old bundle goes on serving): \(info?.lastError ?? "unknown reason")"
+        )
       }
     }
     guard let info = self.info(modelID: modelID, version: version) else {
@@ -170,16 +215,27 @@ public final class ModelRegistry: Sendable {
   private let failedInstances = Mutex<Set<Int>>([])
 
   private func finishLoad(
-    _ instance: State.InstanceID, bundle: ModelBundle, modelID: String, version: String, shadow: Bool, trust: TrustPolicy, runtime: ServableModel.Runtime
+    _ instance: State.InstanceID,
+    bundle: ModelBundle,
+    modelID: String,
+    version: String,
+    shadow: Bool,
+    trust: TrustPolicy,
+    runtime: ServableModel.Runtime
   ) async {
     do {
       let model = try await self.pool.run { () throws -> ServableModel in
         var model = try ServableModel(bundle: bundle, runtime: runtime)
         model.policy = trust
         if trust.maxModelAge != nil, model.dataEnd == nil {
-          throw VaneError(.failedPrecondition, "max_model_age is set, but bundle \(bundle.manifest.id) does not record when its training data ended (it predates reference statistics)")
+          throw VaneError(
+            .failedPrecondition,
+            "max_model_age is set, but bundle \(bundle.manifest.id) does not record when its training data ended (it predates reference statistics)"
+          )
         }
-        try self.log?.register(Self.logRecord(model, bundle: bundle, modelID: modelID, version: version))
+        try self.log?.register(
+          Self.logRecord(model, bundle: bundle, modelID: modelID, version: version)
+        )
         // Warm-up: the first predictions touch every code path and page before traffic does.
         let rows = model.warmUpRows
         _ = try model.predict(rows.values, count: rows.count)
@@ -191,7 +247,9 @@ public final class ModelRegistry: Sendable {
         _ = state.warmed(instance, now: now)
         if shadow { state.addShadow(modelID: modelID, version: version, now: now) }
       }
-      self.counters.withLock { $0[Self.key(modelID, version)] = $0[Self.key(modelID, version)] ?? VersionCounters() }
+      self.counters.withLock {
+        $0[Self.key(modelID, version)] = $0[Self.key(modelID, version)] ?? VersionCounters()
+      }
     } catch {
       let reason = (error as? VaneError)?.message ?? "\(error)"
       self.failedInstances.withLock { _ = $0.insert(instance) }
@@ -200,9 +258,17 @@ public final class ModelRegistry: Sendable {
   }
 
   /// Unloads a version after its in-flight requests finish, or `drainTimeout` passes.
-  public func unload(modelID: String, version: String, force: Bool, drainTimeout: Duration?, wait: Bool) async throws -> State.VersionInfo {
+  public func unload(
+    modelID: String,
+    version: String,
+    force: Bool,
+    drainTimeout: Duration?,
+    wait: Bool
+  ) async throws -> State.VersionInfo {
     let before = self.info(modelID: modelID, version: version)
-    let actions = try self.state.withLock { try $0.unload(modelID: modelID, version: version, force: force, now: Date()) }
+    let actions = try self.state.withLock {
+      try $0.unload(modelID: modelID, version: version, force: force, now: Date())
+    }
     self.perform(actions)
     var last = before.map { info -> State.VersionInfo in
       var info = info
@@ -237,13 +303,28 @@ public final class ModelRegistry: Sendable {
   }
 
   /// Replaces a model's split (see ``RegistryState/setSplit(modelID:weights:shadows:shadowSamplePercent:expectedEtag:now:)``).
-  public func setSplit(modelID: String, weights: [String: Double], shadows: [String], shadowSamplePercent: Double?, expectedEtag: UInt64?) throws -> State.Split {
+  public func setSplit(
+    modelID: String,
+    weights: [String: Double],
+    shadows: [String],
+    shadowSamplePercent: Double?,
+    expectedEtag: UInt64?
+  ) throws -> State.Split {
     try self.state.withLock {
-      try $0.setSplit(modelID: modelID, weights: weights, shadows: shadows, shadowSamplePercent: shadowSamplePercent, expectedEtag: expectedEtag, now: Date())
+      try $0.setSplit(
+        modelID: modelID,
+        weights: weights,
+        shadows: shadows,
+        shadowSamplePercent: shadowSamplePercent,
+        expectedEtag: expectedEtag,
+        now: Date()
+      )
     }
   }
 
-  public func split(of modelID: String) -> State.Split? { self.state.withLock { $0.split(of: modelID) } }
+  public func split(of modelID: String) -> State.Split? {
+    self.state.withLock { $0.split(of: modelID) }
+  }
 
   /// Every version with its counters, ordered by model id then load order.
   public func list() -> [Listing] {
@@ -251,7 +332,11 @@ public final class ModelRegistry: Sendable {
       let infos = state.list()
       return (infos, infos.map { state.model(modelID: $0.modelID, version: $0.version) })
     }
-    let counters = self.counters.withLock { all in infos.map { all[Self.key($0.modelID, $0.version)]?.snapshot() ?? VersionCounters().snapshot() } }
+    let counters = self.counters.withLock { all in
+      infos.map {
+        all[Self.key($0.modelID, $0.version)]?.snapshot() ?? VersionCounters().snapshot()
+      }
+    }
     return zip(zip(infos, models), counters).map { Listing(info: $0.0, model: $0.1, counters: $1) }
   }
 
@@ -265,12 +350,18 @@ public final class ModelRegistry: Sendable {
   public func featureSets(modelID: String, pinned: String?) -> [String: Int] {
     self.state.withLock { state in
       let infos = state.list().filter { info in
-        (modelID.isEmpty || info.modelID == modelID) && info.status == .ready && (pinned.map { info.version == $0 } ?? (info.trafficPercent > 0 || info.shadow))
+        (modelID.isEmpty || info.modelID == modelID) && info.status == .ready
+          && (pinned.map { info.version == $0 } ?? (info.trafficPercent > 0 || info.shadow))
       }
       var sets: [String: Int] = [:]
       for info in infos {
-        guard let model = state.model(modelID: info.modelID, version: info.version) else { continue }
-        sets[model.manifest.featureSet.id] = max(sets[model.manifest.featureSet.id] ?? 1, model.inputBars)
+        guard let model = state.model(modelID: info.modelID, version: info.version) else {
+          continue
+        }
+        sets[model.manifest.featureSet.id] = max(
+          sets[model.manifest.featureSet.id] ?? 1,
+          model.inputBars
+        )
       }
       return sets
     }
@@ -286,7 +377,9 @@ public final class ModelRegistry: Sendable {
     let before = self.shadowsScored.load(ordering: .acquiring)
     // The scorer is one task working through a bounded queue: a short poll is enough.
     // (A request dropped after the target was read leaves the queued count below it.)
-    while self.shadowsScored.load(ordering: .acquiring) < min(target, self.shadowsQueued.load(ordering: .acquiring)) {
+    while self.shadowsScored.load(ordering: .acquiring)
+      < min(target, self.shadowsQueued.load(ordering: .acquiring))
+    {
       try await Task.sleep(for: .milliseconds(1))
     }
     return max(0, target - before)
@@ -299,7 +392,9 @@ public final class ModelRegistry: Sendable {
   /// - Parameter rows: the request's rows for the model it routed to (`values`, `count` rows
   ///   of its columns); what it throws fails the request.
   public func predict(
-    _ route: State.Route, horizons: [Int], context: RequestContext = RequestContext(requestID: ""),
+    _ route: State.Route,
+    horizons: [Int],
+    context: RequestContext = RequestContext(requestID: ""),
     rows: (ServableModel) throws -> (values: [Double], count: Int)
   ) throws -> Answer {
     let lease = try self.state.withLock { try $0.acquire(route) }
@@ -311,22 +406,57 @@ public final class ModelRegistry: Sendable {
     do {
       (features, count) = try rows(lease.primary.model)
       trust = lease.primary.model.assess(features, count: count, now: Date())
-      try Self.refuseUntrusted(trust, model: lease.primary.model, name: "\(lease.modelID)/\(lease.primary.version)")
+      try Self.refuseUntrusted(
+        trust,
+        model: lease.primary.model,
+        name: "\(lease.modelID)/\(lease.primary.version)"
+      )
       outputs = try lease.primary.model.predict(features, count: count, horizons: horizons)
     } catch {
-      self.record(lease.modelID, lease.primary.version, latency: ContinuousClock.now - started, error: true, shadow: false)
-      for shadow in lease.shadows { self.perform(self.state.withLock { $0.release(shadow.instance) }) }
+      self.record(
+        lease.modelID,
+        lease.primary.version,
+        latency: ContinuousClock.now - started,
+        error: true,
+        shadow: false
+      )
+      for shadow in lease.shadows {
+        self.perform(self.state.withLock { $0.release(shadow.instance) })
+      }
       throw error
     }
     let inference = ContinuousClock.now - started
-    self.record(lease.modelID, lease.primary.version, latency: inference, error: false, shadow: false)
+    self.record(
+      lease.modelID,
+      lease.primary.version,
+      latency: inference,
+      error: false,
+      shadow: false
+    )
     let predictionID = Self.newPredictionID()
     self.logAnswers(
-      id: predictionID, modelID: lease.modelID, version: lease.primary.version, shadow: false, context: context, model: lease.primary.model,
-      features: features, count: count, outputs: outputs, trust: trust, latency: inference)
+      id: predictionID,
+      modelID: lease.modelID,
+      version: lease.primary.version,
+      shadow: false,
+      context: context,
+      model: lease.primary.model,
+      features: features,
+      count: count,
+      outputs: outputs,
+      trust: trust,
+      latency: inference
+    )
     for shadow in lease.shadows {
       let job = ShadowJob(
-        modelID: lease.modelID, target: shadow, features: features, count: count, horizons: horizons, context: context, predictionID: predictionID)
+        modelID: lease.modelID,
+        target: shadow,
+        features: features,
+        count: count,
+        horizons: horizons,
+        context: context,
+        predictionID: predictionID
+      )
       // Counted before the yield, so the scorer never counts past what is queued.
       self.shadowsQueued.add(1, ordering: .releasing)
       if case .enqueued = self.shadowQueue.yield(job) { continue }
@@ -335,22 +465,50 @@ public final class ModelRegistry: Sendable {
       self.perform(self.state.withLock { $0.release(shadow.instance) })
     }
     return Answer(
-      modelID: lease.modelID, version: lease.primary.version, pinned: lease.pinned, outputs: outputs, model: lease.primary.model,
-      shadowVersions: lease.shadows.map(\.version), sampledOut: lease.sampledOut, inference: inference, predictionID: predictionID, trust: trust)
+      modelID: lease.modelID,
+      version: lease.primary.version,
+      pinned: lease.pinned,
+      outputs: outputs,
+      model: lease.primary.model,
+      shadowVersions: lease.shadows.map(\.version),
+      sampledOut: lease.sampledOut,
+      inference: inference,
+      predictionID: predictionID,
+      trust: trust
+    )
   }
 
   /// Scores queued shadow requests until the queue is finished (``finishShadows()``).
   public func runShadows() async {
     for await job in self.shadowJobs {
       let started = ContinuousClock.now
-      let outputs = try? job.target.model.predict(job.features, count: job.count, horizons: job.horizons)
+      let outputs = try? job.target.model.predict(
+        job.features,
+        count: job.count,
+        horizons: job.horizons
+      )
       let latency = ContinuousClock.now - started
-      self.record(job.modelID, job.target.version, latency: latency, error: outputs == nil, shadow: true)
+      self.record(
+        job.modelID,
+        job.target.version,
+        latency: latency,
+        error: outputs == nil,
+        shadow: true
+      )
       if let outputs {
         self.logAnswers(
-          id: job.predictionID + "-shadow-" + job.target.version, modelID: job.modelID, version: job.target.version, shadow: true, context: job.context,
-          model: job.target.model, features: job.features, count: job.count, outputs: outputs,
-          trust: job.target.model.assess(job.features, count: job.count, now: Date()), latency: latency)
+          id: job.predictionID + "-shadow-" + job.target.version,
+          modelID: job.modelID,
+          version: job.target.version,
+          shadow: true,
+          context: job.context,
+          model: job.target.model,
+          features: job.features,
+          count: job.count,
+          outputs: outputs,
+          trust: job.target.model.assess(job.features, count: job.count, now: Date()),
+          latency: latency
+        )
       }
       self.perform(self.state.withLock { $0.release(job.target.instance) })
       self.shadowsScored.add(1, ordering: .releasing)
@@ -369,40 +527,74 @@ public final class ModelRegistry: Sendable {
     let policy = model.policy
     for (row, report) in reports.enumerated() {
       let prefix = reports.count > 1 ? "row \(row): " : ""
-      if report.expired, policy.onExpired == .refuse, let end = model.dataEnd, let age = policy.maxModelAge {
+      if report.expired, policy.onExpired == .refuse, let end = model.dataEnd,
+        let age = policy.maxModelAge
+      {
         throw VaneError(
           .failedPrecondition,
-          "\(prefix)\(name) has expired: its training data ended \(ISO8601DateFormatter().string(from: end)), more than max_model_age \(age.components.seconds) s ago")
+          "\(prefix)\(name) has expired: its training data ended \(ISO8601DateFormatter().string(from: end)), more than max_model_age \(age.components.seconds) s ago"
+        )
       }
       if report.outOfDistribution, policy.onOutOfDistribution == .refuse {
         var reasons: [String] = []
         if !report.outOfBoundColumns.isEmpty, let bound = policy.zBound {
-          reasons.append("\(report.outOfBoundColumns.prefix(20).joined(separator: ", ")) beyond \(bound) training standard deviations")
+          reasons.append(
+            "\(report.outOfBoundColumns.prefix(20).joined(separator: ", ")) beyond \(bound) training standard deviations"
+          )
         }
-        if report.dissimilar, let index = report.dissimilarity, let threshold = policy.dissimilarityThreshold {
+        if report.dissimilar, let index = report.dissimilarity,
+          let threshold = policy.dissimilarityThreshold
+        {
           reasons.append("dissimilarity \((index * 1000).rounded() / 1000) above \(threshold)")
         }
-        throw VaneError(.failedPrecondition, "\(prefix)\(name): the input is out of distribution: \(reasons.joined(separator: "; "))")
+        throw VaneError(
+          .failedPrecondition,
+          "\(prefix)\(name): the input is out of distribution: \(reasons.joined(separator: "; "))"
+        )
       }
     }
   }
 
   /// Logs one answer per row (a batch of several rows gets ids `id-<row>`).
   private func logAnswers(
-    id: String, modelID: String, version: String, shadow: Bool, context: RequestContext, model: ServableModel, features: [Double], count: Int,
-    outputs: [[ServableModel.HorizonOutput]], trust: [TrustReport], latency: Duration
+    id: String,
+    modelID: String,
+    version: String,
+    shadow: Bool,
+    context: RequestContext,
+    model: ServableModel,
+    features: [Double],
+    count: Int,
+    outputs: [[ServableModel.HorizonOutput]],
+    trust: [TrustReport],
+    latency: Duration
   ) {
     guard let log = self.log else { return }
     let width = model.columns.count
     let answeredAt = Int64(Date().timeIntervalSince1970 * 1000)
     // The bar each input is answered for (an LSTM's window logs its last bar).
     let features = model.answeredBars(features, count: count)
-    for row in 0..<count {
-      let logged = log.submit(PredictionLog.Record(
-        id: count == 1 ? id : "\(id)-\(row)", requestID: context.requestID, modelID: modelID, version: version, shadow: shadow, symbol: context.symbol,
-        barTime: context.barTime, featureSetHash: model.manifest.featureSet.sha256, features: Array(features[(row * width)..<((row + 1) * width)]),
-        outputs: outputs[row], trust: row < trust.count ? trust[row] : TrustReport(), latency: latency, answeredAt: answeredAt))
-      self.counters.withLock { $0[Self.key(modelID, version), default: VersionCounters()].recordLog(logged: logged) }
+    for row in 0 ..< count {
+      let logged = log.submit(
+        PredictionLog.Record(
+          id: count == 1 ? id : "\(id)-\(row)",
+          requestID: context.requestID,
+          modelID: modelID,
+          version: version,
+          shadow: shadow,
+          symbol: context.symbol,
+          barTime: context.barTime,
+          featureSetHash: model.manifest.featureSet.sha256,
+          features: Array(features[(row * width) ..< ((row + 1) * width)]),
+          outputs: outputs[row],
+          trust: row < trust.count ? trust[row] : TrustReport(),
+          latency: latency,
+          answeredAt: answeredAt
+        )
+      )
+      self.counters.withLock {
+        $0[Self.key(modelID, version), default: VersionCounters()].recordLog(logged: logged)
+      }
     }
   }
 
@@ -412,20 +604,36 @@ public final class ModelRegistry: Sendable {
   }
 
   /// What the log keeps of a loaded version.
-  static func logRecord(_ model: ServableModel, bundle: ModelBundle, modelID: String, version: String) -> PredictionLog.VersionRecord {
+  static func logRecord(
+    _ model: ServableModel,
+    bundle: ModelBundle,
+    modelID: String,
+    version: String
+  ) -> PredictionLog.VersionRecord {
     let manifest = model.manifest
     // The label definition the version was trained on: spec.json's `labels`, as written.
     var labels: String?
-    if manifest.files.contains(where: { $0.path == "spec.json" }), let data = try? bundle.data("spec.json"),
-      let spec = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let value = spec["labels"],
+    if manifest.files.contains(where: { $0.path == "spec.json" }),
+      let data = try? bundle.data("spec.json"),
+      let spec = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+      let value = spec["labels"],
       let encoded = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
     {
       labels = String(decoding: encoded, as: UTF8.self)
     }
     return PredictionLog.VersionRecord(
-      modelID: modelID, version: version, manifestSHA256: model.manifestSHA256, featureSetID: manifest.featureSet.id, interval: manifest.interval,
-      barMs: CandleInterval(rawValue: manifest.interval)?.milliseconds ?? 0, taskKind: manifest.task.kind, classes: manifest.task.classes,
-      columns: manifest.featureSet.columns, labels: labels, reference: model.reference)
+      modelID: modelID,
+      version: version,
+      manifestSHA256: model.manifestSHA256,
+      featureSetID: manifest.featureSet.id,
+      interval: manifest.interval,
+      barMs: CandleInterval(rawValue: manifest.interval)?.milliseconds ?? 0,
+      taskKind: manifest.task.kind,
+      classes: manifest.task.classes,
+      columns: manifest.featureSet.columns,
+      labels: labels,
+      reference: model.reference
+    )
   }
 
   // MARK: Helpers
@@ -436,9 +644,20 @@ public final class ModelRegistry: Sendable {
     _ = actions
   }
 
-  private func record(_ modelID: String, _ version: String, latency: Duration, error: Bool, shadow: Bool) {
+  private func record(
+    _ modelID: String,
+    _ version: String,
+    latency: Duration,
+    error: Bool,
+    shadow: Bool
+  ) {
     self.counters.withLock { all in
-      all[Self.key(modelID, version), default: VersionCounters()].record(latency: latency, error: error, shadow: shadow, at: Date())
+      all[Self.key(modelID, version), default: VersionCounters()].record(
+        latency: latency,
+        error: error,
+        shadow: shadow,
+        at: Date()
+      )
     }
   }
 
@@ -506,11 +725,27 @@ public struct VersionCounters: Sendable {
   public func snapshot() -> Snapshot {
     let sorted = self.latencies.sorted()
     func quantile(_ q: Double) -> Duration {
-      sorted.isEmpty ? .zero : sorted[min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.up)) - 1 < 0 ? 0 : Int((q * Double(sorted.count)).rounded(.up)) - 1)]
+      sorted.isEmpty
+        ? .zero
+        : sorted[
+          min(
+            sorted.count - 1,
+            Int((q * Double(sorted.count)).rounded(.up)) - 1 < 0
+              ? 0 : Int((q * Double(sorted.count)).rounded(.up)) - 1
+          )
+        ]
     }
     return Snapshot(
-      requests: self.requests, errors: self.errors, shadowRequests: self.shadowRequests, shadowErrors: self.shadowErrors, latencyP50: quantile(0.5),
-      latencyP99: quantile(0.99), window: sorted.count, lastRequest: self.lastRequest, logged: self.logged,
-      logDropped: self.logDropped)
+      requests: self.requests,
+      errors: self.errors,
+      shadowRequests: self.shadowRequests,
+      shadowErrors: self.shadowErrors,
+      latencyP50: quantile(0.5),
+      latencyP99: quantile(0.99),
+      window: sorted.count,
+      lastRequest: self.lastRequest,
+      logged: self.logged,
+      logDropped: self.logDropped
+    )
   }
 }

@@ -8,7 +8,13 @@ public import VaneCore
 public protocol OutcomeSource: Sendable {
   /// Class index by bar open time for the bars of `symbol` opened in
   /// [`from`, `to`] whose horizon bar has closed and is stored; bars without one are left out.
-  func outcomes(version: PredictionLog.VersionRecord, symbol: String, horizon: Int, from: Int64, to: Int64) async throws -> [Int64: Int]
+  func outcomes(
+    version: PredictionLog.VersionRecord,
+    symbol: String,
+    horizon: Int,
+    from: Int64,
+    to: Int64
+  ) async throws -> [Int64: Int]
 }
 
 /// Joins logged answers with their realized outcomes: every `interval`, each group of answers
@@ -26,8 +32,12 @@ public struct OutcomeJoiner: Service {
   let pool: BlockingPool
 
   public init(
-    log: PredictionLog, source: any OutcomeSource, interval: Duration = .seconds(5), maximumBars: Int64 = 5_000,
-    clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }, pool: BlockingPool = .shared
+    log: PredictionLog,
+    source: any OutcomeSource,
+    interval: Duration = .seconds(5),
+    maximumBars: Int64 = 5_000,
+    clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+    pool: BlockingPool = .shared
   ) {
     self.log = log
     self.source = source
@@ -59,8 +69,16 @@ public struct OutcomeJoiner: Service {
       var from = group.firstBar
       while from <= group.lastBar {
         let to = min(group.lastBar, from + span - group.version.barMs)
-        let outcomes = try await self.source.outcomes(version: group.version, symbol: group.symbol, horizon: group.horizon, from: from, to: to)
-        matured += try await self.pool.run { try self.log.recordOutcomes(group, outcomes: outcomes, now: now) }
+        let outcomes = try await self.source.outcomes(
+          version: group.version,
+          symbol: group.symbol,
+          horizon: group.horizon,
+          from: from,
+          to: to
+        )
+        matured += try await self.pool.run {
+          try self.log.recordOutcomes(group, outcomes: outcomes, now: now)
+        }
         from = to + group.version.barMs
       }
     }

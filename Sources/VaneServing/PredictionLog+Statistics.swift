@@ -44,32 +44,57 @@ public struct LiveStatistics: Sendable, Equatable {
   public var inputDrift: [(column: String, psi: Double)]
 
   public static func == (a: LiveStatistics, b: LiveStatistics) -> Bool {
-    a.modelID == b.modelID && a.version == b.version && a.shadow == b.shadow && a.classes == b.classes && a.bars == b.bars
-      && a.horizons == b.horizons && a.inputDrift.map(\.column) == b.inputDrift.map(\.column) && a.inputDrift.map(\.psi) == b.inputDrift.map(\.psi)
+    a.modelID == b.modelID && a.version == b.version && a.shadow == b.shadow
+      && a.classes == b.classes && a.bars == b.bars
+      && a.horizons == b.horizons && a.inputDrift.map(\.column) == b.inputDrift.map(\.column)
+      && a.inputDrift.map(\.psi) == b.inputDrift.map(\.psi)
   }
 }
 
 extension PredictionLog {
   /// `version`'s shadow answers paired with `baseline`'s primary answers to the same requests
   /// (answered at or after `since`), at the first horizon they share.
-  public func pairs(modelID: String, version: String, baseline: String, since: Int64?, sinceBar: Int64? = nil) throws -> LiveStatistics.Pairs {
-    let rows = try self.pairedAnswers(modelID: modelID, version: version, baseline: baseline, since: since, sinceBar: sinceBar)
+  public func pairs(
+    modelID: String,
+    version: String,
+    baseline: String,
+    since: Int64?,
+    sinceBar: Int64? = nil
+  ) throws -> LiveStatistics.Pairs {
+    let rows = try self.pairedAnswers(
+      modelID: modelID,
+      version: version,
+      baseline: baseline,
+      since: since,
+      sinceBar: sinceBar
+    )
     var disagree = 0, diff = 0.0
     for (shadow, primary) in rows {
-      let a = shadow.indices.max { shadow[$0] < shadow[$1] } ?? 0, b = primary.indices.max { primary[$0] < primary[$1] } ?? 0
+      let a = shadow.indices.max { shadow[$0] < shadow[$1] } ?? 0,
+        b = primary.indices.max { primary[$0] < primary[$1] } ?? 0
       if a != b { disagree += 1 }
       diff += abs(shadow[b] - primary[b])
     }
     let n = rows.count
     return LiveStatistics.Pairs(
-      baseline: baseline, count: n, disagreementRate: n > 0 ? Double(disagree) / Double(n) : 0, meanAbsProbDiff: n > 0 ? diff / Double(n) : 0)
+      baseline: baseline,
+      count: n,
+      disagreementRate: n > 0 ? Double(disagree) / Double(n) : 0,
+      meanAbsProbDiff: n > 0 ? diff / Double(n) : 0
+    )
   }
 
   /// Live statistics of a registered version over the bars in the trailing `window` that ends
   /// at its newest logged bar, counting answers made at or after `since` and for bars opened at
   /// or after `sinceBar` (Unix ms).
   /// - Throws: NOT_FOUND when the version never registered with this log.
-  public func statistics(modelID: String, version: String, window: Duration, since: Int64?, sinceBar: Int64? = nil) throws -> LiveStatistics {
+  public func statistics(
+    modelID: String,
+    version: String,
+    window: Duration,
+    since: Int64?,
+    sinceBar: Int64? = nil
+  ) throws -> LiveStatistics {
     guard let record = self.version(modelID: modelID, version: version) else {
       throw VaneError(.notFound, "the prediction log has no version \(modelID)/\(version)")
     }
@@ -78,7 +103,7 @@ extension PredictionLog {
     if let latest = try self.latestBar(modelID: modelID, version: version) {
       let first = max(latest - Int64(window.components.seconds) * 1000, sinceBar ?? .min)
       // Past the newest logged bar, the range holds no answer.
-      bars = first...max(first, latest)
+      bars = first ... max(first, latest)
     }
     let answers = try self.answers(modelID: modelID, version: version, bars: bars, since: since)
     var horizons: [LiveStatistics.Horizon] = []
@@ -95,36 +120,55 @@ extension PredictionLog {
       stats.lastMaturedBar = matured.compactMap(\.barTime).max()
       var predicted = [Int](repeating: 0, count: k)
       for answer in here where answer.calibrated.count == k {
-        predicted[answer.calibrated.indices.max { answer.calibrated[$0] < answer.calibrated[$1] } ?? 0] += 1
+        predicted[
+          answer.calibrated.indices.max { answer.calibrated[$0] < answer.calibrated[$1] } ?? 0
+        ] += 1
       }
       let answered = max(1, predicted.reduce(0, +))
       stats.predictedShares = predicted.map { Double($0) / Double(answered) }
       let confidences = here.compactMap { $0.calibrated.count == k ? $0.calibrated.max() : nil }
-      if !confidences.isEmpty { stats.meanConfidence = confidences.reduce(0, +) / Double(confidences.count) }
+      if !confidences.isEmpty {
+        stats.meanConfidence = confidences.reduce(0, +) / Double(confidences.count)
+      }
       if !matured.isEmpty {
         var realized = [Int](repeating: 0, count: k)
         for answer in matured { realized[answer.outcome!] += 1 }
         stats.realizedShares = realized.map { Double($0) / Double(matured.count) }
-        if let predictions = try? Predictions(probabilities: matured.flatMap(\.calibrated), classCount: k, labels: matured.map { $0.outcome! }) {
+        if let predictions = try? Predictions(
+          probabilities: matured.flatMap(\.calibrated),
+          classCount: k,
+          labels: matured.map { $0.outcome! }
+        ) {
           let auc = Metrics.rocAUC(predictions)
           stats.auc = auc.isFinite ? auc : nil
           stats.logLoss = Metrics.logLoss(predictions)
           stats.brier = Metrics.brier(predictions)
           stats.accuracy = Metrics.accuracy(confusion: Metrics.confusion(predictions))
-          stats.ece = k == 2
-            ? Metrics.calibrationUniform(positiveProbability: matured.map { $0.calibrated[1] }, labels: matured.map { $0.outcome! }).expected
+          stats.ece =
+            k == 2
+            ? Metrics.calibrationUniform(
+              positiveProbability: matured.map { $0.calibrated[1] },
+              labels: matured.map { $0.outcome! }
+            ).expected
             : Metrics.calibrationUniform(
-              confidence: (0..<predictions.count).map(predictions.confidence), correct: (0..<predictions.count).map { predictions.predictedClass($0) == predictions.labels[$0] }
+              confidence: (0 ..< predictions.count).map(predictions.confidence),
+              correct: (0 ..< predictions.count).map {
+                predictions.predictedClass($0) == predictions.labels[$0]
+              }
             ).expected
         }
       }
       // The served score against its out-of-fold deciles: binary P(last class), else the mean
       // of every class's PSI.
-      if let scores = record.reference?.scores.first(where: { $0.horizon == horizon }), !here.isEmpty {
-        let classes = k == 2 ? [k - 1] : Array(0..<k)
+      if let scores = record.reference?.scores.first(where: { $0.horizon == horizon }),
+        !here.isEmpty
+      {
+        let classes = k == 2 ? [k - 1] : Array(0 ..< k)
         let values = classes.compactMap { c -> Double? in
           guard let distribution = scores.classes[c] else { return nil }
-          return distribution.psi(here.compactMap { $0.calibrated.count == k ? $0.calibrated[c] : nil })
+          return distribution.psi(
+            here.compactMap { $0.calibrated.count == k ? $0.calibrated[c] : nil }
+          )
         }.filter(\.isFinite)
         if !values.isEmpty { stats.scorePSI = values.reduce(0, +) / Double(values.count) }
       }
@@ -134,7 +178,9 @@ extension PredictionLog {
     var drift: [(column: String, psi: Double)] = []
     if let reference = record.reference {
       var seen = Set<String>()
-      let rows = answers.filter { seen.insert($0.predictionID).inserted && $0.features.count == record.columns.count }
+      let rows = answers.filter {
+        seen.insert($0.predictionID).inserted && $0.features.count == record.columns.count
+      }
       if !rows.isEmpty {
         for (c, column) in reference.columns.enumerated() {
           guard let distribution = column.distribution else { continue }
@@ -147,7 +193,13 @@ extension PredictionLog {
     return LiveStatistics(
       // A shadow only when every answer in the window was one: a version that began as a
       // shadow and then took traffic is not one.
-      modelID: modelID, version: version, shadow: !answers.isEmpty && answers.allSatisfy(\.shadow), classes: record.classes, bars: bars, horizons: horizons,
-      inputDrift: drift)
+      modelID: modelID,
+      version: version,
+      shadow: !answers.isEmpty && answers.allSatisfy(\.shadow),
+      classes: record.classes,
+      bars: bars,
+      horizons: horizons,
+      inputDrift: drift
+    )
   }
 }

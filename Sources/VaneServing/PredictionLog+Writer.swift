@@ -10,7 +10,11 @@ extension PredictionLog {
     public let interval: Duration
     let pool: BlockingPool
 
-    public init(log: PredictionLog, interval: Duration = .milliseconds(100), pool: BlockingPool = .shared) {
+    public init(
+      log: PredictionLog,
+      interval: Duration = .milliseconds(100),
+      pool: BlockingPool = .shared
+    ) {
       self.log = log
       self.interval = interval
       self.pool = pool
@@ -25,7 +29,9 @@ extension PredictionLog {
           _ = try? await self.pool.run { try self.log.flush() }
           if ContinuousClock.now - lastPrune >= .seconds(3600) {
             lastPrune = ContinuousClock.now
-            _ = try? await self.pool.run { try self.log.prune(now: Int64(Date().timeIntervalSince1970 * 1000)) }
+            _ = try? await self.pool.run {
+              try self.log.prune(now: Int64(Date().timeIntervalSince1970 * 1000))
+            }
           }
         }
       }

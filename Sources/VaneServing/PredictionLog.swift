@@ -36,8 +36,19 @@ public final class PredictionLog: Sendable {
     public var answeredAt: Int64
 
     public init(
-      id: String, requestID: String, modelID: String, version: String, shadow: Bool, symbol: String?, barTime: Int64?, featureSetHash: String,
-      features: [Double], outputs: [ServableModel.HorizonOutput], trust: TrustReport, latency: Duration, answeredAt: Int64
+      id: String,
+      requestID: String,
+      modelID: String,
+      version: String,
+      shadow: Bool,
+      symbol: String?,
+      barTime: Int64?,
+      featureSetHash: String,
+      features: [Double],
+      outputs: [ServableModel.HorizonOutput],
+      trust: TrustReport,
+      latency: Duration,
+      answeredAt: Int64
     ) {
       self.id = id
       self.requestID = requestID
@@ -72,8 +83,17 @@ public final class PredictionLog: Sendable {
     public var reference: TrainingReference?
 
     public init(
-      modelID: String, version: String, manifestSHA256: String, featureSetID: String, interval: String, barMs: Int64, taskKind: String,
-      classes: [String], columns: [String], labels: String?, reference: TrainingReference?
+      modelID: String,
+      version: String,
+      manifestSHA256: String,
+      featureSetID: String,
+      interval: String,
+      barMs: Int64,
+      taskKind: String,
+      classes: [String],
+      columns: [String],
+      labels: String?,
+      reference: TrainingReference?
     ) {
       self.modelID = modelID
       self.version = version
@@ -117,8 +137,17 @@ public final class PredictionLog: Sendable {
 
   /// Opens (creating) the log at `path` (":memory:" for a private one).
   /// - Throws: UNAVAILABLE when it cannot be opened.
-  public init(path: String, capacity: Int = 65_536, retention: Duration = .seconds(30 * 86_400)) throws {
-    let store = try SQLiteStore(name: "prediction log", path: path, migrator: Self.migrator, writeAheadLog: true)
+  public init(
+    path: String,
+    capacity: Int = 65_536,
+    retention: Duration = .seconds(30 * 86_400)
+  ) throws {
+    let store = try SQLiteStore(
+      name: "prediction log",
+      path: path,
+      migrator: Self.migrator,
+      writeAheadLog: true
+    )
     self.store = store
     self.registered = Mutex(try store.read("reading versions") { try Self.versions($0) })
     self.tallies = Mutex(try Self.countAll(store))
@@ -129,22 +158,24 @@ public final class PredictionLog: Sendable {
   private static var migrator: DatabaseMigrator {
     var migrator = DatabaseMigrator()
     migrator.registerMigration("v1-predictions") { db in
-      try db.execute(sql: """
-        CREATE TABLE versions (
-          model_id TEXT NOT NULL, version TEXT NOT NULL, manifest_sha256 TEXT NOT NULL, body BLOB NOT NULL,
-          PRIMARY KEY (model_id, version));
-        CREATE TABLE predictions (
-          id TEXT PRIMARY KEY, request_id TEXT NOT NULL, model_id TEXT NOT NULL, version TEXT NOT NULL, shadow INTEGER NOT NULL,
-          symbol TEXT, bar_time INTEGER, feature_set_hash TEXT NOT NULL, features BLOB NOT NULL, flags TEXT NOT NULL,
-          latency_us INTEGER NOT NULL, answered_ms INTEGER NOT NULL);
-        CREATE INDEX predictions_by_version ON predictions (model_id, version, bar_time);
-        CREATE INDEX predictions_by_time ON predictions (answered_ms);
-        CREATE TABLE answers (
-          prediction_id TEXT NOT NULL, horizon INTEGER NOT NULL, calibrated BLOB NOT NULL, raw BLOB NOT NULL,
-          resolve_ms INTEGER, outcome INTEGER, matured_ms INTEGER,
-          PRIMARY KEY (prediction_id, horizon)) WITHOUT ROWID;
-        CREATE INDEX answers_pending ON answers (resolve_ms) WHERE outcome IS NULL AND resolve_ms IS NOT NULL;
-        """)
+      try db.execute(
+        sql: """
+          CREATE TABLE versions (
+            model_id TEXT NOT NULL, version TEXT NOT NULL, manifest_sha256 TEXT NOT NULL, body BLOB NOT NULL,
+            PRIMARY KEY (model_id, version));
+          CREATE TABLE predictions (
+            id TEXT PRIMARY KEY, request_id TEXT NOT NULL, model_id TEXT NOT NULL, version TEXT NOT NULL, shadow INTEGER NOT NULL,
+            symbol TEXT, bar_time INTEGER, feature_set_hash TEXT NOT NULL, features BLOB NOT NULL, flags TEXT NOT NULL,
+            latency_us INTEGER NOT NULL, answered_ms INTEGER NOT NULL);
+          CREATE INDEX predictions_by_version ON predictions (model_id, version, bar_time);
+          CREATE INDEX predictions_by_time ON predictions (answered_ms);
+          CREATE TABLE answers (
+            prediction_id TEXT NOT NULL, horizon INTEGER NOT NULL, calibrated BLOB NOT NULL, raw BLOB NOT NULL,
+            resolve_ms INTEGER, outcome INTEGER, matured_ms INTEGER,
+            PRIMARY KEY (prediction_id, horizon)) WITHOUT ROWID;
+          CREATE INDEX answers_pending ON answers (resolve_ms) WHERE outcome IS NULL AND resolve_ms IS NOT NULL;
+          """
+      )
     }
     return migrator
   }
@@ -157,8 +188,10 @@ public final class PredictionLog: Sendable {
     let body = try BundleJSON.encoder().encode(version)
     try self.store.write("registering \(version.modelID)/\(version.version)") { db in
       try db.execute(
-        sql: "INSERT OR REPLACE INTO versions (model_id, version, manifest_sha256, body) VALUES (?, ?, ?, ?)",
-        arguments: [version.modelID, version.version, version.manifestSHA256, body])
+        sql:
+          "INSERT OR REPLACE INTO versions (model_id, version, manifest_sha256, body) VALUES (?, ?, ?, ?)",
+        arguments: [version.modelID, version.version, version.manifestSHA256, body]
+      )
     }
     self.registered.withLock { $0[Self.key(version.modelID, version.version)] = version }
   }
@@ -189,26 +222,39 @@ public final class PredictionLog: Sendable {
     guard !batch.isEmpty else { return 0 }
     do {
       try self.store.write("writing \(batch.count) answers") { db in
-        let prediction = try db.makeStatement(sql: """
-          INSERT OR IGNORE INTO predictions
-            (id, request_id, model_id, version, shadow, symbol, bar_time, feature_set_hash, features, flags, latency_us, answered_ms)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          """)
-        let answer = try db.makeStatement(sql: """
-          INSERT OR IGNORE INTO answers (prediction_id, horizon, calibrated, raw, resolve_ms) VALUES (?, ?, ?, ?, ?)
-          """)
-        let bars = self.registered.withLock { $0.compactMapValues { $0.barMs > 0 ? $0.barMs : nil } }
+        let prediction = try db.makeStatement(
+          sql: """
+            INSERT OR IGNORE INTO predictions
+              (id, request_id, model_id, version, shadow, symbol, bar_time, feature_set_hash, features, flags, latency_us, answered_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        )
+        let answer = try db.makeStatement(
+          sql: """
+            INSERT OR IGNORE INTO answers (prediction_id, horizon, calibrated, raw, resolve_ms) VALUES (?, ?, ?, ?, ?)
+            """
+        )
+        let bars = self.registered.withLock {
+          $0.compactMapValues { $0.barMs > 0 ? $0.barMs : nil }
+        }
         for record in batch {
           try prediction.execute(arguments: [
-            record.id, record.requestID, record.modelID, record.version, record.shadow, record.symbol, record.barTime, record.featureSetHash,
+            record.id, record.requestID, record.modelID, record.version, record.shadow,
+            record.symbol, record.barTime, record.featureSetHash,
             Self.blob(record.features), record.trust.flagNames.joined(separator: ","),
-            record.latency.components.seconds * 1_000_000 + record.latency.components.attoseconds / 1_000_000_000_000, record.answeredAt,
+            record.latency.components.seconds * 1_000_000 + record.latency.components.attoseconds
+              / 1_000_000_000_000, record.answeredAt,
           ])
           let bar = bars[Self.key(record.modelID, record.version)]
           for output in record.outputs {
             // The outcome is known when bar as_of + horizon closes.
-            let resolve = record.barTime.flatMap { time in bar.map { time + Int64(output.horizon + 1) * $0 } }
-            try answer.execute(arguments: [record.id, output.horizon, Self.blob(output.calibrated), Self.blob(output.raw), resolve])
+            let resolve = record.barTime.flatMap { time in
+              bar.map { time + Int64(output.horizon + 1) * $0 }
+            }
+            try answer.execute(arguments: [
+              record.id, output.horizon, Self.blob(output.calibrated), Self.blob(output.raw),
+              resolve,
+            ])
           }
         }
       }
@@ -223,7 +269,9 @@ public final class PredictionLog: Sendable {
     }
     self.written.add(batch.count, ordering: .relaxed)
     self.tallies.withLock { tallies in
-      for record in batch { tallies[Self.key(record.modelID, record.version), default: (0, 0)].logged += 1 }
+      for record in batch {
+        tallies[Self.key(record.modelID, record.version), default: (0, 0)].logged += 1
+      }
     }
     return batch.count
   }
@@ -233,7 +281,11 @@ public final class PredictionLog: Sendable {
   public func prune(now: Int64) throws -> Int {
     let cutoff = now - Int64(self.retention.components.seconds) * 1000
     let pruned = try self.store.write("pruning") { db in
-      try db.execute(sql: "DELETE FROM answers WHERE prediction_id IN (SELECT id FROM predictions WHERE answered_ms < ?)", arguments: [cutoff])
+      try db.execute(
+        sql:
+          "DELETE FROM answers WHERE prediction_id IN (SELECT id FROM predictions WHERE answered_ms < ?)",
+        arguments: [cutoff]
+      )
       try db.execute(sql: "DELETE FROM predictions WHERE answered_ms < ?", arguments: [cutoff])
       return db.changesCount
     }
@@ -251,15 +303,25 @@ public final class PredictionLog: Sendable {
   public func pendingGroups(now: Int64) throws -> [PendingGroup] {
     let versions = self.registered.withLock { $0 }
     return try self.store.read("reading pending answers") { db in
-      return try Row.fetchAll(db, sql: """
-        SELECT p.model_id, p.version, p.symbol, a.horizon, MIN(p.bar_time) AS first, MAX(p.bar_time) AS last
-        FROM answers a JOIN predictions p ON p.id = a.prediction_id
-        WHERE a.outcome IS NULL AND a.resolve_ms IS NOT NULL AND a.resolve_ms <= ? AND p.symbol IS NOT NULL
-        GROUP BY p.model_id, p.version, p.symbol, a.horizon
-        ORDER BY p.model_id, p.version, p.symbol, a.horizon
-        """, arguments: [now]).compactMap { row -> PendingGroup? in
+      return try Row.fetchAll(
+        db,
+        sql: """
+          SELECT p.model_id, p.version, p.symbol, a.horizon, MIN(p.bar_time) AS first, MAX(p.bar_time) AS last
+          FROM answers a JOIN predictions p ON p.id = a.prediction_id
+          WHERE a.outcome IS NULL AND a.resolve_ms IS NOT NULL AND a.resolve_ms <= ? AND p.symbol IS NOT NULL
+          GROUP BY p.model_id, p.version, p.symbol, a.horizon
+          ORDER BY p.model_id, p.version, p.symbol, a.horizon
+          """,
+        arguments: [now]
+      ).compactMap { row -> PendingGroup? in
         guard let version = versions[Self.key(row["model_id"], row["version"])] else { return nil }
-        return PendingGroup(version: version, symbol: row["symbol"], horizon: row["horizon"], firstBar: row["first"], lastBar: row["last"])
+        return PendingGroup(
+          version: version,
+          symbol: row["symbol"],
+          horizon: row["horizon"],
+          firstBar: row["first"],
+          lastBar: row["last"]
+        )
       }
     }
   }
@@ -268,25 +330,38 @@ public final class PredictionLog: Sendable {
   /// whose horizon bar closed by `now`; answers not yet closed are left alone whatever
   /// `outcomes` says. - Returns: how many answers matured.
   @discardableResult
-  public func recordOutcomes(_ group: PendingGroup, outcomes: [Int64: Int], now: Int64) throws -> Int {
+  public func recordOutcomes(
+    _ group: PendingGroup,
+    outcomes: [Int64: Int],
+    now: Int64
+  ) throws -> Int {
     guard !outcomes.isEmpty else { return 0 }
     let k = group.version.classes.count
     let count = try self.store.write("recording outcomes") { db in
-      let pending = try Row.fetchAll(db, sql: """
-        SELECT a.prediction_id, p.bar_time FROM answers a JOIN predictions p ON p.id = a.prediction_id
-        WHERE a.outcome IS NULL AND a.horizon = ? AND a.resolve_ms <= ? AND p.model_id = ? AND p.version = ? AND p.symbol = ?
-        """, arguments: [group.horizon, now, group.version.modelID, group.version.version, group.symbol])
-      let update = try db.makeStatement(sql: "UPDATE answers SET outcome = ?, matured_ms = ? WHERE prediction_id = ? AND horizon = ?")
+      let pending = try Row.fetchAll(
+        db,
+        sql: """
+          SELECT a.prediction_id, p.bar_time FROM answers a JOIN predictions p ON p.id = a.prediction_id
+          WHERE a.outcome IS NULL AND a.horizon = ? AND a.resolve_ms <= ? AND p.model_id = ? AND p.version = ? AND p.symbol = ?
+          """,
+        arguments: [group.horizon, now, group.version.modelID, group.version.version, group.symbol]
+      )
+      let update = try db.makeStatement(
+        sql:
+          "UPDATE answers SET outcome = ?, matured_ms = ? WHERE prediction_id = ? AND horizon = ?"
+      )
       var matured = 0
       for row in pending {
         let bar: Int64 = row["bar_time"]
-        guard let outcome = outcomes[bar], (0..<k).contains(outcome) else { continue }
+        guard let outcome = outcomes[bar], (0 ..< k).contains(outcome) else { continue }
         try update.execute(arguments: [outcome, now, row["prediction_id"] as String, group.horizon])
         matured += 1
       }
       return matured
     }
-    self.tallies.withLock { $0[Self.key(group.version.modelID, group.version.version), default: (0, 0)].matured += count }
+    self.tallies.withLock {
+      $0[Self.key(group.version.modelID, group.version.version), default: (0, 0)].matured += count
+    }
     return count
   }
 
@@ -299,7 +374,9 @@ public final class PredictionLog: Sendable {
 
   /// Every registered version of a model, by version label.
   public func versions(modelID: String) -> [VersionRecord] {
-    self.registered.withLock { $0.values.filter { $0.modelID == modelID }.sorted { $0.version < $1.version } }
+    self.registered.withLock {
+      $0.values.filter { $0.modelID == modelID }.sorted { $0.version < $1.version }
+    }
   }
 
   /// Answers logged and matured per version (`model\0version`): counted once when the log is
@@ -311,10 +388,13 @@ public final class PredictionLog: Sendable {
   static func countAll(_ store: SQLiteStore) throws -> [String: (logged: Int, matured: Int)] {
     try store.read("counting answers") { db in
       var counts: [String: (logged: Int, matured: Int)] = [:]
-      for row in try Row.fetchAll(db, sql: """
-        SELECT p.model_id, p.version, COUNT(DISTINCT p.id) AS logged, COUNT(a.outcome) AS matured
-        FROM predictions p LEFT JOIN answers a ON a.prediction_id = p.id GROUP BY p.model_id, p.version
-        """) {
+      for row in try Row.fetchAll(
+        db,
+        sql: """
+          SELECT p.model_id, p.version, COUNT(DISTINCT p.id) AS logged, COUNT(a.outcome) AS matured
+          FROM predictions p LEFT JOIN answers a ON a.prediction_id = p.id GROUP BY p.model_id, p.version
+          """
+      ) {
         counts[Self.key(row["model_id"], row["version"])] = (row["logged"], row["matured"])
       }
       return counts
@@ -337,7 +417,12 @@ public final class PredictionLog: Sendable {
 
   /// A version's answers with bar time in `bars` (answers without one are included when
   /// `bars` is nil) answered at or after `since`, ascending by bar.
-  public func answers(modelID: String, version: String, bars: ClosedRange<Int64>?, since: Int64?) throws -> [Answer] {
+  public func answers(
+    modelID: String,
+    version: String,
+    bars: ClosedRange<Int64>?,
+    since: Int64?
+  ) throws -> [Answer] {
     try self.store.read("reading answers") { db in
       var sql = """
         SELECT p.id, p.shadow, p.symbol, p.bar_time, p.features, p.flags, p.answered_ms, a.horizon, a.calibrated, a.outcome
@@ -356,16 +441,30 @@ public final class PredictionLog: Sendable {
       return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
         let flags: String = row["flags"]
         return Answer(
-          predictionID: row["id"], shadow: row["shadow"], symbol: row["symbol"], barTime: row["bar_time"], horizon: row["horizon"],
-          calibrated: Self.values(row["calibrated"]), features: Self.values(row["features"]),
-          flags: Set(flags.split(separator: ",").map(String.init)), outcome: row["outcome"], answeredAt: row["answered_ms"])
+          predictionID: row["id"],
+          shadow: row["shadow"],
+          symbol: row["symbol"],
+          barTime: row["bar_time"],
+          horizon: row["horizon"],
+          calibrated: Self.values(row["calibrated"]),
+          features: Self.values(row["features"]),
+          flags: Set(flags.split(separator: ",").map(String.init)),
+          outcome: row["outcome"],
+          answeredAt: row["answered_ms"]
+        )
       }
     }
   }
 
   /// Calibrated answers of `version`'s shadow answers and `baseline`'s primary answers to the
   /// same requests, at the lowest horizon, answered at or after `since`.
-  func pairedAnswers(modelID: String, version: String, baseline: String, since: Int64?, sinceBar: Int64?) throws -> [([Double], [Double])] {
+  func pairedAnswers(
+    modelID: String,
+    version: String,
+    baseline: String,
+    since: Int64?,
+    sinceBar: Int64?
+  ) throws -> [([Double], [Double])] {
     // A shadow answer's id is the primary's, then "-shadow-<version>".
     let suffix = "-shadow-" + version
     return try self.store.read("pairing answers") { db in
@@ -387,27 +486,39 @@ public final class PredictionLog: Sendable {
         sql += " AND s.bar_time >= ?"
         arguments += [sinceBar]
       }
-      return try Row.fetchAll(db, sql: sql, arguments: arguments).map { (Self.values($0["s"]), Self.values($0["p"])) }
-        .filter { $0.0.count == $0.1.count && !$0.0.isEmpty }
+      return try Row.fetchAll(db, sql: sql, arguments: arguments).map {
+        (Self.values($0["s"]), Self.values($0["p"]))
+      }
+      .filter { $0.0.count == $0.1.count && !$0.0.isEmpty }
     }
   }
 
   /// The newest bar a version logged an answer for.
   public func latestBar(modelID: String, version: String) throws -> Int64? {
     try self.store.read("reading answers") { db in
-      try Int64.fetchOne(db, sql: "SELECT MAX(bar_time) FROM predictions WHERE model_id = ? AND version = ?", arguments: [modelID, version])
+      try Int64.fetchOne(
+        db,
+        sql: "SELECT MAX(bar_time) FROM predictions WHERE model_id = ? AND version = ?",
+        arguments: [modelID, version]
+      )
     }
   }
 
   // MARK: Encoding
 
   /// The key of a version in ``counts()``.
-  public static func key(_ modelID: String, _ version: String) -> String { modelID + "\u{0}" + version }
+  public static func key(_ modelID: String, _ version: String) -> String {
+    modelID + "\u{0}" + version
+  }
 
   private static func versions(_ db: Database) throws -> [String: VersionRecord] {
     var versions: [String: VersionRecord] = [:]
     for row in try Row.fetchAll(db, sql: "SELECT body FROM versions") {
-      if let record = try? BundleJSON.decode(VersionRecord.self, from: row["body"] as Data, file: "versions") {
+      if let record = try? BundleJSON.decode(
+        VersionRecord.self,
+        from: row["body"] as Data,
+        file: "versions"
+      ) {
         versions[Self.key(record.modelID, record.version)] = record
       }
     }
@@ -421,7 +532,9 @@ public final class PredictionLog: Sendable {
     return values.withUnsafeBytes { Data($0) }
     #else
     var data = Data(capacity: values.count * 8)
-    for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+    for value in values {
+      withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+    }
     return data
     #endif
   }
@@ -429,7 +542,7 @@ public final class PredictionLog: Sendable {
   static func values(_ data: Data) -> [Double] {
     stride(from: 0, to: data.count - data.count % 8, by: 8).map { offset in
       var bits: UInt64 = 0
-      for i in 0..<8 { bits |= UInt64(data[data.startIndex + offset + i]) << (8 * i) }
+      for i in 0 ..< 8 { bits |= UInt64(data[data.startIndex + offset + i]) << (8 * i) }
       return Double(bitPattern: bits)
     }
   }

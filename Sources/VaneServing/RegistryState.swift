@@ -90,7 +90,13 @@ public struct RegistryState<Model: Sendable>: Sendable {
     public var draw: Double
     public var shadowDraw: Double
 
-    public init(modelID: String, pinned: String? = nil, routingKey: String? = nil, draw: Double = 0, shadowDraw: Double = 0) {
+    public init(
+      modelID: String,
+      pinned: String? = nil,
+      routingKey: String? = nil,
+      draw: Double = 0,
+      shadowDraw: Double = 0
+    ) {
       self.modelID = modelID
       self.pinned = pinned
       self.routingKey = routingKey
@@ -142,12 +148,26 @@ public struct RegistryState<Model: Sendable>: Sendable {
   /// serving one. Returns the instance to load into.
   /// - Throws: ALREADY_EXISTS (the version exists, no `replace`; or it is still loading or
   ///   draining), RESOURCE_EXHAUSTED (too many versions).
-  public mutating func beginLoad(modelID: String, version: String, source: String, replace: Bool, now: Date) throws -> InstanceID {
+  public mutating func beginLoad(
+    modelID: String,
+    version: String,
+    source: String,
+    replace: Bool,
+    now: Date
+  ) throws -> InstanceID {
     let id = self.nextInstance
     if let existing = self.models[modelID]?.versions[version] {
-      guard replace else { throw VaneError(.alreadyExists, "\(modelID)/\(version) is already loaded (set replace to load the new bundle beside it)") }
+      guard replace else {
+        throw VaneError(
+          .alreadyExists,
+          "\(modelID)/\(version) is already loaded (set replace to load the new bundle beside it)"
+        )
+      }
       guard existing.pending == nil, existing.status != .draining else {
-        throw VaneError(.alreadyExists, "\(modelID)/\(version) is \(existing.pending != nil ? "already being replaced" : "unloading")")
+        throw VaneError(
+          .alreadyExists,
+          "\(modelID)/\(version) is \(existing.pending != nil ? "already being replaced" : "unloading")"
+        )
       }
       self.nextInstance += 1
       self.instances[id] = Instance()
@@ -161,13 +181,22 @@ public struct RegistryState<Model: Sendable>: Sendable {
       return id
     }
     guard self.versionCount < self.maximumVersions else {
-      throw VaneError(.resourceExhausted, "\(self.maximumVersions) versions are loaded already: unload one first")
+      throw VaneError(
+        .resourceExhausted,
+        "\(self.maximumVersions) versions are loaded already: unload one first"
+      )
     }
     self.nextInstance += 1
     self.instances[id] = Instance()
     self.owners[id] = (modelID, version)
     self.models[modelID, default: Entry()].versions[version] = Version(
-      status: .loading, serving: nil, pending: id, source: source, loadOrder: self.nextOrder, loadTime: now)
+      status: .loading,
+      serving: nil,
+      pending: id,
+      source: source,
+      loadOrder: self.nextOrder,
+      loadTime: now
+    )
     self.nextOrder += 1
     return id
   }
@@ -208,7 +237,9 @@ public struct RegistryState<Model: Sendable>: Sendable {
   /// The load failed: a new version is FAILED with the reason; a replacement is dropped and
   /// the serving instance goes on serving.
   public mutating func loadFailed(_ instance: InstanceID, reason: String) -> [Action] {
-    guard let owner = self.owners[instance], var version = self.models[owner.modelID]?.versions[owner.version], version.pending == instance else {
+    guard let owner = self.owners[instance],
+      var version = self.models[owner.modelID]?.versions[owner.version], version.pending == instance
+    else {
       return []
     }
     version.pending = nil
@@ -225,7 +256,8 @@ public struct RegistryState<Model: Sendable>: Sendable {
 
   /// An instance was marked shadow at load: it joins the model's shadow set once READY.
   public mutating func addShadow(modelID: String, version: String, now: Date) {
-    guard var entry = self.models[modelID], entry.versions[version] != nil, !entry.split.shadows.contains(version),
+    guard var entry = self.models[modelID], entry.versions[version] != nil,
+      !entry.split.shadows.contains(version),
       entry.split.weights[version] == nil
     else { return }
     entry.split.shadows.append(version)
@@ -241,15 +273,30 @@ public struct RegistryState<Model: Sendable>: Sendable {
   /// UNAVAILABLE), and a shadow leaves the shadow set.
   /// - Throws: NOT_FOUND; FAILED_PRECONDITION when it has weight or is a shadow and `force` is
   ///   false.
-  public mutating func unload(modelID: String, version: String, force: Bool, now: Date) throws -> [Action] {
+  public mutating func unload(
+    modelID: String,
+    version: String,
+    force: Bool,
+    now: Date
+  ) throws -> [Action] {
     guard var entry = self.models[modelID], let current = entry.versions[version] else {
       throw VaneError(.notFound, "no version \(modelID)/\(version) is loaded")
     }
     let weight = entry.split.weights[version] ?? 0
     let shadow = entry.split.shadows.contains(version)
     if !force {
-      if weight > 0 { throw VaneError(.failedPrecondition, "\(modelID)/\(version) has \(Self.percent(weight)) % of traffic: move it first, or force") }
-      if shadow { throw VaneError(.failedPrecondition, "\(modelID)/\(version) is a shadow: remove it from the split first, or force") }
+      if weight > 0 {
+        throw VaneError(
+          .failedPrecondition,
+          "\(modelID)/\(version) has \(Self.percent(weight)) % of traffic: move it first, or force"
+        )
+      }
+      if shadow {
+        throw VaneError(
+          .failedPrecondition,
+          "\(modelID)/\(version) is a shadow: remove it from the split first, or force"
+        )
+      }
     }
     if entry.split.weights[version] != nil || shadow {
       entry.split.weights[version] = nil
@@ -296,30 +343,66 @@ public struct RegistryState<Model: Sendable>: Sendable {
   ///   summing to 100, a version both weighted and shadow, a sample percent outside [0, 100]),
   ///   FAILED_PRECONDITION (a weighted version or a shadow that is not READY), ABORTED (etag).
   public mutating func setSplit(
-    modelID: String, weights: [String: Double], shadows: [String], shadowSamplePercent: Double?, expectedEtag: UInt64?, now: Date
+    modelID: String,
+    weights: [String: Double],
+    shadows: [String],
+    shadowSamplePercent: Double?,
+    expectedEtag: UInt64?,
+    now: Date
   ) throws -> Split {
-    guard var entry = self.models[modelID] else { throw VaneError(.notFound, "no model \(modelID) is loaded") }
+    guard var entry = self.models[modelID] else {
+      throw VaneError(.notFound, "no model \(modelID) is loaded")
+    }
     if let expectedEtag, expectedEtag != entry.split.etag {
-      throw VaneError(.aborted, "the split of \(modelID) changed (etag \(entry.split.etag), expected \(expectedEtag)): read it again")
+      throw VaneError(
+        .aborted,
+        "the split of \(modelID) changed (etag \(entry.split.etag), expected \(expectedEtag)): read it again"
+      )
     }
     for (version, weight) in weights.sorted(by: { $0.key < $1.key }) {
-      guard weight.isFinite, (0...100).contains(weight) else { throw VaneError.invalidArgument(field: "weights[\(version)]", "\(weight) is not in [0, 100]") }
-      guard let known = entry.versions[version] else { throw VaneError(.notFound, "no version \(modelID)/\(version) is loaded") }
-      if weight > 0, known.status != .ready { throw VaneError(.failedPrecondition, "\(modelID)/\(version) is not READY (\(Self.name(known.status)))") }
+      guard weight.isFinite, (0 ... 100).contains(weight) else {
+        throw VaneError.invalidArgument(
+          field: "weights[\(version)]",
+          "\(weight) is not in [0, 100]"
+        )
+      }
+      guard let known = entry.versions[version] else {
+        throw VaneError(.notFound, "no version \(modelID)/\(version) is loaded")
+      }
+      if weight > 0, known.status != .ready {
+        throw VaneError(
+          .failedPrecondition,
+          "\(modelID)/\(version) is not READY (\(Self.name(known.status)))"
+        )
+      }
     }
     let total = weights.values.reduce(0, +)
     guard abs(total - 100) <= 1e-6 else {
       throw VaneError.invalidArgument(field: "weights", "sum to \(Self.percent(total)), not 100")
     }
     for version in shadows {
-      guard let known = entry.versions[version] else { throw VaneError(.notFound, "no version \(modelID)/\(version) is loaded") }
-      if (weights[version] ?? 0) > 0 { throw VaneError.invalidArgument(field: "shadow_versions", "\(version) is also weighted") }
-      if known.status != .ready { throw VaneError(.failedPrecondition, "shadow \(modelID)/\(version) is not READY (\(Self.name(known.status)))") }
+      guard let known = entry.versions[version] else {
+        throw VaneError(.notFound, "no version \(modelID)/\(version) is loaded")
+      }
+      if (weights[version] ?? 0) > 0 {
+        throw VaneError.invalidArgument(field: "shadow_versions", "\(version) is also weighted")
+      }
+      if known.status != .ready {
+        throw VaneError(
+          .failedPrecondition,
+          "shadow \(modelID)/\(version) is not READY (\(Self.name(known.status)))"
+        )
+      }
     }
-    guard Set(shadows).count == shadows.count else { throw VaneError.invalidArgument(field: "shadow_versions", "a version is listed twice") }
+    guard Set(shadows).count == shadows.count else {
+      throw VaneError.invalidArgument(field: "shadow_versions", "a version is listed twice")
+    }
     let sample = shadowSamplePercent ?? 100
-    guard sample.isFinite, (0...100).contains(sample) else {
-      throw VaneError.invalidArgument(field: "shadow_sample_percent", "\(sample) is not in [0, 100]")
+    guard sample.isFinite, (0 ... 100).contains(sample) else {
+      throw VaneError.invalidArgument(
+        field: "shadow_sample_percent",
+        "\(sample) is not in [0, 100]"
+      )
     }
     entry.split.weights = weights.filter { $0.value > 0 }
     entry.split.shadows = shadows
@@ -339,22 +422,33 @@ public struct RegistryState<Model: Sendable>: Sendable {
       guard self.models.count == 1 else {
         throw self.models.isEmpty
           ? VaneError(.unavailable, "no model is loaded")
-          : VaneError.invalidArgument(field: "model.model_id", "required: \(self.models.count) models are loaded")
+          : VaneError.invalidArgument(
+            field: "model.model_id",
+            "required: \(self.models.count) models are loaded"
+          )
       }
       modelID = self.models.keys.first!
     } else {
       modelID = route.modelID
     }
-    guard let entry = self.models[modelID] else { throw VaneError(.notFound, "no model \(modelID) is loaded") }
+    guard let entry = self.models[modelID] else {
+      throw VaneError(.notFound, "no model \(modelID) is loaded")
+    }
     let chosen: String
     if let pinned = route.pinned, !pinned.isEmpty {
-      guard let version = entry.versions[pinned] else { throw VaneError(.notFound, "no version \(modelID)/\(pinned) is loaded") }
+      guard let version = entry.versions[pinned] else {
+        throw VaneError(.notFound, "no version \(modelID)/\(pinned) is loaded")
+      }
       guard version.status == .ready, version.serving != nil else {
-        throw VaneError(.unavailable, "\(modelID)/\(pinned) is \(Self.name(version.status)), not READY")
+        throw VaneError(
+          .unavailable,
+          "\(modelID)/\(pinned) is \(Self.name(version.status)), not READY"
+        )
       }
       chosen = pinned
     } else {
-      guard let picked = Self.pick(entry.split.weights, key: route.routingKey, draw: route.draw) else {
+      guard let picked = Self.pick(entry.split.weights, key: route.routingKey, draw: route.draw)
+      else {
         throw VaneError(.unavailable, "\(modelID) has no READY version with traffic")
       }
       chosen = picked
@@ -369,7 +463,13 @@ public struct RegistryState<Model: Sendable>: Sendable {
         sampledOut = true
       }
     }
-    return Lease(modelID: modelID, primary: primary, pinned: route.pinned.map { !$0.isEmpty } ?? false, shadows: shadows, sampledOut: sampledOut)
+    return Lease(
+      modelID: modelID,
+      primary: primary,
+      pinned: route.pinned.map { !$0.isEmpty } ?? false,
+      shadows: shadows,
+      sampledOut: sampledOut
+    )
   }
 
   /// A request finished with what it held.
@@ -381,7 +481,9 @@ public struct RegistryState<Model: Sendable>: Sendable {
   public mutating func release(_ instance: InstanceID) -> [Action] {
     guard self.instances[instance] != nil else { return [] }
     self.instances[instance]!.inFlight -= 1
-    if self.instances[instance]!.retiring, self.instances[instance]!.inFlight <= 0 { return self.drop(instance) }
+    if self.instances[instance]!.retiring, self.instances[instance]!.inFlight <= 0 {
+      return self.drop(instance)
+    }
     return []
   }
 
@@ -392,18 +494,30 @@ public struct RegistryState<Model: Sendable>: Sendable {
     self.models.keys.sorted().flatMap { modelID -> [VersionInfo] in
       let entry = self.models[modelID]!
       return entry.versions.map { version, state in
-        let inFlight = [state.serving, state.pending].compactMap { $0 }.compactMap { self.instances[$0]?.inFlight }.reduce(0, +)
+        let inFlight = [state.serving, state.pending].compactMap { $0 }.compactMap {
+          self.instances[$0]?.inFlight
+        }.reduce(0, +)
         return VersionInfo(
-          modelID: modelID, version: version, status: state.status, source: state.source, loadOrder: state.loadOrder, loadTime: state.loadTime,
-          trafficPercent: entry.split.weights[version] ?? 0, shadow: entry.split.shadows.contains(version), inFlight: inFlight,
-          lastError: state.lastError)
+          modelID: modelID,
+          version: version,
+          status: state.status,
+          source: state.source,
+          loadOrder: state.loadOrder,
+          loadTime: state.loadTime,
+          trafficPercent: entry.split.weights[version] ?? 0,
+          shadow: entry.split.shadows.contains(version),
+          inFlight: inFlight,
+          lastError: state.lastError
+        )
       }.sorted { $0.loadOrder < $1.loadOrder }
     }
   }
 
   public func split(of modelID: String) -> Split? { self.models[modelID]?.split }
 
-  public func status(modelID: String, version: String) -> VersionStatus? { self.models[modelID]?.versions[version]?.status }
+  public func status(modelID: String, version: String) -> VersionStatus? {
+    self.models[modelID]?.versions[version]?.status
+  }
 
   /// The serving model of a version, if READY.
   public func model(modelID: String, version: String) -> Model? {
@@ -413,7 +527,9 @@ public struct RegistryState<Model: Sendable>: Sendable {
 
   /// The instance a draining version waits for.
   public func drainingInstance(modelID: String, version: String) -> InstanceID? {
-    guard let state = self.models[modelID]?.versions[version], state.status == .draining else { return nil }
+    guard let state = self.models[modelID]?.versions[version], state.status == .draining else {
+      return nil
+    }
     return state.serving
   }
 
@@ -425,7 +541,9 @@ public struct RegistryState<Model: Sendable>: Sendable {
   // MARK: Helpers
 
   private mutating func hold(modelID: String, version: String) -> Lease.Target? {
-    guard let serving = self.models[modelID]?.versions[version]?.serving, let model = self.instances[serving]?.model else { return nil }
+    guard let serving = self.models[modelID]?.versions[version]?.serving,
+      let model = self.instances[serving]?.model
+    else { return nil }
     self.instances[serving]!.inFlight += 1
     return Lease.Target(version: version, instance: serving, model: model)
   }
@@ -441,7 +559,9 @@ public struct RegistryState<Model: Sendable>: Sendable {
     guard let owner = self.owners[instance] else { return [] }
     self.instances[instance] = nil
     self.owners[instance] = nil
-    if let version = self.models[owner.modelID]?.versions[owner.version], version.status == .draining, version.serving == instance {
+    if let version = self.models[owner.modelID]?.versions[owner.version],
+      version.status == .draining, version.serving == instance
+    {
       self.removeVersion(modelID: owner.modelID, version: owner.version)
     }
     return [.release(instance)]

@@ -32,33 +32,58 @@ struct ImportedGraph: Sendable {
   /// Loads the envelope and the graph it names and checks them against the bundle.
   /// - Throws: FAILED_PRECONDITION naming the file: a malformed envelope, a graph the engine
   ///   refuses, an input or output the graph does not have, a column the bundle lacks.
-  init(envelope data: Data, file: String, bundle: ModelBundle, columns: [String], classes: Int) throws {
-    func fail(_ reason: String) -> VaneError { VaneError(.failedPrecondition, "\(file): \(reason)") }
+  init(
+    envelope data: Data,
+    file: String,
+    bundle: ModelBundle,
+    columns: [String],
+    classes: Int
+  ) throws {
+    func fail(_ reason: String) -> VaneError {
+      VaneError(.failedPrecondition, "\(file): \(reason)")
+    }
     let envelope = try BundleJSON.decode(BundleONNXImport.self, from: data, file: file)
-    guard envelope.format == BundleONNXImport.format else { throw fail("format '\(envelope.format)' is not \(BundleONNXImport.format)") }
+    guard envelope.format == BundleONNXImport.format else {
+      throw fail("format '\(envelope.format)' is not \(BundleONNXImport.format)")
+    }
     let engine: ONNXModel
     do {
       engine = try ONNXModel(data: try bundle.data(envelope.model))
     } catch let error as VaneError {
       throw fail("\(envelope.model): \(error.message)")
     }
-    let index = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-    guard Set(envelope.inputs.map(\.name)) == Set(engine.inputs.map(\.name)), envelope.inputs.count == engine.inputs.count else {
-      throw fail("its inputs \(envelope.inputs.map(\.name)) are not the graph's \(engine.inputs.map(\.name))")
+    let index = Dictionary(
+      columns.enumerated().map { ($1, $0) },
+      uniquingKeysWith: { first, _ in first }
+    )
+    guard Set(envelope.inputs.map(\.name)) == Set(engine.inputs.map(\.name)),
+      envelope.inputs.count == engine.inputs.count
+    else {
+      throw fail(
+        "its inputs \(envelope.inputs.map(\.name)) are not the graph's \(engine.inputs.map(\.name))"
+      )
     }
-    guard let bars = envelope.inputs.first?.bars, bars >= 1, envelope.inputs.allSatisfy({ $0.bars == bars }) else {
+    guard let bars = envelope.inputs.first?.bars, bars >= 1,
+      envelope.inputs.allSatisfy({ $0.bars == bars })
+    else {
       throw fail("every input must read the same number of bars (1 or more)")
     }
     self.inputs = try envelope.inputs.map { input in
       let positions = try input.columns.map { column -> Int in
-        guard let position = index[column] else { throw fail("input \(input.name) reads \(column), which is not a column of the bundle") }
+        guard let position = index[column] else {
+          throw fail("input \(input.name) reads \(column), which is not a column of the bundle")
+        }
         return position
       }
-      guard ["float32", "float64"].contains(input.dtype) else { throw fail("input \(input.name): dtype \(input.dtype) is not float32 or float64") }
+      guard ["float32", "float64"].contains(input.dtype) else {
+        throw fail("input \(input.name): dtype \(input.dtype) is not float32 or float64")
+      }
       return Input(name: input.name, columns: positions, float: input.dtype == "float32")
     }
     guard engine.outputs.contains(where: { $0.name == envelope.output }) else {
-      throw fail("output \(envelope.output) is not one of the graph's (\(engine.outputs.map(\.name).joined(separator: ", ")))")
+      throw fail(
+        "output \(envelope.output) is not one of the graph's (\(engine.outputs.map(\.name).joined(separator: ", ")))"
+      )
     }
     self.engine = engine
     self.bars = bars
@@ -67,7 +92,9 @@ struct ImportedGraph: Sendable {
     self.heads = envelope.heads?.count
     self.headHorizons = envelope.heads
     if self.heads != nil {
-      guard classes == 2, envelope.transform != .softmax else { throw fail("heads need two classes and output_transform none or sigmoid") }
+      guard classes == 2, envelope.transform != .softmax else {
+        throw fail("heads need two classes and output_transform none or sigmoid")
+      }
     }
     self.classes = classes
     self.file = file
@@ -82,17 +109,24 @@ struct ImportedGraph: Sendable {
     for input in self.inputs {
       var values: [Double] = []
       values.reserveCapacity(count * self.bars * input.columns.count)
-      for r in 0..<count {
-        for b in 0..<self.bars {
+      for r in 0 ..< count {
+        for b in 0 ..< self.bars {
           let start = (r * self.bars + b) * width
           for c in input.columns { values.append(rows[start + c]) }
         }
       }
-      let shape = self.bars == 1 ? [count, input.columns.count] : [count, self.bars, input.columns.count]
-      feeds[input.name] = input.float ? ONNXTensor(shape: shape, floats: values.map(Float.init)) : ONNXTensor(shape: shape, doubles: values)
+      let shape =
+        self.bars == 1 ? [count, input.columns.count] : [count, self.bars, input.columns.count]
+      feeds[input.name] =
+        input.float
+        ? ONNXTensor(shape: shape, floats: values.map(Float.init))
+        : ONNXTensor(shape: shape, doubles: values)
     }
     guard let tensor = try self.engine.run(feeds)[self.output], let out = tensor.doubleValues else {
-      throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) is not a float tensor")
+      throw VaneError(
+        .failedPrecondition,
+        "\(self.file): output \(self.output) is not a float tensor"
+      )
     }
     return out
   }
@@ -105,15 +139,22 @@ struct ImportedGraph: Sendable {
     let k = self.classes
     if let heads = self.heads, let head {
       guard out.count == count * heads else {
-        throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) holds \(out.count) values, not \(heads) heads for \(count) rows")
+        throw VaneError(
+          .failedPrecondition,
+          "\(self.file): output \(self.output) holds \(out.count) values, not \(heads) heads for \(count) rows"
+        )
       }
-      let probabilities = (0..<count).flatMap { r -> [Double] in
+      let probabilities = (0 ..< count).flatMap { r -> [Double] in
         let z = out[r * heads + head]
         let p = self.transform == .sigmoid ? 1 / (1 + Foundation.exp(-z)) : z
         return [1 - p, p]
       }
-      if let bad = probabilities.firstIndex(where: { !$0.isFinite || $0 < -1e-6 || $0 > 1 + 1e-6 }) {
-        throw VaneError(.failedPrecondition, "row \(bad / 2): head \(head) of the imported model gives \(probabilities[bad | 1]), not a probability")
+      if let bad = probabilities.firstIndex(where: { !$0.isFinite || $0 < -1e-6 || $0 > 1 + 1e-6 })
+      {
+        throw VaneError(
+          .failedPrecondition,
+          "row \(bad / 2): head \(head) of the imported model gives \(probabilities[bad | 1]), not a probability"
+        )
       }
       return probabilities
     }
@@ -121,7 +162,10 @@ struct ImportedGraph: Sendable {
     switch self.transform {
     case .sigmoid:
       guard k == 2, out.count == count else {
-        throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) holds \(out.count) values, not one logit per row for two classes")
+        throw VaneError(
+          .failedPrecondition,
+          "\(self.file): output \(self.output) holds \(out.count) values, not one logit per row for two classes"
+        )
       }
       probabilities = out.flatMap { z -> [Double] in
         let p = 1 / (1 + Foundation.exp(-z))
@@ -129,12 +173,15 @@ struct ImportedGraph: Sendable {
       }
     case .softmax:
       guard out.count == count * k else {
-        throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) holds \(out.count) values, not \(k) logits per row")
+        throw VaneError(
+          .failedPrecondition,
+          "\(self.file): output \(self.output) holds \(out.count) values, not \(k) logits per row"
+        )
       }
       probabilities = []
       probabilities.reserveCapacity(count * k)
-      for r in 0..<count {
-        let row = out[(r * k)..<((r + 1) * k)]
+      for r in 0 ..< count {
+        let row = out[(r * k) ..< ((r + 1) * k)]
         let top = row.max() ?? 0
         let e = row.map { Foundation.exp($0 - top) }
         let total = e.reduce(0, +)
@@ -146,13 +193,17 @@ struct ImportedGraph: Sendable {
       } else if k == 2, out.count == count {
         probabilities = out.flatMap { [1 - $0, $0] }
       } else {
-        throw VaneError(.failedPrecondition, "\(self.file): output \(self.output) holds \(out.count) values, not \(k) probabilities per row")
+        throw VaneError(
+          .failedPrecondition,
+          "\(self.file): output \(self.output) holds \(out.count) values, not \(k) probabilities per row"
+        )
       }
     }
     if let bad = probabilities.firstIndex(where: { !$0.isFinite }) {
       throw VaneError(
         .failedPrecondition,
-        "row \(bad / k): the imported model's output is not finite (an input it reads is missing, or out of its range)")
+        "row \(bad / k): the imported model's output is not finite (an input it reads is missing, or out of its range)"
+      )
     }
     return probabilities
   }

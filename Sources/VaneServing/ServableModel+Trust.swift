@@ -4,42 +4,58 @@ internal import VaneCore
 
 extension ServableModel {
   /// When the bundle's training data ended (nil: the bundle does not record it).
-  public var dataEnd: Date? { self.reference.map { Date(timeIntervalSince1970: Double($0.dataEnd) / 1000) } }
+  public var dataEnd: Date? {
+    self.reference.map { Date(timeIntervalSince1970: Double($0.dataEnd) / 1000) }
+  }
 
   /// The trust checks of ``policy`` on `count` raw inputs at `now` (each checked on the bar it
   /// is answered for), one report per input.
   public func assess(_ features: [Double], count: Int, now: Date) -> [TrustReport] {
     var expired = false
     if let age = self.policy.maxModelAge, let end = self.dataEnd {
-      expired = now.timeIntervalSince(end) > Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+      expired =
+        now.timeIntervalSince(end) > Double(age.components.seconds) + Double(
+          age.components.attoseconds
+        ) / 1e18
     }
     guard let reference = self.reference, count > 0 else {
-      return [TrustReport](repeating: { var report = TrustReport(); report.expired = expired; return report }(), count: max(count, 0))
+      return [TrustReport](
+        repeating: {
+          var report = TrustReport()
+          report.expired = expired
+          return report
+        }(),
+        count: max(count, 0)
+      )
     }
     let width = self.columns.count
     let scaled = self.scale(self.answeredBars(features, count: count))
-    return (0..<count).map { r in
+    return (0 ..< count).map { r in
       var report = TrustReport()
       report.expired = expired
       var largest = 0.0
-      for c in 0..<width {
+      for c in 0 ..< width {
         let value = scaled[r * width + c]
-        guard value.isFinite, let mean = reference.columns[c].mean, let std = reference.columns[c].std, std > 0 else { continue }
+        guard value.isFinite, let mean = reference.columns[c].mean,
+          let std = reference.columns[c].std, std > 0
+        else { continue }
         let z = abs(value - mean) / std
         largest = max(largest, z)
-        if let bound = self.policy.zBound, z > bound { report.outOfBoundColumns.append(self.columns[c]) }
+        if let bound = self.policy.zBound, z > bound {
+          report.outOfBoundColumns.append(self.columns[c])
+        }
       }
       report.maximumZ = largest
       if reference.sampleRows > 0, reference.meanPairwiseDistance > 0 {
         // As the models read it: a missing value is the scaled mean, 0.
-        let row = (0..<width).map { scaled[r * width + $0].isFinite ? scaled[r * width + $0] : 0 }
+        let row = (0 ..< width).map { scaled[r * width + $0].isFinite ? scaled[r * width + $0] : 0 }
         var nearest = Double.infinity
         row.withUnsafeBufferPointer { x in
           reference.sample.withUnsafeBufferPointer { sample in
-            for s in 0..<reference.sampleRows {
+            for s in 0 ..< reference.sampleRows {
               var sum = 0.0
               let base = s * width
-              for c in 0..<width {
+              for c in 0 ..< width {
                 let d = x[c] - sample[base + c]
                 sum += d * d
               }
@@ -50,7 +66,9 @@ extension ServableModel {
         nearest = nearest.squareRoot()
         let index = nearest / reference.meanPairwiseDistance
         report.dissimilarity = index
-        if let threshold = self.policy.dissimilarityThreshold { report.dissimilar = index > threshold }
+        if let threshold = self.policy.dissimilarityThreshold {
+          report.dissimilar = index > threshold
+        }
       }
       return report
     }

@@ -94,7 +94,9 @@ public struct ServableModel: Sendable {
     self.createdAt = Self.creationDate(manifest.created)
     let classes = manifest.task.classes, columns = manifest.featureSet.columns
     let name = "bundle \(manifest.id)"
-    func fail(_ reason: String) -> VaneError { VaneError(.failedPrecondition, "\(name): \(reason)") }
+    func fail(_ reason: String) -> VaneError {
+      VaneError(.failedPrecondition, "\(name): \(reason)")
+    }
     guard !manifest.task.horizons.isEmpty else { throw fail("task.horizons is empty") }
     guard !columns.isEmpty else { throw fail("feature_set.columns is empty") }
 
@@ -107,8 +109,12 @@ public struct ServableModel: Sendable {
       } catch {
         throw fail("\(scalerFile): \(error)")
       }
-      guard scaler.columns == columns, scaler.center.count == columns.count, scaler.scale.count == columns.count else {
-        throw fail("\(scalerFile): its columns are not the feature set's \(columns.count) columns in order")
+      guard scaler.columns == columns, scaler.center.count == columns.count,
+        scaler.scale.count == columns.count
+      else {
+        throw fail(
+          "\(scalerFile): its columns are not the feature set's \(columns.count) columns in order"
+        )
       }
       self.scaler = scaler
     } else {
@@ -129,34 +135,70 @@ public struct ServableModel: Sendable {
       var imported: ImportedGraph?
       switch model.kind {
       case .logisticRegression:
-        let file = try BundleJSON.model(LogisticRegression.self, from: data, file: model.file, kind: .logisticRegression, classes: classes, columns: columns)
-        guard file.model.featureCount == columns.count, file.model.classCount == classes.count else {
-          throw fail("\(model.file): a logistic regression over \(file.model.featureCount) features and \(file.model.classCount) classes")
+        let file = try BundleJSON.model(
+          LogisticRegression.self,
+          from: data,
+          file: model.file,
+          kind: .logisticRegression,
+          classes: classes,
+          columns: columns
+        )
+        guard file.model.featureCount == columns.count, file.model.classCount == classes.count
+        else {
+          throw fail(
+            "\(model.file): a logistic regression over \(file.model.featureCount) features and \(file.model.classCount) classes"
+          )
         }
         base = .logisticRegression(file.model)
       case .mlp:
-        let file = try BundleJSON.model(MLP.self, from: data, file: model.file, kind: .mlp, classes: classes, columns: columns)
+        let file = try BundleJSON.model(
+          MLP.self,
+          from: data,
+          file: model.file,
+          kind: .mlp,
+          classes: classes,
+          columns: columns
+        )
         guard file.model.inputCount == columns.count, file.model.classCount == classes.count else {
-          throw fail("\(model.file): an MLP over \(file.model.inputCount) features and \(file.model.classCount) classes")
+          throw fail(
+            "\(model.file): an MLP over \(file.model.inputCount) features and \(file.model.classCount) classes"
+          )
         }
         base = .mlp(file.model)
       case .xgboost:
         do {
-          base = .trees(try TreeEnsemble.xgboost(data, classCount: classes.count, featureCount: columns.count, rounds: 0))
+          base = .trees(
+            try TreeEnsemble.xgboost(
+              data,
+              classCount: classes.count,
+              featureCount: columns.count,
+              rounds: 0
+            )
+          )
         } catch let error as VaneError {
           throw fail("\(model.file): \(error.message)")
         }
       case .lightgbm:
         let trees: TreeEnsemble
-        do { trees = try TreeEnsemble.lightgbm(text: data) } catch let error as VaneError { throw fail("\(model.file): \(error.message)") }
+        do { trees = try TreeEnsemble.lightgbm(text: data) } catch let error as VaneError {
+          throw fail("\(model.file): \(error.message)")
+        }
         guard trees.featureCount == columns.count, trees.classCount == classes.count else {
-          throw fail("\(model.file): a model over \(trees.featureCount) features and \(trees.classCount) classes; the bundle has \(columns.count) and \(classes.count)")
+          throw fail(
+            "\(model.file): a model over \(trees.featureCount) features and \(trees.classCount) classes; the bundle has \(columns.count) and \(classes.count)"
+          )
         }
         base = .trees(trees)
       case .onnx:
         let graph: ImportedGraph
         do {
-          graph = try ImportedGraph(envelope: data, file: model.file, bundle: bundle, columns: columns, classes: classes.count)
+          graph = try ImportedGraph(
+            envelope: data,
+            file: model.file,
+            bundle: bundle,
+            columns: columns,
+            classes: classes.count
+          )
         } catch let error as VaneError {
           throw fail(error.message)
         }
@@ -165,19 +207,38 @@ public struct ServableModel: Sendable {
         }
         inputBars = max(inputBars, graph.bars)
         if let heads = graph.headHorizons, heads != (model.horizons ?? manifest.task.horizons) {
-          throw fail("\(model.file): its heads answer horizons \(heads), the model \(model.horizons ?? manifest.task.horizons)")
+          throw fail(
+            "\(model.file): its heads answer horizons \(heads), the model \(model.horizons ?? manifest.task.horizons)"
+          )
         }
         imported = graph
         base = .imported(graph, head: nil, file: model.file)
       case .lstm:
-        let file = try BundleJSON.model(LSTM.self, from: data, file: model.file, kind: .lstm, classes: classes, columns: columns)
+        let file = try BundleJSON.model(
+          LSTM.self,
+          from: data,
+          file: model.file,
+          kind: .lstm,
+          classes: classes,
+          columns: columns
+        )
         let heads = model.horizons ?? manifest.task.horizons
-        guard classes.count == 2 else { throw fail("\(model.file): an LSTM's heads are binary; the bundle has \(classes.count) classes") }
-        guard file.model.inputCount == columns.count, file.model.heads == heads.count, file.model.sequenceLength >= 1 else {
-          throw fail("\(model.file): an LSTM over \(file.model.inputCount) features with \(file.model.heads) heads for \(heads.count) horizons")
+        guard classes.count == 2 else {
+          throw fail(
+            "\(model.file): an LSTM's heads are binary; the bundle has \(classes.count) classes"
+          )
+        }
+        guard file.model.inputCount == columns.count, file.model.heads == heads.count,
+          file.model.sequenceLength >= 1
+        else {
+          throw fail(
+            "\(model.file): an LSTM over \(file.model.inputCount) features with \(file.model.heads) heads for \(heads.count) horizons"
+          )
         }
         guard inputBars == 1 || inputBars == file.model.sequenceLength else {
-          throw fail("\(model.file): LSTMs of \(inputBars) and \(file.model.sequenceLength) bars in one bundle")
+          throw fail(
+            "\(model.file): LSTMs of \(inputBars) and \(file.model.sequenceLength) bars in one bundle"
+          )
         }
         inputBars = file.model.sequenceLength
         lstm = file.model
@@ -188,21 +249,34 @@ public struct ServableModel: Sendable {
       var engine: ONNXModel?
       if runtime == .onnx && model.kind != .onnx {
         guard let file = model.onnx else {
-          throw fail("model \(model.name) has no ONNX export (train with export_onnx to serve it on INFERENCE_RUNTIME_ONNX)")
+          throw fail(
+            "model \(model.name) has no ONNX export (train with export_onnx to serve it on INFERENCE_RUNTIME_ONNX)"
+          )
         }
         do {
           engine = try ONNXModel(data: try bundle.data(file))
         } catch let error as VaneError {
           throw fail("\(file): \(error.message)")
         }
-        guard engine?.inputs.count == 1, engine?.outputs.contains(where: { $0.name == "probabilities" }) == true else {
+        guard engine?.inputs.count == 1,
+          engine?.outputs.contains(where: { $0.name == "probabilities" }) == true
+        else {
           throw fail("\(file): not one of Vane's exports (one input, a 'probabilities' output)")
         }
       }
       for (head, horizon) in (model.horizons ?? manifest.task.horizons).enumerated() {
         if let lstm { base = .lstm(lstm, head: head, file: model.file) }
-        if let imported, imported.heads != nil { base = .imported(imported, head: head, file: model.file) }
-        if let engine, let file = model.onnx { base = .onnx(engine, input: engine.inputs[0].name, head: lstm == nil ? nil : head, file: file) }
+        if let imported, imported.heads != nil {
+          base = .imported(imported, head: head, file: model.file)
+        }
+        if let engine, let file = model.onnx {
+          base = .onnx(
+            engine,
+            input: engine.inputs[0].name,
+            head: lstm == nil ? nil : head,
+            file: file
+          )
+        }
         // A stack names its bases by file; an LSTM file serves every head, resolved per horizon below.
         bases[model.file + "@\(horizon)"] = base
         if model.role == .single { single[horizon] = base }
@@ -213,43 +287,80 @@ public struct ServableModel: Sendable {
 
     var served: [Int: Served] = [:]
     for model in manifest.models where model.kind == .stack {
-      let file = try BundleJSON.decode(BundleStackFile<FeatureScaler, LogisticRegression>.self, from: try bundle.data(model.file), file: model.file)
+      let file = try BundleJSON.decode(
+        BundleStackFile<FeatureScaler, LogisticRegression>.self,
+        from: try bundle.data(model.file),
+        file: model.file
+      )
       guard file.format == BundleStackFile<FeatureScaler, LogisticRegression>.format else {
-        throw fail("\(model.file): format '\(file.format)' is not \(BundleStackFile<FeatureScaler, LogisticRegression>.format)")
+        throw fail(
+          "\(model.file): format '\(file.format)' is not \(BundleStackFile<FeatureScaler, LogisticRegression>.format)"
+        )
       }
-      guard let horizon = model.horizons?.first, model.horizons?.count == 1, manifest.task.horizons.contains(horizon) else {
+      guard let horizon = model.horizons?.first, model.horizons?.count == 1,
+        manifest.task.horizons.contains(horizon)
+      else {
         throw fail("\(model.file): a stack serves exactly one of the bundle's horizons")
       }
       let stackBases = try file.bases.map { reference -> Base in
-        guard let base = bases[reference.file + "@\(horizon)"] else { throw fail("\(model.file): base \(reference.name) (\(reference.file)) is not a model of the bundle") }
+        guard let base = bases[reference.file + "@\(horizon)"] else {
+          throw fail(
+            "\(model.file): base \(reference.name) (\(reference.file)) is not a model of the bundle"
+          )
+        }
         return base
       }
       let volatility = try file.volatilityColumn.map { column -> Int in
-        guard let index = columns.firstIndex(of: column) else { throw fail("\(model.file): volatility column \(column) is not a feature") }
+        guard let index = columns.firstIndex(of: column) else {
+          throw fail("\(model.file): volatility column \(column) is not a feature")
+        }
         return index
       }
-      let width = stackBases.count * (classes.count == 2 ? 1 : classes.count) + (volatility == nil ? 0 : 1)
-      guard file.scaler.center.count == width, file.model.featureCount == width, file.model.classCount == classes.count else {
-        throw fail("\(model.file): the meta-learner reads \(file.model.featureCount) values, its bases give \(width)")
+      let width =
+        stackBases.count * (classes.count == 2 ? 1 : classes.count) + (volatility == nil ? 0 : 1)
+      guard file.scaler.center.count == width, file.model.featureCount == width,
+        file.model.classCount == classes.count
+      else {
+        throw fail(
+          "\(model.file): the meta-learner reads \(file.model.featureCount) values, its bases give \(width)"
+        )
       }
-      served[horizon] = .stack(bases: stackBases, volatility: volatility, scaler: file.scaler, model: file.model)
+      served[horizon] = .stack(
+        bases: stackBases,
+        volatility: volatility,
+        scaler: file.scaler,
+        model: file.model
+      )
     }
     for horizon in manifest.task.horizons where served[horizon] == nil {
-      guard let base = single[horizon] ?? first[horizon] else { throw fail("no model serves horizon \(horizon)") }
+      guard let base = single[horizon] ?? first[horizon] else {
+        throw fail("no model serves horizon \(horizon)")
+      }
       served[horizon] = .single(base)
     }
     self.served = served
 
     if let file = manifest.reference?.file {
-      self.reference = try TrainingReference.decode(try bundle.data(file), columns: columns, classCount: classes.count, name: name)
+      self.reference = try TrainingReference.decode(
+        try bundle.data(file),
+        columns: columns,
+        classCount: classes.count,
+        name: name
+      )
     } else {
       self.reference = nil
     }
 
     if let reference = manifest.calibration {
-      guard let method = CalibrationMethod(rawValue: reference.method) else { throw fail("calibration.method '\(reference.method)' is not known") }
+      guard let method = CalibrationMethod(rawValue: reference.method) else {
+        throw fail("calibration.method '\(reference.method)' is not known")
+      }
       do {
-        self.calibration = try Calibration(method: method, parametersJSON: reference.parameters, classCount: classes.count)
+        self.calibration = try Calibration(
+          method: method,
+          parametersJSON: reference.parameters,
+          classCount: classes.count
+        )
       } catch let error as VaneError {
         throw fail("calibration: \(error.message)")
       }
@@ -264,7 +375,7 @@ public struct ServableModel: Sendable {
   /// column (the scaler's), a row every model and stack can answer.
   public var warmUpRows: (values: [Double], count: Int) {
     let row = self.scaler?.center ?? [Double](repeating: 0, count: self.columns.count)
-    return ((0..<self.inputBars).flatMap { _ in row }, 1)
+    return ((0 ..< self.inputBars).flatMap { _ in row }, 1)
   }
 
   /// Rows as the models read them: through the bundle's scaler (NaN stays NaN).
@@ -276,16 +387,18 @@ public struct ServableModel: Sendable {
   static func lastBars(_ values: [Double], count: Int, bars: Int, width: Int) -> [Double] {
     var out: [Double] = []
     out.reserveCapacity(count * width)
-    for r in 0..<count {
+    for r in 0 ..< count {
       let start = (r * bars + bars - 1) * width
-      out += values[start..<(start + width)]
+      out += values[start ..< (start + width)]
     }
     return out
   }
 
   /// The bar each input is answered for: the last of its window (`count × columns.count`).
   public func answeredBars(_ features: [Double], count: Int) -> [Double] {
-    self.inputBars == 1 ? features : Self.lastBars(features, count: count, bars: self.inputBars, width: self.columns.count)
+    self.inputBars == 1
+      ? features
+      : Self.lastBars(features, count: count, bars: self.inputBars, width: self.columns.count)
   }
 
   // MARK: Answering
@@ -295,7 +408,7 @@ public struct ServableModel: Sendable {
   private static func headProbabilities(_ output: [Double], head: Int?, count: Int) -> [Double] {
     guard let head else { return output }
     let heads = output.count / max(1, count)
-    return (0..<count).flatMap { r in [1 - output[r * heads + head], output[r * heads + head]] }
+    return (0 ..< count).flatMap { r in [1 - output[r * heads + head], output[r * heads + head]] }
   }
 
   /// Answers for `count` inputs of raw features (`count × inputBars × columns.count`,
@@ -305,50 +418,78 @@ public struct ServableModel: Sendable {
   /// - Throws: INVALID_ARGUMENT for a wrong shape or a horizon the model does not serve;
   ///   FAILED_PRECONDITION when a stack's inputs are not finite for a row (its volatility
   ///   column is missing).
-  public func predict(_ features: [Double], count: Int, horizons wanted: [Int] = []) throws -> [[HorizonOutput]] {
+  public func predict(
+    _ features: [Double],
+    count: Int,
+    horizons wanted: [Int] = []
+  ) throws -> [[HorizonOutput]] {
     let width = self.columns.count, k = self.classes.count, bars = self.inputBars
     guard count > 0, features.count == count * bars * width else {
       throw VaneError.invalidArgument(
-        field: "features", "\(features.count) values are not \(count) inputs of \(bars) bar(s) of the model's \(width) columns")
+        field: "features",
+        "\(features.count) values are not \(count) inputs of \(bars) bar(s) of the model's \(width) columns"
+      )
     }
     let horizons = wanted.isEmpty ? self.horizons.sorted() : wanted.sorted()
     for horizon in horizons where self.served[horizon] == nil {
-      throw VaneError.invalidArgument(field: "horizon_bars", "\(horizon) is not a horizon of this model (\(self.horizons.map(String.init).joined(separator: ", ")))")
+      throw VaneError.invalidArgument(
+        field: "horizon_bars",
+        "\(horizon) is not a horizon of this model (\(self.horizons.map(String.init).joined(separator: ", ")))"
+      )
     }
     // The trainer's inputs: scaled; NaN (missing) kept for trees, 0 (the scaled mean) otherwise.
     let windows = self.scale(features)
-    let last = bars == 1 ? features : Self.lastBars(features, count: count, bars: bars, width: width)
-    let scaled = bars == 1 ? windows : Self.lastBars(windows, count: count, bars: bars, width: width)
+    let last =
+      bars == 1 ? features : Self.lastBars(features, count: count, bars: bars, width: width)
+    let scaled =
+      bars == 1 ? windows : Self.lastBars(windows, count: count, bars: bars, width: width)
     let finite = scaled.map { $0.isFinite ? $0 : 0 }
     var sequenceOutputs: [String: [Double]] = [:]
     func probabilities(_ base: Base) throws -> [Double] {
       switch base {
       case .onnx(let engine, let input, let head, let file):
-        if let cached = sequenceOutputs[file] { return Self.headProbabilities(cached, head: head, count: count) }
+        if let cached = sequenceOutputs[file] {
+          return Self.headProbabilities(cached, head: head, count: count)
+        }
         let values = head == nil ? last : features
         let shape = head == nil ? [count, width] : [count, bars, width]
-        let tensor = engine.inputs[0].elementType == .float ? ONNXTensor(shape: shape, floats: values.map(Float.init)) : ONNXTensor(shape: shape, doubles: values)
-        guard let output = try engine.run([input: tensor])["probabilities"], let probabilities = output.doubleValues else {
+        let tensor =
+          engine.inputs[0].elementType == .float
+          ? ONNXTensor(shape: shape, floats: values.map(Float.init))
+          : ONNXTensor(shape: shape, doubles: values)
+        guard let output = try engine.run([input: tensor])["probabilities"],
+          let probabilities = output.doubleValues
+        else {
           throw VaneError(.internalError, "\(file): no probabilities output")
         }
         sequenceOutputs[file] = probabilities
         return Self.headProbabilities(probabilities, head: head, count: count)
       case .imported(let graph, let head, let file):
         // One run gives every head; a one-bar graph reads each window's last bar.
-        let output = try sequenceOutputs[file] ?? graph.output(graph.bars == 1 ? scaled : windows, count: count, width: width)
+        let output =
+          try sequenceOutputs[file]
+          ?? graph.output(graph.bars == 1 ? scaled : windows, count: count, width: width)
         sequenceOutputs[file] = output
         return try graph.probabilities(output, head: head, count: count)
       case .logisticRegression(let model): return model.probabilities(finite, count: count)
       case .mlp(let model): return model.probabilities(finite, count: count)
       case .trees(let ensemble):
         return scaled.withUnsafeBufferPointer { all in
-          (0..<count).flatMap { r in ensemble.probabilities(UnsafeBufferPointer(rebasing: all[(r * width)..<((r + 1) * width)])) }
+          (0 ..< count).flatMap { r in
+            ensemble.probabilities(
+              UnsafeBufferPointer(rebasing: all[(r * width) ..< ((r + 1) * width)])
+            )
+          }
         }
       case .lstm(let model, let head, let file):
         // One forward pass gives every head; computed once per call.
-        let up = sequenceOutputs[file] ?? model.probabilities(windows.map { $0.isFinite ? $0 : 0 }, count: count)
+        let up =
+          sequenceOutputs[file]
+          ?? model.probabilities(windows.map { $0.isFinite ? $0 : 0 }, count: count)
         sequenceOutputs[file] = up
-        return (0..<count).flatMap { r in [1 - up[r * model.heads + head], up[r * model.heads + head]] }
+        return (0 ..< count).flatMap { r in
+          [1 - up[r * model.heads + head], up[r * model.heads + head]]
+        }
       }
     }
     var out = [[HorizonOutput]](repeating: [], count: count)
@@ -360,19 +501,33 @@ public struct ServableModel: Sendable {
       case .stack(let bases, let volatility, let scaler, let model):
         let outputs = try bases.map(probabilities)
         var meta: [Double] = []
-        for r in 0..<count {
-          let row = StackFeatures.row(outputs.map { Array($0[(r * k)..<((r + 1) * k)]) }, volatility: volatility.map { last[r * width + $0] })
+        for r in 0 ..< count {
+          let row = StackFeatures.row(
+            outputs.map { Array($0[(r * k) ..< ((r + 1) * k)]) },
+            volatility: volatility.map { last[r * width + $0] }
+          )
           guard let row else {
             let column = volatility.map { self.columns[$0] } ?? "?"
-            throw VaneError(.failedPrecondition, "row \(r): the stack needs a finite \(column) and finite base outputs")
+            throw VaneError(
+              .failedPrecondition,
+              "row \(r): the stack needs a finite \(column) and finite base outputs"
+            )
           }
           meta += row
         }
         raw = model.probabilities(scaler.transform(batch: meta), count: count)
       }
-      let calibrated = horizon == self.calibratedHorizon ? try self.calibration.apply(probabilities: raw, classCount: k) : raw
-      for r in 0..<count {
-        out[r].append(HorizonOutput(horizon: horizon, raw: Array(raw[(r * k)..<((r + 1) * k)]), calibrated: Array(calibrated[(r * k)..<((r + 1) * k)])))
+      let calibrated =
+        horizon == self.calibratedHorizon
+        ? try self.calibration.apply(probabilities: raw, classCount: k) : raw
+      for r in 0 ..< count {
+        out[r].append(
+          HorizonOutput(
+            horizon: horizon,
+            raw: Array(raw[(r * k) ..< ((r + 1) * k)]),
+            calibrated: Array(calibrated[(r * k) ..< ((r + 1) * k)])
+          )
+        )
       }
     }
     return out

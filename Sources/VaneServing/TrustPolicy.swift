@@ -1,4 +1,3 @@
-
 /// What a loaded version does when an answer cannot be fully trusted: its model is older than
 /// allowed, or its input is unlike what it was trained on. Set per version at load.
 public struct TrustPolicy: Sendable, Equatable {
@@ -29,7 +28,10 @@ public struct TrustPolicy: Sendable, Equatable {
   public static let defaultDissimilarityThreshold = 2.0
 
   public init(
-    maxModelAge: Duration? = nil, onExpired: Action = .flag, onOutOfDistribution: Action = .flag, zBound: Double? = Self.defaultZBound,
+    maxModelAge: Duration? = nil,
+    onExpired: Action = .flag,
+    onOutOfDistribution: Action = .flag,
+    zBound: Double? = Self.defaultZBound,
     dissimilarityThreshold: Double? = Self.defaultDissimilarityThreshold
   ) {
     self.maxModelAge = maxModelAge

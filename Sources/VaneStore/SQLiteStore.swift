@@ -18,14 +18,22 @@ public struct SQLiteStore: Sendable {
   /// - Parameter writeAheadLog: journal in WAL mode (readers never wait for the writer, and a
   ///   crash loses at most the transaction being written).
   /// - Throws: UNAVAILABLE naming the store and the path.
-  public init(name: String, path: String, migrator: DatabaseMigrator, writeAheadLog: Bool = false) throws {
+  public init(
+    name: String,
+    path: String,
+    migrator: DatabaseMigrator,
+    writeAheadLog: Bool = false
+  ) throws {
     self.name = name
     self.path = path
     do {
       if path == ":memory:" {
         self.database = try DatabaseQueue()
       } else {
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+          at: URL(fileURLWithPath: path).deletingLastPathComponent(),
+          withIntermediateDirectories: true
+        )
         var configuration = Configuration()
         if writeAheadLog {
           configuration.prepareDatabase { db in

@@ -29,8 +29,17 @@ public struct BundleRequest: Sendable {
   public var spec: Data?
 
   public init(
-    id: String, created: Date, symbols: [String], interval: String, taskKind: String, featureSetID: String, featureSetSHA256: String,
-    calibration: CalibrationMethod = .auto, exportONNX: Bool = false, provenance: [String: String] = [:], spec: Data? = nil
+    id: String,
+    created: Date,
+    symbols: [String],
+    interval: String,
+    taskKind: String,
+    featureSetID: String,
+    featureSetSHA256: String,
+    calibration: CalibrationMethod = .auto,
+    exportONNX: Bool = false,
+    provenance: [String: String] = [:],
+    spec: Data? = nil
   ) {
     self.id = id
     self.created = created
@@ -100,7 +109,13 @@ public enum TrainingBundle {
   /// Writes the bundle to `path` (a `.tar.gz`, atomically).
   /// - Throws: FAILED_PRECONDITION when the OOF predictions are too few to calibrate;
   ///   INTERNAL/UNAVAILABLE when encoding or writing fails.
-  public static func write(_ request: BundleRequest, data: TrainingData, runs: [ModelRun], final: FinalFit, to path: String) throws -> WrittenBundle {
+  public static func write(
+    _ request: BundleRequest,
+    data: TrainingData,
+    runs: [ModelRun],
+    final: FinalFit,
+    to path: String
+  ) throws -> WrittenBundle {
     let k = data.classes.count
     var files: [String: Data] = [:]
     var models: [BundleManifest.Model] = []
@@ -110,7 +125,8 @@ public enum TrainingBundle {
     // The models.
     // A model is the single served one where no stack and no other model shares its horizons.
     func isSingle(_ model: FinalModel) -> Bool {
-      final.stacks.isEmpty && final.models.filter { !Set($0.horizons).isDisjoint(with: model.horizons) }.count == 1
+      final.stacks.isEmpty
+        && final.models.filter { !Set($0.horizons).isDisjoint(with: model.horizons) }.count == 1
     }
     var modelFiles: [String: String] = [:]
     for model in final.models {
@@ -118,7 +134,15 @@ public enum TrainingBundle {
       let kind = model.modelKind
       let suffix = kind == .lstm ? "" : "_h\(model.horizons[0])"
       func envelope<M: Codable & Sendable>(_ fitted: M) throws -> Data {
-        try encoder.encode(BundleModelFile(kind: kind, horizons: model.horizons, classes: data.classes, columns: data.columns, model: fitted))
+        try encoder.encode(
+          BundleModelFile(
+            kind: kind,
+            horizons: model.horizons,
+            classes: data.classes,
+            columns: data.columns,
+            model: fitted
+          )
+        )
       }
       switch model.model {
       case .xgboost(let fitted):
@@ -140,47 +164,98 @@ public enum TrainingBundle {
         onnx = "models/\(model.name)\(suffix).onnx"
         files[onnx!] = try Self.onnx(model, scaler: final.scaler, classes: data.classes)
       }
-      models.append(BundleManifest.Model(name: model.name, kind: kind, file: file, role: isSingle(model) ? .single : .base, horizons: model.horizons, onnx: onnx))
+      models.append(
+        BundleManifest.Model(
+          name: model.name,
+          kind: kind,
+          file: file,
+          role: isSingle(model) ? .single : .base,
+          horizons: model.horizons,
+          onnx: onnx
+        )
+      )
     }
     for stack in final.stacks {
       let file = "models/stack_h\(stack.horizon).json"
-      files[file] = try encoder.encode(BundleStackFile(
-        bases: stack.bases.map { BundleStackFile<FeatureScaler, LogisticRegression>.Base(name: $0, file: modelFiles["\($0)@\(stack.horizon)"] ?? "") },
-        volatilityColumn: stack.volatilityColumn, scaler: stack.scaler, model: stack.model))
-      models.append(BundleManifest.Model(name: "stack", kind: .stack, file: file, role: .meta, horizons: [stack.horizon]))
+      files[file] = try encoder.encode(
+        BundleStackFile(
+          bases: stack.bases.map {
+            BundleStackFile<FeatureScaler, LogisticRegression>.Base(
+              name: $0,
+              file: modelFiles["\($0)@\(stack.horizon)"] ?? ""
+            )
+          },
+          volatilityColumn: stack.volatilityColumn,
+          scaler: stack.scaler,
+          model: stack.model
+        )
+      )
+      models.append(
+        BundleManifest.Model(
+          name: "stack",
+          kind: .stack,
+          file: file,
+          role: .meta,
+          horizons: [stack.horizon]
+        )
+      )
     }
 
     // Out-of-fold predictions, per horizon, on the rows every model predicted.
     var correlations: [Int: CorrelationMatrix] = [:]
-    var primary: (predictions: Predictions, final: ModelRun, metrics: [String: Double], inputs: OutOfFold.Inputs?)?
+    var primary:
+      (
+        predictions: Predictions, final: ModelRun, metrics: [String: Double],
+        inputs: OutOfFold.Inputs?
+      )?
     var served: [(horizon: Int, probabilities: [Double])] = []
     for (h, horizon) in data.horizons.enumerated() {
       let atHorizon = runs.filter { $0.horizon == horizon }
       guard !atHorizon.isEmpty else { continue }
       let finalRun = Self.finalModel(atHorizon)
-      let rows = (0..<data.rowCount).filter { row in
-        data.labels[h][row] >= 0 && atHorizon.allSatisfy { run in (0..<k).allSatisfy { run.outOfFold[row * k + $0].isFinite } }
+      let rows = (0 ..< data.rowCount).filter { row in
+        data.labels[h][row] >= 0
+          && atHorizon.allSatisfy { run in
+            (0 ..< k).allSatisfy { run.outOfFold[row * k + $0].isFinite }
+          }
       }
       guard !rows.isEmpty else {
-        throw VaneError(.failedPrecondition, "no row has an out-of-fold prediction of every model at \(horizon) bars: the data is too short for the plan")
+        throw VaneError(
+          .failedPrecondition,
+          "no row has an out-of-fold prediction of every model at \(horizon) bars: the data is too short for the plan"
+        )
       }
       var outputs: [String: OutOfFold.Output] = [:]
       for run in atHorizon {
-        outputs[run.name] = OutOfFold.Output(values: rows.flatMap { run.outOfFold[($0 * k)..<($0 * k + k)] }, valuesAreLogits: false)
+        outputs[run.name] = OutOfFold.Output(
+          values: rows.flatMap { run.outOfFold[($0 * k) ..< ($0 * k + k)] },
+          valuesAreLogits: false
+        )
       }
       let oof = OutOfFold(
-        labels: rows.map { data.labels[h][$0] }, foldIds: Self.foldIDs(rows, data: data, folds: finalRun.folds), final: finalRun.name,
-        models: outputs, inputs: Self.inputSummary(rows, data: data, scaler: final.scaler), barTimes: rows.map { data.openTimes[$0] })
+        labels: rows.map { data.labels[h][$0] },
+        foldIds: Self.foldIDs(rows, data: data, folds: finalRun.folds),
+        final: finalRun.name,
+        models: outputs,
+        inputs: Self.inputSummary(rows, data: data, scaler: final.scaler),
+        barTimes: rows.map { data.openTimes[$0] }
+      )
       files["reports/oof_h\(horizon).json"] = try oof.encoded()
       served.append((horizon, outputs[finalRun.name]!.values))
       let bases = atHorizon.filter { $0.kind != "stack" }
       correlations[horizon] = Self.correlations(bases, rows: rows, classCount: k)
       if primary == nil {
-        let predictions = try Predictions(probabilities: outputs[finalRun.name]!.values, classCount: k, labels: oof.labels)
+        let predictions = try Predictions(
+          probabilities: outputs[finalRun.name]!.values,
+          classCount: k,
+          labels: oof.labels
+        )
         primary = (predictions, finalRun, finalRun.metrics, oof.inputs)
       }
     }
-    guard let primary else { throw VaneError(.failedPrecondition, "no model produced out-of-fold predictions") }
+    guard let primary else {
+      throw VaneError(.failedPrecondition, "no model produced out-of-fold predictions")
+    }
 
     // Calibration of the served model, from the gatekeeper's library.
     let calibration: Calibration
@@ -197,44 +272,111 @@ public enum TrainingBundle {
         calibration = try Calibrator.fit(request.calibration, primary.predictions)
       }
     } catch let error as VaneError {
-      throw VaneError(.failedPrecondition, "calibrating \(primary.final.name)'s out-of-fold predictions: \(error.message)", cause: error)
+      throw VaneError(
+        .failedPrecondition,
+        "calibrating \(primary.final.name)'s out-of-fold predictions: \(error.message)",
+        cause: error
+      )
     }
 
-    files["reports/training.json"] = try encoder.encode(TrainingReport(
-      models: runs.map { run in
-        TrainingReport.Model(
-          name: run.name, kind: run.kind, horizon: run.horizon, oofMetrics: run.metrics, oofRows: run.outOfFoldRows, folds: run.folds,
-          finalFit: final.models.first { $0.name == run.name && $0.horizons.contains(run.horizon) }.map {
-            TrainingReport.FinalFitSummary(trainRows: $0.trainRows, validationRows: $0.validationRows, seconds: $0.seconds, bestIteration: $0.bestIteration)
-          })
-      },
-      correlations: correlations.keys.sorted().map { TrainingReport.Correlations(horizon: $0, matrix: correlations[$0]!) },
-      calibration: .init(method: calibration.method.rawValue, crossValidatedLogLoss: Dictionary(uniqueKeysWithValues: scores.map { ($0.key.rawValue, $0.value) })),
-      finalWindow: .init(start: final.window.trainRange.lowerBound, end: final.window.trainRange.upperBound, trainRows: final.window.trainRows.count,
-                         validationRows: final.window.validationRows.count)))
+    files["reports/training.json"] = try encoder.encode(
+      TrainingReport(
+        models: runs.map { run in
+          TrainingReport.Model(
+            name: run.name,
+            kind: run.kind,
+            horizon: run.horizon,
+            oofMetrics: run.metrics,
+            oofRows: run.outOfFoldRows,
+            folds: run.folds,
+            finalFit: final.models.first {
+              $0.name == run.name && $0.horizons.contains(run.horizon)
+            }.map {
+              TrainingReport.FinalFitSummary(
+                trainRows: $0.trainRows,
+                validationRows: $0.validationRows,
+                seconds: $0.seconds,
+                bestIteration: $0.bestIteration
+              )
+            }
+          )
+        },
+        correlations: correlations.keys.sorted().map {
+          TrainingReport.Correlations(horizon: $0, matrix: correlations[$0]!)
+        },
+        calibration: .init(
+          method: calibration.method.rawValue,
+          crossValidatedLogLoss: Dictionary(
+            uniqueKeysWithValues: scores.map { ($0.key.rawValue, $0.value) }
+          )
+        ),
+        finalWindow: .init(
+          start: final.window.trainRange.lowerBound,
+          end: final.window.trainRange.upperBound,
+          trainRows: final.window.trainRows.count,
+          validationRows: final.window.validationRows.count
+        )
+      )
+    )
     if let spec = request.spec { files["spec.json"] = spec }
     // What the served answers are compared with at answer time: the calibrated horizon's
     // scores as the predictor will answer them.
-    if let first = served.first?.horizon, let index = served.firstIndex(where: { $0.horizon == first }) {
-      served[index].probabilities = try calibration.apply(probabilities: served[index].probabilities, classCount: k)
+    if let first = served.first?.horizon,
+      let index = served.firstIndex(where: { $0.horizon == first })
+    {
+      served[index].probabilities = try calibration.apply(
+        probabilities: served[index].probabilities,
+        classCount: k
+      )
     }
-    files[TrainingReference.file] = try encoder.encode(Self.reference(data: data, final: final, served: served))
+    files[TrainingReference.file] = try encoder.encode(
+      Self.reference(data: data, final: final, served: served)
+    )
 
     let manifest = BundleManifest(
-      id: request.id, created: Self.timestamp(request.created), symbols: request.symbols, interval: request.interval,
+      id: request.id,
+      created: Self.timestamp(request.created),
+      symbols: request.symbols,
+      interval: request.interval,
       task: .init(kind: request.taskKind, classes: data.classes, horizons: data.horizons),
-      featureSet: .init(id: request.featureSetID, sha256: request.featureSetSHA256, columns: data.columns),
-      models: models, calibration: .init(method: calibration.method.rawValue, parameters: calibration.parametersJSON()),
-      outOfFold: .init(file: "reports/oof_h\(primary.final.horizon).json"), reference: .init(file: TrainingReference.file), metrics: primary.metrics.filter { $0.value.isFinite },
+      featureSet: .init(
+        id: request.featureSetID,
+        sha256: request.featureSetSHA256,
+        columns: data.columns
+      ),
+      models: models,
+      calibration: .init(
+        method: calibration.method.rawValue,
+        parameters: calibration.parametersJSON()
+      ),
+      outOfFold: .init(file: "reports/oof_h\(primary.final.horizon).json"),
+      reference: .init(file: TrainingReference.file),
+      metrics: primary.metrics.filter { $0.value.isFinite },
       provenance: request.provenance.merging(
-        ["final_model": primary.final.name, "final_window": "\(final.window.trainRange.lowerBound)..<\(final.window.trainRange.upperBound)"]) { a, _ in a })
+        [
+          "final_model": primary.final.name,
+          "final_window":
+            "\(final.window.trainRange.lowerBound)..<\(final.window.trainRange.upperBound)",
+        ]) { a, _ in a }
+    )
     let (written, sha256) = try ModelBundle.write(manifest, files: files, to: path)
     var warnings: [String] = []
     let constant = data.columns.filter { !(primary.inputs?.columns.contains($0) ?? true) }
-    if !constant.isEmpty { warnings.append("constant over the out-of-fold rows (no information; left out of the input summary): \(constant.joined(separator: ", "))") }
+    if !constant.isEmpty {
+      warnings.append(
+        "constant over the out-of-fold rows (no information; left out of the input summary): \(constant.joined(separator: ", "))"
+      )
+    }
     return WrittenBundle(
-      path: path, manifest: written, manifestSHA256: sha256, finalModel: primary.final.name, calibration: calibration, calibrationScores: scores,
-      correlations: correlations, warnings: warnings)
+      path: path,
+      manifest: written,
+      manifestSHA256: sha256,
+      finalModel: primary.final.name,
+      calibration: calibration,
+      calibrationScores: scores,
+      correlations: correlations,
+      warnings: warnings
+    )
   }
 
   /// A model as ONNX taking raw features: the bundle's scaler is the graph's input transform,
@@ -242,15 +384,45 @@ public enum TrainingBundle {
   /// XGBoost, which treats NaN as missing).
   static func onnx(_ model: FinalModel, scaler: FeatureScaler?, classes: [String]) throws -> Data {
     func transform(zero: Bool) -> ONNXInputTransform {
-      ONNXInputTransform(center: scaler?.center ?? [], scale: scaler?.scale ?? [], zeroNonFinite: zero)
+      ONNXInputTransform(
+        center: scaler?.center ?? [],
+        scale: scaler?.scale ?? [],
+        zeroNonFinite: zero
+      )
     }
-    let metadata = ["vane.model_name": model.name, "vane.horizons": model.horizons.map(String.init).joined(separator: ",")]
+    let metadata = [
+      "vane.model_name": model.name,
+      "vane.horizons": model.horizons.map(String.init).joined(separator: ","),
+    ]
     switch model.model {
-    case .logisticRegression(let fitted): return try ONNXExport.logisticRegression(fitted, transform: transform(zero: true), classNames: classes, metadata: metadata)
-    case .mlp(let fitted): return try ONNXExport.mlp(fitted, transform: transform(zero: true), classNames: classes, metadata: metadata)
-    case .xgboost(let fitted): return try ONNXExport.xgboost(fitted, transform: transform(zero: false), classNames: classes, metadata: metadata)
+    case .logisticRegression(let fitted):
+      return try ONNXExport.logisticRegression(
+        fitted,
+        transform: transform(zero: true),
+        classNames: classes,
+        metadata: metadata
+      )
+    case .mlp(let fitted):
+      return try ONNXExport.mlp(
+        fitted,
+        transform: transform(zero: true),
+        classNames: classes,
+        metadata: metadata
+      )
+    case .xgboost(let fitted):
+      return try ONNXExport.xgboost(
+        fitted,
+        transform: transform(zero: false),
+        classNames: classes,
+        metadata: metadata
+      )
     case .lstm(let fitted):
-      return try ONNXExport.lstm(fitted, transform: transform(zero: true), headNames: model.horizons.map { "up_h\($0)" }, metadata: metadata)
+      return try ONNXExport.lstm(
+        fitted,
+        transform: transform(zero: true),
+        headNames: model.horizons.map { "up_h\($0)" },
+        metadata: metadata
+      )
     }
   }
 
@@ -262,39 +434,67 @@ public enum TrainingBundle {
   /// Mean and standard deviation per column of the scaled inputs of `rows` (finite values).
   /// Columns constant over the rows are left out: they carry nothing (BTCUSDT's correlation
   /// with BTC is always 1) and their zero spread says nothing about scaling.
-  static func inputSummary(_ rows: [Int], data: TrainingData, scaler: FeatureScaler?) -> OutOfFold.Inputs {
+  static func inputSummary(
+    _ rows: [Int],
+    data: TrainingData,
+    scaler: FeatureScaler?
+  ) -> OutOfFold.Inputs {
     let width = data.columns.count
     var values = data.rows(rows)
     if let scaler { values = scaler.transform(batch: values) }
     var mean = [Double](repeating: 0, count: width), std = [Double](repeating: 0, count: width)
-    for c in 0..<width {
+    for c in 0 ..< width {
       var count = 0.0, sum = 0.0
-      for r in rows.indices where values[r * width + c].isFinite { sum += values[r * width + c]; count += 1 }
+      for r in rows.indices where values[r * width + c].isFinite {
+        sum += values[r * width + c]
+        count += 1
+      }
       let m = count > 0 ? sum / count : .nan
       var squares = 0.0
-      for r in rows.indices where values[r * width + c].isFinite { squares += (values[r * width + c] - m) * (values[r * width + c] - m) }
+      for r in rows.indices where values[r * width + c].isFinite {
+        squares += (values[r * width + c] - m) * (values[r * width + c] - m)
+      }
       mean[c] = m
       std[c] = count > 0 ? (squares / count).squareRoot() : .nan
     }
-    let kept = (0..<width).filter { std[$0] > 0 }
-    return OutOfFold.Inputs(columns: kept.map { data.columns[$0] }, mean: kept.map { mean[$0] }, std: kept.map { std[$0] })
+    let kept = (0 ..< width).filter { std[$0] > 0 }
+    return OutOfFold.Inputs(
+      columns: kept.map { data.columns[$0] },
+      mean: kept.map { mean[$0] },
+      std: kept.map { std[$0] }
+    )
   }
 
   /// The reference statistics of the final fit's rows (training and validation: everything the
   /// served models learned from).
-  static func reference(data: TrainingData, final: FinalFit, served: [(horizon: Int, probabilities: [Double])]) -> TrainingReference {
+  static func reference(
+    data: TrainingData,
+    final: FinalFit,
+    served: [(horizon: Int, probabilities: [Double])]
+  ) -> TrainingReference {
     let rows = (final.window.trainRows + final.window.validationRows).sorted()
     let raw = data.rows(rows)
     let scaled = final.scaler.map { $0.transform(batch: raw) } ?? raw
     let start = rows.first.map { data.openTimes[$0] } ?? 0
     let end = rows.last.map { data.openTimes[$0] + data.barMs } ?? 0
     return TrainingReference.summarise(
-      columns: data.columns, raw: raw, scaled: scaled, rows: rows.count, dataStart: start, dataEnd: end, classCount: data.classes.count, scores: served)
+      columns: data.columns,
+      raw: raw,
+      scaled: scaled,
+      rows: rows.count,
+      dataStart: start,
+      dataEnd: end,
+      classCount: data.classes.count,
+      scores: served
+    )
   }
 
-  static func correlations(_ runs: [ModelRun], rows: [Int], classCount k: Int) -> CorrelationMatrix {
+  static func correlations(_ runs: [ModelRun], rows: [Int], classCount k: Int) -> CorrelationMatrix
+  {
     let series: [[Double]] = runs.map { run in
-      k == 2 ? rows.map { run.outOfFold[$0 * k + 1] } : rows.flatMap { run.outOfFold[($0 * k)..<($0 * k + k)] }
+      k == 2
+        ? rows.map { run.outOfFold[$0 * k + 1] }
+        : rows.flatMap { run.outOfFold[($0 * k) ..< ($0 * k + k)] }
     }
     let values = series.map { a in series.map { b in Self.pearson(a, b) } }
     return CorrelationMatrix(models: runs.map(\.name), values: values, rows: rows.count)
@@ -329,7 +529,12 @@ struct TrainingReport: Encodable, Sendable {
     var seconds: Double
     var bestIteration: Int
 
-    enum CodingKeys: String, CodingKey { case trainRows = "train_rows", validationRows = "validation_rows", seconds, bestIteration = "best_iteration" }
+    enum CodingKeys: String, CodingKey {
+      case trainRows = "train_rows"
+      case validationRows = "validation_rows"
+      case seconds
+      case bestIteration = "best_iteration"
+    }
   }
 
   struct Model: Encodable, Sendable {
@@ -341,7 +546,13 @@ struct TrainingReport: Encodable, Sendable {
     var folds: [FoldRun]
     var finalFit: FinalFitSummary?
 
-    enum CodingKeys: String, CodingKey { case name, kind, horizon, oofMetrics = "oof_metrics", oofRows = "oof_rows", folds, finalFit = "final_fit" }
+    enum CodingKeys: String, CodingKey {
+      case name, kind, horizon
+      case oofMetrics = "oof_metrics"
+      case oofRows = "oof_rows"
+      case folds
+      case finalFit = "final_fit"
+    }
   }
 
   struct Correlations: Encodable, Sendable {
@@ -353,7 +564,10 @@ struct TrainingReport: Encodable, Sendable {
     var method: String
     var crossValidatedLogLoss: [String: Double]
 
-    enum CodingKeys: String, CodingKey { case method, crossValidatedLogLoss = "cross_validated_log_loss" }
+    enum CodingKeys: String, CodingKey {
+      case method
+      case crossValidatedLogLoss = "cross_validated_log_loss"
+    }
   }
 
   struct Window: Encodable, Sendable {
@@ -362,7 +576,11 @@ struct TrainingReport: Encodable, Sendable {
     var trainRows: Int
     var validationRows: Int
 
-    enum CodingKeys: String, CodingKey { case start, end, trainRows = "train_rows", validationRows = "validation_rows" }
+    enum CodingKeys: String, CodingKey {
+      case start, end
+      case trainRows = "train_rows"
+      case validationRows = "validation_rows"
+    }
   }
 
   var models: [Model]
@@ -370,7 +588,10 @@ struct TrainingReport: Encodable, Sendable {
   var calibration: CalibrationSummary
   var finalWindow: Window
 
-  enum CodingKeys: String, CodingKey { case models, correlations, calibration, finalWindow = "final_window" }
+  enum CodingKeys: String, CodingKey {
+    case models, correlations, calibration
+    case finalWindow = "final_window"
+  }
 }
 
 extension FinalModel {

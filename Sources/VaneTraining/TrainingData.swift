@@ -26,17 +26,36 @@ public struct TrainingData: Sendable {
 
   /// - Throws: INVALID_ARGUMENT naming the field when shapes disagree or times go backwards.
   public init(
-    columns: [String], scaled: [Bool]? = nil, features: [Double], openTimes: [Int64], symbolIndex: [Int]? = nil, symbols: [String],
-    horizons: [Int], labels: [[Int]], labelEnds: [[Int64]], classes: [String], barMs: Int64
+    columns: [String],
+    scaled: [Bool]? = nil,
+    features: [Double],
+    openTimes: [Int64],
+    symbolIndex: [Int]? = nil,
+    symbols: [String],
+    horizons: [Int],
+    labels: [[Int]],
+    labelEnds: [[Int64]],
+    classes: [String],
+    barMs: Int64
   ) throws {
     let n = openTimes.count
     guard !columns.isEmpty, features.count == n * columns.count else {
-      throw VaneError.invalidArgument(field: "features", "\(features.count) values for \(n) rows × \(columns.count) columns")
+      throw VaneError.invalidArgument(
+        field: "features",
+        "\(features.count) values for \(n) rows × \(columns.count) columns"
+      )
     }
     guard !horizons.isEmpty, labels.count == horizons.count, labelEnds.count == horizons.count,
-          labels.allSatisfy({ $0.count == n }), labelEnds.allSatisfy({ $0.count == n })
-    else { throw VaneError.invalidArgument(field: "labels", "need one label and label end per row for each of \(horizons.count) horizons") }
-    guard classes.count >= 2 else { throw VaneError.invalidArgument(field: "classes", "need at least two") }
+      labels.allSatisfy({ $0.count == n }), labelEnds.allSatisfy({ $0.count == n })
+    else {
+      throw VaneError.invalidArgument(
+        field: "labels",
+        "need one label and label end per row for each of \(horizons.count) horizons"
+      )
+    }
+    guard classes.count >= 2 else {
+      throw VaneError.invalidArgument(field: "classes", "need at least two")
+    }
     if let bad = labels.joined().first(where: { $0 < -1 || $0 >= classes.count }) {
       throw VaneError.invalidArgument(field: "labels", "\(bad) is not a class index or −1")
     }
@@ -61,7 +80,7 @@ public struct TrainingData: Sendable {
     let width = self.columns.count
     var out: [Double] = []
     out.reserveCapacity(indices.count * width)
-    for r in indices { out += self.features[(r * width)..<((r + 1) * width)] }
+    for r in indices { out += self.features[(r * width) ..< ((r + 1) * width)] }
     return out
   }
 
@@ -71,7 +90,7 @@ public struct TrainingData: Sendable {
     var lastRow: [Int: Int] = [:]
     var run = [Int](repeating: 0, count: self.rowCount)
     var previous = [Int](repeating: -1, count: self.rowCount)
-    for r in 0..<self.rowCount {
+    for r in 0 ..< self.rowCount {
       let symbol = self.symbolIndex[r]
       if let p = lastRow[symbol], self.openTimes[r] - self.openTimes[p] == self.barMs {
         run[r] = run[p] + 1
@@ -81,7 +100,7 @@ public struct TrainingData: Sendable {
       }
       lastRow[symbol] = r
     }
-    return (0..<self.rowCount).map { r in
+    return (0 ..< self.rowCount).map { r in
       guard run[r] >= length else { return nil }
       var window = [r]
       while window.count < length { window.append(previous[window[window.count - 1]]) }
@@ -93,12 +112,20 @@ public struct TrainingData: Sendable {
 extension TrainingData {
   /// The rows of a feature-service dataset.
   public init(dataset: Dataset) throws {
-    let block = dataset.block(0..<dataset.rowCount)
+    let block = dataset.block(0 ..< dataset.rowCount)
     let set = dataset.spec.featureSet
     try self.init(
-      columns: set.columnNames, scaled: set.columns.map(\.scaled), features: block.features, openTimes: block.openTimes,
-      symbolIndex: block.symbolIndex.map(Int.init), symbols: dataset.spec.symbols, horizons: dataset.spec.labels.horizons,
-      labels: block.labels.map { $0.map(Int.init) }, labelEnds: block.labelEnds, classes: dataset.spec.labels.classes,
-      barMs: dataset.spec.interval.milliseconds)
+      columns: set.columnNames,
+      scaled: set.columns.map(\.scaled),
+      features: block.features,
+      openTimes: block.openTimes,
+      symbolIndex: block.symbolIndex.map(Int.init),
+      symbols: dataset.spec.symbols,
+      horizons: dataset.spec.labels.horizons,
+      labels: block.labels.map { $0.map(Int.init) },
+      labelEnds: block.labelEnds,
+      classes: dataset.spec.labels.classes,
+      barMs: dataset.spec.interval.milliseconds
+    )
   }
 }

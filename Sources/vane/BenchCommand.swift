@@ -13,7 +13,10 @@ struct BenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Benchmarks that print figures.",
-    subcommands: [PipelineBench.self, RPCBench.self, FeatureBench.self, QualityBench.self, TrainBench.self, ModelBench.self, PredictorBench.self, DeployBench.self, ONNXBench.self]
+    subcommands: [
+      PipelineBench.self, RPCBench.self, FeatureBench.self, QualityBench.self, TrainBench.self,
+      ModelBench.self, PredictorBench.self, DeployBench.self, ONNXBench.self,
+    ]
   )
 }
 
@@ -55,10 +58,13 @@ struct RPCBench: AsyncParsableCommand {
   }
 
   func run() async throws {
-    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+      .deletingLastPathComponent()
     let cxx = directory.appendingPathComponent("vane-bench-cxx").path
     guard FileManager.default.isExecutableFile(atPath: cxx) else {
-      throw ValidationError("vane-bench-cxx is not next to vane (\(cxx)); build it: swift build -c release --product vane-bench-cxx")
+      throw ValidationError(
+        "vane-bench-cxx is not next to vane (\(cxx)); build it: swift build -c release --product vane-bench-cxx"
+      )
     }
     // The Vane server: a real `vane serve feature` process.
     let feature = try await BenchServer.start()
@@ -68,40 +74,94 @@ struct RPCBench: AsyncParsableCommand {
     // The response the Vane server sends, so the C++ reference answers with the same size.
     let probe = try ShimClientTransport(config: .init(target: address))
     let responseSize = try await withGRPCClient(transport: probe) { client -> Int in
-      let info = try await Vane_V1_FeatureService.Client(wrapping: client).getServiceInfo(Vane_V1_GetServiceInfoRequest())
+      let info = try await Vane_V1_FeatureService.Client(wrapping: client).getServiceInfo(
+        Vane_V1_GetServiceInfoRequest()
+      )
       let bytes: [UInt8] = try info.serializedBytes()
       return bytes.count
     }
 
-    print("vane bench rpc: unary FeatureService/GetServiceInfo, empty request, \(responseSize)-byte response, loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores")
-    let swiftSequential = try await self.swiftRun(address: address, calls: self.sequential, concurrency: 1)
-    let swiftConcurrent = try await self.swiftRun(address: address, calls: self.calls, concurrency: self.concurrency)
-    let cxxClientToSwift = try self.cxxClient(cxx, target: address, calls: self.calls, concurrency: self.concurrency)
+    print(
+      "vane bench rpc: unary FeatureService/GetServiceInfo, empty request, \(responseSize)-byte response, loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores"
+    )
+    let swiftSequential = try await self.swiftRun(
+      address: address,
+      calls: self.sequential,
+      concurrency: 1
+    )
+    let swiftConcurrent = try await self.swiftRun(
+      address: address,
+      calls: self.calls,
+      concurrency: self.concurrency
+    )
+    let cxxClientToSwift = try self.cxxClient(
+      cxx,
+      target: address,
+      calls: self.calls,
+      concurrency: self.concurrency
+    )
     feature.stop()
 
     let reference = Process()
     reference.executableURL = URL(fileURLWithPath: cxx)
-    reference.arguments = ["server", "--address", "127.0.0.1:0", "--response-bytes", "\(responseSize)"]
+    reference.arguments = [
+      "server", "--address", "127.0.0.1:0", "--response-bytes", "\(responseSize)",
+    ]
     let output = Pipe()
     reference.standardOutput = output
     reference.standardInput = Pipe()
     try reference.run()
-    defer { reference.terminate(); reference.waitUntilExit() }
+    defer {
+      reference.terminate()
+      reference.waitUntilExit()
+    }
     let line = FileDescriptorReader.readLine(output.fileHandleForReading.fileDescriptor) ?? ""
-    guard line.hasPrefix("LISTENING "), let referencePort = Int(line.dropFirst(10).trimmingCharacters(in: .whitespaces)) else {
+    guard line.hasPrefix("LISTENING "),
+      let referencePort = Int(line.dropFirst(10).trimmingCharacters(in: .whitespaces))
+    else {
       throw ValidationError("vane-bench-cxx server said '\(line)'")
     }
     let referenceAddress = "127.0.0.1:\(referencePort)"
-    let cxxSequential = try self.cxxClient(cxx, target: referenceAddress, calls: self.sequential, concurrency: 1)
-    let cxxConcurrent = try self.cxxClient(cxx, target: referenceAddress, calls: self.calls, concurrency: self.concurrency)
-    let swiftClientToCxx = try await self.swiftRun(address: referenceAddress, calls: self.calls, concurrency: self.concurrency)
-    let swiftClientToCxxSequential = try await self.swiftRun(address: referenceAddress, calls: self.sequential, concurrency: 1)
+    let cxxSequential = try self.cxxClient(
+      cxx,
+      target: referenceAddress,
+      calls: self.sequential,
+      concurrency: 1
+    )
+    let cxxConcurrent = try self.cxxClient(
+      cxx,
+      target: referenceAddress,
+      calls: self.calls,
+      concurrency: self.concurrency
+    )
+    let swiftClientToCxx = try await self.swiftRun(
+      address: referenceAddress,
+      calls: self.calls,
+      concurrency: self.concurrency
+    )
+    let swiftClientToCxxSequential = try await self.swiftRun(
+      address: referenceAddress,
+      calls: self.sequential,
+      concurrency: 1
+    )
 
     func row(_ name: String, _ f: Figures) -> String {
       name.padding(toLength: 44, withPad: " ", startingAt: 0)
-        + String(format: "%9d %5d %12.0f %9.1f %9.1f %9.1f %6d", f.calls, f.concurrency, f.calls_per_second, f.p50_us, f.p90_us, f.p99_us, f.errors)
+        + String(
+          format: "%9d %5d %12.0f %9.1f %9.1f %9.1f %6d",
+          f.calls,
+          f.concurrency,
+          f.calls_per_second,
+          f.p50_us,
+          f.p90_us,
+          f.p99_us,
+          f.errors
+        )
     }
-    print("run".padding(toLength: 44, withPad: " ", startingAt: 0) + "    calls  in-flight  calls/s   p50 µs    p90 µs    p99 µs errors")
+    print(
+      "run".padding(toLength: 44, withPad: " ", startingAt: 0)
+        + "    calls  in-flight  calls/s   p50 µs    p90 µs    p99 µs errors"
+    )
     print(row("vane (Swift client -> Swift server)", swiftSequential))
     print(row("plain grpc++ (C++ client -> C++ server)", cxxSequential))
     print(row("vane (Swift client -> Swift server)", swiftConcurrent))
@@ -111,8 +171,21 @@ struct RPCBench: AsyncParsableCommand {
     print(row("mixed (Swift client -> C++ server)", swiftClientToCxxSequential))
     let throughputRatio = swiftConcurrent.calls_per_second / cxxConcurrent.calls_per_second
     let latencyRatio = swiftSequential.p50_us / cxxSequential.p50_us
-    print(String(format: "throughput, %d in flight: vane / grpc++ = %.2f× (target ≥ 0.80×) %@", self.concurrency, throughputRatio, throughputRatio >= 0.8 ? "met" : "NOT met"))
-    print(String(format: "sequential p50: vane / grpc++ = %.2f× (target ≤ 1.25×) %@", latencyRatio, latencyRatio <= 1.25 ? "met" : "NOT met"))
+    print(
+      String(
+        format: "throughput, %d in flight: vane / grpc++ = %.2f× (target ≥ 0.80×) %@",
+        self.concurrency,
+        throughputRatio,
+        throughputRatio >= 0.8 ? "met" : "NOT met"
+      )
+    )
+    print(
+      String(
+        format: "sequential p50: vane / grpc++ = %.2f× (target ≤ 1.25×) %@",
+        latencyRatio,
+        latencyRatio <= 1.25 ? "met" : "NOT met"
+      )
+    )
   }
 
   private func swiftRun(address: String, calls: Int, concurrency: Int) async throws -> Figures {
@@ -120,19 +193,29 @@ struct RPCBench: AsyncParsableCommand {
     return try await withGRPCClient(transport: transport) { grpcClient in
       let client = Vane_V1_FeatureService.Client(wrapping: grpcClient)
       let request = Vane_V1_GetServiceInfoRequest()
-      let load = try await LoadRun.measure(calls: calls, concurrency: concurrency, warmup: self.warmup) {
+      let load = try await LoadRun.measure(
+        calls: calls,
+        concurrency: concurrency,
+        warmup: self.warmup
+      ) {
         _ = try await client.getServiceInfo(request)
       }
       return load.figures
     }
   }
 
-  private func cxxClient(_ path: String, target: String, calls: Int, concurrency: Int) throws -> Figures {
+  private func cxxClient(
+    _ path: String,
+    target: String,
+    calls: Int,
+    concurrency: Int
+  ) throws -> Figures {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = [
       "client", "--target", target, "--method", "/vane.v1.FeatureService/GetServiceInfo",
-      "--request-bytes", "0", "--calls", "\(calls)", "--concurrency", "\(concurrency)", "--warmup", "\(self.warmup)",
+      "--request-bytes", "0", "--calls", "\(calls)", "--concurrency", "\(concurrency)", "--warmup",
+      "\(self.warmup)",
     ]
     let output = Pipe()
     process.standardOutput = output
@@ -142,7 +225,8 @@ struct RPCBench: AsyncParsableCommand {
     guard process.terminationStatus == 0 else {
       throw ValidationError("vane-bench-cxx client exited with \(process.terminationStatus)")
     }
-    let lastLine = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+    let lastLine =
+      String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
     return try JSONDecoder().decode(Figures.self, from: Data(lastLine.utf8))
   }
 }
@@ -155,17 +239,23 @@ struct LoadRun: Sendable {
   var elapsed: Duration
 
   /// Runs `warmup` untimed calls, then `calls` calls split over `concurrency` workers.
-  static func measure(calls: Int, concurrency: Int, warmup: Int, _ call: @escaping @Sendable () async throws -> Void) async throws -> LoadRun {
-    for _ in 0..<warmup { try await call() }
+  static func measure(
+    calls: Int,
+    concurrency: Int,
+    warmup: Int,
+    _ call: @escaping @Sendable () async throws -> Void
+  ) async throws -> LoadRun {
+    for _ in 0 ..< warmup { try await call() }
     let clock = ContinuousClock()
     let perWorker = max(1, calls / concurrency)
     let started = clock.now
-    let timed = await withTaskGroup(of: [(start: Duration, latency: Duration, failed: Bool)].self) { group in
-      for _ in 0..<concurrency {
+    let timed = await withTaskGroup(of: [(start: Duration, latency: Duration, failed: Bool)].self) {
+      group in
+      for _ in 0 ..< concurrency {
         group.addTask {
           var part: [(start: Duration, latency: Duration, failed: Bool)] = []
           part.reserveCapacity(perWorker)
-          for _ in 0..<perWorker {
+          for _ in 0 ..< perWorker {
             let start = clock.now
             var failed = false
             do { try await call() } catch { failed = true }
@@ -186,9 +276,15 @@ struct LoadRun: Sendable {
   }
 
   /// Latency percentiles (µs) of the calls that started in `window` (all when nil).
-  func percentiles(in window: Range<Duration>? = nil) -> (p50: Double, p90: Double, p99: Double, count: Int) {
-    let micros = self.calls.filter { window?.contains($0.start) ?? true }.map { Self.micros($0.latency) }.sorted()
-    func percentile(_ p: Double) -> Double { micros.isEmpty ? 0 : micros[min(micros.count - 1, Int(Double(micros.count) * p))] }
+  func percentiles(
+    in window: Range<Duration>? = nil
+  ) -> (p50: Double, p90: Double, p99: Double, count: Int) {
+    let micros = self.calls.filter { window?.contains($0.start) ?? true }.map {
+      Self.micros($0.latency)
+    }.sorted()
+    func percentile(_ p: Double) -> Double {
+      micros.isEmpty ? 0 : micros[min(micros.count - 1, Int(Double(micros.count) * p))]
+    }
     return (percentile(0.5), percentile(0.9), percentile(0.99), micros.count)
   }
 
@@ -198,8 +294,15 @@ struct LoadRun: Sendable {
     let seconds = Self.micros(self.elapsed) / 1e6
     let p = self.percentiles()
     return RPCBench.Figures(
-      calls: self.calls.count, concurrency: self.concurrency, seconds: seconds, calls_per_second: Double(self.calls.count) / seconds, p50_us: p.p50,
-      p90_us: p.p90, p99_us: p.p99, errors: self.failures)
+      calls: self.calls.count,
+      concurrency: self.concurrency,
+      seconds: seconds,
+      calls_per_second: Double(self.calls.count) / seconds,
+      p50_us: p.p50,
+      p90_us: p.p90,
+      p99_us: p.p99,
+      errors: self.failures
+    )
   }
 }
 
@@ -211,15 +314,31 @@ struct BenchServer {
 
   /// Starts the server next to this executable and waits until it is SERVING.
   static func start() async throws -> BenchServer {
-    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-    let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bench-\(getpid())-\(UUID().uuidString)")
+    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+      .deletingLastPathComponent()
+    let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-bench-\(getpid())-\(UUID().uuidString)"
+    )
     let port = try freePort()
     let process = Process()
     process.executableURL = directory.appendingPathComponent("vane")
-    process.arguments = ["serve", "feature", "--address", "127.0.0.1:\(port)", "--data-dir", dataDirectory.path, "--log-level", "error"]
+    process.arguments = [
+      "serve", "feature", "--address", "127.0.0.1:\(port)", "--data-dir", dataDirectory.path,
+      "--log-level", "error",
+    ]
     try process.run()
-    let server = BenchServer(process: process, address: "127.0.0.1:\(port)", dataDirectory: dataDirectory)
-    guard await HealthProbe.waitUntilServing(config: .init(target: server.address), service: "", timeout: .seconds(30)) else {
+    let server = BenchServer(
+      process: process,
+      address: "127.0.0.1:\(port)",
+      dataDirectory: dataDirectory
+    )
+    guard
+      await HealthProbe.waitUntilServing(
+        config: .init(target: server.address),
+        service: "",
+        timeout: .seconds(30)
+      )
+    else {
       server.stop()
       throw ValidationError("the vane server on \(server.address) did not become SERVING")
     }

@@ -43,7 +43,9 @@ struct CallCommand: AsyncParsableCommand {
     let registry = MethodRegistry.vane
     let catalog = try DescriptorCatalog.vane()
     guard let entry = registry.entry(named: self.method) else {
-      throw ValidationError("METHOD: '\(self.method)' is not a Vane method; known: \(registry.entries.map(\.descriptor.fullyQualifiedMethod).joined(separator: ", "))")
+      throw ValidationError(
+        "METHOD: '\(self.method)' is not a Vane method; known: \(registry.entries.map(\.descriptor.fullyQualifiedMethod).joined(separator: ", "))"
+      )
     }
     let path = entry.descriptor.fullyQualifiedMethod
     let clientStreams = catalog.method(path)?.clientStreaming ?? false
@@ -54,7 +56,10 @@ struct CallCommand: AsyncParsableCommand {
       guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
         throw ValidationError("--metadata: '\(pair)' is not key=value")
       }
-      metadata.addString(String(pair[pair.index(after: equals)...]), forKey: String(pair[..<equals]).lowercased())
+      metadata.addString(
+        String(pair[pair.index(after: equals)...]),
+        forKey: String(pair[..<equals]).lowercased()
+      )
     }
     let transport = try ShimClientTransport(config: self.connection.config(target: self.address))
     var options = CallOptions.defaults
@@ -83,7 +88,10 @@ struct CallCommand: AsyncParsableCommand {
     }
   }
 
-  private func requests(input: any SwiftProtobuf.Message.Type, clientStreams: Bool) throws -> [[UInt8]] {
+  private func requests(
+    input: any SwiftProtobuf.Message.Type,
+    clientStreams: Bool
+  ) throws -> [[UInt8]] {
     var text = self.json
     if text == "-" {
       text = String(decoding: FileDescriptorReader.readAll(STDIN_FILENO), as: UTF8.self)
@@ -94,7 +102,9 @@ struct CallCommand: AsyncParsableCommand {
         let objects: [String]
         if trimmed.hasPrefix("[") {
           let array = try JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [Any] ?? []
-          objects = try array.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+          objects = try array.map {
+            String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self)
+          }
         } else {
           objects = trimmed.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         }
@@ -102,7 +112,9 @@ struct CallCommand: AsyncParsableCommand {
       }
       return [try input.init(jsonString: text).serializedBytes()]
     } catch {
-      FileHandle.standardError.write(Data("JSON: not a valid \(input.protoMessageName): \(error)\n".utf8))
+      FileHandle.standardError.write(
+        Data("JSON: not a valid \(input.protoMessageName): \(error)\n".utf8)
+      )
       throw ExitCode(2)
     }
   }

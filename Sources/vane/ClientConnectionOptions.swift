@@ -11,7 +11,10 @@ struct ClientConnectionOptions: ParsableArguments {
   @Flag(name: .customLong("tls"), help: "Use TLS with the system's roots.")
   var tls = false
 
-  @Option(name: .customLong("tls-ca"), help: "PEM roots that sign the server's certificate (implies --tls).")
+  @Option(
+    name: .customLong("tls-ca"),
+    help: "PEM roots that sign the server's certificate (implies --tls)."
+  )
   var tlsCA: String?
 
   @Option(name: .customLong("tls-cert"), help: "PEM client certificate chain, for mutual TLS.")
@@ -20,10 +23,16 @@ struct ClientConnectionOptions: ParsableArguments {
   @Option(name: .customLong("tls-key"), help: "PEM client private key, for mutual TLS.")
   var tlsKey: String?
 
-  @Option(name: .customLong("tls-server-name"), help: "Name to check the server's certificate against.")
+  @Option(
+    name: .customLong("tls-server-name"),
+    help: "Name to check the server's certificate against."
+  )
   var serverName: String?
 
-  @Option(name: .customLong("admin-token-file"), help: "File holding the bearer token for admin methods (or VANE_ADMIN_TOKEN_FILE).")
+  @Option(
+    name: .customLong("admin-token-file"),
+    help: "File holding the bearer token for admin methods (or VANE_ADMIN_TOKEN_FILE)."
+  )
   var adminTokenFile: String?
 
   @Option(name: .customLong("max-message-mib"), help: "Largest message received or sent, in MiB.")
@@ -48,7 +57,10 @@ struct ClientConnectionOptions: ParsableArguments {
     return ShimClientTransport.Config(
       target: target,
       tls: tls,
-      messageLimits: ShimMessageLimits(maxReceiveBytes: self.maxMessageMiB << 20, maxSendBytes: self.maxMessageMiB << 20)
+      messageLimits: ShimMessageLimits(
+        maxReceiveBytes: self.maxMessageMiB << 20,
+        maxSendBytes: self.maxMessageMiB << 20
+      )
     )
   }
 
@@ -56,7 +68,9 @@ struct ClientConnectionOptions: ParsableArguments {
   func metadata() throws -> Metadata {
     let path = self.adminTokenFile ?? ProcessInfo.processInfo.environment["VANE_ADMIN_TOKEN_FILE"]
     guard let path, !path.isEmpty else { return [:] }
-    let token = try readFile(path, option: "--admin-token-file").trimmingCharacters(in: .whitespacesAndNewlines)
+    let token = try readFile(path, option: "--admin-token-file").trimmingCharacters(
+      in: .whitespacesAndNewlines
+    )
     return ["authorization": "Bearer \(token)"]
   }
 }
@@ -65,7 +79,9 @@ extension ClientConnectionOptions {
   /// Runs `body` with a client of `address` whose calls carry `timeout`; an RPC error is
   /// printed as `ERROR: <code>: <message>` and exits 1.
   func withClient<R: Sendable>(
-    address: String, timeout: Double, _ body: @Sendable (GRPCClient<ShimClientTransport>, CallOptions) async throws -> R
+    address: String,
+    timeout: Double,
+    _ body: @Sendable (GRPCClient<ShimClientTransport>, CallOptions) async throws -> R
   ) async throws -> R {
     let transport = try ShimClientTransport(config: self.config(target: address))
     var options = CallOptions.defaults
@@ -73,7 +89,8 @@ extension ClientConnectionOptions {
     do {
       // One request id for what the command asks (and every call that causes, service to service).
       return try await RequestID.$current.withValue(RequestID.current ?? RequestID.make()) {
-        try await withGRPCClient(transport: transport, interceptors: [RequestIDClientInterceptor()]) { grpc in try await body(grpc, options) }
+        try await withGRPCClient(transport: transport, interceptors: [RequestIDClientInterceptor()])
+        { grpc in try await body(grpc, options) }
       }
     } catch let error as RPCError {
       FileHandle.standardError.write(Data("ERROR: \(error.code): \(error.message)\n".utf8))

@@ -32,7 +32,10 @@ struct DatasetCommand: AsyncParsableCommand {
   @Option(help: "Interval.")
   var interval: String = "1h"
 
-  @Option(name: .customLong("feature-set"), help: "Feature set id (default: the service's default).")
+  @Option(
+    name: .customLong("feature-set"),
+    help: "Feature set id (default: the service's default)."
+  )
   var featureSet: String = ""
 
   @Option(help: "binary or 3class.")
@@ -47,7 +50,10 @@ struct DatasetCommand: AsyncParsableCommand {
   @Option(name: .customLong("hold-atr"), help: "3class: HOLD when |move| <= k × ATR(14): give k.")
   var holdATR: Double?
 
-  @Option(name: .customLong("hold-vol"), help: "3class: HOLD when |r| <= k × σ24 × sqrt(h): give k.")
+  @Option(
+    name: .customLong("hold-vol"),
+    help: "3class: HOLD when |r| <= k × σ24 × sqrt(h): give k."
+  )
   var holdVolatility: Double?
 
   @Option(help: "First bar (inclusive).")
@@ -62,7 +68,10 @@ struct DatasetCommand: AsyncParsableCommand {
   @Option(help: "csv or vds.")
   var format: String = "csv"
 
-  @Flag(name: .customLong("forward-returns"), help: "Also write the forward log return per horizon.")
+  @Flag(
+    name: .customLong("forward-returns"),
+    help: "Also write the forward log return per horizon."
+  )
   var forwardReturns = false
 
   @Flag(name: .customLong("keep-incomplete"), help: "Keep rows with missing features or labels.")
@@ -72,7 +81,9 @@ struct DatasetCommand: AsyncParsableCommand {
 
   func request() throws -> Vane_V1_BuildDatasetRequest {
     var request = Vane_V1_BuildDatasetRequest()
-    request.symbols = self.symbols.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+    request.symbols = self.symbols.split(separator: ",").map {
+      String($0).trimmingCharacters(in: .whitespaces)
+    }
     request.interval = try FeatureClientOptions.interval(self.interval)
     request.featureSetID = self.featureSet
     let horizons = try self.horizons.split(separator: ",").map { part -> Vane_V1_Horizon in
@@ -89,7 +100,9 @@ struct DatasetCommand: AsyncParsableCommand {
         labels.kind = .threeClass
         if let value = self.holdReturn { labels.holdReturnThreshold = value }
         if let value = self.holdATR { labels.holdAtrBand = .with { $0.multiple = value } }
-        if let value = self.holdVolatility { labels.holdVolatilityBand = .with { $0.multiple = value } }
+        if let value = self.holdVolatility {
+          labels.holdVolatilityBand = .with { $0.multiple = value }
+        }
       default: throw ValidationError("--labels: '\(self.labels)' is not binary or 3class")
       }
     }
@@ -101,13 +114,19 @@ struct DatasetCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
-    guard self.format == "csv" || self.format == "vds" else { throw ValidationError("--format: '\(self.format)' is not csv or vds") }
+    guard self.format == "csv" || self.format == "vds" else {
+      throw ValidationError("--format: '\(self.format)' is not csv or vds")
+    }
     let request = try self.request()
     guard FileManager.default.createFile(atPath: self.out, contents: nil) else {
       throw ValidationError("--out: cannot create \(self.out)")
     }
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: self.out))
-    let writer = DatasetFileWriter(handle: handle, csv: self.format == "csv", forwardReturns: self.forwardReturns)
+    let writer = DatasetFileWriter(
+      handle: handle,
+      csv: self.format == "csv",
+      forwardReturns: self.forwardReturns
+    )
     let summary = try await self.client.withClient { client, options in
       try await client.buildDataset(request, options: options) { response in
         var summary: Vane_V1_DatasetSummary?
@@ -127,12 +146,16 @@ struct DatasetCommand: AsyncParsableCommand {
     }
     try handle.close()
     guard let summary else { throw ValidationError("the stream ended without a summary") }
-    var lines = ["\(self.out): \(summary.rowsEmitted) rows, \(summary.rowsExcluded) excluded, content sha256 \(summary.contentSha256)"]
+    var lines = [
+      "\(self.out): \(summary.rowsEmitted) rows, \(summary.rowsExcluded) excluded, content sha256 \(summary.contentSha256)"
+    ]
     for exclusion in summary.exclusions {
       lines.append("  excluded \(exclusion.symbol) \(exclusion.reason): \(exclusion.rows) rows")
     }
     for balance in summary.classBalance {
-      lines.append("  h\(balance.horizonBars) classes: \(balance.counts.map(String.init).joined(separator: " / "))")
+      lines.append(
+        "  h\(balance.horizonBars) classes: \(balance.counts.map(String.init).joined(separator: " / "))"
+      )
     }
     FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
   }
@@ -158,12 +181,14 @@ struct DatasetFileWriter: @unchecked Sendable {
     if self.csv {
       var names = ["open_time", "symbol"] + header.columns
       for h in horizons {
-        names += ["label_h\(h)", "label_end_h\(h)"] + (self.forwardReturns ? ["fwd_return_h\(h)"] : [])
+        names +=
+          ["label_h\(h)", "label_end_h\(h)"] + (self.forwardReturns ? ["fwd_return_h\(h)"] : [])
       }
       try self.handle.write(contentsOf: Data((names.joined(separator: ",") + "\n").utf8))
     } else {
       let json: [String: Any] = [
-        "dataset_id": header.datasetID, "feature_set_id": header.featureSetID, "feature_set_hash": header.featureSetHash,
+        "dataset_id": header.datasetID, "feature_set_id": header.featureSetID,
+        "feature_set_hash": header.featureSetHash,
         "columns": header.columns, "symbols": header.symbols, "classes": header.classes,
         "horizons": horizons.map(Int.init), "forward_returns": self.forwardReturns,
       ]
@@ -178,12 +203,12 @@ struct DatasetFileWriter: @unchecked Sendable {
   mutating func rows(_ rows: Vane_V1_DatasetRows) throws {
     let width = Int(rows.columnCount)
     var data = Data()
-    for r in 0..<Int(rows.rowCount) {
+    for r in 0 ..< Int(rows.rowCount) {
       if self.csv {
         var fields = [
           Self.iso(rows.openTimeUnixMs[r]), self.header.symbols[Int(rows.symbolIndex[r])],
         ]
-        for c in 0..<width {
+        for c in 0 ..< width {
           let value = rows.features[r * width + c]
           fields.append(value.isFinite ? "\(value)" : "")
         }
@@ -196,14 +221,18 @@ struct DatasetFileWriter: @unchecked Sendable {
         }
         data.append(contentsOf: (fields.joined(separator: ",") + "\n").utf8)
       } else {
-        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
+        func put<T: FixedWidthInteger>(_ value: T) {
+          withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) }
+        }
         put(rows.openTimeUnixMs[r])
         put(rows.symbolIndex[r])
-        for c in 0..<width { put(rows.features[r * width + c].bitPattern) }
+        for c in 0 ..< width { put(rows.features[r * width + c].bitPattern) }
         for labels in rows.labels {
           put(labels.label[r])
           put(labels.labelEndUnixMs[r])
-          if self.forwardReturns { put((labels.forwardReturn.isEmpty ? .nan : labels.forwardReturn[r]).bitPattern) }
+          if self.forwardReturns {
+            put((labels.forwardReturn.isEmpty ? .nan : labels.forwardReturn[r]).bitPattern)
+          }
         }
       }
     }

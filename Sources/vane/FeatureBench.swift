@@ -12,7 +12,8 @@ internal import Foundation
 struct FeatureBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "features",
-    abstract: "Feature benchmark: the v1 matrix, every indicator vs TA-Lib, online GetFeatures latency.",
+    abstract:
+      "Feature benchmark: the v1 matrix, every indicator vs TA-Lib, online GetFeatures latency.",
     discussion: """
       1. The whole v1 matrix for BTC, ETH, SOL and BNB over all of the market directory's 1h
          history (target: under 1 s in a release build).
@@ -51,18 +52,25 @@ struct FeatureBench: AsyncParsableCommand {
     var series: [String: [Candle]] = [:]
     for symbol in FeatureSet.v1References {
       let file = try CandleFileParser.read(path: "\(self.market)/binance_\(symbol)_1h.csv.gz")
-      series[symbol] = try CandleValidator.validate(file, interval: .h1, asOf: Int64(Date().timeIntervalSince1970 * 1000)).accepted
+      series[symbol] = try CandleValidator.validate(
+        file,
+        interval: .h1,
+        asOf: Int64(Date().timeIntervalSince1970 * 1000)
+      ).accepted
     }
     return series
   }
 
   func best(_ body: () -> Void) -> Double {
     var best = Double.infinity
-    for _ in 0..<max(self.runs, 1) {
+    for _ in 0 ..< max(self.runs, 1) {
       let start = ContinuousClock.now
       body()
       let elapsed = ContinuousClock.now - start
-      best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+      best = min(
+        best,
+        Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+      )
     }
     return best
   }
@@ -73,25 +81,44 @@ struct FeatureBench: AsyncParsableCommand {
     let seconds = self.best {
       complete = 0
       for symbol in FeatureSet.v1References {
-        let frame = FeatureSet.v1.frame(FeatureInputs(
-          symbol: symbol, interval: .h1, candles: series[symbol]!, references: series.filter { $0.key != symbol }))
+        let frame = FeatureSet.v1.frame(
+          FeatureInputs(
+            symbol: symbol,
+            interval: .h1,
+            candles: series[symbol]!,
+            references: series.filter { $0.key != symbol }
+          )
+        )
         complete += frame.status.filter { $0 == .complete }.count
       }
     }
-    print("1. v1 matrix: 4 symbols, \(rows) 1h bars, \(FeatureSet.v1.columns.count) columns (\(complete) complete rows)")
-    print(String(format: "   %.3f s (best of %d), %.0f rows/s; target < 1 s: %@", seconds, self.runs, Double(rows) / seconds, seconds < 1 ? "met" : "NOT met"))
+    print(
+      "1. v1 matrix: 4 symbols, \(rows) 1h bars, \(FeatureSet.v1.columns.count) columns (\(complete) complete rows)"
+    )
+    print(
+      String(
+        format: "   %.3f s (best of %d), %.0f rows/s; target < 1 s: %@",
+        seconds,
+        self.runs,
+        Double(rows) / seconds,
+        seconds < 1 ? "met" : "NOT met"
+      )
+    )
   }
 
   /// A seeded geometric random walk with consistent OHLCV.
-  static func synthetic(_ n: Int) -> (open: [Double], high: [Double], low: [Double], close: [Double], volume: [Double]) {
+  static func synthetic(
+    _ n: Int
+  ) -> (open: [Double], high: [Double], low: [Double], close: [Double], volume: [Double]) {
     var state: UInt64 = 0x9E37_79B9_7F4A_7C15
     func uniform() -> Double {
       state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
       return Double(state >> 11) / Double(1 << 53)
     }
-    var open = [Double](), high = [Double](), low = [Double](), close = [Double](), volume = [Double]()
+    var open = [Double](), high = [Double](), low = [Double](), close = [Double](),
+      volume = [Double]()
     var price = 30_000.0
-    for _ in 0..<n {
+    for _ in 0 ..< n {
       let o = price
       price *= exp((uniform() - 0.5) * 0.02)
       open.append(o)
@@ -125,7 +152,9 @@ struct FeatureBench: AsyncParsableCommand {
       ("ROC", { _ = Indicators.ROC(period: 10)(c) }),
     ]
     let talib = try? self.talib(data)
-    print("2. indicators over \(n) candles (best of \(self.runs)); TA-Lib \(talib?.version ?? "not available (python3 with numpy and ta-lib needed)")")
+    print(
+      "2. indicators over \(n) candles (best of \(self.runs)); TA-Lib \(talib?.version ?? "not available (python3 with numpy and ta-lib needed)")"
+    )
     print("   indicator   vane Mcandles/s  TA-Lib Mcandles/s   ratio")
     var slower: [String] = []
     for (name, kernel) in kernels {
@@ -134,13 +163,21 @@ struct FeatureBench: AsyncParsableCommand {
       if let theirs = talib?.seconds[name].map({ Double(n) / $0 / 1e6 }) {
         let ratio = ours / theirs
         if ratio < 1 { slower.append(name) }
-        print("   " + name.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%16.1f %18.1f %7.2f×", ours, theirs, ratio))
+        print(
+          "   " + name.padding(toLength: 10, withPad: " ", startingAt: 0)
+            + String(format: "%16.1f %18.1f %7.2f×", ours, theirs, ratio)
+        )
       } else {
-        print("   " + name.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%16.1f %18@ %8@", ours, "-", "-"))
+        print(
+          "   " + name.padding(toLength: 10, withPad: " ", startingAt: 0)
+            + String(format: "%16.1f %18@ %8@", ours, "-", "-")
+        )
       }
     }
     if talib != nil {
-      print("   every kernel at least as fast as TA-Lib: \(slower.isEmpty ? "met" : "NOT met (slower: \(slower.joined(separator: ", ")))")")
+      print(
+        "   every kernel at least as fast as TA-Lib: \(slower.isEmpty ? "met" : "NOT met (slower: \(slower.joined(separator: ", ")))")"
+      )
     }
   }
 
@@ -151,12 +188,20 @@ struct FeatureBench: AsyncParsableCommand {
     var version: String { self.talib_version }
   }
 
-  func talib(_ data: (open: [Double], high: [Double], low: [Double], close: [Double], volume: [Double])) throws -> TalibFigures {
+  func talib(
+    _ data: (open: [Double], high: [Double], low: [Double], close: [Double], volume: [Double])
+  ) throws -> TalibFigures {
     var bytes = Data()
     for array in [data.open, data.high, data.low, data.close, data.volume] {
-      array.withUnsafeBytes { bytes.append(contentsOf: $0) }  // little-endian on every supported host
+      // Little-endian on every supported host.
+      array.withUnsafeBytes { bytes.append(contentsOf: $0) }
     }
-    return try ReferenceScript.run(self.talibScript, files: [("candles.f64", bytes)], arguments: ["\(self.candles)"], as: TalibFigures.self)
+    return try ReferenceScript.run(
+      self.talibScript,
+      files: [("candles.f64", bytes)],
+      arguments: ["\(self.candles)"],
+      as: TalibFigures.self
+    )
   }
 
   func online() async throws {
@@ -166,7 +211,8 @@ struct FeatureBench: AsyncParsableCommand {
     let transport = try ShimClientTransport(config: .init(target: address))
     let market = self.market
     let calls = self.calls
-    let (first, latencies, afterBar) = try await withGRPCClient(transport: transport) { grpc -> (Double, [Double], Double) in
+    let (first, latencies, afterBar) = try await withGRPCClient(transport: transport) {
+      grpc -> (Double, [Double], Double) in
       let client = Vane_V1_FeatureService.Client(wrapping: grpc)
       // Every file but its last bar now; the last bars arrive later, one stream each, as a live
       // feed's would.
@@ -178,32 +224,70 @@ struct FeatureBench: AsyncParsableCommand {
         last.problems = []
         lastBars.append((symbol, last))
         file.rows.removeLast()
-        let messages = FeatureUpload.messages(file: file, symbol: symbol, interval: .h1, source: "bench")
-        _ = try await client.ingestCandles { writer in try await writer.write(contentsOf: messages) }
+        let messages = FeatureUpload.messages(
+          file: file,
+          symbol: symbol,
+          interval: .h1,
+          source: "bench"
+        )
+        _ = try await client.ingestCandles { writer in try await writer.write(contentsOf: messages)
+        }
       }
-      let request = Vane_V1_GetFeaturesRequest.with { $0.market = .with { $0.symbol = "BTCUSDT"; $0.interval = .interval1H } }
+      let request = Vane_V1_GetFeaturesRequest.with {
+        $0.market = .with {
+          $0.symbol = "BTCUSDT"
+          $0.interval = .interval1H
+        }
+      }
       let clock = ContinuousClock()
-      func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+      func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+      }
       let start = clock.now
       _ = try await client.getFeatures(request)
       let first = seconds(clock.now - start)
       var latencies: [Double] = []
-      for _ in 0..<calls {
+      for _ in 0 ..< calls {
         let t = clock.now
         _ = try await client.getFeatures(request)
         latencies.append(seconds(clock.now - t))
       }
       for (symbol, last) in lastBars {
-        let messages = FeatureUpload.messages(file: last, symbol: symbol, interval: .h1, source: "bench")
-        _ = try await client.ingestCandles { writer in try await writer.write(contentsOf: messages) }
+        let messages = FeatureUpload.messages(
+          file: last,
+          symbol: symbol,
+          interval: .h1,
+          source: "bench"
+        )
+        _ = try await client.ingestCandles { writer in try await writer.write(contentsOf: messages)
+        }
       }
       let t = clock.now
       _ = try await client.getFeatures(request)
       return (first, latencies.sorted(), seconds(clock.now - t))
     }
-    let p50 = latencies[latencies.count / 2] * 1e6, p99 = latencies[latencies.count * 99 / 100] * 1e6
-    print("3. online GetFeatures (BTCUSDT 1h, latest bar, 78 values) over loopback, \(calls) sequential calls")
-    print(String(format: "   first call after ingest (computes the frame): %.1f ms; then p50 %.0f µs, p99 %.0f µs; target p50 < 1 ms: %@", first * 1e3, p50, p99, p50 < 1000 ? "met" : "NOT met"))
-    print(String(format: "   first call after a one-bar ingest of each symbol: %.1f ms (%.2f× the cold frame: stored series are reread only from the new bar)", afterBar * 1e3, afterBar / first))
+    let p50 = latencies[latencies.count / 2] * 1e6,
+      p99 = latencies[latencies.count * 99 / 100] * 1e6
+    print(
+      "3. online GetFeatures (BTCUSDT 1h, latest bar, 78 values) over loopback, \(calls) sequential calls"
+    )
+    print(
+      String(
+        format:
+          "   first call after ingest (computes the frame): %.1f ms; then p50 %.0f µs, p99 %.0f µs; target p50 < 1 ms: %@",
+        first * 1e3,
+        p50,
+        p99,
+        p50 < 1000 ? "met" : "NOT met"
+      )
+    )
+    print(
+      String(
+        format:
+          "   first call after a one-bar ingest of each symbol: %.1f ms (%.2f× the cold frame: stored series are reread only from the new bar)",
+        afterBar * 1e3,
+        afterBar / first
+      )
+    )
   }
 }

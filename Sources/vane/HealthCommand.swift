@@ -15,7 +15,11 @@ struct HealthCommand: AsyncParsableCommand {
   )
 
   enum ExitStatus: Int32 {
-    case serving = 0, badArguments = 1, connectionFailure = 2, rpcFailure = 3, notServing = 4
+    case serving = 0
+    case badArguments = 1
+    case connectionFailure = 2
+    case rpcFailure = 3
+    case notServing = 4
   }
 
   @Argument(help: "host:port of the server.")
@@ -36,7 +40,9 @@ struct HealthCommand: AsyncParsableCommand {
     guard !self.address.isEmpty, self.address.contains(":") else {
       throw ValidationError("ADDRESS: '\(self.address)' is not host:port")
     }
-    guard self.connectTimeout > 0 else { throw ValidationError("--connect-timeout: must be positive") }
+    guard self.connectTimeout > 0 else {
+      throw ValidationError("--connect-timeout: must be positive")
+    }
     guard self.rpcTimeout > 0 else { throw ValidationError("--rpc-timeout: must be positive") }
   }
 
@@ -49,18 +55,24 @@ struct HealthCommand: AsyncParsableCommand {
       throw ExitCode(ExitStatus.badArguments.rawValue)
     }
     let outcome = await HealthProbe.check(
-      config: config, service: self.service,
+      config: config,
+      service: self.service,
       connectTimeout: .milliseconds(Int64(self.connectTimeout * 1000)),
-      rpcTimeout: .milliseconds(Int64(self.rpcTimeout * 1000)))
+      rpcTimeout: .milliseconds(Int64(self.rpcTimeout * 1000))
+    )
     let name = self.service.isEmpty ? "(server)" : self.service
     switch outcome {
     case .serving:
       print("status: SERVING")
     case .notServing(let status):
-      FileHandle.standardError.write(Data("service \(name) unhealthy (responded with \(status))\n".utf8))
+      FileHandle.standardError.write(
+        Data("service \(name) unhealthy (responded with \(status))\n".utf8)
+      )
       throw ExitCode(ExitStatus.notServing.rawValue)
     case .connectionFailure(let reason):
-      FileHandle.standardError.write(Data("error: failed to connect service at \(self.address): \(reason)\n".utf8))
+      FileHandle.standardError.write(
+        Data("error: failed to connect service at \(self.address): \(reason)\n".utf8)
+      )
       throw ExitCode(ExitStatus.connectionFailure.rawValue)
     case .rpcFailure(let reason):
       FileHandle.standardError.write(Data("error: health rpc failed: \(reason)\n".utf8))

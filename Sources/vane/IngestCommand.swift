@@ -40,7 +40,11 @@ struct IngestCommand: AsyncParsableCommand {
   @Option(help: "Source name recorded with the candles.")
   var source: String = "file"
 
-  @Option(name: .customLong("on-duplicate"), help: "fail (default), keep, replace or reject: what a candle that differs from another copy does.")
+  @Option(
+    name: .customLong("on-duplicate"),
+    help:
+      "fail (default), keep, replace or reject: what a candle that differs from another copy does."
+  )
   var onDuplicate: String = "fail"
 
   @Flag(help: "Fail a file on its first invalid row instead of skipping and reporting it.")
@@ -48,7 +52,9 @@ struct IngestCommand: AsyncParsableCommand {
 
   @Option(
     name: .customLong("reference-time"),
-    help: "When the data was current (a time, or 'now' for the server's clock): a last candle closing after it is unfinished and left out. Default: each file's modification time.")
+    help:
+      "When the data was current (a time, or 'now' for the server's clock): a last candle closing after it is unfinished and left out. Default: each file's modification time."
+  )
   var referenceTime: String?
 
   @Flag(name: .customLong("dry-run"), help: "Validate and report; store nothing.")
@@ -65,7 +71,9 @@ struct IngestCommand: AsyncParsableCommand {
   func run() async throws {
     let declared = try self.interval.map { name in
       guard let interval = CandleInterval(rawValue: name) else {
-        throw ValidationError("--interval: '\(name)' is not one of \(CandleInterval.allCases.map(\.rawValue).joined(separator: ", "))")
+        throw ValidationError(
+          "--interval: '\(name)' is not one of \(CandleInterval.allCases.map(\.rawValue).joined(separator: ", "))"
+        )
       }
       return interval
     }
@@ -75,7 +83,10 @@ struct IngestCommand: AsyncParsableCommand {
       case "keep": return .keepExisting
       case "replace": return .replace
       case "reject": return .rejectConflicts
-      default: throw ValidationError("--on-duplicate: '\(self.onDuplicate)' is not fail, keep, replace or reject")
+      default:
+        throw ValidationError(
+          "--on-duplicate: '\(self.onDuplicate)' is not fail, keep, replace or reject"
+        )
       }
     }()
     var options = Vane_V1_IngestOptions()
@@ -96,7 +107,10 @@ struct IngestCommand: AsyncParsableCommand {
         do {
           let file = try CandleFileParser.read(path: path)
           guard let symbol = self.symbol ?? FeatureUpload.symbol(fromFileName: file.name) else {
-            throw VaneError.invalidArgument(field: "--symbol", "\(file.name) does not name a symbol like BTCUSDT; give --symbol")
+            throw VaneError.invalidArgument(
+              field: "--symbol",
+              "\(file.name) does not name a symbol like BTCUSDT; give --symbol"
+            )
           }
           let interval = try CandleValidator.interval(of: file, declared: declared)
           // The file's own evidence: a bar cannot have closed after the file was written.
@@ -106,7 +120,13 @@ struct IngestCommand: AsyncParsableCommand {
           } else if self.referenceTime == nil, let written = Self.modificationTime(path) {
             fileOptions.referenceTime = written
           }
-          let messages = FeatureUpload.messages(file: file, symbol: symbol, interval: interval, source: self.source, options: fileOptions)
+          let messages = FeatureUpload.messages(
+            file: file,
+            symbol: symbol,
+            interval: interval,
+            source: self.source,
+            options: fileOptions
+          )
           let response = try await client.ingestCandles(options: callOptions) { writer in
             try await writer.write(contentsOf: messages)
           }
@@ -126,7 +146,10 @@ struct IngestCommand: AsyncParsableCommand {
 
   /// When a file was last written (nil for standard input or an unreadable time).
   static func modificationTime(_ path: String) -> Google_Protobuf_Timestamp? {
-    guard path != "-", let date = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date else { return nil }
+    guard path != "-",
+      let date = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate]
+        as? Date
+    else { return nil }
     return Google_Protobuf_Timestamp(unixMilliseconds: Int64(date.timeIntervalSince1970 * 1000))
   }
 
@@ -140,9 +163,13 @@ struct IngestCommand: AsyncParsableCommand {
       "  received \(r.received): \(r.accepted) new, \(r.replaced) replaced, \(r.duplicatesDropped) duplicates dropped (\(r.conflicts) conflicting, \(r.enriched) filled in extras), \(r.offGridDropped) off-grid, \(r.invalid) invalid\(r.unfinishedLastCandle ? ", last candle unfinished (\(time(r.unfinishedOpenTime)))" : "")",
     ]
     if r.hasStoredRange {
-      lines.append("  stored: \(r.storedCount) candles, \(time(r.storedRange.start)) → \(time(r.storedRange.end)), \(r.gapCount) gaps")
+      lines.append(
+        "  stored: \(r.storedCount) candles, \(time(r.storedRange.start)) → \(time(r.storedRange.end)), \(r.gapCount) gaps"
+      )
     }
-    if r.suspectLastCandle { lines.append("  suspect last candle \(time(r.suspectOpenTime)): \(r.suspectReason)") }
+    if r.suspectLastCandle {
+      lines.append("  suspect last candle \(time(r.suspectOpenTime)): \(r.suspectReason)")
+    }
     for row in r.invalidRows { lines.append("  invalid \(row.file):\(row.line): \(row.message)") }
     if r.invalidRowsTruncated { lines.append("  … more invalid rows left out") }
     for row in r.offGridRows { lines.append("  off-grid \(row.file):\(row.line): \(row.message)") }

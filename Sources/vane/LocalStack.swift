@@ -25,14 +25,24 @@ final class LocalStack: Sendable {
   /// - Parameters:
   ///   - environment: variables added to the inherited environment and the plan's.
   ///   - logDirectory: where each service's output goes (`<kind>.log`); nil: this terminal.
-  init(plan: [StackPlan.Process], gracePeriod: Double, environment: [String: String] = [:], logDirectory: String? = nil) throws {
+  init(
+    plan: [StackPlan.Process],
+    gracePeriod: Double,
+    environment: [String: String] = [:],
+    logDirectory: String? = nil
+  ) throws {
     self.plan = plan
     let (exits, sink) = AsyncStream<Exit>.makeStream()
     self.exits = exits
     let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     var started: [Process] = []
     do {
-      if let logDirectory { try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true) }
+      if let logDirectory {
+        try FileManager.default.createDirectory(
+          atPath: logDirectory,
+          withIntermediateDirectories: true
+        )
+      }
       for entry in plan {
         let process = Process()
         process.executableURL = executable
@@ -78,8 +88,16 @@ final class LocalStack: Sendable {
     try await withThrowingTaskGroup(of: Void.self) { group in
       for entry in self.plan {
         group.addTask {
-          let up = await HealthProbe.waitUntilServing(config: .init(target: entry.address), service: entry.kind.grpcServiceName, timeout: timeout)
-          guard up else { throw ValidationError("\(entry.kind.rawValue) did not report SERVING on \(entry.address) within \(timeout)") }
+          let up = await HealthProbe.waitUntilServing(
+            config: .init(target: entry.address),
+            service: entry.kind.grpcServiceName,
+            timeout: timeout
+          )
+          guard up else {
+            throw ValidationError(
+              "\(entry.kind.rawValue) did not report SERVING on \(entry.address) within \(timeout)"
+            )
+          }
         }
       }
       try await group.waitForAll()

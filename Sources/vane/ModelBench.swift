@@ -12,7 +12,8 @@ internal import Foundation
 struct ModelBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "models",
-    abstract: "One XGBoost fit and one MLP epoch on real 1h v1 rows: Vane vs xgboost, lightgbm and PyTorch (CPU).",
+    abstract:
+      "One XGBoost fit and one MLP epoch on real 1h v1 rows: Vane vs xgboost, lightgbm and PyTorch (CPU).",
     discussion: """
       Data: the v1 feature rows of --symbol (1h, every year in the files, binary labels at \
       --horizon), the last --rows rows with a label, the first --width columns (v1 has fewer: all \
@@ -49,7 +50,10 @@ struct ModelBench: AsyncParsableCommand {
   @Option(help: "Rows: the last this many labelled rows (all when fewer).")
   var rows = 43_737
 
-  @Flag(inversion: .prefixedNo, help: "Keep rows with missing feature values (NaN for the trees, 0 for the MLP).")
+  @Flag(
+    inversion: .prefixedNo,
+    help: "Keep rows with missing feature values (NaN for the trees, 0 for the MLP)."
+  )
   var incompleteRows = true
 
   @Option(help: "Feature columns: the first this many v1 columns (all when v1 has fewer).")
@@ -73,13 +77,19 @@ struct ModelBench: AsyncParsableCommand {
   @Option(help: "Runs per tree timing (the best is reported).")
   var repeats = 3
 
-  @Option(name: .customLong("mlp-repeats"), help: "Runs per MLP epoch timing (the best is reported).")
+  @Option(
+    name: .customLong("mlp-repeats"),
+    help: "Runs per MLP epoch timing (the best is reported)."
+  )
   var mlpRepeats = 3
 
   @Option(help: "What to time: xgboost, lightgbm, mlp (comma-separated).")
   var only = "xgboost,lightgbm,mlp"
 
-  @Option(help: "The Python interpreter for the references (default: /tmp/benchenv/bin/python if it exists, else python3).")
+  @Option(
+    help:
+      "The Python interpreter for the references (default: /tmp/benchenv/bin/python if it exists, else python3)."
+  )
   var python: String?
 
   @Option(help: "The reference timing script.")
@@ -180,18 +190,38 @@ struct ModelBench: AsyncParsableCommand {
 
   func run() async throws {
     let parts = Set(self.only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-    if let bad = parts.first(where: { !["xgboost", "lightgbm", "mlp"].contains($0) }) { throw ValidationError("--only: unknown part '\(bad)'") }
-    guard self.repeats > 0, self.mlpRepeats > 0, self.threads > 0, self.rows > 1, self.width > 0 else {
-      throw ValidationError("--repeats, --mlp-repeats, --threads, --rows and --width must be positive")
+    if let bad = parts.first(where: { !["xgboost", "lightgbm", "mlp"].contains($0) }) {
+      throw ValidationError("--only: unknown part '\(bad)'")
+    }
+    guard self.repeats > 0, self.mlpRepeats > 0, self.threads > 0, self.rows > 1, self.width > 0
+    else {
+      throw ValidationError(
+        "--repeats, --mlp-repeats, --threads, --rows and --width must be positive"
+      )
     }
     let started = ContinuousClock.now
     let data = try self.load()
-    print("vane bench models: \(self.symbol) 1h, v1 has \(data.v1Width) columns; using \(data.width) (asked \(self.width))\(data.width < self.width ? " — NOT \(self.width): v1 has fewer" : "")")
-    print("   rows: the last \(data.count) of \(data.available) labelled rows (asked \(self.rows))\(data.count < self.rows ? " — fewer than asked: all of them" : ""), \(CandleTime.format(data.firstOpenTime)) – \(CandleTime.format(data.lastOpenTime))")
+    print(
+      "vane bench models: \(self.symbol) 1h, v1 has \(data.v1Width) columns; using \(data.width) (asked \(self.width))\(data.width < self.width ? " — NOT \(self.width): v1 has fewer" : "")"
+    )
+    print(
+      "   rows: the last \(data.count) of \(data.available) labelled rows (asked \(self.rows))\(data.count < self.rows ? " — fewer than asked: all of them" : ""), \(CandleTime.format(data.firstOpenTime)) – \(CandleTime.format(data.lastOpenTime))"
+    )
     let up = data.labels.reduce(0, +)
-    print(String(format: "   labels: binary, horizon %d, %.1f%% UP; %d rows with missing values, %d values in all (NaN for the trees, 0 after scaling for the MLP); data %.1f s",
-                 self.horizon, 100 * Double(up) / Double(data.count), data.incomplete, data.missing, TrainBench.seconds(ContinuousClock.now - started)))
-    print("   machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(self.threads) threads on every side")
+    print(
+      String(
+        format:
+          "   labels: binary, horizon %d, %.1f%% UP; %d rows with missing values, %d values in all (NaN for the trees, 0 after scaling for the MLP); data %.1f s",
+        self.horizon,
+        100 * Double(up) / Double(data.count),
+        data.incomplete,
+        data.missing,
+        TrainBench.seconds(ContinuousClock.now - started)
+      )
+    )
+    print(
+      "   machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(self.threads) threads on every side"
+    )
 
     var xgb = XGBoostModel.Parameters()
     xgb.rounds = self.rounds
@@ -212,24 +242,56 @@ struct ModelBench: AsyncParsableCommand {
     training.weightDecay = 1e-4
     let units = [512, 256, 128]
     let dropout = 0.3
-    let lightgbm = Header.Leaves(rounds: self.rounds, numLeaves: self.leaves, maxDepth: self.depth, learningRate: self.eta, maxBin: 255, seed: 0)
+    let lightgbm = Header.Leaves(
+      rounds: self.rounds,
+      numLeaves: self.leaves,
+      maxDepth: self.depth,
+      learningRate: self.eta,
+      maxBin: 255,
+      seed: 0
+    )
 
     // Vane first, then the references: never two timings at once.
     var vaneXGBoost: [Double] = []
     if parts.contains("xgboost") {
-      print(String(format: "   XGBoost: %d rounds, max_depth %d, eta %g, subsample 1, colsample_bytree 1, max_bin 256, hist, nthread %d, no validation; libxgboost %@",
-                   xgb.rounds, xgb.maxDepth, xgb.learningRate, xgb.threads, (XGBoostModel.libraryVersion ?? "not available") as NSString))
-      for _ in 0..<self.repeats {
+      print(
+        String(
+          format:
+            "   XGBoost: %d rounds, max_depth %d, eta %g, subsample 1, colsample_bytree 1, max_bin 256, hist, nthread %d, no validation; libxgboost %@",
+          xgb.rounds,
+          xgb.maxDepth,
+          xgb.learningRate,
+          xgb.threads,
+          (XGBoostModel.libraryVersion ?? "not available") as NSString
+        )
+      )
+      for _ in 0 ..< self.repeats {
         let start = ContinuousClock.now
         let model = try XGBoostModel.fit(
-          features: data.raw, count: data.count, featureCount: data.width, labels: data.labels, classCount: 2, parameters: xgb)
+          features: data.raw,
+          count: data.count,
+          featureCount: data.width,
+          labels: data.labels,
+          classCount: 2,
+          parameters: xgb
+        )
         vaneXGBoost.append(TrainBench.seconds(ContinuousClock.now - start))
         precondition(model.rounds == xgb.rounds)
       }
     }
     if parts.contains("lightgbm") {
-      print(String(format: "   LightGBM: %d rounds, num_leaves %d, max_depth %d, learning_rate %g, max_bin %d (its default), min_data_in_leaf default, no bagging, num_threads %d, verbose -1",
-                   lightgbm.rounds, lightgbm.numLeaves, lightgbm.maxDepth, lightgbm.learningRate, lightgbm.maxBin, self.threads))
+      print(
+        String(
+          format:
+            "   LightGBM: %d rounds, num_leaves %d, max_depth %d, learning_rate %g, max_bin %d (its default), min_data_in_leaf default, no bagging, num_threads %d, verbose -1",
+          lightgbm.rounds,
+          lightgbm.numLeaves,
+          lightgbm.maxDepth,
+          lightgbm.learningRate,
+          lightgbm.maxBin,
+          self.threads
+        )
+      )
     }
     // Each precision against PyTorch in the same one.
     let precisions: [NeuralTraining.Precision] = [.float32, .float64]
@@ -237,14 +299,23 @@ struct ModelBench: AsyncParsableCommand {
     var vaneLoss: [NeuralTraining.Precision: Double] = [:]
     if parts.contains("mlp") {
       BLAS.setThreadCount(self.threads)
-      print("   MLP: \(data.width) → \(units.map(String.init).joined(separator: " → ")) → 2, batch norm, ReLU, dropout \(dropout), focal loss (γ \(training.loss.gamma), α \(training.loss.alpha), smoothing \(training.loss.labelSmoothing)), clip norm \(training.clipNorm), AdamW lr \(training.learningRate) wd \(training.weightDecay), batch \(training.batchSize), 1 epoch; Vane in float32 and float64 on OpenBLAS with BLAS.setThreadCount(\(self.threads)) (now \(BLAS.threadCount))")
+      print(
+        "   MLP: \(data.width) → \(units.map(String.init).joined(separator: " → ")) → 2, batch norm, ReLU, dropout \(dropout), focal loss (γ \(training.loss.gamma), α \(training.loss.alpha), smoothing \(training.loss.labelSmoothing)), clip norm \(training.clipNorm), AdamW lr \(training.learningRate) wd \(training.weightDecay), batch \(training.batchSize), 1 epoch; Vane in float32 and float64 on OpenBLAS with BLAS.setThreadCount(\(self.threads)) (now \(BLAS.threadCount))"
+      )
       for precision in precisions {
         training.precision = precision
-        for _ in 0..<self.mlpRepeats {
+        for _ in 0 ..< self.mlpRepeats {
           let start = ContinuousClock.now
           _ = try MLP.train(
-            features: data.scaled, count: data.count, featureCount: data.width, labels: data.labels, classCount: 2, units: units,
-            activation: .relu, dropout: dropout, training: training
+            features: data.scaled,
+            count: data.count,
+            featureCount: data.width,
+            labels: data.labels,
+            classCount: 2,
+            units: units,
+            activation: .relu,
+            dropout: dropout,
+            training: training
           ) { _, loss, _ in
             vaneLoss[precision] = loss
             return true
@@ -255,18 +326,45 @@ struct ModelBench: AsyncParsableCommand {
     }
 
     let header = Header(
-      rows: data.count, columns: data.width, threads: self.threads, repeatsTrees: self.repeats, repeatsMlp: self.mlpRepeats,
-      parts: (parts.contains("xgboost") ? ["xgboost"] : []) + (parts.contains("lightgbm") ? ["lightgbm"] : [])
+      rows: data.count,
+      columns: data.width,
+      threads: self.threads,
+      repeatsTrees: self.repeats,
+      repeatsMlp: self.mlpRepeats,
+      parts: (parts.contains("xgboost") ? ["xgboost"] : [])
+        + (parts.contains("lightgbm") ? ["lightgbm"] : [])
         + (parts.contains("mlp") ? ["torch_float32", "torch_float64"] : []),
       xgboost: .init(
-        rounds: xgb.rounds, maxDepth: xgb.maxDepth, eta: xgb.learningRate, subsample: xgb.subsample, colsampleBytree: xgb.columnSampleByTree,
-        minChildWeight: xgb.minChildWeight, lambda: xgb.lambda, alpha: xgb.alpha, gamma: xgb.gamma, maxBin: xgb.maxBin, seed: xgb.seed,
-        treeMethod: xgb.treeMethod),
+        rounds: xgb.rounds,
+        maxDepth: xgb.maxDepth,
+        eta: xgb.learningRate,
+        subsample: xgb.subsample,
+        colsampleBytree: xgb.columnSampleByTree,
+        minChildWeight: xgb.minChildWeight,
+        lambda: xgb.lambda,
+        alpha: xgb.alpha,
+        gamma: xgb.gamma,
+        maxBin: xgb.maxBin,
+        seed: xgb.seed,
+        treeMethod: xgb.treeMethod
+      ),
       lightgbm: lightgbm,
       mlp: .init(
-        units: units, classes: 2, dropout: dropout, batchSize: training.batchSize, learningRate: training.learningRate,
-        weightDecay: training.weightDecay, clipNorm: training.clipNorm, focalGamma: training.loss.gamma, focalAlpha: training.loss.alpha,
-        labelSmoothing: training.loss.labelSmoothing, bnEps: MLP.epsilon, bnMomentum: 0.1, seed: training.seed))
+        units: units,
+        classes: 2,
+        dropout: dropout,
+        batchSize: training.batchSize,
+        learningRate: training.learningRate,
+        weightDecay: training.weightDecay,
+        clipNorm: training.clipNorm,
+        focalGamma: training.loss.gamma,
+        focalAlpha: training.loss.alpha,
+        labelSmoothing: training.loss.labelSmoothing,
+        bnEps: MLP.epsilon,
+        bnMomentum: 0.1,
+        seed: training.seed
+      )
+    )
     let reference: ReferenceFigures?
     var lightgbmModel: (model: Data, raw: [Double])?
     do {
@@ -276,29 +374,55 @@ struct ModelBench: AsyncParsableCommand {
       reference = nil
     }
     if let reference {
-      print("   references: Python \(reference.python), numpy \(reference.numpy), \(reference.threads) threads, \(reference.rows) rows (\(self.pythonPath))")
+      print(
+        "   references: Python \(reference.python), numpy \(reference.numpy), \(reference.threads) threads, \(reference.rows) rows (\(self.pythonPath))"
+      )
     }
 
     print("")
-    print("   what".padding(toLength: 46, withPad: " ", startingAt: 0) + "  vane s   reference s   ratio (ref / vane)")
+    print(
+      "   what".padding(toLength: 46, withPad: " ", startingAt: 0)
+        + "  vane s   reference s   ratio (ref / vane)"
+    )
     func best(_ runs: [Double]) -> Double { runs.min() ?? .nan }
     func row(_ what: String, vane: [Double], reference: Reference?, missing: String) {
       let name = "   " + what
       guard let reference, reference.error == nil, let seconds = reference.best else {
-        print(name.padding(toLength: 46, withPad: " ", startingAt: 0) + String(format: "%8.3f", best(vane))
-              + "   reference not run: \(reference?.error ?? missing)")
+        print(
+          name.padding(toLength: 46, withPad: " ", startingAt: 0)
+            + String(format: "%8.3f", best(vane))
+            + "   reference not run: \(reference?.error ?? missing)"
+        )
         return
       }
-      print(name.padding(toLength: 46, withPad: " ", startingAt: 0)
-            + String(format: "%8.3f %13.3f %12.2f×  %@", best(vane), seconds, seconds / best(vane), (seconds >= best(vane) ? "(vane faster or equal)" : "(vane slower)") as NSString))
+      print(
+        name.padding(toLength: 46, withPad: " ", startingAt: 0)
+          + String(
+            format: "%8.3f %13.3f %12.2f×  %@",
+            best(vane),
+            seconds,
+            seconds / best(vane),
+            (seconds >= best(vane) ? "(vane faster or equal)" : "(vane slower)") as NSString
+          )
+      )
     }
     func version(_ figure: Reference?) -> String { figure?.version.map { " " + $0 } ?? "" }
     let missing = reference == nil ? "the script did not run" : "no figure"
     if parts.contains("xgboost") {
-      row("XGBoost fit vs xgboost\(version(reference?.xgboost))", vane: vaneXGBoost, reference: reference?.xgboost, missing: missing)
+      row(
+        "XGBoost fit vs xgboost\(version(reference?.xgboost))",
+        vane: vaneXGBoost,
+        reference: reference?.xgboost,
+        missing: missing
+      )
     }
     if parts.contains("lightgbm") && !vaneXGBoost.isEmpty {
-      row("XGBoost fit vs lightgbm\(version(reference?.lightgbm))", vane: vaneXGBoost.isEmpty ? [.nan] : vaneXGBoost, reference: reference?.lightgbm, missing: missing)
+      row(
+        "XGBoost fit vs lightgbm\(version(reference?.lightgbm))",
+        vane: vaneXGBoost.isEmpty ? [.nan] : vaneXGBoost,
+        reference: reference?.lightgbm,
+        missing: missing
+      )
     }
     if parts.contains("lightgbm"), let lightgbmModel {
       // lightgbm's model, read by Vane's LightGBM text reader and evaluated natively on the same
@@ -307,7 +431,7 @@ struct ModelBench: AsyncParsableCommand {
       var seconds: [Double] = []
       var margins: [Double] = []
       let clock = ContinuousClock()
-      for _ in 0..<self.repeats {
+      for _ in 0 ..< self.repeats {
         let start = clock.now
         margins = trees.margins(batch: data.raw, rows: data.count)
         let elapsed = (clock.now - start).components
@@ -316,28 +440,73 @@ struct ModelBench: AsyncParsableCommand {
       var lightgbmPredict = reference?.lightgbm
       let predictBest = lightgbmPredict?.predict_best
       lightgbmPredict?.best = predictBest
-      row("LightGBM predict \(trees.trees.count) trees × \(data.count) rows", vane: seconds, reference: lightgbmPredict, missing: missing)
+      row(
+        "LightGBM predict \(trees.trees.count) trees × \(data.count) rows",
+        vane: seconds,
+        reference: lightgbmPredict,
+        missing: missing
+      )
       let worst = zip(margins, lightgbmModel.raw).map { abs($0 - $1) }.max() ?? .infinity
-      print(String(format: "   (native LightGBM evaluator: max |raw score − lightgbm's| = %.1e over %d rows)", worst, margins.count == lightgbmModel.raw.count ? data.count : -1))
+      print(
+        String(
+          format:
+            "   (native LightGBM evaluator: max |raw score − lightgbm's| = %.1e over %d rows)",
+          worst,
+          margins.count == lightgbmModel.raw.count ? data.count : -1
+        )
+      )
     }
     if parts.contains("mlp") {
-      row("MLP epoch float32 vs torch\(version(reference?.torch_float32)) float32", vane: vaneMLP[.float32] ?? [], reference: reference?.torch_float32, missing: missing)
-      row("MLP epoch float64 vs torch\(version(reference?.torch_float64)) float64", vane: vaneMLP[.float64] ?? [], reference: reference?.torch_float64, missing: missing)
+      row(
+        "MLP epoch float32 vs torch\(version(reference?.torch_float32)) float32",
+        vane: vaneMLP[.float32] ?? [],
+        reference: reference?.torch_float32,
+        missing: missing
+      )
+      row(
+        "MLP epoch float64 vs torch\(version(reference?.torch_float64)) float64",
+        vane: vaneMLP[.float64] ?? [],
+        reference: reference?.torch_float64,
+        missing: missing
+      )
     }
     print("")
-    func runs(_ values: [Double]?) -> String { values.map { $0.map { String(format: "%.3f", $0) }.joined(separator: ", ") } ?? "-" }
-    if parts.contains("xgboost") {
-      print("   runs (s): vane xgboost [\(runs(vaneXGBoost))]; xgboost [\(runs(reference?.xgboost?.seconds))]")
+    func runs(_ values: [Double]?) -> String {
+      values.map { $0.map { String(format: "%.3f", $0) }.joined(separator: ", ") } ?? "-"
     }
-    if parts.contains("lightgbm") { print("   runs (s): lightgbm [\(runs(reference?.lightgbm?.seconds))]") }
+    if parts.contains("xgboost") {
+      print(
+        "   runs (s): vane xgboost [\(runs(vaneXGBoost))]; xgboost [\(runs(reference?.xgboost?.seconds))]"
+      )
+    }
+    if parts.contains("lightgbm") {
+      print("   runs (s): lightgbm [\(runs(reference?.lightgbm?.seconds))]")
+    }
     if parts.contains("mlp") {
-      print("   runs (s): vane float32 [\(runs(vaneMLP[.float32]))]; torch float32 [\(runs(reference?.torch_float32?.seconds))]")
-      print("   runs (s): vane float64 [\(runs(vaneMLP[.float64]))]; torch float64 [\(runs(reference?.torch_float64?.seconds))]")
+      print(
+        "   runs (s): vane float32 [\(runs(vaneMLP[.float32]))]; torch float32 [\(runs(reference?.torch_float32?.seconds))]"
+      )
+      print(
+        "   runs (s): vane float64 [\(runs(vaneMLP[.float64]))]; torch float64 [\(runs(reference?.torch_float64?.seconds))]"
+      )
       func loss(_ value: Double?) -> String { value.map { String(format: "%.5f", $0) } ?? "-" }
-      print("   epoch focal loss (same data and initialisation scheme; different random draws and shuffles): vane float32 \(loss(vaneLoss[.float32])), float64 \(loss(vaneLoss[.float64])); torch float32 \(loss(reference?.torch_float32?.epoch_loss)), float64 \(loss(reference?.torch_float64?.epoch_loss))")
-      for (precision, figure) in [(NeuralTraining.Precision.float32, reference?.torch_float32), (.float64, reference?.torch_float64)] {
+      print(
+        "   epoch focal loss (same data and initialisation scheme; different random draws and shuffles): vane float32 \(loss(vaneLoss[.float32])), float64 \(loss(vaneLoss[.float64])); torch float32 \(loss(reference?.torch_float32?.epoch_loss)), float64 \(loss(reference?.torch_float64?.epoch_loss))"
+      )
+      for (precision, figure) in [
+        (NeuralTraining.Precision.float32, reference?.torch_float32),
+        (.float64, reference?.torch_float64),
+      ] {
         guard let seconds = figure?.best, let vane = vaneMLP[precision]?.min() else { continue }
-        print(String(format: "   MLP epoch at least as fast as PyTorch in %@: %@ (%.3f s vs %.3f s)", precision.rawValue as NSString, (vane <= seconds ? "met" : "NOT met") as NSString, vane, seconds))
+        print(
+          String(
+            format: "   MLP epoch at least as fast as PyTorch in %@: %@ (%.3f s vs %.3f s)",
+            precision.rawValue as NSString,
+            (vane <= seconds ? "met" : "NOT met") as NSString,
+            vane,
+            seconds
+          )
+        )
       }
     }
   }
@@ -347,42 +516,73 @@ struct ModelBench: AsyncParsableCommand {
     var series: [String: [Candle]] = [:]
     for symbol in Set(FeatureSet.v1References + [self.symbol]) {
       let file = try CandleFileParser.read(path: "\(self.market)/binance_\(symbol)_1h.csv.gz")
-      series[symbol] = try CandleValidator.validate(file, interval: .h1, asOf: Int64(Date().timeIntervalSince1970 * 1000)).accepted
+      series[symbol] = try CandleValidator.validate(
+        file,
+        interval: .h1,
+        asOf: Int64(Date().timeIntervalSince1970 * 1000)
+      ).accepted
     }
     // Incomplete rows too (NaN where an indicator warms up or a reference symbol, SOL, was not
     // yet listed): complete rows start only in 2020-08, fewer than the rows the benchmark asks.
     let spec = DatasetSpec(
-      symbols: [self.symbol], interval: .h1, featureSet: .v1, labels: LabelSpec(kind: .binary, horizons: [self.horizon]),
-      keepIncompleteRows: self.incompleteRows)
+      symbols: [self.symbol],
+      interval: .h1,
+      featureSet: .v1,
+      labels: LabelSpec(kind: .binary, horizons: [self.horizon]),
+      keepIncompleteRows: self.incompleteRows
+    )
     let dataset = try Dataset.build(spec) { series[$0] ?? [] }
     let all = try TrainingData(dataset: dataset)
-    let labelled = (0..<all.rowCount).filter { all.labels[0][$0] >= 0 }
-    guard labelled.count > 1 else { throw ValidationError("\(self.symbol): fewer than two labelled rows") }
+    let labelled = (0 ..< all.rowCount).filter { all.labels[0][$0] >= 0 }
+    guard labelled.count > 1 else {
+      throw ValidationError("\(self.symbol): fewer than two labelled rows")
+    }
     let chosen = Array(labelled.suffix(self.rows))
     let v1Width = all.columns.count
     let width = min(self.width, v1Width)
     var raw: [Double] = []
     raw.reserveCapacity(chosen.count * width)
-    for r in chosen { raw += all.features[(r * v1Width)..<(r * v1Width + width)] }
+    for r in chosen { raw += all.features[(r * v1Width) ..< (r * v1Width + width)] }
     let columns = Array(all.columns.prefix(width))
-    let scaler = FeatureScaler.fit(method: .standard, columns: columns, scaled: Array(all.scaled.prefix(width)), values: raw, rows: chosen.count)
+    let scaler = FeatureScaler.fit(
+      method: .standard,
+      columns: columns,
+      scaled: Array(all.scaled.prefix(width)),
+      values: raw,
+      rows: chosen.count
+    )
     let scaled = scaler.transform(batch: raw).map { $0.isFinite ? $0 : 0 }
     return Rows(
-      columns: columns, count: chosen.count, width: width, raw: raw, scaled: scaled, labels: chosen.map { all.labels[0][$0] },
-      firstOpenTime: all.openTimes[chosen[0]], lastOpenTime: all.openTimes[chosen[chosen.count - 1]], available: labelled.count,
-      v1Width: v1Width, missing: raw.reduce(0) { $0 + ($1.isNaN ? 1 : 0) },
-      incomplete: (0..<chosen.count).reduce(0) { count, r in count + (raw[(r * width)..<((r + 1) * width)].contains { $0.isNaN } ? 1 : 0) })
+      columns: columns,
+      count: chosen.count,
+      width: width,
+      raw: raw,
+      scaled: scaled,
+      labels: chosen.map { all.labels[0][$0] },
+      firstOpenTime: all.openTimes[chosen[0]],
+      lastOpenTime: all.openTimes[chosen[chosen.count - 1]],
+      available: labelled.count,
+      v1Width: v1Width,
+      missing: raw.reduce(0) { $0 + ($1.isNaN ? 1 : 0) },
+      incomplete: (0 ..< chosen.count).reduce(0) { count, r in
+        count + (raw[(r * width) ..< ((r + 1) * width)].contains { $0.isNaN } ? 1 : 0)
+      }
+    )
   }
 
   /// The interpreter: --python, else /tmp/benchenv/bin/python when it exists, else python3.
   var pythonPath: String {
     if let python = self.python { return python }
-    return FileManager.default.isExecutableFile(atPath: "/tmp/benchenv/bin/python") ? "/tmp/benchenv/bin/python" : "python3"
+    return FileManager.default.isExecutableFile(atPath: "/tmp/benchenv/bin/python")
+      ? "/tmp/benchenv/bin/python" : "python3"
   }
 
   /// Writes the data file, runs the script on it and decodes its JSON.
   /// - Throws: when the interpreter or the script fails (the table then shows Vane alone).
-  func reference(header: Header, data: Rows) throws -> (figures: ReferenceFigures, lightgbm: (model: Data, raw: [Double])?) {
+  func reference(
+    header: Header,
+    data: Rows
+  ) throws -> (figures: ReferenceFigures, lightgbm: (model: Data, raw: [Double])?) {
     let encoder = JSONEncoder()
     encoder.keyEncodingStrategy = .convertToSnakeCase
     encoder.outputFormatting = [.sortedKeys]
@@ -396,10 +596,16 @@ struct ModelBench: AsyncParsableCommand {
     data.raw.withUnsafeBytes { bytes.append(contentsOf: $0) }
     data.scaled.withUnsafeBytes { bytes.append(contentsOf: $0) }
     data.labels.map(Double.init).withUnsafeBytes { bytes.append(contentsOf: $0) }
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bench-models-\(getpid())-\(UUID().uuidString).bin")
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-bench-models-\(getpid())-\(UUID().uuidString).bin"
+    )
     try bytes.write(to: file)
     let modelFile = file.path + ".lightgbm.txt", rawFile = file.path + ".lightgbm.raw.bin"
-    defer { for path in [file.path, modelFile, rawFile] { try? FileManager.default.removeItem(atPath: path) } }
+    defer {
+      for path in [file.path, modelFile, rawFile] {
+        try? FileManager.default.removeItem(atPath: path)
+      }
+    }
 
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -413,15 +619,26 @@ struct ModelBench: AsyncParsableCommand {
     let stdout = FileDescriptorReader.readAll(output.fileHandleForReading.fileDescriptor)
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-      throw ValidationError("\(self.pythonPath) \(self.script) exited with \(process.terminationStatus)")
+      throw ValidationError(
+        "\(self.pythonPath) \(self.script) exited with \(process.terminationStatus)"
+      )
     }
-    let line = String(decoding: stdout, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+    let line =
+      String(decoding: stdout, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
     let figures = try JSONDecoder().decode(ReferenceFigures.self, from: Data(line.utf8))
-    guard let model = FileManager.default.contents(atPath: modelFile), let raw = FileManager.default.contents(atPath: rawFile) else {
+    guard let model = FileManager.default.contents(atPath: modelFile),
+      let raw = FileManager.default.contents(atPath: rawFile)
+    else {
       return (figures, nil)
     }
     let scores = raw.withUnsafeBytes { bytes in
-      (0..<(raw.count / 8)).map { Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
+      (0 ..< (raw.count / 8)).map {
+        Double(
+          bitPattern: UInt64(
+            littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)
+          )
+        )
+      }
     }
     return (figures, (model, scores))
   }

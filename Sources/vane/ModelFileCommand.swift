@@ -9,7 +9,8 @@ internal import Foundation
 struct ModelFileCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "model",
-    abstract: "Inspect or run a model file (ONNX, XGBoost JSON, LightGBM text) on Vane's own engines (no service needed).",
+    abstract:
+      "Inspect or run a model file (ONNX, XGBoost JSON, LightGBM text) on Vane's own engines (no service needed).",
     discussion: """
       Exit codes: 0 done, 1 the model does not run (an unsupported op or type, a refused input), \
       2 a file that cannot be read or parsed, 64 bad arguments.
@@ -21,17 +22,24 @@ struct ModelFileCommand: ParsableCommand {
 
   /// A model file's format by its content.
   static func kind(_ path: String) throws -> FileKind {
-    guard let handle = FileHandle(forReadingAtPath: path) else { throw Output.fileError(path, "cannot be read") }
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw Output.fileError(path, "cannot be read")
+    }
     defer { try? handle.close() }
     return ModelImport.Format.detect((try? handle.read(upToCount: 4096)) ?? Data())
   }
 
   /// Reads an XGBoost JSON or LightGBM text model, or exits 2 naming what is wrong.
   static func loadTrees(_ path: String, _ kind: FileKind) throws -> TreeEnsemble {
-    guard let data = FileManager.default.contents(atPath: path) else { throw Output.fileError(path, "cannot be read") }
-    guard data.count <= 1 << 30 else { throw Output.fileError(path, "\(data.count) bytes is over the 1 GiB limit") }
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw Output.fileError(path, "cannot be read")
+    }
+    guard data.count <= 1 << 30 else {
+      throw Output.fileError(path, "\(data.count) bytes is over the 1 GiB limit")
+    }
     do {
-      return kind == .lightgbm ? try TreeEnsemble.lightgbm(text: data) : try TreeEnsemble.xgboost(file: data)
+      return kind == .lightgbm
+        ? try TreeEnsemble.lightgbm(text: data) : try TreeEnsemble.xgboost(file: data)
     } catch let error as VaneError {
       throw Output.fileError(path, error.message)
     }
@@ -51,13 +59,17 @@ struct ModelFileCommand: ParsableCommand {
   }
 
   static func describe(_ info: ONNXModel.ValueInfo) -> String {
-    let shape = info.shape.map { "[" + $0.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]" } ?? "(any shape)"
+    let shape =
+      info.shape.map { "[" + $0.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]" }
+      ?? "(any shape)"
     return "\(info.name)  \(info.elementType?.description ?? "(not a tensor)")  \(shape)"
   }
 
   struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "What a model file takes and gives: inputs, outputs, opsets and op counts (ONNX), or objective, trees and features (XGBoost, LightGBM).")
+      abstract:
+        "What a model file takes and gives: inputs, outputs, opsets and op counts (ONNX), or objective, trees and features (XGBoost, LightGBM)."
+    )
 
     @Argument(help: "The model file (.onnx, XGBoost .json, LightGBM .txt).")
     var file: String
@@ -69,14 +81,22 @@ struct ModelFileCommand: ParsableCommand {
         return
       }
       let model = try ModelFileCommand.load(self.file)
-      Output.line("\(self.file): ONNX IR \(model.irVersion)\(model.producer.isEmpty ? "" : ", made by \(model.producer)")")
-      Output.line("opsets: " + model.opsets.sorted { $0.key < $1.key }.map { "\($0.key.isEmpty ? "ai.onnx" : $0.key) \($0.value)" }.joined(separator: ", "))
+      Output.line(
+        "\(self.file): ONNX IR \(model.irVersion)\(model.producer.isEmpty ? "" : ", made by \(model.producer)")"
+      )
+      Output.line(
+        "opsets: "
+          + model.opsets.sorted { $0.key < $1.key }.map {
+            "\($0.key.isEmpty ? "ai.onnx" : $0.key) \($0.value)"
+          }.joined(separator: ", ")
+      )
       Output.line("inputs:")
       for input in model.inputs { Output.line("  " + ModelFileCommand.describe(input)) }
       Output.line("outputs:")
       for output in model.outputs { Output.line("  " + ModelFileCommand.describe(output)) }
       Output.line("ops (\(model.operatorCounts.values.reduce(0, +)) nodes):")
-      for (op, count) in model.operatorCounts.sorted(by: { ($1.value, $0.key) < ($0.value, $1.key) }) { Output.line("  \(op)  \(count)") }
+      for (op, count) in model.operatorCounts.sorted(by: { ($1.value, $0.key) < ($0.value, $1.key) }
+      ) { Output.line("  \(op)  \(count)") }
     }
 
     static func describe(_ trees: TreeEnsemble, file: String) {
@@ -84,7 +104,8 @@ struct ModelFileCommand: ParsableCommand {
       let iterations = trees.trees.count / max(1, trees.groups)
       Output.line(
         "features: \(trees.featureCount)  classes: \(trees.classCount == 0 ? "none (margin only)" : "\(trees.classCount)")  trees: \(trees.trees.count) (\(iterations) iterations × \(trees.groups))"
-          + (trees.averageOutput ? "  averaged (random forest)" : ""))
+          + (trees.averageOutput ? "  averaged (random forest)" : "")
+      )
       var splits = 0, categorical = 0, leaves = 0, depth = 0
       for tree in trees.trees {
         for node in tree.left.indices {
@@ -103,14 +124,20 @@ struct ModelFileCommand: ParsableCommand {
         }
         depth = max(depth, depths.max() ?? 0)
       }
-      Output.line("splits: \(splits) (\(categorical) categorical)  leaves: \(leaves)  deepest leaf: \(depth)")
+      Output.line(
+        "splits: \(splits) (\(categorical) categorical)  leaves: \(leaves)  deepest leaf: \(depth)"
+      )
       if !trees.featureNames.isEmpty {
         let shown = trees.featureNames.prefix(20).joined(separator: " ")
-        Output.line("feature names: \(shown)\(trees.featureNames.count > 20 ? " … (\(trees.featureNames.count))" : "")")
+        Output.line(
+          "feature names: \(shown)\(trees.featureNames.count > 20 ? " … (\(trees.featureNames.count))" : "")"
+        )
       }
       Output.line("inputs:\n  (any name)  float32 or float64  [?, \(trees.featureCount)]")
       let margin = trees.groups == 1 ? "[?]" : "[?, \(trees.groups)]"
-      Output.line("outputs:\n  margin  \(trees.format == .xgboost ? "float32" : "float64")  \(margin)")
+      Output.line(
+        "outputs:\n  margin  \(trees.format == .xgboost ? "float32" : "float64")  \(margin)"
+      )
       if trees.classCount > 0 { Output.line("  probabilities  float64  [?, \(trees.classCount)]") }
     }
   }
@@ -122,7 +149,8 @@ struct ModelFileCommand: ParsableCommand {
         IN.json maps each input name to {"dtype": "float32", "shape": [rows, columns], "data": [...]} \
         (data row-major and flattened; NaN and infinities as "NaN", "Infinity", "-Infinity"). \
         The outputs use the same layout per output name.
-        """)
+        """
+    )
 
     @Argument(help: "The .onnx file.")
     var file: String
@@ -137,9 +165,13 @@ struct ModelFileCommand: ParsableCommand {
       let kind = try ModelFileCommand.kind(self.file)
       let model = kind == .onnx ? try ModelFileCommand.load(self.file) : nil
       let trees = kind != .onnx ? try ModelFileCommand.loadTrees(self.file, kind) : nil
-      guard let data = FileManager.default.contents(atPath: self.inputs) else { throw Output.fileError(self.inputs, "cannot be read") }
+      guard let data = FileManager.default.contents(atPath: self.inputs) else {
+        throw Output.fileError(self.inputs, "cannot be read")
+      }
       let tensors: [String: ONNXTensor]
-      do { tensors = try ONNXTensorJSON.decode(data, limits: model?.limits ?? .default) } catch let error as VaneError {
+      do { tensors = try ONNXTensorJSON.decode(data, limits: model?.limits ?? .default) } catch let
+        error as VaneError
+      {
         throw Output.fileError(self.inputs, error.message)
       }
       let outputs: [String: ONNXTensor]
@@ -155,7 +187,9 @@ struct ModelFileCommand: ParsableCommand {
       }
       let encoded = try ONNXTensorJSON.encode(outputs)
       if let out = self.out {
-        do { try encoded.write(to: URL(fileURLWithPath: out), options: .atomic) } catch { throw Output.fileError(out, "cannot be written: \(error.localizedDescription)") }
+        do { try encoded.write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
+          throw Output.fileError(out, "cannot be written: \(error.localizedDescription)")
+        }
       } else {
         FileHandle.standardOutput.write(encoded + Data("\n".utf8))
       }
@@ -164,23 +198,45 @@ struct ModelFileCommand: ParsableCommand {
     /// A tree model on its one `[rows, features]` input: `margin` (raw scores, `[rows]` for a
     /// binary model; float32 for XGBoost, whose sums are in float, float64 for LightGBM) and,
     /// unless the objective is a regression or ranking one, `probabilities` (`[rows, classes]`).
-    static func runTrees(_ trees: TreeEnsemble, _ inputs: [String: ONNXTensor]) throws -> [String: ONNXTensor] {
+    static func runTrees(
+      _ trees: TreeEnsemble,
+      _ inputs: [String: ONNXTensor]
+    ) throws -> [String: ONNXTensor] {
       guard inputs.count == 1, let (name, x) = inputs.first else {
-        throw VaneError(.invalidArgument, "a tree model takes one input, [rows, features]; got \(inputs.count)")
+        throw VaneError(
+          .invalidArgument,
+          "a tree model takes one input, [rows, features]; got \(inputs.count)"
+        )
       }
       guard x.rank == 2, x.shape[1] == trees.featureCount, let values = x.doubleValues else {
-        throw VaneError(.invalidArgument, "input '\(name)': a float [rows, \(trees.featureCount)] tensor is needed, not \(x.elementType) \(x.shape)")
+        throw VaneError(
+          .invalidArgument,
+          "input '\(name)': a float [rows, \(trees.featureCount)] tensor is needed, not \(x.elementType) \(x.shape)"
+        )
       }
       let rows = x.shape[0]
       let margins = trees.margins(batch: values, rows: rows)
       let probabilities = values.withUnsafeBufferPointer { all in
-        (0..<rows).flatMap { r in trees.probabilities(UnsafeBufferPointer(rebasing: all[(r * trees.featureCount)..<((r + 1) * trees.featureCount)])) }
+        (0 ..< rows).flatMap { r in
+          trees.probabilities(
+            UnsafeBufferPointer(
+              rebasing: all[(r * trees.featureCount) ..< ((r + 1) * trees.featureCount)]
+            )
+          )
+        }
       }
       let shape = trees.groups == 1 ? [rows] : [rows, trees.groups]
       var outputs = [
-        "margin": trees.format == .xgboost ? ONNXTensor(shape: shape, floats: margins.map(Float.init)) : ONNXTensor(shape: shape, doubles: margins)
+        "margin": trees.format == .xgboost
+          ? ONNXTensor(shape: shape, floats: margins.map(Float.init))
+          : ONNXTensor(shape: shape, doubles: margins)
       ]
-      if trees.classCount > 0 { outputs["probabilities"] = ONNXTensor(shape: [rows, trees.classCount], doubles: probabilities) }
+      if trees.classCount > 0 {
+        outputs["probabilities"] = ONNXTensor(
+          shape: [rows, trees.classCount],
+          doubles: probabilities
+        )
+      }
       return outputs
     }
   }

@@ -17,18 +17,18 @@ enum PipelineDefaults {
     let models =
       quick
       ? """
-        models:
-          - {name: xgb, kind: MODEL_KIND_XGBOOST, xgboost: {num_boost_rounds: 60, max_depth: 3, learning_rate: 0.1, subsample: 0.8, colsample_bytree: 0.8, early_stopping_rounds: 10}}
-          - {name: logreg, kind: MODEL_KIND_LOGISTIC_REGRESSION, logistic_regression: {l2: 1.0}}
-        walk_forward: {window: WINDOW_KIND_ROLLING, train_bars: 2160, test_bars: 720, validation_bars: 240}
-        """
+      models:
+        - {name: xgb, kind: MODEL_KIND_XGBOOST, xgboost: {num_boost_rounds: 60, max_depth: 3, learning_rate: 0.1, subsample: 0.8, colsample_bytree: 0.8, early_stopping_rounds: 10}}
+        - {name: logreg, kind: MODEL_KIND_LOGISTIC_REGRESSION, logistic_regression: {l2: 1.0}}
+      walk_forward: {window: WINDOW_KIND_ROLLING, train_bars: 2160, test_bars: 720, validation_bars: 240}
+      """
       : """
-        models:
-          - {name: xgb, kind: MODEL_KIND_XGBOOST, xgboost: {num_boost_rounds: 200, max_depth: 4, learning_rate: 0.05, subsample: 0.8, colsample_bytree: 0.8, early_stopping_rounds: 20}}
-          - {name: logreg, kind: MODEL_KIND_LOGISTIC_REGRESSION, logistic_regression: {l2: 1.0}}
-          - {name: mlp, kind: MODEL_KIND_MLP, mlp: {hidden_units: [64, 32], dropout: 0.2, training: {max_epochs: 15, batch_size: 256, early_stopping_patience: 3}}}
-        walk_forward: {window: WINDOW_KIND_ROLLING, train_bars: 4320, test_bars: 720, validation_bars: 480}
-        """
+      models:
+        - {name: xgb, kind: MODEL_KIND_XGBOOST, xgboost: {num_boost_rounds: 200, max_depth: 4, learning_rate: 0.05, subsample: 0.8, colsample_bytree: 0.8, early_stopping_rounds: 20}}
+        - {name: logreg, kind: MODEL_KIND_LOGISTIC_REGRESSION, logistic_regression: {l2: 1.0}}
+        - {name: mlp, kind: MODEL_KIND_MLP, mlp: {hidden_units: [64, 32], dropout: 0.2, training: {max_epochs: 15, batch_size: 256, early_stopping_patience: 3}}}
+      walk_forward: {window: WINDOW_KIND_ROLLING, train_bars: 4320, test_bars: 720, validation_bars: 480}
+      """
     return """
       name: pipeline
       symbols: [\(Self.symbol)]

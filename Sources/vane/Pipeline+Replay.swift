@@ -37,15 +37,24 @@ extension PipelineRun {
         try await self.refreshStats(window: .seconds(7 * 24 * 3600))
       }
       self.view.update(
-        self.panel(bar: time, index: i, of: times.count, barsPerSecond: Double(i + 1) / max(PipelineTime.seconds(since: start), 1e-3)).lines(),
-        force: checking)
+        self.panel(
+          bar: time,
+          index: i,
+          of: times.count,
+          barsPerSecond: Double(i + 1) / max(PipelineTime.seconds(since: start), 1e-3)
+        ).lines(),
+        force: checking
+      )
       if checking {
         if !self.view.live { self.printStatus(bar: time, index: i, of: times.count) }
         if self.active == nil { try await self.nextMove(at: time, index: i, of: times.count) }
-        if self.settings.stopWhenDone, self.active == nil, self.retrains >= self.settings.maxRetrains,
+        if self.settings.stopWhenDone, self.active == nil,
+          self.retrains >= self.settings.maxRetrains,
           self.injected || !self.settings.injectBadModel
         {
-          self.view.line("   every stage has run: the replay stops here (\(times.count - i - 1) live bars left)")
+          self.view.line(
+            "   every stage has run: the replay stops here (\(times.count - i - 1) live bars left)"
+          )
           break
         }
       }
@@ -57,7 +66,9 @@ extension PipelineRun {
   /// once the retrained version's rollout is over (or half the replay has gone by without one).
   func nextMove(at time: Int64, index: Int, of count: Int) async throws {
     guard let serving = self.serving else { return }
-    if self.retrains < self.settings.maxRetrains, let reason = self.retrainReason(at: time, serving: serving) {
+    if self.retrains < self.settings.maxRetrains,
+      let reason = self.retrainReason(at: time, serving: serving)
+    {
       self.retrains += 1
       // Training draws its own progress bar: the panel comes back with the next bar.
       self.view.clear()
@@ -65,18 +76,26 @@ extension PipelineRun {
       self.view.line("== retrain: \(reason)")
       let label = "v\(self.summary.versions.count + 1)"
       let previous = self.stage.current
-      let index = try await self.timed("retrain \(label)") { try await self.train(until: time + self.barMs, label: label, role: "retrained") }
+      let index = try await self.timed("retrain \(label)") {
+        try await self.train(until: time + self.barMs, label: label, role: "retrained")
+      }
       if let index {
         try await self.timed("deploy \(label)") {
-          self.view.line("== deploy \(label): shadow, then a 25 % canary paced by matured outcomes, then full")
+          self.view.line(
+            "== deploy \(label): shadow, then a 25 % canary paced by matured outcomes, then full"
+          )
           _ = try await self.deploy(index, plan: try self.rolloutPlan(), blessing: nil)
         }
       }
       self.stage.enter(previous)
       return
     }
-    let retrainedOver = self.summary.versions.contains { $0.role == "retrained" && $0.outcome != "-" }
-    if self.settings.injectBadModel, !self.injected, retrainedOver || self.retrains >= self.settings.maxRetrains || index >= count / 2 {
+    let retrainedOver = self.summary.versions.contains {
+      $0.role == "retrained" && $0.outcome != "-"
+    }
+    if self.settings.injectBadModel, !self.injected,
+      retrainedOver || self.retrains >= self.settings.maxRetrains || index >= count / 2
+    {
       self.injected = true
       let previous = self.stage.current
       try await self.timed("inject bad model") { try await self.injectBadModel(from: serving) }
@@ -86,7 +105,12 @@ extension PipelineRun {
 
   func rolloutPlan() throws -> Vane_V1_RolloutPlan {
     try self.plan(
-      PipelineDefaults.rolloutPlanYAML(minRequests: self.settings.rolloutMinRequests, minMatured: self.settings.rolloutMinMatured), source: "rollout plan")
+      PipelineDefaults.rolloutPlanYAML(
+        minRequests: self.settings.rolloutMinRequests,
+        minMatured: self.settings.rolloutMinMatured
+      ),
+      source: "rollout plan"
+    )
   }
 
   /// Why the serving version should be retrained now, if it should.
@@ -94,17 +118,40 @@ extension PipelineRun {
     let version = self.summary.versions[serving]
     let ageBars = (time + self.barMs - version.dataEnd) / self.barMs
     if ageBars > Int64(self.settings.maxModelAgeBars) {
-      return "\(version.label)'s training data ended \(ageBars) bars ago (limit \(self.settings.maxModelAgeBars))"
+      return
+        "\(version.label)'s training data ended \(ageBars) bars ago (limit \(self.settings.maxModelAgeBars))"
     }
-    guard let stats = self.lastStats[version.version], let h1 = stats.horizons.first(where: { $0.horizonBars == 1 }) else { return nil }
+    guard let stats = self.lastStats[version.version],
+      let h1 = stats.horizons.first(where: { $0.horizonBars == 1 })
+    else { return nil }
     if h1.predictions >= 96, h1.hasScorePsi, h1.scorePsi > self.settings.maxScorePSI {
-      return String(format: "%@'s live score PSI %.3f > %.3f: its scores no longer look like its out-of-fold ones", version.label, h1.scorePsi, self.settings.maxScorePSI)
+      return String(
+        format:
+          "%@'s live score PSI %.3f > %.3f: its scores no longer look like its out-of-fold ones",
+        version.label,
+        h1.scorePsi,
+        self.settings.maxScorePSI
+      )
     }
-    if h1.predictions >= 96, let drift = stats.inputDrift.max(by: { $0.psi < $1.psi }), drift.psi > self.settings.maxInputPSI {
-      return String(format: "%@'s input %@ drifted: PSI %.3f > %.3f", version.label, drift.column, drift.psi, self.settings.maxInputPSI)
+    if h1.predictions >= 96, let drift = stats.inputDrift.max(by: { $0.psi < $1.psi }),
+      drift.psi > self.settings.maxInputPSI
+    {
+      return String(
+        format: "%@'s input %@ drifted: PSI %.3f > %.3f",
+        version.label,
+        drift.column,
+        drift.psi,
+        self.settings.maxInputPSI
+      )
     }
     if h1.matured >= 96, h1.hasLogLoss, h1.logLoss > self.settings.maxLogLoss {
-      return String(format: "%@'s live log loss %.4f > %.4f on %lld matured answers", version.label, h1.logLoss, self.settings.maxLogLoss, h1.matured)
+      return String(
+        format: "%@'s live log loss %.4f > %.4f on %lld matured answers",
+        version.label,
+        h1.logLoss,
+        self.settings.maxLogLoss,
+        h1.matured
+      )
     }
     return nil
   }
@@ -129,13 +176,17 @@ extension PipelineRun {
           // The split routes each bar by its key, not by chance: the same bars reach the same
           // version in every run.
           $0.routingKey = "pipeline-\(time)"
-        }, options: self.clients.options)
+        },
+        options: self.clients.options
+      )
     } catch let error as RPCError {
       // A failed answer is counted, not fatal: the rollout analysis sees it as an error.
       self.summary.failedPredictions += 1
       if self.summary.firstFailure.isEmpty {
         self.summary.firstFailure = "\(PipelineTime.text(time)): \(error.code): \(error.message)"
-        self.view.line("   Predict failed at \(PipelineTime.text(time)): \(error.code): \(error.message)")
+        self.view.line(
+          "   Predict failed at \(PipelineTime.text(time)): \(error.code): \(error.message)"
+        )
       }
     }
   }
@@ -148,17 +199,28 @@ extension PipelineRun {
         .with {
           $0.model = .with { $0.modelID = self.settings.modelID }
           if let window { $0.window = Google_Protobuf_Duration(seconds: window.components.seconds) }
-        }, options: self.clients.options)
+        },
+        options: self.clients.options
+      )
     }
     for stats in response.versions {
       self.lastStats[stats.ref.version] = stats
-      if window != nil, let label = self.summary.versions.first(where: { $0.version == stats.ref.version })?.label,
+      if window != nil,
+        let label = self.summary.versions.first(where: { $0.version == stats.ref.version })?.label,
         let h1 = stats.horizons.first(where: { $0.horizonBars == 1 })
       {
         self.summary.live.append(
-          .init(bar: self.lastBar, version: label, auc: h1.hasAuc ? h1.auc : nil, logLoss: h1.hasLogLoss ? h1.logLoss : nil, matured: h1.matured))
+          .init(
+            bar: self.lastBar,
+            version: label,
+            auc: h1.hasAuc ? h1.auc : nil,
+            logLoss: h1.hasLogLoss ? h1.logLoss : nil,
+            matured: h1.matured
+          )
+        )
       }
-      guard let index = self.summary.versions.firstIndex(where: { $0.version == stats.ref.version }),
+      guard
+        let index = self.summary.versions.firstIndex(where: { $0.version == stats.ref.version }),
         let h1 = stats.horizons.first(where: { $0.horizonBars == 1 })
       else { continue }
       if window == nil {
@@ -174,7 +236,9 @@ extension PipelineRun {
   func recordTraffic(at time: Int64) {
     var shares: [String: Double] = [:]
     let active = self.active.map { self.summary.versions[$0.version].label }
-    if let serving = self.serving { shares[self.summary.versions[serving].label] = 100 - (active == nil ? 0 : self.activeShare) }
+    if let serving = self.serving {
+      shares[self.summary.versions[serving].label] = 100 - (active == nil ? 0 : self.activeShare)
+    }
     if let active, self.activeShare > 0 { shares[active] = self.activeShare }
     self.summary.traffic.append(.init(bar: time, shares: shares))
   }
@@ -182,12 +246,21 @@ extension PipelineRun {
   /// Each version's server-side latency percentiles from the predictor's counters.
   func readServerLatencies() async throws {
     let response = try await pipelineCall(self.stage.current, .predictor, "ListModels") {
-      try await self.clients.predictor.listModels(.with { $0.modelID = self.settings.modelID }, options: self.clients.options)
+      try await self.clients.predictor.listModels(
+        .with { $0.modelID = self.settings.modelID },
+        options: self.clients.options
+      )
     }
     for model in response.versions {
-      guard let label = self.summary.versions.first(where: { $0.version == model.ref.version })?.label else { continue }
-      func ms(_ d: Google_Protobuf_Duration) -> Double { Double(d.seconds) * 1000 + Double(d.nanos) / 1e6 }
-      self.summary.serverLatencies[label] = (ms(model.counters.latencyP50), ms(model.counters.latencyP99))
+      guard
+        let label = self.summary.versions.first(where: { $0.version == model.ref.version })?.label
+      else { continue }
+      func ms(_ d: Google_Protobuf_Duration) -> Double {
+        Double(d.seconds) * 1000 + Double(d.nanos) / 1e6
+      }
+      self.summary.serverLatencies[label] = (
+        ms(model.counters.latencyP50), ms(model.counters.latencyP99)
+      )
     }
   }
 
@@ -208,18 +281,36 @@ extension PipelineRun {
         default: state = "loading"
         }
       } else {
-        state = version.outcome == "-" ? "" : version.outcome.lowercased().replacingOccurrences(of: "_", with: " ")
+        state =
+          version.outcome == "-"
+          ? "" : version.outcome.lowercased().replacingOccurrences(of: "_", with: " ")
       }
       return PipelinePanel.Version(
-        label: version.label, role: version.role, oofAUC: version.oofAUC, liveAUC: h1.flatMap { $0.hasAuc ? $0.auc : nil }, matured: h1?.matured ?? 0,
-        answers: h1?.predictions ?? 0, state: state)
+        label: version.label,
+        role: version.role,
+        oofAUC: version.oofAUC,
+        liveAUC: h1.flatMap { $0.hasAuc ? $0.auc : nil },
+        matured: h1?.matured ?? 0,
+        answers: h1?.predictions ?? 0,
+        state: state
+      )
     }
     let rollout = self.active.map { active in
-      (label: self.summary.versions[active.version].label, state: RolloutText.state(self.activeState), analysis: self.lastAnalysis)
+      (
+        label: self.summary.versions[active.version].label,
+        state: RolloutText.state(self.activeState), analysis: self.lastAnalysis
+      )
     }
     return PipelinePanel(
-      stage: "replay", bar: index + 1, bars: count, barTime: PipelineTime.text(time), barsPerSecond: barsPerSecond, versions: versions, rollout: rollout,
-      failedPredictions: self.summary.failedPredictions)
+      stage: "replay",
+      bar: index + 1,
+      bars: count,
+      barTime: PipelineTime.text(time),
+      barsPerSecond: barsPerSecond,
+      versions: versions,
+      rollout: rollout,
+      failedPredictions: self.summary.failedPredictions
+    )
   }
 
   func printStatus(bar time: Int64, index: Int, of count: Int) {
@@ -227,16 +318,24 @@ extension PipelineRun {
     if let serving = self.serving {
       let version = self.summary.versions[serving]
       var text = "serving \(version.label)"
-      if let active = self.active { text += " + \(self.summary.versions[active.version].label) rolling out" }
+      if let active = self.active {
+        text += " + \(self.summary.versions[active.version].label) rolling out"
+      }
       parts.append(text)
-      if let stats = self.lastStats[version.version], let h1 = stats.horizons.first(where: { $0.horizonBars == 1 }) {
+      if let stats = self.lastStats[version.version],
+        let h1 = stats.horizons.first(where: { $0.horizonBars == 1 })
+      {
         let live = h1.hasAuc ? String(format: "%.3f", h1.auc) : "-"
         let oof = version.oofAUC.map { String(format: "%.3f", $0) } ?? "-"
-        parts.append("h1 live AUC \(live) (OOF \(oof)) on \(h1.matured) matured of \(h1.predictions), last 7 days")
+        parts.append(
+          "h1 live AUC \(live) (OOF \(oof)) on \(h1.matured) matured of \(h1.predictions), last 7 days"
+        )
         if h1.hasScorePsi { parts.append(String(format: "score PSI %.3f", h1.scorePsi)) }
       }
     }
-    if self.summary.failedPredictions > 0 { parts.append("failed \(self.summary.failedPredictions)") }
+    if self.summary.failedPredictions > 0 {
+      parts.append("failed \(self.summary.failedPredictions)")
+    }
     self.view.line(parts.joined(separator: "  "))
   }
 
@@ -250,7 +349,11 @@ extension PipelineRun {
   /// outcomes due), so the live metrics read next are the same in every run.
   func settlePredictor() async throws {
     _ = try await pipelineCall(self.stage.current, .predictor, "Settle") {
-      try await self.clients.predictor.settle(Vane_V1_SettleRequest(), metadata: self.clients.metadata, options: self.clients.options)
+      try await self.clients.predictor.settle(
+        Vane_V1_SettleRequest(),
+        metadata: self.clients.metadata,
+        options: self.clients.options
+      )
     }
   }
 
@@ -264,7 +367,10 @@ extension PipelineRun {
         .with {
           $0.rolloutID = active.id
           $0.reason = "the pipeline's replay ended before the rollout finished"
-        }, metadata: self.clients.metadata, options: self.clients.options)
+        },
+        metadata: self.clients.metadata,
+        options: self.clients.options
+      )
     }
     self.follow(rollout)
   }
@@ -277,7 +383,9 @@ extension PipelineRun {
   func injectBadModel(from serving: Int) async throws {
     let source = self.summary.versions[serving]
     let label = "v\(self.summary.versions.count + 1)"
-    self.view.line("== inject: \(label) = \(source.label) with its stack inverted (its out-of-fold report, which the gates read, is the good one's)")
+    self.view.line(
+      "== inject: \(label) = \(source.label) with its stack inverted (its out-of-fold report, which the gates read, is the good one's)"
+    )
     let path = try await BlockingPool.shared.run { [settings = self.settings] in
       try BadCandidate.write(from: source.bundlePath, into: settings.bundleDirectory)
     }
@@ -287,23 +395,47 @@ extension PipelineRun {
         .with {
           $0.bundle = .with { $0.path = path }
           $0.policyName = PipelineDefaults.policyName
-        }, options: self.clients.options)
+        },
+        options: self.clients.options
+      )
     }
     guard report.passed else {
-      throw PipelineError(kind: .failed, stage: "inject bad model", message: "the inverted candidate did not pass '\(PipelineDefaults.policyName)' (it should: its report is the good one's)")
+      throw PipelineError(
+        kind: .failed,
+        stage: "inject bad model",
+        message:
+          "the inverted candidate did not pass '\(PipelineDefaults.policyName)' (it should: its report is the good one's)"
+      )
     }
     let verdict = try await pipelineCall("inject bad model", .gatekeeper, "Bless") {
       try await self.clients.gatekeeper.bless(
         .with {
           $0.bundlePath = path
           $0.reportID = report.id
-        }, metadata: self.clients.metadata, options: self.clients.options)
+        },
+        metadata: self.clients.metadata,
+        options: self.clients.options
+      )
     }
-    self.view.line("   \(label) = \(bundle.manifest.id): passed '\(PipelineDefaults.policyName)', blessed (key \(verdict.publicKeyID)); deploying it")
+    self.view.line(
+      "   \(label) = \(bundle.manifest.id): passed '\(PipelineDefaults.policyName)', blessed (key \(verdict.publicKeyID)); deploying it"
+    )
     self.summary.versions.append(
-      PipelineVersion(label: label, version: self.settings.versionLabel(label, bundleID: bundle.manifest.id), role: "inverted", bundlePath: path, dataEnd: source.dataEnd, oofAUC: source.oofAUC,
-        bundleID: bundle.manifest.id))
-    _ = try await self.deploy(self.summary.versions.count - 1, plan: try self.rolloutPlan(), blessing: verdict)
+      PipelineVersion(
+        label: label,
+        version: self.settings.versionLabel(label, bundleID: bundle.manifest.id),
+        role: "inverted",
+        bundlePath: path,
+        dataEnd: source.dataEnd,
+        oofAUC: source.oofAUC,
+        bundleID: bundle.manifest.id
+      )
+    )
+    _ = try await self.deploy(
+      self.summary.versions.count - 1,
+      plan: try self.rolloutPlan(),
+      blessing: verdict
+    )
   }
 }
 
@@ -319,15 +451,22 @@ enum BadCandidate {
     for file in manifest.files { files[file.path] = try bundle.data(file.path) }
     var inverted = 0
     for model in manifest.models where model.role == .meta {
-      var stack = try BundleJSON.decode(BundleStackFile<FeatureScaler, LogisticRegression>.self, from: try bundle.data(model.file), file: model.file)
+      var stack = try BundleJSON.decode(
+        BundleStackFile<FeatureScaler, LogisticRegression>.self,
+        from: try bundle.data(model.file),
+        file: model.file
+      )
       stack.model.weights = stack.model.weights.map { -$0 }
       stack.model.intercepts = stack.model.intercepts.map { -$0 }
       files[model.file] = try BundleJSON.encoder().encode(stack)
       inverted += 1
     }
-    guard inverted > 0 else { throw VaneError(.failedPrecondition, "bundle \(manifest.id) has no stack to invert") }
+    guard inverted > 0 else {
+      throw VaneError(.failedPrecondition, "bundle \(manifest.id) has no stack to invert")
+    }
     manifest.id += "-inverted"
-    manifest.provenance["fault_injection"] = "vane pipeline: stack meta-model weights negated from \(bundle.manifest.id)"
+    manifest.provenance["fault_injection"] =
+      "vane pipeline: stack meta-model weights negated from \(bundle.manifest.id)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let target = directory + "/\(manifest.id).tar.gz"
     try ModelBundle.write(manifest, files: files, to: target)

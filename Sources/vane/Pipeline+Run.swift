@@ -54,7 +54,9 @@ struct PipelineSettings: Sendable {
   var runLabels = false
 
   /// The predictor's label for version `label` of bundle `bundleID`.
-  func versionLabel(_ label: String, bundleID: String) -> String { self.runLabels ? label : bundleID }
+  func versionLabel(_ label: String, bundleID: String) -> String {
+    self.runLabels ? label : bundleID
+  }
 }
 
 /// The stage a run is in and the rollout it drives, readable from outside the run (a signal
@@ -189,7 +191,11 @@ final class PipelineRun {
   let barMs: Int64 = 3_600_000
 
   init(
-    clients: PipelineClients, market: PipelineMarket, settings: PipelineSettings, connection: ClientConnectionOptions, trainerAddress: String,
+    clients: PipelineClients,
+    market: PipelineMarket,
+    settings: PipelineSettings,
+    connection: ClientConnectionOptions,
+    trainerAddress: String,
     stage: PipelineStage
   ) {
     self.clients = clients
@@ -207,9 +213,16 @@ final class PipelineRun {
     self.lastBar = self.market.cut
     try await self.timed("ingest history") { try await self.ingestHistory() }
     try await self.timed("set policy") { try await self.setPolicy() }
-    let first = try await self.timed("train v1") { try await self.train(until: self.market.cut, label: "v1", role: "first") }
+    let first = try await self.timed("train v1") {
+      try await self.train(until: self.market.cut, label: "v1", role: "first")
+    }
     guard let first else {
-      throw PipelineError(kind: .gateSaidNo, stage: "train v1", message: "the first model did not pass the '\(PipelineDefaults.policyName)' gates: nothing to serve")
+      throw PipelineError(
+        kind: .gateSaidNo,
+        stage: "train v1",
+        message:
+          "the first model did not pass the '\(PipelineDefaults.policyName)' gates: nothing to serve"
+      )
     }
     try await self.timed("gates under 'default'") { try await self.explainDefaultPolicy(first) }
     try await self.timed("deploy v1") { try await self.deployFirst(first) }
@@ -233,16 +246,25 @@ final class PipelineRun {
   // MARK: Ingest
 
   func ingestHistory() async throws {
-    self.view.line("== ingest: history before \(PipelineTime.text(self.market.cut)) (the rest arrives bar by bar)")
+    self.view.line(
+      "== ingest: history before \(PipelineTime.text(self.market.cut)) (the rest arrives bar by bar)"
+    )
     for (series, messages) in self.market.historyStreams() {
       let response = try await pipelineCall("ingest history", .feature, "IngestCandles") {
-        try await self.clients.feature.ingestCandles(options: self.clients.options) { try await $0.write(contentsOf: messages) }
+        try await self.clients.feature.ingestCandles(options: self.clients.options) {
+          try await $0.write(contentsOf: messages)
+        }
       }
       self.summary.coverage.append(
         .init(
-          symbol: series.symbol, bars: response.accepted, first: series.history.first?.candle.openTime ?? 0,
-          last: series.history.last?.candle.openTime ?? 0, gaps: response.gapCount,
-          liveBars: self.market.liveTimes.filter { series.live[$0] != nil }.count))
+          symbol: series.symbol,
+          bars: response.accepted,
+          first: series.history.first?.candle.openTime ?? 0,
+          last: series.history.last?.candle.openTime ?? 0,
+          gaps: response.gapCount,
+          liveBars: self.market.liveTimes.filter { series.live[$0] != nil }.count
+        )
+      )
       let first = series.history.first.map { PipelineTime.text($0.candle.openTime) } ?? "-"
       let last = series.history.last.map { PipelineTime.text($0.candle.openTime) } ?? "-"
       self.view.line(
@@ -256,10 +278,17 @@ final class PipelineRun {
   func ingestBar(_ time: Int64) async throws {
     for (symbol, messages) in self.market.barStreams(time) {
       let response = try await pipelineCall("replay", .feature, "IngestCandles") {
-        try await self.clients.feature.ingestCandles(options: self.clients.options) { try await $0.write(contentsOf: messages) }
+        try await self.clients.feature.ingestCandles(options: self.clients.options) {
+          try await $0.write(contentsOf: messages)
+        }
       }
       guard response.accepted + response.duplicatesDropped == 1 else {
-        throw PipelineError(kind: .failed, stage: "replay", message: "\(symbol) bar \(PipelineTime.text(time)) was not stored (invalid \(response.invalid), unfinished \(response.unfinishedLastCandle))")
+        throw PipelineError(
+          kind: .failed,
+          stage: "replay",
+          message:
+            "\(symbol) bar \(PipelineTime.text(time)) was not stored (invalid \(response.invalid), unfinished \(response.unfinishedLastCandle))"
+        )
       }
     }
   }
@@ -273,66 +302,123 @@ final class PipelineRun {
           $0.name = PipelineDefaults.policyName
           $0.text = PipelineDefaults.hourlyPolicyYAML
           $0.format = .yaml
-        }, metadata: self.clients.metadata, options: self.clients.options)
+        },
+        metadata: self.clients.metadata,
+        options: self.clients.options
+      )
     }
-    self.view.line("== gates: policy '\(PipelineDefaults.policyName)' set on the gatekeeper (`vane pipeline --print-defaults` shows it)")
+    self.view.line(
+      "== gates: policy '\(PipelineDefaults.policyName)' set on the gatekeeper (`vane pipeline --print-defaults` shows it)"
+    )
   }
 
   /// Trains on every bar before `until`, evaluates and blesses. - Returns: the new version's
   /// index, or nil when its gates failed.
   func train(until: Int64, label: String, role: String) async throws -> Int? {
     let stageName = self.stage.current
-    var spec = try TrainCommand.parse(Data(PipelineDefaults.trainingSpecYAML(quick: self.settings.quick).utf8), source: "pipeline spec")
-    let start = self.market.series.first { $0.symbol == PipelineDefaults.symbol }!.history.first!.candle.openTime
+    var spec = try TrainCommand.parse(
+      Data(PipelineDefaults.trainingSpecYAML(quick: self.settings.quick).utf8),
+      source: "pipeline spec"
+    )
+    let start = self.market.series.first { $0.symbol == PipelineDefaults.symbol }!.history.first!
+      .candle.openTime
     spec.dataRange = .with {
       $0.start = PipelineTime.timestamp(start)
       $0.end = PipelineTime.timestamp(until)
     }
-    self.view.line("== train \(label): walk-forward on \(PipelineDefaults.symbol) 1h bars \(PipelineTime.text(start)) .. \(PipelineTime.text(until))")
+    self.view.line(
+      "== train \(label): walk-forward on \(PipelineDefaults.symbol) 1h bars \(PipelineTime.text(start)) .. \(PipelineTime.text(until))"
+    )
     let job = try await pipelineCall(stageName, .trainer, "StartTraining") {
-      try await self.clients.trainer.startTraining(.with { $0.spec = spec }, options: self.clients.options)
+      try await self.clients.trainer.startTraining(
+        .with { $0.spec = spec },
+        options: self.clients.options
+      )
     }
     let final: Vane_V1_Job
     do {
-      final = try await JobWatch.follow(job.id, address: self.trainerAddress, connection: self.connection, prefix: "   ")
+      final = try await JobWatch.follow(
+        job.id,
+        address: self.trainerAddress,
+        connection: self.connection,
+        prefix: "   "
+      )
     } catch is ExitCode {
-      throw PipelineError(kind: .failed, stage: stageName, message: "vane.v1.TrainerService/WatchJob: the watch of job \(job.id) failed")
+      throw PipelineError(
+        kind: .failed,
+        stage: stageName,
+        message: "vane.v1.TrainerService/WatchJob: the watch of job \(job.id) failed"
+      )
     }
     guard final.state == .succeeded else {
       throw PipelineError(
-        kind: .failed, stage: stageName,
-        message: "job \(final.id) ended \(final.state): \(final.error.code) in \(JobWatch.stageName(final.error.stage)): \(final.error.message)")
+        kind: .failed,
+        stage: stageName,
+        message:
+          "job \(final.id) ended \(final.state): \(final.error.code) in \(JobWatch.stageName(final.error.stage)): \(final.error.message)"
+      )
     }
     for metrics in final.modelMetrics {
-      let values = ["auc", "log_loss", "ece"].compactMap { name in metrics.oofMetrics[name].map { String(format: "%@ %.4f", name, $0) } }
-      self.view.line("   \(metrics.model.padding(toLength: 8, withPad: " ", startingAt: 0)) h\(metrics.horizonBars)  OOF rows \(metrics.oofRows)  \(values.joined(separator: "  "))")
+      let values = ["auc", "log_loss", "ece"].compactMap { name in
+        metrics.oofMetrics[name].map { String(format: "%@ %.4f", name, $0) }
+      }
+      self.view.line(
+        "   \(metrics.model.padding(toLength: 8, withPad: " ", startingAt: 0)) h\(metrics.horizonBars)  OOF rows \(metrics.oofRows)  \(values.joined(separator: "  "))"
+      )
     }
     let verdict = final.verdict
-    let oof = final.modelMetrics.first { $0.role == .meta && $0.horizonBars == 1 } ?? final.modelMetrics.first { $0.horizonBars == 1 }
+    let oof =
+      final.modelMetrics.first { $0.role == .meta && $0.horizonBars == 1 }
+      ?? final.modelMetrics.first { $0.horizonBars == 1 }
     var version = PipelineVersion(
-      label: label, version: self.settings.versionLabel(label, bundleID: final.bundle.bundleID), role: role, bundlePath: final.bundle.path, dataEnd: until, oofAUC: oof?.oofMetrics["auc"],
-      bundleID: final.bundle.bundleID)
+      label: label,
+      version: self.settings.versionLabel(label, bundleID: final.bundle.bundleID),
+      role: role,
+      bundlePath: final.bundle.path,
+      dataEnd: until,
+      oofAUC: oof?.oofMetrics["auc"],
+      bundleID: final.bundle.bundleID
+    )
     guard final.hasVerdict, verdict.passed, verdict.blessed else {
-      let why = final.hasVerdict ? "gates failed: \(verdict.failedGates.joined(separator: ", "))" : "the bundle was not evaluated"
+      let why =
+        final.hasVerdict
+        ? "gates failed: \(verdict.failedGates.joined(separator: ", "))"
+        : "the bundle was not evaluated"
       self.view.line("   \(label) \(final.bundle.bundleID): \(why); it is not deployed")
       version.outcome = "NOT BLESSED"
       version.reason = why
       self.summary.versions.append(version)
       return nil
     }
-    self.view.line("   \(label) = \(final.bundle.bundleID): passed '\(verdict.policyName)' (report \(verdict.reportID)), blessed; verdict beside the bundle")
+    self.view.line(
+      "   \(label) = \(final.bundle.bundleID): passed '\(verdict.policyName)' (report \(verdict.reportID)), blessed; verdict beside the bundle"
+    )
     for metrics in final.modelMetrics where metrics.horizonBars == 1 {
       for fold in metrics.folds {
         if let auc = fold.metrics["auc"] {
-          self.summary.folds.append(.init(version: label, model: metrics.model, horizon: metrics.horizonBars, fold: fold.fold, auc: auc))
+          self.summary.folds.append(
+            .init(
+              version: label,
+              model: metrics.model,
+              horizon: metrics.horizonBars,
+              fold: fold.fold,
+              auc: auc
+            )
+          )
         }
       }
     }
     self.summary.reports[label] = try await pipelineCall(stageName, .gatekeeper, "GetReport") {
-      try await self.clients.gatekeeper.getReport(.with { $0.reportID = verdict.reportID }, options: self.clients.options)
+      try await self.clients.gatekeeper.getReport(
+        .with { $0.reportID = verdict.reportID },
+        options: self.clients.options
+      )
     }
-    if let request = try await BlockingPool.shared.run({ try Self.calibrationRequest(bundlePath: final.bundle.path) }) {
-      self.summary.calibrations[label] = try await pipelineCall(stageName, .gatekeeper, "Calibrate") {
+    if let request = try await BlockingPool.shared.run({
+      try Self.calibrationRequest(bundlePath: final.bundle.path)
+    }) {
+      self.summary.calibrations[label] = try await pipelineCall(stageName, .gatekeeper, "Calibrate")
+      {
         try await self.clients.gatekeeper.calibrate(request, options: self.clients.options)
       }
     }
@@ -345,7 +431,8 @@ final class PipelineRun {
   /// calibration or no out-of-fold file).
   static func calibrationRequest(bundlePath: String) throws -> Vane_V1_CalibrateRequest? {
     let bundle = try ModelBundle.open(path: bundlePath)
-    guard let stored = bundle.manifest.calibration, let method = CalibrationMethod(rawValue: stored.method), method != .none,
+    guard let stored = bundle.manifest.calibration,
+      let method = CalibrationMethod(rawValue: stored.method), method != .none,
       bundle.manifest.outOfFold != nil
     else { return nil }
     let oof = try bundle.outOfFold()
@@ -374,20 +461,26 @@ final class PipelineRun {
           $0.bundle = .with { $0.path = path }
           $0.policyName = "default"
           $0.dryRun = true
-        }, options: self.clients.options)
+        },
+        options: self.clients.options
+      )
     }
     let failed = report.gates.filter { !$0.passed && !$0.skipped }
     if failed.isEmpty {
       self.view.line("== gates: the same bundle also passes the 'default' policy")
       return
     }
-    self.view.line("== gates: under the 'default' policy this bundle would not ship (\(failed.count) of \(report.gates.count) gates fail):")
+    self.view.line(
+      "== gates: under the 'default' policy this bundle would not ship (\(failed.count) of \(report.gates.count) gates fail):"
+    )
     for gate in failed {
       let line = "\(gate.gate): \(gate.reason)"
       self.summary.defaultPolicyFailures.append(line)
       self.view.line("   \(line)")
     }
-    self.view.line("   'default' asks more AUC than hourly direction models reach; '\(PipelineDefaults.policyName)' keeps its calibration and sanity gates")
+    self.view.line(
+      "   'default' asks more AUC than hourly direction models reach; '\(PipelineDefaults.policyName)' keeps its calibration and sanity gates"
+    )
   }
 
   // MARK: Deploy
@@ -398,27 +491,49 @@ final class PipelineRun {
 
   func deployFirst(_ index: Int) async throws {
     let version = self.summary.versions[index]
-    self.view.line("== deploy \(version.label): no version serves \(self.settings.modelID) yet, so it goes to FULL once loaded and is promoted after \(self.settings.firstMinRequests) live answers")
-    let plan = try self.plan(PipelineDefaults.firstPlanYAML(minRequests: self.settings.firstMinRequests), source: "first plan")
+    self.view.line(
+      "== deploy \(version.label): no version serves \(self.settings.modelID) yet, so it goes to FULL once loaded and is promoted after \(self.settings.firstMinRequests) live answers"
+    )
+    let plan = try self.plan(
+      PipelineDefaults.firstPlanYAML(minRequests: self.settings.firstMinRequests),
+      source: "first plan"
+    )
     let rollout = try await self.deploy(index, plan: plan, blessing: nil)
     // Advanced to the cut, the rollout stages and loads the version (in that call) and goes
     // to FULL: the replay starts once it takes traffic.
     try await self.advanceRollout(to: self.market.cut)
     guard let current = self.lastRollout, current.id == rollout else { return }
     if [.failed, .rolledBack, .aborted].contains(current.state) {
-      throw PipelineError(kind: .failed, stage: "deploy v1", message: "rollout \(rollout) ended \(RolloutText.state(current.state)): \(current.failureReason)")
+      throw PipelineError(
+        kind: .failed,
+        stage: "deploy v1",
+        message:
+          "rollout \(rollout) ended \(RolloutText.state(current.state)): \(current.failureReason)"
+      )
     }
     guard current.trafficPercent >= 100 || current.state == .promoted else {
-      throw PipelineError(kind: .failed, stage: "deploy v1", message: "rollout \(rollout) did not take traffic (\(RolloutText.state(current.state)))")
+      throw PipelineError(
+        kind: .failed,
+        stage: "deploy v1",
+        message: "rollout \(rollout) did not take traffic (\(RolloutText.state(current.state)))"
+      )
     }
   }
 
   /// Starts a rollout of version `index`. - Returns: its id.
-  func deploy(_ index: Int, plan: Vane_V1_RolloutPlan, blessing: Vane_V1_Verdict?) async throws -> String {
+  func deploy(
+    _ index: Int,
+    plan: Vane_V1_RolloutPlan,
+    blessing: Vane_V1_Verdict?
+  ) async throws -> String {
     let version = self.summary.versions[index]
     // A bundle's blessing is the verdict file beside it (the trainer's), or the one given.
     var verdict = blessing
-    if verdict == nil, let data = FileManager.default.contents(atPath: ModelBundle.verdictPath(for: version.bundlePath)) {
+    if verdict == nil,
+      let data = FileManager.default.contents(
+        atPath: ModelBundle.verdictPath(for: version.bundlePath)
+      )
+    {
       verdict = try? Vane_V1_Verdict(jsonUTF8Data: data)
     }
     var request = Vane_V1_DeployRequest.with {
@@ -430,15 +545,29 @@ final class PipelineRun {
     }
     let rollout = try await pipelineCall(self.stage.current, .deploy, "Deploy") {
       do {
-        return try await self.clients.deploy.deploy(request, metadata: self.clients.metadata, options: self.clients.options)
+        return try await self.clients.deploy.deploy(
+          request,
+          metadata: self.clients.metadata,
+          options: self.clients.options
+        )
       } catch let error as RPCError where error.code == .notFound {
         // The deploy host does not see this file (another machine, or a container without the
         // trainer's volume): stream it there, as `vane deploy` does.
-        request.bundlePath = try await DeployCommand.upload(version.bundlePath, client: self.clients.deploy, metadata: self.clients.metadata)
-        return try await self.clients.deploy.deploy(request, metadata: self.clients.metadata, options: self.clients.options)
+        request.bundlePath = try await DeployCommand.upload(
+          version.bundlePath,
+          client: self.clients.deploy,
+          metadata: self.clients.metadata
+        )
+        return try await self.clients.deploy.deploy(
+          request,
+          metadata: self.clients.metadata,
+          options: self.clients.options
+        )
       }
     }
-    self.view.line("   rollout \(rollout.id): \(version.label) \(version.version)\(rollout.baseline.version.isEmpty ? "" : " against \(self.label(of: rollout.baseline.version))")")
+    self.view.line(
+      "   rollout \(rollout.id): \(version.label) \(version.version)\(rollout.baseline.version.isEmpty ? "" : " against \(self.label(of: rollout.baseline.version))")"
+    )
     self.active = (rollout.id, index, 0)
     self.stage.rolloutStarted(rollout.id)
     return rollout.id
@@ -457,14 +586,17 @@ final class PipelineRun {
       if event.kind == .analysis, event.analysis.passed || event.analysis.inconclusive { continue }
       let text = RolloutText.line(event)
       self.view.line("   \(self.summary.versions[active.version].label) \(text)")
-      self.summary.events.append(.init(bar: self.lastBar, version: self.summary.versions[active.version].label, text: text))
+      self.summary.events.append(
+        .init(bar: self.lastBar, version: self.summary.versions[active.version].label, text: text)
+      )
     }
     self.active = active
   }
 
   /// An analysis as the panel shows it: its verdict and the reason.
   static func analysisText(_ event: Vane_V1_RolloutEvent) -> String {
-    let verdict = event.analysis.passed ? "passed" : event.analysis.inconclusive ? "inconclusive" : "failed"
+    let verdict =
+      event.analysis.passed ? "passed" : event.analysis.inconclusive ? "inconclusive" : "failed"
     return event.reason.isEmpty ? verdict : "\(verdict): \(event.reason)"
   }
 
@@ -476,7 +608,10 @@ final class PipelineRun {
         .with {
           $0.rolloutID = active.id
           $0.now = PipelineTime.timestamp(now)
-        }, metadata: self.clients.metadata, options: self.clients.options)
+        },
+        metadata: self.clients.metadata,
+        options: self.clients.options
+      )
     }
     self.follow(rollout)
   }
@@ -488,21 +623,28 @@ final class PipelineRun {
     self.lastRollout = rollout
     self.printEvents(rollout)
     self.activeState = rollout.state
-    self.activeShare = [.canary, .full, .promoted].contains(rollout.state) ? rollout.trafficPercent : 0
+    self.activeShare =
+      [.canary, .full, .promoted].contains(rollout.state) ? rollout.trafficPercent : 0
     switch rollout.state {
     case .promoted:
       self.summary.versions[active.version].outcome = "PROMOTED"
-      if let serving = self.serving, serving != active.version { self.summary.versions[serving].outcome = "replaced" }
+      if let serving = self.serving, serving != active.version {
+        self.summary.versions[serving].outcome = "replaced"
+      }
       self.serving = active.version
       self.active = nil
       self.stage.rolloutEnded()
-      self.view.line("   \(self.summary.versions[active.version].label) is promoted: it serves all traffic")
+      self.view.line(
+        "   \(self.summary.versions[active.version].label) is promoted: it serves all traffic"
+      )
     case .rolledBack, .failed, .aborted:
       self.summary.versions[active.version].outcome = RolloutText.state(rollout.state)
       self.summary.versions[active.version].reason = rollout.failureReason
       self.active = nil
       self.stage.rolloutEnded()
-      self.view.line("   \(self.summary.versions[active.version].label) \(RolloutText.state(rollout.state)): \(rollout.failureReason)")
+      self.view.line(
+        "   \(self.summary.versions[active.version].label) \(RolloutText.state(rollout.state)): \(rollout.failureReason)"
+      )
     default:
       break
     }

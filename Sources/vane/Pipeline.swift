@@ -40,18 +40,31 @@ struct PipelineClients: Sendable {
 
   /// Runs `body` with clients of the services at `addresses`, then closes their connections.
   static func with<R: Sendable>(
-    addresses: [ServiceKind: String], connection: ClientConnectionOptions, _ body: @Sendable (PipelineClients) async throws -> R
+    addresses: [ServiceKind: String],
+    connection: ClientConnectionOptions,
+    _ body: @Sendable (PipelineClients) async throws -> R
   ) async throws -> R {
     let grpc = try ServiceKind.allCases.map { kind in
-      (kind, GRPCClient(transport: try ShimClientTransport(config: connection.config(target: addresses[kind]!)), interceptors: [RequestIDClientInterceptor()]))
+      (
+        kind,
+        GRPCClient(
+          transport: try ShimClientTransport(config: connection.config(target: addresses[kind]!)),
+          interceptors: [RequestIDClientInterceptor()]
+        )
+      )
     }
     let byKind = Dictionary(uniqueKeysWithValues: grpc)
     var options = CallOptions.defaults
     options.timeout = .seconds(60)
     let clients = PipelineClients(
-      feature: .init(wrapping: byKind[.feature]!), trainer: .init(wrapping: byKind[.trainer]!), predictor: .init(wrapping: byKind[.predictor]!),
-      gatekeeper: .init(wrapping: byKind[.gatekeeper]!), deploy: .init(wrapping: byKind[.deploy]!), metadata: try connection.metadata(),
-      options: options)
+      feature: .init(wrapping: byKind[.feature]!),
+      trainer: .init(wrapping: byKind[.trainer]!),
+      predictor: .init(wrapping: byKind[.predictor]!),
+      gatekeeper: .init(wrapping: byKind[.gatekeeper]!),
+      deploy: .init(wrapping: byKind[.deploy]!),
+      metadata: try connection.metadata(),
+      options: options
+    )
     // One request id for the run: every call the pipeline makes, and every call those cause,
     // carries it into the services' logs and the prediction log.
     return try await RequestID.$current.withValue(RequestID.current ?? RequestID.make()) {
@@ -65,11 +78,20 @@ struct PipelineClients: Sendable {
 }
 
 /// The stage a call belongs to, for its error: `Pipeline.call("train", .trainer, "StartTraining") { … }`.
-func pipelineCall<R: Sendable>(_ stage: String, _ service: ServiceKind, _ method: String, _ body: () async throws -> R) async throws -> R {
+func pipelineCall<R: Sendable>(
+  _ stage: String,
+  _ service: ServiceKind,
+  _ method: String,
+  _ body: () async throws -> R
+) async throws -> R {
   do {
     return try await body()
   } catch let error as RPCError {
-    throw PipelineError(kind: .failed, stage: stage, message: "\(service.grpcServiceName)/\(method): \(error.code): \(error.message)")
+    throw PipelineError(
+      kind: .failed,
+      stage: stage,
+      message: "\(service.grpcServiceName)/\(method): \(error.code): \(error.message)"
+    )
   }
 }
 
@@ -77,9 +99,13 @@ func pipelineCall<R: Sendable>(_ stage: String, _ service: ServiceKind, _ method
 enum PipelineTime {
   static func text(_ milliseconds: Int64) -> String {
     let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime]
+    formatter.formatOptions = [
+      .withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime,
+    ]
     formatter.timeZone = TimeZone(identifier: "UTC")
-    return String(formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000)).prefix(16))
+    return String(
+      formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000)).prefix(16)
+    )
   }
 
   static func timestamp(_ milliseconds: Int64) -> Google_Protobuf_Timestamp {

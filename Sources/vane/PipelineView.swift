@@ -28,7 +28,9 @@ final class PipelineView {
   let minimumInterval: Duration
 
   init(
-    mode: Mode, isTerminal: Bool = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb",
+    mode: Mode,
+    isTerminal: Bool = isatty(STDOUT_FILENO) == 1
+      && ProcessInfo.processInfo.environment["TERM"] != "dumb",
     minimumInterval: Duration = .milliseconds(100),
     width: @escaping () -> Int = PipelineView.terminalWidth,
     write: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }
@@ -79,7 +81,8 @@ final class PipelineView {
   /// stays right.
   private func rendered(_ lines: [String]) -> String {
     let width = max(20, self.width())
-    return lines.map { line in line.count > width ? String(line.prefix(width - 1)) + "…" : line }.map { $0 + "\n" }.joined()
+    return lines.map { line in line.count > width ? String(line.prefix(width - 1)) + "…" : line }
+      .map { $0 + "\n" }.joined()
   }
 
   static func terminalWidth() -> Int {
@@ -115,27 +118,45 @@ struct PipelinePanel {
   /// `[██████░░░░]`: `width` cells, filled by `fraction`.
   static func bar(_ fraction: Double, width: Int) -> String {
     let filled = Int((min(max(fraction, 0), 1) * Double(width)).rounded(.down))
-    return "[" + String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled) + "]"
+    return "[" + String(repeating: "█", count: filled)
+      + String(repeating: "░", count: width - filled) + "]"
   }
 
   static func auc(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "-" }
 
   func lines() -> [String] {
-    var header = "── \(self.stage) \(Self.bar(self.bars == 0 ? 0 : Double(self.bar) / Double(self.bars), width: 24)) bar \(self.bar)/\(self.bars)  \(self.barTime)"
+    var header =
+      "── \(self.stage) \(Self.bar(self.bars == 0 ? 0 : Double(self.bar) / Double(self.bars), width: 24)) bar \(self.bar)/\(self.bars)  \(self.barTime)"
     if let rate = self.barsPerSecond { header += String(format: "  %.1f bars/s", rate) }
     if self.failedPredictions > 0 { header += "  failed predictions \(self.failedPredictions)" }
     var lines = [header]
-    let traffic = self.versions.filter { $0.state.hasPrefix("serving") || $0.state.hasPrefix("canary") || $0.state == "shadow" }
-    lines.append("   traffic  " + (traffic.isEmpty ? "-" : traffic.map { "\($0.label) \($0.state)" }.joined(separator: " · ")))
-    let pad = { (text: String, width: Int) in text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
-    lines.append("   " + pad("version", 9) + pad("role", 11) + pad("OOF AUC", 9) + pad("live AUC", 10) + pad("matured", 9) + pad("answers", 9) + "now")
+    let traffic = self.versions.filter {
+      $0.state.hasPrefix("serving") || $0.state.hasPrefix("canary") || $0.state == "shadow"
+    }
+    lines.append(
+      "   traffic  "
+        + (traffic.isEmpty
+          ? "-" : traffic.map { "\($0.label) \($0.state)" }.joined(separator: " · "))
+    )
+    let pad = { (text: String, width: Int) in
+      text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0)
+    }
+    lines.append(
+      "   " + pad("version", 9) + pad("role", 11) + pad("OOF AUC", 9) + pad("live AUC", 10)
+        + pad("matured", 9) + pad("answers", 9) + "now"
+    )
     for v in self.versions {
       lines.append(
-        "   " + pad(v.label, 9) + pad(v.role, 11) + pad(Self.auc(v.oofAUC), 9) + pad(Self.auc(v.liveAUC), 10) + pad("\(v.matured)", 9) + pad("\(v.answers)", 9)
-          + v.state)
+        "   " + pad(v.label, 9) + pad(v.role, 11) + pad(Self.auc(v.oofAUC), 9)
+          + pad(Self.auc(v.liveAUC), 10) + pad("\(v.matured)", 9) + pad("\(v.answers)", 9)
+          + v.state
+      )
     }
     if let rollout = self.rollout {
-      lines.append("   rollout  \(rollout.label) \(rollout.state)" + (rollout.analysis.isEmpty ? "" : "; last analysis \(rollout.analysis)"))
+      lines.append(
+        "   rollout  \(rollout.label) \(rollout.state)"
+          + (rollout.analysis.isEmpty ? "" : "; last analysis \(rollout.analysis)")
+      )
     } else {
       lines.append("   rollout  none active")
     }

@@ -20,7 +20,8 @@ import Synchronization
 struct PredictorBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "predictor",
-    abstract: "Predictor: native inference vs ONNX Runtime, Predict over the wire vs GetServiceInfo, hot swap under load, shadow at 100 %.",
+    abstract:
+      "Predictor: native inference vs ONNX Runtime, Predict over the wire vs GetServiceInfo, hot swap under load, shadow at 100 %.",
     discussion: """
       In process, on --width features (random rows, standard-scaled by a FeatureScaler fitted on \
       them): the V8-shaped MLP (width-512-256-128-3, ReLU, batch norm; random weights), an LSTM \
@@ -98,10 +99,14 @@ struct PredictorBench: AsyncParsableCommand {
   }
 
   func run() async throws {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bench-predictor-\(getpid())")
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-bench-predictor-\(getpid())"
+    )
     try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: scratch) }
-    print("vane bench predictor: \(ProcessInfo.processInfo.activeProcessorCount) cores, OpenBLAS threads 1")
+    print(
+      "vane bench predictor: \(ProcessInfo.processInfo.activeProcessorCount) cores, OpenBLAS threads 1"
+    )
     BLAS.setThreadCount(1)
     try self.inference(scratch)
     try await self.wire(scratch)
@@ -113,45 +118,113 @@ struct PredictorBench: AsyncParsableCommand {
     let width = self.width
     var random = SeededRandom(seed: 7)
     let rowCount = 2_048
-    let raw = (0..<(rowCount * width)).map { _ in Double.random(in: -3...3, using: &random) }
-    let labels = (0..<rowCount).map { raw[$0 * width] + raw[$0 * width + 1] > 0 ? 1 : 0 }
-    let scaler = FeatureScaler.fit(method: .standard, columns: (0..<width).map { "f\($0)" }, scaled: [Bool](repeating: true, count: width), values: raw, rows: rowCount)
-    let transform = ONNXInputTransform(center: scaler.center, scale: scaler.scale, zeroNonFinite: true)
-    let rows = (0..<256).map { Array(raw[($0 * width)..<(($0 + 1) * width)]) }
-    let batchRows = Array(raw[0..<(self.batch * width)])
-    func scaled(_ values: [Double]) -> [Double] { scaler.transform(batch: values).map { $0.isFinite ? $0 : 0 } }
+    let raw = (0 ..< (rowCount * width)).map { _ in Double.random(in: -3 ... 3, using: &random) }
+    let labels = (0 ..< rowCount).map { raw[$0 * width] + raw[$0 * width + 1] > 0 ? 1 : 0 }
+    let scaler = FeatureScaler.fit(
+      method: .standard,
+      columns: (0 ..< width).map { "f\($0)" },
+      scaled: [Bool](repeating: true, count: width),
+      values: raw,
+      rows: rowCount
+    )
+    let transform = ONNXInputTransform(
+      center: scaler.center,
+      scale: scaler.scale,
+      zeroNonFinite: true
+    )
+    let rows = (0 ..< 256).map { Array(raw[($0 * width) ..< (($0 + 1) * width)]) }
+    let batchRows = Array(raw[0 ..< (self.batch * width)])
+    func scaled(_ values: [Double]) -> [Double] {
+      scaler.transform(batch: values).map { $0.isFinite ? $0 : 0 }
+    }
 
     let logistic = try LogisticRegression.fit(
-      features: scaled(raw), count: rowCount, featureCount: width, labels: labels.enumerated().map { $0.offset % 3 == 0 ? 2 : $0.element }, classCount: 3)
-    let mlp = MLP(inputCount: width, classCount: 3, units: [512, 256, 128], activation: .relu, dropout: 0.3, seed: 1)
-    let lstm = LSTM(inputCount: width, hiddenSize: 32, layerCount: 1, sequenceLength: 24, heads: 3, dropout: 0, seed: 1)
+      features: scaled(raw),
+      count: rowCount,
+      featureCount: width,
+      labels: labels.enumerated().map { $0.offset % 3 == 0 ? 2 : $0.element },
+      classCount: 3
+    )
+    let mlp = MLP(
+      inputCount: width,
+      classCount: 3,
+      units: [512, 256, 128],
+      activation: .relu,
+      dropout: 0.3,
+      seed: 1
+    )
+    let lstm = LSTM(
+      inputCount: width,
+      hiddenSize: 32,
+      layerCount: 1,
+      sequenceLength: 24,
+      heads: 3,
+      dropout: 0,
+      seed: 1
+    )
     var parameters = XGBoostModel.Parameters()
     parameters.rounds = self.trees
     parameters.maxDepth = 6
     parameters.earlyStoppingRounds = 0
     parameters.threads = 2
     parameters.learningRate = 0.01
-    let xgboost = try XGBoostModel.fit(features: scaled(raw), count: rowCount, featureCount: width, labels: labels, classCount: 2, parameters: parameters)
-    let ensemble = try TreeEnsemble.xgboost(xgboost.json, classCount: 2, featureCount: width, rounds: xgboost.rounds)
-    let treeTransform = ONNXInputTransform(center: scaler.center, scale: scaler.scale, zeroNonFinite: false)
-    let windows = (0..<32).map { w in Array(raw[(w * width)..<((w + 24) * width)]) }
-    let batchWindows = (0..<self.batch).flatMap { w in raw[((w % 64) * width)..<(((w % 64) + 24) * width)] }
+    let xgboost = try XGBoostModel.fit(
+      features: scaled(raw),
+      count: rowCount,
+      featureCount: width,
+      labels: labels,
+      classCount: 2,
+      parameters: parameters
+    )
+    let ensemble = try TreeEnsemble.xgboost(
+      xgboost.json,
+      classCount: 2,
+      featureCount: width,
+      rounds: xgboost.rounds
+    )
+    let treeTransform = ONNXInputTransform(
+      center: scaler.center,
+      scale: scaler.scale,
+      zeroNonFinite: false
+    )
+    let windows = (0 ..< 32).map { w in Array(raw[(w * width) ..< ((w + 24) * width)]) }
+    let batchWindows = (0 ..< self.batch).flatMap { w in
+      raw[((w % 64) * width) ..< (((w % 64) + 24) * width)]
+    }
 
     var sink = 0.0
     var index = 0
     let subjects: [Subject] = [
       Subject(
-        name: "mlp \(width)-512-256-128-3", onnx: try ONNXExport.mlp(mlp, transform: transform), input: ONNXExport.featuresInput, rowShape: [width], rows: rows,
-        single: { index += 1; sink += mlp.probabilities(scaled(rows[index % rows.count]), count: 1)[0] },
-        batch: { sink += mlp.probabilities(scaled(batchRows), count: self.batch)[0] }),
+        name: "mlp \(width)-512-256-128-3",
+        onnx: try ONNXExport.mlp(mlp, transform: transform),
+        input: ONNXExport.featuresInput,
+        rowShape: [width],
+        rows: rows,
+        single: {
+          index += 1
+          sink += mlp.probabilities(scaled(rows[index % rows.count]), count: 1)[0]
+        },
+        batch: { sink += mlp.probabilities(scaled(batchRows), count: self.batch)[0] }
+      ),
       Subject(
-        name: "lstm 24x\(width), hidden 32, 3 heads", onnx: try ONNXExport.lstm(lstm, transform: transform), input: ONNXExport.sequencesInput,
-        rowShape: [24, width], rows: windows,
-        single: { index += 1; sink += lstm.probabilities(scaled(windows[index % windows.count]), count: 1)[0] },
-        batch: { sink += lstm.probabilities(scaled(batchWindows), count: self.batch)[0] }),
+        name: "lstm 24x\(width), hidden 32, 3 heads",
+        onnx: try ONNXExport.lstm(lstm, transform: transform),
+        input: ONNXExport.sequencesInput,
+        rowShape: [24, width],
+        rows: windows,
+        single: {
+          index += 1
+          sink += lstm.probabilities(scaled(windows[index % windows.count]), count: 1)[0]
+        },
+        batch: { sink += lstm.probabilities(scaled(batchWindows), count: self.batch)[0] }
+      ),
       Subject(
-        name: "xgboost \(self.trees) trees depth 6", onnx: try ONNXExport.xgboost(xgboost, transform: treeTransform), input: ONNXExport.featuresInput,
-        rowShape: [width], rows: rows,
+        name: "xgboost \(self.trees) trees depth 6",
+        onnx: try ONNXExport.xgboost(xgboost, transform: treeTransform),
+        input: ONNXExport.featuresInput,
+        rowShape: [width],
+        rows: rows,
         single: {
           index += 1
           let row = scaler.transform(batch: rows[index % rows.count])
@@ -160,24 +233,37 @@ struct PredictorBench: AsyncParsableCommand {
         batch: {
           let all = scaler.transform(batch: batchRows)
           all.withUnsafeBufferPointer { buffer in
-            for r in 0..<self.batch { sink += ensemble.probabilities(UnsafeBufferPointer(rebasing: buffer[(r * width)..<((r + 1) * width)]))[0] }
+            for r in 0 ..< self.batch {
+              sink +=
+                ensemble.probabilities(
+                  UnsafeBufferPointer(rebasing: buffer[(r * width) ..< ((r + 1) * width)])
+                )[0]
+            }
           }
-        }),
+        }
+      ),
       Subject(
-        name: "logistic regression, 3 classes", onnx: try ONNXExport.logisticRegression(logistic, transform: transform), input: ONNXExport.featuresInput,
-        rowShape: [width], rows: rows,
-        single: { index += 1; sink += logistic.probabilities(scaled(rows[index % rows.count]), count: 1)[0] },
-        batch: { sink += logistic.probabilities(scaled(batchRows), count: self.batch)[0] }),
+        name: "logistic regression, 3 classes",
+        onnx: try ONNXExport.logisticRegression(logistic, transform: transform),
+        input: ONNXExport.featuresInput,
+        rowShape: [width],
+        rows: rows,
+        single: {
+          index += 1
+          sink += logistic.probabilities(scaled(rows[index % rows.count]), count: 1)[0]
+        },
+        batch: { sink += logistic.probabilities(scaled(batchRows), count: self.batch)[0] }
+      ),
     ]
 
     // Native figures.
     var native: [(p50: Double, p99: Double, rowsPerSecond: Double)] = []
     let clock = ContinuousClock()
     for subject in subjects {
-      for _ in 0..<200 { subject.single() }
+      for _ in 0 ..< 200 { subject.single() }
       var latencies: [Double] = []
       latencies.reserveCapacity(self.repeats)
-      for _ in 0..<self.repeats {
+      for _ in 0 ..< self.repeats {
         let start = clock.now
         subject.single()
         latencies.append(LoadRun.micros(start.duration(to: clock.now)))
@@ -185,9 +271,15 @@ struct PredictorBench: AsyncParsableCommand {
       latencies.sort()
       subject.batch()
       let start = clock.now
-      for _ in 0..<self.batchRepeats { subject.batch() }
+      for _ in 0 ..< self.batchRepeats { subject.batch() }
       let seconds = LoadRun.micros(start.duration(to: clock.now)) / 1e6
-      native.append((latencies[latencies.count / 2], latencies[min(latencies.count - 1, latencies.count * 99 / 100)], Double(self.batch * self.batchRepeats) / seconds))
+      native.append(
+        (
+          latencies[latencies.count / 2],
+          latencies[min(latencies.count - 1, latencies.count * 99 / 100)],
+          Double(self.batch * self.batchRepeats) / seconds
+        )
+      )
     }
 
     // ONNX Runtime on the same models and rows.
@@ -195,10 +287,16 @@ struct PredictorBench: AsyncParsableCommand {
     for (i, subject) in subjects.enumerated() {
       let file = scratch.appendingPathComponent("model\(i).onnx")
       try subject.onnx.write(to: file)
-      cases.append(["name": subject.name, "model": file.path, "input": subject.input, "row_shape": subject.rowShape, "rows": subject.rows])
+      cases.append([
+        "name": subject.name, "model": file.path, "input": subject.input,
+        "row_shape": subject.rowShape, "rows": subject.rows,
+      ])
     }
     let casesFile = scratch.appendingPathComponent("cases.json")
-    try JSONSerialization.data(withJSONObject: ["repeats": self.repeats, "batch": self.batch, "batch_repeats": self.batchRepeats, "cases": cases]).write(to: casesFile)
+    try JSONSerialization.data(withJSONObject: [
+      "repeats": self.repeats, "batch": self.batch, "batch_repeats": self.batchRepeats,
+      "cases": cases,
+    ]).write(to: casesFile)
     var reference: Reference?
     do {
       reference = try self.reference(casesFile)
@@ -206,20 +304,41 @@ struct PredictorBench: AsyncParsableCommand {
       print("ONNX Runtime reference unavailable (\(error)): native figures only")
     }
     print("")
-    print("in process, single sample (µs) and batches of \(self.batch) (rows/s)\(reference.map { ", beside ONNX Runtime \($0.onnxruntime) (1 thread)" } ?? "")")
-    print("model".padding(toLength: 36, withPad: " ", startingAt: 0) + "  vane p50   p99 | ort p50   p99 | p50 ratio | vane rows/s  ort rows/s  ratio")
+    print(
+      "in process, single sample (µs) and batches of \(self.batch) (rows/s)\(reference.map { ", beside ONNX Runtime \($0.onnxruntime) (1 thread)" } ?? "")"
+    )
+    print(
+      "model".padding(toLength: 36, withPad: " ", startingAt: 0)
+        + "  vane p50   p99 | ort p50   p99 | p50 ratio | vane rows/s  ort rows/s  ratio"
+    )
     for (i, subject) in subjects.enumerated() {
       let n = native[i]
-      var line = subject.name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "  %8.1f %5.1f", n.p50, n.p99)
+      var line =
+        subject.name.padding(toLength: 36, withPad: " ", startingAt: 0)
+        + String(format: "  %8.1f %5.1f", n.p50, n.p99)
       if let r = reference?.results[subject.name] {
-        line += String(format: " | %7.1f %5.1f | %6.2f× %@ | %11.0f %11.0f %5.2f× %@", r.p50_us, r.p99_us, r.p50_us / n.p50, r.p50_us >= n.p50 ? "met" : "NOT",
-                       n.rowsPerSecond, r.batch_rows_per_second, n.rowsPerSecond / r.batch_rows_per_second, n.rowsPerSecond >= r.batch_rows_per_second ? "met" : "NOT")
+        line += String(
+          format: " | %7.1f %5.1f | %6.2f× %@ | %11.0f %11.0f %5.2f× %@",
+          r.p50_us,
+          r.p99_us,
+          r.p50_us / n.p50,
+          r.p50_us >= n.p50 ? "met" : "NOT",
+          n.rowsPerSecond,
+          r.batch_rows_per_second,
+          n.rowsPerSecond / r.batch_rows_per_second,
+          n.rowsPerSecond >= r.batch_rows_per_second ? "met" : "NOT"
+        )
       } else {
-        line += String(format: " |       -     - |         - | %11.0f           -      -", n.rowsPerSecond)
+        line += String(
+          format: " |       -     - |         - | %11.0f           -      -",
+          n.rowsPerSecond
+        )
       }
       print(line)
     }
-    print("targets: p50 ≤ ONNX Runtime's (ratio ≥ 1), batch rows/s ≥ ONNX Runtime's (ratio ≥ 1)\(sink.isNaN ? " " : "")")
+    print(
+      "targets: p50 ≤ ONNX Runtime's (ratio ≥ 1), batch rows/s ≥ ONNX Runtime's (ratio ≥ 1)\(sink.isNaN ? " " : "")"
+    )
   }
 
   func reference(_ cases: URL) throws -> Reference {
@@ -235,7 +354,9 @@ struct PredictorBench: AsyncParsableCommand {
     try process.run()
     let data = Data(FileDescriptorReader.readAll(output.fileHandleForReading.fileDescriptor))
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw ValidationError("\(self.script) exited with \(process.terminationStatus)") }
+    guard process.terminationStatus == 0 else {
+      throw ValidationError("\(self.script) exited with \(process.terminationStatus)")
+    }
     return try JSONDecoder().decode(Reference.self, from: data)
   }
 
@@ -245,27 +366,59 @@ struct PredictorBench: AsyncParsableCommand {
   func bundle(_ scratch: URL, seed: UInt64) throws -> String {
     var random = SeededRandom(seed: seed)
     let n = 1_200, hour: Int64 = 3_600_000, width = self.width
-    let features = (0..<(n * width)).map { _ in Double.random(in: -1...1, using: &random) }
+    let features = (0 ..< (n * width)).map { _ in Double.random(in: -1 ... 1, using: &random) }
     let data = try TrainingData(
-      columns: (0..<width).map { "f\($0)" }, features: features, openTimes: (0..<n).map { Int64($0) * hour }, symbols: ["BTCUSDT"], horizons: [1],
-      labels: [(0..<n).map { features[$0 * width] > 0 ? 1 : 0 }], labelEnds: [(0..<n).map { Int64($0 + 2) * hour }], classes: ["DOWN", "UP"], barMs: hour)
+      columns: (0 ..< width).map { "f\($0)" },
+      features: features,
+      openTimes: (0 ..< n).map { Int64($0) * hour },
+      symbols: ["BTCUSDT"],
+      horizons: [1],
+      labels: [(0 ..< n).map { features[$0 * width] > 0 ? 1 : 0 }],
+      labelEnds: [(0 ..< n).map { Int64($0 + 2) * hour }],
+      classes: ["DOWN", "UP"],
+      barMs: hour
+    )
     let spec = RunSpec(
       models: [ModelSpec(name: "logreg", kind: .logisticRegression(.init()))],
-      plan: try WalkForwardPlan(trainBars: 300, testBars: 200, purgeBars: 2, embargoBars: 1, validationBars: 30))
+      plan: try WalkForwardPlan(
+        trainBars: 300,
+        testBars: 200,
+        purgeBars: 2,
+        embargoBars: 1,
+        validationBars: 30
+      )
+    )
     let runs = try WalkForwardRun.run(spec, data: data)
     let final = try WalkForwardRun.fitFinal(spec, data: data, runs: runs)
     let path = scratch.appendingPathComponent("bundle-\(seed).tar.gz").path
     _ = try TrainingBundle.write(
       BundleRequest(
-        id: "bench-\(seed)", created: Date(), symbols: ["BTCUSDT"], interval: "1h", taskKind: "binary", featureSetID: "bench",
-        featureSetSHA256: String(repeating: "be", count: 32), calibration: .temperature),
-      data: data, runs: runs, final: final, to: path)
+        id: "bench-\(seed)",
+        created: Date(),
+        symbols: ["BTCUSDT"],
+        interval: "1h",
+        taskKind: "binary",
+        featureSetID: "bench",
+        featureSetSHA256: String(repeating: "be", count: 32),
+        calibration: .temperature
+      ),
+      data: data,
+      runs: runs,
+      final: final,
+      to: path
+    )
     return path
   }
 
   func wire(_ scratch: URL) async throws {
     let paths = [try self.bundle(scratch, seed: 1), try self.bundle(scratch, seed: 2)]
-    let info = RuntimeInfo(kind: .predictor, configuredAddress: "127.0.0.1:0", dataDirectory: scratch.path, tls: false, adminAuth: .loopbackOnly)
+    let info = RuntimeInfo(
+      kind: .predictor,
+      configuredAddress: "127.0.0.1:0",
+      dataDirectory: scratch.path,
+      tls: false,
+      adminAuth: .loopbackOnly
+    )
     let log = try PredictionLog(path: scratch.appendingPathComponent("predictions.sqlite").path)
     let predictor = PredictorServiceImplementation(runtime: info, registry: ModelRegistry(log: log))
     let transport = ShimServerTransport(config: .init(address: "127.0.0.1:0"))
@@ -282,41 +435,80 @@ struct PredictorBench: AsyncParsableCommand {
       let port = try await transport.listeningPort
       let client = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
       try await withGRPCClient(transport: client) { grpc in
-        try await self.wire(Vane_V1_PredictorService.Client(wrapping: grpc), paths: paths, log: log, registry: predictor.registry)
+        try await self.wire(
+          Vane_V1_PredictorService.Client(wrapping: grpc),
+          paths: paths,
+          log: log,
+          registry: predictor.registry
+        )
       }
     }
   }
 
-  func wire(_ client: Vane_V1_PredictorService.Client<ShimClientTransport>, paths: [String], log: PredictionLog, registry: ModelRegistry) async throws {
-    func load(_ version: String, path: String, replace: Bool = false, shadow: Bool = false) async throws {
-      _ = try await client.loadModel(.with {
-        $0.bundlePath = path
-        $0.modelID = "bench"
-        $0.version = version
-        $0.wait = true
-        $0.replace = replace
-        $0.shadow = shadow
-      })
+  func wire(
+    _ client: Vane_V1_PredictorService.Client<ShimClientTransport>,
+    paths: [String],
+    log: PredictionLog,
+    registry: ModelRegistry
+  ) async throws {
+    func load(
+      _ version: String,
+      path: String,
+      replace: Bool = false,
+      shadow: Bool = false
+    ) async throws {
+      _ = try await client.loadModel(
+        .with {
+          $0.bundlePath = path
+          $0.modelID = "bench"
+          $0.version = version
+          $0.wait = true
+          $0.replace = replace
+          $0.shadow = shadow
+        }
+      )
     }
     try await load("v0", path: paths[0])
     var random = SeededRandom(seed: 3)
-    let vectors = (0..<64).map { _ in
+    let vectors = (0 ..< 64).map { _ in
       Vane_V1_PredictRequest.with {
         $0.model.modelID = "bench"
         $0.features = .with {
           $0.featureSetHash = String(repeating: "be", count: 32)
-          $0.values = (0..<self.width).map { _ in Double.random(in: -1...1, using: &random) }
+          $0.values = (0 ..< self.width).map { _ in Double.random(in: -1 ... 1, using: &random) }
         }
       }
     }
     let counter = Counter()
-    let predict: @Sendable () async throws -> Void = { _ = try await client.predict(vectors[counter.next() % vectors.count]) }
+    let predict: @Sendable () async throws -> Void = {
+      _ = try await client.predict(vectors[counter.next() % vectors.count])
+    }
     let info: @Sendable () async throws -> Void = { _ = try await client.getServiceInfo(.init()) }
 
-    let infoSequential = try await LoadRun.measure(calls: self.sequential, concurrency: 1, warmup: 500, info)
-    let predictSequential = try await LoadRun.measure(calls: self.sequential, concurrency: 1, warmup: 500, predict)
-    let infoConcurrent = try await LoadRun.measure(calls: self.calls, concurrency: self.concurrency, warmup: 500, info)
-    let predictConcurrent = try await LoadRun.measure(calls: self.calls, concurrency: self.concurrency, warmup: 500, predict)
+    let infoSequential = try await LoadRun.measure(
+      calls: self.sequential,
+      concurrency: 1,
+      warmup: 500,
+      info
+    )
+    let predictSequential = try await LoadRun.measure(
+      calls: self.sequential,
+      concurrency: 1,
+      warmup: 500,
+      predict
+    )
+    let infoConcurrent = try await LoadRun.measure(
+      calls: self.calls,
+      concurrency: self.concurrency,
+      warmup: 500,
+      info
+    )
+    let predictConcurrent = try await LoadRun.measure(
+      calls: self.calls,
+      concurrency: self.concurrency,
+      warmup: 500,
+      predict
+    )
 
     // Hot swap: the swapper runs beside the load; p99 of the calls that started while it ran.
     let clock = ContinuousClock()
@@ -326,20 +518,27 @@ struct PredictorBench: AsyncParsableCommand {
       var current = 0
       var failures = 0
       swapWindow.set(start: started.duration(to: clock.now))
-      for i in 1...self.swaps {
+      for i in 1 ... self.swaps {
         do {
           if i % 10 == 0 {
             try await load("v\(current)", path: paths[i % 2], replace: true)
           } else {
             try await load("v\(i)", path: paths[i % 2])
-            _ = try await client.setTrafficSplit(.with {
-              $0.modelID = "bench"
-              $0.weights = ["v\(i)": 100]
-            })
-            _ = try await client.unloadModel(.with {
-              $0.model = .with { $0.modelID = "bench"; $0.version = "v\(current)" }
-              $0.drainTimeout = .init(seconds: 5)
-            })
+            _ = try await client.setTrafficSplit(
+              .with {
+                $0.modelID = "bench"
+                $0.weights = ["v\(i)": 100]
+              }
+            )
+            _ = try await client.unloadModel(
+              .with {
+                $0.model = .with {
+                  $0.modelID = "bench"
+                  $0.version = "v\(current)"
+                }
+                $0.drainTimeout = .init(seconds: 5)
+              }
+            )
             current = i
           }
         } catch {
@@ -349,23 +548,37 @@ struct PredictorBench: AsyncParsableCommand {
       swapWindow.set(end: started.duration(to: clock.now))
       return failures
     }()
-    let swapLoad = try await LoadRun.measure(calls: self.swapCalls, concurrency: self.concurrency, warmup: 0, predict)
+    let swapLoad = try await LoadRun.measure(
+      calls: self.swapCalls,
+      concurrency: self.concurrency,
+      warmup: 0,
+      predict
+    )
     let swapFailures = await swapped
     let window = swapWindow.range
     let during = swapLoad.percentiles(in: window)
-    let after = swapLoad.percentiles(in: window.map { $0.upperBound..<Duration.seconds(1_000_000) })
+    let after = swapLoad.percentiles(
+      in: window.map { $0.upperBound ..< Duration.seconds(1_000_000) }
+    )
 
     // Shadow at 100 %: the serving version mirrored to a second one.
     let serving = registry.list().first { $0.info.trafficPercent == 100 }!.info.version
     try await load("shadow", path: paths[0], shadow: true)
-    _ = try await client.setTrafficSplit(.with {
-      $0.modelID = "bench"
-      $0.weights = [serving: 100]
-      $0.shadowVersions = ["shadow"]
-      $0.shadowSamplePercent = 100
-    })
+    _ = try await client.setTrafficSplit(
+      .with {
+        $0.modelID = "bench"
+        $0.weights = [serving: 100]
+        $0.shadowVersions = ["shadow"]
+        $0.shadowSamplePercent = 100
+      }
+    )
     let dropsBefore = registry.droppedShadows
-    let shadowLoad = try await LoadRun.measure(calls: self.calls, concurrency: self.concurrency, warmup: 500, predict)
+    let shadowLoad = try await LoadRun.measure(
+      calls: self.calls,
+      concurrency: self.concurrency,
+      warmup: 500,
+      predict
+    )
     let drops = registry.droppedShadows - dropsBefore
 
     print("")
@@ -373,26 +586,78 @@ struct PredictorBench: AsyncParsableCommand {
     func line(_ name: String, _ run: LoadRun) -> String {
       let f = run.figures
       return name.padding(toLength: 44, withPad: " ", startingAt: 0)
-        + String(format: "%8d %5d %10.0f %8.1f %8.1f %6d", f.calls, f.concurrency, f.calls_per_second, f.p50_us, f.p99_us, f.errors)
+        + String(
+          format: "%8d %5d %10.0f %8.1f %8.1f %6d",
+          f.calls,
+          f.concurrency,
+          f.calls_per_second,
+          f.p50_us,
+          f.p99_us,
+          f.errors
+        )
     }
-    print("run".padding(toLength: 44, withPad: " ", startingAt: 0) + "   calls  in-flight calls/s  p50 µs   p99 µs errors")
+    print(
+      "run".padding(toLength: 44, withPad: " ", startingAt: 0)
+        + "   calls  in-flight calls/s  p50 µs   p99 µs errors"
+    )
     print(line("GetServiceInfo (the transport)", infoSequential))
     print(line("Predict", predictSequential))
     print(line("GetServiceInfo (the transport)", infoConcurrent))
     print(line("Predict", predictConcurrent))
     let ratio = predictSequential.figures.p50_us / infoSequential.figures.p50_us
-    print(String(format: "Predict p50 / GetServiceInfo p50 = %.2f× (target ≤ 1.15×) %@; calls/s ratio %.2f×", ratio, ratio <= 1.15 ? "met" : "NOT met",
-                 predictConcurrent.figures.calls_per_second / infoConcurrent.figures.calls_per_second))
+    print(
+      String(
+        format: "Predict p50 / GetServiceInfo p50 = %.2f× (target ≤ 1.15×) %@; calls/s ratio %.2f×",
+        ratio,
+        ratio <= 1.15 ? "met" : "NOT met",
+        predictConcurrent.figures.calls_per_second / infoConcurrent.figures.calls_per_second
+      )
+    )
     print("")
     let steady = predictConcurrent.percentiles()
-    print(String(format: "hot swap: %d Predicts, %d in flight, %d swaps (%d failed) over %.1f s of %.1f s", swapLoad.calls.count, self.concurrency, self.swaps, swapFailures,
-                 window.map { LoadRun.micros($0.upperBound - $0.lowerBound) / 1e6 } ?? 0, LoadRun.micros(swapLoad.elapsed) / 1e6))
-    print(String(format: "  failed requests: %d (target 0) %@", swapLoad.failures, swapLoad.failures == 0 ? "met" : "NOT met"))
-    print(String(format: "  p99 during swaps %.1f µs (%d calls) vs steady %.1f µs: %.2f× (target ≤ 1.5×) %@; after the swaps %.1f µs", during.p99, during.count, steady.p99,
-                 during.p99 / steady.p99, during.p99 / steady.p99 <= 1.5 ? "met" : "NOT met", after.p99))
+    print(
+      String(
+        format: "hot swap: %d Predicts, %d in flight, %d swaps (%d failed) over %.1f s of %.1f s",
+        swapLoad.calls.count,
+        self.concurrency,
+        self.swaps,
+        swapFailures,
+        window.map { LoadRun.micros($0.upperBound - $0.lowerBound) / 1e6 } ?? 0,
+        LoadRun.micros(swapLoad.elapsed) / 1e6
+      )
+    )
+    print(
+      String(
+        format: "  failed requests: %d (target 0) %@",
+        swapLoad.failures,
+        swapLoad.failures == 0 ? "met" : "NOT met"
+      )
+    )
+    print(
+      String(
+        format:
+          "  p99 during swaps %.1f µs (%d calls) vs steady %.1f µs: %.2f× (target ≤ 1.5×) %@; after the swaps %.1f µs",
+        during.p99,
+        during.count,
+        steady.p99,
+        during.p99 / steady.p99,
+        during.p99 / steady.p99 <= 1.5 ? "met" : "NOT met",
+        after.p99
+      )
+    )
     let shadow = shadowLoad.percentiles()
-    print(String(format: "shadow at 100 %%: primary p99 %.1f µs vs no shadow %.1f µs: %.2f× (target ≤ 1.3×) %@; shadow requests dropped %d of %d",
-                 shadow.p99, steady.p99, shadow.p99 / steady.p99, shadow.p99 / steady.p99 <= 1.3 ? "met" : "NOT met", drops, shadowLoad.calls.count))
+    print(
+      String(
+        format:
+          "shadow at 100 %%: primary p99 %.1f µs vs no shadow %.1f µs: %.2f× (target ≤ 1.3×) %@; shadow requests dropped %d of %d",
+        shadow.p99,
+        steady.p99,
+        shadow.p99 / steady.p99,
+        shadow.p99 / steady.p99 <= 1.3 ? "met" : "NOT met",
+        drops,
+        shadowLoad.calls.count
+      )
+    )
     print("prediction log: \(log.writtenCount) answers written, \(log.droppedCount) dropped")
   }
 }
@@ -411,7 +676,7 @@ private final class SwapWindow: Sendable {
   var range: Range<Duration>? {
     self.state.withLock { state in
       guard let start = state.0, let end = state.1 else { return nil }
-      return start..<end
+      return start ..< end
     }
   }
 }

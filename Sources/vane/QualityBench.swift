@@ -7,7 +7,8 @@ internal import Foundation
 struct QualityBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "quality",
-    abstract: "Gatekeeper benchmark: AUC and ECE on 1M predictions, calibration fits on 25k, vs scikit-learn.",
+    abstract:
+      "Gatekeeper benchmark: AUC and ECE on 1M predictions, calibration fits on 25k, vs scikit-learn.",
     discussion: """
       The same arrays go to scripts/bench_quality.py (python3 with numpy, scipy and scikit-learn):
       roc_auc_score, a NumPy ECE with 15 equal-width bins, and on the first 25,000 samples
@@ -30,11 +31,14 @@ struct QualityBench: AsyncParsableCommand {
 
   func best(_ body: () throws -> Void) rethrows -> Double {
     var best = Double.infinity
-    for _ in 0..<max(self.runs, 1) {
+    for _ in 0 ..< max(self.runs, 1) {
       let start = ContinuousClock.now
       try body()
       let elapsed = ContinuousClock.now - start
-      best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+      best = min(
+        best,
+        Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+      )
     }
     return best
   }
@@ -48,7 +52,7 @@ struct QualityBench: AsyncParsableCommand {
     }
     var scores = [Double](), labels = [UInt8]()
     scores.reserveCapacity(self.samples)
-    for _ in 0..<self.samples {
+    for _ in 0 ..< self.samples {
       let z = (uniform() - 0.5) * 6
       labels.append(uniform() < 1 / (1 + exp(-z)) ? 1 : 0)
       scores.append(((1 / (1 + exp(-(1.8 * z + 0.2 * (uniform() - 0.5))))) * 1e6).rounded() / 1e6)
@@ -56,29 +60,44 @@ struct QualityBench: AsyncParsableCommand {
     let positive = labels.map { $0 == 1 }
     let auc = self.best { _ = Metrics.rocAUC(scores: scores, positive: positive) }
     let labelInts = labels.map(Int.init)
-    let ece = self.best { _ = Metrics.calibrationUniform(positiveProbability: scores, labels: labelInts) }
+    let ece = self.best {
+      _ = Metrics.calibrationUniform(positiveProbability: scores, labels: labelInts)
+    }
     let m = min(self.fitSamples, self.samples)
-    let fit = try Predictions(binary: Array(scores[0..<m]), labels: labels[0..<m].map(Int.init))
+    let fit = try Predictions(binary: Array(scores[0 ..< m]), labels: labels[0 ..< m].map(Int.init))
     var calibrations: [(String, Double)] = []
-    for (name, method) in [("platt_25k", CalibrationMethod.platt), ("isotonic_25k", .isotonic), ("temperature_25k", .temperature)] {
+    for (name, method) in [
+      ("platt_25k", CalibrationMethod.platt), ("isotonic_25k", .isotonic),
+      ("temperature_25k", .temperature),
+    ] {
       calibrations.append((name, try self.best { _ = try Calibrator.fit(method, fit) }))
     }
     let ours: [(String, Double)] = [("auc", auc), ("ece", ece)] + calibrations
     let theirs = try? self.sklearn(scores: scores, labels: labels)
-    print("vane bench quality: \(self.samples) predictions (AUC, ECE), \(m) for calibration fits; best of \(self.runs); scikit-learn \(theirs?.sklearn_version ?? "not available (python3 with scikit-learn needed)")")
+    print(
+      "vane bench quality: \(self.samples) predictions (AUC, ECE), \(m) for calibration fits; best of \(self.runs); scikit-learn \(theirs?.sklearn_version ?? "not available (python3 with scikit-learn needed)")"
+    )
     print("   task               vane ms   scikit-learn ms   speed-up")
     var short: [String] = []
     for (name, seconds) in ours {
       if let reference = theirs?.seconds[name] {
         let ratio = reference / seconds
         if ratio < 5 { short.append(name) }
-        print("   " + name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: "%10.2f %17.2f %9.1f×", seconds * 1e3, reference * 1e3, ratio))
+        print(
+          "   " + name.padding(toLength: 16, withPad: " ", startingAt: 0)
+            + String(format: "%10.2f %17.2f %9.1f×", seconds * 1e3, reference * 1e3, ratio)
+        )
       } else {
-        print("   " + name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: "%10.2f", seconds * 1e3))
+        print(
+          "   " + name.padding(toLength: 16, withPad: " ", startingAt: 0)
+            + String(format: "%10.2f", seconds * 1e3)
+        )
       }
     }
     if theirs != nil {
-      print("   at least 5× faster than scikit-learn for each: \(short.isEmpty ? "met" : "NOT met (\(short.joined(separator: ", ")))")")
+      print(
+        "   at least 5× faster than scikit-learn for each: \(short.isEmpty ? "met" : "NOT met (\(short.joined(separator: ", ")))")"
+      )
     }
   }
 
@@ -89,7 +108,10 @@ struct QualityBench: AsyncParsableCommand {
 
   func sklearn(scores: [Double], labels: [UInt8]) throws -> Figures {
     try ReferenceScript.run(
-      self.script, files: [("scores.f64", scores.withUnsafeBytes { Data($0) }), ("labels.u8", Data(labels))],
-      arguments: ["\(scores.count)"], as: Figures.self)
+      self.script,
+      files: [("scores.f64", scores.withUnsafeBytes { Data($0) }), ("labels.u8", Data(labels))],
+      arguments: ["\(scores.count)"],
+      as: Figures.self
+    )
   }
 }

@@ -9,9 +9,14 @@ enum ReferenceScript {
   /// paths followed by `arguments`, and decodes its standard output.
   /// - Throws: when python3 or the script fails (the benchmark then prints Vane's figures alone).
   static func run<T: Decodable>(
-    _ script: String, files: [(String, Data)], arguments: [String] = [], as type: T.Type
+    _ script: String,
+    files: [(String, Data)],
+    arguments: [String] = [],
+    as type: T.Type
   ) throws -> T {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-bench-\(getpid())-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-bench-\(getpid())-\(UUID().uuidString)"
+    )
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     var paths: [String] = []
@@ -29,7 +34,9 @@ enum ReferenceScript {
     try process.run()
     let json = FileDescriptorReader.readAll(output.fileHandleForReading.fileDescriptor)
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw ValidationError("\(script) exited with \(process.terminationStatus)") }
+    guard process.terminationStatus == 0 else {
+      throw ValidationError("\(script) exited with \(process.terminationStatus)")
+    }
     return try JSONDecoder().decode(T.self, from: Data(json))
   }
 }

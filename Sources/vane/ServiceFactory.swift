@@ -36,7 +36,12 @@ enum ServiceFactory {
     var joinInterval: Duration = .seconds(5)
   }
 
-  static func build(for kind: ServiceKind, info: RuntimeInfo, upstreams: Upstreams, logger: Logger) throws -> Built {
+  static func build(
+    for kind: ServiceKind,
+    info: RuntimeInfo,
+    upstreams: Upstreams,
+    logger: Logger
+  ) throws -> Built {
     switch kind {
     case .feature:
       try {
@@ -49,10 +54,20 @@ enum ServiceFactory {
           runtime: info,
           // One admin token for the stack: the trainer's own is what it sends to Bless.
           config: TrainerConfig(
-            featureAddress: upstreams.featureAddress, gatekeeperAddress: upstreams.gatekeeperAddress, threads: upstreams.threads,
-            adminToken: { if case .token(let token) = info.adminAuth { return token } else { return nil } }()),
-          logger: logger)
-        return Built(rpc: [trainer], background: [trainer.worker], metricsRefresh: trainer.metricsRefresh())
+            featureAddress: upstreams.featureAddress,
+            gatekeeperAddress: upstreams.gatekeeperAddress,
+            threads: upstreams.threads,
+            adminToken: {
+              if case .token(let token) = info.adminAuth { return token } else { return nil }
+            }()
+          ),
+          logger: logger
+        )
+        return Built(
+          rpc: [trainer],
+          background: [trainer.worker],
+          metricsRefresh: trainer.metricsRefresh()
+        )
       }()
     case .predictor:
       try {
@@ -61,22 +76,49 @@ enum ServiceFactory {
         BLAS.setThreadCount(1)
         // Every answer is logged beside the service's other state, and joined with its outcome
         // from the feature service's candles.
-        let log = try PredictionLog(path: URL(fileURLWithPath: info.dataDirectory).appendingPathComponent("predictions.sqlite").path)
-        let features = try UpstreamClient(address: upstreams.featureAddress, name: "feature service")
+        let log = try PredictionLog(
+          path: URL(fileURLWithPath: info.dataDirectory).appendingPathComponent(
+            "predictions.sqlite"
+          ).path
+        )
+        let features = try UpstreamClient(
+          address: upstreams.featureAddress,
+          name: "feature service"
+        )
         let predictor = PredictorServiceImplementation(
-          runtime: info, registry: ModelRegistry(log: log), config: PredictorConfig(joinInterval: upstreams.joinInterval), features: features)
-        return Built(rpc: [predictor], background: predictor.background, metricsRefresh: predictor.metricsRefresh())
+          runtime: info,
+          registry: ModelRegistry(log: log),
+          config: PredictorConfig(joinInterval: upstreams.joinInterval),
+          features: features
+        )
+        return Built(
+          rpc: [predictor],
+          background: predictor.background,
+          metricsRefresh: predictor.metricsRefresh()
+        )
       }()
-    case .gatekeeper: Built(rpc: [try GatekeeperServiceImplementation(runtime: info, bundleRoots: upstreams.bundleRoots)])
+    case .gatekeeper:
+      Built(rpc: [
+        try GatekeeperServiceImplementation(runtime: info, bundleRoots: upstreams.bundleRoots)
+      ])
     case .deploy:
       try {
         let deploy = try DeployServiceImplementation(
           runtime: info,
           config: DeployConfig(
             // "none": the bundle's feature set is not checked against a feature service.
-            predictorAddress: upstreams.predictorAddress, featureAddress: upstreams.featureAddress == "none" ? nil : upstreams.featureAddress,
-            trustedKeysDirectory: upstreams.trustedKeysDirectory ?? URL(fileURLWithPath: info.dataDirectory).deletingLastPathComponent().appendingPathComponent("gatekeeper").path))
-        return Built(rpc: [deploy], background: deploy.background, metricsRefresh: deploy.metricsRefresh())
+            predictorAddress: upstreams.predictorAddress,
+            featureAddress: upstreams.featureAddress == "none" ? nil : upstreams.featureAddress,
+            trustedKeysDirectory: upstreams.trustedKeysDirectory
+              ?? URL(fileURLWithPath: info.dataDirectory).deletingLastPathComponent()
+              .appendingPathComponent("gatekeeper").path
+          )
+        )
+        return Built(
+          rpc: [deploy],
+          background: deploy.background,
+          metricsRefresh: deploy.metricsRefresh()
+        )
       }()
     }
   }

@@ -15,33 +15,56 @@ struct StackCommand: AsyncParsableCommand {
     abstract: "Run all five services locally on loopback until Ctrl-C or until one of them dies."
   )
 
-  @Option(name: .customLong("base-port"), help: "Port of the feature service; the others follow (default 50051-50055).")
+  @Option(
+    name: .customLong("base-port"),
+    help: "Port of the feature service; the others follow (default 50051-50055)."
+  )
   var basePort: Int = 50051
 
-  @Option(name: .customLong("metrics-base-port"), help: "Port of the feature service's Prometheus endpoint (GET /metrics); the others follow. Default: --base-port + 10; 0: no metrics.")
+  @Option(
+    name: .customLong("metrics-base-port"),
+    help:
+      "Port of the feature service's Prometheus endpoint (GET /metrics); the others follow. Default: --base-port + 10; 0: no metrics."
+  )
   var metricsBasePort: Int?
 
-  @Option(name: .customLong("data-dir"), help: "Root of the services' data directories (one folder each).")
+  @Option(
+    name: .customLong("data-dir"),
+    help: "Root of the services' data directories (one folder each)."
+  )
   var dataDirectory: String = "vane-data"
 
-  @Option(name: .customLong("startup-timeout"), help: "Seconds to wait for every service to report SERVING.")
+  @Option(
+    name: .customLong("startup-timeout"),
+    help: "Seconds to wait for every service to report SERVING."
+  )
   var startupTimeout: Double = 60
 
   @Option(name: .customLong("grace-period"), help: "Seconds each service may drain on shutdown.")
   var gracePeriod: Double = 10
 
   func validate() throws {
-    guard (1...65520).contains(self.basePort) else { throw ValidationError("--base-port: \(self.basePort) is not a port from 1 to 65520") }
+    guard (1 ... 65520).contains(self.basePort) else {
+      throw ValidationError("--base-port: \(self.basePort) is not a port from 1 to 65520")
+    }
     try validateMetricsBasePort(self.metricsBasePort)
-    guard self.startupTimeout > 0 else { throw ValidationError("--startup-timeout: must be positive") }
-    guard self.gracePeriod >= 0 else { throw ValidationError("--grace-period: must not be negative") }
+    guard self.startupTimeout > 0 else {
+      throw ValidationError("--startup-timeout: must be positive")
+    }
+    guard self.gracePeriod >= 0 else {
+      throw ValidationError("--grace-period: must not be negative")
+    }
   }
 
   func run() async throws {
     VaneLogging.bootstrap(level: .info)
     let logger = Logger(label: "vane.stack")
     let dataRoot = URL(fileURLWithPath: self.dataDirectory).standardizedFileURL.path
-    let plan = StackPlan.loopback(basePort: self.basePort, metricsBasePort: metricsBase(self.metricsBasePort, basePort: self.basePort), dataRoot: dataRoot)
+    let plan = StackPlan.loopback(
+      basePort: self.basePort,
+      metricsBasePort: metricsBase(self.metricsBasePort, basePort: self.basePort),
+      dataRoot: dataRoot
+    )
 
     // Every event the stack reacts to arrives on one stream, consumed by one loop.
     enum Event: Sendable {
@@ -82,8 +105,11 @@ struct StackCommand: AsyncParsableCommand {
       switch event {
       case .ready:
         for (entry, pid) in zip(plan, stack.processIdentifiers) {
-          let metrics = entry.environment["VANE_METRICS_ADDRESS"].map { "\tmetrics http://\($0)/metrics" } ?? ""
-          Output.line("\(entry.kind.rawValue)\t\(entry.kind.grpcServiceName)\t\(entry.address)\tpid \(pid)\(metrics)")
+          let metrics =
+            entry.environment["VANE_METRICS_ADDRESS"].map { "\tmetrics http://\($0)/metrics" } ?? ""
+          Output.line(
+            "\(entry.kind.rawValue)\t\(entry.kind.grpcServiceName)\t\(entry.address)\tpid \(pid)\(metrics)"
+          )
         }
         Output.line("vane stack: all \(plan.count) services are SERVING; Ctrl-C stops them")
       case .startupFailed(let reason):
@@ -91,7 +117,10 @@ struct StackCommand: AsyncParsableCommand {
         failure = .failure
         break loop
       case .exited(let kind, let status):
-        logger.error("a service exited; stopping the stack", metadata: ["service": "\(kind.rawValue)", "status": "\(status)"])
+        logger.error(
+          "a service exited; stopping the stack",
+          metadata: ["service": "\(kind.rawValue)", "status": "\(status)"]
+        )
         failure = .failure
         break loop
       case .signal:
@@ -116,7 +145,9 @@ func metricsBase(_ option: Int?, basePort: Int) -> Int? {
 }
 
 func validateMetricsBasePort(_ option: Int?) throws {
-  if let port = option, !(0...65530).contains(port) {
-    throw ValidationError("--metrics-base-port: \(port) is not 0 (no metrics) or a port up to 65530")
+  if let port = option, !(0 ... 65530).contains(port) {
+    throw ValidationError(
+      "--metrics-base-port: \(port) is not 0 (no metrics) or a port up to 65530"
+    )
   }
 }

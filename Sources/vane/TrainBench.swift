@@ -10,7 +10,8 @@ internal import Foundation
 struct TrainBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train",
-    abstract: "Walk-forward training on real 1h candles (v1 features with cross-asset columns): wall time and pooled out-of-fold AUC per model and horizon."
+    abstract:
+      "Walk-forward training on real 1h candles (v1 features with cross-asset columns): wall time and pooled out-of-fold AUC per model and horizon."
   )
 
   @Option(help: "Directory of the candle files (binance_<SYMBOL>_1h.csv.gz).")
@@ -38,21 +39,35 @@ struct TrainBench: AsyncParsableCommand {
   var threads = 2
 
   func run() async throws {
-    guard let from = CandleTime.parse(self.from), let to = CandleTime.parse(self.to) else { throw ValidationError("--from/--to: not dates") }
+    guard let from = CandleTime.parse(self.from), let to = CandleTime.parse(self.to) else {
+      throw ValidationError("--from/--to: not dates")
+    }
     let horizons = self.horizons.split(separator: ",").compactMap { Int($0) }
     let started = ContinuousClock.now
     var series: [String: [Candle]] = [:]
     for symbol in Set(FeatureSet.v1References + [self.symbol]) {
       let file = try CandleFileParser.read(path: "\(self.market)/binance_\(symbol)_1h.csv.gz")
-      series[symbol] = try CandleValidator.validate(file, interval: .h1, asOf: Int64(Date().timeIntervalSince1970 * 1000)).accepted
+      series[symbol] = try CandleValidator.validate(
+        file,
+        interval: .h1,
+        asOf: Int64(Date().timeIntervalSince1970 * 1000)
+      ).accepted
     }
     let spec = DatasetSpec(
-      symbols: [self.symbol], interval: .h1, featureSet: .v1, labels: LabelSpec(kind: .binary, horizons: horizons), from: from, to: to,
-      restrictLabelsToRange: true)
+      symbols: [self.symbol],
+      interval: .h1,
+      featureSet: .v1,
+      labels: LabelSpec(kind: .binary, horizons: horizons),
+      from: from,
+      to: to,
+      restrictLabelsToRange: true
+    )
     let dataset = try Dataset.build(spec) { series[$0] ?? [] }
     let data = try TrainingData(dataset: dataset)
     let loaded = ContinuousClock.now - started
-    print("vane bench train: \(self.symbol) 1h \(self.from) – \(self.to), v1 (\(data.columns.count) columns), horizons \(horizons), \(data.rowCount) rows (\(dataset.excludedCount) excluded); data \(String(format: "%.1f", Self.seconds(loaded))) s")
+    print(
+      "vane bench train: \(self.symbol) 1h \(self.from) – \(self.to), v1 (\(data.columns.count) columns), horizons \(horizons), \(data.rowCount) rows (\(dataset.excludedCount) excluded); data \(String(format: "%.1f", Self.seconds(loaded))) s"
+    )
     var xgb = XGBoostModel.Parameters()
     xgb.rounds = 300
     xgb.threads = self.threads
@@ -67,15 +82,32 @@ struct TrainBench: AsyncParsableCommand {
       switch name {
       case "logreg": specs.append(ModelSpec(name: "logreg", kind: .logisticRegression(.init())))
       case "xgb": specs.append(ModelSpec(name: "xgb", kind: .xgboost(xgb)))
-      case "mlp": specs.append(ModelSpec(name: "mlp", kind: .mlp(units: [512, 256, 128], activation: .relu, dropout: 0.3, training: mlp)))
-      case "lstm": specs.append(ModelSpec(name: "lstm", kind: .lstm(sequenceLength: 24, hiddenSize: 32, layers: 1, dropout: 0.1, training: lstm)))
+      case "mlp":
+        specs.append(
+          ModelSpec(
+            name: "mlp",
+            kind: .mlp(units: [512, 256, 128], activation: .relu, dropout: 0.3, training: mlp)
+          )
+        )
+      case "lstm":
+        specs.append(
+          ModelSpec(
+            name: "lstm",
+            kind: .lstm(sequenceLength: 24, hiddenSize: 32, layers: 1, dropout: 0.1, training: lstm)
+          )
+        )
       default: throw ValidationError("--models: unknown model '\(name)'")
       }
     }
     // One year of training before the first fold, monthly retraining, purge = longest horizon,
     // a month's validation tail for early stopping.
     let plan = try WalkForwardPlan(
-      window: .expanding, trainBars: 365 * 24, testBars: 30 * 24, purgeBars: horizons.max() ?? 1, validationBars: 30 * 24)
+      window: .expanding,
+      trainBars: 365 * 24,
+      testBars: 30 * 24,
+      purgeBars: horizons.max() ?? 1,
+      validationBars: 30 * 24
+    )
     let run = RunSpec(models: specs, plan: plan, stacking: .init(minimumFolds: 2))
     var timings: [String: Duration] = [:]
     var current = (name: "", since: ContinuousClock.now)
@@ -83,21 +115,34 @@ struct TrainBench: AsyncParsableCommand {
       if case .fold(let model, let horizon, _, _, _) = event {
         let key = "\(model) h\(horizon)"
         if key != current.name {
-          if !current.name.isEmpty { timings[current.name, default: .zero] += ContinuousClock.now - current.since }
+          if !current.name.isEmpty {
+            timings[current.name, default: .zero] += ContinuousClock.now - current.since
+          }
           current = (key, ContinuousClock.now)
         }
       }
       return true
     }
-    if !current.name.isEmpty { timings[current.name, default: .zero] += ContinuousClock.now - current.since }
+    if !current.name.isEmpty {
+      timings[current.name, default: .zero] += ContinuousClock.now - current.since
+    }
     print("   model      horizon   OOF rows   folds   OOF AUC   log loss   wall s")
     for result in runs {
       let key = "\(result.name) h\(result.horizon)"
       // The LSTM trains every horizon's head at once: its time is on the first horizon.
       let wall = timings[key].map { String(format: "%8.1f", Self.seconds($0)) } ?? "  (above)"
-      print(String(
-        format: "   %-10@%8d %10d %7d %9.4f %10.4f %@", result.name as NSString, result.horizon, result.outOfFoldRows, result.folds.count,
-        result.metrics["auc"] ?? .nan, result.metrics["log_loss"] ?? .nan, wall as NSString))
+      print(
+        String(
+          format: "   %-10@%8d %10d %7d %9.4f %10.4f %@",
+          result.name as NSString,
+          result.horizon,
+          result.outOfFoldRows,
+          result.folds.count,
+          result.metrics["auc"] ?? .nan,
+          result.metrics["log_loss"] ?? .nan,
+          wall as NSString
+        )
+      )
     }
     print(String(format: "   total %.1f s", Self.seconds(ContinuousClock.now - started)))
   }

@@ -20,8 +20,13 @@ struct TrainerClientOptions: ParsableArguments {
 
   @OptionGroup var connection: ClientConnectionOptions
 
-  func withClient<R: Sendable>(_ body: @Sendable (Vane_V1_TrainerService.Client<ShimClientTransport>, CallOptions) async throws -> R) async throws -> R {
-    try await self.connection.withClient(address: self.address, timeout: self.timeout) { grpc, options in
+  func withClient<R: Sendable>(
+    _ body:
+      @Sendable (Vane_V1_TrainerService.Client<ShimClientTransport>, CallOptions) async throws -> R
+  ) async throws -> R {
+    try await self.connection.withClient(address: self.address, timeout: self.timeout) {
+      grpc,
+      options in
       try await body(Vane_V1_TrainerService.Client(wrapping: grpc), options)
     }
   }
@@ -31,7 +36,8 @@ struct TrainerClientOptions: ParsableArguments {
 struct TrainCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train",
-    abstract: "Start a training job from a spec (YAML or JSON: the API's TrainingSpec) and follow it to its end.",
+    abstract:
+      "Start a training job from a spec (YAML or JSON: the API's TrainingSpec) and follow it to its end.",
     discussion: """
       The spec uses the API's field names (snake_case or lowerCamel) and enum names, e.g.
         symbols: [BTCUSDT]
@@ -52,10 +58,16 @@ struct TrainCommand: AsyncParsableCommand {
   @Argument(help: "The training spec file (.yaml, .yml or .json).")
   var spec: String
 
-  @Option(name: .customLong("request-id"), help: "Idempotency key: the same key and spec return the job already started.")
+  @Option(
+    name: .customLong("request-id"),
+    help: "Idempotency key: the same key and spec return the job already started."
+  )
   var requestID: String = ""
 
-  @Flag(name: .customLong("validate-only"), help: "Check the spec and print it with its defaults resolved; start nothing.")
+  @Flag(
+    name: .customLong("validate-only"),
+    help: "Check the spec and print it with its defaults resolved; start nothing."
+  )
   var validateOnly = false
 
   @Flag(help: "Print the job id and return at once.")
@@ -73,7 +85,9 @@ struct TrainCommand: AsyncParsableCommand {
       $0.requestID = self.requestID
       $0.validateOnly = self.validateOnly
     }
-    let job = try await self.client.withClient { client, options in try await client.startTraining(request, options: options) }
+    let job = try await self.client.withClient { client, options in
+      try await client.startTraining(request, options: options)
+    }
     if self.validateOnly {
       Output.line(try job.spec.jsonString(options: Self.jsonOptions))
       return
@@ -98,7 +112,9 @@ struct TrainCommand: AsyncParsableCommand {
   /// - Throws: ExitCode(2) after printing `ERROR: <file>: <reason>` for a file that is not a spec.
   static func load(_ path: String) throws -> Vane_V1_TrainingSpec {
     func fail(_ reason: String) -> ExitCode { Output.fileError(path, reason) }
-    guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot be read") }
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw fail("cannot be read")
+    }
     return try Self.parse(data, source: path)
   }
 
@@ -118,11 +134,15 @@ struct TrainCommand: AsyncParsableCommand {
     } catch {
       throw fail("not YAML or JSON (\(String(describing: error).prefix(300)))")
     }
-    guard let object = object.map(Self.plain), JSONSerialization.isValidJSONObject(object), object is [String: Any] else {
+    guard let object = object.map(Self.plain), JSONSerialization.isValidJSONObject(object),
+      object is [String: Any]
+    else {
       throw fail("the spec must be a mapping of TrainingSpec fields")
     }
     do {
-      return try Vane_V1_TrainingSpec(jsonUTF8Data: try JSONSerialization.data(withJSONObject: object))
+      return try Vane_V1_TrainingSpec(
+        jsonUTF8Data: try JSONSerialization.data(withJSONObject: object)
+      )
     } catch {
       throw fail("not a TrainingSpec (\(error))")
     }
@@ -132,7 +152,8 @@ struct TrainCommand: AsyncParsableCommand {
   static func plain(_ value: Any) -> Any {
     switch value {
     case let map as [String: Any]: return map.mapValues(Self.plain)
-    case let map as [AnyHashable: Any]: return Dictionary(uniqueKeysWithValues: map.map { ("\($0.key)", Self.plain($0.value)) })
+    case let map as [AnyHashable: Any]:
+      return Dictionary(uniqueKeysWithValues: map.map { ("\($0.key)", Self.plain($0.value)) })
     case let list as [Any]: return list.map(Self.plain)
     case let date as Date:
       let formatter = ISO8601DateFormatter()
@@ -164,17 +185,24 @@ struct JobsCommand: AsyncParsableCommand {
         try await client.listJobs(.with { $0.page.pageSize = self.limit }, options: options)
       }
       for job in response.jobs {
-        let auc = job.modelMetrics.first { $0.role == .meta }?.oofMetrics["auc"] ?? job.modelMetrics.first?.oofMetrics["auc"]
-        Output.line([
-          job.id, job.state.name, job.spec.symbols.joined(separator: ","), job.bundle.bundleID,
-          auc.map { String(format: "auc %.4f", $0) } ?? "", job.hasVerdict ? (job.verdict.passed ? "gates passed" : "gates FAILED") : "",
-        ].filter { !$0.isEmpty }.joined(separator: "  "))
+        let auc =
+          job.modelMetrics.first { $0.role == .meta }?.oofMetrics["auc"]
+          ?? job.modelMetrics.first?.oofMetrics["auc"]
+        Output.line(
+          [
+            job.id, job.state.name, job.spec.symbols.joined(separator: ","), job.bundle.bundleID,
+            auc.map { String(format: "auc %.4f", $0) } ?? "",
+            job.hasVerdict ? (job.verdict.passed ? "gates passed" : "gates FAILED") : "",
+          ].filter { !$0.isEmpty }.joined(separator: "  ")
+        )
       }
     }
   }
 
   struct Watch: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Follow a job to its end with a progress bar.")
+    static let configuration = CommandConfiguration(
+      abstract: "Follow a job to its end with a progress bar."
+    )
 
     @Argument(help: "Job id.")
     var job: String
@@ -190,7 +218,9 @@ struct JobsCommand: AsyncParsableCommand {
   }
 
   struct Cancel: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Cancel a queued or running job (what finished is kept).")
+    static let configuration = CommandConfiguration(
+      abstract: "Cancel a queued or running job (what finished is kept)."
+    )
 
     @Argument(help: "Job id.")
     var job: String
@@ -202,14 +232,24 @@ struct JobsCommand: AsyncParsableCommand {
 
     func run() async throws {
       let job = try await self.client.withClient { client, options in
-        try await client.cancelJob(.with { $0.jobID = self.job; $0.reason = self.reason }, options: options)
+        try await client.cancelJob(
+          .with {
+            $0.jobID = self.job
+            $0.reason = self.reason
+          },
+          options: options
+        )
       }
-      Output.line("\(job.id) \(job.state.name)\(job.cancelRequested ? " (cancellation requested)" : "")")
+      Output.line(
+        "\(job.id) \(job.state.name)\(job.cancelRequested ? " (cancellation requested)" : "")"
+      )
     }
   }
 
   struct Resume: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Resume an interrupted job after its last finished fold, and follow it.")
+    static let configuration = CommandConfiguration(
+      abstract: "Resume an interrupted job after its last finished fold, and follow it."
+    )
 
     @Argument(help: "Job id.")
     var job: String
@@ -220,7 +260,9 @@ struct JobsCommand: AsyncParsableCommand {
     @OptionGroup var client: TrainerClientOptions
 
     func run() async throws {
-      let job = try await self.client.withClient { client, options in try await client.resumeJob(.with { $0.jobID = self.job }, options: options) }
+      let job = try await self.client.withClient { client, options in
+        try await client.resumeJob(.with { $0.jobID = self.job }, options: options)
+      }
       if self.detach {
         Output.line("\(job.id) \(job.state.name)")
         return
@@ -233,13 +275,19 @@ struct JobsCommand: AsyncParsableCommand {
 /// Following a job: WatchJob drawn as a progress bar on standard error (a line per step when it
 /// is not a terminal), then the final job.
 enum JobWatch {
-  static func follow(_ id: String, client options: TrainerClientOptions) async throws -> Vane_V1_Job {
+  static func follow(_ id: String, client options: TrainerClientOptions) async throws -> Vane_V1_Job
+  {
     try await Self.follow(id, address: options.address, connection: options.connection)
   }
 
   /// Follows job `id` on the trainer at `address`, drawing its progress on standard error.
   /// - Parameter prefix: text before each progress line (a pipeline's stage).
-  static func follow(_ id: String, address: String, connection: ClientConnectionOptions, prefix: String = "") async throws -> Vane_V1_Job {
+  static func follow(
+    _ id: String,
+    address: String,
+    connection: ClientConnectionOptions,
+    prefix: String = ""
+  ) async throws -> Vane_V1_Job {
     let terminal = isatty(STDERR_FILENO) == 1
     let transport = try ShimClientTransport(config: connection.config(target: address))
     do {
@@ -247,9 +295,15 @@ enum JobWatch {
         let client = Vane_V1_TrainerService.Client(wrapping: grpc)
         var last: UInt64 = 0
         // The stream may end early (the trainer restarted): watch again from the last event.
-        for _ in 0..<100 {
+        for _ in 0 ..< 100 {
           let after = last
-          let (final, seen): (Vane_V1_Job?, UInt64) = try await client.watchJob(.with { $0.jobID = id; $0.afterSequence = after; $0.includeLogs = true }) { response in
+          let (final, seen): (Vane_V1_Job?, UInt64) = try await client.watchJob(
+            .with {
+              $0.jobID = id
+              $0.afterSequence = after
+              $0.includeLogs = true
+            }
+          ) { response in
             var lastLine = ""
             var seen = after
             for try await event in response.messages {
@@ -289,13 +343,18 @@ enum JobWatch {
     let p = event.progress
     let width = 24
     let filled = Int((p.fraction * Double(width)).rounded(.down))
-    var parts = ["[" + String(repeating: "#", count: min(filled, width)) + String(repeating: ".", count: max(width - filled, 0)) + "]",
-                 String(format: "%3.0f%%", p.fraction * 100), Self.stageName(p.stage)]
+    var parts = [
+      "[" + String(repeating: "#", count: min(filled, width))
+        + String(repeating: ".", count: max(width - filled, 0)) + "]",
+      String(format: "%3.0f%%", p.fraction * 100), Self.stageName(p.stage),
+    ]
     if p.foldCount > 0 { parts.append("fold \(p.fold)/\(p.foldCount)") }
     if !p.model.isEmpty { parts.append("\(p.model) h\(p.horizonBars)") }
     parts.append("elapsed \(Self.clock(p.elapsed.seconds))")
     if p.hasEstimatedRemaining { parts.append("left ~\(Self.clock(p.estimatedRemaining.seconds))") }
-    if case .metric(let metric)? = event.detail { parts.append(String(format: "%@ %.4f", metric.name, metric.value)) }
+    if case .metric(let metric)? = event.detail {
+      parts.append(String(format: "%@ %.4f", metric.name, metric.value))
+    }
     return parts.joined(separator: "  ")
   }
 
@@ -324,15 +383,27 @@ enum JobWatch {
     if json {
       Output.line(try job.jsonString(options: TrainCommand.jsonOptions))
     } else {
-      Output.line("\(job.id) \(job.state.name)\(job.bundle.path.isEmpty ? "" : "  bundle \(job.bundle.path)")")
-      if job.hasError { Output.line("  error: \(job.error.code) in \(Self.stageName(job.error.stage)): \(job.error.message)") }
+      Output.line(
+        "\(job.id) \(job.state.name)\(job.bundle.path.isEmpty ? "" : "  bundle \(job.bundle.path)")"
+      )
+      if job.hasError {
+        Output.line(
+          "  error: \(job.error.code) in \(Self.stageName(job.error.stage)): \(job.error.message)"
+        )
+      }
       for metrics in job.modelMetrics {
-        let values = ["auc", "log_loss", "ece"].compactMap { name in metrics.oofMetrics[name].map { String(format: "%@ %.4f", name, $0) } }
-        Output.line("  \(metrics.model.padding(toLength: 10, withPad: " ", startingAt: 0)) h\(metrics.horizonBars)  OOF rows \(metrics.oofRows)  \(values.joined(separator: "  "))")
+        let values = ["auc", "log_loss", "ece"].compactMap { name in
+          metrics.oofMetrics[name].map { String(format: "%@ %.4f", name, $0) }
+        }
+        Output.line(
+          "  \(metrics.model.padding(toLength: 10, withPad: " ", startingAt: 0)) h\(metrics.horizonBars)  OOF rows \(metrics.oofRows)  \(values.joined(separator: "  "))"
+        )
       }
       if job.hasVerdict {
         let verdict = job.verdict
-        Output.line("  gates \(verdict.passed ? "passed" : "FAILED: " + verdict.failedGates.joined(separator: ", ")) (policy \(verdict.policyName), report \(verdict.reportID))\(verdict.blessed ? ", blessed" : "")")
+        Output.line(
+          "  gates \(verdict.passed ? "passed" : "FAILED: " + verdict.failedGates.joined(separator: ", ")) (policy \(verdict.policyName), report \(verdict.reportID))\(verdict.blessed ? ", blessed" : "")"
+        )
       }
       for warning in job.warnings { Output.line("  warning: \(warning)") }
     }

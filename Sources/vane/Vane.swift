@@ -9,7 +9,11 @@ struct Vane: AsyncParsableCommand {
     commandName: "vane",
     abstract: "Candles in, calibrated and gated direction models out: the Vane service suite.",
     subcommands: [
-      PipelineCommand.self, ServeCommand.self, StackCommand.self, HealthCommand.self, CallCommand.self, IngestCommand.self, FeaturesCommand.self, DatasetCommand.self, GateCommand.self, TrainCommand.self, JobsCommand.self, ModelsCommand.self, PredictCommand.self, DeployCommand.self, RolloutsCommand.self, ModelFileCommand.self, ImportCommand.self, BenchCommand.self,
+      PipelineCommand.self, ServeCommand.self, StackCommand.self, HealthCommand.self,
+      CallCommand.self, IngestCommand.self, FeaturesCommand.self, DatasetCommand.self,
+      GateCommand.self, TrainCommand.self, JobsCommand.self, ModelsCommand.self,
+      PredictCommand.self, DeployCommand.self, RolloutsCommand.self, ModelFileCommand.self,
+      ImportCommand.self, BenchCommand.self,
       VersionCommand.self,
     ]
   )
@@ -39,7 +43,10 @@ struct Vane: AsyncParsableCommand {
 }
 
 struct VersionCommand: ParsableCommand {
-  static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the version and build commit.")
+  static let configuration = CommandConfiguration(
+    commandName: "version",
+    abstract: "Print the version and build commit."
+  )
 
   func run() {
     print("vane \(BuildInfo.version) (\(BuildInfo.commit))")

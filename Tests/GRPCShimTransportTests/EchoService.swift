@@ -4,7 +4,9 @@ import Synchronization
 
 /// UTF-8 strings as messages: the transport tests need no generated code.
 struct UTF8Serializer: MessageSerializer {
-  func serialize<Bytes: GRPCContiguousBytes>(_ message: String) throws -> Bytes { Bytes(Array(message.utf8)) }
+  func serialize<Bytes: GRPCContiguousBytes>(_ message: String) throws -> Bytes {
+    Bytes(Array(message.utf8))
+  }
 }
 
 struct UTF8Deserializer: MessageDeserializer {
@@ -29,7 +31,9 @@ final class Observations: Sendable {
   private struct State {
     var started = 0
     var cancelled = 0
-    var waiters: [(predicate: @Sendable (Int, Int) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    var waiters:
+      [(predicate: @Sendable (Int, Int) -> Bool, continuation: CheckedContinuation<Void, Never>)] =
+        []
   }
   private let state = Mutex(State())
   /// Handlers of `Hold` wait for this before they answer.
@@ -94,7 +98,10 @@ struct EchoService: RegistrableRPCService {
   static let expand = MethodDescriptor(fullyQualifiedService: service, method: "Expand")
   static let update = MethodDescriptor(fullyQualifiedService: service, method: "Update")
   static let fail = MethodDescriptor(fullyQualifiedService: service, method: "Fail")
-  static let waitForCancel = MethodDescriptor(fullyQualifiedService: service, method: "WaitForCancel")
+  static let waitForCancel = MethodDescriptor(
+    fullyQualifiedService: service,
+    method: "WaitForCancel"
+  )
   static let hold = MethodDescriptor(fullyQualifiedService: service, method: "Hold")
   static let size = MethodDescriptor(fullyQualifiedService: service, method: "Size")
   static let large = MethodDescriptor(fullyQualifiedService: service, method: "Large")
@@ -104,12 +111,21 @@ struct EchoService: RegistrableRPCService {
 
   func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
     // Unary: echoes the message; echoes "x-echo" metadata back as initial and trailing metadata.
-    router.registerHandler(forMethod: Self.get, deserializer: UTF8Deserializer(), serializer: UTF8Serializer()) {
-      request, _ in
+    router.registerHandler(
+      forMethod: Self.get,
+      deserializer: UTF8Deserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      request,
+      _ in
       let message = try await request.messages.reduce(into: [String]()) { $0.append($1) }
       var echoed: Metadata = [:]
-      for value in request.metadata[stringValues: "x-echo"] { echoed.addString(value, forKey: "x-echo") }
-      for value in request.metadata[binaryValues: "x-echo-bin"] { echoed.addBinary(value, forKey: "x-echo-bin") }
+      for value in request.metadata[stringValues: "x-echo"] {
+        echoed.addString(value, forKey: "x-echo")
+      }
+      for value in request.metadata[binaryValues: "x-echo-bin"] {
+        echoed.addBinary(value, forKey: "x-echo-bin")
+      }
       let reply = echoed
       return StreamingServerResponse(metadata: reply) { writer in
         try await writer.write(message.joined(separator: "|"))
@@ -117,8 +133,13 @@ struct EchoService: RegistrableRPCService {
       }
     }
     // Client streaming: joins every message.
-    router.registerHandler(forMethod: Self.collect, deserializer: UTF8Deserializer(), serializer: UTF8Serializer()) {
-      request, _ in
+    router.registerHandler(
+      forMethod: Self.collect,
+      deserializer: UTF8Deserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      request,
+      _ in
       var parts: [String] = []
       for try await message in request.messages { parts.append(message) }
       let joined = parts.joined(separator: " ")
@@ -128,10 +149,17 @@ struct EchoService: RegistrableRPCService {
       }
     }
     // Server streaming: one message per word of the request.
-    router.registerHandler(forMethod: Self.expand, deserializer: UTF8Deserializer(), serializer: UTF8Serializer()) {
-      request, _ in
+    router.registerHandler(
+      forMethod: Self.expand,
+      deserializer: UTF8Deserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      request,
+      _ in
       var words: [String] = []
-      for try await message in request.messages { words += message.split(separator: " ").map(String.init) }
+      for try await message in request.messages {
+        words += message.split(separator: " ").map(String.init)
+      }
       let allWords = words
       return StreamingServerResponse { writer in
         for word in allWords { try await writer.write(word) }
@@ -139,28 +167,52 @@ struct EchoService: RegistrableRPCService {
       }
     }
     // Bidirectional: answers each message as it arrives.
-    router.registerHandler(forMethod: Self.update, deserializer: UTF8Deserializer(), serializer: UTF8Serializer()) {
-      request, _ in
+    router.registerHandler(
+      forMethod: Self.update,
+      deserializer: UTF8Deserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      request,
+      _ in
       StreamingServerResponse { writer in
         for try await message in request.messages { try await writer.write("echo:" + message) }
         return [:]
       }
     }
     // Fails with the code, message and trailing metadata the request asks for.
-    router.registerHandler(forMethod: Self.fail, deserializer: UTF8Deserializer(), serializer: UTF8Serializer()) {
-      request, _ in
+    router.registerHandler(
+      forMethod: Self.fail,
+      deserializer: UTF8Deserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      request,
+      _ in
       var trailers: Metadata = ["x-reason": "asked-to-fail"]
       trailers.addBinary([0, 1, 2, 255], forKey: "x-detail-bin")
-      throw RPCError(code: .failedPrecondition, message: "gate 'min_auc' failed: 0.51 < 0.55", metadata: trailers)
+      throw RPCError(
+        code: .failedPrecondition,
+        message: "gate 'min_auc' failed: 0.51 < 0.55",
+        metadata: trailers
+      )
     }
     // Fails with trailing metadata that HTTP/2 cannot carry (a non-ASCII text value).
-    router.registerHandler(forMethod: Self.badTrailers, deserializer: UTF8Deserializer(), serializer: UTF8Serializer()) {
-      _, _ in
+    router.registerHandler(
+      forMethod: Self.badTrailers,
+      deserializer: UTF8Deserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      _,
+      _ in
       throw RPCError(code: .aborted, message: "conflict", metadata: ["x-note": "café\n"])
     }
     // Waits until the call is cancelled, and records that the handler saw it.
-    router.registerHandler(forMethod: Self.waitForCancel, deserializer: UTF8Deserializer(), serializer: UTF8Serializer()) {
-      request, context in
+    router.registerHandler(
+      forMethod: Self.waitForCancel,
+      deserializer: UTF8Deserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      request,
+      context in
       let observations = self.observations
       observations.recordStart()
       await withRPCCancellationHandler {
@@ -173,8 +225,13 @@ struct EchoService: RegistrableRPCService {
       return StreamingServerResponse(error: RPCError(code: .cancelled, message: "cancelled"))
     }
     // Answers only once the test releases it (for graceful-shutdown tests).
-    router.registerHandler(forMethod: Self.hold, deserializer: UTF8Deserializer(), serializer: UTF8Serializer()) {
-      request, _ in
+    router.registerHandler(
+      forMethod: Self.hold,
+      deserializer: UTF8Deserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      request,
+      _ in
       let observations = self.observations
       observations.recordStart()
       await observations.waitForRelease()
@@ -184,8 +241,13 @@ struct EchoService: RegistrableRPCService {
       }
     }
     // Replies with the size of the request.
-    router.registerHandler(forMethod: Self.size, deserializer: BytesDeserializer(), serializer: UTF8Serializer()) {
-      request, _ in
+    router.registerHandler(
+      forMethod: Self.size,
+      deserializer: BytesDeserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      request,
+      _ in
       var total = 0
       for try await message in request.messages { total += message.count }
       let size = total
@@ -195,8 +257,13 @@ struct EchoService: RegistrableRPCService {
       }
     }
     // Replies with as many bytes as the request's number says.
-    router.registerHandler(forMethod: Self.large, deserializer: UTF8Deserializer(), serializer: BytesSerializer()) {
-      request, _ in
+    router.registerHandler(
+      forMethod: Self.large,
+      deserializer: UTF8Deserializer(),
+      serializer: BytesSerializer()
+    ) {
+      request,
+      _ in
       var count = 0
       for try await message in request.messages { count = Int(message) ?? 0 }
       let wanted = count

@@ -19,7 +19,9 @@ struct InteropTests {
   func unaryAgainstCxx() async throws {
     let server = Process()
     server.executableURL = Self.binary
-    server.arguments = ["server", "--address", "127.0.0.1:0", "--response-bytes", "100", "--ignore-stdin"]
+    server.arguments = [
+      "server", "--address", "127.0.0.1:0", "--response-bytes", "100", "--ignore-stdin",
+    ]
     let output = Pipe()
     server.standardOutput = output
     try server.run()
@@ -28,24 +30,38 @@ struct InteropTests {
       server.waitUntilExit()
     }
     let line = FileDescriptorReader.readLine(output.fileHandleForReading.fileDescriptor) ?? ""
-    let port = try #require(Int(line.replacingOccurrences(of: "LISTENING ", with: "")), "server said '\(line)'")
+    let port = try #require(
+      Int(line.replacingOccurrences(of: "LISTENING ", with: "")),
+      "server said '\(line)'"
+    )
     let transport = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
-    let method = MethodDescriptor(fullyQualifiedService: "vane.test.Any", method: "Call", type: .unary)
+    let method = MethodDescriptor(
+      fullyQualifiedService: "vane.test.Any",
+      method: "Call",
+      type: .unary
+    )
     let sizes = try await withGRPCClient(transport: transport) { client in
       var sizes: [Int] = []
-      for _ in 0..<50 {
+      for _ in 0 ..< 50 {
         sizes.append(
           try await client.unary(
-            request: ClientRequest(message: [UInt8]()), descriptor: method,
-            serializer: BytesSerializer(), deserializer: BytesDeserializer(), options: .defaults
-          ) { try $0.message.count })
+            request: ClientRequest(message: [UInt8]()),
+            descriptor: method,
+            serializer: BytesSerializer(),
+            deserializer: BytesDeserializer(),
+            options: .defaults
+          ) { try $0.message.count }
+        )
       }
       try await withThrowingTaskGroup(of: Int.self) { group in
-        for _ in 0..<1000 {
+        for _ in 0 ..< 1000 {
           group.addTask {
             try await client.unary(
-              request: ClientRequest(message: [UInt8]()), descriptor: method,
-              serializer: BytesSerializer(), deserializer: BytesDeserializer(), options: .defaults
+              request: ClientRequest(message: [UInt8]()),
+              descriptor: method,
+              serializer: BytesSerializer(),
+              deserializer: BytesDeserializer(),
+              options: .defaults
             ) { try $0.message.count }
           }
         }

@@ -24,12 +24,13 @@ struct ShutdownTests {
       (1, 1, 5, 0),
       (0, 0, 1, 0),
       (4, 0, 0, 4),
-    ])
+    ]
+  )
   func liveCalls(before: Int, ended: Int, whileDraining: Int, expectedLive: Int) {
     final class Call {}
     var calls = LiveCalls<Call>()
     var begun: [Call] = []
-    for _ in 0..<before {
+    for _ in 0 ..< before {
       let call = Call()
       let kept = calls.begin(call, id: ObjectIdentifier(call))
       #expect(kept)
@@ -38,7 +39,7 @@ struct ShutdownTests {
     for call in begun.prefix(ended) { calls.end(id: ObjectIdentifier(call)) }
     calls.startDraining()
     var refused: [Call] = []
-    for _ in 0..<whileDraining {
+    for _ in 0 ..< whileDraining {
       let call = Call()
       let kept = calls.begin(call, id: ObjectIdentifier(call))
       #expect(!kept)
@@ -53,15 +54,17 @@ struct ShutdownTests {
 
   /// Keeps every thread of the cooperative pool busy (work that yields now and then, as real
   /// handlers' numeric loops would) until `body` returns.
-  private func whileCooperativePoolIsBusy<R: Sendable>(_ body: @Sendable () async throws -> R) async throws -> R {
+  private func whileCooperativePoolIsBusy<R: Sendable>(
+    _ body: @Sendable () async throws -> R
+  ) async throws -> R {
     let stop = Flag()
     return try await withThrowingTaskGroup(of: Void.self) { group in
-      for _ in 0..<(2 * ProcessInfo.processInfo.activeProcessorCount) {
+      for _ in 0 ..< (2 * ProcessInfo.processInfo.activeProcessorCount) {
         group.addTask {
           var x: UInt64 = 1
           while !stop.raised.load(ordering: .relaxed) {
             // About a millisecond of arithmetic, then give way.
-            for i in 0..<200_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
+            for i in 0 ..< 200_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
             await Task.yield()
           }
           _ = x
@@ -75,15 +78,18 @@ struct ShutdownTests {
     }
   }
 
-  @Test("Sixteen servers started and stopped at once, with calls in flight, on a busy cooperative pool")
+  @Test(
+    "Sixteen servers started and stopped at once, with calls in flight, on a busy cooperative pool"
+  )
   func manyServersBusyPool() async throws {
     let answers = try await self.whileCooperativePoolIsBusy {
       try await withThrowingTaskGroup(of: Int.self) { group in
-        for index in 0..<16 {
+        for index in 0 ..< 16 {
           group.addTask {
             let observations = Observations()
             return try await withServer(
-              .shim, services: [EchoService(observations: observations)],
+              .shim,
+              services: [EchoService(observations: observations)],
               serverConfig: { $0.shutdownGracePeriod = .milliseconds(200) }
             ) { client, server in
               // Whatever happens below, the held handler must end, or the server's task never does.
@@ -93,16 +99,22 @@ struct ShutdownTests {
               let held = Task {
                 await statusCode {
                   _ = try await client.unary(
-                    request: ClientRequest(message: ""), descriptor: EchoService.hold,
-                    serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+                    request: ClientRequest(message: ""),
+                    descriptor: EchoService.hold,
+                    serializer: UTF8Serializer(),
+                    deserializer: UTF8Deserializer(),
+                    options: .defaults
                   ) { try $0.message }
                 }
               }
               var answered = 0
-              for call in 0..<5 {
+              for call in 0 ..< 5 {
                 let echo = try await client.unary(
-                  request: ClientRequest(message: "\(index)-\(call)"), descriptor: EchoService.get,
-                  serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+                  request: ClientRequest(message: "\(index)-\(call)"),
+                  descriptor: EchoService.get,
+                  serializer: UTF8Serializer(),
+                  deserializer: UTF8Deserializer(),
+                  options: .defaults
                 ) { try $0.message }
                 if echo == "\(index)-\(call)" { answered += 1 }
               }
@@ -125,20 +137,28 @@ struct ShutdownTests {
   @Test("Cancelling the task that serves ends every call in flight and returns")
   func cancelledServe() async throws {
     let observations = Observations()
-    let transport = ShimServerTransport(config: .init(address: "127.0.0.1:0", shutdownGracePeriod: .seconds(30)))
-    let server = GRPCServer(transport: transport, services: [EchoService(observations: observations)])
+    let transport = ShimServerTransport(
+      config: .init(address: "127.0.0.1:0", shutdownGracePeriod: .seconds(30))
+    )
+    let server = GRPCServer(
+      transport: transport,
+      services: [EchoService(observations: observations)]
+    )
     let serving = Task { try await server.serve() }
     defer { observations.releaseHolds() }
     let port = try await transport.listeningPort
     let client = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
     let codes = try await withShortLivedClient(client) { client in
       try await withThrowingTaskGroup(of: Status.Code.self) { group in
-        for _ in 0..<8 {
+        for _ in 0 ..< 8 {
           group.addTask {
             await statusCode {
               _ = try await client.unary(
-                request: ClientRequest(message: ""), descriptor: EchoService.hold,
-                serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+                request: ClientRequest(message: ""),
+                descriptor: EchoService.hold,
+                serializer: UTF8Serializer(),
+                deserializer: UTF8Deserializer(),
+                options: .defaults
               ) { try $0.message }
             }
           }
@@ -155,9 +175,13 @@ struct ShutdownTests {
     #expect(codes.allSatisfy { $0 == .unavailable || $0 == .cancelled }, "\(codes)")
   }
 
-  @Test("A handler that never returns does not hold the drain: its call is ended for it and grpc++ shuts down")
+  @Test(
+    "A handler that never returns does not hold the drain: its call is ended for it and grpc++ shuts down"
+  )
   func handlerThatNeverReturns() async throws {
-    let transport = ShimServerTransport(config: .init(address: "127.0.0.1:0", shutdownGracePeriod: .milliseconds(100)))
+    let transport = ShimServerTransport(
+      config: .init(address: "127.0.0.1:0", shutdownGracePeriod: .milliseconds(100))
+    )
     let entered = Observations()
     let gate = Observations()
     // A raw stream handler that neither reads, writes, nor notices cancellation until released:
@@ -175,8 +199,11 @@ struct ShutdownTests {
       let call = Task {
         await statusCode {
           _ = try await client.unary(
-            request: ClientRequest(message: "x"), descriptor: EchoService.get,
-            serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+            request: ClientRequest(message: "x"),
+            descriptor: EchoService.get,
+            serializer: UTF8Serializer(),
+            deserializer: UTF8Deserializer(),
+            options: .defaults
           ) { try $0.message }
         }
       }

@@ -13,7 +13,9 @@ struct StateMachineTests {
     var handoffCopy = handoff
     let value = await withCheckedContinuation { continuation in
       early = handoffCopy.wait(continuation)
-      if let early { continuation.resume(returning: early) } else {
+      if let early {
+        continuation.resume(returning: early)
+      } else {
         // Deliver after parking: the delivery hands back the parked continuation.
         let parked = handoffCopy.deliver(42)
         parked?.resume(returning: 42)
@@ -130,7 +132,11 @@ struct StateMachineTests {
       #expect(parked == nil)
       reads.completed(.message([9]))?.resume(returning: .message([9]))
     }
-    if case .message(let bytes) = value { #expect(bytes == [9]) } else { Issue.record("expected a message") }
+    if case .message(let bytes) = value {
+      #expect(bytes == [9])
+    } else {
+      Issue.record("expected a message")
+    }
     let ended = await withCheckedContinuation { continuation in
       let parked = reads.next(continuation)
       #expect(parked == nil)
@@ -141,25 +147,37 @@ struct StateMachineTests {
     #expect(!s9)
   }
 
-  @Test("grpc-timeout encodes with at most eight digits, rounding up", arguments: [
-    (Int64(0), "0n"), (Int64(1), "1n"), (Int64(99_999_999), "99999999n"), (Int64(100_000_000), "100000u"),
-    (Int64(1_500_000_001), "1500001u"), (Int64(200_000_000_000), "200000m"), (Int64(3_600_000_000_000_000), "3600000S"),
-  ])
+  @Test(
+    "grpc-timeout encodes with at most eight digits, rounding up",
+    arguments: [
+      (Int64(0), "0n"), (Int64(1), "1n"), (Int64(99_999_999), "99999999n"),
+      (Int64(100_000_000), "100000u"),
+      (Int64(1_500_000_001), "1500001u"), (Int64(200_000_000_000), "200000m"),
+      (Int64(3_600_000_000_000_000), "3600000S"),
+    ]
+  )
   func timeoutEncoding(nanoseconds: Int64, text: String) {
     #expect(GRPCTimeout.encode(nanoseconds: nanoseconds) == text)
     let decoded = GRPCTimeout.decode(text)
     #expect(decoded != nil && decoded! >= nanoseconds)
   }
 
-  @Test("grpc-timeout rejects what is not a timeout", arguments: ["", "m", "12", "123456789m", "-1m", "1x", "1.5S"])
+  @Test(
+    "grpc-timeout rejects what is not a timeout",
+    arguments: ["", "m", "12", "123456789m", "-1m", "1x", "1.5S"]
+  )
   func timeoutRejects(text: String) {
     #expect(GRPCTimeout.decode(text) == nil)
   }
 
-  @Test("Reserved header names never travel as custom metadata", arguments: [
-    (":authority", true), ("grpc-timeout", true), ("content-type", true), ("te", true), ("user-agent", true),
-    ("authorization", false), ("x-request-id", false), ("trace-bin", false),
-  ])
+  @Test(
+    "Reserved header names never travel as custom metadata",
+    arguments: [
+      (":authority", true), ("grpc-timeout", true), ("content-type", true), ("te", true),
+      ("user-agent", true),
+      ("authorization", false), ("x-request-id", false), ("trace-bin", false),
+    ]
+  )
   func reserved(key: String, reserved: Bool) {
     #expect(ShimMetadata.isReserved(key) == reserved)
   }

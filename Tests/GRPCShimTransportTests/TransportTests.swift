@@ -10,24 +10,40 @@ struct TransportTests {
   @Test("All four RPC kinds", arguments: TransportKind.allCases)
   func fourKinds(kind: TransportKind) async throws {
     let observations = Observations()
-    let results = try await withServer(kind, services: [EchoService(observations: observations)]) { client, _ in
+    let results = try await withServer(kind, services: [EchoService(observations: observations)]) {
+      client,
+      _ in
       let unary = try await client.unary(
-        request: ClientRequest(message: "hello"), descriptor: EchoService.get,
-        serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+        request: ClientRequest(message: "hello"),
+        descriptor: EchoService.get,
+        serializer: UTF8Serializer(),
+        deserializer: UTF8Deserializer(),
+        options: .defaults
       ) { try $0.message }
       let collected = try await client.clientStreaming(
-        request: StreamingClientRequest { writer in try await writer.write(contentsOf: ["a", "b", "c"]) },
-        descriptor: EchoService.collect, serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+        request: StreamingClientRequest { writer in
+          try await writer.write(contentsOf: ["a", "b", "c"])
+        },
+        descriptor: EchoService.collect,
+        serializer: UTF8Serializer(),
+        deserializer: UTF8Deserializer(),
+        options: .defaults
       ) { try $0.message }
       let expanded = try await client.serverStreaming(
-        request: ClientRequest(message: "one two three"), descriptor: EchoService.expand,
-        serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+        request: ClientRequest(message: "one two three"),
+        descriptor: EchoService.expand,
+        serializer: UTF8Serializer(),
+        deserializer: UTF8Deserializer(),
+        options: .defaults
       ) { response in try await response.messages.reduce(into: [String]()) { $0.append($1) } }
       let updated = try await client.bidirectionalStreaming(
         request: StreamingClientRequest { writer in
           for word in ["x", "y"] { try await writer.write(word) }
         },
-        descriptor: EchoService.update, serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+        descriptor: EchoService.update,
+        serializer: UTF8Serializer(),
+        deserializer: UTF8Deserializer(),
+        options: .defaults
       ) { response in try await response.messages.reduce(into: [String]()) { $0.append($1) } }
       return [unary, collected, expanded.joined(separator: ","), updated.joined(separator: ",")]
     }
@@ -36,12 +52,18 @@ struct TransportTests {
 
   @Test("Metadata travels both ways, text and binary", arguments: TransportKind.allCases)
   func metadataBothWays(kind: TransportKind) async throws {
-    let (initial, trailing) = try await withServer(kind, services: [EchoService(observations: Observations())]) { client, _ in
+    let (initial, trailing) = try await withServer(
+      kind,
+      services: [EchoService(observations: Observations())]
+    ) { client, _ in
       var metadata: Metadata = ["x-echo": "quant-42"]
       metadata.addBinary([0, 7, 255, 128], forKey: "x-echo-bin")
       return try await client.unary(
-        request: ClientRequest(message: "m", metadata: metadata), descriptor: EchoService.get,
-        serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+        request: ClientRequest(message: "m", metadata: metadata),
+        descriptor: EchoService.get,
+        serializer: UTF8Serializer(),
+        deserializer: UTF8Deserializer(),
+        options: .defaults
       ) { response in (response.metadata, response.trailingMetadata) }
     }
     #expect(Array(initial[stringValues: "x-echo"]) == ["quant-42"])
@@ -50,16 +72,24 @@ struct TransportTests {
     #expect(Array(trailing[binaryValues: "x-echo-bin"]) == [[0, 7, 255, 128]])
   }
 
-  @Test("A deadline that passes ends the call with DEADLINE_EXCEEDED", arguments: TransportKind.allCases)
+  @Test(
+    "A deadline that passes ends the call with DEADLINE_EXCEEDED",
+    arguments: TransportKind.allCases
+  )
   func deadline(kind: TransportKind) async throws {
     let observations = Observations()
-    let code = try await withServer(kind, services: [EchoService(observations: observations)]) { client, _ in
+    let code = try await withServer(kind, services: [EchoService(observations: observations)]) {
+      client,
+      _ in
       var options = CallOptions.defaults
       options.timeout = .seconds(2)
       return await statusCode {
         _ = try await client.unary(
-          request: ClientRequest(message: ""), descriptor: EchoService.waitForCancel,
-          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: options
+          request: ClientRequest(message: ""),
+          descriptor: EchoService.waitForCancel,
+          serializer: UTF8Serializer(),
+          deserializer: UTF8Deserializer(),
+          options: options
         ) { try $0.message }
       }
     }
@@ -72,13 +102,21 @@ struct TransportTests {
     #expect(counts.cancelled == counts.started)
   }
 
-  @Test("A server error's status, message and trailing metadata reach the client", arguments: TransportKind.allCases)
+  @Test(
+    "A server error's status, message and trailing metadata reach the client",
+    arguments: TransportKind.allCases
+  )
   func serverError(kind: TransportKind) async throws {
-    let error = try await withServer(kind, services: [EchoService(observations: Observations())]) { client, _ in
+    let error = try await withServer(kind, services: [EchoService(observations: Observations())]) {
+      client,
+      _ in
       do {
         _ = try await client.unary(
-          request: ClientRequest(message: ""), descriptor: EchoService.fail,
-          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+          request: ClientRequest(message: ""),
+          descriptor: EchoService.fail,
+          serializer: UTF8Serializer(),
+          deserializer: UTF8Deserializer(),
+          options: .defaults
         ) { try $0.message }
         return RPCError?.none
       } catch let error as RPCError {
@@ -94,11 +132,16 @@ struct TransportTests {
 
   @Test("An unknown method is UNIMPLEMENTED", arguments: TransportKind.allCases)
   func unknownMethod(kind: TransportKind) async throws {
-    let code = try await withServer(kind, services: [EchoService(observations: Observations())]) { client, _ in
+    let code = try await withServer(kind, services: [EchoService(observations: Observations())]) {
+      client,
+      _ in
       await statusCode {
         _ = try await client.unary(
-          request: ClientRequest(message: ""), descriptor: MethodDescriptor(fullyQualifiedService: "vane.test.Echo", method: "Nope"),
-          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+          request: ClientRequest(message: ""),
+          descriptor: MethodDescriptor(fullyQualifiedService: "vane.test.Echo", method: "Nope"),
+          serializer: UTF8Serializer(),
+          deserializer: UTF8Deserializer(),
+          options: .defaults
         ) { try $0.message }
       }
     }
@@ -107,13 +150,17 @@ struct TransportTests {
 
   @Test("1,000 concurrent calls all succeed", arguments: TransportKind.allCases)
   func thousandConcurrent(kind: TransportKind) async throws {
-    let answers = try await withServer(kind, services: [EchoService(observations: Observations())]) { client, _ in
+    let answers = try await withServer(kind, services: [EchoService(observations: Observations())])
+    { client, _ in
       try await withThrowingTaskGroup(of: Bool.self) { group in
-        for index in 0..<1_000 {
+        for index in 0 ..< 1_000 {
           group.addTask {
             let answer = try await client.unary(
-              request: ClientRequest(message: "call-\(index)"), descriptor: EchoService.get,
-              serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+              request: ClientRequest(message: "call-\(index)"),
+              descriptor: EchoService.get,
+              serializer: UTF8Serializer(),
+              deserializer: UTF8Deserializer(),
+              options: .defaults
             ) { try $0.message }
             return answer == "call-\(index)"
           }
@@ -140,8 +187,11 @@ struct ShimTransportTests {
     try await withServer(kind, services: [EchoService(observations: observations)]) { client, _ in
       let call = Task {
         try await client.unary(
-          request: ClientRequest(message: ""), descriptor: EchoService.waitForCancel,
-          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+          request: ClientRequest(message: ""),
+          descriptor: EchoService.waitForCancel,
+          serializer: UTF8Serializer(),
+          deserializer: UTF8Deserializer(),
+          options: .defaults
         ) { try $0.message }
       }
       await observations.wait { started, _ in started >= 1 }
@@ -157,16 +207,24 @@ struct ShimTransportTests {
   func largeMessageWithLimits() async throws {
     let limits = ShimMessageLimits(maxReceiveBytes: 32 << 20, maxSendBytes: 32 << 20)
     let (echoedSize, receivedSize) = try await withServer(
-      .shim, services: [EchoService(observations: Observations())],
-      serverConfig: { $0.messageLimits = limits }, clientConfig: { $0.messageLimits = limits }
+      .shim,
+      services: [EchoService(observations: Observations())],
+      serverConfig: { $0.messageLimits = limits },
+      clientConfig: { $0.messageLimits = limits }
     ) { client, _ in
       let size = try await client.unary(
-        request: ClientRequest(message: [UInt8](repeating: 0xA5, count: Self.sixteenMiB)), descriptor: EchoService.size,
-        serializer: BytesSerializer(), deserializer: UTF8Deserializer(), options: .defaults
+        request: ClientRequest(message: [UInt8](repeating: 0xA5, count: Self.sixteenMiB)),
+        descriptor: EchoService.size,
+        serializer: BytesSerializer(),
+        deserializer: UTF8Deserializer(),
+        options: .defaults
       ) { try $0.message }
       let received = try await client.unary(
-        request: ClientRequest(message: "\(Self.sixteenMiB)"), descriptor: EchoService.large,
-        serializer: UTF8Serializer(), deserializer: BytesDeserializer(), options: .defaults
+        request: ClientRequest(message: "\(Self.sixteenMiB)"),
+        descriptor: EchoService.large,
+        serializer: UTF8Serializer(),
+        deserializer: BytesDeserializer(),
+        options: .defaults
       ) { try $0.message.count }
       return (size, received)
     }
@@ -176,17 +234,26 @@ struct ShimTransportTests {
 
   @Test("A 16 MiB message without raised limits is RESOURCE_EXHAUSTED, both directions")
   func largeMessageWithoutLimits() async throws {
-    let (sending, receiving) = try await withServer(.shim, services: [EchoService(observations: Observations())]) { client, _ in
+    let (sending, receiving) = try await withServer(
+      .shim,
+      services: [EchoService(observations: Observations())]
+    ) { client, _ in
       let sending = await statusCode {
         _ = try await client.unary(
-          request: ClientRequest(message: [UInt8](repeating: 1, count: Self.sixteenMiB)), descriptor: EchoService.size,
-          serializer: BytesSerializer(), deserializer: UTF8Deserializer(), options: .defaults
+          request: ClientRequest(message: [UInt8](repeating: 1, count: Self.sixteenMiB)),
+          descriptor: EchoService.size,
+          serializer: BytesSerializer(),
+          deserializer: UTF8Deserializer(),
+          options: .defaults
         ) { try $0.message }
       }
       let receiving = await statusCode {
         _ = try await client.unary(
-          request: ClientRequest(message: "\(Self.sixteenMiB)"), descriptor: EchoService.large,
-          serializer: UTF8Serializer(), deserializer: BytesDeserializer(), options: .defaults
+          request: ClientRequest(message: "\(Self.sixteenMiB)"),
+          descriptor: EchoService.large,
+          serializer: UTF8Serializer(),
+          deserializer: BytesDeserializer(),
+          options: .defaults
         ) { try $0.message }
       }
       return (sending, receiving)
@@ -195,20 +262,27 @@ struct ShimTransportTests {
     #expect(receiving == .resourceExhausted)
   }
 
-  @Test("Graceful shutdown: health turns NOT_SERVING, new calls are refused, in-flight calls finish")
+  @Test(
+    "Graceful shutdown: health turns NOT_SERVING, new calls are refused, in-flight calls finish"
+  )
   func gracefulShutdown() async throws {
     let observations = Observations()
     // A grace long enough for a loaded machine: were it to pass, the drain would end the held
     // call for the client and the test would fail (not hang: the holds are released on exit).
     let (inFlight, refused, health) = try await withServer(
-      .shim, services: [EchoService(observations: observations)], serverConfig: { $0.shutdownGracePeriod = .seconds(60) }
+      .shim,
+      services: [EchoService(observations: observations)],
+      serverConfig: { $0.shutdownGracePeriod = .seconds(60) }
     ) { client, server in
       // Whatever happens below, the held handler must end, or the server's task never does.
       defer { observations.releaseHolds() }
       let held = Task {
         try await client.unary(
-          request: ClientRequest(message: ""), descriptor: EchoService.hold,
-          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+          request: ClientRequest(message: ""),
+          descriptor: EchoService.hold,
+          serializer: UTF8Serializer(),
+          deserializer: UTF8Deserializer(),
+          options: .defaults
         ) { try $0.message }
       }
       await observations.wait { started, _ in started >= 1 }
@@ -220,8 +294,11 @@ struct ShimTransportTests {
       let refused = await statusCode {
         _ = try await withGRPCClient(transport: lateClient) { late in
           try await late.unary(
-            request: ClientRequest(message: "late"), descriptor: EchoService.get,
-            serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+            request: ClientRequest(message: "late"),
+            descriptor: EchoService.get,
+            serializer: UTF8Serializer(),
+            deserializer: UTF8Deserializer(),
+            options: .defaults
           ) { try $0.message }
         }
       }
@@ -229,8 +306,14 @@ struct ShimTransportTests {
       // is field 1, the serving status (2 = NOT_SERVING).
       let health = try await client.unary(
         request: ClientRequest(message: [UInt8]()),
-        descriptor: MethodDescriptor(fullyQualifiedService: "grpc.health.v1.Health", method: "Check", type: .unary),
-        serializer: BytesSerializer(), deserializer: BytesDeserializer(), options: .defaults
+        descriptor: MethodDescriptor(
+          fullyQualifiedService: "grpc.health.v1.Health",
+          method: "Check",
+          type: .unary
+        ),
+        serializer: BytesSerializer(),
+        deserializer: BytesDeserializer(),
+        options: .defaults
       ) { try $0.message }
       observations.releaseHolds()
       return (try await held.value, refused, health)
@@ -244,13 +327,24 @@ struct ShimTransportTests {
   func tls() async throws {
     let certificates = try TestCertificates.make()
     let answer = try await withServer(
-      .shim, services: [EchoService(observations: Observations())],
-      serverConfig: { $0.tls = ShimServerTLS(certificateChainPEM: certificates.serverCertificatePEM, privateKeyPEM: certificates.serverKeyPEM) },
-      clientConfig: { $0.tls = ShimClientTLS(caRootsPEM: certificates.caPEM, serverNameOverride: "localhost") }
+      .shim,
+      services: [EchoService(observations: Observations())],
+      serverConfig: {
+        $0.tls = ShimServerTLS(
+          certificateChainPEM: certificates.serverCertificatePEM,
+          privateKeyPEM: certificates.serverKeyPEM
+        )
+      },
+      clientConfig: {
+        $0.tls = ShimClientTLS(caRootsPEM: certificates.caPEM, serverNameOverride: "localhost")
+      }
     ) { client, _ in
       try await client.unary(
-        request: ClientRequest(message: "secret"), descriptor: EchoService.get,
-        serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+        request: ClientRequest(message: "secret"),
+        descriptor: EchoService.get,
+        serializer: UTF8Serializer(),
+        deserializer: UTF8Deserializer(),
+        options: .defaults
       ) { try $0.message }
     }
     #expect(answer == "secret")
@@ -260,8 +354,14 @@ struct ShimTransportTests {
   func tlsRefusesPlaintext() async throws {
     let certificates = try TestCertificates.make()
     let code = try await withServer(
-      .shim, services: [EchoService(observations: Observations())],
-      serverConfig: { $0.tls = ShimServerTLS(certificateChainPEM: certificates.serverCertificatePEM, privateKeyPEM: certificates.serverKeyPEM) }
+      .shim,
+      services: [EchoService(observations: Observations())],
+      serverConfig: {
+        $0.tls = ShimServerTLS(
+          certificateChainPEM: certificates.serverCertificatePEM,
+          privateKeyPEM: certificates.serverKeyPEM
+        )
+      }
     ) { client, _ in await Self.codeOfGet(client) }
     #expect(code == .unavailable)
   }
@@ -273,22 +373,31 @@ struct ShimTransportTests {
   func mutualTLS(clientIdentity: String) async throws {
     let certificates = try TestCertificates.make()
     let code = try await withServer(
-      .shim, services: [EchoService(observations: Observations())],
+      .shim,
+      services: [EchoService(observations: Observations())],
       serverConfig: {
         $0.tls = ShimServerTLS(
-          certificateChainPEM: certificates.serverCertificatePEM, privateKeyPEM: certificates.serverKeyPEM,
-          clientCARootsPEM: certificates.caPEM)
+          certificateChainPEM: certificates.serverCertificatePEM,
+          privateKeyPEM: certificates.serverKeyPEM,
+          clientCARootsPEM: certificates.caPEM
+        )
       },
       clientConfig: {
         switch clientIdentity {
         case "trusted":
           $0.tls = ShimClientTLS(
-            caRootsPEM: certificates.caPEM, certificateChainPEM: certificates.clientCertificatePEM,
-            privateKeyPEM: certificates.clientKeyPEM, serverNameOverride: "localhost")
+            caRootsPEM: certificates.caPEM,
+            certificateChainPEM: certificates.clientCertificatePEM,
+            privateKeyPEM: certificates.clientKeyPEM,
+            serverNameOverride: "localhost"
+          )
         case "stranger":
           $0.tls = ShimClientTLS(
-            caRootsPEM: certificates.caPEM, certificateChainPEM: certificates.strangerCertificatePEM,
-            privateKeyPEM: certificates.strangerKeyPEM, serverNameOverride: "localhost")
+            caRootsPEM: certificates.caPEM,
+            certificateChainPEM: certificates.strangerCertificatePEM,
+            privateKeyPEM: certificates.strangerKeyPEM,
+            serverNameOverride: "localhost"
+          )
         default:
           $0.tls = ShimClientTLS(caRootsPEM: certificates.caPEM, serverNameOverride: "localhost")
         }
@@ -303,22 +412,30 @@ struct ShimTransportTests {
     options.timeout = .seconds(60)
     return await statusCode {
       _ = try await client.unary(
-        request: ClientRequest(message: "x"), descriptor: EchoService.get,
-        serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: options
+        request: ClientRequest(message: "x"),
+        descriptor: EchoService.get,
+        serializer: UTF8Serializer(),
+        deserializer: UTF8Deserializer(),
+        options: options
       ) { try $0.message }
     }
   }
 
   @Test("Clients dropped right after their call (one channel per call, as probes do) are safe")
   func shortLivedClients() async throws {
-    try await withServer(.shim, services: [EchoService(observations: Observations())]) { _, server in
+    try await withServer(.shim, services: [EchoService(observations: Observations())]) {
+      _,
+      server in
       let port = try #require(server.port)
-      for round in 0..<150 {
+      for round in 0 ..< 150 {
         let transport = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
         let answer = try await withShortLivedClient(transport) { client in
           try await client.unary(
-            request: ClientRequest(message: "probe-\(round)"), descriptor: EchoService.get,
-            serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: .defaults
+            request: ClientRequest(message: "probe-\(round)"),
+            descriptor: EchoService.get,
+            serializer: UTF8Serializer(),
+            deserializer: UTF8Deserializer(),
+            options: .defaults
           ) { try $0.message }
         }
         #expect(answer == "probe-\(round)")
@@ -328,14 +445,19 @@ struct ShimTransportTests {
 
   @Test("A status whose trailers cannot be sent still ends the call (INTERNAL), never hangs")
   func badTrailers() async throws {
-    let code = try await withServer(.shim, services: [EchoService(observations: Observations())]) { client, _ in
+    let code = try await withServer(.shim, services: [EchoService(observations: Observations())]) {
+      client,
+      _ in
       var options = CallOptions.defaults
       // A bound that tells a hang from an answer, generous for a loaded 2-core machine.
       options.timeout = .seconds(60)
       return await statusCode {
         _ = try await client.unary(
-          request: ClientRequest(message: ""), descriptor: EchoService.badTrailers,
-          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: options
+          request: ClientRequest(message: ""),
+          descriptor: EchoService.badTrailers,
+          serializer: UTF8Serializer(),
+          deserializer: UTF8Deserializer(),
+          options: options
         ) { try $0.message }
       }
     }
@@ -344,10 +466,15 @@ struct ShimTransportTests {
 
   @Test("Binding an address that is taken fails with a clear error")
   func bindFailure() async throws {
-    try await withServer(.shim, services: [EchoService(observations: Observations())]) { _, server in
+    try await withServer(.shim, services: [EchoService(observations: Observations())]) {
+      _,
+      server in
       let port = try #require(server.port)
       let second = ShimServerTransport(config: .init(address: "127.0.0.1:\(port)"))
-      let grpcServer = GRPCServer(transport: second, services: [EchoService(observations: Observations())])
+      let grpcServer = GRPCServer(
+        transport: second,
+        services: [EchoService(observations: Observations())]
+      )
       await #expect(throws: (any Error).self) { try await grpcServer.serve() }
     }
   }
@@ -368,7 +495,9 @@ struct WaitForReadyTests {
       return port
     }
 
-    let client = GRPCClient(transport: try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)")))
+    let client = GRPCClient(
+      transport: try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
+    )
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await client.runConnections() }
       defer { client.beginGracefulShutdown() }
@@ -378,8 +507,11 @@ struct WaitForReadyTests {
       failFast.timeout = .seconds(5)
       await #expect {
         _ = try await client.unary(
-          request: ClientRequest(message: "early"), descriptor: EchoService.get,
-          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: failFast
+          request: ClientRequest(message: "early"),
+          descriptor: EchoService.get,
+          serializer: UTF8Serializer(),
+          deserializer: UTF8Deserializer(),
+          options: failFast
         ) { try $0.message }
       } throws: { ($0 as? RPCError)?.code == .unavailable }
 
@@ -388,13 +520,19 @@ struct WaitForReadyTests {
       patient.timeout = .seconds(20)
       let waiting = Task {
         try await client.unary(
-          request: ClientRequest(message: "patient"), descriptor: EchoService.get,
-          serializer: UTF8Serializer(), deserializer: UTF8Deserializer(), options: patient
+          request: ClientRequest(message: "patient"),
+          descriptor: EchoService.get,
+          serializer: UTF8Serializer(),
+          deserializer: UTF8Deserializer(),
+          options: patient
         ) { try $0.message }
       }
       try await Task.sleep(for: .milliseconds(300))
       let late = ShimServerTransport(config: .init(address: "127.0.0.1:\(port)"))
-      let lateServer = GRPCServer(transport: late, services: [EchoService(observations: Observations())])
+      let lateServer = GRPCServer(
+        transport: late,
+        services: [EchoService(observations: Observations())]
+      )
       group.addTask { try await lateServer.serve() }
       #expect(try await waiting.value == "patient")
       lateServer.beginGracefulShutdown()

@@ -7,30 +7,56 @@ import VaneTestSupport
 
 @Suite("Feature set v1: definitions, hash, gaps, no look-ahead")
 struct FeatureSetTests {
-  @Test("v1 has about 80 distinct, documented columns and a stable hash that moves with any definition")
+  @Test(
+    "v1 has about 80 distinct, documented columns and a stable hash that moves with any definition"
+  )
   func definition() throws {
     let set = FeatureSet.v1
-    #expect((70...90).contains(set.columns.count))
+    #expect((70 ... 90).contains(set.columns.count))
     #expect(Set(set.columnNames).count == set.columns.count)
     #expect(set.columns.allSatisfy { !$0.definition.isEmpty && $0.lookback >= 1 })
     #expect(set.sha256.count == 64 && set.sha256 == FeatureSet.v1.sha256)
     #expect(set.columns.contains { $0.name == "hvol_20" })
-    #expect(set.groups == ["returns", "volatility", "momentum", "trend", "volume", "candle", "calendar", "timeframe_4h", "timeframe_1d", "cross_asset"])
+    #expect(
+      set.groups == [
+        "returns", "volatility", "momentum", "trend", "volume", "candle", "calendar",
+        "timeframe_4h", "timeframe_1d", "cross_asset",
+      ]
+    )
     var columns = set.columns
     columns[16].definition += " "
     let changed = FeatureSet(
-      id: set.id, summary: set.summary, columns: columns, intervals: set.intervals, computationVersion: 1,
-      referenceSymbols: set.referenceSymbols, compute: { _ in fatalError() })
+      id: set.id,
+      summary: set.summary,
+      columns: columns,
+      intervals: set.intervals,
+      computationVersion: 1,
+      referenceSymbols: set.referenceSymbols,
+      compute: { _ in fatalError() }
+    )
     #expect(changed.sha256 != set.sha256)
     let recomputed = FeatureSet(
-      id: set.id, summary: set.summary, columns: set.columns, intervals: set.intervals, computationVersion: 2,
-      referenceSymbols: set.referenceSymbols, compute: { _ in fatalError() })
+      id: set.id,
+      summary: set.summary,
+      columns: set.columns,
+      intervals: set.intervals,
+      computationVersion: 2,
+      referenceSymbols: set.referenceSymbols,
+      compute: { _ in fatalError() }
+    )
     #expect(recomputed.sha256 != set.sha256)
     // No raw price reaches a model: every scaled column is a ratio, a return or bounded.
-    #expect(!set.columnNames.contains { ["open", "high", "low", "close", "sma_20", "ema_50"].contains($0) })
+    #expect(
+      !set.columnNames.contains {
+        ["open", "high", "low", "close", "sma_20", "ema_50"].contains($0)
+      }
+    )
   }
 
-  @Test("Look-ahead: features at t computed on data truncated at t equal those on the full history", .enabled(if: MarketData.available))
+  @Test(
+    "Look-ahead: features at t computed on data truncated at t equal those on the full history",
+    .enabled(if: MarketData.available)
+  )
   func noLookAhead() throws {
     // From 2023 on (the computation restarts where the data starts, the same for both sides).
     let start = RealSeries.recent
@@ -48,27 +74,36 @@ struct FeatureSetTests {
       #expect(full.status[r] == truncated.status[rt])
       for (c, column) in FeatureSet.v1.columns.enumerated() {
         let a = full.columns[c][r], b = truncated.columns[c][rt]
-        #expect(a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN), "\(column.name) at \(CandleTime.format(t)): \(a) vs \(b)")
+        #expect(
+          a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN),
+          "\(column.name) at \(CandleTime.format(t)): \(a) vs \(b)"
+        )
       }
     }
   }
 
-  @Test("Complete rows have every value; rows after a gap are missing for the lookback, then complete again", .enabled(if: MarketData.available))
+  @Test(
+    "Complete rows have every value; rows after a gap are missing for the lookback, then complete again",
+    .enabled(if: MarketData.available)
+  )
   func gapsAreMissing() throws {
     let frame = FeatureSet.v1.frame(RealSeries.inputs("BTCUSDT"))
     let set = FeatureSet.v1
-    for r in 0..<frame.rowCount where frame.status[r] == .complete {
+    for r in 0 ..< frame.rowCount where frame.status[r] == .complete {
       #expect(frame.columns.allSatisfy { $0[r].isFinite })
     }
     // The first outage after all four symbols trade (SOL lists 2020-08-11): the bar after it is
     // a gap row, and so is every bar within the longest lookback after it.
-    let after = try #require((1..<frame.rowCount).first {
-      frame.openTimes[$0] > 1_598_918_400_000 && frame.openTimes[$0] - frame.openTimes[$0 - 1] > 3_600_000
-    })
+    let after = try #require(
+      (1 ..< frame.rowCount).first {
+        frame.openTimes[$0] > 1_598_918_400_000
+          && frame.openTimes[$0] - frame.openTimes[$0 - 1] > 3_600_000
+      }
+    )
     #expect(frame.status[after] == .gap)
     #expect(frame.columns[0][after].isNaN)  // logret_1 crosses the gap
     #expect(frame.status[after + set.maxLookback - 25] == .gap)
-    let recovered = (after..<frame.rowCount).first { frame.status[$0] == .complete }
+    let recovered = (after ..< frame.rowCount).first { frame.status[$0] == .complete }
     #expect(recovered != nil && recovered! - after <= set.maxLookback)
     // The first rows of the series are warm-up.
     #expect(frame.status[0] == .warmup && frame.status[400] == .warmup)
@@ -79,14 +114,25 @@ struct FeatureSetTests {
     var candles: [Candle] = []
     var price = 100.0
     var seed: UInt64 = 7
-    for hour in 0..<1200 where hour != 800 {
+    for hour in 0 ..< 1200 where hour != 800 {
       seed = seed &* 6364136223846793005 &+ 1442695040888963407
       let move = Double(Int64(bitPattern: seed >> 11) % 2001 - 1000) / 100_000
       let open = price
       price *= 1 + move
-      candles.append(Candle(openTime: Int64(hour) * 3_600_000, open: open, high: max(open, price) * 1.001, low: min(open, price) * 0.999, close: price, volume: 10 + Double(hour % 7)))
+      candles.append(
+        Candle(
+          openTime: Int64(hour) * 3_600_000,
+          open: open,
+          high: max(open, price) * 1.001,
+          low: min(open, price) * 0.999,
+          close: price,
+          volume: 10 + Double(hour % 7)
+        )
+      )
     }
-    let frame = FeatureSet.v1.frame(FeatureInputs(symbol: "BTCUSDT", interval: .h1, candles: candles, references: [:]))
+    let frame = FeatureSet.v1.frame(
+      FeatureInputs(symbol: "BTCUSDT", interval: .h1, candles: candles, references: [:])
+    )
     let logret1 = FeatureSet.v1.columnNames.firstIndex(of: "logret_1")!
     let rsi = FeatureSet.v1.columnNames.firstIndex(of: "rsi_14")!
     let bar801 = frame.rowIndex(openTime: 801 * 3_600_000)!
@@ -104,11 +150,20 @@ struct FeatureSetTests {
 struct LabelTests {
   static func series(_ closes: [Double], skip: Set<Int> = []) -> [Candle] {
     closes.enumerated().filter { !skip.contains($0.offset) }.map { i, close in
-      Candle(openTime: Int64(i) * 3_600_000, open: close, high: close * 1.01, low: close * 0.99, close: close, volume: 1)
+      Candle(
+        openTime: Int64(i) * 3_600_000,
+        open: close,
+        high: close * 1.01,
+        low: close * 0.99,
+        close: close,
+        volume: 1
+      )
     }
   }
 
-  @Test("Binary direction: UP iff close[t+h] > close[t]; end time is the close of bar t+h; never across a gap")
+  @Test(
+    "Binary direction: UP iff close[t+h] > close[t]; end time is the close of bar t+h; never across a gap"
+  )
   func binary() {
     let candles = Self.series([1, 2, 1.5, 1.5, 3, 2, 4], skip: [5])
     let labels = LabelSpec(kind: .binary, horizons: [1, 2]).labels(candles, interval: .h1)
@@ -120,23 +175,35 @@ struct LabelTests {
     #expect(abs(labels[0].forwardReturn[0] - log(2)) < 1e-15)
   }
 
-  @Test("Three classes: HOLD inside the band", arguments: [
-    (LabelSpec.HoldBand.returnThreshold(0.05), [Int32](arrayLiteral: 2, 1, 0, -1)),
-    (.returnThreshold(0.001), [2, 2, 0, -1]),
-  ])
+  @Test(
+    "Three classes: HOLD inside the band",
+    arguments: [
+      (LabelSpec.HoldBand.returnThreshold(0.05), [Int32](arrayLiteral: 2, 1, 0, -1)),
+      (.returnThreshold(0.001), [2, 2, 0, -1]),
+    ]
+  )
   func threeClass(band: LabelSpec.HoldBand, expected: [Int32]) {
     let candles = Self.series([100, 110, 112, 100])
-    let labels = LabelSpec(kind: .threeClass, horizons: [1], holdBand: band).labels(candles, interval: .h1)
+    let labels = LabelSpec(kind: .threeClass, horizons: [1], holdBand: band).labels(
+      candles,
+      interval: .h1
+    )
     #expect(labels[0].label == expected)
   }
 
-  @Test("Three classes with a volatility-scaled band: HOLD inside k × rolling σ (or k × ATR); unresolved while the band warms up", arguments: [
-    LabelSpec.HoldBand.volatility(multiple: 1.5, window: 2), .atr(multiple: 1, period: 2),
-  ])
+  @Test(
+    "Three classes with a volatility-scaled band: HOLD inside k × rolling σ (or k × ATR); unresolved while the band warms up",
+    arguments: [
+      LabelSpec.HoldBand.volatility(multiple: 1.5, window: 2), .atr(multiple: 1, period: 2),
+    ]
+  )
   func volatilityBands(band: LabelSpec.HoldBand) {
     // Small moves of ±1 %, then a 10 % jump: HOLD, HOLD, UP once the band exists.
     let candles = Self.series([100, 101, 100, 101, 100, 110])
-    let labels = LabelSpec(kind: .threeClass, horizons: [1], holdBand: band).labels(candles, interval: .h1)
+    let labels = LabelSpec(kind: .threeClass, horizons: [1], holdBand: band).labels(
+      candles,
+      interval: .h1
+    )
     #expect(labels[0].label == [-1, -1, 1, 1, 2, -1])
   }
 }
@@ -145,9 +212,18 @@ struct LabelTests {
 struct ScalerTests {
   static let values: [Double] = [1, 10, 0.5, 2, 20, 0.5, 3, 30, 0.5, 4, 1000, 0.5, .nan, 40, 0.5]
 
-  @Test("Standard and robust scalers: closed-form centres and scales; single row equals batch; JSON round trip", arguments: [FeatureScaler.Method.standard, .robust])
+  @Test(
+    "Standard and robust scalers: closed-form centres and scales; single row equals batch; JSON round trip",
+    arguments: [FeatureScaler.Method.standard, .robust]
+  )
   func scaler(method: FeatureScaler.Method) throws {
-    let scaler = FeatureScaler.fit(method: method, columns: ["a", "b", "c"], scaled: [true, true, true], values: Self.values, rows: 5)
+    let scaler = FeatureScaler.fit(
+      method: method,
+      columns: ["a", "b", "c"],
+      scaled: [true, true, true],
+      values: Self.values,
+      rows: 5
+    )
     switch method {
     case .standard:
       #expect(scaler.center[0] == 2.5)
@@ -158,42 +234,63 @@ struct ScalerTests {
     }
     #expect(scaler.scale[2] == 1)  // constant column: scale 1, never a division by zero
     let batch = scaler.transform(batch: Self.values)
-    for r in 0..<5 {
-      let row = scaler.transform(row: Array(Self.values[r * 3..<r * 3 + 3]))
-      #expect(zip(row, batch[r * 3..<r * 3 + 3]).allSatisfy { $0.bitPattern == $1.bitPattern })
+    for r in 0 ..< 5 {
+      let row = scaler.transform(row: Array(Self.values[r * 3 ..< r * 3 + 3]))
+      #expect(zip(row, batch[r * 3 ..< r * 3 + 3]).allSatisfy { $0.bitPattern == $1.bitPattern })
     }
     #expect(try FeatureScaler.decode(try scaler.json()) == scaler)
-    #expect(throws: (any Error).self) { _ = try FeatureScaler.decode(Data(#"{"method":"standard","columns":["a"],"center":[0],"scale":[0],"fittedRows":1}"#.utf8)) }
+    #expect(throws: (any Error).self) {
+      _ = try FeatureScaler.decode(
+        Data(#"{"method":"standard","columns":["a"],"center":[0],"scale":[0],"fittedRows":1}"#.utf8)
+      )
+    }
   }
 
   @Test("Unscaled columns pass through")
   func unscaled() {
-    let scaler = FeatureScaler.fit(method: .standard, columns: ["a", "b", "c"], scaled: [true, false, true], values: Self.values, rows: 5)
+    let scaler = FeatureScaler.fit(
+      method: .standard,
+      columns: ["a", "b", "c"],
+      scaled: [true, false, true],
+      values: Self.values,
+      rows: 5
+    )
     #expect(scaler.center[1] == 0 && scaler.scale[1] == 1)
   }
 }
 
 @Suite("Datasets", .enabled(if: MarketData.available))
 struct DatasetTests {
-  @Test("A pooled dataset: complete rows in (time, symbol) order, exclusions counted, same bytes twice")
+  @Test(
+    "A pooled dataset: complete rows in (time, symbol) order, exclusions counted, same bytes twice"
+  )
   func pooled() throws {
     let spec = DatasetSpec(
-      symbols: ["BTCUSDT", "SOLUSDT"], interval: .h1, featureSet: .v1, labels: LabelSpec(kind: .binary, horizons: [5, 12, 24]),
-      from: 1_640_995_200_000, to: 1_672_531_200_000)
+      symbols: ["BTCUSDT", "SOLUSDT"],
+      interval: .h1,
+      featureSet: .v1,
+      labels: LabelSpec(kind: .binary, horizons: [5, 12, 24]),
+      from: 1_640_995_200_000,
+      to: 1_672_531_200_000
+    )
     let dataset = try Dataset.build(spec) { RealSeries.hourly[$0]! }
     #expect(dataset.rowCount > 17_000)
-    let block = dataset.block(0..<dataset.rowCount)
+    let block = dataset.block(0 ..< dataset.rowCount)
     #expect(block.features.allSatisfy { $0.isFinite })
     #expect(zip(block.openTimes, block.openTimes.dropFirst()).allSatisfy { $0 <= $1 })
     #expect(block.labels.allSatisfy { $0.allSatisfy { $0 == 0 || $0 == 1 } })
     for (h, horizon) in [5, 12, 24].enumerated() {
-      #expect(zip(block.openTimes, block.labelEnds[h]).allSatisfy { $1 == $0 + Int64(horizon + 1) * 3_600_000 })
+      #expect(
+        zip(block.openTimes, block.labelEnds[h]).allSatisfy {
+          $1 == $0 + Int64(horizon + 1) * 3_600_000
+        }
+      )
     }
     #expect(dataset.rowCount + dataset.excludedCount == dataset.candidateRows)
     let again = try Dataset.build(spec) { RealSeries.hourly[$0]! }
     var a = DatasetDigest(), b = DatasetDigest()
     a.update(block)
-    b.update(again.block(0..<again.rowCount))
+    b.update(again.block(0 ..< again.rowCount))
     #expect(a.finalize() == b.finalize() && dataset.id == again.id)
   }
 }

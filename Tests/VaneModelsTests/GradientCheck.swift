@@ -4,7 +4,11 @@ enum GradientCheck {
   /// The worst relative error, leaving out (and counting) the parameters whose error is above
   /// `kinkAbove` (a difference straddling a ReLU kink is no derivative); nil keeps every one.
   static func worst(
-    _ theta: [Double], gradient: [Double], kinkAbove: Double? = nil, step: Double = 1e-6, loss: ([Double]) -> Double
+    _ theta: [Double],
+    gradient: [Double],
+    kinkAbove: Double? = nil,
+    step: Double = 1e-6,
+    loss: ([Double]) -> Double
   ) -> (error: Double, kinks: Int) {
     precondition(theta.count == gradient.count)
     var worst = 0.0, kinks = 0

@@ -8,28 +8,59 @@ import VaneTestSupport
 
 @Suite("LSTM")
 struct LSTMTests {
-  @Test("Every parameter's gradient (two layers, dropout masks, two heads, a missing label) equals central differences")
+  @Test(
+    "Every parameter's gradient (two layers, dropout masks, two heads, a missing label) equals central differences"
+  )
   func gradients() throws {
     let (b, L, d, H, K) = (3, 4, 2, 3, 2)
     var rng = SplitMix64(seed: 21)
-    let model = LSTM(inputCount: d, hiddenSize: H, layerCount: 2, sequenceLength: L, heads: K, dropout: 0.3, seed: 5)
-    let x = (0..<(b * L * d)).map { _ in rng.normal() }
+    let model = LSTM(
+      inputCount: d,
+      hiddenSize: H,
+      layerCount: 2,
+      sequenceLength: L,
+      heads: K,
+      dropout: 0.3,
+      seed: 5
+    )
+    let x = (0 ..< (b * L * d)).map { _ in rng.normal() }
     let y = [1, 0, -1, 1, 0, 0]
-    func mask() -> [Double] { (0..<(b * H)).map { _ in rng.uniform() < 0.7 ? 1 / 0.7 : 0 } }
-    let masks = (0..<2).map { _ in (0..<L).map { _ in mask() } }
+    func mask() -> [Double] { (0 ..< (b * H)).map { _ in rng.uniform() < 0.7 ? 1 / 0.7 : 0 } }
+    let masks = (0 ..< 2).map { _ in (0 ..< L).map { _ in mask() } }
     let headMask = mask()
-    let (_, gradient) = model.lossAndGradient(x, count: b, labels: y, masks: masks, headMask: headMask, bpttSteps: L)
+    let (_, gradient) = model.lossAndGradient(
+      x,
+      count: b,
+      labels: y,
+      masks: masks,
+      headMask: headMask,
+      bpttSteps: L
+    )
     let theta = model.parameters
     #expect(gradient.count == theta.count)
     let worst = GradientCheck.worst(theta, gradient: gradient) {
       var probe = model
       probe.setParameters($0)
-      return probe.lossAndGradient(x, count: b, labels: y, masks: masks, headMask: headMask, bpttSteps: L).loss
+      return probe.lossAndGradient(
+        x,
+        count: b,
+        labels: y,
+        masks: masks,
+        headMask: headMask,
+        bpttSteps: L
+      ).loss
     }.error
     #expect(worst < 1e-5, "worst relative error \(worst)")
     // Truncated BPTT drops the early steps' contributions: the input weights' gradient changes,
     // the head's does not.
-    let truncated = model.lossAndGradient(x, count: b, labels: y, masks: masks, headMask: headMask, bpttSteps: 1).gradient
+    let truncated = model.lossAndGradient(
+      x,
+      count: b,
+      labels: y,
+      masks: masks,
+      headMask: headMask,
+      bpttSteps: 1
+    ).gradient
     #expect(truncated.suffix(H * K + K) == gradient.suffix(H * K + K))
     #expect(truncated.prefix(d * 4 * H) != gradient.prefix(d * 4 * H))
   }
@@ -39,8 +70,8 @@ struct LSTMTests {
   static func windows(_ n: Int, length L: Int, seed: UInt64) -> (x: [Double], y: [Int]) {
     var rng = SplitMix64(seed: seed)
     var x: [Double] = [], y: [Int] = []
-    for i in 0..<n {
-      let w = (0..<L).map { _ in rng.normal() }
+    for i in 0 ..< n {
+      let w = (0 ..< L).map { _ in rng.normal() }
       x += w
       y.append(w.reduce(0, +) > 0 ? 1 : 0)
       y.append(i % 10 == 0 ? -1 : (w[L - 1] > w[0] ? 1 : 0))
@@ -60,17 +91,37 @@ struct LSTMTests {
     settings.patience = 5
     settings.seed = 3
     let model = try LSTM.train(
-      sequences: x, count: 2_000, sequenceLength: L, featureCount: 1, labels: y, heads: 2, validation: (vx, 500, vy), hiddenSize: 16,
-      layerCount: 1, dropout: 0.0, training: settings)
+      sequences: x,
+      count: 2_000,
+      sequenceLength: L,
+      featureCount: 1,
+      labels: y,
+      heads: 2,
+      validation: (vx, 500, vy),
+      hiddenSize: 16,
+      layerCount: 1,
+      dropout: 0.0,
+      training: settings
+    )
     let p = model.probabilities(vx, count: 500)
-    for head in 0..<2 {
-      let rows = (0..<500).filter { vy[$0 * 2 + head] >= 0 }
+    for head in 0 ..< 2 {
+      let rows = (0 ..< 500).filter { vy[$0 * 2 + head] >= 0 }
       let auc = LeakageTests.auc(rows.map { p[$0 * 2 + head] }, rows.map { vy[$0 * 2 + head] == 1 })
       #expect(auc > 0.85, "head \(head): AUC \(auc)")
     }
     let again = try LSTM.train(
-      sequences: x, count: 2_000, sequenceLength: L, featureCount: 1, labels: y, heads: 2, validation: (vx, 500, vy), hiddenSize: 16,
-      layerCount: 1, dropout: 0.0, training: settings)
+      sequences: x,
+      count: 2_000,
+      sequenceLength: L,
+      featureCount: 1,
+      labels: y,
+      heads: 2,
+      validation: (vx, 500, vy),
+      hiddenSize: 16,
+      layerCount: 1,
+      dropout: 0.0,
+      training: settings
+    )
     #expect(again == model)
     #expect(try JSONDecoder().decode(LSTM.self, from: JSONEncoder().encode(model)) == model)
   }

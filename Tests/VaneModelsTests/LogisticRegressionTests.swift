@@ -25,63 +25,126 @@ struct LogisticRegressionTests {
   struct File: Decodable, Sendable { var cases: [Case] }
 
   static let fixture: File = {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/sklearn_logreg.json")
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+      "Fixtures/sklearn_logreg.json"
+    )
     return try! JSONDecoder().decode(File.self, from: Data(contentsOf: url))
   }()
 
-  @Test("Equals scikit-learn's LogisticRegression (same objective) on each case", arguments: LogisticRegressionTests.fixture.cases.map(\.name))
+  @Test(
+    "Equals scikit-learn's LogisticRegression (same objective) on each case",
+    arguments: LogisticRegressionTests.fixture.cases.map(\.name)
+  )
   func sklearn(name: String) throws {
     let c = try #require(Self.fixture.cases.first { $0.name == name })
     let model = try LogisticRegression.fit(
-      features: c.features, count: c.rows, featureCount: c.columns, labels: c.labels, classCount: c.classes,
-      sampleWeights: c.sample_weights, parameters: .init(l2: c.l2, maxIterations: 10_000, tolerance: 1e-10))
+      features: c.features,
+      count: c.rows,
+      featureCount: c.columns,
+      labels: c.labels,
+      classCount: c.classes,
+      sampleWeights: c.sample_weights,
+      parameters: .init(l2: c.l2, maxIterations: 10_000, tolerance: 1e-10)
+    )
     let objective = LogisticRegression.Objective(
-      features: c.features, count: c.rows, featureCount: c.columns, outputs: model.outputs, classCount: c.classes, labels: c.labels,
-      sampleWeights: c.sample_weights, l2: c.l2, fitIntercept: true)
+      features: c.features,
+      count: c.rows,
+      featureCount: c.columns,
+      outputs: model.outputs,
+      classCount: c.classes,
+      labels: c.labels,
+      sampleWeights: c.sample_weights,
+      l2: c.l2,
+      fitIntercept: true
+    )
     let ours = objective.valueAndGradient(model.weights + model.intercepts).0
     // The optimum itself: our objective is no higher than scikit-learn's (to rounding).
     #expect(ours <= c.objective + 1e-9 * max(1, abs(c.objective)), "\(ours) vs \(c.objective)")
-    let probabilities = model.probabilities(Array(c.features[0..<(10 * c.columns)]), count: 10)
-    for i in 0..<10 {
-      for k in 0..<c.classes { #expect(abs(probabilities[i * c.classes + k] - c.proba_first_10[i][k]) < 1e-6) }
+    let probabilities = model.probabilities(Array(c.features[0 ..< (10 * c.columns)]), count: 10)
+    for i in 0 ..< 10 {
+      for k in 0 ..< c.classes {
+        #expect(abs(probabilities[i * c.classes + k] - c.proba_first_10[i][k]) < 1e-6)
+      }
     }
     // Coefficients: sklearn's coef_ is outputs × features; ours features × outputs.
     for (o, row) in c.coef.enumerated() {
-      for (j, value) in row.enumerated() { #expect(abs(model.weights[j * model.outputs + o] - value) < 1e-5, "w[\(j)][\(o)]") }
+      for (j, value) in row.enumerated() {
+        #expect(abs(model.weights[j * model.outputs + o] - value) < 1e-5, "w[\(j)][\(o)]")
+      }
     }
     for (o, value) in c.intercept.enumerated() { #expect(abs(model.intercepts[o] - value) < 1e-5) }
   }
 
-  @Test("The gradient equals central finite differences, binary and multinomial, weighted", arguments: [2, 3])
+  @Test(
+    "The gradient equals central finite differences, binary and multinomial, weighted",
+    arguments: [2, 3]
+  )
   func gradient(classes: Int) throws {
     var rng = SplitMix64(seed: UInt64(40 + classes))
     let n = 50, d = 4
-    let x = (0..<(n * d)).map { _ in rng.uniform() * 4 - 2 }
-    let y = (0..<n).map { _ in Int(rng.uniform() * Double(classes)) }
-    let w = (0..<n).map { _ in 0.5 + rng.uniform() }
+    let x = (0 ..< (n * d)).map { _ in rng.uniform() * 4 - 2 }
+    let y = (0 ..< n).map { _ in Int(rng.uniform() * Double(classes)) }
+    let w = (0 ..< n).map { _ in 0.5 + rng.uniform() }
     let outputs = classes == 2 ? 1 : classes
     let objective = LogisticRegression.Objective(
-      features: x, count: n, featureCount: d, outputs: outputs, classCount: classes, labels: y, sampleWeights: w, l2: 0.7, fitIntercept: true)
-    let theta = (0..<objective.parameterCount).map { _ in rng.uniform() - 0.5 }
+      features: x,
+      count: n,
+      featureCount: d,
+      outputs: outputs,
+      classCount: classes,
+      labels: y,
+      sampleWeights: w,
+      l2: 0.7,
+      fitIntercept: true
+    )
+    let theta = (0 ..< objective.parameterCount).map { _ in rng.uniform() - 0.5 }
     let (_, gradient) = objective.valueAndGradient(theta)
     for j in theta.indices {
       var plus = theta, minus = theta
       plus[j] += 1e-6
       minus[j] -= 1e-6
-      let numeric = (objective.valueAndGradient(plus).0 - objective.valueAndGradient(minus).0) / 2e-6
-      #expect(abs(numeric - gradient[j]) < 1e-6 * max(1, abs(numeric)), "θ[\(j)]: \(gradient[j]) vs \(numeric)")
+      let numeric =
+        (objective.valueAndGradient(plus).0 - objective.valueAndGradient(minus).0) / 2e-6
+      #expect(
+        abs(numeric - gradient[j]) < 1e-6 * max(1, abs(numeric)),
+        "θ[\(j)]: \(gradient[j]) vs \(numeric)"
+      )
     }
   }
 
   @Test("Bad inputs are refused naming the field")
   func refused() {
-    #expect { _ = try LogisticRegression.fit(features: [1, 2, 3], count: 2, featureCount: 2, labels: [0, 1], classCount: 2) } throws: {
+    #expect {
+      _ = try LogisticRegression.fit(
+        features: [1, 2, 3],
+        count: 2,
+        featureCount: 2,
+        labels: [0, 1],
+        classCount: 2
+      )
+    } throws: {
       ($0 as? VaneError)?.message.hasPrefix("features") == true
     }
-    #expect { _ = try LogisticRegression.fit(features: [1, 2], count: 2, featureCount: 1, labels: [0, 2], classCount: 2) } throws: {
+    #expect {
+      _ = try LogisticRegression.fit(
+        features: [1, 2],
+        count: 2,
+        featureCount: 1,
+        labels: [0, 2],
+        classCount: 2
+      )
+    } throws: {
       ($0 as? VaneError)?.message.hasPrefix("labels[1]") == true
     }
-    #expect { _ = try LogisticRegression.fit(features: [1, .nan], count: 2, featureCount: 1, labels: [0, 1], classCount: 2) } throws: {
+    #expect {
+      _ = try LogisticRegression.fit(
+        features: [1, .nan],
+        count: 2,
+        featureCount: 1,
+        labels: [0, 1],
+        classCount: 2
+      )
+    } throws: {
       ($0 as? VaneError)?.message.hasPrefix("features[1][0]") == true
     }
   }

@@ -8,11 +8,16 @@ import VaneTestSupport
 
 @Suite("MLP")
 struct MLPTests {
-  static func data(_ n: Int, features d: Int, classes k: Int, seed: UInt64) -> (x: [Double], y: [Int]) {
+  static func data(
+    _ n: Int,
+    features d: Int,
+    classes k: Int,
+    seed: UInt64
+  ) -> (x: [Double], y: [Int]) {
     var rng = SplitMix64(seed: seed)
     var x: [Double] = [], y: [Int] = []
-    for _ in 0..<n {
-      let row = (0..<d).map { _ in rng.normal() }
+    for _ in 0 ..< n {
+      let row = (0 ..< d).map { _ in rng.normal() }
       x += row
       // A nonlinear rule with noise.
       let score = row[0] * row[1] + sin(2 * row[2 % d]) + 0.3 * rng.normal()
@@ -21,65 +26,113 @@ struct MLPTests {
     return (x, y)
   }
 
-  @Test("Every parameter's gradient (dense, batch norm, activation, dropout, output, focal loss) equals central differences",
-        arguments: [(MLP.Activation.relu, 2), (.gelu, 3), (.tanh, 2)])
+  @Test(
+    "Every parameter's gradient (dense, batch norm, activation, dropout, output, focal loss) equals central differences",
+    arguments: [(MLP.Activation.relu, 2), (.gelu, 3), (.tanh, 2)]
+  )
   func gradients(activation: MLP.Activation, classes: Int) throws {
     let n = 12, d = 4
     let (x, y) = Self.data(n, features: d, classes: classes, seed: 3)
     var rng = SplitMix64(seed: 9)
-    let model = MLP(inputCount: d, classCount: classes, units: [5, 3], activation: activation, dropout: 0.3, seed: 4)
-    let masks = [5, 3].map { width in (0..<(n * width)).map { _ in rng.uniform() < 0.7 ? 1 / 0.7 : 0 } }
+    let model = MLP(
+      inputCount: d,
+      classCount: classes,
+      units: [5, 3],
+      activation: activation,
+      dropout: 0.3,
+      seed: 4
+    )
+    let masks = [5, 3].map { width in
+      (0 ..< (n * width)).map { _ in rng.uniform() < 0.7 ? 1 / 0.7 : 0 }
+    }
     let weights = y.map { $0 == 0 ? 1.5 : 1.0 }
     let loss = FocalLoss()
-    let (_, gradient) = model.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: loss)
+    let (_, gradient) = model.lossAndGradient(
+      x,
+      count: n,
+      labels: y,
+      weights: weights,
+      masks: masks,
+      loss: loss
+    )
     let theta = model.parameters
     #expect(gradient.count == theta.count)
     // ReLU kinks: a central difference straddling 0 is not a derivative; those are left out.
-    let (worst, kinks) = GradientCheck.worst(theta, gradient: gradient, kinkAbove: activation == .relu ? 1e-3 : nil) {
+    let (worst, kinks) = GradientCheck.worst(
+      theta,
+      gradient: gradient,
+      kinkAbove: activation == .relu ? 1e-3 : nil
+    ) {
       var probe = model
       probe.setParameters($0)
-      return probe.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: loss).loss
+      return probe.lossAndGradient(
+        x,
+        count: n,
+        labels: y,
+        weights: weights,
+        masks: masks,
+        loss: loss
+      ).loss
     }
     #expect(worst < 1e-5, "worst relative error \(worst)")
     #expect(kinks <= theta.count / 20, "\(kinks) of \(theta.count) parameters straddle a ReLU kink")
   }
 
-  @Test("The focal loss gradient with respect to the logits equals central differences; γ = 0, ε = 0, α = ½ is half the cross-entropy")
+  @Test(
+    "The focal loss gradient with respect to the logits equals central differences; γ = 0, ε = 0, α = ½ is half the cross-entropy"
+  )
   func focalLoss() throws {
     var rng = SplitMix64(seed: 5)
     let n = 7, k = 3
-    let z = (0..<(n * k)).map { _ in rng.normal() * 2 }
-    let y = (0..<n).map { $0 % k }
-    let w = (0..<n).map { _ in 0.5 + rng.uniform() }
+    let z = (0 ..< (n * k)).map { _ in rng.normal() * 2 }
+    let y = (0 ..< n).map { $0 % k }
+    let w = (0 ..< n).map { _ in 0.5 + rng.uniform() }
     let loss = FocalLoss()
     let (_, gradient) = loss.valueAndGradient(logits: z, labels: y, weights: w, classCount: k)
     for j in z.indices {
       var zp = z, zm = z
       zp[j] += 1e-6
       zm[j] -= 1e-6
-      let numeric = (loss.valueAndGradient(logits: zp, labels: y, weights: w, classCount: k).0 - loss.valueAndGradient(logits: zm, labels: y, weights: w, classCount: k).0) / 2e-6
+      let numeric =
+        (loss.valueAndGradient(logits: zp, labels: y, weights: w, classCount: k).0
+          - loss.valueAndGradient(logits: zm, labels: y, weights: w, classCount: k).0) / 2e-6
       #expect(abs(numeric - gradient[j]) < 1e-7, "z[\(j)]")
     }
     let plain = FocalLoss(gamma: 0, alpha: 0.5, labelSmoothing: 0)
     let p = Logistic.softmax(z, columns: k)
-    let crossEntropy = (0..<n).reduce(0.0) { $0 - w[$1] * log(p[$1 * k + y[$1]]) } / w.reduce(0, +)
-    #expect(abs(plain.valueAndGradient(logits: z, labels: y, weights: w, classCount: k).0 - 0.5 * crossEntropy) < 1e-12)
+    let crossEntropy =
+      (0 ..< n).reduce(0.0) { $0 - w[$1] * log(p[$1 * k + y[$1]]) } / w.reduce(0, +)
+    #expect(
+      abs(
+        plain.valueAndGradient(logits: z, labels: y, weights: w, classCount: k).0 - 0.5
+          * crossEntropy
+      ) < 1e-12
+    )
   }
 
   @Test("The float32 engine's loss and gradient equal the float64 engine's to single precision")
   func precisions() throws {
     let n = 64, d = 6
     let (x, y) = Self.data(n, features: d, classes: 2, seed: 21)
-    let model = MLP(inputCount: d, classCount: 2, units: [16, 8], activation: .relu, dropout: 0.3, seed: 22)
+    let model = MLP(
+      inputCount: d,
+      classCount: 2,
+      units: [16, 8],
+      activation: .relu,
+      dropout: 0.3,
+      seed: 22
+    )
     var rng = SplitMix64(seed: 23)
-    let masks = [16, 8].map { width in (0..<(n * width)).map { _ in rng.uniform() < 0.7 ? 1 / 0.7 : 0 } }
+    let masks = [16, 8].map { width in
+      (0 ..< (n * width)).map { _ in rng.uniform() < 0.7 ? 1 / 0.7 : 0 }
+    }
     let weights = y.map { $0 == 0 ? 1.2 : 1.0 }
     func run<Scalar: BLASScalar>(_: Scalar.Type) -> (Double, [Double]) {
       let engine = MLP.Engine<Scalar>(model, capacity: n)
-      x.withUnsafeBufferPointer { engine.load($0, rows: Array(0..<n)[...]) }
+      x.withUnsafeBufferPointer { engine.load($0, rows: Array(0 ..< n)[...]) }
       engine.setMasks(masks, count: n)
       let loss = engine.lossAndGradient(count: n, labels: y, weights: weights, loss: FocalLoss())
-      return (loss, (0..<engine.parameterCount).map { Double(engine.gradient[$0]) })
+      return (loss, (0 ..< engine.parameterCount).map { Double(engine.gradient[$0]) })
     }
     let (single, singleGradient) = run(Float.self)
     let (double, doubleGradient) = run(Double.self)
@@ -87,11 +140,23 @@ struct MLPTests {
     let scale = doubleGradient.map(abs).max() ?? 1
     let worst = zip(singleGradient, doubleGradient).map { abs($0 - $1) }.max() ?? 0
     #expect(worst < 1e-4 * scale, "worst difference \(worst) of a largest gradient \(scale)")
-    #expect(doubleGradient == model.lossAndGradient(x, count: n, labels: y, weights: weights, masks: masks, loss: FocalLoss()).gradient)
+    #expect(
+      doubleGradient
+        == model.lossAndGradient(
+          x,
+          count: n,
+          labels: y,
+          weights: weights,
+          masks: masks,
+          loss: FocalLoss()
+        ).gradient
+    )
   }
 
-  @Test("Training learns a nonlinear rule (validation AUC), stops early, fits a temperature; deterministic; one sample equals its row in a batch",
-        arguments: NeuralTraining.Precision.allCases)
+  @Test(
+    "Training learns a nonlinear rule (validation AUC), stops early, fits a temperature; deterministic; one sample equals its row in a batch",
+    arguments: NeuralTraining.Precision.allCases
+  )
   func training(precision: NeuralTraining.Precision) throws {
     let (x, y) = Self.data(3_000, features: 4, classes: 2, seed: 1)
     let (vx, vy) = Self.data(800, features: 4, classes: 2, seed: 2)
@@ -104,21 +169,37 @@ struct MLPTests {
     settings.precision = precision
     var epochs = 0
     let model = try MLP.train(
-      features: x, count: 3_000, featureCount: 4, labels: y, classCount: 2, validation: (vx, 800, vy), units: [32, 16], dropout: 0.1,
-      training: settings) { _, _, _ in
+      features: x,
+      count: 3_000,
+      featureCount: 4,
+      labels: y,
+      classCount: 2,
+      validation: (vx, 800, vy),
+      units: [32, 16],
+      dropout: 0.1,
+      training: settings
+    ) { _, _, _ in
       epochs += 1
       return true
     }
     let p = model.probabilities(vx, count: 800)
-    let auc = LeakageTests.auc((0..<800).map { p[2 * $0 + 1] }, vy.map { $0 == 1 })
+    let auc = LeakageTests.auc((0 ..< 800).map { p[2 * $0 + 1] }, vy.map { $0 == 1 })
     #expect(auc > 0.8, "validation AUC \(auc)")
     #expect(model.temperature > 0.2 && model.temperature < 5)
     #expect(epochs <= 40)
     let again = try MLP.train(
-      features: x, count: 3_000, featureCount: 4, labels: y, classCount: 2, validation: (vx, 800, vy), units: [32, 16], dropout: 0.1,
-      training: settings)
+      features: x,
+      count: 3_000,
+      featureCount: 4,
+      labels: y,
+      classCount: 2,
+      validation: (vx, 800, vy),
+      units: [32, 16],
+      dropout: 0.1,
+      training: settings
+    )
     #expect(again == model)
-    let single = model.probabilities(Array(vx[(5 * 4)..<(6 * 4)]), count: 1)
+    let single = model.probabilities(Array(vx[(5 * 4) ..< (6 * 4)]), count: 1)
     #expect(abs(single[1] - p[11]) < 1e-12 && abs(single[0] - p[10]) < 1e-12)
     let decoded = try JSONDecoder().decode(MLP.self, from: JSONEncoder().encode(model))
     #expect(decoded == model)
@@ -127,11 +208,14 @@ struct MLPTests {
 
 @Suite("Early stopping")
 struct EarlyStoppingTests {
-  @Test("Keeps the best model, stops after `patience` epochs without improvement; without a validation loss keeps the last", arguments: [
-    ([0.5, 0.4, 0.45, 0.41, 0.42], 2, 1, 3),
-    ([0.5, 0.4, 0.3, 0.2, 0.1], 2, 4, nil),
-    ([0.5, 0.6, 0.7], 0, 2, nil),
-  ] as [([Double], Int, Int, Int?)])
+  @Test(
+    "Keeps the best model, stops after `patience` epochs without improvement; without a validation loss keeps the last",
+    arguments: [
+      ([0.5, 0.4, 0.45, 0.41, 0.42], 2, 1, 3),
+      ([0.5, 0.4, 0.3, 0.2, 0.1], 2, 4, nil),
+      ([0.5, 0.6, 0.7], 0, 2, nil),
+    ] as [([Double], Int, Int, Int?)]
+  )
   func transitions(losses: [Double], patience: Int, best: Int, stopsAt: Int?) {
     var stopping = EarlyStopping(patience: patience, initial: -1)
     var stoppedAt: Int?
@@ -140,7 +224,7 @@ struct EarlyStoppingTests {
     }
     #expect(stopping.best == best && stoppedAt == stopsAt)
     var unvalidated = EarlyStopping(patience: 3, initial: -1)
-    for epoch in 0..<3 {
+    for epoch in 0 ..< 3 {
       let stop = unvalidated.observe(epoch, validationLoss: nil)
       #expect(!stop)
     }

@@ -35,11 +35,23 @@ struct TreeEnsembleTests {
     "version": [1, 7, 4]}
     """#
 
-  static func parse(_ text: String, classCount: Int = 2, featureCount: Int = 3, rounds: Int = 0) throws -> TreeEnsemble {
-    try TreeEnsemble.xgboost(Data(text.utf8), classCount: classCount, featureCount: featureCount, rounds: rounds)
+  static func parse(
+    _ text: String,
+    classCount: Int = 2,
+    featureCount: Int = 3,
+    rounds: Int = 0
+  ) throws -> TreeEnsemble {
+    try TreeEnsemble.xgboost(
+      Data(text.utf8),
+      classCount: classCount,
+      featureCount: featureCount,
+      rounds: rounds
+    )
   }
 
-  @Test("A well-formed model: kept rounds, pre-order node ids, default directions, logit(base_score)")
+  @Test(
+    "A well-formed model: kept rounds, pre-order node ids, default directions, logit(base_score)"
+  )
   func wellFormed() throws {
     let all = try Self.parse(Self.binary)
     #expect(all.objective == .binaryLogistic)
@@ -57,7 +69,12 @@ struct TreeEnsembleTests {
     let first = try Self.parse(Self.binary, rounds: 1)
     #expect(first.trees.count == 1 && first.totalTrees == 2)
     // Booleans for default_left (older writers) read the same.
-    let booleans = try Self.parse(Self.binary.replacingOccurrences(of: #""default_left": [1, 0, 0, 0, 0]"#, with: #""default_left": [true, false, false, false, false]"#))
+    let booleans = try Self.parse(
+      Self.binary.replacingOccurrences(
+        of: #""default_left": [1, 0, 0, 0, 0]"#,
+        with: #""default_left": [true, false, false, false, false]"#
+      )
+    )
     #expect(booleans == all)
   }
 
@@ -65,26 +82,77 @@ struct TreeEnsembleTests {
   static let defects: [(String, String, String, String)] = [
     ("truncated JSON", #""version": [1, 7, 4]}"#, #""version": [1, 7"#, "not valid JSON"),
     ("no learner", #"{"learner": {"#, #"{"learnr": {"#, "learner is missing"),
-    ("a string for an array", #""left_children": [-1], "#, #""left_children": "none", "#, "learner.gradient_booster.model.trees[1].left_children"),
-    ("unsupported objective", #""name": "binary:logistic""#, #""name": "reg:squarederror""#, "'reg:squarederror' is not supported"),
+    (
+      "a string for an array", #""left_children": [-1], "#, #""left_children": "none", "#,
+      "learner.gradient_booster.model.trees[1].left_children"
+    ),
+    (
+      "unsupported objective", #""name": "binary:logistic""#, #""name": "reg:squarederror""#,
+      "'reg:squarederror' is not supported"
+    ),
     ("unsupported booster", #""name": "gbtree""#, #""name": "dart""#, "'dart' is not supported"),
-    ("child out of range", #""left_children": [2, -1, 3, -1, -1]"#, #""left_children": [2, -1, 9, -1, -1]"#, "trees[0].left_children[2] = 9"),
-    ("a cycle", #""left_children": [2, -1, 3, -1, -1]"#, #""left_children": [2, -1, 2, -1, -1]"#, "node 2 is reached twice"),
-    ("the root as a child", #""right_children": [1, -1, 4, -1, -1]"#, #""right_children": [1, -1, 0, -1, -1]"#, "right_children[2] = 0"),
-    ("a leaf with a right child", #""right_children": [1, -1, 4, -1, -1]"#, #""right_children": [1, 3, 4, -1, -1]"#, "right_children[1] = 3 but the node is a leaf"),
-    ("feature out of range", #""split_indices": [1, 0, 2, 0, 0]"#, #""split_indices": [1, 0, 3, 0, 0]"#, "split_indices[2] = 3 is not a feature in 0..<3"),
-    ("short array", #""split_conditions": [0.5, -0.25, 1.5, 0.125, 0.375]"#, #""split_conditions": [0.5, -0.25]"#, "split_conditions has 2 entries"),
-    ("number too large for float", #""split_conditions": [0.5, -0.25, 1.5, 0.125, 0.375]"#, #""split_conditions": [0.5, -0.25, 1e39, 0.125, 0.375]"#, "a number does not fit its field"),
-    ("categorical split", #""split_type": [0, 0, 0, 0, 0]"#, #""split_type": [0, 0, 1, 0, 0]"#, "categorical splits are not supported"),
-    ("tree_info out of range", #""tree_info": [0, 0]"#, #""tree_info": [0, 1]"#, "tree_info[1] = 1 is not a group"),
-    ("num_trees disagrees", #""num_trees": "2""#, #""num_trees": "3""#, "num_trees is 3 but trees has 2"),
-    ("base_score outside (0, 1)", #""base_score": "2.5E-1""#, #""base_score": "1.5E0""#, "not a probability in (0, 1)"),
-    ("base_score not a number", #""base_score": "2.5E-1""#, #""base_score": "half""#, "'half' is not a finite number"),
-    ("num_feature disagrees", #""num_feature": "3", "num_target""#, #""num_feature": "4", "num_target""#, "num_feature is 4"),
-    ("vector leaves", #""num_nodes": "1", "size_leaf_vector": "0""#, #""num_nodes": "1", "size_leaf_vector": "3""#, "vector leaves are not supported"),
+    (
+      "child out of range", #""left_children": [2, -1, 3, -1, -1]"#,
+      #""left_children": [2, -1, 9, -1, -1]"#, "trees[0].left_children[2] = 9"
+    ),
+    (
+      "a cycle", #""left_children": [2, -1, 3, -1, -1]"#, #""left_children": [2, -1, 2, -1, -1]"#,
+      "node 2 is reached twice"
+    ),
+    (
+      "the root as a child", #""right_children": [1, -1, 4, -1, -1]"#,
+      #""right_children": [1, -1, 0, -1, -1]"#, "right_children[2] = 0"
+    ),
+    (
+      "a leaf with a right child", #""right_children": [1, -1, 4, -1, -1]"#,
+      #""right_children": [1, 3, 4, -1, -1]"#, "right_children[1] = 3 but the node is a leaf"
+    ),
+    (
+      "feature out of range", #""split_indices": [1, 0, 2, 0, 0]"#,
+      #""split_indices": [1, 0, 3, 0, 0]"#, "split_indices[2] = 3 is not a feature in 0..<3"
+    ),
+    (
+      "short array", #""split_conditions": [0.5, -0.25, 1.5, 0.125, 0.375]"#,
+      #""split_conditions": [0.5, -0.25]"#, "split_conditions has 2 entries"
+    ),
+    (
+      "number too large for float", #""split_conditions": [0.5, -0.25, 1.5, 0.125, 0.375]"#,
+      #""split_conditions": [0.5, -0.25, 1e39, 0.125, 0.375]"#, "a number does not fit its field"
+    ),
+    (
+      "categorical split", #""split_type": [0, 0, 0, 0, 0]"#, #""split_type": [0, 0, 1, 0, 0]"#,
+      "categorical splits are not supported"
+    ),
+    (
+      "tree_info out of range", #""tree_info": [0, 0]"#, #""tree_info": [0, 1]"#,
+      "tree_info[1] = 1 is not a group"
+    ),
+    (
+      "num_trees disagrees", #""num_trees": "2""#, #""num_trees": "3""#,
+      "num_trees is 3 but trees has 2"
+    ),
+    (
+      "base_score outside (0, 1)", #""base_score": "2.5E-1""#, #""base_score": "1.5E0""#,
+      "not a probability in (0, 1)"
+    ),
+    (
+      "base_score not a number", #""base_score": "2.5E-1""#, #""base_score": "half""#,
+      "'half' is not a finite number"
+    ),
+    (
+      "num_feature disagrees", #""num_feature": "3", "num_target""#,
+      #""num_feature": "4", "num_target""#, "num_feature is 4"
+    ),
+    (
+      "vector leaves", #""num_nodes": "1", "size_leaf_vector": "0""#,
+      #""num_nodes": "1", "size_leaf_vector": "3""#, "vector leaves are not supported"
+    ),
   ]
 
-  @Test("Malformed or unsupported JSON is refused with INVALID_ARGUMENT naming what is wrong", arguments: TreeEnsembleTests.defects.map(\.0))
+  @Test(
+    "Malformed or unsupported JSON is refused with INVALID_ARGUMENT naming what is wrong",
+    arguments: TreeEnsembleTests.defects.map(\.0)
+  )
   func refuses(defect: String) throws {
     let (_, find, replace, message) = try #require(Self.defects.first { $0.0 == defect })
     #expect(Self.binary.contains(find), "the fixture contains '\(find)'")
@@ -99,9 +167,14 @@ struct TreeEnsembleTests {
   func refusesShapes() throws {
     let tooMany = try #require(throws: VaneError.self) { try Self.parse(Self.binary, rounds: 3) }
     #expect(tooMany.message.contains("3 rounds need 3 trees"))
-    let classes = try #require(throws: VaneError.self) { try Self.parse(Self.binary, classCount: 3) }
+    let classes = try #require(throws: VaneError.self) {
+      try Self.parse(Self.binary, classCount: 3)
+    }
     #expect(classes.message.contains("binary:logistic but the model has 3 classes"))
-    for text in ["", "null", "[]", "{\"learner\": 7}", String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)] {
+    for text in [
+      "", "null", "[]", "{\"learner\": 7}",
+      String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000),
+    ] {
       let error = try #require(throws: VaneError.self) { try Self.parse(text) }
       #expect(error.code == .invalidArgument)
     }
@@ -121,7 +194,9 @@ struct TreeEnsembleTests {
     var cases: [Case]
 
     static func load(_ file: String = "tree_margins.json") throws -> Golden {
-      let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/\(file)")
+      let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures/\(file)"
+      )
       return try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
     }
   }
@@ -131,11 +206,18 @@ struct TreeEnsembleTests {
   /// margin per class for multi:softprob).
   @Test(
     "Native margins equal Python xgboost's predict(output_margin=True) within 1e-6, with NaN and on-threshold values",
-    arguments: ["tree_margins.json", "tree_margins_xgboost2.json", "tree_margins_xgboost3.json"], ["binary", "three_class"])
+    arguments: ["tree_margins.json", "tree_margins_xgboost2.json", "tree_margins_xgboost3.json"],
+    ["binary", "three_class"]
+  )
   func goldenMargins(file: String, name: String) throws {
     let golden = try Golden.load(file)
     let fixture = try #require(golden.cases.first { $0.name == name })
-    let ensemble = try TreeEnsemble.xgboost(Data(fixture.model_json.utf8), classCount: fixture.classes, featureCount: fixture.features, rounds: 0)
+    let ensemble = try TreeEnsemble.xgboost(
+      Data(fixture.model_json.utf8),
+      classCount: fixture.classes,
+      featureCount: fixture.features,
+      rounds: 0
+    )
     #expect(fixture.rows.contains { $0.contains(nil) })
     var worst = 0.0
     for (row, expected) in zip(fixture.rows, fixture.margins) {
@@ -148,7 +230,9 @@ struct TreeEnsembleTests {
     // The batch form is the row form, row by row.
     let batch = fixture.rows.flatMap { $0.map { $0 ?? .nan } }
     let batched = ensemble.margins(batch: batch, rows: fixture.rows.count)
-    let single = fixture.rows.flatMap { row in row.map { $0 ?? .nan }.withUnsafeBufferPointer { ensemble.margins($0) } }
+    let single = fixture.rows.flatMap { row in
+      row.map { $0 ?? .nan }.withUnsafeBufferPointer { ensemble.margins($0) }
+    }
     #expect(batched == single)
   }
 
@@ -158,7 +242,9 @@ struct TreeEnsembleTests {
     // (missing right) → leaves 0.125 / 0.375; the root's right leaf is -0.25. Tree 1 adds 0.0625.
     let ensemble = try Self.parse(Self.binary)
     let base = ensemble.baseMargins[0]
-    func margin(_ row: [Double]) -> Float { Float(row.withUnsafeBufferPointer { ensemble.margins($0)[0] }) - Float(base) }
+    func margin(_ row: [Double]) -> Float {
+      Float(row.withUnsafeBufferPointer { ensemble.margins($0)[0] }) - Float(base)
+    }
     #expect(margin([0, 0.5, 0]) == -0.25 + 0.0625)  // on the threshold: right
     #expect(margin([0, 0.4999, 1.5]) == 0.375 + 0.0625)  // left, then on 1.5: right
     #expect(margin([0, 0.4999, 1.4999]) == 0.125 + 0.0625)

@@ -31,7 +31,9 @@ struct XGBoostTests {
   }
 
   static let fixture: File = {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/xgboost_reference.json")
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+      "Fixtures/xgboost_reference.json"
+    )
     return try! JSONDecoder().decode(File.self, from: Data(contentsOf: url))
   }()
 
@@ -53,30 +55,49 @@ struct XGBoostTests {
     #expect(XGBoostModel.libraryVersion == Self.fixture.xgboost_version)
   }
 
-  @Test("Same native parameters, same kept rounds, same probabilities as Python's xgboost", arguments: XGBoostTests.fixture.cases.map(\.name))
+  @Test(
+    "Same native parameters, same kept rounds, same probabilities as Python's xgboost",
+    arguments: XGBoostTests.fixture.cases.map(\.name)
+  )
   func matchesPython(name: String) throws {
     let c = try #require(Self.fixture.cases.first { $0.name == name })
-    #expect(Self.parameters(c).native(classCount: c.classes).reduce(into: [String: String]()) { $0[$1.0] = $1.1 } == c.params)
+    #expect(
+      Self.parameters(c).native(classCount: c.classes).reduce(into: [String: String]()) {
+        $0[$1.0] = $1.1
+      } == c.params
+    )
     let x = c.features.map { $0 ?? .nan }
     let w = c.columns
-    func rows(_ range: Range<Int>) -> [Double] { Array(x[(range.lowerBound * w)..<(range.upperBound * w)]) }
-    let train = 0..<c.train_rows, valid = c.train_rows..<(c.train_rows + c.valid_rows)
-    let test = valid.upperBound..<(valid.upperBound + c.test_rows)
+    func rows(_ range: Range<Int>) -> [Double] {
+      Array(x[(range.lowerBound * w) ..< (range.upperBound * w)])
+    }
+    let train = 0 ..< c.train_rows, valid = c.train_rows ..< (c.train_rows + c.valid_rows)
+    let test = valid.upperBound ..< (valid.upperBound + c.test_rows)
     var losses: [Double] = []
     let model = try XGBoostModel.fit(
-      features: rows(train), count: train.count, featureCount: w, labels: Array(c.labels[train]), classCount: c.classes,
-      validation: (rows(valid), valid.count, Array(c.labels[valid])), parameters: Self.parameters(c)
+      features: rows(train),
+      count: train.count,
+      featureCount: w,
+      labels: Array(c.labels[train]),
+      classCount: c.classes,
+      validation: (rows(valid), valid.count, Array(c.labels[valid])),
+      parameters: Self.parameters(c)
     ) { _, loss in
       losses.append(loss ?? .nan)
       return true
     }
     #expect(model.rounds == c.kept_rounds)
     // The saved JSON holds exactly the kept rounds' trees (one per class per round; one for binary).
-    let document = try #require(try JSONSerialization.jsonObject(with: model.json) as? [String: Any])
+    let document = try #require(
+      try JSONSerialization.jsonObject(with: model.json) as? [String: Any]
+    )
     let learner = try #require(document["learner"] as? [String: Any])
     let booster = try #require(learner["gradient_booster"] as? [String: Any])
     let trees = try #require((booster["model"] as? [String: Any])?["trees"] as? [Any])
-    #expect(trees.count == c.kept_rounds * (c.classes == 2 ? 1 : c.classes), "\(trees.count) trees for \(c.kept_rounds) rounds")
+    #expect(
+      trees.count == c.kept_rounds * (c.classes == 2 ? 1 : c.classes),
+      "\(trees.count) trees for \(c.kept_rounds) rounds"
+    )
     let p = try model.probabilities(rows(test), count: test.count)
     #expect(p.count == c.test_probabilities.count)
     let worst = zip(p, c.test_probabilities).map { abs($0 - $1) }.max() ?? .infinity
@@ -89,12 +110,30 @@ struct XGBoostTests {
   func stopAndRefuse() throws {
     let c = try #require(Self.fixture.cases.first)
     let x = Array(c.features.prefix(100 * c.columns).map { $0 ?? .nan })
-    #expect { _ = try XGBoostModel.fit(features: x, count: 100, featureCount: c.columns, labels: Array(c.labels.prefix(100)), classCount: 2, parameters: .init()) { round, _ in round < 3 } } throws: {
+    #expect {
+      _ = try XGBoostModel.fit(
+        features: x,
+        count: 100,
+        featureCount: c.columns,
+        labels: Array(c.labels.prefix(100)),
+        classCount: 2,
+        parameters: .init()
+      ) { round, _ in round < 3 }
+    } throws: {
       ($0 as? VaneError)?.code == .cancelled
     }
     var labels = Array(c.labels.prefix(100))
     labels[4] = 7
-    #expect { _ = try XGBoostModel.fit(features: x, count: 100, featureCount: c.columns, labels: labels, classCount: 2, parameters: .init()) } throws: {
+    #expect {
+      _ = try XGBoostModel.fit(
+        features: x,
+        count: 100,
+        featureCount: c.columns,
+        labels: labels,
+        classCount: 2,
+        parameters: .init()
+      )
+    } throws: {
       ($0 as? VaneError)?.message.hasPrefix("labels[4]") == true
     }
   }

@@ -10,38 +10,66 @@ import VaneONNXRuntime
 /// with categorical splits as BRANCH_MEMBER, and random trees using every mode and aggregation).
 @Suite("ONNX engine: models from skl2onnx, onnxmltools and PyTorch against ONNX Runtime")
 struct ONNXForeignModelTests {
-  static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/foreign")
+  static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/foreign")
 
   static let names = [
-    "skl2onnx_logistic", "skl2onnx_scaler_logistic", "skl2onnx_mlp", "skl2onnx_forest", "skl2onnx_linear_regression",
-    "onnxmltools_lightgbm_binary", "onnxmltools_lightgbm_3class", "pytorch_mlp_batchnorm", "pytorch_lstm", "pytorch_attention",
+    "skl2onnx_logistic", "skl2onnx_scaler_logistic", "skl2onnx_mlp", "skl2onnx_forest",
+    "skl2onnx_linear_regression",
+    "onnxmltools_lightgbm_binary", "onnxmltools_lightgbm_3class", "pytorch_mlp_batchnorm",
+    "pytorch_lstm", "pytorch_attention",
     "tree_ensemble_lightgbm_categorical", "tree_ensemble_modes",
   ]
 
-  @Test("Each model's outputs equal ONNX Runtime's: floats within 1e-5, labels exactly", arguments: names)
+  @Test(
+    "Each model's outputs equal ONNX Runtime's: floats within 1e-5, labels exactly",
+    arguments: names
+  )
   func parity(name: String) throws {
     let model = try ONNXModel(contentsOf: Self.directory.appendingPathComponent("\(name).onnx"))
-    let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.directory.appendingPathComponent("\(name).json"))) as! [String: Any]
-    let inputs = try ONNXTensorJSON.decode(try JSONSerialization.data(withJSONObject: fixture["inputs"]!))
-    let expected = try ONNXTensorJSON.decode(try JSONSerialization.data(withJSONObject: fixture["outputs"]!))
+    let fixture =
+      try JSONSerialization.jsonObject(
+        with: Data(contentsOf: Self.directory.appendingPathComponent("\(name).json"))
+      ) as! [String: Any]
+    let inputs = try ONNXTensorJSON.decode(
+      try JSONSerialization.data(withJSONObject: fixture["inputs"]!)
+    )
+    let expected = try ONNXTensorJSON.decode(
+      try JSONSerialization.data(withJSONObject: fixture["outputs"]!)
+    )
     let outputs = try model.run(inputs)
     for (output, want) in expected {
-      let got = try #require(outputs[output], "\(name): no output \(output); has \(outputs.keys.sorted())")
-      #expect(got.shape == want.shape, "\(name) \(output): shape \(got.shape), ONNX Runtime \(want.shape)")
+      let got = try #require(
+        outputs[output],
+        "\(name): no output \(output); has \(outputs.keys.sorted())"
+      )
+      #expect(
+        got.shape == want.shape,
+        "\(name) \(output): shape \(got.shape), ONNX Runtime \(want.shape)"
+      )
       switch (got.values, want.values) {
       case (.float(let a), .float(let b)):
-        let worst = zip(a, b).map { abs(Double($0) - Double($1)) / max(1, abs(Double($1))) }.max() ?? 0
+        let worst =
+          zip(a, b).map { abs(Double($0) - Double($1)) / max(1, abs(Double($1))) }.max() ?? 0
         #expect(worst <= 1e-5, "\(name) \(output): max difference \(worst)")
       default:
-        #expect(got.values == want.values, "\(name) \(output): \(got.elementType) values differ from ONNX Runtime's")
+        #expect(
+          got.values == want.values,
+          "\(name) \(output): \(got.elementType) values differ from ONNX Runtime's"
+        )
       }
     }
   }
 
   @Test("A model's operator counts and declared inputs are read as stored")
   func inspect() throws {
-    let model = try ONNXModel(contentsOf: Self.directory.appendingPathComponent("onnxmltools_lightgbm_binary.onnx"))
-    #expect(model.inputs.map(\.name) == ["input"] && model.inputs[0].elementType == .float && model.inputs[0].shape == [nil, 13])
+    let model = try ONNXModel(
+      contentsOf: Self.directory.appendingPathComponent("onnxmltools_lightgbm_binary.onnx")
+    )
+    #expect(
+      model.inputs.map(\.name) == ["input"] && model.inputs[0].elementType == .float
+        && model.inputs[0].shape == [nil, 13]
+    )
     #expect(model.operatorCounts["TreeEnsembleClassifier"] == 1)
     #expect(model.opsets["ai.onnx.ml"] != nil)
   }

@@ -11,17 +11,33 @@ struct ONNXHostileInputTests {
   static let fixtures = ONNXForeignModelTests.directory
 
   /// A one-input float model built from `nodes`.
-  static func model(_ nodes: [Onnx_NodeProto], inputs: [String] = ["x"], outputs: [String] = ["y"], opset: Int64 = 17, shape: [Int64] = [2]) -> Data {
+  static func model(
+    _ nodes: [Onnx_NodeProto],
+    inputs: [String] = ["x"],
+    outputs: [String] = ["y"],
+    opset: Int64 = 17,
+    shape: [Int64] = [2]
+  ) -> Data {
     var model = Onnx_ModelProto()
     model.irVersion = 8
-    model.opsetImport = [.with { $0.domain = ""; $0.version = opset }]
+    model.opsetImport = [
+      .with {
+        $0.domain = ""
+        $0.version = opset
+      }
+    ]
     model.graph = .with { graph in
       graph.name = "g"
       graph.node = nodes
       graph.input = inputs.map { name in
         .with {
           $0.name = name
-          $0.type = .with { $0.tensorType = .with { $0.elemType = 1; $0.shape = .with { $0.dim = shape.map { d in .with { $0.dimValue = d } } } } }
+          $0.type = .with {
+            $0.tensorType = .with {
+              $0.elemType = 1
+              $0.shape = .with { $0.dim = shape.map { d in .with { $0.dimValue = d } } }
+            }
+          }
         }
       }
       graph.output = outputs.map { name in .with { $0.name = name } }
@@ -29,7 +45,12 @@ struct ONNXHostileInputTests {
     return try! model.serializedData()
   }
 
-  static func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String = "") -> Onnx_NodeProto {
+  static func node(
+    _ op: String,
+    _ inputs: [String],
+    _ outputs: [String],
+    name: String = ""
+  ) -> Onnx_NodeProto {
     .with {
       $0.opType = op
       $0.input = inputs
@@ -49,48 +70,123 @@ struct ONNXHostileInputTests {
     }
   }
 
-  @Test("Refused at load, naming what is wrong: truncated, oversized, a cycle, an undefined input, an unsupported op, a node writing an input")
+  @Test(
+    "Refused at load, naming what is wrong: truncated, oversized, a cycle, an undefined input, an unsupported op, a node writing an input"
+  )
   func loadErrors() throws {
-    let real = try Data(contentsOf: Self.fixtures.appendingPathComponent("pytorch_mlp_batchnorm.onnx"))
+    let real = try Data(
+      contentsOf: Self.fixtures.appendingPathComponent("pytorch_mlp_batchnorm.onnx")
+    )
     let truncated = try #require(Self.loadError(real.prefix(real.count / 2)))
-    #expect(truncated.code == .invalidArgument && truncated.message.contains("not an ONNX ModelProto"), "\(truncated)")
-    let oversized = try #require(Self.loadError(real, limits: ONNXModelLimits(maximumModelBytes: 1000)))
+    #expect(
+      truncated.code == .invalidArgument && truncated.message.contains("not an ONNX ModelProto"),
+      "\(truncated)"
+    )
+    let oversized = try #require(
+      Self.loadError(real, limits: ONNXModelLimits(maximumModelBytes: 1000))
+    )
     #expect(oversized.message.contains("over the limit of 1000"))
     let nodes = try #require(Self.loadError(real, limits: ONNXModelLimits(maximumNodes: 3)))
     #expect(nodes.message.contains("nodes, over the limit of 3"))
 
-    let cycle = try #require(Self.loadError(Self.model([Self.node("Relu", ["b"], ["a"], name: "first"), Self.node("Relu", ["a"], ["b"], name: "second")], outputs: ["a"])))
-    #expect(cycle.message.contains("cycle") && cycle.message.contains("'first'") && cycle.message.contains("'second'"), "\(cycle)")
-    let undefined = try #require(Self.loadError(Self.model([Self.node("Add", ["x", "nowhere"], ["y"], name: "adder")])))
-    #expect(undefined.message.contains("'adder'") && undefined.message.contains("'nowhere'"), "\(undefined)")
-    let unsupported = try #require(Self.loadError(Self.model([Self.node("Einsum", ["x"], ["y"], name: "mystery")])))
-    #expect(unsupported.isUnsupportedONNX && unsupported.message.contains("Einsum") && unsupported.message.contains("'mystery'"), "\(unsupported)")
-    let tooNew = try #require(Self.loadError(Self.model([Self.node("LayerNormalization", ["x", "x"], ["y"])], opset: 13)))
+    let cycle = try #require(
+      Self.loadError(
+        Self.model(
+          [
+            Self.node("Relu", ["b"], ["a"], name: "first"),
+            Self.node("Relu", ["a"], ["b"], name: "second"),
+          ],
+          outputs: ["a"]
+        )
+      )
+    )
+    #expect(
+      cycle.message.contains("cycle") && cycle.message.contains("'first'")
+        && cycle.message.contains("'second'"),
+      "\(cycle)"
+    )
+    let undefined = try #require(
+      Self.loadError(Self.model([Self.node("Add", ["x", "nowhere"], ["y"], name: "adder")]))
+    )
+    #expect(
+      undefined.message.contains("'adder'") && undefined.message.contains("'nowhere'"),
+      "\(undefined)"
+    )
+    let unsupported = try #require(
+      Self.loadError(Self.model([Self.node("Einsum", ["x"], ["y"], name: "mystery")]))
+    )
+    #expect(
+      unsupported.isUnsupportedONNX && unsupported.message.contains("Einsum")
+        && unsupported.message.contains("'mystery'"),
+      "\(unsupported)"
+    )
+    let tooNew = try #require(
+      Self.loadError(Self.model([Self.node("LayerNormalization", ["x", "x"], ["y"])], opset: 13))
+    )
     #expect(tooNew.isUnsupportedONNX && tooNew.message.contains("opset 13"), "\(tooNew)")
-    let overwrite = try #require(Self.loadError(Self.model([Self.node("Relu", ["x"], ["x"], name: "clobber")], outputs: ["x"])))
-    #expect(overwrite.message.contains("'clobber'") && overwrite.message.contains("already defined"), "\(overwrite)")
-    let dangling = try #require(Self.loadError(Self.model([Self.node("Relu", ["x"], ["y"])], outputs: ["z"])))
+    let overwrite = try #require(
+      Self.loadError(Self.model([Self.node("Relu", ["x"], ["x"], name: "clobber")], outputs: ["x"]))
+    )
+    #expect(
+      overwrite.message.contains("'clobber'") && overwrite.message.contains("already defined"),
+      "\(overwrite)"
+    )
+    let dangling = try #require(
+      Self.loadError(Self.model([Self.node("Relu", ["x"], ["y"])], outputs: ["z"]))
+    )
     #expect(dangling.message.contains("'z'"), "\(dangling)")
   }
 
-  @Test("Refused at run time, naming the input or node: wrong type, wrong shape, unknown or missing input, shapes that do not fit")
+  @Test(
+    "Refused at run time, naming the input or node: wrong type, wrong shape, unknown or missing input, shapes that do not fit"
+  )
   func runErrors() throws {
     let model = try ONNXModel(data: Self.model([Self.node("Relu", ["x"], ["y"])]))
     func message(_ inputs: [String: ONNXTensor]) -> String {
-      do { _ = try model.run(inputs); return "" } catch let error as VaneError { return error.message } catch { return "\(error)" }
+      do {
+        _ = try model.run(inputs)
+        return ""
+      } catch let error as VaneError { return error.message } catch { return "\(error)" }
     }
-    #expect(message(["x": ONNXTensor(shape: [2], doubles: [1, 2])]).contains("input 'x': float64, but the model declares float32"))
-    #expect(message(["x": ONNXTensor(shape: [3], floats: [1, 2, 3])]).contains("input 'x': shape [3], but the model declares [2]"))
+    #expect(
+      message(["x": ONNXTensor(shape: [2], doubles: [1, 2])]).contains(
+        "input 'x': float64, but the model declares float32"
+      )
+    )
+    #expect(
+      message(["x": ONNXTensor(shape: [3], floats: [1, 2, 3])]).contains(
+        "input 'x': shape [3], but the model declares [2]"
+      )
+    )
     #expect(message(["x": ONNXTensor(shape: [2], floats: [1])]).contains("1 values for shape [2]"))
-    #expect(message(["x": ONNXTensor(shape: [Int.max, 4], floats: [1])]).contains("values for shape"))
+    #expect(
+      message(["x": ONNXTensor(shape: [Int.max, 4], floats: [1])]).contains("values for shape")
+    )
     #expect(message([:]).contains("input 'x' is missing"))
-    #expect(message(["x": ONNXTensor(shape: [2], floats: [1, 2]), "w": ONNXTensor(shape: [1], floats: [1])]).contains("input 'w': the model has no such input"))
-    let matmul = try ONNXModel(data: Self.model([Self.node("MatMul", ["x", "w"], ["y"], name: "product")], inputs: ["x", "w"], shape: [2, 3]))
+    #expect(
+      message([
+        "x": ONNXTensor(shape: [2], floats: [1, 2]), "w": ONNXTensor(shape: [1], floats: [1]),
+      ]).contains("input 'w': the model has no such input")
+    )
+    let matmul = try ONNXModel(
+      data: Self.model(
+        [Self.node("MatMul", ["x", "w"], ["y"], name: "product")],
+        inputs: ["x", "w"],
+        shape: [2, 3]
+      )
+    )
     do {
-      _ = try matmul.run(["x": ONNXTensor(shape: [2, 3], floats: [Float](repeating: 1, count: 6)), "w": ONNXTensor(shape: [2, 3], floats: [Float](repeating: 1, count: 6))])
+      _ = try matmul.run([
+        "x": ONNXTensor(shape: [2, 3], floats: [Float](repeating: 1, count: 6)),
+        "w": ONNXTensor(shape: [2, 3], floats: [Float](repeating: 1, count: 6)),
+      ])
       Issue.record("a [2, 3]·[2, 3] product ran")
     } catch let error as VaneError {
-      #expect(error.code == .invalidArgument && error.message.contains("'product' (MatMul)") && error.message.contains("do not multiply"), "\(error)")
+      #expect(
+        error.code == .invalidArgument && error.message.contains("'product' (MatMul)")
+          && error.message.contains("do not multiply"),
+        "\(error)"
+      )
     }
   }
 
@@ -105,26 +201,52 @@ struct ONNXHostileInputTests {
   }
 
   static func fuzz() throws {
-    let iterations = Int(ProcessInfo.processInfo.environment["VANE_ONNX_FUZZ_ITERATIONS"] ?? "") ?? 2_000
+    let iterations =
+      Int(ProcessInfo.processInfo.environment["VANE_ONNX_FUZZ_ITERATIONS"] ?? "") ?? 2_000
     let seed = UInt64(ProcessInfo.processInfo.environment["VANE_ONNX_FUZZ_SEED"] ?? "") ?? 20261204
-    let limits = ONNXModelLimits(maximumModelBytes: 4 << 20, maximumNodes: 10_000, maximumTensorElements: 1 << 20, maximumRank: 8)
+    let limits = ONNXModelLimits(
+      maximumModelBytes: 4 << 20,
+      maximumNodes: 10_000,
+      maximumTensorElements: 1 << 20,
+      maximumRank: 8
+    )
     var seeds: [(model: Data, inputs: [String: ONNXTensor])] = []
-    for name in ["skl2onnx_logistic", "skl2onnx_mlp", "onnxmltools_lightgbm_3class", "pytorch_lstm", "pytorch_attention", "pytorch_mlp_batchnorm"] {
-      let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("\(name).json"))) as! [String: Any]
-      seeds.append((try Data(contentsOf: fixtures.appendingPathComponent("\(name).onnx")), try ONNXTensorJSON.decode(try JSONSerialization.data(withJSONObject: fixture["inputs"]!))))
+    for name in [
+      "skl2onnx_logistic", "skl2onnx_mlp", "onnxmltools_lightgbm_3class", "pytorch_lstm",
+      "pytorch_attention", "pytorch_mlp_batchnorm",
+    ] {
+      let fixture =
+        try JSONSerialization.jsonObject(
+          with: Data(contentsOf: fixtures.appendingPathComponent("\(name).json"))
+        ) as! [String: Any]
+      seeds.append(
+        (
+          try Data(contentsOf: fixtures.appendingPathComponent("\(name).onnx")),
+          try ONNXTensorJSON.decode(try JSONSerialization.data(withJSONObject: fixture["inputs"]!))
+        )
+      )
     }
     var random = SystemRandomNumberGenerator.Seeded(seed: seed)
     var loaded = 0, ran = 0
-    for _ in 0..<iterations {
+    for _ in 0 ..< iterations {
       let seed = seeds[Int(random.next() % UInt64(seeds.count))]
       var bytes = [UInt8](seed.model)
-      for _ in 0...(random.next() % 4) {
+      for _ in 0 ... (random.next() % 4) {
         let position = Int(random.next() % UInt64(bytes.count))
         switch random.next() % 4 {
         case 0: bytes[position] ^= UInt8(truncatingIfNeeded: 1 << (random.next() % 8))
         case 1: bytes[position] = UInt8(truncatingIfNeeded: random.next())
-        case 2: bytes.removeSubrange(position..<min(bytes.count, position + Int(random.next() % 16) + 1))
-        default: bytes.insert(contentsOf: (0..<Int(random.next() % 8 + 1)).map { _ in UInt8(truncatingIfNeeded: random.next()) }, at: position)
+        case 2:
+          bytes.removeSubrange(
+            position ..< min(bytes.count, position + Int(random.next() % 16) + 1)
+          )
+        default:
+          bytes.insert(
+            contentsOf: (0 ..< Int(random.next() % 8 + 1)).map { _ in
+              UInt8(truncatingIfNeeded: random.next())
+            },
+            at: position
+          )
         }
         if bytes.isEmpty { bytes = [0] }
       }
@@ -132,7 +254,9 @@ struct ONNXHostileInputTests {
       loaded += 1
       if (try? model.run(seed.inputs)) != nil { ran += 1 }
     }
-    print("ONNX mutation fuzz (seed \(seed)): \(iterations) inputs, \(loaded) loaded, \(ran) ran, no crash")
+    print(
+      "ONNX mutation fuzz (seed \(seed)): \(iterations) inputs, \(loaded) loaded, \(ran) ran, no crash"
+    )
     #expect(loaded > 0)
   }
 }

@@ -11,23 +11,32 @@ struct CryptoTests {
     arguments: [
       ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
       ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
-      ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
-      (String(repeating: "a", count: 1_000_000), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"),
-    ])
+      (
+        "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+      ),
+      (
+        String(repeating: "a", count: 1_000_000),
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+      ),
+    ]
+  )
   func sha256(message: String, digest: String) {
     #expect(SHA256.hash(data: Data(message.utf8)).hexString == digest)
   }
 
-  @Test("Absorbing in pieces equals one pass; a copy goes on alone; finalize leaves the hasher usable")
+  @Test(
+    "Absorbing in pieces equals one pass; a copy goes on alone; finalize leaves the hasher usable"
+  )
   func sha256Incremental() {
     var generator = SystemRandomNumberGenerator()
-    let bytes = (0..<10_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    let bytes = (0 ..< 10_000).map { _ in UInt8.random(in: 0 ... 255, using: &generator) }
     let whole = SHA256.hash(data: bytes)
-    for _ in 0..<20 {
+    for _ in 0 ..< 20 {
       var hasher = SHA256(), cut = 0
       while cut < bytes.count {
-        let next = min(bytes.count, cut + Int.random(in: 0...700, using: &generator))
-        bytes[cut..<next].withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        let next = min(bytes.count, cut + Int.random(in: 0 ... 700, using: &generator))
+        bytes[cut ..< next].withUnsafeBytes { hasher.update(bufferPointer: $0) }
         cut = next
       }
       #expect(hasher.finalize() == whole)
@@ -44,21 +53,26 @@ struct CryptoTests {
   }
 
   static func hex(_ text: String) -> Data {
-    Data(stride(from: 0, to: text.count, by: 2).map { UInt8(text.dropFirst($0).prefix(2), radix: 16)! })
+    Data(
+      stride(from: 0, to: text.count, by: 2).map { UInt8(text.dropFirst($0).prefix(2), radix: 16)! }
+    )
   }
 
   @Test(
     "Ed25519: RFC 8032's test vectors 1 and 2",
     arguments: [
       (
-        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
         "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
       ),
       (
-        "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb", "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+        "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
         "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
       ),
-    ])
+    ]
+  )
   func ed25519(seed: String, publicKey: String, message: String, signature: String) throws {
     let key = try Ed25519.PrivateKey(rawRepresentation: Self.hex(seed))
     #expect(key.publicKey.rawRepresentation.hexString == publicKey)

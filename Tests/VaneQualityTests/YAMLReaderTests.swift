@@ -10,9 +10,11 @@ struct YAMLReaderTests {
   /// Nine levels of ten aliases each: a few hundred bytes that stand for 10⁹ leaves.
   static let laughs: String = {
     var lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
-    for level in 1...9 {
+    for level in 1 ... 9 {
       let previous = "*a\(level - 1)"
-      lines.append("a\(level): &a\(level) [\(Array(repeating: previous, count: 10).joined(separator: ", "))]")
+      lines.append(
+        "a\(level): &a\(level) [\(Array(repeating: previous, count: 10).joined(separator: ", "))]"
+      )
     }
     return lines.joined(separator: "\n") + "\n"
   }()
@@ -24,7 +26,11 @@ struct YAMLReaderTests {
       _ = try YAMLReader(source: "laughs.yaml").compose(Self.laughs)
       Issue.record("the alias bomb was read")
     } catch let error as VaneError {
-      #expect(error.code == .invalidArgument && error.message.contains("laughs.yaml: more than 200000 nodes"), "\(error)")
+      #expect(
+        error.code == .invalidArgument
+          && error.message.contains("laughs.yaml: more than 200000 nodes"),
+        "\(error)"
+      )
     }
     // Refused after walking 200,000 nodes, not 10⁹ (generous for a debug build on a busy machine).
     #expect(ContinuousClock.now - started < .seconds(30))
@@ -42,7 +48,9 @@ struct YAMLReaderTests {
       gates:
         - &auc {name: stacked_auc, metric: auc, op: ">=", threshold: 0.55}
         - {name: finite, metric: non_finite, op: "<=", threshold: 0}
-      """, source: "p.yaml")
+      """,
+      source: "p.yaml"
+    )
     #expect(policy.gates.map(\.name) == ["stacked_auc", "finite"])
   }
 }

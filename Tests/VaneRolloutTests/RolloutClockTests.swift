@@ -13,10 +13,20 @@ actor FakePredictor: PredictorPort {
   var settled = 0
 
   func load(path: String, modelID: String, version: String) async throws {
-    if self.versions[version] == nil { self.versions[version] = PredictorVersion(version: version, ready: true, bundlePath: path, trafficPercent: 0, shadow: false) }
+    if self.versions[version] == nil {
+      self.versions[version] = PredictorVersion(
+        version: version,
+        ready: true,
+        bundlePath: path,
+        trafficPercent: 0,
+        shadow: false
+      )
+    }
   }
 
-  func versions(modelID: String) async throws -> [PredictorVersion] { self.versions.values.sorted { $0.version < $1.version } }
+  func versions(modelID: String) async throws -> [PredictorVersion] {
+    self.versions.values.sorted { $0.version < $1.version }
+  }
 
   func apply(modelID: String, split: Rollout.Split) async throws {
     for name in self.versions.keys {
@@ -29,14 +39,24 @@ actor FakePredictor: PredictorPort {
 
   func settle() async throws { self.settled += 1 }
 
-  func live(modelID: String, version: String, since: Date, by clock: RolloutPlan.Clock, compareWith: String?) async throws -> LiveFigures {
+  func live(
+    modelID: String,
+    version: String,
+    since: Date,
+    by clock: RolloutPlan.Clock,
+    compareWith: String?
+  ) async throws -> LiveFigures {
     self.liveWindows.append((since, clock))
     return LiveFigures(maturedOutcomes: 100, meanConfidence: 0.6)
   }
 
   /// The version answered `count` more requests (shadow copies while it is a shadow).
   func answered(_ version: String, _ count: Int) {
-    if self.versions[version]?.shadow == true { self.versions[version]?.shadowRequests += count } else { self.versions[version]?.requests += count }
+    if self.versions[version]?.shadow == true {
+      self.versions[version]?.shadowRequests += count
+    } else {
+      self.versions[version]?.requests += count
+    }
   }
 }
 
@@ -51,58 +71,122 @@ struct RolloutClockTests {
     let errors = [RolloutPlan.Threshold(.errorRate, .lessOrEqual, 0.0)]
     return RolloutPlan(
       steps: [
-        .init(kind: .shadow, trafficPercent: 100, duration: 3 * 3600, thresholds: errors + [RolloutPlan.Threshold(.meanConfidence, .greaterOrEqual, 0.5)], minRequests: 2),
+        .init(
+          kind: .shadow,
+          trafficPercent: 100,
+          duration: 3 * 3600,
+          thresholds: errors + [RolloutPlan.Threshold(.meanConfidence, .greaterOrEqual, 0.5)],
+          minRequests: 2
+        ),
         .init(kind: .full, trafficPercent: 100, duration: 0, thresholds: errors, minRequests: 1),
-      ], analysisInterval: 3600, patience: 6 * 3600, clock: clock)
+      ],
+      analysisInterval: 3600,
+      patience: 6 * 3600,
+      clock: clock
+    )
   }
 
   /// A controller over a fake predictor serving v1, and a rollout of v2 started under `plan`.
-  static func started(_ plan: RolloutPlan, in directory: URL) async throws -> (RolloutController, FakePredictor, String) {
+  static func started(
+    _ plan: RolloutPlan,
+    in directory: URL
+  ) async throws -> (RolloutController, FakePredictor, String) {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let manifest = BundleManifest(
-      id: "b2", created: "2024-07-01T00:00:00Z", symbols: ["BTCUSDT"], interval: "1h",
-      task: .init(kind: "binary", classes: ["DOWN", "UP"], horizons: [1]), featureSet: .init(id: "v1", sha256: "00", columns: ["a"]),
-      models: [.init(name: "m", kind: .logisticRegression, file: "models/m.json", role: .single)], outOfFold: .init(file: "reports/oof.json"))
+      id: "b2",
+      created: "2024-07-01T00:00:00Z",
+      symbols: ["BTCUSDT"],
+      interval: "1h",
+      task: .init(kind: "binary", classes: ["DOWN", "UP"], horizons: [1]),
+      featureSet: .init(id: "v1", sha256: "00", columns: ["a"]),
+      models: [.init(name: "m", kind: .logisticRegression, file: "models/m.json", role: .single)],
+      outOfFold: .init(file: "reports/oof.json")
+    )
     let path = directory.appendingPathComponent("b2.tar.gz").path
-    let (_, sha) = try ModelBundle.write(manifest, files: ["models/m.json": Data("{}".utf8), "reports/oof.json": Data("{}".utf8)], to: path)
+    let (_, sha) = try ModelBundle.write(
+      manifest,
+      files: ["models/m.json": Data("{}".utf8), "reports/oof.json": Data("{}".utf8)],
+      to: path
+    )
     let predictor = FakePredictor()
     try await predictor.load(path: "/v1", modelID: "btc", version: "v1")
-    try await predictor.apply(modelID: "btc", split: .init(weights: ["v1": 100], shadows: [], shadowPercent: 0))
+    try await predictor.apply(
+      modelID: "btc",
+      split: .init(weights: ["v1": 100], shadows: [], shadowPercent: 0)
+    )
     let controller = try RolloutController(
-      store: try RolloutStore(path: directory.appendingPathComponent("rollouts.sqlite").path), predictor: predictor,
-      intake: BundleIntake(artifactRoot: directory.appendingPathComponent("artifacts").path))
+      store: try RolloutStore(path: directory.appendingPathComponent("rollouts.sqlite").path),
+      predictor: predictor,
+      intake: BundleIntake(artifactRoot: directory.appendingPathComponent("artifacts").path)
+    )
     let verdict = Verdict(
-      manifestSHA256: sha, bundleID: "b2", reportID: "r", policyName: "default", policySHA256: "p", signTimeNanos: 0, publicKeyID: "k", algorithm: "ed25519",
-      statement: Data(), signature: Data())
+      manifestSHA256: sha,
+      bundleID: "b2",
+      reportID: "r",
+      policyName: "default",
+      policySHA256: "p",
+      signTimeNanos: 0,
+      publicKeyID: "k",
+      algorithm: "ed25519",
+      statement: Data(),
+      signature: Data()
+    )
     let rollout = Rollout(
-      id: "ro-1", requestID: "", bundlePath: path, bundleID: "b2", manifestSHA256: sha, verdict: verdict, modelID: "btc", version: "v2",
-      baselineVersion: "v1", baselineBundlePath: "/v1", plan: plan, now: Date())
+      id: "ro-1",
+      requestID: "",
+      bundlePath: path,
+      bundleID: "b2",
+      manifestSHA256: sha,
+      verdict: verdict,
+      modelID: "btc",
+      version: "v2",
+      baselineVersion: "v1",
+      baselineBundlePath: "/v1",
+      plan: plan,
+      now: Date()
+    )
     _ = try await controller.start(rollout, bundle: try ModelBundle.open(path: path), actor: "test")
     return (controller, predictor, "ro-1")
   }
 
-  @Test("The loop leaves a data-clocked rollout alone; AdvanceRollout loads it, runs its analyses at the plan's interval of data time and passes its steps by that clock")
+  @Test(
+    "The loop leaves a data-clocked rollout alone; AdvanceRollout loads it, runs its analyses at the plan's interval of data time and passes its steps by that clock"
+  )
   func advanced() async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-clock-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-clock-\(UUID().uuidString)"
+    )
     defer { try? FileManager.default.removeItem(at: directory) }
     let (controller, predictor, id) = try await Self.started(Self.plan(.data), in: directory)
-    for _ in 0..<3 { await controller.step() }
+    for _ in 0 ..< 3 { await controller.step() }
     #expect(try await controller.rollout(id: id)?.state == .verifying)
 
     // The first report loads it and starts the shadow step at that data time.
     var rollout = try await controller.advance(id: id, to: Self.bar(0))
-    #expect(rollout.state == .shadow && rollout.steps[0].startTime == Self.bar(0) && rollout.dataTime == Self.bar(0))
-    #expect(rollout.history.filter { $0.kind != .created && $0.kind != .verified }.allSatisfy { $0.time == Self.bar(0) })
-    await #expect(throws: VaneError.self) { try await controller.advance(id: id, to: Self.bar(0).addingTimeInterval(-1)) }
+    #expect(
+      rollout.state == .shadow && rollout.steps[0].startTime == Self.bar(0)
+        && rollout.dataTime == Self.bar(0)
+    )
+    #expect(
+      rollout.history.filter { $0.kind != .created && $0.kind != .verified }.allSatisfy {
+        $0.time == Self.bar(0)
+      }
+    )
+    await #expect(throws: VaneError.self) {
+      try await controller.advance(id: id, to: Self.bar(0).addingTimeInterval(-1))
+    }
 
     // Bars arrive; each advance is one analysis at most (interval: one bar). The step passes
     // once three bars of data time have gone by with passing analyses, not before.
-    for n in 1...4 {
+    for n in 1 ... 4 {
       await predictor.answered("v2", 1)
       rollout = try await controller.advance(id: id, to: Self.bar(n))
       if n < 3 { #expect(rollout.state == .shadow, "bar \(n)") }
     }
-    #expect(rollout.steps[0].state == .passed && rollout.state == .full, "\(rollout.history.map { "\($0.kind) \($0.reason)" })")
+    #expect(
+      rollout.steps[0].state == .passed && rollout.state == .full,
+      "\(rollout.history.map { "\($0.kind) \($0.reason)" })"
+    )
     // Bar 1 opens the analysis window, bar 2 has one request of the two asked (inconclusive),
     // bar 3 has both and the step's three hours are up.
     #expect(rollout.steps[0].finishTime == Self.bar(3) && rollout.steps[1].startTime == Self.bar(3))
@@ -114,7 +198,7 @@ struct RolloutClockTests {
 
     // FULL passes on the next advance with a request; the loop never moved it meanwhile.
     await predictor.answered("v2", 1)
-    for _ in 0..<3 { await controller.step() }
+    for _ in 0 ..< 3 { await controller.step() }
     #expect(try await controller.rollout(id: id)?.state == .full)
     rollout = try await controller.advance(id: id, to: Self.bar(5))
     #expect(rollout.state == .promoted && rollout.finishTime == Self.bar(5), "\(rollout.state)")
@@ -122,12 +206,16 @@ struct RolloutClockTests {
     #expect(left["v1"] == nil && left["v2"]?.trafficPercent == 100, "\(left)")
     // A terminal rollout is returned as it is.
     #expect(try await controller.advance(id: id, to: Self.bar(9)) == rollout)
-    await #expect(throws: VaneError.self) { try await controller.advance(id: "ro-none", to: Self.bar(9)) }
+    await #expect(throws: VaneError.self) {
+      try await controller.advance(id: "ro-none", to: Self.bar(9))
+    }
   }
 
   @Test("A wall-clocked rollout refuses AdvanceRollout, naming its clock")
   func wallRefuses() async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-clock-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-clock-\(UUID().uuidString)"
+    )
     defer { try? FileManager.default.removeItem(at: directory) }
     let (controller, _, id) = try await Self.started(Self.plan(.wall), in: directory)
     do {
@@ -138,15 +226,26 @@ struct RolloutClockTests {
     }
   }
 
-  @Test("Plans: clock: data reads from YAML and survives the store; a stored plan from before clocks reads as wall; a bad clock names the key")
+  @Test(
+    "Plans: clock: data reads from YAML and survives the store; a stored plan from before clocks reads as wall; a bad clock names the key"
+  )
   func plans() throws {
     let yaml = "steps:\n  - kind: full\nanalysis_interval: 4h\nclock: data\n"
     let plan = try RolloutPlan.parse(yaml, source: "plan.yaml")
     #expect(plan.clock == .data && plan.analysisInterval == 4 * 3600)
-    #expect(try JSONDecoder().decode(RolloutPlan.self, from: try JSONEncoder().encode(plan)) == plan)
-    var object = try #require(try JSONSerialization.jsonObject(with: try JSONEncoder().encode(plan)) as? [String: Any])
+    #expect(
+      try JSONDecoder().decode(RolloutPlan.self, from: try JSONEncoder().encode(plan)) == plan
+    )
+    var object = try #require(
+      try JSONSerialization.jsonObject(with: try JSONEncoder().encode(plan)) as? [String: Any]
+    )
     object["clock"] = nil
-    #expect(try JSONDecoder().decode(RolloutPlan.self, from: try JSONSerialization.data(withJSONObject: object)).clock == .wall)
+    #expect(
+      try JSONDecoder().decode(
+        RolloutPlan.self,
+        from: try JSONSerialization.data(withJSONObject: object)
+      ).clock == .wall
+    )
     #expect(throws: VaneError.self) { try RolloutPlan.parse("clock: bars\n", source: "plan.yaml") }
     do {
       _ = try RolloutPlan.parse("clock: bars\n", source: "plan.yaml")

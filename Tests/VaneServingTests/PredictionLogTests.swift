@@ -14,22 +14,54 @@ struct PredictionLogTests {
   static let hour: Int64 = 3_600_000
   static let start: Int64 = 1_700_000_000_000 / 3_600_000 * 3_600_000
 
-  static func version(_ label: String = "v1", reference: TrainingReference? = nil) -> PredictionLog.VersionRecord {
+  static func version(
+    _ label: String = "v1",
+    reference: TrainingReference? = nil
+  ) -> PredictionLog.VersionRecord {
     PredictionLog.VersionRecord(
-      modelID: "btc", version: label, manifestSHA256: String(repeating: "a", count: 64), featureSetID: "core_v1", interval: "1h", barMs: Self.hour,
-      taskKind: "binary", classes: ["DOWN", "UP"], columns: ["a", "b"], labels: nil, reference: reference)
+      modelID: "btc",
+      version: label,
+      manifestSHA256: String(repeating: "a", count: 64),
+      featureSetID: "core_v1",
+      interval: "1h",
+      barMs: Self.hour,
+      taskKind: "binary",
+      classes: ["DOWN", "UP"],
+      columns: ["a", "b"],
+      labels: nil,
+      reference: reference
+    )
   }
 
-  static func record(_ i: Int, version: String = "v1", p: Double = 0.6, symbol: String? = "BTCUSDT") -> PredictionLog.Record {
+  static func record(
+    _ i: Int,
+    version: String = "v1",
+    p: Double = 0.6,
+    symbol: String? = "BTCUSDT"
+  ) -> PredictionLog.Record {
     PredictionLog.Record(
-      id: "p\(i)-\(version)", requestID: "r\(i)", modelID: "btc", version: version, shadow: false, symbol: symbol, barTime: Self.start + Int64(i) * Self.hour,
-      featureSetHash: "h", features: [Double(i), -Double(i)],
-      outputs: [1, 3].map { ServableModel.HorizonOutput(horizon: $0, raw: [1 - p, p], calibrated: [1 - p, p]) }, trust: TrustReport(),
-      latency: .microseconds(250), answeredAt: Self.start + Int64(i) * Self.hour + 1)
+      id: "p\(i)-\(version)",
+      requestID: "r\(i)",
+      modelID: "btc",
+      version: version,
+      shadow: false,
+      symbol: symbol,
+      barTime: Self.start + Int64(i) * Self.hour,
+      featureSetHash: "h",
+      features: [Double(i), -Double(i)],
+      outputs: [1, 3].map {
+        ServableModel.HorizonOutput(horizon: $0, raw: [1 - p, p], calibrated: [1 - p, p])
+      },
+      trust: TrustReport(),
+      latency: .microseconds(250),
+      answeredAt: Self.start + Int64(i) * Self.hour + 1
+    )
   }
 
   static func temporary() -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("vane-log-\(UUID().uuidString)/predictions.sqlite").path
+    FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-log-\(UUID().uuidString)/predictions.sqlite"
+    ).path
   }
 
   /// A source that knows every bar's label: the test decides what has "closed" by the clock.
@@ -37,9 +69,18 @@ struct PredictionLogTests {
     let label: @Sendable (Int64) -> Int
     let calls = Mutex<[(Int64, Int64)]>([])
     init(label: @escaping @Sendable (Int64) -> Int) { self.label = label }
-    func outcomes(version: PredictionLog.VersionRecord, symbol: String, horizon: Int, from: Int64, to: Int64) async throws -> [Int64: Int] {
+    func outcomes(
+      version: PredictionLog.VersionRecord,
+      symbol: String,
+      horizon: Int,
+      from: Int64,
+      to: Int64
+    ) async throws -> [Int64: Int] {
       self.calls.withLock { $0.append((from, to)) }
-      return Dictionary(uniqueKeysWithValues: stride(from: from, through: to, by: Int(PredictionLogTests.hour)).map { ($0, self.label($0)) })
+      return Dictionary(
+        uniqueKeysWithValues: stride(from: from, through: to, by: Int(PredictionLogTests.hour)).map
+        { ($0, self.label($0)) }
+      )
     }
   }
 
@@ -49,7 +90,7 @@ struct PredictionLogTests {
     do {
       let log = try PredictionLog(path: path)
       try log.register(Self.version())
-      for i in 0..<5 { #expect(log.submit(Self.record(i))) }
+      for i in 0 ..< 5 { #expect(log.submit(Self.record(i))) }
       #expect(try log.flush() == 5)
       #expect(try log.flush() == 0)
     }
@@ -57,7 +98,10 @@ struct PredictionLogTests {
     #expect(reopened.version(modelID: "btc", version: "v1") == Self.version())
     let answers = try reopened.answers(modelID: "btc", version: "v1", bars: nil, since: nil)
     #expect(answers.count == 10)
-    #expect(answers[0].features == [0, -0] && answers[0].calibrated == [0.4, 0.6] && answers[0].horizon == 1 && answers[1].horizon == 3)
+    #expect(
+      answers[0].features == [0, -0] && answers[0].calibrated == [0.4, 0.6]
+        && answers[0].horizon == 1 && answers[1].horizon == 3
+    )
     #expect(answers.allSatisfy { $0.outcome == nil })
     #expect(try reopened.counts()[PredictionLog.key("btc", "v1")]?.logged == 5)
   }
@@ -66,18 +110,20 @@ struct PredictionLogTests {
   func bounded() throws {
     let log = try PredictionLog(path: ":memory:", capacity: 3)
     try log.register(Self.version())
-    let accepted = (0..<5).map { log.submit(Self.record($0)) }
+    let accepted = (0 ..< 5).map { log.submit(Self.record($0)) }
     #expect(accepted == [true, true, true, false, false])
     #expect(log.droppedCount == 2)
     #expect(try log.flush() == 3)
     #expect(log.submit(Self.record(9)))
   }
 
-  @Test("An answer is joined only once bar as_of + horizon has closed by the clock, then never again")
+  @Test(
+    "An answer is joined only once bar as_of + horizon has closed by the clock, then never again"
+  )
   func joinNeverEarly() async throws {
     let log = try PredictionLog(path: ":memory:")
     try log.register(Self.version())
-    for i in 0..<4 { log.submit(Self.record(i)) }
+    for i in 0 ..< 4 { log.submit(Self.record(i)) }
     try log.flush()
     let now = Mutex<Int64>(Self.start)
     let oracle = Oracle { ($0 / Self.hour) % 2 == 0 ? 1 : 0 }
@@ -109,15 +155,21 @@ struct PredictionLogTests {
     do {
       let log = try PredictionLog(path: path)
       try log.register(Self.version())
-      for i in 0..<3 { log.submit(Self.record(i)) }
+      for i in 0 ..< 3 { log.submit(Self.record(i)) }
       try log.flush()
     }
     let log = try PredictionLog(path: path)
-    let joiner = OutcomeJoiner(log: log, source: Oracle { _ in 1 }, clock: { Self.start + 100 * Self.hour })
+    let joiner = OutcomeJoiner(
+      log: log,
+      source: Oracle { _ in 1 },
+      clock: { Self.start + 100 * Self.hour }
+    )
     #expect(try await joiner.joinOnce() == 6)
   }
 
-  @Test("A version's statistics are a shadow's only when every answer in the window was a shadow answer")
+  @Test(
+    "A version's statistics are a shadow's only when every answer in the window was a shadow answer"
+  )
   func shadowFlag() throws {
     let log = try PredictionLog(path: ":memory:")
     try log.register(Self.version())
@@ -126,13 +178,18 @@ struct PredictionLogTests {
       record.shadow = true
       return record
     }
-    for i in 0..<3 { log.submit(shadow(i)) }
+    for i in 0 ..< 3 { log.submit(shadow(i)) }
     try log.flush()
-    #expect(try log.statistics(modelID: "btc", version: "v1", window: .seconds(86_400), since: nil).shadow)
+    #expect(
+      try log.statistics(modelID: "btc", version: "v1", window: .seconds(86_400), since: nil).shadow
+    )
     // Promoted: its later answers are primary ones.
-    for i in 3..<5 { log.submit(Self.record(i)) }
+    for i in 3 ..< 5 { log.submit(Self.record(i)) }
     try log.flush()
-    #expect(try !log.statistics(modelID: "btc", version: "v1", window: .seconds(86_400), since: nil).shadow)
+    #expect(
+      try !log.statistics(modelID: "btc", version: "v1", window: .seconds(86_400), since: nil)
+        .shadow
+    )
   }
 
   @Test("Answers without a symbol or bar are never joined and count as unjoinable")
@@ -141,28 +198,60 @@ struct PredictionLogTests {
     try log.register(Self.version())
     log.submit(Self.record(0, symbol: nil))
     try log.flush()
-    let joiner = OutcomeJoiner(log: log, source: Oracle { _ in 1 }, clock: { Self.start + 100 * Self.hour })
+    let joiner = OutcomeJoiner(
+      log: log,
+      source: Oracle { _ in 1 },
+      clock: { Self.start + 100 * Self.hour }
+    )
     #expect(try await joiner.joinOnce() == 0)
-    let stats = try log.statistics(modelID: "btc", version: "v1", window: .seconds(86_400), since: nil)
+    let stats = try log.statistics(
+      modelID: "btc",
+      version: "v1",
+      window: .seconds(86_400),
+      since: nil
+    )
     #expect(stats.horizons.map(\.unjoinable) == [1, 1])
     #expect(stats.horizons.map(\.pending) == [0, 0])
   }
 
-  @Test("Live statistics equal the gatekeeper's metrics on the matured answers; PSI against the bundle's deciles")
+  @Test(
+    "Live statistics equal the gatekeeper's metrics on the matured answers; PSI against the bundle's deciles"
+  )
   func statistics() async throws {
     var random = SeededRandom(seed: 9)
-    let labels = (0..<200).map { _ in Int.random(in: 0...1, using: &random) }
-    let scores = labels.map { min(0.95, max(0.05, 0.5 + (Double($0) - 0.5) * 0.3 + Double.random(in: -0.3...0.3, using: &random))) }
+    let labels = (0 ..< 200).map { _ in Int.random(in: 0 ... 1, using: &random) }
+    let scores = labels.map {
+      min(
+        0.95,
+        max(0.05, 0.5 + (Double($0) - 0.5) * 0.3 + Double.random(in: -0.3 ... 0.3, using: &random))
+      )
+    }
     let reference = TrainingReference.summarise(
-      columns: ["a", "b"], raw: (0..<400).map { Double($0 % 50) }, scaled: (0..<400).map { Double($0 % 50) / 50 }, rows: 200, dataStart: 0, dataEnd: Self.start,
-      classCount: 2, scores: [(1, scores.flatMap { [1 - $0, $0] }), (3, scores.flatMap { [1 - $0, $0] })])
+      columns: ["a", "b"],
+      raw: (0 ..< 400).map { Double($0 % 50) },
+      scaled: (0 ..< 400).map { Double($0 % 50) / 50 },
+      rows: 200,
+      dataStart: 0,
+      dataEnd: Self.start,
+      classCount: 2,
+      scores: [(1, scores.flatMap { [1 - $0, $0] }), (3, scores.flatMap { [1 - $0, $0] })]
+    )
     let log = try PredictionLog(path: ":memory:")
     try log.register(Self.version(reference: reference))
     for (i, p) in scores.enumerated() { log.submit(Self.record(i, p: p)) }
     try log.flush()
-    let joiner = OutcomeJoiner(log: log, source: Oracle { labels[Int(($0 - Self.start) / Self.hour)] }, clock: { Self.start + 1_000 * Self.hour })
+    let joiner = OutcomeJoiner(
+      log: log,
+      source: Oracle { labels[Int(($0 - Self.start) / Self.hour)] },
+      clock: { Self.start + 1_000 * Self.hour }
+    )
     #expect(try await joiner.joinOnce() == 400)
-    let stats = try log.statistics(modelID: "btc", version: "v1", window: .seconds(365 * 86_400), since: nil)
+    let stats = try log.statistics(
+      modelID: "btc",
+      version: "v1",
+      window: .seconds(365 * 86_400),
+      since: nil
+    )
     let h1 = try #require(stats.horizons.first)
     #expect(h1.horizon == 1 && h1.predictions == 200 && h1.matured == 200 && h1.pending == 0)
     let predictions = try Predictions(binary: scores, labels: labels)
@@ -177,15 +266,24 @@ struct PredictionLogTests {
     #expect(stats.inputDrift.map(\.column) == ["b", "a"])
     #expect(stats.inputDrift.allSatisfy { $0.psi > 1 })
     // `since` after every answer leaves nothing.
-    #expect(try log.statistics(modelID: "btc", version: "v1", window: .seconds(365 * 86_400), since: Self.start + 10_000 * Self.hour).horizons.isEmpty)
-    #expect(throws: VaneError.self) { try log.statistics(modelID: "btc", version: "nope", window: .seconds(1), since: nil) }
+    #expect(
+      try log.statistics(
+        modelID: "btc",
+        version: "v1",
+        window: .seconds(365 * 86_400),
+        since: Self.start + 10_000 * Self.hour
+      ).horizons.isEmpty
+    )
+    #expect(throws: VaneError.self) {
+      try log.statistics(modelID: "btc", version: "nope", window: .seconds(1), since: nil)
+    }
   }
 
   @Test("Pruning deletes answers older than the retention, and their horizons")
   func prune() throws {
     let log = try PredictionLog(path: ":memory:", retention: .seconds(3_600))
     try log.register(Self.version())
-    for i in 0..<3 { log.submit(Self.record(i)) }
+    for i in 0 ..< 3 { log.submit(Self.record(i)) }
     try log.flush()
     // Cut-off one hour before `now`: only the first answer (at start + 1 ms) is older.
     #expect(try log.prune(now: Self.start + Self.hour + 2) == 1)

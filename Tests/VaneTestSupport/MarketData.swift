@@ -19,4 +19,3 @@ public enum MarketData {
 
   public static var available: Bool { FileManager.default.fileExists(atPath: directory.path) }
 }
-

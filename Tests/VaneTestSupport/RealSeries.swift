@@ -14,7 +14,11 @@ public enum RealSeries {
 
   /// The 1h inputs of `symbol` (and the other three as references) with bars opened in
   /// [from, end]. Tests start late in the history to keep debug builds quick.
-  public static func inputs(_ symbol: String, from start: Int64 = .min, upTo end: Int64 = .max) -> FeatureInputs {
+  public static func inputs(
+    _ symbol: String,
+    from start: Int64 = .min,
+    upTo end: Int64 = .max
+  ) -> FeatureInputs {
     FeatureInputs.load(symbol: symbol, interval: .h1, featureSet: .v1) { name in
       (Self.hourly[name] ?? []).filter { $0.openTime >= start && $0.openTime <= end }
     }
@@ -23,4 +27,3 @@ public enum RealSeries {
   /// 2023-01-01 00:00 UTC: where the tests that go through a service start their data.
   public static let recent: Int64 = 1_672_531_200_000
 }
-

@@ -21,7 +21,9 @@ public struct AnyClientTransport: ClientTransport {
   public var retryThrottle: RetryThrottle? { self.base.retryThrottle }
   public func connect() async throws { try await self.base.connect() }
   public func beginGracefulShutdown() { self.base.beginGracefulShutdown() }
-  public func config(forMethod descriptor: MethodDescriptor) -> MethodConfig? { self.base.config(forMethod: descriptor) }
+  public func config(forMethod descriptor: MethodDescriptor) -> MethodConfig? {
+    self.base.config(forMethod: descriptor)
+  }
   public func withStream<T: Sendable>(
     descriptor: MethodDescriptor,
     options: CallOptions,
@@ -46,14 +48,30 @@ public func withServer<R: Sendable>(
   switch kind {
   case .inProcess:
     let transport = InProcessTransport()
-    let server = GRPCServer(transport: transport.server, services: services, interceptorPipeline: interceptors)
+    let server = GRPCServer(
+      transport: transport.server,
+      services: services,
+      interceptorPipeline: interceptors
+    )
     let client = GRPCClient(transport: AnyClientTransport(base: transport.client))
-    return try await run(server: server, client: client, handle: ServerHandle(shutdown: { server.beginGracefulShutdown() }, port: nil), body)
+    return try await run(
+      server: server,
+      client: client,
+      handle: ServerHandle(shutdown: { server.beginGracefulShutdown() }, port: nil),
+      body
+    )
   case .shim:
-    var config = ShimServerTransport.Config(address: "127.0.0.1:0", shutdownGracePeriod: .seconds(5))
+    var config = ShimServerTransport.Config(
+      address: "127.0.0.1:0",
+      shutdownGracePeriod: .seconds(5)
+    )
     serverConfig(&config)
     let transport = ShimServerTransport(config: config)
-    let server = GRPCServer(transport: transport, services: services, interceptorPipeline: interceptors)
+    let server = GRPCServer(
+      transport: transport,
+      services: services,
+      interceptorPipeline: interceptors
+    )
     return try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await server.serve() }
       let port: Int
@@ -65,7 +83,9 @@ public func withServer<R: Sendable>(
       }
       var clientSettings = ShimClientTransport.Config(target: "127.0.0.1:\(port)")
       clientConfig(&clientSettings)
-      let client = GRPCClient(transport: AnyClientTransport(base: try ShimClientTransport(config: clientSettings)))
+      let client = GRPCClient(
+        transport: AnyClientTransport(base: try ShimClientTransport(config: clientSettings))
+      )
       let handle = ServerHandle(shutdown: { server.beginGracefulShutdown() }, port: port)
       let result = try await withThrowingTaskGroup(of: Void.self) { inner in
         inner.addTask { try await client.runConnections() }
@@ -137,7 +157,9 @@ public struct TestCertificates: Sendable {
   public let strangerKeyPEM: String
 
   public static func make() throws -> TestCertificates {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-tls-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-tls-\(UUID().uuidString)"
+    )
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     func openssl(_ arguments: [String]) throws {
@@ -150,19 +172,35 @@ public struct TestCertificates: Sendable {
       try process.run()
       process.waitUntilExit()
       guard process.terminationStatus == 0 else {
-        throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "openssl \(arguments.joined(separator: " ")) failed"])
+        throw CocoaError(
+          .fileWriteUnknown,
+          userInfo: [
+            NSLocalizedDescriptionKey: "openssl \(arguments.joined(separator: " ")) failed"
+          ]
+        )
       }
     }
     func makeCA(_ name: String) throws {
-      try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                   "-keyout", "\(name).key", "-out", "\(name).pem", "-days", "2", "-subj", "/CN=\(name)"])
+      try openssl([
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "\(name).key", "-out", "\(name).pem", "-days", "2", "-subj", "/CN=\(name)",
+      ])
     }
     func issue(_ name: String, by ca: String, san: String) throws {
-      try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                   "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name)"])
-      try "subjectAltName=\(san)\n".write(to: directory.appendingPathComponent("\(name).ext"), atomically: true, encoding: .utf8)
-      try openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).pem", "-CAkey", "\(ca).key", "-CAcreateserial",
-                   "-out", "\(name).pem", "-days", "2", "-extfile", "\(name).ext"])
+      try openssl([
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name)",
+      ])
+      try "subjectAltName=\(san)\n".write(
+        to: directory.appendingPathComponent("\(name).ext"),
+        atomically: true,
+        encoding: .utf8
+      )
+      try openssl([
+        "x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).pem", "-CAkey", "\(ca).key",
+        "-CAcreateserial",
+        "-out", "\(name).pem", "-days", "2", "-extfile", "\(name).ext",
+      ])
     }
     try makeCA("test-ca")
     try makeCA("stranger-ca")
@@ -174,9 +212,13 @@ public struct TestCertificates: Sendable {
     }
     return TestCertificates(
       caPEM: try read("test-ca.pem"),
-      serverCertificatePEM: try read("server.pem"), serverKeyPEM: try read("server.key"),
-      clientCertificatePEM: try read("client.pem"), clientKeyPEM: try read("client.key"),
-      strangerCertificatePEM: try read("stranger.pem"), strangerKeyPEM: try read("stranger.key"))
+      serverCertificatePEM: try read("server.pem"),
+      serverKeyPEM: try read("server.key"),
+      clientCertificatePEM: try read("client.pem"),
+      clientKeyPEM: try read("client.key"),
+      strangerCertificatePEM: try read("stranger.pem"),
+      strangerKeyPEM: try read("stranger.key")
+    )
   }
 }
 
@@ -196,7 +238,8 @@ public func statusCode(of call: () async throws -> Void) async -> Status.Code {
 /// A client of its own for `body`, like `withGRPCClient`, but a body that finishes before the
 /// connection task first runs is not an error (the race the harness tolerates above).
 public func withShortLivedClient<R: Sendable>(
-  _ transport: ShimClientTransport, _ body: @Sendable (GRPCClient<ShimClientTransport>) async throws -> R
+  _ transport: ShimClientTransport,
+  _ body: @Sendable (GRPCClient<ShimClientTransport>) async throws -> R
 ) async throws -> R {
   let client = GRPCClient(transport: transport)
   return try await withThrowingTaskGroup(of: Void.self) { group in

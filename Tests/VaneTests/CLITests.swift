@@ -10,7 +10,8 @@ import VaneTestSupport
 /// The `vane` executable, built next to this test bundle.
 enum VaneBinary {
   static let url: URL = {
-    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    let directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+      .deletingLastPathComponent()
     return directory.appendingPathComponent("vane")
   }()
 
@@ -30,7 +31,11 @@ enum VaneBinary {
   /// - Parameter niceness: run it (and what it starts) at this lower CPU priority, so that a
   ///   heavy run leaves the rest of the suite its share of the two cores.
   static func run(
-    _ arguments: [String], environment: [String: String] = [:], input: String? = nil, timeout: Duration = .seconds(60), niceness: Int? = nil
+    _ arguments: [String],
+    environment: [String: String] = [:],
+    input: String? = nil,
+    timeout: Duration = .seconds(60),
+    niceness: Int? = nil
   ) async throws -> Result {
     let process = Process()
     if let niceness {
@@ -71,7 +76,8 @@ enum VaneBinary {
     return Result(
       status: process.terminationStatus,
       stdout: String(decoding: await stdout, as: UTF8.self),
-      stderr: String(decoding: await stderr, as: UTF8.self))
+      stderr: String(decoding: await stderr, as: UTF8.self)
+    )
   }
 }
 
@@ -86,13 +92,27 @@ final class ServeProcess: Sendable {
   var log: String { (try? String(contentsOf: self.logURL, encoding: .utf8)) ?? "" }
 
   /// - Parameter dataDirectory: where the service keeps its state (default: a new temporary one).
-  init(_ kind: ServiceKind, extraArguments: [String] = [], probeTLS: ShimClientTLS? = nil, dataDirectory: URL? = nil, port: Int? = nil) async throws {
-    self.dataDirectory = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("vane-cli-\(UUID().uuidString)")
+  init(
+    _ kind: ServiceKind,
+    extraArguments: [String] = [],
+    probeTLS: ShimClientTLS? = nil,
+    dataDirectory: URL? = nil,
+    port: Int? = nil
+  ) async throws {
+    self.dataDirectory =
+      dataDirectory
+      ?? FileManager.default.temporaryDirectory.appendingPathComponent(
+        "vane-cli-\(UUID().uuidString)"
+      )
     let port = try port ?? Self.freePort()
     self.address = "127.0.0.1:\(port)"
     let process = Process()
     process.executableURL = VaneBinary.url
-    process.arguments = ["serve", kind.rawValue, "--address", self.address, "--data-dir", self.dataDirectory.path, "--log-level", "warning"] + extraArguments
+    process.arguments =
+      [
+        "serve", kind.rawValue, "--address", self.address, "--data-dir", self.dataDirectory.path,
+        "--log-level", "warning",
+      ] + extraArguments
     process.standardOutput = FileHandle.nullDevice
     self.logURL = self.dataDirectory.appendingPathExtension("log")
     _ = FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
@@ -100,15 +120,25 @@ final class ServeProcess: Sendable {
     try process.run()
     self.process = process
     // Generous: on 2 cores the rest of the suite (model training) runs alongside.
-    if await HealthProbe.waitUntilServing(config: .init(target: self.address, tls: probeTLS), service: "", timeout: .seconds(90)) {
+    if await HealthProbe.waitUntilServing(
+      config: .init(target: self.address, tls: probeTLS),
+      service: "",
+      timeout: .seconds(90)
+    ) {
       // SERVING from another process on the same port is not this server.
       guard process.isRunning else {
-        throw VaneError(.unavailable, "vane serve \(kind.rawValue) exited (\(process.terminationStatus)) while something else answered on \(self.address)")
+        throw VaneError(
+          .unavailable,
+          "vane serve \(kind.rawValue) exited (\(process.terminationStatus)) while something else answered on \(self.address)"
+        )
       }
       return
     }
     self.stop()
-    throw VaneError(.unavailable, "vane serve \(kind.rawValue) did not become SERVING on \(self.address)")
+    throw VaneError(
+      .unavailable,
+      "vane serve \(kind.rawValue) did not become SERVING on \(self.address)"
+    )
   }
 
   /// SIGKILL: no graceful shutdown, no last flush; the data directory stays.
@@ -127,9 +157,9 @@ final class ServeProcess: Sendable {
   /// `count` consecutive ports that are free now, below the kernel's ephemeral range (so that
   /// no outgoing connection takes one meanwhile).
   static func freeConsecutivePorts(_ count: Int) throws -> Int {
-    for _ in 0..<200 {
-      let base = Int.random(in: 20_000...(32_000 - count))
-      if (base..<(base + count)).allSatisfy({ Self.isFree($0) }) { return base }
+    for _ in 0 ..< 200 {
+      let base = Int.random(in: 20_000 ... (32_000 - count))
+      if (base ..< (base + count)).allSatisfy({ Self.isFree($0) }) { return base }
     }
     throw VaneError(.unavailable, "no \(count) consecutive free ports")
   }
@@ -144,7 +174,10 @@ final class ServeProcess: Sendable {
   }
 
   /// A new TCP socket and 127.0.0.1:`port`, for `body` (the socket is closed after).
-  static func withLoopbackSocket(_ port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool) -> Bool {
+  static func withLoopbackSocket(
+    _ port: Int,
+    _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool
+  ) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
@@ -152,10 +185,11 @@ final class ServeProcess: Sendable {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = UInt16(port).bigEndian
     return withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        body(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
     }
   }
-
 
   /// A port that is free now, drawn at random below the kernel's ephemeral range: two tests
   /// asking at once get different ports (bind(0) hands a port just closed to the next caller,
@@ -171,11 +205,15 @@ struct CLITests {
   func healthExitCodes() async throws {
     let server = try await ServeProcess(.gatekeeper)
     defer { server.stop() }
-    let serving = try await VaneBinary.run(["health", server.address, "--service", "vane.v1.GatekeeperService"])
+    let serving = try await VaneBinary.run([
+      "health", server.address, "--service", "vane.v1.GatekeeperService",
+    ])
     #expect(serving.status == 0, "\(serving.stderr)")
     #expect(serving.stdout.contains("SERVING"))
     #expect(try await VaneBinary.run(["health", server.address]).status == 0)
-    let unknown = try await VaneBinary.run(["health", server.address, "--service", "vane.v1.NoSuchService"])
+    let unknown = try await VaneBinary.run([
+      "health", server.address, "--service", "vane.v1.NoSuchService",
+    ])
     #expect(unknown.status == 3, "\(unknown.stderr)")
     let nothing = try await VaneBinary.run(["health", "127.0.0.1:\(try ServeProcess.freePort())"])
     #expect(nothing.status == 2, "\(nothing.stderr)")
@@ -191,7 +229,9 @@ struct CLITests {
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await server.serve() }
       let port = try await transport.listeningPort
-      let result = try await VaneBinary.run(["health", "127.0.0.1:\(port)", "--service", "vane.v1.DeployService"])
+      let result = try await VaneBinary.run([
+        "health", "127.0.0.1:\(port)", "--service", "vane.v1.DeployService",
+      ])
       #expect(result.status == 4, "\(result.stderr)")
       server.beginGracefulShutdown()
     }
@@ -201,17 +241,25 @@ struct CLITests {
   func callRoundTrip() async throws {
     let server = try await ServeProcess(.predictor)
     defer { server.stop() }
-    let result = try await VaneBinary.run(["call", server.address, "PredictorService/GetServiceInfo", "{}"])
+    let result = try await VaneBinary.run([
+      "call", server.address, "PredictorService/GetServiceInfo", "{}",
+    ])
     #expect(result.status == 0, "\(result.stderr)")
-    let info = try Vane_V1_ServiceInfo(jsonString: result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+    let info = try Vane_V1_ServiceInfo(
+      jsonString: result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    )
     #expect(info.service == "vane.v1.PredictorService")
     #expect(info.listenAddress == server.address)
     #expect(info.methods.contains { $0.name == "Predict" && $0.implemented })
   }
 
-  @Test("vane train: a YAML spec is read through the API's JSON names; --validate-only prints it resolved; a bad file exits 2, a bad spec 1 naming the field")
+  @Test(
+    "vane train: a YAML spec is read through the API's JSON names; --validate-only prints it resolved; a bad file exits 2, a bad spec 1 naming the field"
+  )
   func trainSpecs() async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-spec-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-spec-\(UUID().uuidString)"
+    )
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     let good = """
@@ -222,31 +270,66 @@ struct CLITests {
       models: [{name: xgb, kind: MODEL_KIND_XGBOOST, xgboost: {num_boost_rounds: 50}}]
       walk_forward: {train_bars: 2000, test_bars: 500}
       """
-    let files = ["good": good, "typo": good + "\nsymbolz: [ETHUSDT]\n", "noplan": good.replacingOccurrences(of: "walk_forward: {train_bars: 2000, test_bars: 500}", with: "")]
-    for (name, text) in files { try text.write(to: directory.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8) }
-    let typo = try await VaneBinary.run(["train", directory.appendingPathComponent("typo.yaml").path, "--address", "127.0.0.1:1"])
+    let files = [
+      "good": good, "typo": good + "\nsymbolz: [ETHUSDT]\n",
+      "noplan": good.replacingOccurrences(
+        of: "walk_forward: {train_bars: 2000, test_bars: 500}",
+        with: ""
+      ),
+    ]
+    for (name, text) in files {
+      try text.write(
+        to: directory.appendingPathComponent("\(name).yaml"),
+        atomically: true,
+        encoding: .utf8
+      )
+    }
+    let typo = try await VaneBinary.run([
+      "train", directory.appendingPathComponent("typo.yaml").path, "--address", "127.0.0.1:1",
+    ])
     #expect(typo.status == 2 && typo.stderr.contains("symbolz"), "\(typo.stderr)")
     let server = try await ServeProcess(.trainer)
     defer { server.stop() }
-    let validated = try await VaneBinary.run(["train", directory.appendingPathComponent("good.yaml").path, "--validate-only", "--address", server.address])
+    let validated = try await VaneBinary.run([
+      "train", directory.appendingPathComponent("good.yaml").path, "--validate-only", "--address",
+      server.address,
+    ])
     #expect(validated.status == 0, "\(validated.stderr)")
-    let spec = try Vane_V1_TrainingSpec(jsonString: validated.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
-    #expect(spec.walkForward.purgeBars == 12 && spec.models[0].xgboost.numBoostRounds == 50 && spec.models[0].xgboost.maxDepth == 6)
+    let spec = try Vane_V1_TrainingSpec(
+      jsonString: validated.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    )
+    #expect(
+      spec.walkForward.purgeBars == 12 && spec.models[0].xgboost.numBoostRounds == 50
+        && spec.models[0].xgboost.maxDepth == 6
+    )
     #expect(try spec.dataRange.start.unixMilliseconds(field: "t") == 1_672_531_200_000)
-    let noPlan = try await VaneBinary.run(["train", directory.appendingPathComponent("noplan.yaml").path, "--address", server.address])
+    let noPlan = try await VaneBinary.run([
+      "train", directory.appendingPathComponent("noplan.yaml").path, "--address", server.address,
+    ])
     #expect(noPlan.status == 1 && noPlan.stderr.contains("spec.walk_forward"), "\(noPlan.stderr)")
   }
 
-  @Test("vane call: a refused call prints the code and exits 1; bad JSON exits 2; an unknown method is named")
+  @Test(
+    "vane call: a refused call prints the code and exits 1; bad JSON exits 2; an unknown method is named"
+  )
   func callErrors() async throws {
     let server = try await ServeProcess(.deploy)
     defer { server.stop() }
-    let listed = try await VaneBinary.run(["call", server.address, "DeployService/ListRollouts", "{}"])
+    let listed = try await VaneBinary.run([
+      "call", server.address, "DeployService/ListRollouts", "{}",
+    ])
     #expect(listed.status == 0, "\(listed.stderr)")
-    let refused = try await VaneBinary.run(["call", server.address, "DeployService/GetRollout", #"{"rolloutId":"ro-nope"}"#])
+    let refused = try await VaneBinary.run([
+      "call", server.address, "DeployService/GetRollout", #"{"rolloutId":"ro-nope"}"#,
+    ])
     #expect(refused.status == 1)
-    #expect(refused.stderr.contains("notFound") && refused.stderr.contains("ro-nope"), "\(refused.stderr)")
-    let badJSON = try await VaneBinary.run(["call", server.address, "DeployService/GetServiceInfo", "{not json"])
+    #expect(
+      refused.stderr.contains("notFound") && refused.stderr.contains("ro-nope"),
+      "\(refused.stderr)"
+    )
+    let badJSON = try await VaneBinary.run([
+      "call", server.address, "DeployService/GetServiceInfo", "{not json",
+    ])
     #expect(badJSON.status == 2)
     let unknown = try await VaneBinary.run(["call", server.address, "DeployService/Nope", "{}"])
     #expect(unknown.status != 0)
@@ -255,15 +338,26 @@ struct CLITests {
 
   @Test("vane serve with an admin token: admin calls need it, over the wire")
   func adminTokenOverTheWire() async throws {
-    let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("vane-token-\(UUID().uuidString)")
+    let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-token-\(UUID().uuidString)"
+    )
     try "0123456789abcdef-token\n".write(to: tokenFile, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: tokenFile) }
-    let server = try await ServeProcess(.predictor, extraArguments: ["--admin-token-file", tokenFile.path])
+    let server = try await ServeProcess(
+      .predictor,
+      extraArguments: ["--admin-token-file", tokenFile.path]
+    )
     defer { server.stop() }
-    let without = try await VaneBinary.run(["call", server.address, "PredictorService/LoadModel", "{}"], environment: ["VANE_ADMIN_TOKEN_FILE": ""])
+    let without = try await VaneBinary.run(
+      ["call", server.address, "PredictorService/LoadModel", "{}"],
+      environment: ["VANE_ADMIN_TOKEN_FILE": ""]
+    )
     #expect(without.status == 1)
     #expect(without.stderr.contains("unauthenticated"), "\(without.stderr)")
-    let with = try await VaneBinary.run(["call", server.address, "PredictorService/LoadModel", "{}", "--admin-token-file", tokenFile.path])
+    let with = try await VaneBinary.run([
+      "call", server.address, "PredictorService/LoadModel", "{}", "--admin-token-file",
+      tokenFile.path,
+    ])
     // Past authorisation the method answers for itself: an empty request names its field.
     #expect(with.stderr.contains("source"), "\(with.stderr)")
     let info = try await VaneBinary.run(["call", server.address, "PredictorService/GetServiceInfo"])
@@ -273,7 +367,9 @@ struct CLITests {
   @Test("vane serve with TLS flags; vane health and vane call with --tls-ca")
   func tlsFlags() async throws {
     let certificates = try TestCertificates.make()
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-cli-tls-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-cli-tls-\(UUID().uuidString)"
+    )
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     func write(_ text: String, _ name: String) throws -> String {
@@ -284,13 +380,19 @@ struct CLITests {
     let cert = try write(certificates.serverCertificatePEM, "server.pem")
     let key = try write(certificates.serverKeyPEM, "server.key")
     let ca = try write(certificates.caPEM, "ca.pem")
-    let server = try await ServeProcess(.gatekeeper, extraArguments: ["--tls-cert", cert, "--tls-key", key], probeTLS: ShimClientTLS(caRootsPEM: certificates.caPEM))
+    let server = try await ServeProcess(
+      .gatekeeper,
+      extraArguments: ["--tls-cert", cert, "--tls-key", key],
+      probeTLS: ShimClientTLS(caRootsPEM: certificates.caPEM)
+    )
     defer { server.stop() }
     let health = try await VaneBinary.run(["health", server.address, "--tls-ca", ca])
     #expect(health.status == 0, "\(health.stderr)")
     let plaintext = try await VaneBinary.run(["health", server.address])
     #expect(plaintext.status == 2, "a plaintext probe cannot connect to a TLS server")
-    let info = try await VaneBinary.run(["call", server.address, "GatekeeperService/GetServiceInfo", "--tls-ca", ca])
+    let info = try await VaneBinary.run([
+      "call", server.address, "GatekeeperService/GetServiceInfo", "--tls-ca", ca,
+    ])
     #expect(info.status == 0, "\(info.stderr)")
     #expect(info.stdout.contains("\"tls\":true"))
   }
@@ -299,20 +401,33 @@ struct CLITests {
   func adminWarningLogged() async throws {
     let server = try await ServeProcess(.deploy)
     defer { server.stop() }
-    #expect(server.log.contains("admin methods are open to loopback callers only"), "log: \(server.log)")
+    #expect(
+      server.log.contains("admin methods are open to loopback callers only"),
+      "log: \(server.log)"
+    )
     #expect(server.log.contains("Deploy,Promote,Pause,Resume,Rollback"))
   }
 
-  @Test("vane serve: bad settings fail at once, naming the setting", arguments: [
-    (["serve", "nope"], "unknown service 'nope'"),
-    (["serve", "feature", "--keepalive-time", "soon"], "--keepalive-time"),
-    (["serve", "feature", "--max-message-mib", "0"], "--max-message-mib"),
-    (["serve", "feature", "--tls-cert", "/nonexistent/cert.pem"], "--tls-cert and --tls-key"),
-    (["serve", "feature", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"], "--tls-cert: cannot read"),
-    (["serve", "feature", "--log-level", "loud"], "--log-level"),
-  ])
+  @Test(
+    "vane serve: bad settings fail at once, naming the setting",
+    arguments: [
+      (["serve", "nope"], "unknown service 'nope'"),
+      (["serve", "feature", "--keepalive-time", "soon"], "--keepalive-time"),
+      (["serve", "feature", "--max-message-mib", "0"], "--max-message-mib"),
+      (["serve", "feature", "--tls-cert", "/nonexistent/cert.pem"], "--tls-cert and --tls-key"),
+      (
+        [
+          "serve", "feature", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem",
+        ], "--tls-cert: cannot read"
+      ),
+      (["serve", "feature", "--log-level", "loud"], "--log-level"),
+    ]
+  )
   func badSettings(arguments: [String], mention: String) async throws {
-    let result = try await VaneBinary.run(arguments + ["--address", "127.0.0.1:0"], timeout: .seconds(30))
+    let result = try await VaneBinary.run(
+      arguments + ["--address", "127.0.0.1:0"],
+      timeout: .seconds(30)
+    )
     #expect(result.status != 0)
     #expect(result.stderr.contains(mention), "stderr: \(result.stderr)")
   }
@@ -320,7 +435,9 @@ struct CLITests {
   @Test("vane serve reads VANE_* variables when flags are absent; flags win over them")
   func environmentFallback() async throws {
     let port = try ServeProcess.freePort()
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-env-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-env-\(UUID().uuidString)"
+    )
     defer { try? FileManager.default.removeItem(at: directory) }
     let process = Process()
     process.executableURL = VaneBinary.url
@@ -336,10 +453,19 @@ struct CLITests {
       process.terminate()
       process.waitUntilExit()
     }
-    let served = await HealthProbe.waitUntilServing(config: .init(target: "127.0.0.1:\(port)"), service: "", timeout: .seconds(90))
+    let served = await HealthProbe.waitUntilServing(
+      config: .init(target: "127.0.0.1:\(port)"),
+      service: "",
+      timeout: .seconds(90)
+    )
     try #require(served, "vane serve did not listen on VANE_ADDRESS")
-    let info = try await VaneBinary.run(["call", "127.0.0.1:\(port)", "TrainerService/GetServiceInfo"])
-    #expect(info.stdout.contains(directory.path), "the --data-dir flag wins over VANE_DATA_DIR: \(info.stdout)")
+    let info = try await VaneBinary.run([
+      "call", "127.0.0.1:\(port)", "TrainerService/GetServiceInfo",
+    ])
+    #expect(
+      info.stdout.contains(directory.path),
+      "the --data-dir flag wins over VANE_DATA_DIR: \(info.stdout)"
+    )
   }
 
   @Test("vane serve: SIGTERM drains and exits 0")
@@ -363,7 +489,9 @@ final class StackProcess {
   private(set) var output = ""
 
   init() throws {
-    self.dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent("vane-stack-\(UUID().uuidString)")
+    self.dataRoot = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-stack-\(UUID().uuidString)"
+    )
     self.logURL = self.dataRoot.appendingPathExtension("log")
     // The five services, and their metrics endpoints at +10.
     self.basePort = try ServeProcess.freeConsecutivePorts(15)
@@ -381,16 +509,25 @@ final class StackProcess {
   /// Starts the stack and waits (up to 90 s) until it reports every service SERVING.
   func start() async throws {
     self.process.executableURL = VaneBinary.url
-    self.process.arguments = ["stack", "--base-port", "\(self.basePort)", "--data-dir", self.dataRoot.path, "--grace-period", "2"]
+    self.process.arguments = [
+      "stack", "--base-port", "\(self.basePort)", "--data-dir", self.dataRoot.path,
+      "--grace-period", "2",
+    ]
     let out = Pipe()
     self.process.standardOutput = out
     _ = FileManager.default.createFile(atPath: self.logURL.path, contents: nil)
     self.process.standardError = try FileHandle(forWritingTo: self.logURL)
     try self.process.run()
     let deadline = ContinuousClock.now + .seconds(90)
-    while !self.output.contains("SERVING; Ctrl-C"), ContinuousClock.now < deadline, self.process.isRunning {
+    while !self.output.contains("SERVING; Ctrl-C"), ContinuousClock.now < deadline,
+      self.process.isRunning
+    {
       let chunk = FileDescriptorReader.readSome(out.fileHandleForReading.fileDescriptor)
-      if chunk.isEmpty { try await Task.sleep(for: .milliseconds(20)) } else { self.output += String(decoding: chunk, as: UTF8.self) }
+      if chunk.isEmpty {
+        try await Task.sleep(for: .milliseconds(20))
+      } else {
+        self.output += String(decoding: chunk, as: UTF8.self)
+      }
     }
     self.pids = self.output.split(separator: "\n").compactMap { line -> Int32? in
       guard let range = line.range(of: "pid ") else { return nil }
@@ -410,15 +547,24 @@ struct StackTests {
   func stackLifecycle() async throws {
     let stack = try StackProcess()
     try await stack.start()
-    try #require(stack.output.contains("SERVING; Ctrl-C"), "stack output: \(stack.output) log: \(stack.log)")
+    try #require(
+      stack.output.contains("SERVING; Ctrl-C"),
+      "stack output: \(stack.output) log: \(stack.log)"
+    )
     try #require(stack.pids.count == 5, "stack output: \(stack.output)")
     for (index, kind) in ServiceKind.allCases.enumerated() {
       let outcome = await HealthProbe.check(
-        config: .init(target: "127.0.0.1:\(stack.basePort + index)"), service: kind.grpcServiceName,
-        connectTimeout: .seconds(30), rpcTimeout: .seconds(30))
+        config: .init(target: "127.0.0.1:\(stack.basePort + index)"),
+        service: kind.grpcServiceName,
+        connectTimeout: .seconds(30),
+        rpcTimeout: .seconds(30)
+      )
       #expect(outcome == .serving, "\(kind)")
       let metrics = HTTPProbe.get("/metrics", port: stack.basePort + 10 + index)
-      #expect(metrics.flatMap { sample("vane_build_info", ["service": kind.rawValue], in: $0.body) } == 1, "\(kind): \(String(describing: metrics))")
+      #expect(
+        metrics.flatMap { sample("vane_build_info", ["service": kind.rawValue], in: $0.body) } == 1,
+        "\(kind): \(String(describing: metrics))"
+      )
     }
     #expect(stack.output.contains("metrics http://127.0.0.1:\(stack.basePort + 10)/metrics"))
     kill(stack.process.processIdentifier, SIGINT)

@@ -18,7 +18,7 @@ struct CallStreamingTests {
         serializer: ProtobufSerializer<Vane_V1_FeatureVector>()
       ) { _, _ in
         StreamingServerResponse { writer in
-          for index in 0..<3 {
+          for index in 0 ..< 3 {
             var vector = Vane_V1_FeatureVector()
             vector.symbol = "BTCUSDT"
             vector.values = [Double(index)]
@@ -36,7 +36,9 @@ struct CallStreamingTests {
         var response = Vane_V1_IngestCandlesResponse()
         for try await part in request.messages {
           if case .header(let header)? = part.payload { response.source = header.source }
-          if case .batch(let batch)? = part.payload { response.received += Int64(batch.candles.count) }
+          if case .batch(let batch)? = part.payload {
+            response.received += Int64(batch.candles.count)
+          }
         }
         let answer = response
         return StreamingServerResponse { writer in
@@ -60,7 +62,9 @@ struct CallStreamingTests {
   @Test("A server stream prints one JSON object per line")
   func serverStream() async throws {
     try await self.withDouble { address in
-      let result = try await VaneBinary.run(["call", address, "FeatureService/StreamFeatures", "{}"])
+      let result = try await VaneBinary.run([
+        "call", address, "FeatureService/StreamFeatures", "{}",
+      ])
       #expect(result.status == 0, "\(result.stderr)")
       let lines = result.stdout.split(separator: "\n").map(String.init)
       #expect(lines.count == 3)
@@ -77,9 +81,13 @@ struct CallStreamingTests {
          {"batch": {"candles": [{"open": 1}, {"open": 2}]}},
          {"batch": {"candles": [{"open": 3}]}}]
         """
-      let result = try await VaneBinary.run(["call", address, "FeatureService/IngestCandles", requests])
+      let result = try await VaneBinary.run([
+        "call", address, "FeatureService/IngestCandles", requests,
+      ])
       #expect(result.status == 0, "\(result.stderr)")
-      let response = try Vane_V1_IngestCandlesResponse(jsonString: result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+      let response = try Vane_V1_IngestCandlesResponse(
+        jsonString: result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+      )
       #expect(response.received == 3)
       #expect(response.source == "test.csv")
 
@@ -87,9 +95,14 @@ struct CallStreamingTests {
         {"header": {"source": "stdin.csv"}}
         {"batch": {"candles": [{"open": 1}, {"open": 2}, {"open": 3}, {"open": 4}]}}
         """
-      let piped = try await VaneBinary.run(["call", address, "FeatureService/IngestCandles", "-"], input: lines)
+      let piped = try await VaneBinary.run(
+        ["call", address, "FeatureService/IngestCandles", "-"],
+        input: lines
+      )
       #expect(piped.status == 0, "\(piped.stderr)")
-      let fromStdin = try Vane_V1_IngestCandlesResponse(jsonString: piped.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+      let fromStdin = try Vane_V1_IngestCandlesResponse(
+        jsonString: piped.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+      )
       #expect(fromStdin.received == 4)
       #expect(fromStdin.source == "stdin.csv")
     }

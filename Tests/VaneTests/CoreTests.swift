@@ -7,11 +7,16 @@ import VaneRuntime
 
 @Suite("Core: errors at the service edge, BLAS")
 struct CoreTests {
-  @Test("Domain errors become the gRPC status their code names, keeping message and cause", arguments: [
-    (VaneError.Code.invalidArgument, RPCError.Code.invalidArgument), (.notFound, .notFound),
-    (.failedPrecondition, .failedPrecondition), (.unavailable, .unavailable), (.unimplemented, .unimplemented),
-    (.permissionDenied, .permissionDenied), (.unauthenticated, .unauthenticated), (.internalError, .internalError),
-  ])
+  @Test(
+    "Domain errors become the gRPC status their code names, keeping message and cause",
+    arguments: [
+      (VaneError.Code.invalidArgument, RPCError.Code.invalidArgument), (.notFound, .notFound),
+      (.failedPrecondition, .failedPrecondition), (.unavailable, .unavailable),
+      (.unimplemented, .unimplemented),
+      (.permissionDenied, .permissionDenied), (.unauthenticated, .unauthenticated),
+      (.internalError, .internalError),
+    ]
+  )
   func errorMapping(code: VaneError.Code, expected: RPCError.Code) async {
     struct Underlying: Error {}
     let error = VaneError(code, "something about it", cause: Underlying())
@@ -33,7 +38,8 @@ struct CoreTests {
   @Test("Errors that are not domain errors pass the edge unchanged")
   func otherErrorsPass() async {
     await #expect {
-      try await serviceEdge { () async throws -> Int in throw RPCError(code: .aborted, message: "x") }
+      try await serviceEdge { () async throws -> Int in throw RPCError(code: .aborted, message: "x")
+      }
     } throws: { ($0 as? RPCError)?.code == .aborted }
   }
 
@@ -59,11 +65,13 @@ struct BlockingPoolTests {
     let pool = BlockingPool(threads: 2)
     let name = try await pool.run { Thread.current.name ?? "" }
     #expect(name.hasPrefix("vane-blocking-"))
-    await #expect(throws: VaneError.self) { _ = try await pool.run { throw VaneError(.internalError, "boom") } }
+    await #expect(throws: VaneError.self) {
+      _ = try await pool.run { throw VaneError(.internalError, "boom") }
+    }
     let sums = try await withThrowingTaskGroup(of: Int.self) { group in
-      for i in 0..<64 { group.addTask { try await pool.run { (0...i).reduce(0, +) } } }
+      for i in 0 ..< 64 { group.addTask { try await pool.run { (0 ... i).reduce(0, +) } } }
       return try await group.reduce(into: [Int]()) { $0.append($1) }
     }
-    #expect(Set(sums) == Set((0..<64).map { $0 * ($0 + 1) / 2 }))
+    #expect(Set(sums) == Set((0 ..< 64).map { $0 * ($0 + 1) / 2 }))
   }
 }

@@ -11,33 +11,68 @@ import FeatureService
 
 /// GetFeatures, StreamFeatures, BuildDataset and the feature-set RPCs over the wire, on the
 /// real 1h files.
-@Suite("Feature service: vectors, streams and datasets", .enabled(if: MarketData.available), .timeLimit(.minutes(5)))
+@Suite(
+  "Feature service: vectors, streams and datasets",
+  .enabled(if: MarketData.available),
+  .timeLimit(.minutes(5))
+)
 struct FeatureVectorTests {
   typealias Client = Vane_V1_FeatureService.Client<AnyClientTransport>
 
   /// Ingests the symbols' 1h files, bars opened in [from, until) only (from 2023 by default,
   /// which keeps debug builds quick).
-  static func ingest(_ client: Client, _ symbols: [String], from: Int64 = RealSeries.recent, until: Int64 = .max) async throws {
+  static func ingest(
+    _ client: Client,
+    _ symbols: [String],
+    from: Int64 = RealSeries.recent,
+    until: Int64 = .max
+  ) async throws {
     for symbol in symbols {
       var file = try CandleFileParser.read(path: MarketData.path("binance_\(symbol)_1h.csv.gz"))
       file.rows = file.rows.filter { $0.candle.openTime >= from && $0.candle.openTime < until }
-      _ = try await FeatureIngestTests.ingest(client, FeatureUpload.messages(file: file, symbol: symbol, interval: .h1, source: "test"))
+      _ = try await FeatureIngestTests.ingest(
+        client,
+        FeatureUpload.messages(file: file, symbol: symbol, interval: .h1, source: "test")
+      )
     }
   }
 
-  static let market = Vane_V1_Market.with { $0.symbol = "BTCUSDT"; $0.interval = .interval1H }
+  static let market = Vane_V1_Market.with {
+    $0.symbol = "BTCUSDT"
+    $0.interval = .interval1H
+  }
 
-  @Test("GetFeatures: the latest closed bar, a bar by time, point-in-time; the same values the library computes", arguments: TransportKind.allCases)
+  @Test(
+    "GetFeatures: the latest closed bar, a bar by time, point-in-time; the same values the library computes",
+    arguments: TransportKind.allCases
+  )
   func vectors(transport: TransportKind) async throws {
     try await FeatureIngestTests.withFeatureService(transport) { client in
       try await Self.ingest(client, FeatureSet.v1References)
-      let latest = try await client.getFeatures(.with { $0.market = Self.market; $0.includeColumns = true })
+      let latest = try await client.getFeatures(
+        .with {
+          $0.market = Self.market
+          $0.includeColumns = true
+        }
+      )
       #expect(try latest.asOf.unixMilliseconds(field: "t") == MarketData.end - 3_600_000)
-      #expect(latest.columns == FeatureSet.v1.columnNames && latest.featureSetHash == FeatureSet.v1.sha256)
+      #expect(
+        latest.columns == FeatureSet.v1.columnNames && latest.featureSetHash == FeatureSet.v1.sha256
+      )
       #expect(latest.missingIndices.isEmpty && latest.values.allSatisfy(\.isFinite))
       let t: Int64 = 1_719_835_200_000  // 2024-07-01 12:00
-      let atTime = try await client.getFeatures(.with { $0.market = Self.market; $0.bar.asOf = .init(unixMilliseconds: t) })
-      let knownAt = try await client.getFeatures(.with { $0.market = Self.market; $0.bar.knownAt = .init(unixMilliseconds: t + 3_600_000 + 59_000) })
+      let atTime = try await client.getFeatures(
+        .with {
+          $0.market = Self.market
+          $0.bar.asOf = .init(unixMilliseconds: t)
+        }
+      )
+      let knownAt = try await client.getFeatures(
+        .with {
+          $0.market = Self.market
+          $0.bar.knownAt = .init(unixMilliseconds: t + 3_600_000 + 59_000)
+        }
+      )
       #expect(atTime.values == knownAt.values)
       let frame = FeatureSet.v1.frame(RealSeries.inputs("BTCUSDT", from: RealSeries.recent))
       let row = try #require(frame.rowIndex(openTime: t))
@@ -50,15 +85,60 @@ struct FeatureVectorTests {
     try await FeatureIngestTests.withFeatureService(.inProcess) { client in
       try await Self.ingest(client, ["BTCUSDT"], until: RealSeries.recent + 100 * 3_600_000)
       let cases: [(Vane_V1_GetFeaturesRequest, RPCError.Code, String)] = [
-        (.with { $0.market = .with { $0.symbol = "btc"; $0.interval = .interval1H } }, .invalidArgument, "market.symbol"),
-        (.with { $0.market = .with { $0.symbol = "BTCUSDT" } }, .invalidArgument, "market.interval"),
-        (.with { $0.market = .with { $0.symbol = "BTCUSDT"; $0.interval = .interval4H } }, .invalidArgument, "market.interval"),
-        (.with { $0.market = Self.market; $0.featureSetID = "v9" }, .notFound, "feature_set_id"),
-        (.with { $0.market = Self.market; $0.bar.asOf = .init(unixMilliseconds: RealSeries.recent + 60_000) }, .invalidArgument, "bar.as_of"),
-        (.with { $0.market = .with { $0.symbol = "XRPUSDT"; $0.interval = .interval1H } }, .notFound, "market"),
+        (
+          .with {
+            $0.market = .with {
+              $0.symbol = "btc"
+              $0.interval = .interval1H
+            }
+          }, .invalidArgument, "market.symbol"
+        ),
+        (
+          .with { $0.market = .with { $0.symbol = "BTCUSDT" } }, .invalidArgument, "market.interval"
+        ),
+        (
+          .with {
+            $0.market = .with {
+              $0.symbol = "BTCUSDT"
+              $0.interval = .interval4H
+            }
+          }, .invalidArgument, "market.interval"
+        ),
+        (
+          .with {
+            $0.market = Self.market
+            $0.featureSetID = "v9"
+          }, .notFound, "feature_set_id"
+        ),
+        (
+          .with {
+            $0.market = Self.market
+            $0.bar.asOf = .init(unixMilliseconds: RealSeries.recent + 60_000)
+          }, .invalidArgument, "bar.as_of"
+        ),
+        (
+          .with {
+            $0.market = .with {
+              $0.symbol = "XRPUSDT"
+              $0.interval = .interval1H
+            }
+          }, .notFound, "market"
+        ),
         (.with { $0.market = Self.market }, .failedPrecondition, "needs 503 bars"),
-        (.with { $0.market = Self.market; $0.allowMissing = true; $0.maxStaleness = .init(seconds: 3600) }, .failedPrecondition, "max_staleness"),
-        (.with { $0.market = Self.market; $0.allowMissing = true; $0.maxStaleness = .init(seconds: -5) }, .invalidArgument, "max_staleness: must be a non-negative"),
+        (
+          .with {
+            $0.market = Self.market
+            $0.allowMissing = true
+            $0.maxStaleness = .init(seconds: 3600)
+          }, .failedPrecondition, "max_staleness"
+        ),
+        (
+          .with {
+            $0.market = Self.market
+            $0.allowMissing = true
+            $0.maxStaleness = .init(seconds: -5)
+          }, .invalidArgument, "max_staleness: must be a non-negative"
+        ),
       ]
       for (request, code, text) in cases {
         do {
@@ -69,13 +149,21 @@ struct FeatureVectorTests {
           #expect(error.message.contains(text), "\(error.message)")
         }
       }
-      let partial = try await client.getFeatures(.with { $0.market = Self.market; $0.allowMissing = true })
+      let partial = try await client.getFeatures(
+        .with {
+          $0.market = Self.market
+          $0.allowMissing = true
+        }
+      )
       #expect(!partial.missingIndices.isEmpty)
       #expect(partial.missingIndices.allSatisfy { partial.values[Int($0)].isNaN })
     }
   }
 
-  @Test("StreamFeatures sends the current vector, then one per newly ingested bar, in order", arguments: TransportKind.allCases)
+  @Test(
+    "StreamFeatures sends the current vector, then one per newly ingested bar, in order",
+    arguments: TransportKind.allCases
+  )
   func stream(transport: TransportKind) async throws {
     let split: Int64 = 1_704_067_200_000  // 2024-01-01
     try await FeatureIngestTests.withFeatureService(transport) { client in
@@ -99,10 +187,15 @@ struct FeatureVectorTests {
         }
         try await Task.sleep(for: .milliseconds(500))
         let file = try CandleFileParser.read(path: MarketData.path("binance_BTCUSDT_1h.csv.gz"))
-        let next = file.rows.filter { $0.candle.openTime >= split && $0.candle.openTime < split + 3 * 3_600_000 }
+        let next = file.rows.filter {
+          $0.candle.openTime >= split && $0.candle.openTime < split + 3 * 3_600_000
+        }
         var upload = file
         upload.rows = next
-        _ = try await FeatureIngestTests.ingest(client, FeatureUpload.messages(file: upload, symbol: "BTCUSDT", interval: .h1, source: "live"))
+        _ = try await FeatureIngestTests.ingest(
+          client,
+          FeatureUpload.messages(file: upload, symbol: "BTCUSDT", interval: .h1, source: "live")
+        )
         let result = try await group.next()!
         group.cancelAll()
         return result
@@ -131,11 +224,16 @@ struct FeatureVectorTests {
         for try await chunk in response.messages { chunks.append(chunk) }
         return chunks
       }
-      guard case .header(let header)? = chunks.first?.chunk, case .summary(let summary)? = chunks.last?.chunk else {
+      guard case .header(let header)? = chunks.first?.chunk,
+        case .summary(let summary)? = chunks.last?.chunk
+      else {
         Issue.record("no header or summary")
         return
       }
-      #expect(header.columnCount == 78 && header.classes == ["DOWN", "HOLD", "UP"] && header.symbols == ["ETHUSDT", "BTCUSDT"])
+      #expect(
+        header.columnCount == 78 && header.classes == ["DOWN", "HOLD", "UP"]
+          && header.symbols == ["ETHUSDT", "BTCUSDT"]
+      )
       let rows = chunks.compactMap { if case .rows(let rows)? = $0.chunk { rows } else { nil } }
       #expect(rows.allSatisfy { $0.rowCount <= 1000 && $0.features.count == Int($0.rowCount) * 78 })
       let total = rows.reduce(0) { $0 + Int($1.rowCount) }
@@ -146,14 +244,34 @@ struct FeatureVectorTests {
       // Bad requests name the field.
       for (bad, field) in [
         (Vane_V1_BuildDatasetRequest.with { $0.interval = .interval1H }, "symbols"),
-        (.with { $0.symbols = ["BTCUSDT"]; $0.interval = .interval1H; $0.labels = .with { $0.kind = .threeClass; $0.horizons = [.with { $0.bars = 5 }] } }, "labels.hold_band"),
-        (.with { $0.symbols = ["BTCUSDT"]; $0.interval = .interval1H; $0.labels = .with { $0.kind = .binaryDirection } }, "labels.horizons"),
+        (
+          .with {
+            $0.symbols = ["BTCUSDT"]
+            $0.interval = .interval1H
+            $0.labels = .with {
+              $0.kind = .threeClass
+              $0.horizons = [.with { $0.bars = 5 }]
+            }
+          }, "labels.hold_band"
+        ),
+        (
+          .with {
+            $0.symbols = ["BTCUSDT"]
+            $0.interval = .interval1H
+            $0.labels = .with { $0.kind = .binaryDirection }
+          }, "labels.horizons"
+        ),
       ] {
         do {
-          _ = try await client.buildDataset(bad) { response in for try await _ in response.messages {} }
+          _ = try await client.buildDataset(bad) { response in
+            for try await _ in response.messages {}
+          }
           Issue.record("accepted a bad request")
         } catch let error as RPCError {
-          #expect(error.code == .invalidArgument && error.message.hasPrefix(field), "\(error.message)")
+          #expect(
+            error.code == .invalidArgument && error.message.hasPrefix(field),
+            "\(error.message)"
+          )
         }
       }
     }
@@ -163,7 +281,10 @@ struct FeatureVectorTests {
   func describe() async throws {
     try await FeatureIngestTests.withFeatureService(.inProcess) { client in
       let set = try await client.describeFeatureSet(.init())
-      #expect(set.id == "v1" && set.isDefault && set.columns.count == 78 && set.sha256 == FeatureSet.v1.sha256)
+      #expect(
+        set.id == "v1" && set.isDefault && set.columns.count == 78
+          && set.sha256 == FeatureSet.v1.sha256
+      )
       #expect(set.columns.first { $0.name == "hour_sin" }?.scaled == false)
       let list = try await client.listFeatureSets(.init())
       #expect(list.featureSets.map(\.id) == ["v1"] && list.featureSets[0].columns.isEmpty)

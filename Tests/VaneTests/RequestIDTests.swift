@@ -10,12 +10,17 @@ import VaneRuntime
 /// client inside a request passes it on.
 @Suite("Request ids")
 struct RequestIDTests {
-  @Test("A served call answers with the caller's x-request-id, a new one when it sent none or a bad one, and a client passes the current id on")
+  @Test(
+    "A served call answers with the caller's x-request-id, a new one when it sent none or a bad one, and a client passes the current id on"
+  )
   func overTheWire() async throws {
     let server = try await ServeProcess(.feature)
     defer { server.stop() }
     let transport = try ShimClientTransport(config: .init(target: server.address))
-    let ids = try await withGRPCClient(transport: transport, interceptors: [RequestIDClientInterceptor()]) { grpc -> [String?] in
+    let ids = try await withGRPCClient(
+      transport: transport,
+      interceptors: [RequestIDClientInterceptor()]
+    ) { grpc -> [String?] in
       let client = Vane_V1_FeatureService.Client(wrapping: grpc)
       func answered(_ metadata: Metadata) async throws -> String? {
         try await client.getServiceInfo(.init(), metadata: metadata) { response in
@@ -24,21 +29,35 @@ struct RequestIDTests {
       }
       let given = try await answered([RequestID.metadataKey: "job-42"])
       let none = try await answered([:])
-      let bad = try await answered([RequestID.metadataKey: .string(String(repeating: "x", count: 500))])
+      let bad = try await answered([
+        RequestID.metadataKey: .string(String(repeating: "x", count: 500))
+      ])
       // Inside a request, the client interceptor sends the current id.
-      let passed = try await RequestID.$current.withValue("pipeline-run-7") { try await answered([:]) }
+      let passed = try await RequestID.$current.withValue("pipeline-run-7") {
+        try await answered([:])
+      }
       return [given, none, bad, passed]
     }
     #expect(ids[0] == "job-42")
-    #expect(ids[1].map { RequestID.validated($0) != nil && $0.count == 36 } == true, "\(String(describing: ids[1]))")
-    #expect(ids[2].map { $0.count == 36 } == true, "an unusable id is replaced: \(String(describing: ids[2]))")
+    #expect(
+      ids[1].map { RequestID.validated($0) != nil && $0.count == 36 } == true,
+      "\(String(describing: ids[1]))"
+    )
+    #expect(
+      ids[2].map { $0.count == 36 } == true,
+      "an unusable id is replaced: \(String(describing: ids[2]))"
+    )
     #expect(ids[3] == "pipeline-run-7")
   }
 
-  @Test("Ids are 1-128 printable ASCII characters", arguments: [
-    ("abc-123", true), ("", false), (String(repeating: "a", count: 128), true), (String(repeating: "a", count: 129), false), ("a b", false),
-    ("é", false), ("line\nbreak", false),
-  ])
+  @Test(
+    "Ids are 1-128 printable ASCII characters",
+    arguments: [
+      ("abc-123", true), ("", false), (String(repeating: "a", count: 128), true),
+      (String(repeating: "a", count: 129), false), ("a b", false),
+      ("é", false), ("line\nbreak", false),
+    ]
+  )
   func validation(text: String, valid: Bool) {
     #expect((RequestID.validated(text) != nil) == valid)
   }

@@ -22,12 +22,26 @@ struct ServiceTests {
     switch info.kind {
     case .feature: [try FeatureServiceImplementation(runtime: info)]
     case .trainer:
-      [try TrainerServiceImplementation(
-        runtime: info, config: TrainerConfig(featureAddress: "127.0.0.1:1", gatekeeperAddress: "127.0.0.1:1"), logger: Logger(label: "test"))]
+      [
+        try TrainerServiceImplementation(
+          runtime: info,
+          config: TrainerConfig(featureAddress: "127.0.0.1:1", gatekeeperAddress: "127.0.0.1:1"),
+          logger: Logger(label: "test")
+        )
+      ]
     case .predictor: [PredictorServiceImplementation(runtime: info)]
     case .gatekeeper: [try GatekeeperServiceImplementation(runtime: info)]
     case .deploy:
-      [try DeployServiceImplementation(runtime: info, config: DeployConfig(predictorAddress: "127.0.0.1:1", featureAddress: nil, trustedKeysDirectory: "/nonexistent"))]
+      [
+        try DeployServiceImplementation(
+          runtime: info,
+          config: DeployConfig(
+            predictorAddress: "127.0.0.1:1",
+            featureAddress: nil,
+            trustedKeysDirectory: "/nonexistent"
+          )
+        )
+      ]
     }
   }
 
@@ -41,18 +55,33 @@ struct ServiceTests {
     }
   }
 
-  static func info(_ kind: ServiceKind, auth: AdminAuthInterceptor.Mode = .loopbackOnly) -> RuntimeInfo {
-    RuntimeInfo(kind: kind, configuredAddress: "127.0.0.1:0", dataDirectory: "/tmp/vane-test/\(kind.rawValue)", tls: false, adminAuth: auth)
+  static func info(
+    _ kind: ServiceKind,
+    auth: AdminAuthInterceptor.Mode = .loopbackOnly
+  ) -> RuntimeInfo {
+    RuntimeInfo(
+      kind: kind,
+      configuredAddress: "127.0.0.1:0",
+      dataDirectory: "/tmp/vane-test/\(kind.rawValue)",
+      tls: false,
+      adminAuth: auth
+    )
   }
 
   /// GetServiceInfo for `kind` over `transport`, as JSON-able facts that must not depend on it.
-  static func serviceInfo(_ kind: ServiceKind, over transport: TransportKind) async throws -> Vane_V1_ServiceInfo {
+  static func serviceInfo(
+    _ kind: ServiceKind,
+    over transport: TransportKind
+  ) async throws -> Vane_V1_ServiceInfo {
     let info = Self.info(kind)
     return try await withServer(transport, services: try Self.services(info)) { client, _ in
       let request = ClientRequest(message: Vane_V1_GetServiceInfoRequest())
       return try await client.unary(
         request: request,
-        descriptor: MethodDescriptor(fullyQualifiedService: kind.grpcServiceName, method: "GetServiceInfo"),
+        descriptor: MethodDescriptor(
+          fullyQualifiedService: kind.grpcServiceName,
+          method: "GetServiceInfo"
+        ),
         serializer: ProtobufSerializer<Vane_V1_GetServiceInfoRequest>(),
         deserializer: ProtobufDeserializer<Vane_V1_ServiceInfo>(),
         options: .defaults
@@ -72,7 +101,10 @@ struct ServiceTests {
     let getInfo = try #require(inProcess.methods.first { $0.name == "GetServiceInfo" })
     #expect(getInfo.implemented)
     #expect(getInfo.path == "/\(kind.grpcServiceName)/GetServiceInfo")
-    #expect(inProcess.methods.count == (try DescriptorCatalog.vane().methods(ofService: kind.grpcServiceName).count))
+    #expect(
+      inProcess.methods.count
+        == (try DescriptorCatalog.vane().methods(ofService: kind.grpcServiceName).count)
+    )
     #expect(Set(inProcess.methods.filter(\.admin).map(\.name)) == Set(AdminMethods.names(of: kind)))
     // Clocks are the only thing allowed to differ (each server has its own start time).
     inProcess.clearServerTime()
@@ -82,20 +114,28 @@ struct ServiceTests {
     #expect(inProcess == shim)
   }
 
-  @Test("Every method not built yet answers UNIMPLEMENTED naming itself", arguments: TransportKind.allCases)
+  @Test(
+    "Every method not built yet answers UNIMPLEMENTED naming itself",
+    arguments: TransportKind.allCases
+  )
   func unimplementedNamesTheMethod(transport: TransportKind) async throws {
     let catalog = try DescriptorCatalog.vane()
     for kind in ServiceKind.allCases {
       let info = Self.info(kind)
-      let failures = try await withServer(transport, services: try Self.services(info)) { client, _ in
+      let failures = try await withServer(transport, services: try Self.services(info)) {
+        client,
+        _ in
         var failures: [String: (RPCError.Code, String)] = [:]
-        for method in catalog.methods(ofService: kind.grpcServiceName) where !Self.implemented(kind).contains(method.name) {
+        for method in catalog.methods(ofService: kind.grpcServiceName)
+        where !Self.implemented(kind).contains(method.name) {
           let entry = try #require(MethodRegistry.vane.entry(named: method.path))
           let request = try entry.input.init().serializedBytes() as [UInt8]
           do {
             try await client.bidirectionalStreaming(
               request: StreamingClientRequest(of: [UInt8].self) { try await $0.write(request) },
-              descriptor: entry.descriptor, serializer: RawBytesSerializer(), deserializer: RawBytesDeserializer(),
+              descriptor: entry.descriptor,
+              serializer: RawBytesSerializer(),
+              deserializer: RawBytesDeserializer(),
               options: .defaults
             ) { response in for try await _ in response.messages {} }
             failures[method.name] = nil
@@ -105,7 +145,8 @@ struct ServiceTests {
         }
         return failures
       }
-      for method in catalog.methods(ofService: kind.grpcServiceName) where !Self.implemented(kind).contains(method.name) {
+      for method in catalog.methods(ofService: kind.grpcServiceName)
+      where !Self.implemented(kind).contains(method.name) {
         let failure = try #require(failures[method.name], "\(method.path) should fail")
         #expect(failure.0 == .unimplemented, "\(method.path)")
         #expect(failure.1.contains(method.path), "\(method.path): '\(failure.1)'")
@@ -119,10 +160,15 @@ struct AdminAuthTests {
   static let token = "s3cret-token-for-tests-0123456789"
 
   /// Calls an admin method (PredictorService/LoadModel) and returns the status code.
-  static func callAdmin(over transport: TransportKind, auth: AdminAuthInterceptor.Mode, metadata: Metadata) async throws -> Status.Code {
+  static func callAdmin(
+    over transport: TransportKind,
+    auth: AdminAuthInterceptor.Mode,
+    metadata: Metadata
+  ) async throws -> Status.Code {
     let info = ServiceTests.info(.predictor, auth: auth)
     return try await withServer(
-      transport, services: try ServiceTests.services(info),
+      transport,
+      services: try ServiceTests.services(info),
       interceptors: AdminAuthInterceptor.pipeline(mode: auth)
     ) { client, _ in
       await statusCode {
@@ -137,25 +183,45 @@ struct AdminAuthTests {
     }
   }
 
-  @Test("With a token: no token or a wrong one is UNAUTHENTICATED; the right one gets through", arguments: TransportKind.allCases)
+  @Test(
+    "With a token: no token or a wrong one is UNAUTHENTICATED; the right one gets through",
+    arguments: TransportKind.allCases
+  )
   func tokenRequired(transport: TransportKind) async throws {
     let mode = AdminAuthInterceptor.Mode.token(Self.token)
-    #expect(try await Self.callAdmin(over: transport, auth: mode, metadata: [:]) == .unauthenticated)
-    #expect(try await Self.callAdmin(over: transport, auth: mode, metadata: ["authorization": "Bearer wrong"]) == .unauthenticated)
+    #expect(
+      try await Self.callAdmin(over: transport, auth: mode, metadata: [:]) == .unauthenticated
+    )
+    #expect(
+      try await Self.callAdmin(
+        over: transport,
+        auth: mode,
+        metadata: ["authorization": "Bearer wrong"]
+      ) == .unauthenticated
+    )
     // Past authorisation, the method itself answers (an empty request has no source).
-    #expect(try await Self.callAdmin(over: transport, auth: mode, metadata: ["authorization": "Bearer \(Self.token)"]) == .invalidArgument)
+    #expect(
+      try await Self.callAdmin(
+        over: transport,
+        auth: mode,
+        metadata: ["authorization": "Bearer \(Self.token)"]
+      ) == .invalidArgument
+    )
   }
 
   @Test("Without a token, loopback callers get through")
   func loopbackOpen() async throws {
-    #expect(try await Self.callAdmin(over: .shim, auth: .loopbackOnly, metadata: [:]) == .invalidArgument)
+    #expect(
+      try await Self.callAdmin(over: .shim, auth: .loopbackOnly, metadata: [:]) == .invalidArgument
+    )
   }
 
   @Test("Non-admin methods need no token", arguments: TransportKind.allCases)
   func nonAdminOpen(transport: TransportKind) async throws {
     let info = ServiceTests.info(.predictor, auth: .token(Self.token))
     let name = try await withServer(
-      transport, services: try ServiceTests.services(info),
+      transport,
+      services: try ServiceTests.services(info),
       interceptors: AdminAuthInterceptor.pipeline(mode: .token(Self.token))
     ) { client, _ in
       try await client.unary(
@@ -169,23 +235,35 @@ struct AdminAuthTests {
     #expect(name == "vane.v1.PredictorService")
   }
 
-  @Test("Peers on this machine count as loopback; others do not", arguments: [
-    ("ipv4:127.0.0.1:5000", true), ("ipv6:[::1]:5000", true), ("unix:/tmp/s", true), ("in-process:1", true),
-    ("ipv4:10.0.0.5:5000", false), ("ipv6:[2001:db8::1]:5000", false), ("ipv4:128.0.0.1:1", false),
-  ])
+  @Test(
+    "Peers on this machine count as loopback; others do not",
+    arguments: [
+      ("ipv4:127.0.0.1:5000", true), ("ipv6:[::1]:5000", true), ("unix:/tmp/s", true),
+      ("in-process:1", true),
+      ("ipv4:10.0.0.5:5000", false), ("ipv6:[2001:db8::1]:5000", false),
+      ("ipv4:128.0.0.1:1", false),
+    ]
+  )
   func loopbackPeers(peer: String, loopback: Bool) {
     #expect(AdminAuthInterceptor.isLoopback(peer: peer) == loopback)
   }
 
-  @Test("A remote peer without a token is PERMISSION_DENIED on every admin method, Bless and UploadBundle included", arguments: [
-    Vane_V1_DeployService.Method.Promote.descriptor, Vane_V1_GatekeeperService.Method.Bless.descriptor, Vane_V1_DeployService.Method.UploadBundle.descriptor,
-    Vane_V1_PredictorService.Method.LoadModel.descriptor,
-  ])
+  @Test(
+    "A remote peer without a token is PERMISSION_DENIED on every admin method, Bless and UploadBundle included",
+    arguments: [
+      Vane_V1_DeployService.Method.Promote.descriptor,
+      Vane_V1_GatekeeperService.Method.Bless.descriptor,
+      Vane_V1_DeployService.Method.UploadBundle.descriptor,
+      Vane_V1_PredictorService.Method.LoadModel.descriptor,
+    ]
+  )
   func remotePeerDenied(_ method: MethodDescriptor) throws {
     let interceptor = AdminAuthInterceptor(mode: .loopbackOnly)
     #expect {
       try interceptor.authorize(metadata: [:], peer: "ipv4:10.1.2.3:4444", method: method)
     } throws: { ($0 as? RPCError)?.code == .permissionDenied }
-    #expect(AdminMethods.isAdmin(service: method.service.fullyQualifiedService, method: method.method))
+    #expect(
+      AdminMethods.isAdmin(service: method.service.fullyQualifiedService, method: method.method)
+    )
   }
 }

@@ -27,7 +27,9 @@ struct JobBookTests {
     }
   }
 
-  @Test("QUEUED → RUNNING → SUCCEEDED, with strictly increasing sequences and a final event carrying the job")
+  @Test(
+    "QUEUED → RUNNING → SUCCEEDED, with strictly increasing sequences and a final event carrying the job"
+  )
   func lifecycle() throws {
     var book = JobBook()
     let queued = book.enqueue(Self.job("a"), now: 1)
@@ -36,7 +38,14 @@ struct JobBookTests {
     #expect(book.next() == nil)
     let started = try book.start("a", now: 2)
     #expect(started.state == .running && started.progress.stage == .loadingData)
-    let maybe = book.progress("a", .with { $0.stage = .training; $0.fold = 3 }, now: 3)
+    let maybe = book.progress(
+      "a",
+      .with {
+        $0.stage = .training
+        $0.fold = 3
+      },
+      now: 3
+    )
     let progress = try #require(maybe)
     #expect(progress.sequence == 3 && progress.progress.fold == 3)
     let final = book.finish("a", state: .succeeded, now: 4) { $0.bundle.bundleID = "b" }
@@ -51,7 +60,9 @@ struct JobBookTests {
     #expect(throws: VaneError.self) { try book.start("a", now: 6) }
   }
 
-  @Test("CancelJob: QUEUED cancels at once, RUNNING is marked, CANCELLED is unchanged, finished is refused")
+  @Test(
+    "CancelJob: QUEUED cancels at once, RUNNING is marked, CANCELLED is unchanged, finished is refused"
+  )
   func cancel() throws {
     var book = JobBook()
     _ = book.enqueue(Self.job("q"), now: 1)
@@ -61,16 +72,24 @@ struct JobBookTests {
     #expect(book.next() == "r")
     _ = try book.start("r", now: 3)
     let running = try book.requestCancel("r", reason: "stop", now: 4)
-    #expect(running.running && running.job.state == .running && running.job.cancelRequested && running.job.cancelReason == "stop")
+    #expect(
+      running.running && running.job.state == .running && running.job.cancelRequested
+        && running.job.cancelReason == "stop"
+    )
     let again = try book.requestCancel("q", reason: "", now: 5)
     #expect(again.job.state == .cancelled && again.events.isEmpty)
     _ = book.finish("r", state: .failed, now: 6) { _ in }
     let error = #expect(throws: VaneError.self) { try book.requestCancel("r", reason: "", now: 7) }
     #expect(error?.code == .failedPrecondition)
-    #expect((#expect(throws: VaneError.self) { try book.requestCancel("zz", reason: "", now: 7) })?.code == .notFound)
+    #expect(
+      (#expect(throws: VaneError.self) { try book.requestCancel("zz", reason: "", now: 7) })?.code
+        == .notFound
+    )
   }
 
-  @Test("A job stored RUNNING loads as INTERRUPTED; ResumeJob queues it again; only INTERRUPTED resumes")
+  @Test(
+    "A job stored RUNNING loads as INTERRUPTED; ResumeJob queues it again; only INTERRUPTED resumes"
+  )
   func interruptAndResume() throws {
     var book = JobBook()
     var stored = Self.job("x")
@@ -83,24 +102,29 @@ struct JobBookTests {
     _ = try book.resume("x", now: 10)
     #expect(book.jobs["x"]?.state == .queued && book.jobs["x"]?.hasError == false)
     #expect(book.next() == "x")
-    #expect((#expect(throws: VaneError.self) { try book.resume("x", now: 11) })?.code == .failedPrecondition)
+    #expect(
+      (#expect(throws: VaneError.self) { try book.resume("x", now: 11) })?.code
+        == .failedPrecondition
+    )
     var queued = Self.job("y")
     queued.state = .queued
     #expect(book.load(queued, sequence: 1, now: 12) == nil)
     #expect(book.next() == "y")
   }
 
-  @Test("WatchJob's opening: a snapshot, a replay after a sequence, or only the final event; the log keeps the last 1000")
+  @Test(
+    "WatchJob's opening: a snapshot, a replay after a sequence, or only the final event; the log keeps the last 1000"
+  )
   func opening() throws {
     var book = JobBook()
     _ = book.enqueue(Self.job("w"), now: 1)
     _ = book.next()
     _ = try book.start("w", now: 2)
-    for fold in 1...1_200 { _ = book.progress("w", .with { $0.fold = UInt32(fold) }, now: 3) }
+    for fold in 1 ... 1_200 { _ = book.progress("w", .with { $0.fold = UInt32(fold) }, now: 3) }
     let snapshot = try book.opening("w", after: 0, now: 4)
     #expect(snapshot.count == 1 && snapshot[0].sequence == 1_202 && snapshot[0].detail == nil)
     let replay = try book.opening("w", after: 1_190, now: 4)
-    #expect(replay.map(\.sequence) == Array(1_191...1_202))
+    #expect(replay.map(\.sequence) == Array(1_191 ... 1_202))
     #expect(book.events["w"]?.count == JobBook.retainedEvents)
     _ = book.finish("w", state: .cancelled, now: 5) { _ in }
     let done = try book.opening("w", after: 5, now: 6)
@@ -113,7 +137,16 @@ struct JobBookTests {
 struct DatasetAssemblerTests {
   static let set = Vane_V1_FeatureSet.with {
     $0.id = "t"
-    $0.columns = [.with { $0.name = "a"; $0.scaled = true }, .with { $0.name = "b"; $0.scaled = false }]
+    $0.columns = [
+      .with {
+        $0.name = "a"
+        $0.scaled = true
+      },
+      .with {
+        $0.name = "b"
+        $0.scaled = false
+      },
+    ]
   }
   static let header = Vane_V1_DatasetChunk.with {
     $0.header = .with {
@@ -121,35 +154,52 @@ struct DatasetAssemblerTests {
       $0.columnCount = 2
       $0.symbols = ["BTCUSDT"]
       $0.interval = .interval1H
-      $0.labels = .with { $0.kind = .binaryDirection; $0.horizons = [.with { $0.bars = 1 }] }
+      $0.labels = .with {
+        $0.kind = .binaryDirection
+        $0.horizons = [.with { $0.bars = 1 }]
+      }
       $0.classes = ["DOWN", "UP"]
     }
   }
-  static func rows(first: Int64 = 0, count: Int = 2, label: Int32 = 1, symbol: UInt32 = 0) -> Vane_V1_DatasetChunk {
+  static func rows(
+    first: Int64 = 0,
+    count: Int = 2,
+    label: Int32 = 1,
+    symbol: UInt32 = 0
+  ) -> Vane_V1_DatasetChunk {
     .with {
       $0.rows = .with {
         $0.firstRowIndex = first
         $0.rowCount = UInt32(count)
         $0.columnCount = 2
-        $0.openTimeUnixMs = (0..<count).map { (first + Int64($0)) * 3_600_000 }
+        $0.openTimeUnixMs = (0 ..< count).map { (first + Int64($0)) * 3_600_000 }
         $0.symbolIndex = Array(repeating: symbol, count: count)
         $0.features = Array(repeating: 0.5, count: 2 * count)
-        $0.labels = [.with {
-          $0.horizonBars = 1
-          $0.label = Array(repeating: label, count: count)
-          $0.labelEndUnixMs = (0..<count).map { (first + Int64($0) + 2) * 3_600_000 }
-        }]
+        $0.labels = [
+          .with {
+            $0.horizonBars = 1
+            $0.label = Array(repeating: label, count: count)
+            $0.labelEndUnixMs = (0 ..< count).map { (first + Int64($0) + 2) * 3_600_000 }
+          }
+        ]
       }
     }
   }
-  static func summary(_ rows: Int64) -> Vane_V1_DatasetChunk { .with { $0.summary = .with { $0.rowsEmitted = rows } } }
+  static func summary(_ rows: Int64) -> Vane_V1_DatasetChunk {
+    .with { $0.summary = .with { $0.rowsEmitted = rows } }
+  }
 
   @Test("A whole stream becomes training rows with the feature set's scaled flags")
   func whole() throws {
     var assembler = DatasetAssembler(featureSet: Self.set)
-    for chunk in [Self.header, Self.rows(), Self.rows(first: 2), Self.summary(4)] { try assembler.add(chunk) }
+    for chunk in [Self.header, Self.rows(), Self.rows(first: 2), Self.summary(4)] {
+      try assembler.add(chunk)
+    }
     let loaded = try assembler.finish()
-    #expect(loaded.data.rowCount == 4 && loaded.data.scaled == [true, false] && loaded.data.labels == [[1, 1, 1, 1]])
+    #expect(
+      loaded.data.rowCount == 4 && loaded.data.scaled == [true, false]
+        && loaded.data.labels == [[1, 1, 1, 1]]
+    )
   }
 
   @Test(
@@ -163,7 +213,8 @@ struct DatasetAssemblerTests {
       ([header, rows(), summary(9)], "counts 9 rows"),
       ([header, rows()], "ended before its summary"),
       ([.init()], "an empty chunk"),
-    ] as [([Vane_V1_DatasetChunk], String)])
+    ] as [([Vane_V1_DatasetChunk], String)]
+  )
   func broken(chunks: [Vane_V1_DatasetChunk], reason: String) throws {
     var assembler = DatasetAssembler(featureSet: Self.set)
     let error = #expect(throws: VaneError.self) {
@@ -188,9 +239,24 @@ struct TrainingSpecTests {
     .with {
       $0.symbols = ["BTCUSDT"]
       $0.interval = .interval1H
-      $0.labels = .with { $0.kind = .binaryDirection; $0.horizons = [.with { $0.bars = 5 }, .with { $0.bars = 12 }] }
-      $0.models = [.with { $0.name = "xgb"; $0.kind = .xgboost }, .with { $0.name = "lstm"; $0.kind = .lstm }]
-      $0.walkForward = .with { $0.trainBars = 1000; $0.testBars = 100 }
+      $0.labels = .with {
+        $0.kind = .binaryDirection
+        $0.horizons = [.with { $0.bars = 5 }, .with { $0.bars = 12 }]
+      }
+      $0.models = [
+        .with {
+          $0.name = "xgb"
+          $0.kind = .xgboost
+        },
+        .with {
+          $0.name = "lstm"
+          $0.kind = .lstm
+        },
+      ]
+      $0.walkForward = .with {
+        $0.trainBars = 1000
+        $0.testBars = 100
+      }
       $0.stacking.enabled = true
     }
   }
@@ -198,12 +264,26 @@ struct TrainingSpecTests {
   @Test("Defaults are resolved and written into the spec")
   func defaults() throws {
     let resolved = try Self.valid.resolved(defaultThreads: 2)
-    #expect(resolved.spec.walkForward.purgeBars == 12 && resolved.spec.walkForward.retrainEveryBars == 100)
-    #expect(resolved.spec.models[0].xgboost.numBoostRounds == 500 && resolved.spec.models[0].xgboost.treeMethod == "hist")
-    #expect(resolved.spec.models[1].lstm.sequenceLength == 32 && resolved.spec.models[1].lstm.training.batchSize == 256)
+    #expect(
+      resolved.spec.walkForward.purgeBars == 12 && resolved.spec.walkForward.retrainEveryBars == 100
+    )
+    #expect(
+      resolved.spec.models[0].xgboost.numBoostRounds == 500
+        && resolved.spec.models[0].xgboost.treeMethod == "hist"
+    )
+    #expect(
+      resolved.spec.models[1].lstm.sequenceLength == 32
+        && resolved.spec.models[1].lstm.training.batchSize == 256
+    )
     #expect(resolved.spec.models[1].lstm.training.precision == .float64)
-    #expect(resolved.spec.stacking.minOofFolds == 2 && resolved.spec.stacking.baseModels == ["xgb", "lstm"])
-    #expect(resolved.spec.calibration == .auto && resolved.spec.scaler == .standard && resolved.spec.device == .cpu)
+    #expect(
+      resolved.spec.stacking.minOofFolds == 2
+        && resolved.spec.stacking.baseModels == ["xgb", "lstm"]
+    )
+    #expect(
+      resolved.spec.calibration == .auto && resolved.spec.scaler == .standard
+        && resolved.spec.device == .cpu
+    )
     #expect(resolved.horizons == [5, 12] && resolved.threads == 2 && resolved.interval == "1h")
     // Resolving again changes nothing: the resolved spec is a fixed point.
     #expect(try resolved.spec.resolved(defaultThreads: 2).spec == resolved.spec)
@@ -215,19 +295,58 @@ struct TrainingSpecTests {
       ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.symbols = [] }, "spec.symbols"),
       ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.symbols = ["btc"] }, "spec.symbols[0]"),
       ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.interval = .unspecified }, "spec.interval"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.labels.horizons = [] }, "spec.labels.horizons"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[1].name = "xgb" }, "spec.models[1].name"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[0].xgboost = .with { $0.maxDepth = 0 } }, "spec.models[0].xgboost.max_depth"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[0].mlp = .init() }, "spec.models[0].params"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[0].hyperparameters = ["eta": "0.1"] }, "spec.models[0].hyperparameters"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.labels.kind = .threeClass }, "spec.models[1].kind"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.walkForward.purgeBars = 3 }, "spec.walk_forward.purge_bars"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.walkForward.testBars = 0 }, "walk_forward.test_bars"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.stacking.baseModels = ["nope"] }, "spec.stacking.base_models[0]"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.calibration = .vector }, "spec.calibration"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[1].lstm = .with { $0.training.optimizer = .sgd } }, "spec.models[1].lstm.training.optimizer"),
-      ({ @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[1].lstm = .with { $0.training.precision = .float32 } }, "spec.models[1].lstm.training.precision"),
-    ] as [(@Sendable (inout Vane_V1_TrainingSpec) -> Void, String)])
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in s.labels.horizons = [] },
+        "spec.labels.horizons"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[1].name = "xgb" },
+        "spec.models[1].name"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in
+          s.models[0].xgboost = .with { $0.maxDepth = 0 }
+        }, "spec.models[0].xgboost.max_depth"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[0].mlp = .init() },
+        "spec.models[0].params"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[0].hyperparameters = ["eta": "0.1"]
+        }, "spec.models[0].hyperparameters"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in s.labels.kind = .threeClass },
+        "spec.models[1].kind"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in s.walkForward.purgeBars = 3 },
+        "spec.walk_forward.purge_bars"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in s.walkForward.testBars = 0 },
+        "walk_forward.test_bars"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in s.stacking.baseModels = ["nope"] },
+        "spec.stacking.base_models[0]"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in s.calibration = .vector }, "spec.calibration"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in
+          s.models[1].lstm = .with { $0.training.optimizer = .sgd }
+        }, "spec.models[1].lstm.training.optimizer"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in
+          s.models[1].lstm = .with { $0.training.precision = .float32 }
+        }, "spec.models[1].lstm.training.precision"
+      ),
+    ] as [(@Sendable (inout Vane_V1_TrainingSpec) -> Void, String)]
+  )
   func badSpecs(change: @Sendable (inout Vane_V1_TrainingSpec) -> Void, field: String) throws {
     var spec = Self.valid
     change(&spec)
@@ -236,14 +355,25 @@ struct TrainingSpecTests {
     #expect(error?.message.contains(field) == true, "\(error?.message ?? "")")
   }
 
-  @Test("The MLP trains in float32 unless the spec asks for float64", arguments: [
-    (Vane_V1_Precision.unspecified, Vane_V1_Precision.float32, NeuralTraining.Precision.float32),
-    (.float32, .float32, .float32),
-    (.float64, .float64, .float64),
-  ])
-  func mlpPrecision(asked: Vane_V1_Precision, written: Vane_V1_Precision, runs: NeuralTraining.Precision) throws {
+  @Test(
+    "The MLP trains in float32 unless the spec asks for float64",
+    arguments: [
+      (Vane_V1_Precision.unspecified, Vane_V1_Precision.float32, NeuralTraining.Precision.float32),
+      (.float32, .float32, .float32),
+      (.float64, .float64, .float64),
+    ]
+  )
+  func mlpPrecision(
+    asked: Vane_V1_Precision,
+    written: Vane_V1_Precision,
+    runs: NeuralTraining.Precision
+  ) throws {
     var spec = Self.valid
-    spec.models[1] = .with { $0.name = "mlp"; $0.kind = .mlp; $0.mlp = .with { $0.training.precision = asked } }
+    spec.models[1] = .with {
+      $0.name = "mlp"
+      $0.kind = .mlp
+      $0.mlp = .with { $0.training.precision = asked }
+    }
     spec.stacking.baseModels = []
     let resolved = try spec.resolved(defaultThreads: 2)
     #expect(resolved.spec.models[1].mlp.training.precision == written)
@@ -265,7 +395,12 @@ struct TrainingSpecTests {
 
 /// The trainer against a real feature service and gatekeeper (over the shim, by address), on
 /// real 1h candles.
-@Suite("Trainer service: jobs end to end", .enabled(if: MarketData.available), .serialized, .timeLimit(.minutes(10)))
+@Suite(
+  "Trainer service: jobs end to end",
+  .enabled(if: MarketData.available),
+  .serialized,
+  .timeLimit(.minutes(10))
+)
 struct TrainerServiceTests {
   typealias Client = Vane_V1_TrainerService.Client<AnyClientTransport>
 
@@ -276,13 +411,31 @@ struct TrainerServiceTests {
       $0.name = "e2e"
       $0.symbols = ["BTCUSDT"]
       $0.interval = .interval1H
-      $0.labels = .with { $0.kind = .binaryDirection; $0.horizons = [.with { $0.bars = 5 }, .with { $0.bars = 12 }] }
+      $0.labels = .with {
+        $0.kind = .binaryDirection
+        $0.horizons = [.with { $0.bars = 5 }, .with { $0.bars = 12 }]
+      }
       $0.dataRange = .init(start: 1_688_169_600_000, end: 1_735_689_600_000)
-      $0.models = models ?? [
-        .with { $0.name = "logreg"; $0.kind = .logisticRegression },
-        .with { $0.name = "xgb"; $0.kind = .xgboost; $0.xgboost = .with { $0.numBoostRounds = 30; $0.maxDepth = 3 } },
-      ]
-      $0.walkForward = .with { $0.trainBars = 5000; $0.testBars = 1500; $0.validationBars = 500 }
+      $0.models =
+        models ?? [
+          .with {
+            $0.name = "logreg"
+            $0.kind = .logisticRegression
+          },
+          .with {
+            $0.name = "xgb"
+            $0.kind = .xgboost
+            $0.xgboost = .with {
+              $0.numBoostRounds = 30
+              $0.maxDepth = 3
+            }
+          },
+        ]
+      $0.walkForward = .with {
+        $0.trainBars = 5000
+        $0.testBars = 1500
+        $0.validationBars = 500
+      }
       $0.stacking.enabled = true
       $0.seed = 11
       $0.threads = 1
@@ -292,24 +445,54 @@ struct TrainerServiceTests {
   /// Runs `body` with a trainer client (in-process) whose worker runs beside it, over a
   /// feature service holding the candles and a gatekeeper, both reached by address over the shim.
   static func withStack<R: Sendable>(
-    directory: URL? = nil, _ body: @Sendable (Client, TrainerServiceImplementation) async throws -> R
+    directory: URL? = nil,
+    _ body: @Sendable (Client, TrainerServiceImplementation) async throws -> R
   ) async throws -> R {
-    let root = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("vane-trainer-\(UUID().uuidString)")
+    let root =
+      directory
+      ?? FileManager.default.temporaryDirectory.appendingPathComponent(
+        "vane-trainer-\(UUID().uuidString)"
+      )
     defer { if directory == nil { try? FileManager.default.removeItem(at: root) } }
     @Sendable func info(_ kind: ServiceKind) -> RuntimeInfo {
-      RuntimeInfo(kind: kind, configuredAddress: "127.0.0.1:0", dataDirectory: root.appendingPathComponent(kind.rawValue).path, tls: false, adminAuth: .loopbackOnly)
+      RuntimeInfo(
+        kind: kind,
+        configuredAddress: "127.0.0.1:0",
+        dataDirectory: root.appendingPathComponent(kind.rawValue).path,
+        tls: false,
+        adminAuth: .loopbackOnly
+      )
     }
-    return try await withServer(.shim, services: [try FeatureServiceImplementation(runtime: info(.feature))]) { featureClient, feature in
+    return try await withServer(
+      .shim,
+      services: [try FeatureServiceImplementation(runtime: info(.feature))]
+    ) { featureClient, feature in
       let features = Vane_V1_FeatureService.Client(wrapping: featureClient)
       // A fresh store does not know the symbol (NOT_FOUND); a restarted one has it.
-      let stored = (try? await features.getCoverage(.with { $0.symbols = ["BTCUSDT"] }))?.series.isEmpty == false
-      if !stored { try await FeatureVectorTests.ingest(features, ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]) }
-      return try await withServer(.shim, services: [try GatekeeperServiceImplementation(runtime: info(.gatekeeper))]) { _, gatekeeper in
+      let stored =
+        (try? await features.getCoverage(.with { $0.symbols = ["BTCUSDT"] }))?.series.isEmpty
+        == false
+      if !stored {
+        try await FeatureVectorTests.ingest(features, ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"])
+      }
+      return try await withServer(
+        .shim,
+        services: [try GatekeeperServiceImplementation(runtime: info(.gatekeeper))]
+      ) { _, gatekeeper in
         let trainer = try TrainerServiceImplementation(
           runtime: info(.trainer),
-          config: TrainerConfig(featureAddress: "127.0.0.1:\(feature.port!)", gatekeeperAddress: "127.0.0.1:\(gatekeeper.port!)", threads: 1),
-          logger: Logger(label: "test"))
-        return try await withServer(.inProcess, services: [trainer], interceptors: [.apply(RequestIDServerInterceptor(), to: .all)]) { client, _ in
+          config: TrainerConfig(
+            featureAddress: "127.0.0.1:\(feature.port!)",
+            gatekeeperAddress: "127.0.0.1:\(gatekeeper.port!)",
+            threads: 1
+          ),
+          logger: Logger(label: "test")
+        )
+        return try await withServer(
+          .inProcess,
+          services: [trainer],
+          interceptors: [.apply(RequestIDServerInterceptor(), to: .all)]
+        ) { client, _ in
           try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await trainer.worker.run() }
             defer { group.cancelAll() }
@@ -321,8 +504,17 @@ struct TrainerServiceTests {
   }
 
   /// Follows a job to its final event; the events seen on the way.
-  static func follow(_ client: Client, _ id: String, onEvent: @escaping @Sendable (Vane_V1_JobEvent) -> Void = { _ in }) async throws -> (Vane_V1_Job, [Vane_V1_JobEvent]) {
-    try await client.watchJob(.with { $0.jobID = id; $0.includeLogs = true }) { response in
+  static func follow(
+    _ client: Client,
+    _ id: String,
+    onEvent: @escaping @Sendable (Vane_V1_JobEvent) -> Void = { _ in }
+  ) async throws -> (Vane_V1_Job, [Vane_V1_JobEvent]) {
+    try await client.watchJob(
+      .with {
+        $0.jobID = id
+        $0.includeLogs = true
+      }
+    ) { response in
       var events: [Vane_V1_JobEvent] = []
       for try await event in response.messages {
         events.append(event)
@@ -333,9 +525,13 @@ struct TrainerServiceTests {
     }
   }
 
-  @Test("A job pulls BuildDataset, trains walk-forward, writes a bundle the gatekeeper evaluates; progress streams; the record survives a restart")
+  @Test(
+    "A job pulls BuildDataset, trains walk-forward, writes a bundle the gatekeeper evaluates; progress streams; the record survives a restart"
+  )
   func endToEnd() async throws {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-trainer-\(UUID().uuidString)")
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-trainer-\(UUID().uuidString)"
+    )
     defer { try? FileManager.default.removeItem(at: root) }
     let id = try await Self.runJob(root: root)
     // A new trainer on the same data directory still knows the job.
@@ -355,56 +551,119 @@ struct TrainerServiceTests {
 
   static func runJob(root: URL) async throws -> String {
     try await Self.withStack(directory: root) { client, _ in
-      let validated = try await client.startTraining(.with { $0.spec = Self.spec(); $0.validateOnly = true })
+      let validated = try await client.startTraining(
+        .with {
+          $0.spec = Self.spec()
+          $0.validateOnly = true
+        }
+      )
       #expect(validated.id.isEmpty && validated.spec.walkForward.purgeBars == 12)
-      let queued = try await client.startTraining(.with { $0.spec = Self.spec(); $0.requestID = "e2e-1" }, metadata: ["x-request-id": "trace-e2e-1"])
+      let queued = try await client.startTraining(
+        .with {
+          $0.spec = Self.spec()
+          $0.requestID = "e2e-1"
+        },
+        metadata: ["x-request-id": "trace-e2e-1"]
+      )
       #expect(queued.state == .queued || queued.state == .running)
       // The job keeps the x-request-id of the call that started it; its work runs under it.
       #expect(queued.originRequestID == "trace-e2e-1")
       // The same request id and spec return the same job; another spec is refused.
-      #expect(try await client.startTraining(.with { $0.spec = Self.spec(); $0.requestID = "e2e-1" }).id == queued.id)
+      #expect(
+        try await client.startTraining(
+          .with {
+            $0.spec = Self.spec()
+            $0.requestID = "e2e-1"
+          }
+        ).id == queued.id
+      )
       // Checked against the feature service before anything is queued.
       var unknown = Self.spec()
       unknown.featureSetID = "v9"
-      await #expect { try await client.startTraining(.with { $0.spec = unknown }) } throws: { ($0 as? RPCError)?.code == .notFound }
+      await #expect { try await client.startTraining(.with { $0.spec = unknown }) } throws: {
+        ($0 as? RPCError)?.code == .notFound
+      }
       var fourHours = Self.spec()
       fourHours.interval = .interval4H
       await #expect { try await client.startTraining(.with { $0.spec = fourHours }) } throws: {
-        ($0 as? RPCError)?.code == .invalidArgument && ($0 as? RPCError)?.message.contains("spec.interval") == true
+        ($0 as? RPCError)?.code == .invalidArgument
+          && ($0 as? RPCError)?.message.contains("spec.interval") == true
       }
       var other = Self.spec()
       other.seed = 12
-      await #expect(throws: RPCError.self) { try await client.startTraining(.with { $0.spec = other; $0.requestID = "e2e-1" }) }
+      await #expect(throws: RPCError.self) {
+        try await client.startTraining(
+          .with {
+            $0.spec = other
+            $0.requestID = "e2e-1"
+          }
+        )
+      }
       let (job, events) = try await Self.follow(client, queued.id)
       #expect(job.state == .succeeded, "\(job.error)")
-      #expect(events.contains { $0.progress.stage == .training && $0.progress.foldCount > 0 && $0.progress.hasEstimatedRemaining })
-      #expect(events.contains { if case .metric(let m)? = $0.detail { return m.name == "auc" && m.fold > 0 } else { return false } })
+      #expect(
+        events.contains {
+          $0.progress.stage == .training && $0.progress.foldCount > 0
+            && $0.progress.hasEstimatedRemaining
+        }
+      )
+      #expect(
+        events.contains {
+          if case .metric(let m)? = $0.detail {
+            return m.name == "auc" && m.fold > 0
+          } else {
+            return false
+          }
+        }
+      )
       #expect(zip(events, events.dropFirst()).allSatisfy { $0.sequence < $1.sequence })
       // The bundle: every model, OOF predictions the gatekeeper judged, a verdict recorded.
       let bundle = try ModelBundle.open(path: job.bundle.path)
       #expect(bundle.manifestSHA256 == job.bundle.manifestSha256)
       #expect(bundle.manifest.provenance["dataset_sha256"]?.count == 64)
       #expect(Set(bundle.manifest.models.map(\.name)) == ["logreg", "xgb", "stack"])
-      #expect(job.verdict.manifestSha256 == job.bundle.manifestSha256 && !job.verdict.reportID.isEmpty)
-      #expect(job.modelMetrics.count == 6 && job.modelMetrics.allSatisfy { ($0.oofMetrics["auc"] ?? 0) > 0.4 })
+      #expect(
+        job.verdict.manifestSha256 == job.bundle.manifestSha256 && !job.verdict.reportID.isEmpty
+      )
+      #expect(
+        job.modelMetrics.count == 6
+          && job.modelMetrics.allSatisfy { ($0.oofMetrics["auc"] ?? 0) > 0.4 }
+      )
       return job.id
     }
   }
 
-  @Test("CancelJob stops a running job within a second and keeps it CANCELLED; an unknown job is NOT_FOUND")
+  @Test(
+    "CancelJob stops a running job within a second and keeps it CANCELLED; an unknown job is NOT_FOUND"
+  )
   func cancel() async throws {
     try await Self.withStack { client, _ in
-      let mlp = Self.spec(models: [.with {
-        $0.name = "mlp"
-        $0.kind = .mlp
-        $0.mlp = .with { $0.hiddenUnits = [256, 128]; $0.training = .with { $0.maxEpochs = 200; $0.earlyStoppingPatience = 0 } }
-      }])
+      let mlp = Self.spec(models: [
+        .with {
+          $0.name = "mlp"
+          $0.kind = .mlp
+          $0.mlp = .with {
+            $0.hiddenUnits = [256, 128]
+            $0.training = .with {
+              $0.maxEpochs = 200
+              $0.earlyStoppingPatience = 0
+            }
+          }
+        }
+      ])
       let job = try await client.startTraining(.with { $0.spec = mlp })
       let cancelledAt = Mutex<ContinuousClock.Instant?>(nil)
       let (final, _) = try await Self.follow(client, job.id) { event in
         guard event.progress.stage == .training, cancelledAt.withLock({ $0 == nil }) else { return }
         cancelledAt.withLock { $0 = .now }
-        Task { _ = try await client.cancelJob(.with { $0.jobID = job.id; $0.reason = "test" }) }
+        Task {
+          _ = try await client.cancelJob(
+            .with {
+              $0.jobID = job.id
+              $0.reason = "test"
+            }
+          )
+        }
       }
       let waited = ContinuousClock.now - (cancelledAt.withLock { $0 } ?? .now)
       #expect(final.state == .cancelled && final.cancelReason == "test")
@@ -413,9 +672,13 @@ struct TrainerServiceTests {
     }
   }
 
-  @Test("A job stopped by a shutdown is INTERRUPTED; ResumeJob finishes it from its checkpoints with the metrics of an uninterrupted run")
+  @Test(
+    "A job stopped by a shutdown is INTERRUPTED; ResumeJob finishes it from its checkpoints with the metrics of an uninterrupted run"
+  )
   func resume() async throws {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("vane-trainer-\(UUID().uuidString)")
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-trainer-\(UUID().uuidString)"
+    )
     defer { try? FileManager.default.removeItem(at: root) }
     try await Self.withStack(directory: root) { client, trainer in
       let straight = try await client.startTraining(.with { $0.spec = Self.spec() })
@@ -424,24 +687,57 @@ struct TrainerServiceTests {
       let folds = Mutex(0)
       let (interrupted, _) = try await Self.follow(client, job.id) { event in
         guard event.progress.stage == .training, event.progress.fold > 0 else { return }
-        if folds.withLock({ $0 += 1; return $0 }) == 3 { trainer.board.interruptRunning() }
+        if folds.withLock({
+          $0 += 1
+          return $0
+        }) == 3 {
+          trainer.board.interruptRunning()
+        }
       }
       #expect(interrupted.state == .interrupted && interrupted.error.code == "UNAVAILABLE")
       let resumed = try await client.resumeJob(.with { $0.jobID = job.id })
       #expect(resumed.state == .queued || resumed.state == .running)
       let (final, events) = try await Self.follow(client, job.id)
       #expect(final.state == .succeeded)
-      #expect(events.contains { if case .log(let line)? = $0.detail { return line.message.contains("taken from checkpoints") } else { return false } })
+      #expect(
+        events.contains {
+          if case .log(let line)? = $0.detail {
+            return line.message.contains("taken from checkpoints")
+          } else {
+            return false
+          }
+        }
+      )
       for (a, b) in zip(final.modelMetrics, reference.modelMetrics) {
-        #expect(a.model == b.model && a.oofMetrics["auc"] == b.oofMetrics["auc"], "\(a.model) h\(a.horizonBars)")
+        #expect(
+          a.model == b.model && a.oofMetrics["auc"] == b.oofMetrics["auc"],
+          "\(a.model) h\(a.horizonBars)"
+        )
       }
-      await #expect(throws: RPCError.self) { try await client.resumeJob(.with { $0.jobID = job.id }) }
+      await #expect(throws: RPCError.self) {
+        try await client.resumeJob(.with { $0.jobID = job.id })
+      }
       // ListJobs pages newest first; a token only serves the filters that made it.
       let first = try await client.listJobs(.with { $0.page.pageSize = 1 })
-      #expect(first.jobs.map(\.id) == [job.id] && first.page.totalSize == 2 && !first.page.nextPageToken.isEmpty)
-      let second = try await client.listJobs(.with { $0.page.pageSize = 1; $0.page.pageToken = first.page.nextPageToken })
+      #expect(
+        first.jobs.map(\.id) == [job.id] && first.page.totalSize == 2
+          && !first.page.nextPageToken.isEmpty
+      )
+      let second = try await client.listJobs(
+        .with {
+          $0.page.pageSize = 1
+          $0.page.pageToken = first.page.nextPageToken
+        }
+      )
       #expect(second.jobs.map(\.id) == [straight.id] && second.page.nextPageToken.isEmpty)
-      await #expect { try await client.listJobs(.with { $0.states = [.failed]; $0.page.pageToken = first.page.nextPageToken }) } throws: {
+      await #expect {
+        try await client.listJobs(
+          .with {
+            $0.states = [.failed]
+            $0.page.pageToken = first.page.nextPageToken
+          }
+        )
+      } throws: {
         ($0 as? RPCError)?.code == .invalidArgument
       }
     }

@@ -14,28 +14,58 @@ import VaneTestSupport
 @Suite("Serving a trained bundle")
 struct ServableModelTests {
   /// Trains and writes a bundle of `models` (stacked when more than one) on synthetic rows.
-  static func bundle(_ models: [ModelSpec], stack: Bool, onnx: Bool = false) throws -> (data: TrainingData, final: FinalFit, bundle: ModelBundle, cleanup: @Sendable () -> Void) {
+  static func bundle(
+    _ models: [ModelSpec],
+    stack: Bool,
+    onnx: Bool = false
+  ) throws -> (
+    data: TrainingData, final: FinalFit, bundle: ModelBundle, cleanup: @Sendable () -> Void
+  ) {
     let data = try WalkForwardRunTests.data(rows: 2_000, seed: 5)
     let spec = RunSpec(
-      models: models, plan: try WalkForwardPlan(trainBars: 300, testBars: 150, purgeBars: 3, embargoBars: 1, validationBars: 30),
-      stacking: stack ? .init(minimumFolds: 2) : nil)
+      models: models,
+      plan: try WalkForwardPlan(
+        trainBars: 300,
+        testBars: 150,
+        purgeBars: 3,
+        embargoBars: 1,
+        validationBars: 30
+      ),
+      stacking: stack ? .init(minimumFolds: 2) : nil
+    )
     let runs = try WalkForwardRun.run(spec, data: data)
     let final = try WalkForwardRun.fitFinal(spec, data: data, runs: runs)
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vane-serve-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-serve-\(UUID().uuidString)"
+    )
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let path = directory.appendingPathComponent("b.tar.gz").path
     let request = BundleRequest(
-      id: "serve-test", created: Date(timeIntervalSince1970: 1_700_000_000), symbols: data.symbols, interval: "1h", taskKind: "binary",
-      featureSetID: "test", featureSetSHA256: String(repeating: "0", count: 64), calibration: .temperature, exportONNX: onnx)
+      id: "serve-test",
+      created: Date(timeIntervalSince1970: 1_700_000_000),
+      symbols: data.symbols,
+      interval: "1h",
+      taskKind: "binary",
+      featureSetID: "test",
+      featureSetSHA256: String(repeating: "0", count: 64),
+      calibration: .temperature,
+      exportONNX: onnx
+    )
     _ = try TrainingBundle.write(request, data: data, runs: runs, final: final, to: path)
-    return (data, final, try ModelBundle.open(path: path), { try? FileManager.default.removeItem(at: directory) })
+    return (
+      data, final, try ModelBundle.open(path: path),
+      { try? FileManager.default.removeItem(at: directory) }
+    )
   }
 
   /// ``bundle(_:stack:)`` on the blocking pool: training must not hold a thread of the
   /// cooperative pool that the suite's RPC tests need.
   static func bundleOffPool(
-    _ models: [ModelSpec], stack: Bool
-  ) async throws -> (data: TrainingData, final: FinalFit, bundle: ModelBundle, cleanup: @Sendable () -> Void) {
+    _ models: [ModelSpec],
+    stack: Bool
+  ) async throws -> (
+    data: TrainingData, final: FinalFit, bundle: ModelBundle, cleanup: @Sendable () -> Void
+  ) {
     try await BlockingPool.shared.run { try Self.bundle(models, stack: stack) }
   }
 
@@ -49,14 +79,23 @@ struct ServableModelTests {
     mlp.maxEpochs = 5
     mlp.batchSize = 64
     return [
-      ModelSpec(name: "logreg", kind: .logisticRegression(.init())), ModelSpec(name: "xgb", kind: .xgboost(xgb)),
-      ModelSpec(name: "mlp", kind: .mlp(units: [8], activation: .relu, dropout: 0.1, training: mlp)),
+      ModelSpec(name: "logreg", kind: .logisticRegression(.init())),
+      ModelSpec(name: "xgb", kind: .xgboost(xgb)),
+      ModelSpec(
+        name: "mlp",
+        kind: .mlp(units: [8], activation: .relu, dropout: 0.1, training: mlp)
+      ),
     ]
   }
 
   /// Probabilities of a final model on raw rows, as the trainer computes them (libxgboost for
   /// XGBoost).
-  static func trainerProbabilities(_ model: FittedModel, rows: [Double], count: Int, scaler: FeatureScaler?) throws -> [Double] {
+  static func trainerProbabilities(
+    _ model: FittedModel,
+    rows: [Double],
+    count: Int,
+    scaler: FeatureScaler?
+  ) throws -> [Double] {
     let scaled = scaler.map { $0.transform(batch: rows) } ?? rows
     let finite = scaled.map { $0.isFinite ? $0 : 0 }
     switch model {
@@ -69,14 +108,19 @@ struct ServableModelTests {
 
   /// Rows to predict: the data's own, with missing values in some.
   static func rows(_ data: TrainingData, count: Int) -> [Double] {
-    var rows = Array(data.features[0..<(count * data.columns.count)])
+    var rows = Array(data.features[0 ..< (count * data.columns.count)])
     for r in stride(from: 0, to: count, by: 7) { rows[r * data.columns.count + 1] = .nan }
     return rows
   }
 
-  @Test("One logistic regression: raw equals the trainer's final model within 1e-12, calibrated is the bundle's calibration of it")
+  @Test(
+    "One logistic regression: raw equals the trainer's final model within 1e-12, calibrated is the bundle's calibration of it"
+  )
   func single() async throws {
-    let (data, final, bundle, cleanup) = try await Self.bundleOffPool([ModelSpec(name: "logreg", kind: .logisticRegression(.init()))], stack: false)
+    let (data, final, bundle, cleanup) = try await Self.bundleOffPool(
+      [ModelSpec(name: "logreg", kind: .logisticRegression(.init()))],
+      stack: false
+    )
     defer { cleanup() }
     #expect(bundle.manifest.models.allSatisfy { $0.role == .single })
     let servable = try ServableModel(bundle: bundle)
@@ -86,21 +130,33 @@ struct ServableModelTests {
     #expect(answers.count == n && answers.allSatisfy { $0.map(\.horizon) == [1, 3] })
     for (h, horizon) in data.horizons.enumerated() {
       let model = try #require(final.models.first { $0.horizons == [horizon] })
-      let expected = try Self.trainerProbabilities(model.model, rows: rows, count: n, scaler: final.scaler)
+      let expected = try Self.trainerProbabilities(
+        model.model,
+        rows: rows,
+        count: n,
+        scaler: final.scaler
+      )
       let got = answers.flatMap { $0[h].raw }
       #expect(zip(got, expected).allSatisfy { abs($0 - $1) <= 1e-12 })
     }
     let calibration = try Calibration(
-      method: try #require(CalibrationMethod(rawValue: bundle.manifest.calibration!.method)), parametersJSON: bundle.manifest.calibration!.parameters,
-      classCount: 2)
+      method: try #require(CalibrationMethod(rawValue: bundle.manifest.calibration!.method)),
+      parametersJSON: bundle.manifest.calibration!.parameters,
+      classCount: 2
+    )
     let first = answers.flatMap { $0[0].raw }
-    #expect(answers.flatMap { $0[0].calibrated } == (try calibration.apply(probabilities: first, classCount: 2)))
+    #expect(
+      answers.flatMap { $0[0].calibrated }
+        == (try calibration.apply(probabilities: first, classCount: 2))
+    )
     #expect(calibration != .none && answers[0][0].calibrated != answers[0][0].raw)
     // The other horizon is not calibrated (the bundle's calibration was fitted at the first).
     #expect(answers.allSatisfy { $0[1].calibrated == $0[1].raw })
   }
 
-  @Test("A stack over logistic regression, XGBoost and an MLP: equal to the trainer's final models and meta-learner")
+  @Test(
+    "A stack over logistic regression, XGBoost and an MLP: equal to the trainer's final models and meta-learner"
+  )
   func stacked() async throws {
     let (data, final, bundle, cleanup) = try await Self.bundleOffPool(Self.models(), stack: true)
     defer { cleanup() }
@@ -115,19 +171,37 @@ struct ServableModelTests {
       var outputs: [[Double]] = []
       for name in stack.bases {
         let model = try #require(final.models.first { $0.name == name && $0.horizons == [horizon] })
-        outputs.append(try Self.trainerProbabilities(model.model, rows: rows, count: n, scaler: final.scaler))
+        outputs.append(
+          try Self.trainerProbabilities(model.model, rows: rows, count: n, scaler: final.scaler)
+        )
       }
-      let volatility = try #require(stack.volatilityColumn.flatMap { data.columns.firstIndex(of: $0) })
-      let meta = (0..<n).flatMap { r in
-        StackFeatures.row(outputs.map { Array($0[(2 * r)..<(2 * r + 2)]) }, volatility: rows[r * width + volatility])!
+      let volatility = try #require(
+        stack.volatilityColumn.flatMap { data.columns.firstIndex(of: $0) }
+      )
+      let meta = (0 ..< n).flatMap { r in
+        StackFeatures.row(
+          outputs.map { Array($0[(2 * r) ..< (2 * r + 2)]) },
+          volatility: rows[r * width + volatility]
+        )!
       }
       let expected = stack.model.probabilities(stack.scaler.transform(batch: meta), count: n)
       let got = answers.flatMap { $0[h].raw }
       worstStack = max(worstStack, zip(got, expected).map { abs($0 - $1) }.max()!)
       // XGBoost alone: the native trees beside libxgboost's float probabilities.
       let xgb = try #require(final.models.first { $0.name == "xgb" && $0.horizons == [horizon] })
-      let libxgboost = try Self.trainerProbabilities(xgb.model, rows: rows, count: n, scaler: final.scaler)
-      let xgbOnly = try ServableModelTests.nativeTrees(bundle, horizon: horizon, rows: rows, count: n, scaler: final.scaler)
+      let libxgboost = try Self.trainerProbabilities(
+        xgb.model,
+        rows: rows,
+        count: n,
+        scaler: final.scaler
+      )
+      let xgbOnly = try ServableModelTests.nativeTrees(
+        bundle,
+        horizon: horizon,
+        rows: rows,
+        count: n,
+        scaler: final.scaler
+      )
       worstBase = max(worstBase, zip(xgbOnly, libxgboost).map { abs($0 - $1) }.max()!)
     }
     // libxgboost answers in float: its probabilities carry float rounding (~6e-8); the stack
@@ -137,25 +211,63 @@ struct ServableModelTests {
   }
 
   /// The bundle's XGBoost model of `horizon` through the native evaluator.
-  static func nativeTrees(_ bundle: ModelBundle, horizon: Int, rows: [Double], count: Int, scaler: FeatureScaler?) throws -> [Double] {
-    let entry = try #require(bundle.manifest.models.first { $0.kind == .xgboost && $0.horizons == [horizon] })
-    let ensemble = try TreeEnsemble.xgboost(try bundle.data(entry.file), classCount: 2, featureCount: bundle.manifest.featureSet.columns.count, rounds: 0)
+  static func nativeTrees(
+    _ bundle: ModelBundle,
+    horizon: Int,
+    rows: [Double],
+    count: Int,
+    scaler: FeatureScaler?
+  ) throws -> [Double] {
+    let entry = try #require(
+      bundle.manifest.models.first { $0.kind == .xgboost && $0.horizons == [horizon] }
+    )
+    let ensemble = try TreeEnsemble.xgboost(
+      try bundle.data(entry.file),
+      classCount: 2,
+      featureCount: bundle.manifest.featureSet.columns.count,
+      rounds: 0
+    )
     let scaled = scaler.map { $0.transform(batch: rows) } ?? rows
     let width = bundle.manifest.featureSet.columns.count
     return scaled.withUnsafeBufferPointer { all in
-      (0..<count).flatMap { r in ensemble.probabilities(UnsafeBufferPointer(rebasing: all[(r * width)..<((r + 1) * width)])) }
+      (0 ..< count).flatMap { r in
+        ensemble.probabilities(
+          UnsafeBufferPointer(rebasing: all[(r * width) ..< ((r + 1) * width)])
+        )
+      }
     }
   }
 
   @Test("Model files: written and read through the same types, a round trip gives identical models")
   func roundTrip() throws {
     let model = try LogisticRegression.fit(
-      features: [0, 1, 1, 0, 1, 1, 0.5, 0.2], count: 4, featureCount: 2, labels: [0, 1, 1, 0], classCount: 2, parameters: .init())
-    let file = BundleModelFile(kind: .logisticRegression, horizons: [1], classes: ["DOWN", "UP"], columns: ["a", "b"], model: model)
+      features: [0, 1, 1, 0, 1, 1, 0.5, 0.2],
+      count: 4,
+      featureCount: 2,
+      labels: [0, 1, 1, 0],
+      classCount: 2,
+      parameters: .init()
+    )
+    let file = BundleModelFile(
+      kind: .logisticRegression,
+      horizons: [1],
+      classes: ["DOWN", "UP"],
+      columns: ["a", "b"],
+      model: model
+    )
     let data = try BundleJSON.encoder().encode(file)
-    let read = try BundleJSON.model(LogisticRegression.self, from: data, file: "m.json", kind: .logisticRegression, classes: ["DOWN", "UP"], columns: ["a", "b"])
+    let read = try BundleJSON.model(
+      LogisticRegression.self,
+      from: data,
+      file: "m.json",
+      kind: .logisticRegression,
+      classes: ["DOWN", "UP"],
+      columns: ["a", "b"]
+    )
     #expect(read.model == model)
-    #expect(read.model.probabilities([0.3, 0.7], count: 1) == model.probabilities([0.3, 0.7], count: 1))
+    #expect(
+      read.model.probabilities([0.3, 0.7], count: 1) == model.probabilities([0.3, 0.7], count: 1)
+    )
   }
 
   @Test(
@@ -164,40 +276,72 @@ struct ServableModelTests {
       ("kind", #"vane.model.v1"#, "kind logistic_regression, bundle.json says mlp"),
       ("columns", #"vane.model.v1"#, "columns are not the feature set's"),
       ("format", #"vane.model.v0"#, "format 'vane.model.v0'"),
-    ])
+    ]
+  )
   func refused(defect: String, format: String, message: String) throws {
     let model = try LogisticRegression.fit(
-      features: [0, 1, 1, 0, 1, 1, 0.5, 0.2], count: 4, featureCount: 2, labels: [0, 1, 1, 0], classCount: 2, parameters: .init())
-    var file = BundleModelFile(kind: .logisticRegression, horizons: [1], classes: ["DOWN", "UP"], columns: ["a", "b"], model: model)
+      features: [0, 1, 1, 0, 1, 1, 0.5, 0.2],
+      count: 4,
+      featureCount: 2,
+      labels: [0, 1, 1, 0],
+      classCount: 2,
+      parameters: .init()
+    )
+    var file = BundleModelFile(
+      kind: .logisticRegression,
+      horizons: [1],
+      classes: ["DOWN", "UP"],
+      columns: ["a", "b"],
+      model: model
+    )
     file.format = format
     let data = try BundleJSON.encoder().encode(file)
     let error = try #require(throws: VaneError.self) {
       _ = try BundleJSON.model(
-        LogisticRegression.self, from: data, file: "models/m.json", kind: defect == "kind" ? .mlp : .logisticRegression, classes: ["DOWN", "UP"],
-        columns: defect == "columns" ? ["a", "c"] : ["a", "b"])
+        LogisticRegression.self,
+        from: data,
+        file: "models/m.json",
+        kind: defect == "kind" ? .mlp : .logisticRegression,
+        classes: ["DOWN", "UP"],
+        columns: defect == "columns" ? ["a", "c"] : ["a", "b"]
+      )
     }
     #expect(error.code == .failedPrecondition)
-    #expect(error.message.contains("models/m.json") && error.message.contains(message), "\(error.message)")
+    #expect(
+      error.message.contains("models/m.json") && error.message.contains(message),
+      "\(error.message)"
+    )
   }
 
   @Test("Bad input: a wrong row width and an unknown horizon are INVALID_ARGUMENT naming the field")
   func badInput() async throws {
-    let (_, _, bundle, cleanup) = try await Self.bundleOffPool([ModelSpec(name: "logreg", kind: .logisticRegression(.init()))], stack: false)
+    let (_, _, bundle, cleanup) = try await Self.bundleOffPool(
+      [ModelSpec(name: "logreg", kind: .logisticRegression(.init()))],
+      stack: false
+    )
     defer { cleanup() }
     let servable = try ServableModel(bundle: bundle)
     let width = try #require(throws: VaneError.self) { _ = try servable.predict([1, 2], count: 1) }
     #expect(width.code == .invalidArgument && width.message.contains("features"))
-    let horizon = try #require(throws: VaneError.self) { _ = try servable.predict([1, 2, 0.5], count: 1, horizons: [7]) }
+    let horizon = try #require(throws: VaneError.self) {
+      _ = try servable.predict([1, 2, 0.5], count: 1, horizons: [7])
+    }
     #expect(horizon.code == .invalidArgument && horizon.message.contains("horizon_bars"))
   }
 
   @Test(
     "Served answers equal the bundle's ONNX export through ONNX Runtime within 1e-5 (logistic regression, XGBoost, MLP)",
-    .enabled(if: ONNXRuntimeHarness.enabled, "needs python3 with onnxruntime, or VANE_REQUIRE_ONNXRUNTIME=1"))
+    .enabled(
+      if: ONNXRuntimeHarness.enabled,
+      "needs python3 with onnxruntime, or VANE_REQUIRE_ONNXRUNTIME=1"
+    )
+  )
   func onnxParity() async throws {
     var cases: [ONNXRuntimeHarness.Case] = []
     for model in Self.models() {
-      let (data, _, bundle, cleanup) = try await BlockingPool.shared.run { try Self.bundle([model], stack: false, onnx: true) }
+      let (data, _, bundle, cleanup) = try await BlockingPool.shared.run {
+        try Self.bundle([model], stack: false, onnx: true)
+      }
       defer { cleanup() }
       let served = try ServableModel(bundle: bundle)
       let count = 200
@@ -205,16 +349,27 @@ struct ServableModelTests {
       let horizon = data.horizons[0]
       let answers = try served.predict(rows, count: count, horizons: [horizon])
       let entry = try #require(bundle.manifest.models.first { $0.horizons == [horizon] })
-      cases.append(.init(
-        name: model.name, model: try bundle.data(try #require(entry.onnx)), input: "features", inputShape: [count, data.columns.count], inputs: rows,
-        outputShape: [count, data.classes.count], expected: answers.flatMap { $0[0].raw }))
+      cases.append(
+        .init(
+          name: model.name,
+          model: try bundle.data(try #require(entry.onnx)),
+          input: "features",
+          inputShape: [count, data.columns.count],
+          inputs: rows,
+          outputShape: [count, data.classes.count],
+          expected: answers.flatMap { $0[0].raw }
+        )
+      )
     }
     let (results, versions, checked) = try ONNXRuntimeHarness.check(cases)
     defer { try? FileManager.default.removeItem(at: checked) }
     for c in cases {
       let result = try #require(results[c.name], "\(versions)")
       #expect(result.error == nil, "\(c.name): \(result.error ?? "")")
-      #expect((result.maxAbsDiff ?? 1) < 1e-5, "\(c.name): \(result.maxAbsDiff ?? .nan) (\(versions))")
+      #expect(
+        (result.maxAbsDiff ?? 1) < 1e-5,
+        "\(c.name): \(result.maxAbsDiff ?? .nan) (\(versions))"
+      )
     }
   }
 
@@ -222,45 +377,75 @@ struct ServableModelTests {
     var training = LSTM.Training()
     training.maxEpochs = 3
     training.batchSize = 64
-    return ModelSpec(name: "lstm", kind: .lstm(sequenceLength: 4, hiddenSize: 6, layers: 1, dropout: 0, training: training))
+    return ModelSpec(
+      name: "lstm",
+      kind: .lstm(sequenceLength: 4, hiddenSize: 6, layers: 1, dropout: 0, training: training)
+    )
   }
 
-  @Test("An LSTM bundle answers windows of its sequence length, equal to the trainer's final LSTM within 1e-12; one bar is refused")
+  @Test(
+    "An LSTM bundle answers windows of its sequence length, equal to the trainer's final LSTM within 1e-12; one bar is refused"
+  )
   func lstm() async throws {
-    let (data, final, bundle, cleanup) = try await Self.bundleOffPool([Self.lstmSpec()], stack: false)
+    let (data, final, bundle, cleanup) = try await Self.bundleOffPool(
+      [Self.lstmSpec()],
+      stack: false
+    )
     defer { cleanup() }
     let model = try ServableModel(bundle: bundle)
     #expect(model.inputBars == 4)
     let width = data.columns.count
     let windows = data.windows(length: 4)
-    let rows = ((data.rowCount - 60)..<data.rowCount).filter { windows[$0] != nil }
+    let rows = ((data.rowCount - 60) ..< data.rowCount).filter { windows[$0] != nil }
     // A missing value inside the windows: 0 after scaling, on both paths.
     var raw = data
     raw.features[windows[rows[0]]![1] * width + 2] = .nan
-    let inputs = rows.flatMap { r in windows[r]!.flatMap { raw.features[($0 * width)..<(($0 + 1) * width)] } }
+    let inputs = rows.flatMap { r in
+      windows[r]!.flatMap { raw.features[($0 * width) ..< (($0 + 1) * width)] }
+    }
     let served = try model.predict(inputs, count: rows.count)
-    guard case .lstm(let lstm) = try #require(final.models.first).model else { Issue.record("not an LSTM"); return }
-    let scaled = WalkForwardRun.matrix(raw, rows: Array(0..<raw.rowCount), scaler: final.scaler, finite: true)
-    let p = lstm.probabilities(WalkForwardRun.sequences(rows, windows: windows, scaled: scaled, width: width), count: rows.count)
+    guard case .lstm(let lstm) = try #require(final.models.first).model else {
+      Issue.record("not an LSTM")
+      return
+    }
+    let scaled = WalkForwardRun.matrix(
+      raw,
+      rows: Array(0 ..< raw.rowCount),
+      scaler: final.scaler,
+      finite: true
+    )
+    let p = lstm.probabilities(
+      WalkForwardRun.sequences(rows, windows: windows, scaled: scaled, width: width),
+      count: rows.count
+    )
     for (i, answers) in served.enumerated() {
       #expect(answers.map(\.horizon) == data.horizons)
       for (h, answer) in answers.enumerated() {
         #expect(abs(answer.raw[1] - p[i * data.horizons.count + h]) < 1e-12, "row \(i) head \(h)")
       }
     }
-    #expect(throws: VaneError.self) { try model.predict(Array(data.features[0..<width]), count: 1) }
+    #expect(throws: VaneError.self) {
+      try model.predict(Array(data.features[0 ..< width]), count: 1)
+    }
   }
 
   @Test("A stack over an LSTM and a logistic regression serves every horizon from windows")
   func lstmStack() async throws {
-    let (data, _, bundle, cleanup) = try await Self.bundleOffPool([ModelSpec(name: "logreg", kind: .logisticRegression(.init())), Self.lstmSpec()], stack: true)
+    let (data, _, bundle, cleanup) = try await Self.bundleOffPool(
+      [ModelSpec(name: "logreg", kind: .logisticRegression(.init())), Self.lstmSpec()],
+      stack: true
+    )
     defer { cleanup() }
     let model = try ServableModel(bundle: bundle)
     #expect(model.inputBars == 4 && model.modelKinds.contains(.stack))
     let width = data.columns.count
-    let window = Array(data.features[((data.rowCount - 4) * width)..<(data.rowCount * width)])
+    let window = Array(data.features[((data.rowCount - 4) * width) ..< (data.rowCount * width)])
     let answers = try model.predict(window, count: 1)[0]
     #expect(answers.map(\.horizon) == data.horizons)
-    #expect(answers.allSatisfy { $0.calibrated.allSatisfy(\.isFinite) && abs($0.calibrated.reduce(0, +) - 1) < 1e-9 })
+    #expect(
+      answers.allSatisfy {
+        $0.calibrated.allSatisfy(\.isFinite) && abs($0.calibrated.reduce(0, +) - 1) < 1e-9
+      }
+    )
   }
 }

@@ -14,7 +14,10 @@ import VaneServing
 @Suite("Training reference and trust checks", .timeLimit(.minutes(5)))
 struct TrainingReferenceTests {
   static let served: (data: TrainingData, final: FinalFit, bundle: ModelBundle) = {
-    let (data, final, bundle, _) = try! ServableModelTests.bundle([ModelSpec(name: "logreg", kind: .logisticRegression(.init()))], stack: false)
+    let (data, final, bundle, _) = try! ServableModelTests.bundle(
+      [ModelSpec(name: "logreg", kind: .logisticRegression(.init()))],
+      stack: false
+    )
     return (data, final, bundle)
   }()
 
@@ -22,7 +25,9 @@ struct TrainingReferenceTests {
     try await BlockingPool.shared.run { Self.served }
   }
 
-  @Test("The bundle records the final fit's data range, per-column statistics, a fixed-size sample and the served score deciles")
+  @Test(
+    "The bundle records the final fit's data range, per-column statistics, a fixed-size sample and the served score deciles"
+  )
   func written() async throws {
     let (data, final, bundle) = try await Self.trained()
     let reference = try #require(try ServableModel(bundle: bundle).reference)
@@ -37,9 +42,12 @@ struct TrainingReferenceTests {
     let width = data.columns.count
     let scaler = try #require(final.scaler)
     let scaled = scaler.transform(batch: data.rows(rows))
-    let column = (0..<rows.count).map { scaled[$0 * width] }.filter(\.isFinite)
-    #expect(abs(try #require(reference.columns[0].mean) - column.reduce(0, +) / Double(column.count)) < 1e-12)
-    let raw = (0..<rows.count).map { data.features[rows[$0] * width] }
+    let column = (0 ..< rows.count).map { scaled[$0 * width] }.filter(\.isFinite)
+    #expect(
+      abs(try #require(reference.columns[0].mean) - column.reduce(0, +) / Double(column.count))
+        < 1e-12
+    )
+    let raw = (0 ..< rows.count).map { data.features[rows[$0] * width] }
     #expect(reference.columns[0].distribution == DecileDistribution(raw))
     #expect(reference.scores.map(\.horizon) == data.horizons)
     // Out-of-fold rows carry their bar times.
@@ -49,26 +57,48 @@ struct TrainingReferenceTests {
     #expect(zip(times, times.dropFirst()).allSatisfy { $0 <= $1 })
   }
 
-  @Test("Write then read is the identity; a reference for other columns or a bad decile table is refused naming the key")
+  @Test(
+    "Write then read is the identity; a reference for other columns or a bad decile table is refused naming the key"
+  )
   func roundTrip() throws {
     let reference = TrainingReference.summarise(
-      columns: ["a", "b"], raw: [1, 2, 3, 4, 5, .nan], scaled: [0.1, 0.2, 0.3, 0.4, 0.5, .nan], rows: 3, dataStart: 0, dataEnd: 3_600_000,
-      classCount: 2, scores: [(1, [0.4, 0.6, 0.7, 0.3, 0.5, 0.5])])
+      columns: ["a", "b"],
+      raw: [1, 2, 3, 4, 5, .nan],
+      scaled: [0.1, 0.2, 0.3, 0.4, 0.5, .nan],
+      rows: 3,
+      dataStart: 0,
+      dataEnd: 3_600_000,
+      classCount: 2,
+      scores: [(1, [0.4, 0.6, 0.7, 0.3, 0.5, 0.5])]
+    )
     let data = try BundleJSON.encoder().encode(reference)
-    #expect(try TrainingReference.decode(data, columns: ["a", "b"], classCount: 2, name: "b") == reference)
+    #expect(
+      try TrainingReference.decode(data, columns: ["a", "b"], classCount: 2, name: "b") == reference
+    )
     #expect(reference.sample.allSatisfy { $0.isFinite })
-    #expect(throws: VaneError.self) { try TrainingReference.decode(data, columns: ["b", "a"], classCount: 2, name: "b") }
+    #expect(throws: VaneError.self) {
+      try TrainingReference.decode(data, columns: ["b", "a"], classCount: 2, name: "b")
+    }
     var broken = reference
     broken.columns[0].distribution?.edges.reverse()
     broken.columns[0].distribution?.edges[0] = 99
-    let error = #expect(throws: VaneError.self) { try TrainingReference.decode(try BundleJSON.encoder().encode(broken), columns: ["a", "b"], classCount: 2, name: "b") }
+    let error = #expect(throws: VaneError.self) {
+      try TrainingReference.decode(
+        try BundleJSON.encoder().encode(broken),
+        columns: ["a", "b"],
+        classCount: 2,
+        name: "b"
+      )
+    }
     #expect(error?.message.contains("columns[0].distribution") == true)
   }
 
-  @Test("PSI: a sample against itself is 0, a shifted one is large; the decile table agrees with the gatekeeper's PSI")
+  @Test(
+    "PSI: a sample against itself is 0, a shifted one is large; the decile table agrees with the gatekeeper's PSI"
+  )
   func psi() {
     var random = SeededRandom(seed: 3)
-    let reference = (0..<2_000).map { _ in Double.random(in: 0..<1, using: &random) }
+    let reference = (0 ..< 2_000).map { _ in Double.random(in: 0 ..< 1, using: &random) }
     let same = DecileDistribution(reference)!
     #expect(same.psi(reference) < 1e-12)
     let shifted = reference.map { $0 + 0.5 }
@@ -77,13 +107,19 @@ struct TrainingReferenceTests {
     #expect(same.psi(counts: [Int](repeating: 0, count: 10)).isNaN)
   }
 
-  @Test("A training row passes; a row with one column 50 training deviations out names that column and is dissimilar")
+  @Test(
+    "A training row passes; a row with one column 50 training deviations out names that column and is dissimilar"
+  )
   func outOfDistribution() async throws {
     let (data, final, bundle) = try await Self.trained()
     let model = try ServableModel(bundle: bundle)
     let reference = try #require(model.reference)
     let width = data.columns.count
-    let row = Array(data.features[(final.window.trainRows[10] * width)..<((final.window.trainRows[10] + 1) * width)])
+    let row = Array(
+      data.features[
+        (final.window.trainRows[10] * width) ..< ((final.window.trainRows[10] + 1) * width)
+      ]
+    )
     let clean = model.assess(row, count: 1, now: Date())[0]
     #expect(!clean.outOfDistribution, "\(clean)")
     #expect(try #require(clean.dissimilarity) < TrustPolicy.defaultDissimilarityThreshold)
@@ -91,7 +127,8 @@ struct TrainingReferenceTests {
     let scaler = try #require(final.scaler)
     var far = row
     let c = 2
-    let target = try #require(reference.columns[c].mean) + 50 * (try #require(reference.columns[c].std))
+    let target =
+      try #require(reference.columns[c].mean) + 50 * (try #require(reference.columns[c].std))
     far[c] = target * scaler.scale[c] + scaler.center[c]
     let flagged = model.assess(far, count: 1, now: Date())[0]
     #expect(flagged.outOfBoundColumns == [data.columns[c]])
@@ -103,15 +140,25 @@ struct TrainingReferenceTests {
     #expect(!lenient.assess(far, count: 1, now: Date())[0].outOfDistribution)
   }
 
-  @Test("Expiry: older than max_model_age since the training data ended is expired, younger is not", arguments: [(1.0, false), (25.0, true)])
+  @Test(
+    "Expiry: older than max_model_age since the training data ended is expired, younger is not",
+    arguments: [(1.0, false), (25.0, true)]
+  )
   func expiry(hours: Double, expired: Bool) async throws {
     let (_, _, bundle) = try await Self.trained()
     var model = try ServableModel(bundle: bundle)
     model.policy = TrustPolicy(maxModelAge: .seconds(24 * 3600))
     let end = try #require(model.dataEnd)
-    let report = model.assess(model.warmUpRows.values, count: 1, now: end.addingTimeInterval(hours * 3600))[0]
+    let report = model.assess(
+      model.warmUpRows.values,
+      count: 1,
+      now: end.addingTimeInterval(hours * 3600)
+    )[0]
     #expect(report.expired == expired)
     model.policy.maxModelAge = nil
-    #expect(!model.assess(model.warmUpRows.values, count: 1, now: end.addingTimeInterval(hours * 3600))[0].expired)
+    #expect(
+      !model.assess(model.warmUpRows.values, count: 1, now: end.addingTimeInterval(hours * 3600))[0]
+        .expired
+    )
   }
 }

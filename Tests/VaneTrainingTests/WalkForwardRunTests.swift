@@ -16,9 +16,9 @@ struct WalkForwardRunTests {
     var rng = SplitMix64(seed: seed)
     var features: [Double] = [], open: [Int64] = [], symbol: [Int] = []
     var labels: [[Int]] = [[], []], ends: [[Int64]] = [[], []]
-    for t in 0..<(n / 2) {
+    for t in 0 ..< (n / 2) {
       let bar = Int64(t + (t >= 500 ? 7 : 0))
-      for s in 0..<2 {
+      for s in 0 ..< 2 {
         let signal = rng.normal(), noise = rng.normal()
         features += [signal, noise, 0.5 + 0.1 * rng.uniform()]
         open.append(bar * Self.hour)
@@ -30,11 +30,22 @@ struct WalkForwardRunTests {
       }
     }
     return try TrainingData(
-      columns: ["signal", "noise", "hvol_20"], features: features, openTimes: open, symbolIndex: symbol, symbols: ["A", "B"],
-      horizons: [1, 3], labels: labels, labelEnds: ends, classes: ["DOWN", "UP"], barMs: Self.hour)
+      columns: ["signal", "noise", "hvol_20"],
+      features: features,
+      openTimes: open,
+      symbolIndex: symbol,
+      symbols: ["A", "B"],
+      horizons: [1, 3],
+      labels: labels,
+      labelEnds: ends,
+      classes: ["DOWN", "UP"],
+      barMs: Self.hour
+    )
   }
 
-  @Test("Logistic regression, XGBoost and an MLP per horizon, an LSTM over both, a stack: OOF on every tested row, nothing from the future")
+  @Test(
+    "Logistic regression, XGBoost and an MLP per horizon, an LSTM over both, a stack: OOF on every tested row, nothing from the future"
+  )
   func run() throws {
     let data = try Self.data(rows: 3_000, seed: 1)
     var xgb = XGBoostModel.Parameters()
@@ -52,18 +63,36 @@ struct WalkForwardRunTests {
     lstm.learningRate = 1e-2
     let spec = RunSpec(
       models: [
-        ModelSpec(name: "logreg", kind: .logisticRegression(.init())), ModelSpec(name: "xgb", kind: .xgboost(xgb)),
-        ModelSpec(name: "mlp", kind: .mlp(units: [8], activation: .relu, dropout: 0.1, training: mlp)),
-        ModelSpec(name: "lstm", kind: .lstm(sequenceLength: 4, hiddenSize: 6, layers: 1, dropout: 0, training: lstm)),
+        ModelSpec(name: "logreg", kind: .logisticRegression(.init())),
+        ModelSpec(name: "xgb", kind: .xgboost(xgb)),
+        ModelSpec(
+          name: "mlp",
+          kind: .mlp(units: [8], activation: .relu, dropout: 0.1, training: mlp)
+        ),
+        ModelSpec(
+          name: "lstm",
+          kind: .lstm(sequenceLength: 4, hiddenSize: 6, layers: 1, dropout: 0, training: lstm)
+        ),
       ],
-      plan: try WalkForwardPlan(trainBars: 300, testBars: 150, purgeBars: 3, embargoBars: 1, validationBars: 30),
-      stacking: .init(minimumFolds: 2))
+      plan: try WalkForwardPlan(
+        trainBars: 300,
+        testBars: 150,
+        purgeBars: 3,
+        embargoBars: 1,
+        validationBars: 30
+      ),
+      stacking: .init(minimumFolds: 2)
+    )
     var events = 0
     let runs = try WalkForwardRun.run(spec, data: data) { _ in
       events += 1
       return true
     }
-    #expect(runs.map(\.name) == ["logreg", "logreg", "xgb", "xgb", "mlp", "mlp", "lstm", "lstm", "stack", "stack"])
+    #expect(
+      runs.map(\.name) == [
+        "logreg", "logreg", "xgb", "xgb", "mlp", "mlp", "lstm", "lstm", "stack", "stack",
+      ]
+    )
     #expect(events > 0)
     for run in runs {
       #expect(run.outOfFoldRows > 500, "\(run.name) h\(run.horizon): \(run.outOfFoldRows) OOF rows")
@@ -82,9 +111,17 @@ struct WalkForwardRunTests {
   @Test("Cancelling stops the run with CANCELLED")
   func cancel() throws {
     let data = try Self.data(rows: 2_000, seed: 2)
-    let spec = RunSpec(models: [ModelSpec(name: "logreg", kind: .logisticRegression(.init()))], plan: try WalkForwardPlan(trainBars: 300, testBars: 150, purgeBars: 3))
+    let spec = RunSpec(
+      models: [ModelSpec(name: "logreg", kind: .logisticRegression(.init()))],
+      plan: try WalkForwardPlan(trainBars: 300, testBars: 150, purgeBars: 3)
+    )
     var calls = 0
-    #expect { _ = try WalkForwardRun.run(spec, data: data) { _ in calls += 1; return calls < 3 } } throws: { ($0 as? VaneError)?.code == .cancelled }
+    #expect {
+      _ = try WalkForwardRun.run(spec, data: data) { _ in
+        calls += 1
+        return calls < 3
+      }
+    } throws: { ($0 as? VaneError)?.code == .cancelled }
   }
 
   @Test("LSTM windows never cross a gap or a symbol")
@@ -95,7 +132,11 @@ struct WalkForwardRunTests {
       guard let window else { continue }
       #expect(window.last == row && window.count == 4)
       #expect(window.allSatisfy { data.symbolIndex[$0] == data.symbolIndex[row] })
-      #expect(zip(window, window.dropFirst()).allSatisfy { data.openTimes[$1] - data.openTimes[$0] == Self.hour })
+      #expect(
+        zip(window, window.dropFirst()).allSatisfy {
+          data.openTimes[$1] - data.openTimes[$0] == Self.hour
+        }
+      )
     }
     // The first three bars of each symbol, and the three after the gap, have no window.
     #expect(windows.filter { $0 == nil }.count == 2 * 3 * 2)

@@ -45,8 +45,14 @@ public struct DatasetSpec: Sendable {
   public var keepIncompleteRows: Bool
 
   public init(
-    symbols: [String], interval: CandleInterval, featureSet: FeatureSet, labels: LabelSpec,
-    from: Int64 = .min, to: Int64 = .max, restrictLabelsToRange: Bool = false, keepIncompleteRows: Bool = false
+    symbols: [String],
+    interval: CandleInterval,
+    featureSet: FeatureSet,
+    labels: LabelSpec,
+    from: Int64 = .min,
+    to: Int64 = .max,
+    restrictLabelsToRange: Bool = false,
+    keepIncompleteRows: Bool = false
   ) {
     self.symbols = symbols
     self.interval = interval
@@ -69,9 +75,11 @@ public struct DatasetSpec: Sendable {
     }
     return [
       "symbols=\(self.symbols.joined(separator: ","))", "interval=\(self.interval.rawValue)",
-      "feature_set=\(self.featureSet.id):\(self.featureSet.sha256)", "labels=\(self.labels.kind.rawValue)",
+      "feature_set=\(self.featureSet.id):\(self.featureSet.sha256)",
+      "labels=\(self.labels.kind.rawValue)",
       "horizons=\(self.labels.horizons.map(String.init).joined(separator: ","))", "band=\(band)",
-      "from=\(self.from)", "to=\(self.to)", "restrict=\(self.restrictLabelsToRange)", "keep=\(self.keepIncompleteRows)",
+      "from=\(self.from)", "to=\(self.to)", "restrict=\(self.restrictLabelsToRange)",
+      "keep=\(self.keepIncompleteRows)",
     ].joined(separator: "\n")
   }
 }
@@ -96,7 +104,9 @@ public struct Dataset: Sendable {
   ///   - cached: a symbol's frame under `spec.featureSet` from a cache over the same candles (a
   ///     ``FeatureEngine``); nil computes it here.
   public static func build(
-    _ spec: DatasetSpec, candles: (String) throws -> [Candle], frames cached: ((String) throws -> FeatureFrame)? = nil
+    _ spec: DatasetSpec,
+    candles: (String) throws -> [Candle],
+    frames cached: ((String) throws -> FeatureFrame)? = nil
   ) throws -> Dataset {
     var loaded: [String: [Candle]] = [:]
     func series(_ symbol: String) throws -> [Candle] {
@@ -108,7 +118,12 @@ public struct Dataset: Sendable {
     var frames: [FeatureFrame] = []
     var labels: [[HorizonLabels]] = []
     for symbol in spec.symbols {
-      let inputs = try FeatureInputs.load(symbol: symbol, interval: spec.interval, featureSet: spec.featureSet, candles: series)
+      let inputs = try FeatureInputs.load(
+        symbol: symbol,
+        interval: spec.interval,
+        featureSet: spec.featureSet,
+        candles: series
+      )
       frames.append(try cached?(symbol) ?? spec.featureSet.frame(inputs))
       labels.append(spec.labels.labels(inputs.candles, interval: spec.interval))
     }
@@ -117,7 +132,7 @@ public struct Dataset: Sendable {
     var exclusions: [String: ExclusionCount] = [:]
     var candidates = 0
     for (s, frame) in frames.enumerated() {
-      for r in 0..<frame.rowCount {
+      for r in 0 ..< frame.rowCount {
         let t = frame.openTimes[r]
         guard t >= spec.from, t < spec.to else { continue }
         let horizons = labels[s]
@@ -150,20 +165,35 @@ public struct Dataset: Sendable {
     for symbol in loaded.keys.sorted() {
       hasher.update(data: Data(symbol.utf8))
       for candle in loaded[symbol]! {
-        var words = [UInt64(bitPattern: candle.openTime), candle.open.bitPattern, candle.high.bitPattern, candle.low.bitPattern, candle.close.bitPattern, candle.volume.bitPattern]
+        var words = [
+          UInt64(bitPattern: candle.openTime), candle.open.bitPattern, candle.high.bitPattern,
+          candle.low.bitPattern, candle.close.bitPattern, candle.volume.bitPattern,
+        ]
         words.withUnsafeMutableBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
       }
     }
     let order: [ExclusionReason] = ExclusionReason.allCases
     return Dataset(
-      spec: spec, frames: frames, labels: labels, rows: chosen.map { ($0.symbol, $0.row) },
+      spec: spec,
+      frames: frames,
+      labels: labels,
+      rows: chosen.map { ($0.symbol, $0.row) },
       exclusions: exclusions.values.sorted {
-        ($0.symbol, order.firstIndex(of: $0.reason)!) < ($1.symbol, order.firstIndex(of: $1.reason)!)
+        ($0.symbol, order.firstIndex(of: $0.reason)!) < (
+          $1.symbol, order.firstIndex(of: $1.reason)!
+        )
       },
-      id: hasher.finalize().hexString, candidateRows: candidates)
+      id: hasher.finalize().hexString,
+      candidateRows: candidates
+    )
   }
 
-  private static func count(_ counts: inout [String: ExclusionCount], _ reason: ExclusionReason, _ symbol: String, _ t: Int64) {
+  private static func count(
+    _ counts: inout [String: ExclusionCount],
+    _ reason: ExclusionReason,
+    _ symbol: String,
+    _ t: Int64
+  ) {
     let key = "\(symbol)|\(reason.rawValue)"
     if var existing = counts[key] {
       existing.rows += 1
@@ -171,28 +201,39 @@ public struct Dataset: Sendable {
       existing.lastOpenTime = max(existing.lastOpenTime, t)
       counts[key] = existing
     } else {
-      counts[key] = ExclusionCount(reason: reason, symbol: symbol, rows: 1, firstOpenTime: t, lastOpenTime: t)
+      counts[key] = ExclusionCount(
+        reason: reason,
+        symbol: symbol,
+        rows: 1,
+        firstOpenTime: t,
+        lastOpenTime: t
+      )
     }
   }
 
   /// Rows emitted, and rows left out.
   public var rowCount: Int { self.rows.count }
-  public var excludedCount: Int { self.spec.keepIncompleteRows ? 0 : self.exclusions.reduce(0) { $0 + $1.rows } }
+  public var excludedCount: Int {
+    self.spec.keepIncompleteRows ? 0 : self.exclusions.reduce(0) { $0 + $1.rows }
+  }
 
   /// Rows [range) as a block.
   public func block(_ range: Range<Int>) -> DatasetBlock {
     let horizons = self.spec.labels.horizons.count
     let width = self.spec.featureSet.columns.count
     var block = DatasetBlock(
-      firstRowIndex: range.lowerBound, labels: Array(repeating: [], count: horizons),
-      labelEnds: Array(repeating: [], count: horizons), forwardReturns: Array(repeating: [], count: horizons))
+      firstRowIndex: range.lowerBound,
+      labels: Array(repeating: [], count: horizons),
+      labelEnds: Array(repeating: [], count: horizons),
+      forwardReturns: Array(repeating: [], count: horizons)
+    )
     block.openTimes.reserveCapacity(range.count)
     block.features.reserveCapacity(range.count * width)
     for (s, r) in self.rows[range] {
       let frame = self.frames[s]
       block.openTimes.append(frame.openTimes[r])
       block.symbolIndex.append(UInt32(s))
-      for c in 0..<width { block.features.append(frame.columns[c][r]) }
+      for c in 0 ..< width { block.features.append(frame.columns[c][r]) }
       for (h, labels) in self.labels[s].enumerated() {
         block.labels[h].append(labels.label[r])
         block.labelEnds[h].append(labels.labelEnd[r])

@@ -88,13 +88,19 @@ public final class FeatureEngine: Sendable {
   }
 
   /// The frame of a market under a feature set, over everything stored.
-  public func frame(symbol: String, interval: CandleInterval, featureSet: FeatureSet) throws -> FeatureFrame {
+  public func frame(
+    symbol: String,
+    interval: CandleInterval,
+    featureSet: FeatureSet
+  ) throws -> FeatureFrame {
     let key = Key(symbol: symbol, interval: interval, featureSet: featureSet.id)
     let (cached, version) = self.state.withLock { ($0.cached(key), $0.version) }
     if let cached { return cached }
-    let frame = featureSet.frame(try FeatureInputs.load(symbol: symbol, interval: interval, featureSet: featureSet) {
-      try self.candles(symbol: $0, interval: interval)
-    })
+    let frame = featureSet.frame(
+      try FeatureInputs.load(symbol: symbol, interval: interval, featureSet: featureSet) {
+        try self.candles(symbol: $0, interval: interval)
+      }
+    )
     self.state.withLock { $0.store(frame, for: key, computedAt: version) }
     return frame
   }
@@ -129,13 +135,17 @@ public final class FeatureEngine: Sendable {
   /// Tells the engine an ingest wrote to a market, at open times from `from` on (nil: anywhere):
   /// caches go stale, streams wake up.
   public func didIngest(symbol: String, interval: CandleInterval, from: Int64? = nil) {
-    let subscribers = self.state.withLock { $0.changed(Series(symbol: symbol, interval: interval), from: from ?? .min) }
+    let subscribers = self.state.withLock {
+      $0.changed(Series(symbol: symbol, interval: interval), from: from ?? .min)
+    }
     for subscriber in subscribers { subscriber.yield(Change(symbol: symbol, interval: interval)) }
   }
 
   /// Changes from now on, until the stream is dropped.
   public func changes() -> AsyncStream<Change> {
-    let (stream, continuation) = AsyncStream<Change>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+    let (stream, continuation) = AsyncStream<Change>.makeStream(
+      bufferingPolicy: .bufferingNewest(1024)
+    )
     let id = self.state.withLock { $0.subscribe(continuation) }
     continuation.onTermination = { [weak self] _ in
       self?.state.withLock { $0.unsubscribe(id) }

@@ -23,7 +23,11 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
   /// non-finite values per column. A column with zero spread (or no finite values) gets scale 1
   /// so it never divides by zero; `scaled[c] == false` keeps it as is.
   public static func fit(
-    method: Method, columns: [String], scaled: [Bool], values: [Double], rows: Int
+    method: Method,
+    columns: [String],
+    scaled: [Bool],
+    values: [Double],
+    rows: Int
   ) -> FeatureScaler {
     precondition(values.count == rows * columns.count && scaled.count == columns.count)
     var center = [Double](repeating: 0, count: columns.count)
@@ -32,7 +36,7 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
     column.reserveCapacity(rows)
     for c in columns.indices where scaled[c] {
       column.removeAll(keepingCapacity: true)
-      for r in 0..<rows {
+      for r in 0 ..< rows {
         let value = values[r * columns.count + c]
         if value.isFinite { column.append(value) }
       }
@@ -43,15 +47,23 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
         // Two passes: the mean first, then squared deviations (no cancellation).
         let mean = column.reduce(0, +) / Double(column.count)
         center[c] = mean
-        spread = (column.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(column.count)).squareRoot()
+        spread = (column.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(column.count))
+          .squareRoot()
       case .robust:
         column.sort()
         center[c] = Statistics.quantile(sorted: column, 0.5)
-        spread = Statistics.quantile(sorted: column, 0.75) - Statistics.quantile(sorted: column, 0.25)
+        spread =
+          Statistics.quantile(sorted: column, 0.75) - Statistics.quantile(sorted: column, 0.25)
       }
       scale[c] = spread > 0 && spread.isFinite ? spread : 1
     }
-    return FeatureScaler(method: method, columns: columns, center: center, scale: scale, fittedRows: rows)
+    return FeatureScaler(
+      method: method,
+      columns: columns,
+      center: center,
+      scale: scale,
+      fittedRows: rows
+    )
   }
 
   /// One row scaled.
@@ -67,7 +79,7 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
     var out = values
     out.withUnsafeMutableBufferPointer { out in
       for start in stride(from: 0, to: out.count, by: width) {
-        for c in 0..<width { out[start + c] = (out[start + c] - self.center[c]) / self.scale[c] }
+        for c in 0 ..< width { out[start + c] = (out[start + c] - self.center[c]) / self.scale[c] }
       }
     }
     return out
@@ -75,14 +87,23 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
 
   /// The same scaling for `wanted` columns, in that order; nil when one is not this scaler's.
   public func selecting(_ wanted: [String]) -> FeatureScaler? {
-    let index = Dictionary(self.columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    let index = Dictionary(
+      self.columns.enumerated().map { ($1, $0) },
+      uniquingKeysWith: { first, _ in first }
+    )
     var center: [Double] = [], scale: [Double] = []
     for column in wanted {
       guard let i = index[column] else { return nil }
       center.append(self.center[i])
       scale.append(self.scale[i])
     }
-    return FeatureScaler(method: self.method, columns: wanted, center: center, scale: scale, fittedRows: self.fittedRows)
+    return FeatureScaler(
+      method: self.method,
+      columns: wanted,
+      center: center,
+      scale: scale,
+      fittedRows: self.fittedRows
+    )
   }
 
   /// JSON for the bundle (sorted keys, so equal scalers serialise to equal bytes).
@@ -96,9 +117,15 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
   public static func decode(_ data: Data) throws -> FeatureScaler {
     let scaler = try JSONDecoder().decode(FeatureScaler.self, from: data)
     guard scaler.center.count == scaler.columns.count, scaler.scale.count == scaler.columns.count,
-          scaler.scale.allSatisfy({ $0.isFinite && $0 != 0 }), scaler.center.allSatisfy(\.isFinite)
+      scaler.scale.allSatisfy({ $0.isFinite && $0 != 0 }), scaler.center.allSatisfy(\.isFinite)
     else {
-      throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "scaler: center and scale must have one finite value per column, scale non-zero"))
+      throw DecodingError.dataCorrupted(
+        .init(
+          codingPath: [],
+          debugDescription:
+            "scaler: center and scale must have one finite value per column, scale non-zero"
+        )
+      )
     }
     return scaler
   }

@@ -68,7 +68,12 @@ public struct FeatureSet: Sendable {
       "references\t\(self.referenceSymbols.joined(separator: ","))",
     ]
     for column in self.columns {
-      lines.append([column.name, column.group, "\(column.lookback)", column.scaled ? "scaled" : "unscaled", column.definition].joined(separator: "\t"))
+      lines.append(
+        [
+          column.name, column.group, "\(column.lookback)", column.scaled ? "scaled" : "unscaled",
+          column.definition,
+        ].joined(separator: "\t")
+      )
     }
     return lines.joined(separator: "\n") + "\n"
   }
@@ -92,7 +97,12 @@ public struct FeatureInputs: Sendable {
   /// Reference series by symbol (the target's own may be absent: it is taken from `candles`).
   public var references: [String: [Candle]]
 
-  public init(symbol: String, interval: CandleInterval, candles: [Candle], references: [String: [Candle]]) {
+  public init(
+    symbol: String,
+    interval: CandleInterval,
+    candles: [Candle],
+    references: [String: [Candle]]
+  ) {
     self.symbol = symbol
     self.interval = interval
     self.candles = candles
@@ -104,13 +114,21 @@ extension FeatureInputs {
   /// What `featureSet` reads for `symbol`: the symbol's own series and every reference
   /// symbol's other than its own, each from `load`.
   public static func load(
-    symbol: String, interval: CandleInterval, featureSet: FeatureSet, candles load: (String) throws -> [Candle]
+    symbol: String,
+    interval: CandleInterval,
+    featureSet: FeatureSet,
+    candles load: (String) throws -> [Candle]
   ) rethrows -> FeatureInputs {
     var references: [String: [Candle]] = [:]
     for reference in featureSet.referenceSymbols where reference != symbol {
       references[reference] = try load(reference)
     }
-    return FeatureInputs(symbol: symbol, interval: interval, candles: try load(symbol), references: references)
+    return FeatureInputs(
+      symbol: symbol,
+      interval: interval,
+      candles: try load(symbol),
+      references: references
+    )
   }
 }
 

@@ -68,22 +68,31 @@ extension LabelSpec {
       let segments = SeriesMath.segments(times, step: step)
       band = SeriesMath.perSegment(segments, count: candles.count) { segment in
         Indicators.ATR(period: period)(
-          high: candles[segment].map(\.high), low: candles[segment].map(\.low), close: candles[segment].map(\.close))
+          high: candles[segment].map(\.high),
+          low: candles[segment].map(\.low),
+          close: candles[segment].map(\.close)
+        )
       }
     case .volatility(_, let window)?:
       var position = [Int](repeating: 0, count: candles.count)
-      for i in candles.indices.dropFirst() where times[i] - times[i - 1] == step { position[i] = position[i - 1] + 1 }
-      band = SeriesMath.rollingMoments(SeriesMath.logReturn(close, k: 1, position: position), w: window).std
+      for i in candles.indices.dropFirst() where times[i] - times[i - 1] == step {
+        position[i] = position[i - 1] + 1
+      }
+      band =
+        SeriesMath.rollingMoments(SeriesMath.logReturn(close, k: 1, position: position), w: window)
+        .std
     case .returnThreshold?, nil:
       break
     }
     let last = times.last ?? 0
     return self.horizons.map { h in
       var result = HorizonLabels(
-        horizon: h, label: [Int32](repeating: -1, count: candles.count),
+        horizon: h,
+        label: [Int32](repeating: -1, count: candles.count),
         labelEnd: times.map { $0 + Int64(h + 1) * step },
         forwardReturn: [Double](repeating: .nan, count: candles.count),
-        blockedByGap: [Bool](repeating: false, count: candles.count))
+        blockedByGap: [Bool](repeating: false, count: candles.count)
+      )
       for i in candles.indices {
         guard runLeft[i] > h else {
           // Unresolved: a gap if the exit bar's time is already covered by stored data.
@@ -92,7 +101,12 @@ extension LabelSpec {
         }
         let r = Foundation.log(close[i + h] / close[i])
         result.forwardReturn[i] = r
-        result.label[i] = self.classify(r: r, move: close[i + h] - close[i], band: band[i], horizon: h)
+        result.label[i] = self.classify(
+          r: r,
+          move: close[i + h] - close[i],
+          band: band[i],
+          horizon: h
+        )
       }
       return result
     }

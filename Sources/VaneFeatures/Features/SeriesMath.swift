@@ -8,17 +8,21 @@ enum SeriesMath {
   static func segments(_ openTimes: [Int64], step: Int64) -> [Range<Int>] {
     var segments: [Range<Int>] = []
     var start = 0
-    for i in 1..<max(openTimes.count, 1) where openTimes[i] - openTimes[i - 1] != step {
-      segments.append(start..<i)
+    for i in 1 ..< max(openTimes.count, 1) where openTimes[i] - openTimes[i - 1] != step {
+      segments.append(start ..< i)
       start = i
     }
-    if start < openTimes.count { segments.append(start..<openTimes.count) }
+    if start < openTimes.count { segments.append(start ..< openTimes.count) }
     return segments
   }
 
   /// Applies `kernel` to each segment separately (it sees one gap-free run) and stitches the
   /// results; bars a kernel leaves NaN (its warm-up) stay missing.
-  static func perSegment(_ segments: [Range<Int>], count: Int, _ kernel: (Range<Int>) -> [Double]) -> [Double] {
+  static func perSegment(
+    _ segments: [Range<Int>],
+    count: Int,
+    _ kernel: (Range<Int>) -> [Double]
+  ) -> [Double] {
     var out = [Double](repeating: .nan, count: count)
     for segment in segments {
       let values = kernel(segment)
@@ -40,7 +44,11 @@ enum SeriesMath {
   /// (the result is NaN until `w` finite values in a row are available again). `ddof` 0 is
   /// the population form, 1 the sample form. Sums are kept relative to the window's first
   /// value, which keeps large-valued series (volumes) from cancelling.
-  static func rollingMoments(_ x: [Double], w: Int, ddof: Int = 0) -> (mean: [Double], std: [Double]) {
+  static func rollingMoments(
+    _ x: [Double],
+    w: Int,
+    ddof: Int = 0
+  ) -> (mean: [Double], std: [Double]) {
     precondition(w > ddof)
     var mean = [Double](repeating: .nan, count: x.count)
     var std = [Double](repeating: .nan, count: x.count)
@@ -85,14 +93,26 @@ enum SeriesMath {
     for i in x.indices {
       guard x[i].isFinite, y[i].isFinite else {
         run = 0
-        sx = 0; sy = 0; sxx = 0; syy = 0; sxy = 0
+        sx = 0
+        sy = 0
+        sxx = 0
+        syy = 0
+        sxy = 0
         continue
       }
-      sx += x[i]; sy += y[i]; sxx += x[i] * x[i]; syy += y[i] * y[i]; sxy += x[i] * y[i]
+      sx += x[i]
+      sy += y[i]
+      sxx += x[i] * x[i]
+      syy += y[i] * y[i]
+      sxy += x[i] * y[i]
       run += 1
       if run > w {
         let a = x[i - w], b = y[i - w]
-        sx -= a; sy -= b; sxx -= a * a; syy -= b * b; sxy -= a * b
+        sx -= a
+        sy -= b
+        sxx -= a * a
+        syy -= b * b
+        sxy -= a * b
       }
       if run >= w {
         let n = Double(w)
@@ -108,7 +128,12 @@ enum SeriesMath {
   /// For each target bar opened at `openTimes[i]` (length `step`), the index into
   /// `higherOpenTimes` of the latest higher-timeframe bar (length `higherStep`) that had
   /// closed when the target bar closed, or nil when that bar is not in the series.
-  static func alignCompleted(_ openTimes: [Int64], step: Int64, higherOpenTimes: [Int64], higherStep: Int64) -> [Int?] {
+  static func alignCompleted(
+    _ openTimes: [Int64],
+    step: Int64,
+    higherOpenTimes: [Int64],
+    higherStep: Int64
+  ) -> [Int?] {
     var out = [Int?](repeating: nil, count: openTimes.count)
     var j = 0
     for (i, t) in openTimes.enumerated() {

@@ -42,7 +42,7 @@ extension Indicators {
         var gain = 0.0
         var loss = 0.0
         var previous = x[0]
-        for index in 1...period {
+        for index in 1 ... period {
           let change = x[index] - previous
           previous = x[index]
           let up = 0.0 < change ? change : 0.0
@@ -52,7 +52,7 @@ extension Indicators {
         gain *= reciprocal
         loss *= reciprocal
         output[period] = Self.value(gain: gain, loss: loss)
-        for index in (period + 1)..<count {
+        for index in (period + 1) ..< count {
           let change = x[index] - previous
           previous = x[index]
           let up = 0.0 < change ? change : 0.0
@@ -169,7 +169,9 @@ extension Indicators {
             var slowD: [Double] = []
             let slowK = Indicators.makeArray(count) { kOut in
               slowD = Indicators.makeArray(count) { dOut in
-                guard count > lookback, let high = h.baseAddress, let low = l.baseAddress, let close = c.baseAddress else {
+                guard count > lookback, let high = h.baseAddress, let low = l.baseAddress,
+                  let close = c.baseAddress
+                else {
                   Indicators.fillNaN(kOut, count)
                   Indicators.fillNaN(dOut, count)
                   return
@@ -177,12 +179,25 @@ extension Indicators {
                 // Fast %K goes into the %D array as scratch, %K is its SMA, %D the SMA of %K (which
                 // overwrites the fast %K once it is no longer needed).
                 let fastStart = fastPeriod - 1
-                Indicators.rollingExtremes(high: high, low: low, count: count, period: fastPeriod) { index, highest, lowest in
+                Indicators.rollingExtremes(high: high, low: low, count: count, period: fastPeriod) {
+                  index,
+                  highest,
+                  lowest in
                   dOut[index] = Self.fastK(close: close[index], highest: highest, lowest: lowest)
                 }
-                SMA.run(dOut + fastStart, count: count - fastStart, period: slowKPeriod, into: kOut + fastStart)
+                SMA.run(
+                  dOut + fastStart,
+                  count: count - fastStart,
+                  period: slowKPeriod,
+                  into: kOut + fastStart
+                )
                 let slowStart = fastStart + slowKPeriod - 1
-                SMA.run(kOut + slowStart, count: count - slowStart, period: slowDPeriod, into: dOut + slowStart)
+                SMA.run(
+                  kOut + slowStart,
+                  count: count - slowStart,
+                  period: slowDPeriod,
+                  into: dOut + slowStart
+                )
                 Indicators.fillNaN(kOut, lookback)
                 Indicators.fillNaN(dOut, lookback)
               }
@@ -269,8 +284,15 @@ extension Indicators {
       let count = close.count
       let period = self.period
       let lookback = self.lookback
-      return Indicators.series(high: high, low: low, close: close, lookback: lookback) { high, low, close, output in
-        Indicators.rollingExtremes(high: high, low: low, count: count, period: period) { index, highest, lowest in
+      return Indicators.series(high: high, low: low, close: close, lookback: lookback) {
+        high,
+        low,
+        close,
+        output in
+        Indicators.rollingExtremes(high: high, low: low, count: count, period: period) {
+          index,
+          highest,
+          lowest in
           output[index] = Self.value(close: close[index], highest: highest, lowest: lowest)
         }
       }
@@ -333,10 +355,10 @@ extension Indicators {
     static func value(slots: UnsafePointer<Double>, period: Int, last: Double) -> Double {
       let n = Double(period)
       var total = 0.0
-      for slot in 0..<period { total += slots[slot] }
+      for slot in 0 ..< period { total += slots[slot] }
       let mean = total / n
       var deviation = 0.0
-      for slot in 0..<period { deviation += abs(slots[slot] - mean) }
+      for slot in 0 ..< period { deviation += abs(slots[slot] - mean) }
       return Self.value(last: last, mean: mean, deviation: deviation, n: n)
     }
 
@@ -359,12 +381,16 @@ extension Indicators {
       let count = close.count
       let period = self.period
       let lookback = self.lookback
-      return Indicators.series(high: high, low: low, close: close, lookback: lookback) { high, low, close, output in
+      return Indicators.series(high: high, low: low, close: close, lookback: lookback) {
+        high,
+        low,
+        close,
+        output in
         let slots = UnsafeMutablePointer<Double>.allocate(capacity: period)
         defer { slots.deallocate() }
         func typical(_ index: Int) -> Double { (high[index] + low[index] + close[index]) / 3.0 }
         var slot = 0
-        for index in 0..<lookback {
+        for index in 0 ..< lookback {
           slots[slot] = typical(index)
           slot += 1
         }
@@ -376,7 +402,13 @@ extension Indicators {
           let second = typical(index + 1)
           slots[slot] = first
           let nextSlot = slot + 1 == period ? 0 : slot + 1
-          let pair = Self.values(slots: slots, period: period, first: first, second: second, secondSlot: nextSlot)
+          let pair = Self.values(
+            slots: slots,
+            period: period,
+            first: first,
+            second: second,
+            secondSlot: nextSlot
+          )
           output[index] = pair.first
           output[index + 1] = pair.second
           slots[nextSlot] = second
@@ -395,18 +427,22 @@ extension Indicators {
     /// window is the same with `secondSlot` holding `second`.
     @inline(__always)
     static func values(
-      slots: UnsafePointer<Double>, period: Int, first: Double, second: Double, secondSlot: Int
+      slots: UnsafePointer<Double>,
+      period: Int,
+      first: Double,
+      second: Double,
+      secondSlot: Int
     ) -> (first: Double, second: Double) {
       let n = Double(period)
       var totalA = 0.0
       var totalB = 0.0
-      for slot in 0..<secondSlot {
+      for slot in 0 ..< secondSlot {
         totalA += slots[slot]
         totalB += slots[slot]
       }
       totalA += slots[secondSlot]
       totalB += second
-      for slot in (secondSlot + 1)..<period {
+      for slot in (secondSlot + 1) ..< period {
         totalA += slots[slot]
         totalB += slots[slot]
       }
@@ -414,13 +450,13 @@ extension Indicators {
       let meanB = totalB / n
       var deviationA = 0.0
       var deviationB = 0.0
-      for slot in 0..<secondSlot {
+      for slot in 0 ..< secondSlot {
         deviationA += abs(slots[slot] - meanA)
         deviationB += abs(slots[slot] - meanB)
       }
       deviationA += abs(slots[secondSlot] - meanA)
       deviationB += abs(second - meanB)
-      for slot in (secondSlot + 1)..<period {
+      for slot in (secondSlot + 1) ..< period {
         deviationA += abs(slots[slot] - meanA)
         deviationB += abs(slots[slot] - meanB)
       }
@@ -484,7 +520,7 @@ extension Indicators {
       let count = values.count
       let period = self.period
       return Indicators.series(values, lookback: period) { x, output in
-        for index in period..<count {
+        for index in period ..< count {
           output[index] = Self.value(x[index], x[index - period])
         }
       }

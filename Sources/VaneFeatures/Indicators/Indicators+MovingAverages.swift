@@ -33,12 +33,17 @@ extension Indicators {
 
     /// The running-sum loop, writing `output[period − 1 ..< count]` (shared with STOCH's smoothing).
     @inline(__always)
-    static func run(_ x: UnsafePointer<Double>, count: Int, period: Int, into output: UnsafeMutablePointer<Double>) {
+    static func run(
+      _ x: UnsafePointer<Double>,
+      count: Int,
+      period: Int,
+      into output: UnsafeMutablePointer<Double>
+    ) {
       let divisor = Double(period)
       var total = 0.0
-      for index in 0..<(period - 1) { total += x[index] }
+      for index in 0 ..< (period - 1) { total += x[index] }
       var trailing = 0
-      for index in (period - 1)..<count {
+      for index in (period - 1) ..< count {
         total += x[index]
         output[index] = total / divisor
         total -= x[trailing]
@@ -120,10 +125,10 @@ extension Indicators {
           return
         }
         var total = 0.0
-        for index in 0..<period { total += x[index] }
+        for index in 0 ..< period { total += x[index] }
         var previous = total / Double(period)
         output[lookback] = previous
-        for index in period..<count {
+        for index in period ..< count {
           previous = previous.addingProduct(x[index] - previous, k)
           output[index] = previous
         }

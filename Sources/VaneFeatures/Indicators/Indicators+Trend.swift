@@ -63,12 +63,16 @@ extension Indicators {
       let fastK = 2.0 / Double(fast + 1)
       let slowK = 2.0 / Double(slow + 1)
       let signalK = 2.0 / Double(signal + 1)
-      let (macdLine, signalLine, histogram) = Indicators.series3(values, lookback: lookback) { x, macdOut, signalOut, histogramOut in
+      let (macdLine, signalLine, histogram) = Indicators.series3(values, lookback: lookback) {
+        x,
+        macdOut,
+        signalOut,
+        histogramOut in
         // Seeds: the fast window is the tail of the slow one.
         var slowTotal = 0.0
-        for index in 0..<(slow - fast) { slowTotal += x[index] }
+        for index in 0 ..< (slow - fast) { slowTotal += x[index] }
         var fastTotal = 0.0
-        for index in (slow - fast)..<slow {
+        for index in (slow - fast) ..< slow {
           fastTotal += x[index]
           slowTotal += x[index]
         }
@@ -91,9 +95,16 @@ extension Indicators {
         signalOut[lookback] = signalEMA
         histogramOut[lookback] = macd - signalEMA
         Self.advance(
-          x, from: index, count: count, fast: (fastEMA, fastK), slow: (slowEMA, slowK),
-          signal: (signalEMA, signal == 1 ? nil : signalK), macd: macdOut, signalLine: signalOut,
-          histogram: histogramOut)
+          x,
+          from: index,
+          count: count,
+          fast: (fastEMA, fastK),
+          slow: (slowEMA, slowK),
+          signal: (signalEMA, signal == 1 ? nil : signalK),
+          macd: macdOut,
+          signalLine: signalOut,
+          histogram: histogramOut
+        )
       }
       return Output(macd: macdLine, signal: signalLine, histogram: histogram)
     }
@@ -103,14 +114,20 @@ extension Indicators {
     /// stack slots between `fma` calls (1.6× slower).
     @inline(never)
     static func advance(
-      _ x: UnsafePointer<Double>, from start: Int, count: Int, fast: (value: Double, k: Double),
-      slow: (value: Double, k: Double), signal: (value: Double, k: Double?), macd macdOut: UnsafeMutablePointer<Double>,
-      signalLine signalOut: UnsafeMutablePointer<Double>, histogram histogramOut: UnsafeMutablePointer<Double>
+      _ x: UnsafePointer<Double>,
+      from start: Int,
+      count: Int,
+      fast: (value: Double, k: Double),
+      slow: (value: Double, k: Double),
+      signal: (value: Double, k: Double?),
+      macd macdOut: UnsafeMutablePointer<Double>,
+      signalLine signalOut: UnsafeMutablePointer<Double>,
+      histogram histogramOut: UnsafeMutablePointer<Double>
     ) {
       var fastEMA = fast.value
       var slowEMA = slow.value
       var signalEMA = signal.value
-      for index in start..<count {
+      for index in start ..< count {
         let value = x[index]
         fastEMA = fastEMA.addingProduct(value - fastEMA, fast.k)
         slowEMA = slowEMA.addingProduct(value - slowEMA, slow.k)
@@ -177,7 +194,8 @@ extension Indicators {
           if bar >= slow { self.signalEMA += macd }
           self.signalEMA = self.signalEMA / Double(signal)
         } else {
-          self.signalEMA = signal == 1 ? macd : self.signalEMA.addingProduct(macd - self.signalEMA, self.signalK)
+          self.signalEMA =
+            signal == 1 ? macd : self.signalEMA.addingProduct(macd - self.signalEMA, self.signalK)
         }
         return Value(macd: macd, signal: self.signalEMA, histogram: macd - self.signalEMA)
       }
@@ -297,7 +315,8 @@ extension Indicators {
           self.plusDM += up
         }
         let range = Indicators.trueRange(high: high, low: low, previousClose: self.previousClose)
-        self.trueRange = smooth ? self.trueRange - self.trueRange / self.n + range : self.trueRange + range
+        self.trueRange =
+          smooth ? self.trueRange - self.trueRange / self.n + range : self.trueRange + range
         self.previousClose = close
       }
 
@@ -317,8 +336,12 @@ extension Indicators {
     /// Writes the ADX (NaN before `lookback`) and, when given, the DIs (NaN before `period`).
     @inline(__always)
     private func run(
-      _ h: UnsafeBufferPointer<Double>, _ l: UnsafeBufferPointer<Double>, _ c: UnsafeBufferPointer<Double>,
-      adx: UnsafeMutablePointer<Double>, plusDI: UnsafeMutablePointer<Double>?, minusDI: UnsafeMutablePointer<Double>?
+      _ h: UnsafeBufferPointer<Double>,
+      _ l: UnsafeBufferPointer<Double>,
+      _ c: UnsafeBufferPointer<Double>,
+      adx: UnsafeMutablePointer<Double>,
+      plusDI: UnsafeMutablePointer<Double>?,
+      minusDI: UnsafeMutablePointer<Double>?
     ) {
       let count = c.count
       let period = self.period
@@ -329,14 +352,16 @@ extension Indicators {
         Indicators.fillNaN(minusDI, Swift.min(period, count))
       }
       // The DIs can have values while the ADX has none yet.
-      guard count > period, let high = h.baseAddress, let low = l.baseAddress, let close = c.baseAddress else { return }
+      guard count > period, let high = h.baseAddress, let low = l.baseAddress,
+        let close = c.baseAddress
+      else { return }
       let n = Double(period)
       let nMinus1 = Double(period - 1)
       var state = State(period: period)
       state.previousHigh = high[0]
       state.previousLow = low[0]
       state.previousClose = close[0]
-      for index in 1..<period {
+      for index in 1 ..< period {
         state.advance(high: high[index], low: low[index], close: close[index], smooth: false)
       }
       @inline(__always)
@@ -351,13 +376,13 @@ extension Indicators {
       }
       // The first ADX is the mean of n DX values (skipped bars count as 0).
       var sumDX = 0.0
-      for index in period..<Swift.min(lookback + 1, count) {
+      for index in period ..< Swift.min(lookback + 1, count) {
         if let dx = step(index) { sumDX += dx }
       }
       guard count > lookback else { return }
       var value = sumDX / n
       adx[lookback] = value
-      for index in (lookback + 1)..<count {
+      for index in (lookback + 1) ..< count {
         if let dx = step(index) { value = (value * nMinus1 + dx) / n }
         adx[index] = value
       }

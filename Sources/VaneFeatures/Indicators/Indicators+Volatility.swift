@@ -32,20 +32,38 @@ extension Indicators {
 
     /// ATR, or NATR when `normalized`: one loop, so NATR is exactly ATR's values rescaled.
     @inline(__always)
-    static func compute(period: Int, high: [Double], low: [Double], close: [Double], normalized: Bool) -> [Double] {
+    static func compute(
+      period: Int,
+      high: [Double],
+      low: [Double],
+      close: [Double],
+      normalized: Bool
+    ) -> [Double] {
       Indicators.checkSameCount(high.count, low.count, close.count)
       let count = close.count
-      return Indicators.series(high: high, low: low, close: close, lookback: period) { high, low, close, output in
+      return Indicators.series(high: high, low: low, close: close, lookback: period) {
+        high,
+        low,
+        close,
+        output in
         let decay = Double(period - 1) / Double(period)
         let alpha = 1.0 - decay
         var total = 0.0
-        for index in 1...period {
-          total += Indicators.trueRange(high: high[index], low: low[index], previousClose: close[index - 1])
+        for index in 1 ... period {
+          total += Indicators.trueRange(
+            high: high[index],
+            low: low[index],
+            previousClose: close[index - 1]
+          )
         }
         var atr = total / Double(period)
         output[period] = normalized ? NATR.value(atr: atr, close: close[period]) : atr
-        for index in (period + 1)..<count {
-          let range = Indicators.trueRange(high: high[index], low: low[index], previousClose: close[index - 1])
+        for index in (period + 1) ..< count {
+          let range = Indicators.trueRange(
+            high: high[index],
+            low: low[index],
+            previousClose: close[index - 1]
+          )
           atr = (range * alpha).addingProduct(atr, decay)
           // NATR's division runs beside the recursion (a second pass would cost more memory
           // traffic than it saves).
@@ -188,7 +206,8 @@ extension Indicators {
       deviation *= deviation
       self.total2 -= deviation
       self.windowsUntilReseed -= 1
-      if variance < 0.000001 * (self.total2 * self.reciprocal) || deviation > 1000000.0 * self.total2
+      if variance < 0.000001 * (self.total2 * self.reciprocal)
+        || deviation > 1000000.0 * self.total2
         || self.windowsUntilReseed <= 0
       {
         let fresh = Self.reseeded(window: window, period: self.period)
@@ -209,9 +228,9 @@ extension Indicators {
     static func reseeded(window: UnsafePointer<Double>, period: Int) -> ShiftedVariance {
       var state = ShiftedVariance(period: period)
       var sum = 0.0
-      for index in 0..<period { sum += window[index] }
+      for index in 0 ..< period { sum += window[index] }
       state.shift = sum * state.reciprocal
-      for index in 0..<period { state.add(window[index]) }
+      for index in 0 ..< period { state.add(window[index]) }
       let mean = state.total1 * state.reciprocal
       state.variance = state.total2 * state.reciprocal - mean * mean
       var deviation = window[0] - state.shift
@@ -253,8 +272,8 @@ extension Indicators {
       return Indicators.series(values, lookback: lookback) { x, output in
         var variance = ShiftedVariance(period: period)
         variance.shift = x[0]
-        for index in 0..<lookback { variance.add(x[index]) }
-        for index in lookback..<count {
+        for index in 0 ..< lookback { variance.add(x[index]) }
+        for index in lookback ..< count {
           variance.add(x[index])
           // × 1.0 is exact, so one expression serves TA-Lib's nbdev == 1 branch too.
           output[index] = variance.variance(window: x + index - lookback).squareRoot() * deviations
@@ -310,7 +329,10 @@ extension Indicators {
     /// - Parameters: period n ≥ 2; `deviationsUp`/`deviationsDown` are TA-Lib's `nbdevup`/`nbdevdn`.
     public init(period: Int = 20, deviationsUp: Double = 2, deviationsDown: Double = 2) {
       Indicators.checkPeriod(period, minimum: 2, "BBANDS period")
-      precondition(deviationsUp.isFinite && deviationsDown.isFinite, "BBANDS deviations must be finite")
+      precondition(
+        deviationsUp.isFinite && deviationsDown.isFinite,
+        "BBANDS deviations must be finite"
+      )
       self.period = period
       self.deviationsUp = deviationsUp
       self.deviationsDown = deviationsDown
@@ -343,8 +365,10 @@ extension Indicators {
         return Value(upper: middle + width, middle: middle, lower: middle - width)
       }
       return Value(
-        upper: middle.addingProduct(sigma, self.deviationsUp), middle: middle,
-        lower: middle - sigma * self.deviationsDown)
+        upper: middle.addingProduct(sigma, self.deviationsUp),
+        middle: middle,
+        lower: middle - sigma * self.deviationsDown
+      )
     }
 
     /// The indicator over a whole series: as long as the input, NaN before `lookback`.
@@ -352,21 +376,28 @@ extension Indicators {
       let count = values.count
       let period = self.period
       let lookback = self.lookback
-      let (upperBand, middleBand, lowerBand) = Indicators.series3(values, lookback: lookback) { x, upper, middle, lower in
+      let (upperBand, middleBand, lowerBand) = Indicators.series3(values, lookback: lookback) {
+        x,
+        upper,
+        middle,
+        lower in
         let divisor = Double(period)
         var variance = ShiftedVariance(period: period)
         variance.shift = x[0]
         var total = 0.0
-        for index in 0..<lookback {
+        for index in 0 ..< lookback {
           total += x[index]
           variance.add(x[index])
         }
-        for index in lookback..<count {
+        for index in lookback ..< count {
           total += x[index]
           variance.add(x[index])
           let mean = total / divisor
           total -= x[index - lookback]
-          let value = self.bands(middle: mean, variance: variance.variance(window: x + index - lookback))
+          let value = self.bands(
+            middle: mean,
+            variance: variance.variance(window: x + index - lookback)
+          )
           upper[index] = value.upper
           middle[index] = value.middle
           lower[index] = value.lower
@@ -400,7 +431,9 @@ extension Indicators {
         self.total += x
         let bar = self.seen
         self.seen += 1
-        guard bar >= self.indicator.lookback else { return Value(upper: .nan, middle: .nan, lower: .nan) }
+        guard bar >= self.indicator.lookback else {
+          return Value(upper: .nan, middle: .nan, lower: .nan)
+        }
         let mean = self.total / Double(self.indicator.period)
         var state = self.variance
         let result = self.ring.withWindow { window in

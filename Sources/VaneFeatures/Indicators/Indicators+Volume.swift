@@ -25,7 +25,7 @@ extension Indicators {
             var total = volume[0]
             var previous = close[0]
             output[0] = total
-            for index in 1..<count {
+            for index in 1 ..< count {
               let value = close[index]
               // Branch-free (up or down is a coin flip on real prices): ±1 or 0 times the volume is
               // exactly ±v or 0, adding −v is subtracting v and adding 0 keeps the total's value,
@@ -109,8 +109,13 @@ extension Indicators {
       /// old flows leave first.
       @inline(__always)
       mutating func add(
-        high: Double, low: Double, close: Double, volume: Double, full: Bool,
-        positive: UnsafeMutablePointer<Double>, negative: UnsafeMutablePointer<Double>
+        high: Double,
+        low: Double,
+        close: Double,
+        volume: Double,
+        full: Bool,
+        positive: UnsafeMutablePointer<Double>,
+        negative: UnsafeMutablePointer<Double>
       ) {
         if full {
           self.positiveSum -= positive[self.slot]
@@ -140,13 +145,19 @@ extension Indicators {
       @inline(__always)
       var value: Double {
         let total = self.positiveSum + self.negativeSum
-        let positive = self.positiveSum < 0.0 ? 0.0 : (self.positiveSum > total ? total : self.positiveSum)
+        let positive =
+          self.positiveSum < 0.0 ? 0.0 : (self.positiveSum > total ? total : self.positiveSum)
         return total <= 0.0 ? 0.0 : 100.0 * (positive / total)
       }
     }
 
     /// The indicator over a whole series: as long as the input, NaN before `lookback`.
-    public func callAsFunction(high: [Double], low: [Double], close: [Double], volume: [Double]) -> [Double] {
+    public func callAsFunction(
+      high: [Double],
+      low: [Double],
+      close: [Double],
+      volume: [Double]
+    ) -> [Double] {
       Indicators.checkSameCount(high.count, low.count, close.count, volume.count)
       let count = close.count
       let period = self.period
@@ -168,16 +179,28 @@ extension Indicators {
                 let negative = rings + period
                 var state = State(period: period)
                 state.previousTypical = (high[0] + low[0] + close[0]) / 3.0
-                for index in 1...period {
+                for index in 1 ... period {
                   state.add(
-                    high: high[index], low: low[index], close: close[index], volume: volume[index], full: false,
-                    positive: positive, negative: negative)
+                    high: high[index],
+                    low: low[index],
+                    close: close[index],
+                    volume: volume[index],
+                    full: false,
+                    positive: positive,
+                    negative: negative
+                  )
                 }
                 output[period] = state.value
-                for index in (period + 1)..<count {
+                for index in (period + 1) ..< count {
                   state.add(
-                    high: high[index], low: low[index], close: close[index], volume: volume[index], full: true,
-                    positive: positive, negative: negative)
+                    high: high[index],
+                    low: low[index],
+                    close: close[index],
+                    volume: volume[index],
+                    full: true,
+                    positive: positive,
+                    negative: negative
+                  )
                   output[index] = state.value
                 }
               }
@@ -203,7 +226,12 @@ extension Indicators {
       }
 
       /// Adds the next candle; NaN for the first `period` candles.
-      public mutating func update(high: Double, low: Double, close: Double, volume: Double) -> Double {
+      public mutating func update(
+        high: Double,
+        low: Double,
+        close: Double,
+        volume: Double
+      ) -> Double {
         let bar = self.seen
         self.seen += 1
         guard bar > 0 else {
@@ -215,8 +243,14 @@ extension Indicators {
         var state = self.state
         self.rings.withUnsafeMutableBufferPointer { rings in
           state.add(
-            high: high, low: low, close: close, volume: volume, full: bar > period,
-            positive: rings.baseAddress!, negative: rings.baseAddress! + period)
+            high: high,
+            low: low,
+            close: close,
+            volume: volume,
+            full: bar > period,
+            positive: rings.baseAddress!,
+            negative: rings.baseAddress! + period
+          )
         }
         self.state = state
         return bar >= period ? state.value : .nan

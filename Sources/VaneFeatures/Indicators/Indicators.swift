@@ -28,8 +28,10 @@ extension Indicators {
 
   /// Checks a period parameter the way TA-Lib validates it.
   static func checkPeriod(_ value: Int, minimum: Int, _ name: String) {
-    precondition(value >= minimum && value <= Self.maximumPeriod,
-                 "\(name) must be in \(minimum)...\(Self.maximumPeriod), got \(value)")
+    precondition(
+      value >= minimum && value <= Self.maximumPeriod,
+      "\(name) must be in \(minimum)...\(Self.maximumPeriod), got \(value)"
+    )
   }
 
   /// TA-Lib's `TA_EPSILON`, the half-width of its zero tests.
@@ -91,7 +93,9 @@ extension Indicators {
   /// `output[lookback..<count]`.
   @inline(__always)
   static func series(
-    _ values: [Double], lookback: Int, _ body: (UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> Void
+    _ values: [Double],
+    lookback: Int,
+    _ body: (UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> Void
   ) -> [Double] {
     let count = values.count
     return values.withUnsafeBufferPointer { input in
@@ -109,8 +113,12 @@ extension Indicators {
   /// ``series(_:lookback:_:)`` with three outputs (MACD's lines, the Bollinger bands).
   @inline(__always)
   static func series3(
-    _ values: [Double], lookback: Int,
-    _ body: (UnsafePointer<Double>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void
+    _ values: [Double],
+    lookback: Int,
+    _ body: (
+      UnsafePointer<Double>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>,
+      UnsafeMutablePointer<Double>
+    ) -> Void
   ) -> ([Double], [Double], [Double]) {
     let count = values.count
     return values.withUnsafeBufferPointer { input in
@@ -135,15 +143,23 @@ extension Indicators {
   /// ``series(_:lookback:_:)`` over high, low and close (of equal length).
   @inline(__always)
   static func series(
-    high: [Double], low: [Double], close: [Double], lookback: Int,
-    _ body: (UnsafePointer<Double>, UnsafePointer<Double>, UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> Void
+    high: [Double],
+    low: [Double],
+    close: [Double],
+    lookback: Int,
+    _ body: (
+      UnsafePointer<Double>, UnsafePointer<Double>, UnsafePointer<Double>,
+      UnsafeMutablePointer<Double>
+    ) -> Void
   ) -> [Double] {
     let count = close.count
     return high.withUnsafeBufferPointer { h in
       low.withUnsafeBufferPointer { l in
         close.withUnsafeBufferPointer { c in
           Indicators.makeArray(count) { output in
-            guard count > lookback, let high = h.baseAddress, let low = l.baseAddress, let close = c.baseAddress else {
+            guard count > lookback, let high = h.baseAddress, let low = l.baseAddress,
+              let close = c.baseAddress
+            else {
               Indicators.fillNaN(output, count)
               return
             }
@@ -163,7 +179,10 @@ extension Indicators {
 
   /// Checks that parallel input arrays have one value per candle each.
   static func checkSameCount(_ counts: Int...) {
-    precondition(counts.allSatisfy { $0 == counts[0] }, "inputs must have the same length, got \(counts)")
+    precondition(
+      counts.allSatisfy { $0 == counts[0] },
+      "inputs must have the same length, got \(counts)"
+    )
   }
 }
 
@@ -266,12 +285,15 @@ extension Indicators {
   /// Calls `body(i, highest, lowest)` for every `i` in `period − 1 ..< count`, in order.
   @inline(__always)
   static func rollingExtremes(
-    high: UnsafePointer<Double>, low: UnsafePointer<Double>, count: Int, period: Int,
+    high: UnsafePointer<Double>,
+    low: UnsafePointer<Double>,
+    count: Int,
+    period: Int,
     _ body: (Int, Double, Double) -> Void
   ) {
     guard count >= period else { return }
     if period == 1 {
-      for index in 0..<count { body(index, high[index], low[index]) }
+      for index in 0 ..< count { body(index, high[index], low[index]) }
       return
     }
     let suffixHigh = UnsafeMutablePointer<Double>.allocate(capacity: period)

@@ -10,8 +10,13 @@ enum Broadcast {
       for (axis, dim) in shape.enumerated() {
         let current = out[offset + axis]
         if current == dim || dim == 1 { continue }
-        if current == 1 { out[offset + axis] = dim; continue }
-        throw ONNXRuntimeError.invalid("shapes \(shapes.map { "\($0)" }.joined(separator: " and ")) do not broadcast")
+        if current == 1 {
+          out[offset + axis] = dim
+          continue
+        }
+        throw ONNXRuntimeError.invalid(
+          "shapes \(shapes.map { "\($0)" }.joined(separator: " and ")) do not broadcast"
+        )
       }
     }
     return out
@@ -26,21 +31,35 @@ enum Broadcast {
     let inputStrides = strides(of: input)
     // Stride of each output axis in the input (0 where the input broadcasts).
     var steps = [Int](repeating: 0, count: output.count)
-    for axis in 0..<input.count where input[axis] != 1 { steps[offset + axis] = inputStrides[axis] }
+    for axis in 0 ..< input.count where input[axis] != 1 {
+      steps[offset + axis] = inputStrides[axis]
+    }
     return stridedOffsets(shape: output, steps: steps)
   }
 
   /// `f` over `a` and `b` broadcast together.
-  static func map<A, B, R>(_ a: [A], _ shapeA: [Int], _ b: [B], _ shapeB: [Int], _ f: (A, B) throws -> R) throws -> (values: [R], shape: [Int]) {
+  static func map<A, B, R>(
+    _ a: [A],
+    _ shapeA: [Int],
+    _ b: [B],
+    _ shapeB: [Int],
+    _ f: (A, B) throws -> R
+  ) throws -> (values: [R], shape: [Int]) {
     let shape = try Self.shape([shapeA, shapeB])
     if shapeA == shapeB { return (try zip(a, b).map(f), shape) }
-    if b.count == 1, shapeA == shape { let y = b[0]; return (try a.map { try f($0, y) }, shape) }
-    if a.count == 1, shapeB == shape { let x = a[0]; return (try b.map { try f(x, $0) }, shape) }
+    if b.count == 1, shapeA == shape {
+      let y = b[0]
+      return (try a.map { try f($0, y) }, shape)
+    }
+    if a.count == 1, shapeB == shape {
+      let x = a[0]
+      return (try b.map { try f(x, $0) }, shape)
+    }
     let ia = Self.indices(of: shapeA, in: shape), ib = Self.indices(of: shapeB, in: shape)
     let count = shape.reduce(1, *)
     var out: [R] = []
     out.reserveCapacity(count)
-    for index in 0..<count { out.append(try f(a[ia?[index] ?? index], b[ib?[index] ?? index])) }
+    for index in 0 ..< count { out.append(try f(a[ia?[index] ?? index], b[ib?[index] ?? index])) }
     return (out, shape)
   }
 }

@@ -1,12 +1,19 @@
 internal import Foundation
 
 /// A float function chosen once per node, applied to every element.
-private func unaryFloat(_ name: String, since: Int = 1, _ make: @escaping @Sendable (ONNXNodeContext) -> FloatFunction) -> (String, ONNXOperator) {
-  (name, ONNXOperator(since: since) { context in
-    let x = try context.input(0)
-    let function = make(context)
-    return [try withFloat(x, name) { type in try type.applying(function, to: x) }]
-  })
+private func unaryFloat(
+  _ name: String,
+  since: Int = 1,
+  _ make: @escaping @Sendable (ONNXNodeContext) -> FloatFunction
+) -> (String, ONNXOperator) {
+  (
+    name,
+    ONNXOperator(since: since) { context in
+      let x = try context.input(0)
+      let function = make(context)
+      return [try withFloat(x, name) { type in try type.applying(function, to: x) }]
+    }
+  )
 }
 
 /// An elementwise function over both float types.
@@ -14,7 +21,10 @@ struct FloatFunction: Sendable {
   let float: @Sendable (Float) -> Float
   let double: @Sendable (Double) -> Double
 
-  init(_ float: @escaping @Sendable (Float) -> Float, _ double: @escaping @Sendable (Double) -> Double) {
+  init(
+    _ float: @escaping @Sendable (Float) -> Float,
+    _ double: @escaping @Sendable (Double) -> Double
+  ) {
     self.float = float
     self.double = double
   }
@@ -29,10 +39,17 @@ struct FloatFunction: Sendable {
 struct GenericUnary: Sendable {
   let kind: Kind
   enum Kind: Sendable {
-    case exp, log, sqrt, reciprocal, floor, ceil, round, tanh, sigmoid, relu, erf, sin, cos, tan, asin, acos, atan, sinh, cosh
+    case exp, log, sqrt, reciprocal, floor, ceil, round, tanh, sigmoid, relu, erf, sin, cos, tan,
+      asin, acos, atan, sinh, cosh
     case asinh, acosh, atanh, softplus, softsign, sign, neg, abs
-    case leakyRelu(Double), elu(Double), selu(Double, Double), celu(Double), thresholdedRelu(Double), hardSigmoid(Double, Double)
-    case hardSwish, gelu(tanh: Bool)
+    case leakyRelu(Double)
+    case elu(Double)
+    case selu(Double, Double)
+    case celu(Double)
+    case thresholdedRelu(Double)
+    case hardSigmoid(Double, Double)
+    case hardSwish
+    case gelu(tanh: Bool)
   }
 
   func apply<T: ONNXFloat>(_ x: T) -> T {
@@ -66,7 +83,8 @@ struct GenericUnary: Sendable {
     case .abs: return abs(x)
     case .leakyRelu(let alpha): return x >= 0 ? x : T(alpha) * x
     case .elu(let alpha): return x >= 0 ? x : T(alpha) * (T.exp(x) - 1)
-    case .selu(let alpha, let gamma): return x > 0 ? T(gamma) * x : T(gamma) * (T(alpha) * T.exp(x) - T(alpha))
+    case .selu(let alpha, let gamma):
+      return x > 0 ? T(gamma) * x : T(gamma) * (T(alpha) * T.exp(x) - T(alpha))
     case .celu(let alpha): return max(0, x) + min(0, T(alpha) * (T.exp(x / T(alpha)) - 1))
     case .thresholdedRelu(let alpha): return x > T(alpha) ? x : 0
     case .hardSigmoid(let alpha, let beta): return max(0, min(1, T(alpha) * x + T(beta)))
@@ -91,23 +109,41 @@ extension ONNXFloat {
   }
 }
 
-private func generic(_ name: String, since: Int = 1, _ kind: @escaping @Sendable (ONNXNodeContext) -> GenericUnary.Kind) -> (String, ONNXOperator) {
+private func generic(
+  _ name: String,
+  since: Int = 1,
+  _ kind: @escaping @Sendable (ONNXNodeContext) -> GenericUnary.Kind
+) -> (String, ONNXOperator) {
   unaryFloat(name, since: since) { FloatFunction.generic(GenericUnary(kind: kind($0))) }
 }
 
 /// Neg, Abs and Sign also take integers.
-private func signed(_ name: String, _ kind: GenericUnary.Kind, _ integer: @escaping @Sendable (Int64) -> Int64) -> (String, ONNXOperator) {
-  (name, ONNXOperator(since: 1) { context in
-    let x = try context.input(0)
-    if case .integer(let v) = x.values { return [ONNXTensor(shape: x.shape, integers: v.map(integer), type: x.elementType)] }
-    return [try withFloat(x, name) { type in try type.applying(.generic(GenericUnary(kind: kind)), to: x) }]
-  })
+private func signed(
+  _ name: String,
+  _ kind: GenericUnary.Kind,
+  _ integer: @escaping @Sendable (Int64) -> Int64
+) -> (String, ONNXOperator) {
+  (
+    name,
+    ONNXOperator(since: 1) { context in
+      let x = try context.input(0)
+      if case .integer(let v) = x.values {
+        return [ONNXTensor(shape: x.shape, integers: v.map(integer), type: x.elementType)]
+      }
+      return [
+        try withFloat(x, name) { type in
+          try type.applying(.generic(GenericUnary(kind: kind)), to: x)
+        }
+      ]
+    }
+  )
 }
 
 // MARK: Binary
 
 enum Arithmetic: Sendable {
-  case add, sub, mul, div, pow, max, min, mod(fmod: Bool)
+  case add, sub, mul, div, pow, max, min
+  case mod(fmod: Bool)
 
   func float<T: ONNXFloat>(_ a: T, _ b: T) -> T {
     switch self {
@@ -168,7 +204,9 @@ enum Arithmetic: Sendable {
         return try self.apply(a, converted)
       }
       if self.isPow, a.elementType.isInteger, let base = a.doubles, let exponent = b.doubles {
-        let (v, shape) = try Broadcast.map(base, a.shape, exponent, b.shape) { Foundation.pow($0, $1) }
+        let (v, shape) = try Broadcast.map(base, a.shape, exponent, b.shape) {
+          Foundation.pow($0, $1)
+        }
         return ONNXTensor.from(doubles: v, shape: shape, type: a.elementType)
       }
       throw ONNXRuntimeError.invalid("operands are \(a.elementType) and \(b.elementType)")
@@ -178,25 +216,44 @@ enum Arithmetic: Sendable {
   var isPow: Bool { if case .pow = self { true } else { false } }
 }
 
-private func arithmetic(_ name: String, _ op: @escaping @Sendable (ONNXNodeContext) -> Arithmetic) -> (String, ONNXOperator) {
-  (name, ONNXOperator(since: 1) { context in
-    // Before opset 7 broadcasting needed broadcast=1; the models that used it broadcast the same way.
-    [try op(context).apply(try context.input(0), try context.input(1))]
-  })
+private func arithmetic(
+  _ name: String,
+  _ op: @escaping @Sendable (ONNXNodeContext) -> Arithmetic
+) -> (String, ONNXOperator) {
+  (
+    name,
+    ONNXOperator(since: 1) { context in
+      // Before opset 7 broadcasting needed broadcast=1; the models that used it broadcast the same way.
+      [try op(context).apply(try context.input(0), try context.input(1))]
+    }
+  )
 }
 
 /// Sum, Mean, Max, Min over any number of inputs.
-private func variadic(_ name: String, _ op: Arithmetic, mean: Bool = false) -> (String, ONNXOperator) {
-  (name, ONNXOperator(since: 1) { context in
-    let inputs = context.inputs.compactMap { $0 }
-    guard var result = inputs.first else { throw ONNXRuntimeError.invalid("needs at least one input") }
-    for next in inputs.dropFirst() { result = try op.apply(result, next) }
-    if mean, inputs.count > 1 {
-      let divisor = ONNXTensor.from(doubles: [Double(inputs.count)], shape: [], type: result.elementType)
-      result = try Arithmetic.div.apply(result, divisor)
+private func variadic(
+  _ name: String,
+  _ op: Arithmetic,
+  mean: Bool = false
+) -> (String, ONNXOperator) {
+  (
+    name,
+    ONNXOperator(since: 1) { context in
+      let inputs = context.inputs.compactMap { $0 }
+      guard var result = inputs.first else {
+        throw ONNXRuntimeError.invalid("needs at least one input")
+      }
+      for next in inputs.dropFirst() { result = try op.apply(result, next) }
+      if mean, inputs.count > 1 {
+        let divisor = ONNXTensor.from(
+          doubles: [Double(inputs.count)],
+          shape: [],
+          type: result.elementType
+        )
+        result = try Arithmetic.div.apply(result, divisor)
+      }
+      return [result]
     }
-    return [result]
-  })
+  )
 }
 
 enum Comparison: Sendable {
@@ -215,40 +272,59 @@ enum Comparison: Sendable {
   func apply(_ a: ONNXTensor, _ b: ONNXTensor) throws -> ONNXTensor {
     let result: ([Bool], [Int])
     switch (a.values, b.values) {
-    case (.float(let x), .float(let y)): result = try Broadcast.map(x, a.shape, y, b.shape) { self.compare($0, $1) }
-    case (.double(let x), .double(let y)): result = try Broadcast.map(x, a.shape, y, b.shape) { self.compare($0, $1) }
-    case (.integer(let x), .integer(let y)): result = try Broadcast.map(x, a.shape, y, b.shape) { self.compare($0, $1) }
-    case (.bool(let x), .bool(let y)): result = try Broadcast.map(x, a.shape, y, b.shape) { self.compare($0 ? 1 : 0, $1 ? 1 : 0) }
-    case (.string(let x), .string(let y)): result = try Broadcast.map(x, a.shape, y, b.shape) { self.compare($0, $1) }
+    case (.float(let x), .float(let y)):
+      result = try Broadcast.map(x, a.shape, y, b.shape) { self.compare($0, $1) }
+    case (.double(let x), .double(let y)):
+      result = try Broadcast.map(x, a.shape, y, b.shape) { self.compare($0, $1) }
+    case (.integer(let x), .integer(let y)):
+      result = try Broadcast.map(x, a.shape, y, b.shape) { self.compare($0, $1) }
+    case (.bool(let x), .bool(let y)):
+      result = try Broadcast.map(x, a.shape, y, b.shape) { self.compare($0 ? 1 : 0, $1 ? 1 : 0) }
+    case (.string(let x), .string(let y)):
+      result = try Broadcast.map(x, a.shape, y, b.shape) { self.compare($0, $1) }
     default: throw ONNXRuntimeError.invalid("operands are \(a.elementType) and \(b.elementType)")
     }
     return ONNXTensor(shape: result.1, bools: result.0)
   }
 }
 
-private func logical(_ name: String, _ f: @escaping @Sendable (Bool, Bool) -> Bool) -> (String, ONNXOperator) {
-  (name, ONNXOperator(since: 1) { context in
-    let a = try context.input(0), b = try context.input(1)
-    guard case .bool(let x) = a.values, case .bool(let y) = b.values else { throw ONNXRuntimeError.invalid("\(name) takes bool tensors") }
-    let (v, shape) = try Broadcast.map(x, a.shape, y, b.shape, f)
-    return [ONNXTensor(shape: shape, bools: v)]
-  })
+private func logical(
+  _ name: String,
+  _ f: @escaping @Sendable (Bool, Bool) -> Bool
+) -> (String, ONNXOperator) {
+  (
+    name,
+    ONNXOperator(since: 1) { context in
+      let a = try context.input(0), b = try context.input(1)
+      guard case .bool(let x) = a.values, case .bool(let y) = b.values else {
+        throw ONNXRuntimeError.invalid("\(name) takes bool tensors")
+      }
+      let (v, shape) = try Broadcast.map(x, a.shape, y, b.shape, f)
+      return [ONNXTensor(shape: shape, bools: v)]
+    }
+  )
 }
 
 /// Picks `x` where the condition holds, else `y`, all three broadcast.
 func select(_ condition: ONNXTensor, _ x: ONNXTensor, _ y: ONNXTensor) throws -> ONNXTensor {
-  guard case .bool(let c) = condition.values else { throw ONNXRuntimeError.invalid("the condition must be bool") }
-  guard x.elementType == y.elementType else { throw ONNXRuntimeError.invalid("x is \(x.elementType) and y \(y.elementType)") }
+  guard case .bool(let c) = condition.values else {
+    throw ONNXRuntimeError.invalid("the condition must be bool")
+  }
+  guard x.elementType == y.elementType else {
+    throw ONNXRuntimeError.invalid("x is \(x.elementType) and y \(y.elementType)")
+  }
   let shape = try Broadcast.shape([condition.shape, x.shape, y.shape])
   let count = shape.reduce(1, *)
-  let ic = Broadcast.indices(of: condition.shape, in: shape), ix = Broadcast.indices(of: x.shape, in: shape), iy = Broadcast.indices(of: y.shape, in: shape)
+  let ic = Broadcast.indices(of: condition.shape, in: shape),
+    ix = Broadcast.indices(of: x.shape, in: shape), iy = Broadcast.indices(of: y.shape, in: shape)
   func pick<T>(_ a: [T], _ b: [T]) -> [T] {
-    (0..<count).map { c[ic?[$0] ?? $0] ? a[ix?[$0] ?? $0] : b[iy?[$0] ?? $0] }
+    (0 ..< count).map { c[ic?[$0] ?? $0] ? a[ix?[$0] ?? $0] : b[iy?[$0] ?? $0] }
   }
   switch (x.values, y.values) {
   case (.float(let a), .float(let b)): return ONNXTensor(shape: shape, floats: pick(a, b))
   case (.double(let a), .double(let b)): return ONNXTensor(shape: shape, doubles: pick(a, b))
-  case (.integer(let a), .integer(let b)): return ONNXTensor(shape: shape, integers: pick(a, b), type: x.elementType)
+  case (.integer(let a), .integer(let b)):
+    return ONNXTensor(shape: shape, integers: pick(a, b), type: x.elementType)
   case (.bool(let a), .bool(let b)): return ONNXTensor(shape: shape, bools: pick(a, b))
   case (.string(let a), .string(let b)): return ONNXTensor(shape: shape, strings: pick(a, b))
   default: throw ONNXRuntimeError.invalid("x and y differ in type")
@@ -261,17 +337,29 @@ func cast(_ x: ONNXTensor, to type: ONNXTensor.ElementType) throws -> ONNXTensor
   switch (x.values, type) {
   case (.float(let v), .double): return ONNXTensor(shape: x.shape, doubles: v.map(Double.init))
   case (.double(let v), .float): return ONNXTensor(shape: x.shape, floats: v.map(Float.init))
-  case (.integer(let v), .float): return ONNXTensor(shape: x.shape, floats: v.map { x.elementType == .uint64 ? Float(UInt64(bitPattern: $0)) : Float($0) })
-  case (.integer(let v), .double): return ONNXTensor(shape: x.shape, doubles: v.map { x.elementType == .uint64 ? Double(UInt64(bitPattern: $0)) : Double($0) })
-  case (.integer(let v), _) where type.isInteger: return ONNXTensor(shape: x.shape, integers: v, type: type)
+  case (.integer(let v), .float):
+    return ONNXTensor(
+      shape: x.shape,
+      floats: v.map { x.elementType == .uint64 ? Float(UInt64(bitPattern: $0)) : Float($0) }
+    )
+  case (.integer(let v), .double):
+    return ONNXTensor(
+      shape: x.shape,
+      doubles: v.map { x.elementType == .uint64 ? Double(UInt64(bitPattern: $0)) : Double($0) }
+    )
+  case (.integer(let v), _) where type.isInteger:
+    return ONNXTensor(shape: x.shape, integers: v, type: type)
   case (.string(let v), _):
     let numbers = try v.map { text -> Double in
-      guard let value = Double(text.trimmingCharacters(in: .whitespaces)) ?? Self_parseSpecial(text) else {
+      guard let value = Double(text.trimmingCharacters(in: .whitespaces)) ?? Self_parseSpecial(text)
+      else {
         throw ONNXRuntimeError.invalid("'\(text)' is not a number")
       }
       return value
     }
-    return type == .bool ? ONNXTensor(shape: x.shape, bools: numbers.map { $0 != 0 }) : ONNXTensor.from(doubles: numbers, shape: x.shape, type: type)
+    return type == .bool
+      ? ONNXTensor(shape: x.shape, bools: numbers.map { $0 != 0 })
+      : ONNXTensor.from(doubles: numbers, shape: x.shape, type: type)
   case (_, .string):
     switch x.values {
     case .float(let v): return ONNXTensor(shape: x.shape, strings: v.map { "\($0)" })
@@ -281,10 +369,16 @@ func cast(_ x: ONNXTensor, to type: ONNXTensor.ElementType) throws -> ONNXTensor
     case .string(let v): return ONNXTensor(shape: x.shape, strings: v)
     }
   default:
-    guard let doubles = x.doubles else { throw ONNXRuntimeError.unsupported("cast from \(x.elementType) to \(type)") }
+    guard let doubles = x.doubles else {
+      throw ONNXRuntimeError.unsupported("cast from \(x.elementType) to \(type)")
+    }
     if type.isInteger, case .float(let v) = x.values {
       // Through Float's own conversion: no detour that could round first.
-      return ONNXTensor(shape: x.shape, integers: v.map { $0.isFinite ? Int64(exactly: $0.rounded(.towardZero)) ?? 0 : 0 }, type: type)
+      return ONNXTensor(
+        shape: x.shape,
+        integers: v.map { $0.isFinite ? Int64(exactly: $0.rounded(.towardZero)) ?? 0 : 0 },
+        type: type
+      )
     }
     return ONNXTensor.from(doubles: doubles, shape: x.shape, type: type)
   }
@@ -301,81 +395,167 @@ private func Self_parseSpecial(_ text: String) -> Double? {
 
 extension ONNXOperators {
   static let elementwise: [(String, ONNXOperator)] = [
-    generic("Exp") { _ in .exp }, generic("Log") { _ in .log }, generic("Sqrt") { _ in .sqrt }, generic("Reciprocal") { _ in .reciprocal },
-    generic("Floor") { _ in .floor }, generic("Ceil") { _ in .ceil }, generic("Round", since: 11) { _ in .round },
-    generic("Tanh") { _ in .tanh }, generic("Sigmoid") { _ in .sigmoid }, generic("Relu") { _ in .relu }, generic("Erf", since: 9) { _ in .erf },
-    generic("Sin", since: 7) { _ in .sin }, generic("Cos", since: 7) { _ in .cos }, generic("Tan", since: 7) { _ in .tan },
-    generic("Asin", since: 7) { _ in .asin }, generic("Acos", since: 7) { _ in .acos }, generic("Atan", since: 7) { _ in .atan },
-    generic("Sinh", since: 9) { _ in .sinh }, generic("Cosh", since: 9) { _ in .cosh }, generic("Asinh", since: 9) { _ in .asinh },
+    generic("Exp") { _ in .exp }, generic("Log") { _ in .log }, generic("Sqrt") { _ in .sqrt },
+    generic("Reciprocal") { _ in .reciprocal },
+    generic("Floor") { _ in .floor }, generic("Ceil") { _ in .ceil },
+    generic("Round", since: 11) { _ in .round },
+    generic("Tanh") { _ in .tanh }, generic("Sigmoid") { _ in .sigmoid },
+    generic("Relu") { _ in .relu }, generic("Erf", since: 9) { _ in .erf },
+    generic("Sin", since: 7) { _ in .sin }, generic("Cos", since: 7) { _ in .cos },
+    generic("Tan", since: 7) { _ in .tan },
+    generic("Asin", since: 7) { _ in .asin }, generic("Acos", since: 7) { _ in .acos },
+    generic("Atan", since: 7) { _ in .atan },
+    generic("Sinh", since: 9) { _ in .sinh }, generic("Cosh", since: 9) { _ in .cosh },
+    generic("Asinh", since: 9) { _ in .asinh },
     generic("Acosh", since: 9) { _ in .acosh }, generic("Atanh", since: 9) { _ in .atanh },
     generic("Softplus") { _ in .softplus }, generic("Softsign") { _ in .softsign },
-    generic("LeakyRelu") { .leakyRelu($0.float("alpha", 0.01)) }, generic("Elu") { .elu($0.float("alpha", 1)) },
-    generic("Selu") { .selu($0.float("alpha", 1.67326319217681884765625), $0.float("gamma", 1.05070102214813232421875)) },
-    generic("Celu", since: 12) { .celu($0.float("alpha", 1)) }, generic("ThresholdedRelu", since: 10) { .thresholdedRelu($0.float("alpha", 1)) },
-    generic("HardSigmoid") { .hardSigmoid($0.float("alpha", 0.2), $0.float("beta", 0.5)) }, generic("HardSwish", since: 14) { _ in .hardSwish },
+    generic("LeakyRelu") { .leakyRelu($0.float("alpha", 0.01)) },
+    generic("Elu") { .elu($0.float("alpha", 1)) },
+    generic("Selu") {
+      .selu(
+        $0.float("alpha", 1.67326319217681884765625),
+        $0.float("gamma", 1.05070102214813232421875)
+      )
+    },
+    generic("Celu", since: 12) { .celu($0.float("alpha", 1)) },
+    generic("ThresholdedRelu", since: 10) { .thresholdedRelu($0.float("alpha", 1)) },
+    generic("HardSigmoid") { .hardSigmoid($0.float("alpha", 0.2), $0.float("beta", 0.5)) },
+    generic("HardSwish", since: 14) { _ in .hardSwish },
     generic("Gelu", since: 20) { .gelu(tanh: $0.string("approximate", "none") == "tanh") },
-    signed("Neg", .neg) { 0 &- $0 }, signed("Abs", .abs) { $0 == .min ? .min : Swift.abs($0) }, signed("Sign", .sign) { $0.signum() },
+    signed("Neg", .neg) { 0 &- $0 }, signed("Abs", .abs) { $0 == .min ? .min : Swift.abs($0) },
+    signed("Sign", .sign) { $0.signum() },
 
-    arithmetic("Add") { _ in .add }, arithmetic("Sub") { _ in .sub }, arithmetic("Mul") { _ in .mul }, arithmetic("Div") { _ in .div },
+    arithmetic("Add") { _ in .add }, arithmetic("Sub") { _ in .sub },
+    arithmetic("Mul") { _ in .mul }, arithmetic("Div") { _ in .div },
     arithmetic("Pow") { _ in .pow }, arithmetic("Mod") { .mod(fmod: $0.int("fmod", 0) == 1) },
-    variadic("Sum", .add), variadic("Mean", .add, mean: true), variadic("Max", .max), variadic("Min", .min),
-    ("Equal", ONNXOperator(since: 1) { [try Comparison.equal.apply(try $0.input(0), try $0.input(1))] }),
-    ("Less", ONNXOperator(since: 1) { [try Comparison.less.apply(try $0.input(0), try $0.input(1))] }),
-    ("Greater", ONNXOperator(since: 1) { [try Comparison.greater.apply(try $0.input(0), try $0.input(1))] }),
-    ("LessOrEqual", ONNXOperator(since: 12) { [try Comparison.lessOrEqual.apply(try $0.input(0), try $0.input(1))] }),
-    ("GreaterOrEqual", ONNXOperator(since: 12) { [try Comparison.greaterOrEqual.apply(try $0.input(0), try $0.input(1))] }),
+    variadic("Sum", .add), variadic("Mean", .add, mean: true), variadic("Max", .max),
+    variadic("Min", .min),
+    (
+      "Equal",
+      ONNXOperator(since: 1) { [try Comparison.equal.apply(try $0.input(0), try $0.input(1))] }
+    ),
+    (
+      "Less",
+      ONNXOperator(since: 1) { [try Comparison.less.apply(try $0.input(0), try $0.input(1))] }
+    ),
+    (
+      "Greater",
+      ONNXOperator(since: 1) { [try Comparison.greater.apply(try $0.input(0), try $0.input(1))] }
+    ),
+    (
+      "LessOrEqual",
+      ONNXOperator(since: 12) {
+        [try Comparison.lessOrEqual.apply(try $0.input(0), try $0.input(1))]
+      }
+    ),
+    (
+      "GreaterOrEqual",
+      ONNXOperator(since: 12) {
+        [try Comparison.greaterOrEqual.apply(try $0.input(0), try $0.input(1))]
+      }
+    ),
     logical("And") { $0 && $1 }, logical("Or") { $0 || $1 }, logical("Xor") { $0 != $1 },
-    ("Not", ONNXOperator(since: 1) { context in
-      let x = try context.input(0)
-      guard case .bool(let v) = x.values else { throw ONNXRuntimeError.invalid("Not takes a bool tensor") }
-      return [ONNXTensor(shape: x.shape, bools: v.map { !$0 })]
-    }),
-    ("IsNaN", ONNXOperator(since: 9) { context in
-      let x = try context.input(0)
-      guard let v = x.doubles, x.elementType.isFloatingPoint else { throw ONNXRuntimeError.invalid("IsNaN takes a float tensor") }
-      return [ONNXTensor(shape: x.shape, bools: v.map(\.isNaN))]
-    }),
-    ("IsInf", ONNXOperator(since: 10) { context in
-      let x = try context.input(0)
-      guard let v = x.doubles, x.elementType.isFloatingPoint else { throw ONNXRuntimeError.invalid("IsInf takes a float tensor") }
-      let positive = context.int("detect_positive", 1) == 1, negative = context.int("detect_negative", 1) == 1
-      return [ONNXTensor(shape: x.shape, bools: v.map { $0.isInfinite && (($0 > 0 && positive) || ($0 < 0 && negative)) })]
-    }),
-    ("Where", ONNXOperator(since: 9) { [try select(try $0.input(0), try $0.input(1), try $0.input(2))] }),
-    ("Cast", ONNXOperator(since: 1) { context in
-      guard let type = ONNXTensor.ElementType(rawValue: Int32(context.int("to", 0))) else {
-        throw ONNXRuntimeError.unsupported("Cast to element type \(ONNXTensor.typeName(Int32(context.int("to", 0))))")
+    (
+      "Not",
+      ONNXOperator(since: 1) { context in
+        let x = try context.input(0)
+        guard case .bool(let v) = x.values else {
+          throw ONNXRuntimeError.invalid("Not takes a bool tensor")
+        }
+        return [ONNXTensor(shape: x.shape, bools: v.map { !$0 })]
       }
-      return [try cast(try context.input(0), to: type)]
-    }),
-    ("CastLike", ONNXOperator(since: 15) { context in [try cast(try context.input(0), to: try context.input(1).elementType)] }),
-    ("PRelu", ONNXOperator(since: 1) { context in
-      let x = try context.input(0), slope = try context.input(1)
-      let negative = try Arithmetic.mul.apply(x, slope)
-      let zero = ONNXTensor.from(doubles: [0], shape: [], type: x.elementType)
-      return [try select(try Comparison.less.apply(x, zero), negative, x).broadcastKeeping(x.shape)]
-    }),
-    ("Clip", ONNXOperator(since: 1) { context in
-      var x = try context.input(0)
-      let low: ONNXTensor?, high: ONNXTensor?
-      if context.opset < 11 {
-        low = context.has("min") ? ONNXTensor.from(doubles: [context.float("min", 0)], shape: [], type: x.elementType) : nil
-        high = context.has("max") ? ONNXTensor.from(doubles: [context.float("max", 0)], shape: [], type: x.elementType) : nil
-      } else {
-        low = context.optionalInput(1)
-        high = context.optionalInput(2)
+    ),
+    (
+      "IsNaN",
+      ONNXOperator(since: 9) { context in
+        let x = try context.input(0)
+        guard let v = x.doubles, x.elementType.isFloatingPoint else {
+          throw ONNXRuntimeError.invalid("IsNaN takes a float tensor")
+        }
+        return [ONNXTensor(shape: x.shape, bools: v.map(\.isNaN))]
       }
-      if let low { x = try Arithmetic.max.apply(x, low) }
-      if let high { x = try Arithmetic.min.apply(x, high) }
-      return [x]
-    }),
+    ),
+    (
+      "IsInf",
+      ONNXOperator(since: 10) { context in
+        let x = try context.input(0)
+        guard let v = x.doubles, x.elementType.isFloatingPoint else {
+          throw ONNXRuntimeError.invalid("IsInf takes a float tensor")
+        }
+        let positive = context.int("detect_positive", 1) == 1,
+          negative = context.int("detect_negative", 1) == 1
+        return [
+          ONNXTensor(
+            shape: x.shape,
+            bools: v.map { $0.isInfinite && (($0 > 0 && positive) || ($0 < 0 && negative)) }
+          )
+        ]
+      }
+    ),
+    (
+      "Where",
+      ONNXOperator(since: 9) { [try select(try $0.input(0), try $0.input(1), try $0.input(2))] }
+    ),
+    (
+      "Cast",
+      ONNXOperator(since: 1) { context in
+        guard let type = ONNXTensor.ElementType(rawValue: Int32(context.int("to", 0))) else {
+          throw ONNXRuntimeError.unsupported(
+            "Cast to element type \(ONNXTensor.typeName(Int32(context.int("to", 0))))"
+          )
+        }
+        return [try cast(try context.input(0), to: type)]
+      }
+    ),
+    (
+      "CastLike",
+      ONNXOperator(since: 15) { context in
+        [try cast(try context.input(0), to: try context.input(1).elementType)]
+      }
+    ),
+    (
+      "PRelu",
+      ONNXOperator(since: 1) { context in
+        let x = try context.input(0), slope = try context.input(1)
+        let negative = try Arithmetic.mul.apply(x, slope)
+        let zero = ONNXTensor.from(doubles: [0], shape: [], type: x.elementType)
+        return [
+          try select(try Comparison.less.apply(x, zero), negative, x).broadcastKeeping(x.shape)
+        ]
+      }
+    ),
+    (
+      "Clip",
+      ONNXOperator(since: 1) { context in
+        var x = try context.input(0)
+        let low: ONNXTensor?, high: ONNXTensor?
+        if context.opset < 11 {
+          low =
+            context.has("min")
+            ? ONNXTensor.from(doubles: [context.float("min", 0)], shape: [], type: x.elementType)
+            : nil
+          high =
+            context.has("max")
+            ? ONNXTensor.from(doubles: [context.float("max", 0)], shape: [], type: x.elementType)
+            : nil
+        } else {
+          low = context.optionalInput(1)
+          high = context.optionalInput(2)
+        }
+        if let low { x = try Arithmetic.max.apply(x, low) }
+        if let high { x = try Arithmetic.min.apply(x, high) }
+        return [x]
+      }
+    ),
   ]
 }
 
 extension ONNXTensor {
   /// This tensor when its shape is already `shape` (PRelu's output keeps X's shape).
   func broadcastKeeping(_ shape: [Int]) throws -> ONNXTensor {
-    guard self.shape == shape else { throw ONNXRuntimeError.invalid("the slope does not broadcast to X's shape \(shape)") }
+    guard self.shape == shape else {
+      throw ONNXRuntimeError.invalid("the slope does not broadcast to X's shape \(shape)")
+    }
     return self
   }
 }

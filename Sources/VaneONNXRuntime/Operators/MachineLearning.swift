@@ -2,7 +2,9 @@ internal import Foundation
 
 /// The rows of a [N, C] (or [C]) float input as doubles.
 private func rows(_ x: ONNXTensor) throws -> (values: [Double], count: Int, width: Int) {
-  guard let values = x.doubles, x.elementType != .string else { throw ONNXRuntimeError.invalid("X must be numeric, not \(x.elementType)") }
+  guard let values = x.doubles, x.elementType != .string else {
+    throw ONNXRuntimeError.invalid("X must be numeric, not \(x.elementType)")
+  }
   switch x.rank {
   case 1: return (values, 1, x.shape[0])
   case 2: return (values, x.shape[0], x.shape[1])
@@ -41,7 +43,8 @@ private func postTransform(_ scores: inout [Double], _ name: String) throws {
     for e in exps { sum += e }
     if sum > 0 { exps = exps.map { $0 / sum } }
     scores = exps
-  case "PROBIT": for i in scores.indices { scores[i] = 2.0.squareRoot() * erfInverse(2 * scores[i] - 1) }
+  case "PROBIT":
+    for i in scores.indices { scores[i] = 2.0.squareRoot() * erfInverse(2 * scores[i] - 1) }
   default: throw ONNXRuntimeError.unsupported("post_transform \(name)")
   }
 }
@@ -50,7 +53,7 @@ private func postTransform(_ scores: inout [Double], _ name: String) throws {
 private func erfInverse(_ y: Double) -> Double {
   guard y > -1, y < 1 else { return y <= -1 ? -.infinity : .infinity }
   var x = y * 0.886226925452758  // √π/2 · y
-  for _ in 0..<60 {
+  for _ in 0 ..< 60 {
     let error = erf(x) - y
     x -= error / (2 / Double.pi.squareRoot() * exp(-x * x))
     if abs(error) < 1e-15 { break }
@@ -85,7 +88,7 @@ private struct Trees: Sendable {
 
   /// The votes of the leaf `node`.
   func votes(of node: Node) -> ArraySlice<(target: Int, weight: Double)> {
-    self.votes[node.firstVote..<(node.firstVote + node.voteCount)]
+    self.votes[node.firstVote ..< (node.firstVote + node.voteCount)]
   }
 
   init(_ context: ONNXNodeContext, votePrefix: String) throws {
@@ -93,20 +96,25 @@ private struct Trees: Sendable {
       let features = context.ints("nodes_featureids"), let modes = context.strings("nodes_modes"),
       let yes = context.ints("nodes_truenodeids"), let no = context.ints("nodes_falsenodeids")
     else { throw ONNXRuntimeError.invalid("the nodes_* attributes are incomplete") }
-    let values = try context.tensor("nodes_values_as_tensor")?.doubles ?? context.floats("nodes_values") ?? []
+    let values =
+      try context.tensor("nodes_values_as_tensor")?.doubles ?? context.floats("nodes_values") ?? []
     let n = treeIDs.count
-    guard [nodeIDs.count, features.count, modes.count, yes.count, no.count, values.count].allSatisfy({ $0 == n }), n > 0 else {
+    guard
+      [nodeIDs.count, features.count, modes.count, yes.count, no.count, values.count].allSatisfy({
+        $0 == n
+      }), n > 0
+    else {
       throw ONNXRuntimeError.invalid("the nodes_* attributes differ in length")
     }
     let missing = context.ints("nodes_missing_value_tracks_true") ?? []
     var index: [Int64: Int] = [:]  // (tree << 32 | node) → position
     func key(_ tree: Int, _ node: Int) -> Int64 { Int64(tree) << 32 | Int64(node & 0xffff_ffff) }
-    for i in 0..<n {
+    for i in 0 ..< n {
       guard index.updateValue(i, forKey: key(treeIDs[i], nodeIDs[i])) == nil else {
         throw ONNXRuntimeError.invalid("node \(nodeIDs[i]) of tree \(treeIDs[i]) is listed twice")
       }
     }
-    for i in 0..<n {
+    for i in 0 ..< n {
       let mode: Mode
       switch modes[i] {
       case "BRANCH_LEQ": mode = .leq
@@ -118,38 +126,59 @@ private struct Trees: Sendable {
       case "LEAF": mode = .leaf
       default: throw ONNXRuntimeError.invalid("node mode '\(modes[i])'")
       }
-      var node = Node(feature: features[i], value: values[i], mode: mode, yes: -1, no: -1, missingGoesYes: i < missing.count && missing[i] != 0)
+      var node = Node(
+        feature: features[i],
+        value: values[i],
+        mode: mode,
+        yes: -1,
+        no: -1,
+        missingGoesYes: i < missing.count && missing[i] != 0
+      )
       if mode != .leaf {
-        guard let a = index[key(treeIDs[i], yes[i])], let b = index[key(treeIDs[i], no[i])], features[i] >= 0 else {
-          throw ONNXRuntimeError.invalid("node \(nodeIDs[i]) of tree \(treeIDs[i]) branches to a node the tree does not have")
+        guard let a = index[key(treeIDs[i], yes[i])], let b = index[key(treeIDs[i], no[i])],
+          features[i] >= 0
+        else {
+          throw ONNXRuntimeError.invalid(
+            "node \(nodeIDs[i]) of tree \(treeIDs[i]) branches to a node the tree does not have"
+          )
         }
         node.yes = a
         node.no = b
       }
       self.nodes.append(node)
     }
-    guard let voteTrees = context.ints("\(votePrefix)_treeids"), let voteNodes = context.ints("\(votePrefix)_nodeids"),
+    guard let voteTrees = context.ints("\(votePrefix)_treeids"),
+      let voteNodes = context.ints("\(votePrefix)_nodeids"),
       let voteIDs = context.ints("\(votePrefix)_ids")
     else { throw ONNXRuntimeError.invalid("the \(votePrefix)_* attributes are incomplete") }
-    let weights = try context.tensor("\(votePrefix)_weights_as_tensor")?.doubles ?? context.floats("\(votePrefix)_weights") ?? []
-    guard voteNodes.count == voteTrees.count, voteIDs.count == voteTrees.count, weights.count == voteTrees.count else {
+    let weights =
+      try context.tensor("\(votePrefix)_weights_as_tensor")?.doubles ?? context.floats(
+        "\(votePrefix)_weights"
+      ) ?? []
+    guard voteNodes.count == voteTrees.count, voteIDs.count == voteTrees.count,
+      weights.count == voteTrees.count
+    else {
       throw ONNXRuntimeError.invalid("the \(votePrefix)_* attributes differ in length")
     }
     var byNode = [[(target: Int, weight: Double)]](repeating: [], count: n)
-    for v in 0..<voteTrees.count {
+    for v in 0 ..< voteTrees.count {
       guard let position = index[key(voteTrees[v], voteNodes[v])], voteIDs[v] >= 0 else {
-        throw ONNXRuntimeError.invalid("a vote names node \(voteNodes[v]) of tree \(voteTrees[v]), which does not exist")
+        throw ONNXRuntimeError.invalid(
+          "a vote names node \(voteNodes[v]) of tree \(voteTrees[v]), which does not exist"
+        )
       }
       byNode[position].append((voteIDs[v], weights[v]))
     }
-    for position in 0..<n {
+    for position in 0 ..< n {
       self.nodes[position].firstVote = self.votes.count
       self.nodes[position].voteCount = byNode[position].count
       self.votes += byNode[position]
     }
     // A root is node 0 of each tree (or, failing that, its first listed node).
     var seen = Set<Int>()
-    for i in 0..<n where seen.insert(treeIDs[i]).inserted { self.roots.append(index[key(treeIDs[i], 0)] ?? i) }
+    for i in 0 ..< n where seen.insert(treeIDs[i]).inserted {
+      self.roots.append(index[key(treeIDs[i], 0)] ?? i)
+    }
     // Cycles would walk forever: a tree's walk may visit at most its node count.
     self.maximumDepth = n
     self.voted = Set(self.votes.map(\.target))
@@ -160,19 +189,35 @@ private struct Trees: Sendable {
   /// (with `nodes_trueleafs` / `nodes_falseleafs`) a leaf of `leaf_*`, trees by `tree_roots`.
   /// Leaves become nodes after the interior ones, each with its one vote.
   init(opset5 context: ONNXNodeContext) throws {
-    guard let features = context.ints("nodes_featureids"), let yes = context.ints("nodes_truenodeids"),
-      let yesLeaf = context.ints("nodes_trueleafs"), let no = context.ints("nodes_falsenodeids"), let noLeaf = context.ints("nodes_falseleafs"),
-      let modes = try context.tensor("nodes_modes"), let splits = try context.tensor("nodes_splits")?.doubles,
-      let targets = context.ints("leaf_targetids"), let weights = try context.tensor("leaf_weights")?.doubles, let roots = context.ints("tree_roots")
-    else { throw ONNXRuntimeError.invalid("the nodes_*, leaf_* and tree_roots attributes are incomplete") }
-    guard case .integer(let modeValues) = modes.values else { throw ONNXRuntimeError.invalid("nodes_modes must be a uint8 tensor") }
+    guard let features = context.ints("nodes_featureids"),
+      let yes = context.ints("nodes_truenodeids"),
+      let yesLeaf = context.ints("nodes_trueleafs"), let no = context.ints("nodes_falsenodeids"),
+      let noLeaf = context.ints("nodes_falseleafs"),
+      let modes = try context.tensor("nodes_modes"),
+      let splits = try context.tensor("nodes_splits")?.doubles,
+      let targets = context.ints("leaf_targetids"),
+      let weights = try context.tensor("leaf_weights")?.doubles,
+      let roots = context.ints("tree_roots")
+    else {
+      throw ONNXRuntimeError.invalid("the nodes_*, leaf_* and tree_roots attributes are incomplete")
+    }
+    guard case .integer(let modeValues) = modes.values else {
+      throw ONNXRuntimeError.invalid("nodes_modes must be a uint8 tensor")
+    }
     let n = features.count, leaves = targets.count
-    guard n > 0, [yes.count, yesLeaf.count, no.count, noLeaf.count, modeValues.count, splits.count].allSatisfy({ $0 == n }) else {
+    guard n > 0,
+      [yes.count, yesLeaf.count, no.count, noLeaf.count, modeValues.count, splits.count].allSatisfy(
+        { $0 == n })
+    else {
       throw ONNXRuntimeError.invalid("the nodes_* attributes differ in length")
     }
-    guard weights.count == leaves, leaves > 0 else { throw ONNXRuntimeError.invalid("leaf_targetids and leaf_weights differ in length") }
+    guard weights.count == leaves, leaves > 0 else {
+      throw ONNXRuntimeError.invalid("leaf_targetids and leaf_weights differ in length")
+    }
     let missing = context.ints("nodes_missing_value_tracks_true") ?? []
-    guard missing.isEmpty || missing.count == n else { throw ONNXRuntimeError.invalid("nodes_missing_value_tracks_true differs in length") }
+    guard missing.isEmpty || missing.count == n else {
+      throw ONNXRuntimeError.invalid("nodes_missing_value_tracks_true differs in length")
+    }
     let members = try context.tensor("membership_values")?.doubles ?? []
     var memberSets: [Set<Double>] = []
     var current: Set<Double> = []
@@ -187,34 +232,66 @@ private struct Trees: Sendable {
     if !current.isEmpty { memberSets.append(current) }
     func target(_ index: Int, leaf: Int) throws -> Int {
       if leaf != 0 {
-        guard (0..<leaves).contains(index) else { throw ONNXRuntimeError.invalid("a branch names leaf \(index) of \(leaves)") }
+        guard (0 ..< leaves).contains(index) else {
+          throw ONNXRuntimeError.invalid("a branch names leaf \(index) of \(leaves)")
+        }
         return n + index
       }
-      guard (0..<n).contains(index) else { throw ONNXRuntimeError.invalid("a branch names node \(index) of \(n)") }
+      guard (0 ..< n).contains(index) else {
+        throw ONNXRuntimeError.invalid("a branch names node \(index) of \(n)")
+      }
       return index
     }
     let table: [Mode] = [.leq, .lt, .gte, .gt, .eq, .neq, .member]
     var memberNodes = 0
-    for i in 0..<n {
-      guard (0..<Int64(table.count)).contains(modeValues[i]) else { throw ONNXRuntimeError.invalid("node \(i): mode \(modeValues[i])") }
-      guard features[i] >= 0 else { throw ONNXRuntimeError.invalid("node \(i): feature \(features[i])") }
+    for i in 0 ..< n {
+      guard (0 ..< Int64(table.count)).contains(modeValues[i]) else {
+        throw ONNXRuntimeError.invalid("node \(i): mode \(modeValues[i])")
+      }
+      guard features[i] >= 0 else {
+        throw ONNXRuntimeError.invalid("node \(i): feature \(features[i])")
+      }
       var node = Node(
-        feature: features[i], value: splits[i], mode: table[Int(modeValues[i])], yes: try target(yes[i], leaf: yesLeaf[i]),
-        no: try target(no[i], leaf: noLeaf[i]), missingGoesYes: !missing.isEmpty && missing[i] != 0)
+        feature: features[i],
+        value: splits[i],
+        mode: table[Int(modeValues[i])],
+        yes: try target(yes[i], leaf: yesLeaf[i]),
+        no: try target(no[i], leaf: noLeaf[i]),
+        missingGoesYes: !missing.isEmpty && missing[i] != 0
+      )
       if node.mode == .member {
-        guard memberNodes < memberSets.count else { throw ONNXRuntimeError.invalid("membership_values has fewer sets than the BRANCH_MEMBER nodes") }
+        guard memberNodes < memberSets.count else {
+          throw ONNXRuntimeError.invalid(
+            "membership_values has fewer sets than the BRANCH_MEMBER nodes"
+          )
+        }
         node.set = memberNodes
         memberNodes += 1
       }
       self.nodes.append(node)
     }
     self.sets = memberSets
-    for l in 0..<leaves {
-      guard targets[l] >= 0 else { throw ONNXRuntimeError.invalid("leaf \(l): target \(targets[l])") }
-      self.nodes.append(Node(feature: 0, value: 0, mode: .leaf, yes: -1, no: -1, missingGoesYes: false, firstVote: self.votes.count, voteCount: 1))
+    for l in 0 ..< leaves {
+      guard targets[l] >= 0 else {
+        throw ONNXRuntimeError.invalid("leaf \(l): target \(targets[l])")
+      }
+      self.nodes.append(
+        Node(
+          feature: 0,
+          value: 0,
+          mode: .leaf,
+          yes: -1,
+          no: -1,
+          missingGoesYes: false,
+          firstVote: self.votes.count,
+          voteCount: 1
+        )
+      )
       self.votes.append((targets[l], weights[l]))
     }
-    guard !roots.isEmpty, roots.allSatisfy({ (0..<n).contains($0) }) else { throw ONNXRuntimeError.invalid("tree_roots names a node outside 0..<\(n)") }
+    guard !roots.isEmpty, roots.allSatisfy({ (0 ..< n).contains($0) }) else {
+      throw ONNXRuntimeError.invalid("tree_roots names a node outside 0..<\(n)")
+    }
     self.roots = roots
     self.maximumDepth = self.nodes.count
     self.voted = Set(self.votes.map(\.target))
@@ -229,10 +306,12 @@ private struct Trees: Sendable {
   /// The leaf a row reaches in the tree rooted at `root`.
   func leaf(_ root: Int, _ row: ArraySlice<Double>) throws -> Node {
     var position = root
-    for _ in 0...self.maximumDepth {
+    for _ in 0 ... self.maximumDepth {
       let node = self.nodes[position]
       if node.mode == .leaf { return node }
-      guard node.feature < row.count else { throw ONNXRuntimeError.invalid("a split reads feature \(node.feature) of \(row.count)") }
+      guard node.feature < row.count else {
+        throw ONNXRuntimeError.invalid("a split reads feature \(node.feature) of \(row.count)")
+      }
       let x = row[row.startIndex + node.feature]
       let yes: Bool
       if x.isNaN && node.missingGoesYes {
@@ -260,10 +339,18 @@ private func treeRegressor(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let (values, count, width) = try rows(x)
   let trees = try context.prepared as? Trees ?? Trees(context, votePrefix: "target")
   let targets = context.int("n_targets", 1)
-  let base = try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
+  let base =
+    try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
   let out = try regress(
-    trees, values, count: count, width: width, targets: targets, base: base, aggregate: context.string("aggregate_function", "SUM"),
-    post: context.string("post_transform", "NONE"))
+    trees,
+    values,
+    count: count,
+    width: width,
+    targets: targets,
+    base: base,
+    aggregate: context.string("aggregate_function", "SUM"),
+    post: context.string("post_transform", "NONE")
+  )
   return [ONNXTensor.from(doubles: out, shape: [count, targets], type: .float)]
 }
 
@@ -274,25 +361,57 @@ private func treeEnsemble(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let (values, count, width) = try rows(x)
   let trees = try context.prepared as? Trees ?? Trees(opset5: context)
   let targets = context.int("n_targets", 1)
-  let aggregates = ["AVERAGE", "SUM", "MIN", "MAX"], posts = ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"]
+  let aggregates = ["AVERAGE", "SUM", "MIN", "MAX"],
+    posts = ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"]
   let aggregate = context.int("aggregate_function", 1), post = context.int("post_transform", 0)
-  guard aggregates.indices.contains(aggregate) else { throw ONNXRuntimeError.invalid("aggregate_function \(aggregate)") }
-  guard posts.indices.contains(post) else { throw ONNXRuntimeError.invalid("post_transform \(post)") }
-  let out = try regress(trees, values, count: count, width: width, targets: targets, base: [], aggregate: aggregates[aggregate], post: posts[post])
-  return [ONNXTensor.from(doubles: out, shape: [count, targets], type: x.elementType == .double ? .double : .float)]
+  guard aggregates.indices.contains(aggregate) else {
+    throw ONNXRuntimeError.invalid("aggregate_function \(aggregate)")
+  }
+  guard posts.indices.contains(post) else {
+    throw ONNXRuntimeError.invalid("post_transform \(post)")
+  }
+  let out = try regress(
+    trees,
+    values,
+    count: count,
+    width: width,
+    targets: targets,
+    base: [],
+    aggregate: aggregates[aggregate],
+    post: posts[post]
+  )
+  return [
+    ONNXTensor.from(
+      doubles: out,
+      shape: [count, targets],
+      type: x.elementType == .double ? .double : .float
+    )
+  ]
 }
 
 /// Each row's per-target scores: the leaves' votes aggregated, the base values added, the
 /// post-transform applied.
 private func regress(
-  _ trees: Trees, _ values: [Double], count: Int, width: Int, targets: Int, base: [Double], aggregate: String, post: String
+  _ trees: Trees,
+  _ values: [Double],
+  count: Int,
+  width: Int,
+  targets: Int,
+  base: [Double],
+  aggregate: String,
+  post: String
 ) throws -> [Double] {
-  guard targets > 0, targets <= 1 << 20 else { throw ONNXRuntimeError.invalid("n_targets \(targets)") }
+  guard targets > 0, targets <= 1 << 20 else {
+    throw ONNXRuntimeError.invalid("n_targets \(targets)")
+  }
   var out: [Double] = []
   out.reserveCapacity(count * targets)
-  for r in 0..<count {
-    let row = values[(r * width)..<((r + 1) * width)]
-    var scores = [Double](repeating: aggregate == "MIN" ? .infinity : aggregate == "MAX" ? -.infinity : 0, count: targets)
+  for r in 0 ..< count {
+    let row = values[(r * width) ..< ((r + 1) * width)]
+    var scores = [Double](
+      repeating: aggregate == "MIN" ? .infinity : aggregate == "MAX" ? -.infinity : 0,
+      count: targets
+    )
     var seen = [Bool](repeating: false, count: targets)
     for root in trees.roots {
       for (target, weight) in trees.votes(of: try trees.leaf(root, row)) where target < targets {
@@ -304,7 +423,7 @@ private func regress(
         seen[target] = true
       }
     }
-    for t in 0..<targets {
+    for t in 0 ..< targets {
       if !seen[t] && (aggregate == "MIN" || aggregate == "MAX") { scores[t] = 0 }
       if aggregate == "AVERAGE" { scores[t] /= Double(trees.roots.count) }
       scores[t] += t < base.count ? base[t] : 0
@@ -321,40 +440,51 @@ private func treeClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let trees = try context.prepared as? Trees ?? Trees(context, votePrefix: "class")
   let labels = try ClassLabels(context, intsName: "classlabels_int64s")
   let classes = labels.count
-  let base = try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
+  let base =
+    try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
   let post = context.string("post_transform", "NONE")
   let voted = trees.voted
-  guard voted.allSatisfy({ $0 < classes }) else { throw ONNXRuntimeError.invalid("a class id is not among the \(classes) labels") }
+  guard voted.allSatisfy({ $0 < classes }) else {
+    throw ONNXRuntimeError.invalid("a class id is not among the \(classes) labels")
+  }
   // Two labels with votes for one class only: one score s, reported as ONNX Runtime does.
   let binary = classes == 2 && voted.count == 1
   let positiveWeights = trees.positiveWeights
   var out: [Double] = [], picks: [Int] = []
-  for r in 0..<count {
-    let row = values[(r * width)..<((r + 1) * width)]
+  for r in 0 ..< count {
+    let row = values[(r * width) ..< ((r + 1) * width)]
     var scores = [Double](repeating: 0, count: classes)
-    for root in trees.roots { for (c, weight) in trees.votes(of: try trees.leaf(root, row)) { scores[c] += weight } }
+    for root in trees.roots {
+      for (c, weight) in trees.votes(of: try trees.leaf(root, row)) { scores[c] += weight }
+    }
     if binary {
       let s = scores[voted.first!] + (base.first ?? 0)
       picks.append(s > (positiveWeights ? 0.5 : 0) ? 1 : 0)
       switch post {
-      case "LOGISTIC": let p = 1 / (1 + exp(-s)); scores = [1 - p, p]
+      case "LOGISTIC":
+        let p = 1 / (1 + exp(-s))
+        scores = [1 - p, p]
       case "NONE", "SOFTMAX", "SOFTMAX_ZERO": scores = positiveWeights ? [1 - s, s] : [-s, s]
       default: throw ONNXRuntimeError.unsupported("post_transform \(post) of a two-class ensemble")
       }
     } else {
-      for c in 0..<classes where c < base.count { scores[c] += base[c] }
+      for c in 0 ..< classes where c < base.count { scores[c] += base[c] }
       picks.append(scores.indices.max { scores[$0] < scores[$1] } ?? 0)
       try postTransform(&scores, post)
     }
     out += scores
   }
-  return [labels.tensor(picks), ONNXTensor.from(doubles: out, shape: [count, classes], type: .float)]
+  return [
+    labels.tensor(picks), ONNXTensor.from(doubles: out, shape: [count, classes], type: .float),
+  ]
 }
 
 private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let (values, count, width) = try rows(try context.input(0))
   let labels = try ClassLabels(context, intsName: "classlabels_ints")
-  guard let coefficients = context.floats("coefficients"), !coefficients.isEmpty, coefficients.count % width == 0 else {
+  guard let coefficients = context.floats("coefficients"), !coefficients.isEmpty,
+    coefficients.count % width == 0
+  else {
     throw ONNXRuntimeError.invalid("coefficients do not fit \(width) features")
   }
   let rowsOfCoefficients = coefficients.count / width
@@ -362,109 +492,172 @@ private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor]
   let post = context.string("post_transform", "NONE")
   let binary = rowsOfCoefficients == 1 && labels.count == 2
   guard binary || rowsOfCoefficients == labels.count else {
-    throw ONNXRuntimeError.invalid("\(rowsOfCoefficients) rows of coefficients for \(labels.count) class labels")
+    throw ONNXRuntimeError.invalid(
+      "\(rowsOfCoefficients) rows of coefficients for \(labels.count) class labels"
+    )
   }
   var out: [Double] = [], picks: [Int] = []
-  for r in 0..<count {
-    var scores = (0..<rowsOfCoefficients).map { c in
-      (0..<width).reduce(c < intercepts.count ? intercepts[c] : 0) { $0 + values[r * width + $1] * coefficients[c * width + $1] }
+  for r in 0 ..< count {
+    var scores = (0 ..< rowsOfCoefficients).map { c in
+      (0 ..< width).reduce(c < intercepts.count ? intercepts[c] : 0) {
+        $0 + values[r * width + $1] * coefficients[c * width + $1]
+      }
     }
     if binary {
       let s = scores[0]
       picks.append(s > 0 ? 1 : 0)
-      if post == "LOGISTIC" { let p = 1 / (1 + exp(-s)); scores = [1 - p, p] } else { scores = [1 - s, s] }
+      if post == "LOGISTIC" {
+        let p = 1 / (1 + exp(-s))
+        scores = [1 - p, p]
+      } else {
+        scores = [1 - s, s]
+      }
     } else {
       picks.append(scores.indices.max { scores[$0] < scores[$1] } ?? 0)
       try postTransform(&scores, post)
     }
     out += scores
   }
-  return [labels.tensor(picks), ONNXTensor.from(doubles: out, shape: [count, binary ? 2 : rowsOfCoefficients], type: .float)]
+  return [
+    labels.tensor(picks),
+    ONNXTensor.from(doubles: out, shape: [count, binary ? 2 : rowsOfCoefficients], type: .float),
+  ]
 }
 
 extension ONNXOperators {
   static let machineLearning: [(String, ONNXOperator)] = [
-    ("TreeEnsembleRegressor", ONNXOperator(since: 1, prepare: { try Trees($0, votePrefix: "target") }) { try treeRegressor($0) }),
-    ("TreeEnsembleClassifier", ONNXOperator(since: 1, prepare: { try Trees($0, votePrefix: "class") }) { try treeClassifier($0) }),
-    ("TreeEnsemble", ONNXOperator(since: 5, prepare: { try Trees(opset5: $0) }) { try treeEnsemble($0) }),
+    (
+      "TreeEnsembleRegressor",
+      ONNXOperator(since: 1, prepare: { try Trees($0, votePrefix: "target") }) {
+        try treeRegressor($0)
+      }
+    ),
+    (
+      "TreeEnsembleClassifier",
+      ONNXOperator(since: 1, prepare: { try Trees($0, votePrefix: "class") }) {
+        try treeClassifier($0)
+      }
+    ),
+    (
+      "TreeEnsemble",
+      ONNXOperator(since: 5, prepare: { try Trees(opset5: $0) }) { try treeEnsemble($0) }
+    ),
     ("LinearClassifier", ONNXOperator(since: 1) { try linearClassifier($0) }),
-    ("LinearRegressor", ONNXOperator(since: 1) { context in
-      let (values, count, width) = try rows(try context.input(0))
-      let targets = context.int("targets", 1)
-      guard let coefficients = context.floats("coefficients"), targets > 0, coefficients.count == targets * width else {
-        throw ONNXRuntimeError.invalid("coefficients do not fit \(targets) targets of \(width) features")
-      }
-      let intercepts = context.floats("intercepts") ?? []
-      var out: [Double] = []
-      for r in 0..<count {
-        var scores = (0..<targets).map { t in
-          (0..<width).reduce(t < intercepts.count ? intercepts[t] : 0) { $0 + values[r * width + $1] * coefficients[t * width + $1] }
+    (
+      "LinearRegressor",
+      ONNXOperator(since: 1) { context in
+        let (values, count, width) = try rows(try context.input(0))
+        let targets = context.int("targets", 1)
+        guard let coefficients = context.floats("coefficients"), targets > 0,
+          coefficients.count == targets * width
+        else {
+          throw ONNXRuntimeError.invalid(
+            "coefficients do not fit \(targets) targets of \(width) features"
+          )
         }
-        try postTransform(&scores, context.string("post_transform", "NONE"))
-        out += scores
-      }
-      return [ONNXTensor.from(doubles: out, shape: [count, targets], type: .float)]
-    }),
-    ("Normalizer", ONNXOperator(since: 1) { context in
-      let x = try context.input(0)
-      let (values, count, width) = try rows(x)
-      let norm = context.string("norm", "MAX")
-      var out = values
-      for r in 0..<count {
-        let row = values[(r * width)..<((r + 1) * width)]
-        let divisor: Double
-        switch norm {
-        case "MAX": divisor = row.max() ?? 1
-        case "L1": divisor = row.reduce(0) { $0 + abs($1) }
-        case "L2": divisor = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        default: throw ONNXRuntimeError.invalid("norm '\(norm)'")
+        let intercepts = context.floats("intercepts") ?? []
+        var out: [Double] = []
+        for r in 0 ..< count {
+          var scores = (0 ..< targets).map { t in
+            (0 ..< width).reduce(t < intercepts.count ? intercepts[t] : 0) {
+              $0 + values[r * width + $1] * coefficients[t * width + $1]
+            }
+          }
+          try postTransform(&scores, context.string("post_transform", "NONE"))
+          out += scores
         }
-        for j in 0..<width { out[r * width + j] = divisor == 0 ? row[row.startIndex + j] : row[row.startIndex + j] / divisor }
+        return [ONNXTensor.from(doubles: out, shape: [count, targets], type: .float)]
       }
-      return [ONNXTensor.from(doubles: out, shape: x.shape, type: .float)]
-    }),
-    ("Scaler", ONNXOperator(since: 1) { context in
-      let x = try context.input(0)
-      let (values, count, width) = try rows(x)
-      let offset = context.floats("offset") ?? [0], scale = context.floats("scale") ?? [1]
-      guard offset.count == 1 || offset.count == width, scale.count == 1 || scale.count == width else {
-        throw ONNXRuntimeError.invalid("offset and scale must have 1 or \(width) values")
+    ),
+    (
+      "Normalizer",
+      ONNXOperator(since: 1) { context in
+        let x = try context.input(0)
+        let (values, count, width) = try rows(x)
+        let norm = context.string("norm", "MAX")
+        var out = values
+        for r in 0 ..< count {
+          let row = values[(r * width) ..< ((r + 1) * width)]
+          let divisor: Double
+          switch norm {
+          case "MAX": divisor = row.max() ?? 1
+          case "L1": divisor = row.reduce(0) { $0 + abs($1) }
+          case "L2": divisor = row.reduce(0) { $0 + $1 * $1 }.squareRoot()
+          default: throw ONNXRuntimeError.invalid("norm '\(norm)'")
+          }
+          for j in 0 ..< width {
+            out[r * width + j] =
+              divisor == 0 ? row[row.startIndex + j] : row[row.startIndex + j] / divisor
+          }
+        }
+        return [ONNXTensor.from(doubles: out, shape: x.shape, type: .float)]
       }
-      let out = (0..<(count * width)).map { i -> Double in
-        let j = i % width
-        return (values[i] - offset[offset.count == 1 ? 0 : j]) * scale[scale.count == 1 ? 0 : j]
+    ),
+    (
+      "Scaler",
+      ONNXOperator(since: 1) { context in
+        let x = try context.input(0)
+        let (values, count, width) = try rows(x)
+        let offset = context.floats("offset") ?? [0], scale = context.floats("scale") ?? [1]
+        guard offset.count == 1 || offset.count == width, scale.count == 1 || scale.count == width
+        else {
+          throw ONNXRuntimeError.invalid("offset and scale must have 1 or \(width) values")
+        }
+        let out = (0 ..< (count * width)).map { i -> Double in
+          let j = i % width
+          return (values[i] - offset[offset.count == 1 ? 0 : j]) * scale[scale.count == 1 ? 0 : j]
+        }
+        return [ONNXTensor.from(doubles: out, shape: x.shape, type: .float)]
       }
-      return [ONNXTensor.from(doubles: out, shape: x.shape, type: .float)]
-    }),
-    ("Imputer", ONNXOperator(since: 1) { context in
-      let x = try context.input(0)
-      let (values, _, width) = try rows(x)
-      if let imputed = context.floats("imputed_value_floats"), !imputed.isEmpty {
-        guard imputed.count == 1 || imputed.count == width else { throw ONNXRuntimeError.invalid("imputed_value_floats must have 1 or \(width) values") }
-        let replaced = context.float("replaced_value_float", .nan)
-        let out = values.enumerated().map { i, v in (replaced.isNaN ? v.isNaN : v == replaced) ? imputed[imputed.count == 1 ? 0 : i % width] : v }
+    ),
+    (
+      "Imputer",
+      ONNXOperator(since: 1) { context in
+        let x = try context.input(0)
+        let (values, _, width) = try rows(x)
+        if let imputed = context.floats("imputed_value_floats"), !imputed.isEmpty {
+          guard imputed.count == 1 || imputed.count == width else {
+            throw ONNXRuntimeError.invalid("imputed_value_floats must have 1 or \(width) values")
+          }
+          let replaced = context.float("replaced_value_float", .nan)
+          let out = values.enumerated().map { i, v in
+            (replaced.isNaN ? v.isNaN : v == replaced)
+              ? imputed[imputed.count == 1 ? 0 : i % width] : v
+          }
+          return [ONNXTensor.from(doubles: out, shape: x.shape, type: x.elementType)]
+        }
+        guard let imputed = context.ints("imputed_value_int64s"),
+          imputed.count == 1 || imputed.count == width
+        else {
+          throw ONNXRuntimeError.invalid("imputed values are missing")
+        }
+        let replaced = Double(context.int("replaced_value_int64", 0))
+        let out = values.enumerated().map { i, v in
+          v == replaced ? Double(imputed[imputed.count == 1 ? 0 : i % width]) : v
+        }
         return [ONNXTensor.from(doubles: out, shape: x.shape, type: x.elementType)]
       }
-      guard let imputed = context.ints("imputed_value_int64s"), imputed.count == 1 || imputed.count == width else {
-        throw ONNXRuntimeError.invalid("imputed values are missing")
+    ),
+    (
+      "ArrayFeatureExtractor",
+      ONNXOperator(since: 1) { context in
+        // The indices pick along the last axis; a 1-D input gives a [1, K] result (as ONNX Runtime).
+        let x = try context.input(0)
+        guard x.rank >= 1 else { throw ONNXRuntimeError.invalid("X must have at least one axis") }
+        let last = x.shape[x.rank - 1]
+        let indices = try context.input(1).integers("Y").map { value -> Int in
+          guard value >= 0, value < Int64(last) else {
+            throw ONNXRuntimeError.invalid("index \(value) is out of range for \(last) columns")
+          }
+          return Int(value)
+        }
+        let outer = x.count / max(1, last)
+        let shape = x.rank == 1 ? [1, indices.count] : Array(x.shape.dropLast()) + [indices.count]
+        return [
+          x.gathering((0 ..< outer).flatMap { o in indices.map { o * last + $0 } }, shape: shape)
+        ]
       }
-      let replaced = Double(context.int("replaced_value_int64", 0))
-      let out = values.enumerated().map { i, v in v == replaced ? Double(imputed[imputed.count == 1 ? 0 : i % width]) : v }
-      return [ONNXTensor.from(doubles: out, shape: x.shape, type: x.elementType)]
-    }),
-    ("ArrayFeatureExtractor", ONNXOperator(since: 1) { context in
-      // The indices pick along the last axis; a 1-D input gives a [1, K] result (as ONNX Runtime).
-      let x = try context.input(0)
-      guard x.rank >= 1 else { throw ONNXRuntimeError.invalid("X must have at least one axis") }
-      let last = x.shape[x.rank - 1]
-      let indices = try context.input(1).integers("Y").map { value -> Int in
-        guard value >= 0, value < Int64(last) else { throw ONNXRuntimeError.invalid("index \(value) is out of range for \(last) columns") }
-        return Int(value)
-      }
-      let outer = x.count / max(1, last)
-      let shape = x.rank == 1 ? [1, indices.count] : Array(x.shape.dropLast()) + [indices.count]
-      return [x.gathering((0..<outer).flatMap { o in indices.map { o * last + $0 } }, shape: shape)]
-    }),
+    ),
     // ZipMap turns probabilities into a sequence of maps; here they stay the [N, C] tensor.
     ("ZipMap", ONNXOperator(since: 1) { [try $0.input(0)] }),
   ]

@@ -4,17 +4,20 @@ internal import VaneMath
 /// axes broadcast, each matrix product on OpenBLAS for floats.
 func matmul(_ a: ONNXTensor, _ b: ONNXTensor, context: ONNXNodeContext) throws -> ONNXTensor {
   guard a.rank >= 1, b.rank >= 1 else { throw ONNXRuntimeError.invalid("MatMul of a scalar") }
-  let shapeA = a.rank == 1 ? [1, a.shape[0]] : a.shape, shapeB = b.rank == 1 ? [b.shape[0], 1] : b.shape
+  let shapeA = a.rank == 1 ? [1, a.shape[0]] : a.shape,
+    shapeB = b.rank == 1 ? [b.shape[0], 1] : b.shape
   let m = shapeA[shapeA.count - 2], k = shapeA[shapeA.count - 1], n = shapeB[shapeB.count - 1]
-  guard shapeB[shapeB.count - 2] == k else { throw ONNXRuntimeError.invalid("shapes \(a.shape) and \(b.shape) do not multiply") }
+  guard shapeB[shapeB.count - 2] == k else {
+    throw ONNXRuntimeError.invalid("shapes \(a.shape) and \(b.shape) do not multiply")
+  }
   let batchA = Array(shapeA.dropLast(2)), batchB = Array(shapeB.dropLast(2))
   let batch = try Broadcast.shape([batchA, batchB])
   var shape = batch + [m, n]
   let batches = batch.reduce(1, *)
   _ = try context.checkedCount(shape)
   // Which matrix of A and of B each output matrix uses.
-  let ia = Broadcast.indices(of: batchA, in: batch) ?? Array(0..<batches)
-  let ib = Broadcast.indices(of: batchB, in: batch) ?? Array(0..<batches)
+  let ia = Broadcast.indices(of: batchA, in: batch) ?? Array(0 ..< batches)
+  let ib = Broadcast.indices(of: batchB, in: batch) ?? Array(0 ..< batches)
   if a.rank == 1 { shape.remove(at: shape.count - 2) }
   if b.rank == 1 { shape.removeLast() }
 
@@ -24,18 +27,38 @@ func matmul(_ a: ONNXTensor, _ b: ONNXTensor, context: ONNXNodeContext) throws -
     x.withUnsafeBufferPointer { px in
       y.withUnsafeBufferPointer { py in
         out.withUnsafeMutableBufferPointer { po in
-          for i in 0..<batches {
+          for i in 0 ..< batches {
             if k == 0 { continue }
             if m == 1 {
               // One row: y = Bᵀ·x with B k×n, i.e. a transposed GEMV over B.
               T.gemv(
-                transpose: true, m: k, n: n, alpha: 1, a: py.baseAddress! + ib[i] * k * n, lda: n, x: px.baseAddress! + ia[i] * m * k, beta: 0,
-                y: po.baseAddress! + i * m * n)
+                transpose: true,
+                m: k,
+                n: n,
+                alpha: 1,
+                a: py.baseAddress! + ib[i] * k * n,
+                lda: n,
+                x: px.baseAddress! + ia[i] * m * k,
+                beta: 0,
+                y: po.baseAddress! + i * m * n
+              )
               continue
             }
             T.gemm(
-              transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: px.baseAddress! + ia[i] * m * k, lda: k,
-              b: py.baseAddress! + ib[i] * k * n, ldb: n, beta: 0, c: po.baseAddress! + i * m * n, ldc: n)
+              transposeA: false,
+              transposeB: false,
+              m: m,
+              n: n,
+              k: k,
+              alpha: 1,
+              a: px.baseAddress! + ia[i] * m * k,
+              lda: k,
+              b: py.baseAddress! + ib[i] * k * n,
+              ldb: n,
+              beta: 0,
+              c: po.baseAddress! + i * m * n,
+              ldc: n
+            )
           }
         }
       }
@@ -47,11 +70,13 @@ func matmul(_ a: ONNXTensor, _ b: ONNXTensor, context: ONNXNodeContext) throws -
   case (.double(let x), .double(let y)): return ONNXTensor(shape: shape, doubles: product(x, y))
   case (.integer(let x), .integer(let y)) where a.elementType == b.elementType:
     var out = [Int64](repeating: 0, count: batches * m * n)
-    for i in 0..<batches {
-      for r in 0..<m {
-        for c in 0..<n {
+    for i in 0 ..< batches {
+      for r in 0 ..< m {
+        for c in 0 ..< n {
           var sum: Int64 = 0
-          for j in 0..<k { sum = sum &+ x[ia[i] * m * k + r * k + j] &* y[ib[i] * k * n + j * n + c] }
+          for j in 0 ..< k {
+            sum = sum &+ x[ia[i] * m * k + r * k + j] &* y[ib[i] * k * n + j * n + c]
+          }
           out[i * m * n + r * n + c] = sum
         }
       }
@@ -64,21 +89,30 @@ func matmul(_ a: ONNXTensor, _ b: ONNXTensor, context: ONNXNodeContext) throws -
 /// Gemm: alpha·op(A)·op(B) + beta·C, C broadcast to the result.
 func gemm(_ context: ONNXNodeContext) throws -> ONNXTensor {
   let a = try context.input(0), b = try context.input(1)
-  guard a.rank == 2, b.rank == 2 else { throw ONNXRuntimeError.invalid("A and B must be matrices, not \(a.shape) and \(b.shape)") }
+  guard a.rank == 2, b.rank == 2 else {
+    throw ONNXRuntimeError.invalid("A and B must be matrices, not \(a.shape) and \(b.shape)")
+  }
   let transA = context.int("transA", 0) != 0, transB = context.int("transB", 0) != 0
   let alpha = context.float("alpha", 1), beta = context.float("beta", 1)
   let m = transA ? a.shape[1] : a.shape[0], k = transA ? a.shape[0] : a.shape[1]
   let n = transB ? b.shape[0] : b.shape[1]
-  guard (transB ? b.shape[1] : b.shape[0]) == k else { throw ONNXRuntimeError.invalid("shapes \(a.shape) and \(b.shape) do not multiply") }
+  guard (transB ? b.shape[1] : b.shape[0]) == k else {
+    throw ONNXRuntimeError.invalid("shapes \(a.shape) and \(b.shape) do not multiply")
+  }
   _ = try context.checkedCount([m, n])
   func run<T: ONNXFloat>(_ x: [T], _ y: [T]) throws -> ONNXTensor {
     var out = [T](repeating: 0, count: m * n)
     if let c = context.optionalInput(2), beta != 0 {
-      guard let values = T.values(of: c) else { throw ONNXRuntimeError.invalid("C is \(c.elementType), A is \(a.elementType)") }
-      guard let indices = try Broadcast.shape([c.shape, [m, n]]) == [m, n] ? Broadcast.indices(of: c.shape, in: [m, n]) ?? Array(0..<(m * n)) : nil else {
+      guard let values = T.values(of: c) else {
+        throw ONNXRuntimeError.invalid("C is \(c.elementType), A is \(a.elementType)")
+      }
+      guard
+        let indices = try Broadcast.shape([c.shape, [m, n]]) == [m, n]
+          ? Broadcast.indices(of: c.shape, in: [m, n]) ?? Array(0 ..< (m * n)) : nil
+      else {
         throw ONNXRuntimeError.invalid("C of shape \(c.shape) does not broadcast to [\(m), \(n)]")
       }
-      for i in 0..<(m * n) { out[i] = values[indices[i]] }
+      for i in 0 ..< (m * n) { out[i] = values[indices[i]] }
     }
     if m > 0, n > 0, k > 0 {
       x.withUnsafeBufferPointer { px in
@@ -88,12 +122,32 @@ func gemm(_ context: ONNXNodeContext) throws -> ONNXTensor {
             if m == 1 && !transA {
               // One row: op(B)ᵀ·a as a GEMV (B is n×k when transposed, k×n otherwise).
               T.gemv(
-                transpose: !transB, m: transB ? n : k, n: transB ? k : n, alpha: T(alpha), a: py.baseAddress!, lda: b.shape[1],
-                x: px.baseAddress!, beta: betaValue, y: po.baseAddress!)
+                transpose: !transB,
+                m: transB ? n : k,
+                n: transB ? k : n,
+                alpha: T(alpha),
+                a: py.baseAddress!,
+                lda: b.shape[1],
+                x: px.baseAddress!,
+                beta: betaValue,
+                y: po.baseAddress!
+              )
             } else {
               T.gemm(
-                transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: T(alpha), a: px.baseAddress!, lda: a.shape[1],
-                b: py.baseAddress!, ldb: b.shape[1], beta: betaValue, c: po.baseAddress!, ldc: n)
+                transposeA: transA,
+                transposeB: transB,
+                m: m,
+                n: n,
+                k: k,
+                alpha: T(alpha),
+                a: px.baseAddress!,
+                lda: a.shape[1],
+                b: py.baseAddress!,
+                ldb: b.shape[1],
+                beta: betaValue,
+                c: po.baseAddress!,
+                ldc: n
+              )
             }
           }
         }
@@ -110,7 +164,12 @@ func gemm(_ context: ONNXNodeContext) throws -> ONNXTensor {
 
 extension ONNXOperators {
   static let mathOperators: [(String, ONNXOperator)] = [
-    ("MatMul", ONNXOperator(since: 1) { context in [try matmul(try context.input(0), try context.input(1), context: context)] }),
+    (
+      "MatMul",
+      ONNXOperator(since: 1) { context in
+        [try matmul(try context.input(0), try context.input(1), context: context)]
+      }
+    ),
     ("Gemm", ONNXOperator(since: 1) { [try gemm($0)] }),
   ]
 }

@@ -6,20 +6,22 @@ private func softmax(_ context: ONNXNodeContext, log: Bool) throws -> ONNXTensor
   let axis = try normalizedAxis(context.int("axis", context.opset >= 13 ? -1 : 1), rank: x.rank)
   let outer: Int, length: Int, inner: Int
   if context.opset >= 13 {
-    (outer, length, inner) = (x.shape[..<axis].reduce(1, *), x.shape[axis], x.shape[(axis + 1)...].reduce(1, *))
+    (outer, length, inner) = (
+      x.shape[..<axis].reduce(1, *), x.shape[axis], x.shape[(axis + 1)...].reduce(1, *)
+    )
   } else {
     (outer, length, inner) = (x.shape[..<axis].reduce(1, *), x.shape[axis...].reduce(1, *), 1)
   }
   func run<T: ONNXFloat>(_ v: [T]) -> [T] {
     var out = v
-    for o in 0..<outer {
-      for i in 0..<inner {
+    for o in 0 ..< outer {
+      for i in 0 ..< inner {
         let base = o * length * inner + i
         var top = -T.infinity
-        for j in 0..<length { top = max(top, v[base + j * inner]) }
+        for j in 0 ..< length { top = max(top, v[base + j * inner]) }
         var sum: T = 0
-        for j in 0..<length { sum += T.exp(v[base + j * inner] - top) }
-        for j in 0..<length {
+        for j in 0 ..< length { sum += T.exp(v[base + j * inner] - top) }
+        for j in 0 ..< length {
           let shifted = v[base + j * inner] - top
           out[base + j * inner] = log ? shifted - T.log(sum) : T.exp(shifted) / sum
         }
@@ -42,7 +44,8 @@ private struct BatchNormalizationTerms: Sendable {
 
   /// From the node's scale, B, mean and var (nil when one of them is not known).
   init?(_ context: ONNXNodeContext) throws {
-    guard let scale = context.optionalInput(1)?.doubles, let bias = context.optionalInput(2)?.doubles,
+    guard let scale = context.optionalInput(1)?.doubles,
+      let bias = context.optionalInput(2)?.doubles,
       let mean = context.optionalInput(3)?.doubles, let variance = context.optionalInput(4)?.doubles
     else { return nil }
     let channels = scale.count
@@ -50,29 +53,36 @@ private struct BatchNormalizationTerms: Sendable {
       throw ONNXRuntimeError.invalid("scale, B, mean and var differ in length")
     }
     let epsilon = context.float("epsilon", 1e-5)
-    let a = (0..<channels).map { scale[$0] / (variance[$0] + epsilon).squareRoot() }
+    let a = (0 ..< channels).map { scale[$0] / (variance[$0] + epsilon).squareRoot() }
     self.a = a
-    self.b = (0..<channels).map { bias[$0] - mean[$0] * a[$0] }
+    self.b = (0 ..< channels).map { bias[$0] - mean[$0] * a[$0] }
   }
 }
 
 private func batchNormalization(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let x = try context.input(0)
-  guard context.opset < 14 || context.int("training_mode", 0) == 0 else { throw ONNXRuntimeError.unsupported("BatchNormalization in training mode") }
-  guard x.rank >= 2 else { throw ONNXRuntimeError.invalid("X must have a channel axis, not shape \(x.shape)") }
+  guard context.opset < 14 || context.int("training_mode", 0) == 0 else {
+    throw ONNXRuntimeError.unsupported("BatchNormalization in training mode")
+  }
+  guard x.rank >= 2 else {
+    throw ONNXRuntimeError.invalid("X must have a channel axis, not shape \(x.shape)")
+  }
   let channels = x.shape[1], inner = x.shape[2...].reduce(1, *)
-  guard let terms = try context.prepared as? BatchNormalizationTerms ?? BatchNormalizationTerms(context), terms.a.count == channels else {
+  guard
+    let terms = try context.prepared as? BatchNormalizationTerms
+      ?? BatchNormalizationTerms(context), terms.a.count == channels
+  else {
     throw ONNXRuntimeError.invalid("scale, B, mean and var must have \(channels) values each")
   }
   func run<T: ONNXFloat>(_ v: [T]) -> [T] {
     var out = v
     let a = terms.a.map { T($0) }, b = terms.b.map { T($0) }
     if inner == 1 {
-      for row in 0..<(v.count / max(1, channels)) {
-        for c in 0..<channels { out[row * channels + c] = v[row * channels + c] * a[c] + b[c] }
+      for row in 0 ..< (v.count / max(1, channels)) {
+        for c in 0 ..< channels { out[row * channels + c] = v[row * channels + c] * a[c] + b[c] }
       }
     } else {
-      for index in 0..<v.count {
+      for index in 0 ..< v.count {
         let c = (index / inner) % channels
         out[index] = v[index] * a[c] + b[c]
       }
@@ -99,23 +109,32 @@ private func layerNormalization(_ context: ONNXNodeContext) throws -> [ONNXTenso
   func run<T: ONNXFloat>(_ v: [T]) throws -> [ONNXTensor] {
     let normShape = Array(x.shape[axis...])
     func expanded(_ t: ONNXTensor) throws -> [T] {
-      guard let values = T.values(of: t) else { throw ONNXRuntimeError.invalid("Scale and B must be \(x.elementType)") }
+      guard let values = T.values(of: t) else {
+        throw ONNXRuntimeError.invalid("Scale and B must be \(x.elementType)")
+      }
       guard let indices = Broadcast.indices(of: t.shape, in: normShape) else { return values }
-      guard try Broadcast.shape([t.shape, normShape]) == normShape else { throw ONNXRuntimeError.invalid("Scale \(t.shape) does not broadcast to \(normShape)") }
+      guard try Broadcast.shape([t.shape, normShape]) == normShape else {
+        throw ONNXRuntimeError.invalid("Scale \(t.shape) does not broadcast to \(normShape)")
+      }
       return indices.map { values[$0] }
     }
     let scale = try expanded(scaleTensor), bias = try biasTensor.map(expanded)
     var out = v, means = [T](repeating: 0, count: outer), inverse = [T](repeating: 0, count: outer)
-    for o in 0..<outer {
-      let row = v[(o * length)..<((o + 1) * length)]
+    for o in 0 ..< outer {
+      let row = v[(o * length) ..< ((o + 1) * length)]
       let mean = row.reduce(0, +) / T(length)
       let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / T(length)
       let inv = 1 / (variance + T(epsilon)).squareRoot()
       means[o] = mean
       inverse[o] = inv
-      for j in 0..<length { out[o * length + j] = (v[o * length + j] - mean) * inv * scale[j] + (bias?[j] ?? 0) }
+      for j in 0 ..< length {
+        out[o * length + j] = (v[o * length + j] - mean) * inv * scale[j] + (bias?[j] ?? 0)
+      }
     }
-    return [T.tensor(out, shape: x.shape), T.tensor(means, shape: statsShape), T.tensor(inverse, shape: statsShape)]
+    return [
+      T.tensor(out, shape: x.shape), T.tensor(means, shape: statsShape),
+      T.tensor(inverse, shape: statsShape),
+    ]
   }
   let results: [ONNXTensor]
   switch x.values {
@@ -130,9 +149,12 @@ extension ONNXOperators {
   static let neuralOperators: [(String, ONNXOperator)] = [
     ("Softmax", ONNXOperator(since: 1) { [try softmax($0, log: false)] }),
     ("LogSoftmax", ONNXOperator(since: 1) { [try softmax($0, log: true)] }),
-    ("BatchNormalization", ONNXOperator(since: 6, prepare: { try BatchNormalizationTerms($0) }) {
-      try batchNormalization($0)
-    }),
+    (
+      "BatchNormalization",
+      ONNXOperator(since: 6, prepare: { try BatchNormalizationTerms($0) }) {
+        try batchNormalization($0)
+      }
+    ),
     ("LayerNormalization", ONNXOperator(since: 17) { try layerNormalization($0) }),
   ]
 }

@@ -44,8 +44,12 @@ extension Float: ONNXFloat {
   static func acosh(_ x: Float) -> Float { Foundation.acosh(x) }
   static func atanh(_ x: Float) -> Float { Foundation.atanh(x) }
   static func fmod(_ x: Float, _ y: Float) -> Float { Foundation.fmod(x, y) }
-  static func tensor(_ values: [Float], shape: [Int]) -> ONNXTensor { ONNXTensor(shape: shape, floats: values) }
-  static func values(of tensor: ONNXTensor) -> [Float]? { if case .float(let v) = tensor.values { v } else { nil } }
+  static func tensor(_ values: [Float], shape: [Int]) -> ONNXTensor {
+    ONNXTensor(shape: shape, floats: values)
+  }
+  static func values(of tensor: ONNXTensor) -> [Float]? {
+    if case .float(let v) = tensor.values { v } else { nil }
+  }
 }
 
 extension Double: ONNXFloat {
@@ -66,13 +70,21 @@ extension Double: ONNXFloat {
   static func acosh(_ x: Double) -> Double { Foundation.acosh(x) }
   static func atanh(_ x: Double) -> Double { Foundation.atanh(x) }
   static func fmod(_ x: Double, _ y: Double) -> Double { Foundation.fmod(x, y) }
-  static func tensor(_ values: [Double], shape: [Int]) -> ONNXTensor { ONNXTensor(shape: shape, doubles: values) }
-  static func values(of tensor: ONNXTensor) -> [Double]? { if case .double(let v) = tensor.values { v } else { nil } }
+  static func tensor(_ values: [Double], shape: [Int]) -> ONNXTensor {
+    ONNXTensor(shape: shape, doubles: values)
+  }
+  static func values(of tensor: ONNXTensor) -> [Double]? {
+    if case .double(let v) = tensor.values { v } else { nil }
+  }
 }
 
 /// Runs `body` with the tensor's element type as an ``ONNXFloat`` type.
 /// - Throws: unsupported for any other element type, naming `what`.
-func withFloat<R>(_ tensor: ONNXTensor, _ what: String, _ body: (any ONNXFloat.Type) throws -> R) throws -> R {
+func withFloat<R>(
+  _ tensor: ONNXTensor,
+  _ what: String,
+  _ body: (any ONNXFloat.Type) throws -> R
+) throws -> R {
   switch tensor.elementType {
   case .float: try body(Float.self)
   case .double: try body(Double.self)

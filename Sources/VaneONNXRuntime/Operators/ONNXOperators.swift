@@ -19,6 +19,8 @@ enum ONNXOperators {
 
   /// Every (domain, op type) the engine runs.
   static var supported: [(domain: String, opType: String)] {
-    registry.flatMap { domain, ops in ops.keys.map { (domain, $0) } }.sorted { ($0.domain, $0.opType) < ($1.domain, $1.opType) }
+    registry.flatMap { domain, ops in ops.keys.map { (domain, $0) } }.sorted {
+      ($0.domain, $0.opType) < ($1.domain, $1.opType)
+    }
   }
 }

@@ -13,12 +13,24 @@ private struct Activation {
     case "sigmoid": self.apply = { $0 >= 0 ? 1 / (1 + exp(-$0)) : exp($0) / (1 + exp($0)) }
     case "tanh": self.apply = { tanh($0) }
     case "relu": self.apply = { max(0, $0) }
-    case "affine": let (a, b) = (alpha ?? 1, beta ?? 0); self.apply = { a * $0 + b }
-    case "leakyrelu": let a = alpha ?? 0.01; self.apply = { $0 >= 0 ? $0 : a * $0 }
-    case "thresholdedrelu": let a = alpha ?? 1; self.apply = { $0 > a ? $0 : 0 }
-    case "scaledtanh": let (a, b) = (alpha ?? 1, beta ?? 1); self.apply = { a * tanh(b * $0) }
-    case "hardsigmoid": let (a, b) = (alpha ?? 0.2, beta ?? 0.5); self.apply = { max(0, min(1, a * $0 + b)) }
-    case "elu": let a = alpha ?? 1; self.apply = { $0 >= 0 ? $0 : a * (exp($0) - 1) }
+    case "affine":
+      let (a, b) = (alpha ?? 1, beta ?? 0)
+      self.apply = { a * $0 + b }
+    case "leakyrelu":
+      let a = alpha ?? 0.01
+      self.apply = { $0 >= 0 ? $0 : a * $0 }
+    case "thresholdedrelu":
+      let a = alpha ?? 1
+      self.apply = { $0 > a ? $0 : 0 }
+    case "scaledtanh":
+      let (a, b) = (alpha ?? 1, beta ?? 1)
+      self.apply = { a * tanh(b * $0) }
+    case "hardsigmoid":
+      let (a, b) = (alpha ?? 0.2, beta ?? 0.5)
+      self.apply = { max(0, min(1, a * $0 + b)) }
+    case "elu":
+      let a = alpha ?? 1
+      self.apply = { $0 >= 0 ? $0 : a * (exp($0) - 1) }
     case "softsign": self.apply = { $0 / (1 + abs($0)) }
     case "softplus": self.apply = { log(1 + exp($0)) }
     default: throw ONNXRuntimeError.unsupported("activation \(name)")
@@ -26,18 +38,33 @@ private struct Activation {
   }
 
   /// The node's activations, `perDirection` each, defaulting to `defaults`.
-  static func list(_ context: ONNXNodeContext, defaults: [String], directions: Int) throws -> [[Activation]] {
-    let names = context.strings("activations") ?? (0..<directions).flatMap { _ in defaults }
+  static func list(
+    _ context: ONNXNodeContext,
+    defaults: [String],
+    directions: Int
+  ) throws -> [[Activation]] {
+    let names = context.strings("activations") ?? (0 ..< directions).flatMap { _ in defaults }
     guard names.count == defaults.count * directions else {
-      throw ONNXRuntimeError.invalid("activations lists \(names.count) functions; \(defaults.count * directions) expected")
+      throw ONNXRuntimeError.invalid(
+        "activations lists \(names.count) functions; \(defaults.count * directions) expected"
+      )
     }
-    var alphas = (context.floats("activation_alpha") ?? []).makeIterator(), betas = (context.floats("activation_beta") ?? []).makeIterator()
-    let takesAlpha: Set<String> = ["affine", "leakyrelu", "thresholdedrelu", "scaledtanh", "hardsigmoid", "elu"]
+    var alphas = (context.floats("activation_alpha") ?? []).makeIterator(),
+      betas = (context.floats("activation_beta") ?? []).makeIterator()
+    let takesAlpha: Set<String> = [
+      "affine", "leakyrelu", "thresholdedrelu", "scaledtanh", "hardsigmoid", "elu",
+    ]
     let takesBeta: Set<String> = ["affine", "scaledtanh", "hardsigmoid"]
     let made = try names.map { name in
-      try Activation(name, alpha: takesAlpha.contains(name.lowercased()) ? alphas.next() : nil, beta: takesBeta.contains(name.lowercased()) ? betas.next() : nil)
+      try Activation(
+        name,
+        alpha: takesAlpha.contains(name.lowercased()) ? alphas.next() : nil,
+        beta: takesBeta.contains(name.lowercased()) ? betas.next() : nil
+      )
     }
-    return (0..<directions).map { Array(made[($0 * defaults.count)..<(($0 + 1) * defaults.count)]) }
+    return (0 ..< directions).map {
+      Array(made[($0 * defaults.count) ..< (($0 + 1) * defaults.count)])
+    }
   }
 }
 
@@ -46,7 +73,8 @@ private struct RecurrentWeights: Sendable {
   let w: [Double], r: [Double], b: [Double]?
 
   init?(_ context: ONNXNodeContext) {
-    guard let w = context.optionalInput(1)?.doubles, let r = context.optionalInput(2)?.doubles else { return nil }
+    guard let w = context.optionalInput(1)?.doubles, let r = context.optionalInput(2)?.doubles
+    else { return nil }
     let hasBias = context.inputs.count > 3 && context.inputs[3] != nil
     self.w = w
     self.r = r
@@ -76,55 +104,81 @@ private struct RecurrentLayer {
     self.kind = kind
     self.gates = kind == .lstm ? 4 : kind == .gru ? 3 : 1
     let xTensor = try context.input(0)
-    guard xTensor.elementType.isFloatingPoint, xTensor.rank == 3 else { throw ONNXRuntimeError.invalid("X must be a rank-3 float tensor, not \(xTensor.shape)") }
+    guard xTensor.elementType.isFloatingPoint, xTensor.rank == 3 else {
+      throw ONNXRuntimeError.invalid("X must be a rank-3 float tensor, not \(xTensor.shape)")
+    }
     self.elementType = xTensor.elementType
     self.layout = context.int("layout", 0)
     var x = xTensor.doubles!
-    if self.layout == 1 { x = try transpose(ONNXTensor(shape: xTensor.shape, doubles: x), [1, 0, 2]).doubles! }
-    let dims = self.layout == 1 ? [xTensor.shape[1], xTensor.shape[0], xTensor.shape[2]] : xTensor.shape
+    if self.layout == 1 {
+      x = try transpose(ONNXTensor(shape: xTensor.shape, doubles: x), [1, 0, 2]).doubles!
+    }
+    let dims =
+      self.layout == 1 ? [xTensor.shape[1], xTensor.shape[0], xTensor.shape[2]] : xTensor.shape
     (self.sequenceLength, self.batch, self.inputSize) = (dims[0], dims[1], dims[2])
     self.x = x
     let direction = context.string("direction", "forward")
-    guard ["forward", "reverse", "bidirectional"].contains(direction) else { throw ONNXRuntimeError.invalid("direction '\(direction)'") }
+    guard ["forward", "reverse", "bidirectional"].contains(direction) else {
+      throw ONNXRuntimeError.invalid("direction '\(direction)'")
+    }
     self.reverse = direction == "reverse"
     self.bidirectional = direction == "bidirectional"
     self.directions = self.bidirectional ? 2 : 1
     let wTensor = try context.input(1), rTensor = try context.input(2)
     let gates = self.gates, directions = self.directions, batch = dims[1], layout = self.layout
     let hidden = context.int("hidden_size", wTensor.rank == 3 ? wTensor.shape[1] / gates : 0)
-    guard hidden > 0, hidden <= 1 << 20 else { throw ONNXRuntimeError.invalid("hidden_size \(hidden)") }
+    guard hidden > 0, hidden <= 1 << 20 else {
+      throw ONNXRuntimeError.invalid("hidden_size \(hidden)")
+    }
     self.hidden = hidden
-    guard wTensor.shape == [directions, gates * hidden, dims[2]], rTensor.shape == [directions, gates * hidden, hidden] else {
-      throw ONNXRuntimeError.invalid("W \(wTensor.shape) and R \(rTensor.shape) do not fit \(directions) direction(s), hidden size \(hidden), input size \(dims[2])")
+    guard wTensor.shape == [directions, gates * hidden, dims[2]],
+      rTensor.shape == [directions, gates * hidden, hidden]
+    else {
+      throw ONNXRuntimeError.invalid(
+        "W \(wTensor.shape) and R \(rTensor.shape) do not fit \(directions) direction(s), hidden size \(hidden), input size \(dims[2])"
+      )
     }
     let weights = context.prepared as? RecurrentWeights
     self.w = weights?.w ?? wTensor.doubles!
     self.r = weights?.r ?? rTensor.doubles!
     if let t = context.optionalInput(3) {
-      guard t.count == directions * 2 * gates * hidden else { throw ONNXRuntimeError.invalid("B has \(t.count) values") }
+      guard t.count == directions * 2 * gates * hidden else {
+        throw ONNXRuntimeError.invalid("B has \(t.count) values")
+      }
       self.b = weights?.b ?? t.doubles!
     } else {
       self.b = nil
     }
     if let t = context.optionalInput(4) {
       self.lengths = try t.integers("sequence_lens").map { value in
-        guard value >= 0, value <= Int64(dims[0]) else { throw ONNXRuntimeError.invalid("a sequence length of \(value) for \(dims[0]) steps") }
+        guard value >= 0, value <= Int64(dims[0]) else {
+          throw ONNXRuntimeError.invalid("a sequence length of \(value) for \(dims[0]) steps")
+        }
         return Int(value)
       }
     } else {
       self.lengths = [Int](repeating: dims[0], count: batch)
     }
-    guard self.lengths.count == batch else { throw ONNXRuntimeError.invalid("sequence_lens has \(self.lengths.count) values for a batch of \(batch)") }
+    guard self.lengths.count == batch else {
+      throw ONNXRuntimeError.invalid(
+        "sequence_lens has \(self.lengths.count) values for a batch of \(batch)"
+      )
+    }
     func state(_ index: Int) throws -> [Double]? {
       guard let t = context.optionalInput(index) else { return nil }
-      guard t.count == directions * batch * hidden else { throw ONNXRuntimeError.invalid("an initial state has \(t.count) values") }
+      guard t.count == directions * batch * hidden else {
+        throw ONNXRuntimeError.invalid("an initial state has \(t.count) values")
+      }
       let values = t.doubles!
-      return layout == 1 ? try transpose(ONNXTensor(shape: t.shape, doubles: values), [1, 0, 2]).doubles! : values
+      return layout == 1
+        ? try transpose(ONNXTensor(shape: t.shape, doubles: values), [1, 0, 2]).doubles! : values
     }
     self.initialH = try state(5)
     self.initialC = kind == .lstm ? try state(6) : nil
     if kind == .lstm, let t = context.optionalInput(7) {
-      guard t.count == directions * 3 * hidden else { throw ONNXRuntimeError.invalid("P has \(t.count) values") }
+      guard t.count == directions * 3 * hidden else {
+        throw ONNXRuntimeError.invalid("P has \(t.count) values")
+      }
       self.p = t.doubles!
     } else {
       self.p = nil
@@ -135,47 +189,84 @@ private struct RecurrentLayer {
   /// Y, Y_h (and Y_c for LSTM) in the node's layout.
   func run(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
     let (T, B, H, G) = (self.sequenceLength, self.batch, self.hidden, self.gates)
-    let defaults = self.kind == .lstm ? ["Sigmoid", "Tanh", "Tanh"] : self.kind == .gru ? ["Sigmoid", "Tanh"] : ["Tanh"]
+    let defaults =
+      self.kind == .lstm
+      ? ["Sigmoid", "Tanh", "Tanh"] : self.kind == .gru ? ["Sigmoid", "Tanh"] : ["Tanh"]
     let activations = try Activation.list(context, defaults: defaults, directions: self.directions)
     let linearBeforeReset = context.int("linear_before_reset", 0) != 0
     let coupled = context.int("input_forget", 0) != 0
-    if self.kind == .lstm, self.clip == nil, self.p == nil, !coupled, activations.allSatisfy({ $0.map(\.name) == ["sigmoid", "tanh", "tanh"] }) {
+    if self.kind == .lstm, self.clip == nil, self.p == nil, !coupled,
+      activations.allSatisfy({ $0.map(\.name) == ["sigmoid", "tanh", "tanh"] })
+    {
       return try self.plain(context)
     }
     var y = [Double](repeating: 0, count: T * self.directions * B * H)
     var yh = [Double](repeating: 0, count: self.directions * B * H), yc = yh
-    for d in 0..<self.directions {
+    for d in 0 ..< self.directions {
       let backward = self.reverse || (self.bidirectional && d == 1)
-      let wd = Array(self.w[(d * G * H * self.inputSize)..<((d + 1) * G * H * self.inputSize)])
-      let rd = Array(self.r[(d * G * H * H)..<((d + 1) * G * H * H)])
-      let wb = self.b.map { Array($0[(d * 2 * G * H)..<(d * 2 * G * H + G * H)]) } ?? [Double](repeating: 0, count: G * H)
-      let rb = self.b.map { Array($0[(d * 2 * G * H + G * H)..<((d + 1) * 2 * G * H)]) } ?? [Double](repeating: 0, count: G * H)
-      let peep = self.p.map { Array($0[(d * 3 * H)..<((d + 1) * 3 * H)]) }
-      let f = activations[d][0], g = activations[d].count > 1 ? activations[d][1] : activations[d][0], h = activations[d].count > 2 ? activations[d][2] : g
+      let wd = Array(self.w[(d * G * H * self.inputSize) ..< ((d + 1) * G * H * self.inputSize)])
+      let rd = Array(self.r[(d * G * H * H) ..< ((d + 1) * G * H * H)])
+      let wb =
+        self.b.map { Array($0[(d * 2 * G * H) ..< (d * 2 * G * H + G * H)]) }
+        ?? [Double](repeating: 0, count: G * H)
+      let rb =
+        self.b.map { Array($0[(d * 2 * G * H + G * H) ..< ((d + 1) * 2 * G * H)]) }
+        ?? [Double](repeating: 0, count: G * H)
+      let peep = self.p.map { Array($0[(d * 3 * H) ..< ((d + 1) * 3 * H)]) }
+      let f = activations[d][0],
+        g = activations[d].count > 1 ? activations[d][1] : activations[d][0],
+        h = activations[d].count > 2 ? activations[d][2] : g
       // Every step's X·Wᵀ at once: [T·B, G·H].
-      let xw = T * B > 0 ? BLAS.matmulTransposedB(self.x, wd, m: T * B, k: self.inputSize, n: G * H) : []
-      var hState = self.initialH.map { Array($0[(d * B * H)..<((d + 1) * B * H)]) } ?? [Double](repeating: 0, count: B * H)
-      var cState = self.initialC.map { Array($0[(d * B * H)..<((d + 1) * B * H)]) } ?? [Double](repeating: 0, count: B * H)
+      let xw =
+        T * B > 0 ? BLAS.matmulTransposedB(self.x, wd, m: T * B, k: self.inputSize, n: G * H) : []
+      var hState =
+        self.initialH.map { Array($0[(d * B * H) ..< ((d + 1) * B * H)]) }
+        ?? [Double](repeating: 0, count: B * H)
+      var cState =
+        self.initialC.map { Array($0[(d * B * H) ..< ((d + 1) * B * H)]) }
+        ?? [Double](repeating: 0, count: B * H)
       func clipped(_ v: Double) -> Double { self.clip.map { min(max(v, -$0), $0) } ?? v }
       // H·Rᵀ of each step, into one buffer (a GEMV for a single sequence).
       var hr = [Double](repeating: 0, count: B * G * H)
-      for step in 0..<T {
+      for step in 0 ..< T {
         if B * H > 0 {
           hState.withUnsafeBufferPointer { ph in
             rd.withUnsafeBufferPointer { pr in
               hr.withUnsafeMutableBufferPointer { po in
                 if B == 1 {
-                  Double.gemv(transpose: false, m: G * H, n: H, alpha: 1, a: pr.baseAddress!, lda: H, x: ph.baseAddress!, beta: 0, y: po.baseAddress!)
+                  Double.gemv(
+                    transpose: false,
+                    m: G * H,
+                    n: H,
+                    alpha: 1,
+                    a: pr.baseAddress!,
+                    lda: H,
+                    x: ph.baseAddress!,
+                    beta: 0,
+                    y: po.baseAddress!
+                  )
                 } else {
                   Double.gemm(
-                    transposeA: false, transposeB: true, m: B, n: G * H, k: H, alpha: 1, a: ph.baseAddress!, lda: H, b: pr.baseAddress!, ldb: H,
-                    beta: 0, c: po.baseAddress!, ldc: G * H)
+                    transposeA: false,
+                    transposeB: true,
+                    m: B,
+                    n: G * H,
+                    k: H,
+                    alpha: 1,
+                    a: ph.baseAddress!,
+                    lda: H,
+                    b: pr.baseAddress!,
+                    ldb: H,
+                    beta: 0,
+                    c: po.baseAddress!,
+                    ldc: G * H
+                  )
                 }
               }
             }
           }
         }
-        for batchIndex in 0..<B {
+        for batchIndex in 0 ..< B {
           let length = self.lengths[batchIndex]
           let t = backward ? length - 1 - step : step
           guard t >= 0, t < length else { continue }
@@ -183,50 +274,67 @@ private struct RecurrentLayer {
           var newH = [Double](repeating: 0, count: H)
           switch self.kind {
           case .rnn:
-            for j in 0..<H { newH[j] = f.apply(clipped(xw[row + j] + hr[hrRow + j] + wb[j] + rb[j])) }
+            for j in 0 ..< H {
+              newH[j] = f.apply(clipped(xw[row + j] + hr[hrRow + j] + wb[j] + rb[j]))
+            }
           case .lstm:
             // Gate order in W, R, B: input, output, forget, cell.
             var newC = [Double](repeating: 0, count: H)
-            for j in 0..<H {
+            for j in 0 ..< H {
               let previousC = cState[state + j]
-              func pre(_ gate: Int) -> Double { xw[row + gate * H + j] + hr[hrRow + gate * H + j] + wb[gate * H + j] + rb[gate * H + j] }
+              func pre(_ gate: Int) -> Double {
+                xw[row + gate * H + j] + hr[hrRow + gate * H + j] + wb[gate * H + j]
+                  + rb[gate * H + j]
+              }
               let i = f.apply(clipped(pre(0) + (peep?[j] ?? 0) * previousC))
-              let forget = coupled ? 1 - i : f.apply(clipped(pre(2) + (peep?[2 * H + j] ?? 0) * previousC))
+              let forget =
+                coupled ? 1 - i : f.apply(clipped(pre(2) + (peep?[2 * H + j] ?? 0) * previousC))
               let candidate = g.apply(clipped(pre(3)))
               let c = forget * previousC + i * candidate
               let o = f.apply(clipped(pre(1) + (peep?[H + j] ?? 0) * c))
               newC[j] = c
               newH[j] = o * h.apply(c)
             }
-            for j in 0..<H { cState[state + j] = newC[j] }
+            for j in 0 ..< H { cState[state + j] = newC[j] }
           case .gru:
             // Gate order: update, reset, hidden.
             var z = [Double](repeating: 0, count: H), reset = z
-            for j in 0..<H {
+            for j in 0 ..< H {
               z[j] = f.apply(clipped(xw[row + j] + hr[hrRow + j] + wb[j] + rb[j]))
-              reset[j] = f.apply(clipped(xw[row + H + j] + hr[hrRow + H + j] + wb[H + j] + rb[H + j]))
+              reset[j] = f.apply(
+                clipped(xw[row + H + j] + hr[hrRow + H + j] + wb[H + j] + rb[H + j])
+              )
             }
             var candidate = [Double](repeating: 0, count: H)
             if linearBeforeReset {
-              for j in 0..<H { candidate[j] = g.apply(clipped(xw[row + 2 * H + j] + reset[j] * (hr[hrRow + 2 * H + j] + rb[2 * H + j]) + wb[2 * H + j])) }
+              for j in 0 ..< H {
+                candidate[j] = g.apply(
+                  clipped(
+                    xw[row + 2 * H + j] + reset[j] * (hr[hrRow + 2 * H + j] + rb[2 * H + j])
+                      + wb[2 * H + j]
+                  )
+                )
+              }
             } else {
               // (r ⊙ H)·Rhᵀ: the reset applies before the recurrent product.
-              let scaled = (0..<H).map { reset[$0] * hState[state + $0] }
-              for j in 0..<H {
+              let scaled = (0 ..< H).map { reset[$0] * hState[state + $0] }
+              for j in 0 ..< H {
                 var sum = 0.0
-                for k in 0..<H { sum += scaled[k] * rd[(2 * H + j) * H + k] }
-                candidate[j] = g.apply(clipped(xw[row + 2 * H + j] + sum + rb[2 * H + j] + wb[2 * H + j]))
+                for k in 0 ..< H { sum += scaled[k] * rd[(2 * H + j) * H + k] }
+                candidate[j] = g.apply(
+                  clipped(xw[row + 2 * H + j] + sum + rb[2 * H + j] + wb[2 * H + j])
+                )
               }
             }
-            for j in 0..<H { newH[j] = (1 - z[j]) * candidate[j] + z[j] * hState[state + j] }
+            for j in 0 ..< H { newH[j] = (1 - z[j]) * candidate[j] + z[j] * hState[state + j] }
           }
-          for j in 0..<H {
+          for j in 0 ..< H {
             hState[state + j] = newH[j]
             y[((t * self.directions + d) * B + batchIndex) * H + j] = newH[j]
           }
         }
       }
-      for index in 0..<(B * H) {
+      for index in 0 ..< (B * H) {
         yh[d * B * H + index] = hState[index]
         yc[d * B * H + index] = cState[index]
       }
@@ -240,7 +348,9 @@ private struct RecurrentLayer {
       try tensor(y, [T, self.directions, B, H], layout1 ? [2, 0, 1, 3] : nil),
       try tensor(yh, [self.directions, B, H], layout1 ? [1, 0, 2] : nil),
     ]
-    if self.kind == .lstm { outputs.append(try tensor(yc, [self.directions, B, H], layout1 ? [1, 0, 2] : nil)) }
+    if self.kind == .lstm {
+      outputs.append(try tensor(yc, [self.directions, B, H], layout1 ? [1, 0, 2] : nil))
+    }
     return outputs
   }
 }
@@ -251,27 +361,63 @@ extension RecurrentLayer {
   func plain(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
     let (T, B, H, D) = (self.sequenceLength, self.batch, self.hidden, self.directions)
     func floats(_ index: Int) -> [Float]? {
-      guard let tensor = context.optionalInput(index), case .float(let values) = tensor.values else { return nil }
+      guard let tensor = context.optionalInput(index), case .float(let values) = tensor.values
+      else { return nil }
       return values
     }
     var outputs: [ONNXTensor]
-    if self.elementType == .float, self.layout == 0, let x = floats(0), let w = floats(1), let r = floats(2) {
+    if self.elementType == .float, self.layout == 0, let x = floats(0), let w = floats(1),
+      let r = floats(2)
+    {
       let b = context.optionalInput(3) == nil ? nil : floats(3)
-      guard context.optionalInput(3) == nil || b != nil else { throw ONNXRuntimeError.invalid("B must be float like X") }
+      guard context.optionalInput(3) == nil || b != nil else {
+        throw ONNXRuntimeError.invalid("B must be float like X")
+      }
       let (y, yh, yc) = plainLSTM(
-        x: x, w: w, r: r, b: b, initialH: floats(5), initialC: floats(6), lengths: self.lengths, steps: T, batch: B, input: self.inputSize,
-        hidden: H, directions: D, reverse: self.reverse)
-      outputs = [ONNXTensor(shape: [T, D, B, H], floats: y), ONNXTensor(shape: [D, B, H], floats: yh), ONNXTensor(shape: [D, B, H], floats: yc)]
+        x: x,
+        w: w,
+        r: r,
+        b: b,
+        initialH: floats(5),
+        initialC: floats(6),
+        lengths: self.lengths,
+        steps: T,
+        batch: B,
+        input: self.inputSize,
+        hidden: H,
+        directions: D,
+        reverse: self.reverse
+      )
+      outputs = [
+        ONNXTensor(shape: [T, D, B, H], floats: y), ONNXTensor(shape: [D, B, H], floats: yh),
+        ONNXTensor(shape: [D, B, H], floats: yc),
+      ]
     } else {
       let (y, yh, yc) = plainLSTM(
-        x: self.x, w: self.w, r: self.r, b: self.b, initialH: self.initialH, initialC: self.initialC, lengths: self.lengths, steps: T, batch: B,
-        input: self.inputSize, hidden: H, directions: D, reverse: self.reverse)
+        x: self.x,
+        w: self.w,
+        r: self.r,
+        b: self.b,
+        initialH: self.initialH,
+        initialC: self.initialC,
+        lengths: self.lengths,
+        steps: T,
+        batch: B,
+        input: self.inputSize,
+        hidden: H,
+        directions: D,
+        reverse: self.reverse
+      )
       outputs = [
-        ONNXTensor.from(doubles: y, shape: [T, D, B, H], type: self.elementType), ONNXTensor.from(doubles: yh, shape: [D, B, H], type: self.elementType),
+        ONNXTensor.from(doubles: y, shape: [T, D, B, H], type: self.elementType),
+        ONNXTensor.from(doubles: yh, shape: [D, B, H], type: self.elementType),
         ONNXTensor.from(doubles: yc, shape: [D, B, H], type: self.elementType),
       ]
       if self.layout == 1 {
-        outputs = [try transpose(outputs[0], [2, 0, 1, 3]), try transpose(outputs[1], [1, 0, 2]), try transpose(outputs[2], [1, 0, 2])]
+        outputs = [
+          try transpose(outputs[0], [2, 0, 1, 3]), try transpose(outputs[1], [1, 0, 2]),
+          try transpose(outputs[2], [1, 0, 2]),
+        ]
       }
     }
     return outputs
@@ -283,45 +429,94 @@ extension RecurrentLayer {
 /// allocations; tanh through exp (glibc's tanh costs several). Gate order in W, R, B: input,
 /// output, forget, cell. Returns Y [steps, directions, batch, hidden], Y_h and Y_c.
 private func plainLSTM<T: ONNXFloat>(
-  x: [T], w: [T], r: [T], b: [T]?, initialH: [T]?, initialC: [T]?, lengths: [Int], steps: Int, batch B: Int, input I: Int, hidden H: Int,
-  directions: Int, reverse: Bool
+  x: [T],
+  w: [T],
+  r: [T],
+  b: [T]?,
+  initialH: [T]?,
+  initialC: [T]?,
+  lengths: [Int],
+  steps: Int,
+  batch B: Int,
+  input I: Int,
+  hidden H: Int,
+  directions: Int,
+  reverse: Bool
 ) -> (y: [T], yh: [T], yc: [T]) {
   let G = 4
   var y = [T](repeating: 0, count: steps * directions * B * H)
   var yh = [T](repeating: 0, count: directions * B * H), yc = yh
-  for d in 0..<directions {
+  for d in 0 ..< directions {
     let backward = reverse || d == 1
     // Every step's X·Wᵀ plus both biases: [steps·B, G·H].
     var xw = [T](repeating: 0, count: steps * B * G * H)
     if let b {
-      let bias = (0..<(G * H)).map { b[d * 2 * G * H + $0] + b[d * 2 * G * H + G * H + $0] }
-      for row in 0..<(steps * B) { for k in 0..<(G * H) { xw[row * G * H + k] = bias[k] } }
+      let bias = (0 ..< (G * H)).map { b[d * 2 * G * H + $0] + b[d * 2 * G * H + G * H + $0] }
+      for row in 0 ..< (steps * B) { for k in 0 ..< (G * H) { xw[row * G * H + k] = bias[k] } }
     }
     if steps * B > 0, I > 0, H > 0 {
       x.withUnsafeBufferPointer { px in
         w.withUnsafeBufferPointer { pw in
           xw.withUnsafeMutableBufferPointer { po in
             T.gemm(
-              transposeA: false, transposeB: true, m: steps * B, n: G * H, k: I, alpha: 1, a: px.baseAddress!, lda: I,
-              b: pw.baseAddress! + d * G * H * I, ldb: I, beta: 1, c: po.baseAddress!, ldc: G * H)
+              transposeA: false,
+              transposeB: true,
+              m: steps * B,
+              n: G * H,
+              k: I,
+              alpha: 1,
+              a: px.baseAddress!,
+              lda: I,
+              b: pw.baseAddress! + d * G * H * I,
+              ldb: I,
+              beta: 1,
+              c: po.baseAddress!,
+              ldc: G * H
+            )
           }
         }
       }
     }
-    var hState = initialH.map { Array($0[(d * B * H)..<((d + 1) * B * H)]) } ?? [T](repeating: 0, count: B * H)
-    var cState = initialC.map { Array($0[(d * B * H)..<((d + 1) * B * H)]) } ?? [T](repeating: 0, count: B * H)
+    var hState =
+      initialH.map { Array($0[(d * B * H) ..< ((d + 1) * B * H)]) }
+      ?? [T](repeating: 0, count: B * H)
+    var cState =
+      initialC.map { Array($0[(d * B * H) ..< ((d + 1) * B * H)]) }
+      ?? [T](repeating: 0, count: B * H)
     var hr = [T](repeating: 0, count: B * G * H)
-    for step in 0..<steps where B * H > 0 {
+    for step in 0 ..< steps where B * H > 0 {
       hState.withUnsafeBufferPointer { ph in
         r.withUnsafeBufferPointer { pr in
           hr.withUnsafeMutableBufferPointer { po in
             let rd = pr.baseAddress! + d * G * H * H
             if B == 1 {
-              T.gemv(transpose: false, m: G * H, n: H, alpha: 1, a: rd, lda: H, x: ph.baseAddress!, beta: 0, y: po.baseAddress!)
+              T.gemv(
+                transpose: false,
+                m: G * H,
+                n: H,
+                alpha: 1,
+                a: rd,
+                lda: H,
+                x: ph.baseAddress!,
+                beta: 0,
+                y: po.baseAddress!
+              )
             } else {
               T.gemm(
-                transposeA: false, transposeB: true, m: B, n: G * H, k: H, alpha: 1, a: ph.baseAddress!, lda: H, b: rd, ldb: H, beta: 0,
-                c: po.baseAddress!, ldc: G * H)
+                transposeA: false,
+                transposeB: true,
+                m: B,
+                n: G * H,
+                k: H,
+                alpha: 1,
+                a: ph.baseAddress!,
+                lda: H,
+                b: rd,
+                ldb: H,
+                beta: 0,
+                c: po.baseAddress!,
+                ldc: G * H
+              )
             }
           }
         }
@@ -331,18 +526,20 @@ private func plainLSTM<T: ONNXFloat>(
           hState.withUnsafeMutableBufferPointer { hState in
             cState.withUnsafeMutableBufferPointer { cState in
               y.withUnsafeMutableBufferPointer { y in
-                for batchIndex in 0..<B {
+                for batchIndex in 0 ..< B {
                   let length = lengths[batchIndex]
                   let t = backward ? length - 1 - step : step
                   guard t >= 0, t < length else { continue }
-                  let row = (t * B + batchIndex) * G * H, hrRow = batchIndex * G * H, state = batchIndex * H
+                  let row = (t * B + batchIndex) * G * H, hrRow = batchIndex * G * H,
+                    state = batchIndex * H
                   let out = ((t * directions + d) * B + batchIndex) * H
                   // Each unit reads only its own previous state, so the states update in place.
-                  for j in 0..<H {
+                  for j in 0 ..< H {
                     let i = 1 / (1 + T.exp(-(xw[row + j] + hr[hrRow + j])))
                     let o = 1 / (1 + T.exp(-(xw[row + H + j] + hr[hrRow + H + j])))
                     let forget = 1 / (1 + T.exp(-(xw[row + 2 * H + j] + hr[hrRow + 2 * H + j])))
-                    let candidate = 1 - 2 / (T.exp(2 * (xw[row + 3 * H + j] + hr[hrRow + 3 * H + j])) + 1)
+                    let candidate =
+                      1 - 2 / (T.exp(2 * (xw[row + 3 * H + j] + hr[hrRow + 3 * H + j])) + 1)
                     let c = forget * cState[state + j] + i * candidate
                     cState[state + j] = c
                     let value = o * (1 - 2 / (T.exp(2 * c) + 1))
@@ -356,7 +553,7 @@ private func plainLSTM<T: ONNXFloat>(
         }
       }
     }
-    for index in 0..<(B * H) {
+    for index in 0 ..< (B * H) {
       yh[d * B * H + index] = hState[index]
       yc[d * B * H + index] = cState[index]
     }
@@ -366,8 +563,23 @@ private func plainLSTM<T: ONNXFloat>(
 
 extension ONNXOperators {
   static let recurrentOperators: [(String, ONNXOperator)] = [
-    ("RNN", ONNXOperator(since: 7, prepare: { RecurrentWeights($0) }) { try RecurrentLayer($0, kind: .rnn).run($0) }),
-    ("GRU", ONNXOperator(since: 7, prepare: { RecurrentWeights($0) }) { try RecurrentLayer($0, kind: .gru).run($0) }),
-    ("LSTM", ONNXOperator(since: 7, prepare: { RecurrentWeights($0) }) { try RecurrentLayer($0, kind: .lstm).run($0) }),
+    (
+      "RNN",
+      ONNXOperator(since: 7, prepare: { RecurrentWeights($0) }) {
+        try RecurrentLayer($0, kind: .rnn).run($0)
+      }
+    ),
+    (
+      "GRU",
+      ONNXOperator(since: 7, prepare: { RecurrentWeights($0) }) {
+        try RecurrentLayer($0, kind: .gru).run($0)
+      }
+    ),
+    (
+      "LSTM",
+      ONNXOperator(since: 7, prepare: { RecurrentWeights($0) }) {
+        try RecurrentLayer($0, kind: .lstm).run($0)
+      }
+    ),
   ]
 }

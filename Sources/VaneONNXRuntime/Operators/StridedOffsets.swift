@@ -8,7 +8,7 @@ func stridedOffsets(shape: [Int], steps: [Int], base: Int = 0) -> [Int] {
   guard count > 0 else { return result }
   var counter = [Int](repeating: 0, count: shape.count)
   var position = base
-  for index in 0..<count {
+  for index in 0 ..< count {
     result[index] = position
     var axis = shape.count - 1
     while axis >= 0 {

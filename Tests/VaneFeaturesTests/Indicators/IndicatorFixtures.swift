@@ -17,8 +17,12 @@ struct Candles: Sendable {
 
   subscript(range: Range<Int>) -> Candles {
     Candles(
-      open: Array(self.open[range]), high: Array(self.high[range]), low: Array(self.low[range]),
-      close: Array(self.close[range]), volume: Array(self.volume[range]))
+      open: Array(self.open[range]),
+      high: Array(self.high[range]),
+      low: Array(self.low[range]),
+      close: Array(self.close[range]),
+      volume: Array(self.volume[range])
+    )
   }
 
   mutating func append(open: Double, high: Double, low: Double, close: Double, volume: Double) {
@@ -32,7 +36,13 @@ struct Candles: Sendable {
   /// `count` identical candles (open = high = low = close = `price`).
   static func flat(_ price: Double, volume: Double, count: Int) -> Candles {
     let prices = [Double](repeating: price, count: count)
-    return Candles(open: prices, high: prices, low: prices, close: prices, volume: [Double](repeating: volume, count: count))
+    return Candles(
+      open: prices,
+      high: prices,
+      low: prices,
+      close: prices,
+      volume: [Double](repeating: volume, count: count)
+    )
   }
 }
 
@@ -42,7 +52,9 @@ enum IndicatorData {
   /// Rows the golden fixture covers.
   static let goldenRows = 4000
 
-  static var marketAvailable: Bool { FileManager.default.fileExists(atPath: MarketData.path(Self.marketFile)) }
+  static var marketAvailable: Bool {
+    FileManager.default.fileExists(atPath: MarketData.path(Self.marketFile))
+  }
 
   static let fixture = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent()
@@ -64,12 +76,15 @@ enum IndicatorData {
     var candles = Candles()
     for line in lines.dropFirst().prefix(rows) {
       let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-      guard fields.count == 6, let o = Double(fields[1]), let h = Double(fields[2]), let l = Double(fields[3]),
+      guard fields.count == 6, let o = Double(fields[1]), let h = Double(fields[2]),
+        let l = Double(fields[3]),
         let c = Double(fields[4]), let v = Double(fields[5])
       else { throw FixtureError("\(Self.marketFile): bad row \(line)") }
       candles.append(open: o, high: h, low: l, close: c, volume: v)
     }
-    guard candles.count == rows else { throw FixtureError("\(Self.marketFile): only \(candles.count) rows") }
+    guard candles.count == rows else {
+      throw FixtureError("\(Self.marketFile): only \(candles.count) rows")
+    }
     return candles
   }
 
@@ -83,7 +98,9 @@ enum IndicatorData {
       let fields = line.split(separator: ",", omittingEmptySubsequences: false)
       guard fields.count == names.count else { throw FixtureError("fixture: bad row \(line)") }
       for (column, field) in fields.enumerated() {
-        guard let value = field == "nan" ? Double.nan : Double(field) else { throw FixtureError("fixture: bad value \(field)") }
+        guard let value = field == "nan" ? Double.nan : Double(field) else {
+          throw FixtureError("fixture: bad value \(field)")
+        }
         columns[column].append(value)
       }
     }
@@ -108,7 +125,7 @@ extension Candles {
     while index < count {
       let regime = random.uniform()
       let length = Swift.min(count - index, 10 + Int(random.uniform() * 60))
-      for _ in 0..<length {
+      for _ in 0 ..< length {
         let open = price
         var high: Double
         var low: Double
@@ -166,9 +183,21 @@ enum Golden {
 
 /// Every indicator with the parameters of the golden fixture, as named output columns.
 enum IndicatorCase: String, CaseIterable, Sendable, CustomTestStringConvertible {
-  case sma = "SMA", ema = "EMA", macd = "MACD", rsi = "RSI", atr = "ATR", natr = "NATR"
-  case bbands = "BBANDS", stddev = "STDDEV", adx = "ADX", obv = "OBV", mfi = "MFI"
-  case stoch = "STOCH", willr = "WILLR", cci = "CCI", roc = "ROC"
+  case sma = "SMA"
+  case ema = "EMA"
+  case macd = "MACD"
+  case rsi = "RSI"
+  case atr = "ATR"
+  case natr = "NATR"
+  case bbands = "BBANDS"
+  case stddev = "STDDEV"
+  case adx = "ADX"
+  case obv = "OBV"
+  case mfi = "MFI"
+  case stoch = "STOCH"
+  case willr = "WILLR"
+  case cci = "CCI"
+  case roc = "ROC"
 
   var testDescription: String { self.rawValue }
 
@@ -214,7 +243,8 @@ enum IndicatorCase: String, CaseIterable, Sendable, CustomTestStringConvertible 
 
   /// The index of an output column's first value: ADX's +DI/−DI start before the ADX.
   func lookback(of column: String) -> Int {
-    column.hasPrefix("PLUS_DI") || column.hasPrefix("MINUS_DI") ? Golden.adx.directionalLookback : self.lookback
+    column.hasPrefix("PLUS_DI") || column.hasPrefix("MINUS_DI")
+      ? Golden.adx.directionalLookback : self.lookback
   }
 
   /// The batch outputs, named as the fixture's columns.
@@ -224,19 +254,26 @@ enum IndicatorCase: String, CaseIterable, Sendable, CustomTestStringConvertible 
     case .ema: return [("EMA_20", Golden.ema(c.close))]
     case .macd:
       let out = Golden.macd(c.close)
-      return [("MACD_12_26_9", out.macd), ("MACD_SIGNAL_12_26_9", out.signal), ("MACD_HIST_12_26_9", out.histogram)]
+      return [
+        ("MACD_12_26_9", out.macd), ("MACD_SIGNAL_12_26_9", out.signal),
+        ("MACD_HIST_12_26_9", out.histogram),
+      ]
     case .rsi: return [("RSI_14", Golden.rsi(c.close))]
     case .atr: return [("ATR_14", Golden.atr(high: c.high, low: c.low, close: c.close))]
     case .natr: return [("NATR_14", Golden.natr(high: c.high, low: c.low, close: c.close))]
     case .bbands:
       let out = Golden.bbands(c.close)
-      return [("BBANDS_UPPER_20_2_2", out.upper), ("BBANDS_MIDDLE_20_2_2", out.middle), ("BBANDS_LOWER_20_2_2", out.lower)]
+      return [
+        ("BBANDS_UPPER_20_2_2", out.upper), ("BBANDS_MIDDLE_20_2_2", out.middle),
+        ("BBANDS_LOWER_20_2_2", out.lower),
+      ]
     case .stddev: return [("STDDEV_20_1", Golden.stddev(c.close))]
     case .adx:
       let out = Golden.adx.components(high: c.high, low: c.low, close: c.close)
       return [("ADX_14", out.adx), ("PLUS_DI_14", out.plusDI), ("MINUS_DI_14", out.minusDI)]
     case .obv: return [("OBV", Golden.obv(close: c.close, volume: c.volume))]
-    case .mfi: return [("MFI_14", Golden.mfi(high: c.high, low: c.low, close: c.close, volume: c.volume))]
+    case .mfi:
+      return [("MFI_14", Golden.mfi(high: c.high, low: c.low, close: c.close, volume: c.volume))]
     case .stoch:
       let out = Golden.stoch(high: c.high, low: c.low, close: c.close)
       return [("STOCH_SLOWK_14_3_3", out.slowK), ("STOCH_SLOWD_14_3_3", out.slowD)]
@@ -248,7 +285,7 @@ enum IndicatorCase: String, CaseIterable, Sendable, CustomTestStringConvertible 
 
   /// The same outputs from the streaming form, one candle at a time.
   func stream(_ c: Candles) -> [(name: String, values: [Double])] {
-    let bars = 0..<c.count
+    let bars = 0 ..< c.count
     switch self {
     case .sma:
       var s = Indicators.SMA.Stream(Golden.sma)
@@ -259,45 +296,70 @@ enum IndicatorCase: String, CaseIterable, Sendable, CustomTestStringConvertible 
     case .macd:
       var s = Indicators.MACD.Stream(Golden.macd)
       let values = bars.map { s.update(c.close[$0]) }
-      return [("MACD_12_26_9", values.map(\.macd)), ("MACD_SIGNAL_12_26_9", values.map(\.signal)),
-              ("MACD_HIST_12_26_9", values.map(\.histogram))]
+      return [
+        ("MACD_12_26_9", values.map(\.macd)), ("MACD_SIGNAL_12_26_9", values.map(\.signal)),
+        ("MACD_HIST_12_26_9", values.map(\.histogram)),
+      ]
     case .rsi:
       var s = Indicators.RSI.Stream(Golden.rsi)
       return [("RSI_14", bars.map { s.update(c.close[$0]) })]
     case .atr:
       var s = Indicators.ATR.Stream(Golden.atr)
-      return [("ATR_14", bars.map { s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) })]
+      return [
+        ("ATR_14", bars.map { s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) })
+      ]
     case .natr:
       var s = Indicators.NATR.Stream(Golden.natr)
-      return [("NATR_14", bars.map { s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) })]
+      return [
+        ("NATR_14", bars.map { s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) })
+      ]
     case .bbands:
       var s = Indicators.BBands.Stream(Golden.bbands)
       let values = bars.map { s.update(c.close[$0]) }
-      return [("BBANDS_UPPER_20_2_2", values.map(\.upper)), ("BBANDS_MIDDLE_20_2_2", values.map(\.middle)),
-              ("BBANDS_LOWER_20_2_2", values.map(\.lower))]
+      return [
+        ("BBANDS_UPPER_20_2_2", values.map(\.upper)),
+        ("BBANDS_MIDDLE_20_2_2", values.map(\.middle)),
+        ("BBANDS_LOWER_20_2_2", values.map(\.lower)),
+      ]
     case .stddev:
       var s = Indicators.StdDev.Stream(Golden.stddev)
       return [("STDDEV_20_1", bars.map { s.update(c.close[$0]) })]
     case .adx:
       var s = Indicators.ADX.Stream(Golden.adx)
       let values = bars.map { s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) }
-      return [("ADX_14", values.map(\.adx)), ("PLUS_DI_14", values.map(\.plusDI)), ("MINUS_DI_14", values.map(\.minusDI))]
+      return [
+        ("ADX_14", values.map(\.adx)), ("PLUS_DI_14", values.map(\.plusDI)),
+        ("MINUS_DI_14", values.map(\.minusDI)),
+      ]
     case .obv:
       var s = Indicators.OBV.Stream(Golden.obv)
       return [("OBV", bars.map { s.update(close: c.close[$0], volume: c.volume[$0]) })]
     case .mfi:
       var s = Indicators.MFI.Stream(Golden.mfi)
-      return [("MFI_14", bars.map { s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0], volume: c.volume[$0]) })]
+      return [
+        (
+          "MFI_14",
+          bars.map {
+            s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0], volume: c.volume[$0])
+          }
+        )
+      ]
     case .stoch:
       var s = Indicators.Stoch.Stream(Golden.stoch)
       let values = bars.map { s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) }
-      return [("STOCH_SLOWK_14_3_3", values.map(\.slowK)), ("STOCH_SLOWD_14_3_3", values.map(\.slowD))]
+      return [
+        ("STOCH_SLOWK_14_3_3", values.map(\.slowK)), ("STOCH_SLOWD_14_3_3", values.map(\.slowD)),
+      ]
     case .willr:
       var s = Indicators.WillR.Stream(Golden.willr)
-      return [("WILLR_14", bars.map { s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) })]
+      return [
+        ("WILLR_14", bars.map { s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) })
+      ]
     case .cci:
       var s = Indicators.CCI.Stream(Golden.cci)
-      return [("CCI_20", bars.map { s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) })]
+      return [
+        ("CCI_20", bars.map { s.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) })
+      ]
     case .roc:
       var s = Indicators.ROC.Stream(Golden.roc)
       return [("ROC_10", bars.map { s.update(c.close[$0]) })]
@@ -326,10 +388,15 @@ enum Agreement {
 
   /// The first index where two series disagree, with both values, for failure messages.
   static func firstMismatch(
-    _ a: [Double], _ b: [Double], from start: Int = 0, _ agree: (Double, Double) -> Bool
+    _ a: [Double],
+    _ b: [Double],
+    from start: Int = 0,
+    _ agree: (Double, Double) -> Bool
   ) -> (index: Int, a: Double, b: Double)? {
     guard a.count == b.count else { return (-1, Double(a.count), Double(b.count)) }
-    for index in start..<a.count where !agree(a[index], b[index]) { return (index, a[index], b[index]) }
+    for index in start ..< a.count where !agree(a[index], b[index]) {
+      return (index, a[index], b[index])
+    }
     return nil
   }
 }

@@ -11,19 +11,28 @@ struct IndicatorStreamingTests {
     #expect(batch.map(\.name) == stream.map(\.name))
     for ((name, b), (_, s)) in zip(batch, stream) {
       let mismatch = Agreement.firstMismatch(b, s, Agreement.same)
-      #expect(mismatch == nil, "\(name) on \(label): batch and stream differ at \(String(describing: mismatch))")
+      #expect(
+        mismatch == nil,
+        "\(name) on \(label): batch and stream differ at \(String(describing: mismatch))"
+      )
     }
   }
 
-  @Test("Every value, on the real BTC candles", .enabled(if: IndicatorData.marketAvailable),
-        arguments: IndicatorCase.allCases)
+  @Test(
+    "Every value, on the real BTC candles",
+    .enabled(if: IndicatorData.marketAvailable),
+    arguments: IndicatorCase.allCases
+  )
   func realData(_ indicator: IndicatorCase) throws {
     let candles = try IndicatorGoldenTests.loaded.get().candles
     Self.expectSame(indicator, candles, "BTC 1h")
   }
 
-  @Test("Every value, on random candles with flat stretches, jumps and zero volume",
-        arguments: IndicatorCase.allCases, [1, 2, 3] as [UInt64])
+  @Test(
+    "Every value, on random candles with flat stretches, jumps and zero volume",
+    arguments: IndicatorCase.allCases,
+    [1, 2, 3] as [UInt64]
+  )
   func randomData(_ indicator: IndicatorCase, seed: UInt64) {
     Self.expectSame(indicator, Candles.random(count: 3_000, seed: seed), "random seed \(seed)")
   }
@@ -42,38 +51,76 @@ struct IndicatorStreamingTests {
       var roc = Indicators.ROC.Stream(Indicators.ROC(period: period))
       same("ROC \(period)", Indicators.ROC(period: period)(c.close), c.close.map { roc.update($0) })
       var atr = Indicators.ATR.Stream(Indicators.ATR(period: period))
-      same("ATR \(period)", Indicators.ATR(period: period)(high: c.high, low: c.low, close: c.close),
-           c.close.indices.map { atr.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) })
+      same(
+        "ATR \(period)",
+        Indicators.ATR(period: period)(high: c.high, low: c.low, close: c.close),
+        c.close.indices.map { atr.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) }
+      )
       let stoch = Indicators.Stoch(fastK: period, slowK: Swift.max(1, period / 2), slowD: 2)
       var stochStream = Indicators.Stoch.Stream(stoch)
-      let stochValues = c.close.indices.map { stochStream.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) }
-      same("STOCH \(period) %K", stoch(high: c.high, low: c.low, close: c.close).slowK, stochValues.map(\.slowK))
-      same("STOCH \(period) %D", stoch(high: c.high, low: c.low, close: c.close).slowD, stochValues.map(\.slowD))
+      let stochValues = c.close.indices.map {
+        stochStream.update(high: c.high[$0], low: c.low[$0], close: c.close[$0])
+      }
+      same(
+        "STOCH \(period) %K",
+        stoch(high: c.high, low: c.low, close: c.close).slowK,
+        stochValues.map(\.slowK)
+      )
+      same(
+        "STOCH \(period) %D",
+        stoch(high: c.high, low: c.low, close: c.close).slowD,
+        stochValues.map(\.slowD)
+      )
       guard period >= 2 else { continue }
       var rsi = Indicators.RSI.Stream(Indicators.RSI(period: period))
       same("RSI \(period)", Indicators.RSI(period: period)(c.close), c.close.map { rsi.update($0) })
       var sd = Indicators.StdDev.Stream(Indicators.StdDev(period: period, deviations: 1.5))
-      same("STDDEV \(period)", Indicators.StdDev(period: period, deviations: 1.5)(c.close), c.close.map { sd.update($0) })
+      same(
+        "STDDEV \(period)",
+        Indicators.StdDev(period: period, deviations: 1.5)(c.close),
+        c.close.map { sd.update($0) }
+      )
       let bands = Indicators.BBands(period: period, deviationsUp: 2.5, deviationsDown: 1.5)
       var bandStream = Indicators.BBands.Stream(bands)
       let bandValues = c.close.map { bandStream.update($0) }
       same("BBANDS \(period) upper", bands(c.close).upper, bandValues.map(\.upper))
       same("BBANDS \(period) lower", bands(c.close).lower, bandValues.map(\.lower))
       var willr = Indicators.WillR.Stream(Indicators.WillR(period: period))
-      same("WILLR \(period)", Indicators.WillR(period: period)(high: c.high, low: c.low, close: c.close),
-           c.close.indices.map { willr.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) })
+      same(
+        "WILLR \(period)",
+        Indicators.WillR(period: period)(high: c.high, low: c.low, close: c.close),
+        c.close.indices.map { willr.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) }
+      )
       var cci = Indicators.CCI.Stream(Indicators.CCI(period: period))
-      same("CCI \(period)", Indicators.CCI(period: period)(high: c.high, low: c.low, close: c.close),
-           c.close.indices.map { cci.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) })
+      same(
+        "CCI \(period)",
+        Indicators.CCI(period: period)(high: c.high, low: c.low, close: c.close),
+        c.close.indices.map { cci.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) }
+      )
       var mfi = Indicators.MFI.Stream(Indicators.MFI(period: period))
-      same("MFI \(period)", Indicators.MFI(period: period)(high: c.high, low: c.low, close: c.close, volume: c.volume),
-           c.close.indices.map { mfi.update(high: c.high[$0], low: c.low[$0], close: c.close[$0], volume: c.volume[$0]) })
+      same(
+        "MFI \(period)",
+        Indicators.MFI(period: period)(high: c.high, low: c.low, close: c.close, volume: c.volume),
+        c.close.indices.map {
+          mfi.update(high: c.high[$0], low: c.low[$0], close: c.close[$0], volume: c.volume[$0])
+        }
+      )
       var adx = Indicators.ADX.Stream(Indicators.ADX(period: period))
-      let adxValues = c.close.indices.map { adx.update(high: c.high[$0], low: c.low[$0], close: c.close[$0]) }
-      let adxBatch = Indicators.ADX(period: period).components(high: c.high, low: c.low, close: c.close)
+      let adxValues = c.close.indices.map {
+        adx.update(high: c.high[$0], low: c.low[$0], close: c.close[$0])
+      }
+      let adxBatch = Indicators.ADX(period: period).components(
+        high: c.high,
+        low: c.low,
+        close: c.close
+      )
       same("ADX \(period)", adxBatch.adx, adxValues.map(\.adx))
       same("+DI \(period)", adxBatch.plusDI, adxValues.map(\.plusDI))
-      same("ADX \(period) line", Indicators.ADX(period: period)(high: c.high, low: c.low, close: c.close), adxBatch.adx)
+      same(
+        "ADX \(period) line",
+        Indicators.ADX(period: period)(high: c.high, low: c.low, close: c.close),
+        adxBatch.adx
+      )
     }
     for (fast, slow, signal) in [(12, 26, 9), (26, 12, 9), (5, 35, 1), (2, 3, 2), (7, 7, 4)] {
       let macd = Indicators.MACD(fast: fast, slow: slow, signal: signal)
@@ -91,22 +138,32 @@ struct IndicatorStreamingTests {
     #expect(out.adx.allSatisfy { $0.isNaN })
     #expect(out.plusDI.firstIndex { !$0.isNaN } == 14)
     #expect(out.minusDI.firstIndex { !$0.isNaN } == 14)
-    let full = Indicators.ADX(period: 14).components(high: c.high + c.high, low: c.low + c.low, close: c.close + c.close)
-    #expect(Array(full.plusDI[0..<20]).elementsEqual(out.plusDI, by: Agreement.same))
+    let full = Indicators.ADX(period: 14).components(
+      high: c.high + c.high,
+      low: c.low + c.low,
+      close: c.close + c.close
+    )
+    #expect(Array(full.plusDI[0 ..< 20]).elementsEqual(out.plusDI, by: Agreement.same))
   }
 }
 
-@Suite("Indicators: independent of where the history starts", .enabled(if: IndicatorData.marketAvailable))
+@Suite(
+  "Indicators: independent of where the history starts",
+  .enabled(if: IndicatorData.marketAvailable)
+)
 struct IndicatorHistoryTests {
   /// Computing on 1,000 more bars of history changes nothing from `convergence` on: finite windows
   /// only by their running sums' rounding residue, recursive kernels by less than their seed's
   /// 1e-10 remaining influence. The tolerance is 1e-9 relative, floored at the scale of the state
   /// the seed lives in (the price for MACD's EMAs, the output's own scale otherwise).
-  @Test("Values from `convergence` on equal those computed with a longer history", arguments: IndicatorCase.allCases)
+  @Test(
+    "Values from `convergence` on equal those computed with a longer history",
+    arguments: IndicatorCase.allCases
+  )
   func prefix(_ indicator: IndicatorCase) throws {
     let all = try IndicatorGoldenTests.loaded.get().candles
     let start = 1_000
-    let series = all[start..<all.count]
+    let series = all[start ..< all.count]
     let long = indicator.batch(all)
     let short = indicator.batch(series)
     for ((name, longValues), (_, shortValues)) in zip(long, short) {
@@ -116,11 +173,14 @@ struct IndicatorHistoryTests {
         let scale = series.volume.reduce(0, +)
         let longChanges = tail.map { $0 - tail[0] }
         let shortChanges = shortValues.map { $0 - shortValues[0] }
-        let mismatch = Agreement.firstMismatch(longChanges, shortChanges) { Agreement.close($0, $1, floor: scale) }
+        let mismatch = Agreement.firstMismatch(longChanges, shortChanges) {
+          Agreement.close($0, $1, floor: scale)
+        }
         #expect(mismatch == nil, "\(name): \(String(describing: mismatch))")
         continue
       }
-      let scale = indicator == .macd ? Agreement.magnitude(series.close) : Agreement.magnitude(shortValues)
+      let scale =
+        indicator == .macd ? Agreement.magnitude(series.close) : Agreement.magnitude(shortValues)
       let mismatch = Agreement.firstMismatch(tail, shortValues, from: indicator.convergence) {
         Agreement.close($0, $1, floor: scale)
       }
@@ -131,19 +191,29 @@ struct IndicatorHistoryTests {
   @Test("Pure window functions (WILLR, ROC) are exactly equal from the lookback on")
   func exactWindows() throws {
     let all = try IndicatorGoldenTests.loaded.get().candles
-    let series = all[1_000..<all.count]
+    let series = all[1_000 ..< all.count]
     for indicator in [IndicatorCase.willr, .roc] {
-      for ((name, longValues), (_, shortValues)) in zip(indicator.batch(all), indicator.batch(series)) {
-        let mismatch = Agreement.firstMismatch(Array(longValues[1_000...]), shortValues, from: indicator.lookback, Agreement.same)
+      for ((name, longValues), (_, shortValues)) in zip(
+        indicator.batch(all),
+        indicator.batch(series)
+      ) {
+        let mismatch = Agreement.firstMismatch(
+          Array(longValues[1_000...]),
+          shortValues,
+          from: indicator.lookback,
+          Agreement.same
+        )
         #expect(mismatch == nil, "\(name): \(String(describing: mismatch))")
       }
     }
   }
 
-  @Test("Recursive kernels do depend on the start before `convergence` (the property is not vacuous)")
+  @Test(
+    "Recursive kernels do depend on the start before `convergence` (the property is not vacuous)"
+  )
   func recursiveNotTrivial() throws {
     let all = try IndicatorGoldenTests.loaded.get().candles
-    let series = all[1_000..<all.count]
+    let series = all[1_000 ..< all.count]
     for indicator in [IndicatorCase.ema, .macd, .rsi, .atr, .adx] {
       let long = Array(indicator.batch(all)[0].values[1_000...])
       let short = indicator.batch(series)[0].values

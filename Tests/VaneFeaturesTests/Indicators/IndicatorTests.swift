@@ -19,7 +19,10 @@ struct IndicatorGoldenTests {
     #expect(golden.values.allSatisfy { $0.count == IndicatorData.goldenRows })
   }
 
-  @Test("NaN exactly where TA-Lib has NaN, values within 1e-9 relative", arguments: IndicatorCase.allCases)
+  @Test(
+    "NaN exactly where TA-Lib has NaN, values within 1e-9 relative",
+    arguments: IndicatorCase.allCases
+  )
   func golden(_ indicator: IndicatorCase) throws {
     let (candles, golden) = try Self.loaded.get()
     let outputs = indicator.batch(candles)
@@ -28,10 +31,15 @@ struct IndicatorGoldenTests {
     for (name, values) in outputs {
       let expected = try #require(golden[name], "fixture has no column \(name)")
       #expect(values.count == expected.count)
-      #expect(zip(values, expected).allSatisfy { $0.isNaN == $1.isNaN }, "\(name): NaN pattern differs from TA-Lib")
+      #expect(
+        zip(values, expected).allSatisfy { $0.isNaN == $1.isNaN },
+        "\(name): NaN pattern differs from TA-Lib"
+      )
       // Near zero (MACD histogram, ROC, CCI crossing zero) the floor is 1e-12 of the column's scale.
       let floor = 1e-3 * Agreement.magnitude(expected)
-      let mismatch = Agreement.firstMismatch(values, expected) { Agreement.close($0, $1, floor: floor) }
+      let mismatch = Agreement.firstMismatch(values, expected) {
+        Agreement.close($0, $1, floor: floor)
+      }
       #expect(mismatch == nil, "\(name): first difference at \(String(describing: mismatch))")
     }
   }
@@ -54,13 +62,17 @@ struct IndicatorEdgeTests {
   @Test("Lookback and convergence of the golden parameters")
   func table() {
     let expected: [IndicatorCase: (lookback: Int, convergence: Int)] = [
-      .sma: (19, 19), .ema: (19, 250), .macd: (33, 333), .rsi: (14, 325), .atr: (14, 325), .natr: (14, 325),
+      .sma: (19, 19), .ema: (19, 250), .macd: (33, 333), .rsi: (14, 325), .atr: (14, 325),
+      .natr: (14, 325),
       .bbands: (19, 19), .stddev: (19, 19), .adx: (27, 382), .obv: (0, Int.max), .mfi: (14, 14),
       .stoch: (17, 17), .willr: (13, 13), .cci: (19, 19), .roc: (10, 10),
     ]
     for indicator in IndicatorCase.allCases {
       #expect(indicator.lookback == expected[indicator]?.lookback, "\(indicator.rawValue) lookback")
-      #expect(indicator.convergence == expected[indicator]?.convergence, "\(indicator.rawValue) convergence")
+      #expect(
+        indicator.convergence == expected[indicator]?.convergence,
+        "\(indicator.rawValue) convergence"
+      )
     }
     // Other parameters follow TA-Lib's lookback formulas.
     #expect(Indicators.MACD(fast: 26, slow: 12, signal: 9).lookback == 33)  // swapped like TA-Lib
@@ -72,20 +84,29 @@ struct IndicatorEdgeTests {
     #expect(Indicators.SMA(period: 1).lookback == 0)
   }
 
-  @Test("Inputs no longer than the lookback give only NaN; one more gives one value", arguments: IndicatorCase.allCases)
+  @Test(
+    "Inputs no longer than the lookback give only NaN; one more gives one value",
+    arguments: IndicatorCase.allCases
+  )
   func shortInputs(_ indicator: IndicatorCase) {
     let candles = Candles.random(count: 100, seed: 7)
     for length in Set([0, 1, indicator.lookback, indicator.lookback + 1]) {
-      let prefix = candles[0..<length]
+      let prefix = candles[0 ..< length]
       for (name, values) in indicator.batch(prefix) {
         #expect(values.count == length, "\(name) at length \(length)")
         let lookback = indicator.lookback(of: name)
         let defined = values.indices.filter { !values[$0].isNaN }
-        #expect(defined == (length > lookback ? Array(lookback..<length) : []), "\(name) at length \(length)")
+        #expect(
+          defined == (length > lookback ? Array(lookback ..< length) : []),
+          "\(name) at length \(length)"
+        )
       }
       for (name, values) in indicator.stream(prefix) {
         let lookback = indicator.lookback(of: name)
-        #expect(values.prefix(lookback).allSatisfy { $0.isNaN }, "\(name): stream values before the lookback")
+        #expect(
+          values.prefix(lookback).allSatisfy { $0.isNaN },
+          "\(name): stream values before the lookback"
+        )
       }
     }
   }
@@ -99,16 +120,21 @@ struct IndicatorEdgeTests {
     let flat = Candles.flat(60000.1, volume: 5, count: 100)
     let expected: [String: Double] = [
       "SMA_20": 60000.1, "EMA_20": 60000.1,
-      "MACD_12_26_9": -3.637978807091713e-11, "MACD_SIGNAL_12_26_9": -3.637978807091713e-11, "MACD_HIST_12_26_9": 0,
+      "MACD_12_26_9": -3.637978807091713e-11, "MACD_SIGNAL_12_26_9": -3.637978807091713e-11,
+      "MACD_HIST_12_26_9": 0,
       "RSI_14": 0, "ATR_14": 0, "NATR_14": 0,
-      "BBANDS_UPPER_20_2_2": 60000.1, "BBANDS_MIDDLE_20_2_2": 60000.1, "BBANDS_LOWER_20_2_2": 60000.1,
+      "BBANDS_UPPER_20_2_2": 60000.1, "BBANDS_MIDDLE_20_2_2": 60000.1,
+      "BBANDS_LOWER_20_2_2": 60000.1,
       "STDDEV_20_1": 0, "ADX_14": 0, "PLUS_DI_14": 0, "MINUS_DI_14": 0, "OBV": 5, "MFI_14": 0,
       "STOCH_SLOWK_14_3_3": 0, "STOCH_SLOWD_14_3_3": 0, "WILLR_14": 0, "CCI_20": 0, "ROC_10": 0,
     ]
     for indicator in IndicatorCase.allCases {
       for (name, values) in indicator.batch(flat) + indicator.stream(flat) {
         let defined = values.filter { !$0.isNaN }
-        #expect(!defined.isEmpty && defined.allSatisfy { $0 == expected[name] }, "\(name): \(defined.last ?? .nan)")
+        #expect(
+          !defined.isEmpty && defined.allSatisfy { $0 == expected[name] },
+          "\(name): \(defined.last ?? .nan)"
+        )
       }
     }
   }
@@ -119,9 +145,12 @@ struct IndicatorEdgeTests {
   func constantRange() {
     let count = 100
     let candles = Candles(
-      open: [Double](repeating: 60000.1, count: count), high: [Double](repeating: 60000.1 + 50, count: count),
-      low: [Double](repeating: 60000.1 - 50, count: count), close: [Double](repeating: 60000.1, count: count),
-      volume: [Double](repeating: 5, count: count))
+      open: [Double](repeating: 60000.1, count: count),
+      high: [Double](repeating: 60000.1 + 50, count: count),
+      low: [Double](repeating: 60000.1 - 50, count: count),
+      close: [Double](repeating: 60000.1, count: count),
+      volume: [Double](repeating: 5, count: count)
+    )
     let expected: [String: Double] = [
       "ATR_14": 100, "NATR_14": 0.16666638888935187, "WILLR_14": -50,
       "STOCH_SLOWK_14_3_3": 50, "STOCH_SLOWD_14_3_3": 50, "CCI_20": 0, "ADX_14": 0, "MFI_14": 0,
