@@ -32,7 +32,7 @@ apt_install = missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missi
     $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
   fi
 
-.PHONY: build-deps deps build test run stack bench
+.PHONY: build-deps deps build test run stack bench format format-check
 # What the build and the main job need (make run, make stack): Debian packages only.
 build-deps:
 	@$(call apt_install,$(APT_PACKAGES))
@@ -51,10 +51,21 @@ build: deps
 # starve the service processes other tests start alongside the model tests.
 test: deps
 	@$(call apt_install,$(TEST_APT_PACKAGES))
+	$(MAKE) format-check
 	swift build --build-tests
 	VANE_REQUIRE_ONNXRUNTIME=1 OPENBLAS_NUM_THREADS=1 swift test --skip-build
 	VANE_BIN=$$(swift build --show-bin-path)/vane python3 -m pytest -q Tests/External
 	docker-compose -f Compose/compose.yaml config -q && echo "compose.yaml: valid"
+
+# One formatting for the hand-written Swift (.swift-format: grpc-swift-2's line length and
+# layout); `make format` applies it, `make test` checks it. Generated code is left as generated.
+FORMAT_FILES = Package.swift $$(find Sources Tests -name '*.swift' -not -path '*/Generated/*')
+
+format:
+	swift format format --in-place --parallel $(FORMAT_FILES)
+
+format-check:
+	@swift format lint --strict --parallel $(FORMAT_FILES) && echo "swift format: clean"
 
 # The main job needs only the `vane` executable (and its embedded candles).
 run: build-deps
