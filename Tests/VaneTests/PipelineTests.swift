@@ -185,6 +185,38 @@ struct PipelineTests {
     return attributes
   }
 
+  /// Runs `vane arguments…` (its output in files under `root`), sends SIGINT once its output
+  /// shows `marker` (event-driven: however long the machine takes to get there), and waits for
+  /// it to exit. - Returns: its status, stdout and stderr.
+  static func interrupt(
+    _ arguments: [String],
+    in root: URL,
+    at marker: String,
+    environment: [String: String] = [:]
+  ) async throws -> (status: Int32, stdout: String, stderr: String) {
+    let output = root.appendingPathComponent("out.txt")
+    let errors = root.appendingPathComponent("err.txt")
+    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+    func read(_ url: URL) -> String { (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
+    let process = Process()
+    process.executableURL = VaneBinary.url
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    process.standardOutput = try FileHandle(forWritingTo: output)
+    process.standardError = try FileHandle(forWritingTo: errors)
+    try process.run()
+    defer { if process.isRunning { process.terminate() } }
+    let deadline = ContinuousClock.now + .seconds(200)
+    while !read(output).contains(marker), process.isRunning, ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    try #require(process.isRunning, "vane ended before '\(marker)': \(read(errors))")
+    kill(process.processIdentifier, SIGINT)
+    while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+    return (process.terminationStatus, read(output), read(errors))
+  }
+
   @Test(
     "Ctrl-C during training stops every service and exits 130, naming the stage",
     .timeLimit(.minutes(5))
@@ -200,36 +232,15 @@ struct PipelineTests {
       into: root.appendingPathComponent("market")
     )
     let port = try ServeProcess.freeConsecutivePorts(15)
-    let output = root.appendingPathComponent("out.txt"),
-      errors = root.appendingPathComponent("err.txt")
-    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
-    let process = Process()
-    process.executableURL = VaneBinary.url
-    process.arguments =
+    let (status, _, stderr) = try await Self.interrupt(
       [
         "pipeline", "--cut", "2024-07-01", "--data-dir", root.appendingPathComponent("data").path,
         "--base-port", "\(port)",
-      ] + files
-    process.standardOutput = try FileHandle(forWritingTo: output)
-    process.standardError = try FileHandle(forWritingTo: errors)
-    try process.run()
-    defer { if process.isRunning { process.terminate() } }
-    // Event-driven: wait for the training stage to begin, however long the machine takes.
-    let deadline = ContinuousClock.now + .seconds(180)
-    while !((try? String(contentsOf: output, encoding: .utf8)) ?? "").contains("== train v1"),
-      process.isRunning, ContinuousClock.now < deadline
-    {
-      try await Task.sleep(for: .milliseconds(100))
-    }
-    try #require(
-      process.isRunning,
-      "the pipeline ended before training: \((try? String(contentsOf: errors, encoding: .utf8)) ?? "")"
+      ] + files,
+      in: root,
+      at: "== train v1"
     )
-    kill(process.processIdentifier, SIGINT)
-    while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-    let stderr = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
-    #expect(process.terminationStatus == 130, "\(stderr)")
+    #expect(status == 130, "\(stderr)")
     #expect(stderr.contains("interrupted during 'train v1'"), "\(stderr)")
     // Every service stopped: nothing listens on their ports any more.
     for offset in 0 ..< 5 {
@@ -259,39 +270,18 @@ struct PipelineTests {
       "stack output: \(stack.output) log: \(stack.log)"
     )
     let addresses = (0 ..< 5).map { "127.0.0.1:\(stack.basePort + $0)" }.joined(separator: ",")
-    let output = root.appendingPathComponent("out.txt"),
-      errors = root.appendingPathComponent("err.txt")
-    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
-    let process = Process()
-    process.executableURL = VaneBinary.url
     // One bar a second: v1's first rollout (promoted after 24 answers) is still in its step.
-    process.arguments =
+    let (status, stdout, stderr) = try await Self.interrupt(
       [
         "pipeline", "--quick", "--cut", "2024-07-01", "--speed", "1", "--view", "lines",
         "--addresses", addresses,
         "--data-dir", root.appendingPathComponent("data").path,
-      ] + files
-    process.environment = ProcessInfo.processInfo.environment.merging(["VANE_THREADS": "1"]) { $1 }
-    process.standardOutput = try FileHandle(forWritingTo: output)
-    process.standardError = try FileHandle(forWritingTo: errors)
-    try process.run()
-    defer { if process.isRunning { process.terminate() } }
-    let deadline = ContinuousClock.now + .seconds(200)
-    while !((try? String(contentsOf: output, encoding: .utf8)) ?? "").contains("== replay:"),
-      process.isRunning, ContinuousClock.now < deadline
-    {
-      try await Task.sleep(for: .milliseconds(100))
-    }
-    try #require(
-      process.isRunning,
-      "the pipeline ended before the replay: \((try? String(contentsOf: errors, encoding: .utf8)) ?? "")"
+      ] + files,
+      in: root,
+      at: "== replay:",
+      environment: ["VANE_THREADS": "1"]
     )
-    kill(process.processIdentifier, SIGINT)
-    while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-    let stdout = (try? String(contentsOf: output, encoding: .utf8)) ?? "",
-      stderr = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
-    #expect(process.terminationStatus == 130, "\(stderr)")
+    #expect(status == 130, "\(stderr)")
     let line = stdout.split(separator: "\n").first { $0.contains("rollout ro-") }
     let id = try #require(
       line.flatMap { $0.split(separator: " ").first { $0.hasPrefix("ro-") } }.map {
