@@ -27,7 +27,7 @@ struct InteropTests {
     try server.run()
     defer {
       server.terminate()
-      server.waitUntilExit()
+      server.waitForExit()
     }
     let line = FileDescriptorReader.readLine(output.fileHandleForReading.fileDescriptor) ?? ""
     let port = try #require(

@@ -78,7 +78,7 @@ public enum ONNXRuntimeHarness {
     environment["OMP_NUM_THREADS"] = "1"
     process.environment = environment
     try process.run()
-    process.waitUntilExit()
+    process.waitForExit()
     try outHandle.close()
     try errHandle.close()
     return (

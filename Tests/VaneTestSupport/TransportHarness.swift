@@ -170,7 +170,7 @@ public struct TestCertificates: Sendable {
       process.standardOutput = FileHandle.nullDevice
       process.standardError = FileHandle.nullDevice
       try process.run()
-      process.waitUntilExit()
+      process.waitForExit()
       guard process.terminationStatus == 0 else {
         throw CocoaError(
           .fileWriteUnknown,

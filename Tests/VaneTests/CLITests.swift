@@ -72,7 +72,7 @@ enum VaneBinary {
       }
       try await Task.sleep(for: .milliseconds(10))
     }
-    process.waitUntilExit()
+    await process.exited()
     return Result(
       status: process.terminationStatus,
       stdout: String(decoding: await stdout, as: UTF8.self),
@@ -144,12 +144,12 @@ final class ServeProcess: Sendable {
   /// SIGKILL: no graceful shutdown, no last flush; the data directory stays.
   func kill() {
     if self.process.isRunning { Foundation.kill(self.process.processIdentifier, SIGKILL) }
-    self.process.waitUntilExit()
+    self.process.waitForExit()
   }
 
   func stop() {
     if self.process.isRunning { self.process.terminate() }
-    self.process.waitUntilExit()
+    self.process.waitForExit()
     try? FileManager.default.removeItem(at: self.dataDirectory)
     try? FileManager.default.removeItem(at: self.logURL)
   }
@@ -451,7 +451,7 @@ struct CLITests {
     try process.run()
     defer {
       process.terminate()
-      process.waitUntilExit()
+      process.waitForExit()
     }
     let served = await HealthProbe.waitUntilServing(
       config: .init(target: "127.0.0.1:\(port)"),
@@ -472,7 +472,7 @@ struct CLITests {
   func serveDrains() async throws {
     let server = try await ServeProcess(.deploy)
     server.process.terminate()
-    server.process.waitUntilExit()
+    await server.process.exited()
     #expect(server.process.terminationStatus == 0)
     server.stop()
   }
@@ -568,7 +568,7 @@ struct StackTests {
     }
     #expect(stack.output.contains("metrics http://127.0.0.1:\(stack.basePort + 10)/metrics"))
     kill(stack.process.processIdentifier, SIGINT)
-    stack.process.waitUntilExit()
+    await stack.process.exited()
     #expect(stack.process.terminationStatus == 0)
     #expect(stack.servicesGone, "service processes left behind: \(stack.pids)")
   }
@@ -579,7 +579,7 @@ struct StackTests {
     try await stack.start()
     try #require(stack.pids.count == 5, "stack output: \(stack.output) log: \(stack.log)")
     kill(stack.process.processIdentifier, SIGKILL)
-    stack.process.waitUntilExit()
+    await stack.process.exited()
     // Each service notices its parent is gone and drains by itself.
     let deadline = ContinuousClock.now + .seconds(20)
     while !stack.servicesGone, ContinuousClock.now < deadline {
@@ -594,7 +594,7 @@ struct StackTests {
     try await stack.start()
     try #require(stack.pids.count == 5, "stack output: \(stack.output) log: \(stack.log)")
     kill(stack.pids[2], SIGKILL)
-    stack.process.waitUntilExit()
+    await stack.process.exited()
     #expect(stack.process.terminationStatus != 0)
     #expect(stack.servicesGone, "service processes left behind: \(stack.pids)")
   }

@@ -72,7 +72,7 @@ struct FeatureCLITests {
       server.process.terminate()
       return try await ended
     }
-    server.process.waitUntilExit()
+    await server.process.exited()
     #expect(code == .unavailable)
     #expect(server.process.terminationStatus == 0)
     #expect(ContinuousClock.now - started < .seconds(15), "the drain waited for the stream")

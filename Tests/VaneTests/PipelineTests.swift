@@ -170,7 +170,7 @@ struct PipelineTests {
       decoding: await VaneBinary.readOnThread(out.fileHandleForReading.fileDescriptor),
       as: UTF8.self
     )
-    process.waitUntilExit()
+    await process.exited()
     guard let start = dom.range(of: "<body"), let end = dom[start.upperBound...].firstIndex(of: ">")
     else { return nil }
     var attributes: [String: String] = [:]
