@@ -237,7 +237,11 @@ public actor RolloutController: Service {
   public func step() async {
     let now = self.clock()
     for id in self.machines.keys.sorted() {
-      guard let machine = self.machines[id], machine.rollout.plan.clock == .wall else { continue }
+      // A data-clocked rollout moves when advanced; only a rollback whose actions failed is
+      // retried here, so a rollout its driver stopped advancing cannot stay half rolled back.
+      guard let machine = self.machines[id],
+        machine.rollout.plan.clock == .wall || machine.rollout.state == .rollingBack
+      else { continue }
       // The rollout's work carries the id of the Deploy call that started it (logs, and the
       // calls it makes to the predictor).
       await RequestID.$current.withValue(machine.rollout.originRequestID) {

@@ -11,6 +11,10 @@ actor FakePredictor: PredictorPort {
   var versions: [String: PredictorVersion] = [:]
   var liveWindows: [(since: Date, clock: RolloutPlan.Clock)] = []
   var settled = 0
+  /// While set, changing the split or unloading fails (a predictor that is down).
+  var down = false
+
+  func setDown(_ value: Bool) { self.down = value }
 
   func load(path: String, modelID: String, version: String) async throws {
     if self.versions[version] == nil {
@@ -29,13 +33,17 @@ actor FakePredictor: PredictorPort {
   }
 
   func apply(modelID: String, split: Rollout.Split) async throws {
+    if self.down { throw VaneError(.unavailable, "the predictor is down") }
     for name in self.versions.keys {
       self.versions[name]?.trafficPercent = split.weights[name] ?? 0
       self.versions[name]?.shadow = split.shadows.contains(name)
     }
   }
 
-  func unload(modelID: String, version: String) async throws { self.versions[version] = nil }
+  func unload(modelID: String, version: String) async throws {
+    if self.down { throw VaneError(.unavailable, "the predictor is down") }
+    self.versions[version] = nil
+  }
 
   func settle() async throws { self.settled += 1 }
 
@@ -209,6 +217,29 @@ struct RolloutClockTests {
     await #expect(throws: VaneError.self) {
       try await controller.advance(id: "ro-none", to: Self.bar(9))
     }
+  }
+
+  @Test(
+    "A rollback of a data-clocked rollout whose actions failed is finished by the loop, not left for an advance that may never come"
+  )
+  func rollbackRetried() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-clock-\(UUID().uuidString)"
+    )
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let (controller, predictor, id) = try await Self.started(Self.plan(.data), in: directory)
+    _ = try await controller.advance(id: id, to: Self.bar(0))
+    await predictor.setDown(true)
+    let stuck = try await controller.rollback(id: id, reason: "the replay ended", actor: "test")
+    #expect(stuck.state == .rollingBack)
+    await controller.step()
+    #expect(try await controller.rollout(id: id)?.state == .rollingBack)
+    await predictor.setDown(false)
+    await controller.step()
+    let finished = try #require(try await controller.rollout(id: id))
+    #expect(finished.state == .rolledBack && finished.finishTime == Self.bar(0))
+    let left = await predictor.versions
+    #expect(left["v2"] == nil && left["v1"]?.trafficPercent == 100, "\(left)")
   }
 
   @Test("A wall-clocked rollout refuses AdvanceRollout, naming its clock")
