@@ -48,12 +48,15 @@ build: deps
 	swift build -c release --product vane-bench-cxx
 
 # One OpenBLAS thread in the test process: its idle threads spin, and on 2 cores they would
-# starve the service processes other tests start alongside the model tests.
+# starve the service processes other tests start alongside the model tests. The test process
+# links OpenBLAS itself, so it gets the core `vane` selects for this CPU (`vane version
+# --blas-core`): the gradient checks and reference fixtures run on the kernels Vane runs.
 test: deps
 	@$(call apt_install,$(TEST_APT_PACKAGES))
 	$(MAKE) format-check
 	swift build --build-tests
-	VANE_REQUIRE_ONNXRUNTIME=1 OPENBLAS_NUM_THREADS=1 swift test --skip-build
+	OPENBLAS_CORETYPE=$$($$(swift build --show-bin-path)/vane version --blas-core) \
+	  VANE_REQUIRE_ONNXRUNTIME=1 OPENBLAS_NUM_THREADS=1 swift test --skip-build
 	VANE_BIN=$$(swift build --show-bin-path)/vane python3 -m pytest -q Tests/External
 	docker-compose -f Compose/compose.yaml config -q && echo "compose.yaml: valid"
 

@@ -58,6 +58,8 @@ let package = Package(
       name: "COpenSSL",
       linkerSettings: [.linkedLibrary("crypto")]
     ),
+    // The CPU's instruction sets (cpuid, xgetbv): checked against OpenBLAS's kernel choice.
+    .target(name: "CCPUID"),
 
     .target(
       name: "GRPCShimTransport",
@@ -105,7 +107,7 @@ let package = Package(
     ),
     .target(
       name: "VaneMath",
-      dependencies: ["CBLAS", "VaneCore"],
+      dependencies: ["CBLAS", "CCPUID", "VaneCore"],
       swiftSettings: swiftSettings
     ),
     .target(
@@ -185,7 +187,8 @@ let package = Package(
     .target(
       name: "VaneRuntime",
       dependencies: [
-        "VaneCore", "VaneFeatures", "VaneQuality", "VaneProto", "GRPCShimTransport", "VaneMetrics",
+        "VaneCore", "VaneMath", "VaneFeatures", "VaneQuality", "VaneProto", "GRPCShimTransport",
+        "VaneMetrics",
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -4,6 +4,7 @@ public import ServiceLifecycle
 public import Logging
 internal import VaneCore
 internal import VaneProto
+internal import VaneMath
 internal import Foundation
 
 /// One Vane service as a long-running `Service`: a `GRPCServer` over the shim transport with
@@ -91,6 +92,7 @@ public final class VaneServer: Service, Sendable {
             "address": "\(self.info.listenAddress)",
             "data-dir": "\(self.config.dataDirectory)",
             "tls": "\(self.config.tls != nil)",
+            "blas": "\(BLAS.coreName)",
           ]
         )
       }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import VaneCore
+import VaneMath
 internal import Foundation
 
 /// `vane`: the one executable of the suite — services, the local stack, and client commands.
@@ -21,8 +22,13 @@ struct Vane: AsyncParsableCommand {
   /// `vane health` keeps grpc_health_probe's exit codes, where bad arguments exit 1 (not the
   /// argument parser's usual 64).
   static func main() async {
+    BLASCoreSelection.apply()
     do {
       var command = try Self.parseAsRoot()
+      // Every benchmark's figures depend on the kernels they ran on.
+      if BenchCommand.configuration.subcommands.contains(where: { $0 == type(of: command) }) {
+        print(BLASCoreSelection.summary)
+      }
       if var asyncCommand = command as? any AsyncParsableCommand {
         try await asyncCommand.run()
       } else {
@@ -45,10 +51,18 @@ struct Vane: AsyncParsableCommand {
 struct VersionCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "version",
-    abstract: "Print the version and build commit."
+    abstract: "Print the version, build commit and the BLAS kernels in use."
   )
 
+  @Flag(help: "Print only the name of OpenBLAS's core in use (for OPENBLAS_CORETYPE elsewhere).")
+  var blasCore = false
+
   func run() {
+    if blasCore {
+      print(BLAS.coreName)
+      return
+    }
     print("vane \(BuildInfo.version) (\(BuildInfo.commit))")
+    print(BLASCoreSelection.summary)
   }
 }

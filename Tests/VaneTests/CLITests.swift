@@ -33,6 +33,7 @@ enum VaneBinary {
   static func run(
     _ arguments: [String],
     environment: [String: String] = [:],
+    unsetting: [String] = [],
     input: String? = nil,
     timeout: Duration = .seconds(60),
     niceness: Int? = nil
@@ -47,6 +48,7 @@ enum VaneBinary {
     }
     var env = ProcessInfo.processInfo.environment
     for (key, value) in environment { env[key] = value }
+    for key in unsetting { env[key] = nil }
     process.environment = env
     let out = Pipe()
     let err = Pipe()
