@@ -32,7 +32,7 @@ struct FeatureSetTests {
       intervals: set.intervals,
       computationVersion: 1,
       referenceSymbols: set.referenceSymbols,
-      compute: { _ in fatalError() }
+      makeStream: set.makeStream
     )
     #expect(changed.sha256 != set.sha256)
     let recomputed = FeatureSet(
@@ -42,7 +42,7 @@ struct FeatureSetTests {
       intervals: set.intervals,
       computationVersion: 2,
       referenceSymbols: set.referenceSymbols,
-      compute: { _ in fatalError() }
+      makeStream: set.makeStream
     )
     #expect(recomputed.sha256 != set.sha256)
     // No raw price reaches a model: every scaled column is a ratio, a return or bounded.

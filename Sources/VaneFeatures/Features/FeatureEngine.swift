@@ -19,6 +19,14 @@ public final class FeatureEngine: Sendable {
     var symbol: String
     var interval: CandleInterval
     var featureSet: String
+    /// Other symbols the feature set reads.
+    var references: [String]
+
+    /// Whether the frame reads this series.
+    func reads(_ series: Series) -> Bool {
+      series.interval == self.interval
+        && (series.symbol == self.symbol || self.references.contains(series.symbol))
+    }
   }
 
   struct Series: Hashable {
@@ -29,7 +37,11 @@ public final class FeatureEngine: Sendable {
   /// Cache and subscribers; transitions are plain struct methods (tested without I/O).
   struct State {
     var version = 0
-    var frames: [Key: (version: Int, frame: FeatureFrame)] = [:]
+    /// Frames kept up to date incrementally, and for each the earliest open time an ingest
+    /// changed in anything it reads since it was last brought up to date (nil: current).
+    var frames: [Key: (builder: FrameBuilder, changedFrom: Int64?)] = [:]
+    /// Frames taken out to be brought up to date, with what changed since they were taken.
+    var updating: [Key: Int64?] = [:]
     var subscribers: [Int: AsyncStream<Change>.Continuation] = [:]
     var nextSubscriber = 0
     /// Stored series read so far, and for each the earliest open time written since it was read.
@@ -48,23 +60,49 @@ public final class FeatureEngine: Sendable {
       self.staleFrom[key] = nil
     }
 
-    /// A cached frame, if still current.
-    func cached(_ key: Key) -> FeatureFrame? {
-      guard let entry = self.frames[key], entry.version == self.version else { return nil }
-      return entry.frame
+    /// What a frame read needs: the current frame, or a builder to bring up to date from an
+    /// open time (taken out of the cache, so that appending to it copies nothing), or nothing
+    /// (compute from scratch).
+    enum FrameLookup {
+      case current(FeatureFrame)
+      case update(FrameBuilder, from: Int64)
+      case compute
     }
 
-    /// Records a frame computed at `version` (a newer store version makes it stale at once).
-    mutating func store(_ frame: FeatureFrame, for key: Key, computedAt version: Int) {
-      guard version == self.version else { return }
-      self.frames[key] = (version, frame)
+    mutating func lookup(_ key: Key) -> FrameLookup {
+      guard let entry = self.frames[key] else {
+        if self.updating[key] == nil { self.updating[key] = .some(nil) }
+        return .compute
+      }
+      guard let changedFrom = entry.changedFrom else { return .current(entry.builder.frame) }
+      self.frames[key] = nil
+      self.updating[key] = .some(nil)
+      return .update(entry.builder, from: changedFrom)
     }
 
-    /// The store changed: every frame is stale (cross-asset columns read other symbols), and
-    /// the series from `from` on. Returns the subscribers to tell.
+    /// Puts back a frame that could not be brought up to date (the store failed to read).
+    mutating func changedBack(_ key: Key, builder: FrameBuilder, from: Int64) {
+      let since = self.updating.removeValue(forKey: key) ?? nil
+      self.frames[key] = (builder, min(from, since ?? .max))
+    }
+
+    /// Puts back a frame brought up to date; changes recorded while it was out keep it stale
+    /// from there.
+    mutating func store(_ builder: FrameBuilder, for key: Key) {
+      let changedFrom = self.updating.removeValue(forKey: key) ?? nil
+      self.frames[key] = (builder, changedFrom)
+    }
+
+    /// The store changed: frames that read the series go stale from `from`, and so does the
+    /// series itself. Returns the subscribers to tell.
     mutating func changed(_ key: Series, from: Int64) -> [AsyncStream<Change>.Continuation] {
       self.version += 1
-      self.frames.removeAll(keepingCapacity: true)
+      for (frame, entry) in self.frames where frame.reads(key) {
+        self.frames[frame]?.changedFrom = min(entry.changedFrom ?? .max, from)
+      }
+      for (frame, changedFrom) in self.updating where frame.reads(key) {
+        self.updating[frame] = .some(min(changedFrom ?? .max, from))
+      }
       if self.series[key] != nil { self.staleFrom[key] = min(self.staleFrom[key] ?? .max, from) }
       return Array(self.subscribers.values)
     }
@@ -87,21 +125,44 @@ public final class FeatureEngine: Sendable {
     self.store = store
   }
 
-  /// The frame of a market under a feature set, over everything stored.
+  /// The frame of a market under a feature set, over everything stored. After an ingest only
+  /// the rows from the earliest changed bar on are computed (an appended bar costs one row).
   public func frame(
     symbol: String,
     interval: CandleInterval,
     featureSet: FeatureSet
   ) throws -> FeatureFrame {
-    let key = Key(symbol: symbol, interval: interval, featureSet: featureSet.id)
-    let (cached, version) = self.state.withLock { ($0.cached(key), $0.version) }
-    if let cached { return cached }
-    let frame = featureSet.frame(
-      try FeatureInputs.load(symbol: symbol, interval: interval, featureSet: featureSet) {
-        try self.candles(symbol: $0, interval: interval)
-      }
+    let key = Key(
+      symbol: symbol,
+      interval: interval,
+      featureSet: featureSet.id,
+      references: featureSet.referenceSymbols
     )
-    self.state.withLock { $0.store(frame, for: key, computedAt: version) }
+    var builder: FrameBuilder
+    var from = Int64.min
+    switch self.state.withLock({ $0.lookup(key) }) {
+    case .current(let frame):
+      return frame
+    case .update(let kept, let changedFrom):
+      builder = kept
+      from = changedFrom
+    case .compute:
+      builder = FrameBuilder(featureSet: featureSet, symbol: symbol, interval: interval)
+    }
+    do {
+      let inputs = try FeatureInputs.load(
+        symbol: symbol,
+        interval: interval,
+        featureSet: featureSet
+      ) { try self.candles(symbol: $0, interval: interval) }
+      builder.update(inputs, changedFrom: from)
+    } catch {
+      // Nothing was computed: the frame goes back as it was, still stale from where it was.
+      self.state.withLock { $0.changedBack(key, builder: builder, from: from) }
+      throw error
+    }
+    let frame = builder.frame
+    self.state.withLock { $0.store(builder, for: key) }
     return frame
   }
 

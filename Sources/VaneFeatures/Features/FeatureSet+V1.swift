@@ -24,118 +24,278 @@ extension FeatureSet {
       intervals: [.h1],
       computationVersion: 1,
       referenceSymbols: Self.v1References,
-      compute: { inputs in V1.frame(inputs, specs: specs) }
+      makeStream: { symbol, interval in
+        V1.Stream(symbol: symbol, interval: interval, values: specs.map(\.value))
+      }
     )
   }()
 }
 
-/// The `v1` columns and their computation.
+/// The `v1` columns and their computation: one stream of kernels over the market's bars, whose
+/// state after each bar the columns read.
 enum V1 {
   struct Spec: Sendable {
     var column: FeatureColumn
-    var compute: @Sendable (Context) -> [Double]
+    var value: @Sendable (Stream) -> Double
   }
 
-  /// Arrays one computation shares between columns (a frame is computed at once, then
-  /// dropped: the context never escapes `frame`).
-  final class Context {
-    let inputs: FeatureInputs
+  /// TA-Lib's kernels and the rolling statistics that start over after every gap in the bars
+  /// (an indicator never reads across a missing bar).
+  struct Kernels: Sendable {
+    var natr14 = Indicators.NATR.Stream(Indicators.NATR(period: 14))
+    var bands = Indicators.BBands.Stream(Indicators.BBands(period: 20))
+    var stddev20 = Indicators.StdDev.Stream(Indicators.StdDev(period: 20))
+    var rsi6 = Indicators.RSI.Stream(Indicators.RSI(period: 6))
+    var rsi14 = Indicators.RSI.Stream(Indicators.RSI(period: 14))
+    var macd = Indicators.MACD.Stream(Indicators.MACD(fast: 12, slow: 26, signal: 9))
+    var roc10 = Indicators.ROC.Stream(Indicators.ROC(period: 10))
+    var stoch = Indicators.Stoch.Stream(Indicators.Stoch(fastK: 14, slowK: 3, slowD: 3))
+    var willr14 = Indicators.WillR.Stream(Indicators.WillR(period: 14))
+    var cci20 = Indicators.CCI.Stream(Indicators.CCI(period: 20))
+    var adx14 = Indicators.ADX.Stream(Indicators.ADX(period: 14))
+    var mfi14 = Indicators.MFI.Stream(Indicators.MFI(period: 14))
+    var sma20 = Indicators.SMA.Stream(Indicators.SMA(period: 20))
+    var ema50 = Indicators.EMA.Stream(Indicators.EMA(period: 50))
+    var sma200 = Indicators.SMA.Stream(Indicators.SMA(period: 200))
+    var ema12 = Indicators.EMA.Stream(Indicators.EMA(period: 12))
+    var ema26 = Indicators.EMA.Stream(Indicators.EMA(period: 26))
+    var sma50 = Indicators.SMA.Stream(Indicators.SMA(period: 50))
+    var obv = Indicators.OBV.Stream()
+    var parkinson24 = RollingMoments(w: 24)
+    var volume24 = RollingMoments(w: 24)
+    var volume168 = RollingMoments(w: 168)
+  }
+
+  /// The state after a market's latest bar: the bar, its gap-free run, and every kernel's
+  /// value for it.
+  struct Stream: FeatureRowStream {
     let step: Int64
-    let times: [Int64]
-    let open: [Double], high: [Double], low: [Double], close: [Double], volume: [Double]
-    let segments: [Range<Int>]
-    /// Position of each bar within its gap-free segment (0 = first bar after a gap).
-    let position: [Int]
-    var memo: [String: [Double]] = [:]
+    let interval: CandleInterval
+    /// Per reference symbol: whether it is the target itself.
+    let isTarget: [Bool]
+    let values: [@Sendable (Stream) -> Double]
 
-    init(_ inputs: FeatureInputs) {
-      self.inputs = inputs
-      self.step = inputs.interval.milliseconds
-      let candles = inputs.candles
-      self.times = candles.map(\.openTime)
-      self.open = candles.map(\.open)
-      self.high = candles.map(\.high)
-      self.low = candles.map(\.low)
-      self.close = candles.map(\.close)
-      self.volume = candles.map(\.volume)
-      self.segments = SeriesMath.segments(self.times, step: self.step)
-      var position = [Int](repeating: 0, count: candles.count)
-      for segment in self.segments {
-        for i in segment { position[i] = i - segment.lowerBound }
+    // The bar.
+    var time: Int64 = 0
+    var open = Double.nan, high = Double.nan, low = Double.nan, close = Double.nan
+    var volume = Double.nan
+    /// Position in the gap-free run (0: the first bar after a gap); -1 before any bar.
+    var position = -1
+    /// Closes of the run, this bar's last (enough for the longest return).
+    var closes = RecentValues(capacity: 169)
+    /// ln(close / previous close); NaN on a run's first bar.
+    var logReturn1 = Double.nan
+
+    var kernels = Kernels()
+    var natr14 = Double.nan, stddev20 = Double.nan, rsi6 = Double.nan, rsi14 = Double.nan
+    var roc10 = Double.nan, willr14 = Double.nan, cci20 = Double.nan, mfi14 = Double.nan
+    var sma20 = Double.nan, ema50 = Double.nan, sma200 = Double.nan, ema12 = Double.nan
+    var ema26 = Double.nan, sma50 = Double.nan
+    var bands = Indicators.BBands.Value(upper: .nan, middle: .nan, lower: .nan)
+    var macd = Indicators.MACD.Value(macd: .nan, signal: .nan, histogram: .nan)
+    var stoch = Indicators.Stoch.Value(slowK: .nan, slowD: .nan)
+    var adx = Indicators.ADX.Value(adx: .nan, plusDI: .nan, minusDI: .nan)
+    /// OBV over the run, this bar's last (for 24-bar differences).
+    var obv = RecentValues(capacity: 25)
+    var parkinson24 = Double.nan
+    var volume24 = (mean: Double.nan, std: Double.nan)
+    var volume168 = (mean: Double.nan, std: Double.nan)
+
+    // Statistics of one-bar returns: the missing return after a gap starts them over.
+    var returns24 = RollingMoments(w: 24), returns72 = RollingMoments(w: 72)
+    var returns168 = RollingMoments(w: 168), returns20 = RollingMoments(w: 20, ddof: 1)
+    var rvol24 = Double.nan, rvol72 = Double.nan, rvol168 = Double.nan, hvol20 = Double.nan
+
+    // Cross-asset, per reference symbol.
+    var correlations: [RollingCorrelation]
+    var referenceReturn1: [Double]
+    var referenceReturn24: [Double]
+    var correlation72: [Double]
+
+    var h4: Higher
+    var d1: Higher
+
+    init(symbol: String, interval: CandleInterval, values: [@Sendable (Stream) -> Double]) {
+      self.step = interval.milliseconds
+      self.interval = interval
+      self.isTarget = FeatureSet.v1References.map { $0 == symbol }
+      self.values = values
+      let references = FeatureSet.v1References.count
+      self.correlations = Array(repeating: RollingCorrelation(w: 72), count: references)
+      self.referenceReturn1 = Array(repeating: .nan, count: references)
+      self.referenceReturn24 = self.referenceReturn1
+      self.correlation72 = self.referenceReturn1
+      self.h4 = Higher(interval: .h4, base: interval, longReturn: 6)
+      self.d1 = Higher(interval: .d1, base: interval, longReturn: 7)
+    }
+
+    /// ln(close / close k bars earlier) within the run, else NaN.
+    func logReturn(_ k: Int) -> Double {
+      self.position >= k ? Foundation.log(self.close / self.closes.back(k)) : .nan
+    }
+
+    mutating func next(
+      _ bar: Candle,
+      references: FeatureReferences,
+      into row: UnsafeMutableBufferPointer<Double>
+    ) {
+      if self.position >= 0, bar.openTime - self.time == self.step {
+        self.position += 1
+      } else {
+        self.position = 0
+        self.closes.reset()
+        self.obv.reset()
+        self.kernels = Kernels()
       }
-      self.position = position
-    }
+      self.time = bar.openTime
+      (self.open, self.high, self.low, self.close) = (bar.open, bar.high, bar.low, bar.close)
+      self.volume = bar.volume
+      self.closes.push(bar.close)
+      self.logReturn1 = self.logReturn(1)
 
-    var count: Int { self.times.count }
+      let (high, low, close, volume) = (bar.high, bar.low, bar.close, bar.volume)
+      self.natr14 = self.kernels.natr14.update(high: high, low: low, close: close)
+      self.bands = self.kernels.bands.update(close)
+      self.stddev20 = self.kernels.stddev20.update(close)
+      self.rsi6 = self.kernels.rsi6.update(close)
+      self.rsi14 = self.kernels.rsi14.update(close)
+      self.macd = self.kernels.macd.update(close)
+      self.roc10 = self.kernels.roc10.update(close)
+      self.stoch = self.kernels.stoch.update(high: high, low: low, close: close)
+      self.willr14 = self.kernels.willr14.update(high: high, low: low, close: close)
+      self.cci20 = self.kernels.cci20.update(high: high, low: low, close: close)
+      self.adx = self.kernels.adx14.update(high: high, low: low, close: close)
+      self.mfi14 = self.kernels.mfi14.update(high: high, low: low, close: close, volume: volume)
+      self.sma20 = self.kernels.sma20.update(close)
+      self.ema50 = self.kernels.ema50.update(close)
+      self.sma200 = self.kernels.sma200.update(close)
+      self.ema12 = self.kernels.ema12.update(close)
+      self.ema26 = self.kernels.ema26.update(close)
+      self.sma50 = self.kernels.sma50.update(close)
+      self.obv.push(self.kernels.obv.update(close: close, volume: volume))
+      self.parkinson24 = self.kernels.parkinson24.update(pow(Foundation.log(high / low), 2)).mean
+      self.volume24 = self.kernels.volume24.update(volume)
+      self.volume168 = self.kernels.volume168.update(volume)
 
-    /// A value computed once per frame.
-    func memo(_ key: String, _ make: () -> [Double]) -> [Double] {
-      if let value = self.memo[key] { return value }
-      let value = make()
-      self.memo[key] = value
-      return value
-    }
+      self.rvol24 = self.returns24.update(self.logReturn1).std
+      self.rvol72 = self.returns72.update(self.logReturn1).std
+      self.rvol168 = self.returns168.update(self.logReturn1).std
+      self.hvol20 = self.returns20.update(self.logReturn1).std
 
-    /// A kernel of close run on each segment.
-    func closeKernel(_ key: String, _ kernel: @escaping ([Double]) -> [Double]) -> [Double] {
-      self.memo(key) {
-        SeriesMath.perSegment(self.segments, count: self.count) { kernel(Array(self.close[$0])) }
+      for i in self.isTarget.indices {
+        let (r1, r24) = (
+          self.referenceReturn(i, k: 1, references), self.referenceReturn(i, k: 24, references)
+        )
+        self.referenceReturn1[i] = r1
+        self.referenceReturn24[i] = r24
+        self.correlation72[i] = self.correlations[i].update(self.logReturn1, r1)
       }
+
+      self.h4.next(bar, baseStep: self.step)
+      self.d1.next(bar, baseStep: self.step)
+
+      for c in self.values.indices { row[c] = self.values[c](self) }
     }
 
-    /// A kernel of high, low, close run on each segment.
-    func hlcKernel(
-      _ key: String,
-      _ kernel: @escaping ([Double], [Double], [Double]) -> [Double]
-    ) -> [Double] {
-      self.memo(key) {
-        SeriesMath.perSegment(self.segments, count: self.count) {
-          kernel(Array(self.high[$0]), Array(self.low[$0]), Array(self.close[$0]))
-        }
-      }
+    /// A reference's ln(close[t] / close[t-k]) from its own series (the target's from its run).
+    func referenceReturn(_ index: Int, k: Int, _ references: FeatureReferences) -> Double {
+      if self.isTarget[index] { return self.logReturn(k) }
+      guard let now = references.close(index, at: self.time),
+        let then = references.close(index, at: self.time - Int64(k) * self.step)
+      else { return .nan }
+      return Foundation.log(now / then)
     }
-
-    /// One-bar log returns (NaN on the first bar of each segment).
-    var logReturns: [Double] {
-      self.memo("lr1") { SeriesMath.logReturn(self.close, k: 1, position: self.position) }
-    }
-
-    /// Completed higher-timeframe bars of the target, their own context, and for each target
-    /// row the index of the latest one closed by the row's close.
-    lazy var h4: Higher = Higher(self, interval: .h4)
-    lazy var d1: Higher = Higher(self, interval: .d1)
   }
 
-  /// A higher timeframe of the target, resampled from its own bars.
-  final class Higher {
-    let context: Context
-    let alignment: [Int?]
+  /// A higher timeframe of the target, resampled from its own bars: complete buckets only, each
+  /// run through its own kernels when its last bar arrives.
+  struct Higher: Sendable {
+    let interval: CandleInterval
+    let base: CandleInterval
+    let longReturn: Int
+    private var bucketStart: Int64 = .min
+    private var bucket: [Candle] = []
 
-    init(_ base: Context, interval: CandleInterval) {
-      let bars = CandleResampler.resample(
-        base.inputs.candles,
-        from: base.inputs.interval,
-        to: interval
-      )
-      self.context = Context(
-        FeatureInputs(
-          symbol: base.inputs.symbol,
-          interval: interval,
-          candles: bars,
-          references: [:]
-        )
-      )
-      self.alignment = SeriesMath.alignCompleted(
-        base.times,
-        step: base.step,
-        higherOpenTimes: self.context.times,
-        higherStep: interval.milliseconds
-      )
+    // The latest complete bar and its run.
+    private(set) var time: Int64 = .min
+    private var position = -1
+    private var closes: RecentValues
+    var close = Double.nan
+    private var rsi14 = Indicators.RSI.Stream(Indicators.RSI(period: 14))
+    private var natr14 = Indicators.NATR.Stream(Indicators.NATR(period: 14))
+    private var bands = Indicators.BBands.Stream(Indicators.BBands(period: 20))
+    private var sma20 = Indicators.SMA.Stream(Indicators.SMA(period: 20))
+    private var macd = Indicators.MACD.Stream(Indicators.MACD(fast: 12, slow: 26, signal: 9))
+    private var adx14 = Indicators.ADX.Stream(Indicators.ADX(period: 14))
+    private(set) var values = Values()
+    /// Whether the latest complete bar is the one the target's latest bar reads: the bar that
+    /// closed last by the target bar's close (missing when its bucket was incomplete).
+    private(set) var aligned = false
+
+    struct Values: Sendable {
+      var logReturn1 = Double.nan, logReturnLong = Double.nan, rsi14 = Double.nan
+      var natr14 = Double.nan, sma20 = Double.nan
+      var bands = Indicators.BBands.Value(upper: .nan, middle: .nan, lower: .nan)
+      var macd = Indicators.MACD.Value(macd: .nan, signal: .nan, histogram: .nan)
+      var adx = Indicators.ADX.Value(adx: .nan, plusDI: .nan, minusDI: .nan)
     }
 
-    /// A higher-timeframe column read at each target row.
-    func aligned(_ values: [Double]) -> [Double] {
-      self.alignment.map { $0.map { values[$0] } ?? .nan }
+    init(interval: CandleInterval, base: CandleInterval, longReturn: Int) {
+      self.interval = interval
+      self.base = base
+      self.longReturn = longReturn
+      self.closes = RecentValues(capacity: longReturn + 1)
+    }
+
+    /// Takes the target's next bar.
+    mutating func next(_ bar: Candle, baseStep: Int64) {
+      let length = self.interval.milliseconds
+      let start = bar.openTime.floorDivided(by: length) * length
+      if start != self.bucketStart {
+        self.bucketStart = start
+        self.bucket.removeAll(keepingCapacity: true)
+      }
+      self.bucket.append(bar)
+      // Ascending without duplicates: a full bucket is a complete one.
+      if self.bucket.count == Int(length / baseStep) {
+        self.advance(CandleResampler.merge(self.bucket[...], openTime: start))
+      }
+      let wanted = (bar.openTime + baseStep).floorDivided(by: length) * length - length
+      self.aligned = self.time == wanted
+    }
+
+    private mutating func advance(_ bar: Candle) {
+      if self.position >= 0, bar.openTime - self.time == self.interval.milliseconds {
+        self.position += 1
+      } else {
+        self.position = 0
+        self.closes.reset()
+        self.rsi14 = Indicators.RSI.Stream(Indicators.RSI(period: 14))
+        self.natr14 = Indicators.NATR.Stream(Indicators.NATR(period: 14))
+        self.bands = Indicators.BBands.Stream(Indicators.BBands(period: 20))
+        self.sma20 = Indicators.SMA.Stream(Indicators.SMA(period: 20))
+        self.macd = Indicators.MACD.Stream(Indicators.MACD(fast: 12, slow: 26, signal: 9))
+        self.adx14 = Indicators.ADX.Stream(Indicators.ADX(period: 14))
+      }
+      self.time = bar.openTime
+      self.close = bar.close
+      self.closes.push(bar.close)
+      let long = self.longReturn
+      self.values.logReturn1 =
+        self.position >= 1 ? Foundation.log(bar.close / self.closes.back(1)) : .nan
+      self.values.logReturnLong =
+        self.position >= long ? Foundation.log(bar.close / self.closes.back(long)) : .nan
+      self.values.rsi14 = self.rsi14.update(bar.close)
+      self.values.natr14 = self.natr14.update(high: bar.high, low: bar.low, close: bar.close)
+      self.values.bands = self.bands.update(bar.close)
+      self.values.sma20 = self.sma20.update(bar.close)
+      self.values.macd = self.macd.update(bar.close)
+      self.values.adx = self.adx14.update(high: bar.high, low: bar.low, close: bar.close)
+    }
+
+    /// A value of the bar the target's latest bar reads, or NaN when that bar is missing.
+    func read(_ value: (Values, Double) -> Double) -> Double {
+      self.aligned ? value(self.values, self.close) : .nan
     }
   }
 
@@ -147,7 +307,7 @@ enum V1 {
     lookback: Int,
     scaled: Bool = true,
     _ definition: String,
-    _ compute: @escaping @Sendable (Context) -> [Double]
+    _ value: @escaping @Sendable (Stream) -> Double
   ) -> Spec {
     Spec(
       column: FeatureColumn(
@@ -157,15 +317,9 @@ enum V1 {
         group: group,
         scaled: scaled
       ),
-      compute: compute
+      value: value
     )
   }
-
-  static func ratio(_ a: [Double], _ b: [Double]) -> [Double] { zip(a, b).map { $0 / $1 } }
-  static func logRatio(_ a: [Double], _ b: [Double]) -> [Double] {
-    zip(a, b).map { Foundation.log($0 / $1) }
-  }
-  static func scaled(_ a: [Double], _ factor: Double) -> [Double] { a.map { $0 * factor } }
 
   /// Bars per year at an interval, for annualising volatility.
   static func barsPerYear(_ step: Int64) -> Double { 365 * 86_400_000 / Double(step) }
@@ -174,13 +328,19 @@ enum V1 {
   /// the target bar sits inside the higher bar.
   static func higherLookback(_ bars: Int, ratio: Int) -> Int { bars * ratio + ratio - 1 }
 
+  /// Bollinger %b; NaN when the bands coincide.
+  static func percentB(_ close: Double, _ bands: Indicators.BBands.Value) -> Double {
+    let width = bands.upper - bands.lower
+    return width > 0 ? (close - bands.lower) / width : .nan
+  }
+
   static var specs: [Spec] {
     var specs: [Spec] = []
     // Returns.
     for k in [1, 3, 6, 12, 24, 72, 168] {
       specs.append(
-        column("logret_\(k)", "returns", lookback: k + 1, "ln(close[t] / close[t-\(k)])") { c in
-          SeriesMath.logReturn(c.close, k: k, position: c.position)
+        column("logret_\(k)", "returns", lookback: k + 1, "ln(close[t] / close[t-\(k)])") { s in
+          s.logReturn(k)
         }
       )
     }
@@ -192,8 +352,8 @@ enum V1 {
           "volatility",
           lookback: w + 1,
           "population standard deviation of the last \(w) one-bar log returns"
-        ) { c in
-          SeriesMath.rollingMoments(c.logReturns, w: w).std
+        ) { s in
+          w == 24 ? s.rvol24 : w == 72 ? s.rvol72 : s.rvol168
         }
       )
     }
@@ -203,11 +363,8 @@ enum V1 {
         "volatility",
         lookback: 21,
         "historical volatility: sample standard deviation (ddof 1) of the last 20 one-bar log returns, annualised by sqrt(bars per 365-day year)"
-      ) { c in
-        scaled(
-          SeriesMath.rollingMoments(c.logReturns, w: 20, ddof: 1).std,
-          barsPerYear(c.step).squareRoot()
-        )
+      ) { s in
+        s.hvol20 * barsPerYear(s.step).squareRoot()
       }
     )
     specs.append(
@@ -216,11 +373,8 @@ enum V1 {
         "volatility",
         lookback: 15,
         "TA-Lib NATR(14) / 100: Wilder ATR(14) divided by close"
-      ) { c in
-        scaled(
-          c.hlcKernel("natr14") { Indicators.NATR(period: 14)(high: $0, low: $1, close: $2) },
-          0.01
-        )
+      ) { s in
+        s.natr14 * 0.01
       }
     )
     specs.append(
@@ -229,15 +383,14 @@ enum V1 {
         "volatility",
         lookback: 20,
         "(upper - lower) / middle of TA-Lib BBANDS(20, 2, 2) (SMA middle, population std-dev)"
-      ) { c in
-        let bands = bbands(c)
-        return zip(bands.upper, zip(bands.lower, bands.middle)).map { ($0 - $1.0) / $1.1 }
+      ) { s in
+        (s.bands.upper - s.bands.lower) / s.bands.middle
       }
     )
     specs.append(
       column("stddev_20_rel", "volatility", lookback: 20, "TA-Lib STDDEV(close, 20, 1) / close") {
-        c in
-        ratio(c.closeKernel("stddev20") { Indicators.StdDev(period: 20)($0) }, c.close)
+        s in
+        s.stddev20 / s.close
       }
     )
     specs.append(
@@ -246,11 +399,8 @@ enum V1 {
         "volatility",
         lookback: 24,
         "Parkinson range volatility over 24 bars: sqrt(mean(ln(high/low)^2) / (4 ln 2))"
-      ) { c in
-        let squared = zip(c.high, c.low).map { pow(Foundation.log($0 / $1), 2) }
-        return segmentMoments(c, "parkinson", squared, w: 24).mean.map {
-          ($0 / (4 * Foundation.log(2.0))).squareRoot()
-        }
+      ) { s in
+        (s.parkinson24 / (4 * Foundation.log(2.0))).squareRoot()
       }
     )
     // Momentum.
@@ -261,8 +411,8 @@ enum V1 {
           "momentum",
           lookback: period + 1,
           "TA-Lib RSI(\(period)) / 100 (Wilder smoothing seeded with an SMA)"
-        ) { c in
-          scaled(c.closeKernel("rsi\(period)") { Indicators.RSI(period: period)($0) }, 0.01)
+        ) { s in
+          (period == 6 ? s.rsi6 : s.rsi14) * 0.01
         }
       )
     }
@@ -270,15 +420,15 @@ enum V1 {
       let label = ["MACD line", "signal line", "histogram"][part]
       specs.append(
         column(name, "momentum", lookback: 34, "TA-Lib MACD(12, 26, 9) \(label) divided by close") {
-          c in
-          ratio(macd(c)[part], c.close)
+          s in
+          (part == 0 ? s.macd.macd : part == 1 ? s.macd.signal : s.macd.histogram) / s.close
         }
       )
     }
     specs.append(
       column("roc_10", "momentum", lookback: 11, "TA-Lib ROC(10) / 100: close[t] / close[t-10] - 1")
-      { c in
-        scaled(c.closeKernel("roc10") { Indicators.ROC(period: 10)($0) }, 0.01)
+      { s in
+        s.roc10 * 0.01
       }
     )
     for (name, part) in [("stoch_k", 0), ("stoch_d", 1)] {
@@ -288,63 +438,45 @@ enum V1 {
           "momentum",
           lookback: 18,
           "TA-Lib STOCH(14, 3 SMA, 3 SMA) \(part == 0 ? "slow %K" : "slow %D") / 100"
-        ) { c in
-          scaled(stoch(c)[part], 0.01)
+        ) { s in
+          (part == 0 ? s.stoch.slowK : s.stoch.slowD) * 0.01
         }
       )
     }
     specs.append(
-      column("willr_14", "momentum", lookback: 14, "TA-Lib WILLR(14) / 100, in [-1, 0]") { c in
-        scaled(
-          c.hlcKernel("willr14") { Indicators.WillR(period: 14)(high: $0, low: $1, close: $2) },
-          0.01
-        )
+      column("willr_14", "momentum", lookback: 14, "TA-Lib WILLR(14) / 100, in [-1, 0]") { s in
+        s.willr14 * 0.01
       }
     )
     specs.append(
-      column("cci_20", "momentum", lookback: 20, "TA-Lib CCI(20) / 100") { c in
-        scaled(
-          c.hlcKernel("cci20") { Indicators.CCI(period: 20)(high: $0, low: $1, close: $2) },
-          0.01
-        )
+      column("cci_20", "momentum", lookback: 20, "TA-Lib CCI(20) / 100") { s in
+        s.cci20 * 0.01
       }
     )
     specs.append(
-      column("adx_14", "momentum", lookback: 28, "TA-Lib ADX(14) / 100") { c in
-        scaled(adx(c)[0], 0.01)
+      column("adx_14", "momentum", lookback: 28, "TA-Lib ADX(14) / 100") { s in
+        s.adx.adx * 0.01
       }
     )
     specs.append(
-      column("plus_di_14", "momentum", lookback: 15, "TA-Lib PLUS_DI(14) / 100") { c in
-        scaled(adx(c)[1], 0.01)
+      column("plus_di_14", "momentum", lookback: 15, "TA-Lib PLUS_DI(14) / 100") { s in
+        s.adx.plusDI * 0.01
       }
     )
     specs.append(
-      column("minus_di_14", "momentum", lookback: 15, "TA-Lib MINUS_DI(14) / 100") { c in
-        scaled(adx(c)[2], 0.01)
+      column("minus_di_14", "momentum", lookback: 15, "TA-Lib MINUS_DI(14) / 100") { s in
+        s.adx.minusDI * 0.01
       }
     )
     specs.append(
-      column("mfi_14", "momentum", lookback: 15, "TA-Lib MFI(14) / 100") { c in
-        scaled(
-          c.memo("mfi14") {
-            SeriesMath.perSegment(c.segments, count: c.count) {
-              Indicators.MFI(period: 14)(
-                high: Array(c.high[$0]),
-                low: Array(c.low[$0]),
-                close: Array(c.close[$0]),
-                volume: Array(c.volume[$0])
-              )
-            }
-          },
-          0.01
-        )
+      column("mfi_14", "momentum", lookback: 15, "TA-Lib MFI(14) / 100") { s in
+        s.mfi14 * 0.01
       }
     )
     // Trend.
     specs.append(
-      column("close_sma_20", "trend", lookback: 20, "ln(close / SMA(close, 20))") { c in
-        logRatio(c.close, c.closeKernel("sma20") { Indicators.SMA(period: 20)($0) })
+      column("close_sma_20", "trend", lookback: 20, "ln(close / SMA(close, 20))") { s in
+        Foundation.log(s.close / s.sma20)
       }
     )
     specs.append(
@@ -353,13 +485,13 @@ enum V1 {
         "trend",
         lookback: 50,
         "ln(close / EMA(close, 50)), EMA seeded with an SMA (TA-Lib)"
-      ) { c in
-        logRatio(c.close, c.closeKernel("ema50") { Indicators.EMA(period: 50)($0) })
+      ) { s in
+        Foundation.log(s.close / s.ema50)
       }
     )
     specs.append(
-      column("close_sma_200", "trend", lookback: 200, "ln(close / SMA(close, 200))") { c in
-        logRatio(c.close, c.closeKernel("sma200") { Indicators.SMA(period: 200)($0) })
+      column("close_sma_200", "trend", lookback: 200, "ln(close / SMA(close, 200))") { s in
+        Foundation.log(s.close / s.sma200)
       }
     )
     specs.append(
@@ -368,19 +500,13 @@ enum V1 {
         "trend",
         lookback: 26,
         "ln(EMA(close, 12) / EMA(close, 26)), both SMA-seeded (TA-Lib)"
-      ) { c in
-        logRatio(
-          c.closeKernel("ema12") { Indicators.EMA(period: 12)($0) },
-          c.closeKernel("ema26") { Indicators.EMA(period: 26)($0) }
-        )
+      ) { s in
+        Foundation.log(s.ema12 / s.ema26)
       }
     )
     specs.append(
-      column("sma_50_200", "trend", lookback: 200, "ln(SMA(close, 50) / SMA(close, 200))") { c in
-        logRatio(
-          c.closeKernel("sma50") { Indicators.SMA(period: 50)($0) },
-          c.closeKernel("sma200") { Indicators.SMA(period: 200)($0) }
-        )
+      column("sma_50_200", "trend", lookback: 200, "ln(SMA(close, 50) / SMA(close, 200))") { s in
+        Foundation.log(s.sma50 / s.sma200)
       }
     )
     specs.append(
@@ -389,8 +515,8 @@ enum V1 {
         "trend",
         lookback: 20,
         "Bollinger %b: (close - lower) / (upper - lower) of TA-Lib BBANDS(20, 2, 2); missing when the bands coincide"
-      ) { c in
-        percentB(c)
+      ) { s in
+        percentB(s.close, s.bands)
       }
     )
     // Volume.
@@ -401,9 +527,9 @@ enum V1 {
           "volume",
           lookback: w,
           "(volume - mean) / population std-dev of volume over the last \(w) bars (current included); missing when the std-dev is 0"
-        ) { c in
-          let (mean, std) = segmentMoments(c, "volume", c.volume, w: w)
-          return (0 ..< c.count).map { std[$0] > 0 ? (c.volume[$0] - mean[$0]) / std[$0] : .nan }
+        ) { s in
+          let (mean, std) = w == 24 ? s.volume24 : s.volume168
+          return std > 0 ? (s.volume - mean) / std : .nan
         }
       )
     }
@@ -413,9 +539,8 @@ enum V1 {
         "volume",
         lookback: 24,
         "volume / SMA(volume, 24); missing when the average is 0"
-      ) { c in
-        let mean = segmentMoments(c, "volume", c.volume, w: 24).mean
-        return zip(c.volume, mean).map { $1 > 0 ? $0 / $1 : .nan }
+      ) { s in
+        s.volume24.mean > 0 ? s.volume / s.volume24.mean : .nan
       }
     )
     specs.append(
@@ -424,48 +549,37 @@ enum V1 {
         "volume",
         lookback: 25,
         "(OBV[t] - OBV[t-24]) / sum of volume over bars t-23..t: signed share of volume in 24 bars (TA-Lib OBV; differences do not depend on where OBV starts)"
-      ) { c in
-        let obv = c.memo("obv") {
-          SeriesMath.perSegment(c.segments, count: c.count) {
-            Indicators.OBV()(close: Array(c.close[$0]), volume: Array(c.volume[$0]))
-          }
-        }
-        let total = segmentMoments(c, "volume", c.volume, w: 24).mean.map { $0 * 24 }
-        return (0 ..< c.count).map { i in
-          guard c.position[i] >= 24, total[i] > 0 else { return .nan }
-          return (obv[i] - obv[i - 24]) / total[i]
-        }
+      ) { s in
+        let total = s.volume24.mean * 24
+        guard s.position >= 24, total > 0 else { return .nan }
+        return (s.obv.back(0) - s.obv.back(24)) / total
       }
     )
     // Candle shape.
     specs.append(
       column("body", "candle", lookback: 1, "(close - open) / (high - low); 0 when high == low") {
-        c in
-        (0 ..< c.count).map {
-          c.high[$0] > c.low[$0] ? (c.close[$0] - c.open[$0]) / (c.high[$0] - c.low[$0]) : 0
-        }
+        s in
+        s.high > s.low ? (s.close - s.open) / (s.high - s.low) : 0
       }
     )
     specs.append(
-      column("upper_wick", "candle", lookback: 1, "(high - max(open, close)) / close") { c in
-        (0 ..< c.count).map { (c.high[$0] - max(c.open[$0], c.close[$0])) / c.close[$0] }
+      column("upper_wick", "candle", lookback: 1, "(high - max(open, close)) / close") { s in
+        (s.high - max(s.open, s.close)) / s.close
       }
     )
     specs.append(
-      column("lower_wick", "candle", lookback: 1, "(min(open, close) - low) / close") { c in
-        (0 ..< c.count).map { (min(c.open[$0], c.close[$0]) - c.low[$0]) / c.close[$0] }
+      column("lower_wick", "candle", lookback: 1, "(min(open, close) - low) / close") { s in
+        (min(s.open, s.close) - s.low) / s.close
       }
     )
     specs.append(
-      column("range_pct", "candle", lookback: 1, "(high - low) / close") { c in
-        (0 ..< c.count).map { (c.high[$0] - c.low[$0]) / c.close[$0] }
+      column("range_pct", "candle", lookback: 1, "(high - low) / close") { s in
+        (s.high - s.low) / s.close
       }
     )
     specs.append(
-      column("gap_open", "candle", lookback: 2, "ln(open[t] / close[t-1])") { c in
-        (0 ..< c.count).map {
-          c.position[$0] >= 1 ? Foundation.log(c.open[$0] / c.close[$0 - 1]) : .nan
-        }
+      column("gap_open", "candle", lookback: 2, "ln(open[t] / close[t-1])") { s in
+        s.position >= 1 ? Foundation.log(s.open / s.closes.back(1)) : .nan
       }
     )
     // Calendar (of the bar's open time, UTC).
@@ -481,92 +595,78 @@ enum V1 {
             lookback: 1,
             scaled: false,
             "\(suffix)(2π × \(label) / \(name == "hour" ? 24 : 7)) at the bar's open time (UTC)"
-          ) { c in
+          ) { s in
             // 1970-01-01 was a Thursday: shift by 3 days so Monday is 0.
             let offset: Int64 = name == "dow" ? 3 * 86_400_000 : 0
             // Whole hours for the hour of day, whole days for the day of week.
             let unit: Int64 = name == "hour" ? 3_600_000 : 86_400_000
-            return c.times.map { t in
-              let shifted = t + offset
-              let phase =
-                Double(
-                  shifted.floorDivided(by: unit) * unit - shifted.floorDivided(by: period) * period
-                ) / Double(period)
-              return function(2 * Double.pi * phase)
-            }
+            let shifted = s.time + offset
+            let phase =
+              Double(
+                shifted.floorDivided(by: unit) * unit - shifted.floorDivided(by: period) * period
+              ) / Double(period)
+            return function(2 * Double.pi * phase)
           }
         )
       }
     }
     // Higher timeframes, from completed bars only.
-    for (prefix, hours, higher) in [("h4", 4, \Context.h4), ("d1", 24, \Context.d1)] {
+    for (prefix, hours) in [("h4", 4), ("d1", 24)] {
       let frame = prefix == "h4" ? "4h" : "1d"
       typealias HigherSpec = (
-        name: String, bars: Int, definition: String, compute: @Sendable (Context) -> [Double]
+        name: String, bars: Int, definition: String,
+        value: @Sendable (Higher.Values, Double) -> Double
       )
       let long = prefix == "h4" ? 6 : 7
-      var higherSpecs: [HigherSpec] = []
-      higherSpecs.append(
-        (
-          "logret_1", 2, "ln(close / previous close)",
-          { SeriesMath.logReturn($0.close, k: 1, position: $0.position) }
-        )
-      )
-      higherSpecs.append(
+      var higherSpecs: [HigherSpec] = [
+        ("logret_1", 2, "ln(close / previous close)", { v, _ in v.logReturn1 }),
         (
           "logret_\(long)", long + 1, "ln(close / close \(long) bars earlier)",
-          { SeriesMath.logReturn($0.close, k: long, position: $0.position) }
-        )
-      )
-      higherSpecs.append(
-        (
-          "rsi_14", 15, "TA-Lib RSI(14) / 100",
-          { scaled($0.closeKernel("rsi14") { Indicators.RSI(period: 14)($0) }, 0.01) }
-        )
-      )
-      higherSpecs.append(
-        (
-          "natr_14", 15, "TA-Lib NATR(14) / 100",
-          {
-            scaled(
-              $0.hlcKernel("natr14") { Indicators.NATR(period: 14)(high: $0, low: $1, close: $2) },
-              0.01
-            )
+          { v, _ in
+            v.logReturnLong
           }
-        )
-      )
-      higherSpecs.append(("bb_pctb_20", 20, "Bollinger %b of BBANDS(20, 2, 2)", { percentB($0) }))
-      higherSpecs.append(
+        ),
+        ("rsi_14", 15, "TA-Lib RSI(14) / 100", { v, _ in v.rsi14 * 0.01 }),
+        ("natr_14", 15, "TA-Lib NATR(14) / 100", { v, _ in v.natr14 * 0.01 }),
+        (
+          "bb_pctb_20", 20, "Bollinger %b of BBANDS(20, 2, 2)",
+          { v, close in
+            percentB(close, v.bands)
+          }
+        ),
         (
           "close_sma_20", 20, "ln(close / SMA(close, 20))",
-          { logRatio($0.close, $0.closeKernel("sma20") { Indicators.SMA(period: 20)($0) }) }
-        )
-      )
+          { v, close in
+            Foundation.log(close / v.sma20)
+          }
+        ),
+      ]
       if prefix == "h4" {
         higherSpecs.append(
           (
             "macd_hist_rel", 34, "TA-Lib MACD(12, 26, 9) histogram / close",
-            { ratio(macd($0)[2], $0.close) }
+            { v, close in
+              v.macd.histogram / close
+            }
           )
         )
-        higherSpecs.append(("adx_14", 28, "TA-Lib ADX(14) / 100", { scaled(adx($0)[0], 0.01) }))
+        higherSpecs.append(("adx_14", 28, "TA-Lib ADX(14) / 100", { v, _ in v.adx.adx * 0.01 }))
       }
-      for (name, bars, definition, compute) in higherSpecs {
+      for (name, bars, definition, value) in higherSpecs {
         specs.append(
           column(
             "\(prefix)_\(name)",
             "timeframe_\(frame)",
             lookback: higherLookback(bars, ratio: hours),
             "\(definition), on \(frame) bars resampled from complete 1h buckets, read from the latest \(frame) bar closed by the row's close"
-          ) { c in
-            let h = c[keyPath: higher]
-            return h.aligned(compute(h.context))
+          ) { s in
+            prefix == "h4" ? s.h4.read(value) : s.d1.read(value)
           }
         )
       }
     }
     // Cross-asset.
-    for reference in FeatureSet.v1References {
+    for (index, reference) in FeatureSet.v1References.enumerated() {
       let r = reference.replacingOccurrences(of: "USDT", with: "").lowercased()
       specs.append(
         column(
@@ -574,8 +674,8 @@ enum V1 {
           "cross_asset",
           lookback: 2,
           "\(reference): ln(close[t] / close[t-1]) from its own 1h series"
-        ) { c in
-          referenceReturn(c, reference, k: 1)
+        ) { s in
+          s.referenceReturn1[index]
         }
       )
       specs.append(
@@ -584,8 +684,8 @@ enum V1 {
           "cross_asset",
           lookback: 25,
           "\(reference): ln(close[t] / close[t-24]) from its own 1h series"
-        ) { c in
-          referenceReturn(c, reference, k: 24)
+        ) { s in
+          s.referenceReturn24[index]
         }
       )
       specs.append(
@@ -594,8 +694,8 @@ enum V1 {
           "cross_asset",
           lookback: 73,
           "Pearson correlation of the target's and \(reference)'s one-bar log returns over the last 72 bars (1 for the symbol itself)"
-        ) { c in
-          SeriesMath.rollingCorrelation(c.logReturns, referenceReturn(c, reference, k: 1), w: 72)
+        ) { s in
+          s.correlation72[index]
         }
       )
       specs.append(
@@ -604,164 +704,11 @@ enum V1 {
           "cross_asset",
           lookback: 25,
           "relative strength: ln(close[t]/close[t-24]) of the target minus that of \(reference) (0 for the symbol itself)"
-        ) { c in
-          zip(
-            SeriesMath.logReturn(c.close, k: 24, position: c.position),
-            referenceReturn(c, reference, k: 24)
-          ).map { $0 - $1 }
+        ) { s in
+          s.logReturn(24) - s.referenceReturn24[index]
         }
       )
     }
     return specs
-  }
-
-  // MARK: Shared intermediates
-
-  static func bbands(_ c: Context) -> (upper: [Double], middle: [Double], lower: [Double]) {
-    let parts = ["upper", "middle", "lower"].map { part in
-      c.memo("bb20.\(part)") {
-        SeriesMath.perSegment(c.segments, count: c.count) { segment in
-          let bands = Indicators.BBands(period: 20)(Array(c.close[segment]))
-          return part == "upper" ? bands.upper : part == "middle" ? bands.middle : bands.lower
-        }
-      }
-    }
-    return (parts[0], parts[1], parts[2])
-  }
-
-  static func percentB(_ c: Context) -> [Double] {
-    let bands = bbands(c)
-    return (0 ..< c.count).map { i in
-      let width = bands.upper[i] - bands.lower[i]
-      return width > 0 ? (c.close[i] - bands.lower[i]) / width : .nan
-    }
-  }
-
-  static func macd(_ c: Context) -> [[Double]] {
-    ["macd", "signal", "histogram"].map { part in
-      c.memo("macd.\(part)") {
-        SeriesMath.perSegment(c.segments, count: c.count) { segment in
-          let output = Indicators.MACD(fast: 12, slow: 26, signal: 9)(Array(c.close[segment]))
-          return part == "macd" ? output.macd : part == "signal" ? output.signal : output.histogram
-        }
-      }
-    }
-  }
-
-  static func stoch(_ c: Context) -> [[Double]] {
-    ["k", "d"].map { part in
-      c.memo("stoch.\(part)") {
-        SeriesMath.perSegment(c.segments, count: c.count) { segment in
-          let output = Indicators.Stoch(fastK: 14, slowK: 3, slowD: 3)(
-            high: Array(c.high[segment]),
-            low: Array(c.low[segment]),
-            close: Array(c.close[segment])
-          )
-          return part == "k" ? output.slowK : output.slowD
-        }
-      }
-    }
-  }
-
-  static func adx(_ c: Context) -> [[Double]] {
-    ["adx", "plus", "minus"].map { part in
-      c.memo("adx.\(part)") {
-        SeriesMath.perSegment(c.segments, count: c.count) { segment in
-          let output = Indicators.ADX(period: 14).components(
-            high: Array(c.high[segment]),
-            low: Array(c.low[segment]),
-            close: Array(c.close[segment])
-          )
-          return part == "adx" ? output.adx : part == "plus" ? output.plusDI : output.minusDI
-        }
-      }
-    }
-  }
-
-  /// Rolling mean and population std-dev of `x` over `w` bars, restarting after every gap.
-  static func segmentMoments(
-    _ c: Context,
-    _ key: String,
-    _ x: [Double],
-    w: Int
-  ) -> (mean: [Double], std: [Double]) {
-    let meanKey = "\(key).mean.\(w)", stdKey = "\(key).std.\(w)"
-    if let mean = c.memo[meanKey], let std = c.memo[stdKey] { return (mean, std) }
-    var mean = [Double](repeating: .nan, count: c.count)
-    var std = mean
-    for segment in c.segments {
-      let moments = SeriesMath.rollingMoments(Array(x[segment]), w: w)
-      for (offset, i) in segment.enumerated() {
-        mean[i] = moments.mean[offset]
-        std[i] = moments.std[offset]
-      }
-    }
-    c.memo[meanKey] = mean
-    c.memo[stdKey] = std
-    return (mean, std)
-  }
-
-  /// A reference symbol's k-bar log return at each target row, from its own series (the
-  /// target's own when the reference is the target): NaN when either bar is missing.
-  static func referenceReturn(_ c: Context, _ reference: String, k: Int) -> [Double] {
-    c.memo("ref.\(reference).\(k)") {
-      if reference == c.inputs.symbol {
-        return SeriesMath.logReturn(c.close, k: k, position: c.position)
-      }
-      guard let series = c.inputs.references[reference], !series.isEmpty else {
-        return [Double](repeating: .nan, count: c.count)
-      }
-      var byTime: [Int64: Double] = [:]
-      byTime.reserveCapacity(series.count)
-      for candle in series { byTime[candle.openTime] = candle.close }
-      let span = Int64(k) * c.step
-      return c.times.map { t in
-        guard let now = byTime[t], let then = byTime[t - span] else { return .nan }
-        return Foundation.log(now / then)
-      }
-    }
-  }
-
-  // MARK: Frame
-
-  static func frame(_ inputs: FeatureInputs, specs: [Spec]) -> FeatureFrame {
-    let context = Context(inputs)
-    let columns = specs.map { $0.compute(context) }
-    var status = [RowStatus](repeating: .complete, count: context.count)
-    let firstTime = context.times.first ?? 0
-    for r in 0 ..< context.count {
-      for (c, spec) in specs.enumerated() where !columns[c][r].isFinite {
-        let lookback = spec.column.lookback
-        if context.times[r] - firstTime < Int64(lookback - 1) * context.step {
-          status[r] = .warmup
-        } else if context.position[r] < lookback - 1 || Self.higherGap(context, spec, row: r) {
-          status[r] = .gap
-        } else {
-          status[r] = .missingFeature
-        }
-        break
-      }
-    }
-    return FeatureFrame(
-      symbol: inputs.symbol,
-      interval: inputs.interval,
-      openTimes: context.times,
-      columns: columns,
-      status: status
-    )
-  }
-
-  /// Whether a higher-timeframe column is missing because bars inside its window are.
-  static func higherGap(_ c: Context, _ spec: Spec, row: Int) -> Bool {
-    guard spec.column.group.hasPrefix("timeframe_") else { return false }
-    let window = Int64(spec.column.lookback) * c.step
-    let start = c.times[row] - window
-    // Any missing target bar within the window (binary search for the window's first bar).
-    var low = 0, high = row
-    while low < high {
-      let mid = (low + high) / 2
-      if c.times[mid] < start { low = mid + 1 } else { high = mid }
-    }
-    return Int64(row - low) < window / c.step - 1 || c.position[row] < row - low
   }
 }

@@ -33,7 +33,8 @@ public struct FeatureSet: Sendable {
   let computationVersion: Int
   /// Other symbols the cross-asset columns read (empty when the set has none).
   public let referenceSymbols: [String]
-  let compute: @Sendable (FeatureInputs) -> FeatureFrame
+  /// A stream for one market, which ``FrameBuilder`` runs over its bars.
+  let makeStream: @Sendable (_ symbol: String, _ interval: CandleInterval) -> any FeatureRowStream
 
   /// The default feature set.
   public static let defaultID = "v1"
@@ -84,7 +85,7 @@ public struct FeatureSet: Sendable {
   }
 
   /// Features of one market's series (see ``FeatureInputs``), one row per target bar.
-  public func frame(_ inputs: FeatureInputs) -> FeatureFrame { self.compute(inputs) }
+  public func frame(_ inputs: FeatureInputs) -> FeatureFrame { FrameBuilder.frame(self, inputs) }
 }
 
 /// The candles a feature set reads for one target market: its own series and, for cross-asset
