@@ -34,9 +34,11 @@ extension FeatureSet {
 /// The `v1` columns and their computation: one stream of kernels over the market's bars, whose
 /// state after each bar the columns read.
 enum V1 {
+  /// A column and how it reads the state after a bar. The state is passed by address: through a
+  /// closure stored in an array, a value parameter would be copied whole for every column.
   struct Spec: Sendable {
     var column: FeatureColumn
-    var value: @Sendable (Stream) -> Double
+    var value: @Sendable (UnsafePointer<Stream>) -> Double
   }
 
   /// TA-Lib's kernels and the rolling statistics that start over after every gap in the bars
@@ -73,7 +75,7 @@ enum V1 {
     let interval: CandleInterval
     /// Per reference symbol: whether it is the target itself.
     let isTarget: [Bool]
-    let values: [@Sendable (Stream) -> Double]
+    let values: [@Sendable (UnsafePointer<Stream>) -> Double]
 
     // The bar.
     var time: Int64 = 0
@@ -115,7 +117,11 @@ enum V1 {
     var h4: Higher
     var d1: Higher
 
-    init(symbol: String, interval: CandleInterval, values: [@Sendable (Stream) -> Double]) {
+    init(
+      symbol: String,
+      interval: CandleInterval,
+      values: [@Sendable (UnsafePointer<Stream>) -> Double]
+    ) {
       self.step = interval.milliseconds
       self.interval = interval
       self.isTarget = FeatureSet.v1References.map { $0 == symbol }
@@ -134,11 +140,7 @@ enum V1 {
       self.position >= k ? Foundation.log(self.close / self.closes.back(k)) : .nan
     }
 
-    mutating func next(
-      _ bar: Candle,
-      references: FeatureReferences,
-      into row: UnsafeMutableBufferPointer<Double>
-    ) {
+    mutating func next(_ bar: Candle, references: FeatureReferences) {
       if self.position >= 0, bar.openTime - self.time == self.step {
         self.position += 1
       } else {
@@ -151,7 +153,10 @@ enum V1 {
       (self.open, self.high, self.low, self.close) = (bar.open, bar.high, bar.low, bar.close)
       self.volume = bar.volume
       self.closes.push(bar.close)
-      self.logReturn1 = self.logReturn(1)
+      // Returns read straight from the run (a method of `self` here would copy the state).
+      let position = self.position
+      self.logReturn1 = position >= 1 ? Foundation.log(bar.close / self.closes.back(1)) : .nan
+      let ownReturn24 = position >= 24 ? Foundation.log(bar.close / self.closes.back(24)) : .nan
 
       let (high, low, close, volume) = (bar.high, bar.low, bar.close, bar.volume)
       self.natr14 = self.kernels.natr14.update(high: high, low: low, close: close)
@@ -183,9 +188,13 @@ enum V1 {
       self.hvol20 = self.returns20.update(self.logReturn1).std
 
       for i in self.isTarget.indices {
-        let (r1, r24) = (
-          self.referenceReturn(i, k: 1, references), self.referenceReturn(i, k: 24, references)
-        )
+        let (r1, r24) =
+          self.isTarget[i]
+          ? (self.logReturn1, ownReturn24)
+          : (
+            Self.referenceReturn(references, i, at: bar.openTime, k: 1, step: self.step),
+            Self.referenceReturn(references, i, at: bar.openTime, k: 24, step: self.step)
+          )
         self.referenceReturn1[i] = r1
         self.referenceReturn24[i] = r24
         self.correlation72[i] = self.correlations[i].update(self.logReturn1, r1)
@@ -193,15 +202,25 @@ enum V1 {
 
       self.h4.next(bar, baseStep: self.step)
       self.d1.next(bar, baseStep: self.step)
-
-      for c in self.values.indices { row[c] = self.values[c](self) }
     }
 
-    /// A reference's ln(close[t] / close[t-k]) from its own series (the target's from its run).
-    func referenceReturn(_ index: Int, k: Int, _ references: FeatureReferences) -> Double {
-      if self.isTarget[index] { return self.logReturn(k) }
-      guard let now = references.close(index, at: self.time),
-        let then = references.close(index, at: self.time - Int64(k) * self.step)
+    func row(into row: UnsafeMutableBufferPointer<Double>) {
+      let values = self.values
+      withUnsafePointer(to: self) { state in
+        for c in values.indices { row[c] = values[c](state) }
+      }
+    }
+
+    /// Another symbol's ln(close[t] / close[t-k]) from its own series.
+    static func referenceReturn(
+      _ references: FeatureReferences,
+      _ index: Int,
+      at time: Int64,
+      k: Int,
+      step: Int64
+    ) -> Double {
+      guard let now = references.close(index, at: time),
+        let then = references.close(index, at: time - Int64(k) * step)
       else { return .nan }
       return Foundation.log(now / then)
     }
@@ -292,11 +311,6 @@ enum V1 {
       self.values.macd = self.macd.update(bar.close)
       self.values.adx = self.adx14.update(high: bar.high, low: bar.low, close: bar.close)
     }
-
-    /// A value of the bar the target's latest bar reads, or NaN when that bar is missing.
-    func read(_ value: (Values, Double) -> Double) -> Double {
-      self.aligned ? value(self.values, self.close) : .nan
-    }
   }
 
   // MARK: Column builders
@@ -307,7 +321,7 @@ enum V1 {
     lookback: Int,
     scaled: Bool = true,
     _ definition: String,
-    _ value: @escaping @Sendable (Stream) -> Double
+    _ value: @escaping @Sendable (UnsafePointer<Stream>) -> Double
   ) -> Spec {
     Spec(
       column: FeatureColumn(
@@ -340,7 +354,7 @@ enum V1 {
     for k in [1, 3, 6, 12, 24, 72, 168] {
       specs.append(
         column("logret_\(k)", "returns", lookback: k + 1, "ln(close[t] / close[t-\(k)])") { s in
-          s.logReturn(k)
+          s.pointee.logReturn(k)
         }
       )
     }
@@ -353,7 +367,7 @@ enum V1 {
           lookback: w + 1,
           "population standard deviation of the last \(w) one-bar log returns"
         ) { s in
-          w == 24 ? s.rvol24 : w == 72 ? s.rvol72 : s.rvol168
+          w == 24 ? s.pointee.rvol24 : w == 72 ? s.pointee.rvol72 : s.pointee.rvol168
         }
       )
     }
@@ -364,7 +378,7 @@ enum V1 {
         lookback: 21,
         "historical volatility: sample standard deviation (ddof 1) of the last 20 one-bar log returns, annualised by sqrt(bars per 365-day year)"
       ) { s in
-        s.hvol20 * barsPerYear(s.step).squareRoot()
+        s.pointee.hvol20 * barsPerYear(s.pointee.step).squareRoot()
       }
     )
     specs.append(
@@ -374,7 +388,7 @@ enum V1 {
         lookback: 15,
         "TA-Lib NATR(14) / 100: Wilder ATR(14) divided by close"
       ) { s in
-        s.natr14 * 0.01
+        s.pointee.natr14 * 0.01
       }
     )
     specs.append(
@@ -384,13 +398,13 @@ enum V1 {
         lookback: 20,
         "(upper - lower) / middle of TA-Lib BBANDS(20, 2, 2) (SMA middle, population std-dev)"
       ) { s in
-        (s.bands.upper - s.bands.lower) / s.bands.middle
+        (s.pointee.bands.upper - s.pointee.bands.lower) / s.pointee.bands.middle
       }
     )
     specs.append(
       column("stddev_20_rel", "volatility", lookback: 20, "TA-Lib STDDEV(close, 20, 1) / close") {
         s in
-        s.stddev20 / s.close
+        s.pointee.stddev20 / s.pointee.close
       }
     )
     specs.append(
@@ -400,7 +414,7 @@ enum V1 {
         lookback: 24,
         "Parkinson range volatility over 24 bars: sqrt(mean(ln(high/low)^2) / (4 ln 2))"
       ) { s in
-        (s.parkinson24 / (4 * Foundation.log(2.0))).squareRoot()
+        (s.pointee.parkinson24 / (4 * Foundation.log(2.0))).squareRoot()
       }
     )
     // Momentum.
@@ -412,7 +426,7 @@ enum V1 {
           lookback: period + 1,
           "TA-Lib RSI(\(period)) / 100 (Wilder smoothing seeded with an SMA)"
         ) { s in
-          (period == 6 ? s.rsi6 : s.rsi14) * 0.01
+          (period == 6 ? s.pointee.rsi6 : s.pointee.rsi14) * 0.01
         }
       )
     }
@@ -421,14 +435,16 @@ enum V1 {
       specs.append(
         column(name, "momentum", lookback: 34, "TA-Lib MACD(12, 26, 9) \(label) divided by close") {
           s in
-          (part == 0 ? s.macd.macd : part == 1 ? s.macd.signal : s.macd.histogram) / s.close
+          (part == 0
+            ? s.pointee.macd.macd : part == 1 ? s.pointee.macd.signal : s.pointee.macd.histogram)
+            / s.pointee.close
         }
       )
     }
     specs.append(
       column("roc_10", "momentum", lookback: 11, "TA-Lib ROC(10) / 100: close[t] / close[t-10] - 1")
       { s in
-        s.roc10 * 0.01
+        s.pointee.roc10 * 0.01
       }
     )
     for (name, part) in [("stoch_k", 0), ("stoch_d", 1)] {
@@ -439,44 +455,44 @@ enum V1 {
           lookback: 18,
           "TA-Lib STOCH(14, 3 SMA, 3 SMA) \(part == 0 ? "slow %K" : "slow %D") / 100"
         ) { s in
-          (part == 0 ? s.stoch.slowK : s.stoch.slowD) * 0.01
+          (part == 0 ? s.pointee.stoch.slowK : s.pointee.stoch.slowD) * 0.01
         }
       )
     }
     specs.append(
       column("willr_14", "momentum", lookback: 14, "TA-Lib WILLR(14) / 100, in [-1, 0]") { s in
-        s.willr14 * 0.01
+        s.pointee.willr14 * 0.01
       }
     )
     specs.append(
       column("cci_20", "momentum", lookback: 20, "TA-Lib CCI(20) / 100") { s in
-        s.cci20 * 0.01
+        s.pointee.cci20 * 0.01
       }
     )
     specs.append(
       column("adx_14", "momentum", lookback: 28, "TA-Lib ADX(14) / 100") { s in
-        s.adx.adx * 0.01
+        s.pointee.adx.adx * 0.01
       }
     )
     specs.append(
       column("plus_di_14", "momentum", lookback: 15, "TA-Lib PLUS_DI(14) / 100") { s in
-        s.adx.plusDI * 0.01
+        s.pointee.adx.plusDI * 0.01
       }
     )
     specs.append(
       column("minus_di_14", "momentum", lookback: 15, "TA-Lib MINUS_DI(14) / 100") { s in
-        s.adx.minusDI * 0.01
+        s.pointee.adx.minusDI * 0.01
       }
     )
     specs.append(
       column("mfi_14", "momentum", lookback: 15, "TA-Lib MFI(14) / 100") { s in
-        s.mfi14 * 0.01
+        s.pointee.mfi14 * 0.01
       }
     )
     // Trend.
     specs.append(
       column("close_sma_20", "trend", lookback: 20, "ln(close / SMA(close, 20))") { s in
-        Foundation.log(s.close / s.sma20)
+        Foundation.log(s.pointee.close / s.pointee.sma20)
       }
     )
     specs.append(
@@ -486,12 +502,12 @@ enum V1 {
         lookback: 50,
         "ln(close / EMA(close, 50)), EMA seeded with an SMA (TA-Lib)"
       ) { s in
-        Foundation.log(s.close / s.ema50)
+        Foundation.log(s.pointee.close / s.pointee.ema50)
       }
     )
     specs.append(
       column("close_sma_200", "trend", lookback: 200, "ln(close / SMA(close, 200))") { s in
-        Foundation.log(s.close / s.sma200)
+        Foundation.log(s.pointee.close / s.pointee.sma200)
       }
     )
     specs.append(
@@ -501,12 +517,12 @@ enum V1 {
         lookback: 26,
         "ln(EMA(close, 12) / EMA(close, 26)), both SMA-seeded (TA-Lib)"
       ) { s in
-        Foundation.log(s.ema12 / s.ema26)
+        Foundation.log(s.pointee.ema12 / s.pointee.ema26)
       }
     )
     specs.append(
       column("sma_50_200", "trend", lookback: 200, "ln(SMA(close, 50) / SMA(close, 200))") { s in
-        Foundation.log(s.sma50 / s.sma200)
+        Foundation.log(s.pointee.sma50 / s.pointee.sma200)
       }
     )
     specs.append(
@@ -516,7 +532,7 @@ enum V1 {
         lookback: 20,
         "Bollinger %b: (close - lower) / (upper - lower) of TA-Lib BBANDS(20, 2, 2); missing when the bands coincide"
       ) { s in
-        percentB(s.close, s.bands)
+        percentB(s.pointee.close, s.pointee.bands)
       }
     )
     // Volume.
@@ -528,8 +544,8 @@ enum V1 {
           lookback: w,
           "(volume - mean) / population std-dev of volume over the last \(w) bars (current included); missing when the std-dev is 0"
         ) { s in
-          let (mean, std) = w == 24 ? s.volume24 : s.volume168
-          return std > 0 ? (s.volume - mean) / std : .nan
+          let (mean, std) = w == 24 ? s.pointee.volume24 : s.pointee.volume168
+          return std > 0 ? (s.pointee.volume - mean) / std : .nan
         }
       )
     }
@@ -540,7 +556,7 @@ enum V1 {
         lookback: 24,
         "volume / SMA(volume, 24); missing when the average is 0"
       ) { s in
-        s.volume24.mean > 0 ? s.volume / s.volume24.mean : .nan
+        s.pointee.volume24.mean > 0 ? s.pointee.volume / s.pointee.volume24.mean : .nan
       }
     )
     specs.append(
@@ -550,36 +566,37 @@ enum V1 {
         lookback: 25,
         "(OBV[t] - OBV[t-24]) / sum of volume over bars t-23..t: signed share of volume in 24 bars (TA-Lib OBV; differences do not depend on where OBV starts)"
       ) { s in
-        let total = s.volume24.mean * 24
-        guard s.position >= 24, total > 0 else { return .nan }
-        return (s.obv.back(0) - s.obv.back(24)) / total
+        let total = s.pointee.volume24.mean * 24
+        guard s.pointee.position >= 24, total > 0 else { return .nan }
+        return (s.pointee.obv.back(0) - s.pointee.obv.back(24)) / total
       }
     )
     // Candle shape.
     specs.append(
       column("body", "candle", lookback: 1, "(close - open) / (high - low); 0 when high == low") {
         s in
-        s.high > s.low ? (s.close - s.open) / (s.high - s.low) : 0
+        s.pointee.high > s.pointee.low
+          ? (s.pointee.close - s.pointee.open) / (s.pointee.high - s.pointee.low) : 0
       }
     )
     specs.append(
       column("upper_wick", "candle", lookback: 1, "(high - max(open, close)) / close") { s in
-        (s.high - max(s.open, s.close)) / s.close
+        (s.pointee.high - max(s.pointee.open, s.pointee.close)) / s.pointee.close
       }
     )
     specs.append(
       column("lower_wick", "candle", lookback: 1, "(min(open, close) - low) / close") { s in
-        (min(s.open, s.close) - s.low) / s.close
+        (min(s.pointee.open, s.pointee.close) - s.pointee.low) / s.pointee.close
       }
     )
     specs.append(
       column("range_pct", "candle", lookback: 1, "(high - low) / close") { s in
-        (s.high - s.low) / s.close
+        (s.pointee.high - s.pointee.low) / s.pointee.close
       }
     )
     specs.append(
       column("gap_open", "candle", lookback: 2, "ln(open[t] / close[t-1])") { s in
-        s.position >= 1 ? Foundation.log(s.open / s.closes.back(1)) : .nan
+        s.pointee.position >= 1 ? Foundation.log(s.pointee.open / s.pointee.closes.back(1)) : .nan
       }
     )
     // Calendar (of the bar's open time, UTC).
@@ -600,7 +617,7 @@ enum V1 {
             let offset: Int64 = name == "dow" ? 3 * 86_400_000 : 0
             // Whole hours for the hour of day, whole days for the day of week.
             let unit: Int64 = name == "hour" ? 3_600_000 : 86_400_000
-            let shifted = s.time + offset
+            let shifted = s.pointee.time + offset
             let phase =
               Double(
                 shifted.floorDivided(by: unit) * unit - shifted.floorDivided(by: period) * period
@@ -660,7 +677,12 @@ enum V1 {
             lookback: higherLookback(bars, ratio: hours),
             "\(definition), on \(frame) bars resampled from complete 1h buckets, read from the latest \(frame) bar closed by the row's close"
           ) { s in
-            prefix == "h4" ? s.h4.read(value) : s.d1.read(value)
+            // Fields read through the pointer: a method of `Higher` would copy it per row.
+            if prefix == "h4" {
+              s.pointee.h4.aligned ? value(s.pointee.h4.values, s.pointee.h4.close) : .nan
+            } else {
+              s.pointee.d1.aligned ? value(s.pointee.d1.values, s.pointee.d1.close) : .nan
+            }
           }
         )
       }
@@ -675,7 +697,7 @@ enum V1 {
           lookback: 2,
           "\(reference): ln(close[t] / close[t-1]) from its own 1h series"
         ) { s in
-          s.referenceReturn1[index]
+          s.pointee.referenceReturn1[index]
         }
       )
       specs.append(
@@ -685,7 +707,7 @@ enum V1 {
           lookback: 25,
           "\(reference): ln(close[t] / close[t-24]) from its own 1h series"
         ) { s in
-          s.referenceReturn24[index]
+          s.pointee.referenceReturn24[index]
         }
       )
       specs.append(
@@ -695,7 +717,7 @@ enum V1 {
           lookback: 73,
           "Pearson correlation of the target's and \(reference)'s one-bar log returns over the last 72 bars (1 for the symbol itself)"
         ) { s in
-          s.correlation72[index]
+          s.pointee.correlation72[index]
         }
       )
       specs.append(
@@ -705,7 +727,7 @@ enum V1 {
           lookback: 25,
           "relative strength: ln(close[t]/close[t-24]) of the target minus that of \(reference) (0 for the symbol itself)"
         ) { s in
-          s.logReturn(24) - s.referenceReturn24[index]
+          s.pointee.logReturn(24) - s.pointee.referenceReturn24[index]
         }
       )
     }

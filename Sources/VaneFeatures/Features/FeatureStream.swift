@@ -6,13 +6,13 @@ internal import Foundation
 /// what the same code gives when the whole series is run through it at once: a frame extended
 /// bar by bar is the frame computed from scratch, bit for bit.
 protocol FeatureRowStream: Sendable {
-  /// Takes the market's next bar (ascending open times, gaps allowed) and writes its row, one
-  /// value per column of the feature set, NaN where missing.
-  mutating func next(
-    _ bar: Candle,
-    references: FeatureReferences,
-    into row: UnsafeMutableBufferPointer<Double>
-  )
+  /// Takes the market's next bar (ascending open times, gaps allowed).
+  mutating func next(_ bar: Candle, references: FeatureReferences)
+
+  /// Writes the latest bar's row: one value per column of the feature set, NaN where missing.
+  /// (Separate from ``next(_:references:)`` so that the columns read the state borrowed, never
+  /// copied.)
+  func row(into row: UnsafeMutableBufferPointer<Double>)
 }
 
 /// The reference series a row reads (the cross-asset columns), found by open time.

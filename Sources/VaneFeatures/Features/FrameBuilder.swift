@@ -61,25 +61,46 @@ struct FrameBuilder: Sendable {
     }
     let start = self.frame.rowCount
     guard start < candles.count else { return }
-    for c in self.frame.columns.indices {
-      self.frame.columns[c].reserveCapacity(candles.count)
+    // Reserved only for a large extension: reserving exactly one more row on every live bar
+    // would reallocate each array every time, where appends alone grow geometrically.
+    let reserve = candles.count - start > 64
+    if reserve {
+      self.frame.openTimes.reserveCapacity(candles.count)
+      self.frame.status.reserveCapacity(candles.count)
     }
-    self.frame.openTimes.reserveCapacity(candles.count)
-    self.frame.status.reserveCapacity(candles.count)
     let references = FeatureReferences(inputs, symbols: self.featureSet.referenceSymbols)
     let step = inputs.interval.milliseconds
-    var row = [Double](repeating: .nan, count: self.frame.columns.count)
-    for bar in candles[start...] {
-      row.withUnsafeMutableBufferPointer {
-        self.stream.next(bar, references: references, into: $0)
+    let width = self.frame.columns.count
+    let added = candles.count - start
+    // New rows are written row by row into one block, then moved into the columns at once.
+    var block = [Double](repeating: .nan, count: added * width)
+    block.withUnsafeMutableBufferPointer { block in
+      for k in 0 ..< added {
+        let bar = candles[start + k]
+        self.stream.next(bar, references: references)
+        let row = UnsafeMutableBufferPointer(rebasing: block[k * width ..< (k + 1) * width])
+        self.stream.row(into: row)
+        let previous = self.frame.openTimes.last
+        self.position = previous.map { bar.openTime - $0 == step } == true ? self.position + 1 : 0
+        self.frame.openTimes.append(bar.openTime)
+        self.frame.status.append(self.status(UnsafeBufferPointer(row), step: step))
+        if self.frame.rowCount % Self.checkpointInterval == 0 {
+          self.checkpoints.append((self.frame.rowCount, self.stream))
+        }
       }
-      let previous = self.frame.openTimes.last
-      self.position = previous.map { bar.openTime - $0 == step } == true ? self.position + 1 : 0
-      self.frame.openTimes.append(bar.openTime)
-      for c in row.indices { self.frame.columns[c].append(row[c]) }
-      self.frame.status.append(self.status(row, step: step))
-      if self.frame.rowCount % Self.checkpointInterval == 0 {
-        self.checkpoints.append((self.frame.rowCount, self.stream))
+    }
+    block.withUnsafeBufferPointer { block in
+      for c in 0 ..< width {
+        let values = [Double](unsafeUninitializedCapacity: added) { column, count in
+          for k in 0 ..< added { column[k] = block[k * width + c] }
+          count = added
+        }
+        if self.frame.columns[c].isEmpty {
+          self.frame.columns[c] = values
+        } else {
+          if reserve { self.frame.columns[c].reserveCapacity(candles.count) }
+          self.frame.columns[c].append(contentsOf: values)
+        }
       }
     }
   }
@@ -99,7 +120,7 @@ struct FrameBuilder: Sendable {
   }
 
   /// Complete, or the first reason the newest row is not: the first missing column decides.
-  private func status(_ row: [Double], step: Int64) -> RowStatus {
+  private func status(_ row: UnsafeBufferPointer<Double>, step: Int64) -> RowStatus {
     let times = self.frame.openTimes
     let r = times.count - 1
     for c in row.indices where !row[c].isFinite {
