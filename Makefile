@@ -83,8 +83,8 @@ bench: build
 	pip install --quiet ta-lib numpy
 	$$(swift build -c release --show-bin-path)/vane bench rpc
 	$$(swift build -c release --show-bin-path)/vane bench features --market $(MARKET_DATA)
-	/tmp/benchenv/bin/python -c "import numpy, xgboost, lightgbm, torch" 2>/dev/null || { python3 -m venv /tmp/benchenv && \
-	  /tmp/benchenv/bin/pip install --quiet numpy xgboost lightgbm filelock typing-extensions sympy networkx jinja2 fsspec && \
+	/tmp/benchenv/bin/python -c "import numpy, xgboost, lightgbm, torch, sklearn" 2>/dev/null || { python3 -m venv /tmp/benchenv && \
+	  /tmp/benchenv/bin/pip install --quiet numpy xgboost lightgbm scikit-learn filelock typing-extensions sympy networkx jinja2 fsspec && \
 	  /tmp/benchenv/bin/pip install --quiet --no-deps torch --index-url https://download.pytorch.org/whl/cpu; }
 	$$(swift build -c release --show-bin-path)/vane bench models --market $(MARKET_DATA)
 	python3 -c "import onnxruntime, skl2onnx, onnxmltools, lightgbm, torch" 2>/dev/null || { \

@@ -14,7 +14,7 @@ DATAFILE (written by `vane bench models`):
 all little-endian.
 
 Prints one JSON object: {"python": ..., "numpy": ..., "threads": T, "xgboost": R, "lightgbm": R,
-"torch_float32": R, "torch_float64": R}, where R is {"version", "seconds" (every run), "best"}
+"torch_float32": R, "torch_float64": R, "sklearn_logreg": R}, where R is {"version", "seconds" (every run), "best"}
 plus details, or {"error": why} when the package is missing or the run failed (no figure then).
 
 Each run is timed with time.perf_counter and includes what Vane's call includes:
@@ -29,7 +29,10 @@ Each run is timed with time.perf_counter and includes what Vane's call includes:
             forward, the focal loss (Vane's definition: softmax, label smoothing, per-class alpha,
             (1 - p)^gamma), backward, gradient-norm clipping, AdamW (decay on weights only);
             weights initialised as Vane's (He-uniform hidden, Glorot-uniform output, zero biases)
-Only the standard library, numpy, xgboost, lightgbm and torch.
+  sklearn_logreg  LogisticRegression(solver="newton-cholesky", C=1/l2, tol, max_iter).fit on the
+            scaled features (the MLP's) and the labels; its coef and intercept come back too, for
+            Vane's to be compared with
+Only the standard library, numpy, xgboost, lightgbm, torch and scikit-learn.
 """
 
 import json
@@ -191,6 +194,29 @@ def bench_torch(header, scaled, labels, dtype_name):
     }
 
 
+def bench_sklearn_logreg(header, scaled, labels):
+    import sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    s = header["logreg"]
+
+    def run():
+        model = LogisticRegression(
+            C=1.0 / s["l2"], solver="newton-cholesky", tol=s["tolerance"], max_iter=s["max_iterations"]
+        )
+        return model.fit(scaled, labels.astype(np.int64))
+
+    seconds, model = timed(run, header["repeats_trees"])
+    return {
+        "version": sklearn.__version__,
+        "seconds": seconds,
+        "best": min(seconds),
+        "coef": model.coef_[0].tolist(),
+        "intercept": float(model.intercept_[0]),
+        "iterations": int(model.n_iter_[0]),
+    }
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -205,6 +231,8 @@ def main():
     for dtype in ("float32", "float64"):
         if f"torch_{dtype}" in parts:
             out[f"torch_{dtype}"] = guarded(lambda dtype=dtype: bench_torch(header, scaled, labels, dtype))
+    if "sklearn_logreg" in parts:
+        out["sklearn_logreg"] = guarded(lambda: bench_sklearn_logreg(header, scaled, labels))
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
 

@@ -7,7 +7,8 @@ internal import VaneMath
 ///
 /// Objective, as scikit-learn's `LogisticRegression(C = 1 / l2)`:
 /// Σᵢ wᵢ · CE(yᵢ, softmax(xᵢ·W + b)) + (l2 / 2) · ‖W‖², the intercept b unpenalised;
-/// minimised by L-BFGS on the full batch (gradients through OpenBLAS).
+/// minimised by Newton's method with a Cholesky solve, as scikit-learn's `newton-cholesky`
+/// (Hessians and gradients through OpenBLAS); L-BFGS when a Hessian is not positive definite.
 public struct LogisticRegression: Sendable, Equatable, Codable {
   /// Hyperparameters.
   public struct Parameters: Sendable, Equatable, Codable {
@@ -38,7 +39,7 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
   /// class 1) and `classCount` otherwise; and one intercept per output.
   public var weights: [Double]
   public var intercepts: [Double]
-  /// L-BFGS iterations used.
+  /// Solver iterations used (Newton steps, or L-BFGS iterations where it fell back).
   public var iterations: Int
 
   var outputs: Int { self.classCount == 2 ? 1 : self.classCount }
@@ -133,15 +134,17 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
       l2: parameters.l2,
       fitIntercept: parameters.fitIntercept
     )
-    let start = [Double](repeating: 0, count: objective.parameterCount)
     let scale = max(weights.reduce(0, +), 1)
-    let (theta, iterations) = LBFGS.minimize(
-      start,
-      maxIterations: parameters.maxIterations,
-      gradientTolerance: parameters.tolerance * scale
-    ) {
-      objective.valueAndGradient($0)
-    }
+    let tolerance = parameters.tolerance * scale
+    let (theta, iterations) =
+      objective.newton(maxIterations: parameters.maxIterations, gradientTolerance: tolerance)
+      ?? LBFGS.minimize(
+        [Double](repeating: 0, count: objective.parameterCount),
+        maxIterations: parameters.maxIterations,
+        gradientTolerance: tolerance
+      ) {
+        objective.valueAndGradient($0)
+      }
     model.weights = Array(theta[0 ..< (featureCount * model.outputs)])
     model.intercepts = Array(theta[(featureCount * model.outputs)...])
     model.iterations = iterations

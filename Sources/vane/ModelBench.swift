@@ -13,7 +13,7 @@ struct ModelBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "models",
     abstract:
-      "One XGBoost fit and one MLP epoch on real 1h v1 rows: Vane vs xgboost, lightgbm and PyTorch (CPU).",
+      "One XGBoost fit, one MLP epoch and one logistic regression fit on real 1h v1 rows: Vane vs xgboost, lightgbm, PyTorch (CPU) and scikit-learn.",
     discussion: """
       Data: the v1 feature rows of --symbol (1h, every year in the files, binary labels at \
       --horizon), the last --rows rows with a label, the first --width columns (v1 has fewer: all \
@@ -32,6 +32,10 @@ struct ModelBench: AsyncParsableCommand {
       precision: input → 512 → 256 → 128 → 2, batch norm, \
       ReLU, dropout 0.3, Vane's focal loss (γ 2, α 0.25, smoothing 0.1), clipping at norm 1, \
       AdamW lr 1e-3 wd 1e-4 on the weights, batch 256.
+
+      Logistic regression: LogisticRegression.fit (binary, L2 --l2, gradient tolerance 1e-8) on \
+      the MLP's scaled features vs scikit-learn's LogisticRegression(solver="newton-cholesky", \
+      C = 1 / l2, tol 1e-8), with the largest coefficient difference printed (target ≤ 1e-6).
 
       Each figure is the best of --repeats runs; ratio = reference / vane (> 1: Vane is faster). \
       Run nothing else on the machine meanwhile.
@@ -83,8 +87,11 @@ struct ModelBench: AsyncParsableCommand {
   )
   var mlpRepeats = 3
 
-  @Option(help: "What to time: xgboost, lightgbm, mlp (comma-separated).")
-  var only = "xgboost,lightgbm,mlp"
+  @Option(help: "What to time: xgboost, lightgbm, mlp, logreg (comma-separated).")
+  var only = "xgboost,lightgbm,mlp,logreg"
+
+  @Option(help: "L2 penalty of the logistic regression (scikit-learn's C = 1 / l2).")
+  var l2 = 1.0
 
   @Option(
     help:
@@ -163,6 +170,12 @@ struct ModelBench: AsyncParsableCommand {
     var xgboost: Trees
     var lightgbm: Leaves
     var mlp: Network
+    var logreg: Regression
+    struct Regression: Encodable {
+      var l2: Double
+      var tolerance: Double
+      var maxIterations: Int
+    }
   }
 
   /// One reference's figures, or why there are none.
@@ -174,6 +187,9 @@ struct ModelBench: AsyncParsableCommand {
     var epoch_loss: Double?
     var predict_seconds: [Double]?
     var predict_best: Double?
+    var coef: [Double]?
+    var intercept: Double?
+    var iterations: Int?
     var error: String?
   }
 
@@ -186,11 +202,12 @@ struct ModelBench: AsyncParsableCommand {
     var lightgbm: Reference?
     var torch_float32: Reference?
     var torch_float64: Reference?
+    var sklearn_logreg: Reference?
   }
 
   func run() async throws {
     let parts = Set(self.only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-    if let bad = parts.first(where: { !["xgboost", "lightgbm", "mlp"].contains($0) }) {
+    if let bad = parts.first(where: { !["xgboost", "lightgbm", "mlp", "logreg"].contains($0) }) {
       throw ValidationError("--only: unknown part '\(bad)'")
     }
     guard self.repeats > 0, self.mlpRepeats > 0, self.threads > 0, self.rows > 1, self.width > 0
@@ -325,6 +342,29 @@ struct ModelBench: AsyncParsableCommand {
       }
     }
 
+    // Logistic regression, binary, on the MLP's scaled features.
+    let regression = LogisticRegression.Parameters(l2: self.l2, maxIterations: 100, tolerance: 1e-8)
+    var vaneLogreg: [Double] = []
+    var logregModel: LogisticRegression?
+    if parts.contains("logreg") {
+      BLAS.setThreadCount(self.threads)
+      print(
+        "   logistic regression: binary, L2 \(regression.l2) (C = \(1 / regression.l2)), on the scaled features; Vane's Newton–Cholesky vs scikit-learn's newton-cholesky, gradient tolerance \(regression.tolerance)"
+      )
+      for _ in 0 ..< self.repeats {
+        let start = ContinuousClock.now
+        logregModel = try LogisticRegression.fit(
+          features: data.scaled,
+          count: data.count,
+          featureCount: data.width,
+          labels: data.labels,
+          classCount: 2,
+          parameters: regression
+        )
+        vaneLogreg.append(TrainBench.seconds(ContinuousClock.now - start))
+      }
+    }
+
     let header = Header(
       rows: data.count,
       columns: data.width,
@@ -333,7 +373,8 @@ struct ModelBench: AsyncParsableCommand {
       repeatsMlp: self.mlpRepeats,
       parts: (parts.contains("xgboost") ? ["xgboost"] : [])
         + (parts.contains("lightgbm") ? ["lightgbm"] : [])
-        + (parts.contains("mlp") ? ["torch_float32", "torch_float64"] : []),
+        + (parts.contains("mlp") ? ["torch_float32", "torch_float64"] : [])
+        + (parts.contains("logreg") ? ["sklearn_logreg"] : []),
       xgboost: .init(
         rounds: xgb.rounds,
         maxDepth: xgb.maxDepth,
@@ -363,6 +404,11 @@ struct ModelBench: AsyncParsableCommand {
         bnEps: MLP.epsilon,
         bnMomentum: 0.1,
         seed: training.seed
+      ),
+      logreg: .init(
+        l2: regression.l2,
+        tolerance: regression.tolerance,
+        maxIterations: regression.maxIterations
       )
     )
     let reference: ReferenceFigures?
@@ -470,6 +516,14 @@ struct ModelBench: AsyncParsableCommand {
         missing: missing
       )
     }
+    if parts.contains("logreg") {
+      row(
+        "LogReg fit vs sklearn\(version(reference?.sklearn_logreg)) newton-cholesky",
+        vane: vaneLogreg,
+        reference: reference?.sklearn_logreg,
+        missing: missing
+      )
+    }
     print("")
     func runs(_ values: [Double]?) -> String {
       values.map { $0.map { String(format: "%.3f", $0) }.joined(separator: ", ") } ?? "-"
@@ -502,6 +556,32 @@ struct ModelBench: AsyncParsableCommand {
           String(
             format: "   MLP epoch at least as fast as PyTorch in %@: %@ (%.3f s vs %.3f s)",
             precision.rawValue as NSString,
+            (vane <= seconds ? "met" : "NOT met") as NSString,
+            vane,
+            seconds
+          )
+        )
+      }
+    }
+    if parts.contains("logreg"), let model = logregModel {
+      print(
+        "   runs (s): vane logreg [\(runs(vaneLogreg))]; sklearn [\(runs(reference?.sklearn_logreg?.seconds))]; Newton steps: vane \(model.iterations), sklearn \(reference?.sklearn_logreg?.iterations.map(String.init) ?? "-")"
+      )
+      if let coef = reference?.sklearn_logreg?.coef,
+        let intercept = reference?.sklearn_logreg?.intercept,
+        coef.count == model.weights.count, let seconds = reference?.sklearn_logreg?.best,
+        let vane = vaneLogreg.min()
+      {
+        let worst = max(
+          zip(coef, model.weights).map { abs($0 - $1) }.max() ?? 0,
+          abs(intercept - model.intercepts[0])
+        )
+        print(
+          String(
+            format:
+              "   logistic regression: max |coefficient − scikit-learn's| = %.1e (target ≤ 1e-6: %@); at least as fast as scikit-learn: %@ (%.3f s vs %.3f s)",
+            worst,
+            (worst <= 1e-6 ? "met" : "NOT met") as NSString,
             (vane <= seconds ? "met" : "NOT met") as NSString,
             vane,
             seconds
