@@ -18,3 +18,27 @@ extension BLAS {
     return x.allSatisfy(\.isFinite) ? x : nil
   }
 }
+
+extension BLAS {
+  /// AᵀA for a row-major m×k matrix A: the k×k Gram matrix (symmetric, both triangles filled),
+  /// through one SYRK (half a GEMM's work).
+  public static func gram(_ a: [Double], m: Int, k: Int) -> [Double] {
+    precondition(a.count == m * k, "gram: \(a.count) values for \(m)×\(k)")
+    var c = [Double](repeating: 0, count: k * k)
+    cblas_dsyrk(
+      CblasRowMajor,
+      CblasUpper,
+      CblasTrans,
+      Int32(k),
+      Int32(m),
+      1,
+      a,
+      Int32(k),
+      0,
+      &c,
+      Int32(k)
+    )
+    for i in 0 ..< k { for j in 0 ..< i { c[i * k + j] = c[j * k + i] } }
+    return c
+  }
+}

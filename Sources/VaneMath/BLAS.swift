@@ -29,6 +29,11 @@ public enum BLAS {
   public static func matmul(_ a: [Double], _ b: [Double], m: Int, k: Int, n: Int) -> [Double] {
     precondition(a.count == m * k && b.count == k * n, "matmul: shapes do not match the data")
     var c = [Double](repeating: 0, count: m * n)
+    // One column: a matrix-vector product (GEMM's packing costs more than it saves there).
+    if n == 1 {
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(k), 1, a, Int32(k), b, 1, 0, &c, 1)
+      return c
+    }
     cblas_dgemm(
       CblasRowMajor,
       CblasNoTrans,
@@ -61,6 +66,10 @@ public enum BLAS {
       "matmulTransposedA: shapes do not match the data"
     )
     var c = [Double](repeating: 0, count: k * n)
+    if n == 1 {
+      cblas_dgemv(CblasRowMajor, CblasTrans, Int32(m), Int32(k), 1, a, Int32(k), b, 1, 0, &c, 1)
+      return c
+    }
     cblas_dgemm(
       CblasRowMajor,
       CblasTrans,

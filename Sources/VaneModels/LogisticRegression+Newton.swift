@@ -18,30 +18,54 @@ extension LogisticRegression.Objective {
   }
 
   /// The Hessian of the loss at θ, `parameterCount²`: per pair of outputs (c, c'), Σᵢ sᵢ hᵢ x̃ᵢx̃ᵢᵀ
-  /// with h = p(1 − p) for one logit and p_c(δ_cc' − p_c') for a softmax, through one GEMM each;
+  /// with h = p(1 − p) for one logit (one SYRK) and p_c(δ_cc' − p_c') for a softmax (a GEMM each);
   /// plus l2 on the weights' diagonal. A softmax's intercepts are free along their sum (the loss
   /// does not change), so their diagonal gets a ridge far below the curvature: the gradient has
   /// no component along that direction, and ``project(_:)`` keeps the step off it.
-  func hessian(_ theta: [Double], augmented x: [Double]) -> [Double] {
+  func hessian(_ theta: [Double]) -> [Double] {
+    var scratch: [Double] = []
+    return self.hessian(
+      logits: self.evaluate(theta).logits,
+      augmented: self.outputs > 1 ? self.augmented() : nil,
+      scratch: &scratch
+    )
+  }
+
+  /// ``hessian(_:)`` from θ's logits (the gradient's evaluation made them), with the softmax's
+  /// augmented features made once (nil for one logit, which reads the features directly) and
+  /// the scaled rows' buffer kept between Newton steps (a fresh one costs its page faults every
+  /// step).
+  func hessian(
+    logits z: [Double],
+    augmented: [Double]?,
+    scratch scaled: inout [Double]
+  ) -> [Double] {
     let d = self.featureCount, o = self.outputs, n = self.count, width = d + 1
-    let w = Array(theta[0 ..< (d * o)])
-    var z = BLAS.matmul(self.features, w, m: n, k: d, n: o)
-    for i in 0 ..< n { for c in 0 ..< o { z[i * o + c] += theta[d * o + c] } }
     let p = o == 1 ? z.map(Logistic.sigmoid) : Logistic.softmax(z, columns: o)
     let size = self.parameterCount
     var hessian = [Double](repeating: 0, count: size * size)
-    var scaled = [Double](repeating: 0, count: n * width)
+    if scaled.count != n * width { scaled = [Double](repeating: 0, count: n * width) }
     for c in 0 ..< o {
       for c2 in c ..< o {
-        for i in 0 ..< n {
-          let curvature =
-            o == 1
-            ? p[i] * (1 - p[i])
-            : p[i * o + c] * ((c == c2 ? 1 : 0) - p[i * o + c2])
-          let v = self.sampleWeights[i] * curvature
-          for j in 0 ..< width { scaled[i * width + j] = v * x[i * width + j] }
+        let block: [Double]
+        if o == 1 {
+          // One logit: the curvature is never negative, so the block is a Gram matrix of rows
+          // scaled by its square root (a SYRK, half the work of a GEMM).
+          for i in 0 ..< n {
+            let v = (self.sampleWeights[i] * p[i] * (1 - p[i])).squareRoot()
+            for j in 0 ..< d { scaled[i * width + j] = v * self.features[i * d + j] }
+            scaled[i * width + d] = v
+          }
+          block = BLAS.gram(scaled, m: n, k: width)
+        } else {
+          let x = augmented ?? self.augmented()
+          for i in 0 ..< n {
+            let v =
+              self.sampleWeights[i] * p[i * o + c] * ((c == c2 ? 1 : 0) - p[i * o + c2])
+            for j in 0 ..< width { scaled[i * width + j] = v * x[i * width + j] }
+          }
+          block = BLAS.matmulTransposedA(scaled, x, m: n, k: width, n: width)
         }
-        let block = BLAS.matmulTransposedA(scaled, x, m: n, k: width, n: width)
         for a in 0 ..< width {
           for b in 0 ..< width {
             let row = self.index(a, c), column = self.index(b, c2)
@@ -99,14 +123,19 @@ extension LogisticRegression.Objective {
   /// definite (no L2 on separable data, say): the caller falls back to L-BFGS.
   func newton(maxIterations: Int, gradientTolerance: Double) -> (theta: [Double], iterations: Int)?
   {
-    let x = self.augmented()
+    let x = self.outputs > 1 ? self.augmented() : nil
+    var scratch: [Double] = []
     var theta = [Double](repeating: 0, count: self.parameterCount)
-    var (loss, gradient) = self.valueAndGradient(theta)
+    var (loss, gradient, logits) = self.evaluate(theta)
     var iterations = 0
     while iterations < maxIterations {
       if gradient.map(abs).max() ?? 0 <= gradientTolerance { break }
       guard
-        var step = BLAS.choleskySolve(self.hessian(theta, augmented: x), n: theta.count, gradient)
+        var step = BLAS.choleskySolve(
+          self.hessian(logits: logits, augmented: x, scratch: &scratch),
+          n: theta.count,
+          gradient
+        )
       else { return nil }
       self.project(&step)
       iterations += 1
@@ -115,10 +144,12 @@ extension LogisticRegression.Objective {
       var accepted = false
       while t > 1e-12 {
         let candidate = zip(theta, step).map { $0 - t * $1 }
-        let (candidateLoss, candidateGradient) = self.valueAndGradient(candidate)
+        let (candidateLoss, candidateGradient, candidateLogits) = self.evaluate(candidate)
         if candidateLoss <= loss - 1e-4 * t * slope {
           let moved = zip(candidate, theta).contains { $0 != $1 }
-          (theta, loss, gradient) = (candidate, candidateLoss, candidateGradient)
+          (theta, loss, gradient, logits) = (
+            candidate, candidateLoss, candidateGradient, candidateLogits
+          )
           accepted = moved
           break
         }

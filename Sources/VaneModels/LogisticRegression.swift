@@ -166,6 +166,12 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
     var parameterCount: Int { self.featureCount * self.outputs + self.outputs }
 
     func valueAndGradient(_ theta: [Double]) -> (Double, [Double]) {
+      let (loss, gradient, _) = self.evaluate(theta)
+      return (loss, gradient)
+    }
+
+    /// The loss, its gradient and the logits (`count × outputs`) at θ.
+    func evaluate(_ theta: [Double]) -> (loss: Double, gradient: [Double], logits: [Double]) {
       let d = self.featureCount, o = self.outputs, n = self.count
       let w = Array(theta[0 ..< (d * o)])
       var z = BLAS.matmul(self.features, w, m: n, k: d, n: o)
@@ -205,7 +211,7 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
         if self.fitIntercept { for i in 0 ..< n { sum += residual[i * o + j] } }
         gradient.append(sum)
       }
-      return (loss, gradient)
+      return (loss, gradient, z)
     }
   }
 }

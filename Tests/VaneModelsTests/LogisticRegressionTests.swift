@@ -173,7 +173,7 @@ struct LogisticRegressionTests {
     )
     let size = objective.parameterCount
     let theta = (0 ..< size).map { _ in rng.uniform() - 0.5 }
-    let hessian = objective.hessian(theta, augmented: objective.augmented())
+    let hessian = objective.hessian(theta)
     let largest = (0 ..< size).map { hessian[$0 * size + $0] }.max() ?? 0
     let interceptRows = Set((0 ..< objective.outputs).map { objective.index(d, $0) })
     for k in 0 ..< size where intercept || !interceptRows.contains(k) {
