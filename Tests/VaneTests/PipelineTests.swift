@@ -97,6 +97,7 @@ struct PipelineTests {
       """
       the replays differ:
       \(zip(transcript, Self.transcript(again.stdout)).filter { $0 != $1 }.prefix(5).map { "\($0)\n\($1)" }.joined(separator: "\n"))
+      \((result.stdout + again.stdout).split(separator: "\n").filter { $0.contains("Predict failed") }.joined(separator: "\n"))
       """
     )
     let output = result.stdout

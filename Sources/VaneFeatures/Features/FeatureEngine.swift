@@ -69,6 +69,12 @@ public final class FeatureEngine: Sendable {
       case compute
     }
 
+    /// The frame, if it is current.
+    func current(_ key: Key) -> FeatureFrame? {
+      guard let entry = self.frames[key], entry.changedFrom == nil else { return nil }
+      return entry.builder.frame
+    }
+
     mutating func lookup(_ key: Key) -> FrameLookup {
       guard let entry = self.frames[key] else {
         if self.updating[key] == nil { self.updating[key] = .some(nil) }
@@ -120,6 +126,8 @@ public final class FeatureEngine: Sendable {
 
   public let store: CandleStore
   private let state = Mutex(State())
+  /// Held while a frame is brought up to date (never while `state` is).
+  private let updates = Mutex(())
 
   public init(store: CandleStore) {
     self.store = store
@@ -138,32 +146,37 @@ public final class FeatureEngine: Sendable {
       featureSet: featureSet.id,
       references: featureSet.referenceSymbols
     )
-    var builder: FrameBuilder
-    var from = Int64.min
-    switch self.state.withLock({ $0.lookup(key) }) {
-    case .current(let frame):
+    if let frame = self.state.withLock({ $0.current(key) }) { return frame }
+    // One frame is brought up to date at a time: a second reader of the same market waits for
+    // the first's few rows instead of computing the whole history beside it.
+    return try self.updates.withLock { _ in
+      var builder: FrameBuilder
+      var from = Int64.min
+      switch self.state.withLock({ $0.lookup(key) }) {
+      case .current(let frame):
+        return frame
+      case .update(let kept, let changedFrom):
+        builder = kept
+        from = changedFrom
+      case .compute:
+        builder = FrameBuilder(featureSet: featureSet, symbol: symbol, interval: interval)
+      }
+      do {
+        let inputs = try FeatureInputs.load(
+          symbol: symbol,
+          interval: interval,
+          featureSet: featureSet
+        ) { try self.candles(symbol: $0, interval: interval) }
+        builder.update(inputs, changedFrom: from)
+      } catch {
+        // Nothing was computed: the frame goes back as it was, still stale from where it was.
+        self.state.withLock { $0.changedBack(key, builder: builder, from: from) }
+        throw error
+      }
+      let frame = builder.frame
+      self.state.withLock { $0.store(builder, for: key) }
       return frame
-    case .update(let kept, let changedFrom):
-      builder = kept
-      from = changedFrom
-    case .compute:
-      builder = FrameBuilder(featureSet: featureSet, symbol: symbol, interval: interval)
     }
-    do {
-      let inputs = try FeatureInputs.load(
-        symbol: symbol,
-        interval: interval,
-        featureSet: featureSet
-      ) { try self.candles(symbol: $0, interval: interval) }
-      builder.update(inputs, changedFrom: from)
-    } catch {
-      // Nothing was computed: the frame goes back as it was, still stale from where it was.
-      self.state.withLock { $0.changedBack(key, builder: builder, from: from) }
-      throw error
-    }
-    let frame = builder.frame
-    self.state.withLock { $0.store(builder, for: key) }
-    return frame
   }
 
   /// Every stored candle of a market, in open-time order: from memory, with what an ingest
