@@ -1,9 +1,11 @@
 import Foundation
 import GRPCCore
+import Synchronization
 import Testing
-import VaneCore
 import VaneMath
 import VaneRuntime
+
+@testable import VaneCore
 
 @Suite("Core: errors at the service edge, BLAS")
 struct CoreTests {
@@ -73,5 +75,91 @@ struct BlockingPoolTests {
       return try await group.reduce(into: [Int]()) { $0.append($1) }
     }
     #expect(Set(sums) == Set((0 ..< 64).map { $0 * ($0 + 1) / 2 }))
+  }
+
+  /// A job that blocks the pool's one thread until released. Waits for it to start without
+  /// blocking a cooperative thread (tests run in parallel on few of them).
+  static func hold(_ pool: BlockingPool) async throws -> DispatchSemaphore {
+    let started = Mutex(false), release = DispatchSemaphore(value: 0)
+    Task {
+      _ = try? await pool.run {
+        started.withLock { $0 = true }
+        release.wait()
+      }
+    }
+    while !started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+    return release
+  }
+
+  @Test("A queued job whose task is cancelled is dropped at once; the running one finishes")
+  func cancelQueued() async throws {
+    let pool = BlockingPool(threads: 1)
+    defer { pool.shutdown() }
+    let release = try await Self.hold(pool)
+    let ran = Mutex(false)
+    let waiting = Task { try await pool.run { ran.withLock { $0 = true } } }
+    try await Task.sleep(for: .milliseconds(50))
+    waiting.cancel()
+    await #expect(throws: CancellationError.self) { try await waiting.value }
+    release.signal()
+    // The pool still works, and the dropped job never ran.
+    #expect(try await pool.run { 7 } == 7)
+    #expect(ran.withLock { $0 } == false)
+  }
+
+  @Test("A task cancelled before its job is queued never runs it")
+  func cancelledBefore() async throws {
+    let pool = BlockingPool(threads: 1)
+    defer { pool.shutdown() }
+    let ran = Mutex(false)
+    let task = Task {
+      withUnsafeCurrentTask { $0?.cancel() }
+      return try await pool.run { ran.withLock { $0 = true } }
+    }
+    await #expect(throws: CancellationError.self) { try await task.value }
+    #expect(try await pool.run { 1 } == 1)
+    #expect(ran.withLock { $0 } == false)
+  }
+
+  @Test("Shutdown fails the queued jobs and later calls; the running job completes")
+  func shutdown() async throws {
+    let pool = BlockingPool(threads: 1)
+    let release = try await Self.hold(pool)
+    let queued = Task { try await pool.run { 1 } }
+    try await Task.sleep(for: .milliseconds(50))
+    pool.shutdown()
+    await #expect(throws: VaneError.self) { try await queued.value }
+    await #expect(throws: VaneError.self) { try await pool.run { 2 } }
+    release.signal()
+  }
+
+  @Test("Pool state: queue, cancel (queued, early, running), shutdown")
+  func state() {
+    var state = BlockingPool.State(threads: 2)
+    func job(_ id: Int) -> BlockingPool.Job { .init(id: id, run: {}, fail: { _ in }) }
+    let a = state.reserve(), b = state.reserve(), c = state.reserve()
+    #expect(state.enqueue(job(a)) == .queued)
+    #expect(state.enqueue(job(b)) == .queued)
+    // Cancelled while queued: handed back to fail, and off the queue.
+    #expect(state.cancel(b)?.id == b)
+    #expect(state.queue.map(\.id) == [a])
+    // Cancelled before its enqueue: the enqueue is refused.
+    #expect(state.cancel(c) == nil)
+    #expect(state.enqueue(job(c)) == .cancelled)
+    // Running: nothing to cancel.
+    guard case .run(let running) = state.next() else {
+      Issue.record("the queued job runs")
+      return
+    }
+    #expect(running.id == a)
+    #expect(state.cancel(a) == nil)
+    if case .wait = state.next() {} else { Issue.record("an empty queue waits") }
+    let d = state.reserve()
+    #expect(state.enqueue(job(d)) == .queued)
+    let (dropped, threads) = state.shutdown()
+    #expect(dropped.map(\.id) == [d] && threads == 2 && state.queue.isEmpty)
+    #expect(state.shutdown().threads == 0)
+    if case .exit = state.next() {} else { Issue.record("threads exit after shutdown") }
+    #expect(state.enqueue(job(state.reserve())) == .shutDown)
   }
 }
