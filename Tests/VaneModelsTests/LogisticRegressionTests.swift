@@ -25,6 +25,30 @@ struct LogisticRegressionTests {
 
   struct File: Decodable, Sendable { var cases: [Case] }
 
+  /// The loss of a fit with these data and settings (one logit for two classes).
+  static func objective(
+    _ x: [Double],
+    rows: Int,
+    columns: Int,
+    classes: Int,
+    labels: [Int],
+    weights: [Double],
+    l2: Double,
+    intercept: Bool
+  ) -> LogisticRegression.Objective {
+    LogisticRegression.Objective(
+      features: x,
+      count: rows,
+      featureCount: columns,
+      outputs: classes == 2 ? 1 : classes,
+      classCount: classes,
+      labels: labels,
+      sampleWeights: weights,
+      l2: l2,
+      fitIntercept: intercept
+    )
+  }
+
   static let fixture: File = {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
       "Fixtures/sklearn_logreg.json"
@@ -86,17 +110,15 @@ struct LogisticRegressionTests {
     let x = (0 ..< (n * d)).map { _ in rng.uniform() * 4 - 2 }
     let y = (0 ..< n).map { _ in Int(rng.uniform() * Double(classes)) }
     let w = (0 ..< n).map { _ in 0.5 + rng.uniform() }
-    let outputs = classes == 2 ? 1 : classes
-    let objective = LogisticRegression.Objective(
-      features: x,
-      count: n,
-      featureCount: d,
-      outputs: outputs,
-      classCount: classes,
+    let objective = Self.objective(
+      x,
+      rows: n,
+      columns: d,
+      classes: classes,
       labels: y,
-      sampleWeights: w,
+      weights: w,
       l2: 0.7,
-      fitIntercept: true
+      intercept: true
     )
     let theta = (0 ..< objective.parameterCount).map { _ in rng.uniform() - 0.5 }
     let (_, gradient) = objective.valueAndGradient(theta)
@@ -160,16 +182,15 @@ struct LogisticRegressionTests {
     let x = (0 ..< (n * d)).map { _ in rng.uniform() * 4 - 2 }
     let y = (0 ..< n).map { _ in Int(rng.uniform() * Double(classes)) }
     let w = (0 ..< n).map { _ in 0.5 + rng.uniform() }
-    let objective = LogisticRegression.Objective(
-      features: x,
-      count: n,
-      featureCount: d,
-      outputs: classes == 2 ? 1 : classes,
-      classCount: classes,
+    let objective = Self.objective(
+      x,
+      rows: n,
+      columns: d,
+      classes: classes,
       labels: y,
-      sampleWeights: w,
+      weights: w,
       l2: 0.3,
-      fitIntercept: intercept
+      intercept: intercept
     )
     let size = objective.parameterCount
     let theta = (0 ..< size).map { _ in rng.uniform() - 0.5 }
@@ -203,16 +224,15 @@ struct LogisticRegressionTests {
       let signal = x[i * d] * 2 - x[i * d + 1] + (rng.uniform() - 0.5)
       return classes == 2 ? (signal > 0 ? 1 : 0) : (signal < -0.4 ? 0 : signal < 0.4 ? 1 : 2)
     }
-    let objective = LogisticRegression.Objective(
-      features: x,
-      count: n,
-      featureCount: d,
-      outputs: classes == 2 ? 1 : classes,
-      classCount: classes,
+    let objective = Self.objective(
+      x,
+      rows: n,
+      columns: d,
+      classes: classes,
       labels: y,
-      sampleWeights: [Double](repeating: 1, count: n),
+      weights: [Double](repeating: 1, count: n),
       l2: 1,
-      fitIntercept: true
+      intercept: true
     )
     let newton = try #require(objective.newton(maxIterations: 100, gradientTolerance: 1e-9 * 2_000))
     #expect(newton.iterations <= 15)
