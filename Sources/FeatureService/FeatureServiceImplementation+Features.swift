@@ -195,7 +195,7 @@ enum FeatureRequests {
         "a gap in the candles lies inside the lookback of \(columns) at \(time); feature set \(set.id) needs \(set.maxLookback) contiguous bars"
     case .missingFeature, .complete:
       return
-        "missing values at \(time): \(columns) (a reference symbol without candles for the window, or a zero division)"
+        "missing values at \(time): \(columns) (a reference symbol without candles for the window, or a zero division); missing_values NATIVE or IMPUTE answers such a bar with NaN"
     }
   }
 }
@@ -267,7 +267,11 @@ extension FeatureServiceImplementation {
         )
       }
     }
-    if frame.status[row] != .complete, !request.allowMissing {
+    let keepsMissing =
+      try request.missingValues.decoded(field: "missing_values")?.keepsRows ?? false
+    if frame.status[row] != .complete, !request.allowMissing,
+      !(keepsMissing && frame.status[row] == .missingFeature)
+    {
       throw VaneError(.failedPrecondition, FeatureRequests.incomplete(frame, row: row, set: set))
     }
     return FeatureRequests.vector(frame, row: row, set: set, includeColumns: request.includeColumns)
@@ -307,7 +311,8 @@ extension FeatureServiceImplementation {
       from: range.start,
       to: range.end,
       restrictLabelsToRange: request.restrictLabelsToRange,
-      keepIncompleteRows: request.keepIncompleteRows
+      keepIncompleteRows: request.keepIncompleteRows,
+      missingValues: try request.missingValues.decoded(field: "missing_values") ?? .exclude
     )
     // The engine's series and frames: the same values GetFeatures serves, computed once per
     // store version.

@@ -285,6 +285,9 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
           $0.summary = .with {
             $0.rowsEmitted = Int64(dataset.rowCount)
             $0.rowsExcluded = Int64(dataset.excludedCount)
+            $0.missingValues = .init(spec.missingValues)
+            $0.completeRows = Int64(dataset.completeRows)
+            $0.rowsWithMissingValues = Int64(dataset.rowsWithMissingValues)
             $0.exclusions = dataset.exclusions.map { count in
               .with {
                 $0.reason = .init(count.reason)

@@ -97,6 +97,7 @@ extension Vane_V1_ModelVersion {
     self.modelKinds = kinds
     self.inputBars = UInt32(model.inputBars)
     self.trust = Vane_V1_TrustPolicy(model.policy)
+    self.missing = Vane_V1_MissingValues(model.missingValues)
     if let end = model.dataEnd { self.modelDataEnd = Google_Protobuf_Timestamp(date: end) }
     if let created = model.createdAt {
       self.modelCreateTime = Google_Protobuf_Timestamp(date: created)

@@ -141,12 +141,19 @@ extension PredictorServiceImplementation {
       }
       let started = ContinuousClock.now
       var windows: [String: [Vane_V1_FeatureVector]] = [:]
-      func fetch(_ set: String, _ bar: Vane_V1_BarSelector?) async throws -> Vane_V1_FeatureVector {
+      func fetch(
+        _ set: String,
+        _ bar: Vane_V1_BarSelector?,
+        keepsMissing: Bool
+      ) async throws -> Vane_V1_FeatureVector {
         let get = Vane_V1_GetFeaturesRequest.with {
           $0.market = market.market
           $0.featureSetID = set
           if let bar { $0.bar = bar }
           $0.includeColumns = true
+          // A bar missing only a feature value is answered for versions that keep such inputs;
+          // each version then imputes, passes NaN, or refuses by its own choice.
+          if keepsMissing { $0.missingValues = .impute }
           if bar == nil, let bars = self.config.maximumStaleBars {
             $0.maxStaleness = Google_Protobuf_Duration(
               duration: .milliseconds(interval.milliseconds * Int64(bars))
@@ -160,8 +167,13 @@ extension PredictorServiceImplementation {
           )
         }
       }
-      for (set, bars) in sets.sorted(by: { $0.key < $1.key }) {
-        let current = try await fetch(set, market.hasBar ? market.bar : nil)
+      for (set, needs) in sets.sorted(by: { $0.key < $1.key }) {
+        let bars = needs.bars
+        let current = try await fetch(
+          set,
+          market.hasBar ? market.bar : nil,
+          keepsMissing: needs.keepsMissing
+        )
         var window = [current]
         // A window model reads the bars before it too, each by its open time.
         if bars > 1 {
@@ -172,7 +184,7 @@ extension PredictorServiceImplementation {
                 unixMilliseconds: asOf - Int64(back) * interval.milliseconds
               )
             }
-            window.insert(try await fetch(set, bar), at: 0)
+            window.insert(try await fetch(set, bar, keepsMissing: needs.keepsMissing), at: 0)
           }
         }
         windows[set] = window

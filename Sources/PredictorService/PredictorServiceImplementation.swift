@@ -260,7 +260,8 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
           shadow: request.shadow,
           wait: request.wait,
           trust: trust,
-          runtime: runtime
+          runtime: runtime,
+          missingValues: try request.missing.decoded(field: "missing")
         )
       )
       return try self.version(modelID: info.modelID, version: info.version)

@@ -253,12 +253,23 @@ extension Vane_V1_TrainingSpec {
     for (key, value) in spec.tags where key.isEmpty || key.count > 64 || value.count > 256 {
       throw bad("tags", "keys must be 1 to 64 characters and values at most 256")
     }
+    let missing = try spec.missing.decoded(field: "spec.missing") ?? .exclude
+    spec.missing = .init(missing)
+    if missing == .native,
+      !models.contains(where: { if case .xgboost = $0.kind { true } else { false } })
+    {
+      throw bad(
+        "missing",
+        "NATIVE leaves missing values to models that handle them (xgboost), and the spec has none: use MISSING_VALUES_IMPUTE"
+      )
+    }
     let run = RunSpec(
       models: models,
       plan: walkForward,
       scaler: scaler,
       balancedClassWeights: spec.classWeighting == .balanced,
-      stacking: stacking
+      stacking: stacking,
+      missingValues: missing
     )
     return ResolvedSpec(
       spec: spec,

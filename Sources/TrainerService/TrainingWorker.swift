@@ -141,7 +141,8 @@ public final class TrainingWorker: Service, Sendable {
           calibration: resolved.calibration,
           exportONNX: resolved.spec.exportOnnx,
           provenance: Self.provenance(resolved, loaded: loaded, job: id),
-          spec: try? resolved.spec.jsonUTF8Data()
+          spec: try? resolved.spec.jsonUTF8Data(),
+          missingValues: resolved.run.missingValues
         )
         board.progress(id, clock.progress(stage: .bundling), save: true)
         let written = try TrainingBundle.write(

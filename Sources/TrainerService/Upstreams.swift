@@ -127,6 +127,7 @@ struct Upstreams: Sendable {
         $0.featureSetID = spec.featureSetID
         $0.labels = spec.labels
         if spec.hasDataRange { $0.range = spec.dataRange }
+        $0.missingValues = spec.missing
       }
       return try await client.buildDataset(request, options: streamOptions) { response in
         var assembler = DatasetAssembler(featureSet: set)
@@ -347,6 +348,12 @@ struct DatasetAssembler {
       "feature_set_id": header.featureSetID,
       "feature_set_sha256": header.featureSetHash, "rows": "\(summary.rowsEmitted)",
       "rows_excluded": "\(summary.rowsExcluded)",
+      // What each missing-values choice keeps: complete rows always, the others unless excluded.
+      "missing_values":
+        (try? summary.missingValues.decoded(field: "missing_values")).flatMap { $0 }?.rawValue
+        ?? MissingValues.exclude.rawValue,
+      "rows_complete": "\(summary.completeRows)",
+      "rows_with_missing_values": "\(summary.rowsWithMissingValues)",
       "data_range": "\(time(summary.emittedRange.start))/\(time(summary.emittedRange.end))",
     ]
     let exclusions = summary.exclusions.map { "\($0.reason)=\($0.symbol):\($0.rows)" }

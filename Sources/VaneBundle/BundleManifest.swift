@@ -116,6 +116,10 @@ public struct BundleManifest: Sendable, Equatable, Codable {
   /// The training reference statistics (``TrainingReference``); nil in bundles written before
   /// the trainer wrote them.
   public var reference: FileReference?
+  /// What the models do with a row whose features are not all present: "exclude", "native" or
+  /// "impute" (the training spec's `missing`); nil in bundles written before it was recorded,
+  /// read as "exclude".
+  public var missingValues: String?
   public var metrics: [String: Double]
   public var provenance: [String: String]
 
@@ -131,6 +135,7 @@ public struct BundleManifest: Sendable, Equatable, Codable {
     calibration: CalibrationReference? = nil,
     outOfFold: FileReference? = nil,
     reference: FileReference? = nil,
+    missingValues: String? = nil,
     metrics: [String: Double] = [:],
     provenance: [String: String] = [:]
   ) {
@@ -146,6 +151,7 @@ public struct BundleManifest: Sendable, Equatable, Codable {
     self.calibration = calibration
     self.outOfFold = outOfFold
     self.reference = reference
+    self.missingValues = missingValues
     self.metrics = metrics
     self.provenance = provenance
   }
@@ -159,7 +165,11 @@ public struct BundleManifest: Sendable, Equatable, Codable {
       calibration
     case outOfFold = "out_of_fold"
     case reference, metrics, provenance
+    case missingValues = "missing_values"
   }
+
+  /// The values `missing_values` may take (VaneFeatures' `MissingValues`).
+  public static let missingValuesChoices = ["exclude", "native", "impute"]
 
   /// The schema this build reads and writes.
   public static let schemaVersion = 1
@@ -222,6 +232,12 @@ public struct BundleManifest: Sendable, Equatable, Codable {
     }
     if let oof = manifest.outOfFold, !paths.contains(oof.file) {
       throw fail("out_of_fold.file", "'\(oof.file)' is not among files")
+    }
+    if let missing = manifest.missingValues, !Self.missingValuesChoices.contains(missing) {
+      throw fail(
+        "missing_values",
+        "'\(missing.prefix(32))' is not one of \(Self.missingValuesChoices.joined(separator: ", "))"
+      )
     }
     if let reference = manifest.reference, !paths.contains(reference.file) {
       throw fail("reference.file", "'\(reference.file)' is not among files")

@@ -15,11 +15,29 @@ public struct ONNXInputTransform: Sendable, Equatable, Codable {
   /// Replace NaN and ±∞ by 0 after scaling. Leave it off for XGBoost, whose trees route NaN
   /// (missing) down each split's default branch.
   public var zeroNonFinite: Bool
+  /// Per input column, the value that replaces NaN and ±∞ before scaling (the scaler's
+  /// `impute`, for a model trained with `missing: impute`); empty: none.
+  public var impute: [Double]
 
-  public init(center: [Double] = [], scale: [Double] = [], zeroNonFinite: Bool = false) {
+  public init(
+    center: [Double] = [],
+    scale: [Double] = [],
+    zeroNonFinite: Bool = false,
+    impute: [Double] = []
+  ) {
     self.center = center
     self.scale = scale
     self.zeroNonFinite = zeroNonFinite
+    self.impute = impute
+  }
+
+  // `impute` is newer than the other fields: absent in earlier JSON.
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    self.center = try container.decode([Double].self, forKey: .center)
+    self.scale = try container.decode([Double].self, forKey: .scale)
+    self.zeroNonFinite = try container.decode(Bool.self, forKey: .zeroNonFinite)
+    self.impute = try container.decodeIfPresent([Double].self, forKey: .impute) ?? []
   }
 
   /// Whether the transform scales (it may only replace non-finite values).
@@ -27,16 +45,28 @@ public struct ONNXInputTransform: Sendable, Equatable, Codable {
 
   /// A short description for the model's metadata.
   var summary: String {
-    switch (self.scales, self.zeroNonFinite) {
-    case (true, true): "scale,zero_non_finite"
-    case (true, false): "scale"
-    case (false, true): "zero_non_finite"
-    case (false, false): "none"
-    }
+    let steps =
+      (self.impute.isEmpty ? [] : ["impute"]) + (self.scales ? ["scale"] : [])
+      + (self.zeroNonFinite ? ["zero_non_finite"] : [])
+    return steps.isEmpty ? "none" : steps.joined(separator: ",")
   }
 
   /// Throws INVALID_ARGUMENT unless the transform fits `columns` input columns.
   func validate(columns: Int) throws {
+    if !self.impute.isEmpty {
+      guard self.impute.count == columns else {
+        throw VaneError.invalidArgument(
+          field: "transform.impute",
+          "has \(self.impute.count) values for \(columns) input columns"
+        )
+      }
+      if let bad = self.impute.firstIndex(where: { !$0.isFinite }) {
+        throw VaneError.invalidArgument(
+          field: "transform.impute[\(bad)]",
+          "\(self.impute[bad]) is not finite"
+        )
+      }
+    }
     guard self.scales else { return }
     guard self.center.count == columns else {
       throw VaneError.invalidArgument(
@@ -68,6 +98,15 @@ public struct ONNXInputTransform: Sendable, Equatable, Codable {
   /// values); returns the transformed tensor's name (`input` itself when there is nothing to do).
   func apply(to input: String, columns: Int, in builder: inout ONNXGraphBuilder) -> String {
     var x = input
+    func nonFinite(_ x: String) -> String {
+      let isNaN = builder.apply("IsNaN", [x], hint: "is_nan")
+      let isInfinite = builder.apply("IsInf", [x], hint: "is_inf")
+      return builder.apply("Or", [isNaN, isInfinite], hint: "non_finite")
+    }
+    if !self.impute.isEmpty {
+      let fill = builder.doubles("impute", self.impute, dims: [columns])
+      x = builder.apply("Where", [nonFinite(x), fill, x], hint: "imputed")
+    }
     if self.scales {
       let center = builder.doubles("scaler_center", self.center, dims: [columns])
       let scale = builder.doubles("scaler_scale", self.scale, dims: [columns])
@@ -75,11 +114,8 @@ public struct ONNXInputTransform: Sendable, Equatable, Codable {
       x = builder.apply("Div", [x, scale], hint: "scaled")
     }
     if self.zeroNonFinite {
-      let isNaN = builder.apply("IsNaN", [x], hint: "is_nan")
-      let isInfinite = builder.apply("IsInf", [x], hint: "is_inf")
-      let nonFinite = builder.apply("Or", [isNaN, isInfinite], hint: "non_finite")
       let zero = builder.doubles("zero", [0], dims: [])
-      x = builder.apply("Where", [nonFinite, zero, x], hint: "finite")
+      x = builder.apply("Where", [nonFinite(x), zero, x], hint: "finite")
     }
     return x
   }

@@ -1,6 +1,7 @@
 internal import Foundation
 public import VaneBundle
 internal import VaneCore
+public import VaneFeatures
 internal import VaneQuality
 internal import Yams
 
@@ -25,6 +26,10 @@ extension ModelImport {
   ///     output: probabilities       # ONNX: which output (default: the one float output of
   ///                                 # shape [N, classes], "probabilities" preferred)
   ///     output_transform: none      # none (probabilities), softmax or sigmoid (logits)
+  ///     missing: native             # inputs with missing values: exclude (refused), native (NaN
+  ///                                 # to the model) or impute (the scaler's centers; needs
+  ///                                 # --scaler). Default: native for a LightGBM model, whose
+  ///                                 # trees route NaN, exclude for an ONNX graph.
   public struct Mapping: Sendable, Equatable {
     public var symbols: [String]
     public var interval: String
@@ -40,12 +45,14 @@ extension ModelImport {
     public var inputs: [(name: String, columns: [String])]?
     public var output: String?
     public var transform: BundleONNXImport.Transform
+    /// What the imported version does with inputs with missing values (nil: by format).
+    public var missing: MissingValues?
 
     public static func == (a: Mapping, b: Mapping) -> Bool {
       a.symbols == b.symbols && a.interval == b.interval && a.classes == b.classes
         && a.horizons == b.horizons && a.featureSet == b.featureSet
         && a.name == b.name && a.id == b.id && a.columns == b.columns && a.output == b.output
-        && a.transform == b.transform
+        && a.transform == b.transform && a.missing == b.missing
         && a.inputs?.map(\.name) == b.inputs?.map(\.name)
         && a.inputs?.map(\.columns) == b.inputs?.map(\.columns)
     }
@@ -55,7 +62,7 @@ extension ModelImport {
 
     static let keys = [
       "symbols", "interval", "classes", "horizon", "horizons", "feature_set", "name", "id",
-      "columns", "inputs", "output", "output_transform",
+      "columns", "inputs", "output", "output_transform", "missing",
     ]
 
     /// Parses a mapping document.
@@ -130,7 +137,8 @@ extension ModelImport {
         columns: try fields["columns"].map { try strings($0, key: "columns") },
         inputs: nil,
         output: try fields["output"].map { try reader.string($0, key: "output") },
-        transform: .none
+        transform: .none,
+        missing: nil
       )
       if let node = fields["inputs"] {
         guard mapping.columns == nil else {
@@ -161,6 +169,17 @@ extension ModelImport {
           )
         }
         mapping.transform = transform
+      }
+      if let node = fields["missing"] {
+        let text = try reader.string(node, key: "missing")
+        guard let choice = MissingValues(rawValue: text) else {
+          throw reader.error(
+            node,
+            "missing",
+            "'\(text.prefix(32))' is not one of \(MissingValues.allCases.map(\.rawValue).joined(separator: ", "))"
+          )
+        }
+        mapping.missing = choice
       }
       return mapping
     }

@@ -311,8 +311,19 @@ public enum ModelImport {
       ],
       calibration: calibration,
       outOfFold: outOfFold,
+      // LightGBM's trees route NaN down each split's default branch, as lightgbm itself does.
+      missingValues: (mapping.missing ?? (kind == .lightgbm ? .native : .exclude)).rawValue,
       provenance: provenance
     )
+    do {
+      try ServableModel.check(
+        missingValues: mapping.missing ?? .exclude,
+        manifest: manifest,
+        field: "missing"
+      )
+    } catch let error as VaneError {
+      throw invalid("mapping", "missing: \(error.message)")
+    }
     return Prepared(manifest: manifest, files: files, format: format, notes: notes)
   }
 

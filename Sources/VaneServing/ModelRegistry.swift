@@ -2,7 +2,7 @@ public import Foundation
 public import VaneBundle
 public import VaneCore
 internal import Synchronization
-internal import VaneFeatures
+public import VaneFeatures
 
 /// The predictor's loaded versions: ``RegistryState`` behind one `Mutex`, with the I/O its
 /// transitions ask for — bundles read and warmed on the blocking pool, drains timed, shadows
@@ -57,6 +57,8 @@ public final class ModelRegistry: Sendable {
     public var wait: Bool
     /// Expiry and out-of-distribution checks of the version.
     public var trust: TrustPolicy
+    /// What the version does with inputs with missing values (nil: the bundle's choice).
+    public var missingValues: MissingValues?
 
     public init(
       path: String,
@@ -67,9 +69,11 @@ public final class ModelRegistry: Sendable {
       shadow: Bool = false,
       wait: Bool = false,
       trust: TrustPolicy = .default,
-      runtime: ServableModel.Runtime = .native
+      runtime: ServableModel.Runtime = .native,
+      missingValues: MissingValues? = nil
     ) {
       self.runtime = runtime
+      self.missingValues = missingValues
       self.trust = trust
       self.path = path
       self.expectedManifestSHA256 = expectedManifestSHA256
@@ -170,6 +174,10 @@ public final class ModelRegistry: Sendable {
         "bundle \(bundle.manifest.id): model \(missing.name) has no ONNX export, so it cannot run on INFERENCE_RUNTIME_ONNX (train with export_onnx)"
       )
     }
+    if let choice = request.missingValues {
+      // Known from the manifest alone, as the runtime above.
+      try ServableModel.check(missingValues: choice, manifest: bundle.manifest, field: "missing")
+    }
     let modelID = request.modelID.isEmpty ? Self.defaultModelID(bundle.manifest) : request.modelID
     let version = request.version.isEmpty ? bundle.manifest.id : request.version
     let instance = try self.state.withLock {
@@ -189,7 +197,8 @@ public final class ModelRegistry: Sendable {
         version: version,
         shadow: request.shadow,
         trust: request.trust,
-        runtime: request.runtime
+        runtime: request.runtime,
+        missingValues: request.missingValues
       )
     }
     if request.wait {
@@ -221,12 +230,14 @@ public final class ModelRegistry: Sendable {
     version: String,
     shadow: Bool,
     trust: TrustPolicy,
-    runtime: ServableModel.Runtime
+    runtime: ServableModel.Runtime,
+    missingValues: MissingValues?
   ) async {
     do {
       let model = try await self.pool.run { () throws -> ServableModel in
         var model = try ServableModel(bundle: bundle, runtime: runtime)
         model.policy = trust
+        if let missingValues { try model.choose(missingValues: missingValues, field: "missing") }
         if trust.maxModelAge != nil, model.dataEnd == nil {
           throw VaneError(
             .failedPrecondition,
@@ -346,21 +357,26 @@ public final class ModelRegistry: Sendable {
 
   /// Feature set ids of the versions a request for `modelID` (pinned to a version or not) may
   /// route to: READY and weighted, or the pinned one.
-  /// - Returns: feature set id → the most bars one input of those versions is.
-  public func featureSets(modelID: String, pinned: String?) -> [String: Int] {
+  /// - Returns: feature set id → the most bars one input of those versions is, and whether one of
+  ///   them keeps inputs with missing values (their feature requests then ask for such bars).
+  public func featureSets(
+    modelID: String,
+    pinned: String?
+  ) -> [String: (bars: Int, keepsMissing: Bool)] {
     self.state.withLock { state in
       let infos = state.list().filter { info in
         (modelID.isEmpty || info.modelID == modelID) && info.status == .ready
           && (pinned.map { info.version == $0 } ?? (info.trafficPercent > 0 || info.shadow))
       }
-      var sets: [String: Int] = [:]
+      var sets: [String: (bars: Int, keepsMissing: Bool)] = [:]
       for info in infos {
         guard let model = state.model(modelID: info.modelID, version: info.version) else {
           continue
         }
-        sets[model.manifest.featureSet.id] = max(
-          sets[model.manifest.featureSet.id] ?? 1,
-          model.inputBars
+        let set = model.manifest.featureSet.id, known = sets[set] ?? (1, false)
+        sets[set] = (
+          max(known.bars, model.inputBars),
+          known.keepsMissing || model.missingValues.keepsRows
         )
       }
       return sets

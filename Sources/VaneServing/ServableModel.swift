@@ -1,7 +1,7 @@
 public import Foundation
 public import VaneBundle
 internal import VaneCore
-internal import VaneFeatures
+public import VaneFeatures
 internal import VaneModels
 internal import VaneONNXRuntime
 internal import VaneQuality
@@ -40,7 +40,11 @@ public struct ServableModel: Sendable {
   /// What this loaded version does about expiry and out-of-distribution inputs.
   public var policy: TrustPolicy = .default
 
-  private let scaler: FeatureScaler?
+  private var scaler: FeatureScaler?
+  /// What this version does with an input whose features are not all present: the bundle's
+  /// training choice (``MissingValues/exclude`` when it records none) unless
+  /// ``choose(missingValues:)`` overrode it.
+  public private(set) var missingValues: MissingValues
   private let calibration: Calibration
   /// Per horizon, in `horizons` order: the model that answers for it.
   private let served: [Int: Served]
@@ -92,6 +96,7 @@ public struct ServableModel: Sendable {
     self.manifest = manifest
     self.manifestSHA256 = bundle.manifestSHA256
     self.createdAt = Self.creationDate(manifest.created)
+    self.missingValues = manifest.missingValues.flatMap(MissingValues.init(rawValue:)) ?? .exclude
     let classes = manifest.task.classes, columns = manifest.featureSet.columns
     let name = "bundle \(manifest.id)"
     func fail(_ reason: String) -> VaneError {
@@ -101,7 +106,7 @@ public struct ServableModel: Sendable {
     guard !columns.isEmpty else { throw fail("feature_set.columns is empty") }
 
     // The scaler every base model reads through (written by the trainer as models/scaler.json).
-    let scalerFile = "models/scaler.json"
+    let scalerFile = Self.scalerFile
     if manifest.files.contains(where: { $0.path == scalerFile }) {
       let scaler: FeatureScaler
       do {
@@ -401,6 +406,67 @@ public struct ServableModel: Sendable {
       : Self.lastBars(features, count: count, bars: self.inputBars, width: self.columns.count)
   }
 
+  /// Overrides what this version does with inputs with missing values.
+  /// - Throws: INVALID_ARGUMENT naming `field`: NATIVE for a bundle without a model that handles
+  ///   missing values itself (a tree ensemble or an imported graph), IMPUTE for a bundle without
+  ///   a scaler. A bundle trained without imputation imputes its scaler's centers (the
+  ///   value its scaled inputs read as 0).
+  public mutating func choose(missingValues choice: MissingValues, field: String) throws {
+    try Self.check(missingValues: choice, manifest: self.manifest, field: field)
+    if choice == .impute, var scaler = self.scaler, scaler.impute == nil {
+      scaler.impute = scaler.center
+      self.scaler = scaler
+    }
+    self.missingValues = choice
+  }
+
+  /// Whether a bundle can be served with `choice`, from its manifest alone.
+  /// - Throws: what ``choose(missingValues:field:)`` throws.
+  public static func check(
+    missingValues choice: MissingValues,
+    manifest: BundleManifest,
+    field: String
+  ) throws {
+    switch choice {
+    case .exclude: break
+    case .native:
+      guard manifest.models.contains(where: { [.xgboost, .lightgbm, .onnx].contains($0.kind) })
+      else {
+        throw VaneError.invalidArgument(
+          field: field,
+          "NATIVE leaves missing values to models that handle them (tree ensembles), and bundle \(manifest.id) has none (\(manifest.models.map(\.kind.rawValue).joined(separator: ", "))); use IMPUTE"
+        )
+      }
+    case .impute:
+      guard manifest.files.contains(where: { $0.path == Self.scalerFile }) else {
+        throw VaneError.invalidArgument(
+          field: field,
+          "IMPUTE fills missing values from the bundle's scaler, and bundle \(manifest.id) has none (trained with scaler NONE and without missing IMPUTE)"
+        )
+      }
+    }
+  }
+
+  /// Where the trainer writes the scaler every base model reads through.
+  static let scalerFile = "models/scaler.json"
+
+  /// Throws FAILED_PRECONDITION naming the first input with a missing value and its columns when
+  /// this version excludes such inputs.
+  func checkMissing(_ features: [Double], count: Int) throws {
+    guard self.missingValues == .exclude,
+      let first = features.firstIndex(where: { !$0.isFinite })
+    else { return }
+    let width = self.columns.count, size = self.inputBars * width
+    let input = first / size
+    let missing = (input * size ..< (input + 1) * size).filter { !features[$0].isFinite }
+    let names = Set(missing.map { self.columns[$0 % width] }).sorted()
+    let shown = names.prefix(8).joined(separator: ", ") + (names.count > 8 ? ", …" : "")
+    throw VaneError(
+      .failedPrecondition,
+      "input \(input): \(names.count) column(s) missing (\(shown)); version \(self.manifest.id) excludes inputs with missing values (missing: exclude). Load it with missing IMPUTE, or NATIVE for tree models"
+    )
+  }
+
   // MARK: Answering
 
   /// Class probabilities from a model's output: as they are, or for head `head` of a sequence
@@ -416,20 +482,25 @@ public struct ServableModel: Sendable {
   /// missing value), at `horizons` (empty: every horizon), each input's answers in ascending
   /// horizon order. One-bar models read the last bar of each window.
   /// - Throws: INVALID_ARGUMENT for a wrong shape or a horizon the model does not serve;
-  ///   FAILED_PRECONDITION when a stack's inputs are not finite for a row (its volatility
+  ///   FAILED_PRECONDITION when an input has a missing value and the version excludes such
+  ///   inputs (``missingValues``), or a stack's inputs are not finite for a row (its volatility
   ///   column is missing).
   public func predict(
-    _ features: [Double],
+    _ input: [Double],
     count: Int,
     horizons wanted: [Int] = []
   ) throws -> [[HorizonOutput]] {
     let width = self.columns.count, k = self.classes.count, bars = self.inputBars
-    guard count > 0, features.count == count * bars * width else {
+    guard count > 0, input.count == count * bars * width else {
       throw VaneError.invalidArgument(
         field: "features",
-        "\(features.count) values are not \(count) inputs of \(bars) bar(s) of the model's \(width) columns"
+        "\(input.count) values are not \(count) inputs of \(bars) bar(s) of the model's \(width) columns"
       )
     }
+    try self.checkMissing(input, count: count)
+    // Imputed in raw units first, so every path (exports, stack volatility) reads the same row.
+    let features =
+      self.missingValues == .impute ? self.scaler.map { $0.imputing(batch: input) } ?? input : input
     let horizons = wanted.isEmpty ? self.horizons.sorted() : wanted.sorted()
     for horizon in horizons where self.served[horizon] == nil {
       throw VaneError.invalidArgument(

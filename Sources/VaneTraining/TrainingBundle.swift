@@ -1,7 +1,7 @@
 public import Foundation
 public import VaneBundle
 internal import VaneCore
-internal import VaneFeatures
+public import VaneFeatures
 internal import VaneModels
 internal import VaneONNX
 public import VaneQuality
@@ -27,6 +27,8 @@ public struct BundleRequest: Sendable {
   public var provenance: [String: String]
   /// The training spec as the API's JSON, stored as `spec.json` (nil: none).
   public var spec: Data?
+  /// What the models do with rows with a missing value (recorded as `missing_values`).
+  public var missingValues: MissingValues
 
   public init(
     id: String,
@@ -39,7 +41,8 @@ public struct BundleRequest: Sendable {
     calibration: CalibrationMethod = .auto,
     exportONNX: Bool = false,
     provenance: [String: String] = [:],
-    spec: Data? = nil
+    spec: Data? = nil,
+    missingValues: MissingValues = .exclude
   ) {
     self.id = id
     self.created = created
@@ -52,6 +55,7 @@ public struct BundleRequest: Sendable {
     self.exportONNX = exportONNX
     self.provenance = provenance
     self.spec = spec
+    self.missingValues = missingValues
   }
 }
 
@@ -351,6 +355,7 @@ public enum TrainingBundle {
       ),
       outOfFold: .init(file: "reports/oof_h\(primary.final.horizon).json"),
       reference: .init(file: TrainingReference.file),
+      missingValues: request.missingValues.rawValue,
       metrics: primary.metrics.filter { $0.value.isFinite },
       provenance: request.provenance.merging(
         [
@@ -387,7 +392,8 @@ public enum TrainingBundle {
       ONNXInputTransform(
         center: scaler?.center ?? [],
         scale: scaler?.scale ?? [],
-        zeroNonFinite: zero
+        zeroNonFinite: zero,
+        impute: scaler?.impute ?? []
       )
     }
     let metadata = [

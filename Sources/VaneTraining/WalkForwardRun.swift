@@ -49,6 +49,11 @@ public struct RunSpec: Sendable {
   /// Stacking: a logistic-regression meta-learner on the base models' OOF logits (and the
   /// `hvol_20` column when present), fitted walk-forward; nil: none.
   public var stacking: Stacking?
+  /// What rows with a missing feature value get: with ``MissingValues/impute`` every fold's
+  /// scaler (an identity scaler when the spec scales nothing) stores and applies the training
+  /// rows' column centers; otherwise NaN reaches the models (trees keep it, the others read the
+  /// scaled mean, 0).
+  public var missingValues: MissingValues
 
   public struct Stacking: Sendable {
     /// The column the meta-learner also reads: the regime its weighting of the bases may depend on.
@@ -77,13 +82,15 @@ public struct RunSpec: Sendable {
     plan: WalkForwardPlan,
     scaler: FeatureScaler.Method? = .standard,
     balancedClassWeights: Bool = false,
-    stacking: Stacking? = nil
+    stacking: Stacking? = nil,
+    missingValues: MissingValues = .exclude
   ) {
     self.models = models
     self.plan = plan
     self.scaler = scaler
     self.balancedClassWeights = balancedClassWeights
     self.stacking = stacking
+    self.missingValues = missingValues
   }
 }
 
@@ -273,15 +280,17 @@ public enum WalkForwardRun {
     try spec.plan.folds(openTimes: data.openTimes, labelEnds: data.labelEnds[h], barMs: data.barMs)
   }
 
-  /// The scaler fitted on `rows` (nil when the spec does not scale).
+  /// The scaler fitted on `rows` (nil when the spec neither scales nor imputes).
   static func scaler(_ spec: RunSpec, data: TrainingData, rows: [Int]) -> FeatureScaler? {
-    spec.scaler.map {
+    let impute = spec.missingValues == .impute
+    return (spec.scaler ?? (impute ? .identity : nil)).map {
       FeatureScaler.fit(
         method: $0,
         columns: data.columns,
         scaled: data.scaled,
         values: data.rows(rows),
-        rows: rows.count
+        rows: rows.count,
+        impute: impute
       )
     }
   }

@@ -77,6 +77,12 @@ struct DatasetCommand: AsyncParsableCommand {
   @Flag(name: .customLong("keep-incomplete"), help: "Keep rows with missing features or labels.")
   var keepIncomplete = false
 
+  @Option(
+    help:
+      "Rows whose only defect is a missing feature value: exclude (default), or keep them with NaN (native, impute)."
+  )
+  var missing = "exclude"
+
   @OptionGroup var client: FeatureClientOptions
 
   func request() throws -> Vane_V1_BuildDatasetRequest {
@@ -110,6 +116,7 @@ struct DatasetCommand: AsyncParsableCommand {
     if let to { request.range.end = try FeatureClientOptions.time(to, option: "--to") }
     request.includeForwardReturns = self.forwardReturns
     request.keepIncompleteRows = self.keepIncomplete
+    request.missingValues = try FeatureClientOptions.missingValues(self.missing)
     return request
   }
 
@@ -149,6 +156,9 @@ struct DatasetCommand: AsyncParsableCommand {
     var lines = [
       "\(self.out): \(summary.rowsEmitted) rows, \(summary.rowsExcluded) excluded, content sha256 \(summary.contentSha256)"
     ]
+    lines.append(
+      "  \(summary.completeRows) complete rows; \(summary.rowsWithMissingValues) with a missing feature value (\(summary.missingValues == .exclude ? "excluded; --missing native or impute keeps them" : "kept with NaN"))"
+    )
     for exclusion in summary.exclusions {
       lines.append("  excluded \(exclusion.symbol) \(exclusion.reason): \(exclusion.rows) rows")
     }

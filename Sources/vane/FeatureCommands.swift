@@ -47,6 +47,16 @@ struct FeatureClientOptions: ParsableArguments {
     }
     return interval.proto
   }
+
+  /// `--missing exclude|native|impute` as the wire value.
+  static func missingValues(_ name: String) throws -> Vane_V1_MissingValues {
+    guard let choice = MissingValues(rawValue: name) else {
+      throw ValidationError(
+        "--missing: '\(name)' is not one of \(MissingValues.allCases.map(\.rawValue).joined(separator: ", "))"
+      )
+    }
+    return .init(choice)
+  }
 }
 
 /// `vane features SYMBOL`: the online feature vector of one bar, or a feature set's definition.

@@ -150,6 +150,12 @@ struct ModelsCommand: AsyncParsableCommand {
     @Flag(help: "Start as a shadow (mirrored traffic, no weight).")
     var shadow = false
 
+    @Option(
+      help:
+        "Inputs with missing values: exclude (refuse), native (NaN to tree models), impute (the scaler's centers); default: the bundle's training choice."
+    )
+    var missing: String?
+
     @OptionGroup var client: PredictorClientOptions
 
     func run() async throws {
@@ -157,6 +163,7 @@ struct ModelsCommand: AsyncParsableCommand {
         self.bundle.hasPrefix("/")
         ? self.bundle : FileManager.default.currentDirectoryPath + "/" + self.bundle
       let metadata = try self.client.metadata
+      let missing = try self.missing.map(FeatureClientOptions.missingValues) ?? .unspecified
       let version = try await self.client.withClient { client, options in
         try await client.loadModel(
           .with {
@@ -165,6 +172,7 @@ struct ModelsCommand: AsyncParsableCommand {
             $0.version = self.version
             $0.replace = self.replace
             $0.shadow = self.shadow
+            $0.missing = missing
             $0.wait = true
           },
           metadata: metadata,

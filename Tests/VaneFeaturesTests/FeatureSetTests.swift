@@ -231,7 +231,11 @@ struct ScalerTests {
     case .robust:
       #expect(scaler.center[1] == 30)
       #expect(scaler.scale[1] == 40 - 20)
+    case .identity:
+      Issue.record("not an argument")
     }
+    #expect(scaler.impute == nil)
+    #expect(scaler.transform(row: [.nan, 1, 1])[0].isNaN)  // no imputation asked: NaN stays
     #expect(scaler.scale[2] == 1)  // constant column: scale 1, never a division by zero
     let batch = scaler.transform(batch: Self.values)
     for r in 0 ..< 5 {
@@ -242,6 +246,42 @@ struct ScalerTests {
     #expect(throws: (any Error).self) {
       _ = try FeatureScaler.decode(
         Data(#"{"method":"standard","columns":["a"],"center":[0],"scale":[0],"fittedRows":1}"#.utf8)
+      )
+    }
+  }
+
+  @Test(
+    "Imputing scalers replace a missing value by the fit rows' mean (median for robust) before scaling, unscaled columns too; JSON round trip",
+    arguments: [
+      (FeatureScaler.Method.standard, [2.5, 220, 0.5]), (.robust, [2.5, 30, 0.5]),
+      (.identity, [2.5, 220, 0.5]),
+    ]
+  )
+  func impute(method: FeatureScaler.Method, fill: [Double]) throws {
+    // Column a's finite values are 1…4 (one NaN), b's 10, 20, 30, 1000, 40, c is constant.
+    let scaler = FeatureScaler.fit(
+      method: method,
+      columns: ["a", "b", "c"],
+      scaled: [true, true, false],
+      values: Self.values,
+      rows: 5,
+      impute: true
+    )
+    #expect(scaler.impute == fill)
+    if method == .identity { #expect(scaler.center == [0, 0, 0] && scaler.scale == [1, 1, 1]) }
+    let row = scaler.transform(row: [.nan, .infinity, -.infinity])
+    let expected = (0 ..< 3).map { (fill[$0] - scaler.center[$0]) / scaler.scale[$0] }
+    #expect(zip(row, expected).allSatisfy { $0.bitPattern == $1.bitPattern })
+    #expect(scaler.transform(row: [7, 8, 9]) == scaler.transform(batch: [7, 8, 9]))
+    #expect(scaler.imputing(batch: [.nan, 1, .nan]) == [fill[0], 1, fill[2]])
+    #expect(scaler.selecting(["c", "a"])?.impute == [fill[2], fill[0]])
+    #expect(try FeatureScaler.decode(try scaler.json()) == scaler)
+    #expect(throws: (any Error).self) {
+      _ = try FeatureScaler.decode(
+        Data(
+          #"{"method":"standard","columns":["a"],"center":[0],"scale":[1],"fittedRows":1,"impute":[1,2]}"#
+            .utf8
+        )
       )
     }
   }
@@ -292,5 +332,60 @@ struct DatasetTests {
     a.update(block)
     b.update(again.block(0 ..< again.rowCount))
     #expect(a.finalize() == b.finalize() && dataset.id == again.id)
+  }
+
+  @Test(
+    "A reference that stops: EXCLUDE drops the rows after it, NATIVE and IMPUTE keep them with NaN in that reference's columns only, and every choice counts both",
+    arguments: [MissingValues.native, .impute]
+  )
+  func referenceStops(keeping choice: MissingValues) throws {
+    let stop: Int64 = 1_656_633_600_000  // BNB's candles end 2022-07-01
+    let candles = { (symbol: String) -> [Candle] in
+      let series = RealSeries.hourly[symbol]!
+      return symbol == "BNBUSDT" ? series.filter { $0.openTime < stop } : series
+    }
+    func spec(_ missing: MissingValues) -> DatasetSpec {
+      DatasetSpec(
+        symbols: ["BTCUSDT"],
+        interval: .h1,
+        featureSet: .v1,
+        labels: LabelSpec(kind: .binary, horizons: [5]),
+        from: 1_640_995_200_000,
+        to: 1_672_531_200_000,
+        missingValues: missing
+      )
+    }
+    let excluded = try Dataset.build(spec(.exclude), candles: candles)
+    let kept = try Dataset.build(spec(choice), candles: candles)
+    // Half a year of BTC rows lost only to BNB: what the issue saw erase datasets.
+    #expect(excluded.rowsWithMissingValues > 4_000)
+    #expect(excluded.rowCount == excluded.completeRows)
+    #expect(excluded.exclusions.contains { $0.reason == .missingFeature && $0.rows >= 4_000 })
+    #expect(kept.completeRows == excluded.completeRows)
+    #expect(kept.rowsWithMissingValues == excluded.rowsWithMissingValues)
+    #expect(kept.rowCount == kept.completeRows + kept.rowsWithMissingValues)
+    #expect(!kept.exclusions.contains { $0.reason == .missingFeature })
+    #expect(kept.id != excluded.id)
+
+    let names = FeatureSet.v1.columnNames, width = names.count
+    let all = kept.block(0 ..< kept.rowCount), complete = excluded.block(0 ..< excluded.rowCount)
+    var rest = 0
+    for r in 0 ..< kept.rowCount {
+      let row = all.features[(r * width) ..< ((r + 1) * width)]
+      let missing = names.indices.filter { !row[row.startIndex + $0].isFinite }
+      if missing.isEmpty {
+        // A complete row is the excluding dataset's row, bit for bit.
+        let e = rest
+        rest += 1
+        #expect(complete.openTimes[e] == all.openTimes[r])
+        let same = complete.features[(e * width) ..< ((e + 1) * width)]
+        #expect(zip(row, same).allSatisfy { $0.bitPattern == $1.bitPattern })
+      } else {
+        #expect(all.openTimes[r] >= stop)
+        #expect(missing.allSatisfy { names[$0].hasPrefix("bnb_") })
+        #expect(all.labels[0][r] >= 0)
+      }
+    }
+    #expect(rest == excluded.rowCount)
   }
 }

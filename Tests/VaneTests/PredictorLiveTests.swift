@@ -383,6 +383,108 @@ struct PredictorLiveTests {
   }
 }
 
+/// A cross-asset reference that stops: what each version's missing-values choice does with the
+/// bars after it, over the wire from a real feature service.
+@Suite("Predictor: missing values", .timeLimit(.minutes(5)))
+struct PredictorMissingValuesTests {
+  @Test(
+    "BNB stops: an EXCLUDE version refuses the later BTC bars naming the columns, an IMPUTE version of the same bundle answers them, NATIVE is refused for a logistic regression",
+    .enabled(if: MarketData.available)
+  )
+  func referenceStops() async throws {
+    let path = try await BlockingPool.shared.run { try PredictorLiveTests.realFeatureBundle() }
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-missing-feature-\(UUID().uuidString)"
+    )
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let info = RuntimeInfo(
+      kind: .feature,
+      configuredAddress: "127.0.0.1:0",
+      dataDirectory: directory.path,
+      tls: false,
+      adminAuth: .loopbackOnly
+    )
+    let hour: Int64 = 3_600_000
+    let start = MarketData.end - 2_000 * hour, stop = MarketData.end - 300 * hour
+    let complete = MarketData.end - 400 * hour, late = MarketData.end - 200 * hour
+    try await withServer(.shim, services: [try FeatureServiceImplementation(runtime: info)]) {
+      featureClient,
+      handle in
+      let features = Vane_V1_FeatureService.Client(wrapping: featureClient)
+      try await FeatureVectorTests.ingest(features, ["BTCUSDT", "ETHUSDT", "SOLUSDT"], from: start)
+      try await FeatureVectorTests.ingest(features, ["BNBUSDT"], from: start, until: stop)
+      let upstream = try UpstreamClient(
+        address: "127.0.0.1:\(handle.port!)",
+        name: "feature service"
+      )
+      let predictor = PredictorLiveTests.predictor(
+        log: nil,
+        features: upstream,
+        config: PredictorConfig(featureDeadline: .seconds(60))
+      )
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await upstream.run() }
+        defer { upstream.client.beginGracefulShutdown() }
+        try await PredictorLiveTests.serve(predictor) { client in
+          func load(
+            _ version: String,
+            _ missing: Vane_V1_MissingValues
+          ) async throws
+            -> Vane_V1_ModelVersion
+          {
+            try await client.loadModel(
+              .with {
+                $0.bundlePath = path
+                $0.modelID = "btc"
+                $0.version = version
+                $0.missing = missing
+                $0.wait = true
+              }
+            )
+          }
+          let strict = try await load("strict", .unspecified)
+          let filled = try await load("filled", .impute)
+          #expect(strict.missing == .exclude && filled.missing == .impute)
+          let native = await #expect(throws: RPCError.self) {
+            try await load("native", .native)
+          }
+          #expect(native?.code == .invalidArgument && native?.message.contains("missing") == true)
+
+          func predict(_ version: String, at bar: Int64) async throws -> Vane_V1_PredictResponse {
+            try await client.predict(
+              .with {
+                $0.model.modelID = "btc"
+                $0.model.version = version
+                $0.market.market = FeatureVectorTests.market
+                $0.market.bar.asOf = .init(unixMilliseconds: bar)
+              }
+            )
+          }
+          // Before BNB stopped both answer, the same.
+          let a = try await predict("strict", at: complete)
+          let b = try await predict("filled", at: complete)
+          #expect(a.predictions.map(\.calibrated) == b.predictions.map(\.calibrated))
+          // After it, only the version that keeps such inputs.
+          let refused = await #expect(throws: RPCError.self) {
+            try await predict("strict", at: late)
+          }
+          #expect(
+            refused?.code == .failedPrecondition && refused?.message.contains("bnb_") == true,
+            "\(refused?.message ?? "")"
+          )
+          let answered = try await predict("filled", at: late)
+          #expect(try answered.asOf.unixMilliseconds(field: "as_of") == late)
+          #expect(
+            answered.predictions.allSatisfy {
+              $0.calibrated.probabilities.allSatisfy(\.isFinite)
+            }
+          )
+        }
+      }
+    }
+  }
+}
+
 /// `vane serve predictor` killed with SIGKILL while a load runs: what it logged is intact,
 /// and a new process (and joiner) carries on from it.
 @Suite("Predictor: kill -9 and restart", .timeLimit(.minutes(5)))

@@ -6,11 +6,13 @@ import Synchronization
 import Testing
 import VaneBundle
 import VaneCore
+import VaneFeatures
 import VaneMetrics
 import VaneModels
 import VaneTraining
 import VaneProto
 import VaneRuntime
+import VaneServing
 import VaneTestSupport
 import FeatureService
 import GatekeeperService
@@ -285,6 +287,7 @@ struct TrainingSpecTests {
         && resolved.spec.device == .cpu
     )
     #expect(resolved.horizons == [5, 12] && resolved.threads == 2 && resolved.interval == "1h")
+    #expect(resolved.spec.missing == .exclude && resolved.run.missingValues == .exclude)
     // Resolving again changes nothing: the resolved spec is a fixed point.
     #expect(try resolved.spec.resolved(defaultThreads: 2).spec == resolved.spec)
   }
@@ -344,6 +347,13 @@ struct TrainingSpecTests {
         { @Sendable (s: inout Vane_V1_TrainingSpec) in
           s.models[1].lstm = .with { $0.training.precision = .float32 }
         }, "spec.models[1].lstm.training.precision"
+      ),
+      (
+        { @Sendable (s: inout Vane_V1_TrainingSpec) in
+          s.missing = .native
+          s.models.removeFirst()  // the XGBoost model
+          s.stacking.enabled = false
+        }, "spec.missing"
       ),
     ] as [(@Sendable (inout Vane_V1_TrainingSpec) -> Void, String)]
   )
@@ -446,6 +456,7 @@ struct TrainerServiceTests {
   /// feature service holding the candles and a gatekeeper, both reached by address over the shim.
   static func withStack<R: Sendable>(
     directory: URL? = nil,
+    bnbUntil: Int64 = .max,
     _ body: @Sendable (Client, TrainerServiceImplementation) async throws -> R
   ) async throws -> R {
     let root =
@@ -473,7 +484,8 @@ struct TrainerServiceTests {
         (try? await features.getCoverage(.with { $0.symbols = ["BTCUSDT"] }))?.series.isEmpty
         == false
       if !stored {
-        try await FeatureVectorTests.ingest(features, ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"])
+        try await FeatureVectorTests.ingest(features, ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+        try await FeatureVectorTests.ingest(features, ["BNBUSDT"], until: bnbUntil)
       }
       return try await withServer(
         .shim,
@@ -630,6 +642,38 @@ struct TrainerServiceTests {
           && job.modelMetrics.allSatisfy { ($0.oofMetrics["auc"] ?? 0) > 0.4 }
       )
       return job.id
+    }
+  }
+
+  @Test(
+    "missing: IMPUTE keeps the BTC rows after a reference stops, the bundle records the choice, the imputation and what each choice kept"
+  )
+  func imputes() async throws {
+    let stop: Int64 = 1_717_200_000_000  // BNB's candles end 2024-06-01
+    try await Self.withStack(bnbUntil: stop) { client, _ in
+      var spec = Self.spec(models: [
+        .with {
+          $0.name = "logreg"
+          $0.kind = .logisticRegression
+        }
+      ])
+      spec.stacking.enabled = false
+      spec.skipEvaluation = true
+      spec.missing = .impute
+      let queued = try await client.startTraining(.with { $0.spec = spec })
+      #expect(queued.spec.missing == .impute)
+      let (job, _) = try await Self.follow(client, queued.id)
+      #expect(job.state == .succeeded, "\(job.error)")
+      let bundle = try ModelBundle.open(path: job.bundle.path)
+      let provenance = bundle.manifest.provenance
+      #expect(bundle.manifest.missingValues == "impute" && provenance["missing_values"] == "impute")
+      let complete = try #require(provenance["rows_complete"].flatMap { Int($0) })
+      let withMissing = try #require(provenance["rows_with_missing_values"].flatMap { Int($0) })
+      // Seven months of hourly BTC rows after BNB stopped, kept.
+      #expect(withMissing > 4_000 && provenance["rows"] == "\(complete + withMissing)")
+      let scaler = try FeatureScaler.decode(try bundle.data("models/scaler.json"))
+      #expect(scaler.impute?.count == scaler.columns.count)
+      #expect(try ServableModel(bundle: bundle).missingValues == .impute)
     }
   }
 

@@ -17,7 +17,8 @@ struct ServableModelTests {
   static func bundle(
     _ models: [ModelSpec],
     stack: Bool,
-    onnx: Bool = false
+    onnx: Bool = false,
+    missing: MissingValues = .exclude
   ) throws -> (
     data: TrainingData, final: FinalFit, bundle: ModelBundle, cleanup: @Sendable () -> Void
   ) {
@@ -31,7 +32,8 @@ struct ServableModelTests {
         embargoBars: 1,
         validationBars: 30
       ),
-      stacking: stack ? .init(minimumFolds: 2) : nil
+      stacking: stack ? .init(minimumFolds: 2) : nil,
+      missingValues: missing
     )
     let runs = try WalkForwardRun.run(spec, data: data)
     let final = try WalkForwardRun.fitFinal(spec, data: data, runs: runs)
@@ -49,7 +51,8 @@ struct ServableModelTests {
       featureSetID: "test",
       featureSetSHA256: String(repeating: "0", count: 64),
       calibration: .temperature,
-      exportONNX: onnx
+      exportONNX: onnx,
+      missingValues: missing
     )
     _ = try TrainingBundle.write(request, data: data, runs: runs, final: final, to: path)
     return (
@@ -106,6 +109,15 @@ struct ServableModelTests {
     }
   }
 
+  /// A bundle served as the trainer's final models read missing values: NaN to trees, the scaled
+  /// center (0) to the others (NATIVE; IMPUTE, which is the same for them, without a tree).
+  static func served(_ bundle: ModelBundle) throws -> ServableModel {
+    var model = try ServableModel(bundle: bundle)
+    let trees = bundle.manifest.models.contains { $0.kind == .xgboost }
+    try model.choose(missingValues: trees ? .native : .impute, field: "missing")
+    return model
+  }
+
   /// Rows to predict: the data's own, with missing values in some.
   static func rows(_ data: TrainingData, count: Int) -> [Double] {
     var rows = Array(data.features[0 ..< (count * data.columns.count)])
@@ -123,7 +135,7 @@ struct ServableModelTests {
     )
     defer { cleanup() }
     #expect(bundle.manifest.models.allSatisfy { $0.role == .single })
-    let servable = try ServableModel(bundle: bundle)
+    let servable = try Self.served(bundle)
     let n = 50
     let rows = Self.rows(data, count: n)
     let answers = try servable.predict(rows, count: n)
@@ -160,7 +172,7 @@ struct ServableModelTests {
   func stacked() async throws {
     let (data, final, bundle, cleanup) = try await Self.bundleOffPool(Self.models(), stack: true)
     defer { cleanup() }
-    let servable = try ServableModel(bundle: bundle)
+    let servable = try Self.served(bundle)
     #expect(Set(servable.modelKinds) == [.logisticRegression, .xgboost, .mlp, .stack])
     let n = 60, width = data.columns.count
     let rows = Self.rows(data, count: n)
@@ -338,12 +350,19 @@ struct ServableModelTests {
   )
   func onnxParity() async throws {
     var cases: [ONNXRuntimeHarness.Case] = []
-    for model in Self.models() {
+    // Trained with IMPUTE too: the export's graph imputes the scaler's values before scaling,
+    // which for XGBoost differs from routing NaN.
+    let trained =
+      Self.models().map { ($0, MissingValues.exclude) } + [
+        (Self.models()[1], .impute), (Self.models()[0], .impute),
+      ]
+    for (model, missing) in trained {
       let (data, _, bundle, cleanup) = try await BlockingPool.shared.run {
-        try Self.bundle([model], stack: false, onnx: true)
+        try Self.bundle([model], stack: false, onnx: true, missing: missing)
       }
       defer { cleanup() }
-      let served = try ServableModel(bundle: bundle)
+      let served = missing == .impute ? try ServableModel(bundle: bundle) : try Self.served(bundle)
+      #expect(served.missingValues == missing || missing == .exclude)
       let count = 200
       let rows = Self.rows(data, count: count)
       let horizon = data.horizons[0]
@@ -351,7 +370,7 @@ struct ServableModelTests {
       let entry = try #require(bundle.manifest.models.first { $0.horizons == [horizon] })
       cases.append(
         .init(
-          name: model.name,
+          name: "\(model.name)-\(missing)",
           model: try bundle.data(try #require(entry.onnx)),
           input: "features",
           inputShape: [count, data.columns.count],
@@ -392,7 +411,7 @@ struct ServableModelTests {
       stack: false
     )
     defer { cleanup() }
-    let model = try ServableModel(bundle: bundle)
+    let model = try Self.served(bundle)
     #expect(model.inputBars == 4)
     let width = data.columns.count
     let windows = data.windows(length: 4)
@@ -427,6 +446,56 @@ struct ServableModelTests {
     #expect(throws: VaneError.self) {
       try model.predict(Array(data.features[0 ..< width]), count: 1)
     }
+  }
+
+  @Test(
+    "Missing values: the trained choice is recorded and loaded; EXCLUDE refuses naming the columns; NATIVE needs a tree; IMPUTE fills with the stored training means, or the scaler's centers"
+  )
+  func missingChoices() async throws {
+    let logreg = Self.models()[0], xgb = Self.models()[1]
+    let (data, final, plain, cleanup) = try await BlockingPool.shared.run {
+      try Self.bundle([logreg], stack: false)
+    }
+    defer { cleanup() }
+    var model = try ServableModel(bundle: plain)
+    #expect(plain.manifest.missingValues == "exclude" && model.missingValues == .exclude)
+    let width = data.columns.count
+    var row = Array(data.features[0 ..< width])
+    row[1] = .nan
+    let refusal = try #require(throws: VaneError.self) { try model.predict(row, count: 1) }
+    #expect(refusal.code == .failedPrecondition && refusal.message.contains(data.columns[1]))
+    let native = try #require(throws: VaneError.self) {
+      try model.choose(missingValues: .native, field: "missing")
+    }
+    #expect(native.code == .invalidArgument && native.message.contains("logistic_regression"))
+    // A bundle trained without imputation fills the scaler's centers: the scaled 0 its models
+    // read for a missing value in training.
+    try model.choose(missingValues: .impute, field: "missing")
+    var centered = row
+    centered[1] = try #require(final.scaler).center[1]
+    #expect(try model.predict(row, count: 1) == model.predict(centered, count: 1))
+
+    // Trained with IMPUTE: the scaler stores the final window's training means.
+    let (_, imputedFinal, imputed, cleanupImputed) = try await BlockingPool.shared.run {
+      try Self.bundle([xgb], stack: false, missing: .impute)
+    }
+    defer { cleanupImputed() }
+    #expect(imputed.manifest.missingValues == "impute")
+    let scaler = try #require(imputedFinal.scaler)
+    let train = imputedFinal.window.trainRows.map { data.features[$0 * width + 1] }
+      .filter(\.isFinite)
+    let mean = train.reduce(0, +) / Double(train.count)
+    #expect(abs(try #require(scaler.impute)[1] - mean) <= 1e-12 * max(1, abs(mean)))
+    let trees = try ServableModel(bundle: imputed)
+    #expect(trees.missingValues == .impute)
+    var filled = row
+    filled[1] = scaler.impute![1]
+    #expect(try trees.predict(row, count: 1) == trees.predict(filled, count: 1))
+    // The same trees may route NaN instead.
+    var routed = trees
+    try routed.choose(missingValues: .native, field: "missing")
+    #expect(routed.missingValues == .native)
+    _ = try routed.predict(row, count: 1)
   }
 
   @Test("A stack over an LSTM and a logistic regression serves every horizon from windows")

@@ -43,6 +43,9 @@ public struct DatasetSpec: Sendable {
   public var restrictLabelsToRange: Bool
   /// Keep incomplete rows (NaN features, -1 labels); they are still counted per reason.
   public var keepIncompleteRows: Bool
+  /// Rows whose only defect is a missing feature value (label resolved): left out
+  /// (``MissingValues/exclude``) or kept with NaN.
+  public var missingValues: MissingValues
 
   public init(
     symbols: [String],
@@ -52,7 +55,8 @@ public struct DatasetSpec: Sendable {
     from: Int64 = .min,
     to: Int64 = .max,
     restrictLabelsToRange: Bool = false,
-    keepIncompleteRows: Bool = false
+    keepIncompleteRows: Bool = false,
+    missingValues: MissingValues = .exclude
   ) {
     self.symbols = symbols
     self.interval = interval
@@ -62,6 +66,7 @@ public struct DatasetSpec: Sendable {
     self.to = to
     self.restrictLabelsToRange = restrictLabelsToRange
     self.keepIncompleteRows = keepIncompleteRows
+    self.missingValues = missingValues
   }
 
   /// Canonical text of the spec (part of the dataset id).
@@ -81,6 +86,8 @@ public struct DatasetSpec: Sendable {
       "from=\(self.from)", "to=\(self.to)", "restrict=\(self.restrictLabelsToRange)",
       "keep=\(self.keepIncompleteRows)",
     ].joined(separator: "\n")
+      // Only a choice other than the default enters the id, so earlier datasets keep theirs.
+      + (self.missingValues == .exclude ? "" : "\nmissing=\(self.missingValues.rawValue)")
   }
 }
 
@@ -97,6 +104,11 @@ public struct Dataset: Sendable {
   public let id: String
   /// Upper bound on rows before exclusions.
   public let candidateRows: Int
+  /// Rows with every feature and their labels: what every ``MissingValues`` choice keeps.
+  public let completeRows: Int
+  /// Rows whose only defect is a missing feature value (labels resolved): kept by
+  /// ``MissingValues/native`` and ``MissingValues/impute``, left out by ``MissingValues/exclude``.
+  public let rowsWithMissingValues: Int
 
   /// Computes features and labels for every symbol and picks the rows.
   /// - Parameters:
@@ -130,7 +142,7 @@ public struct Dataset: Sendable {
 
     var chosen: [(symbol: Int, row: Int, time: Int64)] = []
     var exclusions: [String: ExclusionCount] = [:]
-    var candidates = 0
+    var candidates = 0, complete = 0, withMissing = 0
     for (s, frame) in frames.enumerated() {
       for r in 0 ..< frame.rowCount {
         let t = frame.openTimes[r]
@@ -142,14 +154,26 @@ public struct Dataset: Sendable {
         }
         candidates += 1
         var reason: ExclusionReason?
+        let unresolved = horizons.first(where: { $0.label[r] < 0 })
         switch frame.status[r] {
         case .complete:
-          if let unresolved = horizons.first(where: { $0.label[r] < 0 }) {
+          if let unresolved {
             reason = unresolved.blockedByGap[r] ? .gap : .labelUnavailable
+          } else {
+            complete += 1
           }
         case .warmup: reason = .warmup
         case .gap: reason = .gap
-        case .missingFeature: reason = .missingFeature
+        case .missingFeature:
+          if unresolved == nil {
+            withMissing += 1
+            // Kept with its NaNs: not an exclusion.
+            if spec.missingValues.keepsRows {
+              chosen.append((s, r, t))
+              continue
+            }
+          }
+          reason = .missingFeature
         }
         if let reason {
           Self.count(&exclusions, reason, frame.symbol, t)
@@ -184,7 +208,9 @@ public struct Dataset: Sendable {
         )
       },
       id: hasher.finalize().hexString,
-      candidateRows: candidates
+      candidateRows: candidates,
+      completeRows: complete,
+      rowsWithMissingValues: withMissing
     )
   }
 

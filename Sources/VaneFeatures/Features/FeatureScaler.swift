@@ -10,6 +10,8 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
     /// Center = median, scale = interquartile range (75th − 25th percentile, linear
     /// interpolation between order statistics), robust to the fat tails of returns.
     case robust
+    /// Center 0, scale 1: no scaling, a scaler kept for its ``FeatureScaler/impute`` values.
+    case identity
   }
 
   public var method: Method
@@ -18,31 +20,49 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
   public var scale: [Double]
   /// Rows the fit used.
   public var fittedRows: Int
+  /// Raw values that replace a missing (non-finite) input before scaling, per column: the fit
+  /// rows' mean (standard, identity) or median (robust) of its finite values. nil: missing values
+  /// stay NaN (the bundle was trained with `missing: exclude` or `native`).
+  public var impute: [Double]?
 
   /// Fits on the rows of a row-major matrix (`values.count == rows × columns.count`), skipping
   /// non-finite values per column. A column with zero spread (or no finite values) gets scale 1
-  /// so it never divides by zero; `scaled[c] == false` keeps it as is.
+  /// so it never divides by zero; `scaled[c] == false` keeps it as is. With `impute`, each
+  /// column's replacement for missing values is its mean (median for robust) over the rows.
   public static func fit(
     method: Method,
     columns: [String],
     scaled: [Bool],
     values: [Double],
-    rows: Int
+    rows: Int,
+    impute: Bool = false
   ) -> FeatureScaler {
     precondition(values.count == rows * columns.count && scaled.count == columns.count)
     var center = [Double](repeating: 0, count: columns.count)
     var scale = [Double](repeating: 1, count: columns.count)
     var column = [Double]()
     column.reserveCapacity(rows)
-    for c in columns.indices where scaled[c] {
+    var fill = [Double](repeating: 0, count: columns.count)
+    for c in columns.indices where scaled[c] || impute {
       column.removeAll(keepingCapacity: true)
       for r in 0 ..< rows {
         let value = values[r * columns.count + c]
         if value.isFinite { column.append(value) }
       }
       guard !column.isEmpty else { continue }
+      if impute {
+        // Unscaled columns and the identity method have no center to reuse.
+        if method == .robust {
+          column.sort()
+          fill[c] = Statistics.quantile(sorted: column, 0.5)
+        } else {
+          fill[c] = column.reduce(0, +) / Double(column.count)
+        }
+      }
+      guard scaled[c], method != .identity else { continue }
       let spread: Double
       switch method {
+      case .identity: continue
       case .standard:
         // Two passes: the mean first, then squared deviations (no cancellation).
         let mean = column.reduce(0, +) / Double(column.count)
@@ -62,24 +82,40 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
       columns: columns,
       center: center,
       scale: scale,
-      fittedRows: rows
+      fittedRows: rows,
+      impute: impute ? fill : nil
     )
   }
 
-  /// One row scaled.
+  /// One row scaled (missing values imputed first when the scaler imputes).
   public func transform(row: [Double]) -> [Double] {
     precondition(row.count == self.columns.count)
-    return row.indices.map { (row[$0] - self.center[$0]) / self.scale[$0] }
+    return self.transform(batch: row)
   }
 
   /// A row-major batch scaled; equal to scaling each row on its own.
   public func transform(batch values: [Double]) -> [Double] {
     let width = self.columns.count
     precondition(values.count % max(width, 1) == 0)
-    var out = values
+    var out = self.imputing(batch: values)
     out.withUnsafeMutableBufferPointer { out in
       for start in stride(from: 0, to: out.count, by: width) {
         for c in 0 ..< width { out[start + c] = (out[start + c] - self.center[c]) / self.scale[c] }
+      }
+    }
+    return out
+  }
+
+  /// A row-major batch with each non-finite value replaced by its column's ``impute`` value
+  /// (unchanged when the scaler does not impute).
+  public func imputing(batch values: [Double]) -> [Double] {
+    guard let impute = self.impute else { return values }
+    let width = self.columns.count
+    precondition(values.count % max(width, 1) == 0)
+    var out = values
+    out.withUnsafeMutableBufferPointer { out in
+      for start in stride(from: 0, to: out.count, by: width) {
+        for c in 0 ..< width where !out[start + c].isFinite { out[start + c] = impute[c] }
       }
     }
     return out
@@ -91,18 +127,20 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
       self.columns.enumerated().map { ($1, $0) },
       uniquingKeysWith: { first, _ in first }
     )
-    var center: [Double] = [], scale: [Double] = []
+    var center: [Double] = [], scale: [Double] = [], impute: [Double] = []
     for column in wanted {
       guard let i = index[column] else { return nil }
       center.append(self.center[i])
       scale.append(self.scale[i])
+      if let fill = self.impute { impute.append(fill[i]) }
     }
     return FeatureScaler(
       method: self.method,
       columns: wanted,
       center: center,
       scale: scale,
-      fittedRows: self.fittedRows
+      fittedRows: self.fittedRows,
+      impute: self.impute == nil ? nil : impute
     )
   }
 
@@ -117,13 +155,14 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
   public static func decode(_ data: Data) throws -> FeatureScaler {
     let scaler = try JSONDecoder().decode(FeatureScaler.self, from: data)
     guard scaler.center.count == scaler.columns.count, scaler.scale.count == scaler.columns.count,
-      scaler.scale.allSatisfy({ $0.isFinite && $0 != 0 }), scaler.center.allSatisfy(\.isFinite)
+      scaler.scale.allSatisfy({ $0.isFinite && $0 != 0 }), scaler.center.allSatisfy(\.isFinite),
+      scaler.impute.map({ $0.count == scaler.columns.count && $0.allSatisfy(\.isFinite) }) ?? true
     else {
       throw DecodingError.dataCorrupted(
         .init(
           codingPath: [],
           debugDescription:
-            "scaler: center and scale must have one finite value per column, scale non-zero"
+            "scaler: center, scale (and impute) must have one finite value per column, scale non-zero"
         )
       )
     }

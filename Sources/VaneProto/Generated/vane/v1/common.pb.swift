@@ -186,6 +186,66 @@ public nonisolated enum Vane_V1_LabelKind: SwiftProtobuf.Enum, Swift.CaseIterabl
 }
 
 /// The learning algorithm of one model inside a bundle.
+/// What a model does with a row whose feature values are not all present (a
+/// cross-asset reference that stopped, a zero division): chosen by the training
+/// spec, recorded in the bundle, and overridable when a predictor loads it.
+public nonisolated enum Vane_V1_MissingValues: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Not set: EXCLUDE in a training spec or dataset; the bundle's own choice
+  /// when a predictor loads a version.
+  case unspecified // = 0
+
+  /// Rows with a missing value are left out of datasets, and a predictor
+  /// refuses them (FAILED_PRECONDITION naming the columns).
+  case exclude // = 1
+
+  /// Rows are kept with NaN and every model handles it its own way: tree
+  /// ensembles route it down each split's learned default branch; logistic
+  /// regression, the MLP and the LSTM read the training center (the scaled 0).
+  /// Needs at least one tree model.
+  case native // = 2
+
+  /// Rows are kept; each missing value is replaced, for every model, by the
+  /// training rows' center of its column (mean, or median with the robust
+  /// scaler), stored in the bundle's scaler as `impute`.
+  case impute // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .exclude
+    case 2: self = .native
+    case 3: self = .impute
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .exclude: return 1
+    case .native: return 2
+    case .impute: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Vane_V1_MissingValues] = [
+    .unspecified,
+    .exclude,
+    .native,
+    .impute,
+  ]
+
+}
+
 public nonisolated enum Vane_V1_ModelKind: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
 
@@ -1271,6 +1331,10 @@ nonisolated extension Vane_V1_Interval: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Vane_V1_LabelKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LABEL_KIND_UNSPECIFIED\0\u{1}LABEL_KIND_BINARY_DIRECTION\0\u{1}LABEL_KIND_THREE_CLASS\0")
+}
+
+nonisolated extension Vane_V1_MissingValues: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MISSING_VALUES_UNSPECIFIED\0\u{1}MISSING_VALUES_EXCLUDE\0\u{1}MISSING_VALUES_NATIVE\0\u{1}MISSING_VALUES_IMPUTE\0")
 }
 
 nonisolated extension Vane_V1_ModelKind: SwiftProtobuf._ProtoNameProviding {

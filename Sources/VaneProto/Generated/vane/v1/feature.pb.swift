@@ -784,6 +784,12 @@ public nonisolated struct Vane_V1_GetFeaturesRequest: Sendable {
   /// Clears the value of `maxStaleness`. Subsequent reads from it will return its default value.
   public mutating func clearMaxStaleness() {self._maxStaleness = nil}
 
+  /// NATIVE or IMPUTE: a bar whose only defect is a missing feature value
+  /// (a cross-asset reference without data, a zero division) is answered with
+  /// its NaNs, as BuildDataset keeps such rows; warm-up and gaps still fail.
+  /// allow_missing answers every bar.
+  public var missingValues: Vane_V1_MissingValues = .unspecified
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -868,6 +874,11 @@ public nonisolated struct Vane_V1_BuildDatasetRequest: Sendable {
 
   /// Also send the forward log return of every row and horizon.
   public var includeForwardReturns: Bool = false
+
+  /// Rows whose only defect is a missing feature value (status
+  /// MISSING_FEATURE, label resolved): left out (UNSPECIFIED, EXCLUDE) or kept
+  /// with NaN (NATIVE, IMPUTE; the trainer imputes, not the feature service).
+  public var missingValues: Vane_V1_MissingValues = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1104,6 +1115,16 @@ public nonisolated struct Vane_V1_DatasetSummary: Sendable {
   public var hasElapsed: Bool {self._elapsed != nil}
   /// Clears the value of `elapsed`. Subsequent reads from it will return its default value.
   public mutating func clearElapsed() {self._elapsed = nil}
+
+  /// The request's choice for rows with missing values, and what each choice
+  /// keeps: complete_rows are kept by every choice; rows_with_missing_values
+  /// (a missing feature value, label resolved) are kept by NATIVE and IMPUTE
+  /// and excluded by EXCLUDE.
+  public var missingValues: Vane_V1_MissingValues = .unspecified
+
+  public var completeRows: Int64 = 0
+
+  public var rowsWithMissingValues: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2029,7 +2050,7 @@ nonisolated extension Vane_V1_Gap: SwiftProtobuf.Message, SwiftProtobuf._Message
 
 nonisolated extension Vane_V1_GetFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}market\0\u{3}feature_set_id\0\u{1}bar\0\u{3}include_columns\0\u{3}allow_missing\0\u{3}max_staleness\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}market\0\u{3}feature_set_id\0\u{1}bar\0\u{3}include_columns\0\u{3}allow_missing\0\u{3}max_staleness\0\u{3}missing_values\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2043,6 +2064,7 @@ nonisolated extension Vane_V1_GetFeaturesRequest: SwiftProtobuf.Message, SwiftPr
       case 4: try { try decoder.decodeSingularBoolField(value: &self.includeColumns) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.allowMissing) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._maxStaleness) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.missingValues) }()
       default: break
       }
     }
@@ -2071,6 +2093,9 @@ nonisolated extension Vane_V1_GetFeaturesRequest: SwiftProtobuf.Message, SwiftPr
     try { if let v = self._maxStaleness {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
+    if self.missingValues != .unspecified {
+      try visitor.visitSingularEnumField(value: self.missingValues, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2081,6 +2106,7 @@ nonisolated extension Vane_V1_GetFeaturesRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.includeColumns != rhs.includeColumns {return false}
     if lhs.allowMissing != rhs.allowMissing {return false}
     if lhs._maxStaleness != rhs._maxStaleness {return false}
+    if lhs.missingValues != rhs.missingValues {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2138,7 +2164,7 @@ nonisolated extension Vane_V1_StreamFeaturesRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Vane_V1_BuildDatasetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BuildDatasetRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}symbols\0\u{1}interval\0\u{3}feature_set_id\0\u{1}labels\0\u{1}range\0\u{3}restrict_labels_to_range\0\u{3}rows_per_chunk\0\u{3}keep_incomplete_rows\0\u{3}include_forward_returns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}symbols\0\u{1}interval\0\u{3}feature_set_id\0\u{1}labels\0\u{1}range\0\u{3}restrict_labels_to_range\0\u{3}rows_per_chunk\0\u{3}keep_incomplete_rows\0\u{3}include_forward_returns\0\u{3}missing_values\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2155,6 +2181,7 @@ nonisolated extension Vane_V1_BuildDatasetRequest: SwiftProtobuf.Message, SwiftP
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.rowsPerChunk) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.keepIncompleteRows) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.includeForwardReturns) }()
+      case 10: try { try decoder.decodeSingularEnumField(value: &self.missingValues) }()
       default: break
       }
     }
@@ -2192,6 +2219,9 @@ nonisolated extension Vane_V1_BuildDatasetRequest: SwiftProtobuf.Message, SwiftP
     if self.includeForwardReturns != false {
       try visitor.visitSingularBoolField(value: self.includeForwardReturns, fieldNumber: 9)
     }
+    if self.missingValues != .unspecified {
+      try visitor.visitSingularEnumField(value: self.missingValues, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2205,6 +2235,7 @@ nonisolated extension Vane_V1_BuildDatasetRequest: SwiftProtobuf.Message, SwiftP
     if lhs.rowsPerChunk != rhs.rowsPerChunk {return false}
     if lhs.keepIncompleteRows != rhs.keepIncompleteRows {return false}
     if lhs.includeForwardReturns != rhs.includeForwardReturns {return false}
+    if lhs.missingValues != rhs.missingValues {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2541,7 +2572,7 @@ nonisolated extension Vane_V1_HorizonLabels: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Vane_V1_DatasetSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DatasetSummary"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rows_emitted\0\u{3}rows_excluded\0\u{1}exclusions\0\u{3}emitted_range\0\u{3}class_balance\0\u{3}content_sha256\0\u{1}elapsed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rows_emitted\0\u{3}rows_excluded\0\u{1}exclusions\0\u{3}emitted_range\0\u{3}class_balance\0\u{3}content_sha256\0\u{1}elapsed\0\u{3}missing_values\0\u{3}complete_rows\0\u{3}rows_with_missing_values\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2556,6 +2587,9 @@ nonisolated extension Vane_V1_DatasetSummary: SwiftProtobuf.Message, SwiftProtob
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.classBalance) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.contentSha256) }()
       case 7: try { try decoder.decodeSingularMessageField(value: &self._elapsed) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.missingValues) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.completeRows) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self.rowsWithMissingValues) }()
       default: break
       }
     }
@@ -2587,6 +2621,15 @@ nonisolated extension Vane_V1_DatasetSummary: SwiftProtobuf.Message, SwiftProtob
     try { if let v = self._elapsed {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
     } }()
+    if self.missingValues != .unspecified {
+      try visitor.visitSingularEnumField(value: self.missingValues, fieldNumber: 8)
+    }
+    if self.completeRows != 0 {
+      try visitor.visitSingularInt64Field(value: self.completeRows, fieldNumber: 9)
+    }
+    if self.rowsWithMissingValues != 0 {
+      try visitor.visitSingularInt64Field(value: self.rowsWithMissingValues, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2598,6 +2641,9 @@ nonisolated extension Vane_V1_DatasetSummary: SwiftProtobuf.Message, SwiftProtob
     if lhs.classBalance != rhs.classBalance {return false}
     if lhs.contentSha256 != rhs.contentSha256 {return false}
     if lhs._elapsed != rhs._elapsed {return false}
+    if lhs.missingValues != rhs.missingValues {return false}
+    if lhs.completeRows != rhs.completeRows {return false}
+    if lhs.rowsWithMissingValues != rhs.rowsWithMissingValues {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -697,6 +697,12 @@ public nonisolated struct Vane_V1_LoadModelRequest: Sendable {
   /// Clears the value of `trust`. Subsequent reads from it will return its default value.
   public mutating func clearTrust() {self._trust = nil}
 
+  /// What the version does with a row whose features are not all present;
+  /// unspecified = the choice its training spec made (recorded in the bundle;
+  /// EXCLUDE for a bundle that records none). NATIVE needs a model that handles
+  /// missing values (a tree ensemble, an imported graph); IMPUTE needs a scaler.
+  public var missing: Vane_V1_MissingValues = .unspecified
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// Where the bundle is (on the predictor's host): a path to the .tar.gz or an
@@ -1088,6 +1094,12 @@ public nonisolated struct Vane_V1_ModelVersion: @unchecked Sendable {
   public var inputBars: UInt32 {
     get {_storage._inputBars}
     set {_uniqueStorage()._inputBars = newValue}
+  }
+
+  /// What it does with a row whose features are not all present.
+  public var missing: Vane_V1_MissingValues {
+    get {_storage._missing}
+    set {_uniqueStorage()._missing = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -2172,7 +2184,7 @@ nonisolated extension Vane_V1_PredictError: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Vane_V1_LoadModelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoadModelRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}bundle_path\0\u{1}bundle\0\u{3}model_id\0\u{1}version\0\u{1}replace\0\u{1}wait\0\u{1}runtime\0\u{1}shadow\0\u{1}trust\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}bundle_path\0\u{1}bundle\0\u{3}model_id\0\u{1}version\0\u{1}replace\0\u{1}wait\0\u{1}runtime\0\u{1}shadow\0\u{1}trust\0\u{1}missing\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2208,6 +2220,7 @@ nonisolated extension Vane_V1_LoadModelRequest: SwiftProtobuf.Message, SwiftProt
       case 7: try { try decoder.decodeSingularEnumField(value: &self.runtime) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.shadow) }()
       case 9: try { try decoder.decodeSingularMessageField(value: &self._trust) }()
+      case 10: try { try decoder.decodeSingularEnumField(value: &self.missing) }()
       default: break
       }
     }
@@ -2250,6 +2263,9 @@ nonisolated extension Vane_V1_LoadModelRequest: SwiftProtobuf.Message, SwiftProt
     try { if let v = self._trust {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
     } }()
+    if self.missing != .unspecified {
+      try visitor.visitSingularEnumField(value: self.missing, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2262,6 +2278,7 @@ nonisolated extension Vane_V1_LoadModelRequest: SwiftProtobuf.Message, SwiftProt
     if lhs.runtime != rhs.runtime {return false}
     if lhs.shadow != rhs.shadow {return false}
     if lhs._trust != rhs._trust {return false}
+    if lhs.missing != rhs.missing {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2573,7 +2590,7 @@ nonisolated extension Vane_V1_ListModelsResponse: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelVersion"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ref\0\u{1}status\0\u{3}status_message\0\u{1}bundle\0\u{1}runtime\0\u{3}traffic_percent\0\u{1}shadow\0\u{1}counters\0\u{3}load_time\0\u{1}symbols\0\u{1}interval\0\u{3}feature_set_id\0\u{3}feature_set_hash\0\u{3}label_kind\0\u{1}horizons\0\u{1}classes\0\u{1}calibration\0\u{3}model_kinds\0\u{1}trust\0\u{3}model_data_end\0\u{3}model_create_time\0\u{3}input_bars\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ref\0\u{1}status\0\u{3}status_message\0\u{1}bundle\0\u{1}runtime\0\u{3}traffic_percent\0\u{1}shadow\0\u{1}counters\0\u{3}load_time\0\u{1}symbols\0\u{1}interval\0\u{3}feature_set_id\0\u{3}feature_set_hash\0\u{3}label_kind\0\u{1}horizons\0\u{1}classes\0\u{1}calibration\0\u{3}model_kinds\0\u{1}trust\0\u{3}model_data_end\0\u{3}model_create_time\0\u{3}input_bars\0\u{1}missing\0")
 
   fileprivate class _StorageClass {
     var _ref: Vane_V1_ModelRef? = nil
@@ -2598,6 +2615,7 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
     var _modelDataEnd: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _modelCreateTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _inputBars: UInt32 = 0
+    var _missing: Vane_V1_MissingValues = .unspecified
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2630,6 +2648,7 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
       _modelDataEnd = source._modelDataEnd
       _modelCreateTime = source._modelCreateTime
       _inputBars = source._inputBars
+      _missing = source._missing
     }
   }
 
@@ -2670,6 +2689,7 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._modelDataEnd) }()
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._modelCreateTime) }()
         case 22: try { try decoder.decodeSingularUInt32Field(value: &_storage._inputBars) }()
+        case 23: try { try decoder.decodeSingularEnumField(value: &_storage._missing) }()
         default: break
         }
       }
@@ -2748,6 +2768,9 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
       if _storage._inputBars != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._inputBars, fieldNumber: 22)
       }
+      if _storage._missing != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._missing, fieldNumber: 23)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2779,6 +2802,7 @@ nonisolated extension Vane_V1_ModelVersion: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._modelDataEnd != rhs_storage._modelDataEnd {return false}
         if _storage._modelCreateTime != rhs_storage._modelCreateTime {return false}
         if _storage._inputBars != rhs_storage._inputBars {return false}
+        if _storage._missing != rhs_storage._missing {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -862,6 +862,16 @@ public nonisolated struct Vane_V1_TrainingSpec: @unchecked Sendable {
     set {_uniqueStorage()._exportOnnx = newValue}
   }
 
+  /// Rows with a missing feature value: EXCLUDE (unspecified) leaves them out
+  /// of the dataset; NATIVE keeps them with NaN (XGBoost routes it natively, the
+  /// other models read the training center; needs an XGBoost model); IMPUTE
+  /// keeps them and fills each missing value, for every model, with the
+  /// training rows' center of its column, stored in the bundle's scaler.
+  public var missing: Vane_V1_MissingValues {
+    get {_storage._missing}
+    set {_uniqueStorage()._missing = newValue}
+  }
+
   /// Free-form metadata copied into bundle.json, e.g. {"owner": "research"}.
   public var tags: Dictionary<String,String> {
     get {_storage._tags}
@@ -2227,7 +2237,7 @@ nonisolated extension Vane_V1_ImportModelResponse: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Vane_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}symbols\0\u{1}interval\0\u{3}feature_set_id\0\u{1}labels\0\u{3}data_range\0\u{1}models\0\u{3}walk_forward\0\u{1}stacking\0\u{1}scaler\0\u{3}class_weighting\0\u{1}calibration\0\u{1}seed\0\u{1}device\0\u{1}threads\0\u{3}gate_policy\0\u{3}skip_evaluation\0\u{1}bless\0\u{3}export_onnx\0\u{1}tags\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}symbols\0\u{1}interval\0\u{3}feature_set_id\0\u{1}labels\0\u{3}data_range\0\u{1}models\0\u{3}walk_forward\0\u{1}stacking\0\u{1}scaler\0\u{3}class_weighting\0\u{1}calibration\0\u{1}seed\0\u{1}device\0\u{1}threads\0\u{3}gate_policy\0\u{3}skip_evaluation\0\u{1}bless\0\u{3}export_onnx\0\u{1}tags\0\u{1}missing\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -2249,6 +2259,7 @@ nonisolated extension Vane_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf
     var _skipEvaluation: Bool = false
     var _bless: Bool = false
     var _exportOnnx: Bool = false
+    var _missing: Vane_V1_MissingValues = .unspecified
     var _tags: Dictionary<String,String> = [:]
 
       // This property is used as the initial default value for new instances of the type.
@@ -2279,6 +2290,7 @@ nonisolated extension Vane_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf
       _skipEvaluation = source._skipEvaluation
       _bless = source._bless
       _exportOnnx = source._exportOnnx
+      _missing = source._missing
       _tags = source._tags
     }
   }
@@ -2318,6 +2330,7 @@ nonisolated extension Vane_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf
         case 18: try { try decoder.decodeSingularBoolField(value: &_storage._bless) }()
         case 19: try { try decoder.decodeSingularBoolField(value: &_storage._exportOnnx) }()
         case 20: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._tags) }()
+        case 21: try { try decoder.decodeSingularEnumField(value: &_storage._missing) }()
         default: break
         }
       }
@@ -2390,6 +2403,9 @@ nonisolated extension Vane_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf
       if !_storage._tags.isEmpty {
         try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: _storage._tags, fieldNumber: 20)
       }
+      if _storage._missing != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._missing, fieldNumber: 21)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2418,6 +2434,7 @@ nonisolated extension Vane_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._skipEvaluation != rhs_storage._skipEvaluation {return false}
         if _storage._bless != rhs_storage._bless {return false}
         if _storage._exportOnnx != rhs_storage._exportOnnx {return false}
+        if _storage._missing != rhs_storage._missing {return false}
         if _storage._tags != rhs_storage._tags {return false}
         return true
       }
