@@ -330,7 +330,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneBundleTests",
-      dependencies: ["VaneBundle", "VaneCore"],
+      dependencies: ["VaneBundle", "VaneCore", "VaneTestSupport"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -27,6 +27,9 @@ public struct ModelBundle: Sendable {
       throw VaneError(.notFound, "bundle \(path) does not exist")
     }
     var contents: [String: Data] = [:]
+    // At most `concurrentReads` bundles in memory at once, each up to `maximumTotalBytes`.
+    Self.readPermits.wait()
+    defer { Self.readPermits.signal() }
     if isDirectory.boolValue {
       contents = try Self.readDirectory(path, limits: limits)
     } else {
@@ -38,24 +41,7 @@ public struct ModelBundle: Sendable {
           "bundle \(path) has \(size) bytes (limit \(limits.maximumTotalBytes))"
         )
       }
-      guard let data = FileManager.default.contents(atPath: path) else {
-        throw VaneError(.notFound, "bundle \(path) cannot be read")
-      }
-      var bytes = [UInt8](data)
-      if Gzip.isCompressed(bytes) {
-        do {
-          bytes = try Gzip.decompress(
-            bytes,
-            limit: limits.maximumTotalBytes + (1 << 20),
-            name: path
-          )
-        } catch let error as VaneError where error.code == .invalidArgument {
-          throw VaneError(.failedPrecondition, error.message)
-        }
-      }
-      for entry in try Tar.read(bytes, limits: limits, name: path) {
-        contents[entry.path] = Data(entry.data)
-      }
+      contents = try Self.readArchive(path, limits: limits)
     }
     guard let manifestData = contents.removeValue(forKey: "bundle.json") else {
       throw VaneError(.failedPrecondition, "\(path): no bundle.json at the root")
@@ -92,6 +78,65 @@ public struct ModelBundle: Sendable {
       manifestSHA256: SHA256.hash(data: manifestData).hexString,
       files: contents
     )
+  }
+
+  /// Bundles read at once, at most: each may hold up to `maximumTotalBytes` in memory. Callers
+  /// run on the blocking pool; one past the bound waits there for a read to finish.
+  public static let concurrentReads = 2
+  private static let readPermits = DispatchSemaphore(value: Self.concurrentReads)
+
+  /// The files of a `.tar.gz` or `.tar`, streamed: the file is read in 256 KiB pieces, inflated
+  /// in 64 KiB pieces and parsed as it arrives, so a limit is checked when an entry's header
+  /// arrives, before its bytes are inflated, and each file is gathered once.
+  static func readArchive(_ path: String, limits: ArchiveLimits) throws -> [String: Data] {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw VaneError(.notFound, "bundle \(path) cannot be read")
+    }
+    defer { try? handle.close() }
+    var contents: [String: Data] = [:]
+    var reader = Tar.Reader(limits: limits, name: path)
+    var inflater: GzipInflater?
+    var first = true
+    // What an archive within the limits inflates to at most: its files, a header and padding
+    // per entry, and the end blocks. Past it, the rest is refused rather than inflated.
+    let ceiling = limits.maximumTotalBytes + (limits.maximumEntries + 4) * 2 * Tar.block
+    var inflated = 0
+    func accept(_ piece: UnsafeRawBufferPointer) throws {
+      inflated += piece.count
+      guard inflated <= ceiling else {
+        throw VaneError(.resourceExhausted, "\(path): decompresses to more than \(ceiling) bytes")
+      }
+      try reader.consume(piece) { contents[$0] = $1 }
+    }
+    do {
+      while !reader.ended {
+        let piece: Data
+        do { piece = try handle.read(upToCount: 1 << 18) ?? Data() } catch {
+          throw VaneError(.unavailable, "bundle \(path) cannot be read", cause: error)
+        }
+        if piece.isEmpty { break }
+        if first {
+          first = false
+          if Gzip.isCompressed([UInt8](piece.prefix(2))) {
+            inflater = try GzipInflater(name: path)
+          }
+        }
+        try piece.withUnsafeBytes { raw in
+          if let inflater {
+            try inflater.inflate(raw) { try accept($0) }
+          } else {
+            try accept(raw)
+          }
+        }
+      }
+      // An archive that ended early leaves the rest of the stream unread.
+      if let inflater, !reader.ended { try inflater.finish() }
+    } catch let error as VaneError where error.code == .invalidArgument {
+      // Corrupt compression is a bad bundle, as a bad archive is.
+      throw VaneError(.failedPrecondition, error.message)
+    }
+    try reader.finish()
+    return contents
   }
 
   /// Regular files under `root` by relative path; links are refused (they could leave it).

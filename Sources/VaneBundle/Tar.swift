@@ -1,4 +1,4 @@
-internal import Foundation
+public import Foundation
 internal import VaneCore
 
 /// Limits on what an archive may hold: a hostile bundle must not exhaust memory or disk.
@@ -51,88 +51,215 @@ public enum Tar {
     limits: ArchiveLimits = .default,
     name: String
   ) throws -> [Entry] {
+    var reader = Reader(limits: limits, name: name)
     var entries: [Entry] = []
-    var seen: Set<String> = []
-    var offset = 0
-    var total = 0
-    var paxPath: String?
-    func fail(_ reason: String) -> VaneError {
-      VaneError(.failedPrecondition, "\(name): \(reason)")
+    try bytes.withUnsafeBytes { raw in
+      try reader.consume(raw) { entries.append(Entry(path: $0, data: [UInt8]($1))) }
     }
-    while true {
-      guard offset + Self.block <= bytes.count else {
-        // Archives end with two zero blocks, but some writers stop after one or none.
-        if offset == bytes.count { break }
-        throw fail("truncated archive (a header is cut at byte \(offset))")
+    try reader.finish()
+    return entries
+  }
+
+  /// An archive read as it arrives, piece by piece: every limit is checked when an entry's
+  /// header arrives, before any of its bytes, and each file's bytes are gathered once, into a
+  /// buffer of the size its header announced. A bundle inflated through it never holds more
+  /// than the files it keeps.
+  public struct Reader {
+    let limits: ArchiveLimits
+    let name: String
+    /// Bytes of the header being read (fewer than a block).
+    private var header: [UInt8] = []
+    /// The entry whose bytes are being read.
+    private var member: Member?
+    /// Padding bytes still to skip after the last member's data.
+    private var padding = 0
+    /// Archive bytes consumed, for messages.
+    private var offset = 0
+    private var seen: Set<String> = []
+    private var total = 0
+    private var paxPath: String?
+    /// Whether the end-of-archive block has arrived (what follows is ignored).
+    public private(set) var ended = false
+
+    private struct Member {
+      enum Kind { case file, pax, skipped }
+      var path: String
+      var kind: Kind
+      var size: Int
+      var remaining: Int
+      var data: Data
+    }
+
+    /// Longest pax extended header read (a path record needs a few hundred bytes).
+    static let maximumPaxBytes = 1 << 16
+
+    public init(limits: ArchiveLimits = .default, name: String) {
+      self.limits = limits
+      self.name = name
+    }
+
+    private func fail(_ reason: String) -> VaneError {
+      VaneError(.failedPrecondition, "\(self.name): \(reason)")
+    }
+
+    /// Reads the next piece of the archive; `entry` receives each regular file (its safe path
+    /// and bytes) once its last byte has arrived.
+    /// - Throws: what ``Tar/read(_:limits:name:)`` throws, as soon as the offending header or
+    ///   byte arrives; what `entry` throws.
+    public mutating func consume(
+      _ bytes: UnsafeRawBufferPointer,
+      entry: (String, Data) throws -> Void
+    ) throws {
+      var index = 0
+      while index < bytes.count, !self.ended {
+        if var member = self.member {
+          // Out of `self` while it grows, so its buffer is never shared (no copy on write).
+          self.member = nil
+          let take = min(member.remaining, bytes.count - index)
+          if member.kind != .skipped {
+            member.data.append(
+              contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index ..< (index + take)])
+            )
+          }
+          member.remaining -= take
+          index += take
+          self.offset += take
+          if member.remaining == 0 {
+            self.padding = (Tar.block - member.size % Tar.block) % Tar.block
+            switch member.kind {
+            case .file: try entry(member.path, member.data)
+            case .pax: self.paxPath = try Tar.paxPath([UInt8](member.data), name: self.name)
+            case .skipped: break
+            }
+          } else {
+            self.member = member
+          }
+        } else if self.padding > 0 {
+          let skip = min(self.padding, bytes.count - index)
+          self.padding -= skip
+          index += skip
+          self.offset += skip
+        } else {
+          let take = min(Tar.block - self.header.count, bytes.count - index)
+          self.header.append(contentsOf: bytes[index ..< (index + take)])
+          index += take
+          if self.header.count == Tar.block {
+            try self.begin(entry: entry)
+            self.offset += Tar.block
+            self.header.removeAll(keepingCapacity: true)
+          }
+        }
       }
-      let header = bytes[offset ..< (offset + Self.block)]
-      if header.allSatisfy({ $0 == 0 }) { break }
-      guard let stored = Self.octal(header, 148, 8) else {
-        throw fail("entry at byte \(offset): unreadable header checksum")
+    }
+
+    /// Checks a complete header and starts its entry.
+    private mutating func begin(entry: (String, Data) throws -> Void) throws {
+      let header = self.header[...]
+      if header.allSatisfy({ $0 == 0 }) {
+        self.ended = true
+        return
+      }
+      let at = self.offset
+      guard let stored = Tar.octal(header, 148, 8) else {
+        throw self.fail("entry at byte \(at): unreadable header checksum")
       }
       var sum = 0
       for (i, byte) in header.enumerated() { sum += (148 ..< 156).contains(i) ? 32 : Int(byte) }
       guard sum == stored else {
-        throw fail(
-          "entry at byte \(offset): header checksum mismatch (not a tar archive, or corrupt)"
+        throw self.fail(
+          "entry at byte \(at): header checksum mismatch (not a tar archive, or corrupt)"
         )
       }
-      guard let size = Self.octal(header, 124, 12) else {
-        throw fail("entry at byte \(offset): unreadable or too large size field")
+      guard let size = Tar.octal(header, 124, 12) else {
+        throw self.fail("entry at byte \(at): unreadable or too large size field")
       }
       let type = header[header.startIndex + 156]
-      var path = Self.string(header, 0, 100)
-      if Self.string(header, 257, 6).hasPrefix("ustar") {
-        let prefix = Self.string(header, 345, 155)
+      var path = Tar.string(header, 0, 100)
+      if Tar.string(header, 257, 6).hasPrefix("ustar") {
+        let prefix = Tar.string(header, 345, 155)
         if !prefix.isEmpty { path = prefix + "/" + path }
       }
-      if let long = paxPath {
+      if let long = self.paxPath {
         path = long
-        paxPath = nil
+        self.paxPath = nil
       }
-      let dataStart = offset + Self.block
-      let padded = (size + Self.block - 1) / Self.block * Self.block
-      guard size <= limits.maximumFileBytes else {
+      guard size <= self.limits.maximumFileBytes else {
         throw VaneError(
           .resourceExhausted,
-          "\(name): '\(path)' has \(size) bytes (limit \(limits.maximumFileBytes))"
+          "\(self.name): '\(path.prefix(256))' has \(size) bytes (limit \(self.limits.maximumFileBytes))"
         )
       }
-      guard dataStart + size <= bytes.count else {
-        throw fail("'\(path)': truncated (\(size) bytes announced)")
-      }
-      let data = Array(bytes[dataStart ..< (dataStart + size)])
-      offset = min(dataStart + padded, bytes.count)
+      let kind: Member.Kind
       switch type {
       case UInt8(ascii: "0"), 0, UInt8(ascii: "7"):
-        let clean = try Self.safePath(path, name: name)
-        guard seen.insert(clean).inserted else { throw fail("'\(clean)' appears twice") }
-        total += size
-        guard total <= limits.maximumTotalBytes else {
+        path = try Tar.safePath(path, name: self.name)
+        guard self.seen.insert(path).inserted else {
+          throw self.fail("'\(path)' appears twice")
+        }
+        self.total += size
+        guard self.total <= self.limits.maximumTotalBytes else {
           throw VaneError(
             .resourceExhausted,
-            "\(name): content exceeds \(limits.maximumTotalBytes) bytes"
+            "\(self.name): content exceeds \(self.limits.maximumTotalBytes) bytes"
           )
         }
-        entries.append(Entry(path: clean, data: data))
-        guard entries.count <= limits.maximumEntries else {
-          throw VaneError(.resourceExhausted, "\(name): more than \(limits.maximumEntries) entries")
+        guard self.seen.count <= self.limits.maximumEntries else {
+          throw VaneError(
+            .resourceExhausted,
+            "\(self.name): more than \(self.limits.maximumEntries) entries"
+          )
         }
+        kind = .file
       case UInt8(ascii: "5"):
-        _ = try Self.safePath(path, name: name)
+        _ = try Tar.safePath(path, name: self.name)
+        kind = .skipped
       case UInt8(ascii: "x"):
-        paxPath = try Self.paxPath(data, name: name)
+        guard size <= Self.maximumPaxBytes else {
+          throw self.fail("a pax header of \(size) bytes (at most \(Self.maximumPaxBytes))")
+        }
+        kind = .pax
       case UInt8(ascii: "g"):
-        break  // Global pax attributes (e.g. git's comment): nothing a bundle needs.
+        kind = .skipped  // Global pax attributes (e.g. git's comment): nothing a bundle needs.
       case UInt8(ascii: "1"), UInt8(ascii: "2"):
-        throw fail("'\(path)' is a link; a bundle holds regular files only")
+        throw self.fail("'\(path.prefix(256))' is a link; a bundle holds regular files only")
       case UInt8(ascii: "3"), UInt8(ascii: "4"), UInt8(ascii: "6"):
-        throw fail("'\(path)' is a device or FIFO; a bundle holds regular files only")
+        throw self.fail(
+          "'\(path.prefix(256))' is a device or FIFO; a bundle holds regular files only"
+        )
       default:
-        throw fail("'\(path)' has unsupported entry type '\(Character(Unicode.Scalar(type)))'")
+        throw self.fail(
+          "'\(path.prefix(256))' has unsupported entry type '\(Character(Unicode.Scalar(type)))'"
+        )
+      }
+      let member = Member(
+        path: path,
+        kind: kind,
+        size: size,
+        remaining: size,
+        data: Data(capacity: kind == .skipped ? 0 : size)
+      )
+      if size == 0 {
+        switch kind {
+        case .file: try entry(path, member.data)
+        case .pax: self.paxPath = try Tar.paxPath([], name: self.name)
+        case .skipped: break
+        }
+      } else {
+        self.member = member
       }
     }
-    return entries
+
+    /// Checks that the archive did not stop inside a header or a file.
+    /// - Throws: FAILED_PRECONDITION naming where it was cut.
+    public func finish() throws {
+      if let member = self.member {
+        throw self.fail("'\(member.path.prefix(256))': truncated (\(member.size) bytes announced)")
+      }
+      // Archives end with two zero blocks, but some writers stop after one or none.
+      if !self.ended, !self.header.isEmpty {
+        throw self.fail("truncated archive (a header is cut at byte \(self.offset))")
+      }
+    }
   }
 
   /// A relative path without `.` or `..` components, NUL or a leading `/` (a trailing `/` of a

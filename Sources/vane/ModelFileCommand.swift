@@ -1,4 +1,5 @@
 import ArgumentParser
+import VaneBundle
 import VaneCore
 import VaneModels
 import VaneONNXRuntime
@@ -71,10 +72,17 @@ struct ModelFileCommand: ParsableCommand {
         "What a model file takes and gives: inputs, outputs, opsets and op counts (ONNX), or objective, trees and features (XGBoost, LightGBM)."
     )
 
-    @Argument(help: "The model file (.onnx, XGBoost .json, LightGBM .txt).")
+    @Argument(
+      help:
+        "The model file (.onnx, XGBoost .json, LightGBM .txt), or a Vane bundle (.tar.gz, .tar or an unpacked directory)."
+    )
     var file: String
 
     func run() throws {
+      if try Self.isBundle(self.file) {
+        try Self.inspectBundle(self.file)
+        return
+      }
       let kind = try ModelFileCommand.kind(self.file)
       if kind != .onnx {
         Self.describe(try ModelFileCommand.loadTrees(self.file, kind), file: self.file)
@@ -97,6 +105,55 @@ struct ModelFileCommand: ParsableCommand {
       Output.line("ops (\(model.operatorCounts.values.reduce(0, +)) nodes):")
       for (op, count) in model.operatorCounts.sorted(by: { ($1.value, $0.key) < ($0.value, $1.key) }
       ) { Output.line("  \(op)  \(count)") }
+    }
+
+    /// A directory, a gzip stream or a ustar archive: a bundle, not a model file.
+    static func isBundle(_ path: String) throws -> Bool {
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw Output.fileError(path, "does not exist")
+      }
+      if isDirectory.boolValue { return true }
+      guard let handle = FileHandle(forReadingAtPath: path) else {
+        throw Output.fileError(path, "cannot be read")
+      }
+      defer { try? handle.close() }
+      let head = [UInt8]((try? handle.read(upToCount: 512)) ?? Data())
+      return Gzip.isCompressed(head)
+        || (head.count == 512 && String(decoding: head[257 ..< 262], as: UTF8.self) == "ustar")
+    }
+
+    /// Opens and verifies a bundle (every file's size and SHA-256, within the archive limits)
+    /// and prints what it holds; exits 2 naming what is wrong.
+    static func inspectBundle(_ path: String) throws {
+      let absolute =
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+      let bundle: ModelBundle
+      do { bundle = try ModelBundle.open(path: absolute) } catch let error as VaneError {
+        throw Output.fileError(path, error.message)
+      }
+      let manifest = bundle.manifest
+      Output.line(
+        "\(path): bundle \(manifest.id), verified (manifest sha256 \(bundle.manifestSHA256))"
+      )
+      Output.line(
+        "task: \(manifest.task.kind) \(manifest.task.classes.joined(separator: "/")) at horizons \(manifest.task.horizons.map(String.init).joined(separator: ", ")); \(manifest.symbols.joined(separator: ",")) \(manifest.interval)"
+      )
+      Output.line(
+        "features: \(manifest.featureSet.id) (\(manifest.featureSet.columns.count) columns); missing values: \(manifest.missingValues ?? "exclude")"
+      )
+      Output.line("models:")
+      for model in manifest.models {
+        let horizons =
+          model.horizons.map { " h" + $0.map(String.init).joined(separator: ",") } ?? ""
+        Output.line(
+          "  \(model.name)  \(model.kind.rawValue)  \(model.role.rawValue)\(horizons)  \(model.file)"
+        )
+      }
+      Output.line(
+        "files (\(manifest.files.count), \(manifest.files.reduce(0) { $0 + $1.size }) bytes):"
+      )
+      for file in manifest.files { Output.line("  \(file.path)  \(file.size)") }
     }
 
     static func describe(_ trees: TreeEnsemble, file: String) {

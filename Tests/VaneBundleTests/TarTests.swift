@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaneCore
+import VaneTestSupport
 
 @testable import VaneBundle
 
@@ -25,30 +26,13 @@ struct TarTests {
 }
 
 extension TarTests {
-  /// One ustar header block for `path` of `type` announcing `size` bytes, with a valid checksum.
   static func header(
     _ path: String,
     type: Character = "0",
     size: Int = 0,
     linkTarget: String = ""
   ) -> [UInt8] {
-    var block = [UInt8](repeating: 0, count: 512)
-    func put(_ text: String, _ at: Int) {
-      for (i, b) in text.utf8.enumerated() { block[at + i] = b }
-    }
-    put(path, 0)
-    put("0000644", 100)
-    put(String(size, radix: 8), 124)
-    put("00000000000", 136)
-    put("        ", 148)
-    block[156] = type.asciiValue!
-    put(linkTarget, 157)
-    put("ustar", 257)
-    block[262] = 0
-    put("00", 263)
-    let sum = block.reduce(0) { $0 + Int($1) }
-    put(String(sum, radix: 8) + "\0 ", 148)
-    return block
+    TarFixture.header(path, type: type, size: size, linkTarget: linkTarget)
   }
 
   static func archive(_ blocks: [UInt8]...) -> [UInt8] {
@@ -140,5 +124,92 @@ extension TarTests {
       Self.data
     )
     #expect(try Tar.read(bytes, name: "t") == [Tar.Entry(path: long, data: Array("hello".utf8))])
+  }
+}
+
+@Suite("Streaming: archives and gzip read piece by piece, limits checked as headers arrive")
+struct TarStreamingTests {
+  static let entries = [
+    Tar.Entry(path: "bundle.json", data: Array("{}".utf8)),
+    Tar.Entry(
+      path: "models/a.bin",
+      data: (0 ..< 70_000).map { UInt8(truncatingIfNeeded: $0 * 31) }
+    ),
+    Tar.Entry(path: "empty", data: []),
+    Tar.Entry(path: String(repeating: "d/", count: 60) + "f", data: Array(0 ..< 255)),
+  ]
+
+  /// `bytes` cut into pieces of the sizes `SeededRandom(seed)` draws (1 byte to 3 blocks).
+  static func pieces(_ bytes: [UInt8], seed: UInt64) -> [[UInt8]] {
+    var random = SeededRandom(seed: seed)
+    var out: [[UInt8]] = [], start = 0
+    while start < bytes.count {
+      let size = Int.random(in: 1 ... 1_536, using: &random)
+      out.append(Array(bytes[start ..< min(bytes.count, start + size)]))
+      start += size
+    }
+    return out
+  }
+
+  @Test("Any cut into pieces reads the same entries as the whole archive", arguments: 1 ... 8)
+  func pieces(seed: UInt64) throws {
+    let archive = try Tar.write(Self.entries)
+    var reader = Tar.Reader(name: "t")
+    var read: [Tar.Entry] = []
+    for piece in Self.pieces(archive, seed: seed) {
+      try piece.withUnsafeBytes { raw in
+        try reader.consume(raw) { read.append(Tar.Entry(path: $0, data: [UInt8]($1))) }
+      }
+    }
+    try reader.finish()
+    #expect(read == Self.entries && reader.ended)
+  }
+
+  @Test("Gzip inflated piece by piece, members concatenated, equals the whole", arguments: 1 ... 4)
+  func inflate(seed: UInt64) throws {
+    let archive = try Tar.write(Self.entries)
+    let half = archive.count / 2
+    // Two gzip members, as `cat a.gz b.gz` makes.
+    let compressed =
+      try Gzip.compress(Array(archive[..<half]), name: "t")
+      + Gzip.compress(Array(archive[half...]), name: "t")
+    let inflater = try GzipInflater(name: "t")
+    var out: [UInt8] = []
+    for piece in Self.pieces(compressed, seed: seed) {
+      try piece.withUnsafeBytes { raw in try inflater.inflate(raw) { out += $0 } }
+    }
+    try inflater.finish()
+    #expect(out == archive)
+    #expect(try Gzip.decompress(compressed, name: "t") == archive)
+    // Cut short: the last member never ends.
+    let truncated = try GzipInflater(name: "t")
+    try compressed.dropLast(9).withUnsafeBytes { raw in try truncated.inflate(raw) { _ in } }
+    #expect { try truncated.finish() } throws: {
+      ($0 as? VaneError)?.message.contains("truncated") == true
+    }
+  }
+
+  @Test(
+    "A member over the limits is refused when its header arrives, before any of its bytes",
+    arguments: [
+      (TarTests.header("huge", size: 1 << 30), ArchiveLimits(), "1073741824 bytes"),
+      (
+        TarTests.header("b", size: 600),
+        ArchiveLimits(maximumFileBytes: 1_000, maximumTotalBytes: 1_000),
+        "content exceeds"
+      ),
+    ]
+  )
+  func refusedAtHeader(header: [UInt8], limits: ArchiveLimits, reason: String) throws {
+    var reader = Tar.Reader(limits: limits, name: "t")
+    let first = TarTests.header("a", size: 500) + [UInt8](repeating: 1, count: 512)
+    try first.withUnsafeBytes { raw in try reader.consume(raw) { _, _ in } }
+    // Only the header: nothing of the member itself has been given.
+    #expect {
+      try header.withUnsafeBytes { raw in try reader.consume(raw) { _, _ in } }
+    } throws: {
+      ($0 as? VaneError)?.code == .resourceExhausted
+        && ($0 as? VaneError)?.message.contains(reason) == true
+    }
   }
 }
