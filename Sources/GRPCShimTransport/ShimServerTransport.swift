@@ -155,23 +155,24 @@ public final class ShimServerTransport: ServerTransport, Sendable {
     self.resolvePort(.success(handle.port))
 
     let localPeer = Self.peerName(address: self.config.address, port: handle.port)
+    let handlers = RunningHandlers()
     await withTaskCancellationHandler {
-      await withDiscardingTaskGroup { group in
-        for await call in calls {
-          group.addTask {
-            await call.run(localPeer: localPeer, handler: streamHandler)
-          }
-        }
-        // The drain is over: every call was finished, by its handler or for it. Handlers
-        // still running answer no one; cancelling them lets the group end.
-        group.cancelAll()
+      for await call in calls {
+        handlers.start { await call.run(localPeer: localPeer, handler: streamHandler) }
       }
+      // The drain is over: every call was finished, by its handler or for it. Handlers still
+      // running answer no one; they are cancelled, and one that ignores it is left to end on
+      // its own after a short wait rather than holding the server's shutdown.
+      _ = await handlers.cancelAll(waitingAtMost: Self.handlerExitWait)
     } onCancel: {
       // Cancelling `listen` closes connections abruptly: no grace.
       self.shutdown(grace: .zero)
     }
     self.state.withLock { $0.phase = .stopped }
   }
+
+  /// How long `listen` waits, once the drain is over, for cancelled handlers to return.
+  static let handlerExitWait: Duration = .seconds(1)
 
   public func beginGracefulShutdown() {
     self.shutdown(grace: self.config.shutdownGracePeriod)

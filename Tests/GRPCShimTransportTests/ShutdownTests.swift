@@ -212,7 +212,44 @@ struct ShutdownTests {
       return await call.value
     }
     #expect(code == .unavailable)
+    // `listen` ends although the handler is still held: it is cancelled, waited for briefly,
+    // and left to end on its own.
+    let returned = Flag()
+    let waiter = Task {
+      try await listening.value
+      returned.raised.store(true, ordering: .relaxed)
+    }
+    let deadline = ContinuousClock.now + .seconds(30)
+    while !returned.raised.load(ordering: .relaxed), ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    let ended = returned.raised.load(ordering: .relaxed)
+    #expect(ended, "listen still waits for a handler that ignores cancellation")
     gate.releaseHolds()
-    try await listening.value
+    try await waiter.value
+  }
+
+  @Test(
+    "Running handlers: each is kept until it returns; cancelAll cancels and waits a bounded time"
+  )
+  func runningHandlers() async throws {
+    let handlers = RunningHandlers()
+    let gate = Observations()
+    defer { gate.releaseHolds() }
+    let noticed = Flag()
+    // One returns at once, one notices cancellation, one ignores it until released.
+    handlers.start {}
+    handlers.start {
+      while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(2)) }
+      noticed.raised.store(true, ordering: .relaxed)
+    }
+    handlers.start { await gate.waitForRelease() }
+    let started = ContinuousClock.now
+    let left = await handlers.cancelAll(waitingAtMost: .milliseconds(300))
+    let cancelled = noticed.raised.load(ordering: .relaxed)
+    #expect(left == 1 && cancelled)
+    #expect(ContinuousClock.now - started >= .milliseconds(300))
+    gate.releaseHolds()
+    #expect(await handlers.cancelAll(waitingAtMost: .seconds(30)) == 0)
   }
 }

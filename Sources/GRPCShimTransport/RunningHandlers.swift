@@ -1,0 +1,57 @@
+internal import Synchronization
+
+/// The stream handlers a listening server runs, each in its own task, so that `listen` can end
+/// once the drain has finished every call, without waiting for handlers that ignore
+/// cancellation: they answer no one by then.
+///
+/// The set is a pure state machine behind one `Mutex`; a task is added under the lock that its
+/// own removal also takes, so a handler that ends at once is still removed after it was added.
+final class RunningHandlers: Sendable {
+  struct State {
+    private(set) var tasks: [Int: Task<Void, Never>] = [:]
+    private var nextID = 0
+
+    /// A new handler's id.
+    mutating func reserve() -> Int {
+      defer { self.nextID += 1 }
+      return self.nextID
+    }
+
+    mutating func add(_ id: Int, _ task: Task<Void, Never>) { self.tasks[id] = task }
+
+    mutating func finished(_ id: Int) { self.tasks[id] = nil }
+
+    /// The tasks to cancel once the drain is over.
+    var all: [Task<Void, Never>] { Array(self.tasks.values) }
+  }
+
+  private let state = Mutex(State())
+
+  /// Handlers still running.
+  var count: Int { self.state.withLock { $0.tasks.count } }
+
+  /// Runs `body` in a task of its own, kept until it returns.
+  func start(_ body: @escaping @Sendable () async -> Void) {
+    self.state.withLock { state in
+      let id = state.reserve()
+      state.add(
+        id,
+        Task {
+          await body()
+          self.state.withLock { $0.finished(id) }
+        }
+      )
+    }
+  }
+
+  /// Cancels every handler, then waits until they have all returned or `limit` has passed.
+  /// - Returns: how many were still running at the end.
+  func cancelAll(waitingAtMost limit: Duration) async -> Int {
+    for task in self.state.withLock({ $0.all }) { task.cancel() }
+    let deadline = ContinuousClock.now + limit
+    while self.count > 0, ContinuousClock.now < deadline {
+      try? await Task.sleep(for: .milliseconds(5))
+    }
+    return self.count
+  }
+}
