@@ -57,20 +57,31 @@ extension Indicators {
           )
         }
         var atr = total / Double(period)
-        output[period] = normalized ? NATR.value(atr: atr, close: close[period]) : atr
-        for index in (period + 1) ..< count {
-          let range = Indicators.trueRange(
-            high: high[index],
-            low: low[index],
-            previousClose: close[index - 1]
-          )
-          atr = (range * alpha).addingProduct(atr, decay)
-          // NATR's division runs beside the recursion (a second pass would cost more memory
-          // traffic than it saves).
-          output[index] = normalized ? NATR.value(atr: atr, close: close[index]) : atr
+        output[period] = atr
+        // In blocks that stay in L1: the recursion writes a block of ATR values, then NATR
+        // rescales the block four values at a time, so its division leaves the recursion's path.
+        var start = period + 1
+        while start < count {
+          let end = min(count, start + Self.block)
+          for index in start ..< end {
+            let range = Indicators.trueRange(
+              high: high[index],
+              low: low[index],
+              previousClose: close[index - 1]
+            )
+            atr = (range * alpha).addingProduct(atr, decay)
+            output[index] = atr
+          }
+          if normalized {
+            NATR.rescale(output, close: close, from: start == period + 1 ? period : start, to: end)
+          }
+          start = end
         }
       }
     }
+
+    /// Values per block of the batch recursion (a few KiB of output and input, in L1).
+    static let block = 256
 
     /// One candle at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
@@ -133,6 +144,35 @@ extension Indicators {
     @inline(__always)
     static func value(atr: Double, close: Double) -> Double {
       close != 0 ? (atr / close) * 100.0 : 0.0
+    }
+
+    /// `output[i] = value(atr: output[i], close: close[i])` for `i` in `from ..< to`, four at a
+    /// time: the same two IEEE operations per value, so bit for bit the scalar form.
+    @inline(__always)
+    static func rescale(
+      _ output: UnsafeMutablePointer<Double>,
+      close: UnsafePointer<Double>,
+      from: Int,
+      to: Int
+    ) {
+      var index = from
+      let raw = UnsafeRawPointer(close), out = UnsafeMutableRawPointer(output)
+      let zero = SIMD4<Double>(repeating: 0), hundred = SIMD4<Double>(repeating: 100)
+      while index + 4 <= to {
+        let c = raw.loadUnaligned(fromByteOffset: index * 8, as: SIMD4<Double>.self)
+        let a = out.loadUnaligned(fromByteOffset: index * 8, as: SIMD4<Double>.self)
+        let q = (a / c) * hundred
+        out.storeBytes(
+          of: q.replacing(with: zero, where: c .== zero),
+          toByteOffset: index * 8,
+          as: SIMD4<Double>.self
+        )
+        index += 4
+      }
+      while index < to {
+        output[index] = Self.value(atr: output[index], close: close[index])
+        index += 1
+      }
     }
 
     /// The indicator over a whole series: as long as the input, NaN before `lookback`.

@@ -126,8 +126,14 @@ extension Indicators {
         let scale = abs(typical) + abs(self.previousTypical)
         self.previousTypical = typical
         let flow = Indicators.isZeroScaled(change, scale: scale) ? 0.0 : typical * volume
-        let up = change < 0.0 ? 0.0 : flow
-        let down = change < 0.0 ? flow : 0.0
+        // The flow goes to one side by a mask of the change's sign bit, not a comparison: the
+        // sign of a price change is a coin toss that a branch predictor loses half the time, and
+        // the optimiser turns a comparison back into a jump. The sign bit is `change < 0` except
+        // for −0 (then the flow is 0 and both sides get +0 either way) and NaN (a NaN input
+        // makes every later value NaN either way).
+        let mask = UInt64(bitPattern: Int64(bitPattern: change.bitPattern) >> 63)
+        let up = Double(bitPattern: flow.bitPattern & ~mask)
+        let down = Double(bitPattern: flow.bitPattern & mask)
         positive[self.slot] = up
         negative[self.slot] = down
         self.positiveSum += up
