@@ -448,7 +448,7 @@ extension Vane_V1_TrainingSpec {
         &p.training,
         path: "\(path).lstm.training",
         seed: seed,
-        precisions: [.float64],
+        precisions: [.float32, .float64],
         bad: bad
       )
       model.params = .lstm(p)

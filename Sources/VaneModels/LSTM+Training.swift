@@ -61,7 +61,7 @@ extension LSTM {
     guard (0 ..< 1).contains(dropout) else {
       throw VaneError.invalidArgument(field: "dropout", "must be in [0, 1)")
     }
-    var model = LSTM(
+    let model = LSTM(
       inputCount: featureCount,
       hiddenSize: hiddenSize,
       layerCount: layerCount,
@@ -70,72 +70,82 @@ extension LSTM {
       dropout: dropout,
       seed: training.seed
     )
+    let capacity = max(1, min(training.batchSize, count))
+    // Each precision's engine is a concrete type here, so the loop is specialised for it.
+    return try sequences.withUnsafeBufferPointer { sequences in
+      switch training.precision {
+      case .float32:
+        try Engine<Float>(model, capacity: capacity).train(
+          model,
+          sequences: sequences,
+          count: count,
+          labels: labels,
+          validation: validation,
+          training: training,
+          cancellation: cancellation,
+          epoch: epoch
+        )
+      case .float64:
+        try Engine<Double>(model, capacity: capacity).train(
+          model,
+          sequences: sequences,
+          count: count,
+          labels: labels,
+          validation: validation,
+          training: training,
+          cancellation: cancellation,
+          epoch: epoch
+        )
+      }
+    }
+  }
+}
+
+extension LSTM.Engine {
+  /// The epoch loop of ``LSTM/train(sequences:count:sequenceLength:featureCount:labels:heads:validation:hiddenSize:layerCount:dropout:training:cancellation:epoch:)``
+  /// from `model`'s initial parameters; returns the early-stopping choice.
+  func train(
+    _ model: LSTM,
+    sequences: UnsafeBufferPointer<Double>,
+    count: Int,
+    labels: [Int],
+    validation: (sequences: [Double], count: Int, labels: [Int])?,
+    training: LSTM.Training,
+    cancellation: CancellationFlag?,
+    epoch: (Int, Double, Double?) -> Bool
+  ) throws -> LSTM {
     var random = SeededRandom(seed: training.seed ^ 0x15F3)
-    var theta = model.parameters
-    var optimizer = AdamW(
-      parameterCount: theta.count,
-      learningRate: training.learningRate,
-      weightDecay: training.weightDecay,
-      decay: model.decayMask
-    )
-    let keep = 1 - dropout
-    let window = sequenceLength * featureCount
+    let optimizer = AdamW(learningRate: training.learningRate, weightDecay: training.weightDecay)
     var stopping = EarlyStopping(patience: training.patience, initial: model)
+    var current = model
+    let keep = 1 - model.dropout
+    let heads = self.heads
+    let bptt = training.bpttSteps > 0 ? training.bpttSteps : self.sequenceLength
+    var order = Array(0 ..< count)
     for epochIndex in 0 ..< training.maxEpochs {
-      var order = Array(0 ..< count)
       order.shuffle(using: &random)
       var epochLoss = 0.0
-      for start in stride(from: 0, to: count, by: max(training.batchSize, 1)) {
+      for start in stride(from: 0, to: count, by: self.capacity) {
         if cancellation?.isCancelled == true {
           throw VaneError(.cancelled, "LSTM training cancelled in epoch \(epochIndex)")
         }
-        let rows = Array(order[start ..< min(start + training.batchSize, count)])
+        let rows = order[start ..< min(start + self.capacity, count)]
         let b = rows.count
-        let x = rows.flatMap { sequences[($0 * window) ..< (($0 + 1) * window)] }
+        self.load(sequences, rows: rows)
         let y = rows.flatMap { labels[($0 * heads) ..< (($0 + 1) * heads)] }
-        func mask() -> [Double] {
-          (0 ..< (b * hiddenSize)).map { _ in random.uniform() < keep ? 1 / keep : 0 }
-        }
-        // Dropout between layers (not after the top one: the head mask covers it).
-        let masks: [[[Double]]]? =
-          dropout > 0
-          ? (0 ..< layerCount).map { l in
-            (0 ..< sequenceLength).map { _ in
-              l < layerCount - 1 ? mask() : [Double](repeating: 1, count: b * hiddenSize)
-            }
-          }
-          : nil
-        let headMask = dropout > 0 ? mask() : nil
-        model.setParameters(theta)
-        var (loss, gradient) = model.lossAndGradient(
-          x,
-          count: b,
-          labels: y,
-          masks: masks,
-          headMask: headMask,
-          bpttSteps: training.bpttSteps > 0 ? training.bpttSteps : sequenceLength
-        )
+        self.drawMasks(count: b, keep: keep, random: &random)
+        let loss = self.lossAndGradient(count: b, labels: y, bpttSteps: bptt)
         epochLoss += loss * Double(b)
-        AdamW.clip(&gradient, maximumNorm: training.clipNorm)
-        optimizer.update(&theta, gradient: gradient)
+        self.step(optimizer, clipNorm: training.clipNorm)
       }
-      model.setParameters(theta)
-      var validationLoss: Double?
-      if let validation {
-        validationLoss =
-          model.lossAndGradient(
-            validation.sequences,
-            count: validation.count,
-            labels: validation.labels,
-            masks: nil,
-            headMask: nil,
-            bpttSteps: 1
-          ).loss
+      current = self.model(current)
+      let validationLoss = validation.map {
+        current.loss($0.sequences, count: $0.count, labels: $0.labels)
       }
       guard epoch(epochIndex, epochLoss / Double(count), validationLoss) else {
         throw VaneError(.cancelled, "LSTM training stopped after epoch \(epochIndex)")
       }
-      if stopping.observe(model, validationLoss: validationLoss) { break }
+      if stopping.observe(current, validationLoss: validationLoss) { break }
     }
     return stopping.best
   }

@@ -56,25 +56,9 @@ public struct LSTM: Sendable, Equatable, Codable {
     self.headBiases = [Double](repeating: 0, count: heads)
   }
 
-  /// What one layer's forward pass keeps for the backward pass.
-  struct LayerTrace {
-    /// Per step (B × width): the input, the gate activations (B × 4H), the cell and hidden state.
-    var inputs: [[Double]] = []
-    var gates: [[Double]] = []
-    var cells: [[Double]] = []
-    var hiddens: [[Double]] = []
-  }
-
   /// Runs the layers over `count` sequences (`count × L × inputCount`, row-major by sample,
-  /// then step); `masks[l][t]` (B × H) multiplies layer l's output at step t (dropout; nil:
-  /// none). Returns the traces and the head's input (the last step's top hidden state, masked
-  /// by `headMask`).
-  func forward(
-    _ sequences: [Double],
-    count: Int,
-    masks: [[[Double]]]?,
-    headMask: [Double]?
-  ) -> (traces: [LayerTrace], last: [Double]) {
+  /// then step) for inference (no dropout); returns the top layer's last hidden state.
+  func forward(_ sequences: [Double], count: Int) -> [Double] {
     let L = self.sequenceLength, d = self.inputCount, H = self.hiddenSize
     precondition(sequences.count == count * L * d)
     var stepInputs: [[Double]] = (0 ..< L).map { t in
@@ -83,14 +67,11 @@ public struct LSTM: Sendable, Equatable, Codable {
       return x
     }
     var width = d
-    var traces: [LayerTrace] = []
-    for (l, layer) in self.layers.enumerated() {
-      var trace = LayerTrace()
+    for layer in self.layers {
       var h = [Double](repeating: 0, count: count * H), c = [Double](repeating: 0, count: count * H)
       var outputs: [[Double]] = []
       for t in 0 ..< L {
-        let x = stepInputs[t]
-        var a = BLAS.matmul(x, layer.inputWeights, m: count, k: width, n: 4 * H)
+        var a = BLAS.matmul(stepInputs[t], layer.inputWeights, m: count, k: width, n: 4 * H)
         let recurrent = BLAS.matmul(h, layer.recurrentWeights, m: count, k: H, n: 4 * H)
         for i in 0 ..< count {
           for j in 0 ..< (4 * H) {
@@ -104,26 +85,17 @@ public struct LSTM: Sendable, Equatable, Codable {
             h[i * H + j] = a[gate + 3 * H + j] * Foundation.tanh(c[i * H + j])
           }
         }
-        trace.inputs.append(x)
-        trace.gates.append(a)
-        trace.cells.append(c)
-        trace.hiddens.append(h)
-        var out = h
-        if let mask = masks?[l][t] { for k in out.indices { out[k] *= mask[k] } }
-        outputs.append(out)
+        outputs.append(h)
       }
-      traces.append(trace)
       stepInputs = outputs
       width = H
     }
-    var last = stepInputs[L - 1]
-    if let headMask { for k in last.indices { last[k] *= headMask[k] } }
-    return (traces, last)
+    return stepInputs[L - 1]
   }
 
   /// Head logits, `count × heads` (inference: no dropout).
   public func logits(_ sequences: [Double], count: Int) -> [Double] {
-    let last = self.forward(sequences, count: count, masks: nil, headMask: nil).last
+    let last = self.forward(sequences, count: count)
     var z = BLAS.matmul(last, self.headWeights, m: count, k: self.hiddenSize, n: self.heads)
     for i in 0 ..< count {
       for k in 0 ..< self.heads { z[i * self.heads + k] += self.headBiases[k] }
@@ -166,7 +138,10 @@ public struct LSTM: Sendable, Equatable, Codable {
   }
 
   /// The mean binary cross-entropy over the available labels (`count × heads`, −1 missing) and
-  /// its gradient over ``parameters``, back-propagating through the last `bpttSteps` steps.
+  /// its gradient over ``parameters``, back-propagating through the last `bpttSteps` steps;
+  /// `masks[l][t]` (B × H) multiplies layer l's output at step t and `headMask` the head's
+  /// input (dropout; nil: none). Computed in Double by the same ``Engine`` code that trains in
+  /// either precision, so checking this against finite differences checks the training loop's.
   func lossAndGradient(
     _ sequences: [Double],
     count: Int,
@@ -175,72 +150,27 @@ public struct LSTM: Sendable, Equatable, Codable {
     headMask: [Double]?,
     bpttSteps: Int
   ) -> (loss: Double, gradient: [Double]) {
-    let L = self.sequenceLength, H = self.hiddenSize, K = self.heads
-    let (traces, last) = self.forward(sequences, count: count, masks: masks, headMask: headMask)
-    var z = BLAS.matmul(last, self.headWeights, m: count, k: H, n: K)
-    for i in 0 ..< count { for k in 0 ..< K { z[i * K + k] += self.headBiases[k] } }
-    let available = max(labels.filter { $0 >= 0 }.count, 1)
-    var loss = 0.0
-    var dz = [Double](repeating: 0, count: count * K)
-    for index in 0 ..< (count * K) where labels[index] >= 0 {
-      let y = Double(labels[index]), v = z[index]
-      loss += Logistic.softplus(v) - y * v
-      dz[index] = (Logistic.sigmoid(v) - y) / Double(available)
+    let engine = Engine<Double>(self, capacity: count)
+    sequences.withUnsafeBufferPointer { engine.load($0, rows: Array(0 ..< count)[...]) }
+    let ones = [Double](repeating: 1, count: count * self.hiddenSize)
+    engine.setMasks(
+      masks ?? self.layers.map { _ in (0 ..< self.sequenceLength).map { _ in ones } },
+      headMask: headMask ?? ones,
+      count: count
+    )
+    let loss = engine.lossAndGradient(count: count, labels: labels, bpttSteps: bpttSteps)
+    return (loss, Array(UnsafeBufferPointer(start: engine.gradient, count: engine.parameterCount)))
+  }
+
+  /// The heads' mean binary cross-entropy over the available labels (`count × heads`, −1
+  /// missing), at inference (no dropout).
+  func loss(_ sequences: [Double], count: Int, labels: [Int]) -> Double {
+    let z = self.logits(sequences, count: count)
+    var loss = 0.0, available = 0
+    for index in z.indices where labels[index] >= 0 {
+      loss += Logistic.softplus(z[index]) - Double(labels[index]) * z[index]
+      available += 1
     }
-    loss /= Double(available)
-    let dHeadWeights = BLAS.matmulTransposedA(last, dz, m: count, k: H, n: K)
-    var dHeadBiases = [Double](repeating: 0, count: K)
-    for i in 0 ..< count { for k in 0 ..< K { dHeadBiases[k] += dz[i * K + k] } }
-    var dLast = BLAS.matmulTransposedB(dz, self.headWeights, m: count, k: K, n: H)
-    if let headMask { for k in dLast.indices { dLast[k] *= headMask[k] } }
-    // Gradient arriving at each step's output of the current layer (top layer: last step only).
-    var dOutputs = [[Double]](repeating: [Double](repeating: 0, count: count * H), count: L)
-    dOutputs[L - 1] = dLast
-    let first = max(0, L - bpttSteps)
-    var layerGradients: [[Double]] = []
-    for l in self.layers.indices.reversed() {
-      let layer = self.layers[l], trace = traces[l]
-      let width = l == 0 ? self.inputCount : H
-      var dW = [Double](repeating: 0, count: layer.inputWeights.count),
-        dU = [Double](repeating: 0, count: layer.recurrentWeights.count)
-      var dB = [Double](repeating: 0, count: layer.biases.count)
-      var dInputs = [[Double]](repeating: [Double](repeating: 0, count: count * width), count: L)
-      var dhNext = [Double](repeating: 0, count: count * H),
-        dcNext = [Double](repeating: 0, count: count * H)
-      for t in stride(from: L - 1, through: first, by: -1) {
-        var dh = dOutputs[t]
-        if let mask = masks?[l][t] { for k in dh.indices { dh[k] *= mask[k] } }
-        var dA = [Double](repeating: 0, count: count * 4 * H)
-        let gates = trace.gates[t], c = trace.cells[t]
-        let previousCell = t > 0 ? trace.cells[t - 1] : [Double](repeating: 0, count: count * H)
-        for i in 0 ..< count {
-          for j in 0 ..< H {
-            let index = i * H + j, gate = i * 4 * H
-            let (ig, fg, gg, og) = (
-              gates[gate + j], gates[gate + H + j], gates[gate + 2 * H + j], gates[gate + 3 * H + j]
-            )
-            let tc = Foundation.tanh(c[index])
-            let dhTotal = dh[index] + dhNext[index]
-            let dc = dhTotal * og * (1 - tc * tc) + dcNext[index]
-            dA[gate + j] = dc * gg * ig * (1 - ig)
-            dA[gate + H + j] = dc * previousCell[index] * fg * (1 - fg)
-            dA[gate + 2 * H + j] = dc * ig * (1 - gg * gg)
-            dA[gate + 3 * H + j] = dhTotal * tc * og * (1 - og)
-            dcNext[index] = dc * fg
-          }
-        }
-        let previousHidden = t > 0 ? trace.hiddens[t - 1] : [Double](repeating: 0, count: count * H)
-        let stepW = BLAS.matmulTransposedA(trace.inputs[t], dA, m: count, k: width, n: 4 * H)
-        let stepU = BLAS.matmulTransposedA(previousHidden, dA, m: count, k: H, n: 4 * H)
-        for k in dW.indices { dW[k] += stepW[k] }
-        for k in dU.indices { dU[k] += stepU[k] }
-        for i in 0 ..< count { for j in 0 ..< (4 * H) { dB[j] += dA[i * 4 * H + j] } }
-        dInputs[t] = BLAS.matmulTransposedB(dA, layer.inputWeights, m: count, k: 4 * H, n: width)
-        dhNext = BLAS.matmulTransposedB(dA, layer.recurrentWeights, m: count, k: 4 * H, n: H)
-      }
-      layerGradients.insert(dW + dU + dB, at: 0)
-      dOutputs = dInputs
-    }
-    return (loss, layerGradients.flatMap { $0 } + dHeadWeights + dHeadBiases)
+    return loss / Double(max(available, 1))
   }
 }

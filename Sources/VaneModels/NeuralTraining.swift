@@ -21,7 +21,7 @@ public struct NeuralTraining: Sendable, Equatable {
   public var loss = FocalLoss()
   /// LSTM: steps back-propagated through (0: the whole window).
   public var bpttSteps = 0
-  /// MLP: the training arithmetic (the LSTM trains in float64).
+  /// The training arithmetic.
   public var precision = Precision.float32
 
   public init() {}

@@ -65,6 +65,43 @@ struct LSTMTests {
     #expect(truncated.prefix(d * 4 * H) != gradient.prefix(d * 4 * H))
   }
 
+  @Test(
+    "The float32 engine's loss and gradient agree with float64's to single precision (two layers, a missing label)"
+  )
+  func precisions() throws {
+    let (b, L, d, H, K) = (16, 6, 3, 8, 2)
+    var rng = SplitMix64(seed: 8)
+    let model = LSTM(
+      inputCount: d,
+      hiddenSize: H,
+      layerCount: 2,
+      sequenceLength: L,
+      heads: K,
+      dropout: 0,
+      seed: 9
+    )
+    let x = (0 ..< (b * L * d)).map { _ in rng.normal() }
+    var y = (0 ..< (b * K)).map { _ in rng.uniform() < 0.5 ? 1 : 0 }
+    y[3] = -1
+    func run<Scalar: BLASScalar>(_: Scalar.Type) -> (Double, [Double]) {
+      let engine = LSTM.Engine<Scalar>(model, capacity: b)
+      x.withUnsafeBufferPointer { engine.load($0, rows: Array(0 ..< b)[...]) }
+      let loss = engine.lossAndGradient(count: b, labels: y, bpttSteps: L)
+      return (loss, (0 ..< engine.parameterCount).map { Double(engine.gradient[$0]) })
+    }
+    let (loss64, gradient64) = run(Double.self)
+    let (loss32, gradient32) = run(Float.self)
+    #expect(abs(loss32 - loss64) <= 1e-5 * max(1, abs(loss64)), "\(loss32) vs \(loss64)")
+    let scale = gradient64.map(abs).max()!
+    let worst = zip(gradient32, gradient64).map { abs($0 - $1) }.max()! / scale
+    #expect(worst < 1e-4, "largest gradient difference \(worst) of the largest component")
+    // The Double wrapper the gradient check uses is this same engine.
+    #expect(
+      model.lossAndGradient(x, count: b, labels: y, masks: nil, headMask: nil, bpttSteps: L)
+        .gradient == gradient64
+    )
+  }
+
   /// Windows of one noisy feature; head 0: is the window's sum positive; head 1: is its last
   /// value above its first (some labels missing).
   static func windows(_ n: Int, length L: Int, seed: UInt64) -> (x: [Double], y: [Int]) {

@@ -277,7 +277,7 @@ struct TrainingSpecTests {
       resolved.spec.models[1].lstm.sequenceLength == 32
         && resolved.spec.models[1].lstm.training.batchSize == 256
     )
-    #expect(resolved.spec.models[1].lstm.training.precision == .float64)
+    #expect(resolved.spec.models[1].lstm.training.precision == .float32)
     #expect(
       resolved.spec.stacking.minOofFolds == 2
         && resolved.spec.stacking.baseModels == ["xgb", "lstm"]
@@ -342,11 +342,6 @@ struct TrainingSpecTests {
         { @Sendable (s: inout Vane_V1_TrainingSpec) in
           s.models[1].lstm = .with { $0.training.optimizer = .sgd }
         }, "spec.models[1].lstm.training.optimizer"
-      ),
-      (
-        { @Sendable (s: inout Vane_V1_TrainingSpec) in
-          s.models[1].lstm = .with { $0.training.precision = .float32 }
-        }, "spec.models[1].lstm.training.precision"
       ),
       (
         { @Sendable (s: inout Vane_V1_TrainingSpec) in

@@ -1163,8 +1163,8 @@ public nonisolated struct Vane_V1_NeuralTraining: Sendable {
   /// Clears the value of `gradientClipNorm`. Subsequent reads from it will return its default value.
   public mutating func clearGradientClipNorm() {self._gradientClipNorm = nil}
 
-  /// Training arithmetic [FLOAT32 for the MLP; the LSTM trains in FLOAT64
-  /// only].
+  /// Training arithmetic [FLOAT32, as PyTorch trains; FLOAT64 one field away].
+  /// Saved parameters are float64 either way.
   public var precision: Vane_V1_Precision = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

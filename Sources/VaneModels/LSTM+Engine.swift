@@ -1,0 +1,462 @@
+internal import Foundation
+internal import VaneCore
+internal import VaneMath
+
+extension LSTM {
+  /// The training-time state of a network in one precision: parameters, their gradient, AdamW's
+  /// moments and one mini-batch's activations through every step, all in a single allocation
+  /// made once (the MLP's ``MLP/Engine`` treatment).
+  ///
+  /// A batch allocates nothing: the inputs are stored step-major (`L × B × width`), each step's
+  /// gate pre-activations are two GEMMs into one buffer (the input product, then the recurrent
+  /// one added with β = 1), and the backward pass accumulates every step's weight gradient
+  /// straight into ``gradient`` (β = 1). Parameters are laid out in ``LSTM/parameters`` order.
+  final class Engine<Scalar: BLASScalar> {
+    struct Layer {
+      let inputs: Int
+      /// Offsets into the parameters (and the gradient): input weights `inputs × 4H`, recurrent
+      /// weights `H × 4H`, biases `4H`.
+      let weights: Int, recurrent: Int, biases: Int
+      /// Per step, `capacity` rows each: gate activations (`4H`), cell and hidden state and the
+      /// output after dropout (`H`), and the dropout mask (`H`).
+      let gates: UnsafeMutablePointer<Scalar>
+      let cells: UnsafeMutablePointer<Scalar>
+      let hiddens: UnsafeMutablePointer<Scalar>
+      let outputs: UnsafeMutablePointer<Scalar>
+      let masks: UnsafeMutablePointer<Scalar>
+    }
+
+    let inputCount: Int
+    let hiddenSize: Int
+    let sequenceLength: Int
+    let heads: Int
+    /// The most windows a batch may have.
+    let capacity: Int
+    let layers: [Layer]
+    let headWeights: Int
+    let headBiases: Int
+    let parameterCount: Int
+    let theta: UnsafeMutablePointer<Scalar>
+    let gradient: UnsafeMutablePointer<Scalar>
+    let firstMoment: UnsafeMutablePointer<Scalar>
+    let secondMoment: UnsafeMutablePointer<Scalar>
+    /// 1 where weight decay applies (weights), 0 for biases.
+    let decay: UnsafeMutablePointer<Scalar>
+    /// The batch's windows, step-major: `L × capacity × inputCount`.
+    let input: UnsafeMutablePointer<Scalar>
+    /// The head's input (`capacity × H`: the top layer's last output times `headMask`), the
+    /// mask, the logits and their gradient (`capacity × heads`).
+    let last: UnsafeMutablePointer<Scalar>
+    let headMask: UnsafeMutablePointer<Scalar>
+    let logits: UnsafeMutablePointer<Scalar>
+    let dLogits: UnsafeMutablePointer<Scalar>
+    /// Backward scratch: the gates' gradient (`capacity × 4H`), the hidden and cell gradients
+    /// carried to the previous step (`capacity × H`), and two `L × capacity × max(width)`
+    /// buffers of gradients at a layer's outputs, alternating between layers.
+    let dGates: UnsafeMutablePointer<Scalar>
+    let dHidden: UnsafeMutablePointer<Scalar>
+    let dHiddenNext: UnsafeMutablePointer<Scalar>
+    let dCellNext: UnsafeMutablePointer<Scalar>
+    let dOutputs: (UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>)
+    /// Zeros, `capacity × H`: the state before the first step.
+    let zeros: UnsafeMutablePointer<Scalar>
+    private let storage: UnsafeMutablePointer<Scalar>
+    private(set) var steps = 0
+
+    /// Takes `model`'s parameters; batches of up to `capacity` windows.
+    init(_ model: LSTM, capacity: Int) {
+      precondition(capacity > 0)
+      let L = model.sequenceLength, H = model.hiddenSize, K = model.heads, B = capacity
+      self.inputCount = model.inputCount
+      self.hiddenSize = H
+      self.sequenceLength = L
+      self.heads = K
+      self.capacity = capacity
+      let widths = model.layers.indices.map { $0 == 0 ? model.inputCount : H }
+      let parameterCount = widths.reduce(0) { $0 + ($1 + H) * 4 * H + 4 * H } + H * K + K
+      let widest = max(model.inputCount, H)
+      let total =
+        5 * parameterCount + L * B * model.inputCount + 3 * B * H + 2 * B * K
+        + B * 4 * H + 4 * B * H + 2 * L * B * widest + widths.count * L * B * 8 * H
+      self.storage = .allocate(capacity: total)
+      self.storage.initialize(repeating: 0, count: total)
+      var next = self.storage
+      func take(_ n: Int) -> UnsafeMutablePointer<Scalar> {
+        defer { next += n }
+        return next
+      }
+      self.parameterCount = parameterCount
+      self.theta = take(parameterCount)
+      self.gradient = take(parameterCount)
+      self.firstMoment = take(parameterCount)
+      self.secondMoment = take(parameterCount)
+      self.decay = take(parameterCount)
+      self.input = take(L * B * model.inputCount)
+      self.last = take(B * H)
+      self.headMask = take(B * H)
+      self.zeros = take(B * H)
+      self.logits = take(B * K)
+      self.dLogits = take(B * K)
+      self.dGates = take(B * 4 * H)
+      self.dHidden = take(B * H)
+      self.dHiddenNext = take(B * H)
+      self.dCellNext = take(B * H)
+      self.dOutputs = (take(L * B * widest), take(L * B * widest))
+      var offset = 0
+      var layers: [Layer] = []
+      for width in widths {
+        let layer = Layer(
+          inputs: width,
+          weights: offset,
+          recurrent: offset + width * 4 * H,
+          biases: offset + (width + H) * 4 * H,
+          gates: take(L * B * 4 * H),
+          cells: take(L * B * H),
+          hiddens: take(L * B * H),
+          outputs: take(L * B * H),
+          masks: take(L * B * H)
+        )
+        (self.decay + offset).update(repeating: 1, count: (width + H) * 4 * H)
+        layer.masks.update(repeating: 1, count: L * B * H)
+        offset += (width + H) * 4 * H + 4 * H
+        layers.append(layer)
+      }
+      self.layers = layers
+      self.headWeights = offset
+      self.headBiases = offset + H * K
+      precondition(self.headBiases + K == parameterCount)
+      (self.decay + self.headWeights).update(repeating: 1, count: H * K)
+      self.headMask.update(repeating: 1, count: B * H)
+      for (j, value) in model.parameters.enumerated() { self.theta[j] = Scalar(value) }
+    }
+
+    deinit { self.storage.deallocate() }
+
+    /// `model` with this state's parameters.
+    func model(_ model: LSTM) -> LSTM {
+      var model = model
+      model.setParameters((0 ..< self.parameterCount).map { Double(self.theta[$0]) })
+      return model
+    }
+
+    /// Copies the windows `rows` of `sequences` (`count × L × inputCount`, window-major) into
+    /// the step-major batch input.
+    func load(_ sequences: UnsafeBufferPointer<Double>, rows: ArraySlice<Int>) {
+      precondition(rows.count <= self.capacity)
+      let L = self.sequenceLength, d = self.inputCount, B = self.capacity
+      for (i, row) in rows.enumerated() {
+        let window = sequences.baseAddress! + row * L * d
+        for t in 0 ..< L {
+          let source = window + t * d, target = self.input + (t * B + i) * d
+          for j in 0 ..< d { target[j] = Scalar(source[j]) }
+        }
+      }
+    }
+
+    /// Draws the dropout masks for `count` windows: between layers at every step (not after
+    /// the top layer, whose last output the head mask covers), each unit kept with probability
+    /// `keep` and scaled by 1/keep; two draws per 64-bit random number.
+    func drawMasks(count: Int, keep: Double, random: inout SeededRandom) {
+      guard keep < 1 else { return }
+      let threshold = UInt64(keep * 4_294_967_296), scale = Scalar(1 / keep)
+      let H = self.hiddenSize, B = self.capacity
+      func draw(_ mask: UnsafeMutablePointer<Scalar>, _ n: Int) {
+        var k = 0
+        while k < n {
+          let r = random.next()
+          mask[k] = r & 0xFFFF_FFFF < threshold ? scale : 0
+          if k + 1 < n { mask[k + 1] = r >> 32 < threshold ? scale : 0 }
+          k += 2
+        }
+      }
+      for layer in self.layers.dropLast() {
+        for t in 0 ..< self.sequenceLength { draw(layer.masks + t * B * H, count * H) }
+      }
+      draw(self.headMask, count * H)
+    }
+
+    /// Sets the masks: `masks[l][t]` (`count × H`) and the head's (`count × H`).
+    func setMasks(_ masks: [[[Double]]], headMask: [Double], count: Int) {
+      let H = self.hiddenSize, B = self.capacity
+      for (layer, steps) in zip(self.layers, masks) {
+        for (t, mask) in steps.enumerated() {
+          precondition(mask.count == count * H)
+          for k in mask.indices { layer.masks[t * B * H + k] = Scalar(mask[k]) }
+        }
+      }
+      for k in headMask.indices { self.headMask[k] = Scalar(headMask[k]) }
+    }
+
+    /// The training-mode forward pass over the first `count` windows (dropout as set), then the
+    /// heads' mean binary cross-entropy over the available labels (`count × heads`, −1 missing)
+    /// and its gradient over the parameters into ``gradient``, back-propagating through the
+    /// last `bpttSteps` steps.
+    func lossAndGradient(count: Int, labels: [Int], bpttSteps: Int) -> Double {
+      precondition(count > 0 && count <= self.capacity && labels.count == count * self.heads)
+      let L = self.sequenceLength, H = self.hiddenSize, K = self.heads, B = self.capacity
+      let G = 4 * H
+      let theta = self.theta, gradient = self.gradient
+      gradient.update(repeating: 0, count: self.parameterCount)
+
+      // Forward, layer by layer over all steps.
+      var x = UnsafePointer(self.input)
+      for layer in self.layers {
+        let bias = theta + layer.biases
+        for t in 0 ..< L {
+          let a = layer.gates + t * B * G
+          Scalar.gemm(
+            transposeA: false,
+            transposeB: false,
+            m: count,
+            n: G,
+            k: layer.inputs,
+            alpha: 1,
+            a: x + t * B * layer.inputs,
+            lda: layer.inputs,
+            b: theta + layer.weights,
+            ldb: G,
+            beta: 0,
+            c: a,
+            ldc: G
+          )
+          if t > 0 {
+            Scalar.gemm(
+              transposeA: false,
+              transposeB: false,
+              m: count,
+              n: G,
+              k: H,
+              alpha: 1,
+              a: layer.hiddens + (t - 1) * B * H,
+              lda: H,
+              b: theta + layer.recurrent,
+              ldb: G,
+              beta: 1,
+              c: a,
+              ldc: G
+            )
+          }
+          let previous =
+            t > 0 ? UnsafePointer(layer.cells + (t - 1) * B * H) : UnsafePointer(self.zeros)
+          let c = layer.cells + t * B * H, h = layer.hiddens + t * B * H
+          let out = layer.outputs + t * B * H, mask = layer.masks + t * B * H
+          for i in 0 ..< count {
+            let row = a + i * G
+            for j in 0 ..< G { row[j] += bias[j] }
+            for j in 0 ..< (2 * H) { row[j] = Self.sigmoid(row[j]) }
+            for j in (2 * H) ..< (3 * H) { row[j] = Self.tanh(row[j]) }
+            for j in (3 * H) ..< G { row[j] = Self.sigmoid(row[j]) }
+            let ci = c + i * H, hi = h + i * H, pi = previous + i * H
+            for j in 0 ..< H {
+              ci[j] = row[H + j] * pi[j] + row[j] * row[2 * H + j]
+              hi[j] = row[3 * H + j] * Self.tanh(ci[j])
+            }
+            let oi = out + i * H, mi = mask + i * H
+            for j in 0 ..< H { oi[j] = hi[j] * mi[j] }
+          }
+        }
+        x = UnsafePointer(layer.outputs)
+      }
+
+      // The heads on the top layer's last output.
+      let top = self.layers[self.layers.count - 1]
+      let lastOutput = top.outputs + (L - 1) * B * H
+      for k in 0 ..< (count * H) { self.last[k] = lastOutput[k] * self.headMask[k] }
+      Scalar.gemm(
+        transposeA: false,
+        transposeB: false,
+        m: count,
+        n: K,
+        k: H,
+        alpha: 1,
+        a: self.last,
+        lda: H,
+        b: theta + self.headWeights,
+        ldb: K,
+        beta: 0,
+        c: self.logits,
+        ldc: K
+      )
+      let available = Double(max(labels.lazy.filter { $0 >= 0 }.count, 1))
+      var loss = 0.0
+      for i in 0 ..< count {
+        for k in 0 ..< K {
+          let index = i * K + k
+          let v = Double(self.logits[index] + theta[self.headBiases + k])
+          guard labels[index] >= 0 else {
+            self.dLogits[index] = 0
+            continue
+          }
+          let y = Double(labels[index])
+          loss += Logistic.softplus(v) - y * v
+          self.dLogits[index] = Scalar((Logistic.sigmoid(v) - y) / available)
+        }
+      }
+      Scalar.gemm(
+        transposeA: true,
+        transposeB: false,
+        m: H,
+        n: K,
+        k: count,
+        alpha: 1,
+        a: self.last,
+        lda: H,
+        b: self.dLogits,
+        ldb: K,
+        beta: 0,
+        c: gradient + self.headWeights,
+        ldc: K
+      )
+      for i in 0 ..< count {
+        for k in 0 ..< K { gradient[self.headBiases + k] += self.dLogits[i * K + k] }
+      }
+      // Gradient at the top layer's outputs: the last step only.
+      var dOut = self.dOutputs.0, dIn = self.dOutputs.1
+      dOut.update(repeating: 0, count: L * B * H)
+      let dLast = dOut + (L - 1) * B * H
+      Scalar.gemm(
+        transposeA: false,
+        transposeB: true,
+        m: count,
+        n: H,
+        k: K,
+        alpha: 1,
+        a: self.dLogits,
+        lda: K,
+        b: theta + self.headWeights,
+        ldb: K,
+        beta: 0,
+        c: dLast,
+        ldc: H
+      )
+      for k in 0 ..< (count * H) { dLast[k] *= self.headMask[k] }
+
+      // Backward through time, layer by layer from the top.
+      let first = max(0, L - bpttSteps)
+      for l in self.layers.indices.reversed() {
+        let layer = self.layers[l]
+        let width = layer.inputs
+        let below = l > 0 ? UnsafePointer(self.layers[l - 1].outputs) : UnsafePointer(self.input)
+        if l > 0 { dIn.update(repeating: 0, count: L * B * width) }
+        self.dHiddenNext.update(repeating: 0, count: count * H)
+        self.dCellNext.update(repeating: 0, count: count * H)
+        for t in stride(from: L - 1, through: first, by: -1) {
+          let gates = layer.gates + t * B * G, c = layer.cells + t * B * H
+          let previous =
+            t > 0 ? UnsafePointer(layer.cells + (t - 1) * B * H) : UnsafePointer(self.zeros)
+          let dOutT = dOut + t * B * H, mask = layer.masks + t * B * H
+          for i in 0 ..< count {
+            let row = gates + i * G, dRow = self.dGates + i * G
+            let ci = c + i * H, pi = previous + i * H
+            let dh = dOutT + i * H, mi = mask + i * H
+            let dhNext = self.dHiddenNext + i * H, dcNext = self.dCellNext + i * H
+            for j in 0 ..< H {
+              let (ig, fg, gg, og) = (row[j], row[H + j], row[2 * H + j], row[3 * H + j])
+              let tc = Self.tanh(ci[j])
+              let dhTotal = dh[j] * mi[j] + dhNext[j]
+              let dc = dhTotal * og * (1 - tc * tc) + dcNext[j]
+              dRow[j] = dc * gg * ig * (1 - ig)
+              dRow[H + j] = dc * pi[j] * fg * (1 - fg)
+              dRow[2 * H + j] = dc * ig * (1 - gg * gg)
+              dRow[3 * H + j] = dhTotal * tc * og * (1 - og)
+              dcNext[j] = dc * fg
+            }
+          }
+          // Weight gradients, accumulated over the steps.
+          Scalar.gemm(
+            transposeA: true,
+            transposeB: false,
+            m: width,
+            n: G,
+            k: count,
+            alpha: 1,
+            a: below + t * B * width,
+            lda: width,
+            b: self.dGates,
+            ldb: G,
+            beta: 1,
+            c: gradient + layer.weights,
+            ldc: G
+          )
+          if t > 0 {
+            Scalar.gemm(
+              transposeA: true,
+              transposeB: false,
+              m: H,
+              n: G,
+              k: count,
+              alpha: 1,
+              a: layer.hiddens + (t - 1) * B * H,
+              lda: H,
+              b: self.dGates,
+              ldb: G,
+              beta: 1,
+              c: gradient + layer.recurrent,
+              ldc: G
+            )
+          }
+          let dBias = gradient + layer.biases
+          for i in 0 ..< count {
+            let dRow = self.dGates + i * G
+            for j in 0 ..< G { dBias[j] += dRow[j] }
+          }
+          if l > 0 {
+            Scalar.gemm(
+              transposeA: false,
+              transposeB: true,
+              m: count,
+              n: width,
+              k: G,
+              alpha: 1,
+              a: self.dGates,
+              lda: G,
+              b: theta + layer.weights,
+              ldb: G,
+              beta: 0,
+              c: dIn + t * B * width,
+              ldc: width
+            )
+          }
+          Scalar.gemm(
+            transposeA: false,
+            transposeB: true,
+            m: count,
+            n: H,
+            k: G,
+            alpha: 1,
+            a: self.dGates,
+            lda: G,
+            b: theta + layer.recurrent,
+            ldb: G,
+            beta: 0,
+            c: self.dHiddenNext,
+            ldc: H
+          )
+        }
+        swap(&dOut, &dIn)
+      }
+      return loss / available
+    }
+
+    /// Clips the gradient to `clipNorm` and takes one optimiser step.
+    func step(_ optimizer: AdamW, clipNorm: Double) {
+      AdamW.clip(self.gradient, count: self.parameterCount, maximumNorm: clipNorm)
+      self.steps += 1
+      optimizer.step(
+        theta: self.theta,
+        gradient: self.gradient,
+        firstMoment: self.firstMoment,
+        secondMoment: self.secondMoment,
+        decay: self.decay,
+        count: self.parameterCount,
+        step: self.steps
+      )
+    }
+
+    @inline(__always)
+    static func sigmoid(_ x: Scalar) -> Scalar { Scalar(Logistic.sigmoid(Double(x))) }
+
+    @inline(__always)
+    static func tanh(_ x: Scalar) -> Scalar { Scalar(Foundation.tanh(Double(x))) }
+  }
+}
