@@ -194,6 +194,64 @@ def bench_torch(header, scaled, labels, dtype_name):
     }
 
 
+def bench_torch_lstm(header, scaled, labels, dtype_name):
+    import torch
+    from torch import nn
+
+    s = header["lstm"]
+    torch.set_num_threads(header["threads"])
+    torch.manual_seed(s["seed"])
+    dtype = {"float32": torch.float32, "float64": torch.float64}[dtype_name]
+    rows, width = scaled.shape
+    windows, length, hidden = s["windows"], s["sequence_length"], s["hidden_size"]
+    first = rows - windows - length + 1
+    # The same windows as Vane's: window k is rows first + k ... first + k + length - 1,
+    # labelled by its last row.
+    x_all = torch.from_numpy(
+        np.lib.stride_tricks.sliding_window_view(scaled[first:], (length, width))[:windows, 0].copy()
+    ).to(dtype).contiguous()
+    y_all = torch.from_numpy(labels[first + length - 1 : first + length - 1 + windows].astype(np.float64)).to(dtype)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(width, hidden, num_layers=1, batch_first=True)
+            self.dropout = nn.Dropout(s["dropout"])
+            self.head = nn.Linear(hidden, 1)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return self.head(self.dropout(out[:, -1, :])).squeeze(1)
+
+    def run():
+        model = Net().to(dtype)
+        model.train()
+        decay = [p for name, p in model.named_parameters() if "weight" in name]
+        decay_ids = {id(p) for p in decay}
+        rest = [p for p in model.parameters() if id(p) not in decay_ids]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": s["weight_decay"]}, {"params": rest, "weight_decay": 0.0}], lr=s["learning_rate"])
+        loss_fn = nn.BCEWithLogitsLoss()
+        order = torch.randperm(windows)
+        total, batch = 0.0, s["batch_size"]
+        for start in range(0, windows, batch):
+            rows_ = order[start : start + batch]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x_all[rows_]), y_all[rows_])
+            loss.backward()
+            if s["clip_norm"] > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), s["clip_norm"])
+            optimizer.step()
+            total += loss.item() * len(rows_)
+        return total / windows
+
+    seconds, loss = timed(run, header["repeats_mlp"])
+    return {
+        "version": torch.__version__, "seconds": seconds, "best": min(seconds), "epoch_loss": loss, "dtype": dtype_name,
+        "threads": torch.get_num_threads(),
+    }
+
+
 def bench_sklearn_logreg(header, scaled, labels):
     import sklearn
     from sklearn.linear_model import LogisticRegression
@@ -231,6 +289,9 @@ def main():
     for dtype in ("float32", "float64"):
         if f"torch_{dtype}" in parts:
             out[f"torch_{dtype}"] = guarded(lambda dtype=dtype: bench_torch(header, scaled, labels, dtype))
+    for dtype in ("float32", "float64"):
+        if f"torch_lstm_{dtype}" in parts:
+            out[f"torch_lstm_{dtype}"] = guarded(lambda dtype=dtype: bench_torch_lstm(header, scaled, labels, dtype))
     if "sklearn_logreg" in parts:
         out["sklearn_logreg"] = guarded(lambda: bench_sklearn_logreg(header, scaled, labels))
     json.dump(out, sys.stdout)

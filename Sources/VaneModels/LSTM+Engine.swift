@@ -11,16 +11,17 @@ extension LSTM {
   /// gate pre-activations are two GEMMs into one buffer (the input product, then the recurrent
   /// one added with β = 1), and the backward pass accumulates every step's weight gradient
   /// straight into ``gradient`` (β = 1). Parameters are laid out in ``LSTM/parameters`` order.
-  final class Engine<Scalar: BLASScalar> {
+  final class Engine<Scalar: RecurrentScalar> {
     struct Layer {
       let inputs: Int
       /// Offsets into the parameters (and the gradient): input weights `inputs × 4H`, recurrent
       /// weights `H × 4H`, biases `4H`.
       let weights: Int, recurrent: Int, biases: Int
-      /// Per step, `capacity` rows each: gate activations (`4H`), cell and hidden state and the
-      /// output after dropout (`H`), and the dropout mask (`H`).
+      /// Per step, `capacity` rows each: gate activations (`4H`), cell state, its tanh, hidden
+      /// state and the output after dropout (`H`), and the dropout mask (`H`).
       let gates: UnsafeMutablePointer<Scalar>
       let cells: UnsafeMutablePointer<Scalar>
+      let cellTanh: UnsafeMutablePointer<Scalar>
       let hiddens: UnsafeMutablePointer<Scalar>
       let outputs: UnsafeMutablePointer<Scalar>
       let masks: UnsafeMutablePointer<Scalar>
@@ -50,7 +51,8 @@ extension LSTM {
     let headMask: UnsafeMutablePointer<Scalar>
     let logits: UnsafeMutablePointer<Scalar>
     let dLogits: UnsafeMutablePointer<Scalar>
-    /// Backward scratch: the gates' gradient (`capacity × 4H`), the hidden and cell gradients
+    /// Backward scratch: the gates' gradient at every step (`L × capacity × 4H`), the hidden and
+    /// cell gradients
     /// carried to the previous step (`capacity × H`), and two `L × capacity × max(width)`
     /// buffers of gradients at a layer's outputs, alternating between layers.
     let dGates: UnsafeMutablePointer<Scalar>
@@ -77,7 +79,7 @@ extension LSTM {
       let widest = max(model.inputCount, H)
       let total =
         5 * parameterCount + L * B * model.inputCount + 3 * B * H + 2 * B * K
-        + B * 4 * H + 4 * B * H + 2 * L * B * widest + widths.count * L * B * 8 * H
+        + L * B * 4 * H + 4 * B * H + 2 * L * B * widest + widths.count * L * B * 9 * H
       self.storage = .allocate(capacity: total)
       self.storage.initialize(repeating: 0, count: total)
       var next = self.storage
@@ -97,7 +99,7 @@ extension LSTM {
       self.zeros = take(B * H)
       self.logits = take(B * K)
       self.dLogits = take(B * K)
-      self.dGates = take(B * 4 * H)
+      self.dGates = take(L * B * 4 * H)
       self.dHidden = take(B * H)
       self.dHiddenNext = take(B * H)
       self.dCellNext = take(B * H)
@@ -112,6 +114,7 @@ extension LSTM {
           biases: offset + (width + H) * 4 * H,
           gates: take(L * B * 4 * H),
           cells: take(L * B * H),
+          cellTanh: take(L * B * H),
           hiddens: take(L * B * H),
           outputs: take(L * B * H),
           masks: take(L * B * H)
@@ -202,23 +205,25 @@ extension LSTM {
       var x = UnsafePointer(self.input)
       for layer in self.layers {
         let bias = theta + layer.biases
+        // The input projection of every step at once (rows past `count` hold earlier batches'
+        // values: computed, never read).
+        Scalar.gemm(
+          transposeA: false,
+          transposeB: false,
+          m: L * B,
+          n: G,
+          k: layer.inputs,
+          alpha: 1,
+          a: x,
+          lda: layer.inputs,
+          b: theta + layer.weights,
+          ldb: G,
+          beta: 0,
+          c: layer.gates,
+          ldc: G
+        )
         for t in 0 ..< L {
           let a = layer.gates + t * B * G
-          Scalar.gemm(
-            transposeA: false,
-            transposeB: false,
-            m: count,
-            n: G,
-            k: layer.inputs,
-            alpha: 1,
-            a: x + t * B * layer.inputs,
-            lda: layer.inputs,
-            b: theta + layer.weights,
-            ldb: G,
-            beta: 0,
-            c: a,
-            ldc: G
-          )
           if t > 0 {
             Scalar.gemm(
               transposeA: false,
@@ -239,18 +244,18 @@ extension LSTM {
           let previous =
             t > 0 ? UnsafePointer(layer.cells + (t - 1) * B * H) : UnsafePointer(self.zeros)
           let c = layer.cells + t * B * H, h = layer.hiddens + t * B * H
+          let tanhC = layer.cellTanh + t * B * H
           let out = layer.outputs + t * B * H, mask = layer.masks + t * B * H
           for i in 0 ..< count {
             let row = a + i * G
             for j in 0 ..< G { row[j] += bias[j] }
-            for j in 0 ..< (2 * H) { row[j] = Self.sigmoid(row[j]) }
-            for j in (2 * H) ..< (3 * H) { row[j] = Self.tanh(row[j]) }
-            for j in (3 * H) ..< G { row[j] = Self.sigmoid(row[j]) }
-            let ci = c + i * H, hi = h + i * H, pi = previous + i * H
-            for j in 0 ..< H {
-              ci[j] = row[H + j] * pi[j] + row[j] * row[2 * H + j]
-              hi[j] = row[3 * H + j] * Self.tanh(ci[j])
-            }
+            for j in 0 ..< (2 * H) { row[j] = Scalar.sigmoid(row[j]) }
+            for j in (2 * H) ..< (3 * H) { row[j] = Scalar.tanh(row[j]) }
+            for j in (3 * H) ..< G { row[j] = Scalar.sigmoid(row[j]) }
+            let ci = c + i * H, hi = h + i * H, pi = previous + i * H, ti = tanhC + i * H
+            for j in 0 ..< H { ci[j] = row[H + j] * pi[j] + row[j] * row[2 * H + j] }
+            for j in 0 ..< H { ti[j] = Scalar.tanh(ci[j]) }
+            for j in 0 ..< H { hi[j] = row[3 * H + j] * ti[j] }
             let oi = out + i * H, mi = mask + i * H
             for j in 0 ..< H { oi[j] = hi[j] * mi[j] }
           }
@@ -331,28 +336,32 @@ extension LSTM {
       )
       for k in 0 ..< (count * H) { dLast[k] *= self.headMask[k] }
 
-      // Backward through time, layer by layer from the top.
+      // Backward through time, layer by layer from the top: the recursion runs step by step
+      // (each step's hidden gradient needs the next step's gates), the weight and input
+      // gradients are then one GEMM each over every step's gate gradients.
       let first = max(0, L - bpttSteps)
       for l in self.layers.indices.reversed() {
         let layer = self.layers[l]
         let width = layer.inputs
         let below = l > 0 ? UnsafePointer(self.layers[l - 1].outputs) : UnsafePointer(self.input)
-        if l > 0 { dIn.update(repeating: 0, count: L * B * width) }
+        // Rows past `count` and steps before `first` stay zero: they add nothing below.
+        self.dGates.update(repeating: 0, count: L * B * G)
         self.dHiddenNext.update(repeating: 0, count: count * H)
         self.dCellNext.update(repeating: 0, count: count * H)
         for t in stride(from: L - 1, through: first, by: -1) {
-          let gates = layer.gates + t * B * G, c = layer.cells + t * B * H
+          let gates = layer.gates + t * B * G, tanhC = layer.cellTanh + t * B * H
           let previous =
             t > 0 ? UnsafePointer(layer.cells + (t - 1) * B * H) : UnsafePointer(self.zeros)
           let dOutT = dOut + t * B * H, mask = layer.masks + t * B * H
+          let dGatesT = self.dGates + t * B * G
           for i in 0 ..< count {
-            let row = gates + i * G, dRow = self.dGates + i * G
-            let ci = c + i * H, pi = previous + i * H
+            let row = gates + i * G, dRow = dGatesT + i * G
+            let ti = tanhC + i * H, pi = previous + i * H
             let dh = dOutT + i * H, mi = mask + i * H
             let dhNext = self.dHiddenNext + i * H, dcNext = self.dCellNext + i * H
             for j in 0 ..< H {
               let (ig, fg, gg, og) = (row[j], row[H + j], row[2 * H + j], row[3 * H + j])
-              let tc = Self.tanh(ci[j])
+              let tc = ti[j]
               let dhTotal = dh[j] * mi[j] + dhNext[j]
               let dc = dhTotal * og * (1 - tc * tc) + dcNext[j]
               dRow[j] = dc * gg * ig * (1 - ig)
@@ -362,75 +371,80 @@ extension LSTM {
               dcNext[j] = dc * fg
             }
           }
-          // Weight gradients, accumulated over the steps.
-          Scalar.gemm(
-            transposeA: true,
-            transposeB: false,
-            m: width,
-            n: G,
-            k: count,
-            alpha: 1,
-            a: below + t * B * width,
-            lda: width,
-            b: self.dGates,
-            ldb: G,
-            beta: 1,
-            c: gradient + layer.weights,
-            ldc: G
-          )
-          if t > 0 {
-            Scalar.gemm(
-              transposeA: true,
-              transposeB: false,
-              m: H,
-              n: G,
-              k: count,
-              alpha: 1,
-              a: layer.hiddens + (t - 1) * B * H,
-              lda: H,
-              b: self.dGates,
-              ldb: G,
-              beta: 1,
-              c: gradient + layer.recurrent,
-              ldc: G
-            )
-          }
-          let dBias = gradient + layer.biases
-          for i in 0 ..< count {
-            let dRow = self.dGates + i * G
-            for j in 0 ..< G { dBias[j] += dRow[j] }
-          }
-          if l > 0 {
+          if t > first {
             Scalar.gemm(
               transposeA: false,
               transposeB: true,
               m: count,
-              n: width,
+              n: H,
               k: G,
               alpha: 1,
-              a: self.dGates,
+              a: dGatesT,
               lda: G,
-              b: theta + layer.weights,
+              b: theta + layer.recurrent,
               ldb: G,
               beta: 0,
-              c: dIn + t * B * width,
-              ldc: width
+              c: self.dHiddenNext,
+              ldc: H
             )
           }
+        }
+        // Input weights: every step's inputs against its gate gradients.
+        Scalar.gemm(
+          transposeA: true,
+          transposeB: false,
+          m: width,
+          n: G,
+          k: L * B,
+          alpha: 1,
+          a: below,
+          lda: width,
+          b: self.dGates,
+          ldb: G,
+          beta: 1,
+          c: gradient + layer.weights,
+          ldc: G
+        )
+        // Recurrent weights: step t's gate gradients against step t − 1's hidden state.
+        if L > 1 {
+          Scalar.gemm(
+            transposeA: true,
+            transposeB: false,
+            m: H,
+            n: G,
+            k: (L - 1) * B,
+            alpha: 1,
+            a: layer.hiddens,
+            lda: H,
+            b: self.dGates + B * G,
+            ldb: G,
+            beta: 1,
+            c: gradient + layer.recurrent,
+            ldc: G
+          )
+        }
+        let dBias = gradient + layer.biases
+        for t in first ..< L {
+          for i in 0 ..< count {
+            let dRow = self.dGates + (t * B + i) * G
+            for j in 0 ..< G { dBias[j] += dRow[j] }
+          }
+        }
+        if l > 0 {
           Scalar.gemm(
             transposeA: false,
             transposeB: true,
-            m: count,
-            n: H,
+            m: L * B,
+            n: width,
             k: G,
             alpha: 1,
             a: self.dGates,
             lda: G,
-            b: theta + layer.recurrent,
+            b: theta + layer.weights,
             ldb: G,
             beta: 0,
-            c: self.dHiddenNext,
-            ldc: H
+            c: dIn,
+            ldc: width
           )
         }
         swap(&dOut, &dIn)
@@ -453,10 +467,35 @@ extension LSTM {
       )
     }
 
-    @inline(__always)
-    static func sigmoid(_ x: Scalar) -> Scalar { Scalar(Logistic.sigmoid(Double(x))) }
-
-    @inline(__always)
-    static func tanh(_ x: Scalar) -> Scalar { Scalar(Foundation.tanh(Double(x))) }
   }
+}
+
+/// A precision the LSTM trains in: GEMMs, and the gates' activations in that precision (single
+/// precision calls libm's float functions, not the double ones).
+protocol RecurrentScalar: BLASScalar {
+  /// 1 / (1 + e⁻ˣ), with one exponential of −|x| (no overflow, no branch on the sign).
+  static func sigmoid(_ x: Self) -> Self
+  static func tanh(_ x: Self) -> Self
+}
+
+extension Float: RecurrentScalar {
+  @inline(__always)
+  static func sigmoid(_ x: Float) -> Float {
+    let e = Foundation.exp(-abs(x)), s = 1 / (1 + e)
+    return x >= 0 ? s : e * s
+  }
+
+  @inline(__always)
+  static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
+}
+
+extension Double: RecurrentScalar {
+  @inline(__always)
+  static func sigmoid(_ x: Double) -> Double {
+    let e = Foundation.exp(-abs(x)), s = 1 / (1 + e)
+    return x >= 0 ? s : e * s
+  }
+
+  @inline(__always)
+  static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
 }

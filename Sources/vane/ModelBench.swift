@@ -33,6 +33,12 @@ struct ModelBench: AsyncParsableCommand {
       ReLU, dropout 0.3, Vane's focal loss (γ 2, α 0.25, smoothing 0.1), clipping at norm 1, \
       AdamW lr 1e-3 wd 1e-4 on the weights, batch 256.
 
+      LSTM: one epoch of LSTM.train in float32 (the default) and float64 over the last \
+      --lstm-windows windows of 32 consecutive scaled rows (hidden 64, one layer, one sigmoid \
+      head, dropout 0.1 on its input, full back-propagation through time, clipping at norm 1, \
+      AdamW lr 1e-3 wd 1e-4 on the weights, batch 256), each vs torch.nn.LSTM and a linear head \
+      with BCE-with-logits in the same precision.
+
       Logistic regression: LogisticRegression.fit (binary, L2 --l2, gradient tolerance 1e-8) on \
       the MLP's scaled features vs scikit-learn's LogisticRegression(solver="newton-cholesky", \
       C = 1 / l2, tol 1e-8), with the largest coefficient difference printed (target ≤ 1e-6).
@@ -87,8 +93,14 @@ struct ModelBench: AsyncParsableCommand {
   )
   var mlpRepeats = 3
 
-  @Option(help: "What to time: xgboost, lightgbm, mlp, logreg (comma-separated).")
-  var only = "xgboost,lightgbm,mlp,logreg"
+  @Option(help: "What to time: xgboost, lightgbm, mlp, lstm, logreg (comma-separated).")
+  var only = "xgboost,lightgbm,mlp,lstm,logreg"
+
+  @Option(
+    name: .customLong("lstm-windows"),
+    help: "Windows of 32 rows for the LSTM epoch (the last ones)."
+  )
+  var lstmWindows = 8_192
 
   @Option(help: "L2 penalty of the logistic regression (scikit-learn's C = 1 / l2).")
   var l2 = 1.0
@@ -170,7 +182,19 @@ struct ModelBench: AsyncParsableCommand {
     var xgboost: Trees
     var lightgbm: Leaves
     var mlp: Network
+    var lstm: Recurrent
     var logreg: Regression
+    struct Recurrent: Encodable {
+      var windows: Int
+      var sequenceLength: Int
+      var hiddenSize: Int
+      var dropout: Double
+      var batchSize: Int
+      var learningRate: Double
+      var weightDecay: Double
+      var clipNorm: Double
+      var seed: UInt64
+    }
     struct Regression: Encodable {
       var l2: Double
       var tolerance: Double
@@ -202,12 +226,16 @@ struct ModelBench: AsyncParsableCommand {
     var lightgbm: Reference?
     var torch_float32: Reference?
     var torch_float64: Reference?
+    var torch_lstm_float32: Reference?
+    var torch_lstm_float64: Reference?
     var sklearn_logreg: Reference?
   }
 
   func run() async throws {
     let parts = Set(self.only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-    if let bad = parts.first(where: { !["xgboost", "lightgbm", "mlp", "logreg"].contains($0) }) {
+    if let bad = parts.first(where: {
+      !["xgboost", "lightgbm", "mlp", "lstm", "logreg"].contains($0)
+    }) {
       throw ValidationError("--only: unknown part '\(bad)'")
     }
     guard self.repeats > 0, self.mlpRepeats > 0, self.threads > 0, self.rows > 1, self.width > 0
@@ -342,6 +370,54 @@ struct ModelBench: AsyncParsableCommand {
       }
     }
 
+    // The LSTM: windows of consecutive scaled rows, labelled by their last row.
+    var recurrent = LSTM.Training()
+    recurrent.maxEpochs = 1
+    recurrent.batchSize = 256
+    recurrent.patience = 0
+    let sequenceLength = 32, hiddenSize = 64, recurrentDropout = 0.1
+    let windows = max(1, min(self.lstmWindows, data.count - sequenceLength + 1))
+    var vaneLSTM: [NeuralTraining.Precision: [Double]] = [:]
+    var vaneLSTMLoss: [NeuralTraining.Precision: Double] = [:]
+    if parts.contains("lstm") {
+      BLAS.setThreadCount(self.threads)
+      let first = data.count - windows - sequenceLength + 1
+      var sequences: [Double] = []
+      sequences.reserveCapacity(windows * sequenceLength * data.width)
+      for k in 0 ..< windows {
+        sequences +=
+          data.scaled[
+            ((first + k) * data.width) ..< ((first + k + sequenceLength) * data.width)
+          ]
+      }
+      let labels = (0 ..< windows).map { data.labels[first + $0 + sequenceLength - 1] }
+      print(
+        "   LSTM: \(windows) windows of \(sequenceLength) rows × \(data.width), hidden \(hiddenSize), 1 layer, 1 sigmoid head, dropout \(recurrentDropout) on its input, full BPTT, clip norm \(recurrent.clipNorm), AdamW lr \(recurrent.learningRate) wd \(recurrent.weightDecay), batch \(recurrent.batchSize), 1 epoch; Vane in float32 and float64"
+      )
+      for precision in precisions {
+        recurrent.precision = precision
+        for _ in 0 ..< self.mlpRepeats {
+          let start = ContinuousClock.now
+          _ = try LSTM.train(
+            sequences: sequences,
+            count: windows,
+            sequenceLength: sequenceLength,
+            featureCount: data.width,
+            labels: labels,
+            heads: 1,
+            hiddenSize: hiddenSize,
+            layerCount: 1,
+            dropout: recurrentDropout,
+            training: recurrent
+          ) { _, loss, _ in
+            vaneLSTMLoss[precision] = loss
+            return true
+          }
+          vaneLSTM[precision, default: []].append(TrainBench.seconds(ContinuousClock.now - start))
+        }
+      }
+    }
+
     // Logistic regression, binary, on the MLP's scaled features.
     let regression = LogisticRegression.Parameters(l2: self.l2, maxIterations: 100, tolerance: 1e-8)
     var vaneLogreg: [Double] = []
@@ -374,6 +450,7 @@ struct ModelBench: AsyncParsableCommand {
       parts: (parts.contains("xgboost") ? ["xgboost"] : [])
         + (parts.contains("lightgbm") ? ["lightgbm"] : [])
         + (parts.contains("mlp") ? ["torch_float32", "torch_float64"] : [])
+        + (parts.contains("lstm") ? ["torch_lstm_float32", "torch_lstm_float64"] : [])
         + (parts.contains("logreg") ? ["sklearn_logreg"] : []),
       xgboost: .init(
         rounds: xgb.rounds,
@@ -404,6 +481,17 @@ struct ModelBench: AsyncParsableCommand {
         bnEps: MLP.epsilon,
         bnMomentum: 0.1,
         seed: training.seed
+      ),
+      lstm: .init(
+        windows: windows,
+        sequenceLength: sequenceLength,
+        hiddenSize: hiddenSize,
+        dropout: recurrentDropout,
+        batchSize: recurrent.batchSize,
+        learningRate: recurrent.learningRate,
+        weightDecay: recurrent.weightDecay,
+        clipNorm: recurrent.clipNorm,
+        seed: recurrent.seed
       ),
       logreg: .init(
         l2: regression.l2,
@@ -516,6 +604,20 @@ struct ModelBench: AsyncParsableCommand {
         missing: missing
       )
     }
+    if parts.contains("lstm") {
+      row(
+        "LSTM epoch float32 vs torch\(version(reference?.torch_lstm_float32)) float32",
+        vane: vaneLSTM[.float32] ?? [],
+        reference: reference?.torch_lstm_float32,
+        missing: missing
+      )
+      row(
+        "LSTM epoch float64 vs torch\(version(reference?.torch_lstm_float64)) float64",
+        vane: vaneLSTM[.float64] ?? [],
+        reference: reference?.torch_lstm_float64,
+        missing: missing
+      )
+    }
     if parts.contains("logreg") {
       row(
         "LogReg fit vs sklearn\(version(reference?.sklearn_logreg)) newton-cholesky",
@@ -555,6 +657,27 @@ struct ModelBench: AsyncParsableCommand {
         print(
           String(
             format: "   MLP epoch at least as fast as PyTorch in %@: %@ (%.3f s vs %.3f s)",
+            precision.rawValue as NSString,
+            (vane <= seconds ? "met" : "NOT met") as NSString,
+            vane,
+            seconds
+          )
+        )
+      }
+    }
+    if parts.contains("lstm") {
+      func loss(_ value: Double?) -> String { value.map { String(format: "%.5f", $0) } ?? "-" }
+      for (precision, figure) in [
+        (NeuralTraining.Precision.float32, reference?.torch_lstm_float32),
+        (.float64, reference?.torch_lstm_float64),
+      ] {
+        print(
+          "   runs (s): vane LSTM \(precision.rawValue) [\(runs(vaneLSTM[precision]))]; torch [\(runs(figure?.seconds))]; epoch BCE vane \(loss(vaneLSTMLoss[precision])), torch \(loss(figure?.epoch_loss))"
+        )
+        guard let seconds = figure?.best, let vane = vaneLSTM[precision]?.min() else { continue }
+        print(
+          String(
+            format: "   LSTM epoch at least as fast as PyTorch in %@: %@ (%.3f s vs %.3f s)",
             precision.rawValue as NSString,
             (vane <= seconds ? "met" : "NOT met") as NSString,
             vane,

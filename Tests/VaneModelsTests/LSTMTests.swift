@@ -83,7 +83,7 @@ struct LSTMTests {
     let x = (0 ..< (b * L * d)).map { _ in rng.normal() }
     var y = (0 ..< (b * K)).map { _ in rng.uniform() < 0.5 ? 1 : 0 }
     y[3] = -1
-    func run<Scalar: BLASScalar>(_: Scalar.Type) -> (Double, [Double]) {
+    func run<Scalar: RecurrentScalar>(_: Scalar.Type) -> (Double, [Double]) {
       let engine = LSTM.Engine<Scalar>(model, capacity: b)
       x.withUnsafeBufferPointer { engine.load($0, rows: Array(0 ..< b)[...]) }
       let loss = engine.lossAndGradient(count: b, labels: y, bpttSteps: L)
