@@ -111,6 +111,11 @@ public enum CandleFileParser {
     let text =
       Gzip.isCompressed(bytes)
       ? try Gzip.decompress(bytes, limit: Self.maximumBytes, name: name) : bytes
+    try BinaryFileKind.check(
+      text.prefix(4096),
+      name: name,
+      expected: "candles as CSV text (optionally gzip-compressed)"
+    )
     guard text.count <= Self.maximumBytes else {
       throw VaneError(.resourceExhausted, "\(name): larger than \(Self.maximumBytes) bytes")
     }
@@ -154,7 +159,7 @@ public enum CandleFileParser {
       guard let index = column(candidates) else {
         throw VaneError(
           .invalidArgument,
-          "\(name):\(header.number): the header has no \(candidates[0]) column (found: \(names.joined(separator: ",")))"
+          "\(name):\(header.number): the header has no \(candidates[0]) column (found: \(MessageText.quote(names.joined(separator: ","), limit: 200)))"
         )
       }
       return index

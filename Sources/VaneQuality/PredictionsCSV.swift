@@ -174,10 +174,10 @@ extension InputSummary {
     values.reserveCapacity(rows.count * header.fields.count)
     for (line, fields) in rows {
       for (column, field) in fields.enumerated() {
-        guard let value = Double(field), value.isFinite else {
+        guard let value = PredictionsCSV.number(field), value.isFinite else {
           throw VaneError(
             .invalidArgument,
-            "\(name):\(line): \(header.fields[column]): '\(field)' is not a finite number"
+            "\(name):\(line): \(header.fields[column].prefix(64)): \(MessageText.quote(field)) is not a finite number"
           )
         }
         values.append(value)

@@ -308,7 +308,7 @@ public struct QualityPolicy: Sendable, Equatable {
       throw reader.error(
         fields["metric"]!,
         "\(path).metric",
-        "unknown metric '\(metric)'; known: \(MetricCatalog.summary)"
+        "unknown metric \(MessageText.quote(metric)); known: \(MetricCatalog.summary)"
       )
     }
     let opText = try reader.string(fields["op"]!, key: "\(path).op")

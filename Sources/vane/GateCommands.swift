@@ -48,6 +48,7 @@ struct GateClientOptions: ParsableArguments {
     }
     let file: PredictionsCSV
     do {
+      try BinaryFileKind.check(data.prefix(4096), name: path, expected: "predictions as CSV text")
       file = try PredictionsCSV.parse(String(decoding: data, as: UTF8.self), name: path)
       if !logits { try file.checkProbabilities(name: path) }
     } catch let error as VaneError {
@@ -206,6 +207,7 @@ struct GateEvaluateCommand: AsyncParsableCommand {
     }
     let summary: InputSummary
     do {
+      try BinaryFileKind.check(data.prefix(4096), name: path, expected: "scaled inputs as CSV text")
       summary = try InputSummary.parseCSV(String(decoding: data, as: UTF8.self), name: path)
     } catch let error as VaneError {
       throw Output.fileError(path, error.message)

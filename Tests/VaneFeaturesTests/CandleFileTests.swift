@@ -228,6 +228,42 @@ struct CandleValidationTests {
     } throws: { ($0 as? VaneError)?.message.hasPrefix("interval:") == true }
   }
 
+  @Test(
+    "Binary files are refused by format, their bytes never pasted: Parquet, Arrow/Feather, an Arrow stream, a ZIP, NUL bytes; gzip-wrapped too",
+    arguments: [
+      (Array("PAR1".utf8) + [0x15, 0x04, 0x15, 0x80, 0x01], "Apache Parquet"),
+      (Array("ARROW1".utf8) + [0, 0, 0xFF, 0xFF, 0xFF, 0xFF], "Apache Arrow IPC (Feather v2)"),
+      (Array("FEA1".utf8) + [0, 0, 0, 0], "Feather v1"),
+      ([0xFF, 0xFF, 0xFF, 0xFF, 0x78, 0, 0, 0], "Arrow IPC stream"),
+      ([0x50, 0x4B, 0x03, 0x04, 0x14, 0, 6, 0], "ZIP archive"),
+      (Array("ts,open\n".utf8) + [0, 0, 0, 7], "binary file"),
+    ] as [([UInt8], String)]
+  )
+  func binaryFiles(head: [UInt8], format: String) throws {
+    let bytes = head + [UInt8](repeating: 0x41, count: 100)
+    for (input, name) in [(bytes, "c.parquet"), (try Gzip.compress(bytes, name: "z"), "c.gz")] {
+      #expect {
+        try CandleFileParser.parse(bytes: input, name: name)
+      } throws: {
+        guard let error = $0 as? VaneError, error.code == .invalidArgument else { return false }
+        return error.message.hasPrefix("\(name): is ") && error.message.contains(format)
+          && error.message.contains("not supported") && !error.message.contains("AAAA")
+      }
+    }
+    #expect(BinaryFileKind.detect(Array("timestamp,open,high,low,close,volume\n".utf8)) == nil)
+  }
+
+  @Test("A 1 MB header line is quoted in a short message")
+  func hugeHeader() throws {
+    let text = String(repeating: "x", count: 1 << 20) + "\n2024-01-01 00:00:00,1,2,0.5,1.5,3\n"
+    #expect {
+      try CandleFileParser.parse(bytes: Array(text.utf8), name: "h.csv")
+    } throws: {
+      guard let error = $0 as? VaneError else { return false }
+      return error.message.contains("no ts column") && error.message.utf8.count < 400
+    }
+  }
+
   @Test("Hostile input: empty, header only, truncated gzip, binary noise")
   func hostile() throws {
     #expect(throws: VaneError.self) { try CandleFileParser.parse(bytes: [], name: "empty.csv") }

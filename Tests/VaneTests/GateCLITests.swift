@@ -42,6 +42,33 @@ struct GateCLITests {
   }
 
   @Test(
+    "A Parquet or Feather file given as predictions or inputs exits 2 naming the format, before any call and without pasting its bytes"
+  )
+  func binaryFiles() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-gate-binary-\(UUID().uuidString)"
+    )
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let parquet = directory.appendingPathComponent("preds.parquet")
+    try Data(Array("PAR1".utf8) + [UInt8](repeating: 0x51, count: 200)).write(to: parquet)
+    let feather = directory.appendingPathComponent("inputs.feather")
+    try Data(Array("ARROW1".utf8) + [UInt8](repeating: 0x51, count: 200)).write(to: feather)
+    let healthy = try Self.csv(100, scale: 1, seed: 1, in: directory, name: "p.csv")
+    for (arguments, format) in [
+      ([parquet.path], "Apache Parquet"), ([healthy, "--inputs", feather.path], "Feather v2"),
+    ] {
+      // Nothing listens on the address: the file is refused before any call is made.
+      let result = try await VaneBinary.run(
+        ["gate", "evaluate", "--address", "127.0.0.1:9", "--interval", "1h"] + arguments
+      )
+      #expect(result.status == 2, "\(result.stderr)")
+      #expect(result.stderr.contains(format) && result.stderr.contains("not supported"))
+      #expect(!result.stderr.contains("QQQQ") && result.stderr.utf8.count < 400, "\(result.stderr)")
+    }
+  }
+
+  @Test(
     "evaluate exits 0 on a pass and 3 on a failure naming the gate; calibrate fixes the overconfidence; report writes the HTML page"
   )
   func endToEnd() async throws {
