@@ -4,8 +4,12 @@ internal import VaneCore
 internal import VaneProto
 
 /// The live side of the trainer's jobs: ``JobBook``'s transitions applied under a lock and saved
-/// to the ``JobStore``, events handed to WatchJob streams after unlocking, the cancellation flag
-/// of the running job, and a signal that wakes the worker when a job is queued.
+/// to the ``JobStore``, events handed to WatchJob streams, the cancellation flag of the running
+/// job, and a signal that wakes the worker when a job is queued.
+///
+/// A transition, the save of the job as it leaves it and the publication of its event are one
+/// ordered step (``ordered(_:)``): a cancel racing a finish can neither store an older state
+/// over a newer one nor publish events out of sequence.
 final class JobBoard: Sendable {
   private struct Watchers {
     var next = 0
@@ -16,6 +20,9 @@ final class JobBoard: Sendable {
   }
 
   private let book = Mutex(JobBook())
+  /// Held across a transition and its save and publication (see ``ordered(_:)``); the book's own
+  /// lock stays short, so readers never wait for the store.
+  private let order = Mutex(())
   private let watchers = Mutex(Watchers())
   private let flags = Mutex<[String: CancellationFlag]>([:])
   let store: JobStore
@@ -31,8 +38,7 @@ final class JobBoard: Sendable {
     )
     // Jobs of an earlier run: queued ones wait again, running ones were interrupted.
     for (job, sequence) in try store.jobs() {
-      let event = self.book.withLock { $0.load(job, sequence: sequence, now: now) }
-      if let event { try self.persist(event) }
+      try self.ordered { book in book.load(job, sequence: sequence, now: now).map { [$0] } ?? [] }
     }
     self.wake.yield()
   }
@@ -64,23 +70,23 @@ final class JobBoard: Sendable {
   }
 
   func enqueue(_ job: Vane_V1_Job) throws -> Vane_V1_Job {
-    let event = self.book.withLock { $0.enqueue(job, now: Self.now()) }
-    try self.persist(event)
+    try self.ordered { [$0.enqueue(job, now: Self.now())] }
     self.wake.yield()
     return try self.job(job.id)
   }
 
   /// The next queued job, now RUNNING, with a fresh cancellation flag.
   func startNext() throws -> (job: Vane_V1_Job, flag: CancellationFlag)? {
-    let started: Vane_V1_JobEvent? = try self.book.withLock { book in
-      guard let id = book.next() else { return nil }
-      return try book.start(id, now: Self.now())
-    }
-    guard let started else { return nil }
     let flag = CancellationFlag()
-    self.flags.withLock { $0[started.jobID] = flag }
-    try self.persist(started)
-    return (try self.job(started.jobID), flag)
+    let started = try self.ordered { book -> [Vane_V1_JobEvent] in
+      guard let id = book.next() else { return [] }
+      let event = try book.start(id, now: Self.now())
+      // Set before the event is out, so a cancel that follows it finds the flag.
+      self.flags.withLock { $0[id] = flag }
+      return [event]
+    }
+    guard let id = started.first?.jobID else { return nil }
+    return (try self.job(id), flag)
   }
 
   func progress(
@@ -89,10 +95,9 @@ final class JobBoard: Sendable {
     detail: Vane_V1_JobEvent.OneOf_Detail? = nil,
     save: Bool = false
   ) {
-    guard
-      let event = self.book.withLock({ $0.progress(id, progress, detail: detail, now: Self.now()) })
-    else { return }
-    if save { try? self.persist(event) } else { self.publish(event) }
+    _ = try? self.ordered(save: save) { book in
+      book.progress(id, progress, detail: detail, now: Self.now()).map { [$0] } ?? []
+    }
   }
 
   func update(_ id: String, _ change: (inout Vane_V1_Job) -> Void) {
@@ -100,25 +105,25 @@ final class JobBoard: Sendable {
   }
 
   func cancel(_ id: String, reason: String) throws -> Vane_V1_Job {
-    let (job, events, running) = try self.book.withLock {
-      try $0.requestCancel(id, reason: reason, now: Self.now())
+    var running = false
+    try self.ordered { book in
+      let (_, events, isRunning) = try book.requestCancel(id, reason: reason, now: Self.now())
+      running = isRunning
+      return events
     }
     if running { self.flags.withLock { $0[id] }?.cancel() }
-    for event in events { try self.persist(event) }
-    return job
+    return try self.job(id)
   }
 
   func resume(_ id: String) throws -> Vane_V1_Job {
-    let event = try self.book.withLock { try $0.resume(id, now: Self.now()) }
-    try self.persist(event)
+    try self.ordered { [try $0.resume(id, now: Self.now())] }
     self.wake.yield()
     return try self.job(id)
   }
 
   func finish(_ id: String, state: Vane_V1_JobState, _ change: (inout Vane_V1_Job) -> Void) throws {
-    let event = self.book.withLock { $0.finish(id, state: state, now: Self.now(), change) }
+    try self.ordered { [$0.finish(id, state: state, now: Self.now(), change)] }
     self.flags.withLock { $0[id] = nil }
-    try self.persist(event)
   }
 
   /// Stops the running job (the trainer is shutting down): it ends INTERRUPTED.
@@ -126,12 +131,26 @@ final class JobBoard: Sendable {
     for flag in self.flags.withLock({ Array($0.values) }) { flag.cancel() }
   }
 
-  /// Saves the job as the event leaves it, then hands the event to its watchers.
-  private func persist(_ event: Vane_V1_JobEvent) throws {
-    if let job = self.book.withLock({ $0.jobs[event.jobID] }) {
-      try self.store.save(job, sequence: event.sequence)
+  /// Applies `transition` to the book and, in the same ordered step, saves each job as its event
+  /// leaves it (unless `save` is false) and hands the events to their watchers: the next
+  /// transition waits until these are out.
+  /// - Returns: the events.
+  @discardableResult
+  private func ordered(
+    save: Bool = true,
+    _ transition: (inout JobBook) throws -> [Vane_V1_JobEvent]
+  ) throws -> [Vane_V1_JobEvent] {
+    try self.order.withLock { _ in
+      let (events, jobs) = try self.book.withLock { book in
+        let events = try transition(&book)
+        return (events, events.map { book.jobs[$0.jobID] })
+      }
+      for (event, job) in zip(events, jobs) {
+        if save, let job { try self.store.save(job, sequence: event.sequence) }
+        self.publish(event)
+      }
+      return events
     }
-    self.publish(event)
   }
 
   private func publish(_ event: Vane_V1_JobEvent) {

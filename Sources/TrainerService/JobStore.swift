@@ -45,7 +45,8 @@ final class JobStore: Sendable {
     write ? try self.store.write(what, work) : try self.store.read(what, work)
   }
 
-  /// Stores (inserts or replaces) a job's record.
+  /// Stores (inserts or replaces) a job's record; a record of an earlier event than the one
+  /// stored is ignored (the store never goes back).
   func save(_ job: Vane_V1_Job, sequence: UInt64) throws {
     let body = try job.serializedData()
     let created =
@@ -56,6 +57,7 @@ final class JobStore: Sendable {
         sql: """
           INSERT INTO jobs (id, request_id, created_ms, sequence, body) VALUES (?, ?, ?, ?, ?)
           ON CONFLICT(id) DO UPDATE SET sequence = excluded.sequence, body = excluded.body
+          WHERE excluded.sequence >= jobs.sequence
           """,
         arguments: [job.id, job.requestID, created, Int64(sequence), body]
       )

@@ -19,6 +19,52 @@ import GatekeeperService
 
 @testable import TrainerService
 
+/// The board's ordering: transitions from several threads at once.
+@Suite("Trainer jobs: events stay in order under races")
+struct JobBoardOrderTests {
+  @Test(
+    "Progress, a cancel and a finish racing on three threads: a watcher sees strictly increasing sequences ending with the final event, and the store keeps the final state and sequence",
+    arguments: 0 ..< 12
+  )
+  func race(round: Int) async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-board-\(UUID().uuidString)"
+    )
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let store = try JobStore(path: directory.appendingPathComponent("jobs.sqlite").path)
+    let board = try JobBoard(store: store, now: 0)
+    _ = try board.enqueue(JobBookTests.job("r\(round)"))
+    let (job, _) = try #require(try board.startNext())
+    let events = try board.watch(job.id, after: 0)
+    try await BlockingPool.shared.run {
+      DispatchQueue.concurrentPerform(iterations: 3) { lane in
+        switch lane {
+        case 0:
+          for fold in 0 ..< 200 {
+            board.progress(job.id, .with { $0.fold = UInt32(fold) }, save: fold % 2 == 0)
+          }
+        case 1:
+          _ = try? board.cancel(job.id, reason: "race")
+        default:
+          try? board.finish(job.id, state: .succeeded) { _ in }
+        }
+      }
+    }
+    var sequences: [UInt64] = []
+    var final: Vane_V1_Job?
+    for await event in events {
+      sequences.append(event.sequence)
+      if case .finalJob(let job)? = event.detail { final = job }
+    }
+    #expect(zip(sequences, sequences.dropFirst()).allSatisfy { $0 < $1 }, "\(sequences)")
+    let ended = try #require(final)
+    let stored = try #require(try store.jobs().first { $0.job.id == job.id })
+    #expect(stored.sequence == sequences.last && stored.job.state == ended.state)
+    #expect(try board.job(job.id).state == ended.state)
+  }
+}
+
 /// The job state machine, without I/O.
 @Suite("Trainer jobs: the state machine")
 struct JobBookTests {
