@@ -136,8 +136,12 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
       request.modelID.isEmpty
       ? (manifest.symbols.joined(separator: "+") + "_" + manifest.interval) : request.modelID
     let version = request.version.isEmpty ? manifest.id : request.version
+    // Store reads run on the blocking pool, not on the cooperative pool's few threads.
+    let store = self.controller.store
     if !request.requestID.isEmpty,
-      let earlier = try self.controller.store.rollout(requestID: request.requestID)
+      let earlier = try await BlockingPool.shared.run({
+        try store.rollout(requestID: request.requestID)
+      })
     {
       // The same request again is the same rollout; another request under its key is refused.
       guard earlier.manifestSHA256 == bundle.manifestSHA256, earlier.modelID == modelID,
@@ -300,7 +304,10 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
         }
         states.insert(domain)
       }
-      var all = try self.controller.store.rollouts(states: states, modelID: request.modelID)
+      let store = self.controller.store, chosen = states
+      var all = try await BlockingPool.shared.run {
+        try store.rollouts(states: chosen, modelID: request.modelID)
+      }
       // Active rollouts as the controller has them now.
       for (i, rollout) in all.enumerated() where !rollout.state.isTerminal {
         if let live = try await self.controller.rollout(id: rollout.id) { all[i] = live }

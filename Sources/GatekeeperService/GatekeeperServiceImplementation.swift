@@ -141,7 +141,11 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
     context: ServerContext
   ) async throws -> Vane_V1_Report {
     try await serviceEdge {
-      let policy = try self.store.policy(named: request.policyName)
+      // Every store read and write runs on the blocking pool: SQLite must not hold one of the
+      // cooperative pool's few threads.
+      let policy = try await BlockingPool.shared.run {
+        try self.store.policy(named: request.policyName)
+      }
       let bins = try Self.bins(request.bins)
       var judgement: Judgement
       switch request.subject {
@@ -189,7 +193,9 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
         throw VaneError.invalidArgument(field: "subject", "set inline or bundle")
       }
       if judgement.baseline == nil, !request.baselineReportID.isEmpty {
-        let baseline = try self.store.report(id: request.baselineReportID)
+        let baseline = try await BlockingPool.shared.run {
+          try self.store.report(id: request.baselineReportID)
+        }
         guard baseline.subject.classes == judgement.classes else {
           throw VaneError.invalidArgument(
             field: "baseline_report_id",
@@ -207,7 +213,8 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
           at: Self.nowMs()
         )
       }
-      return Vane_V1_Report(request.dryRun ? report : try self.store.store(report))
+      if request.dryRun { return Vane_V1_Report(report) }
+      return Vane_V1_Report(try await BlockingPool.shared.run { try self.store.store(report) })
     }
   }
 
@@ -313,7 +320,7 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       guard !request.reportID.isEmpty else {
         throw VaneError.invalidArgument(field: "report_id", "is required")
       }
-      let report = try self.store.report(id: request.reportID)
+      let report = try await BlockingPool.shared.run { try self.store.report(id: request.reportID) }
       guard report.passed else {
         throw VaneError(
           .failedPrecondition,
@@ -356,7 +363,7 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
         policySHA256: report.policySHA256,
         signTimeNanos: Int64((now * 1e6).rounded(.down)) * 1000
       )
-      try self.store.record(verdict)
+      try await BlockingPool.shared.run { try self.store.record(verdict) }
       return Vane_V1_Verdict(verdict)
     }
   }
@@ -402,7 +409,11 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
     request: Vane_V1_GetPolicyRequest,
     context: ServerContext
   ) async throws -> Vane_V1_Policy {
-    try await serviceEdge { Vane_V1_Policy(try self.store.policy(named: request.name)) }
+    try await serviceEdge {
+      Vane_V1_Policy(
+        try await BlockingPool.shared.run { try self.store.policy(named: request.name) }
+      )
+    }
   }
 
   public func setPolicy(
@@ -418,15 +429,18 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       case .UNRECOGNIZED(let value):
         throw VaneError.invalidArgument(field: "format", "unknown format \(value)")
       }
-      let stored = try self.store.setPolicy(
-        name: request.name,
-        text: request.text,
-        format: format,
-        makeDefault: request.makeDefault,
-        validateOnly: request.validateOnly,
-        expectedSHA256: request.expectedSha256.isEmpty ? nil : request.expectedSha256,
-        at: Self.nowMs()
-      )
+      let now = Self.nowMs()
+      let stored = try await BlockingPool.shared.run {
+        try self.store.setPolicy(
+          name: request.name,
+          text: request.text,
+          format: format,
+          makeDefault: request.makeDefault,
+          validateOnly: request.validateOnly,
+          expectedSHA256: request.expectedSha256.isEmpty ? nil : request.expectedSha256,
+          at: now
+        )
+      }
       return Vane_V1_Policy(stored)
     }
   }
@@ -444,10 +458,13 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
   ) async throws -> Vane_V1_ListPoliciesResponse {
     try await serviceEdge {
       // Pages are by name: the token is the last name of the previous page.
-      let (policies, more) = try self.store.policies(
-        after: request.page.pageToken.isEmpty ? nil : request.page.pageToken,
-        limit: try Self.pageSize(request.page)
-      )
+      let limit = try Self.pageSize(request.page)
+      let (policies, more) = try await BlockingPool.shared.run {
+        try self.store.policies(
+          after: request.page.pageToken.isEmpty ? nil : request.page.pageToken,
+          limit: limit
+        )
+      }
       return .with {
         $0.policies = policies.map(Vane_V1_Policy.init)
         if more, let last = policies.last { $0.page.nextPageToken = last.name }
@@ -471,11 +488,14 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
         filter.createdFrom = range.start == .min ? nil : range.start
         filter.createdTo = range.end == .max ? nil : range.end
       }
-      let (reports, next) = try self.store.reports(
-        filter,
-        limit: try Self.pageSize(request.page),
-        pageToken: request.page.pageToken.isEmpty ? nil : request.page.pageToken
-      )
+      let limit = try Self.pageSize(request.page), chosen = filter
+      let (reports, next) = try await BlockingPool.shared.run {
+        try self.store.reports(
+          chosen,
+          limit: limit,
+          pageToken: request.page.pageToken.isEmpty ? nil : request.page.pageToken
+        )
+      }
       return .with {
         $0.reports = reports.map { Vane_V1_Report($0, details: request.includeDetails) }
         if let next { $0.page.nextPageToken = next }
@@ -491,7 +511,9 @@ public struct GatekeeperServiceImplementation: Vane_V1_GatekeeperService.SimpleS
       guard !request.reportID.isEmpty else {
         throw VaneError.invalidArgument(field: "report_id", "is required")
       }
-      return Vane_V1_Report(try self.store.report(id: request.reportID))
+      return Vane_V1_Report(
+        try await BlockingPool.shared.run { try self.store.report(id: request.reportID) }
+      )
     }
   }
 }
