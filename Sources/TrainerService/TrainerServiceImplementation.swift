@@ -36,7 +36,7 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
     self.board = try JobBoard(store: store, now: JobBoard.now())
     self.worker = TrainingWorker(
       board: self.board,
-      upstreams: Upstreams(config: config),
+      upstreams: try Upstreams(config: config),
       bundleDirectory: directory.appendingPathComponent("bundles").path,
       logger: logger
     )

@@ -28,20 +28,30 @@ public final class TrainingWorker: Service, Sendable {
     self.logger = logger
   }
 
+  /// Runs queued jobs until the service group shuts down, and the connections to the feature
+  /// service and the gatekeeper beside them (they close with it).
   public func run() async throws {
-    await withGracefulShutdownHandler {
-      for await _ in self.board.wakeups {
-        while !Task.isShuttingDownGracefully, let (job, flag) = try? self.board.startNext() {
-          // The job's work carries the id of the call that started it (logs, upstream calls).
-          await RequestID.$current.withValue(
-            job.originRequestID.isEmpty ? nil : job.originRequestID
-          ) { await self.execute(job, flag: flag) }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await self.upstreams.feature.run() }
+      group.addTask { try await self.upstreams.gatekeeper.run() }
+      await withGracefulShutdownHandler {
+        for await _ in self.board.wakeups {
+          while !Task.isShuttingDownGracefully, let (job, flag) = try? self.board.startNext() {
+            // The job's work carries the id of the call that started it (logs, upstream calls).
+            await RequestID.$current.withValue(
+              job.originRequestID.isEmpty ? nil : job.originRequestID
+            ) { await self.execute(job, flag: flag) }
+          }
+          if Task.isShuttingDownGracefully { break }
         }
-        if Task.isShuttingDownGracefully { break }
+      } onGracefulShutdown: {
+        self.board.interruptRunning()
+        self.board.closeWatchers()
       }
-    } onGracefulShutdown: {
-      self.board.interruptRunning()
-      self.board.closeWatchers()
+      // No job runs any more: the connections close.
+      self.upstreams.feature.client.beginGracefulShutdown()
+      self.upstreams.gatekeeper.client.beginGracefulShutdown()
+      try await group.waitForAll()
     }
   }
 

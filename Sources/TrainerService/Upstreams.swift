@@ -54,36 +54,43 @@ struct LoadedDataset: Sendable {
   var provenance: [String: String]
 }
 
-/// The trainer's calls to the other services: real gRPC calls over the shim transport, each
-/// with a deadline, retried with backoff while the upstream is unavailable.
+/// The trainer's calls to the other services: real gRPC calls over one long-lived connection per
+/// upstream (``UpstreamClient``, run by the ``TrainingWorker``), each with a deadline, retried
+/// with backoff while the upstream is unavailable.
 struct Upstreams: Sendable {
   let config: TrainerConfig
+  let feature: UpstreamClient
+  let gatekeeper: UpstreamClient
+
+  /// - Throws: INVALID_ARGUMENT naming an address the transport does not accept.
+  init(config: TrainerConfig) throws {
+    self.config = config
+    // Datasets are streamed in chunks far below this; a chunk is bounded by the sender.
+    self.feature = try UpstreamClient(
+      address: config.featureAddress,
+      name: "feature service",
+      maxReceiveBytes: 256 << 20
+    )
+    self.gatekeeper = try UpstreamClient(address: config.gatekeeperAddress, name: "gatekeeper")
+  }
 
   /// Codes worth another attempt: the upstream was down, draining or too slow.
   static let transient: Set<RPCError.Code> = [
     .unavailable, .deadlineExceeded, .resourceExhausted, .aborted,
   ]
 
-  /// Runs `body` against a client of `address`, retrying transient failures (0.5 s, 1 s, 2 s…).
+  /// Runs `body` against `upstream`'s client, retrying transient failures (0.5 s, 1 s, 2 s…) on
+  /// the same connection, which reconnects meanwhile.
   func call<R: Sendable>(
-    _ address: String,
-    service: String,
+    _ upstream: UpstreamClient,
     cancellation: CancellationFlag?,
     _ body: @Sendable (GRPCClient<ShimClientTransport>) async throws -> R
   ) async throws -> R {
+    let service = upstream.name, address = upstream.address
     var delay = Duration.milliseconds(500)
     for attempt in 1 ... max(self.config.attempts, 1) {
       do {
-        let transport = try ShimClientTransport(
-          config: .init(
-            target: address,
-            messageLimits: .init(maxReceiveBytes: 256 << 20, maxSendBytes: 64 << 20)
-          )
-        )
-        return try await withGRPCClient(
-          transport: transport,
-          interceptors: [RequestIDClientInterceptor()]
-        ) { try await body($0) }
+        return try await body(upstream.client)
       } catch let error as RPCError
         where Self.transient.contains(error.code) && attempt < self.config.attempts
       {
@@ -111,11 +118,7 @@ struct Upstreams: Sendable {
     let options = self.options(self.config.callDeadline),
       streamOptions = self.options(self.config.datasetDeadline)
     let spec = spec.spec
-    return try await self.call(
-      self.config.featureAddress,
-      service: "feature service",
-      cancellation: cancellation
-    ) { grpc in
+    return try await self.call(self.feature, cancellation: cancellation) { grpc in
       let client = Vane_V1_FeatureService.Client(wrapping: grpc)
       let set = try await client.describeFeatureSet(
         .with { $0.featureSetID = spec.featureSetID },
@@ -149,16 +152,11 @@ struct Upstreams: Sendable {
   func precheck(_ spec: Vane_V1_TrainingSpec) async throws {
     let set: Vane_V1_FeatureSet
     do {
-      let transport = try ShimClientTransport(config: .init(target: self.config.featureAddress))
-      set = try await withGRPCClient(
-        transport: transport,
-        interceptors: [RequestIDClientInterceptor()]
-      ) { grpc in
-        try await Vane_V1_FeatureService.Client(wrapping: grpc).describeFeatureSet(
+      set = try await Vane_V1_FeatureService.Client(wrapping: self.feature.client)
+        .describeFeatureSet(
           .with { $0.featureSetID = spec.featureSetID },
           options: self.options(.seconds(5))
         )
-      }
     } catch let error as RPCError where error.code == .notFound || error.code == .invalidArgument {
       throw VaneError(
         VaneError.code(upstream: error.code),
@@ -184,11 +182,7 @@ struct Upstreams: Sendable {
     cancellation: CancellationFlag?
   ) async throws -> Vane_V1_VerdictSummary {
     let options = self.options(self.config.callDeadline)
-    return try await self.call(
-      self.config.gatekeeperAddress,
-      service: "gatekeeper",
-      cancellation: cancellation
-    ) { grpc in
+    return try await self.call(self.gatekeeper, cancellation: cancellation) { grpc in
       let client = Vane_V1_GatekeeperService.Client(wrapping: grpc)
       let report = try await client.evaluate(
         .with {
