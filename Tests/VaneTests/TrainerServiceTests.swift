@@ -498,6 +498,7 @@ struct TrainerServiceTests {
   static func withStack<R: Sendable>(
     directory: URL? = nil,
     bnbUntil: Int64 = .max,
+    gatekeeperAddress: String? = nil,
     _ body: @Sendable (Client, TrainerServiceImplementation) async throws -> R
   ) async throws -> R {
     let root =
@@ -536,7 +537,7 @@ struct TrainerServiceTests {
           runtime: info(.trainer),
           config: TrainerConfig(
             featureAddress: "127.0.0.1:\(feature.port!)",
-            gatekeeperAddress: "127.0.0.1:\(gatekeeper.port!)",
+            gatekeeperAddress: gatekeeperAddress ?? "127.0.0.1:\(gatekeeper.port!)",
             threads: 1
           ),
           logger: Logger(label: "test")
@@ -715,6 +716,58 @@ struct TrainerServiceTests {
       let scaler = try FeatureScaler.decode(try bundle.data("models/scaler.json"))
       #expect(scaler.impute?.count == scaler.columns.count)
       #expect(try ServableModel(bundle: bundle).missingValues == .impute)
+    }
+  }
+
+  @Test(
+    "A job stopped while its bundle is evaluated resumes from its checkpoints: every fold is taken from them, none trained again"
+  )
+  func resumeWhileEvaluating() async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-trainer-\(UUID().uuidString)"
+    )
+    defer { try? FileManager.default.removeItem(at: root) }
+    var spec = Self.spec(models: [
+      .with {
+        $0.name = "logreg"
+        $0.kind = .logisticRegression
+      }
+    ])
+    spec.stacking.enabled = false
+    let chosen = spec
+    // Nothing listens where the gatekeeper should be: the job waits at EVALUATING, retrying,
+    // and is stopped there.
+    let (id, folds) = try await Self.withStack(directory: root, gatekeeperAddress: "127.0.0.1:9") {
+      client,
+      trainer in
+      let job = try await client.startTraining(.with { $0.spec = chosen })
+      let (interrupted, events) = try await Self.follow(client, job.id) { event in
+        if event.progress.stage == .evaluating { trainer.board.interruptRunning() }
+      }
+      #expect(interrupted.state == .interrupted && interrupted.error.stage == .evaluating)
+      let folds = Set(
+        events.filter { $0.progress.stage == .training && $0.progress.fold > 0 }
+          .map(\.progress.fold)
+      )
+      #expect(folds.count > 1)
+      return (job.id, folds.count)
+    }
+    try await Self.withStack(directory: root) { client, _ in
+      _ = try await client.resumeJob(.with { $0.jobID = id })
+      let (final, events) = try await Self.follow(client, id)
+      #expect(final.state == .succeeded && final.hasVerdict, "\(final.error)")
+      let resumed = events.compactMap { event -> String? in
+        if case .log(let line)? = event.detail, line.message.contains("taken from checkpoints") {
+          return line.message
+        }
+        return nil
+      }
+      // Every fold of the first run came from its checkpoint: none was trained again.
+      // (A fold is checkpointed per model and horizon: one model, two horizons here.)
+      let checkpoints = folds * chosen.labels.horizons.count
+      #expect(
+        resumed == ["\(checkpoints) finished folds were taken from checkpoints, not trained again"]
+      )
     }
   }
 
