@@ -132,10 +132,17 @@ struct IngestCommand: AsyncParsableCommand {
           }
           Output.line(self.json ? try response.jsonString() : Self.describe(response, path: path))
         } catch let error as VaneError {
-          FileHandle.standardError.write(Data("\(path): \(error.message)\n".utf8))
+          // The parser names the file by its last component; the path says it already.
+          let name = URL(fileURLWithPath: path).lastPathComponent
+          let reason =
+            error.message.hasPrefix("\(name): ")
+            ? String(error.message.dropFirst(name.count + 2)) : error.message
+          FileHandle.standardError.write(Data("ERROR: \(path): \(reason)\n".utf8))
           failures += 1
         } catch let error as RPCError {
-          FileHandle.standardError.write(Data("\(path): \(error.code): \(error.message)\n".utf8))
+          FileHandle.standardError.write(
+            Data("ERROR: \(path): \(error.code): \(error.message)\n".utf8)
+          )
           failures += 1
         }
       }

@@ -33,6 +33,44 @@ struct FeatureCLITests {
   }
 
   @Test(
+    "A file refused before any call prints one error and exits, with no client-shutdown error after it (ingest, train, gate)"
+  )
+  func oneErrorOnly() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-one-error-\(UUID().uuidString)"
+    )
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    // One row: the interval cannot be inferred. Nothing listens on the address either.
+    let one = try Self.file(hours: 0 ..< 1, in: directory, name: "binance_ONEUSDT_1h.csv")
+    let spec = directory.appendingPathComponent("bad.yaml")
+    try "name: [unclosed".write(to: spec, atomically: true, encoding: .utf8)
+    let predictions = directory.appendingPathComponent("p.csv")
+    try "label,DOWN,UP\nUP,0.5,3\n".write(to: predictions, atomically: true, encoding: .utf8)
+    for (arguments, expected) in [
+      (["ingest", "--address", "127.0.0.1:9", one], "too few rows to infer the interval"),
+      (["train", "--address", "127.0.0.1:9", spec.path], "bad.yaml"),
+      (
+        ["gate", "evaluate", "--address", "127.0.0.1:9", "--interval", "1h", predictions.path],
+        "p.csv:2"
+      ),
+    ] {
+      let result = try await VaneBinary.run(arguments)
+      #expect(result.status == 1 || result.status == 2, "\(arguments[0]): \(result.status)")
+      let errors = result.stderr.split(separator: "\n").filter {
+        $0.hasPrefix("ERROR")
+      }
+      #expect(
+        errors.count == 1 && errors[0].contains(expected),
+        "\(arguments[0]): \(result.stderr)"
+      )
+      for leaked in ["runConnections", "clientIsStopped", "GRPCCore"] {
+        #expect(!result.stderr.contains(leaked), "\(arguments[0]): \(result.stderr)")
+      }
+    }
+  }
+
+  @Test(
     "SIGTERM ends an open StreamFeatures with UNAVAILABLE at once instead of holding shutdown for the grace period"
   )
   func shutdownEndsStreams() async throws {
