@@ -1,5 +1,5 @@
 import ArgumentParser
-import FeatureService
+import VaneRuntime
 import GRPCCore
 import SwiftProtobuf
 import VaneCore

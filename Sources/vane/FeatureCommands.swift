@@ -1,5 +1,4 @@
 import ArgumentParser
-import FeatureService
 import GRPCCore
 import GRPCShimTransport
 import SwiftProtobuf

@@ -1,7 +1,6 @@
 import ArgumentParser
 import GRPCCore
 import GRPCShimTransport
-import GatekeeperService
 import SwiftProtobuf
 import VaneCore
 import VaneProto

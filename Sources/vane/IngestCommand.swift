@@ -1,5 +1,4 @@
 import ArgumentParser
-import FeatureService
 import GRPCCore
 import GRPCShimTransport
 import SwiftProtobuf
@@ -97,56 +96,76 @@ struct IngestCommand: AsyncParsableCommand {
       text == "now" ? nil : try FeatureClientOptions.time(text, option: "--reference-time")
     }
 
-    let transport = try ShimClientTransport(config: self.connection.config(target: self.address))
-    var callOptions = CallOptions.defaults
-    callOptions.timeout = .milliseconds(Int64(self.timeout * 1000))
-    let failures = try await withGRPCClient(transport: transport) { grpc in
-      let client = Vane_V1_FeatureService.Client(wrapping: grpc)
-      var failures = 0
-      for path in self.paths {
-        do {
-          let file = try CandleFileParser.read(path: path)
-          guard let symbol = self.symbol ?? FeatureUpload.symbol(fromFileName: file.name) else {
-            throw VaneError.invalidArgument(
-              field: "--symbol",
-              "\(file.name) does not name a symbol like BTCUSDT; give --symbol"
-            )
-          }
-          let interval = try CandleValidator.interval(of: file, declared: declared)
-          // The file's own evidence: a bar cannot have closed after the file was written.
-          var fileOptions = options
-          if let reference {
-            fileOptions.referenceTime = reference
-          } else if self.referenceTime == nil, let written = Self.modificationTime(path) {
-            fileOptions.referenceTime = written
-          }
-          let messages = FeatureUpload.messages(
-            file: file,
-            symbol: symbol,
-            interval: interval,
-            source: self.source,
-            options: fileOptions
+    // Every file is read and checked before a client exists: a command whose files are all
+    // refused makes no connection (and no client error follows the files' own).
+    func refuse(_ path: String, _ reason: String) {
+      FileHandle.standardError.write(Data("ERROR: \(path): \(reason)\n".utf8))
+    }
+    var failures = 0
+    var uploads: [(path: String, messages: [Vane_V1_IngestCandlesRequest])] = []
+    for path in self.paths {
+      do {
+        let file = try CandleFileParser.read(path: path)
+        guard let symbol = self.symbol ?? FeatureUpload.symbol(fromFileName: file.name) else {
+          throw VaneError.invalidArgument(
+            field: "--symbol",
+            "\(file.name) does not name a symbol like BTCUSDT; give --symbol"
           )
-          let response = try await client.ingestCandles(options: callOptions) { writer in
-            try await writer.write(contentsOf: messages)
-          }
-          Output.line(self.json ? try response.jsonString() : Self.describe(response, path: path))
-        } catch let error as VaneError {
-          // The parser names the file by its last component; the path says it already.
-          let name = URL(fileURLWithPath: path).lastPathComponent
-          let reason =
-            error.message.hasPrefix("\(name): ")
-            ? String(error.message.dropFirst(name.count + 2)) : error.message
-          FileHandle.standardError.write(Data("ERROR: \(path): \(reason)\n".utf8))
-          failures += 1
-        } catch let error as RPCError {
-          FileHandle.standardError.write(
-            Data("ERROR: \(path): \(error.code): \(error.message)\n".utf8)
-          )
-          failures += 1
         }
+        let interval = try CandleValidator.interval(of: file, declared: declared)
+        // The file's own evidence: a bar cannot have closed after the file was written.
+        var fileOptions = options
+        if let reference {
+          fileOptions.referenceTime = reference
+        } else if self.referenceTime == nil, let written = Self.modificationTime(path) {
+          fileOptions.referenceTime = written
+        }
+        uploads.append(
+          (
+            path,
+            FeatureUpload.messages(
+              file: file,
+              symbol: symbol,
+              interval: interval,
+              source: self.source,
+              options: fileOptions
+            )
+          )
+        )
+      } catch let error as VaneError {
+        // The parser names the file by its last component; the path says it already.
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        refuse(
+          path,
+          error.message.hasPrefix("\(name): ")
+            ? String(error.message.dropFirst(name.count + 2)) : error.message
+        )
+        failures += 1
       }
-      return failures
+    }
+    if !uploads.isEmpty {
+      let transport = try ShimClientTransport(
+        config: self.connection.config(target: self.address)
+      )
+      var callOptions = CallOptions.defaults
+      callOptions.timeout = .milliseconds(Int64(self.timeout * 1000))
+      let sent = uploads
+      failures += try await withGRPCClient(transport: transport) { grpc in
+        let client = Vane_V1_FeatureService.Client(wrapping: grpc)
+        var failures = 0
+        for (path, messages) in sent {
+          do {
+            let response = try await client.ingestCandles(options: callOptions) { writer in
+              try await writer.write(contentsOf: messages)
+            }
+            Output.line(self.json ? try response.jsonString() : Self.describe(response, path: path))
+          } catch let error as RPCError {
+            refuse(path, "\(error.code): \(error.message)")
+            failures += 1
+          }
+        }
+        return failures
+      }
     }
     if failures > 0 { throw ExitCode(1) }
   }

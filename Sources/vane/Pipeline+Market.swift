@@ -1,5 +1,5 @@
 import ArgumentParser
-import FeatureService
+import VaneRuntime
 import VaneFeatures
 import VaneProto
 internal import Foundation

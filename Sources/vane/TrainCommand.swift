@@ -2,7 +2,6 @@ import ArgumentParser
 import GRPCCore
 import GRPCShimTransport
 import SwiftProtobuf
-import TrainerService
 import VaneCore
 import VaneProto
 import VaneQuality

@@ -3,14 +3,13 @@ internal import SwiftProtobuf
 internal import VaneCore
 public import VaneProto
 public import VaneQuality
-internal import VaneRuntime
 
 /// Conversions between the generated gatekeeper messages and VaneQuality's types. Every field
 /// read from a request is checked here or in the library; errors name the field by its path.
 
 /// Re-raises an INVALID_ARGUMENT from the library with the request path of the message it
 /// came from (`inline.predictions.` + `values[3]: …`).
-func prefixed<T>(_ path: String, _ body: () throws -> T) throws -> T {
+public func prefixed<T>(_ path: String, _ body: () throws -> T) throws -> T {
   do {
     return try body()
   } catch let error as VaneError where error.code == .invalidArgument {
@@ -21,8 +20,9 @@ func prefixed<T>(_ path: String, _ body: () throws -> T) throws -> T {
 extension Vane_V1_Predictions {
   /// The predictions, their class names and fold ids.
   /// - Throws: INVALID_ARGUMENT naming `path` and the field.
-  func decoded(path: String) throws -> (predictions: Predictions, classes: [String], foldIDs: [Int])
-  {
+  public func decoded(
+    path: String
+  ) throws -> (predictions: Predictions, classes: [String], foldIDs: [Int]) {
     try prefixed(path) {
       guard self.sampleCount > 0 else {
         throw VaneError.invalidArgument(field: "sample_count", "must be positive")
@@ -65,7 +65,7 @@ extension Vane_V1_Predictions {
 }
 
 extension Vane_V1_Calibration {
-  init(_ calibration: Calibration, classes: [String], sampleCount: Int, fitMs: Int64) {
+  public init(_ calibration: Calibration, classes: [String], sampleCount: Int, fitMs: Int64) {
     self.init()
     self.method = .init(calibration.method)
     self.parametersJson = calibration.parametersJSON()
@@ -76,7 +76,7 @@ extension Vane_V1_Calibration {
 }
 
 extension Vane_V1_ReliabilityDiagram {
-  init(_ diagram: ReliabilityDiagram) {
+  public init(_ diagram: ReliabilityDiagram) {
     self.init()
     self.target = diagram.target
     self.binning = diagram.binning == .uniform ? .uniform : .quantile
@@ -95,7 +95,7 @@ extension Vane_V1_ReliabilityDiagram {
 }
 
 extension Vane_V1_Comparison {
-  init(_ comparison: QualityPolicy.Comparison) {
+  public init(_ comparison: QualityPolicy.Comparison) {
     switch comparison {
     case .lessThan: self = .lessThan
     case .lessOrEqual: self = .lessOrEqual
@@ -106,7 +106,7 @@ extension Vane_V1_Comparison {
 }
 
 extension Vane_V1_ThresholdReference {
-  init(_ reference: QualityPolicy.Reference) {
+  public init(_ reference: QualityPolicy.Reference) {
     switch reference {
     case .absolute: self = .absolute
     case .baselineDelta: self = .baselineDelta
@@ -116,13 +116,13 @@ extension Vane_V1_ThresholdReference {
 }
 
 extension Vane_V1_GateSeverity {
-  init(_ severity: QualityPolicy.Severity) {
+  public init(_ severity: QualityPolicy.Severity) {
     self = severity == .blocking ? .blocking : .warning
   }
 }
 
 extension Vane_V1_GateResult {
-  init(_ result: GateResult) {
+  public init(_ result: GateResult) {
     self.init()
     self.gate = result.gate
     self.metric = result.metric
@@ -141,7 +141,7 @@ extension Vane_V1_GateResult {
 
 extension Vane_V1_Report {
   /// The report; reliability diagrams and folds only with `details`.
-  init(_ report: QualityReport, details: Bool = true) {
+  public init(_ report: QualityReport, details: Bool = true) {
     self.init()
     self.id = report.id
     self.createTime = .init(unixMilliseconds: report.createdMs)
@@ -177,7 +177,7 @@ extension Vane_V1_Report {
 }
 
 extension Vane_V1_Policy {
-  init(_ stored: StoredPolicy) {
+  public init(_ stored: StoredPolicy) {
     self.init()
     self.name = stored.name
     self.text = stored.text
@@ -202,7 +202,7 @@ extension Vane_V1_Policy {
 }
 
 extension Vane_V1_InputSummary {
-  func decoded(path: String) throws -> InputSummary? {
+  public func decoded(path: String) throws -> InputSummary? {
     guard !self.columns.isEmpty || !self.mean.isEmpty || !self.std.isEmpty else { return nil }
     guard self.mean.count == self.columns.count, self.std.count == self.columns.count else {
       throw VaneError.invalidArgument(

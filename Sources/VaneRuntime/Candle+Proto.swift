@@ -1,7 +1,6 @@
 public import VaneFeatures
 public import VaneProto
 internal import VaneCore
-internal import VaneRuntime
 
 // Conversions between the wire types and the domain types of VaneFeatures. They live with the
 // adapter (and the CLI, a client, reuses them) so the domain library knows nothing of protobuf.
@@ -59,7 +58,7 @@ extension Vane_V1_InvalidRow {
 }
 
 extension Vane_V1_InvalidRowReason {
-  init(_ kind: RowProblem.Kind) {
+  public init(_ kind: RowProblem.Kind) {
     switch kind {
     case .parse: self = .parseError
     case .nonFinite: self = .nonFinite
@@ -74,7 +73,7 @@ extension Vane_V1_InvalidRowReason {
 
 extension RowProblem.Kind {
   /// The domain kind of a row a client forwarded as unparsable.
-  init(_ reason: Vane_V1_InvalidRowReason) {
+  public init(_ reason: Vane_V1_InvalidRowReason) {
     switch reason {
     case .nonFinite: self = .nonFinite
     case .negative: self = .negative
@@ -87,7 +86,7 @@ extension RowProblem.Kind {
 }
 
 extension ConflictPolicy {
-  init(_ proto: Vane_V1_DuplicatePolicy) throws {
+  public init(_ proto: Vane_V1_DuplicatePolicy) throws {
     switch proto {
     case .unspecified, .failOnConflict: self = .fail
     case .keepExisting: self = .keepExisting
