@@ -113,8 +113,7 @@ let package = Package(
     .target(
       name: "VaneQuality",
       dependencies: [
-        "VaneCore", "VaneMath", "VaneStore", .product(name: "Yams", package: "Yams"),
-        .product(name: "GRDB", package: "GRDB.swift"),
+        "VaneCore", "VaneMath", "VaneBundle", .product(name: "Yams", package: "Yams"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -187,8 +186,8 @@ let package = Package(
     .target(
       name: "VaneRuntime",
       dependencies: [
-        "VaneCore", "VaneMath", "VaneFeatures", "VaneQuality", "VaneProto", "GRPCShimTransport",
-        "VaneMetrics",
+        "VaneCore", "VaneMath", "VaneFeatures", "VaneQuality", "VaneBundle", "VaneProto",
+        "GRPCShimTransport", "VaneMetrics",
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -228,7 +227,10 @@ let package = Package(
     ),
     .target(
       name: "GatekeeperService",
-      dependencies: ["VaneRuntime", "VaneProto", "VaneCore", "VaneQuality", "VaneBundle"],
+      dependencies: [
+        "VaneRuntime", "VaneProto", "VaneCore", "VaneQuality", "VaneBundle", "VaneStore",
+        .product(name: "GRDB", package: "GRDB.swift"),
+      ],
       swiftSettings: swiftSettings
     ),
     .target(
@@ -270,7 +272,7 @@ let package = Package(
     .target(
       name: "VaneTestSupport",
       dependencies: [
-        "VaneFeatures", "VaneMath",
+        "VaneFeatures", "VaneMath", "VaneQuality",
         "GRPCShimTransport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
@@ -335,7 +337,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneQualityTests",
-      dependencies: ["VaneQuality", "VaneCore", "VaneMath", "VaneTestSupport"],
+      dependencies: ["VaneQuality", "VaneBundle", "VaneCore", "VaneMath", "VaneTestSupport"],
       exclude: ["Fixtures"],
       swiftSettings: swiftSettings
     ),

@@ -231,6 +231,6 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
     filters.page = .init()
     filters.view = .unspecified
     let bytes = (try? filters.serializedBytes() as [UInt8]) ?? []
-    return String(sha256Hex(Data(bytes)).prefix(12))
+    return String(SHA256.hash(data: Data(bytes)).hexString.prefix(12))
   }
 }

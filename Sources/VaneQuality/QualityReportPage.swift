@@ -1,4 +1,5 @@
 internal import Foundation
+internal import VaneBundle
 
 /// The pictures and the page a person looks at before promoting a model: a reliability
 /// diagram and a score histogram per model as SVG, and a one-page HTML report with the gates

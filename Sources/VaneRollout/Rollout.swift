@@ -1,5 +1,5 @@
 public import Foundation
-public import VaneQuality
+public import VaneBundle
 
 /// One rollout of one bundle as one model version: where it is, what happened, and the traffic
 /// the predictor should have now. Changed only through ``RolloutMachine``; stored whole after

@@ -1,5 +1,5 @@
 public import VaneProto
-public import VaneQuality
+public import VaneBundle
 
 // The gatekeeper's verdict between the wire and the library: one home for the gatekeeper,
 // the trainer and deploy.

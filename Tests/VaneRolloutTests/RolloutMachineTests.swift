@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VaneCore
-import VaneQuality
+import VaneBundle
 
 @testable import VaneRollout
 

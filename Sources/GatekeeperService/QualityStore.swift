@@ -2,19 +2,8 @@ internal import Foundation
 internal import GRDB
 internal import VaneStore
 internal import VaneCore
-
-/// A policy as stored: its text exactly as given, and what it parses to.
-public struct StoredPolicy: Sendable, Equatable {
-  public enum Format: String, Sendable { case yaml, json }
-  public var name: String
-  public var text: String
-  public var format: Format
-  /// SHA-256 (hex) of the text.
-  public var sha256: String
-  public var isDefault: Bool
-  public var updatedMs: Int64
-  public var policy: QualityPolicy
-}
+public import VaneBundle
+public import VaneQuality
 
 /// Which stored reports to list.
 public struct ReportFilter: Sendable, Equatable {
@@ -44,7 +33,9 @@ public struct ReportFilter: Sendable, Equatable {
       self.manifestSHA256 ?? "-", self.policyName ?? "-", self.passed.map { "\($0)" } ?? "-",
       self.createdFrom.map { "\($0)" } ?? "-", self.createdTo.map { "\($0)" } ?? "-",
     ]
-    return String(sha256Hex(Data(parts.joined(separator: "\u{1}").utf8)).prefix(12))
+    return String(
+      SHA256.hash(data: Data(parts.joined(separator: "\u{1}").utf8)).hexString.prefix(12)
+    )
   }
 }
 
@@ -65,7 +56,7 @@ public final class QualityStore: Sendable {
         try db.execute(
           sql:
             "INSERT OR REPLACE INTO policies (name, text, format, sha256, is_default, updated_ms) VALUES (?, ?, 'yaml', ?, 1, ?)",
-          arguments: ["default", text, sha256Hex(Data(text.utf8)), now]
+          arguments: ["default", text, SHA256.hash(data: Data(text.utf8)).hexString, now]
         )
       }
     }
@@ -185,7 +176,7 @@ public final class QualityStore: Sendable {
       name: name,
       text: text,
       format: detected,
-      sha256: sha256Hex(Data(text.utf8)),
+      sha256: SHA256.hash(data: Data(text.utf8)).hexString,
       isDefault: makeDefault,
       updatedMs: now,
       policy: parsed

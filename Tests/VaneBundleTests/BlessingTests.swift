@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import VaneCore
 
-@testable import VaneQuality
+@testable import VaneBundle
 
 @Suite("Blessings: Ed25519 over the manifest hash")
 struct BlessingTests {
@@ -36,7 +36,10 @@ struct BlessingTests {
 
         """
     )
-    #expect(key.keyID.count == 16 && key.keyID == String(sha256Hex(key.publicKey).prefix(16)))
+    #expect(
+      key.keyID.count == 16
+        && key.keyID == String(SHA256.hash(data: key.publicKey).hexString.prefix(16))
+    )
     #expect(Verdict.rfc3339(nanos: 0) == "1970-01-01T00:00:00.000000000Z")
     #expect(Verdict.rfc3339(nanos: -1) == "1969-12-31T23:59:59.999999999Z")
     #expect(throws: VaneError.self) {
@@ -54,14 +57,17 @@ struct BlessingTests {
   @Test("Sign then verify; each kind of tampering is caught with its own failure")
   func roundTripAndTamper() throws {
     let key = try BlessingKey.ephemeral()
-    let hash = sha256Hex(Self.manifest)
+    let hash = SHA256.hash(data: Self.manifest).hexString
     let verdict = try Self.sign(key, hash)
     #expect(verdict.verify(trustedKeys: [key.publicKey], manifestSHA256: hash) == nil)
     #expect(verdict.verify(trustedKeys: [key.publicKey]) == nil)
     var tampered = Self.manifest
     tampered[10] ^= 1
     #expect(
-      verdict.verify(trustedKeys: [key.publicKey], manifestSHA256: sha256Hex(tampered))?.failure
+      verdict.verify(
+        trustedKeys: [key.publicKey],
+        manifestSHA256: SHA256.hash(data: tampered).hexString
+      )?.failure
         == .subjectMismatch
     )
     var other = verdict

@@ -1,8 +1,12 @@
 import Foundation
 import Testing
 import VaneCore
+import VaneTestSupport
 
-@testable import VaneQuality
+import VaneBundle
+import VaneQuality
+
+@testable import GatekeeperService
 
 @Suite("Gatekeeper store: policies, reports, verdicts in SQLite")
 struct QualityStoreTests {
@@ -18,13 +22,13 @@ struct QualityStoreTests {
     manifest: String,
     at ms: Int64
   ) throws -> QualityReport {
-    let predictions = try GateTests.model(passed ? 25_000 : 500, seed: UInt64(ms))
+    let predictions = try QualityFixtures.model(passed ? 25_000 : 500, seed: UInt64(ms))
     let report = try QualityReport.judge(
       Judgement(
         predictions: predictions,
         classes: ["DOWN", "UP"],
         subject: .init(kind: .inline, manifestSHA256: manifest, interval: "1h"),
-        inputs: GateTests.scaledInputs()
+        inputs: QualityFixtures.scaledInputs()
       ),
       policy: .default,
       policySHA256: "x",
@@ -62,7 +66,7 @@ struct QualityStoreTests {
     )
     #expect(
       strict.policy.name == "strict-1h" && strict.format == .yaml && !strict.isDefault
-        && strict.sha256 == sha256Hex(Data(text.utf8))
+        && strict.sha256 == SHA256.hash(data: Data(text.utf8)).hexString
     )
     // validate_only stores nothing.
     _ = try store.setPolicy(

@@ -171,7 +171,9 @@ public struct Verdict: Sendable, Equatable, Codable {
   }
 
   /// The id of a raw public key: the first 16 hex characters of its SHA-256.
-  public static func keyID(_ publicKey: Data) -> String { String(sha256Hex(publicKey).prefix(16)) }
+  public static func keyID(_ publicKey: Data) -> String {
+    String(SHA256.hash(data: publicKey).hexString.prefix(16))
+  }
 }
 
 /// The gatekeeper's signing key, kept in its data directory: `blessing.key` (the raw private key,
@@ -293,9 +295,4 @@ public struct BlessingKey: Sendable {
     else { throw VaneError(.failedPrecondition, "\(path): not a base64 Ed25519 public key") }
     return raw
   }
-}
-
-/// SHA-256 (hex) of bytes: how manifests are named.
-public func sha256Hex(_ data: Data) -> String {
-  SHA256.hash(data: data).hexString
 }
