@@ -49,7 +49,10 @@ extension Vane_V1_TrainingSpec {
     guard spec.name.count <= 64,
       spec.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
     else {
-      throw bad("name", "'\(spec.name)' must be at most 64 ASCII letters, digits, '.', '_' or '-'")
+      throw bad(
+        "name",
+        "\(MessageText.quote(spec.name)) must be at most 64 ASCII letters, digits, '.', '_' or '-'"
+      )
     }
     guard !spec.symbols.isEmpty else { throw bad("symbols", "name at least one symbol") }
     for (i, symbol) in spec.symbols.enumerated() {
@@ -58,7 +61,7 @@ extension Vane_V1_TrainingSpec {
       else {
         throw bad(
           "symbols[\(i)]",
-          "'\(symbol)' is not an exchange symbol (2 to 20 upper-case letters and digits, e.g. BTCUSDT)"
+          "\(MessageText.quote(symbol)) is not an exchange symbol (2 to 20 upper-case letters and digits, e.g. BTCUSDT)"
         )
       }
     }
@@ -109,11 +112,11 @@ extension Vane_V1_TrainingSpec {
       else {
         throw bad(
           "\(path).name",
-          "'\(model.name)' must be 1 to 32 ASCII letters, digits, '_' or '-' (and not 'stack')"
+          "\(MessageText.quote(model.name)) must be 1 to 32 ASCII letters, digits, '_' or '-' (and not 'stack')"
         )
       }
       guard names.insert(model.name).inserted else {
-        throw bad("\(path).name", "'\(model.name)' is used twice")
+        throw bad("\(path).name", "\(MessageText.quote(model.name)) is used twice")
       }
       let resolved = try Self.resolveModel(
         &model,
@@ -190,7 +193,10 @@ extension Vane_V1_TrainingSpec {
       )
       options.metaModel = meta
       for (i, name) in options.baseModels.enumerated() where !names.contains(name) {
-        throw bad("stacking.base_models[\(i)]", "'\(name)' is not a model of the spec")
+        throw bad(
+          "stacking.base_models[\(i)]",
+          "\(MessageText.quote(name)) is not a model of the spec"
+        )
       }
       guard !options.passthroughFeatures else {
         throw bad(
@@ -318,7 +324,7 @@ extension Vane_V1_TrainingSpec {
     if model.kind != .xgboost, let key = model.hyperparameters.keys.sorted().first {
       throw bad(
         "\(path).hyperparameters",
-        "'\(key)': only XGBoost takes extra native hyperparameters"
+        "\(MessageText.quote(key)): only XGBoost takes extra native hyperparameters"
       )
     }
     switch model.kind {
@@ -369,12 +375,12 @@ extension Vane_V1_TrainingSpec {
       try check(
         ["hist", "approx", "exact"].contains(p.treeMethod),
         "xgboost.tree_method",
-        "'\(p.treeMethod)' is not hist, approx or exact (gpu_hist needs a CUDA build)"
+        "\(MessageText.quote(p.treeMethod)) is not hist, approx or exact (gpu_hist needs a CUDA build)"
       )
       for key in model.hyperparameters.keys.sorted() where !Self.xgboostExtras.contains(key) {
         throw bad(
           "\(path).hyperparameters",
-          "'\(key)' is not a native XGBoost parameter this trainer passes through (typed params set the others): \(Self.xgboostExtras.sorted().joined(separator: ", "))"
+          "\(MessageText.quote(key)) is not a native XGBoost parameter this trainer passes through (typed params set the others): \(Self.xgboostExtras.sorted().joined(separator: ", "))"
         )
       }
       model.params = .xgboost(p)

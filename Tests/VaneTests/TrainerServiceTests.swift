@@ -406,6 +406,21 @@ struct TrainingSpecTests {
     #expect(error?.message.contains(field) == true, "\(error?.message ?? "")")
   }
 
+  @Test("A 1 MB name, symbol or parameter is quoted in a short message, never echoed whole")
+  func hugeFields() throws {
+    let huge = String(repeating: "x", count: 1 << 20)
+    for change in [
+      { @Sendable (s: inout Vane_V1_TrainingSpec) in s.name = huge },
+      { @Sendable (s: inout Vane_V1_TrainingSpec) in s.symbols = [huge] },
+      { @Sendable (s: inout Vane_V1_TrainingSpec) in s.models[0].hyperparameters = [huge: "1"] },
+    ] as [@Sendable (inout Vane_V1_TrainingSpec) -> Void] {
+      var spec = Self.valid
+      change(&spec)
+      let error = #expect(throws: VaneError.self) { try spec.resolved(defaultThreads: 2) }
+      #expect(error?.code == .invalidArgument && (error?.message.utf8.count ?? .max) < 400)
+    }
+  }
+
   @Test(
     "The MLP trains in float32 unless the spec asks for float64",
     arguments: [
