@@ -514,6 +514,9 @@ struct TrainerServiceTests {
     directory: URL? = nil,
     bnbUntil: Int64 = .max,
     gatekeeperAddress: String? = nil,
+    gatekeeperToken: String? = nil,
+    trainerToken: String? = nil,
+    gatekeeperPolicy: String? = nil,
     _ body: @Sendable (Client, TrainerServiceImplementation) async throws -> R
   ) async throws -> R {
     let root =
@@ -546,14 +549,25 @@ struct TrainerServiceTests {
       }
       return try await withServer(
         .shim,
-        services: [try GatekeeperServiceImplementation(runtime: info(.gatekeeper))]
-      ) { _, gatekeeper in
+        services: [try GatekeeperServiceImplementation(runtime: info(.gatekeeper))],
+        interceptors: gatekeeperToken.map { AdminAuthInterceptor.pipeline(mode: .token($0)) } ?? []
+      ) { gatekeeperClient, gatekeeper in
+        if let gatekeeperPolicy {
+          _ = try await Vane_V1_GatekeeperService.Client(wrapping: gatekeeperClient).setPolicy(
+            .with {
+              $0.name = "any"
+              $0.text = gatekeeperPolicy
+            },
+            metadata: gatekeeperToken.map { ["authorization": "Bearer \($0)"] } ?? [:]
+          )
+        }
         let trainer = try TrainerServiceImplementation(
           runtime: info(.trainer),
           config: TrainerConfig(
             featureAddress: "127.0.0.1:\(feature.port!)",
             gatekeeperAddress: gatekeeperAddress ?? "127.0.0.1:\(gatekeeper.port!)",
-            threads: 1
+            threads: 1,
+            adminToken: trainerToken
           ),
           logger: Logger(label: "test")
         )
@@ -731,6 +745,51 @@ struct TrainerServiceTests {
       let scaler = try FeatureScaler.decode(try bundle.data("models/scaler.json"))
       #expect(scaler.impute?.count == scaler.columns.count)
       #expect(try ServableModel(bundle: bundle).missingValues == .impute)
+    }
+  }
+
+  @Test(
+    "Blessing through a gatekeeper that requires a token: the trainer's token blesses; without it Bless is refused and the job fails naming it"
+  )
+  func blessWithToken() async throws {
+    var spec = Self.spec(models: [
+      .with {
+        $0.name = "logreg"
+        $0.kind = .logisticRegression
+      }
+    ])
+    spec.stacking.enabled = false
+    spec.bless = true
+    // A policy any bundle passes: only the token decides the blessing.
+    spec.gatePolicy = "any"
+    let policy = """
+      name: any
+      gates:
+        - {name: samples, metric: n, op: ">=", threshold: 1}
+      """
+    let chosen = spec
+    for token in ["s3cret", nil] as [String?] {
+      try await Self.withStack(
+        gatekeeperToken: "s3cret",
+        trainerToken: token,
+        gatekeeperPolicy: policy
+      ) { client, _ in
+        let job = try await client.startTraining(.with { $0.spec = chosen })
+        let (final, _) = try await Self.follow(client, job.id)
+        if token != nil {
+          #expect(
+            final.state == .succeeded && final.verdict.passed && final.verdict.blessed,
+            "\(final.error)"
+          )
+        } else {
+          // The report passed; Bless, an admin method, refused the call without the token.
+          #expect(
+            final.state == .failed && final.error.stage == .evaluating
+              && final.error.message.contains("gatekeeper"),
+            "\(final.state) \(final.error)"
+          )
+        }
+      }
     }
   }
 
