@@ -127,14 +127,30 @@ def bench_lightgbm(header, raw, labels):
             "predict_seconds": predict_seconds, "predict_best": min(predict_seconds)}
 
 
+def torch_setup(header, part, dtype_name):
+    """torch with the header's threads and the part's seed; the part's settings and the dtype."""
+    import torch
+
+    s = header[part]
+    torch.set_num_threads(header["threads"])
+    torch.manual_seed(s["seed"])
+    return s, {"float32": torch.float32, "float64": torch.float64}[dtype_name]
+
+
+def torch_figures(seconds, loss, dtype_name):
+    import torch
+
+    return {
+        "version": torch.__version__, "seconds": seconds, "best": min(seconds), "epoch_loss": loss, "dtype": dtype_name,
+        "threads": torch.get_num_threads(),
+    }
+
+
 def bench_torch(header, scaled, labels, dtype_name):
     import torch
     from torch import nn
 
-    s = header["mlp"]
-    torch.set_num_threads(header["threads"])
-    torch.manual_seed(s["seed"])
-    dtype = {"float32": torch.float32, "float64": torch.float64}[dtype_name]
+    s, dtype = torch_setup(header, "mlp", dtype_name)
     x_all = torch.from_numpy(scaled).to(dtype).contiguous()
     y_all = torch.from_numpy(labels.astype(np.int64))
     count, width = x_all.shape
@@ -188,20 +204,14 @@ def bench_torch(header, scaled, labels, dtype_name):
         return total / count
 
     seconds, loss = timed(run, header["repeats_mlp"])
-    return {
-        "version": torch.__version__, "seconds": seconds, "best": min(seconds), "epoch_loss": loss, "dtype": dtype_name,
-        "threads": torch.get_num_threads(),
-    }
+    return torch_figures(seconds, loss, dtype_name)
 
 
 def bench_torch_lstm(header, scaled, labels, dtype_name):
     import torch
     from torch import nn
 
-    s = header["lstm"]
-    torch.set_num_threads(header["threads"])
-    torch.manual_seed(s["seed"])
-    dtype = {"float32": torch.float32, "float64": torch.float64}[dtype_name]
+    s, dtype = torch_setup(header, "lstm", dtype_name)
     rows, width = scaled.shape
     windows, length, hidden = s["windows"], s["sequence_length"], s["hidden_size"]
     first = rows - windows - length + 1
@@ -246,10 +256,7 @@ def bench_torch_lstm(header, scaled, labels, dtype_name):
         return total / windows
 
     seconds, loss = timed(run, header["repeats_mlp"])
-    return {
-        "version": torch.__version__, "seconds": seconds, "best": min(seconds), "epoch_loss": loss, "dtype": dtype_name,
-        "threads": torch.get_num_threads(),
-    }
+    return torch_figures(seconds, loss, dtype_name)
 
 
 def bench_sklearn_logreg(header, scaled, labels):

@@ -213,6 +213,17 @@ struct PredictorLiveTests {
     }
   }
 
+  /// A feature service's runtime on loopback with its data in `directory`.
+  static func featureRuntime(_ directory: URL) -> RuntimeInfo {
+    RuntimeInfo(
+      kind: .feature,
+      configuredAddress: "127.0.0.1:0",
+      dataDirectory: directory.path,
+      tls: false,
+      adminAuth: .loopbackOnly
+    )
+  }
+
   /// A bundle over the real feature set (synthetic rows of its width, one logistic regression).
   static func realFeatureBundle() throws -> String {
     let set = FeatureSet.v1
@@ -278,13 +289,7 @@ struct PredictorLiveTests {
       "vane-live-feature-\(UUID().uuidString)"
     )
     defer { try? FileManager.default.removeItem(at: directory) }
-    let info = RuntimeInfo(
-      kind: .feature,
-      configuredAddress: "127.0.0.1:0",
-      dataDirectory: directory.path,
-      tls: false,
-      adminAuth: .loopbackOnly
-    )
+    let info = PredictorLiveTests.featureRuntime(directory)
     let hour: Int64 = 3_600_000
     // Bars to predict: well inside the ingested history.
     let bars = (0 ..< 6).map { MarketData.end - Int64(200 - $0) * hour }
@@ -397,13 +402,7 @@ struct PredictorMissingValuesTests {
       "vane-missing-feature-\(UUID().uuidString)"
     )
     defer { try? FileManager.default.removeItem(at: directory) }
-    let info = RuntimeInfo(
-      kind: .feature,
-      configuredAddress: "127.0.0.1:0",
-      dataDirectory: directory.path,
-      tls: false,
-      adminAuth: .loopbackOnly
-    )
+    let info = PredictorLiveTests.featureRuntime(directory)
     let hour: Int64 = 3_600_000
     let start = MarketData.end - 2_000 * hour, stop = MarketData.end - 300 * hour
     let complete = MarketData.end - 400 * hour, late = MarketData.end - 200 * hour
