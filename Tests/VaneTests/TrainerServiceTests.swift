@@ -233,6 +233,12 @@ struct DatasetAssemblerTests {
       }
     }
   }
+  static let unknownInterval: Vane_V1_DatasetChunk = {
+    var chunk = header
+    chunk.header.interval = .UNRECOGNIZED(99)
+    return chunk
+  }()
+
   static func summary(_ rows: Int64) -> Vane_V1_DatasetChunk {
     .with { $0.summary = .with { $0.rowsEmitted = rows } }
   }
@@ -261,6 +267,8 @@ struct DatasetAssemblerTests {
       ([header, rows(), summary(9)], "counts 9 rows"),
       ([header, rows()], "ended before its summary"),
       ([.init()], "an empty chunk"),
+      // An interval the trainer does not know is an error, never a day's bars.
+      ([unknownInterval, rows(), rows(first: 2), summary(4)], "dataset header interval"),
     ] as [([Vane_V1_DatasetChunk], String)]
   )
   func broken(chunks: [Vane_V1_DatasetChunk], reason: String) throws {
