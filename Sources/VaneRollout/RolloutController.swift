@@ -155,7 +155,7 @@ public actor RolloutController: Service {
     await RequestID.$current.withValue(machine.rollout.originRequestID) {
       await self.step(id, machine: machine, now: now)
     }
-    return try self.rollout(id: id) ?? machine.rollout
+    return try await self.rollout(id: id) ?? machine.rollout
   }
 
   /// What now is for a rollout: the wall clock, or a data-clocked plan's last reported time.
@@ -163,20 +163,24 @@ public actor RolloutController: Service {
     rollout.plan.clock == .data ? (rollout.dataTime ?? self.clock()) : self.clock()
   }
 
-  /// The rollout as it is now (active ones from memory, others from the store).
-  public func rollout(id: String) throws -> Rollout? {
+  /// The rollout as it is now (active ones from memory, others from the store, read on the
+  /// blocking pool: SQLite must not hold one of the cooperative pool's threads).
+  public func rollout(id: String) async throws -> Rollout? {
     if let machine = self.machines[id] { return machine.rollout }
-    return try self.store.rollout(id: id)
+    let store = self.store
+    return try await BlockingPool.shared.run { try store.rollout(id: id) }
   }
 
   /// Events from now on; the stream ends after the event that reaches a terminal state.
-  public func watch(id: String) -> (Rollout?, AsyncStream<Rollout.Event>) {
+  public func watch(id: String) async -> (Rollout?, AsyncStream<Rollout.Event>) {
     let (stream, continuation) = AsyncStream<Rollout.Event>.makeStream(
       bufferingPolicy: .bufferingNewest(4096)
     )
     guard let machine = self.machines[id] else {
       continuation.finish()
-      return ((try? self.store.rollout(id: id)) ?? nil, stream)
+      let store = self.store
+      let stored = try? await BlockingPool.shared.run { try store.rollout(id: id) }
+      return (stored ?? nil, stream)
     }
     let key = UUID()
     self.watchers[id, default: [:]][key] = continuation
