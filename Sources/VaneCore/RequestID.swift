@@ -1,4 +1,4 @@
-internal import Foundation
+internal import Synchronization
 
 /// The id of the request a piece of work belongs to: it travels in `x-request-id` metadata from
 /// `vane` through every service call that request causes, into each log line (see
@@ -12,8 +12,59 @@ public enum RequestID {
   /// The current task's request id, if it serves one.
   @TaskLocal public static var current: String?
 
-  /// A new id.
-  public static func make() -> String { UUID().uuidString.lowercased() }
+  /// A new id: a random-looking version-4 UUID in lower case.
+  ///
+  /// Foundation's `UUID()` opens, reads and closes /dev/urandom for every id and formats it
+  /// through `snprintf`, which cost a server about a tenth of each call. An id needs to be
+  /// unique, not secret: two random keys drawn once per process, and a counter put through
+  /// a bijective mixer under each of them, give distinct ids within the process (the mixers
+  /// are bijections of the counter) and unrelated ones across processes.
+  public static func make() -> String {
+    let n = Self.counter.add(1, ordering: .relaxed).newValue
+    let high = Self.mix(Self.keys.0 &+ n)
+    let low = Self.mix(Self.keys.1 ^ (n &* 0x9E37_79B9_7F4A_7C15))
+    // Version 4 in the 13th hex digit, variant 10xx in the 17th.
+    let versioned = (high & ~0xF000) | 0x4000
+    let variant = (low & ~(0xC000 << 48)) | (0x8000 << 48)
+    return Self.format(versioned, variant)
+  }
+
+  private static let keys: (UInt64, UInt64) = {
+    var generator = SystemRandomNumberGenerator()
+    return (generator.next(), generator.next())
+  }()
+
+  private static let counter = Atomic<UInt64>(0)
+
+  /// SplitMix64's finaliser: a bijection of 64-bit words that spreads every input bit.
+  static func mix(_ value: UInt64) -> UInt64 {
+    var z = value
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  /// 8-4-4-4-12 lower-case hex of the two words.
+  static func format(_ high: UInt64, _ low: UInt64) -> String {
+    let digits: StaticString = "0123456789abcdef"
+    return String(unsafeUninitializedCapacity: 36) { buffer in
+      var index = 0
+      func put(_ word: UInt64, _ nibbles: ClosedRange<Int>) {
+        for nibble in nibbles.reversed() {
+          if index == 8 || index == 13 || index == 18 || index == 23 {
+            buffer[index] = UInt8(ascii: "-")
+            index += 1
+          }
+          let value = Int((word >> UInt64(nibble * 4)) & 0xF)
+          buffer[index] = digits.withUTF8Buffer { $0[value] }
+          index += 1
+        }
+      }
+      put(high, 0 ... 15)
+      put(low, 0 ... 15)
+      return 36
+    }
+  }
 
   /// `text` when it is a usable id (1–128 printable ASCII characters), else nil.
   public static func validated(_ text: String?) -> String? {

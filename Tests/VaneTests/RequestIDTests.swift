@@ -62,3 +62,32 @@ struct RequestIDTests {
     #expect((RequestID.validated(text) != nil) == valid)
   }
 }
+
+@Suite("New request ids")
+struct NewRequestIDTests {
+  @Test("A new id is a lower-case version-4 UUID that Foundation reads back")
+  func shape() throws {
+    for _ in 0 ..< 1_000 {
+      let id = RequestID.make()
+      #expect(id.count == 36)
+      #expect(id == id.lowercased())
+      let uuid = try #require(UUID(uuidString: id), "\(id)")
+      #expect(uuid.uuidString.lowercased() == id)
+      let bytes = withUnsafeBytes(of: uuid.uuid) { Array($0) }
+      #expect(bytes[6] >> 4 == 4, "version nibble of \(id)")
+      #expect(bytes[8] >> 6 == 0b10, "variant bits of \(id)")
+    }
+  }
+
+  @Test("New ids do not repeat, from one task or many")
+  func unique() async {
+    let batches = await withTaskGroup(of: [String].self) { group in
+      for _ in 0 ..< 4 {
+        group.addTask { (0 ..< 50_000).map { _ in RequestID.make() } }
+      }
+      return await group.reduce(into: [[String]]()) { $0.append($1) }
+    }
+    let all = batches.flatMap { $0 }
+    #expect(Set(all).count == all.count)
+  }
+}
