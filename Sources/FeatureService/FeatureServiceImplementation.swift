@@ -4,7 +4,6 @@ public import VaneRuntime
 internal import VaneCore
 internal import VaneFeatures
 internal import Foundation
-internal import ServiceLifecycle
 
 /// The feature service: candle ingestion and storage, indicators and feature sets, labels, online feature vectors and offline datasets.
 ///
@@ -150,26 +149,20 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
       // not by cancelling this task: race the follow loop against it. A stream never ends on
       // its own, so when the service starts shutting down it ends with UNAVAILABLE at once
       // instead of holding the drain for the whole grace period.
-      let (draining, drain) = AsyncStream<Void>.makeStream()
-      try await withGracefulShutdownHandler {
-        try await self.follow(
-          changes,
-          markets: markets,
-          set: set,
-          request: request,
-          response: response,
-          context: context,
-          draining: draining,
-          sent: (lastSent, columnsSent)
-        )
-      } onGracefulShutdown: {
-        drain.finish()
-      }
+      try await self.follow(
+        changes,
+        markets: markets,
+        set: set,
+        request: request,
+        response: response,
+        context: context,
+        sent: (lastSent, columnsSent)
+      )
       throw VaneError(.cancelled, "StreamFeatures: the stream was cancelled")
     }
   }
 
-  /// Sends each new bar of the markets until the call is cancelled or `draining` ends.
+  /// Sends each new bar of the markets until the call is cancelled or the service drains.
   private func follow(
     _ changes: AsyncStream<FeatureEngine.Change>,
     markets: [(symbol: String, interval: CandleInterval)],
@@ -177,14 +170,14 @@ public struct FeatureServiceImplementation: Vane_V1_FeatureService.SimpleService
     request: Vane_V1_StreamFeaturesRequest,
     response: RPCWriter<Vane_V1_FeatureVector>,
     context: ServerContext,
-    draining: AsyncStream<Void>,
     sent: ([Int: Int64], Set<Int>)
   ) async throws {
     let (lastSent, columnsSent) = sent
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await context.cancellation.cancelled }
       group.addTask {
-        for await _ in draining {}
+        await self.runtime.drain.wait()
+        try Task.checkCancellation()
         throw VaneError(
           .unavailable,
           "the feature service is shutting down; subscribe again (to another instance, or after it restarts)"

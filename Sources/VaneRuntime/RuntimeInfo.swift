@@ -14,6 +14,8 @@ public final class RuntimeInfo: Sendable {
   public let adminAuth: AdminAuthInterceptor.Mode
   public let messageLimits: ShimMessageLimits
   private let address: Mutex<String>
+  /// Started when the service begins its graceful shutdown (see ``VaneServer``).
+  public let drain = DrainSignal()
   /// GetServiceInfo's method list, built on first use.
   let capabilities = Mutex<(implemented: Set<String>, methods: [Vane_V1_MethodCapability])?>(nil)
 

@@ -99,6 +99,8 @@ public final class VaneServer: Service, Sendable {
     } onGracefulShutdown: {
       // The transport turns health NOT_SERVING and refuses new calls while in-flight ones finish.
       self.logger.info("draining", metadata: ["grace": "\(self.config.shutdownGracePeriod)"])
+      // Streams that never end on their own end now (see DrainSignal).
+      self.info.drain.start()
       self.server.beginGracefulShutdown()
       // Also straight to the transport: a signal that lands before the server started serving
       // must still end the wait for the listening port.
