@@ -98,11 +98,9 @@ struct ReadAhead: Sendable {
     return true
   }
 
-  /// A started read could not be started after all (the call is over): it ends the stream.
-  mutating func startFailed() -> CheckedContinuation<ReadResult, Never>? {
-    self.inFlight = false
-    return self.completed(.end)
-  }
+  /// Nothing more will be read ahead until the consumer takes something: the stream has ended,
+  /// or `limit` results are buffered. For a single request, its message and its end are here.
+  var isComplete: Bool { self.ended || self.buffered.count >= self.limit }
 
   /// A read completed. Returns the waiting consumer to resume with it, if one is parked.
   mutating func completed(_ result: ReadResult) -> CheckedContinuation<ReadResult, Never>? {

@@ -10,12 +10,17 @@ final class RunningHandlers: Sendable {
   struct State {
     private(set) var tasks: [Int: Task<Void, Never>] = [:]
     private var nextID = 0
+    /// Set by ``RunningHandlers/cancelAll(waitingAtMost:)``: no handler starts after it.
+    private(set) var closed = false
 
-    /// A new handler's id.
-    mutating func reserve() -> Int {
+    /// A new handler's id, or nil once closed.
+    mutating func reserve() -> Int? {
+      if self.closed { return nil }
       defer { self.nextID += 1 }
       return self.nextID
     }
+
+    mutating func close() { self.closed = true }
 
     mutating func add(_ id: Int, _ task: Task<Void, Never>) { self.tasks[id] = task }
 
@@ -31,9 +36,14 @@ final class RunningHandlers: Sendable {
   var count: Int { self.state.withLock { $0.tasks.count } }
 
   /// Runs `body` in a task of its own, kept until it returns.
-  func start(_ body: @escaping @Sendable () async -> Void) {
+  ///
+  /// Called from the shim's callback threads: the task goes straight to the global executor,
+  /// one thread hop for the call.
+  /// - Returns: false, without running `body`, once ``cancelAll(waitingAtMost:)`` has begun.
+  @discardableResult
+  func start(_ body: @escaping @Sendable () async -> Void) -> Bool {
     self.state.withLock { state in
-      let id = state.reserve()
+      guard let id = state.reserve() else { return false }
       state.add(
         id,
         Task {
@@ -41,13 +51,19 @@ final class RunningHandlers: Sendable {
           self.state.withLock { $0.finished(id) }
         }
       )
+      return true
     }
   }
 
-  /// Cancels every handler, then waits until they have all returned or `limit` has passed.
+  /// Stops new handlers from starting, cancels every running one, then waits until they have
+  /// all returned or `limit` has passed.
   /// - Returns: how many were still running at the end.
   func cancelAll(waitingAtMost limit: Duration) async -> Int {
-    for task in self.state.withLock({ $0.all }) { task.cancel() }
+    let running = self.state.withLock { state in
+      state.close()
+      return state.all
+    }
+    for task in running { task.cancel() }
     let deadline = ContinuousClock.now + limit
     while self.count > 0, ContinuousClock.now < deadline {
       try? await Task.sleep(for: .milliseconds(5))

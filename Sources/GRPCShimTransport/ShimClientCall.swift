@@ -27,6 +27,9 @@ final class ShimClientCall: Sendable {
   private let state: Mutex<State>
   /// Whether the request is one message (sent with the metadata and half-close as one batch).
   private let singleRequest: Bool
+  /// Whether the response is one message: its parts are taken together once the status is
+  /// here, so that the consumer is resumed once (a thread hop) rather than once per part.
+  let singleResponse: Bool
 
   /// - Parameter readAhead: how many response reads may run ahead of the consumer (see
   ///   ``ReadAhead``).
@@ -41,6 +44,7 @@ final class ShimClientCall: Sendable {
     self.method = method
     self.waitForReady = waitForReady
     self.singleRequest = singleRequest
+    self.singleResponse = readAhead > 1
     self.state = Mutex(State(read: ReadAhead(limit: readAhead)))
   }
 
@@ -201,7 +205,7 @@ final class ShimClientCall: Sendable {
     guard let handle else { return }
     var error = vane_shim_error()
     if vane_shim_client_call_read(handle.raw, &error) != 0 {
-      self.state.withLock { $0.read.startFailed() }?.resume(returning: .end)
+      self.state.withLock { $0.read.completed(.end) }?.resume(returning: .end)
     }
   }
 
@@ -285,13 +289,17 @@ struct ShimClientInbound: AsyncSequence, Sendable {
     enum Phase { case metadata, messages, status, finished }
     let call: ShimClientCall
     var phase = Phase.metadata
+    /// The status, when it was awaited first (a single-message response).
+    var final: ShimClientCall.Final?
 
     mutating func next() async throws -> RPCResponsePart<[UInt8]>? {
       while true {
         switch self.phase {
         case .metadata:
           // Messages are read even after a trailers-only response: the shim delivers the
-          // status only once the response stream has been read to its end.
+          // status only once the response stream has been read to its end. So once the
+          // status of a single-message response is here, so is everything before it.
+          if self.call.singleResponse { self.final = await self.call.finalStatus() }
           self.phase = .messages
           if let metadata = await self.call.initialMetadata() {
             return .metadata(metadata)
@@ -302,7 +310,8 @@ struct ShimClientInbound: AsyncSequence, Sendable {
           case .end: self.phase = .status
           }
         case .status:
-          let final = await self.call.finalStatus()
+          let final: ShimClientCall.Final
+          if let early = self.final { final = early } else { final = await self.call.finalStatus() }
           self.phase = .finished
           return .status(final.status, final.trailers)
         case .finished:

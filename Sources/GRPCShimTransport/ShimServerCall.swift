@@ -10,53 +10,53 @@ final class ShimServerCall: Sendable {
     var cancellation: ServerContext.RPCCancellationHandle?
     var cancelled = false
     var statusSent = false
+    /// The handler starts once the request has been read (a single-message request).
+    var handlerAwaitsRequest = false
+
+    /// A read completed. Returns the parked reader to resume, and whether the handler that
+    /// was waiting for the whole request starts now.
+    mutating func readCompleted(
+      _ result: ReadResult
+    ) -> (reader: CheckedContinuation<ReadResult, Never>?, startHandler: Bool) {
+      let reader = self.read.completed(result)
+      guard self.handlerAwaitsRequest, self.read.isComplete else { return (reader, false) }
+      self.handlerAwaitsRequest = false
+      return (reader, true)
+    }
   }
 
   // Immutable; the shim is safe to call from any thread.
   nonisolated(unsafe) private let handle: OpaquePointer
-  let method: String
+  let descriptor: MethodDescriptor
   let peer: String
   let metadata: Metadata
   private let state: Mutex<State>
 
-  /// Keeps the call until on_done, for draining.
-  private let registry: CallRegistry
+  /// Keeps the call until on_done (for draining) and starts its handler.
+  private let sink: ShimServerHandle.CallSink
 
   /// - Parameter readAhead: how many request reads may run ahead of the handler (see
   ///   ``ReadAhead``).
   init(
     handle: OpaquePointer,
     info: vane_shim_call_info,
-    method: String,
+    descriptor: MethodDescriptor,
     readAhead: Int,
-    registry: CallRegistry
+    sink: ShimServerHandle.CallSink
   ) {
     self.handle = handle
-    self.registry = registry
+    self.sink = sink
     self.state = Mutex(State(read: ReadAhead(limit: readAhead)))
-    self.method = method
+    self.descriptor = descriptor
     self.peer = info.peer.map { String(cString: $0) } ?? ""
-    var metadata = ShimMetadata.decode(info.metadata, count: info.metadata_count)
-    if info.timeout_nanoseconds >= 0 {
-      // GRPCCore's server executor enforces the deadline it finds in this header.
-      metadata.replaceOrAddString(
-        GRPCTimeout.encode(nanoseconds: info.timeout_nanoseconds),
-        forKey: "grpc-timeout"
-      )
-    }
-    self.metadata = metadata
+    // The deadline is grpc++'s to keep: when it passes, grpc++ cancels the call and
+    // `cancelled()` cancels the handler. Handing it to GRPCCore as well (a grpc-timeout header)
+    // would cost every call a task group and a timer task for the same cancellation.
+    self.metadata = ShimMetadata.decode(info.metadata, count: info.metadata_count)
   }
 
   deinit {
     vane_shim_server_call_free(self.handle)
-  }
-
-  var descriptor: MethodDescriptor {
-    // "/pkg.Service/Method"
-    let parts = self.method.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
-    let service = parts.first.map(String.init) ?? ""
-    let method = parts.count > 1 ? String(parts[1]) : ""
-    return MethodDescriptor(fullyQualifiedService: service, method: method)
   }
 
   /// Runs the server's handler for this call and makes sure the call is finished exactly once.
@@ -145,8 +145,14 @@ final class ShimServerCall: Sendable {
     var error = vane_shim_error()
     if vane_shim_server_call_read(self.handle, &error) != 0 {
       // The call is over (finished or done): reading ends here.
-      self.state.withLock { $0.read.startFailed() }?.resume(returning: .end)
+      self.readCompleted(.end)
     }
+  }
+
+  /// The handler is started by the read that completes the request (see ``readCompleted(_:)``).
+  /// Call before the first read.
+  func startHandlerWhenRequestIsRead() {
+    self.state.withLock { $0.handlerAwaitsRequest = true }
   }
 
   func sendInitialMetadata(_ metadata: Metadata) throws {
@@ -217,9 +223,10 @@ final class ShimServerCall: Sendable {
   // MARK: Callbacks (gRPC threads)
 
   func readCompleted(_ result: ReadResult) {
-    let waiter = self.state.withLock { $0.read.completed(result) }
+    let (reader, startHandler) = self.state.withLock { $0.readCompleted(result) }
     self.readAhead()
-    waiter?.resume(returning: result)
+    reader?.resume(returning: result)
+    if startHandler { self.sink.startHandler(self) }
   }
 
   func becameWritable() {
@@ -236,11 +243,13 @@ final class ShimServerCall: Sendable {
 
   func done() {
     let (reader, writer) = self.state.withLock { state in
-      (state.read.close(), state.writable.deliver(false))
+      // A handler still waiting for its request never starts: the call is over.
+      state.handlerAwaitsRequest = false
+      return (state.read.close(), state.writable.deliver(false))
     }
     reader?.resume(returning: .end)
     writer?.resume(returning: false)
-    self.registry.end(self)
+    self.sink.calls.end(self)
   }
 }
 

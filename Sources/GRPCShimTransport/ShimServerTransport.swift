@@ -74,7 +74,7 @@ public final class ShimServerTransport: ServerTransport, Sendable {
   public func configure(context: GRPCServerContext) {
     var shapes: [String: CallShape] = [:]
     for method in context.methods {
-      shapes["/" + method.fullyQualifiedMethod] = CallShape(method.type)
+      shapes["/" + method.fullyQualifiedMethod] = CallShape(method)
     }
     self.state.withLock { $0.shapes = shapes }
   }
@@ -122,7 +122,7 @@ public final class ShimServerTransport: ServerTransport, Sendable {
   ) async throws {
     // Shut down before it started listening: there is nothing to serve.
     if self.state.withLock({ if case .stopped = $0.phase { true } else { false } }) { return }
-    let (calls, callSink) = AsyncStream<ShimServerCall>.makeStream()
+    let (stopped, stoppedSink) = AsyncStream<Never>.makeStream()
     let handle: ShimServerHandle
     do {
       if let files = self.config.reflectionFiles {
@@ -134,7 +134,14 @@ public final class ShimServerTransport: ServerTransport, Sendable {
       // cooperative pool while they queue.
       let config = self.config
       handle = try await ShimThread.run(name: "vane-shim-start") {
-        Result { try ShimServerHandle(config: config, shapes: shapes, sink: callSink) }
+        Result {
+          try ShimServerHandle(
+            config: config,
+            shapes: shapes,
+            handler: streamHandler,
+            stopped: stoppedSink
+          )
+        }
       }.get()
     } catch {
       self.resolvePort(.failure(error))
@@ -154,16 +161,13 @@ public final class ShimServerTransport: ServerTransport, Sendable {
     for (service, serving) in pending { try? handle.setServing(serving, service: service) }
     self.resolvePort(.success(handle.port))
 
-    let localPeer = Self.peerName(address: self.config.address, port: handle.port)
-    let handlers = RunningHandlers()
     await withTaskCancellationHandler {
-      for await call in calls {
-        handlers.start { await call.run(localPeer: localPeer, handler: streamHandler) }
-      }
+      // Calls start their handlers from the shim's callbacks; this waits for the drain.
+      for await _ in stopped {}
       // The drain is over: every call was finished, by its handler or for it. Handlers still
       // running answer no one; they are cancelled, and one that ignores it is left to end on
       // its own after a short wait rather than holding the server's shutdown.
-      _ = await handlers.cancelAll(waitingAtMost: Self.handlerExitWait)
+      _ = await handle.handlers.cancelAll(waitingAtMost: Self.handlerExitWait)
     } onCancel: {
       // Cancelling `listen` closes connections abruptly: no grace.
       self.shutdown(grace: .zero)
@@ -246,27 +250,61 @@ final class ShimServerHandle: Sendable {
 
   /// What `on_call` hands new calls to. Retained by the handle for the server's lifetime.
   final class CallSink: Sendable {
-    let continuation: AsyncStream<ShimServerCall>.Continuation
+    typealias Handler =
+      @Sendable (
+        RPCStream<ShimServerTransport.Inbound, ShimServerTransport.Outbound>, ServerContext
+      ) async -> Void
+
     let shapes: [String: CallShape]
+    let handler: Handler
+    /// Finished once no call can arrive any more; `listen` waits for it.
+    let stopped: AsyncStream<Never>.Continuation
     /// Calls between on_call and on_done, and whether new calls are being turned away.
     let calls = CallRegistry()
+    /// The handler of each call, in a task of its own.
+    let handlers = RunningHandlers()
+    /// The server's own address as a peer name; known once it has bound its port.
+    let localPeer = Mutex("")
 
-    init(_ continuation: AsyncStream<ShimServerCall>.Continuation, shapes: [String: CallShape]) {
-      self.continuation = continuation
+    init(
+      shapes: [String: CallShape],
+      handler: @escaping Handler,
+      stopped: AsyncStream<Never>.Continuation
+    ) {
       self.shapes = shapes
+      self.handler = handler
+      self.stopped = stopped
+    }
+
+    /// Starts the call's handler: one task, scheduled from the callback thread that has the
+    /// call's request (or, for a streaming request, the call itself).
+    func startHandler(_ call: ShimServerCall) {
+      let localPeer = self.localPeer.withLock { $0 }
+      let handler = self.handler
+      let started = self.handlers.start {
+        await call.run(localPeer: localPeer, handler: handler)
+      }
+      // `listen` is over: nothing serves the call.
+      if !started { call.refuse() }
     }
   }
 
   /// The services the server routes, as health knows them.
   private let services: [String]
 
+  /// Handlers of the server's calls, for `listen` to cancel once the drain is over.
+  var handlers: RunningHandlers { self.sink.takeUnretainedValue().handlers }
+
   init(
     config: ShimServerTransport.Config,
     shapes: [String: CallShape],
-    sink: AsyncStream<ShimServerCall>.Continuation
+    handler: @escaping CallSink.Handler,
+    stopped: AsyncStream<Never>.Continuation
   ) throws {
     let methods = shapes.keys.sorted()
-    let sinkBox = Unmanaged.passRetained(CallSink(sink, shapes: shapes))
+    let sinkBox = Unmanaged.passRetained(
+      CallSink(shapes: shapes, handler: handler, stopped: stopped)
+    )
     var callbacks = vane_shim_server_callbacks()
     callbacks.context = sinkBox.toOpaque()
     callbacks.on_call = { context, call, info in
@@ -276,13 +314,13 @@ final class ShimServerHandle: Sendable {
         decoding: UnsafeRawBufferPointer(start: info.method, count: info.method_length),
         as: UTF8.self
       )
-      let shape = sink.shapes[method] ?? CallShape(nil)
+      let shape = sink.shapes[method] ?? CallShape(unroutedPath: method)
       let serverCall = ShimServerCall(
         handle: call!,
         info: info,
-        method: method,
+        descriptor: shape.descriptor,
         readAhead: shape.requestReadAhead,
-        registry: sink.calls
+        sink: sink
       )
       if shape.singleResponse { serverCall.holdUntilFinish() }
       let user = Unmanaged.passRetained(serverCall).toOpaque()
@@ -292,10 +330,16 @@ final class ShimServerHandle: Sendable {
         serverCall.refuse()
         return user
       }
-      // The request is read while the handler's task is being scheduled.
-      serverCall.readAhead()
-      if case .terminated = sink.continuation.yield(serverCall) {
-        serverCall.refuse()
+      if shape.singleRequest {
+        // The handler can do nothing before its one message and the end of the request have
+        // arrived: it starts from the callback that completes them, so that it never parks
+        // on a read (each park and resume is a thread hop).
+        serverCall.startHandlerWhenRequestIsRead()
+        serverCall.readAhead()
+      } else {
+        // The request is read while the handler's task is being scheduled.
+        serverCall.readAhead()
+        sink.startHandler(serverCall)
       }
       return user
     }
@@ -369,6 +413,8 @@ final class ShimServerHandle: Sendable {
     self.server = created
     self.sink = sinkBox
     self.port = Int(vane_shim_server_port(created))
+    let localPeer = ShimServerTransport.peerName(address: config.address, port: self.port)
+    sinkBox.takeUnretainedValue().localPeer.withLock { $0 = localPeer }
     var seen = Set<String>()
     self.services = methods.compactMap { path in
       path.split(separator: "/").first.map(String.init)
@@ -417,9 +463,9 @@ final class ShimServerHandle: Sendable {
     _ = vane_shim_server_shutdown(self.server, 0, &error)
   }
 
-  /// No more calls can arrive: end the stream `listen` iterates.
+  /// No more calls can arrive: `listen` may end.
   func finishAccepting() {
-    self.sink.takeUnretainedValue().continuation.finish()
+    self.sink.takeUnretainedValue().stopped.finish()
   }
 
   deinit {
@@ -430,14 +476,33 @@ final class ShimServerHandle: Sendable {
 
 /// How a method's two sides are shaped, which decides how the transport batches them.
 struct CallShape: Sendable {
+  /// The method, parsed once rather than from its path on every call.
+  var descriptor: MethodDescriptor
   /// Request reads that may run ahead of the handler: 2 for a single request (its message and
   /// its end), 1 for a stream.
   var requestReadAhead: Int
+  /// The request is one message: the handler starts once it and the end have been read.
+  var singleRequest: Bool
   /// The response is one message: it is sent with the status as one batch.
   var singleResponse: Bool
 
-  init(_ type: MethodDescriptor.RPCType?) {
+  init(_ method: MethodDescriptor) {
+    self.descriptor = method
+    let type = method.type
     self.requestReadAhead = type.map { $0.isRequestStreaming ? 1 : 2 } ?? 1
+    self.singleRequest = type.map { !$0.isRequestStreaming } ?? false
     self.singleResponse = type.map { !$0.isResponseStreaming } ?? false
+  }
+
+  /// A method the server does not route ("/pkg.Service/Method"): streamed both ways, so that
+  /// the router can answer it (UNIMPLEMENTED) however the client shaped it.
+  init(unroutedPath path: String) {
+    let parts = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
+    self.init(
+      MethodDescriptor(
+        fullyQualifiedService: parts.first.map(String.init) ?? "",
+        method: parts.count > 1 ? String(parts[1]) : ""
+      )
+    )
   }
 }

@@ -1,6 +1,5 @@
 public import Foundation
 public import VaneBundle
-public import VaneQuality
 internal import VaneCore
 
 /// What a bundle must be before deploy lets it near traffic: a bundle whose manifest and every

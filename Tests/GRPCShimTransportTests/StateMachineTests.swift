@@ -107,6 +107,34 @@ struct StateMachineTests {
     #expect(bytes == [1])
   }
 
+  @Test(
+    "A single-request handler starts with the read that completes its request: the end, a second message (refused by the handler), or the call ending",
+    arguments: [
+      ([ReadResult.message([1]), .end], 1),
+      ([ReadResult.message([1]), .message([2])], 1),
+      ([ReadResult.end], 0),
+    ]
+  )
+  func handlerStartsWithItsRequest(reads: [ReadResult], startsAfter: Int) {
+    var state = ShimServerCall.State(read: ReadAhead(limit: 2))
+    state.handlerAwaitsRequest = true
+    var starts: [Int] = []
+    for (index, result) in reads.enumerated() {
+      _ = state.read.startReadIfNeeded()
+      if state.readCompleted(result).startHandler { starts.append(index) }
+    }
+    #expect(starts == [startsAfter], "started exactly once, after read \(startsAfter)")
+    #expect(!state.handlerAwaitsRequest)
+  }
+
+  @Test("A streaming request's handler is not started by reads")
+  func streamingHandlerIsNotStartedByReads() {
+    var state = ShimServerCall.State(read: ReadAhead(limit: 1))
+    _ = state.read.startReadIfNeeded()
+    #expect(!state.readCompleted(.message([1])).startHandler)
+    #expect(state.read.isComplete, "one message buffered fills a read-ahead of 1")
+  }
+
   @Test("Read-ahead of 1 holds one message until the consumer takes it (backpressure)")
   func readAheadBackpressure() async {
     var reads = ReadAhead(limit: 1)
