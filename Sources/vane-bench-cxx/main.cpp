@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <grpcpp/generic/async_generic_service.h>
@@ -216,8 +217,10 @@ class Slot {
     // retired now and destroyed one call later rather than right away.
     retired_ = std::move(context_);
     context_ = std::make_unique<grpc::ClientContext>();
-    context_->set_deadline(std::chrono::system_clock::now() +
-                           std::chrono::milliseconds(config_->timeout_ms));
+    if (config_->timeout_ms > 0) {
+      context_->set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::milliseconds(config_->timeout_ms));
+    }
     response_.Clear();
     started_ = Clock::now();
     stub_->UnaryCall(context_.get(), config_->method, grpc::StubOptions(), &request_, &response_,
@@ -311,16 +314,26 @@ int RunClient(const std::map<std::string, std::string>& flags) {
   grpc::GenericStub stub(channel);
 
   RunPhase(&stub, config, warmup, static_cast<int>(concurrency));
+  // CPU time of this whole process (every gRPC thread) over the timed calls only.
+  auto cpu_seconds = [] {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  };
+  double cpu_before = cpu_seconds();
   PhaseResult r = RunPhase(&stub, config, calls, static_cast<int>(concurrency));
+  double cpu_us_per_call = calls > 0 ? (cpu_seconds() - cpu_before) * 1e6 / calls : 0;
 
   std::vector<double> sorted = r.latencies_us;
   std::sort(sorted.begin(), sorted.end());
   double cps = r.seconds > 0 ? static_cast<double>(calls) / r.seconds : 0;
   std::printf(
       "{\"calls\":%lld,\"concurrency\":%lld,\"seconds\":%.6f,\"calls_per_second\":%.1f,"
-      "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"errors\":%lld}\n",
+      "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"errors\":%lld,"
+      "\"client_cpu_us\":%.2f}\n",
       calls, concurrency, r.seconds, cps, Percentile(sorted, 0.50), Percentile(sorted, 0.90),
-      Percentile(sorted, 0.99), r.errors);
+      Percentile(sorted, 0.99), r.errors, cpu_us_per_call);
   std::fflush(stdout);
   return r.errors == 0 ? 0 : 1;
 }

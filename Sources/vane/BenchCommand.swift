@@ -46,6 +46,9 @@ struct RPCBench: AsyncParsableCommand {
   @Option(help: "Untimed calls before each run.")
   var warmup = 2_000
 
+  @Option(help: "Deadline of every call in milliseconds, for both clients (0: none).")
+  var deadlineMs = 10_000
+
   struct Figures: Decodable {
     var calls: Int
     var concurrency: Int
@@ -55,6 +58,10 @@ struct RPCBench: AsyncParsableCommand {
     var p90_us: Double
     var p99_us: Double
     var errors: Int
+    /// CPU time per call of the client's process (every thread), over the timed calls.
+    var client_cpu_us: Double?
+    /// The same for the server's process, measured from outside (/proc).
+    var server_cpu_us: Double?
   }
 
   func run() async throws {
@@ -84,19 +91,23 @@ struct RPCBench: AsyncParsableCommand {
     print(
       "vane bench rpc: unary FeatureService/GetServiceInfo, empty request, \(responseSize)-byte response, loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores"
     )
+    let swiftServer = feature.process.processIdentifier
     let swiftSequential = try await self.swiftRun(
       address: address,
+      server: swiftServer,
       calls: self.sequential,
       concurrency: 1
     )
     let swiftConcurrent = try await self.swiftRun(
       address: address,
+      server: swiftServer,
       calls: self.calls,
       concurrency: self.concurrency
     )
     let cxxClientToSwift = try self.cxxClient(
       cxx,
       target: address,
+      server: swiftServer,
       calls: self.calls,
       concurrency: self.concurrency
     )
@@ -122,25 +133,30 @@ struct RPCBench: AsyncParsableCommand {
       throw ValidationError("vane-bench-cxx server said '\(line)'")
     }
     let referenceAddress = "127.0.0.1:\(referencePort)"
+    let cxxServer = reference.processIdentifier
     let cxxSequential = try self.cxxClient(
       cxx,
       target: referenceAddress,
+      server: cxxServer,
       calls: self.sequential,
       concurrency: 1
     )
     let cxxConcurrent = try self.cxxClient(
       cxx,
       target: referenceAddress,
+      server: cxxServer,
       calls: self.calls,
       concurrency: self.concurrency
     )
     let swiftClientToCxx = try await self.swiftRun(
       address: referenceAddress,
+      server: cxxServer,
       calls: self.calls,
       concurrency: self.concurrency
     )
     let swiftClientToCxxSequential = try await self.swiftRun(
       address: referenceAddress,
+      server: cxxServer,
       calls: self.sequential,
       concurrency: 1
     )
@@ -148,19 +164,25 @@ struct RPCBench: AsyncParsableCommand {
     func row(_ name: String, _ f: Figures) -> String {
       name.padding(toLength: 44, withPad: " ", startingAt: 0)
         + String(
-          format: "%9d %5d %12.0f %9.1f %9.1f %9.1f %6d",
+          format: "%9d %5d %12.0f %9.1f %9.1f %9.1f %6d %9.1f %9.1f",
           f.calls,
           f.concurrency,
           f.calls_per_second,
           f.p50_us,
           f.p90_us,
           f.p99_us,
-          f.errors
+          f.errors,
+          f.client_cpu_us ?? .nan,
+          f.server_cpu_us ?? .nan
         )
     }
     print(
       "run".padding(toLength: 44, withPad: " ", startingAt: 0)
-        + "    calls  in-flight  calls/s   p50 µs    p90 µs    p99 µs errors"
+        + "    calls  in-flight  calls/s   p50 µs    p90 µs    p99 µs errors  client µs server µs"
+    )
+    print(
+      "".padding(toLength: 44, withPad: " ", startingAt: 0)
+        + "                                                             (CPU time per call)"
     )
     print(row("vane (Swift client -> Swift server)", swiftSequential))
     print(row("plain grpc++ (C++ client -> C++ server)", cxxSequential))
@@ -186,27 +208,67 @@ struct RPCBench: AsyncParsableCommand {
         latencyRatio <= 1.25 ? "met" : "NOT met"
       )
     )
+    // Where the gap goes: CPU per call of each side against grpc++'s, each measured against
+    // the other side's C++ peer so that the two are apart.
+    if let swiftServer = cxxClientToSwift.server_cpu_us,
+      let cxxServer = cxxConcurrent.server_cpu_us,
+      let swiftClient = swiftClientToCxx.client_cpu_us, let cxxClient = cxxConcurrent.client_cpu_us
+    {
+      print(
+        String(
+          format:
+            "CPU per call, %d in flight: server vane %.1f µs / grpc++ %.1f µs = %.2f×; client vane %.1f µs / grpc++ %.1f µs = %.2f×",
+          self.concurrency,
+          swiftServer,
+          cxxServer,
+          swiftServer / cxxServer,
+          swiftClient,
+          cxxClient,
+          swiftClient / cxxClient
+        )
+      )
+    }
   }
 
-  private func swiftRun(address: String, calls: Int, concurrency: Int) async throws -> Figures {
+  private func swiftRun(
+    address: String,
+    server: Int32,
+    calls: Int,
+    concurrency: Int
+  ) async throws -> Figures {
     let transport = try ShimClientTransport(config: .init(target: address))
     return try await withGRPCClient(transport: transport) { grpcClient in
       let client = Vane_V1_FeatureService.Client(wrapping: grpcClient)
       let request = Vane_V1_GetServiceInfoRequest()
+      // The same calls as the C++ client makes: with a deadline.
+      let options = {
+        var options = CallOptions.defaults
+        if self.deadlineMs > 0 { options.timeout = .milliseconds(self.deadlineMs) }
+        return options
+      }()
+      for _ in 0 ..< self.warmup { _ = try await client.getServiceInfo(request, options: options) }
+      let before = (client: CPUTime.ofThisProcess(), server: CPUTime.of(process: server))
       let load = try await LoadRun.measure(
         calls: calls,
         concurrency: concurrency,
-        warmup: self.warmup
+        warmup: 0
       ) {
-        _ = try await client.getServiceInfo(request)
+        _ = try await client.getServiceInfo(request, options: options)
       }
-      return load.figures
+      var figures = load.figures
+      let count = Double(load.calls.count)
+      figures.client_cpu_us = (CPUTime.ofThisProcess() - before.client) * 1e6 / count
+      if let now = CPUTime.of(process: server), let then = before.server {
+        figures.server_cpu_us = (now - then) * 1e6 / count
+      }
+      return figures
     }
   }
 
   private func cxxClient(
     _ path: String,
     target: String,
+    server: Int32,
     calls: Int,
     concurrency: Int
   ) throws -> Figures {
@@ -215,19 +277,51 @@ struct RPCBench: AsyncParsableCommand {
     process.arguments = [
       "client", "--target", target, "--method", "/vane.v1.FeatureService/GetServiceInfo",
       "--request-bytes", "0", "--calls", "\(calls)", "--concurrency", "\(concurrency)", "--warmup",
-      "\(self.warmup)",
+      "\(self.warmup)", "--timeout-ms", "\(self.deadlineMs)",
     ]
     let output = Pipe()
     process.standardOutput = output
+    // The server's CPU over the whole client run, warm-up included, is counted per timed call;
+    // the warm-up is a fixed small share, so the server's figure is a slight overestimate.
+    let serverBefore = CPUTime.of(process: server)
     try process.run()
     let data = Data(FileDescriptorReader.readAll(output.fileHandleForReading.fileDescriptor))
     process.waitUntilExit()
+    let serverAfter = CPUTime.of(process: server)
     guard process.terminationStatus == 0 else {
       throw ValidationError("vane-bench-cxx client exited with \(process.terminationStatus)")
     }
     let lastLine =
       String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-    return try JSONDecoder().decode(Figures.self, from: Data(lastLine.utf8))
+    var figures = try JSONDecoder().decode(Figures.self, from: Data(lastLine.utf8))
+    if let serverBefore, let serverAfter, figures.calls > 0 {
+      figures.server_cpu_us =
+        (serverAfter - serverBefore) * 1e6 / Double(figures.calls + self.warmup)
+    }
+    return figures
+  }
+}
+
+/// CPU time (user and system, every thread) of a process, in seconds.
+enum CPUTime {
+  static func ofThisProcess() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+      + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+  }
+
+  /// Another process's, from /proc/PID/stat (clock-tick resolution); nil when it cannot be read.
+  static func of(process pid: Int32) -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = text.lastIndex(of: ")")
+    else { return nil }
+    // After "pid (comm)": field 3 is the state; utime and stime are fields 14 and 15.
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else {
+      return nil
+    }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
   }
 }
 
