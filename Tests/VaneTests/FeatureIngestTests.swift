@@ -109,6 +109,34 @@ struct FeatureIngestTests {
   }
 
   @Test(
+    "A burst of 2,000 GetCoverage calls (SQLite reads) leaves GetServiceInfo answering: store reads wait on the blocking pool, not on the cooperative pool's two threads"
+  )
+  func burstOfReads() async throws {
+    try await Self.withFeatureService(.shim) { client in
+      _ = try await Self.ingest(
+        client,
+        [Self.header(), Self.batch((Int64(0) ..< 200).map { Self.candle($0) })]
+      )
+      let (answered, coverages) = try await withThrowingTaskGroup(of: Bool.self) { group in
+        for _ in 0 ..< 2_000 {
+          group.addTask {
+            try await client.getCoverage(.with { $0.symbols = ["BTCUSDT"] }).series.count == 1
+          }
+        }
+        // Asked while the burst is queued: it needs no store and must not wait behind it.
+        var options = CallOptions.defaults
+        options.timeout = .seconds(20)
+        let info = try await client.getServiceInfo(.init(), options: options)
+        var coverages = 0
+        for try await covered in group where covered { coverages += 1 }
+        return (info.service, coverages)
+      }
+      #expect(answered == "vane.v1.FeatureService")
+      #expect(coverages == 2_000)
+    }
+  }
+
+  @Test(
     "GetCoverage of a symbol never ingested is NOT_FOUND naming it; of a known one at another interval, empty"
   )
   func coverageOfUnknownSymbol() async throws {
