@@ -8,13 +8,6 @@ internal import VaneCore
 /// stores the rollout after every transition and tells watchers. A coarse coordinator, so an
 /// actor; the decisions themselves are the pure machine's.
 ///
-/// A transition, its publication to watchers and the queueing of its save are one step on the
-/// actor, with no suspension between them; the save itself is written by ``RolloutSaver`` on
-/// a thread of its own, in the same order, and the transition's caller waits for it. SQLite
-/// never runs on the cooperative pool, and a reentrant call cannot store an older rollout over
-/// a newer one. A save that fails is reported to its caller and retried on the loop's next
-/// pass (each save is the whole rollout, so a later one also heals an earlier failure).
-///
 /// After a restart of deploy it takes up every stored rollout that is not terminal and
 /// re-asserts its split. When the predictor restarts (its listing lacks a version the rollout
 /// needs), the versions are loaded again and the split re-applied; the gap counts as
@@ -44,10 +37,6 @@ public actor RolloutController: Service {
   /// Bundles verified by Deploy, waiting to be staged and loaded (by rollout id).
   private var bundles: [String: ModelBundle] = [:]
   private var staging: Set<String> = []
-  /// Writes the store's saves in transition order, off the cooperative pool.
-  private let saver: RolloutSaver
-  /// Rollouts whose last save failed, to save again on the next pass.
-  private var unsaved: [String: Rollout] = [:]
   /// The predictor's health as its stream reports it (``observePredictorHealth(_:)``).
   public private(set) var predictorHealth = PredictorHealth()
   let intake: BundleIntake
@@ -64,7 +53,6 @@ public actor RolloutController: Service {
     self.intake = intake
     self.tick = tick
     self.clock = clock
-    self.saver = RolloutSaver { try store.save($0) }
     for rollout in try store.active() { self.machines[rollout.id] = RolloutMachine(rollout) }
   }
 
@@ -73,8 +61,7 @@ public actor RolloutController: Service {
   /// Starts a rollout of a verified bundle: stored VERIFYING, then staged, loaded and stepped
   /// in the background.
   /// - Throws: FAILED_PRECONDITION when the model id has an active rollout (naming it).
-  public func start(_ rollout: Rollout, bundle: ModelBundle, actor: String) async throws -> Rollout
-  {
+  public func start(_ rollout: Rollout, bundle: ModelBundle, actor: String) throws -> Rollout {
     if let active = self.machines.values.first(where: {
       $0.rollout.modelID == rollout.modelID && !$0.rollout.state.isTerminal
     }) {
@@ -86,19 +73,8 @@ public actor RolloutController: Service {
     var machine = RolloutMachine(rollout)
     machine.created(now: self.clock(), actor: actor)
     machine.verified(now: self.clock())
+    try self.commit(machine)
     self.bundles[rollout.id] = bundle
-    do {
-      try await self.commit(machine)
-    } catch {
-      // Never stored: the rollout did not start. (The loop may have begun staging it meanwhile;
-      // staging finds it gone and unloads what it loaded.)
-      if self.machines[rollout.id]?.rollout.lastSequence == machine.rollout.lastSequence {
-        self.machines[rollout.id] = nil
-      }
-      self.bundles[rollout.id] = nil
-      self.unsaved[rollout.id] = nil
-      throw error
-    }
     return machine.rollout
   }
 
@@ -137,7 +113,7 @@ public actor RolloutController: Service {
     _ body: (inout RolloutMachine, Date) throws -> [RolloutMachine.Action]
   ) async throws -> Rollout {
     guard var machine = self.machines[id] else {
-      guard let stored = try await self.rollout(id: id) else {
+      guard let stored = try self.store.rollout(id: id) else {
         throw VaneError(.notFound, "no rollout \(id)")
       }
       // Terminal: the machine refuses with the state in the message.
@@ -146,7 +122,7 @@ public actor RolloutController: Service {
       return stored
     }
     let actions = try body(&machine, self.now(machine.rollout))
-    try await self.commit(machine)
+    try self.commit(machine)
     await self.perform(actions, id: id)
     return self.machines[id]?.rollout ?? machine.rollout
   }
@@ -157,7 +133,7 @@ public actor RolloutController: Service {
   ///   before the rollout's clock.
   public func advance(id: String, to now: Date) async throws -> Rollout {
     guard var machine = self.machines[id] else {
-      guard let stored = try await self.rollout(id: id) else {
+      guard let stored = try self.store.rollout(id: id) else {
         throw VaneError(.notFound, "no rollout \(id)")
       }
       return stored
@@ -175,7 +151,7 @@ public actor RolloutController: Service {
       )
     }
     machine.advanced(to: now)
-    try await self.commit(machine)
+    try self.commit(machine)
     await RequestID.$current.withValue(machine.rollout.originRequestID) {
       await self.step(id, machine: machine, now: now)
     }
@@ -263,15 +239,6 @@ public actor RolloutController: Service {
 
   /// One pass over the active rollouts.
   public func step() async {
-    // Saves that failed are written again (the rollout as it is now, if it moved on).
-    for (id, rollout) in self.unsaved.sorted(by: { $0.key < $1.key }) {
-      let latest = self.machines[id]?.rollout ?? rollout
-      if (try? await self.saver.save(latest)) != nil,
-        self.unsaved[id]?.lastSequence ?? -1 <= latest.lastSequence
-      {
-        self.unsaved[id] = nil
-      }
-    }
     let now = self.clock()
     for id in self.machines.keys.sorted() {
       // A data-clocked rollout moves when advanced; only a rollback whose actions failed is
@@ -351,7 +318,7 @@ public actor RolloutController: Service {
         current.rollout.state == .verifying
       {
         current.staged(path: path, now: self.now(current.rollout))
-        try await self.commit(current)
+        try self.commit(current)
       }
       try await self.predictor.load(path: path, modelID: rollout.modelID, version: rollout.version)
       guard var current = self.machines[id], current.rollout.state == .verifying else {
@@ -361,7 +328,7 @@ public actor RolloutController: Service {
       }
       let actions = try current.loaded(now: self.now(current.rollout))
       self.bundles[id] = nil
-      try await self.commit(current)
+      try self.commit(current)
       await self.perform(actions, id: id)
     } catch {
       guard var current = self.machines[id], current.rollout.state == .verifying else { return }
@@ -371,7 +338,7 @@ public actor RolloutController: Service {
         now: self.now(current.rollout)
       )
       self.bundles[id] = nil
-      try? await self.commit(current)
+      try? self.commit(current)
     }
   }
 
@@ -401,7 +368,7 @@ public actor RolloutController: Service {
       self.measurementErrors[id, default: 0] += 1
       guard var machine = current() else { return }
       let actions = machine.predictorUnreachable(for: now.timeIntervalSince(since), now: now)
-      try? await self.commit(machine)
+      try? self.commit(machine)
       await self.perform(actions, id: id)
       return
     }
@@ -498,7 +465,7 @@ public actor RolloutController: Service {
     )
     guard var machine = current() else { return }
     let actions = machine.analyzed(sample, requestsInStep: c.requests, now: now)
-    try? await self.commit(machine)
+    try? self.commit(machine)
     await self.perform(actions, id: id)
   }
 
@@ -514,7 +481,8 @@ public actor RolloutController: Service {
 
   /// Carries out the machine's actions; a rollback whose actions all succeeded is finished.
   private func perform(_ actions: [RolloutMachine.Action], id: String) async {
-    guard let rollout = (try? await self.rollout(id: id)) ?? nil else { return }
+    guard let rollout = self.machines[id]?.rollout ?? (try? self.store.rollout(id: id)) ?? nil
+    else { return }
     var failed = false
     for action in actions {
       do {
@@ -530,17 +498,16 @@ public actor RolloutController: Service {
     }
     if !failed, var machine = self.machines[id], machine.rollout.state == .rollingBack {
       machine.rolledBack(now: self.now(machine.rollout))
-      try? await self.commit(machine)
+      try? self.commit(machine)
     }
   }
 
-  /// Takes the machine's rollout as current, sends its new events to watchers and queues its
-  /// save, with no suspension between (one ordered step); then waits until it is stored. A
-  /// terminal rollout leaves the active set.
-  /// - Throws: what the store threw; the rollout is then saved again on the next pass.
-  private func commit(_ machine: RolloutMachine) async throws {
+  /// Stores the machine's rollout and sends its new events to watchers; a terminal rollout
+  /// leaves the active set.
+  private func commit(_ machine: RolloutMachine) throws {
     let rollout = machine.rollout
     let before = self.machines[rollout.id]?.rollout.lastSequence ?? 0
+    try self.store.save(rollout)
     if rollout.state.isTerminal {
       self.machines[rollout.id] = nil
       self.windows[rollout.id] = nil
@@ -555,12 +522,5 @@ public actor RolloutController: Service {
       if rollout.state.isTerminal { continuation.finish() }
     }
     if rollout.state.isTerminal { self.watchers[rollout.id] = nil }
-    // `saver.save` queues the save before it suspends: saves are written in commit order.
-    do {
-      try await self.saver.save(rollout)
-    } catch {
-      self.unsaved[rollout.id] = rollout
-      throw error
-    }
   }
 }
