@@ -102,24 +102,27 @@ public enum HealthProbe {
     }
   }
 
-  /// Probes until `service` reports SERVING; false if it has not within `timeout`.
+  /// Probes until `service` reports SERVING.
+  /// - Returns: `.serving`, or the last probe's outcome when it has not within `timeout` (so
+  ///   that a caller can say why: nothing listening, NOT_SERVING, an RPC failure).
   public static func waitUntilServing(
     config: ShimClientTransport.Config,
     service: String,
     timeout: Duration
-  ) async -> Bool {
+  ) async -> Outcome {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
+    var last = Outcome.connectionFailure("not probed within \(timeout)")
     while clock.now < deadline {
-      let outcome = await Self.check(
+      last = await Self.check(
         config: config,
         service: service,
         connectTimeout: .milliseconds(250),
         rpcTimeout: .seconds(1)
       )
-      if case .serving = outcome { return true }
-      guard (try? await Task.sleep(for: .milliseconds(25))) != nil else { return false }
+      if case .serving = last { return last }
+      guard (try? await Task.sleep(for: .milliseconds(25))) != nil else { return last }
     }
-    return false
+    return last
   }
 }

@@ -426,15 +426,16 @@ struct BenchServer {
       address: "127.0.0.1:\(port)",
       dataDirectory: dataDirectory
     )
-    guard
-      await HealthProbe.waitUntilServing(
-        config: .init(target: server.address),
-        service: "",
-        timeout: .seconds(30)
-      )
-    else {
+    let outcome = await HealthProbe.waitUntilServing(
+      config: .init(target: server.address),
+      service: "",
+      timeout: .seconds(30)
+    )
+    guard outcome == .serving else {
       server.stop()
-      throw ValidationError("the vane server on \(server.address) did not become SERVING")
+      throw ValidationError(
+        "the vane server on \(server.address) did not become SERVING (last probe: \(outcome))"
+      )
     }
     return server
   }

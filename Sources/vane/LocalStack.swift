@@ -88,14 +88,14 @@ final class LocalStack: Sendable {
     try await withThrowingTaskGroup(of: Void.self) { group in
       for entry in self.plan {
         group.addTask {
-          let up = await HealthProbe.waitUntilServing(
+          let outcome = await HealthProbe.waitUntilServing(
             config: .init(target: entry.address),
             service: entry.kind.grpcServiceName,
             timeout: timeout
           )
-          guard up else {
+          guard outcome == .serving else {
             throw ValidationError(
-              "\(entry.kind.rawValue) did not report SERVING on \(entry.address) within \(timeout)"
+              "\(entry.kind.rawValue) did not report SERVING on \(entry.address) within \(timeout) (last probe: \(outcome))"
             )
           }
         }

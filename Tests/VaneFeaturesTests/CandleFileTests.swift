@@ -7,7 +7,8 @@ import VaneTestSupport
 
 @Suite(
   "Candle files: the four layouts, validated against SOURCES.md",
-  .enabled(if: MarketData.available)
+  .enabled(if: MarketData.available),
+  .computeBound
 )
 struct RealCandleFileTests {
   @Test(

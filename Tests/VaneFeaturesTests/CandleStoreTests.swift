@@ -5,7 +5,7 @@ import VaneTestSupport
 
 @testable import VaneFeatures
 
-@Suite("Candle store (SQLite via GRDB)")
+@Suite("Candle store (SQLite via GRDB)", .computeBound)
 struct CandleStoreTests {
   static func hourly(_ hours: Range<Int64>, close: Double = 1.5) -> [Candle] {
     hours.map {

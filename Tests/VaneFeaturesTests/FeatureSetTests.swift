@@ -5,7 +5,7 @@ import VaneTestSupport
 
 @testable import VaneFeatures
 
-@Suite("Feature set v1: definitions, hash, gaps, no look-ahead")
+@Suite("Feature set v1: definitions, hash, gaps, no look-ahead", .computeBound)
 struct FeatureSetTests {
   @Test(
     "v1 has about 80 distinct, documented columns and a stable hash that moves with any definition"
@@ -299,7 +299,7 @@ struct ScalerTests {
   }
 }
 
-@Suite("Datasets", .enabled(if: MarketData.available))
+@Suite("Datasets", .enabled(if: MarketData.available), .computeBound)
 struct DatasetTests {
   @Test(
     "A pooled dataset: complete rows in (time, symbol) order, exclusions counted, same bytes twice"

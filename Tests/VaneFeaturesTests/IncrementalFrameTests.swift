@@ -7,7 +7,7 @@ import VaneTestSupport
 
 /// Frames kept up to date bar by bar equal frames computed from scratch, bit for bit, on real
 /// candles: appended bars, a replaced bar, a gap and its back-fill, a reference's change.
-@Suite("Incremental feature frames", .enabled(if: MarketData.available))
+@Suite("Incremental feature frames", .enabled(if: MarketData.available), .computeBound)
 struct IncrementalFrameTests {
   static let hour: Int64 = 3_600_000
   /// 2024-01-01 00:00 UTC: about 8,800 bars to the end of the data, kept short for debug builds.

@@ -4,7 +4,7 @@ import VaneTestSupport
 
 @testable import VaneFeatures
 
-@Suite("Resampling 1h → 4h → 1d")
+@Suite("Resampling 1h → 4h → 1d", .computeBound)
 struct ResampleTests {
   static func bar(
     _ hour: Int64,

@@ -6,7 +6,7 @@ import VaneTestSupport
 
 /// The newest candle's volume against the bars before it: flagged when it is what an unfinished
 /// bar looks like, left alone when it is what markets do.
-@Suite("Suspect last candle by volume")
+@Suite("Suspect last candle by volume", .computeBound)
 struct SuspectVolumeTests {
   static let hour: Int64 = 3_600_000
 

@@ -6,7 +6,7 @@ import VaneTestSupport
 
 @testable import VaneModels
 
-@Suite("LSTM")
+@Suite("LSTM", .computeBound)
 struct LSTMTests {
   @Test(
     "Every parameter's gradient (two layers, dropout masks, two heads, a missing label) equals central differences"

@@ -6,7 +6,7 @@ import VaneTestSupport
 
 @testable import VaneModels
 
-@Suite("MLP")
+@Suite("MLP", .computeBound)
 struct MLPTests {
   static func data(
     _ n: Int,

@@ -6,7 +6,7 @@ import VaneTestSupport
 
 @testable import VaneQuality
 
-@Suite("Quality gates: the failures real models show, each caught by the right gate")
+@Suite("Quality gates: the failures real models show, each caught by the right gate", .computeBound)
 struct GateTests {
   static func model(
     _ n: Int,

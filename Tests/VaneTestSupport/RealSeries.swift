@@ -2,15 +2,22 @@ public import VaneFeatures
 
 /// Real 1h series of the four symbols, loaded once.
 public enum RealSeries {
-  public static let hourly: [String: [Candle]] = {
-    var series: [String: [Candle]] = [:]
-    guard MarketData.available else { return series }
+  /// The four 1h files as parsed, before validation (parsing them takes seconds in a debug
+  /// build: read them from ``ComputeExecutor`` in a test that also awaits).
+  public static let hourlyFiles: [String: ParsedCandleFile] = {
+    var files: [String: ParsedCandleFile] = [:]
+    guard MarketData.available else { return files }
     for symbol in FeatureSet.v1References {
-      let file = try! CandleFileParser.read(path: MarketData.path("binance_\(symbol)_1h.csv.gz"))
-      series[symbol] = try! CandleValidator.validate(file, asOf: MarketData.end).accepted
+      files[symbol] = try! CandleFileParser.read(
+        path: MarketData.path("binance_\(symbol)_1h.csv.gz")
+      )
     }
-    return series
+    return files
   }()
+
+  public static let hourly: [String: [Candle]] = hourlyFiles.mapValues {
+    try! CandleValidator.validate($0, asOf: MarketData.end).accepted
+  }
 
   /// The 1h inputs of `symbol` (and the other three as references) with bars opened in
   /// [from, end]. Tests start late in the history to keep debug builds quick.

@@ -122,11 +122,12 @@ final class ServeProcess: Sendable {
     try process.run()
     self.process = process
     // Generous: on 2 cores the rest of the suite (model training) runs alongside.
-    if await HealthProbe.waitUntilServing(
+    let outcome = await HealthProbe.waitUntilServing(
       config: .init(target: self.address, tls: probeTLS),
       service: "",
       timeout: .seconds(90)
-    ) {
+    )
+    if outcome == .serving {
       // SERVING from another process on the same port is not this server.
       guard process.isRunning else {
         throw VaneError(
@@ -136,10 +137,14 @@ final class ServeProcess: Sendable {
       }
       return
     }
+    // Say why: whether the process is still there, the last probe, and its log's tail.
+    let state =
+      process.isRunning ? "still running" : "exited with \(process.terminationStatus)"
+    let logTail = self.log.split(separator: "\n").suffix(20).joined(separator: "\n")
     self.stop()
     throw VaneError(
       .unavailable,
-      "vane serve \(kind.rawValue) did not become SERVING on \(self.address)"
+      "vane serve \(kind.rawValue) did not become SERVING on \(self.address) (\(state); last probe: \(outcome)); its log ends:\n\(logTail)"
     )
   }
 
@@ -460,7 +465,7 @@ struct CLITests {
       service: "",
       timeout: .seconds(90)
     )
-    try #require(served, "vane serve did not listen on VANE_ADDRESS")
+    try #require(served == .serving, "vane serve did not listen on VANE_ADDRESS: \(served)")
     let info = try await VaneBinary.run([
       "call", "127.0.0.1:\(port)", "TrainerService/GetServiceInfo",
     ])

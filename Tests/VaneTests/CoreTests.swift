@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import VaneMath
 import VaneRuntime
+import VaneTestSupport
 
 @testable import VaneCore
 
@@ -65,8 +66,10 @@ struct BlockingPoolTests {
   @Test("Work runs on the pool's own threads, results and errors come back, many jobs at once")
   func runs() async throws {
     let pool = BlockingPool(threads: 2)
-    let name = try await pool.run { Thread.current.name ?? "" }
-    #expect(name.hasPrefix("vane-blocking-"))
+    // Off the cooperative pool: the job runs outside any task. (Not checked by thread name:
+    // corelibs Foundation sometimes reports a libdispatch worker's name for a Thread it started.)
+    let inTask = try await pool.run { withUnsafeCurrentTask { $0 != nil } }
+    #expect(!inTask)
     await #expect(throws: VaneError.self) {
       _ = try await pool.run { throw VaneError(.internalError, "boom") }
     }
@@ -162,4 +165,28 @@ struct BlockingPoolTests {
     if case .exit = state.next() {} else { Issue.record("threads exit after shutdown") }
     #expect(state.enqueue(job(state.reserve())) == .shutDown)
   }
+}
+
+@Suite("Compute-bound tests run off the cooperative pool", .computeBound)
+struct ComputeBoundTests {
+  @Test("A synchronous test in a suite marked computeBound runs on the compute threads")
+  func synchronous() {
+    #expect(ComputeExecutor.shared.isCurrent)
+  }
+
+  @Test("An asynchronous one comes back to them after each suspension")
+  func asynchronous() async throws {
+    try await Task.sleep(for: .milliseconds(1))
+    #expect(ComputeExecutor.shared.isCurrent)
+    let child = await Task { ComputeExecutor.shared.isCurrent }.value
+    #expect(!child, "an unstructured task does not inherit the preference")
+  }
+}
+
+@Test(
+  "A test not marked computeBound runs on the cooperative pool; run { } still reaches the compute threads"
+)
+func notComputeBound() async throws {
+  #expect(!ComputeExecutor.shared.isCurrent)
+  #expect(try await ComputeExecutor.shared.run { ComputeExecutor.shared.isCurrent })
 }

@@ -28,12 +28,13 @@ struct FeatureVectorTests {
     until: Int64 = .max
   ) async throws {
     for symbol in symbols {
-      var file = try CandleFileParser.read(path: MarketData.path("binance_\(symbol)_1h.csv.gz"))
-      file.rows = file.rows.filter { $0.candle.openTime >= from && $0.candle.openTime < until }
-      _ = try await FeatureIngestTests.ingest(
-        client,
-        FeatureUpload.messages(file: file, symbol: symbol, interval: .h1, source: "test")
-      )
+      // Parsed once for every test, and cut into messages, off the cooperative pool.
+      let messages = try await ComputeExecutor.shared.run {
+        var file = try #require(RealSeries.hourlyFiles[symbol], "no 1h file for \(symbol)")
+        file.rows = file.rows.filter { $0.candle.openTime >= from && $0.candle.openTime < until }
+        return FeatureUpload.messages(file: file, symbol: symbol, interval: .h1, source: "test")
+      }
+      _ = try await FeatureIngestTests.ingest(client, messages)
     }
   }
 
@@ -186,16 +187,19 @@ struct FeatureVectorTests {
           }
         }
         try await Task.sleep(for: .milliseconds(500))
-        let file = try CandleFileParser.read(path: MarketData.path("binance_BTCUSDT_1h.csv.gz"))
-        let next = file.rows.filter {
-          $0.candle.openTime >= split && $0.candle.openTime < split + 3 * 3_600_000
+        let messages = try await ComputeExecutor.shared.run {
+          var upload = try #require(RealSeries.hourlyFiles["BTCUSDT"])
+          upload.rows = upload.rows.filter {
+            $0.candle.openTime >= split && $0.candle.openTime < split + 3 * 3_600_000
+          }
+          return FeatureUpload.messages(
+            file: upload,
+            symbol: "BTCUSDT",
+            interval: .h1,
+            source: "live"
+          )
         }
-        var upload = file
-        upload.rows = next
-        _ = try await FeatureIngestTests.ingest(
-          client,
-          FeatureUpload.messages(file: upload, symbol: "BTCUSDT", interval: .h1, source: "live")
-        )
+        _ = try await FeatureIngestTests.ingest(client, messages)
         let result = try await group.next()!
         group.cancelAll()
         return result

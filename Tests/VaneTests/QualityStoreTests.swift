@@ -8,7 +8,7 @@ import VaneQuality
 
 @testable import GatekeeperService
 
-@Suite("Gatekeeper store: policies, reports, verdicts in SQLite")
+@Suite("Gatekeeper store: policies, reports, verdicts in SQLite", .computeBound)
 struct QualityStoreTests {
   static func temporaryPath() -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent(

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCShimTransport
 import Testing
+import VaneTestSupport
 import VaneCore
 import VaneProto
 import VaneRuntime
@@ -63,7 +64,7 @@ struct RequestIDTests {
   }
 }
 
-@Suite("New request ids")
+@Suite("New request ids", .computeBound)
 struct NewRequestIDTests {
   @Test("A new id is a lower-case version-4 UUID that Foundation reads back")
   func shape() throws {

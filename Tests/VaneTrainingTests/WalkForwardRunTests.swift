@@ -6,7 +6,7 @@ import VaneTestSupport
 
 @testable import VaneTraining
 
-@Suite("Walk-forward runs: base models, OOF predictions, stacking")
+@Suite("Walk-forward runs: base models, OOF predictions, stacking", .computeBound)
 struct WalkForwardRunTests {
   static let hour: Int64 = 3_600_000
 
