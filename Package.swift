@@ -272,7 +272,7 @@ let package = Package(
     .target(
       name: "VaneTestSupport",
       dependencies: [
-        "VaneFeatures", "VaneMath", "VaneQuality",
+        "VaneCore", "VaneFeatures", "VaneMath", "VaneQuality",
         "GRPCShimTransport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),

@@ -15,7 +15,21 @@ internal import VaneCore
 ///
 /// A rollout whose plan runs on the data clock is left alone by the loop: it moves only when
 /// its driver calls ``advance(id:to:)``, and every time after its creation is that clock's.
+///
+/// Every transition is saved to SQLite before its events go out, synchronously on the actor,
+/// which keeps saves in transition order (an awaited save would let another transition's save
+/// overtake it). So the actor runs on a thread of its own, never on the cooperative pool.
 public actor RolloutController: Service {
+  /// The thread every controller's isolated code runs on (the saves block it, briefly).
+  static let executor = ThreadExecutor(name: "vane-rollouts")
+
+  public nonisolated var unownedExecutor: UnownedSerialExecutor {
+    Self.executor.asUnownedSerialExecutor()
+  }
+
+  /// Whether isolated code runs on ``executor``'s thread (for tests).
+  var isOnItsThread: Bool { Self.executor.isCurrent }
+
   public nonisolated let store: RolloutStore
   let predictor: any PredictorPort
   let clock: @Sendable () -> Date

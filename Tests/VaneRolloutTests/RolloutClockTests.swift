@@ -242,6 +242,22 @@ struct RolloutClockTests {
     #expect(left["v2"] == nil && left["v1"]?.trafficPercent == 100, "\(left)")
   }
 
+  @Test(
+    "The controller's isolated code, its SQLite saves included, runs on its own thread, never on the cooperative pool"
+  )
+  func ownThread() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-clock-\(UUID().uuidString)"
+    )
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let (controller, _, id) = try await Self.started(Self.plan(.data), in: directory)
+    #expect(!RolloutController.executor.isCurrent)
+    #expect(await controller.isOnItsThread)
+    // A save through a command, then a read of what it stored.
+    _ = try await controller.advance(id: id, to: Self.bar(0))
+    #expect(try controller.store.rollout(id: id)?.dataTime == Self.bar(0))
+  }
+
   @Test("A wall-clocked rollout refuses AdvanceRollout, naming its clock")
   func wallRefuses() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
