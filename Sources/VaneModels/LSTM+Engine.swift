@@ -249,12 +249,12 @@ extension LSTM {
           for i in 0 ..< count {
             let row = a + i * G
             for j in 0 ..< G { row[j] += bias[j] }
-            for j in 0 ..< (2 * H) { row[j] = Scalar.sigmoid(row[j]) }
-            for j in (2 * H) ..< (3 * H) { row[j] = Scalar.tanh(row[j]) }
-            for j in (3 * H) ..< G { row[j] = Scalar.sigmoid(row[j]) }
+            Scalar.sigmoid(row, count: 2 * H)
+            Scalar.tanh(row + 2 * H, into: row + 2 * H, count: H)
+            Scalar.sigmoid(row + 3 * H, count: H)
             let ci = c + i * H, hi = h + i * H, pi = previous + i * H, ti = tanhC + i * H
             for j in 0 ..< H { ci[j] = row[H + j] * pi[j] + row[j] * row[2 * H + j] }
-            for j in 0 ..< H { ti[j] = Scalar.tanh(ci[j]) }
+            Scalar.tanh(ci, into: ti, count: H)
             for j in 0 ..< H { hi[j] = row[3 * H + j] * ti[j] }
             let oi = out + i * H, mi = mask + i * H
             for j in 0 ..< H { oi[j] = hi[j] * mi[j] }
@@ -470,32 +470,51 @@ extension LSTM {
   }
 }
 
-/// A precision the LSTM trains in: GEMMs, and the gates' activations in that precision (single
-/// precision calls libm's float functions, not the double ones).
+/// A precision the LSTM trains in: GEMMs, and the gates' activations in that precision over
+/// whole rows (single precision uses ``Logistic``'s eight-lane functions, not libm).
 protocol RecurrentScalar: BLASScalar {
-  /// 1 / (1 + e⁻ˣ), with one exponential of −|x| (no overflow, no branch on the sign).
-  static func sigmoid(_ x: Self) -> Self
-  static func tanh(_ x: Self) -> Self
+  /// 1 / (1 + e⁻ˣ) of `count` values, in place.
+  static func sigmoid(_ values: UnsafeMutablePointer<Self>, count: Int)
+  /// tanh of `count` values from `source` into `target` (which may be `source`).
+  static func tanh(
+    _ source: UnsafePointer<Self>,
+    into target: UnsafeMutablePointer<Self>,
+    count: Int
+  )
 }
 
 extension Float: RecurrentScalar {
   @inline(__always)
-  static func sigmoid(_ x: Float) -> Float {
-    let e = Foundation.exp(-abs(x)), s = 1 / (1 + e)
-    return x >= 0 ? s : e * s
+  static func sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int) {
+    Logistic.sigmoid(values, into: values, count: count)
   }
 
   @inline(__always)
-  static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
+  static func tanh(
+    _ source: UnsafePointer<Float>,
+    into target: UnsafeMutablePointer<Float>,
+    count: Int
+  ) {
+    Logistic.tanh(source, into: target, count: count)
+  }
 }
 
 extension Double: RecurrentScalar {
   @inline(__always)
-  static func sigmoid(_ x: Double) -> Double {
-    let e = Foundation.exp(-abs(x)), s = 1 / (1 + e)
-    return x >= 0 ? s : e * s
+  static func sigmoid(_ values: UnsafeMutablePointer<Double>, count: Int) {
+    for j in 0 ..< count {
+      // One exponential of −|x|: no overflow, no branch on the sign.
+      let x = values[j], e = Foundation.exp(-abs(x)), s = 1 / (1 + e)
+      values[j] = x >= 0 ? s : e * s
+    }
   }
 
   @inline(__always)
-  static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
+  static func tanh(
+    _ source: UnsafePointer<Double>,
+    into target: UnsafeMutablePointer<Double>,
+    count: Int
+  ) {
+    for j in 0 ..< count { target[j] = Foundation.tanh(source[j]) }
+  }
 }

@@ -1,0 +1,108 @@
+/// The LSTM's gate activations over whole rows of single-precision values, eight lanes at a
+/// time.
+///
+/// libm's scalar `expf` and `tanhf` were most of a float32 LSTM epoch's time outside the GEMMs.
+/// The exponential here is the classic range reduction, x = n·ln 2 + r with |r| ≤ ln 2 / 2, a
+/// degree-6 polynomial for eʳ and 2ⁿ built in the exponent bits; tanh uses an odd polynomial
+/// below 0.625 (where 1 − e⁻²ˣ would lose relative accuracy) and the exponential above. Both are
+/// within a few units in the last place of the double-precision functions rounded to float
+/// (checked over a dense grid in the tests).
+extension Logistic {
+  typealias Lanes = SIMD8<Float>
+
+  /// eˣ for x ≤ 0, lane by lane (x below −87 gives e⁻⁸⁷, which is all a sigmoid needs).
+  @inline(__always)
+  static func expNonPositive(_ x: Lanes) -> Lanes {
+    let x = x.replacing(with: -87, where: x .< -87)
+    // n = round(x / ln 2) by the 1.5·2²³ trick: adding it leaves n in the low mantissa bits.
+    let magic: Float = 12_582_912
+    let shifted = x * 1.442_695_04 + magic
+    let n = shifted - magic
+    // r = x − n·ln 2, with ln 2 in two parts so that n·ln2High is exact.
+    var r = x - n * 0.693_359_375
+    r = r + n * 2.121_944_4e-4
+    let r2 = r * r
+    var p: Lanes = Lanes(repeating: 1.987_569_15e-4)
+    p = p * r + 1.398_199_950_7e-3
+    p = p * r + 8.333_451_907_3e-3
+    p = p * r + 4.166_579_589_4e-2
+    p = p * r + 1.666_666_545_9e-1
+    p = p * r + 5.000_000_120_1e-1
+    p = p * r2 + r + 1
+    // 2ⁿ: n + 127 in the exponent field (n ≥ −126 here, so always a normal number).
+    let nBits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    let scale = unsafeBitCast((nBits &+ 127) &<< 23, to: Lanes.self)
+    return p * scale
+  }
+
+  /// |x|, lane by lane (the sign bit cleared).
+  @inline(__always)
+  static func magnitude(_ x: Lanes) -> Lanes {
+    unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: Lanes.self)
+  }
+
+  @inline(__always)
+  static func sigmoid(_ x: Lanes) -> Lanes {
+    let e: Lanes = expNonPositive(-magnitude(x))
+    let s: Lanes = 1 / (1 + e)
+    return s.replacing(with: e * s, where: x .< 0)
+  }
+
+  @inline(__always)
+  static func tanh(_ x: Lanes) -> Lanes {
+    let a: Lanes = magnitude(x)
+    // Large: (1 − e⁻²ᵃ) / (1 + e⁻²ᵃ), the sign put back.
+    let e: Lanes = expNonPositive(-2 * a)
+    var large = (1 - e) / (1 + e)
+    large = large.replacing(with: -large, where: x .< 0)
+    // Small: x + x³·P(x²).
+    let z = x * x
+    var p: Lanes = Lanes(repeating: -5.704_988_727_45e-3)
+    p = p * z + 2.063_908_879_54e-2
+    p = p * z - 5.373_971_555_31e-2
+    p = p * z + 1.333_144_220_36e-1
+    p = p * z - 3.333_328_194_22e-1
+    let small = p * z * x + x
+    return large.replacing(with: small, where: a .< 0.625)
+  }
+
+  /// Applies `f` to `count` values from `source` into `target` (which may be `source`).
+  @inline(__always)
+  static func map(
+    _ source: UnsafePointer<Float>,
+    into target: UnsafeMutablePointer<Float>,
+    count: Int,
+    _ f: (Lanes) -> Lanes
+  ) {
+    var i = 0
+    while i + 8 <= count {
+      let v = UnsafeRawPointer(source + i).loadUnaligned(as: Lanes.self)
+      UnsafeMutableRawPointer(target + i).storeBytes(of: f(v), as: Lanes.self)
+      i += 8
+    }
+    if i < count {
+      var v = Lanes()
+      for k in 0 ..< (count - i) { v[k] = source[i + k] }
+      let y = f(v)
+      for k in 0 ..< (count - i) { target[i + k] = y[k] }
+    }
+  }
+
+  /// σ of `count` values, from `source` into `target` (which may be `source`).
+  public static func sigmoid(
+    _ source: UnsafePointer<Float>,
+    into target: UnsafeMutablePointer<Float>,
+    count: Int
+  ) {
+    map(source, into: target, count: count, sigmoid)
+  }
+
+  /// tanh of `count` values, from `source` into `target` (which may be `source`).
+  public static func tanh(
+    _ source: UnsafePointer<Float>,
+    into target: UnsafeMutablePointer<Float>,
+    count: Int
+  ) {
+    map(source, into: target, count: count, tanh)
+  }
+}

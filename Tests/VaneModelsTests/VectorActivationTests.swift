@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import VaneMath
+
+/// The single-precision gate activations against libm's double-precision functions rounded to
+/// float: every value of a dense grid, tiny and huge ones, and a row length that leaves a tail.
+@Suite("Eight-lane sigmoid and tanh")
+struct VectorActivationTests {
+  /// −30 … 30 in steps of 1/1024, ±2⁻¹⁰⁰ … ±1 in factors of 1.07, the extremes, and zeros.
+  static let inputs: [Float] = {
+    var values = (-30_720 ... 30_720).map { Float($0) / 1024 }
+    var tiny: Float = 0x1p-100
+    while tiny < 1 {
+      values += [tiny, -tiny]
+      tiny *= 1.07
+    }
+    values += [0, -0, 87, -87, 88.7, -88.7, 100, -100, 1e6, -1e6, .greatestFiniteMagnitude]
+    values.append(-.greatestFiniteMagnitude)
+    return values
+  }()
+
+  /// The largest error in units of the reference's last place (references at least 1e-30;
+  /// below that the absolute error is what counts), and the largest absolute error.
+  static func errors(
+    _ f: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
+    reference: (Double) -> Double
+  ) -> (ulps: Float, absolute: Float) {
+    var output = [Float](repeating: .nan, count: Self.inputs.count)
+    Self.inputs.withUnsafeBufferPointer { source in
+      output.withUnsafeMutableBufferPointer {
+        f(source.baseAddress!, $0.baseAddress!, source.count)
+      }
+    }
+    var ulps: Float = 0, absolute: Float = 0
+    for (x, y) in zip(Self.inputs, output) {
+      let expected = Float(reference(Double(x)))
+      let error = abs(y - expected)
+      absolute = max(absolute, error)
+      if abs(expected) >= 1e-30 { ulps = max(ulps, error / expected.ulp) }
+    }
+    return (ulps, absolute)
+  }
+
+  @Test("σ is within 2 units in the last place, and never more than 1e-7 off")
+  func sigmoid() {
+    let (ulps, absolute) = Self.errors({ Logistic.sigmoid($0, into: $1, count: $2) }) {
+      Logistic.sigmoid($0)
+    }
+    #expect(ulps <= 2, "\(ulps) ulps")
+    #expect(absolute <= 1e-7, "\(absolute)")
+  }
+
+  @Test("tanh is within 3 units in the last place everywhere, tiny arguments included")
+  func tanh() {
+    let (ulps, absolute) = Self.errors({ Logistic.tanh($0, into: $1, count: $2) }) {
+      Foundation.tanh($0)
+    }
+    #expect(ulps <= 3, "\(ulps) ulps")
+    #expect(absolute <= 1e-7, "\(absolute)")
+  }
+
+  @Test(
+    "A row whose length leaves a tail shorter than eight lanes is computed whole, in place",
+    arguments: [1, 7, 8, 13]
+  )
+  func tail(count: Int) {
+    let source = (0 ..< count).map { Float($0) / 3 - 1 }
+    var tanh = source, sigmoid = source
+    tanh.withUnsafeMutableBufferPointer {
+      Logistic.tanh($0.baseAddress!, into: $0.baseAddress!, count: count)
+    }
+    sigmoid.withUnsafeMutableBufferPointer {
+      Logistic.sigmoid($0.baseAddress!, into: $0.baseAddress!, count: count)
+    }
+    for (index, x) in source.enumerated() {
+      let expectedTanh = Float(Foundation.tanh(Double(x)))
+      let expectedSigmoid = Float(Logistic.sigmoid(Double(x)))
+      #expect(abs(tanh[index] - expectedTanh) <= 3 * expectedTanh.ulp, "tanh(\(x))")
+      #expect(abs(sigmoid[index] - expectedSigmoid) <= 2 * expectedSigmoid.ulp, "σ(\(x))")
+    }
+  }
+}
