@@ -471,7 +471,7 @@ extension LSTM {
 }
 
 /// A precision the LSTM trains in: GEMMs, and the gates' activations in that precision over
-/// whole rows (single precision uses ``Logistic``'s eight-lane functions, not libm).
+/// whole rows (``Logistic``'s eight- and four-lane functions, not libm's scalar ones).
 protocol RecurrentScalar: BLASScalar {
   /// 1 / (1 + e⁻ˣ) of `count` values, in place.
   static func sigmoid(_ values: UnsafeMutablePointer<Self>, count: Int)
@@ -502,11 +502,7 @@ extension Float: RecurrentScalar {
 extension Double: RecurrentScalar {
   @inline(__always)
   static func sigmoid(_ values: UnsafeMutablePointer<Double>, count: Int) {
-    for j in 0 ..< count {
-      // One exponential of −|x|: no overflow, no branch on the sign.
-      let x = values[j], e = Foundation.exp(-abs(x)), s = 1 / (1 + e)
-      values[j] = x >= 0 ? s : e * s
-    }
+    Logistic.sigmoid(values, into: values, count: count)
   }
 
   @inline(__always)
@@ -515,6 +511,6 @@ extension Double: RecurrentScalar {
     into target: UnsafeMutablePointer<Double>,
     count: Int
   ) {
-    for j in 0 ..< count { target[j] = Foundation.tanh(source[j]) }
+    Logistic.tanh(source, into: target, count: count)
   }
 }

@@ -79,4 +79,38 @@ struct VectorActivationTests {
       #expect(abs(sigmoid[index] - expectedSigmoid) <= 2 * expectedSigmoid.ulp, "σ(\(x))")
     }
   }
+
+  /// The double-precision functions against libm's (and the scalar σ) over the same grid.
+  static func wideErrors(
+    _ f: (UnsafePointer<Double>, UnsafeMutablePointer<Double>, Int) -> Void,
+    reference: (Double) -> Double
+  ) -> (ulps: Double, absolute: Double) {
+    let inputs = Self.inputs.map(Double.init) + [-709, -745, -1e300, 1e300, 0x1p-1000]
+    var output = [Double](repeating: .nan, count: inputs.count)
+    inputs.withUnsafeBufferPointer { source in
+      output.withUnsafeMutableBufferPointer {
+        f(source.baseAddress!, $0.baseAddress!, source.count)
+      }
+    }
+    var ulps = 0.0, absolute = 0.0
+    for (x, y) in zip(inputs, output) {
+      let expected = reference(x)
+      let error = abs(y - expected)
+      absolute = max(absolute, error)
+      if abs(expected) >= 1e-300 { ulps = max(ulps, error / expected.ulp) }
+    }
+    return (ulps, absolute)
+  }
+
+  @Test(
+    "Four lanes of doubles: σ within 2 units in the last place, tanh within 3 (a few ulps of 1 at most, absolutely)"
+  )
+  func wide() {
+    let sigmoid = Self.wideErrors({ Logistic.sigmoid($0, into: $1, count: $2) }) {
+      Logistic.sigmoid($0)
+    }
+    #expect(sigmoid.ulps <= 2 && sigmoid.absolute <= 4.5e-16, "\(sigmoid)")
+    let tanh = Self.wideErrors({ Logistic.tanh($0, into: $1, count: $2) }) { Foundation.tanh($0) }
+    #expect(tanh.ulps <= 3 && tanh.absolute <= 6.7e-16, "\(tanh)")
+  }
 }
