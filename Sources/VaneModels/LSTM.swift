@@ -58,39 +58,92 @@ public struct LSTM: Sendable, Equatable, Codable {
 
   /// Runs the layers over `count` sequences (`count × L × inputCount`, row-major by sample,
   /// then step) for inference (no dropout); returns the top layer's last hidden state.
+  ///
+  /// The sequences are already a `(count·L) × inputCount` matrix, so each layer's input
+  /// projection is one GEMM over every step; only the recurrent product runs per step, into
+  /// the same buffer, and the gates are activated a row at a time (``Logistic``'s lanes).
   func forward(_ sequences: [Double], count: Int) -> [Double] {
-    let L = self.sequenceLength, d = self.inputCount, H = self.hiddenSize
+    let L = self.sequenceLength, d = self.inputCount, H = self.hiddenSize, G = 4 * H
     precondition(sequences.count == count * L * d)
-    var stepInputs: [[Double]] = (0 ..< L).map { t in
-      var x = [Double](repeating: 0, count: count * d)
-      for i in 0 ..< count { for j in 0 ..< d { x[i * d + j] = sequences[(i * L + t) * d + j] } }
-      return x
-    }
+    // Rows are (sample, step): row i·L + t.
+    var input = sequences
     var width = d
+    var gates = [Double](repeating: 0, count: count * L * G)
+    var hiddens = [Double](repeating: 0, count: count * L * H)
+    var c = [Double](repeating: 0, count: count * H)
     for layer in self.layers {
-      var h = [Double](repeating: 0, count: count * H), c = [Double](repeating: 0, count: count * H)
-      var outputs: [[Double]] = []
-      for t in 0 ..< L {
-        var a = BLAS.matmul(stepInputs[t], layer.inputWeights, m: count, k: width, n: 4 * H)
-        let recurrent = BLAS.matmul(h, layer.recurrentWeights, m: count, k: H, n: 4 * H)
-        for i in 0 ..< count {
-          for j in 0 ..< (4 * H) {
-            let index = i * 4 * H + j
-            let value = a[index] + recurrent[index] + layer.biases[j]
-            a[index] = j >= 2 * H && j < 3 * H ? Foundation.tanh(value) : Logistic.sigmoid(value)
-          }
-          for j in 0 ..< H {
-            let gate = i * 4 * H
-            c[i * H + j] = a[gate + H + j] * c[i * H + j] + a[gate + j] * a[gate + 2 * H + j]
-            h[i * H + j] = a[gate + 3 * H + j] * Foundation.tanh(c[i * H + j])
+      input.withUnsafeBufferPointer { x in
+        layer.inputWeights.withUnsafeBufferPointer { w in
+          gates.withUnsafeMutableBufferPointer { a in
+            Double.gemm(
+              transposeA: false,
+              transposeB: false,
+              m: count * L,
+              n: G,
+              k: width,
+              alpha: 1,
+              a: x.baseAddress!,
+              lda: width,
+              b: w.baseAddress!,
+              ldb: G,
+              beta: 0,
+              c: a.baseAddress!,
+              ldc: G
+            )
           }
         }
-        outputs.append(h)
       }
-      stepInputs = outputs
+      for k in 0 ..< c.count { c[k] = 0 }
+      gates.withUnsafeMutableBufferPointer { aBuffer in
+        hiddens.withUnsafeMutableBufferPointer { hBuffer in
+          c.withUnsafeMutableBufferPointer { cBuffer in
+            layer.recurrentWeights.withUnsafeBufferPointer { u in
+              layer.biases.withUnsafeBufferPointer { bias in
+                let a = aBuffer.baseAddress!, h = hBuffer.baseAddress!, cell = cBuffer.baseAddress!
+                for t in 0 ..< L {
+                  if t > 0 {
+                    // Row i·L + t of the gates gets h(i, t − 1)·U: strided rows, L apart.
+                    Double.gemm(
+                      transposeA: false,
+                      transposeB: false,
+                      m: count,
+                      n: G,
+                      k: H,
+                      alpha: 1,
+                      a: h + (t - 1) * H,
+                      lda: L * H,
+                      b: u.baseAddress!,
+                      ldb: G,
+                      beta: 1,
+                      c: a + t * G,
+                      ldc: L * G
+                    )
+                  }
+                  for i in 0 ..< count {
+                    let row = a + (i * L + t) * G
+                    for j in 0 ..< G { row[j] += bias[j] }
+                    Logistic.sigmoid(row, into: row, count: 2 * H)
+                    Logistic.tanh(row + 2 * H, into: row + 2 * H, count: H)
+                    Logistic.sigmoid(row + 3 * H, into: row + 3 * H, count: H)
+                    let ci = cell + i * H, hi = h + (i * L + t) * H
+                    for j in 0 ..< H { ci[j] = row[H + j] * ci[j] + row[j] * row[2 * H + j] }
+                    Logistic.tanh(ci, into: hi, count: H)
+                    for j in 0 ..< H { hi[j] *= row[3 * H + j] }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+      input = hiddens
       width = H
     }
-    return stepInputs[L - 1]
+    var last = [Double](repeating: 0, count: count * H)
+    for i in 0 ..< count {
+      for j in 0 ..< H { last[i * H + j] = input[(i * L + L - 1) * H + j] }
+    }
+    return last
   }
 
   /// Head logits, `count × heads` (inference: no dropout).
