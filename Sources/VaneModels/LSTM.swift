@@ -101,7 +101,20 @@ public struct LSTM: Sendable, Equatable, Codable {
               layer.biases.withUnsafeBufferPointer { bias in
                 let a = aBuffer.baseAddress!, h = hBuffer.baseAddress!, cell = cBuffer.baseAddress!
                 for t in 0 ..< L {
-                  if t > 0 {
+                  if t > 0 && count == 1 {
+                    // One window (a served request): a row times U, without GEMM packing.
+                    Double.gemv(
+                      transpose: true,
+                      m: H,
+                      n: G,
+                      alpha: 1,
+                      a: u.baseAddress!,
+                      lda: G,
+                      x: h + (t - 1) * H,
+                      beta: 1,
+                      y: a + t * G
+                    )
+                  } else if t > 0 {
                     // Row i·L + t of the gates gets h(i, t − 1)·U: strided rows, L apart.
                     Double.gemm(
                       transposeA: false,
