@@ -3,6 +3,19 @@ internal import VaneMath
 
 /// Float and Double, with the elementary functions the operators need (Foundation's, per type).
 protocol ONNXFloat: BLASScalar {
+  /// σ of `count` values from `source` into `target` (which may be `source`), several lanes at
+  /// a time (``Logistic``'s row functions).
+  static func sigmoid(
+    _ source: UnsafePointer<Self>,
+    into target: UnsafeMutablePointer<Self>,
+    count: Int
+  )
+  /// tanh of `count` values, as ``sigmoid(_:into:count:)``.
+  static func tanh(
+    _ source: UnsafePointer<Self>,
+    into target: UnsafeMutablePointer<Self>,
+    count: Int
+  )
   static func exp(_ x: Self) -> Self
   static func log(_ x: Self) -> Self
   static func pow(_ x: Self, _ y: Self) -> Self
@@ -27,6 +40,20 @@ protocol ONNXFloat: BLASScalar {
 }
 
 extension Float: ONNXFloat {
+  static func sigmoid(
+    _ source: UnsafePointer<Float>,
+    into target: UnsafeMutablePointer<Float>,
+    count: Int
+  ) {
+    Logistic.sigmoid(source, into: target, count: count)
+  }
+  static func tanh(
+    _ source: UnsafePointer<Float>,
+    into target: UnsafeMutablePointer<Float>,
+    count: Int
+  ) {
+    Logistic.tanh(source, into: target, count: count)
+  }
   static func exp(_ x: Float) -> Float { Foundation.exp(x) }
   static func log(_ x: Float) -> Float { Foundation.log(x) }
   static func pow(_ x: Float, _ y: Float) -> Float { Foundation.pow(x, y) }
@@ -53,6 +80,20 @@ extension Float: ONNXFloat {
 }
 
 extension Double: ONNXFloat {
+  static func sigmoid(
+    _ source: UnsafePointer<Double>,
+    into target: UnsafeMutablePointer<Double>,
+    count: Int
+  ) {
+    Logistic.sigmoid(source, into: target, count: count)
+  }
+  static func tanh(
+    _ source: UnsafePointer<Double>,
+    into target: UnsafeMutablePointer<Double>,
+    count: Int
+  ) {
+    Logistic.tanh(source, into: target, count: count)
+  }
   static func exp(_ x: Double) -> Double { Foundation.exp(x) }
   static func log(_ x: Double) -> Double { Foundation.log(x) }
   static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
