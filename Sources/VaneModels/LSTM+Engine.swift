@@ -247,15 +247,16 @@ extension LSTM {
           let tanhC = layer.cellTanh + t * B * H
           let out = layer.outputs + t * B * H, mask = layer.masks + t * B * H
           for i in 0 ..< count {
-            let row = a + i * G
-            for j in 0 ..< G { row[j] += bias[j] }
-            Scalar.sigmoid(row, count: 2 * H)
-            Scalar.tanh(row + 2 * H, into: row + 2 * H, count: H)
-            Scalar.sigmoid(row + 3 * H, count: H)
-            let ci = c + i * H, hi = h + i * H, pi = previous + i * H, ti = tanhC + i * H
-            for j in 0 ..< H { ci[j] = row[H + j] * pi[j] + row[j] * row[2 * H + j] }
-            Scalar.tanh(ci, into: ti, count: H)
-            for j in 0 ..< H { hi[j] = row[3 * H + j] * ti[j] }
+            let hi = h + i * H
+            Scalar.cellStep(
+              gates: a + i * G,
+              bias: bias,
+              hidden: H,
+              previousCell: previous + i * H,
+              cell: c + i * H,
+              cellTanh: tanhC + i * H,
+              output: hi
+            )
             let oi = out + i * H, mi = mask + i * H
             for j in 0 ..< H { oi[j] = hi[j] * mi[j] }
           }
@@ -481,6 +482,31 @@ protocol RecurrentScalar: BLASScalar {
     into target: UnsafeMutablePointer<Self>,
     count: Int
   )
+}
+
+extension RecurrentScalar {
+  /// One sample's step of an LSTM cell, for training and serving alike: adds the biases to the
+  /// gates' pre-activations (input, forget, cell, output, `hidden` each), activates them in
+  /// place, then c = f·c₋₁ + i·g, tanh(c) and h = o·tanh(c). `previousCell` may be `cell` and
+  /// `cellTanh` may be `output` (each element is read before it is written).
+  @inline(__always)
+  static func cellStep(
+    gates row: UnsafeMutablePointer<Self>,
+    bias: UnsafePointer<Self>,
+    hidden H: Int,
+    previousCell: UnsafePointer<Self>,
+    cell: UnsafeMutablePointer<Self>,
+    cellTanh: UnsafeMutablePointer<Self>,
+    output: UnsafeMutablePointer<Self>
+  ) {
+    for j in 0 ..< (4 * H) { row[j] += bias[j] }
+    Self.sigmoid(row, count: 2 * H)
+    Self.tanh(row + 2 * H, into: row + 2 * H, count: H)
+    Self.sigmoid(row + 3 * H, count: H)
+    for j in 0 ..< H { cell[j] = row[H + j] * previousCell[j] + row[j] * row[2 * H + j] }
+    Self.tanh(cell, into: cellTanh, count: H)
+    for j in 0 ..< H { output[j] = row[3 * H + j] * cellTanh[j] }
+  }
 }
 
 extension Float: RecurrentScalar {

@@ -133,15 +133,16 @@ public struct LSTM: Sendable, Equatable, Codable {
                     )
                   }
                   for i in 0 ..< count {
-                    let row = a + (i * L + t) * G
-                    for j in 0 ..< G { row[j] += bias[j] }
-                    Logistic.sigmoid(row, into: row, count: 2 * H)
-                    Logistic.tanh(row + 2 * H, into: row + 2 * H, count: H)
-                    Logistic.sigmoid(row + 3 * H, into: row + 3 * H, count: H)
-                    let ci = cell + i * H, hi = h + (i * L + t) * H
-                    for j in 0 ..< H { ci[j] = row[H + j] * ci[j] + row[j] * row[2 * H + j] }
-                    Logistic.tanh(ci, into: hi, count: H)
-                    for j in 0 ..< H { hi[j] *= row[3 * H + j] }
+                    let hi = h + (i * L + t) * H
+                    Double.cellStep(
+                      gates: a + (i * L + t) * G,
+                      bias: bias.baseAddress!,
+                      hidden: H,
+                      previousCell: cell + i * H,
+                      cell: cell + i * H,
+                      cellTanh: hi,
+                      output: hi
+                    )
                   }
                 }
               }
