@@ -96,19 +96,39 @@ public struct MLP: Sendable, Equatable, Codable {
   }
 
   /// Logits (before the temperature) for `count` rows, with running statistics (inference).
+  ///
+  /// With running statistics a layer's bias, batch normalisation and scale are one affine map
+  /// per unit, z·s + t with s = γ / √(σ² + ε) and t = β + (b − μ)·s: folded once per call, so a
+  /// batch's elements take a multiply-add each instead of a square root and a division.
   public func logits(_ features: [Double], count: Int) -> [Double] {
     precondition(features.count == count * self.inputCount)
     var x = features
     var width = self.inputCount
     for layer in self.hidden {
       let units = layer.biases.count
+      var scale = [Double](repeating: 0, count: units)
+      var shift = [Double](repeating: 0, count: units)
+      for j in 0 ..< units {
+        let s = layer.gamma[j] / (layer.runningVariance[j] + Self.epsilon).squareRoot()
+        scale[j] = s
+        shift[j] = layer.beta[j] + (layer.biases[j] - layer.runningMean[j]) * s
+      }
       var z = BLAS.matmul(x, layer.weights, m: count, k: width, n: units)
-      for i in 0 ..< count {
-        for j in 0 ..< units {
-          let normal =
-            (z[i * units + j] + layer.biases[j] - layer.runningMean[j])
-            / (layer.runningVariance[j] + Self.epsilon).squareRoot()
-          z[i * units + j] = Self.activate(layer.gamma[j] * normal + layer.beta[j], self.activation)
+      let activation = self.activation
+      z.withUnsafeMutableBufferPointer { z in
+        scale.withUnsafeBufferPointer { s in
+          shift.withUnsafeBufferPointer { t in
+            for i in 0 ..< count {
+              let row = z.baseAddress! + i * units
+              switch activation {
+              case .relu:
+                // A loop the compiler vectorises: the common case.
+                for j in 0 ..< units { row[j] = max(row[j] * s[j] + t[j], 0) }
+              case .gelu, .tanh:
+                for j in 0 ..< units { row[j] = Self.activate(row[j] * s[j] + t[j], activation) }
+              }
+            }
+          }
         }
       }
       x = z

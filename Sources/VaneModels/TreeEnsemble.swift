@@ -106,6 +106,41 @@ public struct TreeEnsemble: Sendable, Equatable {
   private var roots: [(root: Int32, group: Int32)]
   /// The categorical splits' bitsets, end to end.
   private var bitsets: [UInt32]
+  /// XGBoost's float splits in a compact form for batches (nil for LightGBM): see
+  /// ``FloatSplits``.
+  private var floatSplits: FloatSplits?
+
+  /// An XGBoost ensemble laid out for walking several rows through a tree in step: each tree
+  /// runs exactly its depth in levels, a leaf's children being the leaf itself, so no row leaves
+  /// the loop early and the only branches are the loop's own; the direction is a select, not a
+  /// branch a random feature value would mispredict half the time.
+  private struct FloatSplits: Sendable {
+    struct Node: Sendable {
+      var feature: Int32
+      /// The float threshold; NaN for a leaf (no comparison holds, and both children are it).
+      var threshold: Float
+      var left: Int32
+      var right: Int32
+      var defaultLeft: Bool
+    }
+    var nodes: [Node]
+    /// Each tree's depth (edges on its longest root-to-leaf path).
+    var depths: [Int32]
+
+    /// One level down from node `index` for a row: left when `Float(x) < threshold` or x is
+    /// missing and the default is left; a leaf stays where it is.
+    @inline(__always)
+    static func step(
+      _ nodes: UnsafeBufferPointer<Node>,
+      _ index: Int32,
+      _ row: UnsafePointer<Float>
+    ) -> Int32 {
+      let node = nodes[Int(index)]
+      let x = row[Int(node.feature)]
+      let left = (x < node.threshold) || (x.isNaN && node.defaultLeft)
+      return left ? node.left : node.right
+    }
+  }
 
   private struct Node: Sendable, Equatable {
     /// Absolute index of the left child; -1 for a leaf.
@@ -184,6 +219,45 @@ public struct TreeEnsemble: Sendable, Equatable {
     self.nodes = nodes
     self.roots = roots
     self.bitsets = bitsets
+    self.floatSplits =
+      format == .xgboost && nodes.allSatisfy { $0.kind == 0 }
+      ? Self.floatSplits(nodes: nodes, roots: roots.map(\.0)) : nil
+  }
+
+  private static func floatSplits(nodes: [Node], roots: [Int32]) -> FloatSplits {
+    let compact = nodes.indices.map { i in
+      let node = nodes[i]
+      return node.left < 0
+        ? FloatSplits.Node(
+          feature: 0,
+          threshold: .nan,
+          left: Int32(i),
+          right: Int32(i),
+          defaultLeft: false
+        )
+        : FloatSplits.Node(
+          feature: node.feature,
+          threshold: Float(node.value),
+          left: node.left,
+          right: node.right,
+          defaultLeft: node.defaultLeft
+        )
+    }
+    let depths = roots.map { root -> Int32 in
+      var deepest: Int32 = 0
+      var stack: [(Int32, Int32)] = [(root, 0)]
+      while let (index, depth) = stack.popLast() {
+        let node = nodes[Int(index)]
+        if node.left < 0 {
+          deepest = max(deepest, depth)
+        } else {
+          stack.append((node.left, depth + 1))
+          stack.append((node.right, depth + 1))
+        }
+      }
+      return deepest
+    }
+    return FloatSplits(nodes: compact, depths: depths)
   }
 
   public static func == (a: TreeEnsemble, b: TreeEnsemble) -> Bool {
@@ -217,53 +291,14 @@ public struct TreeEnsemble: Sendable, Equatable {
       "a row of \(row.count) values for \(self.featureCount) features"
     )
     var out = self.baseMargins
-    let floatSum = self.format == .xgboost
     self.nodes.withUnsafeBufferPointer { nodes in
       self.bitsets.withUnsafeBufferPointer { bitsets in
-        for (root, group) in self.roots {
-          var index = Int(root)
-          while true {
-            let node = nodes[index]
-            if node.left < 0 {
-              if floatSum {
-                out[Int(group)] = Double(Float(out[Int(group)]) + Float(node.value))
-              } else {
-                out[Int(group)] += node.value
-              }
-              break
-            }
-            let goLeft: Bool
-            switch node.kind {
-            case 0:
-              let x = Float(row[Int(node.feature)])
-              // The threshold is a float held exactly in a double.
-              goLeft = x.isNaN ? node.defaultLeft : Double(x) < node.value
-            case 1:
-              var x = row[Int(node.feature)]
-              if x.isNaN && node.missing != Missing.nan.rawValue { x = 0 }
-              if (node.missing == Missing.zero.rawValue && x >= -Self.zeroThreshold
-                && x <= Self.zeroThreshold)
-                || (node.missing == Missing.nan.rawValue && x.isNaN)
-              {
-                goLeft = node.defaultLeft
-              } else {
-                goLeft = x <= node.value
-              }
-            default:
-              let x = row[Int(node.feature)]
-              // C++'s int conversion: NaN and values beyond Int32 become INT_MIN (right),
-              // a fraction truncates toward zero (-0.5 is category 0).
-              if x.isNaN || x <= -2_147_483_649 || x >= 2_147_483_648 {
-                goLeft = false
-              } else {
-                let category = Int(x.rounded(.towardZero))
-                let word = category >> 5
-                goLeft =
-                  category >= 0 && word < Int(node.bitsetCount)
-                  && (bitsets[Int(node.bitsetStart) + word] >> UInt32(category & 31)) & 1 == 1
-              }
-            }
-            index = Int(goLeft ? node.left : node.right)
+        out.withUnsafeMutableBufferPointer { out in
+          for (root, group) in self.roots {
+            self.add(
+              Self.leaf(root: root, row: row.baseAddress!, nodes: nodes, bitsets: bitsets),
+              to: &out[Int(group)]
+            )
           }
         }
       }
@@ -273,32 +308,198 @@ public struct TreeEnsemble: Sendable, Equatable {
 
   /// The margins of `rows` rows laid out row-major (`rows × featureCount`), `rows × groups`
   /// row-major.
+  ///
+  /// Rows go through the trees a block at a time, tree by tree: one tree's nodes stay in the
+  /// first-level cache while a block of rows walks it, where a row walking every tree in turn
+  /// would take the whole ensemble through the cache for each row. Each row's margins still add
+  /// up tree by tree in the model's order, so they equal ``margins(_:)``'s bit for bit.
   public func margins(batch: [Double], rows: Int) -> [Double] {
     precondition(
       batch.count == rows * self.featureCount,
       "\(batch.count) values are not \(rows) rows of \(self.featureCount)"
     )
-    var out: [Double] = []
-    out.reserveCapacity(rows * self.groups)
+    let groups = self.groups, width = self.featureCount
+    var out = [Double](repeating: 0, count: rows * groups)
+    for r in 0 ..< rows {
+      for g in 0 ..< groups { out[r * groups + g] = self.baseMargins[g] }
+    }
+    if let floatSplits = self.floatSplits {
+      self.floatMargins(floatSplits, batch: batch, rows: rows, into: &out)
+      return out
+    }
+    let block = 64
     batch.withUnsafeBufferPointer { all in
-      for r in 0 ..< rows {
-        out.append(
-          contentsOf: self.margins(
-            UnsafeBufferPointer(
-              rebasing: all[(r * self.featureCount) ..< ((r + 1) * self.featureCount)]
-            )
-          )
-        )
+      self.nodes.withUnsafeBufferPointer { nodes in
+        self.bitsets.withUnsafeBufferPointer { bitsets in
+          out.withUnsafeMutableBufferPointer { out in
+            for first in stride(from: 0, to: rows, by: block) {
+              let end = min(rows, first + block)
+              for (root, group) in self.roots {
+                for r in first ..< end {
+                  let value = Self.leaf(
+                    root: root,
+                    row: all.baseAddress! + r * width,
+                    nodes: nodes,
+                    bitsets: bitsets
+                  )
+                  self.add(value, to: &out[r * groups + Int(group)])
+                }
+              }
+            }
+          }
+        }
       }
     }
     return out
+  }
+
+  /// ``margins(batch:rows:)`` for an XGBoost ensemble: eight rows walk each tree in step, a
+  /// block of rows at a time through every tree.
+  private func floatMargins(
+    _ splits: FloatSplits,
+    batch: [Double],
+    rows: Int,
+    into out: inout [Double]
+  ) {
+    let groups = self.groups, width = self.featureCount
+    let lanes = 8, block = 64
+    // XGBoost compares the value as a float: converted once, not at every node.
+    let floats = batch.map(Float.init)
+    floats.withUnsafeBufferPointer { all in
+      // The block's rows; past the last row, copies of it (their results are dropped).
+      var rowStarts = [UnsafePointer<Float>](repeating: all.baseAddress!, count: block)
+      splits.nodes.withUnsafeBufferPointer { nodes in
+        self.nodes.withUnsafeBufferPointer { values in
+          out.withUnsafeMutableBufferPointer { out in
+            for first in stride(from: 0, to: rows, by: block) {
+              let count = min(rows, first + block) - first
+              for i in 0 ..< block {
+                rowStarts[i] = all.baseAddress! + (first + min(i, count - 1)) * width
+              }
+              rowStarts.withUnsafeBufferPointer { row in
+                for (t, (root, group)) in self.roots.enumerated() {
+                  let depth = Int(splits.depths[t])
+                  for start in stride(from: 0, to: count, by: lanes) {
+                    // Eight independent walks written out, so that they overlap in the core
+                    // (indices kept in registers, not in a vector spilled lane by lane).
+                    let r = row.baseAddress! + start
+                    var i0 = root, i1 = root, i2 = root, i3 = root
+                    var i4 = root, i5 = root, i6 = root, i7 = root
+                    for _ in 0 ..< depth {
+                      i0 = FloatSplits.step(nodes, i0, r[0])
+                      i1 = FloatSplits.step(nodes, i1, r[1])
+                      i2 = FloatSplits.step(nodes, i2, r[2])
+                      i3 = FloatSplits.step(nodes, i3, r[3])
+                      i4 = FloatSplits.step(nodes, i4, r[4])
+                      i5 = FloatSplits.step(nodes, i5, r[5])
+                      i6 = FloatSplits.step(nodes, i6, r[6])
+                      i7 = FloatSplits.step(nodes, i7, r[7])
+                    }
+                    let index = SIMD8<Int32>(i0, i1, i2, i3, i4, i5, i6, i7)
+                    for lane in 0 ..< min(lanes, count - start) {
+                      self.add(
+                        values[Int(index[lane])].value,
+                        to: &out[(first + start + lane) * groups + Int(group)]
+                      )
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// Adds a leaf's value to a margin: in float for XGBoost (as its predictor sums), in double
+  /// for LightGBM.
+  @inline(__always)
+  private func add(_ value: Double, to margin: inout Double) {
+    if self.format == .xgboost {
+      margin = Double(Float(margin) + Float(value))
+    } else {
+      margin += value
+    }
+  }
+
+  /// The value of the leaf a row reaches in the tree rooted at `root`.
+  @inline(__always)
+  private static func leaf(
+    root: Int32,
+    row: UnsafePointer<Double>,
+    nodes: UnsafeBufferPointer<Node>,
+    bitsets: UnsafeBufferPointer<UInt32>
+  ) -> Double {
+    var index = Int(root)
+    while true {
+      let node = nodes[index]
+      if node.left < 0 { return node.value }
+      let goLeft: Bool
+      switch node.kind {
+      case 0:
+        let x = Float(row[Int(node.feature)])
+        // The threshold is a float held exactly in a double.
+        goLeft = x.isNaN ? node.defaultLeft : Double(x) < node.value
+      case 1:
+        var x = row[Int(node.feature)]
+        if x.isNaN && node.missing != Missing.nan.rawValue { x = 0 }
+        if (node.missing == Missing.zero.rawValue && x >= -Self.zeroThreshold
+          && x <= Self.zeroThreshold)
+          || (node.missing == Missing.nan.rawValue && x.isNaN)
+        {
+          goLeft = node.defaultLeft
+        } else {
+          goLeft = x <= node.value
+        }
+      default:
+        let x = row[Int(node.feature)]
+        // C++'s int conversion: NaN and values beyond Int32 become INT_MIN (right),
+        // a fraction truncates toward zero (-0.5 is category 0).
+        if x.isNaN || x <= -2_147_483_649 || x >= 2_147_483_648 {
+          goLeft = false
+        } else {
+          let category = Int(x.rounded(.towardZero))
+          let word = category >> 5
+          goLeft =
+            category >= 0 && word < Int(node.bitsetCount)
+            && (bitsets[Int(node.bitsetStart) + word] >> UInt32(category & 31)) & 1 == 1
+        }
+      }
+      index = Int(goLeft ? node.left : node.right)
+    }
   }
 
   /// Class probabilities of one row from its margins: `[1 − p, p]` with p the logistic of the
   /// scaled margin for a binary model, the softmax of the margins for multi:softprob, each
   /// class's logistic for one-vs-rest; empty for a margin-only objective.
   public func probabilities(_ row: UnsafeBufferPointer<Double>) -> [Double] {
-    var margins = self.margins(row)
+    self.probabilities(margins: self.margins(row))
+  }
+
+  /// Class probabilities of `rows` rows (`rows × featureCount`, row-major), `rows ×
+  /// classCount` row-major: ``probabilities(_:)`` of each row, through the blocked
+  /// ``margins(batch:rows:)``.
+  public func probabilities(batch: [Double], rows: Int) -> [Double] {
+    self.probabilities(margins: self.margins(batch: batch, rows: rows), rows: rows)
+  }
+
+  /// Class probabilities from ``margins(batch:rows:)``'s `rows × groups` margins.
+  public func probabilities(margins: [Double], rows: Int) -> [Double] {
+    precondition(margins.count == rows * self.groups, "\(margins.count) margins for \(rows) rows")
+    var out: [Double] = []
+    out.reserveCapacity(rows * self.classCount)
+    for r in 0 ..< rows {
+      out += self.probabilities(
+        margins: Array(margins[(r * self.groups) ..< ((r + 1) * self.groups)])
+      )
+    }
+    return out
+  }
+
+  /// Probabilities from one row's margins (see ``probabilities(_:)``).
+  private func probabilities(margins: [Double]) -> [Double] {
+    var margins = margins
     if self.averageOutput {
       // A random forest's raw score is the sum (LightGBM's PredictRaw); its prediction averages.
       let iterations = Double(max(1, self.trees.count / self.groups))

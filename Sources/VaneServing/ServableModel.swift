@@ -545,13 +545,8 @@ public struct ServableModel: Sendable {
       case .logisticRegression(let model): return model.probabilities(finite, count: count)
       case .mlp(let model): return model.probabilities(finite, count: count)
       case .trees(let ensemble):
-        return scaled.withUnsafeBufferPointer { all in
-          (0 ..< count).flatMap { r in
-            ensemble.probabilities(
-              UnsafeBufferPointer(rebasing: all[(r * width) ..< ((r + 1) * width)])
-            )
-          }
-        }
+        if count == 1 { return scaled.withUnsafeBufferPointer(ensemble.probabilities) }
+        return ensemble.probabilities(batch: scaled, rows: count)
       case .lstm(let model, let head, let file):
         // One forward pass gives every head; computed once per call.
         let up =

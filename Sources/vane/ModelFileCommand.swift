@@ -273,15 +273,7 @@ struct ModelFileCommand: ParsableCommand {
       }
       let rows = x.shape[0]
       let margins = trees.margins(batch: values, rows: rows)
-      let probabilities = values.withUnsafeBufferPointer { all in
-        (0 ..< rows).flatMap { r in
-          trees.probabilities(
-            UnsafeBufferPointer(
-              rebasing: all[(r * trees.featureCount) ..< ((r + 1) * trees.featureCount)]
-            )
-          )
-        }
-      }
+      let probabilities = trees.probabilities(margins: margins, rows: rows)
       let shape = trees.groups == 1 ? [rows] : [rows, trees.groups]
       var outputs = [
         "margin": trees.format == .xgboost

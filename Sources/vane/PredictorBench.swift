@@ -232,14 +232,7 @@ struct PredictorBench: AsyncParsableCommand {
         },
         batch: {
           let all = scaler.transform(batch: batchRows)
-          all.withUnsafeBufferPointer { buffer in
-            for r in 0 ..< self.batch {
-              sink +=
-                ensemble.probabilities(
-                  UnsafeBufferPointer(rebasing: buffer[(r * width) ..< ((r + 1) * width)])
-                )[0]
-            }
-          }
+          sink += ensemble.probabilities(batch: all, rows: self.batch)[0]
         }
       ),
       Subject(
