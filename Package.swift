@@ -6,16 +6,14 @@ let swiftSettings: [SwiftSetting] = [
   .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
-// The indicator kernels reproduce TA-Lib's fused multiply-adds bit for bit; on x86-64 an FMA
-// instruction (Haswell or later, Zen) keeps them as fast as TA-Lib instead of calling libm's fma.
+// x86-64-v3 (Haswell, Zen and later) for the numeric modules: the indicator kernels reproduce
+// TA-Lib's fused multiply-adds bit for bit, and an FMA instruction keeps them as fast as TA-Lib
+// instead of calling libm's fma; the math kernels' SIMD lanes (four doubles, eight floats) and
+// the scaler's loops fill one AVX2 register each rather than two SSE ones. Swift does not
+// contract a·b + c on its own, so results do not change, only their speed.
 #if arch(x86_64)
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mfma"])]
-// The math kernels' SIMD lanes (four doubles, eight floats) as one AVX2 register each rather
-// than two SSE ones: the same x86-64-v3 floor (Haswell, Zen) the FMA above already sets.
-// Swift does not contract a·b + c on its own, so results do not change, only their speed.
 let vectorSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma"])]
 #else
-let kernelSettings: [SwiftSetting] = []
 let vectorSettings: [SwiftSetting] = []
 #endif
 
@@ -189,7 +187,7 @@ let package = Package(
       dependencies: [
         "VaneCore", "VaneStore", .product(name: "GRDB", package: "GRDB.swift"),
       ],
-      swiftSettings: swiftSettings + kernelSettings
+      swiftSettings: swiftSettings + vectorSettings
     ),
     .target(
       name: "VaneRuntime",

@@ -22,13 +22,14 @@ extension Logistic {
     var r = x - n * 0.693_359_375
     r = r + n * 2.121_944_4e-4
     let r2 = r * r
+    // Horner's steps as fused multiply-adds (one instruction, one rounding each).
     var p: Lanes = Lanes(repeating: 1.987_569_15e-4)
-    p = p * r + 1.398_199_950_7e-3
-    p = p * r + 8.333_451_907_3e-3
-    p = p * r + 4.166_579_589_4e-2
-    p = p * r + 1.666_666_545_9e-1
-    p = p * r + 5.000_000_120_1e-1
-    p = p * r2 + r + 1
+    p = Lanes(repeating: 1.398_199_950_7e-3).addingProduct(p, r)
+    p = Lanes(repeating: 8.333_451_907_3e-3).addingProduct(p, r)
+    p = Lanes(repeating: 4.166_579_589_4e-2).addingProduct(p, r)
+    p = Lanes(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
+    p = Lanes(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
+    p = (r + 1).addingProduct(p, r2)
     // 2ⁿ: n + 127 in the exponent field (n ≥ −126 here, so always a normal number).
     let nBits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
     let scale = unsafeBitCast((nBits &+ 127) &<< 23, to: Lanes.self)
@@ -58,11 +59,11 @@ extension Logistic {
     // Small: x + x³·P(x²).
     let z = x * x
     var p: Lanes = Lanes(repeating: -5.704_988_727_45e-3)
-    p = p * z + 2.063_908_879_54e-2
-    p = p * z - 5.373_971_555_31e-2
-    p = p * z + 1.333_144_220_36e-1
-    p = p * z - 3.333_328_194_22e-1
-    let small = p * z * x + x
+    p = Lanes(repeating: 2.063_908_879_54e-2).addingProduct(p, z)
+    p = Lanes(repeating: -5.373_971_555_31e-2).addingProduct(p, z)
+    p = Lanes(repeating: 1.333_144_220_36e-1).addingProduct(p, z)
+    p = Lanes(repeating: -3.333_328_194_22e-1).addingProduct(p, z)
+    let small = x.addingProduct(p * z, x)
     return large.replacing(with: small, where: a .< 0.625)
   }
 
@@ -203,5 +204,109 @@ extension Logistic {
     count: Int
   ) {
     map(source, into: target, count: count, tanh)
+  }
+}
+
+/// An LSTM cell's step over one sample's gate row, fused: each group of lanes takes its four
+/// gates' pre-activations and biases, activates them, and goes on to the cell and hidden state
+/// while they are in registers, where separate row functions would make a pass (and a call)
+/// per gate. Lane by lane it is the same arithmetic as the row functions, so the results are
+/// equal bit for bit.
+extension Logistic {
+  @inline(__always)
+  static func lstmCell<V: SIMD>(
+    gates row: UnsafeMutablePointer<V.Scalar>,
+    bias: UnsafePointer<V.Scalar>,
+    hidden H: Int,
+    previousCell: UnsafePointer<V.Scalar>,
+    cell: UnsafeMutablePointer<V.Scalar>,
+    cellTanh: UnsafeMutablePointer<V.Scalar>,
+    output: UnsafeMutablePointer<V.Scalar>,
+    sigmoid: (V) -> V,
+    tanh: (V) -> V
+  ) where V.Scalar: BinaryFloatingPoint {
+    let lanes = V.scalarCount
+    // A short last group reads zeros past the row's end and stores only its own lanes, as
+    // the row functions' tails do.
+    @inline(__always) func load(_ p: UnsafePointer<V.Scalar>, _ count: Int) -> V {
+      if count == lanes { return UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+      var v = V()
+      for k in 0 ..< count { v[k] = p[k] }
+      return v
+    }
+    @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<V.Scalar>, _ count: Int) {
+      if count == lanes {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+      } else {
+        for k in 0 ..< count { p[k] = v[k] }
+      }
+    }
+    var j = 0
+    while j < H {
+      let count = min(lanes, H - j)
+      let i = sigmoid(load(row + j, count) + load(bias + j, count))
+      let f = sigmoid(load(row + H + j, count) + load(bias + H + j, count))
+      let g = tanh(load(row + 2 * H + j, count) + load(bias + 2 * H + j, count))
+      let o = sigmoid(load(row + 3 * H + j, count) + load(bias + 3 * H + j, count))
+      // The activated gates stay in the row: training's backward pass reads them.
+      store(i, row + j, count)
+      store(f, row + H + j, count)
+      store(g, row + 2 * H + j, count)
+      store(o, row + 3 * H + j, count)
+      let c = f * load(previousCell + j, count) + i * g
+      store(c, cell + j, count)
+      let t = tanh(c)
+      store(t, cellTanh + j, count)
+      store(o * t, output + j, count)
+      j += lanes
+    }
+  }
+
+  /// One sample's LSTM step: adds `bias` to the gates' pre-activations in `gates` (input,
+  /// forget, cell, output; `hidden` each) and activates them in place, then c = f·c₋₁ + i·g,
+  /// tanh(c) and h = o·tanh(c). `previousCell` may be `cell` and `cellTanh` may be `output`.
+  public static func lstmCell(
+    gates: UnsafeMutablePointer<Float>,
+    bias: UnsafePointer<Float>,
+    hidden: Int,
+    previousCell: UnsafePointer<Float>,
+    cell: UnsafeMutablePointer<Float>,
+    cellTanh: UnsafeMutablePointer<Float>,
+    output: UnsafeMutablePointer<Float>
+  ) {
+    lstmCell(
+      gates: gates,
+      bias: bias,
+      hidden: hidden,
+      previousCell: previousCell,
+      cell: cell,
+      cellTanh: cellTanh,
+      output: output,
+      sigmoid: { (x: Lanes) in sigmoid(x) },
+      tanh: { (x: Lanes) in tanh(x) }
+    )
+  }
+
+  /// The double-precision ``lstmCell(gates:bias:hidden:previousCell:cell:cellTanh:output:)``.
+  public static func lstmCell(
+    gates: UnsafeMutablePointer<Double>,
+    bias: UnsafePointer<Double>,
+    hidden: Int,
+    previousCell: UnsafePointer<Double>,
+    cell: UnsafeMutablePointer<Double>,
+    cellTanh: UnsafeMutablePointer<Double>,
+    output: UnsafeMutablePointer<Double>
+  ) {
+    lstmCell(
+      gates: gates,
+      bias: bias,
+      hidden: hidden,
+      previousCell: previousCell,
+      cell: cell,
+      cellTanh: cellTanh,
+      output: output,
+      sigmoid: { (x: WideLanes) in sigmoid(x) },
+      tanh: { (x: WideLanes) in tanh(x) }
+    )
   }
 }

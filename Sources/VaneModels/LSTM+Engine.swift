@@ -482,13 +482,24 @@ protocol RecurrentScalar: BLASScalar {
     into target: UnsafeMutablePointer<Self>,
     count: Int
   )
+  /// ``Logistic``'s fused cell step in this precision.
+  static func lstmCell(
+    gates: UnsafeMutablePointer<Self>,
+    bias: UnsafePointer<Self>,
+    hidden: Int,
+    previousCell: UnsafePointer<Self>,
+    cell: UnsafeMutablePointer<Self>,
+    cellTanh: UnsafeMutablePointer<Self>,
+    output: UnsafeMutablePointer<Self>
+  )
 }
 
 extension RecurrentScalar {
   /// One sample's step of an LSTM cell, for training and serving alike: adds the biases to the
   /// gates' pre-activations (input, forget, cell, output, `hidden` each), activates them in
   /// place, then c = f·c₋₁ + i·g, tanh(c) and h = o·tanh(c). `previousCell` may be `cell` and
-  /// `cellTanh` may be `output` (each element is read before it is written).
+  /// `cellTanh` may be `output` (each element is read before it is written). Fused a group of
+  /// lanes at a time (``Logistic``'s `lstmCell`).
   @inline(__always)
   static func cellStep(
     gates row: UnsafeMutablePointer<Self>,
@@ -499,17 +510,40 @@ extension RecurrentScalar {
     cellTanh: UnsafeMutablePointer<Self>,
     output: UnsafeMutablePointer<Self>
   ) {
-    for j in 0 ..< (4 * H) { row[j] += bias[j] }
-    Self.sigmoid(row, count: 2 * H)
-    Self.tanh(row + 2 * H, into: row + 2 * H, count: H)
-    Self.sigmoid(row + 3 * H, count: H)
-    for j in 0 ..< H { cell[j] = row[H + j] * previousCell[j] + row[j] * row[2 * H + j] }
-    Self.tanh(cell, into: cellTanh, count: H)
-    for j in 0 ..< H { output[j] = row[3 * H + j] * cellTanh[j] }
+    Self.lstmCell(
+      gates: row,
+      bias: bias,
+      hidden: H,
+      previousCell: previousCell,
+      cell: cell,
+      cellTanh: cellTanh,
+      output: output
+    )
   }
 }
 
 extension Float: RecurrentScalar {
+  @inline(__always)
+  static func lstmCell(
+    gates: UnsafeMutablePointer<Float>,
+    bias: UnsafePointer<Float>,
+    hidden: Int,
+    previousCell: UnsafePointer<Float>,
+    cell: UnsafeMutablePointer<Float>,
+    cellTanh: UnsafeMutablePointer<Float>,
+    output: UnsafeMutablePointer<Float>
+  ) {
+    Logistic.lstmCell(
+      gates: gates,
+      bias: bias,
+      hidden: hidden,
+      previousCell: previousCell,
+      cell: cell,
+      cellTanh: cellTanh,
+      output: output
+    )
+  }
+
   @inline(__always)
   static func sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int) {
     Logistic.sigmoid(values, into: values, count: count)
@@ -526,6 +560,27 @@ extension Float: RecurrentScalar {
 }
 
 extension Double: RecurrentScalar {
+  @inline(__always)
+  static func lstmCell(
+    gates: UnsafeMutablePointer<Double>,
+    bias: UnsafePointer<Double>,
+    hidden: Int,
+    previousCell: UnsafePointer<Double>,
+    cell: UnsafeMutablePointer<Double>,
+    cellTanh: UnsafeMutablePointer<Double>,
+    output: UnsafeMutablePointer<Double>
+  ) {
+    Logistic.lstmCell(
+      gates: gates,
+      bias: bias,
+      hidden: hidden,
+      previousCell: previousCell,
+      cell: cell,
+      cellTanh: cellTanh,
+      output: output
+    )
+  }
+
   @inline(__always)
   static func sigmoid(_ values: UnsafeMutablePointer<Double>, count: Int) {
     Logistic.sigmoid(values, into: values, count: count)

@@ -61,7 +61,7 @@ extension LSTM {
     guard (0 ..< 1).contains(dropout) else {
       throw VaneError.invalidArgument(field: "dropout", "must be in [0, 1)")
     }
-    let model = LSTM(
+    var model = LSTM(
       inputCount: featureCount,
       hiddenSize: hiddenSize,
       layerCount: layerCount,
@@ -70,6 +70,8 @@ extension LSTM {
       dropout: dropout,
       seed: training.seed
     )
+    // It answers in the arithmetic it learns in.
+    model.precision = training.precision
     let capacity = max(1, min(training.batchSize, count))
     // Each precision's engine is a concrete type here, so the loop is specialised for it.
     return try sequences.withUnsafeBufferPointer { sequences in

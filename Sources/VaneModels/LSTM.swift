@@ -24,6 +24,11 @@ public struct LSTM: Sendable, Equatable, Codable {
   /// `H × heads` and `heads`.
   public var headWeights: [Double]
   public var headBiases: [Double]
+  /// The arithmetic the network was trained in, which it also answers in: a float32 model's
+  /// outputs are what its float32 arithmetic gives (as PyTorch's and ONNX Runtime's are), and
+  /// the trainer's own out-of-fold and final outputs come from the same arithmetic. Files
+  /// written before it was recorded read as float64, the arithmetic they were served in.
+  public var precision: NeuralTraining.Precision = .float64
 
   /// A freshly initialised network (uniform ±1/√H, forget-gate bias 1).
   public init(
@@ -56,123 +61,29 @@ public struct LSTM: Sendable, Equatable, Codable {
     self.headBiases = [Double](repeating: 0, count: heads)
   }
 
-  /// Runs the layers over `count` sequences (`count × L × inputCount`, row-major by sample,
-  /// then step) for inference (no dropout); returns the top layer's last hidden state.
-  ///
-  /// The sequences are already a `(count·L) × inputCount` matrix, so each layer's input
-  /// projection is one GEMM over every step; only the recurrent product runs per step, into
-  /// the same buffer, and the gates are activated a row at a time (``Logistic``'s lanes).
-  func forward(_ sequences: [Double], count: Int) -> [Double] {
-    let L = self.sequenceLength, d = self.inputCount, H = self.hiddenSize, G = 4 * H
-    precondition(sequences.count == count * L * d)
-    // Rows are (sample, step): row i·L + t.
-    var input = sequences
-    var width = d
-    var gates = [Double](repeating: 0, count: count * L * G)
-    var hiddens = [Double](repeating: 0, count: count * L * H)
-    var c = [Double](repeating: 0, count: count * H)
-    for layer in self.layers {
-      input.withUnsafeBufferPointer { x in
-        layer.inputWeights.withUnsafeBufferPointer { w in
-          gates.withUnsafeMutableBufferPointer { a in
-            Double.gemm(
-              transposeA: false,
-              transposeB: false,
-              m: count * L,
-              n: G,
-              k: width,
-              alpha: 1,
-              a: x.baseAddress!,
-              lda: width,
-              b: w.baseAddress!,
-              ldb: G,
-              beta: 0,
-              c: a.baseAddress!,
-              ldc: G
-            )
-          }
-        }
-      }
-      for k in 0 ..< c.count { c[k] = 0 }
-      gates.withUnsafeMutableBufferPointer { aBuffer in
-        hiddens.withUnsafeMutableBufferPointer { hBuffer in
-          c.withUnsafeMutableBufferPointer { cBuffer in
-            layer.recurrentWeights.withUnsafeBufferPointer { u in
-              layer.biases.withUnsafeBufferPointer { bias in
-                let a = aBuffer.baseAddress!, h = hBuffer.baseAddress!, cell = cBuffer.baseAddress!
-                for t in 0 ..< L {
-                  if t > 0 && count == 1 {
-                    // One window (a served request): a row times U, without GEMM packing.
-                    Double.gemv(
-                      transpose: true,
-                      m: H,
-                      n: G,
-                      alpha: 1,
-                      a: u.baseAddress!,
-                      lda: G,
-                      x: h + (t - 1) * H,
-                      beta: 1,
-                      y: a + t * G
-                    )
-                  } else if t > 0 {
-                    // Row i·L + t of the gates gets h(i, t − 1)·U: strided rows, L apart.
-                    Double.gemm(
-                      transposeA: false,
-                      transposeB: false,
-                      m: count,
-                      n: G,
-                      k: H,
-                      alpha: 1,
-                      a: h + (t - 1) * H,
-                      lda: L * H,
-                      b: u.baseAddress!,
-                      ldb: G,
-                      beta: 1,
-                      c: a + t * G,
-                      ldc: L * G
-                    )
-                  }
-                  for i in 0 ..< count {
-                    let hi = h + (i * L + t) * H
-                    Double.cellStep(
-                      gates: a + (i * L + t) * G,
-                      bias: bias.baseAddress!,
-                      hidden: H,
-                      previousCell: cell + i * H,
-                      cell: cell + i * H,
-                      cellTanh: hi,
-                      output: hi
-                    )
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-      input = hiddens
-      width = H
-    }
-    var last = [Double](repeating: 0, count: count * H)
-    for i in 0 ..< count {
-      for j in 0 ..< H { last[i * H + j] = input[(i * L + L - 1) * H + j] }
-    }
-    return last
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    self.inputCount = try container.decode(Int.self, forKey: .inputCount)
+    self.hiddenSize = try container.decode(Int.self, forKey: .hiddenSize)
+    self.sequenceLength = try container.decode(Int.self, forKey: .sequenceLength)
+    self.heads = try container.decode(Int.self, forKey: .heads)
+    self.dropout = try container.decode(Double.self, forKey: .dropout)
+    self.layers = try container.decode([Layer].self, forKey: .layers)
+    self.headWeights = try container.decode([Double].self, forKey: .headWeights)
+    self.headBiases = try container.decode([Double].self, forKey: .headBiases)
+    self.precision =
+      try container.decodeIfPresent(NeuralTraining.Precision.self, forKey: .precision)
+      ?? .float64
   }
 
-  /// Head logits, `count × heads` (inference: no dropout).
+  /// Head logits, `count × heads` (inference: no dropout), in the model's ``precision``.
   public func logits(_ sequences: [Double], count: Int) -> [Double] {
-    let last = self.forward(sequences, count: count)
-    var z = BLAS.matmul(last, self.headWeights, m: count, k: self.hiddenSize, n: self.heads)
-    for i in 0 ..< count {
-      for k in 0 ..< self.heads { z[i * self.heads + k] += self.headBiases[k] }
-    }
-    return z
+    Inference(self).logits(sequences, count: count)
   }
 
-  /// P(up) per head, `count × heads`.
+  /// P(up) per head, `count × heads`, in the model's ``precision``.
   public func probabilities(_ sequences: [Double], count: Int) -> [Double] {
-    self.logits(sequences, count: count).map(Logistic.sigmoid)
+    Inference(self).probabilities(sequences, count: count)
   }
 
   /// Every parameter: per layer input weights, recurrent weights, biases; then the head.

@@ -2,7 +2,7 @@
 /// `NeuralTraining`; defaults as it documents them).
 public struct NeuralTraining: Sendable, Equatable {
   /// The arithmetic a network trains in. Its saved parameters are Double either way.
-  public enum Precision: String, Sendable, Equatable, CaseIterable {
+  public enum Precision: String, Sendable, Equatable, CaseIterable, Codable {
     /// Single precision, as PyTorch trains by default: twice the GEMM throughput.
     case float32
     case float64

@@ -59,7 +59,7 @@ public struct ServableModel: Sendable {
     case mlp(MLP)
     case trees(TreeEnsemble)
     /// An LSTM answering `horizon` with head `head`.
-    case lstm(LSTM, head: Int, file: String)
+    case lstm(LSTM.Inference, head: Int, file: String)
     /// The model's ONNX export on Vane's ONNX engine: raw features in (the export scales them
     /// itself), class probabilities out, or for a sequence model each head's up-probability.
     case onnx(ONNXModel, input: String, head: Int?, file: String)
@@ -136,7 +136,7 @@ public struct ServableModel: Sendable {
     for model in manifest.models where model.kind != .stack {
       let data = try bundle.data(model.file)
       var base: Base
-      var lstm: LSTM?
+      var lstm: LSTM.Inference?
       var imported: ImportedGraph?
       switch model.kind {
       case .logisticRegression:
@@ -246,8 +246,9 @@ public struct ServableModel: Sendable {
           )
         }
         inputBars = file.model.sequenceLength
-        lstm = file.model
-        base = .lstm(file.model, head: 0, file: model.file)
+        let inference = LSTM.Inference(file.model)
+        lstm = inference
+        base = .lstm(inference, head: 0, file: model.file)
       case .stack:
         continue
       }

@@ -25,7 +25,8 @@ struct PredictorBench: AsyncParsableCommand {
     discussion: """
       In process, on --width features (random rows, standard-scaled by a FeatureScaler fitted on \
       them): the V8-shaped MLP (width-512-256-128-3, ReLU, batch norm; random weights), an LSTM \
-      (24 steps, hidden 32, 3 heads), XGBoost (--trees trees of depth 6, fitted by libxgboost on \
+      (24 steps, hidden 32, 3 heads; answering in --lstm-precision, the arithmetic it trained in, \
+      float32 by default as the trainer's), XGBoost (--trees trees of depth 6, fitted by libxgboost on \
       random rows) and a 3-class logistic regression. Native: scaler → model, one row per call \
       (the LSTM: one 24-bar window), then batches of --batch rows. Reference: each model's ONNX \
       export (scaler inside the graph) in ONNX Runtime, one thread, InferenceSession.run \
@@ -48,6 +49,17 @@ struct PredictorBench: AsyncParsableCommand {
 
   @Option(help: "Rows per batch.")
   var batch = 256
+
+  @Option(
+    help: "The arithmetic the LSTM trained in and answers in: float32 or float64.",
+    transform: { text in
+      guard let precision = NeuralTraining.Precision(rawValue: text) else {
+        throw ValidationError("--lstm-precision: '\(text)' is not float32 or float64")
+      }
+      return precision
+    }
+  )
+  var lstmPrecision: NeuralTraining.Precision = .float32
 
   @Option(help: "Batches timed per model.")
   var batchRepeats = 50
@@ -153,7 +165,7 @@ struct PredictorBench: AsyncParsableCommand {
       dropout: 0.3,
       seed: 1
     )
-    let lstm = LSTM(
+    var lstm = LSTM(
       inputCount: width,
       hiddenSize: 32,
       layerCount: 1,
@@ -162,6 +174,9 @@ struct PredictorBench: AsyncParsableCommand {
       dropout: 0,
       seed: 1
     )
+    lstm.precision = self.lstmPrecision
+    // Served as the predictor serves it: its weights converted once, at load.
+    let lstmInference = LSTM.Inference(lstm)
     var parameters = XGBoostModel.Parameters()
     parameters.rounds = self.trees
     parameters.maxDepth = 6
@@ -208,16 +223,18 @@ struct PredictorBench: AsyncParsableCommand {
         batch: { sink += mlp.probabilities(scaled(batchRows), count: self.batch)[0] }
       ),
       Subject(
-        name: "lstm 24x\(width), hidden 32, 3 heads",
+        name: "lstm 24x\(width) h32 3 heads \(self.lstmPrecision.rawValue)",
         onnx: try ONNXExport.lstm(lstm, transform: transform),
         input: ONNXExport.sequencesInput,
         rowShape: [24, width],
         rows: windows,
         single: {
           index += 1
-          sink += lstm.probabilities(scaled(windows[index % windows.count]), count: 1)[0]
+          sink += lstmInference.probabilities(scaled(windows[index % windows.count]), count: 1)[0]
         },
-        batch: { sink += lstm.probabilities(scaled(batchWindows), count: self.batch)[0] }
+        batch: {
+          sink += lstmInference.probabilities(scaled(batchWindows), count: self.batch)[0]
+        }
       ),
       Subject(
         name: "xgboost \(self.trees) trees depth 6",

@@ -162,4 +162,70 @@ struct LSTMTests {
     #expect(again == model)
     #expect(try JSONDecoder().decode(LSTM.self, from: JSONEncoder().encode(model)) == model)
   }
+
+  @Test(
+    "A model answers in the arithmetic it trained in: the precision is kept, saved and read back; files without it read as float64"
+  )
+  func precision() throws {
+    let L = 6
+    let (x, y) = Self.windows(300, length: L, seed: 4)
+    var settings = LSTM.Training()
+    settings.maxEpochs = 2
+    settings.batchSize = 64
+    settings.seed = 5
+    for precision in NeuralTraining.Precision.allCases {
+      settings.precision = precision
+      let model = try LSTM.train(
+        sequences: x,
+        count: 300,
+        sequenceLength: L,
+        featureCount: 1,
+        labels: y,
+        heads: 2,
+        hiddenSize: 12,
+        layerCount: 2,
+        dropout: 0.0,
+        training: settings
+      )
+      #expect(model.precision == precision)
+      let decoded = try JSONDecoder().decode(LSTM.self, from: JSONEncoder().encode(model))
+      #expect(decoded == model)
+      // Prepared once (as the predictor does) or per call (as the trainer does): one answer.
+      #expect(
+        LSTM.Inference(model).probabilities(x, count: 300) == model.probabilities(x, count: 300)
+      )
+    }
+
+    // The same weights in either arithmetic agree to single precision.
+    var model = try LSTM.train(
+      sequences: x,
+      count: 300,
+      sequenceLength: L,
+      featureCount: 1,
+      labels: y,
+      heads: 2,
+      hiddenSize: 12,
+      layerCount: 2,
+      dropout: 0.0,
+      training: settings
+    )
+    model.precision = .float64
+    let wide = model.probabilities(x, count: 300)
+    model.precision = .float32
+    let narrow = model.probabilities(x, count: 300)
+    #expect(wide != narrow)
+    let worst = zip(wide, narrow).map { abs($0 - $1) }.max() ?? .infinity
+    #expect(worst < 1e-5, "float32 vs float64: \(worst)")
+
+    // A file from before the precision was recorded: float64, as it was served.
+    var object =
+      try JSONSerialization.jsonObject(with: JSONEncoder().encode(model)) as! [String: Any]
+    #expect(object.removeValue(forKey: "precision") != nil)
+    let old = try JSONDecoder().decode(
+      LSTM.self,
+      from: JSONSerialization.data(withJSONObject: object)
+    )
+    #expect(old.precision == .float64)
+    #expect(old.probabilities(x, count: 300) == wide)
+  }
 }

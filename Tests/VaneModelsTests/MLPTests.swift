@@ -27,6 +27,56 @@ struct MLPTests {
   }
 
   @Test(
+    "Inference folds bias and batch norm into one affine map: equal to the layer-by-layer formula",
+    arguments: [MLP.Activation.relu, .gelu, .tanh]
+  )
+  func foldedInference(activation: MLP.Activation) {
+    let d = 7, n = 33
+    var model = MLP(
+      inputCount: d,
+      classCount: 3,
+      units: [16, 9],
+      activation: activation,
+      dropout: 0,
+      seed: 11
+    )
+    var rng = SplitMix64(seed: 12)
+    for l in model.hidden.indices {
+      let units = model.hidden[l].biases.count
+      model.hidden[l].biases = (0 ..< units).map { _ in rng.normal() }
+      model.hidden[l].gamma = (0 ..< units).map { _ in 1 + 0.5 * rng.normal() }
+      model.hidden[l].beta = (0 ..< units).map { _ in rng.normal() }
+      model.hidden[l].runningMean = (0 ..< units).map { _ in rng.normal() }
+      model.hidden[l].runningVariance = (0 ..< units).map { _ in 0.1 + abs(rng.normal()) }
+    }
+    let (x, _) = Self.data(n, features: d, classes: 3, seed: 13)
+    // The textbook forward pass, one row and one unit at a time.
+    var expected: [Double] = []
+    for r in 0 ..< n {
+      var input = Array(x[(r * d) ..< ((r + 1) * d)])
+      for layer in model.hidden {
+        let units = layer.biases.count
+        input = (0 ..< units).map { j in
+          var z = layer.biases[j]
+          for i in input.indices { z += input[i] * layer.weights[i * units + j] }
+          let normal =
+            (z - layer.runningMean[j]) / (layer.runningVariance[j] + MLP.epsilon).squareRoot()
+          return MLP.activate(layer.gamma[j] * normal + layer.beta[j], activation)
+        }
+      }
+      expected += (0 ..< 3).map { k in
+        var z = model.outputBiases[k]
+        for i in input.indices { z += input[i] * model.outputWeights[i * 3 + k] }
+        return z
+      }
+    }
+    let logits = model.logits(x, count: n)
+    for (got, want) in zip(logits, expected) {
+      #expect(abs(got - want) <= 1e-12 * max(1, abs(want)), "\(got) vs \(want)")
+    }
+  }
+
+  @Test(
     "Every parameter's gradient (dense, batch norm, activation, dropout, output, focal loss) equals central differences",
     arguments: [(MLP.Activation.relu, 2), (.gelu, 3), (.tanh, 2)]
   )

@@ -253,4 +253,40 @@ struct TreeEnsembleTests {
     let m = Double(Float(base) + Float(-0.25 + 0.0625))
     #expect(abs(p[1] - 1 / (1 + Foundation.exp(-m))) < 1e-12 && abs(p[0] + p[1] - 1) < 1e-15)
   }
+
+  @Test(
+    "Batches of any size equal the rows one by one, bit for bit (margins and probabilities), with NaN and on-threshold values",
+    arguments: [1, 7, 8, 9, 63, 64, 65, 200]
+  )
+  func batchSizes(rows: Int) throws {
+    let golden = try Golden.load()
+    for name in ["binary", "three_class"] {
+      let fixture = try #require(golden.cases.first { $0.name == name })
+      let ensemble = try TreeEnsemble.xgboost(
+        Data(fixture.model_json.utf8),
+        classCount: fixture.classes,
+        featureCount: fixture.features,
+        rounds: 0
+      )
+      // The fixture's rows (NaN, values on thresholds) cycled, and perturbed copies.
+      var random = SeededRandom(seed: UInt64(rows))
+      let batch = (0 ..< rows).flatMap { r -> [Double] in
+        let row = fixture.rows[r % fixture.rows.count].map { $0 ?? .nan }
+        return r < fixture.rows.count ? row : row.map { $0 + (random.uniform() - 0.5) * 0.1 }
+      }
+      let single = (0 ..< rows).map { r in
+        Array(batch[(r * fixture.features) ..< ((r + 1) * fixture.features)])
+      }
+      #expect(
+        ensemble.margins(batch: batch, rows: rows)
+          == single.flatMap { row in row.withUnsafeBufferPointer { ensemble.margins($0) } },
+        "\(name)"
+      )
+      #expect(
+        ensemble.probabilities(batch: batch, rows: rows)
+          == single.flatMap { row in row.withUnsafeBufferPointer { ensemble.probabilities($0) } },
+        "\(name)"
+      )
+    }
+  }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VaneCore
 import VaneMath
 
 /// The single-precision gate activations against libm's double-precision functions rounded to
@@ -112,5 +113,109 @@ struct VectorActivationTests {
     #expect(sigmoid.ulps <= 2 && sigmoid.absolute <= 4.5e-16, "\(sigmoid)")
     let tanh = Self.wideErrors({ Logistic.tanh($0, into: $1, count: $2) }) { Foundation.tanh($0) }
     #expect(tanh.ulps <= 3 && tanh.absolute <= 6.7e-16, "\(tanh)")
+  }
+
+  /// The cell step a row function at a time: the arithmetic the fused step must reproduce.
+  static func rowwiseCell<T: BinaryFloatingPoint>(
+    gates: [T],
+    bias: [T],
+    previous: [T],
+    sigmoid: (UnsafePointer<T>, UnsafeMutablePointer<T>, Int) -> Void,
+    tanh: (UnsafePointer<T>, UnsafeMutablePointer<T>, Int) -> Void
+  ) -> (gates: [T], cell: [T], tanh: [T], output: [T]) {
+    let H = previous.count
+    var row = zip(gates, bias).map { $0 + $1 }
+    var cell = [T](repeating: 0, count: H), cellTanh = cell, output = cell
+    row.withUnsafeMutableBufferPointer { r in
+      let a = r.baseAddress!
+      sigmoid(a, a, 2 * H)
+      tanh(a + 2 * H, a + 2 * H, H)
+      sigmoid(a + 3 * H, a + 3 * H, H)
+    }
+    for j in 0 ..< H { cell[j] = row[H + j] * previous[j] + row[j] * row[2 * H + j] }
+    cell.withUnsafeBufferPointer { c in
+      cellTanh.withUnsafeMutableBufferPointer { tanh(c.baseAddress!, $0.baseAddress!, H) }
+    }
+    for j in 0 ..< H { output[j] = row[3 * H + j] * cellTanh[j] }
+    return (row, cell, cellTanh, output)
+  }
+
+  @Test(
+    "The fused LSTM cell step equals the row functions' step bit for bit, in both precisions, with tails",
+    arguments: [1, 3, 4, 8, 13, 32]
+  )
+  func fusedCell(hidden H: Int) {
+    var random = SeededRandom(seed: UInt64(H))
+    let gates = (0 ..< (4 * H)).map { _ in (random.uniform() - 0.5) * 12 }
+    let bias = (0 ..< (4 * H)).map { _ in random.uniform() - 0.5 }
+    let previous = (0 ..< H).map { _ in (random.uniform() - 0.5) * 4 }
+
+    func fused<T: BinaryFloatingPoint>(
+      _ gates: [T],
+      _ bias: [T],
+      _ previous: [T],
+      _ step: (
+        UnsafeMutablePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>,
+        UnsafeMutablePointer<T>
+      ) -> Void
+    ) -> (gates: [T], cell: [T], output: [T]) {
+      var row = gates
+      // The cell updated in place and tanh(c) written over the output, as the LSTM does.
+      var cell = previous, output = [T](repeating: 0, count: H)
+      row.withUnsafeMutableBufferPointer { r in
+        bias.withUnsafeBufferPointer { b in
+          cell.withUnsafeMutableBufferPointer { c in
+            output.withUnsafeMutableBufferPointer { o in
+              step(r.baseAddress!, b.baseAddress!, c.baseAddress!, o.baseAddress!)
+            }
+          }
+        }
+      }
+      return (row, cell, output)
+    }
+
+    let floats = fused(gates.map(Float.init), bias.map(Float.init), previous.map(Float.init)) {
+      Logistic.lstmCell(
+        gates: $0,
+        bias: $1,
+        hidden: H,
+        previousCell: $2,
+        cell: $2,
+        cellTanh: $3,
+        output: $3
+      )
+    }
+    let floatReference = Self.rowwiseCell(
+      gates: gates.map(Float.init),
+      bias: bias.map(Float.init),
+      previous: previous.map(Float.init),
+      sigmoid: { Logistic.sigmoid($0, into: $1, count: $2) },
+      tanh: { Logistic.tanh($0, into: $1, count: $2) }
+    )
+    #expect(floats.gates == floatReference.gates)
+    #expect(floats.cell == floatReference.cell)
+    #expect(floats.output == floatReference.output)
+
+    let doubles = fused(gates, bias, previous) {
+      Logistic.lstmCell(
+        gates: $0,
+        bias: $1,
+        hidden: H,
+        previousCell: $2,
+        cell: $2,
+        cellTanh: $3,
+        output: $3
+      )
+    }
+    let doubleReference = Self.rowwiseCell(
+      gates: gates,
+      bias: bias,
+      previous: previous,
+      sigmoid: { Logistic.sigmoid($0, into: $1, count: $2) },
+      tanh: { Logistic.tanh($0, into: $1, count: $2) }
+    )
+    #expect(doubles.gates == doubleReference.gates)
+    #expect(doubles.cell == doubleReference.cell)
+    #expect(doubles.output == doubleReference.output)
   }
 }
