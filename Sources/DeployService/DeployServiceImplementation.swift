@@ -213,11 +213,8 @@ public struct DeployServiceImplementation: Vane_V1_DeployService.SimpleServicePr
   /// Whether the feature service serves a feature set with this hash.
   func featureSetServed(_ hash: String) async throws -> Bool {
     guard let features = self.features else { return true }
-    let sets = try await features.call { grpc in
-      try await Vane_V1_FeatureService.Client(wrapping: grpc).listFeatureSets(
-        .init(),
-        options: UpstreamClient.options(deadline: .seconds(10))
-      )
+    let sets = try await features.call(deadline: .seconds(10)) { grpc in
+      try await Vane_V1_FeatureService.Client(wrapping: grpc).listFeatureSets(.init())
     }
     return sets.featureSets.contains { $0.sha256 == hash }
   }

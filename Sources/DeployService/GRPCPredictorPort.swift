@@ -15,19 +15,19 @@ struct GRPCPredictorPort: PredictorPort {
   /// Sent on LoadModel, SetTrafficSplit and UnloadModel.
   let adminMetadata: Metadata
 
-  private var options: CallOptions { UpstreamClient.options(deadline: self.deadline) }
-
   private func predictor<R: Sendable>(
+    deadline: Duration? = nil,
     _ body: (Vane_V1_PredictorService.Client<ShimClientTransport>) async throws -> R
   ) async throws -> R {
-    try await self.client.call { grpc in
+    try await self.client.call(deadline: deadline ?? self.deadline) { grpc in
       try await body(Vane_V1_PredictorService.Client(wrapping: grpc))
     }
   }
 
   func load(path: String, modelID: String, version: String) async throws {
     do {
-      _ = try await self.predictor { client in
+      // A load waits for the bundle to be read and warmed.
+      _ = try await self.predictor(deadline: max(self.deadline, .seconds(120))) { client in
         try await client.loadModel(
           .with {
             $0.bundlePath = path
@@ -35,8 +35,7 @@ struct GRPCPredictorPort: PredictorPort {
             $0.version = version
             $0.wait = true
           },
-          metadata: self.adminMetadata,
-          options: UpstreamClient.options(deadline: max(self.deadline, .seconds(120)))
+          metadata: self.adminMetadata
         )
       }
     } catch let error as VaneError where error.code == .alreadyExists {
@@ -48,7 +47,7 @@ struct GRPCPredictorPort: PredictorPort {
 
   func versions(modelID: String) async throws -> [PredictorVersion] {
     let response = try await self.predictor { client in
-      try await client.listModels(.with { $0.modelID = modelID }, options: self.options)
+      try await client.listModels(.with { $0.modelID = modelID })
     }
     return response.versions.map { version in
       func ms(_ duration: Google_Protobuf_Duration) -> Double? {
@@ -80,8 +79,7 @@ struct GRPCPredictorPort: PredictorPort {
           $0.shadowVersions = split.shadows
           $0.shadowSamplePercent = split.shadowPercent
         },
-        metadata: self.adminMetadata,
-        options: self.options
+        metadata: self.adminMetadata
       )
     }
   }
@@ -90,8 +88,7 @@ struct GRPCPredictorPort: PredictorPort {
     _ = try await self.predictor { client in
       try await client.settle(
         Vane_V1_SettleRequest(),
-        metadata: self.adminMetadata,
-        options: self.options
+        metadata: self.adminMetadata
       )
     }
   }
@@ -109,8 +106,7 @@ struct GRPCPredictorPort: PredictorPort {
             // rollback leaves the model without one.
             $0.force = true
           },
-          metadata: self.adminMetadata,
-          options: self.options
+          metadata: self.adminMetadata
         )
       }
     } catch let error as VaneError where error.code == .notFound {
@@ -140,8 +136,7 @@ struct GRPCPredictorPort: PredictorPort {
             case .data: $0.sinceBar = Google_Protobuf_Timestamp(date: since)
             }
             if let compareWith { $0.compareWith = compareWith }
-          },
-          options: self.options
+          }
         )
       }
     } catch let error as VaneError

@@ -24,6 +24,8 @@ final class ShimClientCall: Sendable {
   private let channel: ShimChannel
   let method: String
   private let waitForReady: Bool
+  /// ``ShimCallDeadline``'s timeout where the caller set one, in nanoseconds.
+  private let timeout: Int64?
   private let state: Mutex<State>
   /// Whether the request is one message (sent with the metadata and half-close as one batch).
   private let singleRequest: Bool
@@ -37,12 +39,14 @@ final class ShimClientCall: Sendable {
     channel: ShimChannel,
     method: String,
     waitForReady: Bool,
+    timeout: Duration? = nil,
     readAhead: Int,
     singleRequest: Bool
   ) {
     self.channel = channel
     self.method = method
     self.waitForReady = waitForReady
+    self.timeout = timeout.map(GRPCTimeout.nanoseconds)
     self.singleRequest = singleRequest
     self.singleResponse = readAhead > 1
     self.state = Mutex(State(read: ReadAhead(limit: readAhead)))
@@ -64,7 +68,7 @@ final class ShimClientCall: Sendable {
     )
     metadata.removeAllValues(forKey: "grpc-timeout")
     var options = vane_shim_call_options(
-      timeout_nanoseconds: timeout ?? -1,
+      timeout_nanoseconds: timeout ?? self.timeout ?? -1,
       wait_for_ready: self.waitForReady ? 1 : 0,
       single_request: self.singleRequest ? 1 : 0
     )

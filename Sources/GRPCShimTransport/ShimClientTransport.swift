@@ -131,6 +131,7 @@ public final class ShimClientTransport: ClientTransport, Sendable {
       channel: self.channel,
       method: "/" + descriptor.fullyQualifiedMethod,
       waitForReady: options.waitForReady ?? self.config.waitForReady,
+      timeout: ShimCallDeadline.timeout,
       readAhead: descriptor.type.map { $0.isResponseStreaming ? 1 : 2 } ?? 1,
       singleRequest: descriptor.type.map { !$0.isRequestStreaming } ?? false
     )

@@ -43,11 +43,8 @@ struct FeatureServiceOutcomes: OutcomeSource {
       $0.keepIncompleteRows = true
       $0.rowsPerChunk = 4096
     }
-    return try await self.client.call { grpc in
-      try await Vane_V1_FeatureService.Client(wrapping: grpc).buildDataset(
-        request,
-        options: UpstreamClient.options(deadline: self.deadline)
-      ) { response in
+    return try await self.client.call(deadline: self.deadline) { grpc in
+      try await Vane_V1_FeatureService.Client(wrapping: grpc).buildDataset(request) { response in
         var outcomes: [Int64: Int] = [:]
         for try await chunk in response.messages {
           guard case .rows(let rows)? = chunk.chunk else { continue }

@@ -160,11 +160,8 @@ extension PredictorServiceImplementation {
             )
           }
         }
-        return try await features.call { client in
-          try await Vane_V1_FeatureService.Client(wrapping: client).getFeatures(
-            get,
-            options: UpstreamClient.options(deadline: self.config.featureDeadline)
-          )
+        return try await features.call(deadline: self.config.featureDeadline) { client in
+          try await Vane_V1_FeatureService.Client(wrapping: client).getFeatures(get)
         }
       }
       for (set, needs) in sets.sorted(by: { $0.key < $1.key }) {

@@ -83,6 +83,7 @@ struct Upstreams: Sendable {
   /// the same connection, which reconnects meanwhile.
   func call<R: Sendable>(
     _ upstream: UpstreamClient,
+    deadline: Duration,
     cancellation: CancellationFlag?,
     _ body: @Sendable (GRPCClient<ShimClientTransport>) async throws -> R
   ) async throws -> R {
@@ -90,7 +91,7 @@ struct Upstreams: Sendable {
     var delay = Duration.milliseconds(500)
     for attempt in 1 ... max(self.config.attempts, 1) {
       do {
-        return try await body(upstream.client)
+        return try await ShimCallDeadline.withTimeout(deadline) { try await body(upstream.client) }
       } catch let error as RPCError
         where Self.transient.contains(error.code) && attempt < self.config.attempts
       {
@@ -109,21 +110,18 @@ struct Upstreams: Sendable {
     )
   }
 
-  func options(_ deadline: Duration) -> CallOptions { UpstreamClient.options(deadline: deadline) }
-
   /// The spec's dataset: the feature set's column definitions (DescribeFeatureSet), then the
   /// BuildDataset stream, assembled into training rows.
   func dataset(_ spec: ResolvedSpec, cancellation: CancellationFlag?) async throws -> LoadedDataset
   {
-    let options = self.options(self.config.callDeadline),
-      streamOptions = self.options(self.config.datasetDeadline)
     let spec = spec.spec
-    return try await self.call(self.feature, cancellation: cancellation) { grpc in
+    return try await self.call(
+      self.feature,
+      deadline: self.config.callDeadline,
+      cancellation: cancellation
+    ) { grpc in
       let client = Vane_V1_FeatureService.Client(wrapping: grpc)
-      let set = try await client.describeFeatureSet(
-        .with { $0.featureSetID = spec.featureSetID },
-        options: options
-      )
+      let set = try await client.describeFeatureSet(.with { $0.featureSetID = spec.featureSetID })
       let request = Vane_V1_BuildDatasetRequest.with {
         $0.symbols = spec.symbols
         $0.interval = spec.interval
@@ -132,15 +130,17 @@ struct Upstreams: Sendable {
         if spec.hasDataRange { $0.range = spec.dataRange }
         $0.missingValues = spec.missing
       }
-      return try await client.buildDataset(request, options: streamOptions) { response in
-        var assembler = DatasetAssembler(featureSet: set)
-        for try await chunk in response.messages {
-          if cancellation?.isCancelled == true {
-            throw VaneError(.cancelled, "cancelled while loading the dataset")
+      return try await ShimCallDeadline.withTimeout(self.config.datasetDeadline) {
+        try await client.buildDataset(request) { response in
+          var assembler = DatasetAssembler(featureSet: set)
+          for try await chunk in response.messages {
+            if cancellation?.isCancelled == true {
+              throw VaneError(.cancelled, "cancelled while loading the dataset")
+            }
+            try assembler.add(chunk)
           }
-          try assembler.add(chunk)
+          return try assembler.finish()
         }
-        return try assembler.finish()
       }
     }
   }
@@ -152,11 +152,10 @@ struct Upstreams: Sendable {
   func precheck(_ spec: Vane_V1_TrainingSpec) async throws {
     let set: Vane_V1_FeatureSet
     do {
-      set = try await Vane_V1_FeatureService.Client(wrapping: self.feature.client)
-        .describeFeatureSet(
-          .with { $0.featureSetID = spec.featureSetID },
-          options: self.options(.seconds(5))
-        )
+      set = try await ShimCallDeadline.withTimeout(.seconds(5)) {
+        try await Vane_V1_FeatureService.Client(wrapping: self.feature.client)
+          .describeFeatureSet(.with { $0.featureSetID = spec.featureSetID })
+      }
     } catch let error as RPCError where error.code == .notFound || error.code == .invalidArgument {
       throw VaneError(
         VaneError.code(upstream: error.code),
@@ -181,15 +180,17 @@ struct Upstreams: Sendable {
     bless: Bool,
     cancellation: CancellationFlag?
   ) async throws -> Vane_V1_VerdictSummary {
-    let options = self.options(self.config.callDeadline)
-    return try await self.call(self.gatekeeper, cancellation: cancellation) { grpc in
+    return try await self.call(
+      self.gatekeeper,
+      deadline: self.config.callDeadline,
+      cancellation: cancellation
+    ) { grpc in
       let client = Vane_V1_GatekeeperService.Client(wrapping: grpc)
       let report = try await client.evaluate(
         .with {
           $0.bundle = .with { $0.path = bundlePath }
           $0.policyName = policy
-        },
-        options: options
+        }
       )
       var summary = Vane_V1_VerdictSummary.with {
         $0.reportID = report.id
@@ -211,8 +212,7 @@ struct Upstreams: Sendable {
             $0.bundlePath = bundlePath
             $0.reportID = report.id
           },
-          metadata: metadata,
-          options: options
+          metadata: metadata
         )
         summary.blessed = true
         summary.manifestSha256 = verdict.manifestSha256

@@ -46,20 +46,15 @@ public final class UpstreamClient: Service, Sendable {
     }
   }
 
-  /// Call options with a deadline.
-  public static func options(deadline: Duration) -> CallOptions {
-    var options = CallOptions.defaults
-    options.timeout = deadline
-    return options
-  }
-
-  /// Runs one call; an `RPCError` from the upstream becomes a `VaneError` naming it (an
+  /// Runs the calls `body` makes, each with `deadline` from its start (kept by grpc++, see
+  /// ``ShimCallDeadline``); an `RPCError` from the upstream becomes a `VaneError` naming it (an
   /// unreachable or late upstream is UNAVAILABLE).
   public func call<R: Sendable>(
+    deadline: Duration,
     _ body: (GRPCClient<ShimClientTransport>) async throws -> R
   ) async throws -> R {
     do {
-      return try await body(self.client)
+      return try await ShimCallDeadline.withTimeout(deadline) { try await body(self.client) }
     } catch let error as RPCError {
       throw VaneError(upstream: error, "\(self.name) at \(self.address)")
     }

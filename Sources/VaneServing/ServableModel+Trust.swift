@@ -49,21 +49,9 @@ extension ServableModel {
       if reference.sampleRows > 0, reference.meanPairwiseDistance > 0 {
         // As the models read it: a missing value is the scaled mean, 0.
         let row = (0 ..< width).map { scaled[r * width + $0].isFinite ? scaled[r * width + $0] : 0 }
-        var nearest = Double.infinity
-        row.withUnsafeBufferPointer { x in
-          reference.sample.withUnsafeBufferPointer { sample in
-            for s in 0 ..< reference.sampleRows {
-              var sum = 0.0
-              let base = s * width
-              for c in 0 ..< width {
-                let d = x[c] - sample[base + c]
-                sum += d * d
-              }
-              nearest = min(nearest, sum)
-            }
-          }
+        let nearest = row.withUnsafeBufferPointer {
+          reference.nearestSampleDistance($0.baseAddress!)
         }
-        nearest = nearest.squareRoot()
         let index = nearest / reference.meanPairwiseDistance
         report.dissimilarity = index
         if let threshold = self.policy.dissimilarityThreshold {

@@ -103,6 +103,71 @@ struct TransportTests {
   }
 
   @Test(
+    "ShimCallDeadline: grpc++ keeps the deadline; a late call ends with DEADLINE_EXCEEDED, the handler cancelled; a timeout in the options wins"
+  )
+  func taskDeadline() async throws {
+    let observations = Observations()
+    let (late, patient, quick) = try await withServer(
+      .shim,
+      services: [EchoService(observations: observations)]
+    ) { client, _ in
+      let clock = ContinuousClock()
+      let start = clock.now
+      let late = await ShimCallDeadline.withTimeout(.milliseconds(300)) {
+        await statusCode {
+          _ = try await client.unary(
+            request: ClientRequest(message: ""),
+            descriptor: EchoService.waitForCancel,
+            serializer: UTF8Serializer(),
+            deserializer: UTF8Deserializer(),
+            options: .defaults
+          ) { try $0.message }
+        }
+      }
+      let waited = start.duration(to: clock.now)
+      // A timeout in the call's options is the call's own: it outlasts the task's.
+      var options = CallOptions.defaults
+      options.timeout = .seconds(2)
+      let patientStart = clock.now
+      let patient = await ShimCallDeadline.withTimeout(.milliseconds(100)) {
+        await statusCode {
+          _ = try await client.unary(
+            request: ClientRequest(message: ""),
+            descriptor: EchoService.waitForCancel,
+            serializer: UTF8Serializer(),
+            deserializer: UTF8Deserializer(),
+            options: options
+          ) { try $0.message }
+        }
+      }
+      let patientWaited = patientStart.duration(to: clock.now)
+      // A call inside the deadline answers normally, and child tasks inherit the deadline.
+      let quick = try await ShimCallDeadline.withTimeout(.seconds(30)) {
+        try await withThrowingTaskGroup(of: String.self) { group in
+          group.addTask {
+            try await client.unary(
+              request: ClientRequest(message: "fast"),
+              descriptor: EchoService.get,
+              serializer: UTF8Serializer(),
+              deserializer: UTF8Deserializer(),
+              options: .defaults
+            ) { try $0.message }
+          }
+          return try await group.next()!
+        }
+      }
+      return ((late, waited), (patient, patientWaited), quick)
+    }
+    #expect(late.0 == .deadlineExceeded)
+    #expect(late.1 >= .milliseconds(290) && late.1 < .seconds(30), "\(late.1)")
+    #expect(patient.0 == .deadlineExceeded)
+    #expect(patient.1 >= .milliseconds(1_900), "\(patient.1)")
+    #expect(quick == "fast")
+    let counts = observations.counts
+    #expect(counts.cancelled == counts.started)
+  }
+
+  @Test(
     "A server error's status, message and trailing metadata reach the client",
     arguments: TransportKind.allCases
   )

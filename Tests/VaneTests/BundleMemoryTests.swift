@@ -95,13 +95,22 @@ struct BundleMemoryTests {
     let idle = try await Self.inspect(small)
     #expect(idle.status == 0, "\(idle.stderr)")
 
-    let refused = try await Self.inspect(bomb)
-    #expect(refused.status == 2 && refused.stderr.contains("1073741824 bytes"), "\(refused.stderr)")
-    let bombCost = refused.peakResidentBytes - idle.peakResidentBytes
     // Refused at its header, the 1 GiB member costs nothing; the bound leaves room for what a
     // loaded machine adds to one run and not the other (threads started, their malloc arenas:
-    // 27 MiB was seen once in a full suite).
-    #expect(bombCost < 64 * Self.mebibyte, "the bomb cost \(bombCost >> 20) MiB above an idle run")
+    // 27 and 71 MiB were each seen once in a full suite). That noise only ever adds, so the
+    // cheapest of up to three runs is kept: a reader that inflated the member would cost
+    // hundreds of MiB every time.
+    let bound = 64 * Self.mebibyte
+    var bombCost = Int.max
+    for _ in 0 ..< 3 where bombCost >= bound {
+      let refused = try await Self.inspect(bomb)
+      #expect(
+        refused.status == 2 && refused.stderr.contains("1073741824 bytes"),
+        "\(refused.stderr)"
+      )
+      bombCost = min(bombCost, refused.peakResidentBytes - idle.peakResidentBytes)
+    }
+    #expect(bombCost < bound, "the bomb cost \(bombCost >> 20) MiB above an idle run")
 
     let opened = try await Self.inspect(large)
     #expect(opened.status == 0, "\(opened.stderr)")
