@@ -37,6 +37,12 @@ enum Broadcast {
     return stridedOffsets(shape: output, steps: steps)
   }
 
+  /// Whether `input`, its leading 1s dropped, is the trailing axes of `output`.
+  static func isTrailing(_ input: [Int], of output: [Int]) -> Bool {
+    let core = input.drop { $0 == 1 }
+    return core.count <= output.count && Array(core) == Array(output.suffix(core.count))
+  }
+
   /// `f` over `a` and `b` broadcast together.
   static func map<A, B, R>(
     _ a: [A],
@@ -54,6 +60,24 @@ enum Broadcast {
     if a.count == 1, shapeB == shape {
       let x = a[0]
       return (try b.map { try f(x, $0) }, shape)
+    }
+    // One operand a block of trailing axes repeated over the other's leading ones (a bias row
+    // added to a matrix, the common case): by rows, without an index per element.
+    if shapeA == shape, b.count > 0, Self.isTrailing(shapeB, of: shape) {
+      var out: [R] = []
+      out.reserveCapacity(a.count)
+      for start in stride(from: 0, to: a.count, by: b.count) {
+        for j in 0 ..< b.count { out.append(try f(a[start + j], b[j])) }
+      }
+      return (out, shape)
+    }
+    if shapeB == shape, a.count > 0, Self.isTrailing(shapeA, of: shape) {
+      var out: [R] = []
+      out.reserveCapacity(b.count)
+      for start in stride(from: 0, to: b.count, by: a.count) {
+        for j in 0 ..< a.count { out.append(try f(a[j], b[start + j])) }
+      }
+      return (out, shape)
     }
     let ia = Self.indices(of: shapeA, in: shape), ib = Self.indices(of: shapeB, in: shape)
     let count = shape.reduce(1, *)

@@ -16,22 +16,14 @@ private func unaryFloat(
   )
 }
 
-/// An elementwise function over both float types.
+/// An elementwise function over both float types, applied to a whole tensor's values at once.
 struct FloatFunction: Sendable {
-  let float: @Sendable (Float) -> Float
-  let double: @Sendable (Double) -> Double
-
-  init(
-    _ float: @escaping @Sendable (Float) -> Float,
-    _ double: @escaping @Sendable (Double) -> Double
-  ) {
-    self.float = float
-    self.double = double
-  }
+  let floats: @Sendable ([Float]) -> [Float]
+  let doubles: @Sendable ([Double]) -> [Double]
 
   /// One generic definition for both types.
   static func generic(_ body: GenericUnary) -> FloatFunction {
-    FloatFunction({ body.apply($0) }, { body.apply($0) })
+    FloatFunction(floats: { body.apply(all: $0) }, doubles: { body.apply(all: $0) })
   }
 }
 
@@ -50,6 +42,31 @@ struct GenericUnary: Sendable {
     case hardSigmoid(Double, Double)
     case hardSwish
     case gelu(tanh: Bool)
+  }
+
+  /// The function over every value: the kind chosen once, not per element, so that the
+  /// common cheap ones (ReLU, negation, absolute value) are loops the compiler vectorises.
+  func apply<T: ONNXFloat>(all values: [T]) -> [T] {
+    switch self.kind {
+    // max(x, 0) is x > 0 ? x : (NaN stays NaN, else +0), as one compare and select.
+    case .relu: return Self.map(values) { Swift.max($0, 0) }
+    case .neg: return Self.map(values) { -$0 }
+    case .abs: return Self.map(values) { abs($0) }
+    case .reciprocal: return Self.map(values) { 1 / $0 }
+    case .sqrt: return Self.map(values) { $0.squareRoot() }
+    default: return Self.map(values) { self.apply($0) }
+    }
+  }
+
+  /// `f` over `values` into a fresh buffer, a plain indexed loop.
+  @inline(__always)
+  private static func map<T>(_ values: [T], _ f: (T) -> T) -> [T] {
+    [T](unsafeUninitializedCapacity: values.count) { out, initialized in
+      values.withUnsafeBufferPointer { v in
+        for i in 0 ..< v.count { out[i] = f(v[i]) }
+      }
+      initialized = values.count
+    }
   }
 
   func apply<T: ONNXFloat>(_ x: T) -> T {
@@ -102,8 +119,8 @@ struct GenericUnary: Sendable {
 extension ONNXFloat {
   static func applying(_ function: FloatFunction, to tensor: ONNXTensor) throws -> ONNXTensor {
     switch tensor.values {
-    case .float(let v): ONNXTensor(shape: tensor.shape, floats: v.map(function.float))
-    case .double(let v): ONNXTensor(shape: tensor.shape, doubles: v.map(function.double))
+    case .float(let v): ONNXTensor(shape: tensor.shape, floats: function.floats(v))
+    case .double(let v): ONNXTensor(shape: tensor.shape, doubles: function.doubles(v))
     default: throw ONNXRuntimeError.unsupported("\(tensor.elementType)")
     }
   }

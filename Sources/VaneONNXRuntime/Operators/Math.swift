@@ -106,13 +106,25 @@ func gemm(_ context: ONNXNodeContext) throws -> ONNXTensor {
       guard let values = T.values(of: c) else {
         throw ONNXRuntimeError.invalid("C is \(c.elementType), A is \(a.elementType)")
       }
-      guard
-        let indices = try Broadcast.shape([c.shape, [m, n]]) == [m, n]
-          ? Broadcast.indices(of: c.shape, in: [m, n]) ?? Array(0 ..< (m * n)) : nil
-      else {
+      guard try Broadcast.shape([c.shape, [m, n]]) == [m, n] else {
         throw ONNXRuntimeError.invalid("C of shape \(c.shape) does not broadcast to [\(m), \(n)]")
       }
-      for i in 0 ..< (m * n) { out[i] = values[indices[i]] }
+      if n > 0 && values.count == n && c.shape.last == n {
+        // A bias row ([n] or [1, n]), the common case: copied into each row, where an index
+        // per element would cost more than the copy.
+        out.withUnsafeMutableBufferPointer { out in
+          values.withUnsafeBufferPointer { row in
+            for i in 0 ..< m {
+              (out.baseAddress! + i * n).update(from: row.baseAddress!, count: n)
+            }
+          }
+        }
+      } else if values.count == m * n {
+        out = values
+      } else {
+        let indices = Broadcast.indices(of: c.shape, in: [m, n]) ?? Array(0 ..< (m * n))
+        for i in 0 ..< (m * n) { out[i] = values[indices[i]] }
+      }
     }
     if m > 0, n > 0, k > 0 {
       x.withUnsafeBufferPointer { px in
