@@ -213,6 +213,23 @@ extension Logistic {
 /// per gate. Lane by lane it is the same arithmetic as the row functions, so the results are
 /// equal bit for bit.
 extension Logistic {
+  /// Where each gate's `hidden` values sit in a row of four gates.
+  public enum LSTMGateOrder: Sendable {
+    /// Input, forget, cell, output (PyTorch's and Vane's).
+    case inputForgetCellOutput
+    /// Input, output, forget, cell (ONNX's LSTM operator).
+    case inputOutputForgetCell
+
+    /// The blocks of input, forget, cell and output.
+    @inline(__always)
+    var blocks: (input: Int, forget: Int, cell: Int, output: Int) {
+      switch self {
+      case .inputForgetCellOutput: (0, 1, 2, 3)
+      case .inputOutputForgetCell: (0, 2, 3, 1)
+      }
+    }
+  }
+
   @inline(__always)
   static func lstmCell<V: SIMD>(
     gates row: UnsafeMutablePointer<V.Scalar>,
@@ -222,9 +239,13 @@ extension Logistic {
     cell: UnsafeMutablePointer<V.Scalar>,
     cellTanh: UnsafeMutablePointer<V.Scalar>,
     output: UnsafeMutablePointer<V.Scalar>,
+    order: LSTMGateOrder,
     sigmoid: (V) -> V,
     tanh: (V) -> V
   ) where V.Scalar: BinaryFloatingPoint {
+    let blocks = order.blocks
+    let iAt = blocks.input * H, fAt = blocks.forget * H, gAt = blocks.cell * H
+    let oAt = blocks.output * H
     let lanes = V.scalarCount
     // A short last group reads zeros past the row's end and stores only its own lanes, as
     // the row functions' tails do.
@@ -244,15 +265,15 @@ extension Logistic {
     var j = 0
     while j < H {
       let count = min(lanes, H - j)
-      let i = sigmoid(load(row + j, count) + load(bias + j, count))
-      let f = sigmoid(load(row + H + j, count) + load(bias + H + j, count))
-      let g = tanh(load(row + 2 * H + j, count) + load(bias + 2 * H + j, count))
-      let o = sigmoid(load(row + 3 * H + j, count) + load(bias + 3 * H + j, count))
+      let i = sigmoid(load(row + iAt + j, count) + load(bias + iAt + j, count))
+      let f = sigmoid(load(row + fAt + j, count) + load(bias + fAt + j, count))
+      let g = tanh(load(row + gAt + j, count) + load(bias + gAt + j, count))
+      let o = sigmoid(load(row + oAt + j, count) + load(bias + oAt + j, count))
       // The activated gates stay in the row: training's backward pass reads them.
-      store(i, row + j, count)
-      store(f, row + H + j, count)
-      store(g, row + 2 * H + j, count)
-      store(o, row + 3 * H + j, count)
+      store(i, row + iAt + j, count)
+      store(f, row + fAt + j, count)
+      store(g, row + gAt + j, count)
+      store(o, row + oAt + j, count)
       let c = f * load(previousCell + j, count) + i * g
       store(c, cell + j, count)
       let t = tanh(c)
@@ -262,9 +283,9 @@ extension Logistic {
     }
   }
 
-  /// One sample's LSTM step: adds `bias` to the gates' pre-activations in `gates` (input,
-  /// forget, cell, output; `hidden` each) and activates them in place, then c = f·c₋₁ + i·g,
-  /// tanh(c) and h = o·tanh(c). `previousCell` may be `cell` and `cellTanh` may be `output`.
+  /// One sample's LSTM step: adds `bias` to the gates' pre-activations in `gates` (`hidden`
+  /// each, in `order`) and activates them in place, then c = f·c₋₁ + i·g, tanh(c) and
+  /// h = o·tanh(c). `previousCell` may be `cell` and `cellTanh` may be `output`.
   public static func lstmCell(
     gates: UnsafeMutablePointer<Float>,
     bias: UnsafePointer<Float>,
@@ -272,7 +293,8 @@ extension Logistic {
     previousCell: UnsafePointer<Float>,
     cell: UnsafeMutablePointer<Float>,
     cellTanh: UnsafeMutablePointer<Float>,
-    output: UnsafeMutablePointer<Float>
+    output: UnsafeMutablePointer<Float>,
+    order: LSTMGateOrder = .inputForgetCellOutput
   ) {
     lstmCell(
       gates: gates,
@@ -282,6 +304,7 @@ extension Logistic {
       cell: cell,
       cellTanh: cellTanh,
       output: output,
+      order: order,
       sigmoid: { (x: Lanes) in sigmoid(x) },
       tanh: { (x: Lanes) in tanh(x) }
     )
@@ -295,7 +318,8 @@ extension Logistic {
     previousCell: UnsafePointer<Double>,
     cell: UnsafeMutablePointer<Double>,
     cellTanh: UnsafeMutablePointer<Double>,
-    output: UnsafeMutablePointer<Double>
+    output: UnsafeMutablePointer<Double>,
+    order: LSTMGateOrder = .inputForgetCellOutput
   ) {
     lstmCell(
       gates: gates,
@@ -305,6 +329,7 @@ extension Logistic {
       cell: cell,
       cellTanh: cellTanh,
       output: output,
+      order: order,
       sigmoid: { (x: WideLanes) in sigmoid(x) },
       tanh: { (x: WideLanes) in tanh(x) }
     )

@@ -33,6 +33,15 @@ protocol ONNXFloat: BLASScalar {
   static func acosh(_ x: Self) -> Self
   static func atanh(_ x: Self) -> Self
   static func fmod(_ x: Self, _ y: Self) -> Self
+  /// ``Logistic``'s fused LSTM cell step over a row in ONNX's gate order (input, output,
+  /// forget, cell): `addend` added to the gates, which are activated in place.
+  static func lstmCell(
+    gates: UnsafeMutablePointer<Self>,
+    addend: UnsafePointer<Self>,
+    hidden: Int,
+    cell: UnsafeMutablePointer<Self>,
+    output: UnsafeMutablePointer<Self>
+  )
   /// Wraps values as a tensor of this type.
   static func tensor(_ values: [Self], shape: [Int]) -> ONNXTensor
   /// The values of a tensor of this type (nil for another type).
@@ -40,6 +49,24 @@ protocol ONNXFloat: BLASScalar {
 }
 
 extension Float: ONNXFloat {
+  static func lstmCell(
+    gates: UnsafeMutablePointer<Float>,
+    addend: UnsafePointer<Float>,
+    hidden: Int,
+    cell: UnsafeMutablePointer<Float>,
+    output: UnsafeMutablePointer<Float>
+  ) {
+    Logistic.lstmCell(
+      gates: gates,
+      bias: addend,
+      hidden: hidden,
+      previousCell: cell,
+      cell: cell,
+      cellTanh: output,
+      output: output,
+      order: .inputOutputForgetCell
+    )
+  }
   static func sigmoid(
     _ source: UnsafePointer<Float>,
     into target: UnsafeMutablePointer<Float>,
@@ -80,6 +107,24 @@ extension Float: ONNXFloat {
 }
 
 extension Double: ONNXFloat {
+  static func lstmCell(
+    gates: UnsafeMutablePointer<Double>,
+    addend: UnsafePointer<Double>,
+    hidden: Int,
+    cell: UnsafeMutablePointer<Double>,
+    output: UnsafeMutablePointer<Double>
+  ) {
+    Logistic.lstmCell(
+      gates: gates,
+      bias: addend,
+      hidden: hidden,
+      previousCell: cell,
+      cell: cell,
+      cellTanh: output,
+      output: output,
+      order: .inputOutputForgetCell
+    )
+  }
   static func sigmoid(
     _ source: UnsafePointer<Double>,
     into target: UnsafeMutablePointer<Double>,

@@ -425,8 +425,8 @@ extension RecurrentLayer {
 }
 
 /// The default LSTM over [steps, batch, input] (layout 0): both biases folded into X·Wᵀ once,
-/// one GEMV (GEMM for a batch) of H·Rᵀ per step, the cells in one loop without closures or
-/// allocations; the gates activated a row at a time, several lanes at once. Gate order in W, R, B: input,
+/// one GEMV (GEMM for a batch) of H·Rᵀ per step, each cell's step fused a group of lanes at a
+/// time (``Logistic``'s `lstmCell`: the same arithmetic as the gates activated row by row). Gate order in W, R, B: input,
 /// output, forget, cell. Returns Y [steps, directions, batch, hidden], Y_h and Y_c.
 private func plainLSTM<T: ONNXFloat>(
   x: [T],
@@ -484,8 +484,6 @@ private func plainLSTM<T: ONNXFloat>(
       initialC.map { Array($0[(d * B * H) ..< ((d + 1) * B * H)]) }
       ?? [T](repeating: 0, count: B * H)
     var hr = [T](repeating: 0, count: B * G * H)
-    // One row's gates, activated together (σ over input, output, forget; tanh over the cell).
-    var gates = [T](repeating: 0, count: G * H)
     for step in 0 ..< steps where B * H > 0 {
       hState.withUnsafeBufferPointer { ph in
         r.withUnsafeBufferPointer { pr in
@@ -523,32 +521,30 @@ private func plainLSTM<T: ONNXFloat>(
           }
         }
       }
-      xw.withUnsafeBufferPointer { xw in
+      xw.withUnsafeMutableBufferPointer { xw in
         hr.withUnsafeBufferPointer { hr in
           hState.withUnsafeMutableBufferPointer { hState in
             cState.withUnsafeMutableBufferPointer { cState in
               y.withUnsafeMutableBufferPointer { y in
-                gates.withUnsafeMutableBufferPointer { gateBuffer in
-                  let g = gateBuffer.baseAddress!
-                  for batchIndex in 0 ..< B {
-                    let length = lengths[batchIndex]
-                    let t = backward ? length - 1 - step : step
-                    guard t >= 0, t < length else { continue }
-                    let row = (t * B + batchIndex) * G * H, hrRow = batchIndex * G * H,
-                      state = batchIndex * H
-                    let out = ((t * directions + d) * B + batchIndex) * H
-                    for k in 0 ..< (G * H) { g[k] = xw[row + k] + hr[hrRow + k] }
-                    T.sigmoid(g, into: g, count: 3 * H)
-                    T.tanh(g + 3 * H, into: g + 3 * H, count: H)
-                    // Each unit reads only its own previous state, so the states update in place.
-                    let c = cState.baseAddress! + state, h = hState.baseAddress! + state
-                    for j in 0 ..< H { c[j] = g[2 * H + j] * c[j] + g[j] * g[3 * H + j] }
-                    T.tanh(c, into: h, count: H)
-                    for j in 0 ..< H {
-                      h[j] *= g[H + j]
-                      y[out + j] = h[j]
-                    }
-                  }
+                for batchIndex in 0 ..< B {
+                  let length = lengths[batchIndex]
+                  let t = backward ? length - 1 - step : step
+                  guard t >= 0, t < length else { continue }
+                  let row = (t * B + batchIndex) * G * H, hrRow = batchIndex * G * H,
+                    state = batchIndex * H
+                  let out = ((t * directions + d) * B + batchIndex) * H
+                  // This step's row of X·Wᵀ is read once: the gates are summed and activated
+                  // in it, fused with the cell (each unit reads only its own previous state, so
+                  // the states update in place).
+                  let h = hState.baseAddress! + state
+                  T.lstmCell(
+                    gates: xw.baseAddress! + row,
+                    addend: hr.baseAddress! + hrRow,
+                    hidden: H,
+                    cell: cState.baseAddress! + state,
+                    output: h
+                  )
+                  for j in 0 ..< H { y[out + j] = h[j] }
                 }
               }
             }
