@@ -8,8 +8,9 @@ let swiftSettings: [SwiftSetting] = [
 
 // x86-64-v3 (Haswell, Zen and later) for the numeric modules: the indicator kernels reproduce
 // TA-Lib's fused multiply-adds bit for bit, and an FMA instruction keeps them as fast as TA-Lib
-// instead of calling libm's fma; the math kernels' SIMD lanes (four doubles, eight floats) and
-// the scaler's loops fill one AVX2 register each rather than two SSE ones. Swift does not
+// instead of calling libm's fma; the math kernels' SIMD lanes (four doubles, eight floats), the
+// scaler's loops and the training reference's distances fill one AVX2 register each rather
+// than two SSE ones. Swift does not
 // contract a·b + c on its own, so results do not change, only their speed.
 #if arch(x86_64)
 let vectorSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma"])]
@@ -180,7 +181,8 @@ let package = Package(
     .target(
       name: "VaneBundle",
       dependencies: ["VaneCore"],
-      swiftSettings: swiftSettings
+      // The training reference's distances run on every served request.
+      swiftSettings: swiftSettings + vectorSettings
     ),
     .target(
       name: "VaneFeatures",

@@ -190,6 +190,46 @@ struct ONNXHostileInputTests {
     }
   }
 
+  @Test(
+    "A LinearClassifier given rows of no features is INVALID_ARGUMENT naming the node, not a crash"
+  )
+  func linearClassifierWithoutFeatures() throws {
+    var node = Self.node("LinearClassifier", ["x"], ["label", "scores"], name: "linear")
+    node.domain = "ai.onnx.ml"
+    node.attribute = [
+      .with {
+        $0.name = "coefficients"
+        $0.type = .floats
+        $0.floats = [1, 2, 3]
+      },
+      .with {
+        $0.name = "classlabels_ints"
+        $0.type = .ints
+        $0.ints = [0, 1, 2]
+      },
+    ]
+    var data = Self.model([node], outputs: ["label", "scores"], shape: [2, 0])
+    var proto = try Onnx_ModelProto(serializedBytes: data)
+    proto.opsetImport.append(
+      .with {
+        $0.domain = "ai.onnx.ml"
+        $0.version = 1
+      }
+    )
+    data = try proto.serializedData()
+    let model = try ONNXModel(data: data)
+    do {
+      _ = try model.run(["x": ONNXTensor(shape: [2, 0], floats: [])])
+      Issue.record("rows of no features ran")
+    } catch let error as VaneError {
+      #expect(
+        error.code == .invalidArgument && error.message.contains("'linear' (LinearClassifier)")
+          && error.message.contains("coefficients do not fit 0 features"),
+        "\(error)"
+      )
+    }
+  }
+
   /// Mutates the bytes of real models (flips, truncations, insertions, copies of other spans)
   /// and loads and runs each result: every outcome must be a model or a VaneError, never a
   /// crash. `VANE_ONNX_FUZZ_ITERATIONS` and `VANE_ONNX_FUZZ_SEED` run more and other inputs (the

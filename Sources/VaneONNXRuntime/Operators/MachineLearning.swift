@@ -36,13 +36,21 @@ private func postTransform(_ scores: inout [Double], _ name: String) throws {
   case "NONE": break
   case "LOGISTIC": for i in scores.indices { scores[i] = 1 / (1 + exp(-scores[i])) }
   case "SOFTMAX", "SOFTMAX_ZERO":
+    // In place: the largest score (zeros left out for SOFTMAX_ZERO), the exponentials, then
+    // their share of the sum.
     let zero = name == "SOFTMAX_ZERO"
-    let top = scores.filter { !zero || $0 != 0 }.max() ?? 0
+    var top: Double?
+    for value in scores where !zero || value != 0 {
+      if let current = top, !(current < value) { continue }
+      top = value
+    }
+    let shift = top ?? 0
     var sum = 0.0
-    var exps = scores.map { zero && $0 == 0 ? 0 : exp($0 - top) }
-    for e in exps { sum += e }
-    if sum > 0 { exps = exps.map { $0 / sum } }
-    scores = exps
+    for i in scores.indices {
+      scores[i] = zero && scores[i] == 0 ? 0 : exp(scores[i] - shift)
+      sum += scores[i]
+    }
+    if sum > 0 { for i in scores.indices { scores[i] /= sum } }
   case "PROBIT":
     for i in scores.indices { scores[i] = 2.0.squareRoot() * erfInverse(2 * scores[i] - 1) }
   default: throw ONNXRuntimeError.unsupported("post_transform \(name)")
@@ -482,7 +490,7 @@ private func treeClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
 private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let (values, count, width) = try rows(try context.input(0))
   let labels = try ClassLabels(context, intsName: "classlabels_ints")
-  guard let coefficients = context.floats("coefficients"), !coefficients.isEmpty,
+  guard let coefficients = context.floats("coefficients"), !coefficients.isEmpty, width > 0,
     coefficients.count % width == 0
   else {
     throw ONNXRuntimeError.invalid("coefficients do not fit \(width) features")
@@ -496,11 +504,23 @@ private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor]
       "\(rowsOfCoefficients) rows of coefficients for \(labels.count) class labels"
     )
   }
+  let columns = binary ? 2 : rowsOfCoefficients
   var out: [Double] = [], picks: [Int] = []
+  out.reserveCapacity(count * columns)
+  picks.reserveCapacity(count)
+  var scores = [Double](repeating: 0, count: rowsOfCoefficients)
   for r in 0 ..< count {
-    var scores = (0 ..< rowsOfCoefficients).map { c in
-      (0 ..< width).reduce(c < intercepts.count ? intercepts[c] : 0) {
-        $0 + values[r * width + $1] * coefficients[c * width + $1]
+    // Each score summed from its intercept, feature by feature (one buffer for every row).
+    scores = [Double](repeating: 0, count: rowsOfCoefficients)
+    values.withUnsafeBufferPointer { x in
+      coefficients.withUnsafeBufferPointer { w in
+        let row = x.baseAddress! + r * width
+        for c in 0 ..< rowsOfCoefficients {
+          var sum = c < intercepts.count ? intercepts[c] : 0
+          let weights = w.baseAddress! + c * width
+          for f in 0 ..< width { sum += row[f] * weights[f] }
+          scores[c] = sum
+        }
       }
     }
     if binary {
@@ -520,7 +540,7 @@ private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor]
   }
   return [
     labels.tensor(picks),
-    ONNXTensor.from(doubles: out, shape: [count, binary ? 2 : rowsOfCoefficients], type: .float),
+    ONNXTensor.from(doubles: out, shape: [count, columns], type: .float),
   ]
 }
 
