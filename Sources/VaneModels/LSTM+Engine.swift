@@ -471,19 +471,15 @@ extension LSTM {
   }
 }
 
-/// A precision the LSTM trains in: GEMMs, and the gates' activations in that precision over
-/// whole rows (``Logistic``'s eight- and four-lane functions, not libm's scalar ones).
+/// A precision the LSTM trains and answers in: GEMMs, and the cell step in that precision
+/// (``Logistic``'s eight- and four-lane functions, not libm's scalar ones).
 protocol RecurrentScalar: BLASScalar {
-  /// 1 / (1 + e⁻ˣ) of `count` values, in place.
-  static func sigmoid(_ values: UnsafeMutablePointer<Self>, count: Int)
-  /// tanh of `count` values from `source` into `target` (which may be `source`).
-  static func tanh(
-    _ source: UnsafePointer<Self>,
-    into target: UnsafeMutablePointer<Self>,
-    count: Int
-  )
-  /// ``Logistic``'s fused cell step in this precision.
-  static func lstmCell(
+  /// One sample's step of an LSTM cell, for training and serving alike: adds the biases to the
+  /// gates' pre-activations (input, forget, cell, output, `hidden` each), activates them in
+  /// place, then c = f·c₋₁ + i·g, tanh(c) and h = o·tanh(c). `previousCell` may be `cell` and
+  /// `cellTanh` may be `output` (each element is read before it is written). Fused a group of
+  /// lanes at a time (``Logistic``'s `lstmCell` in this precision).
+  static func cellStep(
     gates: UnsafeMutablePointer<Self>,
     bias: UnsafePointer<Self>,
     hidden: Int,
@@ -494,37 +490,9 @@ protocol RecurrentScalar: BLASScalar {
   )
 }
 
-extension RecurrentScalar {
-  /// One sample's step of an LSTM cell, for training and serving alike: adds the biases to the
-  /// gates' pre-activations (input, forget, cell, output, `hidden` each), activates them in
-  /// place, then c = f·c₋₁ + i·g, tanh(c) and h = o·tanh(c). `previousCell` may be `cell` and
-  /// `cellTanh` may be `output` (each element is read before it is written). Fused a group of
-  /// lanes at a time (``Logistic``'s `lstmCell`).
-  @inline(__always)
-  static func cellStep(
-    gates row: UnsafeMutablePointer<Self>,
-    bias: UnsafePointer<Self>,
-    hidden H: Int,
-    previousCell: UnsafePointer<Self>,
-    cell: UnsafeMutablePointer<Self>,
-    cellTanh: UnsafeMutablePointer<Self>,
-    output: UnsafeMutablePointer<Self>
-  ) {
-    Self.lstmCell(
-      gates: row,
-      bias: bias,
-      hidden: H,
-      previousCell: previousCell,
-      cell: cell,
-      cellTanh: cellTanh,
-      output: output
-    )
-  }
-}
-
 extension Float: RecurrentScalar {
   @inline(__always)
-  static func lstmCell(
+  static func cellStep(
     gates: UnsafeMutablePointer<Float>,
     bias: UnsafePointer<Float>,
     hidden: Int,
@@ -543,25 +511,11 @@ extension Float: RecurrentScalar {
       output: output
     )
   }
-
-  @inline(__always)
-  static func sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int) {
-    Logistic.sigmoid(values, into: values, count: count)
-  }
-
-  @inline(__always)
-  static func tanh(
-    _ source: UnsafePointer<Float>,
-    into target: UnsafeMutablePointer<Float>,
-    count: Int
-  ) {
-    Logistic.tanh(source, into: target, count: count)
-  }
 }
 
 extension Double: RecurrentScalar {
   @inline(__always)
-  static func lstmCell(
+  static func cellStep(
     gates: UnsafeMutablePointer<Double>,
     bias: UnsafePointer<Double>,
     hidden: Int,
@@ -579,19 +533,5 @@ extension Double: RecurrentScalar {
       cellTanh: cellTanh,
       output: output
     )
-  }
-
-  @inline(__always)
-  static func sigmoid(_ values: UnsafeMutablePointer<Double>, count: Int) {
-    Logistic.sigmoid(values, into: values, count: count)
-  }
-
-  @inline(__always)
-  static func tanh(
-    _ source: UnsafePointer<Double>,
-    into target: UnsafeMutablePointer<Double>,
-    count: Int
-  ) {
-    Logistic.tanh(source, into: target, count: count)
   }
 }

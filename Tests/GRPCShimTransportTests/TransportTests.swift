@@ -112,56 +112,47 @@ struct TransportTests {
       services: [EchoService(observations: observations)]
     ) { client, _ in
       let clock = ContinuousClock()
-      let start = clock.now
-      let late = await ShimCallDeadline.withTimeout(.milliseconds(300)) {
-        await statusCode {
-          _ = try await client.unary(
-            request: ClientRequest(message: ""),
-            descriptor: EchoService.waitForCancel,
-            serializer: UTF8Serializer(),
-            deserializer: UTF8Deserializer(),
-            options: .defaults
-          ) { try $0.message }
-        }
-      }
-      let waited = start.duration(to: clock.now)
-      // A timeout in the call's options is the call's own: it outlasts the task's.
-      var options = CallOptions.defaults
-      options.timeout = .seconds(2)
-      let patientStart = clock.now
-      let patient = await ShimCallDeadline.withTimeout(.milliseconds(100)) {
-        await statusCode {
-          _ = try await client.unary(
-            request: ClientRequest(message: ""),
-            descriptor: EchoService.waitForCancel,
+      // One unary call to `method`: its answer, its status and how long it took.
+      @Sendable func call(
+        _ method: MethodDescriptor,
+        _ message: String = "",
+        options: CallOptions = .defaults
+      ) async -> (answer: String?, code: Status.Code, took: Duration) {
+        let start = clock.now
+        var answer: String?
+        let code = await statusCode {
+          answer = try await client.unary(
+            request: ClientRequest(message: message),
+            descriptor: method,
             serializer: UTF8Serializer(),
             deserializer: UTF8Deserializer(),
             options: options
           ) { try $0.message }
         }
+        return (answer, code, start.duration(to: clock.now))
       }
-      let patientWaited = patientStart.duration(to: clock.now)
+      let late = await ShimCallDeadline.withTimeout(.milliseconds(300)) {
+        await call(EchoService.waitForCancel)
+      }
+      // A timeout in the call's options is the call's own: it outlasts the task's.
+      var options = CallOptions.defaults
+      options.timeout = .seconds(2)
+      let patient = await ShimCallDeadline.withTimeout(.milliseconds(100)) {
+        await call(EchoService.waitForCancel, options: options)
+      }
       // A call inside the deadline answers normally, and child tasks inherit the deadline.
-      let quick = try await ShimCallDeadline.withTimeout(.seconds(30)) {
-        try await withThrowingTaskGroup(of: String.self) { group in
-          group.addTask {
-            try await client.unary(
-              request: ClientRequest(message: "fast"),
-              descriptor: EchoService.get,
-              serializer: UTF8Serializer(),
-              deserializer: UTF8Deserializer(),
-              options: .defaults
-            ) { try $0.message }
-          }
-          return try await group.next()!
+      let quick = await ShimCallDeadline.withTimeout(.seconds(30)) {
+        await withTaskGroup(of: String?.self) { group in
+          group.addTask { await call(EchoService.get, "fast").answer }
+          return await group.next()!
         }
       }
-      return ((late, waited), (patient, patientWaited), quick)
+      return (late, patient, quick)
     }
-    #expect(late.0 == .deadlineExceeded)
-    #expect(late.1 >= .milliseconds(290) && late.1 < .seconds(30), "\(late.1)")
-    #expect(patient.0 == .deadlineExceeded)
-    #expect(patient.1 >= .milliseconds(1_900), "\(patient.1)")
+    #expect(late.code == .deadlineExceeded)
+    #expect(late.took >= .milliseconds(290) && late.took < .seconds(30), "\(late.took)")
+    #expect(patient.code == .deadlineExceeded)
+    #expect(patient.took >= .milliseconds(1_900), "\(patient.took)")
     #expect(quick == "fast")
     let counts = observations.counts
     #expect(counts.cancelled == counts.started)
