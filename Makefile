@@ -91,6 +91,7 @@ bench: build
 	  python3 -m pip install --quiet onnxruntime onnx scikit-learn skl2onnx onnxmltools lightgbm filelock typing-extensions sympy networkx jinja2 fsspec && \
 	  python3 -m pip install --quiet --no-deps torch --index-url https://download.pytorch.org/whl/cpu; }
 	OPENBLAS_NUM_THREADS=1 $$(swift build -c release --show-bin-path)/vane bench onnx
+	OPENBLAS_NUM_THREADS=1 $$(swift build -c release --show-bin-path)/vane bench predictor
 
 # ---------------------------------------------------------------------------
 # Code generation for the vane.v1 API (Protos/vane/v1/*.proto).
