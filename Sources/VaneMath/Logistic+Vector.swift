@@ -231,7 +231,7 @@ extension Logistic {
   }
 
   @inline(__always)
-  static func lstmCell<V: SIMD>(
+  static func lstmCell<V: ActivationLanes>(
     gates row: UnsafeMutablePointer<V.Scalar>,
     bias: UnsafePointer<V.Scalar>,
     hidden H: Int,
@@ -240,46 +240,83 @@ extension Logistic {
     cellTanh: UnsafeMutablePointer<V.Scalar>,
     output: UnsafeMutablePointer<V.Scalar>,
     order: LSTMGateOrder,
-    sigmoid: (V) -> V,
-    tanh: (V) -> V
-  ) where V.Scalar: BinaryFloatingPoint {
-    let blocks = order.blocks
-    let iAt = blocks.input * H, fAt = blocks.forget * H, gAt = blocks.cell * H
-    let oAt = blocks.output * H
+    lanes _: V.Type
+  ) {
     let lanes = V.scalarCount
-    // A short last group reads zeros past the row's end and stores only its own lanes, as
-    // the row functions' tails do.
-    @inline(__always) func load(_ p: UnsafePointer<V.Scalar>, _ count: Int) -> V {
-      if count == lanes { return UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-      var v = V()
-      for k in 0 ..< count { v[k] = p[k] }
-      return v
-    }
-    @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<V.Scalar>, _ count: Int) {
-      if count == lanes {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
-      } else {
-        for k in 0 ..< count { p[k] = v[k] }
+    // Whole groups run straight through: loads and stores without per-lane branches keep the
+    // activations in full vector registers (a merged short-group path scalarised them).
+    @inline(__always) func group(
+      _ g: UnsafeMutablePointer<V.Scalar>,
+      _ b: UnsafePointer<V.Scalar>,
+      at: (input: Int, forget: Int, cell: Int, output: Int),
+      _ previous: UnsafePointer<V.Scalar>,
+      _ cell: UnsafeMutablePointer<V.Scalar>,
+      _ cellTanh: UnsafeMutablePointer<V.Scalar>,
+      _ output: UnsafeMutablePointer<V.Scalar>
+    ) {
+      @inline(__always) func load(_ p: UnsafePointer<V.Scalar>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
       }
-    }
-    var j = 0
-    while j < H {
-      let count = min(lanes, H - j)
-      let i = sigmoid(load(row + iAt + j, count) + load(bias + iAt + j, count))
-      let f = sigmoid(load(row + fAt + j, count) + load(bias + fAt + j, count))
-      let g = tanh(load(row + gAt + j, count) + load(bias + gAt + j, count))
-      let o = sigmoid(load(row + oAt + j, count) + load(bias + oAt + j, count))
+      @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<V.Scalar>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+      }
+      let i = V.sigmoid(load(g + at.input) + load(b + at.input))
+      let f = V.sigmoid(load(g + at.forget) + load(b + at.forget))
+      let gate = V.tanh(load(g + at.cell) + load(b + at.cell))
+      let o = V.sigmoid(load(g + at.output) + load(b + at.output))
       // The activated gates stay in the row: training's backward pass reads them.
-      store(i, row + iAt + j, count)
-      store(f, row + fAt + j, count)
-      store(g, row + gAt + j, count)
-      store(o, row + oAt + j, count)
-      let c = f * load(previousCell + j, count) + i * g
-      store(c, cell + j, count)
-      let t = tanh(c)
-      store(t, cellTanh + j, count)
-      store(o * t, output + j, count)
-      j += lanes
+      store(i, g + at.input)
+      store(f, g + at.forget)
+      store(gate, g + at.cell)
+      store(o, g + at.output)
+      let c = f * load(previous) + i * gate
+      store(c, cell)
+      let t = V.tanh(c)
+      store(t, cellTanh)
+      store(o * t, output)
+    }
+    let blocks = order.blocks
+    let rowAt = (blocks.input * H, blocks.forget * H, blocks.cell * H, blocks.output * H)
+    // A short last group runs on copies padded with zeros (as the row functions' tails read
+    // zeros past the row's end); only its own lanes are copied back. Scratch slots, `lanes`
+    // each: the four gates in the row's order, their biases, then the previous cell, the
+    // cell, its tanh and the output. One call site of `group` keeps the activations inlined.
+    withUnsafeTemporaryAllocation(of: V.Scalar.self, capacity: 12 * lanes) { scratch in
+      let s = scratch.baseAddress!
+      let slotAt = (
+        blocks.input * lanes, blocks.forget * lanes, blocks.cell * lanes, blocks.output * lanes
+      )
+      var j = 0
+      while j < H {
+        let count = min(lanes, H - j)
+        let whole = count == lanes
+        if !whole {
+          s.initialize(repeating: 0, count: 12 * lanes)
+          for block in 0 ..< 4 {
+            (s + block * lanes).update(from: row + block * H + j, count: count)
+            (s + (4 + block) * lanes).update(from: bias + block * H + j, count: count)
+          }
+          (s + 8 * lanes).update(from: previousCell + j, count: count)
+        }
+        group(
+          whole ? row + j : s,
+          whole ? bias + j : UnsafePointer(s + 4 * lanes),
+          at: whole ? rowAt : slotAt,
+          whole ? previousCell + j : UnsafePointer(s + 8 * lanes),
+          whole ? cell + j : s + 9 * lanes,
+          whole ? cellTanh + j : s + 10 * lanes,
+          whole ? output + j : s + 11 * lanes
+        )
+        if !whole {
+          for block in 0 ..< 4 {
+            (row + block * H + j).update(from: s + block * lanes, count: count)
+          }
+          (cell + j).update(from: s + 9 * lanes, count: count)
+          (cellTanh + j).update(from: s + 10 * lanes, count: count)
+          (output + j).update(from: s + 11 * lanes, count: count)
+        }
+        j += lanes
+      }
     }
   }
 
@@ -305,8 +342,7 @@ extension Logistic {
       cellTanh: cellTanh,
       output: output,
       order: order,
-      sigmoid: { (x: Lanes) in sigmoid(x) },
-      tanh: { (x: Lanes) in tanh(x) }
+      lanes: Lanes.self
     )
   }
 
@@ -330,8 +366,31 @@ extension Logistic {
       cellTanh: cellTanh,
       output: output,
       order: order,
-      sigmoid: { (x: WideLanes) in sigmoid(x) },
-      tanh: { (x: WideLanes) in tanh(x) }
+      lanes: WideLanes.self
     )
   }
+}
+
+/// The lane types the fused cell runs on, with their activations as static requirements:
+/// a generic body calls them directly, so they inline into it (closures passed in did not, and
+/// each call went through memory).
+protocol ActivationLanes: SIMD where Scalar: BinaryFloatingPoint {
+  static func sigmoid(_ x: Self) -> Self
+  static func tanh(_ x: Self) -> Self
+}
+
+extension SIMD8: ActivationLanes where Scalar == Float {
+  @inline(__always)
+  static func sigmoid(_ x: Self) -> Self { Logistic.sigmoid(x) }
+
+  @inline(__always)
+  static func tanh(_ x: Self) -> Self { Logistic.tanh(x) }
+}
+
+extension SIMD4: ActivationLanes where Scalar == Double {
+  @inline(__always)
+  static func sigmoid(_ x: Self) -> Self { Logistic.sigmoid(x) }
+
+  @inline(__always)
+  static func tanh(_ x: Self) -> Self { Logistic.tanh(x) }
 }
