@@ -510,12 +510,14 @@ public struct ServableModel: Sendable {
       )
     }
     // The trainer's inputs: scaled; NaN (missing) kept for trees, 0 (the scaled mean) otherwise.
-    let windows = self.scale(features)
-    let last =
+    // Each is made when a model first reads it: an LSTM scales its windows itself, in the pass
+    // that converts them.
+    lazy var windows = self.scale(features)
+    lazy var last =
       bars == 1 ? features : Self.lastBars(features, count: count, bars: bars, width: width)
-    let scaled =
+    lazy var scaled =
       bars == 1 ? windows : Self.lastBars(windows, count: count, bars: bars, width: width)
-    let finite = scaled.map { $0.isFinite ? $0 : 0 }
+    lazy var finite = scaled.map { $0.isFinite ? $0 : 0 }
     var sequenceOutputs: [String: [Double]] = [:]
     func probabilities(_ base: Base) throws -> [Double] {
       switch base {
@@ -552,7 +554,13 @@ public struct ServableModel: Sendable {
         // One forward pass gives every head; computed once per call.
         let up =
           sequenceOutputs[file]
-          ?? model.probabilities(windows.map { $0.isFinite ? $0 : 0 }, count: count)
+          ?? model.probabilities(
+            features,
+            count: count,
+            standardization: self.scaler.map {
+              LSTM.Inference.Standardization(center: $0.center, scale: $0.scale, impute: $0.impute)
+            }
+          )
         sequenceOutputs[file] = up
         return (0 ..< count).flatMap { r in
           [1 - up[r * model.heads + head], up[r * model.heads + head]]

@@ -88,6 +88,25 @@ struct PredictorBench: AsyncParsableCommand {
   @Option(help: "The reference timing script.")
   var script = "scripts/bench_predictor.py"
 
+  @Option(
+    help: ArgumentHelp(
+      "Time only these in-process models (comma-separated: mlp, lstm, xgboost, logistic).",
+      valueName: "models"
+    ),
+    transform: { text in
+      let names = Set(text.split(separator: ",").map { String($0) })
+      let known: Set<String> = ["mlp", "lstm", "xgboost", "logistic"]
+      if let unknown = names.subtracting(known).sorted().first {
+        throw ValidationError("--only: '\(unknown)' is not one of mlp, lstm, xgboost, logistic")
+      }
+      return names
+    }
+  )
+  var only: Set<String>?
+
+  @Flag(help: "Skip the over-the-wire, hot-swap and shadow runs.")
+  var inProcessOnly = false
+
   struct Reference: Decodable {
     struct Result: Decodable {
       var p50_us: Double
@@ -100,6 +119,8 @@ struct PredictorBench: AsyncParsableCommand {
 
   /// One model timed natively, with what ONNX Runtime needs to time it too.
   struct Subject {
+    /// The name `--only` selects it by.
+    var key: String
     var name: String
     var onnx: Data
     var input: String
@@ -121,7 +142,7 @@ struct PredictorBench: AsyncParsableCommand {
     )
     BLAS.setThreadCount(1)
     try self.inference(scratch)
-    try await self.wire(scratch)
+    if !self.inProcessOnly { try await self.wire(scratch) }
   }
 
   // MARK: In process
@@ -177,6 +198,12 @@ struct PredictorBench: AsyncParsableCommand {
     lstm.precision = self.lstmPrecision
     // Served as the predictor serves it: its weights converted once, at load.
     let lstmInference = LSTM.Inference(lstm)
+    // The predictor hands the bundle's scaler to the LSTM, which scales while it converts.
+    let standardization = LSTM.Inference.Standardization(
+      center: scaler.center,
+      scale: scaler.scale,
+      impute: scaler.impute
+    )
     var parameters = XGBoostModel.Parameters()
     parameters.rounds = self.trees
     parameters.maxDepth = 6
@@ -211,6 +238,7 @@ struct PredictorBench: AsyncParsableCommand {
     var index = 0
     let subjects: [Subject] = [
       Subject(
+        key: "mlp",
         name: "mlp \(width)-512-256-128-3",
         onnx: try ONNXExport.mlp(mlp, transform: transform),
         input: ONNXExport.featuresInput,
@@ -223,6 +251,7 @@ struct PredictorBench: AsyncParsableCommand {
         batch: { sink += mlp.probabilities(scaled(batchRows), count: self.batch)[0] }
       ),
       Subject(
+        key: "lstm",
         name: "lstm 24x\(width) h32 3 heads \(self.lstmPrecision.rawValue)",
         onnx: try ONNXExport.lstm(lstm, transform: transform),
         input: ONNXExport.sequencesInput,
@@ -230,13 +259,24 @@ struct PredictorBench: AsyncParsableCommand {
         rows: windows,
         single: {
           index += 1
-          sink += lstmInference.probabilities(scaled(windows[index % windows.count]), count: 1)[0]
+          sink +=
+            lstmInference.probabilities(
+              windows[index % windows.count],
+              count: 1,
+              standardization: standardization
+            )[0]
         },
         batch: {
-          sink += lstmInference.probabilities(scaled(batchWindows), count: self.batch)[0]
+          sink +=
+            lstmInference.probabilities(
+              batchWindows,
+              count: self.batch,
+              standardization: standardization
+            )[0]
         }
       ),
       Subject(
+        key: "xgboost",
         name: "xgboost \(self.trees) trees depth 6",
         onnx: try ONNXExport.xgboost(xgboost, transform: treeTransform),
         input: ONNXExport.featuresInput,
@@ -253,6 +293,7 @@ struct PredictorBench: AsyncParsableCommand {
         }
       ),
       Subject(
+        key: "logistic",
         name: "logistic regression, 3 classes",
         onnx: try ONNXExport.logisticRegression(logistic, transform: transform),
         input: ONNXExport.featuresInput,
@@ -264,7 +305,7 @@ struct PredictorBench: AsyncParsableCommand {
         },
         batch: { sink += logistic.probabilities(scaled(batchRows), count: self.batch)[0] }
       ),
-    ]
+    ].filter { self.only?.contains($0.key) ?? true }
 
     // Native figures.
     var native: [(p50: Double, p99: Double, rowsPerSecond: Double)] = []

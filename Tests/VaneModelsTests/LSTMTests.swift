@@ -228,4 +228,56 @@ struct LSTMTests {
     #expect(old.precision == .float64)
     #expect(old.probabilities(x, count: 300) == wide)
   }
+
+  @Test(
+    "Standardising while converting equals scaling, zeroing and converting in turn, bit for bit",
+    arguments: NeuralTraining.Precision.allCases,
+    [false, true]
+  )
+  func standardization(precision: NeuralTraining.Precision, imputes: Bool) {
+    let (width, L, count) = (5, 4, 7)
+    var model = LSTM(
+      inputCount: width,
+      hiddenSize: 9,
+      layerCount: 2,
+      sequenceLength: L,
+      heads: 2,
+      dropout: 0,
+      seed: 3
+    )
+    model.precision = precision
+    var random = SeededRandom(seed: 11)
+    var raw = (0 ..< (count * L * width)).map { _ in random.uniform() * 40 - 10 }
+    // Missing values, and a column whose scale overflows a value to infinity.
+    for i in stride(from: 3, to: raw.count, by: 17) { raw[i] = .nan }
+    raw[8] = .infinity
+    raw[9] = 1e308
+    let center = [1.5, -2, 0, 10, 0.25]
+    let scale = [2, 0.5, 1, 4, 1e-10]
+    let impute: [Double]? = imputes ? [0.5, -1, 3, 12, 0] : nil
+    // The two steps the predictor took before: the scaler's transform, then 0 for what is
+    // still not finite.
+    let scaled = raw.enumerated().map { i, x -> Double in
+      let c = i % width
+      let v = x.isFinite ? x : (impute?[c] ?? x)
+      let y = (v - center[c]) / scale[c]
+      return y.isFinite ? y : 0
+    }
+    let missing = raw.filter { !$0.isFinite }.count
+    #expect(scaled.contains(0) && missing > 0)
+    let inference = LSTM.Inference(model)
+    let fused = inference.logits(
+      raw,
+      count: count,
+      standardization: .init(center: center, scale: scale, impute: impute)
+    )
+    #expect(fused == inference.logits(scaled, count: count))
+    #expect(fused.filter { !$0.isFinite }.isEmpty)
+    // Without a standardisation a missing value reads as 0 too.
+    var unscaled = scaled
+    unscaled[0] = .nan
+    var zeroed = scaled
+    zeroed[0] = 0
+    #expect(inference.logits(unscaled, count: count) == inference.logits(zeroed, count: count))
+  }
 }
