@@ -127,6 +127,34 @@ public struct TreeEnsemble: Sendable, Equatable {
     /// Each tree's depth (edges on its longest root-to-leaf path).
     var depths: [Int32]
 
+    /// Eight walks in step, `depth` levels down, walk k from `roots[k]` for the row at
+    /// `rows[k]`: the leaves they reach (a walk at its leaf early stays there). Eight rows of
+    /// a batch through one tree, or one row through eight trees: the walks are independent,
+    /// so they overlap in the core (indices in registers, not in a vector spilled lane by lane).
+    @inline(__always)
+    static func walk(
+      _ nodes: UnsafeBufferPointer<Node>,
+      roots: UnsafePointer<Int32>,
+      rows: UnsafePointer<UnsafePointer<Float>>,
+      depth: Int
+    ) -> SIMD8<Int32> {
+      var i0 = roots[0], i1 = roots[1], i2 = roots[2], i3 = roots[3]
+      var i4 = roots[4], i5 = roots[5], i6 = roots[6], i7 = roots[7]
+      let r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3]
+      let r4 = rows[4], r5 = rows[5], r6 = rows[6], r7 = rows[7]
+      for _ in 0 ..< depth {
+        i0 = step(nodes, i0, r0)
+        i1 = step(nodes, i1, r1)
+        i2 = step(nodes, i2, r2)
+        i3 = step(nodes, i3, r3)
+        i4 = step(nodes, i4, r4)
+        i5 = step(nodes, i5, r5)
+        i6 = step(nodes, i6, r6)
+        i7 = step(nodes, i7, r7)
+      }
+      return SIMD8<Int32>(i0, i1, i2, i3, i4, i5, i6, i7)
+    }
+
     /// One level down from node `index` for a row: left when `Float(x) < threshold` or x is
     /// missing and the default is left; a leaf stays where it is.
     @inline(__always)
@@ -137,8 +165,16 @@ public struct TreeEnsemble: Sendable, Equatable {
     ) -> Int32 {
       let node = nodes[Int(index)]
       let x = row[Int(node.feature)]
-      let left = (x < node.threshold) || (x.isNaN && node.defaultLeft)
-      return left ? node.left : node.right
+      // Without branches: which way a row goes is a coin toss to the branch predictor, and
+      // eight walks in step lost their overlap at each misprediction. `!(x >= t)` is `x < t`
+      // or x missing; the node's default picks which comparison holds.
+      let below = unsafeBitCast(x < node.threshold, to: UInt8.self)
+      let belowOrMissing = unsafeBitCast(!(x >= node.threshold), to: UInt8.self)
+      let missingLeft = unsafeBitCast(node.defaultLeft, to: UInt8.self)
+      let left = (missingLeft & belowOrMissing) | (~missingLeft & below)
+      // All ones when left, then the child picked by masking: right ^ ((left ^ right) & mask).
+      let mask = 0 &- Int32(truncatingIfNeeded: left & 1)
+      return node.right ^ ((node.left ^ node.right) & mask)
     }
   }
 
@@ -291,6 +327,10 @@ public struct TreeEnsemble: Sendable, Equatable {
       "a row of \(row.count) values for \(self.featureCount) features"
     )
     var out = self.baseMargins
+    if let floatSplits = self.floatSplits, self.featureCount > 0 {
+      self.floatMargins(floatSplits, row: row.baseAddress!, into: &out)
+      return out
+    }
     self.nodes.withUnsafeBufferPointer { nodes in
       self.bitsets.withUnsafeBufferPointer { bitsets in
         out.withUnsafeMutableBufferPointer { out in
@@ -379,23 +419,16 @@ public struct TreeEnsemble: Sendable, Equatable {
               rowStarts.withUnsafeBufferPointer { row in
                 for (t, (root, group)) in self.roots.enumerated() {
                   let depth = Int(splits.depths[t])
+                  var roots = SIMD8<Int32>(repeating: root)
                   for start in stride(from: 0, to: count, by: lanes) {
-                    // Eight independent walks written out, so that they overlap in the core
-                    // (indices kept in registers, not in a vector spilled lane by lane).
-                    let r = row.baseAddress! + start
-                    var i0 = root, i1 = root, i2 = root, i3 = root
-                    var i4 = root, i5 = root, i6 = root, i7 = root
-                    for _ in 0 ..< depth {
-                      i0 = FloatSplits.step(nodes, i0, r[0])
-                      i1 = FloatSplits.step(nodes, i1, r[1])
-                      i2 = FloatSplits.step(nodes, i2, r[2])
-                      i3 = FloatSplits.step(nodes, i3, r[3])
-                      i4 = FloatSplits.step(nodes, i4, r[4])
-                      i5 = FloatSplits.step(nodes, i5, r[5])
-                      i6 = FloatSplits.step(nodes, i6, r[6])
-                      i7 = FloatSplits.step(nodes, i7, r[7])
+                    let index = withUnsafePointer(to: &roots) {
+                      FloatSplits.walk(
+                        nodes,
+                        roots: UnsafeRawPointer($0).assumingMemoryBound(to: Int32.self),
+                        rows: row.baseAddress! + start,
+                        depth: depth
+                      )
                     }
-                    let index = SIMD8<Int32>(i0, i1, i2, i3, i4, i5, i6, i7)
                     for lane in 0 ..< min(lanes, count - start) {
                       self.add(
                         values[Int(index[lane])].value,
@@ -404,6 +437,56 @@ public struct TreeEnsemble: Sendable, Equatable {
                     }
                   }
                 }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// ``margins(_:)`` for an XGBoost ensemble: the row goes through eight trees in step, and
+  /// their leaves are added in the trees' order.
+  private func floatMargins(
+    _ splits: FloatSplits,
+    row: UnsafePointer<Double>,
+    into out: inout [Double]
+  ) {
+    let width = self.featureCount, trees = self.roots.count
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: width) { floats in
+      // XGBoost compares the value as a float: converted once, not at every node.
+      for c in 0 ..< width { floats[c] = Float(row[c]) }
+      let x = UnsafePointer(floats.baseAddress!)
+      var rows = (x, x, x, x, x, x, x, x)
+      // The next eight trees' roots; past the last tree, copies of its root.
+      var roots = SIMD8<Int32>()
+      splits.nodes.withUnsafeBufferPointer { nodes in
+        self.nodes.withUnsafeBufferPointer { values in
+          withUnsafePointer(to: &rows) { rowsTuple in
+            let rows = UnsafeRawPointer(rowsTuple).assumingMemoryBound(
+              to: UnsafePointer<Float>.self
+            )
+            for first in stride(from: 0, to: trees, by: 8) {
+              let count = min(8, trees - first)
+              var depth: Int32 = 0
+              for lane in 0 ..< 8 {
+                let t = first + min(lane, count - 1)
+                roots[lane] = self.roots[t].root
+                depth = max(depth, splits.depths[t])
+              }
+              let index = withUnsafePointer(to: &roots) {
+                FloatSplits.walk(
+                  nodes,
+                  roots: UnsafeRawPointer($0).assumingMemoryBound(to: Int32.self),
+                  rows: rows,
+                  depth: Int(depth)
+                )
+              }
+              for lane in 0 ..< count {
+                self.add(
+                  values[Int(index[lane])].value,
+                  to: &out[Int(self.roots[first + lane].group)]
+                )
               }
             }
           }
