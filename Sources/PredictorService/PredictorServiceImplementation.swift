@@ -149,12 +149,13 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     field: String
   ) throws -> Vane_V1_PredictResponse {
     let received = ContinuousClock.now
-    let route = RegistryState<ServableModel>.Route(
+    var random = ProcessRandom()
+    let route = ModelRegistry.State.Route(
       modelID: request.model.modelID,
       pinned: request.model.version.isEmpty ? nil : request.model.version,
       routingKey: request.routingKey.isEmpty ? nil : request.routingKey,
-      draw: Double.random(in: 0 ..< 1),
-      shadowDraw: Double.random(in: 0 ..< 1)
+      draw: Double.random(in: 0 ..< 1, using: &random),
+      shadowDraw: Double.random(in: 0 ..< 1, using: &random)
     )
     let horizons = request.horizonBars == 0 ? [] : [Int(request.horizonBars)]
     let first = input.current
@@ -172,7 +173,7 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
       return (values, 1)
     }
     let vector = used
-    let manifest = answer.model.manifest
+    let manifest = answer.loaded.model.manifest
     let bar = CandleInterval(rawValue: manifest.interval)?.milliseconds
     let asOf =
       vector.hasAsOf ? try vector.asOf.unixMilliseconds(field: "\(field)features.as_of") : nil
@@ -219,10 +220,10 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
         $0.inference = Google_Protobuf_Duration(duration: answer.inference)
       }
       response.predictionID = self.registry.log == nil ? "" : answer.predictionID
-      if let end = answer.model.dataEnd {
+      if let end = answer.loaded.model.dataEnd {
         response.modelDataEnd = Google_Protobuf_Timestamp(date: end)
       }
-      if let created = answer.model.createdAt {
+      if let created = answer.loaded.model.createdAt {
         response.modelCreateTime = Google_Protobuf_Timestamp(date: created)
       }
       response.trust = Vane_V1_TrustFlags(answer.trust[0])

@@ -21,8 +21,8 @@ public enum RequestID {
   /// are bijections of the counter) and unrelated ones across processes.
   public static func make() -> String {
     let n = Self.counter.add(1, ordering: .relaxed).newValue
-    let high = Self.mix(Self.keys.0 &+ n)
-    let low = Self.mix(Self.keys.1 ^ (n &* 0x9E37_79B9_7F4A_7C15))
+    let high = SeededRandom.mix(Self.keys.0 &+ n)
+    let low = SeededRandom.mix(Self.keys.1 ^ (n &* SeededRandom.gamma))
     // Version 4 in the 13th hex digit, variant 10xx in the 17th.
     let versioned = (high & ~0xF000) | 0x4000
     let variant = (low & ~(0xC000 << 48)) | (0x8000 << 48)
@@ -35,14 +35,6 @@ public enum RequestID {
   }()
 
   private static let counter = Atomic<UInt64>(0)
-
-  /// SplitMix64's finaliser: a bijection of 64-bit words that spreads every input bit.
-  static func mix(_ value: UInt64) -> UInt64 {
-    var z = value
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
 
   /// 8-4-4-4-12 lower-case hex of the two words.
   static func format(_ high: UInt64, _ low: UInt64) -> String {

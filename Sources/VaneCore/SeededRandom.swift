@@ -5,10 +5,19 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
 
   public init(seed: UInt64) { self.state = seed }
 
+  /// SplitMix64's increment: the golden ratio in 64 bits.
+  public static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
+
   @inlinable
   public mutating func next() -> UInt64 {
-    self.state &+= 0x9E37_79B9_7F4A_7C15
-    var z = self.state
+    self.state &+= Self.gamma
+    return Self.mix(self.state)
+  }
+
+  /// SplitMix64's finaliser: a bijection of 64-bit words that spreads every input bit.
+  @inlinable
+  public static func mix(_ value: UInt64) -> UInt64 {
+    var z = value
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
     return z ^ (z >> 31)

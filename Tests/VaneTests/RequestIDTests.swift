@@ -92,3 +92,29 @@ struct NewRequestIDTests {
     #expect(Set(all).count == all.count)
   }
 }
+
+@Suite("Process-wide draws", .computeBound)
+struct ProcessRandomTests {
+  @Test("Draws from many tasks do not repeat, and their uniforms look uniform (mean, deciles)")
+  func draws() async {
+    let batches = await withTaskGroup(of: [UInt64].self) { group in
+      for _ in 0 ..< 4 {
+        group.addTask {
+          var random = ProcessRandom()
+          return (0 ..< 50_000).map { _ in random.next() }
+        }
+      }
+      return await group.reduce(into: [[UInt64]]()) { $0.append($1) }
+    }
+    let all = batches.flatMap { $0 }
+    #expect(Set(all).count == all.count)
+    let uniforms = all.map { Double($0 >> 11) * 0x1p-53 }
+    let mean = uniforms.reduce(0, +) / Double(uniforms.count)
+    #expect(abs(mean - 0.5) < 0.005)
+    var deciles = [Int](repeating: 0, count: 10)
+    for u in uniforms { deciles[Int(u * 10)] += 1 }
+    // 20,000 expected per decile; a binomial standard deviation is about 134.
+    let widest = deciles.map { abs($0 - 20_000) }.max() ?? 0
+    #expect(widest < 1_000, "\(deciles)")
+  }
+}
