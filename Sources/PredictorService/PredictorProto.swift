@@ -217,7 +217,7 @@ extension Vane_V1_VersionStats {
 }
 
 extension Vane_V1_TrafficSplit {
-  init(modelID: String, _ split: RegistryState<ServableModel>.Split) {
+  init(modelID: String, _ split: ModelRegistry.State.Split) {
     self.init()
     self.modelID = modelID
     self.weights = split.weights

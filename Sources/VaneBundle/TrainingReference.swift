@@ -241,6 +241,16 @@ public struct TrainingReference: Sendable, Equatable, Codable {
     _ y: UnsafePointer<Double>,
     count: Int
   ) -> Double {
+    Self.squaredDistance(x, y, count: count).squareRoot()
+  }
+
+  /// The square of ``distance(_:_:count:)``, whose root it takes.
+  @inline(__always)
+  static func squaredDistance(
+    _ x: UnsafePointer<Double>,
+    _ y: UnsafePointer<Double>,
+    count: Int
+  ) -> Double {
     var low = SIMD4<Double>(), high = SIMD4<Double>()
     var c = 0
     while c + 8 <= count {
@@ -261,19 +271,22 @@ public struct TrainingReference: Sendable, Equatable, Codable {
       sum += d * d
       c += 1
     }
-    return sum.squareRoot()
+    return sum
   }
 
   /// The distance from a scaled row (`width` values, none missing) to the nearest row of
   /// ``sample``; infinity without a sample.
   public func nearestSampleDistance(_ row: UnsafePointer<Double>) -> Double {
     let width = self.columns.count
+    // The nearest by squared distance, one root at the end: the root is monotonic and
+    // correctly rounded, so this is the least of the rows' distances exactly.
     var nearest = Double.infinity
     self.sample.withUnsafeBufferPointer { sample in
+      guard let base = sample.baseAddress else { return }
       for s in 0 ..< self.sampleRows {
-        nearest = min(nearest, Self.distance(row, sample.baseAddress! + s * width, count: width))
+        nearest = min(nearest, Self.squaredDistance(row, base + s * width, count: width))
       }
     }
-    return nearest
+    return nearest.squareRoot()
   }
 }

@@ -8,7 +8,7 @@ public import VaneFeatures
 /// transitions ask for — bundles read and warmed on the blocking pool, drains timed, shadows
 /// scored off the answer path — and each version's counters.
 public final class ModelRegistry: Sendable {
-  public typealias State = RegistryState<ServableModel>
+  public typealias State = RegistryState<LoadedModel>
 
   /// One answered request.
   public struct Answer: Sendable {
@@ -16,7 +16,9 @@ public final class ModelRegistry: Sendable {
     public var version: String
     public var pinned: Bool
     public var outputs: [[ServableModel.HorizonOutput]]
-    public var model: ServableModel
+    /// The version's model (held by reference: ``LoadedModel``).
+    public var loaded: LoadedModel
+    public var model: ServableModel { self.loaded.model }
     public var shadowVersions: [String]
     public var sampledOut: Bool
     public var inference: Duration
@@ -252,7 +254,7 @@ public final class ModelRegistry: Sendable {
         _ = try model.predict(rows.values, count: rows.count)
         return model
       }
-      self.state.withLock { $0.loaded(instance, model: model) }
+      self.state.withLock { $0.loaded(instance, model: LoadedModel(model)) }
       let now = Date()
       self.state.withLock { state in
         _ = state.warmed(instance, now: now)
@@ -341,7 +343,7 @@ public final class ModelRegistry: Sendable {
   public func list() -> [Listing] {
     let (infos, models) = self.state.withLock { state in
       let infos = state.list()
-      return (infos, infos.map { state.model(modelID: $0.modelID, version: $0.version) })
+      return (infos, infos.map { state.model(modelID: $0.modelID, version: $0.version)?.model })
     }
     let counters = self.counters.withLock { all in
       infos.map {
@@ -370,13 +372,13 @@ public final class ModelRegistry: Sendable {
       }
       var sets: [String: (bars: Int, keepsMissing: Bool)] = [:]
       for info in infos {
-        guard let model = state.model(modelID: info.modelID, version: info.version) else {
+        guard let loaded = state.model(modelID: info.modelID, version: info.version) else {
           continue
         }
-        let set = model.manifest.featureSet.id, known = sets[set] ?? (1, false)
+        let set = loaded.model.manifest.featureSet.id, known = sets[set] ?? (1, false)
         sets[set] = (
-          max(known.bars, model.inputBars),
-          known.keepsMissing || model.missingValues.keepsRows
+          max(known.bars, loaded.model.inputBars),
+          known.keepsMissing || loaded.model.missingValues.keepsRows
         )
       }
       return sets
@@ -415,19 +417,21 @@ public final class ModelRegistry: Sendable {
   ) throws -> Answer {
     let lease = try self.state.withLock { try $0.acquire(route) }
     defer { self.perform(self.state.withLock { $0.release(lease) }) }
+    // One copy for the whole request: each read through the class copied the struct anew.
+    let model = lease.primary.model.model
     let started = ContinuousClock.now
     let outputs: [[ServableModel.HorizonOutput]]
     let features: [Double], count: Int
     let trust: [TrustReport]
     do {
-      (features, count) = try rows(lease.primary.model)
-      trust = lease.primary.model.assess(features, count: count, now: Date())
+      (features, count) = try rows(model)
+      trust = model.assess(features, count: count, now: Date())
       try Self.refuseUntrusted(
         trust,
-        model: lease.primary.model,
+        model: model,
         name: "\(lease.modelID)/\(lease.primary.version)"
       )
-      outputs = try lease.primary.model.predict(features, count: count, horizons: horizons)
+      outputs = try model.predict(features, count: count, horizons: horizons)
     } catch {
       self.record(
         lease.modelID,
@@ -456,7 +460,7 @@ public final class ModelRegistry: Sendable {
       version: lease.primary.version,
       shadow: false,
       context: context,
-      model: lease.primary.model,
+      model: model,
       features: features,
       count: count,
       outputs: outputs,
@@ -485,7 +489,7 @@ public final class ModelRegistry: Sendable {
       version: lease.primary.version,
       pinned: lease.pinned,
       outputs: outputs,
-      model: lease.primary.model,
+      loaded: lease.primary.model,
       shadowVersions: lease.shadows.map(\.version),
       sampledOut: lease.sampledOut,
       inference: inference,
@@ -498,7 +502,8 @@ public final class ModelRegistry: Sendable {
   public func runShadows() async {
     for await job in self.shadowJobs {
       let started = ContinuousClock.now
-      let outputs = try? job.target.model.predict(
+      let model = job.target.model.model
+      let outputs = try? model.predict(
         job.features,
         count: job.count,
         horizons: job.horizons
@@ -518,11 +523,11 @@ public final class ModelRegistry: Sendable {
           version: job.target.version,
           shadow: true,
           context: job.context,
-          model: job.target.model,
+          model: model,
           features: job.features,
           count: job.count,
           outputs: outputs,
-          trust: job.target.model.assess(job.features, count: job.count, now: Date()),
+          trust: model.assess(job.features, count: job.count, now: Date()),
           latency: latency
         )
       }
@@ -614,10 +619,9 @@ public final class ModelRegistry: Sendable {
     }
   }
 
-  static func newPredictionID() -> String {
-    var generator = SystemRandomNumberGenerator()
-    return "p" + String(generator.next() >> 1, radix: 36) + String(generator.next() >> 1, radix: 36)
-  }
+  /// A prediction's id: "p" and a fresh request-style id (unique within the process, no
+  /// system call).
+  static func newPredictionID() -> String { "p" + RequestID.make() }
 
   /// What the log keeps of a loaded version.
   static func logRecord(
@@ -764,4 +768,13 @@ public struct VersionCounters: Sendable {
       logDropped: self.logDropped
     )
   }
+}
+
+/// A loaded version's model, shared by reference: a request's lease and its answer each take
+/// one retain of it, where copying the struct retained each of its many fields, twice a
+/// request.
+public final class LoadedModel: Sendable {
+  public let model: ServableModel
+
+  public init(_ model: ServableModel) { self.model = model }
 }

@@ -33,12 +33,29 @@ public struct RegistryState<Model: Sendable>: Sendable {
   /// A model's traffic split.
   public struct Split: Sendable, Equatable {
     /// Version → percent of primary traffic (sums to 100 when not empty).
-    public var weights: [String: Double] = [:]
+    public var weights: [String: Double] = [:] {
+      didSet { self.routable = Self.ordered(self.weights) }
+    }
+    /// The versions with weight, in version order: what ``RegistryState/pick(_:key:draw:)``
+    /// reads, kept with the weights rather than filtered and sorted for every request.
+    public private(set) var routable: [Weighted] = []
     public var shadows: [String] = []
     public var shadowSamplePercent: Double = 100
     /// Changes on every update.
     public var etag: UInt64 = 0
     public var updated: Date = .distantPast
+
+    /// A version and its percent of primary traffic.
+    public struct Weighted: Sendable, Equatable {
+      public var version: String
+      public var weight: Double
+    }
+
+    static func ordered(_ weights: [String: Double]) -> [Weighted] {
+      weights.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map {
+        Weighted(version: $0.key, weight: $0.value)
+      }
+    }
   }
 
   /// A version as listed.
@@ -447,7 +464,7 @@ public struct RegistryState<Model: Sendable>: Sendable {
       }
       chosen = pinned
     } else {
-      guard let picked = Self.pick(entry.split.weights, key: route.routingKey, draw: route.draw)
+      guard let picked = Self.pick(entry.split.routable, key: route.routingKey, draw: route.draw)
       else {
         throw VaneError(.unavailable, "\(modelID) has no READY version with traffic")
       }
@@ -582,24 +599,29 @@ public struct RegistryState<Model: Sendable>: Sendable {
   /// version, and moving x % of weight moves about x % of keys. Without a key, `draw` picks by
   /// cumulative weight.
   static func pick(_ weights: [String: Double], key: String?, draw: Double) -> String? {
-    let candidates = weights.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+    Self.pick(Split.ordered(weights), key: key, draw: draw)
+  }
+
+  /// ``pick(_:key:draw:)`` over a split's ``Split/routable`` versions.
+  static func pick(_ candidates: [Split.Weighted], key: String?, draw: Double) -> String? {
     guard !candidates.isEmpty else { return nil }
     if let key, !key.isEmpty {
       var best: (score: Double, version: String)?
-      for (version, weight) in candidates {
-        let u = (Double(Self.hash(key + "\u{0}" + version) >> 11) + 0.5) / Double(1 << 53)
-        let score = -Foundation.log(u) / weight
-        if best == nil || score < best!.score { best = (score, version) }
+      for candidate in candidates {
+        let u =
+          (Double(Self.hash(key + "\u{0}" + candidate.version) >> 11) + 0.5) / Double(1 << 53)
+        let score = -Foundation.log(u) / candidate.weight
+        if best == nil || score < best!.score { best = (score, candidate.version) }
       }
       return best!.version
     }
-    let total = candidates.reduce(0) { $0 + $1.value }
+    let total = candidates.reduce(0) { $0 + $1.weight }
     var point = draw * total
-    for (version, weight) in candidates {
-      if point < weight { return version }
-      point -= weight
+    for candidate in candidates {
+      if point < candidate.weight { return candidate.version }
+      point -= candidate.weight
     }
-    return candidates.last!.key
+    return candidates.last!.version
   }
 
   /// FNV-1a over the UTF-8 bytes, then a SplitMix64 finaliser: stable across runs and builds.
