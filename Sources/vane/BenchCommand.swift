@@ -364,6 +364,52 @@ struct LoadRun: Sendable {
     return LoadRun(calls: timed, concurrency: concurrency, elapsed: started.duration(to: clock.now))
   }
 
+  /// Two kinds of call measured side by side: `rounds` rounds of `calls / rounds` calls of
+  /// each, the one that goes first alternating, so that a noisy neighbour that slows part of
+  /// the run slows both alike (run one after the other, their p50s moved ±8 % apart between
+  /// runs on a quiet-looking machine).
+  static func interleaved(
+    calls: Int,
+    concurrency: Int,
+    rounds: Int,
+    warmup: Int,
+    _ a: @escaping @Sendable () async throws -> Void,
+    _ b: @escaping @Sendable () async throws -> Void
+  ) async throws -> (LoadRun, LoadRun) {
+    for _ in 0 ..< warmup {
+      try await a()
+      try await b()
+    }
+    var first = LoadRun(calls: [], concurrency: concurrency, elapsed: .zero)
+    var second = first
+    let perRound = max(1, calls / max(1, rounds))
+    for round in 0 ..< max(1, rounds) {
+      if round % 2 == 0 {
+        first.append(
+          try await Self.measure(calls: perRound, concurrency: concurrency, warmup: 0, a)
+        )
+        second.append(
+          try await Self.measure(calls: perRound, concurrency: concurrency, warmup: 0, b)
+        )
+      } else {
+        second.append(
+          try await Self.measure(calls: perRound, concurrency: concurrency, warmup: 0, b)
+        )
+        first.append(
+          try await Self.measure(calls: perRound, concurrency: concurrency, warmup: 0, a)
+        )
+      }
+    }
+    return (first, second)
+  }
+
+  /// `other`'s calls after this run's, as if it had run on from where this one ended.
+  mutating func append(_ other: LoadRun) {
+    let offset = self.elapsed
+    self.calls += other.calls.map { ($0.start + offset, $0.latency, $0.failed) }
+    self.elapsed += other.elapsed
+  }
+
   static func micros(_ duration: Duration) -> Double {
     Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
   }

@@ -34,8 +34,9 @@ struct PredictorBench: AsyncParsableCommand {
 
       Over the wire, on 127.0.0.1 through the shim transport, against an in-process predictor \
       serving a trainer-written bundle (a logistic regression over --width columns) with its \
-      prediction log on: sequential p50/p99 and calls/s with --concurrency in flight of Predict \
-      beside the same server's GetServiceInfo. Hot swap: --swap-calls Predicts in flight while \
+      prediction log on: sequential p50/p99 (the two calls in alternating rounds of a tenth of \
+      --sequential each) and calls/s with --concurrency in flight of Predict beside the same \
+      server's GetServiceInfo. Hot swap: --swap-calls Predicts in flight while \
       --swaps swaps run (load the next version, move all weight to it, unload the old one; every \
       tenth a LoadModel replace in place). Shadow: a second version mirrored at 100 %.
       """
@@ -536,16 +537,12 @@ struct PredictorBench: AsyncParsableCommand {
     }
     let info: @Sendable () async throws -> Void = { _ = try await client.getServiceInfo(.init()) }
 
-    let infoSequential = try await LoadRun.measure(
+    let (infoSequential, predictSequential) = try await LoadRun.interleaved(
       calls: self.sequential,
       concurrency: 1,
+      rounds: 10,
       warmup: 500,
-      info
-    )
-    let predictSequential = try await LoadRun.measure(
-      calls: self.sequential,
-      concurrency: 1,
-      warmup: 500,
+      info,
       predict
     )
     let infoConcurrent = try await LoadRun.measure(
