@@ -48,13 +48,18 @@ struct BundleMemoryTests {
     return [UInt8](try manifest.encoded())
   }
 
-  /// `vane model inspect path`, on the kernels already chosen (no restart).
+  /// `vane model inspect path`, on the kernels already chosen (no restart), with one malloc
+  /// arena: each thread that runs work gets an arena of its own otherwise, and a loaded machine
+  /// starts more threads in one run than in another (a full suite once measured 76 MiB over
+  /// idle for a refused bomb, three runs in a row, with no reader change), which is noise about
+  /// threads, not about what the reader keeps.
   static func inspect(_ path: String) async throws -> ChildProcess.Result {
     try await ChildProcess.run(
       VaneBinary.url.path,
       ["model", "inspect", path],
       environment: [
-        "OPENBLAS_CORETYPE": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "Haswell"
+        "OPENBLAS_CORETYPE": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "Haswell",
+        "MALLOC_ARENA_MAX": "1",
       ]
     )
   }

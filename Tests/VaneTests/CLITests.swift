@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GRPCCore
 import GRPCShimTransport
 import Testing
@@ -163,13 +164,26 @@ final class ServeProcess: Sendable {
 
   /// `count` consecutive ports that are free now, below the kernel's ephemeral range (so that
   /// no outgoing connection takes one meanwhile).
+  ///
+  /// A port handed out once is never handed out again in this process: free when checked is
+  /// not enough, since a test that has not bound its port yet leaves it free for the next
+  /// caller (a stack's fifteen ports once took one that another test was about to serve on).
   static func freeConsecutivePorts(_ count: Int) throws -> Int {
     for _ in 0 ..< 200 {
       let base = Int.random(in: 20_000 ... (32_000 - count))
-      if (base ..< (base + count)).allSatisfy({ Self.isFree($0) }) { return base }
+      let ports = base ..< (base + count)
+      let taken = Self.handedOut.withLock { handedOut in
+        guard ports.allSatisfy({ !handedOut.contains($0) }) else { return false }
+        handedOut.formUnion(ports)
+        return true
+      }
+      guard taken else { continue }
+      if ports.allSatisfy({ Self.isFree($0) }) { return base }
     }
     throw VaneError(.unavailable, "no \(count) consecutive free ports")
   }
+
+  private static let handedOut = Mutex<Set<Int>>([])
 
   static func isFree(_ port: Int) -> Bool {
     Self.withLoopbackSocket(port) { fd, address, length in bind(fd, address, length) == 0 }
