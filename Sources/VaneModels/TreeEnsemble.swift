@@ -1,5 +1,6 @@
 internal import Foundation
 internal import VaneCore
+internal import VaneMath
 
 /// A gradient-boosted tree ensemble, evaluated natively: the model layer's one tree evaluator,
 /// for the XGBoost JSON and LightGBM text formats alike.
@@ -106,77 +107,8 @@ public struct TreeEnsemble: Sendable, Equatable {
   private var roots: [(root: Int32, group: Int32)]
   /// The categorical splits' bitsets, end to end.
   private var bitsets: [UInt32]
-  /// XGBoost's float splits in a compact form for batches (nil for LightGBM): see
-  /// ``FloatSplits``.
-  private var floatSplits: FloatSplits?
-
-  /// An XGBoost ensemble laid out for walking several rows through a tree in step: each tree
-  /// runs exactly its depth in levels, a leaf's children being the leaf itself, so no row leaves
-  /// the loop early and the only branches are the loop's own; the direction is a select, not a
-  /// branch a random feature value would mispredict half the time.
-  private struct FloatSplits: Sendable {
-    struct Node: Sendable {
-      var feature: Int32
-      /// The float threshold; NaN for a leaf (no comparison holds, and both children are it).
-      var threshold: Float
-      var left: Int32
-      var right: Int32
-      var defaultLeft: Bool
-    }
-    var nodes: [Node]
-    /// Each tree's depth (edges on its longest root-to-leaf path).
-    var depths: [Int32]
-
-    /// Eight walks in step, `depth` levels down, walk k from `roots[k]` for the row at
-    /// `rows[k]`: the leaves they reach (a walk at its leaf early stays there). Eight rows of
-    /// a batch through one tree, or one row through eight trees: the walks are independent,
-    /// so they overlap in the core (indices in registers, not in a vector spilled lane by lane).
-    @inline(__always)
-    static func walk(
-      _ nodes: UnsafeBufferPointer<Node>,
-      roots: UnsafePointer<Int32>,
-      rows: UnsafePointer<UnsafePointer<Float>>,
-      depth: Int
-    ) -> SIMD8<Int32> {
-      var i0 = roots[0], i1 = roots[1], i2 = roots[2], i3 = roots[3]
-      var i4 = roots[4], i5 = roots[5], i6 = roots[6], i7 = roots[7]
-      let r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3]
-      let r4 = rows[4], r5 = rows[5], r6 = rows[6], r7 = rows[7]
-      for _ in 0 ..< depth {
-        i0 = step(nodes, i0, r0)
-        i1 = step(nodes, i1, r1)
-        i2 = step(nodes, i2, r2)
-        i3 = step(nodes, i3, r3)
-        i4 = step(nodes, i4, r4)
-        i5 = step(nodes, i5, r5)
-        i6 = step(nodes, i6, r6)
-        i7 = step(nodes, i7, r7)
-      }
-      return SIMD8<Int32>(i0, i1, i2, i3, i4, i5, i6, i7)
-    }
-
-    /// One level down from node `index` for a row: left when `Float(x) < threshold` or x is
-    /// missing and the default is left; a leaf stays where it is.
-    @inline(__always)
-    static func step(
-      _ nodes: UnsafeBufferPointer<Node>,
-      _ index: Int32,
-      _ row: UnsafePointer<Float>
-    ) -> Int32 {
-      let node = nodes[Int(index)]
-      let x = row[Int(node.feature)]
-      // Without branches: which way a row goes is a coin toss to the branch predictor, and
-      // eight walks in step lost their overlap at each misprediction. `!(x >= t)` is `x < t`
-      // or x missing; the node's default picks which comparison holds.
-      let below = unsafeBitCast(x < node.threshold, to: UInt8.self)
-      let belowOrMissing = unsafeBitCast(!(x >= node.threshold), to: UInt8.self)
-      let missingLeft = unsafeBitCast(node.defaultLeft, to: UInt8.self)
-      let left = (missingLeft & belowOrMissing) | (~missingLeft & below)
-      // All ones when left, then the child picked by masking: right ^ ((left ^ right) & mask).
-      let mask = 0 &- Int32(truncatingIfNeeded: left & 1)
-      return node.right ^ ((node.left ^ node.right) & mask)
-    }
-  }
+  /// XGBoost's float splits laid out for walks without branches (nil for LightGBM).
+  private var floatSplits: SplitForest<Float>?
 
   private struct Node: Sendable, Equatable {
     /// Absolute index of the left child; -1 for a leaf.
@@ -255,45 +187,33 @@ public struct TreeEnsemble: Sendable, Equatable {
     self.nodes = nodes
     self.roots = roots
     self.bitsets = bitsets
+    // The readers check every feature index; the walks read rows unchecked, so once more here.
     self.floatSplits =
       format == .xgboost && nodes.allSatisfy { $0.kind == 0 }
-      ? Self.floatSplits(nodes: nodes, roots: roots.map(\.0)) : nil
+      ? Self.floatSplits(nodes: nodes, roots: roots.map(\.0)).flatMap {
+        $0.maximumFeature < featureCount ? $0 : nil
+      } : nil
   }
 
-  private static func floatSplits(nodes: [Node], roots: [Int32]) -> FloatSplits {
-    let compact = nodes.indices.map { i in
-      let node = nodes[i]
-      return node.left < 0
-        ? FloatSplits.Node(
-          feature: 0,
-          threshold: .nan,
-          left: Int32(i),
-          right: Int32(i),
-          defaultLeft: false
-        )
-        : FloatSplits.Node(
-          feature: node.feature,
-          threshold: Float(node.value),
-          left: node.left,
-          right: node.right,
-          defaultLeft: node.defaultLeft
-        )
-    }
-    let depths = roots.map { root -> Int32 in
-      var deepest: Int32 = 0
-      var stack: [(Int32, Int32)] = [(root, 0)]
-      while let (index, depth) = stack.popLast() {
-        let node = nodes[Int(index)]
-        if node.left < 0 {
-          deepest = max(deepest, depth)
-        } else {
-          stack.append((node.left, depth + 1))
-          stack.append((node.right, depth + 1))
-        }
-      }
-      return deepest
-    }
-    return FloatSplits(nodes: compact, depths: depths)
+  /// XGBoost's splits as a ``SplitForest``: left when the float value is below the float
+  /// threshold, or missing and the default is left.
+  private static func floatSplits(nodes: [Node], roots: [Int32]) -> SplitForest<Float>? {
+    SplitForest(
+      nodes: nodes.indices.map { i in
+        let node = nodes[i]
+        return node.left < 0
+          ? .leaf(at: Int32(i))
+          : .split(
+            feature: node.feature,
+            threshold: Float(node.value),
+            strict: true,
+            missingGoesYes: node.defaultLeft,
+            yes: node.left,
+            no: node.right
+          )
+      },
+      roots: roots
+    )
   }
 
   public static func == (a: TreeEnsemble, b: TreeEnsemble) -> Bool {
@@ -393,50 +313,42 @@ public struct TreeEnsemble: Sendable, Equatable {
     return out
   }
 
-  /// ``margins(batch:rows:)`` for an XGBoost ensemble: eight rows walk each tree in step, a
-  /// block of rows at a time through every tree.
+  /// ``margins(batch:rows:)`` for an XGBoost ensemble: a block of rows at a time through every
+  /// tree, eight rows in step.
   private func floatMargins(
-    _ splits: FloatSplits,
+    _ splits: SplitForest<Float>,
     batch: [Double],
     rows: Int,
     into out: inout [Double]
   ) {
     let groups = self.groups, width = self.featureCount
-    let lanes = 8, block = 64
+    let block = 64
     // XGBoost compares the value as a float: converted once, not at every node.
     let floats = batch.map(Float.init)
     floats.withUnsafeBufferPointer { all in
-      // The block's rows; past the last row, copies of it (their results are dropped).
       var rowStarts = [UnsafePointer<Float>](repeating: all.baseAddress!, count: block)
-      splits.nodes.withUnsafeBufferPointer { nodes in
-        self.nodes.withUnsafeBufferPointer { values in
-          out.withUnsafeMutableBufferPointer { out in
-            for first in stride(from: 0, to: rows, by: block) {
-              let count = min(rows, first + block) - first
-              for i in 0 ..< block {
-                rowStarts[i] = all.baseAddress! + (first + min(i, count - 1)) * width
-              }
+      var leaves = [Int32](repeating: 0, count: block)
+      self.nodes.withUnsafeBufferPointer { values in
+        out.withUnsafeMutableBufferPointer { out in
+          for first in stride(from: 0, to: rows, by: block) {
+            let count = min(rows, first + block) - first
+            for i in 0 ..< count { rowStarts[i] = all.baseAddress! + (first + i) * width }
+            for (t, (_, group)) in self.roots.enumerated() {
               rowStarts.withUnsafeBufferPointer { row in
-                for (t, (root, group)) in self.roots.enumerated() {
-                  let depth = Int(splits.depths[t])
-                  var roots = SIMD8<Int32>(repeating: root)
-                  for start in stride(from: 0, to: count, by: lanes) {
-                    let index = withUnsafePointer(to: &roots) {
-                      FloatSplits.walk(
-                        nodes,
-                        roots: UnsafeRawPointer($0).assumingMemoryBound(to: Int32.self),
-                        rows: row.baseAddress! + start,
-                        depth: depth
-                      )
-                    }
-                    for lane in 0 ..< min(lanes, count - start) {
-                      self.add(
-                        values[Int(index[lane])].value,
-                        to: &out[(first + start + lane) * groups + Int(group)]
-                      )
-                    }
-                  }
+                leaves.withUnsafeMutableBufferPointer { leaves in
+                  splits.leaves(
+                    tree: t,
+                    rows: row.baseAddress!,
+                    count: count,
+                    into: leaves.baseAddress!
+                  )
                 }
+              }
+              for i in 0 ..< count {
+                self.add(
+                  values[Int(leaves[i])].value,
+                  to: &out[(first + i) * groups + Int(group)]
+                )
               }
             }
           }
@@ -448,7 +360,7 @@ public struct TreeEnsemble: Sendable, Equatable {
   /// ``margins(_:)`` for an XGBoost ensemble: the row goes through eight trees in step, and
   /// their leaves are added in the trees' order.
   private func floatMargins(
-    _ splits: FloatSplits,
+    _ splits: SplitForest<Float>,
     row: UnsafePointer<Double>,
     into out: inout [Double]
   ) {
@@ -456,39 +368,11 @@ public struct TreeEnsemble: Sendable, Equatable {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: width) { floats in
       // XGBoost compares the value as a float: converted once, not at every node.
       for c in 0 ..< width { floats[c] = Float(row[c]) }
-      let x = UnsafePointer(floats.baseAddress!)
-      var rows = (x, x, x, x, x, x, x, x)
-      // The next eight trees' roots; past the last tree, copies of its root.
-      var roots = SIMD8<Int32>()
-      splits.nodes.withUnsafeBufferPointer { nodes in
+      withUnsafeTemporaryAllocation(of: Int32.self, capacity: trees) { leaves in
+        splits.leaves(row: floats.baseAddress!, into: leaves.baseAddress!)
         self.nodes.withUnsafeBufferPointer { values in
-          withUnsafePointer(to: &rows) { rowsTuple in
-            let rows = UnsafeRawPointer(rowsTuple).assumingMemoryBound(
-              to: UnsafePointer<Float>.self
-            )
-            for first in stride(from: 0, to: trees, by: 8) {
-              let count = min(8, trees - first)
-              var depth: Int32 = 0
-              for lane in 0 ..< 8 {
-                let t = first + min(lane, count - 1)
-                roots[lane] = self.roots[t].root
-                depth = max(depth, splits.depths[t])
-              }
-              let index = withUnsafePointer(to: &roots) {
-                FloatSplits.walk(
-                  nodes,
-                  roots: UnsafeRawPointer($0).assumingMemoryBound(to: Int32.self),
-                  rows: rows,
-                  depth: Int(depth)
-                )
-              }
-              for lane in 0 ..< count {
-                self.add(
-                  values[Int(index[lane])].value,
-                  to: &out[Int(self.roots[first + lane].group)]
-                )
-              }
-            }
+          for t in 0 ..< trees {
+            self.add(values[Int(leaves[t])].value, to: &out[Int(self.roots[t].group)])
           }
         }
       }

@@ -1,4 +1,5 @@
 internal import Foundation
+internal import VaneMath
 
 /// The rows of a [N, C] (or [C]) float input as doubles.
 private func rows(_ x: ONNXTensor) throws -> (values: [Double], count: Int, width: Int) {
@@ -94,9 +95,21 @@ private struct Trees: Sendable {
   /// (target or class, weight), grouped by leaf.
   var votes: [(target: Int, weight: Double)] = []
 
-  /// The votes of the leaf `node`.
-  func votes(of node: Node) -> ArraySlice<(target: Int, weight: Double)> {
-    self.votes[node.firstVote ..< (node.firstVote + node.voteCount)]
+  /// The votes of the leaves at `leaves` (node positions), leaf by leaf in order, to `body`
+  /// (target or class, weight); through the arrays' buffers, with no slice (and retain) per
+  /// leaf.
+  @inline(__always)
+  func forEachVote(of leaves: [Int32], _ body: (Int, Double) -> Void) {
+    self.nodes.withUnsafeBufferPointer { nodes in
+      self.votes.withUnsafeBufferPointer { votes in
+        for leaf in leaves {
+          let node = nodes[Int(leaf)]
+          for v in node.firstVote ..< (node.firstVote + node.voteCount) {
+            body(votes[v].target, votes[v].weight)
+          }
+        }
+      }
+    }
   }
 
   init(_ context: ONNXNodeContext, votePrefix: String) throws {
@@ -191,6 +204,7 @@ private struct Trees: Sendable {
     self.maximumDepth = n
     self.voted = Set(self.votes.map(\.target))
     self.positiveWeights = self.votes.allSatisfy { $0.weight >= 0 }
+    self.forest = Self.forest(self.nodes, roots: self.roots)
   }
 
   /// The opset-5 TreeEnsemble's layout: interior nodes in `nodes_*`, each branch naming a node or
@@ -304,19 +318,80 @@ private struct Trees: Sendable {
     self.maximumDepth = self.nodes.count
     self.voted = Set(self.votes.map(\.target))
     self.positiveWeights = self.votes.allSatisfy { $0.weight >= 0 }
+    self.forest = Self.forest(self.nodes, roots: self.roots)
   }
 
   let maximumDepth: Int
   /// The targets or classes some leaf votes for, and whether every vote is non-negative.
   let voted: Set<Int>
   let positiveWeights: Bool
+  /// The trees walked without branches, when every split is LEQ, LT, GTE or GT (GTE and GT
+  /// as LT and LEQ with the children swapped, and a missing value's way with them).
+  let forest: SplitForest<Double>?
 
-  /// The leaf a row reaches in the tree rooted at `root`.
-  func leaf(_ root: Int, _ row: ArraySlice<Double>) throws -> Node {
+  static func forest(_ nodes: [Node], roots: [Int]) -> SplitForest<Double>? {
+    guard nodes.count < Int(Int32.max), roots.allSatisfy({ $0 < Int(Int32.max) }) else {
+      return nil
+    }
+    var compact: [SplitForest<Double>.Node] = []
+    compact.reserveCapacity(nodes.count)
+    for (i, node) in nodes.enumerated() {
+      let m = node.missingGoesYes
+      guard node.mode == .leaf || node.feature < Int(Int32.max) else { return nil }
+      let feature = Int32(truncatingIfNeeded: node.feature)
+      let yes = Int32(truncatingIfNeeded: node.yes), no = Int32(truncatingIfNeeded: node.no)
+      switch node.mode {
+      case .leaf: compact.append(.leaf(at: Int32(i)))
+      case .leq, .lt:
+        compact.append(
+          .split(
+            feature: feature,
+            threshold: node.value,
+            strict: node.mode == .lt,
+            missingGoesYes: m,
+            yes: yes,
+            no: no
+          )
+        )
+      case .gte, .gt:
+        compact.append(
+          .split(
+            feature: feature,
+            threshold: node.value,
+            strict: node.mode == .gte,
+            missingGoesYes: !m,
+            yes: no,
+            no: yes
+          )
+        )
+      case .eq, .neq, .member: return nil
+      }
+    }
+    return SplitForest(nodes: compact, roots: roots.map { Int32($0) })
+  }
+
+  /// The node of the leaf `row` reaches in each tree, in the trees' order, into `leaves` (one
+  /// per tree).
+  func leaves(_ row: ArraySlice<Double>, into leaves: inout [Int32]) throws {
+    if let forest = self.forest, forest.maximumFeature < row.count {
+      row.withUnsafeBufferPointer { row in
+        leaves.withUnsafeMutableBufferPointer {
+          forest.leaves(row: row.baseAddress!, into: $0.baseAddress!)
+        }
+      }
+      return
+    }
+    for (t, root) in self.roots.enumerated() {
+      leaves[t] = Int32(truncatingIfNeeded: try self.leaf(root, row))
+    }
+  }
+
+  /// The node of the leaf a row reaches in the tree rooted at `root`.
+  func leaf(_ root: Int, _ row: ArraySlice<Double>) throws -> Int {
     var position = root
     for _ in 0 ... self.maximumDepth {
       let node = self.nodes[position]
-      if node.mode == .leaf { return node }
+      if node.mode == .leaf { return position }
       guard node.feature < row.count else {
         throw ONNXRuntimeError.invalid("a split reads feature \(node.feature) of \(row.count)")
       }
@@ -414,22 +489,27 @@ private func regress(
   }
   var out: [Double] = []
   out.reserveCapacity(count * targets)
+  var leaves = [Int32](repeating: 0, count: trees.roots.count)
+  // Compared once, not per vote.
+  let isMin = aggregate == "MIN", isMax = aggregate == "MAX"
   for r in 0 ..< count {
     let row = values[(r * width) ..< ((r + 1) * width)]
     var scores = [Double](
-      repeating: aggregate == "MIN" ? .infinity : aggregate == "MAX" ? -.infinity : 0,
+      repeating: isMin ? .infinity : isMax ? -.infinity : 0,
       count: targets
     )
     var seen = [Bool](repeating: false, count: targets)
-    for root in trees.roots {
-      for (target, weight) in trees.votes(of: try trees.leaf(root, row)) where target < targets {
-        switch aggregate {
-        case "MIN": scores[target] = min(scores[target], weight)
-        case "MAX": scores[target] = max(scores[target], weight)
-        default: scores[target] += weight
-        }
-        seen[target] = true
+    try trees.leaves(row, into: &leaves)
+    trees.forEachVote(of: leaves) { target, weight in
+      guard target < targets else { return }
+      if isMin {
+        scores[target] = min(scores[target], weight)
+      } else if isMax {
+        scores[target] = max(scores[target], weight)
+      } else {
+        scores[target] += weight
       }
+      seen[target] = true
     }
     for t in 0 ..< targets {
       if !seen[t] && (aggregate == "MIN" || aggregate == "MAX") { scores[t] = 0 }
@@ -459,12 +539,12 @@ private func treeClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let binary = classes == 2 && voted.count == 1
   let positiveWeights = trees.positiveWeights
   var out: [Double] = [], picks: [Int] = []
+  var leaves = [Int32](repeating: 0, count: trees.roots.count)
   for r in 0 ..< count {
     let row = values[(r * width) ..< ((r + 1) * width)]
     var scores = [Double](repeating: 0, count: classes)
-    for root in trees.roots {
-      for (c, weight) in trees.votes(of: try trees.leaf(root, row)) { scores[c] += weight }
-    }
+    try trees.leaves(row, into: &leaves)
+    trees.forEachVote(of: leaves) { c, weight in scores[c] += weight }
     if binary {
       let s = scores[voted.first!] + (base.first ?? 0)
       picks.append(s > (positiveWeights ? 0.5 : 0) ? 1 : 0)
