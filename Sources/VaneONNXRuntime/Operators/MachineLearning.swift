@@ -99,7 +99,7 @@ private struct Trees: Sendable {
   /// (target or class, weight); through the arrays' buffers, with no slice (and retain) per
   /// leaf.
   @inline(__always)
-  func forEachVote(of leaves: [Int32], _ body: (Int, Double) -> Void) {
+  func forEachVote(of leaves: ArraySlice<Int32>, _ body: (Int, Double) -> Void) {
     self.nodes.withUnsafeBufferPointer { nodes in
       self.votes.withUnsafeBufferPointer { votes in
         for leaf in leaves {
@@ -386,6 +386,65 @@ private struct Trees: Sendable {
     }
   }
 
+  /// The leaves of a batch's rows (`count` rows of `width` in `values`), found a block of rows
+  /// at a time: tree by tree, eight rows in step, so one tree's nodes serve the whole block
+  /// and no walk waits on a deeper tree; a block of fewer than eight rows goes a row at a time.
+  struct Batch {
+    let trees: Trees
+    let values: [Double]
+    let count: Int
+    let width: Int
+    static let block = 64
+    private var first = -1
+    private var buffer: [Int32]
+    private var column: [Int32]
+
+    init(_ trees: Trees, _ values: [Double], count: Int, width: Int) {
+      self.trees = trees
+      self.values = values
+      self.count = count
+      self.width = width
+      self.buffer = [Int32](repeating: 0, count: min(count, Self.block) * trees.roots.count)
+      self.column = [Int32](repeating: 0, count: Self.block)
+    }
+
+    /// Row `r`'s leaves (node positions), one per tree in the trees' order.
+    mutating func leaves(ofRow r: Int) throws -> ArraySlice<Int32> {
+      let treeCount = self.trees.roots.count
+      if self.first < 0 || r < self.first || r >= self.first + Self.block {
+        self.first = r - r % Self.block
+        try self.fill()
+      }
+      let at = (r - self.first) * treeCount
+      return self.buffer[at ..< (at + treeCount)]
+    }
+
+    private mutating func fill() throws {
+      let rows = min(Self.block, self.count - self.first), treeCount = self.trees.roots.count
+      let width = self.width, first = self.first
+      guard let forest = self.trees.forest, forest.maximumFeature < width, rows >= 8 else {
+        var one = [Int32](repeating: 0, count: treeCount)
+        for i in 0 ..< rows {
+          let start = (first + i) * width
+          try self.trees.leaves(self.values[start ..< (start + width)], into: &one)
+          for t in 0 ..< treeCount { self.buffer[i * treeCount + t] = one[t] }
+        }
+        return
+      }
+      self.values.withUnsafeBufferPointer { values in
+        let starts = (0 ..< rows).map { values.baseAddress! + (first + $0) * width }
+        starts.withUnsafeBufferPointer { starts in
+          for t in 0 ..< treeCount {
+            self.column.withUnsafeMutableBufferPointer {
+              forest.leaves(tree: t, rows: starts.baseAddress!, count: rows, into: $0.baseAddress!)
+            }
+            for i in 0 ..< rows { self.buffer[i * treeCount + t] = self.column[i] }
+          }
+        }
+      }
+    }
+  }
+
   /// The node of the leaf a row reaches in the tree rooted at `root`.
   func leaf(_ root: Int, _ row: ArraySlice<Double>) throws -> Int {
     var position = root
@@ -489,17 +548,16 @@ private func regress(
   }
   var out: [Double] = []
   out.reserveCapacity(count * targets)
-  var leaves = [Int32](repeating: 0, count: trees.roots.count)
+  var batch = Trees.Batch(trees, values, count: count, width: width)
   // Compared once, not per vote.
   let isMin = aggregate == "MIN", isMax = aggregate == "MAX"
   for r in 0 ..< count {
-    let row = values[(r * width) ..< ((r + 1) * width)]
     var scores = [Double](
       repeating: isMin ? .infinity : isMax ? -.infinity : 0,
       count: targets
     )
     var seen = [Bool](repeating: false, count: targets)
-    try trees.leaves(row, into: &leaves)
+    let leaves = try batch.leaves(ofRow: r)
     trees.forEachVote(of: leaves) { target, weight in
       guard target < targets else { return }
       if isMin {
@@ -539,11 +597,10 @@ private func treeClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let binary = classes == 2 && voted.count == 1
   let positiveWeights = trees.positiveWeights
   var out: [Double] = [], picks: [Int] = []
-  var leaves = [Int32](repeating: 0, count: trees.roots.count)
+  var batch = Trees.Batch(trees, values, count: count, width: width)
   for r in 0 ..< count {
-    let row = values[(r * width) ..< ((r + 1) * width)]
     var scores = [Double](repeating: 0, count: classes)
-    try trees.leaves(row, into: &leaves)
+    let leaves = try batch.leaves(ofRow: r)
     trees.forEachVote(of: leaves) { c, weight in scores[c] += weight }
     if binary {
       let s = scores[voted.first!] + (base.first ?? 0)
