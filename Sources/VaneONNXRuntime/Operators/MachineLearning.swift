@@ -33,6 +33,11 @@ private struct ClassLabels {
 
 /// post_transform over one row of scores.
 private func postTransform(_ scores: inout [Double], _ name: String) throws {
+  try scores.withUnsafeMutableBufferPointer { try postTransform($0, name) }
+}
+
+/// post_transform over one row of scores, in place.
+private func postTransform(_ scores: UnsafeMutableBufferPointer<Double>, _ name: String) throws {
   switch name {
   case "NONE": break
   case "LOGISTIC": for i in scores.indices { scores[i] = 1 / (1 + exp(-scores[i])) }
@@ -642,38 +647,60 @@ private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor]
     )
   }
   let columns = binary ? 2 : rowsOfCoefficients
-  var out: [Double] = [], picks: [Int] = []
-  out.reserveCapacity(count * columns)
-  picks.reserveCapacity(count)
-  var scores = [Double](repeating: 0, count: rowsOfCoefficients)
-  for r in 0 ..< count {
-    // Each score summed from its intercept, feature by feature (one buffer for every row).
-    scores = [Double](repeating: 0, count: rowsOfCoefficients)
-    values.withUnsafeBufferPointer { x in
-      coefficients.withUnsafeBufferPointer { w in
-        let row = x.baseAddress! + r * width
-        for c in 0 ..< rowsOfCoefficients {
-          var sum = c < intercepts.count ? intercepts[c] : 0
-          let weights = w.baseAddress! + c * width
-          for f in 0 ..< width { sum += row[f] * weights[f] }
-          scores[c] = sum
+  let logistic = post == "LOGISTIC"
+  // Every row's scores in one product, X·Wᵀ, written where they are returned (`columns`
+  // apart: a binary model's one score goes in its row's first place), then the intercepts.
+  var out = [Double](repeating: 0, count: count * columns)
+  var picks = [Int](repeating: 0, count: count)
+  guard count > 0 else {
+    return [labels.tensor([]), ONNXTensor.from(doubles: [], shape: [0, columns], type: .float)]
+  }
+  try values.withUnsafeBufferPointer { x in
+    try coefficients.withUnsafeBufferPointer { w in
+      try out.withUnsafeMutableBufferPointer { out in
+        Double.gemm(
+          transposeA: false,
+          transposeB: true,
+          m: count,
+          n: rowsOfCoefficients,
+          k: width,
+          alpha: 1,
+          a: x.baseAddress!,
+          lda: width,
+          b: w.baseAddress!,
+          ldb: width,
+          beta: 0,
+          c: out.baseAddress!,
+          ldc: columns
+        )
+        for r in 0 ..< count {
+          let scores = UnsafeMutableBufferPointer(
+            rebasing: out[(r * columns) ..< ((r + 1) * columns)]
+          )
+          for c in 0 ..< min(rowsOfCoefficients, intercepts.count) { scores[c] += intercepts[c] }
+          if binary {
+            // [1 − p, p]: p is the score here, or its logistic, taken for every row at once below.
+            let s = scores[0]
+            picks[r] = s > 0 ? 1 : 0
+            scores[1] = s
+          } else {
+            picks[r] = scores.indices.max { scores[$0] < scores[$1] } ?? 0
+            try postTransform(scores, post)
+          }
         }
+        guard binary else { return }
+        if logistic {
+          // The logistic of each row's score, four lanes at a time (libm's exp per row was
+          // most of a batch's time); p sits in each row's second place, two apart.
+          var p = (0 ..< count).map { out[$0 * 2 + 1] }
+          p.withUnsafeMutableBufferPointer {
+            Logistic.sigmoid($0.baseAddress!, into: $0.baseAddress!, count: count)
+          }
+          for r in 0 ..< count { out[r * 2 + 1] = p[r] }
+        }
+        for r in 0 ..< count { out[r * 2] = 1 - out[r * 2 + 1] }
       }
     }
-    if binary {
-      let s = scores[0]
-      picks.append(s > 0 ? 1 : 0)
-      if post == "LOGISTIC" {
-        let p = 1 / (1 + exp(-s))
-        scores = [1 - p, p]
-      } else {
-        scores = [1 - s, s]
-      }
-    } else {
-      picks.append(scores.indices.max { scores[$0] < scores[$1] } ?? 0)
-      try postTransform(&scores, post)
-    }
-    out += scores
   }
   return [
     labels.tensor(picks),
