@@ -368,36 +368,33 @@ struct LoadRun: Sendable {
   /// each, the one that goes first alternating, so that a noisy neighbour that slows part of
   /// the run slows both alike (run one after the other, their p50s moved ±8 % apart between
   /// runs on a quiet-looking machine).
+  /// `prepare(true)` runs before each block of `a`, `prepare(false)` before each of `b` (to
+  /// switch the server between the two settings being compared).
   static func interleaved(
     calls: Int,
     concurrency: Int,
     rounds: Int,
     warmup: Int,
+    prepare: (Bool) async throws -> Void = { _ in },
     _ a: @escaping @Sendable () async throws -> Void,
     _ b: @escaping @Sendable () async throws -> Void
   ) async throws -> (LoadRun, LoadRun) {
-    for _ in 0 ..< warmup {
-      try await a()
-      try await b()
-    }
     var first = LoadRun(calls: [], concurrency: concurrency, elapsed: .zero)
     var second = first
-    let perRound = max(1, calls / max(1, rounds))
+    let perRound = max(concurrency, calls / max(1, rounds))
     for round in 0 ..< max(1, rounds) {
-      if round % 2 == 0 {
-        first.append(
-          try await Self.measure(calls: perRound, concurrency: concurrency, warmup: 0, a)
+      for isA in round % 2 == 0 ? [true, false] : [false, true] {
+        try await prepare(isA)
+        if round == 0 {
+          for _ in 0 ..< warmup { try await (isA ? a : b)() }
+        }
+        let run = try await Self.measure(
+          calls: perRound,
+          concurrency: concurrency,
+          warmup: 0,
+          isA ? a : b
         )
-        second.append(
-          try await Self.measure(calls: perRound, concurrency: concurrency, warmup: 0, b)
-        )
-      } else {
-        second.append(
-          try await Self.measure(calls: perRound, concurrency: concurrency, warmup: 0, b)
-        )
-        first.append(
-          try await Self.measure(calls: perRound, concurrency: concurrency, warmup: 0, a)
-        )
+        if isA { first.append(run) } else { second.append(run) }
       }
     }
     return (first, second)
