@@ -1,5 +1,29 @@
 extension ONNXTensor {
   /// A new tensor of `shape` whose element i is this tensor's element `indices[i]`.
+  /// `run` consecutive elements from each of `starts`, end to end, as `shape`: a gather whose
+  /// innermost axis stays contiguous, copied a run at a time rather than an index per element.
+  func gatheringRuns(_ starts: [Int], run: Int, shape: [Int]) -> ONNXTensor {
+    func runs<T>(_ v: [T]) -> [T] {
+      guard run > 0, !starts.isEmpty else { return [] }
+      return [T](unsafeUninitializedCapacity: starts.count * run) { out, initialized in
+        v.withUnsafeBufferPointer { source in
+          for (i, start) in starts.enumerated() {
+            precondition(start >= 0 && start + run <= source.count)
+            (out.baseAddress! + i * run).initialize(from: source.baseAddress! + start, count: run)
+          }
+        }
+        initialized = starts.count * run
+      }
+    }
+    switch self.values {
+    case .float(let v): return ONNXTensor(unchecked: shape, self.elementType, .float(runs(v)))
+    case .double(let v): return ONNXTensor(unchecked: shape, self.elementType, .double(runs(v)))
+    case .integer(let v): return ONNXTensor(unchecked: shape, self.elementType, .integer(runs(v)))
+    case .bool(let v): return ONNXTensor(unchecked: shape, self.elementType, .bool(runs(v)))
+    case .string(let v): return ONNXTensor(unchecked: shape, self.elementType, .string(runs(v)))
+    }
+  }
+
   func gathering(_ indices: [Int], shape: [Int]) -> ONNXTensor {
     switch self.values {
     case .float(let v):
@@ -91,6 +115,17 @@ func transpose(_ x: ONNXTensor, _ perm: [Int]) throws -> ONNXTensor {
   }
   let shape = perm.map { x.shape[$0] }
   let inputStrides = strides(of: x.shape)
+  // The last axis kept last (a batch-first sequence made step-first, say): whole rows move.
+  if x.rank >= 2, perm.last == x.rank - 1 {
+    return x.gatheringRuns(
+      stridedOffsets(
+        shape: Array(shape.dropLast()),
+        steps: perm.dropLast().map { inputStrides[$0] }
+      ),
+      run: x.shape[x.rank - 1],
+      shape: shape
+    )
+  }
   return x.gathering(
     stridedOffsets(shape: shape, steps: perm.map { inputStrides[$0] }),
     shape: shape
