@@ -92,8 +92,9 @@ private struct RecurrentLayer {
   let sequenceLength: Int, batch: Int, inputSize: Int, hidden: Int, directions: Int
   let layout: Int
   let elementType: ONNXTensor.ElementType
-  /// [seq, batch, input] whatever the layout.
-  let x: [Double]
+  /// X as given; ``x()`` is it as [seq, batch, input] doubles, made only on the paths that
+  /// read doubles (a float LSTM reads the floats, and converting every run cost it a pass).
+  let xTensor: ONNXTensor
   let w: [Double], r: [Double], b: [Double]?, p: [Double]?
   let lengths: [Int]
   let initialH: [Double]?, initialC: [Double]?
@@ -109,14 +110,10 @@ private struct RecurrentLayer {
     }
     self.elementType = xTensor.elementType
     self.layout = context.int("layout", 0)
-    var x = xTensor.doubles!
-    if self.layout == 1 {
-      x = try transpose(ONNXTensor(shape: xTensor.shape, doubles: x), [1, 0, 2]).doubles!
-    }
+    self.xTensor = xTensor
     let dims =
       self.layout == 1 ? [xTensor.shape[1], xTensor.shape[0], xTensor.shape[2]] : xTensor.shape
     (self.sequenceLength, self.batch, self.inputSize) = (dims[0], dims[1], dims[2])
-    self.x = x
     let direction = context.string("direction", "forward")
     guard ["forward", "reverse", "bidirectional"].contains(direction) else {
       throw ONNXRuntimeError.invalid("direction '\(direction)'")
@@ -186,6 +183,13 @@ private struct RecurrentLayer {
     self.clip = context.has("clip") ? context.float("clip", 0) : nil
   }
 
+  /// X as [seq, batch, input] doubles, whatever the layout.
+  func x() throws -> [Double] {
+    let x = self.xTensor.doubles!
+    guard self.layout == 1 else { return x }
+    return try transpose(ONNXTensor(shape: self.xTensor.shape, doubles: x), [1, 0, 2]).doubles!
+  }
+
   /// Y, Y_h (and Y_c for LSTM) in the node's layout.
   func run(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
     let (T, B, H, G) = (self.sequenceLength, self.batch, self.hidden, self.gates)
@@ -202,6 +206,7 @@ private struct RecurrentLayer {
     }
     var y = [Double](repeating: 0, count: T * self.directions * B * H)
     var yh = [Double](repeating: 0, count: self.directions * B * H), yc = yh
+    let x = try self.x()
     for d in 0 ..< self.directions {
       let backward = self.reverse || (self.bidirectional && d == 1)
       let wd = Array(self.w[(d * G * H * self.inputSize) ..< ((d + 1) * G * H * self.inputSize)])
@@ -218,7 +223,7 @@ private struct RecurrentLayer {
         h = activations[d].count > 2 ? activations[d][2] : g
       // Every step's X·Wᵀ at once: [T·B, G·H].
       let xw =
-        T * B > 0 ? BLAS.matmulTransposedB(self.x, wd, m: T * B, k: self.inputSize, n: G * H) : []
+        T * B > 0 ? BLAS.matmulTransposedB(x, wd, m: T * B, k: self.inputSize, n: G * H) : []
       var hState =
         self.initialH.map { Array($0[(d * B * H) ..< ((d + 1) * B * H)]) }
         ?? [Double](repeating: 0, count: B * H)
@@ -394,7 +399,7 @@ extension RecurrentLayer {
       ]
     } else {
       let (y, yh, yc) = plainLSTM(
-        x: self.x,
+        x: try self.x(),
         w: self.w,
         r: self.r,
         b: self.b,
