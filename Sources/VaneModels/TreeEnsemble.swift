@@ -109,6 +109,9 @@ public struct TreeEnsemble: Sendable, Equatable {
   private var bitsets: [UInt32]
   /// XGBoost's float splits laid out for walks without branches (nil for LightGBM).
   private var floatSplits: SplitForest<Float>?
+  /// LightGBM's numerical splits (x ≤ t on doubles) laid out the same way; nil with a
+  /// categorical split or a zero-as-missing one (a band around 0 is not one comparison).
+  private var doubleSplits: SplitForest<Double>?
 
   private struct Node: Sendable, Equatable {
     /// Absolute index of the left child; -1 for a leaf.
@@ -193,6 +196,36 @@ public struct TreeEnsemble: Sendable, Equatable {
       ? Self.floatSplits(nodes: nodes, roots: roots.map(\.0)).flatMap {
         $0.maximumFeature < featureCount ? $0 : nil
       } : nil
+    self.doubleSplits =
+      format == .lightgbm
+      ? Self.doubleSplits(nodes: nodes, roots: roots.map(\.0)).flatMap {
+        $0.maximumFeature < featureCount ? $0 : nil
+      } : nil
+  }
+
+  /// LightGBM's numerical splits as a ``SplitForest``: left when x ≤ t. A missing value goes
+  /// the default way for a NaN-as-missing split, and as 0 would (0 ≤ t) for one without.
+  private static func doubleSplits(nodes: [Node], roots: [Int32]) -> SplitForest<Double>? {
+    var compact: [SplitForest<Double>.Node] = []
+    compact.reserveCapacity(nodes.count)
+    for (i, node) in nodes.enumerated() {
+      if node.left < 0 {
+        compact.append(.leaf(at: Int32(i)))
+        continue
+      }
+      guard node.kind == 1, node.missing != Missing.zero.rawValue else { return nil }
+      compact.append(
+        .split(
+          feature: node.feature,
+          threshold: node.value,
+          strict: false,
+          missingGoesYes: node.missing == Missing.nan.rawValue ? node.defaultLeft : 0 <= node.value,
+          yes: node.left,
+          no: node.right
+        )
+      )
+    }
+    return SplitForest(nodes: compact, roots: roots)
   }
 
   /// XGBoost's splits as a ``SplitForest``: left when the float value is below the float
@@ -248,7 +281,15 @@ public struct TreeEnsemble: Sendable, Equatable {
     )
     var out = self.baseMargins
     if let floatSplits = self.floatSplits, self.featureCount > 0 {
-      self.floatMargins(floatSplits, row: row.baseAddress!, into: &out)
+      // XGBoost compares the value as a float: converted once, not at every node.
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: self.featureCount) { floats in
+        for c in 0 ..< self.featureCount { floats[c] = Float(row[c]) }
+        self.forestMargins(floatSplits, row: floats.baseAddress!, into: &out)
+      }
+      return out
+    }
+    if let doubleSplits = self.doubleSplits, self.featureCount > 0 {
+      self.forestMargins(doubleSplits, row: row.baseAddress!, into: &out)
       return out
     }
     self.nodes.withUnsafeBufferPointer { nodes in
@@ -283,8 +324,18 @@ public struct TreeEnsemble: Sendable, Equatable {
     for r in 0 ..< rows {
       for g in 0 ..< groups { out[r * groups + g] = self.baseMargins[g] }
     }
+    guard rows > 0 else { return out }
     if let floatSplits = self.floatSplits {
-      self.floatMargins(floatSplits, batch: batch, rows: rows, into: &out)
+      // XGBoost compares the value as a float: converted once, not at every node.
+      batch.map(Float.init).withUnsafeBufferPointer {
+        self.forestMargins(floatSplits, batch: $0, rows: rows, into: &out)
+      }
+      return out
+    }
+    if let doubleSplits = self.doubleSplits {
+      batch.withUnsafeBufferPointer {
+        self.forestMargins(doubleSplits, batch: $0, rows: rows, into: &out)
+      }
       return out
     }
     let block = 64
@@ -313,43 +364,39 @@ public struct TreeEnsemble: Sendable, Equatable {
     return out
   }
 
-  /// ``margins(batch:rows:)`` for an XGBoost ensemble: a block of rows at a time through every
-  /// tree, eight rows in step.
-  private func floatMargins(
-    _ splits: SplitForest<Float>,
-    batch: [Double],
+  /// ``margins(batch:rows:)`` through a ``SplitForest``: a block of rows at a time through
+  /// every tree, eight rows in step, each row's margins adding up in the trees' order.
+  private func forestMargins<Value>(
+    _ splits: SplitForest<Value>,
+    batch all: UnsafeBufferPointer<Value>,
     rows: Int,
     into out: inout [Double]
   ) {
     let groups = self.groups, width = self.featureCount
     let block = 64
-    // XGBoost compares the value as a float: converted once, not at every node.
-    let floats = batch.map(Float.init)
-    floats.withUnsafeBufferPointer { all in
-      var rowStarts = [UnsafePointer<Float>](repeating: all.baseAddress!, count: block)
-      var leaves = [Int32](repeating: 0, count: block)
-      self.nodes.withUnsafeBufferPointer { values in
-        out.withUnsafeMutableBufferPointer { out in
-          for first in stride(from: 0, to: rows, by: block) {
-            let count = min(rows, first + block) - first
-            for i in 0 ..< count { rowStarts[i] = all.baseAddress! + (first + i) * width }
-            for (t, (_, group)) in self.roots.enumerated() {
-              rowStarts.withUnsafeBufferPointer { row in
-                leaves.withUnsafeMutableBufferPointer { leaves in
-                  splits.leaves(
-                    tree: t,
-                    rows: row.baseAddress!,
-                    count: count,
-                    into: leaves.baseAddress!
-                  )
-                }
-              }
-              for i in 0 ..< count {
-                self.add(
-                  values[Int(leaves[i])].value,
-                  to: &out[(first + i) * groups + Int(group)]
+    var rowStarts = [UnsafePointer<Value>](repeating: all.baseAddress!, count: block)
+    var leaves = [Int32](repeating: 0, count: block)
+    self.nodes.withUnsafeBufferPointer { values in
+      out.withUnsafeMutableBufferPointer { out in
+        for first in stride(from: 0, to: rows, by: block) {
+          let count = min(rows, first + block) - first
+          for i in 0 ..< count { rowStarts[i] = all.baseAddress! + (first + i) * width }
+          for (t, (_, group)) in self.roots.enumerated() {
+            rowStarts.withUnsafeBufferPointer { row in
+              leaves.withUnsafeMutableBufferPointer { leaves in
+                splits.leaves(
+                  tree: t,
+                  rows: row.baseAddress!,
+                  count: count,
+                  into: leaves.baseAddress!
                 )
               }
+            }
+            for i in 0 ..< count {
+              self.add(
+                values[Int(leaves[i])].value,
+                to: &out[(first + i) * groups + Int(group)]
+              )
             }
           }
         }
@@ -357,23 +404,20 @@ public struct TreeEnsemble: Sendable, Equatable {
     }
   }
 
-  /// ``margins(_:)`` for an XGBoost ensemble: the row goes through eight trees in step, and
+  /// ``margins(_:)`` through a ``SplitForest``: the row goes through eight trees in step, and
   /// their leaves are added in the trees' order.
-  private func floatMargins(
-    _ splits: SplitForest<Float>,
-    row: UnsafePointer<Double>,
+  private func forestMargins<Value>(
+    _ splits: SplitForest<Value>,
+    row: UnsafePointer<Value>,
     into out: inout [Double]
   ) {
-    let width = self.featureCount, trees = self.roots.count
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: width) { floats in
-      // XGBoost compares the value as a float: converted once, not at every node.
-      for c in 0 ..< width { floats[c] = Float(row[c]) }
-      withUnsafeTemporaryAllocation(of: Int32.self, capacity: trees) { leaves in
-        splits.leaves(row: floats.baseAddress!, into: leaves.baseAddress!)
-        self.nodes.withUnsafeBufferPointer { values in
-          for t in 0 ..< trees {
-            self.add(values[Int(leaves[t])].value, to: &out[Int(self.roots[t].group)])
-          }
+    let trees = self.roots.count
+    guard trees > 0 else { return }
+    withUnsafeTemporaryAllocation(of: Int32.self, capacity: trees) { leaves in
+      splits.leaves(row: row, into: leaves.baseAddress!)
+      self.nodes.withUnsafeBufferPointer { values in
+        for t in 0 ..< trees {
+          self.add(values[Int(leaves[t])].value, to: &out[Int(self.roots[t].group)])
         }
       }
     }
