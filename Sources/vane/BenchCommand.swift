@@ -14,7 +14,8 @@ struct BenchCommand: AsyncParsableCommand {
     commandName: "bench",
     abstract: "Benchmarks that print figures.",
     subcommands: [
-      PipelineBench.self, RPCBench.self, FeatureBench.self, QualityBench.self, TrainBench.self,
+      PipelineBench.self, RPCBench.self, RPCBenchClient.self, FeatureBench.self, QualityBench.self,
+      TrainBench.self,
       ModelBench.self, PredictorBench.self, DeployBench.self, ONNXBench.self,
     ]
   )
@@ -48,6 +49,21 @@ struct RPCBench: AsyncParsableCommand {
 
   @Option(help: "Deadline of every call in milliseconds, for both clients (0: none).")
   var deadlineMs = 10_000
+
+  @Flag(
+    help:
+      "Also count instructions per call of each side under valgrind's callgrind, by library (a few minutes)."
+  )
+  var instructions = false
+
+  @Option(help: "Calls counted on each side with --instructions.")
+  var instructionCalls = 2_000
+
+  @Option(
+    help:
+      "With --instructions, keep the callgrind profiles in this directory (for callgrind_annotate)."
+  )
+  var profiles: String?
 
   struct Figures: Decodable {
     var calls: Int
@@ -118,20 +134,11 @@ struct RPCBench: AsyncParsableCommand {
     reference.arguments = [
       "server", "--address", "127.0.0.1:0", "--response-bytes", "\(responseSize)",
     ]
-    let output = Pipe()
-    reference.standardOutput = output
-    reference.standardInput = Pipe()
-    try reference.run()
     defer {
       reference.terminate()
       reference.waitUntilExit()
     }
-    let line = FileDescriptorReader.readLine(output.fileHandleForReading.fileDescriptor) ?? ""
-    guard line.hasPrefix("LISTENING "),
-      let referencePort = Int(line.dropFirst(10).trimmingCharacters(in: .whitespaces))
-    else {
-      throw ValidationError("vane-bench-cxx server said '\(line)'")
-    }
+    let referencePort = try Self.runCxxServer(reference)
     let referenceAddress = "127.0.0.1:\(referencePort)"
     let cxxServer = reference.processIdentifier
     let cxxSequential = try self.cxxClient(
@@ -228,13 +235,51 @@ struct RPCBench: AsyncParsableCommand {
         )
       )
     }
+    if self.instructions {
+      try await self.countInstructions(cxx: cxx, responseSize: responseSize)
+    }
   }
 
   private func swiftRun(
     address: String,
-    server: Int32,
+    server: Int32?,
     calls: Int,
     concurrency: Int
+  ) async throws -> Figures {
+    try await Self.swiftRun(
+      address: address,
+      server: server,
+      calls: calls,
+      concurrency: concurrency,
+      warmup: self.warmup,
+      deadlineMs: self.deadlineMs
+    )
+  }
+
+  /// Starts a `vane-bench-cxx server` process (stdin kept open: it exits when stdin closes) and
+  /// returns the port it says it listens on.
+  static func runCxxServer(_ process: Process) throws -> Int {
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardInput = Pipe()
+    try process.run()
+    let line = FileDescriptorReader.readLine(output.fileHandleForReading.fileDescriptor) ?? ""
+    guard line.hasPrefix("LISTENING "),
+      let port = Int(line.dropFirst(10).trimmingCharacters(in: .whitespaces))
+    else {
+      throw ValidationError("vane-bench-cxx server said '\(line)'")
+    }
+    return port
+  }
+
+  /// Calls made by Vane's Swift client through the shim, timed.
+  static func swiftRun(
+    address: String,
+    server: Int32?,
+    calls: Int,
+    concurrency: Int,
+    warmup: Int,
+    deadlineMs: Int
   ) async throws -> Figures {
     let transport = try ShimClientTransport(config: .init(target: address))
     return try await withGRPCClient(transport: transport) { grpcClient in
@@ -242,10 +287,12 @@ struct RPCBench: AsyncParsableCommand {
       let request = Vane_V1_GetServiceInfoRequest()
       // The same calls as the C++ client makes: with a deadline, which grpc++ keeps on both
       // sides (as Vane's own clients set it: ShimCallDeadline).
-      let deadline: Duration? = self.deadlineMs > 0 ? .milliseconds(self.deadlineMs) : nil
+      let deadline: Duration? = deadlineMs > 0 ? .milliseconds(deadlineMs) : nil
       return try await ShimCallDeadline.$timeout.withValue(deadline) {
-        for _ in 0 ..< self.warmup { _ = try await client.getServiceInfo(request) }
-        let before = (client: CPUTime.ofThisProcess(), server: CPUTime.of(process: server))
+        for _ in 0 ..< warmup { _ = try await client.getServiceInfo(request) }
+        let before = (
+          client: CPUTime.ofThisProcess(), server: server.flatMap { CPUTime.of(process: $0) }
+        )
         let load = try await LoadRun.measure(
           calls: calls,
           concurrency: concurrency,
@@ -256,7 +303,7 @@ struct RPCBench: AsyncParsableCommand {
         var figures = load.figures
         let count = Double(load.calls.count)
         figures.client_cpu_us = (CPUTime.ofThisProcess() - before.client) * 1e6 / count
-        if let now = CPUTime.of(process: server), let then = before.server {
+        if let server, let now = CPUTime.of(process: server), let then = before.server {
           figures.server_cpu_us = (now - then) * 1e6 / count
         }
         return figures
@@ -264,19 +311,21 @@ struct RPCBench: AsyncParsableCommand {
     }
   }
 
-  private func cxxClient(
+  func cxxClient(
     _ path: String,
     target: String,
     server: Int32,
     calls: Int,
-    concurrency: Int
+    concurrency: Int,
+    warmup: Int? = nil
   ) throws -> Figures {
+    let warmup = warmup ?? self.warmup
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = [
       "client", "--target", target, "--method", "/vane.v1.FeatureService/GetServiceInfo",
       "--request-bytes", "0", "--calls", "\(calls)", "--concurrency", "\(concurrency)", "--warmup",
-      "\(self.warmup)", "--timeout-ms", "\(self.deadlineMs)",
+      "\(warmup)", "--timeout-ms", "\(self.deadlineMs)",
     ]
     let output = Pipe()
     process.standardOutput = output
@@ -295,7 +344,7 @@ struct RPCBench: AsyncParsableCommand {
     var figures = try JSONDecoder().decode(Figures.self, from: Data(lastLine.utf8))
     if let serverBefore, let serverAfter, figures.calls > 0 {
       figures.server_cpu_us =
-        (serverAfter - serverBefore) * 1e6 / Double(figures.calls + self.warmup)
+        (serverAfter - serverBefore) * 1e6 / Double(figures.calls + warmup)
     }
     return figures
   }
