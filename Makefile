@@ -43,9 +43,16 @@ deps: build-deps
 	@python3 -c "import grpc, grpc_health, grpc_reflection, pytest, onnxruntime, onnx, numpy, prometheus_client" 2>/dev/null || \
 	  python3 -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
 
+# Release builds let every module's generic code be specialised by its callers
+# (cross-module optimisation): GRPCCore's server and client executors are generic over the
+# message, serializer and transport types, and unspecialised they look up generic metadata and
+# allocate async frames on every call. Measured with `vane bench rpc --instructions`: 8 % fewer
+# instructions per call on the server side, 19 % fewer on the client side.
+RELEASE = swift build -c release -Xswiftc -cross-module-optimization
+
 build: deps
-	swift build -c release --product vane
-	swift build -c release --product vane-bench-cxx
+	$(RELEASE) --product vane
+	$(RELEASE) --product vane-bench-cxx
 
 # One OpenBLAS thread in the test process: its idle threads spin, and on 2 cores they would
 # starve the service processes other tests start alongside the model tests. The test process
@@ -72,11 +79,11 @@ format-check:
 
 # The main job needs only the `vane` executable (and its embedded candles).
 run: build-deps
-	swift build -c release --product vane
+	$(RELEASE) --product vane
 	$$(swift build -c release --show-bin-path)/vane pipeline
 
 stack: build-deps
-	swift build -c release --product vane
+	$(RELEASE) --product vane
 	$$(swift build -c release --show-bin-path)/vane stack
 
 bench: build
