@@ -48,3 +48,66 @@ extension BLAS {
     return .keep
   }
 }
+
+extension BLAS {
+  /// y = Σ_k x[k] · (row k of `a`), `a` being `[rows, columns]` row-major: the product xᵀ·A,
+  /// for one short vector and a wide matrix, as an LSTM's step multiplies its hidden state by
+  /// the transposed recurrent weights.
+  ///
+  /// Sixty-four columns at a time in eight eight-lane accumulators, each row's slice a fused
+  /// multiply-add into them: no horizontal sums, and the matrix is read once, row by row.
+  /// OpenBLAS's GEMV for this shape (256 × 64) ran at a third of what the cache delivers.
+  public static func rowCombination(
+    _ x: UnsafePointer<Float>,
+    _ a: UnsafePointer<Float>,
+    rows: Int,
+    columns: Int,
+    into y: UnsafeMutablePointer<Float>
+  ) {
+    typealias Lanes = SIMD8<Float>
+    var j = 0
+    while j + 64 <= columns {
+      var s0 = Lanes(), s1 = Lanes(), s2 = Lanes(), s3 = Lanes()
+      var s4 = Lanes(), s5 = Lanes(), s6 = Lanes(), s7 = Lanes()
+      for k in 0 ..< rows {
+        let v = Lanes(repeating: x[k])
+        let row = UnsafeRawPointer(a + k * columns + j)
+        s0 = s0.addingProduct(v, row.loadUnaligned(fromByteOffset: 0, as: Lanes.self))
+        s1 = s1.addingProduct(v, row.loadUnaligned(fromByteOffset: 32, as: Lanes.self))
+        s2 = s2.addingProduct(v, row.loadUnaligned(fromByteOffset: 64, as: Lanes.self))
+        s3 = s3.addingProduct(v, row.loadUnaligned(fromByteOffset: 96, as: Lanes.self))
+        s4 = s4.addingProduct(v, row.loadUnaligned(fromByteOffset: 128, as: Lanes.self))
+        s5 = s5.addingProduct(v, row.loadUnaligned(fromByteOffset: 160, as: Lanes.self))
+        s6 = s6.addingProduct(v, row.loadUnaligned(fromByteOffset: 192, as: Lanes.self))
+        s7 = s7.addingProduct(v, row.loadUnaligned(fromByteOffset: 224, as: Lanes.self))
+      }
+      let out = UnsafeMutableRawPointer(y + j)
+      out.storeBytes(of: s0, toByteOffset: 0, as: Lanes.self)
+      out.storeBytes(of: s1, toByteOffset: 32, as: Lanes.self)
+      out.storeBytes(of: s2, toByteOffset: 64, as: Lanes.self)
+      out.storeBytes(of: s3, toByteOffset: 96, as: Lanes.self)
+      out.storeBytes(of: s4, toByteOffset: 128, as: Lanes.self)
+      out.storeBytes(of: s5, toByteOffset: 160, as: Lanes.self)
+      out.storeBytes(of: s6, toByteOffset: 192, as: Lanes.self)
+      out.storeBytes(of: s7, toByteOffset: 224, as: Lanes.self)
+      j += 64
+    }
+    while j + 8 <= columns {
+      var s = Lanes()
+      for k in 0 ..< rows {
+        s = s.addingProduct(
+          Lanes(repeating: x[k]),
+          UnsafeRawPointer(a + k * columns + j).loadUnaligned(as: Lanes.self)
+        )
+      }
+      UnsafeMutableRawPointer(y + j).storeBytes(of: s, as: Lanes.self)
+      j += 8
+    }
+    while j < columns {
+      var s: Float = 0
+      for k in 0 ..< rows { s = s.addingProduct(x[k], a[k * columns + j]) }
+      y[j] = s
+      j += 1
+    }
+  }
+}

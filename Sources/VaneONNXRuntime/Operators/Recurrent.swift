@@ -71,6 +71,9 @@ private struct Activation {
 /// W, R and B as doubles, converted once at load when they are initializers.
 private struct RecurrentWeights: Sendable {
   let w: [Double], r: [Double], b: [Double]?
+  /// A float R [directions, G·H, H] as each direction's [H, G·H], for the one-row step
+  /// (``BLAS/rowCombination(_:_:rows:columns:into:)``); nil for other types or shapes.
+  let rTransposed: [Float]?
 
   init?(_ context: ONNXNodeContext) {
     guard let w = context.optionalInput(1)?.doubles, let r = context.optionalInput(2)?.doubles
@@ -80,6 +83,22 @@ private struct RecurrentWeights: Sendable {
     self.r = r
     self.b = context.optionalInput(3)?.doubles
     if hasBias && self.b == nil { return nil }
+    if let tensor = context.optionalInput(2), case .float(let values) = tensor.values,
+      tensor.rank == 3, tensor.shape[1] > 0, tensor.shape[2] > 0
+    {
+      let (directions, rows, columns) = (tensor.shape[0], tensor.shape[1], tensor.shape[2])
+      self.rTransposed = [Float](unsafeUninitializedCapacity: values.count) { out, initialized in
+        for d in 0 ..< directions {
+          let base = d * rows * columns
+          for j in 0 ..< rows {
+            for k in 0 ..< columns { out[base + k * rows + j] = values[base + j * columns + k] }
+          }
+        }
+        initialized = values.count
+      }
+    } else {
+      self.rTransposed = nil
+    }
   }
 }
 
@@ -96,6 +115,8 @@ private struct RecurrentLayer {
   /// read doubles (a float LSTM reads the floats, and converting every run cost it a pass).
   let xTensor: ONNXTensor
   let w: [Double], r: [Double], b: [Double]?, p: [Double]?
+  /// See ``RecurrentWeights/rTransposed``.
+  let rTransposed: [Float]?
   let lengths: [Int]
   let initialH: [Double]?, initialC: [Double]?
   let clip: Double?
@@ -138,6 +159,7 @@ private struct RecurrentLayer {
     let weights = context.prepared as? RecurrentWeights
     self.w = weights?.w ?? wTensor.doubles!
     self.r = weights?.r ?? rTensor.doubles!
+    self.rTransposed = weights?.rTransposed
     if let t = context.optionalInput(3) {
       guard t.count == directions * 2 * gates * hidden else {
         throw ONNXRuntimeError.invalid("B has \(t.count) values")
@@ -382,6 +404,7 @@ extension RecurrentLayer {
         x: x,
         w: w,
         r: r,
+        rTransposed: self.rTransposed,
         b: b,
         initialH: floats(5),
         initialC: floats(6),
@@ -402,6 +425,7 @@ extension RecurrentLayer {
         x: try self.x(),
         w: self.w,
         r: self.r,
+        rTransposed: nil,
         b: self.b,
         initialH: self.initialH,
         initialC: self.initialC,
@@ -437,6 +461,7 @@ private func plainLSTM<T: ONNXFloat>(
   x: [T],
   w: [T],
   r: [T],
+  rTransposed: [Float]?,
   b: [T]?,
   initialH: [T]?,
   initialC: [T]?,
@@ -489,12 +514,26 @@ private func plainLSTM<T: ONNXFloat>(
       initialC.map { Array($0[(d * B * H) ..< ((d + 1) * B * H)]) }
       ?? [T](repeating: 0, count: B * H)
     var hr = [T](repeating: 0, count: B * G * H)
+    // One float row: H·Rᵀ as Σ_k h[k]·(row k of Rᵀ), Rᵀ transposed once at load: the sums run
+    // down contiguous rows of G·H lanes side by side, where OpenBLAS's GEMV over R takes G·H
+    // dot products of H values, each ending in a horizontal sum (most of a single-row run).
+    let oneRow = B == 1 && T.self == Float.self && rTransposed?.count == r.count
     for step in 0 ..< steps where B * H > 0 {
       hState.withUnsafeBufferPointer { ph in
         r.withUnsafeBufferPointer { pr in
           hr.withUnsafeMutableBufferPointer { po in
             let rd = pr.baseAddress! + d * G * H * H
-            if B == 1 {
+            if oneRow, let rTransposed {
+              rTransposed.withUnsafeBufferPointer { rt in
+                BLAS.rowCombination(
+                  UnsafeRawPointer(ph.baseAddress!).assumingMemoryBound(to: Float.self),
+                  rt.baseAddress! + d * G * H * H,
+                  rows: H,
+                  columns: G * H,
+                  into: UnsafeMutableRawPointer(po.baseAddress!).assumingMemoryBound(to: Float.self)
+                )
+              }
+            } else if B == 1 {
               T.gemv(
                 transpose: false,
                 m: G * H,

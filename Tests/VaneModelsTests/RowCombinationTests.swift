@@ -1,0 +1,45 @@
+import Testing
+import VaneCore
+
+@testable import VaneMath
+
+/// `BLAS.rowCombination` (xᵀ·A for an LSTM step's one row) against the sum written out in
+/// double, for widths around its 64- and 8-column steps.
+@Suite("BLAS.rowCombination")
+struct RowCombinationTests {
+  @Test(
+    "Equal to Σ_k x[k]·A[k, j] within float rounding",
+    arguments: [(1, 1), (3, 7), (16, 8), (16, 63), (64, 64), (64, 256), (5, 129), (64, 200)]
+  )
+  func matchesTheSum(rows: Int, columns: Int) {
+    var random = SeededRandom(seed: UInt64(rows * 1000 + columns))
+    let a = (0 ..< rows * columns).map { _ in Float(Double.random(in: -1 ... 1, using: &random)) }
+    let x = (0 ..< rows).map { _ in Float(Double.random(in: -1 ... 1, using: &random)) }
+    var y = [Float](repeating: .nan, count: columns)
+    a.withUnsafeBufferPointer { a in
+      x.withUnsafeBufferPointer { x in
+        y.withUnsafeMutableBufferPointer { y in
+          BLAS.rowCombination(
+            x.baseAddress!,
+            a.baseAddress!,
+            rows: rows,
+            columns: columns,
+            into: y.baseAddress!
+          )
+        }
+      }
+    }
+    for j in 0 ..< columns {
+      var exact = 0.0, magnitude = 0.0
+      for k in 0 ..< rows {
+        exact += Double(x[k]) * Double(a[k * columns + j])
+        magnitude += abs(Double(x[k]) * Double(a[k * columns + j]))
+      }
+      // Float32 accumulation over `rows` terms.
+      #expect(
+        abs(Double(y[j]) - exact) <= Double(rows) * 1.2e-7 * magnitude + 1e-30,
+        "column \(j): \(y[j]) vs \(exact)"
+      )
+    }
+  }
+}
