@@ -160,8 +160,8 @@ let package = Package(
     .target(
       name: "VaneServing",
       dependencies: [
-        "VaneCore", "VaneBundle", "VaneModels", "VaneFeatures", "VaneQuality", "VaneStore",
-        "VaneONNXRuntime", .product(name: "GRDB", package: "GRDB.swift"),
+        "VaneCore", "VaneBundle", "VaneMath", "VaneModels", "VaneFeatures", "VaneQuality",
+        "VaneStore", "VaneONNXRuntime", .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "Yams", package: "Yams"),
       ],

@@ -49,8 +49,9 @@ extension ServableModel {
       if reference.sampleRows > 0, reference.meanPairwiseDistance > 0 {
         // As the models read it: a missing value is the scaled mean, 0.
         let row = (0 ..< width).map { scaled[r * width + $0].isFinite ? scaled[r * width + $0] : 0 }
-        let nearest = row.withUnsafeBufferPointer {
-          reference.nearestSampleDistance($0.baseAddress!)
+        let nearest = row.withUnsafeBufferPointer { row in
+          self.nearestSamples?.nearestDistance(row.baseAddress!)
+            ?? reference.nearestSampleDistance(row.baseAddress!)
         }
         let index = nearest / reference.meanPairwiseDistance
         report.dissimilarity = index

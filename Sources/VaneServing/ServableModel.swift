@@ -37,6 +37,8 @@ public struct ServableModel: Sendable {
   public let createdAt: Date?
   /// The training reference statistics (nil: a bundle written before the trainer wrote them).
   public let reference: TrainingReference?
+  /// ``reference``'s sample prepared for the per-request nearest-sample distance.
+  let nearestSamples: NearestSampleSearch?
   /// What this loaded version does about expiry and out-of-distribution inputs.
   public var policy: TrustPolicy = .default
 
@@ -356,6 +358,7 @@ public struct ServableModel: Sendable {
     } else {
       self.reference = nil
     }
+    self.nearestSamples = self.reference.map(NearestSampleSearch.init)
 
     if let reference = manifest.calibration {
       guard let method = CalibrationMethod(rawValue: reference.method) else {

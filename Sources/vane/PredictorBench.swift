@@ -109,6 +109,15 @@ struct PredictorBench: AsyncParsableCommand {
   @Flag(help: "Skip the over-the-wire, hot-swap and shadow runs.")
   var inProcessOnly = false
 
+  @Flag(help: "Only the over-the-wire, hot-swap and shadow runs (no in-process models).")
+  var wireOnly = false
+
+  func validate() throws {
+    if self.inProcessOnly && self.wireOnly {
+      throw ValidationError("--in-process-only and --wire-only exclude each other")
+    }
+  }
+
   struct Reference: Decodable {
     struct Result: Decodable {
       var p50_us: Double
@@ -143,7 +152,7 @@ struct PredictorBench: AsyncParsableCommand {
       "vane bench predictor: \(ProcessInfo.processInfo.activeProcessorCount) cores, OpenBLAS threads 1"
     )
     BLAS.setThreadCount(1)
-    try self.inference(scratch)
+    if !self.wireOnly { try self.inference(scratch) }
     if !self.inProcessOnly { try await self.wire(scratch) }
   }
 
