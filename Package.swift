@@ -280,7 +280,7 @@ let package = Package(
     .target(
       name: "VaneTestSupport",
       dependencies: [
-        "VaneCore", "VaneFeatures", "VaneMath", "VaneQuality",
+        "VaneCore", "VaneBundle", "VaneFeatures", "VaneMath", "VaneQuality",
         "GRPCShimTransport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
@@ -333,7 +333,7 @@ let package = Package(
     .testTarget(
       name: "VaneServingTests",
       dependencies: [
-        "VaneServing", "VaneCore", "VaneBundle", "VaneQuality",
+        "VaneServing", "VaneCore", "VaneBundle", "VaneQuality", "VaneTestSupport",
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: swiftSettings

@@ -1,5 +1,6 @@
 import Testing
 import VaneCore
+import VaneTestSupport
 
 @testable import VaneBundle
 
@@ -8,16 +9,7 @@ import VaneCore
 @Suite("Training reference: nearest-sample distance")
 struct TrainingReferenceDistanceTests {
   static func reference(width: Int, rows: Int, sample: [Double]) -> TrainingReference {
-    TrainingReference(
-      dataStart: 0,
-      dataEnd: 1,
-      rows: rows,
-      columns: (0 ..< width).map { .init(name: "c\($0)", mean: 0, std: 1, distribution: nil) },
-      sample: sample,
-      sampleRows: rows,
-      meanPairwiseDistance: 1,
-      scores: []
-    )
+    .sampleOnly(width: width, rows: rows, sample: sample)
   }
 
   /// The least of ``TrainingReference/distance(_:_:count:)`` over the rows, one by one.

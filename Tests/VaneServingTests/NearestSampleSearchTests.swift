@@ -1,6 +1,7 @@
 import Testing
 import VaneBundle
 import VaneCore
+import VaneTestSupport
 
 @testable import VaneServing
 
@@ -10,16 +11,7 @@ import VaneCore
 @Suite("Nearest-sample search: screened equals row by row")
 struct NearestSampleSearchTests {
   static func reference(width: Int, rows: Int, sample: [Double]) -> TrainingReference {
-    TrainingReference(
-      dataStart: 0,
-      dataEnd: 1,
-      rows: rows,
-      columns: (0 ..< width).map { .init(name: "c\($0)", mean: 0, std: 1, distribution: nil) },
-      sample: sample,
-      sampleRows: rows,
-      meanPairwiseDistance: 1,
-      scores: []
-    )
+    .sampleOnly(width: width, rows: rows, sample: sample)
   }
 
   enum Case: String, CaseIterable {
