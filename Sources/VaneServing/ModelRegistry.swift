@@ -425,13 +425,15 @@ public final class ModelRegistry: Sendable {
     let trust: [TrustReport]
     do {
       (features, count) = try rows(model)
-      trust = model.assess(features, count: count, now: Date())
+      // Checked, imputed and scaled once for the trust checks and the models.
+      let inputs = try model.inputs(features, count: count)
+      trust = model.assess(inputs, now: Date())
       try Self.refuseUntrusted(
         trust,
         model: model,
         name: "\(lease.modelID)/\(lease.primary.version)"
       )
-      outputs = try model.predict(features, count: count, horizons: horizons)
+      outputs = try model.predict(inputs, horizons: horizons)
     } catch {
       self.record(
         lease.modelID,
@@ -503,11 +505,8 @@ public final class ModelRegistry: Sendable {
     for await job in self.shadowJobs {
       let started = ContinuousClock.now
       let model = job.target.model.model
-      let outputs = try? model.predict(
-        job.features,
-        count: job.count,
-        horizons: job.horizons
-      )
+      let inputs = try? model.inputs(job.features, count: job.count)
+      let outputs = inputs.flatMap { try? model.predict($0, horizons: job.horizons) }
       let latency = ContinuousClock.now - started
       self.record(
         job.modelID,
@@ -527,7 +526,7 @@ public final class ModelRegistry: Sendable {
           features: job.features,
           count: job.count,
           outputs: outputs,
-          trust: model.assess(job.features, count: job.count, now: Date()),
+          trust: inputs.map { model.assess($0, now: Date()) } ?? [],
           latency: latency
         )
       }

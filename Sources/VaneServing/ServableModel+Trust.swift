@@ -11,6 +11,13 @@ extension ServableModel {
   /// The trust checks of ``policy`` on `count` raw inputs at `now` (each checked on the bar it
   /// is answered for), one report per input.
   public func assess(_ features: [Double], count: Int, now: Date) -> [TrustReport] {
+    self.assess(self.uncheckedInputs(features, count: count), now: now)
+  }
+
+  /// The trust checks of ``policy`` on prepared inputs at `now` (each checked on the bar it is
+  /// answered for, as the models read it), one report per input.
+  public func assess(_ inputs: Inputs, now: Date) -> [TrustReport] {
+    let count = inputs.count
     var expired = false
     if let age = self.policy.maxModelAge, let end = self.dataEnd {
       expired =
@@ -29,7 +36,7 @@ extension ServableModel {
       )
     }
     let width = self.columns.count
-    let scaled = self.scale(self.answeredBars(features, count: count))
+    let scaled = inputs.scaled
     return (0 ..< count).map { r in
       var report = TrustReport()
       report.expired = expired

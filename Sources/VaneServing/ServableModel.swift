@@ -481,20 +481,28 @@ public struct ServableModel: Sendable {
     return (0 ..< count).flatMap { r in [1 - output[r * heads + head], output[r * heads + head]] }
   }
 
-  /// Answers for `count` inputs of raw features (`count × inputBars × columns.count`,
-  /// row-major: each input its window of ``inputBars`` consecutive bars, oldest first; NaN is a
-  /// missing value), at `horizons` (empty: every horizon), each input's answers in ascending
-  /// horizon order. One-bar models read the last bar of each window.
-  /// - Throws: INVALID_ARGUMENT for a wrong shape or a horizon the model does not serve;
-  ///   FAILED_PRECONDITION when an input has a missing value and the version excludes such
-  ///   inputs (``missingValues``), or a stack's inputs are not finite for a row (its volatility
-  ///   column is missing).
-  public func predict(
-    _ input: [Double],
-    count: Int,
-    horizons wanted: [Int] = []
-  ) throws -> [[HorizonOutput]] {
-    let width = self.columns.count, k = self.classes.count, bars = self.inputBars
+  /// One request's inputs as the trust checks and every model read them, made once: each
+  /// input's window imputed where this version imputes, the bar it is answered for, and that
+  /// bar through the bundle's scaler.
+  public struct Inputs: Sendable {
+    /// How many inputs.
+    public let count: Int
+    /// Each input's window of raw values (`count × inputBars × columns.count`), imputed where
+    /// the version imputes.
+    let features: [Double]
+    /// The bar each input is answered for, the last of its window (`count × columns.count`).
+    let last: [Double]
+    /// ``last`` through the bundle's scaler (NaN stays NaN unless the scaler imputes).
+    let scaled: [Double]
+  }
+
+  /// `count` raw inputs (`count × inputBars × columns.count`, row-major: each input its window
+  /// of ``inputBars`` consecutive bars, oldest first; NaN is a missing value) made ready for
+  /// ``assess(_:now:)`` and ``predict(_:horizons:)``.
+  /// - Throws: INVALID_ARGUMENT for a wrong shape; FAILED_PRECONDITION when an input has a
+  ///   missing value and the version excludes such inputs (``missingValues``).
+  public func inputs(_ input: [Double], count: Int) throws -> Inputs {
+    let width = self.columns.count, bars = self.inputBars
     guard count > 0, input.count == count * bars * width else {
       throw VaneError.invalidArgument(
         field: "features",
@@ -502,9 +510,38 @@ public struct ServableModel: Sendable {
       )
     }
     try self.checkMissing(input, count: count)
+    return self.uncheckedInputs(input, count: count)
+  }
+
+  /// ``inputs(_:count:)`` without its checks, for a shape known to be right.
+  func uncheckedInputs(_ input: [Double], count: Int) -> Inputs {
     // Imputed in raw units first, so every path (exports, stack volatility) reads the same row.
     let features =
       self.missingValues == .impute ? self.scaler.map { $0.imputing(batch: input) } ?? input : input
+    let last = self.answeredBars(features, count: count)
+    return Inputs(count: count, features: features, last: last, scaled: self.scale(last))
+  }
+
+  /// Answers for `count` inputs of raw features (the shape ``inputs(_:count:)`` reads), at
+  /// `horizons` (empty: every horizon), each input's answers in ascending horizon order.
+  /// One-bar models read the last bar of each window.
+  /// - Throws: what ``inputs(_:count:)`` and ``predict(_:horizons:)`` throw.
+  public func predict(
+    _ input: [Double],
+    count: Int,
+    horizons wanted: [Int] = []
+  ) throws -> [[HorizonOutput]] {
+    try self.predict(self.inputs(input, count: count), horizons: wanted)
+  }
+
+  /// Answers for prepared inputs at `horizons` (empty: every horizon), each input's answers in
+  /// ascending horizon order.
+  /// - Throws: INVALID_ARGUMENT for a horizon the model does not serve; FAILED_PRECONDITION
+  ///   when a stack's inputs are not finite for a row (its volatility column is missing).
+  public func predict(_ inputs: Inputs, horizons wanted: [Int] = []) throws -> [[HorizonOutput]] {
+    let width = self.columns.count, k = self.classes.count, bars = self.inputBars
+    let count = inputs.count, features = inputs.features, last = inputs.last
+    let scaled = inputs.scaled
     let horizons = wanted.isEmpty ? self.horizons.sorted() : wanted.sorted()
     for horizon in horizons where self.served[horizon] == nil {
       throw VaneError.invalidArgument(
@@ -513,13 +550,9 @@ public struct ServableModel: Sendable {
       )
     }
     // The trainer's inputs: scaled; NaN (missing) kept for trees, 0 (the scaled mean) otherwise.
-    // Each is made when a model first reads it: an LSTM scales its windows itself, in the pass
-    // that converts them.
-    lazy var windows = self.scale(features)
-    lazy var last =
-      bars == 1 ? features : Self.lastBars(features, count: count, bars: bars, width: width)
-    lazy var scaled =
-      bars == 1 ? windows : Self.lastBars(windows, count: count, bars: bars, width: width)
+    // Whole windows are scaled only for an imported sequence graph (an LSTM scales its windows
+    // itself, in the pass that converts them).
+    lazy var windows = bars == 1 ? scaled : self.scale(features)
     lazy var finite = scaled.map { $0.isFinite ? $0 : 0 }
     var sequenceOutputs: [String: [Double]] = [:]
     func probabilities(_ base: Base) throws -> [Double] {
