@@ -59,7 +59,7 @@ extension PredictorServiceImplementation {
         var loggedValues: [(dimensions: [(String, String)], value: Double)] = []
         var maturedValues: [(dimensions: [(String, String)], value: Double)] = []
         for listing in listings {
-          guard let count = counts[PredictionLog.key(listing.info.modelID, listing.info.version)]
+          guard let count = counts[VersionKey(listing.info.modelID, listing.info.version)]
           else { continue }
           let version = [("model_id", listing.info.modelID), ("version", listing.info.version)]
           loggedValues.append((version, Double(count.logged)))

@@ -369,7 +369,7 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
           for i in response.versions.indices {
             let ref = response.versions[i].ref
             response.versions[i].counters.matured = UInt64(
-              counts[PredictionLog.key(ref.modelID, ref.version)]?.matured ?? 0
+              counts[VersionKey(ref.modelID, ref.version)]?.matured ?? 0
             )
           }
         }

@@ -64,35 +64,63 @@ extension BLAS {
     columns: Int,
     into y: UnsafeMutablePointer<Float>
   ) {
-    typealias Lanes = SIMD8<Float>
+    Self.rowCombination(x, a, rows: rows, columns: columns, into: y, lanes: SIMD8<Float>.self)
+  }
+
+  /// y = Σ_k x[k] · (row k of `a`) in double precision, thirty-two columns at a time (eight
+  /// four-lane accumulators fill the sixteen AVX2 registers' half, leaving room for the
+  /// broadcast): every row's dot product with a short vector when `a` holds the rows as
+  /// columns, as the nearest-sample screen of a served request takes them.
+  public static func rowCombination(
+    _ x: UnsafePointer<Double>,
+    _ a: UnsafePointer<Double>,
+    rows: Int,
+    columns: Int,
+    into y: UnsafeMutablePointer<Double>
+  ) {
+    Self.rowCombination(x, a, rows: rows, columns: columns, into: y, lanes: SIMD4<Double>.self)
+  }
+
+  /// The kernel of both precisions: eight `Lanes` accumulators per block of columns, then one,
+  /// then single columns.
+  @inline(__always)
+  static func rowCombination<Lanes: SIMD>(
+    _ x: UnsafePointer<Lanes.Scalar>,
+    _ a: UnsafePointer<Lanes.Scalar>,
+    rows: Int,
+    columns: Int,
+    into y: UnsafeMutablePointer<Lanes.Scalar>,
+    lanes: Lanes.Type
+  ) where Lanes.Scalar: BinaryFloatingPoint {
+    let width = Lanes.scalarCount, stride = MemoryLayout<Lanes>.stride
     var j = 0
-    while j + 64 <= columns {
+    while j + 8 * width <= columns {
       var s0 = Lanes(), s1 = Lanes(), s2 = Lanes(), s3 = Lanes()
       var s4 = Lanes(), s5 = Lanes(), s6 = Lanes(), s7 = Lanes()
       for k in 0 ..< rows {
         let v = Lanes(repeating: x[k])
         let row = UnsafeRawPointer(a + k * columns + j)
         s0 = s0.addingProduct(v, row.loadUnaligned(fromByteOffset: 0, as: Lanes.self))
-        s1 = s1.addingProduct(v, row.loadUnaligned(fromByteOffset: 32, as: Lanes.self))
-        s2 = s2.addingProduct(v, row.loadUnaligned(fromByteOffset: 64, as: Lanes.self))
-        s3 = s3.addingProduct(v, row.loadUnaligned(fromByteOffset: 96, as: Lanes.self))
-        s4 = s4.addingProduct(v, row.loadUnaligned(fromByteOffset: 128, as: Lanes.self))
-        s5 = s5.addingProduct(v, row.loadUnaligned(fromByteOffset: 160, as: Lanes.self))
-        s6 = s6.addingProduct(v, row.loadUnaligned(fromByteOffset: 192, as: Lanes.self))
-        s7 = s7.addingProduct(v, row.loadUnaligned(fromByteOffset: 224, as: Lanes.self))
+        s1 = s1.addingProduct(v, row.loadUnaligned(fromByteOffset: stride, as: Lanes.self))
+        s2 = s2.addingProduct(v, row.loadUnaligned(fromByteOffset: 2 * stride, as: Lanes.self))
+        s3 = s3.addingProduct(v, row.loadUnaligned(fromByteOffset: 3 * stride, as: Lanes.self))
+        s4 = s4.addingProduct(v, row.loadUnaligned(fromByteOffset: 4 * stride, as: Lanes.self))
+        s5 = s5.addingProduct(v, row.loadUnaligned(fromByteOffset: 5 * stride, as: Lanes.self))
+        s6 = s6.addingProduct(v, row.loadUnaligned(fromByteOffset: 6 * stride, as: Lanes.self))
+        s7 = s7.addingProduct(v, row.loadUnaligned(fromByteOffset: 7 * stride, as: Lanes.self))
       }
       let out = UnsafeMutableRawPointer(y + j)
       out.storeBytes(of: s0, toByteOffset: 0, as: Lanes.self)
-      out.storeBytes(of: s1, toByteOffset: 32, as: Lanes.self)
-      out.storeBytes(of: s2, toByteOffset: 64, as: Lanes.self)
-      out.storeBytes(of: s3, toByteOffset: 96, as: Lanes.self)
-      out.storeBytes(of: s4, toByteOffset: 128, as: Lanes.self)
-      out.storeBytes(of: s5, toByteOffset: 160, as: Lanes.self)
-      out.storeBytes(of: s6, toByteOffset: 192, as: Lanes.self)
-      out.storeBytes(of: s7, toByteOffset: 224, as: Lanes.self)
-      j += 64
+      out.storeBytes(of: s1, toByteOffset: stride, as: Lanes.self)
+      out.storeBytes(of: s2, toByteOffset: 2 * stride, as: Lanes.self)
+      out.storeBytes(of: s3, toByteOffset: 3 * stride, as: Lanes.self)
+      out.storeBytes(of: s4, toByteOffset: 4 * stride, as: Lanes.self)
+      out.storeBytes(of: s5, toByteOffset: 5 * stride, as: Lanes.self)
+      out.storeBytes(of: s6, toByteOffset: 6 * stride, as: Lanes.self)
+      out.storeBytes(of: s7, toByteOffset: 7 * stride, as: Lanes.self)
+      j += 8 * width
     }
-    while j + 8 <= columns {
+    while j + width <= columns {
       var s = Lanes()
       for k in 0 ..< rows {
         s = s.addingProduct(
@@ -101,10 +129,10 @@ extension BLAS {
         )
       }
       UnsafeMutableRawPointer(y + j).storeBytes(of: s, as: Lanes.self)
-      j += 8
+      j += width
     }
     while j < columns {
-      var s: Float = 0
+      var s: Lanes.Scalar = 0
       for k in 0 ..< rows { s = s.addingProduct(x[k], a[k * columns + j]) }
       y[j] = s
       j += 1

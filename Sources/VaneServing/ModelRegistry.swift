@@ -102,7 +102,7 @@ public final class ModelRegistry: Sendable {
   }
 
   private let state: Mutex<State>
-  private let counters = Mutex<[String: VersionCounters]>([:])
+  private let counters = Mutex<[VersionKey: VersionCounters]>([:])
   private let shadowQueue: AsyncStream<ShadowJob>.Continuation
   private let shadowJobs: AsyncStream<ShadowJob>
   private let shadowDrops = Atomic<Int>(0)
@@ -261,7 +261,7 @@ public final class ModelRegistry: Sendable {
         if shadow { state.addShadow(modelID: modelID, version: version, now: now) }
       }
       self.counters.withLock {
-        $0[Self.key(modelID, version)] = $0[Self.key(modelID, version)] ?? VersionCounters()
+        $0[VersionKey(modelID, version)] = $0[VersionKey(modelID, version)] ?? VersionCounters()
       }
     } catch {
       let reason = (error as? VaneError)?.message ?? "\(error)"
@@ -347,7 +347,7 @@ public final class ModelRegistry: Sendable {
     }
     let counters = self.counters.withLock { all in
       infos.map {
-        all[Self.key($0.modelID, $0.version)]?.snapshot() ?? VersionCounters().snapshot()
+        all[VersionKey($0.modelID, $0.version)]?.snapshot() ?? VersionCounters().snapshot()
       }
     }
     return zip(zip(infos, models), counters).map { Listing(info: $0.0, model: $0.1, counters: $1) }
@@ -543,7 +543,11 @@ public final class ModelRegistry: Sendable {
   // MARK: Logging and trust
 
   /// Throws FAILED_PRECONDITION when the model's policy refuses what the checks found.
-  static func refuseUntrusted(_ reports: [TrustReport], model: ServableModel, name: String) throws {
+  static func refuseUntrusted(
+    _ reports: [TrustReport],
+    model: ServableModel,
+    name: @autoclosure () -> String
+  ) throws {
     let policy = model.policy
     for (row, report) in reports.enumerated() {
       let prefix = reports.count > 1 ? "row \(row): " : ""
@@ -552,7 +556,7 @@ public final class ModelRegistry: Sendable {
       {
         throw VaneError(
           .failedPrecondition,
-          "\(prefix)\(name) has expired: its training data ended \(ISO8601DateFormatter().string(from: end)), more than max_model_age \(age.components.seconds) s ago"
+          "\(prefix)\(name()) has expired: its training data ended \(ISO8601DateFormatter().string(from: end)), more than max_model_age \(age.components.seconds) s ago"
         )
       }
       if report.outOfDistribution, policy.onOutOfDistribution == .refuse {
@@ -569,7 +573,7 @@ public final class ModelRegistry: Sendable {
         }
         throw VaneError(
           .failedPrecondition,
-          "\(prefix)\(name): the input is out of distribution: \(reasons.joined(separator: "; "))"
+          "\(prefix)\(name()): the input is out of distribution: \(reasons.joined(separator: "; "))"
         )
       }
     }
@@ -613,7 +617,7 @@ public final class ModelRegistry: Sendable {
         )
       )
       self.counters.withLock {
-        $0[Self.key(modelID, version), default: VersionCounters()].recordLog(logged: logged)
+        $0[VersionKey(modelID, version), default: VersionCounters()].recordLog(logged: logged)
       }
     }
   }
@@ -671,7 +675,7 @@ public final class ModelRegistry: Sendable {
     shadow: Bool
   ) {
     self.counters.withLock { all in
-      all[Self.key(modelID, version), default: VersionCounters()].record(
+      all[VersionKey(modelID, version), default: VersionCounters()].record(
         latency: latency,
         error: error,
         shadow: shadow,
@@ -679,8 +683,6 @@ public final class ModelRegistry: Sendable {
       )
     }
   }
-
-  static func key(_ modelID: String, _ version: String) -> String { modelID + "\u{0}" + version }
 
   /// A bundle's own model id: its symbols and interval, e.g. `BTCUSDT_1h`.
   public static func defaultModelID(_ manifest: BundleManifest) -> String {

@@ -129,9 +129,9 @@ public final class PredictionLog: Sendable {
   private let store: SQLiteStore
   private let queue = Mutex<[Record]>([])
   /// The registered versions (`model\0version`), read once at open and kept with the file.
-  private let registered: Mutex<[String: VersionRecord]>
+  private let registered: Mutex<[VersionKey: VersionRecord]>
   /// Per version: answers written and matured.
-  private let tallies: Mutex<[String: (logged: Int, matured: Int)]>
+  private let tallies: Mutex<[VersionKey: (logged: Int, matured: Int)]>
   private let dropped = Atomic<Int>(0)
   private let written = Atomic<Int>(0)
 
@@ -193,7 +193,7 @@ public final class PredictionLog: Sendable {
         arguments: [version.modelID, version.version, version.manifestSHA256, body]
       )
     }
-    self.registered.withLock { $0[Self.key(version.modelID, version.version)] = version }
+    self.registered.withLock { $0[VersionKey(version.modelID, version.version)] = version }
   }
 
   /// Queues an answer for the writer; false (and counted) when the queue is full.
@@ -245,7 +245,7 @@ public final class PredictionLog: Sendable {
             record.latency.components.seconds * 1_000_000 + record.latency.components.attoseconds
               / 1_000_000_000_000, record.answeredAt,
           ])
-          let bar = bars[Self.key(record.modelID, record.version)]
+          let bar = bars[VersionKey(record.modelID, record.version)]
           for output in record.outputs {
             // The outcome is known when bar as_of + horizon closes.
             let resolve = record.barTime.flatMap { time in
@@ -270,7 +270,7 @@ public final class PredictionLog: Sendable {
     self.written.add(batch.count, ordering: .relaxed)
     self.tallies.withLock { tallies in
       for record in batch {
-        tallies[Self.key(record.modelID, record.version), default: (0, 0)].logged += 1
+        tallies[VersionKey(record.modelID, record.version), default: (0, 0)].logged += 1
       }
     }
     return batch.count
@@ -314,7 +314,9 @@ public final class PredictionLog: Sendable {
           """,
         arguments: [now]
       ).compactMap { row -> PendingGroup? in
-        guard let version = versions[Self.key(row["model_id"], row["version"])] else { return nil }
+        guard let version = versions[VersionKey(row["model_id"], row["version"])] else {
+          return nil
+        }
         return PendingGroup(
           version: version,
           symbol: row["symbol"],
@@ -360,7 +362,7 @@ public final class PredictionLog: Sendable {
       return matured
     }
     self.tallies.withLock {
-      $0[Self.key(group.version.modelID, group.version.version), default: (0, 0)].matured += count
+      $0[VersionKey(group.version.modelID, group.version.version), default: (0, 0)].matured += count
     }
     return count
   }
@@ -369,7 +371,7 @@ public final class PredictionLog: Sendable {
 
   /// A version as registered.
   public func version(modelID: String, version: String) -> VersionRecord? {
-    self.registered.withLock { $0[Self.key(modelID, version)] }
+    self.registered.withLock { $0[VersionKey(modelID, version)] }
   }
 
   /// Every registered version of a model, by version label.
@@ -379,15 +381,15 @@ public final class PredictionLog: Sendable {
     }
   }
 
-  /// Answers logged and matured per version (`model\0version`): counted once when the log is
+  /// Answers logged and matured per version: counted once when the log is
   /// opened, then kept up to date by every write (ListModels reads them on each call).
-  public func counts() throws -> [String: (logged: Int, matured: Int)] {
+  public func counts() throws -> [VersionKey: (logged: Int, matured: Int)] {
     self.tallies.withLock { $0 }
   }
 
-  static func countAll(_ store: SQLiteStore) throws -> [String: (logged: Int, matured: Int)] {
+  static func countAll(_ store: SQLiteStore) throws -> [VersionKey: (logged: Int, matured: Int)] {
     try store.read("counting answers") { db in
-      var counts: [String: (logged: Int, matured: Int)] = [:]
+      var counts: [VersionKey: (logged: Int, matured: Int)] = [:]
       for row in try Row.fetchAll(
         db,
         sql: """
@@ -395,7 +397,7 @@ public final class PredictionLog: Sendable {
           FROM predictions p LEFT JOIN answers a ON a.prediction_id = p.id GROUP BY p.model_id, p.version
           """
       ) {
-        counts[Self.key(row["model_id"], row["version"])] = (row["logged"], row["matured"])
+        counts[VersionKey(row["model_id"], row["version"])] = (row["logged"], row["matured"])
       }
       return counts
     }
@@ -506,20 +508,15 @@ public final class PredictionLog: Sendable {
 
   // MARK: Encoding
 
-  /// The key of a version in ``counts()``.
-  public static func key(_ modelID: String, _ version: String) -> String {
-    modelID + "\u{0}" + version
-  }
-
-  private static func versions(_ db: Database) throws -> [String: VersionRecord] {
-    var versions: [String: VersionRecord] = [:]
+  private static func versions(_ db: Database) throws -> [VersionKey: VersionRecord] {
+    var versions: [VersionKey: VersionRecord] = [:]
     for row in try Row.fetchAll(db, sql: "SELECT body FROM versions") {
       if let record = try? BundleJSON.decode(
         VersionRecord.self,
         from: row["body"] as Data,
         file: "versions"
       ) {
-        versions[Self.key(record.modelID, record.version)] = record
+        versions[VersionKey(record.modelID, record.version)] = record
       }
     }
     return versions

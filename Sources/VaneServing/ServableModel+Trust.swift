@@ -42,10 +42,9 @@ extension ServableModel {
       report.expired = expired
       var largest = 0.0
       for c in 0 ..< width {
-        let value = scaled[r * width + c]
-        guard value.isFinite, let mean = reference.columns[c].mean,
-          let std = reference.columns[c].std, std > 0
-        else { continue }
+        let value = scaled[r * width + c], (mean, std) = self.columnMoments[c]
+        // A missing value, or a column without moments (NaN), has no z.
+        guard value.isFinite, mean.isFinite, std.isFinite else { continue }
         let z = abs(value - mean) / std
         largest = max(largest, z)
         if let bound = self.policy.zBound, z > bound {

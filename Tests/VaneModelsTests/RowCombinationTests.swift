@@ -3,8 +3,9 @@ import VaneCore
 
 @testable import VaneMath
 
-/// `BLAS.rowCombination` (xᵀ·A for an LSTM step's one row) against the sum written out in
-/// double, for widths around its 64- and 8-column steps.
+/// `BLAS.rowCombination` (xᵀ·A for an LSTM step's one row, and every sample row's dot product
+/// in the nearest-sample screen) against the sum written out, for widths around its steps
+/// (64 and 8 columns in float, 32 and 4 in double).
 @Suite("BLAS.rowCombination")
 struct RowCombinationTests {
   @Test(
@@ -38,6 +39,46 @@ struct RowCombinationTests {
       // Float32 accumulation over `rows` terms.
       #expect(
         abs(Double(y[j]) - exact) <= Double(rows) * 1.2e-7 * magnitude + 1e-30,
+        "column \(j): \(y[j]) vs \(exact)"
+      )
+    }
+  }
+
+  @Test(
+    "In double, equal to Σ_k x[k]·A[k, j] within double rounding",
+    arguments: [(1, 1), (3, 3), (78, 4), (78, 31), (78, 32), (78, 256), (5, 37), (16, 100)]
+  )
+  func matchesTheSumInDouble(rows: Int, columns: Int) {
+    var random = SeededRandom(seed: UInt64(rows * 1000 + columns))
+    let a = (0 ..< rows * columns).map { _ in Double.random(in: -1 ... 1, using: &random) }
+    let x = (0 ..< rows).map { _ in Double.random(in: -1 ... 1, using: &random) }
+    var y = [Double](repeating: .nan, count: columns)
+    a.withUnsafeBufferPointer { a in
+      x.withUnsafeBufferPointer { x in
+        y.withUnsafeMutableBufferPointer { y in
+          BLAS.rowCombination(
+            x.baseAddress!,
+            a.baseAddress!,
+            rows: rows,
+            columns: columns,
+            into: y.baseAddress!
+          )
+        }
+      }
+    }
+    for j in 0 ..< columns {
+      // Summed exactly enough: in pairs of (sum, error) (Kahan–Babuška), magnitudes alongside.
+      var exact = 0.0, compensation = 0.0, magnitude = 0.0
+      for k in 0 ..< rows {
+        let term = x[k] * a[k * columns + j]
+        let sum = exact + term
+        compensation += abs(exact) >= abs(term) ? (exact - sum) + term : (term - sum) + exact
+        exact = sum
+        magnitude += abs(term)
+      }
+      exact += compensation
+      #expect(
+        abs(y[j] - exact) <= Double(rows + 2) * 1.2e-16 * magnitude + 1e-300,
         "column \(j): \(y[j]) vs \(exact)"
       )
     }

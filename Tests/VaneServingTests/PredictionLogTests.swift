@@ -103,7 +103,7 @@ struct PredictionLogTests {
         && answers[0].horizon == 1 && answers[1].horizon == 3
     )
     #expect(answers.allSatisfy { $0.outcome == nil })
-    #expect(try reopened.counts()[PredictionLog.key("btc", "v1")]?.logged == 5)
+    #expect(try reopened.counts()[VersionKey("btc", "v1")]?.logged == 5)
   }
 
   @Test("A full queue drops and counts; the answer path never waits")
