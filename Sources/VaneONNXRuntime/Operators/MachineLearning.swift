@@ -31,35 +31,74 @@ private struct ClassLabels {
   }
 }
 
-/// post_transform over one row of scores.
-private func postTransform(_ scores: inout [Double], _ name: String) throws {
-  try scores.withUnsafeMutableBufferPointer { try postTransform($0, name) }
-}
+/// A node's post_transform, read once per run (a string compared per row was most of a
+/// linear classifier's batch).
+private enum PostTransform {
+  case none, logistic, softmax, softmaxZero, probit
 
-/// post_transform over one row of scores, in place.
-private func postTransform(_ scores: UnsafeMutableBufferPointer<Double>, _ name: String) throws {
-  switch name {
-  case "NONE": break
-  case "LOGISTIC": for i in scores.indices { scores[i] = 1 / (1 + exp(-scores[i])) }
-  case "SOFTMAX", "SOFTMAX_ZERO":
-    // In place: the largest score (zeros left out for SOFTMAX_ZERO), the exponentials, then
-    // their share of the sum.
-    let zero = name == "SOFTMAX_ZERO"
-    var top: Double?
-    for value in scores where !zero || value != 0 {
-      if let current = top, !(current < value) { continue }
-      top = value
+  init(_ context: ONNXNodeContext) throws {
+    switch context.string("post_transform", "NONE") {
+    case "NONE": self = .none
+    case "LOGISTIC": self = .logistic
+    case "SOFTMAX": self = .softmax
+    case "SOFTMAX_ZERO": self = .softmaxZero
+    case "PROBIT": self = .probit
+    case let name: throw ONNXRuntimeError.unsupported("post_transform \(name)")
     }
-    let shift = top ?? 0
-    var sum = 0.0
-    for i in scores.indices {
-      scores[i] = zero && scores[i] == 0 ? 0 : exp(scores[i] - shift)
-      sum += scores[i]
+  }
+
+  /// ai.onnx.ml opset 5's enumeration: NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO, PROBIT.
+  init(index: Int) throws {
+    let all: [Self] = [.none, .softmax, .logistic, .softmaxZero, .probit]
+    guard all.indices.contains(index) else {
+      throw ONNXRuntimeError.invalid("post_transform \(index)")
     }
-    if sum > 0 { for i in scores.indices { scores[i] /= sum } }
-  case "PROBIT":
-    for i in scores.indices { scores[i] = 2.0.squareRoot() * erfInverse(2 * scores[i] - 1) }
-  default: throw ONNXRuntimeError.unsupported("post_transform \(name)")
+    self = all[index]
+  }
+
+  /// Over one row of scores, in place.
+  func apply(_ scores: inout [Double]) {
+    scores.withUnsafeMutableBufferPointer { self.apply($0) }
+  }
+
+  /// Over one row of scores, in place.
+  func apply(_ scores: UnsafeMutableBufferPointer<Double>) {
+    switch self {
+    case .none: break
+    case .logistic: for i in scores.indices { scores[i] = 1 / (1 + exp(-scores[i])) }
+    case .softmax, .softmaxZero:
+      // In place: the largest score (zeros left out for SOFTMAX_ZERO), the exponentials, then
+      // their share of the sum.
+      let zero = self == .softmaxZero
+      var top: Double?
+      for value in scores where !zero || value != 0 {
+        if let current = top, !(current < value) { continue }
+        top = value
+      }
+      let shift = top ?? 0
+      var sum = 0.0
+      for i in scores.indices {
+        scores[i] = zero && scores[i] == 0 ? 0 : exp(scores[i] - shift)
+        sum += scores[i]
+      }
+      if sum > 0 { for i in scores.indices { scores[i] /= sum } }
+    case .probit:
+      for i in scores.indices { scores[i] = 2.0.squareRoot() * erfInverse(2 * scores[i] - 1) }
+    }
+  }
+
+  /// Over rows of `columns` scores each, in place; LOGISTIC takes every score at once, eight
+  /// lanes at a time.
+  func apply(rows scores: UnsafeMutableBufferPointer<Double>, columns: Int) {
+    guard columns > 0, !scores.isEmpty else { return }
+    if self == .logistic {
+      Logistic.sigmoid(scores.baseAddress!, into: scores.baseAddress!, count: scores.count)
+      return
+    }
+    guard self != .none else { return }
+    for start in stride(from: 0, to: scores.count, by: columns) {
+      self.apply(UnsafeMutableBufferPointer(rebasing: scores[start ..< (start + columns)]))
+    }
   }
 }
 
@@ -496,7 +535,7 @@ private func treeRegressor(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
     targets: targets,
     base: base,
     aggregate: context.string("aggregate_function", "SUM"),
-    post: context.string("post_transform", "NONE")
+    post: try PostTransform(context)
   )
   return [ONNXTensor.from(doubles: out, shape: [count, targets], type: .float)]
 }
@@ -508,15 +547,12 @@ private func treeEnsemble(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let (values, count, width) = try rows(x)
   let trees = try context.prepared as? Trees ?? Trees(opset5: context)
   let targets = context.int("n_targets", 1)
-  let aggregates = ["AVERAGE", "SUM", "MIN", "MAX"],
-    posts = ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"]
-  let aggregate = context.int("aggregate_function", 1), post = context.int("post_transform", 0)
+  let aggregates = ["AVERAGE", "SUM", "MIN", "MAX"]
+  let aggregate = context.int("aggregate_function", 1)
   guard aggregates.indices.contains(aggregate) else {
     throw ONNXRuntimeError.invalid("aggregate_function \(aggregate)")
   }
-  guard posts.indices.contains(post) else {
-    throw ONNXRuntimeError.invalid("post_transform \(post)")
-  }
+  let post = try PostTransform(index: context.int("post_transform", 0))
   let out = try regress(
     trees,
     values,
@@ -525,7 +561,7 @@ private func treeEnsemble(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
     targets: targets,
     base: [],
     aggregate: aggregates[aggregate],
-    post: posts[post]
+    post: post
   )
   return [
     ONNXTensor.from(
@@ -546,7 +582,7 @@ private func regress(
   targets: Int,
   base: [Double],
   aggregate: String,
-  post: String
+  post: PostTransform
 ) throws -> [Double] {
   guard targets > 0, targets <= 1 << 20 else {
     throw ONNXRuntimeError.invalid("n_targets \(targets)")
@@ -579,7 +615,7 @@ private func regress(
       if aggregate == "AVERAGE" { scores[t] /= Double(trees.roots.count) }
       scores[t] += t < base.count ? base[t] : 0
     }
-    try postTransform(&scores, post)
+    post.apply(&scores)
     out += scores
   }
   return out
@@ -593,7 +629,7 @@ private func treeClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let classes = labels.count
   let base =
     try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
-  let post = context.string("post_transform", "NONE")
+  let post = try PostTransform(context)
   let voted = trees.voted
   guard voted.allSatisfy({ $0 < classes }) else {
     throw ONNXRuntimeError.invalid("a class id is not among the \(classes) labels")
@@ -611,16 +647,17 @@ private func treeClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
       let s = scores[voted.first!] + (base.first ?? 0)
       picks.append(s > (positiveWeights ? 0.5 : 0) ? 1 : 0)
       switch post {
-      case "LOGISTIC":
+      case .logistic:
         let p = 1 / (1 + exp(-s))
         scores = [1 - p, p]
-      case "NONE", "SOFTMAX", "SOFTMAX_ZERO": scores = positiveWeights ? [1 - s, s] : [-s, s]
-      default: throw ONNXRuntimeError.unsupported("post_transform \(post) of a two-class ensemble")
+      case .none, .softmax, .softmaxZero: scores = positiveWeights ? [1 - s, s] : [-s, s]
+      case .probit:
+        throw ONNXRuntimeError.unsupported("post_transform PROBIT of a two-class ensemble")
       }
     } else {
       for c in 0 ..< classes where c < base.count { scores[c] += base[c] }
       picks.append(scores.indices.max { scores[$0] < scores[$1] } ?? 0)
-      try postTransform(&scores, post)
+      post.apply(&scores)
     }
     out += scores
   }
@@ -639,7 +676,7 @@ private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor]
   }
   let rowsOfCoefficients = coefficients.count / width
   let intercepts = context.floats("intercepts") ?? []
-  let post = context.string("post_transform", "NONE")
+  let post = try PostTransform(context)
   let binary = rowsOfCoefficients == 1 && labels.count == 2
   guard binary || rowsOfCoefficients == labels.count else {
     throw ONNXRuntimeError.invalid(
@@ -647,17 +684,17 @@ private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor]
     )
   }
   let columns = binary ? 2 : rowsOfCoefficients
-  let logistic = post == "LOGISTIC"
   // Every row's scores in one product, X·Wᵀ, written where they are returned (`columns`
-  // apart: a binary model's one score goes in its row's first place), then the intercepts.
+  // apart: a binary model's one score goes in its row's second place), then the intercepts,
+  // the picks and the post-transform over all rows at once.
   var out = [Double](repeating: 0, count: count * columns)
   var picks = [Int](repeating: 0, count: count)
   guard count > 0 else {
     return [labels.tensor([]), ONNXTensor.from(doubles: [], shape: [0, columns], type: .float)]
   }
-  try values.withUnsafeBufferPointer { x in
-    try coefficients.withUnsafeBufferPointer { w in
-      try out.withUnsafeMutableBufferPointer { out in
+  values.withUnsafeBufferPointer { x in
+    coefficients.withUnsafeBufferPointer { w in
+      out.withUnsafeMutableBufferPointer { out in
         Double.gemm(
           transposeA: false,
           transposeB: true,
@@ -670,28 +707,31 @@ private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor]
           b: w.baseAddress!,
           ldb: width,
           beta: 0,
-          c: out.baseAddress!,
+          c: out.baseAddress! + (binary ? 1 : 0),
           ldc: columns
         )
+        let added = min(rowsOfCoefficients, intercepts.count)
         for r in 0 ..< count {
-          let scores = UnsafeMutableBufferPointer(
-            rebasing: out[(r * columns) ..< ((r + 1) * columns)]
-          )
-          for c in 0 ..< min(rowsOfCoefficients, intercepts.count) { scores[c] += intercepts[c] }
+          let scores = out.baseAddress! + r * columns
           if binary {
-            // [1 − p, p]: p is the score here, or its logistic, taken for every row at once below.
-            let s = scores[0]
-            picks[r] = s > 0 ? 1 : 0
-            scores[1] = s
+            // [1 − p, p]: p is the score here, or its logistic, taken for every row below.
+            if added > 0 { scores[1] += intercepts[0] }
+            picks[r] = scores[1] > 0 ? 1 : 0
           } else {
-            picks[r] = scores.indices.max { scores[$0] < scores[$1] } ?? 0
-            try postTransform(scores, post)
+            var best = 0
+            for c in 0 ..< columns {
+              if c < added { scores[c] += intercepts[c] }
+              if scores[c] > scores[best] { best = c }
+            }
+            picks[r] = best
           }
         }
-        guard binary else { return }
-        if logistic {
-          // The logistic of each row's score, four lanes at a time (libm's exp per row was
-          // most of a batch's time); p sits in each row's second place, two apart.
+        guard binary else {
+          post.apply(rows: out, columns: columns)
+          return
+        }
+        if post == .logistic {
+          // The logistic of each row's score; p sits in each row's second place, two apart.
           var p = (0 ..< count).map { out[$0 * 2 + 1] }
           p.withUnsafeMutableBufferPointer {
             Logistic.sigmoid($0.baseAddress!, into: $0.baseAddress!, count: count)
@@ -740,6 +780,7 @@ extension ONNXOperators {
           )
         }
         let intercepts = context.floats("intercepts") ?? []
+        let post = try PostTransform(context)
         var out: [Double] = []
         for r in 0 ..< count {
           var scores = (0 ..< targets).map { t in
@@ -747,7 +788,7 @@ extension ONNXOperators {
               $0 + values[r * width + $1] * coefficients[t * width + $1]
             }
           }
-          try postTransform(&scores, context.string("post_transform", "NONE"))
+          post.apply(&scores)
           out += scores
         }
         return [ONNXTensor.from(doubles: out, shape: [count, targets], type: .float)]
