@@ -65,41 +65,23 @@ struct NearestSampleSearch: Sendable {
         }
         // Each row's screened value less its bound (kept in place of its dot product), and the
         // least any row's exact squared distance can be above: the smallest screened value
-        // plus its bound. Four rows at a time; x − x is 0 exactly when x is finite.
-        typealias Lanes = SIMD4<Double>
-        var ceilings = Lanes(repeating: .infinity)
-        var finite = SIMDMask<Lanes.MaskStorage>(repeating: true)
-        let query = Lanes(repeating: queryNorm)
-        let relative = Lanes(repeating: relativeBound), absolute = Lanes(repeating: absoluteBound)
-        let lanes = rows - rows % Lanes.scalarCount
+        // plus its bound. x − x is 0 for a finite x and NaN otherwise, so `check` stays 0
+        // exactly when every value is finite (no branch per row).
+        var ceiling = Double.infinity, check = 0.0
         self.squaredNorms.withUnsafeBufferPointer { squaredNorms in
-          let d = UnsafeMutableRawPointer(dots.baseAddress!)
-          let n = UnsafeRawPointer(squaredNorms.baseAddress!)
-          let stride = MemoryLayout<Lanes>.stride
-          for block in 0 ..< lanes / Lanes.scalarCount {
-            let norms = query + n.loadUnaligned(fromByteOffset: block * stride, as: Lanes.self)
-            let screened =
-              norms - 2 * d.loadUnaligned(fromByteOffset: block * stride, as: Lanes.self)
-            let bound = relative * norms + absolute
+          for r in 0 ..< rows {
+            let norms = queryNorm + squaredNorms[r]
+            let screened = norms - 2 * dots[r]
+            let bound = relativeBound * norms + absoluteBound
             let high = screened + bound, low = screened - bound
-            ceilings = pointwiseMin(ceilings, high)
-            d.storeBytes(of: low, toByteOffset: block * stride, as: Lanes.self)
-            finite = finite .& (high - high .== 0) .& (low - low .== 0)
+            ceiling = min(ceiling, high)
+            dots[r] = low
+            check += (high - high) + (low - low)
           }
-        }
-        var ceiling = ceilings.min()
-        var allFinite = all(finite)
-        for r in lanes ..< rows {
-          let norms = queryNorm + self.squaredNorms[r]
-          let screened = norms - 2 * dots[r]
-          let bound = relativeBound * norms + absoluteBound
-          ceiling = min(ceiling, screened + bound)
-          dots[r] = screened - bound
-          allFinite = allFinite && (screened + bound).isFinite && dots[r].isFinite
         }
         // Overflow or a non-finite input: a row the screen cannot bound might be the nearest,
         // so it proves nothing; measure every row.
-        guard allFinite else { return self.reference.nearestSampleDistance(row) }
+        guard check == 0 else { return self.reference.nearestSampleDistance(row) }
         var nearest = Double.infinity
         // A row whose exact squared distance may be at most the ceiling could be the nearest.
         for r in 0 ..< rows where dots[r] <= ceiling {

@@ -37,19 +37,26 @@ extension ServableModel {
     }
     let width = self.columns.count
     let scaled = inputs.scaled
+    let bound = self.policy.zBound ?? .infinity
     return (0 ..< count).map { r in
       var report = TrustReport()
       report.expired = expired
       var largest = 0.0
-      for c in 0 ..< width {
-        let value = scaled[r * width + c], (mean, std) = self.columnMoments[c]
-        // A missing value, or a column without moments (NaN), has no z.
-        guard value.isFinite, mean.isFinite, std.isFinite else { continue }
-        let z = abs(value - mean) / std
-        largest = max(largest, z)
-        if let bound = self.policy.zBound, z > bound {
-          report.outOfBoundColumns.append(self.columns[c])
+      var flagged: [Int] = []
+      scaled.withUnsafeBufferPointer { scaled in
+        self.columnMoments.withUnsafeBufferPointer { moments in
+          let values = scaled.baseAddress! + r * width
+          for c in 0 ..< width where values[c].isFinite {
+            // A column without moments (NaN) gives a NaN z, which compares false: no z.
+            let z = abs(values[c] - moments[c].mean) / moments[c].std
+            if z > largest { largest = z }
+            if z > bound { flagged.append(c) }
+          }
         }
+      }
+      if !flagged.isEmpty {
+        let columns = self.columns
+        report.outOfBoundColumns = flagged.map { columns[$0] }
       }
       report.maximumZ = largest
       if reference.sampleRows > 0, reference.meanPairwiseDistance > 0 {
