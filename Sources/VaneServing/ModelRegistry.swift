@@ -622,9 +622,11 @@ public final class ModelRegistry: Sendable {
     }
   }
 
-  /// A prediction's id: "p" and a fresh request-style id (unique within the process, no
-  /// system call).
-  static func newPredictionID() -> String { "p" + RequestID.make() }
+  /// A prediction's id: "p" and a fresh time-ordered id (unique within the process, no system
+  /// call), so the log's keys arrive in order.
+  static func newPredictionID() -> String {
+    "p" + RequestID.makeTimeOrdered(unixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+  }
 
   /// What the log keeps of a loaded version.
   static func logRecord(

@@ -34,7 +34,8 @@ struct PredictorBench: AsyncParsableCommand {
 
       Over the wire, on 127.0.0.1 through the shim transport, against an in-process predictor \
       serving a trainer-written bundle (a logistic regression over --width columns) with its \
-      prediction log on: sequential p50/p99 (the two calls in alternating rounds of a tenth of \
+      prediction log on (--without-log: off): sequential p50/p99 (the two calls in alternating \
+      rounds of a tenth of \
       --sequential each) and calls/s with --concurrency in flight of Predict beside the same \
       server's GetServiceInfo. Hot swap: --swap-calls Predicts in flight while \
       --swaps swaps run (load the next version, move all weight to it, unload the old one; every \
@@ -111,6 +112,9 @@ struct PredictorBench: AsyncParsableCommand {
 
   @Flag(help: "Only the over-the-wire, hot-swap and shadow runs (no in-process models).")
   var wireOnly = false
+
+  @Flag(help: "Serve without the prediction log, to see its share of the over-the-wire figures.")
+  var withoutLog = false
 
   func validate() throws {
     if self.inProcessOnly && self.wireOnly {
@@ -481,14 +485,16 @@ struct PredictorBench: AsyncParsableCommand {
       tls: false,
       adminAuth: .loopbackOnly
     )
-    let log = try PredictionLog(path: scratch.appendingPathComponent("predictions.sqlite").path)
+    let log =
+      self.withoutLog
+      ? nil : try PredictionLog(path: scratch.appendingPathComponent("predictions.sqlite").path)
     let predictor = PredictorServiceImplementation(runtime: info, registry: ModelRegistry(log: log))
     let transport = ShimServerTransport(config: .init(address: "127.0.0.1:0"))
     let server = GRPCServer(transport: transport, services: [predictor])
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await server.serve() }
       group.addTask { await predictor.registry.runShadows() }
-      group.addTask { await PredictionLog.Writer(log: log).run() }
+      if let log { group.addTask { await PredictionLog.Writer(log: log).run() } }
       defer {
         predictor.registry.finishShadows()
         server.beginGracefulShutdown()
@@ -510,7 +516,7 @@ struct PredictorBench: AsyncParsableCommand {
   func wire(
     _ client: Vane_V1_PredictorService.Client<ShimClientTransport>,
     paths: [String],
-    log: PredictionLog,
+    log: PredictionLog?,
     registry: ModelRegistry
   ) async throws {
     func load(
@@ -646,7 +652,9 @@ struct PredictorBench: AsyncParsableCommand {
     let drops = registry.droppedShadows - dropsBefore
 
     print("")
-    print("over the wire (127.0.0.1, shim transport, prediction log on): µs, calls/s")
+    print(
+      "over the wire (127.0.0.1, shim transport, prediction log \(log == nil ? "off" : "on")): µs, calls/s"
+    )
     func line(_ name: String, _ run: LoadRun) -> String {
       let f = run.figures
       return name.padding(toLength: 44, withPad: " ", startingAt: 0)
@@ -722,7 +730,9 @@ struct PredictorBench: AsyncParsableCommand {
         shadowLoad.calls.count
       )
     )
-    print("prediction log: \(log.writtenCount) answers written, \(log.droppedCount) dropped")
+    if let log {
+      print("prediction log: \(log.writtenCount) answers written, \(log.droppedCount) dropped")
+    }
   }
 }
 

@@ -80,6 +80,29 @@ struct NewRequestIDTests {
     }
   }
 
+  @Test("A time-ordered id is a version-7 UUID whose order is the time's, then the call order")
+  func timeOrdered() throws {
+    let start: Int64 = 1_765_000_000_000
+    var previous = ""
+    for step in 0 ..< 2_000 {
+      // Several ids per millisecond, then the next millisecond.
+      let millisecond = start + Int64(step / 7)
+      let id = RequestID.makeTimeOrdered(unixMilliseconds: millisecond)
+      let uuid = try #require(UUID(uuidString: id), "\(id)")
+      #expect(uuid.uuidString.lowercased() == id)
+      let bytes = withUnsafeBytes(of: uuid.uuid) { Array($0) }
+      #expect(bytes[6] >> 4 == 7, "version nibble of \(id)")
+      #expect(bytes[8] >> 6 == 0b10, "variant bits of \(id)")
+      #expect(bytes[0 ..< 6].reduce(Int64(0)) { $0 << 8 | Int64($1) } == millisecond)
+      #expect(id > previous, "\(id) after \(previous)")
+      previous = id
+    }
+    // The counter keeps ids apart even when the clock stands still or goes back.
+    let frozen = (0 ..< 10_000).map { _ in RequestID.makeTimeOrdered(unixMilliseconds: start) }
+    #expect(Set(frozen).count == frozen.count)
+    #expect(frozen == frozen.sorted())
+  }
+
   @Test("New ids do not repeat, from one task or many")
   func unique() async {
     let batches = await withTaskGroup(of: [String].self) { group in
