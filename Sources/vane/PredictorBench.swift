@@ -14,6 +14,7 @@ import VaneServing
 import VaneTraining
 internal import Foundation
 import Synchronization
+import SwiftProtobuf
 
 /// `vane bench predictor`: the predictor's inference beside ONNX Runtime, `Predict` over the
 /// wire beside the transport's own figures, hot swaps under load and shadow mirroring.
@@ -548,11 +549,15 @@ struct PredictorBench: AsyncParsableCommand {
       }
     }
     let counter = Counter()
+    // The server's own time for each answer (its latency.total), to tell it from the transport's.
+    let handled = HandlerTimes()
     let predict: @Sendable () async throws -> Void = {
-      _ = try await client.predict(vectors[counter.next() % vectors.count])
+      let response = try await client.predict(vectors[counter.next() % vectors.count])
+      handled.add(response.latency.total)
     }
     let info: @Sendable () async throws -> Void = { _ = try await client.getServiceInfo(.init()) }
 
+    handled.reset()
     let (infoSequential, predictSequential) = try await LoadRun.interleaved(
       calls: self.sequential,
       concurrency: 1,
@@ -561,6 +566,7 @@ struct PredictorBench: AsyncParsableCommand {
       info,
       predict
     )
+    let handlerSequential = handled.median()
     let infoConcurrent = try await LoadRun.measure(
       calls: self.calls,
       concurrency: self.concurrency,
@@ -685,6 +691,13 @@ struct PredictorBench: AsyncParsableCommand {
         predictConcurrent.figures.calls_per_second / infoConcurrent.figures.calls_per_second
       )
     )
+    print(
+      String(
+        format:
+          "of which the predictor's own time (latency.total of the sequential Predicts): p50 %.1f µs; the rest is the transport's",
+        handlerSequential
+      )
+    )
     print("")
     let steady = predictConcurrent.percentiles()
     print(
@@ -740,6 +753,21 @@ struct PredictorBench: AsyncParsableCommand {
 private final class Counter: Sendable {
   private let value = Atomic<Int>(0)
   func next() -> Int { self.value.add(1, ordering: .relaxed).newValue }
+}
+
+/// The server-side times Predict answers report, in µs.
+private final class HandlerTimes: Sendable {
+  private let samples = Mutex<[Double]>([])
+  func add(_ duration: Google_Protobuf_Duration) {
+    let micros = Double(duration.seconds) * 1e6 + Double(duration.nanos) / 1e3
+    self.samples.withLock { $0.append(micros) }
+  }
+  func reset() { self.samples.withLock { $0.removeAll() } }
+  func median() -> Double {
+    self.samples.withLock { samples in
+      samples.isEmpty ? .nan : samples.sorted()[samples.count / 2]
+    }
+  }
 }
 
 /// When the swapper ran.

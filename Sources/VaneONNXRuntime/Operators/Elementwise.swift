@@ -352,8 +352,8 @@ func select(_ condition: ONNXTensor, _ x: ONNXTensor, _ y: ONNXTensor) throws ->
 func cast(_ x: ONNXTensor, to type: ONNXTensor.ElementType) throws -> ONNXTensor {
   if x.elementType == type { return x }
   switch (x.values, type) {
-  case (.float(let v), .double): return ONNXTensor(shape: x.shape, doubles: v.map(Double.init))
-  case (.double(let v), .float): return ONNXTensor(shape: x.shape, floats: v.map(Float.init))
+  case (.float(let v), .double): return ONNXTensor(shape: x.shape, doubles: widened(v))
+  case (.double(let v), .float): return ONNXTensor(shape: x.shape, floats: narrowed(v))
   case (.integer(let v), .float):
     return ONNXTensor(
       shape: x.shape,

@@ -695,21 +695,43 @@ private func linearClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor]
   values.withUnsafeBufferPointer { x in
     coefficients.withUnsafeBufferPointer { w in
       out.withUnsafeMutableBufferPointer { out in
-        Double.gemm(
-          transposeA: false,
-          transposeB: true,
-          m: count,
-          n: rowsOfCoefficients,
-          k: width,
-          alpha: 1,
-          a: x.baseAddress!,
-          lda: width,
-          b: w.baseAddress!,
-          ldb: width,
-          beta: 0,
-          c: out.baseAddress! + (binary ? 1 : 0),
-          ldc: columns
-        )
+        let first = out.baseAddress! + (binary ? 1 : 0)
+        if rowsOfCoefficients <= 8 {
+          // A few classes: a GEMV per class, into its column (a GEMM packed X first, which was
+          // most of a binary model's batch).
+          withUnsafeTemporaryAllocation(of: Double.self, capacity: count) { column in
+            for c in 0 ..< rowsOfCoefficients {
+              Double.gemv(
+                transpose: false,
+                m: count,
+                n: width,
+                alpha: 1,
+                a: x.baseAddress!,
+                lda: width,
+                x: w.baseAddress! + c * width,
+                beta: 0,
+                y: column.baseAddress!
+              )
+              for r in 0 ..< count { first[r * columns + c] = column[r] }
+            }
+          }
+        } else {
+          Double.gemm(
+            transposeA: false,
+            transposeB: true,
+            m: count,
+            n: rowsOfCoefficients,
+            k: width,
+            alpha: 1,
+            a: x.baseAddress!,
+            lda: width,
+            b: w.baseAddress!,
+            ldb: width,
+            beta: 0,
+            c: first,
+            ldc: columns
+          )
+        }
         let added = min(rowsOfCoefficients, intercepts.count)
         for r in 0 ..< count {
           let scores = out.baseAddress! + r * columns
