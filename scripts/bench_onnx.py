@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """The reference side of `vane bench onnx`: makes the benchmark's ONNX models and times ONNX
-Runtime on them (CPU, intra_op_num_threads=1, inter_op_num_threads=1).
+Runtime on them (CPU, intra_op_num_threads=1, inter_op_num_threads=1), a round at a time, so the
+benchmark can alternate rounds of ONNX Runtime and of Vane's engine (drift on a noisy machine
+then hits both).
 
 Usage: bench_onnx.py OUTDIR [--calls N] [--batches N] [--only PREFIX,...]
 
 Writes into OUTDIR, for each model NAME: NAME.onnx, NAME.single.bin and NAME.batch.bin (the
 one-row and 256-row float32 inputs, little-endian) and NAME.out.bin (ONNX Runtime's first output
-on the batch, float32); prints one JSON object: per model its input name and shape, and ONNX
-Runtime's single-row p50/p99 (microseconds) and batch-256 rows per second.
+on the batch, float32); prints one JSON line: the ONNX Runtime version and per model its input
+name and shape. Then, for each line NAME read from standard input, times that model once (50
+warm-up calls, N single-row calls, N batches of 256 rows) and prints one JSON line: single-row
+p50/p99 (microseconds) and batch rows per second. Ends at the end of its input.
 
 Models: an MLP 78-512-256-128-3 with batch norm (PyTorch export), an LSTM over 48 steps of 16
 features with 3 sigmoid heads (PyTorch), a 300-tree LightGBM binary classifier (onnxmltools) and a
@@ -35,8 +39,7 @@ def session(data):
     return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def time_model(data, name, single, batch, calls, batches):
-    s = session(data)
+def time_round(s, name, single, batch, calls, batches):
     for _ in range(50):
         s.run(None, {name: single})
     samples = []
@@ -47,14 +50,13 @@ def time_model(data, name, single, batch, calls, batches):
     samples.sort()
     start = time.perf_counter()
     for _ in range(batches):
-        out = s.run(None, {name: batch})
+        s.run(None, {name: batch})
     rows_per_second = batches * batch.shape[0] / (time.perf_counter() - start)
-    first = s.run(None, {name: batch})[0]
     return {
         "p50_us": samples[len(samples) // 2],
         "p99_us": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
         "rows_per_second": rows_per_second,
-    }, np.asarray(first, dtype=np.float32)
+    }
 
 
 def models():
@@ -106,20 +108,29 @@ def main():
     calls = int(sys.argv[sys.argv.index("--calls") + 1]) if "--calls" in sys.argv else 2000
     batches = int(sys.argv[sys.argv.index("--batches") + 1]) if "--batches" in sys.argv else 50
     os.makedirs(directory, exist_ok=True)
-    report = {"onnxruntime": ort.__version__, "models": {}}
+    header = {"onnxruntime": ort.__version__, "models": {}}
     only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
+    sessions = {}
     for name, data, input_name, batch in models():
         if only and not any(name.startswith(prefix) for prefix in only):
             continue
-        single = batch[:1]
-        figures, first = time_model(data, input_name, single, batch, calls, batches)
+        s = session(data)
+        first = np.asarray(s.run(None, {input_name: batch})[0], dtype=np.float32)
         with open(os.path.join(directory, name + ".onnx"), "wb") as f:
             f.write(data)
-        single.astype("<f4").tofile(os.path.join(directory, name + ".single.bin"))
+        batch[:1].astype("<f4").tofile(os.path.join(directory, name + ".single.bin"))
         batch.astype("<f4").tofile(os.path.join(directory, name + ".batch.bin"))
         first.astype("<f4").tofile(os.path.join(directory, name + ".out.bin"))
-        report["models"][name] = dict(figures, input=input_name, shape=list(batch.shape))
-    print(json.dumps(report))
+        sessions[name] = (s, input_name, batch[:1], batch)
+        header["models"][name] = {"input": input_name, "shape": list(batch.shape)}
+    print(json.dumps(header), flush=True)
+    for line in sys.stdin:
+        name = line.strip()
+        if name not in sessions:
+            print(json.dumps({"error": "unknown model " + name[:80]}), flush=True)
+            continue
+        s, input_name, single, batch = sessions[name]
+        print(json.dumps(time_round(s, input_name, single, batch, calls, batches)), flush=True)
 
 
 if __name__ == "__main__":
