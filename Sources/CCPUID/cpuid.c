@@ -1,6 +1,11 @@
+#define _GNU_SOURCE
 #include "vane_cpuid.h"
 
 #include <string.h>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -50,5 +55,18 @@ void vane_cpuid_read(vane_cpuid_info *info) {
     __cpuid_count(7, 1, a, b, c, d);
     info->avx512_bf16 = info->avx512 && ((a >> 5) & 1);
   }
+#endif
+}
+
+int vane_cpu_pin_to_current(void) {
+#if defined(__linux__)
+  int cpu = sched_getcpu();
+  if (cpu < 0) return -1;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0 ? cpu : -1;
+#else
+  return -1;
 #endif
 }

@@ -18,7 +18,8 @@ struct ONNXBench: ParsableCommand {
       features with 3 heads (PyTorch exports), a 300-tree LightGBM binary model (onnxmltools) and \
       a logistic regression (skl2onnx) fitted on real BTC indicator rows. Both sides run on one \
       thread (ONNX Runtime intra_op_num_threads=1; OpenBLAS 1 thread). Each model is timed in \
-      --rounds rounds, ONNX Runtime's then Vane's, so that drift on a noisy machine hits both: a \
+      --rounds rounds, ONNX Runtime's then Vane's, both pinned to one CPU (--no-pin: not), so \
+      that drift on a noisy machine hits both: a \
       round is --calls single-row calls after 50 warm-up calls, then --batches runs of 256 rows. \
       Figures are the medians over rounds; ratio = ONNX Runtime / Vane for times (> 1: Vane is \
       faster), Vane / ONNX Runtime for rows/s, with the per-round ratios' range beside it. The \
@@ -34,6 +35,12 @@ struct ONNXBench: ParsableCommand {
 
   @Option(help: "Alternating rounds of ONNX Runtime and Vane per model.")
   var rounds = 5
+
+  @Flag(
+    inversion: .prefixedNo,
+    help: "Pin both sides to the CPU the benchmark starts on (they take turns on one core)."
+  )
+  var pin = true
 
   func validate() throws {
     guard self.calls > 0, self.batches > 0, self.rounds > 0 else {
@@ -71,6 +78,8 @@ struct ONNXBench: ParsableCommand {
     // OpenBLAS reads OPENBLAS_NUM_THREADS when it loads, before this runs: set it directly (two
     // threads spin in sched_yield around every small product).
     BLAS.setThreadCount(1)
+    // Both sides take turns on one core (the reference process inherits the pinning).
+    let cpu = self.pin ? CPUAffinity.pinToCurrentCPU() : nil
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
       "vane-bench-onnx-\(getpid())"
     )
@@ -90,7 +99,9 @@ struct ONNXBench: ParsableCommand {
       )
     }
     Output.line(
-      "vane bench onnx: Vane's engine vs ONNX Runtime \(reference.onnxruntime), one thread each, \(self.rounds) alternating rounds (medians; per-round ratios in brackets)"
+      "vane bench onnx: Vane's engine vs ONNX Runtime \(reference.onnxruntime), one thread each"
+        + (cpu.map { ", both on CPU \($0)" } ?? "")
+        + ", \(self.rounds) alternating rounds (medians; per-round ratios in brackets)"
     )
     Output.line(
       "model                    ORT p50 µs  Vane p50 µs  ratio [rounds]       ORT p99 µs  Vane p99 µs   ORT rows/s  Vane rows/s  ratio [rounds]       max |Δ|"

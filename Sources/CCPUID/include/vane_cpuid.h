@@ -16,4 +16,9 @@ typedef struct vane_cpuid_info {
 /// Fills `info`; every field is zero on a CPU that is not x86.
 void vane_cpuid_read(vane_cpuid_info *info);
 
+/// Pins the calling thread (and the processes it starts afterwards) to the CPU it is running
+/// on, so that a benchmark and its reference take turns on one core. Returns that CPU, or -1
+/// where the system does not allow it.
+int vane_cpu_pin_to_current(void);
+
 #endif
