@@ -83,4 +83,35 @@ struct RowCombinationTests {
       )
     }
   }
+
+  @Test(
+    "Taking the blocks of columns last to first gives the same values bit for bit",
+    arguments: [(64, 256), (16, 200), (5, 64), (3, 7)]
+  )
+  func descendingIsTheSame(rows: Int, columns: Int) {
+    var random = SeededRandom(seed: UInt64(rows * 7 + columns))
+    let a = (0 ..< rows * columns).map { _ in Float(Double.random(in: -1 ... 1, using: &random)) }
+    let x = (0 ..< rows).map { _ in Float(Double.random(in: -1 ... 1, using: &random)) }
+    func product(descending: Bool) -> [Float] {
+      var y = [Float](repeating: .nan, count: columns)
+      a.withUnsafeBufferPointer { a in
+        x.withUnsafeBufferPointer { x in
+          y.withUnsafeMutableBufferPointer { y in
+            BLAS.rowCombination(
+              x.baseAddress!,
+              a.baseAddress!,
+              rows: rows,
+              columns: columns,
+              into: y.baseAddress!,
+              descending: descending
+            )
+          }
+        }
+      }
+      return y
+    }
+    let forward = product(descending: false), backward = product(descending: true)
+    #expect(forward.map(\.bitPattern) == backward.map(\.bitPattern))
+    #expect(!forward.contains { $0.isNaN })
+  }
 }

@@ -72,7 +72,7 @@ private struct Activation {
 private struct RecurrentWeights: Sendable {
   let w: [Double], r: [Double], b: [Double]?
   /// A float R [directions, G·H, H] as each direction's [H, G·H], for the one-row step
-  /// (``BLAS/rowCombination(_:_:rows:columns:into:)``); nil for other types or shapes.
+  /// (``BLAS/rowCombination(_:_:rows:columns:into:descending:)``); nil for other types or shapes.
   let rTransposed: [Float]?
 
   init?(_ context: ONNXNodeContext) {
@@ -555,7 +555,12 @@ private func plainLSTM<T: ONNXFloat>(
                   rt.baseAddress! + d * G * H * H,
                   rows: H,
                   columns: G * H,
-                  into: UnsafeMutableRawPointer(po.baseAddress!).assumingMemoryBound(to: Float.self)
+                  into: UnsafeMutableRawPointer(po.baseAddress!).assumingMemoryBound(
+                    to: Float.self
+                  ),
+                  // Rᵀ (64 KB at hidden 64) is larger than L1: every other step runs backwards
+                  // and starts on the blocks the step before ended on, still cached.
+                  descending: step % 2 == 1
                 )
               }
             } else if B == 1 {

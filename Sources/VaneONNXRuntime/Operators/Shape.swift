@@ -114,6 +114,10 @@ func transpose(_ x: ONNXTensor, _ perm: [Int]) throws -> ONNXTensor {
     throw ONNXRuntimeError.invalid("perm \(perm) is not a permutation of \(x.rank) axes")
   }
   let shape = perm.map { x.shape[$0] }
+  // Axes of length 1 moved among the others leave every value where it was (a one-row
+  // sequence made step-first, say): a new shape, no copy.
+  let moved = perm.filter { x.shape[$0] != 1 }
+  if moved == moved.sorted() { return x.reshaped(shape) }
   let inputStrides = strides(of: x.shape)
   // The last axis kept last (a batch-first sequence made step-first, say): whole rows move.
   if x.rank >= 2, perm.last == x.rank - 1 {
