@@ -3,9 +3,9 @@ import VaneCore
 
 @testable import VaneMath
 
-/// `BLAS.rowCombination` (xᵀ·A for an LSTM step's one row, and every sample row's dot product
-/// in the nearest-sample screen) against the sum written out, for widths around its steps
-/// (64 and 8 columns in float, 32 and 4 in double).
+/// `BLAS.rowCombination` (xᵀ·A for an LSTM step's one row, through the blocked layout, and
+/// every sample row's dot product in the nearest-sample screen) against the sum written out,
+/// for widths around its steps (64 and 8 columns in float, 32 and 4 in double).
 @Suite("BLAS.rowCombination")
 struct RowCombinationTests {
   @Test(
@@ -16,20 +16,7 @@ struct RowCombinationTests {
     var random = SeededRandom(seed: UInt64(rows * 1000 + columns))
     let a = (0 ..< rows * columns).map { _ in Float(Double.random(in: -1 ... 1, using: &random)) }
     let x = (0 ..< rows).map { _ in Float(Double.random(in: -1 ... 1, using: &random)) }
-    var y = [Float](repeating: .nan, count: columns)
-    a.withUnsafeBufferPointer { a in
-      x.withUnsafeBufferPointer { x in
-        y.withUnsafeMutableBufferPointer { y in
-          BLAS.rowCombination(
-            x.baseAddress!,
-            a.baseAddress!,
-            rows: rows,
-            columns: columns,
-            into: y.baseAddress!
-          )
-        }
-      }
-    }
+    let y = Self.product(x, a, rows: rows, columns: columns, descending: false)
     for j in 0 ..< columns {
       var exact = 0.0, magnitude = 0.0
       for k in 0 ..< rows {
@@ -92,26 +79,42 @@ struct RowCombinationTests {
     var random = SeededRandom(seed: UInt64(rows * 7 + columns))
     let a = (0 ..< rows * columns).map { _ in Float(Double.random(in: -1 ... 1, using: &random)) }
     let x = (0 ..< rows).map { _ in Float(Double.random(in: -1 ... 1, using: &random)) }
-    func product(descending: Bool) -> [Float] {
-      var y = [Float](repeating: .nan, count: columns)
-      a.withUnsafeBufferPointer { a in
-        x.withUnsafeBufferPointer { x in
-          y.withUnsafeMutableBufferPointer { y in
-            BLAS.rowCombination(
-              x.baseAddress!,
-              a.baseAddress!,
-              rows: rows,
-              columns: columns,
-              into: y.baseAddress!,
-              descending: descending
-            )
-          }
-        }
-      }
-      return y
-    }
-    let forward = product(descending: false), backward = product(descending: true)
+    let forward = Self.product(x, a, rows: rows, columns: columns, descending: false)
+    let backward = Self.product(x, a, rows: rows, columns: columns, descending: true)
     #expect(forward.map(\.bitPattern) == backward.map(\.bitPattern))
     #expect(!forward.contains { $0.isNaN })
+  }
+
+  /// xᵀ·A through the blocked layout.
+  static func product(
+    _ x: [Float],
+    _ a: [Float],
+    rows: Int,
+    columns: Int,
+    descending: Bool
+  ) -> [Float] {
+    var blocked = [Float](repeating: .nan, count: a.count)
+    a.withUnsafeBufferPointer { a in
+      blocked.withUnsafeMutableBufferPointer { out in
+        BLAS.rowBlocked(a.baseAddress!, rows: rows, columns: columns, into: out.baseAddress!)
+      }
+    }
+    #expect(Set(blocked.map(\.bitPattern)) == Set(a.map(\.bitPattern)), "a permutation of A")
+    var y = [Float](repeating: .nan, count: columns)
+    blocked.withUnsafeBufferPointer { a in
+      x.withUnsafeBufferPointer { x in
+        y.withUnsafeMutableBufferPointer { y in
+          BLAS.rowCombination(
+            x.baseAddress!,
+            rowBlocked: a.baseAddress!,
+            rows: rows,
+            columns: columns,
+            into: y.baseAddress!,
+            descending: descending
+          )
+        }
+      }
+    }
+    return y
   }
 }

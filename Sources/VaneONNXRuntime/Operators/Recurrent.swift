@@ -71,8 +71,10 @@ private struct Activation {
 /// W, R and B as doubles, converted once at load when they are initializers.
 private struct RecurrentWeights: Sendable {
   let w: [Double], r: [Double], b: [Double]?
-  /// A float R [directions, G·H, H] as each direction's [H, G·H], for the one-row step
-  /// (``BLAS/rowCombination(_:_:rows:columns:into:descending:)``); nil for other types or shapes.
+  /// A float R [directions, G·H, H] as each direction's [H, G·H] laid out by
+  /// ``BLAS/rowBlocked(_:rows:columns:into:)``, for the one-row step
+  /// (``BLAS/rowCombination(_:rowBlocked:rows:columns:into:descending:)``); nil for other types
+  /// or shapes.
   let rTransposed: [Float]?
 
   init?(_ context: ONNXNodeContext) {
@@ -88,11 +90,13 @@ private struct RecurrentWeights: Sendable {
     {
       let (directions, rows, columns) = (tensor.shape[0], tensor.shape[1], tensor.shape[2])
       self.rTransposed = [Float](unsafeUninitializedCapacity: values.count) { out, initialized in
+        var transposed = [Float](repeating: 0, count: rows * columns)
         for d in 0 ..< directions {
           let base = d * rows * columns
           for j in 0 ..< rows {
-            for k in 0 ..< columns { out[base + k * rows + j] = values[base + j * columns + k] }
+            for k in 0 ..< columns { transposed[k * rows + j] = values[base + j * columns + k] }
           }
+          BLAS.rowBlocked(transposed, rows: columns, columns: rows, into: out.baseAddress! + base)
         }
         initialized = values.count
       }
@@ -552,7 +556,7 @@ private func plainLSTM<T: ONNXFloat>(
               rTransposed.withUnsafeBufferPointer { rt in
                 BLAS.rowCombination(
                   UnsafeRawPointer(ph.baseAddress!).assumingMemoryBound(to: Float.self),
-                  rt.baseAddress! + d * G * H * H,
+                  rowBlocked: rt.baseAddress! + d * G * H * H,
                   rows: H,
                   columns: G * H,
                   into: UnsafeMutableRawPointer(po.baseAddress!).assumingMemoryBound(
