@@ -76,6 +76,10 @@ private struct RecurrentWeights: Sendable {
   /// (``BLAS/rowCombination(_:rowBlocked:rows:columns:into:descending:)``); nil for other types
   /// or shapes.
   let rTransposed: [Float]?
+  /// A float W [directions, G·H, I] with each row's summed biases appended, [directions, G·H,
+  /// I + 1]: the right-hand side of the LSTM's X·Wᵀ + b GEMM (``plainLSTM``), made once here
+  /// rather than on every run (a copy of W a value at a time); nil without float W and B.
+  let wAugmented: [Float]?
 
   init?(_ context: ONNXNodeContext) {
     guard let w = context.optionalInput(1)?.doubles, let r = context.optionalInput(2)?.doubles
@@ -103,6 +107,37 @@ private struct RecurrentWeights: Sendable {
     } else {
       self.rTransposed = nil
     }
+    if let wTensor = context.optionalInput(1), case .float(let w) = wTensor.values,
+      let bTensor = context.optionalInput(3), case .float(let b) = bTensor.values,
+      wTensor.rank == 3, wTensor.shape[1] > 0, wTensor.shape[2] > 0,
+      b.count == 2 * wTensor.shape[0] * wTensor.shape[1]
+    {
+      let (directions, gates, inputs) = (wTensor.shape[0], wTensor.shape[1], wTensor.shape[2])
+      self.wAugmented = augmentedWeights(w, b, directions: directions, gates: gates, input: inputs)
+    } else {
+      self.wAugmented = nil
+    }
+  }
+}
+
+/// Each direction's W [G·H, I] with the row's two biases summed in a last column, [G·H, I + 1].
+private func augmentedWeights<T: ONNXFloat>(
+  _ w: [T],
+  _ b: [T],
+  directions: Int,
+  gates: Int,
+  input I: Int
+) -> [T] {
+  let k = I + 1
+  return [T](unsafeUninitializedCapacity: directions * gates * k) { out, initialized in
+    for d in 0 ..< directions {
+      for j in 0 ..< gates {
+        let row = d * gates * k + j * k
+        for c in 0 ..< I { out[row + c] = w[(d * gates + j) * I + c] }
+        out[row + I] = b[d * 2 * gates + j] + b[d * 2 * gates + gates + j]
+      }
+    }
+    initialized = directions * gates * k
   }
 }
 
@@ -121,6 +156,8 @@ private struct RecurrentLayer {
   let w: [Double], r: [Double], b: [Double]?, p: [Double]?
   /// See ``RecurrentWeights/rTransposed``.
   let rTransposed: [Float]?
+  /// See ``RecurrentWeights/wAugmented``.
+  let wAugmented: [Float]?
   let lengths: [Int]
   let initialH: [Double]?, initialC: [Double]?
   let clip: Double?
@@ -164,6 +201,7 @@ private struct RecurrentLayer {
     self.w = weights?.w ?? wTensor.doubles!
     self.r = weights?.r ?? rTensor.doubles!
     self.rTransposed = weights?.rTransposed
+    self.wAugmented = weights?.wAugmented
     if let t = context.optionalInput(3) {
       guard t.count == directions * 2 * gates * hidden else {
         throw ONNXRuntimeError.invalid("B has \(t.count) values")
@@ -409,6 +447,7 @@ extension RecurrentLayer {
         w: w,
         r: r,
         rTransposed: self.rTransposed,
+        wAugmented: self.wAugmented,
         b: b,
         initialH: floats(5),
         initialC: floats(6),
@@ -430,6 +469,7 @@ extension RecurrentLayer {
         w: self.w,
         r: self.r,
         rTransposed: nil,
+        wAugmented: nil,
         b: self.b,
         initialH: self.initialH,
         initialC: self.initialC,
@@ -466,6 +506,7 @@ private func plainLSTM<T: ONNXFloat>(
   w: [T],
   r: [T],
   rTransposed: [Float]?,
+  wAugmented: [T]?,
   b: [T]?,
   initialH: [T]?,
   initialC: [T]?,
@@ -480,40 +521,36 @@ private func plainLSTM<T: ONNXFloat>(
   let G = 4
   var y = [T](repeating: 0, count: steps * directions * B * H)
   var yh = [T](repeating: 0, count: directions * B * H), yc = yh
+  // Every step's X·Wᵀ plus both biases, [steps·B, G·H], from one GEMM per direction: with
+  // biases, X gains a column of ones and W a column of the summed biases, so the GEMM writes the
+  // sums itself. (Filling a zeroed buffer with the biases first, for the GEMM to add to, was two
+  // passes over steps·B·G·H values: a quarter of a batch of 256 sequences.) The augmented W is
+  // made at load when the weights are initializers.
+  let rows = steps * B, gates = G * H
+  let k = I + (b == nil ? 0 : 1)
+  let left: [T] =
+    b == nil
+    ? x
+    : [T](unsafeUninitializedCapacity: rows * k) { out, initialized in
+      for r in 0 ..< rows {
+        for c in 0 ..< I { out[r * k + c] = x[r * I + c] }
+        out[r * k + I] = 1
+      }
+      initialized = rows * k
+    }
+  let right: [T] =
+    b.map { b in
+      wAugmented.flatMap { $0.count == directions * gates * k ? $0 : nil }
+        ?? augmentedWeights(w, b, directions: directions, gates: gates, input: I)
+    } ?? w
   for d in 0 ..< directions {
     let backward = reverse || d == 1
-    // Every step's X·Wᵀ plus both biases: [steps·B, G·H].
-    // Every step's X·Wᵀ plus both biases, [steps·B, G·H], from one GEMM: with biases, X gains
-    // a column of ones and W a column of the summed biases, so the GEMM writes the sums itself.
-    // (Filling a zeroed buffer with the biases first, for the GEMM to add to, was two passes
-    // over steps·B·G·H values: a quarter of a batch of 256 sequences.)
-    let rows = steps * B, gates = G * H
-    let k = I + (b == nil ? 0 : 1)
     var xw: [T]
     if rows > 0, gates > 0, k > 0 {
-      let weights = w[(d * gates * I) ..< ((d + 1) * gates * I)]
-      let (a, bt): ([T], [T])
-      if let b {
-        a = [T](unsafeUninitializedCapacity: rows * k) { out, initialized in
-          for r in 0 ..< rows {
-            for c in 0 ..< I { out[r * k + c] = x[r * I + c] }
-            out[r * k + I] = 1
-          }
-          initialized = rows * k
-        }
-        bt = [T](unsafeUninitializedCapacity: gates * k) { out, initialized in
-          for j in 0 ..< gates {
-            for c in 0 ..< I { out[j * k + c] = weights[weights.startIndex + j * I + c] }
-            out[j * k + I] = b[d * 2 * gates + j] + b[d * 2 * gates + gates + j]
-          }
-          initialized = gates * k
-        }
-      } else {
-        (a, bt) = (x, Array(weights))
-      }
+      let offset = d * gates * k
       xw = [T](unsafeUninitializedCapacity: rows * gates) { out, initialized in
-        a.withUnsafeBufferPointer { pa in
-          bt.withUnsafeBufferPointer { pb in
+        left.withUnsafeBufferPointer { pa in
+          right.withUnsafeBufferPointer { pb in
             T.gemm(
               transposeA: false,
               transposeB: true,
@@ -523,7 +560,7 @@ private func plainLSTM<T: ONNXFloat>(
               alpha: 1,
               a: pa.baseAddress!,
               lda: k,
-              b: pb.baseAddress!,
+              b: pb.baseAddress! + offset,
               ldb: k,
               beta: 0,
               c: out.baseAddress!,
