@@ -25,18 +25,15 @@ extension ServableModel {
           age.components.attoseconds
         ) / 1e18
     }
-    guard let reference = self.reference, count > 0 else {
-      return [TrustReport](
-        repeating: {
-          var report = TrustReport()
-          report.expired = expired
-          return report
-        }(),
-        count: max(count, 0)
-      )
-    }
     let width = self.columns.count
     let scaled = inputs.scaled
+    // Without reference statistics only expiry is checked; inputs made by a model of another
+    // width (which ``predict(_:horizons:)`` refuses) are not read either.
+    guard let reference = self.reference, count > 0, scaled.count == count * width else {
+      var report = TrustReport()
+      report.expired = expired
+      return [TrustReport](repeating: report, count: max(count, 0))
+    }
     let bound = self.policy.zBound ?? .infinity
     return (0 ..< count).map { r in
       var report = TrustReport()

@@ -544,12 +544,20 @@ public struct ServableModel: Sendable {
 
   /// Answers for prepared inputs at `horizons` (empty: every horizon), each input's answers in
   /// ascending horizon order.
-  /// - Throws: INVALID_ARGUMENT for a horizon the model does not serve; FAILED_PRECONDITION
-  ///   when a stack's inputs are not finite for a row (its volatility column is missing).
+  /// - Throws: INVALID_ARGUMENT for a horizon the model does not serve or inputs made by a
+  ///   model of another shape; FAILED_PRECONDITION when a stack's inputs are not finite for a
+  ///   row (its volatility column is missing).
   public func predict(_ inputs: Inputs, horizons wanted: [Int] = []) throws -> [[HorizonOutput]] {
     let width = self.columns.count, k = self.classes.count, bars = self.inputBars
     let count = inputs.count, features = inputs.features, last = inputs.last
     let scaled = inputs.scaled
+    // Inputs made by another version (another width or window) are not read past their end.
+    guard features.count == count * bars * width, scaled.count == count * width else {
+      throw VaneError.invalidArgument(
+        field: "features",
+        "inputs of \(features.count) values were made for another model than this one (\(count) inputs of \(bars) bar(s) of \(width) columns)"
+      )
+    }
     let horizons = wanted.isEmpty ? self.horizons.sorted() : wanted.sorted()
     for horizon in horizons where self.served[horizon] == nil {
       throw VaneError.invalidArgument(

@@ -5,9 +5,9 @@ import VaneCore
 import VaneFeatures
 import VaneModels
 import VaneQuality
-import VaneServing
 import VaneTestSupport
 
+@testable import VaneServing
 @testable import VaneTraining
 
 /// A bundle the trainer writes, served: the predictor's path equals the trainer's final models.
@@ -339,6 +339,11 @@ struct ServableModelTests {
       _ = try servable.predict([1, 2, 0.5], count: 1, horizons: [7])
     }
     #expect(horizon.code == .invalidArgument && horizon.message.contains("horizon_bars"))
+    // Inputs made for a model of another width are refused, not read past their end.
+    let foreign = ServableModel.Inputs(count: 2, features: [1, 2], last: [1, 2], scaled: [1, 2])
+    let mismatch = try #require(throws: VaneError.self) { _ = try servable.predict(foreign) }
+    #expect(mismatch.code == .invalidArgument && mismatch.message.contains("another model"))
+    #expect(servable.assess(foreign, now: Date()).count == 2)
   }
 
   @Test(
