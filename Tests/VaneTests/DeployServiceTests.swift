@@ -592,10 +592,19 @@ struct DeployServiceTests {
       #expect(paused.state == .paused)
       let again = try await deploy.pause(.with { $0.rolloutID = started.id })
       #expect(again.state == .paused && again.history.count == paused.history.count)
-      let split = try await predictor.listModels(.with { $0.modelID = "btc" }).versions.map {
-        "\($0.ref.version)=\($0.trafficPercent)"
+      // The rollout records a step's traffic, then applies it to the predictor: on a loaded
+      // machine the canary can be seen before its SetTrafficSplit has landed.
+      var split: Set<String> = []
+      for _ in 0 ..< 200 {
+        split = Set(
+          try await predictor.listModels(.with { $0.modelID = "btc" }).versions.map {
+            "\($0.ref.version)=\($0.trafficPercent)"
+          }
+        )
+        if split == ["v1=50.0", "v2=50.0"] { break }
+        try await Task.sleep(for: .milliseconds(50))
       }
-      #expect(Set(split) == ["v1=50.0", "v2=50.0"])
+      #expect(split == ["v1=50.0", "v2=50.0"])
       let resumed = try await deploy.resume(.with { $0.rolloutID = started.id })
       #expect(resumed.state == .canary)
       let promoted = try await deploy.promote(
