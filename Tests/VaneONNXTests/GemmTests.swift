@@ -36,14 +36,7 @@ struct GemmTests {
       (0 ..< count).map { _ in Float(Double.random(in: -1 ... 1, using: &random)) }
     }
     let a = values(c.rows * c.k), b = values(c.k * c.n), bias = values(c.n)
-    func tensor(_ name: String, _ dims: [Int], _ floats: [Float]) -> Onnx_TensorProto {
-      .with {
-        $0.name = name
-        $0.dims = dims.map(Int64.init)
-        $0.dataType = 1
-        $0.floatData = floats
-      }
-    }
+    let tensor = ONNXHostileInputTests.initializer
     var node = ONNXHostileInputTests.node("Gemm", c.bias ? ["x", "b", "c"] : ["x", "b"], ["y"])
     node.attribute = [
       .with {

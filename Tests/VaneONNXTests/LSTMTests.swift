@@ -47,14 +47,7 @@ struct LSTMTests {
     let h0 = c.states ? values(D * H, -1 ... 1) : nil
     let c0 = c.states ? values(D * H, -1 ... 1) : nil
 
-    func tensor(_ name: String, _ dims: [Int], _ floats: [Float]) -> Onnx_TensorProto {
-      .with {
-        $0.name = name
-        $0.dims = dims.map(Int64.init)
-        $0.dataType = 1
-        $0.floatData = floats
-      }
-    }
+    let tensor = ONNXHostileInputTests.initializer
     var initializers = [tensor("w", [D, 4 * H, I], w), tensor("r", [D, 4 * H, H], r)]
     if let b { initializers.append(tensor("b", [D, 8 * H], b)) }
     initializers.append(
@@ -169,15 +162,11 @@ struct LSTMTests {
           shape: [Int64(T), Int64(batch), Int64(I)]
         )
       )
-      proto.graph.initializer = [("w", [1, 4 * H, I], w), ("r", [1, 4 * H, H], r), ("b", [1, 8 * H], b)]
-        .map { name, dims, floats in
-          .with {
-            $0.name = name
-            $0.dims = dims.map(Int64.init)
-            $0.dataType = 1
-            $0.floatData = floats
-          }
-        }
+      proto.graph.initializer = [
+        ONNXHostileInputTests.initializer("w", [1, 4 * H, I], w),
+        ONNXHostileInputTests.initializer("r", [1, 4 * H, H], r),
+        ONNXHostileInputTests.initializer("b", [1, 8 * H], b),
+      ]
       let model = try ONNXModel(data: try proto.serializedData())
       // X [T, batch, I]: the same sequence in every slot.
       let batched = (0 ..< T).flatMap { t in

@@ -45,6 +45,16 @@ struct ONNXHostileInputTests {
     return try! model.serializedData()
   }
 
+  /// A float initializer `name` of shape `dims`.
+  static func initializer(_ name: String, _ dims: [Int], _ floats: [Float]) -> Onnx_TensorProto {
+    .with {
+      $0.name = name
+      $0.dims = dims.map(Int64.init)
+      $0.dataType = 1
+      $0.floatData = floats
+    }
+  }
+
   static func node(
     _ op: String,
     _ inputs: [String],
