@@ -15,7 +15,7 @@ extension BLAS {
     var x = b
     cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, size, factor, size, &x, 1)
     cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, size, factor, size, &x, 1)
-    return x.allSatisfy(\.isFinite) ? x : nil
+    return x.allSatisfy { $0.isFinite } ? x : nil
   }
 }
 

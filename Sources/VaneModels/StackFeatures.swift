@@ -11,7 +11,7 @@ public enum StackFeatures {
     for raw in probabilities {
       let k = raw.count
       let p = raw.map { min(max($0, 1e-12), 1 - 1e-12) }
-      guard p.allSatisfy(\.isFinite) else { return nil }
+      guard p.allSatisfy({ $0.isFinite }) else { return nil }
       if k == 2 {
         out.append(min(max(log(p[1] / p[0]), -15), 15))
       } else {

@@ -492,7 +492,7 @@ public final class ModelRegistry: Sendable {
       pinned: lease.pinned,
       outputs: outputs,
       loaded: lease.primary.model,
-      shadowVersions: lease.shadows.map(\.version),
+      shadowVersions: lease.shadows.map { $0.version },
       sampledOut: lease.sampledOut,
       inference: inference,
       predictionID: predictionID,

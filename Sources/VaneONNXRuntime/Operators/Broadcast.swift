@@ -3,7 +3,7 @@
 enum Broadcast {
   /// The shape `shapes` broadcast to.
   static func shape(_ shapes: [[Int]]) throws -> [Int] {
-    let rank = shapes.map(\.count).max() ?? 0
+    let rank = shapes.map { $0.count }.max() ?? 0
     var out = [Int](repeating: 1, count: rank)
     for shape in shapes {
       let offset = rank - shape.count

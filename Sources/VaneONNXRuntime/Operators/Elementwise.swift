@@ -489,7 +489,7 @@ extension ONNXOperators {
         guard let v = x.doubles, x.elementType.isFloatingPoint else {
           throw ONNXRuntimeError.invalid("IsNaN takes a float tensor")
         }
-        return [ONNXTensor(shape: x.shape, bools: v.map(\.isNaN))]
+        return [ONNXTensor(shape: x.shape, bools: v.map { $0.isNaN })]
       }
     ),
     (

@@ -264,7 +264,7 @@ private struct RecurrentLayer {
     let linearBeforeReset = context.int("linear_before_reset", 0) != 0
     let coupled = context.int("input_forget", 0) != 0
     if self.kind == .lstm, self.clip == nil, self.p == nil, !coupled,
-      activations.allSatisfy({ $0.map(\.name) == ["sigmoid", "tanh", "tanh"] })
+      activations.allSatisfy({ $0.map { $0.name } == ["sigmoid", "tanh", "tanh"] })
     {
       return try self.plain(context)
     }
