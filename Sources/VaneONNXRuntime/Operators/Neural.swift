@@ -41,6 +41,16 @@ private func softmax(_ context: ONNXNodeContext, log: Bool) throws -> ONNXTensor
 private struct BatchNormalizationTerms: Sendable {
   var a: [Double]
   var b: [Double]
+  /// `a` and `b` rounded to float once here: converting them on every run of a float model was
+  /// as much work as a single row's normalization itself.
+  var aFloat: [Float]
+  var bFloat: [Float]
+
+  /// `a` and `b` in the model's precision.
+  func terms<T: ONNXFloat>(_: T.Type) -> (a: [T], b: [T]) {
+    if let a = self.aFloat as? [T], let b = self.bFloat as? [T] { return (a, b) }
+    return (self.a.map { T($0) }, self.b.map { T($0) })
+  }
 
   /// From the node's scale, B, mean and var (nil when one of them is not known).
   init?(_ context: ONNXNodeContext) throws {
@@ -56,6 +66,8 @@ private struct BatchNormalizationTerms: Sendable {
     let a = (0 ..< channels).map { scale[$0] / (variance[$0] + epsilon).squareRoot() }
     self.a = a
     self.b = (0 ..< channels).map { bias[$0] - mean[$0] * a[$0] }
+    self.aFloat = self.a.map { Float($0) }
+    self.bFloat = self.b.map { Float($0) }
   }
 }
 
@@ -78,7 +90,7 @@ private func batchNormalization(_ context: ONNXNodeContext) throws -> [ONNXTenso
   // and then indexing it element by element (bounds-checked, a channel computed per element)
   // was a tenth of an MLP's batch.
   func run<T: ONNXFloat>(_ v: [T]) -> [T] {
-    let a = terms.a.map { T($0) }, b = terms.b.map { T($0) }
+    let (a, b) = terms.terms(T.self)
     return [T](unsafeUninitializedCapacity: v.count) { out, initialized in
       v.withUnsafeBufferPointer { v in
         a.withUnsafeBufferPointer { a in
