@@ -86,14 +86,29 @@ func matmul(_ a: ONNXTensor, _ b: ONNXTensor, context: ONNXNodeContext) throws -
   }
 }
 
+/// Gemm's attributes, read once at load: by name on every run they were four dictionary
+/// lookups of a single row's few microseconds.
+struct GemmAttributes: Sendable {
+  let transA: Bool, transB: Bool
+  let alpha: Double, beta: Double
+
+  init(_ context: ONNXNodeContext) {
+    self.transA = context.int("transA", 0) != 0
+    self.transB = context.int("transB", 0) != 0
+    self.alpha = context.float("alpha", 1)
+    self.beta = context.float("beta", 1)
+  }
+}
+
 /// Gemm: alpha·op(A)·op(B) + beta·C, C broadcast to the result.
 func gemm(_ context: ONNXNodeContext) throws -> ONNXTensor {
   let a = try context.input(0), b = try context.input(1)
   guard a.rank == 2, b.rank == 2 else {
     throw ONNXRuntimeError.invalid("A and B must be matrices, not \(a.shape) and \(b.shape)")
   }
-  let transA = context.int("transA", 0) != 0, transB = context.int("transB", 0) != 0
-  let alpha = context.float("alpha", 1), beta = context.float("beta", 1)
+  let attributes = context.prepared as? GemmAttributes ?? GemmAttributes(context)
+  let (transA, transB) = (attributes.transA, attributes.transB)
+  let (alpha, beta) = (attributes.alpha, attributes.beta)
   let m = transA ? a.shape[1] : a.shape[0], k = transA ? a.shape[0] : a.shape[1]
   let n = transB ? b.shape[0] : b.shape[1]
   guard (transB ? b.shape[1] : b.shape[0]) == k else {
@@ -106,7 +121,9 @@ func gemm(_ context: ONNXNodeContext) throws -> ONNXTensor {
       guard let values = T.values(of: c) else {
         throw ONNXRuntimeError.invalid("C is \(c.elementType), A is \(a.elementType)")
       }
-      guard try Broadcast.shape([c.shape, [m, n]]) == [m, n] else {
+      // A bias row ([n] or [1, n]) or a whole [m, n] broadcasts as it is; anything else is checked.
+      let plain = c.shape == [n] || c.shape == [1, n] || c.shape == [m, n]
+      guard try plain || Broadcast.shape([c.shape, [m, n]]) == [m, n] else {
         throw ONNXRuntimeError.invalid("C of shape \(c.shape) does not broadcast to [\(m), \(n)]")
       }
       if n > 0 && values.count == n && c.shape.last == n {
@@ -182,6 +199,6 @@ extension ONNXOperators {
         [try matmul(try context.input(0), try context.input(1), context: context)]
       }
     ),
-    ("Gemm", ONNXOperator(since: 1) { [try gemm($0)] }),
+    ("Gemm", ONNXOperator(since: 1, prepare: { GemmAttributes($0) }) { [try gemm($0)] }),
   ]
 }
