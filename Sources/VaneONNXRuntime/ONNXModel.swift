@@ -43,7 +43,12 @@ public final class ONNXModel: Sendable {
     var foldable: Bool
     var prepared: (any Sendable)?
     var prepare: (@Sendable (ONNXNodeContext) throws -> (any Sendable)?)?
+    var unary: (@Sendable (ONNXNodeContext) -> GenericUnary.Kind)?
   }
+
+  /// The steps a run executes, by name, after folding and fusion (a fused step is named after
+  /// the nodes it merges, "Gemm_0+Relu_1").
+  var plannedSteps: [String] { self.steps.map { $0.name } }
 
   /// Value slots: constants filled at load, inputs and intermediates per run.
   private let slotCount: Int
@@ -248,7 +253,8 @@ public final class ONNXModel: Sendable {
           kernel: op.kernel,
           foldable: op.foldable,
           prepared: nil,
-          prepare: op.prepare
+          prepare: op.prepare,
+          unary: op.unary
         )
       )
     }
@@ -287,34 +293,27 @@ public final class ONNXModel: Sendable {
         remaining.append(step)
       }
     }
-    // Each remaining step's load-time work, from the inputs known now: initializers and what
-    // folding computed (a caller cannot override them); the others are nil.
+    // Each remaining step's load-time work.
     let overridable = Set(inputSlots.values)
     for index in remaining.indices {
-      guard let prepare = remaining[index].prepare else { continue }
-      let step = remaining[index]
-      let known = step.inputs.map { slot in
-        slot.flatMap { overridable.contains($0) ? nil : constants[$0] }
-      }
-      let context = ONNXNodeContext(
-        name: step.name,
-        opType: step.opType,
-        opset: step.opset,
-        attributes: step.attributes,
-        inputs: known,
-        outputCount: step.outputs.count,
-        limits: limits
-      )
-      do {
-        remaining[index].prepared = try prepare(context)
-      } catch let error as ONNXRuntimeError {
-        throw Self.loadError(error, where: "node '\(step.name)' (\(step.opType))")
-      }
+      try Self.prepare(&remaining[index], constants: constants, overridable: overridable, limits)
     }
+    // Nodes merged into the Gemm before them (batch norm into its weights, an activation into
+    // its result), as ONNX Runtime's graph optimizer does.
+    var fusion = Fusion(
+      steps: remaining,
+      constants: constants,
+      slotCount: slots.count,
+      protected: overridable.union(outputSlots),
+      limits: limits
+    )
+    try fusion.run()
+    remaining = fusion.steps
+    constants = fusion.constants
     self.steps = remaining
     self.constants = constants
     self.outputSlots = outputSlots
-    self.slotCount = slots.count
+    self.slotCount = fusion.slotCount
 
     // Last readers, so intermediates are released as soon as nothing needs them.
     var lastReader: [Int: Int] = [:]
@@ -374,6 +373,43 @@ public final class ONNXModel: Sendable {
     return outputs
   }
 
+  /// A step's load-time work (its operator's `prepare`) from the inputs known now: initializers
+  /// and what folding computed (a caller cannot override them); the others are nil.
+  static func prepare(
+    _ step: inout Step,
+    constants: [Int: ONNXTensor],
+    overridable: Set<Int>,
+    _ limits: ONNXModelLimits
+  ) throws {
+    guard let prepare = step.prepare else { return }
+    let context = Self.loadContext(step, constants: constants, overridable: overridable, limits)
+    do {
+      step.prepared = try prepare(context)
+    } catch let error as ONNXRuntimeError {
+      throw Self.loadError(error, where: "node '\(step.name)' (\(step.opType))")
+    }
+  }
+
+  /// A step's context at load time: the constant inputs known, the others nil.
+  static func loadContext(
+    _ step: Step,
+    constants: [Int: ONNXTensor],
+    overridable: Set<Int>,
+    _ limits: ONNXModelLimits
+  ) -> ONNXNodeContext {
+    ONNXNodeContext(
+      name: step.name,
+      opType: step.opType,
+      opset: step.opset,
+      attributes: step.attributes,
+      inputs: step.inputs.map { slot in
+        slot.flatMap { overridable.contains($0) ? nil : constants[$0] }
+      },
+      outputCount: step.outputs.count,
+      limits: limits
+    )
+  }
+
   private static func execute(
     _ step: Step,
     inputs: [ONNXTensor?],
@@ -402,7 +438,7 @@ public final class ONNXModel: Sendable {
     }
   }
 
-  private static func loadError(_ error: ONNXRuntimeError, where place: String) -> VaneError {
+  static func loadError(_ error: ONNXRuntimeError, where place: String) -> VaneError {
     switch error {
     case .invalid(let message): VaneError(.invalidArgument, "\(place): \(message)")
     case .unsupported(let message):

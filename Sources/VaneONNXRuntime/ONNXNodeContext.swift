@@ -85,16 +85,21 @@ struct ONNXOperator: Sendable {
   /// (initializers; the others are nil): a tree ensemble's nodes, batch norm's folded scale and
   /// shift. Handed to every run as ``ONNXNodeContext/prepared``.
   var prepare: (@Sendable (ONNXNodeContext) throws -> (any Sendable)?)? = nil
+  /// For an elementwise float function (Relu, Sigmoid, …): which one a node computes, so that
+  /// loading can fuse it into the Gemm whose only reader it is.
+  var unary: (@Sendable (ONNXNodeContext) -> GenericUnary.Kind)? = nil
 
   init(
     since: Int,
     foldable: Bool = true,
     prepare: (@Sendable (ONNXNodeContext) throws -> (any Sendable)?)? = nil,
+    unary: (@Sendable (ONNXNodeContext) -> GenericUnary.Kind)? = nil,
     kernel: @escaping ONNXKernel
   ) {
     self.since = since
     self.kernel = kernel
     self.foldable = foldable
     self.prepare = prepare
+    self.unary = unary
   }
 }

@@ -58,6 +58,19 @@ struct GenericUnary: Sendable {
     }
   }
 
+  /// The function over every value in place: a fused Gemm's activation, applied to its result
+  /// while it is still in cache. Each value is computed exactly as ``apply(all:)`` computes it.
+  func apply<T: ONNXFloat>(inPlace values: UnsafeMutableBufferPointer<T>) {
+    switch self.kind {
+    case .relu: for i in values.indices { values[i] = Swift.max(values[i], 0) }
+    case .neg: for i in values.indices { values[i] = -values[i] }
+    case .abs: for i in values.indices { values[i] = abs(values[i]) }
+    case .reciprocal: for i in values.indices { values[i] = 1 / values[i] }
+    case .sqrt: for i in values.indices { values[i] = values[i].squareRoot() }
+    default: for i in values.indices { values[i] = self.apply(values[i]) }
+    }
+  }
+
   /// `f` over `values` into a fresh buffer, a plain indexed loop.
   @inline(__always)
   private static func map<T>(_ values: [T], _ f: (T) -> T) -> [T] {
@@ -131,7 +144,11 @@ private func generic(
   since: Int = 1,
   _ kind: @escaping @Sendable (ONNXNodeContext) -> GenericUnary.Kind
 ) -> (String, ONNXOperator) {
-  unaryFloat(name, since: since) { FloatFunction.generic(GenericUnary(kind: kind($0))) }
+  var (name, op) = unaryFloat(name, since: since) {
+    FloatFunction.generic(GenericUnary(kind: kind($0)))
+  }
+  op.unary = kind
+  return (name, op)
 }
 
 /// Neg, Abs and Sign also take integers.

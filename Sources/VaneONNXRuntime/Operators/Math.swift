@@ -91,6 +91,9 @@ func matmul(_ a: ONNXTensor, _ b: ONNXTensor, context: ONNXNodeContext) throws -
 struct GemmAttributes: Sendable {
   let transA: Bool, transB: Bool
   let alpha: Double, beta: Double
+  /// An elementwise function loading fused into this node (the Relu or Sigmoid that was its
+  /// result's only reader), applied to the result in place.
+  var activation: GenericUnary? = nil
 
   init(_ context: ONNXNodeContext) {
     self.transA = context.int("transA", 0) != 0
@@ -116,8 +119,13 @@ func gemm(_ context: ONNXNodeContext) throws -> ONNXTensor {
   }
   _ = try context.checkedCount([m, n])
   func run<T: ONNXFloat>(_ x: [T], _ y: [T]) throws -> ONNXTensor {
-    var out = [T](repeating: 0, count: m * n)
-    if let c = context.optionalInput(2), beta != 0 {
+    // Zeros only where no C is added: a bias row overwrites every element anyway.
+    let c = beta != 0 ? context.optionalInput(2) : nil
+    var out =
+      c == nil || m == 0
+      ? [T](repeating: 0, count: m * n)
+      : [T](unsafeUninitializedCapacity: m * n) { _, initialized in initialized = m * n }
+    if let c {
       guard let values = T.values(of: c) else {
         throw ONNXRuntimeError.invalid("C is \(c.elementType), A is \(a.elementType)")
       }
@@ -143,11 +151,15 @@ func gemm(_ context: ONNXNodeContext) throws -> ONNXTensor {
         for i in 0 ..< (m * n) { out[i] = values[indices[i]] }
       }
     }
+    if k == 0, c != nil, beta != 1 {
+      // No product for BLAS to scale C by beta.
+      for i in out.indices { out[i] *= T(beta) }
+    }
     if m > 0, n > 0, k > 0 {
       x.withUnsafeBufferPointer { px in
         y.withUnsafeBufferPointer { py in
           out.withUnsafeMutableBufferPointer { po in
-            let betaValue: T = context.optionalInput(2) == nil ? 0 : T(beta)
+            let betaValue: T = c == nil ? 0 : T(beta)
             if m == 1 && !transA {
               // One row: op(B)ᵀ·a as a GEMV (B is n×k when transposed, k×n otherwise).
               T.gemv(
@@ -181,6 +193,9 @@ func gemm(_ context: ONNXNodeContext) throws -> ONNXTensor {
           }
         }
       }
+    }
+    if let activation = attributes.activation {
+      out.withUnsafeMutableBufferPointer { activation.apply(inPlace: $0) }
     }
     return T.tensor(out, shape: [m, n])
   }

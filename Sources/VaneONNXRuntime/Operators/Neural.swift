@@ -38,7 +38,7 @@ private func softmax(_ context: ONNXNodeContext, log: Bool) throws -> ONNXTensor
 
 /// Inference batch normalization over axis 1: (x − mean) / √(var + ε) · scale + bias, folded
 /// into x · a + b per channel.
-private struct BatchNormalizationTerms: Sendable {
+struct BatchNormalizationTerms: Sendable {
   var a: [Double]
   var b: [Double]
   /// `a` and `b` rounded to float once here: converting them on every run of a float model was
