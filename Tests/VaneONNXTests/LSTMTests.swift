@@ -138,8 +138,11 @@ struct LSTMTests {
     #expect(worst(yc, expectedC) < 2e-5, "Y_c")
   }
 
-  @Test("One sequence alone equals the same sequence in a batch of two (the batch path)")
-  func singleEqualsBatch() throws {
+  @Test(
+    "One sequence alone equals the same sequence in a batch of two (the batch path)",
+    arguments: [false, true]
+  )
+  func singleEqualsBatch(ragged: Bool) throws {
     let (T, I, H) = (Self.steps, Self.input, 32)
     var random = SeededRandom(seed: 5)
     func values(_ count: Int) -> [Float] {
@@ -148,7 +151,10 @@ struct LSTMTests {
     let w = values(4 * H * I), r = values(4 * H * H), b = values(8 * H)
     let x = values(T * I)
     func run(batch: Int) throws -> [Double] {
-      var node = ONNXHostileInputTests.node("LSTM", ["x", "w", "r", "b"], ["y"])
+      // Ragged: the second slot stops three steps early (sequence_lens), so the steps cannot
+      // add H·Rᵀ into X·Wᵀ's rows in place and take the separate product.
+      let lengths = ragged && batch > 1 ? ["lengths"] : []
+      var node = ONNXHostileInputTests.node("LSTM", ["x", "w", "r", "b"] + lengths, ["y"])
       node.attribute = [
         .with {
           $0.name = "hidden_size"
@@ -167,6 +173,16 @@ struct LSTMTests {
         ONNXHostileInputTests.initializer("r", [1, 4 * H, H], r),
         ONNXHostileInputTests.initializer("b", [1, 8 * H], b),
       ]
+      if !lengths.isEmpty {
+        proto.graph.initializer.append(
+          .with {
+            $0.name = "lengths"
+            $0.dims = [Int64(batch)]
+            $0.dataType = 6
+            $0.int32Data = [Int32(T), Int32(T - 3)]
+          }
+        )
+      }
       let model = try ONNXModel(data: try proto.serializedData())
       // X [T, batch, I]: the same sequence in every slot.
       let batched = (0 ..< T).flatMap { t in

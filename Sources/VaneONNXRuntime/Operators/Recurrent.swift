@@ -579,7 +579,12 @@ private func plainLSTM<T: ONNXFloat>(
     var cState =
       initialC.map { Array($0[(d * B * H) ..< ((d + 1) * B * H)]) }
       ?? [T](repeating: 0, count: B * H)
-    var hr = [T](repeating: 0, count: B * G * H)
+    // Every sequence as long as X (the common case) and several of them: each step's H·Rᵀ is
+    // added by the GEMM straight into that step's rows of X·Wᵀ (beta 1), where a separate
+    // product had OpenBLAS zero it first and the cell read it again: two passes over B·G·H
+    // values per step. The cell then adds a row of zeros.
+    let accumulate = B > 1 && lengths.allSatisfy { $0 == steps }
+    var hr = [T](repeating: 0, count: accumulate ? G * H : B * G * H)
     // One float row: H·Rᵀ as Σ_k h[k]·(row k of Rᵀ), Rᵀ transposed once at load: the sums run
     // down contiguous rows of G·H lanes side by side, where OpenBLAS's GEMV over R takes G·H
     // dot products of H values, each ending in a horizontal sum (most of a single-row run).
@@ -616,6 +621,25 @@ private func plainLSTM<T: ONNXFloat>(
                 beta: 0,
                 y: po.baseAddress!
               )
+            } else if accumulate {
+              let t = backward ? steps - 1 - step : step
+              xw.withUnsafeMutableBufferPointer { xw in
+                T.gemm(
+                  transposeA: false,
+                  transposeB: true,
+                  m: B,
+                  n: G * H,
+                  k: H,
+                  alpha: 1,
+                  a: ph.baseAddress!,
+                  lda: H,
+                  b: rd,
+                  ldb: H,
+                  beta: 1,
+                  c: xw.baseAddress! + t * B * G * H,
+                  ldc: G * H
+                )
+              }
             } else {
               T.gemm(
                 transposeA: false,
@@ -645,7 +669,8 @@ private func plainLSTM<T: ONNXFloat>(
                   let length = lengths[batchIndex]
                   let t = backward ? length - 1 - step : step
                   guard t >= 0, t < length else { continue }
-                  let row = (t * B + batchIndex) * G * H, hrRow = batchIndex * G * H,
+                  let row = (t * B + batchIndex) * G * H,
+                    hrRow = accumulate ? 0 : batchIndex * G * H,
                     state = batchIndex * H
                   let out = ((t * directions + d) * B + batchIndex) * H
                   // This step's row of X·Wᵀ is read once: the gates are summed and activated
