@@ -18,6 +18,19 @@ let vectorSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-
 let vectorSettings: [SwiftSetting] = []
 #endif
 
+// AVX-512 (Skylake-SP's F, CD, BW, DQ and VL) for the one module of kernels chosen at run time,
+// where CPUFeatures finds them: Swift has no per-function target attribute.
+#if arch(x86_64)
+let avx512Settings: [SwiftSetting] = [
+  .unsafeFlags(
+    ["-mavx512f", "-mavx512cd", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"]
+      .flatMap { ["-Xcc", $0] }
+  )
+]
+#else
+let avx512Settings: [SwiftSetting] = []
+#endif
+
 let package = Package(
   name: "Vane",
   platforms: [.macOS(.v15)],
@@ -117,6 +130,13 @@ let package = Package(
       swiftSettings: swiftSettings + vectorSettings
         + [.unsafeFlags(["-O"], .when(configuration: .debug))]
     ),
+    // VaneMath's lane kernels again, for sixteen lanes (Sources/VaneMathAVX512 links the file).
+    .target(
+      name: "VaneMathAVX512",
+      dependencies: ["VaneMath"],
+      swiftSettings: swiftSettings + avx512Settings
+        + [.define("VANE_WIDE_LANES"), .unsafeFlags(["-O"], .when(configuration: .debug))]
+    ),
     .target(
       name: "VaneQuality",
       dependencies: [
@@ -145,7 +165,8 @@ let package = Package(
     .target(
       name: "VaneONNXRuntime",
       dependencies: [
-        "VaneCore", "VaneMath", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        "VaneCore", "VaneMath", "VaneMathAVX512",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -307,7 +328,7 @@ let package = Package(
     ),
     .testTarget(
       name: "VaneModelsTests",
-      dependencies: ["VaneModels", "VaneCore", "VaneMath", "VaneTestSupport"],
+      dependencies: ["VaneModels", "VaneCore", "VaneMath", "VaneMathAVX512", "VaneTestSupport"],
       exclude: ["Fixtures"],
       swiftSettings: swiftSettings
     ),

@@ -1,5 +1,6 @@
 internal import Foundation
 internal import VaneMath
+internal import VaneMathAVX512
 
 /// Float and Double, with the elementary functions the operators need (Foundation's, per type).
 protocol ONNXFloat: BLASScalar {
@@ -49,6 +50,9 @@ protocol ONNXFloat: BLASScalar {
 }
 
 extension Float: ONNXFloat {
+  /// Whether this CPU runs the AVX-512 kernels (read once).
+  static let wideLanes = CPUFeatures.current.avx512
+
   static func lstmCell(
     gates: UnsafeMutablePointer<Float>,
     addend: UnsafePointer<Float>,
@@ -56,6 +60,19 @@ extension Float: ONNXFloat {
     cell: UnsafeMutablePointer<Float>,
     output: UnsafeMutablePointer<Float>
   ) {
+    if Self.wideLanes {
+      LogisticAVX512.lstmCell(
+        gates: gates,
+        bias: addend,
+        hidden: hidden,
+        previousCell: cell,
+        cell: cell,
+        cellTanh: output,
+        output: output,
+        order: .inputOutputForgetCell
+      )
+      return
+    }
     Logistic.lstmCell(
       gates: gates,
       bias: addend,

@@ -1,0 +1,1 @@
+../VaneMath/Logistic+Lanes.swift

@@ -1,0 +1,63 @@
+public import VaneMath
+
+// VaneMath's `Logistic+Lanes.swift` (linked here) on sixteen lanes, under this module's
+// AVX-512 target: every lane computes exactly what the eight-lane AVX2 build computes, so the
+// results are equal bit for bit.
+extension Logistic {
+  typealias Lanes = SIMD16<Float>
+  typealias LaneBits = SIMD16<UInt32>
+  typealias LaneIntegers = SIMD16<Int32>
+}
+
+extension SIMD16: ActivationLanes where Scalar == Float {
+  static var laneCount: Int { Self.scalarCount }
+
+  @inline(__always)
+  static func load(_ p: UnsafePointer<Scalar>) -> Self {
+    UnsafeRawPointer(p).loadUnaligned(as: Self.self)
+  }
+
+  @inline(__always)
+  func store(_ p: UnsafeMutablePointer<Scalar>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self)
+  }
+
+  @inline(__always)
+  static func sigmoid(_ x: Self) -> Self { Logistic.sigmoid(x) }
+
+  @inline(__always)
+  static func tanh(_ x: Self) -> Self { Logistic.tanh(x) }
+}
+
+/// VaneMath's vector kernels compiled for AVX-512 (sixteen float lanes, 32 registers). Call
+/// them only where ``CPUFeatures/avx512`` is true: on any other CPU they stop the process with
+/// an illegal instruction. Swift has no per-function target attribute, so the wide build is a
+/// module of its own; only these non-generic entry points leave it, never inlined into a caller
+/// (which would compile them again under the caller's target).
+public enum LogisticAVX512 {
+  /// ``Logistic/lstmCell(gates:bias:hidden:previousCell:cell:cellTanh:output:order:)`` on
+  /// sixteen lanes.
+  @inline(never)
+  public static func lstmCell(
+    gates: UnsafeMutablePointer<Float>,
+    bias: UnsafePointer<Float>,
+    hidden: Int,
+    previousCell: UnsafePointer<Float>,
+    cell: UnsafeMutablePointer<Float>,
+    cellTanh: UnsafeMutablePointer<Float>,
+    output: UnsafeMutablePointer<Float>,
+    order: Logistic.LSTMGateOrder
+  ) {
+    Logistic.lstmCell(
+      gates: gates,
+      bias: bias,
+      hidden: hidden,
+      previousCell: previousCell,
+      cell: cell,
+      cellTanh: cellTanh,
+      output: output,
+      order: order,
+      lanes: SIMD16<Float>.self
+    )
+  }
+}
