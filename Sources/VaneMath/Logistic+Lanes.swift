@@ -184,3 +184,24 @@ protocol ActivationLanes: SIMD where Scalar: BinaryFloatingPoint {
   static func sigmoid(_ x: Self) -> Self
   static func tanh(_ x: Self) -> Self
 }
+
+/// This module's float lanes (eight or sixteen).
+extension Logistic.Lanes: ActivationLanes {
+  static var laneCount: Int { Self.scalarCount }
+
+  @inline(__always)
+  static func load(_ p: UnsafePointer<Scalar>) -> Self {
+    UnsafeRawPointer(p).loadUnaligned(as: Self.self)
+  }
+
+  @inline(__always)
+  func store(_ p: UnsafeMutablePointer<Scalar>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self)
+  }
+
+  @inline(__always)
+  static func sigmoid(_ x: Self) -> Self { Logistic.sigmoid(x) }
+
+  @inline(__always)
+  static func tanh(_ x: Self) -> Self { Logistic.tanh(x) }
+}

@@ -224,26 +224,6 @@ extension Logistic {
   }
 }
 
-extension SIMD8: ActivationLanes where Scalar == Float {
-  static var laneCount: Int { Self.scalarCount }
-
-  @inline(__always)
-  static func load(_ p: UnsafePointer<Scalar>) -> Self {
-    UnsafeRawPointer(p).loadUnaligned(as: Self.self)
-  }
-
-  @inline(__always)
-  func store(_ p: UnsafeMutablePointer<Scalar>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self)
-  }
-
-  @inline(__always)
-  static func sigmoid(_ x: Self) -> Self { Logistic.sigmoid(x) }
-
-  @inline(__always)
-  static func tanh(_ x: Self) -> Self { Logistic.tanh(x) }
-}
-
 extension SIMD4: ActivationLanes where Scalar == Double {
   static var laneCount: Int { Self.scalarCount }
 

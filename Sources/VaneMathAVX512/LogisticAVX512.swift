@@ -9,26 +9,6 @@ extension Logistic {
   typealias LaneIntegers = SIMD16<Int32>
 }
 
-extension SIMD16: ActivationLanes where Scalar == Float {
-  static var laneCount: Int { Self.scalarCount }
-
-  @inline(__always)
-  static func load(_ p: UnsafePointer<Scalar>) -> Self {
-    UnsafeRawPointer(p).loadUnaligned(as: Self.self)
-  }
-
-  @inline(__always)
-  func store(_ p: UnsafeMutablePointer<Scalar>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self)
-  }
-
-  @inline(__always)
-  static func sigmoid(_ x: Self) -> Self { Logistic.sigmoid(x) }
-
-  @inline(__always)
-  static func tanh(_ x: Self) -> Self { Logistic.tanh(x) }
-}
-
 /// VaneMath's vector kernels compiled for AVX-512 (sixteen float lanes, 32 registers). Call
 /// them only where ``CPUFeatures/avx512`` is true: on any other CPU they stop the process with
 /// an illegal instruction. Swift has no per-function target attribute, so the wide build is a

@@ -60,29 +60,8 @@ extension Float: ONNXFloat {
     cell: UnsafeMutablePointer<Float>,
     output: UnsafeMutablePointer<Float>
   ) {
-    if Self.wideLanes {
-      LogisticAVX512.lstmCell(
-        gates: gates,
-        bias: addend,
-        hidden: hidden,
-        previousCell: cell,
-        cell: cell,
-        cellTanh: output,
-        output: output,
-        order: .inputOutputForgetCell
-      )
-      return
-    }
-    Logistic.lstmCell(
-      gates: gates,
-      bias: addend,
-      hidden: hidden,
-      previousCell: cell,
-      cell: cell,
-      cellTanh: output,
-      output: output,
-      order: .inputOutputForgetCell
-    )
+    let kernel = Self.wideLanes ? LogisticAVX512.lstmCell : Logistic.lstmCell
+    kernel(gates, addend, hidden, cell, cell, output, output, .inputOutputForgetCell)
   }
   static func sigmoid(
     _ source: UnsafePointer<Float>,

@@ -621,7 +621,7 @@ private func plainLSTM<T: ONNXFloat>(
                 beta: 0,
                 y: po.baseAddress!
               )
-            } else if accumulate {
+            } else {
               let t = backward ? steps - 1 - step : step
               xw.withUnsafeMutableBufferPointer { xw in
                 T.gemm(
@@ -635,27 +635,11 @@ private func plainLSTM<T: ONNXFloat>(
                   lda: H,
                   b: rd,
                   ldb: H,
-                  beta: 1,
-                  c: xw.baseAddress! + t * B * G * H,
+                  beta: accumulate ? 1 : 0,
+                  c: accumulate ? xw.baseAddress! + t * B * G * H : po.baseAddress!,
                   ldc: G * H
                 )
               }
-            } else {
-              T.gemm(
-                transposeA: false,
-                transposeB: true,
-                m: B,
-                n: G * H,
-                k: H,
-                alpha: 1,
-                a: ph.baseAddress!,
-                lda: H,
-                b: rd,
-                ldb: H,
-                beta: 0,
-                c: po.baseAddress!,
-                ldc: G * H
-              )
             }
           }
         }
