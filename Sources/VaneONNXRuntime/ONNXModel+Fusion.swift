@@ -1,6 +1,8 @@
 extension ONNXModel {
   /// Load-time rewrites of the planned steps, after folding and each step's `prepare`:
   ///
+  /// - **Identity**: its readers (and a graph output it names) read its input instead; the
+  ///   step goes (onnxmltools' converters put two after every tree ensemble).
   /// - **Gemm + BatchNormalization**: an inference batch norm over a Gemm's result is a scale
   ///   and shift per column, so it is folded into B's columns and C (as PyTorch's Linear +
   ///   BatchNorm1d exports it).
@@ -16,25 +18,33 @@ extension ONNXModel {
     private(set) var steps: [Step]
     private(set) var constants: [Int: ONNXTensor]
     private(set) var slotCount: Int
-    /// Slots nothing may merge away or rewrite: graph outputs and inputs a caller may give.
-    let protected: Set<Int>
+    /// The slot each graph output is read from (an Identity's input, once it is dropped).
+    private(set) var outputSlots: [Int]
+    /// Inputs a caller may give.
+    let overridable: Set<Int>
     let limits: ONNXModelLimits
+
+    /// Slots nothing may merge away or rewrite: graph outputs and inputs a caller may give.
+    var protected: Set<Int> { self.overridable.union(self.outputSlots) }
 
     init(
       steps: [Step],
       constants: [Int: ONNXTensor],
       slotCount: Int,
-      protected: Set<Int>,
+      overridable: Set<Int>,
+      outputSlots: [Int],
       limits: ONNXModelLimits
     ) {
       self.steps = steps
       self.constants = constants
       self.slotCount = slotCount
-      self.protected = protected
+      self.overridable = overridable
+      self.outputSlots = outputSlots
       self.limits = limits
     }
 
     mutating func run() throws {
+      self.dropIdentities()
       var index = 0
       while index < self.steps.count {
         // After a merge the same Gemm is tried again: batch norm, then the activation after it.
@@ -45,6 +55,27 @@ extension ONNXModel {
         if try self.foldBatchNormalization(into: index) { continue }
         if self.fuseActivation(into: index) { continue }
         index += 1
+      }
+    }
+
+    /// Every Identity step goes: what read its output reads its input. An output that is also
+    /// an input a caller may give keeps its step (a caller's tensor must not replace it).
+    private mutating func dropIdentities() {
+      var index = 0
+      while index < self.steps.count {
+        let step = self.steps[index]
+        guard step.opType == "Identity", step.domain == "", step.inputs.count == 1,
+          step.outputs.count == 1, let source = step.inputs[0], let target = step.outputs[0],
+          !self.overridable.contains(target)
+        else {
+          index += 1
+          continue
+        }
+        for reader in self.steps.indices {
+          self.steps[reader].inputs = self.steps[reader].inputs.map { $0 == target ? source : $0 }
+        }
+        self.outputSlots = self.outputSlots.map { $0 == target ? source : $0 }
+        self.steps.remove(at: index)
       }
     }
 

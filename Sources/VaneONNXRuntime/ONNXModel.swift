@@ -298,13 +298,14 @@ public final class ONNXModel: Sendable {
     for index in remaining.indices {
       try Self.prepare(&remaining[index], constants: constants, overridable: overridable, limits)
     }
-    // Nodes merged into the Gemm before them (batch norm into its weights, an activation into
-    // its result), as ONNX Runtime's graph optimizer does.
+    // Identity nodes dropped, and nodes merged into the Gemm before them (batch norm into its
+    // weights, an activation into its result), as ONNX Runtime's graph optimizer does.
     var fusion = Fusion(
       steps: remaining,
       constants: constants,
       slotCount: slots.count,
-      protected: overridable.union(outputSlots),
+      overridable: overridable,
+      outputSlots: outputSlots,
       limits: limits
     )
     try fusion.run()
@@ -312,7 +313,7 @@ public final class ONNXModel: Sendable {
     constants = fusion.constants
     self.steps = remaining
     self.constants = constants
-    self.outputSlots = outputSlots
+    self.outputSlots = fusion.outputSlots
     self.slotCount = fusion.slotCount
 
     // Last readers, so intermediates are released as soon as nothing needs them.
@@ -321,7 +322,7 @@ public final class ONNXModel: Sendable {
       for input in step.inputs.compactMap({ $0 }) { lastReader[input] = index }
     }
     var releases = [[Int]](repeating: [], count: remaining.count)
-    let kept = Set(outputSlots)
+    let kept = Set(self.outputSlots)
     for (slotIndex, index) in lastReader
     where !kept.contains(slotIndex) && constants[slotIndex] == nil {
       releases[index].append(slotIndex)

@@ -198,6 +198,25 @@ struct FusionTests {
     #expect(Self.worst(y, reference(x, mean)) < 1e-5)
   }
 
+  @Test("Identity steps are dropped: their readers and outputs read what they copied")
+  func identities() throws {
+    let nodes = [
+      ONNXHostileInputTests.node("Identity", ["x"], ["a"], name: "first"),
+      ONNXHostileInputTests.node("Relu", ["a"], ["b"], name: "relu"),
+      ONNXHostileInputTests.node("Identity", ["b"], ["y"], name: "last"),
+      ONNXHostileInputTests.node("Identity", ["a"], ["z"], name: "copy"),
+    ]
+    let model = try ONNXModel(
+      data: ONNXHostileInputTests.model(nodes, outputs: ["y", "z"], shape: [4])
+    )
+    #expect(model.plannedSteps == ["relu"])
+    let x: [Float] = [-1.5, 0, 2, -0.0]
+    let outputs = try model.run(["x": ONNXTensor(shape: [4], floats: x)])
+    #expect(outputs["y"]?.doubleValues == [0, 0, 2, 0])
+    #expect(outputs["z"]?.doubleValues == x.map(Double.init))
+    #expect(outputs.keys.sorted() == ["y", "z"])
+  }
+
   @Test("A run-time error in a fused step names the nodes it merged")
   func errorNamesMergedNodes() throws {
     let c = Case(rows: 2, transB: true, bias: .row)
