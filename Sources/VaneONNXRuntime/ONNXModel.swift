@@ -50,9 +50,10 @@ public final class ONNXModel: Sendable {
   /// the nodes it merges, "Gemm_0+Relu_1").
   var plannedSteps: [String] { self.steps.map { $0.name } }
 
-  /// Value slots: constants filled at load, inputs and intermediates per run.
-  private let slotCount: Int
-  private let constants: [Int: ONNXTensor]
+  /// Value slots: constants filled at load, inputs and intermediates per run. Every slot as a
+  /// run starts: the constants in place, the rest nil (copied per run, where
+  /// walking a dictionary of constants cost a small model's run more than some of its nodes).
+  private let initialValues: [ONNXTensor?]
   private let inputSlots: [String: Int]
   private let outputSlots: [Int]
   private let steps: [Step]
@@ -312,9 +313,10 @@ public final class ONNXModel: Sendable {
     remaining = fusion.steps
     constants = fusion.constants
     self.steps = remaining
-    self.constants = constants
+    var initialValues = [ONNXTensor?](repeating: nil, count: fusion.slotCount)
+    for (slotIndex, tensor) in constants { initialValues[slotIndex] = tensor }
+    self.initialValues = initialValues
     self.outputSlots = fusion.outputSlots
-    self.slotCount = fusion.slotCount
 
     // Last readers, so intermediates are released as soon as nothing needs them.
     var lastReader: [Int: Int] = [:]
@@ -334,8 +336,7 @@ public final class ONNXModel: Sendable {
   /// - Throws: INVALID_ARGUMENT naming the input (unknown, missing, wrong type or shape) or the
   ///   node whose operator refused its inputs.
   public func run(_ inputs: [String: ONNXTensor]) throws -> [String: ONNXTensor] {
-    var values = [ONNXTensor?](repeating: nil, count: self.slotCount)
-    for (slotIndex, tensor) in self.constants { values[slotIndex] = tensor }
+    var values = self.initialValues
     for (name, tensor) in inputs {
       guard let slotIndex = self.inputSlots[name] else {
         throw VaneError(

@@ -14,7 +14,7 @@ private func rows(_ x: ONNXTensor) throws -> (values: [Double], count: Int, widt
 }
 
 /// The classes a classifier labels with: int64 labels or strings.
-private struct ClassLabels {
+private struct ClassLabels: Sendable {
   var ints: [Int64]?
   var strings: [String]?
   var count: Int { self.ints?.count ?? self.strings?.count ?? 0 }
@@ -33,7 +33,7 @@ private struct ClassLabels {
 
 /// A node's post_transform, read once per run (a string compared per row was most of a
 /// linear classifier's batch).
-private enum PostTransform {
+private enum PostTransform: Sendable {
   case none, logistic, softmax, softmaxZero, probit
 
   init(_ context: ONNXNodeContext) throws {
@@ -621,15 +621,29 @@ private func regress(
   return out
 }
 
+/// A TreeEnsembleClassifier's trees and attributes, read once at load: reading the labels, base
+/// values and post_transform by name on every run cost a single row as much as 40 trees.
+private struct TreeClassifierParts: Sendable {
+  var trees: Trees
+  var labels: ClassLabels
+  var base: [Double]
+  var post: PostTransform
+
+  init(_ context: ONNXNodeContext) throws {
+    self.trees = try Trees(context, votePrefix: "class")
+    self.labels = try ClassLabels(context, intsName: "classlabels_int64s")
+    self.base =
+      try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
+    self.post = try PostTransform(context)
+  }
+}
+
 private func treeClassifier(_ context: ONNXNodeContext) throws -> [ONNXTensor] {
   let x = try context.input(0)
   let (values, count, width) = try rows(x)
-  let trees = try context.prepared as? Trees ?? Trees(context, votePrefix: "class")
-  let labels = try ClassLabels(context, intsName: "classlabels_int64s")
+  let parts = try context.prepared as? TreeClassifierParts ?? TreeClassifierParts(context)
+  let (trees, labels, base, post) = (parts.trees, parts.labels, parts.base, parts.post)
   let classes = labels.count
-  let base =
-    try context.tensor("base_values_as_tensor")?.doubles ?? context.floats("base_values") ?? []
-  let post = try PostTransform(context)
   let voted = trees.voted
   guard voted.allSatisfy({ $0 < classes }) else {
     throw ONNXRuntimeError.invalid("a class id is not among the \(classes) labels")
@@ -780,7 +794,7 @@ extension ONNXOperators {
     ),
     (
       "TreeEnsembleClassifier",
-      ONNXOperator(since: 1, prepare: { try Trees($0, votePrefix: "class") }) {
+      ONNXOperator(since: 1, prepare: { try TreeClassifierParts($0) }) {
         try treeClassifier($0)
       }
     ),
