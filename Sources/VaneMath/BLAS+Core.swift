@@ -84,7 +84,9 @@ extension BLAS {
   /// matrix, as an LSTM's step multiplies its hidden state by the transposed recurrent weights.
   ///
   /// Sixty-four columns at a time in eight eight-lane accumulators, each row's slice a fused
-  /// multiply-add into them: no horizontal sums, and the matrix is read once. OpenBLAS's GEMV
+  /// multiply-add into them: no horizontal sums, and the matrix is read once
+  /// (``BLASAVX512/rowCombination(_:rowBlocked:rows:columns:into:descending:)`` takes 128 on
+  /// sixteen lanes, with the same values). OpenBLAS's GEMV
   /// for this shape (256 × 64) ran at a third of what the cache delivers. A block's rows are
   /// contiguous: in the matrix's own layout they were 1 KB apart, so a block fell into a
   /// quarter of the L1 cache's sets and evicted itself.
@@ -101,15 +103,13 @@ extension BLAS {
     into y: UnsafeMutablePointer<Float>,
     descending: Bool = false
   ) {
-    Self.rowCombination(
+    Self.rowCombinationOnLanes(
       x,
-      a,
+      rowBlocked: a,
       rows: rows,
       columns: columns,
       into: y,
-      blocked: true,
-      descending: descending,
-      lanes: SIMD8<Float>.self
+      descending: descending
     )
   }
 
@@ -125,21 +125,11 @@ extension BLAS {
     columns: Int,
     into y: UnsafeMutablePointer<Double>
   ) {
-    Self.rowCombination(
-      x,
-      a,
-      rows: rows,
-      columns: columns,
-      into: y,
-      blocked: false,
-      descending: false,
-      lanes: SIMD4<Double>.self
-    )
+    Self.rowCombination(x, a, rows: rows, columns: columns, into: y, lanes: SIMD4<Double>.self)
   }
 
-  /// The kernel of both: eight `Lanes` accumulators per block of columns, then one, then single
-  /// columns. `blocked`: `a` is laid out as ``rowBlocked(_:rows:columns:into:)`` lays it out
-  /// (for eight-lane floats); otherwise row-major.
+  /// The row-major kernel: eight `Lanes` accumulators per block of columns, then one, then
+  /// single columns.
   @inline(__always)
   static func rowCombination<Lanes: SIMD>(
     _ x: UnsafePointer<Lanes.Scalar>,
@@ -147,16 +137,13 @@ extension BLAS {
     rows: Int,
     columns: Int,
     into y: UnsafeMutablePointer<Lanes.Scalar>,
-    blocked: Bool,
-    descending: Bool,
     lanes: Lanes.Type
   ) where Lanes.Scalar: BinaryFloatingPoint {
     let width = Lanes.scalarCount, stride = MemoryLayout<Lanes>.stride
     let blockWidth = 8 * width, blocks = columns / blockWidth
-    let rowStride = blocked ? blockWidth : columns
-    for block in 0 ..< blocks {
-      let b = descending ? blocks - 1 - block : block
-      let base = a + (blocked ? b * rows * blockWidth : b * blockWidth)
+    let rowStride = columns
+    for b in 0 ..< blocks {
+      let base = a + b * blockWidth
       var s0 = Lanes(), s1 = Lanes(), s2 = Lanes(), s3 = Lanes()
       var s4 = Lanes(), s5 = Lanes(), s6 = Lanes(), s7 = Lanes()
       for k in 0 ..< rows {
@@ -181,10 +168,9 @@ extension BLAS {
       out.storeBytes(of: s6, toByteOffset: 6 * stride, as: Lanes.self)
       out.storeBytes(of: s7, toByteOffset: 7 * stride, as: Lanes.self)
     }
-    // The remaining columns: in the blocked layout, their own block of `columns − j` per row.
+    // The remaining columns.
     var j = blocks * blockWidth
-    let tail = a + (blocked ? blocks * rows * blockWidth : j)
-    let tailStride = blocked ? columns - j : columns
+    let tail = a + j, tailStride = columns
     var t = 0
     while j + width <= columns {
       var s = Lanes()

@@ -41,3 +41,28 @@ public enum LogisticAVX512 {
     )
   }
 }
+
+/// VaneMath's single-precision BLAS kernels on sixteen lanes, with the same call rules as
+/// ``LogisticAVX512``: only where ``CPUFeatures/avx512`` is true.
+public enum BLASAVX512 {
+  /// ``BLAS/rowCombination(_:rowBlocked:rows:columns:into:descending:)`` on sixteen lanes: two
+  /// 64-column blocks in each pass, equal to the eight-lane build bit for bit.
+  @inline(never)
+  public static func rowCombination(
+    _ x: UnsafePointer<Float>,
+    rowBlocked a: UnsafePointer<Float>,
+    rows: Int,
+    columns: Int,
+    into y: UnsafeMutablePointer<Float>,
+    descending: Bool = false
+  ) {
+    BLAS.rowCombinationOnLanes(
+      x,
+      rowBlocked: a,
+      rows: rows,
+      columns: columns,
+      into: y,
+      descending: descending
+    )
+  }
+}

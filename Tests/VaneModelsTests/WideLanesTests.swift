@@ -61,6 +61,57 @@ struct WideLanesTests {
     let narrow = run(false), wide = run(true)
     #expect(narrow.map(\.bitPattern) == wide.map(\.bitPattern))
   }
+
+  struct Shape: Sendable, CustomStringConvertible {
+    var rows: Int
+    var columns: Int
+    var descending: Bool
+    var description: String { "\(rows) × \(columns)\(descending ? ", descending" : "")" }
+  }
+
+  /// Column counts for every path of the sixteen-lane kernel: whole passes of two blocks, a
+  /// block left over, a tail of whole lane groups and single columns, and a tail alone.
+  @Test(
+    "The sixteen-lane row combination equals the eight-lane one bit for bit",
+    arguments: [(64, 256), (17, 256), (16, 64), (48, 192), (6, 96), (5, 200), (3, 40), (1, 7)]
+      .flatMap { rows, columns in
+        [false, true].map { Shape(rows: rows, columns: columns, descending: $0) }
+      }
+  )
+  func rowCombination(_ shape: Shape) {
+    var random = SeededRandom(seed: UInt64(shape.rows * 1_000 + shape.columns))
+    let a = (0 ..< shape.rows * shape.columns).map { _ in
+      Float(Double.random(in: -1 ... 1, using: &random))
+    }
+    let x = (0 ..< shape.rows).map { _ in Float(Double.random(in: -2 ... 2, using: &random)) }
+    let blocked = AlignedFloats(count: a.count) { out in
+      BLAS.rowBlocked(a, rows: shape.rows, columns: shape.columns, into: out.baseAddress!)
+    }
+    func run(_ wide: Bool) -> [Float] {
+      var y = [Float](repeating: .nan, count: shape.columns)
+      blocked.withUnsafeBufferPointer { blocked in
+        y.withUnsafeMutableBufferPointer { y in
+          let kernel = wide ? BLASAVX512.rowCombination : BLAS.rowCombination
+          kernel(
+            x,
+            blocked.baseAddress!,
+            shape.rows,
+            shape.columns,
+            y.baseAddress!,
+            shape.descending
+          )
+        }
+      }
+      return y
+    }
+    let narrow = run(false), wide = run(true)
+    #expect(narrow.map(\.bitPattern) == wide.map(\.bitPattern))
+    // And both are the product, in double within float rounding.
+    let exact = (0 ..< shape.columns).map { j in
+      (0 ..< shape.rows).reduce(0.0) { $0 + Double(x[$1]) * Double(a[$1 * shape.columns + j]) }
+    }
+    #expect(zip(wide, exact).allSatisfy { abs(Double($0) - $1) <= 1e-5 * Double(shape.rows) })
+  }
 }
 
 /// The AVX-512 module must not define a shared (weak) function that another module could also

@@ -63,6 +63,19 @@ extension Float: ONNXFloat {
     let kernel = Self.wideLanes ? LogisticAVX512.lstmCell : Logistic.lstmCell
     kernel(gates, addend, hidden, cell, cell, output, output, .inputOutputForgetCell)
   }
+  /// ``BLAS/rowCombination(_:rowBlocked:rows:columns:into:descending:)`` on this CPU's widest
+  /// lanes (the same values on either).
+  static func rowCombination(
+    _ x: UnsafePointer<Float>,
+    rowBlocked a: UnsafePointer<Float>,
+    rows: Int,
+    columns: Int,
+    into y: UnsafeMutablePointer<Float>,
+    descending: Bool = false
+  ) {
+    let kernel = Self.wideLanes ? BLASAVX512.rowCombination : BLAS.rowCombination
+    kernel(x, a, rows, columns, y, descending)
+  }
   static func sigmoid(
     _ source: UnsafePointer<Float>,
     into target: UnsafeMutablePointer<Float>,

@@ -72,14 +72,19 @@ private struct Activation {
 private struct RecurrentWeights: Sendable {
   let w: [Double], r: [Double], b: [Double]?
   /// A float R [directions, G·H, H] as each direction's [H, G·H] laid out by
-  /// ``BLAS/rowBlocked(_:rows:columns:into:)``, for the one-row step
-  /// (``BLAS/rowCombination(_:rowBlocked:rows:columns:into:descending:)``); nil for other types
-  /// or shapes.
-  let rTransposed: [Float]?
+  /// ``BLAS/rowBlocked(_:rows:columns:into:)`` (``blockedTransposes(_:directions:rows:columns:)``),
+  /// for the one-row step (``BLAS/rowCombination(_:rowBlocked:rows:columns:into:descending:)``);
+  /// nil for other types or shapes. On cache lines: from an array, where the lines fell moved
+  /// from run to run, and the bench LSTM's single row between 53 and 68 µs with them.
+  let rTransposed: AlignedFloats?
   /// A float W [directions, G·H, I] with each row's summed biases appended, [directions, G·H,
   /// I + 1]: the right-hand side of the LSTM's X·Wᵀ + b GEMM (``plainLSTM``), made once here
   /// rather than on every run (a copy of W a value at a time); nil without float W and B.
   let wAugmented: [Float]?
+  /// The right-hand side of X·Wᵀ (``wAugmented``, or a float W without biases) transposed and
+  /// laid out as ``rTransposed`` is, for a one-row run's X·Wᵀ a row at a time; nil as
+  /// ``rTransposed`` is.
+  let wTransposed: AlignedFloats?
 
   init?(_ context: ONNXNodeContext) {
     guard let w = context.optionalInput(1)?.doubles, let r = context.optionalInput(2)?.doubles
@@ -92,18 +97,12 @@ private struct RecurrentWeights: Sendable {
     if let tensor = context.optionalInput(2), case .float(let values) = tensor.values,
       tensor.rank == 3, tensor.shape[1] > 0, tensor.shape[2] > 0
     {
-      let (directions, rows, columns) = (tensor.shape[0], tensor.shape[1], tensor.shape[2])
-      self.rTransposed = [Float](unsafeUninitializedCapacity: values.count) { out, initialized in
-        var transposed = [Float](repeating: 0, count: rows * columns)
-        for d in 0 ..< directions {
-          let base = d * rows * columns
-          for j in 0 ..< rows {
-            for k in 0 ..< columns { transposed[k * rows + j] = values[base + j * columns + k] }
-          }
-          BLAS.rowBlocked(transposed, rows: columns, columns: rows, into: out.baseAddress! + base)
-        }
-        initialized = values.count
-      }
+      self.rTransposed = blockedTransposes(
+        values,
+        directions: tensor.shape[0],
+        rows: tensor.shape[1],
+        columns: tensor.shape[2]
+      )
     } else {
       self.rTransposed = nil
     }
@@ -116,6 +115,48 @@ private struct RecurrentWeights: Sendable {
       self.wAugmented = augmentedWeights(w, b, directions: directions, gates: gates, input: inputs)
     } else {
       self.wAugmented = nil
+    }
+    if self.rTransposed != nil, let wTensor = context.optionalInput(1),
+      case .float(let w) = wTensor.values, wTensor.rank == 3, wTensor.shape[1] > 0,
+      let right = self.wAugmented ?? (hasBias ? nil : w)
+    {
+      let (directions, gates) = (wTensor.shape[0], wTensor.shape[1])
+      self.wTransposed = blockedTransposes(
+        right,
+        directions: directions,
+        rows: gates,
+        columns: right.count / (directions * gates)
+      )
+    } else {
+      self.wTransposed = nil
+    }
+  }
+}
+
+/// Each direction's row-major `[rows, columns]` matrix transposed to `[columns, rows]` and laid
+/// out by ``BLAS/rowBlocked(_:rows:columns:into:)``, for one-row products
+/// (``BLAS/rowCombination(_:rowBlocked:rows:columns:into:descending:)``): direction d's values
+/// start at d · ``blockedStride(_:)``, on a cache line.
+/// The values from one direction's blocked matrix of `count` values to the next: a whole
+/// number of cache lines.
+private func blockedStride(_ count: Int) -> Int { (count + 15) / 16 * 16 }
+
+private func blockedTransposes(
+  _ values: [Float],
+  directions: Int,
+  rows: Int,
+  columns: Int
+) -> AlignedFloats {
+  let stride = blockedStride(rows * columns)
+  return AlignedFloats(count: directions * stride) { out in
+    out.initialize(repeating: 0)
+    var transposed = [Float](repeating: 0, count: rows * columns)
+    for d in 0 ..< directions {
+      let base = d * rows * columns
+      for j in 0 ..< rows {
+        for k in 0 ..< columns { transposed[k * rows + j] = values[base + j * columns + k] }
+      }
+      BLAS.rowBlocked(transposed, rows: columns, columns: rows, into: out.baseAddress! + d * stride)
     }
   }
 }
@@ -155,9 +196,11 @@ private struct RecurrentLayer {
   let xTensor: ONNXTensor
   let w: [Double], r: [Double], b: [Double]?, p: [Double]?
   /// See ``RecurrentWeights/rTransposed``.
-  let rTransposed: [Float]?
+  let rTransposed: AlignedFloats?
   /// See ``RecurrentWeights/wAugmented``.
   let wAugmented: [Float]?
+  /// See ``RecurrentWeights/wTransposed``.
+  let wTransposed: AlignedFloats?
   let lengths: [Int]
   let initialH: [Double]?, initialC: [Double]?
   let clip: Double?
@@ -202,6 +245,7 @@ private struct RecurrentLayer {
     self.r = weights?.r ?? rTensor.doubles!
     self.rTransposed = weights?.rTransposed
     self.wAugmented = weights?.wAugmented
+    self.wTransposed = weights?.wTransposed
     if let t = context.optionalInput(3) {
       guard t.count == directions * 2 * gates * hidden else {
         throw ONNXRuntimeError.invalid("B has \(t.count) values")
@@ -448,6 +492,7 @@ extension RecurrentLayer {
         r: r,
         rTransposed: self.rTransposed,
         wAugmented: self.wAugmented,
+        wTransposed: self.wTransposed,
         b: b,
         initialH: floats(5),
         initialC: floats(6),
@@ -470,6 +515,7 @@ extension RecurrentLayer {
         r: self.r,
         rTransposed: nil,
         wAugmented: nil,
+        wTransposed: nil,
         b: self.b,
         initialH: self.initialH,
         initialC: self.initialC,
@@ -505,8 +551,9 @@ private func plainLSTM<T: ONNXFloat>(
   x: [T],
   w: [T],
   r: [T],
-  rTransposed: [Float]?,
+  rTransposed: AlignedFloats?,
   wAugmented: [T]?,
+  wTransposed: AlignedFloats?,
   b: [T]?,
   initialH: [T]?,
   initialC: [T]?,
@@ -543,10 +590,37 @@ private func plainLSTM<T: ONNXFloat>(
       wAugmented.flatMap { $0.count == directions * gates * k ? $0 : nil }
         ?? augmentedWeights(w, b, directions: directions, gates: gates, input: I)
     } ?? w
+  // One float row: H·Rᵀ as Σ_k h[k]·(row k of Rᵀ), Rᵀ transposed once at load: the sums run
+  // down contiguous rows of G·H lanes side by side, where OpenBLAS's GEMV over R takes G·H
+  // dot products of H values, each ending in a horizontal sum (most of a single-row run).
+  let rStride = blockedStride(G * H * H), wStride = blockedStride(gates * k)
+  let oneRow = B == 1 && T.self == Float.self && rTransposed?.count == directions * rStride
+  // X·Wᵀ the same way, a step at a time: OpenBLAS's GEMM first zeroed the whole product in a
+  // pass of its own (`sgemm_beta`, as many instructions as the GEMM's kernel for 48 steps).
+  let oneRowW = oneRow ? wTransposed.flatMap { $0.count == directions * wStride ? $0 : nil } : nil
   for d in 0 ..< directions {
     let backward = reverse || d == 1
     var xw: [T]
-    if rows > 0, gates > 0, k > 0 {
+    if rows > 0, gates > 0, k > 0, let wt = oneRowW {
+      xw = [T](unsafeUninitializedCapacity: rows * gates) { out, initialized in
+        left.withUnsafeBufferPointer { pa in
+          wt.withUnsafeBufferPointer { wt in
+            let x = UnsafeRawPointer(pa.baseAddress!).assumingMemoryBound(to: Float.self)
+            let y = UnsafeMutableRawPointer(out.baseAddress!).assumingMemoryBound(to: Float.self)
+            for row in 0 ..< rows {
+              Float.rowCombination(
+                x + row * k,
+                rowBlocked: wt.baseAddress! + d * wStride,
+                rows: k,
+                columns: gates,
+                into: y + row * gates
+              )
+            }
+          }
+        }
+        initialized = rows * gates
+      }
+    } else if rows > 0, gates > 0, k > 0 {
       let offset = d * gates * k
       xw = [T](unsafeUninitializedCapacity: rows * gates) { out, initialized in
         left.withUnsafeBufferPointer { pa in
@@ -585,10 +659,6 @@ private func plainLSTM<T: ONNXFloat>(
     // values per step. The cell then adds a row of zeros.
     let accumulate = B > 1 && lengths.allSatisfy { $0 == steps }
     var hr = [T](repeating: 0, count: accumulate ? G * H : B * G * H)
-    // One float row: H·Rᵀ as Σ_k h[k]·(row k of Rᵀ), Rᵀ transposed once at load: the sums run
-    // down contiguous rows of G·H lanes side by side, where OpenBLAS's GEMV over R takes G·H
-    // dot products of H values, each ending in a horizontal sum (most of a single-row run).
-    let oneRow = B == 1 && T.self == Float.self && rTransposed?.count == r.count
     for step in 0 ..< steps where B * H > 0 {
       hState.withUnsafeBufferPointer { ph in
         r.withUnsafeBufferPointer { pr in
@@ -596,9 +666,9 @@ private func plainLSTM<T: ONNXFloat>(
             let rd = pr.baseAddress! + d * G * H * H
             if oneRow, let rTransposed {
               rTransposed.withUnsafeBufferPointer { rt in
-                BLAS.rowCombination(
+                Float.rowCombination(
                   UnsafeRawPointer(ph.baseAddress!).assumingMemoryBound(to: Float.self),
-                  rowBlocked: rt.baseAddress! + d * G * H * H,
+                  rowBlocked: rt.baseAddress! + d * rStride,
                   rows: H,
                   columns: G * H,
                   into: UnsafeMutableRawPointer(po.baseAddress!).assumingMemoryBound(

@@ -1,0 +1,1 @@
+../VaneMath/BLAS+Lanes.swift
