@@ -1,7 +1,8 @@
 /// Decision trees whose splits compare one feature with a threshold, laid out to be walked
 /// without branches: which way a row goes is a coin toss to a branch predictor, and a walk
 /// that jumps on it loses a pipeline's worth of work at every other level. Here a step is a
-/// comparison, a mask and a select; each tree runs exactly its depth in steps (a leaf's
+/// comparison and a load of the child it picks (the children sit side by side, so the
+/// comparison's bit is the offset); each tree runs exactly its depth in steps (a leaf's
 /// children are the leaf itself), and eight independent walks go in step, so that they
 /// overlap in the core: eight rows through one tree, or one row through eight trees.
 ///
@@ -11,22 +12,25 @@ public struct SplitForest<Value: BinaryFloatingPoint & Sendable>: Sendable {
   /// A split, or a leaf. Every split is kept as x < t: x ≤ t is x < t.nextUp (no value lies
   /// between), so a step makes one comparison with the threshold.
   public struct Node: Sendable {
-    @usableFromInline var feature: Int32
+    /// The feature, with the sign bit set when a missing (NaN) value goes to `no`.
+    @usableFromInline var featureAndMissing: Int32
     /// NaN for a leaf: no comparison holds.
     @usableFromInline var threshold: Value
+    /// The children side by side, `yes` then `no`: a step reads the one its comparison picks
+    /// (a select of either took as many instructions again).
     @usableFromInline var yes: Int32
     @usableFromInline var no: Int32
-    /// Whether a missing (NaN) value goes to `yes`.
-    @usableFromInline var missingGoesYes: Bool
 
     @usableFromInline
     init(feature: Int32, threshold: Value, yes: Int32, no: Int32, missingGoesYes: Bool) {
-      self.feature = feature
+      self.featureAndMissing = missingGoesYes ? feature : feature | Int32.min
       self.threshold = threshold
       self.yes = yes
       self.no = no
-      self.missingGoesYes = missingGoesYes
     }
+
+    /// The feature the split reads.
+    @usableFromInline var feature: Int32 { self.featureAndMissing & Int32.max }
 
     /// A split on `feature`: `yes` when x < t (`strict`) or x ≤ t, or when x is missing and
     /// `missingGoesYes`; `no` otherwise.
@@ -157,6 +161,9 @@ public struct SplitForest<Value: BinaryFloatingPoint & Sendable>: Sendable {
   /// Each group's deepest tree's depth.
   @usableFromInline let groupDepths: [Int32]
 
+  /// Where a node's `yes` child is, in bytes from the node; `no` follows it.
+  @usableFromInline static var childrenOffset: Int { MemoryLayout<Node>.offset(of: \.yes)! }
+
   /// One level down from node `index` for `row`; a leaf stays where it is.
   @inlinable @inline(__always)
   static func step(
@@ -164,14 +171,22 @@ public struct SplitForest<Value: BinaryFloatingPoint & Sendable>: Sendable {
     _ index: Int32,
     _ row: UnsafePointer<Value>
   ) -> Int32 {
-    let node = nodes[Int(index)]
-    let x = row[Int(node.feature)]
-    let below = unsafeBitCast(x < node.threshold, to: UInt8.self)
-    let missing = unsafeBitCast(x != x, to: UInt8.self)
-    let yes = below | (missing & unsafeBitCast(node.missingGoesYes, to: UInt8.self))
-    // All ones for yes, then the child picked by masking: no ^ ((yes ^ no) & mask).
-    let mask = 0 &- Int32(truncatingIfNeeded: yes & 1)
-    return node.no ^ ((node.yes ^ node.no) & mask)
+    let node = UnsafeRawPointer(nodes + Int(index))
+    let packed = node.load(
+      fromByteOffset: MemoryLayout<Node>.offset(of: \.featureAndMissing)!,
+      as: Int32.self
+    )
+    let x = row[Int(packed & Int32.max)]
+    let threshold = node.load(
+      fromByteOffset: MemoryLayout<Node>.offset(of: \.threshold)!,
+      as: Value.self
+    )
+    // `no` when x ≥ t (false for NaN and for a leaf's NaN threshold), or when x is missing and
+    // the sign bit sends it there.
+    let atOrAbove = unsafeBitCast(x >= threshold, to: UInt8.self)
+    let missing = unsafeBitCast(x != x, to: UInt8.self) & UInt8(truncatingIfNeeded: packed >> 31)
+    let no = Int(truncatingIfNeeded: (atOrAbove | missing) & 1)
+    return node.load(fromByteOffset: Self.childrenOffset + 4 * no, as: Int32.self)
   }
 
   /// Eight walks in step, `depth` levels down, walk k from `roots[k]` for the row at
@@ -200,6 +215,31 @@ public struct SplitForest<Value: BinaryFloatingPoint & Sendable>: Sendable {
     return SIMD8<Int32>(i0, i1, i2, i3, i4, i5, i6, i7)
   }
 
+  /// Eight walks in step for one row, `depth` levels down, walk k from `roots[k]`: ``walk(_:roots:rows:depth:)``
+  /// with the row's address in one register (eight copies of it were kept on the stack and
+  /// reloaded at every step).
+  @inlinable @inline(__always)
+  static func walk(
+    _ nodes: UnsafePointer<Node>,
+    roots: UnsafePointer<Int32>,
+    row: UnsafePointer<Value>,
+    depth: Int
+  ) -> SIMD8<Int32> {
+    var i0 = roots[0], i1 = roots[1], i2 = roots[2], i3 = roots[3]
+    var i4 = roots[4], i5 = roots[5], i6 = roots[6], i7 = roots[7]
+    for _ in 0 ..< depth {
+      i0 = Self.step(nodes, i0, row)
+      i1 = Self.step(nodes, i1, row)
+      i2 = Self.step(nodes, i2, row)
+      i3 = Self.step(nodes, i3, row)
+      i4 = Self.step(nodes, i4, row)
+      i5 = Self.step(nodes, i5, row)
+      i6 = Self.step(nodes, i6, row)
+      i7 = Self.step(nodes, i7, row)
+    }
+    return SIMD8<Int32>(i0, i1, i2, i3, i4, i5, i6, i7)
+  }
+
   /// The leaf `row` reaches in each tree, in the trees' order, into `leaves` (one per tree).
   /// `row` holds at least ``maximumFeature`` + 1 values (not checked here).
   // Inlinable: the walks run specialised for the caller's value type, never through generic
@@ -207,25 +247,19 @@ public struct SplitForest<Value: BinaryFloatingPoint & Sendable>: Sendable {
   @inlinable
   public func leaves(row: UnsafePointer<Value>, into leaves: UnsafeMutablePointer<Int32>) {
     let trees = self.roots.count
-    var rows = (row, row, row, row, row, row, row, row)
     self.nodes.withUnsafeBufferPointer { nodes in
       self.walkRoots.withUnsafeBufferPointer { roots in
-        withUnsafePointer(to: &rows) { rowsTuple in
-          let rows = UnsafeRawPointer(rowsTuple).assumingMemoryBound(
-            to: UnsafePointer<Value>.self
+        let order = self.byDepth
+        for (group, depth) in self.groupDepths.enumerated() {
+          let first = group * 8
+          let index = Self.walk(
+            nodes.baseAddress!,
+            roots: roots.baseAddress! + first,
+            row: row,
+            depth: Int(depth)
           )
-          let order = self.byDepth
-          for (group, depth) in self.groupDepths.enumerated() {
-            let first = group * 8
-            let index = Self.walk(
-              nodes.baseAddress!,
-              roots: roots.baseAddress! + first,
-              rows: rows,
-              depth: Int(depth)
-            )
-            for lane in 0 ..< min(8, trees - first) {
-              leaves[order.map { Int($0[first + lane]) } ?? first + lane] = index[lane]
-            }
+          for lane in 0 ..< min(8, trees - first) {
+            leaves[order.map { Int($0[first + lane]) } ?? first + lane] = index[lane]
           }
         }
       }
