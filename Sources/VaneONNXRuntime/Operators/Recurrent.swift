@@ -137,6 +137,27 @@ private struct RecurrentWeights: Sendable {
 /// out by ``BLAS/rowBlocked(_:rows:columns:into:)``, for one-row products
 /// (``BLAS/rowCombination(_:rowBlocked:rows:columns:into:descending:)``): direction d's values
 /// start at d · ``blockedStride(_:)``, on a cache line.
+/// `count` values written by `fill` from a cache line on: an array of up to 16 values more, the
+/// first `shift` of them (and the rest past the end) zeros.
+private func alignedRows<T: ONNXFloat>(
+  _ count: Int,
+  shift: inout Int,
+  _ fill: (UnsafeMutablePointer<T>) -> Void
+) -> [T] {
+  let pad = 64 / MemoryLayout<T>.stride
+  var at = 0
+  let values = [T](unsafeUninitializedCapacity: count + pad) { out, initialized in
+    let address = Int(bitPattern: out.baseAddress!)
+    at = (64 - address % 64) % 64 / MemoryLayout<T>.stride
+    out.baseAddress!.initialize(repeating: 0, count: at)
+    (out.baseAddress! + at + count).initialize(repeating: 0, count: pad - at)
+    fill(out.baseAddress! + at)
+    initialized = count + pad
+  }
+  shift = at
+  return values
+}
+
 /// The values from one direction's blocked matrix of `count` values to the next: a whole
 /// number of cache lines.
 private func blockedStride(_ count: Int) -> Int { (count + 15) / 16 * 16 }
@@ -601,12 +622,16 @@ private func plainLSTM<T: ONNXFloat>(
   for d in 0 ..< directions {
     let backward = reverse || d == 1
     var xw: [T]
+    // Where X·Wᵀ starts in `xw`: on a cache line, so that the cell's vector loads and stores of
+    // its rows never straddle two (each row is a whole number of lines when G·H is a multiple
+    // of 16).
+    var xwShift = 0
     if rows > 0, gates > 0, k > 0, let wt = oneRowW {
-      xw = [T](unsafeUninitializedCapacity: rows * gates) { out, initialized in
+      xw = alignedRows(rows * gates, shift: &xwShift) { out in
         left.withUnsafeBufferPointer { pa in
           wt.withUnsafeBufferPointer { wt in
             let x = UnsafeRawPointer(pa.baseAddress!).assumingMemoryBound(to: Float.self)
-            let y = UnsafeMutableRawPointer(out.baseAddress!).assumingMemoryBound(to: Float.self)
+            let y = UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self)
             for row in 0 ..< rows {
               Float.rowCombination(
                 x + row * k,
@@ -618,11 +643,10 @@ private func plainLSTM<T: ONNXFloat>(
             }
           }
         }
-        initialized = rows * gates
       }
     } else if rows > 0, gates > 0, k > 0 {
       let offset = d * gates * k
-      xw = [T](unsafeUninitializedCapacity: rows * gates) { out, initialized in
+      xw = alignedRows(rows * gates, shift: &xwShift) { out in
         left.withUnsafeBufferPointer { pa in
           right.withUnsafeBufferPointer { pb in
             T.gemm(
@@ -637,12 +661,11 @@ private func plainLSTM<T: ONNXFloat>(
               b: pb.baseAddress! + offset,
               ldb: k,
               beta: 0,
-              c: out.baseAddress!,
+              c: out,
               ldc: gates
             )
           }
         }
-        initialized = rows * gates
       }
     } else {
       xw = [T](repeating: 0, count: rows * gates)
@@ -706,7 +729,7 @@ private func plainLSTM<T: ONNXFloat>(
                   b: rd,
                   ldb: H,
                   beta: accumulate ? 1 : 0,
-                  c: accumulate ? xw.baseAddress! + t * B * G * H : po.baseAddress!,
+                  c: accumulate ? xw.baseAddress! + xwShift + t * B * G * H : po.baseAddress!,
                   ldc: G * H
                 )
               }
@@ -732,7 +755,7 @@ private func plainLSTM<T: ONNXFloat>(
                   // the states update in place).
                   let h = hState.baseAddress! + state
                   T.lstmCell(
-                    gates: xw.baseAddress! + row,
+                    gates: xw.baseAddress! + xwShift + row,
                     addend: hr.baseAddress! + hrRow,
                     hidden: H,
                     cell: cState.baseAddress! + state,
