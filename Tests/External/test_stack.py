@@ -7,6 +7,7 @@ Run with: python3 -m pytest Tests/External (the vane binary: $VANE_BIN or .build
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -79,9 +80,15 @@ def stack():
     addresses = {name: f"127.0.0.1:{base + i}" for i, (_, name) in enumerate(SERVICES)}
     # The Prometheus endpoints, at the gRPC ports + 10.
     addresses.update({kind: f"127.0.0.1:{base + 10 + i}" for i, (kind, _) in enumerate(SERVICES)})
-    yield addresses
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 0
+    try:
+        yield addresses
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.mark.parametrize("kind,name", SERVICES)

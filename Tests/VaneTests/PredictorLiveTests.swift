@@ -224,7 +224,13 @@ struct PredictorLiveTests {
     )
   }
 
-  /// A bundle over the real feature set (synthetic rows of its width, one logistic regression).
+  /// Removes the scratch directory ``realFeatureBundle()`` wrote `path` into.
+  static func removeBundle(_ path: String) {
+    try? FileManager.default.removeItem(at: URL(fileURLWithPath: path).deletingLastPathComponent())
+  }
+
+  /// A bundle over the real feature set (synthetic rows of its width, one logistic regression),
+  /// in a scratch directory of its own (``removeBundle(_:)``).
   static func realFeatureBundle() throws -> String {
     let set = FeatureSet.v1
     let width = set.columnNames.count
@@ -285,6 +291,7 @@ struct PredictorLiveTests {
   )
   func marketAndOutcomes() async throws {
     let path = try await BlockingPool.shared.run { try Self.realFeatureBundle() }
+    defer { Self.removeBundle(path) }
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
       "vane-live-feature-\(UUID().uuidString)"
     )
@@ -398,6 +405,7 @@ struct PredictorMissingValuesTests {
   )
   func referenceStops() async throws {
     let path = try await BlockingPool.shared.run { try PredictorLiveTests.realFeatureBundle() }
+    defer { PredictorLiveTests.removeBundle(path) }
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
       "vane-missing-feature-\(UUID().uuidString)"
     )
