@@ -10,14 +10,19 @@ internal import VaneMath
 /// within its rounding bound of the least are then measured exactly by
 /// ``TrainingReference/distance(_:_:count:)``, the trainer's definition. The answer is the least
 /// of the exact distances, bit for bit ``TrainingReference/nearestSampleDistance(_:)``'s.
+///
+/// The dot products are taken in single precision (eight lanes a row, and half the memory of
+/// doubles): their bound is wider, about 10⁻⁵ of |x|² + |y|² at 78 columns, and still leaves one
+/// or two rows to measure for a request among real ones. A value past the float range makes the
+/// screen prove nothing, and every row is measured.
 struct NearestSampleSearch: Sendable {
   let reference: TrainingReference
-  /// Σ y² of each sample row.
+  /// Σ y² of each sample row, in double.
   let squaredNorms: [Double]
-  /// The sample with its rows as columns (`width × rows`): every row's dot product with the
-  /// request's is one ``BLAS/rowCombination(_:_:rows:columns:into:)``, lanes across rows and no
-  /// horizontal sums (OpenBLAS's GEMV over the rows was 60 % of the screen's instructions).
-  let transposed: [Double]
+  /// The sample with its rows as columns (`width × rows`), in single precision, laid out for
+  /// ``BLAS/rowCombination(_:rowBlocked:rows:columns:into:descending:)``: every row's dot product
+  /// with the request's is one row combination, lanes across rows and no horizontal sums.
+  let transposed: AlignedFloats
 
   /// Below this many rows the screen saves nothing: every row is measured exactly.
   static let screenedRows = 16
@@ -32,8 +37,11 @@ struct NearestSampleSearch: Sendable {
         return sum
       }
     }
-    self.transposed = (0 ..< width * rows).map { i in
-      reference.sample[(i % rows) * width + i / rows]
+    let columns = (0 ..< width * rows).map { i in
+      Float(reference.sample[(i % rows) * width + i / rows])
+    }
+    self.transposed = AlignedFloats(count: width * rows) { out in
+      BLAS.rowBlocked(columns, rows: width, columns: rows, into: out.baseAddress!)
     }
   }
 
@@ -46,51 +54,58 @@ struct NearestSampleSearch: Sendable {
     }
     var queryNorm = 0.0
     for c in 0 ..< width { queryNorm += row[c] * row[c] }
-    // |computed − exact| for one row is at most about (2·width + 9)·u·(|x|² + |y|²) (the dot
-    // product's and the norms' rounding, then three additions), in whatever order the products
-    // are summed, fused or not; twice that, with u = 2⁻⁵³, keeps a margin.
-    let relativeBound = Double(4 * width + 20) * Double.ulpOfOne / 2
-    // Products below the normal range round absolutely (up to half the least subnormal each).
-    let absoluteBound = Double(4 * width + 20) * Double.leastNonzeroMagnitude
-    return withUnsafeTemporaryAllocation(of: Double.self, capacity: rows) { dots in
-      self.reference.sample.withUnsafeBufferPointer { sample in
-        self.transposed.withUnsafeBufferPointer { transposed in
-          BLAS.rowCombination(
-            row,
-            transposed.baseAddress!,
-            rows: width,
-            columns: rows,
-            into: dots.baseAddress!
-          )
-        }
-        // Each row's screened value less its bound (kept in place of its dot product), and the
-        // least any row's exact squared distance can be above: the smallest screened value
-        // plus its bound. x − x is 0 for a finite x and NaN otherwise, so `check` stays 0
-        // exactly when every value is finite (no branch per row).
-        var ceiling = Double.infinity, check = 0.0
-        self.squaredNorms.withUnsafeBufferPointer { squaredNorms in
-          for r in 0 ..< rows {
-            let norms = queryNorm + squaredNorms[r]
-            let screened = norms - 2 * dots[r]
-            let bound = relativeBound * norms + absoluteBound
-            let high = screened + bound, low = screened - bound
-            ceiling = min(ceiling, high)
-            dots[r] = low
-            check += (high - high) + (low - low)
+    // The computed |x|² + |y|² − 2x·y against the exact squared distance, for one row: the
+    // conversions to float and the float dot product (n products, n fused additions) are off by
+    // at most about (n + 2)·u·Σ|xᵢyᵢ| ≤ (n + 2)·u·(|x|² + |y|²)/2 with u = 2⁻²⁴, twice that
+    // after the doubling; the norms' double rounding adds (2n + 9)·2⁻⁵³ of the same. Twice the
+    // sum keeps a margin. Values and products below float's normal range round absolutely (up
+    // to 2⁻¹⁴⁹ each, in proportion to |xᵢ| + |yᵢ| ≤ 2 + xᵢ² + yᵢ²).
+    let relativeBound =
+      2 * (Double(width + 2) * 0x1p-24 * 1.01 + Double(2 * width + 9) * 0x1p-53)
+    let absoluteBound = Double(4 * width + 16) * 0x1p-126
+    return withUnsafeTemporaryAllocation(of: Float.self, capacity: width + rows) { scratch in
+      let query = scratch.baseAddress!, dots = scratch.baseAddress! + width
+      for c in 0 ..< width { query[c] = Float(row[c]) }
+      self.transposed.withUnsafeBufferPointer { transposed in
+        BLAS.rowCombination(
+          query,
+          rowBlocked: transposed.baseAddress!,
+          rows: width,
+          columns: rows,
+          into: dots
+        )
+      }
+      return withUnsafeTemporaryAllocation(of: Double.self, capacity: rows) { lows in
+        self.reference.sample.withUnsafeBufferPointer { sample in
+          // Each row's screened value less its bound, and the least any row's exact squared
+          // distance can be above: the smallest screened value plus its bound. x − x is 0 for
+          // a finite x and NaN otherwise, so `check` stays 0 exactly when every value is
+          // finite (no branch per row).
+          var ceiling = Double.infinity, check = 0.0
+          self.squaredNorms.withUnsafeBufferPointer { squaredNorms in
+            for r in 0 ..< rows {
+              let norms = queryNorm + squaredNorms[r]
+              let screened = norms - 2 * Double(dots[r])
+              let bound = relativeBound * norms + absoluteBound * (1 + norms)
+              let high = screened + bound, low = screened - bound
+              ceiling = min(ceiling, high)
+              lows[r] = low
+              check += (high - high) + (low - low)
+            }
           }
+          // Overflow or a non-finite input: a row the screen cannot bound might be the
+          // nearest, so it proves nothing; measure every row.
+          guard check == 0 else { return self.reference.nearestSampleDistance(row) }
+          var nearest = Double.infinity
+          // A row whose exact squared distance may be at most the ceiling could be the nearest.
+          for r in 0 ..< rows where lows[r] <= ceiling {
+            nearest = min(
+              nearest,
+              TrainingReference.distance(row, sample.baseAddress! + r * width, count: width)
+            )
+          }
+          return nearest
         }
-        // Overflow or a non-finite input: a row the screen cannot bound might be the nearest,
-        // so it proves nothing; measure every row.
-        guard check == 0 else { return self.reference.nearestSampleDistance(row) }
-        var nearest = Double.infinity
-        // A row whose exact squared distance may be at most the ceiling could be the nearest.
-        for r in 0 ..< rows where dots[r] <= ceiling {
-          nearest = min(
-            nearest,
-            TrainingReference.distance(row, sample.baseAddress! + r * width, count: width)
-          )
-        }
-        return nearest
       }
     }
   }
