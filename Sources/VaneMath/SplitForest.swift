@@ -190,18 +190,19 @@ public struct SplitForest<Value: BinaryFloatingPoint & Sendable>: Sendable {
   }
 
   /// Eight walks in step, `depth` levels down, walk k from `roots[k]` for the row at
-  /// `rows[k]`: the leaves they reach.
+  /// `row(k)`: the leaves they reach. One row passes `{ _ in row }`, and its address then stays
+  /// in one register (eight copies of it were kept on the stack and reloaded at every step).
   @inlinable @inline(__always)
   static func walk(
     _ nodes: UnsafePointer<Node>,
     roots: UnsafePointer<Int32>,
-    rows: UnsafePointer<UnsafePointer<Value>>,
-    depth: Int
+    depth: Int,
+    row: (Int) -> UnsafePointer<Value>
   ) -> SIMD8<Int32> {
     var i0 = roots[0], i1 = roots[1], i2 = roots[2], i3 = roots[3]
     var i4 = roots[4], i5 = roots[5], i6 = roots[6], i7 = roots[7]
-    let r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3]
-    let r4 = rows[4], r5 = rows[5], r6 = rows[6], r7 = rows[7]
+    let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+    let r4 = row(4), r5 = row(5), r6 = row(6), r7 = row(7)
     for _ in 0 ..< depth {
       i0 = Self.step(nodes, i0, r0)
       i1 = Self.step(nodes, i1, r1)
@@ -211,31 +212,6 @@ public struct SplitForest<Value: BinaryFloatingPoint & Sendable>: Sendable {
       i5 = Self.step(nodes, i5, r5)
       i6 = Self.step(nodes, i6, r6)
       i7 = Self.step(nodes, i7, r7)
-    }
-    return SIMD8<Int32>(i0, i1, i2, i3, i4, i5, i6, i7)
-  }
-
-  /// Eight walks in step for one row, `depth` levels down, walk k from `roots[k]`: ``walk(_:roots:rows:depth:)``
-  /// with the row's address in one register (eight copies of it were kept on the stack and
-  /// reloaded at every step).
-  @inlinable @inline(__always)
-  static func walk(
-    _ nodes: UnsafePointer<Node>,
-    roots: UnsafePointer<Int32>,
-    row: UnsafePointer<Value>,
-    depth: Int
-  ) -> SIMD8<Int32> {
-    var i0 = roots[0], i1 = roots[1], i2 = roots[2], i3 = roots[3]
-    var i4 = roots[4], i5 = roots[5], i6 = roots[6], i7 = roots[7]
-    for _ in 0 ..< depth {
-      i0 = Self.step(nodes, i0, row)
-      i1 = Self.step(nodes, i1, row)
-      i2 = Self.step(nodes, i2, row)
-      i3 = Self.step(nodes, i3, row)
-      i4 = Self.step(nodes, i4, row)
-      i5 = Self.step(nodes, i5, row)
-      i6 = Self.step(nodes, i6, row)
-      i7 = Self.step(nodes, i7, row)
     }
     return SIMD8<Int32>(i0, i1, i2, i3, i4, i5, i6, i7)
   }
@@ -255,9 +231,8 @@ public struct SplitForest<Value: BinaryFloatingPoint & Sendable>: Sendable {
           let index = Self.walk(
             nodes.baseAddress!,
             roots: roots.baseAddress! + first,
-            row: row,
             depth: Int(depth)
-          )
+          ) { _ in row }
           for lane in 0 ..< min(8, trees - first) {
             leaves[order.map { Int($0[first + lane]) } ?? first + lane] = index[lane]
           }
@@ -287,14 +262,14 @@ public struct SplitForest<Value: BinaryFloatingPoint & Sendable>: Sendable {
           let lanes = min(8, count - start)
           let index: SIMD8<Int32>
           if lanes == 8 {
-            index = Self.walk(nodes.baseAddress!, roots: roots, rows: rows + start, depth: depth)
+            index = Self.walk(nodes.baseAddress!, roots: roots, depth: depth) { rows[start + $0] }
           } else {
             index = withUnsafeMutablePointer(to: &padded) { tuple in
               let group = UnsafeMutableRawPointer(tuple).assumingMemoryBound(
                 to: UnsafePointer<Value>.self
               )
               for lane in 0 ..< 8 { group[lane] = rows[start + min(lane, lanes - 1)] }
-              return Self.walk(nodes.baseAddress!, roots: roots, rows: group, depth: depth)
+              return Self.walk(nodes.baseAddress!, roots: roots, depth: depth) { group[$0] }
             }
           }
           for lane in 0 ..< lanes { leaves[start + lane] = index[lane] }
