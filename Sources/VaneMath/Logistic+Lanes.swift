@@ -91,6 +91,7 @@ extension Logistic {
     cellTanh: UnsafeMutablePointer<V.Scalar>,
     output: UnsafeMutablePointer<V.Scalar>,
     order: LSTMGateOrder,
+    keepingActivations keep: Bool,
     lanes _: V.Type
   ) {
     let lanes = V.laneCount
@@ -111,15 +112,18 @@ extension Logistic {
       let f = V.sigmoid(load(g + at.forget) + load(b + at.forget))
       let gate = V.tanh(load(g + at.cell) + load(b + at.cell))
       let o = V.sigmoid(load(g + at.output) + load(b + at.output))
-      // The activated gates stay in the row: training's backward pass reads them.
-      store(i, g + at.input)
-      store(f, g + at.forget)
-      store(gate, g + at.cell)
-      store(o, g + at.output)
+      // The activated gates and tanh(c) are kept for training's backward pass; inference
+      // writes only c and h (the gate rows' stores were half a batch's memory traffic).
+      if keep {
+        store(i, g + at.input)
+        store(f, g + at.forget)
+        store(gate, g + at.cell)
+        store(o, g + at.output)
+      }
       let c = f * load(previous) + i * gate
       store(c, cell)
       let t = V.tanh(c)
-      store(t, cellTanh)
+      if keep { store(t, cellTanh) }
       store(o * t, output)
     }
     let blocks = order.blocks
@@ -155,11 +159,13 @@ extension Logistic {
           whole ? output + j : s + 11 * lanes
         )
         if !whole {
-          for block in 0 ..< 4 {
-            (row + block * H + j).update(from: s + block * lanes, count: count)
+          if keep {
+            for block in 0 ..< 4 {
+              (row + block * H + j).update(from: s + block * lanes, count: count)
+            }
+            (cellTanh + j).update(from: s + 10 * lanes, count: count)
           }
           (cell + j).update(from: s + 9 * lanes, count: count)
-          (cellTanh + j).update(from: s + 10 * lanes, count: count)
           (output + j).update(from: s + 11 * lanes, count: count)
         }
         j += lanes

@@ -173,6 +173,8 @@ extension Logistic {
   /// One sample's LSTM step: adds `bias` to the gates' pre-activations in `gates` (`hidden`
   /// each, in `order`) and activates them in place, then c = f·c₋₁ + i·g, tanh(c) and
   /// h = o·tanh(c). `previousCell` may be `cell` and `cellTanh` may be `output`.
+  /// `keepingActivations`: false writes only `cell` and `output` (inference), leaving the
+  /// gates' pre-activations in `gates` and `cellTanh` untouched.
   ///
   /// Never inlined: a caller's module may be compiled without this one's AVX2 target.
   @inline(never)
@@ -184,7 +186,8 @@ extension Logistic {
     cell: UnsafeMutablePointer<Float>,
     cellTanh: UnsafeMutablePointer<Float>,
     output: UnsafeMutablePointer<Float>,
-    order: LSTMGateOrder = .inputForgetCellOutput
+    order: LSTMGateOrder = .inputForgetCellOutput,
+    keepingActivations: Bool = true
   ) {
     lstmCell(
       gates: gates,
@@ -195,6 +198,7 @@ extension Logistic {
       cellTanh: cellTanh,
       output: output,
       order: order,
+      keepingActivations: keepingActivations,
       lanes: Lanes.self
     )
   }
@@ -208,7 +212,8 @@ extension Logistic {
     cell: UnsafeMutablePointer<Double>,
     cellTanh: UnsafeMutablePointer<Double>,
     output: UnsafeMutablePointer<Double>,
-    order: LSTMGateOrder = .inputForgetCellOutput
+    order: LSTMGateOrder = .inputForgetCellOutput,
+    keepingActivations: Bool = true
   ) {
     lstmCell(
       gates: gates,
@@ -219,6 +224,7 @@ extension Logistic {
       cellTanh: cellTanh,
       output: output,
       order: order,
+      keepingActivations: keepingActivations,
       lanes: WideLanes.self
     )
   }

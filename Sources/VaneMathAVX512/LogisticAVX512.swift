@@ -26,7 +26,8 @@ public enum LogisticAVX512 {
     cell: UnsafeMutablePointer<Float>,
     cellTanh: UnsafeMutablePointer<Float>,
     output: UnsafeMutablePointer<Float>,
-    order: Logistic.LSTMGateOrder
+    order: Logistic.LSTMGateOrder,
+    keepingActivations: Bool = true
   ) {
     Logistic.lstmCell(
       gates: gates,
@@ -37,6 +38,7 @@ public enum LogisticAVX512 {
       cellTanh: cellTanh,
       output: output,
       order: order,
+      keepingActivations: keepingActivations,
       lanes: SIMD16<Float>.self
     )
   }

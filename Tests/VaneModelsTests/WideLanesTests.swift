@@ -34,7 +34,7 @@ struct WideLanesTests {
     let H = c.hidden
     // Wide enough to reach both tanh branches and the sigmoid's clamp.
     let gates = values(4 * H, 12), bias = values(4 * H, 1), previous = values(H, 3)
-    func run(_ wide: Bool) -> [Float] {
+    func run(_ wide: Bool, keep: Bool = true) -> [Float] {
       var row = gates, cell = previous
       var cellTanh = [Float](repeating: 0, count: H), output = cellTanh
       row.withUnsafeMutableBufferPointer { row in
@@ -50,7 +50,8 @@ struct WideLanesTests {
                 cell.baseAddress!,
                 cellTanh.baseAddress!,
                 output.baseAddress!,
-                c.order
+                c.order,
+                keep
               )
             }
           }
@@ -60,6 +61,14 @@ struct WideLanesTests {
     }
     let narrow = run(false), wide = run(true)
     #expect(narrow.map(\.bitPattern) == wide.map(\.bitPattern))
+    // Inference: the same cell and output, the gates and tanh(c) left as they were.
+    for wideLanes in [false, true] {
+      let inference = run(wideLanes, keep: false)
+      let kept =
+        (gates + Array(narrow[(4 * H) ..< (5 * H)]) + [Float](repeating: 0, count: H)
+          + Array(narrow[(6 * H)...]))
+      #expect(inference.map(\.bitPattern) == kept.map(\.bitPattern))
+    }
   }
 
   struct Shape: Sendable, CustomStringConvertible {

@@ -61,7 +61,8 @@ extension Float: ONNXFloat {
     output: UnsafeMutablePointer<Float>
   ) {
     let kernel = Self.wideLanes ? LogisticAVX512.lstmCell : Logistic.lstmCell
-    kernel(gates, addend, hidden, cell, cell, output, output, .inputOutputForgetCell)
+    // Inference: only c and h are written (nothing reads the activated gates).
+    kernel(gates, addend, hidden, cell, cell, output, output, .inputOutputForgetCell, false)
   }
   /// ``BLAS/rowCombination(_:rowBlocked:rows:columns:into:descending:)`` on this CPU's widest
   /// lanes (the same values on either).
@@ -131,7 +132,8 @@ extension Double: ONNXFloat {
       cell: cell,
       cellTanh: output,
       output: output,
-      order: .inputOutputForgetCell
+      order: .inputOutputForgetCell,
+      keepingActivations: false
     )
   }
   static func sigmoid(
