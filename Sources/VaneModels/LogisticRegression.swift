@@ -47,6 +47,15 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
   /// Raw outputs (logits), `count × outputs`, for row-major `features` (`count × featureCount`).
   public func logits(_ features: [Double], count: Int) -> [Double] {
     precondition(features.count == count * self.featureCount)
+    // One row (a served request): the sums in place. OpenBLAS's GEMM for a 1 × k by k × n
+    // product spent most of a served logistic regression's instructions on its setup.
+    if count == 1, features.count >= self.featureCount {
+      return (0 ..< self.outputs).map { o in
+        var sum = 0.0
+        for c in 0 ..< self.featureCount { sum += features[c] * self.weights[c * self.outputs + o] }
+        return sum + self.intercepts[o]
+      }
+    }
     var z = BLAS.matmul(features, self.weights, m: count, k: self.featureCount, n: self.outputs)
     for i in 0 ..< count {
       for o in 0 ..< self.outputs { z[i * self.outputs + o] += self.intercepts[o] }

@@ -243,4 +243,29 @@ struct LogisticRegressionTests {
     ) { objective.valueAndGradient($0) }
     for (a, b) in zip(newton.theta, lbfgs) { #expect(abs(a - b) < 1e-6, "\(a) vs \(b)") }
   }
+
+  @Test(
+    "One row alone (a served request's sums in place) equals the row in a batch",
+    arguments: [2, 3]
+  )
+  func oneRowEqualsBatch(classes: Int) throws {
+    var rng = SplitMix64(seed: UInt64(40 + classes))
+    let n = 300, d = 78
+    let x = (0 ..< (n * d)).map { _ in rng.uniform() * 4 - 2 }
+    let y = (0 ..< n).map { i in x[i * d] > 0.5 ? classes - 1 : x[i * d] > -0.5 ? 0 : 1 }
+    let model = try LogisticRegression.fit(
+      features: x,
+      count: n,
+      featureCount: d,
+      labels: y,
+      classCount: classes
+    )
+    let batch = model.probabilities(x, count: n)
+    for r in [0, 1, 17, 299] {
+      let one = model.probabilities(Array(x[(r * d) ..< ((r + 1) * d)]), count: 1)
+      for c in 0 ..< classes {
+        #expect(abs(one[c] - batch[r * classes + c]) <= 1e-12, "row \(r), class \(c)")
+      }
+    }
+  }
 }
