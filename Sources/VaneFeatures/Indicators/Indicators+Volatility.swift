@@ -57,31 +57,39 @@ extension Indicators {
           )
         }
         var atr = total / Double(period)
-        output[period] = atr
-        // In blocks that stay in L1: the recursion writes a block of ATR values, then NATR
-        // rescales the block four values at a time, so its division leaves the recursion's path.
-        var start = period + 1
-        while start < count {
-          let end = min(count, start + Self.block)
-          for index in start ..< end {
-            let range = Indicators.trueRange(
-              high: high[index],
-              low: low[index],
-              previousClose: close[index - 1]
-            )
-            atr = (range * alpha).addingProduct(atr, decay)
-            output[index] = atr
-          }
+        output[period] = normalized ? NATR.value(atr: atr, close: close[period]) : atr
+        @inline(__always) func step(_ index: Int) -> Double {
+          let range = Indicators.trueRange(
+            high: high[index],
+            low: low[index],
+            previousClose: close[index - 1]
+          )
+          atr = (range * alpha).addingProduct(atr, decay)
+          return atr
+        }
+        // Four values at a time. NATR's division is off the recursion's path: NATR rescales each
+        // group of four in one vector division while the recursion goes on with the next group
+        // (the divider's throughput per value is half the scalar one's).
+        var index = period + 1
+        while index + 4 <= count {
+          let group = SIMD4(step(index), step(index + 1), step(index + 2), step(index + 3))
           if normalized {
-            NATR.rescale(output, close: close, from: start == period + 1 ? period : start, to: end)
+            NATR.rescale(group, close: close + index, into: output + index)
+          } else {
+            UnsafeMutableRawPointer(output + index).storeBytes(
+              of: group,
+              as: SIMD4<Double>.self
+            )
           }
-          start = end
+          index += 4
+        }
+        while index < count {
+          let value = step(index)
+          output[index] = normalized ? NATR.value(atr: value, close: close[index]) : value
+          index += 1
         }
       }
     }
-
-    /// Values per block of the batch recursion (a few KiB of output and input, in L1).
-    static let block = 256
 
     /// One candle at a time, equal to the batch form bit for bit.
     public struct Stream: Sendable {
@@ -146,33 +154,20 @@ extension Indicators {
       close != 0 ? (atr / close) * 100.0 : 0.0
     }
 
-    /// `output[i] = value(atr: output[i], close: close[i])` for `i` in `from ..< to`, four at a
-    /// time: the same two IEEE operations per value, so bit for bit the scalar form.
+    /// `output[i] = value(atr: atr[i], close: close[i])` for four values: the same two IEEE
+    /// operations per value as the scalar form, so bit for bit equal to it.
     @inline(__always)
     static func rescale(
-      _ output: UnsafeMutablePointer<Double>,
+      _ atr: SIMD4<Double>,
       close: UnsafePointer<Double>,
-      from: Int,
-      to: Int
+      into output: UnsafeMutablePointer<Double>
     ) {
-      var index = from
-      let raw = UnsafeRawPointer(close), out = UnsafeMutableRawPointer(output)
-      let zero = SIMD4<Double>(repeating: 0), hundred = SIMD4<Double>(repeating: 100)
-      while index + 4 <= to {
-        let c = raw.loadUnaligned(fromByteOffset: index * 8, as: SIMD4<Double>.self)
-        let a = out.loadUnaligned(fromByteOffset: index * 8, as: SIMD4<Double>.self)
-        let q = (a / c) * hundred
-        out.storeBytes(
-          of: q.replacing(with: zero, where: c .== zero),
-          toByteOffset: index * 8,
-          as: SIMD4<Double>.self
-        )
-        index += 4
-      }
-      while index < to {
-        output[index] = Self.value(atr: output[index], close: close[index])
-        index += 1
-      }
+      let c = UnsafeRawPointer(close).loadUnaligned(as: SIMD4<Double>.self)
+      let q = (atr / c) * SIMD4(repeating: 100)
+      UnsafeMutableRawPointer(output).storeBytes(
+        of: q.replacing(with: 0, where: c .== 0),
+        as: SIMD4<Double>.self
+      )
     }
 
     /// The indicator over a whole series: as long as the input, NaN before `lookback`.
