@@ -1,4 +1,4 @@
-public import GRPCCore
+internal import GRPCCore
 public import GRPCShimTransport
 public import ServiceLifecycle
 public import Logging
@@ -22,7 +22,7 @@ public final class VaneServer: Service, Sendable {
   public init(
     config: ServerConfig,
     logger: Logger,
-    services: (RuntimeInfo) throws -> [any RegistrableRPCService]
+    services: (RuntimeInfo) throws -> [RoutedService]
   ) throws {
     self.config = config
     self.logger = logger
@@ -48,7 +48,7 @@ public final class VaneServer: Service, Sendable {
     self.transport = transport
     self.server = GRPCServer(
       transport: transport,
-      services: try services(self.info),
+      routed: try services(self.info),
       // The request id first, so that an admin refusal is logged with it too.
       interceptorPipeline: [.apply(RequestIDServerInterceptor(), to: .all)]
         // Before admin authorisation, so that refused calls are counted with their status.

@@ -86,7 +86,7 @@ struct DeployBench: AsyncParsableCommand {
     let transport = ShimServerTransport(config: .init(address: "127.0.0.1:0"))
     // Health as `vane serve predictor` reports it: deploy follows it.
     try transport.setServing(true, service: ServiceKind.predictor.grpcServiceName)
-    let server = GRPCServer(transport: transport, services: [predictor])
+    let server = GRPCServer(transport: transport, routed: [RoutedService(predictor)])
     print(
       "vane bench deploy: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(self.concurrency) Predict calls in flight, 4 steps of \(self.stepSeconds) s"
     )
@@ -117,7 +117,9 @@ struct DeployBench: AsyncParsableCommand {
       )
       for service in deploy.background { group.addTask { try await service.run() } }
       let deployServer = ShimServerTransport(config: .init(address: "127.0.0.1:0"))
-      group.addTask { try await GRPCServer(transport: deployServer, services: [deploy]).serve() }
+      group.addTask {
+        try await GRPCServer(transport: deployServer, routed: [RoutedService(deploy)]).serve()
+      }
       let deployPort = try await deployServer.listeningPort
       try await withGRPCClient(
         transport: try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))

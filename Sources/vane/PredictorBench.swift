@@ -491,7 +491,7 @@ struct PredictorBench: AsyncParsableCommand {
       ? nil : try PredictionLog(path: scratch.appendingPathComponent("predictions.sqlite").path)
     let predictor = PredictorServiceImplementation(runtime: info, registry: ModelRegistry(log: log))
     let transport = ShimServerTransport(config: .init(address: "127.0.0.1:0"))
-    let server = GRPCServer(transport: transport, services: [predictor])
+    let server = GRPCServer(transport: transport, routed: [RoutedService(predictor)])
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await server.serve() }
       group.addTask { await predictor.registry.runShadows() }

@@ -16,7 +16,7 @@ import DeployService
 /// (the trainer's job worker) that run beside the server in its service group.
 enum ServiceFactory {
   struct Built {
-    var rpc: [any RegistrableRPCService]
+    var rpc: [RoutedService]
     var background: [any Service] = []
     /// Brings the service's domain figures up to date before a metrics scrape.
     var metricsRefresh: @Sendable () -> Void = {}
@@ -46,7 +46,7 @@ enum ServiceFactory {
     case .feature:
       try {
         let feature = try FeatureServiceImplementation(runtime: info)
-        return Built(rpc: [feature], metricsRefresh: feature.metricsRefresh())
+        return Built(rpc: [RoutedService(feature)], metricsRefresh: feature.metricsRefresh())
       }()
     case .trainer:
       try {
@@ -64,7 +64,7 @@ enum ServiceFactory {
           logger: logger
         )
         return Built(
-          rpc: [trainer],
+          rpc: [RoutedService(trainer)],
           background: [trainer.worker],
           metricsRefresh: trainer.metricsRefresh()
         )
@@ -92,14 +92,16 @@ enum ServiceFactory {
           features: features
         )
         return Built(
-          rpc: [predictor],
+          rpc: [RoutedService(predictor)],
           background: predictor.background,
           metricsRefresh: predictor.metricsRefresh()
         )
       }()
     case .gatekeeper:
       Built(rpc: [
-        try GatekeeperServiceImplementation(runtime: info, bundleRoots: upstreams.bundleRoots)
+        RoutedService(
+          try GatekeeperServiceImplementation(runtime: info, bundleRoots: upstreams.bundleRoots)
+        )
       ])
     case .deploy:
       try {
@@ -115,7 +117,7 @@ enum ServiceFactory {
           )
         )
         return Built(
-          rpc: [deploy],
+          rpc: [RoutedService(deploy)],
           background: deploy.background,
           metricsRefresh: deploy.metricsRefresh()
         )
