@@ -345,8 +345,15 @@ extension LSTM {
         let layer = self.layers[l]
         let width = layer.inputs
         let below = l > 0 ? UnsafePointer(self.layers[l - 1].outputs) : UnsafePointer(self.input)
-        // Rows past `count` and steps before `first` stay zero: they add nothing below.
-        self.dGates.update(repeating: 0, count: L * B * G)
+        // Rows past `count` and steps before `first` stay zero: they add nothing below. Every
+        // other row is written whole by the step loop, so a full batch zeroes nothing (the
+        // buffer is L·B·4H values, megabytes a batch).
+        if first > 0 { self.dGates.update(repeating: 0, count: first * B * G) }
+        if count < B {
+          for t in first ..< L {
+            (self.dGates + (t * B + count) * G).update(repeating: 0, count: (B - count) * G)
+          }
+        }
         self.dHiddenNext.update(repeating: 0, count: count * H)
         self.dCellNext.update(repeating: 0, count: count * H)
         for t in stride(from: L - 1, through: first, by: -1) {

@@ -66,6 +66,43 @@ struct LSTMTests {
   }
 
   @Test(
+    "A short batch (or truncated BPTT) after a full one gives the loss and gradient of a fresh engine, bit for bit",
+    arguments: [(5, 6), (8, 2), (3, 1)]
+  )
+  func reusedBuffers(count: Int, bpttSteps: Int) throws {
+    let (capacity, L, d, H, K) = (8, 6, 3, 8, 2)
+    var rng = SplitMix64(seed: 11)
+    let model = LSTM(
+      inputCount: d,
+      hiddenSize: H,
+      layerCount: 2,
+      sequenceLength: L,
+      heads: K,
+      dropout: 0,
+      seed: 12
+    )
+    let full = (0 ..< (capacity * L * d)).map { _ in rng.normal() }
+    let short = (0 ..< (count * L * d)).map { _ in rng.normal() }
+    let labels = (0 ..< (capacity * K)).map { _ in rng.uniform() < 0.5 ? 1 : 0 }
+    func gradient(_ engine: LSTM.Engine<Float>) -> (Double, [Float]) {
+      short.withUnsafeBufferPointer { engine.load($0, rows: Array(0 ..< count)[...]) }
+      let loss = engine.lossAndGradient(
+        count: count,
+        labels: Array(labels.prefix(count * K)),
+        bpttSteps: bpttSteps
+      )
+      return (loss, (0 ..< engine.parameterCount).map { engine.gradient[$0] })
+    }
+    let used = LSTM.Engine<Float>(model, capacity: capacity)
+    full.withUnsafeBufferPointer { used.load($0, rows: Array(0 ..< capacity)[...]) }
+    _ = used.lossAndGradient(count: capacity, labels: labels, bpttSteps: L)
+    let (reusedLoss, reused) = gradient(used)
+    let (freshLoss, fresh) = gradient(LSTM.Engine<Float>(model, capacity: capacity))
+    #expect(reusedLoss == freshLoss)
+    #expect(reused == fresh)
+  }
+
+  @Test(
     "The float32 engine's loss and gradient agree with float64's to single precision (two layers, a missing label)"
   )
   func precisions() throws {
