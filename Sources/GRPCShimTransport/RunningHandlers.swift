@@ -4,11 +4,15 @@ internal import Synchronization
 /// once the drain has finished every call, without waiting for handlers that ignore
 /// cancellation: they answer no one by then.
 ///
-/// The set is a pure state machine behind one `Mutex`; a task is added under the lock that its
-/// own removal also takes, so a handler that ends at once is still removed after it was added.
+/// The set is a pure state machine behind one `Mutex`. Every call goes through it twice, from
+/// many threads at once, so the lock is held for the bookkeeping only: an id is reserved under
+/// it, the task is created (and scheduled, which may wake a thread) outside it, then recorded.
+/// A handler that ends before it is recorded is remembered as finished, so it is never kept.
 final class RunningHandlers: Sendable {
   struct State {
     private(set) var tasks: [Int: Task<Void, Never>] = [:]
+    /// Reserved ids whose task ended before it was recorded.
+    private(set) var finishedEarly: Set<Int> = []
     private var nextID = 0
     /// Set by ``RunningHandlers/cancelAll(waitingAtMost:)``: no handler starts after it.
     private(set) var closed = false
@@ -22,9 +26,17 @@ final class RunningHandlers: Sendable {
 
     mutating func close() { self.closed = true }
 
-    mutating func add(_ id: Int, _ task: Task<Void, Never>) { self.tasks[id] = task }
+    /// Records a reserved id's task. Returns true when the task must be cancelled: the set
+    /// closed after the id was reserved, so ``RunningHandlers/cancelAll(waitingAtMost:)``
+    /// did not see it.
+    mutating func add(_ id: Int, _ task: Task<Void, Never>) -> Bool {
+      if self.finishedEarly.remove(id) == nil { self.tasks[id] = task }
+      return self.closed
+    }
 
-    mutating func finished(_ id: Int) { self.tasks[id] = nil }
+    mutating func finished(_ id: Int) {
+      if self.tasks.removeValue(forKey: id) == nil { self.finishedEarly.insert(id) }
+    }
 
     /// The tasks to cancel once the drain is over.
     var all: [Task<Void, Never>] { Array(self.tasks.values) }
@@ -42,17 +54,13 @@ final class RunningHandlers: Sendable {
   /// - Returns: false, without running `body`, once ``cancelAll(waitingAtMost:)`` has begun.
   @discardableResult
   func start(_ body: @escaping @Sendable () async -> Void) -> Bool {
-    self.state.withLock { state in
-      guard let id = state.reserve() else { return false }
-      state.add(
-        id,
-        Task {
-          await body()
-          self.state.withLock { $0.finished(id) }
-        }
-      )
-      return true
+    guard let id = self.state.withLock({ $0.reserve() }) else { return false }
+    let task = Task {
+      await body()
+      self.state.withLock { $0.finished(id) }
     }
+    if self.state.withLock({ $0.add(id, task) }) { task.cancel() }
+    return true
   }
 
   /// Stops new handlers from starting, cancels every running one, then waits until they have

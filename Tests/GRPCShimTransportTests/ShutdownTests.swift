@@ -229,6 +229,48 @@ struct ShutdownTests {
     try await waiter.value
   }
 
+  /// One step of the running-handler set: reserve an id, record its task, the task ends, or the
+  /// set closes.
+  enum HandlerStep: Sendable {
+    case reserve, add, finish, close
+  }
+
+  @Test(
+    "Running handlers' state: a task is kept from its recording to its end, in either order, and one recorded after the close is cancelled",
+    arguments: [
+      // (steps, kept at the end, cancelled by its recording, reserved)
+      ([HandlerStep.reserve, .add], 1, false, true),
+      ([.reserve, .add, .finish], 0, false, true),
+      ([.reserve, .finish, .add], 0, false, true),
+      ([.reserve, .close, .add], 1, true, true),
+      ([.reserve, .close, .add, .finish], 0, true, true),
+      ([.close, .reserve], 0, false, false),
+    ]
+  )
+  func runningHandlerState(
+    steps: [HandlerStep],
+    kept: Int,
+    cancelled: Bool,
+    reserved: Bool
+  ) {
+    var state = RunningHandlers.State()
+    var id: Int?
+    var mustCancel = false
+    let task = Task<Void, Never> {}
+    for step in steps {
+      switch step {
+      case .reserve: id = state.reserve()
+      case .add: mustCancel = state.add(id!, task)
+      case .finish: state.finished(id!)
+      case .close: state.close()
+      }
+    }
+    #expect(state.tasks.count == kept)
+    #expect(state.finishedEarly.isEmpty)
+    #expect(mustCancel == cancelled)
+    #expect((id != nil) == reserved)
+  }
+
   @Test(
     "Running handlers: each is kept until it returns; cancelAll cancels and waits a bounded time"
   )
