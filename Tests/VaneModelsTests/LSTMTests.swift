@@ -65,6 +65,27 @@ struct LSTMTests {
     #expect(truncated.prefix(d * 4 * H) != gradient.prefix(d * 4 * H))
   }
 
+  /// A two-layer model without dropout, as the engine tests use.
+  static func twoLayers(
+    inputs d: Int,
+    hidden H: Int,
+    steps L: Int,
+    heads K: Int,
+    seed: UInt64
+  )
+    -> LSTM
+  {
+    LSTM(
+      inputCount: d,
+      hiddenSize: H,
+      layerCount: 2,
+      sequenceLength: L,
+      heads: K,
+      dropout: 0,
+      seed: seed
+    )
+  }
+
   @Test(
     "A short batch (or truncated BPTT) after a full one gives the loss and gradient of a fresh engine, bit for bit",
     arguments: [(5, 6), (8, 2), (3, 1)]
@@ -72,15 +93,7 @@ struct LSTMTests {
   func reusedBuffers(count: Int, bpttSteps: Int) throws {
     let (capacity, L, d, H, K) = (8, 6, 3, 8, 2)
     var rng = SplitMix64(seed: 11)
-    let model = LSTM(
-      inputCount: d,
-      hiddenSize: H,
-      layerCount: 2,
-      sequenceLength: L,
-      heads: K,
-      dropout: 0,
-      seed: 12
-    )
+    let model = Self.twoLayers(inputs: d, hidden: H, steps: L, heads: K, seed: 12)
     let full = (0 ..< (capacity * L * d)).map { _ in rng.normal() }
     let short = (0 ..< (count * L * d)).map { _ in rng.normal() }
     let labels = (0 ..< (capacity * K)).map { _ in rng.uniform() < 0.5 ? 1 : 0 }
@@ -108,15 +121,7 @@ struct LSTMTests {
   func precisions() throws {
     let (b, L, d, H, K) = (16, 6, 3, 8, 2)
     var rng = SplitMix64(seed: 8)
-    let model = LSTM(
-      inputCount: d,
-      hiddenSize: H,
-      layerCount: 2,
-      sequenceLength: L,
-      heads: K,
-      dropout: 0,
-      seed: 9
-    )
+    let model = Self.twoLayers(inputs: d, hidden: H, steps: L, heads: K, seed: 9)
     let x = (0 ..< (b * L * d)).map { _ in rng.normal() }
     var y = (0 ..< (b * K)).map { _ in rng.uniform() < 0.5 ? 1 : 0 }
     y[3] = -1
