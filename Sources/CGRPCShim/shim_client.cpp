@@ -1,8 +1,10 @@
 // shim_client.cpp — the client half of the C shim: channels, and calls as one
-// ClientBidiReactor<ByteBuffer, ByteBuffer> each, driven from Swift.
+// ClientBidiReactor<ByteBuffer, ByteBuffer> each, driven from Swift; a unary call goes out as
+// grpc++'s callback UnaryCall instead (one batch of six operations where the reactor takes four).
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 
@@ -52,6 +54,28 @@ struct ClientCallState {
   bool stashed_ok = false;
   grpc::ByteBuffer stashed_message;
   OutQueue out;
+
+  // A unary call (options->unary) has no reactor: it is sent with grpc++'s callback UnaryCall
+  // once Swift half-closes, and its response is handed out from here, one result per read, as a
+  // reactor would. on_done follows the last result (or a cancellation), as the reactor's hold
+  // makes OnDone wait for the end of the response stream.
+  struct Unary {
+    std::shared_ptr<grpc::Channel> channel;
+    std::string method;
+    grpc::ClientContext context;
+    grpc::ByteBuffer request;
+    grpc::ByteBuffer response;
+    bool has_request = false;
+    bool started = false;
+    bool completed = false;   // the status is known (or made up for a call that never went out)
+    bool cancelled = false;
+    bool done_delivered = false;
+    bool read_pending = false;
+    int delivering = 0;       // callbacks into Swift in progress (on_done waits for them)
+    std::deque<std::pair<bool, grpc::ByteBuffer>> results;  // (ok, message), in order
+    grpc::Status status;
+  };
+  std::unique_ptr<Unary> unary;  // set once at start for a unary call, never reset
 };
 
 class ClientCallReactor final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
@@ -231,6 +255,89 @@ class ClientCallReactor final : public grpc::ClientBidiReactor<grpc::ByteBuffer,
 
 }  // namespace
 
+namespace {
+
+/// Delivers on_done for a unary call once its status is known and its results have all been
+/// read (or it was cancelled), and no other callback into Swift is running. Call unlocked.
+void UnaryMaybeFinish(const std::shared_ptr<ClientCallState>& st) {
+  ClientCallState::Unary& u = *st->unary;
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (!u.completed || u.done_delivered || u.delivering > 0) return;
+    if (!u.results.empty() && !u.cancelled) return;
+    u.done_delivered = true;
+    st->done = true;
+  }
+  std::vector<vane_shim_metadata_entry> trailers =
+      MetadataView(u.context.GetServerTrailingMetadata());
+  const std::string& message = u.status.error_message();
+  st->callbacks.on_done(st->user, static_cast<int>(u.status.error_code()), message.data(),
+                        message.size(), trailers.empty() ? nullptr : trailers.data(),
+                        trailers.size());
+}
+
+/// Hands the next result to a pending read, if both are there. Call unlocked.
+void UnaryDeliverRead(const std::shared_ptr<ClientCallState>& st) {
+  ClientCallState::Unary& u = *st->unary;
+  std::pair<bool, grpc::ByteBuffer> result;
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (!u.completed || !u.read_pending || u.results.empty()) return;
+    u.read_pending = false;
+    result = std::move(u.results.front());
+    u.results.pop_front();
+    u.delivering += 1;
+  }
+  // Swift may start its next read from inside on_read: that read is answered there.
+  if (result.first) {
+    FlatMessage flat(&result.second);
+    st->callbacks.on_read(st->user, 1, flat.data(), flat.size());
+  } else {
+    st->callbacks.on_read(st->user, 0, nullptr, 0);
+  }
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    u.delivering -= 1;
+  }
+}
+
+/// The status of a unary call is known: its initial metadata goes to Swift, then the results as
+/// they are read, then on_done. Call unlocked.
+void UnaryCompleted(const std::shared_ptr<ClientCallState>& st, const grpc::Status& status,
+                    bool sent) {
+  ClientCallState::Unary& u = *st->unary;
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (u.completed) return;
+    u.completed = true;
+    u.status = status;
+    if (status.ok()) u.results.emplace_back(true, std::move(u.response));
+    u.results.emplace_back(false, grpc::ByteBuffer());
+    u.delivering += 1;
+  }
+  // A failed call answered with trailers only has no initial metadata. (grpc++ asserts if the
+  // initial metadata of a call that never went out is asked for.)
+  std::vector<vane_shim_metadata_entry> md;
+  bool initial = false;
+  if (sent) {
+    md = MetadataView(u.context.GetServerInitialMetadata());
+    initial = status.ok() || !md.empty();
+  }
+  if (initial) {
+    st->callbacks.on_initial_metadata(st->user, 1, md.empty() ? nullptr : md.data(), md.size());
+  } else {
+    st->callbacks.on_initial_metadata(st->user, 0, nullptr, 0);
+  }
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    u.delivering -= 1;
+  }
+  UnaryDeliverRead(st);
+  UnaryMaybeFinish(st);
+}
+
+}  // namespace
+
 /// The handle Swift owns; it keeps the call state alive until vane_shim_client_call_free.
 struct vane_shim_client_call {
   std::shared_ptr<ClientCallState> state;
@@ -396,6 +503,24 @@ extern "C" vane_shim_client_call* vane_shim_client_call_start(
     auto state = std::make_shared<ClientCallState>();
     state->callbacks = *callbacks;
     state->user = user;
+    if (options != nullptr && options->unary != 0) {
+      // Nothing goes out before writes_done (see vane_shim_call_options.unary).
+      state->unary = std::make_unique<ClientCallState::Unary>();
+      ClientCallState::Unary& u = *state->unary;
+      u.channel = channel->channel;
+      u.method.assign(method, method_length);
+      for (const auto& kv : md) u.context.AddMetadata(kv.first, kv.second);
+      if (options->timeout_nanoseconds >= 0) {
+        u.context.set_deadline(gpr_time_add(
+            gpr_now(GPR_CLOCK_MONOTONIC),
+            gpr_time_from_nanos(options->timeout_nanoseconds, GPR_TIMESPAN)));
+      }
+      u.context.set_wait_for_ready(options->wait_for_ready != 0);
+      auto handle = std::make_unique<vane_shim_client_call>();
+      handle->state = state;
+      result = handle.release();
+      return 0;
+    }
     auto reactor = std::make_unique<ClientCallReactor>(
         channel->channel, std::string(method, method_length), state);
     grpc::ClientContext* ctx = reactor->context();
@@ -448,7 +573,30 @@ bool CheckStartable(ClientCallState* st, vane_shim_error* error) {
 
 /// Releases the reactor's hold after cancelling, so OnDone (with CANCELLED, unless the status was
 /// already in) follows even if Swift never reads to the end.
-void CancelAndRelease(ClientCallState* st) {
+void CancelAndRelease(const std::shared_ptr<ClientCallState>& shared) {
+  ClientCallState* st = shared.get();
+  if (st->unary) {
+    ClientCallState::Unary& u = *st->unary;
+    bool in_flight = false;
+    bool never_sent = false;
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      if (u.done_delivered) return;
+      u.cancelled = true;
+      in_flight = u.started && !u.completed;
+      never_sent = !u.started && !u.completed;
+    }
+    if (in_flight) {
+      // on_done follows from the completion, with CANCELLED unless the status was in.
+      u.context.TryCancel();
+    } else if (never_sent) {
+      UnaryCompleted(shared,
+                     grpc::Status(grpc::StatusCode::CANCELLED, "The call was cancelled."), false);
+    } else {
+      UnaryMaybeFinish(shared);
+    }
+    return;
+  }
   ClientCallReactor* reactor = nullptr;
   {
     std::lock_guard<std::mutex> lock(st->mu);
@@ -470,6 +618,24 @@ extern "C" int vane_shim_client_call_read(vane_shim_client_call* call, vane_shim
     if (st == nullptr) {
       SetError(error, kInvalidArgument, "call is NULL");
       return -1;
+    }
+    if (st->unary) {
+      {
+        std::lock_guard<std::mutex> lock(st->mu);
+        ClientCallState::Unary& u = *st->unary;
+        if (u.done_delivered || (u.completed && u.results.empty())) {
+          SetError(error, kFailedPrecondition, "the response stream has ended");
+          return -1;
+        }
+        if (u.read_pending) {
+          SetError(error, kFailedPrecondition, "a read is already pending");
+          return -1;
+        }
+        u.read_pending = true;
+      }
+      UnaryDeliverRead(call->state);
+      UnaryMaybeFinish(call->state);
+      return 0;
     }
     std::lock_guard<std::mutex> lock(st->mu);
     if (!CheckStartable(st, error)) return -1;
@@ -497,6 +663,22 @@ extern "C" int vane_shim_client_call_write(vane_shim_client_call* call, const ui
       return -1;
     }
     grpc::ByteBuffer buffer = CopyToByteBuffer(bytes, length);  // copy outside the lock
+    if (st->unary) {
+      std::lock_guard<std::mutex> lock(st->mu);
+      ClientCallState::Unary& u = *st->unary;
+      if (u.started || u.completed) {
+        SetError(error, u.cancelled ? kCancelled : kFailedPrecondition,
+                 "the call is over or its request was sent");
+        return -1;
+      }
+      if (u.has_request) {
+        SetError(error, kFailedPrecondition, "a unary call takes one request message");
+        return -1;
+      }
+      u.request = std::move(buffer);
+      u.has_request = true;
+      return 0;
+    }
     std::lock_guard<std::mutex> lock(st->mu);
     if (!CheckStartable(st, error)) return -1;
     if (st->writes_done_queued) {
@@ -527,6 +709,40 @@ extern "C" int vane_shim_client_call_writes_done(vane_shim_client_call* call,
       SetError(error, kInvalidArgument, "call is NULL");
       return -1;
     }
+    if (st->unary) {
+      ClientCallState::Unary& u = *st->unary;
+      bool missing = false;
+      {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (st->writes_done_queued) {
+          SetError(error, kFailedPrecondition, "writes_done was already called");
+          return -1;
+        }
+        st->writes_done_queued = true;
+        if (u.completed) return 0;  // cancelled before it went out
+        missing = !u.has_request;
+        u.started = !missing;
+      }
+      if (missing) {
+        UnaryCompleted(call->state,
+                       grpc::Status(grpc::StatusCode::INTERNAL,
+                                    "A unary call was half-closed without its request message."),
+                       false);
+        return 0;
+      }
+      // Unlocked: grpc++ may complete the call (and run the callback) before UnaryCall returns.
+      // The callback keeps the state, and with it the context, alive until grpc++ is done.
+      std::shared_ptr<ClientCallState> keep = call->state;
+      grpc::GenericStub stub(u.channel);
+      stub.UnaryCall(&u.context, u.method, grpc::StubOptions(), &u.request, &u.response,
+                     [keep](grpc::Status status) {
+                       try {
+                         UnaryCompleted(keep, status, true);
+                       } catch (...) {
+                       }
+                     });
+      return 0;
+    }
     std::lock_guard<std::mutex> lock(st->mu);
     if (st->writes_done_queued) {
       SetError(error, kFailedPrecondition, "writes_done was already called");
@@ -547,10 +763,9 @@ extern "C" int vane_shim_client_call_writes_done(vane_shim_client_call* call,
 }
 
 extern "C" void vane_shim_client_call_cancel(vane_shim_client_call* call) {
-  ClientCallState* st = StateOf(call);
-  if (st == nullptr) return;
+  if (StateOf(call) == nullptr) return;
   try {
-    CancelAndRelease(st);
+    CancelAndRelease(call->state);
   } catch (...) {
   }
 }
@@ -559,7 +774,7 @@ extern "C" void vane_shim_client_call_free(vane_shim_client_call* call) {
   if (call == nullptr) return;
   try {
     // A call dropped before its end is cancelled; on_done still follows exactly once.
-    CancelAndRelease(call->state.get());
+    CancelAndRelease(call->state);
   } catch (...) {
   }
   delete call;

@@ -68,7 +68,7 @@ struct Handoff<Value: Sendable>: Sendable {
 }
 
 /// The result of one pull-based read.
-enum ReadResult: Sendable {
+enum ReadResult: Sendable, Equatable {
   case message([UInt8])
   case end
 }

@@ -70,7 +70,8 @@ final class ShimClientCall: Sendable {
     var options = vane_shim_call_options(
       timeout_nanoseconds: timeout ?? self.timeout ?? -1,
       wait_for_ready: self.waitForReady ? 1 : 0,
-      single_request: self.singleRequest ? 1 : 0
+      single_request: self.singleRequest ? 1 : 0,
+      unary: self.singleRequest && self.singleResponse ? 1 : 0
     )
     var callbacks = vane_shim_client_callbacks()
     callbacks.on_initial_metadata = { user, ok, entries, count in

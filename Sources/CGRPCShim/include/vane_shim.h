@@ -233,10 +233,16 @@ typedef struct vane_shim_call_options {
   /// the message and the half-close are held until writes_done and go out as one batch. Writes
   /// never report must_wait on such a call.
   int single_request;
+  /// The response is a single message too (a unary call): the call goes out once writes_done
+  /// is called, through grpc++'s callback unary call (the whole exchange is one batch). The
+  /// callbacks are as for any call: on_initial_metadata (ok = 0 for a trailers-only answer),
+  /// on_read for the message and then the end, each in answer to a read, then on_done.
+  int unary;
 } vane_shim_call_options;
 
-/// Starts a call (all four kinds are one bidi stream on the wire). The initial request metadata
-/// goes out at once. Returns a handle the caller frees with vane_shim_client_call_free; `user` is
+/// Starts a call: a unary call (options->unary) goes out with its request at writes_done;
+/// every other kind is one bidi stream on the wire, whose initial request metadata goes out at
+/// once. Returns a handle the caller frees with vane_shim_client_call_free; `user` is
 /// passed to every callback, ending with exactly one on_done.
 vane_shim_client_call *vane_shim_client_call_start(vane_shim_channel *channel, const char *method,
                                                    size_t method_length,
