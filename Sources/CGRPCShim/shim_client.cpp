@@ -719,7 +719,9 @@ extern "C" int vane_shim_client_call_writes_done(vane_shim_client_call* call,
           return -1;
         }
         st->writes_done_queued = true;
-        if (u.completed) return 0;  // cancelled before it went out
+        // Cancelled before it went out: the cancellation ends it (or has), and the request must
+        // not go out after all (its ending reads the context the call would be filling).
+        if (u.completed || u.cancelled) return 0;
         missing = !u.has_request;
         u.started = !missing;
       }
