@@ -76,35 +76,33 @@ struct NearestSampleSearch: Sendable {
         )
       }
       return withUnsafeTemporaryAllocation(of: Double.self, capacity: rows) { lows in
-        self.reference.sample.withUnsafeBufferPointer { sample in
-          // Each row's screened value less its bound, and the least any row's exact squared
-          // distance can be above: the smallest screened value plus its bound. x − x is 0 for
-          // a finite x and NaN otherwise, so `check` stays 0 exactly when every value is
-          // finite (no branch per row).
-          var ceiling = Double.infinity, check = 0.0
-          self.squaredNorms.withUnsafeBufferPointer { squaredNorms in
-            for r in 0 ..< rows {
-              let norms = queryNorm + squaredNorms[r]
-              let screened = norms - 2 * Double(dots[r])
-              let bound = relativeBound * norms + absoluteBound * (1 + norms)
-              let high = screened + bound, low = screened - bound
-              ceiling = min(ceiling, high)
-              lows[r] = low
-              check += (high - high) + (low - low)
-            }
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: rows) { candidates in
+          let count = self.squaredNorms.withUnsafeBufferPointer { squaredNorms in
+            BLAS.screenCandidates(
+              queryNorm: queryNorm,
+              squaredNorms: squaredNorms.baseAddress!,
+              dots: dots,
+              rows: rows,
+              relativeBound: relativeBound,
+              absoluteBound: absoluteBound,
+              lows: lows.baseAddress!,
+              candidates: candidates.baseAddress!
+            )
           }
           // Overflow or a non-finite input: a row the screen cannot bound might be the
           // nearest, so it proves nothing; measure every row.
-          guard check == 0 else { return self.reference.nearestSampleDistance(row) }
-          var nearest = Double.infinity
-          // A row whose exact squared distance may be at most the ceiling could be the nearest.
-          for r in 0 ..< rows where lows[r] <= ceiling {
-            nearest = min(
-              nearest,
-              TrainingReference.distance(row, sample.baseAddress! + r * width, count: width)
-            )
+          guard let count else { return self.reference.nearestSampleDistance(row) }
+          return self.reference.sample.withUnsafeBufferPointer { sample in
+            var nearest = Double.infinity
+            for i in 0 ..< count {
+              let r = Int(candidates[i])
+              nearest = min(
+                nearest,
+                TrainingReference.distance(row, sample.baseAddress! + r * width, count: width)
+              )
+            }
+            return nearest
           }
-          return nearest
         }
       }
     }

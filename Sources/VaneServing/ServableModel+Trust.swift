@@ -1,6 +1,7 @@
 public import Foundation
 internal import VaneBundle
 internal import VaneCore
+internal import VaneMath
 
 extension ServableModel {
   /// When the bundle's training data ended (nil: the bundle does not record it).
@@ -38,29 +39,34 @@ extension ServableModel {
     return (0 ..< count).map { r in
       var report = TrustReport()
       report.expired = expired
-      var largest = 0.0
-      var flagged: [Int] = []
-      scaled.withUnsafeBufferPointer { scaled in
-        self.columnMoments.withUnsafeBufferPointer { moments in
-          let values = scaled.baseAddress! + r * width
-          for c in 0 ..< width where values[c].isFinite {
-            // A column without moments (NaN) gives a NaN z, which compares false: no z.
-            let z = abs(values[c] - moments[c].mean) / moments[c].std
-            if z > largest { largest = z }
-            if z > bound { flagged.append(c) }
-          }
-        }
+      let values = r * width
+      // A column without moments (NaN) gives a NaN z, which compares false: no z.
+      let (largest, above) = scaled.withUnsafeBufferPointer { scaled in
+        BLAS.largestZ(
+          scaled.baseAddress! + values,
+          means: self.columnMeans,
+          deviations: self.columnDeviations,
+          count: width,
+          bound: bound
+        )
       }
-      if !flagged.isEmpty {
+      if above {
         let columns = self.columns
-        report.outOfBoundColumns = flagged.map { columns[$0] }
+        report.outOfBoundColumns = (0 ..< width).filter { c in
+          let value = scaled[values + c]
+          return value.isFinite
+            && abs(value - self.columnMeans[c]) / self.columnDeviations[c] > bound
+        }.map { columns[$0] }
       }
       report.maximumZ = largest
       if reference.sampleRows > 0, reference.meanPairwiseDistance > 0 {
         // As the models read it: a missing value is the scaled mean, 0.
-        let row = (0 ..< width).map { scaled[r * width + $0].isFinite ? scaled[r * width + $0] : 0 }
-        let nearest = row.withUnsafeBufferPointer { row in
-          self.nearestSamples?.nearestDistance(row.baseAddress!)
+        let nearest = withUnsafeTemporaryAllocation(of: Double.self, capacity: width) { row in
+          for c in 0 ..< width {
+            let value = scaled[values + c]
+            row[c] = value.isFinite ? value : 0
+          }
+          return self.nearestSamples?.nearestDistance(row.baseAddress!)
             ?? reference.nearestSampleDistance(row.baseAddress!)
         }
         let index = nearest / reference.meanPairwiseDistance

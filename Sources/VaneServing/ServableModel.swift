@@ -41,7 +41,7 @@ public struct ServableModel: Sendable {
   let nearestSamples: NearestSampleSearch?
   /// ``reference``'s per-column scaled mean and standard deviation for the z bound, NaN where
   /// a column has none (read per request: the columns themselves carry names and deciles).
-  let columnMoments: [(mean: Double, std: Double)]
+  let columnMeans: [Double], columnDeviations: [Double]
   /// What this loaded version does about expiry and out-of-distribution inputs.
   public var policy: TrustPolicy = .default
 
@@ -362,11 +362,9 @@ public struct ServableModel: Sendable {
       self.reference = nil
     }
     self.nearestSamples = self.reference.map(NearestSampleSearch.init)
-    self.columnMoments =
-      self.reference?.columns.map {
-        ($0.mean ?? .nan, $0.std.flatMap { $0 > 0 ? $0 : nil } ?? .nan)
-      }
-      ?? []
+    self.columnMeans = self.reference?.columns.map { $0.mean ?? .nan } ?? []
+    self.columnDeviations =
+      self.reference?.columns.map { $0.std.flatMap { $0 > 0 ? $0 : nil } ?? .nan } ?? []
 
     if let reference = manifest.calibration {
       guard let method = CalibrationMethod(rawValue: reference.method) else {

@@ -550,14 +550,16 @@ struct PredictorBench: AsyncParsableCommand {
     }
     let counter = Counter()
     // The server's own time for each answer (its latency.total), to tell it from the transport's.
-    let handled = HandlerTimes()
+    let handled = HandlerTimes(), inferred = HandlerTimes()
     let predict: @Sendable () async throws -> Void = {
       let response = try await client.predict(vectors[counter.next() % vectors.count])
       handled.add(response.latency.total)
+      inferred.add(response.latency.inference)
     }
     let info: @Sendable () async throws -> Void = { _ = try await client.getServiceInfo(.init()) }
 
     handled.reset()
+    inferred.reset()
     let (infoSequential, predictSequential) = try await LoadRun.interleaved(
       calls: self.sequential,
       concurrency: 1,
@@ -566,7 +568,7 @@ struct PredictorBench: AsyncParsableCommand {
       info,
       predict
     )
-    let handlerSequential = handled.median()
+    let handlerSequential = handled.median(), inferenceSequential = inferred.median()
     let infoConcurrent = try await LoadRun.measure(
       calls: self.calls,
       concurrency: self.concurrency,
@@ -694,8 +696,9 @@ struct PredictorBench: AsyncParsableCommand {
     print(
       String(
         format:
-          "of which the predictor's own time (latency.total of the sequential Predicts): p50 %.1f µs; the rest is the transport's",
-        handlerSequential
+          "of which the predictor's own time (latency.total of the sequential Predicts): p50 %.1f µs, inference and trust checks (latency.inference) %.1f µs; the rest is the transport's",
+        handlerSequential,
+        inferenceSequential
       )
     )
     print("")
