@@ -13,7 +13,9 @@
 //   with a flag set under the lock first so that nothing else touches the reactor afterwards.
 // - Swift callbacks are only ever invoked from reactions and never under the lock, so Swift may
 //   start operations from inside a callback. gRPC runs OnDone only after every other reaction of
-//   the call returned, which is what guarantees "no callback after on_done".
+//   the call returned, which is what guarantees "no callback after on_done". Unary calls are the
+//   exception: their results are already in when Swift reads, so a read is answered on the
+//   thread that starts it (still unlocked), and on_done waits for any such answer in progress.
 
 #ifndef VANE_SHIM_INTERNAL_HPP
 #define VANE_SHIM_INTERNAL_HPP

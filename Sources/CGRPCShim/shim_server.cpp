@@ -1,7 +1,9 @@
-// shim_server.cpp — the server half of the C shim: a grpc::Server whose every call, named or
-// generic, is one ServerBidiReactor<ByteBuffer, ByteBuffer> driven from Swift.
+// shim_server.cpp — the server half of the C shim: a grpc::Server whose every call is one
+// reactor driven from Swift: a ServerUnaryReactor for a method registered as unary, a
+// ServerBidiReactor<ByteBuffer, ByteBuffer> for any other, named or generic.
 
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,6 +26,7 @@ using namespace vane_shim;
 namespace {
 
 class ServerCallReactor;
+class ServerUnaryCallReactor;
 
 /// Everything about one server call that outlives the reactor: the Swift handle points here, so
 /// late calls from Swift (after OnDone deleted the reactor) find `done` and fail cleanly.
@@ -45,6 +48,17 @@ struct ServerCallState {
   // it goes out as one batch (WriteAndFinish) rather than three.
   bool hold_until_finish = false;
   OutQueue out;
+
+  // A unary method's call: grpc++ read the request before the call started, so reads are
+  // answered from `unary_reads` (the message, then the end) on the thread that asks, once
+  // Swift knows the call (`introduced`); everything written is held for the status, and Finish
+  // sends it all. `reactor` stays null.
+  bool is_unary = false;              // immutable once Swift has the handle
+  ServerUnaryCallReactor* unary = nullptr;  // null once the call is done
+  bool introduced = false;
+  std::deque<std::pair<bool, grpc::ByteBuffer>> unary_reads;
+  int delivering = 0;  // reads being answered outside the lock; OnDone waits for them
+  std::condition_variable delivered;
 };
 
 /// The terminal operation picked by the pump, issued after the lock is released.
@@ -208,6 +222,107 @@ class ServerCallReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer,
   grpc::ByteBuffer read_buffer_;
 };
 
+/// A unary method's call. grpc++ hands it the request already read and a response buffer that
+/// Finish sends with the status; its only reactions are the cancellation and the end.
+class ServerUnaryCallReactor final : public grpc::ServerUnaryReactor {
+ public:
+  ServerUnaryCallReactor(grpc::CallbackServerContext* ctx, grpc::ByteBuffer* response,
+                         std::shared_ptr<ServerCallState> state)
+      : ctx_(ctx), response_(response), state_(std::move(state)) {}
+
+  /// Moves what Swift queued (initial metadata, the message, the trailers) into the context
+  /// and the response, and returns the status to finish with. Caller holds the lock; the
+  /// status is issued after it is released (see IssueTerminal).
+  grpc::Status TakeFinishLocked() {
+    ServerCallState& st = *state_;
+    st.terminal_started = true;
+    int messages = 0;
+    grpc::Status status;
+    for (OutItem& item : st.out.items) {
+      switch (item.kind) {
+        case OutItem::Kind::kInitialMetadata:
+          for (const auto& kv : item.metadata) ctx_->AddInitialMetadata(kv.first, kv.second);
+          break;
+        case OutItem::Kind::kMessage:
+          if (++messages == 1) response_->Swap(&item.buffer);
+          break;
+        case OutItem::Kind::kFinish:
+          for (const auto& kv : item.metadata) ctx_->AddTrailingMetadata(kv.first, kv.second);
+          status = item.status;
+          break;
+        case OutItem::Kind::kWritesDone:
+          break;
+      }
+    }
+    st.out.items.clear();
+    // grpc++ sends the response with an OK status, and has nothing to send without one.
+    if (status.ok() && messages == 0) {
+      return grpc::Status(grpc::StatusCode::INTERNAL,
+                          "The server finished a unary call without its response message.");
+    }
+    return status;
+  }
+
+  void OnCancel() override {
+    GuardedReaction([&] {
+      void* user;
+      {
+        std::lock_guard<std::mutex> lock(state_->mu);
+        user = state_->user;
+      }
+      state_->callbacks.on_cancel(user);
+    });
+  }
+
+  void OnDone() override {
+    GuardedReaction([&] {
+      void* user;
+      {
+        std::unique_lock<std::mutex> lock(state_->mu);
+        // A read being answered on a Swift thread ends first: no callback after on_done.
+        state_->delivered.wait(lock, [&] { return state_->delivering == 0; });
+        state_->done = true;
+        state_->unary = nullptr;
+        user = state_->user;
+      }
+      state_->callbacks.on_done(user);
+    });
+    delete this;
+  }
+
+ private:
+  grpc::CallbackServerContext* ctx_;
+  grpc::ByteBuffer* response_;
+  std::shared_ptr<ServerCallState> state_;
+};
+
+/// Answers a unary call's pending read from its request, once Swift knows the call. Call
+/// unlocked: Swift may start its next read from inside on_read, which is answered there.
+void UnaryDeliverRead(const std::shared_ptr<ServerCallState>& st) {
+  std::pair<bool, grpc::ByteBuffer> result;
+  void* user;
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (!st->introduced || !st->read_pending || st->unary_reads.empty() || st->done) return;
+    st->read_pending = false;
+    result = std::move(st->unary_reads.front());
+    st->unary_reads.pop_front();
+    st->delivering += 1;
+    user = st->user;
+  }
+  if (result.first) {
+    FlatMessage flat(&result.second);
+    st->callbacks.on_read(user, 1, flat.data(), flat.size());
+  } else {
+    st->callbacks.on_read(user, 0, nullptr, 0);
+  }
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    st->delivering -= 1;
+  }
+  st->delivered.notify_all();
+}
+
 }  // namespace
 
 /// The handle Swift owns; it keeps the call state alive until vane_shim_server_call_free.
@@ -217,9 +332,40 @@ struct vane_shim_server_call {
 
 namespace {
 
-/// Creates the reactor for a new call and introduces the call to Swift. Runs on a gRPC thread
-/// before the reactor is bound to its stream: operations Swift starts from inside on_call are
-/// held in the reactor's backlog, so no reaction can fire before `user` is stored.
+/// Introduces a new call to Swift (on_call) and stores what it returns. Runs on a gRPC thread
+/// before the call's reactor is bound to its stream: operations Swift starts from inside
+/// on_call are held in the reactor's backlog (a unary call's reads wait for `introduced`), so no
+/// reaction can fire before `user` is stored.
+void IntroduceCall(const vane_shim_server_callbacks& callbacks, grpc::CallbackServerContext* ctx,
+                   const std::string& method, const std::shared_ptr<ServerCallState>& state) {
+  auto* handle = new vane_shim_server_call{state};
+
+  std::string peer = ctx->peer();
+  gpr_timespec deadline = ctx->raw_deadline();
+  int64_t timeout_ns = -1;
+  if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) != 0) {
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    gpr_timespec left = gpr_time_sub(gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC), now);
+    timeout_ns = static_cast<int64_t>(left.tv_sec) * 1000000000 + left.tv_nsec;
+    if (timeout_ns < 0) timeout_ns = 0;
+  }
+  std::vector<vane_shim_metadata_entry> metadata = MetadataView(ctx->client_metadata());
+
+  vane_shim_call_info info;
+  info.method = method.data();
+  info.method_length = method.size();
+  info.peer = peer.c_str();
+  info.timeout_nanoseconds = timeout_ns;
+  info.metadata = metadata.empty() ? nullptr : metadata.data();
+  info.metadata_count = metadata.size();
+
+  void* user = callbacks.on_call(callbacks.context, handle, &info);
+  std::lock_guard<std::mutex> lock(state->mu);
+  state->user = user;
+  state->introduced = true;
+}
+
+/// Creates the reactor for a new streamed call and introduces the call to Swift.
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CreateCall(
     const vane_shim_server_callbacks& callbacks, grpc::CallbackServerContext* ctx,
     const std::string& method) {
@@ -228,32 +374,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CreateCall(
     state->callbacks = callbacks;
     auto* reactor = new ServerCallReactor(ctx, state);
     state->reactor = reactor;
-    auto* handle = new vane_shim_server_call{state};
-
-    std::string peer = ctx->peer();
-    gpr_timespec deadline = ctx->raw_deadline();
-    int64_t timeout_ns = -1;
-    if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) != 0) {
-      gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
-      gpr_timespec left = gpr_time_sub(gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC), now);
-      timeout_ns = static_cast<int64_t>(left.tv_sec) * 1000000000 + left.tv_nsec;
-      if (timeout_ns < 0) timeout_ns = 0;
-    }
-    std::vector<vane_shim_metadata_entry> metadata = MetadataView(ctx->client_metadata());
-
-    vane_shim_call_info info;
-    info.method = method.data();
-    info.method_length = method.size();
-    info.peer = peer.c_str();
-    info.timeout_nanoseconds = timeout_ns;
-    info.metadata = metadata.empty() ? nullptr : metadata.data();
-    info.metadata_count = metadata.size();
-
-    void* user = callbacks.on_call(callbacks.context, handle, &info);
-    {
-      std::lock_guard<std::mutex> lock(state->mu);
-      state->user = user;
-    }
+    IntroduceCall(callbacks, ctx, method, state);
     return reactor;
   } catch (...) {
     // grpc++ answers UNIMPLEMENTED when no reactor comes back; nothing reached Swift unless
@@ -262,22 +383,60 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* CreateCall(
   }
 }
 
+/// Creates the reactor for a unary method's call, its request already read, and introduces the
+/// call to Swift; a read Swift started inside on_call is answered once on_call has returned.
+grpc::ServerUnaryReactor* CreateUnaryCall(const vane_shim_server_callbacks& callbacks,
+                                          grpc::CallbackServerContext* ctx,
+                                          const std::string& method,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) {
+  try {
+    auto state = std::make_shared<ServerCallState>();
+    state->callbacks = callbacks;
+    state->is_unary = true;
+    state->hold_until_finish = true;
+    // The copy shares the request's slices.
+    state->unary_reads.emplace_back(true, *request);
+    state->unary_reads.emplace_back(false, grpc::ByteBuffer());
+    auto* reactor = new ServerUnaryCallReactor(ctx, response, state);
+    state->unary = reactor;
+    IntroduceCall(callbacks, ctx, method, state);
+    UnaryDeliverRead(state);
+    return reactor;
+  } catch (...) {
+    return nullptr;  // as CreateCall
+  }
+}
+
 /// One grpc::Service per service name, built at run time from "/pkg.Service/Method" strings, so
 /// that grpc::Server records the service name and reflection lists it.
 class NamedService final : public grpc::Service {
  public:
+  /// `methods`: each name with whether it is unary.
   NamedService(const vane_shim_server_callbacks* callbacks,
-               const std::vector<const std::string*>& methods) {
+               const std::vector<std::pair<const std::string*, bool>>& methods) {
     int index = 0;
-    for (const std::string* name : methods) {
+    for (const auto& [name, unary] : methods) {
       // RpcServiceMethod keeps the const char*; the strings live in the server object.
-      AddMethod(new grpc::internal::RpcServiceMethod(
-          name->c_str(), grpc::internal::RpcMethod::BIDI_STREAMING, nullptr));
-      MarkMethodRawCallback(
-          index, new grpc::internal::CallbackBidiHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
-                     [callbacks, name](grpc::CallbackServerContext* ctx) {
-                       return CreateCall(*callbacks, ctx, *name);
-                     }));
+      if (unary) {
+        AddMethod(new grpc::internal::RpcServiceMethod(
+            name->c_str(), grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
+        MarkMethodRawCallback(
+            index, new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+                       [callbacks, name = name](grpc::CallbackServerContext* ctx,
+                                                const grpc::ByteBuffer* request,
+                                                grpc::ByteBuffer* response) {
+                         return CreateUnaryCall(*callbacks, ctx, *name, request, response);
+                       }));
+      } else {
+        AddMethod(new grpc::internal::RpcServiceMethod(
+            name->c_str(), grpc::internal::RpcMethod::BIDI_STREAMING, nullptr));
+        MarkMethodRawCallback(
+            index, new grpc::internal::CallbackBidiHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+                       [callbacks, name = name](grpc::CallbackServerContext* ctx) {
+                         return CreateCall(*callbacks, ctx, *name);
+                       }));
+      }
       ++index;
     }
   }
@@ -381,6 +540,7 @@ std::mutex g_build_mu;
 
 extern "C" vane_shim_server* vane_shim_server_create(const vane_shim_server_options* options,
                                                      const char* const* methods,
+                                                     const int* unary,
                                                      size_t method_count,
                                                      const vane_shim_server_callbacks* callbacks,
                                                      vane_shim_error* error) {
@@ -411,7 +571,7 @@ extern "C" vane_shim_server* vane_shim_server_create(const vane_shim_server_opti
 
     // Group the methods by service, keeping first-seen order and dropping duplicates.
     std::vector<std::string> service_order;
-    std::map<std::string, std::vector<const std::string*>> by_service;
+    std::map<std::string, std::vector<std::pair<const std::string*, bool>>> by_service;
     std::set<std::string> seen;
     for (size_t i = 0; i < method_count; ++i) {
       if (methods[i] == nullptr) {
@@ -428,7 +588,7 @@ extern "C" vane_shim_server* vane_shim_server_create(const vane_shim_server_opti
       if (!seen.insert(name).second) continue;
       s->method_names.push_back(name);
       if (by_service.find(service) == by_service.end()) service_order.push_back(service);
-      by_service[service].push_back(&s->method_names.back());
+      by_service[service].emplace_back(&s->method_names.back(), unary != nullptr && unary[i] != 0);
     }
     for (const auto& service : service_order) {
       s->services.push_back(std::make_unique<NamedService>(&s->callbacks, by_service[service]));
@@ -585,13 +745,19 @@ int WithOpenCall(vane_shim_server_call* call, vane_shim_error* error, Body&& bod
 }  // namespace
 
 extern "C" int vane_shim_server_call_read(vane_shim_server_call* call, vane_shim_error* error) {
-  return WithOpenCall(call, error, [&](ServerCallState* st) -> int {
+  int started = WithOpenCall(call, error, [&](ServerCallState* st) -> int {
     if (st->read_pending) {
       SetError(error, kFailedPrecondition, "a read is already pending");
       return -1;
     }
     st->read_pending = true;
-    st->reactor->StartReadLocked();
+    if (!st->is_unary) st->reactor->StartReadLocked();
+    return 0;
+  });
+  if (started != 0 || !call->state->is_unary) return started;
+  // A unary call's request is already here: the read is answered now, on this thread.
+  return Guarded(error, [&]() -> int {
+    UnaryDeliverRead(call->state);
     return 0;
   });
 }
@@ -619,7 +785,7 @@ extern "C" int vane_shim_server_call_send_initial_metadata(vane_shim_server_call
     st->metadata_queued = true;
     st->out.items.push_back(std::move(item));
     // No finish is queued yet, so the pump cannot reach a terminal operation here.
-    st->reactor->PumpLocked();
+    if (!st->is_unary) st->reactor->PumpLocked();
     return 0;
   });
 }
@@ -644,6 +810,10 @@ extern "C" int vane_shim_server_call_write(vane_shim_server_call* call, const ui
       SetError(error, kCancelled, "the call was cancelled or its stream broke");
       return -1;
     }
+    if (st->is_unary && st->message_queued) {
+      SetError(error, kFailedPrecondition, "a unary call takes one response message");
+      return -1;
+    }
     st->message_queued = true;
     bool wait = st->out.PushMessage(std::move(buffer), length);
     if (st->hold_until_finish) {
@@ -653,7 +823,7 @@ extern "C" int vane_shim_server_call_write(vane_shim_server_call* call, const ui
     }
     if (must_wait != nullptr && wait) *must_wait = 1;
     // No finish is queued yet, so the pump cannot reach a terminal operation here.
-    st->reactor->PumpLocked();
+    if (!st->is_unary) st->reactor->PumpLocked();
     return 0;
   });
 }
@@ -686,18 +856,29 @@ extern "C" int vane_shim_server_call_finish(vane_shim_server_call* call, int cod
     std::string text = (message == nullptr) ? std::string() : std::string(message, message_length);
     item.status = grpc::Status(ToStatusCode(code), text);
     Terminal t;
-    ServerCallReactor* reactor;
+    ServerCallReactor* reactor = nullptr;
+    ServerUnaryCallReactor* unary = nullptr;
+    grpc::Status unary_status;
     std::shared_ptr<ServerCallState> keep = call->state;  // outlive a racing OnDone
     {
       std::lock_guard<std::mutex> lock(st->mu);
       if (!CheckOpen(st, error)) return -1;
       st->finish_queued = true;
       st->out.items.push_back(std::move(item));
-      reactor = st->reactor;
-      t = reactor->PumpLocked();
+      if (st->is_unary) {
+        unary = st->unary;
+        unary_status = unary->TakeFinishLocked();
+      } else {
+        reactor = st->reactor;
+        t = reactor->PumpLocked();
+      }
     }
     // Issued unlocked: OnDone may follow immediately and takes the lock (see shim_internal.hpp).
-    ServerCallReactor::IssueTerminal(reactor, std::move(t));
+    if (unary != nullptr) {
+      unary->Finish(std::move(unary_status));
+    } else {
+      ServerCallReactor::IssueTerminal(reactor, std::move(t));
+    }
     return 0;
   });
 }

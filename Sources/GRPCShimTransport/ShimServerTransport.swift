@@ -394,14 +394,21 @@ final class ShimServerHandle: Sendable {
           options.enable_reflection = config.reflectionFiles == nil ? 0 : 1
           let cMethods = methods.map { strdup($0) }
           defer { cMethods.forEach { free($0) } }
+          // A unary method's calls take grpc++'s unary path (see vane_shim_server_create).
+          let unary = methods.map {
+            shapes[$0].map { $0.singleRequest && $0.singleResponse } == true ? Int32(1) : 0
+          }
           return cMethods.map { UnsafePointer($0) }.withUnsafeBufferPointer { methodPointers in
-            vane_shim_server_create(
-              &options,
-              methodPointers.baseAddress,
-              methodPointers.count,
-              &callbacks,
-              &error
-            )
+            unary.withUnsafeBufferPointer { unaryFlags in
+              vane_shim_server_create(
+                &options,
+                methodPointers.baseAddress,
+                unaryFlags.baseAddress,
+                methodPointers.count,
+                &callbacks,
+                &error
+              )
+            }
           }
         }
       }

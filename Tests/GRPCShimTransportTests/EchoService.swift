@@ -39,7 +39,10 @@ final class Observations: Sendable {
   /// Handlers of `Hold` wait for this before they answer.
   let release = Mutex<[CheckedContinuation<Void, Never>]>([])
   let released = Mutex(false)
+  /// What refused a handler's write (`Twice`), if anything did.
+  let refusals = Mutex<[String]>([])
 
+  func recordRefusal(_ error: String) { self.refusals.withLock { $0.append(error) } }
   func recordStart() { self.update { $0.started += 1 } }
   func recordCancel() { self.update { $0.cancelled += 1 } }
 
@@ -93,19 +96,48 @@ final class Observations: Sendable {
 /// A service with one method per behaviour the transport must carry.
 struct EchoService: RegistrableRPCService {
   static let service = "vane.test.Echo"
-  static let get = MethodDescriptor(fullyQualifiedService: service, method: "Get")
-  static let collect = MethodDescriptor(fullyQualifiedService: service, method: "Collect")
-  static let expand = MethodDescriptor(fullyQualifiedService: service, method: "Expand")
-  static let update = MethodDescriptor(fullyQualifiedService: service, method: "Update")
-  static let fail = MethodDescriptor(fullyQualifiedService: service, method: "Fail")
+  // Typed as they are in generated code: the shim's server serves a unary method through
+  // grpc++'s unary handler, any other one streamed both ways.
+  static let get = MethodDescriptor(fullyQualifiedService: service, method: "Get", type: .unary)
+  static let collect = MethodDescriptor(
+    fullyQualifiedService: service,
+    method: "Collect",
+    type: .clientStreaming
+  )
+  static let expand = MethodDescriptor(
+    fullyQualifiedService: service,
+    method: "Expand",
+    type: .serverStreaming
+  )
+  static let update = MethodDescriptor(
+    fullyQualifiedService: service,
+    method: "Update",
+    type: .bidirectionalStreaming
+  )
+  static let fail = MethodDescriptor(fullyQualifiedService: service, method: "Fail", type: .unary)
   static let waitForCancel = MethodDescriptor(
     fullyQualifiedService: service,
-    method: "WaitForCancel"
+    method: "WaitForCancel",
+    type: .unary
   )
-  static let hold = MethodDescriptor(fullyQualifiedService: service, method: "Hold")
-  static let size = MethodDescriptor(fullyQualifiedService: service, method: "Size")
-  static let large = MethodDescriptor(fullyQualifiedService: service, method: "Large")
-  static let badTrailers = MethodDescriptor(fullyQualifiedService: service, method: "BadTrailers")
+  static let hold = MethodDescriptor(fullyQualifiedService: service, method: "Hold", type: .unary)
+  static let size = MethodDescriptor(fullyQualifiedService: service, method: "Size", type: .unary)
+  static let large = MethodDescriptor(fullyQualifiedService: service, method: "Large", type: .unary)
+  static let badTrailers = MethodDescriptor(
+    fullyQualifiedService: service,
+    method: "BadTrailers",
+    type: .unary
+  )
+  /// Unary, but answers OK without a message.
+  static let silent = MethodDescriptor(
+    fullyQualifiedService: service,
+    method: "Silent",
+    type: .unary
+  )
+  /// Unary, but tries to answer twice; records whether the second write was refused.
+  static let twice = MethodDescriptor(fullyQualifiedService: service, method: "Twice", type: .unary)
+  /// "Get" registered without a type: the server streams it both ways.
+  static let untypedGet = MethodDescriptor(fullyQualifiedService: service, method: "UntypedGet")
 
   let observations: Observations
 
@@ -204,6 +236,48 @@ struct EchoService: RegistrableRPCService {
       _,
       _ in
       throw RPCError(code: .aborted, message: "conflict", metadata: ["x-note": "café\n"])
+    }
+    router.registerHandler(
+      forMethod: Self.silent,
+      deserializer: UTF8Deserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      _,
+      _ in
+      StreamingServerResponse { _ in [:] }
+    }
+    router.registerHandler(
+      forMethod: Self.twice,
+      deserializer: UTF8Deserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      request,
+      _ in
+      let message = try await request.messages.reduce(into: "") { $0 += $1 }
+      let observations = self.observations
+      return StreamingServerResponse { writer in
+        try await writer.write(message)
+        do {
+          try await writer.write(message)
+        } catch {
+          observations.recordRefusal("\(error)")
+          throw error
+        }
+        return [:]
+      }
+    }
+    router.registerHandler(
+      forMethod: Self.untypedGet,
+      deserializer: UTF8Deserializer(),
+      serializer: UTF8Serializer()
+    ) {
+      request,
+      _ in
+      let message = try await request.messages.reduce(into: [String]()) { $0.append($1) }
+      return StreamingServerResponse(metadata: ["x-shape": "streamed"]) { writer in
+        try await writer.write(message.joined(separator: "|"))
+        return ["x-end": "streamed"]
+      }
     }
     // Waits until the call is cancelled, and records that the handler saw it.
     router.registerHandler(

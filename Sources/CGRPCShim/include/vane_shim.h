@@ -108,7 +108,9 @@ typedef struct vane_shim_server_callbacks {
   /// (any time; after `on_done` it only releases memory).
   void *(*on_call)(void *context, vane_shim_server_call *call, const vane_shim_call_info *info);
   /// A read started with vane_shim_server_call_read finished: `ok` != 0 with a message, or `ok`
-  /// == 0 when the client half-closed or the call ended.
+  /// == 0 when the client half-closed or the call ended. On a unary method's call the request is
+  /// already there, so the read is answered inside vane_shim_server_call_read, on the thread
+  /// that called it (or, for a read started inside `on_call`, right after `on_call` returns).
   void (*on_read)(void *user, int ok, const uint8_t *bytes, size_t length);
   /// The outbound queue drained below its low-water mark after a write reported it full.
   void (*on_writable)(void *user);
@@ -122,8 +124,16 @@ typedef struct vane_shim_server_callbacks {
 /// Creates and starts a server that routes every method in `methods` (each "/pkg.Service/Method")
 /// as a named raw-callback method, so that reflection lists their services, plus a generic
 /// fallback for any other method. Returns NULL and fills `error` on failure.
+///
+/// `unary` is NULL or holds one flag per method: non-zero marks a unary method (one request
+/// message, one response message). grpc++ reads such a call's request before the call starts,
+/// and its response's initial metadata, message and status go out together when it is
+/// finished: two operations where a streamed call takes four or more. Its calls take the same
+/// functions; a second response message is refused, and an OK status without a message ends the
+/// call with INTERNAL. Every other method, and any unrouted one, is streamed both ways.
 vane_shim_server *vane_shim_server_create(const vane_shim_server_options *options,
-                                          const char *const *methods, size_t method_count,
+                                          const char *const *methods, const int *unary,
+                                          size_t method_count,
                                           const vane_shim_server_callbacks *callbacks,
                                           vane_shim_error *error);
 
