@@ -4,6 +4,7 @@ import Testing
 import VaneBundle
 import VaneCore
 import VaneQuality
+import VaneTestSupport
 
 @testable import VaneServing
 
@@ -59,9 +60,7 @@ struct PredictionLogTests {
   }
 
   static func temporary() -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent(
-      "vane-log-\(UUID().uuidString)/predictions.sqlite"
-    ).path
+    TestScratch.directory("log").appendingPathComponent("predictions.sqlite").path
   }
 
   /// A source that knows every bar's label: the test decides what has "closed" by the clock.

@@ -24,9 +24,7 @@ struct DeployServiceTests {
 
   /// A gatekeeper key in a scratch directory (what `--trusted-keys` points at), and another.
   static let keys: (directory: String, key: BlessingKey, stranger: BlessingKey) = {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "vane-deploy-keys-\(UUID().uuidString)"
-    )
+    let root = TestScratch.directory("deploy-keys")
     let key = try! BlessingKey.loadOrCreate(in: root.appendingPathComponent("gatekeeper").path)
     let stranger = try! BlessingKey.loadOrCreate(in: root.appendingPathComponent("stranger").path)
     return (root.appendingPathComponent("gatekeeper").path, key, stranger)

@@ -261,10 +261,7 @@ struct PredictorLiveTests {
     )
     let runs = try WalkForwardRun.run(spec, data: data)
     let final = try WalkForwardRun.fitFinal(spec, data: data, runs: runs)
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "vane-live-\(UUID().uuidString)"
-    )
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let directory = TestScratch.directory("live")
     let path = directory.appendingPathComponent("real.tar.gz").path
     _ = try TrainingBundle.write(
       BundleRequest(
@@ -611,10 +608,7 @@ struct PredictorWindowTests {
     )
     let runs = try! WalkForwardRun.run(spec, data: data)
     let final = try! WalkForwardRun.fitFinal(spec, data: data, runs: runs)
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "vane-lstm-\(UUID().uuidString)"
-    )
-    try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let directory = TestScratch.directory("lstm")
     let path = directory.appendingPathComponent("lstm.tar.gz").path
     _ = try! TrainingBundle.write(
       BundleRequest(

@@ -22,10 +22,7 @@ struct PredictorServiceTests {
   /// Bundles written once for the suite: two trainings (different seeds) of a stacked
   /// logistic regression + XGBoost model on synthetic rows.
   static let bundles: [String] = {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "vane-predictor-\(UUID().uuidString)"
-    )
-    try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let directory = TestScratch.directory("predictor")
     return [11, 12].map { seed in
       let path = directory.appendingPathComponent("bundle-\(seed).tar.gz").path
       try! Self.write(seed: UInt64(seed), to: path)
@@ -35,18 +32,14 @@ struct PredictorServiceTests {
 
   /// A bundle whose model answers the opposite class (trained on flipped labels).
   static let flippedBundle: String = {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "vane-predictor-flipped-\(UUID().uuidString).tar.gz"
-    ).path
+    let path = TestScratch.directory("predictor-flipped").appendingPathComponent("b.tar.gz").path
     try! Self.write(seed: 13, to: path, flip: true)
     return path
   }()
 
   /// A bundle with its models' ONNX exports (for INFERENCE_RUNTIME_ONNX).
   static let onnxBundle: String = {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "vane-predictor-onnx-\(UUID().uuidString).tar.gz"
-    ).path
+    let path = TestScratch.directory("predictor-onnx").appendingPathComponent("b.tar.gz").path
     try! Self.write(seed: 11, to: path, exportONNX: true)
     return path
   }()

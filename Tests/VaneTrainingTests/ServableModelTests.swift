@@ -37,10 +37,7 @@ struct ServableModelTests {
     )
     let runs = try WalkForwardRun.run(spec, data: data)
     let final = try WalkForwardRun.fitFinal(spec, data: data, runs: runs)
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "vane-serve-\(UUID().uuidString)"
-    )
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let directory = TestScratch.directory("serve")
     let path = directory.appendingPathComponent("b.tar.gz").path
     let request = BundleRequest(
       id: "serve-test",
