@@ -61,6 +61,50 @@ struct ServerCallState {
   std::condition_variable delivered;
 };
 
+/// Tells Swift the call was cancelled (either reactor's OnCancel).
+void ReportCancel(ServerCallState& st) {
+  void* user;
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    user = st.user;
+  }
+  st.callbacks.on_cancel(user);
+}
+
+/// Marks the call done and tells Swift (either reactor's OnDone, before it deletes itself). A
+/// unary call's read being answered on a Swift thread ends first: no callback after on_done.
+void ReportDone(ServerCallState& st) {
+  void* user;
+  {
+    std::unique_lock<std::mutex> lock(st.mu);
+    st.delivered.wait(lock, [&] { return st.delivering == 0; });
+    st.done = true;
+    st.reactor = nullptr;
+    st.unary = nullptr;
+    user = st.user;
+  }
+  st.callbacks.on_done(user);
+}
+
+/// What both kinds of call do when cancelled and when over.
+template <class Reactor>
+class ReportingReactor : public Reactor {
+ public:
+  explicit ReportingReactor(std::shared_ptr<ServerCallState> state) : state_(std::move(state)) {}
+
+  void OnCancel() override {
+    GuardedReaction([&] { ReportCancel(*state_); });
+  }
+
+  void OnDone() override {
+    GuardedReaction([&] { ReportDone(*state_); });
+    delete this;  // grpc++'s reactors have virtual destructors
+  }
+
+ protected:
+  std::shared_ptr<ServerCallState> state_;
+};
+
 /// The terminal operation picked by the pump, issued after the lock is released.
 struct Terminal {
   bool present = false;
@@ -68,10 +112,11 @@ struct Terminal {
   grpc::Status status;
 };
 
-class ServerCallReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+class ServerCallReactor final
+    : public ReportingReactor<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>> {
  public:
   ServerCallReactor(grpc::CallbackServerContext* ctx, std::shared_ptr<ServerCallState> state)
-      : ctx_(ctx), state_(std::move(state)) {}
+      : ReportingReactor(std::move(state)), ctx_(ctx) {}
 
   /// Starts a read; caller holds state->mu and checked the state.
   void StartReadLocked() { StartRead(&read_buffer_); }
@@ -182,31 +227,6 @@ class ServerCallReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer,
     });
   }
 
-  void OnCancel() override {
-    GuardedReaction([&] {
-      void* user;
-      {
-        std::lock_guard<std::mutex> lock(state_->mu);
-        user = state_->user;
-      }
-      state_->callbacks.on_cancel(user);
-    });
-  }
-
-  void OnDone() override {
-    GuardedReaction([&] {
-      void* user;
-      {
-        std::lock_guard<std::mutex> lock(state_->mu);
-        state_->done = true;
-        state_->reactor = nullptr;
-        user = state_->user;
-      }
-      state_->callbacks.on_done(user);
-    });
-    delete this;
-  }
-
  private:
   Terminal TakeFinishLocked(OutItem& finish) {
     for (const auto& kv : finish.metadata) ctx_->AddTrailingMetadata(kv.first, kv.second);
@@ -218,17 +238,16 @@ class ServerCallReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer,
   }
 
   grpc::CallbackServerContext* ctx_;
-  std::shared_ptr<ServerCallState> state_;
   grpc::ByteBuffer read_buffer_;
 };
 
 /// A unary method's call. grpc++ hands it the request already read and a response buffer that
 /// Finish sends with the status; its only reactions are the cancellation and the end.
-class ServerUnaryCallReactor final : public grpc::ServerUnaryReactor {
+class ServerUnaryCallReactor final : public ReportingReactor<grpc::ServerUnaryReactor> {
  public:
   ServerUnaryCallReactor(grpc::CallbackServerContext* ctx, grpc::ByteBuffer* response,
                          std::shared_ptr<ServerCallState> state)
-      : ctx_(ctx), response_(response), state_(std::move(state)) {}
+      : ReportingReactor(std::move(state)), ctx_(ctx), response_(response) {}
 
   /// Moves what Swift queued (initial metadata, the message, the trailers) into the context
   /// and the response, and returns the status to finish with. Caller holds the lock; the
@@ -263,37 +282,9 @@ class ServerUnaryCallReactor final : public grpc::ServerUnaryReactor {
     return status;
   }
 
-  void OnCancel() override {
-    GuardedReaction([&] {
-      void* user;
-      {
-        std::lock_guard<std::mutex> lock(state_->mu);
-        user = state_->user;
-      }
-      state_->callbacks.on_cancel(user);
-    });
-  }
-
-  void OnDone() override {
-    GuardedReaction([&] {
-      void* user;
-      {
-        std::unique_lock<std::mutex> lock(state_->mu);
-        // A read being answered on a Swift thread ends first: no callback after on_done.
-        state_->delivered.wait(lock, [&] { return state_->delivering == 0; });
-        state_->done = true;
-        state_->unary = nullptr;
-        user = state_->user;
-      }
-      state_->callbacks.on_done(user);
-    });
-    delete this;
-  }
-
  private:
   grpc::CallbackServerContext* ctx_;
   grpc::ByteBuffer* response_;
-  std::shared_ptr<ServerCallState> state_;
 };
 
 /// Answers a unary call's pending read from its request, once Swift knows the call. Call

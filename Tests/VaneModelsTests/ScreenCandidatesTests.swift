@@ -7,50 +7,48 @@ import VaneCore
 /// same lows bit for bit, the same candidates, and no answer when a value is not finite.
 @Suite("BLAS.screenCandidates")
 struct ScreenCandidatesTests {
-  /// The screen one row at a time, as the nearest-sample search wrote it before the kernel.
-  static func rowByRow(
-    queryNorm: Double,
-    squaredNorms: [Double],
-    dots: [Float],
-    relativeBound: Double,
-    absoluteBound: Double
-  ) -> (lows: [Double], candidates: [Int32])? {
-    var ceiling = Double.infinity, check = 0.0
-    var lows: [Double] = []
-    for r in squaredNorms.indices {
-      let norms = queryNorm + squaredNorms[r]
-      let screened = norms - 2 * Double(dots[r])
-      let bound = relativeBound * norms + absoluteBound * (1 + norms)
-      let high = screened + bound, low = screened - bound
-      ceiling = min(ceiling, high)
-      lows.append(low)
-      check += (high - high) + (low - low)
-    }
-    guard check == 0 else { return nil }
-    return (lows, lows.indices.filter { lows[$0] <= ceiling }.map(Int32.init))
-  }
+  /// One screen's inputs.
+  struct Screen {
+    var queryNorm: Double
+    var squaredNorms: [Double]
+    var dots: [Float]
+    var relativeBound: Double
+    var absoluteBound: Double
 
-  static func screen(
-    queryNorm: Double,
-    squaredNorms: [Double],
-    dots: [Float],
-    relativeBound: Double,
-    absoluteBound: Double
-  ) -> (lows: [Double], candidates: [Int32])? {
-    let rows = squaredNorms.count
-    var lows = [Double](repeating: .nan, count: rows)
-    var candidates = [Int32](repeating: -1, count: rows)
-    let count = BLAS.screenCandidates(
-      queryNorm: queryNorm,
-      squaredNorms: squaredNorms,
-      dots: dots,
-      rows: rows,
-      relativeBound: relativeBound,
-      absoluteBound: absoluteBound,
-      lows: &lows,
-      candidates: &candidates
-    )
-    return count.map { (lows, Array(candidates[0 ..< $0])) }
+    /// The screen one row at a time, as the nearest-sample search wrote it before the kernel.
+    func rowByRow() -> (lows: [Double], candidates: [Int32])? {
+      var ceiling = Double.infinity, check = 0.0
+      var lows: [Double] = []
+      for r in self.squaredNorms.indices {
+        let norms = self.queryNorm + self.squaredNorms[r]
+        let screened = norms - 2 * Double(self.dots[r])
+        let bound = self.relativeBound * norms + self.absoluteBound * (1 + norms)
+        let high = screened + bound, low = screened - bound
+        ceiling = min(ceiling, high)
+        lows.append(low)
+        check += (high - high) + (low - low)
+      }
+      guard check == 0 else { return nil }
+      return (lows, lows.indices.filter { lows[$0] <= ceiling }.map(Int32.init))
+    }
+
+    /// The kernel.
+    func kernel() -> (lows: [Double], candidates: [Int32])? {
+      let rows = self.squaredNorms.count
+      var lows = [Double](repeating: .nan, count: rows)
+      var candidates = [Int32](repeating: -1, count: rows)
+      let count = BLAS.screenCandidates(
+        queryNorm: self.queryNorm,
+        squaredNorms: self.squaredNorms,
+        dots: self.dots,
+        rows: rows,
+        relativeBound: self.relativeBound,
+        absoluteBound: self.absoluteBound,
+        lows: &lows,
+        candidates: &candidates
+      )
+      return count.map { (lows, Array(candidates[0 ..< $0])) }
+    }
   }
 
   enum Case: String, CaseIterable {
@@ -96,20 +94,14 @@ struct ScreenCandidatesTests {
       case .nan:
         dots[Int.random(in: 0 ..< rows, using: &random)] = .nan
       }
-      let expected = Self.rowByRow(
+      let screen = Screen(
         queryNorm: queryNorm,
         squaredNorms: squaredNorms,
         dots: dots,
         relativeBound: relativeBound,
         absoluteBound: absoluteBound
       )
-      let found = Self.screen(
-        queryNorm: queryNorm,
-        squaredNorms: squaredNorms,
-        dots: dots,
-        relativeBound: relativeBound,
-        absoluteBound: absoluteBound
-      )
+      let (expected, found) = (screen.rowByRow(), screen.kernel())
       switch kind {
       case .overflow, .nan: #expect(found == nil && expected == nil, "trial \(trial)")
       case .spread, .ties, .exactTies:
