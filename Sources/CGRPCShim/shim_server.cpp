@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include <grpc/support/time.h>
@@ -289,7 +290,7 @@ class ServerUnaryCallReactor final : public ReportingReactor<grpc::ServerUnaryRe
 
 /// Answers a unary call's pending read from its request, once Swift knows the call. Call
 /// unlocked: Swift may start its next read from inside on_read, which is answered there.
-void UnaryDeliverRead(const std::shared_ptr<ServerCallState>& st) {
+void UnaryDeliverRead(std::shared_ptr<ServerCallState> st) {
   std::pair<bool, grpc::ByteBuffer> result;
   void* user;
   {
@@ -301,9 +302,17 @@ void UnaryDeliverRead(const std::shared_ptr<ServerCallState>& st) {
     st->delivering += 1;
     user = st->user;
   }
+  // Nothing may throw between the count going up and coming down, or OnDone would wait for
+  // ever: a message that cannot be flattened (out of memory) reads as the end of the request.
+  std::optional<FlatMessage> flat;
   if (result.first) {
-    FlatMessage flat(&result.second);
-    st->callbacks.on_read(user, 1, flat.data(), flat.size());
+    try {
+      flat.emplace(&result.second);
+    } catch (...) {
+    }
+  }
+  if (flat) {
+    st->callbacks.on_read(user, 1, flat->data(), flat->size());
   } else {
     st->callbacks.on_read(user, 0, nullptr, 0);
   }
@@ -386,8 +395,9 @@ grpc::ServerUnaryReactor* CreateUnaryCall(const vane_shim_server_callbacks& call
     state->callbacks = callbacks;
     state->is_unary = true;
     state->hold_until_finish = true;
-    // The copy shares the request's slices.
-    state->unary_reads.emplace_back(true, *request);
+    // The copy shares the request's slices. A client that half-closed without its message
+    // leaves no buffer (a 0-byte message is a valid empty one): the request is its end alone.
+    if (request != nullptr && request->Valid()) state->unary_reads.emplace_back(true, *request);
     state->unary_reads.emplace_back(false, grpc::ByteBuffer());
     auto* reactor = new ServerUnaryCallReactor(ctx, response, state);
     state->unary = reactor;
