@@ -108,6 +108,9 @@ bench: build
 # Package.swift resolves, in their own scratch dir (never the main .build).
 # UseAccessLevelOnImports=true makes the generated code write `public import`,
 # which the package's InternalImportsByDefault setting requires.
+# GRPCProtobufModuleName=VaneWireCoding makes the stubs use Vane's protobuf coders, which run
+# specialised for each message where GRPCCore calls them through type-erased writers and
+# sequences (Sources/VaneWireCoding/ProtobufSerializer.swift).
 # ---------------------------------------------------------------------------
 PROTOC             ?= /usr/bin/protoc
 SWIFT              ?= swift
@@ -118,7 +121,7 @@ PLUGIN_SCRATCH     := .build-plugins
 PLUGIN_BIN         := $(CURDIR)/$(PLUGIN_SCRATCH)/release
 PROTO_DESCRIPTORS  := $(PLUGIN_SCRATCH)/vane.protoset
 PROTO_SWIFT_OPTS   := Visibility=Public,UseAccessLevelOnImports=true
-PROTO_GRPC_OPTS    := Visibility=Public,UseAccessLevelOnImports=true,Server=true,Client=true
+PROTO_GRPC_OPTS    := Visibility=Public,UseAccessLevelOnImports=true,Server=true,Client=true,GRPCProtobufModuleName=VaneWireCoding
 # ONNX's schema, from Debian's libonnx-dev: the ONNX engine's reader (internal to its module).
 ONNX_PROTO         ?= /usr/include/onnx/onnx.proto
 ONNX_GEN_DIR       := Sources/VaneONNXRuntime/Generated

@@ -89,12 +89,21 @@ let package = Package(
     // Generated code only: its messages keep their fields in a class, and every read or write
     // of one was a dynamic exclusivity check (two runtime calls; 1.3k instructions to encode a
     // PredictResponse, 1.8k to decode one). The generator's accesses never overlap.
+    // The protobuf coders the generated stubs name (see ProtobufSerializer.swift).
     .target(
-      name: "VaneProto",
+      name: "VaneWireCoding",
       dependencies: [
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .target(
+      name: "VaneProto",
+      dependencies: [
+        "VaneWireCoding",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
       ],
       swiftSettings: swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
     ),
@@ -222,7 +231,7 @@ let package = Package(
         "GRPCShimTransport", "VaneMetrics",
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        "VaneWireCoding",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -383,7 +392,7 @@ let package = Package(
         "DeployService",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
-        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        "VaneWireCoding",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Yams", package: "Yams"),
         .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,6 @@
 public import GRPCShimTransport
 internal import GRPCCore
-internal import GRPCProtobuf
+internal import VaneWireCoding
 internal import SwiftProtobuf
 
 /// A grpc.health.v1 Check, judged the way grpc_health_probe judges it.

@@ -1,6 +1,5 @@
 import ArgumentParser
 import GRPCCore
-import GRPCProtobuf
 import SwiftProtobuf
 import GRPCShimTransport
 import VaneCore

@@ -223,7 +223,7 @@ struct CallgrindCounter {
     if file == "vane" {
       let name = function.hasPrefix("_$s") ? String(function.dropFirst()) : function
       if name.hasPrefix("$s8GRPCCore") { return "program: GRPCCore" }
-      if name.hasPrefix("$s13SwiftProtobuf") || name.hasPrefix("$s12GRPCProtobuf")
+      if name.hasPrefix("$s13SwiftProtobuf") || name.hasPrefix("$s14VaneWireCoding")
         || name.hasPrefix("$s9VaneProto")
       {
         return "program: protobuf"

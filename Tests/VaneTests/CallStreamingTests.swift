@@ -1,6 +1,6 @@
 import Foundation
 import GRPCCore
-import GRPCProtobuf
+import VaneWireCoding
 import GRPCShimTransport
 import Testing
 import VaneProto

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import GRPCCore
-import GRPCProtobuf
+import VaneWireCoding
 import SwiftProtobuf
 import GRPCShimTransport
 import Testing

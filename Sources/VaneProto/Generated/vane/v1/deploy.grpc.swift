@@ -19,7 +19,7 @@
 //   https://github.com/grpc/grpc-swift
 
 public import GRPCCore
-internal import GRPCProtobuf
+internal import VaneWireCoding
 
 // MARK: - vane.v1.DeployService
 
@@ -951,8 +951,8 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Vane_V1_DeployService.Method.GetServiceInfo.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetServiceInfoRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ServiceInfo>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetServiceInfoRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ServiceInfo>(),
             handler: { request, context in
                 try await self.getServiceInfo(
                     request: request,
@@ -962,8 +962,8 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_DeployService.Method.Deploy.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_DeployRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Rollout>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_DeployRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Rollout>(),
             handler: { request, context in
                 try await self.deploy(
                     request: request,
@@ -973,8 +973,8 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_DeployService.Method.GetRollout.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetRolloutRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Rollout>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetRolloutRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Rollout>(),
             handler: { request, context in
                 try await self.getRollout(
                     request: request,
@@ -984,8 +984,8 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_DeployService.Method.ListRollouts.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListRolloutsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListRolloutsResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListRolloutsRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListRolloutsResponse>(),
             handler: { request, context in
                 try await self.listRollouts(
                     request: request,
@@ -995,8 +995,8 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_DeployService.Method.WatchRollout.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_WatchRolloutRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_RolloutEvent>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_WatchRolloutRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_RolloutEvent>(),
             handler: { request, context in
                 try await self.watchRollout(
                     request: request,
@@ -1006,8 +1006,8 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_DeployService.Method.Promote.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_PromoteRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Rollout>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_PromoteRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Rollout>(),
             handler: { request, context in
                 try await self.promote(
                     request: request,
@@ -1017,8 +1017,8 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_DeployService.Method.Pause.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_PauseRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Rollout>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_PauseRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Rollout>(),
             handler: { request, context in
                 try await self.pause(
                     request: request,
@@ -1028,8 +1028,8 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_DeployService.Method.Resume.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ResumeRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Rollout>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ResumeRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Rollout>(),
             handler: { request, context in
                 try await self.resume(
                     request: request,
@@ -1039,8 +1039,8 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_DeployService.Method.Rollback.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_RollbackRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Rollout>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_RollbackRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Rollout>(),
             handler: { request, context in
                 try await self.rollback(
                     request: request,
@@ -1050,8 +1050,8 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_DeployService.Method.UploadBundle.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_UploadBundleRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_UploadBundleResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_UploadBundleRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_UploadBundleResponse>(),
             handler: { request, context in
                 try await self.uploadBundle(
                     request: request,
@@ -1061,8 +1061,8 @@ extension Vane_V1_DeployService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_DeployService.Method.AdvanceRollout.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_AdvanceRolloutRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Rollout>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_AdvanceRolloutRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Rollout>(),
             handler: { request, context in
                 try await self.advanceRollout(
                     request: request,
@@ -2107,8 +2107,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getServiceInfo(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetServiceInfoRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ServiceInfo>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetServiceInfoRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ServiceInfo>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2143,8 +2143,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.deploy(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_DeployRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Rollout>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_DeployRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Rollout>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2172,8 +2172,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getRollout(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetRolloutRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Rollout>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetRolloutRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Rollout>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2201,8 +2201,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.listRollouts(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListRolloutsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListRolloutsResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListRolloutsRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListRolloutsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2232,8 +2232,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.watchRollout(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_WatchRolloutRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_RolloutEvent>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_WatchRolloutRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_RolloutEvent>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2265,8 +2265,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.promote(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_PromoteRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Rollout>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_PromoteRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Rollout>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2296,8 +2296,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.pause(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_PauseRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Rollout>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_PauseRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Rollout>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2326,8 +2326,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.resume(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ResumeRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Rollout>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ResumeRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Rollout>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2359,8 +2359,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.rollback(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_RollbackRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Rollout>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_RollbackRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Rollout>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2395,8 +2395,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.uploadBundle(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_UploadBundleRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_UploadBundleResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_UploadBundleRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_UploadBundleResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2431,8 +2431,8 @@ extension Vane_V1_DeployService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.advanceRollout(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_AdvanceRolloutRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Rollout>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_AdvanceRolloutRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Rollout>(),
             options: options,
             onResponse: handleResponse
         )

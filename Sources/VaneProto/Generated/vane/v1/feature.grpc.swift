@@ -16,7 +16,7 @@
 //   https://github.com/grpc/grpc-swift
 
 public import GRPCCore
-internal import GRPCProtobuf
+internal import VaneWireCoding
 
 // MARK: - vane.v1.FeatureService
 
@@ -715,8 +715,8 @@ extension Vane_V1_FeatureService.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Vane_V1_FeatureService.Method.GetServiceInfo.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetServiceInfoRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ServiceInfo>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetServiceInfoRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ServiceInfo>(),
             handler: { request, context in
                 try await self.getServiceInfo(
                     request: request,
@@ -726,8 +726,8 @@ extension Vane_V1_FeatureService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_FeatureService.Method.IngestCandles.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_IngestCandlesRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_IngestCandlesResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_IngestCandlesRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_IngestCandlesResponse>(),
             handler: { request, context in
                 try await self.ingestCandles(
                     request: request,
@@ -737,8 +737,8 @@ extension Vane_V1_FeatureService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_FeatureService.Method.GetCoverage.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetCoverageRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Coverage>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetCoverageRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Coverage>(),
             handler: { request, context in
                 try await self.getCoverage(
                     request: request,
@@ -748,8 +748,8 @@ extension Vane_V1_FeatureService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_FeatureService.Method.GetFeatures.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetFeaturesRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_FeatureVector>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetFeaturesRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_FeatureVector>(),
             handler: { request, context in
                 try await self.getFeatures(
                     request: request,
@@ -759,8 +759,8 @@ extension Vane_V1_FeatureService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_FeatureService.Method.StreamFeatures.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_StreamFeaturesRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_FeatureVector>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_StreamFeaturesRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_FeatureVector>(),
             handler: { request, context in
                 try await self.streamFeatures(
                     request: request,
@@ -770,8 +770,8 @@ extension Vane_V1_FeatureService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_FeatureService.Method.BuildDataset.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_BuildDatasetRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_DatasetChunk>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_BuildDatasetRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_DatasetChunk>(),
             handler: { request, context in
                 try await self.buildDataset(
                     request: request,
@@ -781,8 +781,8 @@ extension Vane_V1_FeatureService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_FeatureService.Method.DescribeFeatureSet.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_DescribeFeatureSetRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_FeatureSet>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_DescribeFeatureSetRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_FeatureSet>(),
             handler: { request, context in
                 try await self.describeFeatureSet(
                     request: request,
@@ -792,8 +792,8 @@ extension Vane_V1_FeatureService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_FeatureService.Method.ListFeatureSets.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListFeatureSetsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListFeatureSetsResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListFeatureSetsRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListFeatureSetsResponse>(),
             handler: { request, context in
                 try await self.listFeatureSets(
                     request: request,
@@ -1577,8 +1577,8 @@ extension Vane_V1_FeatureService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getServiceInfo(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetServiceInfoRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ServiceInfo>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetServiceInfoRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ServiceInfo>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1617,8 +1617,8 @@ extension Vane_V1_FeatureService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.ingestCandles(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_IngestCandlesRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_IngestCandlesResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_IngestCandlesRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_IngestCandlesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1647,8 +1647,8 @@ extension Vane_V1_FeatureService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getCoverage(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetCoverageRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Coverage>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetCoverageRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Coverage>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1680,8 +1680,8 @@ extension Vane_V1_FeatureService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getFeatures(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetFeaturesRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_FeatureVector>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetFeaturesRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_FeatureVector>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1711,8 +1711,8 @@ extension Vane_V1_FeatureService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.streamFeatures(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_StreamFeaturesRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_FeatureVector>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_StreamFeaturesRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_FeatureVector>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1743,8 +1743,8 @@ extension Vane_V1_FeatureService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.buildDataset(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_BuildDatasetRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_DatasetChunk>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_BuildDatasetRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_DatasetChunk>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1773,8 +1773,8 @@ extension Vane_V1_FeatureService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.describeFeatureSet(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_DescribeFeatureSetRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_FeatureSet>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_DescribeFeatureSetRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_FeatureSet>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1802,8 +1802,8 @@ extension Vane_V1_FeatureService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.listFeatureSets(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListFeatureSetsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListFeatureSetsResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListFeatureSetsRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListFeatureSetsResponse>(),
             options: options,
             onResponse: handleResponse
         )

@@ -54,7 +54,7 @@
 //   https://github.com/grpc/grpc-swift
 
 public import GRPCCore
-internal import GRPCProtobuf
+internal import VaneWireCoding
 
 // MARK: - vane.v1.GatekeeperService
 
@@ -860,8 +860,8 @@ extension Vane_V1_GatekeeperService.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Vane_V1_GatekeeperService.Method.GetServiceInfo.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetServiceInfoRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ServiceInfo>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetServiceInfoRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ServiceInfo>(),
             handler: { request, context in
                 try await self.getServiceInfo(
                     request: request,
@@ -871,8 +871,8 @@ extension Vane_V1_GatekeeperService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_GatekeeperService.Method.Calibrate.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_CalibrateRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_CalibrateResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_CalibrateRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_CalibrateResponse>(),
             handler: { request, context in
                 try await self.calibrate(
                     request: request,
@@ -882,8 +882,8 @@ extension Vane_V1_GatekeeperService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_GatekeeperService.Method.Evaluate.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_EvaluateRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Report>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_EvaluateRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Report>(),
             handler: { request, context in
                 try await self.evaluate(
                     request: request,
@@ -893,8 +893,8 @@ extension Vane_V1_GatekeeperService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_GatekeeperService.Method.Bless.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_BlessRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Verdict>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_BlessRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Verdict>(),
             handler: { request, context in
                 try await self.bless(
                     request: request,
@@ -904,8 +904,8 @@ extension Vane_V1_GatekeeperService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_GatekeeperService.Method.VerifyBlessing.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_VerifyBlessingRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_VerifyBlessingResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_VerifyBlessingRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_VerifyBlessingResponse>(),
             handler: { request, context in
                 try await self.verifyBlessing(
                     request: request,
@@ -915,8 +915,8 @@ extension Vane_V1_GatekeeperService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_GatekeeperService.Method.GetPolicy.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetPolicyRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Policy>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetPolicyRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Policy>(),
             handler: { request, context in
                 try await self.getPolicy(
                     request: request,
@@ -926,8 +926,8 @@ extension Vane_V1_GatekeeperService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_GatekeeperService.Method.SetPolicy.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_SetPolicyRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Policy>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_SetPolicyRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Policy>(),
             handler: { request, context in
                 try await self.setPolicy(
                     request: request,
@@ -937,8 +937,8 @@ extension Vane_V1_GatekeeperService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_GatekeeperService.Method.ListPolicies.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListPoliciesRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListPoliciesResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListPoliciesRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListPoliciesResponse>(),
             handler: { request, context in
                 try await self.listPolicies(
                     request: request,
@@ -948,8 +948,8 @@ extension Vane_V1_GatekeeperService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_GatekeeperService.Method.ListReports.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListReportsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListReportsResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListReportsRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListReportsResponse>(),
             handler: { request, context in
                 try await self.listReports(
                     request: request,
@@ -959,8 +959,8 @@ extension Vane_V1_GatekeeperService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_GatekeeperService.Method.GetReport.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetReportRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Report>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetReportRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Report>(),
             handler: { request, context in
                 try await self.getReport(
                     request: request,
@@ -1884,8 +1884,8 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getServiceInfo(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetServiceInfoRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ServiceInfo>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetServiceInfoRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ServiceInfo>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1916,8 +1916,8 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.calibrate(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_CalibrateRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_CalibrateResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_CalibrateRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_CalibrateResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1951,8 +1951,8 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.evaluate(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_EvaluateRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Report>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_EvaluateRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Report>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1983,8 +1983,8 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.bless(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_BlessRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Verdict>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_BlessRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Verdict>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2015,8 +2015,8 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.verifyBlessing(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_VerifyBlessingRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_VerifyBlessingResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_VerifyBlessingRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_VerifyBlessingResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2044,8 +2044,8 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getPolicy(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetPolicyRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Policy>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetPolicyRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Policy>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2075,8 +2075,8 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.setPolicy(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_SetPolicyRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Policy>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_SetPolicyRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Policy>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2104,8 +2104,8 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.listPolicies(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListPoliciesRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListPoliciesResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListPoliciesRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListPoliciesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2133,8 +2133,8 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.listReports(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListReportsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListReportsResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListReportsRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListReportsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2162,8 +2162,8 @@ extension Vane_V1_GatekeeperService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getReport(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetReportRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Report>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetReportRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Report>(),
             options: options,
             onResponse: handleResponse
         )

@@ -18,7 +18,7 @@
 //   https://github.com/grpc/grpc-swift
 
 public import GRPCCore
-internal import GRPCProtobuf
+internal import VaneWireCoding
 
 // MARK: - vane.v1.PredictorService
 
@@ -804,8 +804,8 @@ extension Vane_V1_PredictorService.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Vane_V1_PredictorService.Method.GetServiceInfo.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetServiceInfoRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ServiceInfo>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetServiceInfoRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ServiceInfo>(),
             handler: { request, context in
                 try await self.getServiceInfo(
                     request: request,
@@ -815,8 +815,8 @@ extension Vane_V1_PredictorService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_PredictorService.Method.Predict.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_PredictRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_PredictResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_PredictRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_PredictResponse>(),
             handler: { request, context in
                 try await self.predict(
                     request: request,
@@ -826,8 +826,8 @@ extension Vane_V1_PredictorService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_PredictorService.Method.PredictBatch.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_PredictBatchRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_PredictBatchResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_PredictBatchRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_PredictBatchResponse>(),
             handler: { request, context in
                 try await self.predictBatch(
                     request: request,
@@ -837,8 +837,8 @@ extension Vane_V1_PredictorService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_PredictorService.Method.LoadModel.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_LoadModelRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ModelVersion>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_LoadModelRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ModelVersion>(),
             handler: { request, context in
                 try await self.loadModel(
                     request: request,
@@ -848,8 +848,8 @@ extension Vane_V1_PredictorService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_PredictorService.Method.UnloadModel.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_UnloadModelRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ModelVersion>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_UnloadModelRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ModelVersion>(),
             handler: { request, context in
                 try await self.unloadModel(
                     request: request,
@@ -859,8 +859,8 @@ extension Vane_V1_PredictorService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_PredictorService.Method.SetTrafficSplit.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_SetTrafficSplitRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_TrafficSplit>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_SetTrafficSplitRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_TrafficSplit>(),
             handler: { request, context in
                 try await self.setTrafficSplit(
                     request: request,
@@ -870,8 +870,8 @@ extension Vane_V1_PredictorService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_PredictorService.Method.ListModels.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListModelsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListModelsResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListModelsRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListModelsResponse>(),
             handler: { request, context in
                 try await self.listModels(
                     request: request,
@@ -881,8 +881,8 @@ extension Vane_V1_PredictorService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_PredictorService.Method.GetModelStats.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetModelStatsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetModelStatsResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetModelStatsRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetModelStatsResponse>(),
             handler: { request, context in
                 try await self.getModelStats(
                     request: request,
@@ -892,8 +892,8 @@ extension Vane_V1_PredictorService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_PredictorService.Method.Settle.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_SettleRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_SettleResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_SettleRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_SettleResponse>(),
             handler: { request, context in
                 try await self.settle(
                     request: request,
@@ -1768,8 +1768,8 @@ extension Vane_V1_PredictorService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getServiceInfo(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetServiceInfoRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ServiceInfo>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetServiceInfoRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ServiceInfo>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1803,8 +1803,8 @@ extension Vane_V1_PredictorService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.predict(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_PredictRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_PredictResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_PredictRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_PredictResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1834,8 +1834,8 @@ extension Vane_V1_PredictorService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.predictBatch(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_PredictBatchRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_PredictBatchResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_PredictBatchRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_PredictBatchResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1870,8 +1870,8 @@ extension Vane_V1_PredictorService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.loadModel(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_LoadModelRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ModelVersion>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_LoadModelRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ModelVersion>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1901,8 +1901,8 @@ extension Vane_V1_PredictorService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.unloadModel(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_UnloadModelRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ModelVersion>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_UnloadModelRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ModelVersion>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1934,8 +1934,8 @@ extension Vane_V1_PredictorService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.setTrafficSplit(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_SetTrafficSplitRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_TrafficSplit>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_SetTrafficSplitRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_TrafficSplit>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1964,8 +1964,8 @@ extension Vane_V1_PredictorService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.listModels(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListModelsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListModelsResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListModelsRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListModelsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1999,8 +1999,8 @@ extension Vane_V1_PredictorService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getModelStats(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetModelStatsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetModelStatsResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetModelStatsRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetModelStatsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2033,8 +2033,8 @@ extension Vane_V1_PredictorService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.settle(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_SettleRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_SettleResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_SettleRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_SettleResponse>(),
             options: options,
             onResponse: handleResponse
         )

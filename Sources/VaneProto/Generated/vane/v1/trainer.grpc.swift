@@ -19,7 +19,7 @@
 //   https://github.com/grpc/grpc-swift
 
 public import GRPCCore
-internal import GRPCProtobuf
+internal import VaneWireCoding
 
 // MARK: - vane.v1.TrainerService
 
@@ -726,8 +726,8 @@ extension Vane_V1_TrainerService.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Vane_V1_TrainerService.Method.GetServiceInfo.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetServiceInfoRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ServiceInfo>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetServiceInfoRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ServiceInfo>(),
             handler: { request, context in
                 try await self.getServiceInfo(
                     request: request,
@@ -737,8 +737,8 @@ extension Vane_V1_TrainerService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_TrainerService.Method.StartTraining.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_StartTrainingRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Job>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_StartTrainingRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Job>(),
             handler: { request, context in
                 try await self.startTraining(
                     request: request,
@@ -748,8 +748,8 @@ extension Vane_V1_TrainerService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_TrainerService.Method.GetJob.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_GetJobRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Job>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_GetJobRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Job>(),
             handler: { request, context in
                 try await self.getJob(
                     request: request,
@@ -759,8 +759,8 @@ extension Vane_V1_TrainerService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_TrainerService.Method.ListJobs.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListJobsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListJobsResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListJobsRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListJobsResponse>(),
             handler: { request, context in
                 try await self.listJobs(
                     request: request,
@@ -770,8 +770,8 @@ extension Vane_V1_TrainerService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_TrainerService.Method.CancelJob.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_CancelJobRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Job>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_CancelJobRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Job>(),
             handler: { request, context in
                 try await self.cancelJob(
                     request: request,
@@ -781,8 +781,8 @@ extension Vane_V1_TrainerService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_TrainerService.Method.ResumeJob.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ResumeJobRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_Job>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ResumeJobRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_Job>(),
             handler: { request, context in
                 try await self.resumeJob(
                     request: request,
@@ -792,8 +792,8 @@ extension Vane_V1_TrainerService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_TrainerService.Method.WatchJob.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_WatchJobRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_JobEvent>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_WatchJobRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_JobEvent>(),
             handler: { request, context in
                 try await self.watchJob(
                     request: request,
@@ -803,8 +803,8 @@ extension Vane_V1_TrainerService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Vane_V1_TrainerService.Method.ImportModel.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ImportModelRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ImportModelResponse>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ImportModelRequest>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ImportModelResponse>(),
             handler: { request, context in
                 try await self.importModel(
                     request: request,
@@ -1592,8 +1592,8 @@ extension Vane_V1_TrainerService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getServiceInfo(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetServiceInfoRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ServiceInfo>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetServiceInfoRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ServiceInfo>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1627,8 +1627,8 @@ extension Vane_V1_TrainerService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.startTraining(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_StartTrainingRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Job>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_StartTrainingRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Job>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1656,8 +1656,8 @@ extension Vane_V1_TrainerService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getJob(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_GetJobRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Job>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_GetJobRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Job>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1685,8 +1685,8 @@ extension Vane_V1_TrainerService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.listJobs(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ListJobsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ListJobsResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ListJobsRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ListJobsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1719,8 +1719,8 @@ extension Vane_V1_TrainerService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.cancelJob(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_CancelJobRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Job>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_CancelJobRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Job>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1752,8 +1752,8 @@ extension Vane_V1_TrainerService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.resumeJob(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ResumeJobRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_Job>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ResumeJobRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_Job>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1782,8 +1782,8 @@ extension Vane_V1_TrainerService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.watchJob(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_WatchJobRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_JobEvent>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_WatchJobRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_JobEvent>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1822,8 +1822,8 @@ extension Vane_V1_TrainerService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.importModel(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Vane_V1_ImportModelRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Vane_V1_ImportModelResponse>(),
+            serializer: VaneWireCoding.ProtobufSerializer<Vane_V1_ImportModelRequest>(),
+            deserializer: VaneWireCoding.ProtobufDeserializer<Vane_V1_ImportModelResponse>(),
             options: options,
             onResponse: handleResponse
         )
