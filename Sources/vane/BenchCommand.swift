@@ -64,6 +64,15 @@ struct RPCBench: AsyncParsableCommand {
   )
   var profiles: String?
 
+  @Flag(
+    help:
+      "Also count system calls per sequential call of each side with strace (futex calls are thread hand-offs)."
+  )
+  var syscalls = false
+
+  @Option(help: "Sequential calls counted on each side with --syscalls.")
+  var syscallCalls = 2_000
+
   struct Figures: Decodable {
     var calls: Int
     var concurrency: Int
@@ -125,6 +134,13 @@ struct RPCBench: AsyncParsableCommand {
       server: swiftServer,
       calls: self.calls,
       concurrency: self.concurrency
+    )
+    let cxxClientToSwiftSequential = try self.cxxClient(
+      cxx,
+      target: address,
+      server: swiftServer,
+      calls: self.sequential,
+      concurrency: 1
     )
     feature.stop()
 
@@ -195,6 +211,7 @@ struct RPCBench: AsyncParsableCommand {
     print(row("vane (Swift client -> Swift server)", swiftConcurrent))
     print(row("plain grpc++ (C++ client -> C++ server)", cxxConcurrent))
     print(row("mixed (C++ client -> Swift server)", cxxClientToSwift))
+    print(row("mixed (C++ client -> Swift server)", cxxClientToSwiftSequential))
     print(row("mixed (Swift client -> C++ server)", swiftClientToCxx))
     print(row("mixed (Swift client -> C++ server)", swiftClientToCxxSequential))
     let throughputRatio = swiftConcurrent.calls_per_second / cxxConcurrent.calls_per_second
@@ -236,6 +253,9 @@ struct RPCBench: AsyncParsableCommand {
     }
     if self.instructions {
       try await self.countInstructions(cxx: cxx, responseSize: responseSize)
+    }
+    if self.syscalls {
+      try await self.countSyscalls(cxx: cxx, responseSize: responseSize)
     }
   }
 
