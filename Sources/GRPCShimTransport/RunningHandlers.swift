@@ -49,26 +49,15 @@ final class RunningHandlers: Sendable {
 
   /// Runs `body` in a task of its own, kept until it returns.
   ///
-  /// Called from the shim's callback threads. By default the task goes to the global executor:
-  /// one thread hop for the call. `immediately` runs it on the calling thread until it first
-  /// suspends (`Task.immediate`), which may be to its end: no hop, at the price of the
-  /// runtime's executor-preference bookkeeping on every later switch (about 10k instructions a
-  /// unary call) and of the callback thread for that long.
+  /// Called from the shim's callback threads: the task goes straight to the global executor,
+  /// one thread hop for the call.
   /// - Returns: false, without running `body`, once ``cancelAll(waitingAtMost:)`` has begun.
   @discardableResult
-  func start(immediately: Bool = false, _ body: @escaping @Sendable () async -> Void) -> Bool {
+  func start(_ body: @escaping @Sendable () async -> Void) -> Bool {
     guard let id = self.state.withLock({ $0.reserve() }) else { return false }
-    let task: Task<Void, Never>
-    if immediately {
-      task = Task.immediate {
-        await body()
-        self.state.withLock { $0.finished(id) }
-      }
-    } else {
-      task = Task {
-        await body()
-        self.state.withLock { $0.finished(id) }
-      }
+    let task = Task {
+      await body()
+      self.state.withLock { $0.finished(id) }
     }
     if self.state.withLock({ $0.add(id, task) }) { task.cancel() }
     return true

@@ -222,22 +222,11 @@ final class ShimServerCall: Sendable {
 
   // MARK: Callbacks (gRPC threads)
 
-  /// At most this many live calls (this one included), the server counts as idle: a unary
-  /// handler starts on the callback thread that completed its request.
-  static let idleCalls = 2
-
   func readCompleted(_ result: ReadResult) {
     let (reader, startHandler) = self.state.withLock { $0.readCompleted(result) }
     self.readAhead()
     reader?.resume(returning: result)
-    if startHandler {
-      // An idle server answers on this thread: waking a pool thread for the handler was the
-      // largest part of a sequential call's latency (a futex wake and a context switch, each
-      // way). A busy one hands the call to the pool, which is awake anyway, and keeps grpc++'s
-      // callback threads for the network. The call itself is one of the live ones; the other
-      // is the previous call of a sequential client, still live until its on_done.
-      self.sink.startHandler(self, immediately: self.sink.calls.count <= Self.idleCalls)
-    }
+    if startHandler { self.sink.startHandler(self) }
   }
 
   func becameWritable() {

@@ -276,15 +276,12 @@ final class ShimServerHandle: Sendable {
       self.stopped = stopped
     }
 
-    /// Starts the call's handler: one task, from the callback thread that has the call's
-    /// request (or, for a streaming request, the call itself), scheduled on the cooperative
-    /// pool or, `immediately`, run on that thread until it first suspends (see
-    /// ``RunningHandlers/start(immediately:_:)``). A streaming request's handler is never run
-    /// immediately: it starts inside on_call, before the shim has the call's Swift side.
-    func startHandler(_ call: ShimServerCall, immediately: Bool = false) {
+    /// Starts the call's handler: one task, scheduled from the callback thread that has the
+    /// call's request (or, for a streaming request, the call itself).
+    func startHandler(_ call: ShimServerCall) {
       let localPeer = self.localPeer.withLock { $0 }
       let handler = self.handler
-      let started = self.handlers.start(immediately: immediately) {
+      let started = self.handlers.start {
         await call.run(localPeer: localPeer, handler: handler)
       }
       // `listen` is over: nothing serves the call.

@@ -1,26 +1,6 @@
 import GRPCCore
-import Glibc
 import VaneTestSupport
 import Synchronization
-
-/// The calling thread's name, as the kernel knows it (15 bytes at most).
-func currentThreadName() -> String {
-  let file = open("/proc/thread-self/comm", O_RDONLY)
-  guard file >= 0 else { return "" }
-  defer { close(file) }
-  var buffer = [UInt8](repeating: 0, count: 32)
-  let count = read(file, &buffer, buffer.count)
-  return String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self)
-    .trimmingSuffix { $0 == "\n" }
-}
-
-extension String {
-  fileprivate func trimmingSuffix(while drop: (Character) -> Bool) -> String {
-    var text = self
-    while let last = text.last, drop(last) { text.removeLast() }
-    return text
-  }
-}
 
 /// UTF-8 strings as messages: the transport tests need no generated code.
 struct UTF8Serializer: MessageSerializer {
@@ -156,11 +136,6 @@ struct EchoService: RegistrableRPCService {
   )
   /// Unary, but tries to answer twice; records whether the second write was refused.
   static let twice = MethodDescriptor(fullyQualifiedService: service, method: "Twice", type: .unary)
-  static let thread = MethodDescriptor(
-    fullyQualifiedService: service,
-    method: "Thread",
-    type: .unary
-  )
   /// "Get" registered without a type: the server streams it both ways.
   static let untypedGet = MethodDescriptor(fullyQualifiedService: service, method: "UntypedGet")
 
@@ -322,18 +297,6 @@ struct EchoService: RegistrableRPCService {
         observations.recordCancel()
       }
       return StreamingServerResponse(error: RPCError(code: .cancelled, message: "cancelled"))
-    }
-    // Answers the name of the thread its handler started on.
-    router.registerHandler(
-      forMethod: Self.thread,
-      deserializer: UTF8Deserializer(),
-      serializer: UTF8Serializer()
-    ) { _, _ in
-      let name = currentThreadName()
-      return StreamingServerResponse { writer in
-        try await writer.write(name)
-        return [:]
-      }
     }
     // Answers only once the test releases it (for graceful-shutdown tests).
     router.registerHandler(

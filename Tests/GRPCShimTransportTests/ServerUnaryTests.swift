@@ -56,34 +56,6 @@ struct ServerUnaryTests {
     #expect(untyped.trailing[stringValues: "x-end"].map { $0 } == ["streamed"])
   }
 
-  @Test(
-    "An idle server starts a unary handler on the thread that read its request; a busy one on the cooperative pool"
-  )
-  func handlerThread() async throws {
-    let observations = Observations()
-    let (idle, busy) = try await withServer(
-      .shim,
-      services: [EchoService(observations: observations)]
-    ) { client, _ in
-      var idle: [String] = []
-      for _ in 0 ..< 3 { idle.append(try await self.call(client, EchoService.thread, "").message) }
-      // Three calls held open: the next one finds the server busy.
-      let held = (0 ..< 3).map { _ in
-        Task { _ = try? await self.call(client, EchoService.hold, "") }
-      }
-      await observations.wait { started, _ in started >= 3 }
-      let busy = try await self.call(client, EchoService.thread, "").message
-      observations.releaseHolds()
-      for task in held { await task.value }
-      return (idle, busy)
-    }
-    // The names the cooperative pool's threads go by.
-    var pool = Set<String>()
-    for _ in 0 ..< 8 { pool.insert(await Task.detached { currentThreadName() }.value) }
-    #expect(idle.allSatisfy { !pool.contains($0) }, "idle: \(idle), pool: \(pool)")
-    #expect(pool.contains(busy), "busy: \(busy), pool: \(pool)")
-  }
-
   @Test("OK without a response message ends the call with INTERNAL, saying so")
   func okWithoutMessage() async throws {
     let (code, message) = try await withServer(
