@@ -144,11 +144,7 @@ struct RPCBench: AsyncParsableCommand {
     )
     feature.stop()
 
-    let reference = Process()
-    reference.executableURL = URL(fileURLWithPath: cxx)
-    reference.arguments = [
-      "server", "--address", "127.0.0.1:0", "--response-bytes", "\(responseSize)",
-    ]
+    let reference = Self.cxxServer(cxx, responseSize: responseSize)
     defer {
       reference.terminate()
       reference.waitUntilExit()
@@ -273,6 +269,16 @@ struct RPCBench: AsyncParsableCommand {
       warmup: self.warmup,
       deadlineMs: self.deadlineMs
     )
+  }
+
+  /// The plain grpc++ server (not started): it answers every call with `responseSize` bytes.
+  static func cxxServer(_ cxx: String, responseSize: Int) -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: cxx)
+    process.arguments = [
+      "server", "--address", "127.0.0.1:0", "--response-bytes", "\(responseSize)",
+    ]
+    return process
   }
 
   /// Starts a `vane-bench-cxx server` process (stdin kept open: it exits when stdin closes) and

@@ -177,18 +177,24 @@ struct CallgrindCounter {
     for calls in [few, many] {
       let profile = self.scratch.appendingPathComponent("\(name)-\(calls).callgrind")
       let process = self.process(program, arguments(calls), profile: profile)
-      process.standardOutput = FileHandle.nullDevice
-      process.standardInput = Pipe()
-      try process.run()
-      process.waitUntilExit()
-      guard process.terminationStatus == 0 else {
-        throw ValidationError(
-          "\(name) under callgrind exited with \(process.terminationStatus) (log: \(profile.path).log)"
-        )
-      }
+      try Self.runToEnd(process, name: "\(name) under callgrind", log: "\(profile.path).log")
       parsed.append(try Profile(contentsOf: profile))
     }
     return parsed[1].subtracting(parsed[0]).counts(calls: many - few)
+  }
+
+  /// Runs a counted client to its end, its output dropped and its stdin held open (the C++
+  /// bench exits when stdin closes); throws naming it, and where its log is, when it fails.
+  static func runToEnd(_ process: Process, name: String, log: String? = nil) throws {
+    process.standardOutput = FileHandle.nullDevice
+    process.standardInput = Pipe()
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      throw ValidationError(
+        "\(name) exited with \(process.terminationStatus)" + (log.map { " (log: \($0))" } ?? "")
+      )
+    }
   }
 
   /// Code that programs call into rather than own: the Swift runtime, its concurrency library,
@@ -450,11 +456,7 @@ extension RPCBench {
     )
 
     // Clients, against a native C++ server.
-    let reference = Process()
-    reference.executableURL = URL(fileURLWithPath: cxx)
-    reference.arguments = [
-      "server", "--address", "127.0.0.1:0", "--response-bytes", "\(responseSize)",
-    ]
+    let reference = Self.cxxServer(cxx, responseSize: responseSize)
     let port = try Self.runCxxServer(reference)
     defer {
       reference.terminate()

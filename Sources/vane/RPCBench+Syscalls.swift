@@ -137,14 +137,8 @@ struct SyscallCounter {
       let process = Process()
       process.executableURL = URL(fileURLWithPath: self.strace)
       process.arguments = ["-f", "-c", "-o", summary.path, program] + arguments(rpcs)
-      process.standardOutput = FileHandle.nullDevice
       process.standardError = FileHandle.nullDevice
-      process.standardInput = Pipe()
-      try process.run()
-      process.waitUntilExit()
-      guard process.terminationStatus == 0 else {
-        throw ValidationError("\(name) under strace exited with \(process.terminationStatus)")
-      }
+      try CallgrindCounter.runToEnd(process, name: "\(name) under strace")
       let text = try String(contentsOf: summary, encoding: .utf8)
       runs.append(Counts(calls: try Self.parse(summary: text), rpcs: rpcs))
     }
@@ -186,11 +180,7 @@ extension RPCBench {
     }
     feature.stop()
 
-    let reference = Process()
-    reference.executableURL = URL(fileURLWithPath: cxx)
-    reference.arguments = [
-      "server", "--address", "127.0.0.1:0", "--response-bytes", "\(responseSize)",
-    ]
+    let reference = Self.cxxServer(cxx, responseSize: responseSize)
     defer {
       if reference.isRunning { reference.terminate() }
       reference.waitUntilExit()
