@@ -15,7 +15,8 @@ struct BenchCommand: AsyncParsableCommand {
     subcommands: [
       PipelineBench.self, RPCBench.self, RPCBenchClient.self, FeatureBench.self, QualityBench.self,
       TrainBench.self,
-      ModelBench.self, PredictorBench.self, DeployBench.self, ONNXBench.self,
+      ModelBench.self, PredictorBench.self, PredictorBenchCalls.self, DeployBench.self,
+      ONNXBench.self,
     ]
   )
 }

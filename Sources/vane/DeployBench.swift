@@ -58,9 +58,10 @@ struct DeployBench: AsyncParsableCommand {
     )
     try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: scratch) }
-    var maker = PredictorBench()
-    maker.width = self.width
-    let paths = [try maker.bundle(scratch, seed: 1), try maker.bundle(scratch, seed: 2)]
+    let paths = [
+      try PredictorBench.bundle(scratch, seed: 1, width: self.width),
+      try PredictorBench.bundle(scratch, seed: 2, width: self.width),
+    ]
     let key = try BlessingKey.loadOrCreate(in: scratch.appendingPathComponent("gatekeeper").path)
     let candidate = try ModelBundle.open(path: paths[1])
     let verdict = try key.sign(

@@ -121,9 +121,33 @@ struct PredictorBench: AsyncParsableCommand {
   @Flag(help: "Serve without the prediction log, to see its share of the over-the-wire figures.")
   var withoutLog = false
 
+  @Flag(
+    help:
+      "Also count instructions per sequential Predict and GetServiceInfo (client and server in one process) under valgrind's callgrind, and where Predict's extra goes (a few minutes)."
+  )
+  var instructions = false
+
+  @Option(help: "Sequential calls counted for each method with --instructions.")
+  var instructionCalls = 1_000
+
+  @Option(
+    help:
+      "With --instructions, keep the callgrind profiles in this directory (for callgrind_annotate)."
+  )
+  var profiles: String?
+
   func validate() throws {
     if self.inProcessOnly && self.wireOnly {
       throw ValidationError("--in-process-only and --wire-only exclude each other")
+    }
+    // The swaps are shared out over ten rounds; fewer than ten would make none.
+    if self.swaps != 0 && self.swaps < 10 {
+      throw ValidationError(
+        "--swaps: \(self.swaps) is fewer than the 10 rounds they are shared over (0 or at least 10)"
+      )
+    }
+    if self.instructionCalls < 1 {
+      throw ValidationError("--instruction-calls: \(self.instructionCalls) is not positive")
     }
   }
 
@@ -163,6 +187,7 @@ struct PredictorBench: AsyncParsableCommand {
     BLAS.setThreadCount(1)
     if !self.wireOnly { try self.inference(scratch) }
     if !self.inProcessOnly { try await self.wire(scratch) }
+    if self.instructions { try self.countInstructions() }
   }
 
   // MARK: In process
@@ -434,9 +459,9 @@ struct PredictorBench: AsyncParsableCommand {
   // MARK: Over the wire
 
   /// A trainer-written bundle: one logistic regression over `width` synthetic columns.
-  func bundle(_ scratch: URL, seed: UInt64) throws -> String {
+  static func bundle(_ scratch: URL, seed: UInt64, width: Int) throws -> String {
     var random = SeededRandom(seed: seed)
-    let n = 1_200, hour: Int64 = 3_600_000, width = self.width
+    let n = 1_200, hour: Int64 = 3_600_000
     let features = (0 ..< (n * width)).map { _ in Double.random(in: -1 ... 1, using: &random) }
     let data = try TrainingData(
       columns: (0 ..< width).map { "f\($0)" },
@@ -482,7 +507,33 @@ struct PredictorBench: AsyncParsableCommand {
   }
 
   func wire(_ scratch: URL) async throws {
-    let paths = [try self.bundle(scratch, seed: 1), try self.bundle(scratch, seed: 2)]
+    try await Self.withPredictor(scratch, width: self.width, withoutLog: self.withoutLog) {
+      client,
+      paths,
+      log,
+      registry in
+      try await self.wire(client, paths: paths, log: log, registry: registry)
+    }
+  }
+
+  /// Serves the bench's predictor in this process (two trainer-written bundles over `width`
+  /// columns, its prediction log unless `withoutLog`) on 127.0.0.1 through the shim transport,
+  /// and runs `body` with a client connected to it.
+  static func withPredictor(
+    _ scratch: URL,
+    width: Int,
+    withoutLog: Bool,
+    body: (
+      _ client: Vane_V1_PredictorService.Client<ShimClientTransport>,
+      _ paths: [String],
+      _ log: PredictionLog?,
+      _ registry: ModelRegistry
+    ) async throws -> Void
+  ) async throws {
+    let paths = [
+      try Self.bundle(scratch, seed: 1, width: width),
+      try Self.bundle(scratch, seed: 2, width: width),
+    ]
     let info = RuntimeInfo(
       kind: .predictor,
       configuredAddress: "127.0.0.1:0",
@@ -491,7 +542,7 @@ struct PredictorBench: AsyncParsableCommand {
       adminAuth: .loopbackOnly
     )
     let log =
-      self.withoutLog
+      withoutLog
       ? nil : try PredictionLog(path: scratch.appendingPathComponent("predictions.sqlite").path)
     let predictor = PredictorServiceImplementation(runtime: info, registry: ModelRegistry(log: log))
     let transport = ShimServerTransport(config: .init(address: "127.0.0.1:0"))
@@ -508,12 +559,46 @@ struct PredictorBench: AsyncParsableCommand {
       let port = try await transport.listeningPort
       let client = try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))
       try await withGRPCClient(transport: client) { grpc in
-        try await self.wire(
+        try await body(
           Vane_V1_PredictorService.Client(wrapping: grpc),
-          paths: paths,
-          log: log,
-          registry: predictor.registry
+          paths,
+          log,
+          predictor.registry
         )
+      }
+    }
+  }
+
+  /// Loads `path` as version `version` of the bench's model, waiting until it is READY.
+  static func load(
+    _ client: Vane_V1_PredictorService.Client<ShimClientTransport>,
+    _ version: String,
+    path: String,
+    replace: Bool = false,
+    shadow: Bool = false
+  ) async throws {
+    _ = try await client.loadModel(
+      .with {
+        $0.bundlePath = path
+        $0.modelID = "bench"
+        $0.version = version
+        $0.wait = true
+        $0.replace = replace
+        $0.shadow = shadow
+      }
+    )
+  }
+
+  /// The requests the bench cycles through: 64 vectors of `width` random values.
+  static func requests(width: Int) -> [Vane_V1_PredictRequest] {
+    var random = SeededRandom(seed: 3)
+    return (0 ..< 64).map { _ in
+      Vane_V1_PredictRequest.with {
+        $0.model.modelID = "bench"
+        $0.features = .with {
+          $0.featureSetHash = String(repeating: "be", count: 32)
+          $0.values = (0 ..< width).map { _ in Double.random(in: -1 ... 1, using: &random) }
+        }
       }
     }
   }
@@ -530,28 +615,10 @@ struct PredictorBench: AsyncParsableCommand {
       replace: Bool = false,
       shadow: Bool = false
     ) async throws {
-      _ = try await client.loadModel(
-        .with {
-          $0.bundlePath = path
-          $0.modelID = "bench"
-          $0.version = version
-          $0.wait = true
-          $0.replace = replace
-          $0.shadow = shadow
-        }
-      )
+      try await Self.load(client, version, path: path, replace: replace, shadow: shadow)
     }
     try await load("v0", path: paths[0])
-    var random = SeededRandom(seed: 3)
-    let vectors = (0 ..< 64).map { _ in
-      Vane_V1_PredictRequest.with {
-        $0.model.modelID = "bench"
-        $0.features = .with {
-          $0.featureSetHash = String(repeating: "be", count: 32)
-          $0.values = (0 ..< self.width).map { _ in Double.random(in: -1 ... 1, using: &random) }
-        }
-      }
-    }
+    let vectors = Self.requests(width: self.width)
     let counter = Counter()
     // The server's own time for each answer (its latency.total), to tell it from the transport's.
     let handled = HandlerTimes(), inferred = HandlerTimes()

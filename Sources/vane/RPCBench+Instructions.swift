@@ -173,6 +173,19 @@ struct CallgrindCounter {
     many: Int,
     arguments: (Int) -> [String]
   ) throws -> Counts {
+    try self.profileClient(name: name, program: program, few: few, many: many, arguments: arguments)
+      .counts(calls: many - few)
+  }
+
+  /// The instructions of `many - few` calls of a client process: its profile with `many` calls
+  /// less its profile with `few` (start-up and shutdown cancel out).
+  func profileClient(
+    name: String,
+    program: String,
+    few: Int,
+    many: Int,
+    arguments: (Int) -> [String]
+  ) throws -> Profile {
     var parsed: [Profile] = []
     for calls in [few, many] {
       let profile = self.scratch.appendingPathComponent("\(name)-\(calls).callgrind")
@@ -180,7 +193,7 @@ struct CallgrindCounter {
       try Self.runToEnd(process, name: "\(name) under callgrind", log: "\(profile.path).log")
       parsed.append(try Profile(contentsOf: profile))
     }
-    return parsed[1].subtracting(parsed[0]).counts(calls: many - few)
+    return parsed[1].subtracting(parsed[0])
   }
 
   /// Runs a counted client to its end, its output dropped and its stdin held open (the C++
@@ -340,7 +353,8 @@ struct CallgrindCounter {
       )
     }
 
-    func counts(calls: Int) -> Counts {
+    /// Per call of `calls`, with the `top` costliest functions.
+    func counts(calls: Int, top: Int = 8) -> Counts {
       let perCall = 1 / Double(max(1, calls))
       var groups: [String: Int] = [:]
       for (function, cost) in self.byFunction {
@@ -351,7 +365,7 @@ struct CallgrindCounter {
       return Counts(
         perCall: Double(total) * perCall,
         byGroup: groups.sorted { $0.value > $1.value }.map { ($0.key, Double($0.value) * perCall) },
-        topFunctions: self.byFunction.sorted { $0.value > $1.value }.prefix(8).map {
+        topFunctions: self.byFunction.sorted { $0.value > $1.value }.prefix(top).map {
           ($0.key, Double($0.value) * perCall)
         },
         runtimeCalls: self.runtimeCalls.sorted { $0.value > $1.value }.prefix(10).map {
@@ -508,15 +522,7 @@ extension RPCBench {
     server: (vane: CallgrindCounter.Counts, cxx: CallgrindCounter.Counts),
     client: (vane: CallgrindCounter.Counts, cxx: CallgrindCounter.Counts)
   ) {
-    func number(_ value: Double) -> String {
-      let formatter = NumberFormatter()
-      formatter.numberStyle = .decimal
-      formatter.maximumFractionDigits = 0
-      return formatter.string(from: NSNumber(value: value.rounded())) ?? "\(Int(value))"
-    }
-    func column(_ text: String, _ width: Int) -> String {
-      String(repeating: " ", count: max(0, width - text.count)) + text
-    }
+    let number = CallgrindCounter.number, column = CallgrindCounter.column
     print(
       "where".padding(toLength: 46, withPad: " ", startingAt: 0) + column("server vane", 14)
         + column("grpc++", 10) + column("client vane", 14) + column("grpc++", 10)
@@ -580,6 +586,19 @@ extension RPCBench {
 }
 
 extension CallgrindCounter {
+  /// An instruction count for a table: whole, with thousands separated.
+  static func number(_ value: Double) -> String {
+    let formatter = NumberFormatter()
+    formatter.numberStyle = .decimal
+    formatter.maximumFractionDigits = 0
+    return formatter.string(from: NSNumber(value: value.rounded())) ?? "\(Int(value))"
+  }
+
+  /// `text` right-aligned in `width` characters.
+  static func column(_ text: String, _ width: Int) -> String {
+    String(repeating: " ", count: max(0, width - text.count)) + text
+  }
+
   /// A Swift symbol in readable form (other names are returned as they are).
   static func demangle(_ name: String) -> String {
     guard name.hasPrefix("$s") || name.hasPrefix("_$s") else { return name }
