@@ -35,21 +35,48 @@ extension PredictorServiceImplementation {
   /// A request's input: its vector, or for a market input the online vector of every feature
   /// set the model's versions read (fetched once per set).
   struct Input: Sendable {
-    /// Per feature set id (one entry, keyed "", for a vector input): the vectors of the bars
-    /// before the input's, oldest first, then the input's own.
+    /// A vector input's window: the vectors of the bars before the input's, oldest first, then
+    /// the input's own (empty for a market input).
+    var window: [Vane_V1_FeatureVector]
+    /// A market input's windows, per feature set id, in the same order (empty for a vector).
     var windows: [String: [Vane_V1_FeatureVector]]
     var isMarket: Bool
     var interval: Vane_V1_Interval?
     var latency: Duration
+    /// The input's own bar, for the log: its market (nil when the vector does not say) and
+    /// open time (nil when it has none or an unreadable one).
+    var symbol: String?
+    var barTime: Int64?
 
-    /// The input's own bar (for the log and the answer).
-    var current: Vane_V1_FeatureVector { self.windows.first!.value.last! }
+    init(
+      window: [Vane_V1_FeatureVector] = [],
+      windows: [String: [Vane_V1_FeatureVector]] = [:],
+      isMarket: Bool,
+      interval: Vane_V1_Interval?,
+      latency: Duration
+    ) {
+      self.window = window
+      self.windows = windows
+      self.isMarket = isMarket
+      self.interval = interval
+      self.latency = latency
+      // The input's own bar: the last of its window (a market input's first feature set's).
+      let own = window.last ?? windows.first?.value.last
+      self.symbol = own.flatMap { $0.symbol.isEmpty ? nil : $0.symbol }
+      self.barTime = own.flatMap {
+        $0.hasAsOf ? try? $0.asOf.unixMilliseconds(field: "as_of") : nil
+      }
+    }
 
-    /// The model's rows: the last `inputBars` vectors, consecutive bars, as raw values.
+    /// The model's rows: the last `inputBars` vectors, consecutive bars, as raw values; and
+    /// the open time of the bar answered for, when its vector has one.
+    ///
+    /// The vectors are read where they are: each copy of one retains and releases its arrays
+    /// and strings, on every request.
     func rows(
       for model: ServableModel,
       field: String
-    ) throws -> (values: [Double], vector: Vane_V1_FeatureVector) {
+    ) throws -> (values: [Double], asOf: Google_Protobuf_Timestamp?) {
       let window: [Vane_V1_FeatureVector]
       let name = self.isMarket ? "\(field)market" : "\(field)features"
       if self.isMarket {
@@ -70,20 +97,22 @@ extension PredictorServiceImplementation {
         }
         window = fetched
       } else {
-        window = self.windows.first!.value
+        window = self.window
       }
       let bars = model.inputBars
-      guard window.count >= bars else {
+      guard window.count >= bars, bars > 0 else {
         throw VaneError.invalidArgument(
           field: "\(field)history",
           "the model reads windows of \(bars) bars: send the \(bars - 1) vectors before the input's (got \(window.count - 1))"
         )
       }
-      let used = Array(window.suffix(bars))
+      let first = window.count - bars
       if bars > 1, let step = CandleInterval(rawValue: model.manifest.interval)?.milliseconds,
-        used.allSatisfy(\.hasAsOf)
+        window[first...].allSatisfy(\.hasAsOf)
       {
-        let times = used.map { Int64($0.asOf.seconds) * 1000 + Int64($0.asOf.nanos / 1_000_000) }
+        let times = window[first...].map {
+          Int64($0.asOf.seconds) * 1000 + Int64($0.asOf.nanos / 1_000_000)
+        }
         if let gap = times.indices.dropLast().first(where: { times[$0 + 1] - times[$0] != step }) {
           throw VaneError.invalidArgument(
             field: "\(field)history",
@@ -93,14 +122,15 @@ extension PredictorServiceImplementation {
       }
       var values: [Double] = []
       values.reserveCapacity(bars * model.columns.count)
-      for (i, vector) in used.enumerated() {
+      for index in first ..< window.count {
         values += try FeatureRow.values(
-          vector,
+          window[index],
           for: model,
-          field: i == bars - 1 ? name : "\(field)history[\(window.count - bars + i)]"
+          field: index == window.count - 1 ? name : "\(field)history[\(index)]"
         )
       }
-      return (values, used.last!)
+      let last = window.count - 1
+      return (values, window[last].hasAsOf ? window[last].asOf : nil)
     }
   }
 
@@ -113,7 +143,7 @@ extension PredictorServiceImplementation {
     switch request.input {
     case .features(let vector)?:
       return Input(
-        windows: ["": request.history + [vector]],
+        window: request.history + [vector],
         isMarket: false,
         interval: nil,
         latency: .zero

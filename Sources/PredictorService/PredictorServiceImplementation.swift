@@ -158,25 +158,26 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
       shadowDraw: Double.random(in: 0 ..< 1, using: &random)
     )
     let horizons = request.horizonBars == 0 ? [] : [Int(request.horizonBars)]
-    let first = input.current
     let context = ModelRegistry.RequestContext(
       // The request's own id, else the call's (x-request-id, which every Vane client sends).
       requestID: request.requestID.isEmpty
         ? (RequestID.current ?? RequestID.make()) : String(request.requestID.prefix(128)),
-      symbol: first.symbol.isEmpty ? nil : first.symbol,
-      barTime: first.hasAsOf ? try? first.asOf.unixMilliseconds(field: "as_of") : nil
+      symbol: input.symbol,
+      barTime: input.barTime
     )
-    var used = first
+    var answeredAsOf: Google_Protobuf_Timestamp?
     let answer = try self.registry.predict(route, horizons: horizons, context: context) { model in
-      let (values, vector) = try input.rows(for: model, field: field)
-      used = vector
+      let (values, asOf) = try input.rows(for: model, field: field)
+      answeredAsOf = asOf
       return (values, 1)
     }
-    let vector = used
-    let manifest = answer.loaded.model.manifest
-    let bar = CandleInterval(rawValue: manifest.interval)?.milliseconds
-    let asOf =
-      vector.hasAsOf ? try vector.asOf.unixMilliseconds(field: "\(field)features.as_of") : nil
+    let vectorAsOf = answeredAsOf
+    // The manifest's few fields the answer needs, read in place (a copy of the manifest
+    // retained and released each of its strings and arrays).
+    let loaded = answer.loaded
+    let classes = loaded.model.manifest.task.classes
+    let bar = CandleInterval(rawValue: loaded.model.manifest.interval)?.milliseconds
+    let asOf = try vectorAsOf.map { try $0.unixMilliseconds(field: "\(field)features.as_of") }
     return .with { response in
       response.model = .with {
         $0.modelID = answer.modelID
@@ -187,16 +188,16 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
         .with { prediction in
           prediction.horizonBars = UInt32(output.horizon)
           prediction.calibrated = .with {
-            $0.classes = manifest.task.classes
+            $0.classes = classes
             $0.probabilities = output.calibrated
           }
           prediction.raw = .with {
-            $0.classes = manifest.task.classes
+            $0.classes = classes
             $0.probabilities = output.raw
           }
           let best =
             output.calibrated.indices.max { output.calibrated[$0] < output.calibrated[$1] } ?? 0
-          prediction.predictedClass = manifest.task.classes[best]
+          prediction.predictedClass = classes[best]
           prediction.confidence = output.calibrated[best]
           if let asOf, let bar {
             // The outcome is known when bar as_of + horizon closes.
@@ -206,8 +207,8 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
           }
         }
       }
-      if vector.hasAsOf { response.asOf = vector.asOf }
-      response.featureSetHash = manifest.featureSet.sha256
+      if let vectorAsOf { response.asOf = vectorAsOf }
+      response.featureSetHash = loaded.model.manifest.featureSet.sha256
       response.shadow = .with {
         $0.versions = answer.shadowVersions
         $0.sampledOut = answer.sampledOut
@@ -220,10 +221,10 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
         $0.inference = Google_Protobuf_Duration(duration: answer.inference)
       }
       response.predictionID = self.registry.log == nil ? "" : answer.predictionID
-      if let end = answer.loaded.model.dataEnd {
+      if let end = loaded.model.dataEnd {
         response.modelDataEnd = Google_Protobuf_Timestamp(date: end)
       }
-      if let created = answer.loaded.model.createdAt {
+      if let created = loaded.model.createdAt {
         response.modelCreateTime = Google_Protobuf_Timestamp(date: created)
       }
       response.trust = Vane_V1_TrustFlags(answer.trust[0])

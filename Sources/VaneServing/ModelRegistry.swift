@@ -448,15 +448,8 @@ public final class ModelRegistry: Sendable {
       throw error
     }
     let inference = ContinuousClock.now - started
-    self.record(
-      lease.modelID,
-      lease.primary.version,
-      latency: inference,
-      error: false,
-      shadow: false
-    )
     let predictionID = Self.newPredictionID()
-    self.logAnswers(
+    let logged = self.logAnswers(
       id: predictionID,
       modelID: lease.modelID,
       version: lease.primary.version,
@@ -468,6 +461,14 @@ public final class ModelRegistry: Sendable {
       outputs: outputs,
       trust: trust,
       latency: inference
+    )
+    self.record(
+      lease.modelID,
+      lease.primary.version,
+      latency: inference,
+      error: false,
+      shadow: false,
+      logged: logged
     )
     for shadow in lease.shadows {
       let job = ShadowJob(
@@ -508,15 +509,9 @@ public final class ModelRegistry: Sendable {
       let inputs = try? model.inputs(job.features, count: job.count)
       let outputs = inputs.flatMap { try? model.predict($0, horizons: job.horizons) }
       let latency = ContinuousClock.now - started
-      self.record(
-        job.modelID,
-        job.target.version,
-        latency: latency,
-        error: outputs == nil,
-        shadow: true
-      )
+      var logged = (written: 0, dropped: 0)
       if let outputs {
-        self.logAnswers(
+        logged = self.logAnswers(
           id: job.predictionID + "-shadow-" + job.target.version,
           modelID: job.modelID,
           version: job.target.version,
@@ -530,6 +525,14 @@ public final class ModelRegistry: Sendable {
           latency: latency
         )
       }
+      self.record(
+        job.modelID,
+        job.target.version,
+        latency: latency,
+        error: outputs == nil,
+        shadow: true,
+        logged: logged
+      )
       self.perform(self.state.withLock { $0.release(job.target.instance) })
       self.shadowsScored.add(1, ordering: .releasing)
     }
@@ -580,6 +583,8 @@ public final class ModelRegistry: Sendable {
   }
 
   /// Logs one answer per row (a batch of several rows gets ids `id-<row>`).
+  /// Queues a request's answers for the prediction log. - Returns: how many were queued and
+  /// how many dropped (the queue was full), for the version's counters.
   private func logAnswers(
     id: String,
     modelID: String,
@@ -592,8 +597,9 @@ public final class ModelRegistry: Sendable {
     outputs: [[ServableModel.HorizonOutput]],
     trust: [TrustReport],
     latency: Duration
-  ) {
-    guard let log = self.log else { return }
+  ) -> (written: Int, dropped: Int) {
+    guard let log = self.log else { return (0, 0) }
+    var tally = (written: 0, dropped: 0)
     let width = model.columns.count
     let answeredAt = Int64(Date().timeIntervalSince1970 * 1000)
     // The bar each input is answered for (an LSTM's window logs its last bar).
@@ -616,10 +622,9 @@ public final class ModelRegistry: Sendable {
           answeredAt: answeredAt
         )
       )
-      self.counters.withLock {
-        $0[VersionKey(modelID, version), default: VersionCounters()].recordLog(logged: logged)
-      }
+      if logged { tally.written += 1 } else { tally.dropped += 1 }
     }
+    return tally
   }
 
   /// A prediction's id: "p" and a fresh time-ordered id (unique within the process, no system
@@ -674,14 +679,18 @@ public final class ModelRegistry: Sendable {
     _ version: String,
     latency: Duration,
     error: Bool,
-    shadow: Bool
+    shadow: Bool,
+    logged: (written: Int, dropped: Int) = (0, 0)
   ) {
+    let now = Date()
+    // One lock and one lookup a request: the log's tallies go with the request's own.
     self.counters.withLock { all in
       all[VersionKey(modelID, version), default: VersionCounters()].record(
         latency: latency,
         error: error,
         shadow: shadow,
-        at: Date()
+        at: now,
+        logged: logged
       )
     }
   }
@@ -724,11 +733,17 @@ public struct VersionCounters: Sendable {
 
   public init() {}
 
-  mutating func recordLog(logged: Bool) {
-    if logged { self.logged += 1 } else { self.logDropped += 1 }
-  }
-
-  mutating func record(latency: Duration, error: Bool, shadow: Bool, at now: Date) {
+  /// One request: its latency and outcome, and its answers queued for the prediction log or
+  /// dropped there.
+  mutating func record(
+    latency: Duration,
+    error: Bool,
+    shadow: Bool,
+    at now: Date,
+    logged: (written: Int, dropped: Int) = (0, 0)
+  ) {
+    self.logged += UInt64(logged.written)
+    self.logDropped += UInt64(logged.dropped)
     if shadow {
       self.shadowRequests += 1
       if error { self.shadowErrors += 1 }

@@ -22,8 +22,38 @@ public struct ServableModel: Sendable {
     public var calibrated: [Double]
   }
 
+  /// What never changes once the version is loaded, held by reference: every request reads
+  /// the model through a copy, and a copy then retains this one object instead of the some
+  /// forty arrays and strings it holds (about 2,000 instructions a request, measured).
+  private final class Parts: Sendable {
+    let manifest: BundleManifest
+    let reference: TrainingReference?
+    let nearestSamples: NearestSampleSearch?
+    let columnMeans: [Double], columnDeviations: [Double]
+    let calibration: Calibration
+    let served: [Int: Served]
+
+    init(
+      manifest: BundleManifest,
+      reference: TrainingReference?,
+      calibration: Calibration,
+      served: [Int: Served]
+    ) {
+      self.manifest = manifest
+      self.reference = reference
+      self.nearestSamples = reference.map(NearestSampleSearch.init)
+      self.columnMeans = reference?.columns.map { $0.mean ?? .nan } ?? []
+      self.columnDeviations =
+        reference?.columns.map { $0.std.flatMap { $0 > 0 ? $0 : nil } ?? .nan } ?? []
+      self.calibration = calibration
+      self.served = served
+    }
+  }
+
+  private let parts: Parts
+
   /// The bundle's identity and what it serves.
-  public let manifest: BundleManifest
+  public var manifest: BundleManifest { self.parts.manifest }
   public let manifestSHA256: String
   public var classes: [String] { self.manifest.task.classes }
   public var horizons: [Int] { self.manifest.task.horizons }
@@ -36,12 +66,13 @@ public struct ServableModel: Sendable {
   /// When the bundle was made (its manifest's `created`; nil when unreadable).
   public let createdAt: Date?
   /// The training reference statistics (nil: a bundle written before the trainer wrote them).
-  public let reference: TrainingReference?
+  public var reference: TrainingReference? { self.parts.reference }
   /// ``reference``'s sample prepared for the per-request nearest-sample distance.
-  let nearestSamples: NearestSampleSearch?
+  var nearestSamples: NearestSampleSearch? { self.parts.nearestSamples }
   /// ``reference``'s per-column scaled mean and standard deviation for the z bound, NaN where
   /// a column has none (read per request: the columns themselves carry names and deciles).
-  let columnMeans: [Double], columnDeviations: [Double]
+  var columnMeans: [Double] { self.parts.columnMeans }
+  var columnDeviations: [Double] { self.parts.columnDeviations }
   /// What this loaded version does about expiry and out-of-distribution inputs.
   public var policy: TrustPolicy = .default
 
@@ -50,9 +81,9 @@ public struct ServableModel: Sendable {
   /// training choice (``MissingValues/exclude`` when it records none) unless
   /// ``choose(missingValues:)`` overrode it.
   public private(set) var missingValues: MissingValues
-  private let calibration: Calibration
+  private var calibration: Calibration { self.parts.calibration }
   /// Per horizon, in `horizons` order: the model that answers for it.
-  private let served: [Int: Served]
+  private var served: [Int: Served] { self.parts.served }
 
   private enum Served: Sendable {
     case single(Base)
@@ -98,7 +129,6 @@ public struct ServableModel: Sendable {
   public init(bundle: ModelBundle, runtime: Runtime = .native) throws {
     let manifest = bundle.manifest
     self.runtime = runtime
-    self.manifest = manifest
     self.manifestSHA256 = bundle.manifestSHA256
     self.createdAt = Self.creationDate(manifest.created)
     self.missingValues = manifest.missingValues.flatMap(MissingValues.init(rawValue:)) ?? .exclude
@@ -349,29 +379,26 @@ public struct ServableModel: Sendable {
       }
       served[horizon] = .single(base)
     }
-    self.served = served
 
+    let reference: TrainingReference?
     if let file = manifest.reference?.file {
-      self.reference = try TrainingReference.decode(
+      reference = try TrainingReference.decode(
         try bundle.data(file),
         columns: columns,
         classCount: classes.count,
         name: name
       )
     } else {
-      self.reference = nil
+      reference = nil
     }
-    self.nearestSamples = self.reference.map(NearestSampleSearch.init)
-    self.columnMeans = self.reference?.columns.map { $0.mean ?? .nan } ?? []
-    self.columnDeviations =
-      self.reference?.columns.map { $0.std.flatMap { $0 > 0 ? $0 : nil } ?? .nan } ?? []
 
+    let calibration: Calibration
     if let reference = manifest.calibration {
       guard let method = CalibrationMethod(rawValue: reference.method) else {
         throw fail("calibration.method '\(reference.method)' is not known")
       }
       do {
-        self.calibration = try Calibration(
+        calibration = try Calibration(
           method: method,
           parametersJSON: reference.parameters,
           classCount: classes.count
@@ -381,9 +408,15 @@ public struct ServableModel: Sendable {
       }
       self.calibratedHorizon = manifest.task.horizons.first
     } else {
-      self.calibration = .none
+      calibration = .none
       self.calibratedHorizon = nil
     }
+    self.parts = Parts(
+      manifest: manifest,
+      reference: reference,
+      calibration: calibration,
+      served: served
+    )
   }
 
   /// Rows to warm a new instance with before it takes traffic: the training centre of every
@@ -567,7 +600,8 @@ public struct ServableModel: Sendable {
     // Whole windows are scaled only for an imported sequence graph (an LSTM scales its windows
     // itself, in the pass that converts them).
     lazy var windows = bars == 1 ? scaled : self.scale(features)
-    lazy var finite = scaled.map { $0.isFinite ? $0 : 0 }
+    // Usually every value is finite: then the scaled row itself, not a copy.
+    lazy var finite = scaled.allSatisfy(\.isFinite) ? scaled : scaled.map { $0.isFinite ? $0 : 0 }
     var sequenceOutputs: [String: [Double]] = [:]
     func probabilities(_ base: Base) throws -> [Double] {
       switch base {
