@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "vane_xgboost.h"
 
 #include <dlfcn.h>
@@ -9,6 +10,8 @@ typedef uint64_t bst_ulong;
 struct vane_xgb_library {
   void *handle;
   void (*version)(int *, int *, int *);
+  // Optional: absent before 1.5.
+  int (*build_info)(const char **);
   const char *(*last_error)(void);
   int (*matrix_create)(const float *, bst_ulong, bst_ulong, float, void **);
   int (*matrix_set_float_info)(void *, const char *, const float *, bst_ulong);
@@ -61,6 +64,7 @@ int vane_xgb_open(const char *path, vane_xgb_library **out, char *error, size_t 
   }
   lib->handle = handle;
   RESOLVE(version, "XGBoostVersion");
+  *(void **)(&lib->build_info) = dlsym(handle, "XGBuildInfo");
   RESOLVE(last_error, "XGBGetLastError");
   RESOLVE(matrix_create, "XGDMatrixCreateFromMat");
   RESOLVE(matrix_set_float_info, "XGDMatrixSetFloatInfo");
@@ -79,6 +83,18 @@ int vane_xgb_open(const char *path, vane_xgb_library **out, char *error, size_t 
 }
 
 void vane_xgb_version(const vane_xgb_library *lib, int *major, int *minor, int *patch) { lib->version(major, minor, patch); }
+
+const char *vane_xgb_build_info(const vane_xgb_library *lib) {
+  const char *out = NULL;
+  if (lib->build_info == NULL || lib->build_info(&out) != 0) return NULL;
+  return out;
+}
+
+const char *vane_xgb_path(const vane_xgb_library *lib) {
+  Dl_info info;
+  if (dladdr(*(void **)(&lib->version), &info) == 0) return NULL;
+  return info.dli_fname;
+}
 
 const char *vane_xgb_last_error(const vane_xgb_library *lib) { return lib->last_error(); }
 

@@ -5,6 +5,8 @@ public import VaneRuntime
 internal import Foundation
 internal import SwiftProtobuf
 internal import VaneCore
+internal import VaneMath
+internal import VaneModels
 internal import VaneQuality
 internal import VaneServing
 
@@ -46,8 +48,21 @@ public struct TrainerServiceImplementation: Vane_V1_TrainerService.SimpleService
     request: Vane_V1_GetServiceInfoRequest,
     context: ServerContext
   ) async throws -> Vane_V1_ServiceInfo {
-    try self.runtime.serviceInfo(implemented: Self.implemented)
+    try self.runtime.serviceInfo(implemented: Self.implemented, capabilities: Self.capabilities)
   }
+
+  /// The trainer's feature flags: `xgboost-VERSION` for the libxgboost it trains with (and
+  /// `xgboost-cuda` when that one was built with CUDA), `cuda` when a spec may ask for
+  /// DEVICE_CUDA here (a CUDA build of the library and a visible GPU). Fixed for a process.
+  static let capabilities: [String] = {
+    guard case .success(let library) = XGBoostModel.library else { return [] }
+    var flags = ["xgboost-\(library.version)"]
+    if library.usesCUDA {
+      flags.append("xgboost-cuda")
+      if !CUDADevices.visible.isEmpty { flags.append("cuda") }
+    }
+    return flags
+  }()
 
   public func startTraining(
     request: Vane_V1_StartTrainingRequest,

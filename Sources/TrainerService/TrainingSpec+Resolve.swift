@@ -5,6 +5,7 @@ public import VaneProto
 internal import VaneQuality
 public import VaneTraining
 internal import VaneFeatures
+internal import VaneMath
 internal import VaneRuntime
 
 /// A training spec checked field by field, its defaults filled in, and what the libraries run.
@@ -28,24 +29,59 @@ extension Vane_V1_TrainingSpec {
     try self.resolved(defaultThreads: defaultThreads).run
   }
 
+  /// Why a spec asking for DEVICE_CUDA cannot train here (nil: it can): each model that has no
+  /// CUDA backend in this build (only XGBoost has one), a libxgboost built without CUDA or
+  /// none at all, no visible GPU. Every reason is named, so one answer says all that is missing.
+  static func cudaRefusal(
+    models: [(name: String, kind: Vane_V1_ModelKind)],
+    library: Result<XGBoostLibraryInfo, VaneError>,
+    gpus: [String]
+  ) -> String? {
+    var reasons: [String] = []
+    for (index, model) in models.enumerated() where model.kind != .xgboost {
+      reasons.append(
+        "models[\(index)] \(MessageText.quote(model.name)) (\(model.kind)) has no CUDA backend in this build (only XGBoost trains on CUDA)"
+      )
+    }
+    switch library {
+    case .success(let info) where !info.usesCUDA:
+      reasons.append(
+        "libxgboost \(info.description) (set VANE_XGBOOST_LIBRARY to a CUDA build: the pip xgboost wheel's lib/libxgboost.so is one)"
+      )
+    case .success: break
+    case .failure(let error): reasons.append(error.message)
+    }
+    if gpus.isEmpty {
+      reasons.append("no NVIDIA GPU is visible (\(CUDADevices.driverDirectory) lists none)")
+    }
+    guard !reasons.isEmpty else { return nil }
+    return
+      "spec.device: DEVICE_CUDA cannot train here: \(reasons.joined(separator: "; ")). Use DEVICE_CPU"
+  }
+
   /// Checks the spec and resolves its defaults.
   /// - Throws: INVALID_ARGUMENT naming the field path (`spec.models[1].xgboost.max_depth`) and
-  ///   the reason; FAILED_PRECONDITION for device CUDA (no CUDA backend in this build).
+  ///   the reason; FAILED_PRECONDITION for device CUDA where it cannot run, naming every reason
+  ///   (``cudaRefusal(models:library:gpus:)``).
   func resolved(defaultThreads: Int) throws -> ResolvedSpec {
     var spec = self
     func bad(_ field: String, _ reason: String) -> VaneError {
       VaneError.invalidArgument(field: "spec.\(field)", reason)
     }
-    guard spec.device != .cuda else {
-      throw VaneError(
-        .failedPrecondition,
-        "spec.device: CUDA training is not available in this build (no CUDA backend); use DEVICE_CPU. XGBoost can use a CUDA build of libxgboost later through VANE_XGBOOST_LIBRARY"
-      )
-    }
     if case .UNRECOGNIZED(let value) = spec.device {
       throw bad("device", "unknown device \(value)")
     }
-    spec.device = .cpu
+    let cuda = spec.device == .cuda
+    if cuda,
+      let refusal = Self.cudaRefusal(
+        models: spec.models.map { ($0.name, $0.kind) },
+        library: XGBoostModel.library,
+        gpus: CUDADevices.visible
+      )
+    {
+      throw VaneError(.failedPrecondition, refusal)
+    }
+    if !cuda { spec.device = .cpu }
     guard spec.name.count <= 64,
       spec.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
     else {
@@ -127,7 +163,13 @@ extension Vane_V1_TrainingSpec {
         bad: bad
       )
       spec.models[index] = model
-      models.append(ModelSpec(name: model.name, kind: resolved))
+      var kind = resolved
+      // Only XGBoost trains on CUDA (cudaRefusal refused every other kind).
+      if cuda, case .xgboost(var parameters) = kind {
+        parameters.device = "cuda"
+        kind = .xgboost(parameters)
+      }
+      models.append(ModelSpec(name: model.name, kind: kind))
     }
 
     // Walk-forward plan.

@@ -1,6 +1,6 @@
 internal import CXGBoost
 public import Foundation
-internal import VaneCore
+public import VaneCore
 
 /// libxgboost, loaded once per process from `VANE_XGBOOST_LIBRARY` (a path, e.g. a CUDA build)
 /// or Debian's `libxgboost.so.0`.
@@ -37,6 +37,18 @@ final class XGBoostLibrary: Sendable {
 
   static func load() throws -> XGBoostLibrary { try Self.shared.get() }
 
+  /// What the library is: its version, the file it came from and whether it was built with
+  /// CUDA.
+  var info: XGBoostLibraryInfo {
+    XGBoostLibraryInfo(
+      version: self.version,
+      path: vane_xgb_path(self.pointer).map { String(cString: $0) },
+      usesCUDA: vane_xgb_build_info(self.pointer).map {
+        XGBoostLibraryInfo.usesCUDA(buildInfo: String(cString: $0))
+      } ?? false
+    )
+  }
+
   /// "major.minor.patch".
   var version: String {
     var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
@@ -50,6 +62,38 @@ final class XGBoostLibrary: Sendable {
       let message = vane_xgb_last_error(self.pointer).map { String(cString: $0) } ?? "unknown error"
       throw VaneError(.internalError, "XGBoost \(what): \(message)")
     }
+  }
+}
+
+/// Which libxgboost this process trains with, and whether it can train on a GPU.
+public struct XGBoostLibraryInfo: Sendable, Equatable {
+  /// "major.minor.patch".
+  public var version: String
+  /// The file it was loaded from (nil when the loader does not say).
+  public var path: String?
+  /// Whether it was built with CUDA (its XGBuildInfo's `USE_CUDA`; false when it does not say).
+  public var usesCUDA: Bool
+
+  public init(version: String, path: String?, usesCUDA: Bool) {
+    self.version = version
+    self.path = path
+    self.usesCUDA = usesCUDA
+  }
+
+  /// "1.7.4 at /usr/lib/…/libxgboost.so.0, built without CUDA".
+  public var description: String {
+    "\(self.version) at \(self.path ?? "an unknown path"), built \(self.usesCUDA ? "with" : "without") CUDA"
+  }
+
+  /// Whether XGBuildInfo's JSON says `"USE_CUDA": true`; anything else (not JSON, over 64 KiB,
+  /// not an object, no such key, a string) says no.
+  static func usesCUDA(buildInfo: String) -> Bool {
+    guard buildInfo.utf8.count <= 1 << 16,
+      let object = try? JSONSerialization.jsonObject(with: Data(buildInfo.utf8)),
+      let fields = object as? [String: Any],
+      let flag = fields["USE_CUDA"] as? Bool
+    else { return false }
+    return flag
   }
 }
 
@@ -244,6 +288,9 @@ public struct XGBoostModel: Sendable, Equatable {
     /// Rounds without validation improvement before stopping (0: off).
     public var earlyStoppingRounds = 50
     public var treeMethod = "hist"
+    /// Where XGBoost trains: "cpu", or "cuda" with a CUDA build of the library and a GPU
+    /// (passed as XGBoost's `device` parameter only when not "cpu", which every version takes).
+    public var device = "cpu"
     /// Threads (0: XGBoost's default).
     public var threads = 0
     public var seed: UInt64 = 0
@@ -264,6 +311,7 @@ public struct XGBoostModel: Sendable, Equatable {
         ("seed", "\(self.seed % (1 << 31))"), ("verbosity", "0"),
       ]
       if self.threads > 0 { list.append(("nthread", "\(self.threads)")) }
+      if self.device != "cpu" { list.append(("device", self.device)) }
       if classCount == 2 {
         list += [("objective", "binary:logistic"), ("eval_metric", "logloss")]
       } else {
@@ -287,6 +335,12 @@ public struct XGBoostModel: Sendable, Equatable {
 
   /// The loaded library's version, or nil when it is not available.
   public static var libraryVersion: String? { try? XGBoostLibrary.load().version }
+
+  /// The library this process trains with (loaded once: `VANE_XGBOOST_LIBRARY`, else Debian's
+  /// `libxgboost.so.0`), or why there is none.
+  public static let library: Result<XGBoostLibraryInfo, VaneError> = XGBoostLibrary.shared.map {
+    $0.info
+  }
 
   /// Trains on `features` (`count × featureCount`, NaN missing), with early stopping on
   /// `validation` when given and `parameters.earlyStoppingRounds > 0`.

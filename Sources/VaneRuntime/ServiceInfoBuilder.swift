@@ -7,9 +7,15 @@ extension RuntimeInfo {
   /// The answer to GetServiceInfo: facts about this process, and every method of the service
   /// (from the descriptor set) with whether this build implements it.
   ///
-  /// - Parameter implemented: the method names this build serves; every other method answers
-  ///   UNIMPLEMENTED.
-  public func serviceInfo(implemented: Set<String>) throws -> Vane_V1_ServiceInfo {
+  /// - Parameters:
+  ///   - implemented: the method names this build serves; every other method answers
+  ///     UNIMPLEMENTED.
+  ///   - capabilities: the service's own feature flags, after the process's (health,
+  ///     reflection, tls).
+  public func serviceInfo(
+    implemented: Set<String>,
+    capabilities: [String] = []
+  ) throws -> Vane_V1_ServiceInfo {
     var info = Vane_V1_ServiceInfo()
     info.service = self.kind.grpcServiceName
     info.version = BuildInfo.version
@@ -24,7 +30,7 @@ extension RuntimeInfo {
     case .loopbackOnly: info.adminAuth = .loopbackOnly
     }
     info.methods = try self.methodCapabilities(implemented: implemented)
-    info.capabilities = ["health", "reflection"] + (self.tls ? ["tls"] : [])
+    info.capabilities = ["health", "reflection"] + (self.tls ? ["tls"] : []) + capabilities
     info.maxReceiveMessageBytes = Int64(self.messageLimits.maxReceiveBytes ?? 4 << 20)
     info.maxSendMessageBytes = Int64(self.messageLimits.maxSendBytes ?? Int(Int32.max))
     info.serverTime = Google_Protobuf_Timestamp(date: Date())

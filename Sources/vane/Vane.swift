@@ -1,6 +1,7 @@
 import ArgumentParser
 import VaneCore
 import VaneMath
+import VaneModels
 internal import Foundation
 
 /// `vane`: the one executable of the suite — services, the local stack, and client commands.
@@ -51,7 +52,8 @@ struct Vane: AsyncParsableCommand {
 struct VersionCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "version",
-    abstract: "Print the version, build commit and the BLAS kernels in use."
+    abstract:
+      "Print the version, build commit, the BLAS kernels in use, the XGBoost library and the GPUs visible."
   )
 
   @Flag(help: "Print only the name of OpenBLAS's core in use (for OPENBLAS_CORETYPE elsewhere).")
@@ -64,5 +66,13 @@ struct VersionCommand: ParsableCommand {
     }
     print("vane \(BuildInfo.version) (\(BuildInfo.commit))")
     print(BLASCoreSelection.summary)
+    switch XGBoostModel.library {
+    case .success(let info): print("XGBoost: \(info.description)")
+    case .failure(let error): print("XGBoost: \(error.message)")
+    }
+    let gpus = CUDADevices.visible
+    print(
+      "GPUs: \(gpus.isEmpty ? "none visible (\(CUDADevices.driverDirectory))" : gpus.joined(separator: ", "))"
+    )
   }
 }

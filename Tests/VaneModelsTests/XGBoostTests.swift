@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaneCore
+import VaneMath
 
 @testable import VaneModels
 
@@ -136,5 +137,85 @@ struct XGBoostTests {
     } throws: {
       ($0 as? VaneError)?.message.hasPrefix("labels[4]") == true
     }
+  }
+}
+
+@Suite("XGBoost's library and device")
+struct XGBoostLibraryTests {
+  @Test(
+    "USE_CUDA is read from XGBuildInfo's JSON; anything else says no",
+    arguments: [
+      (#"{"USE_CUDA": true, "USE_NCCL": true}"#, true),
+      (#"{"USE_CUDA": false}"#, false),
+      (#"{"USE_OPENMP": true}"#, false),
+      (#"{"USE_CUDA": "true"}"#, false),
+      (#"[true]"#, false),
+      ("USE_CUDA: true", false),
+      ("", false),
+      (#"{"USE_CUDA": true, "pad": ""# + String(repeating: "x", count: 70_000) + #""}"#, false),
+    ]
+  )
+  func buildInfo(text: String, cuda: Bool) {
+    #expect(XGBoostLibraryInfo.usesCUDA(buildInfo: text) == cuda)
+  }
+
+  @Test(
+    "The loaded library says its version and the file it came from",
+    .enabled(if: XGBoostModel.libraryVersion != nil, "libxgboost is not installed")
+  )
+  func loaded() throws {
+    let info = try XGBoostModel.library.get()
+    #expect(info.version == XGBoostModel.libraryVersion)
+    let path = try #require(info.path)
+    #expect(path.contains("libxgboost"))
+    #expect(FileManager.default.fileExists(atPath: path))
+    #expect(info.description.hasPrefix("\(info.version) at \(path), built with"))
+  }
+
+  @Test("device=cuda reaches XGBoost only when asked; CPU training passes no device")
+  func deviceParameter() {
+    var parameters = XGBoostModel.Parameters()
+    #expect(!parameters.native(classCount: 2).contains { $0.0 == "device" })
+    parameters.device = "cuda"
+    #expect(parameters.native(classCount: 3).contains { $0 == ("device", "cuda") })
+  }
+
+  @Test(
+    "On a GPU: XGBoost trains with device=cuda and answers as on the CPU, within float32 histogram tolerance",
+    .enabled(
+      if: ((try? XGBoostModel.library.get())?.usesCUDA ?? false) && !CUDADevices.visible.isEmpty,
+      "needs a CUDA build of libxgboost (VANE_XGBOOST_LIBRARY) and a visible NVIDIA GPU"
+    )
+  )
+  func trainsOnGPU() throws {
+    var random = SeededRandom(seed: 5)
+    let count = 2_000, width = 8
+    let features = (0 ..< count * width).map { _ in Double.random(in: -1 ... 1, using: &random) }
+    let labels = (0 ..< count).map {
+      features[$0 * width] + 0.5 * features[$0 * width + 1] > 0 ? 1 : 0
+    }
+    var parameters = XGBoostModel.Parameters()
+    parameters.rounds = 50
+    parameters.earlyStoppingRounds = 0
+    parameters.subsample = 1
+    parameters.columnSampleByTree = 1
+    func fit(_ device: String) throws -> [Double] {
+      var p = parameters
+      p.device = device
+      let model = try XGBoostModel.fit(
+        features: features,
+        count: count,
+        featureCount: width,
+        labels: labels,
+        classCount: 2,
+        validation: nil,
+        parameters: p
+      ) { _, _ in true }
+      return try model.probabilities(features, count: count)
+    }
+    let cpu = try fit("cpu"), gpu = try fit("cuda"), again = try fit("cuda")
+    #expect(gpu == again, "the same seed gives the same model on the GPU run to run")
+    let worst = zip(cpu, gpu).map { abs($0 - $1) }.max() ?? .infinity
+    #expect(worst < 1e-3, "largest CPU/GPU difference \(worst)")
   }
 }

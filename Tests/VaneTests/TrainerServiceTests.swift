@@ -7,6 +7,7 @@ import Testing
 import VaneBundle
 import VaneCore
 import VaneFeatures
+import VaneMath
 import VaneMetrics
 import VaneModels
 import VaneTraining
@@ -458,12 +459,94 @@ struct TrainingSpecTests {
     #expect(training.precision == runs)
   }
 
-  @Test("Device CUDA answers FAILED_PRECONDITION with a clear message")
+  @Test(
+    "Device CUDA where it cannot run answers FAILED_PRECONDITION naming why",
+    .enabled(
+      if: CUDADevices.visible.isEmpty,
+      "this machine shows an NVIDIA GPU: the refusal for want of one is not reachable"
+    )
+  )
   func cuda() throws {
     var spec = Self.valid
     spec.device = .cuda
     let error = #expect(throws: VaneError.self) { try spec.resolved(defaultThreads: 2) }
-    #expect(error?.code == .failedPrecondition && error?.message.contains("CUDA") == true)
+    #expect(error?.code == .failedPrecondition)
+    let message = error?.message ?? ""
+    #expect(message.hasPrefix("spec.device: DEVICE_CUDA cannot train here"))
+    // The spec's LSTM has no CUDA backend; this machine has no GPU.
+    #expect(message.contains("models[1] 'lstm' (lstm) has no CUDA backend"))
+    #expect(message.contains("no NVIDIA GPU is visible"))
+    #expect(!message.contains("models[0]"))
+  }
+
+  typealias Models = [(name: String, kind: Vane_V1_ModelKind)]
+  static let cudaBuild = XGBoostLibraryInfo(
+    version: "3.2.0",
+    path: "/x/libxgboost.so",
+    usesCUDA: true
+  )
+  static let cpuBuild = XGBoostLibraryInfo(
+    version: "1.7.4",
+    path: "/y/libxgboost.so.0",
+    usesCUDA: false
+  )
+
+  @Test(
+    "DEVICE_CUDA: every reason it cannot run is named, and none when it can",
+    arguments: [
+      (
+        Models([("xgb", .xgboost)]), Result<XGBoostLibraryInfo, VaneError>.success(cudaBuild),
+        ["H100"], []
+      ),
+      (
+        Models([("xgb", .xgboost), ("net", .mlp)]), .success(cudaBuild), ["H100"],
+        ["models[1] 'net' (mlp) has no CUDA backend"]
+      ),
+      (
+        Models([("xgb", .xgboost)]), .success(cpuBuild), ["H100"],
+        ["libxgboost 1.7.4 at /y/libxgboost.so.0, built without CUDA", "VANE_XGBOOST_LIBRARY"]
+      ),
+      (
+        Models([("xgb", .xgboost)]),
+        .failure(VaneError(.failedPrecondition, "XGBoost is not available: cannot load")),
+        ["H100"], ["XGBoost is not available: cannot load"]
+      ),
+      (Models([("xgb", .xgboost)]), .success(cudaBuild), [], ["no NVIDIA GPU is visible"]),
+      (
+        Models([("a", .logisticRegression), ("b", .lstm), ("c", .xgboost)]), .success(cpuBuild), [],
+        [
+          "models[0] 'a' (logisticRegression)", "models[1] 'b' (lstm)", "built without CUDA",
+          "no NVIDIA GPU is visible",
+        ]
+      ),
+    ] as [(Models, Result<XGBoostLibraryInfo, VaneError>, [String], [String])]
+  )
+  func cudaReasons(
+    models: Models,
+    library: Result<XGBoostLibraryInfo, VaneError>,
+    gpus: [String],
+    expected: [String]
+  ) {
+    let refusal = Vane_V1_TrainingSpec.cudaRefusal(models: models, library: library, gpus: gpus)
+    if expected.isEmpty {
+      #expect(refusal == nil)
+    } else {
+      for part in expected { #expect(refusal?.contains(part) == true, "\(part)") }
+      #expect(refusal?.hasSuffix("Use DEVICE_CPU") == true)
+    }
+  }
+
+  @Test(
+    "The trainer's GetServiceInfo names the libxgboost it trains with",
+    .enabled(if: XGBoostModel.libraryVersion != nil, "libxgboost is not installed")
+  )
+  func xgboostCapability() throws {
+    let version = try #require(XGBoostModel.libraryVersion)
+    let flags = TrainerServiceImplementation.capabilities
+    #expect(flags.first == "xgboost-\(version)")
+    let info = try XGBoostModel.library.get()
+    #expect(flags.contains("xgboost-cuda") == info.usesCUDA)
+    #expect(flags.contains("cuda") == (info.usesCUDA && !CUDADevices.visible.isEmpty))
   }
 }
 

@@ -18,6 +18,11 @@ typedef struct vane_xgb_library vane_xgb_library;
 int vane_xgb_open(const char *path, vane_xgb_library **out, char *error, size_t error_length);
 // The library's version (XGBoostVersion).
 void vane_xgb_version(const vane_xgb_library *lib, int *major, int *minor, int *patch);
+// The library's build information as JSON (XGBuildInfo: "USE_CUDA", compiler, …); NULL when
+// the library has no XGBuildInfo (before 1.5) or it fails. Valid for the library's lifetime.
+const char *vane_xgb_build_info(const vane_xgb_library *lib);
+// The file the library was loaded from (dladdr of XGBoostVersion); NULL when unknown.
+const char *vane_xgb_path(const vane_xgb_library *lib);
 // The last error message of the calling thread.
 const char *vane_xgb_last_error(const vane_xgb_library *lib);
 
