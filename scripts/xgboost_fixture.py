@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """Golden XGBoost predictions from the Python xgboost package, for Vane's C-API binding.
 
-Writes Tests/VaneModelsTests/Fixtures/xgboost_reference.json: seeded datasets (values rounded
-so that float32 holds them exactly), the native parameters Vane passes to libxgboost, and what
-Python's xgboost.train gives with the same parameters: the best iteration (early stopping on
-the validation rows) and the predicted probabilities of the test rows from the kept rounds.
+Writes Tests/VaneModelsTests/Fixtures/xgboost_reference_VERSION.json, VERSION being the Python
+package's (which ships the libxgboost it runs): seeded datasets (values rounded so that float32
+holds them exactly), the native parameters Vane passes to libxgboost, and what Python's
+xgboost.train gives with the same parameters: the best iteration (early stopping on the
+validation rows) and the predicted probabilities of the test rows from the kept rounds. The
+test compares Vane against the reference of the library it loaded: one per library version.
 
-Debian 12's libxgboost is 1.7.4, so the reference is xgboost==1.7.4 (it needs numpy < 2):
+Debian 12's libxgboost is 1.7.4 (xgboost==1.7.4 needs numpy < 2):
 
     python3 -m venv /tmp/xgbenv
     /tmp/xgbenv/bin/pip install xgboost==1.7.4 "numpy<2"
     /tmp/xgbenv/bin/python scripts/xgboost_fixture.py
+
+and the pip wheel's (the library Vane finds in a virtual environment or pip's site directories):
+
+    /tmp/benchenv/bin/python scripts/xgboost_fixture.py
 """
 
 import json
@@ -20,7 +26,8 @@ import sys
 import numpy as np
 import xgboost as xgb
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "VaneModelsTests", "Fixtures", "xgboost_reference.json")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "VaneModelsTests", "Fixtures",
+                   "xgboost_reference_%s.json" % xgb.__version__)
 
 
 def data(seed, n, d, k):

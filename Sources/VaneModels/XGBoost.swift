@@ -2,19 +2,43 @@ internal import CXGBoost
 public import Foundation
 public import VaneCore
 
-/// libxgboost, loaded once per process from `VANE_XGBOOST_LIBRARY` (a path, e.g. a CUDA build)
-/// or Debian's `libxgboost.so.0`.
+/// libxgboost, loaded once per process: the file `VANE_XGBOOST_LIBRARY` names; else the pip
+/// xgboost wheel's (``wheelCandidates(roots:)``: newer, and built with CUDA); else Debian's
+/// `libxgboost.so.0`.
 final class XGBoostLibrary: Sendable {
   // Immutable after loading; the library's functions are thread-safe for distinct handles.
   nonisolated(unsafe) let pointer: OpaquePointer
+  /// Where it was found.
+  let source: XGBoostLibraryInfo.Source
 
-  private init(pointer: OpaquePointer) { self.pointer = pointer }
+  private init(pointer: OpaquePointer, source: XGBoostLibraryInfo.Source) {
+    self.pointer = pointer
+    self.source = source
+  }
 
   /// The process's library, or why it could not be loaded.
   static let shared: Result<XGBoostLibrary, VaneError> = {
-    let path = ProcessInfo.processInfo.environment["VANE_XGBOOST_LIBRARY"].flatMap {
-      $0.isEmpty ? nil : $0
+    let environment = ProcessInfo.processInfo.environment
+    if let path = environment["VANE_XGBOOST_LIBRARY"], !path.isEmpty {
+      // Named explicitly: that one or none.
+      return XGBoostLibrary.open(path, source: .environment)
     }
+    let roots = XGBoostLibrary.wheelRoots(
+      environment: environment,
+      home: FileManager.default.homeDirectoryForCurrentUser.path
+    )
+    for path in XGBoostLibrary.wheelCandidates(roots: roots) {
+      if case .success(let library) = XGBoostLibrary.open(path, source: .wheel) {
+        return .success(library)
+      }
+    }
+    return XGBoostLibrary.open(nil, source: .system)
+  }()
+
+  private static func open(
+    _ path: String?,
+    source: XGBoostLibraryInfo.Source
+  ) -> Result<XGBoostLibrary, VaneError> {
     var error = [CChar](repeating: 0, count: 512)
     var library: OpaquePointer?
     let status =
@@ -28,12 +52,42 @@ final class XGBoostLibrary: Sendable {
       return .failure(
         VaneError(
           .failedPrecondition,
-          "XGBoost is not available: \(message) (install libxgboost0, or set VANE_XGBOOST_LIBRARY)"
+          "XGBoost is not available: \(message) (install libxgboost0 or the xgboost pip package, or set VANE_XGBOOST_LIBRARY)"
         )
       )
     }
-    return .success(XGBoostLibrary(pointer: library))
-  }()
+    return .success(XGBoostLibrary(pointer: library, source: source))
+  }
+
+  /// Where pip puts packages, most specific first: the active virtual environment's `lib`,
+  /// the user's `~/.local/lib`, the system's `/usr/local/lib`.
+  static func wheelRoots(environment: [String: String], home: String?) -> [String] {
+    var roots: [String] = []
+    if let venv = environment["VIRTUAL_ENV"], !venv.isEmpty { roots.append("\(venv)/lib") }
+    if let home, !home.isEmpty { roots.append("\(home)/.local/lib") }
+    roots.append("/usr/local/lib")
+    return roots
+  }
+
+  /// The wheel's `xgboost/lib/libxgboost.so` files present under `roots`, in their order and,
+  /// within one, the newest Python first.
+  static func wheelCandidates(roots: [String]) -> [String] {
+    roots.flatMap { root -> [String] in
+      let pythons = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+        .compactMap { name -> (name: String, minor: Int)? in
+          guard name.hasPrefix("python3."), let minor = Int(name.dropFirst("python3.".count))
+          else { return nil }
+          return (name, minor)
+        }
+        .sorted { $0.minor > $1.minor }
+      return pythons.flatMap { python in
+        ["site-packages", "dist-packages"].map {
+          "\(root)/\(python.name)/\($0)/xgboost/lib/libxgboost.so"
+        }
+      }
+      .filter { FileManager.default.fileExists(atPath: $0) }
+    }
+  }
 
   static func load() throws -> XGBoostLibrary { try Self.shared.get() }
 
@@ -41,6 +95,7 @@ final class XGBoostLibrary: Sendable {
   /// CUDA.
   var info: XGBoostLibraryInfo {
     XGBoostLibraryInfo(
+      source: self.source,
       version: self.version,
       path: vane_xgb_path(self.pointer).map { String(cString: $0) },
       usesCUDA: vane_xgb_build_info(self.pointer).map {
@@ -67,6 +122,14 @@ final class XGBoostLibrary: Sendable {
 
 /// Which libxgboost this process trains with, and whether it can train on a GPU.
 public struct XGBoostLibraryInfo: Sendable, Equatable {
+  /// Where a library is found, in the order looked.
+  public enum Source: String, Sendable {
+    case environment = "VANE_XGBOOST_LIBRARY"
+    case wheel = "the pip xgboost wheel"
+    case system = "the system's libxgboost.so.0"
+  }
+
+  public var source: Source
   /// "major.minor.patch".
   public var version: String
   /// The file it was loaded from (nil when the loader does not say).
@@ -74,15 +137,16 @@ public struct XGBoostLibraryInfo: Sendable, Equatable {
   /// Whether it was built with CUDA (its XGBuildInfo's `USE_CUDA`; false when it does not say).
   public var usesCUDA: Bool
 
-  public init(version: String, path: String?, usesCUDA: Bool) {
+  public init(source: Source = .system, version: String, path: String?, usesCUDA: Bool) {
+    self.source = source
     self.version = version
     self.path = path
     self.usesCUDA = usesCUDA
   }
 
-  /// "1.7.4 at /usr/lib/…/libxgboost.so.0, built without CUDA".
+  /// "1.7.4 at /usr/lib/…/libxgboost.so.0 (the system's libxgboost.so.0), built without CUDA".
   public var description: String {
-    "\(self.version) at \(self.path ?? "an unknown path"), built \(self.usesCUDA ? "with" : "without") CUDA"
+    "\(self.version) at \(self.path ?? "an unknown path") (\(self.source.rawValue)), built \(self.usesCUDA ? "with" : "without") CUDA"
   }
 
   /// Whether XGBuildInfo's JSON says `"USE_CUDA": true`; anything else (not JSON, over 64 KiB,

@@ -504,7 +504,7 @@ struct TrainingSpecTests {
       ),
       (
         Models([("xgb", .xgboost)]), .success(cpuBuild), ["H100"],
-        ["libxgboost 1.7.4 at /y/libxgboost.so.0, built without CUDA", "VANE_XGBOOST_LIBRARY"]
+        ["libxgboost 1.7.4 at /y/libxgboost.so.0", "built without CUDA", "VANE_XGBOOST_LIBRARY"]
       ),
       (
         Models([("xgb", .xgboost)]),
