@@ -222,14 +222,16 @@ public final class PredictionLog: Sendable {
     guard !batch.isEmpty else { return 0 }
     do {
       try self.store.write("writing \(batch.count) answers") { db in
-        let prediction = try db.makeStatement(
+        // Prepared once per connection and reused by every flush: at low traffic a flush
+        // writes a record or two, and preparing the two statements cost more than writing.
+        let prediction = try db.cachedStatement(
           sql: """
             INSERT OR IGNORE INTO predictions
               (id, request_id, model_id, version, shadow, symbol, bar_time, feature_set_hash, features, flags, latency_us, answered_ms)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         )
-        let answer = try db.makeStatement(
+        let answer = try db.cachedStatement(
           sql: """
             INSERT OR IGNORE INTO answers (prediction_id, horizon, calibrated, raw, resolve_ms) VALUES (?, ?, ?, ?, ?)
             """
