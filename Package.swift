@@ -131,7 +131,11 @@ let package = Package(
     // SQLite stores: one open sequence and error mapping for every store.
     .target(
       name: "VaneStore",
-      dependencies: ["VaneCore", .product(name: "GRDB", package: "GRDB.swift")],
+      dependencies: [
+        "VaneCore", .product(name: "GRDB", package: "GRDB.swift"),
+        // SQLite's C API under GRDB, for the one statement bound without GRDB's arguments.
+        .product(name: "GRDBSQLite", package: "GRDB.swift"),
+      ],
       swiftSettings: swiftSettings
     ),
     .target(
@@ -366,8 +370,9 @@ let package = Package(
     .testTarget(
       name: "VaneServingTests",
       dependencies: [
-        "VaneServing", "VaneCore", "VaneBundle", "VaneQuality", "VaneTestSupport",
+        "VaneServing", "VaneCore", "VaneBundle", "VaneQuality", "VaneTestSupport", "VaneStore",
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "GRDB", package: "GRDB.swift"),
       ],
       swiftSettings: swiftSettings
     ),

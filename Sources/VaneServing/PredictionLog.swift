@@ -240,23 +240,36 @@ public final class PredictionLog: Sendable {
           $0.compactMapValues { $0.barMs > 0 ? $0.barMs : nil }
         }
         for record in batch {
-          try prediction.execute(arguments: [
-            record.id, record.requestID, record.modelID, record.version, record.shadow,
-            record.symbol, record.barTime, record.featureSetHash,
-            Self.blob(record.features), record.trust.flagNames.joined(separator: ","),
-            record.latency.components.seconds * 1_000_000 + record.latency.components.attoseconds
-              / 1_000_000_000_000, record.answeredAt,
-          ])
+          try SQLiteStore.execute(prediction) { row in
+            row.bind(record.id)
+            row.bind(record.requestID)
+            row.bind(record.modelID)
+            row.bind(record.version)
+            row.bind(record.shadow)
+            row.bind(record.symbol)
+            row.bind(record.barTime)
+            row.bind(record.featureSetHash)
+            row.bind(littleEndianDoubles: record.features)
+            row.bind(record.trust.flagNames.joined(separator: ","))
+            row.bind(
+              record.latency.components.seconds * 1_000_000 + record.latency.components.attoseconds
+                / 1_000_000_000_000
+            )
+            row.bind(record.answeredAt)
+          }
           let bar = bars[VersionKey(record.modelID, record.version)]
           for output in record.outputs {
             // The outcome is known when bar as_of + horizon closes.
             let resolve = record.barTime.flatMap { time in
               bar.map { time + Int64(output.horizon + 1) * $0 }
             }
-            try answer.execute(arguments: [
-              record.id, output.horizon, Self.blob(output.calibrated), Self.blob(output.raw),
-              resolve,
-            ])
+            try SQLiteStore.execute(answer) { row in
+              row.bind(record.id)
+              row.bind(output.horizon)
+              row.bind(littleEndianDoubles: output.calibrated)
+              row.bind(littleEndianDoubles: output.raw)
+              row.bind(resolve)
+            }
           }
         }
       }
@@ -524,20 +537,7 @@ public final class PredictionLog: Sendable {
     return versions
   }
 
-  /// Doubles as little-endian IEEE 754 bytes.
-  static func blob(_ values: [Double]) -> Data {
-    #if _endian(little)
-    // The memory layout is the format: one copy.
-    return values.withUnsafeBytes { Data($0) }
-    #else
-    var data = Data(capacity: values.count * 8)
-    for value in values {
-      withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
-    }
-    return data
-    #endif
-  }
-
+  /// The doubles a BLOB holds (little-endian IEEE 754, as `SQLiteRow` binds them).
   static func values(_ data: Data) -> [Double] {
     stride(from: 0, to: data.count - data.count % 8, by: 8).map { offset in
       var bits: UInt64 = 0
