@@ -59,7 +59,11 @@ public struct SQLiteRow: ~Copyable {
     values.withUnsafeBytes { bytes in
       self.next { handle, index in
         sqlite3_bind_blob64(
-          handle, index, bytes.baseAddress, sqlite3_uint64(bytes.count), Self.transient
+          handle,
+          index,
+          bytes.baseAddress,
+          sqlite3_uint64(bytes.count),
+          Self.transient
         )
       }
     }
@@ -68,7 +72,11 @@ public struct SQLiteRow: ~Copyable {
     swapped.withUnsafeBytes { bytes in
       self.next { handle, index in
         sqlite3_bind_blob64(
-          handle, index, bytes.baseAddress, sqlite3_uint64(bytes.count), Self.transient
+          handle,
+          index,
+          bytes.baseAddress,
+          sqlite3_uint64(bytes.count),
+          Self.transient
         )
       }
     }

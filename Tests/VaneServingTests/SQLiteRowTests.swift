@@ -37,7 +37,12 @@ struct SQLiteRowTests {
       Case(text: nil, integer: nil, flag: false, doubles: []),
       Case(text: "", integer: Int64.min, flag: true, doubles: [.infinity, -.infinity, -0.0]),
       // Multi-byte UTF-8 and an embedded NUL: the length is passed, not found by strlen.
-      Case(text: "é→\u{0}✓", integer: Int64.max, flag: false, doubles: [.nan, .leastNonzeroMagnitude]),
+      Case(
+        text: "é→\u{0}✓",
+        integer: Int64.max,
+        flag: false,
+        doubles: [.nan, .leastNonzeroMagnitude]
+      ),
     ]
   )
   func roundTrip(_ value: Case) throws {
@@ -53,7 +58,12 @@ struct SQLiteRowTests {
       }
     }
     let row = try #require(
-      try store.read("reading") { try Row.fetchOne($0, sql: "SELECT t.*, CASE WHEN s IS NULL THEN NULL ELSE hex(s) END AS x FROM t") }
+      try store.read("reading") {
+        try Row.fetchOne(
+          $0,
+          sql: "SELECT t.*, CASE WHEN s IS NULL THEN NULL ELSE hex(s) END AS x FROM t"
+        )
+      }
     )
     // Compared as bytes: a String read back would stop at an embedded NUL.
     #expect(
