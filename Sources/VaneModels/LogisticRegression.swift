@@ -73,10 +73,16 @@ public struct LogisticRegression: Sendable, Equatable, Codable {
   }
 
   static func probabilities(logits z: [Double], count: Int, classCount k: Int) -> [Double] {
-    // Binary models have one logit per row: the probability of class 1.
-    k == 2
-      ? z.flatMap { [1 - Logistic.sigmoid($0), Logistic.sigmoid($0)] }
-      : Logistic.softmax(z, columns: k)
+    guard k == 2 else { return Logistic.softmax(z, columns: k) }
+    // Binary models have one logit per row: the probability of class 1. Written in place (a
+    // row array each, and the sigmoid twice, cost a served request more than its dot product).
+    var rows = [Double](repeating: 0, count: 2 * z.count)
+    for (i, logit) in z.enumerated() {
+      let p = Logistic.sigmoid(logit)
+      rows[2 * i] = 1 - p
+      rows[2 * i + 1] = p
+    }
+    return rows
   }
 
   /// Fits the model.

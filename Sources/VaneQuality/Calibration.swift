@@ -53,21 +53,62 @@ public enum Calibration: Sendable, Equatable {
   /// Calibrated predictions (labels kept; logits are the calibrated logits where the method
   /// has them).
   public func apply(_ predictions: Predictions) -> Predictions {
-    let n = predictions.count
-    let k = predictions.classCount
+    if case .none = self { return predictions }
+    let probabilities = self.calibrated(
+      predictions.probabilities,
+      classCount: predictions.classCount
+    ) { predictions.logitsOrImplied(clip: Self.clip) }
+    return try! Predictions(
+      probabilities: probabilities,
+      classCount: predictions.classCount,
+      labels: predictions.labels
+    )
+  }
+
+  /// Calibrated probability rows (`rows × classCount`, row-major) of unlabelled predictions, as
+  /// ``apply(_:)`` computes them: the serving path (no labels, no `Predictions` built).
+  /// - Throws: INVALID_ARGUMENT for a class count outside 2...1000 or values that are not whole
+  ///   rows.
+  public func apply(probabilities: [Double], classCount: Int) throws -> [Double] {
+    guard classCount >= 2, classCount <= 1000 else {
+      throw VaneError.invalidArgument(
+        field: "class_count",
+        "must be between 2 and 1000 (got \(classCount))"
+      )
+    }
+    guard probabilities.count % classCount == 0 else {
+      throw VaneError.invalidArgument(
+        field: "probabilities",
+        "\(probabilities.count) values are not whole rows of \(classCount) classes"
+      )
+    }
+    if case .none = self { return probabilities }
+    return self.calibrated(probabilities, classCount: classCount) {
+      Predictions.impliedLogits(probabilities, classCount: classCount, clip: Self.clip)
+    }
+  }
+
+  /// The calibrated rows of `probabilities` (`rows × k`); `logits` gives the model's logits
+  /// (one a row for binary, `k` otherwise), read only by the methods that work on logits.
+  private func calibrated(
+    _ rows: [Double],
+    classCount k: Int,
+    logits: () -> [Double]
+  ) -> [Double] {
+    let n = rows.count / k
     var probabilities = [Double](repeating: 0, count: n * k)
     switch self {
     case .none:
-      return predictions
+      return rows
     case .temperature(let t):
-      let z = predictions.logitsOrImplied(clip: Self.clip)
+      let z = logits()
       if k == 2 {
         for i in 0 ..< n { Self.setBinary(&probabilities, i, Logistic.sigmoid(z[i] / t)) }
       } else {
         probabilities = Logistic.softmax(z.map { $0 / t }, columns: k)
       }
     case .platt(let a, let b):
-      let z = predictions.logitsOrImplied(clip: Self.clip)
+      let z = logits()
       for i in 0 ..< n { Self.setBinary(&probabilities, i, Logistic.sigmoid(a * z[i] + b)) }
     case .isotonic(let maps):
       if k == 2 {
@@ -76,18 +117,14 @@ public enum Calibration: Sendable, Equatable {
           Self.setBinary(
             &probabilities,
             i,
-            Isotonic.interpolate(x: map.x, y: map.y, at: predictions.probability(i, 1))
+            Isotonic.interpolate(x: map.x, y: map.y, at: rows[i * 2 + 1])
           )
         }
       } else {
         for i in 0 ..< n {
           var total = 0.0
           for c in 0 ..< k {
-            let p = Isotonic.interpolate(
-              x: maps[c].x,
-              y: maps[c].y,
-              at: predictions.probability(i, c)
-            )
+            let p = Isotonic.interpolate(x: maps[c].x, y: maps[c].y, at: rows[i * k + c])
             probabilities[i * k + c] = p
             total += p
           }
@@ -98,24 +135,10 @@ public enum Calibration: Sendable, Equatable {
         }
       }
     case .vector(let w, let b):
-      let z = predictions.logitsOrImplied(clip: Self.clip)
+      let z = logits()
       probabilities = Logistic.softmax(z.indices.map { w[$0 % k] * z[$0] + b[$0 % k] }, columns: k)
     }
-    return try! Predictions(probabilities: probabilities, classCount: k, labels: predictions.labels)
-  }
-
-  /// Calibrated probability rows (`rows × classCount`, row-major) of unlabelled predictions, as
-  /// ``apply(_:)`` computes them: the serving path.
-  public func apply(probabilities: [Double], classCount: Int) throws -> [Double] {
-    if case .none = self { return probabilities }
-    let rows = probabilities.count / max(classCount, 1)
-    // Labels play no part in calibrating; any valid class stands in for the unknown outcome.
-    let predictions = try Predictions(
-      probabilities: probabilities,
-      classCount: classCount,
-      labels: [Int](repeating: 0, count: rows)
-    )
-    return self.apply(predictions).probabilities
+    return probabilities
   }
 
   /// Probabilities are clipped to [1e-15, 1 − 1e-15] before their logits are taken, so that a

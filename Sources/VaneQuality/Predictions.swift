@@ -143,14 +143,24 @@ public struct Predictions: Sendable, Equatable {
       }
       return logits
     }
+    return Self.impliedLogits(self.probabilities, classCount: k, clip: clip)
+  }
+
+  /// The logits probability rows imply: log-odds of class 1 (one a row) for binary, log
+  /// probabilities otherwise; each probability clipped to [clip, 1 − clip] first.
+  public static func impliedLogits(
+    _ probabilities: [Double],
+    classCount k: Int,
+    clip: Double?
+  ) -> [Double] {
     // Clipping bounds are hoisted: this runs in every calibration fit (one log per value).
     let (low, high) = clip.map { ($0, 1 - $0) } ?? (0, 1)
     if k == 2 {
-      return (0 ..< n).map { i in
-        let p = min(max(self.probability(i, 1), low), high)
+      return (0 ..< probabilities.count / 2).map { i in
+        let p = min(max(probabilities[2 * i + 1], low), high)
         return Foundation.log(p / (1 - p))
       }
     }
-    return self.probabilities.map { Foundation.log(min(max($0, low), high)) }
+    return probabilities.map { Foundation.log(min(max($0, low), high)) }
   }
 }

@@ -679,6 +679,11 @@ public struct ServableModel: Sendable {
       let calibrated =
         horizon == self.calibratedHorizon
         ? try self.calibration.apply(probabilities: raw, classCount: k) : raw
+      if count == 1 {
+        // A served request's one row: the arrays themselves, not copies of them.
+        out[0].append(HorizonOutput(horizon: horizon, raw: raw, calibrated: calibrated))
+        continue
+      }
       for r in 0 ..< count {
         out[r].append(
           HorizonOutput(

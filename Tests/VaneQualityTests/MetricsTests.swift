@@ -163,6 +163,42 @@ struct CalibrationTests {
     #expect(reread == calibration)
   }
 
+  @Test(
+    "Serving rows (no labels) calibrate exactly as the labelled predictions do",
+    arguments: [
+      (CalibrationMethod.none, 2), (.temperature, 2), (.platt, 2), (.isotonic, 2),
+      (.none, 3), (.temperature, 3), (.vector, 3), (.isotonic, 3),
+    ]
+  )
+  func servingEqualsLabelled(method: CalibrationMethod, classes: Int) throws {
+    var rng = SplitMix64(seed: UInt64(classes))
+    var probabilities: [Double] = [], labels: [Int] = []
+    for _ in 0 ..< 1500 {
+      let z = (0 ..< classes).map { _ in Double.random(in: -4 ... 4, using: &rng) }
+      probabilities += Logistic.softmax(z, columns: classes)
+      labels.append(Int.random(in: 0 ..< classes, using: &rng))
+    }
+    // Rows at the clip bounds as well.
+    probabilities += [1] + [Double](repeating: 0, count: classes - 1)
+    labels.append(0)
+    // Fitted without logits, as a served model's probabilities are calibrated.
+    let predictions = try Predictions(
+      probabilities: probabilities,
+      classCount: classes,
+      labels: labels
+    )
+    let calibration = try Calibrator.fit(method, predictions)
+    let served = try calibration.apply(probabilities: probabilities, classCount: classes)
+    #expect(
+      served.map(\.bitPattern) == calibration.apply(predictions).probabilities.map(\.bitPattern)
+    )
+    if case .none = calibration {} else { #expect(served != probabilities) }
+    #expect(throws: VaneError.self) {
+      try calibration.apply(probabilities: Array(probabilities.dropLast()), classCount: classes)
+    }
+    #expect(throws: VaneError.self) { try calibration.apply(probabilities: [0.5], classCount: 1) }
+  }
+
   @Test("Vector scaling and temperature for three classes lower the NLL")
   func multiclass() throws {
     var rng = SplitMix64(seed: 9)
