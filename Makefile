@@ -21,8 +21,10 @@ APT_PACKAGES := libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compile
 # Compose/compose.yaml), headless Chromium (renders the pipeline's HTML report) and
 # libonnx-testdata (ONNX's backend node tests the ONNX engine is checked against).
 TEST_APT_PACKAGES := openssl docker-compose chromium libonnx-testdata
-# PyPI packages for the external-client tests (a gRPC client no one here wrote).
-PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest onnxruntime onnx numpy prometheus-client
+# PyPI packages for the external-client tests (a gRPC client no one here wrote), and NVIDIA's
+# CUDA 12 runtime and NVRTC (no GPU needed: the GPU kernels are compiled to PTX in the tests).
+PIP_PACKAGES := grpcio grpcio-health-checking grpcio-reflection pytest onnxruntime onnx numpy prometheus-client \
+                nvidia-cuda-runtime-cu12 nvidia-cuda-nvrtc-cu12
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Installs those of the Debian packages $(1) that are missing (one apt-get for all of them).
@@ -40,7 +42,7 @@ build-deps:
 # And what the tests and benchmarks need besides: PyPI packages (a gRPC client no one here wrote,
 # ONNX Runtime as the engine's reference).
 deps: build-deps
-	@python3 -c "import grpc, grpc_health, grpc_reflection, pytest, onnxruntime, onnx, numpy, prometheus_client" 2>/dev/null || \
+	@python3 -c "import grpc, grpc_health, grpc_reflection, pytest, onnxruntime, onnx, numpy, prometheus_client, nvidia.cuda_runtime, nvidia.cuda_nvrtc" 2>/dev/null || \
 	  python3 -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
 
 # Release builds let every module's generic code be specialised by its callers

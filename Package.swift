@@ -138,9 +138,14 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // NVIDIA's CUDA runtime, cuBLAS and NVRTC, loaded with dlopen at run time (pip wheels).
+    .target(
+      name: "CCUDA",
+      linkerSettings: [.linkedLibrary("dl")]
+    ),
     .target(
       name: "VaneMath",
-      dependencies: ["CBLAS", "CCPUID", "VaneCore"],
+      dependencies: ["CBLAS", "CCPUID", "CCUDA", "VaneCore"],
       // Optimised in debug builds too: unspecialised SIMD code is some 50× slower at -Onone,
       // and the test suite trains float32 models through the eight-lane activations.
       swiftSettings: swiftSettings + vectorSettings

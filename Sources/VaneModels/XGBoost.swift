@@ -3,7 +3,7 @@ public import Foundation
 public import VaneCore
 
 /// libxgboost, loaded once per process: the file `VANE_XGBOOST_LIBRARY` names; else the pip
-/// xgboost wheel's (``wheelCandidates(roots:)``: newer, and built with CUDA); else Debian's
+/// xgboost wheel's (``wheelFile``: newer, and built with CUDA); else Debian's
 /// `libxgboost.so.0`.
 final class XGBoostLibrary: Sendable {
   // Immutable after loading; the library's functions are thread-safe for distinct handles.
@@ -16,6 +16,9 @@ final class XGBoostLibrary: Sendable {
     self.source = source
   }
 
+  /// The wheel's library, inside site-packages.
+  static let wheelFile = "xgboost/lib/libxgboost.so"
+
   /// The process's library, or why it could not be loaded.
   static let shared: Result<XGBoostLibrary, VaneError> = {
     let environment = ProcessInfo.processInfo.environment
@@ -23,11 +26,7 @@ final class XGBoostLibrary: Sendable {
       // Named explicitly: that one or none.
       return XGBoostLibrary.open(path, source: .environment)
     }
-    let roots = XGBoostLibrary.wheelRoots(
-      environment: environment,
-      home: FileManager.default.homeDirectoryForCurrentUser.path
-    )
-    for path in XGBoostLibrary.wheelCandidates(roots: roots) {
+    for path in PipWheels.files(XGBoostLibrary.wheelFile, roots: PipWheels.processRoots) {
       if case .success(let library) = XGBoostLibrary.open(path, source: .wheel) {
         return .success(library)
       }
@@ -57,36 +56,6 @@ final class XGBoostLibrary: Sendable {
       )
     }
     return .success(XGBoostLibrary(pointer: library, source: source))
-  }
-
-  /// Where pip puts packages, most specific first: the active virtual environment's `lib`,
-  /// the user's `~/.local/lib`, the system's `/usr/local/lib`.
-  static func wheelRoots(environment: [String: String], home: String?) -> [String] {
-    var roots: [String] = []
-    if let venv = environment["VIRTUAL_ENV"], !venv.isEmpty { roots.append("\(venv)/lib") }
-    if let home, !home.isEmpty { roots.append("\(home)/.local/lib") }
-    roots.append("/usr/local/lib")
-    return roots
-  }
-
-  /// The wheel's `xgboost/lib/libxgboost.so` files present under `roots`, in their order and,
-  /// within one, the newest Python first.
-  static func wheelCandidates(roots: [String]) -> [String] {
-    roots.flatMap { root -> [String] in
-      let pythons = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
-        .compactMap { name -> (name: String, minor: Int)? in
-          guard name.hasPrefix("python3."), let minor = Int(name.dropFirst("python3.".count))
-          else { return nil }
-          return (name, minor)
-        }
-        .sorted { $0.minor > $1.minor }
-      return pythons.flatMap { python in
-        ["site-packages", "dist-packages"].map {
-          "\(root)/\(python.name)/\($0)/xgboost/lib/libxgboost.so"
-        }
-      }
-      .filter { FileManager.default.fileExists(atPath: $0) }
-    }
   }
 
   static func load() throws -> XGBoostLibrary { try Self.shared.get() }

@@ -53,7 +53,7 @@ struct VersionCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "version",
     abstract:
-      "Print the version, build commit, the BLAS kernels in use, the XGBoost library and the GPUs visible."
+      "Print the version, build commit, the BLAS kernels in use, the XGBoost library, the GPUs visible and the CUDA libraries found."
   )
 
   @Flag(help: "Print only the name of OpenBLAS's core in use (for OPENBLAS_CORETYPE elsewhere).")
@@ -74,5 +74,6 @@ struct VersionCommand: ParsableCommand {
     print(
       "GPUs: \(gpus.isEmpty ? "none visible (\(CUDADevices.driverDirectory))" : gpus.joined(separator: ", "))"
     )
+    for line in CUDALibraries.shared.summary { print(line) }
   }
 }

@@ -213,14 +213,14 @@ struct XGBoostLibraryTests {
       atPath: "\(venv)/lib/pythonX/site-packages/xgboost/lib",
       withIntermediateDirectories: true
     )
-    let roots = XGBoostLibrary.wheelRoots(environment: ["VIRTUAL_ENV": venv], home: home)
+    let roots = PipWheels.roots(environment: ["VIRTUAL_ENV": venv], home: home)
     #expect(roots == ["\(venv)/lib", "\(home)/.local/lib", "/usr/local/lib"])
     #expect(
-      XGBoostLibrary.wheelCandidates(roots: Array(roots.prefix(2))) == [
+      PipWheels.files(XGBoostLibrary.wheelFile, roots: Array(roots.prefix(2))) == [
         files[1], files[0], files[2],
       ]
     )
-    #expect(XGBoostLibrary.wheelRoots(environment: [:], home: nil) == ["/usr/local/lib"])
+    #expect(PipWheels.roots(environment: [:], home: nil) == ["/usr/local/lib"])
   }
 
   @Test("device=cuda reaches XGBoost only when asked; CPU training passes no device")

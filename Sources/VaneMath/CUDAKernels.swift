@@ -1,0 +1,192 @@
+/// The element-wise and per-column parts of MLP training on a GPU, as CUDA C++ compiled at run
+/// time by NVRTC (no CUDA toolkit at build time); the GEMMs go to cuBLAS.
+///
+/// Each kernel restates, operation for operation, a loop of the CPU engine (`MLP.Engine`,
+/// `AdamW.step`): a per-column kernel runs one thread per column and walks the rows in order,
+/// so its sums add in the CPU's order; with `--fmad=false` (no fused multiply-adds) and IEEE
+/// division and square root (NVRTC's defaults), the float results are the CPU's bit for bit,
+/// except where a transcendental (erf, tanh, exp) differs in its last place. The source is
+/// plain C++ over a few CUDA built-ins, so a test compiles it for the host as well and checks
+/// it against the CPU code without a GPU.
+public enum CUDAKernels {
+  /// Activation codes the kernels take (`MLP.Activation`'s order).
+  public enum Activation: Int32, Sendable {
+    case relu = 0
+    case gelu = 1
+    case tanh = 2
+  }
+
+  /// The kernels' names, as `extern "C"` symbols.
+  public static let names = [
+    "vane_bias_mean", "vane_variance", "vane_normalize_activate", "vane_activation_backward",
+    "vane_batchnorm_backward", "vane_column_sums", "vane_adamw_moments", "vane_adamw_update",
+    "vane_scale", "vane_sum_squares",
+  ]
+
+  /// NVRTC's options: PTX for `architecture` (a virtual one, such as `compute_80`, that the
+  /// driver compiles for the GPU it runs on), no fused multiply-adds, IEEE division and roots.
+  public static func options(architecture: String) -> [String] {
+    [
+      "--gpu-architecture=\(architecture)", "--std=c++17", "--fmad=false", "--prec-div=true",
+      "--prec-sqrt=true",
+    ]
+  }
+
+  /// The kernels' source.
+  public static let source = #"""
+    // Vane's MLP training kernels. Per-column kernels: one thread per column, rows in order.
+
+    extern "C" __global__ void vane_bias_mean(float *z, const float *bias, float *mean,
+                                              int count, int units) {
+      int j = blockIdx.x * blockDim.x + threadIdx.x;
+      if (j >= units) return;
+      float sum = 0.0f;
+      for (int i = 0; i < count; i++) {
+        float value = z[(long)i * units + j] + bias[j];
+        z[(long)i * units + j] = value;
+        sum += value;
+      }
+      mean[j] = sum / (float)count;
+    }
+
+    extern "C" __global__ void vane_variance(const float *z, const float *mean, float *variance,
+                                             float *inverse_std, int count, int units,
+                                             float epsilon) {
+      int j = blockIdx.x * blockDim.x + threadIdx.x;
+      if (j >= units) return;
+      float sum = 0.0f;
+      for (int i = 0; i < count; i++) {
+        float d = z[(long)i * units + j] - mean[j];
+        sum += d * d;
+      }
+      float v = sum / (float)count;
+      variance[j] = v;
+      inverse_std[j] = 1.0f / sqrtf(v + epsilon);
+    }
+
+    // The activation of y, in double for GELU and tanh as the CPU engine computes them.
+    __device__ float vane_activate(float y, int activation) {
+      if (activation == 0) return y * (y > 0.0f ? 1.0f : 0.0f);
+      double x = (double)y;
+      if (activation == 1) return (float)(0.5 * x * (1.0 + erf(x / sqrt(2.0))));
+      return (float)tanh(x);
+    }
+
+    __device__ float vane_derivative(float y, int activation) {
+      if (activation == 0) return y > 0.0f ? 1.0f : 0.0f;
+      double x = (double)y;
+      if (activation == 1) {
+        return (float)(0.5 * (1.0 + erf(x / sqrt(2.0))) +
+                       x * exp(-0.5 * x * x) / sqrt(2.0 * 3.141592653589793));
+      }
+      return (float)(1.0 - tanh(x) * tanh(x));
+    }
+
+    // z ← (z − μ)·σ⁻¹ (kept for the backward pass); out ← act(γ z + β) · mask.
+    extern "C" __global__ void vane_normalize_activate(float *z, float *out, const float *mean,
+                                                       const float *inverse_std,
+                                                       const float *gamma, const float *beta,
+                                                       const float *mask, int count, int units,
+                                                       int activation) {
+      long k = (long)blockIdx.x * blockDim.x + threadIdx.x;
+      if (k >= (long)count * units) return;
+      int j = (int)(k % units);
+      float x = (z[k] - mean[j]) * inverse_std[j];
+      z[k] = x;
+      float y = gamma[j] * x + beta[j];
+      if (activation == 0) {
+        out[k] = y * (y > 0.0f ? 1.0f : 0.0f) * mask[k];
+      } else {
+        out[k] = vane_activate(y, activation) * mask[k];
+      }
+    }
+
+    // δ ← δ · mask · act′(γ x̂ + β); ∂γ = Σ δ x̂, ∂β = Σ δ over the rows.
+    extern "C" __global__ void vane_activation_backward(float *delta, const float *normal,
+                                                        const float *gamma, const float *beta,
+                                                        const float *mask, float *d_gamma,
+                                                        float *d_beta, int count, int units,
+                                                        int activation) {
+      int j = blockIdx.x * blockDim.x + threadIdx.x;
+      if (j >= units) return;
+      float dg = 0.0f, db = 0.0f;
+      for (int i = 0; i < count; i++) {
+        long k = (long)i * units + j;
+        float y = gamma[j] * normal[k] + beta[j];
+        float d = delta[k] * (mask[k] * vane_derivative(y, activation));
+        delta[k] = d;
+        dg += d * normal[k];
+        db += d;
+      }
+      d_gamma[j] = dg;
+      d_beta[j] = db;
+    }
+
+    // Through the batch normalisation: δ ← γσ⁻¹ (δ − ∂β/b − x̂ ∂γ/b); ∂bias = Σ δ.
+    extern "C" __global__ void vane_batchnorm_backward(float *delta, const float *normal,
+                                                       const float *gamma,
+                                                       const float *inverse_std,
+                                                       const float *d_gamma,
+                                                       const float *d_beta, float *d_bias,
+                                                       int count, int units) {
+      int j = blockIdx.x * blockDim.x + threadIdx.x;
+      if (j >= units) return;
+      float b = (float)count;
+      float scale = gamma[j] * inverse_std[j], shift = d_beta[j] / b, slope = d_gamma[j] / b;
+      float sum = 0.0f;
+      for (int i = 0; i < count; i++) {
+        long k = (long)i * units + j;
+        float d = scale * (delta[k] - shift - normal[k] * slope);
+        delta[k] = d;
+        sum += d;
+      }
+      d_bias[j] = sum;
+    }
+
+    extern "C" __global__ void vane_column_sums(const float *x, float *sums, int count,
+                                                int columns) {
+      int j = blockIdx.x * blockDim.x + threadIdx.x;
+      if (j >= columns) return;
+      float sum = 0.0f;
+      for (int i = 0; i < count; i++) sum += x[(long)i * columns + j];
+      sums[j] = sum;
+    }
+
+    // AdamW (as AdamW.step): the moments, then the decoupled decay and the step.
+    extern "C" __global__ void vane_adamw_moments(float *first, float *second,
+                                                  const float *gradient, float beta1,
+                                                  float beta2, long n) {
+      long k = (long)blockIdx.x * blockDim.x + threadIdx.x;
+      if (k >= n) return;
+      float g = gradient[k];
+      first[k] = beta1 * first[k] + (1.0f - beta1) * g;
+      second[k] = beta2 * second[k] + (1.0f - beta2) * g * g;
+    }
+
+    extern "C" __global__ void vane_adamw_update(float *theta, const float *first,
+                                                 const float *second, const float *decay,
+                                                 float rate, float correction2, float shrink,
+                                                 float epsilon, long n) {
+      long k = (long)blockIdx.x * blockDim.x + threadIdx.x;
+      if (k >= n) return;
+      float t = theta[k] - shrink * decay[k] * theta[k];
+      theta[k] = t - rate * first[k] / (sqrtf(second[k] * correction2) + epsilon);
+    }
+
+    extern "C" __global__ void vane_scale(float *x, float factor, long n) {
+      long k = (long)blockIdx.x * blockDim.x + threadIdx.x;
+      if (k < n) x[k] *= factor;
+    }
+
+    // Σ x² in double, one partial sum per thread: thread t adds x[t], x[t + T], x[t + 2T], …
+    // in order (T threads in all, reads coalesced), and the host adds the T partials in
+    // order: the same launch gives the same sum run to run.
+    extern "C" __global__ void vane_sum_squares(const float *x, double *partials, long n) {
+      long t = (long)blockIdx.x * blockDim.x + threadIdx.x;
+      long threads = (long)gridDim.x * blockDim.x;
+      double sum = 0.0;
+      for (long k = t; k < n; k += threads) sum += (double)x[k] * (double)x[k];
+      partials[t] = sum;
+    }
+    """#
+}
