@@ -45,6 +45,10 @@ static const char *vane_cuda_origin(void *symbol) {
 
 // ---- CUDA runtime ----
 
+typedef struct {
+  unsigned int x, y, z;
+} vane_dim3;
+
 struct vane_cudart {
   void *handle;
   int (*runtime_version)(int *);
@@ -52,6 +56,18 @@ struct vane_cudart {
   int (*device_count)(int *);
   const char *(*error_name)(int);
   const char *(*error_string)(int);
+  int (*set_device)(int);
+  int (*attribute)(int *, int, int);
+  int (*malloc)(void **, size_t);
+  int (*free)(void *);
+  int (*memcpy)(void *, const void *, size_t, int);
+  int (*memset)(void *, int, size_t);
+  int (*synchronize)(void);
+  int (*library_load)(void **, const void *, void *, void **, unsigned int, void *, void **,
+                      unsigned int);
+  int (*library_unload)(void *);
+  int (*library_kernel)(void **, void *, const char *);
+  int (*launch)(const void *, vane_dim3, vane_dim3, void **, size_t, void *);
 };
 
 int vane_cudart_open(const char *path, vane_cudart **out, char *error, size_t error_length) {
@@ -63,8 +79,65 @@ int vane_cudart_open(const char *path, vane_cudart **out, char *error, size_t er
   RESOLVE(lib, device_count, "cudaGetDeviceCount");
   RESOLVE(lib, error_name, "cudaGetErrorName");
   RESOLVE(lib, error_string, "cudaGetErrorString");
+  RESOLVE(lib, set_device, "cudaSetDevice");
+  RESOLVE(lib, attribute, "cudaDeviceGetAttribute");
+  RESOLVE(lib, malloc, "cudaMalloc");
+  RESOLVE(lib, free, "cudaFree");
+  RESOLVE(lib, memcpy, "cudaMemcpy");
+  RESOLVE(lib, memset, "cudaMemset");
+  RESOLVE(lib, synchronize, "cudaDeviceSynchronize");
+  RESOLVE(lib, library_load, "cudaLibraryLoadData");
+  RESOLVE(lib, library_unload, "cudaLibraryUnload");
+  RESOLVE(lib, library_kernel, "cudaLibraryGetKernel");
+  RESOLVE(lib, launch, "cudaLaunchKernel");
   *out = lib;
   return 0;
+}
+
+int vane_cudart_set_device(const vane_cudart *lib, int ordinal) { return lib->set_device(ordinal); }
+
+int vane_cudart_capability(const vane_cudart *lib, int ordinal, int *major, int *minor) {
+  // cudaDevAttrComputeCapabilityMajor 75, cudaDevAttrComputeCapabilityMinor 76.
+  int status = lib->attribute(major, 75, ordinal);
+  if (status == 0) status = lib->attribute(minor, 76, ordinal);
+  return status;
+}
+
+int vane_cudart_malloc(const vane_cudart *lib, void **pointer, size_t bytes) {
+  return lib->malloc(pointer, bytes);
+}
+
+int vane_cudart_free(const vane_cudart *lib, void *pointer) { return lib->free(pointer); }
+
+int vane_cudart_copy(const vane_cudart *lib, void *target, const void *source, size_t bytes,
+                     int kind) {
+  return lib->memcpy(target, source, bytes, kind);
+}
+
+int vane_cudart_zero(const vane_cudart *lib, void *pointer, size_t bytes) {
+  return lib->memset(pointer, 0, bytes);
+}
+
+int vane_cudart_synchronize(const vane_cudart *lib) { return lib->synchronize(); }
+
+int vane_cudart_library_load(const vane_cudart *lib, const char *ptx, void **library) {
+  return lib->library_load(library, ptx, NULL, NULL, 0, NULL, NULL, 0);
+}
+
+int vane_cudart_library_unload(const vane_cudart *lib, void *library) {
+  return lib->library_unload(library);
+}
+
+int vane_cudart_library_kernel(const vane_cudart *lib, void *library, const char *name,
+                               void **kernel) {
+  return lib->library_kernel(kernel, library, name);
+}
+
+int vane_cudart_launch(const vane_cudart *lib, void *kernel, unsigned int grid, unsigned int block,
+                       void **arguments) {
+  vane_dim3 grid3 = {grid, 1, 1}, block3 = {block, 1, 1};
+  // A cudaKernel_t from cudaLibraryGetKernel is accepted where a kernel function is.
+  return lib->launch(kernel, grid3, block3, arguments, 0, NULL);
 }
 
 const char *vane_cudart_path(const vane_cudart *lib) {
@@ -96,6 +169,11 @@ const char *vane_cudart_error_string(const vane_cudart *lib, int error) {
 struct vane_cublas {
   void *handle;
   int (*get_property)(int, int *);
+  int (*create)(void **);
+  int (*destroy)(void *);
+  int (*set_math_mode)(void *, int);
+  int (*sgemm)(void *, int, int, int, int, int, const float *, const float *, int, const float *,
+               int, const float *, float *, int);
 };
 
 int vane_cublas_open(const char *path, vane_cublas **out, char *error, size_t error_length) {
@@ -103,8 +181,30 @@ int vane_cublas_open(const char *path, vane_cublas **out, char *error, size_t er
   if (handle == NULL) return -1;
   ALLOCATE(vane_cublas, lib);
   RESOLVE(lib, get_property, "cublasGetProperty");
+  RESOLVE(lib, create, "cublasCreate_v2");
+  RESOLVE(lib, destroy, "cublasDestroy_v2");
+  RESOLVE(lib, set_math_mode, "cublasSetMathMode");
+  RESOLVE(lib, sgemm, "cublasSgemm_v2");
   *out = lib;
   return 0;
+}
+
+int vane_cublas_create(const vane_cublas *lib, void **handle) {
+  int status = lib->create(handle);
+  // CUBLAS_DEFAULT_MATH (0): full float32 products, no TF32 tensor cores.
+  if (status == 0) status = lib->set_math_mode(*handle, 0);
+  return status;
+}
+
+int vane_cublas_destroy(const vane_cublas *lib, void *handle) { return lib->destroy(handle); }
+
+int vane_cublas_sgemm(const vane_cublas *lib, void *handle, int transpose_a, int transpose_b,
+                      int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                      int ldb, float beta, float *c, int ldc) {
+  // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: B first, then A, n × m.
+  // cublasOperation_t: CUBLAS_OP_N 0, CUBLAS_OP_T 1.
+  return lib->sgemm(handle, transpose_b ? 1 : 0, transpose_a ? 1 : 0, n, m, k, &alpha, b, ldb, a,
+                    lda, &beta, c, ldc);
 }
 
 const char *vane_cublas_path(const vane_cublas *lib) {

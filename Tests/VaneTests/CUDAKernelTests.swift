@@ -267,6 +267,67 @@ struct CUDAKernelTests {
       return total
     }
 
+    /// The same forward and backward on a GPU.
+    func device(
+      _ gpu: CUDADevice,
+      z input: [Float]
+    ) throws -> (
+      out: [Float], dz: [Float], dGamma: [Float], dBeta: [Float], dBias: [Float]
+    ) {
+      let (c, u) = (Int32(self.count), Int32(self.units))
+      let z = try gpu.upload(input), out = try gpu.allocate(Float.self, count: input.count)
+      let bias = try gpu.upload(self.bias), gamma = try gpu.upload(self.gamma)
+      let beta = try gpu.upload(self.beta), mask = try gpu.upload(self.mask)
+      let mean = try gpu.allocate(Float.self, count: self.units)
+      let variance = try gpu.allocate(Float.self, count: self.units)
+      let inverse = try gpu.allocate(Float.self, count: self.units)
+      let dGamma = try gpu.allocate(Float.self, count: self.units)
+      let dBeta = try gpu.allocate(Float.self, count: self.units)
+      let dBias = try gpu.allocate(Float.self, count: self.units)
+      let delta = try gpu.upload(self.weights)
+      try gpu.launch(
+        "vane_bias_mean",
+        threads: self.units,
+        [z.argument, bias.argument, mean.argument, .int32(c), .int32(u)]
+      )
+      try gpu.launch(
+        "vane_variance",
+        threads: self.units,
+        [
+          z.argument, mean.argument, variance.argument, inverse.argument, .int32(c), .int32(u),
+          .float(Self.epsilon),
+        ]
+      )
+      try gpu.launch(
+        "vane_normalize_activate",
+        threads: input.count,
+        [
+          z.argument, out.argument, mean.argument, inverse.argument, gamma.argument, beta.argument,
+          mask.argument, .int32(c), .int32(u), .int32(self.activation.rawValue),
+        ]
+      )
+      try gpu.launch(
+        "vane_activation_backward",
+        threads: self.units,
+        [
+          delta.argument, z.argument, gamma.argument, beta.argument, mask.argument,
+          dGamma.argument, dBeta.argument, .int32(c), .int32(u), .int32(self.activation.rawValue),
+        ]
+      )
+      try gpu.launch(
+        "vane_batchnorm_backward",
+        threads: self.units,
+        [
+          delta.argument, z.argument, gamma.argument, inverse.argument, dGamma.argument,
+          dBeta.argument, dBias.argument, .int32(c), .int32(u),
+        ]
+      )
+      return (
+        try out.values(), try delta.values(), try dGamma.values(), try dBeta.values(),
+        try dBias.values()
+      )
+    }
+
     /// Forward and backward on the kernels: (out, ∂L/∂z, ∂γ, ∂β, ∂bias).
     func kernels(
       _ host: HostKernels,
@@ -434,5 +495,99 @@ struct CUDAKernelTests {
       host.kernel("vane_sum_squares", as: Squares.self)(values, &again, values.count)
     }
     #expect(again == partials)
+  }
+
+  /// A GPU to run on, when this machine has one and the libraries.
+  static var gpu: CUDADevice? {
+    guard case .success(let count)? = try? CUDALibraries.shared.runtime.get().devices, count > 0
+    else { return nil }
+    return try? CUDADevice()
+  }
+
+  @Test(
+    "On a GPU: every kernel gives the host build's results (bit for bit where no transcendental is involved), the same run to run, and SGEMM agrees with OpenBLAS",
+    .enabled(
+      if: Self.gpu != nil,
+      "needs an NVIDIA GPU and the CUDA runtime, cuBLAS and NVRTC wheels"
+    )
+  )
+  func onGPU() throws {
+    let gpu = try #require(Self.gpu)
+    let host = try Self.host()
+    var rng = SplitMix64(seed: 21)
+    for activation in [CUDAKernels.Activation.relu, .gelu, .tanh] {
+      let (count, units) = (300, 70)
+      let layer = Layer(
+        count: count,
+        units: units,
+        bias: Self.random(units, &rng),
+        gamma: Self.random(units, &rng, in: 0.5 ... 1.5),
+        beta: Self.random(units, &rng, in: -0.3 ... 0.3),
+        mask: (0 ..< count * units).map { _ in
+          Float.random(in: 0 ..< 1, using: &rng) < 0.2 ? 0 : 1.25
+        },
+        weights: Self.random(count * units, &rng),
+        activation: activation
+      )
+      let z = Self.random(count * units, &rng, in: -2 ... 2)
+      let expected = layer.kernels(host, z: z)
+      let first = try layer.device(gpu, z: z), second = try layer.device(gpu, z: z)
+      let pairs = [
+        ("out", first.out, expected.out, second.out), ("dz", first.dz, expected.dz, second.dz),
+        ("dGamma", first.dGamma, expected.dGamma, second.dGamma),
+        ("dBeta", first.dBeta, expected.dBeta, second.dBeta),
+        ("dBias", first.dBias, expected.dBias, second.dBias),
+      ]
+      for (name, got, want, again) in pairs {
+        #expect(got.map(\.bitPattern) == again.map(\.bitPattern), "\(name) differs run to run")
+        if activation == .relu {
+          #expect(got.map(\.bitPattern) == want.map(\.bitPattern), "\(name), relu")
+        } else {
+          let worst = zip(got, want).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+          #expect(worst < 1e-5, "\(name), \(activation): \(worst)")
+        }
+      }
+    }
+    // SGEMM, each transposition, against OpenBLAS.
+    let (m, n, k) = (67, 45, 129)
+    for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+      let a = Self.random(m * k, &rng), b = Self.random(k * n, &rng)
+      var c = [Float](repeating: 0, count: m * n)
+      let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
+      Float.gemm(
+        transposeA: transposeA,
+        transposeB: transposeB,
+        m: m,
+        n: n,
+        k: k,
+        alpha: 1,
+        a: a,
+        lda: lda,
+        b: b,
+        ldb: ldb,
+        beta: 0,
+        c: &c,
+        ldc: n
+      )
+      let da = try gpu.upload(a), db = try gpu.upload(b)
+      let dc = try gpu.allocate(Float.self, count: m * n)
+      try gpu.gemm(
+        transposeA: transposeA,
+        transposeB: transposeB,
+        m: m,
+        n: n,
+        k: k,
+        alpha: 1,
+        a: da.address,
+        lda: lda,
+        b: db.address,
+        ldb: ldb,
+        beta: 0,
+        c: dc.address,
+        ldc: n
+      )
+      let worst = zip(try dc.values(), c).map { abs($0 - $1) }.max() ?? 0
+      #expect(worst < 1e-4, "SGEMM \(transposeA)/\(transposeB): \(worst)")
+    }
   }
 }

@@ -124,4 +124,20 @@ struct CUDALibrariesTests {
     }
     #expect(error.message.hasPrefix("CUDA counting devices: cudaError"))
   }
+
+  @Test(
+    "Opening a GPU where there is none fails, naming what is missing",
+    .enabled(if: CUDADevices.visible.isEmpty, "a GPU is visible")
+  )
+  func noGPU() throws {
+    let error = #expect(throws: VaneError.self) { _ = try CUDADevice() }
+    #expect(error?.code == .failedPrecondition)
+    let message = error?.message ?? ""
+    // The first thing missing: the runtime, cuBLAS, NVRTC, or (all present) a device.
+    #expect(
+      message.contains("no CUDA runtime") || message.contains("install the nvidia-")
+        || message.hasPrefix("CUDA counting devices: cudaError"),
+      "\(message)"
+    )
+  }
 }

@@ -29,6 +29,28 @@ int vane_cudart_device_count(const vane_cudart *lib, int *count);
 const char *vane_cudart_error_name(const vane_cudart *lib, int error);
 const char *vane_cudart_error_string(const vane_cudart *lib, int error);
 
+// Each of the following returns the cudaError_t (0: success). They act on the calling thread's
+// current device (vane_cudart_set_device) and CUDA's legacy default stream, so that work is
+// ordered as it is issued.
+int vane_cudart_set_device(const vane_cudart *lib, int ordinal);
+// The device's compute capability (cudaDeviceGetAttribute 75 and 76).
+int vane_cudart_capability(const vane_cudart *lib, int ordinal, int *major, int *minor);
+int vane_cudart_malloc(const vane_cudart *lib, void **pointer, size_t bytes);
+int vane_cudart_free(const vane_cudart *lib, void *pointer);
+// cudaMemcpy: kind 1 host to device, 2 device to host, 3 device to device.
+int vane_cudart_copy(const vane_cudart *lib, void *target, const void *source, size_t bytes, int kind);
+int vane_cudart_zero(const vane_cudart *lib, void *pointer, size_t bytes);
+int vane_cudart_synchronize(const vane_cudart *lib);
+// Loads PTX (NUL-terminated) as a library (cudaLibraryLoadData, CUDA 12.0+): the driver
+// compiles it for the device.
+int vane_cudart_library_load(const vane_cudart *lib, const char *ptx, void **library);
+int vane_cudart_library_unload(const vane_cudart *lib, void *library);
+int vane_cudart_library_kernel(const vane_cudart *lib, void *library, const char *name, void **kernel);
+// cudaLaunchKernel of `kernel` on grid × block threads (x only) with `arguments` (pointers to
+// each argument's value, in order), on the default stream.
+int vane_cudart_launch(const vane_cudart *lib, void *kernel, unsigned int grid, unsigned int block,
+                       void **arguments);
+
 // ---- cuBLAS (libcublas.so.12 / .13) ----
 typedef struct vane_cublas vane_cublas;
 
@@ -37,6 +59,14 @@ const char *vane_cublas_path(const vane_cublas *lib);
 // cublasGetProperty of MAJOR_VERSION, MINOR_VERSION and PATCH_LEVEL (no handle, no GPU needed);
 // the cublasStatus_t.
 int vane_cublas_version(const vane_cublas *lib, int *major, int *minor, int *patch);
+// A handle on the current device (cublasCreate, default math: no TF32), and its end.
+int vane_cublas_create(const vane_cublas *lib, void **handle);
+int vane_cublas_destroy(const vane_cublas *lib, void *handle);
+// C ← α·op(A)·op(B) + β·C on row-major matrices (op(A) m×k, op(B) k×n; lda, ldb, ldc the row
+// strides), computed as the column-major product of the transposes; the cublasStatus_t.
+int vane_cublas_sgemm(const vane_cublas *lib, void *handle, int transpose_a, int transpose_b,
+                      int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                      int ldb, float beta, float *c, int ldc);
 
 // ---- NVRTC (libnvrtc.so.12 / .13) ----
 typedef struct vane_nvrtc vane_nvrtc;
