@@ -91,6 +91,9 @@ def bench_xgboost(header, raw, labels):
         "lambda": s["lambda"], "alpha": s["alpha"], "gamma": s["gamma"], "max_bin": s["max_bin"], "seed": s["seed"],
         "nthread": header["threads"], "objective": "binary:logistic", "eval_metric": "logloss", "verbosity": 0,
     }
+    if s.get("device", "cpu") != "cpu":
+        # As Vane passes it: only when not the CPU (xgboost before 2.0 has no such parameter).
+        params["device"] = s["device"]
 
     def run():
         train = xgb.DMatrix(raw, label=labels, missing=np.nan, nthread=header["threads"])

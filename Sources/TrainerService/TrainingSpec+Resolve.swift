@@ -43,17 +43,7 @@ extension Vane_V1_TrainingSpec {
         "models[\(index)] \(MessageText.quote(model.name)) (\(model.kind)) has no CUDA backend in this build (only XGBoost trains on CUDA)"
       )
     }
-    switch library {
-    case .success(let info) where !info.usesCUDA:
-      reasons.append(
-        "libxgboost \(info.description) (set VANE_XGBOOST_LIBRARY to a CUDA build: the pip xgboost wheel's lib/libxgboost.so is one)"
-      )
-    case .success: break
-    case .failure(let error): reasons.append(error.message)
-    }
-    if gpus.isEmpty {
-      reasons.append("no NVIDIA GPU is visible (\(CUDADevices.driverDirectory) lists none)")
-    }
+    reasons += XGBoostModel.cudaProblems(library: library, gpus: gpus)
     guard !reasons.isEmpty else { return nil }
     return
       "spec.device: DEVICE_CUDA cannot train here: \(reasons.joined(separator: "; ")). Use DEVICE_CPU"

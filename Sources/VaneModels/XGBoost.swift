@@ -1,6 +1,7 @@
 internal import CXGBoost
 public import Foundation
 public import VaneCore
+internal import VaneMath
 
 /// libxgboost, loaded once per process: the file `VANE_XGBOOST_LIBRARY` names; else the pip
 /// xgboost wheel's (``wheelFile``: newer, and built with CUDA); else Debian's
@@ -369,10 +370,31 @@ public struct XGBoostModel: Sendable, Equatable {
   /// The loaded library's version, or nil when it is not available.
   public static var libraryVersion: String? { try? XGBoostLibrary.load().version }
 
-  /// The library this process trains with (loaded once: `VANE_XGBOOST_LIBRARY`, else Debian's
-  /// `libxgboost.so.0`), or why there is none.
+  /// The library this process trains with (loaded once: `VANE_XGBOOST_LIBRARY`, else the pip
+  /// wheel's, else Debian's `libxgboost.so.0`), or why there is none.
   public static let library: Result<XGBoostLibraryInfo, VaneError> = XGBoostLibrary.shared.map {
     $0.info
+  }
+
+  /// Why XGBoost cannot train on CUDA here (empty: it can): `library` built without CUDA or
+  /// missing, no GPU among `gpus` (``CUDADevices/visible``).
+  public static func cudaProblems(
+    library: Result<XGBoostLibraryInfo, VaneError>,
+    gpus: [String]
+  ) -> [String] {
+    var reasons: [String] = []
+    switch library {
+    case .success(let info) where !info.usesCUDA:
+      reasons.append(
+        "libxgboost \(info.description) (set VANE_XGBOOST_LIBRARY to a CUDA build: the pip xgboost wheel's lib/libxgboost.so is one)"
+      )
+    case .success: break
+    case .failure(let error): reasons.append(error.message)
+    }
+    if gpus.isEmpty {
+      reasons.append("no NVIDIA GPU is visible (\(CUDADevices.driverDirectory) lists none)")
+    }
+    return reasons
   }
 
   /// Trains on `features` (`count × featureCount`, NaN missing), with early stopping on

@@ -97,6 +97,12 @@ struct ModelBench: AsyncParsableCommand {
   var only = "xgboost,lightgbm,mlp,lstm,logreg"
 
   @Option(
+    help:
+      "cpu, or cuda: XGBoost on the GPU on both sides (device=cuda; needs --only xgboost, a CUDA build of libxgboost and a GPU)."
+  )
+  var device = "cpu"
+
+  @Option(
     name: .customLong("lstm-windows"),
     help: "Windows of 32 rows for the LSTM epoch (the last ones)."
   )
@@ -149,6 +155,7 @@ struct ModelBench: AsyncParsableCommand {
       var maxBin: Int
       var seed: UInt64
       var treeMethod: String
+      var device: String
     }
     struct Leaves: Encodable {
       var rounds: Int
@@ -238,6 +245,25 @@ struct ModelBench: AsyncParsableCommand {
     }) {
       throw ValidationError("--only: unknown part '\(bad)'")
     }
+    switch self.device {
+    case "cpu": break
+    case "cuda":
+      // Only XGBoost has a CUDA backend in this build; the MLP and LSTM kernels are not wired
+      // into their engines yet.
+      guard parts == ["xgboost"] else {
+        throw ValidationError(
+          "--device cuda: only XGBoost trains on CUDA in this build; use --only xgboost"
+        )
+      }
+      let problems = XGBoostModel.cudaProblems(
+        library: XGBoostModel.library,
+        gpus: CUDADevices.visible
+      )
+      guard problems.isEmpty else {
+        throw ValidationError("--device cuda: \(problems.joined(separator: "; "))")
+      }
+    default: throw ValidationError("--device: cpu or cuda (got '\(self.device)')")
+    }
     guard self.repeats > 0, self.mlpRepeats > 0, self.threads > 0, self.rows > 1, self.width > 0
     else {
       throw ValidationError(
@@ -279,6 +305,7 @@ struct ModelBench: AsyncParsableCommand {
     xgb.treeMethod = "hist"
     xgb.threads = self.threads
     xgb.seed = 0
+    xgb.device = self.device
     var training = MLP.Training()
     training.maxEpochs = 1
     training.batchSize = 256
@@ -302,11 +329,12 @@ struct ModelBench: AsyncParsableCommand {
       print(
         String(
           format:
-            "   XGBoost: %d rounds, max_depth %d, eta %g, subsample 1, colsample_bytree 1, max_bin 256, hist, nthread %d, no validation; libxgboost %@",
+            "   XGBoost: %d rounds, max_depth %d, eta %g, subsample 1, colsample_bytree 1, max_bin 256, hist, nthread %d, device %@, no validation; libxgboost %@",
           xgb.rounds,
           xgb.maxDepth,
           xgb.learningRate,
           xgb.threads,
+          self.device as NSString,
           (XGBoostModel.libraryVersion ?? "not available") as NSString
         )
       )
@@ -464,7 +492,8 @@ struct ModelBench: AsyncParsableCommand {
         gamma: xgb.gamma,
         maxBin: xgb.maxBin,
         seed: xgb.seed,
-        treeMethod: xgb.treeMethod
+        treeMethod: xgb.treeMethod,
+        device: xgb.device
       ),
       lightgbm: lightgbm,
       mlp: .init(
