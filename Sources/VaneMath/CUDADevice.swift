@@ -97,6 +97,38 @@ public final class CUDADevice {
     return buffer
   }
 
+  /// `bytes` of zeroed device memory, owned by the caller (``free(_:)``).
+  func allocate(bytes: Int) throws -> UnsafeMutableRawPointer {
+    var pointer: UnsafeMutableRawPointer?
+    try self.runtime.check(
+      vane_cudart_malloc(self.runtime.pointer, &pointer, max(bytes, 1)),
+      "allocating \(bytes) bytes"
+    )
+    guard let pointer else { throw VaneError(.internalError, "CUDA allocated nothing") }
+    try self.runtime.check(
+      vane_cudart_zero(self.runtime.pointer, pointer, max(bytes, 1)),
+      "zeroing \(bytes) bytes"
+    )
+    return pointer
+  }
+
+  func free(_ pointer: UnsafeMutableRawPointer) {
+    _ = vane_cudart_free(self.runtime.pointer, pointer)
+  }
+
+  /// Copies `bytes`: `toDevice` from host memory to device memory, else back.
+  func copy(
+    _ target: UnsafeMutableRawPointer,
+    _ source: UnsafeRawPointer,
+    bytes: Int,
+    toDevice: Bool
+  ) throws {
+    try self.runtime.check(
+      vane_cudart_copy(self.runtime.pointer, target, source, bytes, toDevice ? 1 : 2),
+      "copying \(bytes) bytes \(toDevice ? "to" : "from") the device"
+    )
+  }
+
   /// Waits for the work issued so far.
   public func synchronize() throws {
     try self.runtime.check(vane_cudart_synchronize(self.runtime.pointer), "synchronizing")

@@ -3,16 +3,21 @@ internal import VaneMath
 internal import VaneCore
 
 extension MLP {
-  /// The training-time state of a network in one precision: parameters, their gradient,
-  /// AdamW's moments and one mini-batch's activations, all in a single allocation made once.
+  /// The training-time state of a network on one ``TrainingDevice`` (the CPU in either
+  /// precision, or a GPU): parameters, their gradient, AdamW's moments and one mini-batch's
+  /// activations, all in a single allocation of the device's made once.
   ///
   /// Why flat buffers: a mini-batch of 256 rows through 512-256-128 units is a few hundred
   /// microseconds of GEMM, so per-batch array allocation, copying parameters in and out of
   /// ``MLP``'s per-layer arrays and bounds-checked element loops cost as much as the GEMMs did.
   /// Here a batch allocates nothing, GEMMs write straight into the gradient, and the batch
-  /// normalisation, activation and dropout loops run over contiguous rows. Parameters are laid
-  /// out in ``MLP/parameters`` order.
-  final class Engine<Scalar: BLASScalar> {
+  /// normalisation, activation and dropout run over contiguous rows. Parameters are laid out
+  /// in ``MLP/parameters`` order. What the host reads or writes (the batch's rows and masks,
+  /// the logits for the loss, the batch statistics, the parameters at the end of an epoch)
+  /// goes through the device's upload and download, so the same code drives a GPU.
+  final class Engine<Device: TrainingDevice> {
+    typealias Scalar = Device.Scalar
+
     struct Layer {
       let inputs: Int
       let units: Int
@@ -29,15 +34,17 @@ extension MLP {
       let inverseStd: UnsafeMutablePointer<Scalar>
     }
 
+    let device: Device
     let inputCount: Int
     let classCount: Int
-    let activation: Activation
+    let activation: TrainingActivation
     /// The most rows a batch may have.
     let capacity: Int
     let layers: [Layer]
     let outputWeights: Int
     let outputBiases: Int
     let parameterCount: Int
+    /// In the device's memory, as everything below but the host buffers.
     let theta: UnsafeMutablePointer<Scalar>
     let gradient: UnsafeMutablePointer<Scalar>
     let firstMoment: UnsafeMutablePointer<Scalar>
@@ -49,21 +56,25 @@ extension MLP {
     let logits: UnsafeMutablePointer<Scalar>
     /// Two `capacity × widest layer` buffers the backward pass alternates between.
     let deltas: (UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>)
-    /// Three per-unit scratch vectors (widest layer) for the backward pass.
-    let columns:
-      (UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>)
     private let storage: UnsafeMutablePointer<Scalar>
+    /// Host memory: a batch's rows (or a mask) on their way in, the logits on their way out.
+    private let hostRows: UnsafeMutablePointer<Scalar>
+    private let hostLogits: UnsafeMutablePointer<Scalar>
+    private let hostStatistics: UnsafeMutablePointer<Scalar>
     /// Inference statistics, kept in Double as ``MLP`` stores them.
     var runningMean: [[Double]]
     var runningVariance: [[Double]]
     private(set) var steps = 0
 
-    /// Takes `model`'s parameters and running statistics; batches of up to `capacity` rows.
-    init(_ model: MLP, capacity: Int) {
+    /// Takes `model`'s parameters and running statistics onto `device`; batches of up to
+    /// `capacity` rows.
+    /// - Throws: what the device throws (out of memory, a failed copy).
+    init(_ model: MLP, capacity: Int, device: Device) throws {
       precondition(capacity > 1)
+      self.device = device
       self.inputCount = model.inputCount
       self.classCount = model.classCount
-      self.activation = model.activation
+      self.activation = TrainingActivation(model.activation)
       self.capacity = capacity
       self.runningMean = model.hidden.map(\.runningMean)
       self.runningVariance = model.hidden.map(\.runningVariance)
@@ -76,11 +87,9 @@ extension MLP {
       widths.removeLast()
       let widest = max(units.max() ?? 0, model.classCount)
       let total =
-        5 * parameterCount + capacity * (model.inputCount + model.classCount + 2 * widest) + 3
-        * widest
+        5 * parameterCount + capacity * (model.inputCount + model.classCount + 2 * widest)
         + units.reduce(0) { $0 + 3 * capacity * $1 + 3 * $1 }
-      self.storage = .allocate(capacity: total)
-      self.storage.initialize(repeating: 0, count: total)
+      self.storage = try device.allocate(total)
       var next = self.storage
       func take(_ n: Int) -> UnsafeMutablePointer<Scalar> {
         defer { next += n }
@@ -95,7 +104,6 @@ extension MLP {
       self.input = take(capacity * model.inputCount)
       self.logits = take(capacity * model.classCount)
       self.deltas = (take(capacity * widest), take(capacity * widest))
-      self.columns = (take(widest), take(widest), take(widest))
       var offset = 0
       var layers: [Layer] = []
       for (inputs, width) in zip(widths, units) {
@@ -123,23 +131,50 @@ extension MLP {
       self.outputWeights = offset
       self.outputBiases = offset + (units.last ?? model.inputCount) * model.classCount
       precondition(self.outputBiases + model.classCount == parameterCount)
-      for (j, value) in model.parameters.enumerated() { self.theta[j] = Scalar(value) }
+      self.hostRows = .allocate(capacity: capacity * max(model.inputCount, widest))
+      self.hostLogits = .allocate(capacity: capacity * model.classCount)
+      self.hostStatistics = .allocate(capacity: max(parameterCount, 2 * widest))
+      // The parameters and the decay flags, through the host.
+      for (j, value) in model.parameters.enumerated() { self.hostStatistics[j] = Scalar(value) }
+      try device.upload(self.hostStatistics, to: self.theta, count: parameterCount)
+      self.hostStatistics.update(repeating: 0, count: parameterCount)
       for layer in layers {
-        (self.decay + layer.weights).update(repeating: 1, count: layer.inputs * layer.units)
+        (self.hostStatistics + layer.weights).update(
+          repeating: 1,
+          count: layer.inputs * layer.units
+        )
       }
-      (self.decay + self.outputWeights).update(
+      (self.hostStatistics + self.outputWeights).update(
         repeating: 1,
         count: self.outputBiases - self.outputWeights
       )
-      for layer in layers { layer.mask.update(repeating: 1, count: capacity * layer.units) }
+      try device.upload(self.hostStatistics, to: self.decay, count: parameterCount)
+      for layer in layers { try device.fill(layer.mask, with: 1, count: capacity * layer.units) }
     }
 
-    deinit { self.storage.deallocate() }
+    deinit {
+      self.device.free(self.storage)
+      self.hostRows.deallocate()
+      self.hostLogits.deallocate()
+      self.hostStatistics.deallocate()
+    }
+
+    /// The parameters, read back from the device.
+    func parameters() throws -> [Double] {
+      try self.device.download(self.theta, to: self.hostStatistics, count: self.parameterCount)
+      return (0 ..< self.parameterCount).map { Double(self.hostStatistics[$0]) }
+    }
+
+    /// The gradient of the last ``lossAndGradient(count:labels:weights:loss:)``.
+    func gradientValues() throws -> [Double] {
+      try self.device.download(self.gradient, to: self.hostStatistics, count: self.parameterCount)
+      return (0 ..< self.parameterCount).map { Double(self.hostStatistics[$0]) }
+    }
 
     /// `model` with this state's parameters and running statistics.
-    func model(_ model: MLP) -> MLP {
+    func model(_ model: MLP) throws -> MLP {
       var model = model
-      model.setParameters((0 ..< self.parameterCount).map { Double(self.theta[$0]) })
+      model.setParameters(try self.parameters())
       for l in model.hidden.indices {
         model.hidden[l].runningMean = self.runningMean[l]
         model.hidden[l].runningVariance = self.runningVariance[l]
@@ -148,24 +183,25 @@ extension MLP {
     }
 
     /// Copies the rows `rows` of the row-major `features` into the batch input.
-    func load(_ features: UnsafeBufferPointer<Double>, rows: ArraySlice<Int>) {
+    func load(_ features: UnsafeBufferPointer<Double>, rows: ArraySlice<Int>) throws {
       precondition(rows.count <= self.capacity)
       let width = self.inputCount
-      var target = self.input
+      var target = self.hostRows
       for row in rows {
         let source = features.baseAddress! + row * width
         for c in 0 ..< width { target[c] = Scalar(source[c]) }
         target += width
       }
+      try self.device.upload(self.hostRows, to: self.input, count: rows.count * width)
     }
 
     /// Draws each hidden layer's dropout mask for `count` rows: every unit kept with
     /// probability `keep` (and scaled by 1/keep), two draws per 64-bit random number.
-    func drawMasks(count: Int, keep: Double, random: inout SeededRandom) {
+    func drawMasks(count: Int, keep: Double, random: inout SeededRandom) throws {
       guard keep < 1 else { return }
       let threshold = UInt64(keep * 4_294_967_296), scale = Scalar(1 / keep)
       for layer in self.layers {
-        let mask = layer.mask, n = count * layer.units
+        let mask = self.hostRows, n = count * layer.units
         var k = 0
         while k < n {
           let r = random.next()
@@ -173,30 +209,35 @@ extension MLP {
           if k + 1 < n { mask[k + 1] = r >> 32 < threshold ? scale : 0 }
           k += 2
         }
+        try self.device.upload(mask, to: layer.mask, count: n)
       }
     }
 
     /// Sets the dropout masks (per hidden layer, `count × units`).
-    func setMasks(_ masks: [[Double]], count: Int) {
+    func setMasks(_ masks: [[Double]], count: Int) throws {
       for (layer, mask) in zip(self.layers, masks) {
         precondition(mask.count == count * layer.units)
-        for k in mask.indices { layer.mask[k] = Scalar(mask[k]) }
+        for k in mask.indices { self.hostRows[k] = Scalar(mask[k]) }
+        try self.device.upload(self.hostRows, to: layer.mask, count: mask.count)
       }
     }
 
     /// The training-mode forward pass over the first `count` input rows (batch statistics,
     /// dropout), then the loss and its gradient over the parameters into ``gradient``.
-    func lossAndGradient(count: Int, labels: [Int], weights: [Double], loss: FocalLoss) -> Double {
+    func lossAndGradient(
+      count: Int,
+      labels: [Int],
+      weights: [Double],
+      loss: FocalLoss
+    ) throws -> Double {
       precondition(
         count > 1 && count <= self.capacity && labels.count == count && weights.count == count
       )
-      let theta = self.theta, gradient = self.gradient
-      let b = Scalar(count), epsilon = Scalar(MLP.epsilon)
+      let device = self.device, theta = self.theta, gradient = self.gradient
       var x = UnsafePointer(self.input)
       for layer in self.layers {
-        let units = layer.units, z = layer.normal, mean = layer.mean, variance = layer.variance,
-          inverseStd = layer.inverseStd
-        Scalar.gemm(
+        let units = layer.units, z = layer.normal
+        try device.gemm(
           transposeA: false,
           transposeB: false,
           m: count,
@@ -211,50 +252,38 @@ extension MLP {
           c: z,
           ldc: units
         )
-        let bias = theta + layer.biases, gamma = theta + layer.gamma, beta = theta + layer.beta
-        mean.update(repeating: 0, count: units)
-        variance.update(repeating: 0, count: units)
-        // Each loop touches few buffers so that the compiler's overlap checks stay few enough
-        // for it to vectorise (see AdamW.step).
-        for i in 0 ..< count {
-          let row = z + i * units
-          for j in 0 ..< units {
-            row[j] += bias[j]
-            mean[j] += row[j]
-          }
-        }
-        for j in 0 ..< units { mean[j] /= b }
-        for i in 0 ..< count {
-          let row = z + i * units
-          for j in 0 ..< units {
-            let d = row[j] - mean[j]
-            variance[j] += d * d
-          }
-        }
-        for j in 0 ..< units {
-          variance[j] /= b
-          inverseStd[j] = 1 / (variance[j] + epsilon).squareRoot()
-        }
-        for i in 0 ..< count {
-          let row = z + i * units, out = layer.output + i * units, mask = layer.mask + i * units
-          for j in 0 ..< units { row[j] = (row[j] - mean[j]) * inverseStd[j] }
-          switch self.activation {
-          case .relu:
-            for j in 0 ..< units {
-              let y = gamma[j] * row[j] + beta[j]
-              out[j] = y * (y > 0 ? 1 : 0) * mask[j]
-            }
-          case .gelu, .tanh:
-            for j in 0 ..< units {
-              out[j] =
-                Scalar(MLP.activate(Double(gamma[j] * row[j] + beta[j]), self.activation)) * mask[j]
-            }
-          }
-        }
+        try device.biasMean(
+          z: z,
+          bias: theta + layer.biases,
+          mean: layer.mean,
+          count: count,
+          units: units
+        )
+        try device.variance(
+          z: z,
+          mean: layer.mean,
+          variance: layer.variance,
+          inverseStd: layer.inverseStd,
+          count: count,
+          units: units,
+          epsilon: Scalar(MLP.epsilon)
+        )
+        try device.normalizeActivate(
+          z: z,
+          out: layer.output,
+          mean: layer.mean,
+          inverseStd: layer.inverseStd,
+          gamma: theta + layer.gamma,
+          beta: theta + layer.beta,
+          mask: layer.mask,
+          count: count,
+          units: units,
+          activation: self.activation
+        )
         x = UnsafePointer(layer.output)
       }
       let k = self.classCount, last = self.layers.last?.units ?? self.inputCount
-      Scalar.gemm(
+      try device.gemm(
         transposeA: false,
         transposeB: false,
         m: count,
@@ -269,10 +298,13 @@ extension MLP {
         c: self.logits,
         ldc: k
       )
+      // The loss on the host, in Double: the logits and the output biases come back.
+      try device.download(self.logits, to: self.hostLogits, count: count * k)
+      try device.download(theta + self.outputBiases, to: self.hostStatistics, count: k)
       var z = [Double](repeating: 0, count: count * k)
       for i in 0 ..< count {
         for c in 0 ..< k {
-          z[i * k + c] = Double(self.logits[i * k + c] + theta[self.outputBiases + c])
+          z[i * k + c] = Double(self.hostLogits[i * k + c] + self.hostStatistics[c])
         }
       }
       let (value, dLogits) = loss.valueAndGradient(
@@ -283,9 +315,10 @@ extension MLP {
       )
 
       // Backward, from the output layer down.
+      for index in dLogits.indices { self.hostLogits[index] = Scalar(dLogits[index]) }
       let dz = self.logits
-      for index in dLogits.indices { dz[index] = Scalar(dLogits[index]) }
-      Scalar.gemm(
+      try device.upload(self.hostLogits, to: dz, count: count * k)
+      try device.gemm(
         transposeA: true,
         transposeB: false,
         m: last,
@@ -300,11 +333,9 @@ extension MLP {
         c: gradient + self.outputWeights,
         ldc: k
       )
-      let dOutputBias = gradient + self.outputBiases
-      dOutputBias.update(repeating: 0, count: k)
-      for i in 0 ..< count { for c in 0 ..< k { dOutputBias[c] += dz[i * k + c] } }
+      try device.columnSums(dz, into: gradient + self.outputBiases, count: count, columns: k)
       var (delta, spare) = self.deltas
-      Scalar.gemm(
+      try device.gemm(
         transposeA: false,
         transposeB: true,
         m: count,
@@ -321,47 +352,32 @@ extension MLP {
       )
       for l in self.layers.indices.reversed() {
         let layer = self.layers[l], units = layer.units
-        let gamma = theta + layer.gamma, beta = theta + layer.beta, inverseStd = layer.inverseStd
-        let dBias = gradient + layer.biases, dGamma = gradient + layer.gamma,
-          dBeta = gradient + layer.beta
-        dGamma.update(repeating: 0, count: units)
-        dBeta.update(repeating: 0, count: units)
-        dBias.update(repeating: 0, count: units)
-        // Through dropout and the activation: da = δ · mask · act′(γ x̂ + β), kept in δ.
-        for i in 0 ..< count {
-          let d = delta + i * units, normal = layer.normal + i * units,
-            mask = layer.mask + i * units
-          switch self.activation {
-          case .relu:
-            // A product with a chosen constant, not a chosen store: that vectorises.
-            for j in 0 ..< units { d[j] *= mask[j] * (gamma[j] * normal[j] + beta[j] > 0 ? 1 : 0) }
-          case .gelu, .tanh:
-            for j in 0 ..< units {
-              d[j] *=
-                mask[j]
-                * Scalar(MLP.derivative(Double(gamma[j] * normal[j] + beta[j]), self.activation))
-            }
-          }
-          for j in 0 ..< units {
-            dGamma[j] += d[j] * normal[j]
-            dBeta[j] += d[j]
-          }
-        }
-        // Through the batch normalisation, with Σᵢ ∂L/∂x̂ = γ·∂L/∂β and Σᵢ ∂L/∂x̂·x̂ = γ·∂L/∂γ:
-        // ∂L/∂z = γ/σ · (da − ∂L/∂β / b − x̂ · ∂L/∂γ / b), its per-unit factors computed once.
-        let scale = self.columns.0, shift = self.columns.1, slope = self.columns.2
-        for j in 0 ..< units {
-          scale[j] = gamma[j] * inverseStd[j]
-          shift[j] = dBeta[j] / b
-          slope[j] = dGamma[j] / b
-        }
-        for i in 0 ..< count {
-          let d = delta + i * units, normal = layer.normal + i * units
-          for j in 0 ..< units { d[j] = scale[j] * (d[j] - shift[j] - normal[j] * slope[j]) }
-          for j in 0 ..< units { dBias[j] += d[j] }
-        }
+        // Through dropout and the activation, then the batch normalisation.
+        try device.activationBackward(
+          delta: delta,
+          normal: layer.normal,
+          gamma: theta + layer.gamma,
+          beta: theta + layer.beta,
+          mask: layer.mask,
+          dGamma: gradient + layer.gamma,
+          dBeta: gradient + layer.beta,
+          count: count,
+          units: units,
+          activation: self.activation
+        )
+        try device.batchNormBackward(
+          delta: delta,
+          normal: layer.normal,
+          gamma: theta + layer.gamma,
+          inverseStd: layer.inverseStd,
+          dGamma: gradient + layer.gamma,
+          dBeta: gradient + layer.beta,
+          dBias: gradient + layer.biases,
+          count: count,
+          units: units
+        )
         let input = l == 0 ? UnsafePointer(self.input) : UnsafePointer(self.layers[l - 1].output)
-        Scalar.gemm(
+        try device.gemm(
           transposeA: true,
           transposeB: false,
           m: layer.inputs,
@@ -378,7 +394,7 @@ extension MLP {
         )
         // The input's gradient is needed below the first layer only.
         guard l > 0 else { break }
-        Scalar.gemm(
+        try device.gemm(
           transposeA: false,
           transposeB: true,
           m: count,
@@ -399,34 +415,48 @@ extension MLP {
     }
 
     /// Folds the last batch's statistics into the running ones (unbiased variance, as PyTorch).
-    func updateRunningStatistics(count: Int) {
+    func updateRunningStatistics(count: Int) throws {
       let unbias = Double(count) / Double(count - 1)
+      let mean = self.hostStatistics
       for (l, layer) in self.layers.enumerated() {
+        let variance = mean + layer.units
+        try self.device.download(layer.mean, to: mean, count: layer.units)
+        try self.device.download(layer.variance, to: variance, count: layer.units)
         for j in 0 ..< layer.units {
           self.runningMean[l][j] =
-            (1 - MLP.momentum) * self.runningMean[l][j] + MLP.momentum * Double(layer.mean[j])
+            (1 - MLP.momentum) * self.runningMean[l][j] + MLP.momentum * Double(mean[j])
           self.runningVariance[l][j] =
             (1 - MLP.momentum) * self.runningVariance[l][j] + MLP.momentum
-            * Double(layer.variance[j]) * unbias
+            * Double(variance[j]) * unbias
         }
       }
     }
 
     /// Clips the gradient to `clipNorm` and takes one optimiser step.
-    func step(_ optimizer: AdamW, clipNorm: Double) {
-      AdamW.clip(self.gradient, count: self.parameterCount, maximumNorm: clipNorm)
+    func step(_ optimizer: AdamW, clipNorm: Double) throws {
       self.steps += 1
-      optimizer.step(
+      try self.device.optimize(
+        optimizer,
         theta: self.theta,
         gradient: self.gradient,
         firstMoment: self.firstMoment,
         secondMoment: self.secondMoment,
         decay: self.decay,
         count: self.parameterCount,
-        step: self.steps
+        step: self.steps,
+        clipNorm: clipNorm
       )
     }
+  }
+}
 
+extension TrainingActivation {
+  init(_ activation: MLP.Activation) {
+    switch activation {
+    case .relu: self = .relu
+    case .gelu: self = .gelu
+    case .tanh: self = .tanh
+    }
   }
 }
 
@@ -465,20 +495,20 @@ extension MLP.Engine {
         let rows = order[start ..< end]
         start = end
         let b = rows.count
-        features.withUnsafeBufferPointer { self.load($0, rows: rows) }
+        try features.withUnsafeBufferPointer { try self.load($0, rows: rows) }
         let y = rows.map { labels[$0] }
-        self.drawMasks(count: b, keep: keep, random: &random)
-        let loss = self.lossAndGradient(
+        try self.drawMasks(count: b, keep: keep, random: &random)
+        let loss = try self.lossAndGradient(
           count: b,
           labels: y,
           weights: y.map { classWeight[$0] },
           loss: training.loss
         )
         epochLoss += loss * Double(b)
-        self.step(optimizer, clipNorm: training.clipNorm)
-        self.updateRunningStatistics(count: b)
+        try self.step(optimizer, clipNorm: training.clipNorm)
+        try self.updateRunningStatistics(count: b)
       }
-      current = self.model(current)
+      current = try self.model(current)
       var validationLoss: Double?
       if let validation {
         let z = current.logits(validation.features, count: validation.count)

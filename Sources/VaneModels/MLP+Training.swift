@@ -43,11 +43,17 @@ extension MLP {
     masks: [[Double]],
     loss: FocalLoss
   ) -> (loss: Double, gradient: [Double]) {
-    let engine = Engine<Double>(self, capacity: max(count, 2))
-    features.withUnsafeBufferPointer { engine.load($0, rows: Array(0 ..< count)[...]) }
-    engine.setMasks(masks, count: count)
-    let value = engine.lossAndGradient(count: count, labels: labels, weights: weights, loss: loss)
-    return (value, Array(UnsafeBufferPointer(start: engine.gradient, count: engine.parameterCount)))
+    // The CPU device never throws.
+    let engine = try! Engine(self, capacity: max(count, 2), device: CPUTrainingDevice<Double>())
+    try! features.withUnsafeBufferPointer { try engine.load($0, rows: Array(0 ..< count)[...]) }
+    try! engine.setMasks(masks, count: count)
+    let value = try! engine.lossAndGradient(
+      count: count,
+      labels: labels,
+      weights: weights,
+      loss: loss
+    )
+    return (value, try! engine.gradientValues())
   }
 
   /// Trains a network.
@@ -119,7 +125,7 @@ extension MLP {
     var trained =
       switch training.precision {
       case .float32:
-        try Engine<Float>(model, capacity: capacity).train(
+        try Engine(model, capacity: capacity, device: CPUTrainingDevice<Float>()).train(
           model,
           features: features,
           count: count,
@@ -131,7 +137,7 @@ extension MLP {
           epoch: epoch
         )
       case .float64:
-        try Engine<Double>(model, capacity: capacity).train(
+        try Engine(model, capacity: capacity, device: CPUTrainingDevice<Double>()).train(
           model,
           features: features,
           count: count,

@@ -78,21 +78,9 @@ public struct MLP: Sendable, Equatable, Codable {
 
   // MARK: Forward
 
+  /// The activation in double (one definition for inference and both training devices).
   static func activate(_ x: Double, _ activation: Activation) -> Double {
-    switch activation {
-    case .relu: max(x, 0)
-    case .gelu: 0.5 * x * (1 + erf(x / 2.squareRoot()))
-    case .tanh: Foundation.tanh(x)
-    }
-  }
-
-  static func derivative(_ x: Double, _ activation: Activation) -> Double {
-    switch activation {
-    case .relu: x > 0 ? 1 : 0
-    case .gelu:
-      0.5 * (1 + erf(x / 2.squareRoot())) + x * exp(-0.5 * x * x) / (2 * Double.pi).squareRoot()
-    case .tanh: 1 - Foundation.tanh(x) * Foundation.tanh(x)
-    }
+    TrainingActivation(activation)(x)
   }
 
   /// Logits (before the temperature) for `count` rows, with running statistics (inference).

@@ -177,15 +177,20 @@ struct MLPTests {
       (0 ..< (n * width)).map { _ in rng.uniform() < 0.7 ? 1 / 0.7 : 0 }
     }
     let weights = y.map { $0 == 0 ? 1.2 : 1.0 }
-    func run<Scalar: BLASScalar>(_: Scalar.Type) -> (Double, [Double]) {
-      let engine = MLP.Engine<Scalar>(model, capacity: n)
-      x.withUnsafeBufferPointer { engine.load($0, rows: Array(0 ..< n)[...]) }
-      engine.setMasks(masks, count: n)
-      let loss = engine.lossAndGradient(count: n, labels: y, weights: weights, loss: FocalLoss())
-      return (loss, (0 ..< engine.parameterCount).map { Double(engine.gradient[$0]) })
+    func run<Scalar: BLASScalar>(_: Scalar.Type) throws -> (Double, [Double]) {
+      let engine = try MLP.Engine(model, capacity: n, device: CPUTrainingDevice<Scalar>())
+      try x.withUnsafeBufferPointer { try engine.load($0, rows: Array(0 ..< n)[...]) }
+      try engine.setMasks(masks, count: n)
+      let loss = try engine.lossAndGradient(
+        count: n,
+        labels: y,
+        weights: weights,
+        loss: FocalLoss()
+      )
+      return (loss, try engine.gradientValues())
     }
-    let (single, singleGradient) = run(Float.self)
-    let (double, doubleGradient) = run(Double.self)
+    let (single, singleGradient) = try run(Float.self)
+    let (double, doubleGradient) = try run(Double.self)
     #expect(abs(single - double) < 1e-5 * abs(double))
     let scale = doubleGradient.map(abs).max() ?? 1
     let worst = zip(singleGradient, doubleGradient).map { abs($0 - $1) }.max() ?? 0
