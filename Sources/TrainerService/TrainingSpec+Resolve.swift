@@ -30,20 +30,38 @@ extension Vane_V1_TrainingSpec {
   }
 
   /// Why a spec asking for DEVICE_CUDA cannot train here (nil: it can): each model that has no
-  /// CUDA backend in this build (only XGBoost has one), a libxgboost built without CUDA or
-  /// none at all, no visible GPU. Every reason is named, so one answer says all that is missing.
+  /// CUDA backend in this build (XGBoost and the MLP have one; the MLP in float32 only), and
+  /// for the kinds asked for, what their backend lacks: a libxgboost built without CUDA or none,
+  /// no visible GPU (`library`, `gpus`); a CUDA runtime, cuBLAS or NVRTC missing, no device
+  /// (`cuda`: ``CUDATrainingDevice/problems(_:)``). Every reason is named, so one answer says
+  /// all that is missing.
   static func cudaRefusal(
-    models: [(name: String, kind: Vane_V1_ModelKind)],
+    models: [(name: String, kind: Vane_V1_ModelKind, float64: Bool)],
     library: Result<XGBoostLibraryInfo, VaneError>,
-    gpus: [String]
+    gpus: [String],
+    cuda: [String]
   ) -> String? {
     var reasons: [String] = []
-    for (index, model) in models.enumerated() where model.kind != .xgboost {
-      reasons.append(
-        "models[\(index)] \(MessageText.quote(model.name)) (\(model.kind)) has no CUDA backend in this build (only XGBoost trains on CUDA)"
-      )
+    for (index, model) in models.enumerated() {
+      switch model.kind {
+      case .xgboost: continue
+      case .mlp where !model.float64: continue
+      case .mlp:
+        reasons.append(
+          "models[\(index)] \(MessageText.quote(model.name)) (mlp) trains on CUDA in float32 only (training.precision)"
+        )
+      default:
+        reasons.append(
+          "models[\(index)] \(MessageText.quote(model.name)) (\(model.kind)) has no CUDA backend in this build (XGBoost and the MLP train on CUDA)"
+        )
+      }
     }
-    reasons += XGBoostModel.cudaProblems(library: library, gpus: gpus)
+    if models.contains(where: { $0.kind == .xgboost }) {
+      reasons += XGBoostModel.cudaProblems(library: library, gpus: gpus)
+    }
+    if models.contains(where: { $0.kind == .mlp }) {
+      reasons += cuda.filter { !reasons.contains($0) }
+    }
     guard !reasons.isEmpty else { return nil }
     return
       "spec.device: DEVICE_CUDA cannot train here: \(reasons.joined(separator: "; ")). Use DEVICE_CPU"
@@ -52,7 +70,7 @@ extension Vane_V1_TrainingSpec {
   /// Checks the spec and resolves its defaults.
   /// - Throws: INVALID_ARGUMENT naming the field path (`spec.models[1].xgboost.max_depth`) and
   ///   the reason; FAILED_PRECONDITION for device CUDA where it cannot run, naming every reason
-  ///   (``cudaRefusal(models:library:gpus:)``).
+  ///   (``cudaRefusal(models:library:gpus:cuda:)``).
   func resolved(defaultThreads: Int) throws -> ResolvedSpec {
     var spec = self
     func bad(_ field: String, _ reason: String) -> VaneError {
@@ -64,9 +82,10 @@ extension Vane_V1_TrainingSpec {
     let cuda = spec.device == .cuda
     if cuda,
       let refusal = Self.cudaRefusal(
-        models: spec.models.map { ($0.name, $0.kind) },
+        models: spec.models.map { ($0.name, $0.kind, $0.mlp.training.precision == .float64) },
         library: XGBoostModel.library,
-        gpus: CUDADevices.visible
+        gpus: CUDADevices.visible,
+        cuda: CUDATrainingDevice.problems()
       )
     {
       throw VaneError(.failedPrecondition, refusal)
@@ -154,7 +173,11 @@ extension Vane_V1_TrainingSpec {
       )
       spec.models[index] = model
       var kind = resolved
-      // Only XGBoost trains on CUDA (cudaRefusal refused every other kind).
+      // XGBoost and the MLP train on CUDA (cudaRefusal refused every other kind).
+      if cuda, case .mlp(let units, let activation, let dropout, var training) = kind {
+        training.device = .cuda
+        kind = .mlp(units: units, activation: activation, dropout: dropout, training: training)
+      }
       if cuda, case .xgboost(var parameters) = kind {
         parameters.device = "cuda"
         kind = .xgboost(parameters)

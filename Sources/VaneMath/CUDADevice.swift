@@ -1,6 +1,7 @@
 internal import CCUDA
 internal import VaneCore
 internal import Foundation
+internal import Synchronization
 
 /// One GPU for training: device memory, the training kernels (``CUDAKernels``, compiled by
 /// NVRTC for this GPU and loaded once) and a cuBLAS handle. Work goes to CUDA's default
@@ -41,14 +42,10 @@ public final class CUDADevice {
       "reading device \(ordinal)'s compute capability"
     )
     let architecture = "compute_\(major)\(minor)"
-    let compiled = try nvrtc.compile(
-      CUDAKernels.source,
-      name: "vane_kernels.cu",
-      options: CUDAKernels.options(architecture: architecture)
-    )
+    let ptx = try Self.ptx(nvrtc, architecture: architecture)
     var library: UnsafeMutableRawPointer?
     try runtime.check(
-      vane_cudart_library_load(runtime.pointer, compiled.ptx, &library),
+      vane_cudart_library_load(runtime.pointer, ptx, &library),
       "loading the kernels for \(architecture)"
     )
     guard let library else { throw VaneError(.internalError, "CUDA loaded no kernel library") }
@@ -78,6 +75,21 @@ public final class CUDADevice {
     self.library = library
     self.kernels = kernels
     self.handle = handle
+  }
+
+  /// The kernels' PTX per architecture, compiled once per process (a walk-forward opens a
+  /// device per fold; NVRTC takes a fraction of a second each time).
+  private static let compiled = Mutex<[String: String]>([:])
+
+  static func ptx(_ nvrtc: NVRTC, architecture: String) throws -> String {
+    if let ptx = Self.compiled.withLock({ $0[architecture] }) { return ptx }
+    let ptx = try nvrtc.compile(
+      CUDAKernels.source,
+      name: "vane_kernels.cu",
+      options: CUDAKernels.options(architecture: architecture)
+    ).ptx
+    Self.compiled.withLock { $0[architecture] = ptx }
+    return ptx
   }
 
   deinit {

@@ -10,6 +10,25 @@ public final class CUDATrainingDevice: TrainingDevice {
   static let reductionBlocks = 32, reductionThreads = 256
   private let partials: CUDABuffer<Double>
 
+  /// Why networks cannot train on a GPU here (empty: they can): each CUDA library missing,
+  /// or the runtime's reason for no device.
+  public static func problems(_ libraries: CUDALibraries.Loaded = CUDALibraries.shared) -> [String]
+  {
+    var reasons: [String] = []
+    switch libraries.runtime {
+    case .failure(let error): return ["CUDA runtime: \(error.message)"]
+    case .success(let runtime):
+      switch runtime.devices {
+      case .success(let count) where count == 0: reasons.append("the CUDA runtime sees no GPU")
+      case .success: break
+      case .failure(let error): reasons.append(error.message)
+      }
+    }
+    if case .failure(let error) = libraries.blas { reasons.append("cuBLAS: \(error.message)") }
+    if case .failure(let error) = libraries.nvrtc { reasons.append("NVRTC: \(error.message)") }
+    return reasons
+  }
+
   public init(_ device: CUDADevice) throws {
     self.device = device
     self.partials = try device.allocate(

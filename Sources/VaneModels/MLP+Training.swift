@@ -123,8 +123,25 @@ extension MLP {
     let capacity = min(training.batchSize + 1, count)
     // Each precision's engine is a concrete type here, so the loop is specialised for it.
     var trained =
-      switch training.precision {
-      case .float32:
+      switch (training.device, training.precision) {
+      case (.cuda, .float64):
+        throw VaneError.invalidArgument(
+          field: "precision",
+          "the MLP trains on CUDA in float32 only (set PRECISION_FLOAT32 or DEVICE_CPU)"
+        )
+      case (.cuda, .float32):
+        try Engine(model, capacity: capacity, device: CUDATrainingDevice(CUDADevice())).train(
+          model,
+          features: features,
+          count: count,
+          labels: labels,
+          classWeight: classWeight,
+          validation: validation,
+          training: training,
+          cancellation: cancellation,
+          epoch: epoch
+        )
+      case (.cpu, .float32):
         try Engine(model, capacity: capacity, device: CPUTrainingDevice<Float>()).train(
           model,
           features: features,
@@ -136,7 +153,7 @@ extension MLP {
           cancellation: cancellation,
           epoch: epoch
         )
-      case .float64:
+      case (.cpu, .float64):
         try Engine(model, capacity: capacity, device: CPUTrainingDevice<Double>()).train(
           model,
           features: features,

@@ -8,6 +8,13 @@ public struct NeuralTraining: Sendable, Equatable {
     case float64
   }
 
+  /// Where a network trains.
+  public enum Device: String, Sendable, Equatable, CaseIterable, Codable {
+    case cpu
+    /// The first NVIDIA GPU, in float32 (the MLP; the LSTM has no CUDA backend yet).
+    case cuda
+  }
+
   public var maxEpochs = 100
   public var batchSize = 256
   public var learningRate = 1e-3
@@ -23,6 +30,8 @@ public struct NeuralTraining: Sendable, Equatable {
   public var bpttSteps = 0
   /// The training arithmetic.
   public var precision = Precision.float32
+  /// Where it runs.
+  public var device = Device.cpu
 
   public init() {}
 }

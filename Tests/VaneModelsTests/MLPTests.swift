@@ -208,6 +208,101 @@ struct MLPTests {
     )
   }
 
+  /// Whether a GPU and the CUDA libraries are here.
+  static var gpu: Bool { CUDATrainingDevice.problems().isEmpty }
+
+  @Test(
+    "On a GPU: the MLP trains as on the CPU in float32 (loss per epoch and predictions), the same run to run, and stops within a batch when cancelled",
+    .enabled(if: Self.gpu, "needs an NVIDIA GPU and the CUDA runtime, cuBLAS and NVRTC wheels"),
+    arguments: [MLP.Activation.relu, .gelu]
+  )
+  func onGPU(activation: MLP.Activation) throws {
+    let (x, y) = Self.data(2_000, features: 6, classes: 2, seed: 5)
+    var settings = MLP.Training()
+    settings.maxEpochs = 3
+    settings.batchSize = 128
+    settings.patience = 0
+    func train(_ device: NeuralTraining.Device) throws -> (MLP, [Double]) {
+      var training = settings
+      training.device = device
+      var losses: [Double] = []
+      let model = try MLP.train(
+        features: x,
+        count: 2_000,
+        featureCount: 6,
+        labels: y,
+        classCount: 2,
+        units: [64, 32],
+        activation: activation,
+        dropout: 0.2,
+        training: training
+      ) { _, loss, _ in
+        losses.append(loss)
+        return true
+      }
+      return (model, losses)
+    }
+    let (cpu, cpuLosses) = try train(.cpu)
+    let (gpu, gpuLosses) = try train(.cuda)
+    let (again, againLosses) = try train(.cuda)
+    #expect(gpu.parameters == again.parameters && gpuLosses == againLosses)
+    for (c, g) in zip(cpuLosses, gpuLosses) { #expect(abs(c - g) < 1e-4 * max(1, abs(c))) }
+    let worst =
+      zip(cpu.logits(x, count: 2_000), gpu.logits(x, count: 2_000))
+      .map { abs($0 - $1) }.max() ?? 0
+    #expect(worst < 1e-2, "largest logit difference \(worst)")
+
+    let flag = CancellationFlag()
+    var training = settings
+    training.device = .cuda
+    var epochs = 0
+    let error = #expect(throws: VaneError.self) {
+      _ = try MLP.train(
+        features: x,
+        count: 2_000,
+        featureCount: 6,
+        labels: y,
+        classCount: 2,
+        units: [64, 32],
+        training: training,
+        cancellation: flag
+      ) { _, _, _ in
+        epochs += 1
+        flag.cancel()
+        return true
+      }
+    }
+    #expect(error?.code == .cancelled && epochs == 1)
+  }
+
+  @Test(
+    "Without a GPU, CUDA training fails naming what is missing; float64 on CUDA is refused",
+    .enabled(if: !Self.gpu, "a GPU is here")
+  )
+  func cudaRefused() throws {
+    let (x, y) = Self.data(50, features: 3, classes: 2, seed: 6)
+    var training = MLP.Training()
+    training.maxEpochs = 1
+    training.device = .cuda
+    func train() throws {
+      _ = try MLP.train(
+        features: x,
+        count: 50,
+        featureCount: 3,
+        labels: y,
+        classCount: 2,
+        units: [4],
+        training: training
+      )
+    }
+    let missing = #expect(throws: VaneError.self) { try train() }
+    #expect(missing?.code == .failedPrecondition)
+    training.precision = .float64
+    let precision = #expect(throws: VaneError.self) { try train() }
+    #expect(precision?.code == .invalidArgument)
+    #expect(precision?.message.contains("float32 only") == true)
+  }
+
   @Test(
     "Training learns a nonlinear rule (validation AUC), stops early, fits a temperature; deterministic; one sample equals its row in a batch",
     arguments: NeuralTraining.Precision.allCases

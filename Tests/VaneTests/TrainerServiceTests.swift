@@ -479,7 +479,7 @@ struct TrainingSpecTests {
     #expect(!message.contains("models[0]"))
   }
 
-  typealias Models = [(name: String, kind: Vane_V1_ModelKind)]
+  typealias Models = [(name: String, kind: Vane_V1_ModelKind, float64: Bool)]
   static let cudaBuild = XGBoostLibraryInfo(
     version: "3.2.0",
     path: "/x/libxgboost.so",
@@ -495,44 +495,66 @@ struct TrainingSpecTests {
     "DEVICE_CUDA: every reason it cannot run is named, and none when it can",
     arguments: [
       (
-        Models([("xgb", .xgboost)]), Result<XGBoostLibraryInfo, VaneError>.success(cudaBuild),
-        ["H100"], []
+        Models([("xgb", .xgboost, false)]),
+        Result<XGBoostLibraryInfo, VaneError>.success(cudaBuild), ["H100"], [String](), []
       ),
       (
-        Models([("xgb", .xgboost), ("net", .mlp)]), .success(cudaBuild), ["H100"],
-        ["models[1] 'net' (mlp) has no CUDA backend"]
+        Models([("xgb", .xgboost, false), ("net", .mlp, false)]), .success(cudaBuild), ["H100"],
+        [], []
       ),
       (
-        Models([("xgb", .xgboost)]), .success(cpuBuild), ["H100"],
+        Models([("xgb", .xgboost, false), ("net", .mlp, true)]), .success(cudaBuild), ["H100"],
+        [], ["models[1] 'net' (mlp) trains on CUDA in float32 only"]
+      ),
+      (
+        Models([("net", .mlp, false)]), .success(cpuBuild), [],
+        ["NVRTC: not found for CUDA 12"], ["NVRTC: not found for CUDA 12"]
+      ),
+      (
+        Models([("xgb", .xgboost, false)]), .success(cpuBuild), ["H100"], ["NVRTC: missing"],
         ["libxgboost 1.7.4 at /y/libxgboost.so.0", "built without CUDA", "VANE_XGBOOST_LIBRARY"]
       ),
       (
-        Models([("xgb", .xgboost)]),
+        Models([("xgb", .xgboost, false)]),
         .failure(VaneError(.failedPrecondition, "XGBoost is not available: cannot load")),
-        ["H100"], ["XGBoost is not available: cannot load"]
+        ["H100"], [], ["XGBoost is not available: cannot load"]
       ),
-      (Models([("xgb", .xgboost)]), .success(cudaBuild), [], ["no NVIDIA GPU is visible"]),
       (
-        Models([("a", .logisticRegression), ("b", .lstm), ("c", .xgboost)]), .success(cpuBuild), [],
+        Models([("xgb", .xgboost, false)]), .success(cudaBuild), [], [],
+        ["no NVIDIA GPU is visible"]
+      ),
+      (
+        Models([("a", .logisticRegression, false), ("b", .lstm, false), ("c", .xgboost, false)]),
+        .success(cpuBuild), [], [],
         [
           "models[0] 'a' (logisticRegression)", "models[1] 'b' (lstm)", "built without CUDA",
           "no NVIDIA GPU is visible",
         ]
       ),
-    ] as [(Models, Result<XGBoostLibraryInfo, VaneError>, [String], [String])]
+    ] as [(Models, Result<XGBoostLibraryInfo, VaneError>, [String], [String], [String])]
   )
   func cudaReasons(
     models: Models,
     library: Result<XGBoostLibraryInfo, VaneError>,
     gpus: [String],
+    cuda: [String],
     expected: [String]
   ) {
-    let refusal = Vane_V1_TrainingSpec.cudaRefusal(models: models, library: library, gpus: gpus)
+    let refusal = Vane_V1_TrainingSpec.cudaRefusal(
+      models: models,
+      library: library,
+      gpus: gpus,
+      cuda: cuda
+    )
     if expected.isEmpty {
       #expect(refusal == nil)
     } else {
       for part in expected { #expect(refusal?.contains(part) == true, "\(part)") }
       #expect(refusal?.hasSuffix("Use DEVICE_CPU") == true)
+    }
+    // What a kind not asked for lacks is not named.
+    if !models.contains(where: { $0.kind == .mlp }) {
+      for problem in cuda { #expect(refusal?.contains(problem) != true) }
     }
   }
 
