@@ -9,12 +9,8 @@
 /// plain C++ over a few CUDA built-ins, so a test compiles it for the host as well and checks
 /// it against the CPU code without a GPU.
 public enum CUDAKernels {
-  /// Activation codes the kernels take (`MLP.Activation`'s order).
-  public enum Activation: Int32, Sendable {
-    case relu = 0
-    case gelu = 1
-    case tanh = 2
-  }
+  /// The activation codes the kernels take.
+  public typealias Activation = TrainingActivation
 
   /// The kernels' names, as `extern "C"` symbols.
   public static let names = [

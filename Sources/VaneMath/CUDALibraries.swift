@@ -141,12 +141,22 @@ public enum CUDALibraries {
     return Loaded(runtime: .failure(missing), blas: .failure(skipped), nvrtc: .failure(skipped))
   }
 
-  /// The reason a C open failed, from its error buffer.
-  static func openFailure(_ buffer: [CChar]) -> VaneError {
-    VaneError(
-      .failedPrecondition,
-      String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    )
+  /// Runs one of the shim's opens (`vane_cudart_open`, …) on `path`: the handle, or the
+  /// reason it wrote.
+  static func open(
+    _ path: String,
+    _ open: (
+      UnsafePointer<CChar>?, UnsafeMutablePointer<OpaquePointer?>?, UnsafeMutablePointer<CChar>?,
+      Int
+    ) -> Int32
+  ) -> Result<OpaquePointer, VaneError> {
+    var buffer = [CChar](repeating: 0, count: 512)
+    var library: OpaquePointer?
+    guard open(path, &library, &buffer, buffer.count) == 0, let library else {
+      let reason = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+      return .failure(VaneError(.failedPrecondition, String(decoding: reason, as: UTF8.self)))
+    }
+    return .success(library)
   }
 }
 
@@ -158,12 +168,7 @@ public final class CUDARuntime: Sendable, CustomStringConvertible {
   private init(pointer: OpaquePointer) { self.pointer = pointer }
 
   static func open(_ path: String) -> Result<CUDARuntime, VaneError> {
-    var buffer = [CChar](repeating: 0, count: 512)
-    var library: OpaquePointer?
-    guard vane_cudart_open(path, &library, &buffer, buffer.count) == 0, let library else {
-      return .failure(CUDALibraries.openFailure(buffer))
-    }
-    return .success(CUDARuntime(pointer: library))
+    CUDALibraries.open(path, vane_cudart_open).map { CUDARuntime(pointer: $0) }
   }
 
   /// The file it was loaded from.
@@ -221,12 +226,7 @@ public final class CUBLASLibrary: Sendable, CustomStringConvertible {
   private init(pointer: OpaquePointer) { self.pointer = pointer }
 
   static func open(_ path: String) -> Result<CUBLASLibrary, VaneError> {
-    var buffer = [CChar](repeating: 0, count: 512)
-    var library: OpaquePointer?
-    guard vane_cublas_open(path, &library, &buffer, buffer.count) == 0, let library else {
-      return .failure(CUDALibraries.openFailure(buffer))
-    }
-    return .success(CUBLASLibrary(pointer: library))
+    CUDALibraries.open(path, vane_cublas_open).map { CUBLASLibrary(pointer: $0) }
   }
 
   public var path: String? { vane_cublas_path(self.pointer).map { String(cString: $0) } }
@@ -248,12 +248,7 @@ public final class NVRTC: Sendable, CustomStringConvertible {
   private init(pointer: OpaquePointer) { self.pointer = pointer }
 
   static func open(_ path: String) -> Result<NVRTC, VaneError> {
-    var buffer = [CChar](repeating: 0, count: 512)
-    var library: OpaquePointer?
-    guard vane_nvrtc_open(path, &library, &buffer, buffer.count) == 0, let library else {
-      return .failure(CUDALibraries.openFailure(buffer))
-    }
-    return .success(NVRTC(pointer: library))
+    CUDALibraries.open(path, vane_nvrtc_open).map { NVRTC(pointer: $0) }
   }
 
   public var path: String? { vane_nvrtc_path(self.pointer).map { String(cString: $0) } }

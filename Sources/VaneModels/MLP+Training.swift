@@ -122,6 +122,20 @@ extension MLP {
     )
     let capacity = min(training.batchSize + 1, count)
     // Each precision's engine is a concrete type here, so the loop is specialised for it.
+    // Generic over the device, called with each concrete one: the loop is specialised for it.
+    func run<Device: TrainingDevice>(on device: Device) throws -> MLP {
+      try Engine(model, capacity: capacity, device: device).train(
+        model,
+        features: features,
+        count: count,
+        labels: labels,
+        classWeight: classWeight,
+        validation: validation,
+        training: training,
+        cancellation: cancellation,
+        epoch: epoch
+      )
+    }
     var trained =
       switch (training.device, training.precision) {
       case (.cuda, .float64):
@@ -129,42 +143,9 @@ extension MLP {
           field: "precision",
           "the MLP trains on CUDA in float32 only (set PRECISION_FLOAT32 or DEVICE_CPU)"
         )
-      case (.cuda, .float32):
-        try Engine(model, capacity: capacity, device: CUDATrainingDevice(CUDADevice())).train(
-          model,
-          features: features,
-          count: count,
-          labels: labels,
-          classWeight: classWeight,
-          validation: validation,
-          training: training,
-          cancellation: cancellation,
-          epoch: epoch
-        )
-      case (.cpu, .float32):
-        try Engine(model, capacity: capacity, device: CPUTrainingDevice<Float>()).train(
-          model,
-          features: features,
-          count: count,
-          labels: labels,
-          classWeight: classWeight,
-          validation: validation,
-          training: training,
-          cancellation: cancellation,
-          epoch: epoch
-        )
-      case (.cpu, .float64):
-        try Engine(model, capacity: capacity, device: CPUTrainingDevice<Double>()).train(
-          model,
-          features: features,
-          count: count,
-          labels: labels,
-          classWeight: classWeight,
-          validation: validation,
-          training: training,
-          cancellation: cancellation,
-          epoch: epoch
-        )
+      case (.cuda, .float32): try run(on: CUDATrainingDevice(CUDADevice()))
+      case (.cpu, .float32): try run(on: CPUTrainingDevice<Float>())
+      case (.cpu, .float64): try run(on: CPUTrainingDevice<Double>())
       }
     if let validation, validation.count > 0 {
       trained.temperature = Self.fitTemperature(

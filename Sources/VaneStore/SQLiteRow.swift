@@ -56,31 +56,22 @@ public struct SQLiteRow: ~Copyable {
   public mutating func bind(littleEndianDoubles values: [Double]) {
     #if _endian(little)
     // The memory layout is the format.
-    values.withUnsafeBytes { bytes in
-      self.next { handle, index in
-        sqlite3_bind_blob64(
-          handle,
-          index,
-          bytes.baseAddress,
-          sqlite3_uint64(bytes.count),
-          Self.transient
-        )
-      }
-    }
+    values.withUnsafeBytes { self.bind(bytes: $0) }
     #else
-    let swapped = values.map { $0.bitPattern.littleEndian }
-    swapped.withUnsafeBytes { bytes in
-      self.next { handle, index in
-        sqlite3_bind_blob64(
-          handle,
-          index,
-          bytes.baseAddress,
-          sqlite3_uint64(bytes.count),
-          Self.transient
-        )
-      }
-    }
+    values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { self.bind(bytes: $0) }
     #endif
+  }
+
+  private mutating func bind(bytes: UnsafeRawBufferPointer) {
+    self.next { handle, index in
+      sqlite3_bind_blob64(
+        handle,
+        index,
+        bytes.baseAddress,
+        sqlite3_uint64(bytes.count),
+        Self.transient
+      )
+    }
   }
 
   /// SQLite's "copy the value now" destructor, -1 in its C header.

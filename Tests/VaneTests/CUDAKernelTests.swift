@@ -242,6 +242,29 @@ struct CUDAKernelTests {
     var activation: CUDAKernels.Activation
     static let epsilon: Float = 1e-5
 
+    /// Random parameters, and dropout turning off a share `dropped` of the units (the others
+    /// scaled by 1/(1 − dropped)).
+    static func random(
+      count: Int,
+      units: Int,
+      dropped: Float,
+      activation: CUDAKernels.Activation,
+      _ rng: inout SplitMix64
+    ) -> Layer {
+      Layer(
+        count: count,
+        units: units,
+        bias: CUDAKernelTests.random(units, &rng),
+        gamma: CUDAKernelTests.random(units, &rng, in: 0.5 ... 1.5),
+        beta: CUDAKernelTests.random(units, &rng, in: -0.3 ... 0.3),
+        mask: (0 ..< count * units).map { _ in
+          Float.random(in: 0 ..< 1, using: &rng) < dropped ? 0 : 1 / (1 - dropped)
+        },
+        weights: CUDAKernelTests.random(count * units, &rng),
+        activation: activation
+      )
+    }
+
     /// The loss in double from pre-activations `z` (`count × units`, before the bias), with
     /// the layer's γ and β or the ones given.
     func loss(_ z: [Double], gamma: [Double]? = nil, beta: [Double]? = nil) -> Double {
@@ -407,18 +430,12 @@ struct CUDAKernelTests {
     let host = try Self.host()
     var rng = SplitMix64(seed: UInt64(activation.rawValue) + 11)
     let (count, units) = (16, 5)
-    let layer = Layer(
+    let layer = Layer.random(
       count: count,
       units: units,
-      bias: Self.random(units, &rng),
-      gamma: Self.random(units, &rng, in: 0.5 ... 1.5),
-      beta: Self.random(units, &rng, in: -0.3 ... 0.3),
-      // Dropout: a quarter of the units off, the others scaled by 4/3.
-      mask: (0 ..< count * units).map { _ in
-        Float.random(in: 0 ..< 1, using: &rng) < 0.25 ? 0 : 4 / 3
-      },
-      weights: Self.random(count * units, &rng),
-      activation: activation
+      dropped: 0.25,
+      activation: activation,
+      &rng
     )
     let z = Self.random(count * units, &rng, in: -2 ... 2)
     let (out, dz, dGamma, dBeta, dBias) = layer.kernels(host, z: z)
@@ -517,17 +534,12 @@ struct CUDAKernelTests {
     var rng = SplitMix64(seed: 21)
     for activation in [CUDAKernels.Activation.relu, .gelu, .tanh] {
       let (count, units) = (300, 70)
-      let layer = Layer(
+      let layer = Layer.random(
         count: count,
         units: units,
-        bias: Self.random(units, &rng),
-        gamma: Self.random(units, &rng, in: 0.5 ... 1.5),
-        beta: Self.random(units, &rng, in: -0.3 ... 0.3),
-        mask: (0 ..< count * units).map { _ in
-          Float.random(in: 0 ..< 1, using: &rng) < 0.2 ? 0 : 1.25
-        },
-        weights: Self.random(count * units, &rng),
-        activation: activation
+        dropped: 0.2,
+        activation: activation,
+        &rng
       )
       let z = Self.random(count * units, &rng, in: -2 ... 2)
       let expected = layer.kernels(host, z: z)
