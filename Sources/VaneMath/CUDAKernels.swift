@@ -1,5 +1,5 @@
-/// The element-wise and per-column parts of MLP training on a GPU, as CUDA C++ compiled at run
-/// time by NVRTC (no CUDA toolkit at build time); the GEMMs go to cuBLAS.
+/// The element-wise and per-column parts of MLP and LSTM training on a GPU, as CUDA C++
+/// compiled at run time by NVRTC (no CUDA toolkit at build time); the GEMMs go to cuBLAS.
 ///
 /// Each kernel restates, operation for operation, a loop of the CPU engine (`MLP.Engine`,
 /// `AdamW.step`): a per-column kernel runs one thread per column and walks the rows in order,
@@ -16,7 +16,8 @@ public enum CUDAKernels {
   public static let names = [
     "vane_bias_mean", "vane_variance", "vane_normalize_activate", "vane_activation_backward",
     "vane_batchnorm_backward", "vane_column_sums", "vane_adamw_moments", "vane_adamw_update",
-    "vane_scale", "vane_sum_squares",
+    "vane_scale", "vane_sum_squares", "vane_multiply", "vane_lstm_cell",
+    "vane_lstm_cell_backward",
   ]
 
   /// NVRTC's options: PTX for `architecture` (a virtual one, such as `compute_80`, that the
@@ -183,6 +184,68 @@ public enum CUDAKernels {
       double sum = 0.0;
       for (long k = t; k < n; k += threads) sum += (double)x[k] * (double)x[k];
       partials[t] = sum;
+    }
+
+    extern "C" __global__ void vane_multiply(float *out, const float *a, const float *b, long n) {
+      long k = (long)blockIdx.x * blockDim.x + threadIdx.x;
+      if (k < n) out[k] = a[k] * b[k];
+    }
+
+    __device__ float vane_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+    // One LSTM step for `count` rows of H units (as Logistic.lstmCell, gates in the order input,
+    // forget, cell, output): the gates' pre-activations plus biases are activated in place (the
+    // backward pass reads them), c = f·c₋₁ + i·g, tanh(c), h = o·tanh(c), output = h · mask.
+    // Row i's gates are gates[i·4H ..< (i + 1)·4H]; the other buffers are count × H.
+    extern "C" __global__ void vane_lstm_cell(float *gates, const float *bias,
+                                              const float *previous_cell, float *cell,
+                                              float *cell_tanh, float *hidden, float *output,
+                                              const float *mask, int count, int units) {
+      long k = (long)blockIdx.x * blockDim.x + threadIdx.x;
+      if (k >= (long)count * units) return;
+      long i = k / units;
+      int j = (int)(k % units);
+      float *row = gates + i * 4 * units;
+      float ig = vane_sigmoid(row[j] + bias[j]);
+      float fg = vane_sigmoid(row[units + j] + bias[units + j]);
+      float gg = tanhf(row[2 * units + j] + bias[2 * units + j]);
+      float og = vane_sigmoid(row[3 * units + j] + bias[3 * units + j]);
+      row[j] = ig;
+      row[units + j] = fg;
+      row[2 * units + j] = gg;
+      row[3 * units + j] = og;
+      float c = fg * previous_cell[k] + ig * gg;
+      float t = tanhf(c);
+      cell[k] = c;
+      cell_tanh[k] = t;
+      hidden[k] = og * t;
+      output[k] = og * t * mask[k];
+    }
+
+    // One step back through the cell (as the CPU engine's loop): from the output's gradient
+    // (times its dropout mask), the next step's hidden gradient and the cell gradient carried
+    // back, the gates' pre-activation gradients; the carried cell gradient becomes c₋₁'s.
+    extern "C" __global__ void vane_lstm_cell_backward(const float *gates, const float *cell_tanh,
+                                                       const float *previous_cell,
+                                                       const float *d_output, const float *mask,
+                                                       const float *d_hidden_next,
+                                                       float *d_cell_next, float *d_gates,
+                                                       int count, int units) {
+      long k = (long)blockIdx.x * blockDim.x + threadIdx.x;
+      if (k >= (long)count * units) return;
+      long i = k / units;
+      int j = (int)(k % units);
+      const float *row = gates + i * 4 * units;
+      float *d_row = d_gates + i * 4 * units;
+      float ig = row[j], fg = row[units + j], gg = row[2 * units + j], og = row[3 * units + j];
+      float tc = cell_tanh[k];
+      float dh = d_output[k] * mask[k] + d_hidden_next[k];
+      float dc = dh * og * (1.0f - tc * tc) + d_cell_next[k];
+      d_row[j] = dc * gg * ig * (1.0f - ig);
+      d_row[units + j] = dc * previous_cell[k] * fg * (1.0f - fg);
+      d_row[2 * units + j] = dc * ig * (1.0f - gg * gg);
+      d_row[3 * units + j] = dh * tc * og * (1.0f - og);
+      d_cell_next[k] = dc * fg;
     }
     """#
 }

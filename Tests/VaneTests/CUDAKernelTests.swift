@@ -473,6 +473,121 @@ struct CUDAKernelTests {
     }
   }
 
+  @Test(
+    "LSTM cell: the forward kernel gives Logistic.lstmCell's values; the backward kernel's gradients equal finite differences"
+  )
+  func lstmCell() throws {
+    let host = try Self.host()
+    typealias Cell =
+      @convention(c) (
+        UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+        UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+        UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int32, Int32
+      ) -> Void
+    typealias Backward =
+      @convention(c) (
+        UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+        UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+        UnsafeMutablePointer<Float>, Int32, Int32
+      ) -> Void
+    var rng = SplitMix64(seed: 31)
+    let (count, units) = (3, 5)
+    let n = count * units
+    let pre = Self.random(count * 4 * units, &rng, in: -2 ... 2)
+    let bias = Self.random(4 * units, &rng, in: -0.5 ... 0.5)
+    let previous = Self.random(n, &rng, in: -1.5 ... 1.5)
+    let ones = [Float](repeating: 1, count: n)
+    var gates = pre, cell = [Float](repeating: 0, count: n)
+    var cellTanh = cell, hidden = cell, output = cell
+    host.launch(threads: n) {
+      host.kernel("vane_lstm_cell", as: Cell.self)(
+        &gates,
+        bias,
+        previous,
+        &cell,
+        &cellTanh,
+        &hidden,
+        &output,
+        ones,
+        Int32(count),
+        Int32(units)
+      )
+    }
+    // Against the CPU cell (its lane functions, not libm's: within float rounding).
+    for i in 0 ..< count {
+      var cpuGates = Array(pre[(i * 4 * units) ..< ((i + 1) * 4 * units)])
+      var cpuCell = [Float](repeating: 0, count: units), cpuTanh = cpuCell, cpuHidden = cpuCell
+      let previousRow = Array(previous[(i * units) ..< ((i + 1) * units)])
+      Logistic.lstmCell(
+        gates: &cpuGates,
+        bias: bias,
+        hidden: units,
+        previousCell: previousRow,
+        cell: &cpuCell,
+        cellTanh: &cpuTanh,
+        output: &cpuHidden
+      )
+      for j in 0 ..< units {
+        #expect(abs(cpuCell[j] - cell[i * units + j]) < 1e-5)
+        #expect(abs(cpuHidden[j] - hidden[i * units + j]) < 1e-5)
+        #expect(hidden[i * units + j] == output[i * units + j])
+      }
+      for g in 0 ..< 4 * units { #expect(abs(cpuGates[g] - gates[i * 4 * units + g]) < 1e-5) }
+    }
+
+    // L = Σ wh·h + Σ wc·c, in double from the pre-activations and the previous cell.
+    let wh = Self.random(n, &rng), wc = Self.random(n, &rng)
+    func loss(_ pre: [Double], _ previous: [Double]) -> Double {
+      func sigmoid(_ x: Double) -> Double { 1 / (1 + Foundation.exp(-x)) }
+      var total = 0.0
+      for i in 0 ..< count {
+        for j in 0 ..< units {
+          let row = i * 4 * units
+          let ig = sigmoid(pre[row + j] + Double(bias[j]))
+          let fg = sigmoid(pre[row + units + j] + Double(bias[units + j]))
+          let gg = Foundation.tanh(pre[row + 2 * units + j] + Double(bias[2 * units + j]))
+          let og = sigmoid(pre[row + 3 * units + j] + Double(bias[3 * units + j]))
+          let c = fg * previous[i * units + j] + ig * gg
+          total +=
+            Double(wh[i * units + j]) * og * Foundation.tanh(c) + Double(wc[i * units + j]) * c
+        }
+      }
+      return total
+    }
+    var dGates = [Float](repeating: 0, count: count * 4 * units), dCell = wc
+    let zeros = [Float](repeating: 0, count: n)
+    host.launch(threads: n) {
+      host.kernel("vane_lstm_cell_backward", as: Backward.self)(
+        gates,
+        cellTanh,
+        previous,
+        wh,
+        ones,
+        zeros,
+        &dCell,
+        &dGates,
+        Int32(count),
+        Int32(units)
+      )
+    }
+    let h = 1e-6
+    let (pre64, previous64) = (pre.map(Double.init), previous.map(Double.init))
+    for k in pre.indices {
+      var up = pre64, down = pre64
+      up[k] += h
+      down[k] -= h
+      let numeric = (loss(up, previous64) - loss(down, previous64)) / (2 * h)
+      #expect(abs(Double(dGates[k]) - numeric) < 1e-4 * max(1, abs(numeric)), "∂L/∂gate[\(k)]")
+    }
+    for k in previous.indices {
+      var up = previous64, down = previous64
+      up[k] += h
+      down[k] -= h
+      let numeric = (loss(pre64, up) - loss(pre64, down)) / (2 * h)
+      #expect(abs(Double(dCell[k]) - numeric) < 1e-4 * max(1, abs(numeric)), "∂L/∂c₋₁[\(k)]")
+    }
+  }
+
   @Test("Column sums, scaling and the sum of squares: closed forms, the same sum run to run")
   func reductions() throws {
     let host = try Self.host()
