@@ -235,7 +235,7 @@ struct XGBoostLibraryTests {
     "On a GPU: XGBoost trains with device=cuda and answers as on the CPU, within float32 histogram tolerance",
     .enabled(
       if: ((try? XGBoostModel.library.get())?.usesCUDA ?? false) && !CUDADevices.visible.isEmpty,
-      "needs a CUDA build of libxgboost (VANE_XGBOOST_LIBRARY) and a visible NVIDIA GPU"
+      "needs a CUDA build of libxgboost (the pip xgboost wheel's, or VANE_XGBOOST_LIBRARY) and a visible NVIDIA GPU"
     )
   )
   func trainsOnGPU() throws {
