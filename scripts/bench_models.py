@@ -154,12 +154,14 @@ def bench_torch(header, scaled, labels, dtype_name):
     from torch import nn
 
     s, dtype = torch_setup(header, "mlp", dtype_name)
-    x_all = torch.from_numpy(scaled).to(dtype).contiguous()
-    y_all = torch.from_numpy(labels.astype(np.int64))
+    # "cuda": the same epoch on the GPU (float32), as `vane bench models --device cuda` runs Vane's.
+    device = torch.device(s.get("device", "cpu"))
+    x_all = torch.from_numpy(scaled).to(dtype).contiguous().to(device)
+    y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
     count, width = x_all.shape
     classes = s["classes"]
     gamma, alpha, smoothing = s["focal_gamma"], s["focal_alpha"], s["label_smoothing"]
-    alphas = torch.tensor([1 - alpha, alpha] if classes == 2 else [alpha] * classes, dtype=dtype)
+    alphas = torch.tensor([1 - alpha, alpha] if classes == 2 else [alpha] * classes, dtype=dtype, device=device)
 
     def focal(logits, y):
         log_p = torch.log_softmax(logits, dim=1)
@@ -174,7 +176,7 @@ def bench_torch(header, scaled, labels, dtype_name):
             layers += [nn.Linear(previous, units), nn.BatchNorm1d(units, eps=s["bn_eps"], momentum=s["bn_momentum"]), nn.ReLU(), nn.Dropout(s["dropout"])]
             previous = units
         layers.append(nn.Linear(previous, classes))
-        model = nn.Sequential(*layers).to(dtype)
+        model = nn.Sequential(*layers).to(dtype).to(device)
         # Vane's initialisation: He-uniform hidden weights, Glorot-uniform output, zero biases.
         with torch.no_grad():
             linears = [m for m in model if isinstance(m, nn.Linear)]
@@ -189,7 +191,7 @@ def bench_torch(header, scaled, labels, dtype_name):
         rest = [p for p in model.parameters() if id(p) not in decay_ids]
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": s["weight_decay"]}, {"params": rest, "weight_decay": 0.0}], lr=s["learning_rate"])
-        order = torch.randperm(count)
+        order = torch.randperm(count).to(device)
         total, start, batch = 0.0, 0, s["batch_size"]
         while start < count:
             end = min(start + batch, count)

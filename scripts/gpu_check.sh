@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 18's checks on a machine with an NVIDIA GPU, in one go: builds, runs the GPU tests and
-# prints the GPU benchmarks beside the CPU ones and beside Python xgboost on the same GPU.
+# prints the GPU benchmarks beside the CPU ones and beside Python xgboost and PyTorch on the same
+# GPU.
 #
 #   scripts/gpu_check.sh            (from the repository; needs Swift 6, the Debian packages
 #                                    `make deps` installs, and pip)
@@ -38,10 +39,11 @@ swift test --skip-build --filter 'CUDA|onGPU|XGBoost|MLPTests' || failed=1
 swift build -c release -Xswiftc -cross-module-optimization --product vane || exit 1
 release=$(swift build -c release --show-bin-path)/vane
 market=${VANE_MARKET:-../shared/data/market}
+# XGBoost's fit and the MLP's epoch, on 2 CPU cores and on the GPU, each beside Python xgboost
+# and PyTorch on the same device.
 for device in cpu cuda; do
-  echo "== vane bench models --only xgboost --device $device"
-  "$release" bench models --market "$market" --only xgboost --device "$device" || failed=1
+  echo "== vane bench models --only xgboost,mlp --device $device"
+  "$release" bench models --market "$market" --only xgboost,mlp --device "$device" || failed=1
 done
-# Still to come: the LSTM on the GPU, the MLP epoch benchmark on the GPU beside PyTorch's
-# (vane bench models --device cuda times XGBoost only) and vane bench train --device cuda.
+# Still to come: the LSTM on the GPU and vane bench train --device cuda.
 exit $failed

@@ -98,7 +98,7 @@ struct ModelBench: AsyncParsableCommand {
 
   @Option(
     help:
-      "cpu, or cuda: XGBoost on the GPU on both sides (device=cuda; needs --only xgboost, a CUDA build of libxgboost and a GPU)."
+      "cpu, or cuda: XGBoost (device=cuda, a CUDA build of libxgboost) and the MLP (float32) on the GPU on both sides; --only may name xgboost and mlp alone."
   )
   var device = "cpu"
 
@@ -179,6 +179,7 @@ struct ModelBench: AsyncParsableCommand {
       var bnEps: Double
       var bnMomentum: Double
       var seed: UInt64
+      var device: String
     }
     var rows: Int
     var columns: Int
@@ -248,17 +249,21 @@ struct ModelBench: AsyncParsableCommand {
     switch self.device {
     case "cpu": break
     case "cuda":
-      // Only XGBoost has a CUDA backend in this build; the MLP and LSTM kernels are not wired
-      // into their engines yet.
-      guard parts == ["xgboost"] else {
+      // XGBoost and the MLP (float32) train on CUDA in this build; the LSTM's engine does not
+      // run there yet.
+      guard parts.isSubset(of: ["xgboost", "mlp"]) else {
         throw ValidationError(
-          "--device cuda: only XGBoost trains on CUDA in this build; use --only xgboost"
+          "--device cuda: only XGBoost and the MLP train on CUDA in this build; use --only xgboost,mlp"
         )
       }
-      let problems = XGBoostModel.cudaProblems(
-        library: XGBoostModel.library,
-        gpus: CUDADevices.visible
-      )
+      var problems: [String] = []
+      if parts.contains("xgboost") {
+        problems += XGBoostModel.cudaProblems(
+          library: XGBoostModel.library,
+          gpus: CUDADevices.visible
+        )
+      }
+      if parts.contains("mlp") { problems += CUDATrainingDevice.problems() }
       guard problems.isEmpty else {
         throw ValidationError("--device cuda: \(problems.joined(separator: "; "))")
       }
@@ -367,14 +372,17 @@ struct ModelBench: AsyncParsableCommand {
       )
     }
     // Each precision against PyTorch in the same one.
-    let precisions: [NeuralTraining.Precision] = [.float32, .float64]
+    // On CUDA the MLP trains in float32 only, as PyTorch is timed beside it.
+    let precisions: [NeuralTraining.Precision] =
+      self.device == "cuda" ? [.float32] : [.float32, .float64]
     var vaneMLP: [NeuralTraining.Precision: [Double]] = [:]
     var vaneLoss: [NeuralTraining.Precision: Double] = [:]
     if parts.contains("mlp") {
       BLAS.setThreadCount(self.threads)
       print(
-        "   MLP: \(data.width) → \(units.map(String.init).joined(separator: " → ")) → 2, batch norm, ReLU, dropout \(dropout), focal loss (γ \(training.loss.gamma), α \(training.loss.alpha), smoothing \(training.loss.labelSmoothing)), clip norm \(training.clipNorm), AdamW lr \(training.learningRate) wd \(training.weightDecay), batch \(training.batchSize), 1 epoch; Vane in float32 and float64 on OpenBLAS with BLAS.setThreadCount(\(self.threads)) (now \(BLAS.threadCount))"
+        "   MLP: \(data.width) → \(units.map(String.init).joined(separator: " → ")) → 2, batch norm, ReLU, dropout \(dropout), focal loss (γ \(training.loss.gamma), α \(training.loss.alpha), smoothing \(training.loss.labelSmoothing)), clip norm \(training.clipNorm), AdamW lr \(training.learningRate) wd \(training.weightDecay), batch \(training.batchSize), 1 epoch; \(self.device == "cuda" ? "Vane and PyTorch in float32 on the GPU" : "Vane in float32 and float64 on OpenBLAS with BLAS.setThreadCount(\(self.threads)) (now \(BLAS.threadCount))")"
       )
+      training.device = self.device == "cuda" ? .cuda : .cpu
       for precision in precisions {
         training.precision = precision
         for _ in 0 ..< self.mlpRepeats {
@@ -477,7 +485,8 @@ struct ModelBench: AsyncParsableCommand {
       repeatsMlp: self.mlpRepeats,
       parts: (parts.contains("xgboost") ? ["xgboost"] : [])
         + (parts.contains("lightgbm") ? ["lightgbm"] : [])
-        + (parts.contains("mlp") ? ["torch_float32", "torch_float64"] : [])
+        + (parts.contains("mlp")
+          ? (self.device == "cuda" ? ["torch_float32"] : ["torch_float32", "torch_float64"]) : [])
         + (parts.contains("lstm") ? ["torch_lstm_float32", "torch_lstm_float64"] : [])
         + (parts.contains("logreg") ? ["sklearn_logreg"] : []),
       xgboost: .init(
@@ -509,7 +518,8 @@ struct ModelBench: AsyncParsableCommand {
         labelSmoothing: training.loss.labelSmoothing,
         bnEps: MLP.epsilon,
         bnMomentum: 0.1,
-        seed: training.seed
+        seed: training.seed,
+        device: self.device
       ),
       lstm: .init(
         windows: windows,
@@ -626,12 +636,14 @@ struct ModelBench: AsyncParsableCommand {
         reference: reference?.torch_float32,
         missing: missing
       )
-      row(
-        "MLP epoch float64 vs torch\(version(reference?.torch_float64)) float64",
-        vane: vaneMLP[.float64] ?? [],
-        reference: reference?.torch_float64,
-        missing: missing
-      )
+      if precisions.contains(.float64) {
+        row(
+          "MLP epoch float64 vs torch\(version(reference?.torch_float64)) float64",
+          vane: vaneMLP[.float64] ?? [],
+          reference: reference?.torch_float64,
+          missing: missing
+        )
+      }
     }
     if parts.contains("lstm") {
       row(
