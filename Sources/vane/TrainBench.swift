@@ -1,6 +1,7 @@
 import ArgumentParser
 import VaneCore
 import VaneFeatures
+import VaneMath
 import VaneModels
 import VaneTraining
 internal import Foundation
@@ -35,6 +36,12 @@ struct TrainBench: AsyncParsableCommand {
   @Option(help: "MLP and LSTM epochs (the API default is 100, with early stopping).")
   var epochs = 10
 
+  @Option(
+    help:
+      "cpu, or cuda: XGBoost (device=cuda) and the MLP (float32) train on the GPU; logistic regression stays on the CPU; the LSTM has no CUDA backend yet."
+  )
+  var device = "cpu"
+
   @Option(help: "Threads for XGBoost.")
   var threads = 2
 
@@ -43,6 +50,28 @@ struct TrainBench: AsyncParsableCommand {
       throw ValidationError("--from/--to: not dates")
     }
     let horizons = self.horizons.split(separator: ",").compactMap { Int($0) }
+    let names = self.models.split(separator: ",").map(String.init)
+    switch self.device {
+    case "cpu": break
+    case "cuda":
+      guard !names.contains("lstm") else {
+        throw ValidationError(
+          "--device cuda: the LSTM has no CUDA backend in this build; leave it out (--models logreg,xgb,mlp)"
+        )
+      }
+      var problems: [String] = []
+      if names.contains("xgb") {
+        problems += XGBoostModel.cudaProblems(
+          library: XGBoostModel.library,
+          gpus: CUDADevices.visible
+        )
+      }
+      if names.contains("mlp") { problems += CUDATrainingDevice.problems() }
+      guard problems.isEmpty else {
+        throw ValidationError("--device cuda: \(problems.joined(separator: "; "))")
+      }
+    default: throw ValidationError("--device: cpu or cuda (got '\(self.device)')")
+    }
     let started = ContinuousClock.now
     var series: [String: [Candle]] = [:]
     for symbol in Set(FeatureSet.v1References + [self.symbol]) {
@@ -71,14 +100,19 @@ struct TrainBench: AsyncParsableCommand {
     var xgb = XGBoostModel.Parameters()
     xgb.rounds = 300
     xgb.threads = self.threads
+    xgb.device = self.device
     var mlp = MLP.Training()
     mlp.maxEpochs = self.epochs
     mlp.patience = 3
+    mlp.device = self.device == "cuda" ? .cuda : .cpu
+    if self.device == "cuda" {
+      print("   device: cuda for XGBoost and the MLP (float32); logistic regression on the CPU")
+    }
     var lstm = LSTM.Training()
     lstm.maxEpochs = self.epochs
     lstm.patience = 3
     var specs: [ModelSpec] = []
-    for name in self.models.split(separator: ",").map(String.init) {
+    for name in names {
       switch name {
       case "logreg": specs.append(ModelSpec(name: "logreg", kind: .logisticRegression(.init())))
       case "xgb": specs.append(ModelSpec(name: "xgb", kind: .xgboost(xgb)))
