@@ -73,10 +73,22 @@ extension LSTM {
     // It answers in the arithmetic it learns in.
     model.precision = training.precision
     let capacity = max(1, min(training.batchSize, count))
-    // Generic over the device, called with each concrete one: the loop is specialised for it.
-    func run<Device: TrainingDevice>(on device: Device) throws -> LSTM {
-      try sequences.withUnsafeBufferPointer { sequences in
-        try Engine(model, capacity: capacity, device: device).train(
+    // Each precision's engine is a concrete type here, so the loop is specialised for it.
+    return try sequences.withUnsafeBufferPointer { sequences in
+      switch training.precision {
+      case .float32:
+        try Engine<Float>(model, capacity: capacity).train(
+          model,
+          sequences: sequences,
+          count: count,
+          labels: labels,
+          validation: validation,
+          training: training,
+          cancellation: cancellation,
+          epoch: epoch
+        )
+      case .float64:
+        try Engine<Double>(model, capacity: capacity).train(
           model,
           sequences: sequences,
           count: count,
@@ -87,16 +99,6 @@ extension LSTM {
           epoch: epoch
         )
       }
-    }
-    switch (training.device, training.precision) {
-    case (.cuda, .float64):
-      throw VaneError.invalidArgument(
-        field: "precision",
-        "the LSTM trains on CUDA in float32 only (set PRECISION_FLOAT32 or DEVICE_CPU)"
-      )
-    case (.cuda, .float32): return try run(on: CUDATrainingDevice(CUDADevice()))
-    case (.cpu, .float32): return try run(on: CPUTrainingDevice<Float>())
-    case (.cpu, .float64): return try run(on: CPUTrainingDevice<Double>())
     }
   }
 }
@@ -131,14 +133,14 @@ extension LSTM.Engine {
         }
         let rows = order[start ..< min(start + self.capacity, count)]
         let b = rows.count
-        try self.load(sequences, rows: rows)
+        self.load(sequences, rows: rows)
         let y = rows.flatMap { labels[($0 * heads) ..< (($0 + 1) * heads)] }
-        try self.drawMasks(count: b, keep: keep, random: &random)
-        let loss = try self.lossAndGradient(count: b, labels: y, bpttSteps: bptt)
+        self.drawMasks(count: b, keep: keep, random: &random)
+        let loss = self.lossAndGradient(count: b, labels: y, bpttSteps: bptt)
         epochLoss += loss * Double(b)
-        try self.step(optimizer, clipNorm: training.clipNorm)
+        self.step(optimizer, clipNorm: training.clipNorm)
       }
-      current = try self.model(current)
+      current = self.model(current)
       let validationLoss = validation.map {
         current.loss($0.sequences, count: $0.count, labels: $0.labels)
       }
