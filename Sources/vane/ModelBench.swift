@@ -246,29 +246,15 @@ struct ModelBench: AsyncParsableCommand {
     }) {
       throw ValidationError("--only: unknown part '\(bad)'")
     }
-    switch self.device {
-    case "cpu": break
-    case "cuda":
-      // XGBoost and the MLP (float32) train on CUDA in this build; the LSTM's engine does not
-      // run there yet.
-      guard parts.isSubset(of: ["xgboost", "mlp"]) else {
-        throw ValidationError(
-          "--device cuda: only XGBoost and the MLP train on CUDA in this build; use --only xgboost,mlp"
-        )
-      }
-      var problems: [String] = []
-      if parts.contains("xgboost") {
-        problems += XGBoostModel.cudaProblems(
-          library: XGBoostModel.library,
-          gpus: CUDADevices.visible
-        )
-      }
-      if parts.contains("mlp") { problems += CUDATrainingDevice.problems() }
-      guard problems.isEmpty else {
-        throw ValidationError("--device cuda: \(problems.joined(separator: "; "))")
-      }
-    default: throw ValidationError("--device: cpu or cuda (got '\(self.device)')")
-    }
+    // XGBoost and the MLP (float32) train on CUDA in this build; the LSTM's engine does not run
+    // there yet.
+    try BenchDevice.check(
+      self.device,
+      xgboost: parts.contains("xgboost"),
+      mlp: parts.contains("mlp"),
+      unsupported: parts.isSubset(of: ["xgboost", "mlp"])
+        ? nil : "only XGBoost and the MLP train on CUDA in this build; use --only xgboost,mlp"
+    )
     guard self.repeats > 0, self.mlpRepeats > 0, self.threads > 0, self.rows > 1, self.width > 0
     else {
       throw ValidationError(

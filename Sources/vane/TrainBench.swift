@@ -1,7 +1,6 @@
 import ArgumentParser
 import VaneCore
 import VaneFeatures
-import VaneMath
 import VaneModels
 import VaneTraining
 internal import Foundation
@@ -51,27 +50,13 @@ struct TrainBench: AsyncParsableCommand {
     }
     let horizons = self.horizons.split(separator: ",").compactMap { Int($0) }
     let names = self.models.split(separator: ",").map(String.init)
-    switch self.device {
-    case "cpu": break
-    case "cuda":
-      guard !names.contains("lstm") else {
-        throw ValidationError(
-          "--device cuda: the LSTM has no CUDA backend in this build; leave it out (--models logreg,xgb,mlp)"
-        )
-      }
-      var problems: [String] = []
-      if names.contains("xgb") {
-        problems += XGBoostModel.cudaProblems(
-          library: XGBoostModel.library,
-          gpus: CUDADevices.visible
-        )
-      }
-      if names.contains("mlp") { problems += CUDATrainingDevice.problems() }
-      guard problems.isEmpty else {
-        throw ValidationError("--device cuda: \(problems.joined(separator: "; "))")
-      }
-    default: throw ValidationError("--device: cpu or cuda (got '\(self.device)')")
-    }
+    try BenchDevice.check(
+      self.device,
+      xgboost: names.contains("xgb"),
+      mlp: names.contains("mlp"),
+      unsupported: names.contains("lstm")
+        ? "the LSTM has no CUDA backend in this build; leave it out (--models logreg,xgb,mlp)" : nil
+    )
     let started = ContinuousClock.now
     var series: [String: [Candle]] = [:]
     for symbol in Set(FeatureSet.v1References + [self.symbol]) {
