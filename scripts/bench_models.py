@@ -217,6 +217,7 @@ def bench_torch_lstm(header, scaled, labels, dtype_name):
     from torch import nn
 
     s, dtype = torch_setup(header, "lstm", dtype_name)
+    device = torch.device(s.get("device", "cpu"))
     rows, width = scaled.shape
     windows, length, hidden = s["windows"], s["sequence_length"], s["hidden_size"]
     first = rows - windows - length + 1
@@ -224,8 +225,8 @@ def bench_torch_lstm(header, scaled, labels, dtype_name):
     # labelled by its last row.
     x_all = torch.from_numpy(
         np.lib.stride_tricks.sliding_window_view(scaled[first:], (length, width))[:windows, 0].copy()
-    ).to(dtype).contiguous()
-    y_all = torch.from_numpy(labels[first + length - 1 : first + length - 1 + windows].astype(np.float64)).to(dtype)
+    ).to(dtype).contiguous().to(device)
+    y_all = torch.from_numpy(labels[first + length - 1 : first + length - 1 + windows].astype(np.float64)).to(dtype).to(device)
 
     class Net(nn.Module):
         def __init__(self):
@@ -239,7 +240,7 @@ def bench_torch_lstm(header, scaled, labels, dtype_name):
             return self.head(self.dropout(out[:, -1, :])).squeeze(1)
 
     def run():
-        model = Net().to(dtype)
+        model = Net().to(dtype).to(device)
         model.train()
         decay = [p for name, p in model.named_parameters() if "weight" in name]
         decay_ids = {id(p) for p in decay}
@@ -247,7 +248,7 @@ def bench_torch_lstm(header, scaled, labels, dtype_name):
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": s["weight_decay"]}, {"params": rest, "weight_decay": 0.0}], lr=s["learning_rate"])
         loss_fn = nn.BCEWithLogitsLoss()
-        order = torch.randperm(windows)
+        order = torch.randperm(windows).to(device)
         total, batch = 0.0, s["batch_size"]
         for start in range(0, windows, batch):
             rows_ = order[start : start + batch]

@@ -33,24 +33,23 @@ export OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE="$("$bin/vane" version --blas-co
 # The GPU tests: the training kernels on the device beside their host build (bit for bit
 # where no transcendental is involved, run to run), SGEMM against OpenBLAS, and XGBoost with
 # device=cuda against its CPU fit, the MLP trained on the GPU against the CPU (loss per epoch,
-# predictions, run to run, cancellation); then the CPU-side CUDA, XGBoost and MLP suites.
-swift test --skip-build --filter 'CUDA|onGPU|XGBoost|MLPTests' || failed=1
+# predictions, run to run, cancellation), and the LSTM likewise; then the CPU-side CUDA, XGBoost,
+# MLP and LSTM suites.
+swift test --skip-build --filter 'CUDA|onGPU|XGBoost|MLPTests|LSTMTests' || failed=1
 
 swift build -c release -Xswiftc -cross-module-optimization --product vane || exit 1
 release=$(swift build -c release --show-bin-path)/vane
 market=${VANE_MARKET:-../shared/data/market}
-# XGBoost's fit and the MLP's epoch, on 2 CPU cores and on the GPU, each beside Python xgboost
-# and PyTorch on the same device.
+# XGBoost's fit and the MLP's and LSTM's epochs, on 2 CPU cores and on the GPU, each beside
+# Python xgboost and PyTorch on the same device.
 for device in cpu cuda; do
-  echo "== vane bench models --only xgboost,mlp --device $device"
-  "$release" bench models --market "$market" --only xgboost,mlp --device "$device" || failed=1
+  echo "== vane bench models --only xgboost,mlp,lstm --device $device"
+  "$release" bench models --market "$market" --only xgboost,mlp,lstm --device "$device" || failed=1
 done
-# The walk-forward job on 2 CPU cores and on the GPU (target: 5x), without the LSTM, which has
-# no CUDA backend yet; compare the two "total" lines.
+# The walk-forward job (vane bench train defaults) on 2 CPU cores and on the GPU (target: 5x);
+# compare the two "total" lines.
 for device in cpu cuda; do
-  echo "== vane bench train --models logreg,xgb,mlp --device $device"
-  "$release" bench train --market "$market" --models logreg,xgb,mlp --device "$device" || failed=1
+  echo "== vane bench train --device $device"
+  "$release" bench train --market "$market" --device "$device" || failed=1
 done
-# Still to come: the LSTM on the GPU (its cell kernels are checked above; its engine is not yet
-# on TrainingDevice), so the default walk-forward (with the LSTM) on CUDA.
 exit $failed

@@ -30,11 +30,11 @@ extension Vane_V1_TrainingSpec {
   }
 
   /// Why a spec asking for DEVICE_CUDA cannot train here (nil: it can): each model that has no
-  /// CUDA backend in this build (XGBoost and the MLP have one; the MLP in float32 only), and
-  /// for the kinds asked for, what their backend lacks: a libxgboost built without CUDA or none,
-  /// no visible GPU (`library`, `gpus`); a CUDA runtime, cuBLAS or NVRTC missing, no device
-  /// (`cuda`: ``CUDATrainingDevice/problems(_:)``). Every reason is named, so one answer says
-  /// all that is missing.
+  /// CUDA backend in this build (XGBoost, the MLP and the LSTM have one; the networks in
+  /// float32 only), and for the kinds asked for, what their backend lacks: a libxgboost built
+  /// without CUDA or none, no visible GPU (`library`, `gpus`); a CUDA runtime, cuBLAS or NVRTC
+  /// missing, no device (`cuda`: ``CUDATrainingDevice/problems(_:)``). Every reason is named,
+  /// so one answer says all that is missing.
   static func cudaRefusal(
     models: [(name: String, kind: Vane_V1_ModelKind, float64: Bool)],
     library: Result<XGBoostLibraryInfo, VaneError>,
@@ -45,21 +45,21 @@ extension Vane_V1_TrainingSpec {
     for (index, model) in models.enumerated() {
       switch model.kind {
       case .xgboost: continue
-      case .mlp where !model.float64: continue
-      case .mlp:
+      case .mlp where !model.float64, .lstm where !model.float64: continue
+      case .mlp, .lstm:
         reasons.append(
-          "models[\(index)] \(MessageText.quote(model.name)) (mlp) trains on CUDA in float32 only (training.precision)"
+          "models[\(index)] \(MessageText.quote(model.name)) (\(model.kind)) trains on CUDA in float32 only (training.precision)"
         )
       default:
         reasons.append(
-          "models[\(index)] \(MessageText.quote(model.name)) (\(model.kind)) has no CUDA backend in this build (XGBoost and the MLP train on CUDA)"
+          "models[\(index)] \(MessageText.quote(model.name)) (\(model.kind)) has no CUDA backend in this build (XGBoost, the MLP and the LSTM train on CUDA)"
         )
       }
     }
     if models.contains(where: { $0.kind == .xgboost }) {
       reasons += XGBoostModel.cudaProblems(library: library, gpus: gpus)
     }
-    if models.contains(where: { $0.kind == .mlp }) {
+    if models.contains(where: { $0.kind == .mlp || $0.kind == .lstm }) {
       reasons += cuda.filter { !reasons.contains($0) }
     }
     guard !reasons.isEmpty else { return nil }
@@ -82,7 +82,12 @@ extension Vane_V1_TrainingSpec {
     let cuda = spec.device == .cuda
     if cuda,
       let refusal = Self.cudaRefusal(
-        models: spec.models.map { ($0.name, $0.kind, $0.mlp.training.precision == .float64) },
+        models: spec.models.map {
+          (
+            $0.name, $0.kind,
+            ($0.kind == .lstm ? $0.lstm.training.precision : $0.mlp.training.precision) == .float64
+          )
+        },
         library: XGBoostModel.library,
         gpus: CUDADevices.visible,
         cuda: CUDATrainingDevice.problems()
@@ -173,10 +178,22 @@ extension Vane_V1_TrainingSpec {
       )
       spec.models[index] = model
       var kind = resolved
-      // XGBoost and the MLP train on CUDA (cudaRefusal refused every other kind).
+      // XGBoost, the MLP and the LSTM train on CUDA (cudaRefusal refused every other kind).
       if cuda, case .mlp(let units, let activation, let dropout, var training) = kind {
         training.device = .cuda
         kind = .mlp(units: units, activation: activation, dropout: dropout, training: training)
+      }
+      if cuda,
+        case .lstm(let sequenceLength, let hiddenSize, let layers, let dropout, var training) = kind
+      {
+        training.device = .cuda
+        kind = .lstm(
+          sequenceLength: sequenceLength,
+          hiddenSize: hiddenSize,
+          layers: layers,
+          dropout: dropout,
+          training: training
+        )
       }
       if cuda, case .xgboost(var parameters) = kind {
         parameters.device = "cuda"

@@ -221,6 +221,65 @@ public final class CUDATrainingDevice: TrainingDevice {
     )
   }
 
+  public func multiply(
+    _ out: UnsafeMutablePointer<Float>,
+    _ a: UnsafePointer<Float>,
+    _ b: UnsafePointer<Float>,
+    count: Int
+  ) throws {
+    try self.device.launch(
+      "vane_multiply",
+      threads: count,
+      [.pointer(out), Self.address(a), Self.address(b), .int64(count)]
+    )
+  }
+
+  public func lstmCell(
+    gates: UnsafeMutablePointer<Float>,
+    bias: UnsafePointer<Float>,
+    previousCell: UnsafePointer<Float>,
+    cell: UnsafeMutablePointer<Float>,
+    cellTanh: UnsafeMutablePointer<Float>,
+    hidden: UnsafeMutablePointer<Float>,
+    output: UnsafeMutablePointer<Float>,
+    mask: UnsafePointer<Float>,
+    count: Int,
+    units: Int
+  ) throws {
+    try self.device.launch(
+      "vane_lstm_cell",
+      threads: count * units,
+      [
+        .pointer(gates), Self.address(bias), Self.address(previousCell), .pointer(cell),
+        .pointer(cellTanh), .pointer(hidden), .pointer(output), Self.address(mask),
+        .int32(Int32(count)), .int32(Int32(units)),
+      ]
+    )
+  }
+
+  public func lstmCellBackward(
+    gates: UnsafePointer<Float>,
+    cellTanh: UnsafePointer<Float>,
+    previousCell: UnsafePointer<Float>,
+    dOutput: UnsafePointer<Float>,
+    mask: UnsafePointer<Float>,
+    dHiddenNext: UnsafePointer<Float>,
+    dCellNext: UnsafeMutablePointer<Float>,
+    dGates: UnsafeMutablePointer<Float>,
+    count: Int,
+    units: Int
+  ) throws {
+    try self.device.launch(
+      "vane_lstm_cell_backward",
+      threads: count * units,
+      [
+        Self.address(gates), Self.address(cellTanh), Self.address(previousCell),
+        Self.address(dOutput), Self.address(mask), Self.address(dHiddenNext), .pointer(dCellNext),
+        .pointer(dGates), .int32(Int32(count)), .int32(Int32(units)),
+      ]
+    )
+  }
+
   public func optimize(
     _ optimizer: AdamW,
     theta: UnsafeMutablePointer<Float>,

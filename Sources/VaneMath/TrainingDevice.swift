@@ -140,6 +140,45 @@ public protocol TrainingDevice<Scalar>: AnyObject {
     columns: Int
   ) throws
 
+  /// out ← a · b, element by element (`out` may be `a`).
+  func multiply(
+    _ out: UnsafeMutablePointer<Scalar>,
+    _ a: UnsafePointer<Scalar>,
+    _ b: UnsafePointer<Scalar>,
+    count: Int
+  ) throws
+
+  /// One LSTM step for `count` rows of `units` (``Logistic/lstmCell(gates:bias:hidden:previousCell:cell:cellTanh:output:order:keepingActivations:)``
+  /// per row: the gates, `4·units` a row, activated in place), then output ← hidden · mask.
+  func lstmCell(
+    gates: UnsafeMutablePointer<Scalar>,
+    bias: UnsafePointer<Scalar>,
+    previousCell: UnsafePointer<Scalar>,
+    cell: UnsafeMutablePointer<Scalar>,
+    cellTanh: UnsafeMutablePointer<Scalar>,
+    hidden: UnsafeMutablePointer<Scalar>,
+    output: UnsafeMutablePointer<Scalar>,
+    mask: UnsafePointer<Scalar>,
+    count: Int,
+    units: Int
+  ) throws
+
+  /// One step back through the cell: from the output's gradient (times its mask), the next
+  /// step's hidden gradient and the carried cell gradient, the gates' pre-activation gradients
+  /// (`4·units` a row); the carried cell gradient becomes the previous cell's.
+  func lstmCellBackward(
+    gates: UnsafePointer<Scalar>,
+    cellTanh: UnsafePointer<Scalar>,
+    previousCell: UnsafePointer<Scalar>,
+    dOutput: UnsafePointer<Scalar>,
+    mask: UnsafePointer<Scalar>,
+    dHiddenNext: UnsafePointer<Scalar>,
+    dCellNext: UnsafeMutablePointer<Scalar>,
+    dGates: UnsafeMutablePointer<Scalar>,
+    count: Int,
+    units: Int
+  ) throws
+
   /// Clips the gradient to global norm `clipNorm` (0: none), then one AdamW step
   /// (``AdamW/step(theta:gradient:firstMoment:secondMoment:decay:count:step:)``).
   func optimize(
@@ -178,7 +217,13 @@ public final class CPUTrainingDevice<Scalar: BLASScalar>: TrainingDevice {
   @inlinable
   public func free(_ buffer: UnsafeMutablePointer<Scalar>) { buffer.deallocate() }
 
-  @inlinable
+  // The copies and the fill are never inlined: inlined at the end of a throwing function
+  // (the engines' `load` and `drawMasks` end with an upload), the copy becomes a tail call to
+  // memmove or memset that skips restoring the error register, and the caller sees an error
+  // that was never thrown (the toolchain's LLVM misses the guard it keeps for other tail calls
+  // out of throwing functions: swiftlang/swift#90477). An ordinary call keeps the guard.
+  // scripts/check_error_register.py finds the pattern in a release build.
+  @inline(never)
   public func upload(
     _ source: UnsafePointer<Scalar>,
     to target: UnsafeMutablePointer<Scalar>,
@@ -187,7 +232,7 @@ public final class CPUTrainingDevice<Scalar: BLASScalar>: TrainingDevice {
     target.update(from: source, count: count)
   }
 
-  @inlinable
+  @inline(never)
   public func download(
     _ source: UnsafePointer<Scalar>,
     to target: UnsafeMutablePointer<Scalar>,
@@ -196,7 +241,7 @@ public final class CPUTrainingDevice<Scalar: BLASScalar>: TrainingDevice {
     target.update(from: source, count: count)
   }
 
-  @inlinable
+  @inline(never)
   public func fill(_ target: UnsafeMutablePointer<Scalar>, with value: Scalar, count: Int) {
     target.update(repeating: value, count: count)
   }
@@ -384,6 +429,119 @@ public final class CPUTrainingDevice<Scalar: BLASScalar>: TrainingDevice {
   ) {
     sums.update(repeating: 0, count: columns)
     for i in 0 ..< count { for c in 0 ..< columns { sums[c] += x[i * columns + c] } }
+  }
+
+  @inlinable
+  public func multiply(
+    _ out: UnsafeMutablePointer<Scalar>,
+    _ a: UnsafePointer<Scalar>,
+    _ b: UnsafePointer<Scalar>,
+    count: Int
+  ) {
+    for k in 0 ..< count { out[k] = a[k] * b[k] }
+  }
+
+  @inlinable
+  public func lstmCell(
+    gates: UnsafeMutablePointer<Scalar>,
+    bias: UnsafePointer<Scalar>,
+    previousCell: UnsafePointer<Scalar>,
+    cell: UnsafeMutablePointer<Scalar>,
+    cellTanh: UnsafeMutablePointer<Scalar>,
+    hidden: UnsafeMutablePointer<Scalar>,
+    output: UnsafeMutablePointer<Scalar>,
+    mask: UnsafePointer<Scalar>,
+    count: Int,
+    units H: Int
+  ) {
+    for i in 0 ..< count {
+      let hi = hidden + i * H
+      Self.cell(
+        gates: gates + i * 4 * H,
+        bias: bias,
+        hidden: H,
+        previousCell: previousCell + i * H,
+        cell: cell + i * H,
+        cellTanh: cellTanh + i * H,
+        output: hi
+      )
+      let oi = output + i * H, mi = mask + i * H
+      for j in 0 ..< H { oi[j] = hi[j] * mi[j] }
+    }
+  }
+
+  /// ``Logistic``'s lane cell in this precision (the branch folds away once specialised).
+  @inlinable
+  static func cell(
+    gates: UnsafeMutablePointer<Scalar>,
+    bias: UnsafePointer<Scalar>,
+    hidden: Int,
+    previousCell: UnsafePointer<Scalar>,
+    cell: UnsafeMutablePointer<Scalar>,
+    cellTanh: UnsafeMutablePointer<Scalar>,
+    output: UnsafeMutablePointer<Scalar>
+  ) {
+    func cast<T>(_ p: UnsafeMutablePointer<Scalar>, _: T.Type) -> UnsafeMutablePointer<T> {
+      UnsafeMutableRawPointer(p).assumingMemoryBound(to: T.self)
+    }
+    func cast<T>(_ p: UnsafePointer<Scalar>, _: T.Type) -> UnsafePointer<T> {
+      UnsafeRawPointer(p).assumingMemoryBound(to: T.self)
+    }
+    if Scalar.self == Float.self {
+      Logistic.lstmCell(
+        gates: cast(gates, Float.self),
+        bias: cast(bias, Float.self),
+        hidden: hidden,
+        previousCell: cast(previousCell, Float.self),
+        cell: cast(cell, Float.self),
+        cellTanh: cast(cellTanh, Float.self),
+        output: cast(output, Float.self)
+      )
+    } else {
+      precondition(Scalar.self == Double.self, "an LSTM trains in Float or Double")
+      Logistic.lstmCell(
+        gates: cast(gates, Double.self),
+        bias: cast(bias, Double.self),
+        hidden: hidden,
+        previousCell: cast(previousCell, Double.self),
+        cell: cast(cell, Double.self),
+        cellTanh: cast(cellTanh, Double.self),
+        output: cast(output, Double.self)
+      )
+    }
+  }
+
+  @inlinable
+  public func lstmCellBackward(
+    gates: UnsafePointer<Scalar>,
+    cellTanh: UnsafePointer<Scalar>,
+    previousCell: UnsafePointer<Scalar>,
+    dOutput: UnsafePointer<Scalar>,
+    mask: UnsafePointer<Scalar>,
+    dHiddenNext: UnsafePointer<Scalar>,
+    dCellNext: UnsafeMutablePointer<Scalar>,
+    dGates: UnsafeMutablePointer<Scalar>,
+    count: Int,
+    units H: Int
+  ) {
+    let G = 4 * H
+    for i in 0 ..< count {
+      let row = gates + i * G, dRow = dGates + i * G
+      let ti = cellTanh + i * H, pi = previousCell + i * H
+      let dh = dOutput + i * H, mi = mask + i * H
+      let dhNext = dHiddenNext + i * H, dcNext = dCellNext + i * H
+      for j in 0 ..< H {
+        let (ig, fg, gg, og) = (row[j], row[H + j], row[2 * H + j], row[3 * H + j])
+        let tc = ti[j]
+        let dhTotal = dh[j] * mi[j] + dhNext[j]
+        let dc = dhTotal * og * (1 - tc * tc) + dcNext[j]
+        dRow[j] = dc * gg * ig * (1 - ig)
+        dRow[H + j] = dc * pi[j] * fg * (1 - fg)
+        dRow[2 * H + j] = dc * ig * (1 - gg * gg)
+        dRow[3 * H + j] = dhTotal * tc * og * (1 - og)
+        dcNext[j] = dc * fg
+      }
+    }
   }
 
   @inlinable

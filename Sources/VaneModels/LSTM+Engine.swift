@@ -11,7 +11,10 @@ extension LSTM {
   /// gate pre-activations are two GEMMs into one buffer (the input product, then the recurrent
   /// one added with β = 1), and the backward pass accumulates every step's weight gradient
   /// straight into ``gradient`` (β = 1). Parameters are laid out in ``LSTM/parameters`` order.
-  final class Engine<Scalar: RecurrentScalar> {
+  /// It runs on a ``TrainingDevice`` (the CPU in either precision, or a GPU) and reaches the
+  /// host only through its upload and download, as ``MLP/Engine`` does.
+  final class Engine<Device: TrainingDevice> {
+    typealias Scalar = Device.Scalar
     struct Layer {
       let inputs: Int
       /// Offsets into the parameters (and the gradient): input weights `inputs × 4H`, recurrent
@@ -27,6 +30,7 @@ extension LSTM {
       let masks: UnsafeMutablePointer<Scalar>
     }
 
+    let device: Device
     let inputCount: Int
     let hiddenSize: Int
     let sequenceLength: Int
@@ -63,11 +67,15 @@ extension LSTM {
     /// Zeros, `capacity × H`: the state before the first step.
     let zeros: UnsafeMutablePointer<Scalar>
     private let storage: UnsafeMutablePointer<Scalar>
+    /// Host memory: a batch's windows and masks on their way in, the logits on their way out.
+    private let host: UnsafeMutablePointer<Scalar>
     private(set) var steps = 0
 
-    /// Takes `model`'s parameters; batches of up to `capacity` windows.
-    init(_ model: LSTM, capacity: Int) {
+    /// Takes `model`'s parameters onto `device`; batches of up to `capacity` windows.
+    /// - Throws: what the device throws (out of memory, a failed copy).
+    init(_ model: LSTM, capacity: Int, device: Device) throws {
       precondition(capacity > 0)
+      self.device = device
       let L = model.sequenceLength, H = model.hiddenSize, K = model.heads, B = capacity
       self.inputCount = model.inputCount
       self.hiddenSize = H
@@ -80,8 +88,13 @@ extension LSTM {
       let total =
         5 * parameterCount + L * B * model.inputCount + 3 * B * H + 2 * B * K
         + L * B * 4 * H + 4 * B * H + 2 * L * B * widest + widths.count * L * B * 9 * H
-      self.storage = .allocate(capacity: total)
-      self.storage.initialize(repeating: 0, count: total)
+      self.storage = try device.allocate(total)
+      // The host buffer holds the parameters, a batch's windows, a step's mask, or the
+      // logits, the head's biases and the logits' gradient.
+      let hostCount = max(parameterCount, L * B * model.inputCount, B * H, 2 * B * K + K)
+      let host = UnsafeMutablePointer<Scalar>.allocate(capacity: hostCount)
+      host.initialize(repeating: 0, count: hostCount)
+      self.host = host
       var next = self.storage
       func take(_ n: Int) -> UnsafeMutablePointer<Scalar> {
         defer { next += n }
@@ -119,8 +132,8 @@ extension LSTM {
           outputs: take(L * B * H),
           masks: take(L * B * H)
         )
-        (self.decay + offset).update(repeating: 1, count: (width + H) * 4 * H)
-        layer.masks.update(repeating: 1, count: L * B * H)
+        (host + offset).update(repeating: 1, count: (width + H) * 4 * H)
+        try device.fill(layer.masks, with: 1, count: L * B * H)
         offset += (width + H) * 4 * H + 4 * H
         layers.append(layer)
       }
@@ -128,78 +141,102 @@ extension LSTM {
       self.headWeights = offset
       self.headBiases = offset + H * K
       precondition(self.headBiases + K == parameterCount)
-      (self.decay + self.headWeights).update(repeating: 1, count: H * K)
-      self.headMask.update(repeating: 1, count: B * H)
-      for (j, value) in model.parameters.enumerated() { self.theta[j] = Scalar(value) }
+      // The decay flags were built in the host buffer (zero-initialised) above.
+      (self.host + self.headWeights).update(repeating: 1, count: H * K)
+      try device.upload(self.host, to: self.decay, count: parameterCount)
+      try device.fill(self.headMask, with: 1, count: B * H)
+      for (j, value) in model.parameters.enumerated() { self.host[j] = Scalar(value) }
+      try device.upload(self.host, to: self.theta, count: parameterCount)
     }
 
-    deinit { self.storage.deallocate() }
+    deinit {
+      self.device.free(self.storage)
+      self.host.deallocate()
+    }
+
+    /// The parameters, read back from the device.
+    func parameters() throws -> [Double] {
+      try self.device.download(self.theta, to: self.host, count: self.parameterCount)
+      return (0 ..< self.parameterCount).map { Double(self.host[$0]) }
+    }
+
+    /// The gradient of the last ``lossAndGradient(count:labels:bpttSteps:)``.
+    func gradientValues() throws -> [Double] {
+      try self.device.download(self.gradient, to: self.host, count: self.parameterCount)
+      return (0 ..< self.parameterCount).map { Double(self.host[$0]) }
+    }
 
     /// `model` with this state's parameters.
-    func model(_ model: LSTM) -> LSTM {
+    func model(_ model: LSTM) throws -> LSTM {
       var model = model
-      model.setParameters((0 ..< self.parameterCount).map { Double(self.theta[$0]) })
+      model.setParameters(try self.parameters())
       return model
     }
 
     /// Copies the windows `rows` of `sequences` (`count × L × inputCount`, window-major) into
     /// the step-major batch input.
-    func load(_ sequences: UnsafeBufferPointer<Double>, rows: ArraySlice<Int>) {
+    func load(_ sequences: UnsafeBufferPointer<Double>, rows: ArraySlice<Int>) throws {
       precondition(rows.count <= self.capacity)
       let L = self.sequenceLength, d = self.inputCount, B = self.capacity
       for (i, row) in rows.enumerated() {
         let window = sequences.baseAddress! + row * L * d
         for t in 0 ..< L {
-          let source = window + t * d, target = self.input + (t * B + i) * d
+          let source = window + t * d, target = self.host + (t * B + i) * d
           for j in 0 ..< d { target[j] = Scalar(source[j]) }
         }
       }
+      // Rows past the batch hold earlier batches' windows: computed, never read.
+      try self.device.upload(self.host, to: self.input, count: L * B * d)
     }
 
     /// Draws the dropout masks for `count` windows: between layers at every step (not after
     /// the top layer, whose last output the head mask covers), each unit kept with probability
     /// `keep` and scaled by 1/keep; two draws per 64-bit random number.
-    func drawMasks(count: Int, keep: Double, random: inout SeededRandom) {
+    func drawMasks(count: Int, keep: Double, random: inout SeededRandom) throws {
       guard keep < 1 else { return }
       let threshold = UInt64(keep * 4_294_967_296), scale = Scalar(1 / keep)
       let H = self.hiddenSize, B = self.capacity
-      func draw(_ mask: UnsafeMutablePointer<Scalar>, _ n: Int) {
+      func draw(_ mask: UnsafeMutablePointer<Scalar>, _ n: Int) throws {
+        let staged = self.host
         var k = 0
         while k < n {
           let r = random.next()
-          mask[k] = r & 0xFFFF_FFFF < threshold ? scale : 0
-          if k + 1 < n { mask[k + 1] = r >> 32 < threshold ? scale : 0 }
+          staged[k] = r & 0xFFFF_FFFF < threshold ? scale : 0
+          if k + 1 < n { staged[k + 1] = r >> 32 < threshold ? scale : 0 }
           k += 2
         }
+        try self.device.upload(staged, to: mask, count: n)
       }
       for layer in self.layers.dropLast() {
-        for t in 0 ..< self.sequenceLength { draw(layer.masks + t * B * H, count * H) }
+        for t in 0 ..< self.sequenceLength { try draw(layer.masks + t * B * H, count * H) }
       }
-      draw(self.headMask, count * H)
+      try draw(self.headMask, count * H)
     }
 
     /// Sets the masks: `masks[l][t]` (`count × H`) and the head's (`count × H`).
-    func setMasks(_ masks: [[[Double]]], headMask: [Double], count: Int) {
+    func setMasks(_ masks: [[[Double]]], headMask: [Double], count: Int) throws {
       let H = self.hiddenSize, B = self.capacity
       for (layer, steps) in zip(self.layers, masks) {
         for (t, mask) in steps.enumerated() {
           precondition(mask.count == count * H)
-          for k in mask.indices { layer.masks[t * B * H + k] = Scalar(mask[k]) }
+          for k in mask.indices { self.host[k] = Scalar(mask[k]) }
+          try self.device.upload(self.host, to: layer.masks + t * B * H, count: mask.count)
         }
       }
-      for k in headMask.indices { self.headMask[k] = Scalar(headMask[k]) }
+      for k in headMask.indices { self.host[k] = Scalar(headMask[k]) }
+      try self.device.upload(self.host, to: self.headMask, count: headMask.count)
     }
 
     /// The training-mode forward pass over the first `count` windows (dropout as set), then the
     /// heads' mean binary cross-entropy over the available labels (`count × heads`, −1 missing)
     /// and its gradient over the parameters into ``gradient``, back-propagating through the
     /// last `bpttSteps` steps.
-    func lossAndGradient(count: Int, labels: [Int], bpttSteps: Int) -> Double {
+    func lossAndGradient(count: Int, labels: [Int], bpttSteps: Int) throws -> Double {
       precondition(count > 0 && count <= self.capacity && labels.count == count * self.heads)
       let L = self.sequenceLength, H = self.hiddenSize, K = self.heads, B = self.capacity
       let G = 4 * H
-      let theta = self.theta, gradient = self.gradient
-      gradient.update(repeating: 0, count: self.parameterCount)
+      let device = self.device, theta = self.theta, gradient = self.gradient
+      try device.fill(gradient, with: 0, count: self.parameterCount)
 
       // Forward, layer by layer over all steps.
       var x = UnsafePointer(self.input)
@@ -207,7 +244,7 @@ extension LSTM {
         let bias = theta + layer.biases
         // The input projection of every step at once (rows past `count` hold earlier batches'
         // values: computed, never read).
-        Scalar.gemm(
+        try device.gemm(
           transposeA: false,
           transposeB: false,
           m: L * B,
@@ -225,7 +262,7 @@ extension LSTM {
         for t in 0 ..< L {
           let a = layer.gates + t * B * G
           if t > 0 {
-            Scalar.gemm(
+            try device.gemm(
               transposeA: false,
               transposeB: false,
               m: count,
@@ -245,21 +282,18 @@ extension LSTM {
             t > 0 ? UnsafePointer(layer.cells + (t - 1) * B * H) : UnsafePointer(self.zeros)
           let c = layer.cells + t * B * H, h = layer.hiddens + t * B * H
           let tanhC = layer.cellTanh + t * B * H
-          let out = layer.outputs + t * B * H, mask = layer.masks + t * B * H
-          for i in 0 ..< count {
-            let hi = h + i * H
-            Scalar.cellStep(
-              gates: a + i * G,
-              bias: bias,
-              hidden: H,
-              previousCell: previous + i * H,
-              cell: c + i * H,
-              cellTanh: tanhC + i * H,
-              output: hi
-            )
-            let oi = out + i * H, mi = mask + i * H
-            for j in 0 ..< H { oi[j] = hi[j] * mi[j] }
-          }
+          try device.lstmCell(
+            gates: a,
+            bias: bias,
+            previousCell: previous,
+            cell: c,
+            cellTanh: tanhC,
+            hidden: h,
+            output: layer.outputs + t * B * H,
+            mask: layer.masks + t * B * H,
+            count: count,
+            units: H
+          )
         }
         x = UnsafePointer(layer.outputs)
       }
@@ -267,8 +301,8 @@ extension LSTM {
       // The heads on the top layer's last output.
       let top = self.layers[self.layers.count - 1]
       let lastOutput = top.outputs + (L - 1) * B * H
-      for k in 0 ..< (count * H) { self.last[k] = lastOutput[k] * self.headMask[k] }
-      Scalar.gemm(
+      try device.multiply(self.last, lastOutput, self.headMask, count: count * H)
+      try device.gemm(
         transposeA: false,
         transposeB: false,
         m: count,
@@ -283,22 +317,27 @@ extension LSTM {
         c: self.logits,
         ldc: K
       )
+      // The loss on the host, in Double: the logits and the head's biases come back.
+      let logits = self.host, biases = self.host + count * K, dLogits = biases + K
+      try device.download(self.logits, to: logits, count: count * K)
+      try device.download(theta + self.headBiases, to: biases, count: K)
       let available = Double(max(labels.lazy.filter { $0 >= 0 }.count, 1))
       var loss = 0.0
       for i in 0 ..< count {
         for k in 0 ..< K {
           let index = i * K + k
-          let v = Double(self.logits[index] + theta[self.headBiases + k])
+          let v = Double(logits[index] + biases[k])
           guard labels[index] >= 0 else {
-            self.dLogits[index] = 0
+            dLogits[index] = 0
             continue
           }
           let y = Double(labels[index])
           loss += Logistic.softplus(v) - y * v
-          self.dLogits[index] = Scalar((Logistic.sigmoid(v) - y) / available)
+          dLogits[index] = Scalar((Logistic.sigmoid(v) - y) / available)
         }
       }
-      Scalar.gemm(
+      try device.upload(dLogits, to: self.dLogits, count: count * K)
+      try device.gemm(
         transposeA: true,
         transposeB: false,
         m: H,
@@ -313,14 +352,17 @@ extension LSTM {
         c: gradient + self.headWeights,
         ldc: K
       )
-      for i in 0 ..< count {
-        for k in 0 ..< K { gradient[self.headBiases + k] += self.dLogits[i * K + k] }
-      }
+      try device.columnSums(
+        self.dLogits,
+        into: gradient + self.headBiases,
+        count: count,
+        columns: K
+      )
       // Gradient at the top layer's outputs: the last step only.
       var dOut = self.dOutputs.0, dIn = self.dOutputs.1
-      dOut.update(repeating: 0, count: L * B * H)
+      try device.fill(dOut, with: 0, count: L * B * H)
       let dLast = dOut + (L - 1) * B * H
-      Scalar.gemm(
+      try device.gemm(
         transposeA: false,
         transposeB: true,
         m: count,
@@ -335,7 +377,7 @@ extension LSTM {
         c: dLast,
         ldc: H
       )
-      for k in 0 ..< (count * H) { dLast[k] *= self.headMask[k] }
+      try device.multiply(dLast, dLast, self.headMask, count: count * H)
 
       // Backward through time, layer by layer from the top: the recursion runs step by step
       // (each step's hidden gradient needs the next step's gates), the weight and input
@@ -348,39 +390,33 @@ extension LSTM {
         // Rows past `count` and steps before `first` stay zero: they add nothing below. Every
         // other row is written whole by the step loop, so a full batch zeroes nothing (the
         // buffer is L·B·4H values, megabytes a batch).
-        if first > 0 { self.dGates.update(repeating: 0, count: first * B * G) }
+        if first > 0 { try device.fill(self.dGates, with: 0, count: first * B * G) }
         if count < B {
           for t in first ..< L {
-            (self.dGates + (t * B + count) * G).update(repeating: 0, count: (B - count) * G)
+            try device.fill(self.dGates + (t * B + count) * G, with: 0, count: (B - count) * G)
           }
         }
-        self.dHiddenNext.update(repeating: 0, count: count * H)
-        self.dCellNext.update(repeating: 0, count: count * H)
+        try device.fill(self.dHiddenNext, with: 0, count: count * H)
+        try device.fill(self.dCellNext, with: 0, count: count * H)
         for t in stride(from: L - 1, through: first, by: -1) {
           let gates = layer.gates + t * B * G, tanhC = layer.cellTanh + t * B * H
           let previous =
             t > 0 ? UnsafePointer(layer.cells + (t - 1) * B * H) : UnsafePointer(self.zeros)
-          let dOutT = dOut + t * B * H, mask = layer.masks + t * B * H
           let dGatesT = self.dGates + t * B * G
-          for i in 0 ..< count {
-            let row = gates + i * G, dRow = dGatesT + i * G
-            let ti = tanhC + i * H, pi = previous + i * H
-            let dh = dOutT + i * H, mi = mask + i * H
-            let dhNext = self.dHiddenNext + i * H, dcNext = self.dCellNext + i * H
-            for j in 0 ..< H {
-              let (ig, fg, gg, og) = (row[j], row[H + j], row[2 * H + j], row[3 * H + j])
-              let tc = ti[j]
-              let dhTotal = dh[j] * mi[j] + dhNext[j]
-              let dc = dhTotal * og * (1 - tc * tc) + dcNext[j]
-              dRow[j] = dc * gg * ig * (1 - ig)
-              dRow[H + j] = dc * pi[j] * fg * (1 - fg)
-              dRow[2 * H + j] = dc * ig * (1 - gg * gg)
-              dRow[3 * H + j] = dhTotal * tc * og * (1 - og)
-              dcNext[j] = dc * fg
-            }
-          }
+          try device.lstmCellBackward(
+            gates: gates,
+            cellTanh: tanhC,
+            previousCell: previous,
+            dOutput: dOut + t * B * H,
+            mask: layer.masks + t * B * H,
+            dHiddenNext: self.dHiddenNext,
+            dCellNext: self.dCellNext,
+            dGates: dGatesT,
+            count: count,
+            units: H
+          )
           if t > first {
-            Scalar.gemm(
+            try device.gemm(
               transposeA: false,
               transposeB: true,
               m: count,
@@ -398,7 +434,7 @@ extension LSTM {
           }
         }
         // Input weights: every step's inputs against its gate gradients.
-        Scalar.gemm(
+        try device.gemm(
           transposeA: true,
           transposeB: false,
           m: width,
@@ -415,7 +451,7 @@ extension LSTM {
         )
         // Recurrent weights: step t's gate gradients against step t − 1's hidden state.
         if L > 1 {
-          Scalar.gemm(
+          try device.gemm(
             transposeA: true,
             transposeB: false,
             m: H,
@@ -431,15 +467,15 @@ extension LSTM {
             ldc: G
           )
         }
-        let dBias = gradient + layer.biases
-        for t in first ..< L {
-          for i in 0 ..< count {
-            let dRow = self.dGates + (t * B + i) * G
-            for j in 0 ..< G { dBias[j] += dRow[j] }
-          }
-        }
+        // Every step's gate gradients, rows in order (those past the batch are zero).
+        try device.columnSums(
+          self.dGates + first * B * G,
+          into: gradient + layer.biases,
+          count: (L - first) * B,
+          columns: G
+        )
         if l > 0 {
-          Scalar.gemm(
+          try device.gemm(
             transposeA: false,
             transposeB: true,
             m: L * B,
@@ -461,17 +497,18 @@ extension LSTM {
     }
 
     /// Clips the gradient to `clipNorm` and takes one optimiser step.
-    func step(_ optimizer: AdamW, clipNorm: Double) {
-      AdamW.clip(self.gradient, count: self.parameterCount, maximumNorm: clipNorm)
+    func step(_ optimizer: AdamW, clipNorm: Double) throws {
       self.steps += 1
-      optimizer.step(
+      try self.device.optimize(
+        optimizer,
         theta: self.theta,
         gradient: self.gradient,
         firstMoment: self.firstMoment,
         secondMoment: self.secondMoment,
         decay: self.decay,
         count: self.parameterCount,
-        step: self.steps
+        step: self.steps,
+        clipNorm: clipNorm
       )
     }
 

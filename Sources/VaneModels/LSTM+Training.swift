@@ -73,22 +73,10 @@ extension LSTM {
     // It answers in the arithmetic it learns in.
     model.precision = training.precision
     let capacity = max(1, min(training.batchSize, count))
-    // Each precision's engine is a concrete type here, so the loop is specialised for it.
-    return try sequences.withUnsafeBufferPointer { sequences in
-      switch training.precision {
-      case .float32:
-        try Engine<Float>(model, capacity: capacity).train(
-          model,
-          sequences: sequences,
-          count: count,
-          labels: labels,
-          validation: validation,
-          training: training,
-          cancellation: cancellation,
-          epoch: epoch
-        )
-      case .float64:
-        try Engine<Double>(model, capacity: capacity).train(
+    // Generic over the device, called with each concrete one: the loop is specialised for it.
+    func run<Device: TrainingDevice>(on device: Device) throws -> LSTM {
+      try sequences.withUnsafeBufferPointer { sequences in
+        try Engine(model, capacity: capacity, device: device).train(
           model,
           sequences: sequences,
           count: count,
@@ -99,6 +87,16 @@ extension LSTM {
           epoch: epoch
         )
       }
+    }
+    switch (training.device, training.precision) {
+    case (.cuda, .float64):
+      throw VaneError.invalidArgument(
+        field: "precision",
+        "the LSTM trains on CUDA in float32 only (set PRECISION_FLOAT32 or DEVICE_CPU)"
+      )
+    case (.cuda, .float32): return try run(on: CUDATrainingDevice(CUDADevice()))
+    case (.cpu, .float32): return try run(on: CPUTrainingDevice<Float>())
+    case (.cpu, .float64): return try run(on: CPUTrainingDevice<Double>())
     }
   }
 }
@@ -133,14 +131,14 @@ extension LSTM.Engine {
         }
         let rows = order[start ..< min(start + self.capacity, count)]
         let b = rows.count
-        self.load(sequences, rows: rows)
+        try self.load(sequences, rows: rows)
         let y = rows.flatMap { labels[($0 * heads) ..< (($0 + 1) * heads)] }
-        self.drawMasks(count: b, keep: keep, random: &random)
-        let loss = self.lossAndGradient(count: b, labels: y, bpttSteps: bptt)
+        try self.drawMasks(count: b, keep: keep, random: &random)
+        let loss = try self.lossAndGradient(count: b, labels: y, bpttSteps: bptt)
         epochLoss += loss * Double(b)
-        self.step(optimizer, clipNorm: training.clipNorm)
+        try self.step(optimizer, clipNorm: training.clipNorm)
       }
-      current = self.model(current)
+      current = try self.model(current)
       let validationLoss = validation.map {
         current.loss($0.sequences, count: $0.count, labels: $0.labels)
       }

@@ -128,16 +128,17 @@ public struct LSTM: Sendable, Equatable, Codable {
     headMask: [Double]?,
     bpttSteps: Int
   ) -> (loss: Double, gradient: [Double]) {
-    let engine = Engine<Double>(self, capacity: count)
-    sequences.withUnsafeBufferPointer { engine.load($0, rows: Array(0 ..< count)[...]) }
+    // The CPU device never throws.
+    let engine = try! Engine(self, capacity: count, device: CPUTrainingDevice<Double>())
+    try! sequences.withUnsafeBufferPointer { try engine.load($0, rows: Array(0 ..< count)[...]) }
     let ones = [Double](repeating: 1, count: count * self.hiddenSize)
-    engine.setMasks(
+    try! engine.setMasks(
       masks ?? self.layers.map { _ in (0 ..< self.sequenceLength).map { _ in ones } },
       headMask: headMask ?? ones,
       count: count
     )
-    let loss = engine.lossAndGradient(count: count, labels: labels, bpttSteps: bpttSteps)
-    return (loss, Array(UnsafeBufferPointer(start: engine.gradient, count: engine.parameterCount)))
+    let loss = try! engine.lossAndGradient(count: count, labels: labels, bpttSteps: bpttSteps)
+    return (loss, try! engine.gradientValues())
   }
 
   /// The heads' mean binary cross-entropy over the available labels (`count × heads`, −1

@@ -98,7 +98,7 @@ struct ModelBench: AsyncParsableCommand {
 
   @Option(
     help:
-      "cpu, or cuda: XGBoost (device=cuda, a CUDA build of libxgboost) and the MLP (float32) on the GPU on both sides; --only may name xgboost and mlp alone."
+      "cpu, or cuda: XGBoost (device=cuda, a CUDA build of libxgboost), the MLP and the LSTM (float32) on the GPU on both sides; --only may name xgboost, mlp and lstm alone."
   )
   var device = "cpu"
 
@@ -202,6 +202,7 @@ struct ModelBench: AsyncParsableCommand {
       var weightDecay: Double
       var clipNorm: Double
       var seed: UInt64
+      var device: String
     }
     struct Regression: Encodable {
       var l2: Double
@@ -246,14 +247,14 @@ struct ModelBench: AsyncParsableCommand {
     }) {
       throw ValidationError("--only: unknown part '\(bad)'")
     }
-    // XGBoost and the MLP (float32) train on CUDA in this build; the LSTM's engine does not run
-    // there yet.
+    // XGBoost, the MLP and the LSTM (float32) train on CUDA in this build.
     try BenchDevice.check(
       self.device,
       xgboost: parts.contains("xgboost"),
-      mlp: parts.contains("mlp"),
-      unsupported: parts.isSubset(of: ["xgboost", "mlp"])
-        ? nil : "only XGBoost and the MLP train on CUDA in this build; use --only xgboost,mlp"
+      networks: parts.contains("mlp") || parts.contains("lstm"),
+      unsupported: parts.isSubset(of: ["xgboost", "mlp", "lstm"])
+        ? nil
+        : "only XGBoost, the MLP and the LSTM train on CUDA in this build; use --only xgboost,mlp,lstm"
     )
     guard self.repeats > 0, self.mlpRepeats > 0, self.threads > 0, self.rows > 1, self.width > 0
     else {
@@ -414,8 +415,9 @@ struct ModelBench: AsyncParsableCommand {
       }
       let labels = (0 ..< windows).map { data.labels[first + $0 + sequenceLength - 1] }
       print(
-        "   LSTM: \(windows) windows of \(sequenceLength) rows × \(data.width), hidden \(hiddenSize), 1 layer, 1 sigmoid head, dropout \(recurrentDropout) on its input, full BPTT, clip norm \(recurrent.clipNorm), AdamW lr \(recurrent.learningRate) wd \(recurrent.weightDecay), batch \(recurrent.batchSize), 1 epoch; Vane in float32 and float64"
+        "   LSTM: \(windows) windows of \(sequenceLength) rows × \(data.width), hidden \(hiddenSize), 1 layer, 1 sigmoid head, dropout \(recurrentDropout) on its input, full BPTT, clip norm \(recurrent.clipNorm), AdamW lr \(recurrent.learningRate) wd \(recurrent.weightDecay), batch \(recurrent.batchSize), 1 epoch; \(self.device == "cuda" ? "Vane and PyTorch in float32 on the GPU" : "Vane in float32 and float64")"
       )
+      recurrent.device = self.device == "cuda" ? .cuda : .cpu
       for precision in precisions {
         recurrent.precision = precision
         for _ in 0 ..< self.mlpRepeats {
@@ -473,7 +475,9 @@ struct ModelBench: AsyncParsableCommand {
         + (parts.contains("lightgbm") ? ["lightgbm"] : [])
         + (parts.contains("mlp")
           ? (self.device == "cuda" ? ["torch_float32"] : ["torch_float32", "torch_float64"]) : [])
-        + (parts.contains("lstm") ? ["torch_lstm_float32", "torch_lstm_float64"] : [])
+        + (parts.contains("lstm")
+          ? (self.device == "cuda"
+            ? ["torch_lstm_float32"] : ["torch_lstm_float32", "torch_lstm_float64"]) : [])
         + (parts.contains("logreg") ? ["sklearn_logreg"] : []),
       xgboost: .init(
         rounds: xgb.rounds,
@@ -516,7 +520,8 @@ struct ModelBench: AsyncParsableCommand {
         learningRate: recurrent.learningRate,
         weightDecay: recurrent.weightDecay,
         clipNorm: recurrent.clipNorm,
-        seed: recurrent.seed
+        seed: recurrent.seed,
+        device: self.device
       ),
       logreg: .init(
         l2: regression.l2,
@@ -638,12 +643,14 @@ struct ModelBench: AsyncParsableCommand {
         reference: reference?.torch_lstm_float32,
         missing: missing
       )
-      row(
-        "LSTM epoch float64 vs torch\(version(reference?.torch_lstm_float64)) float64",
-        vane: vaneLSTM[.float64] ?? [],
-        reference: reference?.torch_lstm_float64,
-        missing: missing
-      )
+      if precisions.contains(.float64) {
+        row(
+          "LSTM epoch float64 vs torch\(version(reference?.torch_lstm_float64)) float64",
+          vane: vaneLSTM[.float64] ?? [],
+          reference: reference?.torch_lstm_float64,
+          missing: missing
+        )
+      }
     }
     if parts.contains("logreg") {
       row(

@@ -37,7 +37,7 @@ struct TrainBench: AsyncParsableCommand {
 
   @Option(
     help:
-      "cpu, or cuda: XGBoost (device=cuda) and the MLP (float32) train on the GPU; logistic regression stays on the CPU; the LSTM has no CUDA backend yet."
+      "cpu, or cuda: XGBoost (device=cuda), the MLP and the LSTM (float32) train on the GPU; logistic regression stays on the CPU."
   )
   var device = "cpu"
 
@@ -53,9 +53,8 @@ struct TrainBench: AsyncParsableCommand {
     try BenchDevice.check(
       self.device,
       xgboost: names.contains("xgb"),
-      mlp: names.contains("mlp"),
-      unsupported: names.contains("lstm")
-        ? "the LSTM has no CUDA backend in this build; leave it out (--models logreg,xgb,mlp)" : nil
+      networks: names.contains("mlp") || names.contains("lstm"),
+      unsupported: nil
     )
     let started = ContinuousClock.now
     var series: [String: [Candle]] = [:]

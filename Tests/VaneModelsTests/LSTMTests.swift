@@ -97,20 +97,23 @@ struct LSTMTests {
     let full = (0 ..< (capacity * L * d)).map { _ in rng.normal() }
     let short = (0 ..< (count * L * d)).map { _ in rng.normal() }
     let labels = (0 ..< (capacity * K)).map { _ in rng.uniform() < 0.5 ? 1 : 0 }
-    func gradient(_ engine: LSTM.Engine<Float>) -> (Double, [Float]) {
-      short.withUnsafeBufferPointer { engine.load($0, rows: Array(0 ..< count)[...]) }
-      let loss = engine.lossAndGradient(
+    typealias Engine = LSTM.Engine<CPUTrainingDevice<Float>>
+    func gradient(_ engine: Engine) throws -> (Double, [Double]) {
+      try short.withUnsafeBufferPointer { try engine.load($0, rows: Array(0 ..< count)[...]) }
+      let loss = try engine.lossAndGradient(
         count: count,
         labels: Array(labels.prefix(count * K)),
         bpttSteps: bpttSteps
       )
-      return (loss, (0 ..< engine.parameterCount).map { engine.gradient[$0] })
+      return (loss, try engine.gradientValues())
     }
-    let used = LSTM.Engine<Float>(model, capacity: capacity)
-    full.withUnsafeBufferPointer { used.load($0, rows: Array(0 ..< capacity)[...]) }
-    _ = used.lossAndGradient(count: capacity, labels: labels, bpttSteps: L)
-    let (reusedLoss, reused) = gradient(used)
-    let (freshLoss, fresh) = gradient(LSTM.Engine<Float>(model, capacity: capacity))
+    let used = try Engine(model, capacity: capacity, device: CPUTrainingDevice())
+    try full.withUnsafeBufferPointer { try used.load($0, rows: Array(0 ..< capacity)[...]) }
+    _ = try used.lossAndGradient(count: capacity, labels: labels, bpttSteps: L)
+    let (reusedLoss, reused) = try gradient(used)
+    let (freshLoss, fresh) = try gradient(
+      Engine(model, capacity: capacity, device: CPUTrainingDevice())
+    )
     #expect(reusedLoss == freshLoss)
     #expect(reused == fresh)
   }
@@ -125,14 +128,14 @@ struct LSTMTests {
     let x = (0 ..< (b * L * d)).map { _ in rng.normal() }
     var y = (0 ..< (b * K)).map { _ in rng.uniform() < 0.5 ? 1 : 0 }
     y[3] = -1
-    func run<Scalar: RecurrentScalar>(_: Scalar.Type) -> (Double, [Double]) {
-      let engine = LSTM.Engine<Scalar>(model, capacity: b)
-      x.withUnsafeBufferPointer { engine.load($0, rows: Array(0 ..< b)[...]) }
-      let loss = engine.lossAndGradient(count: b, labels: y, bpttSteps: L)
-      return (loss, (0 ..< engine.parameterCount).map { Double(engine.gradient[$0]) })
+    func run<Scalar: BLASScalar>(_: Scalar.Type) throws -> (Double, [Double]) {
+      let engine = try LSTM.Engine(model, capacity: b, device: CPUTrainingDevice<Scalar>())
+      try x.withUnsafeBufferPointer { try engine.load($0, rows: Array(0 ..< b)[...]) }
+      let loss = try engine.lossAndGradient(count: b, labels: y, bpttSteps: L)
+      return (loss, try engine.gradientValues())
     }
-    let (loss64, gradient64) = run(Double.self)
-    let (loss32, gradient32) = run(Float.self)
+    let (loss64, gradient64) = try run(Double.self)
+    let (loss32, gradient32) = try run(Float.self)
     #expect(abs(loss32 - loss64) <= 1e-5 * max(1, abs(loss64)), "\(loss32) vs \(loss64)")
     let scale = gradient64.map(abs).max()!
     let worst = zip(gradient32, gradient64).map { abs($0 - $1) }.max()! / scale
@@ -156,6 +159,92 @@ struct LSTMTests {
       y.append(i % 10 == 0 ? -1 : (w[L - 1] > w[0] ? 1 : 0))
     }
     return (x, y)
+  }
+
+  /// Whether a GPU and the CUDA libraries are here.
+  static var gpu: Bool { CUDATrainingDevice.problems().isEmpty }
+
+  func trainTwoHeads(
+    _ x: [Double],
+    _ y: [Int],
+    device: NeuralTraining.Device,
+    precision: NeuralTraining.Precision = .float32,
+    epochs: Int = 3,
+    cancellation: CancellationFlag? = nil,
+    epoch: (Int, Double, Double?) -> Bool = { _, _, _ in true }
+  ) throws -> LSTM {
+    var training = LSTM.Training()
+    training.maxEpochs = epochs
+    training.batchSize = 64
+    training.patience = 0
+    training.device = device
+    training.precision = precision
+    return try LSTM.train(
+      sequences: x,
+      count: y.count / 2,
+      sequenceLength: 8,
+      featureCount: 1,
+      labels: y,
+      heads: 2,
+      hiddenSize: 16,
+      training: training,
+      cancellation: cancellation,
+      epoch: epoch
+    )
+  }
+
+  @Test(
+    "On a GPU: the LSTM trains as on the CPU in float32 (loss per epoch and logits), the same run to run, and stops within a batch when cancelled",
+    .enabled(if: Self.gpu, "needs an NVIDIA GPU and the CUDA runtime, cuBLAS and NVRTC wheels")
+  )
+  func onGPU() throws {
+    let (x, y) = Self.windows(1_000, length: 8, seed: 4)
+    var cpuLosses: [Double] = [], gpuLosses: [Double] = [], againLosses: [Double] = []
+    let cpu = try self.trainTwoHeads(x, y, device: .cpu) { _, loss, _ in
+      cpuLosses.append(loss)
+      return true
+    }
+    let gpu = try self.trainTwoHeads(x, y, device: .cuda) { _, loss, _ in
+      gpuLosses.append(loss)
+      return true
+    }
+    let again = try self.trainTwoHeads(x, y, device: .cuda) { _, loss, _ in
+      againLosses.append(loss)
+      return true
+    }
+    #expect(gpu.parameters == again.parameters && gpuLosses == againLosses)
+    for (c, g) in zip(cpuLosses, gpuLosses) { #expect(abs(c - g) < 1e-3 * max(1, abs(c))) }
+    let worst =
+      zip(cpu.logits(x, count: 1_000), gpu.logits(x, count: 1_000))
+      .map { abs($0 - $1) }.max() ?? 0
+    #expect(worst < 1e-2, "largest logit difference \(worst)")
+    let flag = CancellationFlag()
+    var epochs = 0
+    let error = #expect(throws: VaneError.self) {
+      _ = try self.trainTwoHeads(x, y, device: .cuda, cancellation: flag) { _, _, _ in
+        epochs += 1
+        flag.cancel()
+        return true
+      }
+    }
+    #expect(error?.code == .cancelled && epochs == 1)
+  }
+
+  @Test(
+    "Without a GPU, CUDA training fails naming what is missing; float64 on CUDA is refused",
+    .enabled(if: !Self.gpu, "a GPU is here")
+  )
+  func cudaRefused() throws {
+    let (x, y) = Self.windows(50, length: 8, seed: 6)
+    let missing = #expect(throws: VaneError.self) {
+      _ = try self.trainTwoHeads(x, y, device: .cuda, epochs: 1)
+    }
+    #expect(missing?.code == .failedPrecondition)
+    let precision = #expect(throws: VaneError.self) {
+      _ = try self.trainTwoHeads(x, y, device: .cuda, precision: .float64, epochs: 1)
+    }
+    #expect(precision?.code == .invalidArgument)
+    #expect(precision?.message.contains("float32 only") == true)
   }
 
   @Test("Training learns both heads (AUC per head), is deterministic, and round-trips through JSON")
