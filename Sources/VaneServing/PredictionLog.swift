@@ -236,11 +236,14 @@ public final class PredictionLog: Sendable {
             INSERT OR IGNORE INTO answers (prediction_id, horizon, calibrated, raw, resolve_ms) VALUES (?, ?, ?, ?, ?)
             """
         )
+        // One buffer for every row's text and blobs, bound where they lie.
+        var scratch: [UInt8] = []
+        scratch.reserveCapacity(4096)
         let bars = self.registered.withLock {
           $0.compactMapValues { $0.barMs > 0 ? $0.barMs : nil }
         }
         for record in batch {
-          try SQLiteStore.execute(prediction) { row in
+          try SQLiteStore.execute(prediction, scratch: &scratch) { row in
             row.bind(record.id)
             row.bind(record.requestID)
             row.bind(record.modelID)
@@ -263,7 +266,7 @@ public final class PredictionLog: Sendable {
             let resolve = record.barTime.flatMap { time in
               bar.map { time + Int64(output.horizon + 1) * $0 }
             }
-            try SQLiteStore.execute(answer) { row in
+            try SQLiteStore.execute(answer, scratch: &scratch) { row in
               row.bind(record.id)
               row.bind(output.horizon)
               row.bind(littleEndianDoubles: output.calibrated)

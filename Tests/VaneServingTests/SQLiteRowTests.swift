@@ -71,16 +71,69 @@ struct SQLiteRowTests {
     )
     #expect(row["i"] as Int64? == value.integer)
     #expect(row["b"] as Int64 == (value.flag ? 1 : 0))
-    let blob = row["d"] as Data? ?? Data()
+    let blob = try #require(row["d"] as Data?, "an empty BLOB, not NULL")
     #expect(blob.count == value.doubles.count * 8)
-    let read = stride(from: 0, to: blob.count, by: 8).map { offset in
+    #expect(Self.doubles(blob).map(\.bitPattern) == value.doubles.map(\.bitPattern))
+  }
+
+  /// A BLOB's little-endian doubles, read byte by byte.
+  static func doubles(_ blob: Data) -> [Double] {
+    stride(from: 0, to: blob.count, by: 8).map { offset in
       Double(
         bitPattern: (0 ..< 8).reduce(UInt64(0)) { bits, i in
           bits | UInt64(blob[blob.startIndex + offset + i]) << (8 * i)
         }
       )
     }
-    #expect(read.map(\.bitPattern) == value.doubles.map(\.bitPattern))
+  }
+
+  @Test(
+    "Rows of a batch share one scratch: each reads back as written, a value larger than the scratch too; GRDB's arguments reuse the statement afterwards"
+  )
+  func sharedScratch() throws {
+    let store = try Self.store()
+    var random = SeededRandom(seed: 7)
+    let rows = (0 ..< 200).map { i in
+      Case(
+        text: i % 7 == 0 ? nil : String(repeating: "é", count: Int(random.next() % 40)),
+        integer: Int64(bitPattern: random.next()),
+        flag: i % 2 == 0,
+        // Every 50th row far larger than the scratch's first capacity: it grows mid-row.
+        doubles: (0 ..< (i % 50 == 0 ? 2_000 : Int(random.next() % 9))).map { _ in
+          Double(bitPattern: random.next())
+        }
+      )
+    }
+    try store.write("inserting") { db in
+      let statement = try db.cachedStatement(sql: Self.insert)
+      var scratch: [UInt8] = []
+      for (i, value) in rows.enumerated() {
+        try SQLiteStore.execute(statement, scratch: &scratch) { row in
+          row.bind("k\(i)")
+          row.bind(value.text)
+          row.bind(value.integer)
+          row.bind(value.flag)
+          row.bind(littleEndianDoubles: value.doubles)
+        }
+      }
+      // The same cached statement through GRDB: nothing of the last row's values is left bound.
+      try statement.execute(arguments: ["grdb", nil, 5, true, nil])
+    }
+    let read = try store.read("reading") {
+      try Row.fetchAll($0, sql: "SELECT k, s, i, b, d FROM t ORDER BY rowid")
+    }
+    #expect(read.count == rows.count + 1)
+    for (i, value) in rows.enumerated() {
+      let row = read[i]
+      #expect(row["k"] as String == "k\(i)")
+      #expect(row["s"] as String? == value.text)
+      #expect(row["i"] as Int64? == value.integer)
+      #expect(row["b"] as Int64 == (value.flag ? 1 : 0))
+      let blob = try #require(row["d"] as Data?, "row \(i): an empty BLOB, not NULL")
+      #expect(Self.doubles(blob).map(\.bitPattern) == value.doubles.map(\.bitPattern))
+    }
+    let last = read[rows.count]
+    #expect(last["k"] as String == "grdb" && last["s"] as String? == nil && last["d"] as Data? == nil)
   }
 
   @Test("A parameter left unbound throws naming the counts; the write stores nothing")
