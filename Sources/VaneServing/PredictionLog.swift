@@ -177,6 +177,11 @@ public final class PredictionLog: Sendable {
           """
       )
     }
+    // Pruning walks the rows in the order they were written (``prune(now:)``), so the index on
+    // the answer time only cost every logged answer one more B-tree insert.
+    migrator.registerMigration("v2-prune-in-write-order") { db in
+      try db.execute(sql: "DROP INDEX predictions_by_time")
+    }
     return migrator
   }
 
@@ -294,17 +299,30 @@ public final class PredictionLog: Sendable {
     return batch.count
   }
 
-  /// Deletes answers made before `now − retention`. - Returns: how many predictions went.
+  /// Deletes answers made before `now − retention`: every answer written before the first one
+  /// made since. - Returns: how many predictions went.
+  ///
+  /// The writer appends answers in the order they were queued, which is the order they were
+  /// made up to the few that finish at the same moment on other threads; one made a moment
+  /// earlier than an answer just kept waits for the next prune. Walking the rows in write order
+  /// stops at the first one kept, so a prune reads what it deletes and one row more, with no
+  /// index on the answer time to update on every write.
   @discardableResult
   public func prune(now: Int64) throws -> Int {
     let cutoff = now - Int64(self.retention.components.seconds) * 1000
     let pruned = try self.store.write("pruning") { db in
-      try db.execute(
-        sql:
-          "DELETE FROM answers WHERE prediction_id IN (SELECT id FROM predictions WHERE answered_ms < ?)",
+      let kept = try Int64.fetchOne(
+        db,
+        sql: "SELECT rowid FROM predictions WHERE answered_ms >= ? ORDER BY rowid LIMIT 1",
         arguments: [cutoff]
       )
-      try db.execute(sql: "DELETE FROM predictions WHERE answered_ms < ?", arguments: [cutoff])
+      let boundary = kept ?? Int64.max
+      try db.execute(
+        sql:
+          "DELETE FROM answers WHERE prediction_id IN (SELECT id FROM predictions WHERE rowid < ?)",
+        arguments: [boundary]
+      )
+      try db.execute(sql: "DELETE FROM predictions WHERE rowid < ?", arguments: [boundary])
       return db.changesCount
     }
     if pruned > 0 {

@@ -90,7 +90,13 @@ public struct SQLiteRow: ~Copyable {
       let code =
         header.text == 1
         ? sqlite3_bind_text(self.handle, header.parameter, bytes, Int32(header.count), nil)
-        : sqlite3_bind_blob64(self.handle, header.parameter, bytes, sqlite3_uint64(header.count), nil)
+        : sqlite3_bind_blob64(
+          self.handle,
+          header.parameter,
+          bytes,
+          sqlite3_uint64(header.count),
+          nil
+        )
       if code != SQLITE_OK, self.failure == SQLITE_OK { self.failure = code }
       offset += headerSize + header.count
     }
@@ -142,7 +148,8 @@ extension SQLiteStore {
       // The message first: it belongs to the step. Then reset at once: a statement left
       // stepping holds its read of the database open.
       let error =
-        code == SQLITE_DONE ? nil : Self.failure(handle, code: code, doing: "running", statement.sql)
+        code == SQLITE_DONE
+        ? nil : Self.failure(handle, code: code, doing: "running", statement.sql)
       sqlite3_reset(handle)
       if let error { throw error }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Synchronization
 import Testing
 import VaneBundle
@@ -278,14 +279,68 @@ struct PredictionLogTests {
     }
   }
 
-  @Test("Pruning deletes answers older than the retention, and their horizons")
+  @Test("Pruning deletes answers older than the retention, and their horizons, in write order")
   func prune() throws {
     let log = try PredictionLog(path: ":memory:", retention: .seconds(3_600))
     try log.register(Self.version())
+    #expect(try log.prune(now: Self.start + 10 * Self.hour) == 0)
     for i in 0 ..< 3 { log.submit(Self.record(i)) }
     try log.flush()
     // Cut-off one hour before `now`: only the first answer (at start + 1 ms) is older.
     #expect(try log.prune(now: Self.start + Self.hour + 2) == 1)
     #expect(try log.answers(modelID: "btc", version: "v1", bars: nil, since: nil).count == 4)
+    // Written after the kept ones though made earlier (finished on another thread): it waits
+    // for a prune after theirs.
+    var late = Self.record(3)
+    late.answeredAt = Self.start
+    log.submit(late)
+    try log.flush()
+    #expect(try log.prune(now: Self.start + 2 * Self.hour + 2) == 1)
+    #expect(try log.answers(modelID: "btc", version: "v1", bars: nil, since: nil).count == 4)
+    // All older than the retention: all go, horizons too.
+    #expect(try log.prune(now: Self.start + 10 * Self.hour) == 2)
+    #expect(try log.answers(modelID: "btc", version: "v1", bars: nil, since: nil).isEmpty)
+  }
+
+  @Test("A log written by the first schema opens with its answers intact and no answer-time index")
+  func upgradesFirstSchema() throws {
+    let path = Self.temporary()
+    // The first schema as it shipped, and GRDB's record of having applied it.
+    let queue = try DatabaseQueue(path: path)
+    try queue.write { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+          INSERT INTO grdb_migrations VALUES ('v1-predictions');
+          CREATE TABLE versions (
+            model_id TEXT NOT NULL, version TEXT NOT NULL, manifest_sha256 TEXT NOT NULL, body BLOB NOT NULL,
+            PRIMARY KEY (model_id, version));
+          CREATE TABLE predictions (
+            id TEXT PRIMARY KEY, request_id TEXT NOT NULL, model_id TEXT NOT NULL, version TEXT NOT NULL, shadow INTEGER NOT NULL,
+            symbol TEXT, bar_time INTEGER, feature_set_hash TEXT NOT NULL, features BLOB NOT NULL, flags TEXT NOT NULL,
+            latency_us INTEGER NOT NULL, answered_ms INTEGER NOT NULL);
+          CREATE INDEX predictions_by_version ON predictions (model_id, version, bar_time);
+          CREATE INDEX predictions_by_time ON predictions (answered_ms);
+          CREATE TABLE answers (
+            prediction_id TEXT NOT NULL, horizon INTEGER NOT NULL, calibrated BLOB NOT NULL, raw BLOB NOT NULL,
+            resolve_ms INTEGER, outcome INTEGER, matured_ms INTEGER,
+            PRIMARY KEY (prediction_id, horizon)) WITHOUT ROWID;
+          CREATE INDEX answers_pending ON answers (resolve_ms) WHERE outcome IS NULL AND resolve_ms IS NOT NULL;
+          INSERT INTO predictions VALUES ('p0', 'r0', 'btc', 'v1', 0, 'BTCUSDT', \(Self.start), 'h', x'', '', 250, \(Self.start + 1));
+          INSERT INTO answers VALUES ('p0', 1, x'', x'', NULL, NULL, NULL);
+          """
+      )
+    }
+    try queue.close()
+    let log = try PredictionLog(path: path)
+    try log.register(Self.version())
+    #expect(try log.answers(modelID: "btc", version: "v1", bars: nil, since: nil).count == 1)
+    let indexes = try DatabaseQueue(path: path).read { db in
+      try String.fetchAll(
+        db,
+        sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"
+      )
+    }
+    #expect(indexes == ["answers_pending", "predictions_by_version"])
   }
 }

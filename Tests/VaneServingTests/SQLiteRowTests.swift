@@ -133,7 +133,9 @@ struct SQLiteRowTests {
       #expect(Self.doubles(blob).map(\.bitPattern) == value.doubles.map(\.bitPattern))
     }
     let last = read[rows.count]
-    #expect(last["k"] as String == "grdb" && last["s"] as String? == nil && last["d"] as Data? == nil)
+    #expect(
+      last["k"] as String == "grdb" && last["s"] as String? == nil && last["d"] as Data? == nil
+    )
   }
 
   @Test("A parameter left unbound throws naming the counts; the write stores nothing")
