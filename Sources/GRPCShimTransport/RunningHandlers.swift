@@ -9,13 +9,19 @@ internal import Synchronization
 /// it, the task is created (and scheduled, which may wake a thread) outside it, then recorded.
 /// A handler that ends before it is recorded is remembered as finished, so it is never kept.
 final class RunningHandlers: Sendable {
-  struct State {
+  /// `Waiter`: what a ``RunningHandlers/cancelAll(waitingAtMost:)`` waits on (a continuation;
+  /// any value in the tests).
+  struct State<Waiter> {
     private(set) var tasks: [Int: Task<Void, Never>] = [:]
     /// Reserved ids whose task ended before it was recorded.
     private(set) var finishedEarly: Set<Int> = []
     private var nextID = 0
     /// Set by ``RunningHandlers/cancelAll(waitingAtMost:)``: no handler starts after it.
     private(set) var closed = false
+    /// The ``RunningHandlers/cancelAll(waitingAtMost:)`` waiting for the last handler to
+    /// return, and its number (its time limit resumes that one only).
+    private var waiter: (number: Int, continuation: Waiter)?
+    private var waits = 0
 
     /// A new handler's id, or nil once closed.
     mutating func reserve() -> Int? {
@@ -34,15 +40,38 @@ final class RunningHandlers: Sendable {
       return self.closed
     }
 
-    mutating func finished(_ id: Int) {
-      if self.tasks.removeValue(forKey: id) == nil { self.finishedEarly.insert(id) }
+    /// Forgets a handler that returned. Returns the waiter to resume when it was the last.
+    mutating func finished(_ id: Int) -> Waiter? {
+      guard self.tasks.removeValue(forKey: id) != nil else {
+        self.finishedEarly.insert(id)
+        return nil
+      }
+      guard self.tasks.isEmpty, let waiter = self.waiter else { return nil }
+      self.waiter = nil
+      return waiter.continuation
+    }
+
+    /// Waits for the last handler to return. Returns the wait's number, or nil when none is
+    /// running (resume at once).
+    mutating func wait(_ continuation: Waiter) -> Int? {
+      guard !self.tasks.isEmpty else { return nil }
+      self.waits += 1
+      self.waiter = (self.waits, continuation)
+      return self.waits
+    }
+
+    /// Wait `number`'s time is up. Returns its waiter to resume, if it still waits.
+    mutating func expire(_ number: Int) -> Waiter? {
+      guard let waiter = self.waiter, waiter.number == number else { return nil }
+      self.waiter = nil
+      return waiter.continuation
     }
 
     /// The tasks to cancel once the drain is over.
     var all: [Task<Void, Never>] { Array(self.tasks.values) }
   }
 
-  private let state = Mutex(State())
+  private let state = Mutex(State<CheckedContinuation<Void, Never>>())
 
   /// Handlers still running.
   var count: Int { self.state.withLock { $0.tasks.count } }
@@ -57,7 +86,7 @@ final class RunningHandlers: Sendable {
     guard let id = self.state.withLock({ $0.reserve() }) else { return false }
     let task = Task {
       await body()
-      self.state.withLock { $0.finished(id) }
+      self.state.withLock { $0.finished(id) }?.resume()
     }
     if self.state.withLock({ $0.add(id, task) }) { task.cancel() }
     return true
@@ -72,10 +101,21 @@ final class RunningHandlers: Sendable {
       return state.all
     }
     for task in running { task.cancel() }
-    let deadline = ContinuousClock.now + limit
-    while self.count > 0, ContinuousClock.now < deadline {
-      try? await Task.sleep(for: .milliseconds(5))
+    // Resumed by the last handler to return or by the time limit, whichever is first. Not by
+    // this task's cancellation: `listen` runs this when it is cancelled itself, and a wait that
+    // polled with Task.sleep spun there (a cancelled sleep returns at once), taking a core
+    // from the very handlers it waited for for up to `limit`.
+    var timer: Task<Void, Never>?
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      guard let number = self.state.withLock({ $0.wait(continuation) }) else {
+        return continuation.resume()
+      }
+      timer = Task {
+        try? await Task.sleep(for: limit)
+        self.state.withLock { $0.expire(number) }?.resume()
+      }
     }
+    timer?.cancel()
     return self.count
   }
 }

@@ -253,7 +253,7 @@ struct ShutdownTests {
     cancelled: Bool,
     reserved: Bool
   ) {
-    var state = RunningHandlers.State()
+    var state = RunningHandlers.State<Int>()
     var id: Int?
     var mustCancel = false
     let task = Task<Void, Never> {}
@@ -261,7 +261,7 @@ struct ShutdownTests {
       switch step {
       case .reserve: id = state.reserve()
       case .add: mustCancel = state.add(id!, task)
-      case .finish: state.finished(id!)
+      case .finish: _ = state.finished(id!)
       case .close: state.close()
       }
     }
@@ -269,6 +269,61 @@ struct ShutdownTests {
     #expect(state.finishedEarly.isEmpty)
     #expect(mustCancel == cancelled)
     #expect((id != nil) == reserved)
+  }
+
+  enum WaitStep: Sendable { case start, wait, finish, expire, expireOther }
+
+  @Test(
+    "Running handlers: cancelAll's wait is resumed once, by the last handler to return or by its own time limit",
+    arguments: [
+      // No handler running: no wait.
+      ([.wait], nil, []),
+      ([.start, .finish, .wait], nil, [nil]),
+      // The last handler resumes the waiter; the expiry after it finds none.
+      ([.start, .start, .wait, .finish, .finish, .expire], 1, [nil, 7, nil]),
+      // The time limit resumes it; the handler returning later finds none.
+      ([.start, .wait, .expire, .finish], 1, [7, nil]),
+      // Another wait's time limit leaves it waiting.
+      ([.start, .wait, .expireOther, .finish], 1, [nil, 7]),
+    ] as [([WaitStep], Int?, [Int?])]
+  )
+  func cancelAllWait(steps: [WaitStep], number: Int?, resumed: [Int?]) {
+    var state = RunningHandlers.State<Int>()
+    let task = Task<Void, Never> {}
+    var ids: [Int] = [], waited: Int?, results: [Int?] = []
+    for step in steps {
+      switch step {
+      case .start:
+        let id = state.reserve()!
+        _ = state.add(id, task)
+        ids.append(id)
+      case .wait: waited = state.wait(7)
+      case .finish: results.append(state.finished(ids.removeFirst()))
+      case .expire: results.append(state.expire(waited ?? 1))
+      case .expireOther: results.append(state.expire((waited ?? 1) + 1))
+      }
+    }
+    #expect(waited == number)
+    #expect(results.count == resumed.count && zip(results, resumed).allSatisfy { $0 == $1 })
+  }
+
+  @Test(
+    "Running handlers: cancelAll from a cancelled task returns when the last handler does, not at its limit"
+  )
+  func cancelAllWhenCancelled() async throws {
+    let handlers = RunningHandlers()
+    handlers.start {
+      // Returns a while after its cancellation.
+      while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(2)) }
+      try? await Task.sleep(for: .milliseconds(50))
+    }
+    let started = ContinuousClock.now
+    let waiting = Task {
+      withUnsafeCurrentTask { $0?.cancel() }
+      return await handlers.cancelAll(waitingAtMost: .seconds(30))
+    }
+    #expect(await waiting.value == 0)
+    #expect(ContinuousClock.now - started < .seconds(20))
   }
 
   @Test(
