@@ -228,57 +228,49 @@ public final class PredictionLog: Sendable {
     do {
       try self.store.write("writing \(batch.count) answers") { db in
         // Prepared once per connection and reused by every flush: at low traffic a flush
-        // writes a record or two, and preparing the two statements cost more than writing.
-        let prediction = try db.cachedStatement(
-          sql: """
-            INSERT OR IGNORE INTO predictions
-              (id, request_id, model_id, version, shadow, symbol, bar_time, feature_set_hash, features, flags, latency_us, answered_ms)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """
-        )
-        let answer = try db.cachedStatement(
-          sql: """
-            INSERT OR IGNORE INTO answers (prediction_id, horizon, calibrated, raw, resolve_ms) VALUES (?, ?, ?, ?, ?)
-            """
-        )
+        // writes a record or two, and preparing the statements cost more than writing. Full
+        // groups of rows go in one statement each; the rest one by one.
+        let predictions = try Self.Insert.predictions.statements(db)
+        let answers = try Self.Insert.answers.statements(db)
         // One buffer for every row's text and blobs, bound where they lie.
         var scratch: [UInt8] = []
-        scratch.reserveCapacity(4096)
+        scratch.reserveCapacity(16_384)
         let bars = self.registered.withLock {
           $0.compactMapValues { $0.barMs > 0 ? $0.barMs : nil }
         }
-        for record in batch {
-          try SQLiteStore.execute(prediction, scratch: &scratch) { row in
-            row.bind(record.id)
-            row.bind(record.requestID)
-            row.bind(record.modelID)
-            row.bind(record.version)
-            row.bind(record.shadow)
-            row.bind(record.symbol)
-            row.bind(record.barTime)
-            row.bind(record.featureSetHash)
-            row.bind(littleEndianDoubles: record.features)
-            row.bind(record.trust.flagNames.joined(separator: ","))
-            row.bind(
-              record.latency.components.seconds * 1_000_000 + record.latency.components.attoseconds
-                / 1_000_000_000_000
-            )
-            row.bind(record.answeredAt)
-          }
+        try Self.Insert.rows(batch, predictions, scratch: &scratch) { row, record in
+          row.bind(record.id)
+          row.bind(record.requestID)
+          row.bind(record.modelID)
+          row.bind(record.version)
+          row.bind(record.shadow)
+          row.bind(record.symbol)
+          row.bind(record.barTime)
+          row.bind(record.featureSetHash)
+          row.bind(littleEndianDoubles: record.features)
+          row.bind(record.trust.flagNames.joined(separator: ","))
+          row.bind(
+            record.latency.components.seconds * 1_000_000 + record.latency.components.attoseconds
+              / 1_000_000_000_000
+          )
+          row.bind(record.answeredAt)
+        }
+        let outputs = batch.flatMap { record in
           let bar = bars[VersionKey(record.modelID, record.version)]
-          for output in record.outputs {
+          return record.outputs.map { output in
             // The outcome is known when bar as_of + horizon closes.
             let resolve = record.barTime.flatMap { time in
               bar.map { time + Int64(output.horizon + 1) * $0 }
             }
-            try SQLiteStore.execute(answer, scratch: &scratch) { row in
-              row.bind(record.id)
-              row.bind(output.horizon)
-              row.bind(littleEndianDoubles: output.calibrated)
-              row.bind(littleEndianDoubles: output.raw)
-              row.bind(resolve)
-            }
+            return (id: record.id, output: output, resolve: resolve)
           }
+        }
+        try Self.Insert.rows(outputs, answers, scratch: &scratch) { row, answer in
+          row.bind(answer.id)
+          row.bind(answer.output.horizon)
+          row.bind(littleEndianDoubles: answer.output.calibrated)
+          row.bind(littleEndianDoubles: answer.output.raw)
+          row.bind(answer.resolve)
         }
       }
     } catch {
@@ -330,6 +322,65 @@ public final class PredictionLog: Sendable {
       self.tallies.withLock { $0 = counts }
     }
     return pruned
+  }
+
+  /// The log's two INSERTs, for one row and for a group of ``groupRows`` rows.
+  ///
+  /// A statement's fixed cost (opening a cursor on every B-tree it writes, resetting, freeing
+  /// its record buffers) is shared by a group's rows: SQLite's instructions per logged answer
+  /// went from 27.8k to 20.1k (`vane bench predictor --instructions`).
+  struct Insert {
+    static let groupRows = 16
+
+    static let predictions = Insert(
+      table: "predictions",
+      columns: [
+        "id", "request_id", "model_id", "version", "shadow", "symbol", "bar_time",
+        "feature_set_hash", "features", "flags", "latency_us", "answered_ms",
+      ]
+    )
+    static let answers = Insert(
+      table: "answers",
+      columns: ["prediction_id", "horizon", "calibrated", "raw", "resolve_ms"]
+    )
+
+    let table: String
+    let columns: [String]
+
+    func sql(rows: Int) -> String {
+      let group =
+        "(" + Array(repeating: "?", count: self.columns.count).joined(separator: ", ") + ")"
+      return "INSERT OR IGNORE INTO \(self.table) (\(self.columns.joined(separator: ", "))) VALUES "
+        + Array(repeating: group, count: rows).joined(separator: ", ")
+    }
+
+    /// This INSERT for one row and for a group, prepared once per connection.
+    func statements(_ db: Database) throws -> (one: Statement, group: Statement) {
+      (
+        try db.cachedStatement(sql: self.sql(rows: 1)),
+        try db.cachedStatement(sql: self.sql(rows: Self.groupRows))
+      )
+    }
+
+    /// Inserts `items`, `bind` binding one item's row: full groups first, the rest one by one.
+    static func rows<Item>(
+      _ items: [Item],
+      _ statements: (one: Statement, group: Statement),
+      scratch: inout [UInt8],
+      _ bind: (inout SQLiteRow, Item) -> Void
+    ) throws {
+      var start = 0
+      while start < items.count {
+        let count = items.count - start >= Self.groupRows ? Self.groupRows : 1
+        try SQLiteStore.execute(
+          count == 1 ? statements.one : statements.group,
+          scratch: &scratch
+        ) { row in
+          for item in items[start ..< start + count] { bind(&row, item) }
+        }
+        start += count
+      }
+    }
   }
 
   // MARK: Outcomes

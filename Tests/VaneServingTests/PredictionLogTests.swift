@@ -279,6 +279,28 @@ struct PredictionLogTests {
     }
   }
 
+  @Test(
+    "A flush across groups of rows and a remainder reads back every answer as written",
+    arguments: [1, 15, 16, 17, 37]
+  )
+  func groupedInserts(count: Int) throws {
+    let log = try PredictionLog(path: ":memory:")
+    try log.register(Self.version())
+    // Two horizons each: the answers' groups split differently from the predictions'.
+    let records = (0 ..< count).map { Self.record($0, p: 0.5 + Double($0) / 100) }
+    for record in records { log.submit(record) }
+    #expect(try log.flush() == count)
+    let answers = try log.answers(modelID: "btc", version: "v1", bars: nil, since: nil)
+    let expected = records.flatMap { record in
+      record.outputs.map { (record.id, $0.horizon, $0.calibrated, record.features, record.barTime) }
+    }
+    #expect(answers.count == expected.count)
+    for (answer, (id, horizon, calibrated, features, bar)) in zip(answers, expected) {
+      #expect(answer.predictionID == id && answer.horizon == horizon && answer.barTime == bar)
+      #expect(answer.calibrated == calibrated && answer.features == features)
+    }
+  }
+
   @Test("Pruning deletes answers older than the retention, and their horizons, in write order")
   func prune() throws {
     let log = try PredictionLog(path: ":memory:", retention: .seconds(3_600))
