@@ -255,14 +255,17 @@ public final class PredictionLog: Sendable {
           )
           row.bind(record.answeredAt)
         }
-        let outputs = batch.flatMap { record in
+        // One array for the batch's answers (no array per record on the way).
+        var outputs: [(id: String, output: ServableModel.HorizonOutput, resolve: Int64?)] = []
+        outputs.reserveCapacity(batch.count * 2)
+        for record in batch {
           let bar = bars[VersionKey(record.modelID, record.version)]
-          return record.outputs.map { output in
+          for output in record.outputs {
             // The outcome is known when bar as_of + horizon closes.
             let resolve = record.barTime.flatMap { time in
               bar.map { time + Int64(output.horizon + 1) * $0 }
             }
-            return (id: record.id, output: output, resolve: resolve)
+            outputs.append((record.id, output, resolve))
           }
         }
         try Self.Insert.rows(outputs, answers, scratch: &scratch) { row, answer in
