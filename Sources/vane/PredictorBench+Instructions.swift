@@ -17,7 +17,8 @@ extension PredictorBench {
     print(
       "\ninstructions per sequential call (valgrind callgrind, \(self.instructionCalls) calls of each method; client and server in one process, log \(self.withoutLog ? "off" : "on")):"
     )
-    let counter = try CallgrindCounter.prepare(programs: [vane], in: self.profiles)
+    var counter = try CallgrindCounter.prepare(programs: [vane], in: self.profiles)
+    counter.cacheSimulation = self.cacheMisses
     defer { if self.profiles == nil { counter.removeScratch() } }
     var profiles: [PredictorBenchCalls.Method: CallgrindCounter.Profile] = [:]
     for method in [PredictorBenchCalls.Method.info, .predict] {
@@ -38,6 +39,36 @@ extension PredictorBench {
     let predict = profiles[.predict]!.counts(calls: calls)
     let extra = profiles[.predict]!.subtracting(profiles[.info]!).counts(calls: calls, top: 14)
     Self.printInstructions(info: info, predict: predict, extra: extra)
+    if self.cacheMisses {
+      Self.printCacheMisses(info: profiles[.info]!, predict: profiles[.predict]!, calls: calls)
+    }
+  }
+
+  /// Simulated first-level cache misses per call of each method, and Predict's extra: each
+  /// miss costs a trip to the second-level cache, which instructions alone do not count.
+  static func printCacheMisses(
+    info: CallgrindCounter.Profile,
+    predict: CallgrindCounter.Profile,
+    calls: Int
+  ) {
+    let number = CallgrindCounter.number, column = CallgrindCounter.column
+    print(
+      "\nsimulated first-level cache misses per call (valgrind --cache-sim=yes, one cache for every thread):"
+    )
+    print(
+      "misses".padding(toLength: 46, withPad: " ", startingAt: 0) + column("GetServiceInfo", 16)
+        + column("Predict", 10) + column("extra", 10)
+    )
+    for (event, name) in [
+      ("I1mr", "instruction cache"), ("D1mr", "data cache, reads"), ("D1mw", "data cache, writes"),
+    ] {
+      guard let a = info.perCall(event, calls: calls), let b = predict.perCall(event, calls: calls)
+      else { continue }
+      print(
+        name.padding(toLength: 46, withPad: " ", startingAt: 0) + column(number(a), 16)
+          + column(number(b), 10) + column(number(b - a), 10)
+      )
+    }
   }
 
   static func printInstructions(

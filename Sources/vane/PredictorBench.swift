@@ -127,6 +127,12 @@ struct PredictorBench: AsyncParsableCommand {
   )
   var instructions = false
 
+  @Flag(
+    help:
+      "With --instructions, also simulate the first-level caches (valgrind --cache-sim=yes) and print instruction- and data-cache misses per call: where the instructions do not explain a latency (a few minutes more)."
+  )
+  var cacheMisses = false
+
   @Option(help: "Sequential calls counted for each method with --instructions.")
   var instructionCalls = 1_000
 
@@ -145,6 +151,9 @@ struct PredictorBench: AsyncParsableCommand {
       throw ValidationError(
         "--swaps: \(self.swaps) is fewer than the 10 rounds they are shared over (0 or at least 10)"
       )
+    }
+    if self.cacheMisses && !self.instructions {
+      throw ValidationError("--cache-misses needs --instructions")
     }
     if self.instructionCalls < 1 {
       throw ValidationError("--instruction-calls: \(self.instructionCalls) is not positive")

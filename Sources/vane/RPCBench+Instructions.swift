@@ -24,6 +24,9 @@ struct CallgrindCounter {
   /// A directory of stripped copies of the Swift runtime libraries (first on the library path).
   let runtimeLibraries: URL
   let preload: URL
+  /// Whether callgrind also simulates the first-level caches (`--cache-sim=yes`): misses of the
+  /// instruction and data caches per call, beside the instructions.
+  var cacheSimulation = false
 
   /// Instructions of one side per call, by where they were spent.
   struct Counts {
@@ -116,7 +119,8 @@ struct CallgrindCounter {
       [
         "--tool=callgrind", "--callgrind-out-file=\(profile.path)",
         "--log-file=\(profile.path).log",
-      ] + [self.programs[program] ?? program] + arguments
+      ] + (self.cacheSimulation ? ["--cache-sim=yes"] : []) + [self.programs[program] ?? program]
+      + arguments
     var environment = ProcessInfo.processInfo.environment
     environment["LD_LIBRARY_PATH"] =
       [self.runtimeLibraries.path, environment["LD_LIBRARY_PATH"]].compactMap { $0 }
@@ -266,6 +270,9 @@ struct CallgrindCounter {
     /// Calls into the Swift runtime, concurrency library and libc, by callee, from code of the
     /// program or grpc++ (calls among the runtime's own functions are left out).
     var runtimeCalls: [String: Int] = [:]
+    /// Every event's own cost summed over the profile, by the event's name (`Ir`, and with
+    /// cache simulation `I1mr`, `D1mr`, …).
+    var eventTotals: [String: Int] = [:]
 
     init(contentsOf url: URL) throws {
       guard let text = try? String(contentsOf: url, encoding: .utf8) else {
@@ -277,7 +284,16 @@ struct CallgrindCounter {
       var calleeObject: String?
       var callee = ""
       var skipNext = false
+      // The cost lines' columns after the position, in the order the `events:` line names them
+      // (instructions first).
+      var events = ["Ir"]
+      var totals = [Int](repeating: 0, count: 1)
       for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+        if line.hasPrefix("events:") {
+          events = line.dropFirst("events:".count).split(separator: " ").map(String.init)
+          totals = [Int](repeating: 0, count: events.count)
+          continue
+        }
         if let equals = line.firstIndex(of: "="), line.first?.isLetter == true {
           let key = String(line[..<equals])
           var value = String(line[line.index(after: equals)...])
@@ -328,17 +344,24 @@ struct CallgrindCounter {
           continue
         }
         self.byFunction[function, default: 0] += cost
+        // Trailing zero costs are left out of a line.
+        for (index, field) in fields.dropFirst().prefix(totals.count).enumerated() {
+          totals[index] += Int(field) ?? 0
+        }
       }
+      self.eventTotals = Dictionary(uniqueKeysWithValues: zip(events, totals))
     }
 
     private init(
       byFunction: [String: Int],
       objectOf: [String: String],
-      runtimeCalls: [String: Int]
+      runtimeCalls: [String: Int],
+      eventTotals: [String: Int]
     ) {
       self.byFunction = byFunction
       self.objectOf = objectOf
       self.runtimeCalls = runtimeCalls
+      self.eventTotals = eventTotals
     }
 
     func subtracting(_ other: Profile) -> Profile {
@@ -346,11 +369,19 @@ struct CallgrindCounter {
       for (function, cost) in other.byFunction { difference[function, default: 0] -= cost }
       var calls = self.runtimeCalls
       for (function, count) in other.runtimeCalls { calls[function, default: 0] -= count }
+      var totals = self.eventTotals
+      for (event, cost) in other.eventTotals { totals[event, default: 0] -= cost }
       return Profile(
         byFunction: difference,
         objectOf: self.objectOf.merging(other.objectOf) { a, _ in a },
-        runtimeCalls: calls
+        runtimeCalls: calls,
+        eventTotals: totals
       )
+    }
+
+    /// An event's total per call of `calls` (nil where the profile did not count it).
+    func perCall(_ event: String, calls: Int) -> Double? {
+      self.eventTotals[event].map { Double($0) / Double(max(1, calls)) }
     }
 
     /// Per call of `calls`, with the `top` costliest functions.
