@@ -15,7 +15,8 @@ struct BenchCommand: AsyncParsableCommand {
     subcommands: [
       PipelineBench.self, RPCBench.self, RPCBenchClient.self, FeatureBench.self, QualityBench.self,
       TrainBench.self,
-      ModelBench.self, PredictorBench.self, PredictorBenchCalls.self, DeployBench.self,
+      ModelBench.self, PredictorBench.self, PredictorBenchCalls.self, PredictorBenchSequential.self,
+      DeployBench.self,
       ONNXBench.self,
     ]
   )
@@ -585,4 +586,9 @@ func freePort() throws -> Int {
   }
   guard bound == 0 else { throw ValidationError("could not find a free port") }
   return Int(UInt16(bigEndian: address.sin_port))
+}
+
+extension [Double] {
+  /// The middle value, the upper of the two middle ones for an even count; nil when empty.
+  var median: Double? { self.isEmpty ? nil : self.sorted()[self.count / 2] }
 }

@@ -147,15 +147,16 @@ struct ONNXBench: ParsableCommand {
       let difference =
         got.count == expected.count
         ? zip(got, expected).map { abs($0 - Double($1)) }.max() ?? 0 : .infinity
-      func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
       func spread(_ ratios: [Double]) -> String {
         String(format: "[%.2f–%.2f]", ratios.min() ?? .nan, ratios.max() ?? .nan)
       }
       let singleRatios = zip(theirs, ours).map { $0.p50_us / $1.p50_us }
       let batchRatios = zip(theirs, ours).map { $1.rows_per_second / $0.rows_per_second }
-      let (ortP50, p50) = (median(theirs.map(\.p50_us)), median(ours.map(\.p50_us)))
+      let (ortP50, p50) = (
+        (theirs.map(\.p50_us).median ?? .nan), (ours.map(\.p50_us).median ?? .nan)
+      )
       let (ortRows, rows) = (
-        median(theirs.map(\.rows_per_second)), median(ours.map(\.rows_per_second))
+        (theirs.map(\.rows_per_second).median ?? .nan), (ours.map(\.rows_per_second).median ?? .nan)
       )
       Output.line(
         String(
@@ -165,8 +166,8 @@ struct ONNXBench: ParsableCommand {
           p50,
           ortP50 / p50,
           spread(singleRatios) as NSString,
-          median(theirs.map(\.p99_us)),
-          median(ours.map(\.p99_us)),
+          (theirs.map(\.p99_us).median ?? .nan),
+          (ours.map(\.p99_us).median ?? .nan),
           ortRows,
           rows,
           rows / ortRows,

@@ -42,7 +42,9 @@ struct PredictorBench: AsyncParsableCommand {
       --swaps swaps run (load the next version, move all weight to it, unload the old one; every \
       tenth a LoadModel replace in place), in ten rounds alternating with as many Predicts and no \
       swap; p99 of the one beside p99 of the other. Shadow: a second version mirrored at 100 %, \
-      in alternating rounds with the same server unmirrored.
+      in alternating rounds with the same server unmirrored. The sequential comparison is then \
+      made again in --processes fresh processes: its ratio moves more between processes than \
+      within one, so their median is the figure to read.
       """
   )
 
@@ -118,6 +120,12 @@ struct PredictorBench: AsyncParsableCommand {
   @Flag(help: "Only the over-the-wire, hot-swap and shadow runs (no in-process models).")
   var wireOnly = false
 
+  @Option(
+    help:
+      "Fresh processes that each make the sequential Predict/GetServiceInfo comparison again, for the median ratio (0: none)."
+  )
+  var processes = 5
+
   @Flag(help: "Serve without the prediction log, to see its share of the over-the-wire figures.")
   var withoutLog = false
 
@@ -151,6 +159,9 @@ struct PredictorBench: AsyncParsableCommand {
       throw ValidationError(
         "--swaps: \(self.swaps) is fewer than the 10 rounds they are shared over (0 or at least 10)"
       )
+    }
+    if self.processes < 0 {
+      throw ValidationError("--processes: \(self.processes) is negative")
     }
     if self.cacheMisses && !self.instructions {
       throw ValidationError("--cache-misses needs --instructions")
@@ -195,7 +206,10 @@ struct PredictorBench: AsyncParsableCommand {
     )
     BLAS.setThreadCount(1)
     if !self.wireOnly { try self.inference(scratch) }
-    if !self.inProcessOnly { try await self.wire(scratch) }
+    if !self.inProcessOnly {
+      try await self.wire(scratch)
+      if self.processes > 0 { try self.sequentialInProcesses() }
+    }
     if self.instructions { try self.countInstructions() }
   }
 
@@ -612,6 +626,23 @@ struct PredictorBench: AsyncParsableCommand {
     }
   }
 
+  /// Sequential GetServiceInfo and Predict calls, `calls` of each in ten alternating rounds
+  /// after a warm-up: the comparison whose p50 ratio is the target.
+  static func sequential(
+    calls: Int,
+    info: @escaping @Sendable () async throws -> Void,
+    predict: @escaping @Sendable () async throws -> Void
+  ) async throws -> (info: LoadRun, predict: LoadRun) {
+    try await LoadRun.interleaved(
+      calls: calls,
+      concurrency: 1,
+      rounds: 10,
+      warmup: 500,
+      info,
+      predict
+    )
+  }
+
   func wire(
     _ client: Vane_V1_PredictorService.Client<ShimClientTransport>,
     paths: [String],
@@ -640,13 +671,10 @@ struct PredictorBench: AsyncParsableCommand {
 
     handled.reset()
     inferred.reset()
-    let (infoSequential, predictSequential) = try await LoadRun.interleaved(
+    let (infoSequential, predictSequential) = try await Self.sequential(
       calls: self.sequential,
-      concurrency: 1,
-      rounds: 10,
-      warmup: 500,
-      info,
-      predict
+      info: info,
+      predict: predict
     )
     let handlerSequential = handled.median(), inferenceSequential = inferred.median()
     let infoConcurrent = try await LoadRun.measure(
@@ -826,7 +854,7 @@ struct PredictorBench: AsyncParsableCommand {
 }
 
 /// A shared round-robin index.
-private final class Counter: Sendable {
+final class Counter: Sendable {
   private let value = Atomic<Int>(0)
   func next() -> Int { self.value.add(1, ordering: .relaxed).newValue }
 }
@@ -840,9 +868,7 @@ private final class HandlerTimes: Sendable {
   }
   func reset() { self.samples.withLock { $0.removeAll() } }
   func median() -> Double {
-    self.samples.withLock { samples in
-      samples.isEmpty ? .nan : samples.sorted()[samples.count / 2]
-    }
+    self.samples.withLock { $0.median ?? .nan }
   }
 }
 
