@@ -147,22 +147,10 @@ struct PredictorBenchCalls: AsyncParsableCommand {
   @Option(help: "Calls before the counted ones (of the same method).")
   var warmup = 200
 
-  @Option(help: "Feature columns.")
-  var width = 78
-
-  @Flag(help: "Serve without the prediction log.")
-  var withoutLog = false
+  @OptionGroup var serving: PredictorBenchServing
 
   func run() async throws {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "vane-bench-predictor-calls-\(getpid())"
-    )
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    try await PredictorBench.withPredictor(scratch, width: self.width, withoutLog: self.withoutLog)
-    { client, paths, _, _ in
-      try await PredictorBench.load(client, "v0", path: paths[0])
-      let requests = PredictorBench.requests(width: self.width)
+    try await PredictorBench.withLoadedPredictor("calls", self.serving) { client, requests in
       for index in 0 ..< (self.warmup + self.calls) {
         switch self.method {
         case .predict: _ = try await client.predict(requests[index % requests.count])

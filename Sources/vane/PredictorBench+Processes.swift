@@ -74,6 +74,44 @@ extension PredictorBench {
   }
 }
 
+extension PredictorBench {
+  /// For the bench's child processes: serves the bench's predictor in a scratch directory of
+  /// its own (named after `name` and the process), loads version v0 and runs `body` with a
+  /// client and the requests to cycle through.
+  static func withLoadedPredictor(
+    _ name: String,
+    _ serving: PredictorBenchServing,
+    body: (
+      _ client: Vane_V1_PredictorService.Client<ShimClientTransport>,
+      _ requests: [Vane_V1_PredictRequest]
+    ) async throws -> Void
+  ) async throws {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "vane-bench-predictor-\(name)-\(getpid())"
+    )
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let width = serving.width
+    try await Self.withPredictor(scratch, width: width, withoutLog: serving.withoutLog) {
+      client,
+      paths,
+      _,
+      _ in
+      try await Self.load(client, "v0", path: paths[0])
+      try await body(client, Self.requests(width: width))
+    }
+  }
+}
+
+/// What the bench's child processes serve: the width of the bundles and whether to log.
+struct PredictorBenchServing: ParsableArguments {
+  @Option(help: "Feature columns.")
+  var width = 78
+
+  @Flag(help: "Serve without the prediction log.")
+  var withoutLog = false
+}
+
 /// `vane bench predictor-sequential`: one sequential Predict/GetServiceInfo comparison against
 /// an in-process predictor, in a process of its own (`vane bench predictor --processes`).
 struct PredictorBenchSequential: AsyncParsableCommand {
@@ -84,14 +122,10 @@ struct PredictorBenchSequential: AsyncParsableCommand {
     shouldDisplay: false
   )
 
-  @Option(help: "Feature columns.")
-  var width = 78
+  @OptionGroup var serving: PredictorBenchServing
 
   @Option(help: "Sequential calls of each method.")
   var sequential = 5_000
-
-  @Flag(help: "Serve without the prediction log.")
-  var withoutLog = false
 
   /// The line this command prints: `sequential-p50 <GetServiceInfo µs> <Predict µs>`.
   static let prefix = "sequential-p50"
@@ -109,15 +143,7 @@ struct PredictorBenchSequential: AsyncParsableCommand {
   }
 
   func run() async throws {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "vane-bench-predictor-sequential-\(getpid())"
-    )
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    try await PredictorBench.withPredictor(scratch, width: self.width, withoutLog: self.withoutLog)
-    { client, paths, _, _ in
-      try await PredictorBench.load(client, "v0", path: paths[0])
-      let requests = PredictorBench.requests(width: self.width)
+    try await PredictorBench.withLoadedPredictor("sequential", self.serving) { client, requests in
       let counter = Counter()
       let (info, predict) = try await PredictorBench.sequential(
         calls: self.sequential,
