@@ -244,12 +244,12 @@ enum FeatureRow {
   static func values(
     _ vector: Vane_V1_FeatureVector,
     for model: ServableModel,
-    field: String
+    field fieldName: @autoclosure () -> String
   ) throws -> [Double] {
     let columns = model.columns
     guard vector.featureSetHash == model.manifest.featureSet.sha256 else {
       throw VaneError.invalidArgument(
-        field: "\(field).feature_set_hash",
+        field: "\(fieldName()).feature_set_hash",
         "'\(vector.featureSetHash.prefix(80))' is not the hash of the model's feature set \(model.manifest.featureSet.id) (\(model.manifest.featureSet.sha256))"
       )
     }
@@ -260,7 +260,7 @@ enum FeatureRow {
         || (!vector.columns.isEmpty && vector.values.count >= columns.count)
     else {
       throw VaneError.invalidArgument(
-        field: "\(field).values",
+        field: "\(fieldName()).values",
         "\(vector.values.count) values; the model reads \(columns.count) columns"
       )
     }
@@ -268,7 +268,7 @@ enum FeatureRow {
     if !vector.columns.isEmpty, vector.columns != columns {
       guard vector.columns.count == vector.values.count else {
         throw VaneError.invalidArgument(
-          field: "\(field).columns",
+          field: "\(fieldName()).columns",
           "\(vector.columns.count) names for \(vector.values.count) values"
         )
       }
@@ -277,7 +277,7 @@ enum FeatureRow {
       values = try columns.map { name in
         guard let i = index[name] else {
           throw VaneError.invalidArgument(
-            field: "\(field).columns",
+            field: "\(fieldName()).columns",
             "has no column \(name), which the model reads"
           )
         }
@@ -287,7 +287,7 @@ enum FeatureRow {
       for missing in vector.missingIndices {
         guard Int(missing) < vector.values.count else {
           throw VaneError.invalidArgument(
-            field: "\(field).missing_indices",
+            field: "\(fieldName()).missing_indices",
             "\(missing) is not an index of the \(vector.values.count) values"
           )
         }
@@ -300,7 +300,7 @@ enum FeatureRow {
     for missing in vector.missingIndices {
       guard Int(missing) < values.count else {
         throw VaneError.invalidArgument(
-          field: "\(field).missing_indices",
+          field: "\(fieldName()).missing_indices",
           "\(missing) is not an index of the \(values.count) values"
         )
       }

@@ -78,7 +78,6 @@ extension PredictorServiceImplementation {
       field: String
     ) throws -> (values: [Double], asOf: Google_Protobuf_Timestamp?) {
       let window: [Vane_V1_FeatureVector]
-      let name = self.isMarket ? "\(field)market" : "\(field)features"
       if self.isMarket {
         if let interval = self.interval,
           (try? CandleInterval(interval, field: ""))
@@ -120,17 +119,24 @@ extension PredictorServiceImplementation {
           )
         }
       }
-      var values: [Double] = []
-      values.reserveCapacity(bars * model.columns.count)
-      for index in first ..< window.count {
-        values += try FeatureRow.values(
+      let last = window.count - 1
+      let asOf = window[last].hasAsOf ? window[last].asOf : nil
+      // Named only for an error: a served request builds no string it does not show.
+      let isMarket = self.isMarket
+      func values(_ index: Int) throws -> [Double] {
+        try FeatureRow.values(
           window[index],
           for: model,
-          field: index == window.count - 1 ? name : "\(field)history[\(index)]"
+          field: index < last
+            ? "\(field)history[\(index)]" : isMarket ? "\(field)market" : "\(field)features"
         )
       }
-      let last = window.count - 1
-      return (values, window[last].hasAsOf ? window[last].asOf : nil)
+      // One bar (most models): the vector's own values, not a copy of them.
+      if bars == 1 { return (try values(last), asOf) }
+      var rows: [Double] = []
+      rows.reserveCapacity(bars * model.columns.count)
+      for index in first ... last { rows += try values(index) }
+      return (rows, asOf)
     }
   }
 
@@ -143,7 +149,7 @@ extension PredictorServiceImplementation {
     switch request.input {
     case .features(let vector)?:
       return Input(
-        window: request.history + [vector],
+        window: request.history.isEmpty ? [vector] : request.history + [vector],
         isMarket: false,
         interval: nil,
         latency: .zero

@@ -83,6 +83,15 @@ public enum Calibration: Sendable, Equatable {
       )
     }
     if case .none = self { return probabilities }
+    // The serving path's usual case, a binary model's rows: each row's logit is taken and mapped
+    // in one pass, with no array of logits on the way (the same values, bit for bit).
+    if classCount == 2 {
+      switch self {
+      case .temperature(let t): return Self.binary(probabilities) { Logistic.sigmoid($0 / t) }
+      case .platt(let a, let b): return Self.binary(probabilities) { Logistic.sigmoid(a * $0 + b) }
+      case .none, .isotonic, .vector: break
+      }
+    }
     return self.calibrated(probabilities, classCount: classCount) {
       Predictions.impliedLogits(probabilities, classCount: classCount, clip: Self.clip)
     }
@@ -144,6 +153,18 @@ public enum Calibration: Sendable, Equatable {
   /// Probabilities are clipped to [1e-15, 1 − 1e-15] before their logits are taken, so that a
   /// calibrator always sees finite inputs.
   static let clip = 1e-15
+
+  /// Binary rows `[1 − p, p]` mapped through their clipped implied logits.
+  private static func binary(_ rows: [Double], _ map: (Double) -> Double) -> [Double] {
+    [Double](unsafeUninitializedCapacity: rows.count) { out, initialized in
+      for i in 0 ..< rows.count / 2 {
+        let p = map(Predictions.impliedLogit(rows[2 * i + 1], low: Self.clip, high: 1 - Self.clip))
+        out[2 * i] = 1 - p
+        out[2 * i + 1] = p
+      }
+      initialized = rows.count
+    }
+  }
 
   static func setBinary(_ rows: inout [Double], _ i: Int, _ p: Double) {
     rows[2 * i] = 1 - p

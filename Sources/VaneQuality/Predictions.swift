@@ -157,10 +157,17 @@ public struct Predictions: Sendable, Equatable {
     let (low, high) = clip.map { ($0, 1 - $0) } ?? (0, 1)
     if k == 2 {
       return (0 ..< probabilities.count / 2).map { i in
-        let p = min(max(probabilities[2 * i + 1], low), high)
-        return Foundation.log(p / (1 - p))
+        Self.impliedLogit(probabilities[2 * i + 1], low: low, high: high)
       }
     }
     return probabilities.map { Foundation.log(min(max($0, low), high)) }
+  }
+
+  /// The logit log(p / (1 − p)) of a binary row's positive probability, `p` clipped to
+  /// [low, high] first.
+  @inline(__always)
+  static func impliedLogit(_ p: Double, low: Double, high: Double) -> Double {
+    let p = min(max(p, low), high)
+    return Foundation.log(p / (1 - p))
   }
 }

@@ -615,7 +615,8 @@ public final class ModelRegistry: Sendable {
           symbol: context.symbol,
           barTime: context.barTime,
           featureSetHash: model.manifest.featureSet.sha256,
-          features: Array(features[(row * width) ..< ((row + 1) * width)]),
+          // One row: the row itself, not a copy of it.
+          features: count == 1 ? features : Array(features[(row * width) ..< ((row + 1) * width)]),
           outputs: outputs[row],
           trust: row < trust.count ? trust[row] : TrustReport(),
           latency: latency,

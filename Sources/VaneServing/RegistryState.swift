@@ -470,12 +470,12 @@ public struct RegistryState<Model: Sendable>: Sendable {
       }
       chosen = picked
     }
-    let primary = self.hold(modelID: modelID, version: chosen)!
+    let primary = self.hold(entry, version: chosen)!
     var shadows: [Lease.Target] = []
     var sampledOut = false
     if route.pinned == nil || route.pinned!.isEmpty, !entry.split.shadows.isEmpty {
       if route.shadowDraw * 100 < entry.split.shadowSamplePercent {
-        shadows = entry.split.shadows.compactMap { self.hold(modelID: modelID, version: $0) }
+        shadows = entry.split.shadows.compactMap { self.hold(entry, version: $0) }
       } else {
         sampledOut = true
       }
@@ -557,8 +557,9 @@ public struct RegistryState<Model: Sendable>: Sendable {
 
   // MARK: Helpers
 
-  private mutating func hold(modelID: String, version: String) -> Lease.Target? {
-    guard let serving = self.models[modelID]?.versions[version]?.serving,
+  /// Takes `version` of `entry` (the model's entry, already read: not looked up again).
+  private mutating func hold(_ entry: Entry, version: String) -> Lease.Target? {
+    guard let serving = entry.versions[version]?.serving,
       let model = self.instances[serving]?.model
     else { return nil }
     self.instances[serving]!.inFlight += 1

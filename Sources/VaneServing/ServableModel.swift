@@ -589,7 +589,9 @@ public struct ServableModel: Sendable {
         "inputs of \(features.count) values were made for another model than this one (\(count) inputs of \(bars) bar(s) of \(width) columns)"
       )
     }
-    let horizons = wanted.isEmpty ? self.horizons.sorted() : wanted.sorted()
+    // A served request asks for one horizon or all of them, often of a one-horizon model.
+    let requested = wanted.isEmpty ? self.horizons : wanted
+    let horizons = requested.count < 2 ? requested : requested.sorted()
     for horizon in horizons where self.served[horizon] == nil {
       throw VaneError.invalidArgument(
         field: "horizon_bars",
@@ -651,7 +653,9 @@ public struct ServableModel: Sendable {
         }
       }
     }
-    var out = [[HorizonOutput]](repeating: [], count: count)
+    // A served request's one row gathers its answers here: no array of arrays until the end.
+    var single: [HorizonOutput] = []
+    var out = count == 1 ? [] : [[HorizonOutput]](repeating: [], count: count)
     for horizon in horizons {
       let raw: [Double]
       switch self.served[horizon]! {
@@ -681,7 +685,7 @@ public struct ServableModel: Sendable {
         ? try self.calibration.apply(probabilities: raw, classCount: k) : raw
       if count == 1 {
         // A served request's one row: the arrays themselves, not copies of them.
-        out[0].append(HorizonOutput(horizon: horizon, raw: raw, calibrated: calibrated))
+        single.append(HorizonOutput(horizon: horizon, raw: raw, calibrated: calibrated))
         continue
       }
       for r in 0 ..< count {
@@ -694,6 +698,6 @@ public struct ServableModel: Sendable {
         )
       }
     }
-    return out
+    return count == 1 ? [single] : out
   }
 }
