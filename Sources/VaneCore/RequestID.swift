@@ -37,7 +37,12 @@ public enum RequestID {
   /// the RFC's random `rand_a` and the head of `rand_b`), so a batch lands at the right edge.
   /// The counter keeps ids distinct within the process whatever the clock does; 32 mixed bits
   /// keep them unrelated across processes.
-  public static func makeTimeOrdered(unixMilliseconds: Int64) -> String {
+  /// - Parameter prefix: an ASCII character put before the id (a prediction's "p"), written with
+  ///   it rather than joined to it after.
+  public static func makeTimeOrdered(
+    unixMilliseconds: Int64,
+    prefix: Unicode.Scalar? = nil
+  ) -> String {
     let n = Self.counter.add(1, ordering: .relaxed).newValue
     let time = UInt64(truncatingIfNeeded: unixMilliseconds) & 0xFFFF_FFFF_FFFF
     // 48 bits of time, version 7, then the counter's bits 30–41.
@@ -46,7 +51,7 @@ public enum RequestID {
     let low =
       0x8000_0000_0000_0000 | (n & 0x3FFF_FFFF) << 32
       | SeededRandom.mix(Self.keys.1 ^ (n &* SeededRandom.gamma)) & 0xFFFF_FFFF
-    return Self.format(high, low)
+    return Self.format(high, low, prefix: prefix)
   }
 
   private static let keys: (UInt64, UInt64) = {
@@ -56,16 +61,21 @@ public enum RequestID {
 
   private static let counter = Atomic<UInt64>(0)
 
-  /// 8-4-4-4-12 lower-case hex of the two words.
-  static func format(_ high: UInt64, _ low: UInt64) -> String {
-    String(unsafeUninitializedCapacity: 36) { buffer in
+  /// 8-4-4-4-12 lower-case hex of the two words, after `prefix` (ASCII) when there is one.
+  static func format(_ high: UInt64, _ low: UInt64, prefix: Unicode.Scalar? = nil) -> String {
+    let start = prefix == nil ? 0 : 1
+    precondition(prefix.map(\.isASCII) ?? true, "an id's prefix is one ASCII character")
+    return String(unsafeUninitializedCapacity: start + 36) { buffer in
+      if let prefix { buffer[0] = UInt8(truncatingIfNeeded: prefix.value) }
       // Nibble by nibble from the top, without a table (a served Predict makes one id; the
       // table and range loop took 2k instructions of it).
-      var index = 0
+      var index = start
       func put(_ word: UInt64) {
         var shift = 60
         while shift >= 0 {
-          if index == 8 || index == 13 || index == 18 || index == 23 {
+          if index == start + 8 || index == start + 13 || index == start + 18
+            || index == start + 23
+          {
             buffer[index] = UInt8(ascii: "-")
             index += 1
           }
@@ -77,7 +87,7 @@ public enum RequestID {
       }
       put(high)
       put(low)
-      return 36
+      return start + 36
     }
   }
 

@@ -631,7 +631,10 @@ public final class ModelRegistry: Sendable {
   /// A prediction's id: "p" and a fresh time-ordered id (unique within the process, no system
   /// call), so the log's keys arrive in order.
   static func newPredictionID() -> String {
-    "p" + RequestID.makeTimeOrdered(unixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+    RequestID.makeTimeOrdered(
+      unixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
+      prefix: "p"
+    )
   }
 
   /// What the log keeps of a loaded version.

@@ -203,10 +203,12 @@ public final class PredictionLog: Sendable {
 
   /// Queues an answer for the writer; false (and counted) when the queue is full.
   @discardableResult
-  public func submit(_ record: Record) -> Bool {
+  public func submit(_ record: consuming Record) -> Bool {
+    // Moved into the queue, not copied (a copy retained and released each of its fields).
+    var pending = Optional(record)
     let queued = self.queue.withLock { queue -> Bool in
       guard queue.count < self.capacity else { return false }
-      queue.append(record)
+      queue.append(pending.take()!)
       return true
     }
     if !queued { self.dropped.add(1, ordering: .relaxed) }

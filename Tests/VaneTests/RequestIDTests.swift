@@ -101,6 +101,12 @@ struct NewRequestIDTests {
     let frozen = (0 ..< 10_000).map { _ in RequestID.makeTimeOrdered(unixMilliseconds: start) }
     #expect(Set(frozen).count == frozen.count)
     #expect(frozen == frozen.sorted())
+    // A prefix is written before the same form of id.
+    let prefixed = RequestID.makeTimeOrdered(unixMilliseconds: start, prefix: "p")
+    #expect(prefixed.count == 37 && prefixed.first == "p")
+    let rest = String(prefixed.dropFirst())
+    #expect(UUID(uuidString: rest)?.uuidString.lowercased() == rest)
+    #expect(rest > frozen.last!)
   }
 
   @Test("New ids do not repeat, from one task or many")

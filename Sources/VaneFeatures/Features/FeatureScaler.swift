@@ -120,9 +120,10 @@ public struct FeatureScaler: Sendable, Equatable, Codable {
   /// A row-major batch with each non-finite value replaced by its column's ``impute`` value
   /// (unchanged when the scaler does not impute).
   public func imputing(batch values: [Double]) -> [Double] {
-    guard let impute = self.impute else { return values }
     let width = self.columns.count
     precondition(values.count % max(width, 1) == 0)
+    // Usually nothing is missing: then the values themselves, not a copy of them.
+    guard let impute = self.impute, values.contains(where: { !$0.isFinite }) else { return values }
     var out = values
     out.withUnsafeMutableBufferPointer { out in
       for start in stride(from: 0, to: out.count, by: width) {
