@@ -159,9 +159,10 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     )
     let horizons = request.horizonBars == 0 ? [] : [Int(request.horizonBars)]
     let context = ModelRegistry.RequestContext(
-      // The request's own id, else the call's (x-request-id, which every Vane client sends).
+      // The request's own id, else the call's (x-request-id, which every Vane client sends),
+      // else (empty) the registry names it by the prediction's id.
       requestID: request.requestID.isEmpty
-        ? (RequestID.current ?? RequestID.make()) : String(request.requestID.prefix(128)),
+        ? (RequestID.current ?? "") : String(request.requestID.prefix(128)),
       symbol: input.symbol,
       barTime: input.barTime
     )

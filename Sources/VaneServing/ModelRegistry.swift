@@ -30,6 +30,8 @@ public final class ModelRegistry: Sendable {
 
   /// What a request says about itself, for the prediction log.
   public struct RequestContext: Sendable {
+    /// Empty: the request is named by its prediction's id (a request that brings no id of its
+    /// own needs only a distinct one, and that one is made anyway).
     public var requestID: String
     /// The market and bar the input describes, when it says.
     public var symbol: String?
@@ -449,6 +451,8 @@ public final class ModelRegistry: Sendable {
     }
     let inference = ContinuousClock.now - started
     let predictionID = Self.newPredictionID()
+    var context = context
+    if context.requestID.isEmpty { context.requestID = predictionID }
     let logged = self.logAnswers(
       id: predictionID,
       modelID: lease.modelID,

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import GRPCCore
 import ServiceLifecycle
 import Testing
@@ -162,20 +163,40 @@ struct PredictorLiveTests {
     "Every answer is logged with an id; GetModelStats counts it pending; without a log GetModelStats is FAILED_PRECONDITION"
   )
   func logged() async throws {
-    let log = try PredictionLog(path: ":memory:")
+    let path = TestScratch.directory("logged").appendingPathComponent("predictions.sqlite").path
+    let log = try PredictionLog(path: path)
     try await Self.serve(Self.predictor(log: log)) { client in
       _ = try await Self.load(client, PredictorServiceTests.bundles[0])
-      var ids: Set<String> = []
+      var ids: [String] = []
       for i in 0 ..< 5 {
         var request = PredictorServiceTests.request([0.1 * Double(i), 0, 0.5])
         request.features.symbol = "BTCUSDT"
         request.features.asOf = .init(
           unixMilliseconds: 1_800_000_000_000 / 3_600_000 * 3_600_000 + Int64(i) * 3_600_000
         )
-        ids.insert(try await client.predict(request).predictionID)
+        if i == 0 { request.requestID = "caller-7" }
+        ids.append(try await client.predict(request).predictionID)
       }
-      #expect(ids.count == 5 && !ids.contains(""))
+      #expect(Set(ids).count == 5 && !ids.contains(""))
       try log.flush()
+      // The request's own id is logged; a request without one (and no x-request-id, as this
+      // client sends none) is named by its prediction's id.
+      let requestIDs = try await DatabaseQueue(path: path).read { db in
+        try [String: String](
+          uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT id, request_id FROM predictions").map
+          {
+            ($0["id"], $0["request_id"])
+          }
+        )
+      }
+      #expect(
+        requestIDs
+          == Dictionary(
+            uniqueKeysWithValues: ids.enumerated().map { i, id in
+              (id, i == 0 ? "caller-7" : id)
+            }
+          )
+      )
       let stats = try await client.getModelStats(.with { $0.model.modelID = "btc" })
       let version = try #require(stats.versions.first)
       #expect(version.ref.version == "v1" && version.horizons.map(\.horizonBars) == [1, 3])
