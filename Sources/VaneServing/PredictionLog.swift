@@ -250,7 +250,7 @@ public final class PredictionLog: Sendable {
           row.bind(record.barTime)
           row.bind(record.featureSetHash)
           row.bind(littleEndianDoubles: record.features)
-          row.bind(record.trust.flagNames.joined(separator: ","))
+          row.bind(record.trust.flagList)
           row.bind(
             record.latency.components.seconds * 1_000_000 + record.latency.components.attoseconds
               / 1_000_000_000_000

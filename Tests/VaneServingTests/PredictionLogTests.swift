@@ -106,6 +106,25 @@ struct PredictionLogTests {
     #expect(try reopened.counts()[VersionKey("btc", "v1")]?.logged == 5)
   }
 
+  @Test(
+    "An answer's trust flags are written and read back as raised",
+    arguments: [
+      (false, false, [String]()), (true, false, ["expired"]),
+      (false, true, ["out_of_distribution"]), (true, true, ["expired", "out_of_distribution"]),
+    ]
+  )
+  func flags(expired: Bool, dissimilar: Bool, expected: [String]) throws {
+    let log = try PredictionLog(path: ":memory:")
+    try log.register(Self.version())
+    var record = Self.record(0)
+    record.trust.expired = expired
+    record.trust.dissimilar = dissimilar
+    #expect(log.submit(record))
+    try log.flush()
+    let answers = try log.answers(modelID: "btc", version: "v1", bars: nil, since: nil)
+    #expect(answers.count == 2 && answers.allSatisfy { $0.flags == Set(expected) })
+  }
+
   @Test("A full queue drops and counts; the answer path never waits")
   func bounded() throws {
     let log = try PredictionLog(path: ":memory:", capacity: 3)
