@@ -59,11 +59,11 @@ extension BLAS {
   /// ``rowCombination(_:rowBlocked:rows:columns:into:descending:)``: each block of
   /// ``rowBlockColumns`` columns with its rows one after another, then the remaining columns
   /// the same way; as many values as `a`.
-  public static func rowBlocked(
-    _ a: UnsafePointer<Float>,
+  public static func rowBlocked<Element>(
+    _ a: UnsafePointer<Element>,
     rows: Int,
     columns: Int,
-    into out: UnsafeMutablePointer<Float>
+    into out: UnsafeMutablePointer<Element>
   ) {
     let width = Self.rowBlockColumns, blocks = columns / width
     let rest = columns - blocks * width

@@ -11,18 +11,22 @@ internal import VaneMath
 /// ``TrainingReference/distance(_:_:count:)``, the trainer's definition. The answer is the least
 /// of the exact distances, bit for bit ``TrainingReference/nearestSampleDistance(_:)``'s.
 ///
-/// The dot products are taken in single precision (eight lanes a row, and half the memory of
-/// doubles): their bound is wider, about 10⁻⁵ of |x|² + |y|² at 78 columns, and still leaves one
-/// or two rows to measure for a request among real ones. A value past the float range makes the
-/// screen prove nothing, and every row is measured.
+/// The screen reads the sample in half precision and sums in single precision (eight lanes a
+/// row). Reading the sample was the screen's time, not its arithmetic: a request finds little
+/// of it still cached, and half precision is a quarter of the doubles' bytes (40 KB). Its bound
+/// is wider, about 10⁻³ of |x|² + |y|², and still leaves a row or a few to measure for a request
+/// among real ones. A sample value past half precision's range (65504, some 6·10⁴ training
+/// deviations) leaves the screen out: every row is measured. So does a request value past the
+/// single-precision range, for that request.
 struct NearestSampleSearch: Sendable {
   let reference: TrainingReference
   /// Σ y² of each sample row, in double.
   let squaredNorms: [Double]
-  /// The sample with its rows as columns (`width × rows`), in single precision, laid out for
-  /// ``BLAS/rowCombination(_:rowBlocked:rows:columns:into:descending:)``: every row's dot product
-  /// with the request's is one row combination, lanes across rows and no horizontal sums.
-  let transposed: AlignedFloats
+  /// The sample with its rows as columns (`width × rows`), in half precision, laid out for
+  /// ``BLAS/rowCombination(_:rowBlockedHalves:rows:columns:into:)``: every row's dot product
+  /// with the request's is one row combination, lanes across rows and no horizontal sums. Nil
+  /// when a value is past the half-precision range (or not finite): no screen.
+  let transposed: [Float16]?
 
   /// Below this many rows the screen saves nothing: every row is measured exactly.
   static let screenedRows = 16
@@ -37,11 +41,20 @@ struct NearestSampleSearch: Sendable {
         return sum
       }
     }
-    let columns = (0 ..< width * rows).map { i in
-      Float(reference.sample[(i % rows) * width + i / rows])
+    guard
+      reference.sample.allSatisfy({ abs($0) <= Double(Float16.greatestFiniteMagnitude) })
+    else {
+      self.transposed = nil
+      return
     }
-    self.transposed = AlignedFloats(count: width * rows) { out in
-      BLAS.rowBlocked(columns, rows: width, columns: rows, into: out.baseAddress!)
+    let columns = (0 ..< width * rows).map { i in
+      Float16(reference.sample[(i % rows) * width + i / rows])
+    }
+    self.transposed = [Float16](unsafeUninitializedCapacity: width * rows) { out, count in
+      columns.withUnsafeBufferPointer { columns in
+        BLAS.rowBlocked(columns.baseAddress!, rows: width, columns: rows, into: out.baseAddress!)
+      }
+      count = width * rows
     }
   }
 
@@ -49,7 +62,7 @@ struct NearestSampleSearch: Sendable {
   /// without a sample.
   func nearestDistance(_ row: UnsafePointer<Double>) -> Double {
     let width = self.reference.columns.count, rows = self.reference.sampleRows
-    guard rows >= Self.screenedRows, width > 0 else {
+    guard rows >= Self.screenedRows, width > 0, let transposed = self.transposed else {
       return self.reference.nearestSampleDistance(row)
     }
     var queryNorm = 0.0
@@ -60,16 +73,21 @@ struct NearestSampleSearch: Sendable {
     // after the doubling; the norms' double rounding adds (2n + 9)·2⁻⁵³ of the same. Twice the
     // sum keeps a margin. Values and products below float's normal range round absolutely (up
     // to 2⁻¹⁴⁹ each, in proportion to |xᵢ| + |yᵢ| ≤ 2 + xᵢ² + yᵢ²).
+    //
+    // The sample's half-precision values are off by |hᵢ − yᵢ| ≤ 2⁻¹¹·|yᵢ| + 2⁻²⁵ (relative in
+    // half's normal range, absolute below it): the dot product by at most
+    // 2⁻¹¹·Σ|xᵢyᵢ| + 2⁻²⁵·Σ|xᵢ| ≤ 2⁻¹¹·(|x|² + |y|²)/2 + 2⁻²⁵·(n + |x|²)/2, twice that after the
+    // doubling; twice again for the margin, the second term within 2⁻²⁴·n·(1 + |x|² + |y|²).
     let relativeBound =
-      2 * (Double(width + 2) * 0x1p-24 * 1.01 + Double(2 * width + 9) * 0x1p-53)
-    let absoluteBound = Double(4 * width + 16) * 0x1p-126
+      2 * (Double(width + 2) * 0x1p-24 * 1.01 + Double(2 * width + 9) * 0x1p-53) + 0x1p-10
+    let absoluteBound = Double(4 * width + 16) * 0x1p-126 + Double(width) * 0x1p-24
     return withUnsafeTemporaryAllocation(of: Float.self, capacity: width + rows) { scratch in
       let query = scratch.baseAddress!, dots = scratch.baseAddress! + width
       for c in 0 ..< width { query[c] = Float(row[c]) }
-      self.transposed.withUnsafeBufferPointer { transposed in
+      transposed.withUnsafeBufferPointer { transposed in
         BLAS.rowCombination(
           query,
-          rowBlocked: transposed.baseAddress!,
+          rowBlockedHalves: transposed.baseAddress!,
           rows: width,
           columns: rows,
           into: dots

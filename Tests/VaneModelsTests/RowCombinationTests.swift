@@ -85,6 +85,49 @@ struct RowCombinationTests {
     #expect(!forward.contains { $0.isNaN })
   }
 
+  @Test(
+    "A half-precision matrix gives the single-precision kernel's values on it, bit for bit",
+    arguments: [(1, 1), (3, 7), (16, 8), (16, 63), (78, 256), (5, 129), (64, 200), (78, 17)]
+  )
+  func halvesEqualWidened(rows: Int, columns: Int) {
+    var random = SeededRandom(seed: UInt64(rows * 131 + columns))
+    // Normal, subnormal and zero halves alike.
+    let halves = (0 ..< rows * columns).map { i -> Float16 in
+      let value = Double.random(in: -3 ... 3, using: &random)
+      return Float16(i % 11 == 0 ? value * 1e-6 : i % 13 == 0 ? 0 : value)
+    }
+    let x = (0 ..< rows).map { _ in Float(Double.random(in: -3 ... 3, using: &random)) }
+    let widened = Self.product(
+      x,
+      halves.map(Float.init),
+      rows: rows,
+      columns: columns,
+      descending: false
+    )
+    var blocked = [Float16](repeating: .nan, count: halves.count)
+    halves.withUnsafeBufferPointer { a in
+      blocked.withUnsafeMutableBufferPointer { out in
+        BLAS.rowBlocked(a.baseAddress!, rows: rows, columns: columns, into: out.baseAddress!)
+      }
+    }
+    var y = [Float](repeating: .nan, count: columns)
+    blocked.withUnsafeBufferPointer { a in
+      x.withUnsafeBufferPointer { x in
+        y.withUnsafeMutableBufferPointer { y in
+          BLAS.rowCombination(
+            x.baseAddress!,
+            rowBlockedHalves: a.baseAddress!,
+            rows: rows,
+            columns: columns,
+            into: y.baseAddress!
+          )
+        }
+      }
+    }
+    #expect(y.map(\.bitPattern) == widened.map(\.bitPattern))
+    #expect(!y.contains { $0.isNaN })
+  }
+
   /// xᵀ·A through the blocked layout.
   static func product(
     _ x: [Float],

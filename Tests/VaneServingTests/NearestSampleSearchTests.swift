@@ -16,6 +16,7 @@ struct NearestSampleSearchTests {
 
   enum Case: String, CaseIterable {
     case random, queryIsARow, allRowsTied, nearTies, clustered, huge, nearOverflow, tiny
+    case halfRangeEdge, halfSubnormal, farQuery
   }
 
   @Test(
@@ -64,9 +65,22 @@ struct NearestSampleSearchTests {
       case .tiny:
         sample = sample.map { $0 * 1e-160 }
         query = query.map { $0 * 1e-160 }
+      case .halfRangeEdge:
+        // The sample up to half precision's largest values, still screened in it.
+        sample = sample.map { $0 * 21_800 }
+        query = query.map { $0 * 21_800 }
+      case .halfSubnormal:
+        // The sample below half precision's normal range: it rounds by absolute steps.
+        sample = sample.map { $0 * 1e-5 }
+        query = query.map { $0 * 1e-5 }
+      case .farQuery:
+        // A request far outside the sample: large norms, the rows' distances nearly equal.
+        query = query.map { $0 * 1e12 }
       }
       let reference = Self.reference(width: width, rows: rows, sample: sample)
       let search = NearestSampleSearch(reference)
+      // Half precision holds every sample but those past its range.
+      #expect((search.transposed == nil) == [.clustered, .huge, .nearOverflow].contains(kind))
       let (found, expected) = query.withUnsafeBufferPointer {
         (search.nearestDistance($0.baseAddress!), reference.nearestSampleDistance($0.baseAddress!))
       }
