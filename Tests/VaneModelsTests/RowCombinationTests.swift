@@ -104,28 +104,44 @@ struct RowCombinationTests {
       columns: columns,
       descending: false
     )
-    var blocked = [Float16](repeating: .nan, count: halves.count)
-    halves.withUnsafeBufferPointer { a in
+    let y = Self.combination(x, Self.blocked(halves, rows: rows, columns: columns), columns) {
+      BLAS.rowCombination($0, rowBlockedHalves: $1, rows: rows, columns: columns, into: $2)
+    }
+    #expect(y.map(\.bitPattern) == widened.map(\.bitPattern))
+    #expect(!y.contains { $0.isNaN })
+  }
+
+  /// A, `[rows, columns]`, laid out in blocks.
+  static func blocked<Element: BinaryFloatingPoint>(
+    _ a: [Element],
+    rows: Int,
+    columns: Int
+  ) -> [Element] {
+    var blocked = [Element](repeating: .nan, count: a.count)
+    a.withUnsafeBufferPointer { a in
       blocked.withUnsafeMutableBufferPointer { out in
         BLAS.rowBlocked(a.baseAddress!, rows: rows, columns: columns, into: out.baseAddress!)
       }
     }
+    return blocked
+  }
+
+  /// What `kernel` writes for `x` and a blocked matrix: `columns` values.
+  static func combination<Element>(
+    _ x: [Float],
+    _ blocked: [Element],
+    _ columns: Int,
+    _ kernel: (UnsafePointer<Float>, UnsafePointer<Element>, UnsafeMutablePointer<Float>) -> Void
+  ) -> [Float] {
     var y = [Float](repeating: .nan, count: columns)
     blocked.withUnsafeBufferPointer { a in
       x.withUnsafeBufferPointer { x in
         y.withUnsafeMutableBufferPointer { y in
-          BLAS.rowCombination(
-            x.baseAddress!,
-            rowBlockedHalves: a.baseAddress!,
-            rows: rows,
-            columns: columns,
-            into: y.baseAddress!
-          )
+          kernel(x.baseAddress!, a.baseAddress!, y.baseAddress!)
         }
       }
     }
-    #expect(y.map(\.bitPattern) == widened.map(\.bitPattern))
-    #expect(!y.contains { $0.isNaN })
+    return y
   }
 
   /// xᵀ·A through the blocked layout.
@@ -136,27 +152,17 @@ struct RowCombinationTests {
     columns: Int,
     descending: Bool
   ) -> [Float] {
-    var blocked = [Float](repeating: .nan, count: a.count)
-    a.withUnsafeBufferPointer { a in
-      blocked.withUnsafeMutableBufferPointer { out in
-        BLAS.rowBlocked(a.baseAddress!, rows: rows, columns: columns, into: out.baseAddress!)
-      }
-    }
+    let blocked = Self.blocked(a, rows: rows, columns: columns)
     #expect(Set(blocked.map(\.bitPattern)) == Set(a.map(\.bitPattern)), "a permutation of A")
-    var y = [Float](repeating: .nan, count: columns)
-    blocked.withUnsafeBufferPointer { a in
-      x.withUnsafeBufferPointer { x in
-        y.withUnsafeMutableBufferPointer { y in
-          BLAS.rowCombination(
-            x.baseAddress!,
-            rowBlocked: a.baseAddress!,
-            rows: rows,
-            columns: columns,
-            into: y.baseAddress!,
-            descending: descending
-          )
-        }
-      }
+    let y = Self.combination(x, blocked, columns) {
+      BLAS.rowCombination(
+        $0,
+        rowBlocked: $1,
+        rows: rows,
+        columns: columns,
+        into: $2,
+        descending: descending
+      )
     }
     return y
   }
