@@ -468,6 +468,13 @@ struct PredictorBench: AsyncParsableCommand {
   }
 
   func reference(_ cases: URL) throws -> Reference {
+    // A relative default only resolves from the repository root: say so, rather than pass
+    // python's own exit status for a missing file on as if onnxruntime were missing.
+    guard FileManager.default.fileExists(atPath: self.script) else {
+      throw ValidationError(
+        "no reference script at \(self.script) (run from the repository root, or pass --script)"
+      )
+    }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = [self.python ?? "python3", self.script, cases.path]
@@ -481,7 +488,11 @@ struct PredictorBench: AsyncParsableCommand {
     let data = Data(FileDescriptorReader.readAll(output.fileHandleForReading.fileDescriptor))
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-      throw ValidationError("\(self.script) exited with \(process.terminationStatus)")
+      // The script says why on stdout ({"error": …}) where it can, e.g. no onnxruntime.
+      let reason = (try? JSONDecoder().decode([String: String].self, from: data))?["error"]
+      throw ValidationError(
+        "\(self.script) exited with \(process.terminationStatus)\(reason.map { ": \($0)" } ?? "")"
+      )
     }
     return try JSONDecoder().decode(Reference.self, from: data)
   }
