@@ -210,15 +210,23 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
       }
       if let vectorAsOf { response.asOf = vectorAsOf }
       response.featureSetHash = loaded.model.manifest.featureSet.sha256
-      response.shadow = .with {
-        $0.versions = answer.shadowVersions
-        $0.sampledOut = answer.sampledOut
+      // Messages that would say nothing are left unset, which every proto3 reader takes as
+      // the same empty value: no shadow without shadows, no feature time for a vector input.
+      // Each nested message costs the server's encoder and every client's decoder about a
+      // microsecond, on the round trip.
+      if !answer.shadowVersions.isEmpty || answer.sampledOut {
+        response.shadow = .with {
+          $0.versions = answer.shadowVersions
+          $0.sampledOut = answer.sampledOut
+        }
       }
       response.latency = .with {
         $0.total = Google_Protobuf_Duration(
           duration: ContinuousClock.now - received + input.latency
         )
-        $0.features = Google_Protobuf_Duration(duration: input.latency)
+        if input.latency > .zero {
+          $0.features = Google_Protobuf_Duration(duration: input.latency)
+        }
         $0.inference = Google_Protobuf_Duration(duration: answer.inference)
       }
       response.predictionID = self.registry.log == nil ? "" : answer.predictionID

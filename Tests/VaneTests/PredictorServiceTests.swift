@@ -381,6 +381,8 @@ struct PredictorServiceTests {
       #expect(Set(versions.values) == ["v1", "v2"])
       let pinned = try await client.predict(Self.request([0, 0, 0.5], version: "v2"))
       #expect(pinned.pinned && pinned.model.version == "v2")
+      // Without shadows, and for a vector input, those messages are not sent at all.
+      #expect(!pinned.hasShadow && pinned.latency.hasTotal && !pinned.latency.hasFeatures)
       // v2 becomes a shadow of everything v1 answers.
       _ = try await client.setTrafficSplit(
         .with {
@@ -392,6 +394,7 @@ struct PredictorServiceTests {
       )
       let shadowed = try await client.predict(Self.request([0, 0, 0.5]))
       #expect(shadowed.model.version == "v1" && shadowed.shadow.versions == ["v2"])
+      #expect(shadowed.hasShadow)
       let scored = await Self.eventually {
         predictor.registry.list().first { $0.info.version == "v2" }?.counters.shadowRequests == 1
       }
