@@ -262,7 +262,18 @@ struct LogisticRegressionTests {
     )
     let batch = model.probabilities(x, count: n)
     for r in [0, 1, 17, 299] {
-      let one = model.probabilities(Array(x[(r * d) ..< ((r + 1) * d)]), count: 1)
+      let row = Array(x[(r * d) ..< ((r + 1) * d)])
+      // The one-pass sums are the per-output sums written out, bit for bit.
+      let logits = model.logits(row, count: 1)
+      for o in 0 ..< model.outputs {
+        var sum = 0.0
+        for c in 0 ..< d { sum += row[c] * model.weights[c * model.outputs + o] }
+        #expect(
+          logits[o].bitPattern == (sum + model.intercepts[o]).bitPattern,
+          "row \(r), output \(o)"
+        )
+      }
+      let one = model.probabilities(row, count: 1)
       for c in 0 ..< classes {
         #expect(abs(one[c] - batch[r * classes + c]) <= 1e-12, "row \(r), class \(c)")
       }
