@@ -60,12 +60,28 @@ extension PredictorServiceImplementation {
       self.isMarket = isMarket
       self.interval = interval
       self.latency = latency
-      // The input's own bar: the last of its window (a market input's first feature set's).
-      let own = window.last ?? windows.first?.value.last
-      self.symbol = own.flatMap { $0.symbol.isEmpty ? nil : $0.symbol }
-      self.barTime = own.flatMap {
-        $0.hasAsOf ? try? $0.asOf.unixMilliseconds(field: "as_of") : nil
+      // The input's own bar: the last of its window (a market input's first feature set's),
+      // read in place (a copy of the vector costs more than the two fields read).
+      func own(_ vectors: [Vane_V1_FeatureVector]) -> (String?, Int64?) {
+        guard let last = vectors.indices.last else { return (nil, nil) }
+        return (
+          vectors[last].symbol.isEmpty ? nil : vectors[last].symbol,
+          vectors[last].hasAsOf ? try? vectors[last].asOf.unixMilliseconds(field: "as_of") : nil
+        )
       }
+      (self.symbol, self.barTime) = own(window.isEmpty ? windows.first?.value ?? [] : window)
+    }
+
+    /// A vector input's window (its history, then the vector itself), or nil for another input.
+    /// Synchronous, so that the served path resolves the usual input without an async call.
+    static func vector(_ request: Vane_V1_PredictRequest) -> Input? {
+      guard case .features(let vector)? = request.input else { return nil }
+      return Input(
+        window: request.history.isEmpty ? [vector] : request.history + [vector],
+        isMarket: false,
+        interval: nil,
+        latency: .zero
+      )
     }
 
     /// The model's rows: the last `inputBars` vectors, consecutive bars, as raw values; and
@@ -147,13 +163,8 @@ extension PredictorServiceImplementation {
   ///   and the columns).
   func input(_ request: Vane_V1_PredictRequest, field: String) async throws -> Input {
     switch request.input {
-    case .features(let vector)?:
-      return Input(
-        window: request.history.isEmpty ? [vector] : request.history + [vector],
-        isMarket: false,
-        interval: nil,
-        latency: .zero
-      )
+    case .features?:
+      return Input.vector(request)!
     case .market(let market)?:
       guard !market.market.symbol.isEmpty else {
         throw VaneError.invalidArgument(field: "\(field)market.market.symbol", "is required")

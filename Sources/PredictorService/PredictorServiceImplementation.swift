@@ -78,8 +78,11 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     context: ServerContext
   ) async throws -> Vane_V1_PredictResponse {
     try await serviceEdge {
-      let input = try await self.input(request, field: "")
-      return try self.answer(request, input: input, field: "")
+      // A vector (most requests) needs no await: no async frame on the answer path.
+      if let input = Input.vector(request) {
+        return try self.answer(request, input: input, field: "")
+      }
+      return try self.answer(request, input: try await self.input(request, field: ""), field: "")
     }
   }
 
@@ -177,7 +180,10 @@ public struct PredictorServiceImplementation: Vane_V1_PredictorService.SimpleSer
     // retained and released each of its strings and arrays).
     let loaded = answer.loaded
     let classes = loaded.model.manifest.task.classes
-    let bar = CandleInterval(rawValue: loaded.model.manifest.interval)?.milliseconds
+    // The bar's length only dates an answer whose vector has a time.
+    let bar =
+      vectorAsOf == nil
+      ? nil : CandleInterval(rawValue: loaded.model.manifest.interval)?.milliseconds
     let asOf = try vectorAsOf.map { try $0.unixMilliseconds(field: "\(field)features.as_of") }
     return .with { response in
       response.model = .with {

@@ -419,6 +419,9 @@ public final class ModelRegistry: Sendable {
   ) throws -> Answer {
     let lease = try self.state.withLock { try $0.acquire(route) }
     defer { self.perform(self.state.withLock { $0.release(lease) }) }
+    // One reading of the wall clock per request: the expiry check, the prediction's id and its
+    // log time.
+    let now = Date()
     // One copy for the whole request: each read through the class copied the struct anew.
     let model = lease.primary.model.model
     let started = ContinuousClock.now
@@ -429,7 +432,7 @@ public final class ModelRegistry: Sendable {
       (features, count) = try rows(model)
       // Checked, imputed and scaled once for the trust checks and the models.
       let inputs = try model.inputs(features, count: count)
-      trust = model.assess(inputs, now: Date())
+      trust = model.assess(inputs, now: now)
       try Self.refuseUntrusted(
         trust,
         model: model,
@@ -450,7 +453,7 @@ public final class ModelRegistry: Sendable {
       throw error
     }
     let inference = ContinuousClock.now - started
-    let predictionID = Self.newPredictionID()
+    let predictionID = Self.newPredictionID(at: now)
     var context = context
     if context.requestID.isEmpty { context.requestID = predictionID }
     let logged = self.logAnswers(
@@ -464,7 +467,8 @@ public final class ModelRegistry: Sendable {
       count: count,
       outputs: outputs,
       trust: trust,
-      latency: inference
+      latency: inference,
+      answeredAt: now
     )
     self.record(
       lease.modelID,
@@ -515,6 +519,7 @@ public final class ModelRegistry: Sendable {
       let latency = ContinuousClock.now - started
       var logged = (written: 0, dropped: 0)
       if let outputs {
+        let now = Date()
         logged = self.logAnswers(
           id: job.predictionID + "-shadow-" + job.target.version,
           modelID: job.modelID,
@@ -525,8 +530,9 @@ public final class ModelRegistry: Sendable {
           features: job.features,
           count: job.count,
           outputs: outputs,
-          trust: inputs.map { model.assess($0, now: Date()) } ?? [],
-          latency: latency
+          trust: inputs.map { model.assess($0, now: now) } ?? [],
+          latency: latency,
+          answeredAt: now
         )
       }
       self.record(
@@ -600,12 +606,13 @@ public final class ModelRegistry: Sendable {
     count: Int,
     outputs: [[ServableModel.HorizonOutput]],
     trust: [TrustReport],
-    latency: Duration
+    latency: Duration,
+    answeredAt now: Date
   ) -> (written: Int, dropped: Int) {
     guard let log = self.log else { return (0, 0) }
     var tally = (written: 0, dropped: 0)
     let width = model.columns.count
-    let answeredAt = Int64(Date().timeIntervalSince1970 * 1000)
+    let answeredAt = Int64(now.timeIntervalSince1970 * 1000)
     // The bar each input is answered for (an LSTM's window logs its last bar).
     let features = model.answeredBars(features, count: count)
     for row in 0 ..< count {
@@ -634,9 +641,9 @@ public final class ModelRegistry: Sendable {
 
   /// A prediction's id: "p" and a fresh time-ordered id (unique within the process, no system
   /// call), so the log's keys arrive in order.
-  static func newPredictionID() -> String {
+  static func newPredictionID(at now: Date) -> String {
     RequestID.makeTimeOrdered(
-      unixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
+      unixMilliseconds: Int64(now.timeIntervalSince1970 * 1000),
       prefix: "p"
     )
   }
