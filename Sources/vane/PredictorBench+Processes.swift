@@ -1,5 +1,6 @@
 import ArgumentParser
 import GRPCShimTransport
+import VaneCore
 import VaneProto
 internal import Foundation
 
@@ -44,6 +45,22 @@ extension PredictorBench {
         median <= 1.15 ? "met" : "NOT met"
       )
     )
+    // How far the median of this many draws can be trusted: an interval for the median over
+    // all processes, from order statistics alone (no assumption about the ratios' spread).
+    if let interval = Statistics.medianInterval(sorted: ratios.sorted(), confidence: 0.9) {
+      print(
+        String(
+          format:
+            "  %.0f%% interval for the median over processes: %.3f–%.3f× (%@)",
+          interval.coverage * 100,
+          interval.lower,
+          interval.upper,
+          interval.upper <= 1.15
+            ? "within the target"
+            : interval.lower > 1.15 ? "past the target" : "straddles the target"
+        )
+      )
+    }
   }
 
   /// Runs `vane bench predictor-sequential` and reads the p50s it prints.

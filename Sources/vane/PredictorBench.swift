@@ -125,7 +125,7 @@ struct PredictorBench: AsyncParsableCommand {
     help:
       "Fresh processes that each make the sequential Predict/GetServiceInfo comparison again, for the median ratio (0: none)."
   )
-  var processes = 5
+  var processes = 11
 
   @Flag(help: "Serve without the prediction log, to see its share of the over-the-wire figures.")
   var withoutLog = false

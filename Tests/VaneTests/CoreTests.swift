@@ -190,3 +190,47 @@ func notComputeBound() async throws {
   #expect(!ComputeExecutor.shared.isCurrent)
   #expect(try await ComputeExecutor.shared.run { ComputeExecutor.shared.isCurrent })
 }
+
+@Suite("Statistics: the median's distribution-free interval")
+struct MedianIntervalTests {
+  /// Ranks (1-based) and coverage from 1 − 2·Σᵢ₍ᵢ₌₀…ₖ₋₁₎ C(n, i)/2ⁿ, worked out by hand (exact
+  /// fractions); nil where even the extremes cover less than asked.
+  @Test(
+    "ranks and exact coverage by count and confidence",
+    arguments: [
+      (5, 0.95, nil),
+      (5, 0.90, (1, 5, 1 - 2.0 / 32)),
+      (11, 0.95, (2, 10, 1 - 24.0 / 2048)),
+      (11, 0.90, (3, 9, 1 - 134.0 / 2048)),
+      (20, 0.95, (6, 15, 1 - 2 * 21_700.0 / 1_048_576)),
+      (1, 0.5, nil),
+    ] as [(Int, Double, (Int, Int, Double)?)]
+  )
+  func ranks(count: Int, confidence: Double, expected: (Int, Int, Double)?) {
+    // Values 10, 20, …: the k-th is 10·k.
+    let sorted = (1 ... count).map { Double($0 * 10) }
+    let interval = Statistics.medianInterval(sorted: sorted, confidence: confidence)
+    guard let expected else {
+      #expect(interval == nil)
+      return
+    }
+    #expect(interval?.lower == Double(expected.0 * 10))
+    #expect(interval?.upper == Double(expected.1 * 10))
+    #expect(abs((interval?.coverage ?? 0) - expected.2) < 1e-12)
+  }
+
+  @Test("it covers the population median at least as often as it says (simulated draws)")
+  func coverage() {
+    // Exponential draws (skewed: median ln 2, not the mean), 11 at a time.
+    var random = SeededRandom(seed: 7)
+    var covered = 0
+    let trials = 4000
+    for _ in 0 ..< trials {
+      let draws = (0 ..< 11).map { _ in -log(1 - Double.random(in: 0 ..< 1, using: &random)) }
+      let interval = Statistics.medianInterval(sorted: draws.sorted(), confidence: 0.9)!
+      if interval.lower <= log(2.0), log(2.0) <= interval.upper { covered += 1 }
+    }
+    // Exact coverage 0.9346; four standard errors below it is 0.919.
+    #expect(Double(covered) / Double(trials) > 0.919)
+  }
+}
