@@ -419,8 +419,8 @@ public final class ModelRegistry: Sendable {
   ) throws -> Answer {
     let lease = try self.state.withLock { try $0.acquire(route) }
     defer { self.perform(self.state.withLock { $0.release(lease) }) }
-    // One reading of the wall clock per request: the expiry check, the prediction's id and its
-    // log time.
+    // One reading of the wall clock per request: the expiry check, the prediction's id, its
+    // log time and the version's counters.
     let now = Date()
     // One copy for the whole request: each read through the class copied the struct anew.
     let model = lease.primary.model.model
@@ -445,7 +445,8 @@ public final class ModelRegistry: Sendable {
         lease.primary.version,
         latency: ContinuousClock.now - started,
         error: true,
-        shadow: false
+        shadow: false,
+        at: now
       )
       for shadow in lease.shadows {
         self.perform(self.state.withLock { $0.release(shadow.instance) })
@@ -476,7 +477,8 @@ public final class ModelRegistry: Sendable {
       latency: inference,
       error: false,
       shadow: false,
-      logged: logged
+      logged: logged,
+      at: now
     )
     for shadow in lease.shadows {
       let job = ShadowJob(
@@ -518,8 +520,8 @@ public final class ModelRegistry: Sendable {
       let outputs = inputs.flatMap { try? model.predict($0, horizons: job.horizons) }
       let latency = ContinuousClock.now - started
       var logged = (written: 0, dropped: 0)
+      let now = Date()
       if let outputs {
-        let now = Date()
         logged = self.logAnswers(
           id: job.predictionID + "-shadow-" + job.target.version,
           modelID: job.modelID,
@@ -541,7 +543,8 @@ public final class ModelRegistry: Sendable {
         latency: latency,
         error: outputs == nil,
         shadow: true,
-        logged: logged
+        logged: logged,
+        at: now
       )
       self.perform(self.state.withLock { $0.release(job.target.instance) })
       self.shadowsScored.add(1, ordering: .releasing)
@@ -695,9 +698,9 @@ public final class ModelRegistry: Sendable {
     latency: Duration,
     error: Bool,
     shadow: Bool,
-    logged: (written: Int, dropped: Int) = (0, 0)
+    logged: (written: Int, dropped: Int) = (0, 0),
+    at now: Date
   ) {
-    let now = Date()
     // One lock and one lookup a request: the log's tallies go with the request's own.
     self.counters.withLock { all in
       all[VersionKey(modelID, version), default: VersionCounters()].record(
