@@ -540,16 +540,10 @@ struct ShimTransportTests {
 struct WaitForReadyTests {
   @Test("With wait-for-ready a call waits for a server that starts late; without, it fails fast")
   func waitForReady() async throws {
-    // A port that is free now; the server binds it a moment after the calls start.
-    let probe = ShimServerTransport(config: .init(address: "127.0.0.1:0"))
-    let probeServer = GRPCServer(transport: probe, services: [])
-    let port: Int = try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask { try await probeServer.serve() }
-      let port = try await probe.listeningPort
-      probeServer.beginGracefulShutdown()
-      try await group.waitForAll()
-      return port
-    }
+    // A port that is free now and handed to no other test; the server binds it a moment after
+    // the calls start. (A port from bind(0) is the next one handed to a concurrent test's
+    // server: the fail-fast call then met that server and hit its deadline on a busy machine.)
+    let port = try LoopbackPorts.free()
 
     let client = GRPCClient(
       transport: try ShimClientTransport(config: .init(target: "127.0.0.1:\(port)"))

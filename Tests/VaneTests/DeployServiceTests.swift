@@ -762,7 +762,7 @@ struct DeployCrashTests {
       scratch: scratch,
       candidate: candidate,
       plan: plan,
-      predictorPort: try ServeProcess.freePort(),
+      predictorPort: try LoopbackPorts.free(),
       predictorData: scratch.appendingPathComponent("predictor"),
       bundles: bundles
     )

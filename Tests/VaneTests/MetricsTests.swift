@@ -22,7 +22,7 @@ enum HTTPProbe {
   /// - Returns: nil when the server closed without an answer.
   static func send(_ request: String, port: Int) -> Reply? {
     var reply: [UInt8] = []
-    let connected = ServeProcess.withLoopbackSocket(port) { fd, address, length in
+    let connected = LoopbackPorts.withLoopbackSocket(port) { fd, address, length in
       guard connect(fd, address, length) == 0 else { return false }
       var timeout = timeval(tv_sec: 10, tv_usec: 0)
       setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -163,7 +163,7 @@ struct MetricsTests {
     "vane serve feature --metrics-address: calls, errors and latency per method; candles stored per series"
   )
   func serviceProcess() async throws {
-    let metricsPort = try ServeProcess.freePort()
+    let metricsPort = try LoopbackPorts.free()
     let server = try await ServeProcess(
       .feature,
       extraArguments: ["--metrics-address", "127.0.0.1:\(metricsPort)"]

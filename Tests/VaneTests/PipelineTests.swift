@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VaneCore
+import VaneTestSupport
 
 /// `vane pipeline` end to end over real services: the binary starts the five services, ingests
 /// real candles, trains, gates, blesses, deploys, replays live bars, retrains, rolls the new
@@ -82,7 +83,7 @@ struct PipelineTests {
       into: root.appendingPathComponent("market")
     )
     // Two runs at once: their timings differ (they share the cores), their replays must not.
-    let port = try ServeProcess.freeConsecutivePorts(30)
+    let port = try LoopbackPorts.freeConsecutive(30)
     async let first = Self.runPipeline(files, root: root.appendingPathComponent("data"), port: port)
     async let second = Self.runPipeline(
       files,
@@ -232,7 +233,7 @@ struct PipelineTests {
       to: "2024-08-01",
       into: root.appendingPathComponent("market")
     )
-    let port = try ServeProcess.freeConsecutivePorts(15)
+    let port = try LoopbackPorts.freeConsecutive(15)
     let (status, _, stderr) = try await Self.interrupt(
       [
         "pipeline", "--cut", "2024-07-01", "--data-dir", root.appendingPathComponent("data").path,
@@ -245,7 +246,7 @@ struct PipelineTests {
     #expect(stderr.contains("interrupted during 'train v1'"), "\(stderr)")
     // Every service stopped: nothing listens on their ports any more.
     for offset in 0 ..< 5 {
-      #expect(!ServeProcess.isListening(port + offset), "port \(port + offset) still answers")
+      #expect(!LoopbackPorts.isListening(port + offset), "port \(port + offset) still answers")
     }
   }
 
