@@ -9,14 +9,14 @@ extension PredictorBench {
   /// processes (`vane bench predictor-sequential`) and prints each one's p50s and ratio, then
   /// their median beside the target.
   ///
-  /// On a two-core VM the ratio moved 1.12–1.33 between runs of one build, and eight times the
-  /// calls in one process did not narrow it: each process settles into a state (where its
-  /// threads run, what its wake-ups cost) that lasts the whole run. One process's ratio is one
-  /// draw; the median of several is the figure.
+  /// Taking turns in blocks of ``PredictorBench/sequentialBlock`` calls, one process's ratio
+  /// still moves by a few hundredths from the next one's (each lays out its heap, threads and
+  /// physical pages differently, and so its cache conflicts): one process's ratio is one draw,
+  /// the median of several is the figure.
   func sequentialInProcesses() throws {
     let vane = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
     print(
-      "\nsequential p50 in \(self.processes) fresh processes (\(self.sequential) calls of each method per process, alternating rounds):"
+      "\nsequential p50 in \(self.processes) fresh processes (\(self.sequential) calls of each method per process, taking turns in blocks of \(Self.sequentialBlock)):"
     )
     print("process  GetServiceInfo µs  Predict µs  ratio")
     var ratios: [Double] = []

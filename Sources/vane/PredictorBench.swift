@@ -36,16 +36,16 @@ struct PredictorBench: AsyncParsableCommand {
 
       Over the wire, on 127.0.0.1 through the shim transport, against an in-process predictor \
       serving a trainer-written bundle (a logistic regression over --width columns) with its \
-      prediction log on (--without-log: off): sequential p50/p99 (the two calls in alternating \
-      rounds of a tenth of \
-      --sequential each) and calls/s with --concurrency in flight of Predict beside the same \
+      prediction log on (--without-log: off): sequential p50/p99 (--sequential calls of each, \
+      the two taking turns in blocks of 50 calls; and GetServiceInfo beside itself the same \
+      way, the comparison's own bias) and calls/s with --concurrency in flight of Predict beside the same \
       server's GetServiceInfo. Hot swap: --swap-calls Predicts in flight while \
       --swaps swaps run (load the next version, move all weight to it, unload the old one; every \
       tenth a LoadModel replace in place), in ten rounds alternating with as many Predicts and no \
       swap; p99 of the one beside p99 of the other. Shadow: a second version mirrored at 100 %, \
       in alternating rounds with the same server unmirrored. The sequential comparison is then \
-      made again in --processes fresh processes: its ratio moves more between processes than \
-      within one, so their median is the figure to read.
+      made again in --processes fresh processes: its ratio moves a little between processes \
+      (code and data land differently in the caches), so their median is the figure to read.
       """
   )
 
@@ -644,8 +644,18 @@ struct PredictorBench: AsyncParsableCommand {
     }
   }
 
-  /// Sequential GetServiceInfo and Predict calls, `calls` of each in ten alternating rounds
-  /// after a warm-up: the comparison whose p50 ratio is the target.
+  /// Calls of one method in a row in the sequential comparison, before the other's.
+  ///
+  /// The two methods take turns this often so that both meet the same machine: on a shared
+  /// two-core VM a call's latency drifts by a tenth over fractions of a second. In ten rounds
+  /// of 500 calls (the bench before) the ratio of GetServiceInfo beside itself came out
+  /// 0.96–1.12 over ten processes; in blocks of 50 it came out 0.99–1.02 over eight, and
+  /// Predict's ratio 1.10–1.14 over eight where ten rounds gave 1.05–1.23 over twelve. A block is long enough that each method runs on
+  /// its own warm code after the first call or two, which shorter turns would not leave it.
+  static let sequentialBlock = 50
+
+  /// Sequential GetServiceInfo and Predict calls, `calls` of each in alternating blocks of
+  /// ``sequentialBlock`` after a warm-up: the comparison whose p50 ratio is the target.
   static func sequential(
     calls: Int,
     info: @escaping @Sendable () async throws -> Void,
@@ -654,7 +664,7 @@ struct PredictorBench: AsyncParsableCommand {
     try await LoadRun.interleaved(
       calls: calls,
       concurrency: 1,
-      rounds: 10,
+      rounds: max(2, calls / Self.sequentialBlock),
       warmup: 500,
       info,
       predict
@@ -695,6 +705,12 @@ struct PredictorBench: AsyncParsableCommand {
       predict: predict
     )
     let handlerSequential = handled.median(), inferenceSequential = inferred.median()
+    // The comparison's own bias: the same method on both sides, taking turns the same way.
+    let (controlA, controlB) = try await Self.sequential(
+      calls: self.sequential,
+      info: info,
+      predict: info
+    )
     let infoConcurrent = try await LoadRun.measure(
       calls: self.calls,
       concurrency: self.concurrency,
@@ -809,6 +825,15 @@ struct PredictorBench: AsyncParsableCommand {
         ratio,
         ratio <= 1.15 ? "met" : "NOT met",
         predictConcurrent.figures.calls_per_second / infoConcurrent.figures.calls_per_second
+      )
+    )
+    print(
+      String(
+        format:
+          "control: GetServiceInfo beside itself, taking turns the same way: p50 %.1f µs / %.1f µs = %.3f× (the comparison's own bias; 1 is none)",
+        controlB.figures.p50_us,
+        controlA.figures.p50_us,
+        controlB.figures.p50_us / controlA.figures.p50_us
       )
     )
     print(
