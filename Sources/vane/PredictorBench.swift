@@ -236,8 +236,14 @@ struct PredictorBench: AsyncParsableCommand {
     )
     let rows = (0 ..< 256).map { Array(raw[($0 * width) ..< (($0 + 1) * width)]) }
     let batchRows = Array(raw[0 ..< (self.batch * width)])
+    // The graph's zeroNonFinite, in place: a second array of the batch cost as much as the
+    // scaling.
     func scaled(_ values: [Double]) -> [Double] {
-      scaler.transform(batch: values).map { $0.isFinite ? $0 : 0 }
+      var out = scaler.transform(batch: values)
+      out.withUnsafeMutableBufferPointer { out in
+        for i in out.indices where !out[i].isFinite { out[i] = 0 }
+      }
+      return out
     }
 
     let logistic = try LogisticRegression.fit(
