@@ -825,11 +825,17 @@ struct PredictorBench: AsyncParsableCommand {
     print(line("GetServiceInfo (the transport)", infoConcurrent))
     print(line("Predict", predictConcurrent))
     let ratio = predictSequential.figures.p50_us / infoSequential.figures.p50_us
+    // With fresh processes to follow, their median is the verdict: this process has run the
+    // in-process models first (their threads and heap), and is one draw among them.
+    let verdict =
+      self.processes > 0
+      ? "(target ≤ 1.15×: the verdict is the median over \(self.processes) fresh processes below)"
+      : "(target ≤ 1.15×) \(ratio <= 1.15 ? "met" : "NOT met")"
     print(
       String(
-        format: "Predict p50 / GetServiceInfo p50 = %.2f× (target ≤ 1.15×) %@; calls/s ratio %.2f×",
+        format: "Predict p50 / GetServiceInfo p50 = %.2f× in this process %@; calls/s ratio %.2f×",
         ratio,
-        ratio <= 1.15 ? "met" : "NOT met",
+        verdict,
         predictConcurrent.figures.calls_per_second / infoConcurrent.figures.calls_per_second
       )
     )
