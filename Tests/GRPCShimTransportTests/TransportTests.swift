@@ -555,9 +555,10 @@ struct WaitForReadyTests {
       var failFast = CallOptions.defaults
       failFast.waitForReady = false
       // A fail-fast call ends UNAVAILABLE once grpc reports the channel's first attempt
-      // refused: about 1 s after the call on an idle machine here, but in the full suite on two
-      // busy cores the 5 s bound this test had went by first, twice (once in a fresh-clone CI
-      // run). The bound only tells a failed call from one left waiting (which would end
+      // refused: a few milliseconds after the call on an idle machine (GRPC_TRACE=pick_first
+      // shows TRANSIENT_FAILURE 3 ms after CONNECTING), but in the full suite on two busy cores
+      // the 5 s bound this test had went by first, twice (once in a fresh-clone CI run). The
+      // bound only tells a failed call from one left waiting (which would end
       // DEADLINE_EXCEEDED): it must outlast a starved machine, not time it.
       failFast.timeout = .seconds(60)
       await #expect {
