@@ -38,8 +38,8 @@ struct PredictorBench: AsyncParsableCommand {
       serving a trainer-written bundle (a logistic regression over --width columns) with its \
       prediction log on (--without-log: off): sequential p50/p99 (--sequential calls of each, \
       the two taking turns in blocks of 50 calls; and GetServiceInfo beside itself the same \
-      way, the comparison's own bias) and calls/s with --concurrency in flight of Predict beside the same \
-      server's GetServiceInfo. Hot swap: --swap-calls Predicts in flight while \
+      way, the comparison's own bias) and calls/s with --concurrency in flight of Predict \
+      beside the same server's GetServiceInfo. Hot swap: --swap-calls Predicts in flight while \
       --swaps swaps run (load the next version, move all weight to it, unload the old one; every \
       tenth a LoadModel replace in place), in ten rounds alternating with as many Predicts and no \
       swap; p99 of the one beside p99 of the other. Shadow: a second version mirrored at 100 %, \
@@ -656,8 +656,9 @@ struct PredictorBench: AsyncParsableCommand {
   /// two-core VM a call's latency drifts by a tenth over fractions of a second. In ten rounds
   /// of 500 calls (the bench before) the ratio of GetServiceInfo beside itself came out
   /// 0.96–1.12 over ten processes; in blocks of 50 it came out 0.99–1.02 over eight, and
-  /// Predict's ratio 1.10–1.14 over eight where ten rounds gave 1.05–1.23 over twelve. A block is long enough that each method runs on
-  /// its own warm code after the first call or two, which shorter turns would not leave it.
+  /// Predict's ratio 1.10–1.14 over eight where ten rounds gave 1.05–1.23 over twelve. A
+  /// block is long enough that each method runs on its own warm code after the first call
+  /// or two, which shorter turns would not leave it.
   static let sequentialBlock = 50
 
   /// Sequential GetServiceInfo and Predict calls, `calls` of each in alternating blocks of
